@@ -1,0 +1,181 @@
+//! Per-worker counters: plain integers on the hot path, published to atomics once per batch,
+//! summed over workers when read.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why the pipeline (or the worker around it) dropped a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(usize)]
+pub enum DropReason {
+    /// Shorter than an Ethernet header.
+    BadEthernet,
+    /// Neither IPv4 nor ARP (IPv6 comes later).
+    UnsupportedEtherType,
+    /// Truncated IPv4 header, version not 4, or IHL below 5.
+    BadIpv4Header,
+    /// IPv4 total length longer than the frame or shorter than the header.
+    BadIpv4Length,
+    /// IPv4 header checksum does not verify.
+    BadIpv4Checksum,
+    /// TTL would reach 0 (an ICMP time-exceeded is sent by the slow path).
+    TtlExpired,
+    /// No FIB entry (an ICMP destination-unreachable is sent by the slow path).
+    NoRoute,
+    /// FIB entry is a blackhole.
+    Blackhole,
+    /// The slow path queue or its buffer pool was full.
+    PuntQueueFull,
+    /// The egress port's TX ring or frame pool was full.
+    TxFull,
+    /// Malformed ARP, or ARP the node has no reason to answer.
+    BadArp,
+    /// Too many frames already waiting for a neighbour to resolve.
+    NeighborQueueFull,
+}
+
+impl DropReason {
+    pub const COUNT: usize = 12;
+    pub const ALL: [DropReason; DropReason::COUNT] = [
+        DropReason::BadEthernet,
+        DropReason::UnsupportedEtherType,
+        DropReason::BadIpv4Header,
+        DropReason::BadIpv4Length,
+        DropReason::BadIpv4Checksum,
+        DropReason::TtlExpired,
+        DropReason::NoRoute,
+        DropReason::Blackhole,
+        DropReason::PuntQueueFull,
+        DropReason::TxFull,
+        DropReason::BadArp,
+        DropReason::NeighborQueueFull,
+    ];
+
+    /// Stable snake_case name, used in stats output and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::BadEthernet => "bad_ethernet",
+            DropReason::UnsupportedEtherType => "unsupported_ethertype",
+            DropReason::BadIpv4Header => "bad_ipv4_header",
+            DropReason::BadIpv4Length => "bad_ipv4_length",
+            DropReason::BadIpv4Checksum => "bad_ipv4_checksum",
+            DropReason::TtlExpired => "ttl_expired",
+            DropReason::NoRoute => "no_route",
+            DropReason::Blackhole => "blackhole",
+            DropReason::PuntQueueFull => "punt_queue_full",
+            DropReason::TxFull => "tx_full",
+            DropReason::BadArp => "bad_arp",
+            DropReason::NeighborQueueFull => "neighbor_queue_full",
+        }
+    }
+}
+
+/// What one worker counts while it processes a batch; no atomics, no sharing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PipelineCounters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub forwarded: u64,
+    pub punted: u64,
+    pub injected: u64,
+    pub tx_packets: u64,
+    pub drops: [u64; DropReason::COUNT],
+}
+
+impl PipelineCounters {
+    #[inline]
+    pub fn drop(&mut self, reason: DropReason) {
+        self.drops[reason as usize] += 1;
+    }
+
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize]
+    }
+
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// Adds another set of counters into this one (used to sum workers).
+    pub fn add(&mut self, other: &PipelineCounters) {
+        self.rx_packets += other.rx_packets;
+        self.rx_bytes += other.rx_bytes;
+        self.forwarded += other.forwarded;
+        self.punted += other.punted;
+        self.injected += other.injected;
+        self.tx_packets += other.tx_packets;
+        for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
+            *a += b;
+        }
+    }
+}
+
+/// A worker's counters as other threads see them. Only the owning worker writes (with plain
+/// stores, so there is no read-modify-write contention); readers may see a batch late.
+#[derive(Debug, Default)]
+pub struct WorkerCounters {
+    rx_packets: AtomicU64,
+    rx_bytes: AtomicU64,
+    forwarded: AtomicU64,
+    punted: AtomicU64,
+    injected: AtomicU64,
+    tx_packets: AtomicU64,
+    drops: [AtomicU64; DropReason::COUNT],
+}
+
+impl WorkerCounters {
+    /// Publishes the worker's running totals.
+    pub fn publish(&self, totals: &PipelineCounters) {
+        let r = Ordering::Relaxed;
+        self.rx_packets.store(totals.rx_packets, r);
+        self.rx_bytes.store(totals.rx_bytes, r);
+        self.forwarded.store(totals.forwarded, r);
+        self.punted.store(totals.punted, r);
+        self.injected.store(totals.injected, r);
+        self.tx_packets.store(totals.tx_packets, r);
+        for (slot, v) in self.drops.iter().zip(totals.drops.iter()) {
+            slot.store(*v, r);
+        }
+    }
+
+    pub fn snapshot(&self) -> PipelineCounters {
+        let r = Ordering::Relaxed;
+        let mut drops = [0; DropReason::COUNT];
+        for (d, slot) in drops.iter_mut().zip(self.drops.iter()) {
+            *d = slot.load(r);
+        }
+        PipelineCounters {
+            rx_packets: self.rx_packets.load(r),
+            rx_bytes: self.rx_bytes.load(r),
+            forwarded: self.forwarded.load(r),
+            punted: self.punted.load(r),
+            injected: self.injected.load(r),
+            tx_packets: self.tx_packets.load(r),
+            drops,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_reason_in_discriminant_order() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn published_counters_read_back_and_sum() {
+        let mut local = PipelineCounters::default();
+        local.rx_packets = 5;
+        local.drop(DropReason::NoRoute);
+        let shared = WorkerCounters::default();
+        shared.publish(&local);
+        let mut sum = shared.snapshot();
+        sum.add(&local);
+        assert_eq!(sum.rx_packets, 10);
+        assert_eq!(sum.dropped(DropReason::NoRoute), 2);
+    }
+}

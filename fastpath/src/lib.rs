@@ -1,0 +1,18 @@
+//! Brindle's fastpath: a pure packet pipeline and the AF_XDP I/O around it.
+//!
+//! The pipeline (`pipeline::process_batch`) is a function of a batch of frames and an immutable
+//! [`Tables`] snapshot; it never locks or allocates. Workers (`worker`) move frames between
+//! AF_XDP ports (`port`) and the pipeline, and hand frames the pipeline cannot finish
+//! (ARP, ICMP errors, unresolved neighbours) to the slow path through [`punt`].
+
+pub mod counters;
+pub mod fib;
+pub mod pipeline;
+pub mod punt;
+pub mod tables;
+pub mod wire;
+
+pub use counters::{DropReason, PipelineCounters, WorkerCounters};
+pub use fib::Fib;
+pub use pipeline::{process_batch, process_frame, PuntReason, Verdict};
+pub use tables::{MacAddr, NextHop, NextHopId, NextHopKind, PortId, PortInfo, PortKind, Tables};

@@ -1,0 +1,149 @@
+//! The forwarding tables the workers read: FIB, next hops and ports.
+//!
+//! Control builds a whole [`Tables`] off the hot path and publishes it with an atomic pointer
+//! swap (`arc_swap::ArcSwap<Tables>`); workers load the current snapshot once per batch. The one
+//! thing that changes inside a published snapshot is a next hop's MAC address, which the slow
+//! path fills in when ARP resolves it: it is an `AtomicU64` so that no worker ever waits.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::fib::Fib;
+
+/// Index of a port (an interface the node forwards on) in [`Tables::ports`].
+pub type PortId = u16;
+
+/// Index of a next hop in [`Tables::next_hops`]; this is what the FIB stores.
+pub type NextHopId = u32;
+
+/// A 48-bit Ethernet address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    /// The MAC Calico gives every host-side workload veth.
+    pub const CALICO_HOST_SIDE: MacAddr = MacAddr([0xee; 6]);
+    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
+
+    pub fn to_u64(self) -> u64 {
+        let b = self.0;
+        u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
+    }
+
+    pub fn from_u64(v: u64) -> MacAddr {
+        let b = v.to_be_bytes();
+        MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
+}
+
+impl std::fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = self.0;
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
+    }
+}
+
+impl std::fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::str::FromStr for MacAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut out = [0u8; 6];
+        let mut parts = s.split(':');
+        for byte in out.iter_mut() {
+            let part = parts.next().ok_or_else(|| format!("MAC address {s:?} has fewer than 6 octets"))?;
+            *byte = u8::from_str_radix(part, 16).map_err(|_| format!("MAC address {s:?} has a bad octet {part:?}"))?;
+        }
+        if parts.next().is_some() {
+            return Err(format!("MAC address {s:?} has more than 6 octets"));
+        }
+        Ok(MacAddr(out))
+    }
+}
+
+/// What sits behind a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortKind {
+    /// A workload's host-side veth (`cali…`): everything it sends comes to the vRouter.
+    Workload,
+    /// The node's link to the rest of the network.
+    Uplink,
+}
+
+/// An interface the node forwards on.
+#[derive(Clone, Debug)]
+pub struct PortInfo {
+    pub name: String,
+    pub ifindex: u32,
+    pub kind: PortKind,
+    /// Source MAC for frames sent out of this port (`ee:ee:ee:ee:ee:ee` on workload ports).
+    pub mac: MacAddr,
+    /// Address the node uses as ARP sender on this port (169.254.1.1 on workload ports, the
+    /// node's address on the uplink).
+    pub ip: Ipv4Addr,
+    pub mtu: u16,
+}
+
+/// What a FIB entry points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextHopKind {
+    /// Deliver out of `port` to `ip`, whose MAC the neighbour table resolves.
+    Neighbor,
+    /// Addresses of the node itself: hand to the slow path.
+    Local,
+    /// Known but unusable space (e.g. unallocated parts of the node's own IPAM blocks): drop.
+    Blackhole,
+}
+
+/// A next hop: where a matching packet leaves and to whom.
+#[derive(Debug)]
+pub struct NextHop {
+    pub kind: NextHopKind,
+    pub port: PortId,
+    /// The neighbour the frame is addressed to (the workload, or a gateway on the uplink).
+    pub ip: Ipv4Addr,
+    /// Resolved MAC of `ip` as `MacAddr::to_u64() | RESOLVED`, or 0 while unresolved.
+    mac: AtomicU64,
+}
+
+const RESOLVED: u64 = 1 << 63;
+
+impl NextHop {
+    pub fn new(kind: NextHopKind, port: PortId, ip: Ipv4Addr) -> NextHop {
+        NextHop { kind, port, ip, mac: AtomicU64::new(0) }
+    }
+
+    /// The neighbour's MAC, if ARP has resolved it.
+    #[inline]
+    pub fn mac(&self) -> Option<MacAddr> {
+        let v = self.mac.load(Ordering::Relaxed);
+        (v & RESOLVED != 0).then(|| MacAddr::from_u64(v & !RESOLVED))
+    }
+
+    pub fn set_mac(&self, mac: Option<MacAddr>) {
+        let v = mac.map_or(0, |m| m.to_u64() | RESOLVED);
+        self.mac.store(v, Ordering::Relaxed);
+    }
+}
+
+/// One immutable snapshot of everything the pipeline consults.
+#[derive(Debug, Default)]
+pub struct Tables {
+    pub fib: Fib,
+    pub next_hops: Vec<NextHop>,
+    pub ports: Vec<PortInfo>,
+}
+
+impl Tables {
+    /// All next hops that deliver to `ip` out of `port` (used by the slow path when ARP
+    /// resolves a neighbour).
+    pub fn next_hops_to(&self, port: PortId, ip: Ipv4Addr) -> impl Iterator<Item = &NextHop> {
+        self.next_hops
+            .iter()
+            .filter(move |nh| nh.kind == NextHopKind::Neighbor && nh.port == port && nh.ip == ip)
+    }
+}

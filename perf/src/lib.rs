@@ -1,0 +1,1 @@
+//! Labs, traffic generation and baselines.

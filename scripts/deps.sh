@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages brindle needs to build, test and run its demo.
+# Idempotent: packages already present are not touched, so repeat runs are fast.
+set -euo pipefail
+
+PACKAGES=(
+    # building the XDP program and libxdp/libbpf (pulled in by xsk-rs)
+    build-essential clang llvm libelf-dev zlib1g-dev libpcap-dev m4 pkg-config
+    linux-libc-dev libbpf-dev
+    # labs and integration tests
+    iproute2 iputils-ping iperf3 ethtool procps
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$pkg")
+    fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps.sh: missing packages ${missing[*]}; run as root to install them" >&2
+    exit 1
+fi
+
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
