@@ -1,32 +1,666 @@
 //! IPv4 FIB with longest-prefix match.
 //!
-//! CONTRACT (implemented by the FIB work item): DIR-24-8 (or faster) table mapping prefixes to
-//! `NextHopId`s.
+//! CONTRACT: a DIR-24-8 table mapping prefixes to [`NextHopId`]s.
 //!
-//! - `Fib::new()` / `Default`: empty.
-//! - `insert(prefix: Ipv4Addr, len: u8, nh: NextHopId) -> Result<Option<NextHopId>, FibError>`
-//!   (replaces and returns the old next hop of the same prefix; error for len > 32 or an
-//!   `nh` that does not fit the table's encoding).
-//! - `remove(prefix, len) -> Option<NextHopId>`: the covered addresses fall back to the next
-//!   shorter prefix.
-//! - `lookup(addr: u32 /* host byte order */) -> Option<NextHopId>`: `#[inline]`, no branches
-//!   beyond the two-level walk.
-//! - `len()`: number of prefixes.
+//! - [`Fib::new`] / `Default`: empty; cheap (the 64 MiB first level is zeroed memory the kernel
+//!   only backs with pages once they are written).
+//! - [`Fib::insert`]`(prefix: Ipv4Addr, len: u8, nh: NextHopId) -> Result<Option<NextHopId>, FibError>`
+//!   replaces and returns the old next hop of the same prefix. Errors: `len > 32`, host bits
+//!   set in `prefix` (rejected, not masked: a route such as `10.1.2.3/24` is almost always a
+//!   configuration mistake, and silently widening it would hide that), and `nh >`
+//!   [`MAX_NEXT_HOP`].
+//! - [`Fib::remove`]`(prefix, len) -> Option<NextHopId>`: the addresses the prefix covered fall
+//!   back to the next shorter covering prefix (or to no route).
+//! - [`Fib::lookup`]`(addr: u32 /* host byte order */) -> Option<NextHopId>`: `#[inline]`, no
+//!   branches beyond the two-level walk; [`Fib::lookup_batch`] for many addresses at once.
+//! - [`Fib::len`], [`Fib::is_empty`], [`Fib::get`] (exact prefix), [`Fib::iter`] (dump in
+//!   length, then address order).
+//! - `Clone` copies the whole table (~80 MiB): control builds a new FIB off the hot path.
+//!
+//! # Layout (DIR-24-8, Gupta, Lin and McKeown, "Routing Lookups in Hardware at Memory Access
+//! Speeds", INFOCOM 1998)
+//!
+//! ```text
+//!  addr:  [ 24 high bits ][ 8 low bits ]
+//!               |                 |
+//!  tbl24[addr >> 8] = 0                     -> no route
+//!                   = nh + 1                -> nh
+//!                   = EXT | group  ---> tbl8[group * 256 + (addr & 0xff)] = 0 | nh + 1
+//! ```
+//!
+//! Prefixes of length <= 24 are expanded into `2^(24 - len)` first-level entries; a longer
+//! prefix turns its /24 into a 256-entry second-level group. Beside each entry the table keeps
+//! the length of the prefix that wrote it (`*_depth`, control-plane only), which is what makes
+//! insert and remove correct under arbitrary overlap: an insert overwrites only entries owned
+//! by a prefix no longer than itself, a remove rewrites only the entries it owns, with the next
+//! shorter covering prefix found in the exact-prefix maps (`routes`).
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 
 use crate::tables::NextHopId;
 
-#[derive(Debug, Default)]
+/// The largest next hop id the table can encode (entries hold `nh + 1` below the `EXT` bit).
+pub const MAX_NEXT_HOP: NextHopId = EXT - 2;
+
+/// Number of first-level entries: one per /24.
+const TBL24_LEN: usize = 1 << 24;
+/// Entries in one second-level group: one per address of a /24.
+const GROUP_LEN: usize = 256;
+/// First-level entry flag: the low 31 bits are a second-level group index.
+const EXT: u32 = 1 << 31;
+/// Depth byte of an entry no prefix covers (depths are stored as `len + 1`).
+const NO_DEPTH: u8 = 0;
+
+/// Why a route was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FibError {
+    #[error("prefix length {len} is longer than 32")]
+    PrefixTooLong { len: u8 },
+    #[error("prefix {prefix}/{len} has host bits set (the network is {network}/{len})")]
+    HostBitsSet { prefix: Ipv4Addr, len: u8, network: Ipv4Addr },
+    #[error("next hop id {nh} is larger than the FIB can encode (maximum {MAX_NEXT_HOP})")]
+    NextHopTooLarge { nh: NextHopId },
+}
+
+/// The IPv4 forwarding table. See the module documentation for the layout.
 pub struct Fib {
-    _todo: (),
+    /// First level, indexed by `addr >> 8`. A fixed-size array so that indexing with a 24-bit
+    /// value needs no bounds check.
+    tbl24: Box<[u32; TBL24_LEN]>,
+    /// `len + 1` of the prefix that wrote each `tbl24` entry (meaningless for `EXT` entries).
+    tbl24_depth: Box<[u8; TBL24_LEN]>,
+    /// Second-level groups, `GROUP_LEN` entries each.
+    tbl8: Vec<u32>,
+    /// `len + 1` of the prefix that wrote each `tbl8` entry.
+    tbl8_depth: Vec<u8>,
+    /// Groups no `tbl24` entry points at, reused before `tbl8` grows.
+    free_groups: Vec<u32>,
+    /// The exact prefixes, one map per length (0..=32), keyed by network address.
+    routes: [BTreeMap<u32, NextHopId>; 33],
+    prefix_count: usize,
 }
 
 impl Fib {
     pub fn new() -> Fib {
-        Fib::default()
+        Fib {
+            tbl24: zeroed_array(),
+            tbl24_depth: zeroed_array(),
+            tbl8: Vec::new(),
+            tbl8_depth: Vec::new(),
+            free_groups: Vec::new(),
+            routes: std::array::from_fn(|_| BTreeMap::new()),
+            prefix_count: 0,
+        }
     }
 
+    /// Number of prefixes.
+    pub fn len(&self) -> usize {
+        self.prefix_count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prefix_count == 0
+    }
+
+    /// The next hop of the longest prefix containing `addr` (host byte order).
     #[inline]
-    pub fn lookup(&self, _addr: u32) -> Option<NextHopId> {
-        unimplemented!("FIB work item")
+    pub fn lookup(&self, addr: u32) -> Option<NextHopId> {
+        let mut entry = self.tbl24[(addr >> 8) as usize];
+        if entry & EXT != 0 {
+            entry = self.tbl8[group_base(entry & !EXT) | (addr & 0xff) as usize];
+        }
+        entry.checked_sub(1)
+    }
+
+    /// Looks up `addrs[i]` into `out[i]` for `i < min(addrs.len(), out.len())`.
+    ///
+    /// Faster than calling [`Fib::lookup`] in a loop for batches of a few dozen addresses:
+    /// all first-level loads are issued before any is used, so their cache misses overlap.
+    #[inline]
+    pub fn lookup_batch(&self, addrs: &[u32], out: &mut [Option<NextHopId>]) {
+        const CHUNK: usize = 16;
+        let n = addrs.len().min(out.len());
+        let (addrs, out) = (&addrs[..n], &mut out[..n]);
+        for (addrs, out) in addrs.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+            let mut first = [0u32; CHUNK];
+            for (entry, &addr) in first.iter_mut().zip(addrs) {
+                *entry = self.tbl24[(addr >> 8) as usize];
+            }
+            for ((slot, &addr), &entry) in out.iter_mut().zip(addrs).zip(&first) {
+                let entry = if entry & EXT != 0 {
+                    self.tbl8[group_base(entry & !EXT) | (addr & 0xff) as usize]
+                } else {
+                    entry
+                };
+                *slot = entry.checked_sub(1);
+            }
+        }
+    }
+
+    /// The next hop of exactly `prefix/len`, if that prefix is in the table.
+    pub fn get(&self, prefix: Ipv4Addr, len: u8) -> Option<NextHopId> {
+        self.routes.get(len as usize)?.get(&u32::from(prefix)).copied()
+    }
+
+    /// Adds or replaces `prefix/len -> nh`; returns the next hop it replaced.
+    pub fn insert(&mut self, prefix: Ipv4Addr, len: u8, nh: NextHopId) -> Result<Option<NextHopId>, FibError> {
+        if len > 32 {
+            return Err(FibError::PrefixTooLong { len });
+        }
+        let addr = u32::from(prefix);
+        if addr & !netmask(len) != 0 {
+            let network = Ipv4Addr::from(addr & netmask(len));
+            return Err(FibError::HostBitsSet { prefix, len, network });
+        }
+        if nh > MAX_NEXT_HOP {
+            return Err(FibError::NextHopTooLarge { nh });
+        }
+        let previous = self.routes[len as usize].insert(addr, nh);
+        if previous.is_none() {
+            self.prefix_count += 1;
+        }
+        let depth = len + 1;
+        // Overwrite what shorter (or the same) prefixes wrote; longer ones stay.
+        self.paint(addr, len, |d| d <= depth, nh + 1, depth);
+        Ok(previous)
+    }
+
+    /// Removes `prefix/len`; returns its next hop, or `None` if the table did not hold it.
+    pub fn remove(&mut self, prefix: Ipv4Addr, len: u8) -> Option<NextHopId> {
+        let addr = u32::from(prefix);
+        let removed = self.routes.get_mut(len as usize)?.remove(&addr)?;
+        self.prefix_count -= 1;
+        let (entry, depth) = match self.covering(addr, len) {
+            Some((cover_len, cover_nh)) => (cover_nh + 1, cover_len + 1),
+            None => (0, NO_DEPTH),
+        };
+        // Only the entries this prefix wrote: equal depth inside its range means this prefix.
+        let own_depth = len + 1;
+        self.paint(addr, len, |d| d == own_depth, entry, depth);
+        if len > 24 {
+            self.collapse_group_if_unneeded(addr >> 8);
+        }
+        Some(removed)
+    }
+
+    /// All prefixes as `(network, len, next hop)`, shortest first, then by address.
+    pub fn iter(&self) -> impl Iterator<Item = (Ipv4Addr, u8, NextHopId)> + '_ {
+        self.routes
+            .iter()
+            .enumerate()
+            .flat_map(|(len, map)| map.iter().map(move |(&addr, &nh)| (Ipv4Addr::from(addr), len as u8, nh)))
+    }
+
+    /// Number of second-level groups a first-level entry points at.
+    pub fn groups_in_use(&self) -> usize {
+        self.tbl8.len() / GROUP_LEN - self.free_groups.len()
+    }
+
+    /// The longest prefix strictly shorter than `len` that contains `addr`: `(len, nh)`.
+    fn covering(&self, addr: u32, len: u8) -> Option<(u8, NextHopId)> {
+        (0..len).rev().find_map(|l| self.routes[l as usize].get(&(addr & netmask(l))).map(|&nh| (l, nh)))
+    }
+
+    /// Writes `(entry, depth)` into every slot of `addr/len`'s range whose current depth
+    /// satisfies `overwrite`.
+    fn paint(&mut self, addr: u32, len: u8, overwrite: impl Fn(u8) -> bool, entry: u32, depth: u8) {
+        if len <= 24 {
+            let first = (addr >> 8) as usize;
+            let count = 1usize << (24 - len);
+            for i in first..first + count {
+                let current = self.tbl24[i];
+                if current & EXT != 0 {
+                    // A /24 split by longer prefixes: the shorter prefix lives in its group.
+                    let base = group_base(current & !EXT);
+                    self.paint_slots(base..base + GROUP_LEN, &overwrite, entry, depth);
+                } else if overwrite(self.tbl24_depth[i]) {
+                    self.tbl24[i] = entry;
+                    self.tbl24_depth[i] = depth;
+                }
+            }
+        } else {
+            let Some(group) = self.group_of(addr >> 8) else { return };
+            let first = group_base(group) | (addr & 0xff) as usize;
+            let count = 1usize << (32 - len);
+            self.paint_slots(first..first + count, &overwrite, entry, depth);
+        }
+    }
+
+    fn paint_slots(&mut self, slots: std::ops::Range<usize>, overwrite: &impl Fn(u8) -> bool, entry: u32, depth: u8) {
+        for j in slots {
+            if overwrite(self.tbl8_depth[j]) {
+                self.tbl8[j] = entry;
+                self.tbl8_depth[j] = depth;
+            }
+        }
+    }
+
+    /// The group of the /24 `index`, splitting it into a new group (every slot a copy of the
+    /// first-level entry) if it has none.
+    fn group_of(&mut self, index: u32) -> Option<u32> {
+        let index = index as usize;
+        let current = *self.tbl24.get(index)?;
+        if current & EXT != 0 {
+            return Some(current & !EXT);
+        }
+        let depth = self.tbl24_depth[index];
+        let group = match self.free_groups.pop() {
+            Some(group) => group,
+            None => {
+                // At most one group per /24, so the index stays below 2^24 < EXT.
+                let group = (self.tbl8.len() / GROUP_LEN) as u32;
+                self.tbl8.resize(self.tbl8.len() + GROUP_LEN, 0);
+                self.tbl8_depth.resize(self.tbl8_depth.len() + GROUP_LEN, NO_DEPTH);
+                group
+            }
+        };
+        let base = group_base(group);
+        self.tbl8[base..base + GROUP_LEN].fill(current);
+        self.tbl8_depth[base..base + GROUP_LEN].fill(depth);
+        self.tbl24[index] = EXT | group;
+        Some(group)
+    }
+
+    /// Folds the group of the /24 `index` back into its first-level entry once no prefix
+    /// longer than /24 is left in it; the group goes to the free list.
+    fn collapse_group_if_unneeded(&mut self, index: u32) {
+        let index = index as usize;
+        let current = self.tbl24[index];
+        if current & EXT == 0 {
+            return;
+        }
+        let group = current & !EXT;
+        let base = group_base(group);
+        let depths = &self.tbl8_depth[base..base + GROUP_LEN];
+        if depths.iter().any(|&d| d > 24 + 1) {
+            return;
+        }
+        // Every slot now holds the same /24-or-shorter prefix (or none).
+        self.tbl24[index] = self.tbl8[base];
+        self.tbl24_depth[index] = depths[0];
+        self.free_groups.push(group);
+    }
+}
+
+impl Default for Fib {
+    fn default() -> Fib {
+        Fib::new()
+    }
+}
+
+impl Clone for Fib {
+    fn clone(&self) -> Fib {
+        Fib {
+            tbl24: copied_array(&self.tbl24),
+            tbl24_depth: copied_array(&self.tbl24_depth),
+            tbl8: self.tbl8.clone(),
+            tbl8_depth: self.tbl8_depth.clone(),
+            free_groups: self.free_groups.clone(),
+            routes: self.routes.clone(),
+            prefix_count: self.prefix_count,
+        }
+    }
+}
+
+impl std::fmt::Debug for Fib {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fib")
+            .field("prefixes", &self.prefix_count)
+            .field("groups_in_use", &self.groups_in_use())
+            .field("groups_free", &self.free_groups.len())
+            .finish()
+    }
+}
+
+/// The mask of a `len`-bit prefix (`len <= 32`).
+fn netmask(len: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+}
+
+#[inline]
+fn group_base(group: u32) -> usize {
+    (group as usize) * GROUP_LEN
+}
+
+/// A zeroed boxed array built through `Vec`, so that it never passes through the stack and
+/// the allocator can hand out fresh zero pages (calloc) instead of writing them.
+fn zeroed_array<T: Copy + Default, const N: usize>() -> Box<[T; N]> {
+    let boxed: Box<[T]> = vec![T::default(); N].into_boxed_slice();
+    match boxed.try_into() {
+        Ok(array) => array,
+        Err(_) => unreachable!("vec![_; N] has N elements"),
+    }
+}
+
+/// A heap copy of a boxed array, again without passing through the stack.
+fn copied_array<T: Copy, const N: usize>(from: &[T; N]) -> Box<[T; N]> {
+    match from.to_vec().into_boxed_slice().try_into() {
+        Ok(array) => array,
+        Err(_) => unreachable!("a copy of [T; N] has N elements"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn at(fib: &Fib, s: &str) -> Option<NextHopId> {
+        fib.lookup(u32::from(ip(s)))
+    }
+
+    #[test]
+    fn empty_table_has_no_route() {
+        let fib = Fib::new();
+        assert!(fib.is_empty());
+        assert_eq!(fib.len(), 0);
+        for addr in [0, 1, 0x0a00_0001, u32::MAX] {
+            assert_eq!(fib.lookup(addr), None);
+        }
+    }
+
+    #[test]
+    fn default_route_matches_everything() {
+        let mut fib = Fib::new();
+        assert_eq!(fib.insert(ip("0.0.0.0"), 0, 7), Ok(None));
+        for addr in [0, 1, 0x7fff_ffff, 0x8000_0000, u32::MAX] {
+            assert_eq!(fib.lookup(addr), Some(7));
+        }
+        assert_eq!(fib.remove(ip("0.0.0.0"), 0), Some(7));
+        assert_eq!(fib.lookup(0x0102_0304), None);
+        assert_eq!(fib.lookup(u32::MAX), None);
+    }
+
+    #[test]
+    fn overlapping_prefixes_take_the_longest_match() {
+        let mut fib = Fib::new();
+        fib.insert(ip("10.0.0.0"), 8, 8).unwrap();
+        fib.insert(ip("10.1.0.0"), 16, 16).unwrap();
+        fib.insert(ip("10.1.2.0"), 24, 24).unwrap();
+        fib.insert(ip("10.1.2.128"), 25, 25).unwrap();
+        fib.insert(ip("10.1.2.200"), 32, 32).unwrap();
+        assert_eq!(fib.len(), 5);
+        assert_eq!(at(&fib, "10.200.0.1"), Some(8));
+        assert_eq!(at(&fib, "10.1.3.1"), Some(16));
+        assert_eq!(at(&fib, "10.1.2.0"), Some(24));
+        assert_eq!(at(&fib, "10.1.2.127"), Some(24));
+        assert_eq!(at(&fib, "10.1.2.128"), Some(25));
+        assert_eq!(at(&fib, "10.1.2.199"), Some(25));
+        assert_eq!(at(&fib, "10.1.2.200"), Some(32));
+        assert_eq!(at(&fib, "10.1.2.201"), Some(25));
+        assert_eq!(at(&fib, "10.1.2.255"), Some(25));
+        assert_eq!(at(&fib, "11.0.0.0"), None);
+        assert_eq!(at(&fib, "9.255.255.255"), None);
+    }
+
+    #[test]
+    fn shorter_prefix_inserted_later_does_not_hide_longer_ones() {
+        let mut fib = Fib::new();
+        fib.insert(ip("10.1.2.200"), 32, 32).unwrap();
+        fib.insert(ip("10.1.2.0"), 24, 24).unwrap();
+        fib.insert(ip("10.0.0.0"), 8, 8).unwrap();
+        fib.insert(ip("0.0.0.0"), 0, 0).unwrap();
+        assert_eq!(at(&fib, "10.1.2.200"), Some(32));
+        assert_eq!(at(&fib, "10.1.2.201"), Some(24));
+        assert_eq!(at(&fib, "10.9.9.9"), Some(8));
+        assert_eq!(at(&fib, "192.168.0.1"), Some(0));
+    }
+
+    #[test]
+    fn removal_restores_the_covering_route_in_exactly_its_range() {
+        let mut fib = Fib::new();
+        fib.insert(ip("10.0.0.0"), 8, 8).unwrap();
+        fib.insert(ip("10.1.0.0"), 16, 16).unwrap();
+        fib.insert(ip("10.1.2.0"), 24, 24).unwrap();
+        fib.insert(ip("10.1.2.128"), 25, 25).unwrap();
+        fib.insert(ip("10.1.2.200"), 32, 32).unwrap();
+
+        assert_eq!(fib.remove(ip("10.1.2.128"), 25), Some(25));
+        assert_eq!(at(&fib, "10.1.2.128"), Some(24));
+        assert_eq!(at(&fib, "10.1.2.200"), Some(32), "the /32 inside the removed /25 stays");
+        assert_eq!(at(&fib, "10.1.2.201"), Some(24));
+
+        assert_eq!(fib.remove(ip("10.1.0.0"), 16), Some(16));
+        assert_eq!(at(&fib, "10.1.3.1"), Some(8));
+        assert_eq!(at(&fib, "10.1.2.1"), Some(24), "the /24 inside the removed /16 stays");
+        assert_eq!(at(&fib, "10.1.2.200"), Some(32));
+
+        assert_eq!(fib.remove(ip("10.1.2.0"), 24), Some(24));
+        assert_eq!(at(&fib, "10.1.2.1"), Some(8));
+        assert_eq!(at(&fib, "10.1.2.200"), Some(32));
+
+        assert_eq!(fib.remove(ip("10.1.2.200"), 32), Some(32));
+        assert_eq!(at(&fib, "10.1.2.200"), Some(8));
+        assert_eq!(fib.len(), 1);
+        assert_eq!(fib.groups_in_use(), 0, "no prefix longer than /24 is left");
+    }
+
+    #[test]
+    fn removing_an_absent_prefix_changes_nothing() {
+        let mut fib = Fib::new();
+        fib.insert(ip("10.1.0.0"), 16, 1).unwrap();
+        assert_eq!(fib.remove(ip("10.1.0.0"), 24), None);
+        assert_eq!(fib.remove(ip("10.2.0.0"), 16), None);
+        assert_eq!(fib.remove(ip("10.1.0.0"), 33), None);
+        assert_eq!(fib.len(), 1);
+        assert_eq!(at(&fib, "10.1.0.1"), Some(1));
+    }
+
+    #[test]
+    fn host_routes_at_both_ends_of_the_address_space() {
+        let mut fib = Fib::new();
+        fib.insert(ip("0.0.0.0"), 32, 1).unwrap();
+        fib.insert(ip("255.255.255.255"), 32, 2).unwrap();
+        assert_eq!(fib.lookup(0), Some(1));
+        assert_eq!(fib.lookup(1), None);
+        assert_eq!(fib.lookup(u32::MAX), Some(2));
+        assert_eq!(fib.lookup(u32::MAX - 1), None);
+        fib.insert(ip("0.0.0.0"), 0, 3).unwrap();
+        assert_eq!(fib.lookup(0), Some(1));
+        assert_eq!(fib.lookup(1), Some(3));
+        assert_eq!(fib.lookup(u32::MAX), Some(2));
+        assert_eq!(fib.lookup(u32::MAX - 1), Some(3));
+        assert_eq!(fib.remove(ip("255.255.255.255"), 32), Some(2));
+        assert_eq!(fib.lookup(u32::MAX), Some(3));
+    }
+
+    #[test]
+    fn inserting_an_existing_prefix_replaces_its_next_hop() {
+        let mut fib = Fib::new();
+        fib.insert(ip("10.1.2.0"), 24, 1).unwrap();
+        fib.insert(ip("10.1.2.64"), 26, 2).unwrap();
+        assert_eq!(fib.insert(ip("10.1.2.0"), 24, 3), Ok(Some(1)));
+        assert_eq!(fib.insert(ip("10.1.2.64"), 26, 4), Ok(Some(2)));
+        assert_eq!(fib.len(), 2);
+        assert_eq!(at(&fib, "10.1.2.1"), Some(3));
+        assert_eq!(at(&fib, "10.1.2.65"), Some(4));
+        assert_eq!(fib.get(ip("10.1.2.0"), 24), Some(3));
+        assert_eq!(fib.remove(ip("10.1.2.64"), 26), Some(4));
+        assert_eq!(at(&fib, "10.1.2.65"), Some(3));
+    }
+
+    #[test]
+    fn bad_routes_are_refused_with_an_error_naming_the_value() {
+        let mut fib = Fib::new();
+        assert_eq!(fib.insert(ip("10.0.0.0"), 33, 1), Err(FibError::PrefixTooLong { len: 33 }));
+        let err = fib.insert(ip("10.1.2.3"), 24, 1).unwrap_err();
+        assert_eq!(err, FibError::HostBitsSet { prefix: ip("10.1.2.3"), len: 24, network: ip("10.1.2.0") });
+        assert!(err.to_string().contains("10.1.2.3/24"), "{err}");
+        let err = fib.insert(ip("10.0.0.0"), 8, MAX_NEXT_HOP + 1).unwrap_err();
+        assert!(err.to_string().contains(&(MAX_NEXT_HOP + 1).to_string()), "{err}");
+        assert_eq!(fib.insert(ip("10.0.0.0"), 8, MAX_NEXT_HOP), Ok(None));
+        assert_eq!(at(&fib, "10.0.0.1"), Some(MAX_NEXT_HOP));
+        assert_eq!(fib.len(), 1);
+    }
+
+    #[test]
+    fn freed_second_level_groups_are_reused() {
+        let mut fib = Fib::new();
+        fib.insert(ip("10.0.0.128"), 25, 1).unwrap();
+        fib.insert(ip("10.0.1.128"), 25, 2).unwrap();
+        assert_eq!(fib.groups_in_use(), 2);
+        fib.remove(ip("10.0.0.128"), 25).unwrap();
+        fib.remove(ip("10.0.1.128"), 25).unwrap();
+        assert_eq!(fib.groups_in_use(), 0);
+        for i in 0..2u32 {
+            fib.insert(Ipv4Addr::from(0x0b00_0000 | i << 8), 32, 3).unwrap();
+        }
+        assert_eq!(fib.groups_in_use(), 2);
+        assert_eq!(fib.tbl8.len(), 2 * GROUP_LEN, "the second level did not grow");
+        assert_eq!(fib.lookup(0x0b00_0000), Some(3));
+        assert_eq!(fib.lookup(0x0b00_0001), None);
+        assert_eq!(fib.lookup(0x0a00_0080), None);
+    }
+
+    #[test]
+    fn iter_dumps_every_prefix_shortest_first() {
+        let mut fib = Fib::new();
+        fib.insert(ip("10.1.2.0"), 24, 3).unwrap();
+        fib.insert(ip("0.0.0.0"), 0, 1).unwrap();
+        fib.insert(ip("10.0.0.0"), 8, 2).unwrap();
+        fib.insert(ip("10.1.2.7"), 32, 4).unwrap();
+        let dump: Vec<_> = fib.iter().collect();
+        assert_eq!(
+            dump,
+            vec![(ip("0.0.0.0"), 0, 1), (ip("10.0.0.0"), 8, 2), (ip("10.1.2.0"), 24, 3), (ip("10.1.2.7"), 32, 4)]
+        );
+    }
+
+    #[test]
+    fn debug_prints_counts_not_entries() {
+        let mut fib = Fib::new();
+        fib.insert(ip("10.0.0.0"), 8, 1).unwrap();
+        fib.insert(ip("10.0.0.1"), 32, 2).unwrap();
+        let text = format!("{fib:?}");
+        assert_eq!(text, "Fib { prefixes: 2, groups_in_use: 1, groups_free: 0 }");
+    }
+
+    #[test]
+    fn clone_is_independent_of_the_original() {
+        let mut fib = Fib::new();
+        fib.insert(ip("10.0.0.0"), 8, 1).unwrap();
+        fib.insert(ip("10.0.0.1"), 32, 2).unwrap();
+        let mut copy = fib.clone();
+        copy.remove(ip("10.0.0.1"), 32).unwrap();
+        copy.insert(ip("10.0.0.0"), 8, 5).unwrap();
+        assert_eq!(fib.lookup(0x0a00_0001), Some(2));
+        assert_eq!(fib.lookup(0x0a00_0002), Some(1));
+        assert_eq!(copy.lookup(0x0a00_0001), Some(5));
+        assert_eq!(fib.len(), 2);
+        assert_eq!(copy.len(), 1);
+    }
+
+    #[test]
+    fn batch_lookup_agrees_with_single_lookups() {
+        let mut fib = Fib::new();
+        fib.insert(ip("10.0.0.0"), 8, 1).unwrap();
+        fib.insert(ip("10.1.2.128"), 25, 2).unwrap();
+        let addrs: Vec<u32> = (0..100u32).map(|i| 0x0a01_0200u32.wrapping_add(i * 3) ^ (i << 27)).collect();
+        let mut out = vec![None; addrs.len()];
+        fib.lookup_batch(&addrs, &mut out);
+        let single: Vec<_> = addrs.iter().map(|&a| fib.lookup(a)).collect();
+        assert_eq!(out, single);
+        assert!(out.contains(&Some(1)) && out.contains(&Some(2)) && out.contains(&None));
+        // A shorter output slice bounds the work instead of panicking.
+        let mut short = [Some(9); 3];
+        fib.lookup_batch(&addrs, &mut short);
+        assert_eq!(short[..], single[..3]);
+    }
+
+    /// The reference: every prefix in a Vec, longest match by scanning all of them.
+    #[derive(Default)]
+    struct NaiveFib {
+        routes: Vec<(u32, u8, NextHopId)>,
+    }
+
+    impl NaiveFib {
+        fn insert(&mut self, addr: u32, len: u8, nh: NextHopId) -> Option<NextHopId> {
+            match self.routes.iter_mut().find(|r| r.0 == addr && r.1 == len) {
+                Some(r) => Some(std::mem::replace(&mut r.2, nh)),
+                None => {
+                    self.routes.push((addr, len, nh));
+                    None
+                }
+            }
+        }
+
+        fn remove(&mut self, addr: u32, len: u8) -> Option<NextHopId> {
+            let i = self.routes.iter().position(|r| r.0 == addr && r.1 == len)?;
+            Some(self.routes.swap_remove(i).2)
+        }
+
+        fn lookup(&self, addr: u32) -> Option<NextHopId> {
+            self.routes.iter().filter(|r| addr & netmask(r.1) == r.0).max_by_key(|r| r.1).map(|r| r.2)
+        }
+    }
+
+    /// A random prefix, biased so that prefixes overlap a lot: most fall inside 10.0.0.0/14,
+    /// lengths /8 to /32 with a few short ones (each short prefix rewrites millions of entries).
+    fn random_prefix(rng: &mut StdRng) -> (u32, u8) {
+        let len = if rng.gen_ratio(1, 100) { rng.gen_range(0..8) } else { rng.gen_range(8..=32) };
+        let addr = if rng.gen_ratio(4, 5) { 0x0a00_0000 | rng.gen_range(0..1u32 << 18) } else { rng.gen() };
+        (addr & netmask(len), len)
+    }
+
+    fn assert_same_lookups(fib: &Fib, naive: &NaiveFib, rng: &mut StdRng, round: usize) {
+        let mut probes: Vec<u32> = (0..2000)
+            .map(|_| if rng.gen_ratio(1, 2) { 0x0a00_0000 | rng.gen_range(0..1u32 << 18) } else { rng.gen() })
+            .collect();
+        for &(addr, len, _) in &naive.routes {
+            let last = addr | !netmask(len);
+            probes.extend([addr, last, addr.wrapping_sub(1), last.wrapping_add(1)]);
+        }
+        probes.extend([0, u32::MAX]);
+        for addr in probes {
+            assert_eq!(fib.lookup(addr), naive.lookup(addr), "round {round}: lookup of {}", Ipv4Addr::from(addr));
+        }
+    }
+
+    #[test]
+    fn random_inserts_and_removes_match_a_naive_reference() {
+        let mut rng = StdRng::seed_from_u64(0x0b1d_1e5f);
+        let mut fib = Fib::new();
+        let mut naive = NaiveFib::default();
+        for round in 0..8 {
+            for _ in 0..500 {
+                let (addr, len) = random_prefix(&mut rng);
+                let nh = rng.gen_range(0..1000);
+                let prefix = Ipv4Addr::from(addr);
+                assert_eq!(fib.insert(prefix, len, nh), Ok(naive.insert(addr, len, nh)));
+            }
+            // Remove about a third of what is there, plus some prefixes that are not.
+            for _ in 0..naive.routes.len() / 3 {
+                let (addr, len) = if rng.gen_ratio(1, 5) {
+                    random_prefix(&mut rng)
+                } else {
+                    let r = naive.routes[rng.gen_range(0..naive.routes.len())];
+                    (r.0, r.1)
+                };
+                assert_eq!(fib.remove(Ipv4Addr::from(addr), len), naive.remove(addr, len));
+            }
+            assert_eq!(fib.len(), naive.routes.len());
+            assert_same_lookups(&fib, &naive, &mut rng, round);
+        }
+        let mut dump: Vec<_> = fib.iter().map(|(a, l, nh)| (u32::from(a), l, nh)).collect();
+        let mut expected = naive.routes.clone();
+        dump.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(dump, expected);
+
+        // Emptying the table frees every second-level group and leaves no route behind.
+        for (addr, len, nh) in expected {
+            assert_eq!(fib.remove(Ipv4Addr::from(addr), len), Some(nh));
+        }
+        assert!(fib.is_empty());
+        assert_eq!(fib.groups_in_use(), 0);
+        for _ in 0..2000 {
+            assert_eq!(fib.lookup(rng.gen()), None);
+        }
     }
 }
