@@ -1,1 +1,11 @@
-//! Labs, traffic generation and baselines.
+//! Labs in network namespaces, a UDP traffic generator and sink, and the end-to-end
+//! benchmark that compares brindle with the kernel dataplane side by side.
+//!
+//! - [`lab`]: namespaces and veths wired the way Calico's CNI wires workloads.
+//! - [`udp`]: `sendmmsg`/`recvmmsg` generator and sink, bounded by duration.
+//! - [`stats`]: ping output parsing, latency percentiles, CPU accounting from `/proc/stat`.
+//! - [`e2e`]: the benchmark that runs both topologies one after the other.
+//! - [`cmd`]: bounded execution of the external tools all of the above use.
+
+pub mod cmd;
+pub mod lab;

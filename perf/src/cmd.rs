@@ -1,0 +1,224 @@
+//! Running the external tools a lab is built from (`ip`, `ethtool`, `sysctl`, `ping`).
+//!
+//! Every command is bounded in time: a tool that hangs (a ping to an address that never
+//! answers, a wedged netlink call) is killed at its deadline instead of wedging the lab.
+
+use std::io::Read;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long an ordinary configuration command (`ip`, `ethtool`, `sysctl`) may take.
+pub const CONFIG_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A command that could not be started, ran too long, or exited unsuccessfully.
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    #[error("cannot start `{command}`: {source}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{command}` did not finish within {timeout:?} and was killed")]
+    Timeout { command: String, timeout: Duration },
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Failed {
+        command: String,
+        status: ExitStatus,
+        stderr: String,
+    },
+}
+
+/// The command line as a human would type it, for error messages.
+pub fn display(args: &[&str]) -> String {
+    args.join(" ")
+}
+
+/// Runs `args[0]` with the remaining arguments, waiting at most `timeout`; returns its output
+/// whatever its exit status. Stdout and stderr are drained by helper threads so that a chatty
+/// child cannot block on a full pipe while we wait for it.
+pub fn run_unchecked(args: &[&str], timeout: Duration) -> Result<Output, CmdError> {
+    let command = display(args);
+    let (program, rest) = match args.split_first() {
+        Some(split) => split,
+        None => {
+            return Err(CmdError::Spawn {
+                command,
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
+            })
+        }
+    };
+    let mut child = Command::new(program)
+        .args(rest)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| CmdError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let status = match wait_deadline(&mut child, timeout) {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(CmdError::Timeout { command, timeout });
+        }
+    };
+    Ok(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+/// Like [`run_unchecked`] but a non-zero exit is an error carrying the command's stderr.
+pub fn run(args: &[&str], timeout: Duration) -> Result<Output, CmdError> {
+    let output = run_unchecked(args, timeout)?;
+    if output.status.success() {
+        Ok(output)
+    } else {
+        Err(CmdError::Failed {
+            command: display(args),
+            status: output.status,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
+    }
+}
+
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+/// Waits for `child` until `timeout`; `None` if it is still running then.
+pub fn wait_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) => {}
+            // The child was already reaped; treat as gone.
+            Err(_) => return None,
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
+    }
+}
+
+/// A child process that is stopped when the guard goes away, on every exit path: SIGTERM,
+/// a grace period, then SIGKILL.
+pub struct ChildGuard {
+    name: String,
+    child: Option<Child>,
+}
+
+impl ChildGuard {
+    pub fn new(name: impl Into<String>, child: Child) -> Self {
+        Self {
+            name: name.into(),
+            child: Some(child),
+        }
+    }
+
+    pub fn id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// `Some(status)` if the child has already exited.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Waits up to `timeout` for the child to exit on its own; returns its output if it did.
+    /// On timeout the child is stopped and `None` is returned.
+    pub fn wait_output(mut self, timeout: Duration) -> Option<Output> {
+        let mut child = self.child.take()?;
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
+        match wait_deadline(&mut child, timeout) {
+            Some(status) => Some(Output {
+                status,
+                stdout: stdout.join().unwrap_or_default(),
+                stderr: stderr.join().unwrap_or_default(),
+            }),
+            None => {
+                stop_child(&self.name, &mut child, Duration::from_secs(1));
+                None
+            }
+        }
+    }
+
+    /// SIGTERM, wait up to `grace`, then SIGKILL. Returns the exit status.
+    pub fn terminate(mut self, grace: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        stop_child(&self.name, &mut child, grace)
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            stop_child(&self.name, &mut child, Duration::from_secs(2));
+        }
+    }
+}
+
+fn stop_child(name: &str, child: &mut Child, grace: Duration) -> Option<ExitStatus> {
+    if let Ok(Some(status)) = child.try_wait() {
+        return Some(status);
+    }
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) on the pid of a child we own and have not reaped yet, so the pid
+        // cannot have been recycled for another process.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    if let Some(status) = wait_deadline(child, grace) {
+        return Some(status);
+    }
+    eprintln!("{name} (pid {}) ignored SIGTERM for {grace:?}; killing it", child.id());
+    let _ = child.kill();
+    child.wait().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_reports_stderr_of_failing_command() {
+        let err = run(&["sh", "-c", "echo boom >&2; exit 3"], CONFIG_TIMEOUT).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("boom"), "{text}");
+        assert!(text.contains("sh -c"), "{text}");
+    }
+
+    #[test]
+    fn run_kills_command_at_deadline() {
+        let started = Instant::now();
+        let err = run(&["sleep", "30"], Duration::from_millis(200)).unwrap_err();
+        assert!(matches!(err, CmdError::Timeout { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn child_guard_terminates_on_drop() {
+        let child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as libc::pid_t;
+        drop(ChildGuard::new("sleep", child));
+        // SAFETY: signal 0 only probes whether the pid exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        assert!(!alive, "child {pid} still alive after guard dropped");
+    }
+}
