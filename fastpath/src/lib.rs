@@ -8,9 +8,12 @@
 pub mod counters;
 pub mod fib;
 pub mod pipeline;
+pub mod port;
 pub mod punt;
 pub mod tables;
 pub mod wire;
+pub mod worker;
+pub mod xdp;
 
 pub use counters::{DropReason, PipelineCounters, WorkerCounters};
 pub use fib::Fib;

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Brindle's XDP program: the one decision made in the kernel is "to the vRouter's AF_XDP
+ * socket, or to the kernel stack". Every routing and policy decision is made in userspace.
+ *
+ * One program is shared by every interface the node forwards on; `ports` tells it what kind of
+ * interface a frame arrived on and which XSKMAP slots belong to that interface's queues.
+ *
+ * - Workload ports (cali… veths): everything goes to the socket. The workload only ever talks
+ *   to the vRouter (its default route is 169.254.1.1, answered by proxy ARP in userspace).
+ * - Uplink: only IPv4 addressed into an IP pool, or IP-in-IP (protocol 4, RFC 2003), goes to
+ *   the socket. Everything else (ARP, the node's own SSH and BGP, IPv6) stays with the kernel,
+ *   so the host keeps its own networking whatever the vRouter does.
+ *
+ * When no socket sits in the slot (the node service is not running, or crashed), the redirect
+ * falls back to XDP_PASS: traffic goes to the kernel rather than into a black hole.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define MAX_SOCKETS 4096
+#define MAX_PORTS 4096
+#define MAX_POOL_CIDRS 1024
+
+#define PORT_KIND_WORKLOAD 0
+#define PORT_KIND_UPLINK 1
+
+/* Kept in sync with `PortEntry` in fastpath/src/xdp.rs. */
+struct port {
+	__u32 first_slot;
+	__u32 queues;
+	__u32 kind;
+};
+
+/* Kept in sync with `PoolKey` in fastpath/src/xdp.rs; `addr` is in network byte order. */
+struct pool_key {
+	__u32 prefixlen;
+	__u32 addr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, MAX_SOCKETS);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct port);
+} ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MAX_POOL_CIDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pool_key);
+	__type(value, __u8);
+} pool_cidrs SEC(".maps");
+
+/* Whether an uplink frame is for the vRouter: IPv4 into a pool, or IPIP. */
+static __always_inline int uplink_wants(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip;
+	struct pool_key key;
+
+	if ((void *)(eth + 1) > data_end)
+		return 0;
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return 0;
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end)
+		return 0;
+	if (ip->version != 4)
+		return 0;
+	if (ip->protocol == IPPROTO_IPIP)
+		return 1;
+	key.prefixlen = 32;
+	key.addr = ip->daddr;
+	return bpf_map_lookup_elem(&pool_cidrs, &key) != NULL;
+}
+
+SEC("xdp")
+int brindle_xdp(struct xdp_md *ctx)
+{
+	__u32 ifindex = ctx->ingress_ifindex;
+	__u32 queue = ctx->rx_queue_index;
+	struct port *port;
+
+	port = bpf_map_lookup_elem(&ports, &ifindex);
+	if (!port)
+		return XDP_PASS;
+	/* A queue with no socket configured must not borrow the next port's slots. */
+	if (queue >= port->queues)
+		return XDP_PASS;
+	if (port->kind == PORT_KIND_UPLINK && !uplink_wants(ctx))
+		return XDP_PASS;
+	return bpf_redirect_map(&xsks, port->first_slot + queue, XDP_PASS);
+}
+
+char _license[] SEC("license") = "Dual BSD/GPL";

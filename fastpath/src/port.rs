@@ -1,0 +1,336 @@
+//! An AF_XDP port: one socket on one queue of one interface, with its own UMEM.
+//!
+//! Frame ownership is kept simple on purpose. Every port owns its UMEM; half of its frames
+//! circulate between the fill ring and the RX ring, the other half are a free list for TX.
+//! Forwarding from one port to another *copies* the frame from the ingress UMEM into a TX frame
+//! of the egress UMEM: a 64-1500 byte memcpy is cheap next to the rest of the per-packet work,
+//! and it means a frame never leaves the UMEM it belongs to, so no port can starve another of
+//! frames and no cross-port accounting is needed.
+//!
+//! Nothing here allocates after `open`: descriptor arrays are sized up front.
+
+use std::error::Error as _;
+use std::io;
+use std::num::NonZeroU32;
+use std::os::fd::{AsRawFd, RawFd};
+
+use xsk_rs::config::{BindFlags, FrameSize, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
+use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+
+use crate::tables::{PortId, PortInfo};
+use crate::xdp::{XdpError, XdpProgram};
+
+/// Sizes of a port's UMEM and rings.
+#[derive(Clone, Copy, Debug)]
+pub struct PortConfig {
+    /// Frames in the UMEM; half feed RX, half are kept for TX.
+    pub frames: u32,
+    /// Bytes per frame (a power of two, at least 2048).
+    pub frame_size: u32,
+    /// Entries in each of the RX, TX, fill and completion rings (a power of two).
+    pub ring_size: u32,
+    /// Most frames taken from the RX ring at once.
+    pub batch_size: usize,
+    /// Force copy mode (XDP_COPY) even where the driver could do zero-copy.
+    pub force_copy: bool,
+}
+
+impl Default for PortConfig {
+    fn default() -> Self {
+        PortConfig { frames: 4096, frame_size: 2048, ring_size: 2048, batch_size: 64, force_copy: false }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error("port {port}: bad configuration: {reason}")]
+    Config { port: String, reason: String },
+    #[error("port {port}: cannot create the UMEM: {source}")]
+    Umem { port: String, source: xsk_rs::umem::UmemCreateError },
+    #[error("port {port} queue {queue}: cannot create the AF_XDP socket: {source}{}", source.source().map(|e| format!(": {e}")).unwrap_or_default())]
+    Socket { port: String, queue: u32, source: xsk_rs::socket::SocketCreateError },
+    #[error("port {port} queue {queue}: the socket came without fill and completion rings")]
+    NoFillRing { port: String, queue: u32 },
+    #[error("port {port}: {source}")]
+    Xdp { port: String, source: XdpError },
+}
+
+/// The receive half: frames the kernel filled, and frames going back to it.
+struct RxSide {
+    ring: RxQueue,
+    fill: FillQueue,
+    /// The current batch, as taken from the RX ring.
+    batch: Vec<FrameDesc>,
+    received: usize,
+    /// Frames waiting for room on the fill ring (normally empty: the fill ring has room for
+    /// every RX frame).
+    backlog: Vec<FrameDesc>,
+}
+
+/// The transmit half: free frames, the TX ring, and completions coming back.
+struct TxSide {
+    ring: TxQueue,
+    comp: CompQueue,
+    free: Vec<FrameDesc>,
+    /// Scratch for draining the completion ring.
+    completed: Vec<FrameDesc>,
+    /// Frames produced since the last kick, so `flush` knows whether to wake the kernel.
+    unkicked: usize,
+}
+
+/// One AF_XDP socket and its UMEM.
+pub struct Port {
+    id: PortId,
+    name: String,
+    queue: u32,
+    fd: RawFd,
+    umem: Umem,
+    rx: RxSide,
+    tx: TxSide,
+}
+
+impl std::fmt::Debug for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Port").field("id", &self.id).field("name", &self.name).field("queue", &self.queue).finish()
+    }
+}
+
+impl Port {
+    /// Creates the UMEM and socket on `info.name`'s `queue`, fills the fill ring and puts the
+    /// socket in XSKMAP `slot`. The XDP program must already be attached to the interface.
+    pub fn open(
+        id: PortId,
+        info: &PortInfo,
+        queue: u32,
+        config: &PortConfig,
+        prog: &XdpProgram,
+        slot: u32,
+    ) -> Result<Port, PortError> {
+        let name = info.name.clone();
+        let bad = |reason: String| PortError::Config { port: name.clone(), reason };
+        if config.frames < 2 || config.frames % 2 != 0 {
+            return Err(bad(format!("frames must be an even number >= 2, not {}", config.frames)));
+        }
+        if config.batch_size == 0 {
+            return Err(bad("batch_size must be at least 1".into()));
+        }
+        let frame_size = FrameSize::new(config.frame_size).map_err(|e| bad(format!("frame_size {}: {e}", config.frame_size)))?;
+        let ring = QueueSize::new(config.ring_size).map_err(|e| bad(format!("ring_size {}: {e}", config.ring_size)))?;
+        let umem_config = UmemConfig::builder()
+            .frame_size(frame_size)
+            .fill_queue_size(ring)
+            .comp_queue_size(ring)
+            .build()
+            .map_err(|e| bad(format!("UMEM: {e}")))?;
+        let frame_count = NonZeroU32::new(config.frames).ok_or_else(|| bad("frames must not be 0".into()))?;
+        let (umem, mut descs) =
+            Umem::new(umem_config, frame_count, false).map_err(|source| PortError::Umem { port: name.clone(), source })?;
+
+        let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
+        if config.force_copy {
+            bind |= BindFlags::XDP_COPY;
+        }
+        let socket_config = SocketConfig::builder()
+            .rx_queue_size(ring)
+            .tx_queue_size(ring)
+            // We load and attach our own program (xdp.rs) and register the socket ourselves.
+            .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
+            .bind_flags(bind)
+            .build();
+        let ifname = name.parse().map_err(|_| bad("interface name contains a NUL byte".into()))?;
+        // SAFETY: the UMEM is not shared with any other socket, so libxdp's shared-UMEM
+        // double-free case cannot arise (and INHIBIT_PROG_LOAD is set regardless).
+        let (tx_ring, rx_ring, fill_comp) = unsafe { Socket::new(socket_config, &umem, &ifname, queue) }
+            .map_err(|source| PortError::Socket { port: name.clone(), queue, source })?;
+        let (mut fill, comp) = fill_comp.ok_or(PortError::NoFillRing { port: name.clone(), queue })?;
+        let fd = rx_ring.fd().as_raw_fd();
+
+        let rx_frames = descs.len() / 2;
+        let tx_free: Vec<FrameDesc> = descs.split_off(rx_frames);
+        let mut backlog = Vec::with_capacity(rx_frames);
+        // SAFETY: the descriptors come from this UMEM and nothing else uses them.
+        let produced = unsafe { fill.produce(&descs) };
+        backlog.extend_from_slice(&descs[produced..]);
+
+        prog.register_socket(slot, fd).map_err(|source| PortError::Xdp { port: name.clone(), source })?;
+        tracing::debug!(port = %name, queue, slot, rx_frames, tx_frames = tx_free.len(), "opened AF_XDP port");
+
+        let tx_frames = tx_free.len();
+        Ok(Port {
+            id,
+            name,
+            queue,
+            fd,
+            umem,
+            rx: RxSide {
+                ring: rx_ring,
+                fill,
+                batch: vec![FrameDesc::default(); config.batch_size],
+                received: 0,
+                backlog,
+            },
+            tx: TxSide {
+                ring: tx_ring,
+                comp,
+                free: tx_free,
+                completed: vec![FrameDesc::default(); tx_frames],
+                unkicked: 0,
+            },
+        })
+    }
+
+    pub fn id(&self) -> PortId {
+        self.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn queue(&self) -> u32 {
+        self.queue
+    }
+
+    /// The socket's descriptor, for poll(2) (POLLIN: frames on the RX ring).
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// Takes up to `batch_size` frames from the RX ring; returns how many. A batch still
+    /// held is given back to the fill ring first.
+    pub fn receive(&mut self) -> usize {
+        self.release_received();
+        // SAFETY: the batch slots are ours; the RX ring hands back frames of this UMEM.
+        let n = unsafe { self.rx.ring.consume(&mut self.rx.batch) };
+        self.rx.received = n;
+        n
+    }
+
+    /// Frames in the current batch.
+    pub fn received(&self) -> usize {
+        self.rx.received
+    }
+
+    /// The data of received frame `i` of the current batch, writable in place; empty when `i`
+    /// is not in the batch.
+    pub fn received_frame_mut(&mut self, i: usize) -> &mut [u8] {
+        if i >= self.rx.received {
+            return &mut [];
+        }
+        // SAFETY: the frame came off our RX ring and has not been handed back yet, so neither
+        // the kernel nor any other reference touches it; `&mut self` keeps it that way for the
+        // slice's lifetime.
+        let mut data = unsafe { self.umem.data_mut(&mut self.rx.batch[i]) };
+        let contents = data.contents_mut();
+        let (ptr, len) = (contents.as_mut_ptr(), contents.len());
+        // SAFETY: `DataMut` only lives as long as its borrow of the descriptor; the bytes it
+        // points at stay ours for as long as `&mut self` is held, which bounds the slice.
+        unsafe { std::slice::from_raw_parts_mut(ptr, len) }
+    }
+
+    /// The data of received frame `i` of the current batch; empty when `i` is not in it.
+    pub fn received_frame(&self, i: usize) -> &[u8] {
+        if i >= self.rx.received {
+            return &[];
+        }
+        // SAFETY: as in received_frame_mut.
+        unsafe { self.umem.data(&self.rx.batch[i]) }.contents()
+    }
+
+    /// Gives the current batch's frames back to the fill ring, waking the kernel if it asked.
+    pub fn release_received(&mut self) {
+        let rx = &mut self.rx;
+        if rx.received > 0 {
+            // The backlog has room for every RX frame, so this never reallocates.
+            rx.backlog.extend_from_slice(&rx.batch[..rx.received]);
+            rx.received = 0;
+        }
+        if rx.backlog.is_empty() {
+            return;
+        }
+        // SAFETY: every frame in the backlog belongs to this UMEM and is owned by us.
+        let produced = unsafe { rx.fill.produce(&rx.backlog) };
+        rx.backlog.drain(..produced);
+        if produced > 0 && rx.fill.needs_wakeup() {
+            // A zero-timeout poll is the kernel's "fill ring has frames again" kick.
+            let mut pfd = libc::pollfd { fd: self.fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut pfd, 1, 0) };
+        }
+    }
+
+    /// Copies `data` into a free TX frame and puts it on the TX ring. False when no frame or
+    /// ring slot is free, or `data` does not fit a frame. Call [`Port::flush`] after a batch.
+    pub fn transmit(&mut self, data: &[u8]) -> bool {
+        transmit(&mut self.tx, &self.umem, data)
+    }
+
+    /// Sends received frame `i` back out of this same port (a copy, like any forward).
+    pub fn transmit_received(&mut self, i: usize) -> bool {
+        if i >= self.rx.received {
+            return false;
+        }
+        // SAFETY: see received_frame; the RX frame and the TX frame are different frames of
+        // the UMEM, so the source and destination do not overlap.
+        let data = unsafe { self.umem.data(&self.rx.batch[i]) };
+        transmit(&mut self.tx, &self.umem, data.contents())
+    }
+
+    /// Wakes the kernel for frames put on the TX ring (when it asked for a wakeup), and takes
+    /// completed frames back into the free list.
+    /// Cheap when nothing was sent, so a worker may call it on every port after every batch.
+    pub fn flush(&mut self) {
+        if self.tx.unkicked == 0 {
+            return;
+        }
+        if self.tx.ring.needs_wakeup() {
+            if let Err(e) = self.tx.ring.wakeup() {
+                tracing::debug!(port = %self.name, error = %e, "TX wakeup failed");
+            }
+        }
+        self.tx.unkicked = 0;
+        reclaim_completed(&mut self.tx);
+    }
+
+    /// Frames free for TX right now (after reclaiming completions).
+    pub fn tx_free(&mut self) -> usize {
+        reclaim_completed(&mut self.tx);
+        self.tx.free.len()
+    }
+
+    /// The kernel's drop counters for this socket.
+    pub fn statistics(&self) -> io::Result<xsk_rs::socket::XdpStatistics> {
+        self.rx.ring.fd().xdp_statistics()
+    }
+}
+
+fn transmit(tx: &mut TxSide, umem: &Umem, data: &[u8]) -> bool {
+    if tx.free.is_empty() {
+        reclaim_completed(tx);
+    }
+    let Some(mut desc) = tx.free.pop() else { return false };
+    // SAFETY: the frame is on our free list: neither the kernel nor any reference uses it.
+    let mut frame = unsafe { umem.data_mut(&mut desc) };
+    let mut cursor = frame.cursor();
+    if data.len() > cursor.buf_len() {
+        tx.free.push(desc);
+        return false;
+    }
+    cursor.set_pos(0);
+    // Writing to a slice of sufficient length cannot fail.
+    let _ = std::io::Write::write_all(&mut cursor, data);
+    // SAFETY: the frame belongs to this UMEM and now holds the frame to send.
+    if unsafe { tx.ring.produce_one(&desc) } == 0 {
+        tx.free.push(desc);
+        return false;
+    }
+    tx.unkicked += 1;
+    true
+}
+
+fn reclaim_completed(tx: &mut TxSide) {
+    // SAFETY: the completion ring returns frames of this UMEM that we sent.
+    let n = unsafe { tx.comp.consume(&mut tx.completed) };
+    // `free` was allocated with room for every TX frame, so this never reallocates.
+    tx.free.extend_from_slice(&tx.completed[..n]);
+}
