@@ -9,3 +9,6 @@
 
 pub mod cmd;
 pub mod lab;
+pub mod stats;
+pub mod udp;
+pub mod e2e;

@@ -1,1 +1,124 @@
-fn main() {}
+//! `brindle-perf`: UDP generator and sink, and the end-to-end benchmark that compares the
+//! kernel dataplane with brindle in one run.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use perf::{e2e, udp};
+
+#[derive(Parser)]
+#[command(name = "brindle-perf", about = "Traffic generator, sink and end-to-end benchmark")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Send UDP with sendmmsg for a while; prints {"sent", "secs", "refused_batches"}.
+    UdpSend {
+        #[arg(long)]
+        dst: Ipv4Addr,
+        #[arg(long)]
+        port: u16,
+        /// Ethernet frame size in bytes, FCS included (64 = 18 bytes of payload).
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Seconds to send for (fractions allowed).
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+    },
+    /// Receive UDP with recvmmsg for a while; prints {"received", "bytes", "secs"}.
+    UdpSink {
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Stop early once traffic has stopped for this many milliseconds.
+        #[arg(long)]
+        idle_ms: Option<u64>,
+        /// File created once the socket is bound, so that a generator can wait for it.
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+    },
+    /// Kernel lab then brindle lab: UDP pps, ping RTT, busy cores; JSON + Markdown report.
+    E2e {
+        /// brindle-node binary; without it only the kernel side runs.
+        #[arg(long)]
+        brindle_node: Option<PathBuf>,
+        #[arg(long, default_value_t = 5)]
+        duration: u64,
+        #[arg(long, default_value_t = 500)]
+        pings: u32,
+        #[arg(long, default_value = "perf/results/e2e.json")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 5201)]
+        port: u16,
+    },
+}
+
+fn seconds(field: &str, value: f64) -> Result<Duration> {
+    // Bounded so that a typo cannot start a run of days.
+    anyhow::ensure!(
+        value.is_finite() && (0.0..=3600.0).contains(&value),
+        "invalid {field} {value}: must be between 0 and 3600 seconds"
+    );
+    Ok(Duration::from_secs_f64(value))
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Cmd::UdpSend { dst, port, size, duration, batch } => {
+            let duration = seconds("duration", duration)?;
+            let report = udp::udp_send(SocketAddrV4::new(dst, port), size, duration, batch)?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Cmd::UdpSink { port, duration, idle_ms, ready_file } => {
+            let duration = seconds("duration", duration)?;
+            let mut ready_error = None;
+            let report = udp::udp_sink(port, duration, idle_ms.map(Duration::from_millis), || {
+                if let Some(path) = &ready_file {
+                    if let Err(e) = std::fs::write(path, b"ready\n") {
+                        ready_error = Some(format!("writing {}: {e}", path.display()));
+                    }
+                }
+            })?;
+            if let Some(e) = ready_error {
+                anyhow::bail!(e);
+            }
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Cmd::E2e { brindle_node, duration, pings, out, size, batch, port } => {
+            anyhow::ensure!(duration <= 3600, "invalid duration {duration}: at most 3600 s");
+            anyhow::ensure!(pings <= 100_000, "invalid pings {pings}: at most 100000");
+            let opts = e2e::E2eOptions {
+                brindle_node,
+                perf_exe: std::env::current_exe().context("locating brindle-perf itself")?,
+                duration: Duration::from_secs(duration),
+                pings,
+                frame_size: size,
+                batch,
+                port,
+                work_dir: std::env::temp_dir().join(format!("brindle-perf-{}", std::process::id())),
+            };
+            // The work dir (node.toml, node.log) is kept when the run fails, for the post-mortem.
+            let report = e2e::run(&opts).with_context(|| {
+                format!("e2e failed; node config and log kept in {}", opts.work_dir.display())
+            })?;
+            let _ = std::fs::remove_dir_all(&opts.work_dir);
+            let md_path = e2e::write_report(&report, &out)?;
+            print!("{}", e2e::markdown(&report));
+            eprintln!("wrote {} and {}", out.display(), md_path.display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,508 @@
+//! The end-to-end benchmark: the same generator, sink and ping across (a) a Kernel-mode lab,
+//! where Linux forwards like Calico's kernel dataplane, and (b) a Brindle-mode lab, where
+//! only `brindle-node` forwards. Both run one after the other in one invocation, because
+//! these machines are noisy and only ratios measured side by side mean anything.
+//!
+//! Placement on the two cores: the UDP generator and the ping run under `taskset -c 0`; in
+//! the Brindle run the node's poll-mode worker is pinned to core 1 by its config. The sink is
+//! not pinned. Busy cores are measured for the whole machine from `/proc/stat`, so anything
+//! else running at the same time (a build) counts too: run on a quiet machine.
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::cmd::{self, ChildGuard};
+use crate::lab::{Forwarding, Lab, LabSpec};
+use crate::stats::{self, CpuTimes, Latencies};
+use crate::udp::{SendReport, SinkReport};
+
+/// The core the generator and ping are pinned to.
+pub const GENERATOR_CPU: usize = 0;
+/// The core brindle-node's worker is pinned to in poll mode.
+pub const NODE_CPU: usize = 1;
+/// How long brindle-node gets to start forwarding before the run is declared failed.
+const NODE_READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Grace between SIGTERM and SIGKILL for brindle-node.
+const NODE_STOP_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Debug)]
+pub struct E2eOptions {
+    /// `None` runs the kernel side only (until brindle-node exists).
+    pub brindle_node: Option<PathBuf>,
+    /// This benchmark's own executable, which provides `udp-send` and `udp-sink`.
+    pub perf_exe: PathBuf,
+    pub duration: Duration,
+    pub pings: u32,
+    pub frame_size: usize,
+    pub batch: usize,
+    pub port: u16,
+    /// Scratch directory for node.toml, the control socket and logs.
+    pub work_dir: PathBuf,
+}
+
+/// Measurements of one topology.
+#[derive(Clone, Debug, Serialize)]
+pub struct SideResult {
+    pub forwarding: &'static str,
+    /// Datagrams the generator got into the kernel per second.
+    pub pps_offered: f64,
+    /// Datagrams the sink received per second of generator time.
+    pub pps_delivered: f64,
+    pub rtt_p50_us: Option<f64>,
+    pub rtt_p99_us: Option<f64>,
+    /// Busy cores of the whole machine during the UDP run.
+    pub busy_cores: f64,
+    pub pps_per_busy_core: Option<f64>,
+    pub sent: u64,
+    pub received: u64,
+    pub generator_secs: f64,
+    pub pings_sent: u32,
+    pub ping_replies: u64,
+}
+
+/// brindle / kernel for each metric (`None` where the kernel value is zero or missing).
+#[derive(Clone, Debug, Serialize)]
+pub struct Ratios {
+    pub pps_delivered: Option<f64>,
+    pub pps_offered: Option<f64>,
+    pub rtt_p50_us: Option<f64>,
+    pub rtt_p99_us: Option<f64>,
+    pub busy_cores: Option<f64>,
+    pub pps_per_busy_core: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct E2eReport {
+    pub frame_size: usize,
+    pub duration_secs: f64,
+    pub pings: u32,
+    pub generator_cpu: usize,
+    pub node_cpu: usize,
+    pub ncpus: usize,
+    pub kernel: SideResult,
+    pub brindle: Option<SideResult>,
+    pub ratios: Option<Ratios>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum E2eError {
+    #[error(transparent)]
+    Lab(#[from] crate::lab::LabError),
+    #[error(transparent)]
+    Command(#[from] cmd::CmdError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Run(String),
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> E2eError {
+    let what = what.into();
+    move |source| E2eError::Io { what, source }
+}
+
+/// Runs both sides and returns the report (written nowhere; see [`write_report`]).
+pub fn run(opts: &E2eOptions) -> Result<E2eReport, E2eError> {
+    std::fs::create_dir_all(&opts.work_dir).map_err(io_err(format!(
+        "creating {}",
+        opts.work_dir.display()
+    )))?;
+    let tag = pid_tag();
+    let kernel = run_kernel_side(opts, &format!("ek{tag}"))?;
+    let brindle = match &opts.brindle_node {
+        Some(node) => Some(run_brindle_side(opts, node, &format!("eb{tag}"))?),
+        None => None,
+    };
+    let ratios = brindle.as_ref().map(|b| ratios(&kernel, b));
+    Ok(E2eReport {
+        frame_size: opts.frame_size,
+        duration_secs: opts.duration.as_secs_f64(),
+        pings: opts.pings,
+        generator_cpu: GENERATOR_CPU,
+        node_cpu: NODE_CPU,
+        ncpus: stats::online_cpus(),
+        kernel,
+        brindle,
+        ratios,
+    })
+}
+
+fn run_kernel_side(opts: &E2eOptions, name: &str) -> Result<SideResult, E2eError> {
+    let mut spec = LabSpec::new(name, 2);
+    spec.forwarding = Forwarding::Kernel;
+    let lab = Lab::up(&spec)?;
+    wait_until_reachable(&lab, Duration::from_secs(5), || Ok(()))?;
+    measure(&lab, opts, "kernel")
+    // `lab` is dropped here, and on every early return above: namespaces removed.
+}
+
+fn run_brindle_side(
+    opts: &E2eOptions,
+    brindle_node: &Path,
+    name: &str,
+) -> Result<SideResult, E2eError> {
+    let spec = LabSpec::new(name, 2);
+    let lab = Lab::up(&spec)?;
+    let config_path = opts.work_dir.join("node.toml");
+    let socket = opts.work_dir.join("node.sock");
+    let log_path = opts.work_dir.join("node.log");
+    let config = lab.node_config_toml_pinned("poll", &socket, &[NODE_CPU]);
+    std::fs::write(&config_path, config)
+        .map_err(io_err(format!("writing {}", config_path.display())))?;
+    let log = std::fs::File::create(&log_path)
+        .map_err(io_err(format!("creating {}", log_path.display())))?;
+    let log_err = log.try_clone().map_err(io_err("duplicating log fd"))?;
+    // `ip netns exec` execs the command after entering the namespace, so the pid we hold is
+    // brindle-node's own and SIGTERM reaches it directly.
+    let child = Command::new("ip")
+        .args(["netns", "exec", &lab.node_netns()])
+        .arg(brindle_node)
+        .arg("--config")
+        .arg(&config_path)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .map_err(io_err(format!("starting {}", brindle_node.display())))?;
+    let mut node = ChildGuard::new("brindle-node", child);
+
+    wait_until_reachable(&lab, NODE_READY_TIMEOUT, || match node.try_wait() {
+        Some(status) => Err(E2eError::Run(format!(
+            "brindle-node exited ({status}) before forwarding; log: {}",
+            log_tail(&log_path)
+        ))),
+        None => Ok(()),
+    })?;
+    let result = measure(&lab, opts, "brindle");
+    let status = node.terminate(NODE_STOP_GRACE);
+    let result = result?;
+    if let Some(status) = status {
+        if !status.success() {
+            eprintln!("brindle-node exited with {status} after SIGTERM; log: {}", log_path.display());
+        }
+    }
+    Ok(result)
+}
+
+/// Pings w1 -> w2 once per second-bounded attempt until a reply comes back or `timeout`
+/// passes; `still_ok` is consulted between attempts (e.g. to notice a dead node).
+fn wait_until_reachable(
+    lab: &Lab,
+    timeout: Duration,
+    mut still_ok: impl FnMut() -> Result<(), E2eError>,
+) -> Result<(), E2eError> {
+    let (w1, w2) = two_workloads(lab)?;
+    let target = w2.1.to_string();
+    let started = Instant::now();
+    let max_attempts = timeout.as_secs().max(1) * 4;
+    for _ in 0..max_attempts {
+        let out = lab.exec_timeout(
+            &w1.0,
+            &["ping", "-c", "1", "-W", "1", &target],
+            Duration::from_secs(3),
+        )?;
+        if out.status.success() {
+            return Ok(());
+        }
+        still_ok()?;
+        if started.elapsed() >= timeout {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(E2eError::Run(format!(
+        "{} -> {target} not reachable within {timeout:?}",
+        w1.0
+    )))
+}
+
+type NsAndIp = (String, Ipv4Addr);
+
+fn two_workloads(lab: &Lab) -> Result<(NsAndIp, NsAndIp), E2eError> {
+    match (lab.workload(1), lab.workload(2)) {
+        (Some(a), Some(b)) => Ok(((a.netns.clone(), a.ip), (b.netns.clone(), b.ip))),
+        _ => Err(E2eError::Run("the lab needs two workloads".into())),
+    }
+}
+
+/// One side's measurements: UDP throughput with CPU accounting, then ping RTTs.
+pub fn measure(lab: &Lab, opts: &E2eOptions, side: &'static str) -> Result<SideResult, E2eError> {
+    let (send, sink, busy_cores) = udp_run(lab, opts)?;
+    let (latencies, pings_sent) = ping_run(lab, opts)?;
+    let secs = if send.secs > 0.0 { send.secs } else { f64::NAN };
+    let pps_delivered = sink.received as f64 / secs;
+    Ok(SideResult {
+        forwarding: side,
+        pps_offered: send.sent as f64 / secs,
+        pps_delivered,
+        rtt_p50_us: latencies.p50_us(),
+        rtt_p99_us: latencies.p99_us(),
+        busy_cores,
+        pps_per_busy_core: (busy_cores > 0.0).then(|| pps_delivered / busy_cores),
+        sent: send.sent,
+        received: sink.received,
+        generator_secs: send.secs,
+        pings_sent,
+        ping_replies: latencies.len(),
+    })
+}
+
+/// Sink in w2, generator in w1 pinned to [`GENERATOR_CPU`]; CPU sampled around the generator.
+pub fn udp_run(lab: &Lab, opts: &E2eOptions) -> Result<(SendReport, SinkReport, f64), E2eError> {
+    let ((w1_ns, _), (w2_ns, w2_ip)) = two_workloads(lab)?;
+    let exe = opts.perf_exe.to_string_lossy().to_string();
+    let ready = opts.work_dir.join(format!("sink-ready-{}", lab.spec().name));
+    let _ = std::fs::remove_file(&ready);
+    // The sink outlives the generator by a margin and leaves once traffic has stopped for 1 s.
+    let sink_secs = (opts.duration + Duration::from_secs(5)).as_secs().to_string();
+    let port = opts.port.to_string();
+    let sink_child = Command::new("ip")
+        .args(["netns", "exec", &w2_ns, &exe, "udp-sink", "--port", &port])
+        .args(["--duration", &sink_secs, "--idle-ms", "1000", "--ready-file"])
+        .arg(&ready)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io_err("starting udp-sink"))?;
+    let mut sink = ChildGuard::new("udp-sink", sink_child);
+    let ready_by = Instant::now() + Duration::from_secs(5);
+    while !ready.exists() {
+        if Instant::now() >= ready_by || sink.try_wait().is_some() {
+            return Err(E2eError::Run("udp-sink did not become ready within 5 s".into()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let cpu = GENERATOR_CPU.to_string();
+    let size = opts.frame_size.to_string();
+    let batch = opts.batch.to_string();
+    let duration = format!("{}", opts.duration.as_secs_f64());
+    let dst = w2_ip.to_string();
+    let before = CpuTimes::read().map_err(io_err("reading /proc/stat"))?;
+    let out = lab.exec_timeout(
+        &w1_ns,
+        &[
+            "taskset", "-c", &cpu, &exe, "udp-send", "--dst", &dst, "--port", &port, "--size",
+            &size, "--duration", &duration, "--batch", &batch,
+        ],
+        opts.duration + Duration::from_secs(10),
+    )?;
+    let after = CpuTimes::read().map_err(io_err("reading /proc/stat"))?;
+    if !out.status.success() {
+        return Err(E2eError::Run(format!(
+            "udp-send failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let send: SendReport = parse_json("udp-send", &out.stdout)?;
+    let busy = before.busy_cores_until(&after, stats::online_cpus());
+
+    let sink_out = sink
+        .wait_output(Duration::from_secs(15) + opts.duration)
+        .ok_or_else(|| E2eError::Run("udp-sink did not finish".into()))?;
+    let _ = std::fs::remove_file(&ready);
+    if !sink_out.status.success() {
+        return Err(E2eError::Run(format!(
+            "udp-sink failed: {}",
+            String::from_utf8_lossy(&sink_out.stderr).trim()
+        )));
+    }
+    let sink: SinkReport = parse_json("udp-sink", &sink_out.stdout)?;
+    Ok((send, sink, busy))
+}
+
+/// `ping -c N -i 0.002` from w1 to w2, pinned like the generator; RTTs from each reply line.
+pub fn ping_run(lab: &Lab, opts: &E2eOptions) -> Result<(Latencies, u32), E2eError> {
+    let ((w1_ns, _), (_, w2_ip)) = two_workloads(lab)?;
+    let count = opts.pings.to_string();
+    // Deadline: the pings at 2 ms apart plus a margin for the last reply.
+    let deadline_secs = (u64::from(opts.pings) * 2 / 1000 + 5).to_string();
+    let timeout = Duration::from_secs(u64::from(opts.pings) * 2 / 1000 + 15);
+    let cpu = GENERATOR_CPU.to_string();
+    let target = w2_ip.to_string();
+    let out = lab.exec_timeout(
+        &w1_ns,
+        &[
+            "taskset", "-c", &cpu, "ping", "-n", "-c", &count, "-i", "0.002", "-W", "1", "-w",
+            &deadline_secs, &target,
+        ],
+        timeout,
+    )?;
+    let mut latencies = Latencies::new();
+    for rtt in stats::parse_ping_output(&String::from_utf8_lossy(&out.stdout)) {
+        latencies.record(rtt);
+    }
+    Ok((latencies, opts.pings))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, E2eError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        E2eError::Run(format!(
+            "{what} printed unexpected output ({e}): {}",
+            String::from_utf8_lossy(bytes).trim()
+        ))
+    })
+}
+
+fn ratio(brindle: Option<f64>, kernel: Option<f64>) -> Option<f64> {
+    match (brindle, kernel) {
+        (Some(b), Some(k)) if k != 0.0 && b.is_finite() && k.is_finite() => Some(b / k),
+        _ => None,
+    }
+}
+
+pub fn ratios(kernel: &SideResult, brindle: &SideResult) -> Ratios {
+    Ratios {
+        pps_delivered: ratio(Some(brindle.pps_delivered), Some(kernel.pps_delivered)),
+        pps_offered: ratio(Some(brindle.pps_offered), Some(kernel.pps_offered)),
+        rtt_p50_us: ratio(brindle.rtt_p50_us, kernel.rtt_p50_us),
+        rtt_p99_us: ratio(brindle.rtt_p99_us, kernel.rtt_p99_us),
+        busy_cores: ratio(Some(brindle.busy_cores), Some(kernel.busy_cores)),
+        pps_per_busy_core: ratio(brindle.pps_per_busy_core, kernel.pps_per_busy_core),
+    }
+}
+
+/// The report as a Markdown table.
+pub fn markdown(report: &E2eReport) -> String {
+    let fmt = |v: Option<f64>, digits: usize| match v {
+        Some(v) if v.is_finite() => format!("{v:.digits$}"),
+        _ => "-".to_string(),
+    };
+    let b = report.brindle.as_ref();
+    let r = report.ratios.as_ref();
+    type Row<'a> = (&'a str, Option<f64>, Option<f64>, Option<f64>, usize);
+    let k = &report.kernel;
+    let rows: [Row; 6] = [
+        ("pps_delivered", Some(k.pps_delivered), b.map(|b| b.pps_delivered), r.and_then(|r| r.pps_delivered), 0),
+        ("pps_offered", Some(k.pps_offered), b.map(|b| b.pps_offered), r.and_then(|r| r.pps_offered), 0),
+        ("rtt_p50_us", k.rtt_p50_us, b.and_then(|b| b.rtt_p50_us), r.and_then(|r| r.rtt_p50_us), 1),
+        ("rtt_p99_us", k.rtt_p99_us, b.and_then(|b| b.rtt_p99_us), r.and_then(|r| r.rtt_p99_us), 1),
+        ("busy_cores", Some(k.busy_cores), b.map(|b| b.busy_cores), r.and_then(|r| r.busy_cores), 2),
+        ("pps_per_busy_core", k.pps_per_busy_core, b.and_then(|b| b.pps_per_busy_core), r.and_then(|r| r.pps_per_busy_core), 0),
+    ];
+    let mut out = format!(
+        "Pod-to-pod on one node: {}-byte UDP frames for {} s, {} pings at 2 ms; generator and \
+         ping on CPU {}, brindle worker on CPU {} (poll mode), {} CPUs.\n\n",
+        report.frame_size, report.duration_secs, report.pings, report.generator_cpu,
+        report.node_cpu, report.ncpus
+    );
+    out.push_str("| metric | kernel | brindle | brindle/kernel |\n|---|---:|---:|---:|\n");
+    for (name, kv, bv, rv, digits) in rows {
+        out.push_str(&format!(
+            "| {name} | {} | {} | {} |\n",
+            fmt(kv, digits),
+            fmt(bv, digits),
+            fmt(rv, 3)
+        ));
+    }
+    out
+}
+
+/// Writes the JSON report to `out` and the Markdown table beside it (`.md`); returns the
+/// Markdown path.
+pub fn write_report(report: &E2eReport, out: &Path) -> Result<PathBuf, E2eError> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    }
+    let json = serde_json::to_string_pretty(report)
+        .map_err(|e| E2eError::Run(format!("serialising the report: {e}")))?;
+    let mut file =
+        std::fs::File::create(out).map_err(io_err(format!("creating {}", out.display())))?;
+    writeln!(file, "{json}").map_err(io_err(format!("writing {}", out.display())))?;
+    let md_path = out.with_extension("md");
+    std::fs::write(&md_path, markdown(report))
+        .map_err(io_err(format!("writing {}", md_path.display())))?;
+    Ok(md_path)
+}
+
+/// This process id in base 36 (at most 5 characters), to make lab names unique.
+fn pid_tag() -> String {
+    let mut pid = std::process::id();
+    let mut digits = Vec::new();
+    loop {
+        digits.push(std::char::from_digit(pid % 36, 36).unwrap_or('0'));
+        pid /= 36;
+        if pid == 0 {
+            break;
+        }
+    }
+    digits.iter().rev().collect()
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let start = text.len().saturating_sub(2000);
+    let start = (start..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+    text[start..].trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn side(pps: f64, p50: Option<f64>, busy: f64) -> SideResult {
+        SideResult {
+            forwarding: "x",
+            pps_offered: pps * 2.0,
+            pps_delivered: pps,
+            rtt_p50_us: p50,
+            rtt_p99_us: p50.map(|v| v * 2.0),
+            busy_cores: busy,
+            pps_per_busy_core: (busy > 0.0).then(|| pps / busy),
+            sent: 0,
+            received: 0,
+            generator_secs: 1.0,
+            pings_sent: 0,
+            ping_replies: 0,
+        }
+    }
+
+    #[test]
+    fn ratios_are_brindle_over_kernel() {
+        let r = ratios(&side(100.0, Some(50.0), 1.0), &side(300.0, Some(25.0), 2.0));
+        assert_eq!(r.pps_delivered, Some(3.0));
+        assert_eq!(r.rtt_p50_us, Some(0.5));
+        assert_eq!(r.busy_cores, Some(2.0));
+        assert_eq!(r.pps_per_busy_core, Some(1.5));
+        let r = ratios(&side(0.0, None, 0.0), &side(300.0, Some(25.0), 2.0));
+        assert_eq!(r.pps_delivered, None);
+        assert_eq!(r.rtt_p50_us, None);
+        assert_eq!(r.pps_per_busy_core, None);
+    }
+
+    #[test]
+    fn markdown_has_a_row_per_metric_with_stable_names() {
+        let kernel = side(100.0, Some(50.0), 1.0);
+        let brindle = side(300.0, Some(25.0), 2.0);
+        let report = E2eReport {
+            frame_size: 64,
+            duration_secs: 5.0,
+            pings: 500,
+            generator_cpu: 0,
+            node_cpu: 1,
+            ncpus: 2,
+            ratios: Some(ratios(&kernel, &brindle)),
+            kernel,
+            brindle: Some(brindle),
+        };
+        let md = markdown(&report);
+        assert!(md.contains("| pps_delivered | 100 | 300 | 3.000 |"), "{md}");
+        assert!(md.contains("| rtt_p50_us | 50.0 | 25.0 | 0.500 |"), "{md}");
+        let json = serde_json::to_value(&report).unwrap();
+        for field in ["pps_delivered", "pps_offered", "rtt_p50_us", "rtt_p99_us", "busy_cores", "pps_per_busy_core"] {
+            assert!(json["kernel"].get(field).is_some(), "kernel.{field}");
+            assert!(json["brindle"].get(field).is_some(), "brindle.{field}");
+            assert!(json["ratios"].get(field).is_some(), "ratios.{field}");
+        }
+    }
+}
