@@ -137,7 +137,7 @@ impl LabSpec {
     /// Host-side interface of workload `index`: `cali` + 11 hex characters of a hash of the
     /// lab name and index, as Calico derives it from a hash of the workload id.
     pub fn host_interface(&self, index: usize) -> String {
-        let hash = fnv1a64(format!("{}/w{index}", self.name).as_bytes());
+        let hash = mix64(fnv1a64(format!("{}/w{index}", self.name).as_bytes()));
         let hex = format!("{hash:016x}");
         format!("cali{}", &hex[..11])
     }
@@ -153,6 +153,16 @@ impl LabSpec {
         names.push(self.node_netns());
         names
     }
+}
+
+/// MurmurHash3's 64-bit finaliser: FNV alone changes few high nibbles when only the last
+/// byte differs (`w1` vs `w2`), and the name keeps the high nibbles.
+fn mix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// FNV-1a, 64 bit: stable across runs and Rust versions (unlike `DefaultHasher`).
@@ -461,6 +471,12 @@ impl Builder<'_> {
         let uplink = uplink_of(spec);
         if let Some(uplink) = &uplink {
             self.add_uplink(uplink)?;
+        } else if spec.forwarding == Forwarding::Kernel {
+            // Proxy ARP answers only for addresses routed out of another interface
+            // (arp_process -> arp_fwd_proxy); real hosts have a default route for that.
+            // Without an uplink, a route to the gateway via lo stands in for it.
+            let gateway = WORKLOAD_GATEWAY.to_string();
+            ip(&["-n", &node, "route", "add", &gateway, "dev", "lo"])?;
         }
 
         let mut workloads = Vec::with_capacity(spec.workloads);

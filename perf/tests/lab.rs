@@ -81,6 +81,17 @@ fn kernel_lab_forwards_between_workloads_with_proxy_arp() {
 }
 
 #[test]
+fn kernel_lab_without_uplink_still_forwards() {
+    let mut spec = spec('n', 2, Forwarding::Kernel);
+    spec.uplink = false;
+    let lab = Lab::up(&spec).unwrap();
+    assert!(lab.uplink().is_none());
+    assert!(!lab::netns_exists(&spec.ext_netns()));
+    let w2 = lab.workload(2).unwrap().ip.to_string();
+    assert!(ping(&lab, &lab.workload(1).unwrap().netns, &w2, 2));
+}
+
+#[test]
 fn lab_wiring_matches_calico() {
     let lab = Lab::up(&spec('c', 2, Forwarding::Kernel)).unwrap();
     let node = lab.node_netns();
