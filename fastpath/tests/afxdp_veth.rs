@@ -36,6 +36,16 @@ fn in_ns(ns: &str, cmd: &[&str]) -> std::process::Output {
     Command::new("ip").args(["netns", "exec", ns]).args(cmd).output().expect("run ip netns exec")
 }
 
+/// Loopback up, and no IPv6 chatter (router solicitations, MLD) on the test links: the tests
+/// count exactly what they send.
+fn quiet_ns(ns: &str) {
+    ip(&["-n", ns, "link", "set", "lo", "up"]);
+    for key in ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"] {
+        let out = in_ns(ns, &["sysctl", "-qw", key]);
+        assert!(out.status.success(), "sysctl {key}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
 fn setns(ns_path: &str) {
     let f = std::fs::File::open(ns_path).unwrap_or_else(|e| panic!("open {ns_path}: {e}"));
     // SAFETY: a valid namespace descriptor; affects only the calling thread.
@@ -47,6 +57,8 @@ fn setns(ns_path: &str) {
 struct Lab {
     node: String,
     far: String,
+    /// More namespaces a test added (deleted with the lab).
+    extra: std::cell::RefCell<Vec<String>>,
     home: std::fs::File,
 }
 
@@ -62,24 +74,32 @@ impl Lab {
         }
         let home = std::fs::File::open("/proc/thread-self/ns/net").expect("own netns");
         for ns in [&node, &far] {
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-            // No IPv6 chatter (router solicitations, MLD) on the test links: the tests count
-            // exactly what they send.
-            for key in ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"] {
-                let out = in_ns(ns, &["sysctl", "-qw", key]);
-                assert!(out.status.success(), "sysctl {key}: {}", String::from_utf8_lossy(&out.stderr));
-            }
+            quiet_ns(ns);
         }
-        Lab { node, far, home }
+        Lab { node, far, extra: Default::default(), home }
+    }
+
+    /// Adds another namespace `<prefix>-<suffix>`, deleted with the lab.
+    fn add_ns(&self, suffix: &str) -> String {
+        let ns = format!("{}-{suffix}", self.node.trim_end_matches("-n"));
+        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        ip(&["netns", "add", &ns]);
+        self.extra.borrow_mut().push(ns.clone());
+        quiet_ns(&ns);
+        ns
     }
 
     /// Adds veth `node_if` (in node) <-> `far_if` (in far), both up, offloads off on the far
     /// side so that frames reach AF_XDP with complete checksums.
     fn veth(&self, node_if: &str, far_if: &str) {
-        ip(&["-n", &self.node, "link", "add", node_if, "type", "veth", "peer", "name", far_if, "netns", &self.far]);
+        self.veth_to(&self.far, node_if, far_if);
+    }
+
+    fn veth_to(&self, ns: &str, node_if: &str, far_if: &str) {
+        ip(&["-n", &self.node, "link", "add", node_if, "type", "veth", "peer", "name", far_if, "netns", ns]);
         ip(&["-n", &self.node, "link", "set", node_if, "up"]);
-        ip(&["-n", &self.far, "link", "set", far_if, "up"]);
-        let out = in_ns(&self.far, &["ethtool", "-K", far_if, "tx", "off", "tso", "off", "gso", "off"]);
+        ip(&["-n", ns, "link", "set", far_if, "up"]);
+        let out = in_ns(ns, &["ethtool", "-K", far_if, "tx", "off", "tso", "off", "gso", "off"]);
         assert!(out.status.success(), "ethtool: {}", String::from_utf8_lossy(&out.stderr));
     }
 
@@ -114,7 +134,7 @@ impl Drop for Lab {
     fn drop(&mut self) {
         // SAFETY: returns this thread to the namespace it started in.
         unsafe { libc::setns(self.home.as_raw_fd(), libc::CLONE_NEWNET) };
-        for ns in [&self.node, &self.far] {
+        for ns in [&self.node, &self.far].into_iter().chain(self.extra.borrow().iter()) {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
     }
@@ -490,4 +510,83 @@ fn worker_sends_injected_frames_out_of_the_named_port() {
     let c = counters.snapshot();
     assert_eq!((c.injected, c.tx_packets), (1, 1));
     drop(attachments);
+}
+
+/// Wires a workload namespace the way Calico does: `/32` on eth0, 169.254.1.1 as the on-link
+/// gateway. The gateway's MAC (the host side's ee:ee:ee:ee:ee:ee) is a static neighbour here
+/// because no slow path runs to answer ARP; the fastpath alone carries the traffic.
+fn calico_workload(ns: &str, addr: Ipv4Addr) {
+    ip(&["-n", ns, "addr", "add", &format!("{addr}/32"), "dev", "eth0"]);
+    ip(&["-n", ns, "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link"]);
+    ip(&["-n", ns, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0"]);
+    ip(&["-n", ns, "neigh", "add", "169.254.1.1", "lladdr", "ee:ee:ee:ee:ee:ee", "dev", "eth0", "nud", "permanent"]);
+}
+
+fn ping_across_workloads_through_the_worker(mode: RxMode, test: &str) {
+    use fastpath::{Fib, NextHop, NextHopKind};
+
+    let lab = Lab::new(test);
+    let wa = lab.far.clone();
+    let wb = lab.add_ns("b");
+    lab.veth_to(&wa, "calia", "eth0");
+    lab.veth_to(&wb, "calib", "eth0");
+    let (a, b) = (Ipv4Addr::new(10, 66, 0, 1), Ipv4Addr::new(10, 66, 0, 2));
+    calico_workload(&wa, a);
+    calico_workload(&wb, b);
+    lab.enter_node();
+
+    let prog = XdpProgram::load().expect("load XDP program");
+    let mut attachments = Vec::new();
+    let mut ports = Vec::new();
+    let mut infos = Vec::new();
+    for (id, name) in ["calia", "calib"].iter().enumerate() {
+        let ifindex = lab.ifindex(name);
+        let info = port_info(name, ifindex, PortKind::Workload);
+        attachments.push(prog.attach(ifindex, PortKind::Workload, 1, id as u32).expect("attach"));
+        ports.push(Port::open(id as u16, &info, 0, &small_config(), &prog, id as u32).expect("open port"));
+        infos.push(info);
+    }
+    let mut fib = Fib::new();
+    fib.insert(a, 32, 0).unwrap();
+    fib.insert(b, 32, 1).unwrap();
+    let next_hops = vec![NextHop::new(NextHopKind::Neighbor, 0, a), NextHop::new(NextHopKind::Neighbor, 1, b)];
+    next_hops[0].set_mac(Some(MacAddr(mac_of(&wa, "eth0"))));
+    next_hops[1].set_mac(Some(MacAddr(mac_of(&wb, "eth0"))));
+    let tables = Tables { fib, next_hops, ports: infos };
+
+    let (worker_end, _slowpath) = punt_path(PuntConfig::default()).unwrap();
+    let counters = Arc::new(WorkerCounters::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let handle = spawn(WorkerSpec {
+        name: format!("h3-{test}"),
+        mode,
+        core: None,
+        ports,
+        tables: Arc::new(ArcSwap::from_pointee(tables)),
+        punt: worker_end,
+        counters: counters.clone(),
+        stop: stop.clone(),
+    })
+    .unwrap();
+
+    let out = in_ns(&wa, &["ping", "-c", "3", "-i", "0.2", "-W", "2", &b.to_string()]);
+    std::thread::sleep(Duration::from_millis(250)); // one publish interval
+    stop.store(true, Ordering::Relaxed);
+    handle.join().expect("worker panicked");
+    assert!(out.status.success(), "ping {a} -> {b} through the worker failed: {}", String::from_utf8_lossy(&out.stdout));
+    let c = counters.snapshot();
+    assert!(c.forwarded >= 6, "3 echo requests and 3 replies should be forwarded: {c:?}");
+    assert_eq!(c.tx_packets, c.forwarded, "every forwarded frame was transmitted: {c:?}");
+    assert_eq!(c.rx_packets, c.forwarded + c.punted + c.total_drops(), "{c:?}");
+    drop(attachments);
+}
+
+#[test]
+fn ping_crosses_two_workload_ports_through_a_polling_worker() {
+    ping_across_workloads_through_the_worker(RxMode::Poll, "pingp");
+}
+
+#[test]
+fn ping_crosses_two_workload_ports_through_an_interrupt_worker() {
+    ping_across_workloads_through_the_worker(RxMode::Interrupt, "pingi");
 }
