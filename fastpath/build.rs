@@ -11,6 +11,7 @@ const SOURCE: &str = "bpf/brindle_xdp.c";
 fn main() {
     println!("cargo:rerun-if-changed={SOURCE}");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=BRINDLE_CLANG");
 
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let object = out.join("brindle_xdp.o");

@@ -85,8 +85,8 @@ pub enum XdpError {
     Load(#[source] io::Error),
     #[error("the XDP object has no {0:?}")]
     Missing(&'static str),
-    #[error("cannot attach the XDP program to {ifname} (ifindex {ifindex}): {source}")]
-    Attach { ifname: String, ifindex: u32, source: io::Error },
+    #[error("cannot attach the XDP program to {ifname} (ifindex {ifindex}): natively: {native}; in generic mode: {source}")]
+    Attach { ifname: String, ifindex: u32, native: io::Error, source: io::Error },
     #[error("cannot update the XDP map {map} for {what}: {source}")]
     MapUpdate { map: &'static str, what: String, source: io::Error },
     #[error("XSKMAP slot {slot} is out of range (the map has {MAX_SOCKETS} slots)")]
@@ -224,9 +224,9 @@ impl XdpProgram {
                 self.attach_in(ifindex, XdpMode::Generic).map_err(|source| XdpError::Attach {
                     ifname: ifname.clone(),
                     ifindex,
+                    native,
                     source,
-                })?
-                ;
+                })?;
                 XdpMode::Generic
             }
         };
