@@ -73,6 +73,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 }
 
+impl<'a> Packet<&'a [u8]> {
+    /// The payload, borrowed for as long as the buffer rather than the view.
+    #[inline]
+    pub fn into_payload(self) -> &'a [u8] {
+        &self.buffer[HEADER_LEN..]
+    }
+}
+
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     #[inline]
     pub fn set_dst_addr(&mut self, mac: MacAddr) {
@@ -146,6 +154,7 @@ mod tests {
         assert_eq!(p.src_addr(), MacAddr([0x02, 0x42, 0xac, 0x11, 0x00, 0x02]));
         assert_eq!(p.ethertype(), ethertype::ARP);
         assert_eq!(p.payload(), &[0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(p.into_payload(), &[0xde, 0xad, 0xbe, 0xef]);
     }
 
     #[test]
