@@ -79,6 +79,9 @@ struct TxSide {
 }
 
 /// One AF_XDP socket and its UMEM.
+///
+/// `Send`, so that a worker can take its ports into its thread; not `Sync`: one thread drives
+/// the rings.
 pub struct Port {
     id: PortId,
     name: String,
@@ -88,6 +91,12 @@ pub struct Port {
     rx: RxSide,
     tx: TxSide,
 }
+
+// Workers move their ports into their own thread.
+const _: fn() = || {
+    fn is_send<T: Send>() {}
+    is_send::<Port>();
+};
 
 impl std::fmt::Debug for Port {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
