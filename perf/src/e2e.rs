@@ -49,6 +49,8 @@ pub struct E2eOptions {
 #[derive(Clone, Debug, Serialize)]
 pub struct SideResult {
     pub forwarding: &'static str,
+    /// Name of the lab the side ran in (its namespaces are `<lab>-node`, `<lab>-w1`, ...).
+    pub lab: String,
     /// Datagrams the generator got into the kernel per second.
     pub pps_offered: f64,
     /// Datagrams the sink received per second of generator time.
@@ -116,7 +118,7 @@ pub fn run(opts: &E2eOptions) -> Result<E2eReport, E2eError> {
         "creating {}",
         opts.work_dir.display()
     )))?;
-    let tag = pid_tag();
+    let tag = run_tag();
     let kernel = run_kernel_side(opts, &format!("ek{tag}"))?;
     let brindle = match &opts.brindle_node {
         Some(node) => Some(run_brindle_side(opts, node, &format!("eb{tag}"))?),
@@ -242,6 +244,7 @@ pub fn measure(lab: &Lab, opts: &E2eOptions, side: &'static str) -> Result<SideR
     let pps_delivered = sink.received as f64 / secs;
     Ok(SideResult {
         forwarding: side,
+        lab: lab.spec().name.clone(),
         pps_offered: send.sent as f64 / secs,
         pps_delivered,
         rtt_p50_us: latencies.p50_us(),
@@ -425,8 +428,11 @@ pub fn write_report(report: &E2eReport, out: &Path) -> Result<PathBuf, E2eError>
     Ok(md_path)
 }
 
-/// This process id in base 36 (at most 5 characters), to make lab names unique.
-fn pid_tag() -> String {
+/// This process id in base 36 (at most 5 characters) and a per-process run counter (1
+/// character), so that lab names are unique across processes and across runs in one process.
+fn run_tag() -> String {
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 36;
     let mut pid = std::process::id();
     let mut digits = Vec::new();
     loop {
@@ -436,7 +442,9 @@ fn pid_tag() -> String {
             break;
         }
     }
-    digits.iter().rev().collect()
+    digits.reverse();
+    digits.push(std::char::from_digit(run, 36).unwrap_or('0'));
+    digits.into_iter().collect()
 }
 
 fn log_tail(path: &Path) -> String {
@@ -453,6 +461,7 @@ mod tests {
     fn side(pps: f64, p50: Option<f64>, busy: f64) -> SideResult {
         SideResult {
             forwarding: "x",
+            lab: "t".into(),
             pps_offered: pps * 2.0,
             pps_delivered: pps,
             rtt_p50_us: p50,

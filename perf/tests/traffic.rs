@@ -108,8 +108,65 @@ fn e2e_kernel_side_measures_throughput_latency_and_cpu() {
     assert_eq!(json["kernel"]["forwarding"], "kernel");
     assert!(json["kernel"]["pps_per_busy_core"].as_f64().unwrap() > 0.0);
     assert!(table.contains("| pps_delivered |"), "{table}");
-    // The lab is gone: e2e names it `ek<pid in base 36>`, this process being the runner.
-    let lab_name = format!("ek{}", &unique_name('x')[1..]);
+    // The lab is gone.
+    let lab_name = &k.lab;
     assert!(!perf::lab::netns_exists(&format!("{lab_name}-node")));
     assert!(!perf::lab::netns_exists(&format!("{lab_name}-w1")));
+}
+
+/// Stands in for brindle-node until it exists: makes the node namespace's kernel forward like
+/// the kernel dataplane would (from the workloads listed in the config it is given), then
+/// waits, bounded, for SIGTERM and leaves a marker saying it got it.
+const STUB_NODE: &str = r#"#!/bin/sh
+[ "$1" = "--config" ] || exit 2
+cfg="$2"
+dir=$(dirname "$cfg")
+sysctl -qw net.ipv4.ip_forward=1
+awk '/^interface/ { gsub(/"/, "", $3); dev = $3 }
+     /^ips/ { gsub(/[\["\]]/, "", $3); print dev, $3 }' "$cfg" |
+while read dev ip; do
+    sysctl -qw "net.ipv4.conf.$dev.proxy_arp=1" "net.ipv4.neigh.$dev.proxy_delay=0"
+    ip route add "$ip/32" dev "$dev" scope link
+done
+trap 'echo stopped > "$dir/stub-stopped"; exit 0' TERM
+i=0
+while [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+exit 1
+"#;
+
+#[test]
+fn e2e_brindle_side_starts_configures_and_stops_the_node() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = work_dir("stub");
+    let stub = dir.join("stub-node.sh");
+    std::fs::write(&stub, STUB_NODE).unwrap();
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let opts = E2eOptions {
+        brindle_node: Some(stub),
+        perf_exe: PathBuf::from(PERF),
+        duration: Duration::from_secs(1),
+        pings: 50,
+        frame_size: 64,
+        batch: 64,
+        port: 7003,
+        work_dir: dir.clone(),
+    };
+    let report = e2e::run(&opts).unwrap();
+    let config = std::fs::read_to_string(dir.join("node.toml")).unwrap();
+    let stopped = dir.join("stub-stopped").exists();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let b = report.brindle.as_ref().expect("brindle side missing");
+    assert_eq!(b.forwarding, "brindle");
+    assert!(b.received > 0 && b.received <= b.sent, "{b:?}");
+    assert!(b.ping_replies > 0, "{b:?}");
+    let ratios = report.ratios.as_ref().expect("ratios missing");
+    assert!(ratios.pps_delivered.unwrap() > 0.0, "{ratios:?}");
+    assert!(config.contains("mode = \"poll\""), "{config}");
+    assert!(config.contains("cores = [1]"), "{config}");
+    assert!(config.contains("[[workload]]"), "{config}");
+    assert!(stopped, "the node was not sent SIGTERM (or ignored it)");
+    for lab in [&b.lab, &report.kernel.lab] {
+        assert!(!perf::lab::netns_exists(&format!("{lab}-node")), "{lab} left behind");
+    }
 }
