@@ -138,7 +138,9 @@ impl ChildGuard {
 
     /// `Some(status)` if the child has already exited.
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Waits up to `timeout` for the child to exit on its own; returns its output if it did.
@@ -187,7 +189,10 @@ fn stop_child(name: &str, child: &mut Child, grace: Duration) -> Option<ExitStat
     if let Some(status) = wait_deadline(child, grace) {
         return Some(status);
     }
-    eprintln!("{name} (pid {}) ignored SIGTERM for {grace:?}; killing it", child.id());
+    eprintln!(
+        "{name} (pid {}) ignored SIGTERM for {grace:?}; killing it",
+        child.id()
+    );
     let _ = child.kill();
     child.wait().ok()
 }

@@ -114,10 +114,8 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> E2eError {
 
 /// Runs both sides and returns the report (written nowhere; see [`write_report`]).
 pub fn run(opts: &E2eOptions) -> Result<E2eReport, E2eError> {
-    std::fs::create_dir_all(&opts.work_dir).map_err(io_err(format!(
-        "creating {}",
-        opts.work_dir.display()
-    )))?;
+    std::fs::create_dir_all(&opts.work_dir)
+        .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
     let tag = run_tag();
     let kernel = run_kernel_side(opts, &format!("ek{tag}"))?;
     let brindle = match &opts.brindle_node {
@@ -189,7 +187,10 @@ fn run_brindle_side(
     let result = result?;
     if let Some(status) = status {
         if !status.success() {
-            eprintln!("brindle-node exited with {status} after SIGTERM; log: {}", log_path.display());
+            eprintln!(
+                "brindle-node exited with {status} after SIGTERM; log: {}",
+                log_path.display()
+            );
         }
     }
     Ok(result)
@@ -263,14 +264,24 @@ pub fn measure(lab: &Lab, opts: &E2eOptions, side: &'static str) -> Result<SideR
 pub fn udp_run(lab: &Lab, opts: &E2eOptions) -> Result<(SendReport, SinkReport, f64), E2eError> {
     let ((w1_ns, _), (w2_ns, w2_ip)) = two_workloads(lab)?;
     let exe = opts.perf_exe.to_string_lossy().to_string();
-    let ready = opts.work_dir.join(format!("sink-ready-{}", lab.spec().name));
+    let ready = opts
+        .work_dir
+        .join(format!("sink-ready-{}", lab.spec().name));
     let _ = std::fs::remove_file(&ready);
     // The sink outlives the generator by a margin and leaves once traffic has stopped for 1 s.
-    let sink_secs = (opts.duration + Duration::from_secs(5)).as_secs().to_string();
+    let sink_secs = (opts.duration + Duration::from_secs(5))
+        .as_secs()
+        .to_string();
     let port = opts.port.to_string();
     let sink_child = Command::new("ip")
         .args(["netns", "exec", &w2_ns, &exe, "udp-sink", "--port", &port])
-        .args(["--duration", &sink_secs, "--idle-ms", "1000", "--ready-file"])
+        .args([
+            "--duration",
+            &sink_secs,
+            "--idle-ms",
+            "1000",
+            "--ready-file",
+        ])
         .arg(&ready)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -281,7 +292,9 @@ pub fn udp_run(lab: &Lab, opts: &E2eOptions) -> Result<(SendReport, SinkReport, 
     let ready_by = Instant::now() + Duration::from_secs(5);
     while !ready.exists() {
         if Instant::now() >= ready_by || sink.try_wait().is_some() {
-            return Err(E2eError::Run("udp-sink did not become ready within 5 s".into()));
+            return Err(E2eError::Run(
+                "udp-sink did not become ready within 5 s".into(),
+            ));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -295,8 +308,21 @@ pub fn udp_run(lab: &Lab, opts: &E2eOptions) -> Result<(SendReport, SinkReport, 
     let out = lab.exec_timeout(
         &w1_ns,
         &[
-            "taskset", "-c", &cpu, &exe, "udp-send", "--dst", &dst, "--port", &port, "--size",
-            &size, "--duration", &duration, "--batch", &batch,
+            "taskset",
+            "-c",
+            &cpu,
+            &exe,
+            "udp-send",
+            "--dst",
+            &dst,
+            "--port",
+            &port,
+            "--size",
+            &size,
+            "--duration",
+            &duration,
+            "--batch",
+            &batch,
         ],
         opts.duration + Duration::from_secs(10),
     )?;
@@ -336,8 +362,20 @@ pub fn ping_run(lab: &Lab, opts: &E2eOptions) -> Result<(Latencies, u32), E2eErr
     let out = lab.exec_timeout(
         &w1_ns,
         &[
-            "taskset", "-c", &cpu, "ping", "-n", "-c", &count, "-i", "0.002", "-W", "1", "-w",
-            &deadline_secs, &target,
+            "taskset",
+            "-c",
+            &cpu,
+            "ping",
+            "-n",
+            "-c",
+            &count,
+            "-i",
+            "0.002",
+            "-W",
+            "1",
+            "-w",
+            &deadline_secs,
+            &target,
         ],
         timeout,
     )?;
@@ -386,18 +424,58 @@ pub fn markdown(report: &E2eReport) -> String {
     type Row<'a> = (&'a str, Option<f64>, Option<f64>, Option<f64>, usize);
     let k = &report.kernel;
     let rows: [Row; 6] = [
-        ("pps_delivered", Some(k.pps_delivered), b.map(|b| b.pps_delivered), r.and_then(|r| r.pps_delivered), 0),
-        ("pps_offered", Some(k.pps_offered), b.map(|b| b.pps_offered), r.and_then(|r| r.pps_offered), 0),
-        ("rtt_p50_us", k.rtt_p50_us, b.and_then(|b| b.rtt_p50_us), r.and_then(|r| r.rtt_p50_us), 1),
-        ("rtt_p99_us", k.rtt_p99_us, b.and_then(|b| b.rtt_p99_us), r.and_then(|r| r.rtt_p99_us), 1),
-        ("busy_cores", Some(k.busy_cores), b.map(|b| b.busy_cores), r.and_then(|r| r.busy_cores), 2),
-        ("pps_per_busy_core", k.pps_per_busy_core, b.and_then(|b| b.pps_per_busy_core), r.and_then(|r| r.pps_per_busy_core), 0),
+        (
+            "pps_delivered",
+            Some(k.pps_delivered),
+            b.map(|b| b.pps_delivered),
+            r.and_then(|r| r.pps_delivered),
+            0,
+        ),
+        (
+            "pps_offered",
+            Some(k.pps_offered),
+            b.map(|b| b.pps_offered),
+            r.and_then(|r| r.pps_offered),
+            0,
+        ),
+        (
+            "rtt_p50_us",
+            k.rtt_p50_us,
+            b.and_then(|b| b.rtt_p50_us),
+            r.and_then(|r| r.rtt_p50_us),
+            1,
+        ),
+        (
+            "rtt_p99_us",
+            k.rtt_p99_us,
+            b.and_then(|b| b.rtt_p99_us),
+            r.and_then(|r| r.rtt_p99_us),
+            1,
+        ),
+        (
+            "busy_cores",
+            Some(k.busy_cores),
+            b.map(|b| b.busy_cores),
+            r.and_then(|r| r.busy_cores),
+            2,
+        ),
+        (
+            "pps_per_busy_core",
+            k.pps_per_busy_core,
+            b.and_then(|b| b.pps_per_busy_core),
+            r.and_then(|r| r.pps_per_busy_core),
+            0,
+        ),
     ];
     let mut out = format!(
         "Pod-to-pod on one node: {}-byte UDP frames for {} s, {} pings at 2 ms; generator and \
          ping on CPU {}, brindle worker on CPU {} (poll mode), {} CPUs.\n\n",
-        report.frame_size, report.duration_secs, report.pings, report.generator_cpu,
-        report.node_cpu, report.ncpus
+        report.frame_size,
+        report.duration_secs,
+        report.pings,
+        report.generator_cpu,
+        report.node_cpu,
+        report.ncpus
     );
     out.push_str("| metric | kernel | brindle | brindle/kernel |\n|---|---:|---:|---:|\n");
     for (name, kv, bv, rv, digits) in rows {
@@ -450,7 +528,9 @@ fn run_tag() -> String {
 fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let start = text.len().saturating_sub(2000);
-    let start = (start..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+    let start = (start..text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
     text[start..].trim().to_string()
 }
 
@@ -508,7 +588,14 @@ mod tests {
         assert!(md.contains("| pps_delivered | 100 | 300 | 3.000 |"), "{md}");
         assert!(md.contains("| rtt_p50_us | 50.0 | 25.0 | 0.500 |"), "{md}");
         let json = serde_json::to_value(&report).unwrap();
-        for field in ["pps_delivered", "pps_offered", "rtt_p50_us", "rtt_p99_us", "busy_cores", "pps_per_busy_core"] {
+        for field in [
+            "pps_delivered",
+            "pps_offered",
+            "rtt_p50_us",
+            "rtt_p99_us",
+            "busy_cores",
+            "pps_per_busy_core",
+        ] {
             assert!(json["kernel"].get(field).is_some(), "kernel.{field}");
             assert!(json["brindle"].get(field).is_some(), "brindle.{field}");
             assert!(json["ratios"].get(field).is_some(), "ratios.{field}");

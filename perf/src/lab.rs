@@ -504,12 +504,30 @@ impl Builder<'_> {
         // Create the pair in the node namespace with the peer born directly in ext, so that
         // both ends can carry the name eth0.
         ip(&[
-            "-n", &node, "link", "add", &uplink.node_interface, "type", "veth", "peer", "name",
-            UPLINK_IF, "netns", ext,
+            "-n",
+            &node,
+            "link",
+            "add",
+            &uplink.node_interface,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            UPLINK_IF,
+            "netns",
+            ext,
         ])?;
         let node_cidr = format!("{}/{UPLINK_PREFIX_LEN}", uplink.node_ip);
         let ext_cidr = format!("{}/{UPLINK_PREFIX_LEN}", uplink.ext_ip);
-        ip(&["-n", &node, "addr", "add", &node_cidr, "dev", &uplink.node_interface])?;
+        ip(&[
+            "-n",
+            &node,
+            "addr",
+            "add",
+            &node_cidr,
+            "dev",
+            &uplink.node_interface,
+        ])?;
         ip(&["-n", ext, "addr", "add", &ext_cidr, "dev", UPLINK_IF])?;
         disable_offloads(&node, &uplink.node_interface)?;
         disable_offloads(ext, UPLINK_IF)?;
@@ -518,7 +536,15 @@ impl Builder<'_> {
         let gateway = uplink.ext_ip.to_string();
         ip(&["-n", &node, "route", "add", "default", "via", &gateway])?;
         let node_ip = uplink.node_ip.to_string();
-        ip(&["-n", ext, "route", "add", &self.spec.pool_cidr(), "via", &node_ip])
+        ip(&[
+            "-n",
+            ext,
+            "route",
+            "add",
+            &self.spec.pool_cidr(),
+            "via",
+            &node_ip,
+        ])
     }
 
     fn add_workload(&mut self, index: usize) -> Result<Workload, LabError> {
@@ -532,8 +558,20 @@ impl Builder<'_> {
         // interface the vRouter polls, and the lab is IPv4 only.
         sysctl(&ns, "net.ipv6.conf.all.disable_ipv6", "1")?;
         ip(&[
-            "-n", &node, "link", "add", &cali, "address", HOST_SIDE_MAC, "type", "veth", "peer",
-            "name", "eth0", "netns", &ns,
+            "-n",
+            &node,
+            "link",
+            "add",
+            &cali,
+            "address",
+            HOST_SIDE_MAC,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &ns,
         ])?;
         // With AF_XDP the vRouter sees raw frames: a partial (offloaded) checksum or a GSO
         // super-frame would reach the other workload unfinished.
@@ -545,15 +583,21 @@ impl Builder<'_> {
         let gateway = WORKLOAD_GATEWAY.to_string();
         ip(&["-n", &ns, "addr", "add", &cidr, "dev", "eth0"])?;
         ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
-        ip(&["-n", &ns, "route", "add", &gateway, "dev", "eth0", "scope", "link"])?;
-        ip(&["-n", &ns, "route", "add", "default", "via", &gateway, "dev", "eth0"])?;
+        ip(&[
+            "-n", &ns, "route", "add", &gateway, "dev", "eth0", "scope", "link",
+        ])?;
+        ip(&[
+            "-n", &ns, "route", "add", "default", "via", &gateway, "dev", "eth0",
+        ])?;
 
         if spec.forwarding == Forwarding::Kernel {
             // What Felix programs for the kernel dataplane: answer ARP for 169.254.1.1 (and
             // anything else routed elsewhere) at once, and a /32 route to the workload.
             sysctl(&node, &format!("net.ipv4.conf.{cali}.proxy_arp"), "1")?;
             sysctl(&node, &format!("net.ipv4.neigh.{cali}.proxy_delay"), "0")?;
-            ip(&["-n", &node, "route", "add", &cidr, "dev", &cali, "scope", "link"])?;
+            ip(&[
+                "-n", &node, "route", "add", &cidr, "dev", &cali, "scope", "link",
+            ])?;
         }
         let mac = interface_mac(&ns, "eth0")?;
         Ok(Workload {
@@ -593,10 +637,14 @@ fn disable_offloads(ns: &str, dev: &str) -> Result<(), LabError> {
         return Ok(());
     }
     for feature in FEATURES {
-        let one = ["ip", "netns", "exec", ns, "ethtool", "-K", dev, feature, "off"];
+        let one = [
+            "ip", "netns", "exec", ns, "ethtool", "-K", dev, feature, "off",
+        ];
         let out = cmd::run_unchecked(&one, CONFIG_TIMEOUT)?;
         let stderr = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() && !stderr.contains("fixed") && !stderr.contains("Could not change")
+        if !out.status.success()
+            && !stderr.contains("fixed")
+            && !stderr.contains("Could not change")
         {
             return Err(CmdError::Failed {
                 command: cmd::display(&one),
@@ -640,7 +688,11 @@ mod tests {
         assert!(LabSpec::new("ok1", 1).validate().is_ok());
         let mut spec = LabSpec::new("ok", 10);
         spec.pool_base = Ipv4Addr::new(10, 0, 255, 250);
-        assert!(spec.validate().unwrap_err().to_string().contains("pool_base"));
+        assert!(spec
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("pool_base"));
     }
 
     #[test]

@@ -179,9 +179,23 @@ rtt min/avg/max/mdev = 0.045/4.515/12.000/5.300 ms
 
     #[test]
     fn ping_parser_handles_odd_lines_without_panicking() {
-        assert_eq!(parse_ping_reply("time<1 ms"), Some(Duration::from_millis(1)));
-        assert_eq!(parse_ping_reply("time=0.5 us"), Some(Duration::from_nanos(500)));
-        for junk in ["time=", "time=abc ms", "time=1.2", "time=1.2 parsecs", "time=-1 ms", "tim", ""] {
+        assert_eq!(
+            parse_ping_reply("time<1 ms"),
+            Some(Duration::from_millis(1))
+        );
+        assert_eq!(
+            parse_ping_reply("time=0.5 us"),
+            Some(Duration::from_nanos(500))
+        );
+        for junk in [
+            "time=",
+            "time=abc ms",
+            "time=1.2",
+            "time=1.2 parsecs",
+            "time=-1 ms",
+            "tim",
+            "",
+        ] {
             assert_eq!(parse_ping_reply(junk), None, "{junk:?}");
         }
         assert_eq!(parse_ping_reply("time=1e999 s"), None);
@@ -221,7 +235,13 @@ rtt min/avg/max/mdev = 0.045/4.515/12.000/5.300 ms
     #[test]
     fn busy_cores_from_proc_stat_deltas() {
         let before = CpuTimes::parse("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3 4\n").unwrap();
-        assert_eq!(before, CpuTimes { total: 1000, idle: 800 });
+        assert_eq!(
+            before,
+            CpuTimes {
+                total: 1000,
+                idle: 800
+            }
+        );
         // +1000 ticks, of which 250 idle and 250 iowait: half the time busy on 2 CPUs.
         let after = CpuTimes::parse("cpu  500 0 200 950 350 0 0 0 0 0\n").unwrap();
         assert_eq!(before.busy_cores_until(&after, 2), 1.0);

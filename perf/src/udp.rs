@@ -92,7 +92,8 @@ pub fn udp_send(
 ) -> Result<SendReport, UdpError> {
     let payload = vec![0x5a_u8; payload_len(frame_size)?];
     check_batch(batch)?;
-    let socket = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).map_err(io("bind"))?;
+    let socket =
+        UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).map_err(io("bind"))?;
     socket.connect(dst).map_err(io("connect"))?;
     socket
         .set_write_timeout(Some(SOCKET_TIMEOUT))
@@ -131,7 +132,12 @@ pub fn udp_send(
         match err.raw_os_error() {
             Some(libc::EINTR) => {}
             Some(libc::ENOBUFS | libc::EAGAIN | libc::ECONNREFUSED) => report.refused_batches += 1,
-            _ => return Err(UdpError::Io { op: "sendmmsg", source: err }),
+            _ => {
+                return Err(UdpError::Io {
+                    op: "sendmmsg",
+                    source: err,
+                })
+            }
         }
     }
     report.secs = started.elapsed().as_secs_f64();
@@ -194,7 +200,10 @@ pub fn udp_sink(
         if n > 0 {
             let n = n as usize;
             report.received += n as u64;
-            report.bytes += messages[..n].iter().map(|m| u64::from(m.msg_len)).sum::<u64>();
+            report.bytes += messages[..n]
+                .iter()
+                .map(|m| u64::from(m.msg_len))
+                .sum::<u64>();
             last_packet = Some(Instant::now());
             continue;
         }
@@ -202,7 +211,12 @@ pub fn udp_sink(
             let err = std::io::Error::last_os_error();
             match err.raw_os_error() {
                 Some(libc::EINTR | libc::EAGAIN) => {}
-                _ => return Err(UdpError::Io { op: "recvmmsg", source: err }),
+                _ => {
+                    return Err(UdpError::Io {
+                        op: "recvmmsg",
+                        source: err,
+                    })
+                }
             }
         }
     }
@@ -242,9 +256,12 @@ mod tests {
         let sink = std::thread::spawn(move || {
             // Port chosen by us from the pid so parallel test runs do not collide.
             let port = 40000 + (std::process::id() % 20000) as u16;
-            udp_sink(port, Duration::from_secs(5), Some(Duration::from_millis(300)), || {
-                tx.send(port).unwrap()
-            })
+            udp_sink(
+                port,
+                Duration::from_secs(5),
+                Some(Duration::from_millis(300)),
+                || tx.send(port).unwrap(),
+            )
         });
         let port = rx.recv_timeout(Duration::from_secs(5)).unwrap();
         let sent = udp_send(
@@ -256,7 +273,10 @@ mod tests {
         .unwrap();
         let got = sink.join().unwrap().unwrap();
         assert!(sent.sent > 0, "{sent:?}");
-        assert!(got.received > 0 && got.received <= sent.sent, "{got:?} vs {sent:?}");
+        assert!(
+            got.received > 0 && got.received <= sent.sent,
+            "{got:?} vs {sent:?}"
+        );
         assert_eq!(got.bytes, got.received * 18);
     }
 }

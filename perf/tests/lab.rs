@@ -100,16 +100,22 @@ fn lab_wiring_matches_calico() {
         let addrs = ip_json(&w.netns, &["addr", "show", "dev", "eth0"]);
         let info = &addrs[0]["addr_info"];
         assert!(
-            info.as_array().unwrap().iter().any(|a| a["local"] == w.ip.to_string()
-                && a["prefixlen"] == 32
-                && a["family"] == "inet"),
+            info.as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["local"] == w.ip.to_string()
+                    && a["prefixlen"] == 32
+                    && a["family"] == "inet"),
             "{}: {info}",
             w.netns
         );
         assert_eq!(addrs[0]["address"], w.mac.as_str());
         let routes = ip_json(&w.netns, &["route", "show"]);
         assert!(has_route(&routes, "169.254.1.1", "eth0", None), "{routes}");
-        assert!(has_route(&routes, "default", "eth0", Some("169.254.1.1")), "{routes}");
+        assert!(
+            has_route(&routes, "default", "eth0", Some("169.254.1.1")),
+            "{routes}"
+        );
 
         // Host side: cali + 11 hex, ee:ee:ee:ee:ee:ee, up, with a /32 route (kernel mode).
         assert!(w.host_interface.starts_with("cali") && w.host_interface.len() == 15);
@@ -127,7 +133,10 @@ fn lab_wiring_matches_calico() {
         );
 
         // Offloads off on both ends, so AF_XDP never sees partial checksums.
-        for (ns, dev) in [(node.as_str(), w.host_interface.as_str()), (w.netns.as_str(), "eth0")] {
+        for (ns, dev) in [
+            (node.as_str(), w.host_interface.as_str()),
+            (w.netns.as_str(), "eth0"),
+        ] {
             let out = lab.exec(ns, &["ethtool", "-k", dev]).unwrap();
             let text = String::from_utf8_lossy(&out.stdout);
             for feature in [
@@ -142,7 +151,10 @@ fn lab_wiring_matches_calico() {
     }
     // Uplink: eth0 10.99.0.1/24 in the node, default via ext; ext routes the pool back.
     let node_routes = ip_json(&node, &["route", "show"]);
-    assert!(has_route(&node_routes, "default", "eth0", Some("10.99.0.2")), "{node_routes}");
+    assert!(
+        has_route(&node_routes, "default", "eth0", Some("10.99.0.2")),
+        "{node_routes}"
+    );
     let ext = lab.uplink().unwrap();
     let ext_routes = ip_json(&ext.ext_netns, &["route", "show"]);
     assert!(

@@ -43,7 +43,9 @@ fn udp_send_and_sink_across_a_kernel_lab() {
     let dir = work_dir("udp");
     let ready = dir.join("ready");
     let sink = Command::new("ip")
-        .args(["netns", "exec", &w2.netns, PERF, "udp-sink", "--port", "7001"])
+        .args([
+            "netns", "exec", &w2.netns, PERF, "udp-sink", "--port", "7001",
+        ])
         .args(["--duration", "10", "--idle-ms", "500", "--ready-file"])
         .arg(&ready)
         .stdout(Stdio::piped())
@@ -60,21 +62,44 @@ fn udp_send_and_sink_across_a_kernel_lab() {
     let out = lab
         .exec_timeout(
             &w1.netns,
-            &[PERF, "udp-send", "--dst", &dst, "--port", "7001", "--duration", "1"],
+            &[
+                PERF,
+                "udp-send",
+                "--dst",
+                &dst,
+                "--port",
+                "7001",
+                "--duration",
+                "1",
+            ],
             Duration::from_secs(10),
         )
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sent: SendReport = serde_json::from_slice(&out.stdout).unwrap();
-    let sink_out = sink.wait_output(Duration::from_secs(15)).expect("sink did not exit");
-    assert!(sink_out.status.success(), "{}", String::from_utf8_lossy(&sink_out.stderr));
+    let sink_out = sink
+        .wait_output(Duration::from_secs(15))
+        .expect("sink did not exit");
+    assert!(
+        sink_out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sink_out.stderr)
+    );
     let got: SinkReport = serde_json::from_slice(&sink_out.stdout).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 
     assert!(sent.sent > 0, "{sent:?}");
     assert!(got.received > 0, "nothing crossed the kernel lab: {got:?}");
     assert!(got.received <= sent.sent, "{got:?} vs {sent:?}");
-    assert_eq!(got.bytes, got.received * 18, "64-byte frames carry 18 bytes");
+    assert_eq!(
+        got.bytes,
+        got.received * 18,
+        "64-byte frames carry 18 bytes"
+    );
 }
 
 #[test]
@@ -99,11 +124,17 @@ fn e2e_kernel_side_measures_throughput_latency_and_cpu() {
     let _ = std::fs::remove_dir_all(&dir);
 
     let k = &report.kernel;
-    assert!(k.pps_delivered > 0.0 && k.pps_delivered <= k.pps_offered, "{k:?}");
+    assert!(
+        k.pps_delivered > 0.0 && k.pps_delivered <= k.pps_offered,
+        "{k:?}"
+    );
     assert!(k.ping_replies > 0 && k.ping_replies <= 50, "{k:?}");
     let (p50, p99) = (k.rtt_p50_us.unwrap(), k.rtt_p99_us.unwrap());
     assert!(p50 > 0.0 && p50 <= p99, "{k:?}");
-    assert!(k.busy_cores > 0.0 && k.busy_cores <= report.ncpus as f64 + 0.01, "{k:?}");
+    assert!(
+        k.busy_cores > 0.0 && k.busy_cores <= report.ncpus as f64 + 0.01,
+        "{k:?}"
+    );
     assert!(report.brindle.is_none() && report.ratios.is_none());
     assert_eq!(json["kernel"]["forwarding"], "kernel");
     assert!(json["kernel"]["pps_per_busy_core"].as_f64().unwrap() > 0.0);
@@ -167,6 +198,9 @@ fn e2e_brindle_side_starts_configures_and_stops_the_node() {
     assert!(config.contains("[[workload]]"), "{config}");
     assert!(stopped, "the node was not sent SIGTERM (or ignored it)");
     for lab in [&b.lab, &report.kernel.lab] {
-        assert!(!perf::lab::netns_exists(&format!("{lab}-node")), "{lab} left behind");
+        assert!(
+            !perf::lab::netns_exists(&format!("{lab}-node")),
+            "{lab} left behind"
+        );
     }
 }

@@ -12,7 +12,10 @@ use perf::lab::{self, Forwarding, Lab, LabSpec};
 const RECORD_DIR: &str = "/run/brindle/labs";
 
 #[derive(Parser)]
-#[command(name = "brindle-lab", about = "Network-namespace labs wired like Calico's CNI")]
+#[command(
+    name = "brindle-lab",
+    about = "Network-namespace labs wired like Calico's CNI"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -75,9 +78,8 @@ fn recorded_spec(name: &str, workloads: Option<usize>) -> Result<LabSpec> {
             Ok(spec)
         }
         Err(_) => {
-            let workloads = workloads.with_context(|| {
-                format!("no record {}; pass --workloads", path.display())
-            })?;
+            let workloads = workloads
+                .with_context(|| format!("no record {}; pass --workloads", path.display()))?;
             Ok(LabSpec::new(name, workloads))
         }
     }
@@ -85,7 +87,16 @@ fn recorded_spec(name: &str, workloads: Option<usize>) -> Result<LabSpec> {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Cmd::Up { name, workloads, pool_base, kernel, no_uplink, write_config, mode, socket } => {
+        Cmd::Up {
+            name,
+            workloads,
+            pool_base,
+            kernel,
+            no_uplink,
+            write_config,
+            mode,
+            socket,
+        } => {
             anyhow::ensure!(
                 mode == "poll" || mode == "interrupt",
                 "invalid mode {mode:?}: expected poll or interrupt"
@@ -94,11 +105,16 @@ fn main() -> Result<()> {
                 name,
                 workloads,
                 pool_base,
-                forwarding: if kernel { Forwarding::Kernel } else { Forwarding::Brindle },
+                forwarding: if kernel {
+                    Forwarding::Kernel
+                } else {
+                    Forwarding::Brindle
+                },
                 uplink: !no_uplink,
             };
             let lab = Lab::up(&spec)?;
-            std::fs::create_dir_all(RECORD_DIR).with_context(|| format!("creating {RECORD_DIR}"))?;
+            std::fs::create_dir_all(RECORD_DIR)
+                .with_context(|| format!("creating {RECORD_DIR}"))?;
             std::fs::write(record_path(&spec.name), serde_json::to_vec_pretty(&spec)?)
                 .with_context(|| format!("writing {}", record_path(&spec.name).display()))?;
             if let Some(path) = write_config {
@@ -135,7 +151,10 @@ fn print_summary(lab: &Lab) {
         spec.pool_cidr()
     );
     for w in lab.workloads() {
-        println!("  {:<10} {:<15} {} mac {}", w.netns, w.ip, w.host_interface, w.mac);
+        println!(
+            "  {:<10} {:<15} {} mac {}",
+            w.netns, w.ip, w.host_interface, w.mac
+        );
     }
     if let Some(u) = lab.uplink() {
         println!(

@@ -10,7 +10,10 @@ use clap::{Parser, Subcommand};
 use perf::{e2e, udp};
 
 #[derive(Parser)]
-#[command(name = "brindle-perf", about = "Traffic generator, sink and end-to-end benchmark")]
+#[command(
+    name = "brindle-perf",
+    about = "Traffic generator, sink and end-to-end benchmark"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -77,12 +80,23 @@ fn seconds(field: &str, value: f64) -> Result<Duration> {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Cmd::UdpSend { dst, port, size, duration, batch } => {
+        Cmd::UdpSend {
+            dst,
+            port,
+            size,
+            duration,
+            batch,
+        } => {
             let duration = seconds("duration", duration)?;
             let report = udp::udp_send(SocketAddrV4::new(dst, port), size, duration, batch)?;
             println!("{}", serde_json::to_string(&report)?);
         }
-        Cmd::UdpSink { port, duration, idle_ms, ready_file } => {
+        Cmd::UdpSink {
+            port,
+            duration,
+            idle_ms,
+            ready_file,
+        } => {
             let duration = seconds("duration", duration)?;
             let mut ready_error = None;
             let report = udp::udp_sink(port, duration, idle_ms.map(Duration::from_millis), || {
@@ -97,8 +111,19 @@ fn main() -> Result<()> {
             }
             println!("{}", serde_json::to_string(&report)?);
         }
-        Cmd::E2e { brindle_node, duration, pings, out, size, batch, port } => {
-            anyhow::ensure!(duration <= 3600, "invalid duration {duration}: at most 3600 s");
+        Cmd::E2e {
+            brindle_node,
+            duration,
+            pings,
+            out,
+            size,
+            batch,
+            port,
+        } => {
+            anyhow::ensure!(
+                duration <= 3600,
+                "invalid duration {duration}: at most 3600 s"
+            );
             anyhow::ensure!(pings <= 100_000, "invalid pings {pings}: at most 100000");
             let opts = e2e::E2eOptions {
                 brindle_node,
@@ -112,7 +137,10 @@ fn main() -> Result<()> {
             };
             // The work dir (node.toml, node.log) is kept when the run fails, for the post-mortem.
             let report = e2e::run(&opts).with_context(|| {
-                format!("e2e failed; node config and log kept in {}", opts.work_dir.display())
+                format!(
+                    "e2e failed; node config and log kept in {}",
+                    opts.work_dir.display()
+                )
             })?;
             let _ = std::fs::remove_dir_all(&opts.work_dir);
             let md_path = e2e::write_report(&report, &out)?;
