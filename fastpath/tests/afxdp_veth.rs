@@ -19,7 +19,7 @@ use fastpath::port::{Port, PortConfig};
 use fastpath::punt::{punt_path, PuntConfig};
 use fastpath::worker::{spawn, RxMode, WorkerSpec};
 use fastpath::xdp::{XdpMode, XdpProgram};
-use fastpath::{MacAddr, PortInfo, PortKind, Tables, WorkerCounters};
+use fastpath::{MacAddr, PortInfo, PortKind, PuntReason, Tables, WorkerCounters};
 
 const WAIT: Duration = Duration::from_secs(3);
 
@@ -289,6 +289,21 @@ fn ipv4_frame(dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, proto: u8, marker:
     f
 }
 
+/// An ARP request (RFC 826) from the far side: who has `target`? tell `sender`.
+fn arp_request(sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&[0xff; 6]);
+    f.extend_from_slice(&FAR_MAC);
+    f.extend_from_slice(&[0x08, 0x06]);
+    f.extend_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 1]); // Ethernet/IPv4, request
+    f.extend_from_slice(&FAR_MAC);
+    f.extend_from_slice(&sender.octets());
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&target.octets());
+    f.resize(60, 0);
+    f
+}
+
 fn mac_of(ns: &str, ifname: &str) -> [u8; 6] {
     let out = ip(&["-n", ns, "-br", "link", "show", "dev", ifname]);
     let mac: MacAddr = out.split_whitespace().nth(2).expect("MAC column").parse().expect("MAC");
@@ -464,10 +479,11 @@ fn without_a_socket_workload_traffic_falls_back_to_the_kernel() {
 }
 
 #[test]
-fn worker_sends_injected_frames_out_of_the_named_port() {
+fn worker_punts_arp_to_the_slow_path_and_sends_injected_frames_out_of_the_named_port() {
     let lab = Lab::new("inj");
     lab.veth("cali4", "eth0");
     lab.veth("cali5", "eth1");
+    let far0 = lab.far_socket("eth0");
     let far1 = lab.far_socket("eth1");
     lab.enter_node();
     let prog = XdpProgram::load().expect("load XDP program");
@@ -496,6 +512,12 @@ fn worker_sends_injected_frames_out_of_the_named_port() {
     })
     .unwrap();
 
+    // A workload asks for its gateway: the ARP request must reach the slow path, tagged with
+    // the port it came in on.
+    let request = arp_request(Ipv4Addr::new(10, 66, 0, 9), Ipv4Addr::new(169, 254, 1, 1));
+    far0.send(&request);
+    let punted = slowpath.recv_timeout(WAIT).expect("worker alive");
+
     let marker = b"h3-injected-by-the-slow-path";
     assert!(slowpath.inject(1, &experimental_frame(marker)));
     let got = far1.wait_for(marker);
@@ -506,9 +528,14 @@ fn worker_sends_injected_frames_out_of_the_named_port() {
     }
     stop.store(true, Ordering::Relaxed);
     handle.join().expect("worker panicked");
+
+    let punted = punted.expect("the ARP request was not punted");
+    assert_eq!((punted.port, punted.reason), (0, Some(PuntReason::Arp)));
+    assert_eq!(&punted.data()[..request.len()], &request[..]);
     assert!(got.is_some(), "injected frame did not leave port 1");
     let c = counters.snapshot();
-    assert_eq!((c.injected, c.tx_packets), (1, 1));
+    assert_eq!((c.rx_packets, c.punted), (1, 1), "{c:?}");
+    assert_eq!((c.injected, c.tx_packets), (1, 1), "{c:?}");
     drop(attachments);
 }
 
