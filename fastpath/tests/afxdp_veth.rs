@@ -617,3 +617,24 @@ fn ping_crosses_two_workload_ports_through_a_polling_worker() {
 fn ping_crosses_two_workload_ports_through_an_interrupt_worker() {
     ping_across_workloads_through_the_worker(RxMode::Interrupt, "pingi");
 }
+
+#[test]
+fn attaching_natively_replaces_a_leftover_generic_program() {
+    let lab = Lab::new("gen");
+    lab.veth("cali6", "eth0");
+    // A leftover in generic mode (e.g. from a run on a driver without native XDP, or another
+    // tool): the kernel refuses a native program beside it, so attach must remove it.
+    let object = concat!(env!("OUT_DIR"), "/brindle_xdp.o");
+    let out = in_ns(&lab.node, &["ip", "link", "set", "dev", "cali6", "xdpgeneric", "obj", object, "sec", "xdp"]);
+    assert!(out.status.success(), "ip link set xdpgeneric: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(lab.link_json("cali6").contains("\"xdp\""));
+    lab.enter_node();
+    let prog = XdpProgram::load().expect("load XDP program");
+    let attachment = prog.attach(lab.ifindex("cali6"), PortKind::Workload, 1, 0).expect("attach over generic");
+    assert_eq!(attachment.mode(), XdpMode::Native);
+    let text = ip(&["-n", &lab.node, "-d", "link", "show", "dev", "cali6"]);
+    assert!(!text.contains("xdpgeneric"), "generic leftover still attached: {text}");
+    assert_eq!(xdp_prog_id(&lab.link_json("cali6")), Some(prog.id()));
+    drop(attachment);
+    assert_eq!(xdp_prog_id(&lab.link_json("cali6")), None);
+}
