@@ -1,0 +1,30 @@
+# Brindle: the two commands of the Quick start, and a few more.
+#   make demo   installs what is missing, builds, runs the single-node lab demo
+#   make test   installs what is missing, builds, runs every test (root: netns + XDP)
+#   make bench  runs the benchmarks (criterion + end-to-end against the kernel)
+
+CARGO ?= cargo
+RELEASE := target/release
+
+.PHONY: all deps build demo test bench clean-lab
+
+all: build
+
+deps:
+	./scripts/deps.sh
+
+build: deps
+	$(CARGO) build --release --workspace --bins
+
+demo: build
+	./scripts/demo.sh
+
+# One profile (release) for build and tests so nothing is compiled twice. Integration tests
+# build their own network namespaces and need root, as CI has.
+test: deps
+	$(CARGO) build --release --workspace --bins
+	$(CARGO) test --release --workspace --no-fail-fast
+
+bench: build
+	$(CARGO) bench -p fastpath
+	$(RELEASE)/brindle-perf e2e --brindle-node $(RELEASE)/brindle-node --out perf/results/e2e.json

@@ -1,0 +1,189 @@
+//! Facts about the host the node runs on: names, interfaces, the default route.
+//!
+//! Read from procfs/sysfs and libc rather than by running `ip`, so the node needs no tools
+//! besides itself.
+
+use std::ffi::CString;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use fastpath::MacAddr;
+
+/// An IPv4 prefix in canonical form (host bits zero).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ipv4Prefix {
+    pub addr: Ipv4Addr,
+    pub len: u8,
+}
+
+impl Ipv4Prefix {
+    fn mask(len: u8) -> u32 {
+        if len == 0 { 0 } else { u32::MAX << (32 - len) }
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & Self::mask(self.len) == u32::from(self.addr)
+    }
+
+    pub fn overlaps(&self, other: &Ipv4Prefix) -> bool {
+        let shorter = self.len.min(other.len);
+        let m = Self::mask(shorter);
+        u32::from(self.addr) & m == u32::from(other.addr) & m
+    }
+}
+
+impl std::fmt::Display for Ipv4Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl FromStr for Ipv4Prefix {
+    type Err = String;
+
+    /// Accepts `a.b.c.d/len` only; host bits set are refused (as Calico refuses such a pool
+    /// CIDR) rather than silently masked.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, len) = s.split_once('/').ok_or("expected a.b.c.d/len")?;
+        let addr: Ipv4Addr = addr.parse().map_err(|_| "not an IPv4 address")?;
+        let len: u8 = len.parse().map_err(|_| "prefix length is not a number")?;
+        if len > 32 {
+            return Err("prefix length above 32".into());
+        }
+        if u32::from(addr) & !Self::mask(len) != 0 {
+            let network = Ipv4Addr::from(u32::from(addr) & Self::mask(len));
+            return Err(format!("host bits set (did you mean {network}/{len}?)"));
+        }
+        Ok(Ipv4Prefix { addr, len })
+    }
+}
+
+pub fn hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim().to_ascii_lowercase();
+    (!name.is_empty()).then_some(name)
+}
+
+pub fn core_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The IPv4 default route in the current network namespace: (interface, gateway).
+pub fn default_route() -> Option<(String, Option<Ipv4Addr>)> {
+    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+    // Columns: Iface Destination Gateway Flags RefCnt Use Metric Mask ...; hex, little endian.
+    table.lines().skip(1).find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() < 8 || cols[1] != "00000000" || cols[7] != "00000000" {
+            return None;
+        }
+        let gw = u32::from_str_radix(cols[2], 16).ok().map(|g| Ipv4Addr::from(g.swap_bytes()));
+        Some((cols[0].to_owned(), gw.filter(|g| !g.is_unspecified())))
+    })
+}
+
+pub fn default_route_interface() -> Option<String> {
+    default_route().map(|(iface, _)| iface)
+}
+
+/// What the node needs to know about one interface.
+#[derive(Clone, Debug)]
+pub struct InterfaceFacts {
+    pub name: String,
+    pub ifindex: u32,
+    pub mac: MacAddr,
+    pub mtu: u16,
+    pub queues: u32,
+    /// IPv4 addresses with prefix lengths.
+    pub addrs: Vec<(Ipv4Addr, u8)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InterfaceError {
+    #[error("interface {0:?} does not exist in this network namespace")]
+    Missing(String),
+    #[error("interface {name:?}: cannot read {what}: {detail}")]
+    Unreadable { name: String, what: &'static str, detail: String },
+}
+
+pub fn interface(name: &str) -> Result<InterfaceFacts, InterfaceError> {
+    let cname = CString::new(name).map_err(|_| InterfaceError::Missing(name.to_owned()))?;
+    // SAFETY: cname is a valid NUL-terminated string.
+    let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+    if ifindex == 0 {
+        return Err(InterfaceError::Missing(name.to_owned()));
+    }
+    let sys = |what: &'static str| {
+        std::fs::read_to_string(format!("/sys/class/net/{name}/{what}"))
+            .map(|s| s.trim().to_owned())
+            .map_err(|e| InterfaceError::Unreadable { name: name.to_owned(), what, detail: e.to_string() })
+    };
+    let unreadable = |what: &'static str, detail: String| InterfaceError::Unreadable { name: name.to_owned(), what, detail };
+    let mac: MacAddr = sys("address")?.parse().map_err(|e| unreadable("address", e))?;
+    let mtu: u16 = sys("mtu")?.parse::<u32>().map_err(|e| unreadable("mtu", e.to_string()))?.min(u16::MAX as u32) as u16;
+    let queues = std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
+        .map(|d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count() as u32)
+        .unwrap_or(1)
+        .max(1);
+    Ok(InterfaceFacts { name: name.to_owned(), ifindex, mac, mtu, queues, addrs: ipv4_addresses(name) })
+}
+
+/// IPv4 addresses of an interface, via getifaddrs(3).
+fn ipv4_addresses(name: &str) -> Vec<(Ipv4Addr, u8)> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below; we only read it.
+    unsafe {
+        if libc::getifaddrs(&mut head) != 0 {
+            return out;
+        }
+        let mut cur = head;
+        while !cur.is_null() {
+            let ifa = &*cur;
+            cur = ifa.ifa_next;
+            if ifa.ifa_addr.is_null() || (*ifa.ifa_addr).sa_family as i32 != libc::AF_INET {
+                continue;
+            }
+            if std::ffi::CStr::from_ptr(ifa.ifa_name).to_bytes() != name.as_bytes() {
+                continue;
+            }
+            let addr = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+            let ip = Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
+            let len = if ifa.ifa_netmask.is_null() {
+                32
+            } else {
+                let mask = &*(ifa.ifa_netmask as *const libc::sockaddr_in);
+                u32::from_be(mask.sin_addr.s_addr).count_ones() as u8
+            };
+            out.push((ip, len));
+        }
+        libc::freeifaddrs(head);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_parse_canonically_and_refuse_host_bits() {
+        let p: Ipv4Prefix = "10.20.0.0/24".parse().unwrap();
+        assert!(p.contains(Ipv4Addr::new(10, 20, 0, 77)));
+        assert!(!p.contains(Ipv4Addr::new(10, 20, 1, 1)));
+        assert!("10.20.0.1/24".parse::<Ipv4Prefix>().unwrap_err().contains("10.20.0.0/24"));
+        assert!("10.20.0.0/33".parse::<Ipv4Prefix>().is_err());
+        assert!("0.0.0.0/0".parse::<Ipv4Prefix>().unwrap().contains(Ipv4Addr::new(1, 2, 3, 4)));
+        let a: Ipv4Prefix = "10.0.0.0/8".parse().unwrap();
+        assert!(a.overlaps(&"10.9.0.0/16".parse().unwrap()));
+        assert!(!a.overlaps(&"11.0.0.0/8".parse().unwrap()));
+    }
+
+    #[test]
+    fn loopback_facts_are_read() {
+        let lo = interface("lo").unwrap();
+        assert_eq!(lo.ifindex, 1);
+        assert!(lo.addrs.contains(&(Ipv4Addr::LOCALHOST, 8)));
+        assert!(matches!(interface("no-such-if0"), Err(InterfaceError::Missing(_))));
+    }
+}

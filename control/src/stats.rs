@@ -1,0 +1,128 @@
+//! Counters over a local control socket.
+//!
+//! The node listens on a Unix stream socket; every connection gets one JSON document with the
+//! fastpath counters (summed over workers, and per worker), the slow path's counters and the
+//! ports, then the connection closes. `brindle-node stats` is the client.
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use fastpath::{DropReason, PipelineCounters};
+use serde_json::{json, Map, Value};
+
+/// Renders one set of fastpath counters.
+pub fn counters_json(c: &PipelineCounters) -> Value {
+    let mut drops = Map::new();
+    for reason in DropReason::ALL {
+        drops.insert(reason.name().to_owned(), json!(c.dropped(reason)));
+    }
+    json!({
+        "rx_packets": c.rx_packets,
+        "rx_bytes": c.rx_bytes,
+        "forwarded": c.forwarded,
+        "punted": c.punted,
+        "injected": c.injected,
+        "tx_packets": c.tx_packets,
+        "dropped": c.total_drops(),
+        "drops": drops,
+    })
+}
+
+/// Serves `report()` to every client until `stop` is set.
+pub struct StatsServer {
+    path: PathBuf,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StatsServer {
+    pub fn start(
+        path: &Path,
+        stop: Arc<AtomicBool>,
+        report: impl Fn() -> Value + Send + 'static,
+    ) -> anyhow::Result<StatsServer> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        if path.exists() {
+            // A crashed run leaves its socket file behind; a live node still answers on it.
+            if UnixStream::connect(path).is_ok() {
+                bail!("control_socket {}: another brindle-node is serving on it", path.display());
+            }
+            std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
+        }
+        let listener = UnixListener::bind(path).with_context(|| format!("binding control_socket {}", path.display()))?;
+        listener.set_nonblocking(true)?;
+        let thread = std::thread::Builder::new().name("stats".into()).spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut conn, _)) => {
+                        let _ = conn.set_nonblocking(false);
+                        let _ = conn.set_write_timeout(Some(Duration::from_secs(2)));
+                        let body = report().to_string();
+                        let _ = conn.write_all(body.as_bytes()).and_then(|_| conn.write_all(b"\n"));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "control socket accept failed");
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+            }
+        })?;
+        Ok(StatsServer { path: path.to_owned(), thread: Some(thread) })
+    }
+}
+
+impl Drop for StatsServer {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Client side: fetches the JSON document from a running node.
+pub fn fetch(path: &Path) -> anyhow::Result<Value> {
+    let mut conn = UnixStream::connect(path)
+        .with_context(|| format!("connecting to {} (is brindle-node running?)", path.display()))?;
+    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut text = String::new();
+    conn.read_to_string(&mut text)?;
+    serde_json::from_str(&text).with_context(|| format!("bad stats from {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_reports_and_removes_its_socket() {
+        let dir = std::env::temp_dir().join(format!("brindle-stats-test-{}", std::process::id()));
+        let path = dir.join("node.sock");
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut c = PipelineCounters::default();
+        c.rx_packets = 3;
+        c.drop(DropReason::NoRoute);
+        let server = StatsServer::start(&path, stop.clone(), move || counters_json(&c)).unwrap();
+        let got = fetch(&path).unwrap();
+        assert_eq!(got["rx_packets"], 3);
+        assert_eq!(got["drops"]["no_route"], 1);
+        assert_eq!(got["dropped"], 1);
+        // A second node on the same socket is refused while the first is alive.
+        let err = StatsServer::start(&path, stop.clone(), || json!({})).err().unwrap();
+        assert!(err.to_string().contains("another brindle-node"), "{err}");
+        stop.store(true, Ordering::Relaxed);
+        drop(server);
+        assert!(!path.exists());
+        let _ = std::fs::remove_dir(&dir);
+    }
+}
