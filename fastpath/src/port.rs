@@ -37,7 +37,13 @@ pub struct PortConfig {
 
 impl Default for PortConfig {
     fn default() -> Self {
-        PortConfig { frames: 4096, frame_size: 2048, ring_size: 2048, batch_size: 64, force_copy: false }
+        PortConfig {
+            frames: 4096,
+            frame_size: 2048,
+            ring_size: 2048,
+            batch_size: 64,
+            force_copy: false,
+        }
     }
 }
 
@@ -46,9 +52,16 @@ pub enum PortError {
     #[error("port {port}: bad configuration: {reason}")]
     Config { port: String, reason: String },
     #[error("port {port}: cannot create the UMEM: {source}")]
-    Umem { port: String, source: xsk_rs::umem::UmemCreateError },
+    Umem {
+        port: String,
+        source: xsk_rs::umem::UmemCreateError,
+    },
     #[error("port {port} queue {queue}: cannot create the AF_XDP socket: {source}{}", source.source().map(|e| format!(": {e}")).unwrap_or_default())]
-    Socket { port: String, queue: u32, source: xsk_rs::socket::SocketCreateError },
+    Socket {
+        port: String,
+        queue: u32,
+        source: xsk_rs::socket::SocketCreateError,
+    },
     #[error("port {port} queue {queue}: the socket came without fill and completion rings")]
     NoFillRing { port: String, queue: u32 },
     #[error("port {port}: {source}")]
@@ -100,7 +113,11 @@ const _: fn() = || {
 
 impl std::fmt::Debug for Port {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Port").field("id", &self.id).field("name", &self.name).field("queue", &self.queue).finish()
+        f.debug_struct("Port")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("queue", &self.queue)
+            .finish()
     }
 }
 
@@ -116,24 +133,36 @@ impl Port {
         slot: u32,
     ) -> Result<Port, PortError> {
         let name = info.name.clone();
-        let bad = |reason: String| PortError::Config { port: name.clone(), reason };
+        let bad = |reason: String| PortError::Config {
+            port: name.clone(),
+            reason,
+        };
         if config.frames < 2 || config.frames % 2 != 0 {
-            return Err(bad(format!("frames must be an even number >= 2, not {}", config.frames)));
+            return Err(bad(format!(
+                "frames must be an even number >= 2, not {}",
+                config.frames
+            )));
         }
         if config.batch_size == 0 {
             return Err(bad("batch_size must be at least 1".into()));
         }
-        let frame_size = FrameSize::new(config.frame_size).map_err(|e| bad(format!("frame_size {}: {e}", config.frame_size)))?;
-        let ring = QueueSize::new(config.ring_size).map_err(|e| bad(format!("ring_size {}: {e}", config.ring_size)))?;
+        let frame_size = FrameSize::new(config.frame_size)
+            .map_err(|e| bad(format!("frame_size {}: {e}", config.frame_size)))?;
+        let ring = QueueSize::new(config.ring_size)
+            .map_err(|e| bad(format!("ring_size {}: {e}", config.ring_size)))?;
         let umem_config = UmemConfig::builder()
             .frame_size(frame_size)
             .fill_queue_size(ring)
             .comp_queue_size(ring)
             .build()
             .map_err(|e| bad(format!("UMEM: {e}")))?;
-        let frame_count = NonZeroU32::new(config.frames).ok_or_else(|| bad("frames must not be 0".into()))?;
+        let frame_count =
+            NonZeroU32::new(config.frames).ok_or_else(|| bad("frames must not be 0".into()))?;
         let (umem, mut descs) =
-            Umem::new(umem_config, frame_count, false).map_err(|source| PortError::Umem { port: name.clone(), source })?;
+            Umem::new(umem_config, frame_count, false).map_err(|source| PortError::Umem {
+                port: name.clone(),
+                source,
+            })?;
 
         let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
         if config.force_copy {
@@ -146,12 +175,23 @@ impl Port {
             .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
             .bind_flags(bind)
             .build();
-        let ifname = name.parse().map_err(|_| bad("interface name contains a NUL byte".into()))?;
+        let ifname = name
+            .parse()
+            .map_err(|_| bad("interface name contains a NUL byte".into()))?;
         // SAFETY: the UMEM is not shared with any other socket, so libxdp's shared-UMEM
         // double-free case cannot arise (and INHIBIT_PROG_LOAD is set regardless).
-        let (tx_ring, rx_ring, fill_comp) = unsafe { Socket::new(socket_config, &umem, &ifname, queue) }
-            .map_err(|source| PortError::Socket { port: name.clone(), queue, source })?;
-        let (mut fill, comp) = fill_comp.ok_or(PortError::NoFillRing { port: name.clone(), queue })?;
+        let (tx_ring, rx_ring, fill_comp) = unsafe {
+            Socket::new(socket_config, &umem, &ifname, queue)
+        }
+        .map_err(|source| PortError::Socket {
+            port: name.clone(),
+            queue,
+            source,
+        })?;
+        let (mut fill, comp) = fill_comp.ok_or(PortError::NoFillRing {
+            port: name.clone(),
+            queue,
+        })?;
         let fd = rx_ring.fd().as_raw_fd();
 
         let rx_frames = descs.len() / 2;
@@ -161,7 +201,11 @@ impl Port {
         let produced = unsafe { fill.produce(&descs) };
         backlog.extend_from_slice(&descs[produced..]);
 
-        prog.register_socket(slot, fd).map_err(|source| PortError::Xdp { port: name.clone(), source })?;
+        prog.register_socket(slot, fd)
+            .map_err(|source| PortError::Xdp {
+                port: name.clone(),
+                source,
+            })?;
         tracing::debug!(port = %name, queue, slot, rx_frames, tx_frames = tx_free.len(), "opened AF_XDP port");
 
         let tx_frames = tx_free.len();
@@ -262,7 +306,11 @@ impl Port {
         rx.backlog.drain(..produced);
         if produced > 0 && rx.fill.needs_wakeup() {
             // A zero-timeout poll is the kernel's "fill ring has frames again" kick.
-            let mut pfd = libc::pollfd { fd: self.fd, events: libc::POLLIN, revents: 0 };
+            let mut pfd = libc::pollfd {
+                fd: self.fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
             // SAFETY: one valid pollfd.
             unsafe { libc::poll(&mut pfd, 1, 0) };
         }
@@ -317,7 +365,9 @@ fn transmit(tx: &mut TxSide, umem: &Umem, data: &[u8]) -> bool {
     if tx.free.is_empty() {
         reclaim_completed(tx);
     }
-    let Some(mut desc) = tx.free.pop() else { return false };
+    let Some(mut desc) = tx.free.pop() else {
+        return false;
+    };
     // SAFETY: the frame is on our free list: neither the kernel nor any reference uses it.
     let mut frame = unsafe { umem.data_mut(&mut desc) };
     let mut cursor = frame.cursor();

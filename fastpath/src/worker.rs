@@ -37,7 +37,9 @@ impl std::str::FromStr for RxMode {
         match s {
             "poll" => Ok(RxMode::Poll),
             "interrupt" => Ok(RxMode::Interrupt),
-            other => Err(format!("rx mode {other:?} is neither \"poll\" nor \"interrupt\"")),
+            other => Err(format!(
+                "rx mode {other:?} is neither \"poll\" nor \"interrupt\""
+            )),
         }
     }
 }
@@ -63,11 +65,22 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
 /// Starts the worker thread.
 pub fn spawn(spec: WorkerSpec) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new().name(spec.name.clone()).spawn(move || run(spec))
+    std::thread::Builder::new()
+        .name(spec.name.clone())
+        .spawn(move || run(spec))
 }
 
 fn run(spec: WorkerSpec) {
-    let WorkerSpec { name, mode, core, mut ports, tables, punt, counters: shared, stop } = spec;
+    let WorkerSpec {
+        name,
+        mode,
+        core,
+        mut ports,
+        tables,
+        punt,
+        counters: shared,
+        stop,
+    } = spec;
     if let Some(id) = core {
         if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
             tracing::warn!(worker = %name, core = id, "cannot pin worker to core");
@@ -80,7 +93,11 @@ fn run(spec: WorkerSpec) {
         .iter()
         .map(|p| p.raw_fd())
         .chain(std::iter::once(punt.wake_fd()))
-        .map(|fd: RawFd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
+        .map(|fd: RawFd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
         .collect();
 
     let mut counters = PipelineCounters::default();
@@ -123,7 +140,12 @@ fn service_port(
     let snapshot = tables.load();
     let ingress_id = ingress as PortId;
     for i in 0..n {
-        let verdict = process_frame(ports[ingress].received_frame_mut(i), ingress_id, &snapshot, counters);
+        let verdict = process_frame(
+            ports[ingress].received_frame_mut(i),
+            ingress_id,
+            &snapshot,
+            counters,
+        );
         match verdict {
             Verdict::Forward(egress) => {
                 if forward(ports, ingress, i, egress as usize) {
@@ -185,7 +207,9 @@ fn note_punt_failure(reason: PuntReason, counters: &mut PipelineCounters) {
 /// Sends the frames the slow path injected; returns how many it handled.
 fn inject(ports: &mut [Port], punt: &WorkerEnd, counters: &mut PipelineCounters) -> usize {
     let n = punt.drain_inject(|port, data| {
-        let sent = ports.get_mut(port as usize).is_some_and(|p| p.transmit(data));
+        let sent = ports
+            .get_mut(port as usize)
+            .is_some_and(|p| p.transmit(data));
         if sent {
             counters.injected += 1;
             counters.tx_packets += 1;
@@ -208,7 +232,13 @@ fn sleep_until_ready(pollfds: &mut [libc::pollfd]) {
         p.revents = 0;
     }
     // SAFETY: pollfds is a valid, initialised array of pollfd of the given length.
-    let r = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, IDLE_SLEEP.as_millis() as i32) };
+    let r = unsafe {
+        libc::poll(
+            pollfds.as_mut_ptr(),
+            pollfds.len() as libc::nfds_t,
+            IDLE_SLEEP.as_millis() as i32,
+        )
+    };
     if r < 0 {
         let e = std::io::Error::last_os_error();
         if e.kind() != std::io::ErrorKind::Interrupted {
@@ -232,7 +262,11 @@ mod tests {
 
     #[test]
     fn failed_punts_turn_punted_frames_into_drops_and_leave_drops_alone() {
-        let mut c = PipelineCounters { rx_packets: 3, punted: 2, ..Default::default() };
+        let mut c = PipelineCounters {
+            rx_packets: 3,
+            punted: 2,
+            ..Default::default()
+        };
         c.drop(DropReason::NoRoute);
         note_punt_failure(PuntReason::Arp, &mut c);
         note_punt_failure(PuntReason::NoRoute, &mut c);

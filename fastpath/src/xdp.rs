@@ -8,7 +8,7 @@
 use std::ffi::CStr;
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd, AsRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 
 use libxdp_sys as sys;
@@ -53,9 +53,16 @@ struct PoolKey {
 impl PoolKey {
     fn new(addr: Ipv4Addr, len: u8) -> PoolKey {
         // Host bits are cleared so that 10.1.2.3/16 and 10.1.0.0/16 are the same key.
-        let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+        let mask = if len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(len))
+        };
         let addr = (u32::from(addr) & mask).to_be_bytes();
-        PoolKey { prefixlen: u32::from(len), addr }
+        PoolKey {
+            prefixlen: u32::from(len),
+            addr,
+        }
     }
 }
 
@@ -81,18 +88,32 @@ impl XdpMode {
 pub enum XdpError {
     #[error("cannot open the embedded XDP object: {0}")]
     Open(#[source] io::Error),
-    #[error("the kernel refused to load the XDP program (run with root or CAP_BPF+CAP_NET_ADMIN): {0}")]
+    #[error(
+        "the kernel refused to load the XDP program (run with root or CAP_BPF+CAP_NET_ADMIN): {0}"
+    )]
     Load(#[source] io::Error),
     #[error("the XDP object has no {0:?}")]
     Missing(&'static str),
     #[error("cannot attach the XDP program to {ifname} (ifindex {ifindex}): natively: {native}; in generic mode: {source}")]
-    Attach { ifname: String, ifindex: u32, native: io::Error, source: io::Error },
+    Attach {
+        ifname: String,
+        ifindex: u32,
+        native: io::Error,
+        source: io::Error,
+    },
     #[error("cannot update the XDP map {map} for {what}: {source}")]
-    MapUpdate { map: &'static str, what: String, source: io::Error },
+    MapUpdate {
+        map: &'static str,
+        what: String,
+        source: io::Error,
+    },
     #[error("XSKMAP slot {slot} is out of range (the map has {MAX_SOCKETS} slots)")]
     SlotOutOfRange { slot: u32 },
     #[error("{what}: {source}")]
-    Io { what: &'static str, source: io::Error },
+    Io {
+        what: &'static str,
+        source: io::Error,
+    },
 }
 
 /// The loaded program and its maps.
@@ -113,7 +134,9 @@ unsafe impl Sync for XdpProgram {}
 
 impl std::fmt::Debug for XdpProgram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("XdpProgram").field("prog_id", &self.prog_id).finish_non_exhaustive()
+        f.debug_struct("XdpProgram")
+            .field("prog_id", &self.prog_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -124,7 +147,8 @@ impl XdpProgram {
         let object = unsafe {
             sys::bpf_object__open_mem(OBJECT.as_ptr().cast(), OBJECT.len(), std::ptr::null())
         };
-        let object = NonNull::new(object).ok_or_else(|| XdpError::Open(io::Error::last_os_error()))?;
+        let object =
+            NonNull::new(object).ok_or_else(|| XdpError::Open(io::Error::last_os_error()))?;
         // From here on `guard` closes the object if we return early.
         let guard = ObjectGuard(object);
         // SAFETY: object is a valid, opened bpf_object.
@@ -133,7 +157,9 @@ impl XdpProgram {
             return Err(XdpError::Load(io::Error::from_raw_os_error(-err)));
         }
         // SAFETY: valid object and NUL-terminated name.
-        let prog = unsafe { sys::bpf_object__find_program_by_name(object.as_ptr(), PROGRAM_NAME.as_ptr()) };
+        let prog = unsafe {
+            sys::bpf_object__find_program_by_name(object.as_ptr(), PROGRAM_NAME.as_ptr())
+        };
         if prog.is_null() {
             return Err(XdpError::Missing("program brindle_xdp"));
         }
@@ -144,8 +170,13 @@ impl XdpProgram {
         }
         let map_fd = |name: &'static CStr, what: &'static str| {
             // SAFETY: valid object and NUL-terminated name.
-            let fd = unsafe { sys::bpf_object__find_map_fd_by_name(object.as_ptr(), name.as_ptr()) };
-            if fd < 0 { Err(XdpError::Missing(what)) } else { Ok(fd) }
+            let fd =
+                unsafe { sys::bpf_object__find_map_fd_by_name(object.as_ptr(), name.as_ptr()) };
+            if fd < 0 {
+                Err(XdpError::Missing(what))
+            } else {
+                Ok(fd)
+            }
         };
         let xsks_fd = map_fd(XSKS_MAP, "map xsks")?;
         let ports_fd = map_fd(PORTS_MAP, "map ports")?;
@@ -153,7 +184,14 @@ impl XdpProgram {
         let prog_id = program_id(prog_fd)?;
         std::mem::forget(guard);
         tracing::debug!(prog_id, "loaded the XDP program");
-        Ok(XdpProgram { object, prog_fd, prog_id, xsks_fd, ports_fd, pool_cidrs_fd })
+        Ok(XdpProgram {
+            object,
+            prog_fd,
+            prog_id,
+            xsks_fd,
+            ports_fd,
+            pool_cidrs_fd,
+        })
     }
 
     /// The kernel's id of the loaded program (what `ip link` shows as `prog/xdp id N`).
@@ -163,7 +201,10 @@ impl XdpProgram {
 
     /// Replaces the IP pool CIDRs: uplink traffic addressed into one of them goes to userspace.
     pub fn set_pool_cidrs(&self, cidrs: &[(Ipv4Addr, u8)]) -> Result<(), XdpError> {
-        let wanted: Vec<PoolKey> = cidrs.iter().map(|&(a, l)| PoolKey::new(a, l.min(32))).collect();
+        let wanted: Vec<PoolKey> = cidrs
+            .iter()
+            .map(|&(a, l)| PoolKey::new(a, l.min(32)))
+            .collect();
         // Insert first and delete after, so that a pool present before and after never
         // disappears, not even for a moment.
         for key in &wanted {
@@ -174,10 +215,19 @@ impl XdpProgram {
                 source,
             })?;
         }
-        let stale: Vec<PoolKey> = self.pool_cidr_keys().into_iter().filter(|k| !wanted.contains(k)).collect();
+        let stale: Vec<PoolKey> = self
+            .pool_cidr_keys()
+            .into_iter()
+            .filter(|k| !wanted.contains(k))
+            .collect();
         for key in &stale {
             // SAFETY: key is a PoolKey-sized buffer.
-            let err = unsafe { sys::bpf_map_delete_elem(self.pool_cidrs_fd, key as *const PoolKey as *const libc::c_void) };
+            let err = unsafe {
+                sys::bpf_map_delete_elem(
+                    self.pool_cidrs_fd,
+                    key as *const PoolKey as *const libc::c_void,
+                )
+            };
             if err != 0 && -err != libc::ENOENT {
                 return Err(XdpError::MapUpdate {
                     map: "pool_cidrs",
@@ -194,10 +244,21 @@ impl XdpProgram {
     ///
     /// Attaching replaces whatever XDP program the interface had, in particular one left
     /// behind by a previous run that crashed.
-    pub fn attach(&self, ifindex: u32, kind: PortKind, queues: u32, first_slot: u32) -> Result<Attachment, XdpError> {
+    pub fn attach(
+        &self,
+        ifindex: u32,
+        kind: PortKind,
+        queues: u32,
+        first_slot: u32,
+    ) -> Result<Attachment, XdpError> {
         let ifname = interface_name(ifindex);
-        if first_slot.checked_add(queues).map_or(true, |end| end > MAX_SOCKETS) {
-            return Err(XdpError::SlotOutOfRange { slot: first_slot.saturating_add(queues) });
+        if first_slot
+            .checked_add(queues)
+            .map_or(true, |end| end > MAX_SOCKETS)
+        {
+            return Err(XdpError::SlotOutOfRange {
+                slot: first_slot.saturating_add(queues),
+            });
         }
         let entry = PortEntry {
             first_slot,
@@ -221,26 +282,38 @@ impl XdpProgram {
                     error = %native,
                     "native XDP attach failed; falling back to generic (SKB) mode, which is slower"
                 );
-                self.attach_in(ifindex, XdpMode::Generic).map_err(|source| XdpError::Attach {
-                    ifname: ifname.clone(),
-                    ifindex,
-                    native,
-                    source,
-                })?;
+                self.attach_in(ifindex, XdpMode::Generic)
+                    .map_err(|source| XdpError::Attach {
+                        ifname: ifname.clone(),
+                        ifindex,
+                        native,
+                        source,
+                    })?;
                 XdpMode::Generic
             }
         };
         tracing::info!(interface = %ifname, ?mode, ?kind, queues, first_slot, "attached the XDP program");
         // The Attachment keeps its own descriptor on `ports` so that it can remove its entry
         // even if the XdpProgram is dropped first.
-        let ports = dup(self.ports_fd).map_err(|source| XdpError::Io { what: "dup of the ports map descriptor", source })?;
-        Ok(Attachment { ifindex, ifname, mode, prog_id: self.prog_id, ports })
+        let ports = dup(self.ports_fd).map_err(|source| XdpError::Io {
+            what: "dup of the ports map descriptor",
+            source,
+        })?;
+        Ok(Attachment {
+            ifindex,
+            ifname,
+            mode,
+            prog_id: self.prog_id,
+            ports,
+        })
     }
 
     fn attach_in(&self, ifindex: u32, mode: XdpMode) -> io::Result<()> {
         // No XDP_FLAGS_UPDATE_IF_NOEXIST: replacing a leftover program is the point.
         // SAFETY: plain syscall wrapper; null opts.
-        let err = unsafe { sys::bpf_xdp_attach(ifindex as i32, self.prog_fd, mode.flag(), std::ptr::null()) };
+        let err = unsafe {
+            sys::bpf_xdp_attach(ifindex as i32, self.prog_fd, mode.flag(), std::ptr::null())
+        };
         if err == 0 {
             return Ok(());
         }
@@ -255,7 +328,9 @@ impl XdpProgram {
             // SAFETY: plain syscall wrapper; null opts.
             unsafe { sys::bpf_xdp_detach(ifindex as i32, other.flag(), std::ptr::null()) };
             // SAFETY: as above.
-            let err = unsafe { sys::bpf_xdp_attach(ifindex as i32, self.prog_fd, mode.flag(), std::ptr::null()) };
+            let err = unsafe {
+                sys::bpf_xdp_attach(ifindex as i32, self.prog_fd, mode.flag(), std::ptr::null())
+            };
             if err == 0 {
                 return Ok(());
             }
@@ -268,11 +343,17 @@ impl XdpProgram {
     fn pool_cidr_keys(&self) -> Vec<PoolKey> {
         let mut keys: Vec<PoolKey> = Vec::new();
         while keys.len() <= MAX_POOL_CIDRS {
-            let prev = keys.last().map_or(std::ptr::null(), |k| k as *const PoolKey as *const libc::c_void);
+            let prev = keys.last().map_or(std::ptr::null(), |k| {
+                k as *const PoolKey as *const libc::c_void
+            });
             let mut next = PoolKey::default();
             // SAFETY: keys are PoolKey-sized buffers; a null previous key asks for the first.
             let err = unsafe {
-                sys::bpf_map_get_next_key(self.pool_cidrs_fd, prev, &mut next as *mut PoolKey as *mut libc::c_void)
+                sys::bpf_map_get_next_key(
+                    self.pool_cidrs_fd,
+                    prev,
+                    &mut next as *mut PoolKey as *mut libc::c_void,
+                )
             };
             if err != 0 {
                 break; // ENOENT: no more keys.
@@ -332,17 +413,26 @@ impl Drop for Attachment {
         // program must stay.
         let mut attached = 0u32;
         // SAFETY: plain syscall wrapper writing one u32.
-        let err = unsafe { sys::bpf_xdp_query_id(self.ifindex as i32, self.mode.flag() as i32, &mut attached) };
+        let err = unsafe {
+            sys::bpf_xdp_query_id(self.ifindex as i32, self.mode.flag() as i32, &mut attached)
+        };
         if err == 0 && attached == self.prog_id {
             // SAFETY: plain syscall wrapper; null opts.
-            let err = unsafe { sys::bpf_xdp_detach(self.ifindex as i32, self.mode.flag(), std::ptr::null()) };
+            let err = unsafe {
+                sys::bpf_xdp_detach(self.ifindex as i32, self.mode.flag(), std::ptr::null())
+            };
             if err != 0 {
                 tracing::warn!(interface = %self.ifname, error = %io::Error::from_raw_os_error(-err), "cannot detach the XDP program");
             } else {
                 tracing::info!(interface = %self.ifname, "detached the XDP program");
             }
             // SAFETY: key is a u32, the map's key type.
-            unsafe { sys::bpf_map_delete_elem(self.ports.as_raw_fd(), &self.ifindex as *const u32 as *const libc::c_void) };
+            unsafe {
+                sys::bpf_map_delete_elem(
+                    self.ports.as_raw_fd(),
+                    &self.ifindex as *const u32 as *const libc::c_void,
+                )
+            };
         } else if err != 0 {
             tracing::debug!(interface = %self.ifname, error = %io::Error::from_raw_os_error(-err), "cannot query XDP program; leaving it");
         }
@@ -354,9 +444,18 @@ fn update<K, V>(fd: RawFd, key: &K, value: &V) -> io::Result<()> {
     // SAFETY: key and value point at values of the map's key and value types (the callers pass
     // the #[repr(C)] mirrors of the C structs).
     let err = unsafe {
-        sys::bpf_map_update_elem(fd, key as *const K as *const libc::c_void, value as *const V as *const libc::c_void, 0)
+        sys::bpf_map_update_elem(
+            fd,
+            key as *const K as *const libc::c_void,
+            value as *const V as *const libc::c_void,
+            0,
+        )
     };
-    if err == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(-err)) }
+    if err == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(-err))
+    }
 }
 
 fn program_id(prog_fd: RawFd) -> Result<u32, XdpError> {
@@ -366,7 +465,10 @@ fn program_id(prog_fd: RawFd) -> Result<u32, XdpError> {
     // SAFETY: info is a writable bpf_prog_info of `len` bytes.
     let err = unsafe { sys::bpf_prog_get_info_by_fd(prog_fd, &mut info, &mut len) };
     if err != 0 {
-        return Err(XdpError::Io { what: "querying the loaded XDP program", source: io::Error::from_raw_os_error(-err) });
+        return Err(XdpError::Io {
+            what: "querying the loaded XDP program",
+            source: io::Error::from_raw_os_error(-err),
+        });
     }
     Ok(info.id)
 }
@@ -390,7 +492,9 @@ pub fn interface_name(ifindex: u32) -> String {
         return format!("ifindex {ifindex}");
     }
     // SAFETY: on success buf holds a NUL-terminated name.
-    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Closes a half-loaded object on early return from `load`.
@@ -410,9 +514,18 @@ mod tests {
     #[test]
     fn pool_key_clears_host_bits_and_keeps_network_order() {
         let k = PoolKey::new(Ipv4Addr::new(10, 1, 2, 3), 16);
-        assert_eq!(k, PoolKey { prefixlen: 16, addr: [10, 1, 0, 0] });
+        assert_eq!(
+            k,
+            PoolKey {
+                prefixlen: 16,
+                addr: [10, 1, 0, 0]
+            }
+        );
         assert_eq!(PoolKey::new(Ipv4Addr::new(1, 2, 3, 4), 0).addr, [0; 4]);
-        assert_eq!(PoolKey::new(Ipv4Addr::new(1, 2, 3, 4), 32).addr, [1, 2, 3, 4]);
+        assert_eq!(
+            PoolKey::new(Ipv4Addr::new(1, 2, 3, 4), 32).addr,
+            [1, 2, 3, 4]
+        );
     }
 
     #[test]
@@ -425,9 +538,16 @@ mod tests {
     fn program_loads_and_has_an_id() {
         let prog = XdpProgram::load().expect("load (needs root)");
         assert!(prog.id() > 0);
-        prog.set_pool_cidrs(&[(Ipv4Addr::new(192, 168, 0, 0), 16), (Ipv4Addr::new(10, 20, 0, 0), 24)]).unwrap();
-        prog.set_pool_cidrs(&[(Ipv4Addr::new(10, 20, 0, 0), 24)]).unwrap();
-        assert_eq!(prog.pool_cidr_keys(), vec![PoolKey::new(Ipv4Addr::new(10, 20, 0, 0), 24)]);
+        prog.set_pool_cidrs(&[
+            (Ipv4Addr::new(192, 168, 0, 0), 16),
+            (Ipv4Addr::new(10, 20, 0, 0), 24),
+        ])
+        .unwrap();
+        prog.set_pool_cidrs(&[(Ipv4Addr::new(10, 20, 0, 0), 24)])
+            .unwrap();
+        assert_eq!(
+            prog.pool_cidr_keys(),
+            vec![PoolKey::new(Ipv4Addr::new(10, 20, 0, 0), 24)]
+        );
     }
 }
-

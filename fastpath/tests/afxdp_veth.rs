@@ -28,21 +28,37 @@ const WAIT: Duration = Duration::from_secs(3);
 
 fn ip(args: &[&str]) -> String {
     let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn in_ns(ns: &str, cmd: &[&str]) -> std::process::Output {
-    Command::new("ip").args(["netns", "exec", ns]).args(cmd).output().expect("run ip netns exec")
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(cmd)
+        .output()
+        .expect("run ip netns exec")
 }
 
 /// Loopback up, and no IPv6 chatter (router solicitations, MLD) on the test links: the tests
 /// count exactly what they send.
 fn quiet_ns(ns: &str) {
     ip(&["-n", ns, "link", "set", "lo", "up"]);
-    for key in ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"] {
+    for key in [
+        "net.ipv6.conf.all.disable_ipv6=1",
+        "net.ipv6.conf.default.disable_ipv6=1",
+    ] {
         let out = in_ns(ns, &["sysctl", "-qw", key]);
-        assert!(out.status.success(), "sysctl {key}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "sysctl {key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -76,7 +92,12 @@ impl Lab {
         for ns in [&node, &far] {
             quiet_ns(ns);
         }
-        Lab { node, far, extra: Default::default(), home }
+        Lab {
+            node,
+            far,
+            extra: Default::default(),
+            home,
+        }
     }
 
     /// Adds another namespace `<prefix>-<suffix>`, deleted with the lab.
@@ -96,11 +117,23 @@ impl Lab {
     }
 
     fn veth_to(&self, ns: &str, node_if: &str, far_if: &str) {
-        ip(&["-n", &self.node, "link", "add", node_if, "type", "veth", "peer", "name", far_if, "netns", ns]);
+        ip(&[
+            "-n", &self.node, "link", "add", node_if, "type", "veth", "peer", "name", far_if,
+            "netns", ns,
+        ]);
         ip(&["-n", &self.node, "link", "set", node_if, "up"]);
         ip(&["-n", ns, "link", "set", far_if, "up"]);
-        let out = in_ns(ns, &["ethtool", "-K", far_if, "tx", "off", "tso", "off", "gso", "off"]);
-        assert!(out.status.success(), "ethtool: {}", String::from_utf8_lossy(&out.stderr));
+        let out = in_ns(
+            ns,
+            &[
+                "ethtool", "-K", far_if, "tx", "off", "tso", "off", "gso", "off",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "ethtool: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn enter_node(&self) {
@@ -134,7 +167,10 @@ impl Drop for Lab {
     fn drop(&mut self) {
         // SAFETY: returns this thread to the namespace it started in.
         unsafe { libc::setns(self.home.as_raw_fd(), libc::CLONE_NEWNET) };
-        for ns in [&self.node, &self.far].into_iter().chain(self.extra.borrow().iter()) {
+        for ns in [&self.node, &self.far]
+            .into_iter()
+            .chain(self.extra.borrow().iter())
+        {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
     }
@@ -145,7 +181,11 @@ fn xdp_prog_id(json: &str) -> Option<u32> {
     let at = json.find("\"xdp\"")?;
     let rest = &json[at..];
     let id_at = rest.find("\"id\":")? + 5;
-    rest[id_at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    rest[id_at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -160,8 +200,13 @@ impl RawSocket {
     fn open(ifname: &str) -> RawSocket {
         let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
         // SAFETY: plain socket(2).
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
-        assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+        let fd =
+            unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
+        assert!(
+            fd >= 0,
+            "AF_PACKET socket: {}",
+            std::io::Error::last_os_error()
+        );
         // SAFETY: fresh descriptor.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let name = CString::new(ifname).unwrap();
@@ -175,7 +220,11 @@ impl RawSocket {
         sll.sll_ifindex = ifindex;
         // SAFETY: sll is a valid sockaddr_ll of the given size.
         let r = unsafe {
-            libc::bind(fd.as_raw_fd(), &sll as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_ll>() as u32)
+            libc::bind(
+                fd.as_raw_fd(),
+                &sll as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
         };
         assert_eq!(r, 0, "bind AF_PACKET: {}", std::io::Error::last_os_error());
         RawSocket { fd, ifindex }
@@ -199,7 +248,12 @@ impl RawSocket {
                 std::mem::size_of::<libc::sockaddr_ll>() as u32,
             )
         };
-        assert_eq!(r, frame.len() as isize, "AF_PACKET send: {}", std::io::Error::last_os_error());
+        assert_eq!(
+            r,
+            frame.len() as isize,
+            "AF_PACKET send: {}",
+            std::io::Error::last_os_error()
+        );
     }
 
     /// Waits up to WAIT for a frame (received, not one we sent) containing `marker`.
@@ -207,7 +261,11 @@ impl RawSocket {
         let deadline = Instant::now() + WAIT;
         let mut buf = [0u8; 2048];
         while Instant::now() < deadline {
-            let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            let mut pfd = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
             // SAFETY: one valid pollfd.
             if unsafe { libc::poll(&mut pfd, 1, 50) } <= 0 {
                 continue;
@@ -306,7 +364,12 @@ fn arp_request(sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
 
 fn mac_of(ns: &str, ifname: &str) -> [u8; 6] {
     let out = ip(&["-n", ns, "-br", "link", "show", "dev", ifname]);
-    let mac: MacAddr = out.split_whitespace().nth(2).expect("MAC column").parse().expect("MAC");
+    let mac: MacAddr = out
+        .split_whitespace()
+        .nth(2)
+        .expect("MAC column")
+        .parse()
+        .expect("MAC");
     mac.0
 }
 
@@ -325,7 +388,12 @@ fn port_info(name: &str, ifindex: u32, kind: PortKind) -> PortInfo {
 }
 
 fn small_config() -> PortConfig {
-    PortConfig { frames: 256, ring_size: 128, batch_size: 32, ..PortConfig::default() }
+    PortConfig {
+        frames: 256,
+        ring_size: 128,
+        batch_size: 32,
+        ..PortConfig::default()
+    }
 }
 
 /// Receives on `port` for up to `wait`, returning copies of every frame seen.
@@ -360,23 +428,43 @@ fn workload_port_delivers_every_frame_to_the_socket_and_transmits_to_the_far_sid
     let ifindex = lab.ifindex("cali0");
 
     let prog = XdpProgram::load().expect("load XDP program");
-    let attachment = prog.attach(ifindex, PortKind::Workload, 1, 0).expect("attach");
-    assert_eq!(attachment.mode(), XdpMode::Native, "veth supports native XDP");
+    let attachment = prog
+        .attach(ifindex, PortKind::Workload, 1, 0)
+        .expect("attach");
+    assert_eq!(
+        attachment.mode(),
+        XdpMode::Native,
+        "veth supports native XDP"
+    );
     assert_eq!(xdp_prog_id(&lab.link_json("cali0")), Some(prog.id()));
-    let mut port = Port::open(0, &port_info("cali0", ifindex, PortKind::Workload), 0, &small_config(), &prog, 0)
-        .expect("open port");
+    let mut port = Port::open(
+        0,
+        &port_info("cali0", ifindex, PortKind::Workload),
+        0,
+        &small_config(),
+        &prog,
+        0,
+    )
+    .expect("open port");
 
     // Far side -> socket: a frame no kernel stack would care about still arrives.
     let marker = b"brindle-h3-rx-marker";
     far.send(&experimental_frame(marker));
     let seen = collect(&mut port, WAIT, |s| s.iter().any(|f| contains(f, marker)));
-    assert!(seen.iter().any(|f| contains(f, marker)), "frame from the far side did not reach AF_XDP ({} others)", seen.len());
+    assert!(
+        seen.iter().any(|f| contains(f, marker)),
+        "frame from the far side did not reach AF_XDP ({} others)",
+        seen.len()
+    );
 
     // Socket -> far side.
     let marker = b"brindle-h3-tx-marker";
     assert!(port.transmit(&experimental_frame(marker)));
     port.flush();
-    assert!(far.wait_for(marker).is_some(), "frame transmitted on the port did not reach the far side");
+    assert!(
+        far.wait_for(marker).is_some(),
+        "frame transmitted on the port did not reach the far side"
+    );
 
     drop(port);
     drop(attachment);
@@ -386,7 +474,15 @@ fn workload_port_delivers_every_frame_to_the_socket_and_transmits_to_the_far_sid
 fn uplink_port_takes_pool_and_ipip_traffic_and_leaves_the_rest_to_the_kernel() {
     let lab = Lab::new("up");
     lab.veth("uplink0", "eth0");
-    ip(&["-n", &lab.node, "addr", "add", "10.77.0.1/24", "dev", "uplink0"]);
+    ip(&[
+        "-n",
+        &lab.node,
+        "addr",
+        "add",
+        "10.77.0.1/24",
+        "dev",
+        "uplink0",
+    ]);
     ip(&["-n", &lab.far, "addr", "add", "10.77.0.2/24", "dev", "eth0"]);
     let far = lab.far_socket("eth0");
     lab.enter_node();
@@ -394,34 +490,84 @@ fn uplink_port_takes_pool_and_ipip_traffic_and_leaves_the_rest_to_the_kernel() {
     let uplink_mac = mac_of(&lab.node, "uplink0");
 
     let prog = XdpProgram::load().expect("load XDP program");
-    prog.set_pool_cidrs(&[(Ipv4Addr::new(192, 168, 0, 0), 16)]).unwrap();
-    let _attachment = prog.attach(ifindex, PortKind::Uplink, 1, 7).expect("attach");
-    let mut port = Port::open(0, &port_info("uplink0", ifindex, PortKind::Uplink), 0, &small_config(), &prog, 7)
-        .expect("open port");
+    prog.set_pool_cidrs(&[(Ipv4Addr::new(192, 168, 0, 0), 16)])
+        .unwrap();
+    let _attachment = prog
+        .attach(ifindex, PortKind::Uplink, 1, 7)
+        .expect("attach");
+    let mut port = Port::open(
+        0,
+        &port_info("uplink0", ifindex, PortKind::Uplink),
+        0,
+        &small_config(),
+        &prog,
+        7,
+    )
+    .expect("open port");
 
     let far_ip = Ipv4Addr::new(10, 77, 0, 2);
     let to_pool = b"h3-to-pool-192.168.3.4";
     let ipip = b"h3-ipip-to-the-node";
     let outside = b"h3-udp-outside-pools";
-    far.send(&ipv4_frame(uplink_mac, far_ip, Ipv4Addr::new(192, 168, 3, 4), 17, to_pool));
-    far.send(&ipv4_frame(uplink_mac, far_ip, Ipv4Addr::new(10, 77, 0, 1), 4, ipip));
-    far.send(&ipv4_frame(uplink_mac, far_ip, Ipv4Addr::new(10, 77, 0, 1), 17, outside));
+    far.send(&ipv4_frame(
+        uplink_mac,
+        far_ip,
+        Ipv4Addr::new(192, 168, 3, 4),
+        17,
+        to_pool,
+    ));
+    far.send(&ipv4_frame(
+        uplink_mac,
+        far_ip,
+        Ipv4Addr::new(10, 77, 0, 1),
+        4,
+        ipip,
+    ));
+    far.send(&ipv4_frame(
+        uplink_mac,
+        far_ip,
+        Ipv4Addr::new(10, 77, 0, 1),
+        17,
+        outside,
+    ));
     let seen = collect(&mut port, WAIT, |s| {
         s.iter().any(|f| contains(f, to_pool)) && s.iter().any(|f| contains(f, ipip))
     });
-    assert!(seen.iter().any(|f| contains(f, to_pool)), "pool-addressed frame did not reach AF_XDP");
-    assert!(seen.iter().any(|f| contains(f, ipip)), "IPIP frame did not reach AF_XDP");
+    assert!(
+        seen.iter().any(|f| contains(f, to_pool)),
+        "pool-addressed frame did not reach AF_XDP"
+    );
+    assert!(
+        seen.iter().any(|f| contains(f, ipip)),
+        "IPIP frame did not reach AF_XDP"
+    );
 
     // The node's own traffic (ARP, ICMP to its address) still works through the kernel.
-    let out = in_ns(&lab.far, &["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.77.0.1"]);
-    assert!(out.status.success(), "ping to the uplink's own address failed: {}", String::from_utf8_lossy(&out.stdout));
+    let out = in_ns(
+        &lab.far,
+        &["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.77.0.1"],
+    );
+    assert!(
+        out.status.success(),
+        "ping to the uplink's own address failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let late = collect(&mut port, Duration::from_millis(300), |_| false);
     let leaked: Vec<_> = seen
         .iter()
         .chain(late.iter())
-        .filter(|f| f.len() >= 14 && (f[12..14] == [0x08, 0x06] || contains(f, outside) || (f.len() > 23 && f[12..14] == [0x08, 0] && f[23] == 1)))
+        .filter(|f| {
+            f.len() >= 14
+                && (f[12..14] == [0x08, 0x06]
+                    || contains(f, outside)
+                    || (f.len() > 23 && f[12..14] == [0x08, 0] && f[23] == 1))
+        })
         .collect();
-    assert!(leaked.is_empty(), "ARP, ICMP or non-pool UDP reached AF_XDP: {} frames", leaked.len());
+    assert!(
+        leaked.is_empty(),
+        "ARP, ICMP or non-pool UDP reached AF_XDP: {} frames",
+        leaked.len()
+    );
 }
 
 #[test]
@@ -431,11 +577,16 @@ fn dropping_the_attachment_detaches_the_program() {
     lab.enter_node();
     let ifindex = lab.ifindex("cali1");
     let prog = XdpProgram::load().expect("load XDP program");
-    let attachment = prog.attach(ifindex, PortKind::Workload, 1, 0).expect("attach");
+    let attachment = prog
+        .attach(ifindex, PortKind::Workload, 1, 0)
+        .expect("attach");
     assert_eq!(xdp_prog_id(&lab.link_json("cali1")), Some(prog.id()));
     drop(attachment);
     let json = lab.link_json("cali1");
-    assert!(!json.contains("\"xdp\""), "XDP program still attached after drop: {json}");
+    assert!(
+        !json.contains("\"xdp\""),
+        "XDP program still attached after drop: {json}"
+    );
 }
 
 #[test]
@@ -447,13 +598,19 @@ fn attaching_replaces_a_leftover_program_and_a_stale_attachment_leaves_it_alone(
 
     // A previous run that crashed: its program stays attached.
     let crashed = XdpProgram::load().expect("load XDP program");
-    let leftover = crashed.attach(ifindex, PortKind::Workload, 1, 0).expect("attach");
-    let stale = crashed.attach(ifindex, PortKind::Workload, 1, 0).expect("attach again, same program");
+    let leftover = crashed
+        .attach(ifindex, PortKind::Workload, 1, 0)
+        .expect("attach");
+    let stale = crashed
+        .attach(ifindex, PortKind::Workload, 1, 0)
+        .expect("attach again, same program");
     std::mem::forget(leftover);
 
     let fresh = XdpProgram::load().expect("load XDP program again");
     assert_ne!(fresh.id(), crashed.id());
-    let attachment = fresh.attach(ifindex, PortKind::Workload, 1, 0).expect("attach over the leftover");
+    let attachment = fresh
+        .attach(ifindex, PortKind::Workload, 1, 0)
+        .expect("attach over the leftover");
     assert_eq!(xdp_prog_id(&lab.link_json("cali2")), Some(fresh.id()));
 
     // The old run's attachment must not detach the program that replaced it.
@@ -467,15 +624,29 @@ fn attaching_replaces_a_leftover_program_and_a_stale_attachment_leaves_it_alone(
 fn without_a_socket_workload_traffic_falls_back_to_the_kernel() {
     let lab = Lab::new("fb");
     lab.veth("cali3", "eth0");
-    ip(&["-n", &lab.node, "addr", "add", "10.78.0.1/24", "dev", "cali3"]);
+    ip(&[
+        "-n",
+        &lab.node,
+        "addr",
+        "add",
+        "10.78.0.1/24",
+        "dev",
+        "cali3",
+    ]);
     ip(&["-n", &lab.far, "addr", "add", "10.78.0.2/24", "dev", "eth0"]);
     lab.enter_node();
     let ifindex = lab.ifindex("cali3");
     let prog = XdpProgram::load().expect("load XDP program");
-    let _attachment = prog.attach(ifindex, PortKind::Workload, 1, 0).expect("attach");
+    let _attachment = prog
+        .attach(ifindex, PortKind::Workload, 1, 0)
+        .expect("attach");
     // No socket registered in slot 0: a crashed node must not black-hole the interface.
     let out = in_ns(&lab.far, &["ping", "-c", "1", "-W", "2", "10.78.0.1"]);
-    assert!(out.status.success(), "ping failed with no socket in the slot: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "ping failed with no socket in the slot: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
@@ -491,10 +662,20 @@ fn worker_punts_arp_to_the_slow_path_and_sends_injected_frames_out_of_the_named_
     let mut ports = Vec::new();
     for (id, name) in ["cali4", "cali5"].iter().enumerate() {
         let ifindex = lab.ifindex(name);
-        attachments.push(prog.attach(ifindex, PortKind::Workload, 1, id as u32).expect("attach"));
+        attachments.push(
+            prog.attach(ifindex, PortKind::Workload, 1, id as u32)
+                .expect("attach"),
+        );
         ports.push(
-            Port::open(id as u16, &port_info(name, ifindex, PortKind::Workload), 0, &small_config(), &prog, id as u32)
-                .expect("open port"),
+            Port::open(
+                id as u16,
+                &port_info(name, ifindex, PortKind::Workload),
+                0,
+                &small_config(),
+                &prog,
+                id as u32,
+            )
+            .expect("open port"),
         );
     }
     let (worker_end, slowpath) = punt_path(PuntConfig::default()).unwrap();
@@ -543,10 +724,50 @@ fn worker_punts_arp_to_the_slow_path_and_sends_injected_frames_out_of_the_named_
 /// gateway. The gateway's MAC (the host side's ee:ee:ee:ee:ee:ee) is a static neighbour here
 /// because no slow path runs to answer ARP; the fastpath alone carries the traffic.
 fn calico_workload(ns: &str, addr: Ipv4Addr) {
-    ip(&["-n", ns, "addr", "add", &format!("{addr}/32"), "dev", "eth0"]);
-    ip(&["-n", ns, "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link"]);
-    ip(&["-n", ns, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0"]);
-    ip(&["-n", ns, "neigh", "add", "169.254.1.1", "lladdr", "ee:ee:ee:ee:ee:ee", "dev", "eth0", "nud", "permanent"]);
+    ip(&[
+        "-n",
+        ns,
+        "addr",
+        "add",
+        &format!("{addr}/32"),
+        "dev",
+        "eth0",
+    ]);
+    ip(&[
+        "-n",
+        ns,
+        "route",
+        "add",
+        "169.254.1.1",
+        "dev",
+        "eth0",
+        "scope",
+        "link",
+    ]);
+    ip(&[
+        "-n",
+        ns,
+        "route",
+        "add",
+        "default",
+        "via",
+        "169.254.1.1",
+        "dev",
+        "eth0",
+    ]);
+    ip(&[
+        "-n",
+        ns,
+        "neigh",
+        "add",
+        "169.254.1.1",
+        "lladdr",
+        "ee:ee:ee:ee:ee:ee",
+        "dev",
+        "eth0",
+        "nud",
+        "permanent",
+    ]);
 }
 
 fn ping_across_workloads_through_the_worker(mode: RxMode, test: &str) {
@@ -569,17 +790,29 @@ fn ping_across_workloads_through_the_worker(mode: RxMode, test: &str) {
     for (id, name) in ["calia", "calib"].iter().enumerate() {
         let ifindex = lab.ifindex(name);
         let info = port_info(name, ifindex, PortKind::Workload);
-        attachments.push(prog.attach(ifindex, PortKind::Workload, 1, id as u32).expect("attach"));
-        ports.push(Port::open(id as u16, &info, 0, &small_config(), &prog, id as u32).expect("open port"));
+        attachments.push(
+            prog.attach(ifindex, PortKind::Workload, 1, id as u32)
+                .expect("attach"),
+        );
+        ports.push(
+            Port::open(id as u16, &info, 0, &small_config(), &prog, id as u32).expect("open port"),
+        );
         infos.push(info);
     }
     let mut fib = Fib::new();
     fib.insert(a, 32, 0).unwrap();
     fib.insert(b, 32, 1).unwrap();
-    let next_hops = vec![NextHop::new(NextHopKind::Neighbor, 0, a), NextHop::new(NextHopKind::Neighbor, 1, b)];
+    let next_hops = vec![
+        NextHop::new(NextHopKind::Neighbor, 0, a),
+        NextHop::new(NextHopKind::Neighbor, 1, b),
+    ];
     next_hops[0].set_mac(Some(MacAddr(mac_of(&wa, "eth0"))));
     next_hops[1].set_mac(Some(MacAddr(mac_of(&wb, "eth0"))));
-    let tables = Tables { fib, next_hops, ports: infos };
+    let tables = Tables {
+        fib,
+        next_hops,
+        ports: infos,
+    };
 
     let (worker_end, _slowpath) = punt_path(PuntConfig::default()).unwrap();
     let counters = Arc::new(WorkerCounters::default());
@@ -596,15 +829,32 @@ fn ping_across_workloads_through_the_worker(mode: RxMode, test: &str) {
     })
     .unwrap();
 
-    let out = in_ns(&wa, &["ping", "-c", "3", "-i", "0.2", "-W", "2", &b.to_string()]);
+    let out = in_ns(
+        &wa,
+        &["ping", "-c", "3", "-i", "0.2", "-W", "2", &b.to_string()],
+    );
     std::thread::sleep(Duration::from_millis(250)); // one publish interval
     stop.store(true, Ordering::Relaxed);
     handle.join().expect("worker panicked");
-    assert!(out.status.success(), "ping {a} -> {b} through the worker failed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "ping {a} -> {b} through the worker failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let c = counters.snapshot();
-    assert!(c.forwarded >= 6, "3 echo requests and 3 replies should be forwarded: {c:?}");
-    assert_eq!(c.tx_packets, c.forwarded, "every forwarded frame was transmitted: {c:?}");
-    assert_eq!(c.rx_packets, c.forwarded + c.punted + c.total_drops(), "{c:?}");
+    assert!(
+        c.forwarded >= 6,
+        "3 echo requests and 3 replies should be forwarded: {c:?}"
+    );
+    assert_eq!(
+        c.tx_packets, c.forwarded,
+        "every forwarded frame was transmitted: {c:?}"
+    );
+    assert_eq!(
+        c.rx_packets,
+        c.forwarded + c.punted + c.total_drops(),
+        "{c:?}"
+    );
     drop(attachments);
 }
 
@@ -625,15 +875,38 @@ fn attaching_natively_replaces_a_leftover_generic_program() {
     // A leftover in generic mode (e.g. from a run on a driver without native XDP, or another
     // tool): the kernel refuses a native program beside it, so attach must remove it.
     let object = concat!(env!("OUT_DIR"), "/brindle_xdp.o");
-    let out = in_ns(&lab.node, &["ip", "link", "set", "dev", "cali6", "xdpgeneric", "obj", object, "sec", "xdp"]);
-    assert!(out.status.success(), "ip link set xdpgeneric: {}", String::from_utf8_lossy(&out.stderr));
+    let out = in_ns(
+        &lab.node,
+        &[
+            "ip",
+            "link",
+            "set",
+            "dev",
+            "cali6",
+            "xdpgeneric",
+            "obj",
+            object,
+            "sec",
+            "xdp",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "ip link set xdpgeneric: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(lab.link_json("cali6").contains("\"xdp\""));
     lab.enter_node();
     let prog = XdpProgram::load().expect("load XDP program");
-    let attachment = prog.attach(lab.ifindex("cali6"), PortKind::Workload, 1, 0).expect("attach over generic");
+    let attachment = prog
+        .attach(lab.ifindex("cali6"), PortKind::Workload, 1, 0)
+        .expect("attach over generic");
     assert_eq!(attachment.mode(), XdpMode::Native);
     let text = ip(&["-n", &lab.node, "-d", "link", "show", "dev", "cali6"]);
-    assert!(!text.contains("xdpgeneric"), "generic leftover still attached: {text}");
+    assert!(
+        !text.contains("xdpgeneric"),
+        "generic leftover still attached: {text}"
+    );
     assert_eq!(xdp_prog_id(&lab.link_json("cali6")), Some(prog.id()));
     drop(attachment);
     assert_eq!(xdp_prog_id(&lab.link_json("cali6")), None);
