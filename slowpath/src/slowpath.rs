@@ -84,6 +84,11 @@ impl<K: KernelNeighbors> Slowpath<K> {
         }
     }
 
+    /// The kernel neighbour source (tests inspect their fake through this).
+    pub fn kernel_mut(&mut self) -> &mut K {
+        &mut self.kernel
+    }
+
     pub fn neighbors(&self) -> &NeighborTable {
         &self.neighbors
     }
