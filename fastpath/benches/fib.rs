@@ -45,10 +45,11 @@ fn fib_lookups(c: &mut Criterion) {
     }
     eprintln!(
         "fib bench: {} distinct prefixes ({:?}), built in {fib_build:?} (Fib) / {trie_build:?} (prefix-trie); \
-         {KEY_COUNT} keys, {:.1}% hits",
+         {KEY_COUNT} keys, {:.1}% hits; {}",
         fib.len(),
         fib,
-        100.0 * hits as f64 / KEY_COUNT as f64
+        100.0 * hits as f64 / KEY_COUNT as f64,
+        anon_huge_pages()
     );
 
     let mut group = c.benchmark_group("fib_lookup_1M_prefixes");
@@ -95,6 +96,24 @@ fn fib_lookups(c: &mut Criterion) {
     });
     group.finish();
 
+    // What a test pays for a small table: `Fib::new` (a fresh 64 MiB zero mapping), a few
+    // routes, drop.
+    let mut group = c.benchmark_group("fib_small_table");
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    group.bench_function("brindle_fib/new_insert_8_routes_drop", |b| {
+        b.iter(|| {
+            let mut fib = Fib::new();
+            for i in 0..8u32 {
+                fib.insert(Ipv4Addr::from(0x0a00_0000 | i << 16), 16, i).unwrap();
+            }
+            fib.insert(Ipv4Addr::new(10, 0, 0, 7), 32, 9).unwrap();
+            black_box(fib.lookup(0x0a00_0007))
+        })
+    });
+    group.finish();
+
     // Building the control-plane copy a snapshot swap needs (`Clone`), for the record.
     let mut group = c.benchmark_group("fib_clone_1M_prefixes");
     group.sample_size(10);
@@ -102,6 +121,14 @@ fn fib_lookups(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     group.bench_function("brindle_fib/clone", |b| b.iter_batched(|| (), |()| fib.clone(), BatchSize::PerIteration));
     group.finish();
+}
+
+/// The process's transparent-huge-page memory, to show whether the FIB got huge pages.
+fn anon_huge_pages() -> String {
+    std::fs::read_to_string("/proc/self/smaps_rollup")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("AnonHugePages")).map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .unwrap_or_else(|| "AnonHugePages: unknown".into())
 }
 
 criterion_group!(benches, fib_lookups);

@@ -8,14 +8,15 @@
 //!   replaces and returns the old next hop of the same prefix. Errors: `len > 32`, host bits
 //!   set in `prefix` (rejected, not masked: a route such as `10.1.2.3/24` is almost always a
 //!   configuration mistake, and silently widening it would hide that), and `nh >`
-//!   [`MAX_NEXT_HOP`].
+//!   [`MAX_NEXT_HOP`] (2^25 - 2).
 //! - [`Fib::remove`]`(prefix, len) -> Option<NextHopId>`: the addresses the prefix covered fall
 //!   back to the next shorter covering prefix (or to no route).
 //! - [`Fib::lookup`]`(addr: u32 /* host byte order */) -> Option<NextHopId>`: `#[inline]`, no
 //!   branches beyond the two-level walk; [`Fib::lookup_batch`] for many addresses at once.
 //! - [`Fib::len`], [`Fib::is_empty`], [`Fib::get`] (exact prefix), [`Fib::iter`] (dump in
 //!   length, then address order).
-//! - `Clone` copies the whole table (~80 MiB): control builds a new FIB off the hot path.
+//! - `Clone` copies the whole table (64 MiB plus the groups): control builds a new FIB off the
+//!   hot path.
 //!
 //! # Layout (DIR-24-8, Gupta, Lin and McKeown, "Routing Lookups in Hardware at Memory Access
 //! Speeds", INFOCOM 1998)
@@ -23,25 +24,30 @@
 //! ```text
 //!  addr:  [ 24 high bits ][ 8 low bits ]
 //!               |                 |
-//!  tbl24[addr >> 8] = 0                     -> no route
-//!                   = nh + 1                -> nh
-//!                   = EXT | group  ---> tbl8[group * 256 + (addr & 0xff)] = 0 | nh + 1
+//!  tbl24[addr >> 8] = 0 | depth | nh + 1    -> nh (0: no route)
+//!                   = 1 | group  ---------> tbl8[group * 256 + (addr & 0xff)] = 0 | depth | nh + 1
+//!  entry bits:       31 | 30..25 | 24..0
 //! ```
 //!
 //! Prefixes of length <= 24 are expanded into `2^(24 - len)` first-level entries; a longer
-//! prefix turns its /24 into a 256-entry second-level group. Beside each entry the table keeps
-//! the length of the prefix that wrote it (`*_depth`, control-plane only), which is what makes
-//! insert and remove correct under arbitrary overlap: an insert overwrites only entries owned
-//! by a prefix no longer than itself, a remove rewrites only the entries it owns, with the next
-//! shorter covering prefix found in the exact-prefix maps (`routes`).
+//! prefix turns its /24 into a 256-entry second-level group. Each leaf entry also records the
+//! depth (`len + 1`, 0 for no route) of the prefix that wrote it, which is what makes insert and
+//! remove correct under arbitrary overlap: an insert overwrites only entries owned by a prefix
+//! no longer than itself, a remove rewrites only the entries it owns, with the next shorter
+//! covering prefix found in the exact-prefix maps (`routes`). Keeping the depth inside the
+//! entry (rather than in a parallel array) costs the lookup one AND and halves the memory a
+//! clone copies.
+//!
+//! The first level is advised to the kernel as transparent-huge-page memory: lookups hit it at
+//! random, and with 4 KiB pages nearly every one would also miss the TLB.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use crate::tables::NextHopId;
 
-/// The largest next hop id the table can encode (entries hold `nh + 1` below the `EXT` bit).
-pub const MAX_NEXT_HOP: NextHopId = EXT - 2;
+/// The largest next hop id the table can encode (leaf entries hold `nh + 1` in 25 bits).
+pub const MAX_NEXT_HOP: NextHopId = VALUE_MASK - 1;
 
 /// Number of first-level entries: one per /24.
 const TBL24_LEN: usize = 1 << 24;
@@ -49,8 +55,12 @@ const TBL24_LEN: usize = 1 << 24;
 const GROUP_LEN: usize = 256;
 /// First-level entry flag: the low 31 bits are a second-level group index.
 const EXT: u32 = 1 << 31;
-/// Depth byte of an entry no prefix covers (depths are stored as `len + 1`).
-const NO_DEPTH: u8 = 0;
+/// Leaf entry: where the depth (`len + 1`) of the prefix that wrote it starts.
+const DEPTH_SHIFT: u32 = 25;
+/// Leaf entry: `nh + 1`, or 0 for no route.
+const VALUE_MASK: u32 = (1 << DEPTH_SHIFT) - 1;
+/// A slot no prefix covers.
+const NO_ROUTE: u32 = 0;
 
 /// Why a route was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -68,12 +78,8 @@ pub struct Fib {
     /// First level, indexed by `addr >> 8`. A fixed-size array so that indexing with a 24-bit
     /// value needs no bounds check.
     tbl24: Box<[u32; TBL24_LEN]>,
-    /// `len + 1` of the prefix that wrote each `tbl24` entry (meaningless for `EXT` entries).
-    tbl24_depth: Box<[u8; TBL24_LEN]>,
-    /// Second-level groups, `GROUP_LEN` entries each.
+    /// Second-level groups, `GROUP_LEN` leaf entries each.
     tbl8: Vec<u32>,
-    /// `len + 1` of the prefix that wrote each `tbl8` entry.
-    tbl8_depth: Vec<u8>,
     /// Groups no `tbl24` entry points at, reused before `tbl8` grows.
     free_groups: Vec<u32>,
     /// The exact prefixes, one map per length (0..=32), keyed by network address.
@@ -84,10 +90,8 @@ pub struct Fib {
 impl Fib {
     pub fn new() -> Fib {
         Fib {
-            tbl24: zeroed_array(),
-            tbl24_depth: zeroed_array(),
+            tbl24: zeroed_first_level(),
             tbl8: Vec::new(),
-            tbl8_depth: Vec::new(),
             free_groups: Vec::new(),
             routes: std::array::from_fn(|_| BTreeMap::new()),
             prefix_count: 0,
@@ -110,20 +114,22 @@ impl Fib {
         if entry & EXT != 0 {
             entry = self.tbl8[group_base(entry & !EXT) | (addr & 0xff) as usize];
         }
-        entry.checked_sub(1)
+        (entry & VALUE_MASK).checked_sub(1)
     }
 
     /// Looks up `addrs[i]` into `out[i]` for `i < min(addrs.len(), out.len())`.
     ///
-    /// Faster than calling [`Fib::lookup`] in a loop for batches of a few dozen addresses:
-    /// all first-level loads are issued before any is used, so their cache misses overlap.
+    /// Loads the first-level entries of 16 addresses before resolving any, so that their cache
+    /// misses overlap. Use it where per-packet work would separate single lookups (parse a
+    /// batch, look the whole batch up, then rewrite); in a tight loop of nothing but lookups the
+    /// CPU overlaps the misses of [`Fib::lookup`] by itself and that is faster (BENCHMARKS.md).
     #[inline]
     pub fn lookup_batch(&self, addrs: &[u32], out: &mut [Option<NextHopId>]) {
         const CHUNK: usize = 16;
         let n = addrs.len().min(out.len());
         let (addrs, out) = (&addrs[..n], &mut out[..n]);
         for (addrs, out) in addrs.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
-            let mut first = [0u32; CHUNK];
+            let mut first = [NO_ROUTE; CHUNK];
             for (entry, &addr) in first.iter_mut().zip(addrs) {
                 *entry = self.tbl24[(addr >> 8) as usize];
             }
@@ -133,7 +139,7 @@ impl Fib {
                 } else {
                     entry
                 };
-                *slot = entry.checked_sub(1);
+                *slot = (entry & VALUE_MASK).checked_sub(1);
             }
         }
     }
@@ -160,9 +166,9 @@ impl Fib {
         if previous.is_none() {
             self.prefix_count += 1;
         }
-        let depth = len + 1;
         // Overwrite what shorter (or the same) prefixes wrote; longer ones stay.
-        self.paint(addr, len, |d| d <= depth, nh + 1, depth);
+        let own_depth = len + 1;
+        self.paint(addr, len, |d| d <= own_depth, leaf(len, nh));
         Ok(previous)
     }
 
@@ -171,13 +177,13 @@ impl Fib {
         let addr = u32::from(prefix);
         let removed = self.routes.get_mut(len as usize)?.remove(&addr)?;
         self.prefix_count -= 1;
-        let (entry, depth) = match self.covering(addr, len) {
-            Some((cover_len, cover_nh)) => (cover_nh + 1, cover_len + 1),
-            None => (0, NO_DEPTH),
+        let replacement = match self.covering(addr, len) {
+            Some((cover_len, cover_nh)) => leaf(cover_len, cover_nh),
+            None => NO_ROUTE,
         };
         // Only the entries this prefix wrote: equal depth inside its range means this prefix.
         let own_depth = len + 1;
-        self.paint(addr, len, |d| d == own_depth, entry, depth);
+        self.paint(addr, len, |d| d == own_depth, replacement);
         if len > 24 {
             self.collapse_group_if_unneeded(addr >> 8);
         }
@@ -202,9 +208,9 @@ impl Fib {
         (0..len).rev().find_map(|l| self.routes[l as usize].get(&(addr & netmask(l))).map(|&nh| (l, nh)))
     }
 
-    /// Writes `(entry, depth)` into every slot of `addr/len`'s range whose current depth
+    /// Writes the leaf `new` into every slot of `addr/len`'s range whose current depth
     /// satisfies `overwrite`.
-    fn paint(&mut self, addr: u32, len: u8, overwrite: impl Fn(u8) -> bool, entry: u32, depth: u8) {
+    fn paint(&mut self, addr: u32, len: u8, overwrite: impl Fn(u8) -> bool, new: u32) {
         if len <= 24 {
             let first = (addr >> 8) as usize;
             let count = 1usize << (24 - len);
@@ -213,26 +219,16 @@ impl Fib {
                 if current & EXT != 0 {
                     // A /24 split by longer prefixes: the shorter prefix lives in its group.
                     let base = group_base(current & !EXT);
-                    self.paint_slots(base..base + GROUP_LEN, &overwrite, entry, depth);
-                } else if overwrite(self.tbl24_depth[i]) {
-                    self.tbl24[i] = entry;
-                    self.tbl24_depth[i] = depth;
+                    paint_slots(&mut self.tbl8[base..base + GROUP_LEN], &overwrite, new);
+                } else if overwrite(depth(current)) {
+                    self.tbl24[i] = new;
                 }
             }
         } else {
             let Some(group) = self.group_of(addr >> 8) else { return };
             let first = group_base(group) | (addr & 0xff) as usize;
             let count = 1usize << (32 - len);
-            self.paint_slots(first..first + count, &overwrite, entry, depth);
-        }
-    }
-
-    fn paint_slots(&mut self, slots: std::ops::Range<usize>, overwrite: &impl Fn(u8) -> bool, entry: u32, depth: u8) {
-        for j in slots {
-            if overwrite(self.tbl8_depth[j]) {
-                self.tbl8[j] = entry;
-                self.tbl8_depth[j] = depth;
-            }
+            paint_slots(&mut self.tbl8[first..first + count], &overwrite, new);
         }
     }
 
@@ -244,20 +240,17 @@ impl Fib {
         if current & EXT != 0 {
             return Some(current & !EXT);
         }
-        let depth = self.tbl24_depth[index];
         let group = match self.free_groups.pop() {
             Some(group) => group,
             None => {
                 // At most one group per /24, so the index stays below 2^24 < EXT.
                 let group = (self.tbl8.len() / GROUP_LEN) as u32;
-                self.tbl8.resize(self.tbl8.len() + GROUP_LEN, 0);
-                self.tbl8_depth.resize(self.tbl8_depth.len() + GROUP_LEN, NO_DEPTH);
+                self.tbl8.resize(self.tbl8.len() + GROUP_LEN, NO_ROUTE);
                 group
             }
         };
         let base = group_base(group);
         self.tbl8[base..base + GROUP_LEN].fill(current);
-        self.tbl8_depth[base..base + GROUP_LEN].fill(depth);
         self.tbl24[index] = EXT | group;
         Some(group)
     }
@@ -272,13 +265,12 @@ impl Fib {
         }
         let group = current & !EXT;
         let base = group_base(group);
-        let depths = &self.tbl8_depth[base..base + GROUP_LEN];
-        if depths.iter().any(|&d| d > 24 + 1) {
+        let slots = &self.tbl8[base..base + GROUP_LEN];
+        if slots.iter().any(|&slot| depth(slot) > 24 + 1) {
             return;
         }
         // Every slot now holds the same /24-or-shorter prefix (or none).
-        self.tbl24[index] = self.tbl8[base];
-        self.tbl24_depth[index] = depths[0];
+        self.tbl24[index] = slots[0];
         self.free_groups.push(group);
     }
 }
@@ -291,11 +283,11 @@ impl Default for Fib {
 
 impl Clone for Fib {
     fn clone(&self) -> Fib {
+        let mut tbl24 = zeroed_first_level();
+        tbl24.copy_from_slice(&self.tbl24[..]);
         Fib {
-            tbl24: copied_array(&self.tbl24),
-            tbl24_depth: copied_array(&self.tbl24_depth),
+            tbl24,
             tbl8: self.tbl8.clone(),
-            tbl8_depth: self.tbl8_depth.clone(),
             free_groups: self.free_groups.clone(),
             routes: self.routes.clone(),
             prefix_count: self.prefix_count,
@@ -313,6 +305,24 @@ impl std::fmt::Debug for Fib {
     }
 }
 
+fn paint_slots(slots: &mut [u32], overwrite: &impl Fn(u8) -> bool, new: u32) {
+    for slot in slots {
+        if overwrite(depth(*slot)) {
+            *slot = new;
+        }
+    }
+}
+
+/// The leaf entry of prefix length `len` (<= 32) and next hop `nh` (<= `MAX_NEXT_HOP`).
+fn leaf(len: u8, nh: NextHopId) -> u32 {
+    (u32::from(len) + 1) << DEPTH_SHIFT | (nh + 1)
+}
+
+/// `len + 1` of the prefix that wrote a leaf entry, 0 if none did.
+fn depth(leaf: u32) -> u8 {
+    (leaf >> DEPTH_SHIFT) as u8
+}
+
 /// The mask of a `len`-bit prefix (`len <= 32`).
 fn netmask(len: u8) -> u32 {
     u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
@@ -323,21 +333,37 @@ fn group_base(group: u32) -> usize {
     (group as usize) * GROUP_LEN
 }
 
-/// A zeroed boxed array built through `Vec`, so that it never passes through the stack and
-/// the allocator can hand out fresh zero pages (calloc) instead of writing them.
-fn zeroed_array<T: Copy + Default, const N: usize>() -> Box<[T; N]> {
-    let boxed: Box<[T]> = vec![T::default(); N].into_boxed_slice();
-    match boxed.try_into() {
+/// A zeroed first level, built through `Vec` so that it never passes through the stack and
+/// the allocator hands out fresh zero pages (calloc on a new mapping) instead of writing them.
+fn zeroed_first_level() -> Box<[u32; TBL24_LEN]> {
+    let table = vec![NO_ROUTE; TBL24_LEN].into_boxed_slice();
+    advise_huge_pages(&table);
+    match table.try_into() {
         Ok(array) => array,
-        Err(_) => unreachable!("vec![_; N] has N elements"),
+        Err(_) => unreachable!("vec![_; TBL24_LEN] has TBL24_LEN elements"),
     }
 }
 
-/// A heap copy of a boxed array, again without passing through the stack.
-fn copied_array<T: Copy, const N: usize>(from: &[T; N]) -> Box<[T; N]> {
-    match from.to_vec().into_boxed_slice().try_into() {
-        Ok(array) => array,
-        Err(_) => unreachable!("a copy of [T; N] has N elements"),
+/// Asks the kernel to back `table` with transparent huge pages (THP "madvise" mode, the
+/// Debian default), so that random lookups do not pay a TLB miss each. Best effort.
+fn advise_huge_pages(table: &[u32]) {
+    // SAFETY: sysconf has no preconditions.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        page if page > 0 => page as usize,
+        _ => return,
+    };
+    let start = table.as_ptr() as usize;
+    let end = start + std::mem::size_of_val(table);
+    let first_page = start.next_multiple_of(page);
+    let last_page = end / page * page;
+    if last_page <= first_page {
+        return;
+    }
+    // SAFETY: the range lies inside memory `table` owns, and MADV_HUGEPAGE only changes how
+    // the kernel backs those pages, never their contents.
+    let rc = unsafe { libc::madvise(first_page as *mut libc::c_void, last_page - first_page, libc::MADV_HUGEPAGE) };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "FIB: no transparent huge pages");
     }
 }
 
