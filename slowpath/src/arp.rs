@@ -25,7 +25,10 @@ pub fn parse(frame: &[u8]) -> Option<ReceivedArp> {
         return None;
     }
     let arp = ArpPacket::new_checked(eth.payload()).ok()?;
-    Some(ReceivedArp { ethernet: EthernetRepr::parse(&eth), arp: ArpRepr::parse(&arp).ok()? })
+    Some(ReceivedArp {
+        ethernet: EthernetRepr::parse(&eth),
+        arp: ArpRepr::parse(&arp).ok()?,
+    })
 }
 
 /// The (ip, mac) binding a received packet teaches, if it teaches one.
@@ -35,7 +38,10 @@ pub fn parse(frame: &[u8]) -> Option<ReceivedArp> {
 /// not a neighbour one could send to.
 pub fn sender_binding(received: &ReceivedArp) -> Option<(Ipv4Addr, MacAddr)> {
     let arp = &received.arp;
-    if arp.sender_ip.is_unspecified() || arp.sender_ip.is_broadcast() || arp.sender_ip.is_multicast() {
+    if arp.sender_ip.is_unspecified()
+        || arp.sender_ip.is_broadcast()
+        || arp.sender_ip.is_multicast()
+    {
         return None;
     }
     if is_group_mac(arp.sender_mac) || arp.sender_mac == MacAddr([0; 6]) {
@@ -84,7 +90,13 @@ pub fn emit_request(port: &PortInfo, target_ip: Ipv4Addr, buf: &mut [u8]) -> Opt
 fn emit_frame(dst: MacAddr, src: MacAddr, arp: &ArpRepr, buf: &mut [u8]) -> Option<usize> {
     let buf = buf.get_mut(..MIN_FRAME_LEN)?;
     buf.fill(0);
-    let eth_len = EthernetRepr { src, dst, ethertype: ethertype::ARP }.emit(buf).ok()?;
+    let eth_len = EthernetRepr {
+        src,
+        dst,
+        ethertype: ethertype::ARP,
+    }
+    .emit(buf)
+    .ok()?;
     debug_assert_eq!(eth_len, ethernet::HEADER_LEN);
     arp.emit(&mut buf[eth_len..]).ok()?;
     Some(MIN_FRAME_LEN)

@@ -49,7 +49,11 @@ pub struct HoldQueue {
 
 impl HoldQueue {
     pub fn new(per_neighbor: usize, total: usize) -> HoldQueue {
-        HoldQueue { per_neighbor, total, ..Default::default() }
+        HoldQueue {
+            per_neighbor,
+            total,
+            ..Default::default()
+        }
     }
 
     /// Frames held over all neighbours.
@@ -77,17 +81,29 @@ impl HoldQueue {
         let queue_full = self.len_for(key) >= self.per_neighbor;
         let buf = if queue_full {
             // Reuse the oldest frame's buffer: the count does not change.
-            let queue = self.waiting.get_mut(&key).expect("queue_full implies the queue exists");
+            let queue = self
+                .waiting
+                .get_mut(&key)
+                .expect("queue_full implies the queue exists");
             queue.remove(0).buf
         } else {
-            let Some(buf) = self.take_buffer() else { return HoldOutcome::TotalFull };
+            let Some(buf) = self.take_buffer() else {
+                return HoldOutcome::TotalFull;
+            };
             self.held += 1;
             buf
         };
-        let mut frame = HeldFrame { buf, len: data.len() as u16, ingress };
+        let mut frame = HeldFrame {
+            buf,
+            len: data.len() as u16,
+            ingress,
+        };
         frame.buf[..data.len()].copy_from_slice(data);
         let per_neighbor = self.per_neighbor;
-        self.waiting.entry(key).or_insert_with(|| Vec::with_capacity(per_neighbor)).push(frame);
+        self.waiting
+            .entry(key)
+            .or_insert_with(|| Vec::with_capacity(per_neighbor))
+            .push(frame);
         if queue_full {
             HoldOutcome::HeldDroppedOldest
         } else {
@@ -98,7 +114,9 @@ impl HoldQueue {
     /// Hands every frame held for `key`, oldest first, to `f(ingress, frame)` (mutable, so
     /// that it can be rewritten in place) and frees them. Returns how many.
     pub fn release(&mut self, key: NeighborKey, mut f: impl FnMut(PortId, &mut [u8])) -> usize {
-        let Some(frames) = self.waiting.remove(&key) else { return 0 };
+        let Some(frames) = self.waiting.remove(&key) else {
+            return 0;
+        };
         let n = frames.len();
         for mut frame in frames {
             f(frame.ingress, &mut frame.buf[..frame.len as usize]);
@@ -144,7 +162,10 @@ mod tests {
         assert_eq!(q.hold(key(1), 0, b"two"), HoldOutcome::Held);
         assert_eq!(q.hold(key(2), 0, b"other"), HoldOutcome::Held);
         assert_eq!(q.len(), 3);
-        assert_eq!(released(&mut q, key(1)), vec![b"one".to_vec(), b"two".to_vec()]);
+        assert_eq!(
+            released(&mut q, key(1)),
+            vec![b"one".to_vec(), b"two".to_vec()]
+        );
         assert_eq!(released(&mut q, key(1)), Vec::<Vec<u8>>::new());
         assert_eq!(q.len(), 1);
         assert_eq!(q.len_for(key(2)), 1);
@@ -170,13 +191,19 @@ mod tests {
         assert_eq!(q.len_for(key(4)), 0);
         q.release(key(1), |_, _| {});
         assert_eq!(q.hold(key(4), 0, b"y"), HoldOutcome::Held);
-        assert_eq!(q.allocated, 3, "a released buffer is reused, not a new one allocated");
+        assert_eq!(
+            q.allocated, 3,
+            "a released buffer is reused, not a new one allocated"
+        );
     }
 
     #[test]
     fn oversized_frames_are_refused() {
         let mut q = HoldQueue::new(4, 4);
-        assert_eq!(q.hold(key(1), 0, &[0u8; FRAME_BUF_SIZE + 1]), HoldOutcome::TooLarge);
+        assert_eq!(
+            q.hold(key(1), 0, &[0u8; FRAME_BUF_SIZE + 1]),
+            HoldOutcome::TooLarge
+        );
         assert!(q.is_empty());
     }
 }

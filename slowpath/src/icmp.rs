@@ -6,7 +6,9 @@ use std::net::Ipv4Addr;
 use fastpath::wire::ethernet::{self, ethertype};
 use fastpath::wire::icmpv4::{msg_type, time_exceeded, unreachable};
 use fastpath::wire::ipv4::protocol;
-use fastpath::wire::{EthernetPacket, EthernetRepr, Icmpv4Packet, Icmpv4Repr, Ipv4Packet, Ipv4Repr};
+use fastpath::wire::{
+    EthernetPacket, EthernetRepr, Icmpv4Packet, Icmpv4Repr, Ipv4Packet, Ipv4Repr,
+};
 use fastpath::PortInfo;
 
 use crate::arp::is_group_mac;
@@ -77,25 +79,53 @@ pub fn may_send_error_about(frame: &[u8]) -> Result<(), NoError> {
 /// `buf`: back to the sender's MAC, from `source`, TTL 64, quoting as much of the original
 /// datagram as keeps the ICMP datagram within 576 bytes (RFC 1812 4.3.2.3). The caller has
 /// checked [`may_send_error_about`]. Returns the frame length.
-pub fn emit_error(kind: IcmpError, port: &PortInfo, source: Ipv4Addr, frame: &[u8], buf: &mut [u8]) -> Option<usize> {
+pub fn emit_error(
+    kind: IcmpError,
+    port: &PortInfo,
+    source: Ipv4Addr,
+    frame: &[u8],
+    buf: &mut [u8],
+) -> Option<usize> {
     let eth = EthernetPacket::new_checked(frame).ok()?;
     let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
     let original = ip.datagram();
     let message = match kind {
-        IcmpError::TimeExceeded => Icmpv4Repr::TimeExceeded { code: time_exceeded::TTL_IN_TRANSIT, original },
-        IcmpError::NetUnreachable => Icmpv4Repr::DstUnreachable { code: unreachable::NET, next_hop_mtu: 0, original },
-        IcmpError::HostUnreachable => Icmpv4Repr::DstUnreachable { code: unreachable::HOST, next_hop_mtu: 0, original },
+        IcmpError::TimeExceeded => Icmpv4Repr::TimeExceeded {
+            code: time_exceeded::TTL_IN_TRANSIT,
+            original,
+        },
+        IcmpError::NetUnreachable => Icmpv4Repr::DstUnreachable {
+            code: unreachable::NET,
+            next_hop_mtu: 0,
+            original,
+        },
+        IcmpError::HostUnreachable => Icmpv4Repr::DstUnreachable {
+            code: unreachable::HOST,
+            next_hop_mtu: 0,
+            original,
+        },
     };
-    let header = EthernetRepr { src: port.mac, dst: eth.src_addr(), ethertype: ethertype::IPV4 };
+    let header = EthernetRepr {
+        src: port.mac,
+        dst: eth.src_addr(),
+        ethertype: ethertype::IPV4,
+    };
     let eth_len = header.emit(buf).ok()?;
-    let ip_len = message.emit_in_ipv4(source, ip.src_addr(), buf.get_mut(eth_len..)?).ok()?;
+    let ip_len = message
+        .emit_in_ipv4(source, ip.src_addr(), buf.get_mut(eth_len..)?)
+        .ok()?;
     Some(eth_len + ip_len)
 }
 
 /// Writes an echo reply to `frame` into `buf` if it is an echo request (RFC 792) to one of
 /// the node's addresses (`is_ours`) from a host. Returns the frame length; `None` when the
 /// frame is anything else.
-pub fn emit_echo_reply(port: &PortInfo, frame: &[u8], is_ours: impl Fn(Ipv4Addr) -> bool, buf: &mut [u8]) -> Option<usize> {
+pub fn emit_echo_reply(
+    port: &PortInfo,
+    frame: &[u8],
+    is_ours: impl Fn(Ipv4Addr) -> bool,
+    buf: &mut [u8],
+) -> Option<usize> {
     let eth = EthernetPacket::new_checked(frame).ok()?;
     if eth.ethertype() != ethertype::IPV4 || is_group_mac(eth.src_addr()) {
         return None;
@@ -107,22 +137,46 @@ pub fn emit_echo_reply(port: &PortInfo, frame: &[u8], is_ours: impl Fn(Ipv4Addr)
         return None;
     }
     let icmp = Icmpv4Packet::new_checked(ip_packet.payload()).ok()?;
-    let Icmpv4Repr::EchoRequest { ident, seq_no, data } = Icmpv4Repr::parse(&icmp).ok()? else { return None };
-    let reply = Icmpv4Repr::EchoReply { ident, seq_no, data };
-    let header = EthernetRepr { src: port.mac, dst: eth.src_addr(), ethertype: ethertype::IPV4 };
+    let Icmpv4Repr::EchoRequest {
+        ident,
+        seq_no,
+        data,
+    } = Icmpv4Repr::parse(&icmp).ok()?
+    else {
+        return None;
+    };
+    let reply = Icmpv4Repr::EchoReply {
+        ident,
+        seq_no,
+        data,
+    };
+    let header = EthernetRepr {
+        src: port.mac,
+        dst: eth.src_addr(),
+        ethertype: ethertype::IPV4,
+    };
     let eth_len = header.emit(buf).ok()?;
     debug_assert_eq!(eth_len, ethernet::HEADER_LEN);
-    let ip_len = reply.emit_in_ipv4(ip.dst, ip.src, buf.get_mut(eth_len..)?).ok()?;
+    let ip_len = reply
+        .emit_in_ipv4(ip.dst, ip.src, buf.get_mut(eth_len..)?)
+        .ok()?;
     Some(eth_len + ip_len)
 }
 
 /// Query messages (RFC 792, RFC 1256, RFC 950): echo, router advertisement and solicitation,
 /// timestamp, information and address mask requests and replies.
 fn is_query(t: u8) -> bool {
-    matches!(t, msg_type::ECHO_REPLY | msg_type::ECHO_REQUEST | 9 | 10 | 13..=18)
+    matches!(
+        t,
+        msg_type::ECHO_REPLY | msg_type::ECHO_REQUEST | 9 | 10 | 13..=18
+    )
 }
 
 /// An address that names one host (RFC 1812 section 4.2.2.11 and 5.3.7).
 fn is_host_address(ip: Ipv4Addr) -> bool {
-    !(ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() || ip.octets()[0] >= 240)
+    !(ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_loopback()
+        || ip.octets()[0] >= 240)
 }

@@ -40,7 +40,10 @@ impl ProcNetArp {
     pub fn new() -> ProcNetArp {
         // thread-self, not self: a thread may live in another network namespace than the
         // process's main thread (tests do this), and /proc/self/net shows the main thread's.
-        ProcNetArp { arp_path: PathBuf::from("/proc/thread-self/net/arp"), sockets: HashMap::new() }
+        ProcNetArp {
+            arp_path: PathBuf::from("/proc/thread-self/net/arp"),
+            sockets: HashMap::new(),
+        }
     }
 
     fn socket_for(&mut self, ifname: &str) -> io::Result<&UdpSocket> {
@@ -104,7 +107,9 @@ fn bind_to_device(socket: &UdpSocket, ifname: &str) -> io::Result<()> {
 pub fn find_in_proc_net_arp(text: &str, ifname: &str, ip: Ipv4Addr) -> Option<MacAddr> {
     text.lines().skip(1).find_map(|line| {
         let cols: Vec<&str> = line.split_whitespace().collect();
-        let [addr, _hw_type, flags, mac, _mask, device] = cols[..] else { return None };
+        let [addr, _hw_type, flags, mac, _mask, device] = cols[..] else {
+            return None;
+        };
         if device != ifname || addr.parse::<Ipv4Addr>().ok()? != ip {
             return None;
         }
@@ -132,13 +137,22 @@ garbage line
     #[test]
     fn finds_complete_entries_on_the_right_device() {
         let ip = Ipv4Addr::new(10, 0, 0, 1);
-        assert_eq!(find_in_proc_net_arp(TABLE, "eth0", ip), Some(MacAddr([0x52, 0x54, 0, 0x12, 0x34, 0x56])));
-        assert_eq!(find_in_proc_net_arp(TABLE, "eth1", ip), Some(MacAddr([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc])));
+        assert_eq!(
+            find_in_proc_net_arp(TABLE, "eth0", ip),
+            Some(MacAddr([0x52, 0x54, 0, 0x12, 0x34, 0x56]))
+        );
+        assert_eq!(
+            find_in_proc_net_arp(TABLE, "eth1", ip),
+            Some(MacAddr([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]))
+        );
         assert_eq!(find_in_proc_net_arp(TABLE, "eth2", ip), None);
     }
 
     #[test]
     fn incomplete_entries_are_not_answers() {
-        assert_eq!(find_in_proc_net_arp(TABLE, "eth0", Ipv4Addr::new(10, 0, 0, 2)), None);
+        assert_eq!(
+            find_in_proc_net_arp(TABLE, "eth0", Ipv4Addr::new(10, 0, 0, 2)),
+            None
+        );
     }
 }

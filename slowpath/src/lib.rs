@@ -9,7 +9,6 @@
 pub mod arp;
 pub mod config;
 pub mod counters;
-pub mod forward;
 pub mod hold_queue;
 pub mod icmp;
 pub mod kernel_neighbors;

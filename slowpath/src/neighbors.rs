@@ -36,7 +36,10 @@ pub struct NeighborTable {
 impl NeighborTable {
     pub fn new(capacity: usize) -> NeighborTable {
         let capacity = capacity.max(1);
-        NeighborTable { entries: HashMap::with_capacity(capacity), capacity }
+        NeighborTable {
+            entries: HashMap::with_capacity(capacity),
+            capacity,
+        }
     }
 
     pub fn get(&self, port: PortId, ip: Ipv4Addr) -> Option<Neighbor> {
@@ -55,13 +58,26 @@ impl NeighborTable {
     pub fn learn(&mut self, port: PortId, ip: Ipv4Addr, mac: MacAddr, now: Instant) -> Learned {
         if let Some(entry) = self.entries.get_mut(&(port, ip)) {
             let changed = entry.mac != mac;
-            *entry = Neighbor { mac, updated_at: now };
-            return if changed { Learned::Changed } else { Learned::Refreshed };
+            *entry = Neighbor {
+                mac,
+                updated_at: now,
+            };
+            return if changed {
+                Learned::Changed
+            } else {
+                Learned::Refreshed
+            };
         }
         if self.entries.len() >= self.capacity {
             self.evict_oldest();
         }
-        self.entries.insert((port, ip), Neighbor { mac, updated_at: now });
+        self.entries.insert(
+            (port, ip),
+            Neighbor {
+                mac,
+                updated_at: now,
+            },
+        );
         Learned::New
     }
 
@@ -85,7 +101,11 @@ impl NeighborTable {
 
     // O(n), but it only runs when the table is full of entries nobody refreshes.
     fn evict_oldest(&mut self) {
-        let oldest = self.entries.iter().min_by_key(|(_, n)| n.updated_at).map(|(k, _)| *k);
+        let oldest = self
+            .entries
+            .iter()
+            .min_by_key(|(_, n)| n.updated_at)
+            .map(|(k, _)| *k);
         if let Some(key) = oldest {
             self.entries.remove(&key);
         }
@@ -118,7 +138,11 @@ mod tests {
     fn a_full_table_evicts_the_least_recently_updated_entry() {
         let t0 = Instant::now();
         let mut t = NeighborTable::new(2);
-        let (x, y, z) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3));
+        let (x, y, z) = (
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            Ipv4Addr::new(10, 0, 0, 3),
+        );
         t.learn(0, x, A, t0);
         t.learn(0, y, A, t0 + Duration::from_secs(1));
         t.learn(0, x, A, t0 + Duration::from_secs(2)); // x is now the fresher one

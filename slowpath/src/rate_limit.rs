@@ -21,7 +21,12 @@ const MICRO: u64 = 1_000_000;
 impl TokenBucket {
     /// A full bucket.
     pub fn new(rate_per_sec: u32, burst: u32) -> TokenBucket {
-        TokenBucket { rate_per_sec, burst, micro_tokens: u64::from(burst) * MICRO, last_refill: None }
+        TokenBucket {
+            rate_per_sec,
+            burst,
+            micro_tokens: u64::from(burst) * MICRO,
+            last_refill: None,
+        }
     }
 
     /// Takes one token if there is one.
@@ -43,7 +48,9 @@ impl TokenBucket {
         // A clock that went backwards (it cannot with Instant, but tests may feed any value)
         // simply adds nothing.
         let elapsed = now.saturating_duration_since(last);
-        let added = elapsed.as_micros().saturating_mul(u128::from(self.rate_per_sec));
+        let added = elapsed
+            .as_micros()
+            .saturating_mul(u128::from(self.rate_per_sec));
         let cap = u64::from(self.burst) * MICRO;
         let added = u64::try_from(added).unwrap_or(u64::MAX);
         self.micro_tokens = self.micro_tokens.saturating_add(added).min(cap);

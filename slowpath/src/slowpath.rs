@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fastpath::pipeline::forward_rewrite;
 use fastpath::punt::FRAME_BUF_SIZE;
 use fastpath::{MacAddr, NextHopKind, PortId, PortInfo, PortKind, PuntReason, Tables};
 
@@ -16,7 +17,6 @@ use crate::arp;
 use crate::config::{SlowpathConfig, ARP_ATTEMPTS};
 use crate::counters::SlowpathCounters;
 use crate::hold_queue::{HoldOutcome, HoldQueue, NeighborKey};
-use crate::forward;
 use crate::icmp::{self, IcmpError};
 use crate::kernel_neighbors::KernelNeighbors;
 use crate::neighbors::{Learned, NeighborTable};
@@ -131,8 +131,12 @@ impl<K: KernelNeighbors> Slowpath<K> {
         SlowpathCounters::inc(&self.counters.frames_received);
         match reason {
             PuntReason::Arp => self.on_arp(tables, port, frame, now, out),
-            PuntReason::TtlExpired => self.send_icmp_error(tables, port, IcmpError::TimeExceeded, frame, now, out),
-            PuntReason::NoRoute => self.send_icmp_error(tables, port, IcmpError::NetUnreachable, frame, now, out),
+            PuntReason::TtlExpired => {
+                self.send_icmp_error(tables, port, IcmpError::TimeExceeded, frame, now, out)
+            }
+            PuntReason::NoRoute => {
+                self.send_icmp_error(tables, port, IcmpError::NetUnreachable, frame, now, out)
+            }
             PuntReason::Unresolved(nh) => self.on_unresolved(tables, nh, port, frame, now, out),
             PuntReason::Local => self.on_local(tables, port, frame, out),
         }
@@ -144,24 +148,43 @@ impl<K: KernelNeighbors> Slowpath<K> {
             self.poll_kernel(tables, now, out);
         }
         self.due.clear();
-        self.due.extend(self.resolutions.iter().filter(|(_, r)| now >= r.next_attempt).map(|(k, _)| *k));
+        self.due.extend(
+            self.resolutions
+                .iter()
+                .filter(|(_, r)| now >= r.next_attempt)
+                .map(|(k, _)| *k),
+        );
         for i in 0..self.due.len() {
             let key = self.due[i];
-            let Some(resolution) = self.resolutions.get(&key).copied() else { continue };
+            let Some(resolution) = self.resolutions.get(&key).copied() else {
+                continue;
+            };
             if resolution.attempts >= ARP_ATTEMPTS {
                 self.give_up(tables, key, now, out);
             } else {
                 self.solicit(tables, key, out);
                 self.resolutions.insert(
                     key,
-                    Resolution { attempts: resolution.attempts + 1, next_attempt: now + self.config.arp_retry },
+                    Resolution {
+                        attempts: resolution.attempts + 1,
+                        next_attempt: now + self.config.arp_retry,
+                    },
                 );
             }
         }
     }
 
-    fn on_arp(&mut self, tables: &Tables, port_id: PortId, frame: &[u8], now: Instant, out: &mut impl FrameSink) {
-        let (Some(port), Some(received)) = (tables.ports.get(usize::from(port_id)), arp::parse(frame)) else {
+    fn on_arp(
+        &mut self,
+        tables: &Tables,
+        port_id: PortId,
+        frame: &[u8],
+        now: Instant,
+        out: &mut impl FrameSink,
+    ) {
+        let (Some(port), Some(received)) =
+            (tables.ports.get(usize::from(port_id)), arp::parse(frame))
+        else {
             SlowpathCounters::inc(&self.counters.arp_ignored);
             return;
         };
@@ -175,14 +198,24 @@ impl<K: KernelNeighbors> Slowpath<K> {
             }
             return;
         }
-        let Some(len) = arp::emit_proxy_reply(port, &received, &mut self.scratch[..]) else { return };
+        let Some(len) = arp::emit_proxy_reply(port, &received, &mut self.scratch[..]) else {
+            return;
+        };
         if send(out, &self.counters, port_id, &self.scratch[..len]) {
             SlowpathCounters::inc(&self.counters.arp_requests_answered);
         }
     }
 
     /// Records a neighbour, fills the next hops that lead to it and sends what waited for it.
-    fn learn(&mut self, tables: &Tables, port: PortId, ip: Ipv4Addr, mac: MacAddr, now: Instant, out: &mut impl FrameSink) {
+    fn learn(
+        &mut self,
+        tables: &Tables,
+        port: PortId,
+        ip: Ipv4Addr,
+        mac: MacAddr,
+        now: Instant,
+        out: &mut impl FrameSink,
+    ) {
         if self.neighbors.learn(port, ip, mac, now) != Learned::Refreshed {
             SlowpathCounters::inc(&self.counters.arp_learned);
             tracing::debug!(port, %ip, %mac, "learned neighbour");
@@ -197,7 +230,13 @@ impl<K: KernelNeighbors> Slowpath<K> {
         }
     }
 
-    fn release_held(&mut self, tables: &Tables, key: NeighborKey, mac: MacAddr, out: &mut impl FrameSink) {
+    fn release_held(
+        &mut self,
+        tables: &Tables,
+        key: NeighborKey,
+        mac: MacAddr,
+        out: &mut impl FrameSink,
+    ) {
         let Some(port) = tables.ports.get(usize::from(key.0)) else {
             let n = self.holds.release(key, |_, _| {});
             add(&self.counters.held_dropped, n);
@@ -205,7 +244,7 @@ impl<K: KernelNeighbors> Slowpath<K> {
         };
         let counters = &self.counters;
         self.holds.release(key, |_ingress, frame| {
-            if forward::forward_rewrite(frame, port.mac, mac) {
+            if forward_rewrite(frame, port.mac, mac) {
                 if send(out, counters, key.0, frame) {
                     SlowpathCounters::inc(&counters.held_forwarded);
                 }
@@ -224,7 +263,11 @@ impl<K: KernelNeighbors> Slowpath<K> {
         now: Instant,
         out: &mut impl FrameSink,
     ) {
-        let Some(nh) = tables.next_hops.get(nh_id as usize).filter(|nh| nh.kind == NextHopKind::Neighbor) else {
+        let Some(nh) = tables
+            .next_hops
+            .get(nh_id as usize)
+            .filter(|nh| nh.kind == NextHopKind::Neighbor)
+        else {
             SlowpathCounters::inc(&self.counters.malformed);
             return;
         };
@@ -244,7 +287,7 @@ impl<K: KernelNeighbors> Slowpath<K> {
             self.learn(tables, key.0, key.1, mac, now, out);
             let len = frame.len().min(FRAME_BUF_SIZE);
             self.scratch[..len].copy_from_slice(&frame[..len]);
-            if len == frame.len() && forward::forward_rewrite(&mut self.scratch[..len], port.mac, mac) {
+            if len == frame.len() && forward_rewrite(&mut self.scratch[..len], port.mac, mac) {
                 if send(out, &self.counters, key.0, &self.scratch[..len]) {
                     SlowpathCounters::inc(&self.counters.held_forwarded);
                 }
@@ -265,11 +308,19 @@ impl<K: KernelNeighbors> Slowpath<K> {
                 SlowpathCounters::inc(&self.counters.held);
                 SlowpathCounters::inc(&self.counters.held_dropped);
             }
-            HoldOutcome::TotalFull | HoldOutcome::TooLarge => SlowpathCounters::inc(&self.counters.held_dropped),
+            HoldOutcome::TotalFull | HoldOutcome::TooLarge => {
+                SlowpathCounters::inc(&self.counters.held_dropped)
+            }
         }
         if new_resolution {
             self.solicit(tables, key, out);
-            self.resolutions.insert(key, Resolution { attempts: 1, next_attempt: now + self.config.arp_retry });
+            self.resolutions.insert(
+                key,
+                Resolution {
+                    attempts: 1,
+                    next_attempt: now + self.config.arp_retry,
+                },
+            );
             if port.kind == PortKind::Uplink && self.next_kernel_poll.is_none() {
                 self.next_kernel_poll = Some(now + KERNEL_POLL.min(self.config.arp_retry));
             }
@@ -278,10 +329,14 @@ impl<K: KernelNeighbors> Slowpath<K> {
 
     /// Asks for `key`'s MAC: an ARP request on workload ports, the kernel on the uplink.
     fn solicit(&mut self, tables: &Tables, key: NeighborKey, out: &mut impl FrameSink) {
-        let Some(port) = tables.ports.get(usize::from(key.0)) else { return };
+        let Some(port) = tables.ports.get(usize::from(key.0)) else {
+            return;
+        };
         match port.kind {
             PortKind::Workload => {
-                let Some(len) = arp::emit_request(port, key.1, &mut self.scratch[..]) else { return };
+                let Some(len) = arp::emit_request(port, key.1, &mut self.scratch[..]) else {
+                    return;
+                };
                 if send(out, &self.counters, key.0, &self.scratch[..len]) {
                     SlowpathCounters::inc(&self.counters.arp_requests_sent);
                 }
@@ -311,7 +366,11 @@ impl<K: KernelNeighbors> Slowpath<K> {
         let mut uplink_pending = false;
         for i in 0..self.due.len() {
             let key = self.due[i];
-            let Some(port) = tables.ports.get(usize::from(key.0)).filter(|p| p.kind == PortKind::Uplink) else {
+            let Some(port) = tables
+                .ports
+                .get(usize::from(key.0))
+                .filter(|p| p.kind == PortKind::Uplink)
+            else {
                 continue;
             };
             match self.kernel_lookup(port, key.1) {
@@ -319,12 +378,19 @@ impl<K: KernelNeighbors> Slowpath<K> {
                 None => uplink_pending = true,
             }
         }
-        self.next_kernel_poll = uplink_pending.then(|| now + KERNEL_POLL.min(self.config.arp_retry));
+        self.next_kernel_poll =
+            uplink_pending.then(|| now + KERNEL_POLL.min(self.config.arp_retry));
     }
 
     /// The neighbour never answered: drop what waited for it and tell each sender (RFC 1812
     /// 4.3.3.1: host unreachable when the router cannot resolve the next hop).
-    fn give_up(&mut self, tables: &Tables, key: NeighborKey, now: Instant, out: &mut impl FrameSink) {
+    fn give_up(
+        &mut self,
+        tables: &Tables,
+        key: NeighborKey,
+        now: Instant,
+        out: &mut impl FrameSink,
+    ) {
         self.resolutions.remove(&key);
         SlowpathCounters::inc(&self.counters.resolution_failed);
         tracing::debug!(port = key.0, ip = %key.1, "neighbour did not resolve; dropping held frames");
@@ -360,7 +426,13 @@ impl<K: KernelNeighbors> Slowpath<K> {
         .send(tables, ingress, kind, frame, now, out);
     }
 
-    fn on_local(&mut self, tables: &Tables, port_id: PortId, frame: &[u8], out: &mut impl FrameSink) {
+    fn on_local(
+        &mut self,
+        tables: &Tables,
+        port_id: PortId,
+        frame: &[u8],
+        out: &mut impl FrameSink,
+    ) {
         let Some(port) = tables.ports.get(usize::from(port_id)) else {
             SlowpathCounters::inc(&self.counters.local_dropped);
             return;
@@ -387,7 +459,15 @@ struct IcmpErrorSender<'a> {
 }
 
 impl IcmpErrorSender<'_> {
-    fn send(&mut self, tables: &Tables, ingress: PortId, kind: IcmpError, frame: &[u8], now: Instant, out: &mut impl FrameSink) {
+    fn send(
+        &mut self,
+        tables: &Tables,
+        ingress: PortId,
+        kind: IcmpError,
+        frame: &[u8],
+        now: Instant,
+        out: &mut impl FrameSink,
+    ) {
         let Some(port) = tables.ports.get(usize::from(ingress)) else {
             SlowpathCounters::inc(&self.counters.malformed);
             return;
@@ -410,7 +490,9 @@ impl IcmpErrorSender<'_> {
         };
         if send(out, self.counters, ingress, &self.scratch[..len]) {
             match kind {
-                IcmpError::TimeExceeded => SlowpathCounters::inc(&self.counters.icmp_time_exceeded_sent),
+                IcmpError::TimeExceeded => {
+                    SlowpathCounters::inc(&self.counters.icmp_time_exceeded_sent)
+                }
                 IcmpError::NetUnreachable | IcmpError::HostUnreachable => {
                     SlowpathCounters::inc(&self.counters.icmp_unreachable_sent)
                 }

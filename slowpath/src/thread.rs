@@ -44,7 +44,12 @@ pub fn spawn_with_kernel<K: KernelNeighbors + Send + 'static>(
         .spawn(move || run(Slowpath::new(config, counters, kernel), &tables, end, &stop))
 }
 
-fn run<K: KernelNeighbors>(mut slowpath: Slowpath<K>, tables: &ArcSwap<Tables>, mut end: SlowpathEnd, stop: &AtomicBool) {
+fn run<K: KernelNeighbors>(
+    mut slowpath: Slowpath<K>,
+    tables: &ArcSwap<Tables>,
+    mut end: SlowpathEnd,
+    stop: &AtomicBool,
+) {
     // Holding the last snapshot seen (not just its address) means a new snapshot can never be
     // mistaken for it by reusing its memory.
     let mut seen: Option<Arc<Tables>> = None;
@@ -56,11 +61,20 @@ fn run<K: KernelNeighbors>(mut slowpath: Slowpath<K>, tables: &ArcSwap<Tables>, 
             seen = Some(current.clone());
         }
         let now = Instant::now();
-        let wait = slowpath.next_deadline().map_or(MAX_WAIT, |d| d.saturating_duration_since(now).min(MAX_WAIT));
+        let wait = slowpath
+            .next_deadline()
+            .map_or(MAX_WAIT, |d| d.saturating_duration_since(now).min(MAX_WAIT));
         match end.recv_timeout(wait) {
             Ok(Some(frame)) => {
                 match frame.reason {
-                    Some(reason) => slowpath.handle(&current, frame.port, reason, frame.data(), Instant::now(), &mut end),
+                    Some(reason) => slowpath.handle(
+                        &current,
+                        frame.port,
+                        reason,
+                        frame.data(),
+                        Instant::now(),
+                        &mut end,
+                    ),
                     None => tracing::warn!(port = frame.port, "punted frame without a reason"),
                 }
                 end.recycle(frame);

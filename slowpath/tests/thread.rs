@@ -36,7 +36,13 @@ impl Running {
             FakeKernel::default(),
         )
         .unwrap();
-        Running { worker, tables, counters, stop, handle: Some(handle) }
+        Running {
+            worker,
+            tables,
+            counters,
+            stop,
+            handle: Some(handle),
+        }
     }
 
     /// Collects injected frames until `n` have arrived or two seconds pass.
@@ -44,7 +50,8 @@ impl Running {
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut out = Vec::new();
         while out.len() < n && Instant::now() < deadline {
-            self.worker.drain_inject(|port, frame| out.push((port, frame.to_vec())));
+            self.worker
+                .drain_inject(|port, frame| out.push((port, frame.to_vec())));
             std::thread::sleep(Duration::from_millis(1));
         }
         out
@@ -71,47 +78,84 @@ impl Drop for Running {
 #[test]
 fn a_punted_arp_request_is_answered_through_the_inject_path() {
     let run = Running::start(PuntConfig::default());
-    assert!(run.worker.punt(WORKLOAD_A, PuntReason::Arp, &arp_request(A_MAC, A_IP, LINK_LOCAL_GW)));
+    assert!(run.worker.punt(
+        WORKLOAD_A,
+        PuntReason::Arp,
+        &arp_request(A_MAC, A_IP, LINK_LOCAL_GW)
+    ));
     let sent = run.injected(1);
     assert_eq!(sent.len(), 1, "one proxy ARP reply");
     let (port, frame) = &sent[0];
     assert_eq!(*port, WORKLOAD_A);
     let arp = ArpRepr::parse(&ArpPacket::new_checked(&frame[14..]).unwrap()).unwrap();
-    assert_eq!((arp.operation, arp.sender_mac, arp.sender_ip), (ArpOperation::Reply, MacAddr::CALICO_HOST_SIDE, LINK_LOCAL_GW));
+    assert_eq!(
+        (arp.operation, arp.sender_mac, arp.sender_ip),
+        (
+            ArpOperation::Reply,
+            MacAddr::CALICO_HOST_SIDE,
+            LINK_LOCAL_GW
+        )
+    );
     assert_eq!(arp.target_mac, A_MAC);
-    assert_eq!(run.tables.load().next_hops[NH_A as usize].mac(), Some(A_MAC));
+    assert_eq!(
+        run.tables.load().next_hops[NH_A as usize].mac(),
+        Some(A_MAC)
+    );
 }
 
 #[test]
 fn a_newly_published_snapshot_gets_the_known_macs() {
     let run = Running::start(PuntConfig::default());
-    assert!(run.worker.punt(WORKLOAD_A, PuntReason::Arp, &arp_request(A_MAC, A_IP, LINK_LOCAL_GW)));
+    assert!(run.worker.punt(
+        WORKLOAD_A,
+        PuntReason::Arp,
+        &arp_request(A_MAC, A_IP, LINK_LOCAL_GW)
+    ));
     assert_eq!(run.injected(1).len(), 1);
     run.tables.store(Arc::new(tables()));
-    run.wait_for("the MAC in the new snapshot", |r| r.tables.load().next_hops[NH_A as usize].mac() == Some(A_MAC));
+    run.wait_for("the MAC in the new snapshot", |r| {
+        r.tables.load().next_hops[NH_A as usize].mac() == Some(A_MAC)
+    });
 }
 
 #[test]
 fn every_punted_buffer_goes_back_to_the_pool() {
     // Four buffers in all: had the slow path kept even one per round, punts would soon be
     // refused for good. Junk frames of every reason are handled without injecting anything.
-    let run = Running::start(PuntConfig { buffers: 4, queue_depth: 4 });
+    let run = Running::start(PuntConfig {
+        buffers: 4,
+        queue_depth: 4,
+    });
     let junk = [0u8; 10];
-    let reasons =
-        [PuntReason::Arp, PuntReason::TtlExpired, PuntReason::NoRoute, PuntReason::Local, PuntReason::Unresolved(NH_LOCAL)];
+    let reasons = [
+        PuntReason::Arp,
+        PuntReason::TtlExpired,
+        PuntReason::NoRoute,
+        PuntReason::Local,
+        PuntReason::Unresolved(NH_LOCAL),
+    ];
     let mut punted = 0u64;
     for round in 0..40 {
         for reason in reasons {
             let deadline = Instant::now() + Duration::from_secs(2);
             while !run.worker.punt(WORKLOAD_A, reason, &junk) {
-                assert!(Instant::now() < deadline, "round {round}: the pool stayed empty");
+                assert!(
+                    Instant::now() < deadline,
+                    "round {round}: the pool stayed empty"
+                );
                 std::thread::sleep(Duration::from_millis(1));
             }
             punted += 1;
         }
     }
-    run.wait_for("all frames", |r| r.counters.snapshot().frames_received == punted);
-    assert_eq!(run.worker.drain_inject(|_, _| {}), 0, "junk is never answered");
+    run.wait_for("all frames", |r| {
+        r.counters.snapshot().frames_received == punted
+    });
+    assert_eq!(
+        run.worker.drain_inject(|_, _| {}),
+        0,
+        "junk is never answered"
+    );
 }
 
 #[test]
@@ -136,7 +180,10 @@ fn the_thread_stops_when_the_worker_goes_away() {
     drop(worker);
     let deadline = Instant::now() + Duration::from_secs(2);
     while !handle.is_finished() {
-        assert!(Instant::now() < deadline, "slow path thread did not notice the worker leaving");
+        assert!(
+            Instant::now() < deadline,
+            "slow path thread did not notice the worker leaving"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     handle.join().unwrap();

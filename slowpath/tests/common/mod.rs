@@ -34,7 +34,14 @@ pub const NH_LOCAL: u32 = 3;
 pub const NH_A_AGAIN: u32 = 4;
 
 fn port(name: &str, kind: PortKind, mac: MacAddr, ip: Ipv4Addr) -> PortInfo {
-    PortInfo { name: name.into(), ifindex: 0, kind, mac, ip, mtu: 1500 }
+    PortInfo {
+        name: name.into(),
+        ifindex: 0,
+        kind,
+        mac,
+        ip,
+        mtu: 1500,
+    }
 }
 
 /// An uplink and two workloads, with next hops to each workload, to a gateway on the uplink,
@@ -44,8 +51,18 @@ pub fn tables() -> Tables {
         fib: Default::default(),
         ports: vec![
             port("eth0", PortKind::Uplink, UPLINK_MAC, NODE_IP),
-            port("cali0000000a", PortKind::Workload, MacAddr::CALICO_HOST_SIDE, LINK_LOCAL_GW),
-            port("cali0000000b", PortKind::Workload, MacAddr::CALICO_HOST_SIDE, LINK_LOCAL_GW),
+            port(
+                "cali0000000a",
+                PortKind::Workload,
+                MacAddr::CALICO_HOST_SIDE,
+                LINK_LOCAL_GW,
+            ),
+            port(
+                "cali0000000b",
+                PortKind::Workload,
+                MacAddr::CALICO_HOST_SIDE,
+                LINK_LOCAL_GW,
+            ),
         ],
         next_hops: vec![
             NextHop::new(NextHopKind::Neighbor, WORKLOAD_A, A_IP),
@@ -57,23 +74,67 @@ pub fn tables() -> Tables {
     }
 }
 
-pub fn arp_frame(op: ArpOperation, eth_dst: MacAddr, sender_mac: MacAddr, sender_ip: Ipv4Addr, target_ip: Ipv4Addr) -> Vec<u8> {
+pub fn arp_frame(
+    op: ArpOperation,
+    eth_dst: MacAddr,
+    sender_mac: MacAddr,
+    sender_ip: Ipv4Addr,
+    target_ip: Ipv4Addr,
+) -> Vec<u8> {
     let mut buf = vec![0u8; 42];
-    EthernetRepr { src: sender_mac, dst: eth_dst, ethertype: ethertype::ARP }.emit(&mut buf).unwrap();
-    let target_mac = if op == ArpOperation::Reply { eth_dst } else { MacAddr([0; 6]) };
-    ArpRepr { operation: op, sender_mac, sender_ip, target_mac, target_ip }.emit(&mut buf[14..]).unwrap();
+    EthernetRepr {
+        src: sender_mac,
+        dst: eth_dst,
+        ethertype: ethertype::ARP,
+    }
+    .emit(&mut buf)
+    .unwrap();
+    let target_mac = if op == ArpOperation::Reply {
+        eth_dst
+    } else {
+        MacAddr([0; 6])
+    };
+    ArpRepr {
+        operation: op,
+        sender_mac,
+        sender_ip,
+        target_mac,
+        target_ip,
+    }
+    .emit(&mut buf[14..])
+    .unwrap();
     buf
 }
 
 /// A broadcast ARP request from `sender` asking for `target_ip`.
 pub fn arp_request(sender_mac: MacAddr, sender_ip: Ipv4Addr, target_ip: Ipv4Addr) -> Vec<u8> {
-    arp_frame(ArpOperation::Request, MacAddr::BROADCAST, sender_mac, sender_ip, target_ip)
+    arp_frame(
+        ArpOperation::Request,
+        MacAddr::BROADCAST,
+        sender_mac,
+        sender_ip,
+        target_ip,
+    )
 }
 
 /// An Ethernet frame with an IPv4 datagram (TTL `ttl`, DF clear, no fragment) around `payload`.
-pub fn ipv4_frame(src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, proto: u8, payload: &[u8]) -> Vec<u8> {
+pub fn ipv4_frame(
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    proto: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut buf = vec![0u8; ethernet::HEADER_LEN + 20 + payload.len()];
-    EthernetRepr { src: src_mac, dst: dst_mac, ethertype: ethertype::IPV4 }.emit(&mut buf).unwrap();
+    EthernetRepr {
+        src: src_mac,
+        dst: dst_mac,
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut buf)
+    .unwrap();
     let mut repr = Ipv4Repr::new(src, dst, proto, payload.len() as u16);
     repr.ttl = ttl;
     repr.dont_frag = false;
@@ -86,7 +147,15 @@ pub fn ipv4_frame(src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Ad
 /// A UDP-ish datagram from workload A to `dst` (the payload need not be valid UDP here).
 pub fn datagram_from_a(dst: Ipv4Addr, ttl: u8, payload_len: usize) -> Vec<u8> {
     let payload: Vec<u8> = (0..payload_len).map(|i| i as u8).collect();
-    ipv4_frame(A_MAC, MacAddr::CALICO_HOST_SIDE, A_IP, dst, ttl, protocol::UDP, &payload)
+    ipv4_frame(
+        A_MAC,
+        MacAddr::CALICO_HOST_SIDE,
+        A_IP,
+        dst,
+        ttl,
+        protocol::UDP,
+        &payload,
+    )
 }
 
 /// An ICMP message of `msg_type`/`code` with a valid checksum and `data` after the header.
@@ -94,7 +163,9 @@ pub fn icmp_message(msg_type: u8, code: u8, rest: u32, data: &[u8]) -> Vec<u8> {
     let mut m = vec![msg_type, code, 0, 0];
     m.extend(rest.to_be_bytes());
     m.extend(data);
-    Icmpv4Packet::new_checked(&mut m[..]).unwrap().fill_checksum();
+    Icmpv4Packet::new_checked(&mut m[..])
+        .unwrap()
+        .fill_checksum();
     m
 }
 
