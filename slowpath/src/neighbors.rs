@@ -54,6 +54,11 @@ impl NeighborTable {
         self.entries.is_empty()
     }
 
+    /// Every neighbour, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = ((PortId, Ipv4Addr), Neighbor)> + '_ {
+        self.entries.iter().map(|(k, n)| (*k, *n))
+    }
+
     /// Records `ip` on `port` at `mac`.
     pub fn learn(&mut self, port: PortId, ip: Ipv4Addr, mac: MacAddr, now: Instant) -> Learned {
         if let Some(entry) = self.entries.get_mut(&(port, ip)) {

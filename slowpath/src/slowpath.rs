@@ -45,6 +45,12 @@ impl FrameSink for fastpath::punt::SlowpathEnd {
 /// enough that the first packets to a new gateway wait milliseconds, not a whole retry.
 const KERNEL_POLL: Duration = Duration::from_millis(20);
 
+/// How often resolved uplink neighbours are compared with the kernel's table. The kernel
+/// keeps them current (our forwarded traffic bypasses it, so it may also forget them, in which
+/// case we ask it to resolve them again); a gateway that changes its MAC is followed within
+/// this time.
+const UPLINK_REFRESH: Duration = Duration::from_secs(10);
+
 /// A neighbour being resolved.
 #[derive(Clone, Copy, Debug)]
 struct Resolution {
@@ -62,6 +68,7 @@ pub struct Slowpath<K: KernelNeighbors> {
     icmp_budget: TokenBucket,
     kernel: K,
     next_kernel_poll: Option<Instant>,
+    next_uplink_refresh: Option<Instant>,
     /// Frames are built here before they are handed to the sink.
     scratch: Box<[u8; FRAME_BUF_SIZE]>,
     /// Reused list of resolutions due at a tick (bounded by the number of resolutions).
@@ -77,6 +84,7 @@ impl<K: KernelNeighbors> Slowpath<K> {
             icmp_budget: TokenBucket::new(config.icmp_rate_per_sec, config.icmp_burst),
             kernel,
             next_kernel_poll: None,
+            next_uplink_refresh: None,
             scratch: Box::new([0u8; FRAME_BUF_SIZE]),
             due: Vec::new(),
             counters,
@@ -146,6 +154,14 @@ impl<K: KernelNeighbors> Slowpath<K> {
     pub fn tick(&mut self, tables: &Tables, now: Instant, out: &mut impl FrameSink) {
         if self.next_kernel_poll.is_some_and(|t| now >= t) {
             self.poll_kernel(tables, now, out);
+        }
+        match self.next_uplink_refresh {
+            None => self.next_uplink_refresh = Some(now + UPLINK_REFRESH),
+            Some(t) if now >= t => {
+                self.refresh_uplink_neighbors(tables, now, out);
+                self.next_uplink_refresh = Some(now + UPLINK_REFRESH);
+            }
+            Some(_) => {}
         }
         self.due.clear();
         self.due.extend(
@@ -380,6 +396,38 @@ impl<K: KernelNeighbors> Slowpath<K> {
         }
         self.next_kernel_poll =
             uplink_pending.then(|| now + KERNEL_POLL.min(self.config.arp_retry));
+    }
+
+    fn refresh_uplink_neighbors(
+        &mut self,
+        tables: &Tables,
+        now: Instant,
+        out: &mut impl FrameSink,
+    ) {
+        self.due.clear();
+        let on_uplink = |port: PortId| {
+            tables
+                .ports
+                .get(usize::from(port))
+                .is_some_and(|p| p.kind == PortKind::Uplink)
+        };
+        self.due.extend(
+            self.neighbors
+                .iter()
+                .map(|(key, _)| key)
+                .filter(|(port, _)| on_uplink(*port)),
+        );
+        for i in 0..self.due.len() {
+            let (port_id, ip) = self.due[i];
+            let Some(port) = tables.ports.get(usize::from(port_id)) else {
+                continue;
+            };
+            match self.kernel_lookup(port, ip) {
+                Some(mac) => self.learn(tables, port_id, ip, mac, now, out),
+                // Keep using the MAC we have while the kernel resolves it again.
+                None => self.solicit(tables, (port_id, ip), out),
+            }
+        }
     }
 
     /// The neighbour never answered: drop what waited for it and tell each sender (RFC 1812

@@ -546,6 +546,44 @@ fn an_uplink_neighbor_the_kernel_never_resolves_is_given_up() {
     );
 }
 
+#[test]
+fn resolved_uplink_neighbors_follow_the_kernel() {
+    let mut h = Harness::default();
+    h.slowpath
+        .kernel_mut()
+        .table
+        .insert(("eth0".into(), GATEWAY_IP), GATEWAY_MAC);
+    h.punt(
+        WORKLOAD_A,
+        PuntReason::Unresolved(NH_GATEWAY),
+        &datagram_from_a(REMOTE_IP, 64, 8),
+        T0,
+    );
+    h.tick(T0);
+    // The gateway is replaced by one with another MAC; the kernel learns it first.
+    let new_mac = MacAddr([0x52, 0x54, 0, 0, 0, 0xfd]);
+    h.slowpath
+        .kernel_mut()
+        .table
+        .insert(("eth0".into(), GATEWAY_IP), new_mac);
+    h.tick(Duration::from_secs(9));
+    assert_eq!(
+        h.tables.next_hops[NH_GATEWAY as usize].mac(),
+        Some(GATEWAY_MAC),
+        "not yet"
+    );
+    h.tick(Duration::from_secs(10));
+    assert_eq!(h.tables.next_hops[NH_GATEWAY as usize].mac(), Some(new_mac));
+    // The kernel forgets it: the MAC stays in use and the kernel is asked again.
+    h.slowpath.kernel_mut().table.clear();
+    h.tick(Duration::from_secs(20));
+    assert_eq!(h.tables.next_hops[NH_GATEWAY as usize].mac(), Some(new_mac));
+    assert_eq!(
+        h.slowpath.kernel_mut().solicited,
+        vec![("eth0".to_string(), GATEWAY_IP)]
+    );
+}
+
 // ---- ICMP errors ----------------------------------------------------------------------------
 
 #[test]
