@@ -5,6 +5,7 @@
 
 use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long an ordinary configuration command (`ip`, `ethtool`, `sysctl`) may take.
@@ -21,6 +22,8 @@ pub enum CmdError {
     },
     #[error("`{command}` did not finish within {timeout:?} and was killed")]
     Timeout { command: String, timeout: Duration },
+    #[error("`{command}` stopped: interrupted by a signal")]
+    Interrupted { command: String },
     #[error("`{command}` failed ({status}): {stderr}")]
     Failed {
         command: String,
@@ -38,6 +41,16 @@ pub fn display(args: &[&str]) -> String {
 /// whatever its exit status. Stdout and stderr are drained by helper threads so that a chatty
 /// child cannot block on a full pipe while we wait for it.
 pub fn run_unchecked(args: &[&str], timeout: Duration) -> Result<Output, CmdError> {
+    run_inner(args, timeout, false)
+}
+
+/// Like [`run_unchecked`], but gives up early once the process is [`interrupted`]: for
+/// measurements, not for teardown, which must run to completion on the way out.
+pub fn run_interruptible(args: &[&str], timeout: Duration) -> Result<Output, CmdError> {
+    run_inner(args, timeout, true)
+}
+
+fn run_inner(args: &[&str], timeout: Duration, interruptible: bool) -> Result<Output, CmdError> {
     let command = display(args);
     let (program, rest) = match args.split_first() {
         Some(split) => split,
@@ -60,11 +73,14 @@ pub fn run_unchecked(args: &[&str], timeout: Duration) -> Result<Output, CmdErro
         })?;
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
-    let status = match wait_deadline(&mut child, timeout) {
+    let status = match wait_until(&mut child, timeout, interruptible) {
         Some(status) => status,
         None => {
             let _ = child.kill();
             let _ = child.wait();
+            if interruptible && interrupted() {
+                return Err(CmdError::Interrupted { command });
+            }
             return Err(CmdError::Timeout { command, timeout });
         }
     };
@@ -99,8 +115,38 @@ fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<V
     })
 }
 
+/// Set by SIGINT/SIGTERM once [`stop_on_signals`] is installed.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// True once the process was asked to stop; waits give up so that guards (labs, children)
+/// are dropped and clean up on the way out instead of the process dying mid-run.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+extern "C" fn note_signal(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// Turns SIGINT and SIGTERM into [`interrupted`] for binaries that hold labs or children.
+pub fn stop_on_signals() {
+    let handler = note_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: installing a handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
 /// Waits for `child` until `timeout`; `None` if it is still running then.
 pub fn wait_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    wait_until(child, timeout, false)
+}
+
+/// Waits for `child` until `timeout` or, if `interruptible`, until the process is
+/// [`interrupted`]; `None` if it is still running then.
+fn wait_until(child: &mut Child, timeout: Duration, interruptible: bool) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
@@ -110,7 +156,7 @@ pub fn wait_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus>
             Err(_) => return None,
         }
         let now = Instant::now();
-        if now >= deadline {
+        if now >= deadline || (interruptible && interrupted()) {
             return None;
         }
         std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
@@ -149,7 +195,7 @@ impl ChildGuard {
         let mut child = self.child.take()?;
         let stdout = drain(child.stdout.take());
         let stderr = drain(child.stderr.take());
-        match wait_deadline(&mut child, timeout) {
+        match wait_until(&mut child, timeout, true) {
             Some(status) => Some(Output {
                 status,
                 stdout: stdout.join().unwrap_or_default(),

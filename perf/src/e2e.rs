@@ -114,6 +114,15 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> E2eError {
 
 /// Runs both sides and returns the report (written nowhere; see [`write_report`]).
 pub fn run(opts: &E2eOptions) -> Result<E2eReport, E2eError> {
+    // Fail before the kernel side, not after it.
+    if let Some(node) = &opts.brindle_node {
+        if !node.is_file() {
+            return Err(E2eError::Run(format!(
+                "brindle-node {} is not a file",
+                node.display()
+            )));
+        }
+    }
     std::fs::create_dir_all(&opts.work_dir)
         .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
     let tag = run_tag();
@@ -217,7 +226,7 @@ fn wait_until_reachable(
             return Ok(());
         }
         still_ok()?;
-        if started.elapsed() >= timeout {
+        if started.elapsed() >= timeout || cmd::interrupted() {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -291,7 +300,7 @@ pub fn udp_run(lab: &Lab, opts: &E2eOptions) -> Result<(SendReport, SinkReport, 
     let mut sink = ChildGuard::new("udp-sink", sink_child);
     let ready_by = Instant::now() + Duration::from_secs(5);
     while !ready.exists() {
-        if Instant::now() >= ready_by || sink.try_wait().is_some() {
+        if Instant::now() >= ready_by || sink.try_wait().is_some() || cmd::interrupted() {
             return Err(E2eError::Run(
                 "udp-sink did not become ready within 5 s".into(),
             ));
@@ -327,6 +336,9 @@ pub fn udp_run(lab: &Lab, opts: &E2eOptions) -> Result<(SendReport, SinkReport, 
         opts.duration + Duration::from_secs(10),
     )?;
     let after = CpuTimes::read().map_err(io_err("reading /proc/stat"))?;
+    if cmd::interrupted() {
+        return Err(E2eError::Run("interrupted by a signal".into()));
+    }
     if !out.status.success() {
         return Err(E2eError::Run(format!(
             "udp-send failed: {}",

@@ -302,8 +302,8 @@ impl Lab {
         self.uplink.as_ref()
     }
 
-    /// Runs `args` inside namespace `ns` (bounded to 60 s); returns the output whatever the
-    /// exit status.
+    /// Runs `args` inside namespace `ns` (bounded to 60 s, and cut short once the process is
+    /// [`cmd::interrupted`]); returns the output whatever the exit status.
     pub fn exec(&self, ns: &str, args: &[&str]) -> Result<Output, LabError> {
         self.exec_timeout(ns, args, Duration::from_secs(60))
     }
@@ -316,7 +316,7 @@ impl Lab {
     ) -> Result<Output, LabError> {
         let mut full = vec!["ip", "netns", "exec", ns];
         full.extend_from_slice(args);
-        Ok(cmd::run_unchecked(&full, timeout)?)
+        Ok(cmd::run_interruptible(&full, timeout)?)
     }
 
     /// The `brindle-node` configuration for this lab.
@@ -609,7 +609,15 @@ impl Builder<'_> {
     }
 }
 
+/// One configuration step of `up`. Refuses to start once the process is interrupted, so
+/// that `up` unwinds and removes what it built.
 fn ip(args: &[&str]) -> Result<(), LabError> {
+    if cmd::interrupted() {
+        return Err(CmdError::Interrupted {
+            command: cmd::display(args),
+        }
+        .into());
+    }
     let mut full = vec!["ip"];
     full.extend_from_slice(args);
     cmd::run(&full, CONFIG_TIMEOUT)?;

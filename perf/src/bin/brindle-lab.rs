@@ -86,6 +86,8 @@ fn recorded_spec(name: &str, workloads: Option<usize>) -> Result<LabSpec> {
 }
 
 fn main() -> Result<()> {
+    // Interrupted halfway through `up`, the lab removes what it created instead of leaving it.
+    perf::cmd::stop_on_signals();
     match Cli::parse().command {
         Cmd::Up {
             name,

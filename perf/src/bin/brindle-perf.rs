@@ -120,6 +120,8 @@ fn main() -> Result<()> {
             batch,
             port,
         } => {
+            // Ctrl-C or SIGTERM: give up waiting so that labs and children are cleaned up.
+            perf::cmd::stop_on_signals();
             anyhow::ensure!(
                 duration <= 3600,
                 "invalid duration {duration}: at most 3600 s"
