@@ -11,12 +11,17 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use fastpath::pipeline::Frame;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use fastpath::{
     process_batch, process_frame, MacAddr, NextHop, NextHopKind, PipelineCounters, PortInfo, PortKind, Tables,
     Verdict,
 };
 
 const BATCH: usize = 64;
+/// Distinct batches in the cold-destination runs: 64 Ki destinations, so the FIB entries a
+/// batch needs are (mostly) not in cache from the last time the batch went through.
+const COLD_BATCHES: usize = 1024;
 const FRAME_LEN: usize = 64;
 /// Next hops the random prefixes spread over (all resolved neighbours on the uplink).
 const NEXT_HOP_COUNT: u32 = 1024;
@@ -59,7 +64,7 @@ fn udp_frame(dst: Ipv4Addr) -> [u8; FRAME_LEN] {
 
 /// Tables with the 1M-prefix FIB, `NEXT_HOP_COUNT` resolved uplink neighbours, and a /32 to
 /// each test destination (varied over the address space) via a resolved neighbour.
-fn tables_and_frames() -> (Tables, Batch) {
+fn tables_and_frames() -> (Tables, Batch, Vec<Batch>) {
     let prefixes = workload::random_prefixes(workload::PREFIX_COUNT, 0xf1b);
     let mut tables = Tables::default();
     tables.ports = vec![
@@ -95,15 +100,27 @@ fn tables_and_frames() -> (Tables, Batch) {
         tables.fib.insert(Ipv4Addr::from(dst), 32, dst % NEXT_HOP_COUNT).expect("valid /32");
         *frame = udp_frame(Ipv4Addr::from(dst));
     }
-    (tables, frames)
+    // Cold destinations: hosts inside random prefixes of the big table, so routed through
+    // its entries rather than through 64 hot /32s.
+    let mut rng = StdRng::seed_from_u64(0xc01d);
+    let cold = (0..COLD_BATCHES)
+        .map(|_| {
+            std::array::from_fn(|_| {
+                let (addr, len) = prefixes[rng.gen_range(0..prefixes.len())];
+                let host_bits = u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+                udp_frame(Ipv4Addr::from(addr | (rng.gen::<u32>() & host_bits)))
+            })
+        })
+        .collect();
+    (tables, frames, cold)
 }
 
 fn pipeline(c: &mut Criterion) {
-    let (tables, frames) = tables_and_frames();
+    let (tables, frames, cold) = tables_and_frames();
 
     // Every frame must actually be forwarded, or the numbers measure an early drop.
     let mut counters = PipelineCounters::default();
-    for frame in frames {
+    for frame in frames.into_iter().chain(cold.iter().flatten().copied()) {
         let mut frame = frame;
         let verdict = process_frame(&mut frame, WORKLOAD, &tables, &mut counters);
         assert_eq!(verdict, Verdict::Forward(UPLINK), "test frame not forwarded");
@@ -134,6 +151,47 @@ fn pipeline(c: &mut Criterion) {
         b.iter_batched_ref(
             || frames,
             |batch: &mut Batch| {
+                let mut batch = batch.each_mut().map(|data| Frame { data: &mut data[..], ingress: WORKLOAD });
+                process_batch(&mut batch, &tables, &mut counters, &mut verdicts);
+                black_box(&verdicts);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    let mut next = 0;
+    group.bench_function("process_batch_64_cold_destinations", |b| {
+        let mut verdicts = [Verdict::Forward(0); BATCH];
+        b.iter_batched_ref(
+            || {
+                next = (next + 1) % COLD_BATCHES;
+                cold[next]
+            },
+            |batch: &mut Batch| {
+                let mut batch = batch.each_mut().map(|data| Frame { data: &mut data[..], ingress: WORKLOAD });
+                process_batch(&mut batch, &tables, &mut counters, &mut verdicts);
+                black_box(&verdicts);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    // The same, with one `Fib::lookup_batch` over the batch's destinations first: what a
+    // pipeline that looked a whole batch up before rewriting any frame could gain.
+    let mut next = 0;
+    group.bench_function("lookup_batch_then_process_batch_64_cold_destinations", |b| {
+        let mut verdicts = [Verdict::Forward(0); BATCH];
+        let mut next_hops = [None; BATCH];
+        b.iter_batched_ref(
+            || {
+                next = (next + 1) % COLD_BATCHES;
+                cold[next]
+            },
+            |batch: &mut Batch| {
+                let destinations: [u32; BATCH] =
+                    std::array::from_fn(|i| u32::from_be_bytes([batch[i][30], batch[i][31], batch[i][32], batch[i][33]]));
+                tables.fib.lookup_batch(&destinations, &mut next_hops);
+                black_box(&next_hops);
                 let mut batch = batch.each_mut().map(|data| Frame { data: &mut data[..], ingress: WORKLOAD });
                 process_batch(&mut batch, &tables, &mut counters, &mut verdicts);
                 black_box(&verdicts);
