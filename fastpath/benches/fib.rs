@@ -54,9 +54,9 @@ fn fib_lookups(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("fib_lookup_1M_prefixes");
     group.throughput(Throughput::Elements(KEY_COUNT as u64));
-    group.sample_size(10);
+    group.sample_size(20);
     group.warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(4));
+    group.measurement_time(Duration::from_secs(5));
 
     group.bench_function("brindle_fib/lookup", |b| {
         b.iter(|| {
