@@ -43,6 +43,9 @@ pub struct E2eOptions {
     pub port: u16,
     /// Scratch directory for node.toml, the control socket and logs.
     pub work_dir: PathBuf,
+    /// brindle-node's worker mode: "poll" (busy, pinned to [`NODE_CPU`]; the default, lowest
+    /// latency, burns its core by design) or "interrupt" (sleeps in poll(2) when idle).
+    pub node_mode: String,
 }
 
 /// Measurements of one topology.
@@ -85,6 +88,7 @@ pub struct E2eReport {
     pub pings: u32,
     pub generator_cpu: usize,
     pub node_cpu: usize,
+    pub node_mode: String,
     pub ncpus: usize,
     pub kernel: SideResult,
     pub brindle: Option<SideResult>,
@@ -138,6 +142,7 @@ pub fn run(opts: &E2eOptions) -> Result<E2eReport, E2eError> {
         pings: opts.pings,
         generator_cpu: GENERATOR_CPU,
         node_cpu: NODE_CPU,
+        node_mode: opts.node_mode.clone(),
         ncpus: stats::online_cpus(),
         kernel,
         brindle,
@@ -164,7 +169,7 @@ fn run_brindle_side(
     let config_path = opts.work_dir.join("node.toml");
     let socket = opts.work_dir.join("node.sock");
     let log_path = opts.work_dir.join("node.log");
-    let config = lab.node_config_toml_pinned("poll", &socket, &[NODE_CPU]);
+    let config = lab.node_config_toml_pinned(&opts.node_mode, &socket, &[NODE_CPU]);
     std::fs::write(&config_path, config)
         .map_err(io_err(format!("writing {}", config_path.display())))?;
     let log = std::fs::File::create(&log_path)
@@ -481,12 +486,13 @@ pub fn markdown(report: &E2eReport) -> String {
     ];
     let mut out = format!(
         "Pod-to-pod on one node: {}-byte UDP frames for {} s, {} pings at 2 ms; generator and \
-         ping on CPU {}, brindle worker on CPU {} (poll mode), {} CPUs.\n\n",
+         ping on CPU {}, brindle worker on CPU {} ({} mode), {} CPUs.\n\n",
         report.frame_size,
         report.duration_secs,
         report.pings,
         report.generator_cpu,
         report.node_cpu,
+        report.node_mode,
         report.ncpus
     );
     out.push_str("| metric | kernel | brindle | brindle/kernel |\n|---|---:|---:|---:|\n");
@@ -591,6 +597,7 @@ mod tests {
             pings: 500,
             generator_cpu: 0,
             node_cpu: 1,
+            node_mode: "poll".into(),
             ncpus: 2,
             ratios: Some(ratios(&kernel, &brindle)),
             kernel,

@@ -66,6 +66,9 @@ enum Cmd {
         batch: usize,
         #[arg(long, default_value_t = 5201)]
         port: u16,
+        /// brindle-node worker mode: poll (busy, pinned to CPU 1) or interrupt.
+        #[arg(long, default_value = "poll")]
+        node_mode: String,
     },
 }
 
@@ -119,6 +122,7 @@ fn main() -> Result<()> {
             size,
             batch,
             port,
+            node_mode,
         } => {
             // Ctrl-C or SIGTERM: give up waiting so that labs and children are cleaned up.
             perf::cmd::stop_on_signals();
@@ -127,6 +131,16 @@ fn main() -> Result<()> {
                 "invalid duration {duration}: at most 3600 s"
             );
             anyhow::ensure!(pings <= 100_000, "invalid pings {pings}: at most 100000");
+            anyhow::ensure!(
+                node_mode == "poll" || node_mode == "interrupt",
+                "invalid node-mode {node_mode:?}: expected poll or interrupt"
+            );
+            anyhow::ensure!(
+                (1..=udp::MAX_BATCH).contains(&batch),
+                "invalid batch {batch}: between 1 and {}",
+                udp::MAX_BATCH
+            );
+            udp::payload_len(size)?;
             let opts = e2e::E2eOptions {
                 brindle_node,
                 perf_exe: std::env::current_exe().context("locating brindle-perf itself")?,
@@ -136,6 +150,7 @@ fn main() -> Result<()> {
                 batch,
                 port,
                 work_dir: std::env::temp_dir().join(format!("brindle-perf-{}", std::process::id())),
+                node_mode,
             };
             // The work dir (node.toml, node.log) is kept when the run fails, for the post-mortem.
             let report = e2e::run(&opts).with_context(|| {
