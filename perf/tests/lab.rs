@@ -197,6 +197,16 @@ fn brindle_lab_does_not_forward_without_a_vrouter() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
     let w1 = lab.workload(1).unwrap();
     let w2 = lab.workload(2).unwrap();
+    // Nothing of the kernel dataplane: no proxy ARP, no /32 routes to workloads.
+    let node = lab.node_netns();
+    let key = format!("net.ipv4.conf.{}.proxy_arp", w1.host_interface);
+    let out = lab.exec(&node, &["sysctl", "-n", &key]).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    let routes = ip_json(&node, &["route", "show"]);
+    assert!(
+        !has_route(&routes, &w1.ip.to_string(), &w1.host_interface, None),
+        "{routes}"
+    );
     assert!(
         !ping(&lab, &w1.netns, &w2.ip.to_string(), 2),
         "brindle lab forwarded w1->w2 with no vRouter running"
