@@ -144,13 +144,14 @@ pub fn udp_send(
     Ok(report)
 }
 
-/// Receives on `port` (all addresses) for `duration`, or until `idle` has passed without a
-/// datagram after the first one arrived.
+/// Receives on `port` (all addresses; 0 picks a free one) for `duration`, or until `idle`
+/// has passed without a datagram after the first one arrived. `on_ready` gets the bound port
+/// once the socket can receive.
 pub fn udp_sink(
     port: u16,
     duration: Duration,
     idle: Option<Duration>,
-    on_ready: impl FnOnce(),
+    on_ready: impl FnOnce(u16),
 ) -> Result<SinkReport, UdpError> {
     let batch = 64;
     let socket =
@@ -175,7 +176,8 @@ pub fn udp_sink(
         m.msg_hdr.msg_iovlen = 1;
     }
 
-    on_ready();
+    let bound = socket.local_addr().map_err(io("getsockname"))?.port();
+    on_ready(bound);
     let mut report = SinkReport::default();
     let started = Instant::now();
     let mut last_packet: Option<Instant> = None;
@@ -254,13 +256,11 @@ mod tests {
     fn generator_and_sink_over_loopback() {
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = std::thread::spawn(move || {
-            // Port chosen by us from the pid so parallel test runs do not collide.
-            let port = 40000 + (std::process::id() % 20000) as u16;
             udp_sink(
-                port,
+                0,
                 Duration::from_secs(5),
                 Some(Duration::from_millis(300)),
-                || tx.send(port).unwrap(),
+                |port| tx.send(port).unwrap(),
             )
         });
         let port = rx.recv_timeout(Duration::from_secs(5)).unwrap();

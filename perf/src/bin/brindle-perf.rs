@@ -102,7 +102,7 @@ fn main() -> Result<()> {
         } => {
             let duration = seconds("duration", duration)?;
             let mut ready_error = None;
-            let report = udp::udp_sink(port, duration, idle_ms.map(Duration::from_millis), || {
+            let report = udp::udp_sink(port, duration, idle_ms.map(Duration::from_millis), |_| {
                 if let Some(path) = &ready_file {
                     if let Err(e) = std::fs::write(path, b"ready\n") {
                         ready_error = Some(format!("writing {}: {e}", path.display()));
