@@ -66,8 +66,7 @@ fn udp_frame(dst: Ipv4Addr) -> [u8; FRAME_LEN] {
 /// each test destination (varied over the address space) via a resolved neighbour.
 fn tables_and_frames() -> (Tables, Batch, Vec<Batch>) {
     let prefixes = workload::random_prefixes(workload::PREFIX_COUNT, 0xf1b);
-    let mut tables = Tables::default();
-    tables.ports = vec![
+    let ports = vec![
         PortInfo {
             name: "uplink0".into(),
             ifindex: 2,
@@ -85,6 +84,7 @@ fn tables_and_frames() -> (Tables, Batch, Vec<Batch>) {
             mtu: 1500,
         },
     ];
+    let mut tables = Tables { ports, ..Tables::default() };
     for i in 0..NEXT_HOP_COUNT {
         let nh = NextHop::new(NextHopKind::Neighbor, UPLINK, Ipv4Addr::from(0xc000_0200 + i));
         nh.set_mac(Some(MacAddr([0x02, 0, 0, 0, (i >> 8) as u8, i as u8])));
