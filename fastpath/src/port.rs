@@ -335,18 +335,34 @@ impl Port {
 
     /// Wakes the kernel for frames put on the TX ring (when it asked for a wakeup), and takes
     /// completed frames back into the free list.
+    ///
+    /// In copy mode the kernel transmits inside sendto(2), at most 32 frames per call
+    /// (`TX_BATCH_SIZE` in net/xdp/xsk.c), and answers EAGAIN when more are waiting. A single
+    /// kick per batch would leave the rest on the ring until the next batch to this port (a
+    /// ping behind a burst could wait for seconds), so this kicks until the ring is drained,
+    /// a bounded number of times; what is left is reported by [`Port::tx_pending`] and the
+    /// worker flushes again on its next pass.
     /// Cheap when nothing was sent, so a worker may call it on every port after every batch.
     pub fn flush(&mut self) {
         if self.tx.unkicked == 0 {
             return;
         }
         if self.tx.ring.needs_wakeup() {
-            if let Err(e) = self.tx.ring.wakeup() {
-                tracing::debug!(port = %self.name, error = %e, "TX wakeup failed");
+            for _ in 0..MAX_KICKS_PER_FLUSH {
+                if kick_tx(self.fd, &self.name) == Kick::Drained {
+                    self.tx.unkicked = 0;
+                    break;
+                }
             }
+        } else {
+            self.tx.unkicked = 0;
         }
-        self.tx.unkicked = 0;
         reclaim_completed(&mut self.tx);
+    }
+
+    /// Frames are on the TX ring that the kernel has not been told about yet.
+    pub fn tx_pending(&self) -> bool {
+        self.tx.unkicked > 0
     }
 
     /// Frames free for TX right now (after reclaiming completions).
@@ -385,6 +401,33 @@ fn transmit(tx: &mut TxSide, umem: &Umem, data: &[u8]) -> bool {
     }
     tx.unkicked += 1;
     true
+}
+
+/// Most sendto(2) kicks one flush makes: 4 x 32 frames covers two full RX batches.
+const MAX_KICKS_PER_FLUSH: usize = 4;
+
+#[derive(Debug, PartialEq, Eq)]
+enum Kick {
+    /// The kernel took everything (or failed in a way retrying will not fix).
+    Drained,
+    /// Frames remain on the ring.
+    More,
+}
+
+fn kick_tx(fd: RawFd, port: &str) -> Kick {
+    // SAFETY: a zero-length sendto on our own AF_XDP socket; no buffers are passed.
+    let ret = unsafe { libc::sendto(fd, std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
+    if ret >= 0 {
+        return Kick::Drained;
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ENOBUFS) => Kick::More,
+        _ => {
+            tracing::debug!(port, error = %err, "TX wakeup failed");
+            Kick::Drained
+        }
+    }
 }
 
 fn reclaim_completed(tx: &mut TxSide) {

@@ -108,6 +108,12 @@ fn run(spec: WorkerSpec) {
             work += service_port(&mut ports, ingress, &tables, &punt, &mut counters);
         }
         work += inject(&mut ports, &punt, &mut counters);
+        // Frames the kernel could not take in the batch's flush go out now; until they have,
+        // the worker does not go to sleep.
+        for port in ports.iter_mut().filter(|p| p.tx_pending()) {
+            port.flush();
+            work += 1;
+        }
 
         if work > 0 || last_publish.elapsed() >= PUBLISH_EVERY {
             shared.publish(&counters);
