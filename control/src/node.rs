@@ -34,8 +34,21 @@ pub fn run(config: NodeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let pools: Vec<_> = config.pools.iter().map(|p| (p.addr, p.len)).collect();
     program.set_pool_cidrs(&pools).context("writing pool CIDRs to the XDP program")?;
 
+    // Frames must hold the largest packet any port can carry: a frame that does not fit is
+    // dropped by the kernel after the XDP program redirected it, a black hole for every
+    // full-sized packet. Refuse to start instead.
+    let mut port_config = PortConfig::default();
+    for p in &plan.ports {
+        let Some(size) = PortConfig::frame_size_for_mtu(p.info.mtu) else {
+            anyhow::bail!(
+                "interface {} has MTU {}; AF_XDP frames hold at most {} bytes of packet, so lower its MTU",
+                p.info.name, p.info.mtu, 4096 - fastpath::port::XDP_HEADROOM - 14
+            );
+        };
+        port_config.frame_size = port_config.frame_size.max(size);
+    }
+
     // Sockets first (they register themselves in the XSKMAP), then attach.
-    let port_config = PortConfig::default();
     let mut ports = Vec::with_capacity(plan.ports.len());
     for p in &plan.ports {
         let slot = u32::from(p.id);

@@ -256,6 +256,45 @@ fn static_route_through_the_uplink_gateway_reaches_outside_and_back() {
     assert!(crossed >= 6, "3 requests out and 3 replies in: {stats}");
 }
 
+/// Sets the MTU of workload `i`'s veth, both ends.
+fn set_workload_mtu(lab: &Lab, i: usize, mtu: u32) {
+    let w = &lab.workloads()[i];
+    let mtu = mtu.to_string();
+    for (ns, dev) in [(lab.node_netns(), w.host_interface.clone()), (w.netns.clone(), "eth0".to_owned())] {
+        let out = lab.exec(&ns, &["ip", "link", "set", "dev", &dev, "mtu", &mtu]).unwrap();
+        assert!(out.status.success(), "set mtu {mtu} on {dev}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn large_mtu_workloads_forward_full_sized_packets() {
+    let mut rig = Rig::new("snh", 2);
+    rig.signal_node(libc::SIGTERM);
+    for i in 0..2 {
+        set_workload_mtu(&rig.lab, i, 3000);
+    }
+    rig.start_node();
+    // 2972 bytes of ICMP data + 28 of headers = a 3000-byte packet, DF set: it only arrives
+    // if the AF_XDP frames were sized for the MTU.
+    let (ok, out) = rig.ping(0, &rig.ip(1).to_string(), &["-s", "2972", "-M", "do"]);
+    assert!(ok, "3000-byte packets across:\n{out}\n{}", rig.log());
+}
+
+#[test]
+fn an_mtu_no_frame_can_hold_is_refused_with_the_interface_named() {
+    let mut rig = Rig::new("sni", 1);
+    rig.signal_node(libc::SIGTERM);
+    set_workload_mtu(&rig.lab, 0, 9000);
+    let out = rig.run(
+        &rig.lab.node_netns(),
+        &[NODE_BIN, "--config", &rig.dir.join("node.toml").to_string_lossy()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the node must refuse to start");
+    let cali = &rig.lab.workloads()[0].host_interface;
+    assert!(stderr.contains(cali.as_str()) && stderr.contains("MTU 9000"), "{stderr}");
+}
+
 mod malformed {
     //! Frames written raw into a workload's eth0 with an AF_PACKET socket.
     use super::*;

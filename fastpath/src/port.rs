@@ -35,6 +35,20 @@ pub struct PortConfig {
     pub force_copy: bool,
 }
 
+/// Headroom the kernel reserves at the start of every AF_XDP frame in copy mode
+/// (`XDP_PACKET_HEADROOM`).
+pub const XDP_HEADROOM: u32 = 256;
+
+impl PortConfig {
+    /// The smallest frame size (2048 or 4096, the sizes AF_XDP accepts up to a page) whose
+    /// frames hold a whole Ethernet frame of an interface with `mtu`; `None` when even a page
+    /// does not.
+    pub fn frame_size_for_mtu(mtu: u16) -> Option<u32> {
+        let needed = u32::from(mtu) + 14 + XDP_HEADROOM;
+        [2048, 4096].into_iter().find(|size| needed <= *size)
+    }
+}
+
 impl Default for PortConfig {
     fn default() -> Self {
         PortConfig {
@@ -435,4 +449,18 @@ fn reclaim_completed(tx: &mut TxSide) {
     let n = unsafe { tx.comp.consume(&mut tx.completed) };
     // `free` was allocated with room for every TX frame, so this never reallocates.
     tx.free.extend_from_slice(&tx.completed[..n]);
+}
+
+#[cfg(test)]
+mod frame_size_tests {
+    use super::*;
+
+    #[test]
+    fn frame_size_grows_with_the_mtu_and_gives_up_past_a_page() {
+        assert_eq!(PortConfig::frame_size_for_mtu(1500), Some(2048));
+        assert_eq!(PortConfig::frame_size_for_mtu(1778), Some(2048));
+        assert_eq!(PortConfig::frame_size_for_mtu(1779), Some(4096));
+        assert_eq!(PortConfig::frame_size_for_mtu(3826), Some(4096));
+        assert_eq!(PortConfig::frame_size_for_mtu(9000), None);
+    }
 }

@@ -15,8 +15,10 @@ use crossbeam_queue::ArrayQueue;
 use crate::pipeline::PuntReason;
 use crate::tables::PortId;
 
-/// Largest frame that crosses between worker and slow path (a 1500-byte MTU frame fits).
-pub const FRAME_BUF_SIZE: usize = 2048;
+/// Largest frame that crosses between worker and slow path: a whole frame of the largest MTU
+/// the ports accept (see `port::PortConfig::frame_size_for_mtu`), so that the first packet to
+/// a neighbour still being resolved is held rather than refused, whatever its size.
+pub const FRAME_BUF_SIZE: usize = 4096;
 
 type Buf = Box<[u8; FRAME_BUF_SIZE]>;
 
