@@ -9,6 +9,8 @@ PACKAGES=(
     linux-libc-dev libbpf-dev
     # labs and integration tests
     iproute2 iputils-ping iperf3 ethtool procps
+    # datastore: etcd v3 server for tests and labs; protoc for the etcd-client crate
+    etcd-server etcd-client protobuf-compiler
 )
 
 missing=()

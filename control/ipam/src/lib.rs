@@ -1,0 +1,1 @@
+//! IPAM (work in progress).
