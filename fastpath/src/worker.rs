@@ -7,13 +7,22 @@
 //!
 //! Counting keeps `rx_packets == forwarded + punted + drops`: the pipeline counts its verdicts,
 //! and the worker corrects them when acting on a verdict fails (TX full, punt queue full).
+//!
+//! Ports come and go while the worker runs: control sends [`PortCommand`]s on a bounded channel
+//! that the worker drains once per loop iteration (never per packet). Ports sit in a
+//! `Vec<Option<Port>>` at their `PortId`, so an id stays valid for a port's whole life and the
+//! tables never have to be renumbered. A frame the tables send to an empty slot (a port being
+//! removed, whose route is already gone from the newest snapshot but not from the one this
+//! batch loaded) is dropped and counted as `DropReason::TxFull`: there was nowhere to transmit
+//! it.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TryRecvError};
 
 use crate::counters::{DropReason, PipelineCounters, WorkerCounters};
 use crate::pipeline::{process_frame, PuntReason, Verdict};
@@ -50,7 +59,7 @@ pub struct WorkerSpec {
     pub mode: RxMode,
     /// Core to pin the thread to.
     pub core: Option<usize>,
-    /// The worker's ports; the index in this Vec is the `PortId` the pipeline uses.
+    /// The worker's ports at start; each is installed at its own `Port::id`.
     pub ports: Vec<Port>,
     pub tables: Arc<ArcSwap<Tables>>,
     pub punt: WorkerEnd,
@@ -63,19 +72,178 @@ const IDLE_SLEEP: Duration = Duration::from_millis(100);
 /// Counters are published at least this often, even when idle.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
-/// Starts the worker thread.
+/// A change to the set of ports a running worker serves.
+pub enum PortCommand {
+    /// Installs the port at its `PortId` (replacing, and dropping, whatever was there).
+    AddPort(Port),
+    /// Takes the port out and sends it back (`None` if the slot was empty), so that the caller
+    /// closes it after it has detached the XDP program from the interface.
+    RemovePort(PortId, Sender<Option<Port>>),
+    /// Answered once every command sent before it has been carried out: a barrier, so that
+    /// control publishes routes to a new port only when the worker can transmit on it.
+    Sync(Sender<()>),
+}
+
+impl std::fmt::Debug for PortCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortCommand::AddPort(p) => f.debug_tuple("AddPort").field(p).finish(),
+            PortCommand::RemovePort(id, _) => f.debug_tuple("RemovePort").field(id).finish(),
+            PortCommand::Sync(_) => f.write_str("Sync"),
+        }
+    }
+}
+
+/// The worker has stopped (or does not take commands).
+#[derive(Debug, thiserror::Error)]
+pub enum PortCommandError {
+    #[error("the fastpath worker has stopped")]
+    WorkerGone,
+    #[error("the fastpath worker did not take the command within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Control's end of a worker's command channel.
+#[derive(Clone)]
+pub struct PortCommandSender {
+    commands: Sender<PortCommand>,
+    wake: Arc<OwnedFd>,
+}
+
+/// The worker's end: polled once per loop iteration, and an eventfd that wakes a sleeping
+/// interrupt-mode worker.
+pub struct PortCommandReceiver {
+    commands: Receiver<PortCommand>,
+    wake: Arc<OwnedFd>,
+}
+
+/// Creates a worker's command channel with room for `depth` commands.
+pub fn port_commands(depth: usize) -> std::io::Result<(PortCommandSender, PortCommandReceiver)> {
+    let (tx, rx) = crossbeam_channel::bounded(depth.max(1));
+    // SAFETY: eventfd returns a new descriptor or -1, which we check.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a freshly created descriptor that nothing else owns.
+    let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+    Ok((
+        PortCommandSender { commands: tx, wake: wake.clone() },
+        PortCommandReceiver { commands: rx, wake },
+    ))
+}
+
+impl PortCommandSender {
+    /// Queues `command` and wakes the worker; waits up to `timeout` for room in the queue.
+    pub fn send(&self, command: PortCommand, timeout: Duration) -> Result<(), PortCommandError> {
+        match self.commands.send_timeout(command, timeout) {
+            Ok(()) => {
+                let one = 1u64;
+                // SAFETY: writing 8 bytes from a u64 to a valid eventfd.
+                unsafe { libc::write(self.wake.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+                Ok(())
+            }
+            Err(SendTimeoutError::Timeout(_)) => Err(PortCommandError::Timeout(timeout)),
+            Err(SendTimeoutError::Disconnected(_)) => Err(PortCommandError::WorkerGone),
+        }
+    }
+
+    /// Removes port `id` from the worker and returns it (`None` if the worker had no such port).
+    pub fn remove_port(&self, id: PortId, timeout: Duration) -> Result<Option<Port>, PortCommandError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.send(PortCommand::RemovePort(id, tx), timeout)?;
+        rx.recv_timeout(timeout).map_err(|e| match e {
+            crossbeam_channel::RecvTimeoutError::Timeout => PortCommandError::Timeout(timeout),
+            crossbeam_channel::RecvTimeoutError::Disconnected => PortCommandError::WorkerGone,
+        })
+    }
+
+    /// Waits until the worker has carried out every command sent before.
+    pub fn sync(&self, timeout: Duration) -> Result<(), PortCommandError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.send(PortCommand::Sync(tx), timeout)?;
+        rx.recv_timeout(timeout).map_err(|e| match e {
+            crossbeam_channel::RecvTimeoutError::Timeout => PortCommandError::Timeout(timeout),
+            crossbeam_channel::RecvTimeoutError::Disconnected => PortCommandError::WorkerGone,
+        })
+    }
+}
+
+impl PortCommandReceiver {
+    fn wake_fd(&self) -> RawFd {
+        self.wake.as_raw_fd()
+    }
+
+    /// Carries out every waiting command; true when the set of ports changed.
+    fn apply(&self, worker: &str, ports: &mut Vec<Option<Port>>) -> bool {
+        let mut changed = false;
+        let mut handled = 0;
+        loop {
+            let command = match self.commands.try_recv() {
+                Ok(c) => c,
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
+            };
+            handled += 1;
+            match command {
+                PortCommand::AddPort(port) => {
+                    tracing::debug!(worker, port = %port.name(), id = port.id(), "port added");
+                    install(ports, port);
+                    changed = true;
+                }
+                PortCommand::RemovePort(id, reply) => {
+                    let port = ports.get_mut(usize::from(id)).and_then(Option::take);
+                    tracing::debug!(worker, id, found = port.is_some(), "port removed");
+                    changed |= port.is_some();
+                    // The caller may have given up waiting; then the port is dropped here.
+                    let _ = reply.send(port);
+                }
+                PortCommand::Sync(reply) => {
+                    let _ = reply.send(());
+                }
+            }
+        }
+        if handled > 0 {
+            let mut v = 0u64;
+            // SAFETY: reading 8 bytes into a u64 from a valid nonblocking eventfd. A command
+            // sent after the drain above re-arms it, so none sleeps unnoticed.
+            unsafe { libc::read(self.wake.as_raw_fd(), &mut v as *mut u64 as *mut libc::c_void, 8) };
+        }
+        changed
+    }
+}
+
+/// Puts `port` in the slot of its id, growing the table when needed (only on a command).
+fn install(ports: &mut Vec<Option<Port>>, port: Port) {
+    let at = usize::from(port.id());
+    if ports.len() <= at {
+        ports.resize_with(at + 1, || None);
+    }
+    ports[at] = Some(port);
+}
+
+/// Starts the worker thread with a fixed set of ports.
 pub fn spawn(spec: WorkerSpec) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(spec.name.clone())
-        .spawn(move || run(spec))
+        .spawn(move || run(spec, None))
 }
 
-fn run(spec: WorkerSpec) {
+/// Starts the worker thread; `commands` adds and removes ports while it runs.
+pub fn spawn_with_commands(
+    spec: WorkerSpec,
+    commands: PortCommandReceiver,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(spec.name.clone())
+        .spawn(move || run(spec, Some(commands)))
+}
+
+fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
     let WorkerSpec {
         name,
         mode,
         core,
-        mut ports,
+        ports: initial_ports,
         tables,
         punt,
         counters: shared,
@@ -86,31 +254,35 @@ fn run(spec: WorkerSpec) {
             tracing::warn!(worker = %name, core = id, "cannot pin worker to core");
         }
     }
-    tracing::info!(worker = %name, ?mode, ports = ports.len(), "fastpath worker started");
+    tracing::info!(worker = %name, ?mode, ports = initial_ports.len(), "fastpath worker started");
+    let mut ports: Vec<Option<Port>> = Vec::new();
+    for port in initial_ports {
+        install(&mut ports, port);
+    }
 
-    // Preallocated poll set: every port's socket, then the slow path's inject eventfd.
-    let mut pollfds: Vec<libc::pollfd> = ports
-        .iter()
-        .map(|p| p.raw_fd())
-        .chain(std::iter::once(punt.wake_fd()))
-        .map(|fd: RawFd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
+    // The poll set is rebuilt only when the ports change, never per packet.
+    let extra_fds: Vec<RawFd> = std::iter::once(punt.wake_fd())
+        .chain(commands.as_ref().map(PortCommandReceiver::wake_fd))
         .collect();
+    let mut pollfds = poll_set(&ports, &extra_fds);
 
     let mut counters = PipelineCounters::default();
     let mut last_publish = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let mut work = 0;
+        if let Some(commands) = &commands {
+            if commands.apply(&name, &mut ports) {
+                pollfds = poll_set(&ports, &extra_fds);
+                work += 1;
+            }
+        }
         for ingress in 0..ports.len() {
             work += service_port(&mut ports, ingress, &tables, &punt, &mut counters);
         }
         work += inject(&mut ports, &punt, &mut counters);
         // Frames the kernel could not take in the batch's flush go out now; until they have,
         // the worker does not go to sleep.
-        for port in ports.iter_mut().filter(|p| p.tx_pending()) {
+        for port in ports.iter_mut().flatten().filter(|p| p.tx_pending()) {
             port.flush();
             work += 1;
         }
@@ -130,28 +302,40 @@ fn run(spec: WorkerSpec) {
     tracing::info!(worker = %name, "fastpath worker stopped");
 }
 
+/// Every port's socket, then the worker's eventfds (slow path inject, port commands).
+fn poll_set(ports: &[Option<Port>], extra: &[RawFd]) -> Vec<libc::pollfd> {
+    ports
+        .iter()
+        .flatten()
+        .map(|p| p.raw_fd())
+        .chain(extra.iter().copied())
+        .map(|fd: RawFd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect()
+}
+
 /// Receives one batch on `ports[ingress]`, runs it through the pipeline and acts on the
 /// verdicts; returns the number of frames received.
 fn service_port(
-    ports: &mut [Port],
+    ports: &mut [Option<Port>],
     ingress: usize,
     tables: &ArcSwap<Tables>,
     punt: &WorkerEnd,
     counters: &mut PipelineCounters,
 ) -> usize {
-    let n = ports[ingress].receive();
+    let Some(port) = ports[ingress].as_mut() else { return 0 };
+    let n = port.receive();
     if n == 0 {
         return 0;
     }
     let snapshot = tables.load();
     let ingress_id = ingress as PortId;
     for i in 0..n {
-        let verdict = process_frame(
-            ports[ingress].received_frame_mut(i),
-            ingress_id,
-            &snapshot,
-            counters,
-        );
+        let Some(port) = ports[ingress].as_mut() else { break };
+        let verdict = process_frame(port.received_frame_mut(i), ingress_id, &snapshot, counters);
         match verdict {
             Verdict::Forward(egress) => {
                 if forward(ports, ingress, i, egress as usize) {
@@ -162,27 +346,30 @@ fn service_port(
                 }
             }
             Verdict::Punt(reason) => {
-                if !punt.punt(ingress_id, reason, ports[ingress].received_frame(i)) {
+                let frame = ports[ingress].as_ref().map_or(&[][..], |p| p.received_frame(i));
+                if !punt.punt(ingress_id, reason, frame) {
                     note_punt_failure(reason, counters);
                 }
             }
             Verdict::Drop(_) => {}
         }
     }
-    ports[ingress].release_received();
-    for port in ports.iter_mut() {
+    if let Some(port) = ports[ingress].as_mut() {
+        port.release_received();
+    }
+    for port in ports.iter_mut().flatten() {
         port.flush();
     }
     n
 }
 
-/// Copies received frame `i` of `ports[ingress]` to the TX ring of `ports[egress]`.
-fn forward(ports: &mut [Port], ingress: usize, i: usize, egress: usize) -> bool {
+/// Copies received frame `i` of `ports[ingress]` to the TX ring of `ports[egress]`. False when
+/// the ring is full or the tables name a slot without a port (see the module comment).
+fn forward(ports: &mut [Option<Port>], ingress: usize, i: usize, egress: usize) -> bool {
     if egress == ingress {
-        return ports[ingress].transmit_received(i);
+        return ports[ingress].as_mut().is_some_and(|p| p.transmit_received(i));
     }
     if egress >= ports.len() {
-        // The tables name a port this worker does not have: nothing to send it on.
         return false;
     }
     let (from, to) = if ingress < egress {
@@ -192,7 +379,10 @@ fn forward(ports: &mut [Port], ingress: usize, i: usize, egress: usize) -> bool 
         let (a, b) = ports.split_at_mut(ingress);
         (&b[0], &mut a[egress])
     };
-    to.transmit(from.received_frame(i))
+    match (from, to) {
+        (Some(from), Some(to)) => to.transmit(from.received_frame(i)),
+        _ => false,
+    }
 }
 
 /// Keeps `rx == forwarded + punted + drops` when the slow path cannot take a frame.
@@ -211,10 +401,11 @@ fn note_punt_failure(reason: PuntReason, counters: &mut PipelineCounters) {
 }
 
 /// Sends the frames the slow path injected; returns how many it handled.
-fn inject(ports: &mut [Port], punt: &WorkerEnd, counters: &mut PipelineCounters) -> usize {
+fn inject(ports: &mut [Option<Port>], punt: &WorkerEnd, counters: &mut PipelineCounters) -> usize {
     let n = punt.drain_inject(|port, data| {
         let sent = ports
             .get_mut(port as usize)
+            .and_then(Option::as_mut)
             .is_some_and(|p| p.transmit(data));
         if sent {
             counters.injected += 1;
@@ -225,7 +416,7 @@ fn inject(ports: &mut [Port], punt: &WorkerEnd, counters: &mut PipelineCounters)
         }
     });
     if n > 0 {
-        for port in ports.iter_mut() {
+        for port in ports.iter_mut().flatten() {
             port.flush();
         }
     }
@@ -264,6 +455,42 @@ mod tests {
         assert_eq!("poll".parse::<RxMode>(), Ok(RxMode::Poll));
         assert_eq!("interrupt".parse::<RxMode>(), Ok(RxMode::Interrupt));
         assert!("busy".parse::<RxMode>().is_err());
+    }
+
+    #[test]
+    fn port_commands_wake_the_worker_and_are_answered_in_order() {
+        let (tx, rx) = port_commands(4).unwrap();
+        let mut ports: Vec<Option<Port>> = Vec::new();
+        let (removed_tx, removed_rx) = crossbeam_channel::bounded(1);
+        let (sync_tx, sync_rx) = crossbeam_channel::bounded(1);
+        tx.send(PortCommand::RemovePort(7, removed_tx), Duration::from_millis(10)).unwrap();
+        tx.send(PortCommand::Sync(sync_tx), Duration::from_millis(10)).unwrap();
+        let mut pfd = libc::pollfd { fd: rx.wake_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 1, "a command makes the eventfd readable");
+        assert!(!rx.apply("test", &mut ports), "removing an empty slot changes nothing");
+        assert!(removed_rx.try_recv().unwrap().is_none(), "an empty slot gives back no port");
+        assert!(sync_rx.try_recv().is_ok(), "the barrier is answered");
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0, "the eventfd is reset after the drain");
+    }
+
+    #[test]
+    fn commands_to_a_stopped_worker_fail_and_a_full_queue_times_out() {
+        let (tx, rx) = port_commands(1).unwrap();
+        let (sync_tx, _sync_rx) = crossbeam_channel::bounded(1);
+        tx.send(PortCommand::Sync(sync_tx), Duration::from_millis(10)).unwrap();
+        assert!(matches!(tx.sync(Duration::from_millis(20)), Err(PortCommandError::Timeout(_))));
+        drop(rx);
+        assert!(matches!(tx.sync(Duration::from_millis(20)), Err(PortCommandError::WorkerGone)));
+    }
+
+    #[test]
+    fn forwarding_to_an_empty_slot_fails_instead_of_panicking() {
+        let mut ports: Vec<Option<Port>> = vec![None, None];
+        assert!(!forward(&mut ports, 0, 0, 1));
+        assert!(!forward(&mut ports, 0, 0, 0));
+        assert!(!forward(&mut ports, 1, 0, 9));
     }
 
     #[test]
