@@ -9,8 +9,9 @@ PACKAGES=(
     linux-libc-dev libbpf-dev
     # labs and integration tests
     iproute2 iputils-ping iperf3 ethtool procps
-    # datastore: etcd v3 server for tests and labs; protoc for the etcd-client crate
-    etcd-server etcd-client protobuf-compiler
+    # datastore: etcd v3 server for tests and labs; protoc and the well-known .proto files for
+    # the etcd-client crate
+    etcd-server etcd-client protobuf-compiler libprotobuf-dev
 )
 
 missing=()
