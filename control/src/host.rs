@@ -86,6 +86,15 @@ pub fn default_route_interface() -> Option<String> {
     default_route().map(|(iface, _)| iface)
 }
 
+/// Names of the interfaces in this network namespace, sorted.
+pub fn interface_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// What the node needs to know about one interface.
 #[derive(Clone, Debug)]
 pub struct InterfaceFacts {

@@ -4,6 +4,7 @@
 //! fastpath tables, `node` starts the dataplane and runs until told to stop, `stats` serves the
 //! counters on a local socket.
 
+pub mod agent;
 pub mod cni;
 pub mod config;
 pub mod host;
