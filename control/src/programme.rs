@@ -1,14 +1,17 @@
 //! The dataplane programme: what the fastpath tables must hold for a given configuration.
 //!
-//! A pure function of the configuration and the facts about the interfaces, so that it is
-//! tested without any interface existing. Port ids: workloads in configuration order, then the
-//! uplink.
+//! Pure functions of the configuration and the facts about the interfaces, so that they are
+//! tested without any interface existing. [`tables`] builds a snapshot for ports at whatever
+//! ids the live dataplane gave them (ids are stable for a port's life, so slots of removed
+//! ports are holes); [`build`] is the one-shot form for a whole configuration, with port ids
+//! assigned in order: workloads in configuration order, then the uplink.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use fastpath::{Fib, MacAddr, NextHop, NextHopKind, PortId, PortInfo, PortKind, Tables};
 
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, RouteConfig};
 use crate::host::InterfaceFacts;
 
 /// The gateway address every workload routes through; nobody owns it, the node answers ARP
@@ -33,6 +36,8 @@ pub enum ProgrammeError {
     Route { prefix: String, via: Ipv4Addr, reason: String },
     #[error("FIB refused {prefix}: {reason}")]
     Fib { prefix: String, reason: String },
+    #[error("workload address {ip} on {interface} is already routed to {owner}")]
+    DuplicateAddress { ip: Ipv4Addr, interface: String, owner: String },
 }
 
 /// The tables and the ports they refer to.
@@ -43,6 +48,120 @@ pub struct Programme {
     pub node_ip: Option<Ipv4Addr>,
 }
 
+/// What a snapshot is built from: ports at their ids, and what to route to them.
+pub struct Routing<'a> {
+    /// Ports by `PortId`; `None` for a free slot.
+    pub ports: &'a [Option<PortInfo>],
+    /// Each workload's port and addresses.
+    pub workloads: Vec<(PortId, &'a [Ipv4Addr])>,
+    /// The uplink's port and its IPv4 addresses with prefix lengths.
+    pub uplink: Option<(PortId, &'a [(Ipv4Addr, u8)])>,
+    pub routes: &'a [RouteConfig],
+}
+
+/// A snapshot and the entries that could not go into it (each named in its error), so that
+/// one bad route or duplicated address does not keep every other change out.
+pub struct BuiltTables {
+    pub tables: Tables,
+    pub rejected: Vec<ProgrammeError>,
+}
+
+/// The `PortInfo` for an interface: workloads speak as `ee:ee:ee:ee:ee:ee` from 169.254.1.1,
+/// the uplink with its own MAC from its first address.
+pub fn port_info(f: &InterfaceFacts, kind: PortKind) -> PortInfo {
+    // Workload ports always speak as ee:ee:ee:ee:ee:ee, whatever the veth reports, because that
+    // is the MAC the workload has learned for its gateway.
+    let (mac, ip) = match kind {
+        PortKind::Workload => (MacAddr::CALICO_HOST_SIDE, WORKLOAD_GATEWAY),
+        PortKind::Uplink => (f.mac, f.addrs.first().map_or(Ipv4Addr::UNSPECIFIED, |(ip, _)| *ip)),
+    };
+    PortInfo { name: f.name.clone(), ifindex: f.ifindex, kind, mac, ip, mtu: f.mtu }
+}
+
+/// What stands in `Tables::ports` for a slot without a port: no route points at it, and its
+/// unspecified address is nobody's.
+fn free_slot() -> PortInfo {
+    PortInfo {
+        name: String::new(),
+        ifindex: 0,
+        kind: PortKind::Workload,
+        mac: MacAddr::CALICO_HOST_SIDE,
+        ip: Ipv4Addr::UNSPECIFIED,
+        mtu: 0,
+    }
+}
+
+/// Builds one snapshot. Never fails as a whole: entries that cannot be routed are returned in
+/// `rejected`.
+pub fn tables(routing: &Routing) -> BuiltTables {
+    let mut fib = Fib::new();
+    let mut next_hops = Vec::new();
+    let mut rejected = Vec::new();
+    let mut add_route = |prefix: Ipv4Addr, len: u8, nh: NextHop| -> Result<(), ProgrammeError> {
+        let id = next_hops.len() as u32;
+        fib.insert(prefix, len, id)
+            .map_err(|e| ProgrammeError::Fib { prefix: format!("{prefix}/{len}"), reason: e.to_string() })?;
+        next_hops.push(nh);
+        Ok(())
+    };
+    let port_name = |id: PortId| {
+        routing.ports.get(usize::from(id)).and_then(Option::as_ref).map_or_else(|| format!("port {id}"), |p| p.name.clone())
+    };
+
+    // A /32 per workload address, delivered to the workload's MAC (learned by ARP). The first
+    // workload to claim an address keeps it.
+    let mut owners: HashMap<Ipv4Addr, PortId> = HashMap::new();
+    for (port, ips) in &routing.workloads {
+        for ip in ips.iter() {
+            if let Some(owner) = owners.get(ip) {
+                rejected.push(ProgrammeError::DuplicateAddress { ip: *ip, interface: port_name(*port), owner: port_name(*owner) });
+                continue;
+            }
+            match add_route(*ip, 32, NextHop::new(NextHopKind::Neighbor, *port, *ip)) {
+                Ok(()) => {
+                    owners.insert(*ip, *port);
+                }
+                Err(e) => rejected.push(e),
+            }
+        }
+    }
+    // The node's own addresses and the workloads' gateway go to the slow path.
+    if let Err(e) = add_route(WORKLOAD_GATEWAY, 32, NextHop::new(NextHopKind::Local, 0, WORKLOAD_GATEWAY)) {
+        rejected.push(e);
+    }
+    if let Some((id, addrs)) = routing.uplink {
+        for (ip, _) in addrs {
+            if let Err(e) = add_route(*ip, 32, NextHop::new(NextHopKind::Local, id, *ip)) {
+                rejected.push(e);
+            }
+        }
+    }
+    // Static routes through gateways on the uplink's subnet.
+    for r in routing.routes {
+        let reject = |reason: String| ProgrammeError::Route { prefix: r.prefix.to_string(), via: r.via, reason };
+        let Some((id, addrs)) = routing.uplink else {
+            rejected.push(reject("there is no uplink to reach the gateway on".into()));
+            continue;
+        };
+        let on_link = addrs.iter().any(|(ip, len)| {
+            let m = if *len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(*ip) & m == u32::from(r.via) & m
+        });
+        if !on_link {
+            rejected.push(reject(format!("gateway is not on a subnet of uplink {}", port_name(id))));
+            continue;
+        }
+        if let Err(e) = add_route(r.prefix.addr, r.prefix.len, NextHop::new(NextHopKind::Neighbor, id, r.via)) {
+            rejected.push(e);
+        }
+    }
+
+    let ports = routing.ports.iter().map(|p| p.clone().unwrap_or_else(free_slot)).collect();
+    BuiltTables { tables: Tables { fib, next_hops, ports }, rejected }
+}
+
+/// The whole programme for a configuration, ports numbered from 0; any entry that cannot be
+/// routed is an error.
 pub fn build(
     config: &NodeConfig,
     mut facts: impl FnMut(&str) -> Result<InterfaceFacts, crate::host::InterfaceError>,
@@ -54,7 +173,7 @@ pub fn build(
     }
     for w in &config.workloads {
         let f = facts(&w.interface)?;
-        ports.push(plan(ports.len(), &f, PortKind::Workload, WORKLOAD_GATEWAY));
+        ports.push(PortPlan { id: ports.len() as PortId, info: port_info(&f, PortKind::Workload), queues: f.queues });
     }
     let mut uplink = None;
     let mut node_ip = None;
@@ -62,63 +181,22 @@ pub fn build(
         let f = facts(name)?;
         node_ip = f.addrs.first().map(|(ip, _)| *ip);
         let id = ports.len() as PortId;
-        ports.push(plan(ports.len(), &f, PortKind::Uplink, node_ip.unwrap_or(Ipv4Addr::UNSPECIFIED)));
-        uplink = Some((id, f));
+        ports.push(PortPlan { id, info: port_info(&f, PortKind::Uplink), queues: f.queues });
+        uplink = Some((id, f.addrs));
     }
 
-    let mut fib = Fib::new();
-    let mut next_hops = Vec::new();
-    let mut add_route = |prefix: Ipv4Addr, len: u8, nh: NextHop| -> Result<(), ProgrammeError> {
-        let id = next_hops.len() as u32;
-        next_hops.push(nh);
-        fib.insert(prefix, len, id)
-            .map(|_| ())
-            .map_err(|e| ProgrammeError::Fib { prefix: format!("{prefix}/{len}"), reason: e.to_string() })
+    let infos: Vec<Option<PortInfo>> = ports.iter().map(|p| Some(p.info.clone())).collect();
+    let routing = Routing {
+        ports: &infos,
+        workloads: config.workloads.iter().enumerate().map(|(i, w)| (i as PortId, w.ips.as_slice())).collect(),
+        uplink: uplink.as_ref().map(|(id, addrs)| (*id, addrs.as_slice())),
+        routes: &config.routes,
     };
-
-    // A /32 per workload address, delivered to the workload's MAC (learned by ARP).
-    for (port, w) in config.workloads.iter().enumerate() {
-        for ip in &w.ips {
-            add_route(*ip, 32, NextHop::new(NextHopKind::Neighbor, port as PortId, *ip))?;
-        }
+    let built = tables(&routing);
+    if let Some(first) = built.rejected.into_iter().next() {
+        return Err(first);
     }
-    // The node's own addresses and the workloads' gateway go to the slow path.
-    add_route(WORKLOAD_GATEWAY, 32, NextHop::new(NextHopKind::Local, 0, WORKLOAD_GATEWAY))?;
-    if let Some((id, f)) = &uplink {
-        for (ip, _) in &f.addrs {
-            add_route(*ip, 32, NextHop::new(NextHopKind::Local, *id, *ip))?;
-        }
-    }
-    // Static routes through gateways on the uplink's subnet.
-    for r in &config.routes {
-        let Some((id, f)) = &uplink else { unreachable!("config validation requires an uplink for routes") };
-        let on_link = f.addrs.iter().any(|(ip, len)| {
-            let m = if *len == 0 { 0 } else { u32::MAX << (32 - len) };
-            u32::from(*ip) & m == u32::from(r.via) & m
-        });
-        if !on_link {
-            return Err(ProgrammeError::Route {
-                prefix: r.prefix.to_string(),
-                via: r.via,
-                reason: format!("gateway is not on a subnet of uplink {}", f.name),
-            });
-        }
-        add_route(r.prefix.addr, r.prefix.len, NextHop::new(NextHopKind::Neighbor, *id, r.via))?;
-    }
-
-    let tables = Tables { fib, next_hops, ports: ports.iter().map(|p| p.info.clone()).collect() };
-    Ok(Programme { tables, ports, node_ip })
-}
-
-fn plan(id: usize, f: &InterfaceFacts, kind: PortKind, ip: Ipv4Addr) -> PortPlan {
-    // Workload ports always speak as ee:ee:ee:ee:ee:ee, whatever the veth reports, because that
-    // is the MAC the workload has learned for its gateway.
-    let mac = if kind == PortKind::Workload { MacAddr::CALICO_HOST_SIDE } else { f.mac };
-    PortPlan {
-        id: id as PortId,
-        info: PortInfo { name: f.name.clone(), ifindex: f.ifindex, kind, mac, ip, mtu: f.mtu },
-        queues: f.queues,
-    }
+    Ok(Programme { tables: built.tables, ports, node_ip })
 }
 
 #[cfg(test)]
@@ -179,6 +257,39 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("10.5.0.0/16") && err.contains("172.16.0.1"), "{err}");
+    }
+
+    #[test]
+    fn ports_keep_their_ids_across_holes_and_bad_entries_are_rejected_alone() {
+        let w = fake("caliA").unwrap();
+        let up = fake("eth0").unwrap();
+        // Slot 0 was freed; workloads sit at 1 and 3, the uplink at 2.
+        let ports = vec![None, Some(port_info(&w, PortKind::Workload)), Some(port_info(&up, PortKind::Uplink)), Some(port_info(&w, PortKind::Workload))];
+        let a = [Ipv4Addr::new(192, 168, 0, 1)];
+        let b = [Ipv4Addr::new(192, 168, 0, 1), Ipv4Addr::new(192, 168, 0, 9)];
+        let routes = vec![
+            RouteConfig { prefix: "10.5.0.0/16".parse().unwrap(), via: Ipv4Addr::new(172, 16, 0, 1) },
+            RouteConfig { prefix: "10.99.0.0/24".parse().unwrap(), via: Ipv4Addr::new(10, 99, 0, 2) },
+        ];
+        let built = tables(&Routing {
+            ports: &ports,
+            workloads: vec![(1, &a[..]), (3, &b[..])],
+            uplink: Some((2, &up.addrs)),
+            routes: &routes,
+        });
+        let t = &built.tables;
+        assert_eq!(t.ports.len(), 4);
+        assert_eq!(t.ports[0].ifindex, 0, "a free slot is a placeholder");
+        assert_eq!(t.ports[0].ip, Ipv4Addr::UNSPECIFIED);
+        let nh = |ip: [u8; 4]| t.fib.lookup(u32::from(Ipv4Addr::from(ip))).map(|id| &t.next_hops[id as usize]);
+        assert_eq!(nh([192, 168, 0, 1]).unwrap().port, 1, "the first claimant keeps a duplicated address");
+        assert_eq!(nh([192, 168, 0, 9]).unwrap().port, 3);
+        assert_eq!(nh([10, 99, 0, 7]).unwrap().port, 2);
+        assert!(nh([10, 5, 0, 1]).is_none());
+        let errors: Vec<String> = built.rejected.iter().map(|e| e.to_string()).collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("192.168.0.1") && e.contains("already routed")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("10.5.0.0/16") && e.contains("172.16.0.1")), "{errors:?}");
     }
 
     #[test]
