@@ -22,7 +22,10 @@
 
 use std::time::Duration;
 
+pub mod embedded;
 pub mod keys;
+
+pub use embedded::{EmbeddedOptions, EmbeddedStore};
 
 /// One stored key.
 #[derive(Clone, Debug, PartialEq, Eq)]
