@@ -392,12 +392,10 @@ impl ChangeLogWatcher {
         let changes = txn.open_table(CHANGES).map_err(backend_error)?;
         let mut events = Vec::new();
         let mut next_revision = self.next_revision;
-        let mut read = 0;
-        for entry in changes.range(self.next_revision..).map_err(backend_error)? {
+        for (read, entry) in changes.range(self.next_revision..).map_err(backend_error)?.enumerate() {
             if read == WATCH_BATCH {
                 return Ok(LogRead::Events { events, next_revision, more: true });
             }
-            read += 1;
             let (revision, raw) = entry.map_err(backend_error)?;
             let revision = revision.value();
             next_revision = revision + 1;

@@ -22,10 +22,24 @@
 
 use std::time::Duration;
 
+pub mod config;
 pub mod embedded;
+pub mod etcd;
 pub mod keys;
 
+pub use config::{ConfigError, DatastoreConfig, DatastoreType};
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
+pub use etcd::{EtcdConfig, EtcdStore};
+
+/// Opens the configured backend. The embedded store is shared with other processes on this
+/// host (see [`embedded`]); an etcd client connects lazily, so this succeeds while etcd is
+/// down and the first request reports `Unavailable`.
+pub fn open(config: &DatastoreConfig) -> Result<std::sync::Arc<dyn Datastore>> {
+    Ok(match config.datastore_type {
+        DatastoreType::Embedded => std::sync::Arc::new(EmbeddedStore::open(&config.embedded_path)?),
+        DatastoreType::Etcdv3 => std::sync::Arc::new(EtcdStore::connect(config.etcd.clone())?),
+    })
+}
 
 /// One stored key.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use datastore::{Datastore, DatastoreError, EmbeddedOptions, EmbeddedStore, WatchEvent};
+use datastore::{Datastore, DatastoreError, EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, WatchEvent};
 
 /// What a case needs from a backend beyond the trait.
 trait Fixture {
@@ -340,6 +340,76 @@ fn embedded_in_memory_store_works() {
     let rev = store.create("/t/mem", b"v").unwrap();
     assert_eq!(store.get("/t/mem").unwrap().unwrap().mod_revision, rev);
     assert!(matches!(store.create("/t/mem", b"v"), Err(DatastoreError::AlreadyExists { .. })));
+}
+
+// ---- etcd backend ---------------------------------------------------------------------------
+
+struct EtcdFixture {
+    store: Arc<EtcdStore>,
+    server: common::EtcdMember,
+}
+
+impl EtcdFixture {
+    fn new() -> EtcdFixture {
+        let server = common::start_etcd("conformance");
+        let config = EtcdConfig { endpoints: vec![server.client_url.clone()], ..Default::default() };
+        EtcdFixture { store: Arc::new(EtcdStore::connect(config).unwrap()), server }
+    }
+}
+
+impl Fixture for EtcdFixture {
+    fn store(&self) -> Arc<dyn Datastore> {
+        self.store.clone()
+    }
+    fn force_compaction(&self) {
+        let (_, revision) = self.store.list("/").unwrap();
+        self.store.compact(revision).unwrap();
+    }
+    fn active_watches(&self) -> usize {
+        // Counted by the server: a dropped watch must be cancelled there, not only here.
+        let watchers = self.server.metric("etcd_debugging_mvcc_watcher_total").expect("etcd exports its watcher gauge");
+        assert_eq!(watchers as usize, self.store.active_watches(), "client pumps and server watchers agree");
+        watchers as usize
+    }
+}
+
+conformance_suite!(etcd, EtcdFixture::new());
+
+#[test]
+fn etcd_unreachable_is_unavailable_within_the_timeout() {
+    let config = EtcdConfig {
+        endpoints: vec![format!("http://127.0.0.1:{}", common::free_port())],
+        timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let store = EtcdStore::connect(config).unwrap();
+    let started = Instant::now();
+    assert!(matches!(store.get("/t/k"), Err(DatastoreError::Unavailable(_))));
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn open_picks_the_configured_backend() {
+    let dir = common::TempDir::new("open");
+    let config = datastore::DatastoreConfig {
+        datastore_type: datastore::DatastoreType::Embedded,
+        embedded_path: dir.path().join("nested/store.redb"),
+        ..Default::default()
+    };
+    let store = datastore::open(&config).unwrap();
+    store.create("/t/open", b"v").unwrap();
+    assert!(config.embedded_path.exists(), "the embedded store lives at the configured path");
+
+    let server = common::start_etcd("open");
+    let config = datastore::DatastoreConfig {
+        datastore_type: datastore::DatastoreType::Etcdv3,
+        etcd: EtcdConfig { endpoints: vec![server.client_url.clone()], ..Default::default() },
+        ..Default::default()
+    };
+    let store = datastore::open(&config).unwrap();
+    store.create("/t/open", b"etcd").unwrap();
+    let direct = EtcdStore::connect(config.etcd.clone()).unwrap();
+    assert_eq!(direct.get("/t/open").unwrap().unwrap().value, b"etcd");
 }
 
 const CHILD_PATH_ENV: &str = "BRINDLE_DATASTORE_TEST_PATH";
