@@ -1,13 +1,15 @@
 //! Brindle's control plane. For now: the node service with a static configuration.
 //!
 //! `config` reads node.toml, `host` reads facts about interfaces, `programme` turns both into
-//! fastpath tables, `node` starts the dataplane and runs until told to stop, `stats` serves the
-//! counters on a local socket.
+//! fastpath tables, `dataplane` runs the ports, threads and tables and changes them live,
+//! `node` drives it from node.toml (again on SIGHUP), `stats` serves the counters on a local
+//! socket, `health` and `metrics` serve Felix's HTTP endpoints.
 
-pub mod agent;
-pub mod cni;
 pub mod config;
+pub mod dataplane;
+pub mod health;
 pub mod host;
+pub mod metrics;
 pub mod node;
 pub mod programme;
 pub mod stats;

@@ -1,150 +1,174 @@
-//! The node service: start the dataplane for a configuration, run until told to stop, and
-//! leave the host as it was.
+//! The node service: start the dataplane, program it from node.toml, re-read the file and
+//! apply it again on SIGHUP, serve health, metrics and stats, and leave the host as it was.
 //!
 //! Order matters for the host's sake: every AF_XDP socket is registered before the XDP program
 //! is attached to its interface, and the program redirects with an XDP_PASS fallback, so there
-//! is never a moment where a packet is sent to a socket that does not exist. On the way out the
-//! programs are detached before the sockets close. After a crash the program stays attached but
-//! its sockets are gone, so traffic falls back to the kernel; the next start replaces it.
+//! is never a moment where a packet is sent to a socket that does not exist (`dataplane` keeps
+//! that order for ports added and removed while running). On the way out the programs are
+//! detached before the sockets close. After a crash the program stays attached but its sockets
+//! are gone, so traffic falls back to the kernel; the next start replaces it.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use arc_swap::ArcSwap;
-use fastpath::port::{Port, PortConfig};
-use fastpath::punt::{punt_path, PuntConfig};
-use fastpath::worker::{self, RxMode, WorkerSpec};
-use fastpath::xdp::XdpProgram;
-use fastpath::{PipelineCounters, PortKind, WorkerCounters};
+use anyhow::{anyhow, Context};
+use fastpath::punt::PuntConfig;
+use fastpath::worker::RxMode;
 use serde_json::{json, Value};
-use slowpath::{SlowpathConfig, SlowpathCounters};
 
 use crate::config::{Mode, NodeConfig};
-use crate::programme;
+use crate::dataplane::{ApplyReport, Dataplane, DataplaneObserver, DataplaneSettings, DesiredState, FailureKind};
+use crate::health::{EndpointConfig, Health, HttpServer, Response};
 use crate::stats::{counters_json, StatsServer};
 
-/// Runs the node until `stop` becomes true (set by the signal handler).
-pub fn run(config: NodeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
-    let plan = programme::build(&config, crate::host::interface).context("building the dataplane programme")?;
-    tracing::info!(node = %config.node_name, ports = plan.ports.len(), routes = plan.tables.fib.len(), "starting");
+/// How often items the last apply could not program (an interface not there yet) are retried.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
 
-    let program = XdpProgram::load().context("loading the XDP program")?;
-    let pools: Vec<_> = config.pools.iter().map(|p| (p.addr, p.len)).collect();
-    program.set_pool_cidrs(&pools).context("writing pool CIDRs to the XDP program")?;
+/// Reads node.toml: the endpoint keys (`health_*`, `metrics_*`) and the node configuration.
+pub fn load_config(path: &Path) -> anyhow::Result<(NodeConfig, EndpointConfig)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (endpoints, rest) = EndpointConfig::split_from(&text).map_err(|e| anyhow!(e))?;
+    let config = NodeConfig::parse(&rest)?;
+    Ok((config, endpoints))
+}
 
-    // Frames must hold the largest packet any port can carry: a frame that does not fit is
-    // dropped by the kernel after the XDP program redirected it, a black hole for every
-    // full-sized packet. Refuse to start instead.
-    let mut port_config = PortConfig::default();
-    for p in &plan.ports {
-        let Some(size) = PortConfig::frame_size_for_mtu(p.info.mtu) else {
-            anyhow::bail!(
-                "interface {} has MTU {}; AF_XDP frames hold at most {} bytes of packet, so lower its MTU",
-                p.info.name, p.info.mtu, 4096 - fastpath::port::XDP_HEADROOM - 14
-            );
-        };
-        port_config.frame_size = port_config.frame_size.max(size);
-    }
+/// Runs the node from the file at `path` until `stop` becomes true (set by the signal handler).
+pub fn run(path: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let (config, endpoints) = load_config(path).with_context(|| format!("config {}", path.display()))?;
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone()).context("installing the SIGHUP handler")?;
 
-    // Sockets first (they register themselves in the XSKMAP), then attach.
-    let mut ports = Vec::with_capacity(plan.ports.len());
-    for p in &plan.ports {
-        let slot = u32::from(p.id);
-        let port = Port::open(p.id, &p.info, 0, &port_config, &program, slot)
-            .with_context(|| format!("opening AF_XDP socket on {}", p.info.name))?;
-        ports.push(port);
-    }
-    let mut attachments = Vec::with_capacity(plan.ports.len());
-    for p in &plan.ports {
-        let slot = u32::from(p.id);
-        let attachment = program
-            .attach(p.info.ifindex, p.info.kind, 1, slot)
-            .with_context(|| format!("attaching XDP to {}", p.info.name))?;
-        tracing::info!(port = %p.info.name, id = p.id, kind = ?p.info.kind, mode = ?attachment.mode(), "attached");
-        attachments.push(attachment);
-        if p.info.kind == PortKind::Uplink && p.queues > 1 {
-            tracing::warn!(uplink = %p.info.name, queues = p.queues,
-                "only queue 0 of the uplink is served; traffic on other queues goes to the kernel");
-        }
-    }
-
-    let tables = Arc::new(ArcSwap::from_pointee(plan.tables));
-    let (worker_end, slowpath_end) = punt_path(PuntConfig::default()).context("creating the punt path")?;
-
-    let slowpath_counters = Arc::new(SlowpathCounters::default());
-    let slowpath_config = SlowpathConfig { node_ip: plan.node_ip, ..SlowpathConfig::default() };
-    let slowpath_thread = slowpath::spawn(slowpath_config, tables.clone(), slowpath_end, slowpath_counters.clone(), stop.clone())
-        .context("starting the slow path")?;
-
-    let worker_counters = Arc::new(WorkerCounters::default());
+    let node_ip = config
+        .uplink
+        .as_deref()
+        .and_then(|u| crate::host::interface(u).ok())
+        .and_then(|f| f.addrs.first().map(|(ip, _)| *ip));
     let (mode, core) = match config.mode {
         Mode::Poll => (RxMode::Poll, Some(config.cores.first().copied().unwrap_or(crate::host::core_count() - 1))),
         Mode::Interrupt => (RxMode::Interrupt, config.cores.first().copied()),
     };
-    let worker_thread = worker::spawn(WorkerSpec {
-        name: "worker-0".into(),
-        mode,
-        core,
-        ports,
-        tables: tables.clone(),
-        punt: worker_end,
-        counters: worker_counters.clone(),
-        stop: stop.clone(),
-    })
-    .context("starting the worker")?;
+    tracing::info!(node = %config.node_name, workloads = config.workloads.len(), "starting");
+    let mut dataplane = Dataplane::start(DataplaneSettings { mode, core, node_ip, punt: PuntConfig::default() })
+        .context("starting the dataplane")?;
+    let observer = dataplane.observer();
 
-    let ports_json: Vec<Value> = plan
-        .ports
-        .iter()
-        .zip(attachments.iter())
-        .map(|(p, a)| json!({"id": p.id, "name": p.info.name, "kind": format!("{:?}", p.info.kind).to_lowercase(),
-                             "ifindex": p.info.ifindex, "xdp_mode": format!("{:?}", a.mode()).to_lowercase()}))
-        .collect();
-    let node_name = config.node_name.clone();
-    let mode_name = format!("{:?}", config.mode).to_lowercase();
-    let report_workers = vec![worker_counters.clone()];
-    let report_slowpath = slowpath_counters.clone();
-    let stats = StatsServer::start(&config.control_socket, stop.clone(), move || {
-        let mut total = PipelineCounters::default();
-        let per_worker: Vec<Value> = report_workers
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                let c = w.snapshot();
-                total.add(&c);
-                json!({"name": format!("worker-{i}"), "counters": counters_json(&c)})
+    let health = Arc::new(Health::default());
+    health.set_live(true);
+    let servers_stop = Arc::new(AtomicBool::new(false));
+    let h = health.clone();
+    let health_server = HttpServer::start("health", endpoints.health, servers_stop.clone(), move |p| h.respond(p))
+        .with_context(|| format!("binding the health endpoint {} (health_host, health_port)", endpoints.health))?;
+    let metrics_server = match endpoints.metrics {
+        Some(addr) => {
+            let dp = observer.clone();
+            let server = HttpServer::start("metrics", addr, servers_stop.clone(), move |path| match path {
+                "/metrics" => Response { status: 200, content_type: crate::metrics::CONTENT_TYPE, body: crate::metrics::render(&dp) },
+                _ => Response::text(404, "not found\n".into()),
             })
-            .collect();
-        json!({
-            "node": node_name,
-            "mode": mode_name,
-            "fastpath": counters_json(&total),
-            "workers": per_worker,
-            "slowpath": serde_json::to_value(report_slowpath.snapshot()).unwrap_or(Value::Null),
-            "ports": ports_json,
-        })
-    })?;
-    tracing::info!(socket = %config.control_socket.display(), "ready");
+            .with_context(|| format!("binding the metrics endpoint {addr} (metrics_host, metrics_port)"))?;
+            Some(server)
+        }
+        None => None,
+    };
+    let stats = start_stats(&config, observer.clone(), servers_stop.clone())?;
 
+    // The first apply: items that exist but cannot be used are configuration errors, so the
+    // node refuses to start; missing interfaces are expected (plugged in later) and retried.
+    let report = dataplane.apply(&DesiredState::from_config(&config)).context("programming the dataplane")?;
+    let refused: Vec<String> =
+        report.failures.iter().filter(|f| f.kind == FailureKind::Refused).map(|f| f.error.clone()).collect();
+    if !refused.is_empty() {
+        servers_stop.store(true, Ordering::Relaxed);
+        anyhow::bail!("{}", refused.join("; "));
+    }
+    health.set_ready(true);
+    tracing::info!(socket = %config.control_socket.display(), health = %health_server.addr(),
+        metrics = ?metrics_server.as_ref().map(HttpServer::addr), "ready");
+
+    let mut desired = DesiredState::from_config(&config);
+    let mut running = config;
+    let mut last = report;
+    let mut last_apply = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        if worker_thread.is_finished() || slowpath_thread.is_finished() {
+        if !dataplane.threads_alive() {
+            health.set_live(false);
             tracing::error!("a dataplane thread stopped unexpectedly; shutting down");
             stop.store(true, Ordering::Relaxed);
             break;
+        }
+        let retry = !last.is_complete() && last_apply.elapsed() >= RETRY_EVERY;
+        if reload.swap(false, Ordering::Relaxed) {
+            match load_config(path) {
+                Ok((config, new_endpoints)) => {
+                    warn_about_restart_only_changes(&running, &config, &endpoints, &new_endpoints);
+                    desired = DesiredState::from_config(&config);
+                    running = config;
+                    tracing::info!(workloads = desired.workloads.len(), "SIGHUP: applying {}", path.display());
+                    last = apply(&mut dataplane, &desired)?;
+                    last_apply = Instant::now();
+                }
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "SIGHUP: keeping the running state"),
+            }
+        } else if retry {
+            last = apply(&mut dataplane, &desired)?;
+            last_apply = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(100));
     }
 
     tracing::info!("stopping");
-    drop(attachments); // detach first: from here on the kernel gets the traffic
-    let worker_result = worker_thread.join();
-    let slowpath_result = slowpath_thread.join();
-    drop(stats);
-    if worker_result.is_err() || slowpath_result.is_err() {
-        anyhow::bail!("a dataplane thread panicked");
-    }
+    let result = dataplane.shutdown();
+    servers_stop.store(true, Ordering::Relaxed);
+    drop((health_server, metrics_server, stats));
+    result.context("stopping the dataplane")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn apply(dataplane: &mut Dataplane, desired: &DesiredState) -> anyhow::Result<ApplyReport> {
+    dataplane.apply(desired).context("programming the dataplane")
+}
+
+/// Settings read once at start: a changed value is reported, not silently ignored.
+fn warn_about_restart_only_changes(old: &NodeConfig, new: &NodeConfig, old_e: &EndpointConfig, new_e: &EndpointConfig) {
+    let mut changed = Vec::new();
+    if old.mode != new.mode {
+        changed.push("mode");
+    }
+    if old.cores != new.cores {
+        changed.push("cores");
+    }
+    if old.node_name != new.node_name {
+        changed.push("node_name");
+    }
+    if old.control_socket != new.control_socket {
+        changed.push("control_socket");
+    }
+    if old_e != new_e {
+        changed.push("health/metrics endpoints");
+    }
+    if !changed.is_empty() {
+        tracing::warn!(?changed, "these settings take effect only after a restart");
+    }
+}
+
+/// The JSON document `brindle-node stats` prints.
+fn start_stats(config: &NodeConfig, dp: DataplaneObserver, stop: Arc<AtomicBool>) -> anyhow::Result<StatsServer> {
+    let node_name = config.node_name.clone();
+    let mode_name = format!("{:?}", config.mode).to_lowercase();
+    StatsServer::start(&config.control_socket, stop, move || {
+        let per_worker: Vec<Value> =
+            dp.workers().iter().map(|(name, c)| json!({"name": name, "counters": counters_json(c)})).collect();
+        json!({
+            "node": node_name,
+            "mode": mode_name,
+            "fastpath": counters_json(&dp.fastpath()),
+            "workers": per_worker,
+            "slowpath": serde_json::to_value(dp.slowpath()).unwrap_or(Value::Null),
+            "ports": serde_json::to_value(&*dp.ports()).unwrap_or(Value::Null),
+            "failures": serde_json::to_value(&*dp.failures()).unwrap_or(Value::Null),
+        })
+    })
 }

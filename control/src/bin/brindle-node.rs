@@ -1,6 +1,7 @@
 //! `brindle-node`: the per-host node service.
 //!
-//! `brindle-node --config node.toml` runs the dataplane until SIGTERM or SIGINT;
+//! `brindle-node --config node.toml` runs the dataplane until SIGTERM or SIGINT, and re-reads
+//! and applies node.toml on SIGHUP;
 //! `brindle-node stats` prints the running node's counters as JSON.
 
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use control::config::{NodeConfig, DEFAULT_CONTROL_SOCKET};
+use control::config::DEFAULT_CONTROL_SOCKET;
 
 #[derive(Parser)]
 #[command(name = "brindle-node", version, about = "Brindle node service: AF_XDP vRouter for Calico-style networking")]
@@ -41,7 +42,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Stats { socket }) => {
             let socket = match socket {
                 Some(s) => s,
-                None if cli.config.exists() => NodeConfig::load(&cli.config)?.control_socket,
+                None if cli.config.exists() => control::node::load_config(&cli.config)?.0.control_socket,
                 None => PathBuf::from(DEFAULT_CONTROL_SOCKET),
             };
             let report = control::stats::fetch(&socket)?;
@@ -49,12 +50,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         None => {
-            let config = NodeConfig::load(&cli.config).with_context(|| format!("config {}", cli.config.display()))?;
             let stop = Arc::new(AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
                 signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
             }
-            control::node::run(config, stop)
+            control::node::run(&cli.config, stop)
         }
     }
 }

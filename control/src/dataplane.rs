@@ -1,0 +1,661 @@
+//! The live dataplane: the XDP program, the AF_XDP ports, the worker and slow-path threads and
+//! the tables they read, changed while traffic flows.
+//!
+//! [`Dataplane::apply`] takes the state the node should be in ([`DesiredState`]: workloads,
+//! uplink, pools, static routes), diffs it against what is running and changes only the
+//! difference, in an order that never sends a packet into a hole:
+//!
+//! - a new port: open the AF_XDP socket (it registers itself in the XSKMAP), hand it to the
+//!   worker and wait until the worker has it, publish tables that route to it, and only then
+//!   attach the XDP program, from which moment the interface's packets reach the socket;
+//! - a port that goes: publish tables without its routes (packets to it now get ICMP
+//!   unreachable), detach the XDP program (its packets go back to the kernel), take the port
+//!   out of the worker and close it;
+//! - changed addresses: new tables only.
+//!
+//! Problems with one interface (the CNI plugin may write an endpoint before the veth exists)
+//! do not fail the apply: they are reported in [`ApplyReport::failures`] and the interface is
+//! tried again on the next apply. Neighbour MACs already resolved carry over into every new
+//! snapshot (copied here from the current one, and re-applied by the slow path from its own
+//! table), so existing workloads never fall back to ARP because a neighbour came or went.
+//!
+//! Port ids are stable for a port's life and double as XSKMAP slots. A freed id is reused only
+//! once no snapshot that routed to it is alive any more (see [`PortIds`]), so no table, however
+//! late a thread reads it, can send one workload's packets to another.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use fastpath::port::{Port, PortConfig, XDP_HEADROOM};
+use fastpath::punt::{punt_path, PuntConfig};
+use fastpath::worker::{self, PortCommand, PortCommandError, PortCommandSender, RxMode, WorkerSpec};
+use fastpath::xdp::{Attachment, XdpError, XdpProgram, MAX_SOCKETS};
+use fastpath::{MacAddr, NextHopKind, PipelineCounters, PortId, PortInfo, PortKind, Tables, WorkerCounters};
+use serde::Serialize;
+use slowpath::{SlowpathConfig, SlowpathCounters, SlowpathCountersSnapshot};
+
+use crate::config::{NodeConfig, RouteConfig, WorkloadConfig};
+use crate::host::{InterfaceError, InterfaceFacts, Ipv4Prefix};
+use crate::programme::{self, Routing};
+
+/// What the node should be forwarding for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DesiredState {
+    pub workloads: Vec<WorkloadConfig>,
+    pub uplink: Option<String>,
+    pub pools: Vec<Ipv4Prefix>,
+    pub routes: Vec<RouteConfig>,
+}
+
+impl DesiredState {
+    pub fn from_config(config: &NodeConfig) -> DesiredState {
+        DesiredState {
+            workloads: config.workloads.clone(),
+            uplink: config.uplink.clone(),
+            pools: config.pools.clone(),
+            routes: config.routes.clone(),
+        }
+    }
+}
+
+/// How the dataplane runs; fixed for its life.
+#[derive(Clone, Debug)]
+pub struct DataplaneSettings {
+    pub mode: RxMode,
+    /// Core the worker is pinned to.
+    pub core: Option<usize>,
+    /// Source of the node's ICMP errors (the uplink's address at start).
+    pub node_ip: Option<Ipv4Addr>,
+    pub punt: PuntConfig,
+}
+
+/// Why one item of the desired state is not in the dataplane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The interface does not exist (yet): normal while a workload is being plugged in.
+    Missing,
+    /// The item exists but cannot be used as asked (MTU too large, off-link gateway, ...).
+    Refused,
+}
+
+/// One item the last apply could not program; it is tried again on the next apply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApplyFailure {
+    /// The interface, route or address concerned.
+    pub item: String,
+    pub kind: FailureKind,
+    pub error: String,
+}
+
+/// What one apply changed, and what it could not do.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    /// Interfaces attached.
+    pub added: Vec<String>,
+    /// Interfaces detached.
+    pub removed: Vec<String>,
+    /// Interfaces whose addresses changed.
+    pub updated: Vec<String>,
+    pub failures: Vec<ApplyFailure>,
+}
+
+impl ApplyReport {
+    /// Everything desired is programmed.
+    pub fn is_complete(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Failures of the dataplane as a whole (per-item problems go in [`ApplyReport`]).
+#[derive(Debug, thiserror::Error)]
+pub enum DataplaneError {
+    #[error("loading the XDP program: {0}")]
+    Load(#[source] XdpError),
+    #[error("writing pool CIDRs to the XDP program: {0}")]
+    Pools(#[source] XdpError),
+    #[error("starting the {what}: {source}")]
+    Thread { what: &'static str, source: std::io::Error },
+    #[error("the fastpath worker: {0}")]
+    Worker(#[from] PortCommandError),
+}
+
+/// A port as it appears in stats and metrics.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PortStatus {
+    pub id: PortId,
+    pub name: String,
+    pub kind: String,
+    pub ifindex: u32,
+    pub xdp_mode: String,
+}
+
+/// A read-only view of the running dataplane for stats and metrics, cheap to clone and safe
+/// to read from any thread.
+#[derive(Clone)]
+pub struct DataplaneObserver {
+    inner: Arc<Observed>,
+}
+
+struct Observed {
+    workers: Vec<(String, Arc<WorkerCounters>)>,
+    slowpath: Arc<SlowpathCounters>,
+    ports: ArcSwap<Vec<PortStatus>>,
+    failures: ArcSwap<Vec<ApplyFailure>>,
+    applies: AtomicU64,
+}
+
+impl DataplaneObserver {
+    /// An observer of counters alone, with no ports (for rendering tests and tools).
+    pub fn for_counters(workers: Vec<(String, Arc<WorkerCounters>)>, slowpath: Arc<SlowpathCounters>) -> DataplaneObserver {
+        DataplaneObserver {
+            inner: Arc::new(Observed {
+                workers,
+                slowpath,
+                ports: ArcSwap::from_pointee(Vec::new()),
+                failures: ArcSwap::from_pointee(Vec::new()),
+                applies: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Fastpath counters summed over workers.
+    pub fn fastpath(&self) -> PipelineCounters {
+        let mut total = PipelineCounters::default();
+        for (_, w) in &self.inner.workers {
+            total.add(&w.snapshot());
+        }
+        total
+    }
+
+    /// Each worker's name and counters.
+    pub fn workers(&self) -> Vec<(String, PipelineCounters)> {
+        self.inner.workers.iter().map(|(n, w)| (n.clone(), w.snapshot())).collect()
+    }
+
+    pub fn slowpath(&self) -> SlowpathCountersSnapshot {
+        self.inner.slowpath.snapshot()
+    }
+
+    pub fn ports(&self) -> Arc<Vec<PortStatus>> {
+        self.inner.ports.load_full()
+    }
+
+    /// What the last apply could not program.
+    pub fn failures(&self) -> Arc<Vec<ApplyFailure>> {
+        self.inner.failures.load_full()
+    }
+
+    /// Applies completed so far.
+    pub fn applies(&self) -> u64 {
+        self.inner.applies.load(Ordering::Relaxed)
+    }
+}
+
+/// Port ids, which are also XSKMAP slots (one queue per port), so at most `MAX_SOCKETS`.
+///
+/// Never-used ids go first. A freed id waits with a weak reference to the last snapshot that
+/// routed to it and is handed out again only when that snapshot is gone: every thread has
+/// moved on to tables without the old port, so nothing still maps an address to the id. (The
+/// slow path's neighbour memory is keyed by (port, address) and may outlive it; a workload
+/// that reuses both id and address is re-learned from its first ARP request, which it must
+/// send before any traffic.)
+#[derive(Debug)]
+pub struct PortIds {
+    next: u32,
+    limit: u32,
+    freed: VecDeque<(PortId, Weak<Tables>)>,
+}
+
+impl PortIds {
+    pub fn new(limit: u32) -> PortIds {
+        PortIds { next: 0, limit: limit.min(u32::from(PortId::MAX) + 1), freed: VecDeque::new() }
+    }
+
+    pub fn allocate(&mut self) -> Option<PortId> {
+        if self.next < self.limit {
+            self.next += 1;
+            return Some((self.next - 1) as PortId);
+        }
+        let at = self.freed.iter().position(|(_, last)| last.strong_count() == 0)?;
+        self.freed.remove(at).map(|(id, _)| id)
+    }
+
+    /// Returns `id`; `last_tables` is the newest snapshot that still routed to it.
+    pub fn release(&mut self, id: PortId, last_tables: &Arc<Tables>) {
+        self.freed.push_back((id, Arc::downgrade(last_tables)));
+    }
+
+    /// Returns an id no published snapshot ever referred to.
+    pub fn release_unused(&mut self, id: PortId) {
+        self.freed.push_front((id, Weak::new()));
+    }
+}
+
+/// A port that is open, in the worker and attached.
+struct LivePort {
+    id: PortId,
+    info: PortInfo,
+    /// Workload addresses (empty for the uplink).
+    ips: Vec<Ipv4Addr>,
+    /// The interface's IPv4 addresses (used for the uplink).
+    addrs: Vec<(Ipv4Addr, u8)>,
+    attachment: Option<Attachment>,
+}
+
+/// A wanted port: its kind and the workload's addresses.
+struct Wanted {
+    kind: PortKind,
+    ips: Vec<Ipv4Addr>,
+}
+
+/// How long control waits for the worker to take a command.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The running dataplane.
+pub struct Dataplane {
+    program: XdpProgram,
+    tables: Arc<ArcSwap<Tables>>,
+    commands: PortCommandSender,
+    stop: Arc<AtomicBool>,
+    worker: Option<JoinHandle<()>>,
+    slowpath: Option<JoinHandle<()>>,
+    ports: BTreeMap<String, LivePort>,
+    ids: PortIds,
+    pools: Option<Vec<Ipv4Prefix>>,
+    observed: Arc<Observed>,
+}
+
+impl Dataplane {
+    /// Loads the XDP program and starts the worker and slow-path threads with no ports.
+    pub fn start(settings: DataplaneSettings) -> Result<Dataplane, DataplaneError> {
+        let program = XdpProgram::load().map_err(DataplaneError::Load)?;
+        let tables = Arc::new(ArcSwap::from_pointee(Tables::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_error = |what| move |source| DataplaneError::Thread { what, source };
+        let (worker_end, slowpath_end) = punt_path(settings.punt).map_err(thread_error("punt path"))?;
+        let slowpath_counters = Arc::new(SlowpathCounters::default());
+        let slowpath_config = SlowpathConfig { node_ip: settings.node_ip, ..SlowpathConfig::default() };
+        let slowpath = slowpath::spawn(slowpath_config, tables.clone(), slowpath_end, slowpath_counters.clone(), stop.clone())
+            .map_err(thread_error("slow path"))?;
+        let (commands, command_rx) = worker::port_commands(64).map_err(thread_error("worker command channel"))?;
+        let worker_counters = Arc::new(WorkerCounters::default());
+        let spec = WorkerSpec {
+            name: "worker-0".into(),
+            mode: settings.mode,
+            core: settings.core,
+            ports: Vec::new(),
+            tables: tables.clone(),
+            punt: worker_end,
+            counters: worker_counters.clone(),
+            stop: stop.clone(),
+        };
+        let worker = match worker::spawn_with_commands(spec, command_rx) {
+            Ok(w) => w,
+            Err(source) => {
+                stop.store(true, Ordering::Relaxed);
+                let _ = slowpath.join();
+                return Err(DataplaneError::Thread { what: "worker", source });
+            }
+        };
+        let observed = Arc::new(Observed {
+            workers: vec![("worker-0".into(), worker_counters)],
+            slowpath: slowpath_counters,
+            ports: ArcSwap::from_pointee(Vec::new()),
+            failures: ArcSwap::from_pointee(Vec::new()),
+            applies: AtomicU64::new(0),
+        });
+        Ok(Dataplane {
+            program,
+            tables,
+            commands,
+            stop,
+            worker: Some(worker),
+            slowpath: Some(slowpath),
+            ports: BTreeMap::new(),
+            ids: PortIds::new(MAX_SOCKETS),
+            pools: None,
+            observed,
+        })
+    }
+
+    pub fn observer(&self) -> DataplaneObserver {
+        DataplaneObserver { inner: self.observed.clone() }
+    }
+
+    /// Both dataplane threads are running.
+    pub fn threads_alive(&self) -> bool {
+        let alive = |t: &Option<JoinHandle<()>>| t.as_ref().is_some_and(|t| !t.is_finished());
+        alive(&self.worker) && alive(&self.slowpath)
+    }
+
+    /// The tables the workers read now.
+    pub fn tables(&self) -> Arc<Tables> {
+        self.tables.load_full()
+    }
+
+    /// Brings the dataplane to `desired`, changing only what differs (see the module comment).
+    pub fn apply(&mut self, desired: &DesiredState) -> Result<ApplyReport, DataplaneError> {
+        let mut report = ApplyReport::default();
+        if self.pools.as_ref() != Some(&desired.pools) {
+            let cidrs: Vec<_> = desired.pools.iter().map(|p| (p.addr, p.len)).collect();
+            self.program.set_pool_cidrs(&cidrs).map_err(DataplaneError::Pools)?;
+            self.pools = Some(desired.pools.clone());
+        }
+
+        let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
+        for w in &desired.workloads {
+            wanted.insert(w.interface.clone(), Wanted { kind: PortKind::Workload, ips: w.ips.clone() });
+        }
+        if let Some(uplink) = &desired.uplink {
+            if wanted.contains_key(uplink) {
+                report.failures.push(refused(uplink, "named both as the uplink and as a workload".into()));
+                wanted.remove(uplink);
+            } else {
+                wanted.insert(uplink.clone(), Wanted { kind: PortKind::Uplink, ips: Vec::new() });
+            }
+        }
+
+        // What each wanted interface is now; a failure keeps it out of this apply.
+        let mut facts: BTreeMap<String, InterfaceFacts> = BTreeMap::new();
+        for name in wanted.keys() {
+            match crate::host::interface(name) {
+                Ok(f) => {
+                    facts.insert(name.clone(), f);
+                }
+                Err(e) => {
+                    let kind = if matches!(e, InterfaceError::Missing(_)) { FailureKind::Missing } else { FailureKind::Refused };
+                    report.failures.push(ApplyFailure { item: name.clone(), kind, error: e.to_string() });
+                }
+            }
+        }
+
+        // Ports to take out: no longer wanted, gone, or replaced by a different interface of the
+        // same name (a recreated veth) or kind.
+        let going: Vec<String> = self
+            .ports
+            .iter()
+            .filter(|(name, live)| match (wanted.get(*name), facts.get(*name)) {
+                (Some(w), Some(f)) => w.kind != live.info.kind || f.ifindex != live.info.ifindex || f.mtu != live.info.mtu,
+                _ => true,
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for (name, live) in self.ports.iter_mut() {
+            if going.contains(name) {
+                continue;
+            }
+            if let Some(w) = wanted.get(name) {
+                if live.ips != w.ips {
+                    live.ips = w.ips.clone();
+                    report.updated.push(name.clone());
+                }
+            }
+            if let Some(f) = facts.get(name) {
+                live.addrs = f.addrs.clone();
+            }
+        }
+        let mut removed: Vec<LivePort> = going.iter().filter_map(|n| self.ports.remove(n)).collect();
+        let before_removal = self.tables.load_full();
+        // Entries rejected by this interim snapshot may only lack a port added below (a route
+        // through an uplink not yet attached): only the last snapshot's rejections count.
+        let mut interim = ApplyReport::default();
+        self.publish(desired, &[], &mut interim);
+        for live in removed.iter_mut() {
+            // Detach first: from here on the kernel gets the interface's packets.
+            drop(live.attachment.take());
+            let port = self.commands.remove_port(live.id, COMMAND_TIMEOUT)?;
+            drop(port); // closes the socket, which takes it out of the XSKMAP
+            self.ids.release(live.id, &before_removal);
+            tracing::info!(interface = %live.info.name, id = live.id, "port removed");
+            if wanted.contains_key(&live.info.name) && facts.contains_key(&live.info.name) {
+                // Replaced: reported as added below.
+            } else {
+                report.removed.push(live.info.name.clone());
+            }
+        }
+
+        // New ports: open and hand to the worker, then one barrier for all of them.
+        let mut fresh: Vec<LivePort> = Vec::new();
+        for (name, w) in &wanted {
+            let Some(f) = facts.get(name) else { continue };
+            if self.ports.contains_key(name) {
+                continue;
+            }
+            match self.open_port(f, w) {
+                Ok(live) => fresh.push(live),
+                Err(failure) => report.failures.push(failure),
+            }
+        }
+        if fresh.is_empty() {
+            report.failures.extend(interim.failures);
+        } else {
+            self.commands.sync(COMMAND_TIMEOUT)?;
+            self.publish(desired, &fresh, &mut report);
+        }
+        // Attach last: the socket is in the XSKMAP, the worker serves it, the tables route to it.
+        let mut unattached = Vec::new();
+        for mut live in fresh {
+            let attach = self.program.attach(live.info.ifindex, live.info.kind, 1, u32::from(live.id));
+            match attach {
+                Ok(a) => {
+                    tracing::info!(interface = %live.info.name, id = live.id, kind = ?live.info.kind, mode = ?a.mode(), "attached");
+                    live.attachment = Some(a);
+                    report.added.push(live.info.name.clone());
+                    self.ports.insert(live.info.name.clone(), live);
+                }
+                Err(e) => {
+                    report.failures.push(refused(&live.info.name, format!("attaching XDP: {e}")));
+                    unattached.push(live);
+                }
+            }
+        }
+        if !unattached.is_empty() {
+            let before = self.tables.load_full();
+            self.publish(desired, &[], &mut ApplyReport::default());
+            for live in unattached {
+                drop(self.commands.remove_port(live.id, COMMAND_TIMEOUT)?);
+                self.ids.release(live.id, &before);
+            }
+        }
+        // Replaced interfaces were counted as removed and added; report them once, as added.
+        report.removed.retain(|n| !report.added.contains(n));
+
+        self.observed.ports.store(Arc::new(self.port_status()));
+        self.observed.failures.store(Arc::new(report.failures.clone()));
+        self.observed.applies.fetch_add(1, Ordering::Relaxed);
+        for f in &report.failures {
+            tracing::warn!(item = %f.item, kind = ?f.kind, error = %f.error, "not programmed; will retry on the next apply");
+        }
+        if !(report.added.is_empty() && report.removed.is_empty() && report.updated.is_empty()) {
+            tracing::info!(added = ?report.added, removed = ?report.removed, updated = ?report.updated, "dataplane changed");
+        }
+        Ok(report)
+    }
+
+    /// Opens the AF_XDP socket for a wanted interface and hands it to the worker.
+    fn open_port(&mut self, f: &InterfaceFacts, w: &Wanted) -> Result<LivePort, ApplyFailure> {
+        // A frame that does not hold the interface's largest packet is dropped by the kernel
+        // after XDP redirected it: a black hole for every full-sized packet. Refuse instead.
+        let Some(frame_size) = PortConfig::frame_size_for_mtu(f.mtu) else {
+            return Err(refused(
+                &f.name,
+                format!(
+                    "interface {} has MTU {}; AF_XDP frames hold at most {} bytes of packet, so lower its MTU",
+                    f.name,
+                    f.mtu,
+                    4096 - XDP_HEADROOM - 14
+                ),
+            ));
+        };
+        if w.kind == PortKind::Uplink && f.queues > 1 {
+            tracing::warn!(uplink = %f.name, queues = f.queues,
+                "only queue 0 of the uplink is served; traffic on other queues goes to the kernel");
+        }
+        let Some(id) = self.ids.allocate() else {
+            return Err(refused(&f.name, format!("no free port id: at most {MAX_SOCKETS} ports")));
+        };
+        let info = programme::port_info(f, w.kind);
+        let config = PortConfig { frame_size, ..PortConfig::default() };
+        let port = match Port::open(id, &info, 0, &config, &self.program, u32::from(id)) {
+            Ok(p) => p,
+            Err(e) => {
+                self.ids.release_unused(id);
+                return Err(refused(&f.name, format!("opening the AF_XDP socket: {e}")));
+            }
+        };
+        if let Err(e) = self.commands.send(PortCommand::AddPort(port), COMMAND_TIMEOUT) {
+            self.ids.release_unused(id);
+            return Err(refused(&f.name, e.to_string()));
+        }
+        Ok(LivePort { id, info, ips: w.ips.clone(), addrs: f.addrs.clone(), attachment: None })
+    }
+
+    /// Builds and publishes tables for the live ports plus `fresh`, with the MACs already
+    /// resolved carried over; rejected entries go into `report`.
+    fn publish(&self, desired: &DesiredState, fresh: &[LivePort], report: &mut ApplyReport) {
+        let all: Vec<&LivePort> = self.ports.values().chain(fresh.iter()).collect();
+        let slots = all.iter().map(|p| usize::from(p.id) + 1).max().unwrap_or(0);
+        let mut infos: Vec<Option<PortInfo>> = vec![None; slots];
+        for p in &all {
+            infos[usize::from(p.id)] = Some(p.info.clone());
+        }
+        let uplink = all.iter().find(|p| p.info.kind == PortKind::Uplink);
+        // Workloads in the desired order, so that a duplicated address stays with the first.
+        let by_name: HashMap<&str, &LivePort> = all.iter().map(|p| (p.info.name.as_str(), *p)).collect();
+        let workloads = desired
+            .workloads
+            .iter()
+            .filter_map(|w| by_name.get(w.interface.as_str()))
+            .filter(|p| p.info.kind == PortKind::Workload)
+            .map(|p| (p.id, p.ips.as_slice()))
+            .collect();
+        let built = programme::tables(&Routing {
+            ports: &infos,
+            workloads,
+            uplink: uplink.map(|p| (p.id, p.addrs.as_slice())),
+            routes: &desired.routes,
+        });
+        for e in built.rejected {
+            let item = match &e {
+                programme::ProgrammeError::Route { prefix, .. } => prefix.clone(),
+                programme::ProgrammeError::DuplicateAddress { ip, .. } => ip.to_string(),
+                programme::ProgrammeError::Fib { prefix, .. } => prefix.clone(),
+                other => other.to_string(),
+            };
+            let failure = refused(&item, e.to_string());
+            if !report.failures.contains(&failure) {
+                report.failures.push(failure);
+            }
+        }
+        carry_over_macs(&self.tables.load(), &built.tables);
+        self.tables.store(Arc::new(built.tables));
+    }
+
+    fn port_status(&self) -> Vec<PortStatus> {
+        let mut out: Vec<PortStatus> = self
+            .ports
+            .values()
+            .map(|p| PortStatus {
+                id: p.id,
+                name: p.info.name.clone(),
+                kind: format!("{:?}", p.info.kind).to_lowercase(),
+                ifindex: p.info.ifindex,
+                xdp_mode: p.attachment.as_ref().map_or("none".into(), |a| format!("{:?}", a.mode()).to_lowercase()),
+            })
+            .collect();
+        out.sort_by_key(|p| p.id);
+        out
+    }
+
+    /// Detaches from every interface, then stops the threads (which close the sockets).
+    pub fn shutdown(mut self) -> Result<(), DataplaneError> {
+        self.stop_all()
+    }
+
+    fn stop_all(&mut self) -> Result<(), DataplaneError> {
+        for live in self.ports.values_mut() {
+            drop(live.attachment.take()); // from here on the kernel gets the traffic
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        let worker = self.worker.take().map(JoinHandle::join);
+        let slowpath = self.slowpath.take().map(JoinHandle::join);
+        self.ports.clear();
+        if matches!(worker, Some(Err(_))) || matches!(slowpath, Some(Err(_))) {
+            return Err(DataplaneError::Worker(PortCommandError::WorkerGone));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Dataplane {
+    fn drop(&mut self) {
+        let _ = self.stop_all();
+    }
+}
+
+fn refused(item: &str, error: String) -> ApplyFailure {
+    ApplyFailure { item: item.to_owned(), kind: FailureKind::Refused, error }
+}
+
+/// Copies every resolved neighbour MAC of `old` into the next hops of `new` that deliver to
+/// the same address out of the same port.
+fn carry_over_macs(old: &Tables, new: &Tables) {
+    let known: HashMap<(PortId, Ipv4Addr), MacAddr> = old
+        .next_hops
+        .iter()
+        .filter(|nh| nh.kind == NextHopKind::Neighbor)
+        .filter_map(|nh| nh.mac().map(|m| ((nh.port, nh.ip), m)))
+        .collect();
+    for nh in new.next_hops.iter().filter(|nh| nh.kind == NextHopKind::Neighbor) {
+        if let Some(mac) = known.get(&(nh.port, nh.ip)) {
+            nh.set_mac(Some(*mac));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fastpath::NextHop;
+
+    #[test]
+    fn fresh_ids_go_first_and_a_freed_id_waits_for_its_last_tables() {
+        let mut ids = PortIds::new(2);
+        assert_eq!(ids.allocate(), Some(0));
+        assert_eq!(ids.allocate(), Some(1));
+        assert_eq!(ids.allocate(), None, "limit reached, nothing freed");
+        let last = Arc::new(Tables::default());
+        ids.release(0, &last);
+        assert_eq!(ids.allocate(), None, "a snapshot that routed to 0 is still alive");
+        drop(last);
+        assert_eq!(ids.allocate(), Some(0));
+        ids.release_unused(1);
+        assert_eq!(ids.allocate(), Some(1), "an id no table saw is free at once");
+    }
+
+    #[test]
+    fn resolved_macs_carry_over_to_the_same_port_and_address_only() {
+        let ip = Ipv4Addr::new(192, 168, 0, 5);
+        let mac: MacAddr = "02:00:00:00:00:05".parse().unwrap();
+        let old = Tables { next_hops: vec![NextHop::new(NextHopKind::Neighbor, 3, ip)], ..Tables::default() };
+        old.next_hops[0].set_mac(Some(mac));
+        let new = Tables {
+            next_hops: vec![
+                NextHop::new(NextHopKind::Neighbor, 4, ip),
+                NextHop::new(NextHopKind::Neighbor, 3, ip),
+                NextHop::new(NextHopKind::Neighbor, 3, Ipv4Addr::new(192, 168, 0, 6)),
+            ],
+            ..Tables::default()
+        };
+        carry_over_macs(&old, &new);
+        assert_eq!(new.next_hops[0].mac(), None, "another port");
+        assert_eq!(new.next_hops[1].mac(), Some(mac));
+        assert_eq!(new.next_hops[2].mac(), None, "another address");
+    }
+}
