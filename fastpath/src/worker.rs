@@ -73,6 +73,8 @@ const IDLE_SLEEP: Duration = Duration::from_millis(100);
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
 /// A change to the set of ports a running worker serves.
+// A Port is large, but commands are rare and the channel is bounded: boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum PortCommand {
     /// Installs the port at its `PortId` (replacing, and dropping, whatever was there).
     AddPort(Port),
