@@ -1,0 +1,247 @@
+//! Endpoints policy applies to: WorkloadEndpoint (a workload's interface) and HostEndpoint (a
+//! host's own interface).
+
+use crate::common::{check_protocol, Protocol, StringOrNumber};
+use crate::macros::calico_struct;
+use crate::meta::Metadata;
+use crate::resource::Spec;
+use crate::validate::{
+    check_cidr, check_interface_name, check_ip, check_mac, check_profile_name, check_subdomain_name, field, index, Errors,
+};
+use crate::Kind;
+
+calico_struct! {
+    /// A named port of an endpoint (policies can match it by name).
+    pub struct EndpointPort {
+        "name" => pub name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "protocol" => pub protocol: Option<Protocol>,
+        "port" => pub port: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "hostPort" => pub host_port: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "hostIP" => pub host_ip: Option<String>,
+    }
+}
+
+calico_struct! {
+    /// A 1:1 NAT of an outside address to one of the workload's (floating IP).
+    pub struct IpNat {
+        "internalIP" => pub internal_ip: String,
+        "externalIP" => pub external_ip: String,
+    }
+}
+
+fn check_ports(errs: &mut Errors, path: &str, ports: &[EndpointPort]) {
+    for (i, p) in ports.iter().enumerate() {
+        let at = index(path, i);
+        if p.name.is_empty() {
+            errs.add(&field(&at, "name"), "", "port name is required");
+        }
+        if !(1..=65535).contains(&p.port) {
+            errs.add(&field(&at, "port"), p.port, "port must be between 1 and 65535");
+        }
+        if let Some(proto) = &p.protocol {
+            check_protocol(errs, &field(&at, "protocol"), proto);
+            if proto.number().is_ok() && !proto.supports_ports() {
+                errs.add(&field(&at, "protocol"), &proto.0, "named ports must be TCP, UDP or SCTP");
+            }
+        }
+        if let Some(hp) = p.host_port {
+            if !(0..=65535).contains(&hp) {
+                errs.add(&field(&at, "hostPort"), hp, "port must be between 0 and 65535");
+            }
+        }
+        if let Some(ip) = &p.host_ip {
+            check_ip(errs, &field(&at, "hostIP"), ip);
+        }
+    }
+}
+
+fn check_profiles(errs: &mut Errors, path: &str, profiles: &[String]) {
+    for (i, p) in profiles.iter().enumerate() {
+        check_profile_name(errs, &index(path, i), p);
+    }
+}
+
+// ---- WorkloadEndpoint --------------------------------------------------------------------
+
+calico_struct! {
+    pub struct WorkloadEndpointSpec {
+        #[serde(skip_serializing_if = "String::is_empty")]
+        "orchestrator" => pub orchestrator: String,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        "workload" => pub workload: String,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        "node" => pub node: String,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        "containerID" => pub container_id: String as StringOrNumber,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        "pod" => pub pod: String,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        "endpoint" => pub endpoint: String,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        "serviceAccountName" => pub service_account_name: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        "ipNetworks" => pub ip_networks: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        "ipNATs" => pub ip_nats: Vec<IpNat>,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        "ipv4Gateway" => pub ipv4_gateway: String,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        "ipv6Gateway" => pub ipv6_gateway: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        "profiles" => pub profiles: Vec<String>,
+        "interfaceName" => pub interface_name: String,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        "mac" => pub mac: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        "ports" => pub ports: Vec<EndpointPort>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        "allowSpoofedSourcePrefixes" => pub allow_spoofed_source_prefixes: Vec<String>,
+    }
+}
+
+/// libcalico-go's workload endpoint name: `<node>-<orchestrator>-<workload>-<endpoint>`, with
+/// every '-' inside a part doubled so that the parts can be told apart again.
+pub fn workload_endpoint_name(node: &str, orchestrator: &str, workload: &str, endpoint: &str) -> String {
+    [node, orchestrator, workload, endpoint].iter().map(|p| p.replace('-', "--")).collect::<Vec<_>>().join("-")
+}
+
+impl WorkloadEndpointSpec {
+    /// The workload's name as calicoctl shows it (the pod for Kubernetes, else `workload`).
+    pub fn workload_name(&self) -> &str {
+        if self.pod.is_empty() {
+            &self.workload
+        } else {
+            &self.pod
+        }
+    }
+}
+
+impl Spec for WorkloadEndpointSpec {
+    const KIND: Kind = Kind::WorkloadEndpoint;
+
+    fn apply_defaults(&mut self, meta: &mut Metadata) {
+        meta.namespace.get_or_insert_with(|| crate::DEFAULT_NAMESPACE.into());
+    }
+
+    fn validate(&self, meta: &Metadata, errs: &mut Errors) {
+        check_subdomain_name(errs, "metadata.name", &meta.name);
+        if self.node.is_empty() {
+            errs.add("spec.node", "", "node is required");
+        } else {
+            check_subdomain_name(errs, "spec.node", &self.node);
+        }
+        if self.interface_name.is_empty() {
+            errs.add("spec.interfaceName", "", "interfaceName is required");
+        } else {
+            check_interface_name(errs, "spec.interfaceName", &self.interface_name);
+        }
+        if !self.mac.is_empty() {
+            check_mac(errs, "spec.mac", &self.mac);
+        }
+        for (i, n) in self.ip_networks.iter().enumerate() {
+            check_cidr(errs, &index("spec.ipNetworks", i), n);
+        }
+        for (i, n) in self.allow_spoofed_source_prefixes.iter().enumerate() {
+            check_cidr(errs, &index("spec.allowSpoofedSourcePrefixes", i), n);
+        }
+        for (i, nat) in self.ip_nats.iter().enumerate() {
+            let at = index("spec.ipNATs", i);
+            check_ip(errs, &field(&at, "internalIP"), &nat.internal_ip);
+            check_ip(errs, &field(&at, "externalIP"), &nat.external_ip);
+        }
+        if !self.ipv4_gateway.is_empty() {
+            check_ip(errs, "spec.ipv4Gateway", &self.ipv4_gateway);
+        }
+        if !self.ipv6_gateway.is_empty() {
+            check_ip(errs, "spec.ipv6Gateway", &self.ipv6_gateway);
+        }
+        check_profiles(errs, "spec.profiles", &self.profiles);
+        check_ports(errs, "spec.ports", &self.ports);
+    }
+
+    fn table_row(&self, meta: &Metadata, wide: bool) -> Vec<String> {
+        let networks = self.ip_networks.join(",");
+        if wide {
+            let nats: Vec<String> = self.ip_nats.iter().map(|n| format!("{}<->{}", n.external_ip, n.internal_ip)).collect();
+            vec![
+                meta.name.clone(),
+                self.workload_name().to_string(),
+                self.node.clone(),
+                networks,
+                self.interface_name.clone(),
+                self.profiles.join(","),
+                nats.join(","),
+            ]
+        } else {
+            vec![self.workload_name().to_string(), self.node.clone(), networks, self.interface_name.clone()]
+        }
+    }
+}
+
+// ---- HostEndpoint ------------------------------------------------------------------------
+
+calico_struct! {
+    pub struct HostEndpointSpec {
+        "node" => pub node: String,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        "interfaceName" => pub interface_name: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        "expectedIPs" => pub expected_ips: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        "profiles" => pub profiles: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        "ports" => pub ports: Vec<EndpointPort>,
+    }
+}
+
+impl Spec for HostEndpointSpec {
+    const KIND: Kind = Kind::HostEndpoint;
+
+    fn validate(&self, meta: &Metadata, errs: &mut Errors) {
+        check_subdomain_name(errs, "metadata.name", &meta.name);
+        if self.node.is_empty() {
+            errs.add("spec.node", "", "node is required");
+        } else {
+            check_subdomain_name(errs, "spec.node", &self.node);
+        }
+        // `*` is Calico's "all of the host's interfaces".
+        if !self.interface_name.is_empty() && self.interface_name != "*" {
+            check_interface_name(errs, "spec.interfaceName", &self.interface_name);
+        }
+        if self.interface_name.is_empty() && self.expected_ips.is_empty() {
+            errs.add("spec.interfaceName", "", "interfaceName or expectedIPs is required");
+        }
+        for (i, ip) in self.expected_ips.iter().enumerate() {
+            check_ip(errs, &index("spec.expectedIPs", i), ip);
+        }
+        check_profiles(errs, "spec.profiles", &self.profiles);
+        check_ports(errs, "spec.ports", &self.ports);
+    }
+
+    fn table_row(&self, meta: &Metadata, wide: bool) -> Vec<String> {
+        if wide {
+            vec![
+                meta.name.clone(),
+                self.node.clone(),
+                self.interface_name.clone(),
+                self.expected_ips.join(","),
+                self.profiles.join(","),
+            ]
+        } else {
+            vec![meta.name.clone(), self.node.clone()]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_names_double_dashes() {
+        assert_eq!(workload_endpoint_name("node1", "k8s", "my-nginx-b1337a", "eth0"), "node1-k8s-my--nginx--b1337a-eth0");
+    }
+}

@@ -1,0 +1,81 @@
+//! Writing resources the way calicoctl prints them, so that `get -o yaml` output can be
+//! applied again: one resource as itself, several as a `<Kind>List` (or `List` when kinds are
+//! mixed) with `items`. Keys come out sorted, as calicoctl's (Go maps via JSON) do.
+
+use serde_json::{json, Map, Value};
+
+use crate::{Kind, Resource, API_VERSION};
+
+fn value_of(r: &Resource) -> Value {
+    // Plain data with string keys: cannot fail.
+    serde_json::to_value(r).unwrap_or(Value::Null)
+}
+
+/// The list object calicoctl prints for several resources: `kind` is `<Kind>List` when every
+/// item is `kind` (or when there are none), `List` otherwise.
+pub fn list_value(kind: Option<Kind>, items: &[Resource], resource_version: Option<&str>) -> Value {
+    let same = kind.or_else(|| items.first().map(Resource::kind)).filter(|k| items.iter().all(|r| r.kind() == *k));
+    let list_kind = same.map(Kind::list_kind).unwrap_or_else(|| "List".to_string());
+    let mut metadata = Map::new();
+    if let Some(rv) = resource_version {
+        metadata.insert("resourceVersion".into(), Value::String(rv.to_string()));
+    }
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": list_kind,
+        "items": items.iter().map(value_of).collect::<Vec<_>>(),
+        "metadata": metadata,
+    })
+}
+
+fn single_or_list(items: &[Resource]) -> Value {
+    match items {
+        [one] => value_of(one),
+        _ => list_value(None, items, None),
+    }
+}
+
+/// YAML of one resource (as itself) or several (as a list).
+pub fn to_yaml(items: &[Resource]) -> String {
+    serde_yaml_ng::to_string(&single_or_list(items)).unwrap_or_default()
+}
+
+/// JSON (indented as calicoctl prints it) of one resource or several (as a list).
+pub fn to_json(items: &[Resource]) -> String {
+    serde_json::to_string_pretty(&single_or_list(items)).unwrap_or_default()
+}
+
+/// YAML of a `get` that listed a kind: always a `<Kind>List`, even with one or no item, as
+/// calicoctl prints `get ippools`.
+pub fn list_to_yaml(kind: Kind, items: &[Resource], resource_version: Option<&str>) -> String {
+    serde_yaml_ng::to_string(&list_value(Some(kind), items, resource_version)).unwrap_or_default()
+}
+
+pub fn list_to_json(kind: Kind, items: &[Resource], resource_version: Option<&str>) -> String {
+    serde_json::to_string_pretty(&list_value(Some(kind), items, resource_version)).unwrap_or_default()
+}
+
+/// calicoctl's `-o ps` / `-o wide` table: columns separated like Go's tabwriter with minimum
+/// width 5 and padding 3.
+pub fn render_table(kind: Kind, items: &[Resource], wide: bool, all_namespaces: bool) -> String {
+    let headers: Vec<String> = kind.table_headers(wide, all_namespaces).into_iter().map(String::from).collect();
+    let rows: Vec<Vec<String>> = items.iter().map(|r| r.table_row(wide, all_namespaces)).collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&headers).chain(rows.iter()) {
+        for (i, cell) in row.iter().enumerate() {
+            let width = (widths.get(i).copied().unwrap_or(0) + 3).max(5);
+            out.push_str(cell);
+            out.extend(std::iter::repeat(' ').take(width.saturating_sub(cell.chars().count())));
+        }
+        out.push('\n');
+    }
+    out
+}

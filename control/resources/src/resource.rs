@@ -1,0 +1,301 @@
+//! A resource of any kind: the typed `Object<Spec>` of each kind behind one `Resource` enum,
+//! with the operations every user needs (key, defaults, validation, datastore encoding).
+
+use std::collections::BTreeMap;
+
+use serde::{Serialize, Serializer};
+
+use crate::bgp::{BgpConfigurationSpec, BgpPeerSpec};
+use crate::endpoint::{HostEndpointSpec, WorkloadEndpointSpec};
+use crate::felix::{ClusterInformationSpec, FelixConfigurationSpec};
+use crate::ippool::IpPoolSpec;
+use crate::meta::Metadata;
+use crate::netset::{GlobalNetworkSetSpec, NetworkSetSpec};
+use crate::node::NodeSpec;
+use crate::policy::{GlobalNetworkPolicySpec, NetworkPolicySpec, ProfileSpec, TierSpec};
+use crate::validate::{Errors, ValidationError};
+use crate::{Kind, API_VERSION};
+
+/// What each kind's spec knows about itself.
+pub trait Spec: Sized {
+    const KIND: Kind;
+    /// Fills in Calico's defaults (may also default metadata, e.g. the namespace).
+    fn apply_defaults(&mut self, _meta: &mut Metadata) {}
+    /// Records every invalid field (with its path from the resource root) in `errs`.
+    fn validate(&self, meta: &Metadata, errs: &mut Errors);
+    /// The cells of calicoctl's table row (without NAMESPACE).
+    fn table_row(&self, meta: &Metadata, wide: bool) -> Vec<String>;
+}
+
+/// One resource of a known kind: `metadata`, `spec`, and any other top-level field (such as a
+/// Node's `status`) kept as it was read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Object<S> {
+    pub metadata: Metadata,
+    pub spec: S,
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl<S: Spec> Object<S> {
+    pub fn new(metadata: Metadata, spec: S) -> Object<S> {
+        Object { metadata, spec, extra: BTreeMap::new() }
+    }
+}
+
+pub type IpPool = Object<IpPoolSpec>;
+pub type BgpConfiguration = Object<BgpConfigurationSpec>;
+pub type BgpPeer = Object<BgpPeerSpec>;
+pub type Node = Object<NodeSpec>;
+pub type Profile = Object<ProfileSpec>;
+pub type NetworkPolicy = Object<NetworkPolicySpec>;
+pub type GlobalNetworkPolicy = Object<GlobalNetworkPolicySpec>;
+pub type Tier = Object<TierSpec>;
+pub type WorkloadEndpoint = Object<WorkloadEndpointSpec>;
+pub type HostEndpoint = Object<HostEndpointSpec>;
+pub type NetworkSet = Object<NetworkSetSpec>;
+pub type GlobalNetworkSet = Object<GlobalNetworkSetSpec>;
+pub type FelixConfiguration = Object<FelixConfigurationSpec>;
+pub type ClusterInformation = Object<ClusterInformationSpec>;
+
+/// Serialization shape of every resource: `apiVersion`, `kind`, `metadata`, `spec`, extras.
+#[derive(Serialize)]
+struct Envelope<'a, S> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: &'a Metadata,
+    spec: &'a S,
+    #[serde(flatten)]
+    extra: &'a BTreeMap<String, serde_json::Value>,
+}
+
+impl<S: Spec + Serialize> Serialize for Object<S> {
+    fn serialize<Z: Serializer>(&self, s: Z) -> Result<Z::Ok, Z::Error> {
+        Envelope { api_version: API_VERSION, kind: S::KIND.as_str(), metadata: &self.metadata, spec: &self.spec, extra: &self.extra }
+            .serialize(s)
+    }
+}
+
+macro_rules! resource_enum {
+    ($($variant:ident($spec:ty)),* $(,)?) => {
+        /// A resource of any kind.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Resource {
+            $( $variant(Object<$spec>), )*
+        }
+
+        $(
+            impl From<Object<$spec>> for Resource {
+                fn from(o: Object<$spec>) -> Resource {
+                    Resource::$variant(o)
+                }
+            }
+        )*
+
+        impl Serialize for Resource {
+            fn serialize<Z: Serializer>(&self, s: Z) -> Result<Z::Ok, Z::Error> {
+                match self { $( Resource::$variant(o) => o.serialize(s), )* }
+            }
+        }
+
+        impl Resource {
+            pub fn kind(&self) -> Kind {
+                match self { $( Resource::$variant(_) => <$spec as Spec>::KIND, )* }
+            }
+
+            pub fn metadata(&self) -> &Metadata {
+                match self { $( Resource::$variant(o) => &o.metadata, )* }
+            }
+
+            pub fn metadata_mut(&mut self) -> &mut Metadata {
+                match self { $( Resource::$variant(o) => &mut o.metadata, )* }
+            }
+
+            /// Top-level fields other than apiVersion/kind/metadata/spec, kept as read.
+            pub fn extra(&self) -> &BTreeMap<String, serde_json::Value> {
+                match self { $( Resource::$variant(o) => &o.extra, )* }
+            }
+
+            /// Calico's defaults for this kind (see each spec's `apply_defaults`).
+            pub fn apply_defaults(&mut self) {
+                match self { $( Resource::$variant(o) => o.spec.apply_defaults(&mut o.metadata), )* }
+            }
+
+            /// Every invalid field of this resource, or Ok.
+            pub fn validate(&self) -> Result<(), ValidationError> {
+                let mut errs = Errors::new();
+                let meta = self.metadata();
+                self.validate_metadata(&mut errs);
+                match self { $( Resource::$variant(o) => o.spec.validate(&o.metadata, &mut errs), )* }
+                errs.into_result(self.kind().as_str(), &meta.name)
+            }
+
+            fn spec_row(&self, wide: bool) -> Vec<String> {
+                match self { $( Resource::$variant(o) => o.spec.table_row(&o.metadata, wide), )* }
+            }
+
+            /// An empty resource of `kind` (used to build one from the datastore or the CLI).
+            pub fn empty(kind: Kind, metadata: Metadata) -> Resource {
+                $(
+                    if kind == <$spec as Spec>::KIND {
+                        return Resource::$variant(Object::new(metadata, <$spec>::default()));
+                    }
+                )*
+                unreachable!("every Kind has a variant")
+            }
+
+            /// Reads the typed `metadata` and `spec` of a resource whose kind is known.
+            pub(crate) fn from_parts(
+                kind: Kind,
+                metadata: serde_json::Value,
+                spec: serde_json::Value,
+                extra: BTreeMap<String, serde_json::Value>,
+            ) -> Result<Resource, (String, String)> {
+                let metadata: Metadata = typed("metadata", metadata)?;
+                $(
+                    if kind == <$spec as Spec>::KIND {
+                        let spec: $spec = typed("spec", spec)?;
+                        return Ok(Resource::$variant(Object { metadata, spec, extra }));
+                    }
+                )*
+                unreachable!("every Kind has a variant")
+            }
+        }
+    };
+}
+
+resource_enum! {
+    IpPool(IpPoolSpec),
+    BgpConfiguration(BgpConfigurationSpec),
+    BgpPeer(BgpPeerSpec),
+    Node(NodeSpec),
+    Profile(ProfileSpec),
+    NetworkPolicy(NetworkPolicySpec),
+    GlobalNetworkPolicy(GlobalNetworkPolicySpec),
+    Tier(TierSpec),
+    WorkloadEndpoint(WorkloadEndpointSpec),
+    HostEndpoint(HostEndpointSpec),
+    NetworkSet(NetworkSetSpec),
+    GlobalNetworkSet(GlobalNetworkSetSpec),
+    FelixConfiguration(FelixConfigurationSpec),
+    ClusterInformation(ClusterInformationSpec),
+}
+
+/// Deserializes `value` as `T`; on failure returns (field path under `root`, serde's message,
+/// which names the bad value and what was expected).
+fn typed<T: serde::de::DeserializeOwned>(root: &str, value: serde_json::Value) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = if inner == "." || inner.is_empty() { root.to_string() } else { format!("{root}.{inner}") };
+        (path, e.into_inner().to_string())
+    })
+}
+
+/// Errors when decoding a resource stored in the datastore.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredError {
+    #[error("stored resource is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("stored resource: {0}")]
+    Parse(#[from] crate::parse::ParseError),
+}
+
+impl Resource {
+    pub fn name(&self) -> &str {
+        &self.metadata().name
+    }
+
+    /// The namespace of a namespaced resource (`default` when unset), `None` otherwise.
+    pub fn namespace(&self) -> Option<&str> {
+        if self.kind().namespaced() {
+            Some(self.metadata().namespace.as_deref().unwrap_or(crate::DEFAULT_NAMESPACE))
+        } else {
+            None
+        }
+    }
+
+    /// The datastore key: `/calico/resources/v3/projectcalico.org/<plural>/[<ns>/]<name>`.
+    pub fn key(&self) -> String {
+        datastore::keys::resource(self.kind().plural(), self.namespace(), self.name())
+    }
+
+    fn validate_metadata(&self, errs: &mut Errors) {
+        let meta = self.metadata();
+        if self.kind().namespaced() {
+            if let Some(ns) = &meta.namespace {
+                crate::validate::check_label_name(errs, "metadata.namespace", ns);
+            }
+        } else if let Some(ns) = &meta.namespace {
+            if !ns.is_empty() {
+                errs.add("metadata.namespace", ns, format!("{} is not a namespaced resource", self.kind()));
+            }
+        }
+        crate::validate::check_labels(errs, "metadata.labels", &meta.labels);
+    }
+
+    /// The value stored in the datastore: the resource's JSON without `resourceVersion` (the
+    /// store's own revision is the version).
+    pub fn to_stored_json(&self) -> Vec<u8> {
+        let mut copy = self.clone();
+        copy.metadata_mut().resource_version = None;
+        // Serializing plain data to JSON cannot fail (string keys, no non-finite floats are
+        // produced by the parser).
+        serde_json::to_vec(&copy).unwrap_or_default()
+    }
+
+    /// Decodes a stored value; `resourceVersion` becomes `mod_revision`.
+    pub fn from_stored(bytes: &[u8], mod_revision: i64) -> Result<Resource, StoredError> {
+        let value: serde_json::Value = serde_json::from_slice(bytes)?;
+        let mut r = crate::parse::resource_from_value(value, 0)?;
+        r.metadata_mut().resource_version = Some(mod_revision.to_string());
+        Ok(r)
+    }
+
+    /// [`Resource::from_stored`] for a datastore entry.
+    pub fn from_kv(kv: &datastore::KeyValue) -> Result<Resource, StoredError> {
+        Resource::from_stored(&kv.value, kv.mod_revision)
+    }
+
+    /// The table cells for `brindlectl get` (see [`Kind::table_headers`]).
+    pub fn table_row(&self, wide: bool, all_namespaces: bool) -> Vec<String> {
+        let mut row = self.spec_row(wide);
+        if all_namespaces {
+            if let Some(ns) = self.namespace() {
+                row.insert(0, ns.to_string());
+            }
+        }
+        row
+    }
+}
+
+macro_rules! accessors {
+    ($($fn:ident, $fn_mut:ident, $variant:ident, $ty:ty);* $(;)?) => {
+        impl Resource {
+            $(
+                pub fn $fn(&self) -> Option<&$ty> {
+                    match self { Resource::$variant(o) => Some(o), _ => None }
+                }
+                pub fn $fn_mut(&mut self) -> Option<&mut $ty> {
+                    match self { Resource::$variant(o) => Some(o), _ => None }
+                }
+            )*
+        }
+    };
+}
+
+accessors! {
+    as_ip_pool, as_ip_pool_mut, IpPool, IpPool;
+    as_bgp_configuration, as_bgp_configuration_mut, BgpConfiguration, BgpConfiguration;
+    as_bgp_peer, as_bgp_peer_mut, BgpPeer, BgpPeer;
+    as_node, as_node_mut, Node, Node;
+    as_profile, as_profile_mut, Profile, Profile;
+    as_network_policy, as_network_policy_mut, NetworkPolicy, NetworkPolicy;
+    as_global_network_policy, as_global_network_policy_mut, GlobalNetworkPolicy, GlobalNetworkPolicy;
+    as_tier, as_tier_mut, Tier, Tier;
+    as_workload_endpoint, as_workload_endpoint_mut, WorkloadEndpoint, WorkloadEndpoint;
+    as_host_endpoint, as_host_endpoint_mut, HostEndpoint, HostEndpoint;
+    as_network_set, as_network_set_mut, NetworkSet, NetworkSet;
+    as_global_network_set, as_global_network_set_mut, GlobalNetworkSet, GlobalNetworkSet;
+    as_felix_configuration, as_felix_configuration_mut, FelixConfiguration, FelixConfiguration;
+    as_cluster_information, as_cluster_information_mut, ClusterInformation, ClusterInformation;
+}
