@@ -56,6 +56,8 @@ impl Default for EtcdConfig {
 
 /// Events buffered per watch before the pump waits for the consumer.
 const WATCH_CHANNEL: usize = 1024;
+/// Time limit of the first attempt of a request; later attempts get twice the previous one.
+const FIRST_ATTEMPT_LIMIT: Duration = Duration::from_secs(1);
 /// Pause between retries of a failed request.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
@@ -190,8 +192,11 @@ where
     Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
 {
     let deadline = Instant::now() + timeout;
-    // Several attempts fit in the timeout, so that one hung member does not use it all up.
-    let attempt_limit = (timeout / 3).max(Duration::from_millis(300));
+    // A hung member (stopped, partitioned) keeps its connection looking healthy, and the
+    // balancer may send a request there: give the first attempt a short limit so the retry
+    // reaches another member soon, and double it per attempt so a merely slow request
+    // (a large list under load) still completes.
+    let mut attempt_limit = FIRST_ATTEMPT_LIMIT.min(timeout);
     let mut last_error = String::from("timed out");
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -205,7 +210,10 @@ where
                 last_error = e.to_string();
             }
             Ok(Err(e)) => return Err(DatastoreError::Backend(format!("etcd: {e}"))),
-            Err(_) => last_error = format!("no answer within {attempt_limit:?}"),
+            Err(_) => {
+                last_error = format!("no answer within {attempt_limit:?}");
+                attempt_limit *= 2;
+            }
         }
         tokio::time::sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now()))).await;
     }

@@ -14,8 +14,8 @@
 //!   list was read at; `watch(prefix, rev)` then delivers every change with
 //!   mod_revision >= `rev` in order (use `list_rev + 1`). If `rev` was compacted away the
 //!   watch yields `WatchEvent::Compacted` and ends; after a lost connection it yields
-//!   `WatchEvent::Disconnected` and ends. Either way the consumer does a full resync: list again,
-//!   then watch from the new revision + 1.
+//!   `WatchEvent::Disconnected` and ends. Either way the consumer does a full resync: list
+//!   again, then watch from the new revision + 1. As in etcd, a `rev` of 0 means "from now".
 //! - Dropping a [`Watch`] cancels it.
 //! - All methods are blocking (backends may run an async runtime inside), and `Send + Sync`,
 //!   so CLIs, the CNI plugin and threads can share one `Arc<dyn Datastore>`.
