@@ -6,6 +6,7 @@
 //! socket, `health` and `metrics` serve Felix's HTTP endpoints.
 
 pub mod config;
+pub mod ctl;
 pub mod dataplane;
 pub mod health;
 pub mod host;

@@ -1,0 +1,1 @@
+//! `brindlectl`: a calicoctl-compatible command-line client over the datastore.
