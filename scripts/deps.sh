@@ -11,7 +11,7 @@ PACKAGES=(
     iproute2 iputils-ping iperf3 ethtool procps
     # datastore: etcd v3 server for tests and labs; protoc and the well-known .proto files for
     # the etcd-client crate
-    etcd-server etcd-client protobuf-compiler libprotobuf-dev
+    etcd-server etcd-client protobuf-compiler libprotobuf-dev openssl
 )
 
 missing=()
