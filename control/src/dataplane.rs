@@ -50,6 +50,9 @@ pub struct DesiredState {
     pub uplink: Option<String>,
     pub pools: Vec<Ipv4Prefix>,
     pub routes: Vec<RouteConfig>,
+    /// The node's own IPAM blocks: addresses in them that no workload has are dropped here
+    /// rather than sent anywhere (Calico's blackhole routes for affine blocks).
+    pub blackholes: Vec<Ipv4Prefix>,
 }
 
 impl DesiredState {
@@ -59,6 +62,7 @@ impl DesiredState {
             uplink: config.uplink.clone(),
             pools: config.pools.clone(),
             routes: config.routes.clone(),
+            blackholes: Vec::new(),
         }
     }
 }
@@ -540,6 +544,7 @@ impl Dataplane {
             workloads,
             uplink: uplink.map(|p| (p.id, p.addrs.as_slice())),
             routes: &desired.routes,
+            blackholes: &desired.blackholes,
         });
         for e in built.rejected {
             let item = match &e {

@@ -57,6 +57,8 @@ pub struct Routing<'a> {
     /// The uplink's port and its IPv4 addresses with prefix lengths.
     pub uplink: Option<(PortId, &'a [(Ipv4Addr, u8)])>,
     pub routes: &'a [RouteConfig],
+    /// Prefixes to drop (the node's own IPAM blocks; workloads' /32s inside them win).
+    pub blackholes: &'a [crate::host::Ipv4Prefix],
 }
 
 /// A snapshot and the entries that could not go into it (each named in its error), so that
@@ -156,6 +158,12 @@ pub fn tables(routing: &Routing) -> BuiltTables {
         }
     }
 
+    for b in routing.blackholes {
+        if let Err(e) = add_route(b.addr, b.len, NextHop::new(NextHopKind::Blackhole, 0, b.addr)) {
+            rejected.push(e);
+        }
+    }
+
     let ports = routing.ports.iter().map(|p| p.clone().unwrap_or_else(free_slot)).collect();
     BuiltTables { tables: Tables { fib, next_hops, ports }, rejected }
 }
@@ -191,6 +199,7 @@ pub fn build(
         workloads: config.workloads.iter().enumerate().map(|(i, w)| (i as PortId, w.ips.as_slice())).collect(),
         uplink: uplink.as_ref().map(|(id, addrs)| (*id, addrs.as_slice())),
         routes: &config.routes,
+        blackholes: &[],
     };
     let built = tables(&routing);
     if let Some(first) = built.rejected.into_iter().next() {
@@ -276,6 +285,7 @@ mod tests {
             workloads: vec![(1, &a[..]), (3, &b[..])],
             uplink: Some((2, &up.addrs)),
             routes: &routes,
+            blackholes: &["192.168.0.0/26".parse().unwrap()],
         });
         let t = &built.tables;
         assert_eq!(t.ports.len(), 4);
@@ -284,6 +294,7 @@ mod tests {
         let nh = |ip: [u8; 4]| t.fib.lookup(u32::from(Ipv4Addr::from(ip))).map(|id| &t.next_hops[id as usize]);
         assert_eq!(nh([192, 168, 0, 1]).unwrap().port, 1, "the first claimant keeps a duplicated address");
         assert_eq!(nh([192, 168, 0, 9]).unwrap().port, 3);
+        assert_eq!(nh([192, 168, 0, 10]).unwrap().kind, NextHopKind::Blackhole, "unused space of an own block");
         assert_eq!(nh([10, 99, 0, 7]).unwrap().port, 2);
         assert!(nh([10, 5, 0, 1]).is_none());
         let errors: Vec<String> = built.rejected.iter().map(|e| e.to_string()).collect();
