@@ -95,7 +95,7 @@ impl AllocationBlock {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.cidr.len() < MIN_BLOCK_PREFIX {
+        if self.cidr.prefix_len() < MIN_BLOCK_PREFIX {
             return Err(format!(
                 "block {} is larger than a /{MIN_BLOCK_PREFIX}",
                 self.cidr

@@ -49,7 +49,7 @@ impl Ipv4Cidr {
         self.network
     }
 
-    pub fn len(&self) -> u8 {
+    pub fn prefix_len(&self) -> u8 {
         self.len
     }
 

@@ -244,16 +244,15 @@ impl Ipam {
         host: &str,
         pools: &[PoolInfo],
     ) -> Result<()> {
-        let pools = usable_pools(
-            &pools
-                .iter()
-                .cloned()
-                .map(|p| PoolInfo {
-                    node_selector_matches: true,
-                    ..p
-                })
-                .collect::<Vec<_>>(),
-        )?;
+        // Calico's AssignIP honours only the pool being enabled, not its node selector.
+        let enabled: Vec<PoolInfo> = pools
+            .iter()
+            .map(|p| PoolInfo {
+                node_selector_matches: true,
+                ..p.clone()
+            })
+            .collect();
+        let pools = usable_pools(&enabled)?;
         let pool = pools
             .iter()
             .find(|p| p.cidr.contains(ip))
@@ -513,7 +512,7 @@ fn check_pool(p: &PoolInfo) -> Result<Pool> {
         reason,
     };
     let cidr = Ipv4Cidr::new(p.cidr.0, p.cidr.1).map_err(|e| invalid(e.to_string()))?;
-    if p.block_size < cidr.len() || p.block_size > 32 || p.block_size < MIN_BLOCK_PREFIX {
+    if p.block_size < cidr.prefix_len() || p.block_size > 32 || p.block_size < MIN_BLOCK_PREFIX {
         return Err(invalid(format!(
             "blockSize {} must be between {} and 32 and not shorter than the pool prefix",
             p.block_size, MIN_BLOCK_PREFIX

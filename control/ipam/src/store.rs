@@ -11,6 +11,9 @@ use crate::cidr::Ipv4Cidr;
 use crate::records::{IpamConfig, IpamHandle, IPAM_CONFIG_KEY};
 use crate::{Ipam, IpamError, Result};
 
+/// A record that could not be decoded: its key and why.
+pub type InvalidRecord = (String, String);
+
 /// A stored block and the revision it was read at.
 pub struct StoredBlock {
     pub block: AllocationBlock,
@@ -26,7 +29,7 @@ impl Ipam {
     }
 
     /// Every block, in address order; blocks that fail to decode are returned apart.
-    pub(crate) fn list_blocks(&self) -> Result<(Vec<StoredBlock>, Vec<(String, String)>)> {
+    pub(crate) fn list_blocks(&self) -> Result<(Vec<StoredBlock>, Vec<InvalidRecord>)> {
         let (kvs, _) = self.store.list(keys::IPAM_BLOCKS)?;
         let mut good = Vec::with_capacity(kvs.len());
         let mut bad = Vec::new();
