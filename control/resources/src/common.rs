@@ -266,6 +266,15 @@ impl<'de> Deserialize<'de> for StringOrNumber {
     }
 }
 
+/// Writes an `order` as calicoctl does: `100`, not `100.0`, when it is a whole number.
+pub(crate) fn serialize_order<S: Serializer>(order: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match order {
+        Some(o) if o.fract() == 0.0 && o.abs() < 9.0e15 => s.serialize_i64(*o as i64),
+        Some(o) => s.serialize_f64(*o),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -325,7 +325,7 @@ calico_struct! {
         #[serde(skip_serializing_if = "Option::is_none")]
         "tier" => pub tier: Option<String>,
         /// Lower orders apply first; absent means after every ordered policy.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::common::serialize_order")]
         "order" => pub order: Option<f64>,
         #[serde(skip_serializing_if = "Option::is_none")]
         "selector" => pub selector: Option<String>,
@@ -380,7 +380,7 @@ calico_struct! {
     pub struct GlobalNetworkPolicySpec {
         #[serde(skip_serializing_if = "Option::is_none")]
         "tier" => pub tier: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::common::serialize_order")]
         "order" => pub order: Option<f64>,
         #[serde(skip_serializing_if = "Option::is_none")]
         "selector" => pub selector: Option<String>,
@@ -463,7 +463,7 @@ pub enum TierDefaultAction {
 calico_struct! {
     pub struct TierSpec {
         /// Lower orders apply first; absent means after every ordered tier.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::common::serialize_order")]
         "order" => pub order: Option<f64>,
         #[serde(skip_serializing_if = "Option::is_none")]
         "defaultAction" => pub default_action: Option<TierDefaultAction>,
