@@ -5,6 +5,7 @@
 //! `node` drives it from node.toml (again on SIGHUP), `stats` serves the counters on a local
 //! socket, `health` and `metrics` serve Felix's HTTP endpoints.
 
+pub mod cni;
 pub mod config;
 pub mod ctl;
 pub mod dataplane;
