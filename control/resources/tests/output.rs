@@ -1,0 +1,121 @@
+//! calicoctl's output shapes: YAML/JSON of one resource or a list, and the ps/wide tables.
+
+use resources::*;
+
+fn pools() -> Vec<Resource> {
+    load_documents(
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: default-ipv4-ippool}\nspec: {cidr: 192.168.0.0/16, natOutgoing: true}\n---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: net1}\nspec: {cidr: 10.20.0.0/24, ipipMode: Always}\n",
+    )
+    .unwrap()
+}
+
+#[test]
+fn one_resource_prints_as_itself_several_as_a_list() {
+    let p = pools();
+    let one = to_yaml(&p[..1]);
+    assert!(one.starts_with("apiVersion: projectcalico.org/v3\nkind: IPPool\n"), "{one}");
+    assert!(!one.contains("items"), "{one}");
+
+    let two = to_yaml(&p);
+    let v: serde_json::Value = serde_yaml_ng::from_str(&two).unwrap();
+    assert_eq!(v["kind"], "IPPoolList");
+    assert_eq!(v["items"].as_array().unwrap().len(), 2);
+    assert_eq!(parse_documents(&two).unwrap(), p);
+
+    let mut mixed = p.clone();
+    mixed.push(Resource::from(Profile::new(Metadata::named("net1"), ProfileSpec::for_network("net1"))));
+    let v: serde_json::Value = serde_json::from_str(&to_json(&mixed)).unwrap();
+    assert_eq!(v["kind"], "List");
+    assert_eq!(parse_documents(&to_json(&mixed)).unwrap(), mixed);
+}
+
+#[test]
+fn listing_a_kind_prints_a_typed_list_with_the_revision() {
+    let p = pools();
+    let yaml = list_to_yaml(Kind::IpPool, &p[..1], Some("1234"));
+    let v: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    assert_eq!(v["kind"], "IPPoolList");
+    assert_eq!(v["metadata"]["resourceVersion"], "1234");
+    assert_eq!(parse_documents(&yaml).unwrap(), p[..1].to_vec());
+
+    let empty = list_to_json(Kind::NetworkPolicy, &[], None);
+    let v: serde_json::Value = serde_json::from_str(&empty).unwrap();
+    assert_eq!(v["kind"], "NetworkPolicyList");
+    assert_eq!(v["items"], serde_json::json!([]));
+    assert!(parse_documents(&empty).unwrap().is_empty());
+}
+
+#[test]
+fn stored_value_has_no_resource_version_and_reads_back_with_the_revision() {
+    let mut p = pools().remove(0);
+    p.metadata_mut().resource_version = Some("9".into());
+    let stored = String::from_utf8(p.to_stored_json()).unwrap();
+    assert!(!stored.contains("resourceVersion"), "{stored}");
+    assert!(stored.contains(r#""kind":"IPPool""#) && stored.contains(r#""apiVersion":"projectcalico.org/v3""#), "{stored}");
+    let back = Resource::from_stored(stored.as_bytes(), 17).unwrap();
+    assert_eq!(back.metadata().resource_version.as_deref(), Some("17"));
+    assert!(Resource::from_stored(b"{not json", 1).is_err());
+    assert!(Resource::from_stored(br#"{"apiVersion":"projectcalico.org/v3","kind":"Nope"}"#, 1).is_err());
+}
+
+#[test]
+fn ip_pool_tables() {
+    let p = pools();
+    let ps = render_table(Kind::IpPool, &p, false, false);
+    let lines: Vec<Vec<&str>> = ps.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], vec!["NAME", "CIDR", "SELECTOR"]);
+    assert_eq!(lines[1], vec!["default-ipv4-ippool", "192.168.0.0/16", "all()"]);
+    assert_eq!(lines[2], vec!["net1", "10.20.0.0/24", "all()"]);
+    // Columns line up: CIDR starts at the same offset on every line.
+    let second_column = |l: &str| {
+        let gap = l.find(' ').unwrap();
+        gap + l[gap..].find(|c: char| c != ' ').unwrap()
+    };
+    let offsets: Vec<usize> = ps.lines().map(second_column).collect();
+    assert!(offsets.windows(2).all(|w| w[0] == w[1]), "{ps}");
+
+    let wide = render_table(Kind::IpPool, &p, true, false);
+    let lines: Vec<Vec<&str>> = wide.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], vec!["NAME", "CIDR", "NAT", "IPIPMODE", "VXLANMODE", "DISABLED", "DISABLEBGPEXPORT", "SELECTOR"]);
+    assert_eq!(lines[1], vec!["default-ipv4-ippool", "192.168.0.0/16", "true", "Never", "Never", "false", "false", "all()"]);
+    assert_eq!(lines[2], vec!["net1", "10.20.0.0/24", "false", "Always", "Never", "false", "false", "all()"]);
+}
+
+#[test]
+fn workload_endpoint_and_node_tables() {
+    let wep = load_documents(
+        "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata: {name: host1-cni-0123456789ab-eth0, namespace: net1}\nspec: {node: host1, orchestrator: cni, workload: 0123456789ab, endpoint: eth0, interfaceName: cali0123456789a, ipNetworks: [10.20.0.2/32], profiles: [net1]}\n",
+    )
+    .unwrap();
+    let ps = render_table(Kind::WorkloadEndpoint, &wep, false, false);
+    let lines: Vec<Vec<&str>> = ps.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], vec!["WORKLOAD", "NODE", "NETWORKS", "INTERFACE"]);
+    assert_eq!(lines[1], vec!["0123456789ab", "host1", "10.20.0.2/32", "cali0123456789a"]);
+    let all = render_table(Kind::WorkloadEndpoint, &wep, false, true);
+    let lines: Vec<Vec<&str>> = all.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0][0], "NAMESPACE");
+    assert_eq!(lines[1][0], "net1");
+
+    let nodes = parse_documents(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/manifests/node.yaml")).unwrap()).unwrap();
+    let wide = render_table(Kind::Node, &nodes, true, false);
+    let lines: Vec<Vec<&str>> = wide.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], vec!["NAME", "ASN", "IPV4", "IPV6"]);
+    assert_eq!(lines[1], vec!["node-hostname", "64512", "10.244.0.1/24", "2001:db8:85a3::8a2e:370:7334/120"]);
+    assert_eq!(render_table(Kind::Node, &nodes, false, false).lines().nth(1).unwrap().trim(), "node-hostname");
+
+    // Global kinds get no NAMESPACE column even with -A.
+    assert_eq!(Kind::IpPool.table_headers(false, true)[0], "NAME");
+}
+
+#[test]
+fn bgp_peer_table() {
+    let peers = parse_documents(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/manifests/bgp-topology.yaml")).unwrap())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind() == Kind::BgpPeer)
+        .collect::<Vec<_>>();
+    let ps = render_table(Kind::BgpPeer, &peers, false, false);
+    let lines: Vec<&str> = ps.lines().collect();
+    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), vec!["NAME", "PEERIP", "NODE", "ASN"]);
+    assert!(lines[1].starts_with("rack1-tor") && lines[1].contains("10.50.1.1") && lines[1].contains("rack == 'rack1'") && lines[1].contains("65101"), "{ps}");
+}
