@@ -91,7 +91,10 @@ impl BgpConfigurationSpec {
     }
 
     pub fn as_number_or_default(&self) -> u32 {
-        self.as_number.as_ref().and_then(|a| a.value().ok()).unwrap_or(DEFAULT_AS_NUMBER)
+        self.as_number
+            .as_ref()
+            .and_then(|a| a.value().ok())
+            .unwrap_or(DEFAULT_AS_NUMBER)
     }
 }
 
@@ -100,7 +103,9 @@ fn is_community(s: &str) -> bool {
     let parts: Vec<&str> = s.split(':').collect();
     match parts.as_slice() {
         [a, b] => a.parse::<u16>().is_ok() && b.parse::<u16>().is_ok(),
-        [a, b, c] => a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok() && c.parse::<u32>().is_ok(),
+        [a, b, c] => {
+            a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok() && c.parse::<u32>().is_ok()
+        }
         _ => false,
     }
 }
@@ -110,7 +115,8 @@ impl Spec for BgpConfigurationSpec {
 
     fn apply_defaults(&mut self, meta: &mut Metadata) {
         if meta.name == DEFAULT_CONFIG_NAME {
-            self.as_number.get_or_insert(AsNumber::new(DEFAULT_AS_NUMBER));
+            self.as_number
+                .get_or_insert(AsNumber::new(DEFAULT_AS_NUMBER));
             self.node_to_node_mesh_enabled.get_or_insert(true);
             self.log_severity_screen.get_or_insert(LogSeverity::Info);
             self.listen_port.get_or_insert(DEFAULT_BGP_PORT);
@@ -124,10 +130,21 @@ impl Spec for BgpConfigurationSpec {
         let per_node = meta.name.starts_with("node.");
         if per_node {
             if self.node_to_node_mesh_enabled.is_some() {
-                errs.add("spec.nodeToNodeMeshEnabled", format!("{:?}", self.node_to_node_mesh_enabled), "only the default BGPConfiguration may set this");
+                errs.add(
+                    "spec.nodeToNodeMeshEnabled",
+                    format!("{:?}", self.node_to_node_mesh_enabled),
+                    "only the default BGPConfiguration may set this",
+                );
             }
             if self.as_number.is_some() {
-                errs.add("spec.asNumber", self.as_number.as_ref().map(|a| a.to_string()).unwrap_or_default(), "only the default BGPConfiguration may set this");
+                errs.add(
+                    "spec.asNumber",
+                    self.as_number
+                        .as_ref()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default(),
+                    "only the default BGPConfiguration may set this",
+                );
             }
         }
         if let Some(asn) = &self.as_number {
@@ -144,7 +161,11 @@ impl Spec for BgpConfigurationSpec {
             ("serviceLoadBalancerIPs", &self.service_load_balancer_ips),
         ] {
             for (i, b) in blocks.iter().enumerate() {
-                check_cidr(errs, &field(&index(&field("spec", name), i), "cidr"), &b.cidr);
+                check_cidr(
+                    errs,
+                    &field(&index(&field("spec", name), i), "cidr"),
+                    &b.cidr,
+                );
             }
         }
         for (i, c) in self.communities.iter().enumerate() {
@@ -153,7 +174,11 @@ impl Spec for BgpConfigurationSpec {
                 errs.add(&field(&at, "name"), "", "community name is required");
             }
             if !is_community(&c.value) {
-                errs.add(&field(&at, "value"), &c.value, "community must be aa:nn or large community aa:nn:mm");
+                errs.add(
+                    &field(&at, "value"),
+                    &c.value,
+                    "community must be aa:nn or large community aa:nn:mm",
+                );
             }
         }
         for (i, pa) in self.prefix_advertisements.iter().enumerate() {
@@ -162,7 +187,11 @@ impl Spec for BgpConfigurationSpec {
             for (j, c) in pa.communities.iter().enumerate() {
                 // Either a literal community or the name of one defined in `communities`.
                 if !is_community(c) && !self.communities.iter().any(|d| &d.name == c) {
-                    errs.add(&index(&field(&at, "communities"), j), c, "not a community value nor the name of one in spec.communities");
+                    errs.add(
+                        &index(&field(&at, "communities"), j),
+                        c,
+                        "not a community value nor the name of one in spec.communities",
+                    );
                 }
             }
         }
@@ -174,9 +203,16 @@ impl Spec for BgpConfigurationSpec {
     fn table_row(&self, meta: &Metadata, _wide: bool) -> Vec<String> {
         vec![
             meta.name.clone(),
-            self.log_severity_screen.map(|l| format!("{l:?}")).unwrap_or_default(),
-            self.node_to_node_mesh_enabled.map(|b| b.to_string()).unwrap_or_default(),
-            self.as_number.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+            self.log_severity_screen
+                .map(|l| format!("{l:?}"))
+                .unwrap_or_default(),
+            self.node_to_node_mesh_enabled
+                .map(|b| b.to_string())
+                .unwrap_or_default(),
+            self.as_number
+                .as_ref()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
         ]
     }
 }
@@ -218,7 +254,9 @@ fn parse_peer_ip(s: &str) -> Option<(IpAddr, Option<u16>)> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Some((ip, None));
     }
-    s.parse::<SocketAddr>().ok().map(|sa| (sa.ip(), Some(sa.port())))
+    s.parse::<SocketAddr>()
+        .ok()
+        .map(|sa| (sa.ip(), Some(sa.port())))
 }
 
 impl Spec for BgpPeerSpec {
@@ -229,7 +267,11 @@ impl Spec for BgpPeerSpec {
         if !self.node.is_empty() {
             check_subdomain_name(errs, "spec.node", &self.node);
             if self.node_selector.is_some() {
-                errs.add("spec.nodeSelector", self.node_selector.clone().unwrap_or_default(), "node and nodeSelector cannot both be set");
+                errs.add(
+                    "spec.nodeSelector",
+                    self.node_selector.clone().unwrap_or_default(),
+                    "node and nodeSelector cannot both be set",
+                );
             }
         }
         if let Some(s) = &self.node_selector {
@@ -240,18 +282,34 @@ impl Spec for BgpPeerSpec {
             // Calico: a peerSelector names Calico nodes as peers; their addresses and AS
             // numbers come from their Node resources.
             if !self.peer_ip.is_empty() {
-                errs.add("spec.peerIP", &self.peer_ip, "peerIP cannot be set with peerSelector");
+                errs.add(
+                    "spec.peerIP",
+                    &self.peer_ip,
+                    "peerIP cannot be set with peerSelector",
+                );
             }
             if let Some(asn) = &self.as_number {
-                errs.add("spec.asNumber", asn.to_string(), "asNumber cannot be set with peerSelector");
+                errs.add(
+                    "spec.asNumber",
+                    asn.to_string(),
+                    "asNumber cannot be set with peerSelector",
+                );
             }
         } else {
             if self.peer_ip.is_empty() {
                 errs.add("spec.peerIP", "", "peerIP is required (or peerSelector)");
             } else {
                 match parse_peer_ip(&self.peer_ip) {
-                    None => errs.add("spec.peerIP", &self.peer_ip, "not a valid IP address, IPv4:port or [IPv6]:port"),
-                    Some((_, Some(0))) => errs.add("spec.peerIP", &self.peer_ip, "port must be between 1 and 65535"),
+                    None => errs.add(
+                        "spec.peerIP",
+                        &self.peer_ip,
+                        "not a valid IP address, IPv4:port or [IPv6]:port",
+                    ),
+                    Some((_, Some(0))) => errs.add(
+                        "spec.peerIP",
+                        &self.peer_ip,
+                        "port must be between 1 and 65535",
+                    ),
                     Some(_) => {}
                 }
             }
@@ -267,7 +325,11 @@ impl Spec for BgpPeerSpec {
         }
         if let Some(sa) = &self.source_address {
             if sa != "UseNodeIP" && sa != "None" {
-                errs.add("spec.sourceAddress", sa, "sourceAddress must be UseNodeIP or None");
+                errs.add(
+                    "spec.sourceAddress",
+                    sa,
+                    "sourceAddress must be UseNodeIP or None",
+                );
             }
         }
         if let Some(d) = &self.max_restart_time {
@@ -287,7 +349,10 @@ impl Spec for BgpPeerSpec {
             meta.name.clone(),
             self.peer_ip.clone(),
             node,
-            self.as_number.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+            self.as_number
+                .as_ref()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
         ];
         if wide {
             row.push(self.peer_selector.clone().unwrap_or_default());

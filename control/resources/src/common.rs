@@ -51,7 +51,9 @@ impl<'de> Deserialize<'de> for NumOrString {
                 Ok(NumOrString::Num(v))
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<NumOrString, E> {
-                i64::try_from(v).map(NumOrString::Num).map_err(|_| E::custom(format!("number {v} out of range")))
+                i64::try_from(v)
+                    .map(NumOrString::Num)
+                    .map_err(|_| E::custom(format!("number {v} out of range")))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NumOrString, E> {
                 Ok(NumOrString::Str(v.to_string()))
@@ -100,13 +102,18 @@ impl Port {
     pub fn parse(&self) -> Result<PortMatch, String> {
         match &self.0 {
             NumOrString::Num(n) => {
-                let p = u16::try_from(*n).map_err(|_| "port must be between 0 and 65535".to_string())?;
+                let p = u16::try_from(*n)
+                    .map_err(|_| "port must be between 0 and 65535".to_string())?;
                 Ok(PortMatch::Range { min: p, max: p })
             }
             NumOrString::Str(s) => {
                 if let Some((a, b)) = s.split_once(':') {
-                    let min: u16 = a.trim().parse().map_err(|_| "port range must be min:max with numbers 0-65535".to_string())?;
-                    let max: u16 = b.trim().parse().map_err(|_| "port range must be min:max with numbers 0-65535".to_string())?;
+                    let min: u16 = a.trim().parse().map_err(|_| {
+                        "port range must be min:max with numbers 0-65535".to_string()
+                    })?;
+                    let max: u16 = b.trim().parse().map_err(|_| {
+                        "port range must be min:max with numbers 0-65535".to_string()
+                    })?;
                     if min > max {
                         return Err("port range minimum is greater than maximum".into());
                     }
@@ -129,7 +136,8 @@ fn is_port_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 15
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b.iter().any(|c| c.is_ascii_lowercase())
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
@@ -144,8 +152,14 @@ fn is_port_name(s: &str) -> bool {
 pub struct Protocol(pub NumOrString);
 
 /// The protocol names Calico accepts (its validator takes these spellings and their lowercase).
-const PROTOCOL_NAMES: [(&str, u8); 6] =
-    [("TCP", 6), ("UDP", 17), ("ICMP", 1), ("ICMPv6", 58), ("SCTP", 132), ("UDPLite", 136)];
+const PROTOCOL_NAMES: [(&str, u8); 6] = [
+    ("TCP", 6),
+    ("UDP", 17),
+    ("ICMP", 1),
+    ("ICMPv6", 58),
+    ("SCTP", 132),
+    ("UDPLite", 136),
+];
 
 impl Protocol {
     pub fn tcp() -> Protocol {
@@ -202,14 +216,21 @@ impl AsNumber {
     /// The 32-bit AS number, or why the value is not one.
     pub fn value(&self) -> Result<u32, String> {
         match &self.0 {
-            NumOrString::Num(n) => u32::try_from(*n).map_err(|_| "AS number must be between 0 and 4294967295".into()),
+            NumOrString::Num(n) => {
+                u32::try_from(*n).map_err(|_| "AS number must be between 0 and 4294967295".into())
+            }
             NumOrString::Str(s) => {
                 if let Some((hi, lo)) = s.split_once('.') {
-                    let hi: u16 = hi.parse().map_err(|_| "asdot AS number must be <0-65535>.<0-65535>".to_string())?;
-                    let lo: u16 = lo.parse().map_err(|_| "asdot AS number must be <0-65535>.<0-65535>".to_string())?;
+                    let hi: u16 = hi
+                        .parse()
+                        .map_err(|_| "asdot AS number must be <0-65535>.<0-65535>".to_string())?;
+                    let lo: u16 = lo
+                        .parse()
+                        .map_err(|_| "asdot AS number must be <0-65535>.<0-65535>".to_string())?;
                     Ok((u32::from(hi) << 16) | u32::from(lo))
                 } else {
-                    s.parse::<u32>().map_err(|_| "AS number must be a number or asdot <high>.<low>".into())
+                    s.parse::<u32>()
+                        .map_err(|_| "AS number must be a number or asdot <high>.<low>".into())
                 }
             }
         }
@@ -281,13 +302,27 @@ mod tests {
 
     #[test]
     fn ports_parse_numbers_ranges_and_names() {
-        assert_eq!(Port::number(80).parse(), Ok(PortMatch::Range { min: 80, max: 80 }));
-        assert_eq!(Port(NumOrString::Str("8000:8080".into())).parse(), Ok(PortMatch::Range { min: 8000, max: 8080 }));
-        assert_eq!(Port(NumOrString::Str("http".into())).parse(), Ok(PortMatch::Named("http".into())));
+        assert_eq!(
+            Port::number(80).parse(),
+            Ok(PortMatch::Range { min: 80, max: 80 })
+        );
+        assert_eq!(
+            Port(NumOrString::Str("8000:8080".into())).parse(),
+            Ok(PortMatch::Range {
+                min: 8000,
+                max: 8080
+            })
+        );
+        assert_eq!(
+            Port(NumOrString::Str("http".into())).parse(),
+            Ok(PortMatch::Named("http".into()))
+        );
         assert!(Port(NumOrString::Num(70000)).parse().is_err());
         assert!(Port(NumOrString::Str("9:1".into())).parse().is_err());
         assert!(Port(NumOrString::Str("Bad_Name".into())).parse().is_err());
-        assert!(Port(NumOrString::Str("a-very-long-port-name".into())).parse().is_err());
+        assert!(Port(NumOrString::Str("a-very-long-port-name".into()))
+            .parse()
+            .is_err());
     }
 
     #[test]

@@ -8,13 +8,19 @@ use crate::{IpPool, Resource};
 pub fn validate_pool_against(new: &IpPool, existing: &[IpPool]) -> Result<(), ValidationError> {
     let mut errs = Errors::new();
     if let Some(net) = new.spec.network() {
-        for other in existing.iter().filter(|o| o.metadata.name != new.metadata.name) {
+        for other in existing
+            .iter()
+            .filter(|o| o.metadata.name != new.metadata.name)
+        {
             if let Some(o) = other.spec.network() {
                 if net.contains(&o.network()) || o.contains(&net.network()) {
                     errs.add(
                         "spec.cidr",
                         &new.spec.cidr,
-                        format!("IPPool({}) CIDR overlaps with IPPool({}) CIDR {}", new.metadata.name, other.metadata.name, other.spec.cidr),
+                        format!(
+                            "IPPool({}) CIDR overlaps with IPPool({}) CIDR {}",
+                            new.metadata.name, other.metadata.name, other.spec.cidr
+                        ),
                     );
                 }
             }
@@ -29,13 +35,25 @@ pub fn validate_pool_against(new: &IpPool, existing: &[IpPool]) -> Result<(), Va
 pub fn validate_update(old: &Resource, new: &Resource) -> Result<(), ValidationError> {
     let mut errs = Errors::new();
     if old.kind() != new.kind() {
-        errs.add("kind", new.kind(), format!("cannot change kind from {}", old.kind()));
+        errs.add(
+            "kind",
+            new.kind(),
+            format!("cannot change kind from {}", old.kind()),
+        );
     }
     if old.name() != new.name() {
-        errs.add("metadata.name", new.name(), format!("cannot change name from '{}'", old.name()));
+        errs.add(
+            "metadata.name",
+            new.name(),
+            format!("cannot change name from '{}'", old.name()),
+        );
     }
     if old.namespace() != new.namespace() {
-        errs.add("metadata.namespace", new.namespace().unwrap_or(""), "cannot change namespace");
+        errs.add(
+            "metadata.namespace",
+            new.namespace().unwrap_or(""),
+            "cannot change namespace",
+        );
     }
     match (old, new) {
         (Resource::IpPool(o), Resource::IpPool(n)) => {
@@ -45,14 +63,34 @@ pub fn validate_update(old: &Resource, new: &Resource) -> Result<(), ValidationE
                 _ => o.spec.cidr == n.spec.cidr,
             };
             if !same_cidr {
-                errs.add("spec.cidr", &n.spec.cidr, format!("IPPool cidr cannot be modified (was {})", o.spec.cidr));
+                errs.add(
+                    "spec.cidr",
+                    &n.spec.cidr,
+                    format!("IPPool cidr cannot be modified (was {})", o.spec.cidr),
+                );
             }
             if o.spec.effective_block_size() != n.spec.effective_block_size() {
-                errs.add("spec.blockSize", n.spec.effective_block_size(), format!("IPPool blockSize cannot be modified (was {})", o.spec.effective_block_size()));
+                errs.add(
+                    "spec.blockSize",
+                    n.spec.effective_block_size(),
+                    format!(
+                        "IPPool blockSize cannot be modified (was {})",
+                        o.spec.effective_block_size()
+                    ),
+                );
             }
         }
-        (Resource::WorkloadEndpoint(o), Resource::WorkloadEndpoint(n)) if o.spec.node != n.spec.node => {
-            errs.add("spec.node", &n.spec.node, format!("cannot move a workload endpoint to another node (was {})", o.spec.node));
+        (Resource::WorkloadEndpoint(o), Resource::WorkloadEndpoint(n))
+            if o.spec.node != n.spec.node =>
+        {
+            errs.add(
+                "spec.node",
+                &n.spec.node,
+                format!(
+                    "cannot move a workload endpoint to another node (was {})",
+                    o.spec.node
+                ),
+            );
         }
         _ => {}
     }

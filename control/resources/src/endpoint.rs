@@ -6,7 +6,8 @@ use crate::macros::calico_struct;
 use crate::meta::Metadata;
 use crate::resource::Spec;
 use crate::validate::{
-    check_cidr, check_interface_name, check_ip, check_mac, check_profile_name, check_subdomain_name, field, index, Errors,
+    check_cidr, check_interface_name, check_ip, check_mac, check_profile_name,
+    check_subdomain_name, field, index, Errors,
 };
 use crate::Kind;
 
@@ -39,17 +40,29 @@ fn check_ports(errs: &mut Errors, path: &str, ports: &[EndpointPort]) {
             errs.add(&field(&at, "name"), "", "port name is required");
         }
         if !(1..=65535).contains(&p.port) {
-            errs.add(&field(&at, "port"), p.port, "port must be between 1 and 65535");
+            errs.add(
+                &field(&at, "port"),
+                p.port,
+                "port must be between 1 and 65535",
+            );
         }
         if let Some(proto) = &p.protocol {
             check_protocol(errs, &field(&at, "protocol"), proto);
             if proto.number().is_ok() && !proto.supports_ports() {
-                errs.add(&field(&at, "protocol"), &proto.0, "named ports must be TCP, UDP or SCTP");
+                errs.add(
+                    &field(&at, "protocol"),
+                    &proto.0,
+                    "named ports must be TCP, UDP or SCTP",
+                );
             }
         }
         if let Some(hp) = p.host_port {
             if !(0..=65535).contains(&hp) {
-                errs.add(&field(&at, "hostPort"), hp, "port must be between 0 and 65535");
+                errs.add(
+                    &field(&at, "hostPort"),
+                    hp,
+                    "port must be between 0 and 65535",
+                );
             }
         }
         if let Some(ip) = &p.host_ip {
@@ -104,8 +117,17 @@ calico_struct! {
 
 /// libcalico-go's workload endpoint name: `<node>-<orchestrator>-<workload>-<endpoint>`, with
 /// every '-' inside a part doubled so that the parts can be told apart again.
-pub fn workload_endpoint_name(node: &str, orchestrator: &str, workload: &str, endpoint: &str) -> String {
-    [node, orchestrator, workload, endpoint].iter().map(|p| p.replace('-', "--")).collect::<Vec<_>>().join("-")
+pub fn workload_endpoint_name(
+    node: &str,
+    orchestrator: &str,
+    workload: &str,
+    endpoint: &str,
+) -> String {
+    [node, orchestrator, workload, endpoint]
+        .iter()
+        .map(|p| p.replace('-', "--"))
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 impl WorkloadEndpointSpec {
@@ -123,7 +145,8 @@ impl Spec for WorkloadEndpointSpec {
     const KIND: Kind = Kind::WorkloadEndpoint;
 
     fn apply_defaults(&mut self, meta: &mut Metadata) {
-        meta.namespace.get_or_insert_with(|| crate::DEFAULT_NAMESPACE.into());
+        meta.namespace
+            .get_or_insert_with(|| crate::DEFAULT_NAMESPACE.into());
     }
 
     fn validate(&self, meta: &Metadata, errs: &mut Errors) {
@@ -165,7 +188,11 @@ impl Spec for WorkloadEndpointSpec {
     fn table_row(&self, meta: &Metadata, wide: bool) -> Vec<String> {
         let networks = self.ip_networks.join(",");
         if wide {
-            let nats: Vec<String> = self.ip_nats.iter().map(|n| format!("{}<->{}", n.external_ip, n.internal_ip)).collect();
+            let nats: Vec<String> = self
+                .ip_nats
+                .iter()
+                .map(|n| format!("{}<->{}", n.external_ip, n.internal_ip))
+                .collect();
             vec![
                 meta.name.clone(),
                 self.workload_name().to_string(),
@@ -176,7 +203,12 @@ impl Spec for WorkloadEndpointSpec {
                 nats.join(","),
             ]
         } else {
-            vec![self.workload_name().to_string(), self.node.clone(), networks, self.interface_name.clone()]
+            vec![
+                self.workload_name().to_string(),
+                self.node.clone(),
+                networks,
+                self.interface_name.clone(),
+            ]
         }
     }
 }
@@ -212,7 +244,11 @@ impl Spec for HostEndpointSpec {
             check_interface_name(errs, "spec.interfaceName", &self.interface_name);
         }
         if self.interface_name.is_empty() && self.expected_ips.is_empty() {
-            errs.add("spec.interfaceName", "", "interfaceName or expectedIPs is required");
+            errs.add(
+                "spec.interfaceName",
+                "",
+                "interfaceName or expectedIPs is required",
+            );
         }
         for (i, ip) in self.expected_ips.iter().enumerate() {
             check_ip(errs, &index("spec.expectedIPs", i), ip);
@@ -242,6 +278,9 @@ mod tests {
 
     #[test]
     fn endpoint_names_double_dashes() {
-        assert_eq!(workload_endpoint_name("node1", "k8s", "my-nginx-b1337a", "eth0"), "node1-k8s-my--nginx--b1337a-eth0");
+        assert_eq!(
+            workload_endpoint_name("node1", "k8s", "my-nginx-b1337a", "eth0"),
+            "node1-k8s-my--nginx--b1337a-eth0"
+        );
     }
 }

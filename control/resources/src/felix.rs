@@ -34,7 +34,11 @@ calico_struct! {
 
 impl ProtoPort {
     pub fn new(protocol: Protocol, port: u16) -> ProtoPort {
-        ProtoPort { protocol, port: port.into(), ..ProtoPort::default() }
+        ProtoPort {
+            protocol,
+            port: port.into(),
+            ..ProtoPort::default()
+        }
     }
 }
 
@@ -92,11 +96,29 @@ pub mod felix_defaults {
     pub const REPORTING_INTERVAL_SECS: f64 = 30.0;
     pub const INTERFACE_PREFIX: &str = "cali";
     /// tcp:22 (ssh), udp:68 (dhcp), tcp:179 (bgp), tcp:2379, 2380, 5473, 6443, 6666, 6667.
-    pub const FAILSAFE_INBOUND: [(&str, u16); 9] =
-        [("TCP", 22), ("UDP", 68), ("TCP", 179), ("TCP", 2379), ("TCP", 2380), ("TCP", 5473), ("TCP", 6443), ("TCP", 6666), ("TCP", 6667)];
+    pub const FAILSAFE_INBOUND: [(&str, u16); 9] = [
+        ("TCP", 22),
+        ("UDP", 68),
+        ("TCP", 179),
+        ("TCP", 2379),
+        ("TCP", 2380),
+        ("TCP", 5473),
+        ("TCP", 6443),
+        ("TCP", 6666),
+        ("TCP", 6667),
+    ];
     /// udp:53 (dns), udp:67 (dhcp), tcp:179, tcp:2379, 2380, 5473, 6443, 6666, 6667.
-    pub const FAILSAFE_OUTBOUND: [(&str, u16); 9] =
-        [("UDP", 53), ("UDP", 67), ("TCP", 179), ("TCP", 2379), ("TCP", 2380), ("TCP", 5473), ("TCP", 6443), ("TCP", 6666), ("TCP", 6667)];
+    pub const FAILSAFE_OUTBOUND: [(&str, u16); 9] = [
+        ("UDP", 53),
+        ("UDP", 67),
+        ("TCP", 179),
+        ("TCP", 2379),
+        ("TCP", 2380),
+        ("TCP", 5473),
+        ("TCP", 6443),
+        ("TCP", 6666),
+        ("TCP", 6667),
+    ];
 }
 
 fn check_port_field(errs: &mut Errors, path: &str, port: Option<i64>) {
@@ -112,11 +134,19 @@ fn check_proto_ports(errs: &mut Errors, path: &str, ports: &Option<Vec<ProtoPort
         let at = index(path, i);
         check_protocol(errs, &field(&at, "protocol"), &pp.protocol);
         if pp.protocol.number().is_ok() && !pp.protocol.supports_ports() {
-            errs.add(&field(&at, "protocol"), &pp.protocol.0, "failsafe ports must be TCP, UDP or SCTP");
+            errs.add(
+                &field(&at, "protocol"),
+                &pp.protocol.0,
+                "failsafe ports must be TCP, UDP or SCTP",
+            );
         }
         // Port 0 is allowed by Felix ("any port" when only a net is given).
         if !(0..=65535).contains(&pp.port) {
-            errs.add(&field(&at, "port"), pp.port, "port must be between 0 and 65535");
+            errs.add(
+                &field(&at, "port"),
+                pp.port,
+                "port must be between 0 and 65535",
+            );
         }
         if let Some(net) = &pp.net {
             check_cidr(errs, &field(&at, "net"), net);
@@ -133,15 +163,34 @@ impl Spec for FelixConfigurationSpec {
             // 0 means "detect"; otherwise an IPv4 MTU (RFC 791: at least 68).
             if let Some(m) = mtu {
                 if m != 0 && !(68..=65535).contains(&m) {
-                    errs.add(&field("spec", name), m, "MTU must be 0 (auto) or between 68 and 65535");
+                    errs.add(
+                        &field("spec", name),
+                        m,
+                        "MTU must be 0 (auto) or between 68 and 65535",
+                    );
                 }
             }
         }
         check_port_field(errs, "spec.healthPort", self.health_port);
-        check_port_field(errs, "spec.prometheusMetricsPort", self.prometheus_metrics_port);
-        check_proto_ports(errs, "spec.failsafeInboundHostPorts", &self.failsafe_inbound_host_ports);
-        check_proto_ports(errs, "spec.failsafeOutboundHostPorts", &self.failsafe_outbound_host_ports);
-        for (name, d) in [("routeRefreshInterval", &self.route_refresh_interval), ("reportingInterval", &self.reporting_interval)] {
+        check_port_field(
+            errs,
+            "spec.prometheusMetricsPort",
+            self.prometheus_metrics_port,
+        );
+        check_proto_ports(
+            errs,
+            "spec.failsafeInboundHostPorts",
+            &self.failsafe_inbound_host_ports,
+        );
+        check_proto_ports(
+            errs,
+            "spec.failsafeOutboundHostPorts",
+            &self.failsafe_outbound_host_ports,
+        );
+        for (name, d) in [
+            ("routeRefreshInterval", &self.route_refresh_interval),
+            ("reportingInterval", &self.reporting_interval),
+        ] {
             if let Some(d) = d {
                 check_duration(errs, &field("spec", name), d);
             }
@@ -176,7 +225,11 @@ impl Spec for ClusterInformationSpec {
     fn validate(&self, meta: &Metadata, errs: &mut Errors) {
         // Calico keeps exactly one, named `default`.
         if meta.name != crate::bgp::DEFAULT_CONFIG_NAME {
-            errs.add("metadata.name", &meta.name, "the ClusterInformation must be named 'default'");
+            errs.add(
+                "metadata.name",
+                &meta.name,
+                "the ClusterInformation must be named 'default'",
+            );
         }
     }
 

@@ -95,10 +95,10 @@ impl Spec for IpPoolSpec {
         self.nat_outgoing.get_or_insert(false);
         self.disabled.get_or_insert(false);
         self.disable_bgp_export.get_or_insert(false);
-        if self.node_selector.as_deref().map_or(true, str::is_empty) {
+        if self.node_selector.as_deref().unwrap_or_default().is_empty() {
             self.node_selector = Some("all()".into());
         }
-        if self.allowed_uses.as_ref().map_or(true, Vec::is_empty) {
+        if self.allowed_uses.as_deref().unwrap_or_default().is_empty() {
             self.allowed_uses = Some(vec![AllowedUse::Workload, AllowedUse::Tunnel]);
         }
     }
@@ -111,12 +111,23 @@ impl Spec for IpPoolSpec {
         } else {
             match self.cidr.parse::<IpNet>() {
                 Ok(net) if net.trunc() != net => {
-                    errs.add("spec.cidr", &self.cidr, format!("not a network address: host bits are set (did you mean {}?)", net.trunc()));
+                    errs.add(
+                        "spec.cidr",
+                        &self.cidr,
+                        format!(
+                            "not a network address: host bits are set (did you mean {}?)",
+                            net.trunc()
+                        ),
+                    );
                     None
                 }
                 Ok(net) => Some(net),
                 Err(_) if parse_cidr_or_ip(&self.cidr).is_some() => {
-                    errs.add("spec.cidr", &self.cidr, "cidr needs a prefix length, e.g. 10.1.0.0/16");
+                    errs.add(
+                        "spec.cidr",
+                        &self.cidr,
+                        "cidr needs a prefix length, e.g. 10.1.0.0/16",
+                    );
                     None
                 }
                 Err(_) => {
@@ -131,7 +142,11 @@ impl Spec for IpPoolSpec {
                 IpNet::V6(_) => "fe80::/10".parse().expect("constant"),
             };
             if link_local.contains(&net) || net.contains(&link_local) {
-                errs.add("spec.cidr", &self.cidr, format!("pool must not overlap the link-local range {link_local}"));
+                errs.add(
+                    "spec.cidr",
+                    &self.cidr,
+                    format!("pool must not overlap the link-local range {link_local}"),
+                );
             }
             let (lo, hi) = match net {
                 IpNet::V4(_) => (20, 32),
@@ -139,7 +154,11 @@ impl Spec for IpPoolSpec {
             };
             let bs = self.effective_block_size();
             if !(lo..=hi).contains(&bs) {
-                errs.add("spec.blockSize", bs, format!("block size must be between {lo} and {hi} for this address family"));
+                errs.add(
+                    "spec.blockSize",
+                    bs,
+                    format!("block size must be between {lo} and {hi} for this address family"),
+                );
             } else if u32::from(net.prefix_len()) > bs {
                 errs.add(
                     "spec.cidr",
@@ -148,22 +167,38 @@ impl Spec for IpPoolSpec {
                 );
             }
             if self.ipip() != EncapMode::Never && matches!(net, IpNet::V6(_)) {
-                errs.add("spec.ipipMode", format!("{:?}", self.ipip()), "IPIP is not supported on an IPv6 pool");
+                errs.add(
+                    "spec.ipipMode",
+                    format!("{:?}", self.ipip()),
+                    "IPIP is not supported on an IPv6 pool",
+                );
             }
         }
         if self.ipip() != EncapMode::Never && self.vxlan() != EncapMode::Never {
-            errs.add("spec.vxlanMode", format!("{:?}", self.vxlan()), "ipipMode and vxlanMode cannot both be enabled");
+            errs.add(
+                "spec.vxlanMode",
+                format!("{:?}", self.vxlan()),
+                "ipipMode and vxlanMode cannot both be enabled",
+            );
         }
         if let Some(sel) = &self.node_selector {
             selector::check(errs, "spec.nodeSelector", sel);
         }
         if let Some(uses) = &self.allowed_uses {
             if uses.contains(&AllowedUse::LoadBalancer) && uses.len() > 1 {
-                errs.add("spec.allowedUses", format!("{uses:?}"), "LoadBalancer cannot be combined with other uses");
+                errs.add(
+                    "spec.allowedUses",
+                    format!("{uses:?}"),
+                    "LoadBalancer cannot be combined with other uses",
+                );
             }
             for (i, u) in uses.iter().enumerate() {
                 if uses[..i].contains(u) {
-                    errs.add(&index(&field("spec", "allowedUses"), i), format!("{u:?}"), "duplicate use");
+                    errs.add(
+                        &index(&field("spec", "allowedUses"), i),
+                        format!("{u:?}"),
+                        "duplicate use",
+                    );
                 }
             }
         }

@@ -25,25 +25,95 @@ pub enum Kind {
 
 /// (kind, YAML kind, etcd plural, namespaced, calicoctl's CLI spellings besides the kind).
 const TABLE: [(Kind, &str, &str, bool, &[&str]); 14] = [
-    (Kind::IpPool, "IPPool", "ippools", false, &["ippools", "ipp", "ipps", "pool", "pools"]),
-    (Kind::BgpConfiguration, "BGPConfiguration", "bgpconfigurations", false, &["bgpconfigurations", "bgpconfig", "bgpconfigs"]),
-    (Kind::BgpPeer, "BGPPeer", "bgppeers", false, &["bgppeers", "bgpp", "bgpps", "bp", "bps"]),
+    (
+        Kind::IpPool,
+        "IPPool",
+        "ippools",
+        false,
+        &["ippools", "ipp", "ipps", "pool", "pools"],
+    ),
+    (
+        Kind::BgpConfiguration,
+        "BGPConfiguration",
+        "bgpconfigurations",
+        false,
+        &["bgpconfigurations", "bgpconfig", "bgpconfigs"],
+    ),
+    (
+        Kind::BgpPeer,
+        "BGPPeer",
+        "bgppeers",
+        false,
+        &["bgppeers", "bgpp", "bgpps", "bp", "bps"],
+    ),
     (Kind::Node, "Node", "nodes", false, &["nodes", "no", "nos"]),
-    (Kind::Profile, "Profile", "profiles", false, &["profiles", "pro", "pros"]),
+    (
+        Kind::Profile,
+        "Profile",
+        "profiles",
+        false,
+        &["profiles", "pro", "pros"],
+    ),
     (
         Kind::NetworkPolicy,
         "NetworkPolicy",
         "networkpolicies",
         true,
-        &["networkpolicies", "policy", "policies", "pol", "pols", "np", "nps", "netpol", "netpols"],
+        &[
+            "networkpolicies",
+            "policy",
+            "policies",
+            "pol",
+            "pols",
+            "np",
+            "nps",
+            "netpol",
+            "netpols",
+        ],
     ),
-    (Kind::GlobalNetworkPolicy, "GlobalNetworkPolicy", "globalnetworkpolicies", false, &["globalnetworkpolicies", "gnp", "gnps"]),
+    (
+        Kind::GlobalNetworkPolicy,
+        "GlobalNetworkPolicy",
+        "globalnetworkpolicies",
+        false,
+        &["globalnetworkpolicies", "gnp", "gnps"],
+    ),
     (Kind::Tier, "Tier", "tiers", false, &["tiers"]),
-    (Kind::WorkloadEndpoint, "WorkloadEndpoint", "workloadendpoints", true, &["workloadendpoints", "wep", "weps"]),
-    (Kind::HostEndpoint, "HostEndpoint", "hostendpoints", false, &["hostendpoints", "hep", "heps"]),
-    (Kind::NetworkSet, "NetworkSet", "networksets", true, &["networksets", "netset", "netsets"]),
-    (Kind::GlobalNetworkSet, "GlobalNetworkSet", "globalnetworksets", false, &["globalnetworksets", "gns", "gnss"]),
-    (Kind::FelixConfiguration, "FelixConfiguration", "felixconfigurations", false, &["felixconfigurations", "felixconfig", "felixconfigs"]),
+    (
+        Kind::WorkloadEndpoint,
+        "WorkloadEndpoint",
+        "workloadendpoints",
+        true,
+        &["workloadendpoints", "wep", "weps"],
+    ),
+    (
+        Kind::HostEndpoint,
+        "HostEndpoint",
+        "hostendpoints",
+        false,
+        &["hostendpoints", "hep", "heps"],
+    ),
+    (
+        Kind::NetworkSet,
+        "NetworkSet",
+        "networksets",
+        true,
+        &["networksets", "netset", "netsets"],
+    ),
+    (
+        Kind::GlobalNetworkSet,
+        "GlobalNetworkSet",
+        "globalnetworksets",
+        false,
+        &["globalnetworksets", "gns", "gnss"],
+    ),
+    (
+        Kind::FelixConfiguration,
+        "FelixConfiguration",
+        "felixconfigurations",
+        false,
+        &["felixconfigurations", "felixconfig", "felixconfigs"],
+    ),
     (
         Kind::ClusterInformation,
         "ClusterInformation",
@@ -71,7 +141,15 @@ impl Kind {
         Kind::ClusterInformation,
     ];
 
-    fn row(self) -> &'static (Kind, &'static str, &'static str, bool, &'static [&'static str]) {
+    fn row(
+        self,
+    ) -> &'static (
+        Kind,
+        &'static str,
+        &'static str,
+        bool,
+        &'static [&'static str],
+    ) {
         // TABLE is in declaration order, so the discriminant indexes it.
         &TABLE[self as usize]
     }
@@ -106,7 +184,16 @@ impl Kind {
     pub fn table_headers(self, wide: bool, all_namespaces: bool) -> Vec<&'static str> {
         let mut h: Vec<&'static str> = match (self, wide) {
             (Kind::IpPool, false) => vec!["NAME", "CIDR", "SELECTOR"],
-            (Kind::IpPool, true) => vec!["NAME", "CIDR", "NAT", "IPIPMODE", "VXLANMODE", "DISABLED", "DISABLEBGPEXPORT", "SELECTOR"],
+            (Kind::IpPool, true) => vec![
+                "NAME",
+                "CIDR",
+                "NAT",
+                "IPIPMODE",
+                "VXLANMODE",
+                "DISABLED",
+                "DISABLEBGPEXPORT",
+                "SELECTOR",
+            ],
             (Kind::BgpConfiguration, _) => vec!["NAME", "LOGSEVERITY", "MESHENABLED", "ASNUMBER"],
             (Kind::BgpPeer, false) => vec!["NAME", "PEERIP", "NODE", "ASN"],
             (Kind::BgpPeer, true) => vec!["NAME", "PEERIP", "NODE", "ASN", "PEERSELECTOR"],
@@ -115,10 +202,20 @@ impl Kind {
             (Kind::Profile, false) => vec!["NAME"],
             (Kind::Profile, true) => vec!["NAME", "LABELS"],
             (Kind::NetworkPolicy | Kind::GlobalNetworkPolicy, false) => vec!["NAME"],
-            (Kind::NetworkPolicy | Kind::GlobalNetworkPolicy, true) => vec!["NAME", "ORDER", "SELECTOR"],
+            (Kind::NetworkPolicy | Kind::GlobalNetworkPolicy, true) => {
+                vec!["NAME", "ORDER", "SELECTOR"]
+            }
             (Kind::Tier, _) => vec!["NAME", "ORDER"],
             (Kind::WorkloadEndpoint, false) => vec!["WORKLOAD", "NODE", "NETWORKS", "INTERFACE"],
-            (Kind::WorkloadEndpoint, true) => vec!["NAME", "WORKLOAD", "NODE", "NETWORKS", "INTERFACE", "PROFILES", "NATS"],
+            (Kind::WorkloadEndpoint, true) => vec![
+                "NAME",
+                "WORKLOAD",
+                "NODE",
+                "NETWORKS",
+                "INTERFACE",
+                "PROFILES",
+                "NATS",
+            ],
             (Kind::HostEndpoint, false) => vec!["NAME", "NODE"],
             (Kind::HostEndpoint, true) => vec!["NAME", "NODE", "INTERFACE", "IPS", "PROFILES"],
             (Kind::NetworkSet | Kind::GlobalNetworkSet, false) => vec!["NAME"],
@@ -153,7 +250,9 @@ impl FromStr for Kind {
         let lower = lower.strip_suffix(".projectcalico.org").unwrap_or(&lower);
         TABLE
             .iter()
-            .find(|(_, kind, _, _, aliases)| kind.to_ascii_lowercase() == lower || aliases.contains(&lower))
+            .find(|(_, kind, _, _, aliases)| {
+                kind.to_ascii_lowercase() == lower || aliases.contains(&lower)
+            })
             .map(|row| row.0)
             .ok_or_else(|| UnknownKind(s.to_string()))
     }

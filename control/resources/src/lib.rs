@@ -33,7 +33,9 @@ pub mod validate;
 pub use bgp::{BgpConfigurationSpec, BgpPeerSpec, LogSeverity};
 pub use common::{AsNumber, NumOrString, Port, PortMatch, Protocol};
 pub use cross::{validate_pool_against, validate_update};
-pub use endpoint::{workload_endpoint_name, EndpointPort, HostEndpointSpec, IpNat, WorkloadEndpointSpec};
+pub use endpoint::{
+    workload_endpoint_name, EndpointPort, HostEndpointSpec, IpNat, WorkloadEndpointSpec,
+};
 pub use felix::{ClusterInformationSpec, EndpointToHostAction, FelixConfigurationSpec, ProtoPort};
 pub use ippool::{AllowedUse, EncapMode, IpPoolSpec};
 pub use kind::{Kind, UnknownKind};
@@ -43,11 +45,13 @@ pub use node::{NodeBgpSpec, NodeSpec};
 pub use output::{list_to_json, list_to_yaml, list_value, render_table, to_json, to_yaml};
 pub use parse::{load_documents, parse_documents, ParseError};
 pub use policy::{
-    Action, EntityRule, GlobalNetworkPolicySpec, IcmpFields, NetworkPolicySpec, PolicyType, ProfileSpec, Rule, TierSpec,
+    Action, EntityRule, GlobalNetworkPolicySpec, IcmpFields, NetworkPolicySpec, PolicyType,
+    ProfileSpec, Rule, TierSpec,
 };
 pub use resource::{
-    BgpConfiguration, BgpPeer, ClusterInformation, FelixConfiguration, GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint,
-    IpPool, NetworkPolicy, NetworkSet, Node, Object, Profile, Resource, Spec, StoredError, Tier, WorkloadEndpoint,
+    BgpConfiguration, BgpPeer, ClusterInformation, FelixConfiguration, GlobalNetworkPolicy,
+    GlobalNetworkSet, HostEndpoint, IpPool, NetworkPolicy, NetworkSet, Node, Object, Profile,
+    Resource, Spec, StoredError, Tier, WorkloadEndpoint,
 };
 pub use validate::{FieldError, ValidationError};
 

@@ -27,10 +27,17 @@ calico_struct! {
 
 impl Metadata {
     pub fn named(name: impl Into<String>) -> Metadata {
-        Metadata { name: name.into(), ..Metadata::default() }
+        Metadata {
+            name: name.into(),
+            ..Metadata::default()
+        }
     }
 
     pub fn namespaced(namespace: impl Into<String>, name: impl Into<String>) -> Metadata {
-        Metadata { name: name.into(), namespace: Some(namespace.into()), ..Metadata::default() }
+        Metadata {
+            name: name.into(),
+            namespace: Some(namespace.into()),
+            ..Metadata::default()
+        }
     }
 }

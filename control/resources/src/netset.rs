@@ -34,7 +34,8 @@ impl Spec for NetworkSetSpec {
     const KIND: Kind = Kind::NetworkSet;
 
     fn apply_defaults(&mut self, meta: &mut Metadata) {
-        meta.namespace.get_or_insert_with(|| crate::DEFAULT_NAMESPACE.into());
+        meta.namespace
+            .get_or_insert_with(|| crate::DEFAULT_NAMESPACE.into());
     }
 
     fn validate(&self, meta: &Metadata, errs: &mut Errors) {

@@ -4,7 +4,9 @@ use crate::common::{check_as_number, AsNumber};
 use crate::macros::calico_struct;
 use crate::meta::Metadata;
 use crate::resource::Spec;
-use crate::validate::{check_ip, check_ip_with_prefix, check_mac, check_subdomain_name, field, index, Errors};
+use crate::validate::{
+    check_ip, check_ip_with_prefix, check_mac, check_subdomain_name, field, index, Errors,
+};
 use crate::Kind;
 
 calico_struct! {
@@ -75,28 +77,57 @@ impl Spec for NodeSpec {
             if !bgp.ipv4_address.is_empty() {
                 check_ip_with_prefix(errs, "spec.bgp.ipv4Address", &bgp.ipv4_address);
                 if bgp.ipv4_address.contains(':') {
-                    errs.add("spec.bgp.ipv4Address", &bgp.ipv4_address, "not an IPv4 address");
+                    errs.add(
+                        "spec.bgp.ipv4Address",
+                        &bgp.ipv4_address,
+                        "not an IPv4 address",
+                    );
                 }
             }
             if !bgp.ipv6_address.is_empty() {
                 check_ip_with_prefix(errs, "spec.bgp.ipv6Address", &bgp.ipv6_address);
                 if !bgp.ipv6_address.contains(':') {
-                    errs.add("spec.bgp.ipv6Address", &bgp.ipv6_address, "not an IPv6 address");
+                    errs.add(
+                        "spec.bgp.ipv6Address",
+                        &bgp.ipv6_address,
+                        "not an IPv6 address",
+                    );
                 }
             }
             if !bgp.ipv4_ipip_tunnel_addr.is_empty() {
-                check_ip(errs, "spec.bgp.ipv4IPIPTunnelAddr", &bgp.ipv4_ipip_tunnel_addr);
+                check_ip(
+                    errs,
+                    "spec.bgp.ipv4IPIPTunnelAddr",
+                    &bgp.ipv4_ipip_tunnel_addr,
+                );
             }
             // The cluster ID is written as an IPv4 address (a 32-bit number).
-            if !bgp.route_reflector_cluster_id.is_empty() && bgp.route_reflector_cluster_id.parse::<std::net::Ipv4Addr>().is_err() {
-                errs.add("spec.bgp.routeReflectorClusterID", &bgp.route_reflector_cluster_id, "must be written as an IPv4 address");
+            if !bgp.route_reflector_cluster_id.is_empty()
+                && bgp
+                    .route_reflector_cluster_id
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_err()
+            {
+                errs.add(
+                    "spec.bgp.routeReflectorClusterID",
+                    &bgp.route_reflector_cluster_id,
+                    "must be written as an IPv4 address",
+                );
             }
         }
         for (i, a) in self.addresses.iter().enumerate() {
-            check_ip_with_prefix(errs, &field(&index("spec.addresses", i), "address"), &a.address);
+            check_ip_with_prefix(
+                errs,
+                &field(&index("spec.addresses", i), "address"),
+                &a.address,
+            );
         }
         if !self.ipv4_vxlan_tunnel_addr.is_empty() {
-            check_ip(errs, "spec.ipv4VXLANTunnelAddr", &self.ipv4_vxlan_tunnel_addr);
+            check_ip(
+                errs,
+                "spec.ipv4VXLANTunnelAddr",
+                &self.ipv4_vxlan_tunnel_addr,
+            );
         }
         if !self.vxlan_tunnel_mac_addr.is_empty() {
             check_mac(errs, "spec.vxlanTunnelMACAddr", &self.vxlan_tunnel_mac_addr);
@@ -110,7 +141,9 @@ impl Spec for NodeSpec {
         let bgp = self.bgp.clone().unwrap_or_default();
         vec![
             meta.name.clone(),
-            bgp.as_number.map(|a| a.to_string()).unwrap_or_else(|| "(64512)".into()),
+            bgp.as_number
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "(64512)".into()),
             bgp.ipv4_address,
             bgp.ipv6_address,
         ]

@@ -14,8 +14,12 @@ fn value_of(r: &Resource) -> Value {
 /// The list object calicoctl prints for several resources: `kind` is `<Kind>List` when every
 /// item is `kind` (or when there are none), `List` otherwise.
 pub fn list_value(kind: Option<Kind>, items: &[Resource], resource_version: Option<&str>) -> Value {
-    let same = kind.or_else(|| items.first().map(Resource::kind)).filter(|k| items.iter().all(|r| r.kind() == *k));
-    let list_kind = same.map(Kind::list_kind).unwrap_or_else(|| "List".to_string());
+    let same = kind
+        .or_else(|| items.first().map(Resource::kind))
+        .filter(|k| items.iter().all(|r| r.kind() == *k));
+    let list_kind = same
+        .map(Kind::list_kind)
+        .unwrap_or_else(|| "List".to_string());
     let mut metadata = Map::new();
     if let Some(rv) = resource_version {
         metadata.insert("resourceVersion".into(), Value::String(rv.to_string()));
@@ -52,14 +56,22 @@ pub fn list_to_yaml(kind: Kind, items: &[Resource], resource_version: Option<&st
 }
 
 pub fn list_to_json(kind: Kind, items: &[Resource], resource_version: Option<&str>) -> String {
-    serde_json::to_string_pretty(&list_value(Some(kind), items, resource_version)).unwrap_or_default()
+    serde_json::to_string_pretty(&list_value(Some(kind), items, resource_version))
+        .unwrap_or_default()
 }
 
 /// calicoctl's `-o ps` / `-o wide` table: columns separated like Go's tabwriter with minimum
 /// width 5 and padding 3.
 pub fn render_table(kind: Kind, items: &[Resource], wide: bool, all_namespaces: bool) -> String {
-    let headers: Vec<String> = kind.table_headers(wide, all_namespaces).into_iter().map(String::from).collect();
-    let rows: Vec<Vec<String>> = items.iter().map(|r| r.table_row(wide, all_namespaces)).collect();
+    let headers: Vec<String> = kind
+        .table_headers(wide, all_namespaces)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|r| r.table_row(wide, all_namespaces))
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (i, cell) in row.iter().enumerate() {
@@ -72,8 +84,7 @@ pub fn render_table(kind: Kind, items: &[Resource], wide: bool, all_namespaces: 
     for row in std::iter::once(&headers).chain(rows.iter()) {
         for (i, cell) in row.iter().enumerate() {
             let width = (widths.get(i).copied().unwrap_or(0) + 3).max(5);
-            out.push_str(cell);
-            out.extend(std::iter::repeat(' ').take(width.saturating_sub(cell.chars().count())));
+            out.push_str(&format!("{cell:<width$}"));
         }
         out.push('\n');
     }

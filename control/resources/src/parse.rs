@@ -27,20 +27,37 @@ pub enum ParseError {
     #[error("document[{document}]: syntax error: {message}")]
     Syntax { document: usize, message: String },
     #[error("document[{document}]: {path}: apiVersion '{found}' is not supported, expected '{API_VERSION}'")]
-    ApiVersion { document: usize, path: String, found: String },
+    ApiVersion {
+        document: usize,
+        path: String,
+        found: String,
+    },
     #[error("document[{document}]: {path}: resource type '{found}' is not supported")]
-    UnknownKind { document: usize, path: String, found: String },
+    UnknownKind {
+        document: usize,
+        path: String,
+        found: String,
+    },
     #[error("document[{document}]: error with field {path}: {message}")]
-    Field { document: usize, path: String, message: String },
+    Field {
+        document: usize,
+        path: String,
+        message: String,
+    },
     #[error("document[{document}]: {source}")]
-    Invalid { document: usize, source: ValidationError },
+    Invalid {
+        document: usize,
+        source: ValidationError,
+    },
 }
 
 impl ParseError {
     /// The field path the error is about, if it is about one field.
     pub fn path(&self) -> Option<&str> {
         match self {
-            ParseError::ApiVersion { path, .. } | ParseError::UnknownKind { path, .. } | ParseError::Field { path, .. } => Some(path),
+            ParseError::ApiVersion { path, .. }
+            | ParseError::UnknownKind { path, .. }
+            | ParseError::Field { path, .. } => Some(path),
             ParseError::Invalid { source, .. } => source.errors.first().map(|e| e.path.as_str()),
             _ => None,
         }
@@ -62,7 +79,10 @@ impl ParseError {
 /// [`load_documents`] for what `create`/`apply` need).
 pub fn parse_documents(text: &str) -> Result<Vec<Resource>, ParseError> {
     if text.len() > MAX_INPUT_BYTES {
-        return Err(ParseError::TooLarge { size: text.len(), limit: MAX_INPUT_BYTES });
+        return Err(ParseError::TooLarge {
+            size: text.len(),
+            limit: MAX_INPUT_BYTES,
+        });
     }
     let documents = split_documents(text)?;
     let mut out = Vec::new();
@@ -77,7 +97,10 @@ pub fn parse_documents(text: &str) -> Result<Vec<Resource>, ParseError> {
 pub fn load_documents(text: &str) -> Result<Vec<Resource>, ParseError> {
     // Remember which document each resource came from, for the error.
     if text.len() > MAX_INPUT_BYTES {
-        return Err(ParseError::TooLarge { size: text.len(), limit: MAX_INPUT_BYTES });
+        return Err(ParseError::TooLarge {
+            size: text.len(),
+            limit: MAX_INPUT_BYTES,
+        });
     }
     let documents = split_documents(text)?;
     let mut out = Vec::new();
@@ -86,7 +109,8 @@ pub fn load_documents(text: &str) -> Result<Vec<Resource>, ParseError> {
         collect(value, document, "", &mut out)?;
         for r in &mut out[start..] {
             r.apply_defaults();
-            r.validate().map_err(|source| ParseError::Invalid { document, source })?;
+            r.validate()
+                .map_err(|source| ParseError::Invalid { document, source })?;
         }
     }
     Ok(out)
@@ -98,22 +122,35 @@ fn split_documents(text: &str) -> Result<Vec<Value>, ParseError> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         // JSON: one value or several in a row.
-        for (document, v) in serde_json::Deserializer::from_str(text).into_iter::<Value>().enumerate() {
-            let v = v.map_err(|e| ParseError::Syntax { document, message: e.to_string() })?;
+        for (document, v) in serde_json::Deserializer::from_str(text)
+            .into_iter::<Value>()
+            .enumerate()
+        {
+            let v = v.map_err(|e| ParseError::Syntax {
+                document,
+                message: e.to_string(),
+            })?;
             values.push(v);
             if values.len() > MAX_RESOURCES {
-                return Err(ParseError::TooManyResources { limit: MAX_RESOURCES });
+                return Err(ParseError::TooManyResources {
+                    limit: MAX_RESOURCES,
+                });
             }
         }
         return Ok(values);
     }
     for (document, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let v = crate::yaml_value::LooseValue::deserialize(de)
-            .map_err(|e| ParseError::Syntax { document, message: e.to_string() })?
+            .map_err(|e| ParseError::Syntax {
+                document,
+                message: e.to_string(),
+            })?
             .0;
         values.push(v);
         if values.len() > MAX_RESOURCES {
-            return Err(ParseError::TooManyResources { limit: MAX_RESOURCES });
+            return Err(ParseError::TooManyResources {
+                limit: MAX_RESOURCES,
+            });
         }
     }
     // Empty documents (`---` at the start or end, comments only) hold nothing.
@@ -129,7 +166,12 @@ fn join(prefix: &str, field: &str) -> String {
 }
 
 /// Adds the resource(s) in `value` (a resource, a list, or a sequence of them) to `out`.
-fn collect(value: Value, document: usize, prefix: &str, out: &mut Vec<Resource>) -> Result<(), ParseError> {
+fn collect(
+    value: Value,
+    document: usize,
+    prefix: &str,
+    out: &mut Vec<Resource>,
+) -> Result<(), ParseError> {
     let items = match value {
         Value::Array(items) => Some(items),
         Value::Object(ref map) if is_list(map) => match value {
@@ -142,7 +184,10 @@ fn collect(value: Value, document: usize, prefix: &str, out: &mut Vec<Resource>)
                         return Err(ParseError::Field {
                             document,
                             path: join(prefix, "items"),
-                            message: format!("expected a list of resources, found {}", describe(&other)),
+                            message: format!(
+                                "expected a list of resources, found {}",
+                                describe(&other)
+                            ),
                         })
                     }
                 }
@@ -151,17 +196,25 @@ fn collect(value: Value, document: usize, prefix: &str, out: &mut Vec<Resource>)
         },
         other => {
             if out.len() >= MAX_RESOURCES {
-                return Err(ParseError::TooManyResources { limit: MAX_RESOURCES });
+                return Err(ParseError::TooManyResources {
+                    limit: MAX_RESOURCES,
+                });
             }
             out.push(resource_at(other, document, prefix)?);
             None
         }
     };
     for (i, item) in items.into_iter().flatten().enumerate() {
-        let at = if prefix.is_empty() { format!("items[{i}]") } else { format!("{prefix}.items[{i}]") };
+        let at = if prefix.is_empty() {
+            format!("items[{i}]")
+        } else {
+            format!("{prefix}.items[{i}]")
+        };
         // Lists do not nest in Calico; a list inside a list is refused by `resource_at`.
         if out.len() >= MAX_RESOURCES {
-            return Err(ParseError::TooManyResources { limit: MAX_RESOURCES });
+            return Err(ParseError::TooManyResources {
+                limit: MAX_RESOURCES,
+            });
         }
         out.push(resource_at(item, document, &at)?);
     }
@@ -171,7 +224,9 @@ fn collect(value: Value, document: usize, prefix: &str, out: &mut Vec<Resource>)
 fn is_list(map: &serde_json::Map<String, Value>) -> bool {
     match map.get("kind").and_then(Value::as_str) {
         Some("List") => true,
-        Some(k) => k.strip_suffix("List").is_some_and(|base| Kind::from_yaml_kind(base).is_some()),
+        Some(k) => k
+            .strip_suffix("List")
+            .is_some_and(|base| Kind::from_yaml_kind(base).is_some()),
         None => false,
     }
 }
@@ -186,13 +241,20 @@ fn describe(v: &Value) -> String {
     }
 }
 
-fn check_api_version(map: &serde_json::Map<String, Value>, document: usize, prefix: &str) -> Result<(), ParseError> {
+fn check_api_version(
+    map: &serde_json::Map<String, Value>,
+    document: usize,
+    prefix: &str,
+) -> Result<(), ParseError> {
     match map.get("apiVersion") {
         Some(Value::String(v)) if v == API_VERSION => Ok(()),
         Some(other) => Err(ParseError::ApiVersion {
             document,
             path: join(prefix, "apiVersion"),
-            found: other.as_str().map(str::to_string).unwrap_or_else(|| describe(other)),
+            found: other
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| describe(other)),
         }),
         None => Err(ParseError::Field {
             document,
@@ -211,19 +273,42 @@ fn resource_at(value: Value, document: usize, prefix: &str) -> Result<Resource, 
     let Value::Object(mut map) = value else {
         return Err(ParseError::Field {
             document,
-            path: if prefix.is_empty() { ".".into() } else { prefix.to_string() },
-            message: format!("expected a resource (a map with apiVersion, kind, metadata, spec), found {}", describe(&value)),
+            path: if prefix.is_empty() {
+                ".".into()
+            } else {
+                prefix.to_string()
+            },
+            message: format!(
+                "expected a resource (a map with apiVersion, kind, metadata, spec), found {}",
+                describe(&value)
+            ),
         });
     };
     check_api_version(&map, document, prefix)?;
     let kind = match map.get("kind") {
         Some(Value::String(k)) => match Kind::from_yaml_kind(k) {
             Some(kind) => kind,
-            None => return Err(ParseError::UnknownKind { document, path: join(prefix, "kind"), found: k.clone() }),
+            None => {
+                return Err(ParseError::UnknownKind {
+                    document,
+                    path: join(prefix, "kind"),
+                    found: k.clone(),
+                })
+            }
         },
-        Some(other) => return Err(ParseError::UnknownKind { document, path: join(prefix, "kind"), found: describe(other) }),
+        Some(other) => {
+            return Err(ParseError::UnknownKind {
+                document,
+                path: join(prefix, "kind"),
+                found: describe(other),
+            })
+        }
         None => {
-            return Err(ParseError::Field { document, path: join(prefix, "kind"), message: "kind is required".into() })
+            return Err(ParseError::Field {
+                document,
+                path: join(prefix, "kind"),
+                message: "kind is required".into(),
+            })
         }
     };
     map.remove("apiVersion");

@@ -9,7 +9,10 @@ use crate::macros::calico_struct;
 use crate::meta::Metadata;
 use crate::resource::Spec;
 use crate::selector;
-use crate::validate::{check_cidr, check_label_name, check_labels, check_profile_name, check_subdomain_name, field, index, Errors};
+use crate::validate::{
+    check_cidr, check_label_name, check_labels, check_profile_name, check_subdomain_name, field,
+    index, Errors,
+};
 use crate::Kind;
 
 /// What a rule does with a matching packet.
@@ -113,14 +116,20 @@ calico_struct! {
 impl Rule {
     /// `action: Allow` and nothing else: matches everything.
     pub fn allow() -> Rule {
-        Rule { action: Some(Action::Allow), ..Rule::default() }
+        Rule {
+            action: Some(Action::Allow),
+            ..Rule::default()
+        }
     }
 
     /// `action: Allow` from endpoints matching `selector`.
     pub fn allow_from(selector: impl Into<String>) -> Rule {
         Rule {
             action: Some(Action::Allow),
-            source: Some(EntityRule { selector: Some(selector.into()), ..EntityRule::default() }),
+            source: Some(EntityRule {
+                selector: Some(selector.into()),
+                ..EntityRule::default()
+            }),
             ..Rule::default()
         }
     }
@@ -129,15 +138,27 @@ impl Rule {
 fn check_icmp(errs: &mut Errors, path: &str, icmp: &IcmpFields, protocol: Option<&Protocol>) {
     // Calico: ICMP matches need protocol ICMP or ICMPv6.
     if !protocol.is_some_and(Protocol::is_icmp) {
-        errs.add(path, protocol.map(|p| p.0.to_string()).unwrap_or_default(), "ICMP fields need protocol ICMP or ICMPv6");
+        errs.add(
+            path,
+            protocol.map(|p| p.0.to_string()).unwrap_or_default(),
+            "ICMP fields need protocol ICMP or ICMPv6",
+        );
     }
     if let Some(t) = icmp.icmp_type {
         if !(0..=254).contains(&t) {
-            errs.add(&field(path, "type"), t, "ICMP type must be between 0 and 254");
+            errs.add(
+                &field(path, "type"),
+                t,
+                "ICMP type must be between 0 and 254",
+            );
         }
     }
     match (icmp.icmp_type, icmp.code) {
-        (_, Some(c)) if !(0..=255).contains(&c) => errs.add(&field(path, "code"), c, "ICMP code must be between 0 and 255"),
+        (_, Some(c)) if !(0..=255).contains(&c) => errs.add(
+            &field(path, "code"),
+            c,
+            "ICMP code must be between 0 and 255",
+        ),
         (None, Some(c)) => errs.add(&field(path, "code"), c, "ICMP code needs an ICMP type"),
         _ => {}
     }
@@ -149,7 +170,11 @@ fn check_entity(errs: &mut Errors, path: &str, e: &EntityRule, protocol: Option<
             check_cidr(errs, &index(&field(path, name), i), n);
         }
     }
-    for (name, sel) in [("selector", &e.selector), ("notSelector", &e.not_selector), ("namespaceSelector", &e.namespace_selector)] {
+    for (name, sel) in [
+        ("selector", &e.selector),
+        ("notSelector", &e.not_selector),
+        ("namespaceSelector", &e.namespace_selector),
+    ] {
         if let Some(s) = sel {
             selector::check(errs, &field(path, name), s);
         }
@@ -178,10 +203,23 @@ fn check_entity(errs: &mut Errors, path: &str, e: &EntityRule, protocol: Option<
     }
     if let Some(svc) = &e.services {
         if svc.name.is_empty() {
-            errs.add(&field(&field(path, "services"), "name"), "", "service name is required");
+            errs.add(
+                &field(&field(path, "services"), "name"),
+                "",
+                "service name is required",
+            );
         }
-        if !e.nets.is_empty() || !e.not_nets.is_empty() || e.selector.is_some() || e.not_selector.is_some() || !e.ports.is_empty() {
-            errs.add(&field(path, "services"), &svc.name, "services cannot be combined with nets, selectors or ports");
+        if !e.nets.is_empty()
+            || !e.not_nets.is_empty()
+            || e.selector.is_some()
+            || e.not_selector.is_some()
+            || !e.ports.is_empty()
+        {
+            errs.add(
+                &field(path, "services"),
+                &svc.name,
+                "services cannot be combined with nets, selectors or ports",
+            );
         }
     }
 }
@@ -189,7 +227,11 @@ fn check_entity(errs: &mut Errors, path: &str, e: &EntityRule, protocol: Option<
 /// Checks one rule at `path` (e.g. `spec.ingress[0]`).
 pub(crate) fn check_rule(errs: &mut Errors, path: &str, rule: &Rule) {
     if rule.action.is_none() {
-        errs.add(&field(path, "action"), "", "action is required: one of Allow, Deny, Log, Pass");
+        errs.add(
+            &field(path, "action"),
+            "",
+            "action is required: one of Allow, Deny, Log, Pass",
+        );
     }
     if let Some(v) = rule.ip_version {
         if v != 4 && v != 6 {
@@ -212,7 +254,12 @@ pub(crate) fn check_rule(errs: &mut Errors, path: &str, rule: &Rule) {
         check_entity(errs, &field(path, "source"), src, rule.protocol.as_ref());
     }
     if let Some(dst) = &rule.destination {
-        check_entity(errs, &field(path, "destination"), dst, rule.protocol.as_ref());
+        check_entity(
+            errs,
+            &field(path, "destination"),
+            dst,
+            rule.protocol.as_ref(),
+        );
     }
 }
 
@@ -235,15 +282,27 @@ pub fn default_policy_types(ingress: &[Rule], egress: &[Rule]) -> Vec<PolicyType
 fn check_types(errs: &mut Errors, types: &[PolicyType], ingress: &[Rule], egress: &[Rule]) {
     for (i, t) in types.iter().enumerate() {
         if types[..i].contains(t) {
-            errs.add(&index("spec.types", i), format!("{t:?}"), "duplicate policy type");
+            errs.add(
+                &index("spec.types", i),
+                format!("{t:?}"),
+                "duplicate policy type",
+            );
         }
     }
     if !types.is_empty() {
         if !ingress.is_empty() && !types.contains(&PolicyType::Ingress) {
-            errs.add("spec.types", format!("{types:?}"), "ingress rules are present but Ingress is not in types");
+            errs.add(
+                "spec.types",
+                format!("{types:?}"),
+                "ingress rules are present but Ingress is not in types",
+            );
         }
         if !egress.is_empty() && !types.contains(&PolicyType::Egress) {
-            errs.add("spec.types", format!("{types:?}"), "egress rules are present but Egress is not in types");
+            errs.add(
+                "spec.types",
+                format!("{types:?}"),
+                "egress rules are present but Egress is not in types",
+            );
         }
     }
 }
@@ -262,7 +321,11 @@ fn check_policy_tier(errs: &mut Errors, meta: &Metadata, tier: &Option<String>) 
     check_label_name(errs, "spec.tier", tier);
     // Calico: a policy outside the default tier is named `<tier>.<name>`.
     if tier != DEFAULT_TIER && !meta.name.starts_with(&format!("{tier}.")) {
-        errs.add("metadata.name", &meta.name, format!("a policy in tier '{tier}' must be named '{tier}.<name>'"));
+        errs.add(
+            "metadata.name",
+            &meta.name,
+            format!("a policy in tier '{tier}' must be named '{tier}.<name>'"),
+        );
     }
 }
 
@@ -310,7 +373,11 @@ impl Spec for ProfileSpec {
 
     fn table_row(&self, meta: &Metadata, wide: bool) -> Vec<String> {
         if wide {
-            let labels: Vec<String> = self.labels_to_apply.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let labels: Vec<String> = self
+                .labels_to_apply
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             vec![meta.name.clone(), labels.join(",")]
         } else {
             vec![meta.name.clone()]
@@ -344,7 +411,8 @@ impl Spec for NetworkPolicySpec {
     const KIND: Kind = Kind::NetworkPolicy;
 
     fn apply_defaults(&mut self, meta: &mut Metadata) {
-        meta.namespace.get_or_insert_with(|| crate::DEFAULT_NAMESPACE.into());
+        meta.namespace
+            .get_or_insert_with(|| crate::DEFAULT_NAMESPACE.into());
         self.tier.get_or_insert_with(|| DEFAULT_TIER.into());
         if self.types.is_empty() {
             self.types = default_policy_types(&self.ingress, &self.egress);
@@ -355,7 +423,10 @@ impl Spec for NetworkPolicySpec {
         check_subdomain_name(errs, "metadata.name", &meta.name);
         check_policy_tier(errs, meta, &self.tier);
         check_order(errs, self.order);
-        for (name, sel) in [("selector", &self.selector), ("serviceAccountSelector", &self.service_account_selector)] {
+        for (name, sel) in [
+            ("selector", &self.selector),
+            ("serviceAccountSelector", &self.service_account_selector),
+        ] {
             if let Some(s) = sel {
                 selector::check(errs, &field("spec", name), s);
             }
@@ -367,7 +438,11 @@ impl Spec for NetworkPolicySpec {
 
     fn table_row(&self, meta: &Metadata, wide: bool) -> Vec<String> {
         if wide {
-            vec![meta.name.clone(), format_order(self.order), self.selector.clone().unwrap_or_default()]
+            vec![
+                meta.name.clone(),
+                format_order(self.order),
+                self.selector.clone().unwrap_or_default(),
+            ]
         } else {
             vec![meta.name.clone()]
         }
@@ -433,19 +508,35 @@ impl Spec for GlobalNetworkPolicySpec {
         let pre_dnat = self.pre_dnat.unwrap_or(false);
         // Calico's rules for untracked and pre-DNAT policies.
         if do_not_track && pre_dnat {
-            errs.add("spec.preDNAT", true, "preDNAT and doNotTrack cannot both be true");
+            errs.add(
+                "spec.preDNAT",
+                true,
+                "preDNAT and doNotTrack cannot both be true",
+            );
         }
         if (do_not_track || pre_dnat) && self.apply_on_forward == Some(false) {
-            errs.add("spec.applyOnForward", false, "applyOnForward must be true if doNotTrack or preDNAT is true");
+            errs.add(
+                "spec.applyOnForward",
+                false,
+                "applyOnForward must be true if doNotTrack or preDNAT is true",
+            );
         }
         if pre_dnat && !self.egress.is_empty() {
-            errs.add("spec.egress", format!("{} rules", self.egress.len()), "a preDNAT policy cannot have egress rules");
+            errs.add(
+                "spec.egress",
+                format!("{} rules", self.egress.len()),
+                "a preDNAT policy cannot have egress rules",
+            );
         }
     }
 
     fn table_row(&self, meta: &Metadata, wide: bool) -> Vec<String> {
         if wide {
-            vec![meta.name.clone(), format_order(self.order), self.selector.clone().unwrap_or_default()]
+            vec![
+                meta.name.clone(),
+                format_order(self.order),
+                self.selector.clone().unwrap_or_default(),
+            ]
         } else {
             vec![meta.name.clone()]
         }
@@ -487,7 +578,11 @@ impl Spec for TierSpec {
         check_label_name(errs, "metadata.name", &meta.name);
         check_order(errs, self.order);
         if meta.name == DEFAULT_TIER && self.order.is_some_and(|o| o != DEFAULT_TIER_ORDER) {
-            errs.add("spec.order", format_order(self.order), format!("the default tier's order is fixed at {DEFAULT_TIER_ORDER}"));
+            errs.add(
+                "spec.order",
+                format_order(self.order),
+                format!("the default tier's order is fixed at {DEFAULT_TIER_ORDER}"),
+            );
         }
     }
 

@@ -38,7 +38,11 @@ pub struct Object<S> {
 
 impl<S: Spec> Object<S> {
     pub fn new(metadata: Metadata, spec: S) -> Object<S> {
-        Object { metadata, spec, extra: BTreeMap::new() }
+        Object {
+            metadata,
+            spec,
+            extra: BTreeMap::new(),
+        }
     }
 }
 
@@ -71,8 +75,14 @@ struct Envelope<'a, S> {
 
 impl<S: Spec + Serialize> Serialize for Object<S> {
     fn serialize<Z: Serializer>(&self, s: Z) -> Result<Z::Ok, Z::Error> {
-        Envelope { api_version: API_VERSION, kind: S::KIND.as_str(), metadata: &self.metadata, spec: &self.spec, extra: &self.extra }
-            .serialize(s)
+        Envelope {
+            api_version: API_VERSION,
+            kind: S::KIND.as_str(),
+            metadata: &self.metadata,
+            spec: &self.spec,
+            extra: &self.extra,
+        }
+        .serialize(s)
     }
 }
 
@@ -183,10 +193,17 @@ resource_enum! {
 
 /// Deserializes `value` as `T`; on failure returns (field path under `root`, serde's message,
 /// which names the bad value and what was expected).
-fn typed<T: serde::de::DeserializeOwned>(root: &str, value: serde_json::Value) -> Result<T, (String, String)> {
+fn typed<T: serde::de::DeserializeOwned>(
+    root: &str,
+    value: serde_json::Value,
+) -> Result<T, (String, String)> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let inner = e.path().to_string();
-        let path = if inner == "." || inner.is_empty() { root.to_string() } else { format!("{root}.{inner}") };
+        let path = if inner == "." || inner.is_empty() {
+            root.to_string()
+        } else {
+            format!("{root}.{inner}")
+        };
         (path, e.into_inner().to_string())
     })
 }
@@ -208,7 +225,12 @@ impl Resource {
     /// The namespace of a namespaced resource (`default` when unset), `None` otherwise.
     pub fn namespace(&self) -> Option<&str> {
         if self.kind().namespaced() {
-            Some(self.metadata().namespace.as_deref().unwrap_or(crate::DEFAULT_NAMESPACE))
+            Some(
+                self.metadata()
+                    .namespace
+                    .as_deref()
+                    .unwrap_or(crate::DEFAULT_NAMESPACE),
+            )
         } else {
             None
         }
@@ -227,7 +249,11 @@ impl Resource {
             }
         } else if let Some(ns) = &meta.namespace {
             if !ns.is_empty() {
-                errs.add("metadata.namespace", ns, format!("{} is not a namespaced resource", self.kind()));
+                errs.add(
+                    "metadata.namespace",
+                    ns,
+                    format!("{} is not a namespaced resource", self.kind()),
+                );
             }
         }
         crate::validate::check_labels(errs, "metadata.labels", &meta.labels);

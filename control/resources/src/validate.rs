@@ -19,7 +19,11 @@ pub struct FieldError {
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // calicoctl's shape: "error with field <field> = '<value>' (<reason>)".
-        write!(f, "error with field {} = '{}' ({})", self.path, self.value, self.reason)
+        write!(
+            f,
+            "error with field {} = '{}' ({})",
+            self.path, self.value, self.reason
+        )
     }
 }
 
@@ -63,7 +67,11 @@ impl Errors {
     }
 
     pub fn add(&mut self, path: &str, value: impl fmt::Display, reason: impl Into<String>) {
-        self.list.push(FieldError { path: path.to_string(), value: value.to_string(), reason: reason.into() });
+        self.list.push(FieldError {
+            path: path.to_string(),
+            value: value.to_string(),
+            reason: reason.into(),
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -74,7 +82,11 @@ impl Errors {
         if self.list.is_empty() {
             Ok(())
         } else {
-            Err(ValidationError { kind: kind.to_string(), name: name.to_string(), errors: self.list })
+            Err(ValidationError {
+                kind: kind.to_string(),
+                name: name.to_string(),
+                errors: self.list,
+            })
         }
     }
 }
@@ -104,7 +116,8 @@ fn is_dns_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= MAX_LABEL_LEN
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -130,7 +143,11 @@ pub(crate) fn check_label_name(errs: &mut Errors, path: &str, name: &str) {
     if name.is_empty() {
         errs.add(path, name, "name is required");
     } else if !is_dns_label(name) {
-        errs.add(path, name, "must be a lowercase RFC 1123 label: alphanumerics and '-', at most 63 characters");
+        errs.add(
+            path,
+            name,
+            "must be a lowercase RFC 1123 label: alphanumerics and '-', at most 63 characters",
+        );
     }
 }
 
@@ -140,9 +157,15 @@ pub(crate) fn check_label_name(errs: &mut Errors, path: &str, name: &str) {
 pub(crate) fn check_profile_name(errs: &mut Errors, path: &str, name: &str) {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
-        && name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
     if !ok {
-        errs.add(path, name, "must be alphanumerics with optional '.', '_' or '-', at most 253 characters");
+        errs.add(
+            path,
+            name,
+            "must be alphanumerics with optional '.', '_' or '-', at most 253 characters",
+        );
     }
 }
 
@@ -154,9 +177,13 @@ pub(crate) fn check_label_key(errs: &mut Errors, path: &str, key: &str) {
         None => (None, key),
     };
     let name_ok = is_qualified_name_part(name);
-    let prefix_ok = prefix.map_or(true, is_dns_subdomain);
+    let prefix_ok = prefix.is_none() || prefix.is_some_and(is_dns_subdomain);
     if !name_ok || !prefix_ok {
-        errs.add(path, key, "invalid label key: [prefix/]name, name at most 63 alphanumerics, '-', '_' or '.'");
+        errs.add(
+            path,
+            key,
+            "invalid label key: [prefix/]name, name at most 63 alphanumerics, '-', '_' or '.'",
+        );
     }
 }
 
@@ -164,7 +191,8 @@ fn is_qualified_name_part(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
@@ -176,7 +204,11 @@ pub(crate) fn check_label_value(errs: &mut Errors, path: &str, value: &str) {
     }
 }
 
-pub(crate) fn check_labels(errs: &mut Errors, path: &str, labels: &std::collections::BTreeMap<String, String>) {
+pub(crate) fn check_labels(
+    errs: &mut Errors,
+    path: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) {
     for (k, v) in labels {
         let p = field(path, k);
         check_label_key(errs, &p, k);
@@ -217,13 +249,20 @@ pub(crate) fn check_ip(errs: &mut Errors, path: &str, s: &str) -> Option<IpAddr>
 /// An interface address: `a.b.c.d/len` (host bits allowed) or a bare address.
 pub(crate) fn check_ip_with_prefix(errs: &mut Errors, path: &str, s: &str) {
     if parse_cidr_or_ip(s).is_none() {
-        errs.add(path, s, "not a valid IP address with optional prefix length");
+        errs.add(
+            path,
+            s,
+            "not a valid IP address with optional prefix length",
+        );
     }
 }
 
 pub(crate) fn check_mac(errs: &mut Errors, path: &str, s: &str) {
     let parts: Vec<&str> = s.split([':', '-']).collect();
-    let ok = parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && p.bytes().all(|c| c.is_ascii_hexdigit()));
+    let ok = parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|c| c.is_ascii_hexdigit()));
     if !ok {
         errs.add(path, s, "not a valid MAC address");
     }
@@ -233,8 +272,15 @@ pub(crate) fn check_mac(errs: &mut Errors, path: &str, s: &str) {
 pub(crate) fn check_interface_name(errs: &mut Errors, path: &str, s: &str) {
     if s.is_empty() || s.len() > 15 {
         errs.add(path, s, "interface name must be 1 to 15 characters");
-    } else if s.bytes().any(|c| c == b'/' || c == b':' || c.is_ascii_whitespace() || c.is_ascii_control()) {
-        errs.add(path, s, "interface name must not contain '/', ':' or whitespace");
+    } else if s
+        .bytes()
+        .any(|c| c == b'/' || c == b':' || c.is_ascii_whitespace() || c.is_ascii_control())
+    {
+        errs.add(
+            path,
+            s,
+            "interface name must not contain '/', ':' or whitespace",
+        );
     }
 }
 
@@ -256,13 +302,19 @@ pub fn parse_go_duration(s: &str) -> Option<f64> {
     }
     let mut total = 0.0f64;
     while !rest.is_empty() {
-        let num_len = rest.bytes().take_while(|c| c.is_ascii_digit() || *c == b'.').count();
+        let num_len = rest
+            .bytes()
+            .take_while(|c| c.is_ascii_digit() || *c == b'.')
+            .count();
         if num_len == 0 {
             return None;
         }
         let value: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
-        let unit_len = rest.bytes().take_while(|c| !c.is_ascii_digit() && *c != b'.').count();
+        let unit_len = rest
+            .bytes()
+            .take_while(|c| !c.is_ascii_digit() && *c != b'.')
+            .count();
         let scale = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" | "μs" => 1e-6,

@@ -43,7 +43,11 @@ impl<'de> Visitor<'de> for LooseVisitor {
     }
     fn visit_f64<E>(self, v: f64) -> Result<LooseValue, E> {
         // `.inf` / `.nan` have no JSON form: keep the text.
-        Ok(LooseValue(Number::from_f64(v).map(Value::Number).unwrap_or_else(|| Value::String(v.to_string()))))
+        Ok(LooseValue(
+            Number::from_f64(v)
+                .map(Value::Number)
+                .unwrap_or_else(|| Value::String(v.to_string())),
+        ))
     }
     fn visit_str<E>(self, v: &str) -> Result<LooseValue, E> {
         Ok(LooseValue(Value::String(v.to_string())))

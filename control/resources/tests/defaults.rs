@@ -21,7 +21,10 @@ fn ip_pool_defaults() {
     assert_eq!(p.nat_outgoing, Some(false));
     assert_eq!(p.disabled, Some(false));
     assert_eq!(p.node_selector.as_deref(), Some("all()"));
-    assert_eq!(p.allowed_uses, Some(vec![AllowedUse::Workload, AllowedUse::Tunnel]));
+    assert_eq!(
+        p.allowed_uses,
+        Some(vec![AllowedUse::Workload, AllowedUse::Tunnel])
+    );
 
     let r = one("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: v6}\nspec: {cidr: 'fd00::/48'}\n");
     assert_eq!(r.as_ip_pool().unwrap().spec.block_size, Some(122));
@@ -29,12 +32,17 @@ fn ip_pool_defaults() {
     // Set values are kept.
     let r = one("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.20.0.0/24, blockSize: 28, ipipMode: Always, natOutgoing: true}\n");
     let p = &r.as_ip_pool().unwrap().spec;
-    assert_eq!((p.block_size, p.ipip_mode, p.nat_outgoing), (Some(28), Some(EncapMode::Always), Some(true)));
+    assert_eq!(
+        (p.block_size, p.ipip_mode, p.nat_outgoing),
+        (Some(28), Some(EncapMode::Always), Some(true))
+    );
 }
 
 #[test]
 fn bgp_configuration_defaults_apply_to_default_only() {
-    let r = one("apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n");
+    let r = one(
+        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n",
+    );
     let b = &r.as_bgp_configuration().unwrap().spec;
     assert_eq!(b.as_number, Some(AsNumber::new(64512)));
     assert_eq!(b.node_to_node_mesh_enabled, Some(true));
@@ -43,11 +51,17 @@ fn bgp_configuration_defaults_apply_to_default_only() {
 
     let r = one("apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {nodeToNodeMeshEnabled: false, asNumber: 65000}\n");
     let b = &r.as_bgp_configuration().unwrap().spec;
-    assert_eq!((b.node_to_node_mesh_enabled, b.as_number_or_default()), (Some(false), 65000));
+    assert_eq!(
+        (b.node_to_node_mesh_enabled, b.as_number_or_default()),
+        (Some(false), 65000)
+    );
 
     let r = one("apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: node.n1}\nspec: {logSeverityScreen: Debug}\n");
     let b = &r.as_bgp_configuration().unwrap().spec;
-    assert_eq!((b.as_number.as_ref(), b.node_to_node_mesh_enabled), (None, None));
+    assert_eq!(
+        (b.as_number.as_ref(), b.node_to_node_mesh_enabled),
+        (None, None)
+    );
 }
 
 #[test]
@@ -55,34 +69,63 @@ fn policy_types_tier_and_namespace_defaults() {
     let np = |rules: &str| {
         let r = one(&format!("apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {{name: p}}\nspec:\n  selector: all()\n{rules}"));
         let p = r.as_network_policy().unwrap().clone();
-        (p.metadata.namespace.clone(), p.spec.tier.clone(), p.spec.types.clone(), p.spec.order)
+        (
+            p.metadata.namespace.clone(),
+            p.spec.tier.clone(),
+            p.spec.types.clone(),
+            p.spec.order,
+        )
     };
     use PolicyType::*;
     // Calico's table: no rules -> Ingress; ingress only -> Ingress; egress only -> Egress;
     // both -> Ingress, Egress.
-    assert_eq!(np(""), (Some("default".into()), Some("default".into()), vec![Ingress], None));
+    assert_eq!(
+        np(""),
+        (
+            Some("default".into()),
+            Some("default".into()),
+            vec![Ingress],
+            None
+        )
+    );
     assert_eq!(np("  ingress: [{action: Allow}]\n").2, vec![Ingress]);
     assert_eq!(np("  egress: [{action: Allow}]\n").2, vec![Egress]);
-    assert_eq!(np("  ingress: [{action: Allow}]\n  egress: [{action: Allow}]\n").2, vec![Ingress, Egress]);
+    assert_eq!(
+        np("  ingress: [{action: Allow}]\n  egress: [{action: Allow}]\n").2,
+        vec![Ingress, Egress]
+    );
     // Explicit types are kept.
     assert_eq!(np("  types: [Egress]\n").2, vec![Egress]);
 
     let r = one("apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: g}\nspec:\n  egress: [{action: Deny}]\n");
     let g = &r.as_global_network_policy().unwrap().spec;
-    assert_eq!((g.tier.as_deref(), g.types.clone()), (Some("default"), vec![Egress]));
+    assert_eq!(
+        (g.tier.as_deref(), g.types.clone()),
+        (Some("default"), vec![Egress])
+    );
 
     let r = one("apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata: {name: w}\nspec: {node: n1, interfaceName: cali0}\n");
     assert_eq!(r.namespace(), Some("default"));
-    assert_eq!(r.key(), "/calico/resources/v3/projectcalico.org/workloadendpoints/default/w");
+    assert_eq!(
+        r.key(),
+        "/calico/resources/v3/projectcalico.org/workloadendpoints/default/w"
+    );
 }
 
 #[test]
 fn tier_defaults() {
     let r = one("apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: default}\n");
     let t = &r.as_tier().unwrap().spec;
-    assert_eq!((t.order, t.default_action), (Some(1_000_000.0), Some(policy::TierDefaultAction::Deny)));
+    assert_eq!(
+        (t.order, t.default_action),
+        (Some(1_000_000.0), Some(policy::TierDefaultAction::Deny))
+    );
     let r = one("apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: security}\n");
-    assert_eq!(r.as_tier().unwrap().spec.order, None, "a tier without order sorts after every ordered tier");
+    assert_eq!(
+        r.as_tier().unwrap().spec.order,
+        None,
+        "a tier without order sorts after every ordered tier"
+    );
 }
 
 #[test]

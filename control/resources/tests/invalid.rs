@@ -3,7 +3,9 @@
 use resources::*;
 
 fn doc(kind: &str, metadata: &str, spec: &str) -> String {
-    format!("apiVersion: projectcalico.org/v3\nkind: {kind}\nmetadata:\n{metadata}\nspec:\n{spec}\n")
+    format!(
+        "apiVersion: projectcalico.org/v3\nkind: {kind}\nmetadata:\n{metadata}\nspec:\n{spec}\n"
+    )
 }
 
 /// (what, manifest, expected path, text the message must contain (the bad value))
@@ -180,12 +182,23 @@ fn invalid_manifests_are_refused_with_path_and_value() {
         };
         let msg = err.to_string();
         let paths: Vec<String> = match &err {
-            ParseError::Invalid { source, .. } => source.errors.iter().map(|e| e.path.clone()).collect(),
+            ParseError::Invalid { source, .. } => {
+                source.errors.iter().map(|e| e.path.clone()).collect()
+            }
             other => other.path().map(str::to_string).into_iter().collect(),
         };
-        assert!(paths.iter().any(|p| p == path), "{what}: expected path {path}, got {paths:?} ({msg})");
-        assert!(msg.contains(path), "{what}: message lacks the path {path}: {msg}");
-        assert!(msg.contains(needle), "{what}: message lacks {needle:?}: {msg}");
+        assert!(
+            paths.iter().any(|p| p == path),
+            "{what}: expected path {path}, got {paths:?} ({msg})"
+        );
+        assert!(
+            msg.contains(path),
+            "{what}: message lacks the path {path}: {msg}"
+        );
+        assert!(
+            msg.contains(needle),
+            "{what}: message lacks {needle:?}: {msg}"
+        );
         assert_eq!(err.document(), Some(0), "{what}");
     }
 }
@@ -206,9 +219,18 @@ fn errors_name_the_document_they_are_in() {
 
 #[test]
 fn api_version_and_kind_are_checked() {
-    let err = parse_documents("apiVersion: projectcalico.org/v2\nkind: IPPool\nmetadata: {name: p}\n").unwrap_err();
-    assert!(matches!(&err, ParseError::ApiVersion { found, .. } if found == "projectcalico.org/v2"), "{err:?}");
-    assert!(err.to_string().contains("projectcalico.org/v2") && err.to_string().contains("projectcalico.org/v3"), "{err}");
+    let err =
+        parse_documents("apiVersion: projectcalico.org/v2\nkind: IPPool\nmetadata: {name: p}\n")
+            .unwrap_err();
+    assert!(
+        matches!(&err, ParseError::ApiVersion { found, .. } if found == "projectcalico.org/v2"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("projectcalico.org/v2")
+            && err.to_string().contains("projectcalico.org/v3"),
+        "{err}"
+    );
 
     let err = parse_documents("kind: IPPool\nmetadata: {name: p}\n").unwrap_err();
     assert_eq!(err.path(), Some("apiVersion"), "{err}");
@@ -216,11 +238,21 @@ fn api_version_and_kind_are_checked() {
     let err = parse_documents("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n").unwrap_err();
     assert!(matches!(err, ParseError::ApiVersion { .. }), "{err:?}");
 
-    let err = parse_documents("apiVersion: projectcalico.org/v3\nkind: IPPools\nmetadata: {name: p}\n").unwrap_err();
-    assert!(matches!(&err, ParseError::UnknownKind { found, .. } if found == "IPPools"), "{err:?}");
+    let err =
+        parse_documents("apiVersion: projectcalico.org/v3\nkind: IPPools\nmetadata: {name: p}\n")
+            .unwrap_err();
+    assert!(
+        matches!(&err, ParseError::UnknownKind { found, .. } if found == "IPPools"),
+        "{err:?}"
+    );
 
-    let err = parse_documents("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p\n").unwrap_err();
-    assert!(matches!(err, ParseError::Syntax { document: 0, .. }), "{err:?}");
+    let err =
+        parse_documents("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p\n")
+            .unwrap_err();
+    assert!(
+        matches!(err, ParseError::Syntax { document: 0, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -229,9 +261,15 @@ fn cross_resource_rules() {
         "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: a}\nspec: {cidr: 10.0.0.0/16}\n---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: b}\nspec: {cidr: 10.0.10.0/24}\n---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: c}\nspec: {cidr: 10.1.0.0/16}\n",
     )
     .unwrap();
-    let pools: Vec<IpPool> = pools.iter().map(|r| r.as_ip_pool().unwrap().clone()).collect();
+    let pools: Vec<IpPool> = pools
+        .iter()
+        .map(|r| r.as_ip_pool().unwrap().clone())
+        .collect();
     let err = validate_pool_against(&pools[1], &pools).unwrap_err();
-    assert!(err.has_path("spec.cidr") && err.to_string().contains("IPPool(a)"), "{err}");
+    assert!(
+        err.has_path("spec.cidr") && err.to_string().contains("IPPool(a)"),
+        "{err}"
+    );
     assert!(validate_pool_against(&pools[2], &pools).is_ok());
     // A pool does not overlap itself (an update).
     assert!(validate_pool_against(&pools[0], &pools[..1]).is_ok());
@@ -240,13 +278,20 @@ fn cross_resource_rules() {
     let mut new_cidr = pools[0].clone();
     new_cidr.spec.cidr = "10.0.0.0/15".into();
     let err = validate_update(&old, &Resource::from(new_cidr)).unwrap_err();
-    assert!(err.has_path("spec.cidr") && err.to_string().contains("10.0.0.0/15"), "{err}");
+    assert!(
+        err.has_path("spec.cidr") && err.to_string().contains("10.0.0.0/15"),
+        "{err}"
+    );
     let mut new_block = pools[0].clone();
     new_block.spec.block_size = Some(28);
-    assert!(validate_update(&old, &Resource::from(new_block)).unwrap_err().has_path("spec.blockSize"));
+    assert!(validate_update(&old, &Resource::from(new_block))
+        .unwrap_err()
+        .has_path("spec.blockSize"));
     let mut nat = pools[0].clone();
     nat.spec.nat_outgoing = Some(true);
     assert!(validate_update(&old, &Resource::from(nat)).is_ok());
     let renamed = Resource::from(pools[1].clone());
-    assert!(validate_update(&old, &renamed).unwrap_err().has_path("metadata.name"));
+    assert!(validate_update(&old, &renamed)
+        .unwrap_err()
+        .has_path("metadata.name"));
 }

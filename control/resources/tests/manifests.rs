@@ -14,7 +14,12 @@ fn all_manifests() -> Vec<(String, String)> {
         .expect("manifest dir")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).expect("read manifest")))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).expect("read manifest"),
+            )
+        })
         .collect();
     out.sort();
     out
@@ -27,7 +32,11 @@ fn load(name: &str) -> Vec<Resource> {
 
 #[test]
 fn every_kind_has_a_documentation_manifest() {
-    let mut kinds: Vec<Kind> = all_manifests().iter().flat_map(|(n, t)| parse_documents(t).unwrap_or_else(|e| panic!("{n}: {e}"))).map(|r| r.kind()).collect();
+    let mut kinds: Vec<Kind> = all_manifests()
+        .iter()
+        .flat_map(|(n, t)| parse_documents(t).unwrap_or_else(|e| panic!("{n}: {e}")))
+        .map(|r| r.kind())
+        .collect();
     kinds.sort();
     kinds.dedup();
     assert_eq!(kinds, Kind::ALL.to_vec());
@@ -46,10 +55,12 @@ fn documentation_manifests_round_trip_through_yaml_and_json() {
     for (name, text) in all_manifests() {
         let first = parse_documents(&text).unwrap();
         let yaml = to_yaml(&first);
-        let again = parse_documents(&yaml).unwrap_or_else(|e| panic!("{name}: re-parse of\n{yaml}\nfailed: {e}"));
+        let again = parse_documents(&yaml)
+            .unwrap_or_else(|e| panic!("{name}: re-parse of\n{yaml}\nfailed: {e}"));
         assert_eq!(first, again, "{name} via YAML:\n{yaml}");
         let json = to_json(&first);
-        let again = parse_documents(&json).unwrap_or_else(|e| panic!("{name}: re-parse of JSON failed: {e}"));
+        let again = parse_documents(&json)
+            .unwrap_or_else(|e| panic!("{name}: re-parse of JSON failed: {e}"));
         assert_eq!(first, again, "{name} via JSON");
     }
 }
@@ -75,16 +86,33 @@ fn fields_brindle_does_not_model_are_kept() {
     let felix = load("felixconfiguration.yaml");
     let f = felix[0].as_felix_configuration().unwrap();
     assert_eq!(f.spec.ipip_mtu, Some(1400));
-    assert_eq!(f.spec.extra.get("ipv6Support"), Some(&serde_json::json!(false)));
-    assert_eq!(f.spec.extra.get("chainInsertMode"), Some(&serde_json::json!("Append")));
+    assert_eq!(
+        f.spec.extra.get("ipv6Support"),
+        Some(&serde_json::json!(false))
+    );
+    assert_eq!(
+        f.spec.extra.get("chainInsertMode"),
+        Some(&serde_json::json!("Append"))
+    );
     let yaml = to_yaml(&felix);
     assert!(yaml.contains("chainInsertMode: Append"), "{yaml}");
     assert!(yaml.contains("ipv6Support: false"), "{yaml}");
 
     let pool = load("ippool.yaml");
-    assert_eq!(pool[0].as_ip_pool().unwrap().spec.extra.get("assignmentMode"), Some(&serde_json::json!("Automatic")));
+    assert_eq!(
+        pool[0]
+            .as_ip_pool()
+            .unwrap()
+            .spec
+            .extra
+            .get("assignmentMode"),
+        Some(&serde_json::json!("Automatic"))
+    );
     let stored = String::from_utf8(pool[0].to_stored_json()).unwrap();
-    assert!(stored.contains(r#""assignmentMode":"Automatic""#), "{stored}");
+    assert!(
+        stored.contains(r#""assignmentMode":"Automatic""#),
+        "{stored}"
+    );
 
     // Unknown fields at every level: top, metadata, nested rule.
     let text = r#"
@@ -104,10 +132,22 @@ status: {observed: true}
     let again = parse_documents(&to_yaml(&r)).unwrap();
     assert_eq!(r, again);
     let g = again[0].as_global_network_policy().unwrap();
-    assert_eq!(g.metadata.extra.get("generation"), Some(&serde_json::json!(3)));
-    assert_eq!(g.spec.extra.get("futureField"), Some(&serde_json::json!({"a": [1, 2]})));
-    assert_eq!(g.spec.ingress[0].extra.get("http"), Some(&serde_json::json!({"methods": ["GET"]})));
-    assert_eq!(g.extra.get("status"), Some(&serde_json::json!({"observed": true})));
+    assert_eq!(
+        g.metadata.extra.get("generation"),
+        Some(&serde_json::json!(3))
+    );
+    assert_eq!(
+        g.spec.extra.get("futureField"),
+        Some(&serde_json::json!({"a": [1, 2]}))
+    );
+    assert_eq!(
+        g.spec.ingress[0].extra.get("http"),
+        Some(&serde_json::json!({"methods": ["GET"]}))
+    );
+    assert_eq!(
+        g.extra.get("status"),
+        Some(&serde_json::json!({"observed": true}))
+    );
 }
 
 #[test]
@@ -118,7 +158,10 @@ fn sample_fields_are_read_into_their_typed_fields() {
     assert_eq!(p.spec.cidr, "10.1.0.0/16");
     assert_eq!(p.spec.ipip_mode, Some(EncapMode::CrossSubnet));
     assert_eq!(p.spec.nat_outgoing, Some(true));
-    assert_eq!(p.spec.allowed_uses, Some(vec![AllowedUse::Workload, AllowedUse::Tunnel]));
+    assert_eq!(
+        p.spec.allowed_uses,
+        Some(vec![AllowedUse::Workload, AllowedUse::Tunnel])
+    );
 
     let wep = load("workloadendpoint.yaml");
     let w = wep[0].as_workload_endpoint().unwrap();
@@ -130,22 +173,43 @@ fn sample_fields_are_read_into_their_typed_fields() {
 
     let np = load("networkpolicy.yaml");
     let n = np[0].as_network_policy().unwrap();
-    assert_eq!(n.spec.ingress[0].destination.as_ref().unwrap().ports, vec![Port::number(6379)]);
-    assert_eq!(n.spec.ingress[0].metadata.as_ref().unwrap().annotations["from"], "frontend");
-    assert_eq!(np[0].key(), "/calico/resources/v3/projectcalico.org/networkpolicies/production/allow-tcp-6379");
+    assert_eq!(
+        n.spec.ingress[0].destination.as_ref().unwrap().ports,
+        vec![Port::number(6379)]
+    );
+    assert_eq!(
+        n.spec.ingress[0].metadata.as_ref().unwrap().annotations["from"],
+        "frontend"
+    );
+    assert_eq!(
+        np[0].key(),
+        "/calico/resources/v3/projectcalico.org/networkpolicies/production/allow-tcp-6379"
+    );
 
     let bgp = load("bgpconfiguration.yaml");
     let b = bgp[0].as_bgp_configuration().unwrap();
     assert_eq!(b.spec.as_number.as_ref().unwrap().value(), Ok(63400));
     assert_eq!(b.spec.listen_port, Some(178));
-    assert_eq!(b.spec.prefix_advertisements[0].communities, vec!["bgp-large-community", "63400:120"]);
+    assert_eq!(
+        b.spec.prefix_advertisements[0].communities,
+        vec!["bgp-large-community", "63400:120"]
+    );
 
     let topo = load("bgp-topology.yaml");
-    assert_eq!(topo.iter().map(Resource::kind).collect::<Vec<_>>(), vec![Kind::BgpConfiguration, Kind::Node, Kind::BgpPeer]);
-    assert_eq!(topo[1].as_node().unwrap().spec.ipv4(), Some("10.50.1.10".parse().unwrap()));
+    assert_eq!(
+        topo.iter().map(Resource::kind).collect::<Vec<_>>(),
+        vec![Kind::BgpConfiguration, Kind::Node, Kind::BgpPeer]
+    );
+    assert_eq!(
+        topo[1].as_node().unwrap().spec.ipv4(),
+        Some("10.50.1.10".parse().unwrap())
+    );
 
     let heps = load("hostendpoint-sequence.yaml");
-    assert_eq!(heps[0].as_host_endpoint().unwrap().spec.expected_ips, vec!["10.0.0.1"]);
+    assert_eq!(
+        heps[0].as_host_endpoint().unwrap().spec.expected_ips,
+        vec!["10.0.0.1"]
+    );
 }
 
 #[test]
@@ -166,13 +230,19 @@ items:
   spec: {cidr: 10.0.1.0/24}
 "#;
     let r = parse_documents(list).unwrap();
-    assert_eq!(r.iter().map(Resource::name).collect::<Vec<_>>(), vec!["a", "b"]);
+    assert_eq!(
+        r.iter().map(Resource::name).collect::<Vec<_>>(),
+        vec!["a", "b"]
+    );
 
     let generic = r#"{"apiVersion":"projectcalico.org/v3","kind":"List","items":[
         {"apiVersion":"projectcalico.org/v3","kind":"Profile","metadata":{"name":"net1"},"spec":{}},
         {"apiVersion":"projectcalico.org/v3","kind":"Tier","metadata":{"name":"t"},"spec":{"order":5}}]}"#;
     let r = parse_documents(generic).unwrap();
-    assert_eq!(r.iter().map(Resource::kind).collect::<Vec<_>>(), vec![Kind::Profile, Kind::Tier]);
+    assert_eq!(
+        r.iter().map(Resource::kind).collect::<Vec<_>>(),
+        vec![Kind::Profile, Kind::Tier]
+    );
 
     // Several JSON values in a row, as `calicoctl get -o json` of several files.
     let two = r#"{"apiVersion":"projectcalico.org/v3","kind":"Profile","metadata":{"name":"a"}}

@@ -13,7 +13,10 @@ fn pools() -> Vec<Resource> {
 fn one_resource_prints_as_itself_several_as_a_list() {
     let p = pools();
     let one = to_yaml(&p[..1]);
-    assert!(one.starts_with("apiVersion: projectcalico.org/v3\nkind: IPPool\n"), "{one}");
+    assert!(
+        one.starts_with("apiVersion: projectcalico.org/v3\nkind: IPPool\n"),
+        "{one}"
+    );
     assert!(!one.contains("items"), "{one}");
 
     let two = to_yaml(&p);
@@ -23,7 +26,10 @@ fn one_resource_prints_as_itself_several_as_a_list() {
     assert_eq!(parse_documents(&two).unwrap(), p);
 
     let mut mixed = p.clone();
-    mixed.push(Resource::from(Profile::new(Metadata::named("net1"), ProfileSpec::for_network("net1"))));
+    mixed.push(Resource::from(Profile::new(
+        Metadata::named("net1"),
+        ProfileSpec::for_network("net1"),
+    )));
     let v: serde_json::Value = serde_json::from_str(&to_json(&mixed)).unwrap();
     assert_eq!(v["kind"], "List");
     assert_eq!(parse_documents(&to_json(&mixed)).unwrap(), mixed);
@@ -51,11 +57,18 @@ fn stored_value_has_no_resource_version_and_reads_back_with_the_revision() {
     p.metadata_mut().resource_version = Some("9".into());
     let stored = String::from_utf8(p.to_stored_json()).unwrap();
     assert!(!stored.contains("resourceVersion"), "{stored}");
-    assert!(stored.contains(r#""kind":"IPPool""#) && stored.contains(r#""apiVersion":"projectcalico.org/v3""#), "{stored}");
+    assert!(
+        stored.contains(r#""kind":"IPPool""#)
+            && stored.contains(r#""apiVersion":"projectcalico.org/v3""#),
+        "{stored}"
+    );
     let back = Resource::from_stored(stored.as_bytes(), 17).unwrap();
     assert_eq!(back.metadata().resource_version.as_deref(), Some("17"));
     assert!(Resource::from_stored(b"{not json", 1).is_err());
-    assert!(Resource::from_stored(br#"{"apiVersion":"projectcalico.org/v3","kind":"Nope"}"#, 1).is_err());
+    assert!(
+        Resource::from_stored(br#"{"apiVersion":"projectcalico.org/v3","kind":"Nope"}"#, 1)
+            .is_err()
+    );
 }
 
 #[test]
@@ -64,7 +77,10 @@ fn ip_pool_tables() {
     let ps = render_table(Kind::IpPool, &p, false, false);
     let lines: Vec<Vec<&str>> = ps.lines().map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(lines[0], vec!["NAME", "CIDR", "SELECTOR"]);
-    assert_eq!(lines[1], vec!["default-ipv4-ippool", "192.168.0.0/16", "all()"]);
+    assert_eq!(
+        lines[1],
+        vec!["default-ipv4-ippool", "192.168.0.0/16", "all()"]
+    );
     assert_eq!(lines[2], vec!["net1", "10.20.0.0/24", "all()"]);
     // Columns line up: CIDR starts at the same offset on every line.
     let second_column = |l: &str| {
@@ -75,10 +91,49 @@ fn ip_pool_tables() {
     assert!(offsets.windows(2).all(|w| w[0] == w[1]), "{ps}");
 
     let wide = render_table(Kind::IpPool, &p, true, false);
-    let lines: Vec<Vec<&str>> = wide.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(lines[0], vec!["NAME", "CIDR", "NAT", "IPIPMODE", "VXLANMODE", "DISABLED", "DISABLEBGPEXPORT", "SELECTOR"]);
-    assert_eq!(lines[1], vec!["default-ipv4-ippool", "192.168.0.0/16", "true", "Never", "Never", "false", "false", "all()"]);
-    assert_eq!(lines[2], vec!["net1", "10.20.0.0/24", "false", "Always", "Never", "false", "false", "all()"]);
+    let lines: Vec<Vec<&str>> = wide
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        vec![
+            "NAME",
+            "CIDR",
+            "NAT",
+            "IPIPMODE",
+            "VXLANMODE",
+            "DISABLED",
+            "DISABLEBGPEXPORT",
+            "SELECTOR"
+        ]
+    );
+    assert_eq!(
+        lines[1],
+        vec![
+            "default-ipv4-ippool",
+            "192.168.0.0/16",
+            "true",
+            "Never",
+            "Never",
+            "false",
+            "false",
+            "all()"
+        ]
+    );
+    assert_eq!(
+        lines[2],
+        vec![
+            "net1",
+            "10.20.0.0/24",
+            "false",
+            "Always",
+            "Never",
+            "false",
+            "false",
+            "all()"
+        ]
+    );
 }
 
 #[test]
@@ -90,18 +145,49 @@ fn workload_endpoint_and_node_tables() {
     let ps = render_table(Kind::WorkloadEndpoint, &wep, false, false);
     let lines: Vec<Vec<&str>> = ps.lines().map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(lines[0], vec!["WORKLOAD", "NODE", "NETWORKS", "INTERFACE"]);
-    assert_eq!(lines[1], vec!["0123456789ab", "host1", "10.20.0.2/32", "cali0123456789a"]);
+    assert_eq!(
+        lines[1],
+        vec!["0123456789ab", "host1", "10.20.0.2/32", "cali0123456789a"]
+    );
     let all = render_table(Kind::WorkloadEndpoint, &wep, false, true);
-    let lines: Vec<Vec<&str>> = all.lines().map(|l| l.split_whitespace().collect()).collect();
+    let lines: Vec<Vec<&str>> = all
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(lines[0][0], "NAMESPACE");
     assert_eq!(lines[1][0], "net1");
 
-    let nodes = parse_documents(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/manifests/node.yaml")).unwrap()).unwrap();
+    let nodes = parse_documents(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/manifests/node.yaml"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     let wide = render_table(Kind::Node, &nodes, true, false);
-    let lines: Vec<Vec<&str>> = wide.lines().map(|l| l.split_whitespace().collect()).collect();
+    let lines: Vec<Vec<&str>> = wide
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(lines[0], vec!["NAME", "ASN", "IPV4", "IPV6"]);
-    assert_eq!(lines[1], vec!["node-hostname", "64512", "10.244.0.1/24", "2001:db8:85a3::8a2e:370:7334/120"]);
-    assert_eq!(render_table(Kind::Node, &nodes, false, false).lines().nth(1).unwrap().trim(), "node-hostname");
+    assert_eq!(
+        lines[1],
+        vec![
+            "node-hostname",
+            "64512",
+            "10.244.0.1/24",
+            "2001:db8:85a3::8a2e:370:7334/120"
+        ]
+    );
+    assert_eq!(
+        render_table(Kind::Node, &nodes, false, false)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim(),
+        "node-hostname"
+    );
 
     // Global kinds get no NAMESPACE column even with -A.
     assert_eq!(Kind::IpPool.table_headers(false, true)[0], "NAME");
@@ -109,13 +195,28 @@ fn workload_endpoint_and_node_tables() {
 
 #[test]
 fn bgp_peer_table() {
-    let peers = parse_documents(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/manifests/bgp-topology.yaml")).unwrap())
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.kind() == Kind::BgpPeer)
-        .collect::<Vec<_>>();
+    let peers = parse_documents(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/manifests/bgp-topology.yaml"
+        ))
+        .unwrap(),
+    )
+    .unwrap()
+    .into_iter()
+    .filter(|r| r.kind() == Kind::BgpPeer)
+    .collect::<Vec<_>>();
     let ps = render_table(Kind::BgpPeer, &peers, false, false);
     let lines: Vec<&str> = ps.lines().collect();
-    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), vec!["NAME", "PEERIP", "NODE", "ASN"]);
-    assert!(lines[1].starts_with("rack1-tor") && lines[1].contains("10.50.1.1") && lines[1].contains("rack == 'rack1'") && lines[1].contains("65101"), "{ps}");
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        vec!["NAME", "PEERIP", "NODE", "ASN"]
+    );
+    assert!(
+        lines[1].starts_with("rack1-tor")
+            && lines[1].contains("10.50.1.1")
+            && lines[1].contains("rack == 'rack1'")
+            && lines[1].contains("65101"),
+        "{ps}"
+    );
 }

@@ -19,7 +19,10 @@ impl Rng {
 
 fn manifests() -> Vec<String> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/manifests");
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
     v.sort();
     v
 }
@@ -53,8 +56,30 @@ fn truncated_manifests_never_panic() {
 #[test]
 fn mutated_manifests_never_panic() {
     const PIECES: [&str; 24] = [
-        ":", "- ", "\n", "  ", "{", "}", "[", "]", "'", "\"", "*a", "&a ", "!!binary ", "---\n", "null", "-1", "1e999",
-        "99999999999999999999999", "ports: [", "cidr: ", "kind: List\nitems: 3\n", "\t", "\u{1F600}", "?",
+        ":",
+        "- ",
+        "\n",
+        "  ",
+        "{",
+        "}",
+        "[",
+        "]",
+        "'",
+        "\"",
+        "*a",
+        "&a ",
+        "!!binary ",
+        "---\n",
+        "null",
+        "-1",
+        "1e999",
+        "99999999999999999999999",
+        "ports: [",
+        "cidr: ",
+        "kind: List\nitems: 3\n",
+        "\t",
+        "\u{1F600}",
+        "?",
     ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let ms = manifests();
@@ -88,7 +113,9 @@ fn random_bytes_never_panic() {
         exercise(&String::from_utf8_lossy(&bytes));
         // And random text over YAML's own alphabet.
         let alphabet = b"ab:{}[]-, \n'\"&*!#|>%@`0123456789.";
-        let text: String = (0..len).map(|_| alphabet[rng.below(alphabet.len())] as char).collect();
+        let text: String = (0..len)
+            .map(|_| alphabet[rng.below(alphabet.len())] as char)
+            .collect();
         exercise(&text);
     }
 }
@@ -96,25 +123,44 @@ fn random_bytes_never_panic() {
 #[test]
 fn oversized_input_is_refused_before_parsing() {
     let big = "#".repeat(parse::MAX_INPUT_BYTES + 1);
-    assert_eq!(parse_documents(&big), Err(ParseError::TooLarge { size: big.len(), limit: parse::MAX_INPUT_BYTES }));
-    assert!(matches!(load_documents(&big), Err(ParseError::TooLarge { .. })));
+    assert_eq!(
+        parse_documents(&big),
+        Err(ParseError::TooLarge {
+            size: big.len(),
+            limit: parse::MAX_INPUT_BYTES
+        })
+    );
+    assert!(matches!(
+        load_documents(&big),
+        Err(ParseError::TooLarge { .. })
+    ));
 }
 
 #[test]
 fn alias_bombs_and_deep_nesting_are_refused() {
     // "Billion laughs": each level references the previous one ten times.
-    let mut bomb = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     let mut prev = 'a';
     for name in "bcdefghi".chars() {
         bomb.push_str(&format!("{name}: &{name} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
         prev = name;
     }
-    assert!(matches!(parse_documents(&bomb), Err(ParseError::Syntax { .. })), "alias expansion must be bounded");
+    assert!(
+        matches!(parse_documents(&bomb), Err(ParseError::Syntax { .. })),
+        "alias expansion must be bounded"
+    );
 
     let deep_yaml = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
     assert!(parse_documents(&deep_yaml).is_err());
     let deep_json = format!("{{\"a\":{}1{}}}", "[".repeat(10_000), "]".repeat(10_000));
     assert!(parse_documents(&deep_json).is_err());
-    let deep_map = format!("{}x: 1", (0..5000).map(|i| format!("{}k:\n", " ".repeat(i))).collect::<String>());
+    let deep_map = format!(
+        "{}x: 1",
+        (0..5000)
+            .map(|i| format!("{}k:\n", " ".repeat(i)))
+            .collect::<String>()
+    );
     assert!(parse_documents(&deep_map).is_err());
 }
