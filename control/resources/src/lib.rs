@@ -25,6 +25,7 @@ pub mod netset;
 pub mod node;
 pub mod output;
 pub mod parse;
+pub mod patch;
 pub mod policy;
 pub mod resource;
 pub mod selector;

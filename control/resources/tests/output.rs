@@ -220,3 +220,27 @@ fn bgp_peer_table() {
         "{ps}"
     );
 }
+
+#[test]
+fn merge_patch_changes_only_what_it_names() {
+    let pool = pools().remove(1);
+    let patched = pool
+        .merge_patched(&serde_json::json!({"spec": {"natOutgoing": true, "ipipMode": null}}))
+        .unwrap();
+    let p = &patched.as_ip_pool().unwrap().spec;
+    assert_eq!(p.nat_outgoing, Some(true));
+    assert_eq!(p.ipip_mode, None, "null removes the field");
+    assert_eq!(p.cidr, "10.20.0.0/24");
+    assert!(validate_update(&pool, &patched).is_ok());
+
+    let err = pool
+        .merge_patched(&serde_json::json!({"spec": {"blockSize": "x"}}))
+        .unwrap_err();
+    assert_eq!(err.path(), Some("spec.blockSize"));
+    let moved = pool
+        .merge_patched(&serde_json::json!({"spec": {"cidr": "10.30.0.0/24"}}))
+        .unwrap();
+    assert!(validate_update(&pool, &moved)
+        .unwrap_err()
+        .has_path("spec.cidr"));
+}
