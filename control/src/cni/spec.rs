@@ -197,6 +197,9 @@ pub struct ResultInterface {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ResultIp {
+    /// `"4"`: required by the 0.3.x and 0.4.0 result formats, gone in 1.0.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// CIDR notation, e.g. `192.168.0.5/32`.
     pub address: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
