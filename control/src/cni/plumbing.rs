@@ -101,13 +101,20 @@ pub fn check(netns: &str, ifname: &str, host_if: &str, ip: Ipv4Addr) -> Result<(
     Ok(())
 }
 
+/// The interface's MAC as the namespace's own kernel reports it. Not through
+/// `/sys/class/net`: `nsenter --net` keeps the caller's sysfs mount, which shows the host's
+/// interfaces (a container's `eth0` would read as the host's `eth0`).
 fn read_mac(prefix: &[&str], ifname: &str) -> Result<MacAddr, PlumbingError> {
     let mut args = prefix.to_vec();
-    args.extend_from_slice(&["cat"]);
-    let path = format!("/sys/class/net/{ifname}/address");
-    args.push(&path);
+    args.extend_from_slice(&["ip", "-o", "link", "show", "dev", ifname]);
     let text = run(&args)?;
-    text.trim().parse().map_err(|e: String| PlumbingError { command: args.join(" "), detail: e })
+    let fail = |detail: String| PlumbingError { command: args.join(" "), detail };
+    let mac = text
+        .split_whitespace()
+        .skip_while(|word| *word != "link/ether")
+        .nth(1)
+        .ok_or_else(|| fail(format!("no link/ether address in {:?}", text.trim())))?;
+    mac.parse().map_err(fail)
 }
 
 /// Best effort: some drivers have some features fixed, which is fine.
@@ -174,11 +181,18 @@ mod tests {
         let checked = check(&path, "eth0", &host_if, ip);
         let host_mtu = std::fs::read_to_string(format!("/sys/class/net/{host_if}/mtu")).unwrap_or_default();
         let host_mac = std::fs::read_to_string(format!("/sys/class/net/{host_if}/address")).unwrap_or_default();
+        // `ip netns exec` mounts the namespace's own sysfs, unlike `nsenter --net`.
+        let container_mac = Command::new("ip")
+            .args(["netns", "exec", &ns, "cat", "/sys/class/net/eth0/address"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
         let unwired = unwire(&host_if).and_then(|_| unwire(&host_if));
         let gone = !interface_exists(&host_if);
         let _ = Command::new("ip").args(["netns", "del", &ns]).status();
         let wired = wired.unwrap();
         assert_eq!(wired.host_mac, MacAddr::CALICO_HOST_SIDE);
+        assert_eq!(wired.container_mac.to_string(), container_mac.trim(), "the MAC read is not the container's eth0");
         assert_eq!(host_mac.trim(), "ee:ee:ee:ee:ee:ee");
         assert_eq!(host_mtu.trim(), "1400");
         checked.unwrap();
