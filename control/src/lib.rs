@@ -1,10 +1,12 @@
-//! Brindle's control plane. For now: the node service with a static configuration.
+//! Brindle's control plane: the node service (static node.toml or the datastore agent), the CNI
+//! plugins and brindlectl.
 //!
 //! `config` reads node.toml, `host` reads facts about interfaces, `programme` turns both into
 //! fastpath tables, `dataplane` runs the ports, threads and tables and changes them live,
 //! `node` drives it from node.toml (again on SIGHUP), `stats` serves the counters on a local
 //! socket, `health` and `metrics` serve Felix's HTTP endpoints.
 
+pub mod agent;
 pub mod cni;
 pub mod config;
 pub mod ctl;
