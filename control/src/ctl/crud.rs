@@ -1,0 +1,485 @@
+//! The resource verbs: `create`, `replace`, `apply`, `delete`, `get`, `patch`, `label`, with
+//! calicoctl's semantics and its exact success and failure messages.
+//!
+//! Messages (calicoctl's `commands/` package): `Successfully created 1 'IPPool' resource(s)`;
+//! `Failed to create 'IPPool' resource: [resource already exists: IPPool(p)]` (create and apply
+//! go on after a failing resource and list every error in Go's `[e1 e2]` form); replace stops
+//! at the first failure; `Failed to get resources: ...`; `Successfully patched 1 'IPPool'
+//! resource`; `Successfully set label k on ippool p`. A manifest that does not parse or
+//! validate fails as a whole: `Failed to execute command: document[0]: IPPool(p): error with
+//! field spec.cidr = '...' (...)`.
+
+use std::io::Read;
+
+use resources::{Kind, Resource};
+use serde_json::Value;
+
+use super::store::{self, Identity, ResourceError};
+use super::{CtlError, Session};
+
+/// Where manifests come from: a file, or stdin for `-`.
+pub fn read_manifest(file: &str) -> Result<String, CtlError> {
+    let limit = resources::parse::MAX_INPUT_BYTES as u64 + 1;
+    let mut text = String::new();
+    let result = if file == "-" {
+        std::io::stdin().take(limit).read_to_string(&mut text)
+    } else {
+        std::fs::File::open(file).and_then(|f| f.take(limit).read_to_string(&mut text))
+    };
+    result.map_err(|e| CtlError::new(format!("Failed to execute command: cannot read {file}: {e}")))?;
+    Ok(text)
+}
+
+/// Parses, namespaces, defaults and validates every resource in `text` (all or nothing).
+/// `namespace` (`-n`) applies to namespaced resources that name none; one that names another
+/// is refused.
+pub fn load_manifest(text: &str, namespace: Option<&str>) -> Result<Vec<Resource>, CtlError> {
+    let invalid = |e: String| CtlError::new(format!("Failed to execute command: {e}"));
+    // First pass: Calico's defaults and validation, with the document index in errors.
+    resources::load_documents(text).map_err(|e| invalid(e.to_string()))?;
+    // Second pass on the resources as written, so that `-n` is applied before defaulting
+    // (which fills in `default`).
+    let mut out = resources::parse_documents(text).map_err(|e| invalid(e.to_string()))?;
+    for r in &mut out {
+        set_namespace(r, namespace).map_err(invalid)?;
+        r.apply_defaults();
+        r.validate().map_err(|e| invalid(e.to_string()))?;
+    }
+    Ok(out)
+}
+
+fn set_namespace(r: &mut Resource, namespace: Option<&str>) -> Result<(), String> {
+    if !r.kind().namespaced() {
+        return Ok(());
+    }
+    let kind = r.kind();
+    let meta = r.metadata_mut();
+    match (&meta.namespace, namespace) {
+        (Some(own), Some(flag)) if own != flag => Err(format!(
+            "{kind}({own}/{}): metadata.namespace '{own}' does not match the namespace given with --namespace ('{flag}')",
+            meta.name
+        )),
+        (Some(_), _) => Ok(()),
+        (None, flag) => {
+            meta.namespace = Some(flag.unwrap_or(resources::DEFAULT_NAMESPACE).to_string());
+            Ok(())
+        }
+    }
+}
+
+/// The kind every resource has, if they share one (calicoctl's `SingleKind`).
+fn single_kind(items: &[Resource]) -> Option<Kind> {
+    let first = items.first()?.kind();
+    items.iter().all(|r| r.kind() == first).then_some(first)
+}
+
+/// Go's `%v` of a `[]error`: `[e1 e2]`.
+fn go_list(errors: &[ResourceError]) -> String {
+    format!("[{}]", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "))
+}
+
+/// Which of create/apply runs (they share calicoctl's reporting).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    Create { skip_exists: bool },
+    Apply,
+}
+
+/// `create -f` / `apply -f`: every resource is tried; errors are collected.
+pub fn create_or_apply(session: &Session, file: &str, namespace: Option<&str>, mode: Write, out: &mut String) -> Result<(), CtlError> {
+    let (action, past) = match mode {
+        Write::Create { .. } => ("create", "created"),
+        Write::Apply => ("apply", "applied"),
+    };
+    let items = load_manifest(&read_manifest(file)?, namespace)?;
+    if items.is_empty() {
+        out.push_str("No resources specified\n");
+        return Ok(());
+    }
+    let ds = session.store()?;
+    let mut handled = 0;
+    let mut errors = Vec::new();
+    for r in &items {
+        let result = match mode {
+            Write::Create { skip_exists } => match store::create(ds, r) {
+                Err(ResourceError::AlreadyExists(_)) if skip_exists => Ok(()),
+                other => other.map(drop),
+            },
+            Write::Apply => apply_one(ds, r),
+        };
+        match result {
+            Ok(()) => handled += 1,
+            Err(e) => errors.push(e),
+        }
+    }
+    report_collected(action, past, &items, handled, &errors, out)
+}
+
+/// calicoctl's apply: create; if it exists, update at the resourceVersion given in the
+/// manifest (if any), else at the current one.
+fn apply_one(ds: &dyn datastore::Datastore, r: &Resource) -> Result<(), ResourceError> {
+    let mut fresh = r.clone();
+    fresh.metadata_mut().resource_version = None;
+    match store::create(ds, &fresh) {
+        Err(ResourceError::AlreadyExists(_)) => store::update(ds, r).map(drop),
+        other => other.map(drop),
+    }
+}
+
+fn report_collected(action: &str, past: &str, items: &[Resource], handled: usize, errors: &[ResourceError], out: &mut String) -> Result<(), CtlError> {
+    let kind = single_kind(items);
+    if handled == 0 {
+        return Err(CtlError::new(match (items.len(), kind) {
+            (1, Some(k)) => format!("Failed to {action} '{k}' resource: {}", go_list(errors)),
+            (_, Some(k)) => format!("Failed to {action} any '{k}' resources: {}", go_list(errors)),
+            _ => format!("Failed to {action} any resources: {}", go_list(errors)),
+        }));
+    }
+    if errors.is_empty() {
+        out.push_str(&match kind {
+            Some(k) => format!("Successfully {past} {handled} '{k}' resource(s)\n"),
+            None => format!("Successfully {past} {handled} resource(s)\n"),
+        });
+        return Ok(());
+    }
+    out.push_str(&match kind {
+        Some(k) => format!("Partial success: {past} the first {handled} out of {} '{k}' resources:\n", items.len()),
+        None => format!("Partial success: {past} the first {handled} out of {} resources:\n", items.len()),
+    });
+    Err(CtlError::new(format!("Hit error: {}", go_list(errors))))
+}
+
+/// `replace -f`: update each resource; stops at the first failure.
+pub fn replace(session: &Session, file: &str, namespace: Option<&str>, out: &mut String) -> Result<(), CtlError> {
+    let items = load_manifest(&read_manifest(file)?, namespace)?;
+    if items.is_empty() {
+        out.push_str("No resources specified\n");
+        return Ok(());
+    }
+    let ds = session.store()?;
+    let kind = single_kind(&items);
+    let mut handled = 0;
+    for r in &items {
+        if let Err(e) = store::update(ds, r) {
+            if handled == 0 {
+                return Err(CtlError::new(match (items.len(), kind) {
+                    (1, Some(k)) => format!("Failed to replace '{k}' resource: {e}"),
+                    (_, Some(k)) => format!("Failed to replace any '{k}' resources: {e}"),
+                    _ => format!("Failed to replace any resources: {e}"),
+                }));
+            }
+            out.push_str(&match kind {
+                Some(k) => format!("Partial success: replaced the first {handled} out of {} '{k}' resources:\n", items.len()),
+                None => format!("Partial success: replaced the first {handled} out of {} resources:\n", items.len()),
+            });
+            return Err(CtlError::new(format!("Hit error: {e}")));
+        }
+        handled += 1;
+    }
+    out.push_str(&match kind {
+        Some(k) => format!("Successfully replaced {handled} '{k}' resource(s)\n"),
+        None => format!("Successfully replaced {handled} resource(s)\n"),
+    });
+    Ok(())
+}
+
+/// What `delete` and `get` act on: the resources of a file, or `KIND [NAME...]`.
+pub enum Target<'a> {
+    File(&'a str),
+    Named { kind: &'a str, names: &'a [String] },
+}
+
+/// Identities (with the manifest's resourceVersion) of a file's resources, or of
+/// `KIND NAME...`. A file's resources are only parsed: delete and get need no defaults.
+fn identities(target: &Target<'_>, namespace: Option<&str>) -> Result<(Option<Kind>, Vec<(Identity, Option<String>)>), CtlError> {
+    let invalid = |e: String| CtlError::new(format!("Failed to execute command: {e}"));
+    match target {
+        Target::File(file) => {
+            let mut items = resources::parse_documents(&read_manifest(file)?).map_err(|e| invalid(e.to_string()))?;
+            for r in &mut items {
+                set_namespace(r, namespace).map_err(invalid)?;
+            }
+            let ids = items.iter().map(|r| (Identity::of(r), r.metadata().resource_version.clone())).collect();
+            Ok((single_kind(&items), ids))
+        }
+        Target::Named { kind, names } => {
+            let kind: Kind = kind.parse().map_err(|e: resources::UnknownKind| invalid(e.to_string()))?;
+            Ok((Some(kind), names.iter().map(|n| (Identity::new(kind, namespace, n), None)).collect()))
+        }
+    }
+}
+
+/// `delete -f FILE` / `delete KIND NAME...`.
+pub fn delete(session: &Session, target: Target<'_>, namespace: Option<&str>, skip_not_exists: bool, out: &mut String) -> Result<(), CtlError> {
+    let (kind, ids) = identities(&target, namespace)?;
+    if ids.is_empty() {
+        if matches!(target, Target::Named { .. }) {
+            return Err(CtlError::new("Failed to execute command: a resource name is required"));
+        }
+        out.push_str("No resources specified\n");
+        return Ok(());
+    }
+    let ds = session.store()?;
+    let mut handled = 0;
+    let mut errors = Vec::new();
+    for (id, rv) in &ids {
+        match store::delete(ds, id, rv.as_deref()) {
+            Ok(()) => handled += 1,
+            Err(ResourceError::DoesNotExist(_)) if skip_not_exists => handled += 1,
+            Err(e) => errors.push(e),
+        }
+    }
+    if handled > 0 {
+        out.push_str(&match kind {
+            Some(k) => format!("Successfully deleted {handled} '{k}' resource(s)\n"),
+            None => format!("Successfully deleted {handled} resource(s)\n"),
+        });
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|e| match kind {
+            Some(k) => format!("Failed to delete '{k}' resource: {e}"),
+            None => format!("Failed to delete resource: {e}"),
+        })
+        .collect();
+    Err(CtlError::new(lines.join("\n")))
+}
+
+/// `get -o`: calicoctl's output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Ps,
+    Wide,
+    Yaml,
+    Json,
+}
+
+impl std::str::FromStr for Output {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Output, String> {
+        match s {
+            "ps" => Ok(Output::Ps),
+            "wide" => Ok(Output::Wide),
+            "yaml" => Ok(Output::Yaml),
+            "json" => Ok(Output::Json),
+            other => Err(format!("unrecognized output format '{other}' (expected ps, wide, yaml or json)")),
+        }
+    }
+}
+
+/// `get KIND [NAME...]` / `get -f FILE`.
+pub fn get(session: &Session, target: Target<'_>, namespace: Option<&str>, all_namespaces: bool, output: Output, out: &mut String) -> Result<(), CtlError> {
+    let failed = |e: &dyn std::fmt::Display| CtlError::new(format!("Failed to get resources: {e}"));
+    let (kind, ids) = match identities(&target, namespace) {
+        Ok(v) => v,
+        Err(e) if matches!(target, Target::Named { .. }) => {
+            // An unknown kind is reported as calicoctl's get does.
+            let message = e.0.strip_prefix("Failed to execute command: ").unwrap_or(&e.0).to_string();
+            return Err(failed(&message));
+        }
+        Err(e) => return Err(e),
+    };
+    let ds = session.store()?;
+    let listing = matches!(target, Target::Named { names, .. } if names.is_empty());
+    let (items, revision) = if listing {
+        let kind = kind.ok_or_else(|| failed(&"no resource type given"))?;
+        let ns = if all_namespaces { None } else { Some(namespace.unwrap_or(resources::DEFAULT_NAMESPACE)) };
+        let (items, rev) = store::list(ds, kind, ns).map_err(|e| failed(&e))?;
+        (items, Some(rev))
+    } else {
+        let mut items = Vec::with_capacity(ids.len());
+        for (id, _) in &ids {
+            items.push(store::get_existing(ds, id).map_err(|e| failed(&e))?);
+        }
+        (items, None)
+    };
+    let all_namespaces = all_namespaces && listing;
+    match output {
+        Output::Ps | Output::Wide => {
+            let wide = output == Output::Wide;
+            // A file may mix kinds: one table per kind, in the order they first appear.
+            let mut kinds: Vec<Kind> = Vec::new();
+            if let Some(k) = kind.filter(|_| listing) {
+                kinds.push(k);
+            }
+            for r in &items {
+                if !kinds.contains(&r.kind()) {
+                    kinds.push(r.kind());
+                }
+            }
+            for (i, k) in kinds.iter().enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                }
+                let of_kind: Vec<Resource> = items.iter().filter(|r| r.kind() == *k).cloned().collect();
+                out.push_str(&resources::render_table(*k, &of_kind, wide, all_namespaces));
+            }
+        }
+        Output::Yaml => out.push_str(&match (listing, kind) {
+            (true, Some(k)) => resources::list_to_yaml(k, &items, revision.map(|r| r.to_string()).as_deref()),
+            _ => resources::to_yaml(&items),
+        }),
+        Output::Json => {
+            out.push_str(&match (listing, kind) {
+                (true, Some(k)) => resources::list_to_json(k, &items, revision.map(|r| r.to_string()).as_deref()),
+                _ => resources::to_json(&items),
+            });
+            out.push('\n');
+        }
+    }
+    Ok(())
+}
+
+/// `patch KIND NAME -p '{...}'`: a JSON merge patch (RFC 7386) of the stored resource,
+/// written back at the revision it was read at.
+pub fn patch(session: &Session, kind: &str, name: &str, patch: &str, namespace: Option<&str>, out: &mut String) -> Result<(), CtlError> {
+    let kind: Kind = kind.parse().map_err(|e: resources::UnknownKind| CtlError::new(format!("Failed to execute command: {e}")))?;
+    let patch: Value = serde_json::from_str(patch)
+        .map_err(|e| CtlError::new(format!("Failed to execute command: the patch is not valid JSON: {e}")))?;
+    let failed = |e: &dyn std::fmt::Display| CtlError::new(format!("Failed to patch '{kind}' resource: {e}"));
+    let ds = session.store()?;
+    let id = Identity::new(kind, namespace, name);
+    let current = store::get_existing(ds, &id).map_err(|e| failed(&e))?;
+    let mut value = serde_json::to_value(&current).map_err(|e| failed(&e))?;
+    merge_patch(&mut value, &patch);
+    let mut patched = resources::parse_documents(&value.to_string()).map_err(|e| failed(&e))?;
+    let mut r = match patched.pop() {
+        Some(r) if patched.is_empty() => r,
+        _ => return Err(failed(&"the patch must leave exactly one resource")),
+    };
+    r.apply_defaults();
+    r.validate().map_err(|e| failed(&e))?;
+    store::update(ds, &r).map_err(|e| failed(&e))?;
+    out.push_str(&format!("Successfully patched 1 '{kind}' resource\n"));
+    Ok(())
+}
+
+/// RFC 7386 section 2: objects merge member by member, `null` removes a member, anything
+/// else replaces the target.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch_members) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(members) = target {
+        for (name, value) in patch_members {
+            if value.is_null() {
+                members.remove(name);
+            } else {
+                merge_patch(members.entry(name.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+/// `label KIND NAME key=value [--overwrite]` / `label KIND NAME key --remove`.
+pub fn label(
+    session: &Session,
+    kind_arg: &str,
+    name: &str,
+    label: &str,
+    overwrite: bool,
+    remove: bool,
+    namespace: Option<&str>,
+    out: &mut String,
+) -> Result<(), CtlError> {
+    let kind: Kind = kind_arg.parse().map_err(|e: resources::UnknownKind| CtlError::new(format!("Failed to execute command: {e}")))?;
+    let (key, value) = if remove {
+        (label.to_string(), None)
+    } else {
+        match label.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => {
+                return Err(CtlError::new(format!(
+                    "Failed to execute command: invalid label '{label}': expected key=value (or key with --remove)"
+                )))
+            }
+        }
+    };
+    let ds = session.store()?;
+    let id = Identity::new(kind, namespace, name);
+    let mut r = store::get_existing(ds, &id).map_err(|e| CtlError::new(format!("failed to get {kind_arg} {name}, error {e}")))?;
+    let labels = &mut r.metadata_mut().labels;
+    let mut overwritten = false;
+    match value {
+        None => {
+            if labels.remove(&key).is_none() {
+                return Err(CtlError::new(format!("can not remove label of {kind_arg} {name}, key {key} does not exist")));
+            }
+        }
+        Some(value) => {
+            if let Some(old) = labels.get(&key) {
+                if !overwrite && *old != value {
+                    return Err(CtlError::new(format!(
+                        "failed to update label of {kind_arg} {name}, key {key} is already present. please use '--overwrite' to set a new value."
+                    )));
+                }
+                overwritten = true;
+            }
+            labels.insert(key.clone(), value);
+        }
+    }
+    r.validate().map_err(|e| CtlError::new(format!("failed to update {kind_arg} {name}, label not changed: {e}")))?;
+    store::update(ds, &r).map_err(|e| CtlError::new(format!("failed to update {kind_arg} {name}, label not changed: {e}")))?;
+    out.push_str(&if remove {
+        format!("Successfully removed label {key} from {kind_arg} {name}\n")
+    } else if overwritten {
+        format!("Successfully updated label {key} on {kind_arg} {name}\n")
+    } else {
+        format!("Successfully set label {key} on {kind_arg} {name}\n")
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc7386_examples() {
+        // RFC 7386 appendix A, a selection.
+        let cases = [
+            (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
+            (json!({"a": "b"}), json!({"b": "c"}), json!({"a": "b", "b": "c"})),
+            (json!({"a": "b"}), json!({"a": null}), json!({})),
+            (json!({"a": {"b": "c"}}), json!({"a": {"b": "d", "c": null}}), json!({"a": {"b": "d"}})),
+            (json!({"a": [{"b": "c"}]}), json!({"a": [1]}), json!({"a": [1]})),
+            (json!(["a", "b"]), json!({"a": "c"}), json!({"a": "c"})),
+            (json!({"e": null}), json!({"a": 1}), json!({"e": null, "a": 1})),
+            (json!({}), json!({"a": {"bb": {"ccc": null}}}), json!({"a": {"bb": {}}})),
+        ];
+        for (mut target, patch, expected) in cases {
+            merge_patch(&mut target, &patch);
+            assert_eq!(target, expected, "patch {patch}");
+        }
+    }
+
+    #[test]
+    fn manifests_are_namespaced_defaulted_and_validated() {
+        let wep_policy = "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: p\nspec:\n  selector: all()\n";
+        let items = load_manifest(wep_policy, Some("ns1")).unwrap();
+        assert_eq!(items[0].metadata().namespace.as_deref(), Some("ns1"));
+        let items = load_manifest(wep_policy, None).unwrap();
+        assert_eq!(items[0].metadata().namespace.as_deref(), Some("default"));
+        let in_ns2 = wep_policy.replace("name: p\n", "name: p\n  namespace: ns2\n");
+        let e = load_manifest(&in_ns2, Some("ns1")).unwrap_err().to_string();
+        assert!(e.contains("ns2") && e.contains("ns1"), "{e}");
+        let bad = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\nspec:\n  cidr: 10.0.0.0/33\n";
+        let e = load_manifest(bad, None).unwrap_err().to_string();
+        assert!(e.starts_with("Failed to execute command: ") && e.contains("spec.cidr") && e.contains("10.0.0.0/33"), "{e}");
+    }
+
+    #[test]
+    fn output_formats_parse() {
+        assert_eq!("wide".parse::<Output>(), Ok(Output::Wide));
+        assert!("go-template".parse::<Output>().is_err());
+    }
+}
