@@ -18,6 +18,8 @@ use fastpath::punt::PuntConfig;
 use fastpath::worker::RxMode;
 use serde_json::{json, Value};
 
+use crate::agent::env::{NodeAddress, NodeEnv};
+use crate::agent::{Agent, Identity};
 use crate::config::{Mode, NodeConfig};
 use crate::dataplane::{ApplyReport, Dataplane, DataplaneObserver, DataplaneSettings, DesiredState, FailureKind};
 use crate::health::{EndpointConfig, Health, HttpServer, Response};
@@ -34,22 +36,164 @@ pub fn load_config(path: &Path) -> anyhow::Result<(NodeConfig, EndpointConfig)> 
     Ok((config, endpoints))
 }
 
+/// Where the desired state comes from: node.toml (re-read on SIGHUP) or the datastore.
+enum Source {
+    File { path: std::path::PathBuf, reload: Arc<AtomicBool>, running: NodeConfig, endpoints: EndpointConfig },
+    Datastore(Box<Agent>),
+}
+
+impl Source {
+    /// A new desired state, when there is one.
+    fn poll(&mut self) -> Option<DesiredState> {
+        match self {
+            Source::File { path, reload, running, endpoints } => {
+                if !reload.swap(false, Ordering::Relaxed) {
+                    return None;
+                }
+                match load_config(path) {
+                    Ok((config, new_endpoints)) => {
+                        warn_about_restart_only_changes(running, &config, endpoints, &new_endpoints);
+                        let desired = DesiredState::from_config(&config);
+                        tracing::info!(workloads = desired.workloads.len(), "SIGHUP: applying {}", path.display());
+                        *running = config;
+                        Some(desired)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "SIGHUP: keeping the running state");
+                        None
+                    }
+                }
+            }
+            Source::Datastore(agent) => agent.poll().then(|| agent.desired()),
+        }
+    }
+}
+
 /// Runs the node from the file at `path` until `stop` becomes true (set by the signal handler).
 pub fn run(path: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let (config, endpoints) = load_config(path).with_context(|| format!("config {}", path.display()))?;
     let reload = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone()).context("installing the SIGHUP handler")?;
-
     let node_ip = config
         .uplink
         .as_deref()
         .and_then(|u| crate::host::interface(u).ok())
         .and_then(|f| f.addrs.first().map(|(ip, _)| *ip));
+    let desired = DesiredState::from_config(&config);
+    let source = Source::File { path: path.to_owned(), reload, running: config.clone(), endpoints: endpoints.clone() };
+    drive(&config, &endpoints, node_ip, desired, source, stop)
+}
+
+/// Runs the node as calico-node does: configured by its environment, programmed from the
+/// datastore, with no configuration file.
+pub fn run_agent(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let get = |k: &str| std::env::var(k).ok();
+    let env = NodeEnv::from_env(get).context("calico-node environment")?;
+    let settings = AgentSettings::from_env(get)?;
+    let (uplink, ip, len) = match &env.address {
+        NodeAddress::Static(ip, len) => {
+            let holder = crate::host::interface_names()
+                .into_iter()
+                .find(|n| crate::host::interface(n).is_ok_and(|f| f.addrs.iter().any(|(a, _)| a == ip)))
+                .with_context(|| format!("IP={ip}/{len}: no interface in this network namespace has {ip}"))?;
+            (holder, *ip, *len)
+        }
+        NodeAddress::Autodetect(method) => {
+            crate::agent::env::autodetect(method).map_err(|e| anyhow!("IP_AUTODETECTION_METHOD: {e}"))?
+        }
+    };
+    tracing::info!(node = %env.node_name, %ip, len, %uplink, "node address");
+    let ds_config = datastore::DatastoreConfig::from_env().map_err(|e| anyhow!("{e}"))?;
+    let identity = Identity { node_name: env.node_name.clone(), address: (ip, len), uplink: uplink.clone() };
+    // The datastore may not be up yet when the node starts (a host booting): keep trying.
+    let agent = loop {
+        let attempt = datastore::open(&ds_config)
+            .map_err(anyhow::Error::from)
+            .and_then(|store| Agent::start(store, &env, identity.clone()).map_err(anyhow::Error::from));
+        match attempt {
+            Ok(agent) => break agent,
+            Err(e) if stop.load(Ordering::Relaxed) => return Err(e.context("datastore")),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "datastore not ready; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    };
+    let config = NodeConfig {
+        mode: settings.mode,
+        node_name: env.node_name.clone(),
+        uplink: Some(uplink),
+        pools: Vec::new(),
+        control_socket: settings.control_socket.clone(),
+        cores: settings.cores.clone(),
+        workloads: Vec::new(),
+        routes: Vec::new(),
+    };
+    let desired = agent.desired();
+    drive(&config, &settings.endpoints, Some(ip), desired, Source::Datastore(Box::new(agent)), stop)
+}
+
+/// brindle-node's own settings in agent mode, from the environment.
+struct AgentSettings {
+    mode: Mode,
+    cores: Vec<usize>,
+    control_socket: std::path::PathBuf,
+    endpoints: EndpointConfig,
+}
+
+impl AgentSettings {
+    /// `BRINDLE_MODE` (poll|interrupt, default interrupt), `BRINDLE_CORES` (comma list),
+    /// `BRINDLE_CONTROL_SOCKET`, and Felix's `FELIX_HEALTHHOST`, `FELIX_HEALTHPORT`,
+    /// `FELIX_PROMETHEUSMETRICSENABLED`, `FELIX_PROMETHEUSMETRICSHOST`,
+    /// `FELIX_PROMETHEUSMETRICSPORT`.
+    fn from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<AgentSettings> {
+        let mode = match get("BRINDLE_MODE").as_deref() {
+            None | Some("interrupt") => Mode::Interrupt,
+            Some("poll") => Mode::Poll,
+            Some(other) => anyhow::bail!("BRINDLE_MODE={other:?}: expected poll or interrupt"),
+        };
+        let cores = match get("BRINDLE_CORES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|c| c.trim().parse::<usize>().map_err(|_| anyhow!("BRINDLE_CORES={list:?}: expected a comma-separated list of core numbers")))
+                .collect::<anyhow::Result<_>>()?,
+        };
+        let control_socket = get("BRINDLE_CONTROL_SOCKET").map_or_else(|| crate::config::DEFAULT_CONTROL_SOCKET.into(), Into::into);
+        // The same keys node.toml takes, spelled as Felix's environment spells them.
+        let mut toml = String::new();
+        for (var, key, quoted) in [
+            ("FELIX_HEALTHHOST", "health_host", true),
+            ("FELIX_HEALTHPORT", "health_port", false),
+            ("FELIX_PROMETHEUSMETRICSENABLED", "metrics_enabled", false),
+            ("FELIX_PROMETHEUSMETRICSHOST", "metrics_host", true),
+            ("FELIX_PROMETHEUSMETRICSPORT", "metrics_port", false),
+        ] {
+            if let Some(v) = get(var) {
+                let v = if quoted { format!("{v:?}") } else { v.to_lowercase() };
+                toml.push_str(&format!("{key} = {v}\n"));
+            }
+        }
+        let (endpoints, _) = EndpointConfig::split_from(&toml).map_err(|e| anyhow!("Felix endpoint variables: {e}"))?;
+        Ok(AgentSettings { mode, cores, control_socket, endpoints })
+    }
+}
+
+/// Starts the dataplane and its servers, applies `desired`, then follows `source` until
+/// `stop`.
+fn drive(
+    config: &NodeConfig,
+    endpoints: &EndpointConfig,
+    node_ip: Option<std::net::Ipv4Addr>,
+    mut desired: DesiredState,
+    mut source: Source,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
     let (mode, core) = match config.mode {
         Mode::Poll => (RxMode::Poll, Some(config.cores.first().copied().unwrap_or(crate::host::core_count() - 1))),
         Mode::Interrupt => (RxMode::Interrupt, config.cores.first().copied()),
     };
-    tracing::info!(node = %config.node_name, workloads = config.workloads.len(), "starting");
+    tracing::info!(node = %config.node_name, workloads = desired.workloads.len(), "starting");
     let mut dataplane = Dataplane::start(DataplaneSettings { mode, core, node_ip, punt: PuntConfig::default() })
         .context("starting the dataplane")?;
     let observer = dataplane.observer();
@@ -72,14 +216,15 @@ pub fn run(path: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let stats = start_stats(&config, observer.clone(), servers_stop.clone())?;
+    let stats = start_stats(config, observer.clone(), servers_stop.clone())?;
 
-    // The first apply: items that exist but cannot be used are configuration errors, so the
-    // node refuses to start; missing interfaces are expected (plugged in later) and retried.
-    let report = dataplane.apply(&DesiredState::from_config(&config)).context("programming the dataplane")?;
+    // The first apply: with a file, items that exist but cannot be used are configuration
+    // errors, so the node refuses to start; missing interfaces are expected (plugged in
+    // later) and retried. From the datastore, a bad endpoint is reported, not fatal.
+    let report = dataplane.apply(&desired).context("programming the dataplane")?;
     let refused: Vec<String> =
         report.failures.iter().filter(|f| f.kind == FailureKind::Refused).map(|f| f.error.clone()).collect();
-    if !refused.is_empty() {
+    if !refused.is_empty() && matches!(source, Source::File { .. }) {
         servers_stop.store(true, Ordering::Relaxed);
         anyhow::bail!("{}", refused.join("; "));
     }
@@ -87,8 +232,6 @@ pub fn run(path: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     tracing::info!(socket = %config.control_socket.display(), health = %health_server.addr(),
         metrics = ?metrics_server.as_ref().map(HttpServer::addr), "ready");
 
-    let mut desired = DesiredState::from_config(&config);
-    let mut running = config;
     let mut last = report;
     let mut last_apply = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -99,23 +242,15 @@ pub fn run(path: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             break;
         }
         let retry = !last.is_complete() && last_apply.elapsed() >= RETRY_EVERY;
-        if reload.swap(false, Ordering::Relaxed) {
-            match load_config(path) {
-                Ok((config, new_endpoints)) => {
-                    warn_about_restart_only_changes(&running, &config, &endpoints, &new_endpoints);
-                    desired = DesiredState::from_config(&config);
-                    running = config;
-                    tracing::info!(workloads = desired.workloads.len(), "SIGHUP: applying {}", path.display());
-                    last = apply(&mut dataplane, &desired)?;
-                    last_apply = Instant::now();
-                }
-                Err(e) => tracing::error!(error = %format!("{e:#}"), "SIGHUP: keeping the running state"),
-            }
+        if let Some(next) = source.poll() {
+            desired = next;
+            last = apply(&mut dataplane, &desired)?;
+            last_apply = Instant::now();
         } else if retry {
             last = apply(&mut dataplane, &desired)?;
             last_apply = Instant::now();
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(if matches!(source, Source::Datastore(_)) { 20 } else { 100 }));
     }
 
     tracing::info!("stopping");

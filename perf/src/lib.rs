@@ -8,6 +8,7 @@
 //! - [`cmd`]: bounded execution of the external tools all of the above use.
 
 pub mod cmd;
+pub mod cni;
 pub mod e2e;
 pub mod lab;
 pub mod stats;

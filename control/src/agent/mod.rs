@@ -1,4 +1,244 @@
 //! The node agent: calico-node's environment, registration and the datastore watch that
 //! programs the dataplane.
+//!
+//! At start the agent registers this host's Node resource (its address and AS), creates the
+//! default IP pool and the cluster information when nobody has yet (as calico-node does), then
+//! lists the pools, the workload endpoints and this node's IPAM block affinities and watches
+//! them from the listing's revision. Every change yields a new [`DesiredState`] for the
+//! dataplane. When the watch reports a compaction or a lost connection the agent resyncs
+//! (list, then watch again); while the datastore is away the dataplane keeps the state it has.
 
 pub mod env;
+pub mod view;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datastore::{keys, Datastore, DatastoreError, Watch, WatchEvent};
+use resources::{AsNumber, ClusterInformationSpec, IpPoolSpec, Metadata, NodeBgpSpec, NodeSpec, Resource};
+
+use crate::dataplane::DesiredState;
+use crate::host::Ipv4Prefix;
+use env::{NodeEnv, PoolIpip};
+use view::{watched_prefixes, ClusterView};
+
+/// Name calico-node gives the pool it creates.
+pub const DEFAULT_POOL_NAME: &str = "default-ipv4-ippool";
+/// How long the agent waits between attempts while the datastore is unreachable.
+const RESYNC_BACKOFF: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("datastore: {0}")]
+    Datastore(#[from] DatastoreError),
+    #[error("{what}: {reason}")]
+    Resource { what: String, reason: String },
+}
+
+/// The node's identity in the cluster.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub node_name: String,
+    /// The node's address with its subnet's prefix length (Node `spec.bgp.ipv4Address`).
+    pub address: (std::net::Ipv4Addr, u8),
+    /// The interface holding the address: the uplink.
+    pub uplink: String,
+}
+
+pub struct Agent {
+    store: Arc<dyn Datastore>,
+    identity: Identity,
+    view: ClusterView,
+    watches: Vec<Watch>,
+    /// Set after a compaction, a lost connection or a failed resync.
+    needs_resync: bool,
+    last_attempt: Option<Instant>,
+}
+
+impl Agent {
+    /// Registers the node and the cluster defaults, then lists and watches.
+    pub fn start(store: Arc<dyn Datastore>, env: &NodeEnv, identity: Identity) -> Result<Agent, AgentError> {
+        register_node(store.as_ref(), &identity, env.as_number)?;
+        ensure_cluster_information(store.as_ref())?;
+        if let Some((cidr, ipip)) = env.default_pool {
+            ensure_default_pool(store.as_ref(), cidr, ipip)?;
+        }
+        let mut agent = Agent {
+            store,
+            view: ClusterView::new(&identity.node_name),
+            identity,
+            watches: Vec::new(),
+            needs_resync: true,
+            last_attempt: None,
+        };
+        agent.resync()?;
+        Ok(agent)
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn desired(&self) -> DesiredState {
+        self.view.desired(Some(&self.identity.uplink))
+    }
+
+    pub fn endpoint_count(&self) -> usize {
+        self.view.endpoint_count()
+    }
+
+    /// Lists everything the agent watches and starts the watches from there.
+    fn resync(&mut self) -> Result<(), AgentError> {
+        self.last_attempt = Some(Instant::now());
+        self.watches.clear();
+        let mut listing = Vec::new();
+        let mut from = i64::MAX;
+        for prefix in watched_prefixes(&self.identity.node_name) {
+            let (kvs, revision) = self.store.list(&prefix)?;
+            listing.extend(kvs);
+            from = from.min(revision + 1);
+        }
+        // Watching from the oldest listing's revision may replay changes a later listing
+        // already holds; replaying them in order ends in the same state.
+        let mut watches = Vec::new();
+        for prefix in watched_prefixes(&self.identity.node_name) {
+            watches.push(self.store.watch(&prefix, from)?);
+        }
+        self.view.reset(listing);
+        self.watches = watches;
+        self.needs_resync = false;
+        tracing::info!(endpoints = self.view.endpoint_count(), revision = from - 1, "datastore synced");
+        Ok(())
+    }
+
+    /// Takes in every change that has arrived; true if the desired state may have changed.
+    /// Never fails: datastore trouble is logged and retried, and the view is kept meanwhile.
+    pub fn poll(&mut self) -> bool {
+        if self.needs_resync {
+            if self.last_attempt.is_some_and(|t| t.elapsed() < RESYNC_BACKOFF) {
+                return false;
+            }
+            return match self.resync() {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "datastore resync failed; keeping the current state");
+                    false
+                }
+            };
+        }
+        let mut changed = false;
+        for watch in &self.watches {
+            while let Some(event) = watch.try_next() {
+                match &event {
+                    WatchEvent::Compacted { compact_revision } => {
+                        tracing::warn!(compact_revision, "watch compacted; resyncing");
+                        self.needs_resync = true;
+                    }
+                    WatchEvent::Disconnected { reason } => {
+                        tracing::warn!(%reason, "datastore connection lost; resyncing when it is back");
+                        self.needs_resync = true;
+                    }
+                    _ => changed |= self.view.apply(&event),
+                }
+                if self.needs_resync {
+                    break;
+                }
+            }
+        }
+        changed
+    }
+}
+
+/// Creates or updates this node's Node resource with its address and AS (compare-and-swap).
+fn register_node(store: &dyn Datastore, id: &Identity, as_number: Option<u32>) -> Result<(), AgentError> {
+    let key = keys::resource("nodes", None, &id.node_name);
+    let address = format!("{}/{}", id.address.0, id.address.1);
+    for _ in 0..10 {
+        let existing = store.get(&key)?;
+        let mut node = match &existing {
+            Some(kv) => match Resource::from_kv(kv) {
+                Ok(Resource::Node(n)) => n,
+                _ => return Err(AgentError::Resource { what: key.clone(), reason: "stored Node does not decode".into() }),
+            },
+            None => resources::Node::new(Metadata::named(&id.node_name), NodeSpec::default()),
+        };
+        let bgp = node.spec.bgp.get_or_insert_with(NodeBgpSpec::default);
+        bgp.ipv4_address = address.clone();
+        if let Some(asn) = as_number {
+            bgp.as_number = Some(AsNumber::new(asn));
+        }
+        let resource = Resource::Node(node);
+        resource.validate().map_err(|e| AgentError::Resource { what: format!("Node {}", id.node_name), reason: e.to_string() })?;
+        let value = resource.to_stored_json();
+        let result = match &existing {
+            Some(kv) => store.update(&key, &value, kv.mod_revision).map(|_| ()),
+            None => store.create(&key, &value).map(|_| ()),
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!(node = %id.node_name, %address, "registered the node");
+                return Ok(());
+            }
+            Err(DatastoreError::Conflict { .. } | DatastoreError::AlreadyExists { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AgentError::Resource { what: format!("Node {}", id.node_name), reason: "kept losing update races".into() })
+}
+
+/// ClusterInformation `default`, created once per cluster by the first node.
+fn ensure_cluster_information(store: &dyn Datastore) -> Result<(), AgentError> {
+    let key = keys::resource("clusterinformations", None, "default");
+    if store.get(&key)?.is_some() {
+        return Ok(());
+    }
+    let guid: String = {
+        let mut bytes = [0u8; 16];
+        if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+            let _ = std::io::Read::read_exact(&mut f, &mut bytes);
+        }
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let spec = ClusterInformationSpec {
+        cluster_guid: Some(guid),
+        cluster_type: Some("brindle,bgp".into()),
+        calico_version: Some(format!("brindle-v{}", env!("CARGO_PKG_VERSION"))),
+        datastore_ready: Some(true),
+        ..ClusterInformationSpec::default()
+    };
+    let info = Resource::ClusterInformation(resources::ClusterInformation::new(Metadata::named("default"), spec));
+    match store.create(&key, &info.to_stored_json()) {
+        Ok(_) | Err(DatastoreError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The pool calico-node creates when the cluster has none (`CALICO_IPV4POOL_CIDR`,
+/// `CALICO_IPV4POOL_IPIP`; `NO_DEFAULT_POOLS=true` skips it).
+fn ensure_default_pool(store: &dyn Datastore, cidr: Ipv4Prefix, ipip: PoolIpip) -> Result<(), AgentError> {
+    let (existing, _) = store.list(&keys::resource_prefix("ippools", None))?;
+    if !existing.is_empty() {
+        return Ok(());
+    }
+    let spec = IpPoolSpec {
+        cidr: cidr.to_string(),
+        ipip_mode: Some(match ipip {
+            PoolIpip::Never => resources::EncapMode::Never,
+            PoolIpip::Always => resources::EncapMode::Always,
+            PoolIpip::CrossSubnet => resources::EncapMode::CrossSubnet,
+        }),
+        nat_outgoing: Some(true),
+        ..IpPoolSpec::default()
+    };
+    let mut pool = Resource::IpPool(resources::IpPool::new(Metadata::named(DEFAULT_POOL_NAME), spec));
+    pool.apply_defaults();
+    pool.validate().map_err(|e| AgentError::Resource { what: "CALICO_IPV4POOL_CIDR".into(), reason: e.to_string() })?;
+    match store.create(&pool.key(), &pool.to_stored_json()) {
+        Ok(_) => {
+            tracing::info!(%cidr, ipip = ipip.as_str(), "created the default IP pool");
+            Ok(())
+        }
+        Err(DatastoreError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,7 +1,9 @@
 //! `brindle-node`: the per-host node service.
 //!
 //! `brindle-node --config node.toml` runs the dataplane until SIGTERM or SIGINT, and re-reads
-//! and applies node.toml on SIGHUP;
+//! and applies node.toml on SIGHUP; without `--config` and without /etc/brindle/node.toml it
+//! runs as calico-node does: configured by its environment (NODENAME, IP, DATASTORE_TYPE,
+//! ETCD_ENDPOINTS, ...) and programmed from the datastore;
 //! `brindle-node stats` prints the running node's counters as JSON.
 
 use std::path::PathBuf;
@@ -12,12 +14,15 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use control::config::DEFAULT_CONTROL_SOCKET;
 
+const DEFAULT_CONFIG: &str = "/etc/brindle/node.toml";
+
 #[derive(Parser)]
 #[command(name = "brindle-node", version, about = "Brindle node service: AF_XDP vRouter for Calico-style networking")]
 struct Cli {
-    /// Node configuration file.
-    #[arg(long, short, default_value = "/etc/brindle/node.toml")]
-    config: PathBuf,
+    /// Node configuration file (static mode). Default: /etc/brindle/node.toml if it exists,
+    /// else the datastore mode configured by the environment.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -38,12 +43,15 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let config = cli.config.clone().or_else(|| Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists()));
     match cli.command {
         Some(Command::Stats { socket }) => {
             let socket = match socket {
                 Some(s) => s,
-                None if cli.config.exists() => control::node::load_config(&cli.config)?.0.control_socket,
-                None => PathBuf::from(DEFAULT_CONTROL_SOCKET),
+                None => match &config {
+                    Some(path) => control::node::load_config(path)?.0.control_socket,
+                    None => std::env::var_os("BRINDLE_CONTROL_SOCKET").map_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET), PathBuf::from),
+                },
             };
             let report = control::stats::fetch(&socket)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -54,7 +62,10 @@ fn main() -> anyhow::Result<()> {
             for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
                 signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
             }
-            control::node::run(&cli.config, stop)
+            match config {
+                Some(path) => control::node::run(&path, stop),
+                None => control::node::run_agent(stop),
+            }
         }
     }
 }

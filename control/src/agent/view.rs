@@ -1,0 +1,151 @@
+//! What the node agent knows of the cluster: the IP pools, this node's workload endpoints and
+//! the IPAM blocks affine to this node, kept up to date from datastore events, and the
+//! dataplane state they imply.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use datastore::{keys, KeyValue, WatchEvent};
+use resources::Resource;
+
+use crate::config::WorkloadConfig;
+use crate::dataplane::DesiredState;
+use crate::host::Ipv4Prefix;
+
+/// A pool as the dataplane needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolFacts {
+    pub cidr: Ipv4Prefix,
+    pub disabled: bool,
+}
+
+/// A workload endpoint of this node as the dataplane needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointFacts {
+    pub interface: String,
+    pub ips: Vec<Ipv4Addr>,
+}
+
+/// The datastore prefixes the agent lists and watches.
+pub fn watched_prefixes(node: &str) -> [String; 3] {
+    [
+        keys::resource_prefix("ippools", None),
+        keys::resource_prefix("workloadendpoints", None),
+        keys::ipam_affinity_prefix(node),
+    ]
+}
+
+#[derive(Debug, Default)]
+pub struct ClusterView {
+    node: String,
+    pools: BTreeMap<String, PoolFacts>,
+    endpoints: BTreeMap<String, EndpointFacts>,
+    blocks: BTreeMap<String, Ipv4Prefix>,
+}
+
+impl ClusterView {
+    pub fn new(node: &str) -> ClusterView {
+        ClusterView { node: node.to_owned(), ..ClusterView::default() }
+    }
+
+    /// Replaces everything with a full listing (a resync).
+    pub fn reset(&mut self, listing: impl IntoIterator<Item = KeyValue>) {
+        self.pools.clear();
+        self.endpoints.clear();
+        self.blocks.clear();
+        for kv in listing {
+            self.put(&kv);
+        }
+    }
+
+    /// Applies one watch event; true if the view changed. Compacted/Disconnected are the
+    /// caller's business (it resyncs).
+    pub fn apply(&mut self, event: &WatchEvent) -> bool {
+        match event {
+            WatchEvent::Put(kv) => self.put(kv),
+            WatchEvent::Delete { key, .. } => {
+                self.pools.remove(key).is_some() | self.endpoints.remove(key).is_some() | self.blocks.remove(key).is_some()
+            }
+            WatchEvent::Compacted { .. } | WatchEvent::Disconnected { .. } => false,
+        }
+    }
+
+    fn put(&mut self, kv: &KeyValue) -> bool {
+        let [pools, endpoints, affinities] = watched_prefixes(&self.node);
+        if kv.key.starts_with(&pools) {
+            let facts = pool_facts(kv);
+            return replace(&mut self.pools, &kv.key, facts);
+        }
+        if kv.key.starts_with(&endpoints) {
+            let facts = endpoint_facts(kv, &self.node);
+            return replace(&mut self.endpoints, &kv.key, facts);
+        }
+        if let Some(block) = kv.key.strip_prefix(&affinities) {
+            // The key names the block: a.b.c.d-NN.
+            let facts = block.replacen('-', "/", 1).parse::<Ipv4Prefix>().ok();
+            return replace(&mut self.blocks, &kv.key, facts);
+        }
+        false
+    }
+
+    pub fn endpoint_count(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    /// The dataplane state for this view.
+    pub fn desired(&self, uplink: Option<&str>) -> DesiredState {
+        let mut workloads: Vec<WorkloadConfig> = self
+            .endpoints
+            .values()
+            .map(|e| WorkloadConfig { interface: e.interface.clone(), ips: e.ips.clone() })
+            .collect();
+        workloads.sort_by(|a, b| a.interface.cmp(&b.interface));
+        workloads.dedup_by(|a, b| a.interface == b.interface);
+        DesiredState {
+            workloads,
+            uplink: uplink.map(str::to_owned),
+            pools: self.pools.values().filter(|p| !p.disabled).map(|p| p.cidr).collect(),
+            routes: Vec::new(),
+            blackholes: self.blocks.values().copied().collect(),
+        }
+    }
+}
+
+/// Inserts or removes `key` so that the map holds `facts`; true if that changed anything.
+fn replace<T: PartialEq>(map: &mut BTreeMap<String, T>, key: &str, facts: Option<T>) -> bool {
+    match facts {
+        Some(f) if map.get(key) == Some(&f) => false,
+        Some(f) => {
+            map.insert(key.to_owned(), f);
+            true
+        }
+        None => map.remove(key).is_some(),
+    }
+}
+
+fn pool_facts(kv: &KeyValue) -> Option<PoolFacts> {
+    let Ok(Resource::IpPool(pool)) = Resource::from_kv(kv) else {
+        tracing::warn!(key = %kv.key, "ignoring an IPPool that does not decode");
+        return None;
+    };
+    // IPv6 pools are not forwarded yet; they simply do not appear.
+    let cidr = pool.spec.cidr.parse().ok()?;
+    Some(PoolFacts { cidr, disabled: pool.spec.disabled.unwrap_or(false) })
+}
+
+fn endpoint_facts(kv: &KeyValue, node: &str) -> Option<EndpointFacts> {
+    let Ok(Resource::WorkloadEndpoint(wep)) = Resource::from_kv(kv) else {
+        tracing::warn!(key = %kv.key, "ignoring a WorkloadEndpoint that does not decode");
+        return None;
+    };
+    if wep.spec.node != node || wep.spec.interface_name.is_empty() {
+        return None;
+    }
+    let ips = wep
+        .spec
+        .ip_networks
+        .iter()
+        .filter_map(|n| n.strip_suffix("/32").unwrap_or(n).parse::<Ipv4Addr>().ok())
+        .collect();
+    Some(EndpointFacts { interface: wep.spec.interface_name.clone(), ips })
+}
