@@ -51,6 +51,10 @@ pub fn serve(
     }
     let raw_conf = read_bounded(input)?;
     let conf = NetConf::parse(&raw_conf)?;
+    // CHECK arrived with 0.4.0; older configurations cannot ask for it.
+    if invocation.command == Command::Check && conf.cni_version.starts_with("0.3.") {
+        return Err(CniError::new(code::INCOMPATIBLE_VERSION, format!("CHECK needs cniVersion 0.4.0 or later, not {}", conf.cni_version)));
+    }
     let request = Request { invocation, conf, raw_conf };
     let value = handle(&request)?;
     Ok(match request.invocation.command {
@@ -119,6 +123,16 @@ mod tests {
         assert_eq!(e.code, code::DECODE_FAILURE);
         let e = serve(env(&ADD), &mut &b"{\"name\":"[..], |_| panic!("must not run")).unwrap_err();
         assert_eq!(e.code, code::DECODE_FAILURE);
+    }
+
+    #[test]
+    fn check_is_refused_for_configurations_older_than_0_4_0() {
+        let check = [("CNI_COMMAND", "CHECK"), ("CNI_CONTAINERID", "c1"), ("CNI_NETNS", "/x"), ("CNI_IFNAME", "eth0")];
+        let old = br#"{"cniVersion":"0.3.1","name":"net1","type":"brindle-cni"}"#;
+        let e = serve(env(&check), &mut &old[..], |_| panic!("must not run")).unwrap_err();
+        assert_eq!(e.code, code::INCOMPATIBLE_VERSION);
+        let new = br#"{"cniVersion":"0.4.0","name":"net1","type":"brindle-cni"}"#;
+        assert_eq!(serve(env(&check), &mut &new[..], |_| Ok(Value::Null)).unwrap(), Value::Null);
     }
 
     #[test]
