@@ -36,7 +36,11 @@ pub enum ConfigFileError {
     #[error("cannot read config file {path}: {reason}")]
     Read { path: PathBuf, reason: String },
     #[error("config file {path}: {field}: {reason}")]
-    Field { path: PathBuf, field: String, reason: String },
+    Field {
+        path: PathBuf,
+        field: String,
+        reason: String,
+    },
     #[error("{0}")]
     Env(#[from] datastore::ConfigError),
 }
@@ -77,17 +81,25 @@ struct ApiConfigSpec {
 pub fn load(explicit: Option<&Path>) -> Result<DatastoreConfig, ConfigFileError> {
     match explicit {
         Some(path) => from_file(path),
-        None if Path::new(DEFAULT_CONFIG_PATH).exists() => from_file(Path::new(DEFAULT_CONFIG_PATH)),
+        None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+            from_file(Path::new(DEFAULT_CONFIG_PATH))
+        }
         None => Ok(DatastoreConfig::from_env()?),
     }
 }
 
 /// Reads a `CalicoAPIConfig` file (YAML or JSON).
 pub fn from_file(path: &Path) -> Result<DatastoreConfig, ConfigFileError> {
-    let read_err = |reason: String| ConfigFileError::Read { path: path.to_path_buf(), reason };
+    let read_err = |reason: String| ConfigFileError::Read {
+        path: path.to_path_buf(),
+        reason,
+    };
     let meta = std::fs::metadata(path).map_err(|e| read_err(e.to_string()))?;
     if meta.len() > MAX_CONFIG_BYTES {
-        return Err(read_err(format!("{} bytes, over the {MAX_CONFIG_BYTES}-byte limit", meta.len())));
+        return Err(read_err(format!(
+            "{} bytes, over the {MAX_CONFIG_BYTES}-byte limit",
+            meta.len()
+        )));
     }
     let text = std::fs::read_to_string(path).map_err(|e| read_err(e.to_string()))?;
     from_text(&text, path)
@@ -101,15 +113,25 @@ pub fn from_text(text: &str, path: &Path) -> Result<DatastoreConfig, ConfigFileE
         reason,
     };
     let de = serde_yaml_ng::Deserializer::from_str(text);
-    let file: ApiConfigFile = serde_path_to_error_free(de).map_err(|(field, reason)| field_err(&field, reason))?;
+    let file: ApiConfigFile =
+        serde_path_to_error_free(de).map_err(|(field, reason)| field_err(&field, reason))?;
     if let Some(v) = &file.api_version {
         if v != resources::API_VERSION {
-            return Err(field_err("apiVersion", format!("'{v}' is not supported, expected '{}'", resources::API_VERSION)));
+            return Err(field_err(
+                "apiVersion",
+                format!(
+                    "'{v}' is not supported, expected '{}'",
+                    resources::API_VERSION
+                ),
+            ));
         }
     }
     if let Some(k) = &file.kind {
         if k != "CalicoAPIConfig" {
-            return Err(field_err("kind", format!("'{k}' is not supported, expected 'CalicoAPIConfig'")));
+            return Err(field_err(
+                "kind",
+                format!("'{k}' is not supported, expected 'CalicoAPIConfig'"),
+            ));
         }
     }
     let spec = file.spec;
@@ -125,10 +147,13 @@ pub fn from_text(text: &str, path: &Path) -> Result<DatastoreConfig, ConfigFileE
         None => DatastoreType::Embedded,
     };
     if let Some(e) = endpoints {
-        config.etcd.endpoints =
-            datastore::config::parse_endpoints(&e).map_err(|reason| field_err("spec.etcdEndpoints", format!("'{e}': {reason}")))?;
+        config.etcd.endpoints = datastore::config::parse_endpoints(&e)
+            .map_err(|reason| field_err("spec.etcdEndpoints", format!("'{e}': {reason}")))?;
     } else if config.datastore_type == DatastoreType::Etcdv3 {
-        return Err(field_err("spec.etcdEndpoints", "required when datastoreType is etcdv3".into()));
+        return Err(field_err(
+            "spec.etcdEndpoints",
+            "required when datastoreType is etcdv3".into(),
+        ));
     }
     config.etcd.key_file = nonblank(spec.etcd_key_file).map(PathBuf::from);
     config.etcd.cert_file = nonblank(spec.etcd_cert_file).map(PathBuf::from);
@@ -141,7 +166,9 @@ pub fn from_text(text: &str, path: &Path) -> Result<DatastoreConfig, ConfigFileE
 
 /// Deserializes the file, returning (field path, reason) on failure. serde_yaml_ng reports
 /// unknown fields and type errors with their name; the path is recovered from the message.
-fn serde_path_to_error_free(de: serde_yaml_ng::Deserializer<'_>) -> Result<ApiConfigFile, (String, String)> {
+fn serde_path_to_error_free(
+    de: serde_yaml_ng::Deserializer<'_>,
+) -> Result<ApiConfigFile, (String, String)> {
     ApiConfigFile::deserialize(de).map_err(|e| {
         let message = e.to_string();
         // serde_yaml_ng prefixes nested errors with "spec.field: " (or "spec: ").
@@ -168,7 +195,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.datastore_type, DatastoreType::Etcdv3);
-        assert_eq!(c.etcd.endpoints, ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]);
+        assert_eq!(
+            c.etcd.endpoints,
+            ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]
+        );
         assert_eq!(c.etcd.ca_file, Some(PathBuf::from("/ca.pem")));
         assert_eq!(c.etcd.cert_file, Some(PathBuf::from("/c.pem")));
         assert_eq!(c.etcd.key_file, Some(PathBuf::from("/k.pem")));
@@ -178,20 +208,37 @@ mod tests {
     fn embedded_config_names_its_file() {
         let c = parse("apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nspec:\n  datastoreType: embedded\n  embeddedPath: /tmp/x.redb\n")
             .unwrap();
-        assert_eq!((c.datastore_type, c.embedded_path), (DatastoreType::Embedded, PathBuf::from("/tmp/x.redb")));
+        assert_eq!(
+            (c.datastore_type, c.embedded_path),
+            (DatastoreType::Embedded, PathBuf::from("/tmp/x.redb"))
+        );
     }
 
     #[test]
     fn errors_name_the_field_and_value() {
-        let e = parse("spec:\n  datastoreType: kubernetes\n").unwrap_err().to_string();
-        assert!(e.contains("spec.datastoreType") && e.contains("kubernetes"), "{e}");
-        let e = parse("spec:\n  datastoreType: etcdv3\n  etcdEndpoints: 10.0.0.1:2379\n").unwrap_err().to_string();
-        assert!(e.contains("spec.etcdEndpoints") && e.contains("10.0.0.1:2379"), "{e}");
-        let e = parse("spec:\n  datastoreType: etcdv3\n").unwrap_err().to_string();
+        let e = parse("spec:\n  datastoreType: kubernetes\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("spec.datastoreType") && e.contains("kubernetes"),
+            "{e}"
+        );
+        let e = parse("spec:\n  datastoreType: etcdv3\n  etcdEndpoints: 10.0.0.1:2379\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("spec.etcdEndpoints") && e.contains("10.0.0.1:2379"),
+            "{e}"
+        );
+        let e = parse("spec:\n  datastoreType: etcdv3\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("spec.etcdEndpoints"), "{e}");
         let e = parse("kind: Foo\n").unwrap_err().to_string();
         assert!(e.contains("kind") && e.contains("Foo"), "{e}");
-        let e = parse("spec:\n  etcdEndpointz: x\n").unwrap_err().to_string();
+        let e = parse("spec:\n  etcdEndpointz: x\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("etcdEndpointz"), "{e}");
     }
 }

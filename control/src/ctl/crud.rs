@@ -26,7 +26,11 @@ pub fn read_manifest(file: &str) -> Result<String, CtlError> {
     } else {
         std::fs::File::open(file).and_then(|f| f.take(limit).read_to_string(&mut text))
     };
-    result.map_err(|e| CtlError::new(format!("Failed to execute command: cannot read {file}: {e}")))?;
+    result.map_err(|e| {
+        CtlError::new(format!(
+            "Failed to execute command: cannot read {file}: {e}"
+        ))
+    })?;
     Ok(text)
 }
 
@@ -75,7 +79,14 @@ fn single_kind(items: &[Resource]) -> Option<Kind> {
 
 /// Go's `%v` of a `[]error`: `[e1 e2]`.
 fn go_list(errors: &[ResourceError]) -> String {
-    format!("[{}]", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "))
+    format!(
+        "[{}]",
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
 }
 
 /// Which of create/apply runs (they share calicoctl's reporting).
@@ -86,7 +97,13 @@ pub enum Write {
 }
 
 /// `create -f` / `apply -f`: every resource is tried; errors are collected.
-pub fn create_or_apply(session: &Session, file: &str, namespace: Option<&str>, mode: Write, out: &mut String) -> Result<(), CtlError> {
+pub fn create_or_apply(
+    session: &Session,
+    file: &str,
+    namespace: Option<&str>,
+    mode: Write,
+    out: &mut String,
+) -> Result<(), CtlError> {
     let (action, past) = match mode {
         Write::Create { .. } => ("create", "created"),
         Write::Apply => ("apply", "applied"),
@@ -126,12 +143,22 @@ fn apply_one(ds: &dyn datastore::Datastore, r: &Resource) -> Result<(), Resource
     }
 }
 
-fn report_collected(action: &str, past: &str, items: &[Resource], handled: usize, errors: &[ResourceError], out: &mut String) -> Result<(), CtlError> {
+fn report_collected(
+    action: &str,
+    past: &str,
+    items: &[Resource],
+    handled: usize,
+    errors: &[ResourceError],
+    out: &mut String,
+) -> Result<(), CtlError> {
     let kind = single_kind(items);
     if handled == 0 {
         return Err(CtlError::new(match (items.len(), kind) {
             (1, Some(k)) => format!("Failed to {action} '{k}' resource: {}", go_list(errors)),
-            (_, Some(k)) => format!("Failed to {action} any '{k}' resources: {}", go_list(errors)),
+            (_, Some(k)) => format!(
+                "Failed to {action} any '{k}' resources: {}",
+                go_list(errors)
+            ),
             _ => format!("Failed to {action} any resources: {}", go_list(errors)),
         }));
     }
@@ -143,14 +170,25 @@ fn report_collected(action: &str, past: &str, items: &[Resource], handled: usize
         return Ok(());
     }
     out.push_str(&match kind {
-        Some(k) => format!("Partial success: {past} the first {handled} out of {} '{k}' resources:\n", items.len()),
-        None => format!("Partial success: {past} the first {handled} out of {} resources:\n", items.len()),
+        Some(k) => format!(
+            "Partial success: {past} the first {handled} out of {} '{k}' resources:\n",
+            items.len()
+        ),
+        None => format!(
+            "Partial success: {past} the first {handled} out of {} resources:\n",
+            items.len()
+        ),
     });
     Err(CtlError::new(format!("Hit error: {}", go_list(errors))))
 }
 
 /// `replace -f`: update each resource; stops at the first failure.
-pub fn replace(session: &Session, file: &str, namespace: Option<&str>, out: &mut String) -> Result<(), CtlError> {
+pub fn replace(
+    session: &Session,
+    file: &str,
+    namespace: Option<&str>,
+    out: &mut String,
+) -> Result<(), CtlError> {
     let items = load_manifest(&read_manifest(file)?, namespace)?;
     if items.is_empty() {
         out.push_str("No resources specified\n");
@@ -169,8 +207,14 @@ pub fn replace(session: &Session, file: &str, namespace: Option<&str>, out: &mut
                 }));
             }
             out.push_str(&match kind {
-                Some(k) => format!("Partial success: replaced the first {handled} out of {} '{k}' resources:\n", items.len()),
-                None => format!("Partial success: replaced the first {handled} out of {} resources:\n", items.len()),
+                Some(k) => format!(
+                    "Partial success: replaced the first {handled} out of {} '{k}' resources:\n",
+                    items.len()
+                ),
+                None => format!(
+                    "Partial success: replaced the first {handled} out of {} resources:\n",
+                    items.len()
+                ),
             });
             return Err(CtlError::new(format!("Hit error: {e}")));
         }
@@ -189,32 +233,56 @@ pub enum Target<'a> {
     Named { kind: &'a str, names: &'a [String] },
 }
 
+/// The kind shared by the targets (if one is), and each target with its manifest's
+/// resourceVersion.
+type Identities = (Option<Kind>, Vec<(Identity, Option<String>)>);
+
 /// Identities (with the manifest's resourceVersion) of a file's resources, or of
 /// `KIND NAME...`. A file's resources are only parsed: delete and get need no defaults.
-fn identities(target: &Target<'_>, namespace: Option<&str>) -> Result<(Option<Kind>, Vec<(Identity, Option<String>)>), CtlError> {
+fn identities(target: &Target<'_>, namespace: Option<&str>) -> Result<Identities, CtlError> {
     let invalid = |e: String| CtlError::new(format!("Failed to execute command: {e}"));
     match target {
         Target::File(file) => {
-            let mut items = resources::parse_documents(&read_manifest(file)?).map_err(|e| invalid(e.to_string()))?;
+            let mut items = resources::parse_documents(&read_manifest(file)?)
+                .map_err(|e| invalid(e.to_string()))?;
             for r in &mut items {
                 set_namespace(r, namespace).map_err(invalid)?;
             }
-            let ids = items.iter().map(|r| (Identity::of(r), r.metadata().resource_version.clone())).collect();
+            let ids = items
+                .iter()
+                .map(|r| (Identity::of(r), r.metadata().resource_version.clone()))
+                .collect();
             Ok((single_kind(&items), ids))
         }
         Target::Named { kind, names } => {
-            let kind: Kind = kind.parse().map_err(|e: resources::UnknownKind| invalid(e.to_string()))?;
-            Ok((Some(kind), names.iter().map(|n| (Identity::new(kind, namespace, n), None)).collect()))
+            let kind: Kind = kind
+                .parse()
+                .map_err(|e: resources::UnknownKind| invalid(e.to_string()))?;
+            Ok((
+                Some(kind),
+                names
+                    .iter()
+                    .map(|n| (Identity::new(kind, namespace, n), None))
+                    .collect(),
+            ))
         }
     }
 }
 
 /// `delete -f FILE` / `delete KIND NAME...`.
-pub fn delete(session: &Session, target: Target<'_>, namespace: Option<&str>, skip_not_exists: bool, out: &mut String) -> Result<(), CtlError> {
+pub fn delete(
+    session: &Session,
+    target: Target<'_>,
+    namespace: Option<&str>,
+    skip_not_exists: bool,
+    out: &mut String,
+) -> Result<(), CtlError> {
     let (kind, ids) = identities(&target, namespace)?;
     if ids.is_empty() {
         if matches!(target, Target::Named { .. }) {
-            return Err(CtlError::new("Failed to execute command: a resource name is required"));
+            return Err(CtlError::new(
+                "Failed to execute command: a resource name is required",
+            ));
         }
         out.push_str("No resources specified\n");
         return Ok(());
@@ -266,19 +334,31 @@ impl std::str::FromStr for Output {
             "wide" => Ok(Output::Wide),
             "yaml" => Ok(Output::Yaml),
             "json" => Ok(Output::Json),
-            other => Err(format!("unrecognized output format '{other}' (expected ps, wide, yaml or json)")),
+            other => Err(format!(
+                "unrecognized output format '{other}' (expected ps, wide, yaml or json)"
+            )),
         }
     }
 }
 
 /// `get KIND [NAME...]` / `get -f FILE`.
-pub fn get(session: &Session, target: Target<'_>, namespace: Option<&str>, all_namespaces: bool, output: Output, out: &mut String) -> Result<(), CtlError> {
+pub fn get(
+    session: &Session,
+    target: Target<'_>,
+    namespace: Option<&str>,
+    all_namespaces: bool,
+    output: Output,
+    out: &mut String,
+) -> Result<(), CtlError> {
     let failed = |e: &dyn std::fmt::Display| CtlError::new(format!("Failed to get resources: {e}"));
     let (kind, ids) = match identities(&target, namespace) {
         Ok(v) => v,
         Err(e) if matches!(target, Target::Named { .. }) => {
             // An unknown kind is reported as calicoctl's get does.
-            let message = e.0.strip_prefix("Failed to execute command: ").unwrap_or(&e.0).to_string();
+            let message =
+                e.0.strip_prefix("Failed to execute command: ")
+                    .unwrap_or(&e.0)
+                    .to_string();
             return Err(failed(&message));
         }
         Err(e) => return Err(e),
@@ -287,7 +367,11 @@ pub fn get(session: &Session, target: Target<'_>, namespace: Option<&str>, all_n
     let listing = matches!(target, Target::Named { names, .. } if names.is_empty());
     let (items, revision) = if listing {
         let kind = kind.ok_or_else(|| failed(&"no resource type given"))?;
-        let ns = if all_namespaces { None } else { Some(namespace.unwrap_or(resources::DEFAULT_NAMESPACE)) };
+        let ns = if all_namespaces {
+            None
+        } else {
+            Some(namespace.unwrap_or(resources::DEFAULT_NAMESPACE))
+        };
         let (items, rev) = store::list(ds, kind, ns).map_err(|e| failed(&e))?;
         (items, Some(rev))
     } else {
@@ -315,17 +399,22 @@ pub fn get(session: &Session, target: Target<'_>, namespace: Option<&str>, all_n
                 if i > 0 {
                     out.push('\n');
                 }
-                let of_kind: Vec<Resource> = items.iter().filter(|r| r.kind() == *k).cloned().collect();
+                let of_kind: Vec<Resource> =
+                    items.iter().filter(|r| r.kind() == *k).cloned().collect();
                 out.push_str(&resources::render_table(*k, &of_kind, wide, all_namespaces));
             }
         }
         Output::Yaml => out.push_str(&match (listing, kind) {
-            (true, Some(k)) => resources::list_to_yaml(k, &items, revision.map(|r| r.to_string()).as_deref()),
+            (true, Some(k)) => {
+                resources::list_to_yaml(k, &items, revision.map(|r| r.to_string()).as_deref())
+            }
             _ => resources::to_yaml(&items),
         }),
         Output::Json => {
             out.push_str(&match (listing, kind) {
-                (true, Some(k)) => resources::list_to_json(k, &items, revision.map(|r| r.to_string()).as_deref()),
+                (true, Some(k)) => {
+                    resources::list_to_json(k, &items, revision.map(|r| r.to_string()).as_deref())
+                }
                 _ => resources::to_json(&items),
             });
             out.push('\n');
@@ -336,11 +425,25 @@ pub fn get(session: &Session, target: Target<'_>, namespace: Option<&str>, all_n
 
 /// `patch KIND NAME -p '{...}'`: a JSON merge patch (RFC 7386) of the stored resource,
 /// written back at the revision it was read at.
-pub fn patch(session: &Session, kind: &str, name: &str, patch: &str, namespace: Option<&str>, out: &mut String) -> Result<(), CtlError> {
-    let kind: Kind = kind.parse().map_err(|e: resources::UnknownKind| CtlError::new(format!("Failed to execute command: {e}")))?;
-    let patch: Value = serde_json::from_str(patch)
-        .map_err(|e| CtlError::new(format!("Failed to execute command: the patch is not valid JSON: {e}")))?;
-    let failed = |e: &dyn std::fmt::Display| CtlError::new(format!("Failed to patch '{kind}' resource: {e}"));
+pub fn patch(
+    session: &Session,
+    kind: &str,
+    name: &str,
+    patch: &str,
+    namespace: Option<&str>,
+    out: &mut String,
+) -> Result<(), CtlError> {
+    let kind: Kind = kind.parse().map_err(|e: resources::UnknownKind| {
+        CtlError::new(format!("Failed to execute command: {e}"))
+    })?;
+    let patch: Value = serde_json::from_str(patch).map_err(|e| {
+        CtlError::new(format!(
+            "Failed to execute command: the patch is not valid JSON: {e}"
+        ))
+    })?;
+    let failed = |e: &dyn std::fmt::Display| {
+        CtlError::new(format!("Failed to patch '{kind}' resource: {e}"))
+    };
     let ds = session.store()?;
     let id = Identity::new(kind, namespace, name);
     let current = store::get_existing(ds, &id).map_err(|e| failed(&e))?;
@@ -379,18 +482,33 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// The arguments of `label`: `KIND NAME key=value [--overwrite]` or `KIND NAME key --remove`.
+pub struct LabelArgs<'a> {
+    /// As the user typed it (calicoctl's messages repeat it).
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub label: &'a str,
+    pub overwrite: bool,
+    pub remove: bool,
+}
+
 /// `label KIND NAME key=value [--overwrite]` / `label KIND NAME key --remove`.
 pub fn label(
     session: &Session,
-    kind_arg: &str,
-    name: &str,
-    label: &str,
-    overwrite: bool,
-    remove: bool,
+    args: LabelArgs<'_>,
     namespace: Option<&str>,
     out: &mut String,
 ) -> Result<(), CtlError> {
-    let kind: Kind = kind_arg.parse().map_err(|e: resources::UnknownKind| CtlError::new(format!("Failed to execute command: {e}")))?;
+    let LabelArgs {
+        kind: kind_arg,
+        name,
+        label,
+        overwrite,
+        remove,
+    } = args;
+    let kind: Kind = kind_arg.parse().map_err(|e: resources::UnknownKind| {
+        CtlError::new(format!("Failed to execute command: {e}"))
+    })?;
     let (key, value) = if remove {
         (label.to_string(), None)
     } else {
@@ -405,13 +523,16 @@ pub fn label(
     };
     let ds = session.store()?;
     let id = Identity::new(kind, namespace, name);
-    let mut r = store::get_existing(ds, &id).map_err(|e| CtlError::new(format!("failed to get {kind_arg} {name}, error {e}")))?;
+    let mut r = store::get_existing(ds, &id)
+        .map_err(|e| CtlError::new(format!("failed to get {kind_arg} {name}, error {e}")))?;
     let labels = &mut r.metadata_mut().labels;
     let mut overwritten = false;
     match value {
         None => {
             if labels.remove(&key).is_none() {
-                return Err(CtlError::new(format!("can not remove label of {kind_arg} {name}, key {key} does not exist")));
+                return Err(CtlError::new(format!(
+                    "can not remove label of {kind_arg} {name}, key {key} does not exist"
+                )));
             }
         }
         Some(value) => {
@@ -426,8 +547,16 @@ pub fn label(
             labels.insert(key.clone(), value);
         }
     }
-    r.validate().map_err(|e| CtlError::new(format!("failed to update {kind_arg} {name}, label not changed: {e}")))?;
-    store::update(ds, &r).map_err(|e| CtlError::new(format!("failed to update {kind_arg} {name}, label not changed: {e}")))?;
+    r.validate().map_err(|e| {
+        CtlError::new(format!(
+            "failed to update {kind_arg} {name}, label not changed: {e}"
+        ))
+    })?;
+    store::update(ds, &r).map_err(|e| {
+        CtlError::new(format!(
+            "failed to update {kind_arg} {name}, label not changed: {e}"
+        ))
+    })?;
     out.push_str(&if remove {
         format!("Successfully removed label {key} from {kind_arg} {name}\n")
     } else if overwritten {
@@ -448,13 +577,33 @@ mod tests {
         // RFC 7386 appendix A, a selection.
         let cases = [
             (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
-            (json!({"a": "b"}), json!({"b": "c"}), json!({"a": "b", "b": "c"})),
+            (
+                json!({"a": "b"}),
+                json!({"b": "c"}),
+                json!({"a": "b", "b": "c"}),
+            ),
             (json!({"a": "b"}), json!({"a": null}), json!({})),
-            (json!({"a": {"b": "c"}}), json!({"a": {"b": "d", "c": null}}), json!({"a": {"b": "d"}})),
-            (json!({"a": [{"b": "c"}]}), json!({"a": [1]}), json!({"a": [1]})),
+            (
+                json!({"a": {"b": "c"}}),
+                json!({"a": {"b": "d", "c": null}}),
+                json!({"a": {"b": "d"}}),
+            ),
+            (
+                json!({"a": [{"b": "c"}]}),
+                json!({"a": [1]}),
+                json!({"a": [1]}),
+            ),
             (json!(["a", "b"]), json!({"a": "c"}), json!({"a": "c"})),
-            (json!({"e": null}), json!({"a": 1}), json!({"e": null, "a": 1})),
-            (json!({}), json!({"a": {"bb": {"ccc": null}}}), json!({"a": {"bb": {}}})),
+            (
+                json!({"e": null}),
+                json!({"a": 1}),
+                json!({"e": null, "a": 1}),
+            ),
+            (
+                json!({}),
+                json!({"a": {"bb": {"ccc": null}}}),
+                json!({"a": {"bb": {}}}),
+            ),
         ];
         for (mut target, patch, expected) in cases {
             merge_patch(&mut target, &patch);
@@ -474,7 +623,12 @@ mod tests {
         assert!(e.contains("ns2") && e.contains("ns1"), "{e}");
         let bad = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\nspec:\n  cidr: 10.0.0.0/33\n";
         let e = load_manifest(bad, None).unwrap_err().to_string();
-        assert!(e.starts_with("Failed to execute command: ") && e.contains("spec.cidr") && e.contains("10.0.0.0/33"), "{e}");
+        assert!(
+            e.starts_with("Failed to execute command: ")
+                && e.contains("spec.cidr")
+                && e.contains("10.0.0.0/33"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -18,7 +18,11 @@ fn ipam_err(e: impl std::fmt::Display) -> CtlError {
 }
 
 fn parse_ip(ip: &str) -> Result<Ipv4Addr, CtlError> {
-    ip.trim().parse().map_err(|_| CtlError::new(format!("Error executing command: invalid IP address specified: '{ip}'")))
+    ip.trim().parse().map_err(|_| {
+        CtlError::new(format!(
+            "Error executing command: invalid IP address specified: '{ip}'"
+        ))
+    })
 }
 
 /// The IPv4 pools as IPAM sees them (IPAM is IPv4-only for now), with their names.
@@ -40,11 +44,19 @@ fn ipv4_pools(ds: &dyn Datastore) -> Result<Vec<PoolInfo>, CtlError> {
 }
 
 /// `ipam show`: one row per pool (and its blocks with `--show-blocks`).
-pub fn show(ds: std::sync::Arc<dyn Datastore>, show_blocks: bool, out: &mut String) -> Result<(), CtlError> {
+pub fn show(
+    ds: std::sync::Arc<dyn Datastore>,
+    show_blocks: bool,
+    out: &mut String,
+) -> Result<(), CtlError> {
     let pools = ipv4_pools(ds.as_ref())?;
     let ipam = Ipam::new(ds);
     let usage = ipam.usage(&pools).map_err(ipam_err)?;
-    let blocks = if show_blocks { ipam.blocks().map_err(ipam_err)? } else { Vec::new() };
+    let blocks = if show_blocks {
+        ipam.blocks().map_err(ipam_err)?
+    } else {
+        Vec::new()
+    };
     let mut rows = Vec::new();
     let row = |grouping: &str, cidr: &Ipv4Cidr, in_use: u64, total: u64| {
         vec![
@@ -62,15 +74,25 @@ pub fn show(ds: std::sync::Arc<dyn Datastore>, show_blocks: bool, out: &mut Stri
         }
     }
     // Blocks left behind by a deleted pool are shown without a pool row, as calicoctl does.
-    for b in blocks.iter().filter(|b| !usage.iter().any(|p| p.cidr.covers(&b.cidr))) {
+    for b in blocks
+        .iter()
+        .filter(|b| !usage.iter().any(|p| p.cidr.covers(&b.cidr)))
+    {
         rows.push(row("Block", &b.cidr, b.in_use, b.total));
     }
-    out.push_str(&boxed(&["GROUPING", "CIDR", "IPS TOTAL", "IPS IN USE", "IPS FREE"], &rows));
+    out.push_str(&boxed(
+        &["GROUPING", "CIDR", "IPS TOTAL", "IPS IN USE", "IPS FREE"],
+        &rows,
+    ));
     Ok(())
 }
 
 /// `ipam show --ip=ADDR`.
-pub fn show_ip(ds: std::sync::Arc<dyn Datastore>, ip: &str, out: &mut String) -> Result<(), CtlError> {
+pub fn show_ip(
+    ds: std::sync::Arc<dyn Datastore>,
+    ip: &str,
+    out: &mut String,
+) -> Result<(), CtlError> {
     let ip = parse_ip(ip)?;
     match Ipam::new(ds).get_assignment_attrs(ip).map_err(ipam_err)? {
         None => out.push_str(&format!("{ip} is not assigned\n")),
@@ -90,7 +112,11 @@ pub fn show_ip(ds: std::sync::Arc<dyn Datastore>, ip: &str, out: &mut String) ->
 }
 
 /// `ipam release --ip=ADDR`.
-pub fn release(ds: std::sync::Arc<dyn Datastore>, ip: &str, out: &mut String) -> Result<(), CtlError> {
+pub fn release(
+    ds: std::sync::Arc<dyn Datastore>,
+    ip: &str,
+    out: &mut String,
+) -> Result<(), CtlError> {
     let ip = parse_ip(ip)?;
     let not_released = Ipam::new(ds).release_ips(&[ip]).map_err(ipam_err)?;
     if !not_released.is_empty() {
@@ -108,7 +134,10 @@ pub fn check(ds: std::sync::Arc<dyn Datastore>, out: &mut String) -> Result<(), 
     out.push_str("Checking IPAM for inconsistencies...\n\n");
     out.push_str("Loading all IPAM blocks...\n");
     let (block_kvs, _) = ds.list(datastore::keys::IPAM_BLOCKS).map_err(ipam_err)?;
-    let blocks: Vec<AllocationBlock> = block_kvs.iter().filter_map(|kv| AllocationBlock::decode(&kv.value).ok()).collect();
+    let blocks: Vec<AllocationBlock> = block_kvs
+        .iter()
+        .filter_map(|kv| AllocationBlock::decode(&kv.value).ok())
+        .collect();
     out.push_str(&format!("Found {} IPAM blocks.\n", blocks.len()));
 
     out.push_str("Loading all nodes...\n");
@@ -144,30 +173,55 @@ pub fn check(ds: std::sync::Arc<dyn Datastore>, out: &mut String) -> Result<(), 
             }
         }
     }
-    out.push_str(&format!("Found {} IPs that are allocated in IPAM but not actually in use.\n", unused.len()));
+    out.push_str(&format!(
+        "Found {} IPs that are allocated in IPAM but not actually in use.\n",
+        unused.len()
+    ));
     for (ip, handle) in &unused {
-        out.push_str(&format!("  {ip} leaked; handle {}\n", handle.as_deref().unwrap_or("<none>")));
+        out.push_str(&format!(
+            "  {ip} leaked; handle {}\n",
+            handle.as_deref().unwrap_or("<none>")
+        ));
     }
     problems += unused.len();
 
     let report = Ipam::new(ds).check(&node_names).map_err(ipam_err)?;
     out.push_str("Scanning allocations, handles and block affinities...\n");
-    out.push_str(&format!("Found {} allocations with no handle record.\n", report.leaked.len()));
+    out.push_str(&format!(
+        "Found {} allocations with no handle record.\n",
+        report.leaked.len()
+    ));
     for l in &report.leaked {
-        out.push_str(&format!("  {} handle {}\n", l.ip, l.handle_id.as_deref().unwrap_or("<none>")));
+        out.push_str(&format!(
+            "  {} handle {}\n",
+            l.ip,
+            l.handle_id.as_deref().unwrap_or("<none>")
+        ));
     }
-    out.push_str(&format!("Found {} handles that disagree with their blocks.\n", report.handle_mismatches.len()));
+    out.push_str(&format!(
+        "Found {} handles that disagree with their blocks.\n",
+        report.handle_mismatches.len()
+    ));
     for m in &report.handle_mismatches {
-        out.push_str(&format!("  handle {} block {}: records {} found {}\n", m.handle_id, m.block, m.recorded, m.found));
+        out.push_str(&format!(
+            "  handle {} block {}: records {} found {}\n",
+            m.handle_id, m.block, m.recorded, m.found
+        ));
     }
-    out.push_str(&format!("Found {} blocks affine to nodes that do not exist.\n", report.orphaned_blocks.len()));
+    out.push_str(&format!(
+        "Found {} blocks affine to nodes that do not exist.\n",
+        report.orphaned_blocks.len()
+    ));
     for o in &report.orphaned_blocks {
         out.push_str(&format!("  block {} node {}\n", o.cidr, o.host));
     }
     for (key, reason) in &report.invalid_records {
         out.push_str(&format!("  unreadable record {key}: {reason}\n"));
     }
-    problems += report.leaked.len() + report.handle_mismatches.len() + report.orphaned_blocks.len() + report.invalid_records.len();
+    problems += report.leaked.len()
+        + report.handle_mismatches.len()
+        + report.orphaned_blocks.len()
+        + report.invalid_records.len();
     out.push_str(&format!("\nCheck complete; found {problems} problems.\n"));
     Ok(())
 }

@@ -42,14 +42,19 @@ pub struct Session {
 
 impl Session {
     pub fn new(config_path: Option<PathBuf>) -> Session {
-        Session { config_path, store: OnceLock::new() }
+        Session {
+            config_path,
+            store: OnceLock::new(),
+        }
     }
 
     pub fn store_arc(&self) -> Result<Arc<dyn Datastore>, CtlError> {
         if let Some(ds) = self.store.get() {
             return Ok(ds.clone());
         }
-        let fail = |e: &dyn std::fmt::Display| CtlError::new(format!("Failed to create Calico API client: {e}"));
+        let fail = |e: &dyn std::fmt::Display| {
+            CtlError::new(format!("Failed to create Calico API client: {e}"))
+        };
         let cfg = config::load(self.config_path.as_deref()).map_err(|e| fail(&e))?;
         let ds = datastore::open(&cfg).map_err(|e| fail(&e))?;
         Ok(self.store.get_or_init(|| ds).clone())
@@ -57,12 +62,19 @@ impl Session {
 
     pub fn store(&self) -> Result<&dyn Datastore, CtlError> {
         self.store_arc()?;
-        Ok(self.store.get().map(|ds| ds.as_ref()).ok_or_else(|| CtlError::new("datastore not open"))?)
+        self.store
+            .get()
+            .map(|ds| ds.as_ref())
+            .ok_or_else(|| CtlError::new("datastore not open"))
     }
 }
 
 #[derive(Parser)]
-#[command(name = "brindlectl", version, about = "Manage brindle (Calico-compatible) resources and IPAM")]
+#[command(
+    name = "brindlectl",
+    version,
+    about = "Manage brindle (Calico-compatible) resources and IPAM"
+)]
 pub struct Cli {
     /// CalicoAPIConfig file (default /etc/brindle/brindlectl.cfg if it exists, else the
     /// environment: DATASTORE_TYPE, ETCD_ENDPOINTS, ETCD_*_FILE, BRINDLE_EMBEDDED_PATH).
@@ -193,7 +205,12 @@ where
 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
             out.push_str(&e.to_string());
             return Ok(());
         }
@@ -202,19 +219,45 @@ where
     let session = Session::new(cli.config);
     let ns = cli.namespace.as_deref();
     match cli.command {
-        Command::Create { file, skip_exists } => crud::create_or_apply(&session, &file, ns, crud::Write::Create { skip_exists }, out),
-        Command::Apply { file } => crud::create_or_apply(&session, &file, ns, crud::Write::Apply, out),
+        Command::Create { file, skip_exists } => crud::create_or_apply(
+            &session,
+            &file,
+            ns,
+            crud::Write::Create { skip_exists },
+            out,
+        ),
+        Command::Apply { file } => {
+            crud::create_or_apply(&session, &file, ns, crud::Write::Apply, out)
+        }
         Command::Replace { file } => crud::replace(&session, &file, ns, out),
-        Command::Delete { file, kind, names, skip_not_exists } => {
+        Command::Delete {
+            file,
+            kind,
+            names,
+            skip_not_exists,
+        } => {
             let target = target(file.as_deref(), kind.as_deref(), &names)?;
             crud::delete(&session, target, ns, skip_not_exists, out)
         }
-        Command::Get { file, kind, names, output, all_namespaces } => {
-            let output: crud::Output = output.parse().map_err(|e| CtlError::new(format!("Failed to get resources: {e}")))?;
+        Command::Get {
+            file,
+            kind,
+            names,
+            output,
+            all_namespaces,
+        } => {
+            let output: crud::Output = output
+                .parse()
+                .map_err(|e| CtlError::new(format!("Failed to get resources: {e}")))?;
             let target = target(file.as_deref(), kind.as_deref(), &names)?;
             crud::get(&session, target, ns, all_namespaces, output, out)
         }
-        Command::Patch { kind, name, patch, patch_type } => {
+        Command::Patch {
+            kind,
+            name,
+            patch,
+            patch_type,
+        } => {
             if !matches!(patch_type.as_str(), "strategic" | "merge") {
                 return Err(CtlError::new(format!(
                     "Failed to execute command: patch type '{patch_type}' is not supported (brindle applies strategic and merge patches as JSON merge patches)"
@@ -222,25 +265,55 @@ where
             }
             crud::patch(&session, &kind, &name, &patch, ns, out)
         }
-        Command::Label { kind, name, label, overwrite, remove } => {
-            crud::label(&session, &kind, &name, &label, overwrite, remove, ns, out)
+        Command::Label {
+            kind,
+            name,
+            label,
+            overwrite,
+            remove,
+        } => {
+            let args = crud::LabelArgs {
+                kind: &kind,
+                name: &name,
+                label: &label,
+                overwrite,
+                remove,
+            };
+            crud::label(&session, args, ns, out)
         }
         Command::Ipam { command } => match command {
             IpamCommand::Show { ip: Some(ip), .. } => ipam::show_ip(session.store_arc()?, &ip, out),
-            IpamCommand::Show { ip: None, show_blocks } => ipam::show(session.store_arc()?, show_blocks, out),
+            IpamCommand::Show {
+                ip: None,
+                show_blocks,
+            } => ipam::show(session.store_arc()?, show_blocks, out),
             IpamCommand::Release { ip } => ipam::release(session.store_arc()?, &ip, out),
             IpamCommand::Check => ipam::check(session.store_arc()?, out),
         },
-        Command::Node { command: NodeCommand::Status { health, control_socket } } => node::status(health, &control_socket, out),
+        Command::Node {
+            command:
+                NodeCommand::Status {
+                    health,
+                    control_socket,
+                },
+        } => node::status(health, &control_socket, out),
         Command::Version => node::version(session.store(), out),
     }
 }
 
-fn target<'a>(file: Option<&'a str>, kind: Option<&'a str>, names: &'a [String]) -> Result<crud::Target<'a>, CtlError> {
+fn target<'a>(
+    file: Option<&'a str>,
+    kind: Option<&'a str>,
+    names: &'a [String],
+) -> Result<crud::Target<'a>, CtlError> {
     match (file, kind) {
-        (Some(_), Some(_)) => Err(CtlError::new("Failed to execute command: give either -f FILE or KIND [NAME...], not both")),
+        (Some(_), Some(_)) => Err(CtlError::new(
+            "Failed to execute command: give either -f FILE or KIND [NAME...], not both",
+        )),
         (Some(f), None) => Ok(crud::Target::File(f)),
         (None, Some(k)) => Ok(crud::Target::Named { kind: k, names }),
-        (None, None) => Err(CtlError::new("Failed to execute command: a resource type (KIND) or -f FILE is required")),
+        (None, None) => Err(CtlError::new(
+            "Failed to execute command: a resource type (KIND) or -f FILE is required",
+        )),
     }
 }

@@ -17,7 +17,11 @@ pub const DEFAULT_HEALTH_ADDR: &str = "127.0.0.1:9099";
 /// HOOK: the peer tables are empty until the BGP issue: brindle has no BGP speaker yet, so
 /// there are no peers to list. That issue fills in the `IPv4 BGP status` table (peer address,
 /// peer type, state, since, info) from the speaker.
-pub fn status(health: SocketAddr, control_socket: &std::path::Path, out: &mut String) -> Result<(), CtlError> {
+pub fn status(
+    health: SocketAddr,
+    control_socket: &std::path::Path,
+    out: &mut String,
+) -> Result<(), CtlError> {
     let by_health = crate::health::get(health, "/liveness").is_ok_and(|(code, _)| code == 200);
     let by_socket = std::os::unix::net::UnixStream::connect(control_socket).is_ok();
     if !(by_health || by_socket) {
@@ -32,13 +36,33 @@ pub fn status(health: SocketAddr, control_socket: &std::path::Path, out: &mut St
 
 /// `version`: this client's version, and the cluster's from ClusterInformation `default`.
 pub fn version(ds: Result<&dyn Datastore, CtlError>, out: &mut String) -> Result<(), CtlError> {
-    out.push_str(&format!("Client Version:    v{}\n", env!("CARGO_PKG_VERSION")));
-    let ds = ds.map_err(|e| CtlError::new(format!("Unable to retrieve Cluster Version or Type: {e}")))?;
-    let info = store::get(ds, &Identity::new(Kind::ClusterInformation, None, "default"))
-        .map_err(|e| CtlError::new(format!("Unable to retrieve Cluster Version or Type: {e}")))?;
-    let spec = info.as_ref().and_then(|r| r.as_cluster_information()).map(|c| c.spec.clone()).unwrap_or_default();
-    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty()).unwrap_or_else(|| "unknown".to_string());
-    out.push_str(&format!("Cluster Version:   {}\n", nonempty(spec.calico_version)));
-    out.push_str(&format!("Cluster Type:      {}\n", nonempty(spec.cluster_type)));
+    out.push_str(&format!(
+        "Client Version:    v{}\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    let ds =
+        ds.map_err(|e| CtlError::new(format!("Unable to retrieve Cluster Version or Type: {e}")))?;
+    let info = store::get(
+        ds,
+        &Identity::new(Kind::ClusterInformation, None, "default"),
+    )
+    .map_err(|e| CtlError::new(format!("Unable to retrieve Cluster Version or Type: {e}")))?;
+    let spec = info
+        .as_ref()
+        .and_then(|r| r.as_cluster_information())
+        .map(|c| c.spec.clone())
+        .unwrap_or_default();
+    let nonempty = |v: Option<String>| {
+        v.filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "unknown".to_string())
+    };
+    out.push_str(&format!(
+        "Cluster Version:   {}\n",
+        nonempty(spec.calico_version)
+    ));
+    out.push_str(&format!(
+        "Cluster Type:      {}\n",
+        nonempty(spec.cluster_type)
+    ));
     Ok(())
 }

@@ -19,13 +19,25 @@ pub struct Identity {
 
 impl Identity {
     pub fn of(r: &Resource) -> Identity {
-        Identity { kind: r.kind(), namespace: r.namespace().map(str::to_string), name: r.name().to_string() }
+        Identity {
+            kind: r.kind(),
+            namespace: r.namespace().map(str::to_string),
+            name: r.name().to_string(),
+        }
     }
 
     /// `namespace` is used only for namespaced kinds (`default` when `None`).
     pub fn new(kind: Kind, namespace: Option<&str>, name: &str) -> Identity {
-        let namespace = kind.namespaced().then(|| namespace.unwrap_or(resources::DEFAULT_NAMESPACE).to_string());
-        Identity { kind, namespace, name: name.to_string() }
+        let namespace = kind.namespaced().then(|| {
+            namespace
+                .unwrap_or(resources::DEFAULT_NAMESPACE)
+                .to_string()
+        });
+        Identity {
+            kind,
+            namespace,
+            name: name.to_string(),
+        }
     }
 
     pub fn key(&self) -> String {
@@ -77,10 +89,15 @@ pub type Result<T> = std::result::Result<T, ResourceError>;
 
 /// The resource at `id`, with `resourceVersion` set; `None` if absent.
 pub fn get(ds: &dyn Datastore, id: &Identity) -> Result<Option<Resource>> {
-    let Some(kv) = ds.get(&id.key()).map_err(|e| ResourceError::from_store(e, id))? else {
+    let Some(kv) = ds
+        .get(&id.key())
+        .map_err(|e| ResourceError::from_store(e, id))?
+    else {
         return Ok(None);
     };
-    Resource::from_kv(&kv).map(Some).map_err(|e| ResourceError::Stored(id.clone(), e.to_string()))
+    Resource::from_kv(&kv)
+        .map(Some)
+        .map_err(|e| ResourceError::Stored(id.clone(), e.to_string()))
 }
 
 /// The resource at `id` or `DoesNotExist`.
@@ -90,8 +107,15 @@ pub fn get_existing(ds: &dyn Datastore, id: &Identity) -> Result<Resource> {
 
 /// Every resource of `kind` (in `namespace`, or in all namespaces when `None`), sorted by
 /// key, and the revision the list was read at.
-pub fn list(ds: &dyn Datastore, kind: Kind, namespace: Option<&str>) -> Result<(Vec<Resource>, i64)> {
-    let prefix = datastore::keys::resource_prefix(kind.plural(), if kind.namespaced() { namespace } else { None });
+pub fn list(
+    ds: &dyn Datastore,
+    kind: Kind,
+    namespace: Option<&str>,
+) -> Result<(Vec<Resource>, i64)> {
+    let prefix = datastore::keys::resource_prefix(
+        kind.plural(),
+        if kind.namespaced() { namespace } else { None },
+    );
     let (kvs, revision) = ds.list(&prefix).map_err(ResourceError::Datastore)?;
     let mut out = Vec::with_capacity(kvs.len());
     for kv in &kvs {
@@ -108,7 +132,10 @@ pub fn list(ds: &dyn Datastore, kind: Kind, namespace: Option<&str>) -> Result<(
 /// a `resourceVersion`; the store sets `uid` and `creationTimestamp`.
 pub fn create(ds: &dyn Datastore, r: &Resource) -> Result<Resource> {
     if let Some(rv) = &r.metadata().resource_version {
-        return Err(ResourceError::ResourceVersion(rv.clone(), "field must not be set for a Create request"));
+        return Err(ResourceError::ResourceVersion(
+            rv.clone(),
+            "field must not be set for a Create request",
+        ));
     }
     check_against_others(ds, r)?;
     let id = Identity::of(r);
@@ -116,7 +143,9 @@ pub fn create(ds: &dyn Datastore, r: &Resource) -> Result<Resource> {
     let meta = stored.metadata_mut();
     meta.uid = Some(new_uid());
     meta.creation_timestamp = Some(rfc3339_now());
-    let rev = ds.create(&id.key(), &stored.to_stored_json()).map_err(|e| ResourceError::from_store(e, &id))?;
+    let rev = ds
+        .create(&id.key(), &stored.to_stored_json())
+        .map_err(|e| ResourceError::from_store(e, &id))?;
     stored.metadata_mut().resource_version = Some(rev.to_string());
     Ok(stored)
 }
@@ -133,7 +162,9 @@ pub fn update(ds: &dyn Datastore, r: &Resource) -> Result<Resource> {
             .parse::<i64>()
             .ok()
             .filter(|v| *v > 0)
-            .ok_or_else(|| ResourceError::ResourceVersion(rv.clone(), "not a revision of this datastore"))?,
+            .ok_or_else(|| {
+                ResourceError::ResourceVersion(rv.clone(), "not a revision of this datastore")
+            })?,
         None => current_revision(&current),
     };
     validate_update(&current, r)?;
@@ -142,7 +173,9 @@ pub fn update(ds: &dyn Datastore, r: &Resource) -> Result<Resource> {
     let meta = stored.metadata_mut();
     meta.uid = current.metadata().uid.clone();
     meta.creation_timestamp = current.metadata().creation_timestamp.clone();
-    let rev = ds.update(&id.key(), &stored.to_stored_json(), revision).map_err(|e| ResourceError::from_store(e, &id))?;
+    let rev = ds
+        .update(&id.key(), &stored.to_stored_json(), revision)
+        .map_err(|e| ResourceError::from_store(e, &id))?;
     stored.metadata_mut().resource_version = Some(rev.to_string());
     Ok(stored)
 }
@@ -155,23 +188,36 @@ pub fn delete(ds: &dyn Datastore, id: &Identity, resource_version: Option<&str>)
                 .parse::<i64>()
                 .ok()
                 .filter(|v| *v > 0)
-                .ok_or_else(|| ResourceError::ResourceVersion(rv.to_string(), "not a revision of this datastore"))?,
+                .ok_or_else(|| {
+                    ResourceError::ResourceVersion(
+                        rv.to_string(),
+                        "not a revision of this datastore",
+                    )
+                })?,
         ),
         None => None,
     };
-    ds.delete(&id.key(), revision).map_err(|e| ResourceError::from_store(e, id))
+    ds.delete(&id.key(), revision)
+        .map_err(|e| ResourceError::from_store(e, id))
 }
 
 fn current_revision(r: &Resource) -> i64 {
     // Set by `from_kv`, so always present and numeric for a stored resource.
-    r.metadata().resource_version.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0)
+    r.metadata()
+        .resource_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Rules that need the other stored resources: an IPPool must not overlap another pool.
 fn check_against_others(ds: &dyn Datastore, r: &Resource) -> Result<()> {
     if let Resource::IpPool(pool) = r {
         let (all, _) = list(ds, Kind::IpPool, None)?;
-        let others: Vec<IpPool> = all.into_iter().filter_map(|p| p.as_ip_pool().cloned()).collect();
+        let others: Vec<IpPool> = all
+            .into_iter()
+            .filter_map(|p| p.as_ip_pool().cloned())
+            .collect();
         validate_pool_against(pool, &others)?;
     }
     Ok(())
@@ -179,15 +225,23 @@ fn check_against_others(ds: &dyn Datastore, r: &Resource) -> Result<()> {
 
 /// A random RFC 4122 UUID from the kernel (as Kubernetes' `uid`).
 fn new_uid() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/uuid").map(|s| s.trim().to_string()).unwrap_or_else(|_| {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        format!("{:032x}", nanos ^ ((std::process::id() as u128) << 64))
-    })
+    std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            format!("{:032x}", nanos ^ ((std::process::id() as u128) << 64))
+        })
 }
 
 /// Now as Kubernetes writes `creationTimestamp`: `2024-05-01T12:00:00Z`.
 pub fn rfc3339_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     rfc3339(secs)
 }
 
@@ -204,7 +258,12 @@ fn rfc3339(unix_seconds: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -213,13 +272,31 @@ mod tests {
 
     #[test]
     fn identities_print_as_libcalico_keys() {
-        assert_eq!(Identity::new(Kind::IpPool, Some("x"), "p1").to_string(), "IPPool(p1)");
-        assert_eq!(Identity::new(Kind::NetworkPolicy, None, "np").to_string(), "NetworkPolicy(default/np)");
-        assert_eq!(Identity::new(Kind::NetworkPolicy, Some("ns1"), "np").key(), "/calico/resources/v3/projectcalico.org/networkpolicies/ns1/np");
+        assert_eq!(
+            Identity::new(Kind::IpPool, Some("x"), "p1").to_string(),
+            "IPPool(p1)"
+        );
+        assert_eq!(
+            Identity::new(Kind::NetworkPolicy, None, "np").to_string(),
+            "NetworkPolicy(default/np)"
+        );
+        assert_eq!(
+            Identity::new(Kind::NetworkPolicy, Some("ns1"), "np").key(),
+            "/calico/resources/v3/projectcalico.org/networkpolicies/ns1/np"
+        );
         let id = Identity::new(Kind::BgpConfiguration, None, "default");
-        assert_eq!(ResourceError::DoesNotExist(id.clone()).to_string(), "resource does not exist: BGPConfiguration(default) with error: <nil>");
-        assert_eq!(ResourceError::AlreadyExists(id.clone()).to_string(), "resource already exists: BGPConfiguration(default)");
-        assert_eq!(ResourceError::Conflict(id).to_string(), "update conflict: BGPConfiguration(default)");
+        assert_eq!(
+            ResourceError::DoesNotExist(id.clone()).to_string(),
+            "resource does not exist: BGPConfiguration(default) with error: <nil>"
+        );
+        assert_eq!(
+            ResourceError::AlreadyExists(id.clone()).to_string(),
+            "resource already exists: BGPConfiguration(default)"
+        );
+        assert_eq!(
+            ResourceError::Conflict(id).to_string(),
+            "update conflict: BGPConfiguration(default)"
+        );
     }
 
     #[test]

@@ -27,7 +27,13 @@ pub fn boxed(headers: &[&str], rows: &[Vec<String>]) -> String {
         s
     };
     let mut out = vec![rule.clone()];
-    out.push(line(headers.iter().zip(&widths).map(|(h, w)| centre(h, *w)).collect()));
+    out.push(line(
+        headers
+            .iter()
+            .zip(&widths)
+            .map(|(h, w)| centre(h, *w))
+            .collect(),
+    ));
     out.push(rule.clone());
     for row in rows {
         out.push(line(
@@ -70,14 +76,26 @@ pub fn go_g5(value: u64) -> String {
     }
     let formatted = format!("{:.4e}", value as f64); // e.g. "1.6777e7"
     let (mantissa, exponent) = formatted.split_once('e').unwrap_or((&formatted, "0"));
-    let mantissa = if mantissa.contains('.') { mantissa.trim_end_matches('0').trim_end_matches('.') } else { mantissa };
+    let mantissa = if mantissa.contains('.') {
+        mantissa.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        mantissa
+    };
     let exponent: i32 = exponent.parse().unwrap_or(0);
-    format!("{mantissa}e{}{:02}", if exponent < 0 { '-' } else { '+' }, exponent.abs())
+    format!(
+        "{mantissa}e{}{:02}",
+        if exponent < 0 { '-' } else { '+' },
+        exponent.abs()
+    )
 }
 
 /// `%.5g (%.f%%)`: a count and its share of `total`, rounded to a whole percent.
 pub fn count_and_percent(count: u64, total: u64) -> String {
-    let percent = if total == 0 { 0.0 } else { 100.0 * count as f64 / total as f64 };
+    let percent = if total == 0 {
+        0.0
+    } else {
+        100.0 * count as f64 / total as f64
+    };
     format!("{} ({percent:.0}%)", go_g5(count))
 }
 
@@ -89,7 +107,13 @@ mod tests {
     fn renders_like_tablewriter() {
         let t = boxed(
             &["GROUPING", "CIDR", "IPS TOTAL", "IPS IN USE", "IPS FREE"],
-            &[vec!["IP Pool".into(), "192.168.0.0/16".into(), "65536".into(), "5 (0%)".into(), "65531 (100%)".into()]],
+            &[vec![
+                "IP Pool".into(),
+                "192.168.0.0/16".into(),
+                "65536".into(),
+                "5 (0%)".into(),
+                "65531 (100%)".into(),
+            ]],
         );
         assert_eq!(
             t,
