@@ -1,0 +1,316 @@
+//! brindle-node as calico-node: configured by its environment, programmed from the datastore,
+//! with workloads plugged in by the real `brindle-cni` exactly as a container runtime does.
+//! Root: network namespaces, XDP, a real etcd.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datastore::{keys, Datastore};
+use perf::cni::{netconf, CniPlugin};
+use perf::lab::{Lab, LabSpec};
+use resources::Resource;
+use serde_json::Value;
+
+const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");
+
+/// etcd started inside a network namespace (the node's), on its loopback.
+struct Etcd {
+    child: Child,
+    dir: PathBuf,
+    client_url: String,
+}
+
+impl Etcd {
+    fn start(netns: &str, dir: &Path) -> Etcd {
+        let data = dir.join("etcd");
+        let client_url = "http://127.0.0.1:23790".to_string();
+        let child = Command::new("ip")
+            .args(["netns", "exec", netns, "etcd", "--name", "agent-test", "--data-dir"])
+            .arg(&data)
+            .args(["--listen-client-urls", &client_url, "--advertise-client-urls", &client_url])
+            .args(["--listen-peer-urls", "http://127.0.0.1:23800", "--initial-advertise-peer-urls", "http://127.0.0.1:23800"])
+            .args(["--initial-cluster", "agent-test=http://127.0.0.1:23800"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("etcd.log")).unwrap())
+            .spawn()
+            .expect("start etcd");
+        Etcd { child, dir: data, client_url }
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child (ip netns exec execs etcd in place).
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A node namespace with an uplink, brindle-node in agent mode, and containers plugged in by CNI.
+struct Cluster {
+    lab: Lab,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    node: Option<Child>,
+    containers: Vec<String>,
+    etcd: Option<Etcd>,
+}
+
+impl Cluster {
+    fn new(tag: &str, etcd: bool, extra_env: &[(&str, &str)]) -> Cluster {
+        let name = format!("{tag}{}", std::process::id() % 100_000);
+        let lab = Lab::up(&LabSpec::new(name.clone(), 0)).expect("lab up");
+        let dir = std::env::temp_dir().join(format!("brindle-agent-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let etcd = etcd.then(|| Etcd::start(&lab.node_netns(), &dir));
+        let mut env: Vec<(String, String)> = vec![
+            ("NODENAME".into(), name.clone()),
+            ("IP_AUTODETECTION_METHOD".into(), "interface=eth0".into()),
+            ("CALICO_IPV4POOL_IPIP".into(), "Never".into()),
+            ("BRINDLE_CONTROL_SOCKET".into(), dir.join("node.sock").display().to_string()),
+        ];
+        match &etcd {
+            Some(e) => {
+                env.push(("DATASTORE_TYPE".into(), "etcdv3".into()));
+                env.push(("ETCD_ENDPOINTS".into(), e.client_url.clone()));
+            }
+            None => {
+                env.push(("DATASTORE_TYPE".into(), "embedded".into()));
+                env.push(("BRINDLE_EMBEDDED_PATH".into(), dir.join("store.redb").display().to_string()));
+            }
+        }
+        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut cluster = Cluster { lab, dir, env, node: None, containers: Vec::new(), etcd };
+        cluster.start_node();
+        cluster
+    }
+
+    fn name(&self) -> String {
+        self.lab.spec().name.clone()
+    }
+
+    fn start_node(&mut self) {
+        let log = std::fs::File::create(self.dir.join("node.log")).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.lab.node_netns(), NODE_BIN])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn brindle-node");
+        self.node = Some(child);
+        let socket = self.dir.join("node.sock");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if control::stats::fetch(&socket).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("brindle-node (agent mode) did not become ready; log:\n{}", self.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
+    }
+
+    /// The datastore as a client on this host sees it.
+    fn store(&self) -> Arc<dyn Datastore> {
+        match &self.etcd {
+            Some(_) => {
+                // etcd listens inside the node namespace: reach it from a thread that entered it.
+                let ns = self.lab.node_netns();
+                let url = self.etcd.as_ref().unwrap().client_url.clone();
+                std::thread::spawn(move || {
+                    let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+                    // SAFETY: setns on this new thread only.
+                    assert_eq!(unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) }, 0);
+                    let config = datastore::DatastoreConfig::from_lookup(|k| match k {
+                        "DATASTORE_TYPE" => Some("etcdv3".into()),
+                        "ETCD_ENDPOINTS" => Some(url.clone()),
+                        _ => None,
+                    })
+                    .unwrap();
+                    datastore::open(&config).unwrap()
+                })
+                .join()
+                .unwrap()
+            }
+            None => {
+                let path = self.dir.join("store.redb");
+                let config = datastore::DatastoreConfig::from_lookup(|k| match k {
+                    "DATASTORE_TYPE" => Some("embedded".into()),
+                    "BRINDLE_EMBEDDED_PATH" => Some(path.display().to_string()),
+                    _ => None,
+                })
+                .unwrap();
+                datastore::open(&config).unwrap()
+            }
+        }
+    }
+
+    fn cni(&self) -> CniPlugin {
+        let bin_dir = Path::new(NODE_BIN).parent().unwrap().to_path_buf();
+        let env = self.env.iter().filter(|(k, _)| k.starts_with("DATASTORE") || k.starts_with("ETCD") || k.starts_with("BRINDLE_EMBEDDED")).cloned().collect();
+        CniPlugin { bin_dir, plugin: "brindle-cni".into(), env }
+    }
+
+    /// Creates a container namespace and plugs it into `network` with brindle-cni ADD.
+    fn add_container(&mut self, network: &str, pools: &[&str]) -> (String, Ipv4Addr) {
+        let ns = format!("{}-c{}", self.name(), self.containers.len() + 1);
+        assert!(Command::new("ip").args(["netns", "add", &ns]).status().unwrap().success());
+        self.containers.push(ns.clone());
+        let out = self
+            .cni()
+            .invoke(&self.lab.node_netns(), "ADD", &format!("{ns}abcdef0123"), &PathBuf::from(format!("/var/run/netns/{ns}")), "eth0", &netconf(network, pools, 1500, &self.name()))
+            .unwrap();
+        assert!(out.success, "CNI ADD failed: {}\n{}", out.stdout, out.stderr);
+        let result = out.json();
+        let address = result["ips"][0]["address"].as_str().expect("an address in the CNI result").to_owned();
+        let ip: Ipv4Addr = address.split('/').next().unwrap().parse().unwrap();
+        (ns, ip)
+    }
+
+    fn del_container(&self, ns: &str, network: &str) {
+        let out = self
+            .cni()
+            .invoke(&self.lab.node_netns(), "DEL", &format!("{ns}abcdef0123"), &PathBuf::from(format!("/var/run/netns/{ns}")), "eth0", &netconf(network, &[], 1500, &self.name()))
+            .unwrap();
+        assert!(out.success, "CNI DEL failed: {}\n{}", out.stdout, out.stderr);
+    }
+
+    /// Pings until one reply comes back (the agent needs a moment to attach a new workload).
+    fn ping_until_ok(&self, from: &str, to: Ipv4Addr, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let ok = Command::new("ip")
+                .args(["netns", "exec", from, "ping", "-c", "1", "-W", "1", &to.to_string()])
+                .stdout(Stdio::null())
+                .status()
+                .unwrap()
+                .success();
+            if ok {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn stats(&self) -> Value {
+        control::stats::fetch(&self.dir.join("node.sock")).expect("stats")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.node.take() {
+            // SAFETY: our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for ns in &self.containers {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        self.etcd = None;
+        let _ = self.lab.down();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn cni_plugged_workloads_are_attached_and_detached_live_with_the_embedded_store() {
+    let mut c = Cluster::new("aga", false, &[]);
+    let (w1, ip1) = c.add_container("net1", &[]);
+    let (_w2, ip2) = c.add_container("net1", &[]);
+    let pool: resources_pool::Cidr = "192.168.0.0/16".parse().unwrap();
+    assert!(pool.contains(ip1) && pool.contains(ip2), "addresses {ip1} {ip2} come from the default pool");
+    assert!(c.ping_until_ok(&w1, ip2, Duration::from_secs(15)), "w1 -> w2 through brindle\n{}", c.log());
+
+    // The node registered itself as calico-node does, and created the default pool and profile data.
+    let store = c.store();
+    let node = store.get(&keys::resource("nodes", None, &c.name())).unwrap().expect("Node resource");
+    let Ok(Resource::Node(node)) = Resource::from_kv(&node) else { panic!("Node does not decode") };
+    assert_eq!(node.spec.bgp.unwrap().ipv4_address, "10.99.0.1/24");
+    assert!(store.get(&keys::resource("ippools", None, "default-ipv4-ippool")).unwrap().is_some());
+    assert!(store.get(&keys::resource("profiles", None, "net1")).unwrap().is_some(), "the network's profile");
+    let (weps, _) = store.list(&keys::resource_prefix("workloadendpoints", None)).unwrap();
+    assert_eq!(weps.len(), 2);
+
+    // DEL: the workload goes, its address stops answering, the other keeps working.
+    let (w3, ip3) = c.add_container("net1", &[]);
+    assert!(c.ping_until_ok(&w1, ip3, Duration::from_secs(15)));
+    c.del_container(&w3, "net1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.ping_until_ok(&w1, ip3, Duration::from_millis(1)) && Instant::now() < deadline {}
+    assert!(!c.ping_until_ok(&w1, ip3, Duration::from_secs(2)), "a deleted workload must not answer");
+    assert!(c.ping_until_ok(&w1, ip2, Duration::from_secs(5)));
+    let ports = c.stats()["ports"].as_array().unwrap().len();
+    assert_eq!(ports, 3, "two workloads and the uplink: {}", c.stats());
+}
+
+#[test]
+fn custom_pool_network_on_etcd_and_forwarding_survives_a_datastore_outage() {
+    // MISSION.md scenario 4: a custom pool 10.20.0.0/24 and a network bound to it.
+    let mut c = Cluster::new("agb", true, &[("NO_DEFAULT_POOLS", "true")]);
+    let store = c.store();
+    let pool = resources::parse_documents(
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: pool-10-20\nspec:\n  cidr: 10.20.0.0/24\n  ipipMode: Never\n",
+    )
+    .unwrap()
+    .remove(0);
+    let mut pool = pool;
+    pool.apply_defaults();
+    store.create(&pool.key(), &pool.to_stored_json()).unwrap();
+    assert!(store.get(&keys::resource("ippools", None, "default-ipv4-ippool")).unwrap().is_none(), "NO_DEFAULT_POOLS");
+
+    let (w1, ip1) = c.add_container("net4", &["10.20.0.0/24"]);
+    let (w2, ip2) = c.add_container("net4", &["10.20.0.0/24"]);
+    let custom: resources_pool::Cidr = "10.20.0.0/24".parse().unwrap();
+    assert!(custom.contains(ip1) && custom.contains(ip2), "{ip1} {ip2} from 10.20.0.0/24");
+    assert!(c.ping_until_ok(&w1, ip2, Duration::from_secs(15)), "w1 -> w2\n{}", c.log());
+
+    // The datastore goes away: forwarding goes on with the state the node has.
+    c.etcd.as_ref().unwrap().signal(libc::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(c.ping_until_ok(&w2, ip1, Duration::from_secs(5)), "forwarding while etcd is frozen");
+    c.etcd.as_ref().unwrap().signal(libc::SIGCONT);
+    // And when it is back, new workloads are picked up again.
+    let (w3, _) = c.add_container("net4", &["10.20.0.0/24"]);
+    assert!(c.ping_until_ok(&w3, ip1, Duration::from_secs(20)), "w3 -> w1 after etcd came back\n{}", c.log());
+}
+
+/// A tiny CIDR helper so the assertions read naturally.
+mod resources_pool {
+    use std::net::Ipv4Addr;
+
+    pub struct Cidr(u32, u32);
+
+    impl std::str::FromStr for Cidr {
+        type Err = String;
+        fn from_str(s: &str) -> Result<Cidr, String> {
+            let (a, l) = s.split_once('/').ok_or("no /")?;
+            let a: Ipv4Addr = a.parse().map_err(|_| "bad address")?;
+            let l: u32 = l.parse().map_err(|_| "bad length")?;
+            Ok(Cidr(u32::from(a), if l == 0 { 0 } else { u32::MAX << (32 - l) }))
+        }
+    }
+
+    impl Cidr {
+        pub fn contains(&self, ip: Ipv4Addr) -> bool {
+            u32::from(ip) & self.1 == self.0
+        }
+    }
+}
