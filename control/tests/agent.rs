@@ -232,7 +232,8 @@ impl Drop for Cluster {
 
 #[test]
 fn cni_plugged_workloads_are_attached_and_detached_live_with_the_embedded_store() {
-    let mut c = Cluster::new("aga", false, &[]);
+    // calico-node's default pool is IPIP Always: the node gets a tunnel address from it.
+    let mut c = Cluster::new("aga", false, &[("CALICO_IPV4POOL_IPIP", "Always")]);
     let (w1, ip1) = c.add_container("net1", &[]);
     let (_w2, ip2) = c.add_container("net1", &[]);
     let pool: resources_pool::Cidr = "192.168.0.0/16".parse().unwrap();
@@ -243,7 +244,10 @@ fn cni_plugged_workloads_are_attached_and_detached_live_with_the_embedded_store(
     let store = c.store();
     let node = store.get(&keys::resource("nodes", None, &c.name())).unwrap().expect("Node resource");
     let Ok(Resource::Node(node)) = Resource::from_kv(&node) else { panic!("Node does not decode") };
-    assert_eq!(node.spec.bgp.unwrap().ipv4_address, "10.99.0.1/24");
+    let bgp = node.spec.bgp.unwrap();
+    assert_eq!(bgp.ipv4_address, "10.99.0.1/24");
+    let tunnel: Ipv4Addr = bgp.ipv4_ipip_tunnel_addr.parse().expect("an IPIP tunnel address");
+    assert!(pool.contains(tunnel) && tunnel != ip1 && tunnel != ip2, "tunnel {tunnel}");
     assert!(store.get(&keys::resource("ippools", None, "default-ipv4-ippool")).unwrap().is_some());
     assert!(store.get(&keys::resource("profiles", None, "net1")).unwrap().is_some(), "the network's profile");
     let (weps, _) = store.list(&keys::resource_prefix("workloadendpoints", None)).unwrap();

@@ -63,6 +63,7 @@ impl Agent {
         if let Some((cidr, ipip)) = env.default_pool {
             ensure_default_pool(store.as_ref(), cidr, ipip)?;
         }
+        ensure_tunnel_address(&store, &identity)?;
         let mut agent = Agent {
             store,
             view: ClusterView::new(&identity.node_name),
@@ -180,6 +181,49 @@ fn register_node(store: &dyn Datastore, id: &Identity, as_number: Option<u32>) -
                 return Ok(());
             }
             Err(DatastoreError::Conflict { .. } | DatastoreError::AlreadyExists { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AgentError::Resource { what: format!("Node {}", id.node_name), reason: "kept losing update races".into() })
+}
+
+/// The node's IPIP tunnel address (Node `spec.bgp.ipv4IPIPTunnelAddr`), allocated by IPAM from
+/// the IPIP pools with the handle `ipip-tunnel-addr-<node>`, as calico-node does; released
+/// again when no pool uses IPIP.
+fn ensure_tunnel_address(store: &Arc<dyn Datastore>, id: &Identity) -> Result<(), AgentError> {
+    let pools = crate::cni::cluster::read_pools(store.as_ref())
+        .map_err(|e| AgentError::Resource { what: "IP pools".into(), reason: e.msg })?;
+    let ipip: Vec<_> = pools
+        .into_iter()
+        .filter(|p| p.spec.ipip() != resources::EncapMode::Never && !p.spec.is_disabled() && p.spec.cidr.contains('.'))
+        .collect();
+    let infos = if ipip.is_empty() {
+        Vec::new()
+    } else {
+        crate::cni::cluster::pools_for(&ipip, &[]).map_err(|e| AgentError::Resource { what: "IPIP pools".into(), reason: e.msg })?
+    };
+    let ipam = ipam::Ipam::new(store.clone());
+    let tunnel = ipam
+        .ensure_tunnel_address(&id.node_name, &infos)
+        .map_err(|e| AgentError::Resource { what: "IPIP tunnel address".into(), reason: e.to_string() })?;
+    let want = tunnel.map(|a| a.to_string()).unwrap_or_default();
+    let key = keys::resource("nodes", None, &id.node_name);
+    for _ in 0..10 {
+        let Some(kv) = store.get(&key)? else { return Ok(()) };
+        let Ok(Resource::Node(mut node)) = Resource::from_kv(&kv) else {
+            return Err(AgentError::Resource { what: key, reason: "stored Node does not decode".into() });
+        };
+        let bgp = node.spec.bgp.get_or_insert_with(NodeBgpSpec::default);
+        if bgp.ipv4_ipip_tunnel_addr == want {
+            return Ok(());
+        }
+        bgp.ipv4_ipip_tunnel_addr = want.clone();
+        match store.update(&key, &Resource::Node(node).to_stored_json(), kv.mod_revision) {
+            Ok(_) => {
+                tracing::info!(tunnel = %want, "IPIP tunnel address");
+                return Ok(());
+            }
+            Err(DatastoreError::Conflict { .. }) => continue,
             Err(e) => return Err(e.into()),
         }
     }
