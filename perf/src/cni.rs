@@ -61,7 +61,11 @@ impl CniPlugin {
             .stderr(Stdio::piped())
             .spawn()?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(netconf.as_bytes())?;
+            // A plugin that refuses early may exit before reading everything.
+            match stdin.write_all(netconf.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e),
+                _ => {}
+            }
         }
         let deadline = started + PLUGIN_TIMEOUT;
         while child.try_wait()?.is_none() {
