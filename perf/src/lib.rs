@@ -9,6 +9,7 @@
 
 pub mod cmd;
 pub mod cni;
+pub mod controlplane;
 pub mod e2e;
 pub mod lab;
 pub mod stats;

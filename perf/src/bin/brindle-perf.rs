@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use perf::{e2e, udp};
+use perf::{controlplane, e2e, udp};
 
 #[derive(Parser)]
 #[command(
@@ -69,6 +69,40 @@ enum Cmd {
         /// brindle-node worker mode: poll (busy, pinned to CPU 1) or interrupt.
         #[arg(long, default_value = "poll")]
         node_mode: String,
+    },
+    /// CNI ADD, ADD-to-forwarding and DEL latency of N workloads plugged into one node in
+    /// agent mode; JSON + Markdown report.
+    CniLatency {
+        /// Directory holding brindle-node, brindle-cni and brindle-ipam.
+        #[arg(long, default_value = "target/release")]
+        brindle_bin_dir: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        workloads: usize,
+        /// etcdv3 (started by the bench in the node namespace) or embedded.
+        #[arg(long, default_value = "etcdv3")]
+        datastore: String,
+        #[arg(long, default_value = "perf/results/cni-latency.json")]
+        out: PathBuf,
+    },
+    /// Time for a node in agent mode to sync N WorkloadEndpoints of its own (whose interfaces
+    /// do not exist); JSON + Markdown report.
+    Resync {
+        /// Directory holding brindle-node.
+        #[arg(long, default_value = "target/release")]
+        brindle_bin_dir: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        endpoints: usize,
+        /// etcdv3 (started by the bench in the node namespace) or embedded.
+        #[arg(long, default_value = "etcdv3")]
+        datastore: String,
+        /// Parallel writers populating the datastore.
+        #[arg(long, default_value_t = 4)]
+        writers: usize,
+        /// Skip the resync after an etcd restart.
+        #[arg(long)]
+        no_reconnect: bool,
+        #[arg(long, default_value = "perf/results/resync.json")]
+        out: PathBuf,
     },
 }
 
@@ -162,6 +196,48 @@ fn main() -> Result<()> {
             let _ = std::fs::remove_dir_all(&opts.work_dir);
             let md_path = e2e::write_report(&report, &out)?;
             print!("{}", e2e::markdown(&report));
+            eprintln!("wrote {} and {}", out.display(), md_path.display());
+        }
+        Cmd::CniLatency {
+            brindle_bin_dir,
+            workloads,
+            datastore,
+            out,
+        } => {
+            perf::cmd::stop_on_signals();
+            let opts = controlplane::CniLatencyOptions {
+                bin_dir: brindle_bin_dir,
+                workloads,
+                datastore: datastore.parse()?,
+            };
+            let report = controlplane::run_cni_latency(&opts).context("cni-latency")?;
+            let md = controlplane::cni_latency_markdown(&report);
+            let md_path = controlplane::write_report(&report, &md, &out)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            print!("{md}");
+            eprintln!("wrote {} and {}", out.display(), md_path.display());
+        }
+        Cmd::Resync {
+            brindle_bin_dir,
+            endpoints,
+            datastore,
+            writers,
+            no_reconnect,
+            out,
+        } => {
+            perf::cmd::stop_on_signals();
+            let opts = controlplane::ResyncOptions {
+                bin_dir: brindle_bin_dir,
+                endpoints,
+                datastore: datastore.parse()?,
+                writers,
+                reconnect: !no_reconnect,
+            };
+            let report = controlplane::run_resync(&opts).context("resync")?;
+            let md = controlplane::resync_markdown(&report);
+            let md_path = controlplane::write_report(&report, &md, &out)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            print!("{md}");
             eprintln!("wrote {} and {}", out.display(), md_path.display());
         }
     }
