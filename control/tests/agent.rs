@@ -16,40 +16,54 @@ use serde_json::Value;
 
 const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");
 
-/// etcd started inside a network namespace (the node's), on its loopback.
+/// etcd members started inside a network namespace (the node's), on its loopback.
 struct Etcd {
-    child: Child,
+    members: Vec<Child>,
     dir: PathBuf,
     client_url: String,
 }
 
 impl Etcd {
-    fn start(netns: &str, dir: &Path) -> Etcd {
+    /// `size` members on 127.0.0.1:2379N (client) and :2380N (peer) of the namespace.
+    fn start_cluster(netns: &str, dir: &Path, size: usize) -> Etcd {
         let data = dir.join("etcd");
-        let client_url = "http://127.0.0.1:23790".to_string();
-        let child = Command::new("ip")
-            .args(["netns", "exec", netns, "etcd", "--name", "agent-test", "--data-dir"])
-            .arg(&data)
-            .args(["--listen-client-urls", &client_url, "--advertise-client-urls", &client_url])
-            .args(["--listen-peer-urls", "http://127.0.0.1:23800", "--initial-advertise-peer-urls", "http://127.0.0.1:23800"])
-            .args(["--initial-cluster", "agent-test=http://127.0.0.1:23800"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("etcd.log")).unwrap())
-            .spawn()
-            .expect("start etcd");
-        Etcd { child, dir: data, client_url }
+        let peer = |i: usize| format!("http://127.0.0.1:2380{i}");
+        let client = |i: usize| format!("http://127.0.0.1:2379{i}");
+        let initial: Vec<String> = (0..size).map(|i| format!("m{i}={}", peer(i))).collect();
+        let members = (0..size)
+            .map(|i| {
+                Command::new("ip")
+                    .args(["netns", "exec", netns, "etcd", "--name", &format!("m{i}"), "--data-dir"])
+                    .arg(data.join(format!("m{i}")))
+                    .args(["--listen-client-urls", &client(i), "--advertise-client-urls", &client(i)])
+                    .args(["--listen-peer-urls", &peer(i), "--initial-advertise-peer-urls", &peer(i)])
+                    .args(["--initial-cluster", &initial.join(","), "--initial-cluster-state", "new"])
+                    .stdout(Stdio::null())
+                    .stderr(std::fs::File::create(dir.join(format!("etcd-m{i}.log"))).unwrap())
+                    .spawn()
+                    .expect("start etcd")
+            })
+            .collect();
+        let client_url = (0..size).map(client).collect::<Vec<_>>().join(",");
+        Etcd { members, dir: data, client_url }
     }
 
     fn signal(&self, sig: i32) {
+        self.signal_member(0, sig);
+    }
+
+    fn signal_member(&self, i: usize, sig: i32) {
         // SAFETY: kill(2) on our own child (ip netns exec execs etcd in place).
-        unsafe { libc::kill(self.child.id() as i32, sig) };
+        unsafe { libc::kill(self.members[i].id() as i32, sig) };
     }
 }
 
 impl Drop for Etcd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for m in &mut self.members {
+            let _ = m.kill();
+            let _ = m.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -66,11 +80,16 @@ struct Cluster {
 
 impl Cluster {
     fn new(tag: &str, etcd: bool, extra_env: &[(&str, &str)]) -> Cluster {
+        Cluster::with_etcd_members(tag, usize::from(etcd), extra_env)
+    }
+
+    /// `etcd_members` 0: the embedded store.
+    fn with_etcd_members(tag: &str, etcd_members: usize, extra_env: &[(&str, &str)]) -> Cluster {
         let name = format!("{tag}{}", std::process::id() % 100_000);
         let lab = Lab::up(&LabSpec::new(name.clone(), 0)).expect("lab up");
         let dir = std::env::temp_dir().join(format!("brindle-agent-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let etcd = etcd.then(|| Etcd::start(&lab.node_netns(), &dir));
+        let etcd = (etcd_members > 0).then(|| Etcd::start_cluster(&lab.node_netns(), &dir, etcd_members));
         let mut env: Vec<(String, String)> = vec![
             ("NODENAME".into(), name.clone()),
             ("IP_AUTODETECTION_METHOD".into(), "interface=eth0".into()),
@@ -294,6 +313,41 @@ fn custom_pool_network_on_etcd_and_forwarding_survives_a_datastore_outage() {
     // And when it is back, new workloads are picked up again.
     let (w3, _) = c.add_container("net4", &["10.20.0.0/24"]);
     assert!(c.ping_until_ok(&w3, ip1, Duration::from_secs(20)), "w3 -> w1 after etcd came back\n{}", c.log());
+}
+
+#[test]
+fn with_one_member_of_three_etcd_down_brindlectl_and_the_agent_keep_working() {
+    let mut c = Cluster::with_etcd_members("agc", 3, &[]);
+    let (w1, _) = c.add_container("net1", &[]);
+    let (_w2, ip2) = c.add_container("net1", &[]);
+    assert!(c.ping_until_ok(&w1, ip2, Duration::from_secs(15)), "before the failure\n{}", c.log());
+
+    // Kill the first member (the one every client tries first).
+    c.etcd.as_ref().unwrap().signal_member(0, libc::SIGKILL);
+
+    // brindlectl, given all three endpoints, still reads and writes.
+    let brindlectl = Path::new(NODE_BIN).with_file_name("brindlectl");
+    let ctl = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &c.lab.node_netns()]).arg(&brindlectl).args(args);
+        cmd.env("DATASTORE_TYPE", "etcdv3").env("ETCD_ENDPOINTS", &c.etcd.as_ref().unwrap().client_url);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        use std::io::Write;
+        let _ = child.stdin.take().unwrap().write_all(stdin.unwrap_or("").as_bytes());
+        let out = child.wait_with_output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let pool = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: extra\nspec:\n  cidr: 10.30.0.0/24\n";
+    let (ok, out) = ctl(&["apply", "-f", "-"], Some(pool));
+    assert!(ok && out.contains("Successfully applied 1 'IPPool' resource(s)"), "{out}");
+    let (ok, out) = ctl(&["get", "ippools"], None);
+    assert!(ok && out.contains("10.30.0.0/24") && out.contains("192.168.0.0/16"), "{out}");
+
+    // The agent follows: a workload plugged in now is attached and forwarded to.
+    let (w3, _) = c.add_container("net1", &[]);
+    assert!(c.ping_until_ok(&w3, ip2, Duration::from_secs(30)), "new workload after the member died\n{}", c.log());
+    assert!(c.ping_until_ok(&w1, ip2, Duration::from_secs(5)), "old workloads keep working");
 }
 
 /// A tiny CIDR helper so the assertions read naturally.
