@@ -11,7 +11,6 @@ BIN=$PWD/target/release
 LAB=demo
 NODE_NS=$LAB-node
 WORK=$(mktemp -d /tmp/brindle-demo.XXXXXX)
-CONTAINERS=()
 NODE_PID=
 ETCD_PID=
 
@@ -26,7 +25,6 @@ cleanup() {
     if [ -n "$ETCD_PID" ] && kill -0 "$ETCD_PID" 2>/dev/null; then
         kill -TERM "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null || true
     fi
-    for ns in "${CONTAINERS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
     "$BIN/brindle-lab" down --name "$LAB" >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
@@ -36,22 +34,13 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 in_node() { ip netns exec "$NODE_NS" "$@"; }
 ctl() { in_node "$BIN/brindlectl" "$@"; }
 
-# cni COMMAND CONTAINER NETWORK [POOL]: brindle-cni as a runtime runs it.
-cni() {
-    local command=$1 container=$2 network=$3 pool=${4:-}
-    local pools='[]'
-    [ -n "$pool" ] && pools="[\"$pool\"]"
-    printf '{"cniVersion":"1.0.0","name":"%s","type":"brindle-cni","mtu":1500,"nodename":"%s","ipam":{"type":"brindle-ipam","ipv4_pools":%s}}' \
-        "$network" "$LAB" "$pools" |
-        CNI_COMMAND=$command CNI_CONTAINERID=${container}0123456789 CNI_NETNS=/var/run/netns/$container \
-        CNI_IFNAME=eth0 CNI_PATH=$BIN in_node "$BIN/brindle-cni"
-}
-
-# plug CONTAINER NETWORK [POOL]: a new container namespace, plugged in; prints its address.
+# plug CONTAINER NETWORK [POOL]: brindle-lab creates the container's namespace and runs
+# brindle-cni ADD exactly as a container runtime does; prints the workload's address.
 plug() {
-    ip netns add "$1"
-    CONTAINERS+=("$1")
-    cni ADD "$@" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ips"][0]["address"].split("/")[0])'
+    local pool=()
+    [ -n "${3:-}" ] && pool=(--pool "$3")
+    "$BIN/brindle-lab" plug --name "$LAB" --container "$1" --network "$2" "${pool[@]}" --cni-bin-dir "$BIN" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["ips"][0]["address"].split("/")[0])'
 }
 
 wait_for_ping() { # FROM TO: the node attaches new workloads within moments
@@ -95,17 +84,18 @@ YAML
 ctl apply -f "$WORK/pool.yaml"
 ctl get ippools
 
-step "Workloads plugged in by brindle-cni: two on net1 (default pool), two on net4 (10.20.0.0/24)"
+step "Workloads plugged in by brindle-cni (brindle-lab plug): two on net1 (default pool), two on net4 (10.20.0.0/24)"
 A1=$(plug c1 net1); A2=$(plug c2 net1); B1=$(plug c3 net4 10.20.0.0/24); B2=$(plug c4 net4 10.20.0.0/24)
+C1=$LAB-c1 C2=$LAB-c2 C3=$LAB-c3 C4=$LAB-c4
 echo "c1=$A1 c2=$A2 (net1)   c3=$B1 c4=$B2 (net4)"
 ctl get workloadendpoints -o wide
-ip netns exec c1 ip -br addr show eth0; ip netns exec c1 ip route
+ip netns exec $C1 ip -br addr show eth0; ip netns exec $C1 ip route
 
 step "Each network has its profile, as Calico creates it (enforcement comes with the policy issue)"
 ctl get profile net1 -o yaml
 
 step "Connectivity through the vRouter"
-for pair in "c1 $A2" "c2 $A1" "c3 $B2" "c4 $B1" "c1 $B1"; do
+for pair in "$C1 $A2" "$C2 $A1" "$C3 $B2" "$C4 $B1" "$C1 $B1"; do
     set -- $pair
     wait_for_ping "$1" "$2" || true
     printf '%s -> %-12s ' "$1" "$2"
@@ -113,23 +103,23 @@ for pair in "c1 $A2" "c2 $A1" "c3 $B2" "c4 $B1" "c1 $B1"; do
 done
 
 step "TCP: iperf3 c1 -> c2 for 3 seconds"
-ip netns exec c2 iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+ip netns exec $C2 iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
 sleep 0.3
-ip netns exec c1 iperf3 -c "$A2" -p 5201 -t 3 | grep -E "sender|receiver"
+ip netns exec $C1 iperf3 -c "$A2" -p 5201 -t 3 | grep -E "sender|receiver"
 wait $! 2>/dev/null || true
 
 step "ICMP errors from the vRouter"
-ip netns exec c1 ping -c 1 -W 1 10.77.0.1 | grep -E "From|received" || true
-ip netns exec c1 ping -c 1 -W 1 -t 1 "$A2" | grep -E "From|received" || true
+ip netns exec $C1 ping -c 1 -W 1 10.77.0.1 | grep -E "From|received" || true
+ip netns exec $C1 ping -c 1 -W 1 -t 1 "$A2" | grep -E "From|received" || true
 
 step "IPAM"
 ctl ipam show --show-blocks
 
 step "CNI DEL: c4 leaves; its endpoint, address and port go"
-cni DEL c4 net4 10.20.0.0/24
+"$BIN/brindle-lab" unplug --name "$LAB" --container c4 --network net4 --cni-bin-dir "$BIN"
 sleep 0.5
 ctl get workloadendpoints
-printf 'c3 -> %s (deleted): ' "$B2"; ip netns exec c3 ping -c 1 -W 1 "$B2" | grep -oE '[0-9]+ received' || true
+printf 'c3 -> %s (deleted): ' "$B2"; ip netns exec $C3 ping -c 1 -W 1 "$B2" | grep -oE '[0-9]+ received' || true
 
 step "Counters (brindle-node stats) and health"
 "$BIN/brindle-node" stats --socket "$WORK/node.sock" | python3 -c '

@@ -113,9 +113,15 @@ pub const MAX_NAME_LEN: usize = 253;
 pub const MAX_LABEL_LEN: usize = 63;
 
 fn is_dns_label(s: &str) -> bool {
+    s.len() <= MAX_LABEL_LEN && is_subdomain_part(s)
+}
+
+/// One dot-separated part of a subdomain. Like Kubernetes' `IsDNS1123Subdomain` (and Calico's
+/// name regex), only the whole name is length-limited, not each part: a WorkloadEndpoint named
+/// `<node>-cni-<64-hex container id>-eth0` is valid.
+fn is_subdomain_part(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
-        && b.len() <= MAX_LABEL_LEN
         && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
@@ -124,7 +130,7 @@ fn is_dns_label(s: &str) -> bool {
 
 /// DNS-1123 subdomain: lowercase labels joined by dots (Calico's `name` validator).
 pub fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= MAX_NAME_LEN && s.split('.').all(is_dns_label)
+    s.len() <= MAX_NAME_LEN && s.split('.').all(is_subdomain_part)
 }
 
 pub(crate) fn check_subdomain_name(errs: &mut Errors, path: &str, name: &str) {
@@ -362,5 +368,19 @@ mod tests {
         assert_eq!(parse_go_duration("10"), None);
         assert_eq!(parse_go_duration("5x"), None);
         assert_eq!(parse_go_duration(""), None);
+    }
+}
+
+#[cfg(test)]
+mod subdomain_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_whole_subdomain_is_length_limited() {
+        let wep = format!("node1-cni-{}-eth0", "ab12".repeat(16));
+        assert!(is_dns_subdomain(&wep), "64-hex container ids make valid endpoint names");
+        assert!(!is_dns_subdomain(&"a".repeat(254)));
+        assert!(!is_dns_subdomain("a..b") && !is_dns_subdomain("-a") && !is_dns_subdomain("A"));
+        assert!(!is_dns_label(&"a".repeat(64)), "labels (namespaces, tiers) keep their 63 limit");
     }
 }

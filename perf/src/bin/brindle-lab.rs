@@ -1,6 +1,8 @@
 //! `brindle-lab`: build, inspect and remove a lab of network namespaces wired like Calico.
 //! `up` records the lab in /run/brindle/labs/<name>.json so that `down` and `show` need only
-//! the name.
+//! the name. `plug` and `unplug` add and remove containers the way a container runtime does:
+//! a network namespace, and `brindle-cni` run with the CNI environment and a network
+//! configuration on stdin (the datastore settings come from brindle-lab's own environment).
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -54,6 +56,40 @@ enum Cmd {
         /// Workload count, if the lab was not recorded by `up`.
         #[arg(long)]
         workloads: Option<usize>,
+    },
+    /// Create a container namespace `<name>-<container>` and plug it into `network` with
+    /// brindle-cni (CNI ADD, run in the node namespace); prints the CNI result.
+    Plug {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        container: String,
+        #[arg(long)]
+        network: String,
+        /// Pools (CIDRs or names) to allocate from; default: every enabled pool.
+        #[arg(long)]
+        pool: Vec<String>,
+        #[arg(long, default_value_t = 1500)]
+        mtu: u32,
+        /// Node name for the workload endpoint (default: the lab name).
+        #[arg(long)]
+        node: Option<String>,
+        /// Directory holding brindle-cni and brindle-ipam (CNI_PATH).
+        #[arg(long, default_value = "target/release")]
+        cni_bin_dir: PathBuf,
+    },
+    /// CNI DEL for a plugged container, then remove its namespace.
+    Unplug {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        container: String,
+        #[arg(long)]
+        network: String,
+        #[arg(long)]
+        node: Option<String>,
+        #[arg(long, default_value = "target/release")]
+        cni_bin_dir: PathBuf,
     },
     /// Addresses, interfaces and routes of every namespace of the lab.
     Show {
@@ -130,8 +166,35 @@ fn main() -> Result<()> {
         }
         Cmd::Down { name, workloads } => {
             let spec = recorded_spec(&name, workloads)?;
+            for container in plugged(&name) {
+                let _ = perf::cmd::run_unchecked(&["ip", "netns", "del", &container], perf::cmd::CONFIG_TIMEOUT);
+            }
+            let _ = std::fs::remove_file(plugged_path(&name));
             lab::down_spec(&spec)?;
             let _ = std::fs::remove_file(record_path(&name));
+        }
+        Cmd::Plug { name, container, network, pool, mtu, node, cni_bin_dir } => {
+            let spec = recorded_spec(&name, None)?;
+            let netns = container_netns(&name, &container)?;
+            perf::cmd::run(&["ip", "netns", "add", &netns], perf::cmd::CONFIG_TIMEOUT)?;
+            let mut list = plugged(&name);
+            list.push(netns.clone());
+            std::fs::write(plugged_path(&name), list.join("\n"))?;
+            let pools: Vec<&str> = pool.iter().map(String::as_str).collect();
+            let conf = perf::cni::netconf(&network, &pools, mtu, node.as_deref().unwrap_or(&spec.name));
+            let out = plugin(cni_bin_dir).invoke(&spec.node_netns(), "ADD", &container_id(&netns), &netns_path(&netns), "eth0", &conf)?;
+            anyhow::ensure!(out.success, "brindle-cni ADD failed: {}{}", out.stdout, out.stderr);
+            println!("{}", out.stdout.trim());
+        }
+        Cmd::Unplug { name, container, network, node, cni_bin_dir } => {
+            let spec = recorded_spec(&name, None)?;
+            let netns = container_netns(&name, &container)?;
+            let conf = perf::cni::netconf(&network, &[], 1500, node.as_deref().unwrap_or(&spec.name));
+            let out = plugin(cni_bin_dir).invoke(&spec.node_netns(), "DEL", &container_id(&netns), &netns_path(&netns), "eth0", &conf)?;
+            anyhow::ensure!(out.success, "brindle-cni DEL failed: {}{}", out.stdout, out.stderr);
+            let _ = perf::cmd::run_unchecked(&["ip", "netns", "del", &netns], perf::cmd::CONFIG_TIMEOUT);
+            let list: Vec<String> = plugged(&name).into_iter().filter(|n| *n != netns).collect();
+            std::fs::write(plugged_path(&name), list.join("\n"))?;
         }
         Cmd::Show { name, workloads } => {
             let spec = recorded_spec(&name, workloads)?;
@@ -141,6 +204,51 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn plugged_path(name: &str) -> PathBuf {
+    Path::new(RECORD_DIR).join(format!("{name}.containers"))
+}
+
+/// Container namespaces `plug` created for the lab.
+fn plugged(name: &str) -> Vec<String> {
+    std::fs::read_to_string(plugged_path(name))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn container_netns(lab: &str, container: &str) -> Result<String> {
+    let ok = !container.is_empty()
+        && container.len() <= 16
+        && container.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    anyhow::ensure!(ok, "invalid container {container:?}: 1-16 characters of [a-z0-9]");
+    Ok(format!("{lab}-{container}"))
+}
+
+/// A container id as runtimes make them: 64 hex characters, here derived from the namespace
+/// name (FNV-1a, then the splitmix64 finalizer so that similar names differ in every digit)
+/// so that plug and unplug agree; its first 11 characters name the host-side interface, so
+/// they must differ between containers.
+fn container_id(netns: &str) -> String {
+    let hash = |salt: u8| {
+        let mut h = netns.bytes().chain([salt]).fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^ (h >> 31)
+    };
+    (0..4).map(|i| format!("{:016x}", hash(i))).collect()
+}
+
+fn netns_path(netns: &str) -> PathBuf {
+    PathBuf::from(format!("/var/run/netns/{netns}"))
+}
+
+fn plugin(bin_dir: PathBuf) -> perf::cni::CniPlugin {
+    let bin_dir = std::fs::canonicalize(&bin_dir).unwrap_or(bin_dir);
+    perf::cni::CniPlugin { bin_dir, plugin: "brindle-cni".into(), env: Vec::new() }
 }
 
 fn print_summary(lab: &Lab) {
