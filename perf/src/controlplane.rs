@@ -14,7 +14,7 @@
 //!   to the datastore, then the node is started and timed from process start to (a) its
 //!   `datastore synced endpoints=N` log line (list done, view built) and (b) its stats socket
 //!   listing N `missing` items (the first dataplane apply over all N endpoints is done). On etcd
-//!   the bench then restarts etcd and times the node's resync after the lost connection.
+//!   the bench then cuts the node's etcd connections and times its resync.
 //!
 //! Everything is bounded in count and time, and every namespace and process is removed on
 //! every exit path (guards).
@@ -45,8 +45,8 @@ const NODE_READY_TIMEOUT: Duration = Duration::from_secs(60);
 const FORWARDING_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long etcd may take to answer after it was started.
 const ETCD_READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Bound on the whole resync measurement (list + first apply).
-const RESYNC_TIMEOUT: Duration = Duration::from_secs(300);
+/// Upper bound of `ResyncOptions::timeout`.
+pub const MAX_RESYNC_TIMEOUT: Duration = Duration::from_secs(600);
 /// Lines of the node's log kept for error messages.
 const LOG_TAIL_LINES: usize = 40;
 const NETWORK: &str = "bench";
@@ -202,6 +202,13 @@ impl NodeLog {
 
     fn synced(&self) -> Vec<(Instant, usize)> {
         self.synced.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The last WARN or ERROR line, without its timestamp.
+    fn last_warning(&self) -> Option<String> {
+        let tail = self.tail.lock().ok()?;
+        let line = tail.iter().rev().find(|l| l.contains(" WARN ") || l.contains(" ERROR "))?;
+        Some(line.split_once(' ').map_or(line.as_str(), |(_, rest)| rest).trim().to_owned())
     }
 
     fn tail(&self) -> String {
@@ -380,6 +387,24 @@ impl Cluster {
 
     /// Starts `brindle-node` in agent mode and waits until its control socket answers.
     fn start_node(&mut self) -> Result<()> {
+        self.spawn_node()?;
+        let started = self.node_started.unwrap_or_else(Instant::now);
+        let deadline = started + NODE_READY_TIMEOUT;
+        while Instant::now() < deadline && !cmd::interrupted() {
+            if fetch_stats(&self.socket()).is_ok() {
+                return Ok(());
+            }
+            self.check_node_alive()?;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(ControlplaneError::Run(format!(
+            "brindle-node did not open its control socket within {NODE_READY_TIMEOUT:?}; log:\n{}",
+            self.log_tail()
+        )))
+    }
+
+    /// Starts `brindle-node` in agent mode, its stderr followed by a [`NodeLog`].
+    fn spawn_node(&mut self) -> Result<()> {
         let bin = self.bin_dir.join("brindle-node");
         let started = Instant::now();
         let mut child = Command::new("ip")
@@ -395,18 +420,7 @@ impl Cluster {
         self.node = Some(ChildGuard::new("brindle-node", child));
         self.node_log = log;
         self.node_started = Some(started);
-        let deadline = started + NODE_READY_TIMEOUT;
-        while Instant::now() < deadline && !cmd::interrupted() {
-            if fetch_stats(&self.socket()).is_ok() {
-                return Ok(());
-            }
-            self.check_node_alive()?;
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Err(ControlplaneError::Run(format!(
-            "brindle-node did not open its control socket within {NODE_READY_TIMEOUT:?}; log:\n{}",
-            self.log_tail()
-        )))
+        Ok(())
     }
 
     fn check_node_alive(&mut self) -> Result<()> {
@@ -720,8 +734,10 @@ pub struct ResyncOptions {
     pub datastore: StoreKind,
     /// Parallel writers while populating the datastore.
     pub writers: usize,
-    /// On etcd: restart etcd afterwards and time the resync after the lost connection.
+    /// On etcd: cut the node's etcd connections afterwards and time its resync.
     pub reconnect: bool,
+    /// How long the node may take from start to every endpoint applied.
+    pub timeout: Duration,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -743,13 +759,15 @@ pub struct ResyncReport {
     pub missing_reported: usize,
     /// `endpoints / programmed_secs`.
     pub endpoints_per_sec: Option<f64>,
-    /// On etcd with reconnect: from etcd answering again (after a restart) to the node's next
-    /// `datastore synced` line. Includes the agent's 1 s retry backoff.
+    /// On etcd with reconnect: from cutting the node's etcd connections (`ss -K`) to its next
+    /// `datastore synced` line (reconnect, list, view rebuilt).
     pub reconnect_resync_secs: Option<f64>,
     /// Log lines the node wrote during the run (warnings are one per missing interface per
     /// apply, retried every second).
     pub node_log_lines: u64,
     pub node_log_warnings: u64,
+    /// When the node did not get there within the timeout: the last warning it logged.
+    pub node_error: Option<String>,
     pub total_secs: f64,
 }
 
@@ -766,6 +784,13 @@ pub fn run_resync(opts: &ResyncOptions) -> Result<ResyncReport> {
     if opts.writers == 0 || opts.writers > 64 {
         return Err(ControlplaneError::Invalid { field: "writers", value: opts.writers.to_string(), reason: "between 1 and 64".into() });
     }
+    if opts.timeout.is_zero() || opts.timeout > MAX_RESYNC_TIMEOUT {
+        return Err(ControlplaneError::Invalid {
+            field: "timeout",
+            value: format!("{:?}", opts.timeout),
+            reason: format!("between 1 s and {MAX_RESYNC_TIMEOUT:?}"),
+        });
+    }
     check_binaries(&opts.bin_dir, &["brindle-node"])?;
     let started = Instant::now();
     let mut cluster = Cluster::new("rs", &opts.bin_dir, opts.datastore)?;
@@ -776,10 +801,12 @@ pub fn run_resync(opts: &ResyncOptions) -> Result<ResyncReport> {
     write_endpoints(&store, &node, opts.endpoints, opts.writers)?;
     let write_secs = t_write.elapsed().as_secs_f64();
 
-    cluster.start_node()?;
+    // Not `start_node`: the control socket opens only after the first sync, and a node that
+    // cannot sync is a result to report, not a setup failure.
+    cluster.spawn_node()?;
     let t0 = cluster.node_started.unwrap_or(started);
     let log = cluster.node_log.clone().unwrap_or_default();
-    let deadline = t0 + RESYNC_TIMEOUT;
+    let deadline = t0 + opts.timeout;
     let mut programmed = None;
     let mut missing = 0;
     while Instant::now() < deadline && !cmd::interrupted() {
@@ -794,8 +821,10 @@ pub fn run_resync(opts: &ResyncOptions) -> Result<ResyncReport> {
         std::thread::sleep(Duration::from_millis(50));
     }
     let first_sync = log.synced().first().copied();
+    let mut node_error = None;
     if programmed.is_none() {
-        note(&format!("the node did not report {} missing interfaces within {RESYNC_TIMEOUT:?} (saw {missing})", opts.endpoints));
+        note(&format!("the node did not report {} missing interfaces within {:?} (saw {missing})", opts.endpoints, opts.timeout));
+        node_error = Some(log.last_warning().unwrap_or_else(|| "no warning logged".into()));
     }
 
     let mut reconnect_resync_secs = None;
@@ -818,30 +847,33 @@ pub fn run_resync(opts: &ResyncOptions) -> Result<ResyncReport> {
         reconnect_resync_secs,
         node_log_lines: log.lines.load(Ordering::Relaxed),
         node_log_warnings: log.warnings.load(Ordering::Relaxed),
+        node_error,
         total_secs: round3(started.elapsed().as_secs_f64()),
     })
 }
 
-/// Stops etcd, starts it again on the same data, and times the node's next full resync from
-/// the moment etcd answers.
+/// Cuts every client connection to etcd in the node namespace (`ss -K`, the node's and this
+/// bench's; etcd itself stays up) and times the node's full resync: from the cut to its next
+/// `datastore synced` line. The agent lists everything again after a lost connection exactly
+/// as after a compacted watch, so this is also the cost of a resync after a compaction.
 fn reconnect_resync(cluster: &mut Cluster, log: &NodeLog) -> Result<Option<f64>> {
+    // The agent waits 1 s between resync attempts; start clear of the first sync's attempt.
+    std::thread::sleep(Duration::from_millis(1500));
     let syncs_before = log.synced().len();
-    if let Some(etcd) = cluster.etcd.take() {
-        etcd.terminate(Duration::from_secs(10));
-    }
-    // Long enough for the node's watch to notice the lost connection.
-    std::thread::sleep(Duration::from_secs(2));
-    cluster.start_etcd()?;
-    let back = cluster.wait_etcd()?;
-    let deadline = back + Duration::from_secs(60);
+    let cut = Instant::now();
+    cmd::run(
+        &["ip", "netns", "exec", &cluster.lab.node_netns(), "ss", "-K", "-t", "dport", "=", ":2379"],
+        CONFIG_TIMEOUT,
+    )?;
+    let deadline = cut + Duration::from_secs(60);
     while Instant::now() < deadline && !cmd::interrupted() {
         if let Some((at, _)) = log.synced().get(syncs_before) {
-            return Ok(Some(round3(at.saturating_duration_since(back).as_secs_f64())));
+            return Ok(Some(round3(at.saturating_duration_since(cut).as_secs_f64())));
         }
         cluster.check_node_alive()?;
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(5));
     }
-    note("the node did not resync within 60 s of etcd coming back");
+    note("the node did not resync within 60 s of losing its etcd connection");
     Ok(None)
 }
 
@@ -899,9 +931,9 @@ pub fn resync_markdown(r: &ResyncReport) -> String {
          | start to `datastore synced` (list + view) | {} s |\n\
          | start to {} endpoints applied (stats: missing interfaces) | {} s |\n\
          | endpoints/s (applied) | {} |\n\
-         | resync after etcd restart (from etcd answering) | {} s |\n\
+         | resync after its etcd connection was cut (`ss -K`) | {} s |\n\
          | node log lines / warnings | {} / {} |\n\n\
-         Total {:.1} s.\n",
+         {}Total {:.1} s.\n",
         r.endpoints,
         r.endpoints,
         r.write_secs,
@@ -913,6 +945,7 @@ pub fn resync_markdown(r: &ResyncReport) -> String {
         opt(r.reconnect_resync_secs),
         r.node_log_lines,
         r.node_log_warnings,
+        r.node_error.as_ref().map_or(String::new(), |e| format!("**The node did not sync:** `{e}`\n\n")),
         r.total_secs,
     )
 }

@@ -98,9 +98,12 @@ enum Cmd {
         /// Parallel writers populating the datastore.
         #[arg(long, default_value_t = 4)]
         writers: usize,
-        /// Skip the resync after an etcd restart.
+        /// Skip the resync after a cut etcd connection.
         #[arg(long)]
         no_reconnect: bool,
+        /// Seconds the node may take from start to every endpoint applied.
+        #[arg(long, default_value_t = 120.0)]
+        timeout: f64,
         #[arg(long, default_value = "perf/results/resync.json")]
         out: PathBuf,
     },
@@ -223,15 +226,18 @@ fn main() -> Result<()> {
             datastore,
             writers,
             no_reconnect,
+            timeout,
             out,
         } => {
             perf::cmd::stop_on_signals();
+            let timeout = seconds("timeout", timeout)?;
             let opts = controlplane::ResyncOptions {
                 bin_dir: brindle_bin_dir,
                 endpoints,
                 datastore: datastore.parse()?,
                 writers,
                 reconnect: !no_reconnect,
+                timeout,
             };
             let report = controlplane::run_resync(&opts).context("resync")?;
             let md = controlplane::resync_markdown(&report);
@@ -239,6 +245,10 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             print!("{md}");
             eprintln!("wrote {} and {}", out.display(), md_path.display());
+            // The report is written either way; a node that did not sync is still a failure.
+            if let Some(error) = &report.node_error {
+                anyhow::bail!("the node did not sync {endpoints} endpoints: {error}");
+            }
         }
     }
     Ok(())
