@@ -597,7 +597,22 @@ pub struct CniLatencyReport {
     pub unreachable: usize,
     /// How the reply was detected.
     pub probe: String,
+    /// Every sample in workload order (ms), to see whether the cost grows with the number of
+    /// workloads already attached.
+    pub samples: CniSamples,
     pub total_secs: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CniSamples {
+    pub add_ms: Vec<f64>,
+    /// `None` for a workload that did not answer in time.
+    pub add_to_forwarding_ms: Vec<Option<f64>>,
+    pub del_ms: Vec<f64>,
+}
+
+fn millis(d: &Duration) -> f64 {
+    round3(d.as_secs_f64() * 1e3)
 }
 
 /// Plugs in `workloads` containers one after the other and times ADD, ADD-to-forwarding and DEL.
@@ -630,6 +645,7 @@ pub fn run_cni_latency(opts: &CniLatencyOptions) -> Result<CniLatencyReport> {
 
     let mut adds = Vec::with_capacity(opts.workloads);
     let mut forwarding = Vec::with_capacity(opts.workloads);
+    let mut forwarding_in_order = Vec::with_capacity(opts.workloads);
     let mut unreachable = 0;
     let mut plugged = Vec::with_capacity(opts.workloads);
     for i in 1..=opts.workloads {
@@ -642,8 +658,11 @@ pub fn run_cni_latency(opts: &CniLatencyOptions) -> Result<CniLatencyReport> {
         adds.push(add);
         plugged.push((ns, i));
         if probe_until_reply(&prober, ip, t0 + FORWARDING_TIMEOUT)? {
-            forwarding.push(t0.elapsed());
+            let elapsed = t0.elapsed();
+            forwarding.push(elapsed);
+            forwarding_in_order.push(Some(millis(&elapsed)));
         } else {
+            forwarding_in_order.push(None);
             unreachable += 1;
             cluster.check_node_alive()?;
             note(&format!("workload {i} ({ip}) did not answer within {FORWARDING_TIMEOUT:?}"));
@@ -662,6 +681,11 @@ pub fn run_cni_latency(opts: &CniLatencyOptions) -> Result<CniLatencyReport> {
         add_to_forwarding: Summary::of(&forwarding),
         del: Summary::of(&dels),
         unreachable,
+        samples: CniSamples {
+            add_ms: adds.iter().map(millis).collect(),
+            add_to_forwarding_ms: forwarding_in_order,
+            del_ms: dels.iter().map(millis).collect(),
+        },
         probe: "ping -c 1 -i 0.01 from an already attached container (10 ms between echo requests)".into(),
         total_secs: round3(started.elapsed().as_secs_f64()),
     })
@@ -720,6 +744,15 @@ pub fn cni_latency_markdown(r: &CniLatencyReport) -> String {
     );
     for (name, s) in [("CNI ADD", &r.add), ("ADD to forwarding", &r.add_to_forwarding), ("CNI DEL", &r.del)] {
         md.push_str(&format!("| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n", s.count, s.p50_ms, s.p99_ms, s.max_ms, s.mean_ms));
+    }
+    let reached: Vec<f64> = r.samples.add_to_forwarding_ms.iter().flatten().copied().collect();
+    if reached.len() >= 40 {
+        let p50 = |xs: &[f64]| Summary::of(&xs.iter().map(|ms| Duration::from_secs_f64(ms / 1e3)).collect::<Vec<_>>()).p50_ms;
+        md.push_str(&format!(
+            "\nADD to forwarding, p50 of the first 20 workloads: {:.1} ms; of the last 20: {:.1} ms.\n",
+            p50(&reached[..20]),
+            p50(&reached[reached.len() - 20..])
+        ));
     }
     md.push_str(&format!("\nUnreachable within {FORWARDING_TIMEOUT:?}: {}. Probe: {}. Total {:.1} s.\n", r.unreachable, r.probe, r.total_secs));
     md
@@ -818,7 +851,8 @@ pub fn run_resync(opts: &ResyncOptions) -> Result<ResyncReport> {
             }
         }
         cluster.check_node_alive()?;
-        std::thread::sleep(Duration::from_millis(50));
+        // The resolution of `programmed_secs`.
+        std::thread::sleep(Duration::from_millis(20));
     }
     let first_sync = log.synced().first().copied();
     let mut node_error = None;
@@ -929,7 +963,7 @@ pub fn resync_markdown(r: &ResyncReport) -> String {
          | measure | value |\n|---|---:|\n\
          | write {} endpoints (bench, not the node) | {:.2} s ({:.0}/s) |\n\
          | start to `datastore synced` (list + view) | {} s |\n\
-         | start to {} endpoints applied (stats: missing interfaces) | {} s |\n\
+         | start to all endpoints applied (stats: {} missing interfaces) | {} s |\n\
          | endpoints/s (applied) | {} |\n\
          | resync after its etcd connection was cut (`ss -K`) | {} s |\n\
          | node log lines / warnings | {} / {} |\n\n\
