@@ -232,6 +232,23 @@ fn is_transient(error: &etcd_client::Error) -> bool {
     }
 }
 
+/// Keys per page of a list.
+const LIST_PAGE: i64 = 1000;
+
+/// The first key after every key starting with `prefix` (etcd's prefix range end): the prefix
+/// with its last byte below 0xff incremented, what follows it dropped; `\0` (to the end of the
+/// keyspace) when every byte is 0xff.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
 fn header_revision(header: Option<&etcd_client::ResponseHeader>) -> i64 {
     header.map_or(0, |h| h.revision())
 }
@@ -255,14 +272,38 @@ impl Datastore for EtcdStore {
         Ok(response.kvs().first().map(key_value))
     }
 
+    /// Lists in pages of [`LIST_PAGE`] keys, every page read at the revision of the first, so
+    /// the result is one consistent snapshot however large: a single range read of ~10k
+    /// WorkloadEndpoints would exceed the gRPC client's 4 MiB message limit.
     fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, i64)> {
-        let prefix = prefix.to_string();
-        let response = self.call(move |mut client| {
-            let prefix = prefix.clone();
-            // etcd returns a range sorted by key.
-            async move { client.get(prefix, Some(GetOptions::new().with_prefix())).await }
-        })?;
-        Ok((response.kvs().iter().map(key_value).collect(), header_revision(response.header())))
+        let end = prefix_end(prefix.as_bytes());
+        let mut start = prefix.as_bytes().to_vec();
+        let mut revision = 0;
+        let mut out = Vec::new();
+        loop {
+            let (from, to) = (start.clone(), end.clone());
+            let response = self.call(move |mut client| {
+                let (from, to) = (from.clone(), to.clone());
+                let mut options = GetOptions::new().with_range(to).with_limit(LIST_PAGE);
+                if revision > 0 {
+                    options = options.with_revision(revision);
+                }
+                // etcd returns a range sorted by key.
+                async move { client.get(from, Some(options)).await }
+            })?;
+            if revision == 0 {
+                revision = header_revision(response.header());
+            }
+            out.extend(response.kvs().iter().map(key_value));
+            let Some(last) = response.kvs().last() else { break };
+            if !response.more() {
+                break;
+            }
+            // The next page starts just after the last key read.
+            start = last.key().to_vec();
+            start.push(0);
+        }
+        Ok((out, revision))
     }
 
     fn create(&self, key: &str, value: &[u8]) -> Result<i64> {
@@ -409,4 +450,16 @@ async fn pump_watch(
 /// requests keep running). False once the consumer has dropped the watch.
 fn deliver(events: &SyncSender<WatchEvent>, event: WatchEvent) -> bool {
     tokio::task::block_in_place(|| events.send(event).is_ok())
+}
+
+#[cfg(test)]
+mod prefix_end_tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_end_is_the_first_key_after_the_prefix() {
+        assert_eq!(prefix_end(b"/calico/a/"), b"/calico/a0".to_vec());
+        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
+    }
 }

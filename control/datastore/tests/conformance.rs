@@ -231,6 +231,25 @@ fn parallel_cas_increments_lose_no_update(f: &dyn Fixture) {
     assert_eq!(String::from_utf8(value).unwrap(), "800", "({conflicts} conflicts were retried)");
 }
 
+/// A listing larger than one etcd page (and, at 6 MiB, than a gRPC message) is complete, in
+/// key order, and one snapshot: a write made after it does not show up in it.
+fn large_lists_are_complete_and_consistent(f: &dyn Fixture) {
+    let ds = f.store();
+    let value = vec![b'x'; 2500];
+    for i in 0..2500 {
+        ds.put(&format!("/big/{i:05}"), &value).unwrap();
+    }
+    ds.put("/bigger", b"outside the prefix").unwrap();
+    let (kvs, revision) = ds.list("/big/").unwrap();
+    assert_eq!(kvs.len(), 2500);
+    assert!(kvs.windows(2).all(|w| w[0].key < w[1].key), "sorted by key");
+    assert!(kvs.iter().all(|kv| kv.mod_revision <= revision));
+    let later = ds.put("/big/99999", b"later").unwrap();
+    assert!(later > revision);
+    let (kvs, _) = ds.list("/big/").unwrap();
+    assert_eq!(kvs.len(), 2501);
+}
+
 macro_rules! conformance_suite {
     ($backend:ident, $fixture:expr) => {
         mod $backend {
@@ -271,6 +290,10 @@ macro_rules! conformance_suite {
             #[test]
             fn watch_from_a_compacted_revision_reports_compacted() {
                 super::watch_from_a_compacted_revision_reports_compacted(fixture().as_ref());
+            }
+            #[test]
+            fn large_lists_are_complete_and_consistent() {
+                super::large_lists_are_complete_and_consistent(fixture().as_ref());
             }
             #[test]
             fn parallel_cas_increments_lose_no_update() {
