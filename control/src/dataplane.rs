@@ -262,6 +262,9 @@ struct Wanted {
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The running dataplane.
+/// New failures logged one by one per apply; the rest are counted in one line.
+const MAX_LOGGED_FAILURES: usize = 20;
+
 pub struct Dataplane {
     program: XdpProgram,
     tables: Arc<ArcSwap<Tables>>,
@@ -367,8 +370,11 @@ impl Dataplane {
 
         // What each wanted interface is now; a failure keeps it out of this apply.
         let mut facts: BTreeMap<String, InterfaceFacts> = BTreeMap::new();
+        // One address dump for all interfaces: asking per interface made an apply cost grow
+        // with the square of the number of workloads.
+        let addresses = crate::host::ipv4_addresses_by_interface();
         for name in wanted.keys() {
-            match crate::host::interface(name) {
+            match crate::host::interface_with_addresses(name, &addresses) {
                 Ok(f) => {
                     facts.insert(name.clone(), f);
                 }
@@ -471,10 +477,18 @@ impl Dataplane {
         report.removed.retain(|n| !report.added.contains(n));
 
         self.observed.ports.store(Arc::new(self.port_status()));
-        self.observed.failures.store(Arc::new(report.failures.clone()));
+        // Each failure is logged when it first appears, not on every retry: with thousands of
+        // endpoints whose interfaces are not there yet, a line each per second drowns the log.
+        let previous = self.observed.failures.swap(Arc::new(report.failures.clone()));
         self.observed.applies.fetch_add(1, Ordering::Relaxed);
-        for f in &report.failures {
+        let seen: std::collections::HashSet<(&str, &str)> = previous.iter().map(|f| (f.item.as_str(), f.error.as_str())).collect();
+        let new_failures: Vec<&ApplyFailure> =
+            report.failures.iter().filter(|f| !seen.contains(&(f.item.as_str(), f.error.as_str()))).collect();
+        for f in new_failures.iter().take(MAX_LOGGED_FAILURES) {
             tracing::warn!(item = %f.item, kind = ?f.kind, error = %f.error, "not programmed; will retry on the next apply");
+        }
+        if new_failures.len() > MAX_LOGGED_FAILURES {
+            tracing::warn!(more = new_failures.len() - MAX_LOGGED_FAILURES, total = report.failures.len(), "more items not programmed (see `brindle-node stats`)");
         }
         if !(report.added.is_empty() && report.removed.is_empty() && report.updated.is_empty()) {
             tracing::info!(added = ?report.added, removed = ?report.removed, updated = ?report.updated, "dataplane changed");

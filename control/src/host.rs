@@ -116,6 +116,14 @@ pub enum InterfaceError {
 }
 
 pub fn interface(name: &str) -> Result<InterfaceFacts, InterfaceError> {
+    interface_with_addresses(name, &ipv4_addresses_by_interface())
+}
+
+/// As [`interface`], with the addresses taken from a dump made once for many interfaces.
+pub fn interface_with_addresses(
+    name: &str,
+    addresses: &std::collections::HashMap<String, Vec<(Ipv4Addr, u8)>>,
+) -> Result<InterfaceFacts, InterfaceError> {
     let cname = CString::new(name).map_err(|_| InterfaceError::Missing(name.to_owned()))?;
     // SAFETY: cname is a valid NUL-terminated string.
     let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) };
@@ -134,12 +142,13 @@ pub fn interface(name: &str) -> Result<InterfaceFacts, InterfaceError> {
         .map(|d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count() as u32)
         .unwrap_or(1)
         .max(1);
-    Ok(InterfaceFacts { name: name.to_owned(), ifindex, mac, mtu, queues, addrs: ipv4_addresses(name) })
+    let addrs = addresses.get(name).cloned().unwrap_or_default();
+    Ok(InterfaceFacts { name: name.to_owned(), ifindex, mac, mtu, queues, addrs })
 }
 
-/// IPv4 addresses of an interface, via getifaddrs(3).
-fn ipv4_addresses(name: &str) -> Vec<(Ipv4Addr, u8)> {
-    let mut out = Vec::new();
+/// IPv4 addresses of every interface, via one getifaddrs(3).
+pub fn ipv4_addresses_by_interface() -> std::collections::HashMap<String, Vec<(Ipv4Addr, u8)>> {
+    let mut out: std::collections::HashMap<String, Vec<(Ipv4Addr, u8)>> = std::collections::HashMap::new();
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list we free below; we only read it.
     unsafe {
@@ -153,9 +162,7 @@ fn ipv4_addresses(name: &str) -> Vec<(Ipv4Addr, u8)> {
             if ifa.ifa_addr.is_null() || (*ifa.ifa_addr).sa_family as i32 != libc::AF_INET {
                 continue;
             }
-            if std::ffi::CStr::from_ptr(ifa.ifa_name).to_bytes() != name.as_bytes() {
-                continue;
-            }
+            let name = std::ffi::CStr::from_ptr(ifa.ifa_name).to_string_lossy().into_owned();
             let addr = &*(ifa.ifa_addr as *const libc::sockaddr_in);
             let ip = Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
             let len = if ifa.ifa_netmask.is_null() {
@@ -164,7 +171,7 @@ fn ipv4_addresses(name: &str) -> Vec<(Ipv4Addr, u8)> {
                 let mask = &*(ifa.ifa_netmask as *const libc::sockaddr_in);
                 u32::from_be(mask.sin_addr.s_addr).count_ones() as u8
             };
-            out.push((ip, len));
+            out.entry(name).or_default().push((ip, len));
         }
         libc::freeifaddrs(head);
     }
