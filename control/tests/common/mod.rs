@@ -12,7 +12,10 @@ impl TempDir {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!("brindle-control-{label}-{}-{n}", std::process::id()));
+        let path = std::env::temp_dir().join(format!(
+            "brindle-control-{label}-{}-{n}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
@@ -38,7 +41,11 @@ pub const ETCD_BINARY: &str = "/usr/bin/etcd";
 
 /// A port the kernel just handed out on 127.0.0.1 (bind port 0), free again when returned.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One etcd member started by a test; killed (by its pid) and its data dir removed on drop.
@@ -62,8 +69,11 @@ pub fn start_etcd_cluster(label: &str, size: usize) -> Vec<EtcdMember> {
             dir: TempDir::new(&format!("etcd-{label}-m{i}")),
         })
         .collect();
-    let initial_cluster =
-        members.iter().map(|m| format!("{}={}", m.name, m.peer_url)).collect::<Vec<_>>().join(",");
+    let initial_cluster = members
+        .iter()
+        .map(|m| format!("{}={}", m.name, m.peer_url))
+        .collect::<Vec<_>>()
+        .join(",");
     for member in &mut members {
         let log = std::fs::File::create(member.dir.path().join("etcd.log")).unwrap();
         let child = Command::new(ETCD_BINARY)
@@ -106,7 +116,12 @@ impl EtcdMember {
         let addr = self.host_port().parse().ok()?;
         let mut conn = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
         conn.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        write!(conn, "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.host_port()).ok()?;
+        write!(
+            conn,
+            "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n",
+            self.host_port()
+        )
+        .ok()?;
         let mut response = String::new();
         conn.read_to_string(&mut response).ok()?;
         Some(response)
@@ -115,14 +130,21 @@ impl EtcdMember {
     pub fn wait_healthy(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
-            if self.http_get("/health").is_some_and(|r| r.contains("\"health\":\"true\"")) {
+            if self
+                .http_get("/health")
+                .is_some_and(|r| r.contains("\"health\":\"true\""))
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         let log = std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default();
         let tail: Vec<_> = log.lines().rev().take(30).collect();
-        panic!("etcd member {} not healthy after {limit:?}; log tail:\n{}", self.name, tail.join("\n"));
+        panic!(
+            "etcd member {} not healthy after {limit:?}; log tail:\n{}",
+            self.name,
+            tail.join("\n")
+        );
     }
 
     /// A gauge or counter from the member's Prometheus `/metrics`.
