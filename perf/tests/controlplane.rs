@@ -87,7 +87,9 @@ fn resync_of_200_endpoints_on_etcd_lists_and_applies_all_of_them_and_resyncs_aft
     assert!(synced > 0.0 && synced <= programmed, "list before apply: {report:?}");
     assert!(report.endpoints_per_sec.is_some_and(|r| r > 0.0), "{report:?}");
     assert!(report.reconnect_resync_secs.is_some_and(|s| s > 0.0), "a resync after the cut: {report:?}");
-    assert!(report.node_log_warnings >= 200, "one warning per missing interface: {report:?}");
+    // The node names the first missing interfaces and counts the rest in one line, instead of
+    // a warning per endpoint per retry (200 endpoints would be 200 lines a second).
+    assert!(report.node_log_warnings > 0 && report.node_log_warnings < 100, "bounded warnings: {report:?}");
 }
 
 #[test]
