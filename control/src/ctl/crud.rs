@@ -448,7 +448,7 @@ pub fn patch(
     let id = Identity::new(kind, namespace, name);
     let current = store::get_existing(ds, &id).map_err(|e| failed(&e))?;
     let mut value = serde_json::to_value(&current).map_err(|e| failed(&e))?;
-    merge_patch(&mut value, &patch);
+    resources::patch::merge_patch(&mut value, &patch);
     let mut patched = resources::parse_documents(&value.to_string()).map_err(|e| failed(&e))?;
     let mut r = match patched.pop() {
         Some(r) if patched.is_empty() => r,
@@ -459,27 +459,6 @@ pub fn patch(
     store::update(ds, &r).map_err(|e| failed(&e))?;
     out.push_str(&format!("Successfully patched 1 '{kind}' resource\n"));
     Ok(())
-}
-
-/// RFC 7386 section 2: objects merge member by member, `null` removes a member, anything
-/// else replaces the target.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(patch_members) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(serde_json::Map::new());
-    }
-    if let Value::Object(members) = target {
-        for (name, value) in patch_members {
-            if value.is_null() {
-                members.remove(name);
-            } else {
-                merge_patch(members.entry(name.clone()).or_insert(Value::Null), value);
-            }
-        }
-    }
 }
 
 /// The arguments of `label`: `KIND NAME key=value [--overwrite]` or `KIND NAME key --remove`.
@@ -570,46 +549,6 @@ pub fn label(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn merge_patch_follows_rfc7386_examples() {
-        // RFC 7386 appendix A, a selection.
-        let cases = [
-            (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
-            (
-                json!({"a": "b"}),
-                json!({"b": "c"}),
-                json!({"a": "b", "b": "c"}),
-            ),
-            (json!({"a": "b"}), json!({"a": null}), json!({})),
-            (
-                json!({"a": {"b": "c"}}),
-                json!({"a": {"b": "d", "c": null}}),
-                json!({"a": {"b": "d"}}),
-            ),
-            (
-                json!({"a": [{"b": "c"}]}),
-                json!({"a": [1]}),
-                json!({"a": [1]}),
-            ),
-            (json!(["a", "b"]), json!({"a": "c"}), json!({"a": "c"})),
-            (
-                json!({"e": null}),
-                json!({"a": 1}),
-                json!({"e": null, "a": 1}),
-            ),
-            (
-                json!({}),
-                json!({"a": {"bb": {"ccc": null}}}),
-                json!({"a": {"bb": {}}}),
-            ),
-        ];
-        for (mut target, patch, expected) in cases {
-            merge_patch(&mut target, &patch);
-            assert_eq!(target, expected, "patch {patch}");
-        }
-    }
 
     #[test]
     fn manifests_are_namespaced_defaulted_and_validated() {
