@@ -1,1 +1,3 @@
-//! BGP-4 speaker. Arrives with the BGP issue; the crate exists so the workspace has its final shape.
+//! BGP-4 speaker (RFC 4271): the message codec in [`packet`]; the FSM and RIBs build on it.
+
+pub mod packet;

@@ -1,0 +1,1 @@
+//! Splitting a TCP byte stream into messages.

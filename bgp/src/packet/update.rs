@@ -1,0 +1,121 @@
+//! UPDATE message (RFC 4271 section 4.3).
+//!
+//! ```text
+//! +-----------------------------------------------------+
+//! |   Withdrawn Routes Length (2 octets)                |
+//! +-----------------------------------------------------+
+//! |   Withdrawn Routes (variable)                       |
+//! +-----------------------------------------------------+
+//! |   Total Path Attribute Length (2 octets)            |
+//! +-----------------------------------------------------+
+//! |   Path Attributes (variable)                        |
+//! +-----------------------------------------------------+
+//! |   Network Layer Reachability Information (variable) |
+//! +-----------------------------------------------------+
+//! ```
+//! Each prefix in Withdrawn Routes and NLRI is `<length (1 octet), prefix (ceil(length/8)
+//! octets)>`.
+
+use std::net::Ipv4Addr;
+
+use super::attribute::{MpUnreach, PathAttributes};
+use super::notification::Notification;
+use super::prefix::Ipv4Prefix;
+use super::{AFI_IPV4, SAFI_UNICAST};
+
+/// An UPDATE: routes withdrawn, and routes announced with their path attributes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Update {
+    /// IPv4 unicast prefixes no longer reachable (the classic Withdrawn Routes field; an
+    /// UPDATE treated as withdraw also has its announced prefixes moved here).
+    pub withdrawn: Vec<Ipv4Prefix>,
+    /// The path attributes, `None` when the UPDATE carries none (withdraw-only).
+    pub attributes: Option<PathAttributes>,
+    /// IPv4 unicast prefixes announced with `attributes` (the classic NLRI field).
+    pub nlri: Vec<Ipv4Prefix>,
+    /// Set on decode when an attribute was malformed in a way RFC 7606 section 7 handles by
+    /// "treat-as-withdraw": every prefix the UPDATE announced (NLRI and MP_REACH_NLRI) has
+    /// been moved to `withdrawn`, `nlri` is empty and `attributes` is `None`.
+    /// Never encoded.
+    pub treat_as_withdraw: bool,
+    /// The first malformation found on decode that did not reset the session: what
+    /// RFC 4271 section 6.3 would have sent, kept so the session can log it (RFC 7606
+    /// section 6). With `treat_as_withdraw` false it names an attribute that was discarded.
+    /// Never encoded.
+    pub malformation: Option<Notification>,
+}
+
+impl Update {
+    /// The End-of-RIB marker for IPv4 unicast: an UPDATE with nothing in it
+    /// (RFC 4724 section 2).
+    pub fn end_of_rib() -> Self {
+        Self::default()
+    }
+
+    /// The End-of-RIB marker of another family: an UPDATE whose only attribute is an empty
+    /// MP_UNREACH_NLRI (RFC 4724 section 2).
+    pub fn end_of_rib_for(afi: u16, safi: u8) -> Self {
+        if (afi, safi) == (AFI_IPV4, SAFI_UNICAST) {
+            return Self::end_of_rib();
+        }
+        let unreach = MpUnreach { afi, safi, withdrawn: Vec::new(), raw_withdrawn: Vec::new() };
+        Self {
+            attributes: Some(PathAttributes { mp_unreach: Some(unreach), ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    /// The family this UPDATE is the End-of-RIB marker of, if it is one (RFC 4724 section 2;
+    /// an empty MP_UNREACH_NLRI for IPv4 unicast counts too).
+    pub fn end_of_rib_family(&self) -> Option<(u16, u8)> {
+        if !self.withdrawn.is_empty() || !self.nlri.is_empty() || self.treat_as_withdraw {
+            return None;
+        }
+        match &self.attributes {
+            None => Some((AFI_IPV4, SAFI_UNICAST)),
+            Some(a) => match (&a.mp_unreach, &a.mp_reach) {
+                (Some(u), None)
+                    if u.withdrawn.is_empty()
+                        && u.raw_withdrawn.is_empty()
+                        && *a == (PathAttributes { mp_unreach: Some(u.clone()), ..Default::default() }) =>
+                {
+                    Some((u.afi, u.safi))
+                }
+                _ => None,
+            },
+        }
+    }
+
+    /// Every IPv4 unicast prefix this UPDATE announces: the NLRI field and MP_REACH_NLRI for
+    /// AFI 1 / SAFI 1 (RFC 4760 allows either).
+    pub fn announced(&self) -> impl Iterator<Item = Ipv4Prefix> + '_ {
+        let mp = self
+            .attributes
+            .as_ref()
+            .and_then(|a| a.mp_reach.as_ref())
+            .filter(|r| (r.afi, r.safi) == (AFI_IPV4, SAFI_UNICAST))
+            .map(|r| r.nlri.as_slice())
+            .unwrap_or(&[]);
+        self.nlri.iter().chain(mp).copied()
+    }
+
+    /// Every IPv4 unicast prefix this UPDATE withdraws: the Withdrawn Routes field and
+    /// MP_UNREACH_NLRI for AFI 1 / SAFI 1.
+    pub fn withdrawn_routes(&self) -> impl Iterator<Item = Ipv4Prefix> + '_ {
+        let mp = self
+            .attributes
+            .as_ref()
+            .and_then(|a| a.mp_unreach.as_ref())
+            .filter(|u| (u.afi, u.safi) == (AFI_IPV4, SAFI_UNICAST))
+            .map(|u| u.withdrawn.as_slice())
+            .unwrap_or(&[]);
+        self.withdrawn.iter().chain(mp).copied()
+    }
+
+    /// The IPv4 next hop of the announced routes: NEXT_HOP for the NLRI field, or the
+    /// MP_REACH_NLRI next hop (RFC 4760 section 3).
+    pub fn next_hop(&self) -> Option<Ipv4Addr> {
+        let a = self.attributes.as_ref()?;
+        a.next_hop.or_else(|| a.mp_reach.as_ref().and_then(|r| r.ipv4_next_hop()))
+    }
+}
