@@ -1,0 +1,186 @@
+//! Test support shared by the control-plane crates: temporary directories and real etcd
+//! members (Debian's `/usr/bin/etcd`) started on loopback with free ports, killed by their own
+//! pid and removed on drop.
+
+use std::path::{Path, PathBuf};
+
+/// A directory removed when dropped; the name carries the test's label and process id.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!(
+            "brindle-control-{label}-{}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ETCD_BINARY: &str = "/usr/bin/etcd";
+
+/// A port the kernel just handed out on 127.0.0.1 (bind port 0), free again when returned.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One etcd member started by a test; killed (by its pid) and its data dir removed on drop.
+pub struct EtcdMember {
+    pub name: String,
+    pub client_url: String,
+    pub peer_url: String,
+    child: Option<Child>,
+    dir: TempDir,
+}
+
+/// Starts a cluster of `size` members on loopback and waits until it has a leader.
+pub fn start_etcd_cluster(label: &str, size: usize) -> Vec<EtcdMember> {
+    let token = format!("brindle-{label}-{}", std::process::id());
+    let mut members: Vec<EtcdMember> = (0..size)
+        .map(|i| EtcdMember {
+            name: format!("m{i}"),
+            client_url: format!("http://127.0.0.1:{}", free_port()),
+            peer_url: format!("http://127.0.0.1:{}", free_port()),
+            child: None,
+            dir: TempDir::new(&format!("etcd-{label}-m{i}")),
+        })
+        .collect();
+    let initial_cluster = members
+        .iter()
+        .map(|m| format!("{}={}", m.name, m.peer_url))
+        .collect::<Vec<_>>()
+        .join(",");
+    for member in &mut members {
+        let log = std::fs::File::create(member.dir.path().join("etcd.log")).unwrap();
+        let child = Command::new(ETCD_BINARY)
+            .args(["--name", &member.name])
+            .arg("--data-dir")
+            .arg(member.dir.path().join("data"))
+            .args(["--listen-client-urls", &member.client_url])
+            .args(["--advertise-client-urls", &member.client_url])
+            .args(["--listen-peer-urls", &member.peer_url])
+            .args(["--initial-advertise-peer-urls", &member.peer_url])
+            .args(["--initial-cluster", &initial_cluster])
+            .args(["--initial-cluster-state", "new"])
+            .args(["--initial-cluster-token", &token])
+            // Fast elections keep the member-failure test short.
+            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {ETCD_BINARY}: {e}"));
+        member.child = Some(child);
+    }
+    for member in &members {
+        member.wait_healthy(Duration::from_secs(30));
+    }
+    members
+}
+
+pub fn start_etcd(label: &str) -> EtcdMember {
+    start_etcd_cluster(label, 1).pop().unwrap()
+}
+
+impl EtcdMember {
+    fn host_port(&self) -> &str {
+        self.client_url.trim_start_matches("http://")
+    }
+
+    /// `GET <path>` on the member's client port; `None` if it does not answer.
+    pub fn http_get(&self, path: &str) -> Option<String> {
+        let addr = self.host_port().parse().ok()?;
+        let mut conn = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+        conn.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        write!(
+            conn,
+            "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n",
+            self.host_port()
+        )
+        .ok()?;
+        let mut response = String::new();
+        conn.read_to_string(&mut response).ok()?;
+        Some(response)
+    }
+
+    pub fn wait_healthy(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self
+                .http_get("/health")
+                .is_some_and(|r| r.contains("\"health\":\"true\""))
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default();
+        let tail: Vec<_> = log.lines().rev().take(30).collect();
+        panic!(
+            "etcd member {} not healthy after {limit:?}; log tail:\n{}",
+            self.name,
+            tail.join("\n")
+        );
+    }
+
+    /// A gauge or counter from the member's Prometheus `/metrics`.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let body = self.http_get("/metrics")?;
+        body.lines()
+            .find(|line| line.split_whitespace().next() == Some(name))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILLs the member (it stays dead).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends `signal` (e.g. SIGSTOP / SIGCONT) to the member's pid.
+    pub fn signal(&self, signal: i32) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
+            unsafe { libc::kill(pid as i32, signal) };
+        }
+    }
+}
+
+impl Drop for EtcdMember {
+    fn drop(&mut self) {
+        // A stopped member must be continued to die promptly on SIGKILL's reap.
+        self.signal(libc::SIGCONT);
+        self.kill();
+    }
+}
