@@ -12,6 +12,8 @@ PACKAGES=(
     # datastore: etcd v3 server for tests and labs; protoc and the well-known .proto files for
     # the etcd-client crate
     etcd-server etcd-client protobuf-compiler libprotobuf-dev openssl
+    # multi-node tests: proving what crosses the segment (IPIP or not)
+    tcpdump
 )
 
 missing=()

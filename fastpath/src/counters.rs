@@ -31,10 +31,19 @@ pub enum DropReason {
     BadArp,
     /// Too many frames already waiting for a neighbour to resolve.
     NeighborQueueFull,
+    /// IPIP from a source that is not a known node (spoofed or stray tunnel traffic).
+    IpipUnknownSource,
+    /// IPIP whose outer header is a fragment: the node does not reassemble.
+    IpipFragment,
+    /// Larger than the egress MTU (less the IPIP header when encapsulated) with DF set: the
+    /// slow path answers with ICMP fragmentation needed (RFC 1191).
+    FragmentationNeeded,
+    /// Larger than the egress MTU without DF: the node does not fragment, so it drops.
+    TooBig,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 16;
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::BadEthernet,
         DropReason::UnsupportedEtherType,
@@ -48,6 +57,10 @@ impl DropReason {
         DropReason::TxFull,
         DropReason::BadArp,
         DropReason::NeighborQueueFull,
+        DropReason::IpipUnknownSource,
+        DropReason::IpipFragment,
+        DropReason::FragmentationNeeded,
+        DropReason::TooBig,
     ];
 
     /// Stable snake_case name, used in stats output and metrics.
@@ -65,6 +78,10 @@ impl DropReason {
             DropReason::TxFull => "tx_full",
             DropReason::BadArp => "bad_arp",
             DropReason::NeighborQueueFull => "neighbor_queue_full",
+            DropReason::IpipUnknownSource => "ipip_unknown_source",
+            DropReason::IpipFragment => "ipip_fragment",
+            DropReason::FragmentationNeeded => "fragmentation_needed",
+            DropReason::TooBig => "too_big",
         }
     }
 }
@@ -78,6 +95,11 @@ pub struct PipelineCounters {
     pub punted: u64,
     pub injected: u64,
     pub tx_packets: u64,
+    /// Packets sent into an IPIP tunnel (by the worker, once the TX ring took them).
+    pub ipip_encapsulated: u64,
+    /// IPIP packets from known nodes whose outer header the pipeline stripped (whatever then
+    /// happened to the inner packet, which is counted like any other).
+    pub ipip_decapsulated: u64,
     pub drops: [u64; DropReason::COUNT],
 }
 
@@ -103,6 +125,8 @@ impl PipelineCounters {
         self.punted += other.punted;
         self.injected += other.injected;
         self.tx_packets += other.tx_packets;
+        self.ipip_encapsulated += other.ipip_encapsulated;
+        self.ipip_decapsulated += other.ipip_decapsulated;
         for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
             *a += b;
         }
@@ -119,6 +143,8 @@ pub struct WorkerCounters {
     punted: AtomicU64,
     injected: AtomicU64,
     tx_packets: AtomicU64,
+    ipip_encapsulated: AtomicU64,
+    ipip_decapsulated: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
 }
 
@@ -132,6 +158,8 @@ impl WorkerCounters {
         self.punted.store(totals.punted, r);
         self.injected.store(totals.injected, r);
         self.tx_packets.store(totals.tx_packets, r);
+        self.ipip_encapsulated.store(totals.ipip_encapsulated, r);
+        self.ipip_decapsulated.store(totals.ipip_decapsulated, r);
         for (slot, v) in self.drops.iter().zip(totals.drops.iter()) {
             slot.store(*v, r);
         }
@@ -150,6 +178,8 @@ impl WorkerCounters {
             punted: self.punted.load(r),
             injected: self.injected.load(r),
             tx_packets: self.tx_packets.load(r),
+            ipip_encapsulated: self.ipip_encapsulated.load(r),
+            ipip_decapsulated: self.ipip_decapsulated.load(r),
             drops,
         }
     }
@@ -170,6 +200,8 @@ mod tests {
     fn published_counters_read_back_and_sum() {
         let mut local = PipelineCounters::default();
         local.rx_packets = 5;
+        local.ipip_encapsulated = 3;
+        local.ipip_decapsulated = 4;
         local.drop(DropReason::NoRoute);
         let shared = WorkerCounters::default();
         shared.publish(&local);
@@ -177,5 +209,6 @@ mod tests {
         sum.add(&local);
         assert_eq!(sum.rx_packets, 10);
         assert_eq!(sum.dropped(DropReason::NoRoute), 2);
+        assert_eq!((sum.ipip_encapsulated, sum.ipip_decapsulated), (6, 8));
     }
 }

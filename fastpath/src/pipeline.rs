@@ -1,4 +1,4 @@
-//! The packet pipeline: `process_frame(frame, ingress port, tables) -> verdict`.
+//! The packet pipeline: `process(frame, ingress port, tables) -> verdict`.
 //!
 //! CONTRACT (the worker and the slow path are written against it):
 //! - parse Ethernet (shorter than 14 bytes -> `Drop(BadEthernet)`); ARP -> `Punt(Arp)`; other
@@ -6,24 +6,41 @@
 //! - validate IPv4 in this order: fixed header, version, IHL >= 5, options within the frame ->
 //!   `BadIpv4Header`; IHL*4 <= total length <= frame payload -> `BadIpv4Length`; header
 //!   checksum -> `BadIpv4Checksum`;
+//! - IPIP decapsulation (RFC 2003 section 3): protocol 4, arrived on an uplink port, addressed
+//!   to the node (its destination routes `Local`): from a source that is not a known node
+//!   (`Tables::is_tunnel_peer`) -> `Drop(IpipUnknownSource)`; an outer fragment ->
+//!   `Drop(IpipFragment)`; otherwise the outer IPv4 header is replaced by a copy of the
+//!   Ethernet header, `ipip_decapsulated` counts it, and the inner packet goes through the
+//!   steps below (once: an IPIP packet inside is not unwrapped again). The verdict then
+//!   applies to `frame[start..]` ([`Outcome::start`]);
 //! - FIB lookup of the destination: none -> `Punt(NoRoute)` (counted as drop `NoRoute`);
 //!   `Blackhole` -> drop; `Local` -> `Punt(Local)`; `Neighbor`: TTL <= 1 -> `Punt(TtlExpired)`
-//!   (counted as drop `TtlExpired`), no MAC yet -> `Punt(Unresolved(nh))`;
+//!   (counted as drop `TtlExpired`); total length above the egress port's MTU (less 20 bytes
+//!   when the next hop encapsulates) -> with DF `Punt(FragmentationNeeded { mtu })` (counted
+//!   as drop `FragmentationNeeded`; the slow path sends ICMP type 3 code 4, RFC 1191), without
+//!   DF `Drop(TooBig)` (the node does not fragment); no MAC yet -> `Punt(Unresolved(nh))`;
 //! - decrement TTL with an incremental checksum update (RFC 1624), rewrite source MAC to the
-//!   egress port's and destination MAC to the next hop's -> `Forward(port)`.
+//!   egress port's and destination MAC to the next hop's -> `Forward(port)`, or for a next hop
+//!   with `Encap::Ipip` -> `Encapsulate { port, next_hop }`: the worker writes the outer IPv4
+//!   header while it copies the frame to the TX ring ([`encapsulate_ipip`]), so that the
+//!   pipeline never needs room in front of a frame.
 //! - tables that contradict themselves (a FIB entry naming a next hop that does not exist, a
 //!   next hop naming a port that does not exist) -> `Drop(NoRoute)`.
 //!
-//! Counting: every frame adds to `rx_packets`/`rx_bytes` and to exactly one of `forwarded`,
-//! `punted` (Arp, Local, Unresolved) or a drop reason (every `Drop`, and the NoRoute and
-//! TtlExpired punts, which the slow path answers with an ICMP error and then drops), so that
+//! Counting: every frame adds to `rx_packets`/`rx_bytes` and to exactly one of `forwarded`
+//! (`Forward` and `Encapsulate`), `punted` (Arp, Local, Unresolved) or a drop reason (every
+//! `Drop`, and the NoRoute, TtlExpired and FragmentationNeeded punts, which the slow path
+//! answers with an ICMP error and then drops), so that
 //! `rx_packets == forwarded + punted + total_drops()` always holds.
 //!
 //! Never panics on any input; never allocates; never locks.
 
+use std::net::Ipv4Addr;
+
 use crate::counters::{DropReason, PipelineCounters};
-use crate::tables::{MacAddr, NextHopId, NextHopKind, PortId, Tables};
+use crate::tables::{Encap, MacAddr, NextHopId, NextHopKind, PortId, PortKind, Tables, IPIP_OVERHEAD};
 use crate::wire::ethernet::{self, ethertype};
+use crate::wire::ipv4::{self, protocol};
 use crate::wire::{Ipv4Packet, WireError};
 
 /// Why a frame goes to the slow path.
@@ -39,6 +56,9 @@ pub enum PuntReason {
     Unresolved(NextHopId),
     /// Addressed to the node itself.
     Local,
+    /// Too big for the egress link and DF set: answer with ICMP fragmentation needed carrying
+    /// `mtu`, the largest packet the next hop takes (RFC 1191 section 4).
+    FragmentationNeeded { mtu: u16 },
 }
 
 /// What to do with a frame after the pipeline has seen it.
@@ -46,6 +66,9 @@ pub enum PuntReason {
 pub enum Verdict {
     /// Send the (rewritten) frame out of this port.
     Forward(PortId),
+    /// Send the (rewritten) frame out of `port` inside the IPIP tunnel of next hop `next_hop`
+    /// (its [`Encap::Ipip`]); the worker adds the outer header with [`encapsulate_ipip`].
+    Encapsulate { port: PortId, next_hop: NextHopId },
     /// Copy the frame to the slow path; the original is then released.
     Punt(PuntReason),
     /// Release the frame.
@@ -58,14 +81,38 @@ pub struct Frame<'a> {
     pub ingress: PortId,
 }
 
-/// Runs one frame through the pipeline, rewriting it in place when forwarded.
+/// A verdict and the part of the frame it applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    /// The frame to forward, encapsulate or punt is `frame[start..]`: 0, except after IPIP
+    /// decapsulation, where the inner packet (behind a copy of the Ethernet header) starts
+    /// at the outer IPv4 header's length.
+    pub start: usize,
+}
+
+impl Outcome {
+    fn whole(verdict: Verdict) -> Outcome {
+        Outcome { verdict, start: 0 }
+    }
+}
+
+/// Runs one frame through the pipeline, rewriting it in place when forwarded; the verdict
+/// applies to `frame[outcome.start..]`.
 #[inline]
-pub fn process_frame(frame: &mut [u8], _ingress: PortId, tables: &Tables, counters: &mut PipelineCounters) -> Verdict {
+pub fn process(frame: &mut [u8], ingress: PortId, tables: &Tables, counters: &mut PipelineCounters) -> Outcome {
     counters.rx_packets += 1;
     counters.rx_bytes += frame.len() as u64;
-    let verdict = decide(frame, tables);
-    account(verdict, counters);
-    verdict
+    let outcome = decide(frame, ingress, tables, counters);
+    account(outcome.verdict, counters);
+    outcome
+}
+
+/// [`process`] for callers that only look at the verdict. After an IPIP decapsulation the
+/// verdict is about the inner packet, which starts further in: use [`process`] to act on it.
+#[inline]
+pub fn process_frame(frame: &mut [u8], ingress: PortId, tables: &Tables, counters: &mut PipelineCounters) -> Verdict {
+    process(frame, ingress, tables, counters).verdict
 }
 
 /// Runs a batch; `verdicts[i]` is the verdict for `frames[i]` (extra entries of either slice
@@ -93,18 +140,93 @@ pub fn forward_rewrite(frame: &mut [u8], src: MacAddr, dst: MacAddr) -> bool {
     forwardable
 }
 
-/// The routing decision, and the rewrite when the answer is `Forward`.
+/// Decapsulation when the frame is IPIP for this node, then the routing decision.
 #[inline(always)]
-fn decide(frame: &mut [u8], tables: &Tables) -> Verdict {
+fn decide(frame: &mut [u8], ingress: PortId, tables: &Tables, counters: &mut PipelineCounters) -> Outcome {
     let ip = match parse_ipv4(frame) {
         Ok(ip) => ip,
-        Err(verdict) => return verdict,
+        Err(verdict) => return Outcome::whole(verdict),
     };
     if !ip.verify_checksum() {
-        return Verdict::Drop(DropReason::BadIpv4Checksum);
+        return Outcome::whole(Verdict::Drop(DropReason::BadIpv4Checksum));
     }
-    let ttl = ip.ttl();
-    let Some(nh_id) = tables.fib.lookup(u32::from(ip.dst_addr())) else {
+    if ip.protocol() != protocol::IPIP || !arrived_on_uplink(ingress, tables) || !is_local(ip.dst_addr(), tables) {
+        let fields = RoutingFields::of(&ip);
+        return Outcome::whole(route(frame, fields, tables));
+    }
+    let tunnel = OuterHeader {
+        src: ip.src_addr(),
+        header_len: ip.header_len(),
+        total_len: usize::from(ip.total_len()),
+        fragment: ip.more_frags() || ip.frag_offset() != 0,
+    };
+    decapsulate(frame, tunnel, tables, counters)
+}
+
+/// What decapsulation needs of an outer IPv4 header (read before the frame is rewritten).
+struct OuterHeader {
+    src: Ipv4Addr,
+    header_len: usize,
+    total_len: usize,
+    fragment: bool,
+}
+
+/// RFC 2003 section 3: strips the outer header of an IPIP packet from a known node and routes
+/// the inner packet. The Ethernet header is copied over the end of the outer IPv4 header, so
+/// that `frame[header_len..]` is a frame of its own and nothing is moved but 14 bytes.
+fn decapsulate(frame: &mut [u8], outer: OuterHeader, tables: &Tables, counters: &mut PipelineCounters) -> Outcome {
+    // Only nodes this one routes to may tunnel to it; anyone else could inject packets past
+    // the uplink's filtering by wrapping them (RFC 2003 section 4.1 leaves this to the
+    // decapsulator).
+    if !tables.is_tunnel_peer(outer.src) {
+        return Outcome::whole(Verdict::Drop(DropReason::IpipUnknownSource));
+    }
+    if outer.fragment {
+        return Outcome::whole(Verdict::Drop(DropReason::IpipFragment));
+    }
+    // parse_ipv4 checked header_len <= total_len <= frame payload, so both ends are in range.
+    let start = outer.header_len;
+    let end = ethernet::HEADER_LEN + outer.total_len;
+    let Some(inner) = frame.get_mut(..end) else {
+        return Outcome::whole(Verdict::Drop(DropReason::BadIpv4Length));
+    };
+    counters.ipip_decapsulated += 1;
+    inner.copy_within(..ethernet::HEADER_LEN, start);
+    let inner = &mut inner[start..];
+    let verdict = match parse_ipv4(inner) {
+        Ok(ip) if !ip.verify_checksum() => Verdict::Drop(DropReason::BadIpv4Checksum),
+        Ok(ip) => {
+            let fields = RoutingFields::of(&ip);
+            route(inner, fields, tables)
+        }
+        Err(verdict) => verdict,
+    };
+    Outcome { verdict, start }
+}
+
+/// The header fields routing reads, taken from a checked header before the frame is
+/// borrowed for the rewrite.
+#[derive(Clone, Copy)]
+struct RoutingFields {
+    dst: Ipv4Addr,
+    ttl: u8,
+    total_len: u16,
+    dont_frag: bool,
+}
+
+impl RoutingFields {
+    #[inline(always)]
+    fn of(ip: &Ipv4Packet<&[u8]>) -> RoutingFields {
+        RoutingFields { dst: ip.dst_addr(), ttl: ip.ttl(), total_len: ip.total_len(), dont_frag: ip.dont_frag() }
+    }
+}
+
+/// The FIB decision for a frame whose Ethernet and IPv4 headers `parse_ipv4` checked (and
+/// whose fields are `ip`), and the rewrite when it is forwarded.
+#[inline(always)]
+fn route(frame: &mut [u8], ip: RoutingFields, tables: &Tables) -> Verdict {
+    let RoutingFields { dst, ttl, total_len, dont_frag } = ip;
+    let Some(nh_id) = tables.fib.lookup(u32::from(dst)) else {
         return Verdict::Punt(PuntReason::NoRoute);
     };
     let Some(nh) = tables.next_hops.get(nh_id as usize) else {
@@ -122,12 +244,73 @@ fn decide(frame: &mut [u8], tables: &Tables) -> Verdict {
     let Some(port) = tables.ports.get(usize::from(nh.port)) else {
         return Verdict::Drop(DropReason::NoRoute);
     };
+    // RFC 1812 section 5.2.6 / RFC 1191: the node does not fragment, so a packet too big for
+    // the link (as sent: with the tunnel header) is refused, and with DF the sender learns
+    // the MTU that fits.
+    let overhead = match nh.encap {
+        Encap::None => 0,
+        Encap::Ipip { .. } => IPIP_OVERHEAD,
+    };
+    let mtu = port.mtu.saturating_sub(overhead);
+    if total_len > mtu {
+        return if dont_frag {
+            Verdict::Punt(PuntReason::FragmentationNeeded { mtu })
+        } else {
+            Verdict::Drop(DropReason::TooBig)
+        };
+    }
     let Some(neighbor_mac) = nh.mac() else {
         return Verdict::Punt(PuntReason::Unresolved(nh_id));
     };
     rewrite(frame, port.mac, neighbor_mac);
-    Verdict::Forward(nh.port)
+    match nh.encap {
+        Encap::None => Verdict::Forward(nh.port),
+        Encap::Ipip { .. } => Verdict::Encapsulate { port: nh.port, next_hop: nh_id },
+    }
 }
+
+fn arrived_on_uplink(ingress: PortId, tables: &Tables) -> bool {
+    tables.ports.get(usize::from(ingress)).is_some_and(|p| p.kind == PortKind::Uplink)
+}
+
+fn is_local(dst: Ipv4Addr, tables: &Tables) -> bool {
+    tables
+        .fib
+        .lookup(u32::from(dst))
+        .and_then(|id| tables.next_hops.get(id as usize))
+        .is_some_and(|nh| nh.kind == NextHopKind::Local)
+}
+
+/// Writes `frame` (Ethernet + IPv4, as the pipeline left it for an `Encapsulate` verdict) into
+/// `out` wrapped in IPIP from `local` to `remote` (RFC 2003 section 3.1): the frame's Ethernet
+/// header, an outer IPv4 header without options (protocol 4, TTL 64, DSCP/ECN and DF copied
+/// from the inner header, identification `ident`, checksum), then the inner packet up to its
+/// total length (Ethernet padding is not carried). Returns the length written; `None` when
+/// `frame` is not IPv4 or `out` is too small (nothing useful is written then).
+pub fn encapsulate_ipip(frame: &[u8], local: Ipv4Addr, remote: Ipv4Addr, ident: u16, out: &mut [u8]) -> Option<usize> {
+    let eth = ethernet::Packet::new_checked(frame).ok()?;
+    let inner = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    let inner_len = usize::from(inner.total_len());
+    let outer_start = ethernet::HEADER_LEN;
+    let inner_start = outer_start + ipv4::HEADER_LEN;
+    let total = inner_start + inner_len;
+    let out = out.get_mut(..total)?;
+    let outer = ipv4::Ipv4Repr {
+        ttl: OUTER_TTL,
+        dscp: inner.dscp(),
+        ecn: inner.ecn(),
+        ident,
+        dont_frag: inner.dont_frag(),
+        ..ipv4::Ipv4Repr::new(local, remote, protocol::IPIP, inner.total_len())
+    };
+    out[..outer_start].copy_from_slice(&frame[..outer_start]);
+    outer.emit(&mut out[outer_start..]).ok()?;
+    out[inner_start..].copy_from_slice(inner.datagram());
+    Some(total)
+}
+
+/// TTL of the outer header (RFC 2003 section 3.1: "the default TTL ... for IP datagrams").
+const OUTER_TTL: u8 = 64;
 
 /// The checked IPv4 header of an Ethernet frame, or the verdict for a frame that has none.
 #[inline(always)]
@@ -158,10 +341,11 @@ fn rewrite(frame: &mut [u8], src: MacAddr, dst: MacAddr) {
 #[inline(always)]
 fn account(verdict: Verdict, counters: &mut PipelineCounters) {
     match verdict {
-        Verdict::Forward(_) => counters.forwarded += 1,
+        Verdict::Forward(_) | Verdict::Encapsulate { .. } => counters.forwarded += 1,
         // The slow path turns these into ICMP errors; the frame itself goes no further.
         Verdict::Punt(PuntReason::NoRoute) => counters.drop(DropReason::NoRoute),
         Verdict::Punt(PuntReason::TtlExpired) => counters.drop(DropReason::TtlExpired),
+        Verdict::Punt(PuntReason::FragmentationNeeded { .. }) => counters.drop(DropReason::FragmentationNeeded),
         Verdict::Punt(PuntReason::Arp | PuntReason::Local | PuntReason::Unresolved(_)) => counters.punted += 1,
         Verdict::Drop(reason) => counters.drop(reason),
     }

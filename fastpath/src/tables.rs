@@ -91,7 +91,9 @@ pub struct PortInfo {
 /// What a FIB entry points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NextHopKind {
-    /// Deliver out of `port` to `ip`, whose MAC the neighbour table resolves.
+    /// Deliver out of `port` to `ip`, whose MAC the neighbour table resolves. Routes to other
+    /// nodes' workloads are neighbours too (on the uplink, `ip` being the other node or a
+    /// gateway), with the next hop's [`Encap`] saying whether the packet is wrapped.
     Neighbor,
     /// Addresses of the node itself: hand to the slow path.
     Local,
@@ -99,13 +101,35 @@ pub enum NextHopKind {
     Blackhole,
 }
 
+/// How a next hop wraps the packets it sends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Encap {
+    /// Sent as they are (another node on the same L2 segment, or a gateway that routes
+    /// workload addresses).
+    #[default]
+    None,
+    /// IP in IP (RFC 2003): an outer IPv4 header from `local` (this node's address) to `remote`
+    /// (the other node) goes in front of the packet; the frame itself goes to the MAC of the
+    /// next hop's `ip`, which is `remote` on a shared segment or a gateway otherwise.
+    Ipip { local: Ipv4Addr, remote: Ipv4Addr },
+}
+
+/// Bytes IPIP adds to a packet: the outer IPv4 header (RFC 2003 section 3.1, no options).
+pub const IPIP_OVERHEAD: u16 = 20;
+
 /// A next hop: where a matching packet leaves and to whom.
 #[derive(Debug)]
 pub struct NextHop {
     pub kind: NextHopKind,
     pub port: PortId,
-    /// The neighbour the frame is addressed to (the workload, or a gateway on the uplink).
+    /// The neighbour the frame is addressed to (the workload, or a node or gateway on the
+    /// uplink).
     pub ip: Ipv4Addr,
+    /// Whether packets are wrapped before they leave.
+    pub encap: Encap,
+    /// The addresses this next hop's routes cover are other nodes: IPIP packets from them are
+    /// decapsulated, from anyone else dropped. Set on the /32 routes to known nodes only.
+    pub tunnel_peer: bool,
     /// Resolved MAC of `ip` as `MacAddr::to_u64() | RESOLVED`, or 0 while unresolved.
     mac: AtomicU64,
 }
@@ -114,7 +138,19 @@ const RESOLVED: u64 = 1 << 63;
 
 impl NextHop {
     pub fn new(kind: NextHopKind, port: PortId, ip: Ipv4Addr) -> NextHop {
-        NextHop { kind, port, ip, mac: AtomicU64::new(0) }
+        NextHop { kind, port, ip, encap: Encap::None, tunnel_peer: false, mac: AtomicU64::new(0) }
+    }
+
+    /// Another node's workloads: out of the uplink `port` to the MAC of `via` (the node, or a
+    /// gateway), wrapped as `encap` says.
+    pub fn remote(port: PortId, via: Ipv4Addr, encap: Encap) -> NextHop {
+        NextHop { encap, ..NextHop::new(NextHopKind::Neighbor, port, via) }
+    }
+
+    /// The route to a known node's own address (reached through `via` on the uplink `port`):
+    /// it marks the node as a source IPIP is accepted from.
+    pub fn tunnel_peer(port: PortId, via: Ipv4Addr) -> NextHop {
+        NextHop { tunnel_peer: true, ..NextHop::new(NextHopKind::Neighbor, port, via) }
     }
 
     /// The neighbour's MAC, if ARP has resolved it.
@@ -145,5 +181,15 @@ impl Tables {
         self.next_hops
             .iter()
             .filter(move |nh| nh.kind == NextHopKind::Neighbor && nh.port == port && nh.ip == ip)
+    }
+
+    /// Whether IPIP from `src` is accepted: the FIB routes `src` to a next hop marked as a
+    /// tunnel peer (a known node). One lookup, no allocation, so it runs per packet.
+    #[inline]
+    pub fn is_tunnel_peer(&self, src: Ipv4Addr) -> bool {
+        self.fib
+            .lookup(u32::from(src))
+            .and_then(|id| self.next_hops.get(id as usize))
+            .is_some_and(|nh| nh.tunnel_peer)
     }
 }

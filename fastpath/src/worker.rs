@@ -25,10 +25,10 @@ use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TryRecvError};
 
 use crate::counters::{DropReason, PipelineCounters, WorkerCounters};
-use crate::pipeline::{process_frame, PuntReason, Verdict};
+use crate::pipeline::{encapsulate_ipip, process, PuntReason, Verdict};
 use crate::port::Port;
-use crate::punt::WorkerEnd;
-use crate::tables::{PortId, Tables};
+use crate::punt::{WorkerEnd, FRAME_BUF_SIZE};
+use crate::tables::{Encap, NextHopId, PortId, Tables};
 
 /// How a worker waits for frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,6 +269,8 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
     let mut pollfds = poll_set(&ports, &extra_fds);
 
     let mut counters = PipelineCounters::default();
+    // Where encapsulated frames are assembled before the TX copy; allocated once, here.
+    let mut tunnel = TunnelScratch::new();
     let mut last_publish = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let mut work = 0;
@@ -279,7 +281,7 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
             }
         }
         for ingress in 0..ports.len() {
-            work += service_port(&mut ports, ingress, &tables, &punt, &mut counters);
+            work += service_port(&mut ports, ingress, &tables, &punt, &mut tunnel, &mut counters);
         }
         work += inject(&mut ports, &punt, &mut counters);
         // Frames the kernel could not take in the batch's flush go out now; until they have,
@@ -319,6 +321,35 @@ fn poll_set(ports: &[Option<Port>], extra: &[RawFd]) -> Vec<libc::pollfd> {
         .collect()
 }
 
+/// A worker's buffer for building IPIP frames, and the identification field of the outer
+/// headers it writes.
+///
+/// `Port::transmit` copies one contiguous slice into a TX frame, so the outer header and the
+/// packet are put together here first (one extra copy of the packet per encapsulated frame).
+/// The identification counts up per worker: unique enough for non-DF packets over the
+/// reassembly lifetime (RFC 6864 section 4.2), ignored for DF ones.
+struct TunnelScratch {
+    buf: Box<[u8; FRAME_BUF_SIZE]>,
+    ident: u16,
+}
+
+impl TunnelScratch {
+    fn new() -> TunnelScratch {
+        TunnelScratch { buf: Box::new([0u8; FRAME_BUF_SIZE]), ident: 0 }
+    }
+
+    /// Wraps `frame` in the IPIP tunnel of next hop `nh`; the frame to send, or `None` when
+    /// the next hop is not a tunnel (any more) or the result would not fit a buffer.
+    fn wrap(&mut self, frame: &[u8], nh: NextHopId, tables: &Tables) -> Option<&[u8]> {
+        let Encap::Ipip { local, remote } = tables.next_hops.get(nh as usize)?.encap else {
+            return None;
+        };
+        self.ident = self.ident.wrapping_add(1);
+        let len = encapsulate_ipip(frame, local, remote, self.ident, &mut self.buf[..])?;
+        Some(&self.buf[..len])
+    }
+}
+
 /// Receives one batch on `ports[ingress]`, runs it through the pipeline and acts on the
 /// verdicts; returns the number of frames received.
 fn service_port(
@@ -326,6 +357,7 @@ fn service_port(
     ingress: usize,
     tables: &ArcSwap<Tables>,
     punt: &WorkerEnd,
+    tunnel: &mut TunnelScratch,
     counters: &mut PipelineCounters,
 ) -> usize {
     let Some(port) = ports[ingress].as_mut() else { return 0 };
@@ -337,19 +369,34 @@ fn service_port(
     let ingress_id = ingress as PortId;
     for i in 0..n {
         let Some(port) = ports[ingress].as_mut() else { break };
-        let verdict = process_frame(port.received_frame_mut(i), ingress_id, &snapshot, counters);
-        match verdict {
+        let outcome = process(port.received_frame_mut(i), ingress_id, &snapshot, counters);
+        let start = outcome.start;
+        match outcome.verdict {
             Verdict::Forward(egress) => {
-                if forward(ports, ingress, i, egress as usize) {
-                    counters.tx_packets += 1;
+                let sent = if start == 0 {
+                    forward(ports, ingress, i, egress as usize)
                 } else {
-                    counters.forwarded = counters.forwarded.saturating_sub(1);
-                    counters.drop(DropReason::TxFull);
+                    forward_part(ports, ingress, i, start, egress as usize, &mut tunnel.buf[..])
+                };
+                note_transmit(sent, counters);
+            }
+            Verdict::Encapsulate { port: egress, next_hop } => {
+                let frame = ports[ingress].as_ref().map_or(&[][..], |p| p.received_frame(i));
+                let sent = match frame.get(start..).and_then(|f| tunnel.wrap(f, next_hop, &snapshot)) {
+                    Some(wrapped) => ports
+                        .get_mut(usize::from(egress))
+                        .and_then(Option::as_mut)
+                        .is_some_and(|p| p.transmit(wrapped)),
+                    None => false,
+                };
+                if sent {
+                    counters.ipip_encapsulated += 1;
                 }
+                note_transmit(sent, counters);
             }
             Verdict::Punt(reason) => {
                 let frame = ports[ingress].as_ref().map_or(&[][..], |p| p.received_frame(i));
-                if !punt.punt(ingress_id, reason, frame) {
+                if !punt.punt(ingress_id, reason, frame.get(start..).unwrap_or_default()) {
                     note_punt_failure(reason, counters);
                 }
             }
@@ -363,6 +410,53 @@ fn service_port(
         port.flush();
     }
     n
+}
+
+/// Counts a forwarded frame as sent, or turns it into a `TxFull` drop (the pipeline counted
+/// it as forwarded), keeping `rx == forwarded + punted + drops`.
+fn note_transmit(sent: bool, counters: &mut PipelineCounters) {
+    if sent {
+        counters.tx_packets += 1;
+    } else {
+        counters.forwarded = counters.forwarded.saturating_sub(1);
+        counters.drop(DropReason::TxFull);
+    }
+}
+
+/// Copies `received_frame(i)[start..]` of `ports[ingress]` (a decapsulated packet) to the TX
+/// ring of `ports[egress]`, which may be the ingress port itself.
+fn forward_part(
+    ports: &mut [Option<Port>],
+    ingress: usize,
+    i: usize,
+    start: usize,
+    egress: usize,
+    scratch: &mut [u8],
+) -> bool {
+    if egress == ingress {
+        // Back out of the uplink it came in on (transit through this node): `Port` lends the
+        // RX frame and the TX ring through the same `&mut`, so the packet goes through the
+        // scratch buffer.
+        let Some(port) = ports[ingress].as_mut() else { return false };
+        let Some(data) = port.received_frame(i).get(start..) else { return false };
+        let Some(copy) = scratch.get_mut(..data.len()) else { return false };
+        copy.copy_from_slice(data);
+        return port.transmit(copy);
+    }
+    if egress >= ports.len() {
+        return false;
+    }
+    let (from, to) = if ingress < egress {
+        let (a, b) = ports.split_at_mut(egress);
+        (&a[ingress], &mut b[0])
+    } else {
+        let (a, b) = ports.split_at_mut(ingress);
+        (&b[0], &mut a[egress])
+    };
+    match (from, to) {
+        (Some(from), Some(to)) => from.received_frame(i).get(start..).is_some_and(|data| to.transmit(data)),
+        _ => false,
+    }
 }
 
 /// Copies received frame `i` of `ports[ingress]` to the TX ring of `ports[egress]`. False when
@@ -395,10 +489,10 @@ fn note_punt_failure(reason: PuntReason, counters: &mut PipelineCounters) {
             counters.punted = counters.punted.saturating_sub(1);
             counters.drop(DropReason::PuntQueueFull);
         }
-        // The pipeline already counted these as drops (NoRoute, TtlExpired); only the ICMP
-        // error the slow path would have sent is lost, and counting a second drop for the
-        // same frame would break the sum.
-        PuntReason::NoRoute | PuntReason::TtlExpired => {}
+        // The pipeline already counted these as drops (NoRoute, TtlExpired,
+        // FragmentationNeeded); only the ICMP error the slow path would have sent is lost,
+        // and counting a second drop for the same frame would break the sum.
+        PuntReason::NoRoute | PuntReason::TtlExpired | PuntReason::FragmentationNeeded { .. } => {}
     }
 }
 

@@ -22,6 +22,9 @@ pub enum IcmpError {
     NetUnreachable,
     /// Type 3 code 1: the next hop on the last link never answered ARP (RFC 1812 4.3.3.1).
     HostUnreachable,
+    /// Type 3 code 4: too big for the next hop with DF set; `mtu` is the next-hop MTU the
+    /// sender should use (RFC 1191 section 4; RFC 1812 section 5.2.6).
+    FragmentationNeeded { mtu: u16 },
 }
 
 /// Why no error may be sent about a packet (RFC 1812 section 4.3.2.7, RFC 1122 3.2.2).
@@ -102,6 +105,11 @@ pub fn emit_error(
         IcmpError::HostUnreachable => Icmpv4Repr::DstUnreachable {
             code: unreachable::HOST,
             next_hop_mtu: 0,
+            original,
+        },
+        IcmpError::FragmentationNeeded { mtu } => Icmpv4Repr::DstUnreachable {
+            code: unreachable::FRAG_NEEDED,
+            next_hop_mtu: mtu,
             original,
         },
     };

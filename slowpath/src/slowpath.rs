@@ -9,8 +9,10 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fastpath::pipeline::forward_rewrite;
+use fastpath::pipeline::{encapsulate_ipip, forward_rewrite};
 use fastpath::punt::FRAME_BUF_SIZE;
+use fastpath::tables::Encap;
+use fastpath::wire::{ethernet, Ipv4Packet};
 use fastpath::{MacAddr, NextHopKind, PortId, PortInfo, PortKind, PuntReason, Tables};
 
 use crate::arp;
@@ -71,6 +73,8 @@ pub struct Slowpath<K: KernelNeighbors> {
     next_uplink_refresh: Option<Instant>,
     /// Frames are built here before they are handed to the sink.
     scratch: Box<[u8; FRAME_BUF_SIZE]>,
+    /// Held frames for a tunnel are wrapped in IPIP here.
+    tunnel_scratch: Box<[u8; FRAME_BUF_SIZE]>,
     /// Reused list of resolutions due at a tick (bounded by the number of resolutions).
     due: Vec<NeighborKey>,
 }
@@ -86,6 +90,7 @@ impl<K: KernelNeighbors> Slowpath<K> {
             next_kernel_poll: None,
             next_uplink_refresh: None,
             scratch: Box::new([0u8; FRAME_BUF_SIZE]),
+            tunnel_scratch: Box::new([0u8; FRAME_BUF_SIZE]),
             due: Vec::new(),
             counters,
             config,
@@ -147,6 +152,14 @@ impl<K: KernelNeighbors> Slowpath<K> {
             }
             PuntReason::Unresolved(nh) => self.on_unresolved(tables, nh, port, frame, now, out),
             PuntReason::Local => self.on_local(tables, port, frame, out),
+            PuntReason::FragmentationNeeded { mtu } => self.send_icmp_error(
+                tables,
+                port,
+                IcmpError::FragmentationNeeded { mtu },
+                frame,
+                now,
+                out,
+            ),
         }
     }
 
@@ -259,9 +272,10 @@ impl<K: KernelNeighbors> Slowpath<K> {
             return;
         };
         let counters = &self.counters;
+        let tunnel_scratch = &mut self.tunnel_scratch;
         self.holds.release(key, |_ingress, frame| {
             if forward_rewrite(frame, port.mac, mac) {
-                if send(out, counters, key.0, frame) {
+                if send_forwarded(out, counters, tables, key.0, frame, &mut tunnel_scratch[..]) {
                     SlowpathCounters::inc(&counters.held_forwarded);
                 }
             } else {
@@ -304,7 +318,14 @@ impl<K: KernelNeighbors> Slowpath<K> {
             let len = frame.len().min(FRAME_BUF_SIZE);
             self.scratch[..len].copy_from_slice(&frame[..len]);
             if len == frame.len() && forward_rewrite(&mut self.scratch[..len], port.mac, mac) {
-                if send(out, &self.counters, key.0, &self.scratch[..len]) {
+                if send_forwarded(
+                    out,
+                    &self.counters,
+                    tables,
+                    key.0,
+                    &self.scratch[..len],
+                    &mut self.tunnel_scratch[..],
+                ) {
                     SlowpathCounters::inc(&self.counters.held_forwarded);
                 }
             } else {
@@ -541,11 +562,43 @@ impl IcmpErrorSender<'_> {
                 IcmpError::TimeExceeded => {
                     SlowpathCounters::inc(&self.counters.icmp_time_exceeded_sent)
                 }
-                IcmpError::NetUnreachable | IcmpError::HostUnreachable => {
+                IcmpError::NetUnreachable
+                | IcmpError::HostUnreachable
+                | IcmpError::FragmentationNeeded { .. } => {
                     SlowpathCounters::inc(&self.counters.icmp_unreachable_sent)
                 }
             }
         }
+    }
+}
+
+/// Sends a held frame the pipeline would have forwarded (already rewritten by
+/// `forward_rewrite`) out of `port`, wrapped in IPIP first when the route to its destination
+/// is a tunnel, as the worker would have done (identification 0: held frames are few).
+fn send_forwarded(
+    out: &mut impl FrameSink,
+    counters: &SlowpathCounters,
+    tables: &Tables,
+    port: PortId,
+    frame: &[u8],
+    tunnel_scratch: &mut [u8],
+) -> bool {
+    let Some((local, remote)) = tunnel_of(tables, frame) else {
+        return send(out, counters, port, frame);
+    };
+    match encapsulate_ipip(frame, local, remote, 0, tunnel_scratch) {
+        Some(len) => send(out, counters, port, &tunnel_scratch[..len]),
+        None => false,
+    }
+}
+
+/// The IPIP tunnel (local, remote) the FIB sends `frame`'s destination into, if any.
+fn tunnel_of(tables: &Tables, frame: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr)> {
+    let ip = Ipv4Packet::new_checked(frame.get(ethernet::HEADER_LEN..)?).ok()?;
+    let nh = tables.fib.lookup(u32::from(ip.dst_addr()))?;
+    match tables.next_hops.get(nh as usize)?.encap {
+        Encap::Ipip { local, remote } => Some((local, remote)),
+        Encap::None => None,
     }
 }
 
