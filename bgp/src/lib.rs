@@ -1,3 +1,4 @@
 //! BGP-4 speaker (RFC 4271): the message codec in [`packet`]; the FSM and RIBs build on it.
 
 pub mod packet;
+pub mod fsm;
