@@ -72,3 +72,112 @@ pub struct GracefulRestartFamily {
     /// The F bit: forwarding state for this family was preserved across the restart.
     pub forwarding_state: bool,
 }
+
+use super::notification::{open_message_error, Notification};
+use super::wire::{Put, Reader};
+
+/// The error for a capability we know whose value does not parse: RFC 4271 section 6.2
+/// gives a recognized but malformed optional parameter the subcode 0 (Unspecific).
+fn malformed() -> Notification {
+    Notification::open(open_message_error::UNSPECIFIC, Vec::new())
+}
+
+impl Capability {
+    /// Decodes the capabilities packed in one Optional Parameter of type 2.
+    pub(crate) fn decode_all(buf: &[u8], out: &mut Vec<Capability>) -> Result<(), Notification> {
+        let mut r = Reader::new(buf);
+        while !r.is_empty() {
+            let code = r.u8().ok_or_else(malformed)?;
+            let len = r.u8().ok_or_else(malformed)?;
+            let value = r.take(usize::from(len)).ok_or_else(malformed)?;
+            out.push(Self::decode(code, value)?);
+        }
+        Ok(())
+    }
+
+    fn decode(code: u8, value: &[u8]) -> Result<Capability, Notification> {
+        let mut r = Reader::new(value);
+        let cap = match code {
+            // RFC 4760 section 8: AFI, reserved, SAFI.
+            code::MULTIPROTOCOL if value.len() == 4 => {
+                let afi = r.u16().ok_or_else(malformed)?;
+                let _reserved = r.u8();
+                let safi = r.u8().ok_or_else(malformed)?;
+                Capability::Multiprotocol { afi, safi }
+            }
+            // RFC 2918 section 2: length 0.
+            code::ROUTE_REFRESH if value.is_empty() => Capability::RouteRefresh,
+            // RFC 6793 section 3: the 4-octet AS.
+            code::FOUR_OCTET_AS if value.len() == 4 => {
+                Capability::FourOctetAs(r.u32().ok_or_else(malformed)?)
+            }
+            // RFC 4724 section 3: flags and time, then 4 octets per family.
+            code::GRACEFUL_RESTART if value.len() >= 2 && (value.len() - 2) % 4 == 0 => {
+                let flags_and_time = r.u16().ok_or_else(malformed)?;
+                let mut families = Vec::with_capacity((value.len() - 2) / 4);
+                while !r.is_empty() {
+                    let afi = r.u16().ok_or_else(malformed)?;
+                    let safi = r.u8().ok_or_else(malformed)?;
+                    let flags = r.u8().ok_or_else(malformed)?;
+                    families.push(GracefulRestartFamily {
+                        afi,
+                        safi,
+                        forwarding_state: flags & 0x80 != 0,
+                    });
+                }
+                Capability::GracefulRestart {
+                    restart_state: flags_and_time & 0x8000 != 0,
+                    restart_time: flags_and_time & 0x0fff,
+                    families,
+                }
+            }
+            code::MULTIPROTOCOL | code::ROUTE_REFRESH | code::FOUR_OCTET_AS
+            | code::GRACEFUL_RESTART => return Err(malformed()),
+            _ => Capability::Unknown { code, data: value.to_vec() },
+        };
+        Ok(cap)
+    }
+
+    /// The capability code.
+    pub fn code(&self) -> u8 {
+        match self {
+            Capability::Multiprotocol { .. } => code::MULTIPROTOCOL,
+            Capability::RouteRefresh => code::ROUTE_REFRESH,
+            Capability::FourOctetAs(_) => code::FOUR_OCTET_AS,
+            Capability::GracefulRestart { .. } => code::GRACEFUL_RESTART,
+            Capability::Unknown { code, .. } => *code,
+        }
+    }
+
+    /// The TLV of this capability, or `None` when its value does not fit the one-octet
+    /// length (an `Unknown` of more than 255 octets, or more than 63 graceful restart
+    /// families): such a capability cannot be sent.
+    pub(crate) fn encode(&self) -> Option<Vec<u8>> {
+        let mut value = Vec::new();
+        match self {
+            Capability::Multiprotocol { afi, safi } => {
+                value.put_u16(*afi);
+                value.put_u8(0);
+                value.put_u8(*safi);
+            }
+            Capability::RouteRefresh => {}
+            Capability::FourOctetAs(asn) => value.put_u32(*asn),
+            Capability::GracefulRestart { restart_state, restart_time, families } => {
+                let r_bit = if *restart_state { 0x8000 } else { 0 };
+                value.put_u16(r_bit | (restart_time & 0x0fff));
+                for f in families {
+                    value.put_u16(f.afi);
+                    value.put_u8(f.safi);
+                    value.put_u8(if f.forwarding_state { 0x80 } else { 0 });
+                }
+            }
+            Capability::Unknown { data, .. } => value.extend_from_slice(data),
+        }
+        let len = u8::try_from(value.len()).ok()?;
+        let mut tlv = Vec::with_capacity(2 + value.len());
+        tlv.put_u8(self.code());
+        tlv.put_u8(len);
+        tlv.extend_from_slice(&value);
+        Some(tlv)
+    }
+}

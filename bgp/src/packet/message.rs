@@ -89,3 +89,99 @@ impl Message {
         }
     }
 }
+
+use super::error::DecodeError;
+use super::notification::message_header_error;
+use super::open::OPEN_FIXED_LEN;
+use super::route_refresh::ROUTE_REFRESH_BODY_LEN;
+use super::wire::Put;
+
+/// Shortest message of each type, header included (RFC 4271 section 6.1; RFC 2918 for
+/// ROUTE-REFRESH), and whether that is also its only length.
+fn length_bounds(kind: MessageType) -> (usize, bool) {
+    match kind {
+        MessageType::Open => (HEADER_LEN + OPEN_FIXED_LEN, false),
+        MessageType::Update => (HEADER_LEN + 4, false),
+        MessageType::Notification => (HEADER_LEN + 2, false),
+        MessageType::Keepalive => (HEADER_LEN, true),
+        MessageType::RouteRefresh => (HEADER_LEN + ROUTE_REFRESH_BODY_LEN, true),
+    }
+}
+
+impl Message {
+    /// Decodes the message at the start of `buf` and returns it with the number of bytes it
+    /// took. `Err(Incomplete)` asks for more bytes; it is returned only while everything
+    /// received so far is a valid start of a message, so a bad header is reported as soon
+    /// as its 19 octets are in. `Err(Malformed(n))`: send `n` and close (RFC 4271 section 6).
+    pub fn decode(buf: &[u8], cx: &DecodeContext) -> Result<(Message, usize), DecodeError> {
+        let malformed = DecodeError::Malformed;
+        // RFC 4271 section 6.1: the marker must be all ones. Checked on what has arrived so
+        // a stream that is not BGP fails at once.
+        let marker_seen = buf.len().min(MARKER.len());
+        if buf[..marker_seen] != MARKER[..marker_seen] {
+            return Err(malformed(Notification::header(
+                message_header_error::CONNECTION_NOT_SYNCHRONIZED,
+                Vec::new(),
+            )));
+        }
+        let Some(header) = buf.get(..HEADER_LEN) else {
+            return Err(DecodeError::Incomplete);
+        };
+        let length_field = [header[16], header[17]];
+        let length = usize::from(u16::from_be_bytes(length_field));
+        let bad_length = || {
+            malformed(Notification::header(
+                message_header_error::BAD_MESSAGE_LENGTH,
+                length_field.to_vec(),
+            ))
+        };
+        if !(HEADER_LEN..=MAX_MESSAGE_LEN).contains(&length) {
+            return Err(bad_length());
+        }
+        let Some(kind) = MessageType::from_u8(header[18]) else {
+            return Err(malformed(Notification::header(
+                message_header_error::BAD_MESSAGE_TYPE,
+                vec![header[18]],
+            )));
+        };
+        let (min, exact) = length_bounds(kind);
+        if length < min || (exact && length != min) {
+            return Err(bad_length());
+        }
+        let Some(message) = buf.get(..length) else {
+            return Err(DecodeError::Incomplete);
+        };
+        let body = &message[HEADER_LEN..];
+        let decoded = match kind {
+            MessageType::Open => Open::decode(body).map(Message::Open),
+            MessageType::Update => Update::decode(body, cx.four_octet_as).map(Message::Update),
+            MessageType::Notification => Notification::decode(body).map(Message::Notification),
+            MessageType::Keepalive => Ok(Message::Keepalive),
+            MessageType::RouteRefresh => RouteRefresh::decode(body).map(Message::RouteRefresh),
+        };
+        decoded.map(|m| (m, length)).map_err(malformed)
+    }
+
+    /// Encodes the message with its header. An UPDATE is written as given: keep it within
+    /// 4096 octets (see [`Update::pack`]); a longer one is logged.
+    pub fn encode(&self, cx: &EncodeContext) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        out.extend_from_slice(&MARKER);
+        out.put_u16(0);
+        out.put_u8(self.message_type() as u8);
+        match self {
+            Message::Open(open) => open.encode(&mut out),
+            Message::Update(update) => update.encode(cx.four_octet_as, &mut out),
+            Message::Notification(n) => n.encode(&mut out),
+            Message::Keepalive => {}
+            Message::RouteRefresh(rr) => rr.encode(&mut out),
+        }
+        if out.len() > MAX_MESSAGE_LEN {
+            tracing::warn!(len = out.len(), "encoded a BGP message above 4096 octets");
+        }
+        // The length field counts the whole message, header included.
+        let total = u16::try_from(out.len()).unwrap_or(u16::MAX);
+        out[MARKER.len()..MARKER.len() + 2].copy_from_slice(&total.to_be_bytes());
+        out
+    }
+}

@@ -35,6 +35,7 @@ pub use notification::Notification;
 pub use open::Open;
 pub use prefix::Ipv4Prefix;
 pub use route_refresh::RouteRefresh;
+pub use stream::{split_messages, MessageStream};
 
 pub use update::Update;
 

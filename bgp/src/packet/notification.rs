@@ -190,3 +190,24 @@ impl fmt::Display for Notification {
         }
     }
 }
+
+impl Notification {
+    /// Decodes a NOTIFICATION body; any code is accepted, since a peer's error is reported,
+    /// never answered (RFC 4271 section 6.1 requires a body of at least two octets, which
+    /// the header check has ensured).
+    pub(crate) fn decode(body: &[u8]) -> Result<Notification, Notification> {
+        let mut r = super::wire::Reader::new(body);
+        let short = || Notification::header(message_header_error::BAD_MESSAGE_LENGTH, Vec::new());
+        let code = r.u8().ok_or_else(short)?;
+        let subcode = r.u8().ok_or_else(short)?;
+        Ok(Notification { code, subcode, data: r.rest().to_vec() })
+    }
+
+    /// Appends the body. Data longer than a message can hold is cut to fit 4096 octets.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.push(self.code);
+        out.push(self.subcode);
+        let room = super::message::MAX_MESSAGE_LEN - super::message::HEADER_LEN - 2;
+        out.extend_from_slice(&self.data[..self.data.len().min(room)]);
+    }
+}

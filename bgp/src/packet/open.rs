@@ -91,3 +91,101 @@ impl Open {
             .any(|c| matches!(c, Capability::Multiprotocol { afi: a, safi: s } if *a == afi && *s == safi))
     }
 }
+
+use super::notification::{open_message_error, Notification};
+use super::wire::{Put, Reader};
+
+impl Open {
+    /// Decodes an OPEN body (after the header) and checks it as RFC 4271 section 6.2 says,
+    /// in the order the section lists the checks. What needs the session's configuration
+    /// (the expected peer AS, our own identifier) is left to the FSM.
+    pub(crate) fn decode(body: &[u8]) -> Result<Open, Notification> {
+        // The header check guarantees the fixed part; a short body is still handled.
+        let unspecific = || Notification::open(open_message_error::UNSPECIFIC, Vec::new());
+        let mut r = Reader::new(body);
+        let version = r.u8().ok_or_else(unspecific)?;
+        if version != BGP_VERSION {
+            // Data: the largest version we support (RFC 4271 section 6.2).
+            return Err(Notification::open(
+                open_message_error::UNSUPPORTED_VERSION_NUMBER,
+                u16::from(BGP_VERSION).to_be_bytes().to_vec(),
+            ));
+        }
+        let my_as = r.u16().ok_or_else(unspecific)?;
+        let hold_time = r.u16().ok_or_else(unspecific)?;
+        let bgp_identifier = r.ipv4().ok_or_else(unspecific)?;
+        let params_len = r.u8().ok_or_else(unspecific)?;
+        // The optional parameters must fill the rest of the message exactly.
+        if usize::from(params_len) != r.remaining() {
+            return Err(unspecific());
+        }
+
+        // AS 0 is reserved and never a peer's AS (RFC 7607 section 2).
+        if my_as == 0 {
+            return Err(Notification::open(open_message_error::BAD_PEER_AS, Vec::new()));
+        }
+        // Hold Time: zero or at least three seconds (RFC 4271 section 4.2).
+        if hold_time == 1 || hold_time == 2 {
+            return Err(Notification::open(open_message_error::UNACCEPTABLE_HOLD_TIME, Vec::new()));
+        }
+        // Any non-zero value is a valid identifier (RFC 6286 section 2.1).
+        if bgp_identifier.is_unspecified() {
+            return Err(Notification::open(open_message_error::BAD_BGP_IDENTIFIER, Vec::new()));
+        }
+
+        let mut capabilities = Vec::new();
+        while !r.is_empty() {
+            let param_type = r.u8().ok_or_else(unspecific)?;
+            let len = r.u8().ok_or_else(unspecific)?;
+            let value = r.take(usize::from(len)).ok_or_else(unspecific)?;
+            if param_type != PARAM_CAPABILITIES {
+                return Err(Notification::open(
+                    open_message_error::UNSUPPORTED_OPTIONAL_PARAMETER,
+                    Vec::new(),
+                ));
+            }
+            Capability::decode_all(value, &mut capabilities)?;
+        }
+        if capabilities.iter().any(|c| matches!(c, Capability::FourOctetAs(0))) {
+            // RFC 7607 section 2: AS 0 in the 4-octet AS capability is a Bad Peer AS too.
+            return Err(Notification::open(open_message_error::BAD_PEER_AS, Vec::new()));
+        }
+        Ok(Open { version, my_as, hold_time, bgp_identifier, capabilities })
+    }
+
+    /// Appends the OPEN body. Capabilities are packed into as few Optional Parameters as
+    /// fit 255 octets each; a capability that cannot be encoded, or that would push the
+    /// parameters past 255 octets, is left out (and logged).
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u8(self.version);
+        out.put_u16(self.my_as);
+        out.put_u16(self.hold_time);
+        out.extend_from_slice(&self.bgp_identifier.octets());
+
+        let mut params: Vec<Vec<u8>> = Vec::new();
+        let mut total = 0usize;
+        for cap in &self.capabilities {
+            let Some(tlv) = cap.encode() else {
+                tracing::warn!(code = cap.code(), "capability too long for an OPEN, left out");
+                continue;
+            };
+            let fits_last = params.last().is_some_and(|p| p.len() + tlv.len() <= 255);
+            let added = if fits_last { tlv.len() } else { 2 + tlv.len() };
+            if total + added > 255 {
+                tracing::warn!(code = cap.code(), "optional parameters full, capability left out");
+                continue;
+            }
+            total += added;
+            match params.last_mut() {
+                Some(p) if fits_last => p.extend_from_slice(&tlv),
+                _ => params.push(tlv),
+            }
+        }
+        out.put_u8(total as u8); // total <= 255, checked above
+        for p in params {
+            out.put_u8(PARAM_CAPABILITIES);
+            out.put_u8(p.len() as u8); // p.len() <= 255, checked above
+            out.extend_from_slice(&p);
+        }
+    }
+}

@@ -26,6 +26,7 @@ impl Ipv4Prefix {
     }
 
     /// The prefix length, 0 to 32.
+    #[allow(clippy::len_without_is_empty)] // a prefix length, not a collection's
     pub fn len(&self) -> u8 {
         self.len
     }
@@ -46,5 +47,55 @@ fn mask(len: u8) -> u32 {
     match len {
         0 => 0,
         l => u32::MAX << (32 - u32::from(l.min(32))),
+    }
+}
+
+/// A prefix list that does not parse: a length above 32 or a prefix cut short.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InvalidPrefix;
+
+/// Decodes a run of `<length, prefix>` pairs filling `buf` exactly (RFC 4271 section 4.3):
+/// the prefix is the fewest octets that hold `length` bits; trailing bits are ignored.
+pub(crate) fn decode_prefixes(buf: &[u8]) -> Result<Vec<Ipv4Prefix>, InvalidPrefix> {
+    let mut r = super::wire::Reader::new(buf);
+    // Each prefix takes at least one octet, so this bounds the allocation by the input.
+    let mut out = Vec::with_capacity(buf.len().min(1024));
+    while !r.is_empty() {
+        let len = r.u8().ok_or(InvalidPrefix)?;
+        if len > 32 {
+            return Err(InvalidPrefix);
+        }
+        let bytes = r.take(usize::from(len).div_ceil(8)).ok_or(InvalidPrefix)?;
+        let mut octets = [0u8; 4];
+        octets[..bytes.len()].copy_from_slice(bytes);
+        out.extend(Ipv4Prefix::new(Ipv4Addr::from(octets), len));
+    }
+    Ok(out)
+}
+
+/// Encodes prefixes as `<length, prefix>` pairs (RFC 4271 section 4.3).
+pub(crate) fn encode_prefixes(prefixes: &[Ipv4Prefix], out: &mut Vec<u8>) {
+    for p in prefixes {
+        out.push(p.len);
+        out.extend_from_slice(&p.addr.octets()[..p.encoded_len() - 1]);
+    }
+}
+
+impl Ipv4Prefix {
+    /// Octets this prefix takes on the wire: its length octet and the significant octets.
+    pub fn encoded_len(&self) -> usize {
+        1 + usize::from(self.len).div_ceil(8)
+    }
+}
+
+impl std::str::FromStr for Ipv4Prefix {
+    type Err = String;
+
+    /// Parses `a.b.c.d/len` (host bits are cleared).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, len) = s.split_once('/').ok_or_else(|| format!("{s}: expected a.b.c.d/len"))?;
+        let addr: Ipv4Addr = addr.parse().map_err(|e| format!("{s}: {e}"))?;
+        let len: u8 = len.parse().map_err(|e| format!("{s}: {e}"))?;
+        Self::new(addr, len).ok_or_else(|| format!("{s}: length above 32"))
     }
 }

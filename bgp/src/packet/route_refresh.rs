@@ -18,3 +18,29 @@ pub struct RouteRefresh {
 
 /// Length of the ROUTE-REFRESH body.
 pub const ROUTE_REFRESH_BODY_LEN: usize = 4;
+
+use super::notification::{message_header_error, Notification};
+use super::wire::{Put, Reader};
+
+impl RouteRefresh {
+    pub(crate) fn decode(body: &[u8]) -> Result<RouteRefresh, Notification> {
+        let bad_len = || {
+            let len = (super::message::HEADER_LEN + body.len()) as u16; // <= 4096 by the header check
+            Notification::header(message_header_error::BAD_MESSAGE_LENGTH, len.to_be_bytes().to_vec())
+        };
+        if body.len() != ROUTE_REFRESH_BODY_LEN {
+            return Err(bad_len());
+        }
+        let mut r = Reader::new(body);
+        let afi = r.u16().ok_or_else(bad_len)?;
+        let _reserved = r.u8();
+        let safi = r.u8().ok_or_else(bad_len)?;
+        Ok(RouteRefresh { afi, safi })
+    }
+
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u16(self.afi);
+        out.put_u8(0);
+        out.put_u8(self.safi);
+    }
+}

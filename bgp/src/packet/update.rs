@@ -119,3 +119,126 @@ impl Update {
         a.next_hop.or_else(|| a.mp_reach.as_ref().and_then(|r| r.ipv4_next_hop()))
     }
 }
+
+use super::notification::update_message_error as err;
+use super::prefix::{decode_prefixes, encode_prefixes};
+use super::wire::{patch_len16, Put, Reader};
+
+impl Update {
+    /// Decodes an UPDATE body (after the header), with RFC 4271 section 6.3 as revised by
+    /// RFC 7606: `Err` only where the session must be reset.
+    pub(crate) fn decode(body: &[u8], four_octet_as: bool) -> Result<Update, Notification> {
+        let malformed_list = || Notification::update(err::MALFORMED_ATTRIBUTE_LIST, Vec::new());
+        let invalid_network = |_| Notification::update(err::INVALID_NETWORK_FIELD, Vec::new());
+        let mut r = Reader::new(body);
+        // RFC 4271 section 6.3: lengths that overrun the message are a Malformed Attribute
+        // List.
+        let withdrawn_len = r.u16().ok_or_else(malformed_list)?;
+        let withdrawn = r.take(usize::from(withdrawn_len)).ok_or_else(malformed_list)?;
+        let attributes_len = r.u16().ok_or_else(malformed_list)?;
+        let attributes = r.take(usize::from(attributes_len)).ok_or_else(malformed_list)?;
+        // RFC 7606 section 5.3: a syntax error in either prefix field resets the session.
+        let mut update = Update {
+            withdrawn: decode_prefixes(withdrawn).map_err(invalid_network)?,
+            nlri: decode_prefixes(r.rest()).map_err(invalid_network)?,
+            ..Default::default()
+        };
+        if !attributes.is_empty() {
+            let decoded = PathAttributes::decode(attributes, !update.nlri.is_empty(), four_octet_as)?;
+            update.attributes = Some(decoded.attributes);
+            update.treat_as_withdraw = decoded.treat_as_withdraw;
+            update.malformation = decoded.malformation;
+        } else if !update.nlri.is_empty() {
+            // Routes with no attributes at all: ORIGIN is the first of those missing
+            // (RFC 7606 section 3 (d)).
+            update.treat_as_withdraw = true;
+            update.malformation = Some(Notification::update(
+                err::MISSING_WELL_KNOWN_ATTRIBUTE,
+                vec![super::attribute::type_code::ORIGIN],
+            ));
+        }
+        if update.treat_as_withdraw {
+            update.withdraw_everything();
+        }
+        Ok(update)
+    }
+
+    /// Treat-as-withdraw (RFC 7606 section 2): every IPv4 unicast route the UPDATE names,
+    /// announced or withdrawn, ends up in `withdrawn`; the attributes are dropped.
+    fn withdraw_everything(&mut self) {
+        let mut withdrawn: Vec<Ipv4Prefix> = self.withdrawn_routes().collect();
+        withdrawn.extend(self.announced());
+        self.withdrawn = withdrawn;
+        self.nlri.clear();
+        self.attributes = None;
+    }
+
+    /// Appends the UPDATE body.
+    pub(crate) fn encode(&self, four_octet_as: bool, out: &mut Vec<u8>) {
+        let at = out.len();
+        out.put_u16(0);
+        encode_prefixes(&self.withdrawn, out);
+        patch_len16(out, at);
+
+        let at = out.len();
+        out.put_u16(0);
+        if let Some(attributes) = &self.attributes {
+            let announces = !self.nlri.is_empty() || attributes.mp_reach.is_some();
+            attributes.encode(announces, four_octet_as, out);
+        }
+        patch_len16(out, at);
+
+        encode_prefixes(&self.nlri, out);
+    }
+
+    /// Splits announcements and withdrawals into UPDATEs that each fit the 4096-octet limit
+    /// (RFC 4271 section 4.1): withdrawals first, then the `nlri` with `attributes`
+    /// repeated in every UPDATE that carries some. Returns no UPDATE when both lists are
+    /// empty.
+    pub fn pack(
+        withdrawn: &[Ipv4Prefix],
+        attributes: &PathAttributes,
+        nlri: &[Ipv4Prefix],
+        cx: &super::EncodeContext,
+    ) -> Vec<Update> {
+        use super::message::{HEADER_LEN, MAX_MESSAGE_LEN};
+        // Header, two length fields.
+        let room = MAX_MESSAGE_LEN - HEADER_LEN - 4;
+        let mut updates = Vec::new();
+
+        let mut current = Update::default();
+        let mut used = 0;
+        for p in withdrawn {
+            if used + p.encoded_len() > room {
+                updates.push(std::mem::take(&mut current));
+                used = 0;
+            }
+            current.withdrawn.push(*p);
+            used += p.encoded_len();
+        }
+
+        if !nlri.is_empty() {
+            let mut attrs_len = Vec::new();
+            attributes.encode(true, cx.four_octet_as, &mut attrs_len);
+            let attrs_len = attrs_len.len();
+            for p in nlri {
+                let starts_attrs = current.attributes.is_none();
+                let cost = p.encoded_len() + if starts_attrs { attrs_len } else { 0 };
+                if used + cost > room && (used > 0) {
+                    updates.push(std::mem::take(&mut current));
+                    used = 0;
+                }
+                if current.attributes.is_none() {
+                    current.attributes = Some(attributes.clone());
+                    used += attrs_len;
+                }
+                current.nlri.push(*p);
+                used += p.encoded_len();
+            }
+        }
+        if !current.withdrawn.is_empty() || !current.nlri.is_empty() {
+            updates.push(current);
+        }
+        updates
+    }
+}
