@@ -14,6 +14,8 @@ PACKAGES=(
     etcd-server etcd-client protobuf-compiler libprotobuf-dev openssl
     # multi-node tests: proving what crosses the segment (IPIP or not)
     tcpdump
+    # BGP interop: real peers (BIRD 2, GoBGP) started by the bgp tests
+    bird2 gobgpd
 )
 
 missing=()
