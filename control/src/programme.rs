@@ -9,9 +9,10 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
+use fastpath::tables::Encap;
 use fastpath::{Fib, MacAddr, NextHop, NextHopKind, PortId, PortInfo, PortKind, Tables};
 
-use crate::config::{NodeConfig, RouteConfig};
+use crate::config::{NodeConfig, RouteConfig, RouteEncap};
 use crate::host::InterfaceFacts;
 
 /// The gateway address every workload routes through; nobody owns it, the node answers ARP
@@ -138,23 +139,55 @@ pub fn tables(routing: &Routing) -> BuiltTables {
             }
         }
     }
-    // Static routes through gateways on the uplink's subnet.
+    // Static routes: through gateways or to other nodes on the uplink's subnet, or into IPIP
+    // tunnels to other nodes; the nodes tunnelled to become known nodes.
+    let mut tunnel_peers: Vec<(Ipv4Addr, Ipv4Addr)> = Vec::new();
     for r in routing.routes {
         let reject = |reason: String| ProgrammeError::Route { prefix: r.prefix.to_string(), via: r.via, reason };
         let Some((id, addrs)) = routing.uplink else {
             rejected.push(reject("there is no uplink to reach the gateway on".into()));
             continue;
         };
-        let on_link = addrs.iter().any(|(ip, len)| {
-            let m = if *len == 0 { 0 } else { u32::MAX << (32 - len) };
-            u32::from(*ip) & m == u32::from(r.via) & m
-        });
-        if !on_link {
-            rejected.push(reject(format!("gateway is not on a subnet of uplink {}", port_name(id))));
-            continue;
-        }
-        if let Err(e) = add_route(r.prefix.addr, r.prefix.len, NextHop::new(NextHopKind::Neighbor, id, r.via)) {
+        let next_hop = match r.encap {
+            RouteEncap::None => {
+                if !on_link(addrs, r.via) {
+                    rejected.push(reject(format!("gateway is not on a subnet of uplink {}", port_name(id))));
+                    continue;
+                }
+                NextHop::remote(id, r.via, Encap::None)
+            }
+            RouteEncap::Ipip => {
+                let Some(&(local, _)) = addrs.first() else {
+                    rejected.push(reject(format!("uplink {} has no address to tunnel from", port_name(id))));
+                    continue;
+                };
+                let Some(first_hop) = first_hop_to(addrs, routing.routes, r.via) else {
+                    rejected.push(reject(format!(
+                        "tunnel end is neither on a subnet of uplink {} nor reached by an unencapsulated static route",
+                        port_name(id)
+                    )));
+                    continue;
+                };
+                if !tunnel_peers.iter().any(|(peer, _)| *peer == r.via) {
+                    tunnel_peers.push((r.via, first_hop));
+                }
+                NextHop::remote(id, first_hop, Encap::Ipip { local, remote: r.via })
+            }
+        };
+        if let Err(e) = add_route(r.prefix.addr, r.prefix.len, next_hop) {
             rejected.push(e);
+        }
+    }
+    // A /32 to each known node marks it as a source IPIP is accepted from (the pipeline asks
+    // the FIB). A route the configuration gives for exactly that address wins, unmarked.
+    if let Some((id, _)) = routing.uplink {
+        for (peer, first_hop) in tunnel_peers {
+            let configured = routing.routes.iter().any(|r| r.prefix.len == 32 && r.prefix.addr == peer);
+            if !configured {
+                if let Err(e) = add_route(peer, 32, NextHop::tunnel_peer(id, first_hop)) {
+                    rejected.push(e);
+                }
+            }
         }
     }
 
@@ -166,6 +199,28 @@ pub fn tables(routing: &Routing) -> BuiltTables {
 
     let ports = routing.ports.iter().map(|p| p.clone().unwrap_or_else(free_slot)).collect();
     BuiltTables { tables: Tables { fib, next_hops, ports }, rejected }
+}
+
+/// Whether `ip` is on one of the uplink's subnets.
+fn on_link(addrs: &[(Ipv4Addr, u8)], ip: Ipv4Addr) -> bool {
+    addrs.iter().any(|(own, len)| {
+        let m = if *len == 0 { 0 } else { u32::MAX << (32 - len) };
+        u32::from(*own) & m == u32::from(ip) & m
+    })
+}
+
+/// The neighbour on the uplink that packets to `node` go to: `node` itself on the uplink's
+/// subnet, else the gateway of the longest unencapsulated static route covering it (one
+/// level of recursion, RFC 1812 section 5.2.1 style), if that gateway is on the subnet.
+fn first_hop_to(addrs: &[(Ipv4Addr, u8)], routes: &[RouteConfig], node: Ipv4Addr) -> Option<Ipv4Addr> {
+    if on_link(addrs, node) {
+        return Some(node);
+    }
+    routes
+        .iter()
+        .filter(|r| r.encap == RouteEncap::None && r.prefix.contains(node) && on_link(addrs, r.via))
+        .max_by_key(|r| r.prefix.len)
+        .map(|r| r.via)
 }
 
 /// The whole programme for a configuration, ports numbered from 0; any entry that cannot be
@@ -260,6 +315,51 @@ mod tests {
     }
 
     #[test]
+    fn ipip_routes_tunnel_to_the_node_and_make_it_a_known_node() {
+        let p = build(
+            &config(
+                "[[route]]\nprefix = \"192.168.1.0/26\"\nvia = \"10.99.0.2\"\nencap = \"ipip\"\n\
+                 [[route]]\nprefix = \"192.168.2.0/26\"\nvia = \"10.99.0.3\"",
+            ),
+            fake,
+        )
+        .unwrap();
+        let (node, peer) = (Ipv4Addr::new(10, 99, 0, 1), Ipv4Addr::new(10, 99, 0, 2));
+        let nh = next_hop(&p, [192, 168, 1, 9]).unwrap();
+        assert_eq!((nh.kind, nh.port, nh.ip), (NextHopKind::Neighbor, 2, peer), "frames go to the peer's MAC");
+        assert_eq!(nh.encap, Encap::Ipip { local: node, remote: peer });
+        let plain = next_hop(&p, [192, 168, 2, 9]).unwrap();
+        assert_eq!((plain.ip, plain.encap), (Ipv4Addr::new(10, 99, 0, 3), Encap::None));
+        assert!(p.tables.is_tunnel_peer(peer), "the ipip via is a known node");
+        assert!(!p.tables.is_tunnel_peer(Ipv4Addr::new(10, 99, 0, 3)), "a plain via is not");
+        assert!(!p.tables.is_tunnel_peer(Ipv4Addr::new(10, 99, 0, 77)));
+        let to_peer = next_hop(&p, [10, 99, 0, 2]).unwrap();
+        assert_eq!((to_peer.ip, to_peer.encap), (peer, Encap::None), "the node itself is reached directly");
+    }
+
+    #[test]
+    fn a_tunnel_to_another_subnet_goes_through_the_gateway_of_a_static_route() {
+        let p = build(
+            &config(
+                "[[route]]\nprefix = \"10.50.0.0/24\"\nvia = \"10.99.0.254\"\n\
+                 [[route]]\nprefix = \"192.168.3.0/26\"\nvia = \"10.50.0.7\"\nencap = \"ipip\"",
+            ),
+            fake,
+        )
+        .unwrap();
+        let nh = next_hop(&p, [192, 168, 3, 1]).unwrap();
+        assert_eq!(nh.ip, Ipv4Addr::new(10, 99, 0, 254), "frames go to the router");
+        assert_eq!(nh.encap, Encap::Ipip { local: Ipv4Addr::new(10, 99, 0, 1), remote: Ipv4Addr::new(10, 50, 0, 7) });
+        assert!(p.tables.is_tunnel_peer(Ipv4Addr::new(10, 50, 0, 7)));
+
+        let err = build(&config("[[route]]\nprefix = \"192.168.3.0/26\"\nvia = \"10.50.0.7\"\nencap = \"ipip\""), fake)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("192.168.3.0/26") && err.contains("10.50.0.7") && err.contains("tunnel end"), "{err}");
+    }
+
+    #[test]
     fn off_link_gateway_is_refused_with_the_route_named() {
         let err = build(&config("[[route]]\nprefix = \"10.5.0.0/16\"\nvia = \"172.16.0.1\""), fake)
             .err()
@@ -277,8 +377,8 @@ mod tests {
         let a = [Ipv4Addr::new(192, 168, 0, 1)];
         let b = [Ipv4Addr::new(192, 168, 0, 1), Ipv4Addr::new(192, 168, 0, 9)];
         let routes = vec![
-            RouteConfig { prefix: "10.5.0.0/16".parse().unwrap(), via: Ipv4Addr::new(172, 16, 0, 1) },
-            RouteConfig { prefix: "10.99.0.0/24".parse().unwrap(), via: Ipv4Addr::new(10, 99, 0, 2) },
+            RouteConfig { prefix: "10.5.0.0/16".parse().unwrap(), via: Ipv4Addr::new(172, 16, 0, 1), encap: RouteEncap::None },
+            RouteConfig { prefix: "10.99.0.0/24".parse().unwrap(), via: Ipv4Addr::new(10, 99, 0, 2), encap: RouteEncap::None },
         ];
         let built = tables(&Routing {
             ports: &ports,
