@@ -2,3 +2,4 @@
 
 pub mod packet;
 pub mod fsm;
+pub mod rib;

@@ -1,0 +1,310 @@
+//! Routing information bases (RFC 4271 section 3.2) and the Decision Process (section 9.1).
+//!
+//! [`Rib`] ties them together: per peer an [`AdjRibIn`] (routes as received, after the
+//! checks on receipt) and an [`AdjRibOut`] (what we advertised), one [`LocRib`] with every
+//! candidate path per prefix and the best first. Each operation reports what changed into a
+//! [`RibChanges`]: next hops for the dataplane and UPDATE contents per peer. Pure like the
+//! FSM: no sockets, no clock.
+//!
+//! Memory: attribute sets are interned ([`Interner`]), so a prefix costs its 8-octet key and
+//! a pointer in each table it is in.
+
+pub mod adj_in;
+pub mod adj_out;
+pub mod best;
+pub mod intern;
+pub mod loc;
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+pub use adj_in::{AdjRibIn, Import};
+pub use adj_out::{export, AdjRibOut, OutChange};
+pub use best::{select_best, Candidate, SourceInfo, DEFAULT_LOCAL_PREF};
+pub use intern::Interner;
+pub use loc::{BestChange, LocRib};
+
+use crate::packet::{AsPath, Ipv4Prefix, Origin, PathAttributes, Update};
+
+/// The local speaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RibConfig {
+    pub asn: u32,
+    pub router_id: Ipv4Addr,
+    /// CLUSTER_ID when reflecting (RFC 4456 section 7); the router id when unset.
+    pub cluster_id: Option<Ipv4Addr>,
+}
+
+impl RibConfig {
+    pub fn cluster_id(&self) -> Ipv4Addr {
+        self.cluster_id.unwrap_or(self.router_id)
+    }
+}
+
+/// The runtime's name for a peer (any value it likes, unique among the peers up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerKey(pub u32);
+
+/// A peer whose session is Established.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer's address (selection step 9.1.2.2 g).
+    pub address: Ipv4Addr,
+    pub asn: u32,
+    /// Its BGP Identifier, from its OPEN.
+    pub router_id: Ipv4Addr,
+    /// Our address on the session: the NEXT_HOP we announce.
+    pub local_address: Ipv4Addr,
+    /// The peer is a route reflector client of ours (RFC 4456).
+    pub rr_client: bool,
+}
+
+impl PeerInfo {
+    pub fn is_ebgp(&self, config: &RibConfig) -> bool {
+        self.asn != config.asn
+    }
+}
+
+/// Where a path came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// Originated by this node (its IPAM blocks).
+    Local,
+    Peer(PeerKey),
+}
+
+/// A route's path: its attributes and who it came from. Shared between all the prefixes
+/// announced with it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Path {
+    pub source: Source,
+    pub attrs: PathAttributes,
+}
+
+/// A change of the best next hop for a prefix, for the dataplane. `next_hop` is `None` when
+/// no learned route is left, or when the best route is our own (the node forwards to its
+/// own blocks by itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FibChange {
+    pub prefix: Ipv4Prefix,
+    pub next_hop: Option<Ipv4Addr>,
+}
+
+/// What a RIB operation changed; drained by the runtime.
+#[derive(Debug, Default)]
+pub struct RibChanges {
+    pub fib: Vec<FibChange>,
+    pub out: Vec<(PeerKey, OutChange)>,
+}
+
+/// Errors of the RIB's API (the runtime's mistakes, not the peers').
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RibError {
+    #[error("peer {0:?} is already up")]
+    PeerAlreadyUp(PeerKey),
+    #[error("peer {0:?} is not up")]
+    UnknownPeer(PeerKey),
+}
+
+struct PeerRibs {
+    info: PeerInfo,
+    adj_in: AdjRibIn,
+    adj_out: AdjRibOut,
+}
+
+/// Adj-RIBs-In, Loc-RIB and Adj-RIBs-Out of one speaker.
+pub struct Rib {
+    config: RibConfig,
+    peers: FxHashMap<PeerKey, PeerRibs>,
+    /// Locally originated prefixes (kept like a peer's Adj-RIB-In).
+    local: AdjRibIn,
+    loc: LocRib,
+    paths: Interner<Path>,
+    exported: Interner<PathAttributes>,
+}
+
+impl Rib {
+    pub fn new(config: RibConfig) -> Self {
+        Self {
+            config,
+            peers: FxHashMap::default(),
+            local: AdjRibIn::default(),
+            loc: LocRib::default(),
+            paths: Interner::default(),
+            exported: Interner::default(),
+        }
+    }
+
+    pub fn config(&self) -> &RibConfig {
+        &self.config
+    }
+
+    pub fn loc_rib(&self) -> &LocRib {
+        &self.loc
+    }
+
+    pub fn adj_rib_in(&self, peer: PeerKey) -> Option<&AdjRibIn> {
+        self.peers.get(&peer).map(|p| &p.adj_in)
+    }
+
+    pub fn adj_rib_out(&self, peer: PeerKey) -> Option<&AdjRibOut> {
+        self.peers.get(&peer).map(|p| &p.adj_out)
+    }
+
+    /// Distinct shared paths held (for memory reports).
+    pub fn distinct_paths(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// A session came up: the peer is sent every best path it may have.
+    pub fn peer_up(&mut self, key: PeerKey, info: PeerInfo, changes: &mut RibChanges) -> Result<(), RibError> {
+        if self.peers.contains_key(&key) {
+            return Err(RibError::PeerAlreadyUp(key));
+        }
+        let mut adj_out = AdjRibOut::default();
+        for (prefix, best) in self.loc.iter_best() {
+            let from = source_peer(&self.peers, best.source);
+            let change = adj_out.update(prefix, Some(best), from.as_ref(), (key, &info), &self.config, &mut self.exported);
+            changes.out.extend(change.map(|c| (key, c)));
+        }
+        self.peers.insert(key, PeerRibs { info, adj_in: AdjRibIn::default(), adj_out });
+        Ok(())
+    }
+
+    /// A session went down: its routes leave the Loc-RIB (and are withdrawn from the
+    /// others where they were best).
+    pub fn peer_down(&mut self, key: PeerKey, changes: &mut RibChanges) -> Result<(), RibError> {
+        // Out of the table first, so that nothing is computed for it any more.
+        let gone = self.peers.remove(&key).ok_or(RibError::UnknownPeer(key))?;
+        for peer in self.peers.values_mut() {
+            peer.adj_out.forget_cached_export();
+        }
+        for prefix in gone.adj_in.prefixes() {
+            self.loc_remove(prefix, Source::Peer(key), changes);
+        }
+        drop(gone);
+        self.paths.sweep();
+        self.exported.sweep();
+        Ok(())
+    }
+
+    /// An UPDATE from an Established peer.
+    pub fn update(&mut self, key: PeerKey, update: &Update, changes: &mut RibChanges) -> Result<(), RibError> {
+        let info = self.peers.get(&key).ok_or(RibError::UnknownPeer(key))?.info;
+        let import = AdjRibIn::import(update, key, &info, &self.config);
+        for prefix in import.withdrawn {
+            self.withdraw_path(prefix, Source::Peer(key), changes);
+        }
+        if let Some(path) = import.path {
+            let path = self.paths.intern(path);
+            for prefix in import.announced {
+                self.announce_path(prefix, Arc::clone(&path), changes);
+            }
+        }
+        Ok(())
+    }
+
+    /// Originates `prefix` (one of the node's blocks): ORIGIN IGP, empty AS_PATH.
+    pub fn originate(&mut self, prefix: Ipv4Prefix, changes: &mut RibChanges) {
+        let attrs = PathAttributes { origin: Origin::Igp, as_path: AsPath::default(), ..Default::default() };
+        let path = self.paths.intern(Path { source: Source::Local, attrs });
+        self.announce_path(prefix, path, changes);
+    }
+
+    /// Stops originating `prefix`.
+    pub fn withdraw_local(&mut self, prefix: Ipv4Prefix, changes: &mut RibChanges) {
+        self.withdraw_path(prefix, Source::Local, changes);
+    }
+
+    fn announce_path(&mut self, prefix: Ipv4Prefix, path: Arc<Path>, changes: &mut RibChanges) {
+        let adj_in = match path.source {
+            Source::Local => &mut self.local,
+            Source::Peer(key) => match self.peers.get_mut(&key) {
+                Some(p) => &mut p.adj_in,
+                None => return,
+            },
+        };
+        if adj_in.get(&prefix).is_some_and(|held| Arc::ptr_eq(held, &path)) {
+            return;
+        }
+        adj_in.insert(prefix, Arc::clone(&path));
+        let (peers, config) = (&self.peers, &self.config);
+        let info = |s: Source| source_info(peers, config, s);
+        if let Some(best) = self.loc.insert(prefix, path, &info) {
+            self.best_changed(prefix, best, changes);
+        }
+    }
+
+    fn withdraw_path(&mut self, prefix: Ipv4Prefix, source: Source, changes: &mut RibChanges) {
+        let adj_in = match source {
+            Source::Local => &mut self.local,
+            Source::Peer(key) => match self.peers.get_mut(&key) {
+                Some(p) => &mut p.adj_in,
+                None => return,
+            },
+        };
+        if adj_in.remove(&prefix).is_none() {
+            return;
+        }
+        self.loc_remove(prefix, source, changes);
+    }
+
+    fn loc_remove(&mut self, prefix: Ipv4Prefix, source: Source, changes: &mut RibChanges) {
+        let (peers, config) = (&self.peers, &self.config);
+        let info = |s: Source| source_info(peers, config, s);
+        if let Some(best) = self.loc.remove(prefix, source, &info) {
+            self.best_changed(prefix, best, changes);
+        }
+    }
+
+    /// The best path of `prefix` changed: tell the dataplane if the next hop moved, and
+    /// bring every Adj-RIB-Out in line.
+    fn best_changed(&mut self, prefix: Ipv4Prefix, change: BestChange, changes: &mut RibChanges) {
+        let next_hop = |p: &Option<Arc<Path>>| {
+            p.as_ref().filter(|p| p.source != Source::Local).and_then(|p| p.attrs.next_hop)
+        };
+        let (old_hop, new_hop) = (next_hop(&change.old), next_hop(&change.new));
+        if old_hop != new_hop {
+            changes.fib.push(FibChange { prefix, next_hop: new_hop });
+        }
+        let best = change.new;
+        let from = best.as_ref().and_then(|b| source_peer(&self.peers, b.source));
+        for (key, peer) in self.peers.iter_mut() {
+            let change = peer.adj_out.update(
+                prefix,
+                best.as_ref(),
+                from.as_ref(),
+                (*key, &peer.info),
+                &self.config,
+                &mut self.exported,
+            );
+            changes.out.extend(change.map(|c| (*key, c)));
+        }
+    }
+}
+
+fn source_peer(peers: &FxHashMap<PeerKey, PeerRibs>, source: Source) -> Option<PeerInfo> {
+    match source {
+        Source::Local => None,
+        Source::Peer(key) => peers.get(&key).map(|p| p.info),
+    }
+}
+
+fn source_info(peers: &FxHashMap<PeerKey, PeerRibs>, config: &RibConfig, source: Source) -> SourceInfo {
+    match source_peer(peers, source) {
+        None => SourceInfo {
+            local: true,
+            ebgp: false,
+            router_id: config.router_id,
+            address: Ipv4Addr::UNSPECIFIED,
+        },
+        Some(peer) => SourceInfo {
+            local: false,
+            ebgp: peer.is_ebgp(config),
+            router_id: peer.router_id,
+            address: peer.address,
+        },
+    }
+}
