@@ -1,0 +1,659 @@
+//! The BGP-4 codec against hand-derived and captured encodings, every malformation RFC 4271
+//! section 6 and RFC 7606 name, a deterministic fuzz loop, and a live BIRD 2 peer.
+
+use std::net::Ipv4Addr;
+
+use bgp::packet::attribute::{flags, type_code};
+use bgp::packet::capability::code as cap_code;
+use bgp::packet::notification::{
+    cease, error_code, message_header_error as hdr, open_message_error as open_err,
+    update_message_error as upd,
+};
+use bgp::packet::*;
+
+const AS4: DecodeContext = DecodeContext { four_octet_as: true };
+const AS2: DecodeContext = DecodeContext { four_octet_as: false };
+const ENC4: EncodeContext = EncodeContext { four_octet_as: true };
+const ENC2: EncodeContext = EncodeContext { four_octet_as: false };
+
+fn prefix(s: &str) -> Ipv4Prefix {
+    s.parse().unwrap()
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+/// A whole message: marker, length, type, body.
+fn message(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![0xff; 16];
+    m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+    m.push(kind);
+    m.extend_from_slice(body);
+    m
+}
+
+/// An UPDATE from its three raw fields.
+fn update_msg(withdrawn: &[u8], attributes: &[u8], nlri: &[u8]) -> Vec<u8> {
+    let mut body = (withdrawn.len() as u16).to_be_bytes().to_vec();
+    body.extend_from_slice(withdrawn);
+    body.extend_from_slice(&(attributes.len() as u16).to_be_bytes());
+    body.extend_from_slice(attributes);
+    body.extend_from_slice(nlri);
+    message(2, &body)
+}
+
+fn attr(attr_flags: u8, code: u8, value: &[u8]) -> Vec<u8> {
+    let mut a = vec![attr_flags, code, value.len() as u8];
+    a.extend_from_slice(value);
+    a
+}
+
+fn origin_igp() -> Vec<u8> {
+    attr(0x40, 1, &[0])
+}
+fn as_path4(asns: &[u32]) -> Vec<u8> {
+    let mut v = vec![2, asns.len() as u8];
+    asns.iter().for_each(|a| v.extend_from_slice(&a.to_be_bytes()));
+    attr(0x40, 2, &v)
+}
+fn next_hop(a: [u8; 4]) -> Vec<u8> {
+    attr(0x40, 3, &a)
+}
+/// ORIGIN, AS_PATH and NEXT_HOP, all valid, for a 4-octet session.
+fn mandatory() -> Vec<u8> {
+    [origin_igp(), as_path4(&[65001]), next_hop([192, 0, 2, 1])].concat()
+}
+const NLRI_10_1: [u8; 4] = [24, 10, 1, 0];
+
+fn decode(buf: &[u8], cx: &DecodeContext) -> Message {
+    let (m, used) = Message::decode(buf, cx).unwrap_or_else(|e| panic!("decode failed: {e}"));
+    assert_eq!(used, buf.len(), "the whole message is consumed");
+    m
+}
+
+fn full_attributes() -> PathAttributes {
+    PathAttributes {
+        origin: Origin::Egp,
+        as_path: AsPath {
+            segments: vec![
+                AsPathSegment { kind: AsPathSegmentType::AsSequence, asns: vec![65001, 4200000001, 7] },
+                AsPathSegment { kind: AsPathSegmentType::AsSet, asns: vec![100, 4200000002] },
+            ],
+        },
+        next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
+        med: Some(50),
+        local_pref: Some(200),
+        atomic_aggregate: true,
+        aggregator: Some(Aggregator { asn: 4200000003, address: Ipv4Addr::new(192, 0, 2, 9) }),
+        communities: vec![(65002 << 16) | 100, 0xffff_ff01],
+        originator_id: Some(Ipv4Addr::new(10, 0, 0, 1)),
+        cluster_list: vec![Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)],
+        mp_reach: None,
+        mp_unreach: None,
+        unknown: vec![RawAttribute {
+            flags: flags::OPTIONAL | flags::TRANSITIVE | flags::PARTIAL,
+            type_code: 99,
+            value: vec![1, 2, 3],
+        }],
+    }
+}
+
+fn sample_messages() -> Vec<Message> {
+    let caps = vec![
+        Capability::Multiprotocol { afi: AFI_IPV4, safi: SAFI_UNICAST },
+        Capability::RouteRefresh,
+        Capability::GracefulRestart {
+            restart_state: true,
+            restart_time: 120,
+            families: vec![GracefulRestartFamily { afi: 1, safi: 1, forwarding_state: true }],
+        },
+        Capability::Unknown { code: 70, data: vec![] },
+        Capability::Unknown { code: 73, data: b"node-1".to_vec() },
+    ];
+    let mp_attrs = PathAttributes {
+        as_path: AsPath::from_sequence(vec![65001]),
+        mp_reach: Some(MpReach {
+            afi: AFI_IPV4,
+            safi: SAFI_UNICAST,
+            next_hop: vec![192, 0, 2, 7],
+            nlri: vec![prefix("10.7.0.0/16"), prefix("0.0.0.0/0")],
+            raw_nlri: vec![],
+        }),
+        mp_unreach: Some(MpUnreach {
+            afi: AFI_IPV4,
+            safi: SAFI_UNICAST,
+            withdrawn: vec![prefix("10.8.0.0/16")],
+            raw_withdrawn: vec![],
+        }),
+        ..Default::default()
+    };
+    vec![
+        Message::Keepalive,
+        Message::Open(Open::new(4200000001, 90, Ipv4Addr::new(10, 255, 0, 1), caps)),
+        Message::Open(Open {
+            version: 4,
+            my_as: 65001,
+            hold_time: 0,
+            bgp_identifier: Ipv4Addr::new(1, 1, 1, 1),
+            capabilities: vec![],
+        }),
+        Message::Update(Update::end_of_rib()),
+        Message::Update(Update::end_of_rib_for(2, 1)),
+        Message::Update(Update {
+            withdrawn: vec![prefix("10.9.0.0/16"), prefix("10.9.128.1/32")],
+            attributes: Some(full_attributes()),
+            nlri: vec![prefix("10.1.0.0/24"), prefix("10.2.0.0/15"), prefix("10.3.3.3/32")],
+            ..Default::default()
+        }),
+        Message::Update(Update { attributes: Some(mp_attrs), ..Default::default() }),
+        Message::Notification(Notification::cease(cease::ADMINISTRATIVE_SHUTDOWN)),
+        Message::Notification(Notification::new(3, 5, vec![0x40, 1, 2, 0, 0])),
+        Message::Notification(Notification::hold_timer_expired()),
+        Message::RouteRefresh(RouteRefresh { afi: AFI_IPV4, safi: SAFI_UNICAST }),
+    ]
+}
+
+#[test]
+fn every_message_round_trips_on_4_octet_and_2_octet_sessions() {
+    for (enc, dec) in [(ENC4, AS4), (ENC2, AS2)] {
+        for m in sample_messages() {
+            let bytes = m.encode(&enc);
+            assert!(bytes.len() <= 4096);
+            assert_eq!(decode(&bytes, &dec), m, "round trip ({enc:?}) of {m:?}");
+        }
+    }
+}
+
+#[test]
+fn every_capability_round_trips_in_an_open() {
+    let caps = [
+        Capability::Multiprotocol { afi: AFI_IPV4, safi: SAFI_UNICAST },
+        Capability::Multiprotocol { afi: AFI_IPV6, safi: SAFI_MULTICAST },
+        Capability::RouteRefresh,
+        Capability::FourOctetAs(4_294_967_295),
+        Capability::GracefulRestart { restart_state: false, restart_time: 4095, families: vec![] },
+        Capability::GracefulRestart {
+            restart_state: true,
+            restart_time: 1,
+            families: vec![
+                GracefulRestartFamily { afi: 1, safi: 1, forwarding_state: false },
+                GracefulRestartFamily { afi: 2, safi: 1, forwarding_state: true },
+            ],
+        },
+        Capability::Unknown { code: 128, data: vec![] },
+        // The largest that fits the 255 octets of Optional Parameters: parameter header (2),
+        // capability header (2), value (251).
+        Capability::Unknown { code: 200, data: vec![0xab; 251] },
+    ];
+    for cap in caps {
+        let open = Open {
+            version: 4,
+            my_as: 65000,
+            hold_time: 3,
+            bgp_identifier: Ipv4Addr::new(10, 0, 0, 1),
+            capabilities: vec![cap.clone()],
+        };
+        let bytes = Message::Open(open.clone()).encode(&ENC4);
+        assert_eq!(decode(&bytes, &AS4), Message::Open(open), "{cap:?}");
+    }
+    // One octet more cannot be sent: it is left out rather than corrupting the OPEN.
+    let too_long = Open {
+        version: 4,
+        my_as: 65000,
+        hold_time: 3,
+        bgp_identifier: Ipv4Addr::new(10, 0, 0, 1),
+        capabilities: vec![Capability::Unknown { code: 200, data: vec![0; 252] }, Capability::RouteRefresh],
+    };
+    let Message::Open(sent) = decode(&Message::Open(too_long).encode(&ENC4), &AS4) else { panic!() };
+    assert_eq!(sent.capabilities, vec![Capability::RouteRefresh]);
+}
+
+#[test]
+fn open_for_a_4_octet_as_sends_as_trans_and_the_capability() {
+    let open = Open::new(4200000001, 90, Ipv4Addr::new(10, 0, 0, 1), vec![]);
+    assert_eq!(open.my_as, AS_TRANS);
+    assert_eq!(open.four_octet_as(), Some(4200000001));
+    assert_eq!(open.asn(), 4200000001);
+    let small = Open::new(65001, 90, Ipv4Addr::new(10, 0, 0, 1), vec![]);
+    assert_eq!((small.my_as, small.asn()), (65001, 65001));
+}
+
+/// Encodings derived by hand from the RFC 4271 section 4 layouts.
+#[test]
+fn hand_derived_encodings_decode() {
+    // KEEPALIVE: the header alone, length 19, type 4.
+    let keepalive = hex("ffffffffffffffffffffffffffffffff 0013 04");
+    assert_eq!(decode(&keepalive, &AS4), Message::Keepalive);
+    assert_eq!(Message::Keepalive.encode(&ENC4), keepalive);
+
+    // OPEN: version 4, AS 65000, hold 180, id 192.168.0.1, one parameter (type 2, length 6)
+    // holding the 4-octet AS capability (code 65, length 4, AS 65000).
+    let open = hex(
+        "ffffffffffffffffffffffffffffffff 0025 01 04 fde8 00b4 c0a80001 08 0206 4104 0000fde8",
+    );
+    let expected = Open {
+        version: 4,
+        my_as: 65000,
+        hold_time: 180,
+        bgp_identifier: Ipv4Addr::new(192, 168, 0, 1),
+        capabilities: vec![Capability::FourOctetAs(65000)],
+    };
+    assert_eq!(decode(&open, &AS4), Message::Open(expected.clone()));
+    assert_eq!(Message::Open(expected).encode(&ENC4), open);
+
+    // UPDATE on a 2-octet session: withdraw 10.2.0.0/16; ORIGIN IGP, AS_PATH
+    // SEQUENCE(65001 65002), NEXT_HOP 192.0.2.1, MED 100; announce 10.1.0.0/24.
+    let update = hex(
+        "ffffffffffffffffffffffffffffffff 0039 02
+         0003 100a02
+         001b 40010100 4002060202fde9fdea 400304c0000201 80040400000064
+         180a0100",
+    );
+    let Message::Update(u) = decode(&update, &AS2) else { panic!("not an UPDATE") };
+    assert_eq!(u.withdrawn, vec![prefix("10.2.0.0/16")]);
+    assert_eq!(u.nlri, vec![prefix("10.1.0.0/24")]);
+    let a = u.attributes.as_ref().unwrap();
+    assert_eq!(a.origin, Origin::Igp);
+    assert_eq!(a.as_path, AsPath::from_sequence(vec![65001, 65002]));
+    assert_eq!(a.next_hop, Some(Ipv4Addr::new(192, 0, 2, 1)));
+    assert_eq!(a.med, Some(100));
+    assert!(!u.treat_as_withdraw && u.malformation.is_none());
+    assert_eq!(Message::Update(u).encode(&ENC2), update);
+
+    // NOTIFICATION Cease / Administrative Shutdown, no data.
+    let notification = hex("ffffffffffffffffffffffffffffffff 0015 03 0602");
+    assert_eq!(
+        decode(&notification, &AS4),
+        Message::Notification(Notification::cease(cease::ADMINISTRATIVE_SHUTDOWN))
+    );
+
+    // ROUTE-REFRESH for IPv4 unicast (RFC 2918 section 3).
+    let rr = hex("ffffffffffffffffffffffffffffffff 0017 05 0001 00 01");
+    assert_eq!(decode(&rr, &AS4), Message::RouteRefresh(RouteRefresh { afi: 1, safi: 1 }));
+}
+
+/// RFC 6793 section 4.2: a path with 4-octet AS numbers crosses a 2-octet session as
+/// AS_TRANS in AS_PATH plus AS4_PATH, and the receiver puts it back together.
+#[test]
+fn as4_path_and_as4_aggregator_for_2_octet_sessions() {
+    let attrs = full_attributes();
+    let update = Update {
+        attributes: Some(attrs.clone()),
+        nlri: vec![prefix("10.1.0.0/24")],
+        ..Default::default()
+    };
+    let bytes = Message::Update(update.clone()).encode(&ENC2);
+    // On the wire: AS_PATH 2-octet with AS_TRANS, AS4_PATH and AS4_AGGREGATOR present.
+    let as_path = [2u8, 3, 0xfd, 0xe9, 0x5b, 0xa0, 0, 7, 1, 2, 0, 100, 0x5b, 0xa0];
+    assert!(bytes.windows(as_path.len()).any(|w| w == as_path), "AS_PATH with AS_TRANS");
+    assert!(bytes.windows(3).any(|w| w == [0xc0, type_code::AS4_PATH, 24]));
+    assert!(bytes.windows(3).any(|w| w == [0xc0, type_code::AS4_AGGREGATOR, 8]));
+    assert_eq!(decode(&bytes, &AS2), Message::Update(update.clone()));
+
+    // A 4-octet speaker ignores AS4_PATH from a 4-octet peer (RFC 6793 section 6).
+    let stray_as4 = attr(0xc0, type_code::AS4_PATH, &[2, 1, 0, 0, 0, 9]);
+    let bytes = update_msg(&[], &[mandatory(), stray_as4].concat(), &NLRI_10_1);
+    let Message::Update(u) = decode(&bytes, &AS4) else { panic!() };
+    assert_eq!(u.attributes.unwrap().as_path, AsPath::from_sequence(vec![65001]));
+
+    // AS4_PATH longer than AS_PATH is ignored (section 4.2.3).
+    let as_path2 = attr(0x40, 2, &[2, 1, 0x5b, 0xa0]);
+    let as4 = attr(0xc0, type_code::AS4_PATH, &[2, 2, 0, 0, 0, 1, 0, 0, 0, 2]);
+    let attrs = [origin_igp(), as_path2, next_hop([192, 0, 2, 1]), as4].concat();
+    let Message::Update(u) = decode(&update_msg(&[], &attrs, &NLRI_10_1), &AS2) else { panic!() };
+    assert_eq!(u.attributes.unwrap().as_path, AsPath::from_sequence(vec![u32::from(AS_TRANS)]));
+
+    // Leading 2-octet ASes prepended by an old speaker are kept in front of AS4_PATH.
+    let as_path2 = attr(0x40, 2, &[2, 3, 0, 10, 0, 11, 0x5b, 0xa0]);
+    let as4 = attr(0xc0, type_code::AS4_PATH, &[2, 2, 0, 0, 0, 11, 0xfa, 0x56, 0xea, 0x01]);
+    let attrs = [origin_igp(), as_path2, next_hop([192, 0, 2, 1]), as4].concat();
+    let Message::Update(u) = decode(&update_msg(&[], &attrs, &NLRI_10_1), &AS2) else { panic!() };
+    assert_eq!(u.attributes.unwrap().as_path, AsPath::from_sequence(vec![10, 11, 4200000001]));
+}
+
+#[test]
+fn routes_in_mp_reach_and_the_classic_fields_are_both_reported() {
+    let Message::Update(u) = sample_messages().swap_remove(6) else { panic!() };
+    assert_eq!(u.announced().collect::<Vec<_>>(), vec![prefix("10.7.0.0/16"), prefix("0.0.0.0/0")]);
+    assert_eq!(u.withdrawn_routes().collect::<Vec<_>>(), vec![prefix("10.8.0.0/16")]);
+    assert_eq!(u.next_hop(), Some(Ipv4Addr::new(192, 0, 2, 7)));
+}
+
+#[test]
+fn end_of_rib_markers_are_recognized() {
+    assert_eq!(Update::end_of_rib().end_of_rib_family(), Some((1, 1)));
+    assert_eq!(Update::end_of_rib_for(2, 1).end_of_rib_family(), Some((2, 1)));
+    // The empty UPDATE on the wire: two zero lengths.
+    let Message::Update(u) = decode(&update_msg(&[], &[], &[]), &AS4) else { panic!() };
+    assert_eq!(u.end_of_rib_family(), Some((1, 1)));
+    let Message::Update(u) = sample_messages().swap_remove(5) else { panic!() };
+    assert_eq!(u.end_of_rib_family(), None);
+}
+
+#[test]
+fn pack_splits_large_announcements_into_updates_within_4096_octets() {
+    let nlri: Vec<Ipv4Prefix> =
+        (0..3000u32).map(|i| Ipv4Prefix::new(Ipv4Addr::from(0x0a00_0000 | (i << 8)), 24).unwrap()).collect();
+    let withdrawn: Vec<Ipv4Prefix> =
+        (0..1500u32).map(|i| Ipv4Prefix::new(Ipv4Addr::from(0x0b00_0000 | i), 32).unwrap()).collect();
+    let attrs = full_attributes();
+    let updates = Update::pack(&withdrawn, &attrs, &nlri, &ENC2);
+    assert!(updates.len() > 3, "needs several messages, got {}", updates.len());
+    let (mut seen_nlri, mut seen_withdrawn) = (Vec::new(), Vec::new());
+    for u in updates {
+        let bytes = Message::Update(u.clone()).encode(&ENC2);
+        assert!(bytes.len() <= 4096, "{} octets", bytes.len());
+        assert_eq!(decode(&bytes, &AS2), Message::Update(u.clone()));
+        seen_nlri.extend(u.nlri);
+        seen_withdrawn.extend(u.withdrawn);
+    }
+    assert_eq!((seen_nlri, seen_withdrawn), (nlri, withdrawn));
+    assert!(Update::pack(&[], &attrs, &[], &ENC4).is_empty());
+}
+
+#[test]
+fn the_stream_splits_messages_across_reads() {
+    let all: Vec<u8> = sample_messages().iter().flat_map(|m| m.encode(&ENC4)).collect();
+    let mut stream = MessageStream::new();
+    let mut got = Vec::new();
+    // Feed 7 octets at a time: messages end in the middle of reads.
+    for chunk in all.chunks(7) {
+        stream.push(chunk);
+        while let Some(m) = stream.next_message(&AS4) {
+            got.push(m.expect("valid stream"));
+        }
+    }
+    assert_eq!(got, sample_messages());
+    assert_eq!(stream.buffered(), 0);
+
+    let (messages, used, error) = split_messages(&all[..all.len() - 1], &AS4);
+    assert_eq!(messages.len(), sample_messages().len() - 1);
+    assert!(used < all.len() && error.is_none());
+
+    // After garbage the stream reports the error once and stops.
+    stream.push(&[0u8; 19]);
+    let err = stream.next_message(&AS4).unwrap().unwrap_err();
+    assert_eq!((err.code, err.subcode), (1, hdr::CONNECTION_NOT_SYNCHRONIZED));
+    stream.push(&Message::Keepalive.encode(&ENC4));
+    assert!(stream.next_message(&AS4).is_none());
+}
+
+#[test]
+fn incomplete_input_asks_for_more_bytes() {
+    let open = Message::Open(Open::new(65001, 90, Ipv4Addr::new(1, 2, 3, 4), vec![])).encode(&ENC4);
+    for cut in 0..open.len() {
+        assert_eq!(Message::decode(&open[..cut], &AS4), Err(DecodeError::Incomplete), "cut at {cut}");
+    }
+    // A marker that is already wrong is not worth waiting for.
+    assert!(matches!(Message::decode(&[0xff, 0xfe], &AS4), Err(DecodeError::Malformed(_))));
+}
+
+/// What decoding must make of a malformed message.
+#[derive(Debug)]
+enum Expect {
+    /// `Err(Malformed)` with this NOTIFICATION: code, subcode, data.
+    Reset(u8, u8, Vec<u8>),
+    /// An UPDATE treated as withdraw (RFC 7606): the malformation it records.
+    Withdraw(u8, Vec<u8>),
+    /// An UPDATE whose attribute was discarded: the malformation, and the route still
+    /// announced.
+    Discard(u8),
+}
+
+fn malformation_cases() -> Vec<(&'static str, Vec<u8>, DecodeContext, Expect)> {
+    use Expect::*;
+    let keepalive = Message::Keepalive.encode(&ENC4);
+    let open_body = |version: u8, my_as: u16, hold: u16, id: [u8; 4], params: &[u8]| {
+        let mut b = vec![version];
+        b.extend_from_slice(&my_as.to_be_bytes());
+        b.extend_from_slice(&hold.to_be_bytes());
+        b.extend_from_slice(&id);
+        b.push(params.len() as u8);
+        b.extend_from_slice(params);
+        message(1, &b)
+    };
+    let id = [10, 0, 0, 1];
+    let with_len = |mut m: Vec<u8>, len: u16| {
+        m[16..18].copy_from_slice(&len.to_be_bytes());
+        m
+    };
+    let mut bad_marker = keepalive.clone();
+    bad_marker[3] = 0xfe;
+    let mut bad_type = keepalive.clone();
+    bad_type[18] = 6;
+    let ok_update = |attrs: Vec<u8>| update_msg(&[], &attrs, &NLRI_10_1);
+    let m = mandatory;
+    let origin_bad_flags = attr(0xc0, 1, &[0]);
+    let origin_len2 = attr(0x40, 1, &[0, 0]);
+    let origin_3 = attr(0x40, 1, &[3]);
+    let nh_len3 = attr(0x40, 3, &[1, 2, 3]);
+    let nh_zero = next_hop([0, 0, 0, 0]);
+    let nh_multicast = next_hop([224, 0, 0, 1]);
+    let unknown_wk = attr(0x40, 99, &[1]);
+    let med3 = attr(0x80, 4, &[0, 0, 1]);
+    let lp5 = attr(0x40, 5, &[0, 0, 0, 0, 1]);
+    let comm6 = attr(0xc0, 8, &[0, 0, 0, 0, 0, 1]);
+    let orig3 = attr(0x80, 9, &[1, 2, 3]);
+    let cl5 = attr(0x80, 10, &[1, 2, 3, 4, 5]);
+    let atomic1 = attr(0x40, 6, &[1]);
+    let aggr7 = attr(0xc0, 7, &[0, 0, 0, 1, 1, 2, 3]);
+    let mp_reach = |nh_len: u8, nlri: &[u8]| {
+        let mut v = vec![0, 1, 1, nh_len];
+        v.extend(std::iter::repeat(7).take(usize::from(nh_len)));
+        v.push(0);
+        v.extend_from_slice(nlri);
+        attr(0x80, 14, &v)
+    };
+    let mp_unreach = attr(0x80, 15, &[0, 1, 1]);
+    vec![
+        // RFC 4271 section 6.1: message header errors.
+        ("marker not all ones", bad_marker, AS4, Reset(1, hdr::CONNECTION_NOT_SYNCHRONIZED, vec![])),
+        ("length below 19", with_len(keepalive.clone(), 18), AS4, Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 18])),
+        ("length above 4096", with_len(keepalive.clone(), 4097), AS4, Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0x10, 0x01])),
+        ("unknown type", bad_type, AS4, Reset(1, hdr::BAD_MESSAGE_TYPE, vec![6])),
+        ("KEEPALIVE with a body", message(4, &[0]), AS4, Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 20])),
+        ("OPEN below 29", message(1, &[4; 9]), AS4, Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 28])),
+        ("UPDATE below 23", message(2, &[0; 3]), AS4, Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 22])),
+        ("NOTIFICATION below 21", message(3, &[6]), AS4, Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 20])),
+        ("ROUTE-REFRESH not 23", message(5, &[0, 1, 0, 1, 0]), AS4, Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 24])),
+        // RFC 4271 section 6.2: OPEN message errors.
+        ("version 3", open_body(3, 65001, 90, id, &[]), AS4, Reset(2, open_err::UNSUPPORTED_VERSION_NUMBER, vec![0, 4])),
+        ("peer AS 0 (RFC 7607)", open_body(4, 0, 90, id, &[]), AS4, Reset(2, open_err::BAD_PEER_AS, vec![])),
+        ("4-octet AS 0 (RFC 7607)", open_body(4, 65001, 90, id, &[2, 6, 65, 4, 0, 0, 0, 0]), AS4, Reset(2, open_err::BAD_PEER_AS, vec![])),
+        ("hold time 1", open_body(4, 65001, 1, id, &[]), AS4, Reset(2, open_err::UNACCEPTABLE_HOLD_TIME, vec![])),
+        ("hold time 2", open_body(4, 65001, 2, id, &[]), AS4, Reset(2, open_err::UNACCEPTABLE_HOLD_TIME, vec![])),
+        ("identifier 0.0.0.0", open_body(4, 65001, 90, [0; 4], &[]), AS4, Reset(2, open_err::BAD_BGP_IDENTIFIER, vec![])),
+        ("optional parameter type 1", open_body(4, 65001, 90, id, &[1, 1, 0]), AS4, Reset(2, open_err::UNSUPPORTED_OPTIONAL_PARAMETER, vec![])),
+        ("parameter overruns", open_body(4, 65001, 90, id, &[2, 9, 2, 0]), AS4, Reset(2, open_err::UNSPECIFIC, vec![])),
+        ("capability overruns", open_body(4, 65001, 90, id, &[2, 2, 65, 4]), AS4, Reset(2, open_err::UNSPECIFIC, vec![])),
+        ("4-octet AS capability of 3 octets", open_body(4, 65001, 90, id, &[2, 5, 65, 3, 0, 0, 1]), AS4, Reset(2, open_err::UNSPECIFIC, vec![])),
+        // RFC 4271 section 6.3 errors that still reset the session under RFC 7606.
+        ("withdrawn length overruns", message(2, &[0, 9, 0, 0]), AS4, Reset(3, upd::MALFORMED_ATTRIBUTE_LIST, vec![])),
+        ("attribute length overruns", message(2, &[0, 0, 0, 9, 0x40]), AS4, Reset(3, upd::MALFORMED_ATTRIBUTE_LIST, vec![])),
+        ("NLRI prefix of 33 bits", update_msg(&[], &m(), &[33, 1, 2, 3, 4, 5]), AS4, Reset(3, upd::INVALID_NETWORK_FIELD, vec![])),
+        ("NLRI prefix cut short", update_msg(&[], &m(), &[24, 10, 1]), AS4, Reset(3, upd::INVALID_NETWORK_FIELD, vec![])),
+        ("withdrawn prefix of 40 bits", update_msg(&[40, 1, 2, 3, 4, 5], &[], &[]), AS4, Reset(3, upd::INVALID_NETWORK_FIELD, vec![])),
+        ("unrecognized well-known attribute", ok_update([m(), unknown_wk.clone()].concat()), AS4, Reset(3, upd::UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE, unknown_wk)),
+        ("MP_REACH_NLRI twice", update_msg(&[], &[mp_reach(4, &[]), mp_reach(4, &[])].concat(), &[]), AS4, Reset(3, upd::MALFORMED_ATTRIBUTE_LIST, vec![])),
+        ("MP_UNREACH_NLRI twice", update_msg(&[], &[mp_unreach.clone(), mp_unreach.clone()].concat(), &[]), AS4, Reset(3, upd::MALFORMED_ATTRIBUTE_LIST, vec![])),
+        ("MP_REACH_NLRI next hop of 16 octets for IPv4", update_msg(&[], &[mp_reach(16, &[])].concat(), &[]), AS4, Reset(3, upd::OPTIONAL_ATTRIBUTE_ERROR, mp_reach(16, &[]))),
+        ("MP_REACH_NLRI with a bad prefix", update_msg(&[], &[mp_reach(4, &[33, 1])].concat(), &[]), AS4, Reset(3, upd::OPTIONAL_ATTRIBUTE_ERROR, mp_reach(4, &[33, 1]))),
+        ("MP_UNREACH_NLRI cut short", update_msg(&[], &attr(0x80, 15, &[0, 1]), &[]), AS4, Reset(3, upd::OPTIONAL_ATTRIBUTE_ERROR, attr(0x80, 15, &[0, 1]))),
+        // RFC 7606: treat-as-withdraw.
+        ("missing ORIGIN", ok_update([as_path4(&[1]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::MISSING_WELL_KNOWN_ATTRIBUTE, vec![1])),
+        ("missing AS_PATH", ok_update([origin_igp(), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::MISSING_WELL_KNOWN_ATTRIBUTE, vec![2])),
+        ("missing NEXT_HOP", ok_update([origin_igp(), as_path4(&[1])].concat()), AS4, Withdraw(upd::MISSING_WELL_KNOWN_ATTRIBUTE, vec![3])),
+        ("no attributes at all", update_msg(&[], &[], &NLRI_10_1), AS4, Withdraw(upd::MISSING_WELL_KNOWN_ATTRIBUTE, vec![1])),
+        ("ORIGIN flagged optional", ok_update([origin_bad_flags.clone(), as_path4(&[1]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::ATTRIBUTE_FLAGS_ERROR, origin_bad_flags)),
+        ("ORIGIN of 2 octets", ok_update([origin_len2.clone(), as_path4(&[1]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, origin_len2)),
+        ("ORIGIN 3", ok_update([origin_3.clone(), as_path4(&[1]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::INVALID_ORIGIN_ATTRIBUTE, origin_3)),
+        ("NEXT_HOP of 3 octets", ok_update([origin_igp(), as_path4(&[1]), nh_len3.clone()].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, nh_len3)),
+        ("NEXT_HOP 0.0.0.0", ok_update([origin_igp(), as_path4(&[1]), nh_zero.clone()].concat()), AS4, Withdraw(upd::INVALID_NEXT_HOP_ATTRIBUTE, nh_zero)),
+        ("NEXT_HOP multicast", ok_update([origin_igp(), as_path4(&[1]), nh_multicast.clone()].concat()), AS4, Withdraw(upd::INVALID_NEXT_HOP_ATTRIBUTE, nh_multicast)),
+        ("AS_PATH segment type 5", ok_update([origin_igp(), attr(0x40, 2, &[5, 1, 0, 0, 0, 1]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::MALFORMED_AS_PATH, vec![])),
+        ("AS_PATH segment of 0 ASes", ok_update([origin_igp(), attr(0x40, 2, &[2, 0]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::MALFORMED_AS_PATH, vec![])),
+        ("AS_PATH segment overruns", ok_update([origin_igp(), attr(0x40, 2, &[2, 2, 0, 0, 0, 1]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::MALFORMED_AS_PATH, vec![])),
+        ("2-octet AS_PATH read as 4-octet", ok_update([origin_igp(), attr(0x40, 2, &[2, 1, 0, 1]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::MALFORMED_AS_PATH, vec![])),
+        ("MED of 3 octets", ok_update([m(), med3.clone()].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, med3)),
+        ("LOCAL_PREF of 5 octets", ok_update([m(), lp5.clone()].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, lp5)),
+        ("COMMUNITIES of 6 octets", ok_update([m(), comm6.clone()].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, comm6)),
+        ("ORIGINATOR_ID of 3 octets", ok_update([m(), orig3.clone()].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, orig3)),
+        ("CLUSTER_LIST of 5 octets", ok_update([m(), cl5.clone()].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, cl5)),
+        ("last attribute overruns the attributes", ok_update([m(), vec![0x80, 4, 9, 0]].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, vec![])),
+        ("attribute header cut short", ok_update([m(), vec![0x80]].concat()), AS4, Withdraw(upd::MALFORMED_ATTRIBUTE_LIST, vec![])),
+        // RFC 7606: attribute discard.
+        ("ATOMIC_AGGREGATE of 1 octet", ok_update([m(), atomic1].concat()), AS4, Discard(upd::ATTRIBUTE_LENGTH_ERROR)),
+        ("AGGREGATOR of 7 octets", ok_update([m(), aggr7].concat()), AS4, Discard(upd::ATTRIBUTE_LENGTH_ERROR)),
+        ("malformed AS4_PATH", ok_update([origin_igp(), attr(0x40, 2, &[2, 1, 0, 1]), next_hop([192, 0, 2, 1]), attr(0xc0, 17, &[2, 2, 0, 0, 0, 1])].concat()), AS2, Discard(upd::OPTIONAL_ATTRIBUTE_ERROR)),
+        ("MED twice", ok_update([m(), attr(0x80, 4, &[0, 0, 0, 1]), attr(0x80, 4, &[0, 0, 0, 2])].concat()), AS4, Discard(upd::MALFORMED_ATTRIBUTE_LIST)),
+    ]
+}
+
+/// Every malformation named by RFC 4271 section 6 (and the RFC 7606 revisions) produces
+/// the prescribed NOTIFICATION, or the treat-as-withdraw / attribute-discard outcome.
+#[test]
+fn every_malformation_gets_the_prescribed_handling() {
+    let mut failures = Vec::new();
+    for (name, bytes, cx, expect) in malformation_cases() {
+        let got = Message::decode(&bytes, &cx);
+        let ok = match (&expect, &got) {
+            (Expect::Reset(code, subcode, data), Err(DecodeError::Malformed(n))) => {
+                (n.code, n.subcode, &n.data) == (*code, *subcode, data)
+            }
+            (Expect::Withdraw(subcode, data), Ok((Message::Update(u), _))) => {
+                u.treat_as_withdraw
+                    && u.nlri.is_empty()
+                    && u.attributes.is_none()
+                    && u.withdrawn.contains(&prefix("10.1.0.0/24"))
+                    && u.malformation == Some(Notification::new(3, *subcode, data.clone()))
+            }
+            (Expect::Discard(subcode), Ok((Message::Update(u), _))) => {
+                !u.treat_as_withdraw
+                    && u.nlri == vec![prefix("10.1.0.0/24")]
+                    && u.malformation.as_ref().map(|n| (n.code, n.subcode)) == Some((3, *subcode))
+            }
+            _ => false,
+        };
+        if !ok {
+            failures.push(format!("{name}: expected {expect:?}, got {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn discarded_attributes_are_gone_and_the_rest_is_kept() {
+    let attrs = [mandatory(), attr(0x40, 6, &[1]), attr(0x80, 4, &[0, 0, 0, 1]), attr(0x80, 4, &[0, 0, 0, 2])].concat();
+    let Message::Update(u) = decode(&update_msg(&[], &attrs, &NLRI_10_1), &AS4) else { panic!() };
+    let a = u.attributes.unwrap();
+    assert!(!a.atomic_aggregate, "malformed ATOMIC_AGGREGATE discarded");
+    assert_eq!(a.med, Some(1), "the first MED is kept, the repeated one discarded");
+    assert_eq!(a.next_hop, Some(Ipv4Addr::new(192, 0, 2, 1)));
+}
+
+#[test]
+fn treat_as_withdraw_also_withdraws_mp_reach_routes() {
+    let mp = attr(0x80, 14, &[0, 1, 1, 4, 192, 0, 2, 7, 0, 16, 10, 7]);
+    let bad_origin = attr(0x40, 1, &[9]);
+    let attrs = [mp, bad_origin, as_path4(&[1])].concat();
+    let Message::Update(u) = decode(&update_msg(&[8, 10], &attrs, &[]), &AS4) else { panic!() };
+    assert!(u.treat_as_withdraw);
+    assert_eq!(u.withdrawn, vec![prefix("10.0.0.0/8"), prefix("10.7.0.0/16")]);
+    assert_eq!(u.announced().count(), 0);
+}
+
+#[test]
+fn unknown_optional_attributes_transitive_kept_with_partial_non_transitive_dropped() {
+    let attrs = [mandatory(), attr(0xc0, 120, &[1, 2]), attr(0x80, 121, &[3])].concat();
+    let Message::Update(u) = decode(&update_msg(&[], &attrs, &NLRI_10_1), &AS4) else { panic!() };
+    assert_eq!(
+        u.attributes.unwrap().unknown,
+        vec![RawAttribute { flags: 0xe0, type_code: 120, value: vec![1, 2] }]
+    );
+}
+
+#[test]
+fn notifications_have_names() {
+    let n = Notification::new(error_code::UPDATE_MESSAGE_ERROR, upd::MALFORMED_AS_PATH, vec![]);
+    assert_eq!(n.to_string(), "UPDATE Message Error (3) / Malformed AS_PATH (11)");
+    assert_eq!(Notification::cease(cease::PEER_DE_CONFIGURED).subcode_name(), "Peer De-configured");
+    let _ = cap_code::GRACEFUL_RESTART;
+}
+
+/// xorshift64*: deterministic, so a failure reproduces.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Mutated and truncated valid messages never panic, errors are NOTIFICATIONs RFC 4271
+/// defines, and whatever decodes re-encodes into something that decodes again.
+#[test]
+fn fuzzed_messages_never_panic_and_fail_with_valid_notifications() {
+    let mut corpus: Vec<(Vec<u8>, DecodeContext)> = Vec::new();
+    for (enc, dec) in [(ENC4, AS4), (ENC2, AS2)] {
+        corpus.extend(sample_messages().iter().map(|m| (m.encode(&enc), dec)));
+    }
+    corpus.extend(malformation_cases().into_iter().map(|(_, b, cx, _)| (b, cx)));
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut ok, mut malformed, mut incomplete) = (0, 0, 0);
+    for _ in 0..60_000 {
+        let (orig, cx) = &corpus[rng.below(corpus.len())];
+        let mut buf = orig.clone();
+        for _ in 0..1 + rng.below(4) {
+            match rng.below(6) {
+                // Flip a byte of the body (the header is mostly kept so bodies get tested).
+                0 | 1 | 2 => {
+                    let i = 19.min(buf.len()) + rng.below(buf.len().saturating_sub(19));
+                    if let Some(b) = buf.get_mut(i) {
+                        *b = rng.next() as u8;
+                    }
+                }
+                3 => buf.truncate(rng.below(buf.len() + 1)),
+                4 => {
+                    let i = rng.below(buf.len() + 1);
+                    buf.insert(i, rng.next() as u8);
+                }
+                _ => {
+                    // Keep the length field honest after a change, so the body is decoded.
+                    if buf.len() >= 19 && buf.len() <= 4096 {
+                        let len = buf.len() as u16;
+                        buf[16..18].copy_from_slice(&len.to_be_bytes());
+                    }
+                }
+            }
+        }
+        match Message::decode(&buf, cx) {
+            Ok((m, used)) => {
+                ok += 1;
+                assert!(used <= buf.len() && used >= 19);
+                let enc = EncodeContext { four_octet_as: cx.four_octet_as };
+                let again = m.encode(&enc);
+                assert!(Message::decode(&again, cx).is_ok(), "{m:?} re-encodes into {again:02x?}");
+            }
+            Err(DecodeError::Incomplete) => {
+                incomplete += 1;
+                let declared = buf.get(16..18).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])));
+                assert!(buf.len() < 19 || declared.is_some_and(|d| buf.len() < d));
+            }
+            Err(DecodeError::Malformed(n)) => {
+                malformed += 1;
+                assert!(matches!(n.code, 1..=3), "{n:?}");
+                assert!(!n.subcode_name().is_empty(), "unnamed subcode {n:?}");
+                assert!(n.data.len() <= 4096);
+            }
+        }
+    }
+    // The mutations reach all three outcomes, so the loop exercises the decoders.
+    assert!(ok > 1000 && malformed > 1000 && incomplete > 100, "{ok} {malformed} {incomplete}");
+}
