@@ -117,7 +117,10 @@ impl PeerConfig {
             self.hold_time,
             self.local_id,
             vec![
-                Capability::Multiprotocol { afi: AFI_IPV4, safi: SAFI_UNICAST },
+                Capability::Multiprotocol {
+                    afi: AFI_IPV4,
+                    safi: SAFI_UNICAST,
+                },
                 Capability::RouteRefresh,
                 Capability::FourOctetAs(self.local_as),
             ],
@@ -241,7 +244,15 @@ pub struct Timers {
 impl Timers {
     /// The earliest armed deadline.
     pub fn next(&self) -> Option<Instant> {
-        [self.connect_retry, self.hold, self.keepalive, self.idle_hold].into_iter().flatten().min()
+        [
+            self.connect_retry,
+            self.hold,
+            self.keepalive,
+            self.idle_hold,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -352,9 +363,9 @@ impl PeerFsm {
             Event::TcpConnectionConfirmed => self.tcp_up(ConnectionId::Incoming, now, &mut out),
             Event::TcpConnectionFails(c) => self.tcp_fails(c, now, &mut out),
             Event::BGPOpen(c, open) => self.bgp_open(c, open, now, &mut out),
-            Event::BGPHeaderErr(c, n)
-            | Event::BGPOpenMsgErr(c, n)
-            | Event::UpdateMsgErr(c, n) => self.message_error(c, n, now, &mut out),
+            Event::BGPHeaderErr(c, n) | Event::BGPOpenMsgErr(c, n) | Event::UpdateMsgErr(c, n) => {
+                self.message_error(c, n, now, &mut out)
+            }
             Event::OpenCollisionDump(c) => self.collision_dump(c, now, &mut out),
             Event::NotifMsg(c, n) => self.notification_received(c, n, now, &mut out),
             Event::KeepAliveMsg(c) => self.keepalive_received(c, now, &mut out),
@@ -392,10 +403,16 @@ impl PeerFsm {
     /// Event 2: Cease / Administrative Shutdown on an open session (RFC 4486), then Idle.
     fn manual_stop(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.started = false;
-        let notify = matches!(self.state, State::OpenSent | State::OpenConfirm | State::Established);
+        let notify = matches!(
+            self.state,
+            State::OpenSent | State::OpenConfirm | State::Established
+        );
         if notify {
             if let Some(c) = self.connection {
-                out.push(Action::SendNotification(c, Notification::cease(cease::ADMINISTRATIVE_SHUTDOWN)));
+                out.push(Action::SendNotification(
+                    c,
+                    Notification::cease(cease::ADMINISTRATIVE_SHUTDOWN),
+                ));
             }
         }
         self.go_idle(DownReason::ManualStop, now, out);
@@ -434,7 +451,9 @@ impl PeerFsm {
                 self.timers.hold = Some(now + OPEN_SENT_HOLD);
                 self.state = State::OpenSent;
             }
-            State::OpenSent | State::OpenConfirm if self.connection != Some(c) && self.colliding.is_none() => {
+            State::OpenSent | State::OpenConfirm
+                if self.connection != Some(c) && self.colliding.is_none() =>
+            {
                 // A second connection: run it to its OPEN, then resolve (section 6.8).
                 self.colliding = Some(c);
                 out.push(Action::SendOpen(c, self.config.open()));
@@ -500,8 +519,12 @@ impl PeerFsm {
         match self.state {
             State::OpenSent => {}
             State::OpenConfirm if on_colliding => {}
-            State::OpenConfirm => return self.fsm_error(c, fsm_error::UNEXPECTED_MESSAGE_IN_OPEN_CONFIRM, now, out),
-            State::Established => return self.fsm_error(c, fsm_error::UNEXPECTED_MESSAGE_IN_ESTABLISHED, now, out),
+            State::OpenConfirm => {
+                return self.fsm_error(c, fsm_error::UNEXPECTED_MESSAGE_IN_OPEN_CONFIRM, now, out)
+            }
+            State::Established => {
+                return self.fsm_error(c, fsm_error::UNEXPECTED_MESSAGE_IN_ESTABLISHED, now, out)
+            }
             _ => return,
         }
         let negotiated = match self.check_open(&open) {
@@ -516,7 +539,11 @@ impl PeerFsm {
                 return self.send_error_and_idle(c, notification, now, out);
             }
         };
-        let other = if on_colliding { self.connection } else { self.colliding };
+        let other = if on_colliding {
+            self.connection
+        } else {
+            self.colliding
+        };
         if other.is_some() {
             // Section 6.8: keep the connection initiated by the higher BGP Identifier.
             let keep = if u32::from(self.config.local_id) > u32::from(negotiated.peer_id) {
@@ -543,7 +570,8 @@ impl PeerFsm {
     /// The OPEN checks of section 6.2 that need the session's configuration; the codec has
     /// already checked the version and the syntax.
     fn check_open(&self, open: &Open) -> Result<Negotiated, Notification> {
-        let open_error = |subcode| Notification::new(error_code::OPEN_MESSAGE_ERROR, subcode, Vec::new());
+        let open_error =
+            |subcode| Notification::new(error_code::OPEN_MESSAGE_ERROR, subcode, Vec::new());
         // RFC 6793 section 4.1: a 4-octet speaker puts its real AS in the capability and
         // AS_TRANS in My AS when the real one does not fit.
         let peer_as = open.asn();
@@ -556,7 +584,9 @@ impl PeerFsm {
         // Section 6.2 (syntactically incorrect identifier) and RFC 6286 section 2.2 (for
         // iBGP the identifiers must differ).
         let id = open.bgp_identifier;
-        if id.is_unspecified() || id.is_broadcast() || id.is_multicast()
+        if id.is_unspecified()
+            || id.is_broadcast()
+            || id.is_multicast()
             || (self.config.is_ibgp() && id == self.config.local_id)
         {
             return Err(open_error(open_message_error::BAD_BGP_IDENTIFIER));
@@ -600,7 +630,9 @@ impl PeerFsm {
         if self.state == State::Established {
             return false;
         }
-        let Some(next) = self.colliding.take() else { return false };
+        let Some(next) = self.colliding.take() else {
+            return false;
+        };
         self.connection = Some(next);
         self.negotiated = None;
         self.timers.keepalive = None;
@@ -612,11 +644,17 @@ impl PeerFsm {
     /// Event 10: Hold Timer Expired (section 6.5), then Idle.
     fn hold_expires(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.timers.hold = None;
-        if !matches!(self.state, State::OpenSent | State::OpenConfirm | State::Established) {
+        if !matches!(
+            self.state,
+            State::OpenSent | State::OpenConfirm | State::Established
+        ) {
             return;
         }
         if let Some(c) = self.connection {
-            out.push(Action::SendNotification(c, Notification::hold_timer_expired()));
+            out.push(Action::SendNotification(
+                c,
+                Notification::hold_timer_expired(),
+            ));
         }
         if let Some(c) = self.colliding.take() {
             out.push(Action::CloseConnection(c));
@@ -638,7 +676,10 @@ impl PeerFsm {
         if self.colliding == Some(c) {
             // Before its OPEN: an FSM error on that connection only (RFC 6608).
             self.colliding = None;
-            out.push(Action::SendNotification(c, Notification::fsm_error(fsm_error::UNEXPECTED_MESSAGE_IN_OPEN_SENT)));
+            out.push(Action::SendNotification(
+                c,
+                Notification::fsm_error(fsm_error::UNEXPECTED_MESSAGE_IN_OPEN_SENT),
+            ));
             out.push(Action::CloseConnection(c));
             return;
         }
@@ -646,7 +687,9 @@ impl PeerFsm {
             return;
         }
         match self.state {
-            State::OpenSent => self.fsm_error(c, fsm_error::UNEXPECTED_MESSAGE_IN_OPEN_SENT, now, out),
+            State::OpenSent => {
+                self.fsm_error(c, fsm_error::UNEXPECTED_MESSAGE_IN_OPEN_SENT, now, out)
+            }
             State::OpenConfirm => {
                 // A collision with an Established session closes the other connection
                 // (section 6.8).
@@ -674,14 +717,24 @@ impl PeerFsm {
         }
         match self.state {
             State::Established => self.arm_hold(now),
-            State::OpenSent => self.fsm_error(c, fsm_error::UNEXPECTED_MESSAGE_IN_OPEN_SENT, now, out),
-            State::OpenConfirm => self.fsm_error(c, fsm_error::UNEXPECTED_MESSAGE_IN_OPEN_CONFIRM, now, out),
+            State::OpenSent => {
+                self.fsm_error(c, fsm_error::UNEXPECTED_MESSAGE_IN_OPEN_SENT, now, out)
+            }
+            State::OpenConfirm => {
+                self.fsm_error(c, fsm_error::UNEXPECTED_MESSAGE_IN_OPEN_CONFIRM, now, out)
+            }
             _ => {}
         }
     }
 
     /// Event 25: the peer closes the session; no NOTIFICATION is sent back.
-    fn notification_received(&mut self, c: ConnectionId, n: Notification, now: Instant, out: &mut Vec<Action>) {
+    fn notification_received(
+        &mut self,
+        c: ConnectionId,
+        n: Notification,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         if self.colliding == Some(c) {
             self.colliding = None;
             out.push(Action::CloseConnection(c));
@@ -705,7 +758,13 @@ impl PeerFsm {
     }
 
     /// Events 21, 22, 28: send the NOTIFICATION the codec built, then Idle.
-    fn message_error(&mut self, c: ConnectionId, n: Notification, now: Instant, out: &mut Vec<Action>) {
+    fn message_error(
+        &mut self,
+        c: ConnectionId,
+        n: Notification,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         if self.colliding == Some(c) {
             self.colliding = None;
             out.push(Action::SendNotification(c, n));
@@ -723,7 +782,13 @@ impl PeerFsm {
         self.send_error_and_idle(c, Notification::fsm_error(subcode), now, out)
     }
 
-    fn send_error_and_idle(&mut self, c: ConnectionId, n: Notification, now: Instant, out: &mut Vec<Action>) {
+    fn send_error_and_idle(
+        &mut self,
+        c: ConnectionId,
+        n: Notification,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         out.push(Action::SendNotification(c, n.clone()));
         if let Some(other) = self.colliding.take() {
             out.push(Action::CloseConnection(other));

@@ -5,7 +5,9 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use bgp::fsm::{
-    Action, ConnectionId::{Incoming, Outgoing}, DownReason, Event, Negotiated, PeerConfig, PeerFsm, State,
+    Action,
+    ConnectionId::{Incoming, Outgoing},
+    DownReason, Event, Negotiated, PeerConfig, PeerFsm, State,
 };
 use bgp::packet::notification::{cease, error_code, fsm_error, open_message_error};
 use bgp::packet::{Capability, Notification, Open, AS_TRANS};
@@ -15,7 +17,10 @@ const LOW_ID: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 0);
 const HIGH_ID: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
 
 fn config(passive: bool) -> PeerConfig {
-    PeerConfig { passive, ..PeerConfig::new(64512, LOCAL_ID, 64512) }
+    PeerConfig {
+        passive,
+        ..PeerConfig::new(64512, LOCAL_ID, 64512)
+    }
 }
 
 fn peer_open(asn: u32, hold: u16, id: Ipv4Addr) -> Open {
@@ -51,22 +56,57 @@ fn active_peer_happy_path_reaches_established_and_keeps_alive() {
     let cfg = config(false);
     let open = cfg.open();
     let mut fsm = PeerFsm::new(cfg);
-    replay(&mut fsm, t0, vec![
-        Step(0, Event::ManualStart, vec![Action::Connect], State::Connect),
-        Step(1, Event::Tcp_CR_Acked, vec![Action::SendOpen(Outgoing, open)], State::OpenSent),
-        Step(1, Event::BGPOpen(Outgoing, peer_open(64512, 30, HIGH_ID)), vec![Action::SendKeepalive(Outgoing)], State::OpenConfirm),
-        Step(2, Event::KeepAliveMsg(Outgoing), vec![Action::Established(negotiated(30, HIGH_ID))], State::Established),
-    ]);
+    replay(
+        &mut fsm,
+        t0,
+        vec![
+            Step(0, Event::ManualStart, vec![Action::Connect], State::Connect),
+            Step(
+                1,
+                Event::Tcp_CR_Acked,
+                vec![Action::SendOpen(Outgoing, open)],
+                State::OpenSent,
+            ),
+            Step(
+                1,
+                Event::BGPOpen(Outgoing, peer_open(64512, 30, HIGH_ID)),
+                vec![Action::SendKeepalive(Outgoing)],
+                State::OpenConfirm,
+            ),
+            Step(
+                2,
+                Event::KeepAliveMsg(Outgoing),
+                vec![Action::Established(negotiated(30, HIGH_ID))],
+                State::Established,
+            ),
+        ],
+    );
     // Negotiated hold is min(90, 30) = 30, keepalive every 10 s.
     let timers = fsm.timers();
     assert_eq!(timers.hold, Some(t0 + Duration::from_secs(32)));
     assert_eq!(timers.keepalive, Some(t0 + Duration::from_secs(11)));
-    assert_eq!(fsm.expired(t0 + Duration::from_secs(11)), Some(Event::KeepaliveTimer_Expires));
-    replay(&mut fsm, t0, vec![
-        Step(11, Event::KeepaliveTimer_Expires, vec![Action::SendKeepalive(Outgoing)], State::Established),
-        Step(20, Event::UpdateMsg(Outgoing), vec![], State::Established),
-    ]);
-    assert_eq!(fsm.timers().hold, Some(t0 + Duration::from_secs(50)), "an UPDATE restarts the HoldTimer");
+    assert_eq!(
+        fsm.expired(t0 + Duration::from_secs(11)),
+        Some(Event::KeepaliveTimer_Expires)
+    );
+    replay(
+        &mut fsm,
+        t0,
+        vec![
+            Step(
+                11,
+                Event::KeepaliveTimer_Expires,
+                vec![Action::SendKeepalive(Outgoing)],
+                State::Established,
+            ),
+            Step(20, Event::UpdateMsg(Outgoing), vec![], State::Established),
+        ],
+    );
+    assert_eq!(
+        fsm.timers().hold,
+        Some(t0 + Duration::from_secs(50)),
+        "an UPDATE restarts the HoldTimer"
+    );
     assert_eq!(fsm.timers().keepalive, Some(t0 + Duration::from_secs(21)));
     assert_eq!(fsm.last_error(), None);
 }
@@ -77,30 +117,89 @@ fn passive_peer_waits_for_the_peer_and_never_connects() {
     let cfg = config(true);
     let open = cfg.open();
     let mut fsm = PeerFsm::new(cfg);
-    replay(&mut fsm, t0, vec![
-        Step(0, Event::ManualStart, vec![], State::Active),
-    ]);
-    assert_eq!(fsm.timers().connect_retry, None, "a passive peer has nothing to retry");
-    replay(&mut fsm, t0, vec![
-        Step(5, Event::TcpConnectionConfirmed, vec![Action::SendOpen(Incoming, open)], State::OpenSent),
-        Step(5, Event::BGPOpen(Incoming, peer_open(64512, 90, LOW_ID)), vec![Action::SendKeepalive(Incoming)], State::OpenConfirm),
-        Step(6, Event::KeepAliveMsg(Incoming), vec![Action::Established(negotiated(90, LOW_ID))], State::Established),
-    ]);
+    replay(
+        &mut fsm,
+        t0,
+        vec![Step(0, Event::ManualStart, vec![], State::Active)],
+    );
+    assert_eq!(
+        fsm.timers().connect_retry,
+        None,
+        "a passive peer has nothing to retry"
+    );
+    replay(
+        &mut fsm,
+        t0,
+        vec![
+            Step(
+                5,
+                Event::TcpConnectionConfirmed,
+                vec![Action::SendOpen(Incoming, open)],
+                State::OpenSent,
+            ),
+            Step(
+                5,
+                Event::BGPOpen(Incoming, peer_open(64512, 90, LOW_ID)),
+                vec![Action::SendKeepalive(Incoming)],
+                State::OpenConfirm,
+            ),
+            Step(
+                6,
+                Event::KeepAliveMsg(Incoming),
+                vec![Action::Established(negotiated(90, LOW_ID))],
+                State::Established,
+            ),
+        ],
+    );
 }
 
 #[test]
 fn connect_retry_timer_retries_after_120_seconds_and_failure_goes_active() {
     let t0 = Instant::now();
     let mut fsm = PeerFsm::new(config(false));
-    replay(&mut fsm, t0, vec![Step(0, Event::ManualStart, vec![Action::Connect], State::Connect)]);
-    assert_eq!(fsm.timers().connect_retry, Some(t0 + Duration::from_secs(120)));
+    replay(
+        &mut fsm,
+        t0,
+        vec![Step(
+            0,
+            Event::ManualStart,
+            vec![Action::Connect],
+            State::Connect,
+        )],
+    );
+    assert_eq!(
+        fsm.timers().connect_retry,
+        Some(t0 + Duration::from_secs(120))
+    );
     assert_eq!(fsm.expired(t0 + Duration::from_secs(119)), None);
-    assert_eq!(fsm.expired(t0 + Duration::from_secs(120)), Some(Event::ConnectRetryTimer_Expires));
-    replay(&mut fsm, t0, vec![
-        Step(120, Event::ConnectRetryTimer_Expires, vec![Action::CloseConnection(Outgoing), Action::Connect], State::Connect),
-        Step(121, Event::TcpConnectionFails(Outgoing), vec![], State::Active),
-        Step(241, Event::ConnectRetryTimer_Expires, vec![Action::Connect], State::Connect),
-    ]);
+    assert_eq!(
+        fsm.expired(t0 + Duration::from_secs(120)),
+        Some(Event::ConnectRetryTimer_Expires)
+    );
+    replay(
+        &mut fsm,
+        t0,
+        vec![
+            Step(
+                120,
+                Event::ConnectRetryTimer_Expires,
+                vec![Action::CloseConnection(Outgoing), Action::Connect],
+                State::Connect,
+            ),
+            Step(
+                121,
+                Event::TcpConnectionFails(Outgoing),
+                vec![],
+                State::Active,
+            ),
+            Step(
+                241,
+                Event::ConnectRetryTimer_Expires,
+                vec![Action::Connect],
+                State::Connect,
+            ),
+        ],
+    );
     assert_eq!(fsm.last_error(), Some(&DownReason::ConnectionFailed));
 }
 
@@ -110,23 +209,69 @@ fn hold_timer_expiry_sends_notification_4_goes_idle_and_drops_routes() {
     let cfg = config(false);
     let open = cfg.open();
     let mut fsm = PeerFsm::new(cfg);
-    replay(&mut fsm, t0, vec![
-        Step(0, Event::ManualStart, vec![Action::Connect], State::Connect),
-        Step(0, Event::Tcp_CR_Acked, vec![Action::SendOpen(Outgoing, open)], State::OpenSent),
-        Step(0, Event::BGPOpen(Outgoing, peer_open(64512, 9, HIGH_ID)), vec![Action::SendKeepalive(Outgoing)], State::OpenConfirm),
-        Step(0, Event::KeepAliveMsg(Outgoing), vec![Action::Established(negotiated(9, HIGH_ID))], State::Established),
-    ]);
-    assert_eq!(fsm.expired(t0 + Duration::from_secs(9)), Some(Event::HoldTimer_Expires));
-    replay(&mut fsm, t0, vec![Step(9, Event::HoldTimer_Expires, vec![
-        Action::SendNotification(Outgoing, Notification::new(error_code::HOLD_TIMER_EXPIRED, 0, vec![])),
-        Action::CloseConnection(Outgoing),
-        Action::Down(DownReason::HoldTimerExpired),
-    ], State::Idle)]);
+    replay(
+        &mut fsm,
+        t0,
+        vec![
+            Step(0, Event::ManualStart, vec![Action::Connect], State::Connect),
+            Step(
+                0,
+                Event::Tcp_CR_Acked,
+                vec![Action::SendOpen(Outgoing, open)],
+                State::OpenSent,
+            ),
+            Step(
+                0,
+                Event::BGPOpen(Outgoing, peer_open(64512, 9, HIGH_ID)),
+                vec![Action::SendKeepalive(Outgoing)],
+                State::OpenConfirm,
+            ),
+            Step(
+                0,
+                Event::KeepAliveMsg(Outgoing),
+                vec![Action::Established(negotiated(9, HIGH_ID))],
+                State::Established,
+            ),
+        ],
+    );
+    assert_eq!(
+        fsm.expired(t0 + Duration::from_secs(9)),
+        Some(Event::HoldTimer_Expires)
+    );
+    replay(
+        &mut fsm,
+        t0,
+        vec![Step(
+            9,
+            Event::HoldTimer_Expires,
+            vec![
+                Action::SendNotification(
+                    Outgoing,
+                    Notification::new(error_code::HOLD_TIMER_EXPIRED, 0, vec![]),
+                ),
+                Action::CloseConnection(Outgoing),
+                Action::Down(DownReason::HoldTimerExpired),
+            ],
+            State::Idle,
+        )],
+    );
     assert_eq!(fsm.last_error(), Some(&DownReason::HoldTimerExpired));
     assert_eq!(fsm.last_error().unwrap().to_string(), "Hold timer expired");
     // Still started: after the IdleHoldTimer it connects again by itself.
-    assert_eq!(fsm.expired(t0 + Duration::from_secs(14)), Some(Event::IdleHoldTimer_Expires));
-    replay(&mut fsm, t0, vec![Step(14, Event::IdleHoldTimer_Expires, vec![Action::Connect], State::Connect)]);
+    assert_eq!(
+        fsm.expired(t0 + Duration::from_secs(14)),
+        Some(Event::IdleHoldTimer_Expires)
+    );
+    replay(
+        &mut fsm,
+        t0,
+        vec![Step(
+            14,
+            Event::IdleHoldTimer_Expires,
+            vec![Action::Connect],
+            State::Connect,
+        )],
+    );
 }
 
 #[test]
@@ -135,12 +280,31 @@ fn hold_time_zero_means_no_keepalives_and_no_hold_timer() {
     let cfg = config(false);
     let open = cfg.open();
     let mut fsm = PeerFsm::new(cfg);
-    replay(&mut fsm, t0, vec![
-        Step(0, Event::ManualStart, vec![Action::Connect], State::Connect),
-        Step(0, Event::Tcp_CR_Acked, vec![Action::SendOpen(Outgoing, open)], State::OpenSent),
-        Step(0, Event::BGPOpen(Outgoing, peer_open(64512, 0, HIGH_ID)), vec![Action::SendKeepalive(Outgoing)], State::OpenConfirm),
-        Step(0, Event::KeepAliveMsg(Outgoing), vec![Action::Established(negotiated(0, HIGH_ID))], State::Established),
-    ]);
+    replay(
+        &mut fsm,
+        t0,
+        vec![
+            Step(0, Event::ManualStart, vec![Action::Connect], State::Connect),
+            Step(
+                0,
+                Event::Tcp_CR_Acked,
+                vec![Action::SendOpen(Outgoing, open)],
+                State::OpenSent,
+            ),
+            Step(
+                0,
+                Event::BGPOpen(Outgoing, peer_open(64512, 0, HIGH_ID)),
+                vec![Action::SendKeepalive(Outgoing)],
+                State::OpenConfirm,
+            ),
+            Step(
+                0,
+                Event::KeepAliveMsg(Outgoing),
+                vec![Action::Established(negotiated(0, HIGH_ID))],
+                State::Established,
+            ),
+        ],
+    );
     assert_eq!(fsm.timers().hold, None);
     assert_eq!(fsm.timers().keepalive, None);
     assert_eq!(fsm.expired(t0 + Duration::from_secs(100_000)), None);
@@ -159,16 +323,29 @@ fn open_sent() -> (PeerFsm, Instant) {
 fn bad_open_is_refused(open: Open, subcode: u8, data: Vec<u8>) {
     let (mut fsm, t0) = open_sent();
     let n = Notification::new(error_code::OPEN_MESSAGE_ERROR, subcode, data);
-    replay(&mut fsm, t0, vec![Step(1, Event::BGPOpen(Outgoing, open), vec![
-        Action::SendNotification(Outgoing, n.clone()),
-        Action::CloseConnection(Outgoing),
-    ], State::Idle)]);
+    replay(
+        &mut fsm,
+        t0,
+        vec![Step(
+            1,
+            Event::BGPOpen(Outgoing, open),
+            vec![
+                Action::SendNotification(Outgoing, n.clone()),
+                Action::CloseConnection(Outgoing),
+            ],
+            State::Idle,
+        )],
+    );
     assert_eq!(fsm.last_error(), Some(&DownReason::NotificationSent(n)));
 }
 
 #[test]
 fn open_with_wrong_peer_as_gets_bad_peer_as() {
-    bad_open_is_refused(peer_open(64513, 90, HIGH_ID), open_message_error::BAD_PEER_AS, 64513u16.to_be_bytes().to_vec());
+    bad_open_is_refused(
+        peer_open(64513, 90, HIGH_ID),
+        open_message_error::BAD_PEER_AS,
+        64513u16.to_be_bytes().to_vec(),
+    );
 }
 
 #[test]
@@ -180,44 +357,95 @@ fn open_with_4_octet_as_is_checked_against_the_capability_not_as_trans() {
     fsm.handle(Event::Tcp_CR_Acked, t0);
     let open = Open::new(4_200_000_000, 90, HIGH_ID, vec![]);
     assert_eq!(open.my_as, AS_TRANS);
-    replay(&mut fsm, t0, vec![Step(0, Event::BGPOpen(Outgoing, open), vec![Action::SendKeepalive(Outgoing)], State::OpenConfirm)]);
+    replay(
+        &mut fsm,
+        t0,
+        vec![Step(
+            0,
+            Event::BGPOpen(Outgoing, open),
+            vec![Action::SendKeepalive(Outgoing)],
+            State::OpenConfirm,
+        )],
+    );
     assert_eq!(fsm.negotiated().unwrap().peer_as, 4_200_000_000);
     // A 2-octet speaker that says AS_TRANS is AS 23456, not the configured one.
     let (mut fsm, t0) = open_sent();
-    let old = Open { capabilities: vec![], ..Open::new(23456, 90, HIGH_ID, vec![]) };
+    let old = Open {
+        capabilities: vec![],
+        ..Open::new(23456, 90, HIGH_ID, vec![])
+    };
     let actions = fsm.handle(Event::BGPOpen(Outgoing, old), t0);
-    assert!(matches!(&actions[0], Action::SendNotification(_, n) if n.subcode == open_message_error::BAD_PEER_AS));
+    assert!(
+        matches!(&actions[0], Action::SendNotification(_, n) if n.subcode == open_message_error::BAD_PEER_AS)
+    );
 }
 
 #[test]
 fn open_with_zero_or_our_own_identifier_gets_bad_bgp_identifier() {
-    bad_open_is_refused(peer_open(64512, 90, Ipv4Addr::UNSPECIFIED), open_message_error::BAD_BGP_IDENTIFIER, vec![]);
-    bad_open_is_refused(peer_open(64512, 90, LOCAL_ID), open_message_error::BAD_BGP_IDENTIFIER, vec![]);
+    bad_open_is_refused(
+        peer_open(64512, 90, Ipv4Addr::UNSPECIFIED),
+        open_message_error::BAD_BGP_IDENTIFIER,
+        vec![],
+    );
+    bad_open_is_refused(
+        peer_open(64512, 90, LOCAL_ID),
+        open_message_error::BAD_BGP_IDENTIFIER,
+        vec![],
+    );
 }
 
 #[test]
 fn open_with_hold_time_1_or_2_gets_unacceptable_hold_time() {
-    bad_open_is_refused(peer_open(64512, 1, HIGH_ID), open_message_error::UNACCEPTABLE_HOLD_TIME, vec![]);
-    bad_open_is_refused(peer_open(64512, 2, HIGH_ID), open_message_error::UNACCEPTABLE_HOLD_TIME, vec![]);
+    bad_open_is_refused(
+        peer_open(64512, 1, HIGH_ID),
+        open_message_error::UNACCEPTABLE_HOLD_TIME,
+        vec![],
+    );
+    bad_open_is_refused(
+        peer_open(64512, 2, HIGH_ID),
+        open_message_error::UNACCEPTABLE_HOLD_TIME,
+        vec![],
+    );
 }
 
 #[test]
 fn codec_errors_send_the_codecs_notification() {
     let (mut fsm, t0) = open_sent();
     let n = Notification::new(error_code::MESSAGE_HEADER_ERROR, 2, vec![0, 5]);
-    replay(&mut fsm, t0, vec![Step(1, Event::BGPHeaderErr(Outgoing, n.clone()), vec![
-        Action::SendNotification(Outgoing, n),
-        Action::CloseConnection(Outgoing),
-    ], State::Idle)]);
+    replay(
+        &mut fsm,
+        t0,
+        vec![Step(
+            1,
+            Event::BGPHeaderErr(Outgoing, n.clone()),
+            vec![
+                Action::SendNotification(Outgoing, n),
+                Action::CloseConnection(Outgoing),
+            ],
+            State::Idle,
+        )],
+    );
 }
 
 #[test]
 fn update_before_established_is_an_fsm_error() {
     let (mut fsm, t0) = open_sent();
-    replay(&mut fsm, t0, vec![Step(1, Event::UpdateMsg(Outgoing), vec![
-        Action::SendNotification(Outgoing, Notification::fsm_error(fsm_error::UNEXPECTED_MESSAGE_IN_OPEN_SENT)),
-        Action::CloseConnection(Outgoing),
-    ], State::Idle)]);
+    replay(
+        &mut fsm,
+        t0,
+        vec![Step(
+            1,
+            Event::UpdateMsg(Outgoing),
+            vec![
+                Action::SendNotification(
+                    Outgoing,
+                    Notification::fsm_error(fsm_error::UNEXPECTED_MESSAGE_IN_OPEN_SENT),
+                ),
+                Action::CloseConnection(Outgoing),
+            ],
+            State::Idle,
+        )],
+    );
 }
 
 #[test]
@@ -226,12 +454,28 @@ fn manual_stop_sends_cease_administrative_shutdown_and_stays_idle() {
     fsm.handle(Event::BGPOpen(Outgoing, peer_open(64512, 90, HIGH_ID)), t0);
     fsm.handle(Event::KeepAliveMsg(Outgoing), t0);
     assert_eq!(fsm.state(), State::Established);
-    replay(&mut fsm, t0, vec![Step(1, Event::ManualStop, vec![
-        Action::SendNotification(Outgoing, Notification::cease(cease::ADMINISTRATIVE_SHUTDOWN)),
-        Action::CloseConnection(Outgoing),
-        Action::Down(DownReason::ManualStop),
-    ], State::Idle)]);
-    assert_eq!(fsm.timers().next(), None, "a stopped peer does not restart by itself");
+    replay(
+        &mut fsm,
+        t0,
+        vec![Step(
+            1,
+            Event::ManualStop,
+            vec![
+                Action::SendNotification(
+                    Outgoing,
+                    Notification::cease(cease::ADMINISTRATIVE_SHUTDOWN),
+                ),
+                Action::CloseConnection(Outgoing),
+                Action::Down(DownReason::ManualStop),
+            ],
+            State::Idle,
+        )],
+    );
+    assert_eq!(
+        fsm.timers().next(),
+        None,
+        "a stopped peer does not restart by itself"
+    );
 }
 
 #[test]
@@ -240,10 +484,19 @@ fn notification_from_peer_drops_the_session_without_answering() {
     fsm.handle(Event::BGPOpen(Outgoing, peer_open(64512, 90, HIGH_ID)), t0);
     fsm.handle(Event::KeepAliveMsg(Outgoing), t0);
     let n = Notification::cease(cease::ADMINISTRATIVE_RESET);
-    replay(&mut fsm, t0, vec![Step(1, Event::NotifMsg(Outgoing, n.clone()), vec![
-        Action::CloseConnection(Outgoing),
-        Action::Down(DownReason::NotificationReceived(n.clone())),
-    ], State::Idle)]);
+    replay(
+        &mut fsm,
+        t0,
+        vec![Step(
+            1,
+            Event::NotifMsg(Outgoing, n.clone()),
+            vec![
+                Action::CloseConnection(Outgoing),
+                Action::Down(DownReason::NotificationReceived(n.clone())),
+            ],
+            State::Idle,
+        )],
+    );
     assert_eq!(
         fsm.last_error().unwrap().to_string(),
         "Received: Cease (6) / Administrative Reset (4)"
@@ -260,15 +513,39 @@ fn collision_with_higher_peer_id_keeps_the_peers_connection() {
     // higher, so the connection it initiated (Incoming) survives.
     let (mut fsm, t0) = open_sent();
     let open = fsm.config().open();
-    replay(&mut fsm, t0, vec![
-        Step(1, Event::TcpConnectionConfirmed, vec![Action::SendOpen(Incoming, open)], State::OpenSent),
-        Step(1, Event::BGPOpen(Outgoing, peer_open(64512, 90, HIGH_ID)), vec![
-            Action::SendNotification(Outgoing, collision_notification()),
-            Action::CloseConnection(Outgoing),
-        ], State::OpenSent),
-        Step(1, Event::BGPOpen(Incoming, peer_open(64512, 90, HIGH_ID)), vec![Action::SendKeepalive(Incoming)], State::OpenConfirm),
-        Step(2, Event::KeepAliveMsg(Incoming), vec![Action::Established(negotiated(90, HIGH_ID))], State::Established),
-    ]);
+    replay(
+        &mut fsm,
+        t0,
+        vec![
+            Step(
+                1,
+                Event::TcpConnectionConfirmed,
+                vec![Action::SendOpen(Incoming, open)],
+                State::OpenSent,
+            ),
+            Step(
+                1,
+                Event::BGPOpen(Outgoing, peer_open(64512, 90, HIGH_ID)),
+                vec![
+                    Action::SendNotification(Outgoing, collision_notification()),
+                    Action::CloseConnection(Outgoing),
+                ],
+                State::OpenSent,
+            ),
+            Step(
+                1,
+                Event::BGPOpen(Incoming, peer_open(64512, 90, HIGH_ID)),
+                vec![Action::SendKeepalive(Incoming)],
+                State::OpenConfirm,
+            ),
+            Step(
+                2,
+                Event::KeepAliveMsg(Incoming),
+                vec![Action::Established(negotiated(90, HIGH_ID))],
+                State::Established,
+            ),
+        ],
+    );
     assert_eq!(fsm.connection(), Some(Incoming));
 }
 
@@ -278,15 +555,39 @@ fn collision_with_lower_peer_id_keeps_our_connection() {
     // the OPEN on the incoming one is answered with Cease / Connection Collision Resolution.
     let (mut fsm, t0) = open_sent();
     let open = fsm.config().open();
-    replay(&mut fsm, t0, vec![
-        Step(1, Event::BGPOpen(Outgoing, peer_open(64512, 90, LOW_ID)), vec![Action::SendKeepalive(Outgoing)], State::OpenConfirm),
-        Step(1, Event::TcpConnectionConfirmed, vec![Action::SendOpen(Incoming, open)], State::OpenConfirm),
-        Step(1, Event::BGPOpen(Incoming, peer_open(64512, 90, LOW_ID)), vec![
-            Action::SendNotification(Incoming, collision_notification()),
-            Action::CloseConnection(Incoming),
-        ], State::OpenConfirm),
-        Step(2, Event::KeepAliveMsg(Outgoing), vec![Action::Established(negotiated(90, LOW_ID))], State::Established),
-    ]);
+    replay(
+        &mut fsm,
+        t0,
+        vec![
+            Step(
+                1,
+                Event::BGPOpen(Outgoing, peer_open(64512, 90, LOW_ID)),
+                vec![Action::SendKeepalive(Outgoing)],
+                State::OpenConfirm,
+            ),
+            Step(
+                1,
+                Event::TcpConnectionConfirmed,
+                vec![Action::SendOpen(Incoming, open)],
+                State::OpenConfirm,
+            ),
+            Step(
+                1,
+                Event::BGPOpen(Incoming, peer_open(64512, 90, LOW_ID)),
+                vec![
+                    Action::SendNotification(Incoming, collision_notification()),
+                    Action::CloseConnection(Incoming),
+                ],
+                State::OpenConfirm,
+            ),
+            Step(
+                2,
+                Event::KeepAliveMsg(Outgoing),
+                vec![Action::Established(negotiated(90, LOW_ID))],
+                State::Established,
+            ),
+        ],
+    );
     assert_eq!(fsm.connection(), Some(Outgoing));
 }
 
@@ -295,10 +596,19 @@ fn collision_with_an_established_session_closes_the_new_connection() {
     let (mut fsm, t0) = open_sent();
     fsm.handle(Event::BGPOpen(Outgoing, peer_open(64512, 90, HIGH_ID)), t0);
     fsm.handle(Event::KeepAliveMsg(Outgoing), t0);
-    replay(&mut fsm, t0, vec![Step(1, Event::TcpConnectionConfirmed, vec![
-        Action::SendNotification(Incoming, collision_notification()),
-        Action::CloseConnection(Incoming),
-    ], State::Established)]);
+    replay(
+        &mut fsm,
+        t0,
+        vec![Step(
+            1,
+            Event::TcpConnectionConfirmed,
+            vec![
+                Action::SendNotification(Incoming, collision_notification()),
+                Action::CloseConnection(Incoming),
+            ],
+            State::Established,
+        )],
+    );
     assert_eq!(fsm.connection(), Some(Outgoing));
 }
 
@@ -306,5 +616,14 @@ fn collision_with_an_established_session_closes_the_new_connection() {
 fn idle_refuses_connections_until_started() {
     let t0 = Instant::now();
     let mut fsm = PeerFsm::new(config(true));
-    replay(&mut fsm, t0, vec![Step(0, Event::TcpConnectionConfirmed, vec![Action::CloseConnection(Incoming)], State::Idle)]);
+    replay(
+        &mut fsm,
+        t0,
+        vec![Step(
+            0,
+            Event::TcpConnectionConfirmed,
+            vec![Action::CloseConnection(Incoming)],
+            State::Idle,
+        )],
+    );
 }

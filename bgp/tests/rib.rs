@@ -5,10 +5,12 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use bgp::packet::{AsPath, AsPathSegment, AsPathSegmentType, Ipv4Prefix, Origin, PathAttributes, Update};
+use bgp::packet::{
+    AsPath, AsPathSegment, AsPathSegmentType, Ipv4Prefix, Origin, PathAttributes, Update,
+};
 use bgp::rib::{
-    select_best, Candidate, FibChange, OutChange, PeerInfo, PeerKey, Rib, RibChanges, RibConfig, RibError,
-    SourceInfo,
+    select_best, Candidate, FibChange, OutChange, PeerInfo, PeerKey, Rib, RibChanges, RibConfig,
+    RibError, SourceInfo,
 };
 
 const OUR_AS: u32 = 64512;
@@ -26,7 +28,10 @@ fn ibgp_from(last_octet: u8) -> SourceInfo {
 }
 
 fn ebgp_from(last_octet: u8) -> SourceInfo {
-    SourceInfo { ebgp: true, ..ibgp_from(last_octet) }
+    SourceInfo {
+        ebgp: true,
+        ..ibgp_from(last_octet)
+    }
 }
 
 fn attrs(path: &[u32]) -> PathAttributes {
@@ -39,12 +44,21 @@ fn attrs(path: &[u32]) -> PathAttributes {
 
 /// The winner must not depend on the order the candidates are listed in.
 fn best_of(candidates: &[(PathAttributes, SourceInfo)]) -> usize {
-    let list: Vec<Candidate<'_>> =
-        candidates.iter().map(|(attrs, source)| Candidate { attrs, source: *source }).collect();
+    let list: Vec<Candidate<'_>> = candidates
+        .iter()
+        .map(|(attrs, source)| Candidate {
+            attrs,
+            source: *source,
+        })
+        .collect();
     let best = select_best(&list).expect("a best path");
     let reversed: Vec<Candidate<'_>> = list.iter().rev().copied().collect();
     let best_reversed = select_best(&reversed).expect("a best path");
-    assert_eq!(candidates.len() - 1 - best_reversed, best, "selection depends on the order");
+    assert_eq!(
+        candidates.len() - 1 - best_reversed,
+        best,
+        "selection depends on the order"
+    );
     best
 }
 
@@ -55,64 +69,155 @@ fn no_candidates_no_best() {
 
 #[test]
 fn highest_local_pref_wins_and_missing_local_pref_counts_100() {
-    let low = PathAttributes { local_pref: Some(50), ..attrs(&[1]) };
-    let high = PathAttributes { local_pref: Some(200), ..attrs(&[1, 2, 3]) };
-    assert_eq!(best_of(&[(low.clone(), ibgp_from(2)), (high, ibgp_from(3))]), 1);
-    assert_eq!(best_of(&[(low, ibgp_from(2)), (attrs(&[1, 2, 3]), ibgp_from(3))]), 1, "none = 100 > 50");
+    let low = PathAttributes {
+        local_pref: Some(50),
+        ..attrs(&[1])
+    };
+    let high = PathAttributes {
+        local_pref: Some(200),
+        ..attrs(&[1, 2, 3])
+    };
+    assert_eq!(
+        best_of(&[(low.clone(), ibgp_from(2)), (high, ibgp_from(3))]),
+        1
+    );
+    assert_eq!(
+        best_of(&[(low, ibgp_from(2)), (attrs(&[1, 2, 3]), ibgp_from(3))]),
+        1,
+        "none = 100 > 50"
+    );
 }
 
 #[test]
 fn local_pref_from_an_external_peer_does_not_count() {
-    let ebgp_claims_high = PathAttributes { local_pref: Some(1000), ..attrs(&[1, 2]) };
-    assert_eq!(best_of(&[(ebgp_claims_high, ebgp_from(2)), (attrs(&[1]), ibgp_from(3))]), 1);
+    let ebgp_claims_high = PathAttributes {
+        local_pref: Some(1000),
+        ..attrs(&[1, 2])
+    };
+    assert_eq!(
+        best_of(&[
+            (ebgp_claims_high, ebgp_from(2)),
+            (attrs(&[1]), ibgp_from(3))
+        ]),
+        1
+    );
 }
 
 #[test]
 fn locally_originated_route_wins_over_learned_ones() {
-    let local = SourceInfo { local: true, ebgp: false, router_id: OUR_ID, address: Ipv4Addr::UNSPECIFIED };
-    let learned = PathAttributes { local_pref: Some(500), ..attrs(&[]) };
+    let local = SourceInfo {
+        local: true,
+        ebgp: false,
+        router_id: OUR_ID,
+        address: Ipv4Addr::UNSPECIFIED,
+    };
+    let learned = PathAttributes {
+        local_pref: Some(500),
+        ..attrs(&[])
+    };
     assert_eq!(best_of(&[(learned, ibgp_from(2)), (attrs(&[]), local)]), 1);
 }
 
 #[test]
 fn shortest_as_path_wins_and_an_as_set_counts_one() {
-    assert_eq!(best_of(&[(attrs(&[1, 2, 3]), ebgp_from(2)), (attrs(&[4, 5]), ebgp_from(3))]), 1);
+    assert_eq!(
+        best_of(&[
+            (attrs(&[1, 2, 3]), ebgp_from(2)),
+            (attrs(&[4, 5]), ebgp_from(3))
+        ]),
+        1
+    );
     let with_set = PathAttributes {
         as_path: AsPath {
             segments: vec![
-                AsPathSegment { kind: AsPathSegmentType::AsSequence, asns: vec![1] },
-                AsPathSegment { kind: AsPathSegmentType::AsSet, asns: vec![7, 8, 9, 10] },
+                AsPathSegment {
+                    kind: AsPathSegmentType::AsSequence,
+                    asns: vec![1],
+                },
+                AsPathSegment {
+                    kind: AsPathSegmentType::AsSet,
+                    asns: vec![7, 8, 9, 10],
+                },
             ],
         },
         ..attrs(&[])
     };
     // [1 {7 8 9 10}] has length 2, shorter than [4 5 6].
-    assert_eq!(best_of(&[(attrs(&[4, 5, 6]), ebgp_from(2)), (with_set, ebgp_from(3))]), 1);
+    assert_eq!(
+        best_of(&[(attrs(&[4, 5, 6]), ebgp_from(2)), (with_set, ebgp_from(3))]),
+        1
+    );
 }
 
 #[test]
 fn lowest_origin_wins() {
-    let incomplete = PathAttributes { origin: Origin::Incomplete, ..attrs(&[1]) };
-    let egp = PathAttributes { origin: Origin::Egp, ..attrs(&[2]) };
-    let igp = PathAttributes { origin: Origin::Igp, ..attrs(&[3]) };
-    assert_eq!(best_of(&[(incomplete.clone(), ebgp_from(2)), (egp.clone(), ebgp_from(3))]), 1);
-    assert_eq!(best_of(&[(incomplete, ebgp_from(2)), (egp, ebgp_from(3)), (igp, ebgp_from(4))]), 2);
+    let incomplete = PathAttributes {
+        origin: Origin::Incomplete,
+        ..attrs(&[1])
+    };
+    let egp = PathAttributes {
+        origin: Origin::Egp,
+        ..attrs(&[2])
+    };
+    let igp = PathAttributes {
+        origin: Origin::Igp,
+        ..attrs(&[3])
+    };
+    assert_eq!(
+        best_of(&[
+            (incomplete.clone(), ebgp_from(2)),
+            (egp.clone(), ebgp_from(3))
+        ]),
+        1
+    );
+    assert_eq!(
+        best_of(&[
+            (incomplete, ebgp_from(2)),
+            (egp, ebgp_from(3)),
+            (igp, ebgp_from(4))
+        ]),
+        2
+    );
 }
 
 #[test]
 fn lowest_med_wins_between_routes_from_the_same_neighbour_as() {
-    let med = |m: Option<u32>, path: &[u32]| PathAttributes { med: m, ..attrs(path) };
+    let med = |m: Option<u32>, path: &[u32]| PathAttributes {
+        med: m,
+        ..attrs(path)
+    };
     // Same neighbour AS 1: MED decides even though router id 2 is lower.
-    assert_eq!(best_of(&[(med(Some(20), &[1, 9]), ebgp_from(2)), (med(Some(10), &[1, 8]), ebgp_from(3))]), 1);
+    assert_eq!(
+        best_of(&[
+            (med(Some(20), &[1, 9]), ebgp_from(2)),
+            (med(Some(10), &[1, 8]), ebgp_from(3))
+        ]),
+        1
+    );
     // A missing MED is the lowest possible value.
-    assert_eq!(best_of(&[(med(Some(5), &[1, 9]), ebgp_from(2)), (med(None, &[1, 8]), ebgp_from(3))]), 1);
+    assert_eq!(
+        best_of(&[
+            (med(Some(5), &[1, 9]), ebgp_from(2)),
+            (med(None, &[1, 8]), ebgp_from(3))
+        ]),
+        1
+    );
 }
 
 #[test]
 fn med_is_not_compared_between_different_neighbour_ases() {
-    let med = |m: u32, path: &[u32]| PathAttributes { med: Some(m), ..attrs(path) };
+    let med = |m: u32, path: &[u32]| PathAttributes {
+        med: Some(m),
+        ..attrs(path)
+    };
     // AS 1 with MED 100 vs AS 2 with MED 1: MED does not apply, the lower router id wins.
-    assert_eq!(best_of(&[(med(100, &[1, 9]), ebgp_from(2)), (med(1, &[2, 8]), ebgp_from(3))]), 0);
+    assert_eq!(
+        best_of(&[
+            (med(100, &[1, 9]), ebgp_from(2)),
+            (med(1, &[2, 8]), ebgp_from(3))
+        ]),
+        0
+    );
     // Three routes where a pairwise comparison would cycle: A(AS1, MED 10, id 4) beats
     // B(AS1, MED 20, id 2) on MED; B beats C(AS2, id 3) on router id; C beats A on router id.
     // The elimination removes B first, so C (id 3) wins whatever the order.
@@ -125,15 +230,27 @@ fn med_is_not_compared_between_different_neighbour_ases() {
 
 #[test]
 fn external_route_wins_over_internal_one() {
-    assert_eq!(best_of(&[(attrs(&[1]), ibgp_from(2)), (attrs(&[1]), ebgp_from(3))]), 1);
+    assert_eq!(
+        best_of(&[(attrs(&[1]), ibgp_from(2)), (attrs(&[1]), ebgp_from(3))]),
+        1
+    );
 }
 
 #[test]
 fn lowest_bgp_identifier_wins_and_originator_id_stands_for_it() {
-    assert_eq!(best_of(&[(attrs(&[1]), ibgp_from(3)), (attrs(&[1]), ibgp_from(2))]), 1);
+    assert_eq!(
+        best_of(&[(attrs(&[1]), ibgp_from(3)), (attrs(&[1]), ibgp_from(2))]),
+        1
+    );
     // Reflected route: learned from reflector 10.0.0.2, originated by 10.0.0.9: compares as 9.
-    let reflected = PathAttributes { originator_id: Some(Ipv4Addr::new(10, 0, 0, 9)), ..attrs(&[1]) };
-    assert_eq!(best_of(&[(reflected, ibgp_from(2)), (attrs(&[1]), ibgp_from(3))]), 1);
+    let reflected = PathAttributes {
+        originator_id: Some(Ipv4Addr::new(10, 0, 0, 9)),
+        ..attrs(&[1])
+    };
+    assert_eq!(
+        best_of(&[(reflected, ibgp_from(2)), (attrs(&[1]), ibgp_from(3))]),
+        1
+    );
 }
 
 #[test]
@@ -144,17 +261,33 @@ fn shortest_cluster_list_wins() {
         cluster_list: vec![Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(2, 2, 2, 2)],
         ..attrs(&[1])
     };
-    let short = PathAttributes { originator_id: Some(id), cluster_list: vec![Ipv4Addr::new(3, 3, 3, 3)], ..attrs(&[1]) };
+    let short = PathAttributes {
+        originator_id: Some(id),
+        cluster_list: vec![Ipv4Addr::new(3, 3, 3, 3)],
+        ..attrs(&[1])
+    };
     assert_eq!(best_of(&[(long, ibgp_from(2)), (short, ibgp_from(3))]), 1);
 }
 
 #[test]
 fn lowest_peer_address_breaks_the_last_tie() {
     let id = Ipv4Addr::new(10, 0, 0, 9);
-    let reflected = PathAttributes { originator_id: Some(id), ..attrs(&[1]) };
-    let from_a = SourceInfo { address: Ipv4Addr::new(10, 0, 0, 50), ..ibgp_from(2) };
-    let from_b = SourceInfo { address: Ipv4Addr::new(10, 0, 0, 40), ..ibgp_from(3) };
-    assert_eq!(best_of(&[(reflected.clone(), from_a), (reflected, from_b)]), 1);
+    let reflected = PathAttributes {
+        originator_id: Some(id),
+        ..attrs(&[1])
+    };
+    let from_a = SourceInfo {
+        address: Ipv4Addr::new(10, 0, 0, 50),
+        ..ibgp_from(2)
+    };
+    let from_b = SourceInfo {
+        address: Ipv4Addr::new(10, 0, 0, 40),
+        ..ibgp_from(3)
+    };
+    assert_eq!(
+        best_of(&[(reflected.clone(), from_a), (reflected, from_b)]),
+        1
+    );
 }
 
 // --- the RIB: export rules, reflection, loop prevention, withdrawals ------------------------
@@ -174,19 +307,33 @@ fn peer(last_octet: u8, asn: u32, rr_client: bool) -> PeerInfo {
 }
 
 fn announce(prefixes: &[Ipv4Prefix], attrs: PathAttributes) -> Update {
-    Update { nlri: prefixes.to_vec(), attributes: Some(attrs), ..Default::default() }
+    Update {
+        nlri: prefixes.to_vec(),
+        attributes: Some(attrs),
+        ..Default::default()
+    }
 }
 
 fn withdraw(prefixes: &[Ipv4Prefix]) -> Update {
-    Update { withdrawn: prefixes.to_vec(), ..Default::default() }
+    Update {
+        withdrawn: prefixes.to_vec(),
+        ..Default::default()
+    }
 }
 
 fn node_route(next_hop: [u8; 4]) -> PathAttributes {
-    PathAttributes { next_hop: Some(Ipv4Addr::from(next_hop)), ..Default::default() }
+    PathAttributes {
+        next_hop: Some(Ipv4Addr::from(next_hop)),
+        ..Default::default()
+    }
 }
 
 fn rib(cluster_id: Option<Ipv4Addr>) -> Rib {
-    Rib::new(RibConfig { asn: OUR_AS, router_id: OUR_ID, cluster_id })
+    Rib::new(RibConfig {
+        asn: OUR_AS,
+        router_id: OUR_ID,
+        cluster_id,
+    })
 }
 
 fn up(rib: &mut Rib, key: u32, info: PeerInfo) -> RibChanges {
@@ -232,16 +379,37 @@ fn ibgp_split_horizon_keeps_ibgp_routes_from_other_ibgp_peers_but_sends_them_to_
     up(&mut rib, 2, peer(3, OUR_AS, false));
     up(&mut rib, 3, peer(4, 65000, false));
     let p = prefix(1, 0, 0, 26);
-    let learned = PathAttributes { med: Some(7), local_pref: Some(150), ..node_route([172, 16, 0, 2]) };
+    let learned = PathAttributes {
+        med: Some(7),
+        local_pref: Some(150),
+        ..node_route([172, 16, 0, 2])
+    };
     let changes = apply(&mut rib, 1, announce(&[p], learned));
-    assert_eq!(changes.fib, vec![FibChange { prefix: p, next_hop: Some(Ipv4Addr::new(172, 16, 0, 2)) }]);
-    assert!(announced_to(&changes, 1).is_empty(), "not back to the peer it came from");
+    assert_eq!(
+        changes.fib,
+        vec![FibChange {
+            prefix: p,
+            next_hop: Some(Ipv4Addr::new(172, 16, 0, 2))
+        }]
+    );
+    assert!(
+        announced_to(&changes, 1).is_empty(),
+        "not back to the peer it came from"
+    );
     assert!(announced_to(&changes, 2).is_empty(), "iBGP split horizon");
     let to_ebgp = announced_to(&changes, 3);
     assert_eq!(to_ebgp.len(), 1);
     let attrs = &to_ebgp[0].1;
-    assert_eq!(attrs.as_path, AsPath::from_sequence(vec![OUR_AS]), "our AS prepended");
-    assert_eq!(attrs.next_hop, Some(Ipv4Addr::new(172, 16, 0, 1)), "NEXT_HOP is ours");
+    assert_eq!(
+        attrs.as_path,
+        AsPath::from_sequence(vec![OUR_AS]),
+        "our AS prepended"
+    );
+    assert_eq!(
+        attrs.next_hop,
+        Some(Ipv4Addr::new(172, 16, 0, 1)),
+        "NEXT_HOP is ours"
+    );
     assert_eq!(attrs.local_pref, None, "no LOCAL_PREF to an external peer");
     assert_eq!(attrs.med, None, "a MED is not passed on to another AS");
 }
@@ -252,12 +420,22 @@ fn ebgp_route_goes_to_ibgp_peers_with_next_hop_kept_and_local_pref_set() {
     up(&mut rib, 1, peer(2, OUR_AS, false));
     up(&mut rib, 3, peer(4, 65000, false));
     let p = prefix(2, 0, 0, 24);
-    let external = PathAttributes { local_pref: Some(999), ..PathAttributes { as_path: AsPath::from_sequence(vec![65000]), ..node_route([172, 16, 0, 4]) } };
+    let external = PathAttributes {
+        local_pref: Some(999),
+        ..PathAttributes {
+            as_path: AsPath::from_sequence(vec![65000]),
+            ..node_route([172, 16, 0, 4])
+        }
+    };
     let changes = apply(&mut rib, 3, announce(&[p], external));
     let to_ibgp = announced_to(&changes, 1);
     assert_eq!(to_ibgp.len(), 1);
     assert_eq!(to_ibgp[0].1.next_hop, Some(Ipv4Addr::new(172, 16, 0, 4)));
-    assert_eq!(to_ibgp[0].1.local_pref, Some(100), "the peer's LOCAL_PREF is ignored, ours (100) set");
+    assert_eq!(
+        to_ibgp[0].1.local_pref,
+        Some(100),
+        "the peer's LOCAL_PREF is ignored, ours (100) set"
+    );
     assert_eq!(to_ibgp[0].1.as_path, AsPath::from_sequence(vec![65000]));
 }
 
@@ -269,7 +447,10 @@ fn locally_originated_blocks_are_announced_with_origin_igp_and_our_next_hop() {
     let block = prefix(3, 0, 64, 26);
     let mut changes = RibChanges::default();
     rib.originate(block, &mut changes);
-    assert!(changes.fib.is_empty(), "our own block is no learned route for the dataplane");
+    assert!(
+        changes.fib.is_empty(),
+        "our own block is no learned route for the dataplane"
+    );
     let to_ibgp = &announced_to(&changes, 1)[0].1;
     assert_eq!(to_ibgp.origin, Origin::Igp);
     assert_eq!(to_ibgp.as_path, AsPath::default());
@@ -279,7 +460,13 @@ fn locally_originated_blocks_are_announced_with_origin_igp_and_our_next_hop() {
     assert_eq!(to_ebgp.as_path, AsPath::from_sequence(vec![OUR_AS]));
     // A peer that comes up later gets it too.
     let later = up(&mut rib, 4, peer(5, OUR_AS, false));
-    assert_eq!(announced_to(&later, 4).iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![block]);
+    assert_eq!(
+        announced_to(&later, 4)
+            .iter()
+            .map(|(p, _)| *p)
+            .collect::<Vec<_>>(),
+        vec![block]
+    );
     let mut changes = RibChanges::default();
     rib.withdraw_local(block, &mut changes);
     assert_eq!(withdrawn_to(&changes, 1), vec![block]);
@@ -301,7 +488,11 @@ fn reflector_sends_client_routes_to_everyone_with_originator_id_and_cluster_list
         assert_eq!(sent.len(), 1, "client route reflected to peer {key}");
         assert_eq!(sent[0].1.originator_id, Some(Ipv4Addr::new(10, 0, 0, 2)));
         assert_eq!(sent[0].1.cluster_list, vec![cluster]);
-        assert_eq!(sent[0].1.next_hop, Some(Ipv4Addr::new(172, 16, 0, 2)), "next hop kept");
+        assert_eq!(
+            sent[0].1.next_hop,
+            Some(Ipv4Addr::new(172, 16, 0, 2)),
+            "next hop kept"
+        );
     }
     assert!(announced_to(&changes, 1).is_empty());
 }
@@ -321,11 +512,22 @@ fn reflector_sends_non_client_routes_only_to_clients_and_keeps_an_existing_origi
         ..node_route([172, 16, 0, 9])
     };
     let changes = apply(&mut rib, 3, announce(&[p], reflected_elsewhere));
-    assert!(announced_to(&changes, 4).is_empty(), "non-client to non-client is not reflected");
+    assert!(
+        announced_to(&changes, 4).is_empty(),
+        "non-client to non-client is not reflected"
+    );
     let sent = announced_to(&changes, 1);
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].1.originator_id, Some(Ipv4Addr::new(10, 9, 9, 9)), "ORIGINATOR_ID kept");
-    assert_eq!(sent[0].1.cluster_list, vec![cluster, other_cluster], "our CLUSTER_ID prepended");
+    assert_eq!(
+        sent[0].1.originator_id,
+        Some(Ipv4Addr::new(10, 9, 9, 9)),
+        "ORIGINATOR_ID kept"
+    );
+    assert_eq!(
+        sent[0].1.cluster_list,
+        vec![cluster, other_cluster],
+        "our CLUSTER_ID prepended"
+    );
 }
 
 #[test]
@@ -337,12 +539,24 @@ fn reflected_loops_are_dropped_on_receipt_and_withdraw_what_they_replace() {
     apply(&mut rib, 1, announce(&[p], node_route([172, 16, 0, 2])));
     assert!(rib.loc_rib().best(&p).is_some());
     // Our own route coming back (ORIGINATOR_ID is us): treated as withdraw.
-    let ours = PathAttributes { originator_id: Some(OUR_ID), ..node_route([172, 16, 0, 2]) };
+    let ours = PathAttributes {
+        originator_id: Some(OUR_ID),
+        ..node_route([172, 16, 0, 2])
+    };
     let changes = apply(&mut rib, 1, announce(&[p], ours));
     assert!(rib.loc_rib().best(&p).is_none());
-    assert_eq!(changes.fib, vec![FibChange { prefix: p, next_hop: None }]);
+    assert_eq!(
+        changes.fib,
+        vec![FibChange {
+            prefix: p,
+            next_hop: None
+        }]
+    );
     // A route that has passed through our cluster: ignored.
-    let looped = PathAttributes { cluster_list: vec![Ipv4Addr::new(1, 1, 1, 1), cluster], ..node_route([172, 16, 0, 2]) };
+    let looped = PathAttributes {
+        cluster_list: vec![Ipv4Addr::new(1, 1, 1, 1), cluster],
+        ..node_route([172, 16, 0, 2])
+    };
     apply(&mut rib, 1, announce(&[p], looped));
     assert!(rib.loc_rib().best(&p).is_none());
     assert_eq!(rib.adj_rib_in(PeerKey(1)).unwrap().len(), 0);
@@ -353,7 +567,10 @@ fn ebgp_route_with_our_as_in_the_path_is_dropped() {
     let mut rib = rib(None);
     up(&mut rib, 3, peer(4, 65000, false));
     let p = prefix(7, 0, 0, 24);
-    let looped = PathAttributes { as_path: AsPath::from_sequence(vec![65000, OUR_AS, 65001]), ..node_route([172, 16, 0, 4]) };
+    let looped = PathAttributes {
+        as_path: AsPath::from_sequence(vec![65000, OUR_AS, 65001]),
+        ..node_route([172, 16, 0, 4])
+    };
     let changes = apply(&mut rib, 3, announce(&[p], looped));
     assert!(changes.fib.is_empty());
     assert!(rib.loc_rib().best(&p).is_none());
@@ -366,9 +583,19 @@ fn treat_as_withdraw_update_removes_the_routes_it_names() {
     let p = prefix(8, 0, 0, 26);
     apply(&mut rib, 1, announce(&[p], node_route([172, 16, 0, 2])));
     // As the codec hands it over (RFC 7606): prefixes moved to withdrawn, no attributes.
-    let malformed = Update { withdrawn: vec![p], treat_as_withdraw: true, ..Default::default() };
+    let malformed = Update {
+        withdrawn: vec![p],
+        treat_as_withdraw: true,
+        ..Default::default()
+    };
     let changes = apply(&mut rib, 1, malformed);
-    assert_eq!(changes.fib, vec![FibChange { prefix: p, next_hop: None }]);
+    assert_eq!(
+        changes.fib,
+        vec![FibChange {
+            prefix: p,
+            next_hop: None
+        }]
+    );
     // An announcement without a NEXT_HOP cannot be used either.
     apply(&mut rib, 1, announce(&[p], PathAttributes::default()));
     assert!(rib.loc_rib().best(&p).is_none());
@@ -384,13 +611,35 @@ fn withdrawal_falls_back_to_the_next_best_and_propagates() {
     apply(&mut rib, 2, announce(&[p], node_route([172, 16, 0, 3])));
     // Peer 1 (router id 10.0.0.2, lower) wins the tie-break.
     let changes = apply(&mut rib, 1, announce(&[p], node_route([172, 16, 0, 2])));
-    assert_eq!(changes.fib, vec![FibChange { prefix: p, next_hop: Some(Ipv4Addr::new(172, 16, 0, 2)) }]);
+    assert_eq!(
+        changes.fib,
+        vec![FibChange {
+            prefix: p,
+            next_hop: Some(Ipv4Addr::new(172, 16, 0, 2))
+        }]
+    );
     assert_eq!(rib.loc_rib().paths(&p).len(), 2);
     let changes = apply(&mut rib, 1, withdraw(&[p]));
-    assert_eq!(changes.fib, vec![FibChange { prefix: p, next_hop: Some(Ipv4Addr::new(172, 16, 0, 3)) }]);
+    assert_eq!(
+        changes.fib,
+        vec![FibChange {
+            prefix: p,
+            next_hop: Some(Ipv4Addr::new(172, 16, 0, 3))
+        }]
+    );
     let changes = apply(&mut rib, 2, withdraw(&[p]));
-    assert_eq!(changes.fib, vec![FibChange { prefix: p, next_hop: None }]);
-    assert_eq!(withdrawn_to(&changes, 3), vec![p], "the external peer is told");
+    assert_eq!(
+        changes.fib,
+        vec![FibChange {
+            prefix: p,
+            next_hop: None
+        }]
+    );
+    assert_eq!(
+        withdrawn_to(&changes, 3),
+        vec![p],
+        "the external peer is told"
+    );
     assert!(rib.adj_rib_out(PeerKey(3)).unwrap().is_empty());
     // Withdrawing what was never announced changes nothing.
     let changes = apply(&mut rib, 2, withdraw(&[p]));
@@ -403,7 +652,11 @@ fn peer_down_drops_its_routes_and_withdraws_them_from_the_others() {
     up(&mut rib, 1, peer(2, OUR_AS, false));
     up(&mut rib, 3, peer(4, 65000, false));
     let prefixes = [prefix(10, 0, 0, 26), prefix(10, 0, 64, 26)];
-    apply(&mut rib, 1, announce(&prefixes, node_route([172, 16, 0, 2])));
+    apply(
+        &mut rib,
+        1,
+        announce(&prefixes, node_route([172, 16, 0, 2])),
+    );
     let mut changes = RibChanges::default();
     rib.peer_down(PeerKey(1), &mut changes).unwrap();
     assert_eq!(changes.fib.len(), 2);
@@ -411,10 +664,19 @@ fn peer_down_drops_its_routes_and_withdraws_them_from_the_others() {
     let mut withdrawn = withdrawn_to(&changes, 3);
     withdrawn.sort();
     assert_eq!(withdrawn, prefixes.to_vec());
-    assert!(changes.out.iter().all(|(k, _)| *k == PeerKey(3)), "nothing computed for the peer that is gone");
+    assert!(
+        changes.out.iter().all(|(k, _)| *k == PeerKey(3)),
+        "nothing computed for the peer that is gone"
+    );
     assert!(rib.loc_rib().is_empty());
-    assert_eq!(rib.peer_down(PeerKey(1), &mut changes), Err(RibError::UnknownPeer(PeerKey(1))));
-    assert_eq!(rib.update(PeerKey(1), &withdraw(&prefixes), &mut changes), Err(RibError::UnknownPeer(PeerKey(1))));
+    assert_eq!(
+        rib.peer_down(PeerKey(1), &mut changes),
+        Err(RibError::UnknownPeer(PeerKey(1)))
+    );
+    assert_eq!(
+        rib.update(PeerKey(1), &withdraw(&prefixes), &mut changes),
+        Err(RibError::UnknownPeer(PeerKey(1)))
+    );
 }
 
 #[test]
@@ -426,10 +688,20 @@ fn same_attributes_share_one_path_and_one_exported_set() {
     let second: Vec<Ipv4Prefix> = (100..200).map(|i| prefix(11, i, 0, 24)).collect();
     let c1 = apply(&mut rib, 1, announce(&first, node_route([172, 16, 0, 2])));
     let c2 = apply(&mut rib, 1, announce(&second, node_route([172, 16, 0, 2])));
-    assert_eq!(rib.distinct_paths(), 1, "two UPDATEs with equal attributes: one shared path");
-    let sent: Vec<_> = announced_to(&c1, 3).into_iter().chain(announced_to(&c2, 3)).collect();
+    assert_eq!(
+        rib.distinct_paths(),
+        1,
+        "two UPDATEs with equal attributes: one shared path"
+    );
+    let sent: Vec<_> = announced_to(&c1, 3)
+        .into_iter()
+        .chain(announced_to(&c2, 3))
+        .collect();
     assert_eq!(sent.len(), 200);
-    assert!(sent.iter().all(|(_, a)| Arc::ptr_eq(a, &sent[0].1)), "one exported attribute set");
+    assert!(
+        sent.iter().all(|(_, a)| Arc::ptr_eq(a, &sent[0].1)),
+        "one exported attribute set"
+    );
 }
 
 #[test]
@@ -437,19 +709,27 @@ fn peer_up_twice_is_refused() {
     let mut rib = rib(None);
     up(&mut rib, 1, peer(2, OUR_AS, false));
     let mut changes = RibChanges::default();
-    assert_eq!(rib.peer_up(PeerKey(1), peer(2, OUR_AS, false), &mut changes), Err(RibError::PeerAlreadyUp(PeerKey(1))));
+    assert_eq!(
+        rib.peer_up(PeerKey(1), peer(2, OUR_AS, false), &mut changes),
+        Err(RibError::PeerAlreadyUp(PeerKey(1)))
+    );
 }
 
 /// A full Internet-size table from one peer: 1M prefixes in release (how `make test` runs),
 /// 100k in debug builds. Speed is measured by the benchmark, not asserted here.
 #[test]
 fn large_table_is_learned_shared_and_withdrawn() {
-    let count: u32 = if cfg!(debug_assertions) { 100_000 } else { 1_000_000 };
+    let count: u32 = if cfg!(debug_assertions) {
+        100_000
+    } else {
+        1_000_000
+    };
     let mut rib = rib(None);
     up(&mut rib, 1, peer(2, OUR_AS, false));
     up(&mut rib, 3, peer(4, 65000, false));
-    let prefixes: Vec<Ipv4Prefix> =
-        (0..count).map(|i| Ipv4Prefix::new(Ipv4Addr::from((1 << 24) + (i << 8)), 24).unwrap()).collect();
+    let prefixes: Vec<Ipv4Prefix> = (0..count)
+        .map(|i| Ipv4Prefix::new(Ipv4Addr::from((1 << 24) + (i << 8)), 24).unwrap())
+        .collect();
     let mut changes = RibChanges::default();
     // ~800 prefixes per UPDATE as a 4096-octet message holds, 16 distinct paths.
     for (n, chunk) in prefixes.chunks(800).enumerate() {
@@ -457,7 +737,8 @@ fn large_table_is_learned_shared_and_withdrawn() {
             as_path: AsPath::from_sequence(vec![65100 + (n % 16) as u32]),
             ..node_route([172, 16, 0, 2])
         };
-        rib.update(PeerKey(1), &announce(chunk, attrs), &mut changes).unwrap();
+        rib.update(PeerKey(1), &announce(chunk, attrs), &mut changes)
+            .unwrap();
         assert_eq!(changes.fib.len(), chunk.len());
         changes.fib.clear();
         changes.out.clear();
@@ -467,7 +748,8 @@ fn large_table_is_learned_shared_and_withdrawn() {
     assert_eq!(rib.adj_rib_out(PeerKey(3)).unwrap().len(), count as usize);
     assert_eq!(rib.distinct_paths(), 16);
     for chunk in prefixes.chunks(800) {
-        rib.update(PeerKey(1), &withdraw(chunk), &mut changes).unwrap();
+        rib.update(PeerKey(1), &withdraw(chunk), &mut changes)
+            .unwrap();
         changes.fib.clear();
         changes.out.clear();
     }

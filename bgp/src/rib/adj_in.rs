@@ -57,22 +57,31 @@ impl AdjRibIn {
     }
 
     /// Applies the checks on receipt to an UPDATE from `peer`.
-    pub fn import(update: &Update, key: super::PeerKey, peer: &PeerInfo, config: &RibConfig) -> Import {
+    pub fn import(
+        update: &Update,
+        key: super::PeerKey,
+        peer: &PeerInfo,
+        config: &RibConfig,
+    ) -> Import {
         let mut withdrawn: Vec<Ipv4Prefix> = update.withdrawn_routes().collect();
         let mut announced: Vec<Ipv4Prefix> = update.announced().collect();
         let path = match (&update.attributes, update.treat_as_withdraw) {
             (Some(attrs), false) if !announced.is_empty() => {
-                match Self::accept(attrs, update.next_hop(), peer, config) {
-                    Some(attrs) => Some(Path { source: Source::Peer(key), attrs }),
-                    None => None,
-                }
+                Self::accept(attrs, update.next_hop(), peer, config).map(|attrs| Path {
+                    source: Source::Peer(key),
+                    attrs,
+                })
             }
             _ => None,
         };
         if path.is_none() {
             withdrawn.append(&mut announced);
         }
-        Import { withdrawn, announced, path }
+        Import {
+            withdrawn,
+            announced,
+            path,
+        }
     }
 
     /// The attributes to store for a route from `peer`, or `None` if it must be treated as

@@ -79,13 +79,20 @@ impl AdjRibOut {
         });
         match exported {
             Some(attrs) => {
-                if self.routes.get(&prefix).is_some_and(|held| Arc::ptr_eq(held, &attrs)) {
+                if self
+                    .routes
+                    .get(&prefix)
+                    .is_some_and(|held| Arc::ptr_eq(held, &attrs))
+                {
                     return None;
                 }
                 self.routes.insert(prefix, Arc::clone(&attrs));
                 Some(OutChange::Announce(prefix, attrs))
             }
-            None => self.routes.remove(&prefix).map(|_| OutChange::Withdraw(prefix)),
+            None => self
+                .routes
+                .remove(&prefix)
+                .map(|_| OutChange::Withdraw(prefix)),
         }
     }
 }

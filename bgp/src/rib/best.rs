@@ -78,7 +78,9 @@ pub fn select_best(candidates: &[Candidate<'_>]) -> Option<usize> {
     let snapshot = alive.clone();
     alive.retain(|i| {
         let (asn, med) = (c(*i).attrs.as_path.first_as(), c(*i).med());
-        !snapshot.iter().any(|&j| c(j).attrs.as_path.first_as() == asn && c(j).med() < med)
+        !snapshot
+            .iter()
+            .any(|&j| c(j).attrs.as_path.first_as() == asn && c(j).med() < med)
     });
     // d: routes from external peers over routes from internal ones.
     keep_best(&mut alive, |i| !c(i).source.ebgp);

@@ -19,7 +19,10 @@ pub struct Interner<T> {
 
 impl<T> Default for Interner<T> {
     fn default() -> Self {
-        Self { set: FxHashSet::default(), swept_len: 0 }
+        Self {
+            set: FxHashSet::default(),
+            swept_len: 0,
+        }
     }
 }
 

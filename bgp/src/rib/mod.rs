@@ -159,17 +159,36 @@ impl Rib {
     }
 
     /// A session came up: the peer is sent every best path it may have.
-    pub fn peer_up(&mut self, key: PeerKey, info: PeerInfo, changes: &mut RibChanges) -> Result<(), RibError> {
+    pub fn peer_up(
+        &mut self,
+        key: PeerKey,
+        info: PeerInfo,
+        changes: &mut RibChanges,
+    ) -> Result<(), RibError> {
         if self.peers.contains_key(&key) {
             return Err(RibError::PeerAlreadyUp(key));
         }
         let mut adj_out = AdjRibOut::default();
         for (prefix, best) in self.loc.iter_best() {
             let from = source_peer(&self.peers, best.source);
-            let change = adj_out.update(prefix, Some(best), from.as_ref(), (key, &info), &self.config, &mut self.exported);
+            let change = adj_out.update(
+                prefix,
+                Some(best),
+                from.as_ref(),
+                (key, &info),
+                &self.config,
+                &mut self.exported,
+            );
             changes.out.extend(change.map(|c| (key, c)));
         }
-        self.peers.insert(key, PeerRibs { info, adj_in: AdjRibIn::default(), adj_out });
+        self.peers.insert(
+            key,
+            PeerRibs {
+                info,
+                adj_in: AdjRibIn::default(),
+                adj_out,
+            },
+        );
         Ok(())
     }
 
@@ -191,7 +210,12 @@ impl Rib {
     }
 
     /// An UPDATE from an Established peer.
-    pub fn update(&mut self, key: PeerKey, update: &Update, changes: &mut RibChanges) -> Result<(), RibError> {
+    pub fn update(
+        &mut self,
+        key: PeerKey,
+        update: &Update,
+        changes: &mut RibChanges,
+    ) -> Result<(), RibError> {
         let info = self.peers.get(&key).ok_or(RibError::UnknownPeer(key))?.info;
         let import = AdjRibIn::import(update, key, &info, &self.config);
         for prefix in import.withdrawn {
@@ -208,8 +232,15 @@ impl Rib {
 
     /// Originates `prefix` (one of the node's blocks): ORIGIN IGP, empty AS_PATH.
     pub fn originate(&mut self, prefix: Ipv4Prefix, changes: &mut RibChanges) {
-        let attrs = PathAttributes { origin: Origin::Igp, as_path: AsPath::default(), ..Default::default() };
-        let path = self.paths.intern(Path { source: Source::Local, attrs });
+        let attrs = PathAttributes {
+            origin: Origin::Igp,
+            as_path: AsPath::default(),
+            ..Default::default()
+        };
+        let path = self.paths.intern(Path {
+            source: Source::Local,
+            attrs,
+        });
         self.announce_path(prefix, path, changes);
     }
 
@@ -226,7 +257,10 @@ impl Rib {
                 None => return,
             },
         };
-        if adj_in.get(&prefix).is_some_and(|held| Arc::ptr_eq(held, &path)) {
+        if adj_in
+            .get(&prefix)
+            .is_some_and(|held| Arc::ptr_eq(held, &path))
+        {
             return;
         }
         adj_in.insert(prefix, Arc::clone(&path));
@@ -263,14 +297,21 @@ impl Rib {
     /// bring every Adj-RIB-Out in line.
     fn best_changed(&mut self, prefix: Ipv4Prefix, change: BestChange, changes: &mut RibChanges) {
         let next_hop = |p: &Option<Arc<Path>>| {
-            p.as_ref().filter(|p| p.source != Source::Local).and_then(|p| p.attrs.next_hop)
+            p.as_ref()
+                .filter(|p| p.source != Source::Local)
+                .and_then(|p| p.attrs.next_hop)
         };
         let (old_hop, new_hop) = (next_hop(&change.old), next_hop(&change.new));
         if old_hop != new_hop {
-            changes.fib.push(FibChange { prefix, next_hop: new_hop });
+            changes.fib.push(FibChange {
+                prefix,
+                next_hop: new_hop,
+            });
         }
         let best = change.new;
-        let from = best.as_ref().and_then(|b| source_peer(&self.peers, b.source));
+        let from = best
+            .as_ref()
+            .and_then(|b| source_peer(&self.peers, b.source));
         for (key, peer) in self.peers.iter_mut() {
             let change = peer.adj_out.update(
                 prefix,
@@ -292,7 +333,11 @@ fn source_peer(peers: &FxHashMap<PeerKey, PeerRibs>, source: Source) -> Option<P
     }
 }
 
-fn source_info(peers: &FxHashMap<PeerKey, PeerRibs>, config: &RibConfig, source: Source) -> SourceInfo {
+fn source_info(
+    peers: &FxHashMap<PeerKey, PeerRibs>,
+    config: &RibConfig,
+    source: Source,
+) -> SourceInfo {
     match source_peer(peers, source) {
         None => SourceInfo {
             local: true,
