@@ -54,7 +54,10 @@ impl fmt::Display for State {
     }
 }
 
-/// Which side initiated a TCP connection; a peer has at most one of each.
+/// Which side initiated a TCP connection; a peer has at most one of each. The runtime
+/// closes a new connection from a side that already has one (e.g. a peer reconnecting while
+/// its old connection is still held) without reporting it, and reports
+/// `TcpConnectionFails` for the old one when it notices it is dead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ConnectionId {
     /// We connected to the peer (its port 179).
@@ -467,7 +470,9 @@ impl PeerFsm {
                 ));
                 out.push(Action::CloseConnection(c));
             }
-            _ => out.push(Action::CloseConnection(c)),
+            // A second connection from a side that has one already: the runtime refuses
+            // those itself (see [`ConnectionId`]), so there is nothing to say about it here.
+            _ => {}
         }
     }
 

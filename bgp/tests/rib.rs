@@ -412,6 +412,15 @@ fn ibgp_split_horizon_keeps_ibgp_routes_from_other_ibgp_peers_but_sends_them_to_
     );
     assert_eq!(attrs.local_pref, None, "no LOCAL_PREF to an external peer");
     assert_eq!(attrs.med, None, "a MED is not passed on to another AS");
+    // What a ROUTE-REFRESH from the external peer would get again.
+    let table: Vec<_> = rib
+        .adj_rib_out(PeerKey(3))
+        .unwrap()
+        .iter()
+        .map(|(p, a)| (p, a.clone()))
+        .collect();
+    assert_eq!(table, vec![(p, Arc::clone(attrs))]);
+    assert!(rib.adj_rib_out(PeerKey(2)).unwrap().is_empty());
 }
 
 #[test]

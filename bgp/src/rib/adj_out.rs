@@ -43,6 +43,11 @@ impl AdjRibOut {
         self.routes.get(prefix)
     }
 
+    /// Everything advertised: what to send again on a ROUTE-REFRESH (RFC 2918 section 4).
+    pub fn iter(&self) -> impl Iterator<Item = (Ipv4Prefix, &Arc<PathAttributes>)> + '_ {
+        self.routes.iter().map(|(p, a)| (*p, a))
+    }
+
     pub fn len(&self) -> usize {
         self.routes.len()
     }
