@@ -334,6 +334,50 @@ fn captured_bird2_streams_decode_and_reencode_identically() {
     assert_eq!(m.encode(&ENC2), hex(UPDATE_AS2));
 }
 
+/// A stream captured from GoBGP 3.10 (router id 10.255.0.3, AS 4200000002, one route
+/// added through its API with MED 40 and community 65002:200) by `live_peers` below.
+#[test]
+fn captured_gobgp_stream_decodes_and_reencodes_identically() {
+    const OPEN: &str = "ffffffffffffffffffffffffffffffff003b01045ba0001e0aff00031e021c0200490402766d000104000100014104fa56ea020506000100010002";
+    const KEEPALIVE: &str = "ffffffffffffffffffffffffffffffff001304";
+    const UPDATE: &str = "ffffffffffffffffffffffffffffffff003d0200000022400101024002060201fa56ea024003047f00000380040400000028c00804fdea00c8180a6201";
+    let stream = hex(&[OPEN, KEEPALIVE, UPDATE].concat());
+    let (messages, used, error) = split_messages(&stream, &AS4);
+    assert_eq!((used, error), (stream.len(), None));
+    let expected_open = Open {
+        version: 4,
+        my_as: AS_TRANS,
+        hold_time: 30,
+        bgp_identifier: Ipv4Addr::new(10, 255, 0, 3),
+        capabilities: vec![
+            Capability::RouteRefresh,
+            Capability::Unknown { code: 73, data: vec![2, b'v', b'm', 0] }, // FQDN
+            Capability::Multiprotocol { afi: 1, safi: 1 },
+            Capability::FourOctetAs(4200000002),
+            Capability::Unknown { code: 5, data: vec![0, 1, 0, 1, 0, 2] }, // extended next hop
+        ],
+    };
+    let expected_update = Update {
+        attributes: Some(PathAttributes {
+            origin: Origin::Incomplete,
+            as_path: AsPath::from_sequence(vec![4200000002]),
+            next_hop: Some(Ipv4Addr::new(127, 0, 0, 3)),
+            med: Some(40),
+            communities: vec![(65002 << 16) | 200],
+            ..Default::default()
+        }),
+        nlri: vec![prefix("10.98.1.0/24")],
+        ..Default::default()
+    };
+    assert_eq!(
+        messages,
+        vec![Message::Open(expected_open), Message::Keepalive, Message::Update(expected_update)]
+    );
+    for (m, bytes) in messages.iter().zip([OPEN, KEEPALIVE, UPDATE]) {
+        assert_eq!(m.encode(&ENC4), hex(bytes), "{m:?}");
+    }
+}
+
 /// RFC 6793 section 4.2: a path with 4-octet AS numbers crosses a 2-octet session as
 /// AS_TRANS in AS_PATH plus AS4_PATH, and the receiver puts it back together.
 #[test]
@@ -718,35 +762,88 @@ fn fuzzed_messages_never_panic_and_fail_with_valid_notifications() {
     assert!(ok > 1000 && malformed > 1000 && incomplete > 100, "{ok} {malformed} {incomplete}");
 }
 
-/// A live BIRD 2 peer, started by the test in its own network namespace, talks to a raw
-/// TCP listener: its OPEN, KEEPALIVEs and UPDATEs decode into what its configuration says,
-/// on a 4-octet session and on a 2-octet one (AS_TRANS and AS4_PATH put back together).
-mod live_bird {
+/// Live peers, BIRD 2 and GoBGP, each started by its test in a network namespace of its
+/// own, talk to a raw TCP listener: their OPEN, KEEPALIVEs and UPDATEs decode into what
+/// their configuration says.
+mod live_peers {
     use super::*;
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::os::fd::AsRawFd;
+    use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
-    const BIRD_AS: u32 = 4_200_000_001;
     const OUR_AS: u16 = 65001;
-    const PORT_AS4: u16 = 1791;
-    const PORT_AS2: u16 = 1792;
 
-    /// The namespace, the BIRD process and the scratch directory this test made, removed
-    /// by name and pid when it ends, pass or fail.
+    /// The namespace, the daemon and the scratch directory a test made, removed by name and
+    /// pid when it ends, pass or fail.
     struct Lab {
         netns: String,
-        dir: std::path::PathBuf,
-        bird: Option<Child>,
+        dir: PathBuf,
+        daemon: Option<Child>,
+        log: PathBuf,
+    }
+
+    impl Lab {
+        fn new(test: &str) -> Lab {
+            let netns = format!("bgpcodec-{test}-{}", std::process::id());
+            let dir = std::env::temp_dir().join(&netns);
+            std::fs::create_dir_all(&dir).unwrap();
+            let log = dir.join("daemon.log");
+            let lab = Lab { netns, dir, daemon: None, log };
+            run(&["ip", "netns", "add", &lab.netns]);
+            run(&["ip", "netns", "exec", &lab.netns, "ip", "link", "set", "lo", "up"]);
+            lab
+        }
+
+        /// Starts `args` inside the namespace, its output in the lab's log.
+        fn start(&mut self, args: &[&str]) {
+            let log = std::fs::File::create(&self.log).unwrap();
+            let child = Command::new("ip")
+                .args(["netns", "exec", &self.netns])
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("start the daemon");
+            self.daemon = Some(child);
+        }
+
+        /// Panics with the daemon's log if it has exited.
+        fn check_alive(&mut self) {
+            if let Some(Ok(Some(status))) = self.daemon.as_mut().map(|d| d.try_wait()) {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                panic!("the daemon exited ({status}); log:\n{log}");
+            }
+        }
+
+        /// Binds listeners inside the namespace: `setns` on a helper thread moves only that
+        /// thread, and the sockets stay in the namespace they were made in.
+        fn listen(&self, ports: &[u16]) -> Vec<TcpListener> {
+            let path = format!("/run/netns/{}", self.netns);
+            let ports = ports.to_vec();
+            std::thread::spawn(move || {
+                let ns = std::fs::File::open(&path).expect("open netns");
+                // SAFETY: setns on a valid namespace fd changes this thread's namespace only.
+                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+                ports
+                    .iter()
+                    .map(|p| TcpListener::bind(("127.0.0.1", *p)).expect("bind in netns"))
+                    .collect()
+            })
+            .join()
+            .expect("listener thread")
+        }
     }
 
     impl Drop for Lab {
         fn drop(&mut self) {
-            if let Some(mut bird) = self.bird.take() {
-                let _ = bird.kill();
-                let _ = bird.wait();
+            if let Some(mut daemon) = self.daemon.take() {
+                let _ = daemon.kill();
+                let _ = daemon.wait();
             }
             let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
             let _ = std::fs::remove_dir_all(&self.dir);
@@ -756,58 +853,6 @@ mod live_bird {
     fn run(args: &[&str]) {
         let status = Command::new(args[0]).args(&args[1..]).status().expect("spawn");
         assert!(status.success(), "{args:?} failed");
-    }
-
-    /// Binds the listeners inside the namespace: `setns` on a helper thread moves only that
-    /// thread, and the sockets stay in the namespace they were made in.
-    fn listen_in(netns: &str, ports: &[u16]) -> Vec<TcpListener> {
-        let path = format!("/run/netns/{netns}");
-        let ports = ports.to_vec();
-        std::thread::spawn(move || {
-            let ns = std::fs::File::open(&path).expect("open netns");
-            // SAFETY: setns on a valid namespace fd changes this thread's namespace only.
-            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            ports
-                .iter()
-                .map(|p| TcpListener::bind(("127.0.0.1", *p)).expect("bind in netns"))
-                .collect()
-        })
-        .join()
-        .expect("listener thread")
-    }
-
-    fn bird_config(dir: &std::path::Path) -> String {
-        let session = |name: &str, port: u16| {
-            format!(
-                "protocol bgp {name} {{
-                    local 127.0.0.2 as {BIRD_AS};
-                    neighbor 127.0.0.1 port {port} as {OUR_AS};
-                    multihop;
-                    connect delay time 1;
-                    connect retry time 2;
-                    hold time 30;
-                    ipv4 {{
-                        import none;
-                        export filter {{ bgp_med = 50; bgp_community.add((65002, 100)); accept; }};
-                    }};
-                }}\n"
-            )
-        };
-        format!(
-            "log \"{}/bird.log\" all;
-            router id 10.255.0.1;
-            protocol device {{ }}
-            protocol static {{
-                ipv4;
-                route 10.99.1.0/24 blackhole;
-                route 10.99.2.0/25 blackhole;
-            }}
-            {}{}",
-            dir.display(),
-            session("sess4", PORT_AS4),
-            session("sess2", PORT_AS2)
-        )
     }
 
     fn accept(listener: &TcpListener, deadline: Instant, lab: &mut Lab) -> TcpStream {
@@ -820,11 +865,8 @@ mod live_bird {
                     return s;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if let Some(Ok(Some(status))) = lab.bird.as_mut().map(|b| b.try_wait()) {
-                        let log = std::fs::read_to_string(lab.dir.join("bird.log")).unwrap_or_default();
-                        panic!("BIRD exited ({status}) before connecting; log:\n{log}");
-                    }
-                    assert!(Instant::now() < deadline, "BIRD did not connect");
+                    lab.check_alive();
+                    assert!(Instant::now() < deadline, "the peer did not connect");
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err(e) => panic!("accept: {e}"),
@@ -832,23 +874,23 @@ mod live_bird {
         }
     }
 
-    /// Plays the passive side of a session: answers BIRD's OPEN with ours and a KEEPALIVE,
-    /// then reads until both static routes were announced. Returns every message and the
-    /// raw bytes received.
+    /// Plays the passive side of a session: answers the peer's OPEN with ours and a
+    /// KEEPALIVE, then reads until every `wanted` prefix was announced. Returns every
+    /// message and the raw bytes received.
     fn session(
+        lab: &mut Lab,
         listener: &TcpListener,
         our_open: Open,
         cx: DecodeContext,
-        lab: &mut Lab,
+        wanted: &[Ipv4Prefix],
     ) -> (Vec<Message>, Vec<u8>) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut conn = accept(listener, deadline, lab);
         let enc = EncodeContext { four_octet_as: cx.four_octet_as };
         let (mut raw, mut sent_open) = (Vec::new(), false);
-        let wanted = [prefix("10.99.1.0/24"), prefix("10.99.2.0/25")];
         loop {
             let (messages, _, error) = split_messages(&raw, &cx);
-            assert_eq!(error, None, "BIRD sent a malformed message: {raw:02x?}");
+            assert_eq!(error, None, "the peer sent a malformed message: {raw:02x?}");
             if !sent_open && !messages.is_empty() {
                 conn.write_all(&Message::Open(our_open.clone()).encode(&enc)).unwrap();
                 conn.write_all(&Message::Keepalive.encode(&enc)).unwrap();
@@ -870,76 +912,134 @@ mod live_bird {
             assert!(Instant::now() < deadline, "routes not announced; got {messages:?}");
             let mut buf = [0u8; 4096];
             match conn.read(&mut buf) {
-                Ok(0) => panic!("BIRD closed the session; got {messages:?}"),
+                Ok(0) => panic!("the peer closed the session; got {messages:?}"),
                 Ok(n) => raw.extend_from_slice(&buf[..n]),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
                 Err(e) => panic!("read: {e}"),
             }
         }
     }
 
-    fn check_bird_open(m: &Message) {
-        let Message::Open(open) = m else { panic!("first message is not an OPEN: {m:?}") };
-        assert_eq!(open.version, 4);
-        assert_eq!(open.my_as, AS_TRANS, "a 4-octet AS is AS_TRANS in My AS");
-        assert_eq!(open.asn(), BIRD_AS);
-        assert_eq!(open.hold_time, 30);
-        assert_eq!(open.bgp_identifier, Ipv4Addr::new(10, 255, 0, 1));
-        assert!(open.supports_family(AFI_IPV4, SAFI_UNICAST), "{open:?}");
-        assert!(open.supports_route_refresh(), "{open:?}");
+    fn hex_of(raw: &[u8]) -> String {
+        raw.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    fn check_routes(messages: &[Message]) {
-        let mut checked = 0;
+    /// What a peer was configured to send.
+    struct Expected {
+        asn: u32,
+        id: Ipv4Addr,
+        origin: Origin,
+        next_hop: Ipv4Addr,
+        med: u32,
+        community: u32,
+        prefixes: Vec<Ipv4Prefix>,
+    }
+
+    fn check_stream(messages: &[Message], e: &Expected) {
+        let Message::Open(open) = &messages[0] else { panic!("first message is not an OPEN: {messages:?}") };
+        assert_eq!(open.version, 4);
+        assert_eq!(open.my_as, AS_TRANS, "a 4-octet AS is AS_TRANS in My AS");
+        assert_eq!(open.asn(), e.asn);
+        assert_eq!(open.hold_time, 30);
+        assert_eq!(open.bgp_identifier, e.id);
+        assert!(open.supports_family(AFI_IPV4, SAFI_UNICAST), "{open:?}");
+        assert!(open.supports_route_refresh(), "{open:?}");
+        assert!(messages.contains(&Message::Keepalive), "our OPEN is answered with a KEEPALIVE");
+
+        let mut announced = Vec::new();
         for u in messages.iter().filter_map(|m| if let Message::Update(u) = m { Some(u) } else { None }) {
             assert!(!u.treat_as_withdraw && u.malformation.is_none(), "{u:?}");
             if u.announced().next().is_none() {
                 continue;
             }
             let a = u.attributes.as_ref().unwrap();
-            assert_eq!(a.origin, Origin::Igp);
-            assert_eq!(a.as_path, AsPath::from_sequence(vec![BIRD_AS]), "{a:?}");
-            assert_eq!(u.next_hop(), Some(Ipv4Addr::new(127, 0, 0, 2)));
-            assert_eq!(a.med, Some(50));
-            assert!(a.communities.contains(&((65002 << 16) | 100)), "{a:?}");
-            checked += u.announced().count();
+            assert_eq!(a.origin, e.origin);
+            assert_eq!(a.as_path, AsPath::from_sequence(vec![e.asn]), "{a:?}");
+            assert_eq!(u.next_hop(), Some(e.next_hop));
+            assert_eq!(a.med, Some(e.med));
+            assert!(a.communities.contains(&e.community), "{a:?}");
+            announced.extend(u.announced());
         }
-        assert!(checked >= 2);
-        assert!(messages.contains(&Message::Keepalive), "BIRD answers our OPEN with a KEEPALIVE");
+        announced.sort();
+        let mut wanted = e.prefixes.clone();
+        wanted.sort();
+        assert_eq!(announced, wanted);
     }
 
+    /// AS4_PATH carrying `asn` alone, as it crosses a 2-octet session.
+    fn as4_path_of(asn: u32) -> Vec<u8> {
+        let mut a = vec![0xc0, type_code::AS4_PATH, 6, 2, 1];
+        a.extend_from_slice(&asn.to_be_bytes());
+        a
+    }
+
+    const BIRD_AS: u32 = 4_200_000_001;
+
+    fn bird_config(log: &std::path::Path, ports: [u16; 2]) -> String {
+        let session = |name: &str, port: u16| {
+            format!(
+                "protocol bgp {name} {{
+                    local 127.0.0.2 as {BIRD_AS};
+                    neighbor 127.0.0.1 port {port} as {OUR_AS};
+                    multihop;
+                    connect delay time 1;
+                    connect retry time 2;
+                    hold time 30;
+                    ipv4 {{
+                        import none;
+                        export filter {{ bgp_med = 50; bgp_community.add((65002, 100)); accept; }};
+                    }};
+                }}\n"
+            )
+        };
+        format!(
+            "log \"{}\" all;
+            router id 10.255.0.1;
+            protocol device {{ }}
+            protocol static {{
+                ipv4;
+                route 10.99.1.0/24 blackhole;
+                route 10.99.2.0/25 blackhole;
+            }}
+            {}{}",
+            log.display(),
+            session("sess4", ports[0]),
+            session("sess2", ports[1])
+        )
+    }
+
+    /// BIRD 2 on a 4-octet session and on a 2-octet one (AS_TRANS in AS_PATH, the real
+    /// path in AS4_PATH, put back together on decode).
     #[test]
     fn bird2_open_keepalive_update_stream_decodes() {
-        let netns = format!("bgpcodec{}", std::process::id());
-        let dir = std::env::temp_dir().join(&netns);
-        let mut lab = Lab { netns: netns.clone(), dir: dir.clone(), bird: None };
-        std::fs::create_dir_all(&dir).unwrap();
-        run(&["ip", "netns", "add", &netns]);
-        run(&["ip", "netns", "exec", &netns, "ip", "link", "set", "lo", "up"]);
-        let listeners = listen_in(&netns, &[PORT_AS4, PORT_AS2]);
-        let conf = dir.join("bird.conf");
-        std::fs::write(&conf, bird_config(&dir)).unwrap();
-        let conf = conf.display().to_string();
-        let sock = dir.join("bird.ctl").display().to_string();
-        lab.bird = Some(
-            Command::new("ip")
-                .args(["netns", "exec", &netns, "bird", "-f", "-c", &conf, "-s", &sock])
-                .stdin(Stdio::null())
-                .spawn()
-                .expect("start bird"),
-        );
+        let mut lab = Lab::new("bird");
+        let listeners = lab.listen(&[1791, 1792]);
+        let conf = lab.dir.join("bird.conf");
+        std::fs::write(&conf, bird_config(&lab.dir.join("bird.log"), [1791, 1792])).unwrap();
+        let (conf, sock) = (conf.display().to_string(), lab.dir.join("bird.ctl").display().to_string());
+        lab.start(&["bird", "-f", "-c", &conf, "-s", &sock]);
+        let expected = Expected {
+            asn: BIRD_AS,
+            id: Ipv4Addr::new(10, 255, 0, 1),
+            origin: Origin::Igp,
+            next_hop: Ipv4Addr::new(127, 0, 0, 2),
+            med: 50,
+            community: (65002 << 16) | 100,
+            prefixes: vec![prefix("10.99.1.0/24"), prefix("10.99.2.0/25")],
+        };
 
-        // 4-octet session: we advertise the capability too.
         let ours = Open::new(u32::from(OUR_AS), 90, Ipv4Addr::new(10, 255, 0, 2), vec![
             Capability::Multiprotocol { afi: AFI_IPV4, safi: SAFI_UNICAST },
         ]);
-        let (messages, raw) = session(&listeners[0], ours, AS4, &mut lab);
-        eprintln!("BIRD 4-octet stream: {}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        check_bird_open(&messages[0]);
-        check_routes(&messages);
+        let (messages, raw) = session(&mut lab, &listeners[0], ours, AS4, &expected.prefixes);
+        eprintln!("BIRD 4-octet stream: {}", hex_of(&raw));
+        check_stream(&messages, &expected);
 
-        // 2-octet session: no 4-octet capability from us, so BIRD sends AS_TRANS in AS_PATH
-        // and the real path in AS4_PATH.
+        // No 4-octet capability from us this time.
         let ours = Open {
             version: 4,
             my_as: OUR_AS,
@@ -947,12 +1047,84 @@ mod live_bird {
             bgp_identifier: Ipv4Addr::new(10, 255, 0, 2),
             capabilities: vec![Capability::Multiprotocol { afi: AFI_IPV4, safi: SAFI_UNICAST }],
         };
-        let (messages, raw) = session(&listeners[1], ours, AS2, &mut lab);
-        eprintln!("BIRD 2-octet stream: {}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        check_bird_open(&messages[0]);
-        check_routes(&messages);
-        let as4_path = [0xc0, type_code::AS4_PATH, 6, 2, 1, 0xfa, 0x56, 0xea, 0x01];
+        let (messages, raw) = session(&mut lab, &listeners[1], ours, AS2, &expected.prefixes);
+        eprintln!("BIRD 2-octet stream: {}", hex_of(&raw));
+        check_stream(&messages, &expected);
+        let as4_path = as4_path_of(BIRD_AS);
         assert!(raw.windows(as4_path.len()).any(|w| w == as4_path), "AS4_PATH on the wire");
-        drop(lab);
+    }
+
+    const GOBGP_AS: u32 = 4_200_000_002;
+
+    /// GoBGP, with a route added through its API after it started.
+    #[test]
+    fn gobgp_open_keepalive_update_stream_decodes() {
+        let mut lab = Lab::new("gobgp");
+        let listeners = lab.listen(&[1793]);
+        let conf = lab.dir.join("gobgpd.toml");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"[global.config]
+  as = {GOBGP_AS}
+  router-id = "10.255.0.3"
+  port = -1
+[global.apply-policy.config]
+  default-export-policy = "accept-route"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "127.0.0.1"
+    peer-as = {OUR_AS}
+  [neighbors.transport.config]
+    remote-port = 1793
+    local-address = "127.0.0.3"
+  [neighbors.timers.config]
+    connect-retry = 1
+    hold-time = 30
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+"#
+            ),
+        )
+        .unwrap();
+        let conf = conf.display().to_string();
+        lab.start(&["gobgpd", "-f", &conf, "--api-hosts", "127.0.0.1:50051"]);
+
+        // The API comes up shortly after the daemon: retry the route add for a bounded time.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let added = Command::new("ip")
+                .args(["netns", "exec", &lab.netns, "gobgp", "-u", "127.0.0.1", "-p", "50051"])
+                .args(["global", "rib", "add", "10.98.1.0/24", "nexthop", "127.0.0.3"])
+                .args(["med", "40", "community", "65002:200", "-a", "ipv4"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("run gobgp");
+            if added.success() {
+                break;
+            }
+            lab.check_alive();
+            assert!(Instant::now() < deadline, "gobgp API did not come up");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+
+        let expected = Expected {
+            asn: GOBGP_AS,
+            id: Ipv4Addr::new(10, 255, 0, 3),
+            origin: Origin::Incomplete,
+            next_hop: Ipv4Addr::new(127, 0, 0, 3),
+            med: 40,
+            community: (65002 << 16) | 200,
+            prefixes: vec![prefix("10.98.1.0/24")],
+        };
+        let ours = Open::new(u32::from(OUR_AS), 90, Ipv4Addr::new(10, 255, 0, 2), vec![
+            Capability::Multiprotocol { afi: AFI_IPV4, safi: SAFI_UNICAST },
+            Capability::RouteRefresh,
+        ]);
+        let (messages, raw) = session(&mut lab, &listeners[0], ours, AS4, &expected.prefixes);
+        eprintln!("GoBGP stream: {}", hex_of(&raw));
+        check_stream(&messages, &expected);
     }
 }
