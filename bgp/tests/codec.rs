@@ -11,10 +11,18 @@ use bgp::packet::notification::{
 };
 use bgp::packet::*;
 
-const AS4: DecodeContext = DecodeContext { four_octet_as: true };
-const AS2: DecodeContext = DecodeContext { four_octet_as: false };
-const ENC4: EncodeContext = EncodeContext { four_octet_as: true };
-const ENC2: EncodeContext = EncodeContext { four_octet_as: false };
+const AS4: DecodeContext = DecodeContext {
+    four_octet_as: true,
+};
+const AS2: DecodeContext = DecodeContext {
+    four_octet_as: false,
+};
+const ENC4: EncodeContext = EncodeContext {
+    four_octet_as: true,
+};
+const ENC2: EncodeContext = EncodeContext {
+    four_octet_as: false,
+};
 
 fn prefix(s: &str) -> Ipv4Prefix {
     s.parse().unwrap()
@@ -22,7 +30,10 @@ fn prefix(s: &str) -> Ipv4Prefix {
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// A whole message: marker, length, type, body.
@@ -55,7 +66,8 @@ fn origin_igp() -> Vec<u8> {
 }
 fn as_path4(asns: &[u32]) -> Vec<u8> {
     let mut v = vec![2, asns.len() as u8];
-    asns.iter().for_each(|a| v.extend_from_slice(&a.to_be_bytes()));
+    asns.iter()
+        .for_each(|a| v.extend_from_slice(&a.to_be_bytes()));
     attr(0x40, 2, &v)
 }
 fn next_hop(a: [u8; 4]) -> Vec<u8> {
@@ -78,15 +90,24 @@ fn full_attributes() -> PathAttributes {
         origin: Origin::Egp,
         as_path: AsPath {
             segments: vec![
-                AsPathSegment { kind: AsPathSegmentType::AsSequence, asns: vec![65001, 4200000001, 7] },
-                AsPathSegment { kind: AsPathSegmentType::AsSet, asns: vec![100, 4200000002] },
+                AsPathSegment {
+                    kind: AsPathSegmentType::AsSequence,
+                    asns: vec![65001, 4200000001, 7],
+                },
+                AsPathSegment {
+                    kind: AsPathSegmentType::AsSet,
+                    asns: vec![100, 4200000002],
+                },
             ],
         },
         next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
         med: Some(50),
         local_pref: Some(200),
         atomic_aggregate: true,
-        aggregator: Some(Aggregator { asn: 4200000003, address: Ipv4Addr::new(192, 0, 2, 9) }),
+        aggregator: Some(Aggregator {
+            asn: 4200000003,
+            address: Ipv4Addr::new(192, 0, 2, 9),
+        }),
         communities: vec![(65002 << 16) | 100, 0xffff_ff01],
         originator_id: Some(Ipv4Addr::new(10, 0, 0, 1)),
         cluster_list: vec![Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)],
@@ -102,15 +123,28 @@ fn full_attributes() -> PathAttributes {
 
 fn sample_messages() -> Vec<Message> {
     let caps = vec![
-        Capability::Multiprotocol { afi: AFI_IPV4, safi: SAFI_UNICAST },
+        Capability::Multiprotocol {
+            afi: AFI_IPV4,
+            safi: SAFI_UNICAST,
+        },
         Capability::RouteRefresh,
         Capability::GracefulRestart {
             restart_state: true,
             restart_time: 120,
-            families: vec![GracefulRestartFamily { afi: 1, safi: 1, forwarding_state: true }],
+            families: vec![GracefulRestartFamily {
+                afi: 1,
+                safi: 1,
+                forwarding_state: true,
+            }],
         },
-        Capability::Unknown { code: 70, data: vec![] },
-        Capability::Unknown { code: 73, data: b"node-1".to_vec() },
+        Capability::Unknown {
+            code: 70,
+            data: vec![],
+        },
+        Capability::Unknown {
+            code: 73,
+            data: b"node-1".to_vec(),
+        },
     ];
     let mp_attrs = PathAttributes {
         as_path: AsPath::from_sequence(vec![65001]),
@@ -131,7 +165,12 @@ fn sample_messages() -> Vec<Message> {
     };
     vec![
         Message::Keepalive,
-        Message::Open(Open::new(4200000001, 90, Ipv4Addr::new(10, 255, 0, 1), caps)),
+        Message::Open(Open::new(
+            4200000001,
+            90,
+            Ipv4Addr::new(10, 255, 0, 1),
+            caps,
+        )),
         Message::Open(Open {
             version: 4,
             my_as: 65001,
@@ -144,14 +183,24 @@ fn sample_messages() -> Vec<Message> {
         Message::Update(Update {
             withdrawn: vec![prefix("10.9.0.0/16"), prefix("10.9.128.1/32")],
             attributes: Some(full_attributes()),
-            nlri: vec![prefix("10.1.0.0/24"), prefix("10.2.0.0/15"), prefix("10.3.3.3/32")],
+            nlri: vec![
+                prefix("10.1.0.0/24"),
+                prefix("10.2.0.0/15"),
+                prefix("10.3.3.3/32"),
+            ],
             ..Default::default()
         }),
-        Message::Update(Update { attributes: Some(mp_attrs), ..Default::default() }),
+        Message::Update(Update {
+            attributes: Some(mp_attrs),
+            ..Default::default()
+        }),
         Message::Notification(Notification::cease(cease::ADMINISTRATIVE_SHUTDOWN)),
         Message::Notification(Notification::new(3, 5, vec![0x40, 1, 2, 0, 0])),
         Message::Notification(Notification::hold_timer_expired()),
-        Message::RouteRefresh(RouteRefresh { afi: AFI_IPV4, safi: SAFI_UNICAST }),
+        Message::RouteRefresh(RouteRefresh {
+            afi: AFI_IPV4,
+            safi: SAFI_UNICAST,
+        }),
     ]
 }
 
@@ -169,23 +218,47 @@ fn every_message_round_trips_on_4_octet_and_2_octet_sessions() {
 #[test]
 fn every_capability_round_trips_in_an_open() {
     let caps = [
-        Capability::Multiprotocol { afi: AFI_IPV4, safi: SAFI_UNICAST },
-        Capability::Multiprotocol { afi: AFI_IPV6, safi: SAFI_MULTICAST },
+        Capability::Multiprotocol {
+            afi: AFI_IPV4,
+            safi: SAFI_UNICAST,
+        },
+        Capability::Multiprotocol {
+            afi: AFI_IPV6,
+            safi: SAFI_MULTICAST,
+        },
         Capability::RouteRefresh,
         Capability::FourOctetAs(4_294_967_295),
-        Capability::GracefulRestart { restart_state: false, restart_time: 4095, families: vec![] },
+        Capability::GracefulRestart {
+            restart_state: false,
+            restart_time: 4095,
+            families: vec![],
+        },
         Capability::GracefulRestart {
             restart_state: true,
             restart_time: 1,
             families: vec![
-                GracefulRestartFamily { afi: 1, safi: 1, forwarding_state: false },
-                GracefulRestartFamily { afi: 2, safi: 1, forwarding_state: true },
+                GracefulRestartFamily {
+                    afi: 1,
+                    safi: 1,
+                    forwarding_state: false,
+                },
+                GracefulRestartFamily {
+                    afi: 2,
+                    safi: 1,
+                    forwarding_state: true,
+                },
             ],
         },
-        Capability::Unknown { code: 128, data: vec![] },
+        Capability::Unknown {
+            code: 128,
+            data: vec![],
+        },
         // The largest that fits the 255 octets of Optional Parameters: parameter header (2),
         // capability header (2), value (251).
-        Capability::Unknown { code: 200, data: vec![0xab; 251] },
+        Capability::Unknown {
+            code: 200,
+            data: vec![0xab; 251],
+        },
     ];
     for cap in caps {
         let open = Open {
@@ -204,9 +277,17 @@ fn every_capability_round_trips_in_an_open() {
         my_as: 65000,
         hold_time: 3,
         bgp_identifier: Ipv4Addr::new(10, 0, 0, 1),
-        capabilities: vec![Capability::Unknown { code: 200, data: vec![0; 252] }, Capability::RouteRefresh],
+        capabilities: vec![
+            Capability::Unknown {
+                code: 200,
+                data: vec![0; 252],
+            },
+            Capability::RouteRefresh,
+        ],
     };
-    let Message::Open(sent) = decode(&Message::Open(too_long).encode(&ENC4), &AS4) else { panic!() };
+    let Message::Open(sent) = decode(&Message::Open(too_long).encode(&ENC4), &AS4) else {
+        panic!()
+    };
     assert_eq!(sent.capabilities, vec![Capability::RouteRefresh]);
 }
 
@@ -230,9 +311,8 @@ fn hand_derived_encodings_decode() {
 
     // OPEN: version 4, AS 65000, hold 180, id 192.168.0.1, one parameter (type 2, length 6)
     // holding the 4-octet AS capability (code 65, length 4, AS 65000).
-    let open = hex(
-        "ffffffffffffffffffffffffffffffff 0025 01 04 fde8 00b4 c0a80001 08 0206 4104 0000fde8",
-    );
+    let open =
+        hex("ffffffffffffffffffffffffffffffff 0025 01 04 fde8 00b4 c0a80001 08 0206 4104 0000fde8");
     let expected = Open {
         version: 4,
         my_as: 65000,
@@ -245,13 +325,13 @@ fn hand_derived_encodings_decode() {
 
     // UPDATE on a 2-octet session: withdraw 10.2.0.0/16; ORIGIN IGP, AS_PATH
     // SEQUENCE(65001 65002), NEXT_HOP 192.0.2.1, MED 100; announce 10.1.0.0/24.
-    let update = hex(
-        "ffffffffffffffffffffffffffffffff 0039 02
+    let update = hex("ffffffffffffffffffffffffffffffff 0039 02
          0003 100a02
          001b 40010100 4002060202fde9fdea 400304c0000201 80040400000064
-         180a0100",
-    );
-    let Message::Update(u) = decode(&update, &AS2) else { panic!("not an UPDATE") };
+         180a0100");
+    let Message::Update(u) = decode(&update, &AS2) else {
+        panic!("not an UPDATE")
+    };
     assert_eq!(u.withdrawn, vec![prefix("10.2.0.0/16")]);
     assert_eq!(u.nlri, vec![prefix("10.1.0.0/24")]);
     let a = u.attributes.as_ref().unwrap();
@@ -271,7 +351,10 @@ fn hand_derived_encodings_decode() {
 
     // ROUTE-REFRESH for IPv4 unicast (RFC 2918 section 3).
     let rr = hex("ffffffffffffffffffffffffffffffff 0017 05 0001 00 01");
-    assert_eq!(decode(&rr, &AS4), Message::RouteRefresh(RouteRefresh { afi: 1, safi: 1 }));
+    assert_eq!(
+        decode(&rr, &AS4),
+        Message::RouteRefresh(RouteRefresh { afi: 1, safi: 1 })
+    );
 }
 
 /// Streams captured from BIRD 2.0.12 (router id 10.255.0.1, AS 4200000001, two static
@@ -294,10 +377,20 @@ fn captured_bird2_streams_decode_and_reencode_identically() {
         capabilities: vec![
             Capability::Multiprotocol { afi: 1, safi: 1 },
             Capability::RouteRefresh,
-            Capability::GracefulRestart { restart_state: false, restart_time: 120, families: vec![] },
+            Capability::GracefulRestart {
+                restart_state: false,
+                restart_time: 120,
+                families: vec![],
+            },
             Capability::FourOctetAs(4200000001),
-            Capability::Unknown { code: 70, data: vec![] }, // enhanced route refresh
-            Capability::Unknown { code: 71, data: vec![] }, // long-lived graceful restart
+            Capability::Unknown {
+                code: 70,
+                data: vec![],
+            }, // enhanced route refresh
+            Capability::Unknown {
+                code: 71,
+                data: vec![],
+            }, // long-lived graceful restart
         ],
     };
     let expected_update = Update {
@@ -324,7 +417,10 @@ fn captured_bird2_streams_decode_and_reencode_identically() {
             Message::Update(Update::end_of_rib()),
         ]
     );
-    for (m, bytes) in messages.iter().zip([OPEN, KEEPALIVE, UPDATE_AS4, END_OF_RIB]) {
+    for (m, bytes) in messages
+        .iter()
+        .zip([OPEN, KEEPALIVE, UPDATE_AS4, END_OF_RIB])
+    {
         assert_eq!(m.encode(&ENC4), hex(bytes), "{m:?}");
     }
 
@@ -351,10 +447,16 @@ fn captured_gobgp_stream_decodes_and_reencodes_identically() {
         bgp_identifier: Ipv4Addr::new(10, 255, 0, 3),
         capabilities: vec![
             Capability::RouteRefresh,
-            Capability::Unknown { code: 73, data: vec![2, b'v', b'm', 0] }, // FQDN
+            Capability::Unknown {
+                code: 73,
+                data: vec![2, b'v', b'm', 0],
+            }, // FQDN
             Capability::Multiprotocol { afi: 1, safi: 1 },
             Capability::FourOctetAs(4200000002),
-            Capability::Unknown { code: 5, data: vec![0, 1, 0, 1, 0, 2] }, // extended next hop
+            Capability::Unknown {
+                code: 5,
+                data: vec![0, 1, 0, 1, 0, 2],
+            }, // extended next hop
         ],
     };
     let expected_update = Update {
@@ -371,7 +473,11 @@ fn captured_gobgp_stream_decodes_and_reencodes_identically() {
     };
     assert_eq!(
         messages,
-        vec![Message::Open(expected_open), Message::Keepalive, Message::Update(expected_update)]
+        vec![
+            Message::Open(expected_open),
+            Message::Keepalive,
+            Message::Update(expected_update)
+        ]
     );
     for (m, bytes) in messages.iter().zip([OPEN, KEEPALIVE, UPDATE]) {
         assert_eq!(m.encode(&ENC4), hex(bytes), "{m:?}");
@@ -390,61 +496,110 @@ fn as4_path_and_as4_aggregator_for_2_octet_sessions() {
     };
     let bytes = Message::Update(update.clone()).encode(&ENC2);
     // On the wire: AS_PATH 2-octet with AS_TRANS, AS4_PATH and AS4_AGGREGATOR present.
-    let as_path = [2u8, 3, 0xfd, 0xe9, 0x5b, 0xa0, 0, 7, 1, 2, 0, 100, 0x5b, 0xa0];
-    assert!(bytes.windows(as_path.len()).any(|w| w == as_path), "AS_PATH with AS_TRANS");
-    assert!(bytes.windows(3).any(|w| w == [0xc0, type_code::AS4_PATH, 24]));
-    assert!(bytes.windows(3).any(|w| w == [0xc0, type_code::AS4_AGGREGATOR, 8]));
+    let as_path = [
+        2u8, 3, 0xfd, 0xe9, 0x5b, 0xa0, 0, 7, 1, 2, 0, 100, 0x5b, 0xa0,
+    ];
+    assert!(
+        bytes.windows(as_path.len()).any(|w| w == as_path),
+        "AS_PATH with AS_TRANS"
+    );
+    assert!(bytes
+        .windows(3)
+        .any(|w| w == [0xc0, type_code::AS4_PATH, 24]));
+    assert!(bytes
+        .windows(3)
+        .any(|w| w == [0xc0, type_code::AS4_AGGREGATOR, 8]));
     assert_eq!(decode(&bytes, &AS2), Message::Update(update.clone()));
 
     // A 4-octet speaker ignores AS4_PATH from a 4-octet peer (RFC 6793 section 6).
     let stray_as4 = attr(0xc0, type_code::AS4_PATH, &[2, 1, 0, 0, 0, 9]);
     let bytes = update_msg(&[], &[mandatory(), stray_as4].concat(), &NLRI_10_1);
-    let Message::Update(u) = decode(&bytes, &AS4) else { panic!() };
-    assert_eq!(u.attributes.unwrap().as_path, AsPath::from_sequence(vec![65001]));
+    let Message::Update(u) = decode(&bytes, &AS4) else {
+        panic!()
+    };
+    assert_eq!(
+        u.attributes.unwrap().as_path,
+        AsPath::from_sequence(vec![65001])
+    );
 
     // AS4_PATH longer than AS_PATH is ignored (section 4.2.3).
     let as_path2 = attr(0x40, 2, &[2, 1, 0x5b, 0xa0]);
     let as4 = attr(0xc0, type_code::AS4_PATH, &[2, 2, 0, 0, 0, 1, 0, 0, 0, 2]);
     let attrs = [origin_igp(), as_path2, next_hop([192, 0, 2, 1]), as4].concat();
-    let Message::Update(u) = decode(&update_msg(&[], &attrs, &NLRI_10_1), &AS2) else { panic!() };
-    assert_eq!(u.attributes.unwrap().as_path, AsPath::from_sequence(vec![u32::from(AS_TRANS)]));
+    let Message::Update(u) = decode(&update_msg(&[], &attrs, &NLRI_10_1), &AS2) else {
+        panic!()
+    };
+    assert_eq!(
+        u.attributes.unwrap().as_path,
+        AsPath::from_sequence(vec![u32::from(AS_TRANS)])
+    );
 
     // Leading 2-octet ASes prepended by an old speaker are kept in front of AS4_PATH.
     let as_path2 = attr(0x40, 2, &[2, 3, 0, 10, 0, 11, 0x5b, 0xa0]);
-    let as4 = attr(0xc0, type_code::AS4_PATH, &[2, 2, 0, 0, 0, 11, 0xfa, 0x56, 0xea, 0x01]);
+    let as4 = attr(
+        0xc0,
+        type_code::AS4_PATH,
+        &[2, 2, 0, 0, 0, 11, 0xfa, 0x56, 0xea, 0x01],
+    );
     let attrs = [origin_igp(), as_path2, next_hop([192, 0, 2, 1]), as4].concat();
-    let Message::Update(u) = decode(&update_msg(&[], &attrs, &NLRI_10_1), &AS2) else { panic!() };
-    assert_eq!(u.attributes.unwrap().as_path, AsPath::from_sequence(vec![10, 11, 4200000001]));
+    let Message::Update(u) = decode(&update_msg(&[], &attrs, &NLRI_10_1), &AS2) else {
+        panic!()
+    };
+    assert_eq!(
+        u.attributes.unwrap().as_path,
+        AsPath::from_sequence(vec![10, 11, 4200000001])
+    );
 }
 
 #[test]
 fn routes_in_mp_reach_and_the_classic_fields_are_both_reported() {
-    let Message::Update(u) = sample_messages().swap_remove(6) else { panic!() };
-    assert_eq!(u.announced().collect::<Vec<_>>(), vec![prefix("10.7.0.0/16"), prefix("0.0.0.0/0")]);
-    assert_eq!(u.withdrawn_routes().collect::<Vec<_>>(), vec![prefix("10.8.0.0/16")]);
+    let Message::Update(u) = sample_messages().swap_remove(6) else {
+        panic!()
+    };
+    assert_eq!(
+        u.announced().collect::<Vec<_>>(),
+        vec![prefix("10.7.0.0/16"), prefix("0.0.0.0/0")]
+    );
+    assert_eq!(
+        u.withdrawn_routes().collect::<Vec<_>>(),
+        vec![prefix("10.8.0.0/16")]
+    );
     assert_eq!(u.next_hop(), Some(Ipv4Addr::new(192, 0, 2, 7)));
 }
 
 #[test]
 fn end_of_rib_markers_are_recognized() {
     assert_eq!(Update::end_of_rib().end_of_rib_family(), Some((1, 1)));
-    assert_eq!(Update::end_of_rib_for(2, 1).end_of_rib_family(), Some((2, 1)));
+    assert_eq!(
+        Update::end_of_rib_for(2, 1).end_of_rib_family(),
+        Some((2, 1))
+    );
     // The empty UPDATE on the wire: two zero lengths.
-    let Message::Update(u) = decode(&update_msg(&[], &[], &[]), &AS4) else { panic!() };
+    let Message::Update(u) = decode(&update_msg(&[], &[], &[]), &AS4) else {
+        panic!()
+    };
     assert_eq!(u.end_of_rib_family(), Some((1, 1)));
-    let Message::Update(u) = sample_messages().swap_remove(5) else { panic!() };
+    let Message::Update(u) = sample_messages().swap_remove(5) else {
+        panic!()
+    };
     assert_eq!(u.end_of_rib_family(), None);
 }
 
 #[test]
 fn pack_splits_large_announcements_into_updates_within_4096_octets() {
-    let nlri: Vec<Ipv4Prefix> =
-        (0..3000u32).map(|i| Ipv4Prefix::new(Ipv4Addr::from(0x0a00_0000 | (i << 8)), 24).unwrap()).collect();
-    let withdrawn: Vec<Ipv4Prefix> =
-        (0..1500u32).map(|i| Ipv4Prefix::new(Ipv4Addr::from(0x0b00_0000 | i), 32).unwrap()).collect();
+    let nlri: Vec<Ipv4Prefix> = (0..3000u32)
+        .map(|i| Ipv4Prefix::new(Ipv4Addr::from(0x0a00_0000 | (i << 8)), 24).unwrap())
+        .collect();
+    let withdrawn: Vec<Ipv4Prefix> = (0..1500u32)
+        .map(|i| Ipv4Prefix::new(Ipv4Addr::from(0x0b00_0000 | i), 32).unwrap())
+        .collect();
     let attrs = full_attributes();
     let updates = Update::pack(&withdrawn, &attrs, &nlri, &ENC2);
-    assert!(updates.len() > 3, "needs several messages, got {}", updates.len());
+    assert!(
+        updates.len() > 3,
+        "needs several messages, got {}",
+        updates.len()
+    );
     let (mut seen_nlri, mut seen_withdrawn) = (Vec::new(), Vec::new());
     for u in updates {
         let bytes = Message::Update(u.clone()).encode(&ENC2);
@@ -459,7 +614,10 @@ fn pack_splits_large_announcements_into_updates_within_4096_octets() {
 
 #[test]
 fn the_stream_splits_messages_across_reads() {
-    let all: Vec<u8> = sample_messages().iter().flat_map(|m| m.encode(&ENC4)).collect();
+    let all: Vec<u8> = sample_messages()
+        .iter()
+        .flat_map(|m| m.encode(&ENC4))
+        .collect();
     let mut stream = MessageStream::new();
     let mut got = Vec::new();
     // Feed 7 octets at a time: messages end in the middle of reads.
@@ -479,7 +637,10 @@ fn the_stream_splits_messages_across_reads() {
     // After garbage the stream reports the error once and stops.
     stream.push(&[0u8; 19]);
     let err = stream.next_message(&AS4).unwrap().unwrap_err();
-    assert_eq!((err.code, err.subcode), (1, hdr::CONNECTION_NOT_SYNCHRONIZED));
+    assert_eq!(
+        (err.code, err.subcode),
+        (1, hdr::CONNECTION_NOT_SYNCHRONIZED)
+    );
     stream.push(&Message::Keepalive.encode(&ENC4));
     assert!(stream.next_message(&AS4).is_none());
 }
@@ -488,10 +649,17 @@ fn the_stream_splits_messages_across_reads() {
 fn incomplete_input_asks_for_more_bytes() {
     let open = Message::Open(Open::new(65001, 90, Ipv4Addr::new(1, 2, 3, 4), vec![])).encode(&ENC4);
     for cut in 0..open.len() {
-        assert_eq!(Message::decode(&open[..cut], &AS4), Err(DecodeError::Incomplete), "cut at {cut}");
+        assert_eq!(
+            Message::decode(&open[..cut], &AS4),
+            Err(DecodeError::Incomplete),
+            "cut at {cut}"
+        );
     }
     // A marker that is already wrong is not worth waiting for.
-    assert!(matches!(Message::decode(&[0xff, 0xfe], &AS4), Err(DecodeError::Malformed(_))));
+    assert!(matches!(
+        Message::decode(&[0xff, 0xfe], &AS4),
+        Err(DecodeError::Malformed(_))
+    ));
 }
 
 /// What decoding must make of a malformed message.
@@ -553,65 +721,397 @@ fn malformation_cases() -> Vec<(&'static str, Vec<u8>, DecodeContext, Expect)> {
     let mp_unreach = attr(0x80, 15, &[0, 1, 1]);
     vec![
         // RFC 4271 section 6.1: message header errors.
-        ("marker not all ones", bad_marker, AS4, Reset(1, hdr::CONNECTION_NOT_SYNCHRONIZED, vec![])),
-        ("length below 19", with_len(keepalive.clone(), 18), AS4, Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 18])),
-        ("length above 4096", with_len(keepalive.clone(), 4097), AS4, Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0x10, 0x01])),
-        ("unknown type", bad_type, AS4, Reset(1, hdr::BAD_MESSAGE_TYPE, vec![6])),
-        ("KEEPALIVE with a body", message(4, &[0]), AS4, Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 20])),
-        ("OPEN below 29", message(1, &[4; 9]), AS4, Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 28])),
-        ("UPDATE below 23", message(2, &[0; 3]), AS4, Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 22])),
-        ("NOTIFICATION below 21", message(3, &[6]), AS4, Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 20])),
-        ("ROUTE-REFRESH not 23", message(5, &[0, 1, 0, 1, 0]), AS4, Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 24])),
+        (
+            "marker not all ones",
+            bad_marker,
+            AS4,
+            Reset(1, hdr::CONNECTION_NOT_SYNCHRONIZED, vec![]),
+        ),
+        (
+            "length below 19",
+            with_len(keepalive.clone(), 18),
+            AS4,
+            Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 18]),
+        ),
+        (
+            "length above 4096",
+            with_len(keepalive.clone(), 4097),
+            AS4,
+            Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0x10, 0x01]),
+        ),
+        (
+            "unknown type",
+            bad_type,
+            AS4,
+            Reset(1, hdr::BAD_MESSAGE_TYPE, vec![6]),
+        ),
+        (
+            "KEEPALIVE with a body",
+            message(4, &[0]),
+            AS4,
+            Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 20]),
+        ),
+        (
+            "OPEN below 29",
+            message(1, &[4; 9]),
+            AS4,
+            Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 28]),
+        ),
+        (
+            "UPDATE below 23",
+            message(2, &[0; 3]),
+            AS4,
+            Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 22]),
+        ),
+        (
+            "NOTIFICATION below 21",
+            message(3, &[6]),
+            AS4,
+            Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 20]),
+        ),
+        (
+            "ROUTE-REFRESH not 23",
+            message(5, &[0, 1, 0, 1, 0]),
+            AS4,
+            Reset(1, hdr::BAD_MESSAGE_LENGTH, vec![0, 24]),
+        ),
         // RFC 4271 section 6.2: OPEN message errors.
-        ("version 3", open_body(3, 65001, 90, id, &[]), AS4, Reset(2, open_err::UNSUPPORTED_VERSION_NUMBER, vec![0, 4])),
-        ("peer AS 0 (RFC 7607)", open_body(4, 0, 90, id, &[]), AS4, Reset(2, open_err::BAD_PEER_AS, vec![])),
-        ("4-octet AS 0 (RFC 7607)", open_body(4, 65001, 90, id, &[2, 6, 65, 4, 0, 0, 0, 0]), AS4, Reset(2, open_err::BAD_PEER_AS, vec![])),
-        ("hold time 1", open_body(4, 65001, 1, id, &[]), AS4, Reset(2, open_err::UNACCEPTABLE_HOLD_TIME, vec![])),
-        ("hold time 2", open_body(4, 65001, 2, id, &[]), AS4, Reset(2, open_err::UNACCEPTABLE_HOLD_TIME, vec![])),
-        ("identifier 0.0.0.0", open_body(4, 65001, 90, [0; 4], &[]), AS4, Reset(2, open_err::BAD_BGP_IDENTIFIER, vec![])),
-        ("optional parameter type 1", open_body(4, 65001, 90, id, &[1, 1, 0]), AS4, Reset(2, open_err::UNSUPPORTED_OPTIONAL_PARAMETER, vec![])),
-        ("parameter overruns", open_body(4, 65001, 90, id, &[2, 9, 2, 0]), AS4, Reset(2, open_err::UNSPECIFIC, vec![])),
-        ("capability overruns", open_body(4, 65001, 90, id, &[2, 2, 65, 4]), AS4, Reset(2, open_err::UNSPECIFIC, vec![])),
-        ("4-octet AS capability of 3 octets", open_body(4, 65001, 90, id, &[2, 5, 65, 3, 0, 0, 1]), AS4, Reset(2, open_err::UNSPECIFIC, vec![])),
+        (
+            "version 3",
+            open_body(3, 65001, 90, id, &[]),
+            AS4,
+            Reset(2, open_err::UNSUPPORTED_VERSION_NUMBER, vec![0, 4]),
+        ),
+        (
+            "peer AS 0 (RFC 7607)",
+            open_body(4, 0, 90, id, &[]),
+            AS4,
+            Reset(2, open_err::BAD_PEER_AS, vec![]),
+        ),
+        (
+            "4-octet AS 0 (RFC 7607)",
+            open_body(4, 65001, 90, id, &[2, 6, 65, 4, 0, 0, 0, 0]),
+            AS4,
+            Reset(2, open_err::BAD_PEER_AS, vec![]),
+        ),
+        (
+            "hold time 1",
+            open_body(4, 65001, 1, id, &[]),
+            AS4,
+            Reset(2, open_err::UNACCEPTABLE_HOLD_TIME, vec![]),
+        ),
+        (
+            "hold time 2",
+            open_body(4, 65001, 2, id, &[]),
+            AS4,
+            Reset(2, open_err::UNACCEPTABLE_HOLD_TIME, vec![]),
+        ),
+        (
+            "identifier 0.0.0.0",
+            open_body(4, 65001, 90, [0; 4], &[]),
+            AS4,
+            Reset(2, open_err::BAD_BGP_IDENTIFIER, vec![]),
+        ),
+        (
+            "optional parameter type 1",
+            open_body(4, 65001, 90, id, &[1, 1, 0]),
+            AS4,
+            Reset(2, open_err::UNSUPPORTED_OPTIONAL_PARAMETER, vec![]),
+        ),
+        (
+            "parameter overruns",
+            open_body(4, 65001, 90, id, &[2, 9, 2, 0]),
+            AS4,
+            Reset(2, open_err::UNSPECIFIC, vec![]),
+        ),
+        (
+            "capability overruns",
+            open_body(4, 65001, 90, id, &[2, 2, 65, 4]),
+            AS4,
+            Reset(2, open_err::UNSPECIFIC, vec![]),
+        ),
+        (
+            "4-octet AS capability of 3 octets",
+            open_body(4, 65001, 90, id, &[2, 5, 65, 3, 0, 0, 1]),
+            AS4,
+            Reset(2, open_err::UNSPECIFIC, vec![]),
+        ),
         // RFC 4271 section 6.3 errors that still reset the session under RFC 7606.
-        ("withdrawn length overruns", message(2, &[0, 9, 0, 0]), AS4, Reset(3, upd::MALFORMED_ATTRIBUTE_LIST, vec![])),
-        ("attribute length overruns", message(2, &[0, 0, 0, 9, 0x40]), AS4, Reset(3, upd::MALFORMED_ATTRIBUTE_LIST, vec![])),
-        ("NLRI prefix of 33 bits", update_msg(&[], &m(), &[33, 1, 2, 3, 4, 5]), AS4, Reset(3, upd::INVALID_NETWORK_FIELD, vec![])),
-        ("NLRI prefix cut short", update_msg(&[], &m(), &[24, 10, 1]), AS4, Reset(3, upd::INVALID_NETWORK_FIELD, vec![])),
-        ("withdrawn prefix of 40 bits", update_msg(&[40, 1, 2, 3, 4, 5], &[], &[]), AS4, Reset(3, upd::INVALID_NETWORK_FIELD, vec![])),
-        ("unrecognized well-known attribute", ok_update([m(), unknown_wk.clone()].concat()), AS4, Reset(3, upd::UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE, unknown_wk)),
-        ("MP_REACH_NLRI twice", update_msg(&[], &[mp_reach(4, &[]), mp_reach(4, &[])].concat(), &[]), AS4, Reset(3, upd::MALFORMED_ATTRIBUTE_LIST, vec![])),
-        ("MP_UNREACH_NLRI twice", update_msg(&[], &[mp_unreach.clone(), mp_unreach.clone()].concat(), &[]), AS4, Reset(3, upd::MALFORMED_ATTRIBUTE_LIST, vec![])),
-        ("MP_REACH_NLRI next hop of 16 octets for IPv4", update_msg(&[], &[mp_reach(16, &[])].concat(), &[]), AS4, Reset(3, upd::OPTIONAL_ATTRIBUTE_ERROR, mp_reach(16, &[]))),
-        ("MP_REACH_NLRI with a bad prefix", update_msg(&[], &[mp_reach(4, &[33, 1])].concat(), &[]), AS4, Reset(3, upd::OPTIONAL_ATTRIBUTE_ERROR, mp_reach(4, &[33, 1]))),
-        ("MP_UNREACH_NLRI cut short", update_msg(&[], &attr(0x80, 15, &[0, 1]), &[]), AS4, Reset(3, upd::OPTIONAL_ATTRIBUTE_ERROR, attr(0x80, 15, &[0, 1]))),
+        (
+            "withdrawn length overruns",
+            message(2, &[0, 9, 0, 0]),
+            AS4,
+            Reset(3, upd::MALFORMED_ATTRIBUTE_LIST, vec![]),
+        ),
+        (
+            "attribute length overruns",
+            message(2, &[0, 0, 0, 9, 0x40]),
+            AS4,
+            Reset(3, upd::MALFORMED_ATTRIBUTE_LIST, vec![]),
+        ),
+        (
+            "NLRI prefix of 33 bits",
+            update_msg(&[], &m(), &[33, 1, 2, 3, 4, 5]),
+            AS4,
+            Reset(3, upd::INVALID_NETWORK_FIELD, vec![]),
+        ),
+        (
+            "NLRI prefix cut short",
+            update_msg(&[], &m(), &[24, 10, 1]),
+            AS4,
+            Reset(3, upd::INVALID_NETWORK_FIELD, vec![]),
+        ),
+        (
+            "withdrawn prefix of 40 bits",
+            update_msg(&[40, 1, 2, 3, 4, 5], &[], &[]),
+            AS4,
+            Reset(3, upd::INVALID_NETWORK_FIELD, vec![]),
+        ),
+        (
+            "unrecognized well-known attribute",
+            ok_update([m(), unknown_wk.clone()].concat()),
+            AS4,
+            Reset(3, upd::UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE, unknown_wk),
+        ),
+        (
+            "MP_REACH_NLRI twice",
+            update_msg(&[], &[mp_reach(4, &[]), mp_reach(4, &[])].concat(), &[]),
+            AS4,
+            Reset(3, upd::MALFORMED_ATTRIBUTE_LIST, vec![]),
+        ),
+        (
+            "MP_UNREACH_NLRI twice",
+            update_msg(&[], &[mp_unreach.clone(), mp_unreach.clone()].concat(), &[]),
+            AS4,
+            Reset(3, upd::MALFORMED_ATTRIBUTE_LIST, vec![]),
+        ),
+        (
+            "MP_REACH_NLRI next hop of 16 octets for IPv4",
+            update_msg(&[], &[mp_reach(16, &[])].concat(), &[]),
+            AS4,
+            Reset(3, upd::OPTIONAL_ATTRIBUTE_ERROR, mp_reach(16, &[])),
+        ),
+        (
+            "MP_REACH_NLRI with a bad prefix",
+            update_msg(&[], &[mp_reach(4, &[33, 1])].concat(), &[]),
+            AS4,
+            Reset(3, upd::OPTIONAL_ATTRIBUTE_ERROR, mp_reach(4, &[33, 1])),
+        ),
+        (
+            "MP_UNREACH_NLRI cut short",
+            update_msg(&[], &attr(0x80, 15, &[0, 1]), &[]),
+            AS4,
+            Reset(3, upd::OPTIONAL_ATTRIBUTE_ERROR, attr(0x80, 15, &[0, 1])),
+        ),
         // RFC 7606: treat-as-withdraw.
-        ("missing ORIGIN", ok_update([as_path4(&[1]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::MISSING_WELL_KNOWN_ATTRIBUTE, vec![1])),
-        ("missing AS_PATH", ok_update([origin_igp(), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::MISSING_WELL_KNOWN_ATTRIBUTE, vec![2])),
-        ("missing NEXT_HOP", ok_update([origin_igp(), as_path4(&[1])].concat()), AS4, Withdraw(upd::MISSING_WELL_KNOWN_ATTRIBUTE, vec![3])),
-        ("no attributes at all", update_msg(&[], &[], &NLRI_10_1), AS4, Withdraw(upd::MISSING_WELL_KNOWN_ATTRIBUTE, vec![1])),
-        ("ORIGIN flagged optional", ok_update([origin_bad_flags.clone(), as_path4(&[1]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::ATTRIBUTE_FLAGS_ERROR, origin_bad_flags)),
-        ("ORIGIN of 2 octets", ok_update([origin_len2.clone(), as_path4(&[1]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, origin_len2)),
-        ("ORIGIN 3", ok_update([origin_3.clone(), as_path4(&[1]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::INVALID_ORIGIN_ATTRIBUTE, origin_3)),
-        ("NEXT_HOP of 3 octets", ok_update([origin_igp(), as_path4(&[1]), nh_len3.clone()].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, nh_len3)),
-        ("NEXT_HOP 0.0.0.0", ok_update([origin_igp(), as_path4(&[1]), nh_zero.clone()].concat()), AS4, Withdraw(upd::INVALID_NEXT_HOP_ATTRIBUTE, nh_zero)),
-        ("NEXT_HOP multicast", ok_update([origin_igp(), as_path4(&[1]), nh_multicast.clone()].concat()), AS4, Withdraw(upd::INVALID_NEXT_HOP_ATTRIBUTE, nh_multicast)),
-        ("AS_PATH segment type 5", ok_update([origin_igp(), attr(0x40, 2, &[5, 1, 0, 0, 0, 1]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::MALFORMED_AS_PATH, vec![])),
-        ("AS_PATH segment of 0 ASes", ok_update([origin_igp(), attr(0x40, 2, &[2, 0]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::MALFORMED_AS_PATH, vec![])),
-        ("AS_PATH segment overruns", ok_update([origin_igp(), attr(0x40, 2, &[2, 2, 0, 0, 0, 1]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::MALFORMED_AS_PATH, vec![])),
-        ("2-octet AS_PATH read as 4-octet", ok_update([origin_igp(), attr(0x40, 2, &[2, 1, 0, 1]), next_hop([192, 0, 2, 1])].concat()), AS4, Withdraw(upd::MALFORMED_AS_PATH, vec![])),
-        ("MED of 3 octets", ok_update([m(), med3.clone()].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, med3)),
-        ("LOCAL_PREF of 5 octets", ok_update([m(), lp5.clone()].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, lp5)),
-        ("COMMUNITIES of 6 octets", ok_update([m(), comm6.clone()].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, comm6)),
-        ("ORIGINATOR_ID of 3 octets", ok_update([m(), orig3.clone()].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, orig3)),
-        ("CLUSTER_LIST of 5 octets", ok_update([m(), cl5.clone()].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, cl5)),
-        ("last attribute overruns the attributes", ok_update([m(), vec![0x80, 4, 9, 0]].concat()), AS4, Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, vec![])),
-        ("attribute header cut short", ok_update([m(), vec![0x80]].concat()), AS4, Withdraw(upd::MALFORMED_ATTRIBUTE_LIST, vec![])),
+        (
+            "missing ORIGIN",
+            ok_update([as_path4(&[1]), next_hop([192, 0, 2, 1])].concat()),
+            AS4,
+            Withdraw(upd::MISSING_WELL_KNOWN_ATTRIBUTE, vec![1]),
+        ),
+        (
+            "missing AS_PATH",
+            ok_update([origin_igp(), next_hop([192, 0, 2, 1])].concat()),
+            AS4,
+            Withdraw(upd::MISSING_WELL_KNOWN_ATTRIBUTE, vec![2]),
+        ),
+        (
+            "missing NEXT_HOP",
+            ok_update([origin_igp(), as_path4(&[1])].concat()),
+            AS4,
+            Withdraw(upd::MISSING_WELL_KNOWN_ATTRIBUTE, vec![3]),
+        ),
+        (
+            "no attributes at all",
+            update_msg(&[], &[], &NLRI_10_1),
+            AS4,
+            Withdraw(upd::MISSING_WELL_KNOWN_ATTRIBUTE, vec![1]),
+        ),
+        (
+            "ORIGIN flagged optional",
+            ok_update(
+                [
+                    origin_bad_flags.clone(),
+                    as_path4(&[1]),
+                    next_hop([192, 0, 2, 1]),
+                ]
+                .concat(),
+            ),
+            AS4,
+            Withdraw(upd::ATTRIBUTE_FLAGS_ERROR, origin_bad_flags),
+        ),
+        (
+            "ORIGIN of 2 octets",
+            ok_update(
+                [
+                    origin_len2.clone(),
+                    as_path4(&[1]),
+                    next_hop([192, 0, 2, 1]),
+                ]
+                .concat(),
+            ),
+            AS4,
+            Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, origin_len2),
+        ),
+        (
+            "ORIGIN 3",
+            ok_update([origin_3.clone(), as_path4(&[1]), next_hop([192, 0, 2, 1])].concat()),
+            AS4,
+            Withdraw(upd::INVALID_ORIGIN_ATTRIBUTE, origin_3),
+        ),
+        (
+            "NEXT_HOP of 3 octets",
+            ok_update([origin_igp(), as_path4(&[1]), nh_len3.clone()].concat()),
+            AS4,
+            Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, nh_len3),
+        ),
+        (
+            "NEXT_HOP 0.0.0.0",
+            ok_update([origin_igp(), as_path4(&[1]), nh_zero.clone()].concat()),
+            AS4,
+            Withdraw(upd::INVALID_NEXT_HOP_ATTRIBUTE, nh_zero),
+        ),
+        (
+            "NEXT_HOP multicast",
+            ok_update([origin_igp(), as_path4(&[1]), nh_multicast.clone()].concat()),
+            AS4,
+            Withdraw(upd::INVALID_NEXT_HOP_ATTRIBUTE, nh_multicast),
+        ),
+        (
+            "AS_PATH segment type 5",
+            ok_update(
+                [
+                    origin_igp(),
+                    attr(0x40, 2, &[5, 1, 0, 0, 0, 1]),
+                    next_hop([192, 0, 2, 1]),
+                ]
+                .concat(),
+            ),
+            AS4,
+            Withdraw(upd::MALFORMED_AS_PATH, vec![]),
+        ),
+        (
+            "AS_PATH segment of 0 ASes",
+            ok_update(
+                [
+                    origin_igp(),
+                    attr(0x40, 2, &[2, 0]),
+                    next_hop([192, 0, 2, 1]),
+                ]
+                .concat(),
+            ),
+            AS4,
+            Withdraw(upd::MALFORMED_AS_PATH, vec![]),
+        ),
+        (
+            "AS_PATH segment overruns",
+            ok_update(
+                [
+                    origin_igp(),
+                    attr(0x40, 2, &[2, 2, 0, 0, 0, 1]),
+                    next_hop([192, 0, 2, 1]),
+                ]
+                .concat(),
+            ),
+            AS4,
+            Withdraw(upd::MALFORMED_AS_PATH, vec![]),
+        ),
+        (
+            "2-octet AS_PATH read as 4-octet",
+            ok_update(
+                [
+                    origin_igp(),
+                    attr(0x40, 2, &[2, 1, 0, 1]),
+                    next_hop([192, 0, 2, 1]),
+                ]
+                .concat(),
+            ),
+            AS4,
+            Withdraw(upd::MALFORMED_AS_PATH, vec![]),
+        ),
+        (
+            "MED of 3 octets",
+            ok_update([m(), med3.clone()].concat()),
+            AS4,
+            Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, med3),
+        ),
+        (
+            "LOCAL_PREF of 5 octets",
+            ok_update([m(), lp5.clone()].concat()),
+            AS4,
+            Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, lp5),
+        ),
+        (
+            "COMMUNITIES of 6 octets",
+            ok_update([m(), comm6.clone()].concat()),
+            AS4,
+            Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, comm6),
+        ),
+        (
+            "ORIGINATOR_ID of 3 octets",
+            ok_update([m(), orig3.clone()].concat()),
+            AS4,
+            Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, orig3),
+        ),
+        (
+            "CLUSTER_LIST of 5 octets",
+            ok_update([m(), cl5.clone()].concat()),
+            AS4,
+            Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, cl5),
+        ),
+        (
+            "last attribute overruns the attributes",
+            ok_update([m(), vec![0x80, 4, 9, 0]].concat()),
+            AS4,
+            Withdraw(upd::ATTRIBUTE_LENGTH_ERROR, vec![]),
+        ),
+        (
+            "attribute header cut short",
+            ok_update([m(), vec![0x80]].concat()),
+            AS4,
+            Withdraw(upd::MALFORMED_ATTRIBUTE_LIST, vec![]),
+        ),
         // RFC 7606: attribute discard.
-        ("ATOMIC_AGGREGATE of 1 octet", ok_update([m(), atomic1].concat()), AS4, Discard(upd::ATTRIBUTE_LENGTH_ERROR)),
-        ("AGGREGATOR of 7 octets", ok_update([m(), aggr7].concat()), AS4, Discard(upd::ATTRIBUTE_LENGTH_ERROR)),
-        ("malformed AS4_PATH", ok_update([origin_igp(), attr(0x40, 2, &[2, 1, 0, 1]), next_hop([192, 0, 2, 1]), attr(0xc0, 17, &[2, 2, 0, 0, 0, 1])].concat()), AS2, Discard(upd::OPTIONAL_ATTRIBUTE_ERROR)),
-        ("MED twice", ok_update([m(), attr(0x80, 4, &[0, 0, 0, 1]), attr(0x80, 4, &[0, 0, 0, 2])].concat()), AS4, Discard(upd::MALFORMED_ATTRIBUTE_LIST)),
+        (
+            "ATOMIC_AGGREGATE of 1 octet",
+            ok_update([m(), atomic1].concat()),
+            AS4,
+            Discard(upd::ATTRIBUTE_LENGTH_ERROR),
+        ),
+        (
+            "AGGREGATOR of 7 octets",
+            ok_update([m(), aggr7].concat()),
+            AS4,
+            Discard(upd::ATTRIBUTE_LENGTH_ERROR),
+        ),
+        (
+            "malformed AS4_PATH",
+            ok_update(
+                [
+                    origin_igp(),
+                    attr(0x40, 2, &[2, 1, 0, 1]),
+                    next_hop([192, 0, 2, 1]),
+                    attr(0xc0, 17, &[2, 2, 0, 0, 0, 1]),
+                ]
+                .concat(),
+            ),
+            AS2,
+            Discard(upd::OPTIONAL_ATTRIBUTE_ERROR),
+        ),
+        (
+            "MED twice",
+            ok_update(
+                [
+                    m(),
+                    attr(0x80, 4, &[0, 0, 0, 1]),
+                    attr(0x80, 4, &[0, 0, 0, 2]),
+                ]
+                .concat(),
+            ),
+            AS4,
+            Discard(upd::MALFORMED_ATTRIBUTE_LIST),
+        ),
     ]
 }
 
@@ -649,11 +1149,23 @@ fn every_malformation_gets_the_prescribed_handling() {
 
 #[test]
 fn discarded_attributes_are_gone_and_the_rest_is_kept() {
-    let attrs = [mandatory(), attr(0x40, 6, &[1]), attr(0x80, 4, &[0, 0, 0, 1]), attr(0x80, 4, &[0, 0, 0, 2])].concat();
-    let Message::Update(u) = decode(&update_msg(&[], &attrs, &NLRI_10_1), &AS4) else { panic!() };
+    let attrs = [
+        mandatory(),
+        attr(0x40, 6, &[1]),
+        attr(0x80, 4, &[0, 0, 0, 1]),
+        attr(0x80, 4, &[0, 0, 0, 2]),
+    ]
+    .concat();
+    let Message::Update(u) = decode(&update_msg(&[], &attrs, &NLRI_10_1), &AS4) else {
+        panic!()
+    };
     let a = u.attributes.unwrap();
     assert!(!a.atomic_aggregate, "malformed ATOMIC_AGGREGATE discarded");
-    assert_eq!(a.med, Some(1), "the first MED is kept, the repeated one discarded");
+    assert_eq!(
+        a.med,
+        Some(1),
+        "the first MED is kept, the repeated one discarded"
+    );
     assert_eq!(a.next_hop, Some(Ipv4Addr::new(192, 0, 2, 1)));
 }
 
@@ -662,27 +1174,48 @@ fn treat_as_withdraw_also_withdraws_mp_reach_routes() {
     let mp = attr(0x80, 14, &[0, 1, 1, 4, 192, 0, 2, 7, 0, 16, 10, 7]);
     let bad_origin = attr(0x40, 1, &[9]);
     let attrs = [mp, bad_origin, as_path4(&[1])].concat();
-    let Message::Update(u) = decode(&update_msg(&[8, 10], &attrs, &[]), &AS4) else { panic!() };
+    let Message::Update(u) = decode(&update_msg(&[8, 10], &attrs, &[]), &AS4) else {
+        panic!()
+    };
     assert!(u.treat_as_withdraw);
-    assert_eq!(u.withdrawn, vec![prefix("10.0.0.0/8"), prefix("10.7.0.0/16")]);
+    assert_eq!(
+        u.withdrawn,
+        vec![prefix("10.0.0.0/8"), prefix("10.7.0.0/16")]
+    );
     assert_eq!(u.announced().count(), 0);
 }
 
 #[test]
 fn unknown_optional_attributes_transitive_kept_with_partial_non_transitive_dropped() {
     let attrs = [mandatory(), attr(0xc0, 120, &[1, 2]), attr(0x80, 121, &[3])].concat();
-    let Message::Update(u) = decode(&update_msg(&[], &attrs, &NLRI_10_1), &AS4) else { panic!() };
+    let Message::Update(u) = decode(&update_msg(&[], &attrs, &NLRI_10_1), &AS4) else {
+        panic!()
+    };
     assert_eq!(
         u.attributes.unwrap().unknown,
-        vec![RawAttribute { flags: 0xe0, type_code: 120, value: vec![1, 2] }]
+        vec![RawAttribute {
+            flags: 0xe0,
+            type_code: 120,
+            value: vec![1, 2]
+        }]
     );
 }
 
 #[test]
 fn notifications_have_names() {
-    let n = Notification::new(error_code::UPDATE_MESSAGE_ERROR, upd::MALFORMED_AS_PATH, vec![]);
-    assert_eq!(n.to_string(), "UPDATE Message Error (3) / Malformed AS_PATH (11)");
-    assert_eq!(Notification::cease(cease::PEER_DE_CONFIGURED).subcode_name(), "Peer De-configured");
+    let n = Notification::new(
+        error_code::UPDATE_MESSAGE_ERROR,
+        upd::MALFORMED_AS_PATH,
+        vec![],
+    );
+    assert_eq!(
+        n.to_string(),
+        "UPDATE Message Error (3) / Malformed AS_PATH (11)"
+    );
+    assert_eq!(
+        Notification::cease(cease::PEER_DE_CONFIGURED).subcode_name(),
+        "Peer De-configured"
+    );
     let _ = cap_code::GRACEFUL_RESTART;
 }
 
@@ -708,7 +1241,11 @@ fn fuzzed_messages_never_panic_and_fail_with_valid_notifications() {
     for (enc, dec) in [(ENC4, AS4), (ENC2, AS2)] {
         corpus.extend(sample_messages().iter().map(|m| (m.encode(&enc), dec)));
     }
-    corpus.extend(malformation_cases().into_iter().map(|(_, b, cx, _)| (b, cx)));
+    corpus.extend(
+        malformation_cases()
+            .into_iter()
+            .map(|(_, b, cx, _)| (b, cx)),
+    );
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut ok, mut malformed, mut incomplete) = (0, 0, 0);
     for _ in 0..60_000 {
@@ -741,13 +1278,20 @@ fn fuzzed_messages_never_panic_and_fail_with_valid_notifications() {
             Ok((m, used)) => {
                 ok += 1;
                 assert!(used <= buf.len() && used >= 19);
-                let enc = EncodeContext { four_octet_as: cx.four_octet_as };
+                let enc = EncodeContext {
+                    four_octet_as: cx.four_octet_as,
+                };
                 let again = m.encode(&enc);
-                assert!(Message::decode(&again, cx).is_ok(), "{m:?} re-encodes into {again:02x?}");
+                assert!(
+                    Message::decode(&again, cx).is_ok(),
+                    "{m:?} re-encodes into {again:02x?}"
+                );
             }
             Err(DecodeError::Incomplete) => {
                 incomplete += 1;
-                let declared = buf.get(16..18).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])));
+                let declared = buf
+                    .get(16..18)
+                    .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])));
                 assert!(buf.len() < 19 || declared.is_some_and(|d| buf.len() < d));
             }
             Err(DecodeError::Malformed(n)) => {
@@ -759,7 +1303,10 @@ fn fuzzed_messages_never_panic_and_fail_with_valid_notifications() {
         }
     }
     // The mutations reach all three outcomes, so the loop exercises the decoders.
-    assert!(ok > 1000 && malformed > 1000 && incomplete > 100, "{ok} {malformed} {incomplete}");
+    assert!(
+        ok > 1000 && malformed > 1000 && incomplete > 100,
+        "{ok} {malformed} {incomplete}"
+    );
 }
 
 /// Live peers, BIRD 2 and GoBGP, each started by its test in a network namespace of its
@@ -791,9 +1338,16 @@ mod live_peers {
             let dir = std::env::temp_dir().join(&netns);
             std::fs::create_dir_all(&dir).unwrap();
             let log = dir.join("daemon.log");
-            let lab = Lab { netns, dir, daemon: None, log };
+            let lab = Lab {
+                netns,
+                dir,
+                daemon: None,
+                log,
+            };
             run(&["ip", "netns", "add", &lab.netns]);
-            run(&["ip", "netns", "exec", &lab.netns, "ip", "link", "set", "lo", "up"]);
+            run(&[
+                "ip", "netns", "exec", &lab.netns, "ip", "link", "set", "lo", "up",
+            ]);
             lab
         }
 
@@ -845,13 +1399,18 @@ mod live_peers {
                 let _ = daemon.kill();
                 let _ = daemon.wait();
             }
-            let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.netns])
+                .status();
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 
     fn run(args: &[&str]) {
-        let status = Command::new(args[0]).args(&args[1..]).status().expect("spawn");
+        let status = Command::new(args[0])
+            .args(&args[1..])
+            .status()
+            .expect("spawn");
         assert!(status.success(), "{args:?} failed");
     }
 
@@ -861,7 +1420,8 @@ mod live_peers {
             match listener.accept() {
                 Ok((s, _)) => {
                     s.set_nonblocking(false).unwrap();
-                    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+                    s.set_read_timeout(Some(Duration::from_millis(200)))
+                        .unwrap();
                     return s;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -886,13 +1446,16 @@ mod live_peers {
     ) -> (Vec<Message>, Vec<u8>) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut conn = accept(listener, deadline, lab);
-        let enc = EncodeContext { four_octet_as: cx.four_octet_as };
+        let enc = EncodeContext {
+            four_octet_as: cx.four_octet_as,
+        };
         let (mut raw, mut sent_open) = (Vec::new(), false);
         loop {
             let (messages, _, error) = split_messages(&raw, &cx);
             assert_eq!(error, None, "the peer sent a malformed message: {raw:02x?}");
             if !sent_open && !messages.is_empty() {
-                conn.write_all(&Message::Open(our_open.clone()).encode(&enc)).unwrap();
+                conn.write_all(&Message::Open(our_open.clone()).encode(&enc))
+                    .unwrap();
                 conn.write_all(&Message::Keepalive.encode(&enc)).unwrap();
                 sent_open = true;
             }
@@ -909,7 +1472,10 @@ mod live_peers {
                 let _ = conn.write_all(&Message::Notification(bye).encode(&enc));
                 return (messages, raw);
             }
-            assert!(Instant::now() < deadline, "routes not announced; got {messages:?}");
+            assert!(
+                Instant::now() < deadline,
+                "routes not announced; got {messages:?}"
+            );
             let mut buf = [0u8; 4096];
             match conn.read(&mut buf) {
                 Ok(0) => panic!("the peer closed the session; got {messages:?}"),
@@ -940,7 +1506,9 @@ mod live_peers {
     }
 
     fn check_stream(messages: &[Message], e: &Expected) {
-        let Message::Open(open) = &messages[0] else { panic!("first message is not an OPEN: {messages:?}") };
+        let Message::Open(open) = &messages[0] else {
+            panic!("first message is not an OPEN: {messages:?}")
+        };
         assert_eq!(open.version, 4);
         assert_eq!(open.my_as, AS_TRANS, "a 4-octet AS is AS_TRANS in My AS");
         assert_eq!(open.asn(), e.asn);
@@ -948,10 +1516,19 @@ mod live_peers {
         assert_eq!(open.bgp_identifier, e.id);
         assert!(open.supports_family(AFI_IPV4, SAFI_UNICAST), "{open:?}");
         assert!(open.supports_route_refresh(), "{open:?}");
-        assert!(messages.contains(&Message::Keepalive), "our OPEN is answered with a KEEPALIVE");
+        assert!(
+            messages.contains(&Message::Keepalive),
+            "our OPEN is answered with a KEEPALIVE"
+        );
 
         let mut announced = Vec::new();
-        for u in messages.iter().filter_map(|m| if let Message::Update(u) = m { Some(u) } else { None }) {
+        for u in messages.iter().filter_map(|m| {
+            if let Message::Update(u) = m {
+                Some(u)
+            } else {
+                None
+            }
+        }) {
             assert!(!u.treat_as_withdraw && u.malformation.is_none(), "{u:?}");
             if u.announced().next().is_none() {
                 continue;
@@ -1020,7 +1597,10 @@ mod live_peers {
         let listeners = lab.listen(&[1791, 1792]);
         let conf = lab.dir.join("bird.conf");
         std::fs::write(&conf, bird_config(&lab.dir.join("bird.log"), [1791, 1792])).unwrap();
-        let (conf, sock) = (conf.display().to_string(), lab.dir.join("bird.ctl").display().to_string());
+        let (conf, sock) = (
+            conf.display().to_string(),
+            lab.dir.join("bird.ctl").display().to_string(),
+        );
         lab.start(&["bird", "-f", "-c", &conf, "-s", &sock]);
         let expected = Expected {
             asn: BIRD_AS,
@@ -1032,9 +1612,15 @@ mod live_peers {
             prefixes: vec![prefix("10.99.1.0/24"), prefix("10.99.2.0/25")],
         };
 
-        let ours = Open::new(u32::from(OUR_AS), 90, Ipv4Addr::new(10, 255, 0, 2), vec![
-            Capability::Multiprotocol { afi: AFI_IPV4, safi: SAFI_UNICAST },
-        ]);
+        let ours = Open::new(
+            u32::from(OUR_AS),
+            90,
+            Ipv4Addr::new(10, 255, 0, 2),
+            vec![Capability::Multiprotocol {
+                afi: AFI_IPV4,
+                safi: SAFI_UNICAST,
+            }],
+        );
         let (messages, raw) = session(&mut lab, &listeners[0], ours, AS4, &expected.prefixes);
         eprintln!("BIRD 4-octet stream: {}", hex_of(&raw));
         check_stream(&messages, &expected);
@@ -1045,13 +1631,19 @@ mod live_peers {
             my_as: OUR_AS,
             hold_time: 90,
             bgp_identifier: Ipv4Addr::new(10, 255, 0, 2),
-            capabilities: vec![Capability::Multiprotocol { afi: AFI_IPV4, safi: SAFI_UNICAST }],
+            capabilities: vec![Capability::Multiprotocol {
+                afi: AFI_IPV4,
+                safi: SAFI_UNICAST,
+            }],
         };
         let (messages, raw) = session(&mut lab, &listeners[1], ours, AS2, &expected.prefixes);
         eprintln!("BIRD 2-octet stream: {}", hex_of(&raw));
         check_stream(&messages, &expected);
         let as4_path = as4_path_of(BIRD_AS);
-        assert!(raw.windows(as4_path.len()).any(|w| w == as4_path), "AS4_PATH on the wire");
+        assert!(
+            raw.windows(as4_path.len()).any(|w| w == as4_path),
+            "AS4_PATH on the wire"
+        );
     }
 
     const GOBGP_AS: u32 = 4_200_000_002;
@@ -1095,8 +1687,24 @@ mod live_peers {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let added = Command::new("ip")
-                .args(["netns", "exec", &lab.netns, "gobgp", "-u", "127.0.0.1", "-p", "50051"])
-                .args(["global", "rib", "add", "10.98.1.0/24", "nexthop", "127.0.0.3"])
+                .args([
+                    "netns",
+                    "exec",
+                    &lab.netns,
+                    "gobgp",
+                    "-u",
+                    "127.0.0.1",
+                    "-p",
+                    "50051",
+                ])
+                .args([
+                    "global",
+                    "rib",
+                    "add",
+                    "10.98.1.0/24",
+                    "nexthop",
+                    "127.0.0.3",
+                ])
                 .args(["med", "40", "community", "65002:200", "-a", "ipv4"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -1119,10 +1727,18 @@ mod live_peers {
             community: (65002 << 16) | 200,
             prefixes: vec![prefix("10.98.1.0/24")],
         };
-        let ours = Open::new(u32::from(OUR_AS), 90, Ipv4Addr::new(10, 255, 0, 2), vec![
-            Capability::Multiprotocol { afi: AFI_IPV4, safi: SAFI_UNICAST },
-            Capability::RouteRefresh,
-        ]);
+        let ours = Open::new(
+            u32::from(OUR_AS),
+            90,
+            Ipv4Addr::new(10, 255, 0, 2),
+            vec![
+                Capability::Multiprotocol {
+                    afi: AFI_IPV4,
+                    safi: SAFI_UNICAST,
+                },
+                Capability::RouteRefresh,
+            ],
+        );
         let (messages, raw) = session(&mut lab, &listeners[0], ours, AS4, &expected.prefixes);
         eprintln!("GoBGP stream: {}", hex_of(&raw));
         check_stream(&messages, &expected);

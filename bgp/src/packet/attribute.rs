@@ -191,7 +191,9 @@ pub struct RawAttribute {
 impl MpReach {
     /// The next hop when it is a single IPv4 address.
     pub fn ipv4_next_hop(&self) -> Option<Ipv4Addr> {
-        <[u8; 4]>::try_from(self.next_hop.as_slice()).ok().map(Ipv4Addr::from)
+        <[u8; 4]>::try_from(self.next_hop.as_slice())
+            .ok()
+            .map(Ipv4Addr::from)
     }
 }
 
@@ -201,7 +203,12 @@ impl AsPath {
         if asns.is_empty() {
             return Self::default();
         }
-        Self { segments: vec![AsPathSegment { kind: AsPathSegmentType::AsSequence, asns }] }
+        Self {
+            segments: vec![AsPathSegment {
+                kind: AsPathSegmentType::AsSequence,
+                asns,
+            }],
+        }
     }
 
     /// The path length best path selection compares (RFC 4271 section 9.1.2.2 a):
@@ -219,7 +226,10 @@ impl AsPath {
     /// The neighbouring AS: the first of the first AS_SEQUENCE (RFC 4271 section 9.1.2.2 c).
     pub fn first_as(&self) -> Option<u32> {
         match self.segments.first() {
-            Some(AsPathSegment { kind: AsPathSegmentType::AsSequence, asns }) => asns.first().copied(),
+            Some(AsPathSegment {
+                kind: AsPathSegmentType::AsSequence,
+                asns,
+            }) => asns.first().copied(),
             _ => None,
         }
     }
@@ -239,7 +249,10 @@ impl AsPath {
             }
             _ => segments.insert(
                 0,
-                AsPathSegment { kind: AsPathSegmentType::AsSequence, asns: vec![asn] },
+                AsPathSegment {
+                    kind: AsPathSegmentType::AsSequence,
+                    asns: vec![asn],
+                },
             ),
         }
         Self { segments }
@@ -275,7 +288,10 @@ struct Malformation {
 
 impl Malformation {
     fn new(severity: Severity, subcode: u8, data: Vec<u8>) -> Self {
-        Self { severity, notification: Notification::update(subcode, data) }
+        Self {
+            severity,
+            notification: Notification::update(subcode, data),
+        }
     }
 }
 
@@ -376,15 +392,17 @@ impl<'a> Decoder<'a> {
             }
             // RFC 4271 section 5.1.4; RFC 7606 section 7.4.
             type_code::MULTI_EXIT_DISC => {
-                self.attrs.med = Some(exact_u32(value).ok_or_else(|| {
-                    with_data(TreatAsWithdraw, err::ATTRIBUTE_LENGTH_ERROR)
-                })?);
+                self.attrs.med = Some(
+                    exact_u32(value)
+                        .ok_or_else(|| with_data(TreatAsWithdraw, err::ATTRIBUTE_LENGTH_ERROR))?,
+                );
             }
             // RFC 4271 section 5.1.5; RFC 7606 section 7.5.
             type_code::LOCAL_PREF => {
-                self.attrs.local_pref = Some(exact_u32(value).ok_or_else(|| {
-                    with_data(TreatAsWithdraw, err::ATTRIBUTE_LENGTH_ERROR)
-                })?);
+                self.attrs.local_pref = Some(
+                    exact_u32(value)
+                        .ok_or_else(|| with_data(TreatAsWithdraw, err::ATTRIBUTE_LENGTH_ERROR))?,
+                );
             }
             // RFC 4271 section 5.1.6; RFC 7606 section 7.6.
             type_code::ATOMIC_AGGREGATE => {
@@ -399,7 +417,11 @@ impl<'a> Decoder<'a> {
                 if value.len() != as_len + 4 {
                     return Err(with_data(AttributeDiscard, err::ATTRIBUTE_LENGTH_ERROR));
                 }
-                let asn = if as_len == 4 { r.u32() } else { r.u16().map(u32::from) };
+                let asn = if as_len == 4 {
+                    r.u32()
+                } else {
+                    r.u16().map(u32::from)
+                };
                 if let (Some(asn), Some(address)) = (asn, r.ipv4()) {
                     self.attrs.aggregator = Some(Aggregator { asn, address });
                 }
@@ -459,8 +481,12 @@ impl<'a> Decoder<'a> {
                 let afi = r.u16().ok_or_else(reset)?;
                 let safi = r.u8().ok_or_else(reset)?;
                 let rest = r.rest();
-                let mut unreach =
-                    MpUnreach { afi, safi, withdrawn: Vec::new(), raw_withdrawn: Vec::new() };
+                let mut unreach = MpUnreach {
+                    afi,
+                    safi,
+                    withdrawn: Vec::new(),
+                    raw_withdrawn: Vec::new(),
+                };
                 if (afi, safi) == (AFI_IPV4, SAFI_UNICAST) {
                     unreach.withdrawn = decode_prefixes(rest).map_err(|_| reset())?;
                 } else {
@@ -490,7 +516,10 @@ impl<'a> Decoder<'a> {
             }
             // RFC 4271 section 6.3: a well-known attribute we do not know is fatal.
             _ if attr_flags & flags::OPTIONAL == 0 => {
-                return Err(with_data(SessionReset, err::UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE));
+                return Err(with_data(
+                    SessionReset,
+                    err::UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
+                ));
             }
             // RFC 4271 section 5: an unknown optional transitive attribute is passed on with
             // the Partial bit set; an unknown optional non-transitive one is dropped.
@@ -525,7 +554,9 @@ impl<'a> Decoder<'a> {
                 self.attrs.aggregator = Some(as4);
             }
         }
-        let Some(as4_path) = self.as4_path.take() else { return };
+        let Some(as4_path) = self.as4_path.take() else {
+            return;
+        };
         let (count, count4) = (self.attrs.as_path.path_len(), as4_path.path_len());
         if count < count4 {
             return; // AS4_PATH is ignored when it is longer than AS_PATH
@@ -543,7 +574,10 @@ impl<'a> Decoder<'a> {
                 }
                 AsPathSegmentType::AsSequence => {
                     let n = keep.min(seg.asns.len());
-                    merged.push(AsPathSegment { kind: seg.kind, asns: seg.asns[..n].to_vec() });
+                    merged.push(AsPathSegment {
+                        kind: seg.kind,
+                        asns: seg.asns[..n].to_vec(),
+                    });
                     keep -= n;
                 }
             }
@@ -585,7 +619,13 @@ fn decode_as_path(value: &[u8], as_len: usize) -> Option<AsPath> {
         }
         let mut ases = Reader::new(r.take(count * as_len)?);
         let asns = (0..count)
-            .map(|_| if as_len == 4 { ases.u32() } else { ases.u16().map(u32::from) })
+            .map(|_| {
+                if as_len == 4 {
+                    ases.u32()
+                } else {
+                    ases.u16().map(u32::from)
+                }
+            })
             .collect::<Option<Vec<u32>>>()?;
         segments.push(AsPathSegment { kind, asns });
     }
@@ -624,7 +664,11 @@ impl PathAttributes {
             // the NLRI.
             let header = (r.u8(), r.u8());
             let (Some(attr_flags), Some(code)) = header else {
-                d.note(Malformation::new(Severity::TreatAsWithdraw, err::MALFORMED_ATTRIBUTE_LIST, Vec::new()));
+                d.note(Malformation::new(
+                    Severity::TreatAsWithdraw,
+                    err::MALFORMED_ATTRIBUTE_LIST,
+                    Vec::new(),
+                ));
                 break;
             };
             let len = if attr_flags & flags::EXTENDED_LENGTH != 0 {
@@ -633,7 +677,11 @@ impl PathAttributes {
                 r.u8().map(usize::from)
             };
             let Some(value) = len.and_then(|len| r.take(len)) else {
-                d.note(Malformation::new(Severity::TreatAsWithdraw, err::ATTRIBUTE_LENGTH_ERROR, Vec::new()));
+                d.note(Malformation::new(
+                    Severity::TreatAsWithdraw,
+                    err::ATTRIBUTE_LENGTH_ERROR,
+                    Vec::new(),
+                ));
                 break;
             };
             let whole = &buf[start..buf.len() - r.remaining()];
@@ -643,9 +691,16 @@ impl PathAttributes {
             let seen = &mut d.seen[usize::from(code)];
             if *seen {
                 if code == type_code::MP_REACH_NLRI || code == type_code::MP_UNREACH_NLRI {
-                    return Err(Notification::update(err::MALFORMED_ATTRIBUTE_LIST, Vec::new()));
+                    return Err(Notification::update(
+                        err::MALFORMED_ATTRIBUTE_LIST,
+                        Vec::new(),
+                    ));
                 }
-                d.note(Malformation::new(Severity::AttributeDiscard, err::MALFORMED_ATTRIBUTE_LIST, Vec::new()));
+                d.note(Malformation::new(
+                    Severity::AttributeDiscard,
+                    err::MALFORMED_ATTRIBUTE_LIST,
+                    Vec::new(),
+                ));
                 continue;
             }
             *seen = true;
@@ -695,16 +750,27 @@ impl PathAttributes {
             if let Some(nh) = d.attrs.next_hop.filter(|nh| next_hop_is_invalid(*nh)) {
                 let _ = nh;
                 let data = d.next_hop_attribute.to_vec();
-                d.note(Malformation::new(Severity::TreatAsWithdraw, err::INVALID_NEXT_HOP_ATTRIBUTE, data));
+                d.note(Malformation::new(
+                    Severity::TreatAsWithdraw,
+                    err::INVALID_NEXT_HOP_ATTRIBUTE,
+                    data,
+                ));
             }
         }
         d.merge_as4();
 
         let (treat_as_withdraw, malformation) = match d.worst {
-            Some(m) => (m.severity == Severity::TreatAsWithdraw, Some(m.notification)),
+            Some(m) => (
+                m.severity == Severity::TreatAsWithdraw,
+                Some(m.notification),
+            ),
             None => (false, None),
         };
-        Ok(DecodedAttributes { attributes: d.attrs, treat_as_withdraw, malformation })
+        Ok(DecodedAttributes {
+            attributes: d.attrs,
+            treat_as_withdraw,
+            malformation,
+        })
     }
 
     /// Appends the Path Attributes field. ORIGIN and AS_PATH are written only when the
@@ -741,13 +807,23 @@ impl PathAttributes {
         if announces {
             put_attribute(out, TRANSITIVE, type_code::ORIGIN, &[self.origin as u8]);
             let as_len = if four_octet_as { 4 } else { 2 };
-            put_attribute(out, TRANSITIVE, type_code::AS_PATH, &encode_as_path(&self.as_path, as_len));
+            put_attribute(
+                out,
+                TRANSITIVE,
+                type_code::AS_PATH,
+                &encode_as_path(&self.as_path, as_len),
+            );
         }
         if let Some(nh) = self.next_hop {
             put_attribute(out, TRANSITIVE, type_code::NEXT_HOP, &nh.octets());
         }
         if let Some(med) = self.med {
-            put_attribute(out, OPTIONAL, type_code::MULTI_EXIT_DISC, &med.to_be_bytes());
+            put_attribute(
+                out,
+                OPTIONAL,
+                type_code::MULTI_EXIT_DISC,
+                &med.to_be_bytes(),
+            );
         }
         if let Some(lp) = self.local_pref {
             put_attribute(out, TRANSITIVE, type_code::LOCAL_PREF, &lp.to_be_bytes());
@@ -766,7 +842,11 @@ impl PathAttributes {
             put_attribute(out, OPTIONAL | TRANSITIVE, type_code::AGGREGATOR, &v);
         }
         if !self.communities.is_empty() {
-            let v: Vec<u8> = self.communities.iter().flat_map(|c| c.to_be_bytes()).collect();
+            let v: Vec<u8> = self
+                .communities
+                .iter()
+                .flat_map(|c| c.to_be_bytes())
+                .collect();
             put_attribute(out, OPTIONAL | TRANSITIVE, type_code::COMMUNITIES, &v);
         }
         if let Some(id) = self.originator_id {
@@ -777,8 +857,20 @@ impl PathAttributes {
             put_attribute(out, OPTIONAL, type_code::CLUSTER_LIST, &v);
         }
         if !four_octet_as {
-            if announces && self.as_path.segments.iter().flat_map(|s| &s.asns).any(|&a| a > 0xffff) {
-                put_attribute(out, OPTIONAL | TRANSITIVE, type_code::AS4_PATH, &encode_as_path(&self.as_path, 4));
+            if announces
+                && self
+                    .as_path
+                    .segments
+                    .iter()
+                    .flat_map(|s| &s.asns)
+                    .any(|&a| a > 0xffff)
+            {
+                put_attribute(
+                    out,
+                    OPTIONAL | TRANSITIVE,
+                    type_code::AS4_PATH,
+                    &encode_as_path(&self.as_path, 4),
+                );
             }
             if let Some(agg) = self.aggregator.filter(|a| a.asn > 0xffff) {
                 let mut v = agg.asn.to_be_bytes().to_vec();
@@ -825,8 +917,61 @@ fn put_attribute(out: &mut Vec<u8>, attr_flags: u8, code: u8, value: &[u8]) {
         out.put_u8(code);
         out.put_u16(len);
     } else {
-        tracing::warn!(code, len = value.len(), "path attribute too long to encode, left out");
+        tracing::warn!(
+            code,
+            len = value.len(),
+            "path attribute too long to encode, left out"
+        );
         return;
     }
     out.extend_from_slice(value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(asns: &[u32]) -> AsPathSegment {
+        AsPathSegment {
+            kind: AsPathSegmentType::AsSequence,
+            asns: asns.to_vec(),
+        }
+    }
+
+    #[test]
+    fn path_length_counts_a_set_as_one() {
+        let set = AsPathSegment {
+            kind: AsPathSegmentType::AsSet,
+            asns: vec![7, 8, 9],
+        };
+        let path = AsPath {
+            segments: vec![seq(&[1, 2]), set],
+        };
+        assert_eq!(path.path_len(), 3);
+        assert_eq!(path.first_as(), Some(1));
+        assert!(path.contains(9) && !path.contains(3));
+        assert_eq!(path.prepend(5).segments[0], seq(&[5, 1, 2]));
+        assert_eq!(AsPath::default().prepend(5), AsPath::from_sequence(vec![5]));
+    }
+
+    #[test]
+    fn long_sequences_are_split_into_segments_of_255() {
+        let path = AsPath::from_sequence((0..300).collect());
+        let wire = encode_as_path(&path, 4);
+        assert_eq!((wire[0], wire[1]), (2, 255));
+        assert_eq!((wire[2 + 255 * 4], wire[3 + 255 * 4]), (2, 45));
+        let back = decode_as_path(&wire, 4).unwrap();
+        assert_eq!(back.path_len(), 300);
+    }
+
+    #[test]
+    fn as_path_decoding_rejects_what_rfc_7606_calls_malformed() {
+        assert!(
+            decode_as_path(&[3, 1, 0, 1], 2).is_none(),
+            "confederation segments unsupported"
+        );
+        assert!(decode_as_path(&[2, 0], 2).is_none(), "zero-length segment");
+        assert!(decode_as_path(&[2, 2, 0, 1], 2).is_none(), "overrun");
+        assert_eq!(decode_as_path(&[], 4), Some(AsPath::default()));
+    }
 }

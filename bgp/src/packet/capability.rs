@@ -131,9 +131,14 @@ impl Capability {
                     families,
                 }
             }
-            code::MULTIPROTOCOL | code::ROUTE_REFRESH | code::FOUR_OCTET_AS
+            code::MULTIPROTOCOL
+            | code::ROUTE_REFRESH
+            | code::FOUR_OCTET_AS
             | code::GRACEFUL_RESTART => return Err(malformed()),
-            _ => Capability::Unknown { code, data: value.to_vec() },
+            _ => Capability::Unknown {
+                code,
+                data: value.to_vec(),
+            },
         };
         Ok(cap)
     }
@@ -162,7 +167,11 @@ impl Capability {
             }
             Capability::RouteRefresh => {}
             Capability::FourOctetAs(asn) => value.put_u32(*asn),
-            Capability::GracefulRestart { restart_state, restart_time, families } => {
+            Capability::GracefulRestart {
+                restart_state,
+                restart_time,
+                families,
+            } => {
                 let r_bit = if *restart_state { 0x8000 } else { 0 };
                 value.put_u16(r_bit | (restart_time & 0x0fff));
                 for f in families {

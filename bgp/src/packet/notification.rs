@@ -96,7 +96,11 @@ pub mod route_refresh_message_error {
 
 impl Notification {
     pub fn new(code: u8, subcode: u8, data: Vec<u8>) -> Self {
-        Self { code, subcode, data }
+        Self {
+            code,
+            subcode,
+            data,
+        }
     }
 
     /// Hold Timer Expired (RFC 4271 section 6.5); it has no subcode.
@@ -200,7 +204,11 @@ impl Notification {
         let short = || Notification::header(message_header_error::BAD_MESSAGE_LENGTH, Vec::new());
         let code = r.u8().ok_or_else(short)?;
         let subcode = r.u8().ok_or_else(short)?;
-        Ok(Notification { code, subcode, data: r.rest().to_vec() })
+        Ok(Notification {
+            code,
+            subcode,
+            data: r.rest().to_vec(),
+        })
     }
 
     /// Appends the body. Data longer than a message can hold is cut to fit 4096 octets.

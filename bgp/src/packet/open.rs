@@ -54,7 +54,10 @@ impl Open {
         bgp_identifier: Ipv4Addr,
         mut capabilities: Vec<Capability>,
     ) -> Self {
-        if !capabilities.iter().any(|c| matches!(c, Capability::FourOctetAs(_))) {
+        if !capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::FourOctetAs(_)))
+        {
             capabilities.push(Capability::FourOctetAs(asn));
         }
         Self {
@@ -81,7 +84,9 @@ impl Open {
 
     /// True if the sender can receive ROUTE-REFRESH (RFC 2918).
     pub fn supports_route_refresh(&self) -> bool {
-        self.capabilities.iter().any(|c| matches!(c, Capability::RouteRefresh))
+        self.capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::RouteRefresh))
     }
 
     /// True if the sender advertised Multiprotocol support for `afi`/`safi` (RFC 4760).
@@ -122,15 +127,24 @@ impl Open {
 
         // AS 0 is reserved and never a peer's AS (RFC 7607 section 2).
         if my_as == 0 {
-            return Err(Notification::open(open_message_error::BAD_PEER_AS, Vec::new()));
+            return Err(Notification::open(
+                open_message_error::BAD_PEER_AS,
+                Vec::new(),
+            ));
         }
         // Hold Time: zero or at least three seconds (RFC 4271 section 4.2).
         if hold_time == 1 || hold_time == 2 {
-            return Err(Notification::open(open_message_error::UNACCEPTABLE_HOLD_TIME, Vec::new()));
+            return Err(Notification::open(
+                open_message_error::UNACCEPTABLE_HOLD_TIME,
+                Vec::new(),
+            ));
         }
         // Any non-zero value is a valid identifier (RFC 6286 section 2.1).
         if bgp_identifier.is_unspecified() {
-            return Err(Notification::open(open_message_error::BAD_BGP_IDENTIFIER, Vec::new()));
+            return Err(Notification::open(
+                open_message_error::BAD_BGP_IDENTIFIER,
+                Vec::new(),
+            ));
         }
 
         let mut capabilities = Vec::new();
@@ -146,11 +160,23 @@ impl Open {
             }
             Capability::decode_all(value, &mut capabilities)?;
         }
-        if capabilities.iter().any(|c| matches!(c, Capability::FourOctetAs(0))) {
+        if capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::FourOctetAs(0)))
+        {
             // RFC 7607 section 2: AS 0 in the 4-octet AS capability is a Bad Peer AS too.
-            return Err(Notification::open(open_message_error::BAD_PEER_AS, Vec::new()));
+            return Err(Notification::open(
+                open_message_error::BAD_PEER_AS,
+                Vec::new(),
+            ));
         }
-        Ok(Open { version, my_as, hold_time, bgp_identifier, capabilities })
+        Ok(Open {
+            version,
+            my_as,
+            hold_time,
+            bgp_identifier,
+            capabilities,
+        })
     }
 
     /// Appends the OPEN body. Capabilities are packed into as few Optional Parameters as
@@ -166,13 +192,19 @@ impl Open {
         let mut total = 0usize;
         for cap in &self.capabilities {
             let Some(tlv) = cap.encode() else {
-                tracing::warn!(code = cap.code(), "capability too long for an OPEN, left out");
+                tracing::warn!(
+                    code = cap.code(),
+                    "capability too long for an OPEN, left out"
+                );
                 continue;
             };
             let fits_last = params.last().is_some_and(|p| p.len() + tlv.len() <= 255);
             let added = if fits_last { tlv.len() } else { 2 + tlv.len() };
             if total + added > 255 {
-                tracing::warn!(code = cap.code(), "optional parameters full, capability left out");
+                tracing::warn!(
+                    code = cap.code(),
+                    "optional parameters full, capability left out"
+                );
                 continue;
             }
             total += added;

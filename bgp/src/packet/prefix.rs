@@ -17,7 +17,10 @@ impl Ipv4Prefix {
         if len > 32 {
             return None;
         }
-        Some(Self { addr: Ipv4Addr::from(u32::from(addr) & mask(len)), len })
+        Some(Self {
+            addr: Ipv4Addr::from(u32::from(addr) & mask(len)),
+            len,
+        })
     }
 
     /// The network address (host bits zero).
@@ -93,9 +96,57 @@ impl std::str::FromStr for Ipv4Prefix {
 
     /// Parses `a.b.c.d/len` (host bits are cleared).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (addr, len) = s.split_once('/').ok_or_else(|| format!("{s}: expected a.b.c.d/len"))?;
+        let (addr, len) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s}: expected a.b.c.d/len"))?;
         let addr: Ipv4Addr = addr.parse().map_err(|e| format!("{s}: {e}"))?;
         let len: u8 = len.parse().map_err(|e| format!("{s}: {e}"))?;
         Self::new(addr, len).ok_or_else(|| format!("{s}: length above 32"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_clears_host_bits_and_rejects_lengths_above_32() {
+        let p = Ipv4Prefix::new(Ipv4Addr::new(10, 1, 2, 3), 16).unwrap();
+        assert_eq!((p.addr(), p.len()), (Ipv4Addr::new(10, 1, 0, 0), 16));
+        assert!(
+            p.contains(Ipv4Addr::new(10, 1, 255, 255)) && !p.contains(Ipv4Addr::new(10, 2, 0, 0))
+        );
+        assert_eq!(
+            Ipv4Prefix::new(Ipv4Addr::BROADCAST, 0).unwrap().addr(),
+            Ipv4Addr::UNSPECIFIED
+        );
+        assert!(Ipv4Prefix::new(Ipv4Addr::UNSPECIFIED, 33).is_none());
+        assert_eq!(
+            "10.1.2.3/32".parse::<Ipv4Prefix>().unwrap().to_string(),
+            "10.1.2.3/32"
+        );
+        assert!("10.0.0.0/40".parse::<Ipv4Prefix>().is_err());
+    }
+
+    /// RFC 4271 section 4.3: the fewest octets that hold the length; trailing bits ignored.
+    #[test]
+    fn prefixes_take_the_fewest_octets_and_ignore_trailing_bits() {
+        let decoded = decode_prefixes(&[0, 9, 10, 0x80, 20, 10, 1, 0xff, 32, 1, 2, 3, 4]).unwrap();
+        let expected: Vec<Ipv4Prefix> =
+            ["0.0.0.0/0", "10.128.0.0/9", "10.1.240.0/20", "1.2.3.4/32"]
+                .iter()
+                .map(|s| s.parse().unwrap())
+                .collect();
+        assert_eq!(decoded, expected);
+        let mut out = Vec::new();
+        encode_prefixes(&decoded, &mut out);
+        assert_eq!(out, [0, 9, 10, 0x80, 20, 10, 1, 0xf0, 32, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn bad_prefix_lists_are_errors() {
+        assert_eq!(decode_prefixes(&[33, 1, 2, 3, 4, 5]), Err(InvalidPrefix));
+        assert_eq!(decode_prefixes(&[24, 10, 1]), Err(InvalidPrefix));
+        assert_eq!(decode_prefixes(&[]), Ok(vec![]));
     }
 }

@@ -26,7 +26,10 @@ impl RouteRefresh {
     pub(crate) fn decode(body: &[u8]) -> Result<RouteRefresh, Notification> {
         let bad_len = || {
             let len = (super::message::HEADER_LEN + body.len()) as u16; // <= 4096 by the header check
-            Notification::header(message_header_error::BAD_MESSAGE_LENGTH, len.to_be_bytes().to_vec())
+            Notification::header(
+                message_header_error::BAD_MESSAGE_LENGTH,
+                len.to_be_bytes().to_vec(),
+            )
         };
         if body.len() != ROUTE_REFRESH_BODY_LEN {
             return Err(bad_len());

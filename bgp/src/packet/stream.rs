@@ -21,7 +21,10 @@ pub struct MessageStream {
 
 impl MessageStream {
     pub fn new() -> Self {
-        Self { buf: Vec::with_capacity(MAX_MESSAGE_LEN), failed: false }
+        Self {
+            buf: Vec::with_capacity(MAX_MESSAGE_LEN),
+            failed: false,
+        }
     }
 
     /// Appends bytes read from the connection. Call [`MessageStream::next_message`] until it

@@ -58,9 +58,17 @@ impl Update {
         if (afi, safi) == (AFI_IPV4, SAFI_UNICAST) {
             return Self::end_of_rib();
         }
-        let unreach = MpUnreach { afi, safi, withdrawn: Vec::new(), raw_withdrawn: Vec::new() };
+        let unreach = MpUnreach {
+            afi,
+            safi,
+            withdrawn: Vec::new(),
+            raw_withdrawn: Vec::new(),
+        };
         Self {
-            attributes: Some(PathAttributes { mp_unreach: Some(unreach), ..Default::default() }),
+            attributes: Some(PathAttributes {
+                mp_unreach: Some(unreach),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -77,7 +85,11 @@ impl Update {
                 (Some(u), None)
                     if u.withdrawn.is_empty()
                         && u.raw_withdrawn.is_empty()
-                        && *a == (PathAttributes { mp_unreach: Some(u.clone()), ..Default::default() }) =>
+                        && *a
+                            == (PathAttributes {
+                                mp_unreach: Some(u.clone()),
+                                ..Default::default()
+                            }) =>
                 {
                     Some((u.afi, u.safi))
                 }
@@ -116,7 +128,8 @@ impl Update {
     /// MP_REACH_NLRI next hop (RFC 4760 section 3).
     pub fn next_hop(&self) -> Option<Ipv4Addr> {
         let a = self.attributes.as_ref()?;
-        a.next_hop.or_else(|| a.mp_reach.as_ref().and_then(|r| r.ipv4_next_hop()))
+        a.next_hop
+            .or_else(|| a.mp_reach.as_ref().and_then(|r| r.ipv4_next_hop()))
     }
 }
 
@@ -134,9 +147,13 @@ impl Update {
         // RFC 4271 section 6.3: lengths that overrun the message are a Malformed Attribute
         // List.
         let withdrawn_len = r.u16().ok_or_else(malformed_list)?;
-        let withdrawn = r.take(usize::from(withdrawn_len)).ok_or_else(malformed_list)?;
+        let withdrawn = r
+            .take(usize::from(withdrawn_len))
+            .ok_or_else(malformed_list)?;
         let attributes_len = r.u16().ok_or_else(malformed_list)?;
-        let attributes = r.take(usize::from(attributes_len)).ok_or_else(malformed_list)?;
+        let attributes = r
+            .take(usize::from(attributes_len))
+            .ok_or_else(malformed_list)?;
         // RFC 7606 section 5.3: a syntax error in either prefix field resets the session.
         let mut update = Update {
             withdrawn: decode_prefixes(withdrawn).map_err(invalid_network)?,
@@ -144,7 +161,8 @@ impl Update {
             ..Default::default()
         };
         if !attributes.is_empty() {
-            let decoded = PathAttributes::decode(attributes, !update.nlri.is_empty(), four_octet_as)?;
+            let decoded =
+                PathAttributes::decode(attributes, !update.nlri.is_empty(), four_octet_as)?;
             update.attributes = Some(decoded.attributes);
             update.treat_as_withdraw = decoded.treat_as_withdraw;
             update.malformation = decoded.malformation;

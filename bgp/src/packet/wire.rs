@@ -89,3 +89,26 @@ pub(crate) fn patch_len16(buf: &mut [u8], at: usize) {
         slot.copy_from_slice(&len.to_be_bytes());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_past_the_end_return_none_and_consume_nothing() {
+        let mut r = Reader::new(&[1, 2, 3]);
+        assert_eq!(r.u32(), None);
+        assert_eq!(r.remaining(), 3);
+        assert_eq!(r.u16(), Some(0x0102));
+        assert_eq!(r.take(2), None);
+        assert_eq!(r.u8(), Some(3));
+        assert!(r.is_empty() && r.u8().is_none());
+    }
+
+    #[test]
+    fn patched_length_counts_what_follows_the_field() {
+        let mut buf = vec![9, 0, 0, 1, 2, 3];
+        patch_len16(&mut buf, 1);
+        assert_eq!(buf, [9, 0, 3, 1, 2, 3]);
+    }
+}
