@@ -114,40 +114,8 @@ impl Message {
     /// received so far is a valid start of a message, so a bad header is reported as soon
     /// as its 19 octets are in. `Err(Malformed(n))`: send `n` and close (RFC 4271 section 6).
     pub fn decode(buf: &[u8], cx: &DecodeContext) -> Result<(Message, usize), DecodeError> {
-        let malformed = DecodeError::Malformed;
-        // RFC 4271 section 6.1: the marker must be all ones. Checked on what has arrived so
-        // a stream that is not BGP fails at once.
-        let marker_seen = buf.len().min(MARKER.len());
-        if buf[..marker_seen] != MARKER[..marker_seen] {
-            return Err(malformed(Notification::header(
-                message_header_error::CONNECTION_NOT_SYNCHRONIZED,
-                Vec::new(),
-            )));
-        }
-        let Some(header) = buf.get(..HEADER_LEN) else {
-            return Err(DecodeError::Incomplete);
-        };
-        let length_field = [header[16], header[17]];
-        let length = usize::from(u16::from_be_bytes(length_field));
-        let bad_length = || {
-            malformed(Notification::header(
-                message_header_error::BAD_MESSAGE_LENGTH,
-                length_field.to_vec(),
-            ))
-        };
-        if !(HEADER_LEN..=MAX_MESSAGE_LEN).contains(&length) {
-            return Err(bad_length());
-        }
-        let Some(kind) = MessageType::from_u8(header[18]) else {
-            return Err(malformed(Notification::header(
-                message_header_error::BAD_MESSAGE_TYPE,
-                vec![header[18]],
-            )));
-        };
-        let (min, exact) = length_bounds(kind);
-        if length < min || (exact && length != min) {
-            return Err(bad_length());
-        }
+        let header = Header::new_checked(buf)?;
+        let (kind, length) = (header.message_type(), header.length());
         let Some(message) = buf.get(..length) else {
             return Err(DecodeError::Incomplete);
         };
@@ -159,7 +127,7 @@ impl Message {
             MessageType::Keepalive => Ok(Message::Keepalive),
             MessageType::RouteRefresh => RouteRefresh::decode(body).map(Message::RouteRefresh),
         };
-        decoded.map(|m| (m, length)).map_err(malformed)
+        decoded.map(|m| (m, length)).map_err(DecodeError::Malformed)
     }
 
     /// Encodes the message with its header. An UPDATE is written as given: keep it within
@@ -183,5 +151,65 @@ impl Message {
         let total = u16::try_from(out.len()).unwrap_or(u16::MAX);
         out[MARKER.len()..MARKER.len() + 2].copy_from_slice(&total.to_be_bytes());
         out
+    }
+}
+
+/// A view of the message header, checked once by [`Header::new_checked`] so that its
+/// accessors cannot fail afterwards.
+#[derive(Clone, Copy, Debug)]
+pub struct Header<T: AsRef<[u8]>> {
+    buffer: T,
+    message_type: MessageType,
+}
+
+impl<T: AsRef<[u8]>> Header<T> {
+    /// Checks the header at the start of `buffer` (RFC 4271 section 6.1): the marker, the
+    /// length against 19..=4096 and against the type's own bounds, and the type.
+    /// `Incomplete` while fewer than 19 octets have arrived and the marker is right so far;
+    /// a wrong marker fails at once, so a stream that is not BGP is not waited on.
+    pub fn new_checked(buffer: T) -> Result<Self, DecodeError> {
+        let buf = buffer.as_ref();
+        let malformed = |subcode, data| DecodeError::Malformed(Notification::header(subcode, data));
+        let marker_seen = buf.len().min(MARKER.len());
+        if buf[..marker_seen] != MARKER[..marker_seen] {
+            return Err(malformed(
+                message_header_error::CONNECTION_NOT_SYNCHRONIZED,
+                Vec::new(),
+            ));
+        }
+        let Some(header) = buf.get(..HEADER_LEN) else {
+            return Err(DecodeError::Incomplete);
+        };
+        // Data of Bad Message Length: the erroneous Length field.
+        let length_field = [header[16], header[17]];
+        let length = usize::from(u16::from_be_bytes(length_field));
+        let bad_length = message_header_error::BAD_MESSAGE_LENGTH;
+        if !(HEADER_LEN..=MAX_MESSAGE_LEN).contains(&length) {
+            return Err(malformed(bad_length, length_field.to_vec()));
+        }
+        let Some(message_type) = MessageType::from_u8(header[18]) else {
+            return Err(malformed(
+                message_header_error::BAD_MESSAGE_TYPE,
+                vec![header[18]],
+            ));
+        };
+        let (min, exact) = length_bounds(message_type);
+        if length < min || (exact && length != min) {
+            return Err(malformed(bad_length, length_field.to_vec()));
+        }
+        Ok(Self {
+            buffer,
+            message_type,
+        })
+    }
+
+    /// The whole message's length, header included: 19 to 4096.
+    pub fn length(&self) -> usize {
+        let b = self.buffer.as_ref();
+        usize::from(u16::from_be_bytes([b[16], b[17]]))
+    }
+
+    pub fn message_type(&self) -> MessageType {
+        self.message_type
     }
 }

@@ -30,7 +30,7 @@ pub use attribute::{
 };
 pub use capability::{Capability, GracefulRestartFamily};
 pub use error::DecodeError;
-pub use message::{DecodeContext, EncodeContext, Message, MessageType};
+pub use message::{DecodeContext, EncodeContext, Header, Message, MessageType};
 pub use notification::Notification;
 pub use open::Open;
 pub use prefix::Ipv4Prefix;
