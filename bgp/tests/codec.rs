@@ -1,5 +1,8 @@
 //! The BGP-4 codec against hand-derived and captured encodings, every malformation RFC 4271
-//! section 6 and RFC 7606 name, a deterministic fuzz loop, and a live BIRD 2 peer.
+//! section 6 and RFC 7606 name, a deterministic fuzz loop, and live BIRD 2 and GoBGP peers.
+
+// `repeat_n` is newer than the workspace's rust-version (1.80).
+#![allow(unknown_lints, clippy::manual_repeat_n)]
 
 use std::net::Ipv4Addr;
 
@@ -1254,7 +1257,7 @@ fn fuzzed_messages_never_panic_and_fail_with_valid_notifications() {
         for _ in 0..1 + rng.below(4) {
             match rng.below(6) {
                 // Flip a byte of the body (the header is mostly kept so bodies get tested).
-                0 | 1 | 2 => {
+                0..=2 => {
                     let i = 19.min(buf.len()) + rng.below(buf.len().saturating_sub(19));
                     if let Some(b) = buf.get_mut(i) {
                         *b = rng.next() as u8;

@@ -13,6 +13,9 @@
 //! (the length is then two octets instead of one); the low four bits are unused.
 //! ```
 
+// `is_multiple_of` is newer than the workspace's rust-version (1.80).
+#![allow(unknown_lints, clippy::manual_is_multiple_of)]
+
 use std::net::Ipv4Addr;
 
 use super::prefix::Ipv4Prefix;

@@ -11,6 +11,9 @@
 //! +------------------------------+
 //! ```
 
+// `is_multiple_of` is newer than the workspace's rust-version (1.80).
+#![allow(unknown_lints, clippy::manual_is_multiple_of)]
+
 /// Capability codes (IANA "Capability Codes").
 pub mod code {
     /// RFC 4760 section 8.

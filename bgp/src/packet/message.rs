@@ -39,6 +39,8 @@ pub enum MessageType {
 }
 
 /// A BGP message.
+// UPDATE is the message that matters for volume, so it stays inline rather than boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Message {
     Open(Open),
