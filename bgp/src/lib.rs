@@ -3,3 +3,4 @@
 pub mod packet;
 pub mod fsm;
 pub mod rib;
+pub mod speaker;
