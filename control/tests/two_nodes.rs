@@ -27,18 +27,26 @@ impl TwoNodes {
     /// `tag` is at most 2 characters; the lab name adds digits of our pid so parallel test
     /// binaries never share namespaces. `encap` is the routes' `encap` value.
     fn up(tag: &str, encap: &str) -> TwoNodes {
+        TwoNodes::build(tag, 0, |spec, _, other| {
+            format!(
+                "\n[[route]]\nprefix = \"{}\"\nvia = \"{}\"\nencap = \"{encap}\"\n",
+                spec.node_block(other),
+                spec.node_ip(other)
+            )
+        })
+    }
+
+    /// Two nodes, the last `routed_nodes` of them behind the router; `routes(spec, k, other)`
+    /// is the `[[route]]` text of node `k`, whose peer is `other`.
+    fn build(tag: &str, routed_nodes: usize, routes: impl Fn(&MultiLabSpec, usize, usize) -> String) -> TwoNodes {
         let name = format!("{tag}{}", std::process::id() % 100_000);
-        let lab = MultiLab::up(&MultiLabSpec::new(name.clone(), 2, 1)).expect("multi-node lab up");
+        let spec = MultiLabSpec { routed_nodes, ..MultiLabSpec::new(name.clone(), 2, 1) };
+        let lab = MultiLab::up(&spec).expect("multi-node lab up");
         let dir = std::env::temp_dir().join(format!("brindle-test-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
         let mut rig = TwoNodes { lab, dir, nodes: vec![None, None] };
         for (k, other) in [(1, 2), (2, 1)] {
-            let spec = rig.lab.spec();
-            let route = format!(
-                "\n[[route]]\nprefix = \"{}\"\nvia = \"{}\"\nencap = \"{encap}\"\n",
-                spec.node_block(other),
-                spec.node_ip(other)
-            );
+            let route = routes(rig.lab.spec(), k, other);
             let config = rig.lab.node_config_toml(k, "interrupt", &rig.socket(k)).unwrap() + &route;
             std::fs::write(rig.dir.join(format!("node{k}.toml")), config).unwrap();
             rig.start_node(k);
@@ -310,4 +318,36 @@ fn ipip_routes_carry_ping_and_tcp_between_nodes_inside_ipip_with_path_mtu() {
     }
     let node1 = rig.stats(1);
     assert!(counter(&node1, &["slowpath", "icmp_unreachable_sent"]) >= 1, "fragmentation needed was sent: {node1}");
+}
+
+#[test]
+fn ipip_reaches_a_node_in_another_subnet_through_the_router() {
+    // Node 2 is behind the router: each node reaches the other's subnet through the router
+    // (a plain static route) and the other's workloads through a tunnel to the node itself.
+    let rig = TwoNodes::build("tx", 1, |spec, k, other| {
+        let other_subnet = spec.node_ip(other).octets();
+        format!(
+            "\n[[route]]\nprefix = \"{}.{}.{}.0/24\"\nvia = \"{}\"\n\
+             \n[[route]]\nprefix = \"{}\"\nvia = \"{}\"\nencap = \"ipip\"\n",
+            other_subnet[0],
+            other_subnet[1],
+            other_subnet[2],
+            spec.gateway_for(k),
+            spec.node_block(other),
+            spec.node_ip(other)
+        )
+    });
+    assert!(rig.lab.spec().is_routed(2) && !rig.lab.spec().is_routed(1));
+    let capture = Capture::start(&rig);
+    for (from, to) in [(1, 2), (2, 1)] {
+        let (ok, out) = rig.ping(from, to, &[]);
+        assert!(ok, "ping node {from} -> node {to} across subnets:\n{out}\n{}", rig.logs());
+    }
+    let (n1, n2) = (rig.lab.spec().node_ip(1), rig.lab.spec().node_ip(2));
+    // On node 1's segment the tunnel runs between the nodes, with the router's MAC as the
+    // next hop; the router forwards it like any IPv4 packet.
+    let ipip = capture.stop_and_read(&format!("ip proto 4 and host {n1} and host {n2}"));
+    assert!(ipip.len() >= 6, "3 requests and 3 replies in IPIP between the nodes: {ipip:?}");
+    let bytes = rig.iperf(2, 1);
+    assert!(bytes > 1_000_000, "iperf3 across subnets moved only {bytes} bytes");
 }

@@ -673,6 +673,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn multi_node_addresses_put_routed_nodes_behind_the_router() {
+        let spec = MultiLabSpec { routed_nodes: 1, ..MultiLabSpec::new("mesh", 3, 2) };
+        spec.validate().unwrap();
+        assert_eq!(spec.node_ip(1), Ipv4Addr::new(10, 98, 0, 1));
+        assert_eq!(spec.node_ip(2), Ipv4Addr::new(10, 98, 0, 2));
+        assert!(spec.is_routed(3) && !spec.is_routed(2));
+        assert_eq!(spec.node_ip(3), Ipv4Addr::new(10, 97, 0, 3));
+        assert_eq!(spec.gateway_for(1), Ipv4Addr::new(10, 98, 0, 254));
+        assert_eq!(spec.gateway_for(3), Ipv4Addr::new(10, 97, 0, 254));
+        let node2 = spec.node_spec(2);
+        assert_eq!((node2.name.as_str(), node2.uplink), ("mesh2", false));
+        assert_eq!(node2.workload_ip(1), Ipv4Addr::new(192, 168, 2, 1));
+        assert_eq!(spec.node_block(2), "192.168.2.0/24");
+        assert_eq!(spec.fabric_netns(), vec!["mesh-sw".to_owned(), "mesh-rt".to_owned()]);
+        assert_eq!(MultiLabSpec::new("mesh", 2, 1).fabric_netns(), vec!["mesh-sw".to_owned()], "no router without routed nodes");
+    }
+
+    #[test]
+    fn multi_node_specs_refuse_long_names_and_bad_counts() {
+        assert!(MultiLabSpec::new("eightchr", 2, 1).validate().is_err(), "node names would exceed 8 characters");
+        assert!(MultiLabSpec::new("m", 0, 1).validate().is_err());
+        assert!(MultiLabSpec::new("m", 10, 1).validate().is_err());
+        assert!(MultiLabSpec { routed_nodes: 3, ..MultiLabSpec::new("m", 2, 1) }.validate().is_err());
+    }
+
+    #[test]
     fn names_follow_calico_shape() {
         let spec = LabSpec::new("demo", 3);
         assert_eq!(spec.node_netns(), "demo-node");
