@@ -38,16 +38,31 @@ impl TwoNodes {
 
     /// Two nodes, the last `routed_nodes` of them behind the router; `routes(spec, k, other)`
     /// is the `[[route]]` text of node `k`, whose peer is `other`.
-    fn build(tag: &str, routed_nodes: usize, routes: impl Fn(&MultiLabSpec, usize, usize) -> String) -> TwoNodes {
+    fn build(
+        tag: &str,
+        routed_nodes: usize,
+        routes: impl Fn(&MultiLabSpec, usize, usize) -> String,
+    ) -> TwoNodes {
         let name = format!("{tag}{}", std::process::id() % 100_000);
-        let spec = MultiLabSpec { routed_nodes, ..MultiLabSpec::new(name.clone(), 2, 1) };
+        let spec = MultiLabSpec {
+            routed_nodes,
+            ..MultiLabSpec::new(name.clone(), 2, 1)
+        };
         let lab = MultiLab::up(&spec).expect("multi-node lab up");
         let dir = std::env::temp_dir().join(format!("brindle-test-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut rig = TwoNodes { lab, dir, nodes: vec![None, None] };
+        let mut rig = TwoNodes {
+            lab,
+            dir,
+            nodes: vec![None, None],
+        };
         for (k, other) in [(1, 2), (2, 1)] {
             let route = routes(rig.lab.spec(), k, other);
-            let config = rig.lab.node_config_toml(k, "interrupt", &rig.socket(k)).unwrap() + &route;
+            let config = rig
+                .lab
+                .node_config_toml(k, "interrupt", &rig.socket(k))
+                .unwrap()
+                + &route;
             std::fs::write(rig.dir.join(format!("node{k}.toml")), config).unwrap();
             rig.start_node(k);
         }
@@ -79,7 +94,10 @@ impl TwoNodes {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("brindle-node {k} did not become ready; log:\n{}", self.log(k));
+        panic!(
+            "brindle-node {k} did not become ready; log:\n{}",
+            self.log(k)
+        );
     }
 
     fn log(&self, k: usize) -> String {
@@ -96,15 +114,28 @@ impl TwoNodes {
 
     /// Workload 1 of node `k`.
     fn workload_ns(&self, k: usize) -> String {
-        self.lab.node(k).and_then(|n| n.workload(1)).expect("workload").netns.clone()
+        self.lab
+            .node(k)
+            .and_then(|n| n.workload(1))
+            .expect("workload")
+            .netns
+            .clone()
     }
 
     fn workload_ip(&self, k: usize) -> Ipv4Addr {
-        self.lab.node(k).and_then(|n| n.workload(1)).expect("workload").ip
+        self.lab
+            .node(k)
+            .and_then(|n| n.workload(1))
+            .expect("workload")
+            .ip
     }
 
     fn run(&self, ns: &str, args: &[&str]) -> std::process::Output {
-        self.lab.node(1).unwrap().exec_timeout(ns, args, Duration::from_secs(30)).expect("exec")
+        self.lab
+            .node(1)
+            .unwrap()
+            .exec_timeout(ns, args, Duration::from_secs(30))
+            .expect("exec")
     }
 
     /// Pings from node `from`'s workload to node `to`'s, 3 times.
@@ -114,7 +145,8 @@ impl TwoNodes {
         let target = self.workload_ip(to).to_string();
         args.push(&target);
         let out = self.run(&self.workload_ns(from), &args);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
         (out.status.success(), text)
     }
 
@@ -123,7 +155,16 @@ impl TwoNodes {
     fn iperf(&self, server: usize, client: usize) -> u64 {
         let port = "5201";
         let mut srv = Command::new("ip")
-            .args(["netns", "exec", &self.workload_ns(server), "iperf3", "-s", "-1", "-p", port])
+            .args([
+                "netns",
+                "exec",
+                &self.workload_ns(server),
+                "iperf3",
+                "-s",
+                "-1",
+                "-p",
+                port,
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -132,7 +173,18 @@ impl TwoNodes {
         let target = self.workload_ip(server).to_string();
         let out = self.run(
             &self.workload_ns(client),
-            &["iperf3", "-c", &target, "-p", port, "-t", "1", "-J", "--connect-timeout", "3000"],
+            &[
+                "iperf3",
+                "-c",
+                &target,
+                "-p",
+                port,
+                "-t",
+                "1",
+                "-J",
+                "--connect-timeout",
+                "3000",
+            ],
         );
         let _ = srv.kill();
         let _ = srv.wait();
@@ -172,18 +224,41 @@ impl Capture {
         let file = rig.dir.join("segment.pcap");
         let errors = rig.dir.join("tcpdump.err");
         let child = Command::new("ip")
-            .args(["netns", "exec", &sw, "tcpdump", "-i", &port, "-nn", "-U", "--immediate-mode", "-s", "128", "-w"])
+            .args([
+                "netns",
+                "exec",
+                &sw,
+                "tcpdump",
+                "-i",
+                &port,
+                "-nn",
+                "-U",
+                "--immediate-mode",
+                "-s",
+                "128",
+                "-w",
+            ])
             .arg(&file)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&errors).unwrap())
             .spawn()
             .expect("spawn tcpdump (scripts/deps.sh installs it)");
-        let capture = Capture { child: Some(child), file };
+        let capture = Capture {
+            child: Some(child),
+            file,
+        };
         // tcpdump says so on stderr once the socket is open. Immediate mode: packets still in
         // the ring when SIGINT arrives would otherwise never reach the file.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !std::fs::read_to_string(&errors).unwrap_or_default().contains("listening on") {
-            assert!(Instant::now() < deadline, "tcpdump did not start: {}", std::fs::read_to_string(&errors).unwrap_or_default());
+        while !std::fs::read_to_string(&errors)
+            .unwrap_or_default()
+            .contains("listening on")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "tcpdump did not start: {}",
+                std::fs::read_to_string(&errors).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         capture
@@ -197,7 +272,9 @@ impl Capture {
     }
 
     fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         // SAFETY: plain kill(2) on our own child's pid (ip netns exec execs tcpdump in place).
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -219,8 +296,16 @@ impl Drop for Capture {
 }
 
 fn read_capture(file: &Path, filter: &str) -> Vec<String> {
-    let out = Command::new("tcpdump").args(["-nn", "-r"]).arg(file).arg(filter).output().expect("tcpdump -r");
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+    let out = Command::new("tcpdump")
+        .args(["-nn", "-r"])
+        .arg(file)
+        .arg(filter)
+        .output()
+        .expect("tcpdump -r");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 fn counter(stats: &Value, path: &[&str]) -> u64 {
@@ -228,7 +313,8 @@ fn counter(stats: &Value, path: &[&str]) -> u64 {
     for p in path {
         v = &v[*p];
     }
-    v.as_u64().unwrap_or_else(|| panic!("no counter {path:?} in {stats}"))
+    v.as_u64()
+        .unwrap_or_else(|| panic!("no counter {path:?} in {stats}"))
 }
 
 #[test]
@@ -242,21 +328,41 @@ fn plain_routes_carry_ping_and_tcp_between_nodes_unencapsulated() {
     }
     let (w1, w2) = (rig.workload_ip(1), rig.workload_ip(2));
     let ipip = capture.stop_and_read("ip proto 4");
-    assert!(ipip.is_empty(), "no IPIP on the segment without encap: {ipip:?}");
-    let plain = read_capture(&rig.dir.join("segment.pcap"), &format!("icmp and host {w1} and host {w2}"));
-    assert!(plain.len() >= 12, "6 requests and 6 replies crossed the segment as they are: {plain:?}");
+    assert!(
+        ipip.is_empty(),
+        "no IPIP on the segment without encap: {ipip:?}"
+    );
+    let plain = read_capture(
+        &rig.dir.join("segment.pcap"),
+        &format!("icmp and host {w1} and host {w2}"),
+    );
+    assert!(
+        plain.len() >= 12,
+        "6 requests and 6 replies crossed the segment as they are: {plain:?}"
+    );
 
     for (server, client) in [(2, 1), (1, 2)] {
         let bytes = rig.iperf(server, client);
-        assert!(bytes > 1_000_000, "iperf3 node {client} -> node {server} moved only {bytes} bytes");
+        assert!(
+            bytes > 1_000_000,
+            "iperf3 node {client} -> node {server} moved only {bytes} bytes"
+        );
     }
     for k in [1, 2] {
         let stats = rig.stats(k);
         let fp = &stats["fastpath"];
-        assert!(counter(fp, &["forwarded"]) > 1000, "node {k} forwarded the TCP transfers: {fp}");
+        assert!(
+            counter(fp, &["forwarded"]) > 1000,
+            "node {k} forwarded the TCP transfers: {fp}"
+        );
         assert_eq!(counter(fp, &["drops", "ipip_unknown_source"]), 0, "{fp}");
-        let accounted = counter(fp, &["forwarded"]) + counter(fp, &["punted"]) + counter(fp, &["dropped"]);
-        assert_eq!(counter(fp, &["rx_packets"]), accounted, "rx != forwarded + punted + dropped: {fp}");
+        let accounted =
+            counter(fp, &["forwarded"]) + counter(fp, &["punted"]) + counter(fp, &["dropped"]);
+        assert_eq!(
+            counter(fp, &["rx_packets"]),
+            accounted,
+            "rx != forwarded + punted + dropped: {fp}"
+        );
     }
 }
 
@@ -266,58 +372,107 @@ fn ipip_routes_carry_ping_and_tcp_between_nodes_inside_ipip_with_path_mtu() {
     let capture = Capture::start(&rig);
     for (from, to) in [(1, 2), (2, 1)] {
         let (ok, out) = rig.ping(from, to, &[]);
-        assert!(ok, "ping node {from} -> node {to} through IPIP:\n{out}\n{}", rig.logs());
+        assert!(
+            ok,
+            "ping node {from} -> node {to} through IPIP:\n{out}\n{}",
+            rig.logs()
+        );
         assert!(out.contains("3 received"), "{out}");
     }
     let (w1, w2) = (rig.workload_ip(1), rig.workload_ip(2));
     let (n1, n2) = (rig.lab.spec().node_ip(1), rig.lab.spec().node_ip(2));
     let ipip = capture.stop_and_read(&format!("ip proto 4 and host {n1} and host {n2}"));
-    let wrapped_echoes = ipip.iter().filter(|l| l.contains("ICMP echo") && l.contains(&w1.to_string())).count();
-    assert!(wrapped_echoes >= 12, "6 requests and 6 replies crossed between the nodes inside IPIP: {ipip:?}");
-    let bare = read_capture(&rig.dir.join("segment.pcap"), &format!("icmp and host {w1} and host {w2}"));
-    assert!(bare.is_empty(), "no workload ICMP crossed unencapsulated: {bare:?}");
+    let wrapped_echoes = ipip
+        .iter()
+        .filter(|l| l.contains("ICMP echo") && l.contains(&w1.to_string()))
+        .count();
+    assert!(
+        wrapped_echoes >= 12,
+        "6 requests and 6 replies crossed between the nodes inside IPIP: {ipip:?}"
+    );
+    let bare = read_capture(
+        &rig.dir.join("segment.pcap"),
+        &format!("icmp and host {w1} and host {w2}"),
+    );
+    assert!(
+        bare.is_empty(),
+        "no workload ICMP crossed unencapsulated: {bare:?}"
+    );
 
     // TCP inside the tunnel, both ways. Workload 1 has not learned any path MTU yet, so its
     // first full-sized segments (1500 bytes, DF) are refused with fragmentation needed, it
     // lowers its path MTU to 1480 and the transfer goes on.
     for (server, client) in [(2, 1), (1, 2)] {
         let bytes = rig.iperf(server, client);
-        assert!(bytes > 1_000_000, "iperf3 node {client} -> node {server} through IPIP moved only {bytes} bytes");
+        assert!(
+            bytes > 1_000_000,
+            "iperf3 node {client} -> node {server} through IPIP moved only {bytes} bytes"
+        );
     }
     let node1 = rig.stats(1);
-    assert!(counter(&node1, &["fastpath", "drops", "fragmentation_needed"]) >= 1, "TCP met the tunnel MTU: {node1}");
+    assert!(
+        counter(&node1, &["fastpath", "drops", "fragmentation_needed"]) >= 1,
+        "TCP met the tunnel MTU: {node1}"
+    );
 
     // 1452 bytes of data + 28 of headers = 1480: exactly what fits the tunnel of a 1500 uplink.
     let (ok, out) = rig.ping(1, 2, &["-M", "do", "-s", "1452"]);
-    assert!(ok, "a 1480-byte DF packet fits the tunnel:\n{out}\n{}", rig.logs());
+    assert!(
+        ok,
+        "a 1480-byte DF packet fits the tunnel:\n{out}\n{}",
+        rig.logs()
+    );
     // 1500 bytes with DF: refused with the tunnel's MTU, which the workload's kernel learned
     // from the node's fragmentation needed (ping reports "Frag needed ... mtu = 1480" when the
     // ICMP error answers it, "message too long, mtu=1480" once the route remembers it).
     let (ok, out) = rig.ping(1, 2, &["-M", "do", "-s", "1472"]);
-    assert!(!ok, "a 1500-byte DF packet cannot cross IPIP on a 1500-byte uplink:\n{out}");
-    assert!(out.contains("mtu = 1480") || out.contains("mtu=1480"), "fragmentation needed with MTU 1480:\n{out}");
+    assert!(
+        !ok,
+        "a 1500-byte DF packet cannot cross IPIP on a 1500-byte uplink:\n{out}"
+    );
+    assert!(
+        out.contains("mtu = 1480") || out.contains("mtu=1480"),
+        "fragmentation needed with MTU 1480:\n{out}"
+    );
     // Workload 2 never sent anything too big (workload 1 advertised an MSS that fits), so its
     // first 1500-byte DF ping is answered by node 2 itself.
     let (ok, out) = rig.ping(2, 1, &["-M", "do", "-s", "1472"]);
-    assert!(!ok, "a 1500-byte DF packet cannot cross IPIP on a 1500-byte uplink:\n{out}");
+    assert!(
+        !ok,
+        "a 1500-byte DF packet cannot cross IPIP on a 1500-byte uplink:\n{out}"
+    );
     let from_node2 = format!("From {n2}");
     assert!(
         out.contains(&from_node2) && out.contains("Frag needed") && out.contains("mtu = 1480"),
         "node 2 answers fragmentation needed with MTU 1480:\n{out}"
     );
     let node2 = rig.stats(2);
-    assert!(counter(&node2, &["fastpath", "drops", "fragmentation_needed"]) >= 1, "{node2}");
+    assert!(
+        counter(&node2, &["fastpath", "drops", "fragmentation_needed"]) >= 1,
+        "{node2}"
+    );
 
     for k in [1, 2] {
         let stats = rig.stats(k);
         let fp = &stats["fastpath"];
-        assert!(counter(fp, &["forwarded"]) > 1000, "node {k} forwarded the TCP transfers: {fp}");
+        assert!(
+            counter(fp, &["forwarded"]) > 1000,
+            "node {k} forwarded the TCP transfers: {fp}"
+        );
         assert_eq!(counter(fp, &["drops", "ipip_unknown_source"]), 0, "{fp}");
-        let accounted = counter(fp, &["forwarded"]) + counter(fp, &["punted"]) + counter(fp, &["dropped"]);
-        assert_eq!(counter(fp, &["rx_packets"]), accounted, "rx != forwarded + punted + dropped: {fp}");
+        let accounted =
+            counter(fp, &["forwarded"]) + counter(fp, &["punted"]) + counter(fp, &["dropped"]);
+        assert_eq!(
+            counter(fp, &["rx_packets"]),
+            accounted,
+            "rx != forwarded + punted + dropped: {fp}"
+        );
     }
     let node1 = rig.stats(1);
-    assert!(counter(&node1, &["slowpath", "icmp_unreachable_sent"]) >= 1, "fragmentation needed was sent: {node1}");
+    assert!(
+        counter(&node1, &["slowpath", "icmp_unreachable_sent"]) >= 1,
+        "fragmentation needed was sent: {node1}"
+    );
 }
 
 #[test]
@@ -341,13 +496,23 @@ fn ipip_reaches_a_node_in_another_subnet_through_the_router() {
     let capture = Capture::start(&rig);
     for (from, to) in [(1, 2), (2, 1)] {
         let (ok, out) = rig.ping(from, to, &[]);
-        assert!(ok, "ping node {from} -> node {to} across subnets:\n{out}\n{}", rig.logs());
+        assert!(
+            ok,
+            "ping node {from} -> node {to} across subnets:\n{out}\n{}",
+            rig.logs()
+        );
     }
     let (n1, n2) = (rig.lab.spec().node_ip(1), rig.lab.spec().node_ip(2));
     // On node 1's segment the tunnel runs between the nodes, with the router's MAC as the
     // next hop; the router forwards it like any IPv4 packet.
     let ipip = capture.stop_and_read(&format!("ip proto 4 and host {n1} and host {n2}"));
-    assert!(ipip.len() >= 6, "3 requests and 3 replies in IPIP between the nodes: {ipip:?}");
+    assert!(
+        ipip.len() >= 6,
+        "3 requests and 3 replies in IPIP between the nodes: {ipip:?}"
+    );
     let bytes = rig.iperf(2, 1);
-    assert!(bytes > 1_000_000, "iperf3 across subnets moved only {bytes} bytes");
+    assert!(
+        bytes > 1_000_000,
+        "iperf3 across subnets moved only {bytes} bytes"
+    );
 }

@@ -198,10 +198,7 @@ mod tests {
 
     #[test]
     fn published_counters_read_back_and_sum() {
-        let mut local = PipelineCounters::default();
-        local.rx_packets = 5;
-        local.ipip_encapsulated = 3;
-        local.ipip_decapsulated = 4;
+        let mut local = PipelineCounters { rx_packets: 5, ipip_encapsulated: 3, ipip_decapsulated: 4, ..Default::default() };
         local.drop(DropReason::NoRoute);
         let shared = WorkerCounters::default();
         shared.publish(&local);

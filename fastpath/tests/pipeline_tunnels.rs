@@ -9,7 +9,8 @@ use fastpath::wire::ethernet::{self, ethertype};
 use fastpath::wire::ipv4::{self, protocol};
 use fastpath::wire::{EthernetPacket, EthernetRepr, Ipv4Packet, Ipv4Repr, UdpRepr};
 use fastpath::{
-    DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters, PortInfo, PortKind, PuntReason, Tables, Verdict,
+    DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters, PortInfo, PortKind,
+    PuntReason, Tables, Verdict,
 };
 
 const WORKLOAD_A: u16 = 0;
@@ -44,20 +45,46 @@ const NH_SMALL: u32 = 5;
 const NH_STRANGER: u32 = 6;
 
 fn port(name: &str, kind: PortKind, mac: MacAddr, ip: Ipv4Addr, mtu: u16) -> PortInfo {
-    PortInfo { name: name.into(), ifindex: 0, kind, mac, ip, mtu }
+    PortInfo {
+        name: name.into(),
+        ifindex: 0,
+        kind,
+        mac,
+        ip,
+        mtu,
+    }
 }
 
 fn tables() -> Tables {
     let link_local = Ipv4Addr::new(169, 254, 1, 1);
     let ports = vec![
-        port("caliA", PortKind::Workload, MacAddr::CALICO_HOST_SIDE, link_local, 1500),
+        port(
+            "caliA",
+            PortKind::Workload,
+            MacAddr::CALICO_HOST_SIDE,
+            link_local,
+            1500,
+        ),
         port("uplink", PortKind::Uplink, UPLINK_MAC, NODE_IP, 1500),
-        port("caliS", PortKind::Workload, MacAddr::CALICO_HOST_SIDE, link_local, 1400),
+        port(
+            "caliS",
+            PortKind::Workload,
+            MacAddr::CALICO_HOST_SIDE,
+            link_local,
+            1400,
+        ),
     ];
     let next_hops = vec![
         NextHop::new(NextHopKind::Neighbor, WORKLOAD_A, A_IP),
         NextHop::new(NextHopKind::Local, UPLINK, NODE_IP),
-        NextHop::remote(UPLINK, PEER_IP, Encap::Ipip { local: NODE_IP, remote: PEER_IP }),
+        NextHop::remote(
+            UPLINK,
+            PEER_IP,
+            Encap::Ipip {
+                local: NODE_IP,
+                remote: PEER_IP,
+            },
+        ),
         NextHop::remote(UPLINK, PLAIN_PEER_IP, Encap::None),
         NextHop::tunnel_peer(UPLINK, PEER_IP),
         NextHop::new(NextHopKind::Neighbor, WORKLOAD_SMALL, SMALL_IP),
@@ -82,7 +109,11 @@ fn tables() -> Tables {
     for (prefix, len, nh) in routes {
         fib.insert(prefix, len, nh).unwrap();
     }
-    Tables { fib, next_hops, ports }
+    Tables {
+        fib,
+        next_hops,
+        ports,
+    }
 }
 
 /// An IPv4 packet (no Ethernet) from `src` to `dst` with a UDP payload making its total
@@ -90,29 +121,55 @@ fn tables() -> Tables {
 fn ip_packet(src: Ipv4Addr, dst: Ipv4Addr, total_len: usize, ttl: u8, dont_frag: bool) -> Vec<u8> {
     let udp_len = total_len - ipv4::HEADER_LEN;
     let mut p = vec![0u8; total_len];
-    let ip = Ipv4Repr { ttl, ident: 0x4242, dont_frag, dscp: 10, ..Ipv4Repr::new(src, dst, protocol::UDP, udp_len as u16) };
+    let ip = Ipv4Repr {
+        ttl,
+        ident: 0x4242,
+        dont_frag,
+        dscp: 10,
+        ..Ipv4Repr::new(src, dst, protocol::UDP, udp_len as u16)
+    };
     ip.emit(&mut p).unwrap();
     let payload: Vec<u8> = (0..udp_len - 8).map(|i| i as u8).collect();
-    UdpRepr { src_port: 40000, dst_port: 5201 }.emit(&payload, src, dst, &mut p[ipv4::HEADER_LEN..]).unwrap();
+    UdpRepr {
+        src_port: 40000,
+        dst_port: 5201,
+    }
+    .emit(&payload, src, dst, &mut p[ipv4::HEADER_LEN..])
+    .unwrap();
     p
 }
 
 fn frame(src_mac: MacAddr, dst_mac: MacAddr, packet: &[u8]) -> Vec<u8> {
     let mut f = vec![0u8; ethernet::HEADER_LEN];
-    EthernetRepr { src: src_mac, dst: dst_mac, ethertype: ethertype::IPV4 }.emit(&mut f).unwrap();
+    EthernetRepr {
+        src: src_mac,
+        dst: dst_mac,
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut f)
+    .unwrap();
     f.extend_from_slice(packet);
     f
 }
 
 /// A frame from workload A to `dst` (as Calico workloads send: to the host-side MAC).
 fn from_workload(dst: Ipv4Addr, total_len: usize, ttl: u8, dont_frag: bool) -> Vec<u8> {
-    frame(A_MAC, MacAddr::CALICO_HOST_SIDE, &ip_packet(A_IP, dst, total_len, ttl, dont_frag))
+    frame(
+        A_MAC,
+        MacAddr::CALICO_HOST_SIDE,
+        &ip_packet(A_IP, dst, total_len, ttl, dont_frag),
+    )
 }
 
 /// An IPIP frame arriving on the uplink from `outer_src` (whose MAC is PEER_MAC) to this node.
 fn ipip_from(outer_src: Ipv4Addr, inner: &[u8]) -> Vec<u8> {
     let mut outer = vec![0u8; ipv4::HEADER_LEN];
-    Ipv4Repr { ident: 7, ..Ipv4Repr::new(outer_src, NODE_IP, protocol::IPIP, inner.len() as u16) }.emit(&mut outer).unwrap();
+    Ipv4Repr {
+        ident: 7,
+        ..Ipv4Repr::new(outer_src, NODE_IP, protocol::IPIP, inner.len() as u16)
+    }
+    .emit(&mut outer)
+    .unwrap();
     outer.extend_from_slice(inner);
     frame(PEER_MAC, UPLINK_MAC, &outer)
 }
@@ -121,7 +178,11 @@ fn run(tables: &Tables, ingress: u16, frame: &mut [u8]) -> (Outcome, PipelineCou
     let mut counters = PipelineCounters::default();
     let outcome = process(frame, ingress, tables, &mut counters);
     assert_eq!(counters.rx_packets, 1);
-    assert_eq!(counters.forwarded + counters.punted + counters.total_drops(), 1, "{outcome:?} counted once: {counters:?}");
+    assert_eq!(
+        counters.forwarded + counters.punted + counters.total_drops(),
+        1,
+        "{outcome:?} counted once: {counters:?}"
+    );
     assert!(outcome.start <= frame.len());
     (outcome, counters)
 }
@@ -145,9 +206,21 @@ fn a_tunnel_route_yields_encapsulate_and_the_outer_header_is_exact() {
     let t = tables();
     let mut f = from_workload(REMOTE_WORKLOAD, 100, 64, true);
     let (outcome, counters) = run(&t, WORKLOAD_A, &mut f);
-    assert_eq!(outcome, Outcome { verdict: Verdict::Encapsulate { port: UPLINK, next_hop: NH_TUNNEL }, start: 0 });
+    assert_eq!(
+        outcome,
+        Outcome {
+            verdict: Verdict::Encapsulate {
+                port: UPLINK,
+                next_hop: NH_TUNNEL
+            },
+            start: 0
+        }
+    );
     assert_eq!(counters.forwarded, 1);
-    assert_eq!(counters.ipip_encapsulated, 0, "the worker counts encapsulation once it has sent");
+    assert_eq!(
+        counters.ipip_encapsulated, 0,
+        "the worker counts encapsulation once it has sent"
+    );
 
     let mut out = [0u8; 256];
     let len = encapsulate_ipip(&f, NODE_IP, PEER_IP, 0x1234, &mut out).unwrap();
@@ -160,11 +233,26 @@ fn a_tunnel_route_yields_encapsulate_and_the_outer_header_is_exact() {
     // Outer IPv4 (RFC 2003 section 3.1), field by field, checksum zeroed for now.
     let outer = &out[14..34];
     let mut expected = vec![
-        0x45, 10 << 2, 0, 120, // version/IHL, DSCP copied from the inner header, total 20 + 100
-        0x12, 0x34, 0x40, 0x00, // identification, DF copied, no fragment offset
-        64, 4, 0, 0, // TTL 64, protocol 4 (IP in IP), checksum below
-        10, 0, 0, 10, // our node
-        10, 0, 0, 20, // the peer node
+        0x45,
+        10 << 2,
+        0,
+        120, // version/IHL, DSCP copied from the inner header, total 20 + 100
+        0x12,
+        0x34,
+        0x40,
+        0x00, // identification, DF copied, no fragment offset
+        64,
+        4,
+        0,
+        0, // TTL 64, protocol 4 (IP in IP), checksum below
+        10,
+        0,
+        0,
+        10, // our node
+        10,
+        0,
+        0,
+        20, // the peer node
     ];
     let csum = rfc1071(&expected);
     expected[10..12].copy_from_slice(&csum.to_be_bytes());
@@ -175,7 +263,11 @@ fn a_tunnel_route_yields_encapsulate_and_the_outer_header_is_exact() {
     assert_eq!(inner.ttl(), 63);
     assert!(inner.verify_checksum());
     let original = ip_packet(A_IP, REMOTE_WORKLOAD, 100, 64, true);
-    assert_eq!(&out[34 + 12..], &original[12..], "addresses and payload untouched");
+    assert_eq!(
+        &out[34 + 12..],
+        &original[12..],
+        "addresses and payload untouched"
+    );
 }
 
 #[test]
@@ -185,17 +277,30 @@ fn the_outer_header_copies_a_clear_df_and_leaves_ethernet_padding_behind() {
     let mut f = from_workload(REMOTE_WORKLOAD, 46, 9, false);
     f.extend_from_slice(&[0xaa; 4]);
     let (outcome, _) = run(&t, WORKLOAD_A, &mut f);
-    assert_eq!(outcome.verdict, Verdict::Encapsulate { port: UPLINK, next_hop: NH_TUNNEL });
+    assert_eq!(
+        outcome.verdict,
+        Verdict::Encapsulate {
+            port: UPLINK,
+            next_hop: NH_TUNNEL
+        }
+    );
     let mut out = [0u8; 256];
     let len = encapsulate_ipip(&f, NODE_IP, PEER_IP, 1, &mut out).unwrap();
     assert_eq!(len, 14 + 20 + 46, "padding is not carried into the tunnel");
     let outer = Ipv4Packet::new_checked(&out[14..len]).unwrap();
     assert!(!outer.dont_frag());
-    assert_eq!(outer.ttl(), 64, "the outer TTL does not inherit the inner one");
+    assert_eq!(
+        outer.ttl(),
+        64,
+        "the outer TTL does not inherit the inner one"
+    );
     assert_eq!(usize::from(outer.total_len()), 66);
     assert!(outer.verify_checksum());
     // Too small a buffer is refused, not overrun.
-    assert_eq!(encapsulate_ipip(&f, NODE_IP, PEER_IP, 1, &mut [0u8; 79]), None);
+    assert_eq!(
+        encapsulate_ipip(&f, NODE_IP, PEER_IP, 1, &mut [0u8; 79]),
+        None
+    );
     assert!(encapsulate_ipip(&f, NODE_IP, PEER_IP, 1, &mut [0u8; 80]).is_some());
 }
 
@@ -204,9 +309,18 @@ fn a_plain_remote_route_forwards_to_the_other_nodes_mac() {
     let t = tables();
     let mut f = from_workload(PLAIN_REMOTE_WORKLOAD, 100, 64, true);
     let (outcome, _) = run(&t, WORKLOAD_A, &mut f);
-    assert_eq!(outcome, Outcome { verdict: Verdict::Forward(UPLINK), start: 0 });
+    assert_eq!(
+        outcome,
+        Outcome {
+            verdict: Verdict::Forward(UPLINK),
+            start: 0
+        }
+    );
     let eth = EthernetPacket::new_checked(&f[..]).unwrap();
-    assert_eq!((eth.dst_addr(), eth.src_addr()), (PLAIN_PEER_MAC, UPLINK_MAC));
+    assert_eq!(
+        (eth.dst_addr(), eth.src_addr()),
+        (PLAIN_PEER_MAC, UPLINK_MAC)
+    );
     assert_eq!(Ipv4Packet::new_checked(&f[14..]).unwrap().ttl(), 63);
 }
 
@@ -216,15 +330,28 @@ fn ipip_from_a_known_node_is_decapsulated_and_the_inner_packet_routed_with_ttl_m
     let inner = ip_packet(REMOTE_WORKLOAD, A_IP, 84, 64, true);
     let mut f = ipip_from(PEER_IP, &inner);
     let (outcome, counters) = run(&t, UPLINK, &mut f);
-    assert_eq!(outcome, Outcome { verdict: Verdict::Forward(WORKLOAD_A), start: 20 });
+    assert_eq!(
+        outcome,
+        Outcome {
+            verdict: Verdict::Forward(WORKLOAD_A),
+            start: 20
+        }
+    );
     assert_eq!(counters.ipip_decapsulated, 1);
     assert_eq!(counters.forwarded, 1);
     let out = &f[outcome.start..];
     assert_eq!(out.len(), 14 + 84);
     let eth = EthernetPacket::new_checked(out).unwrap();
-    assert_eq!((eth.dst_addr(), eth.src_addr(), eth.ethertype()), (A_MAC, MacAddr::CALICO_HOST_SIDE, ethertype::IPV4));
+    assert_eq!(
+        (eth.dst_addr(), eth.src_addr(), eth.ethertype()),
+        (A_MAC, MacAddr::CALICO_HOST_SIDE, ethertype::IPV4)
+    );
     let ip = Ipv4Packet::new_checked(&out[14..]).unwrap();
-    assert_eq!(ip.ttl(), 63, "decremented once, by the forwarding of the inner packet");
+    assert_eq!(
+        ip.ttl(),
+        63,
+        "decremented once, by the forwarding of the inner packet"
+    );
     assert!(ip.verify_checksum());
     assert_eq!((ip.src_addr(), ip.dst_addr()), (REMOTE_WORKLOAD, A_IP));
     assert_eq!(&out[14 + 12..], &inner[12..]);
@@ -238,7 +365,14 @@ fn ipip_from_an_unknown_source_is_dropped_and_counted() {
         let mut f = ipip_from(src, &inner);
         let before = f.clone();
         let (outcome, counters) = run(&t, UPLINK, &mut f);
-        assert_eq!(outcome, Outcome { verdict: Verdict::Drop(DropReason::IpipUnknownSource), start: 0 }, "from {src}");
+        assert_eq!(
+            outcome,
+            Outcome {
+                verdict: Verdict::Drop(DropReason::IpipUnknownSource),
+                start: 0
+            },
+            "from {src}"
+        );
         assert_eq!(counters.dropped(DropReason::IpipUnknownSource), 1);
         assert_eq!(counters.ipip_decapsulated, 0);
         assert_eq!(f, before, "a dropped frame is not rewritten");
@@ -256,11 +390,19 @@ fn ipip_is_unwrapped_only_on_the_uplink_and_only_when_addressed_to_the_node() {
     assert_eq!(counters.ipip_decapsulated, 0);
     // On the uplink but to a workload: routed as it is, not unwrapped.
     let mut outer = vec![0u8; 20];
-    Ipv4Repr::new(PEER_IP, A_IP, protocol::IPIP, inner.len() as u16).emit(&mut outer).unwrap();
+    Ipv4Repr::new(PEER_IP, A_IP, protocol::IPIP, inner.len() as u16)
+        .emit(&mut outer)
+        .unwrap();
     outer.extend_from_slice(&inner);
     let mut f = frame(PEER_MAC, UPLINK_MAC, &outer);
     let (outcome, counters) = run(&t, UPLINK, &mut f);
-    assert_eq!(outcome, Outcome { verdict: Verdict::Forward(WORKLOAD_A), start: 0 });
+    assert_eq!(
+        outcome,
+        Outcome {
+            verdict: Verdict::Forward(WORKLOAD_A),
+            start: 0
+        }
+    );
     assert_eq!(counters.ipip_decapsulated, 0);
 }
 
@@ -285,7 +427,11 @@ fn outer_fragments_and_broken_inner_packets_are_dropped() {
 
     let mut f = ipip_from(PEER_IP, &inner[..10]);
     let (outcome, _) = run(&t, UPLINK, &mut f);
-    assert_eq!(outcome.verdict, Verdict::Drop(DropReason::BadIpv4Header), "inner header cut short");
+    assert_eq!(
+        outcome.verdict,
+        Verdict::Drop(DropReason::BadIpv4Header),
+        "inner header cut short"
+    );
 }
 
 #[test]
@@ -298,13 +444,22 @@ fn ttl_rules_apply_to_the_inner_packet_on_both_ends_of_a_tunnel() {
 
     let mut f = from_workload(REMOTE_WORKLOAD, 100, 2, true);
     let (outcome, _) = run(&t, WORKLOAD_A, &mut f);
-    assert!(matches!(outcome.verdict, Verdict::Encapsulate { .. }), "TTL 2 still goes one hop");
+    assert!(
+        matches!(outcome.verdict, Verdict::Encapsulate { .. }),
+        "TTL 2 still goes one hop"
+    );
 
     // Decapsulated with TTL 1: expired here; the slow path gets the inner frame.
     let inner = ip_packet(REMOTE_WORKLOAD, A_IP, 84, 1, true);
     let mut f = ipip_from(PEER_IP, &inner);
     let (outcome, _) = run(&t, UPLINK, &mut f);
-    assert_eq!(outcome, Outcome { verdict: Verdict::Punt(PuntReason::TtlExpired), start: 20 });
+    assert_eq!(
+        outcome,
+        Outcome {
+            verdict: Verdict::Punt(PuntReason::TtlExpired),
+            start: 20
+        }
+    );
     let punted = Ipv4Packet::new_checked(&f[outcome.start + 14..]).unwrap();
     assert_eq!((punted.src_addr(), punted.ttl()), (REMOTE_WORKLOAD, 1));
 }
@@ -317,29 +472,49 @@ fn too_big_with_df_is_punted_with_the_tunnel_mtu_and_without_df_dropped() {
 
     let mut f = from_workload(REMOTE_WORKLOAD, 1480, 64, true);
     let (outcome, _) = run(&t, WORKLOAD_A, &mut f);
-    assert!(matches!(outcome.verdict, Verdict::Encapsulate { .. }), "1480 + 20 fits a 1500 uplink");
+    assert!(
+        matches!(outcome.verdict, Verdict::Encapsulate { .. }),
+        "1480 + 20 fits a 1500 uplink"
+    );
 
     for size in [1481, 1500] {
         let mut f = from_workload(REMOTE_WORKLOAD, size, 64, true);
         let before = f.clone();
         let (outcome, counters) = run(&t, WORKLOAD_A, &mut f);
-        assert_eq!(outcome.verdict, Verdict::Punt(PuntReason::FragmentationNeeded { mtu: 1480 }), "{size} bytes");
+        assert_eq!(
+            outcome.verdict,
+            Verdict::Punt(PuntReason::FragmentationNeeded { mtu: 1480 }),
+            "{size} bytes"
+        );
         assert_eq!(counters.dropped(DropReason::FragmentationNeeded), 1);
         assert_eq!(f, before, "the slow path quotes the packet as it was sent");
 
         let mut f = from_workload(REMOTE_WORKLOAD, size, 64, false);
         let (outcome, counters) = run(&t, WORKLOAD_A, &mut f);
-        assert_eq!(outcome.verdict, Verdict::Drop(DropReason::TooBig), "{size} bytes without DF");
+        assert_eq!(
+            outcome.verdict,
+            Verdict::Drop(DropReason::TooBig),
+            "{size} bytes without DF"
+        );
         assert_eq!(counters.dropped(DropReason::TooBig), 1);
     }
 
     // Unencapsulated routes use the egress port's MTU as it is.
     let mut f = from_workload(PLAIN_REMOTE_WORKLOAD, 1500, 64, true);
-    assert_eq!(run(&t, WORKLOAD_A, &mut f).0.verdict, Verdict::Forward(UPLINK));
+    assert_eq!(
+        run(&t, WORKLOAD_A, &mut f).0.verdict,
+        Verdict::Forward(UPLINK)
+    );
     let mut f = from_workload(SMALL_IP, 1401, 64, true);
-    assert_eq!(run(&t, WORKLOAD_A, &mut f).0.verdict, Verdict::Punt(PuntReason::FragmentationNeeded { mtu: 1400 }));
+    assert_eq!(
+        run(&t, WORKLOAD_A, &mut f).0.verdict,
+        Verdict::Punt(PuntReason::FragmentationNeeded { mtu: 1400 })
+    );
     let mut f = from_workload(SMALL_IP, 1400, 64, true);
-    assert_eq!(run(&t, WORKLOAD_A, &mut f).0.verdict, Verdict::Forward(WORKLOAD_SMALL));
+    assert_eq!(
+        run(&t, WORKLOAD_A, &mut f).0.verdict,
+        Verdict::Forward(WORKLOAD_SMALL)
+    );
 }
 
 #[test]
@@ -357,7 +532,11 @@ fn mangled_ipip_frames_never_panic_and_are_counted_once() {
     let mut totals = PipelineCounters::default();
     for round in 0..5000 {
         let mut f = valid.clone();
-        let len = if round % 3 == 0 { (next() as usize) % (f.len() + 1) } else { f.len() };
+        let len = if round % 3 == 0 {
+            (next() as usize) % (f.len() + 1)
+        } else {
+            f.len()
+        };
         f.truncate(len);
         for _ in 0..(next() % 4) {
             if !f.is_empty() {
@@ -373,6 +552,12 @@ fn mangled_ipip_frames_never_panic_and_are_counted_once() {
         assert!(outcome.start <= f.len());
     }
     assert_eq!(totals.rx_packets, 5000);
-    assert_eq!(totals.rx_packets, totals.forwarded + totals.punted + totals.total_drops());
-    assert!(totals.ipip_decapsulated > 0, "some rounds reach decapsulation: {totals:?}");
+    assert_eq!(
+        totals.rx_packets,
+        totals.forwarded + totals.punted + totals.total_drops()
+    );
+    assert!(
+        totals.ipip_decapsulated > 0,
+        "some rounds reach decapsulation: {totals:?}"
+    );
 }

@@ -674,7 +674,10 @@ mod tests {
 
     #[test]
     fn multi_node_addresses_put_routed_nodes_behind_the_router() {
-        let spec = MultiLabSpec { routed_nodes: 1, ..MultiLabSpec::new("mesh", 3, 2) };
+        let spec = MultiLabSpec {
+            routed_nodes: 1,
+            ..MultiLabSpec::new("mesh", 3, 2)
+        };
         spec.validate().unwrap();
         assert_eq!(spec.node_ip(1), Ipv4Addr::new(10, 98, 0, 1));
         assert_eq!(spec.node_ip(2), Ipv4Addr::new(10, 98, 0, 2));
@@ -686,16 +689,31 @@ mod tests {
         assert_eq!((node2.name.as_str(), node2.uplink), ("mesh2", false));
         assert_eq!(node2.workload_ip(1), Ipv4Addr::new(192, 168, 2, 1));
         assert_eq!(spec.node_block(2), "192.168.2.0/24");
-        assert_eq!(spec.fabric_netns(), vec!["mesh-sw".to_owned(), "mesh-rt".to_owned()]);
-        assert_eq!(MultiLabSpec::new("mesh", 2, 1).fabric_netns(), vec!["mesh-sw".to_owned()], "no router without routed nodes");
+        assert_eq!(
+            spec.fabric_netns(),
+            vec!["mesh-sw".to_owned(), "mesh-rt".to_owned()]
+        );
+        assert_eq!(
+            MultiLabSpec::new("mesh", 2, 1).fabric_netns(),
+            vec!["mesh-sw".to_owned()],
+            "no router without routed nodes"
+        );
     }
 
     #[test]
     fn multi_node_specs_refuse_long_names_and_bad_counts() {
-        assert!(MultiLabSpec::new("eightchr", 2, 1).validate().is_err(), "node names would exceed 8 characters");
+        assert!(
+            MultiLabSpec::new("eightchr", 2, 1).validate().is_err(),
+            "node names would exceed 8 characters"
+        );
         assert!(MultiLabSpec::new("m", 0, 1).validate().is_err());
         assert!(MultiLabSpec::new("m", 10, 1).validate().is_err());
-        assert!(MultiLabSpec { routed_nodes: 3, ..MultiLabSpec::new("m", 2, 1) }.validate().is_err());
+        assert!(MultiLabSpec {
+            routed_nodes: 3,
+            ..MultiLabSpec::new("m", 2, 1)
+        }
+        .validate()
+        .is_err());
     }
 
     #[test]
@@ -806,7 +824,12 @@ pub struct MultiLabSpec {
 
 impl MultiLabSpec {
     pub fn new(name: impl Into<String>, nodes: usize, workloads: usize) -> Self {
-        MultiLabSpec { name: name.into(), nodes, workloads, routed_nodes: 0 }
+        MultiLabSpec {
+            name: name.into(),
+            nodes,
+            workloads,
+            routed_nodes: 0,
+        }
     }
 
     pub fn validate(&self) -> Result<(), LabError> {
@@ -818,7 +841,11 @@ impl MultiLabSpec {
             });
         }
         if self.nodes == 0 || self.nodes > MAX_NODES {
-            return Err(LabError::InvalidSpec { field: "nodes", value: self.nodes.to_string(), reason: "1 to 9 nodes" });
+            return Err(LabError::InvalidSpec {
+                field: "nodes",
+                value: self.nodes.to_string(),
+                reason: "1 to 9 nodes",
+            });
         }
         if self.routed_nodes > self.nodes {
             return Err(LabError::InvalidSpec {
@@ -852,13 +879,21 @@ impl MultiLabSpec {
 
     /// Node `k`'s uplink address.
     pub fn node_ip(&self, k: usize) -> Ipv4Addr {
-        let base = if self.is_routed(k) { REMOTE_SUBNET_BASE } else { SEGMENT_BASE };
+        let base = if self.is_routed(k) {
+            REMOTE_SUBNET_BASE
+        } else {
+            SEGMENT_BASE
+        };
         Ipv4Addr::from(u32::from(base) + k as u32)
     }
 
     /// The router's address on node `k`'s subnet: node `k`'s gateway to the other subnet.
     pub fn gateway_for(&self, k: usize) -> Ipv4Addr {
-        let base = if self.is_routed(k) { REMOTE_SUBNET_BASE } else { SEGMENT_BASE };
+        let base = if self.is_routed(k) {
+            REMOTE_SUBNET_BASE
+        } else {
+            SEGMENT_BASE
+        };
         Ipv4Addr::from(u32::from(base) + u32::from(ROUTER_HOST))
     }
 
@@ -899,10 +934,18 @@ impl MultiLab {
         spec.validate()?;
         let fabric = spec.fabric_netns();
         let node_namespaces = (1..=spec.nodes).flat_map(|k| spec.node_spec(k).netns_names());
-        if let Some(ns) = fabric.iter().cloned().chain(node_namespaces).find(|ns| netns_exists(ns)) {
+        if let Some(ns) = fabric
+            .iter()
+            .cloned()
+            .chain(node_namespaces)
+            .find(|ns| netns_exists(ns))
+        {
             return Err(LabError::Exists(ns));
         }
-        let mut lab = MultiLab { spec: spec.clone(), nodes: Vec::with_capacity(spec.nodes) };
+        let mut lab = MultiLab {
+            spec: spec.clone(),
+            nodes: Vec::with_capacity(spec.nodes),
+        };
         // On error `lab` drops: the nodes built so far and the fabric are removed.
         lab.build_fabric()?;
         for k in 1..=spec.nodes {
@@ -927,7 +970,11 @@ impl MultiLab {
     pub fn node_config_toml(&self, k: usize, mode: &str, control_socket: &Path) -> Option<String> {
         let node = self.node(k)?;
         // Top-level keys go before the [[workload]] tables the one-node lab writes.
-        Some(format!("uplink = {}\n{}", toml_str(UPLINK_IF), node.node_config_toml(mode, control_socket)))
+        Some(format!(
+            "uplink = {}\n{}",
+            toml_str(UPLINK_IF),
+            node.node_config_toml(mode, control_socket)
+        ))
     }
 
     /// Deletes the fabric's namespaces and every node's.
@@ -960,10 +1007,18 @@ impl MultiLab {
         let rt = self.spec.router_netns();
         add_bare_netns(&rt)?;
         sysctl(&rt, "net.ipv4.ip_forward", "1")?;
-        let legs = [("seg", "br0", SEGMENT_BASE), ("rem", "br1", REMOTE_SUBNET_BASE)];
+        let legs = [
+            ("seg", "br0", SEGMENT_BASE),
+            ("rem", "br1", REMOTE_SUBNET_BASE),
+        ];
         for (leg, bridge, base) in legs {
-            ip(&["-n", &rt, "link", "add", leg, "type", "veth", "peer", "name", leg, "netns", &sw])?;
-            let cidr = format!("{}/{MULTI_PREFIX_LEN}", Ipv4Addr::from(u32::from(base) + u32::from(ROUTER_HOST)));
+            ip(&[
+                "-n", &rt, "link", "add", leg, "type", "veth", "peer", "name", leg, "netns", &sw,
+            ])?;
+            let cidr = format!(
+                "{}/{MULTI_PREFIX_LEN}",
+                Ipv4Addr::from(u32::from(base) + u32::from(ROUTER_HOST))
+            );
             ip(&["-n", &rt, "addr", "add", &cidr, "dev", leg])?;
             disable_offloads(&rt, leg)?;
             disable_offloads(&sw, leg)?;
@@ -980,7 +1035,10 @@ impl MultiLab {
         let node = spec.node_spec(k).node_netns();
         let sw = spec.switch_netns();
         let port = spec.switch_port(k);
-        ip(&["-n", &node, "link", "add", UPLINK_IF, "type", "veth", "peer", "name", &port, "netns", &sw])?;
+        ip(&[
+            "-n", &node, "link", "add", UPLINK_IF, "type", "veth", "peer", "name", &port, "netns",
+            &sw,
+        ])?;
         let cidr = format!("{}/{MULTI_PREFIX_LEN}", spec.node_ip(k));
         ip(&["-n", &node, "addr", "add", &cidr, "dev", UPLINK_IF])?;
         disable_offloads(&node, UPLINK_IF)?;
@@ -989,7 +1047,11 @@ impl MultiLab {
         ip(&["-n", &sw, "link", "set", &port, "master", bridge, "up"])?;
         ip(&["-n", &node, "link", "set", UPLINK_IF, "up"])?;
         if spec.routed_nodes > 0 {
-            let other = if spec.is_routed(k) { SEGMENT_BASE } else { REMOTE_SUBNET_BASE };
+            let other = if spec.is_routed(k) {
+                SEGMENT_BASE
+            } else {
+                REMOTE_SUBNET_BASE
+            };
             let other = format!("{other}/{MULTI_PREFIX_LEN}");
             let gateway = spec.gateway_for(k).to_string();
             ip(&["-n", &node, "route", "add", &other, "via", &gateway])?;

@@ -647,29 +647,59 @@ mod tests {
     }
 
     fn tables() -> Tables {
-        let port = |name: &str, kind, mac, ip| PortInfo { name: String::from(name), ifindex: 0, kind, mac, ip, mtu: 1500 };
+        let port = |name: &str, kind, mac, ip| PortInfo {
+            name: String::from(name),
+            ifindex: 0,
+            kind,
+            mac,
+            ip,
+            mtu: 1500,
+        };
         let mut fib = Fib::new();
         fib.insert(Ipv4Addr::new(192, 168, 1, 0), 26, 0).unwrap();
         Tables {
             fib,
-            next_hops: vec![NextHop::remote(UPLINK, PEER_IP, Encap::Ipip { local: NODE_IP, remote: PEER_IP })],
+            next_hops: vec![NextHop::remote(
+                UPLINK,
+                PEER_IP,
+                Encap::Ipip {
+                    local: NODE_IP,
+                    remote: PEER_IP,
+                },
+            )],
             ports: vec![
-                port("caliA", PortKind::Workload, MacAddr::CALICO_HOST_SIDE, Ipv4Addr::new(169, 254, 1, 1)),
+                port(
+                    "caliA",
+                    PortKind::Workload,
+                    MacAddr::CALICO_HOST_SIDE,
+                    Ipv4Addr::new(169, 254, 1, 1),
+                ),
                 port("eth0", PortKind::Uplink, UPLINK_MAC, NODE_IP),
             ],
         }
     }
 
     fn slowpath() -> Slowpath<KnowsPeer> {
-        let config = SlowpathConfig { node_ip: Some(NODE_IP), ..SlowpathConfig::default() };
+        let config = SlowpathConfig {
+            node_ip: Some(NODE_IP),
+            ..SlowpathConfig::default()
+        };
         Slowpath::new(config, Arc::new(SlowpathCounters::default()), KnowsPeer)
     }
 
     /// A DF UDP frame from workload A to the remote workload, `total_len` bytes of IPv4.
     fn frame(total_len: usize) -> Vec<u8> {
         let mut f = vec![0u8; 14 + total_len];
-        EthernetRepr { src: A_MAC, dst: MacAddr::CALICO_HOST_SIDE, ethertype: ethertype::IPV4 }.emit(&mut f).unwrap();
-        Ipv4Repr::new(A_IP, REMOTE_IP, protocol::UDP, (total_len - 20) as u16).emit(&mut f[14..]).unwrap();
+        EthernetRepr {
+            src: A_MAC,
+            dst: MacAddr::CALICO_HOST_SIDE,
+            ethertype: ethertype::IPV4,
+        }
+        .emit(&mut f)
+        .unwrap();
+        Ipv4Repr::new(A_IP, REMOTE_IP, protocol::UDP, (total_len - 20) as u16)
+            .emit(&mut f[14..])
+            .unwrap();
         f
     }
 
@@ -679,14 +709,30 @@ mod tests {
         let mut sp = slowpath();
         let mut out: Vec<(PortId, Vec<u8>)> = Vec::new();
         let f = frame(1500);
-        sp.handle(&t, WORKLOAD, PuntReason::FragmentationNeeded { mtu: 1480 }, &f, Instant::now(), &mut out);
+        sp.handle(
+            &t,
+            WORKLOAD,
+            PuntReason::FragmentationNeeded { mtu: 1480 },
+            &f,
+            Instant::now(),
+            &mut out,
+        );
         assert_eq!(out.len(), 1, "one ICMP error");
         let (port, reply) = &out[0];
-        assert_eq!(*port, WORKLOAD, "back out of the port the packet came in on");
+        assert_eq!(
+            *port, WORKLOAD,
+            "back out of the port the packet came in on"
+        );
         let ip = Ipv4Packet::new_checked(&reply[14..]).unwrap();
-        assert_eq!((ip.src_addr(), ip.dst_addr(), ip.protocol()), (NODE_IP, A_IP, protocol::ICMP));
+        assert_eq!(
+            (ip.src_addr(), ip.dst_addr(), ip.protocol()),
+            (NODE_IP, A_IP, protocol::ICMP)
+        );
         let icmp = Icmpv4Packet::new_checked(&reply[34..]).unwrap();
-        assert_eq!((icmp.msg_type(), icmp.msg_code()), (msg_type::DST_UNREACHABLE, unreachable::FRAG_NEEDED));
+        assert_eq!(
+            (icmp.msg_type(), icmp.msg_code()),
+            (msg_type::DST_UNREACHABLE, unreachable::FRAG_NEEDED)
+        );
         assert_eq!(icmp.next_hop_mtu(), 1480);
         assert!(icmp.verify_checksum());
         assert_eq!(sp.counters.snapshot().icmp_unreachable_sent, 1);
@@ -700,17 +746,31 @@ mod tests {
         let f = frame(100);
         // The kernel already knows the peer: the frame goes out at once, as the worker would
         // have sent it.
-        sp.handle(&t, WORKLOAD, PuntReason::Unresolved(0), &f, Instant::now(), &mut out);
+        sp.handle(
+            &t,
+            WORKLOAD,
+            PuntReason::Unresolved(0),
+            &f,
+            Instant::now(),
+            &mut out,
+        );
         assert_eq!(out.len(), 1, "{out:?}");
         let (port, sent) = &out[0];
         assert_eq!(*port, UPLINK);
         assert_eq!(&sent[0..6], &PEER_MAC.0);
         assert_eq!(sent.len(), 14 + 20 + 100);
         let outer = Ipv4Packet::new_checked(&sent[14..]).unwrap();
-        assert_eq!((outer.src_addr(), outer.dst_addr(), outer.protocol()), (NODE_IP, PEER_IP, protocol::IPIP));
+        assert_eq!(
+            (outer.src_addr(), outer.dst_addr(), outer.protocol()),
+            (NODE_IP, PEER_IP, protocol::IPIP)
+        );
         assert!(outer.verify_checksum());
         let inner = Ipv4Packet::new_checked(&sent[34..]).unwrap();
         assert_eq!((inner.dst_addr(), inner.ttl()), (REMOTE_IP, 63));
-        assert_eq!(t.next_hops[0].mac(), Some(PEER_MAC), "the next hop learned the MAC too");
+        assert_eq!(
+            t.next_hops[0].mac(),
+            Some(PEER_MAC),
+            "the next hop learned the MAC too"
+        );
     }
 }
