@@ -49,6 +49,10 @@ pub struct DesiredState {
     pub workloads: Vec<WorkloadConfig>,
     pub uplink: Option<String>,
     pub pools: Vec<Ipv4Prefix>,
+    /// Static routes, and routes to other nodes' workloads: prefix, via (the other node, or a
+    /// gateway on the uplink's subnet) and encapsulation (none or IPIP). The `via` of every
+    /// IPIP route is a known node, whose IPIP packets are decapsulated (see
+    /// `programme::tables`).
     pub routes: Vec<RouteConfig>,
     /// The node's own IPAM blocks: addresses in them that no workload has are dropped here
     /// rather than sent anywhere (Calico's blackhole routes for affine blocks).
