@@ -62,13 +62,21 @@ impl Lab {
         run(&["ip", "netns", "add", &lab.ours]);
         run(&["ip", "netns", "add", &lab.theirs]);
         run(&[
-            "ip", "link", "add", &va, "netns", &lab.ours, "type", "veth", "peer", "name", &vb,
-            "netns", &lab.theirs,
+            "ip",
+            "link",
+            "add",
+            &va,
+            "netns",
+            &lab.ours,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &vb,
+            "netns",
+            &lab.theirs,
         ]);
-        for (ns, dev, addr) in [
-            (&lab.ours, &va, OUR_ADDR),
-            (&lab.theirs, &vb, DAEMON_ADDR),
-        ] {
+        for (ns, dev, addr) in [(&lab.ours, &va, OUR_ADDR), (&lab.theirs, &vb, DAEMON_ADDR)] {
             let cidr = format!("{addr}/24");
             run(&["ip", "-n", ns, "addr", "add", &cidr, "dev", dev]);
             run(&["ip", "-n", ns, "link", "set", dev, "up"]);
@@ -300,7 +308,10 @@ fn bird2_session_routes_and_withdrawals_flow_both_ways() {
         shown.contains(&format!("BGP.next_hop: {OUR_ADDR}")),
         "next hop: {shown}"
     );
-    assert!(shown.contains(&format!("BGP.as_path: {OUR_AS}\n")), "AS path: {shown}");
+    assert!(
+        shown.contains(&format!("BGP.as_path: {OUR_AS}\n")),
+        "AS path: {shown}"
+    );
 
     // Our withdrawal leaves BIRD's table.
     us.handle.withdraw(ours).unwrap();
@@ -316,6 +327,20 @@ fn bird2_session_routes_and_withdrawals_flow_both_ways() {
     let change = us.fib_change(theirs, Duration::from_secs(10));
     assert_eq!(change.next_hop, None);
     assert_eq!(us.handle.status()[0].routes_received, 0);
+
+    // BIRD closes the session with a NOTIFICATION (Cease / Administrative Shutdown): we
+    // leave Established and say why.
+    lab.query(&["birdc", "-s", &sock, "disable", "brindle"]);
+    assert!(
+        wait_for(Duration::from_secs(5), || us.peer_state()
+            != Some(State::Established)),
+        "the session survived the peer's NOTIFICATION"
+    );
+    let error = us.handle.status()[0].last_error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("Received: Cease (6) / Administrative Shutdown"),
+        "last error: {error}"
+    );
 }
 
 /// BIRD frozen with SIGSTOP: our Hold Timer (9 s) drops the session; after SIGCONT it comes
@@ -346,7 +371,10 @@ fn bird2_frozen_peer_dropped_at_hold_timer_and_reestablished() {
     run(&["kill", "-CONT", &pid]);
     assert!(dropped, "the session outlived the hold time: {status:?}");
     // The last KEEPALIVE came at most a keepalive interval (3 s) before the freeze.
-    assert!(after >= Duration::from_secs(5), "dropped too early: {after:?}");
+    assert!(
+        after >= Duration::from_secs(5),
+        "dropped too early: {after:?}"
+    );
     assert_eq!(status.last_error.as_deref(), Some("Hold timer expired"));
     assert_ne!(status.state, State::Established);
 

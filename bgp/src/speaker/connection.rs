@@ -14,6 +14,8 @@ use tokio::task::JoinHandle;
 use crate::packet::{DecodeContext, Message, MessageStream, Notification};
 
 /// What a connection's reader reports.
+// UPDATEs are the bulk of what is read, so they stay inline rather than boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Received {
     Message(Message),

@@ -131,6 +131,8 @@ pub enum SpeakerError {
 pub type Result<T, E = SpeakerError> = std::result::Result<T, E>;
 
 /// What the core task hears.
+// UPDATEs are the bulk of the traffic, so they stay inline rather than boxed.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum CoreMsg {
     AddPeer(PeerSpec),
     RemovePeer(Ipv4Addr),

@@ -119,7 +119,10 @@ pub(crate) async fn run(args: PeerTaskArgs, mut inbox: mpsc::UnboundedReceiver<P
         }
     }
     task.feed(Event::ManualStop);
-    task.status.lock().unwrap_or_else(|e| e.into_inner()).remove(&task.address);
+    task.status
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&task.address);
 }
 
 impl PeerTask {
