@@ -81,7 +81,7 @@ pub fn run(path: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         .and_then(|f| f.addrs.first().map(|(ip, _)| *ip));
     let desired = DesiredState::from_config(&config);
     let source = Source::File { path: path.to_owned(), reload, running: config.clone(), endpoints: endpoints.clone() };
-    drive(&config, &endpoints, node_ip, desired, source, stop)
+    drive(&config, &endpoints, node_ip, desired, source, None, stop)
 }
 
 /// Runs the node as calico-node does: configured by its environment, programmed from the
@@ -129,8 +129,23 @@ pub fn run_agent(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         workloads: Vec::new(),
         routes: Vec::new(),
     };
+    let mut agent = agent;
+    // BGP as calico-node runs it (CALICO_NETWORKING_BACKEND=bird, the default); `none` (policy
+    // only) runs without. A speaker that cannot start (port 179 taken) is reported and the
+    // node carries on with its local workloads.
+    let speaker = if get("CALICO_NETWORKING_BACKEND").as_deref() == Some("none") {
+        None
+    } else {
+        match agent.start_bgp(crate::agent::bgp::Mesh::default_listen()) {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::error!(error = %e, "BGP speaker not started: no routes to other nodes");
+                None
+            }
+        }
+    };
     let desired = agent.desired();
-    drive(&config, &settings.endpoints, Some(ip), desired, Source::Datastore(Box::new(agent)), stop)
+    drive(&config, &settings.endpoints, Some(ip), desired, Source::Datastore(Box::new(agent)), speaker, stop)
 }
 
 /// brindle-node's own settings in agent mode, from the environment.
@@ -187,6 +202,7 @@ fn drive(
     node_ip: Option<std::net::Ipv4Addr>,
     mut desired: DesiredState,
     mut source: Source,
+    speaker: Option<bgp::speaker::SpeakerHandle>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     let (mode, core) = match config.mode {
@@ -216,7 +232,7 @@ fn drive(
         }
         None => None,
     };
-    let stats = start_stats(config, observer.clone(), servers_stop.clone())?;
+    let stats = start_stats(config, observer.clone(), speaker, servers_stop.clone())?;
 
     // The first apply: with a file, items that exist but cannot be used are configuration
     // errors, so the node refuses to start; missing interfaces are expected (plugged in
@@ -290,13 +306,19 @@ fn warn_about_restart_only_changes(old: &NodeConfig, new: &NodeConfig, old_e: &E
 }
 
 /// The JSON document `brindle-node stats` prints.
-fn start_stats(config: &NodeConfig, dp: DataplaneObserver, stop: Arc<AtomicBool>) -> anyhow::Result<StatsServer> {
+/// In agent mode it also holds `bgp_peers`, the BGP peer table.
+fn start_stats(
+    config: &NodeConfig,
+    dp: DataplaneObserver,
+    speaker: Option<bgp::speaker::SpeakerHandle>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<StatsServer> {
     let node_name = config.node_name.clone();
     let mode_name = format!("{:?}", config.mode).to_lowercase();
     StatsServer::start(&config.control_socket, stop, move || {
         let per_worker: Vec<Value> =
             dp.workers().iter().map(|(name, c)| json!({"name": name, "counters": counters_json(c)})).collect();
-        json!({
+        let mut doc = json!({
             "node": node_name,
             "mode": mode_name,
             "fastpath": counters_json(&dp.fastpath()),
@@ -304,6 +326,10 @@ fn start_stats(config: &NodeConfig, dp: DataplaneObserver, stop: Arc<AtomicBool>
             "slowpath": serde_json::to_value(dp.slowpath()).unwrap_or(Value::Null),
             "ports": serde_json::to_value(&*dp.ports()).unwrap_or(Value::Null),
             "failures": serde_json::to_value(&*dp.failures()).unwrap_or(Value::Null),
-        })
+        });
+        if let (Some(speaker), Some(map)) = (&speaker, doc.as_object_mut()) {
+            map.insert("bgp_peers".into(), crate::agent::bgp::status_json(speaker));
+        }
+        doc
     })
 }

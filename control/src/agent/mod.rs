@@ -8,12 +8,14 @@
 //! dataplane. When the watch reports a compaction or a lost connection the agent resyncs
 //! (list, then watch again); while the datastore is away the dataplane keeps the state it has.
 
+pub mod bgp;
 pub mod env;
 pub mod view;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ::bgp::speaker as bgp_speaker;
 use datastore::{keys, Datastore, DatastoreError, Watch, WatchEvent};
 use resources::{AsNumber, ClusterInformationSpec, IpPoolSpec, Metadata, NodeBgpSpec, NodeSpec, Resource};
 
@@ -53,6 +55,8 @@ pub struct Agent {
     /// Set after a compaction, a lost connection or a failed resync.
     needs_resync: bool,
     last_attempt: Option<Instant>,
+    /// The BGP mesh, once started ([`Agent::start_bgp`]).
+    mesh: Option<bgp::Mesh>,
 }
 
 impl Agent {
@@ -71,6 +75,7 @@ impl Agent {
             watches: Vec::new(),
             needs_resync: true,
             last_attempt: None,
+            mesh: None,
         };
         agent.resync()?;
         Ok(agent)
@@ -81,7 +86,21 @@ impl Agent {
     }
 
     pub fn desired(&self) -> DesiredState {
-        self.view.desired(Some(&self.identity.uplink))
+        let mut desired = self.view.desired(Some(&self.identity.uplink));
+        if let Some(mesh) = &self.mesh {
+            desired.routes = mesh.routes(&self.view);
+        }
+        desired
+    }
+
+    /// Starts the BGP speaker on `listen` and peers and originates as the view says; from
+    /// then on [`Agent::poll`] keeps it in line and [`Agent::desired`] holds what it learns.
+    pub fn start_bgp(&mut self, listen: std::net::SocketAddr) -> Result<bgp_speaker::SpeakerHandle, bgp::MeshError> {
+        let mut mesh = bgp::Mesh::start(&self.view, self.identity.address, listen)?;
+        mesh.sync(&self.view);
+        let handle = mesh.handle();
+        self.mesh = Some(mesh);
+        Ok(handle)
     }
 
     pub fn endpoint_count(&self) -> usize {
@@ -120,7 +139,12 @@ impl Agent {
                 return false;
             }
             return match self.resync() {
-                Ok(()) => true,
+                Ok(()) => {
+                    if let Some(mesh) = &mut self.mesh {
+                        mesh.sync(&self.view);
+                    }
+                    true
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "datastore resync failed; keeping the current state");
                     false
@@ -145,6 +169,12 @@ impl Agent {
                     break;
                 }
             }
+        }
+        if let Some(mesh) = &mut self.mesh {
+            if changed {
+                mesh.sync(&self.view);
+            }
+            changed |= mesh.poll();
         }
         changed
     }

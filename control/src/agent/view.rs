@@ -17,6 +17,30 @@ use crate::host::Ipv4Prefix;
 pub struct PoolFacts {
     pub cidr: Ipv4Prefix,
     pub disabled: bool,
+    pub ipip: resources::EncapMode,
+}
+
+/// Another node of the cluster as the BGP mesh needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeFacts {
+    pub name: String,
+    /// Node `spec.bgp.ipv4Address` without its prefix length.
+    pub address: Ipv4Addr,
+    /// Node `spec.bgp.asNumber`, when the node overrides the cluster's.
+    pub as_number: Option<u32>,
+}
+
+/// BGPConfiguration `default` as the mesh needs it (Calico's defaults when absent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BgpFacts {
+    pub as_number: u32,
+    pub mesh_enabled: bool,
+}
+
+impl Default for BgpFacts {
+    fn default() -> Self {
+        BgpFacts { as_number: resources::BgpConfigurationSpec::default().as_number_or_default(), mesh_enabled: true }
+    }
 }
 
 /// A workload endpoint of this node as the dataplane needs it.
@@ -27,11 +51,13 @@ pub struct EndpointFacts {
 }
 
 /// The datastore prefixes the agent lists and watches.
-pub fn watched_prefixes(node: &str) -> [String; 3] {
+pub fn watched_prefixes(node: &str) -> [String; 5] {
     [
         keys::resource_prefix("ippools", None),
         keys::resource_prefix("workloadendpoints", None),
         keys::ipam_affinity_prefix(node),
+        keys::resource_prefix("nodes", None),
+        keys::resource_prefix("bgpconfigurations", None),
     ]
 }
 
@@ -41,6 +67,10 @@ pub struct ClusterView {
     pools: BTreeMap<String, PoolFacts>,
     endpoints: BTreeMap<String, EndpointFacts>,
     blocks: BTreeMap<String, Ipv4Prefix>,
+    /// Every Node, this one included, by key.
+    nodes: BTreeMap<String, NodeFacts>,
+    /// BGPConfiguration `default`, when it exists.
+    bgp: BTreeMap<String, BgpFacts>,
 }
 
 impl ClusterView {
@@ -53,6 +83,8 @@ impl ClusterView {
         self.pools.clear();
         self.endpoints.clear();
         self.blocks.clear();
+        self.nodes.clear();
+        self.bgp.clear();
         for kv in listing {
             self.put(&kv);
         }
@@ -65,13 +97,15 @@ impl ClusterView {
             WatchEvent::Put(kv) => self.put(kv),
             WatchEvent::Delete { key, .. } => {
                 self.pools.remove(key).is_some() | self.endpoints.remove(key).is_some() | self.blocks.remove(key).is_some()
+                    | self.nodes.remove(key).is_some()
+                    | self.bgp.remove(key).is_some()
             }
             WatchEvent::Compacted { .. } | WatchEvent::Disconnected { .. } => false,
         }
     }
 
     fn put(&mut self, kv: &KeyValue) -> bool {
-        let [pools, endpoints, affinities] = watched_prefixes(&self.node);
+        let [pools, endpoints, affinities, nodes, bgp] = watched_prefixes(&self.node);
         if kv.key.starts_with(&pools) {
             let facts = pool_facts(kv);
             return replace(&mut self.pools, &kv.key, facts);
@@ -85,7 +119,41 @@ impl ClusterView {
             let facts = block.replacen('-', "/", 1).parse::<Ipv4Prefix>().ok();
             return replace(&mut self.blocks, &kv.key, facts);
         }
+        if kv.key.starts_with(&nodes) {
+            return replace(&mut self.nodes, &kv.key, node_facts(kv));
+        }
+        if kv.key.starts_with(&bgp) {
+            // Only the cluster-wide `default` matters here; per-node configurations are not
+            // supported yet.
+            let facts = if kv.key == keys::resource("bgpconfigurations", None, "default") { bgp_facts(kv) } else { None };
+            return replace(&mut self.bgp, &kv.key, facts);
+        }
         false
+    }
+
+    /// The cluster's BGP settings (BGPConfiguration `default`, or Calico's defaults).
+    pub fn bgp(&self) -> BgpFacts {
+        self.bgp.values().next().copied().unwrap_or_default()
+    }
+
+    /// Every node of the cluster, this one included.
+    pub fn nodes(&self) -> impl Iterator<Item = &NodeFacts> {
+        self.nodes.values()
+    }
+
+    /// The node this view belongs to, once registered.
+    pub fn this_node(&self) -> Option<&NodeFacts> {
+        self.nodes.values().find(|n| n.name == self.node)
+    }
+
+    /// The IPAM blocks affine to this node.
+    pub fn blocks(&self) -> impl Iterator<Item = Ipv4Prefix> + '_ {
+        self.blocks.values().copied()
+    }
+
+    /// The enabled pools.
+    pub fn pools(&self) -> impl Iterator<Item = &PoolFacts> {
+        self.pools.values().filter(|p| !p.disabled)
     }
 
     pub fn endpoint_count(&self) -> usize {
@@ -130,7 +198,27 @@ fn pool_facts(kv: &KeyValue) -> Option<PoolFacts> {
     };
     // IPv6 pools are not forwarded yet; they simply do not appear.
     let cidr = pool.spec.cidr.parse().ok()?;
-    Some(PoolFacts { cidr, disabled: pool.spec.disabled.unwrap_or(false) })
+    Some(PoolFacts { cidr, disabled: pool.spec.disabled.unwrap_or(false), ipip: pool.spec.ipip() })
+}
+
+fn node_facts(kv: &KeyValue) -> Option<NodeFacts> {
+    let Ok(Resource::Node(node)) = Resource::from_kv(kv) else {
+        tracing::warn!(key = %kv.key, "ignoring a Node that does not decode");
+        return None;
+    };
+    let bgp = node.spec.bgp.as_ref()?;
+    // `10.0.0.5/24`: the address is what peers connect to.
+    let address = bgp.ipv4_address.split('/').next()?.parse().ok()?;
+    let as_number = bgp.as_number.as_ref().and_then(|a| a.value().ok());
+    Some(NodeFacts { name: node.metadata.name.clone(), address, as_number })
+}
+
+fn bgp_facts(kv: &KeyValue) -> Option<BgpFacts> {
+    let Ok(Resource::BgpConfiguration(config)) = Resource::from_kv(kv) else {
+        tracing::warn!(key = %kv.key, "ignoring a BGPConfiguration that does not decode");
+        return None;
+    };
+    Some(BgpFacts { as_number: config.spec.as_number_or_default(), mesh_enabled: config.spec.mesh_enabled() })
 }
 
 fn endpoint_facts(kv: &KeyValue, node: &str) -> Option<EndpointFacts> {
