@@ -2,7 +2,7 @@
 //!
 //! Names, all counters ending in `_total`:
 //! - `brindle_fastpath_<counter>_total` summed over workers, for `rx_packets`, `rx_bytes`,
-//!   `forwarded`, `punted`, `injected`, `tx_packets`; `brindle_fastpath_drops_total{reason}`;
+//!   `forwarded`, `punted`, `injected`, `tx_packets`, `ipip_encapsulated`, `ipip_decapsulated`; `brindle_fastpath_drops_total{reason}`;
 //! - the same per worker as `brindle_fastpath_worker_<counter>_total{worker}` and
 //!   `brindle_fastpath_worker_drops_total{worker,reason}` (separate names, so that summing a
 //!   metric never counts a packet twice);
@@ -20,13 +20,15 @@ use crate::dataplane::DataplaneObserver;
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The fastpath counters that are plain totals, with their help text.
-const FASTPATH: [(&str, &str); 6] = [
+const FASTPATH: [(&str, &str); 8] = [
     ("rx_packets", "Frames received from AF_XDP sockets."),
     ("rx_bytes", "Bytes received from AF_XDP sockets."),
     ("forwarded", "Frames forwarded by the fastpath."),
     ("punted", "Frames handed to the slow path."),
     ("injected", "Frames the slow path sent through a worker."),
     ("tx_packets", "Frames put on AF_XDP TX rings."),
+    ("ipip_encapsulated", "Packets wrapped in IP-in-IP towards another node."),
+    ("ipip_decapsulated", "IP-in-IP packets from known nodes unwrapped."),
 ];
 
 fn value(c: &PipelineCounters, name: &str) -> u64 {
@@ -37,6 +39,8 @@ fn value(c: &PipelineCounters, name: &str) -> u64 {
         "punted" => c.punted,
         "injected" => c.injected,
         "tx_packets" => c.tx_packets,
+        "ipip_encapsulated" => c.ipip_encapsulated,
+        "ipip_decapsulated" => c.ipip_decapsulated,
         _ => 0,
     }
 }

@@ -29,6 +29,8 @@ pub fn counters_json(c: &PipelineCounters) -> Value {
         "punted": c.punted,
         "injected": c.injected,
         "tx_packets": c.tx_packets,
+        "ipip_encapsulated": c.ipip_encapsulated,
+        "ipip_decapsulated": c.ipip_decapsulated,
         "dropped": c.total_drops(),
         "drops": drops,
     })

@@ -17,5 +17,5 @@ pub mod xdp;
 
 pub use counters::{DropReason, PipelineCounters, WorkerCounters};
 pub use fib::Fib;
-pub use pipeline::{process_batch, process_frame, PuntReason, Verdict};
-pub use tables::{MacAddr, NextHop, NextHopId, NextHopKind, PortId, PortInfo, PortKind, Tables};
+pub use pipeline::{process, process_batch, process_frame, Outcome, PuntReason, Verdict};
+pub use tables::{Encap, MacAddr, NextHop, NextHopId, NextHopKind, PortId, PortInfo, PortKind, Tables};
