@@ -35,7 +35,13 @@ impl Mesh {
         let lab = MultiLab::up(&MultiLabSpec::new(name.clone(), 2, 0)).expect("multi-node lab up");
         let dir = std::env::temp_dir().join(format!("brindle-mesh-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut mesh = Mesh { lab, dir, nodes: vec![None, None], containers: Vec::new(), ipip };
+        let mut mesh = Mesh {
+            lab,
+            dir,
+            nodes: vec![None, None],
+            containers: Vec::new(),
+            ipip,
+        };
         // Node 1 first: it creates the default pool, as the first calico-node does.
         for k in [1, 2] {
             mesh.start_node(k);
@@ -58,7 +64,10 @@ impl Mesh {
     fn datastore_env(&self) -> Vec<(String, String)> {
         vec![
             ("DATASTORE_TYPE".into(), "embedded".into()),
-            ("BRINDLE_EMBEDDED_PATH".into(), self.dir.join("store.redb").display().to_string()),
+            (
+                "BRINDLE_EMBEDDED_PATH".into(),
+                self.dir.join("store.redb").display().to_string(),
+            ),
         ]
     }
 
@@ -83,7 +92,10 @@ impl Mesh {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("brindle-node {k} did not become ready; log:\n{}", self.log(k));
+        panic!(
+            "brindle-node {k} did not become ready; log:\n{}",
+            self.log(k)
+        );
     }
 
     fn log(&self, k: usize) -> String {
@@ -101,10 +113,18 @@ impl Mesh {
     /// Creates a container namespace and plugs it into node `k` with brindle-cni ADD.
     fn add_container(&mut self, k: usize) -> (String, Ipv4Addr) {
         let ns = format!("{}-c{}", self.lab.spec().name, self.containers.len() + 1);
-        assert!(Command::new("ip").args(["netns", "add", &ns]).status().unwrap().success());
+        assert!(Command::new("ip")
+            .args(["netns", "add", &ns])
+            .status()
+            .unwrap()
+            .success());
         self.containers.push(ns.clone());
         let bin_dir = Path::new(NODE_BIN).parent().unwrap().to_path_buf();
-        let cni = CniPlugin { bin_dir, plugin: "brindle-cni".into(), env: self.datastore_env() };
+        let cni = CniPlugin {
+            bin_dir,
+            plugin: "brindle-cni".into(),
+            env: self.datastore_env(),
+        };
         let out = cni
             .invoke(
                 &self.node_netns(k),
@@ -115,8 +135,15 @@ impl Mesh {
                 &netconf(NETWORK, &[], 1500, &self.node_name(k)),
             )
             .unwrap();
-        assert!(out.success, "CNI ADD on node {k} failed: {}\n{}", out.stdout, out.stderr);
-        let address = out.json()["ips"][0]["address"].as_str().expect("an address in the CNI result").to_owned();
+        assert!(
+            out.success,
+            "CNI ADD on node {k} failed: {}\n{}",
+            out.stdout, out.stderr
+        );
+        let address = out.json()["ips"][0]["address"]
+            .as_str()
+            .expect("an address in the CNI result")
+            .to_owned();
         (ns, address.split('/').next().unwrap().parse().unwrap())
     }
 
@@ -124,7 +151,10 @@ impl Mesh {
     fn established_peer(&self, k: usize, address: Ipv4Addr) -> Option<Value> {
         let stats = self.stats(k);
         let peers = stats["bgp_peers"].as_array()?;
-        peers.iter().find(|p| p["address"] == address.to_string() && p["state"] == "Established").cloned()
+        peers
+            .iter()
+            .find(|p| p["address"] == address.to_string() && p["state"] == "Established")
+            .cloned()
     }
 
     /// Waits until both nodes list each other as Established mesh peers.
@@ -150,7 +180,17 @@ impl Mesh {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             let ok = Command::new("ip")
-                .args(["netns", "exec", from, "ping", "-c", "1", "-W", "1", &to.to_string()])
+                .args([
+                    "netns",
+                    "exec",
+                    from,
+                    "ping",
+                    "-c",
+                    "1",
+                    "-W",
+                    "1",
+                    &to.to_string(),
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -166,11 +206,27 @@ impl Mesh {
     /// Three pings; the output when not all came back.
     fn ping3(&self, from: &str, to: Ipv4Addr) -> Result<(), String> {
         let out = Command::new("ip")
-            .args(["netns", "exec", from, "ping", "-c", "3", "-i", "0.2", "-W", "1", &to.to_string()])
+            .args([
+                "netns",
+                "exec",
+                from,
+                "ping",
+                "-c",
+                "3",
+                "-i",
+                "0.2",
+                "-W",
+                "1",
+                &to.to_string(),
+            ])
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() && text.contains("3 received") { Ok(()) } else { Err(text) }
+        if out.status.success() && text.contains("3 received") {
+            Ok(())
+        } else {
+            Err(text)
+        }
     }
 
     /// Both nodes peer, each workload reaches the other; returns the workloads.
@@ -179,7 +235,11 @@ impl Mesh {
         let (c2, ip2) = self.add_container(2);
         assert_ne!(ip1, ip2);
         self.wait_established(Duration::from_secs(20));
-        assert!(self.ping_until_ok(&c1, ip2, Duration::from_secs(15)), "node 1's workload -> node 2's ({ip2})\n{}", self.logs());
+        assert!(
+            self.ping_until_ok(&c1, ip2, Duration::from_secs(15)),
+            "node 1's workload -> node 2's ({ip2})\n{}",
+            self.logs()
+        );
         for (from, to) in [(&c1, ip2), (&c2, ip1)] {
             if let Err(out) = self.ping3(from, to) {
                 panic!("ping {from} -> {to}:\n{out}\n{}", self.logs());
@@ -187,12 +247,20 @@ impl Mesh {
         }
         // Each node lists the other as a mesh peer, Established, with its AS.
         for (k, other) in [(1, 2), (2, 1)] {
-            let peer = self.established_peer(k, self.lab.spec().node_ip(other)).expect("peer still Established");
+            let peer = self
+                .established_peer(k, self.lab.spec().node_ip(other))
+                .expect("peer still Established");
             assert_eq!(peer["type"], "node-to-node mesh", "{peer}");
-            assert_eq!(peer["asn"], 64512, "the default BGPConfiguration's AS: {peer}");
+            assert_eq!(
+                peer["asn"], 64512,
+                "the default BGPConfiguration's AS: {peer}"
+            );
             assert_eq!(peer["info"], "Established", "{peer}");
             assert!(peer["since"].as_u64().is_some_and(|s| s > 0), "{peer}");
-            assert!(peer["routes_received"].as_u64().is_some_and(|n| n >= 1), "the peer's block: {peer}");
+            assert!(
+                peer["routes_received"].as_u64().is_some_and(|n| n >= 1),
+                "the peer's block: {peer}"
+            );
         }
         ((c1, ip1), (c2, ip2))
     }
@@ -221,7 +289,9 @@ impl Drop for Mesh {
 }
 
 fn ipip_encapsulated(stats: &Value) -> u64 {
-    stats["fastpath"]["ipip_encapsulated"].as_u64().unwrap_or_else(|| panic!("no ipip_encapsulated counter in {stats}"))
+    stats["fastpath"]["ipip_encapsulated"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no ipip_encapsulated counter in {stats}"))
 }
 
 #[test]
@@ -229,7 +299,11 @@ fn two_agent_nodes_peer_in_the_mesh_and_route_between_their_workloads_plainly() 
     let mut mesh = Mesh::up("ma", "Never");
     mesh.prove_reachability();
     for k in [1, 2] {
-        assert_eq!(ipip_encapsulated(&mesh.stats(k)), 0, "ipipMode Never: nothing encapsulated on node {k}");
+        assert_eq!(
+            ipip_encapsulated(&mesh.stats(k)),
+            0,
+            "ipipMode Never: nothing encapsulated on node {k}"
+        );
     }
 }
 
@@ -238,6 +312,10 @@ fn two_agent_nodes_peer_in_the_mesh_and_tunnel_between_their_workloads_with_ipip
     let mut mesh = Mesh::up("mb", "Always");
     mesh.prove_reachability();
     for k in [1, 2] {
-        assert!(ipip_encapsulated(&mesh.stats(k)) >= 3, "ipipMode Always: node {k} encapsulated the pings: {}", mesh.stats(k));
+        assert!(
+            ipip_encapsulated(&mesh.stats(k)) >= 3,
+            "ipipMode Always: node {k} encapsulated the pings: {}",
+            mesh.stats(k)
+        );
     }
 }

@@ -50,16 +50,26 @@ pub struct Mesh {
 impl Mesh {
     /// Starts the speaker (router id = the node address) listening on `listen`, with the AS
     /// the view gives this node (its Node's `asNumber`, else the cluster's).
-    pub fn start(view: &ClusterView, address: (Ipv4Addr, u8), listen: SocketAddr) -> Result<Mesh, MeshError> {
-        let asn = view.this_node().and_then(|n| n.as_number).unwrap_or(view.bgp().as_number);
+    pub fn start(
+        view: &ClusterView,
+        address: (Ipv4Addr, u8),
+        listen: SocketAddr,
+    ) -> Result<Mesh, MeshError> {
+        let asn = view
+            .this_node()
+            .and_then(|n| n.as_number)
+            .unwrap_or(view.bgp().as_number);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("bgp")
             .enable_all()
             .build()
             .map_err(MeshError::Runtime)?;
-        let speaker = runtime.block_on(Speaker::start(SpeakerConfig::new(asn, address.0, listen)))?;
-        let fib = speaker.fib_changes().ok_or(bgp::speaker::SpeakerError::Stopped)?;
+        let speaker =
+            runtime.block_on(Speaker::start(SpeakerConfig::new(asn, address.0, listen)))?;
+        let fib = speaker
+            .fib_changes()
+            .ok_or(bgp::speaker::SpeakerError::Stopped)?;
         tracing::info!(asn, router_id = %address.0, %listen, "BGP speaker started");
         Ok(Mesh {
             runtime: Some(runtime),
@@ -97,8 +107,10 @@ impl Mesh {
         }
         self.peers = wanted;
 
-        let blocks: BTreeSet<_> =
-            view.blocks().filter_map(|b| bgp::packet::Ipv4Prefix::new(b.addr, b.len)).collect();
+        let blocks: BTreeSet<_> = view
+            .blocks()
+            .filter_map(|b| bgp::packet::Ipv4Prefix::new(b.addr, b.len))
+            .collect();
         for gone in self.originated.difference(&blocks) {
             tracing::info!(prefix = %gone, "withdrawing block");
             let _ = self.speaker.withdraw(*gone);
@@ -128,8 +140,15 @@ impl Mesh {
         self.learned
             .iter()
             .map(|(prefix, &via)| {
-                let prefix = Ipv4Prefix { addr: prefix.addr(), len: prefix.len() };
-                RouteConfig { prefix, via, encap: encap_for(view, prefix, via, self.subnet) }
+                let prefix = Ipv4Prefix {
+                    addr: prefix.addr(),
+                    len: prefix.len(),
+                };
+                RouteConfig {
+                    prefix,
+                    via,
+                    encap: encap_for(view, prefix, via, self.subnet),
+                }
             })
             .collect()
     }
@@ -204,8 +223,15 @@ fn mesh_peers(view: &ClusterView) -> BTreeMap<Ipv4Addr, u32> {
 /// The encapsulation of a route to `prefix` via `via`, from the covering pool's ipipMode:
 /// Always -> IPIP, CrossSubnet -> IPIP only when `via` is outside this node's subnet, Never
 /// (or no pool) -> plain.
-pub fn encap_for(view: &ClusterView, prefix: Ipv4Prefix, via: Ipv4Addr, subnet: Ipv4Prefix) -> RouteEncap {
-    let pool = view.pools().find(|p| p.cidr.len <= prefix.len && p.cidr.contains(prefix.addr));
+pub fn encap_for(
+    view: &ClusterView,
+    prefix: Ipv4Prefix,
+    via: Ipv4Addr,
+    subnet: Ipv4Prefix,
+) -> RouteEncap {
+    let pool = view
+        .pools()
+        .find(|p| p.cidr.len <= prefix.len && p.cidr.contains(prefix.addr));
     match pool.map(|p| p.ipip) {
         Some(EncapMode::Always) => RouteEncap::Ipip,
         Some(EncapMode::CrossSubnet) if !subnet.contains(via) => RouteEncap::Ipip,
@@ -217,5 +243,133 @@ pub fn encap_for(view: &ClusterView, prefix: Ipv4Prefix, via: Ipv4Addr, subnet: 
 pub fn subnet_of(ip: Ipv4Addr, len: u8) -> Ipv4Prefix {
     let len = len.min(32);
     let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-    Ipv4Prefix { addr: Ipv4Addr::from(u32::from(ip) & mask), len }
+    Ipv4Prefix {
+        addr: Ipv4Addr::from(u32::from(ip) & mask),
+        len,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datastore::KeyValue;
+    use resources::{AsNumber, IpPoolSpec, Metadata, NodeBgpSpec, NodeSpec, Resource};
+
+    fn kv(resource: Resource) -> KeyValue {
+        KeyValue {
+            key: resource.key(),
+            value: resource.to_stored_json(),
+            create_revision: 1,
+            mod_revision: 1,
+        }
+    }
+
+    fn pool(name: &str, cidr: &str, ipip: EncapMode) -> KeyValue {
+        let spec = IpPoolSpec {
+            cidr: cidr.into(),
+            ipip_mode: Some(ipip),
+            ..IpPoolSpec::default()
+        };
+        kv(Resource::IpPool(resources::IpPool::new(
+            Metadata::named(name),
+            spec,
+        )))
+    }
+
+    fn node(name: &str, address: &str, asn: Option<u32>) -> KeyValue {
+        let bgp = NodeBgpSpec {
+            ipv4_address: address.into(),
+            as_number: asn.map(AsNumber::new),
+            ..NodeBgpSpec::default()
+        };
+        kv(Resource::Node(resources::Node::new(
+            Metadata::named(name),
+            NodeSpec {
+                bgp: Some(bgp),
+                ..NodeSpec::default()
+            },
+        )))
+    }
+
+    fn prefix(text: &str) -> Ipv4Prefix {
+        text.parse().unwrap()
+    }
+
+    fn view(listing: Vec<KeyValue>) -> ClusterView {
+        let mut view = ClusterView::new("n1");
+        view.reset(listing);
+        view
+    }
+
+    #[test]
+    fn encapsulation_follows_the_covering_pools_ipip_mode() {
+        let v = view(vec![
+            pool("always", "10.1.0.0/16", EncapMode::Always),
+            pool("cross", "10.2.0.0/16", EncapMode::CrossSubnet),
+            pool("never", "10.3.0.0/16", EncapMode::Never),
+        ]);
+        let subnet = subnet_of("172.16.0.1".parse().unwrap(), 24);
+        let same: Ipv4Addr = "172.16.0.2".parse().unwrap();
+        let other: Ipv4Addr = "172.17.0.2".parse().unwrap();
+        assert_eq!(
+            encap_for(&v, prefix("10.1.4.0/26"), same, subnet),
+            RouteEncap::Ipip
+        );
+        assert_eq!(
+            encap_for(&v, prefix("10.2.4.0/26"), same, subnet),
+            RouteEncap::None,
+            "CrossSubnet, same subnet"
+        );
+        assert_eq!(
+            encap_for(&v, prefix("10.2.4.0/26"), other, subnet),
+            RouteEncap::Ipip,
+            "CrossSubnet, other subnet"
+        );
+        assert_eq!(
+            encap_for(&v, prefix("10.3.4.0/26"), other, subnet),
+            RouteEncap::None
+        );
+        assert_eq!(
+            encap_for(&v, prefix("10.9.0.0/26"), other, subnet),
+            RouteEncap::None,
+            "in no pool: plain"
+        );
+        assert_eq!(
+            encap_for(&v, prefix("10.0.0.0/8"), other, subnet),
+            RouteEncap::None,
+            "wider than every pool"
+        );
+    }
+
+    #[test]
+    fn mesh_peers_are_the_other_nodes_with_their_as_unless_the_mesh_is_off() {
+        let mut listing = vec![
+            node("n1", "172.16.0.1/24", None),
+            node("n2", "172.16.0.2/24", None),
+            node("n3", "172.16.0.3/24", Some(65001)),
+        ];
+        let peers = mesh_peers(&view(listing.clone()));
+        let expected: BTreeMap<Ipv4Addr, u32> = [
+            ("172.16.0.2".parse().unwrap(), 64512),
+            ("172.16.0.3".parse().unwrap(), 65001),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            peers, expected,
+            "not ourselves; the default AS unless the Node overrides it"
+        );
+
+        let off = resources::BgpConfigurationSpec {
+            node_to_node_mesh_enabled: Some(false),
+            ..Default::default()
+        };
+        listing.push(kv(Resource::BgpConfiguration(
+            resources::BgpConfiguration::new(Metadata::named("default"), off),
+        )));
+        assert!(
+            mesh_peers(&view(listing)).is_empty(),
+            "nodeToNodeMeshEnabled: false"
+        );
+    }
 }
