@@ -261,6 +261,28 @@ impl Mesh {
                 peer["routes_received"].as_u64().is_some_and(|n| n >= 1),
                 "the peer's block: {peer}"
             );
+            // MISSION.md scenario 5: `node status` prints the peer table as calicoctl does.
+            let brindlectl = std::path::Path::new(NODE_BIN).with_file_name("brindlectl");
+            let out = Command::new("ip")
+                .args(["netns", "exec", &self.node_netns(k)])
+                .arg(&brindlectl)
+                .args(["node", "status", "--control-socket"])
+                .arg(self.socket(k))
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let other_ip = self.lab.spec().node_ip(other).to_string();
+            let row = text.lines().find(|l| l.contains(&other_ip)).unwrap_or_default();
+            assert!(
+                out.status.success()
+                    && text.contains("IPv4 BGP status")
+                    && text.contains("PEER ADDRESS")
+                    && row.contains("node-to-node mesh")
+                    && row.contains("| up ")
+                    && row.contains("Established"),
+                "node status on node {k}:\n{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         ((c1, ip1), (c2, ip2))
     }

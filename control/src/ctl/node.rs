@@ -29,9 +29,35 @@ pub fn status(
         return Err(CtlError::new("Calico process is not running."));
     }
     out.push_str("Calico process is running.\n\n");
-    out.push_str("IPv4 BGP status\nNo IPv4 peers found.\n\n");
+    // The peer table comes from the node's control socket (`bgp_peers` in its stats).
+    let peers = crate::stats::fetch(control_socket)
+        .ok()
+        .and_then(|stats| stats.get("bgp_peers").and_then(|p| p.as_array()).cloned())
+        .unwrap_or_default();
+    out.push_str("IPv4 BGP status\n");
+    if peers.is_empty() {
+        out.push_str("No IPv4 peers found.\n\n");
+    } else {
+        let rows: Vec<Vec<String>> = peers.iter().map(peer_row).collect();
+        out.push_str(&super::table::boxed(&["PEER ADDRESS", "PEER TYPE", "STATE", "SINCE", "INFO"], &rows));
+        out.push('\n');
+    }
     out.push_str("IPv6 BGP status\nNo IPv6 peers found.\n\n");
     Ok(())
+}
+
+/// One row of calicoctl's peer table: STATE is BIRD's protocol state (`up` once the session is
+/// Established, else `start`), SINCE the time of day the state began (UTC), INFO
+/// `Established` or the FSM state and the last error.
+fn peer_row(peer: &serde_json::Value) -> Vec<String> {
+    let text = |k: &str| peer.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    let state = if text("state") == "Established" { "up" } else { "start" };
+    let since = peer
+        .get("since")
+        .and_then(|v| v.as_u64())
+        .map(|secs| resources::meta::rfc3339_utc(secs)[11..19].to_owned())
+        .unwrap_or_default();
+    vec![text("address"), text("type"), state.to_owned(), since, text("info")]
 }
 
 /// `version`: this client's version, and the cluster's from ClusterInformation `default`.
