@@ -135,7 +135,9 @@ print("ports: " + ", ".join("%s(%s, xdp %s)" % (p["name"], p["kind"], p["xdp_mod
 ctl node status
 
 step "BGP state and policy"
-echo "Not part of this build yet: the BGP speaker (peer table in 'node status') and policy enforcement arrive with their issues."
+echo "brindle-node runs its BGP speaker (node-to-node mesh); a single node has no peers, so 'node status'"
+echo "above lists none (control/tests/mesh.rs shows two nodes peering). The multi-node demo and"
+echo "policy enforcement arrive with their issues."
 
 step "Stop (SIGTERM): XDP detached, host left as it was"
 kill -TERM "$NODE_PID"; wait "$NODE_PID" || true; NODE_PID=
