@@ -54,7 +54,8 @@ step "Lab: a node namespace with an uplink (no workloads yet)"
 echo "node namespace: net.ipv4.ip_forward=$(in_node sysctl -n net.ipv4.ip_forward) (only brindle forwards)"
 
 step "etcd v3 in the node namespace"
-in_node etcd --name demo --data-dir "$WORK/etcd" --listen-client-urls "$ETCD_ENDPOINTS" \
+# Not through in_node: $! must be etcd itself (ip netns exec execs it in place).
+ip netns exec "$NODE_NS" etcd --name demo --data-dir "$WORK/etcd" --listen-client-urls "$ETCD_ENDPOINTS" \
     --advertise-client-urls "$ETCD_ENDPOINTS" >"$WORK/etcd.log" 2>&1 &
 ETCD_PID=$!
 for _ in $(seq 100); do in_node etcdctl --endpoints "$ETCD_ENDPOINTS" endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
