@@ -354,8 +354,20 @@ fn bird_route_count(shown: &str) -> u64 {
 }
 
 struct Learned {
+    /// From spawning the process to holding all N routes.
     seconds: f64,
+    /// From the session reaching Established to holding all N routes.
+    after_established: f64,
     vm_hwm_kib: u64,
+}
+
+/// The number after `"key":` in our speaker's one-line JSON.
+fn json_number(json: &str, key: &str) -> f64 {
+    json.split(&format!("\"{key}\":"))
+        .nth(1)
+        .and_then(|s| s.split([',', '}']).next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 fn bench_main(args: &[String]) -> Result<(), BoxError> {
@@ -427,11 +439,8 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
     }
     let ours = Learned {
         seconds: ours_seconds,
-        vm_hwm_kib: json
-            .split("\"vm_hwm_kib\":")
-            .nth(1)
-            .and_then(|s| s.trim_end_matches(['}', '\n']).parse().ok())
-            .unwrap_or(0),
+        after_established: json_number(&json, "learned_s") - json_number(&json, "established_s"),
+        vm_hwm_kib: json_number(&json, "vm_hwm_kib") as u64,
     };
     eprintln!("ours: {}", json.trim());
 
@@ -447,29 +456,43 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
         Stdio::null(),
     )?;
     let mut count = 0;
+    let mut established = None;
     let done = wait_for(timeout, || {
+        if established.is_none() {
+            let shown = lab.query("bird", &["birdc", "-s", &sock, "show", "protocols", "gobgp"])?;
+            if shown.lines().any(|l| l.starts_with("gobgp") && l.contains("Established")) {
+                established = Some(Instant::now());
+            }
+        }
         count = bird_route_count(&lab.query("bird", &["birdc", "-s", &sock, "show", "route", "count"])?);
         Ok(count >= u64::from(n))
     })?;
-    let bird_seconds = spawned.elapsed().as_secs_f64();
+    let learned_at = Instant::now();
+    let bird_seconds = learned_at.duration_since(spawned).as_secs_f64();
     if !done {
         return Err(format!("BIRD learned {count} of {n} within {timeout:?}").into());
     }
     let bird = Learned {
         seconds: bird_seconds,
+        after_established: established.map_or(bird_seconds, |t| {
+            learned_at.duration_since(t).as_secs_f64()
+        }),
         vm_hwm_kib: vm_hwm_kib(Path::new(&format!("/proc/{pid}/status"))).unwrap_or(0),
     };
 
     println!(
         "{{\"prefixes\":{n},\
-         \"ours\":{{\"seconds\":{:.3},\"vm_hwm_kib\":{}}},\
-         \"bird\":{{\"seconds\":{:.3},\"vm_hwm_kib\":{}}},\
-         \"time_ratio\":{:.3},\"memory_ratio\":{:.3}}}",
+         \"ours\":{{\"seconds\":{:.3},\"after_established\":{:.3},\"vm_hwm_kib\":{}}},\
+         \"bird\":{{\"seconds\":{:.3},\"after_established\":{:.3},\"vm_hwm_kib\":{}}},\
+         \"time_ratio\":{:.3},\"after_established_ratio\":{:.3},\"memory_ratio\":{:.3}}}",
         ours.seconds,
+        ours.after_established,
         ours.vm_hwm_kib,
         bird.seconds,
+        bird.after_established,
         bird.vm_hwm_kib,
         ours.seconds / bird.seconds,
+        ours.after_established / bird.after_established,
         ours.vm_hwm_kib as f64 / bird.vm_hwm_kib.max(1) as f64
     );
     Ok(())
