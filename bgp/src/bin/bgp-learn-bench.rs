@@ -158,11 +158,31 @@ impl Lab {
         for (role, c, learner, gobgp) in links {
             let (vl, vg) = (format!("{c}{pid}l"), format!("{c}{pid}g"));
             run(&[
-                "ip", "link", "add", &vl, "netns", &lab.ns(role), "type", "veth", "peer", "name",
-                &vg, "netns", &lab.ns("gobgp"),
+                "ip",
+                "link",
+                "add",
+                &vl,
+                "netns",
+                &lab.ns(role),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &vg,
+                "netns",
+                &lab.ns("gobgp"),
             ])?;
             for (ns, dev, addr) in [(lab.ns(role), &vl, learner), (lab.ns("gobgp"), &vg, gobgp)] {
-                run(&["ip", "-n", &ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
+                run(&[
+                    "ip",
+                    "-n",
+                    &ns,
+                    "addr",
+                    "add",
+                    &format!("{addr}/24"),
+                    "dev",
+                    dev,
+                ])?;
                 run(&["ip", "-n", &ns, "link", "set", dev, "up"])?;
             }
         }
@@ -274,8 +294,8 @@ fn write_mrt(path: &Path, prefixes: u32) -> Result<(), BoxError> {
     // Path attributes (RFC 4271 section 4.3): well-known transitive flags 0x40.
     let mut attrs = vec![0x40, 1, 1, 0]; // ORIGIN IGP
     attrs.extend_from_slice(&[0x40, 2, 0]); // AS_PATH, empty
-    // NEXT_HOP 0.0.0.0: GoBGP then announces each peer its own local address (an explicit
-    // one would be sent unchanged, off BIRD's subnet, and BIRD would drop the routes).
+                                            // NEXT_HOP 0.0.0.0: GoBGP then announces each peer its own local address (an explicit
+                                            // one would be sent unchanged, off BIRD's subnet, and BIRD would drop the routes).
     attrs.extend_from_slice(&[0x40, 3, 4, 0, 0, 0, 0]);
     let mut body = Vec::with_capacity(64);
     let repeat = prefixes.min(MRT_REPEAT);
@@ -379,7 +399,10 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
     let mrt = lab.dir.join("table.mrt");
     let t = Instant::now();
     write_mrt(&mrt, n)?;
-    eprintln!("MRT file of {n} prefixes written in {:.2} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "MRT file of {n} prefixes written in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     let conf = lab.dir.join("gobgpd.toml");
     gobgp_config(&conf)?;
     let conf = conf.display().to_string();
@@ -396,7 +419,13 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
     let t = Instant::now();
     let injected = gobgp(
         &lab,
-        &["mrt", "inject", "global", "--no-ipv6", &mrt.display().to_string()],
+        &[
+            "mrt",
+            "inject",
+            "global",
+            "--no-ipv6",
+            &mrt.display().to_string(),
+        ],
     )?;
     let summary = |lab: &Lab| -> Result<u64, BoxError> {
         // "Table ipv4-unicast / Destination: N, Path: N"
@@ -419,7 +448,14 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
     let spawned = Instant::now();
     lab.spawn(
         "ours",
-        &[&exe, "speaker", "--prefixes", &n_s, "--timeout-secs", &timeout_s],
+        &[
+            &exe,
+            "speaker",
+            "--prefixes",
+            &n_s,
+            "--timeout-secs",
+            &timeout_s,
+        ],
         Stdio::piped(),
     )?;
     let child = lab.daemons.last_mut().ok_or("no child")?;
@@ -459,12 +495,20 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
     let mut established = None;
     let done = wait_for(timeout, || {
         if established.is_none() {
-            let shown = lab.query("bird", &["birdc", "-s", &sock, "show", "protocols", "gobgp"])?;
-            if shown.lines().any(|l| l.starts_with("gobgp") && l.contains("Established")) {
+            let shown = lab.query(
+                "bird",
+                &["birdc", "-s", &sock, "show", "protocols", "gobgp"],
+            )?;
+            if shown
+                .lines()
+                .any(|l| l.starts_with("gobgp") && l.contains("Established"))
+            {
                 established = Some(Instant::now());
             }
         }
-        count = bird_route_count(&lab.query("bird", &["birdc", "-s", &sock, "show", "route", "count"])?);
+        count = bird_route_count(
+            &lab.query("bird", &["birdc", "-s", &sock, "show", "route", "count"])?,
+        );
         Ok(count >= u64::from(n))
     })?;
     let learned_at = Instant::now();
@@ -474,9 +518,8 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
     }
     let bird = Learned {
         seconds: bird_seconds,
-        after_established: established.map_or(bird_seconds, |t| {
-            learned_at.duration_since(t).as_secs_f64()
-        }),
+        after_established: established
+            .map_or(bird_seconds, |t| learned_at.duration_since(t).as_secs_f64()),
         vm_hwm_kib: vm_hwm_kib(Path::new(&format!("/proc/{pid}/status"))).unwrap_or(0),
     };
 
