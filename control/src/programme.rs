@@ -3,8 +3,7 @@
 //! Pure functions of the configuration and the facts about the interfaces, so that they are
 //! tested without any interface existing. [`tables`] builds a snapshot for ports at whatever
 //! ids the live dataplane gave them (ids are stable for a port's life, so slots of removed
-//! ports are holes); [`build`] is the one-shot form for a whole configuration, with port ids
-//! assigned in order: workloads in configuration order, then the uplink.
+//! ports are holes).
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -12,20 +11,12 @@ use std::net::Ipv4Addr;
 use fastpath::tables::Encap;
 use fastpath::{Fib, MacAddr, NextHop, NextHopKind, PortId, PortInfo, PortKind, Tables};
 
-use crate::config::{NodeConfig, RouteConfig, RouteEncap};
+use crate::config::{RouteConfig, RouteEncap};
 use crate::host::InterfaceFacts;
 
 /// The gateway address every workload routes through; nobody owns it, the node answers ARP
 /// for it (see MISSION.md, "How a workload is wired").
 pub const WORKLOAD_GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
-
-/// A port with the facts needed to open it.
-#[derive(Clone, Debug)]
-pub struct PortPlan {
-    pub id: PortId,
-    pub info: PortInfo,
-    pub queues: u32,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProgrammeError {
@@ -39,14 +30,6 @@ pub enum ProgrammeError {
     Fib { prefix: String, reason: String },
     #[error("workload address {ip} on {interface} is already routed to {owner}")]
     DuplicateAddress { ip: Ipv4Addr, interface: String, owner: String },
-}
-
-/// The tables and the ports they refer to.
-pub struct Programme {
-    pub tables: Tables,
-    pub ports: Vec<PortPlan>,
-    /// The node's own address on the uplink, the source of its ICMP errors.
-    pub node_ip: Option<Ipv4Addr>,
 }
 
 /// What a snapshot is built from: ports at their ids, and what to route to them.
@@ -223,49 +206,68 @@ fn first_hop_to(addrs: &[(Ipv4Addr, u8)], routes: &[RouteConfig], node: Ipv4Addr
         .map(|r| r.via)
 }
 
-/// The whole programme for a configuration, ports numbered from 0; any entry that cannot be
-/// routed is an error.
-pub fn build(
-    config: &NodeConfig,
-    mut facts: impl FnMut(&str) -> Result<InterfaceFacts, crate::host::InterfaceError>,
-) -> Result<Programme, ProgrammeError> {
-    let mut ports = Vec::new();
-    let port_count = config.workloads.len() + usize::from(config.uplink.is_some());
-    if port_count > PortId::MAX as usize {
-        return Err(ProgrammeError::TooManyPorts(port_count));
-    }
-    for w in &config.workloads {
-        let f = facts(&w.interface)?;
-        ports.push(PortPlan { id: ports.len() as PortId, info: port_info(&f, PortKind::Workload), queues: f.queues });
-    }
-    let mut uplink = None;
-    let mut node_ip = None;
-    if let Some(name) = &config.uplink {
-        let f = facts(name)?;
-        node_ip = f.addrs.first().map(|(ip, _)| *ip);
-        let id = ports.len() as PortId;
-        ports.push(PortPlan { id, info: port_info(&f, PortKind::Uplink), queues: f.queues });
-        uplink = Some((id, f.addrs));
-    }
-
-    let infos: Vec<Option<PortInfo>> = ports.iter().map(|p| Some(p.info.clone())).collect();
-    let routing = Routing {
-        ports: &infos,
-        workloads: config.workloads.iter().enumerate().map(|(i, w)| (i as PortId, w.ips.as_slice())).collect(),
-        uplink: uplink.as_ref().map(|(id, addrs)| (*id, addrs.as_slice())),
-        routes: &config.routes,
-        blackholes: &[],
-    };
-    let built = tables(&routing);
-    if let Some(first) = built.rejected.into_iter().next() {
-        return Err(first);
-    }
-    Ok(Programme { tables: built.tables, ports, node_ip })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodeConfig;
+        // The whole configuration at once, ports numbered from 0 (workloads, then the uplink),
+        // any rejected entry an error: a compact way to drive `tables` from node.toml text.
+
+    /// A port with the facts needed to open it.
+    #[derive(Clone, Debug)]
+    struct PortPlan {
+        info: PortInfo,
+    }
+
+    /// The tables and the ports they refer to.
+    struct Programme {
+        tables: Tables,
+        ports: Vec<PortPlan>,
+        /// The node's own address on the uplink, the source of its ICMP errors.
+        node_ip: Option<Ipv4Addr>,
+    }
+
+    /// The whole programme for a configuration, ports numbered from 0; any entry that cannot be
+    /// routed is an error.
+    fn build(
+        config: &NodeConfig,
+        mut facts: impl FnMut(&str) -> Result<InterfaceFacts, crate::host::InterfaceError>,
+    ) -> Result<Programme, ProgrammeError> {
+        let mut ports = Vec::new();
+        let port_count = config.workloads.len() + usize::from(config.uplink.is_some());
+        if port_count > PortId::MAX as usize {
+            return Err(ProgrammeError::TooManyPorts(port_count));
+        }
+        for w in &config.workloads {
+            let f = facts(&w.interface)?;
+            ports.push(PortPlan { info: port_info(&f, PortKind::Workload) });
+        }
+        let mut uplink = None;
+        let mut node_ip = None;
+        if let Some(name) = &config.uplink {
+            let f = facts(name)?;
+            node_ip = f.addrs.first().map(|(ip, _)| *ip);
+            let id = ports.len() as PortId;
+            ports.push(PortPlan { info: port_info(&f, PortKind::Uplink) });
+            uplink = Some((id, f.addrs));
+        }
+
+        let infos: Vec<Option<PortInfo>> = ports.iter().map(|p| Some(p.info.clone())).collect();
+        let routing = Routing {
+            ports: &infos,
+            workloads: config.workloads.iter().enumerate().map(|(i, w)| (i as PortId, w.ips.as_slice())).collect(),
+            uplink: uplink.as_ref().map(|(id, addrs)| (*id, addrs.as_slice())),
+            routes: &config.routes,
+            blackholes: &[],
+        };
+        let built = tables(&routing);
+        if let Some(first) = built.rejected.into_iter().next() {
+            return Err(first);
+        }
+        Ok(Programme { tables: built.tables, ports, node_ip })
+    }
+
+
     use crate::host::InterfaceError;
 
     fn fake(name: &str) -> Result<InterfaceFacts, InterfaceError> {

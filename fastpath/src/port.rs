@@ -336,15 +336,17 @@ impl Port {
         transmit(&mut self.tx, &self.umem, data)
     }
 
-    /// Sends received frame `i` back out of this same port (a copy, like any forward).
-    pub fn transmit_received(&mut self, i: usize) -> bool {
+    /// Sends received frame `i`, from byte `start` on (past a stripped tunnel header), back
+    /// out of this same port (a copy, like any forward).
+    pub fn transmit_received(&mut self, i: usize, start: usize) -> bool {
         if i >= self.rx.received {
             return false;
         }
         // SAFETY: see received_frame; the RX frame and the TX frame are different frames of
         // the UMEM, so the source and destination do not overlap.
         let data = unsafe { self.umem.data(&self.rx.batch[i]) };
-        transmit(&mut self.tx, &self.umem, data.contents())
+        let Some(part) = data.contents().get(start..) else { return false };
+        transmit(&mut self.tx, &self.umem, part)
     }
 
     /// Wakes the kernel for frames put on the TX ring (when it asked for a wakeup), and takes

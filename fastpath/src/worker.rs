@@ -373,11 +373,7 @@ fn service_port(
         let start = outcome.start;
         match outcome.verdict {
             Verdict::Forward(egress) => {
-                let sent = if start == 0 {
-                    forward(ports, ingress, i, egress as usize)
-                } else {
-                    forward_part(ports, ingress, i, start, egress as usize, &mut tunnel.buf[..])
-                };
+                let sent = forward(ports, ingress, i, start, egress as usize);
                 note_transmit(sent, counters);
             }
             Verdict::Encapsulate { port: egress, next_hop } => {
@@ -423,25 +419,12 @@ fn note_transmit(sent: bool, counters: &mut PipelineCounters) {
     }
 }
 
-/// Copies `received_frame(i)[start..]` of `ports[ingress]` (a decapsulated packet) to the TX
-/// ring of `ports[egress]`, which may be the ingress port itself.
-fn forward_part(
-    ports: &mut [Option<Port>],
-    ingress: usize,
-    i: usize,
-    start: usize,
-    egress: usize,
-    scratch: &mut [u8],
-) -> bool {
+/// Copies received frame `i` of `ports[ingress]`, from byte `start` on (past a stripped tunnel
+/// header), to the TX ring of `ports[egress]`, which may be the ingress port itself. False when
+/// the ring is full or the tables name a slot without a port (see the module comment).
+fn forward(ports: &mut [Option<Port>], ingress: usize, i: usize, start: usize, egress: usize) -> bool {
     if egress == ingress {
-        // Back out of the uplink it came in on (transit through this node): `Port` lends the
-        // RX frame and the TX ring through the same `&mut`, so the packet goes through the
-        // scratch buffer.
-        let Some(port) = ports[ingress].as_mut() else { return false };
-        let Some(data) = port.received_frame(i).get(start..) else { return false };
-        let Some(copy) = scratch.get_mut(..data.len()) else { return false };
-        copy.copy_from_slice(data);
-        return port.transmit(copy);
+        return ports[ingress].as_mut().is_some_and(|p| p.transmit_received(i, start));
     }
     if egress >= ports.len() {
         return false;
@@ -455,28 +438,6 @@ fn forward_part(
     };
     match (from, to) {
         (Some(from), Some(to)) => from.received_frame(i).get(start..).is_some_and(|data| to.transmit(data)),
-        _ => false,
-    }
-}
-
-/// Copies received frame `i` of `ports[ingress]` to the TX ring of `ports[egress]`. False when
-/// the ring is full or the tables name a slot without a port (see the module comment).
-fn forward(ports: &mut [Option<Port>], ingress: usize, i: usize, egress: usize) -> bool {
-    if egress == ingress {
-        return ports[ingress].as_mut().is_some_and(|p| p.transmit_received(i));
-    }
-    if egress >= ports.len() {
-        return false;
-    }
-    let (from, to) = if ingress < egress {
-        let (a, b) = ports.split_at_mut(egress);
-        (&a[ingress], &mut b[0])
-    } else {
-        let (a, b) = ports.split_at_mut(ingress);
-        (&b[0], &mut a[egress])
-    };
-    match (from, to) {
-        (Some(from), Some(to)) => to.transmit(from.received_frame(i)),
         _ => false,
     }
 }
@@ -584,9 +545,9 @@ mod tests {
     #[test]
     fn forwarding_to_an_empty_slot_fails_instead_of_panicking() {
         let mut ports: Vec<Option<Port>> = vec![None, None];
-        assert!(!forward(&mut ports, 0, 0, 1));
-        assert!(!forward(&mut ports, 0, 0, 0));
-        assert!(!forward(&mut ports, 1, 0, 9));
+        assert!(!forward(&mut ports, 0, 0, 0, 1));
+        assert!(!forward(&mut ports, 0, 0, 0, 0));
+        assert!(!forward(&mut ports, 1, 0, 0, 9));
     }
 
     #[test]

@@ -78,22 +78,8 @@ pub fn node_name(conf: &NetConf) -> Result<String, CniError> {
     if let Some(name) = conf.nodename.as_deref().filter(|n| !n.is_empty()) {
         return Ok(name.to_owned());
     }
-    hostname()
-        .map(|h| h.to_ascii_lowercase())
+    crate::host::hostname()
         .ok_or_else(|| CniError::new(code::INVALID_NETWORK_CONFIG, "nodename is not set and the host name cannot be read"))
-}
-
-fn hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success
-    // (and we stop at the buffer's end if it did not).
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name = String::from_utf8_lossy(&buf[..len]).trim().to_owned();
-    (!name.is_empty()).then_some(name)
 }
 
 /// Every IPPool resource in the store.
