@@ -701,6 +701,25 @@ mod tests {
     }
 
     #[test]
+    fn multi_node_namespaces_are_every_nodes_then_the_fabric() {
+        let spec = MultiLabSpec {
+            routed_nodes: 1,
+            ..MultiLabSpec::new("demo", 3, 1)
+        };
+        let names = spec.netns_names();
+        assert_eq!(
+            names,
+            [
+                "demo1-w1", "demo1-node", "demo2-w1", "demo2-node", "demo3-w1", "demo3-node",
+                "demo-sw", "demo-rt"
+            ]
+        );
+        let json = serde_json::to_string(&spec).unwrap();
+        let back: MultiLabSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, spec, "the record brindle-lab multi-up writes reads back");
+    }
+
+    #[test]
     fn multi_node_specs_refuse_long_names_and_bad_counts() {
         assert!(
             MultiLabSpec::new("eightchr", 2, 1).validate().is_err(),
@@ -811,7 +830,7 @@ pub const MAX_NODES: usize = 9;
 /// The last `routed_nodes` nodes sit on a second subnet behind a router namespace (for
 /// CrossSubnet), which exists only when there are such nodes. Node `k` (from 1) hands its
 /// workloads addresses from `192.168.k.0/24` ([`MultiLabSpec::node_block`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MultiLabSpec {
     /// `[a-z0-9]`, starts with a letter, at most 7 characters.
     pub name: String,
@@ -918,6 +937,27 @@ impl MultiLabSpec {
         }
         names
     }
+
+    /// Every namespace the lab is made of: each node's (workloads first), then the fabric.
+    pub fn netns_names(&self) -> Vec<String> {
+        (1..=self.nodes)
+            .flat_map(|k| self.node_spec(k).netns_names())
+            .chain(self.fabric_netns())
+            .collect()
+    }
+}
+
+/// Deletes exactly the namespaces named by `spec`, if present (for a lab built by another
+/// process, e.g. `brindle-lab multi-up`); idempotent.
+pub fn down_multi_spec(spec: &MultiLabSpec) -> Result<(), LabError> {
+    spec.validate()?;
+    let mut first_error = None;
+    for ns in spec.netns_names() {
+        if let Err(e) = delete_netns(&ns) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// A multi-node lab that exists; dropping it takes it down.
@@ -926,6 +966,7 @@ pub struct MultiLab {
     spec: MultiLabSpec,
     /// Node `k` is `nodes[k - 1]`; each takes its own namespaces down on drop.
     nodes: Vec<Lab>,
+    down_on_drop: bool,
 }
 
 impl MultiLab {
@@ -945,6 +986,7 @@ impl MultiLab {
         let mut lab = MultiLab {
             spec: spec.clone(),
             nodes: Vec::with_capacity(spec.nodes),
+            down_on_drop: true,
         };
         // On error `lab` drops: the nodes built so far and the fabric are removed.
         lab.build_fabric()?;
@@ -975,6 +1017,14 @@ impl MultiLab {
             toml_str(UPLINK_IF),
             node.node_config_toml(mode, control_socket)
         ))
+    }
+
+    /// Leaves the lab in place when this handle is dropped (for the CLI's `multi-up`).
+    pub fn keep(mut self) {
+        self.down_on_drop = false;
+        for node in std::mem::take(&mut self.nodes) {
+            node.keep();
+        }
     }
 
     /// Deletes the fabric's namespaces and every node's.
@@ -1062,6 +1112,9 @@ impl MultiLab {
 
 impl Drop for MultiLab {
     fn drop(&mut self) {
+        if !self.down_on_drop {
+            return;
+        }
         if let Err(e) = self.down() {
             eprintln!("multi-node lab {}: teardown failed: {e}", self.spec.name);
         }

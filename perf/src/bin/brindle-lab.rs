@@ -3,13 +3,18 @@
 //! the name. `plug` and `unplug` add and remove containers the way a container runtime does:
 //! a network namespace, and `brindle-cni` run with the CNI environment and a network
 //! configuration on stdin (the datastore settings come from brindle-lab's own environment).
+//!
+//! `multi-up` builds several such nodes on one L2 segment, the last ones behind a router in
+//! another subnet (`perf::lab::MultiLab`), and records each node `<name><k>` as a lab of its
+//! own, so that `plug --name <name><k>` plugs containers into node `k`; `multi-down` removes
+//! all of it.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use perf::lab::{self, Forwarding, Lab, LabSpec};
+use perf::lab::{self, Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
 
 const RECORD_DIR: &str = "/run/brindle/labs";
 
@@ -91,6 +96,34 @@ enum Cmd {
         #[arg(long, default_value = "target/release")]
         cni_bin_dir: PathBuf,
     },
+    /// Several nodes (`<name>1-node`, ...) on one L2 segment (`<name>-sw`), the last `routed`
+    /// of them in another subnet behind a router (`<name>-rt`); each node is recorded as lab
+    /// `<name><k>` for `plug`.
+    MultiUp {
+        /// At most 7 characters of [a-z0-9], starting with a letter.
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// How many nodes (the last ones) sit behind the router.
+        #[arg(long, default_value_t = 1)]
+        routed: usize,
+        /// Static workloads per node (192.168.k.i); CNI-plugged containers need none.
+        #[arg(long, default_value_t = 0)]
+        workloads: usize,
+    },
+    /// Delete the containers plugged into the nodes, then exactly the lab's namespaces.
+    MultiDown {
+        #[arg(long)]
+        name: String,
+        /// Node count, if the lab was not recorded by `multi-up`.
+        #[arg(long)]
+        nodes: Option<usize>,
+        #[arg(long, default_value_t = 1)]
+        routed: usize,
+        #[arg(long, default_value_t = 0)]
+        workloads: usize,
+    },
     /// Addresses, interfaces and routes of every namespace of the lab.
     Show {
         #[arg(long)]
@@ -119,6 +152,49 @@ fn recorded_spec(name: &str, workloads: Option<usize>) -> Result<LabSpec> {
             Ok(LabSpec::new(name, workloads))
         }
     }
+}
+
+fn multi_record_path(name: &str) -> PathBuf {
+    Path::new(RECORD_DIR).join(format!("{name}.multi.json"))
+}
+
+/// The multi-node spec recorded by `multi-up`, or one rebuilt from the command line.
+fn recorded_multi_spec(
+    name: &str,
+    nodes: Option<usize>,
+    routed: usize,
+    workloads: usize,
+) -> Result<MultiLabSpec> {
+    let path = multi_record_path(name);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("reading lab record {}", path.display())),
+        Err(_) => {
+            let nodes =
+                nodes.with_context(|| format!("no record {}; pass --nodes", path.display()))?;
+            Ok(MultiLabSpec {
+                routed_nodes: routed,
+                ..MultiLabSpec::new(name, nodes, workloads)
+            })
+        }
+    }
+}
+
+fn write_record(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::create_dir_all(RECORD_DIR).with_context(|| format!("creating {RECORD_DIR}"))?;
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Removes the containers `plug` created for lab `name`, and its records.
+fn forget_lab(name: &str) {
+    for container in plugged(name) {
+        let _ = perf::cmd::run_unchecked(
+            &["ip", "netns", "del", &container],
+            perf::cmd::CONFIG_TIMEOUT,
+        );
+    }
+    let _ = std::fs::remove_file(plugged_path(name));
+    let _ = std::fs::remove_file(record_path(name));
 }
 
 fn main() -> Result<()> {
@@ -166,12 +242,43 @@ fn main() -> Result<()> {
         }
         Cmd::Down { name, workloads } => {
             let spec = recorded_spec(&name, workloads)?;
-            for container in plugged(&name) {
-                let _ = perf::cmd::run_unchecked(&["ip", "netns", "del", &container], perf::cmd::CONFIG_TIMEOUT);
-            }
-            let _ = std::fs::remove_file(plugged_path(&name));
+            forget_lab(&name);
             lab::down_spec(&spec)?;
-            let _ = std::fs::remove_file(record_path(&name));
+        }
+        Cmd::MultiUp {
+            name,
+            nodes,
+            routed,
+            workloads,
+        } => {
+            let spec = MultiLabSpec {
+                routed_nodes: routed,
+                ..MultiLabSpec::new(name, nodes, workloads)
+            };
+            let multi = MultiLab::up(&spec)?;
+            write_record(
+                &multi_record_path(&spec.name),
+                &serde_json::to_vec_pretty(&spec)?,
+            )?;
+            for k in 1..=spec.nodes {
+                let node = spec.node_spec(k);
+                write_record(&record_path(&node.name), &serde_json::to_vec_pretty(&node)?)?;
+            }
+            print_multi_summary(&multi);
+            multi.keep();
+        }
+        Cmd::MultiDown {
+            name,
+            nodes,
+            routed,
+            workloads,
+        } => {
+            let spec = recorded_multi_spec(&name, nodes, routed, workloads)?;
+            for k in 1..=spec.nodes {
+                forget_lab(&spec.node_spec(k).name);
+            }
+            lab::down_multi_spec(&spec)?;
+            let _ = std::fs::remove_file(multi_record_path(&name));
         }
         Cmd::Plug { name, container, network, pool, mtu, node, cni_bin_dir } => {
             let spec = recorded_spec(&name, None)?;
@@ -271,5 +378,46 @@ fn print_summary(lab: &Lab) {
             "  uplink {} {} <-> {} eth0 {}",
             u.node_interface, u.node_ip, u.ext_netns, u.ext_ip
         );
+    }
+}
+
+fn print_multi_summary(multi: &MultiLab) {
+    let spec = multi.spec();
+    println!(
+        "lab {}: {} nodes on segment {}/{} (bridge br0 in {}){}",
+        spec.name,
+        spec.nodes - spec.routed_nodes,
+        lab::SEGMENT_BASE,
+        lab::MULTI_PREFIX_LEN,
+        spec.switch_netns(),
+        if spec.routed_nodes > 0 {
+            format!(
+                ", {} behind router {} in subnet {}/{}",
+                spec.routed_nodes,
+                spec.router_netns(),
+                lab::REMOTE_SUBNET_BASE,
+                lab::MULTI_PREFIX_LEN
+            )
+        } else {
+            String::new()
+        }
+    );
+    for k in 1..=spec.nodes {
+        let Some(node) = multi.node(k) else { continue };
+        println!(
+            "  node {}: namespace {:<12} eth0 {}/{}  gateway to the other subnet {}",
+            node.spec().name,
+            node.node_netns(),
+            spec.node_ip(k),
+            lab::MULTI_PREFIX_LEN,
+            if spec.routed_nodes > 0 {
+                spec.gateway_for(k).to_string()
+            } else {
+                "-".into()
+            }
+        );
+        for w in node.workloads() {
+            println!("    {:<10} {:<15} {}", w.netns, w.ip, w.host_interface);
+        }
     }
 }
