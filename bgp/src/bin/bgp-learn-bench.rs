@@ -100,8 +100,9 @@ fn speaker_main(args: &[String]) -> Result<(), BoxError> {
             if held >= want {
                 let learned = started.elapsed();
                 let hwm = vm_hwm_kib(Path::new("/proc/self/status")).unwrap_or(0);
+                let cpu = cpu_seconds(Path::new("/proc/self/stat")).unwrap_or(0.0);
                 println!(
-                    "{{\"routes\":{held},\"established_s\":{:.3},\"learned_s\":{:.3},\"vm_hwm_kib\":{hwm}}}",
+                    "{{\"routes\":{held},\"established_s\":{:.3},\"learned_s\":{:.3},\"vm_hwm_kib\":{hwm},\"cpu_s\":{cpu:.3}}}",
                     established.unwrap_or(learned).as_secs_f64(),
                     learned.as_secs_f64()
                 );
@@ -120,6 +121,19 @@ fn vm_hwm_kib(status: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(status).ok()?;
     let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// User plus system CPU time of a process from `/proc/<pid>/stat` (fields 14 and 15, in
+/// USER_HZ ticks, which the kernel ABI fixes at 100 per second): where the learner's time
+/// went, and how much of the 2 cores it left to GoBGP.
+fn cpu_seconds(stat: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    // The command name (field 2) may hold spaces; the fields after it are plain.
+    let after_name = text.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 // --- the orchestrator -----------------------------------------------------------------------
@@ -379,6 +393,7 @@ struct Learned {
     /// From the session reaching Established to holding all N routes.
     after_established: f64,
     vm_hwm_kib: u64,
+    cpu_seconds: f64,
 }
 
 /// The number after `"key":` in our speaker's one-line JSON.
@@ -477,6 +492,7 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
         seconds: ours_seconds,
         after_established: json_number(&json, "learned_s") - json_number(&json, "established_s"),
         vm_hwm_kib: json_number(&json, "vm_hwm_kib") as u64,
+        cpu_seconds: json_number(&json, "cpu_s"),
     };
     eprintln!("ours: {}", json.trim());
 
@@ -521,19 +537,22 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
         after_established: established
             .map_or(bird_seconds, |t| learned_at.duration_since(t).as_secs_f64()),
         vm_hwm_kib: vm_hwm_kib(Path::new(&format!("/proc/{pid}/status"))).unwrap_or(0),
+        cpu_seconds: cpu_seconds(Path::new(&format!("/proc/{pid}/stat"))).unwrap_or(0.0),
     };
 
     println!(
         "{{\"prefixes\":{n},\
-         \"ours\":{{\"seconds\":{:.3},\"after_established\":{:.3},\"vm_hwm_kib\":{}}},\
-         \"bird\":{{\"seconds\":{:.3},\"after_established\":{:.3},\"vm_hwm_kib\":{}}},\
+         \"ours\":{{\"seconds\":{:.3},\"after_established\":{:.3},\"vm_hwm_kib\":{},\"cpu_s\":{:.2}}},\
+         \"bird\":{{\"seconds\":{:.3},\"after_established\":{:.3},\"vm_hwm_kib\":{},\"cpu_s\":{:.2}}},\
          \"time_ratio\":{:.3},\"after_established_ratio\":{:.3},\"memory_ratio\":{:.3}}}",
         ours.seconds,
         ours.after_established,
         ours.vm_hwm_kib,
+        ours.cpu_seconds,
         bird.seconds,
         bird.after_established,
         bird.vm_hwm_kib,
+        bird.cpu_seconds,
         ours.seconds / bird.seconds,
         ours.after_established / bird.after_established,
         ours.vm_hwm_kib as f64 / bird.vm_hwm_kib.max(1) as f64

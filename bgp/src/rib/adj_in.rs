@@ -9,15 +9,19 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
-
+use super::loc::LocRib;
 use super::{Path, PeerInfo, RibConfig, Source};
 use crate::packet::{Ipv4Prefix, PathAttributes, Update};
 
-/// The routes learned from one peer.
-#[derive(Debug, Default)]
-pub struct AdjRibIn {
-    routes: FxHashMap<Ipv4Prefix, Arc<Path>>,
+/// The routes learned from one peer: a view of the [`LocRib`], which holds every path
+/// (whether best or not) with its source.
+#[derive(Clone, Copy, Debug)]
+pub struct AdjRibIn<'a> {
+    loc: &'a LocRib,
+    source: Source,
+    /// Paths from `source`, counted by the RIB as they come and go (counting them here
+    /// would walk the whole table).
+    len: usize,
 }
 
 /// An UPDATE after the checks on receipt: the prefixes to withdraw, and the path (not yet
@@ -29,31 +33,27 @@ pub struct Import {
     pub path: Option<Path>,
 }
 
-impl AdjRibIn {
-    pub fn get(&self, prefix: &Ipv4Prefix) -> Option<&Arc<Path>> {
-        self.routes.get(prefix)
+impl<'a> AdjRibIn<'a> {
+    pub(crate) fn new(loc: &'a LocRib, source: Source, len: usize) -> Self {
+        Self { loc, source, len }
     }
 
-    /// Stores `path` for `prefix`, returning the one it replaces (an implicit withdraw,
-    /// RFC 4271 section 3.1).
-    pub fn insert(&mut self, prefix: Ipv4Prefix, path: Arc<Path>) -> Option<Arc<Path>> {
-        self.routes.insert(prefix, path)
-    }
-
-    pub fn remove(&mut self, prefix: &Ipv4Prefix) -> Option<Arc<Path>> {
-        self.routes.remove(prefix)
+    /// The path the peer announced for `prefix`.
+    pub fn get(&self, prefix: &Ipv4Prefix) -> Option<&'a Arc<Path>> {
+        self.loc.path_from(prefix, self.source)
     }
 
     pub fn len(&self) -> usize {
-        self.routes.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
+        self.len == 0
     }
 
-    pub fn prefixes(&self) -> impl Iterator<Item = Ipv4Prefix> + '_ {
-        self.routes.keys().copied()
+    /// Every prefix the peer announced (a walk of the whole Loc-RIB).
+    pub fn prefixes(&self) -> impl Iterator<Item = Ipv4Prefix> + 'a {
+        self.loc.iter_from(self.source).map(|(p, _)| p)
     }
 
     /// Applies the checks on receipt to an UPDATE from `peer`.

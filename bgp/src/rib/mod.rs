@@ -1,13 +1,14 @@
 //! Routing information bases (RFC 4271 section 3.2) and the Decision Process (section 9.1).
 //!
-//! [`Rib`] ties them together: per peer an [`AdjRibIn`] (routes as received, after the
-//! checks on receipt) and an [`AdjRibOut`] (what we advertised), one [`LocRib`] with every
-//! candidate path per prefix and the best first. Each operation reports what changed into a
-//! [`RibChanges`]: next hops for the dataplane and UPDATE contents per peer. Pure like the
-//! FSM: no sockets, no clock.
+//! [`Rib`] ties them together: one [`LocRib`] with every candidate path per prefix (the
+//! best apart), of which each peer's [`AdjRibIn`] (routes as received, after the checks on
+//! receipt) is a view, and per peer an [`AdjRibOut`] (what we advertised). Each operation
+//! reports what changed into a [`RibChanges`]: next hops for the dataplane and UPDATE
+//! contents per peer. Pure like the FSM: no sockets, no clock.
 //!
-//! Memory: attribute sets are interned ([`Interner`]), so a prefix costs its 8-octet key and
-//! a pointer in each table it is in.
+//! Memory: attribute sets are interned ([`Interner`]), so a prefix learned from one peer
+//! costs one 16-octet Loc-RIB entry (its 8-octet key and a pointer), plus one in each
+//! Adj-RIB-Out it is advertised in.
 
 pub mod adj_in;
 pub mod adj_out;
@@ -24,7 +25,7 @@ pub use adj_in::{AdjRibIn, Import};
 pub use adj_out::{export, AdjRibOut, OutChange};
 pub use best::{select_best, Candidate, SourceInfo, DEFAULT_LOCAL_PREF};
 pub use intern::Interner;
-pub use loc::{BestChange, LocRib};
+pub use loc::{BestChange, Inserted, LocRib};
 
 use crate::packet::{AsPath, Ipv4Prefix, Origin, PathAttributes, Update};
 
@@ -110,7 +111,8 @@ pub enum RibError {
 
 struct PeerRibs {
     info: PeerInfo,
-    adj_in: AdjRibIn,
+    /// Paths held from the peer (the size of its Adj-RIB-In).
+    received: usize,
     adj_out: AdjRibOut,
 }
 
@@ -118,8 +120,8 @@ struct PeerRibs {
 pub struct Rib {
     config: RibConfig,
     peers: FxHashMap<PeerKey, PeerRibs>,
-    /// Locally originated prefixes (kept like a peer's Adj-RIB-In).
-    local: AdjRibIn,
+    /// Locally originated prefixes held (they are in the Loc-RIB like a peer's routes).
+    originated: usize,
     loc: LocRib,
     paths: Interner<Path>,
     exported: Interner<PathAttributes>,
@@ -130,7 +132,7 @@ impl Rib {
         Self {
             config,
             peers: FxHashMap::default(),
-            local: AdjRibIn::default(),
+            originated: 0,
             loc: LocRib::default(),
             paths: Interner::default(),
             exported: Interner::default(),
@@ -145,8 +147,15 @@ impl Rib {
         &self.loc
     }
 
-    pub fn adj_rib_in(&self, peer: PeerKey) -> Option<&AdjRibIn> {
-        self.peers.get(&peer).map(|p| &p.adj_in)
+    /// The routes held from `peer` (a view of the Loc-RIB).
+    pub fn adj_rib_in(&self, peer: PeerKey) -> Option<AdjRibIn<'_>> {
+        let held = self.peers.get(&peer)?;
+        Some(AdjRibIn::new(&self.loc, Source::Peer(peer), held.received))
+    }
+
+    /// The prefixes this node originates (a view of the Loc-RIB).
+    pub fn originated(&self) -> AdjRibIn<'_> {
+        AdjRibIn::new(&self.loc, Source::Local, self.originated)
     }
 
     pub fn adj_rib_out(&self, peer: PeerKey) -> Option<&AdjRibOut> {
@@ -185,7 +194,7 @@ impl Rib {
             key,
             PeerRibs {
                 info,
-                adj_in: AdjRibIn::default(),
+                received: 0,
                 adj_out,
             },
         );
@@ -200,8 +209,10 @@ impl Rib {
         for peer in self.peers.values_mut() {
             peer.adj_out.forget_cached_export();
         }
-        for prefix in gone.adj_in.prefixes() {
-            self.loc_remove(prefix, Source::Peer(key), changes);
+        let source = Source::Peer(key);
+        let held: Vec<Ipv4Prefix> = self.loc.iter_from(source).map(|(p, _)| p).collect();
+        for prefix in held {
+            self.loc_remove(prefix, source, changes);
         }
         drop(gone);
         self.paths.sweep();
@@ -250,46 +261,50 @@ impl Rib {
     }
 
     fn announce_path(&mut self, prefix: Ipv4Prefix, path: Arc<Path>, changes: &mut RibChanges) {
-        let adj_in = match path.source {
-            Source::Local => &mut self.local,
-            Source::Peer(key) => match self.peers.get_mut(&key) {
-                Some(p) => &mut p.adj_in,
-                None => return,
-            },
-        };
-        if adj_in
-            .get(&prefix)
-            .is_some_and(|held| Arc::ptr_eq(held, &path))
-        {
-            return;
+        let source = path.source;
+        if let Source::Peer(key) = source {
+            if !self.peers.contains_key(&key) {
+                return;
+            }
         }
-        adj_in.insert(prefix, Arc::clone(&path));
         let (peers, config) = (&self.peers, &self.config);
         let info = |s: Source| source_info(peers, config, s);
-        if let Some(best) = self.loc.insert(prefix, path, &info) {
+        let inserted = self.loc.insert(prefix, path, &info);
+        if let (None, Some(held)) = (&inserted.replaced, self.held_from(source)) {
+            *held += 1;
+        }
+        if let Some(best) = inserted.best {
             self.best_changed(prefix, best, changes);
         }
     }
 
     fn withdraw_path(&mut self, prefix: Ipv4Prefix, source: Source, changes: &mut RibChanges) {
-        let adj_in = match source {
-            Source::Local => &mut self.local,
-            Source::Peer(key) => match self.peers.get_mut(&key) {
-                Some(p) => &mut p.adj_in,
-                None => return,
-            },
-        };
-        if adj_in.remove(&prefix).is_none() {
-            return;
+        if let Source::Peer(key) = source {
+            if !self.peers.contains_key(&key) {
+                return;
+            }
         }
         self.loc_remove(prefix, source, changes);
     }
 
+    /// Removes the path `source` had for `prefix`, if any.
     fn loc_remove(&mut self, prefix: Ipv4Prefix, source: Source, changes: &mut RibChanges) {
         let (peers, config) = (&self.peers, &self.config);
         let info = |s: Source| source_info(peers, config, s);
-        if let Some(best) = self.loc.remove(prefix, source, &info) {
+        let (removed, best) = self.loc.remove(prefix, source, &info);
+        if let (Some(_), Some(held)) = (&removed, self.held_from(source)) {
+            *held = held.saturating_sub(1);
+        }
+        if let Some(best) = best {
             self.best_changed(prefix, best, changes);
+        }
+    }
+
+    /// The count of paths held from `source`; `None` for a peer that is gone.
+    fn held_from(&mut self, source: Source) -> Option<&mut usize> {
+        match source {
+            Source::Local => Some(&mut self.originated),
+            Source::Peer(key) => self.peers.get_mut(&key).map(|p| &mut p.received),
         }
     }
 
