@@ -1,48 +1,21 @@
 //! Selector expressions (`role == 'db' && has(net1)`, `all()`), as used by policies, IP pools,
-//! BGP peers and network sets.
-//!
-//! HOOK: this module only checks what can be checked without the grammar (not blank, quotes
-//! and parentheses balanced, bounded length). The policy issue brings the full selector parser
-//! (Calico's `selector` package grammar); it should replace [`check`]'s body with
-//! "parse it, report the parser's error", keeping this signature so every caller gets it.
+//! BGP peers and network sets: checked with the `selector` crate's parser (Calico's grammar),
+//! so every field that holds a selector reports the parser's error and its position.
 
 use crate::validate::Errors;
 
 /// Longest selector accepted (a bound on untrusted input; real selectors are short).
-pub const MAX_SELECTOR_LEN: usize = 4096;
+pub const MAX_SELECTOR_LEN: usize = selector::MAX_SELECTOR_LEN;
 
-/// Why `expr` cannot be a selector, if it cannot.
-pub fn problem(expr: &str) -> Option<&'static str> {
+/// Why `expr` cannot be a selector, if it cannot: the parser's message, which names the byte
+/// position and what was expected there ("at position 7: expected a string literal after '=='").
+pub fn problem(expr: &str) -> Option<String> {
+    // Calico reads a blank selector as all(); in a resource it is almost always a mistake
+    // (an empty YAML value), and leaving the field out already means the default.
     if expr.trim().is_empty() {
-        return Some("selector must not be blank (leave the field out to select nothing)");
+        return Some("selector must not be blank (leave the field out to select nothing)".into());
     }
-    if expr.len() > MAX_SELECTOR_LEN {
-        return Some("selector is too long");
-    }
-    let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    for c in expr.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(') => depth += 1,
-            (None, ')') => {
-                depth -= 1;
-                if depth < 0 {
-                    return Some("unbalanced parentheses");
-                }
-            }
-            _ => {}
-        }
-    }
-    if quote.is_some() {
-        return Some("unterminated string");
-    }
-    if depth != 0 {
-        return Some("unbalanced parentheses");
-    }
-    None
+    selector::Selector::parse(expr).err().map(|e| e.to_string())
 }
 
 /// Records an error at `path` if `expr` is not a selector.
@@ -66,5 +39,18 @@ mod tests {
         assert!(problem("has(net1").is_some());
         assert!(problem("role == 'db").is_some());
         assert!(problem("a)(").is_some());
+    }
+
+    #[test]
+    fn problems_come_from_the_parser_with_their_position() {
+        assert_eq!(
+            problem("role == db").as_deref(),
+            Some("at position 8: expected a string literal after '==', found a label")
+        );
+        assert_eq!(
+            problem("has(net1").as_deref(),
+            Some("at position 8: expected ')' to close 'has('")
+        );
+        assert!(problem(&"x".repeat(MAX_SELECTOR_LEN + 1)).unwrap().contains("longer than"));
     }
 }
