@@ -51,6 +51,8 @@ mod tests {
             problem("has(net1").as_deref(),
             Some("at position 8: expected ')' to close 'has('")
         );
-        assert!(problem(&"x".repeat(MAX_SELECTOR_LEN + 1)).unwrap().contains("longer than"));
+        assert!(problem(&"x".repeat(MAX_SELECTOR_LEN + 1))
+            .unwrap()
+            .contains("longer than"));
     }
 }
