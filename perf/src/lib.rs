@@ -10,6 +10,7 @@
 pub mod cmd;
 pub mod cni;
 pub mod controlplane;
+pub mod crossnode;
 pub mod e2e;
 pub mod lab;
 pub mod stats;

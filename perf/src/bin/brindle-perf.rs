@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use perf::{controlplane, e2e, udp};
+use perf::{controlplane, crossnode, e2e, udp};
 
 #[derive(Parser)]
 #[command(
@@ -69,6 +69,35 @@ enum Cmd {
         /// brindle-node worker mode: poll (busy, pinned to CPU 1) or interrupt.
         #[arg(long, default_value = "poll")]
         node_mode: String,
+    },
+    /// Two nodes on one segment, a workload each: kernel plain, kernel IPIP, brindle plain,
+    /// brindle IPIP, one after the other; UDP pps, ping RTT, busy cores, path proof; JSON +
+    /// Markdown report with brindle/kernel ratios per encapsulation.
+    Crossnode {
+        #[arg(long, default_value = "target/release/brindle-node")]
+        brindle_node: PathBuf,
+        /// Seconds of UDP per side.
+        #[arg(long, default_value_t = 3)]
+        duration: u64,
+        #[arg(long, default_value_t = 500)]
+        pings: u32,
+        #[arg(long, default_value = "perf/results/crossnode.json")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 5201)]
+        port: u16,
+        /// brindle-node worker mode: interrupt (two nodes share the cores) or poll.
+        #[arg(long, default_value = "interrupt")]
+        node_mode: String,
+        /// Worker cores of node 1 and node 2: one for both ("1"), one each ("1,0"), "none".
+        #[arg(long, default_value = "1")]
+        node_cpus: String,
+        /// Compiler of the kernel IPIP BPF program (kernels without the ipip driver).
+        #[arg(long, default_value = "clang")]
+        clang: String,
     },
     /// CNI ADD, ADD-to-forwarding and DEL latency of N workloads plugged into one node in
     /// agent mode; JSON + Markdown report.
@@ -200,6 +229,69 @@ fn main() -> Result<()> {
             let md_path = e2e::write_report(&report, &out)?;
             print!("{}", e2e::markdown(&report));
             eprintln!("wrote {} and {}", out.display(), md_path.display());
+        }
+        Cmd::Crossnode {
+            brindle_node,
+            duration,
+            pings,
+            out,
+            size,
+            batch,
+            port,
+            node_mode,
+            node_cpus,
+            clang,
+        } => {
+            perf::cmd::stop_on_signals();
+            anyhow::ensure!(
+                (1..=600).contains(&duration),
+                "invalid duration {duration}: between 1 and 600 s per side"
+            );
+            anyhow::ensure!(pings <= 100_000, "invalid pings {pings}: at most 100000");
+            anyhow::ensure!(
+                node_mode == "poll" || node_mode == "interrupt",
+                "invalid node-mode {node_mode:?}: expected poll or interrupt"
+            );
+            anyhow::ensure!(
+                (1..=udp::MAX_BATCH).contains(&batch),
+                "invalid batch {batch}: between 1 and {}",
+                udp::MAX_BATCH
+            );
+            udp::payload_len(size)?;
+            let node_cpus = crossnode::parse_node_cpus(&node_cpus).map_err(anyhow::Error::msg)?;
+            let opts = crossnode::CrossnodeOptions {
+                brindle_node,
+                perf_exe: std::env::current_exe().context("locating brindle-perf itself")?,
+                duration: Duration::from_secs(duration),
+                pings,
+                frame_size: size,
+                batch,
+                port,
+                work_dir: std::env::temp_dir()
+                    .join(format!("brindle-crossnode-{}", std::process::id())),
+                node_mode,
+                node_cpus,
+                clang,
+            };
+            let report = crossnode::run(&opts).with_context(|| {
+                format!(
+                    "crossnode failed; configs and logs kept in {}",
+                    opts.work_dir.display()
+                )
+            })?;
+            let md_path = crossnode::write_report(&report, &out)?;
+            print!("{}", crossnode::markdown(&report));
+            eprintln!("wrote {} and {}", out.display(), md_path.display());
+            // The report is written either way; a failed side fails the run. Its work dir
+            // (node configs, logs, captures) stays for the post-mortem.
+            if !report.failures.is_empty() {
+                anyhow::bail!(
+                    "{} side(s) failed; configs and logs kept in {}",
+                    report.failures.len(),
+                    opts.work_dir.display()
+                );
+            }
+            let _ = std::fs::remove_dir_all(&opts.work_dir);
         }
         Cmd::CniLatency {
             brindle_bin_dir,
