@@ -1,73 +1,147 @@
 #!/usr/bin/env bash
-# The main job, end to end, the way a Calico user drives it: etcd holds the cluster state,
-# brindle-node runs as calico-node (configured by its environment, programmed from the
-# datastore), brindlectl manages resources with calicoctl's verbs, and workloads are plugged
-# in by brindle-cni exactly as a container runtime calls it. Every packet between workloads is
-# forwarded by brindle's AF_XDP vRouter (the kernel in the node namespace has ip_forward=0).
+# The multi-node lab of issue 4, driven the way a Calico user drives a cluster:
+#
+#   demo1-node 10.98.0.1 --+
+#                          +-- br0 (demo-sw) -- 10.98.0.254 demo-rt 10.97.0.254 -- br1 -- demo3-node 10.97.0.3
+#   demo2-node 10.98.0.2 --+                    (etcd)
+#
+# Three brindle-nodes run as calico-node (configured by their environment, programmed from one
+# etcd), two on one L2 segment and one behind a router in another subnet; brindlectl manages
+# resources with calicoctl's verbs; brindle-cni plugs two workloads into each node as a
+# container runtime does. The nodes find each other through the datastore, peer over BGP (the
+# node-to-node mesh) and announce their IPAM blocks. The pool is `ipipMode: CrossSubnet`: the
+# two nodes on the segment talk plainly, the one behind the router through IP-in-IP. Then the
+# cluster switches to a route reflector (node 1) with the mesh off, and everything still works.
+# Every packet between workloads is forwarded by brindle's AF_XDP vRouter: the kernels of the
+# node namespaces have ip_forward=0.
+#
+# Fails (non-zero exit) as soon as something that should work does not; every wait is bounded;
+# everything it starts is stopped on exit by its pid, every namespace removed by its name.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN=$PWD/target/release
+# The binaries `make build` made (BRINDLE_BIN: another directory holding the same five).
+BIN=${BRINDLE_BIN:-$PWD/target/release}
 LAB=demo
-NODE_NS=$LAB-node
+NODES=(1 2 3)
+SWITCH_NS=$LAB-sw
+ROUTER_NS=$LAB-rt
 WORK=$(mktemp -d /tmp/brindle-demo.XXXXXX)
-NODE_PID=
-ETCD_PID=
+# Set to 1 to stop after the mesh part (route reflection needs the agent's BGPPeer support).
+DEMO_SKIP_RR=${DEMO_SKIP_RR:-0}
 
-# What every brindle process in the node namespace needs to find the datastore.
+# etcd lives in the router namespace, on the router's segment address: the nodes on the
+# segment reach it directly and the node behind the router reaches it through the router
+# (which delivers it locally), just as a datastore host in a datacentre is reachable from
+# every rack. It must not sit in a node namespace: a node under test should not carry the
+# cluster's datastore.
+ETCD_URL=http://10.98.0.254:2379
+# What every brindle process (brindle-node, brindlectl, brindle-cni via brindle-lab) needs to
+# find the datastore.
 export DATASTORE_TYPE=etcdv3
-export ETCD_ENDPOINTS=http://127.0.0.1:2379
+export ETCD_ENDPOINTS=$ETCD_URL
+
+declare -A NODE_PID=()
+ETCD_PID=
+HELPER_PIDS=() # iperf3 servers and captures
+
+# stop PID [SECONDS]: SIGTERM, then SIGKILL if it has not gone within the bound.
+stop() {
+    local pid=$1 limit=$((${2:-10} * 10))
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq "$limit"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
 
 cleanup() {
-    if [ -n "$NODE_PID" ] && kill -0 "$NODE_PID" 2>/dev/null; then
-        kill -TERM "$NODE_PID"; wait "$NODE_PID" 2>/dev/null || true
+    local status=$?
+    set +e
+    if [ "$status" -ne 0 ]; then
+        for k in "${!NODE_PID[@]}"; do
+            echo "--- last lines of node $k's log ($WORK/node$k.log)" >&2
+            tail -n 15 "$WORK/node$k.log" 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' >&2
+        done
     fi
-    if [ -n "$ETCD_PID" ] && kill -0 "$ETCD_PID" 2>/dev/null; then
-        kill -TERM "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null || true
-    fi
-    "$BIN/brindle-lab" down --name "$LAB" >/dev/null 2>&1 || true
+    for pid in "${HELPER_PIDS[@]}"; do stop "$pid" 2; done
+    for k in "${!NODE_PID[@]}"; do stop "${NODE_PID[$k]}" 10; done
+    [ -n "$ETCD_PID" ] && stop "$ETCD_PID" 5
+    # Removes the containers plugged into each node, then exactly the lab's namespaces.
+    "$BIN/brindle-lab" multi-down --name "$LAB" --nodes 3 >/dev/null 2>&1
     rm -rf "$WORK"
+    exit "$status"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-in_node() { ip netns exec "$NODE_NS" "$@"; }
-ctl() { in_node "$BIN/brindlectl" "$@"; }
+die() { printf '\033[31mFAILED: %s\033[0m\n' "$*" >&2; exit 1; }
+die() { printf "\033[31mFAILED: %s\033[0m\n" "$*" >&2; [ -n "${DEMO_DEBUG_SLEEP:-}" ] && sleep "$DEMO_DEBUG_SLEEP"; exit 1; }
+node_ns() { echo "$LAB$1-node"; }
+in_node() { local k=$1; shift; ip netns exec "$(node_ns "$k")" "$@"; }
+ctl() { in_node 1 "$BIN/brindlectl" "$@"; }
+stats() { "$BIN/brindle-node" stats --socket "$WORK/node$1.sock"; }
 
-# plug CONTAINER NETWORK [POOL]: brindle-lab creates the container's namespace and runs
-# brindle-cni ADD exactly as a container runtime does; prints the workload's address.
-plug() {
-    local pool=()
-    [ -n "${3:-}" ] && pool=(--pool "$3")
-    "$BIN/brindle-lab" plug --name "$LAB" --container "$1" --network "$2" "${pool[@]}" --cni-bin-dir "$BIN" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["ips"][0]["address"].split("/")[0])'
+# wait_until SECONDS WHAT COMMAND...: polls COMMAND every 0.2 s; dies naming WHAT on timeout.
+wait_until() {
+    local limit=$(($1 * 5)) what=$2; shift 2
+    for _ in $(seq "$limit"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+    die "$what (waited $((limit / 5)) s)"
 }
 
-wait_for_ping() { # FROM TO: the node attaches new workloads within moments
-    for _ in $(seq 50); do ip netns exec "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    return 1
+# counter K NAME: a fastpath counter of node K.
+counter() { stats "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['fastpath']['$2'])"; }
+
+# peers_are K ADDRESS...: node K's BGP peers are exactly these addresses, all Established.
+peers_are() {
+    local k=$1; shift
+    stats "$k" | python3 -c '
+import json, sys
+peers = json.load(sys.stdin)["bgp_peers"]
+up = sorted(p["address"] for p in peers if p["state"] == "Established")
+sys.exit(0 if len(peers) == len(up) and up == sorted(sys.argv[1:]) else 1)' "$@"
 }
 
-step "Lab: a node namespace with an uplink (no workloads yet)"
-"$BIN/brindle-lab" down --name "$LAB" >/dev/null 2>&1 || true
-"$BIN/brindle-lab" up --name "$LAB" --workloads 0
-echo "node namespace: net.ipv4.ip_forward=$(in_node sysctl -n net.ipv4.ip_forward) (only brindle forwards)"
+node_ip() { if [ "$1" -eq 3 ]; then echo 10.97.0.3; else echo "10.98.0.$1"; fi; }
+other_ips() { for o in "${NODES[@]}"; do [ "$o" != "$1" ] && node_ip "$o"; done; }
 
-step "etcd v3 in the node namespace"
-# Not through in_node: $! must be etcd itself (ip netns exec execs it in place).
-ip netns exec "$NODE_NS" etcd --name demo --data-dir "$WORK/etcd" --listen-client-urls "$ETCD_ENDPOINTS" \
-    --advertise-client-urls "$ETCD_ENDPOINTS" >"$WORK/etcd.log" 2>&1 &
+# node_status K: `brindlectl node status` on node K (its own control socket and health port).
+node_status() {
+    echo "-- node $LAB$1 ($(node_ip "$1"))"
+    in_node "$1" "$BIN/brindlectl" node status --control-socket "$WORK/node$1.sock" | sed -n '/IPv4 BGP status/,/^$/p'
+}
+
+step "Lab: three node namespaces; ${LAB}1 and ${LAB}2 on one segment, ${LAB}3 behind a router"
+"$BIN/brindle-lab" multi-down --name "$LAB" --nodes 3 >/dev/null 2>&1 || true
+"$BIN/brindle-lab" multi-up --name "$LAB" --nodes 3 --routed 1
+echo "ip_forward in the node namespaces: $(for k in "${NODES[@]}"; do in_node "$k" sysctl -n net.ipv4.ip_forward; done | tr '\n' ' ')(only brindle forwards)"
+
+step "etcd v3 in the router namespace, at $ETCD_URL"
+# Started directly with `ip netns exec ... &` (which execs in place) so that $! is etcd.
+ip netns exec "$ROUTER_NS" etcd --name demo --data-dir "$WORK/etcd" --listen-client-urls "$ETCD_URL" \
+    --advertise-client-urls "$ETCD_URL" --listen-peer-urls http://127.0.0.1:2380 >"$WORK/etcd.log" 2>&1 &
 ETCD_PID=$!
-for _ in $(seq 100); do in_node etcdctl --endpoints "$ETCD_ENDPOINTS" endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
-in_node etcdctl --endpoints "$ETCD_ENDPOINTS" endpoint health
+wait_until 20 "etcd did not become healthy" ip netns exec "$ROUTER_NS" etcdctl --endpoints "$ETCD_URL" endpoint health
+for k in "${NODES[@]}"; do
+    in_node "$k" etcdctl --endpoints "$ETCD_URL" endpoint health 2>&1 | sed "s/^/from node $k: /"
+done
 
-step "brindle-node as calico-node: NODENAME, IP autodetection, default pool from the environment"
-NODENAME=$LAB IP_AUTODETECTION_METHOD=interface=eth0 CALICO_IPV4POOL_CIDR=192.168.0.0/16 \
-    CALICO_IPV4POOL_IPIP=Never BRINDLE_CONTROL_SOCKET=$WORK/node.sock \
-    ip netns exec "$NODE_NS" "$BIN/brindle-node" 2>"$WORK/node.log" &
-NODE_PID=$!
-for _ in $(seq 100); do "$BIN/brindle-node" stats --socket "$WORK/node.sock" >/dev/null 2>&1 && break; sleep 0.1; done
-sed 's/\x1b\[[0-9;]*m//g' "$WORK/node.log" | grep -E "node address|registered|default IP pool|synced|ready" | cut -c 29-
+step "Three brindle-nodes as calico-node: NODENAME, IP autodetection, an IPIP CrossSubnet pool"
+start_node() {
+    NODENAME=$LAB$1 IP_AUTODETECTION_METHOD=interface=eth0 CALICO_IPV4POOL_CIDR=192.168.0.0/16 \
+        CALICO_IPV4POOL_IPIP=CrossSubnet BRINDLE_MODE=interrupt BRINDLE_CONTROL_SOCKET=$WORK/node$1.sock \
+        ip netns exec "$(node_ns "$1")" "$BIN/brindle-node" 2>"$WORK/node$1.log" &
+    NODE_PID[$1]=$!
+}
+# Node 1 first: it creates the default pool and the cluster information, as the first
+# calico-node of a cluster does; the others find them.
+start_node 1
+wait_until 30 "node 1 did not start" stats 1
+start_node 2; start_node 3
+wait_until 30 "node 2 did not start" stats 2
+wait_until 30 "node 3 did not start" stats 3
+sed 's/\x1b\[[0-9;]*m//g' "$WORK/node1.log" | grep -E "node address|default IP pool|ready" | cut -c 29- || true
 ctl get nodes -o wide
 ctl get ippools -o wide
 
@@ -79,68 +153,212 @@ metadata:
   name: pool-net4
 spec:
   cidr: 10.20.0.0/24
-  ipipMode: Never
+  ipipMode: CrossSubnet
   natOutgoing: false
 YAML
 ctl apply -f "$WORK/pool.yaml"
 ctl get ippools
 
-step "Workloads plugged in by brindle-cni (brindle-lab plug): two on net1 (default pool), two on net4 (10.20.0.0/24)"
-A1=$(plug c1 net1); A2=$(plug c2 net1); B1=$(plug c3 net4 10.20.0.0/24); B2=$(plug c4 net4 10.20.0.0/24)
-C1=$LAB-c1 C2=$LAB-c2 C3=$LAB-c3 C4=$LAB-c4
-echo "c1=$A1 c2=$A2 (net1)   c3=$B1 c4=$B2 (net4)"
+step "Two workloads per node plugged in by brindle-cni: 'a' on net1 (default pool), 'b' on net4 (10.20.0.0/24)"
+WL_NS=() WL_IP=() WL_NODE=()
+# plug K CONTAINER NETWORK [POOL]: brindle-lab creates the container's namespace and runs
+# brindle-cni ADD in node K's namespace exactly as a container runtime does. MTU 1480: the
+# pools are IPIP (CrossSubnet), whose header costs 20 bytes, the MTU Calico configures for IPIP.
+plug() {
+    local pool=() address
+    [ -n "${4:-}" ] && pool=(--pool "$4")
+    address=$("$BIN/brindle-lab" plug --name "$LAB$1" --container "$2" --network "$3" "${pool[@]}" --mtu 1480 --cni-bin-dir "$BIN" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["ips"][0]["address"].split("/")[0])')
+    WL_NS+=("$LAB$1-$2") WL_IP+=("$address") WL_NODE+=("$1")
+}
+for k in "${NODES[@]}"; do plug "$k" a net1; plug "$k" b net4 10.20.0.0/24; done
+for i in "${!WL_NS[@]}"; do printf '  %-9s on %s  %s\n' "${WL_NS[$i]}" "$LAB${WL_NODE[$i]}" "${WL_IP[$i]}"; done
 ctl get workloadendpoints -o wide
-ip netns exec $C1 ip -br addr show eth0; ip netns exec $C1 ip route
+ip netns exec "${WL_NS[0]}" ip -br addr show eth0; ip netns exec "${WL_NS[0]}" ip route
 
-step "Each network has its profile, as Calico creates it (enforcement comes with the policy issue)"
-ctl get profile net1 -o yaml
+step "BGP: the node-to-node mesh (every node peers with both others)"
+for k in "${NODES[@]}"; do
+    # shellcheck disable=SC2046
+    wait_until 30 "node $k's mesh peers are not all Established" peers_are "$k" $(other_ips "$k")
+done
+for k in "${NODES[@]}"; do node_status "$k"; done
+echo "-- routes node ${LAB}1 learned (stats: bgp_peers routes_received):"
+stats 1 | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["bgp_peers"]:
+    print("   from %-11s %s, %d prefixes" % (p["address"], p["type"], p["routes_received"]))'
 
-step "Connectivity through the vRouter"
-for pair in "$C1 $A2" "$C2 $A1" "$C3 $B2" "$C4 $B1" "$C1 $B1"; do
-    set -- $pair
-    wait_for_ping "$1" "$2" || true
-    printf '%s -> %-12s ' "$1" "$2"
-    ip netns exec "$1" ping -c 2 -i 0.2 -W 2 "$2" | grep -oE '[0-9]+ received.*'
+# ping_ok FROM_NS TO_IP: one echo answered, retried for up to ~15 s (routes arrive a moment
+# after a session is Established).
+ping_ok() {
+    for _ in $(seq 12); do
+        ip netns exec "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1 && return 0
+        sleep 0.25
+    done
+    return 1
+}
+
+# Every workload's iperf3 server, for the TCP checks; started directly so $! is iperf3.
+for ns in "${WL_NS[@]}"; do
+    ip netns exec "$ns" iperf3 -s -p 5201 >/dev/null 2>&1 &
+    HELPER_PIDS+=($!)
 done
 
-step "TCP: iperf3 c1 -> c2 for 3 seconds"
-ip netns exec $C2 iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
-sleep 0.3
-ip netns exec $C1 iperf3 -c "$A2" -p 5201 -t 3 | grep -E "sender|receiver"
-wait $! 2>/dev/null || true
+# full_mesh WHAT: every workload pings every other and sends it 256 KiB over TCP; prints the
+# matrix, dies if any pair fails.
+full_mesh() {
+    local failures=0 i j mark
+    printf '%-10s' "from\\to"; for j in "${!WL_NS[@]}"; do printf '%-10s' "${WL_NS[$j]}"; done; echo
+    for i in "${!WL_NS[@]}"; do
+        printf '%-10s' "${WL_NS[$i]}"
+        for j in "${!WL_NS[@]}"; do
+            if [ "$i" = "$j" ]; then printf '%-10s' "."; continue; fi
+            mark=ping+tcp
+            if ! ping_ok "${WL_NS[$i]}" "${WL_IP[$j]}"; then
+                mark=NO-PING; failures=$((failures + 1))
+            elif ! ip netns exec "${WL_NS[$i]}" timeout 10 iperf3 -c "${WL_IP[$j]}" -p 5201 -n 256K >/dev/null 2>&1; then
+                mark=NO-TCP; failures=$((failures + 1))
+            fi
+            printf '%-10s' "$mark"
+        done
+        echo
+    done
+    [ "$failures" -eq 0 ] || die "$1: $failures of 30 workload pairs cannot talk"
+    echo "all 30 ordered pairs: ping answered, 256 KiB delivered over TCP ($1)"
+}
+
+step "Full mesh of workloads: 6 workloads, 30 ordered pairs, ping + TCP (iperf3 -n 256K)"
+wait_until 30 "no route from node 1's workload to node 3's" ping_ok "${WL_NS[0]}" "${WL_IP[4]}"
+full_mesh "node-to-node mesh"
+
+# ipip K: "encapsulated decapsulated" of node K.
+ipip() { stats "$1" | python3 -c 'import json,sys; f=json.load(sys.stdin)["fastpath"]; print(f["ipip_encapsulated"], f["ipip_decapsulated"])'; }
+declare -A BEFORE=()
+snapshot() { for k in "${NODES[@]}"; do BEFORE[$k]=$(ipip "$k"); done; }
+# deltas: prints each node's IPIP counters since the snapshot; sets DELTA_ENC/DELTA_DEC.
+declare -A DELTA_ENC=() DELTA_DEC=()
+deltas() {
+    local k enc dec enc0 dec0
+    for k in "${NODES[@]}"; do
+        read -r enc dec <<<"$(ipip "$k")"; read -r enc0 dec0 <<<"${BEFORE[$k]}"
+        DELTA_ENC[$k]=$((enc - enc0)) DELTA_DEC[$k]=$((dec - dec0))
+        printf '   node %s: ipip_encapsulated %5d -> %-5d (+%d)   ipip_decapsulated %5d -> %-5d (+%d)\n' \
+            "$LAB$k" "$enc0" "$enc" "${DELTA_ENC[$k]}" "$dec0" "$dec" "${DELTA_DEC[$k]}"
+    done
+}
+
+# capture PORT: the first 2 IPv4 packets (ICMP or IPIP) on switch port PORT, in the background.
+capture() {
+    ip netns exec "$SWITCH_NS" tcpdump -l -n -i "$1" -c 2 'icmp or ip proto 4' >"$WORK/cap.txt" 2>"$WORK/cap.err" &
+    CAPTURE_PID=$!; HELPER_PIDS+=("$CAPTURE_PID")
+    wait_until 5 "tcpdump did not start on $1" grep -q listening "$WORK/cap.err"
+}
+show_capture() {
+    for _ in $(seq 30); do kill -0 "$CAPTURE_PID" 2>/dev/null || break; sleep 0.1; done
+    stop "$CAPTURE_PID" 1
+    sed 's/^[0-9:.]* /   on the wire: /' "$WORK/cap.txt"
+}
+
+step "Same subnet is plain, cross subnet is IP-in-IP (pool ipipMode CrossSubnet)"
+echo "${LAB}1-a -> ${LAB}2-a (${WL_IP[2]}), 5 pings, both nodes on 10.98.0.0/24; capture on node 2's switch port:"
+snapshot; capture n2
+ip netns exec "${WL_NS[0]}" ping -c 5 -i 0.2 -W 1 "${WL_IP[2]}" | grep -oE '[0-9]+ received.*'
+show_capture; deltas
+for k in "${NODES[@]}"; do
+    [ "${DELTA_ENC[$k]}" -eq 0 ] && [ "${DELTA_DEC[$k]}" -eq 0 ] || die "same-subnet traffic was encapsulated on node $k"
+done
+echo "${LAB}1-a -> ${LAB}3-a (${WL_IP[4]}), 5 pings, node 3 behind the router; capture on node 3's switch port:"
+snapshot; capture n3
+ip netns exec "${WL_NS[0]}" ping -c 5 -i 0.2 -W 1 "${WL_IP[4]}" | grep -oE '[0-9]+ received.*'
+show_capture; deltas
+[ "${DELTA_ENC[1]}" -ge 5 ] && [ "${DELTA_DEC[3]}" -ge 5 ] || die "node 1 -> node 3 was not tunnelled"
+[ "${DELTA_ENC[3]}" -ge 5 ] && [ "${DELTA_DEC[1]}" -ge 5 ] || die "node 3's replies were not tunnelled"
+[ "${DELTA_ENC[2]}" -eq 0 ] || die "node 2 encapsulated traffic it did not carry"
+grep -q "10.98.0.1 > 10.97.0.3: IP ${WL_IP[0]} > ${WL_IP[4]}" "$WORK/cap.txt" ||
+    grep -q "10.97.0.3 > 10.98.0.1: IP ${WL_IP[4]} > ${WL_IP[0]}" "$WORK/cap.txt" ||
+    die "the capture on n3 shows no IP-in-IP between the nodes"
+
+step "TCP throughput for 1 s: plain (node 1 -> node 2) and IP-in-IP (node 1 -> node 3)"
+for j in 2 4; do
+    printf '%s -> %-14s' "${WL_NS[0]}" "${WL_NS[$j]}"
+    ip netns exec "${WL_NS[0]}" timeout 15 iperf3 -c "${WL_IP[$j]}" -p 5201 -t 1 | grep -E "receiver" |
+        awk '{print $7, $8, "received"}'
+done
 
 step "ICMP errors from the vRouter"
-ip netns exec $C1 ping -c 1 -W 1 10.77.0.1 | grep -E "From|received" || true
-ip netns exec $C1 ping -c 1 -W 1 -t 1 "$A2" | grep -E "From|received" || true
+ip netns exec "${WL_NS[0]}" ping -c 1 -W 1 10.77.0.1 | grep -E "From|received" || true
+ip netns exec "${WL_NS[0]}" ping -c 1 -W 1 -t 1 "${WL_IP[4]}" | grep -E "From|received" || true
 
-step "IPAM"
+step "IPAM: each node claimed an affine block in each pool"
 ctl ipam show --show-blocks
 
-step "CNI DEL: c4 leaves; its endpoint, address and port go"
-"$BIN/brindle-lab" unplug --name "$LAB" --container c4 --network net4 --cni-bin-dir "$BIN"
-sleep 0.5
-ctl get workloadendpoints
-printf 'c3 -> %s (deleted): ' "$B2"; ip netns exec $C3 ping -c 1 -W 1 "$B2" | grep -oE '[0-9]+ received' || true
+if [ "$DEMO_SKIP_RR" != 1 ]; then
+    step "Route reflection: node ${LAB}1 becomes the reflector, the mesh goes off"
+    # The order of Calico's documentation: the reflector and the peering first, the mesh off
+    # last, so that routes are never without a session carrying them.
+    ctl label nodes "${LAB}1" route-reflector=true
+    ctl patch node "${LAB}1" -p '{"spec":{"bgp":{"routeReflectorClusterID":"224.0.0.1"}}}'
+    cat <<'YAML' | tee "$WORK/rr.yaml"
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata:
+  name: peer-with-route-reflectors
+spec:
+  nodeSelector: all()
+  peerSelector: route-reflector == 'true'
+---
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata:
+  name: default
+spec:
+  nodeToNodeMeshEnabled: false
+  asNumber: 64512
+YAML
+    ctl apply -f "$WORK/rr.yaml"
+    ctl get bgppeers -o wide
+    # The reflector peers with both clients; the clients only with the reflector.
+    wait_until 40 "node 1 does not have both clients Established" peers_are 1 10.98.0.2 10.97.0.3
+    wait_until 40 "node 2's only peer is not the reflector" peers_are 2 10.98.0.1
+    wait_until 40 "node 3's only peer is not the reflector" peers_are 3 10.98.0.1
+    for k in "${NODES[@]}"; do node_status "$k"; done
 
-step "Counters (brindle-node stats) and health"
-"$BIN/brindle-node" stats --socket "$WORK/node.sock" | python3 -c '
+    step "Full mesh of workloads again, routes now reflected by node ${LAB}1"
+    full_mesh "route reflector"
+    echo "${LAB}2-a -> ${LAB}3-a: the reflector carries routes, not traffic (node 2 tunnels straight to node 3):"
+    snapshot
+    ip netns exec "${WL_NS[2]}" ping -c 5 -i 0.2 -W 1 "${WL_IP[4]}" | grep -oE '[0-9]+ received.*'
+    deltas
+    [ "${DELTA_ENC[2]}" -ge 5 ] && [ "${DELTA_DEC[3]}" -ge 5 ] || die "node 2 -> node 3 was not tunnelled directly"
+    [ "${DELTA_ENC[1]}" -eq 0 ] && [ "${DELTA_DEC[1]}" -eq 0 ] || die "traffic went through the reflector"
+fi
+
+step "CNI DEL: ${LAB}3-b leaves; its endpoint, address and port go"
+"$BIN/brindle-lab" unplug --name "${LAB}3" --container b --network net4 --cni-bin-dir "$BIN"
+ctl get workloadendpoints
+gone() { ! ip netns exec "${WL_NS[1]}" ping -c 1 -W 1 "${WL_IP[5]}" >/dev/null 2>&1; }
+wait_until 10 "the deleted workload still answers" gone
+echo "${LAB}1-b -> ${WL_IP[5]} (deleted): no answer"
+
+step "Counters (brindle-node stats)"
+for k in "${NODES[@]}"; do
+    stats "$k" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 fp = s["fastpath"]
-print("fastpath: rx %d  forwarded %d  punted %d  injected %d  dropped %d" % (fp["rx_packets"], fp["forwarded"], fp["punted"], fp["injected"], fp["dropped"]))
-print("  drops: " + ", ".join("%s=%d" % kv for kv in fp["drops"].items() if kv[1]))
-sp = s["slowpath"]
-print("slowpath: " + ", ".join("%s=%d" % kv for kv in sp.items() if kv[1]))
-print("ports: " + ", ".join("%s(%s, xdp %s)" % (p["name"], p["kind"], p["xdp_mode"]) for p in s["ports"]))
-'
-ctl node status
+print("node %s: rx %d  forwarded %d  punted %d  dropped %d  ipip encap %d decap %d" % (sys.argv[1],
+      fp["rx_packets"], fp["forwarded"], fp["punted"], fp["dropped"], fp["ipip_encapsulated"], fp["ipip_decapsulated"]))
+drops = ", ".join("%s=%d" % kv for kv in fp["drops"].items() if kv[1])
+print("   drops: " + (drops or "none") + "   ports: " + ", ".join("%s(%s, xdp %s)" % (p["name"], p["kind"], p["xdp_mode"]) for p in s["ports"]))
+' "$LAB$k"
+done
 
-step "BGP state and policy"
-echo "brindle-node runs its BGP speaker (node-to-node mesh); a single node has no peers, so 'node status'"
-echo "above lists none (control/tests/mesh.rs shows two nodes peering). The multi-node demo and"
-echo "policy enforcement arrive with their issues."
-
-step "Stop (SIGTERM): XDP detached, host left as it was"
-kill -TERM "$NODE_PID"; wait "$NODE_PID" || true; NODE_PID=
-n=$(in_node ip -d link show | grep -c "prog/xdp" || true)
-echo "interfaces with an XDP program attached: $n"
+step "Stop (SIGTERM): XDP detached, hosts left as they were"
+for k in "${NODES[@]}"; do
+    stop "${NODE_PID[$k]}" 10; unset "NODE_PID[$k]"
+    n=$(in_node "$k" ip -d link show | grep -c "prog/xdp" || true)
+    echo "node $k: interfaces with an XDP program attached: $n"
+    [ "$n" -eq 0 ] || die "node $k left XDP attached"
+done
+echo
+echo "demo complete"
