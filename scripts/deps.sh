@@ -16,6 +16,8 @@ PACKAGES=(
     tcpdump
     # BGP interop: real peers (BIRD 2, GoBGP) started by the bgp tests
     bird2 gobgpd
+    # the demo reads the nodes' stats and CNI results (JSON) with python3
+    python3
 )
 
 missing=()
