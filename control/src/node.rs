@@ -133,10 +133,10 @@ pub fn run_agent(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     // BGP as calico-node runs it (CALICO_NETWORKING_BACKEND=bird, the default); `none` (policy
     // only) runs without. A speaker that cannot start (port 179 taken) is reported and the
     // node carries on with its local workloads.
-    let speaker = if get("CALICO_NETWORKING_BACKEND").as_deref() == Some("none") {
+    let bgp = if get("CALICO_NETWORKING_BACKEND").as_deref() == Some("none") {
         None
     } else {
-        match agent.start_bgp(crate::agent::bgp::Mesh::default_listen()) {
+        match agent.start_bgp() {
             Ok(handle) => Some(handle),
             Err(e) => {
                 tracing::error!(error = %e, "BGP speaker not started: no routes to other nodes");
@@ -145,7 +145,7 @@ pub fn run_agent(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         }
     };
     let desired = agent.desired();
-    drive(&config, &settings.endpoints, Some(ip), desired, Source::Datastore(Box::new(agent)), speaker, stop)
+    drive(&config, &settings.endpoints, Some(ip), desired, Source::Datastore(Box::new(agent)), bgp, stop)
 }
 
 /// brindle-node's own settings in agent mode, from the environment.
@@ -202,7 +202,7 @@ fn drive(
     node_ip: Option<std::net::Ipv4Addr>,
     mut desired: DesiredState,
     mut source: Source,
-    speaker: Option<bgp::speaker::SpeakerHandle>,
+    bgp: Option<crate::agent::bgp::BgpStatus>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     let (mode, core) = match config.mode {
@@ -232,7 +232,7 @@ fn drive(
         }
         None => None,
     };
-    let stats = start_stats(config, observer.clone(), speaker, servers_stop.clone())?;
+    let stats = start_stats(config, observer.clone(), bgp, servers_stop.clone())?;
 
     // The first apply: with a file, items that exist but cannot be used are configuration
     // errors, so the node refuses to start; missing interfaces are expected (plugged in
@@ -310,7 +310,7 @@ fn warn_about_restart_only_changes(old: &NodeConfig, new: &NodeConfig, old_e: &E
 fn start_stats(
     config: &NodeConfig,
     dp: DataplaneObserver,
-    speaker: Option<bgp::speaker::SpeakerHandle>,
+    bgp: Option<crate::agent::bgp::BgpStatus>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<StatsServer> {
     let node_name = config.node_name.clone();
@@ -327,8 +327,8 @@ fn start_stats(
             "ports": serde_json::to_value(&*dp.ports()).unwrap_or(Value::Null),
             "failures": serde_json::to_value(&*dp.failures()).unwrap_or(Value::Null),
         });
-        if let (Some(speaker), Some(map)) = (&speaker, doc.as_object_mut()) {
-            map.insert("bgp_peers".into(), crate::agent::bgp::status_json(speaker));
+        if let (Some(bgp), Some(map)) = (&bgp, doc.as_object_mut()) {
+            map.insert("bgp_peers".into(), bgp.json());
         }
         doc
     })

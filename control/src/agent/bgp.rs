@@ -1,125 +1,173 @@
-//! The node's BGP: Calico's node-to-node mesh on our own speaker (`bgp::speaker`).
+//! The node's BGP on our own speaker (`bgp::speaker`): Calico's node-to-node mesh, BGPPeers
+//! (global, node specific, by selector), route reflection.
 //!
 //! The speaker runs on a small tokio runtime of its own; the agent thread talks to it through
-//! the speaker handle's non-blocking calls. From the cluster view the mesh takes the peers
-//! (every other Node's `spec.bgp.ipv4Address`, with the mesh enabled in BGPConfiguration
-//! `default`) and the prefixes to originate (this node's affine IPAM blocks); from the speaker
-//! it takes the best routes learned, which become the dataplane's remote routes with the
-//! encapsulation the covering pool asks for.
+//! the speaker handle's non-blocking calls. From the cluster view [`NodeBgp`] takes the
+//! sessions to run ([`peering::desired_peers`]) and the prefixes to originate (this node's
+//! affine IPAM blocks, and /32s for its workloads' addresses borrowed from other nodes'
+//! blocks); from the speaker it takes the best routes learned, which become the dataplane's
+//! remote routes with the encapsulation the covering pool asks for.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use bgp::fsm::State;
 use bgp::rib::FibChange;
-use bgp::speaker::{PeerSpec, Speaker, SpeakerConfig, SpeakerHandle, BGP_PORT};
+use bgp::speaker::{PeerSpec, Speaker, SpeakerConfig, SpeakerHandle};
 use resources::EncapMode;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use super::peering::{self, DesiredPeer, LocalSpeaker, PeerType};
 use super::view::ClusterView;
 use crate::config::{RouteConfig, RouteEncap};
 use crate::host::Ipv4Prefix;
 
-/// calicoctl's PEER TYPE for mesh peers.
-pub const MESH_PEER_TYPE: &str = "node-to-node mesh";
-
 #[derive(Debug, thiserror::Error)]
-pub enum MeshError {
+pub enum BgpError {
     #[error("bgp runtime: {0}")]
     Runtime(std::io::Error),
     #[error(transparent)]
     Speaker(#[from] bgp::speaker::SpeakerError),
 }
 
+/// The peer table as the stats server reads it, on its own thread: the running speaker (it
+/// changes when the node's AS, cluster ID or listen port does) and each peer's type.
+#[derive(Clone, Default)]
+pub struct BgpStatus(Arc<Mutex<StatusSource>>);
+
+#[derive(Default)]
+struct StatusSource {
+    speaker: Option<SpeakerHandle>,
+    types: BTreeMap<Ipv4Addr, PeerType>,
+}
+
+impl BgpStatus {
+    /// The peer table for the stats JSON (`bgp_peers`), sorted by address.
+    pub fn json(&self) -> Value {
+        let source = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(speaker) = &source.speaker else {
+            return Value::Array(Vec::new());
+        };
+        status_json(speaker, &source.types)
+    }
+
+    fn set(&self, speaker: Option<SpeakerHandle>, types: BTreeMap<Ipv4Addr, PeerType>) {
+        let mut source = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        source.speaker = speaker;
+        source.types = types;
+    }
+}
+
 /// The running speaker and what the node has told it.
-pub struct Mesh {
-    runtime: Option<tokio::runtime::Runtime>,
+pub struct NodeBgp {
+    runtime: tokio::runtime::Runtime,
     speaker: SpeakerHandle,
     fib: UnboundedReceiver<FibChange>,
-    asn: u32,
+    /// The settings the speaker was started with.
+    local: LocalSpeaker,
     /// This node's address and subnet: next hops outside it are "cross subnet".
+    address: Ipv4Addr,
     subnet: Ipv4Prefix,
-    peers: BTreeMap<Ipv4Addr, u32>,
+    peers: BTreeMap<Ipv4Addr, DesiredPeer>,
     originated: BTreeSet<bgp::packet::Ipv4Prefix>,
     /// Best routes learned: prefix -> BGP next hop.
     learned: BTreeMap<bgp::packet::Ipv4Prefix, Ipv4Addr>,
+    status: BgpStatus,
 }
 
-impl Mesh {
-    /// Starts the speaker (router id = the node address) listening on `listen`, with the AS
-    /// the view gives this node (its Node's `asNumber`, else the cluster's).
-    pub fn start(
-        view: &ClusterView,
-        address: (Ipv4Addr, u8),
-        listen: SocketAddr,
-    ) -> Result<Mesh, MeshError> {
-        let asn = view
-            .this_node()
-            .and_then(|n| n.as_number)
-            .unwrap_or(view.bgp().as_number);
+impl NodeBgp {
+    /// Starts the speaker (router id = the node address) on every address, at the cluster's
+    /// listen port (179 unless BGPConfiguration `default` says otherwise), as calico-node's
+    /// BIRD does; then peers and originates as the view says.
+    pub fn start(view: &ClusterView, address: (Ipv4Addr, u8)) -> Result<NodeBgp, BgpError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("bgp")
             .enable_all()
             .build()
-            .map_err(MeshError::Runtime)?;
-        let speaker =
-            runtime.block_on(Speaker::start(SpeakerConfig::new(asn, address.0, listen)))?;
-        let fib = speaker
-            .fib_changes()
-            .ok_or(bgp::speaker::SpeakerError::Stopped)?;
-        tracing::info!(asn, router_id = %address.0, %listen, "BGP speaker started");
-        Ok(Mesh {
-            runtime: Some(runtime),
+            .map_err(BgpError::Runtime)?;
+        let local = peering::local_speaker(view);
+        let (speaker, fib) = start_speaker(&runtime, local, address.0)?;
+        let mut node = NodeBgp {
+            runtime,
             speaker,
             fib,
-            asn,
+            local,
+            address: address.0,
             subnet: subnet_of(address.0, address.1),
             peers: BTreeMap::new(),
             originated: BTreeSet::new(),
             learned: BTreeMap::new(),
-        })
+            status: BgpStatus::default(),
+        };
+        node.sync(view);
+        Ok(node)
     }
 
-    /// Listens on every address, port 179, as calico-node's BIRD does.
-    pub fn default_listen() -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::UNSPECIFIED, BGP_PORT))
-    }
-
-    /// Brings the peers and the originated prefixes in line with the view.
+    /// Brings the speaker, its sessions and the originated prefixes in line with the view.
     pub fn sync(&mut self, view: &ClusterView) {
-        let wanted = mesh_peers(view);
-        for (&address, &asn) in &self.peers {
-            if wanted.get(&address) != Some(&asn) {
-                tracing::info!(%address, "removing BGP mesh peer");
-                let _ = self.speaker.remove_peer(address);
+        let local = peering::local_speaker(view);
+        if local != self.local {
+            self.restart(local);
+        }
+        let wanted = peering::desired_peers(view);
+        for (address, peer) in &self.peers {
+            if wanted.get(address) != Some(peer) {
+                tracing::info!(%address, "removing BGP peer");
+                let _ = self.speaker.remove_peer(*address);
             }
         }
-        for (&address, &asn) in &wanted {
-            if self.peers.get(&address) != Some(&asn) {
-                tracing::info!(%address, asn, "adding BGP mesh peer");
-                if let Err(e) = self.speaker.add_peer(PeerSpec::new(address, asn)) {
+        for (address, peer) in &wanted {
+            if self.peers.get(address) != Some(peer) {
+                tracing::info!(%address, asn = peer.asn, port = peer.port, peer_type = %peer.peer_type, rr_client = peer.rr_client, "adding BGP peer");
+                let spec = PeerSpec {
+                    rr_client: peer.rr_client,
+                    port: peer.port,
+                    ..PeerSpec::new(*address, peer.asn)
+                };
+                if let Err(e) = self.speaker.add_peer(spec) {
                     tracing::warn!(%address, error = %e, "cannot add BGP peer");
                 }
             }
         }
         self.peers = wanted;
+        self.publish_status();
 
-        let blocks: BTreeSet<_> = view
-            .blocks()
-            .filter_map(|b| bgp::packet::Ipv4Prefix::new(b.addr, b.len))
-            .collect();
-        for gone in self.originated.difference(&blocks) {
-            tracing::info!(prefix = %gone, "withdrawing block");
+        let prefixes = originated_prefixes(view);
+        for gone in self.originated.difference(&prefixes) {
+            tracing::info!(prefix = %gone, "withdrawing");
             let _ = self.speaker.withdraw(*gone);
         }
-        for new in blocks.difference(&self.originated) {
-            tracing::info!(prefix = %new, "originating block");
+        for new in prefixes.difference(&self.originated) {
+            tracing::info!(prefix = %new, "originating");
             let _ = self.speaker.originate(*new);
         }
-        self.originated = blocks;
+        self.originated = prefixes;
+    }
+
+    /// A new speaker with new settings: sessions and learned routes start over.
+    fn restart(&mut self, local: LocalSpeaker) {
+        tracing::info!(asn = local.asn, cluster_id = ?local.cluster_id, port = local.listen_port, "BGP settings changed; restarting the speaker");
+        self.speaker.shutdown();
+        match start_speaker(&self.runtime, local, self.address) {
+            Ok((speaker, fib)) => {
+                self.speaker = speaker;
+                self.fib = fib;
+            }
+            Err(e) => tracing::error!(error = %e, "BGP speaker not restarted; keeping no sessions"),
+        }
+        self.local = local;
+        self.peers.clear();
+        self.originated.clear();
+        self.learned.clear();
+    }
+
+    fn publish_status(&self) {
+        let types = self.peers.iter().map(|(a, p)| (*a, p.peer_type)).collect();
+        self.status.set(Some(self.speaker.clone()), types);
     }
 
     /// Takes in the best-route changes that have arrived; true if any did.
@@ -153,34 +201,60 @@ impl Mesh {
             .collect()
     }
 
-    /// The peer table for the stats JSON (`bgp_peers`).
-    pub fn status_json(&self) -> Value {
-        status_json(&self.speaker)
+    /// The peer table, readable from other threads (the stats server).
+    pub fn status(&self) -> BgpStatus {
+        self.status.clone()
     }
 
     /// The AS this node speaks as.
     pub fn asn(&self) -> u32 {
-        self.asn
-    }
-
-    /// A handle for readers on other threads (the stats server).
-    pub fn handle(&self) -> SpeakerHandle {
-        self.speaker.clone()
+        self.local.asn
     }
 }
 
-impl Drop for Mesh {
+impl Drop for NodeBgp {
     fn drop(&mut self) {
-        // Cease to every peer, then give the tasks a moment to send it.
+        // Cease to every peer; the runtime's drop gives the tasks a moment to send it.
         self.speaker.shutdown();
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_timeout(Duration::from_millis(500));
-        }
+        self.status.set(None, BTreeMap::new());
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
-/// The peer table as `brindlectl node status` shows it: every peer here is a mesh peer.
-pub fn status_json(speaker: &SpeakerHandle) -> Value {
+fn start_speaker(
+    runtime: &tokio::runtime::Runtime,
+    local: LocalSpeaker,
+    router_id: Ipv4Addr,
+) -> Result<(SpeakerHandle, UnboundedReceiver<FibChange>), BgpError> {
+    let listen = SocketAddr::from((Ipv4Addr::UNSPECIFIED, local.listen_port));
+    let config = SpeakerConfig {
+        cluster_id: local.cluster_id,
+        ..SpeakerConfig::new(local.asn, router_id, listen)
+    };
+    let speaker = runtime.block_on(Speaker::start(config))?;
+    let fib = speaker.fib_changes().ok_or(bgp::speaker::SpeakerError::Stopped)?;
+    tracing::info!(asn = local.asn, %router_id, %listen, cluster_id = ?local.cluster_id, "BGP speaker started");
+    Ok((speaker, fib))
+}
+
+/// What this node announces: its affine blocks, and a /32 for each of its workloads' addresses
+/// outside them (borrowed from another node's block), as Calico does.
+fn originated_prefixes(view: &ClusterView) -> BTreeSet<bgp::packet::Ipv4Prefix> {
+    let blocks: Vec<Ipv4Prefix> = view.blocks().collect();
+    let borrowed = view
+        .endpoint_ips()
+        .filter(|ip| !blocks.iter().any(|b| b.contains(*ip)))
+        .map(|ip| Ipv4Prefix { addr: ip, len: 32 });
+    blocks
+        .iter()
+        .copied()
+        .chain(borrowed)
+        .filter_map(|p| bgp::packet::Ipv4Prefix::new(p.addr, p.len))
+        .collect()
+}
+
+/// The peer table as `brindlectl node status` shows it.
+fn status_json(speaker: &SpeakerHandle, types: &BTreeMap<Ipv4Addr, PeerType>) -> Value {
     let mut peers = speaker.status();
     peers.sort_by_key(|p| p.address);
     Value::Array(
@@ -192,10 +266,11 @@ pub fn status_json(speaker: &SpeakerHandle) -> Value {
                 } else {
                     p.last_error.clone().unwrap_or_else(|| p.state.to_string())
                 };
+                let peer_type = types.get(&p.address).copied().unwrap_or(PeerType::Mesh);
                 json!({
                     "address": p.address.to_string(),
                     "asn": p.asn,
-                    "type": MESH_PEER_TYPE,
+                    "type": peer_type.to_string(),
                     "state": p.state.to_string(),
                     // Seconds since the Unix epoch; null when the session never started.
                     "since": p.since.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs()),
@@ -205,19 +280,6 @@ pub fn status_json(speaker: &SpeakerHandle) -> Value {
             })
             .collect(),
     )
-}
-
-/// Every other node, by address, with its AS; none when the mesh is off.
-fn mesh_peers(view: &ClusterView) -> BTreeMap<Ipv4Addr, u32> {
-    let bgp = view.bgp();
-    if !bgp.mesh_enabled {
-        return BTreeMap::new();
-    }
-    let me = view.this_node().map(|n| n.name.clone());
-    view.nodes()
-        .filter(|n| Some(&n.name) != me.as_ref())
-        .map(|n| (n.address, n.as_number.unwrap_or(bgp.as_number)))
-        .collect()
 }
 
 /// The encapsulation of a route to `prefix` via `via`, from the covering pool's ipipMode:
@@ -252,124 +314,49 @@ pub fn subnet_of(ip: Ipv4Addr, len: u8) -> Ipv4Prefix {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datastore::KeyValue;
-    use resources::{AsNumber, IpPoolSpec, Metadata, NodeBgpSpec, NodeSpec, Resource};
-
-    fn kv(resource: Resource) -> KeyValue {
-        KeyValue {
-            key: resource.key(),
-            value: resource.to_stored_json(),
-            create_revision: 1,
-            mod_revision: 1,
-        }
-    }
-
-    fn pool(name: &str, cidr: &str, ipip: EncapMode) -> KeyValue {
-        let spec = IpPoolSpec {
-            cidr: cidr.into(),
-            ipip_mode: Some(ipip),
-            ..IpPoolSpec::default()
-        };
-        kv(Resource::IpPool(resources::IpPool::new(
-            Metadata::named(name),
-            spec,
-        )))
-    }
-
-    fn node(name: &str, address: &str, asn: Option<u32>) -> KeyValue {
-        let bgp = NodeBgpSpec {
-            ipv4_address: address.into(),
-            as_number: asn.map(AsNumber::new),
-            ..NodeBgpSpec::default()
-        };
-        kv(Resource::Node(resources::Node::new(
-            Metadata::named(name),
-            NodeSpec {
-                bgp: Some(bgp),
-                ..NodeSpec::default()
-            },
-        )))
-    }
+    use crate::agent::fixtures::{affinity, endpoint, node, pool, view_of};
 
     fn prefix(text: &str) -> Ipv4Prefix {
         text.parse().unwrap()
     }
 
-    fn view(listing: Vec<KeyValue>) -> ClusterView {
-        let mut view = ClusterView::new("n1");
-        view.reset(listing);
-        view
-    }
-
     #[test]
     fn encapsulation_follows_the_covering_pools_ipip_mode() {
-        let v = view(vec![
-            pool("always", "10.1.0.0/16", EncapMode::Always),
-            pool("cross", "10.2.0.0/16", EncapMode::CrossSubnet),
-            pool("never", "10.3.0.0/16", EncapMode::Never),
-        ]);
+        let v = view_of(
+            "n1",
+            vec![
+                pool("always", "10.1.0.0/16", EncapMode::Always),
+                pool("cross", "10.2.0.0/16", EncapMode::CrossSubnet),
+                pool("never", "10.3.0.0/16", EncapMode::Never),
+            ],
+        );
         let subnet = subnet_of("172.16.0.1".parse().unwrap(), 24);
         let same: Ipv4Addr = "172.16.0.2".parse().unwrap();
         let other: Ipv4Addr = "172.17.0.2".parse().unwrap();
-        assert_eq!(
-            encap_for(&v, prefix("10.1.4.0/26"), same, subnet),
-            RouteEncap::Ipip
-        );
-        assert_eq!(
-            encap_for(&v, prefix("10.2.4.0/26"), same, subnet),
-            RouteEncap::None,
-            "CrossSubnet, same subnet"
-        );
-        assert_eq!(
-            encap_for(&v, prefix("10.2.4.0/26"), other, subnet),
-            RouteEncap::Ipip,
-            "CrossSubnet, other subnet"
-        );
-        assert_eq!(
-            encap_for(&v, prefix("10.3.4.0/26"), other, subnet),
-            RouteEncap::None
-        );
-        assert_eq!(
-            encap_for(&v, prefix("10.9.0.0/26"), other, subnet),
-            RouteEncap::None,
-            "in no pool: plain"
-        );
-        assert_eq!(
-            encap_for(&v, prefix("10.0.0.0/8"), other, subnet),
-            RouteEncap::None,
-            "wider than every pool"
-        );
+        assert_eq!(encap_for(&v, prefix("10.1.4.0/26"), same, subnet), RouteEncap::Ipip);
+        assert_eq!(encap_for(&v, prefix("10.2.4.0/26"), same, subnet), RouteEncap::None, "CrossSubnet, same subnet");
+        assert_eq!(encap_for(&v, prefix("10.2.4.0/26"), other, subnet), RouteEncap::Ipip, "CrossSubnet, other subnet");
+        assert_eq!(encap_for(&v, prefix("10.3.4.0/26"), other, subnet), RouteEncap::None);
+        assert_eq!(encap_for(&v, prefix("10.9.0.0/26"), other, subnet), RouteEncap::None, "in no pool: plain");
+        assert_eq!(encap_for(&v, prefix("10.0.0.0/8"), other, subnet), RouteEncap::None, "wider than every pool");
     }
 
     #[test]
-    fn mesh_peers_are_the_other_nodes_with_their_as_unless_the_mesh_is_off() {
-        let mut listing = vec![
-            node("n1", "172.16.0.1/24", None),
-            node("n2", "172.16.0.2/24", None),
-            node("n3", "172.16.0.3/24", Some(65001)),
-        ];
-        let peers = mesh_peers(&view(listing.clone()));
-        let expected: BTreeMap<Ipv4Addr, u32> = [
-            ("172.16.0.2".parse().unwrap(), 64512),
-            ("172.16.0.3".parse().unwrap(), 65001),
-        ]
-        .into_iter()
-        .collect();
-        assert_eq!(
-            peers, expected,
-            "not ourselves; the default AS unless the Node overrides it"
+    fn a_node_originates_its_blocks_and_its_borrowed_addresses_as_host_routes() {
+        let v = view_of(
+            "n1",
+            vec![
+                node("n1", "172.16.0.1/24", None, &[], ""),
+                affinity("n1", "10.1.0.0/26"),
+                affinity("n2", "10.1.0.64/26"),
+                endpoint("n1", "a", "10.1.0.5"),
+                // Borrowed from n2's block: announced as a /32 that beats n2's /26.
+                endpoint("n1", "b", "10.1.0.70"),
+                // Another node's workload: not ours to announce.
+                endpoint("n2", "c", "10.1.0.71"),
+            ],
         );
-
-        let off = resources::BgpConfigurationSpec {
-            node_to_node_mesh_enabled: Some(false),
-            ..Default::default()
-        };
-        listing.push(kv(Resource::BgpConfiguration(
-            resources::BgpConfiguration::new(Metadata::named("default"), off),
-        )));
-        assert!(
-            mesh_peers(&view(listing)).is_empty(),
-            "nodeToNodeMeshEnabled: false"
-        );
+        let announced: Vec<String> = originated_prefixes(&v).iter().map(|p| p.to_string()).collect();
+        assert_eq!(announced, ["10.1.0.0/26", "10.1.0.70/32"]);
     }
 }

@@ -10,12 +10,14 @@
 
 pub mod bgp;
 pub mod env;
+#[cfg(test)]
+mod fixtures;
+pub mod peering;
 pub mod view;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ::bgp::speaker as bgp_speaker;
 use datastore::{keys, Datastore, DatastoreError, Watch, WatchEvent};
 use resources::{AsNumber, ClusterInformationSpec, IpPoolSpec, Metadata, NodeBgpSpec, NodeSpec, Resource};
 
@@ -55,8 +57,8 @@ pub struct Agent {
     /// Set after a compaction, a lost connection or a failed resync.
     needs_resync: bool,
     last_attempt: Option<Instant>,
-    /// The BGP mesh, once started ([`Agent::start_bgp`]).
-    mesh: Option<bgp::Mesh>,
+    /// The node's BGP, once started ([`Agent::start_bgp`]).
+    bgp: Option<bgp::NodeBgp>,
 }
 
 impl Agent {
@@ -75,7 +77,7 @@ impl Agent {
             watches: Vec::new(),
             needs_resync: true,
             last_attempt: None,
-            mesh: None,
+            bgp: None,
         };
         agent.resync()?;
         Ok(agent)
@@ -87,20 +89,19 @@ impl Agent {
 
     pub fn desired(&self) -> DesiredState {
         let mut desired = self.view.desired(Some(&self.identity.uplink));
-        if let Some(mesh) = &self.mesh {
-            desired.routes = mesh.routes(&self.view);
+        if let Some(bgp) = &self.bgp {
+            desired.routes = bgp.routes(&self.view);
         }
         desired
     }
 
-    /// Starts the BGP speaker on `listen` and peers and originates as the view says; from
-    /// then on [`Agent::poll`] keeps it in line and [`Agent::desired`] holds what it learns.
-    pub fn start_bgp(&mut self, listen: std::net::SocketAddr) -> Result<bgp_speaker::SpeakerHandle, bgp::MeshError> {
-        let mut mesh = bgp::Mesh::start(&self.view, self.identity.address, listen)?;
-        mesh.sync(&self.view);
-        let handle = mesh.handle();
-        self.mesh = Some(mesh);
-        Ok(handle)
+    /// Starts the BGP speaker and peers and originates as the view says; from then on
+    /// [`Agent::poll`] keeps it in line and [`Agent::desired`] holds what it learns.
+    pub fn start_bgp(&mut self) -> Result<bgp::BgpStatus, bgp::BgpError> {
+        let node_bgp = bgp::NodeBgp::start(&self.view, self.identity.address)?;
+        let status = node_bgp.status();
+        self.bgp = Some(node_bgp);
+        Ok(status)
     }
 
     pub fn endpoint_count(&self) -> usize {
@@ -140,8 +141,8 @@ impl Agent {
             }
             return match self.resync() {
                 Ok(()) => {
-                    if let Some(mesh) = &mut self.mesh {
-                        mesh.sync(&self.view);
+                    if let Some(bgp) = &mut self.bgp {
+                        bgp.sync(&self.view);
                     }
                     true
                 }
@@ -170,11 +171,11 @@ impl Agent {
                 }
             }
         }
-        if let Some(mesh) = &mut self.mesh {
+        if let Some(bgp) = &mut self.bgp {
             if changed {
-                mesh.sync(&self.view);
+                bgp.sync(&self.view);
             }
-            changed |= mesh.poll();
+            changed |= bgp.poll();
         }
         changed
     }

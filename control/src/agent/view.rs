@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 
 use datastore::{keys, KeyValue, WatchEvent};
 use resources::Resource;
+use selector::Selector;
 
 use crate::config::WorkloadConfig;
 use crate::dataplane::DesiredState;
@@ -20,7 +21,7 @@ pub struct PoolFacts {
     pub ipip: resources::EncapMode,
 }
 
-/// Another node of the cluster as the BGP mesh needs it.
+/// A node of the cluster as BGP needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeFacts {
     pub name: String,
@@ -28,19 +29,44 @@ pub struct NodeFacts {
     pub address: Ipv4Addr,
     /// Node `spec.bgp.asNumber`, when the node overrides the cluster's.
     pub as_number: Option<u32>,
+    /// Node `spec.bgp.routeReflectorClusterID`: set when the node is a route reflector.
+    pub rr_cluster_id: Option<Ipv4Addr>,
+    /// The Node's labels, for BGPPeer `nodeSelector` and `peerSelector`.
+    pub labels: BTreeMap<String, String>,
 }
 
-/// BGPConfiguration `default` as the mesh needs it (Calico's defaults when absent).
+/// BGPConfiguration `default` as BGP needs it (Calico's defaults when absent).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BgpFacts {
     pub as_number: u32,
     pub mesh_enabled: bool,
+    /// `listenPort`: where every node's speaker listens, so also where mesh and selector
+    /// peers are reached.
+    pub listen_port: u16,
 }
 
 impl Default for BgpFacts {
     fn default() -> Self {
-        BgpFacts { as_number: resources::BgpConfigurationSpec::default().as_number_or_default(), mesh_enabled: true }
+        BgpFacts {
+            as_number: resources::BgpConfigurationSpec::default().as_number_or_default(),
+            mesh_enabled: true,
+            listen_port: ::bgp::speaker::BGP_PORT,
+        }
     }
+}
+
+/// A BGPPeer resource, its selectors parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerFacts {
+    pub name: String,
+    /// `spec.node`: this peering is for that node only.
+    pub node: Option<String>,
+    pub node_selector: Option<Selector>,
+    /// Other Calico nodes as peers, chosen by their labels.
+    pub peer_selector: Option<Selector>,
+    /// `spec.peerIP`, with its port when given as `ip:port`.
+    pub peer_ip: Option<(Ipv4Addr, Option<u16>)>,
+    pub as_number: Option<u32>,
 }
 
 /// A workload endpoint of this node as the dataplane needs it.
@@ -51,13 +77,14 @@ pub struct EndpointFacts {
 }
 
 /// The datastore prefixes the agent lists and watches.
-pub fn watched_prefixes(node: &str) -> [String; 5] {
+pub fn watched_prefixes(node: &str) -> [String; 6] {
     [
         keys::resource_prefix("ippools", None),
         keys::resource_prefix("workloadendpoints", None),
         keys::ipam_affinity_prefix(node),
         keys::resource_prefix("nodes", None),
         keys::resource_prefix("bgpconfigurations", None),
+        keys::resource_prefix("bgppeers", None),
     ]
 }
 
@@ -71,6 +98,8 @@ pub struct ClusterView {
     nodes: BTreeMap<String, NodeFacts>,
     /// BGPConfiguration `default`, when it exists.
     bgp: BTreeMap<String, BgpFacts>,
+    /// Every BGPPeer, by key.
+    peers: BTreeMap<String, PeerFacts>,
 }
 
 impl ClusterView {
@@ -85,6 +114,7 @@ impl ClusterView {
         self.blocks.clear();
         self.nodes.clear();
         self.bgp.clear();
+        self.peers.clear();
         for kv in listing {
             self.put(&kv);
         }
@@ -99,13 +129,14 @@ impl ClusterView {
                 self.pools.remove(key).is_some() | self.endpoints.remove(key).is_some() | self.blocks.remove(key).is_some()
                     | self.nodes.remove(key).is_some()
                     | self.bgp.remove(key).is_some()
+                    | self.peers.remove(key).is_some()
             }
             WatchEvent::Compacted { .. } | WatchEvent::Disconnected { .. } => false,
         }
     }
 
     fn put(&mut self, kv: &KeyValue) -> bool {
-        let [pools, endpoints, affinities, nodes, bgp] = watched_prefixes(&self.node);
+        let [pools, endpoints, affinities, nodes, bgp, peers] = watched_prefixes(&self.node);
         if kv.key.starts_with(&pools) {
             let facts = pool_facts(kv);
             return replace(&mut self.pools, &kv.key, facts);
@@ -128,6 +159,9 @@ impl ClusterView {
             let facts = if kv.key == keys::resource("bgpconfigurations", None, "default") { bgp_facts(kv) } else { None };
             return replace(&mut self.bgp, &kv.key, facts);
         }
+        if kv.key.starts_with(&peers) {
+            return replace(&mut self.peers, &kv.key, peer_facts(kv));
+        }
         false
     }
 
@@ -139,6 +173,16 @@ impl ClusterView {
     /// Every node of the cluster, this one included.
     pub fn nodes(&self) -> impl Iterator<Item = &NodeFacts> {
         self.nodes.values()
+    }
+
+    /// Every BGPPeer.
+    pub fn peers(&self) -> impl Iterator<Item = &PeerFacts> {
+        self.peers.values()
+    }
+
+    /// The addresses of this node's workloads.
+    pub fn endpoint_ips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.endpoints.values().flat_map(|e| e.ips.iter().copied())
     }
 
     /// The node this view belongs to, once registered.
@@ -210,7 +254,57 @@ fn node_facts(kv: &KeyValue) -> Option<NodeFacts> {
     // `10.0.0.5/24`: the address is what peers connect to.
     let address = bgp.ipv4_address.split('/').next()?.parse().ok()?;
     let as_number = bgp.as_number.as_ref().and_then(|a| a.value().ok());
-    Some(NodeFacts { name: node.metadata.name.clone(), address, as_number })
+    let rr_cluster_id = match bgp.route_reflector_cluster_id.as_str() {
+        "" => None,
+        id => match id.parse() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                tracing::warn!(node = %node.metadata.name, routeReflectorClusterID = id, "not an IPv4 address; the node is not a route reflector");
+                None
+            }
+        },
+    };
+    Some(NodeFacts { name: node.metadata.name.clone(), address, as_number, rr_cluster_id, labels: node.metadata.labels.clone() })
+}
+
+/// A BGPPeer, or None (logged) when it cannot be used: brindlectl validates what it writes,
+/// but anything can be in the datastore.
+fn peer_facts(kv: &KeyValue) -> Option<PeerFacts> {
+    let Ok(Resource::BgpPeer(peer)) = Resource::from_kv(kv) else {
+        tracing::warn!(key = %kv.key, "ignoring a BGPPeer that does not decode");
+        return None;
+    };
+    let name = peer.metadata.name.clone();
+    let parse = |field: &str, text: &Option<String>| -> Result<Option<Selector>, ()> {
+        match text.as_deref() {
+            None | Some("") => Ok(None),
+            Some(text) => Selector::parse(text).map(Some).map_err(|e| {
+                tracing::warn!(bgppeer = %name, field, selector = text, error = %e, "ignoring the BGPPeer");
+            }),
+        }
+    };
+    let node_selector = parse("spec.nodeSelector", &peer.spec.node_selector).ok()?;
+    let peer_selector = parse("spec.peerSelector", &peer.spec.peer_selector).ok()?;
+    let peer_ip = match peer.spec.peer_address() {
+        Some((std::net::IpAddr::V4(ip), port)) => Some((ip, port)),
+        Some(_) => {
+            tracing::info!(bgppeer = %name, "IPv6 peers are not supported yet; ignoring the BGPPeer");
+            return None;
+        }
+        None if peer_selector.is_some() => None,
+        None => {
+            tracing::warn!(bgppeer = %name, peerIP = %peer.spec.peer_ip, "ignoring the BGPPeer: no usable peerIP");
+            return None;
+        }
+    };
+    Some(PeerFacts {
+        name: name.clone(),
+        node: Some(peer.spec.node.clone()).filter(|n| !n.is_empty()),
+        node_selector,
+        peer_selector,
+        peer_ip,
+        as_number: peer.spec.as_number.as_ref().and_then(|a| a.value().ok()),
+    })
 }
 
 fn bgp_facts(kv: &KeyValue) -> Option<BgpFacts> {
@@ -218,7 +312,12 @@ fn bgp_facts(kv: &KeyValue) -> Option<BgpFacts> {
         tracing::warn!(key = %kv.key, "ignoring a BGPConfiguration that does not decode");
         return None;
     };
-    Some(BgpFacts { as_number: config.spec.as_number_or_default(), mesh_enabled: config.spec.mesh_enabled() })
+    let listen_port = config.spec.listen_port.and_then(|p| u16::try_from(p).ok()).filter(|&p| p != 0);
+    Some(BgpFacts {
+        as_number: config.spec.as_number_or_default(),
+        mesh_enabled: config.spec.mesh_enabled(),
+        listen_port: listen_port.unwrap_or(::bgp::speaker::BGP_PORT),
+    })
 }
 
 fn endpoint_facts(kv: &KeyValue, node: &str) -> Option<EndpointFacts> {

@@ -12,11 +12,8 @@ use super::CtlError;
 pub const DEFAULT_HEALTH_ADDR: &str = "127.0.0.1:9099";
 
 /// `node status`: whether a brindle-node runs on this host (its `/liveness` endpoint
-/// answers, or its control socket accepts a connection), then the BGP peer tables.
-///
-/// HOOK: the peer tables are empty until the BGP issue: brindle has no BGP speaker yet, so
-/// there are no peers to list. That issue fills in the `IPv4 BGP status` table (peer address,
-/// peer type, state, since, info) from the speaker.
+/// answers, or its control socket accepts a connection), then the BGP peer tables as the
+/// node's speaker reports them (peer address, peer type, state, since, info).
 pub fn status(
     health: SocketAddr,
     control_socket: &std::path::Path,
