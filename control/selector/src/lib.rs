@@ -1,7 +1,7 @@
 //! Calico's label selector language (libcalico-go `lib/selector`): `role == 'db' && has(net1)`.
 //!
-//! - [`Selector::parse`]: Calico's grammar and precedence (see [`parser`](crate::parser) docs);
-//!   errors are [`ParseError`]s naming the byte position and what was expected there.
+//! - [`Selector::parse`]: Calico's grammar and precedence (below); errors are [`ParseError`]s
+//!   naming the byte position and what was expected there.
 //! - `Display` / [`Selector::canonical`]: Calico's canonical text (double quotes unless the value
 //!   holds one, `&&`/`||` groups parenthesised, set members sorted and deduplicated), so
 //!   `parse(canonical)` gives back an equal selector and equal selectors print the same.
@@ -11,6 +11,20 @@
 //!   compiler needs to index selectors and share address sets between equal ones.
 //! - [`scope`]: the selectors a namespaced policy and its rules really mean
 //!   (`projectcalico.org/namespace`, `namespaceSelector` with `pcns.` labels, `global()`).
+//!
+//! ## Grammar (Calico's)
+//! ```text
+//! selector  := <empty> | or
+//! or        := and ( "||" and )*
+//! and       := operation ( "&&" operation )*
+//! operation := "!"* ( has(k) | all() | global() | "(" or ")"
+//!                   | k ("==" | "!=" | contains | starts with | ends with) string
+//!                   | k ("in" | "not in") "{" [ string ("," string)* [","] ] "}" )
+//! ```
+//! `!` binds tightest, then `&&`, then `||`; a run of `!` collapses to its parity. Labels `k`
+//! are runs of `[a-zA-Z0-9_./-]`; strings are `'...'` or `"..."` without escapes; whitespace
+//! is space and tab only. An empty selector is `all()`. `==`, `contains`, `starts with`,
+//! `ends with`, `in` and `has` need the label; `!=` and `not in` hold when it is absent.
 //!
 //! ## `global()`
 //! Calico's evaluator treats `global()` as true and gives it meaning only inside a rule's

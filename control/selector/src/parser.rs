@@ -1,17 +1,7 @@
-//! Recursive descent over the tokens, with Calico's grammar and precedence:
-//!
-//! ```text
-//! selector  := <empty> | or
-//! or        := and ( "||" and )*
-//! and       := operation ( "&&" operation )*
-//! operation := "!"* ( has(k) | all() | global() | "(" or ")"
-//!                   | k ("==" | "!=" | contains | starts with | ends with) string
-//!                   | k ("in" | "not in") "{" [ string ("," string)* [","] ] "}" )
-//! ```
-//!
-//! So `!` binds tightest, then `&&`, then `||`; a run of `!` collapses to its parity. An empty
-//! (or all-blank) selector is `all()`, as in Calico. Only parentheses nest, and their depth is
-//! bounded by [`MAX_NESTING`] so hostile input cannot exhaust the stack.
+//! Recursive descent over the tokens, following the grammar in the crate docs: one function
+//! per precedence level (`or`, `and`, `operation`). An empty (or all-blank) selector is
+//! `all()`, as in Calico. Only parentheses nest, and their depth is bounded by [`MAX_NESTING`]
+//! so that hostile input cannot exhaust the stack.
 
 use crate::error::ParseError;
 use crate::expr::Expr;
@@ -156,14 +146,16 @@ impl<'a> Parser<'_, 'a> {
             Kind::EndsWith => Expr::EndsWith,
             Kind::In => return Ok(Expr::In(key, self.set_literal(op)?)),
             Kind::NotIn => return Ok(Expr::NotIn(key, self.set_literal(op)?)),
-            other => return Err(ParseError::new(
-                op.position,
-                format!(
+            other => {
+                return Err(ParseError::new(
+                    op.position,
+                    format!(
                     "expected an operator (==, !=, in, not in, contains, starts with, ends with) \
                          after label '{label}', found {}",
                     other.spelling()
                 ),
-            )),
+                ))
+            }
         };
         let value = self.take();
         if value.kind != Kind::String {
