@@ -391,14 +391,7 @@ fn run_side(
         }
         Forwarder::Brindle => {
             for (k, other) in [(1, 2), (2, 1)] {
-                nodes.push(start_brindle_node(
-                    opts,
-                    &lab,
-                    &dir,
-                    k,
-                    other,
-                    side.encap,
-                )?);
+                nodes.push(start_brindle_node(opts, &lab, &dir, k, other, side.encap)?);
             }
         }
     }
@@ -506,9 +499,19 @@ pub fn check_path(
 ) -> Result<(), String> {
     let ipip = side.encap == Encap::Ipip;
     let (wanted, unwanted, wanted_name, unwanted_name) = if ipip {
-        (evidence.capture_ipip, evidence.capture_bare, "inside IPIP", "bare")
+        (
+            evidence.capture_ipip,
+            evidence.capture_bare,
+            "inside IPIP",
+            "bare",
+        )
     } else {
-        (evidence.capture_bare, evidence.capture_ipip, "bare", "inside IPIP")
+        (
+            evidence.capture_bare,
+            evidence.capture_ipip,
+            "bare",
+            "inside IPIP",
+        )
     };
     if wanted < PATH_PINGS || unwanted > 0 {
         return Err(format!(
@@ -547,11 +550,20 @@ pub fn check_path(
         )),
     };
     if evidence.tunnel_tx_packets_node1.is_some() || evidence.tunnel_rx_packets_node2.is_some() {
-        at_least("tunl0 tx_packets on node 1", evidence.tunnel_tx_packets_node1)?;
-        at_least("tunl0 rx_packets on node 2", evidence.tunnel_rx_packets_node2)?;
+        at_least(
+            "tunl0 tx_packets on node 1",
+            evidence.tunnel_tx_packets_node1,
+        )?;
+        at_least(
+            "tunl0 rx_packets on node 2",
+            evidence.tunnel_rx_packets_node2,
+        )?;
     }
     if side.forwarder == Forwarder::Brindle {
-        at_least("brindle forwarded on node 1", evidence.brindle_forwarded_node1)?;
+        at_least(
+            "brindle forwarded on node 1",
+            evidence.brindle_forwarded_node1,
+        )?;
         let encapsulated = evidence.brindle_ipip_encapsulated_node1;
         let decapsulated = evidence.brindle_ipip_decapsulated_node2;
         if ipip {
@@ -720,8 +732,8 @@ pub fn kernel_ipip_bpf_commands(
             "ip", "netns", "exec", &ns, "tc", "qdisc", "add", "dev", UPLINK_IF, "clsact",
         ]),
         strings(&[
-            "ip", "netns", "exec", &ns, "tc", "filter", "add", "dev", UPLINK_IF, "ingress",
-            "bpf", "da", "obj", &object, "sec", "tc",
+            "ip", "netns", "exec", &ns, "tc", "filter", "add", "dev", UPLINK_IF, "ingress", "bpf",
+            "da", "obj", &object, "sec", "tc",
         ]),
     ]
 }
@@ -788,7 +800,9 @@ fn has_tunnel_device(ns: &str) -> bool {
     if cmd::run(&show, CONFIG_TIMEOUT).is_ok() {
         return true;
     }
-    let add = ["ip", "-n", ns, "link", "add", "name", TUNNEL_IF, "type", "ipip"];
+    let add = [
+        "ip", "-n", ns, "link", "add", "name", TUNNEL_IF, "type", "ipip",
+    ];
     cmd::run(&add, CONFIG_TIMEOUT).is_ok()
 }
 
@@ -873,10 +887,7 @@ fn start_brindle_node(
         .stdout(log)
         .stderr(log_err)
         .spawn()
-        .map_err(io_err(format!(
-            "starting {}",
-            opts.brindle_node.display()
-        )))?;
+        .map_err(io_err(format!("starting {}", opts.brindle_node.display())))?;
     let mut node = ChildGuard::new(format!("brindle-node {k}"), child);
     // Ready once its control socket answers.
     let deadline = Instant::now() + NODE_READY_TIMEOUT;
@@ -1045,10 +1056,11 @@ fn capture_path_pings(path: &WorkloadPath, dir: &Path) -> Result<(usize, usize),
     tcpdump.terminate(Duration::from_secs(5));
     let (w1, w2) = (path.from_ip, path.to_ip);
     let [n1, n2] = path.node_ips;
+    // Requests and replies both cross node 1's port: 2 x PATH_PINGS packets either way.
     let ipip = read_capture(
         &file,
         &format!("ip proto 4 and host {n1} and host {n2}"),
-        &format!("{w1} > {w2}: ICMP echo request"),
+        "ICMP echo",
     )?;
     let bare = read_capture(
         &file,
@@ -1061,7 +1073,10 @@ fn capture_path_pings(path: &WorkloadPath, dir: &Path) -> Result<(usize, usize),
 /// Lines of `tcpdump -r file filter` that contain `needle`.
 fn read_capture(file: &Path, filter: &str, needle: &str) -> Result<usize, CrossnodeError> {
     let file_text = file.to_string_lossy();
-    let out = cmd::run(&["tcpdump", "-nn", "-r", &file_text, filter], CONFIG_TIMEOUT)?;
+    let out = cmd::run(
+        &["tcpdump", "-nn", "-r", &file_text, filter],
+        CONFIG_TIMEOUT,
+    )?;
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.contains(needle))
@@ -1112,8 +1127,22 @@ fn udp_run(
         .to_string();
     let port = opts.port.to_string();
     let sink_child = Command::new("ip")
-        .args(["netns", "exec", &path.to_ns, &exe, "udp-sink", "--port", &port])
-        .args(["--duration", &sink_secs, "--idle-ms", "1000", "--ready-file"])
+        .args([
+            "netns",
+            "exec",
+            &path.to_ns,
+            &exe,
+            "udp-sink",
+            "--port",
+            &port,
+        ])
+        .args([
+            "--duration",
+            &sink_secs,
+            "--idle-ms",
+            "1000",
+            "--ready-file",
+        ])
         .arg(&ready)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -1286,12 +1315,15 @@ pub fn markdown_rows(report: &CrossnodeReport) -> Vec<String> {
                 (Encap::Plain, &report.ratios.plain),
                 (Encap::Ipip, &report.ratios.ipip),
             ] {
-                cells.push(fmt(value(Side::new(Forwarder::Kernel, encap), name), digits));
-                cells.push(fmt(value(Side::new(Forwarder::Brindle, encap), name), digits));
                 cells.push(fmt(
-                    ratios.as_ref().and_then(|r| ratio_metric(r, name)),
-                    3,
+                    value(Side::new(Forwarder::Kernel, encap), name),
+                    digits,
                 ));
+                cells.push(fmt(
+                    value(Side::new(Forwarder::Brindle, encap), name),
+                    digits,
+                ));
+                cells.push(fmt(ratios.as_ref().and_then(|r| ratio_metric(r, name)), 3));
             }
             format!("| {} |", cells.join(" | "))
         })
@@ -1306,7 +1338,9 @@ pub fn markdown(report: &CrossnodeReport) -> String {
     };
     let method = match report.kernel_ipip_method {
         Some(KernelIpip::Device) => "tunl0 (ipip driver)",
-        Some(KernelIpip::LwtBpf) => "routes with BPF encapsulation (kernel without the ipip driver)",
+        Some(KernelIpip::LwtBpf) => {
+            "routes with BPF encapsulation (kernel without the ipip driver)"
+        }
         None => "-",
     };
     let mut out = format!(
@@ -1520,11 +1554,23 @@ mod tests {
         ]);
         let rows = markdown_rows(&r);
         assert_eq!(rows.len(), METRICS.len());
-        assert_eq!(rows[0], "| pps_delivered | 100 | 300 | 3.000 | 80 | - | - |");
-        assert_eq!(rows[2], "| rtt_p50_us | 50.0 | 25.0 | 0.500 | 40.0 | - | - |");
-        assert_eq!(rows[4], "| busy_cores | 1.00 | 2.00 | 2.000 | 1.00 | - | - |");
+        assert_eq!(
+            rows[0],
+            "| pps_delivered | 100 | 300 | 3.000 | 80 | - | - |"
+        );
+        assert_eq!(
+            rows[2],
+            "| rtt_p50_us | 50.0 | 25.0 | 0.500 | 40.0 | - | - |"
+        );
+        assert_eq!(
+            rows[4],
+            "| busy_cores | 1.00 | 2.00 | 2.000 | 1.00 | - | - |"
+        );
         let md = markdown(&r);
-        assert!(md.contains("| metric | kernel plain | brindle plain |"), "{md}");
+        assert!(
+            md.contains("| metric | kernel plain | brindle plain |"),
+            "{md}"
+        );
         assert!(md.contains("load average before 1.00 2.00 3.00"), "{md}");
     }
 
@@ -1541,7 +1587,12 @@ mod tests {
             error: "boom".into(),
         });
         let json = serde_json::to_value(&r).unwrap();
-        for side in ["kernel_plain", "kernel_ipip", "brindle_plain", "brindle_ipip"] {
+        for side in [
+            "kernel_plain",
+            "kernel_ipip",
+            "brindle_plain",
+            "brindle_ipip",
+        ] {
             for field in [
                 "side",
                 "encap",
@@ -1558,7 +1609,10 @@ mod tests {
             assert_eq!(json[side]["side"], side);
         }
         for encap in ["plain", "ipip"] {
-            assert!(json["ratios"][encap].get("pps_delivered").is_some(), "{encap}");
+            assert!(
+                json["ratios"][encap].get("pps_delivered").is_some(),
+                "{encap}"
+            );
         }
         assert_eq!(json["kernel_ipip_method"], "lwt-bpf");
         assert_eq!(json["failures"][0]["side"], "brindle_ipip");
@@ -1589,9 +1643,16 @@ mod tests {
             .contains("prefix = \"192.168.1.0/24\"\nvia = \"10.98.0.1\"\nencap = \"none\""));
         let lab = "uplink = \"eth0\"\nmode = \"interrupt\"\n\n[[workload]]\ninterface = \"c\"\n";
         let config = brindle_node_toml(lab, Some(1), &route);
-        assert!(config.starts_with("cores = [1]\nuplink = \"eth0\"\n"), "{config}");
+        assert!(
+            config.starts_with("cores = [1]\nuplink = \"eth0\"\n"),
+            "{config}"
+        );
         assert!(config.ends_with(&route), "{config}");
-        assert_eq!(brindle_node_toml(lab, None, ""), lab, "unpinned: no cores key");
+        assert_eq!(
+            brindle_node_toml(lab, None, ""),
+            lab,
+            "unpinned: no cores key"
+        );
     }
 
     #[test]
@@ -1614,7 +1675,9 @@ mod tests {
         // With IPIP the route to the other block belongs to the tunnel set-up instead.
         let ipip = kernel_forwarding_commands(&spec, 2, 1, Encap::Ipip);
         assert_eq!(ipip.len(), expected.len() - 1);
-        assert!(ipip.iter().all(|c| !c.contains(&"192.168.1.0/24".to_string())));
+        assert!(ipip
+            .iter()
+            .all(|c| !c.contains(&"192.168.1.0/24".to_string())));
     }
 
     #[test]
@@ -1641,7 +1704,10 @@ mod tests {
             "ip -n xn1-node route add 192.168.2.0/24 via 10.98.0.2 dev eth0 mtu 1480 \
              encap bpf xmit obj /w/n1.o section lwt_xmit headroom 20"
         );
-        assert_eq!(bpf[2], "ip netns exec xn1-node tc filter add dev eth0 ingress bpf da obj /w/n1.o sec tc");
+        assert_eq!(
+            bpf[2],
+            "ip netns exec xn1-node tc filter add dev eth0 ingress bpf da obj /w/n1.o sec tc"
+        );
         let compile = kernel_ipip_bpf_compile_command(
             "clang",
             &spec,
@@ -1650,8 +1716,14 @@ mod tests {
             Path::new("/w/k.c"),
             Path::new("/w/n1.o"),
         );
-        assert!(compile.contains(&"-DLOCAL_IP=0x0a620001".to_string()), "{compile:?}");
-        assert!(compile.contains(&"-DREMOTE_IP=0x0a620002".to_string()), "{compile:?}");
+        assert!(
+            compile.contains(&"-DLOCAL_IP=0x0a620001".to_string()),
+            "{compile:?}"
+        );
+        assert!(
+            compile.contains(&"-DREMOTE_IP=0x0a620002".to_string()),
+            "{compile:?}"
+        );
     }
 
     fn evidence(ipip: usize, bare: usize, tx: u64, mean: f64) -> PathEvidence {
@@ -1666,7 +1738,10 @@ mod tests {
 
     #[test]
     fn path_check_wants_bare_frames_on_plain_sides() {
-        assert_eq!(check_path(KP, 64, 1000, &evidence(0, 10, 1005, 60.1)), Ok(()));
+        assert_eq!(
+            check_path(KP, 64, 1000, &evidence(0, 10, 1005, 60.1)),
+            Ok(())
+        );
         let err = check_path(KP, 64, 1000, &evidence(10, 0, 1005, 80.0)).unwrap_err();
         assert!(err.contains("inside IPIP"), "{err}");
         let err = check_path(KP, 64, 1000, &evidence(0, 10, 1005, 80.0)).unwrap_err();
@@ -1681,7 +1756,10 @@ mod tests {
     fn path_check_wants_wrapped_frames_and_tunnel_counters_on_ipip_sides() {
         let wrapped = evidence(10, 0, 1005, 80.0);
         assert_eq!(check_path(KI, 64, 1000, &wrapped), Ok(()));
-        assert!(check_path(KI, 64, 1000, &evidence(5, 1, 1005, 80.0)).is_err(), "a bare ping");
+        assert!(
+            check_path(KI, 64, 1000, &evidence(5, 1, 1005, 80.0)).is_err(),
+            "a bare ping"
+        );
         let device = PathEvidence {
             tunnel_tx_packets_node1: Some(1003),
             tunnel_rx_packets_node2: Some(999),
@@ -1729,7 +1807,8 @@ mod tests {
         let spec = MultiLabSpec::new("xn", 2, 1);
         for (k, other) in [(1, 2), (2, 1)] {
             let object = dir.join(format!("n{k}.o"));
-            let compile = kernel_ipip_bpf_compile_command("clang", &spec, k, other, &source, &object);
+            let compile =
+                kernel_ipip_bpf_compile_command("clang", &spec, k, other, &source, &object);
             let args: Vec<&str> = compile.iter().map(String::as_str).collect();
             let result = cmd::run(&args, Duration::from_secs(60));
             let size = std::fs::metadata(&object).map(|m| m.len()).unwrap_or(0);
