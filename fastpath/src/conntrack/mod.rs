@@ -1,0 +1,44 @@
+//! Connection tracking and source NAT state for the fastpath (Calico's conntrack role).
+//!
+//! - [`key`]: the 5-tuple ([`FlowKey`]) naming one direction of a flow.
+//! - [`state`]: TCP/UDP/ICMP state from the packets seen, and the timeouts per state.
+//! - [`table`]: [`FlowTable`], a bounded two-way flow index with eviction and counters.
+//! - [`snat`]: [`SnatPorts`], source port (and echo id) choice for NAT outgoing.
+//! - [`rewrite`]: applying a flow's translation to a packet, with RFC 1624 checksum updates.
+//! - [`related`]: ICMP errors (RFC 792) that belong to a tracked flow.
+//!
+//! # How the pipeline uses it (per packet, no locks, no allocation)
+//! 1. Build the [`FlowKey`] from the IPv4 header and the first 4 bytes of TCP/UDP (or the echo
+//!    identifier); for an ICMP error, [`related::related_key`] instead.
+//! 2. [`FlowTable::lookup`]: a hit gives the flow and the packet's [`Direction`]. The cached
+//!    [`PolicyDecision`] applies to both directions, so a reply of an allowed flow passes
+//!    without evaluating policy. [`FlowTable::track`] accounts the packet and moves its state.
+//!    If the flow is translated, [`rewrite::translate`] rewrites the packet to
+//!    [`Flow::translated`].
+//! 3. A miss: evaluate policy; if allowed, choose the reply key (the original reversed, or a
+//!    [`SnatPorts::allocate`]d one for NAT outgoing) and [`FlowTable::insert`].
+//! 4. Once per batch, [`FlowTable::expire`] with a small budget.
+//!
+//! # Workers
+//! Each worker owns one table (`&mut self`, no sharing). Both directions of a flow must reach
+//! the same worker: with several workers, the NIC (or the XDP program choosing the AF_XDP
+//! queue) must hash symmetrically, i.e. on the unordered address pair, and, for source-NATed
+//! flows whose replies are addressed to the node, steer by destination port with each worker
+//! allocating from its own slice of the NAT port range (give each worker a [`SnatPorts`] with
+//! a disjoint range). Today the node runs one worker, so one table sees every flow and none of
+//! this is needed. Counters are per table and summed by the reader.
+
+pub mod key;
+pub mod related;
+pub mod rewrite;
+pub mod snat;
+pub mod state;
+pub mod table;
+
+pub use key::{Direction, FlowKey};
+pub use snat::{SnatError, SnatPorts, SnatPortsConfig};
+pub use state::{FlowState, FlowValue, Millis, TcpState, Timeouts, UdpState};
+pub use table::{
+    ConntrackCounters, DirectionCounters, Flow, FlowHit, FlowId, FlowTable, FlowTableConfig, InsertError, Inserted,
+    PolicyDecision,
+};
