@@ -5,6 +5,7 @@
 //! AF_XDP ports (`port`) and the pipeline, and hand frames the pipeline cannot finish
 //! (ARP, ICMP errors, unresolved neighbours) to the slow path through [`punt`].
 
+pub mod conntrack;
 pub mod classifier;
 pub mod counters;
 pub mod fib;
