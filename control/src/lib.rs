@@ -15,5 +15,6 @@ pub mod health;
 pub mod host;
 pub mod metrics;
 pub mod node;
+pub mod policy;
 pub mod programme;
 pub mod stats;
