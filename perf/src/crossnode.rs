@@ -204,6 +204,8 @@ pub struct PathEvidence {
 pub struct CrossSide {
     pub side: &'static str,
     pub encap: Encap,
+    /// How the kernel encapsulated (the kernel IPIP side only).
+    pub kernel_ipip_method: Option<KernelIpip>,
     #[serde(flatten)]
     pub measured: SideResult,
     pub path: PathEvidence,
@@ -325,7 +327,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
         }
         eprintln!("crossnode: {} ...", side.name());
         let mut method = None;
-        let outcome = run_side(opts, side, &tag, &mut method);
+        let outcome = run_side_in(opts, side, &tag, &mut method);
         if side == Side::new(Forwarder::Kernel, Encap::Ipip) {
             report.kernel_ipip_method = method;
         }
@@ -366,8 +368,17 @@ pub fn cross_ratios(report: &CrossnodeReport) -> CrossRatios {
     }
 }
 
-/// Builds the side's lab, makes it forward, proves the path, measures, takes it down.
-fn run_side(
+/// Runs one side alone ([`run`] runs all four): builds its lab, makes it forward, proves the
+/// path, measures, takes the lab down.
+pub fn run_side(opts: &CrossnodeOptions, side: Side) -> Result<CrossSide, CrossnodeError> {
+    std::fs::create_dir_all(&opts.work_dir)
+        .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
+    run_side_in(opts, side, &pid_tag(), &mut None)
+}
+
+/// [`run_side`] with the lab name's tag; `method` is set as soon as the kernel IPIP side has
+/// chosen its mechanism, so that a failure later still reports it.
+fn run_side_in(
     opts: &CrossnodeOptions,
     side: Side,
     tag: &str,
@@ -469,6 +480,7 @@ fn run_side(
     Ok(CrossSide {
         side: side.name(),
         encap: side.encap,
+        kernel_ipip_method: *method,
         measured: SideResult {
             forwarding,
             lab: spec.name.clone(),
@@ -803,7 +815,9 @@ fn has_tunnel_device(ns: &str) -> bool {
     let add = [
         "ip", "-n", ns, "link", "add", "name", TUNNEL_IF, "type", "ipip",
     ];
-    cmd::run(&add, CONFIG_TIMEOUT).is_ok()
+    // Adding may load the driver as a module, which creates the fallback device itself and
+    // makes our own add fail with "exists": look again.
+    cmd::run(&add, CONFIG_TIMEOUT).is_ok() || cmd::run(&show, CONFIG_TIMEOUT).is_ok()
 }
 
 /// `a.b.k.0`: the first address of node `k`'s block, which Calico gives `tunl0`.
@@ -1475,6 +1489,7 @@ mod tests {
         CrossSide {
             side: side.name(),
             encap: side.encap,
+            kernel_ipip_method: None,
             measured: measured(pps, p50, busy),
             path: PathEvidence::default(),
         }
