@@ -75,6 +75,7 @@ fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result
 fn speaker_main(args: &[String]) -> Result<(), BoxError> {
     let want: u64 = flag(args, "--prefixes", 1_000_000)?;
     let timeout = Duration::from_secs(flag(args, "--timeout-secs", 300)?);
+    let trace = args.iter().any(|a| a == "--trace");
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -90,6 +91,7 @@ fn speaker_main(args: &[String]) -> Result<(), BoxError> {
         peer.hold_time = 90;
         speaker.add_peer(peer)?;
         let mut established = None;
+        let mut first_route = None;
         loop {
             let status = speaker.status();
             let row = status.first();
@@ -97,13 +99,20 @@ fn speaker_main(args: &[String]) -> Result<(), BoxError> {
                 established = Some(started.elapsed());
             }
             let held = row.map_or(0, |r| r.routes_received);
+            if first_route.is_none() && held > 0 {
+                first_route = Some(started.elapsed());
+            }
+            if trace {
+                eprintln!("trace {:.3} {held}", started.elapsed().as_secs_f64());
+            }
             if held >= want {
                 let learned = started.elapsed();
                 let hwm = vm_hwm_kib(Path::new("/proc/self/status")).unwrap_or(0);
                 let cpu = cpu_seconds(Path::new("/proc/self/stat")).unwrap_or(0.0);
                 println!(
-                    "{{\"routes\":{held},\"established_s\":{:.3},\"learned_s\":{:.3},\"vm_hwm_kib\":{hwm},\"cpu_s\":{cpu:.3}}}",
+                    "{{\"routes\":{held},\"established_s\":{:.3},\"first_route_s\":{:.3},\"learned_s\":{:.3},\"vm_hwm_kib\":{hwm},\"cpu_s\":{cpu:.3}}}",
                     established.unwrap_or(learned).as_secs_f64(),
+                    first_route.unwrap_or(learned).as_secs_f64(),
                     learned.as_secs_f64()
                 );
                 speaker.shutdown();
@@ -134,6 +143,24 @@ fn cpu_seconds(stat: &Path) -> Option<f64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) as f64 / 100.0)
+}
+
+/// Waits (at most `within`) until the process of `stat` has used under a tenth of a core
+/// for a second; returns the seconds waited. GoBGP goes on digesting the injected table and
+/// collecting garbage for a while after its RIB count is reached, and a learner must not
+/// compete with that for the 2 cores: without this wait the first learner pays for it.
+fn wait_settled(stat: &Path, within: Duration) -> f64 {
+    let started = Instant::now();
+    let mut last = cpu_seconds(stat).unwrap_or(0.0);
+    while started.elapsed() < within {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = cpu_seconds(stat).unwrap_or(0.0);
+        if now - last < 0.1 {
+            break;
+        }
+        last = now;
+    }
+    started.elapsed().as_secs_f64()
 }
 
 // --- the orchestrator -----------------------------------------------------------------------
@@ -392,8 +419,35 @@ struct Learned {
     seconds: f64,
     /// From the session reaching Established to holding all N routes.
     after_established: f64,
+    /// From Established to the first route held: GoBGP preparing the table for this peer
+    /// (it builds every UPDATE before it sends the first).
+    first_route: f64,
     vm_hwm_kib: u64,
+    /// The learner's own CPU time (user + system).
     cpu_seconds: f64,
+    /// GoBGP's CPU time while this learner ran.
+    gobgp_cpu_seconds: f64,
+}
+
+impl Learned {
+    /// From the first route to the last: the transfer itself, which the learner can speed
+    /// up or slow down (the preparation before it is GoBGP's alone).
+    fn transfer(&self) -> f64 {
+        self.after_established - self.first_route
+    }
+
+    fn json(&self) -> String {
+        format!(
+            "{{\"seconds\":{:.3},\"after_established\":{:.3},\"first_route\":{:.3},\"transfer\":{:.3},\"vm_hwm_kib\":{},\"cpu_s\":{:.2},\"gobgp_cpu_s\":{:.2}}}",
+            self.seconds,
+            self.after_established,
+            self.first_route,
+            self.transfer(),
+            self.vm_hwm_kib,
+            self.cpu_seconds,
+            self.gobgp_cpu_seconds
+        )
+    }
 }
 
 /// The number after `"key":` in our speaker's one-line JSON.
@@ -408,6 +462,14 @@ fn json_number(json: &str, key: &str) -> f64 {
 fn bench_main(args: &[String]) -> Result<(), BoxError> {
     let n: u32 = flag(args, "--prefixes", 1_000_000)?;
     let timeout = Duration::from_secs(flag(args, "--timeout-secs", 300)?);
+    // Rounds of one learner each, in alternating order (ours first in odd rounds), from
+    // the one loaded GoBGP: neither learner always gets the same place in the sequence.
+    let rounds: u32 = flag(args, "--rounds", 1)?;
+    let bird_first = args.iter().any(|a| a == "--bird-first");
+    // GOGC for gobgpd ("off": no garbage collection). Default: unset, Go's default.
+    let gogc: String = flag(args, "--gobgp-gogc", String::new())?;
+    // Prints both learners' route counts over time to stderr.
+    let trace = args.iter().any(|a| a == "--trace");
     let mut lab = Lab::new()?;
 
     // GoBGP loaded with N prefixes.
@@ -421,11 +483,12 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
     let conf = lab.dir.join("gobgpd.toml");
     gobgp_config(&conf)?;
     let conf = conf.display().to_string();
-    lab.spawn(
-        "gobgp",
-        &["gobgpd", "-f", &conf, "--api-hosts", GOBGP_API],
-        Stdio::null(),
-    )?;
+    let gogc_env = format!("GOGC={gogc}");
+    let mut gobgpd = vec!["gobgpd", "-f", &conf, "--api-hosts", GOBGP_API];
+    if !gogc.is_empty() {
+        gobgpd.splice(0..0, ["env", gogc_env.as_str()]);
+    }
+    let gobgp_pid = lab.spawn("gobgp", &gobgpd, Stdio::null())?;
     if !wait_for(Duration::from_secs(20), || {
         Ok(gobgp(&lab, &["global"])?.contains("AS:"))
     })? {
@@ -456,8 +519,77 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
         return Err(format!("GoBGP holds {} of {n} prefixes: {injected}", summary(&lab)?).into());
     }
     eprintln!("GoBGP loaded in {:.2} s", t.elapsed().as_secs_f64());
+    let gobgp_stat = PathBuf::from(format!("/proc/{gobgp_pid}/stat"));
 
-    // (a) our speaker.
+    // The learners one after the other, GoBGP settled before each; its CPU time is counted
+    // per learner (what sending the table to that learner cost it).
+    let learn = |lab: &mut Lab, ours: bool| -> Result<Learned, BoxError> {
+        let settled = wait_settled(&gobgp_stat, Duration::from_secs(60));
+        eprintln!("GoBGP settled after {settled:.1} s");
+        let before = cpu_seconds(&gobgp_stat).unwrap_or(0.0);
+        let mut learned = match ours {
+            true => learn_ours(lab, n, timeout, trace)?,
+            false => learn_bird(lab, n, timeout, trace)?,
+        };
+        learned.gobgp_cpu_seconds = cpu_seconds(&gobgp_stat).unwrap_or(0.0) - before;
+        Ok(learned)
+    };
+    let mut ratios = Vec::new();
+    for round in 1..=rounds {
+        let ours_first = (round % 2 == 1) != bird_first;
+        let (ours, bird) = if ours_first {
+            let ours = learn(&mut lab, true)?;
+            (ours, learn(&mut lab, false)?)
+        } else {
+            let bird = learn(&mut lab, false)?;
+            (learn(&mut lab, true)?, bird)
+        };
+        let ratio = Ratios {
+            time: ours.seconds / bird.seconds,
+            after_established: ours.after_established / bird.after_established,
+            transfer: ours.transfer() / bird.transfer().max(0.001),
+            memory: ours.vm_hwm_kib as f64 / bird.vm_hwm_kib.max(1) as f64,
+        };
+        println!(
+            "{{\"prefixes\":{n},\"round\":{round},\"first\":\"{}\",\"gogc\":\"{gogc}\",\"ours\":{},\"bird\":{},\
+             \"time_ratio\":{:.3},\"after_established_ratio\":{:.3},\"transfer_ratio\":{:.3},\"memory_ratio\":{:.3}}}",
+            if ours_first { "ours" } else { "bird" },
+            ours.json(),
+            bird.json(),
+            ratio.time,
+            ratio.after_established,
+            ratio.transfer,
+            ratio.memory
+        );
+        ratios.push(ratio);
+    }
+    if rounds > 1 {
+        let median = |f: fn(&Ratios) -> f64| {
+            let mut v: Vec<f64> = ratios.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "{{\"rounds\":{rounds},\"median_time_ratio\":{:.3},\"median_after_established_ratio\":{:.3},\"median_transfer_ratio\":{:.3},\"median_memory_ratio\":{:.3}}}",
+            median(|r| r.time),
+            median(|r| r.after_established),
+            median(|r| r.transfer),
+            median(|r| r.memory)
+        );
+    }
+    Ok(())
+}
+
+/// Ours over BIRD's, for one round.
+struct Ratios {
+    time: f64,
+    after_established: f64,
+    transfer: f64,
+    memory: f64,
+}
+
+/// (a) Our speaker, this binary re-executed in its namespace; it exits once it holds N.
+fn learn_ours(lab: &mut Lab, n: u32, timeout: Duration, trace: bool) -> Result<Learned, BoxError> {
     let exe = std::env::current_exe()?.display().to_string();
     let (n_s, timeout_s) = (n.to_string(), timeout.as_secs().to_string());
     let spawned = Instant::now();
@@ -470,6 +602,7 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
             &n_s,
             "--timeout-secs",
             &timeout_s,
+            if trace { "--trace" } else { "--no-trace" },
         ],
         Stdio::piped(),
     )?;
@@ -479,7 +612,7 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
         status = child.try_wait()?;
         Ok(status.is_some())
     })?;
-    let ours_seconds = spawned.elapsed().as_secs_f64();
+    let seconds = spawned.elapsed().as_secs_f64();
     let mut json = String::new();
     if let Some(mut out) = child.stdout.take() {
         std::io::Read::read_to_string(&mut out, &mut json)?;
@@ -488,15 +621,23 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
         let log = std::fs::read_to_string(lab.dir.join("ours.log")).unwrap_or_default();
         return Err(format!("our speaker failed ({status:?}): {log}").into());
     }
-    let ours = Learned {
-        seconds: ours_seconds,
+    if trace {
+        let log = std::fs::read_to_string(lab.dir.join("ours.log")).unwrap_or_default();
+        eprint!("{}", log.replace("trace ", "trace ours "));
+    }
+    eprintln!("ours: {}", json.trim());
+    Ok(Learned {
+        seconds,
         after_established: json_number(&json, "learned_s") - json_number(&json, "established_s"),
+        first_route: json_number(&json, "first_route_s") - json_number(&json, "established_s"),
         vm_hwm_kib: json_number(&json, "vm_hwm_kib") as u64,
         cpu_seconds: json_number(&json, "cpu_s"),
-    };
-    eprintln!("ours: {}", json.trim());
+        gobgp_cpu_seconds: 0.0,
+    })
+}
 
-    // (b) BIRD 2.
+/// (b) BIRD 2, polled with `birdc`; stopped (by its pid) once it holds N, as ours exits.
+fn learn_bird(lab: &mut Lab, n: u32, timeout: Duration, trace: bool) -> Result<Learned, BoxError> {
     let bird_conf = lab.dir.join("bird.conf");
     bird_config(&bird_conf, &lab.dir.join("bird.log"))?;
     let sock = lab.dir.join("bird.ctl").display().to_string();
@@ -509,6 +650,7 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
     )?;
     let mut count = 0;
     let mut established = None;
+    let mut first_route = None;
     let done = wait_for(timeout, || {
         if established.is_none() {
             let shown = lab.query(
@@ -525,37 +667,41 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
         count = bird_route_count(
             &lab.query("bird", &["birdc", "-s", &sock, "show", "route", "count"])?,
         );
+        if first_route.is_none() && count > 0 {
+            first_route = Some(Instant::now());
+        }
+        if trace {
+            eprintln!("trace bird {:.3} {count}", spawned.elapsed().as_secs_f64());
+        }
         Ok(count >= u64::from(n))
     })?;
     let learned_at = Instant::now();
-    let bird_seconds = learned_at.duration_since(spawned).as_secs_f64();
+    let seconds = learned_at.duration_since(spawned).as_secs_f64();
     if !done {
         return Err(format!("BIRD learned {count} of {n} within {timeout:?}").into());
     }
-    let bird = Learned {
-        seconds: bird_seconds,
+    let learned = Learned {
+        seconds,
         after_established: established
-            .map_or(bird_seconds, |t| learned_at.duration_since(t).as_secs_f64()),
+            .map_or(seconds, |t| learned_at.duration_since(t).as_secs_f64()),
+        first_route: match (established, first_route) {
+            (Some(e), Some(f)) => f.duration_since(e).as_secs_f64(),
+            _ => 0.0,
+        },
         vm_hwm_kib: vm_hwm_kib(Path::new(&format!("/proc/{pid}/status"))).unwrap_or(0),
         cpu_seconds: cpu_seconds(Path::new(&format!("/proc/{pid}/stat"))).unwrap_or(0.0),
+        gobgp_cpu_seconds: 0.0,
     };
-
-    println!(
-        "{{\"prefixes\":{n},\
-         \"ours\":{{\"seconds\":{:.3},\"after_established\":{:.3},\"vm_hwm_kib\":{},\"cpu_s\":{:.2}}},\
-         \"bird\":{{\"seconds\":{:.3},\"after_established\":{:.3},\"vm_hwm_kib\":{},\"cpu_s\":{:.2}}},\
-         \"time_ratio\":{:.3},\"after_established_ratio\":{:.3},\"memory_ratio\":{:.3}}}",
-        ours.seconds,
-        ours.after_established,
-        ours.vm_hwm_kib,
-        ours.cpu_seconds,
-        bird.seconds,
-        bird.after_established,
-        bird.vm_hwm_kib,
-        bird.cpu_seconds,
-        ours.seconds / bird.seconds,
-        ours.after_established / bird.after_established,
-        ours.vm_hwm_kib as f64 / bird.vm_hwm_kib.max(1) as f64
-    );
-    Ok(())
+    // As our speaker does on exit: Cease to the peer (so GoBGP takes the next session at
+    // once), then gone. Killed by pid if it does not go.
+    lab.query("bird", &["birdc", "-s", &sock, "down"])?;
+    if let Some(child) = lab.daemons.iter_mut().find(|c| c.id() == pid) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while child.try_wait()?.is_none() && Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    Ok(learned)
 }

@@ -69,7 +69,6 @@ impl Connection {
             // Before the OPEN exchange AS numbers are 2 octets; we always advertise 4-octet
             // AS, so the peer's OPEN alone decides (RFC 6793 section 4).
             let mut cx = DecodeContext::default();
-            let mut buf = vec![0u8; 16 * 1024];
             let report = |received| {
                 reports
                     .send(ConnReport {
@@ -79,14 +78,15 @@ impl Connection {
                     .is_ok()
             };
             loop {
-                let n = match read_half.read(&mut buf).await {
+                // Straight into the reassembly buffer: one copy, kernel to it.
+                let n = match read_half.read(stream.read_buffer()).await {
                     Ok(0) | Err(_) => {
                         report(Received::Closed);
                         return;
                     }
                     Ok(n) => n,
                 };
-                stream.push(&buf[..n]);
+                stream.filled(n);
                 while let Some(decoded) = stream.next_message(&cx) {
                     match decoded {
                         Ok(message) => {
