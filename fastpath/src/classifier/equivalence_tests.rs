@@ -227,6 +227,7 @@ fn bad_rules_are_rejected_naming_where() {
 #[test]
 fn an_index_over_its_memory_bound_falls_back_to_linear() {
     let mut rule = Rule::any(Action::Allow);
+    rule.protocol = Some(protocol::TCP);
     rule.src.nets = (0..40).map(|i| Cidr::new(Ipv4Addr::new(10, i, 0, 0), 16).unwrap()).collect();
     rule.dst.nets = (0..40).map(|i| Cidr::new(Ipv4Addr::new(172, 16, i, 0), 24).unwrap()).collect();
     rule.dst.ports = vec![PortRange::new(80, 89).unwrap()];
@@ -245,6 +246,33 @@ fn an_index_over_its_memory_bound_falls_back_to_linear() {
         packet.dst_port = 90;
         assert_eq!(p.evaluate(&packet, &sets).action, PolicyAction::Deny);
         packet.dst_port = 85;
+    }
+}
+
+#[test]
+fn crowded_slash_24s_get_a_table_for_their_hosts() {
+    let rules_with = |hosts: u8| {
+        let mut rules: Vec<Rule> = (0..hosts)
+            .map(|i| {
+                let mut rule = port_rule(Action::Allow, 80);
+                rule.src.nets = vec![Cidr::host(Ipv4Addr::new(10, 0, 0, i))];
+                rule
+            })
+            .collect();
+        let mut wider = port_rule(Action::Deny, 80);
+        wider.src.nets = vec![Cidr::new([10, 0, 0, 128].into(), 26).unwrap()];
+        rules.push(wider);
+        EndpointRules { tiers: vec![], profiles: vec![Profile { name: "p".into(), rules }] }
+    };
+    let sets = IpSets::default();
+    let mut packet = tcp_to(80);
+    for (hosts, tuples) in [(5, 1), (20, 2)] {
+        let [indexed, linear] = both(&rules_with(hosts));
+        assert_eq!(indexed.index(), IndexKind::TupleSpace { tuples, entries: usize::from(hosts) + 1 });
+        for last in [3, 19, 130, 200] {
+            packet.src = Ipv4Addr::new(10, 0, 0, last);
+            assert_eq!(indexed.evaluate(&packet, &sets), linear.evaluate(&packet, &sets), "{hosts} hosts, .{last}");
+        }
     }
 }
 

@@ -299,6 +299,11 @@ impl SetList {
     pub(crate) fn ids(&self) -> &[u32] {
         &self.ids[..self.len]
     }
+
+    #[inline]
+    pub(crate) fn contains(&self, set: IpSetId) -> bool {
+        self.ids().contains(&set.0)
+    }
 }
 
 impl Memberships {
@@ -328,8 +333,8 @@ impl PolicyProgram {
     ) -> Decision {
         let memberships = match &self.index {
             Index::Tuples(index) => Some(Memberships {
-                src: SetList::of(sets, packet.src, index.keys_src_sets()),
-                dst: SetList::of(sets, packet.dst, index.keys_dst_sets()),
+                src: SetList::of(sets, packet.src, index.uses_src_sets()),
+                dst: SetList::of(sets, packet.dst, index.uses_dst_sets()),
             }),
             Index::Linear => None,
         };

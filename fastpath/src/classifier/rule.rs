@@ -169,14 +169,15 @@ pub struct EndpointMatch {
 }
 
 impl EndpointMatch {
+    /// `in_set(s)`: whether this side's address is in set `s`.
     #[inline]
-    fn matches(&self, addr: Ipv4Addr, port: u16, sets: &IpSets) -> bool {
+    fn matches(&self, addr: Ipv4Addr, port: u16, in_set: impl Fn(IpSetId) -> bool) -> bool {
         (self.nets.is_empty() || self.nets.iter().any(|n| n.contains(addr)))
             && !self.not_nets.iter().any(|n| n.contains(addr))
             && (self.ports.is_empty() || self.ports.iter().any(|r| r.contains(port)))
             && !self.not_ports.iter().any(|r| r.contains(port))
-            && self.sets.iter().all(|&s| sets.contains(s, addr))
-            && !self.not_sets.iter().any(|&s| sets.contains(s, addr))
+            && self.sets.iter().all(|&s| in_set(s))
+            && !self.not_sets.iter().any(|&s| in_set(s))
     }
 
     fn validate(&self) -> Result<(), ClassifierError> {
@@ -213,15 +214,33 @@ impl Rule {
         }
     }
 
-    /// The reference predicate. The cheap scalar tests come first; IP set lookups last.
+    /// The reference predicate, with set membership looked up in `sets`.
     #[inline]
     pub fn matches(&self, packet: &PacketFields, sets: &IpSets) -> bool {
+        self.matches_with(packet, |s| sets.contains(s, packet.src), |s| sets.contains(s, packet.dst))
+    }
+
+    /// The predicate with membership answered by the caller (the index answers from the
+    /// packet's memberships, computed once). The cheap scalar tests come first.
+    #[inline]
+    pub(crate) fn matches_with(
+        &self,
+        packet: &PacketFields,
+        src_in: impl Fn(IpSetId) -> bool,
+        dst_in: impl Fn(IpSetId) -> bool,
+    ) -> bool {
         self.protocol.map_or(true, |p| p == packet.protocol)
             && self.not_protocol.map_or(true, |p| p != packet.protocol)
             && self.icmp.map_or(true, |m| m.matches(packet))
             && !self.not_icmp.is_some_and(|m| m.matches(packet))
-            && self.src.matches(packet.src, packet.src_port, sets)
-            && self.dst.matches(packet.dst, packet.dst_port, sets)
+            && self.src.matches(packet.src, packet.src_port, src_in)
+            && self.dst.matches(packet.dst, packet.dst_port, dst_in)
+    }
+
+    /// Whether the rule names any IP set on its source / destination side.
+    pub(crate) fn uses_sets(&self) -> (bool, bool) {
+        let side = |m: &EndpointMatch| !m.sets.is_empty() || !m.not_sets.is_empty();
+        (side(&self.src), side(&self.dst))
     }
 
     pub(crate) fn validate(&self) -> Result<(), ClassifierError> {
