@@ -557,11 +557,14 @@ impl Dataplane {
             .filter(|p| p.info.kind == PortKind::Workload)
             .map(|p| (p.id, p.ips.as_slice()))
             .collect();
+        // Read at every publish: cheap, and the host's routes may change under us.
+        let underlay = uplink.map(|p| crate::host::gateway_routes(&p.info.name)).unwrap_or_default();
         let built = programme::tables(&Routing {
             ports: &infos,
             workloads,
             uplink: uplink.map(|p| (p.id, p.addrs.as_slice())),
             routes: &desired.routes,
+            underlay: &underlay,
             blackholes: &desired.blackholes,
         });
         for e in built.rejected {

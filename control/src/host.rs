@@ -68,18 +68,55 @@ pub fn core_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// A route of the kernel's main table through a gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GatewayRoute {
+    pub prefix: Ipv4Prefix,
+    pub gateway: Ipv4Addr,
+}
+
+/// The kernel's IPv4 routes in the current network namespace: (interface, prefix, gateway).
+fn kernel_routes() -> Vec<(String, Ipv4Prefix, Option<Ipv4Addr>)> {
+    let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    parse_proc_net_route(&table)
+}
+
+/// `/proc/net/route`: columns Iface Destination Gateway Flags RefCnt Use Metric Mask ...,
+/// addresses in hex, little endian.
+fn parse_proc_net_route(table: &str) -> Vec<(String, Ipv4Prefix, Option<Ipv4Addr>)> {
+    let addr = |hex: &str| u32::from_str_radix(hex, 16).ok().map(|a| Ipv4Addr::from(a.swap_bytes()));
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 8 {
+                return None;
+            }
+            let mask = u32::from(addr(cols[7])?);
+            if mask.leading_ones() + mask.trailing_zeros() != 32 {
+                return None;
+            }
+            let prefix = Ipv4Prefix { addr: addr(cols[1])?, len: mask.leading_ones() as u8 };
+            let gateway = addr(cols[2]).filter(|g| !g.is_unspecified());
+            Some((cols[0].to_owned(), prefix, gateway))
+        })
+        .collect()
+}
+
 /// The IPv4 default route in the current network namespace: (interface, gateway).
 pub fn default_route() -> Option<(String, Option<Ipv4Addr>)> {
-    let table = std::fs::read_to_string("/proc/net/route").ok()?;
-    // Columns: Iface Destination Gateway Flags RefCnt Use Metric Mask ...; hex, little endian.
-    table.lines().skip(1).find_map(|line| {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        if cols.len() < 8 || cols[1] != "00000000" || cols[7] != "00000000" {
-            return None;
-        }
-        let gw = u32::from_str_radix(cols[2], 16).ok().map(|g| Ipv4Addr::from(g.swap_bytes()));
-        Some((cols[0].to_owned(), gw.filter(|g| !g.is_unspecified())))
-    })
+    kernel_routes().into_iter().find(|(_, p, _)| p.len == 0).map(|(iface, _, gw)| (iface, gw))
+}
+
+/// The kernel's routes out of `interface` through a gateway: the host's own way to other
+/// subnets (the underlay), e.g. to nodes behind a router.
+pub fn gateway_routes(interface: &str) -> Vec<GatewayRoute> {
+    kernel_routes()
+        .into_iter()
+        .filter(|(iface, _, _)| iface == interface)
+        .filter_map(|(_, prefix, gateway)| Some(GatewayRoute { prefix, gateway: gateway? }))
+        .collect()
 }
 
 pub fn default_route_interface() -> Option<String> {
@@ -193,6 +230,25 @@ mod tests {
         let a: Ipv4Prefix = "10.0.0.0/8".parse().unwrap();
         assert!(a.overlaps(&"10.9.0.0/16".parse().unwrap()));
         assert!(!a.overlaps(&"11.0.0.0/8".parse().unwrap()));
+    }
+
+    #[test]
+    fn kernel_routes_are_read_from_proc_net_route() {
+        let table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+eth0\t00000000\tFE00620A\t0003\t0\t0\t0\t00000000\t0\t0\t0
+eth0\t0000620A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+eth0\t0000610A\t FE00620A\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
+eth0\t0000610A\tFE00620A\t0003\t0\t0\t0\tFF00FFFF\t0\t0\t0
+short line
+";
+        let routes = parse_proc_net_route(table);
+        let text: Vec<String> =
+            routes.iter().map(|(i, p, g)| format!("{i} {p} {}", g.map(|g| g.to_string()).unwrap_or_default())).collect();
+        assert_eq!(
+            text,
+            ["eth0 0.0.0.0/0 10.98.0.254", "eth0 10.98.0.0/24 ", "eth0 10.97.0.0/24 10.98.0.254"],
+            "a non-contiguous mask and a short line are skipped"
+        );
     }
 
     #[test]

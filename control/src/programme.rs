@@ -41,6 +41,10 @@ pub struct Routing<'a> {
     /// The uplink's port and its IPv4 addresses with prefix lengths.
     pub uplink: Option<(PortId, &'a [(Ipv4Addr, u8)])>,
     pub routes: &'a [RouteConfig],
+    /// The kernel's routes through gateways on the uplink: how the host itself reaches other
+    /// subnets. Used only to find the first hop towards a next hop that is not on the
+    /// uplink's subnet (a node behind a router); never installed.
+    pub underlay: &'a [crate::host::GatewayRoute],
     /// Prefixes to drop (the node's own IPAM blocks; workloads' /32s inside them win).
     pub blackholes: &'a [crate::host::Ipv4Prefix],
 }
@@ -133,20 +137,23 @@ pub fn tables(routing: &Routing) -> BuiltTables {
         };
         let next_hop = match r.encap {
             RouteEncap::None => {
-                if !on_link(addrs, r.via) {
-                    rejected.push(reject(format!("gateway is not on a subnet of uplink {}", port_name(id))));
+                let Some(first_hop) = first_hop_to(addrs, routing, r.via) else {
+                    rejected.push(reject(format!(
+                        "gateway is neither on a subnet of uplink {} nor reached through a route of the kernel or the configuration",
+                        port_name(id)
+                    )));
                     continue;
-                }
-                NextHop::remote(id, r.via, Encap::None)
+                };
+                NextHop::remote(id, first_hop, Encap::None)
             }
             RouteEncap::Ipip => {
                 let Some(&(local, _)) = addrs.first() else {
                     rejected.push(reject(format!("uplink {} has no address to tunnel from", port_name(id))));
                     continue;
                 };
-                let Some(first_hop) = first_hop_to(addrs, routing.routes, r.via) else {
+                let Some(first_hop) = first_hop_to(addrs, routing, r.via) else {
                     rejected.push(reject(format!(
-                        "tunnel end is neither on a subnet of uplink {} nor reached by an unencapsulated static route",
+                        "tunnel end is neither on a subnet of uplink {} nor reached through a route of the kernel or an unencapsulated static route",
                         port_name(id)
                     )));
                     continue;
@@ -193,17 +200,20 @@ fn on_link(addrs: &[(Ipv4Addr, u8)], ip: Ipv4Addr) -> bool {
 }
 
 /// The neighbour on the uplink that packets to `node` go to: `node` itself on the uplink's
-/// subnet, else the gateway of the longest unencapsulated static route covering it (one
-/// level of recursion, RFC 1812 section 5.2.1 style), if that gateway is on the subnet.
-fn first_hop_to(addrs: &[(Ipv4Addr, u8)], routes: &[RouteConfig], node: Ipv4Addr) -> Option<Ipv4Addr> {
+/// subnet, else the gateway of the longest route covering it, among the unencapsulated
+/// static routes and the kernel's gateway routes (one level of recursion, RFC 1812 section
+/// 5.2.1 style), if that gateway is on the subnet. A static route wins a tie.
+fn first_hop_to(addrs: &[(Ipv4Addr, u8)], routing: &Routing, node: Ipv4Addr) -> Option<Ipv4Addr> {
     if on_link(addrs, node) {
         return Some(node);
     }
-    routes
-        .iter()
-        .filter(|r| r.encap == RouteEncap::None && r.prefix.contains(node) && on_link(addrs, r.via))
-        .max_by_key(|r| r.prefix.len)
-        .map(|r| r.via)
+    let configured = routing.routes.iter().filter(|r| r.encap == RouteEncap::None).map(|r| (r.prefix, r.via, 1));
+    let kernel = routing.underlay.iter().map(|r| (r.prefix, r.gateway, 0));
+    configured
+        .chain(kernel)
+        .filter(|(prefix, via, _)| prefix.contains(node) && *via != node && on_link(addrs, *via))
+        .max_by_key(|(prefix, _, configured)| (prefix.len, *configured))
+        .map(|(_, via, _)| via)
 }
 
 #[cfg(test)]
@@ -258,6 +268,7 @@ mod tests {
             workloads: config.workloads.iter().enumerate().map(|(i, w)| (i as PortId, w.ips.as_slice())).collect(),
             uplink: uplink.as_ref().map(|(id, addrs)| (*id, addrs.as_slice())),
             routes: &config.routes,
+            underlay: &[],
             blackholes: &[],
         };
         let built = tables(&routing);
@@ -362,6 +373,41 @@ mod tests {
     }
 
     #[test]
+    fn next_hops_behind_a_router_are_reached_through_the_kernels_gateway_routes() {
+        // Learned routes (BGP) name other nodes; one behind the router is reached the way the
+        // host reaches it, through the kernel's route to its subnet.
+        let up = fake("eth0").unwrap();
+        let ports = vec![Some(port_info(&up, PortKind::Uplink))];
+        let far = Ipv4Addr::new(10, 50, 0, 7);
+        let routes = vec![
+            RouteConfig { prefix: "192.168.3.0/26".parse().unwrap(), via: far, encap: RouteEncap::Ipip },
+            RouteConfig { prefix: "192.168.4.0/26".parse().unwrap(), via: far, encap: RouteEncap::None },
+        ];
+        let underlay = [
+            crate::host::GatewayRoute { prefix: "0.0.0.0/0".parse().unwrap(), gateway: Ipv4Addr::new(10, 99, 0, 253) },
+            crate::host::GatewayRoute { prefix: "10.50.0.0/24".parse().unwrap(), gateway: Ipv4Addr::new(10, 99, 0, 254) },
+        ];
+        let built = tables(&Routing {
+            ports: &ports,
+            workloads: Vec::new(),
+            uplink: Some((0, &up.addrs)),
+            routes: &routes,
+            underlay: &underlay,
+            blackholes: &[],
+        });
+        assert!(built.rejected.is_empty(), "{:?}", built.rejected.iter().map(|e| e.to_string()).collect::<Vec<_>>());
+        let hop = |ip: [u8; 4]| {
+            let id = built.tables.fib.lookup(u32::from(Ipv4Addr::from(ip))).unwrap();
+            &built.tables.next_hops[id as usize]
+        };
+        let tunnelled = hop([192, 168, 3, 1]);
+        assert_eq!(tunnelled.ip, Ipv4Addr::new(10, 99, 0, 254), "the longest kernel route's gateway");
+        assert_eq!(tunnelled.encap, Encap::Ipip { local: Ipv4Addr::new(10, 99, 0, 1), remote: far });
+        let plain = hop([192, 168, 4, 1]);
+        assert_eq!((plain.ip, plain.encap), (Ipv4Addr::new(10, 99, 0, 254), Encap::None), "a plain route recurses too");
+    }
+
+    #[test]
     fn off_link_gateway_is_refused_with_the_route_named() {
         let err = build(&config("[[route]]\nprefix = \"10.5.0.0/16\"\nvia = \"172.16.0.1\""), fake)
             .err()
@@ -387,6 +433,7 @@ mod tests {
             workloads: vec![(1, &a[..]), (3, &b[..])],
             uplink: Some((2, &up.addrs)),
             routes: &routes,
+            underlay: &[],
             blackholes: &["192.168.0.0/26".parse().unwrap()],
         });
         let t = &built.tables;
