@@ -177,6 +177,10 @@ pub struct CrossnodeOptions {
     pub node_cpus: NodeCpus,
     /// The compiler of the kernel IPIP BPF program (needed only without the `ipip` driver).
     pub clang: String,
+    /// Rounds of the four sides, interleaved (kernel plain, kernel IPIP, brindle plain,
+    /// brindle IPIP, then again), so that a burst of other work on the machine hits one
+    /// round of every side rather than all of one side; each side reports its medians.
+    pub rounds: usize,
 }
 
 /// What shows that a side's packets took the intended path.
@@ -206,8 +210,12 @@ pub struct CrossSide {
     pub encap: Encap,
     /// How the kernel encapsulated (the kernel IPIP side only).
     pub kernel_ipip_method: Option<KernelIpip>,
+    /// Per metric, the median over the rounds (`sent`, `received`, pings: summed).
     #[serde(flatten)]
     pub measured: SideResult,
+    /// Each round's own measurements, in order.
+    pub rounds: Vec<SideResult>,
+    /// The last round's proof (every round had to pass its own).
     pub path: PathEvidence,
 }
 
@@ -215,14 +223,20 @@ pub struct CrossSide {
 #[derive(Clone, Debug, Serialize)]
 pub struct SideFailure {
     pub side: &'static str,
+    /// From 1; a side that failed is not run again in later rounds.
+    pub round: usize,
     pub error: String,
 }
 
 /// brindle / kernel, each over the same encapsulation.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct CrossRatios {
+    /// From the sides' medians.
     pub plain: Option<Ratios>,
     pub ipip: Option<Ratios>,
+    /// pps_delivered brindle / kernel within each round, for the spread.
+    pub plain_pps_delivered_by_round: Vec<Option<f64>>,
+    pub ipip_pps_delivered_by_round: Vec<Option<f64>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -235,6 +249,7 @@ pub struct CrossnodeReport {
     /// Worker cores of node 1 and node 2 (`null`: not pinned).
     pub node_cpus: NodeCpus,
     pub ncpus: usize,
+    pub rounds: usize,
     /// The kernel IPIP side's mechanism (`null` if that side did not get that far).
     pub kernel_ipip_method: Option<KernelIpip>,
     /// `/proc/loadavg` (1, 5, 15 min) before the first and after the last side: other work
@@ -308,6 +323,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
         node_mode: opts.node_mode.clone(),
         node_cpus: opts.node_cpus,
         ncpus: stats::online_cpus(),
+        rounds: opts.rounds,
         kernel_ipip_method: None,
         load_average_before: load_average(),
         load_average_after: None,
@@ -315,44 +331,100 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
         kernel_ipip: None,
         brindle_plain: None,
         brindle_ipip: None,
-        ratios: CrossRatios {
-            plain: None,
-            ipip: None,
-        },
+        ratios: CrossRatios::default(),
         failures: Vec::new(),
     };
-    for side in Side::ALL {
-        if cmd::interrupted() {
-            return Err(CrossnodeError::Run("interrupted by a signal".into()));
-        }
-        eprintln!("crossnode: {} ...", side.name());
-        let mut method = None;
-        let outcome = run_side_in(opts, side, &tag, &mut method);
-        if side == Side::new(Forwarder::Kernel, Encap::Ipip) {
-            report.kernel_ipip_method = method;
-        }
-        match outcome {
-            Ok(result) => {
-                let slot = match (side.forwarder, side.encap) {
-                    (Forwarder::Kernel, Encap::Plain) => &mut report.kernel_plain,
-                    (Forwarder::Kernel, Encap::Ipip) => &mut report.kernel_ipip,
-                    (Forwarder::Brindle, Encap::Plain) => &mut report.brindle_plain,
-                    (Forwarder::Brindle, Encap::Ipip) => &mut report.brindle_ipip,
-                };
-                *slot = Some(result);
+    // Per side (in Side::ALL order), the rounds it passed; None once it has failed.
+    let mut passed: [Option<Vec<CrossSide>>; 4] = Default::default();
+    passed.iter_mut().for_each(|p| *p = Some(Vec::new()));
+    for round in 1..=opts.rounds {
+        for (i, side) in Side::ALL.into_iter().enumerate() {
+            if cmd::interrupted() {
+                return Err(CrossnodeError::Run("interrupted by a signal".into()));
             }
-            Err(e) => {
-                eprintln!("crossnode: {} failed: {e}", side.name());
-                report.failures.push(SideFailure {
-                    side: side.name(),
-                    error: e.to_string(),
-                });
+            let Some(rounds) = passed[i].as_mut() else {
+                continue;
+            };
+            eprintln!(
+                "crossnode: round {round}/{}: {} ...",
+                opts.rounds,
+                side.name()
+            );
+            let mut method = None;
+            let outcome = run_side_in(opts, side, &tag, &mut method);
+            if side == Side::new(Forwarder::Kernel, Encap::Ipip) && method.is_some() {
+                report.kernel_ipip_method = method;
             }
+            match outcome {
+                Ok(result) => rounds.push(result),
+                Err(e) => {
+                    eprintln!("crossnode: {} failed in round {round}: {e}", side.name());
+                    report.failures.push(SideFailure {
+                        side: side.name(),
+                        round,
+                        error: e.to_string(),
+                    });
+                    passed[i] = None;
+                }
+            }
+        }
+    }
+    for (side, rounds) in Side::ALL.into_iter().zip(passed) {
+        let combined = rounds.and_then(|r| combine_rounds(r));
+        match (side.forwarder, side.encap) {
+            (Forwarder::Kernel, Encap::Plain) => report.kernel_plain = combined,
+            (Forwarder::Kernel, Encap::Ipip) => report.kernel_ipip = combined,
+            (Forwarder::Brindle, Encap::Plain) => report.brindle_plain = combined,
+            (Forwarder::Brindle, Encap::Ipip) => report.brindle_ipip = combined,
         }
     }
     report.load_average_after = load_average();
     report.ratios = cross_ratios(&report);
     Ok(report)
+}
+
+/// One side over its rounds: medians of each metric, every round kept, the last proof.
+pub fn combine_rounds(rounds: Vec<CrossSide>) -> Option<CrossSide> {
+    let measured: Vec<SideResult> = rounds.iter().map(|r| r.measured.clone()).collect();
+    let last = rounds.into_iter().last()?;
+    Some(CrossSide {
+        measured: median_side(&measured)?,
+        rounds: measured,
+        ..last
+    })
+}
+
+/// Per metric, the median over `rounds`; counts are summed.
+pub fn median_side(rounds: &[SideResult]) -> Option<SideResult> {
+    let first = rounds.first()?;
+    let of = |metric: fn(&SideResult) -> Option<f64>| median(rounds.iter().filter_map(metric));
+    Some(SideResult {
+        forwarding: first.forwarding,
+        lab: first.lab.clone(),
+        pps_offered: of(|r| Some(r.pps_offered)).unwrap_or(f64::NAN),
+        pps_delivered: of(|r| Some(r.pps_delivered)).unwrap_or(f64::NAN),
+        rtt_p50_us: of(|r| r.rtt_p50_us),
+        rtt_p99_us: of(|r| r.rtt_p99_us),
+        busy_cores: of(|r| Some(r.busy_cores)).unwrap_or(f64::NAN),
+        pps_per_busy_core: of(|r| r.pps_per_busy_core),
+        sent: rounds.iter().map(|r| r.sent).sum(),
+        received: rounds.iter().map(|r| r.received).sum(),
+        generator_secs: rounds.iter().map(|r| r.generator_secs).sum(),
+        pings_sent: rounds.iter().map(|r| r.pings_sent).sum(),
+        ping_replies: rounds.iter().map(|r| r.ping_replies).sum(),
+    })
+}
+
+/// The median of the finite values (the mean of the middle two for an even count).
+pub fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut sorted: Vec<f64> = values.filter(|v| v.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
 }
 
 /// brindle over kernel for each encapsulation where both sides produced a result.
@@ -362,9 +434,24 @@ pub fn cross_ratios(report: &CrossnodeReport) -> CrossRatios {
         let brindle = report.side(Side::new(Forwarder::Brindle, encap))?;
         Some(e2e::ratios(&kernel.measured, &brindle.measured))
     };
+    let by_round = |encap| -> Vec<Option<f64>> {
+        let rounds = |forwarder| {
+            report
+                .side(Side::new(forwarder, encap))
+                .map_or(&[][..], |s| s.rounds.as_slice())
+        };
+        let (kernel, brindle) = (rounds(Forwarder::Kernel), rounds(Forwarder::Brindle));
+        kernel
+            .iter()
+            .zip(brindle)
+            .map(|(k, b)| e2e::ratios(k, b).pps_delivered)
+            .collect()
+    };
     CrossRatios {
         plain: pair(Encap::Plain),
         ipip: pair(Encap::Ipip),
+        plain_pps_delivered_by_round: by_round(Encap::Plain),
+        ipip_pps_delivered_by_round: by_round(Encap::Ipip),
     }
 }
 
@@ -477,25 +564,27 @@ fn run_side_in(
         Forwarder::Kernel => "kernel",
         Forwarder::Brindle => "brindle",
     };
+    let measured = SideResult {
+        forwarding,
+        lab: spec.name.clone(),
+        pps_offered: send.sent as f64 / secs,
+        pps_delivered,
+        rtt_p50_us: latencies.p50_us(),
+        rtt_p99_us: latencies.p99_us(),
+        busy_cores,
+        pps_per_busy_core: (busy_cores > 0.0).then(|| pps_delivered / busy_cores),
+        sent: send.sent,
+        received: sink.received,
+        generator_secs: send.secs,
+        pings_sent,
+        ping_replies: latencies.len(),
+    };
     Ok(CrossSide {
         side: side.name(),
         encap: side.encap,
         kernel_ipip_method: *method,
-        measured: SideResult {
-            forwarding,
-            lab: spec.name.clone(),
-            pps_offered: send.sent as f64 / secs,
-            pps_delivered,
-            rtt_p50_us: latencies.p50_us(),
-            rtt_p99_us: latencies.p99_us(),
-            busy_cores,
-            pps_per_busy_core: (busy_cores > 0.0).then(|| pps_delivered / busy_cores),
-            sent: send.sent,
-            received: sink.received,
-            generator_secs: send.secs,
-            pings_sent,
-            ping_replies: latencies.len(),
-        },
+        rounds: vec![measured.clone()],
+        measured,
         path: evidence,
     })
     // `lab` drops here and on every early return: its namespaces (and with them routes,
@@ -1358,10 +1447,11 @@ pub fn markdown(report: &CrossnodeReport) -> String {
         None => "-",
     };
     let mut out = format!(
-        "Workload on node 1 to workload on node 2 across one L2 segment: {}-byte UDP frames \
-         for {} s, {} pings at 2 ms; generator and ping on CPU {}; brindle workers in {} mode \
+        "Workload on node 1 to workload on node 2 across one L2 segment, medians of {} \
+         interleaved rounds: {}-byte UDP frames for {} s, {} pings at 2 ms; generator and ping on CPU {}; brindle workers in {} mode \
          (node 1 {}, node 2 {}); kernel IPIP: {method}; {} CPUs; load average before {} and \
          after {}.\n\n",
+        report.rounds,
         report.frame_size,
         report.duration_secs,
         report.pings,
@@ -1381,7 +1471,16 @@ pub fn markdown(report: &CrossnodeReport) -> String {
         out.push_str(&row);
         out.push('\n');
     }
-    out.push_str("\nPath proof per side (capture of the path pings on node 1's segment port; node 1 uplink frames during the UDP run):\n\n");
+    let by_round = |ratios: &[Option<f64>]| {
+        let cells: Vec<String> = ratios.iter().map(|r| fmt(*r, 2)).collect();
+        cells.join(", ")
+    };
+    out.push_str(&format!(
+        "\npps_delivered brindle/kernel in each round: plain {}; IPIP {}.\n",
+        by_round(&report.ratios.plain_pps_delivered_by_round),
+        by_round(&report.ratios.ipip_pps_delivered_by_round),
+    ));
+    out.push_str("\nPath proof per side, last round (capture of the path pings on node 1's segment port; node 1 uplink frames during the UDP run):\n\n");
     for side in Side::ALL {
         if let Some(s) = report.side(side) {
             let p = &s.path;
@@ -1410,7 +1509,10 @@ pub fn markdown(report: &CrossnodeReport) -> String {
         }
     }
     for failure in &report.failures {
-        out.push_str(&format!("- {}: FAILED: {}\n", failure.side, failure.error));
+        out.push_str(&format!(
+            "- {}: FAILED in round {}: {}\n",
+            failure.side, failure.round, failure.error
+        ));
     }
     out
 }
@@ -1490,6 +1592,7 @@ mod tests {
             side: side.name(),
             encap: side.encap,
             kernel_ipip_method: None,
+            rounds: vec![measured(pps, p50, busy)],
             measured: measured(pps, p50, busy),
             path: PathEvidence::default(),
         }
@@ -1505,6 +1608,7 @@ mod tests {
             node_mode: "interrupt".into(),
             node_cpus: [Some(1), Some(1)],
             ncpus: 2,
+            rounds: 1,
             kernel_ipip_method: Some(KernelIpip::LwtBpf),
             load_average_before: Some([1.0, 2.0, 3.0]),
             load_average_after: None,
@@ -1512,10 +1616,7 @@ mod tests {
             kernel_ipip,
             brindle_plain,
             brindle_ipip,
-            ratios: CrossRatios {
-                plain: None,
-                ipip: None,
-            },
+            ratios: CrossRatios::default(),
             failures: Vec::new(),
         };
         report.ratios = cross_ratios(&report);
@@ -1543,6 +1644,65 @@ mod tests {
         assert_eq!(ipip.pps_delivered, Some(2.5));
         assert_eq!(ipip.rtt_p50_us, Some(2.0));
         assert_eq!(ipip.busy_cores, Some(2.0));
+    }
+
+    #[test]
+    fn median_takes_the_middle_value_and_skips_non_finite_ones() {
+        assert_eq!(median([3.0, 1.0, 2.0].into_iter()), Some(2.0));
+        assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), Some(2.5));
+        assert_eq!(median([f64::NAN, 5.0].into_iter()), Some(5.0));
+        assert_eq!(median(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn rounds_combine_into_medians_with_every_round_kept() {
+        let rounds = vec![
+            cross_side(KP, 100.0, Some(10.0), 1.0),
+            cross_side(KP, 300.0, None, 2.0),
+            cross_side(KP, 200.0, Some(30.0), 1.5),
+        ];
+        let combined = combine_rounds(rounds).unwrap();
+        assert_eq!(combined.measured.pps_delivered, 200.0);
+        assert_eq!(combined.measured.pps_offered, 400.0);
+        assert_eq!(combined.measured.busy_cores, 1.5);
+        assert_eq!(
+            combined.measured.rtt_p50_us,
+            Some(20.0),
+            "a round without RTT is skipped"
+        );
+        assert_eq!(combined.rounds.len(), 3);
+        assert_eq!(combined.rounds[1].pps_delivered, 300.0, "rounds in order");
+        assert!(combine_rounds(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn per_round_ratios_pair_the_same_round() {
+        let kernel = combine_rounds(vec![
+            cross_side(KP, 100.0, None, 1.0),
+            cross_side(KP, 200.0, None, 1.0),
+        ])
+        .unwrap();
+        let brindle = combine_rounds(vec![
+            cross_side(BP, 300.0, None, 1.0),
+            cross_side(BP, 100.0, None, 1.0),
+        ])
+        .unwrap();
+        let r = report([Some(kernel), None, Some(brindle), None]);
+        assert_eq!(
+            r.ratios.plain_pps_delivered_by_round,
+            vec![Some(3.0), Some(0.5)]
+        );
+        assert!(r.ratios.ipip_pps_delivered_by_round.is_empty());
+        // The headline ratio is of the medians (150 vs 200), not the median of the ratios.
+        assert_eq!(
+            r.ratios.plain.as_ref().unwrap().pps_delivered,
+            Some(200.0 / 150.0)
+        );
+        assert!(
+            markdown(&r).contains("plain 3.00, 0.50; IPIP ."),
+            "{}",
+            markdown(&r)
+        );
     }
 
     #[test]
@@ -1599,6 +1759,7 @@ mod tests {
         ]);
         r.failures.push(SideFailure {
             side: "brindle_ipip",
+            round: 2,
             error: "boom".into(),
         });
         let json = serde_json::to_value(&r).unwrap();

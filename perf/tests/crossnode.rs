@@ -23,6 +23,7 @@ fn options(test: &str) -> CrossnodeOptions {
         node_mode: "interrupt".into(),
         node_cpus: crossnode::DEFAULT_NODE_CPUS,
         clang: "clang".into(),
+        rounds: 1,
     }
 }
 

@@ -98,6 +98,9 @@ enum Cmd {
         /// Compiler of the kernel IPIP BPF program (kernels without the ipip driver).
         #[arg(long, default_value = "clang")]
         clang: String,
+        /// Interleaved rounds of the four sides; each side reports its medians.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// CNI ADD, ADD-to-forwarding and DEL latency of N workloads plugged into one node in
     /// agent mode; JSON + Markdown report.
@@ -241,6 +244,7 @@ fn main() -> Result<()> {
             node_mode,
             node_cpus,
             clang,
+            rounds,
         } => {
             perf::cmd::stop_on_signals();
             anyhow::ensure!(
@@ -248,6 +252,10 @@ fn main() -> Result<()> {
                 "invalid duration {duration}: between 1 and 600 s per side"
             );
             anyhow::ensure!(pings <= 100_000, "invalid pings {pings}: at most 100000");
+            anyhow::ensure!(
+                (1..=20).contains(&rounds),
+                "invalid rounds {rounds}: between 1 and 20"
+            );
             anyhow::ensure!(
                 node_mode == "poll" || node_mode == "interrupt",
                 "invalid node-mode {node_mode:?}: expected poll or interrupt"
@@ -272,6 +280,7 @@ fn main() -> Result<()> {
                 node_mode,
                 node_cpus,
                 clang,
+                rounds,
             };
             let report = crossnode::run(&opts).with_context(|| {
                 format!(
