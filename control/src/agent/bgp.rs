@@ -25,6 +25,9 @@ use super::view::ClusterView;
 use crate::config::{RouteConfig, RouteEncap};
 use crate::host::Ipv4Prefix;
 
+/// How long a restart waits for the old speaker to close its listening socket.
+const RESTART_WAIT: Duration = Duration::from_secs(3);
+
 #[derive(Debug, thiserror::Error)]
 pub enum BgpError {
     #[error("bgp runtime: {0}")]
@@ -112,6 +115,9 @@ impl NodeBgp {
         let local = peering::local_speaker(view);
         if local != self.local {
             self.restart(local);
+            if local != self.local {
+                return;
+            }
         }
         let wanted = peering::desired_peers(view);
         for (address, peer) in &self.peers {
@@ -148,21 +154,32 @@ impl NodeBgp {
         self.originated = prefixes;
     }
 
-    /// A new speaker with new settings: sessions and learned routes start over.
+    /// A new speaker with new settings: sessions and learned routes start over. On failure
+    /// the old settings stay recorded, so that the next sync tries again.
     fn restart(&mut self, local: LocalSpeaker) {
         tracing::info!(asn = local.asn, cluster_id = ?local.cluster_id, port = local.listen_port, "BGP settings changed; restarting the speaker");
         self.speaker.shutdown();
-        match start_speaker(&self.runtime, local, self.address) {
-            Ok((speaker, fib)) => {
-                self.speaker = speaker;
-                self.fib = fib;
-            }
-            Err(e) => tracing::error!(error = %e, "BGP speaker not restarted; keeping no sessions"),
-        }
-        self.local = local;
         self.peers.clear();
         self.originated.clear();
         self.learned.clear();
+        // The old speaker lets go of its listening socket once its tasks have seen the
+        // shutdown: give it a moment.
+        let deadline = std::time::Instant::now() + RESTART_WAIT;
+        loop {
+            match start_speaker(&self.runtime, local, self.address) {
+                Ok((speaker, fib)) => {
+                    self.speaker = speaker;
+                    self.fib = fib;
+                    self.local = local;
+                    return;
+                }
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    tracing::error!(error = %e, "BGP speaker not restarted; trying again on the next change");
+                    return;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
     }
 
     fn publish_status(&self) {
