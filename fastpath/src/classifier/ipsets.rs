@@ -59,11 +59,8 @@ impl IpSets {
     pub fn sets_containing(&self, addr: Ipv4Addr) -> impl Iterator<Item = IpSetId> + '_ {
         let addr = u32::from(addr);
         let hosts = self.hosts.get(&addr).map(|s| &s[..]).unwrap_or(&[]);
-        let networks = self
-            .networks
-            .iter()
-            .filter_map(move |level| level.nets.get(&(addr & level.mask)))
-            .flat_map(|s| s.iter());
+        let networks =
+            self.networks.iter().filter_map(move |level| level.nets.get(&(addr & level.mask))).flat_map(|s| s.iter());
         hosts.iter().chain(networks).copied()
     }
 
@@ -146,7 +143,9 @@ impl IpSetsWriter {
 
     /// Returns whether the member was there.
     pub fn remove_member(&mut self, set: IpSetId, member: Cidr) -> bool {
-        let Some(cidrs) = self.members.get_mut(&set) else { return false };
+        let Some(cidrs) = self.members.get_mut(&set) else {
+            return false;
+        };
         let removed = cidrs.remove(&member);
         if cidrs.is_empty() {
             self.members.remove(&set);

@@ -78,7 +78,9 @@ pub enum RuleOrigin {
 impl std::fmt::Display for RuleOrigin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RuleOrigin::Policy { tier, policy, rule } => write!(f, "tier {tier} policy {policy} rule {rule}"),
+            RuleOrigin::Policy { tier, policy, rule } => {
+                write!(f, "tier {tier} policy {policy} rule {rule}")
+            }
             RuleOrigin::TierDefault { tier } => write!(f, "tier {tier} default action"),
             RuleOrigin::Profile { profile, rule } => write!(f, "profile {profile} rule {rule}"),
         }
@@ -106,7 +108,9 @@ pub(crate) enum Effect {
     Deny,
     Log,
     /// Continue at this entry index (the next tier's, or next profile's, first rule).
-    Pass { next: u32 },
+    Pass {
+        next: u32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +142,13 @@ pub struct PolicyProgram {
     origins: Vec<RuleOrigin>,
     index: Index,
 }
+
+// Workers share programs and set snapshots across threads: fail the build if that breaks.
+const _: fn() = || {
+    fn shared_by_workers<T: Send + Sync>() {}
+    shared_by_workers::<PolicyProgram>();
+    shared_by_workers::<IpSets>();
+};
 
 /// Compiles [`EndpointRules`] into a [`PolicyProgram`]; the knobs bound its memory.
 #[derive(Debug, Clone)]
