@@ -263,7 +263,7 @@ fn an_index_over_its_memory_bound_falls_back_to_linear() {
     let rules = EndpointRules { tiers: vec![], profiles: vec![Profile { name: "wide".into(), rules: vec![rule] }] };
     // Per-rule cap: 40 x 40 x 10 keys degrade to 40 (source only), still indexed.
     let program = ClassifierBuilder::default().compile(&rules).unwrap();
-    assert_eq!(program.index(), IndexKind::TupleSpace { tuples: 1, entries: 40 });
+    assert_eq!(program.index(), IndexKind::TupleSpace { tuples: 1, entries: 40, largest_bucket: 1 });
     let bounded = ClassifierBuilder { max_index_entries: 39, ..Default::default() }.compile(&rules).unwrap();
     assert_eq!(bounded.index(), IndexKind::Linear);
     let sets = IpSets::default();
@@ -295,9 +295,14 @@ fn crowded_slash_24s_get_a_table_for_their_hosts() {
     };
     let sets = IpSets::default();
     let mut packet = tcp_to(80);
-    for (hosts, tuples) in [(5, 1), (20, 2)] {
+    // 5 hosts share the /24 key with the /26: one table, one bucket of 6. 20 hosts crowd it:
+    // they move to a /32 table (buckets of 1), the /26 stays alone under the /24 key.
+    for (hosts, tuples, buckets) in [(5, 1, 6), (20, 2, 1)] {
         let [indexed, linear] = both(&rules_with(hosts));
-        assert_eq!(indexed.index(), IndexKind::TupleSpace { tuples, entries: usize::from(hosts) + 1 });
+        assert_eq!(
+            indexed.index(),
+            IndexKind::TupleSpace { tuples, entries: usize::from(hosts) + 1, largest_bucket: buckets }
+        );
         for last in [3, 19, 130, 200] {
             packet.src = Ipv4Addr::new(10, 0, 0, last);
             assert_eq!(indexed.evaluate(&packet, &sets), linear.evaluate(&packet, &sets), "{hosts} hosts, .{last}");

@@ -8,8 +8,8 @@
 //! Why snapshots rather than an epoch'd in-place structure: a worker loads the snapshot once
 //! per batch (one atomic load, lock-free, no allocation) and then sees one consistent
 //! membership for the whole batch, which a structure edited underneath it would not give.
-//! The price is on the writer: `publish` rebuilds the index, O(members) (a few ms per 100k
-//! members, see BENCHMARKS.md), so the control plane should batch a calc-graph update's
+//! The price is on the writer: `publish` rebuilds the index, O(members) (about 15 ms for
+//! 100k members, see BENCHMARKS.md), so the control plane should batch a calc-graph update's
 //! deltas and publish once. Memory is two copies at most while readers drain the old one.
 //!
 //! # Layout

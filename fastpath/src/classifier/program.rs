@@ -125,8 +125,10 @@ pub enum IndexKind {
     /// First-match scan over every rule: the reference, and the fallback when an index would
     /// exceed the memory bound.
     Linear,
-    /// Tuple-space search: `tuples` hash tables holding `entries` (rule, key) pairs.
-    TupleSpace { tuples: usize, entries: usize },
+    /// Tuple-space search: `tuples` hash tables holding `entries` (rule, key) pairs; the
+    /// longest candidate list under one key is `largest_bucket` (what a packet may have to
+    /// verify in one probe: rules that differ only in fields the index does not key on).
+    TupleSpace { tuples: usize, entries: usize, largest_bucket: usize },
 }
 
 #[derive(Debug)]
@@ -198,7 +200,9 @@ impl ClassifierBuilder {
                 }
             }
         };
-        Ok(PolicyProgram { entries, origins, index })
+        let program = PolicyProgram { entries, origins, index };
+        tracing::debug!(rules = program.rule_count(), index = ?program.index(), "compiled policy program");
+        Ok(program)
     }
 }
 
@@ -388,7 +392,11 @@ impl PolicyProgram {
     pub fn index(&self) -> IndexKind {
         match &self.index {
             Index::Linear => IndexKind::Linear,
-            Index::Tuples(t) => IndexKind::TupleSpace { tuples: t.tuple_count(), entries: t.entry_count() },
+            Index::Tuples(t) => IndexKind::TupleSpace {
+                tuples: t.tuple_count(),
+                entries: t.entry_count(),
+                largest_bucket: t.largest_bucket(),
+            },
         }
     }
 }

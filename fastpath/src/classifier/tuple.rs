@@ -316,6 +316,10 @@ impl TupleIndex {
         self.rule_ids.len()
     }
 
+    pub(crate) fn largest_bucket(&self) -> usize {
+        self.tuples.iter().flat_map(|t| t.buckets.values()).map(|&(_, len)| len as usize).max().unwrap_or(0)
+    }
+
     /// The first entry at or after `from` whose rule matches `packet`.
     #[inline]
     pub(crate) fn first_match(
