@@ -9,7 +9,7 @@ use crate::wire::ipv4::protocol;
 /// For ICMP echo (RFC 792) both ports hold the echo identifier: a request and its reply carry
 /// the same identifier, so the reply's key is the request's [`FlowKey::reversed`], exactly as
 /// for TCP and UDP, and source NAT can rewrite it like a port. Other protocols use ports 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
@@ -76,24 +76,38 @@ impl FlowKey {
         }
     }
 
-    /// A 64-bit hash of the key under `seed`.
-    ///
-    /// The key packed into two words and mixed with multiplies and shifts: the table needs a
-    /// hash that is fast (a few ns, no loop) and spreads sequential addresses and ports over
-    /// all bits; the per-table seed keeps an outside sender from predicting bucket placement.
+    /// The key as two words: addresses, then protocol and ports.
     #[inline]
-    pub fn hash(&self, seed: u64) -> u64 {
+    fn words(&self) -> (u64, u64) {
         let addrs = (u64::from(u32::from(self.src)) << 32) | u64::from(u32::from(self.dst));
         let rest = (u64::from(self.protocol) << 32) | (u64::from(self.src_port) << 16) | u64::from(self.dst_port);
-        // The address word through a multiply (a bijection), folded with the rest, then
-        // MurmurHash3's 64-bit finalizer so that every input bit reaches the low bits the
-        // table indexes with.
+        (addrs, rest)
+    }
+
+    /// A 64-bit hash of the key under `seed`.
+    ///
+    /// The key packed into two words and mixed with multiplies and shifts: the address word
+    /// through a multiply (a bijection), folded with the rest, then MurmurHash3's 64-bit
+    /// finalizer so that every input bit reaches the low bits the table indexes with. Fast (no
+    /// loop, three multiplies); the per-table seed keeps an outside sender from predicting
+    /// bucket placement.
+    #[inline]
+    pub fn hash(&self, seed: u64) -> u64 {
+        let (addrs, rest) = self.words();
         let mut h = (addrs ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(31) ^ rest;
         h ^= h >> 33;
         h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
         h ^= h >> 33;
         h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
         h ^ (h >> 33)
+    }
+}
+
+/// Field by field, but as two word compares (the flow table compares a key per lookup).
+impl PartialEq for FlowKey {
+    #[inline]
+    fn eq(&self, other: &FlowKey) -> bool {
+        self.words() == other.words()
     }
 }
 
