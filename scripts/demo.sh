@@ -322,9 +322,11 @@ YAML
     ctl get bgppeers -o wide
     ctl get node "${LAB}1" -o yaml | grep -E "route-reflector|routeReflectorClusterID"
     # The reflector peers with both clients; the clients only with the reflector.
+    started=$SECONDS
     wait_until 40 "node 1 does not have both clients Established" peers_are 1 10.98.0.2 10.97.0.3
     wait_until 40 "node 2's only peer is not the reflector" peers_are 2 10.98.0.1
     wait_until 40 "node 3's only peer is not the reflector" peers_are 3 10.98.0.1
+    echo "sessions settled within $((SECONDS - started + 1)) s"
     for k in "${NODES[@]}"; do node_status "$k"; done
 
     step "Full mesh of workloads again, routes now reflected by node ${LAB}1"
