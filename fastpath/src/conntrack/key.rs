@@ -9,7 +9,7 @@ use crate::wire::ipv4::protocol;
 /// For ICMP echo (RFC 792) both ports hold the echo identifier: a request and its reply carry
 /// the same identifier, so the reply's key is the request's [`FlowKey::reversed`], exactly as
 /// for TCP and UDP, and source NAT can rewrite it like a port. Other protocols use ports 0.
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Eq)]
 pub struct FlowKey {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
@@ -92,7 +92,7 @@ impl FlowKey {
     /// loop, three multiplies); the per-table seed keeps an outside sender from predicting
     /// bucket placement.
     #[inline]
-    pub fn hash(&self, seed: u64) -> u64 {
+    pub fn seeded_hash(&self, seed: u64) -> u64 {
         let (addrs, rest) = self.words();
         let mut h = (addrs ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(31) ^ rest;
         h ^= h >> 33;
@@ -108,6 +108,13 @@ impl PartialEq for FlowKey {
     #[inline]
     fn eq(&self, other: &FlowKey) -> bool {
         self.words() == other.words()
+    }
+}
+
+/// Hashes what [`PartialEq`] compares (for `HashMap`s of keys outside the flow table).
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.words().hash(state);
     }
 }
 
@@ -134,14 +141,14 @@ mod tests {
     #[test]
     fn hash_differs_by_direction_field_and_seed() {
         let k = FlowKey::udp(Ipv4Addr::new(10, 0, 0, 1), 1000, Ipv4Addr::new(10, 0, 0, 2), 53);
-        assert_ne!(k.hash(1), k.reversed().hash(1));
-        assert_ne!(k.hash(1), k.hash(2));
+        assert_ne!(k.seeded_hash(1), k.reversed().seeded_hash(1));
+        assert_ne!(k.seeded_hash(1), k.seeded_hash(2));
         let mut other = k;
         other.protocol = protocol::TCP;
-        assert_ne!(k.hash(1), other.hash(1));
+        assert_ne!(k.seeded_hash(1), other.seeded_hash(1));
         // Sequential source ports land in many different buckets (low bits differ).
         let buckets: std::collections::HashSet<u64> =
-            (0..1024u16).map(|p| FlowKey { src_port: p, ..k }.hash(9) & 1023).collect();
+            (0..1024u16).map(|p| FlowKey { src_port: p, ..k }.seeded_hash(9) & 1023).collect();
         assert!(buckets.len() > 550, "only {} of 1024 buckets used", buckets.len());
     }
 }
