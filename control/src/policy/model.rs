@@ -714,7 +714,7 @@ impl PolicyModel {
         self.endpoints
             .iter()
             .filter(|(k, _)| {
-                selector.map_or(true, |s| {
+                selector.is_none_or(|s| {
                     self.sets
                         .member(&MemberKey::Endpoint((*k).clone()))
                         .is_some_and(|m| s.matches(&m.labels))

@@ -14,6 +14,7 @@
 //!   Calico when the selected endpoints give one name different numbers (a packet to endpoint
 //!   A on B's number for the name matches); the model marks endpoints for recompilation when
 //!   another endpoint's named ports change, since numbers are compiled in.
+//!
 //! A port list whose every entry is an unknown name matches nothing, so its rule is dropped;
 //! an unknown name in `notPorts` excludes nothing.
 //!
@@ -87,10 +88,10 @@ impl ParsedRule {
     /// The fastpath rule for one endpoint, or `None` when it cannot match anything there.
     /// `own_ports` are the endpoint's named ports; `ports_of(selector)` the named ports of
     /// every endpoint `selector` matches (all endpoints for `None`).
-    pub(crate) fn render<'a, F>(
+    pub(crate) fn render<F>(
         &self,
         local: LocalSide,
-        own_ports: &'a [NamedPort],
+        own_ports: &[NamedPort],
         ports_of: F,
     ) -> Option<classifier::Rule>
     where
@@ -152,9 +153,7 @@ fn resolve_ports(specs: &[PortSpec], protocol: Option<u8>, named: &[NamedPort]) 
             PortSpec::Named(name) => out.extend(
                 named
                     .iter()
-                    .filter(|p| {
-                        &p.name == name && protocol.map_or(true, |proto| proto == p.protocol)
-                    })
+                    .filter(|p| &p.name == name && protocol.is_none_or(|proto| proto == p.protocol))
                     .map(|p| PortRange::single(p.port)),
             ),
         }
