@@ -338,8 +338,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
         failures: Vec::new(),
     };
     // Per side (in Side::ALL order), the rounds it passed; None once it has failed.
-    let mut passed: [Option<Vec<CrossSide>>; 4] = Default::default();
-    passed.iter_mut().for_each(|p| *p = Some(Vec::new()));
+    let mut passed: [Option<Vec<CrossSide>>; 4] = [(); 4].map(|_| Some(Vec::new()));
     for round in 1..=opts.rounds {
         for (i, side) in Side::ALL.into_iter().enumerate() {
             if cmd::interrupted() {
