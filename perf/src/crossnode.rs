@@ -372,7 +372,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
         }
     }
     for (side, rounds) in Side::ALL.into_iter().zip(passed) {
-        let combined = rounds.and_then(|r| combine_rounds(r));
+        let combined = rounds.and_then(combine_rounds);
         match (side.forwarder, side.encap) {
             (Forwarder::Kernel, Encap::Plain) => report.kernel_plain = combined,
             (Forwarder::Kernel, Encap::Ipip) => report.kernel_ipip = combined,
