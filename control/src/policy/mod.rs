@@ -14,6 +14,11 @@
 //!   endpoints need their programs rebuilt (a policy, profile or tier that concerns them
 //!   changed, or the endpoint itself).
 //!
+//! Applying an update without a window where a program sees a half-filled set: apply the
+//! `Added` deltas and publish, swap in the recompiled programs of the dirty endpoints, then
+//! apply the `Removed` deltas and publish. (A set a new program names is then full before the
+//! program runs, and a set only an old program names empties after that program is gone.)
+//!
 //! Evaluation order (Calico's, implemented by the classifier): tiers by `order` (the `default`
 //! tier at 1,000,000 whether or not it is stored; no order last), in each tier the policies that
 //! select the endpoint and list the direction in `types` (Calico's defaulting when absent), by
