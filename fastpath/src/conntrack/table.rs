@@ -242,7 +242,7 @@ const EMPTY_BUCKET: Bucket = Bucket { tags: [0; SLOTS], refs: [0; SLOTS] };
 
 impl Bucket {
     /// A bit per slot whose tag is `tag` (0 finds the empty slots).
-    #[inline]
+    #[inline(always)]
     fn matching(&self, tag: u32) -> u32 {
         let mut mask = 0;
         for (s, &t) in self.tags.iter().enumerate() {
@@ -504,7 +504,7 @@ impl FlowTable {
         idx
     }
 
-    #[inline]
+    #[inline(always)]
     fn place(&self, key: &FlowKey) -> Place {
         let h = key.seeded_hash(self.config.seed);
         let tag = ((h >> 32) as u32).max(1);
@@ -520,22 +520,30 @@ impl FlowTable {
         bucket ^ ((tag.wrapping_mul(0x5bd1_e995) as usize | 1) & self.bucket_mask)
     }
 
-    #[inline]
+    #[inline(always)]
     fn find(&self, key: &FlowKey) -> Option<FlowHit> {
-        let place = self.place(key);
-        for b in place.buckets {
-            // All eight tags compared at once (the compiler makes this one vector compare and
-            // a mask), then only the slots whose tag matches: usually one, on a hit.
-            let mut matches = self.index[b].matching(place.tag);
-            while matches != 0 {
-                let s = matches.trailing_zeros() as usize;
-                matches &= matches - 1;
-                let r = self.index[b].refs[s];
-                let flow = &self.flows[(r >> 1) as usize];
-                if flow.keys[(r & 1) as usize] == *key {
-                    let direction = if r & 1 == 0 { Direction::Original } else { Direction::Reply };
-                    return Some(FlowHit { id: FlowId(r >> 1), direction });
-                }
+        let h = key.seeded_hash(self.config.seed);
+        let tag = ((h >> 32) as u32).max(1);
+        let first = h as usize & self.bucket_mask;
+        // Most keys sit in their first bucket; the second is computed only when needed.
+        self.probe(first, tag, key).or_else(|| self.probe(self.other_bucket(first, tag), tag, key))
+    }
+
+    /// The flow behind `key` if bucket `b` holds it.
+    #[inline(always)]
+    fn probe(&self, b: usize, tag: u32, key: &FlowKey) -> Option<FlowHit> {
+        let bucket = &self.index[b];
+        // All eight tags compared at once (the compiler makes this one vector compare and
+        // a mask), then only the slots whose tag matches: usually one, on a hit.
+        let mut matches = bucket.matching(tag);
+        while matches != 0 {
+            let s = matches.trailing_zeros() as usize;
+            matches &= matches - 1;
+            let r = bucket.refs[s];
+            let flow = &self.flows[(r >> 1) as usize];
+            if flow.keys[(r & 1) as usize] == *key {
+                let direction = if r & 1 == 0 { Direction::Original } else { Direction::Reply };
+                return Some(FlowHit { id: FlowId(r >> 1), direction });
             }
         }
         None
