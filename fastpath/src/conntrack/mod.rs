@@ -10,7 +10,8 @@
 //! # How the pipeline uses it (per packet, no locks, no allocation)
 //! 1. Build the [`FlowKey`] from the IPv4 header and the first 4 bytes of TCP/UDP (or the echo
 //!    identifier); for an ICMP error, [`related::related_key`] instead.
-//! 2. [`FlowTable::lookup`]: a hit gives the flow and the packet's [`Direction`]. The cached
+//! 2. [`FlowTable::prefetch`] every key of the batch first (with a big table most of a lookup
+//!    is one cache miss, which the prefetches overlap), then [`FlowTable::lookup`]: a hit gives the flow and the packet's [`Direction`]. The cached
 //!    [`PolicyDecision`] applies to both directions, so a reply of an allowed flow passes
 //!    without evaluating policy. [`FlowTable::track`] accounts the packet and moves its state.
 //!    If the flow is translated, [`rewrite::translate`] rewrites the packet to

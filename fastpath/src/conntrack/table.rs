@@ -479,6 +479,9 @@ impl FlowTable {
     /// Sweeps up to `budget` slab entries from the rotating hand and removes the expired
     /// flows among them; returns how many. A worker calls this once per batch with a small
     /// budget, so the whole table is swept every `capacity / budget` batches without a timer.
+    /// Size the budget so that a sweep finishes well within the time new flows take to fill
+    /// the table's headroom: otherwise an insert into a full slab may find no expired flow in
+    /// its eviction window and evict a live unreplied one (counted in `evicted`).
     pub fn expire(&mut self, now: Millis, budget: usize) -> usize {
         let mut removed = 0;
         for _ in 0..budget.min(self.flows.len()) {
