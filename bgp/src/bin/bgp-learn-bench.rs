@@ -533,7 +533,27 @@ fn bench_main(args: &[String]) -> Result<(), BoxError> {
     // per learner (what sending the table to that learner cost it).
     let learn = |lab: &mut Lab, ours: bool| -> Result<Learned, BoxError> {
         let settled = wait_settled(&gobgp_stat, Duration::from_secs(60));
-        eprintln!("GoBGP settled after {settled:.1} s");
+        // A learner's previous session may have just ended: GoBGP keeps that neighbor Idle
+        // for a while and refuses its connections, which would time the learner's retry
+        // timer rather than the learning.
+        let neighbor = if ours { OURS } else { BIRD }.to_string();
+        let started = Instant::now();
+        let mut state = String::new();
+        let ready = wait_for(Duration::from_secs(30), || {
+            let shown = gobgp(lab, &["neighbor", &neighbor])?.to_lowercase();
+            state = shown
+                .lines()
+                .find(|l| l.contains("bgp state"))
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            Ok(state.starts_with("bgp state = active"))
+        })?;
+        eprintln!(
+            "GoBGP settled after {settled:.1} s; neighbor {neighbor}: {state:?} after {:.1} s more{}",
+            started.elapsed().as_secs_f64(),
+            if ready { "" } else { " (not waiting for a connection: going on)" }
+        );
         let before = cpu_seconds(&gobgp_stat).unwrap_or(0.0);
         let mut learned = match ours {
             true => learn_ours(lab, n, timeout, trace)?,
