@@ -40,7 +40,7 @@ fn port(name: &str, kind: PortKind, mac: MacAddr, ip: Ipv4Addr) -> PortInfo {
         kind,
         mac,
         ip,
-        mtu: 1500,
+        mtu: 1500, policy: None,
     }
 }
 
