@@ -185,7 +185,10 @@ fn packets(w: &Workload, seed: u64) -> Vec<PacketFields> {
 }
 
 fn evaluate_all(program: &PolicyProgram, packets: &[PacketFields], sets: &IpSets) -> usize {
-    packets.iter().filter(|p| program.evaluate(black_box(p), sets).action == fastpath::classifier::PolicyAction::Allow).count()
+    packets
+        .iter()
+        .filter(|p| program.evaluate(black_box(p), sets).action == fastpath::classifier::PolicyAction::Allow)
+        .count()
 }
 
 fn classifier(c: &mut Criterion) {
@@ -233,7 +236,9 @@ fn compile(c: &mut Criterion) {
     eprintln!("classifier bench: one compile of 10,000 rules took {:?} ({:?})", started.elapsed(), program.index());
     let mut group = c.benchmark_group("classifier-build");
     group.sample_size(10).measurement_time(Duration::from_secs(5));
-    group.bench_function("compile-10000-rules", |b| b.iter(|| ClassifierBuilder::default().compile(black_box(&w.rules)).unwrap()));
+    group.bench_function("compile-10000-rules", |b| {
+        b.iter(|| ClassifierBuilder::default().compile(black_box(&w.rules)).unwrap())
+    });
 
     // 20,000 sets of 5 pods: what `publish` costs per calc-graph update at that size.
     let mut rng = StdRng::seed_from_u64(0x5e75);

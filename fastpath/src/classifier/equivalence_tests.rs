@@ -63,7 +63,11 @@ fn first_matching_rule_decides_within_a_policy() {
             "default",
             Some(1e6),
             TierDefaultAction::Deny,
-            vec![policy("p", None, vec![port_rule(Action::Deny, 22), port_rule(Action::Allow, 80), port_rule(Action::Deny, 80)])],
+            vec![policy(
+                "p",
+                None,
+                vec![port_rule(Action::Deny, 22), port_rule(Action::Allow, 80), port_rule(Action::Deny, 80)],
+            )],
         )],
         profiles: vec![],
     };
@@ -72,10 +76,16 @@ fn first_matching_rule_decides_within_a_policy() {
         assert_eq!(d.action, PolicyAction::Allow);
         assert_eq!(origin(&program, d).unwrap(), "tier default policy p rule 1");
         let d = program.evaluate(&tcp_to(22), &sets);
-        assert_eq!((d.action, origin(&program, d).unwrap().as_str()), (PolicyAction::Deny, "tier default policy p rule 0"));
+        assert_eq!(
+            (d.action, origin(&program, d).unwrap().as_str()),
+            (PolicyAction::Deny, "tier default policy p rule 0")
+        );
         // Nothing matched in a tier with a policy: the tier's default action.
         let d = program.evaluate(&tcp_to(443), &sets);
-        assert_eq!((d.action, origin(&program, d).unwrap().as_str()), (PolicyAction::Deny, "tier default default action"));
+        assert_eq!(
+            (d.action, origin(&program, d).unwrap().as_str()),
+            (PolicyAction::Deny, "tier default default action")
+        );
     }
 }
 
@@ -109,7 +119,12 @@ fn tiers_run_in_order_and_pass_skips_to_the_next_tier_past_the_default_action() 
     let sets = IpSets::default();
     let rules = EndpointRules {
         tiers: vec![
-            tier("later", Some(200.0), TierDefaultAction::Deny, vec![policy("allow-80", None, vec![port_rule(Action::Allow, 80)])]),
+            tier(
+                "later",
+                Some(200.0),
+                TierDefaultAction::Deny,
+                vec![policy("allow-80", None, vec![port_rule(Action::Allow, 80)])],
+            ),
             tier(
                 "first",
                 Some(100.0),
@@ -124,7 +139,8 @@ fn tiers_run_in_order_and_pass_skips_to_the_next_tier_past_the_default_action() 
     };
     for program in both(&rules) {
         let mut seen = Vec::new();
-        let d = program.evaluate_with(&tcp_to(80), &sets, |r, a| seen.push((program.origin(r).unwrap().to_string(), a)));
+        let d =
+            program.evaluate_with(&tcp_to(80), &sets, |r, a| seen.push((program.origin(r).unwrap().to_string(), a)));
         assert_eq!(d.action, PolicyAction::Allow);
         assert_eq!(origin(&program, d).unwrap(), "tier later policy allow-80 rule 0");
         assert_eq!(
@@ -145,7 +161,12 @@ fn tier_default_pass_and_empty_tiers_fall_through_to_profiles() {
     let sets = IpSets::default();
     let rules = EndpointRules {
         tiers: vec![
-            tier("passing", Some(1.0), TierDefaultAction::Pass, vec![policy("deny-22", None, vec![port_rule(Action::Deny, 22)])]),
+            tier(
+                "passing",
+                Some(1.0),
+                TierDefaultAction::Pass,
+                vec![policy("deny-22", None, vec![port_rule(Action::Deny, 22)])],
+            ),
             // No policy of this tier applies to the endpoint: skipped, its default Deny unused.
             tier("empty", Some(2.0), TierDefaultAction::Deny, vec![]),
         ],
@@ -156,7 +177,10 @@ fn tier_default_pass_and_empty_tiers_fall_through_to_profiles() {
     };
     for program in both(&rules) {
         let d = program.evaluate(&tcp_to(22), &sets);
-        assert_eq!((d.action, origin(&program, d).unwrap().as_str()), (PolicyAction::Deny, "tier passing policy deny-22 rule 0"));
+        assert_eq!(
+            (d.action, origin(&program, d).unwrap().as_str()),
+            (PolicyAction::Deny, "tier passing policy deny-22 rule 0")
+        );
         // Pass in a profile skips the rest of that profile.
         let d = program.evaluate(&tcp_to(80), &sets);
         assert_eq!((d.action, origin(&program, d).unwrap().as_str()), (PolicyAction::Allow, "profile net1 rule 0"));
@@ -217,7 +241,12 @@ fn bad_rules_are_rejected_naming_where() {
     let mut rule = port_rule(Action::Allow, 80);
     rule.src.not_ports = vec![PortRange { first: 100, last: 10 }];
     let rules = EndpointRules {
-        tiers: vec![tier("t", None, TierDefaultAction::Deny, vec![policy("p", None, vec![Rule::any(Action::Log), rule])])],
+        tiers: vec![tier(
+            "t",
+            None,
+            TierDefaultAction::Deny,
+            vec![policy("p", None, vec![Rule::any(Action::Log), rule])],
+        )],
         profiles: vec![],
     };
     let err = ClassifierBuilder::default().compile(&rules).unwrap_err();
@@ -234,7 +263,7 @@ fn an_index_over_its_memory_bound_falls_back_to_linear() {
     let rules = EndpointRules { tiers: vec![], profiles: vec![Profile { name: "wide".into(), rules: vec![rule] }] };
     // Per-rule cap: 40 x 40 x 10 keys degrade to 40 (source only), still indexed.
     let program = ClassifierBuilder::default().compile(&rules).unwrap();
-    assert_eq!(program.index(), IndexKind::TupleSpace { tuples: 1, entries: 40 });
+    assert_eq!(program.index(), IndexKind::TupleSpace { tuples: 1, entries: 40, largest_bucket: 1 });
     let bounded = ClassifierBuilder { max_index_entries: 39, ..Default::default() }.compile(&rules).unwrap();
     assert_eq!(bounded.index(), IndexKind::Linear);
     let sets = IpSets::default();
@@ -266,9 +295,14 @@ fn crowded_slash_24s_get_a_table_for_their_hosts() {
     };
     let sets = IpSets::default();
     let mut packet = tcp_to(80);
-    for (hosts, tuples) in [(5, 1), (20, 2)] {
+    // 5 hosts share the /24 key with the /26: one table, one bucket of 6. 20 hosts crowd it:
+    // they move to a /32 table (buckets of 1), the /26 stays alone under the /24 key.
+    for (hosts, tuples, buckets) in [(5, 1, 6), (20, 2, 1)] {
         let [indexed, linear] = both(&rules_with(hosts));
-        assert_eq!(indexed.index(), IndexKind::TupleSpace { tuples, entries: usize::from(hosts) + 1 });
+        assert_eq!(
+            indexed.index(),
+            IndexKind::TupleSpace { tuples, entries: usize::from(hosts) + 1, largest_bucket: buckets }
+        );
         for last in [3, 19, 130, 200] {
             packet.src = Ipv4Addr::new(10, 0, 0, last);
             assert_eq!(indexed.evaluate(&packet, &sets), linear.evaluate(&packet, &sets), "{hosts} hosts, .{last}");
@@ -339,7 +373,10 @@ fn random_rule(rng: &mut StdRng) -> Rule {
     rule.src = random_side(rng);
     rule.dst = random_side(rng);
     if rng.gen_bool(0.1) {
-        rule.icmp = Some(IcmpMatch { icmp_type: rng.gen_range(0..3) * 8 / 2, code: rng.gen_bool(0.5).then(|| rng.gen_range(0..2)) });
+        rule.icmp = Some(IcmpMatch {
+            icmp_type: rng.gen_range(0..3) * 8 / 2,
+            code: rng.gen_bool(0.5).then(|| rng.gen_range(0..2)),
+        });
     }
     if rng.gen_bool(0.05) {
         rule.not_icmp = Some(IcmpMatch { icmp_type: 8, code: None });

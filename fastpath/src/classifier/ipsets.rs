@@ -8,8 +8,8 @@
 //! Why snapshots rather than an epoch'd in-place structure: a worker loads the snapshot once
 //! per batch (one atomic load, lock-free, no allocation) and then sees one consistent
 //! membership for the whole batch, which a structure edited underneath it would not give.
-//! The price is on the writer: `publish` rebuilds the index, O(members) (a few ms per 100k
-//! members, see BENCHMARKS.md), so the control plane should batch a calc-graph update's
+//! The price is on the writer: `publish` rebuilds the index, O(members) (about 15 ms for
+//! 100k members, see BENCHMARKS.md), so the control plane should batch a calc-graph update's
 //! deltas and publish once. Memory is two copies at most while readers drain the old one.
 //!
 //! # Layout
@@ -59,11 +59,8 @@ impl IpSets {
     pub fn sets_containing(&self, addr: Ipv4Addr) -> impl Iterator<Item = IpSetId> + '_ {
         let addr = u32::from(addr);
         let hosts = self.hosts.get(&addr).map(|s| &s[..]).unwrap_or(&[]);
-        let networks = self
-            .networks
-            .iter()
-            .filter_map(move |level| level.nets.get(&(addr & level.mask)))
-            .flat_map(|s| s.iter());
+        let networks =
+            self.networks.iter().filter_map(move |level| level.nets.get(&(addr & level.mask))).flat_map(|s| s.iter());
         hosts.iter().chain(networks).copied()
     }
 
@@ -146,7 +143,9 @@ impl IpSetsWriter {
 
     /// Returns whether the member was there.
     pub fn remove_member(&mut self, set: IpSetId, member: Cidr) -> bool {
-        let Some(cidrs) = self.members.get_mut(&set) else { return false };
+        let Some(cidrs) = self.members.get_mut(&set) else {
+            return false;
+        };
         let removed = cidrs.remove(&member);
         if cidrs.is_empty() {
             self.members.remove(&set);

@@ -17,6 +17,17 @@
 //! - IP set membership changes through [`IpSetsWriter`] + `publish` without recompiling any
 //!   program; workers read it through [`IpSetsReader::load`].
 //!
+//! Decisions where Calico leaves the fastpath a choice:
+//! - `sets` of one rule side must **all** hold the address (Felix renders each IP set of a
+//!   rule as its own match); `not_sets`: none may. The policy model gives one set per
+//!   effective selector, so this matters only when a rule carries several.
+//! - A Pass in a profile skips the rest of that profile (Felix returns from the profile's
+//!   chain and goes on with the next profile).
+//! - IPv4 only, as the fastpath. Named ports are numbers by the time they get here, which
+//!   covers destination named ports of the endpoint itself; source named ports (Calico's
+//!   "IP, port" sets) are not expressible.
+//! - [`RuleRef`]s index one program; counters ([`RuleHits`]) restart with each new program.
+//!
 //! Evaluation (Calico's, as Felix renders it): tiers in order; within a tier the first
 //! matching rule of its policies decides: Allow and Deny end evaluation, Pass skips to the
 //! next tier, Log counts and continues. A tier with at least one policy but no decision ends

@@ -78,7 +78,9 @@ pub enum RuleOrigin {
 impl std::fmt::Display for RuleOrigin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RuleOrigin::Policy { tier, policy, rule } => write!(f, "tier {tier} policy {policy} rule {rule}"),
+            RuleOrigin::Policy { tier, policy, rule } => {
+                write!(f, "tier {tier} policy {policy} rule {rule}")
+            }
             RuleOrigin::TierDefault { tier } => write!(f, "tier {tier} default action"),
             RuleOrigin::Profile { profile, rule } => write!(f, "profile {profile} rule {rule}"),
         }
@@ -106,7 +108,9 @@ pub(crate) enum Effect {
     Deny,
     Log,
     /// Continue at this entry index (the next tier's, or next profile's, first rule).
-    Pass { next: u32 },
+    Pass {
+        next: u32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -121,8 +125,10 @@ pub enum IndexKind {
     /// First-match scan over every rule: the reference, and the fallback when an index would
     /// exceed the memory bound.
     Linear,
-    /// Tuple-space search: `tuples` hash tables holding `entries` (rule, key) pairs.
-    TupleSpace { tuples: usize, entries: usize },
+    /// Tuple-space search: `tuples` hash tables holding `entries` (rule, key) pairs; the
+    /// longest candidate list under one key is `largest_bucket` (what a packet may have to
+    /// verify in one probe: rules that differ only in fields the index does not key on).
+    TupleSpace { tuples: usize, entries: usize, largest_bucket: usize },
 }
 
 #[derive(Debug)]
@@ -138,6 +144,13 @@ pub struct PolicyProgram {
     origins: Vec<RuleOrigin>,
     index: Index,
 }
+
+// Workers share programs and set snapshots across threads: fail the build if that breaks.
+const _: fn() = || {
+    fn shared_by_workers<T: Send + Sync>() {}
+    shared_by_workers::<PolicyProgram>();
+    shared_by_workers::<IpSets>();
+};
 
 /// Compiles [`EndpointRules`] into a [`PolicyProgram`]; the knobs bound its memory.
 #[derive(Debug, Clone)]
@@ -187,7 +200,9 @@ impl ClassifierBuilder {
                 }
             }
         };
-        Ok(PolicyProgram { entries, origins, index })
+        let program = PolicyProgram { entries, origins, index };
+        tracing::debug!(rules = program.rule_count(), index = ?program.index(), "compiled policy program");
+        Ok(program)
     }
 }
 
@@ -377,7 +392,11 @@ impl PolicyProgram {
     pub fn index(&self) -> IndexKind {
         match &self.index {
             Index::Linear => IndexKind::Linear,
-            Index::Tuples(t) => IndexKind::TupleSpace { tuples: t.tuple_count(), entries: t.entry_count() },
+            Index::Tuples(t) => IndexKind::TupleSpace {
+                tuples: t.tuple_count(),
+                entries: t.entry_count(),
+                largest_bucket: t.largest_bucket(),
+            },
         }
     }
 }

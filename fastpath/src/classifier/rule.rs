@@ -61,6 +61,8 @@ impl Cidr {
         Ipv4Addr::from(self.addr)
     }
 
+    /// The prefix length (not a size: `Cidr` is not a collection).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(self) -> u8 {
         self.len
     }
@@ -133,7 +135,7 @@ pub struct IcmpMatch {
 impl IcmpMatch {
     #[inline]
     fn matches(self, packet: &PacketFields) -> bool {
-        packet.icmp_type == Some(self.icmp_type) && self.code.map_or(true, |code| packet.icmp_code == Some(code))
+        packet.icmp_type == Some(self.icmp_type) && self.code.is_none_or(|code| packet.icmp_code == Some(code))
     }
 }
 
@@ -229,9 +231,9 @@ impl Rule {
         src_in: impl Fn(IpSetId) -> bool,
         dst_in: impl Fn(IpSetId) -> bool,
     ) -> bool {
-        self.protocol.map_or(true, |p| p == packet.protocol)
-            && self.not_protocol.map_or(true, |p| p != packet.protocol)
-            && self.icmp.map_or(true, |m| m.matches(packet))
+        self.protocol.is_none_or(|p| p == packet.protocol)
+            && self.not_protocol.is_none_or(|p| p != packet.protocol)
+            && self.icmp.is_none_or(|m| m.matches(packet))
             && !self.not_icmp.is_some_and(|m| m.matches(packet))
             && self.src.matches(packet.src, packet.src_port, src_in)
             && self.dst.matches(packet.dst, packet.dst_port, dst_in)

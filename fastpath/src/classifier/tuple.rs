@@ -117,7 +117,7 @@ impl Bitmap16 {
 /// Whether a packet value can pass an optional filter.
 #[inline]
 fn passes(filter: &Option<Bitmap16>, value: u16) -> bool {
-    filter.as_ref().map_or(true, |f| f.get(value))
+    filter.as_ref().is_none_or(|f| f.get(value))
 }
 
 #[derive(Debug)]
@@ -232,7 +232,8 @@ pub(crate) fn build(entries: &[Entry], limits: &ClassifierBuilder) -> Option<Tup
                         tables.len() - 1
                     });
                     for &class in &protocols {
-                        let ids = tables[table].1.entry(key(class, port.unwrap_or(0), src_value, dst_value)).or_default();
+                        let ids =
+                            tables[table].1.entry(key(class, port.unwrap_or(0), src_value, dst_value)).or_default();
                         // Two alternatives of one rule may coarsen to the same key.
                         if ids.last() != Some(&id) {
                             ids.push(id);
@@ -315,6 +316,10 @@ impl TupleIndex {
         self.rule_ids.len()
     }
 
+    pub(crate) fn largest_bucket(&self) -> usize {
+        self.tuples.iter().flat_map(|t| t.buckets.values()).map(|&(_, len)| len as usize).max().unwrap_or(0)
+    }
+
     /// The first entry at or after `from` whose rule matches `packet`.
     #[inline]
     pub(crate) fn first_match(
@@ -353,7 +358,9 @@ impl TupleIndex {
             let dst_one = [dst & tuple.dst_mask];
             for &s in side_values(shape.src, &src_one, src_sets) {
                 for &d in side_values(shape.dst, &dst_one, dst_sets) {
-                    let Some(&(start, len)) = tuple.buckets.get(&key(class, port, s, d)) else { continue };
+                    let Some(&(start, len)) = tuple.buckets.get(&key(class, port, s, d)) else {
+                        continue;
+                    };
                     let ids = &self.rule_ids[start as usize..(start + len) as usize];
                     let first = ids.partition_point(|&id| id < from);
                     for &id in &ids[first..] {
