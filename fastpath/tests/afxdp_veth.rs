@@ -383,7 +383,8 @@ fn port_info(name: &str, ifindex: u32, kind: PortKind) -> PortInfo {
         kind,
         mac: MacAddr::CALICO_HOST_SIDE,
         ip: Ipv4Addr::new(169, 254, 1, 1),
-        mtu: 1500, policy: None,
+        mtu: 1500,
+        policy: None,
     }
 }
 

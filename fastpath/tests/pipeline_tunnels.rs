@@ -51,7 +51,8 @@ fn port(name: &str, kind: PortKind, mac: MacAddr, ip: Ipv4Addr, mtu: u16) -> Por
         kind,
         mac,
         ip,
-        mtu, policy: None,
+        mtu,
+        policy: None,
     }
 }
 

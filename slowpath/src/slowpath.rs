@@ -653,7 +653,8 @@ mod tests {
             kind,
             mac,
             ip,
-            mtu: 1500, policy: None,
+            mtu: 1500,
+            policy: None,
         };
         let mut fib = Fib::new();
         fib.insert(Ipv4Addr::new(192, 168, 1, 0), 26, 0).unwrap();

@@ -40,7 +40,8 @@ fn port(name: &str, kind: PortKind, mac: MacAddr, ip: Ipv4Addr) -> PortInfo {
         kind,
         mac,
         ip,
-        mtu: 1500, policy: None,
+        mtu: 1500,
+        policy: None,
     }
 }
 
