@@ -27,14 +27,14 @@ NODES=(1 2 3)
 SWITCH_NS=$LAB-sw
 ROUTER_NS=$LAB-rt
 WORK=$(mktemp -d /tmp/brindle-demo.XXXXXX)
-# Set to 1 to stop after the mesh part (route reflection needs the agent's BGPPeer support).
+# DEMO_SKIP_RR=1 leaves out the route-reflection part (a shorter run of the mesh alone).
 DEMO_SKIP_RR=${DEMO_SKIP_RR:-0}
 
 # etcd lives in the router namespace, on the router's segment address: the nodes on the
 # segment reach it directly and the node behind the router reaches it through the router
-# (which delivers it locally), just as a datastore host in a datacentre is reachable from
-# every rack. It must not sit in a node namespace: a node under test should not carry the
-# cluster's datastore.
+# (which delivers it locally), as a datastore host in a datacentre is reachable from every
+# rack. Not in a node namespace: then node 3's datastore traffic would depend on the nodes
+# under test, and stopping a node would take the cluster's datastore with it.
 ETCD_URL=http://10.98.0.254:2379
 # What every brindle process (brindle-node, brindlectl, brindle-cni via brindle-lab) needs to
 # find the datastore.
@@ -94,9 +94,6 @@ wait_until() {
         sleep 0.2
     done
 }
-
-# counter K NAME: a fastpath counter of node K.
-counter() { stats "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['fastpath']['$2'])"; }
 
 # peers_are K ADDRESS...: node K's BGP peers are exactly these addresses, all Established.
 peers_are() {
@@ -162,7 +159,7 @@ spec:
   natOutgoing: false
 YAML
 ctl apply -f "$WORK/pool.yaml"
-ctl get ippools
+ctl get ippools -o wide
 
 step "Two workloads per node plugged in by brindle-cni: 'a' on net1 (default pool), 'b' on net4 (10.20.0.0/24)"
 WL_NS=() WL_IP=() WL_NODE=()
@@ -178,7 +175,7 @@ plug() {
 }
 for k in "${NODES[@]}"; do plug "$k" a net1; plug "$k" b net4 10.20.0.0/24; done
 for i in "${!WL_NS[@]}"; do printf '  %-9s on %s  %s\n' "${WL_NS[$i]}" "$LAB${WL_NODE[$i]}" "${WL_IP[$i]}"; done
-ctl get workloadendpoints -o wide
+ctl get workloadendpoints
 ip netns exec "${WL_NS[0]}" ip -br addr show eth0; ip netns exec "${WL_NS[0]}" ip route
 
 step "BGP: the node-to-node mesh (every node peers with both others)"
@@ -325,9 +322,11 @@ YAML
     ctl get bgppeers -o wide
     ctl get node "${LAB}1" -o yaml | grep -E "route-reflector|routeReflectorClusterID"
     # The reflector peers with both clients; the clients only with the reflector.
+    started=$SECONDS
     wait_until 40 "node 1 does not have both clients Established" peers_are 1 10.98.0.2 10.97.0.3
     wait_until 40 "node 2's only peer is not the reflector" peers_are 2 10.98.0.1
     wait_until 40 "node 3's only peer is not the reflector" peers_are 3 10.98.0.1
+    echo "sessions settled within $((SECONDS - started + 1)) s"
     for k in "${NODES[@]}"; do node_status "$k"; done
 
     step "Full mesh of workloads again, routes now reflected by node ${LAB}1"

@@ -1,5 +1,6 @@
 //! The cross-node benchmark: a workload on node 1 sends to a workload on node 2 over the
-//! segment of a two-node [`MultiLab`], four ways, one after the other in one invocation:
+//! segment of a two-node [`MultiLab`], four ways, one after the other in one invocation, in
+//! interleaved rounds whose medians each side reports (see [`CrossnodeOptions::rounds`]):
 //!
 //! | side            | who forwards | between the nodes |
 //! |-----------------|--------------|-------------------|
@@ -8,7 +9,7 @@
 //! | `brindle_plain` | `brindle-node` on both nodes (file mode) | `[[route]] prefix/via` |
 //! | `brindle_ipip`  | `brindle-node` on both nodes | `[[route]] ... encap = "ipip"` |
 //!
-//! Every side gets a lab of its own (built, measured, taken down), so that no route, tunnel,
+//! Every side of every round gets a lab of its own (built, measured, taken down), so that no route, tunnel,
 //! qdisc or XDP program of one side can carry traffic of the next; the wiring is the same
 //! code each time. Per side: 64-byte UDP pps offered and delivered (`udp-send`/`udp-sink`),
 //! ping RTT p50/p99, busy cores, and proof that the traffic took the intended path (a capture
@@ -23,8 +24,10 @@
 //!
 //! CPU placement on two cores: the generator and ping run on CPU [`GENERATOR_CPU`]. Two
 //! brindle nodes need two workers, and a busy-polling worker owns its core, so the nodes run
-//! in interrupt mode (sleeping in poll(2) when idle) with both workers pinned to CPU 1 by
-//! default, away from the generator; see [`CrossnodeOptions::node_cpus`].
+//! in interrupt mode (sleeping in poll(2) when idle), unpinned by default: measured against
+//! both workers pinned to CPU 1 (away from the generator) it delivered as much and cut the
+//! RTT about fourfold, because a worker can then run on the core whose packet woke it; see
+//! [`CrossnodeOptions::node_cpus`] and BENCHMARKS.md.
 
 use std::io::{Read, Write};
 use std::net::Ipv4Addr;
@@ -43,8 +46,8 @@ use crate::udp::{SendReport, SinkReport};
 
 /// The core the generator and ping are pinned to.
 pub const GENERATOR_CPU: usize = 0;
-/// Default worker cores of node 1 and node 2: both on the core the generator leaves free.
-pub const DEFAULT_NODE_CPUS: NodeCpus = [Some(1), Some(1)];
+/// Default worker cores of node 1 and node 2: unpinned (the scheduler places the workers).
+pub const DEFAULT_NODE_CPUS: NodeCpus = [None, None];
 /// IP in IP costs one IPv4 header.
 pub const IPIP_OVERHEAD: usize = 20;
 /// The tunnel MTU of a 1500-byte uplink, as Calico sets it on `tunl0`.
@@ -173,7 +176,7 @@ pub struct CrossnodeOptions {
     /// brindle-node's worker mode: "interrupt" (the default here: two nodes share the cores)
     /// or "poll".
     pub node_mode: String,
-    /// Worker cores of the two brindle nodes.
+    /// Worker cores of the two brindle nodes ([`DEFAULT_NODE_CPUS`]: unpinned).
     pub node_cpus: NodeCpus,
     /// The compiler of the kernel IPIP BPF program (needed only without the `ipip` driver).
     pub clang: String,
@@ -335,8 +338,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
         failures: Vec::new(),
     };
     // Per side (in Side::ALL order), the rounds it passed; None once it has failed.
-    let mut passed: [Option<Vec<CrossSide>>; 4] = Default::default();
-    passed.iter_mut().for_each(|p| *p = Some(Vec::new()));
+    let mut passed: [Option<Vec<CrossSide>>; 4] = [(); 4].map(|_| Some(Vec::new()));
     for round in 1..=opts.rounds {
         for (i, side) in Side::ALL.into_iter().enumerate() {
             if cmd::interrupted() {
@@ -370,7 +372,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
         }
     }
     for (side, rounds) in Side::ALL.into_iter().zip(passed) {
-        let combined = rounds.and_then(|r| combine_rounds(r));
+        let combined = rounds.and_then(combine_rounds);
         match (side.forwarder, side.encap) {
             (Forwarder::Kernel, Encap::Plain) => report.kernel_plain = combined,
             (Forwarder::Kernel, Encap::Ipip) => report.kernel_ipip = combined,

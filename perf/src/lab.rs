@@ -710,13 +710,48 @@ mod tests {
         assert_eq!(
             names,
             [
-                "demo1-w1", "demo1-node", "demo2-w1", "demo2-node", "demo3-w1", "demo3-node",
-                "demo-sw", "demo-rt"
+                "demo1-w1",
+                "demo1-node",
+                "demo2-w1",
+                "demo2-node",
+                "demo3-w1",
+                "demo3-node",
+                "demo-sw",
+                "demo-rt"
             ]
         );
         let json = serde_json::to_string(&spec).unwrap();
         let back: MultiLabSpec = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, spec, "the record brindle-lab multi-up writes reads back");
+        assert_eq!(
+            back, spec,
+            "the record brindle-lab multi-up writes reads back"
+        );
+    }
+
+    /// Root: builds namespaces. `brindle-lab multi-up` keeps the lab after its handle is gone,
+    /// and `multi-down` (another process) removes exactly its namespaces, idempotently.
+    #[test]
+    fn a_kept_multi_node_lab_outlives_its_handle_until_down_multi_spec() {
+        let spec = MultiLabSpec {
+            routed_nodes: 1,
+            ..MultiLabSpec::new(format!("k{}", std::process::id() % 100_000), 2, 1)
+        };
+        MultiLab::up(&spec).expect("multi-node lab up").keep();
+        let kept: Vec<String> = spec
+            .netns_names()
+            .into_iter()
+            .filter(|ns| !netns_exists(ns))
+            .collect();
+        let first_down = down_multi_spec(&spec);
+        let left: Vec<String> = spec
+            .netns_names()
+            .into_iter()
+            .filter(|ns| netns_exists(ns))
+            .collect();
+        assert!(kept.is_empty(), "missing after keep(): {kept:?}");
+        assert!(first_down.is_ok(), "{first_down:?}");
+        assert!(left.is_empty(), "left after down_multi_spec: {left:?}");
+        assert!(down_multi_spec(&spec).is_ok(), "idempotent");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p bgp --bin bgp-learn-bench -- [--prefixes N] [--timeout-secs S]
+//!     [--rounds R] [--bird-first] [--gobgp-gogc VALUE] [--trace]
 //! ```
 //!
 //! Layout: GoBGP in namespace `<tag>-gobgp`, joined by one veth pair to `<tag>-ours` (our
@@ -14,8 +15,15 @@
 //!
 //! Time is measured by this orchestrator for both, from spawning the learner process to the
 //! moment it holds all N routes (ours: exits after printing; BIRD: `birdc show route count`
-//! polled). Peak memory is VmHWM of the learner process. Needs root; namespaces and daemons
-//! are removed by exact name and pid on exit, pass or fail.
+//! polled); also from Established, and split into GoBGP preparing the table (Established to
+//! the first route: GoBGP builds every UPDATE before sending one) and the transfer (first
+//! route to all). Peak memory is VmHWM of the learner process; CPU time is reported for the
+//! learner and for GoBGP during each learner's turn. `--rounds R` repeats the pair from the
+//! one loaded GoBGP, alternating who goes first, and prints the median ratios; GoBGP is let
+//! settle before every turn. `--gobgp-gogc off` runs gobgpd with `GOGC=off`: a collection
+//! of its 1.6 GB heap otherwise lands in one learner's turn or the other's and moves that
+//! turn by seconds (it grows gobgpd to ~4 GB per turn, so keep R small). Needs root;
+//! namespaces and daemons are removed by exact name and pid on exit, pass or fail.
 
 use std::io::{BufWriter, Write};
 use std::net::{Ipv4Addr, SocketAddr};

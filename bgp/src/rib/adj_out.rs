@@ -13,10 +13,9 @@
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
-
 use super::best::DEFAULT_LOCAL_PREF;
 use super::intern::Interner;
+use super::prefix_map::PrefixMap;
 use super::{Path, PeerInfo, PeerKey, RibConfig, Source};
 use crate::packet::{Ipv4Prefix, PathAttributes};
 
@@ -32,7 +31,7 @@ pub enum OutChange {
 /// What we advertised to one peer.
 #[derive(Debug, Default)]
 pub struct AdjRibOut {
-    routes: FxHashMap<Ipv4Prefix, Arc<PathAttributes>>,
+    routes: PrefixMap<Arc<PathAttributes>>,
     /// The last path exported and what it became: consecutive prefixes of one UPDATE share
     /// their path, so this saves re-building and re-interning per prefix.
     last_export: Option<(Arc<Path>, Option<Arc<PathAttributes>>)>,

@@ -13,10 +13,10 @@
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use super::best::{select_best, Candidate, SourceInfo};
+use super::prefix_map::PrefixMap;
 use super::{Path, Source};
 use crate::packet::Ipv4Prefix;
 
@@ -44,9 +44,9 @@ type Gathered = SmallVec<[Arc<Path>; 4]>;
 #[derive(Debug, Default)]
 pub struct LocRib {
     /// The best path of every prefix that has one.
-    best: FxHashMap<Ipv4Prefix, Arc<Path>>,
+    best: PrefixMap<Arc<Path>>,
     /// The other candidates of the prefixes that have more than one, in no order.
-    others: FxHashMap<Ipv4Prefix, Box<[Arc<Path>]>>,
+    others: PrefixMap<Box<[Arc<Path>]>>,
 }
 
 impl LocRib {
@@ -101,20 +101,16 @@ impl LocRib {
         path: Arc<Path>,
         info: &impl Fn(Source) -> SourceInfo,
     ) -> Inserted {
-        use std::collections::hash_map::Entry;
-        let held = match self.best.entry(prefix) {
-            Entry::Vacant(slot) => {
-                slot.insert(Arc::clone(&path));
-                return Inserted {
-                    replaced: None,
-                    best: Some(BestChange {
-                        old: None,
-                        new: Some(path),
-                    }),
-                };
-            }
-            Entry::Occupied(slot) => slot.into_mut(),
-        };
+        let (held, inserted) = self.best.get_or_insert_with(prefix, || Arc::clone(&path));
+        if inserted {
+            return Inserted {
+                replaced: None,
+                best: Some(BestChange {
+                    old: None,
+                    new: Some(path),
+                }),
+            };
+        }
         // The common replacement: the only path, from the same source.
         if held.source == path.source
             && (self.others.is_empty() || !self.others.contains_key(&prefix))

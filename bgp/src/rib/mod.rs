@@ -15,6 +15,7 @@ pub mod adj_out;
 pub mod best;
 pub mod intern;
 pub mod loc;
+pub mod prefix_map;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use adj_out::{export, AdjRibOut, OutChange};
 pub use best::{select_best, Candidate, SourceInfo, DEFAULT_LOCAL_PREF};
 pub use intern::Interner;
 pub use loc::{BestChange, Inserted, LocRib};
+pub use prefix_map::PrefixMap;
 
 use crate::packet::{AsPath, Ipv4Prefix, Origin, PathAttributes, Update};
 
@@ -366,5 +368,166 @@ fn source_info(
             router_id: peer.router_id,
             address: peer.address,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The Adj-RIBs-In as views of the one Loc-RIB: each peer sees its own paths, best or
+    //! not, through announcements, implicit and explicit withdrawals and the other peer
+    //! going down.
+
+    use super::*;
+
+    fn prefix(third: u8) -> Ipv4Prefix {
+        Ipv4Prefix::new(Ipv4Addr::new(10, 1, third, 0), 24).unwrap()
+    }
+
+    /// An internal peer (same AS); router ids order them: peer 1 wins ties.
+    fn peer(n: u8) -> PeerInfo {
+        PeerInfo {
+            address: Ipv4Addr::new(172, 16, 0, n),
+            asn: 64512,
+            router_id: Ipv4Addr::new(10, 0, 0, n),
+            local_address: Ipv4Addr::new(172, 16, 0, 100),
+            rr_client: false,
+        }
+    }
+
+    fn announce(prefixes: &[Ipv4Prefix], next_hop: u8, local_pref: u32) -> Update {
+        Update {
+            nlri: prefixes.to_vec(),
+            attributes: Some(PathAttributes {
+                next_hop: Some(Ipv4Addr::new(172, 16, 0, next_hop)),
+                local_pref: Some(local_pref),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn withdraw(prefixes: &[Ipv4Prefix]) -> Update {
+        Update {
+            withdrawn: prefixes.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn held(rib: &Rib, key: u32) -> Vec<Ipv4Prefix> {
+        let view = rib.adj_rib_in(PeerKey(key)).expect("peer up");
+        let mut prefixes: Vec<Ipv4Prefix> = view.prefixes().collect();
+        prefixes.sort();
+        assert_eq!(view.len(), prefixes.len(), "the count matches the table");
+        prefixes
+    }
+
+    fn next_hop_of(rib: &Rib, key: u32, p: Ipv4Prefix) -> Option<Ipv4Addr> {
+        rib.adj_rib_in(PeerKey(key))?.get(&p)?.attrs.next_hop
+    }
+
+    #[test]
+    fn each_peer_sees_its_own_paths_through_every_change() {
+        let mut rib = Rib::new(RibConfig {
+            asn: 64512,
+            router_id: Ipv4Addr::new(10, 0, 0, 100),
+            cluster_id: None,
+        });
+        let mut changes = RibChanges::default();
+        rib.peer_up(PeerKey(1), peer(1), &mut changes).unwrap();
+        rib.peer_up(PeerKey(2), peer(2), &mut changes).unwrap();
+        let (a, b, c) = (prefix(1), prefix(2), prefix(3));
+
+        // Peer 1 announces a, b; peer 2 announces b, c with a higher LOCAL_PREF.
+        rib.update(PeerKey(1), &announce(&[a, b], 1, 100), &mut changes)
+            .unwrap();
+        rib.update(PeerKey(2), &announce(&[b, c], 2, 200), &mut changes)
+            .unwrap();
+        assert_eq!(held(&rib, 1), vec![a, b]);
+        assert_eq!(held(&rib, 2), vec![b, c]);
+        assert_eq!(
+            rib.loc_rib().best(&b).unwrap().source,
+            Source::Peer(PeerKey(2))
+        );
+        // Peer 1's path for b is not best but still in its Adj-RIB-In.
+        assert_eq!(next_hop_of(&rib, 1, b), Some(Ipv4Addr::new(172, 16, 0, 1)));
+
+        // Implicit withdraw (RFC 4271 section 3.1): peer 2 re-announces b, now less
+        // preferred; peer 1's path becomes best, and the dataplane is told.
+        changes.fib.clear();
+        rib.update(PeerKey(2), &announce(&[b], 3, 50), &mut changes)
+            .unwrap();
+        assert_eq!(held(&rib, 2), vec![b, c], "replaced, not added");
+        assert_eq!(next_hop_of(&rib, 2, b), Some(Ipv4Addr::new(172, 16, 0, 3)));
+        assert_eq!(
+            rib.loc_rib().best(&b).unwrap().source,
+            Source::Peer(PeerKey(1))
+        );
+        assert_eq!(
+            changes.fib,
+            vec![FibChange {
+                prefix: b,
+                next_hop: Some(Ipv4Addr::new(172, 16, 0, 1))
+            }]
+        );
+
+        // Explicit withdraw of a path that is not best: no FIB change, gone from the view.
+        changes.fib.clear();
+        rib.update(PeerKey(2), &withdraw(&[b]), &mut changes)
+            .unwrap();
+        assert!(changes.fib.is_empty());
+        assert_eq!(held(&rib, 2), vec![c]);
+        assert_eq!(rib.loc_rib().paths(&b).len(), 1);
+        // Withdrawing it again changes nothing and does not miscount.
+        rib.update(PeerKey(2), &withdraw(&[b]), &mut changes)
+            .unwrap();
+        assert_eq!(held(&rib, 2), vec![c]);
+
+        // Peer 2 announces b again (now better), then goes down: b falls back to peer 1,
+        // c is gone, and peer 1's view is untouched.
+        rib.update(PeerKey(2), &announce(&[b], 2, 200), &mut changes)
+            .unwrap();
+        changes.fib.clear();
+        rib.peer_down(PeerKey(2), &mut changes).unwrap();
+        let mut fib = changes.fib.clone();
+        fib.sort_by_key(|f| f.prefix);
+        assert_eq!(
+            fib,
+            vec![
+                FibChange {
+                    prefix: b,
+                    next_hop: Some(Ipv4Addr::new(172, 16, 0, 1))
+                },
+                FibChange {
+                    prefix: c,
+                    next_hop: None
+                },
+            ]
+        );
+        assert!(rib.adj_rib_in(PeerKey(2)).is_none());
+        assert_eq!(held(&rib, 1), vec![a, b]);
+        assert_eq!(rib.loc_rib().len(), 2);
+
+        // The peer comes back: its view starts empty.
+        rib.peer_up(PeerKey(2), peer(2), &mut changes).unwrap();
+        assert!(rib.adj_rib_in(PeerKey(2)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn originated_prefixes_are_a_view_too() {
+        let mut rib = Rib::new(RibConfig {
+            asn: 64512,
+            router_id: Ipv4Addr::new(10, 0, 0, 100),
+            cluster_id: None,
+        });
+        let mut changes = RibChanges::default();
+        rib.originate(prefix(9), &mut changes);
+        rib.originate(prefix(9), &mut changes);
+        assert_eq!(rib.originated().len(), 1);
+        assert_eq!(
+            rib.originated().prefixes().collect::<Vec<_>>(),
+            vec![prefix(9)]
+        );
+        rib.withdraw_local(prefix(9), &mut changes);
+        assert!(rib.originated().is_empty() && rib.loc_rib().is_empty());
     }
 }

@@ -91,7 +91,14 @@ impl AddressSets {
         self.next_id = self.next_id.wrapping_add(1);
         let id = IpSetId(self.next_id);
         self.by_selector.insert(selector.clone(), id);
-        self.sets.insert(id, SetState { selector: selector.clone(), refs: 1, members: HashMap::new() });
+        self.sets.insert(
+            id,
+            SetState {
+                selector: selector.clone(),
+                refs: 1,
+                members: HashMap::new(),
+            },
+        );
         let matching: Vec<(MemberKey, Vec<Cidr>)> = self
             .members
             .iter()
@@ -111,7 +118,9 @@ impl AddressSets {
 
     /// Drops one hold on `id`; the last one empties and forgets the set.
     pub(crate) fn release(&mut self, id: IpSetId) {
-        let Some(set) = self.sets.get_mut(&id) else { return };
+        let Some(set) = self.sets.get_mut(&id) else {
+            return;
+        };
         set.refs = set.refs.saturating_sub(1);
         if set.refs > 0 {
             return;
@@ -134,8 +143,12 @@ impl AddressSets {
             return;
         }
         self.remove_member(&key);
-        let in_sets: Vec<IpSetId> =
-            self.sets.iter().filter(|(_, s)| s.selector.matches(&facts.labels)).map(|(&id, _)| id).collect();
+        let in_sets: Vec<IpSetId> = self
+            .sets
+            .iter()
+            .filter(|(_, s)| s.selector.matches(&facts.labels))
+            .map(|(&id, _)| id)
+            .collect();
         for &id in &in_sets {
             for &cidr in &facts.cidrs {
                 self.count_in(id, cidr);
@@ -145,7 +158,9 @@ impl AddressSets {
     }
 
     pub(crate) fn remove_member(&mut self, key: &MemberKey) {
-        let Some(old) = self.members.remove(key) else { return };
+        let Some(old) = self.members.remove(key) else {
+            return;
+        };
         for id in old.in_sets {
             for &cidr in &old.facts.cidrs {
                 self.count_out(id, cidr);
@@ -167,7 +182,11 @@ impl AddressSets {
 
     /// The current members of `id`, sorted.
     pub(crate) fn addresses(&self, id: IpSetId) -> Vec<Cidr> {
-        let mut v: Vec<Cidr> = self.sets.get(&id).map(|s| s.members.keys().copied().collect()).unwrap_or_default();
+        let mut v: Vec<Cidr> = self
+            .sets
+            .get(&id)
+            .map(|s| s.members.keys().copied().collect())
+            .unwrap_or_default();
         v.sort();
         v
     }
@@ -178,13 +197,19 @@ impl AddressSets {
             .map(|((set, member), present)| IpSetDelta {
                 set,
                 member,
-                change: if present { MemberChange::Added } else { MemberChange::Removed },
+                change: if present {
+                    MemberChange::Added
+                } else {
+                    MemberChange::Removed
+                },
             })
             .collect()
     }
 
     fn count_in(&mut self, id: IpSetId, cidr: Cidr) {
-        let Some(set) = self.sets.get_mut(&id) else { return };
+        let Some(set) = self.sets.get_mut(&id) else {
+            return;
+        };
         let n = set.members.entry(cidr).or_insert(0);
         *n += 1;
         if *n == 1 {
@@ -193,8 +218,12 @@ impl AddressSets {
     }
 
     fn count_out(&mut self, id: IpSetId, cidr: Cidr) {
-        let Some(set) = self.sets.get_mut(&id) else { return };
-        let Some(n) = set.members.get_mut(&cidr) else { return };
+        let Some(set) = self.sets.get_mut(&id) else {
+            return;
+        };
+        let Some(n) = set.members.get_mut(&cidr) else {
+            return;
+        };
         *n -= 1;
         if *n == 0 {
             set.members.remove(&cidr);

@@ -51,9 +51,18 @@ pub(crate) struct EndpointFacts {
     pub ports: Vec<NamedPort>,
 }
 
-pub(crate) fn workload(wep: &WorkloadEndpoint) -> Result<(EndpointKey, Labelled, EndpointFacts), PolicyError> {
-    let namespace = wep.metadata.namespace.clone().unwrap_or_else(|| resources::DEFAULT_NAMESPACE.to_string());
-    let key = EndpointKey::Workload { namespace: namespace.clone(), name: wep.metadata.name.clone() };
+pub(crate) fn workload(
+    wep: &WorkloadEndpoint,
+) -> Result<(EndpointKey, Labelled, EndpointFacts), PolicyError> {
+    let namespace = wep
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| resources::DEFAULT_NAMESPACE.to_string());
+    let key = EndpointKey::Workload {
+        namespace: namespace.clone(),
+        name: wep.metadata.name.clone(),
+    };
     let what = format!("WorkloadEndpoint {namespace}/{}", wep.metadata.name);
     let mut own = wep.metadata.labels.clone();
     own.insert(LABEL_NAMESPACE.into(), namespace.clone());
@@ -61,15 +70,24 @@ pub(crate) fn workload(wep: &WorkloadEndpoint) -> Result<(EndpointKey, Labelled,
         own.insert(LABEL_ORCHESTRATOR.into(), wep.spec.orchestrator.clone());
     }
     if !wep.spec.service_account_name.is_empty() {
-        own.insert(LABEL_SERVICE_ACCOUNT.into(), wep.spec.service_account_name.clone());
+        own.insert(
+            LABEL_SERVICE_ACCOUNT.into(),
+            wep.spec.service_account_name.clone(),
+        );
     }
     let mut cidrs = Vec::new();
     for (i, net) in wep.spec.ip_networks.iter().enumerate() {
-        if let Some(c) = parse_net(net).map_err(|reason| field_error(&what, &format!("spec.ipNetworks[{i}]"), net, reason))? {
+        if let Some(c) = parse_net(net)
+            .map_err(|reason| field_error(&what, &format!("spec.ipNetworks[{i}]"), net, reason))?
+        {
             push_unique(&mut cidrs, c);
         }
     }
-    let labelled = Labelled { own, parents: parents(&wep.spec.profiles, Some(&namespace)), cidrs };
+    let labelled = Labelled {
+        own,
+        parents: parents(&wep.spec.profiles, Some(&namespace)),
+        cidrs,
+    };
     let facts = EndpointFacts {
         node: wep.spec.node.clone(),
         interface: wep.spec.interface_name.clone(),
@@ -79,20 +97,33 @@ pub(crate) fn workload(wep: &WorkloadEndpoint) -> Result<(EndpointKey, Labelled,
     Ok((key, labelled, facts))
 }
 
-pub(crate) fn host(hep: &HostEndpoint) -> Result<(EndpointKey, Labelled, EndpointFacts), PolicyError> {
-    let key = EndpointKey::Host { name: hep.metadata.name.clone() };
+pub(crate) fn host(
+    hep: &HostEndpoint,
+) -> Result<(EndpointKey, Labelled, EndpointFacts), PolicyError> {
+    let key = EndpointKey::Host {
+        name: hep.metadata.name.clone(),
+    };
     let what = format!("HostEndpoint {}", hep.metadata.name);
     let mut cidrs = Vec::new();
     for (i, ip) in hep.spec.expected_ips.iter().enumerate() {
         if ip.contains(':') {
             continue; // IPv6: the dataplane is IPv4 only.
         }
-        let addr: Ipv4Addr = ip
-            .parse()
-            .map_err(|_| field_error(&what, &format!("spec.expectedIPs[{i}]"), ip, "not an IPv4 address"))?;
+        let addr: Ipv4Addr = ip.parse().map_err(|_| {
+            field_error(
+                &what,
+                &format!("spec.expectedIPs[{i}]"),
+                ip,
+                "not an IPv4 address",
+            )
+        })?;
         push_unique(&mut cidrs, Cidr::host(addr));
     }
-    let labelled = Labelled { own: hep.metadata.labels.clone(), parents: parents(&hep.spec.profiles, None), cidrs };
+    let labelled = Labelled {
+        own: hep.metadata.labels.clone(),
+        parents: parents(&hep.spec.profiles, None),
+        cidrs,
+    };
     let facts = EndpointFacts {
         node: hep.spec.node.clone(),
         interface: hep.spec.interface_name.clone(),
@@ -103,18 +134,44 @@ pub(crate) fn host(hep: &HostEndpoint) -> Result<(EndpointKey, Labelled, Endpoin
 }
 
 pub(crate) fn network_set(set: &NetworkSet) -> Result<(MemberKey, Labelled), PolicyError> {
-    let namespace = set.metadata.namespace.clone().unwrap_or_else(|| resources::DEFAULT_NAMESPACE.to_string());
+    let namespace = set
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| resources::DEFAULT_NAMESPACE.to_string());
     let what = format!("NetworkSet {namespace}/{}", set.metadata.name);
     let mut own = set.metadata.labels.clone();
     own.insert(LABEL_NAMESPACE.into(), namespace.clone());
-    let labelled = Labelled { own, parents: parents(&[], Some(&namespace)), cidrs: nets(&what, &set.spec.nets)? };
-    Ok((MemberKey::NetworkSet { namespace: Some(namespace), name: set.metadata.name.clone() }, labelled))
+    let labelled = Labelled {
+        own,
+        parents: parents(&[], Some(&namespace)),
+        cidrs: nets(&what, &set.spec.nets)?,
+    };
+    Ok((
+        MemberKey::NetworkSet {
+            namespace: Some(namespace),
+            name: set.metadata.name.clone(),
+        },
+        labelled,
+    ))
 }
 
-pub(crate) fn global_network_set(set: &GlobalNetworkSet) -> Result<(MemberKey, Labelled), PolicyError> {
+pub(crate) fn global_network_set(
+    set: &GlobalNetworkSet,
+) -> Result<(MemberKey, Labelled), PolicyError> {
     let what = format!("GlobalNetworkSet {}", set.metadata.name);
-    let labelled = Labelled { own: set.metadata.labels.clone(), parents: Vec::new(), cidrs: nets(&what, &set.spec.nets)? };
-    Ok((MemberKey::NetworkSet { namespace: None, name: set.metadata.name.clone() }, labelled))
+    let labelled = Labelled {
+        own: set.metadata.labels.clone(),
+        parents: Vec::new(),
+        cidrs: nets(&what, &set.spec.nets)?,
+    };
+    Ok((
+        MemberKey::NetworkSet {
+            namespace: None,
+            name: set.metadata.name.clone(),
+        },
+        labelled,
+    ))
 }
 
 /// Own labels over the parents' `labelsToApply`, first parent winning (what
@@ -148,7 +205,9 @@ fn parents(profiles: &[String], namespace: Option<&str>) -> Vec<String> {
 fn nets(what: &str, nets: &[String]) -> Result<Vec<Cidr>, PolicyError> {
     let mut cidrs = Vec::new();
     for (i, net) in nets.iter().enumerate() {
-        if let Some(c) = parse_net(net).map_err(|reason| field_error(what, &format!("spec.nets[{i}]"), net, reason))? {
+        if let Some(c) = parse_net(net)
+            .map_err(|reason| field_error(what, &format!("spec.nets[{i}]"), net, reason))?
+        {
             push_unique(&mut cidrs, c);
         }
     }
@@ -159,16 +218,32 @@ fn named_ports(what: &str, ports: &[EndpointPort]) -> Result<Vec<NamedPort>, Pol
     let mut out = Vec::new();
     for (i, p) in ports.iter().enumerate() {
         let protocol = match &p.protocol {
-            Some(proto) => proto
-                .number()
-                .map_err(|reason| field_error(what, &format!("spec.ports[{i}].protocol"), &proto.0.to_string(), reason))?,
+            Some(proto) => proto.number().map_err(|reason| {
+                field_error(
+                    what,
+                    &format!("spec.ports[{i}].protocol"),
+                    &proto.0.to_string(),
+                    reason,
+                )
+            })?,
             None => fastpath::classifier::protocol::TCP,
         };
         let port = u16::try_from(p.port)
             .ok()
             .filter(|&n| n > 0)
-            .ok_or_else(|| field_error(what, &format!("spec.ports[{i}].port"), &p.port.to_string(), "port must be between 1 and 65535"))?;
-        out.push(NamedPort { name: p.name.clone(), protocol, port });
+            .ok_or_else(|| {
+                field_error(
+                    what,
+                    &format!("spec.ports[{i}].port"),
+                    &p.port.to_string(),
+                    "port must be between 1 and 65535",
+                )
+            })?;
+        out.push(NamedPort {
+            name: p.name.clone(),
+            protocol,
+            port,
+        });
     }
     Ok(out)
 }
@@ -180,15 +255,32 @@ pub(crate) fn parse_net(s: &str) -> Result<Option<Cidr>, String> {
         return Ok(None);
     }
     let (addr, len) = match s.split_once('/') {
-        Some((a, l)) => (a, l.parse::<u8>().map_err(|_| "prefix length must be a number 0-32".to_string())?),
+        Some((a, l)) => (
+            a,
+            l.parse::<u8>()
+                .map_err(|_| "prefix length must be a number 0-32".to_string())?,
+        ),
         None => (s, 32),
     };
-    let addr: Ipv4Addr = addr.trim().parse().map_err(|_| "not an IPv4 address or CIDR".to_string())?;
+    let addr: Ipv4Addr = addr
+        .trim()
+        .parse()
+        .map_err(|_| "not an IPv4 address or CIDR".to_string())?;
     Cidr::new(addr, len).map(Some).map_err(|e| e.to_string())
 }
 
-pub(crate) fn field_error(what: &str, field: &str, value: &str, reason: impl Into<String>) -> PolicyError {
-    PolicyError::Field { resource: what.to_string(), field: field.to_string(), value: value.to_string(), reason: reason.into() }
+pub(crate) fn field_error(
+    what: &str,
+    field: &str,
+    value: &str,
+    reason: impl Into<String>,
+) -> PolicyError {
+    PolicyError::Field {
+        resource: what.to_string(),
+        field: field.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
 }
 
 fn push_unique(v: &mut Vec<Cidr>, c: Cidr) {

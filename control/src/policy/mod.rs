@@ -35,7 +35,9 @@ use std::fmt;
 
 pub use fastpath::classifier::{EndpointRules, IpSetId};
 pub use ipsets::{apply_ipset_deltas, IpSetDelta, MemberChange};
-pub use members::{LABEL_NAMESPACE, LABEL_ORCHESTRATOR, LABEL_SERVICE_ACCOUNT, NAMESPACE_PROFILE_PREFIX};
+pub use members::{
+    LABEL_NAMESPACE, LABEL_ORCHESTRATOR, LABEL_SERVICE_ACCOUNT, NAMESPACE_PROFILE_PREFIX,
+};
 pub use model::PolicyModel;
 
 /// An endpoint policy applies to.
@@ -48,7 +50,9 @@ pub enum EndpointKey {
 impl fmt::Display for EndpointKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EndpointKey::Workload { namespace, name } => write!(f, "WorkloadEndpoint {namespace}/{name}"),
+            EndpointKey::Workload { namespace, name } => {
+                write!(f, "WorkloadEndpoint {namespace}/{name}")
+            }
             EndpointKey::Host { name } => write!(f, "HostEndpoint {name}"),
         }
     }
@@ -59,7 +63,10 @@ impl fmt::Display for EndpointKey {
 pub(crate) enum MemberKey {
     Endpoint(EndpointKey),
     /// `namespace` is `None` for a GlobalNetworkSet.
-    NetworkSet { namespace: Option<String>, name: String },
+    NetworkSet {
+        namespace: Option<String>,
+        name: String,
+    },
 }
 
 /// Traffic into the endpoint (`ingress` rules) or out of it (`egress` rules).
@@ -73,9 +80,19 @@ pub enum Direction {
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("{resource}: {field} {value:?}: {reason}")]
-    Field { resource: String, field: String, value: String, reason: String },
+    Field {
+        resource: String,
+        field: String,
+        value: String,
+        reason: String,
+    },
     #[error("{resource}: {field} {value:?}: {source}")]
-    Selector { resource: String, field: String, value: String, source: selector::ParseError },
+    Selector {
+        resource: String,
+        field: String,
+        value: String,
+        source: selector::ParseError,
+    },
     #[error("{0} is not known")]
     UnknownEndpoint(EndpointKey),
     #[error("{endpoint} is on node {node}, not this one")]

@@ -60,7 +60,8 @@ fn rule_sets(rules: &[ParsedRule]) -> impl Iterator<Item = IpSetId> + '_ {
 }
 
 fn has_remote_named_ports(ingress: &[ParsedRule], egress: &[ParsedRule]) -> bool {
-    ingress.iter().any(|r| r.src.has_named_ports()) || egress.iter().any(|r| r.dst.has_named_ports())
+    ingress.iter().any(|r| r.src.has_named_ports())
+        || egress.iter().any(|r| r.dst.has_named_ports())
 }
 
 /// Calico's policy resources as one node's agent needs them (see the module docs).
@@ -131,16 +132,35 @@ impl PolicyModel {
 
     /// Forgets a resource (`namespace` for namespaced kinds; `default` when `None`).
     pub fn remove(&mut self, kind: Kind, namespace: Option<&str>, name: &str) {
-        let ns = || namespace.unwrap_or(resources::DEFAULT_NAMESPACE).to_string();
+        let ns = || {
+            namespace
+                .unwrap_or(resources::DEFAULT_NAMESPACE)
+                .to_string()
+        };
         match kind {
             Kind::Tier => self.remove_tier(name),
-            Kind::NetworkPolicy => self.remove_policy(&PolicyKey { namespace: Some(ns()), name: name.into() }),
-            Kind::GlobalNetworkPolicy => self.remove_policy(&PolicyKey { namespace: None, name: name.into() }),
+            Kind::NetworkPolicy => self.remove_policy(&PolicyKey {
+                namespace: Some(ns()),
+                name: name.into(),
+            }),
+            Kind::GlobalNetworkPolicy => self.remove_policy(&PolicyKey {
+                namespace: None,
+                name: name.into(),
+            }),
             Kind::Profile => self.remove_profile(name),
-            Kind::WorkloadEndpoint => self.remove_endpoint(&EndpointKey::Workload { namespace: ns(), name: name.into() }),
+            Kind::WorkloadEndpoint => self.remove_endpoint(&EndpointKey::Workload {
+                namespace: ns(),
+                name: name.into(),
+            }),
             Kind::HostEndpoint => self.remove_endpoint(&EndpointKey::Host { name: name.into() }),
-            Kind::NetworkSet => self.remove_labelled(&MemberKey::NetworkSet { namespace: Some(ns()), name: name.into() }),
-            Kind::GlobalNetworkSet => self.remove_labelled(&MemberKey::NetworkSet { namespace: None, name: name.into() }),
+            Kind::NetworkSet => self.remove_labelled(&MemberKey::NetworkSet {
+                namespace: Some(ns()),
+                name: name.into(),
+            }),
+            Kind::GlobalNetworkSet => self.remove_labelled(&MemberKey::NetworkSet {
+                namespace: None,
+                name: name.into(),
+            }),
             _ => {}
         }
     }
@@ -151,8 +171,14 @@ impl PolicyModel {
             Some(resources::policy::TierDefaultAction::Pass) => TierDefaultAction::Pass,
             _ => TierDefaultAction::Deny,
         };
-        let order = tier.spec.order.or((name == DEFAULT_TIER).then_some(DEFAULT_TIER_ORDER));
-        let facts = TierFacts { order, default_action };
+        let order = tier
+            .spec
+            .order
+            .or((name == DEFAULT_TIER).then_some(DEFAULT_TIER_ORDER));
+        let facts = TierFacts {
+            order,
+            default_action,
+        };
         if self.tiers.insert(name.clone(), facts) != Some(facts) {
             self.dirty_tier(&name);
         }
@@ -165,24 +191,51 @@ impl PolicyModel {
     }
 
     fn upsert_network_policy(&mut self, p: &NetworkPolicy) -> Result<(), PolicyError> {
-        let ns = p.metadata.namespace.clone().unwrap_or_else(|| resources::DEFAULT_NAMESPACE.to_string());
-        let key = PolicyKey { namespace: Some(ns.clone()), name: p.metadata.name.clone() };
+        let ns = p
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| resources::DEFAULT_NAMESPACE.to_string());
+        let key = PolicyKey {
+            namespace: Some(ns.clone()),
+            name: p.metadata.name.clone(),
+        };
         let what = format!("NetworkPolicy {ns}/{}", p.metadata.name);
         let s = &p.spec;
         let selector = parse_selector(&what, "spec.selector", s.selector.as_deref())?;
         let mut applies_to = scope::policy_selector(PolicyScope::Namespace(&ns), selector.as_ref());
-        if let Some(sa) = parse_selector(&what, "spec.serviceAccountSelector", s.service_account_selector.as_deref())? {
+        if let Some(sa) = parse_selector(
+            &what,
+            "spec.serviceAccountSelector",
+            s.service_account_selector.as_deref(),
+        )? {
             applies_to = applies_to.and(&sa.with_label_prefix("pcsa."));
         }
         let tier = s.tier.clone().unwrap_or_else(|| DEFAULT_TIER.to_string());
-        let types = if s.types.is_empty() { default_policy_types(&s.ingress, &s.egress) } else { s.types.clone() };
-        let stored = self.parse_policy(PolicyScope::Namespace(&ns), &what, tier, s.order, applies_to, &types, &s.ingress, &s.egress)?;
+        let types = if s.types.is_empty() {
+            default_policy_types(&s.ingress, &s.egress)
+        } else {
+            s.types.clone()
+        };
+        let stored = self.parse_policy(
+            PolicyScope::Namespace(&ns),
+            &what,
+            tier,
+            s.order,
+            applies_to,
+            &types,
+            &s.ingress,
+            &s.egress,
+        )?;
         self.store_policy(key, Some(stored));
         Ok(())
     }
 
     fn upsert_global_network_policy(&mut self, p: &GlobalNetworkPolicy) -> Result<(), PolicyError> {
-        let key = PolicyKey { namespace: None, name: p.metadata.name.clone() };
+        let key = PolicyKey {
+            namespace: None,
+            name: p.metadata.name.clone(),
+        };
         let what = format!("GlobalNetworkPolicy {}", p.metadata.name);
         let s = &p.spec;
         if s.do_not_track == Some(true) || s.pre_dnat == Some(true) {
@@ -193,7 +246,11 @@ impl PolicyModel {
             return Ok(());
         }
         let selector = parse_selector(&what, "spec.selector", s.selector.as_deref())?;
-        let namespace_selector = parse_selector(&what, "spec.namespaceSelector", s.namespace_selector.as_deref())?;
+        let namespace_selector = parse_selector(
+            &what,
+            "spec.namespaceSelector",
+            s.namespace_selector.as_deref(),
+        )?;
         let mut applies_to = match &namespace_selector {
             // The same rewrite as a rule's namespaceSelector: over `pcns.` labels.
             Some(ns_sel) => scope::rule_selector(
@@ -205,12 +262,29 @@ impl PolicyModel {
             .unwrap_or_else(Selector::all),
             None => scope::policy_selector(PolicyScope::Global, selector.as_ref()),
         };
-        if let Some(sa) = parse_selector(&what, "spec.serviceAccountSelector", s.service_account_selector.as_deref())? {
+        if let Some(sa) = parse_selector(
+            &what,
+            "spec.serviceAccountSelector",
+            s.service_account_selector.as_deref(),
+        )? {
             applies_to = applies_to.and(&sa.with_label_prefix("pcsa."));
         }
         let tier = s.tier.clone().unwrap_or_else(|| DEFAULT_TIER.to_string());
-        let types = if s.types.is_empty() { default_policy_types(&s.ingress, &s.egress) } else { s.types.clone() };
-        let stored = self.parse_policy(PolicyScope::Global, &what, tier, s.order, applies_to, &types, &s.ingress, &s.egress)?;
+        let types = if s.types.is_empty() {
+            default_policy_types(&s.ingress, &s.egress)
+        } else {
+            s.types.clone()
+        };
+        let stored = self.parse_policy(
+            PolicyScope::Global,
+            &what,
+            tier,
+            s.order,
+            applies_to,
+            &types,
+            &s.ingress,
+            &s.egress,
+        )?;
         self.store_policy(key, Some(stored));
         Ok(())
     }
@@ -245,7 +319,13 @@ impl PolicyModel {
         } else {
             None
         };
-        Ok(StoredPolicy { tier, order, applies_to, ingress, egress })
+        Ok(StoredPolicy {
+            tier,
+            order,
+            applies_to,
+            ingress,
+            egress,
+        })
     }
 
     /// Parses every rule, or none: on error the sets acquired so far are released.
@@ -302,15 +382,21 @@ impl PolicyModel {
         let name = p.metadata.name.clone();
         let what = format!("Profile {name}");
         // Profiles are global: their rules' selectors are not namespace-scoped.
-        let ingress = self.parse_rules(PolicyScope::Global, &what, "spec.ingress", &p.spec.ingress)?;
-        let egress = match self.parse_rules(PolicyScope::Global, &what, "spec.egress", &p.spec.egress) {
-            Ok(rules) => rules,
-            Err(e) => {
-                self.release_rules(ingress.iter());
-                return Err(e);
-            }
+        let ingress =
+            self.parse_rules(PolicyScope::Global, &what, "spec.ingress", &p.spec.ingress)?;
+        let egress =
+            match self.parse_rules(PolicyScope::Global, &what, "spec.egress", &p.spec.egress) {
+                Ok(rules) => rules,
+                Err(e) => {
+                    self.release_rules(ingress.iter());
+                    return Err(e);
+                }
+            };
+        let stored = StoredProfile {
+            labels_to_apply: p.spec.labels_to_apply.clone(),
+            ingress,
+            egress,
         };
-        let stored = StoredProfile { labels_to_apply: p.spec.labels_to_apply.clone(), ingress, egress };
         let old = self.profiles.insert(name.clone(), stored);
         if let Some(old) = old {
             self.release_rules(old.ingress.iter().chain(&old.egress));
@@ -329,16 +415,24 @@ impl PolicyModel {
     /// A profile's labels reach everything inheriting from it; its rules the endpoints
     /// listing it.
     fn profile_changed(&mut self, name: &str) {
-        let inheriting: Vec<MemberKey> =
-            self.labelled.iter().filter(|(_, l)| l.parents.iter().any(|p| p == name)).map(|(k, _)| k.clone()).collect();
+        let inheriting: Vec<MemberKey> = self
+            .labelled
+            .iter()
+            .filter(|(_, l)| l.parents.iter().any(|p| p == name))
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in inheriting {
             self.refresh_member(&key);
             if let MemberKey::Endpoint(e) = &key {
                 self.dirty_if_local(e);
             }
         }
-        let listing: Vec<EndpointKey> =
-            self.endpoints.iter().filter(|(_, f)| f.profiles.iter().any(|p| p == name)).map(|(k, _)| k.clone()).collect();
+        let listing: Vec<EndpointKey> = self
+            .endpoints
+            .iter()
+            .filter(|(_, f)| f.profiles.iter().any(|p| p == name))
+            .map(|(k, _)| k.clone())
+            .collect();
         for e in listing {
             self.dirty_if_local(&e);
         }
@@ -360,15 +454,19 @@ impl PolicyModel {
         // Named ports on a rule's remote side are compiled in as numbers from the selected
         // endpoints' ports (see `rules`), so a change of those may change local programs.
         let new_labels = self.sets.member(&member).map(|m| m.labels.clone());
-        let ports_moved = old_facts.as_ref().map(|f| &f.ports) != Some(&facts.ports) || old_labels != new_labels;
-        let endpoint_has_ports = !facts.ports.is_empty() || old_facts.is_some_and(|f| !f.ports.is_empty());
+        let ports_moved =
+            old_facts.as_ref().map(|f| &f.ports) != Some(&facts.ports) || old_labels != new_labels;
+        let endpoint_has_ports =
+            !facts.ports.is_empty() || old_facts.is_some_and(|f| !f.ports.is_empty());
         if ports_moved && endpoint_has_ports && self.any_remote_named_ports() {
             self.dirty_all_local();
         }
     }
 
     fn remove_endpoint(&mut self, key: &EndpointKey) {
-        let Some(old) = self.endpoints.remove(key) else { return };
+        let Some(old) = self.endpoints.remove(key) else {
+            return;
+        };
         self.remove_labelled(&MemberKey::Endpoint(key.clone()));
         if old.node == self.node {
             self.dirty.insert(key.clone());
@@ -393,10 +491,17 @@ impl PolicyModel {
 
     /// Recomputes a member's effective labels and moves its addresses between sets.
     fn refresh_member(&mut self, key: &MemberKey) {
-        let Some(labelled) = self.labelled.get(key) else { return };
+        let Some(labelled) = self.labelled.get(key) else {
+            return;
+        };
         let profiles = &self.profiles;
-        let labels = effective_labels(labelled, |name| profiles.get(name).map(|p| p.labels_to_apply.clone()));
-        let facts = MemberFacts { labels, cidrs: labelled.cidrs.clone() };
+        let labels = effective_labels(labelled, |name| {
+            profiles.get(name).map(|p| p.labels_to_apply.clone())
+        });
+        let facts = MemberFacts {
+            labels,
+            cidrs: labelled.cidrs.clone(),
+        };
         self.sets.upsert_member(key.clone(), facts);
     }
 
@@ -413,7 +518,11 @@ impl PolicyModel {
     }
 
     fn local_endpoint_keys(&self) -> Vec<EndpointKey> {
-        self.endpoints.iter().filter(|(_, f)| f.node == self.node).map(|(k, _)| k.clone()).collect()
+        self.endpoints
+            .iter()
+            .filter(|(_, f)| f.node == self.node)
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     fn dirty_all_local(&mut self) {
@@ -425,14 +534,22 @@ impl PolicyModel {
         let selected: Vec<EndpointKey> = self
             .local_endpoint_keys()
             .into_iter()
-            .filter(|k| self.sets.member(&MemberKey::Endpoint(k.clone())).is_some_and(|m| selector.matches(&m.labels)))
+            .filter(|k| {
+                self.sets
+                    .member(&MemberKey::Endpoint(k.clone()))
+                    .is_some_and(|m| selector.matches(&m.labels))
+            })
             .collect();
         self.dirty.extend(selected);
     }
 
     fn dirty_tier(&mut self, tier: &str) {
-        let selectors: Vec<Selector> =
-            self.policies.values().filter(|p| p.tier == tier).map(|p| p.applies_to.clone()).collect();
+        let selectors: Vec<Selector> = self
+            .policies
+            .values()
+            .filter(|p| p.tier == tier)
+            .map(|p| p.applies_to.clone())
+            .collect();
         for s in selectors {
             self.dirty_selected(&s);
         }
@@ -440,8 +557,14 @@ impl PolicyModel {
 
     fn any_remote_named_ports(&self) -> bool {
         self.policies.values().any(|p| {
-            has_remote_named_ports(p.ingress.as_deref().unwrap_or(&[]), p.egress.as_deref().unwrap_or(&[]))
-        }) || self.profiles.values().any(|p| has_remote_named_ports(&p.ingress, &p.egress))
+            has_remote_named_ports(
+                p.ingress.as_deref().unwrap_or(&[]),
+                p.egress.as_deref().unwrap_or(&[]),
+            )
+        }) || self
+            .profiles
+            .values()
+            .any(|p| has_remote_named_ports(&p.ingress, &p.egress))
     }
 
     // ---- what the agent reads ----------------------------------------------------------
@@ -461,17 +584,26 @@ impl PolicyModel {
 
     /// This node's endpoints and their interface names.
     pub fn local_endpoints(&self) -> Vec<(EndpointKey, String)> {
-        self.endpoints.iter().filter(|(_, f)| f.node == self.node).map(|(k, f)| (k.clone(), f.interface.clone())).collect()
+        self.endpoints
+            .iter()
+            .filter(|(_, f)| f.node == self.node)
+            .map(|(k, f)| (k.clone(), f.interface.clone()))
+            .collect()
     }
 
     /// The effective labels of an endpoint (own over inherited, plus Calico's).
     pub fn endpoint_labels(&self, key: &EndpointKey) -> Option<&BTreeMap<String, String>> {
-        self.sets.member(&MemberKey::Endpoint(key.clone())).map(|m| &m.labels)
+        self.sets
+            .member(&MemberKey::Endpoint(key.clone()))
+            .map(|m| &m.labels)
     }
 
     /// Every address set in use with the selector it stands for.
     pub fn ipsets(&self) -> Vec<(IpSetId, &Selector)> {
-        self.sets.set_ids().filter_map(|id| self.sets.selector(id).map(|s| (id, s))).collect()
+        self.sets
+            .set_ids()
+            .filter_map(|id| self.sets.selector(id).map(|s| (id, s)))
+            .collect()
     }
 
     /// The current members of a set, sorted (empty for an unknown set).
@@ -483,19 +615,36 @@ impl PolicyModel {
 
     /// What Calico applies to local endpoint `key` in `direction`: the tiers with the policies
     /// selecting it, then its profiles. Compile with `ClassifierBuilder::compile`.
-    pub fn endpoint_rules(&self, key: &EndpointKey, direction: Direction) -> Result<EndpointRules, PolicyError> {
-        let facts = self.endpoints.get(key).ok_or_else(|| PolicyError::UnknownEndpoint(key.clone()))?;
+    pub fn endpoint_rules(
+        &self,
+        key: &EndpointKey,
+        direction: Direction,
+    ) -> Result<EndpointRules, PolicyError> {
+        let facts = self
+            .endpoints
+            .get(key)
+            .ok_or_else(|| PolicyError::UnknownEndpoint(key.clone()))?;
         if facts.node != self.node {
-            return Err(PolicyError::NotLocal { endpoint: key.clone(), node: facts.node.clone() });
+            return Err(PolicyError::NotLocal {
+                endpoint: key.clone(),
+                node: facts.node.clone(),
+            });
         }
         let empty = BTreeMap::new();
-        let labels = self.sets.member(&MemberKey::Endpoint(key.clone())).map(|m| &m.labels).unwrap_or(&empty);
+        let labels = self
+            .sets
+            .member(&MemberKey::Endpoint(key.clone()))
+            .map(|m| &m.labels)
+            .unwrap_or(&empty);
         let local = match direction {
             Direction::Ingress => LocalSide::Destination,
             Direction::Egress => LocalSide::Source,
         };
         let render = |rules: &[ParsedRule]| -> Vec<classifier::Rule> {
-            rules.iter().filter_map(|r| r.render(local, &facts.ports, |sel| self.named_ports_of(sel))).collect()
+            rules
+                .iter()
+                .filter_map(|r| r.render(local, &facts.ports, |sel| self.named_ports_of(sel)))
+                .collect()
         };
 
         let mut tiers: BTreeMap<&str, classifier::Tier> = BTreeMap::new();
@@ -522,7 +671,11 @@ impl PolicyModel {
                     policies: Vec::new(),
                 })
                 .policies
-                .push(classifier::Policy { name: pkey.program_name(), order: policy.order, rules: render(rules) });
+                .push(classifier::Policy {
+                    name: pkey.program_name(),
+                    order: policy.order,
+                    rules: render(rules),
+                });
         }
 
         let mut profiles = Vec::new();
@@ -535,16 +688,24 @@ impl PolicyModel {
                 Direction::Ingress => &profile.ingress,
                 Direction::Egress => &profile.egress,
             };
-            profiles.push(classifier::Profile { name: name.clone(), rules: render(rules) });
+            profiles.push(classifier::Profile {
+                name: name.clone(),
+                rules: render(rules),
+            });
         }
-        Ok(EndpointRules { tiers: tiers.into_values().collect(), profiles })
+        Ok(EndpointRules {
+            tiers: tiers.into_values().collect(),
+            profiles,
+        })
     }
 
     /// A stored tier, or the `default` tier Calico always has.
     fn tier(&self, name: &str) -> Option<TierFacts> {
         self.tiers.get(name).copied().or_else(|| {
-            (name == DEFAULT_TIER)
-                .then_some(TierFacts { order: Some(DEFAULT_TIER_ORDER), default_action: TierDefaultAction::Deny })
+            (name == DEFAULT_TIER).then_some(TierFacts {
+                order: Some(DEFAULT_TIER_ORDER),
+                default_action: TierDefaultAction::Deny,
+            })
         })
     }
 
@@ -553,8 +714,10 @@ impl PolicyModel {
         self.endpoints
             .iter()
             .filter(|(k, _)| {
-                selector.map_or(true, |s| {
-                    self.sets.member(&MemberKey::Endpoint((*k).clone())).is_some_and(|m| s.matches(&m.labels))
+                selector.is_none_or(|s| {
+                    self.sets
+                        .member(&MemberKey::Endpoint((*k).clone()))
+                        .is_some_and(|m| s.matches(&m.labels))
                 })
             })
             .flat_map(|(_, f)| f.ports.iter().cloned())
@@ -562,7 +725,11 @@ impl PolicyModel {
     }
 }
 
-fn parse_selector(what: &str, field: &str, text: Option<&str>) -> Result<Option<Selector>, PolicyError> {
+fn parse_selector(
+    what: &str,
+    field: &str,
+    text: Option<&str>,
+) -> Result<Option<Selector>, PolicyError> {
     text.map(|t| {
         Selector::parse(t).map_err(|e| PolicyError::Selector {
             resource: what.to_string(),

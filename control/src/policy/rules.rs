@@ -14,6 +14,7 @@
 //!   Calico when the selected endpoints give one name different numbers (a packet to endpoint
 //!   A on B's number for the name matches); the model marks endpoints for recompilation when
 //!   another endpoint's named ports change, since numbers are compiled in.
+//!
 //! A port list whose every entry is an unknown name matches nothing, so its rule is dropped;
 //! an unknown name in `notPorts` excludes nothing.
 //!
@@ -56,7 +57,10 @@ pub(crate) struct ParsedSide {
 
 impl ParsedSide {
     pub(crate) fn has_named_ports(&self) -> bool {
-        self.ports.iter().chain(&self.not_ports).any(|p| matches!(p, PortSpec::Named(_)))
+        self.ports
+            .iter()
+            .chain(&self.not_ports)
+            .any(|p| matches!(p, PortSpec::Named(_)))
     }
 }
 
@@ -84,7 +88,12 @@ impl ParsedRule {
     /// The fastpath rule for one endpoint, or `None` when it cannot match anything there.
     /// `own_ports` are the endpoint's named ports; `ports_of(selector)` the named ports of
     /// every endpoint `selector` matches (all endpoints for `None`).
-    pub(crate) fn render<'a, F>(&self, local: LocalSide, own_ports: &'a [NamedPort], ports_of: F) -> Option<classifier::Rule>
+    pub(crate) fn render<F>(
+        &self,
+        local: LocalSide,
+        own_ports: &[NamedPort],
+        ports_of: F,
+    ) -> Option<classifier::Rule>
     where
         F: Fn(Option<&Selector>) -> Vec<NamedPort>,
     {
@@ -130,7 +139,9 @@ impl ParsedRule {
 
     /// The address sets this rule holds (to release them when the rule goes).
     pub(crate) fn sets(&self) -> impl Iterator<Item = IpSetId> + '_ {
-        [&self.src, &self.dst].into_iter().flat_map(|s| s.sets.iter().chain(&s.not_sets).copied())
+        [&self.src, &self.dst]
+            .into_iter()
+            .flat_map(|s| s.sets.iter().chain(&s.not_sets).copied())
     }
 }
 
@@ -142,7 +153,7 @@ fn resolve_ports(specs: &[PortSpec], protocol: Option<u8>, named: &[NamedPort]) 
             PortSpec::Named(name) => out.extend(
                 named
                     .iter()
-                    .filter(|p| &p.name == name && protocol.map_or(true, |proto| proto == p.protocol))
+                    .filter(|p| &p.name == name && protocol.is_none_or(|proto| proto == p.protocol))
                     .map(|p| PortRange::single(p.port)),
             ),
         }
@@ -184,20 +195,47 @@ fn parse_rule_inner(
         Some(Action::Deny) => classifier::Action::Deny,
         Some(Action::Pass) => classifier::Action::Pass,
         Some(Action::Log) => classifier::Action::Log,
-        None => return Err(field_error(what, &format!("{path}.action"), "", "action is required")),
+        None => {
+            return Err(field_error(
+                what,
+                &format!("{path}.action"),
+                "",
+                "action is required",
+            ))
+        }
     };
-    let protocol = |p: &Option<resources::Protocol>, name: &str| -> Result<Option<u8>, PolicyError> {
-        p.as_ref()
-            .map(|p| p.number().map_err(|reason| field_error(what, &format!("{path}.{name}"), &p.0.to_string(), reason)))
-            .transpose()
-    };
+    let protocol =
+        |p: &Option<resources::Protocol>, name: &str| -> Result<Option<u8>, PolicyError> {
+            p.as_ref()
+                .map(|p| {
+                    p.number().map_err(|reason| {
+                        field_error(what, &format!("{path}.{name}"), &p.0.to_string(), reason)
+                    })
+                })
+                .transpose()
+        };
     let mut never = None;
     if rule.ip_version == Some(6) {
         never = Some("ipVersion 6");
     }
-    let src = parse_side(sets, scope, what, &format!("{path}.source"), rule.source.as_ref(), acquired, &mut never)?;
-    let dst =
-        parse_side(sets, scope, what, &format!("{path}.destination"), rule.destination.as_ref(), acquired, &mut never)?;
+    let src = parse_side(
+        sets,
+        scope,
+        what,
+        &format!("{path}.source"),
+        rule.source.as_ref(),
+        acquired,
+        &mut never,
+    )?;
+    let dst = parse_side(
+        sets,
+        scope,
+        what,
+        &format!("{path}.destination"),
+        rule.destination.as_ref(),
+        acquired,
+        &mut never,
+    )?;
     Ok(ParsedRule {
         action,
         protocol: protocol(&rule.protocol, "protocol")?,
@@ -210,23 +248,42 @@ fn parse_rule_inner(
     })
 }
 
-fn parse_icmp(what: &str, path: &str, icmp: Option<&IcmpFields>) -> Result<Option<IcmpMatch>, PolicyError> {
+fn parse_icmp(
+    what: &str,
+    path: &str,
+    icmp: Option<&IcmpFields>,
+) -> Result<Option<IcmpMatch>, PolicyError> {
     let Some(icmp) = icmp else { return Ok(None) };
     let Some(t) = icmp.icmp_type else {
         return match icmp.code {
-            Some(c) => Err(field_error(what, &format!("{path}.code"), &c.to_string(), "ICMP code needs an ICMP type")),
+            Some(c) => Err(field_error(
+                what,
+                &format!("{path}.code"),
+                &c.to_string(),
+                "ICMP code needs an ICMP type",
+            )),
             None => Ok(None),
         };
     };
-    let icmp_type = u8::try_from(t)
-        .ok()
-        .filter(|&t| t <= 254)
-        .ok_or_else(|| field_error(what, &format!("{path}.type"), &t.to_string(), "ICMP type must be between 0 and 254"))?;
+    let icmp_type = u8::try_from(t).ok().filter(|&t| t <= 254).ok_or_else(|| {
+        field_error(
+            what,
+            &format!("{path}.type"),
+            &t.to_string(),
+            "ICMP type must be between 0 and 254",
+        )
+    })?;
     let code = icmp
         .code
         .map(|c| {
-            u8::try_from(c)
-                .map_err(|_| field_error(what, &format!("{path}.code"), &c.to_string(), "ICMP code must be between 0 and 255"))
+            u8::try_from(c).map_err(|_| {
+                field_error(
+                    what,
+                    &format!("{path}.code"),
+                    &c.to_string(),
+                    "ICMP code must be between 0 and 255",
+                )
+            })
         })
         .transpose()?;
     Ok(Some(IcmpMatch { icmp_type, code }))
@@ -242,13 +299,17 @@ fn parse_side(
     acquired: &mut Vec<IpSetId>,
     never: &mut Option<&'static str>,
 ) -> Result<ParsedSide, PolicyError> {
-    let Some(side) = side else { return Ok(ParsedSide::default()) };
+    let Some(side) = side else {
+        return Ok(ParsedSide::default());
+    };
     let mut out = ParsedSide::default();
     let nets = |list: &[String], name: &str| -> Result<(Vec<Cidr>, bool), PolicyError> {
         let mut cidrs = Vec::new();
         let mut saw_v6 = false;
         for (i, n) in list.iter().enumerate() {
-            match parse_net(n).map_err(|reason| field_error(what, &format!("{path}.{name}[{i}]"), n, reason))? {
+            match parse_net(n)
+                .map_err(|reason| field_error(what, &format!("{path}.{name}[{i}]"), n, reason))?
+            {
                 Some(c) => cidrs.push(c),
                 None => saw_v6 = true,
             }
@@ -278,7 +339,12 @@ fn parse_side(
     if let Some(sa) = &side.service_accounts {
         // Calico (rules.go) folds serviceAccounts into the selector: names by the service
         // account's name label, `selector` over its labels, both with the `pcsa.` prefix.
-        let by_sa = service_account_selector(what, &format!("{path}.serviceAccounts"), &sa.names, sa.selector.as_deref())?;
+        let by_sa = service_account_selector(
+            what,
+            &format!("{path}.serviceAccounts"),
+            &sa.names,
+            sa.selector.as_deref(),
+        )?;
         if let Some(by_sa) = by_sa {
             selector = Some(match selector {
                 Some(s) => s.and(&by_sa),
@@ -288,7 +354,12 @@ fn parse_side(
     }
     let namespace_selector = parse_sel(&side.namespace_selector, "namespaceSelector")?;
     let not_selector = parse_sel(&side.not_selector, "notSelector")?;
-    if let Some(effective) = scope::rule_selector(scope, selector.as_ref(), namespace_selector.as_ref(), not_selector.is_some()) {
+    if let Some(effective) = scope::rule_selector(
+        scope,
+        selector.as_ref(),
+        namespace_selector.as_ref(),
+        not_selector.is_some(),
+    ) {
         let id = sets.acquire(&effective);
         acquired.push(id);
         out.sets.push(id);
@@ -329,7 +400,13 @@ fn service_account_selector(
     } else {
         let quoted: Vec<String> = names
             .iter()
-            .map(|n| if n.contains('"') { format!("'{n}'") } else { format!("\"{n}\"") })
+            .map(|n| {
+                if n.contains('"') {
+                    format!("'{n}'")
+                } else {
+                    format!("\"{n}\"")
+                }
+            })
             .collect();
         let text = format!("{SERVICE_ACCOUNT_NAME_LABEL} in {{{}}}", quoted.join(", "));
         Some(Selector::parse(&text).map_err(|e| PolicyError::Selector {
@@ -350,11 +427,23 @@ fn parse_ports(what: &str, path: &str, ports: &[Port]) -> Result<Vec<PortSpec>, 
         .iter()
         .enumerate()
         .map(|(i, p)| match p.parse() {
-            Ok(PortMatch::Range { min, max }) => PortRange::new(min, max)
-                .map(PortSpec::Range)
-                .map_err(|e| field_error(what, &format!("{path}[{i}]"), &p.0.to_string(), e.to_string())),
+            Ok(PortMatch::Range { min, max }) => {
+                PortRange::new(min, max).map(PortSpec::Range).map_err(|e| {
+                    field_error(
+                        what,
+                        &format!("{path}[{i}]"),
+                        &p.0.to_string(),
+                        e.to_string(),
+                    )
+                })
+            }
             Ok(PortMatch::Named(name)) => Ok(PortSpec::Named(name)),
-            Err(reason) => Err(field_error(what, &format!("{path}[{i}]"), &p.0.to_string(), reason)),
+            Err(reason) => Err(field_error(
+                what,
+                &format!("{path}[{i}]"),
+                &p.0.to_string(),
+                reason,
+            )),
         })
         .collect()
 }

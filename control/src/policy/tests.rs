@@ -2,7 +2,8 @@
 //! `ClassifierBuilder` (indexed and linear, which must agree) and evaluated on packets.
 
 use fastpath::classifier::{
-    protocol, Cidr, ClassifierBuilder, IpSets, IpSetsWriter, PacketFields, PolicyAction, PolicyProgram,
+    protocol, Cidr, ClassifierBuilder, IpSets, IpSetsWriter, PacketFields, PolicyAction,
+    PolicyProgram,
 };
 use resources::{load_documents, parse_documents, Kind};
 
@@ -18,7 +19,10 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
-        Lab { model: PolicyModel::new(NODE), writer: IpSetsWriter::new() }
+        Lab {
+            model: PolicyModel::new(NODE),
+            writer: IpSetsWriter::new(),
+        }
     }
 
     /// Stores manifests as `calicoctl apply` would (Calico's defaults, validated).
@@ -35,18 +39,38 @@ impl Lab {
     }
 
     fn program(&self, endpoint: &str, direction: Direction) -> PolicyProgram {
-        let rules = self.model.endpoint_rules(&wkey(endpoint), direction).unwrap();
+        let rules = self
+            .model
+            .endpoint_rules(&wkey(endpoint), direction)
+            .unwrap();
         ClassifierBuilder::default().compile(&rules).unwrap()
     }
 
     /// The verdict for `packet` at `endpoint` (`ns/name`); the indexed and the linear
     /// programs must agree.
-    fn decide(&mut self, endpoint: &str, direction: Direction, packet: PacketFields) -> PolicyAction {
+    fn decide(
+        &mut self,
+        endpoint: &str,
+        direction: Direction,
+        packet: PacketFields,
+    ) -> PolicyAction {
         let sets = self.sync_sets();
-        let rules = self.model.endpoint_rules(&wkey(endpoint), direction).unwrap();
-        let indexed = ClassifierBuilder::default().compile(&rules).unwrap().evaluate(&packet, &sets);
-        let linear = ClassifierBuilder::linear().compile(&rules).unwrap().evaluate(&packet, &sets);
-        assert_eq!(indexed.action, linear.action, "indexed and linear programs disagree on {packet:?}");
+        let rules = self
+            .model
+            .endpoint_rules(&wkey(endpoint), direction)
+            .unwrap();
+        let indexed = ClassifierBuilder::default()
+            .compile(&rules)
+            .unwrap()
+            .evaluate(&packet, &sets);
+        let linear = ClassifierBuilder::linear()
+            .compile(&rules)
+            .unwrap()
+            .evaluate(&packet, &sets);
+        assert_eq!(
+            indexed.action, linear.action,
+            "indexed and linear programs disagree on {packet:?}"
+        );
         indexed.action
     }
 
@@ -63,7 +87,10 @@ use PolicyAction::{Allow, Deny};
 
 fn wkey(endpoint: &str) -> EndpointKey {
     let (namespace, name) = endpoint.split_once('/').expect("ns/name");
-    EndpointKey::Workload { namespace: namespace.into(), name: name.into() }
+    EndpointKey::Workload {
+        namespace: namespace.into(),
+        name: name.into(),
+    }
 }
 
 fn tcp(src: &str, dst: &str, dst_port: u16) -> PacketFields {
@@ -79,11 +106,21 @@ fn tcp(src: &str, dst: &str, dst_port: u16) -> PacketFields {
 }
 
 fn udp(src: &str, dst: &str, dst_port: u16) -> PacketFields {
-    PacketFields { protocol: protocol::UDP, ..tcp(src, dst, dst_port) }
+    PacketFields {
+        protocol: protocol::UDP,
+        ..tcp(src, dst, dst_port)
+    }
 }
 
 fn ping(src: &str, dst: &str) -> PacketFields {
-    PacketFields { protocol: protocol::ICMP, dst_port: 0, src_port: 0, icmp_type: Some(8), icmp_code: Some(0), ..tcp(src, dst, 0) }
+    PacketFields {
+        protocol: protocol::ICMP,
+        dst_port: 0,
+        src_port: 0,
+        icmp_type: Some(8),
+        icmp_code: Some(0),
+        ..tcp(src, dst, 0)
+    }
 }
 
 /// A workload endpoint `ns/name` on `node` with one address.
@@ -91,7 +128,14 @@ fn wep(endpoint: &str, node: &str, ip: &str, labels: &str, profiles: &str) -> St
     wep_with(endpoint, node, ip, labels, profiles, "")
 }
 
-fn wep_with(endpoint: &str, node: &str, ip: &str, labels: &str, profiles: &str, extra_spec: &str) -> String {
+fn wep_with(
+    endpoint: &str,
+    node: &str,
+    ip: &str,
+    labels: &str,
+    profiles: &str,
+    extra_spec: &str,
+) -> String {
     let (ns, name) = endpoint.split_once('/').unwrap();
     format!(
         "apiVersion: projectcalico.org/v3
@@ -112,7 +156,10 @@ spec:
 }
 
 fn gnp(name: &str, order: &str, selector: &str, ingress: &str, egress: &str) -> String {
-    let tier = name.split_once('.').map(|(t, _)| format!("  tier: {t}\n")).unwrap_or_default();
+    let tier = name
+        .split_once('.')
+        .map(|(t, _)| format!("  tier: {t}\n"))
+        .unwrap_or_default();
     format!(
         "apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
@@ -172,8 +219,20 @@ spec:
 /// `default/client` (10.0.0.1) and `default/server` (10.0.0.2) on this node.
 fn two_workloads(profiles: &str) -> Lab {
     let mut lab = Lab::new();
-    lab.apply(&wep("default/client", NODE, "10.0.0.1", "{role: client}", profiles));
-    lab.apply(&wep("default/server", NODE, "10.0.0.2", "{role: server}", profiles));
+    lab.apply(&wep(
+        "default/client",
+        NODE,
+        "10.0.0.1",
+        "{role: client}",
+        profiles,
+    ));
+    lab.apply(&wep(
+        "default/server",
+        NODE,
+        "10.0.0.2",
+        "{role: server}",
+        profiles,
+    ));
     lab
 }
 
@@ -182,19 +241,40 @@ fn two_workloads(profiles: &str) -> Lab {
 #[test]
 fn no_policy_and_no_profile_denies_both_directions() {
     let mut lab = two_workloads("[]");
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Deny);
-    assert_eq!(lab.egress("default/server", tcp("10.0.0.2", "10.0.0.1", 80)), Deny);
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Deny
+    );
+    assert_eq!(
+        lab.egress("default/server", tcp("10.0.0.2", "10.0.0.1", 80)),
+        Deny
+    );
 }
 
 #[test]
 fn profile_rules_decide_when_no_policy_applies_and_a_missing_profile_allows_nothing() {
     let mut lab = two_workloads("[open]");
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Deny, "profile not stored yet");
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Deny,
+        "profile not stored yet"
+    );
     lab.apply(ALLOW_ALL_PROFILE);
-    assert!(lab.model.dirty_endpoints().contains(&wkey("default/server")), "a profile change dirties its endpoints");
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Allow);
+    assert!(
+        lab.model
+            .dirty_endpoints()
+            .contains(&wkey("default/server")),
+        "a profile change dirties its endpoints"
+    );
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Allow
+    );
     lab.model.remove(Kind::Profile, None, "open");
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Deny);
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Deny
+    );
 }
 
 #[test]
@@ -210,10 +290,26 @@ fn profiles_come_after_policies_and_see_only_what_policies_passed() {
         "[{action: Pass, protocol: TCP, destination: {ports: [22]}}, {action: Deny, protocol: TCP, destination: {ports: [22, 80]}}]",
         "[]",
     ));
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 22)), Allow, "passed to the profile");
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Deny, "denied by the policy");
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 443)), Deny, "tier default action");
-    assert_eq!(lab.ingress("default/client", tcp("10.0.0.2", "10.0.0.1", 443)), Allow, "policy does not select client");
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 22)),
+        Allow,
+        "passed to the profile"
+    );
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Deny,
+        "denied by the policy"
+    );
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 443)),
+        Deny,
+        "tier default action"
+    );
+    assert_eq!(
+        lab.ingress("default/client", tcp("10.0.0.2", "10.0.0.1", 443)),
+        Allow,
+        "policy does not select client"
+    );
 }
 
 // ---- tiers and order ---------------------------------------------------------------------
@@ -222,20 +318,48 @@ fn profiles_come_after_policies_and_see_only_what_policies_passed() {
 fn tiers_run_by_order_before_policy_order() {
     let mut lab = two_workloads("[]");
     lab.apply(&tier("security", "100", "Pass"));
-    lab.apply(&gnp("security.block-web", "1000", "all()", "[{action: Deny, protocol: TCP, destination: {ports: [80]}}]", "[]"));
-    lab.apply(&gnp("allow-web", "1", "all()", "[{action: Allow, protocol: TCP, destination: {ports: [80]}}]", "[]"));
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Deny, "tier 100 runs before default");
+    lab.apply(&gnp(
+        "security.block-web",
+        "1000",
+        "all()",
+        "[{action: Deny, protocol: TCP, destination: {ports: [80]}}]",
+        "[]",
+    ));
+    lab.apply(&gnp(
+        "allow-web",
+        "1",
+        "all()",
+        "[{action: Allow, protocol: TCP, destination: {ports: [80]}}]",
+        "[]",
+    ));
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Deny,
+        "tier 100 runs before default"
+    );
     lab.model.dirty_endpoints();
     // The security tier after the default tier (1,000,000): the default tier decides first.
     lab.apply(&tier("security", "2000000", "Pass"));
     let dirty = lab.model.dirty_endpoints();
-    assert!(dirty.contains(&wkey("default/server")) && dirty.contains(&wkey("default/client")), "{dirty:?}");
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Allow);
+    assert!(
+        dirty.contains(&wkey("default/server")) && dirty.contains(&wkey("default/client")),
+        "{dirty:?}"
+    );
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Allow
+    );
     // A tier without order runs last.
     lab.apply(&tier("security", "null", "Pass"));
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Allow);
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Allow
+    );
     lab.apply(&tier("security", "999999", "Pass"));
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Deny);
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Deny
+    );
 }
 
 #[test]
@@ -245,11 +369,23 @@ fn policies_run_by_order_then_name_and_unordered_last() {
     let allow = "[{action: Allow}]";
     lab.apply(&gnp("b-deny", "5", "all()", deny, "[]"));
     lab.apply(&gnp("a-allow", "10", "all()", allow, "[]"));
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Deny, "order 5 before 10");
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Deny,
+        "order 5 before 10"
+    );
     lab.apply(&gnp("b-deny", "10", "all()", deny, "[]"));
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Allow, "same order: a before b");
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Allow,
+        "same order: a before b"
+    );
     lab.apply(&gnp("a-allow", "null", "all()", allow, "[]"));
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Deny, "no order runs last");
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Deny,
+        "no order runs last"
+    );
 }
 
 #[test]
@@ -263,12 +399,27 @@ fn pass_goes_to_the_next_tier_and_log_continues() {
         "[{action: Log}, {action: Pass, source: {nets: [10.0.0.1/32]}}, {action: Deny, protocol: TCP, destination: {ports: [22]}}, {action: Allow}]",
         "[]",
     ));
-    lab.apply(&gnp("deny-client", "1", "all()", "[{action: Deny, source: {selector: \"role == 'client'\"}}]", "[]"));
+    lab.apply(&gnp(
+        "deny-client",
+        "1",
+        "all()",
+        "[{action: Deny, source: {selector: \"role == 'client'\"}}]",
+        "[]",
+    ));
     // From client: Log, then Pass to the default tier, which denies client.
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Deny);
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Deny
+    );
     // From elsewhere: Log does not decide; port 22 denied, else allowed in the first tier.
-    assert_eq!(lab.ingress("default/server", tcp("10.9.9.9", "10.0.0.2", 22)), Deny);
-    assert_eq!(lab.ingress("default/server", tcp("10.9.9.9", "10.0.0.2", 80)), Allow);
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.9.9.9", "10.0.0.2", 22)),
+        Deny
+    );
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.9.9.9", "10.0.0.2", 80)),
+        Allow
+    );
 }
 
 #[test]
@@ -276,12 +427,33 @@ fn tier_default_action_applies_only_when_a_policy_of_the_tier_selected_the_endpo
     let mut lab = two_workloads("[open]");
     lab.apply(ALLOW_ALL_PROFILE);
     lab.apply(&tier("strict", "10", "Deny"));
-    lab.apply(&gnp("strict.only-udp", "1", "role == 'server'", "[{action: Allow, protocol: UDP}]", "[]"));
-    assert_eq!(lab.ingress("default/server", udp("10.0.0.1", "10.0.0.2", 53)), Allow);
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 53)), Deny, "defaultAction Deny");
-    assert_eq!(lab.ingress("default/client", tcp("10.0.0.2", "10.0.0.1", 53)), Allow, "tier does not apply");
+    lab.apply(&gnp(
+        "strict.only-udp",
+        "1",
+        "role == 'server'",
+        "[{action: Allow, protocol: UDP}]",
+        "[]",
+    ));
+    assert_eq!(
+        lab.ingress("default/server", udp("10.0.0.1", "10.0.0.2", 53)),
+        Allow
+    );
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 53)),
+        Deny,
+        "defaultAction Deny"
+    );
+    assert_eq!(
+        lab.ingress("default/client", tcp("10.0.0.2", "10.0.0.1", 53)),
+        Allow,
+        "tier does not apply"
+    );
     lab.apply(&tier("strict", "10", "Pass"));
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 53)), Allow, "defaultAction Pass: profile");
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 53)),
+        Allow,
+        "defaultAction Pass: profile"
+    );
 }
 
 #[test]
@@ -290,8 +462,14 @@ fn policy_types_limit_directions_and_default_as_calico_does() {
     lab.apply(ALLOW_ALL_PROFILE);
     // Ingress-only: the deny-everything policy leaves egress to the profile.
     lab.apply(&gnp("lockdown", "1", "all()", "[]", "[]"));
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Deny);
-    assert_eq!(lab.egress("default/server", tcp("10.0.0.2", "10.0.0.1", 80)), Allow);
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Deny
+    );
+    assert_eq!(
+        lab.egress("default/server", tcp("10.0.0.2", "10.0.0.1", 80)),
+        Allow
+    );
 
     // Types absent and only egress rules (as stored without defaults): Egress only.
     let egress_only = "apiVersion: projectcalico.org/v3
@@ -304,9 +482,20 @@ spec:
     for r in parse_documents(egress_only).unwrap() {
         lab.model.upsert(&r).unwrap();
     }
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Allow, "no ingress type");
-    assert_eq!(lab.egress("default/server", udp("10.0.0.2", "10.0.0.1", 53)), Deny);
-    assert_eq!(lab.egress("default/server", tcp("10.0.0.2", "10.0.0.1", 80)), Deny, "tier default");
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Allow,
+        "no ingress type"
+    );
+    assert_eq!(
+        lab.egress("default/server", udp("10.0.0.2", "10.0.0.1", 53)),
+        Deny
+    );
+    assert_eq!(
+        lab.egress("default/server", tcp("10.0.0.2", "10.0.0.1", 80)),
+        Deny,
+        "tier default"
+    );
 }
 
 // ---- rule fields -------------------------------------------------------------------------
@@ -324,38 +513,115 @@ fn protocols_icmp_nets_and_port_ranges_translate() {
           {action: Allow, notProtocol: TCP, protocol: UDP}]",
         "[]",
     ));
-    assert_eq!(lab.ingress("default/server", ping("10.0.0.1", "10.0.0.2")), Allow);
-    assert_eq!(lab.ingress("default/server", ping("172.16.0.1", "10.0.0.2")), Deny, "notNets");
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 8080)), Allow);
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 8005)), Deny, "notPorts");
-    assert_eq!(lab.ingress("default/server", tcp("10.0.1.1", "10.0.0.2", 8080)), Deny, "outside nets");
-    assert_eq!(lab.ingress("default/server", udp("10.0.1.1", "10.0.0.2", 9)), Allow);
+    assert_eq!(
+        lab.ingress("default/server", ping("10.0.0.1", "10.0.0.2")),
+        Allow
+    );
+    assert_eq!(
+        lab.ingress("default/server", ping("172.16.0.1", "10.0.0.2")),
+        Deny,
+        "notNets"
+    );
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 8080)),
+        Allow
+    );
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 8005)),
+        Deny,
+        "notPorts"
+    );
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.1.1", "10.0.0.2", 8080)),
+        Deny,
+        "outside nets"
+    );
+    assert_eq!(
+        lab.ingress("default/server", udp("10.0.1.1", "10.0.0.2", 9)),
+        Allow
+    );
 }
 
 #[test]
 fn named_ports_resolve_from_the_local_endpoint_on_ingress_and_the_selected_ones_on_egress() {
     let mut lab = Lab::new();
     let ports = "  ports: [{name: http, protocol: TCP, port: 8080}]\n";
-    lab.apply(&wep_with("default/server", NODE, "10.0.0.2", "{role: server}", "[]", ports));
-    lab.apply(&wep_with("default/remote", "node-b", "10.0.1.2", "{role: server}", "[]",
-        "  ports: [{name: http, protocol: TCP, port: 9090}]\n"));
-    lab.apply(&wep("default/client", NODE, "10.0.0.1", "{role: client}", "[]"));
+    lab.apply(&wep_with(
+        "default/server",
+        NODE,
+        "10.0.0.2",
+        "{role: server}",
+        "[]",
+        ports,
+    ));
+    lab.apply(&wep_with(
+        "default/remote",
+        "node-b",
+        "10.0.1.2",
+        "{role: server}",
+        "[]",
+        "  ports: [{name: http, protocol: TCP, port: 9090}]\n",
+    ));
+    lab.apply(&wep(
+        "default/client",
+        NODE,
+        "10.0.0.1",
+        "{role: client}",
+        "[]",
+    ));
     lab.apply(&gnp("http", "1", "all()",
         "[{action: Allow, protocol: TCP, destination: {ports: [http]}}]",
         "[{action: Allow, protocol: TCP, destination: {selector: \"role == 'server'\", ports: [http]}}]"));
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 8080)), Allow, "own http port");
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 9090)), Deny, "not its own port");
-    assert_eq!(lab.ingress("default/client", tcp("10.0.0.2", "10.0.0.1", 8080)), Deny, "client has no http port");
-    assert_eq!(lab.egress("default/client", tcp("10.0.0.1", "10.0.0.2", 8080)), Allow);
-    assert_eq!(lab.egress("default/client", tcp("10.0.0.1", "10.0.1.2", 9090)), Allow, "remote endpoint's number");
-    assert_eq!(lab.egress("default/client", tcp("10.0.0.1", "10.0.0.2", 80)), Deny);
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 8080)),
+        Allow,
+        "own http port"
+    );
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 9090)),
+        Deny,
+        "not its own port"
+    );
+    assert_eq!(
+        lab.ingress("default/client", tcp("10.0.0.2", "10.0.0.1", 8080)),
+        Deny,
+        "client has no http port"
+    );
+    assert_eq!(
+        lab.egress("default/client", tcp("10.0.0.1", "10.0.0.2", 8080)),
+        Allow
+    );
+    assert_eq!(
+        lab.egress("default/client", tcp("10.0.0.1", "10.0.1.2", 9090)),
+        Allow,
+        "remote endpoint's number"
+    );
+    assert_eq!(
+        lab.egress("default/client", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Deny
+    );
     // A selected endpoint's port number changes: local programs must be recompiled.
     lab.model.dirty_endpoints();
-    lab.apply(&wep_with("default/remote", "node-b", "10.0.1.2", "{role: server}", "[]",
-        "  ports: [{name: http, protocol: TCP, port: 7070}]\n"));
-    assert!(lab.model.dirty_endpoints().contains(&wkey("default/client")));
-    assert_eq!(lab.egress("default/client", tcp("10.0.0.1", "10.0.1.2", 7070)), Allow);
-    assert_eq!(lab.egress("default/client", tcp("10.0.0.1", "10.0.1.2", 9090)), Deny);
+    lab.apply(&wep_with(
+        "default/remote",
+        "node-b",
+        "10.0.1.2",
+        "{role: server}",
+        "[]",
+        "  ports: [{name: http, protocol: TCP, port: 7070}]\n",
+    ));
+    assert!(lab
+        .model
+        .dirty_endpoints()
+        .contains(&wkey("default/client")));
+    assert_eq!(
+        lab.egress("default/client", tcp("10.0.0.1", "10.0.1.2", 7070)),
+        Allow
+    );
+    assert_eq!(
+        lab.egress("default/client", tcp("10.0.0.1", "10.0.1.2", 9090)),
+        Deny
+    );
 }
 
 #[test]
@@ -373,9 +639,21 @@ metadata: {name: office, namespace: default, labels: {trust: office}}
 spec: {nets: [203.0.113.0/28]}
 ",
     );
-    lab.apply(&gnp("partners", "1", "all()", "[{action: Allow, source: {selector: \"trust == 'partner'\"}}]", "[]"));
-    assert_eq!(lab.ingress("default/server", tcp("198.51.100.7", "10.0.0.2", 443)), Allow);
-    assert_eq!(lab.ingress("default/server", tcp("203.0.113.1", "10.0.0.2", 443)), Deny);
+    lab.apply(&gnp(
+        "partners",
+        "1",
+        "all()",
+        "[{action: Allow, source: {selector: \"trust == 'partner'\"}}]",
+        "[]",
+    ));
+    assert_eq!(
+        lab.ingress("default/server", tcp("198.51.100.7", "10.0.0.2", 443)),
+        Allow
+    );
+    assert_eq!(
+        lab.ingress("default/server", tcp("203.0.113.1", "10.0.0.2", 443)),
+        Deny
+    );
     lab.apply(
         "apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
@@ -385,8 +663,16 @@ spec:
   ingress: [{action: Allow, source: {selector: \"trust == 'office'\"}}]
 ",
     );
-    assert_eq!(lab.ingress("default/server", tcp("203.0.113.1", "10.0.0.2", 443)), Allow, "same-namespace NetworkSet");
-    assert_eq!(lab.ingress("default/server", tcp("203.0.113.16", "10.0.0.2", 443)), Deny, "outside its nets");
+    assert_eq!(
+        lab.ingress("default/server", tcp("203.0.113.1", "10.0.0.2", 443)),
+        Allow,
+        "same-namespace NetworkSet"
+    );
+    assert_eq!(
+        lab.ingress("default/server", tcp("203.0.113.16", "10.0.0.2", 443)),
+        Deny,
+        "outside its nets"
+    );
     // Growing the set reaches the compiled program through the IP sets alone.
     let program = lab.program("default/server", Direction::Ingress);
     lab.apply(
@@ -397,7 +683,12 @@ spec: {nets: [203.0.113.0/27]}
 ",
     );
     let sets = lab.sync_sets();
-    assert_eq!(program.evaluate(&tcp("203.0.113.16", "10.0.0.2", 443), &sets).action, Allow);
+    assert_eq!(
+        program
+            .evaluate(&tcp("203.0.113.16", "10.0.0.2", 443), &sets)
+            .action,
+        Allow
+    );
 }
 
 // ---- namespaces --------------------------------------------------------------------------
@@ -430,10 +721,24 @@ spec:
   ingress: [{action: Allow, source: {selector: app == 'api'}}]
 ",
     );
-    assert_eq!(lab.ingress("team-a/db", tcp("10.1.0.2", "10.1.0.1", 5432)), Allow, "api of team-a");
-    assert_eq!(lab.ingress("team-a/db", tcp("10.2.0.2", "10.1.0.1", 5432)), Deny, "api of team-b");
-    let program = lab.model.endpoint_rules(&wkey("team-b/db"), Direction::Ingress).unwrap();
-    assert!(program.tiers.is_empty(), "policy of team-a does not select team-b's db: {program:?}");
+    assert_eq!(
+        lab.ingress("team-a/db", tcp("10.1.0.2", "10.1.0.1", 5432)),
+        Allow,
+        "api of team-a"
+    );
+    assert_eq!(
+        lab.ingress("team-a/db", tcp("10.2.0.2", "10.1.0.1", 5432)),
+        Deny,
+        "api of team-b"
+    );
+    let program = lab
+        .model
+        .endpoint_rules(&wkey("team-b/db"), Direction::Ingress)
+        .unwrap();
+    assert!(
+        program.tiers.is_empty(),
+        "policy of team-a does not select team-b's db: {program:?}"
+    );
 
     lab.apply(
         "apiVersion: projectcalico.org/v3
@@ -444,10 +749,21 @@ spec:
   ingress: [{action: Allow, source: {selector: app == 'api', namespaceSelector: env == 'dev'}}]
 ",
     );
-    assert_eq!(lab.ingress("team-a/db", tcp("10.2.0.2", "10.1.0.1", 5432)), Allow, "namespaceSelector env=dev");
-    assert_eq!(lab.ingress("team-a/db", tcp("10.1.0.2", "10.1.0.1", 5432)), Deny, "team-a is prod");
     assert_eq!(
-        lab.model.endpoint_labels(&wkey("team-b/api")).and_then(|l| l.get(LABEL_NAMESPACE)).map(String::as_str),
+        lab.ingress("team-a/db", tcp("10.2.0.2", "10.1.0.1", 5432)),
+        Allow,
+        "namespaceSelector env=dev"
+    );
+    assert_eq!(
+        lab.ingress("team-a/db", tcp("10.1.0.2", "10.1.0.1", 5432)),
+        Deny,
+        "team-a is prod"
+    );
+    assert_eq!(
+        lab.model
+            .endpoint_labels(&wkey("team-b/api"))
+            .and_then(|l| l.get(LABEL_NAMESPACE))
+            .map(String::as_str),
         Some("team-b")
     );
 }
@@ -457,43 +773,115 @@ spec:
 #[test]
 fn relabelling_a_workload_moves_it_between_sets_without_recompiling() {
     let mut lab = two_workloads("[]");
-    lab.apply(&wep("default/other", "node-b", "10.0.5.5", "{role: guest}", "[]"));
-    lab.apply(&gnp("clients", "1", "role == 'server'", "[{action: Allow, source: {selector: \"role == 'client'\"}}]", "[]"));
+    lab.apply(&wep(
+        "default/other",
+        "node-b",
+        "10.0.5.5",
+        "{role: guest}",
+        "[]",
+    ));
+    lab.apply(&gnp(
+        "clients",
+        "1",
+        "role == 'server'",
+        "[{action: Allow, source: {selector: \"role == 'client'\"}}]",
+        "[]",
+    ));
     let program = lab.program("default/server", Direction::Ingress);
     let sets = lab.sync_sets();
-    assert_eq!(program.evaluate(&tcp("10.0.5.5", "10.0.0.2", 80), &sets).action, Deny);
-    let (set, selector) = lab.model.ipsets().into_iter().map(|(id, s)| (id, s.clone())).next().unwrap();
+    assert_eq!(
+        program
+            .evaluate(&tcp("10.0.5.5", "10.0.0.2", 80), &sets)
+            .action,
+        Deny
+    );
+    let (set, selector) = lab
+        .model
+        .ipsets()
+        .into_iter()
+        .map(|(id, s)| (id, s.clone()))
+        .next()
+        .unwrap();
     assert_eq!(selector.to_string(), "role == \"client\"");
-    assert_eq!(lab.model.ipset_members(set), vec![Cidr::host("10.0.0.1".parse().unwrap())]);
+    assert_eq!(
+        lab.model.ipset_members(set),
+        vec![Cidr::host("10.0.0.1".parse().unwrap())]
+    );
     lab.model.dirty_endpoints();
 
     // The remote workload becomes a client: one Added delta, no local program dirty.
-    lab.apply(&wep("default/other", "node-b", "10.0.5.5", "{role: client}", "[]"));
+    lab.apply(&wep(
+        "default/other",
+        "node-b",
+        "10.0.5.5",
+        "{role: client}",
+        "[]",
+    ));
     let deltas = lab.model.take_ipset_deltas();
     assert_eq!(
         deltas,
-        vec![IpSetDelta { set, member: Cidr::host("10.0.5.5".parse().unwrap()), change: MemberChange::Added }]
+        vec![IpSetDelta {
+            set,
+            member: Cidr::host("10.0.5.5".parse().unwrap()),
+            change: MemberChange::Added
+        }]
     );
     assert!(lab.model.dirty_endpoints().is_empty());
     apply_ipset_deltas(&mut lab.writer, &deltas);
     let sets = lab.writer.publish();
-    assert_eq!(program.evaluate(&tcp("10.0.5.5", "10.0.0.2", 80), &sets).action, Allow);
+    assert_eq!(
+        program
+            .evaluate(&tcp("10.0.5.5", "10.0.0.2", 80), &sets)
+            .action,
+        Allow
+    );
 
     // Its address changes, then it leaves: the deltas follow.
-    lab.apply(&wep("default/other", "node-b", "10.0.5.6", "{role: client}", "[]"));
+    lab.apply(&wep(
+        "default/other",
+        "node-b",
+        "10.0.5.6",
+        "{role: client}",
+        "[]",
+    ));
     let deltas = lab.model.take_ipset_deltas();
     assert_eq!(deltas.len(), 2);
-    assert!(deltas.contains(&IpSetDelta { set, member: Cidr::host("10.0.5.5".parse().unwrap()), change: MemberChange::Removed }));
-    assert!(deltas.contains(&IpSetDelta { set, member: Cidr::host("10.0.5.6".parse().unwrap()), change: MemberChange::Added }));
-    lab.model.remove(Kind::WorkloadEndpoint, Some("default"), "other");
+    assert!(deltas.contains(&IpSetDelta {
+        set,
+        member: Cidr::host("10.0.5.5".parse().unwrap()),
+        change: MemberChange::Removed
+    }));
+    assert!(deltas.contains(&IpSetDelta {
+        set,
+        member: Cidr::host("10.0.5.6".parse().unwrap()),
+        change: MemberChange::Added
+    }));
+    lab.model
+        .remove(Kind::WorkloadEndpoint, Some("default"), "other");
     assert_eq!(
         lab.model.take_ipset_deltas(),
-        vec![IpSetDelta { set, member: Cidr::host("10.0.5.6".parse().unwrap()), change: MemberChange::Removed }]
+        vec![IpSetDelta {
+            set,
+            member: Cidr::host("10.0.5.6".parse().unwrap()),
+            change: MemberChange::Removed
+        }]
     );
 
     // A change undone before it is taken reaches nobody.
-    lab.apply(&wep("default/client", NODE, "10.0.0.1", "{role: guest}", "[]"));
-    lab.apply(&wep("default/client", NODE, "10.0.0.1", "{role: client}", "[]"));
+    lab.apply(&wep(
+        "default/client",
+        NODE,
+        "10.0.0.1",
+        "{role: guest}",
+        "[]",
+    ));
+    lab.apply(&wep(
+        "default/client",
+        NODE,
+        "10.0.0.1",
+        "{role: client}",
+        "[]",
+    ));
     assert!(lab.model.take_ipset_deltas().is_empty());
 }
 
@@ -502,18 +890,35 @@ fn equal_selectors_share_a_set_that_lives_while_any_rule_holds_it() {
     let mut lab = two_workloads("[]");
     let rule = "[{action: Allow, source: {selector: \"role == 'client'\"}}]";
     lab.apply(&gnp("one", "1", "all()", rule, "[]"));
-    lab.apply(&gnp("two", "2", "all()", "[{action: Allow, source: {selector: \"role=='client'\"}}]", "[]"));
+    lab.apply(&gnp(
+        "two",
+        "2",
+        "all()",
+        "[{action: Allow, source: {selector: \"role=='client'\"}}]",
+        "[]",
+    ));
     assert_eq!(lab.model.ipsets().len(), 1);
     let set = lab.model.ipsets()[0].0;
     lab.sync_sets();
     lab.model.remove(Kind::GlobalNetworkPolicy, None, "one");
-    assert!(lab.model.take_ipset_deltas().is_empty(), "still held by 'two'");
+    assert!(
+        lab.model.take_ipset_deltas().is_empty(),
+        "still held by 'two'"
+    );
     lab.apply(&gnp("two", "3", "all()", rule, "[]"));
-    assert_eq!(lab.model.ipsets()[0].0, set, "an update keeps the set of a selector it still uses");
+    assert_eq!(
+        lab.model.ipsets()[0].0,
+        set,
+        "an update keeps the set of a selector it still uses"
+    );
     lab.model.remove(Kind::GlobalNetworkPolicy, None, "two");
     assert_eq!(
         lab.model.take_ipset_deltas(),
-        vec![IpSetDelta { set, member: Cidr::host("10.0.0.1".parse().unwrap()), change: MemberChange::Removed }]
+        vec![IpSetDelta {
+            set,
+            member: Cidr::host("10.0.0.1".parse().unwrap()),
+            change: MemberChange::Removed
+        }]
     );
     assert!(lab.model.ipsets().is_empty());
 }
@@ -521,8 +926,20 @@ fn equal_selectors_share_a_set_that_lives_while_any_rule_holds_it() {
 #[test]
 fn two_members_with_one_address_keep_it_in_the_set_until_both_leave() {
     let mut lab = two_workloads("[]");
-    lab.apply(&gnp("c", "1", "all()", "[{action: Allow, source: {selector: has(trusted)}}]", "[]"));
-    lab.apply(&wep("default/a", "node-b", "10.9.0.1", "{trusted: t}", "[]"));
+    lab.apply(&gnp(
+        "c",
+        "1",
+        "all()",
+        "[{action: Allow, source: {selector: has(trusted)}}]",
+        "[]",
+    ));
+    lab.apply(&wep(
+        "default/a",
+        "node-b",
+        "10.9.0.1",
+        "{trusted: t}",
+        "[]",
+    ));
     lab.apply(
         "apiVersion: projectcalico.org/v3
 kind: GlobalNetworkSet
@@ -531,8 +948,12 @@ spec: {nets: [10.9.0.1/32]}
 ",
     );
     assert_eq!(lab.model.take_ipset_deltas().len(), 1);
-    lab.model.remove(Kind::WorkloadEndpoint, Some("default"), "a");
-    assert!(lab.model.take_ipset_deltas().is_empty(), "the network set still holds it");
+    lab.model
+        .remove(Kind::WorkloadEndpoint, Some("default"), "a");
+    assert!(
+        lab.model.take_ipset_deltas().is_empty(),
+        "the network set still holds it"
+    );
     lab.model.remove(Kind::GlobalNetworkSet, None, "same");
     assert_eq!(lab.model.take_ipset_deltas().len(), 1);
 }
@@ -542,20 +963,48 @@ spec: {nets: [10.9.0.1/32]}
 #[test]
 fn a_policy_change_dirties_only_the_local_endpoints_it_selects() {
     let mut lab = two_workloads("[]");
-    lab.apply(&wep("default/far", "node-b", "10.0.9.9", "{role: server}", "[]"));
+    lab.apply(&wep(
+        "default/far",
+        "node-b",
+        "10.0.9.9",
+        "{role: server}",
+        "[]",
+    ));
     lab.model.dirty_endpoints();
-    lab.apply(&gnp("servers", "1", "role == 'server'", "[{action: Allow}]", "[]"));
+    lab.apply(&gnp(
+        "servers",
+        "1",
+        "role == 'server'",
+        "[{action: Allow}]",
+        "[]",
+    ));
     assert_eq!(lab.model.dirty_endpoints(), vec![wkey("default/server")]);
-    lab.apply(&gnp("servers", "1", "role == 'client'", "[{action: Allow}]", "[]"));
-    assert_eq!(lab.model.dirty_endpoints(), vec![wkey("default/client"), wkey("default/server")], "old and new");
+    lab.apply(&gnp(
+        "servers",
+        "1",
+        "role == 'client'",
+        "[{action: Allow}]",
+        "[]",
+    ));
+    assert_eq!(
+        lab.model.dirty_endpoints(),
+        vec![wkey("default/client"), wkey("default/server")],
+        "old and new"
+    );
     assert!(matches!(
-        lab.model.endpoint_rules(&wkey("default/far"), Direction::Ingress),
+        lab.model
+            .endpoint_rules(&wkey("default/far"), Direction::Ingress),
         Err(PolicyError::NotLocal { .. })
     ));
-    lab.model.remove(Kind::WorkloadEndpoint, Some("default"), "client");
-    assert!(lab.model.dirty_endpoints().contains(&wkey("default/client")));
+    lab.model
+        .remove(Kind::WorkloadEndpoint, Some("default"), "client");
+    assert!(lab
+        .model
+        .dirty_endpoints()
+        .contains(&wkey("default/client")));
     assert!(matches!(
-        lab.model.endpoint_rules(&wkey("default/client"), Direction::Ingress),
+        lab.model
+            .endpoint_rules(&wkey("default/client"), Direction::Ingress),
         Err(PolicyError::UnknownEndpoint(_))
     ));
 }
@@ -563,18 +1012,45 @@ fn a_policy_change_dirties_only_the_local_endpoints_it_selects() {
 #[test]
 fn a_bad_resource_is_refused_naming_field_and_value_and_the_old_version_stays() {
     let mut lab = two_workloads("[]");
-    lab.apply(&gnp("p", "1", "all()", "[{action: Allow, source: {selector: has(role)}}]", "[]"));
+    lab.apply(&gnp(
+        "p",
+        "1",
+        "all()",
+        "[{action: Allow, source: {selector: has(role)}}]",
+        "[]",
+    ));
     let bad = parse_documents(&gnp("p", "1", "all()", "[{action: Allow, source: {selector: has(other)}}, {action: Deny, source: {selector: \"role ==\"}}]", "[]"))
         .unwrap();
     let err = lab.model.upsert(&bad[0]).unwrap_err().to_string();
-    assert!(err.contains("GlobalNetworkPolicy p") && err.contains("spec.ingress[1].source.selector"), "{err}");
+    assert!(
+        err.contains("GlobalNetworkPolicy p") && err.contains("spec.ingress[1].source.selector"),
+        "{err}"
+    );
     assert!(err.contains("\"role ==\""), "{err}");
-    assert_eq!(lab.model.ipsets().len(), 1, "nothing of the refused version stays acquired");
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)), Allow, "old version in force");
+    assert_eq!(
+        lab.model.ipsets().len(),
+        1,
+        "nothing of the refused version stays acquired"
+    );
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Allow,
+        "old version in force"
+    );
 
-    let bad = parse_documents(&gnp("q", "1", "all()", "[{action: Allow, source: {nets: [10.0.0.0/40]}}]", "[]")).unwrap();
+    let bad = parse_documents(&gnp(
+        "q",
+        "1",
+        "all()",
+        "[{action: Allow, source: {nets: [10.0.0.0/40]}}]",
+        "[]",
+    ))
+    .unwrap();
     let err = lab.model.upsert(&bad[0]).unwrap_err().to_string();
-    assert!(err.contains("spec.ingress[0].source.nets[0]") && err.contains("10.0.0.0/40"), "{err}");
+    assert!(
+        err.contains("spec.ingress[0].source.nets[0]") && err.contains("10.0.0.0/40"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -588,13 +1064,26 @@ spec: {labelsToApply: {pcsa.projectcalico.org/name: robot, pcsa.team: infra}}
 ",
     );
     lab.apply(&wep("default/server", NODE, "10.0.0.2", "{}", "[]"));
-    lab.apply(&wep("default/bot", NODE, "10.0.0.3", "{}", "[ksa.default.robot]"));
+    lab.apply(&wep(
+        "default/bot",
+        NODE,
+        "10.0.0.3",
+        "{}",
+        "[ksa.default.robot]",
+    ));
     lab.apply(&wep("default/human", NODE, "10.0.0.4", "{}", "[]"));
     lab.apply(&gnp("sa", "1", "all()",
         "[{action: Allow, source: {serviceAccounts: {names: [robot], selector: \"team == 'infra'\"}}},
           {action: Allow, destination: {services: {name: web, namespace: default}}}]", "[]"));
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.3", "10.0.0.2", 80)), Allow);
-    assert_eq!(lab.ingress("default/server", tcp("10.0.0.4", "10.0.0.2", 80)), Deny, "services rule does not allow");
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.3", "10.0.0.2", 80)),
+        Allow
+    );
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.4", "10.0.0.2", 80)),
+        Deny,
+        "services rule does not allow"
+    );
 }
 
 // ---- MISSION.md scenarios 2 and 3 --------------------------------------------------------
@@ -609,10 +1098,26 @@ fn scenario_2_networks_are_isolated_by_their_profiles() {
     lab.apply(&wep("default/a1", NODE, "192.168.0.1", "{}", "[net1]"));
     lab.apply(&wep("default/a2", "node-b", "192.168.1.1", "{}", "[net1]"));
     lab.apply(&wep("default/b1", NODE, "192.168.0.2", "{}", "[net2]"));
-    assert_eq!(lab.ingress("default/a1", ping("192.168.1.1", "192.168.0.1")), Allow, "same network, other host");
-    assert_eq!(lab.ingress("default/a1", ping("192.168.0.2", "192.168.0.1")), Deny, "net2 into net1");
-    assert_eq!(lab.ingress("default/b1", ping("192.168.0.1", "192.168.0.2")), Deny, "net1 into net2");
-    assert_eq!(lab.egress("default/b1", ping("192.168.0.2", "192.168.0.1")), Allow, "egress is open");
+    assert_eq!(
+        lab.ingress("default/a1", ping("192.168.1.1", "192.168.0.1")),
+        Allow,
+        "same network, other host"
+    );
+    assert_eq!(
+        lab.ingress("default/a1", ping("192.168.0.2", "192.168.0.1")),
+        Deny,
+        "net2 into net1"
+    );
+    assert_eq!(
+        lab.ingress("default/b1", ping("192.168.0.1", "192.168.0.2")),
+        Deny,
+        "net1 into net2"
+    );
+    assert_eq!(
+        lab.egress("default/b1", ping("192.168.0.2", "192.168.0.1")),
+        Allow,
+        "egress is open"
+    );
 }
 
 /// Scenario 3: network `web` serves HTTP; a policy lets `net2`, and only it, reach it on
@@ -626,7 +1131,11 @@ fn scenario_3_only_net2_reaches_web_on_tcp_80() {
     lab.apply(&wep("default/web1", NODE, "192.168.0.10", "{}", "[web]"));
     lab.apply(&wep("default/n1", NODE, "192.168.0.11", "{}", "[net1]"));
     lab.apply(&wep("default/n2", "node-b", "192.168.1.12", "{}", "[net2]"));
-    assert_eq!(lab.ingress("default/web1", tcp("192.168.1.12", "192.168.0.10", 80)), Deny, "before the policy");
+    assert_eq!(
+        lab.ingress("default/web1", tcp("192.168.1.12", "192.168.0.10", 80)),
+        Deny,
+        "before the policy"
+    );
     lab.apply(&gnp(
         "net2-to-web",
         "100",
@@ -635,9 +1144,94 @@ fn scenario_3_only_net2_reaches_web_on_tcp_80() {
         "[]",
     ));
     assert!(lab.model.dirty_endpoints().contains(&wkey("default/web1")));
-    assert_eq!(lab.ingress("default/web1", tcp("192.168.1.12", "192.168.0.10", 80)), Allow);
-    assert_eq!(lab.ingress("default/web1", tcp("192.168.1.12", "192.168.0.10", 22)), Deny, "TCP 80 only");
-    assert_eq!(lab.ingress("default/web1", udp("192.168.1.12", "192.168.0.10", 80)), Deny, "TCP only");
-    assert_eq!(lab.ingress("default/web1", tcp("192.168.0.11", "192.168.0.10", 80)), Deny, "net1 may not");
-    assert_eq!(lab.egress("default/n1", tcp("192.168.0.11", "192.168.0.10", 80)), Allow, "net1's own egress is open");
+    assert_eq!(
+        lab.ingress("default/web1", tcp("192.168.1.12", "192.168.0.10", 80)),
+        Allow
+    );
+    assert_eq!(
+        lab.ingress("default/web1", tcp("192.168.1.12", "192.168.0.10", 22)),
+        Deny,
+        "TCP 80 only"
+    );
+    assert_eq!(
+        lab.ingress("default/web1", udp("192.168.1.12", "192.168.0.10", 80)),
+        Deny,
+        "TCP only"
+    );
+    assert_eq!(
+        lab.ingress("default/web1", tcp("192.168.0.11", "192.168.0.10", 80)),
+        Deny,
+        "net1 may not"
+    );
+    assert_eq!(
+        lab.egress("default/n1", tcp("192.168.0.11", "192.168.0.10", 80)),
+        Allow,
+        "net1's own egress is open"
+    );
+}
+
+// ---- host endpoints ----------------------------------------------------------------------
+
+#[test]
+fn host_endpoints_are_set_members_and_global_selects_only_them() {
+    let mut lab = two_workloads("[open]");
+    lab.apply(ALLOW_ALL_PROFILE);
+    lab.apply(
+        "apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: node-a-eth0, labels: {role: gateway}}
+spec: {node: node-a, interfaceName: eth0, expectedIPs: [10.0.0.100], profiles: [open]}
+",
+    );
+    lab.apply(&gnp(
+        "hosts-only",
+        "1",
+        "global()",
+        "[{action: Deny, protocol: UDP}, {action: Pass}]",
+        "[]",
+    ));
+    lab.apply(&gnp(
+        "from-gateway",
+        "2",
+        "role == 'server'",
+        "[{action: Allow, source: {selector: \"role == 'gateway'\"}}]",
+        "[]",
+    ));
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.100", "10.0.0.2", 80)),
+        Allow
+    );
+    assert_eq!(
+        lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 80)),
+        Deny
+    );
+    assert_eq!(
+        lab.ingress("default/client", udp("10.0.0.2", "10.0.0.1", 53)),
+        Allow,
+        "global() skips workloads"
+    );
+
+    let host = EndpointKey::Host {
+        name: "node-a-eth0".into(),
+    };
+    assert!(lab
+        .model
+        .local_endpoints()
+        .contains(&(host.clone(), "eth0".to_string())));
+    let sets = lab.sync_sets();
+    let rules = lab.model.endpoint_rules(&host, Direction::Ingress).unwrap();
+    let program = ClassifierBuilder::default().compile(&rules).unwrap();
+    assert_eq!(
+        program
+            .evaluate(&udp("10.0.0.1", "10.0.0.100", 53), &sets)
+            .action,
+        Deny
+    );
+    assert_eq!(
+        program
+            .evaluate(&tcp("10.0.0.1", "10.0.0.100", 22), &sets)
+            .action,
+        Allow,
+        "passed to the profile"
+    );
 }

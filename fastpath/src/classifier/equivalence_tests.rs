@@ -315,7 +315,8 @@ fn crowded_slash_24s_get_a_table_for_their_hosts() {
 /// Addresses are drawn near these so that random nets, sets and packets overlap often.
 const BASES: [[u8; 4]; 4] = [[10, 0, 0, 0], [10, 0, 1, 0], [10, 1, 0, 0], [192, 168, 0, 0]];
 const PORTS: [u16; 6] = [22, 53, 80, 443, 8080, 1000];
-const PROTOCOLS: [u8; 3] = [protocol::TCP, protocol::UDP, protocol::ICMP];
+/// GRE (47) has its own number but no key class of its own ("other").
+const PROTOCOLS: [u8; 5] = [protocol::TCP, protocol::UDP, protocol::ICMP, protocol::SCTP, 47];
 const SET_IDS: u32 = 6;
 
 fn random_addr(rng: &mut StdRng) -> Ipv4Addr {
@@ -418,13 +419,14 @@ fn random_sets(rng: &mut StdRng) -> IpSetsWriter {
 fn random_packet(rng: &mut StdRng) -> PacketFields {
     let protocol = PROTOCOLS[rng.gen_range(0..PROTOCOLS.len())];
     let icmp = protocol == protocol::ICMP;
+    let ports = matches!(protocol, protocol::TCP | protocol::UDP | protocol::SCTP);
     let port = |rng: &mut StdRng| PORTS[rng.gen_range(0..PORTS.len())] + [0, 0, 3, 30][rng.gen_range(0..4)];
     PacketFields {
         src: random_addr(rng),
         dst: random_addr(rng),
         protocol,
-        src_port: if icmp { 0 } else { port(rng) },
-        dst_port: if icmp { 0 } else { port(rng) },
+        src_port: if ports { port(rng) } else { 0 },
+        dst_port: if ports { port(rng) } else { 0 },
         icmp_type: icmp.then(|| rng.gen_range(0..3) * 4),
         icmp_code: icmp.then(|| rng.gen_range(0..2)),
     }

@@ -26,6 +26,45 @@ pub struct PacketFields {
     pub icmp_code: Option<u8>,
 }
 
+impl PacketFields {
+    /// The fields of a checked IPv4 packet. Ports are the first two 16-bit words of the TCP
+    /// (RFC 9293 section 3.1), UDP (RFC 768), SCTP (RFC 9260 section 3.1) and UDP-Lite
+    /// (RFC 3828) headers; ICMP type and code the first two bytes (RFC 792). A non-first
+    /// fragment (RFC 791 section 3.2), or a transport header cut short, has no ports and no
+    /// ICMP fields, so rules that need them do not match it.
+    pub fn from_ipv4<T: AsRef<[u8]>>(packet: &crate::wire::Ipv4Packet<T>) -> Self {
+        let mut fields = PacketFields {
+            src: packet.src_addr(),
+            dst: packet.dst_addr(),
+            protocol: packet.protocol(),
+            src_port: 0,
+            dst_port: 0,
+            icmp_type: None,
+            icmp_code: None,
+        };
+        if packet.frag_offset() != 0 {
+            return fields;
+        }
+        let transport = packet.payload();
+        match fields.protocol {
+            protocol::TCP | protocol::UDP | protocol::SCTP | protocol::UDPLITE => {
+                if let Some(&[a, b, c, d]) = transport.get(..4) {
+                    fields.src_port = u16::from_be_bytes([a, b]);
+                    fields.dst_port = u16::from_be_bytes([c, d]);
+                }
+            }
+            protocol::ICMP => {
+                if let Some(&[icmp_type, code]) = transport.get(..2) {
+                    fields.icmp_type = Some(icmp_type);
+                    fields.icmp_code = Some(code);
+                }
+            }
+            _ => {}
+        }
+        fields
+    }
+}
+
 /// IANA protocol numbers policy commonly names (Calico's `protocol: TCP|UDP|ICMP|SCTP|UDPLite`).
 pub mod protocol {
     pub const ICMP: u8 = 1;
@@ -281,6 +320,43 @@ mod tests {
 
     fn cidr(a: [u8; 4], len: u8) -> Cidr {
         Cidr::new(a.into(), len).unwrap()
+    }
+
+    /// A 20-byte IPv4 header (RFC 791 section 3.1; checksum left 0) before `transport`.
+    fn ipv4(protocol: u8, frag_offset: u16, transport: &[u8]) -> Vec<u8> {
+        let mut p = vec![0u8; 20];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&((20 + transport.len()) as u16).to_be_bytes());
+        p[6..8].copy_from_slice(&frag_offset.to_be_bytes());
+        p[8] = 64;
+        p[9] = protocol;
+        p[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        p[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        p.extend_from_slice(transport);
+        p
+    }
+
+    fn fields_of(bytes: &[u8]) -> PacketFields {
+        PacketFields::from_ipv4(&crate::wire::Ipv4Packet::new_checked(bytes).unwrap())
+    }
+
+    #[test]
+    fn fields_from_ipv4_packets() {
+        let udp = fields_of(&ipv4(protocol::UDP, 0, &[0x9c, 0x40, 0x00, 0x35, 0, 8, 0, 0]));
+        assert_eq!((udp.src, udp.dst), (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)));
+        assert_eq!((udp.protocol, udp.src_port, udp.dst_port, udp.icmp_type), (17, 40000, 53, None));
+        let sctp = fields_of(&ipv4(protocol::SCTP, 0, &[0x0b, 0x59, 0x0b, 0x5a, 1, 2, 3, 4]));
+        assert_eq!((sctp.src_port, sctp.dst_port), (2905, 2906));
+        let echo = fields_of(&ipv4(protocol::ICMP, 0, &[8, 0, 0xf7, 0xff, 0, 0, 0, 0]));
+        assert_eq!((echo.icmp_type, echo.icmp_code, echo.dst_port), (Some(8), Some(0), 0));
+        // A later fragment carries no transport header: no ports, even if bytes look like one.
+        let later = fields_of(&ipv4(protocol::TCP, 185, &[0x9c, 0x40, 0x00, 0x50]));
+        assert_eq!((later.src_port, later.dst_port), (0, 0));
+        // Cut short: no ports rather than a panic.
+        let short = fields_of(&ipv4(protocol::TCP, 0, &[0x9c, 0x40, 0x00]));
+        assert_eq!((short.protocol, short.src_port, short.dst_port), (6, 0, 0));
+        let short_icmp = fields_of(&ipv4(protocol::ICMP, 0, &[3]));
+        assert_eq!(short_icmp.icmp_type, None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::wire::ipv4::protocol;
 /// For ICMP echo (RFC 792) both ports hold the echo identifier: a request and its reply carry
 /// the same identifier, so the reply's key is the request's [`FlowKey::reversed`], exactly as
 /// for TCP and UDP, and source NAT can rewrite it like a port. Other protocols use ports 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Eq)]
 pub struct FlowKey {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
@@ -76,24 +76,45 @@ impl FlowKey {
         }
     }
 
-    /// A 64-bit hash of the key under `seed`.
-    ///
-    /// The key packed into two words and mixed with multiplies and shifts: the table needs a
-    /// hash that is fast (a few ns, no loop) and spreads sequential addresses and ports over
-    /// all bits; the per-table seed keeps an outside sender from predicting bucket placement.
+    /// The key as two words: addresses, then protocol and ports.
     #[inline]
-    pub fn hash(&self, seed: u64) -> u64 {
+    fn words(&self) -> (u64, u64) {
         let addrs = (u64::from(u32::from(self.src)) << 32) | u64::from(u32::from(self.dst));
         let rest = (u64::from(self.protocol) << 32) | (u64::from(self.src_port) << 16) | u64::from(self.dst_port);
-        // The address word through a multiply (a bijection), folded with the rest, then
-        // MurmurHash3's 64-bit finalizer so that every input bit reaches the low bits the
-        // table indexes with.
+        (addrs, rest)
+    }
+
+    /// A 64-bit hash of the key under `seed`.
+    ///
+    /// The key packed into two words and mixed with multiplies and shifts: the address word
+    /// through a multiply (a bijection), folded with the rest, then MurmurHash3's 64-bit
+    /// finalizer so that every input bit reaches the low bits the table indexes with. Fast (no
+    /// loop, three multiplies); the per-table seed keeps an outside sender from predicting
+    /// bucket placement.
+    #[inline]
+    pub fn seeded_hash(&self, seed: u64) -> u64 {
+        let (addrs, rest) = self.words();
         let mut h = (addrs ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(31) ^ rest;
         h ^= h >> 33;
         h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
         h ^= h >> 33;
         h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
         h ^ (h >> 33)
+    }
+}
+
+/// Field by field, but as two word compares (the flow table compares a key per lookup).
+impl PartialEq for FlowKey {
+    #[inline]
+    fn eq(&self, other: &FlowKey) -> bool {
+        self.words() == other.words()
+    }
+}
+
+/// Hashes what [`PartialEq`] compares (for `HashMap`s of keys outside the flow table).
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.words().hash(state);
     }
 }
 
@@ -120,14 +141,14 @@ mod tests {
     #[test]
     fn hash_differs_by_direction_field_and_seed() {
         let k = FlowKey::udp(Ipv4Addr::new(10, 0, 0, 1), 1000, Ipv4Addr::new(10, 0, 0, 2), 53);
-        assert_ne!(k.hash(1), k.reversed().hash(1));
-        assert_ne!(k.hash(1), k.hash(2));
+        assert_ne!(k.seeded_hash(1), k.reversed().seeded_hash(1));
+        assert_ne!(k.seeded_hash(1), k.seeded_hash(2));
         let mut other = k;
         other.protocol = protocol::TCP;
-        assert_ne!(k.hash(1), other.hash(1));
+        assert_ne!(k.seeded_hash(1), other.seeded_hash(1));
         // Sequential source ports land in many different buckets (low bits differ).
         let buckets: std::collections::HashSet<u64> =
-            (0..1024u16).map(|p| FlowKey { src_port: p, ..k }.hash(9) & 1023).collect();
+            (0..1024u16).map(|p| FlowKey { src_port: p, ..k }.seeded_hash(9) & 1023).collect();
         assert!(buckets.len() > 550, "only {} of 1024 buckets used", buckets.len());
     }
 }

@@ -166,7 +166,7 @@ impl SnatPorts {
 /// ports (which would make each search longer).
 fn remote_hash(original: &FlowKey) -> u64 {
     let k = FlowKey { src: Ipv4Addr::UNSPECIFIED, src_port: 0, ..*original };
-    k.hash(0x6e61_745f_706f_7274)
+    k.seeded_hash(0x6e61_745f_706f_7274)
 }
 
 #[cfg(test)]

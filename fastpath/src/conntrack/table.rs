@@ -3,10 +3,10 @@
 //! Layout. Flows live in a slab (`flows`) allocated once at creation, with a free list. An
 //! index of 64-byte buckets (8 slots of a 32-bit hash tag and a flow reference) maps *both*
 //! keys of every flow, original and reply, to its slab entry, so one probe finds a packet's
-//! flow and its direction. A key may sit in either of two buckets (two-choice hashing: the
-//! second bucket is derived from the tag), which keeps buckets from overflowing at the index's
-//! load (at most half its slots when the slab is full). A lookup reads at most two cache lines
-//! of index and one flow.
+//! flow and its direction. A key sits in the first free slot of its first bucket, or of a
+//! second bucket derived from the tag when the first is full; at the index's load (at most half
+//! its slots when the slab is full) the second bucket rarely fills, and most lookups read one
+//! cache line of index and one flow, at most two and one.
 //!
 //! Nothing allocates after [`FlowTable::new`]: insert, lookup, expiry and eviction only move
 //! entries within the slab and the index.
@@ -97,17 +97,21 @@ pub struct DirectionCounters {
 }
 
 /// One tracked flow.
+///
+/// Laid out in C order and cache-line aligned so that what a lookup reads (the keys, the
+/// deadline, whether the entry is live) sits in the entry's first cache line.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
 pub struct Flow {
     /// Original and reply keys, indexed by [`Direction`]. When the reply key is not the
     /// original reversed, the flow is translated (see [`Flow::translated`]).
     keys: [FlowKey; 2],
+    live: bool,
     state: FlowState,
-    created: Millis,
     deadline: Millis,
+    created: Millis,
     counters: [DirectionCounters; 2],
     pub policy: PolicyDecision,
-    live: bool,
 }
 
 impl Flow {
@@ -236,6 +240,18 @@ struct Bucket {
 
 const EMPTY_BUCKET: Bucket = Bucket { tags: [0; SLOTS], refs: [0; SLOTS] };
 
+impl Bucket {
+    /// A bit per slot whose tag is `tag` (0 finds the empty slots).
+    #[inline]
+    fn matching(&self, tag: u32) -> u32 {
+        let mut mask = 0;
+        for (s, &t) in self.tags.iter().enumerate() {
+            mask |= u32::from(t == tag) << s;
+        }
+        mask
+    }
+}
+
 /// Where a key hashes: its tag and its two candidate buckets.
 #[derive(Clone, Copy)]
 struct Place {
@@ -330,6 +346,24 @@ impl FlowTable {
                 None
             }
         }
+    }
+
+    /// Starts loading the index bucket `key` will be looked up in, so that a lookup a few
+    /// packets later does not wait for memory. A worker calls it for every packet of a batch,
+    /// then looks them up: with a big table most of a lookup's time is this one cache miss.
+    #[inline]
+    pub fn prefetch(&self, key: &FlowKey) {
+        let bucket = &self.index[self.place(key).buckets[0]];
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint; it reads no memory the program can observe and
+        // cannot fault, and SSE is part of the x86_64 baseline.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                (bucket as *const Bucket).cast::<i8>(),
+            );
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = bucket;
     }
 
     /// True when no live (unexpired) flow holds `key` in either direction. Counts nothing;
@@ -472,29 +506,35 @@ impl FlowTable {
 
     #[inline]
     fn place(&self, key: &FlowKey) -> Place {
-        let h = key.hash(self.config.seed);
+        let h = key.seeded_hash(self.config.seed);
         let tag = ((h >> 32) as u32).max(1);
         let first = h as usize & self.bucket_mask;
-        let mut second = (first ^ (tag.wrapping_mul(0x5bd1_e995) as usize)) & self.bucket_mask;
-        if second == first {
-            second = first ^ 1;
-        }
-        Place { tag, buckets: [first, second] }
+        Place { tag, buckets: [first, self.other_bucket(first, tag)] }
+    }
+
+    /// A key's other bucket, from either of its two and its tag alone (the map is its own
+    /// inverse and never gives the same bucket), so an entry can be moved between its two
+    /// buckets without its key.
+    #[inline]
+    fn other_bucket(&self, bucket: usize, tag: u32) -> usize {
+        bucket ^ ((tag.wrapping_mul(0x5bd1_e995) as usize | 1) & self.bucket_mask)
     }
 
     #[inline]
     fn find(&self, key: &FlowKey) -> Option<FlowHit> {
         let place = self.place(key);
         for b in place.buckets {
-            let bucket = &self.index[b];
-            for s in 0..SLOTS {
-                if bucket.tags[s] == place.tag {
-                    let r = bucket.refs[s];
-                    let flow = &self.flows[(r >> 1) as usize];
-                    if flow.keys[(r & 1) as usize] == *key {
-                        let direction = if r & 1 == 0 { Direction::Original } else { Direction::Reply };
-                        return Some(FlowHit { id: FlowId(r >> 1), direction });
-                    }
+            // All eight tags compared at once (the compiler makes this one vector compare and
+            // a mask), then only the slots whose tag matches: usually one, on a hit.
+            let mut matches = self.index[b].matching(place.tag);
+            while matches != 0 {
+                let s = matches.trailing_zeros() as usize;
+                matches &= matches - 1;
+                let r = self.index[b].refs[s];
+                let flow = &self.flows[(r >> 1) as usize];
+                if flow.keys[(r & 1) as usize] == *key {
+                    let direction = if r & 1 == 0 { Direction::Original } else { Direction::Reply };
+                    return Some(FlowHit { id: FlowId(r >> 1), direction });
                 }
             }
         }
@@ -519,6 +559,9 @@ impl FlowTable {
         if let Some(slot) = self.free_slot(place) {
             return Ok(slot);
         }
+        if let Some(slot) = self.move_one_aside(place) {
+            return Ok(slot);
+        }
         let mut victim: Option<(u32, (bool, FlowValue, Millis))> = None;
         for b in place.buckets {
             for r in self.index[b].refs {
@@ -535,13 +578,34 @@ impl FlowTable {
         self.free_slot(place).ok_or(InsertError::TableFull { key, capacity: self.config.capacity })
     }
 
+    /// The first free slot of the key's first bucket, else of its second: most keys then sit
+    /// in their first bucket and most lookups read one bucket; the second takes the overflow.
     fn free_slot(&self, place: Place) -> Option<(usize, usize)> {
-        let used = |b: usize| self.index[b].tags.iter().filter(|&&t| t != 0).count();
-        let [a, b] = place.buckets;
-        let (first, second) = if used(b) < used(a) { (b, a) } else { (a, b) };
-        for bucket in [first, second] {
-            if let Some(s) = self.index[bucket].tags.iter().position(|&t| t == 0) {
-                return Some((bucket, s));
+        for bucket in place.buckets {
+            let free = self.index[bucket].matching(0);
+            if free != 0 {
+                return Some((bucket, free.trailing_zeros() as usize));
+            }
+        }
+        None
+    }
+
+    /// Frees a slot in one of the key's (full) buckets by moving one of its entries to that
+    /// entry's other bucket, if one has room (one step of cuckoo hashing). This keeps buckets
+    /// from overflowing where one choice per key would (a few full buckets in a big table).
+    fn move_one_aside(&mut self, place: Place) -> Option<(usize, usize)> {
+        for b in place.buckets {
+            for s in 0..SLOTS {
+                let (tag, r) = (self.index[b].tags[s], self.index[b].refs[s]);
+                let alt = self.other_bucket(b, tag);
+                let free = self.index[alt].matching(0);
+                if free != 0 {
+                    let t = free.trailing_zeros() as usize;
+                    self.index[alt].tags[t] = tag;
+                    self.index[alt].refs[t] = r;
+                    self.index[b].tags[s] = 0;
+                    return Some((b, s));
+                }
             }
         }
         None
@@ -844,6 +908,29 @@ mod tests {
         assert_eq!(t.len(), 8);
         assert!(t.is_free(&k, 12), "a failed insert leaves nothing behind");
         assert_eq!(t.counters().table_full, 1);
+    }
+
+    #[test]
+    fn a_crowded_index_moves_entries_to_their_other_bucket_instead_of_evicting() {
+        // 8 buckets, 64 slots: 28 flows put 56 keys in, 7 a bucket on average, so many first
+        // buckets overflow; every flow must still go in and be found both ways.
+        let mut t = FlowTable::with_index(FlowTableConfig::with_capacity(64), 8);
+        let keys: Vec<FlowKey> = (0..28u16).map(|i| FlowKey::tcp(A, 1000 + i, B, 443)).collect();
+        for &k in &keys {
+            insert(&mut t, k, ACK, 0).unwrap();
+        }
+        assert_eq!((t.counters().evicted, t.counters().table_full, t.len()), (0, 0, 28));
+        for &k in &keys {
+            let hit = t.lookup(&k, 1).unwrap();
+            assert_eq!(t.lookup(&k.reversed(), 1), Some(FlowHit { direction: Direction::Reply, ..hit }));
+            assert_eq!(t.flow(hit.id).original(), &k);
+        }
+        // Removing every flow empties the index: no entry was left behind by a move.
+        for &k in &keys {
+            let id = t.lookup(&k, 1).unwrap().id;
+            t.remove(id);
+        }
+        assert!(t.index.iter().all(|b| b.matching(0) == 0xff));
     }
 
     #[test]

@@ -280,7 +280,15 @@ fn main() -> Result<()> {
             lab::down_multi_spec(&spec)?;
             let _ = std::fs::remove_file(multi_record_path(&name));
         }
-        Cmd::Plug { name, container, network, pool, mtu, node, cni_bin_dir } => {
+        Cmd::Plug {
+            name,
+            container,
+            network,
+            pool,
+            mtu,
+            node,
+            cni_bin_dir,
+        } => {
             let spec = recorded_spec(&name, None)?;
             let netns = container_netns(&name, &container)?;
             perf::cmd::run(&["ip", "netns", "add", &netns], perf::cmd::CONFIG_TIMEOUT)?;
@@ -288,18 +296,53 @@ fn main() -> Result<()> {
             list.push(netns.clone());
             std::fs::write(plugged_path(&name), list.join("\n"))?;
             let pools: Vec<&str> = pool.iter().map(String::as_str).collect();
-            let conf = perf::cni::netconf(&network, &pools, mtu, node.as_deref().unwrap_or(&spec.name));
-            let out = plugin(cni_bin_dir).invoke(&spec.node_netns(), "ADD", &container_id(&netns), &netns_path(&netns), "eth0", &conf)?;
-            anyhow::ensure!(out.success, "brindle-cni ADD failed: {}{}", out.stdout, out.stderr);
+            let conf =
+                perf::cni::netconf(&network, &pools, mtu, node.as_deref().unwrap_or(&spec.name));
+            let out = plugin(cni_bin_dir).invoke(
+                &spec.node_netns(),
+                "ADD",
+                &container_id(&netns),
+                &netns_path(&netns),
+                "eth0",
+                &conf,
+            )?;
+            anyhow::ensure!(
+                out.success,
+                "brindle-cni ADD failed: {}{}",
+                out.stdout,
+                out.stderr
+            );
             println!("{}", out.stdout.trim());
         }
-        Cmd::Unplug { name, container, network, node, cni_bin_dir } => {
+        Cmd::Unplug {
+            name,
+            container,
+            network,
+            node,
+            cni_bin_dir,
+        } => {
             let spec = recorded_spec(&name, None)?;
             let netns = container_netns(&name, &container)?;
-            let conf = perf::cni::netconf(&network, &[], 1500, node.as_deref().unwrap_or(&spec.name));
-            let out = plugin(cni_bin_dir).invoke(&spec.node_netns(), "DEL", &container_id(&netns), &netns_path(&netns), "eth0", &conf)?;
-            anyhow::ensure!(out.success, "brindle-cni DEL failed: {}{}", out.stdout, out.stderr);
-            let _ = perf::cmd::run_unchecked(&["ip", "netns", "del", &netns], perf::cmd::CONFIG_TIMEOUT);
+            let conf =
+                perf::cni::netconf(&network, &[], 1500, node.as_deref().unwrap_or(&spec.name));
+            let out = plugin(cni_bin_dir).invoke(
+                &spec.node_netns(),
+                "DEL",
+                &container_id(&netns),
+                &netns_path(&netns),
+                "eth0",
+                &conf,
+            )?;
+            anyhow::ensure!(
+                out.success,
+                "brindle-cni DEL failed: {}{}",
+                out.stdout,
+                out.stderr
+            );
+            let _ = perf::cmd::run_unchecked(
+                &["ip", "netns", "del", &netns],
+                perf::cmd::CONFIG_TIMEOUT,
+            );
             let list: Vec<String> = plugged(&name).into_iter().filter(|n| *n != netns).collect();
             std::fs::write(plugged_path(&name), list.join("\n"))?;
         }
@@ -330,8 +373,13 @@ fn plugged(name: &str) -> Vec<String> {
 fn container_netns(lab: &str, container: &str) -> Result<String> {
     let ok = !container.is_empty()
         && container.len() <= 16
-        && container.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    anyhow::ensure!(ok, "invalid container {container:?}: 1-16 characters of [a-z0-9]");
+        && container
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    anyhow::ensure!(
+        ok,
+        "invalid container {container:?}: 1-16 characters of [a-z0-9]"
+    );
     Ok(format!("{lab}-{container}"))
 }
 
@@ -341,7 +389,12 @@ fn container_netns(lab: &str, container: &str) -> Result<String> {
 /// they must differ between containers.
 fn container_id(netns: &str) -> String {
     let hash = |salt: u8| {
-        let mut h = netns.bytes().chain([salt]).fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let mut h = netns
+            .bytes()
+            .chain([salt])
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
         h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         h ^ (h >> 31)
@@ -355,7 +408,11 @@ fn netns_path(netns: &str) -> PathBuf {
 
 fn plugin(bin_dir: PathBuf) -> perf::cni::CniPlugin {
     let bin_dir = std::fs::canonicalize(&bin_dir).unwrap_or(bin_dir);
-    perf::cni::CniPlugin { bin_dir, plugin: "brindle-cni".into(), env: Vec::new() }
+    perf::cni::CniPlugin {
+        bin_dir,
+        plugin: "brindle-cni".into(),
+        env: Vec::new(),
+    }
 }
 
 fn print_summary(lab: &Lab) {

@@ -92,8 +92,9 @@ enum Cmd {
         /// brindle-node worker mode: interrupt (two nodes share the cores) or poll.
         #[arg(long, default_value = "interrupt")]
         node_mode: String,
-        /// Worker cores of node 1 and node 2: one for both ("1"), one each ("1,0"), "none".
-        #[arg(long, default_value = "1")]
+        /// Worker cores of node 1 and node 2: one for both ("1"), one each ("1,0"), or
+        /// "none" (unpinned, the default: lowest RTT at the same pps on two cores).
+        #[arg(long, default_value = "none")]
         node_cpus: String,
         /// Compiler of the kernel IPIP BPF program (kernels without the ipip driver).
         #[arg(long, default_value = "clang")]
