@@ -206,31 +206,41 @@ for ns in "${WL_NS[@]}"; do
     HELPER_PIDS+=($!)
 done
 
-# full_mesh WHAT: every workload pings every other and sends it 256 KiB over TCP; prints the
-# matrix, dies if any pair fails.
+# network_of I: the network of workload I ('a' workloads are on net1, 'b' on net4).
+network_of() { case "${WL_NS[$1]}" in *-a) echo net1 ;; *) echo net4 ;; esac; }
+
+# full_mesh WHAT: every workload tries every other. Within a network (the network's profile
+# admits its members): ping answered and 256 KiB over TCP. Across networks (MISSION.md
+# scenario 2, isolation by profile): one ping, which the vRouter must drop. Prints the
+# matrix; dies at the first pair that does not behave.
 full_mesh() {
-    local i j mark
-    printf '%-10s' "from\\to"; for j in "${!WL_NS[@]}"; do printf '%-10s' "${WL_NS[$j]}"; done; echo
+    local i j mark want
+    printf '%-10s' "from\to"; for j in "${!WL_NS[@]}"; do printf '%-10s' "${WL_NS[$j]}"; done; echo
     for i in "${!WL_NS[@]}"; do
         printf '%-10s' "${WL_NS[$i]}"
         for j in "${!WL_NS[@]}"; do
             if [ "$i" = "$j" ]; then printf '%-10s' "."; continue; fi
-            mark=ping+tcp
-            if ! ping_ok "${WL_NS[$i]}" "${WL_IP[$j]}"; then
-                mark=NO-PING
-            elif ! ip netns exec "${WL_NS[$i]}" timeout 10 iperf3 -c "${WL_IP[$j]}" -p 5201 -n 256K >/dev/null 2>&1; then
-                mark=NO-TCP
+            if [ "$(network_of "$i")" = "$(network_of "$j")" ]; then
+                want=ping+tcp mark=ping+tcp
+                if ! ping_ok "${WL_NS[$i]}" "${WL_IP[$j]}"; then
+                    mark=NO-PING
+                elif ! ip netns exec "${WL_NS[$i]}" timeout 10 iperf3 -c "${WL_IP[$j]}" -p 5201 -n 256K >/dev/null 2>&1; then
+                    mark=NO-TCP
+                fi
+            else
+                want=isolated mark=isolated
+                ip netns exec "${WL_NS[$i]}" ping -c 1 -W 1 "${WL_IP[$j]}" >/dev/null 2>&1 && mark=LEAK
             fi
             printf '%-10s' "$mark"
             # The first broken pair is enough to fail; the matrix so far says which it is.
-            [ "$mark" = ping+tcp ] || { echo; die "$1: ${WL_NS[$i]} cannot reach ${WL_NS[$j]} (${WL_IP[$j]}): $mark"; }
+            [ "$mark" = "$want" ] || { echo; die "$1: ${WL_NS[$i]} -> ${WL_NS[$j]} (${WL_IP[$j]}): $mark, expected $want"; }
         done
         echo
     done
-    echo "all 30 ordered pairs: ping answered, 256 KiB delivered over TCP ($1)"
+    echo "30 ordered pairs: the 12 within a network reach each other (ping + 256 KiB over TCP), the 18 across networks are isolated ($1)"
 }
 
-step "Full mesh of workloads: 6 workloads, 30 ordered pairs, ping + TCP (iperf3 -n 256K)"
+step "Full mesh of workloads: 6 workloads on two networks, 30 ordered pairs (policy: each network's profile)"
 wait_until 30 "no route from node 1's workload to node 3's" ip netns exec "${WL_NS[0]}" ping -c 1 -W 1 "${WL_IP[4]}"
 full_mesh "node-to-node mesh"
 
@@ -291,6 +301,35 @@ done
 step "ICMP errors from the vRouter"
 ip netns exec "${WL_NS[0]}" ping -c 1 -W 1 10.77.0.1 | grep -E "From|received" || true
 ip netns exec "${WL_NS[0]}" ping -c 1 -W 1 -t 1 "${WL_IP[4]}" | grep -E "From|received" || true
+
+step "Policy (MISSION.md scenario 3): net1 may reach net4's workloads on TCP 5201, and only that"
+cat <<'YAML' | tee "$WORK/policy.yaml"
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: net1-to-net4-iperf
+spec:
+  selector: has(net4)
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    protocol: TCP
+    source:
+      selector: has(net1)
+    destination:
+      ports: [5201]
+YAML
+ctl apply -f "$WORK/policy.yaml"
+tcp_ok() { ip netns exec "$1" timeout 5 iperf3 -c "$2" -p 5201 -n 64K >/dev/null 2>&1; }
+wait_until 10 "net1 -> net4 on TCP 5201 is still refused" tcp_ok "${WL_NS[0]}" "${WL_IP[5]}"
+echo "${WL_NS[0]} (net1) -> ${WL_NS[5]} (net4) TCP 5201: allowed"
+! ip netns exec "${WL_NS[0]}" ping -c 1 -W 1 "${WL_IP[5]}" >/dev/null 2>&1 || die "the policy let ICMP through"
+echo "${WL_NS[0]} (net1) -> ${WL_NS[5]} (net4) ping: still dropped"
+! tcp_ok "${WL_NS[5]}" "${WL_IP[0]}" || die "the policy opened net4 -> net1"
+echo "${WL_NS[5]} (net4) -> ${WL_NS[0]} (net1) TCP 5201: still dropped (the policy selects net4's workloads only)"
+ctl delete globalnetworkpolicy net1-to-net4-iperf
+wait_until 10 "net1 -> net4 still allowed after the policy went" bash -c "! ip netns exec ${WL_NS[0]} timeout 3 iperf3 -c ${WL_IP[5]} -p 5201 -n 64K >/dev/null 2>&1"
+echo "policy deleted: ${WL_NS[0]} -> ${WL_NS[5]} TCP 5201 dropped again"
 
 step "IPAM: each node claimed an affine block in each pool"
 ctl ipam show --show-blocks

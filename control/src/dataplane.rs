@@ -31,6 +31,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use fastpath::classifier::{ClassifierBuilder, EndpointRules, IpSetsWriter};
+use fastpath::conntrack::FlowTableConfig;
+use fastpath::policy::EndpointPolicy;
 use fastpath::port::{Port, PortConfig, XDP_HEADROOM};
 use fastpath::punt::{punt_path, PuntConfig};
 use fastpath::worker::{self, PortCommand, PortCommandError, PortCommandSender, RxMode, WorkerSpec};
@@ -57,7 +60,31 @@ pub struct DesiredState {
     /// The node's own IPAM blocks: addresses in them that no workload has are dropped here
     /// rather than sent anywhere (Calico's blackhole routes for affine blocks).
     pub blackholes: Vec<Ipv4Prefix>,
+    /// Police workloads: each gets its program from `policies`, and one without a program
+    /// gets none of its traffic through (Calico: no policy and no profile, no traffic). Off in
+    /// file mode, where workloads are not policed.
+    pub enforce_policy: bool,
+    /// Compiled policy of the workloads, by interface name.
+    pub policies: BTreeMap<String, EndpointPolicyHandle>,
 }
+
+/// A workload's compiled policy; equal when it is the same compilation.
+#[derive(Clone, Debug)]
+pub struct EndpointPolicyHandle(Arc<EndpointPolicy>);
+
+impl EndpointPolicyHandle {
+    pub fn new(policy: EndpointPolicy) -> EndpointPolicyHandle {
+        EndpointPolicyHandle(Arc::new(policy))
+    }
+}
+
+impl PartialEq for EndpointPolicyHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for EndpointPolicyHandle {}
 
 impl DesiredState {
     pub fn from_config(config: &NodeConfig) -> DesiredState {
@@ -67,6 +94,8 @@ impl DesiredState {
             pools: config.pools.clone(),
             routes: config.routes.clone(),
             blackholes: Vec::new(),
+            enforce_policy: false,
+            policies: BTreeMap::new(),
         }
     }
 }
@@ -280,6 +309,10 @@ pub struct Dataplane {
     ids: PortIds,
     pools: Option<Vec<Ipv4Prefix>>,
     observed: Arc<Observed>,
+    /// The workers' address sets, until the policy owner takes them.
+    ip_sets: Option<IpSetsWriter>,
+    /// For policed workloads without a program.
+    deny_all: Arc<EndpointPolicy>,
 }
 
 impl Dataplane {
@@ -296,12 +329,15 @@ impl Dataplane {
             .map_err(thread_error("slow path"))?;
         let (commands, command_rx) = worker::port_commands(64).map_err(thread_error("worker command channel"))?;
         let worker_counters = Arc::new(WorkerCounters::default());
+        let ip_sets = IpSetsWriter::new();
         let spec = WorkerSpec {
             name: "worker-0".into(),
             mode: settings.mode,
             core: settings.core,
             ports: Vec::new(),
             tables: tables.clone(),
+            ip_sets: ip_sets.reader(),
+            flows: FlowTableConfig::with_capacity(worker::DEFAULT_FLOW_CAPACITY),
             punt: worker_end,
             counters: worker_counters.clone(),
             stop: stop.clone(),
@@ -332,7 +368,14 @@ impl Dataplane {
             ids: PortIds::new(MAX_SOCKETS),
             pools: None,
             observed,
+            ip_sets: Some(ip_sets),
+            deny_all: Arc::new(deny_all_policy()),
         })
+    }
+
+    /// The workers' policy address sets, for whoever keeps them (once).
+    pub fn take_ip_sets(&mut self) -> Option<IpSetsWriter> {
+        self.ip_sets.take()
     }
 
     pub fn observer(&self) -> DataplaneObserver {
@@ -545,7 +588,12 @@ impl Dataplane {
         let slots = all.iter().map(|p| usize::from(p.id) + 1).max().unwrap_or(0);
         let mut infos: Vec<Option<PortInfo>> = vec![None; slots];
         for p in &all {
-            infos[usize::from(p.id)] = Some(p.info.clone());
+            let mut info = p.info.clone();
+            if info.kind == PortKind::Workload && desired.enforce_policy {
+                let program = desired.policies.get(&info.name).map(|h| h.0.clone());
+                info.policy = Some(program.unwrap_or_else(|| self.deny_all.clone()));
+            }
+            infos[usize::from(p.id)] = Some(info);
         }
         let uplink = all.iter().find(|p| p.info.kind == PortKind::Uplink);
         // Workloads in the desired order, so that a duplicated address stays with the first.
@@ -643,6 +691,13 @@ fn carry_over_macs(old: &Tables, new: &Tables) {
             nh.set_mac(Some(*mac));
         }
     }
+}
+
+/// The program of a policed workload nobody compiled one for: nothing in, nothing out.
+fn deny_all_policy() -> EndpointPolicy {
+    let builder = ClassifierBuilder::default();
+    let deny = || builder.compile(&EndpointRules::default()).expect("an empty rule set always compiles");
+    EndpointPolicy { ingress: deny(), egress: deny(), generation: 0 }
 }
 
 #[cfg(test)]

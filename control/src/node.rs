@@ -213,6 +213,12 @@ fn drive(
     let mut dataplane = Dataplane::start(DataplaneSettings { mode, core, node_ip, punt: PuntConfig::default() })
         .context("starting the dataplane")?;
     let observer = dataplane.observer();
+    // The agent keeps the policy address sets the workers read; the first desired state was
+    // computed before they existed, so it is computed again with them.
+    if let (Source::Datastore(agent), Some(sets)) = (&mut source, dataplane.take_ip_sets()) {
+        agent.attach_ip_sets(sets);
+        desired = agent.desired();
+    }
 
     let health = Arc::new(Health::default());
     health.set_live(true);

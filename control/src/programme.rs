@@ -65,7 +65,7 @@ pub fn port_info(f: &InterfaceFacts, kind: PortKind) -> PortInfo {
         PortKind::Workload => (MacAddr::CALICO_HOST_SIDE, WORKLOAD_GATEWAY),
         PortKind::Uplink => (f.mac, f.addrs.first().map_or(Ipv4Addr::UNSPECIFIED, |(ip, _)| *ip)),
     };
-    PortInfo { name: f.name.clone(), ifindex: f.ifindex, kind, mac, ip, mtu: f.mtu }
+    PortInfo { name: f.name.clone(), ifindex: f.ifindex, kind, mac, ip, mtu: f.mtu, policy: None }
 }
 
 /// What stands in `Tables::ports` for a slot without a port: no route points at it, and its
@@ -78,6 +78,7 @@ fn free_slot() -> PortInfo {
         mac: MacAddr::CALICO_HOST_SIDE,
         ip: Ipv4Addr::UNSPECIFIED,
         mtu: 0,
+        policy: None,
     }
 }
 

@@ -74,6 +74,7 @@ fn tables_and_frames() -> (Tables, Batch, Vec<Batch>) {
             mac: MacAddr([0x02, 0, 0, 0, 0, 0x10]),
             ip: Ipv4Addr::new(192, 0, 2, 1),
             mtu: 1500,
+            policy: None,
         },
         PortInfo {
             name: "cali0123456789a".into(),
@@ -82,6 +83,7 @@ fn tables_and_frames() -> (Tables, Batch, Vec<Batch>) {
             mac: MacAddr::CALICO_HOST_SIDE,
             ip: Ipv4Addr::new(169, 254, 1, 1),
             mtu: 1500,
+            policy: None,
         },
     ];
     let mut tables = Tables { ports, ..Tables::default() };

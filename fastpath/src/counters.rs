@@ -40,10 +40,14 @@ pub enum DropReason {
     FragmentationNeeded,
     /// Larger than the egress MTU without DF: the node does not fragment, so it drops.
     TooBig,
+    /// Denied by the workload's policy (or by the default deny when nothing allowed it).
+    PolicyDenied,
+    /// Sent by a workload from an address that is not its own.
+    SpoofedSource,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 18;
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::BadEthernet,
         DropReason::UnsupportedEtherType,
@@ -61,6 +65,8 @@ impl DropReason {
         DropReason::IpipFragment,
         DropReason::FragmentationNeeded,
         DropReason::TooBig,
+        DropReason::PolicyDenied,
+        DropReason::SpoofedSource,
     ];
 
     /// Stable snake_case name, used in stats output and metrics.
@@ -82,6 +88,8 @@ impl DropReason {
             DropReason::IpipFragment => "ipip_fragment",
             DropReason::FragmentationNeeded => "fragmentation_needed",
             DropReason::TooBig => "too_big",
+            DropReason::PolicyDenied => "policy_denied",
+            DropReason::SpoofedSource => "spoofed_source",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod classifier;
 pub mod counters;
 pub mod fib;
 pub mod pipeline;
+pub mod policy;
 pub mod port;
 pub mod punt;
 pub mod tables;
@@ -19,5 +20,5 @@ pub mod xdp;
 
 pub use counters::{DropReason, PipelineCounters, WorkerCounters};
 pub use fib::Fib;
-pub use pipeline::{process, process_batch, process_frame, Outcome, PuntReason, Verdict};
+pub use pipeline::{process, process_batch, process_frame, process_policed, Outcome, PuntReason, Verdict};
 pub use tables::{Encap, MacAddr, NextHop, NextHopId, NextHopKind, PortId, PortInfo, PortKind, Tables};

@@ -19,6 +19,9 @@
 //!   when the next hop encapsulates) -> with DF `Punt(FragmentationNeeded { mtu })` (counted
 //!   as drop `FragmentationNeeded`; the slow path sends ICMP type 3 code 4, RFC 1191), without
 //!   DF `Drop(TooBig)` (the node does not fragment); no MAC yet -> `Punt(Unresolved(nh))`;
+//! - policy (`policy::check`), for a packet from or to a policed workload port: a source
+//!   that is not the sending workload's -> `Drop(SpoofedSource)`; the flow table or the
+//!   endpoints' programs deny -> `Drop(PolicyDenied)`;
 //! - decrement TTL with an incremental checksum update (RFC 1624), rewrite source MAC to the
 //!   egress port's and destination MAC to the next hop's -> `Forward(port)`, or for a next hop
 //!   with `Encap::Ipip` -> `Encapsulate { port, next_hop }`: the worker writes the outer IPv4
@@ -37,7 +40,11 @@
 
 use std::net::Ipv4Addr;
 
+use std::sync::LazyLock;
+
+use crate::classifier::IpSets;
 use crate::counters::{DropReason, PipelineCounters};
+use crate::policy::{self, PolicyState};
 use crate::tables::{Encap, MacAddr, NextHopId, NextHopKind, PortId, PortKind, Tables, IPIP_OVERHEAD};
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::ipv4::{self, protocol};
@@ -97,15 +104,38 @@ impl Outcome {
     }
 }
 
+/// What policing needs besides the tables: the IP sets snapshot (read once per batch) and
+/// the worker's policy state.
+pub struct Policing<'a> {
+    pub sets: &'a IpSets,
+    pub state: &'a mut PolicyState,
+}
+
 /// Runs one frame through the pipeline, rewriting it in place when forwarded; the verdict
-/// applies to `frame[outcome.start..]`.
+/// applies to `frame[outcome.start..]`. This is what workers call.
 #[inline]
-pub fn process(frame: &mut [u8], ingress: PortId, tables: &Tables, counters: &mut PipelineCounters) -> Outcome {
+pub fn process_policed(
+    frame: &mut [u8],
+    ingress: PortId,
+    tables: &Tables,
+    counters: &mut PipelineCounters,
+    policing: &mut Policing<'_>,
+) -> Outcome {
     counters.rx_packets += 1;
     counters.rx_bytes += frame.len() as u64;
-    let outcome = decide(frame, ingress, tables, counters);
+    let outcome = decide(frame, ingress, tables, counters, policing);
     account(outcome.verdict, counters);
     outcome
+}
+
+/// [`process_policed`] without IP sets or flow tracking: policed ports are checked packet by
+/// packet (replies too), with every IP set empty. For tests and benchmarks of the stateless
+/// parts.
+#[inline]
+pub fn process(frame: &mut [u8], ingress: PortId, tables: &Tables, counters: &mut PipelineCounters) -> Outcome {
+    static NO_SETS: LazyLock<IpSets> = LazyLock::new(IpSets::default);
+    let mut state = PolicyState::stateless();
+    process_policed(frame, ingress, tables, counters, &mut Policing { sets: &NO_SETS, state: &mut state })
 }
 
 /// [`process`] for callers that only look at the verdict. After an IPIP decapsulation the
@@ -142,7 +172,13 @@ pub fn forward_rewrite(frame: &mut [u8], src: MacAddr, dst: MacAddr) -> bool {
 
 /// Decapsulation when the frame is IPIP for this node, then the routing decision.
 #[inline(always)]
-fn decide(frame: &mut [u8], ingress: PortId, tables: &Tables, counters: &mut PipelineCounters) -> Outcome {
+fn decide(
+    frame: &mut [u8],
+    ingress: PortId,
+    tables: &Tables,
+    counters: &mut PipelineCounters,
+    policing: &mut Policing<'_>,
+) -> Outcome {
     let ip = match parse_ipv4(frame) {
         Ok(ip) => ip,
         Err(verdict) => return Outcome::whole(verdict),
@@ -152,7 +188,7 @@ fn decide(frame: &mut [u8], ingress: PortId, tables: &Tables, counters: &mut Pip
     }
     if ip.protocol() != protocol::IPIP || !arrived_on_uplink(ingress, tables) || !is_local(ip.dst_addr(), tables) {
         let fields = RoutingFields::of(&ip);
-        return Outcome::whole(route(frame, fields, tables));
+        return Outcome::whole(route(frame, fields, ingress, tables, policing));
     }
     let tunnel = OuterHeader {
         src: ip.src_addr(),
@@ -160,7 +196,7 @@ fn decide(frame: &mut [u8], ingress: PortId, tables: &Tables, counters: &mut Pip
         total_len: usize::from(ip.total_len()),
         fragment: ip.more_frags() || ip.frag_offset() != 0,
     };
-    decapsulate(frame, tunnel, tables, counters)
+    decapsulate(frame, tunnel, ingress, tables, counters, policing)
 }
 
 /// What decapsulation needs of an outer IPv4 header (read before the frame is rewritten).
@@ -174,7 +210,14 @@ struct OuterHeader {
 /// RFC 2003 section 3: strips the outer header of an IPIP packet from a known node and routes
 /// the inner packet. The Ethernet header is copied over the end of the outer IPv4 header, so
 /// that `frame[header_len..]` is a frame of its own and nothing is moved but 14 bytes.
-fn decapsulate(frame: &mut [u8], outer: OuterHeader, tables: &Tables, counters: &mut PipelineCounters) -> Outcome {
+fn decapsulate(
+    frame: &mut [u8],
+    outer: OuterHeader,
+    ingress: PortId,
+    tables: &Tables,
+    counters: &mut PipelineCounters,
+    policing: &mut Policing<'_>,
+) -> Outcome {
     // Only nodes this one routes to may tunnel to it; anyone else could inject packets past
     // the uplink's filtering by wrapping them (RFC 2003 section 4.1 leaves this to the
     // decapsulator).
@@ -197,7 +240,7 @@ fn decapsulate(frame: &mut [u8], outer: OuterHeader, tables: &Tables, counters: 
         Ok(ip) if !ip.verify_checksum() => Verdict::Drop(DropReason::BadIpv4Checksum),
         Ok(ip) => {
             let fields = RoutingFields::of(&ip);
-            route(inner, fields, tables)
+            route(inner, fields, ingress, tables, policing)
         }
         Err(verdict) => verdict,
     };
@@ -224,7 +267,7 @@ impl RoutingFields {
 /// The FIB decision for a frame whose Ethernet and IPv4 headers `parse_ipv4` checked (and
 /// whose fields are `ip`), and the rewrite when it is forwarded.
 #[inline(always)]
-fn route(frame: &mut [u8], ip: RoutingFields, tables: &Tables) -> Verdict {
+fn route(frame: &mut [u8], ip: RoutingFields, ingress: PortId, tables: &Tables, policing: &mut Policing<'_>) -> Verdict {
     let RoutingFields { dst, ttl, total_len, dont_frag } = ip;
     let Some(nh_id) = tables.fib.lookup(u32::from(dst)) else {
         return Verdict::Punt(PuntReason::NoRoute);
@@ -258,6 +301,16 @@ fn route(frame: &mut [u8], ip: RoutingFields, tables: &Tables) -> Verdict {
         } else {
             Verdict::Drop(DropReason::TooBig)
         };
+    }
+    let from_policed = tables.ports.get(usize::from(ingress)).is_some_and(|p| p.policy.is_some());
+    if from_policed || port.policy.is_some() {
+        // parse_ipv4 checked this header before; the view is read-only.
+        let Ok(packet) = parse_ipv4(frame) else {
+            return Verdict::Drop(DropReason::BadIpv4Header);
+        };
+        if let Err(reason) = policy::check(&packet, ingress, nh.port, tables, policing.sets, policing.state) {
+            return Verdict::Drop(reason);
+        }
     }
     let Some(neighbor_mac) = nh.mac() else {
         return Verdict::Punt(PuntReason::Unresolved(nh_id));

@@ -86,6 +86,9 @@ pub struct PortInfo {
     /// node's address on the uplink).
     pub ip: Ipv4Addr,
     pub mtu: u16,
+    /// The workload's compiled policy; `None`: the port is not policed (the uplink, and
+    /// workloads in file mode).
+    pub policy: Option<std::sync::Arc<crate::policy::EndpointPolicy>>,
 }
 
 /// What a FIB entry points at.

@@ -24,8 +24,11 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TryRecvError};
 
+use crate::classifier::IpSetsReader;
+use crate::conntrack::{FlowTable, FlowTableConfig, Millis};
 use crate::counters::{DropReason, PipelineCounters, WorkerCounters};
-use crate::pipeline::{encapsulate_ipip, process, PuntReason, Verdict};
+use crate::pipeline::{encapsulate_ipip, process_policed, Policing, PuntReason, Verdict};
+use crate::policy::PolicyState;
 use crate::port::Port;
 use crate::punt::{WorkerEnd, FRAME_BUF_SIZE};
 use crate::tables::{Encap, NextHopId, PortId, Tables};
@@ -62,10 +65,19 @@ pub struct WorkerSpec {
     /// The worker's ports at start; each is installed at its own `Port::id`.
     pub ports: Vec<Port>,
     pub tables: Arc<ArcSwap<Tables>>,
+    /// Policy's address sets, updated in place by control.
+    pub ip_sets: IpSetsReader,
+    /// The worker's connection tracking table (allocated when the worker starts).
+    pub flows: FlowTableConfig,
     pub punt: WorkerEnd,
     pub counters: Arc<WorkerCounters>,
     pub stop: Arc<AtomicBool>,
 }
+
+/// Flows each worker tracks at most, unless configured otherwise (about 100 bytes each).
+pub const DEFAULT_FLOW_CAPACITY: usize = 65_536;
+/// Flows the worker looks at for expiry per loop: spreads the cost over time.
+const EXPIRE_BUDGET: usize = 64;
 
 /// How long an interrupt-mode worker sleeps at most, so that `stop` is noticed.
 const IDLE_SLEEP: Duration = Duration::from_millis(100);
@@ -247,6 +259,8 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
         core,
         ports: initial_ports,
         tables,
+        ip_sets,
+        flows,
         punt,
         counters: shared,
         stop,
@@ -271,6 +285,8 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
     let mut counters = PipelineCounters::default();
     // Where encapsulated frames are assembled before the TX copy; allocated once, here.
     let mut tunnel = TunnelScratch::new();
+    let mut policy = PolicyState::new(FlowTable::new(flows));
+    let clock = Instant::now();
     let mut last_publish = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let mut work = 0;
@@ -280,8 +296,14 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
                 work += 1;
             }
         }
+        policy.now = clock.elapsed().as_millis() as Millis;
+        let sets = ip_sets.load();
         for ingress in 0..ports.len() {
-            work += service_port(&mut ports, ingress, &tables, &punt, &mut tunnel, &mut counters);
+            let mut policing = Policing { sets: &sets, state: &mut policy };
+            work += service_port(&mut ports, ingress, &tables, &punt, &mut tunnel, &mut counters, &mut policing);
+        }
+        if let Some(flows) = policy.flows.as_mut() {
+            flows.expire(policy.now, EXPIRE_BUDGET);
         }
         work += inject(&mut ports, &punt, &mut counters);
         // Frames the kernel could not take in the batch's flush go out now; until they have,
@@ -359,6 +381,7 @@ fn service_port(
     punt: &WorkerEnd,
     tunnel: &mut TunnelScratch,
     counters: &mut PipelineCounters,
+    policing: &mut Policing<'_>,
 ) -> usize {
     let Some(port) = ports[ingress].as_mut() else { return 0 };
     let n = port.receive();
@@ -369,7 +392,7 @@ fn service_port(
     let ingress_id = ingress as PortId;
     for i in 0..n {
         let Some(port) = ports[ingress].as_mut() else { break };
-        let outcome = process(port.received_frame_mut(i), ingress_id, &snapshot, counters);
+        let outcome = process_policed(port.received_frame_mut(i), ingress_id, &snapshot, counters, policing);
         let start = outcome.start;
         match outcome.verdict {
             Verdict::Forward(egress) => {

@@ -384,6 +384,7 @@ fn port_info(name: &str, ifindex: u32, kind: PortKind) -> PortInfo {
         mac: MacAddr::CALICO_HOST_SIDE,
         ip: Ipv4Addr::new(169, 254, 1, 1),
         mtu: 1500,
+        policy: None,
     }
 }
 
@@ -687,6 +688,8 @@ fn worker_punts_arp_to_the_slow_path_and_sends_injected_frames_out_of_the_named_
         core: None,
         ports,
         tables: Arc::new(ArcSwap::from_pointee(Tables::default())),
+        ip_sets: fastpath::classifier::IpSetsWriter::new().reader(),
+        flows: fastpath::conntrack::FlowTableConfig::with_capacity(1024),
         punt: worker_end,
         counters: counters.clone(),
         stop: stop.clone(),
@@ -823,6 +826,8 @@ fn ping_across_workloads_through_the_worker(mode: RxMode, test: &str) {
         core: None,
         ports,
         tables: Arc::new(ArcSwap::from_pointee(tables)),
+        ip_sets: fastpath::classifier::IpSetsWriter::new().reader(),
+        flows: fastpath::conntrack::FlowTableConfig::with_capacity(1024),
         punt: worker_end,
         counters: counters.clone(),
         stop: stop.clone(),

@@ -44,7 +44,7 @@ const NH_A: u32 = 5;
 const NH_GATEWAY: u32 = 6;
 
 fn port(name: &str, kind: PortKind, mac: MacAddr, ip: Ipv4Addr) -> PortInfo {
-    PortInfo { name: name.into(), ifindex: 0, kind, mac, ip, mtu: 1500 }
+    PortInfo { name: name.into(), ifindex: 0, kind, mac, ip, mtu: 1500, policy: None }
 }
 
 fn tables() -> Tables {

@@ -52,6 +52,7 @@ fn port(name: &str, kind: PortKind, mac: MacAddr, ip: Ipv4Addr, mtu: u16) -> Por
         mac,
         ip,
         mtu,
+        policy: None,
     }
 }
 

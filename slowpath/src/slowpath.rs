@@ -654,6 +654,7 @@ mod tests {
             mac,
             ip,
             mtu: 1500,
+            policy: None,
         };
         let mut fib = Fib::new();
         fib.insert(Ipv4Addr::new(192, 168, 1, 0), 26, 0).unwrap();

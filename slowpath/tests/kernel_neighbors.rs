@@ -112,6 +112,7 @@ fn the_kernel_resolves_a_solicited_uplink_neighbor() {
             mac: MacAddr([0x02, 0, 0, 0x77, 0, 0x01]),
             ip: OUR_IP,
             mtu: 1500,
+            policy: None,
         };
         let mut kernel = ProcNetArp::new();
         assert_eq!(

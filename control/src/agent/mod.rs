@@ -13,6 +13,7 @@ pub mod env;
 #[cfg(test)]
 mod fixtures;
 pub mod peering;
+pub mod policy;
 pub mod view;
 
 use std::sync::Arc;
@@ -59,6 +60,8 @@ pub struct Agent {
     last_attempt: Option<Instant>,
     /// The node's BGP, once started ([`Agent::start_bgp`]).
     bgp: Option<bgp::NodeBgp>,
+    /// Network policy: the model and the local workloads' compiled programs.
+    policy: policy::NodePolicy,
 }
 
 impl Agent {
@@ -73,6 +76,7 @@ impl Agent {
         let mut agent = Agent {
             store,
             view: ClusterView::new(&identity.node_name),
+            policy: policy::NodePolicy::new(&identity.node_name),
             identity,
             watches: Vec::new(),
             needs_resync: true,
@@ -92,7 +96,14 @@ impl Agent {
         if let Some(bgp) = &self.bgp {
             desired.routes = bgp.routes(&self.view);
         }
+        desired.enforce_policy = true;
+        desired.policies = self.policy.programs().clone();
         desired
+    }
+
+    /// Hands the agent the workers' policy address sets, which it keeps up to date.
+    pub fn attach_ip_sets(&mut self, writer: fastpath::classifier::IpSetsWriter) {
+        self.policy.attach_sets(writer);
     }
 
     /// Starts the BGP speaker and peers and originates as the view says; from then on
@@ -108,23 +119,33 @@ impl Agent {
         self.view.endpoint_count()
     }
 
+    /// Every prefix the agent lists and watches, each once.
+    fn prefixes(&self) -> Vec<String> {
+        let mut prefixes: Vec<String> = watched_prefixes(&self.identity.node_name).into_iter().chain(policy::watched_prefixes()).collect();
+        prefixes.sort();
+        prefixes.dedup();
+        prefixes
+    }
+
     /// Lists everything the agent watches and starts the watches from there.
     fn resync(&mut self) -> Result<(), AgentError> {
         self.last_attempt = Some(Instant::now());
         self.watches.clear();
         let mut listing = Vec::new();
         let mut from = i64::MAX;
-        for prefix in watched_prefixes(&self.identity.node_name) {
-            let (kvs, revision) = self.store.list(&prefix)?;
+        let prefixes = self.prefixes();
+        for prefix in &prefixes {
+            let (kvs, revision) = self.store.list(prefix)?;
             listing.extend(kvs);
             from = from.min(revision + 1);
         }
         // Watching from the oldest listing's revision may replay changes a later listing
         // already holds; replaying them in order ends in the same state.
         let mut watches = Vec::new();
-        for prefix in watched_prefixes(&self.identity.node_name) {
-            watches.push(self.store.watch(&prefix, from)?);
+        for prefix in &prefixes {
+            watches.push(self.store.watch(prefix, from)?);
         }
+        self.policy.reset(&listing);
         self.view.reset(listing);
         self.watches = watches;
         self.needs_resync = false;
@@ -164,7 +185,10 @@ impl Agent {
                         tracing::warn!(%reason, "datastore connection lost; resyncing when it is back");
                         self.needs_resync = true;
                     }
-                    _ => changed |= self.view.apply(&event),
+                    _ => {
+                        changed |= self.view.apply(&event);
+                        changed |= self.policy.apply(&event);
+                    }
                 }
                 if self.needs_resync {
                     break;

@@ -219,6 +219,7 @@ impl ClusterView {
             pools: self.pools.values().filter(|p| !p.disabled).map(|p| p.cidr).collect(),
             routes: Vec::new(),
             blackholes: self.blocks.values().copied().collect(),
+            ..DesiredState::default()
         }
     }
 }

@@ -41,6 +41,7 @@ fn port(name: &str, kind: PortKind, mac: MacAddr, ip: Ipv4Addr) -> PortInfo {
         mac,
         ip,
         mtu: 1500,
+        policy: None,
     }
 }
 

@@ -1,0 +1,206 @@
+//! The node's network policy: the datastore's policy resources in a [`PolicyModel`], each
+//! local workload's programs compiled for the fastpath, and the address sets published to the
+//! workers in place.
+//!
+//! Recompiling is off the hot path and per endpoint: only the endpoints the model reports
+//! dirty are rendered and compiled again, and their new programs reach the workers with the
+//! next table snapshot. Address set membership (selectors in rules) changes through the
+//! workers' [`IpSetsWriter`] without any recompilation.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use datastore::{keys, KeyValue, WatchEvent};
+use fastpath::classifier::{ClassifierBuilder, EndpointRules, IpSetId, IpSetsWriter};
+use fastpath::policy::EndpointPolicy;
+use resources::{Kind, Resource};
+
+use crate::dataplane::EndpointPolicyHandle;
+use crate::policy::{apply_ipset_deltas, Direction, EndpointKey, PolicyModel};
+
+/// The kinds the policy model holds, with the datastore prefixes the agent watches for them.
+const POLICY_KINDS: [Kind; 8] = [
+    Kind::Tier,
+    Kind::NetworkPolicy,
+    Kind::GlobalNetworkPolicy,
+    Kind::Profile,
+    Kind::NetworkSet,
+    Kind::GlobalNetworkSet,
+    Kind::WorkloadEndpoint,
+    Kind::HostEndpoint,
+];
+
+/// The datastore prefixes of the policy kinds (workload endpoints included: rule selectors
+/// match endpoints of every node).
+pub fn watched_prefixes() -> impl Iterator<Item = String> {
+    POLICY_KINDS.iter().map(|k| keys::resource_prefix(k.plural(), None))
+}
+
+/// The model, the compiled programs of the local endpoints, and the workers' address sets.
+pub struct NodePolicy {
+    node: String,
+    model: PolicyModel,
+    builder: ClassifierBuilder,
+    /// Local endpoints' programs by interface name.
+    programs: BTreeMap<String, EndpointPolicyHandle>,
+    /// The interface of each local endpoint (to drop its program when it goes).
+    interfaces: BTreeMap<EndpointKey, String>,
+    /// Where the workers read address sets; `None` until the dataplane hands it over.
+    sets: Option<IpSetsWriter>,
+    /// The set ids the writer holds, to clear them on a resync.
+    published: BTreeSet<IpSetId>,
+    generation: u32,
+}
+
+impl NodePolicy {
+    pub fn new(node: &str) -> NodePolicy {
+        NodePolicy {
+            node: node.to_owned(),
+            model: PolicyModel::new(node),
+            builder: ClassifierBuilder::default(),
+            programs: BTreeMap::new(),
+            interfaces: BTreeMap::new(),
+            sets: None,
+            published: BTreeSet::new(),
+            generation: 0,
+        }
+    }
+
+    /// Takes the workers' address sets and fills them from the model.
+    pub fn attach_sets(&mut self, writer: IpSetsWriter) {
+        self.sets = Some(writer);
+        self.republish_sets();
+    }
+
+    /// Replaces the model with a full listing (a resync); every program is compiled again.
+    pub fn reset(&mut self, listing: &[KeyValue]) {
+        self.model = PolicyModel::new(self.node.clone());
+        for kv in listing {
+            self.put(kv);
+        }
+        self.republish_sets();
+        self.programs.clear();
+        self.interfaces.clear();
+        self.recompile(self.model.local_endpoints().into_iter().map(|(k, _)| k).collect());
+    }
+
+    /// Applies one watch event; true if a program or an address set changed.
+    pub fn apply(&mut self, event: &WatchEvent) -> bool {
+        match event {
+            WatchEvent::Put(kv) => self.put(kv),
+            WatchEvent::Delete { key, .. } => self.delete(key),
+            WatchEvent::Compacted { .. } | WatchEvent::Disconnected { .. } => return false,
+        }
+        let deltas = self.model.take_ipset_deltas();
+        let sets_changed = !deltas.is_empty();
+        if let Some(writer) = self.sets.as_mut() {
+            if sets_changed {
+                apply_ipset_deltas(writer, &deltas);
+                self.published.extend(deltas.iter().map(|d| d.set));
+                writer.publish();
+            }
+        }
+        let dirty = self.model.dirty_endpoints();
+        let recompiled = !dirty.is_empty();
+        self.recompile(dirty);
+        sets_changed || recompiled
+    }
+
+    /// The compiled programs of the local endpoints, by interface name.
+    pub fn programs(&self) -> &BTreeMap<String, EndpointPolicyHandle> {
+        &self.programs
+    }
+
+    fn put(&mut self, kv: &KeyValue) {
+        if !is_policy_key(&kv.key) {
+            return;
+        }
+        match Resource::from_kv(kv) {
+            Ok(resource) => {
+                if let Err(e) = self.model.upsert(&resource) {
+                    tracing::warn!(key = %kv.key, error = %e, "policy resource not taken; its previous version stays");
+                }
+            }
+            Err(e) => tracing::warn!(key = %kv.key, error = %e, "ignoring a policy resource that does not decode"),
+        }
+    }
+
+    fn delete(&mut self, key: &str) {
+        let Some((kind, namespace, name)) = parse_key(key) else { return };
+        self.model.remove(kind, namespace, name);
+    }
+
+    /// Renders and compiles `endpoints` (both directions). An endpoint that cannot be
+    /// compiled gets a program that denies everything: failing closed, and logged.
+    fn recompile(&mut self, endpoints: Vec<EndpointKey>) {
+        let interfaces: BTreeMap<EndpointKey, String> = self.model.local_endpoints().into_iter().collect();
+        for key in endpoints {
+            if let Some(old) = self.interfaces.remove(&key) {
+                self.programs.remove(&old);
+            }
+            let Some(interface) = interfaces.get(&key) else { continue };
+            self.generation = self.generation.wrapping_add(1);
+            let policy = match (self.compile(&key, Direction::Ingress), self.compile(&key, Direction::Egress)) {
+                (Ok(ingress), Ok(egress)) => EndpointPolicy { ingress, egress, generation: self.generation },
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!(endpoint = %key, error = %e, "cannot compile the endpoint's policy; denying its traffic");
+                    let deny = || self.builder.compile(&EndpointRules::default()).expect("no rules always compile");
+                    EndpointPolicy { ingress: deny(), egress: deny(), generation: self.generation }
+                }
+            };
+            tracing::debug!(endpoint = %key, %interface, generation = self.generation, "policy compiled");
+            self.programs.insert(interface.clone(), EndpointPolicyHandle::new(policy));
+            self.interfaces.insert(key, interface.clone());
+        }
+    }
+
+    fn compile(&self, key: &EndpointKey, direction: Direction) -> Result<fastpath::classifier::PolicyProgram, String> {
+        let rules = self.model.endpoint_rules(key, direction).map_err(|e| e.to_string())?;
+        self.builder.compile(&rules).map_err(|e| e.to_string())
+    }
+
+    /// Writes every set of the model into the workers' sets (after a resync or at attach).
+    fn republish_sets(&mut self) {
+        let _ = self.model.take_ipset_deltas();
+        let Some(writer) = self.sets.as_mut() else { return };
+        for id in std::mem::take(&mut self.published) {
+            writer.remove_set(id);
+        }
+        for (id, _) in self.model.ipsets() {
+            writer.replace_set(id, self.model.ipset_members(id));
+            self.published.insert(id);
+        }
+        writer.publish();
+    }
+}
+
+fn is_policy_key(key: &str) -> bool {
+    parse_key(key).is_some()
+}
+
+/// `/calico/resources/v3/projectcalico.org/<plural>/[<namespace>/]<name>` of a policy kind.
+fn parse_key(key: &str) -> Option<(Kind, Option<&str>, &str)> {
+    let rest = key.strip_prefix(keys::RESOURCES)?;
+    let (plural, rest) = rest.split_once('/')?;
+    let kind = POLICY_KINDS.into_iter().find(|k| k.plural() == plural)?;
+    if kind.namespaced() {
+        let (namespace, name) = rest.split_once('/')?;
+        Some((kind, Some(namespace), name))
+    } else {
+        Some((kind, None, rest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_keys_name_their_kind_namespace_and_name() {
+        let key = keys::resource("networkpolicies", Some("prod"), "allow-web");
+        assert_eq!(parse_key(&key), Some((Kind::NetworkPolicy, Some("prod"), "allow-web")));
+        let key = keys::resource("globalnetworksets", None, "blocked");
+        assert_eq!(parse_key(&key), Some((Kind::GlobalNetworkSet, None, "blocked")));
+        assert_eq!(parse_key(&keys::resource("ippools", None, "p")), None, "not a policy kind");
+        assert_eq!(parse_key("/calico/ipam/v2/host/n1/ipv4/block/10.0.0.0-26"), None);
+    }
+}

@@ -1,0 +1,358 @@
+//! A multi-node cluster of brindle-nodes in agent mode for integration tests: a `MultiLab`,
+//! one node process per node namespace on a shared embedded store, containers plugged in by
+//! brindle-cni, brindlectl against the same store, and any daemon a test adds; all torn down
+//! on drop. Root: network namespaces, XDP.
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use perf::cni::{netconf, CniPlugin};
+use perf::lab::{MultiLab, MultiLabSpec};
+use serde_json::Value;
+
+pub const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");
+
+/// A multi-node lab, every node in agent mode on a shared embedded store, the containers
+/// plugged into them and any daemon a test adds; all torn down on drop.
+pub struct Cluster {
+    pub lab: MultiLab,
+    pub dir: PathBuf,
+    pub nodes: Vec<Option<Child>>,
+    pub containers: Vec<String>,
+    pub ipip: &'static str,
+    pub daemons: Vec<Child>,
+}
+
+impl Cluster {
+    /// `nodes` nodes, the last `routed` of them behind the lab's router. `tag` is at most 2
+    /// characters; the pid keeps parallel test binaries apart.
+    pub fn up(tag: &str, ipip: &'static str, nodes: usize, routed: usize) -> Cluster {
+        let name = format!("{tag}{}", std::process::id() % 100_000);
+        let spec = MultiLabSpec { routed_nodes: routed, ..MultiLabSpec::new(name.clone(), nodes, 0) };
+        let lab = MultiLab::up(&spec).expect("multi-node lab up");
+        let dir = std::env::temp_dir().join(format!("brindle-mesh-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cluster = Cluster {
+            lab,
+            dir,
+            nodes: (0..nodes).map(|_| None).collect(),
+            containers: Vec::new(),
+            ipip,
+            daemons: Vec::new(),
+        };
+        // Node 1 first: it creates the default pool, as the first calico-node does.
+        for k in 1..=nodes {
+            cluster.start_node(k);
+        }
+        cluster
+    }
+
+    pub fn node_ip(&self, k: usize) -> Ipv4Addr {
+        self.lab.spec().node_ip(k)
+    }
+
+    /// Runs brindlectl (calicoctl's verbs) against the cluster's datastore.
+    pub fn brindlectl(&self, args: &[&str]) -> String {
+        let brindlectl = Path::new(NODE_BIN).with_file_name("brindlectl");
+        let out = Command::new(brindlectl).args(args).envs(self.datastore_env()).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "brindlectl {args:?}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        text
+    }
+
+    /// `brindlectl apply -f` of a YAML document.
+    pub fn apply(&self, yaml: &str) {
+        let file = self.dir.join("apply.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        self.brindlectl(&["apply", "-f", &file.display().to_string()]);
+    }
+
+    pub fn node_name(&self, k: usize) -> String {
+        format!("{}n{k}", self.lab.spec().name)
+    }
+
+    pub fn node_netns(&self, k: usize) -> String {
+        self.lab.node(k).expect("node").node_netns()
+    }
+
+    pub fn socket(&self, k: usize) -> PathBuf {
+        self.dir.join(format!("node{k}.sock"))
+    }
+
+    pub fn datastore_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("DATASTORE_TYPE".into(), "embedded".into()),
+            (
+                "BRINDLE_EMBEDDED_PATH".into(),
+                self.dir.join("store.redb").display().to_string(),
+            ),
+        ]
+    }
+
+    pub fn start_node(&mut self, k: usize) {
+        let log = std::fs::File::create(self.dir.join(format!("node{k}.log"))).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.node_netns(k), NODE_BIN])
+            .env("NODENAME", self.node_name(k))
+            .env("IP_AUTODETECTION_METHOD", "interface=eth0")
+            .env("CALICO_IPV4POOL_IPIP", self.ipip)
+            .env("BRINDLE_CONTROL_SOCKET", self.socket(k))
+            .envs(self.datastore_env())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn brindle-node");
+        self.nodes[k - 1] = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if control::stats::fetch(&self.socket(k)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "brindle-node {k} did not become ready; log:\n{}",
+            self.log(k)
+        );
+    }
+
+    pub fn log(&self, k: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("node{k}.log"))).unwrap_or_default()
+    }
+
+    pub fn logs(&self) -> String {
+        (1..=self.nodes.len()).map(|k| format!("node {k} log:\n{}\n", self.log(k))).collect()
+    }
+
+    pub fn stats(&self, k: usize) -> Value {
+        control::stats::fetch(&self.socket(k)).expect("stats")
+    }
+
+    /// Creates a container namespace and plugs it into node `k` with brindle-cni ADD.
+    pub fn add_container(&mut self, k: usize, network: &str) -> (String, Ipv4Addr) {
+        let ns = format!("{}-c{}", self.lab.spec().name, self.containers.len() + 1);
+        assert!(Command::new("ip")
+            .args(["netns", "add", &ns])
+            .status()
+            .unwrap()
+            .success());
+        self.containers.push(ns.clone());
+        let bin_dir = Path::new(NODE_BIN).parent().unwrap().to_path_buf();
+        let cni = CniPlugin {
+            bin_dir,
+            plugin: "brindle-cni".into(),
+            env: self.datastore_env(),
+        };
+        let out = cni
+            .invoke(
+                &self.node_netns(k),
+                "ADD",
+                &format!("{ns}abcdef0123"),
+                &PathBuf::from(format!("/var/run/netns/{ns}")),
+                "eth0",
+                &netconf(network, &[], 1500, &self.node_name(k)),
+            )
+            .unwrap();
+        assert!(
+            out.success,
+            "CNI ADD on node {k} failed: {}\n{}",
+            out.stdout, out.stderr
+        );
+        let address = out.json()["ips"][0]["address"]
+            .as_str()
+            .expect("an address in the CNI result")
+            .to_owned();
+        (ns, address.split('/').next().unwrap().parse().unwrap())
+    }
+
+    /// Node `k`'s BGP peer with `address`, once its session is Established.
+    pub fn established_peer(&self, k: usize, address: Ipv4Addr) -> Option<Value> {
+        let stats = self.stats(k);
+        let peers = stats["bgp_peers"].as_array()?;
+        peers
+            .iter()
+            .find(|p| p["address"] == address.to_string() && p["state"] == "Established")
+            .cloned()
+    }
+
+    /// Node `k`'s peers as (address, type, state), in address order.
+    pub fn peer_table(&self, k: usize) -> Vec<(String, String, String)> {
+        let stats = self.stats(k);
+        let text = |p: &Value, key: &str| p[key].as_str().unwrap_or_default().to_owned();
+        stats["bgp_peers"]
+            .as_array()
+            .map(|peers| peers.iter().map(|p| (text(p, "address"), text(p, "type"), text(p, "state"))).collect())
+            .unwrap_or_default()
+    }
+
+    /// Waits until node `k` has exactly these peers, all Established with these types.
+    pub fn wait_peers(&self, k: usize, expected: &[(Ipv4Addr, &str)], within: Duration) {
+        let mut want: Vec<(String, String, String)> =
+            expected.iter().map(|(a, t)| (a.to_string(), t.to_string(), "Established".to_owned())).collect();
+        want.sort();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.peer_table(k) == want {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("node {k}: peers {:?}, expected {want:?}\n{}", self.peer_table(k), self.logs());
+    }
+
+    /// Waits until both nodes of a two-node cluster list each other as Established mesh peers.
+    pub fn wait_established(&self, within: Duration) {
+        self.wait_peers(1, &[(self.node_ip(2), "node-to-node mesh")], within);
+        self.wait_peers(2, &[(self.node_ip(1), "node-to-node mesh")], within);
+    }
+
+    /// Pings until one reply comes back (routes arrive a moment after the session).
+    pub fn ping_until_ok(&self, from: &str, to: Ipv4Addr, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let ok = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    from,
+                    "ping",
+                    "-c",
+                    "1",
+                    "-W",
+                    "1",
+                    &to.to_string(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+                .success();
+            if ok {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Three pings; the output when not all came back.
+    pub fn ping3(&self, from: &str, to: Ipv4Addr) -> Result<(), String> {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                from,
+                "ping",
+                "-c",
+                "3",
+                "-i",
+                "0.2",
+                "-W",
+                "1",
+                &to.to_string(),
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && text.contains("3 received") {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    }
+
+    /// Both nodes peer, each workload reaches the other; returns the workloads.
+    pub fn prove_reachability(&mut self) -> ((String, Ipv4Addr), (String, Ipv4Addr)) {
+        let (c1, ip1) = self.add_container(1, NETWORK);
+        let (c2, ip2) = self.add_container(2, NETWORK);
+        assert_ne!(ip1, ip2);
+        self.wait_established(Duration::from_secs(20));
+        assert!(
+            self.ping_until_ok(&c1, ip2, Duration::from_secs(15)),
+            "node 1's workload -> node 2's ({ip2})\n{}",
+            self.logs()
+        );
+        for (from, to) in [(&c1, ip2), (&c2, ip1)] {
+            if let Err(out) = self.ping3(from, to) {
+                panic!("ping {from} -> {to}:\n{out}\n{}", self.logs());
+            }
+        }
+        // Each node lists the other as a mesh peer, Established, with its AS.
+        for (k, other) in [(1, 2), (2, 1)] {
+            let peer = self
+                .established_peer(k, self.lab.spec().node_ip(other))
+                .expect("peer still Established");
+            assert_eq!(peer["type"], "node-to-node mesh", "{peer}");
+            assert_eq!(
+                peer["asn"], 64512,
+                "the default BGPConfiguration's AS: {peer}"
+            );
+            assert_eq!(peer["info"], "Established", "{peer}");
+            assert!(peer["since"].as_u64().is_some_and(|s| s > 0), "{peer}");
+            assert!(
+                peer["routes_received"].as_u64().is_some_and(|n| n >= 1),
+                "the peer's block: {peer}"
+            );
+            // MISSION.md scenario 5: `node status` prints the peer table as calicoctl does.
+            let brindlectl = std::path::Path::new(NODE_BIN).with_file_name("brindlectl");
+            let out = Command::new("ip")
+                .args(["netns", "exec", &self.node_netns(k)])
+                .arg(&brindlectl)
+                .args(["node", "status", "--control-socket"])
+                .arg(self.socket(k))
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let other_ip = self.lab.spec().node_ip(other).to_string();
+            let row = text.lines().find(|l| l.contains(&other_ip)).unwrap_or_default();
+            assert!(
+                out.status.success()
+                    && text.contains("IPv4 BGP status")
+                    && text.contains("PEER ADDRESS")
+                    && row.contains("node-to-node mesh")
+                    && row.contains("| up ")
+                    && row.contains("Established"),
+                "node status on node {k}:\n{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        ((c1, ip1), (c2, ip2))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for daemon in &mut self.daemons {
+            let _ = daemon.kill();
+            let _ = daemon.wait();
+        }
+        for child in self.nodes.iter_mut().flatten() {
+            // SAFETY: kill(2) on our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        }
+        for child in self.nodes.iter_mut().flatten() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for ns in &self.containers {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = self.lab.down();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn ipip_encapsulated(stats: &Value) -> u64 {
+    stats["fastpath"]["ipip_encapsulated"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no ipip_encapsulated counter in {stats}"))
+}
+
+/// The network the two-node proofs plug their containers into.
+pub const NETWORK: &str = "meshnet";

@@ -1,0 +1,194 @@
+//! The stateful policy stage of the pipeline: anti-spoofing, connection tracking and the
+//! per-endpoint policy programs, between the routing decision and the rewrite.
+//!
+//! Which programs apply (Calico's directions are the workload's point of view):
+//! - a packet that arrived from a workload port is checked against that workload's **egress**
+//!   program, and must carry one of the workload's own addresses (anti-spoofing: the FIB routes
+//!   the source back to the same port), whatever the policy;
+//! - a packet routed to a workload port is checked against that workload's **ingress** program;
+//! - both for traffic between two workloads of this node; none for transit (uplink to uplink).
+//!
+//! The first packet of a flow is evaluated; if every program that applies allows it, the flow
+//! is tracked and its later packets, and its replies, pass on the flow table's word without
+//! evaluation (so a policy change affects new flows, and allowed established ones keep
+//! working). ICMP errors about a tracked flow pass as that flow does (RFC 1122 section 3.2.2).
+//! A port without an [`EndpointPolicy`] is not policed (file mode, the uplink).
+
+use std::net::Ipv4Addr;
+
+use crate::classifier::{IpSets, PacketFields, PolicyAction, PolicyProgram};
+use crate::conntrack::{related, FlowKey, FlowTable, Millis, PolicyDecision};
+use crate::counters::DropReason;
+use crate::tables::{NextHopKind, PortId, Tables};
+use crate::wire::icmpv4::msg_type;
+use crate::wire::ipv4::protocol;
+use crate::wire::Ipv4Packet;
+
+/// The compiled policy of one workload endpoint.
+#[derive(Debug)]
+pub struct EndpointPolicy {
+    /// For packets the workload sends.
+    pub egress: PolicyProgram,
+    /// For packets delivered to the workload.
+    pub ingress: PolicyProgram,
+    /// Changes whenever the control plane recompiles: flows record which generation allowed
+    /// them.
+    pub generation: u32,
+}
+
+/// What one worker keeps between packets for policy: its flow table (both directions of a
+/// flow reach the same worker; see `conntrack`'s notes on workers).
+pub struct PolicyState {
+    /// `None`: stateless, every packet is evaluated (replies too) and nothing is tracked.
+    pub flows: Option<FlowTable>,
+    /// Milliseconds on the worker's monotonic clock, set once per batch.
+    pub now: Millis,
+}
+
+impl PolicyState {
+    pub fn new(flows: FlowTable) -> PolicyState {
+        PolicyState { flows: Some(flows), now: 0 }
+    }
+
+    pub fn stateless() -> PolicyState {
+        PolicyState { flows: None, now: 0 }
+    }
+}
+
+/// The transport fields of a packet, read once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Transport {
+    fields: PacketFields,
+    tcp_flags: u8,
+    /// The identifier of an ICMP echo request or reply.
+    echo_ident: Option<u16>,
+    /// Set for ICMP error messages: the flow they are about.
+    related: Option<FlowKey>,
+}
+
+/// Polices one routed packet: `Ok` to forward it, the drop reason otherwise.
+///
+/// `ip` is the checked IPv4 header of the packet, `ingress` the port it came in on and
+/// `egress` the port the route sends it out of.
+#[inline]
+pub fn check(
+    ip: &Ipv4Packet<&[u8]>,
+    ingress: PortId,
+    egress: PortId,
+    tables: &Tables,
+    sets: &IpSets,
+    state: &mut PolicyState,
+) -> Result<(), DropReason> {
+    let from = tables.ports.get(usize::from(ingress)).and_then(|p| p.policy.as_deref());
+    let to = tables.ports.get(usize::from(egress)).and_then(|p| p.policy.as_deref());
+    if from.is_some() && !owns_source(ip.src_addr(), ingress, tables) {
+        return Err(DropReason::SpoofedSource);
+    }
+    if from.is_none() && to.is_none() {
+        return Ok(());
+    }
+    let transport = transport(ip);
+    let bytes = u32::from(ip.total_len());
+    let now = state.now;
+    let key = flow_key(&transport);
+    if let Some(flows) = state.flows.as_mut() {
+        if let Some(hit) = flows.lookup(&key, now) {
+            return if flows.flow(hit.id).policy.allowed {
+                flows.track(hit, transport.tcp_flags, bytes, now);
+                Ok(())
+            } else {
+                Err(DropReason::PolicyDenied)
+            };
+        }
+        if let Some(related) = transport.related {
+            if let Some(hit) = flows.lookup(&related, now) {
+                return if flows.flow(hit.id).policy.allowed { Ok(()) } else { Err(DropReason::PolicyDenied) };
+            }
+        }
+    }
+    let allowed = |policy: Option<&EndpointPolicy>, program: fn(&EndpointPolicy) -> &PolicyProgram| {
+        policy.map_or(true, |p| program(p).evaluate(&transport.fields, sets).action == PolicyAction::Allow)
+    };
+    if !allowed(from, |p| &p.egress) || !allowed(to, |p| &p.ingress) {
+        return Err(DropReason::PolicyDenied);
+    }
+    // Only allowed flows are tracked: a denied flow's next packet is evaluated again, so
+    // that an allowing policy takes effect at once and a flood of denied packets cannot fill
+    // the table.
+    if let (Some(flows), None) = (state.flows.as_mut(), transport.related) {
+        let decision = PolicyDecision {
+            allowed: true,
+            egress_endpoint: from.map(|_| u32::from(ingress)),
+            ingress_endpoint: to.map(|_| u32::from(egress)),
+            generation: from.or(to).map_or(0, |p| p.generation),
+        };
+        // A full table (nothing evictable) is counted by the table; the packet was allowed,
+        // so it goes on, and its replies are evaluated on their own.
+        let _ = flows.insert(key, key.reversed(), transport.tcp_flags, bytes, decision, now);
+    }
+    Ok(())
+}
+
+/// Whether the FIB routes `src` back to the port it came from: a workload may only send from
+/// its own addresses.
+fn owns_source(src: Ipv4Addr, ingress: PortId, tables: &Tables) -> bool {
+    tables
+        .fib
+        .lookup(u32::from(src))
+        .and_then(|id| tables.next_hops.get(id as usize))
+        .is_some_and(|nh| nh.kind == NextHopKind::Neighbor && nh.port == ingress && nh.ip == src)
+}
+
+/// The flow key of a packet: ports for TCP and UDP, the identifier for ICMP echo (the reply
+/// carries the same one), zero otherwise.
+fn flow_key(t: &Transport) -> FlowKey {
+    let f = &t.fields;
+    match t.echo_ident {
+        Some(ident) => FlowKey::icmp_echo(f.src, f.dst, ident),
+        None => FlowKey::new(f.src, f.dst, f.protocol, f.src_port, f.dst_port),
+    }
+}
+
+/// Reads the transport header of the first fragment; later fragments carry none, so their
+/// ports are 0 (the node does not reassemble).
+fn transport(ip: &Ipv4Packet<&[u8]>) -> Transport {
+    let payload = ip.payload();
+    let first_fragment = ip.frag_offset() == 0;
+    let word = |at: usize| payload.get(at..at + 2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    let mut t = Transport {
+        fields: PacketFields {
+            src: ip.src_addr(),
+            dst: ip.dst_addr(),
+            protocol: ip.protocol(),
+            src_port: 0,
+            dst_port: 0,
+            icmp_type: None,
+            icmp_code: None,
+        },
+        tcp_flags: 0,
+        echo_ident: None,
+        related: None,
+    };
+    if !first_fragment {
+        return t;
+    }
+    match ip.protocol() {
+        protocol::TCP | protocol::UDP => {
+            t.fields.src_port = word(0);
+            t.fields.dst_port = word(2);
+            if ip.protocol() == protocol::TCP {
+                t.tcp_flags = payload.get(13).copied().unwrap_or(0);
+            }
+        }
+        protocol::ICMP => {
+            t.fields.icmp_type = payload.first().copied();
+            t.fields.icmp_code = payload.get(1).copied();
+            match t.fields.icmp_type {
+                Some(msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY) => t.echo_ident = Some(word(4)),
+                _ => t.related = related::related_key(payload).ok().flatten(),
+            }
+        }
+        _ => {}
+    }
+    t
+}
