@@ -28,3 +28,4 @@ test: deps
 bench: build
 	$(CARGO) bench -p fastpath
 	$(RELEASE)/brindle-perf e2e --brindle-node $(RELEASE)/brindle-node --out perf/results/e2e.json
+	$(RELEASE)/brindle-perf crossnode --brindle-node $(RELEASE)/brindle-node --rounds 5 --out perf/results/crossnode.json
