@@ -577,7 +577,8 @@ impl PolicyModel {
     }
 
     /// Local endpoints whose programs must be rendered and compiled again since the last call
-    /// (including removed ones: [`Self::endpoint_rules`] then says [`PolicyError::UnknownEndpoint`]).
+    /// (including removed ones and ones that moved to another node: [`Self::endpoint_rules`] then
+    /// says [`PolicyError::UnknownEndpoint`] or [`PolicyError::NotLocal`]; drop their programs).
     pub fn dirty_endpoints(&mut self) -> Vec<EndpointKey> {
         std::mem::take(&mut self.dirty).into_iter().collect()
     }
