@@ -18,6 +18,8 @@ PACKAGES=(
     bird2 gobgpd
     # the demo reads the nodes' stats and CNI results (JSON) with python3
     python3
+    # the policy benchmark's kernel side: Calico-style iptables chains and ipsets
+    iptables ipset
 )
 
 missing=()
