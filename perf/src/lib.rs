@@ -13,5 +13,6 @@ pub mod controlplane;
 pub mod crossnode;
 pub mod e2e;
 pub mod lab;
+pub mod policy_bench;
 pub mod stats;
 pub mod udp;

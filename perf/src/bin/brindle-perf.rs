@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use perf::{controlplane, crossnode, e2e, udp};
+use perf::{controlplane, crossnode, e2e, policy_bench, udp};
 
 #[derive(Parser)]
 #[command(
@@ -102,6 +102,34 @@ enum Cmd {
         /// Interleaved rounds of the four sides; each side reports its medians.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+    },
+    /// One node, two workloads, 1,000 ingress rules on the sink: the kernel with Calico-style
+    /// iptables and ipsets versus brindle-node in agent mode with the same GlobalNetworkPolicy;
+    /// UDP pps for a few flows and for a new flow per packet, interleaved rounds, medians;
+    /// JSON + Markdown report with brindle/kernel ratios.
+    Policy {
+        /// Directory holding brindle-node, brindle-cni, brindle-ipam and brindlectl.
+        #[arg(long, default_value = "target/release")]
+        brindle_bin_dir: PathBuf,
+        /// Seconds of UDP per side, traffic kind and round.
+        #[arg(long, default_value_t = 3.0)]
+        duration: f64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long, default_value_t = 1000)]
+        rules: usize,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// First allowed destination port (the policy allows 1024 from it on).
+        #[arg(long, default_value_t = 5201)]
+        port: u16,
+        /// brindle-node worker mode: poll (busy, pinned to CPU 1) or interrupt.
+        #[arg(long, default_value = "poll")]
+        node_mode: String,
+        #[arg(long, default_value = "perf/results/policy.json")]
+        out: PathBuf,
     },
     /// CNI ADD, ADD-to-forwarding and DEL latency of N workloads plugged into one node in
     /// agent mode; JSON + Markdown report.
@@ -302,6 +330,37 @@ fn main() -> Result<()> {
                 );
             }
             let _ = std::fs::remove_dir_all(&opts.work_dir);
+        }
+        Cmd::Policy {
+            brindle_bin_dir,
+            duration,
+            rounds,
+            rules,
+            size,
+            batch,
+            port,
+            node_mode,
+            out,
+        } => {
+            perf::cmd::stop_on_signals();
+            let opts = policy_bench::PolicyOptions {
+                bin_dir: brindle_bin_dir,
+                duration: seconds("duration", duration)?,
+                rounds,
+                frame_size: size,
+                batch,
+                port,
+                rules,
+                node_mode,
+                work_dir: std::env::temp_dir().join(format!("brindle-policy-{}", std::process::id())),
+            };
+            let report = policy_bench::run(&opts).with_context(|| {
+                format!("policy failed; node log kept in {}", opts.work_dir.display())
+            })?;
+            let _ = std::fs::remove_dir_all(&opts.work_dir);
+            let md_path = policy_bench::write_report(&report, &out)?;
+            print!("{}", policy_bench::markdown(&report));
+            eprintln!("wrote {} and {}", out.display(), md_path.display());
         }
         Cmd::CniLatency {
             brindle_bin_dir,
