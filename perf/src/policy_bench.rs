@@ -74,6 +74,47 @@ pub struct PolicyOptions {
     pub node_mode: String,
     /// Scratch directory: datastore, node log, iptables and policy files.
     pub work_dir: PathBuf,
+    /// The kernel side's iptables backend.
+    pub iptables: IptablesBackend,
+}
+
+/// Which iptables the kernel side programs (Felix's `iptablesBackend`: Legacy or NFT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IptablesBackend {
+    Legacy,
+    Nft,
+}
+
+impl IptablesBackend {
+    fn iptables(self) -> &'static str {
+        match self {
+            IptablesBackend::Legacy => "iptables-legacy",
+            IptablesBackend::Nft => "iptables-nft",
+        }
+    }
+
+    fn restore(self) -> &'static str {
+        match self {
+            IptablesBackend::Legacy => "iptables-legacy-restore",
+            IptablesBackend::Nft => "iptables-nft-restore",
+        }
+    }
+}
+
+impl std::str::FromStr for IptablesBackend {
+    type Err = PolicyBenchError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "legacy" => Ok(IptablesBackend::Legacy),
+            "nft" => Ok(IptablesBackend::Nft),
+            _ => Err(PolicyBenchError::Invalid {
+                field: "iptables",
+                value: s.into(),
+                reason: "expected legacy or nft".into(),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -360,6 +401,8 @@ pub struct Flood {
     pub duration: Duration,
     /// Stop after this many packets (probes); `u64::MAX` for a timed run.
     pub max_packets: u64,
+    /// Send each flow's reply instead (ports swapped; `src` and `dst` given as the replier's).
+    pub reverse: bool,
 }
 
 /// Sends `flood` from inside network namespace `netns`, on a thread pinned to
@@ -464,7 +507,8 @@ fn send_raw(flood: &Flood) -> Result<SendCount, PolicyBenchError> {
     while started.elapsed() < flood.duration && count.sent < flood.max_packets {
         let n = (flood.max_packets - count.sent).min(flood.batch as u64) as usize;
         for (k, d) in datagrams[..n].iter_mut().enumerate() {
-            set_ports(d, flow_ports(count.sent + k as u64, flood.flows, flood.base_port));
+            let (src, dst) = flow_ports(count.sent + k as u64, flood.flows, flood.base_port);
+            set_ports(d, if flood.reverse { (dst, src) } else { (src, dst) });
         }
         // SAFETY: `messages[..n]` point at live iovecs, buffers and `addr`, all outliving the call.
         let sent = unsafe { libc::sendmmsg(socket.as_raw_fd(), messages.as_mut_ptr(), n as libc::c_uint, 0) };
@@ -590,6 +634,7 @@ pub struct PolicyReport {
     pub duration_secs: f64,
     pub rounds: usize,
     pub node_mode: String,
+    pub iptables: IptablesBackend,
     pub generator_cpu: usize,
     pub node_cpu: usize,
     pub ncpus: usize,
@@ -612,7 +657,8 @@ pub fn markdown(report: &PolicyReport) -> String {
     let mut out = format!(
         "One node, two workloads, {} ingress rules on the sink (the allowing one last); {}-byte \
          UDP for {} s per side, kind and round, {} interleaved rounds (medians); generator on \
-         CPU {}, brindle worker on CPU {} ({} mode), {} CPUs; load average {} -> {}.\n\n",
+         CPU {}, brindle worker on CPU {} ({} mode), {} CPUs, kernel rules in iptables-{}; load \
+         average {} -> {}.\n\n",
         report.rules,
         report.frame_size,
         report.duration_secs,
@@ -621,6 +667,10 @@ pub fn markdown(report: &PolicyReport) -> String {
         report.node_cpu,
         report.node_mode,
         report.ncpus,
+        match report.iptables {
+            IptablesBackend::Legacy => "legacy",
+            IptablesBackend::Nft => "nft",
+        },
         report.loadavg_before.trim(),
         report.loadavg_after.trim()
     );
@@ -683,10 +733,16 @@ struct KernelSide {
     lab: Lab,
     ends: Ends,
     tw_chain: String,
+    backend: IptablesBackend,
 }
 
 impl KernelSide {
-    fn up(name: &str, rules: &[BenchRule], work_dir: &Path) -> Result<KernelSide, PolicyBenchError> {
+    fn up(
+        name: &str,
+        rules: &[BenchRule],
+        work_dir: &Path,
+        backend: IptablesBackend,
+    ) -> Result<KernelSide, PolicyBenchError> {
         let mut spec = LabSpec::new(name, 2);
         spec.forwarding = Forwarding::Kernel;
         let lab = Lab::up(&spec)?;
@@ -705,8 +761,9 @@ impl KernelSide {
         std::fs::write(&file, iptables_rules(rules, &w1.host_interface, &w2.host_interface))
             .map_err(io_err(format!("writing {}", file.display())))?;
         let path = file.display().to_string();
-        cmd::run(&["ip", "netns", "exec", &node, "iptables-restore", "--noflush", &path], Duration::from_secs(60))?;
+        cmd::run(&["ip", "netns", "exec", &node, backend.restore(), "--noflush", &path], Duration::from_secs(60))?;
         Ok(KernelSide {
+            backend,
             tw_chain: format!("cali-tw-{}", w2.host_interface),
             ends: Ends { source_ns: w1.netns, source_ip: w1.ip, sink_ns: w2.netns, sink_ip: w2.ip },
             lab,
@@ -716,7 +773,7 @@ impl KernelSide {
     /// Packets the end-of-tier drop rule has dropped.
     fn denied(&self) -> Result<u64, PolicyBenchError> {
         let out = cmd::run(
-            &["ip", "netns", "exec", &self.lab.node_netns(), "iptables", "-L", &self.tw_chain, "-v", "-x", "-n"],
+            &["ip", "netns", "exec", &self.lab.node_netns(), self.backend.iptables(), "-L", &self.tw_chain, "-v", "-x", "-n"],
             Duration::from_secs(10),
         )?;
         let text = String::from_utf8_lossy(&out.stdout);
@@ -946,6 +1003,7 @@ fn probe(ends: &Ends, port: u16, frame_size: usize) -> Flood {
         batch: 16,
         duration: Duration::from_secs(2),
         max_packets: PROBE_PACKETS,
+        reverse: false,
     }
 }
 
@@ -991,6 +1049,30 @@ fn prove_within(
     }
 }
 
+/// Opens each of `flows` flows in both directions: one packet from the source, then one reply
+/// from the sink. Linux conntrack calls a UDP flow ESTABLISHED only once it has seen a reply;
+/// until then every packet of a one-way flow is NEW and walks the rules (brindle's flow table
+/// lets a one-way flow's later packets through either way; the replies cost it nothing more).
+fn open_flows(ends: &Ends, opts: &PolicyOptions, flows: u64) -> Result<(), PolicyBenchError> {
+    let flood = Flood {
+        src: ends.source_ip,
+        dst: ends.sink_ip,
+        base_port: opts.port,
+        flows,
+        frame_size: opts.frame_size,
+        batch: 16,
+        duration: Duration::from_secs(2),
+        max_packets: flows,
+        reverse: false,
+    };
+    flood_from(&ends.source_ns, flood)?;
+    std::thread::sleep(Duration::from_millis(50));
+    let reply = Flood { src: ends.sink_ip, dst: ends.source_ip, reverse: true, ..flood };
+    flood_from(&ends.sink_ns, reply)?;
+    std::thread::sleep(Duration::from_millis(50));
+    Ok(())
+}
+
 /// One timed run of `flows` flows from the source to the sink.
 fn measure(ends: &Ends, opts: &PolicyOptions, flows: u64) -> Result<Measured, PolicyBenchError> {
     let before = rx_packets(&ends.sink_ns)?;
@@ -1006,6 +1088,7 @@ fn measure(ends: &Ends, opts: &PolicyOptions, flows: u64) -> Result<Measured, Po
             batch: opts.batch,
             duration: opts.duration,
             max_packets: u64::MAX,
+            reverse: false,
         },
     )?;
     let cpu_after = CpuTimes::read().map_err(io_err("reading /proc/stat"))?;
@@ -1058,7 +1141,7 @@ pub fn run(opts: &PolicyOptions) -> Result<PolicyReport, PolicyBenchError> {
     let loadavg_before = loadavg();
     let tag = std::process::id() % 100_000;
     let brindle = BrindleSide::up(&format!("pb{tag}"), opts, &rules)?;
-    let kernel = KernelSide::up(&format!("pk{tag}"), &rules, &opts.work_dir)?;
+    let kernel = KernelSide::up(&format!("pk{tag}"), &rules, &opts.work_dir, opts.iptables)?;
     let brindle_ends = brindle.ends.clone().ok_or_else(|| PolicyBenchError::Run("no brindle workloads".into()))?;
 
     brindle.pause(true);
@@ -1075,12 +1158,17 @@ pub fn run(opts: &PolicyOptions) -> Result<PolicyReport, PolicyBenchError> {
             if cmd::interrupted() {
                 return Err(PolicyBenchError::Run("interrupted by a signal".into()));
             }
+            let established = *flows == FEW_FLOWS;
             brindle.pause(true);
-            let k = measure(&kernel.ends, opts, *flows);
+            let k = (if established { open_flows(&kernel.ends, opts, *flows) } else { Ok(()) })
+                .and_then(|()| measure(&kernel.ends, opts, *flows));
             brindle.pause(false);
             let k = k?;
             // The node gets a moment to notice it ran again.
             std::thread::sleep(Duration::from_millis(200));
+            if established {
+                open_flows(&brindle_ends, opts, *flows)?;
+            }
             let b = measure(&brindle_ends, opts, *flows)?;
             eprintln!(
                 "round {round}/{} {kind}: kernel {:.0} pps delivered, brindle {:.0}",
@@ -1104,6 +1192,7 @@ pub fn run(opts: &PolicyOptions) -> Result<PolicyReport, PolicyBenchError> {
         duration_secs: opts.duration.as_secs_f64(),
         rounds: opts.rounds,
         node_mode: opts.node_mode.clone(),
+        iptables: opts.iptables,
         generator_cpu: GENERATOR_CPU,
         node_cpu: NODE_CPU,
         ncpus: stats::online_cpus(),
@@ -1302,6 +1391,7 @@ mod tests {
             duration_secs: 1.0,
             rounds: 1,
             node_mode: "poll".into(),
+            iptables: IptablesBackend::Legacy,
             generator_cpu: 0,
             node_cpu: 1,
             ncpus: 2,

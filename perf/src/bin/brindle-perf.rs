@@ -128,6 +128,9 @@ enum Cmd {
         /// brindle-node worker mode: poll (busy, pinned to CPU 1) or interrupt.
         #[arg(long, default_value = "poll")]
         node_mode: String,
+        /// The kernel side's iptables backend: legacy or nft.
+        #[arg(long, default_value = "legacy")]
+        iptables: String,
         #[arg(long, default_value = "perf/results/policy.json")]
         out: PathBuf,
     },
@@ -340,10 +343,12 @@ fn main() -> Result<()> {
             batch,
             port,
             node_mode,
+            iptables,
             out,
         } => {
             perf::cmd::stop_on_signals();
             let opts = policy_bench::PolicyOptions {
+                iptables: iptables.parse()?,
                 bin_dir: brindle_bin_dir,
                 duration: seconds("duration", duration)?,
                 rounds,
