@@ -156,7 +156,10 @@ pub enum RuleProtocol {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum RuleSource {
     Any,
-    Net { addr: Ipv4Addr, prefix_len: u8 },
+    Net {
+        addr: Ipv4Addr,
+        prefix_len: u8,
+    },
     /// `has(<label>)`; Calico renders it as an ipset of the matching endpoints' addresses.
     HasLabel(&'static str),
 }
@@ -185,7 +188,9 @@ impl BenchRule {
         let source = match &self.source {
             RuleSource::Any => true,
             RuleSource::Net { addr, prefix_len } => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(*prefix_len)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(*prefix_len))
+                    .unwrap_or(0);
                 u32::from(probe.src) & mask == u32::from(*addr) & mask
             }
             RuleSource::HasLabel(label) => *label == SOURCE_NETWORK && probe.src_in_source_network,
@@ -227,7 +232,11 @@ pub fn bench_rules(count: usize, base_port: u16) -> Result<Vec<BenchRule>, Polic
     let (low, high) = reserved_ports(base_port)?;
     let mut rules = Vec::with_capacity(count);
     for i in 0..count - 1 {
-        let protocol = if i % 2 == 0 { RuleProtocol::Tcp } else { RuleProtocol::Udp };
+        let protocol = if i % 2 == 0 {
+            RuleProtocol::Tcp
+        } else {
+            RuleProtocol::Udp
+        };
         let source = match i % 3 {
             0 => RuleSource::Net {
                 addr: Ipv4Addr::new(10, (i / 256) as u8, (i % 256) as u8, 0),
@@ -251,7 +260,11 @@ pub fn bench_rules(count: usize, base_port: u16) -> Result<Vec<BenchRule>, Polic
                 low - 1 - width
             };
         }
-        rules.push(BenchRule { protocol, source, ports: (start, start + width) });
+        rules.push(BenchRule {
+            protocol,
+            source,
+            ports: (start, start + width),
+        });
     }
     rules.push(BenchRule {
         protocol: RuleProtocol::Udp,
@@ -275,7 +288,11 @@ pub fn policy_yaml(rules: &[BenchRule]) -> String {
          {POLICY_NAME}\nspec:\n  selector: has({SINK_NETWORK})\n  types: [Ingress]\n  ingress:\n"
     );
     for rule in rules {
-        let _ = writeln!(y, "  - action: Allow\n    protocol: {}", protocol_name(rule.protocol));
+        let _ = writeln!(
+            y,
+            "  - action: Allow\n    protocol: {}",
+            protocol_name(rule.protocol)
+        );
         match &rule.source {
             RuleSource::Any => {}
             RuleSource::Net { addr, prefix_len } => {
@@ -357,7 +374,10 @@ pub fn iptables_rules(rules: &[BenchRule], source_if: &str, sink_if: &str) -> St
         } else {
             format!("-m multiport --dports {}:{}", rule.ports.0, rule.ports.1)
         };
-        let _ = writeln!(t, "-A {pi} -p {proto} -m {proto}{source} {ports} -j MARK --set-xmark {mark}");
+        let _ = writeln!(
+            t,
+            "-A {pi} -p {proto} -m {proto}{source} {ports} -j MARK --set-xmark {mark}"
+        );
         let _ = writeln!(t, "-A {pi} -m mark --mark {mark} -j RETURN");
     }
     t.push_str("COMMIT\n");
@@ -410,16 +430,21 @@ pub struct Flood {
 pub fn flood_from(netns: &str, flood: Flood) -> Result<SendCount, PolicyBenchError> {
     let path = PathBuf::from(format!("/var/run/netns/{netns}"));
     let handle = std::thread::spawn(move || -> Result<SendCount, PolicyBenchError> {
-        let ns = std::fs::File::open(&path).map_err(io_err(format!("opening {}", path.display())))?;
+        let ns =
+            std::fs::File::open(&path).map_err(io_err(format!("opening {}", path.display())))?;
         // SAFETY: setns on a namespace file we hold open; it moves only this thread, which
         // ends with the run.
         if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(io_err(format!("setns {}", path.display()))(std::io::Error::last_os_error()));
+            return Err(io_err(format!("setns {}", path.display()))(
+                std::io::Error::last_os_error(),
+            ));
         }
         pin_this_thread(GENERATOR_CPU);
         send_raw(&flood)
     });
-    handle.join().map_err(|_| PolicyBenchError::Run("the generator thread panicked".into()))?
+    handle
+        .join()
+        .map_err(|_| PolicyBenchError::Run("the generator thread panicked".into()))?
 }
 
 fn pin_this_thread(cpu: usize) {
@@ -455,7 +480,8 @@ fn set_ports(datagram: &mut [u8], (src, dst): (u16, u16)) {
 }
 
 fn send_raw(flood: &Flood) -> Result<SendCount, PolicyBenchError> {
-    let payload = crate::udp::payload_len(flood.frame_size).map_err(|e| PolicyBenchError::Run(e.to_string()))?;
+    let payload = crate::udp::payload_len(flood.frame_size)
+        .map_err(|e| PolicyBenchError::Run(e.to_string()))?;
     if !(1..=crate::udp::MAX_BATCH).contains(&flood.batch) || 28 + payload > MAX_PACKET {
         return Err(PolicyBenchError::Invalid {
             field: "batch",
@@ -470,7 +496,10 @@ fn send_raw(flood: &Flood) -> Result<SendCount, PolicyBenchError> {
     }
     // SAFETY: fd is a fresh descriptor nobody else owns.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    let timeout = libc::timeval { tv_sec: 0, tv_usec: 100_000 };
+    let timeout = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 100_000,
+    };
     // SAFETY: setsockopt with a pointer to a live timeval and its size.
     unsafe {
         libc::setsockopt(
@@ -484,14 +513,21 @@ fn send_raw(flood: &Flood) -> Result<SendCount, PolicyBenchError> {
     let addr = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: 0,
-        sin_addr: libc::in_addr { s_addr: u32::from(flood.dst).to_be() },
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(flood.dst).to_be(),
+        },
         sin_zero: [0; 8],
     };
     // All buffers, iovecs and headers are allocated here, once.
-    let mut datagrams: Vec<Vec<u8>> = (0..flood.batch).map(|_| build_datagram(flood.src, flood.dst, payload)).collect();
+    let mut datagrams: Vec<Vec<u8>> = (0..flood.batch)
+        .map(|_| build_datagram(flood.src, flood.dst, payload))
+        .collect();
     let mut iovs: Vec<libc::iovec> = datagrams
         .iter_mut()
-        .map(|d| libc::iovec { iov_base: d.as_mut_ptr() as *mut libc::c_void, iov_len: d.len() })
+        .map(|d| libc::iovec {
+            iov_base: d.as_mut_ptr() as *mut libc::c_void,
+            iov_len: d.len(),
+        })
         .collect();
     // SAFETY: all-zeroes is a valid empty mmsghdr.
     let mut messages: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; flood.batch];
@@ -508,10 +544,24 @@ fn send_raw(flood: &Flood) -> Result<SendCount, PolicyBenchError> {
         let n = (flood.max_packets - count.sent).min(flood.batch as u64) as usize;
         for (k, d) in datagrams[..n].iter_mut().enumerate() {
             let (src, dst) = flow_ports(count.sent + k as u64, flood.flows, flood.base_port);
-            set_ports(d, if flood.reverse { (dst, src) } else { (src, dst) });
+            set_ports(
+                d,
+                if flood.reverse {
+                    (dst, src)
+                } else {
+                    (src, dst)
+                },
+            );
         }
         // SAFETY: `messages[..n]` point at live iovecs, buffers and `addr`, all outliving the call.
-        let sent = unsafe { libc::sendmmsg(socket.as_raw_fd(), messages.as_mut_ptr(), n as libc::c_uint, 0) };
+        let sent = unsafe {
+            libc::sendmmsg(
+                socket.as_raw_fd(),
+                messages.as_mut_ptr(),
+                n as libc::c_uint,
+                0,
+            )
+        };
         if sent >= 0 {
             count.sent += sent as u64;
             continue;
@@ -529,12 +579,15 @@ fn send_raw(flood: &Flood) -> Result<SendCount, PolicyBenchError> {
 
 /// Packets `eth0` of namespace `netns` has received.
 pub fn rx_packets(netns: &str) -> Result<u64, PolicyBenchError> {
-    let out = cmd::run(&["ip", "-n", netns, "-s", "-j", "link", "show", "dev", "eth0"], Duration::from_secs(5))?;
+    let out = cmd::run(
+        &["ip", "-n", netns, "-s", "-j", "link", "show", "dev", "eth0"],
+        Duration::from_secs(5),
+    )?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| PolicyBenchError::Run(format!("ip -s -j link in {netns}: {e}")))?;
-    v[0]["stats64"]["rx"]["packets"]
-        .as_u64()
-        .ok_or_else(|| PolicyBenchError::Run(format!("no rx packet count for eth0 in {netns}: {v}")))
+    v[0]["stats64"]["rx"]["packets"].as_u64().ok_or_else(|| {
+        PolicyBenchError::Run(format!("no rx packet count for eth0 in {netns}: {v}"))
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -592,7 +645,12 @@ pub struct KindResult {
 }
 
 impl KindResult {
-    pub fn new(kind: &'static str, flows: u64, kernel: Vec<Measured>, brindle: Vec<Measured>) -> Self {
+    pub fn new(
+        kind: &'static str,
+        flows: u64,
+        kernel: Vec<Measured>,
+        brindle: Vec<Measured>,
+    ) -> Self {
         let (kernel, brindle) = (SideSummary::of(kernel), SideSummary::of(brindle));
         KindResult {
             kind,
@@ -691,12 +749,13 @@ pub fn markdown(report: &PolicyReport) -> String {
             f(k.ratio_delivered, 2)
         );
     }
-    let proof = |name: &str, p: &EnforcementProof| {
-        format!(
+    let proof =
+        |name: &str, p: &EnforcementProof| {
+            format!(
             "{name}: allowed {}/{} delivered; denied {} sent, {} counted as denied, {} delivered\n",
             p.allowed_delivered, p.allowed_sent, p.denied_sent, p.denied_counted, p.denied_delivered
         )
-    };
+        };
     out.push('\n');
     out.push_str(&proof("kernel proof", &report.kernel_proof));
     out.push('\n');
@@ -709,10 +768,12 @@ pub fn write_report(report: &PolicyReport, out: &Path) -> Result<PathBuf, Policy
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
     }
-    let json = serde_json::to_string_pretty(report).map_err(|e| PolicyBenchError::Run(format!("serialising: {e}")))?;
+    let json = serde_json::to_string_pretty(report)
+        .map_err(|e| PolicyBenchError::Run(format!("serialising: {e}")))?;
     std::fs::write(out, json + "\n").map_err(io_err(format!("writing {}", out.display())))?;
     let md_path = out.with_extension("md");
-    std::fs::write(&md_path, markdown(report)).map_err(io_err(format!("writing {}", md_path.display())))?;
+    std::fs::write(&md_path, markdown(report))
+        .map_err(io_err(format!("writing {}", md_path.display())))?;
     Ok(md_path)
 }
 
@@ -748,24 +809,71 @@ impl KernelSide {
         let lab = Lab::up(&spec)?;
         let (w1, w2) = match (lab.workload(1), lab.workload(2)) {
             (Some(a), Some(b)) => (a.clone(), b.clone()),
-            _ => return Err(PolicyBenchError::Run("the kernel lab needs two workloads".into())),
+            _ => {
+                return Err(PolicyBenchError::Run(
+                    "the kernel lab needs two workloads".into(),
+                ))
+            }
         };
         let node = lab.node_netns();
         let t = Duration::from_secs(10);
         for label in [SOURCE_NETWORK, OTHER_LABEL] {
-            cmd::run(&["ip", "netns", "exec", &node, "ipset", "create", &ipset_name(label), "hash:net"], t)?;
+            cmd::run(
+                &[
+                    "ip",
+                    "netns",
+                    "exec",
+                    &node,
+                    "ipset",
+                    "create",
+                    &ipset_name(label),
+                    "hash:net",
+                ],
+                t,
+            )?;
         }
         let source_ip = w1.ip.to_string();
-        cmd::run(&["ip", "netns", "exec", &node, "ipset", "add", &ipset_name(SOURCE_NETWORK), &source_ip], t)?;
+        cmd::run(
+            &[
+                "ip",
+                "netns",
+                "exec",
+                &node,
+                "ipset",
+                "add",
+                &ipset_name(SOURCE_NETWORK),
+                &source_ip,
+            ],
+            t,
+        )?;
         let file = work_dir.join(format!("{name}.iptables"));
-        std::fs::write(&file, iptables_rules(rules, &w1.host_interface, &w2.host_interface))
-            .map_err(io_err(format!("writing {}", file.display())))?;
+        std::fs::write(
+            &file,
+            iptables_rules(rules, &w1.host_interface, &w2.host_interface),
+        )
+        .map_err(io_err(format!("writing {}", file.display())))?;
         let path = file.display().to_string();
-        cmd::run(&["ip", "netns", "exec", &node, backend.restore(), "--noflush", &path], Duration::from_secs(60))?;
+        cmd::run(
+            &[
+                "ip",
+                "netns",
+                "exec",
+                &node,
+                backend.restore(),
+                "--noflush",
+                &path,
+            ],
+            Duration::from_secs(60),
+        )?;
         Ok(KernelSide {
             backend,
             tw_chain: format!("cali-tw-{}", w2.host_interface),
-            ends: Ends { source_ns: w1.netns, source_ip: w1.ip, sink_ns: w2.netns, sink_ip: w2.ip },
+            ends: Ends {
+                source_ns: w1.netns,
+                source_ip: w1.ip,
+                sink_ns: w2.netns,
+                sink_ip: w2.ip,
+            },
             lab,
         })
     }
@@ -773,7 +881,18 @@ impl KernelSide {
     /// Packets the end-of-tier drop rule has dropped.
     fn denied(&self) -> Result<u64, PolicyBenchError> {
         let out = cmd::run(
-            &["ip", "netns", "exec", &self.lab.node_netns(), self.backend.iptables(), "-L", &self.tw_chain, "-v", "-x", "-n"],
+            &[
+                "ip",
+                "netns",
+                "exec",
+                &self.lab.node_netns(),
+                self.backend.iptables(),
+                "-L",
+                &self.tw_chain,
+                "-v",
+                "-x",
+                "-n",
+            ],
             Duration::from_secs(10),
         )?;
         let text = String::from_utf8_lossy(&out.stdout);
@@ -781,12 +900,24 @@ impl KernelSide {
             .find(|l| l.contains(END_OF_TIER))
             .and_then(|l| l.split_whitespace().next())
             .and_then(|n| n.parse().ok())
-            .ok_or_else(|| PolicyBenchError::Run(format!("no end-of-tier counter in {}:\n{text}", self.tw_chain)))
+            .ok_or_else(|| {
+                PolicyBenchError::Run(format!(
+                    "no end-of-tier counter in {}:\n{text}",
+                    self.tw_chain
+                ))
+            })
     }
 
     fn conntrack_max(&self) -> Option<u64> {
         let out = cmd::run(
-            &["ip", "netns", "exec", &self.lab.node_netns(), "cat", "/proc/sys/net/netfilter/nf_conntrack_max"],
+            &[
+                "ip",
+                "netns",
+                "exec",
+                &self.lab.node_netns(),
+                "cat",
+                "/proc/sys/net/netfilter/nf_conntrack_max",
+            ],
             Duration::from_secs(5),
         )
         .ok()?;
@@ -809,10 +940,17 @@ struct BrindleSide {
 const NODE_STOP_GRACE: Duration = Duration::from_secs(5);
 
 impl BrindleSide {
-    fn up(name: &str, opts: &PolicyOptions, rules: &[BenchRule]) -> Result<BrindleSide, PolicyBenchError> {
+    fn up(
+        name: &str,
+        opts: &PolicyOptions,
+        rules: &[BenchRule],
+    ) -> Result<BrindleSide, PolicyBenchError> {
         for bin in ["brindle-node", "brindle-cni", "brindle-ipam", "brindlectl"] {
             if !opts.bin_dir.join(bin).is_file() {
-                return Err(PolicyBenchError::Run(format!("{} is not a file", opts.bin_dir.join(bin).display())));
+                return Err(PolicyBenchError::Run(format!(
+                    "{} is not a file",
+                    opts.bin_dir.join(bin).display()
+                )));
             }
         }
         let lab = MultiLab::up(&MultiLabSpec::new(name, 1, 0))?;
@@ -830,12 +968,21 @@ impl BrindleSide {
         side.start_node(&opts.node_mode)?;
         let (source_ns, source_ip) = side.add_container(SOURCE_NETWORK)?;
         let (sink_ns, sink_ip) = side.add_container(SINK_NETWORK)?;
-        side.ends = Some(Ends { source_ns, source_ip, sink_ns, sink_ip });
+        side.ends = Some(Ends {
+            source_ns,
+            source_ip,
+            sink_ns,
+            sink_ip,
+        });
         side.wait_for(Duration::from_secs(20), "both workloads attached", |s| {
-            Ok(s.stats()?["ports"].as_array().map_or(0, |p| p.iter().filter(|p| p["kind"] == "workload").count()) == 2)
+            Ok(s.stats()?["ports"]
+                .as_array()
+                .map_or(0, |p| p.iter().filter(|p| p["kind"] == "workload").count())
+                == 2)
         })?;
         let file = side.dir.join("policy.yaml");
-        std::fs::write(&file, policy_yaml(rules)).map_err(io_err(format!("writing {}", file.display())))?;
+        std::fs::write(&file, policy_yaml(rules))
+            .map_err(io_err(format!("writing {}", file.display())))?;
         let out = Command::new(side.bin_dir.join("brindlectl"))
             .args(["apply", "-f"])
             .arg(&file)
@@ -867,7 +1014,10 @@ impl BrindleSide {
     fn datastore_env(&self) -> Vec<(String, String)> {
         vec![
             ("DATASTORE_TYPE".into(), "embedded".into()),
-            ("BRINDLE_EMBEDDED_PATH".into(), self.dir.join("store.redb").display().to_string()),
+            (
+                "BRINDLE_EMBEDDED_PATH".into(),
+                self.dir.join("store.redb").display().to_string(),
+            ),
         ]
     }
 
@@ -879,7 +1029,8 @@ impl BrindleSide {
 
     fn start_node(&mut self, mode: &str) -> Result<(), PolicyBenchError> {
         let log_path = self.dir.join("node.log");
-        let log = std::fs::File::create(&log_path).map_err(io_err(format!("creating {}", log_path.display())))?;
+        let log = std::fs::File::create(&log_path)
+            .map_err(io_err(format!("creating {}", log_path.display())))?;
         // `ip netns exec` execs the node, so the pid is brindle-node's own (for SIGSTOP/SIGTERM).
         let child = Command::new("ip")
             .args(["netns", "exec", &self.node_netns()])
@@ -898,7 +1049,9 @@ impl BrindleSide {
             .map_err(io_err("starting brindle-node"))?;
         self.node_pid = child.id() as i32;
         self.node = Some(ChildGuard::new("brindle-node", child));
-        self.wait_for(Duration::from_secs(20), "the node's stats socket", |s| Ok(s.stats().is_ok()))
+        self.wait_for(Duration::from_secs(20), "the node's stats socket", |s| {
+            Ok(s.stats().is_ok())
+        })
     }
 
     /// The node's stats (the control socket answers one JSON document per connection).
@@ -907,10 +1060,13 @@ impl BrindleSide {
         let path = self.socket();
         let mut conn = std::os::unix::net::UnixStream::connect(&path)
             .map_err(io_err(format!("connecting to {}", path.display())))?;
-        conn.set_read_timeout(Some(Duration::from_secs(5))).map_err(io_err("SO_RCVTIMEO"))?;
+        conn.set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(io_err("SO_RCVTIMEO"))?;
         let mut text = String::new();
-        conn.read_to_string(&mut text).map_err(io_err(format!("reading {}", path.display())))?;
-        serde_json::from_str(&text).map_err(|e| PolicyBenchError::Run(format!("bad stats from {}: {e}", path.display())))
+        conn.read_to_string(&mut text)
+            .map_err(io_err(format!("reading {}", path.display())))?;
+        serde_json::from_str(&text)
+            .map_err(|e| PolicyBenchError::Run(format!("bad stats from {}: {e}", path.display())))
     }
 
     fn policy_denied(&self) -> Result<u64, PolicyBenchError> {
@@ -952,7 +1108,11 @@ impl BrindleSide {
         let ns = format!("{}-c{}", self.lab.spec().name, self.containers.len() + 1);
         cmd::run(&["ip", "netns", "add", &ns], Duration::from_secs(10))?;
         self.containers.push(ns.clone());
-        let cni = CniPlugin { bin_dir: self.bin_dir.clone(), plugin: "brindle-cni".into(), env: self.datastore_env() };
+        let cni = CniPlugin {
+            bin_dir: self.bin_dir.clone(),
+            plugin: "brindle-cni".into(),
+            env: self.datastore_env(),
+        };
         let out = cni
             .invoke(
                 &self.node_netns(),
@@ -966,7 +1126,10 @@ impl BrindleSide {
         let address = out.json()["ips"][0]["address"].as_str().map(str::to_owned);
         match address.and_then(|a| a.split('/').next().and_then(|a| a.parse().ok())) {
             Some(ip) if out.success => Ok((ns, ip)),
-            _ => Err(PolicyBenchError::Run(format!("CNI ADD for {ns} failed: {}\n{}", out.stdout, out.stderr))),
+            _ => Err(PolicyBenchError::Run(format!(
+                "CNI ADD for {ns} failed: {}\n{}",
+                out.stdout, out.stderr
+            ))),
         }
     }
 
@@ -1016,12 +1179,20 @@ fn prove(
     let settle = || std::thread::sleep(Duration::from_millis(300));
     let mut proof = EnforcementProof::default();
     let before = rx_packets(&ends.sink_ns)?;
-    proof.allowed_sent = flood_from(&ends.source_ns, probe(ends, opts.port + PORT_SPAN - 1, opts.frame_size))?.sent;
+    proof.allowed_sent = flood_from(
+        &ends.source_ns,
+        probe(ends, opts.port + PORT_SPAN - 1, opts.frame_size),
+    )?
+    .sent;
     settle();
     proof.allowed_delivered = rx_packets(&ends.sink_ns)?.saturating_sub(before);
     let denied_before = denied_counter()?;
     let before = rx_packets(&ends.sink_ns)?;
-    proof.denied_sent = flood_from(&ends.source_ns, probe(ends, denied_port(opts.port), opts.frame_size))?.sent;
+    proof.denied_sent = flood_from(
+        &ends.source_ns,
+        probe(ends, denied_port(opts.port), opts.frame_size),
+    )?
+    .sent;
     settle();
     proof.denied_delivered = rx_packets(&ends.sink_ns)?.saturating_sub(before);
     proof.denied_counted = denied_counter()?.saturating_sub(denied_before);
@@ -1043,7 +1214,9 @@ fn prove_within(
             return Ok(proof);
         }
         if Instant::now() >= deadline || cmd::interrupted() {
-            return Err(PolicyBenchError::Run(format!("the policy is not in force: {proof:?}")));
+            return Err(PolicyBenchError::Run(format!(
+                "the policy is not in force: {proof:?}"
+            )));
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -1067,7 +1240,12 @@ fn open_flows(ends: &Ends, opts: &PolicyOptions, flows: u64) -> Result<(), Polic
     };
     flood_from(&ends.source_ns, flood)?;
     std::thread::sleep(Duration::from_millis(50));
-    let reply = Flood { src: ends.sink_ip, dst: ends.source_ip, reverse: true, ..flood };
+    let reply = Flood {
+        src: ends.sink_ip,
+        dst: ends.source_ip,
+        reverse: true,
+        ..flood
+    };
     flood_from(&ends.sink_ns, reply)?;
     std::thread::sleep(Duration::from_millis(50));
     Ok(())
@@ -1108,25 +1286,48 @@ fn measure(ends: &Ends, opts: &PolicyOptions, flows: u64) -> Result<Measured, Po
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_string()
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// Validates the options that do not need the machine.
 pub fn validate(opts: &PolicyOptions) -> Result<(), PolicyBenchError> {
     let invalid = |field, value: String, reason: &str| {
-        Err(PolicyBenchError::Invalid { field, value, reason: reason.into() })
+        Err(PolicyBenchError::Invalid {
+            field,
+            value,
+            reason: reason.into(),
+        })
     };
     if !(1..=20).contains(&opts.rounds) {
-        return invalid("rounds", opts.rounds.to_string(), "must be between 1 and 20");
+        return invalid(
+            "rounds",
+            opts.rounds.to_string(),
+            "must be between 1 and 20",
+        );
     }
     if opts.duration.is_zero() || opts.duration > Duration::from_secs(600) {
-        return invalid("duration", format!("{:?}", opts.duration), "must be between 0 and 600 s");
+        return invalid(
+            "duration",
+            format!("{:?}", opts.duration),
+            "must be between 0 and 600 s",
+        );
     }
     if !(1..=crate::udp::MAX_BATCH).contains(&opts.batch) {
-        return invalid("batch", opts.batch.to_string(), "must be between 1 and 1024");
+        return invalid(
+            "batch",
+            opts.batch.to_string(),
+            "must be between 1 and 1024",
+        );
     }
     if opts.node_mode != "poll" && opts.node_mode != "interrupt" {
-        return invalid("node-mode", opts.node_mode.clone(), "expected poll or interrupt");
+        return invalid(
+            "node-mode",
+            opts.node_mode.clone(),
+            "expected poll or interrupt",
+        );
     }
     crate::udp::payload_len(opts.frame_size).map_err(|e| PolicyBenchError::Run(e.to_string()))?;
     bench_rules(opts.rules, opts.port).map(|_| ())
@@ -1137,18 +1338,26 @@ pub fn validate(opts: &PolicyOptions) -> Result<(), PolicyBenchError> {
 pub fn run(opts: &PolicyOptions) -> Result<PolicyReport, PolicyBenchError> {
     validate(opts)?;
     let rules = bench_rules(opts.rules, opts.port)?;
-    std::fs::create_dir_all(&opts.work_dir).map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
+    std::fs::create_dir_all(&opts.work_dir)
+        .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
     let loadavg_before = loadavg();
     let tag = std::process::id() % 100_000;
     let brindle = BrindleSide::up(&format!("pb{tag}"), opts, &rules)?;
     let kernel = KernelSide::up(&format!("pk{tag}"), &rules, &opts.work_dir, opts.iptables)?;
-    let brindle_ends = brindle.ends.clone().ok_or_else(|| PolicyBenchError::Run("no brindle workloads".into()))?;
+    let brindle_ends = brindle
+        .ends
+        .clone()
+        .ok_or_else(|| PolicyBenchError::Run("no brindle workloads".into()))?;
 
     brindle.pause(true);
-    let kernel_proof = prove_within(&kernel.ends, opts, Duration::from_secs(5), || kernel.denied());
+    let kernel_proof = prove_within(&kernel.ends, opts, Duration::from_secs(5), || {
+        kernel.denied()
+    });
     brindle.pause(false);
     let kernel_proof = kernel_proof?;
-    let brindle_proof = prove_within(&brindle_ends, opts, Duration::from_secs(30), || brindle.policy_denied())?;
+    let brindle_proof = prove_within(&brindle_ends, opts, Duration::from_secs(30), || {
+        brindle.policy_denied()
+    })?;
 
     let kinds = [("established", FEW_FLOWS), ("new_flows", all_flows())];
     let mut kernel_runs: Vec<Vec<Measured>> = vec![Vec::new(); kinds.len()];
@@ -1160,8 +1369,12 @@ pub fn run(opts: &PolicyOptions) -> Result<PolicyReport, PolicyBenchError> {
             }
             let established = *flows == FEW_FLOWS;
             brindle.pause(true);
-            let k = (if established { open_flows(&kernel.ends, opts, *flows) } else { Ok(()) })
-                .and_then(|()| measure(&kernel.ends, opts, *flows));
+            let k = (if established {
+                open_flows(&kernel.ends, opts, *flows)
+            } else {
+                Ok(())
+            })
+            .and_then(|()| measure(&kernel.ends, opts, *flows));
             brindle.pause(false);
             let k = k?;
             // The node gets a moment to notice it ran again.
@@ -1229,7 +1442,11 @@ mod tests {
                 let admitted: Vec<_> = others.iter().filter(|r| r.admits(&probe)).collect();
                 assert!(admitted.is_empty(), "base {base} port {port}: {admitted:?}");
                 // The allowed range, and the denied port just past it.
-                assert_eq!(allow.admits(&probe), port < base + PORT_SPAN, "base {base} port {port}");
+                assert_eq!(
+                    allow.admits(&probe),
+                    port < base + PORT_SPAN,
+                    "base {base} port {port}"
+                );
             }
             // Not from outside the source network, not TCP.
             let mut p = bench_probe(base);
@@ -1247,8 +1464,12 @@ mod tests {
         let others = &rules[..999];
         assert!(others.iter().any(|r| r.protocol == RuleProtocol::Tcp));
         assert!(others.iter().any(|r| r.protocol == RuleProtocol::Udp));
-        assert!(others.iter().any(|r| matches!(r.source, RuleSource::Net { .. })));
-        assert!(others.iter().any(|r| r.source == RuleSource::HasLabel(OTHER_LABEL)));
+        assert!(others
+            .iter()
+            .any(|r| matches!(r.source, RuleSource::Net { .. })));
+        assert!(others
+            .iter()
+            .any(|r| r.source == RuleSource::HasLabel(OTHER_LABEL)));
         assert!(others.iter().any(|r| r.source == RuleSource::Any));
         assert!(others.iter().any(|r| r.ports.0 < r.ports.1));
         // Each would admit some packet: a rule that could never match proves nothing.
@@ -1262,7 +1483,14 @@ mod tests {
         assert_eq!(r.source, RuleSource::HasLabel(OTHER_LABEL));
         assert!(!r.admits(&probe), "nobody carries {OTHER_LABEL}");
         let r = &others[0];
-        assert!(r.admits(&Probe { protocol: RuleProtocol::Tcp, dst_port: r.ports.0, ..probe }), "{r:?}");
+        assert!(
+            r.admits(&Probe {
+                protocol: RuleProtocol::Tcp,
+                dst_port: r.ports.0,
+                ..probe
+            }),
+            "{r:?}"
+        );
     }
 
     #[test]
@@ -1298,21 +1526,47 @@ mod tests {
         assert_eq!(lines.first(), Some(&"*filter"));
         assert_eq!(lines.last(), Some(&"COMMIT"));
         // The to-workload chain: conntrack first, then the policy, then the end-of-tier drop.
-        let tw: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("-A cali-tw-cali2 ")).collect();
-        assert!(tw[0].contains("--ctstate RELATED,ESTABLISHED -j ACCEPT"), "{tw:?}");
-        assert!(tw.iter().position(|l| l.ends_with("-j cali-pi-polbench-1000")) > Some(0));
-        assert!(tw.last().unwrap().ends_with("-j DROP") && tw.last().unwrap().contains(END_OF_TIER));
+        let tw: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with("-A cali-tw-cali2 "))
+            .collect();
+        assert!(
+            tw[0].contains("--ctstate RELATED,ESTABLISHED -j ACCEPT"),
+            "{tw:?}"
+        );
+        assert!(
+            tw.iter()
+                .position(|l| l.ends_with("-j cali-pi-polbench-1000"))
+                > Some(0)
+        );
+        assert!(
+            tw.last().unwrap().ends_with("-j DROP") && tw.last().unwrap().contains(END_OF_TIER)
+        );
         // Two lines per rule (set the accept mark, return on it), the allowing one last.
-        let pi: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("-A cali-pi-")).collect();
+        let pi: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with("-A cali-pi-"))
+            .collect();
         assert_eq!(pi.len(), 2000);
         assert_eq!(
             pi[1998],
             "-A cali-pi-polbench-1000 -p udp -m udp -m set --match-set cali40s:polsrc src -m multiport \
              --dports 5201:6224 -j MARK --set-xmark 0x10000/0x10000"
         );
-        assert_eq!(pi[1999], "-A cali-pi-polbench-1000 -m mark --mark 0x10000/0x10000 -j RETURN");
-        assert!(pi[0].contains("-p tcp -m tcp -s 10.0.0.0/24 --dport 1024 "), "{}", pi[0]);
-        assert!(pi.iter().any(|l| l.contains("--match-set cali40s:polother src")));
+        assert_eq!(
+            pi[1999],
+            "-A cali-pi-polbench-1000 -m mark --mark 0x10000/0x10000 -j RETURN"
+        );
+        assert!(
+            pi[0].contains("-p tcp -m tcp -s 10.0.0.0/24 --dport 1024 "),
+            "{}",
+            pi[0]
+        );
+        assert!(pi
+            .iter()
+            .any(|l| l.contains("--match-set cali40s:polother src")));
         assert!(lines.contains(&"-A FORWARD -j cali-FORWARD"));
     }
 
@@ -1320,18 +1574,33 @@ mod tests {
     fn flows_walk_source_ports_then_destination_ports() {
         assert_eq!(flow_ports(0, FEW_FLOWS, 5201), (1024, 5201));
         assert_eq!(flow_ports(15, FEW_FLOWS, 5201), (1039, 5201));
-        assert_eq!(flow_ports(16, FEW_FLOWS, 5201), (1024, 5201), "few flows repeat");
+        assert_eq!(
+            flow_ports(16, FEW_FLOWS, 5201),
+            (1024, 5201),
+            "few flows repeat"
+        );
         let n = u64::from(SOURCE_PORTS);
         assert_eq!(flow_ports(n - 1, all_flows(), 5201), (65535, 5201));
         assert_eq!(flow_ports(n, all_flows(), 5201), (1024, 5202));
-        assert_eq!(flow_ports(all_flows() - 1, all_flows(), 5201), (65535, 5201 + PORT_SPAN - 1));
+        assert_eq!(
+            flow_ports(all_flows() - 1, all_flows(), 5201),
+            (65535, 5201 + PORT_SPAN - 1)
+        );
         assert_eq!(flow_ports(all_flows(), all_flows(), 5201), (1024, 5201));
-        assert_eq!(flow_ports(7, 0, 5201), (1024, 5201), "zero flows is one flow, no panic");
+        assert_eq!(
+            flow_ports(7, 0, 5201),
+            (1024, 5201),
+            "zero flows is one flow, no panic"
+        );
     }
 
     #[test]
     fn datagrams_carry_lengths_addresses_and_ports() {
-        let mut d = build_datagram(Ipv4Addr::new(192, 168, 0, 1), Ipv4Addr::new(192, 168, 0, 2), 18);
+        let mut d = build_datagram(
+            Ipv4Addr::new(192, 168, 0, 1),
+            Ipv4Addr::new(192, 168, 0, 2),
+            18,
+        );
         set_ports(&mut d, (1024, 5201));
         assert_eq!(d.len(), 46);
         assert_eq!(d[0], 0x45);
@@ -1345,7 +1614,11 @@ mod tests {
     }
 
     fn measured(delivered: f64) -> Measured {
-        Measured { pps_offered: delivered * 2.0, pps_delivered: delivered, ..Measured::default() }
+        Measured {
+            pps_offered: delivered * 2.0,
+            pps_delivered: delivered,
+            ..Measured::default()
+        }
     }
 
     #[test]
@@ -1377,9 +1650,21 @@ mod tests {
             denied_counted: 200,
         };
         assert!(good.holds());
-        assert!(!EnforcementProof { allowed_delivered: 0, ..good.clone() }.holds());
-        assert!(!EnforcementProof { denied_counted: 10, ..good.clone() }.holds());
-        assert!(!EnforcementProof { denied_delivered: 200, ..good.clone() }.holds());
+        assert!(!EnforcementProof {
+            allowed_delivered: 0,
+            ..good.clone()
+        }
+        .holds());
+        assert!(!EnforcementProof {
+            denied_counted: 10,
+            ..good.clone()
+        }
+        .holds());
+        assert!(!EnforcementProof {
+            denied_delivered: 200,
+            ..good.clone()
+        }
+        .holds());
         assert!(!EnforcementProof::default().holds());
     }
 
@@ -1400,13 +1685,27 @@ mod tests {
             kernel_conntrack_max: Some(65536),
             kernel_proof: EnforcementProof::default(),
             brindle_proof: EnforcementProof::default(),
-            kinds: vec![KindResult::new("established", 16, vec![measured(100.0)], vec![measured(550.0)])],
+            kinds: vec![KindResult::new(
+                "established",
+                16,
+                vec![measured(100.0)],
+                vec![measured(550.0)],
+            )],
         };
         let md = markdown(&report);
-        assert!(md.contains("| established | 16 | 200 | 100 | 1100 | 550 | 5.50 |"), "{md}");
-        assert!(md.contains("load average 0.50 0.40 0.30 1/100 1 -> 0.60"), "{md}");
+        assert!(
+            md.contains("| established | 16 | 200 | 100 | 1100 | 550 | 5.50 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("load average 0.50 0.40 0.30 1/100 1 -> 0.60"),
+            "{md}"
+        );
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["kinds"][0]["ratio_delivered"], 5.5);
-        assert_eq!(json["kinds"][0]["brindle"]["rounds"][0]["pps_delivered"], 550.0);
+        assert_eq!(
+            json["kinds"][0]["brindle"]["rounds"][0]["pps_delivered"],
+            550.0
+        );
     }
 }

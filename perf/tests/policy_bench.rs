@@ -18,7 +18,11 @@ fn bin_dir() -> PathBuf {
         return dir.into();
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>").to_path_buf();
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>")
+        .to_path_buf();
     for bin in ["brindle-node", "brindle-cni", "brindle-ipam", "brindlectl"] {
         assert!(
             dir.join(bin).is_file(),
@@ -48,9 +52,15 @@ fn both_sides_enforce_1000_rules_and_carry_both_traffic_kinds() {
     let report = report.expect("policy benchmark");
 
     // The policy was in force on both sides before anything was measured.
-    for (side, proof) in [("kernel", &report.kernel_proof), ("brindle", &report.brindle_proof)] {
+    for (side, proof) in [
+        ("kernel", &report.kernel_proof),
+        ("brindle", &report.brindle_proof),
+    ] {
         assert!(proof.holds(), "{side}: {proof:?}");
-        assert!(proof.denied_counted >= proof.denied_sent, "{side}: {proof:?}");
+        assert!(
+            proof.denied_counted >= proof.denied_sent,
+            "{side}: {proof:?}"
+        );
     }
     let kinds: Vec<&str> = report.kinds.iter().map(|k| k.kind).collect();
     assert_eq!(kinds, ["established", "new_flows"]);
@@ -62,10 +72,15 @@ fn both_sides_enforce_1000_rules_and_carry_both_traffic_kinds() {
             // Delivered counts the sink's eth0, which also sees the odd ARP or ICMP error.
             assert!(m.delivered <= m.sent + 100, "{} {side}: {m:?}", kind.kind);
         }
-        let ratio = kind.ratio_delivered.expect("a ratio when both sides delivered");
+        let ratio = kind
+            .ratio_delivered
+            .expect("a ratio when both sides delivered");
         let expected = kind.brindle.pps_delivered.unwrap() / kind.kernel.pps_delivered.unwrap();
         assert!((ratio - expected).abs() < 1e-9, "{kind:?}");
     }
     let md = policy_bench::markdown(&report);
-    assert!(md.contains("| established | 16 |") && md.contains("| new_flows | 66060288 |"), "{md}");
+    assert!(
+        md.contains("| established | 16 |") && md.contains("| new_flows | 66060288 |"),
+        "{md}"
+    );
 }

@@ -357,10 +357,14 @@ fn main() -> Result<()> {
                 port,
                 rules,
                 node_mode,
-                work_dir: std::env::temp_dir().join(format!("brindle-policy-{}", std::process::id())),
+                work_dir: std::env::temp_dir()
+                    .join(format!("brindle-policy-{}", std::process::id())),
             };
             let report = policy_bench::run(&opts).with_context(|| {
-                format!("policy failed; node log kept in {}", opts.work_dir.display())
+                format!(
+                    "policy failed; node log kept in {}",
+                    opts.work_dir.display()
+                )
             })?;
             let _ = std::fs::remove_dir_all(&opts.work_dir);
             let md_path = policy_bench::write_report(&report, &out)?;
