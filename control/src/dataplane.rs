@@ -31,7 +31,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use fastpath::classifier::{ClassifierBuilder, EndpointRules, IpSetsWriter};
+use fastpath::classifier::{Cidr, ClassifierBuilder, EndpointRules, IpSetsWriter};
+use fastpath::tables::SnatRules;
 use fastpath::conntrack::FlowTableConfig;
 use fastpath::policy::EndpointPolicy;
 use fastpath::port::{Port, PortConfig, XDP_HEADROOM};
@@ -52,6 +53,11 @@ pub struct DesiredState {
     pub workloads: Vec<WorkloadConfig>,
     pub uplink: Option<String>,
     pub pools: Vec<Ipv4Prefix>,
+    /// Pools with `natOutgoing`: their workloads' traffic to destinations outside every pool
+    /// leaves with the node's address.
+    pub nat_pools: Vec<Ipv4Prefix>,
+    /// Route through the host's own gateway routes on the uplink too (agent mode).
+    pub route_underlay: bool,
     /// Static routes, and routes to other nodes' workloads: prefix, via (the other node, or a
     /// gateway on the uplink's subnet) and encapsulation (none or IPIP). The `via` of every
     /// IPIP route is a known node, whose IPIP packets are decapsulated (see
@@ -92,6 +98,8 @@ impl DesiredState {
             workloads: config.workloads.clone(),
             uplink: config.uplink.clone(),
             pools: config.pools.clone(),
+            nat_pools: Vec::new(),
+            route_underlay: false,
             routes: config.routes.clone(),
             blackholes: Vec::new(),
             enforce_policy: false,
@@ -308,6 +316,8 @@ pub struct Dataplane {
     ports: BTreeMap<String, LivePort>,
     ids: PortIds,
     pools: Option<Vec<Ipv4Prefix>>,
+    /// What the XDP program's NAT entry says now.
+    snat: Option<Option<(Ipv4Addr, std::ops::RangeInclusive<u16>)>>,
     observed: Arc<Observed>,
     /// The workers' address sets, until the policy owner takes them.
     ip_sets: Option<IpSetsWriter>,
@@ -367,6 +377,7 @@ impl Dataplane {
             ports: BTreeMap::new(),
             ids: PortIds::new(MAX_SOCKETS),
             pools: None,
+            snat: None,
             observed,
             ip_sets: Some(ip_sets),
             deny_all: Arc::new(deny_all_policy()),
@@ -583,7 +594,7 @@ impl Dataplane {
 
     /// Builds and publishes tables for the live ports plus `fresh`, with the MACs already
     /// resolved carried over; rejected entries go into `report`.
-    fn publish(&self, desired: &DesiredState, fresh: &[LivePort], report: &mut ApplyReport) {
+    fn publish(&mut self, desired: &DesiredState, fresh: &[LivePort], report: &mut ApplyReport) {
         let all: Vec<&LivePort> = self.ports.values().chain(fresh.iter()).collect();
         let slots = all.iter().map(|p| usize::from(p.id) + 1).max().unwrap_or(0);
         let mut infos: Vec<Option<PortInfo>> = vec![None; slots];
@@ -607,14 +618,16 @@ impl Dataplane {
             .collect();
         // Read at every publish: cheap, and the host's routes may change under us.
         let underlay = uplink.map(|p| crate::host::gateway_routes(&p.info.name)).unwrap_or_default();
-        let built = programme::tables(&Routing {
+        let mut built = programme::tables(&Routing {
             ports: &infos,
             workloads,
             uplink: uplink.map(|p| (p.id, p.addrs.as_slice())),
             routes: &desired.routes,
             underlay: &underlay,
+            route_underlay: desired.route_underlay,
             blackholes: &desired.blackholes,
         });
+        built.tables.snat = snat_rules(desired, uplink.and_then(|p| p.addrs.first()).map(|(ip, _)| *ip));
         for e in built.rejected {
             let item = match &e {
                 programme::ProgrammeError::Route { prefix, .. } => prefix.clone(),
@@ -628,7 +641,14 @@ impl Dataplane {
             }
         }
         carry_over_macs(&self.tables.load(), &built.tables);
+        let snat = built.tables.snat.as_ref().map(|r| (r.node, fastpath::policy::NAT_PORTS));
         self.tables.store(Arc::new(built.tables));
+        if self.snat.as_ref() != Some(&snat) {
+            match self.program.set_snat(snat.clone()) {
+                Ok(()) => self.snat = Some(snat),
+                Err(e) => report.failures.push(refused("natOutgoing", e.to_string())),
+            }
+        }
     }
 
     fn port_status(&self) -> Vec<PortStatus> {
@@ -691,6 +711,21 @@ fn carry_over_macs(old: &Tables, new: &Tables) {
             nh.set_mac(Some(*mac));
         }
     }
+}
+
+/// NAT outgoing for the tables: from the NAT pools, to outside every pool, as `node` (the
+/// uplink's address); none without NAT pools or an address.
+fn snat_rules(desired: &DesiredState, node: Option<Ipv4Addr>) -> Option<SnatRules> {
+    let node = node?;
+    if desired.nat_pools.is_empty() {
+        return None;
+    }
+    let cidr = |p: &Ipv4Prefix| Cidr::new(p.addr, p.len).ok();
+    Some(SnatRules {
+        node,
+        nat_pools: desired.nat_pools.iter().filter_map(cidr).collect(),
+        pools: desired.pools.iter().filter_map(cidr).collect(),
+    })
 }
 
 /// The program of a policed workload nobody compiled one for: nothing in, nothing out.

@@ -45,6 +45,10 @@ pub struct Routing<'a> {
     /// subnets. Used only to find the first hop towards a next hop that is not on the
     /// uplink's subnet (a node behind a router); never installed.
     pub underlay: &'a [crate::host::GatewayRoute],
+    /// Also route through `underlay` (agent mode, as calico-node's host does: workloads reach
+    /// destinations outside the cluster by the host's routes). In file mode the configuration
+    /// is the whole routing.
+    pub route_underlay: bool,
     /// Prefixes to drop (the node's own IPAM blocks; workloads' /32s inside them win).
     pub blackholes: &'a [crate::host::Ipv4Prefix],
 }
@@ -127,6 +131,15 @@ pub fn tables(routing: &Routing) -> BuiltTables {
             }
         }
     }
+    // The host's routes through gateways, first, so that configured and learned routes for the
+    // same prefix replace them.
+    if let (true, Some((id, addrs))) = (routing.route_underlay, routing.uplink) {
+        for r in routing.underlay.iter().filter(|r| on_link(addrs, r.gateway)) {
+            if let Err(e) = add_route(r.prefix.addr, r.prefix.len, NextHop::remote(id, r.gateway, Encap::None)) {
+                rejected.push(e);
+            }
+        }
+    }
     // Static routes: through gateways or to other nodes on the uplink's subnet, or into IPIP
     // tunnels to other nodes; the nodes tunnelled to become known nodes.
     let mut tunnel_peers: Vec<(Ipv4Addr, Ipv4Addr)> = Vec::new();
@@ -189,7 +202,7 @@ pub fn tables(routing: &Routing) -> BuiltTables {
     }
 
     let ports = routing.ports.iter().map(|p| p.clone().unwrap_or_else(free_slot)).collect();
-    BuiltTables { tables: Tables { fib, next_hops, ports }, rejected }
+    BuiltTables { tables: Tables { fib, next_hops, ports, snat: None }, rejected }
 }
 
 /// Whether `ip` is on one of the uplink's subnets.
@@ -270,6 +283,7 @@ mod tests {
             uplink: uplink.as_ref().map(|(id, addrs)| (*id, addrs.as_slice())),
             routes: &config.routes,
             underlay: &[],
+            route_underlay: false,
             blackholes: &[],
         };
         let built = tables(&routing);
@@ -394,6 +408,7 @@ mod tests {
             uplink: Some((0, &up.addrs)),
             routes: &routes,
             underlay: &underlay,
+            route_underlay: true,
             blackholes: &[],
         });
         assert!(built.rejected.is_empty(), "{:?}", built.rejected.iter().map(|e| e.to_string()).collect::<Vec<_>>());
@@ -406,6 +421,9 @@ mod tests {
         assert_eq!(tunnelled.encap, Encap::Ipip { local: Ipv4Addr::new(10, 99, 0, 1), remote: far });
         let plain = hop([192, 168, 4, 1]);
         assert_eq!((plain.ip, plain.encap), (Ipv4Addr::new(10, 99, 0, 254), Encap::None), "a plain route recurses too");
+        // route_underlay: the host's routes are routes too, below every configured one.
+        assert_eq!(hop([8, 8, 8, 8]).ip, Ipv4Addr::new(10, 99, 0, 253), "the host's default route");
+        assert_eq!(hop([10, 50, 0, 9]).ip, Ipv4Addr::new(10, 99, 0, 254));
     }
 
     #[test]
@@ -435,6 +453,7 @@ mod tests {
             uplink: Some((2, &up.addrs)),
             routes: &routes,
             underlay: &[],
+            route_underlay: false,
             blackholes: &["192.168.0.0/26".parse().unwrap()],
         });
         let t = &built.tables;

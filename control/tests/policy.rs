@@ -169,3 +169,59 @@ fn a_workload_sending_from_an_address_not_its_own_is_dropped() {
     assert!(!spoofed_ping, "a spoofed source must not get through");
     assert!(drop_count(&cluster.stats(1), "spoofed_source") >= before + 2, "{}", cluster.stats(1));
 }
+
+/// Prints the peer address of every connection, then closes it.
+const PEER_SERVER: &str = "
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(16)
+while True:
+    c, peer = s.accept(); c.sendall(('%s %d' % peer).encode()); c.close()
+";
+const PEER_CLIENT: &str = "
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+print(s.recv(64).decode())
+";
+
+#[test]
+fn nat_outgoing_takes_workloads_to_an_outside_network_that_has_no_route_back() {
+    let mut cluster = Cluster::up("pc", "Never", 1, 0);
+    let (c1, _) = cluster.add_container(1, "net1");
+    // Outside: a router on the segment (10.98.0.250) in front of 203.0.113.0/24, with no
+    // route to the pool; the node's host routes 203.0.113.0/24 through it.
+    let sw = cluster.lab.spec().switch_netns();
+    let node_ns = cluster.lab.node(1).unwrap().node_netns();
+    let run = |ns: &str, args: &[&str]| assert!(Command::new("ip").args(["netns", "exec", ns]).args(args).status().unwrap().success());
+    run(&sw, &["ip", "addr", "add", "10.98.0.250/24", "dev", "br0"]);
+    run(&sw, &["ip", "addr", "add", "203.0.113.1/32", "dev", "lo"]);
+    run(&sw, &["ip", "link", "set", "lo", "up"]);
+    run(&node_ns, &["ip", "route", "add", "203.0.113.0/24", "via", "10.98.0.250"]);
+    let server = spawn_in(&sw, &["python3", "-c", PEER_SERVER, "203.0.113.1", "7777"]);
+    cluster.daemons.push(server);
+    let outside: Ipv4Addr = "203.0.113.1".parse().unwrap();
+
+    // The default pool has natOutgoing (calico-node's default): ping and TCP work, and the
+    // outside sees the node's address, from a port of the NAT range.
+    assert!(eventually(Duration::from_secs(15), || pings(&c1, outside)), "workload -> outside\n{}", cluster.logs());
+    let peer = || {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &c1, "python3", "-c", PEER_CLIENT, "203.0.113.1", "7777"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let seen = peer();
+    let (address, port) = seen.split_once(' ').unwrap_or_else(|| panic!("no answer from outside: {seen:?}\n{}", cluster.logs()));
+    assert_eq!(address, cluster.node_ip(1).to_string(), "source NATed to the node");
+    let port: u16 = port.parse().unwrap();
+    assert!(fastpath::policy::NAT_PORTS.contains(&port), "source port {port} from the NAT range");
+    // The host's own traffic to the same place is untouched (the kernel's, not NATed twice).
+    let host = Command::new("ip").args(["netns", "exec", &node_ns, "python3", "-c", PEER_CLIENT, "203.0.113.1", "7777"]).output().unwrap();
+    let host = String::from_utf8_lossy(&host.stdout);
+    assert!(host.starts_with(&format!("{} ", cluster.node_ip(1))), "the host's own connection: {host:?}");
+
+    // natOutgoing off: new flows leave with the workload's address and get no answer.
+    cluster.brindlectl(&["patch", "ippool", "default-ipv4-ippool", "-p", r#"{"spec":{"natOutgoing":false}}"#]);
+    assert!(eventually(Duration::from_secs(10), || !pings(&c1, outside)), "without NAT the outside cannot answer");
+}

@@ -8,9 +8,11 @@
  *
  * - Workload ports (cali… veths): everything goes to the socket. The workload only ever talks
  *   to the vRouter (its default route is 169.254.1.1, answered by proxy ARP in userspace).
- * - Uplink: only IPv4 addressed into an IP pool, or IP-in-IP (protocol 4, RFC 2003), goes to
- *   the socket. Everything else (ARP, the node's own SSH and BGP, IPv6) stays with the kernel,
- *   so the host keeps its own networking whatever the vRouter does.
+ * - Uplink: only IPv4 addressed into an IP pool, IP-in-IP (protocol 4, RFC 2003), and replies
+ *   to flows the vRouter source-NATed (addressed to the node, TCP/UDP destination port or
+ *   ICMP echo identifier in the NAT range, which the host's own sockets do not use) go to the
+ *   socket. Everything else (ARP, the node's own SSH and BGP, IPv6) stays with the kernel, so
+ *   the host keeps its own networking whatever the vRouter does.
  *
  * When no socket sits in the slot (the node service is not running, or crashed), the redirect
  * falls back to XDP_PASS: traffic goes to the kernel rather than into a black hole.
@@ -25,6 +27,9 @@
 #define MAX_SOCKETS 4096
 #define MAX_PORTS 4096
 #define MAX_POOL_CIDRS 1024
+
+/* RFC 792: echo reply; its identifier is at offset 4 of the ICMP header. */
+#define ICMP_ECHO_REPLY 0
 
 #define PORT_KIND_WORKLOAD 0
 #define PORT_KIND_UPLINK 1
@@ -41,6 +46,21 @@ struct pool_key {
 	__u32 prefixlen;
 	__u32 addr;
 };
+
+/* Kept in sync with `SnatEntry` in fastpath/src/xdp.rs; `node` in network byte order, the
+ * range in host order; `node` 0: no NAT outgoing. */
+struct snat {
+	__u32 node;
+	__u16 first;
+	__u16 last;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct snat);
+} snat SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -64,7 +84,43 @@ struct {
 	__type(value, __u8);
 } pool_cidrs SEC(".maps");
 
-/* Whether an uplink frame is for the vRouter: IPv4 into a pool, or IPIP. */
+/* Whether an IPv4 packet to the node is a reply to a flow the vRouter source-NATed. */
+static __always_inline int snat_reply(struct iphdr *ip, void *data_end)
+{
+	__u32 zero = 0;
+	struct snat *nat = bpf_map_lookup_elem(&snat, &zero);
+	void *l4;
+	__u16 port;
+
+	if (!nat || nat->node == 0 || ip->daddr != nat->node)
+		return 0;
+	/* Later fragments carry no ports. */
+	if (ip->frag_off & bpf_htons(0x1fff))
+		return 0;
+	if (ip->ihl < 5)
+		return 0;
+	l4 = (void *)ip + ip->ihl * 4;
+	if (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP) {
+		/* Destination port: bytes 2-3 of both headers. */
+		if (l4 + 4 > data_end)
+			return 0;
+		port = bpf_ntohs(*(__u16 *)(l4 + 2));
+		return port >= nat->first && port <= nat->last;
+	}
+	if (ip->protocol == IPPROTO_ICMP) {
+		__u8 *icmp = l4;
+
+		if (l4 + 8 > data_end)
+			return 0;
+		if (icmp[0] != ICMP_ECHO_REPLY)
+			return 0;
+		port = bpf_ntohs(*(__u16 *)(l4 + 4));
+		return port >= nat->first && port <= nat->last;
+	}
+	return 0;
+}
+
+/* Whether an uplink frame is for the vRouter: IPv4 into a pool, IPIP, or a NAT reply. */
 static __always_inline int uplink_wants(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
@@ -86,7 +142,9 @@ static __always_inline int uplink_wants(struct xdp_md *ctx)
 		return 1;
 	key.prefixlen = 32;
 	key.addr = ip->daddr;
-	return bpf_map_lookup_elem(&pool_cidrs, &key) != NULL;
+	if (bpf_map_lookup_elem(&pool_cidrs, &key))
+		return 1;
+	return snat_reply(ip, data_end);
 }
 
 SEC("xdp")

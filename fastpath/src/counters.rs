@@ -44,10 +44,12 @@ pub enum DropReason {
     PolicyDenied,
     /// Sent by a workload from an address that is not its own.
     SpoofedSource,
+    /// NAT outgoing found no free source port, or no room to track the flow.
+    NatFailed,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 18;
+    pub const COUNT: usize = 19;
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::BadEthernet,
         DropReason::UnsupportedEtherType,
@@ -67,6 +69,7 @@ impl DropReason {
         DropReason::TooBig,
         DropReason::PolicyDenied,
         DropReason::SpoofedSource,
+        DropReason::NatFailed,
     ];
 
     /// Stable snake_case name, used in stats output and metrics.
@@ -90,6 +93,7 @@ impl DropReason {
             DropReason::TooBig => "too_big",
             DropReason::PolicyDenied => "policy_denied",
             DropReason::SpoofedSource => "spoofed_source",
+            DropReason::NatFailed => "nat_failed",
         }
     }
 }

@@ -43,6 +43,8 @@ use std::net::Ipv4Addr;
 use std::sync::LazyLock;
 
 use crate::classifier::IpSets;
+use crate::conntrack::rewrite::translate;
+use crate::conntrack::FlowKey;
 use crate::counters::{DropReason, PipelineCounters};
 use crate::policy::{self, PolicyState};
 use crate::tables::{Encap, MacAddr, NextHopId, NextHopKind, PortId, PortKind, Tables, IPIP_OVERHEAD};
@@ -186,6 +188,14 @@ fn decide(
     if !ip.verify_checksum() {
         return Outcome::whole(Verdict::Drop(DropReason::BadIpv4Checksum));
     }
+    // A reply to a source-NATed flow: back to the workload's address and port, then routed
+    // like any packet, its flow already allowed.
+    let nat_node = tables.snat.as_ref().map(|s| s.node);
+    if nat_node == Some(ip.dst_addr()) && arrived_on_uplink(ingress, tables) {
+        if let Some(to) = policy::nat_reply(&ip, policing.state) {
+            return Outcome::whole(untranslate_and_route(frame, &to, ingress, tables, policing));
+        }
+    }
     if ip.protocol() != protocol::IPIP || !arrived_on_uplink(ingress, tables) || !is_local(ip.dst_addr(), tables) {
         let fields = RoutingFields::of(&ip);
         return Outcome::whole(route(frame, fields, ingress, tables, policing));
@@ -197,6 +207,26 @@ fn decide(
         fragment: ip.more_frags() || ip.frag_offset() != 0,
     };
     decapsulate(frame, tunnel, ingress, tables, counters, policing)
+}
+
+/// Rewrites a NAT reply to `to` and routes it (unpoliced: its flow was allowed).
+fn untranslate_and_route(
+    frame: &mut [u8],
+    to: &FlowKey,
+    ingress: PortId,
+    tables: &Tables,
+    policing: &mut Policing<'_>,
+) -> Verdict {
+    if translate(&mut frame[ethernet::HEADER_LEN..], to).is_err() {
+        return Verdict::Drop(DropReason::NatFailed);
+    }
+    match parse_ipv4(frame) {
+        Ok(ip) => {
+            let fields = RoutingFields { tracked: true, ..RoutingFields::of(&ip) };
+            route(frame, fields, ingress, tables, policing)
+        }
+        Err(verdict) => verdict,
+    }
 }
 
 /// What decapsulation needs of an outer IPv4 header (read before the frame is rewritten).
@@ -251,16 +281,26 @@ fn decapsulate(
 /// borrowed for the rewrite.
 #[derive(Clone, Copy)]
 struct RoutingFields {
+    src: Ipv4Addr,
     dst: Ipv4Addr,
     ttl: u8,
     total_len: u16,
     dont_frag: bool,
+    /// The packet belongs to a flow the policy stage already allowed (a NAT reply).
+    tracked: bool,
 }
 
 impl RoutingFields {
     #[inline(always)]
     fn of(ip: &Ipv4Packet<&[u8]>) -> RoutingFields {
-        RoutingFields { dst: ip.dst_addr(), ttl: ip.ttl(), total_len: ip.total_len(), dont_frag: ip.dont_frag() }
+        RoutingFields {
+            src: ip.src_addr(),
+            dst: ip.dst_addr(),
+            ttl: ip.ttl(),
+            total_len: ip.total_len(),
+            dont_frag: ip.dont_frag(),
+            tracked: false,
+        }
     }
 }
 
@@ -268,7 +308,7 @@ impl RoutingFields {
 /// whose fields are `ip`), and the rewrite when it is forwarded.
 #[inline(always)]
 fn route(frame: &mut [u8], ip: RoutingFields, ingress: PortId, tables: &Tables, policing: &mut Policing<'_>) -> Verdict {
-    let RoutingFields { dst, ttl, total_len, dont_frag } = ip;
+    let RoutingFields { src, dst, ttl, total_len, dont_frag, tracked } = ip;
     let Some(nh_id) = tables.fib.lookup(u32::from(dst)) else {
         return Verdict::Punt(PuntReason::NoRoute);
     };
@@ -303,13 +343,24 @@ fn route(frame: &mut [u8], ip: RoutingFields, ingress: PortId, tables: &Tables, 
         };
     }
     let from_policed = tables.ports.get(usize::from(ingress)).is_some_and(|p| p.policy.is_some());
-    if from_policed || port.policy.is_some() {
+    // NAT outgoing: out of the uplink, unencapsulated, from a NAT pool to outside every pool.
+    let snat = match (&tables.snat, nh.encap) {
+        (Some(rules), Encap::None) if port.kind == PortKind::Uplink && rules.applies(src, dst) => Some(rules.node),
+        _ => None,
+    };
+    if !tracked && (from_policed || port.policy.is_some() || snat.is_some()) {
         // parse_ipv4 checked this header before; the view is read-only.
         let Ok(packet) = parse_ipv4(frame) else {
             return Verdict::Drop(DropReason::BadIpv4Header);
         };
-        if let Err(reason) = policy::check(&packet, ingress, nh.port, tables, policing.sets, policing.state) {
-            return Verdict::Drop(reason);
+        match policy::check(&packet, ingress, nh.port, snat, tables, policing.sets, policing.state) {
+            Err(reason) => return Verdict::Drop(reason),
+            Ok(None) => {}
+            Ok(Some(to)) => {
+                if translate(&mut frame[ethernet::HEADER_LEN..], &to).is_err() {
+                    return Verdict::Drop(DropReason::NatFailed);
+                }
+            }
         }
     }
     let Some(neighbor_mac) = nh.mac() else {

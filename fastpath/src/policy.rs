@@ -13,11 +13,17 @@
 //! evaluation (so a policy change affects new flows, and allowed established ones keep
 //! working). ICMP errors about a tracked flow pass as that flow does (RFC 1122 section 3.2.2).
 //! A port without an [`EndpointPolicy`] is not policed (file mode, the uplink).
+//!
+//! NAT outgoing (Calico's `natOutgoing`) uses the same flow table: the first packet of a flow
+//! from a NAT pool to a destination outside every pool gets a source port on the node's
+//! address ([`SnatPorts`], in [`NAT_PORTS`]) and a flow whose reply key is the translated one;
+//! every packet of the flow is then rewritten on its way out ([`check`]) and back
+//! ([`nat_reply`]), checksums patched (RFC 1624).
 
 use std::net::Ipv4Addr;
 
 use crate::classifier::{IpSets, PacketFields, PolicyAction, PolicyProgram};
-use crate::conntrack::{related, FlowKey, FlowTable, Millis, PolicyDecision};
+use crate::conntrack::{related, FlowKey, FlowTable, Millis, PolicyDecision, SnatPorts, SnatPortsConfig};
 use crate::counters::DropReason;
 use crate::tables::{NextHopKind, PortId, Tables};
 use crate::wire::icmpv4::msg_type;
@@ -39,19 +45,31 @@ pub struct EndpointPolicy {
 /// What one worker keeps between packets for policy: its flow table (both directions of a
 /// flow reach the same worker; see `conntrack`'s notes on workers).
 pub struct PolicyState {
-    /// `None`: stateless, every packet is evaluated (replies too) and nothing is tracked.
+    /// `None`: stateless, every packet is evaluated (replies too), nothing is tracked and
+    /// nothing can be source-NATed.
     pub flows: Option<FlowTable>,
+    pub snat: SnatPorts,
     /// Milliseconds on the worker's monotonic clock, set once per batch.
     pub now: Millis,
 }
 
+/// Source ports (and ICMP echo identifiers) of NAT outgoing. Above Linux's default
+/// `ip_local_port_range` (32768-60999), so the node's own connections from the same address
+/// never pick one; the XDP program sends uplink packets to these ports to the vRouter.
+pub const NAT_PORTS: std::ops::RangeInclusive<u16> = 61000..=65535;
+
+fn nat_ports() -> SnatPorts {
+    let config = SnatPortsConfig { ports: NAT_PORTS, echo_ids: NAT_PORTS, ..SnatPortsConfig::default() };
+    SnatPorts::new(config).expect("NAT_PORTS is not empty")
+}
+
 impl PolicyState {
     pub fn new(flows: FlowTable) -> PolicyState {
-        PolicyState { flows: Some(flows), now: 0 }
+        PolicyState { flows: Some(flows), snat: nat_ports(), now: 0 }
     }
 
     pub fn stateless() -> PolicyState {
-        PolicyState { flows: None, now: 0 }
+        PolicyState { flows: None, snat: nat_ports(), now: 0 }
     }
 }
 
@@ -66,26 +84,30 @@ struct Transport {
     related: Option<FlowKey>,
 }
 
-/// Polices one routed packet: `Ok` to forward it, the drop reason otherwise.
+/// Polices (and source-NATs) one routed packet: `Ok(None)` to forward it as it is,
+/// `Ok(Some(key))` to forward it rewritten to `key`'s addresses and ports, the drop reason
+/// otherwise.
 ///
 /// `ip` is the checked IPv4 header of the packet, `ingress` the port it came in on and
-/// `egress` the port the route sends it out of.
+/// `egress` the port the route sends it out of; `snat` the node address when the packet is
+/// one NAT outgoing applies to.
 #[inline]
 pub fn check(
     ip: &Ipv4Packet<&[u8]>,
     ingress: PortId,
     egress: PortId,
+    snat: Option<Ipv4Addr>,
     tables: &Tables,
     sets: &IpSets,
     state: &mut PolicyState,
-) -> Result<(), DropReason> {
+) -> Result<Option<FlowKey>, DropReason> {
     let from = tables.ports.get(usize::from(ingress)).and_then(|p| p.policy.as_deref());
     let to = tables.ports.get(usize::from(egress)).and_then(|p| p.policy.as_deref());
     if from.is_some() && !owns_source(ip.src_addr(), ingress, tables) {
         return Err(DropReason::SpoofedSource);
     }
-    if from.is_none() && to.is_none() {
-        return Ok(());
+    if from.is_none() && to.is_none() && snat.is_none() {
+        return Ok(None);
     }
     let transport = transport(ip);
     let bytes = u32::from(ip.total_len());
@@ -93,16 +115,17 @@ pub fn check(
     let key = flow_key(&transport);
     if let Some(flows) = state.flows.as_mut() {
         if let Some(hit) = flows.lookup(&key, now) {
-            return if flows.flow(hit.id).policy.allowed {
-                flows.track(hit, transport.tcp_flags, bytes, now);
-                Ok(())
-            } else {
-                Err(DropReason::PolicyDenied)
-            };
+            let flow = flows.flow(hit.id);
+            if !flow.policy.allowed {
+                return Err(DropReason::PolicyDenied);
+            }
+            let rewrite = flow.is_translated().then(|| flow.translated(hit.direction));
+            flows.track(hit, transport.tcp_flags, bytes, now);
+            return Ok(rewrite);
         }
         if let Some(related) = transport.related {
             if let Some(hit) = flows.lookup(&related, now) {
-                return if flows.flow(hit.id).policy.allowed { Ok(()) } else { Err(DropReason::PolicyDenied) };
+                return if flows.flow(hit.id).policy.allowed { Ok(None) } else { Err(DropReason::PolicyDenied) };
             }
         }
     }
@@ -115,18 +138,50 @@ pub fn check(
     // Only allowed flows are tracked: a denied flow's next packet is evaluated again, so
     // that an allowing policy takes effect at once and a flood of denied packets cannot fill
     // the table.
-    if let (Some(flows), None) = (state.flows.as_mut(), transport.related) {
-        let decision = PolicyDecision {
-            allowed: true,
-            egress_endpoint: from.map(|_| u32::from(ingress)),
-            ingress_endpoint: to.map(|_| u32::from(egress)),
-            generation: from.or(to).map_or(0, |p| p.generation),
-        };
+    let Some(flows) = state.flows.as_mut() else {
+        // Stateless: nowhere to keep a translation.
+        return if snat.is_some() { Err(DropReason::NatFailed) } else { Ok(None) };
+    };
+    if transport.related.is_some() {
+        return Ok(None);
+    }
+    let decision = PolicyDecision {
+        allowed: true,
+        egress_endpoint: from.map(|_| u32::from(ingress)),
+        ingress_endpoint: to.map(|_| u32::from(egress)),
+        generation: from.or(to).map_or(0, |p| p.generation),
+    };
+    let reply = match snat {
+        Some(node) => state.snat.allocate(flows, &key, node, now).map_err(|_| DropReason::NatFailed)?,
+        None => key.reversed(),
+    };
+    match flows.insert(key, reply, transport.tcp_flags, bytes, decision, now) {
+        Ok(_) if snat.is_some() => Ok(Some(reply.reversed())),
+        Ok(_) => Ok(None),
+        // A translated flow cannot go out untracked: its replies would find nothing.
+        Err(_) if snat.is_some() => Err(DropReason::NatFailed),
         // A full table (nothing evictable) is counted by the table; the packet was allowed,
         // so it goes on, and its replies are evaluated on their own.
-        let _ = flows.insert(key, key.reversed(), transport.tcp_flags, bytes, decision, now);
+        Err(_) => Ok(None),
     }
-    Ok(())
+}
+
+/// For a packet that arrived on the uplink addressed to the node: the key to rewrite it to
+/// when it is a reply of a source-NATed flow (the workload's address and port), else `None`
+/// (it is the node's own traffic).
+#[inline]
+pub fn nat_reply(ip: &Ipv4Packet<&[u8]>, state: &mut PolicyState) -> Option<FlowKey> {
+    let flows = state.flows.as_mut()?;
+    let transport = transport(ip);
+    let key = flow_key(&transport);
+    let hit = flows.lookup(&key, state.now)?;
+    let flow = flows.flow(hit.id);
+    if !flow.is_translated() || !flow.policy.allowed {
+        return None;
+    }
+    let to = flow.translated(hit.direction);
+    flows.track(hit, transport.tcp_flags, u32::from(ip.total_len()), state.now);
+    Some(to)
 }
 
 /// Whether the FIB routes `src` back to the port it came from: a workload may only send from

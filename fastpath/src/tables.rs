@@ -175,6 +175,27 @@ pub struct Tables {
     pub fib: Fib,
     pub next_hops: Vec<NextHop>,
     pub ports: Vec<PortInfo>,
+    /// NAT outgoing, when any pool asks for it.
+    pub snat: Option<SnatRules>,
+}
+
+/// NAT outgoing (Calico's `natOutgoing`): packets from a NAT pool to a destination outside
+/// every pool leave the uplink with the node's address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnatRules {
+    /// The node's address on the uplink: the translated source.
+    pub node: Ipv4Addr,
+    /// Pools with `natOutgoing: true`.
+    pub nat_pools: Vec<crate::classifier::Cidr>,
+    /// Every pool: destinations inside any of them are not translated.
+    pub pools: Vec<crate::classifier::Cidr>,
+}
+
+impl SnatRules {
+    /// Whether a packet from `src` to `dst` is source-NATed.
+    pub fn applies(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+        self.nat_pools.iter().any(|p| p.contains(src)) && !self.pools.iter().any(|p| p.contains(dst))
+    }
 }
 
 impl Tables {

@@ -22,6 +22,7 @@ const PROGRAM_NAME: &CStr = c"brindle_xdp";
 const XSKS_MAP: &CStr = c"xsks";
 const PORTS_MAP: &CStr = c"ports";
 const POOL_CIDRS_MAP: &CStr = c"pool_cidrs";
+const SNAT_MAP: &CStr = c"snat";
 
 /// Number of XSKMAP slots (`MAX_SOCKETS` in the C program).
 pub const MAX_SOCKETS: u32 = 4096;
@@ -39,6 +40,16 @@ struct PortEntry {
     first_slot: u32,
     queues: u32,
     kind: u32,
+}
+
+/// Value of the `snat` map (`struct snat`): the node's address in network byte order (all
+/// zero: no NAT outgoing) and the NAT source port range.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct SnatEntry {
+    node: [u8; 4],
+    first: u16,
+    last: u16,
 }
 
 /// Key of the `pool_cidrs` LPM trie (`struct pool_key`): prefix length, then the address in
@@ -124,6 +135,7 @@ pub struct XdpProgram {
     xsks_fd: RawFd,
     ports_fd: RawFd,
     pool_cidrs_fd: RawFd,
+    snat_fd: RawFd,
 }
 
 // SAFETY: after loading, the object is only read (to keep its descriptors open) and closed once
@@ -181,6 +193,7 @@ impl XdpProgram {
         let xsks_fd = map_fd(XSKS_MAP, "map xsks")?;
         let ports_fd = map_fd(PORTS_MAP, "map ports")?;
         let pool_cidrs_fd = map_fd(POOL_CIDRS_MAP, "map pool_cidrs")?;
+        let snat_fd = map_fd(SNAT_MAP, "map snat")?;
         let prog_id = program_id(prog_fd)?;
         std::mem::forget(guard);
         tracing::debug!(prog_id, "loaded the XDP program");
@@ -191,6 +204,7 @@ impl XdpProgram {
             xsks_fd,
             ports_fd,
             pool_cidrs_fd,
+            snat_fd,
         })
     }
 
@@ -237,6 +251,20 @@ impl XdpProgram {
             }
         }
         Ok(())
+    }
+
+    /// Sends replies to source-NATed flows (to `node`, destination port or echo identifier in
+    /// `ports`) from the uplink to userspace; `None` stops it.
+    pub fn set_snat(&self, snat: Option<(Ipv4Addr, std::ops::RangeInclusive<u16>)>) -> Result<(), XdpError> {
+        let entry = match &snat {
+            Some((node, ports)) => SnatEntry { node: node.octets(), first: *ports.start(), last: *ports.end() },
+            None => SnatEntry::default(),
+        };
+        update(self.snat_fd, &0u32, &entry).map_err(|source| XdpError::MapUpdate {
+            map: "snat",
+            what: format!("{snat:?}"),
+            source,
+        })
     }
 
     /// Describes the interface in `ports`, then attaches the program to it: natively, or in

@@ -815,6 +815,7 @@ fn ping_across_workloads_through_the_worker(mode: RxMode, test: &str) {
         fib,
         next_hops,
         ports: infos,
+        snat: None,
     };
 
     let (worker_end, _slowpath) = punt_path(PuntConfig::default()).unwrap();

@@ -114,6 +114,7 @@ fn tables() -> Tables {
         fib,
         next_hops,
         ports,
+        snat: None,
     }
 }
 

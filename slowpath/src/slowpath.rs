@@ -677,6 +677,7 @@ mod tests {
                 ),
                 port("eth0", PortKind::Uplink, UPLINK_MAC, NODE_IP),
             ],
+            snat: None,
         }
     }
 

@@ -97,6 +97,7 @@ impl Agent {
             desired.routes = bgp.routes(&self.view);
         }
         desired.enforce_policy = true;
+        desired.route_underlay = true;
         desired.policies = self.policy.programs().clone();
         desired
     }

@@ -19,6 +19,7 @@ pub struct PoolFacts {
     pub cidr: Ipv4Prefix,
     pub disabled: bool,
     pub ipip: resources::EncapMode,
+    pub nat_outgoing: bool,
 }
 
 /// A node of the cluster as BGP needs it.
@@ -217,6 +218,7 @@ impl ClusterView {
             workloads,
             uplink: uplink.map(str::to_owned),
             pools: self.pools.values().filter(|p| !p.disabled).map(|p| p.cidr).collect(),
+            nat_pools: self.pools.values().filter(|p| !p.disabled && p.nat_outgoing).map(|p| p.cidr).collect(),
             routes: Vec::new(),
             blackholes: self.blocks.values().copied().collect(),
             ..DesiredState::default()
@@ -243,7 +245,12 @@ fn pool_facts(kv: &KeyValue) -> Option<PoolFacts> {
     };
     // IPv6 pools are not forwarded yet; they simply do not appear.
     let cidr = pool.spec.cidr.parse().ok()?;
-    Some(PoolFacts { cidr, disabled: pool.spec.disabled.unwrap_or(false), ipip: pool.spec.ipip() })
+    Some(PoolFacts {
+        cidr,
+        disabled: pool.spec.disabled.unwrap_or(false),
+        ipip: pool.spec.ipip(),
+        nat_outgoing: pool.spec.nat_outgoing(),
+    })
 }
 
 fn node_facts(kv: &KeyValue) -> Option<NodeFacts> {

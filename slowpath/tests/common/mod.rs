@@ -72,6 +72,7 @@ pub fn tables() -> Tables {
             NextHop::new(NextHopKind::Local, UPLINK, NODE_IP),
             NextHop::new(NextHopKind::Neighbor, WORKLOAD_A, A_IP),
         ],
+        snat: None,
     }
 }
 
