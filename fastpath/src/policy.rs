@@ -130,7 +130,7 @@ pub fn check(
         }
     }
     let allowed = |policy: Option<&EndpointPolicy>, program: fn(&EndpointPolicy) -> &PolicyProgram| {
-        policy.map_or(true, |p| program(p).evaluate(&transport.fields, sets).action == PolicyAction::Allow)
+        policy.is_none_or(|p| program(p).evaluate(&transport.fields, sets).action == PolicyAction::Allow)
     };
     if !allowed(from, |p| &p.egress) || !allowed(to, |p| &p.ingress) {
         return Err(DropReason::PolicyDenied);
