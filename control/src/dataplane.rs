@@ -732,7 +732,7 @@ fn snat_rules(desired: &DesiredState, node: Option<Ipv4Addr>) -> Option<SnatRule
 fn deny_all_policy() -> EndpointPolicy {
     let builder = ClassifierBuilder::default();
     let deny = || builder.compile(&EndpointRules::default()).expect("an empty rule set always compiles");
-    EndpointPolicy { ingress: deny(), egress: deny(), generation: 0 }
+    EndpointPolicy { ingress: deny(), egress: deny(), generation: 0, to_host: false }
 }
 
 #[cfg(test)]

@@ -225,3 +225,50 @@ fn nat_outgoing_takes_workloads_to_an_outside_network_that_has_no_route_back() {
     cluster.brindlectl(&["patch", "ippool", "default-ipv4-ippool", "-p", r#"{"spec":{"natOutgoing":false}}"#]);
     assert!(eventually(Duration::from_secs(10), || !pings(&c1, outside)), "without NAT the outside cannot answer");
 }
+
+#[test]
+fn workload_to_host_follows_default_endpoint_to_host_action_then_egress_rules() {
+    let mut cluster = Cluster::up("pd", "Never", 1, 0);
+    let (a1, _) = cluster.add_container(1, "net1");
+    let (_, a2_ip) = cluster.add_container(1, "net1");
+    let node = cluster.node_ip(1);
+    assert!(eventually(Duration::from_secs(15), || pings(&a1, a2_ip)), "{}", cluster.logs());
+
+    // Felix's default: Drop.
+    let before = drop_count(&cluster.stats(1), "to_host_denied");
+    assert!(!pings(&a1, node), "a workload must not reach its host by default");
+    assert!(drop_count(&cluster.stats(1), "to_host_denied") > before, "{}", cluster.stats(1));
+
+    cluster.apply(
+        "apiVersion: projectcalico.org/v3
+kind: FelixConfiguration
+metadata:
+  name: default
+spec:
+  defaultEndpointToHostAction: Accept
+",
+    );
+    assert!(eventually(Duration::from_secs(10), || pings(&a1, node)), "Accept: the host answers\n{}", cluster.logs());
+
+    // An egress rule: net1's workloads may not send ICMP to the node; the rest stays allowed.
+    cluster.apply(&format!(
+        "apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: no-icmp-to-node
+spec:
+  selector: has(net1)
+  types: [Egress]
+  egress:
+  - action: Deny
+    protocol: ICMP
+    destination:
+      nets: [{node}/32]
+  - action: Allow
+"
+    ));
+    let denied_before = drop_count(&cluster.stats(1), "policy_denied");
+    assert!(eventually(Duration::from_secs(10), || !pings(&a1, node)), "the egress Deny rule");
+    assert!(drop_count(&cluster.stats(1), "policy_denied") > denied_before);
+    assert!(pings(&a1, a2_ip), "other egress still allowed");
+}

@@ -46,10 +46,12 @@ pub enum DropReason {
     SpoofedSource,
     /// NAT outgoing found no free source port, or no room to track the flow.
     NatFailed,
+    /// From a workload to the node itself, refused by `defaultEndpointToHostAction: Drop`.
+    ToHostDenied,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 19;
+    pub const COUNT: usize = 20;
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::BadEthernet,
         DropReason::UnsupportedEtherType,
@@ -70,6 +72,7 @@ impl DropReason {
         DropReason::PolicyDenied,
         DropReason::SpoofedSource,
         DropReason::NatFailed,
+        DropReason::ToHostDenied,
     ];
 
     /// Stable snake_case name, used in stats output and metrics.
@@ -94,6 +97,7 @@ impl DropReason {
             DropReason::PolicyDenied => "policy_denied",
             DropReason::SpoofedSource => "spoofed_source",
             DropReason::NatFailed => "nat_failed",
+            DropReason::ToHostDenied => "to_host_denied",
         }
     }
 }

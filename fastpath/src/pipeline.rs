@@ -19,6 +19,9 @@
 //!   when the next hop encapsulates) -> with DF `Punt(FragmentationNeeded { mtu })` (counted
 //!   as drop `FragmentationNeeded`; the slow path sends ICMP type 3 code 4, RFC 1191), without
 //!   DF `Drop(TooBig)` (the node does not fragment); no MAC yet -> `Punt(Unresolved(nh))`;
+//! - a packet for the node itself from a policed workload (`policy::to_host`): a foreign
+//!   source -> `Drop(SpoofedSource)`, its egress program denies -> `Drop(PolicyDenied)`,
+//!   `defaultEndpointToHostAction: Drop` -> `Drop(ToHostDenied)`; else `Punt(Local)`;
 //! - policy (`policy::check`), for a packet from or to a policed workload port: a source
 //!   that is not the sending workload's -> `Drop(SpoofedSource)`; the flow table or the
 //!   endpoints' programs deny -> `Drop(PolicyDenied)`;
@@ -317,7 +320,7 @@ fn route(frame: &mut [u8], ip: RoutingFields, ingress: PortId, tables: &Tables, 
     };
     match nh.kind {
         NextHopKind::Neighbor => {}
-        NextHopKind::Local => return Verdict::Punt(PuntReason::Local),
+        NextHopKind::Local => return to_host(frame, ingress, tables, policing),
         NextHopKind::Blackhole => return Verdict::Drop(DropReason::Blackhole),
     }
     // RFC 1812 section 5.3.1: a router discards a packet whose TTL it would lower to 0.
@@ -370,6 +373,17 @@ fn route(frame: &mut [u8], ip: RoutingFields, ingress: PortId, tables: &Tables, 
     match nh.encap {
         Encap::None => Verdict::Forward(nh.port),
         Encap::Ipip { .. } => Verdict::Encapsulate { port: nh.port, next_hop: nh_id },
+    }
+}
+
+/// A packet for the node itself: to the slow path, if the sending workload's policy lets it.
+fn to_host(frame: &[u8], ingress: PortId, tables: &Tables, policing: &Policing<'_>) -> Verdict {
+    let Ok(packet) = parse_ipv4(frame) else {
+        return Verdict::Drop(DropReason::BadIpv4Header);
+    };
+    match policy::to_host(&packet, ingress, tables, policing.sets) {
+        Ok(()) => Verdict::Punt(PuntReason::Local),
+        Err(reason) => Verdict::Drop(reason),
     }
 }
 

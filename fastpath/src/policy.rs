@@ -40,6 +40,10 @@ pub struct EndpointPolicy {
     /// Changes whenever the control plane recompiles: flows record which generation allowed
     /// them.
     pub generation: u32,
+    /// Whether traffic from the workload to the node itself, once its egress policy allows
+    /// it, reaches the node (Felix's `defaultEndpointToHostAction`: Accept or Return) or is
+    /// dropped (Drop).
+    pub to_host: bool,
 }
 
 /// What one worker keeps between packets for policy: its flow table (both directions of a
@@ -182,6 +186,26 @@ pub fn nat_reply(ip: &Ipv4Packet<&[u8]>, state: &mut PolicyState) -> Option<Flow
     let to = flow.translated(hit.direction);
     flows.track(hit, transport.tcp_flags, u32::from(ip.total_len()), state.now);
     Some(to)
+}
+
+/// Polices a packet from `ingress` addressed to the node itself (or the workloads' gateway):
+/// from a policed workload it must carry the workload's address, pass its egress program and
+/// be allowed to the host. Not tracked: the node's answers do not come back through here.
+#[inline]
+pub fn to_host(ip: &Ipv4Packet<&[u8]>, ingress: PortId, tables: &Tables, sets: &IpSets) -> Result<(), DropReason> {
+    let Some(from) = tables.ports.get(usize::from(ingress)).and_then(|p| p.policy.as_deref()) else {
+        return Ok(());
+    };
+    if !owns_source(ip.src_addr(), ingress, tables) {
+        return Err(DropReason::SpoofedSource);
+    }
+    if from.egress.evaluate(&transport(ip).fields, sets).action != PolicyAction::Allow {
+        return Err(DropReason::PolicyDenied);
+    }
+    if !from.to_host {
+        return Err(DropReason::ToHostDenied);
+    }
+    Ok(())
 }
 
 /// Whether the FIB routes `src` back to the port it came from: a workload may only send from

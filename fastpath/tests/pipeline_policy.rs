@@ -55,11 +55,13 @@ fn policies() -> (EndpointPolicy, EndpointPolicy) {
         ingress: builder.compile(&rules(vec![web_ingress])).unwrap(),
         egress: builder.compile(&rules(Vec::new())).unwrap(),
         generation: 1,
+        to_host: true,
     };
     let client = EndpointPolicy {
         ingress: builder.compile(&rules(Vec::new())).unwrap(),
         egress: builder.compile(&rules(vec![Rule::any(Action::Allow)])).unwrap(),
         generation: 1,
+        to_host: true,
     };
     (client, web)
 }

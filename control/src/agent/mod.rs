@@ -76,7 +76,7 @@ impl Agent {
         let mut agent = Agent {
             store,
             view: ClusterView::new(&identity.node_name),
-            policy: policy::NodePolicy::new(&identity.node_name),
+            policy: policy::NodePolicy::new(&identity.node_name, endpoint_to_host_from_env()),
             identity,
             watches: Vec::new(),
             needs_resync: true,
@@ -204,6 +204,12 @@ impl Agent {
         }
         changed
     }
+}
+
+/// `FELIX_DEFAULTENDPOINTTOHOSTACTION`, when set; a bad value is reported and ignored.
+fn endpoint_to_host_from_env() -> Option<resources::EndpointToHostAction> {
+    let value = std::env::var(policy::ENDPOINT_TO_HOST_ENV).ok()?;
+    policy::parse_endpoint_to_host(&value).map_err(|e| tracing::error!("{e}; using the datastore's setting")).ok()
 }
 
 /// Creates or updates this node's Node resource with its address and AS (compare-and-swap).

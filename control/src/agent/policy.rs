@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use datastore::{keys, KeyValue, WatchEvent};
 use fastpath::classifier::{ClassifierBuilder, EndpointRules, IpSetId, IpSetsWriter};
 use fastpath::policy::EndpointPolicy;
-use resources::{Kind, Resource};
+use resources::{EndpointToHostAction, Kind, Resource};
 
 use crate::dataplane::EndpointPolicyHandle;
 use crate::policy::{apply_ipset_deltas, Direction, EndpointKey, PolicyModel};
@@ -30,9 +30,31 @@ const POLICY_KINDS: [Kind; 8] = [
 ];
 
 /// The datastore prefixes of the policy kinds (workload endpoints included: rule selectors
-/// match endpoints of every node).
+/// match endpoints of every node), and of FelixConfiguration (`defaultEndpointToHostAction`).
 pub fn watched_prefixes() -> impl Iterator<Item = String> {
-    POLICY_KINDS.iter().map(|k| keys::resource_prefix(k.plural(), None))
+    POLICY_KINDS
+        .iter()
+        .map(|k| keys::resource_prefix(k.plural(), None))
+        .chain(std::iter::once(keys::resource_prefix(Kind::FelixConfiguration.plural(), None)))
+}
+
+/// Felix's environment variable for `defaultEndpointToHostAction`; it wins over the datastore.
+pub const ENDPOINT_TO_HOST_ENV: &str = "FELIX_DEFAULTENDPOINTTOHOSTACTION";
+
+/// Whether workloads may reach their host: `Accept` and `Return` (no host endpoints here,
+/// so nothing further applies) let them, `Drop` (Felix's default) does not.
+pub fn endpoint_to_host_allowed(action: EndpointToHostAction) -> bool {
+    !matches!(action, EndpointToHostAction::Drop)
+}
+
+/// `FELIX_DEFAULTENDPOINTTOHOSTACTION`'s value (any case, as Felix reads it).
+pub fn parse_endpoint_to_host(value: &str) -> Result<EndpointToHostAction, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "drop" => Ok(EndpointToHostAction::Drop),
+        "accept" => Ok(EndpointToHostAction::Accept),
+        "return" => Ok(EndpointToHostAction::Return),
+        _ => Err(format!("{ENDPOINT_TO_HOST_ENV}={value:?}: expected Drop, Accept or Return")),
+    }
 }
 
 /// The model, the compiled programs of the local endpoints, and the workers' address sets.
@@ -49,10 +71,15 @@ pub struct NodePolicy {
     /// The set ids the writer holds, to clear them on a resync.
     published: BTreeSet<IpSetId>,
     generation: u32,
+    /// `defaultEndpointToHostAction` from the environment (wins) and from FelixConfiguration
+    /// `default`.
+    to_host_env: Option<EndpointToHostAction>,
+    to_host_config: Option<EndpointToHostAction>,
 }
 
 impl NodePolicy {
-    pub fn new(node: &str) -> NodePolicy {
+    /// `to_host_env`: `defaultEndpointToHostAction` set in the node's environment.
+    pub fn new(node: &str, to_host_env: Option<EndpointToHostAction>) -> NodePolicy {
         NodePolicy {
             node: node.to_owned(),
             model: PolicyModel::new(node),
@@ -62,7 +89,14 @@ impl NodePolicy {
             sets: None,
             published: BTreeSet::new(),
             generation: 0,
+            to_host_env,
+            to_host_config: None,
         }
+    }
+
+    /// Whether workloads may reach their host (see [`endpoint_to_host_allowed`]).
+    fn to_host(&self) -> bool {
+        endpoint_to_host_allowed(self.to_host_env.or(self.to_host_config).unwrap_or(EndpointToHostAction::Drop))
     }
 
     /// Takes the workers' address sets and fills them from the model.
@@ -74,6 +108,7 @@ impl NodePolicy {
     /// Replaces the model with a full listing (a resync); every program is compiled again.
     pub fn reset(&mut self, listing: &[KeyValue]) {
         self.model = PolicyModel::new(self.node.clone());
+        self.to_host_config = None;
         for kv in listing {
             self.put(kv);
         }
@@ -85,10 +120,18 @@ impl NodePolicy {
 
     /// Applies one watch event; true if a program or an address set changed.
     pub fn apply(&mut self, event: &WatchEvent) -> bool {
+        let to_host = self.to_host();
         match event {
             WatchEvent::Put(kv) => self.put(kv),
             WatchEvent::Delete { key, .. } => self.delete(key),
             WatchEvent::Compacted { .. } | WatchEvent::Disconnected { .. } => return false,
+        }
+        if self.to_host() != to_host {
+            // Every program carries the setting.
+            self.programs.clear();
+            self.interfaces.clear();
+            self.recompile(self.model.local_endpoints().into_iter().map(|(k, _)| k).collect());
+            return true;
         }
         let deltas = self.model.take_ipset_deltas();
         let sets_changed = !deltas.is_empty();
@@ -111,6 +154,16 @@ impl NodePolicy {
     }
 
     fn put(&mut self, kv: &KeyValue) {
+        if kv.key == felix_default_key() {
+            self.to_host_config = match Resource::from_kv(kv) {
+                Ok(Resource::FelixConfiguration(c)) => c.spec.default_endpoint_to_host_action,
+                _ => {
+                    tracing::warn!(key = %kv.key, "ignoring a FelixConfiguration that does not decode");
+                    None
+                }
+            };
+            return;
+        }
         if !is_policy_key(&kv.key) {
             return;
         }
@@ -125,6 +178,10 @@ impl NodePolicy {
     }
 
     fn delete(&mut self, key: &str) {
+        if key == felix_default_key() {
+            self.to_host_config = None;
+            return;
+        }
         let Some((kind, namespace, name)) = parse_key(key) else { return };
         self.model.remove(kind, namespace, name);
     }
@@ -139,12 +196,13 @@ impl NodePolicy {
             }
             let Some(interface) = interfaces.get(&key) else { continue };
             self.generation = self.generation.wrapping_add(1);
+            let to_host = self.to_host();
             let policy = match (self.compile(&key, Direction::Ingress), self.compile(&key, Direction::Egress)) {
-                (Ok(ingress), Ok(egress)) => EndpointPolicy { ingress, egress, generation: self.generation },
+                (Ok(ingress), Ok(egress)) => EndpointPolicy { ingress, egress, generation: self.generation, to_host },
                 (Err(e), _) | (_, Err(e)) => {
                     tracing::error!(endpoint = %key, error = %e, "cannot compile the endpoint's policy; denying its traffic");
                     let deny = || self.builder.compile(&EndpointRules::default()).expect("no rules always compile");
-                    EndpointPolicy { ingress: deny(), egress: deny(), generation: self.generation }
+                    EndpointPolicy { ingress: deny(), egress: deny(), generation: self.generation, to_host: false }
                 }
             };
             tracing::debug!(endpoint = %key, %interface, generation = self.generation, "policy compiled");
@@ -171,6 +229,10 @@ impl NodePolicy {
         }
         writer.publish();
     }
+}
+
+fn felix_default_key() -> String {
+    keys::resource(Kind::FelixConfiguration.plural(), None, "default")
 }
 
 fn is_policy_key(key: &str) -> bool {
@@ -202,5 +264,23 @@ mod tests {
         assert_eq!(parse_key(&key), Some((Kind::GlobalNetworkSet, None, "blocked")));
         assert_eq!(parse_key(&keys::resource("ippools", None, "p")), None, "not a policy kind");
         assert_eq!(parse_key("/calico/ipam/v2/host/n1/ipv4/block/10.0.0.0-26"), None);
+    }
+
+    #[test]
+    fn endpoint_to_host_action_reads_as_felix_does() {
+        assert_eq!(parse_endpoint_to_host("ACCEPT"), Ok(EndpointToHostAction::Accept));
+        assert_eq!(parse_endpoint_to_host("Return"), Ok(EndpointToHostAction::Return));
+        assert_eq!(parse_endpoint_to_host("drop"), Ok(EndpointToHostAction::Drop));
+        let err = parse_endpoint_to_host("allow").unwrap_err();
+        assert!(err.contains(ENDPOINT_TO_HOST_ENV) && err.contains("allow"), "{err}");
+        assert!(!endpoint_to_host_allowed(EndpointToHostAction::Drop));
+        assert!(endpoint_to_host_allowed(EndpointToHostAction::Accept) && endpoint_to_host_allowed(EndpointToHostAction::Return));
+        // Felix's default, and the environment over the datastore.
+        let mut policy = NodePolicy::new("n1", None);
+        assert!(!policy.to_host());
+        policy.to_host_config = Some(EndpointToHostAction::Accept);
+        assert!(policy.to_host());
+        policy.to_host_env = Some(EndpointToHostAction::Drop);
+        assert!(!policy.to_host());
     }
 }
