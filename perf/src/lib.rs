@@ -14,5 +14,6 @@ pub mod crossnode;
 pub mod e2e;
 pub mod lab;
 pub mod policy_bench;
+pub mod report;
 pub mod stats;
 pub mod udp;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use perf::{controlplane, crossnode, e2e, policy_bench, udp};
+use perf::{controlplane, crossnode, e2e, policy_bench, report, udp};
 
 #[derive(Parser)]
 #[command(
@@ -170,6 +170,22 @@ enum Cmd {
         timeout: f64,
         #[arg(long, default_value = "perf/results/resync.json")]
         out: PathBuf,
+    },
+    /// Markdown report and SVG/PNG plots from every results JSON in a directory: brindle vs
+    /// kernel per benchmark with the ratio from the same run, CNI latency CDFs.
+    Report {
+        /// Directory whose *.json files are read.
+        #[arg(long, default_value = "perf/results")]
+        results: PathBuf,
+        /// Markdown report [default: <results>/report.md].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Directory for the plots [default: <results>/plots].
+        #[arg(long)]
+        plots: Option<PathBuf>,
+        /// TrueType font for the text in the plots [default: DejaVu Sans from fonts-dejavu-core].
+        #[arg(long)]
+        font: Option<PathBuf>,
     },
 }
 
@@ -419,6 +435,28 @@ fn main() -> Result<()> {
             if let Some(error) = &report.node_error {
                 anyhow::bail!("the node did not sync {endpoints} endpoints: {error}");
             }
+        }
+        Cmd::Report {
+            results,
+            out,
+            plots,
+            font,
+        } => {
+            let mut opts = report::ReportOptions::in_dir(&results);
+            opts.out = out.unwrap_or(opts.out);
+            opts.plots_dir = plots.unwrap_or(opts.plots_dir);
+            opts.font = font;
+            let (read, plots) = report::run(&opts)?;
+            for skipped in &read.skipped {
+                eprintln!("left out: {skipped}");
+            }
+            eprintln!(
+                "wrote {} ({} comparisons) and {} plots in {}",
+                opts.out.display(),
+                read.comparisons.len(),
+                plots.len(),
+                opts.plots_dir.display()
+            );
         }
     }
     Ok(())

@@ -1,0 +1,802 @@
+//! `brindle-perf report`: one Markdown report and SVG/PNG plots from every benchmark JSON in
+//! a results directory.
+//!
+//! The kind of a results file is its name: `e2e*.json`, `crossnode*.json`, `policy*.json`,
+//! `cni-latency*.json`, `resync*.json` (so variants such as `e2e-interrupt.json` are reported
+//! too, under their own name). Every brindle/kernel ratio is computed from the two sides of
+//! one file, that is of one run: the benchmarks measure both sides one after the other in one
+//! invocation, and ratios across runs on these noisy machines would mean nothing.
+//!
+//! Fields are read through JSON pointers rather than the benchmarks' own types, so that the
+//! report keeps reading older result files when a benchmark gains a field; a missing or
+//! non-numeric field is an error naming the file and the field.
+//!
+//! Text in the plots is laid out with `ab_glyph` from a TrueType font read at run time
+//! (DejaVu Sans from Debian's `fonts-dejavu-core`, or `--font`), so that neither fontconfig
+//! nor freetype is linked and no font is vendored into the repository.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use serde_json::Value;
+
+/// Result files larger than this are not benchmark output; refusing them bounds memory.
+const MAX_RESULT_BYTES: u64 = 64 << 20;
+/// Latency samples drawn per CDF line; a CDF needs no more to look exact at plot resolution.
+const MAX_CDF_SAMPLES: usize = 100_000;
+/// Pixel size of every plot.
+const PLOT_SIZE: (u32, u32) = (900, 540);
+/// The family plotters asks for; the loaded font is registered under it.
+const FONT_FAMILY: &str = "sans-serif";
+/// Where Debian (and other distributions) install DejaVu Sans, tried in order.
+pub const FONT_CANDIDATES: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+];
+const MAX_FONT_BYTES: u64 = 32 << 20;
+
+const KERNEL_COLOR: RGBColor = RGBColor(0x8c, 0x8c, 0x8c);
+const BRINDLE_COLOR: RGBColor = RGBColor(0xd9, 0x5f, 0x02);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {size} bytes is more than the {MAX_RESULT_BYTES} a result file may have")]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error("{path}: invalid JSON: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: field {field}: {problem}")]
+    Field {
+        path: PathBuf,
+        field: String,
+        problem: String,
+    },
+    #[error("no benchmark results (*.json) in {0}")]
+    NoResults(PathBuf),
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("drawing {path}: {message}")]
+    Plot { path: PathBuf, message: String },
+    #[error("no font for the text in the plots: tried {tried}; install fonts-dejavu-core or pass --font")]
+    NoFont { tried: String },
+    #[error("font {path}: not a TrueType/OpenType font (or larger than {MAX_FONT_BYTES} bytes)")]
+    InvalidFont { path: PathBuf },
+}
+
+/// Where to read results and write the report.
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    /// Directory whose `*.json` files are read (not recursively).
+    pub results_dir: PathBuf,
+    /// The Markdown report.
+    pub out: PathBuf,
+    /// Directory for `<run>-<plot>.svg` and `.png`.
+    pub plots_dir: PathBuf,
+    /// TrueType font for plot text; `None` tries [`FONT_CANDIDATES`].
+    pub font: Option<PathBuf>,
+}
+
+impl ReportOptions {
+    /// `report.md` and `plots/` inside the results directory.
+    pub fn in_dir(results_dir: &Path) -> Self {
+        ReportOptions {
+            results_dir: results_dir.to_path_buf(),
+            out: results_dir.join("report.md"),
+            plots_dir: results_dir.join("plots"),
+            font: None,
+        }
+    }
+}
+
+/// One metric of one run, brindle next to the kernel baseline of the same run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    /// The results file's stem, e.g. `crossnode` or `e2e-interrupt`.
+    pub run: String,
+    /// The traffic within the run: `plain`/`ipip` (crossnode), `established`/`new_flows`
+    /// (policy); empty for e2e.
+    pub traffic: String,
+    /// The benchmark's own field name, unit included (`pps_delivered`, `rtt_p99_us`).
+    pub metric: String,
+    pub kernel: f64,
+    pub brindle: f64,
+}
+
+impl Comparison {
+    /// brindle/kernel; `None` when the kernel side measured zero.
+    pub fn ratio(&self) -> Option<f64> {
+        (self.kernel > 0.0).then(|| self.brindle / self.kernel)
+    }
+
+    fn is_latency(&self) -> bool {
+        self.metric.starts_with("rtt_")
+    }
+}
+
+/// Latency samples of one operation, for a CDF.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatencySamples {
+    pub run: String,
+    /// `add_ms`, `add_to_forwarding_ms`, `del_ms`.
+    pub operation: String,
+    /// Sorted ascending.
+    pub samples_ms: Vec<f64>,
+}
+
+/// Percentiles of one CNI operation (no kernel baseline: the kernel has no CNI).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CniLatencyRow {
+    pub run: String,
+    pub operation: String,
+    pub count: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// The control-plane resync benchmark's headline numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResyncRow {
+    pub run: String,
+    pub endpoints: f64,
+    pub synced_secs: f64,
+    pub programmed_secs: f64,
+    pub endpoints_per_sec: f64,
+    pub reconnect_resync_secs: Option<f64>,
+}
+
+/// Everything read from a results directory.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub comparisons: Vec<Comparison>,
+    pub latency_samples: Vec<LatencySamples>,
+    pub cni_latency: Vec<CniLatencyRow>,
+    pub resync: Vec<ResyncRow>,
+    /// Files read, in order.
+    pub sources: Vec<String>,
+    /// Files or parts left out, with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// Reads the results, writes the plots then the Markdown report; returns what was read and
+/// the plot files written.
+pub fn run(opts: &ReportOptions) -> Result<(Report, Vec<PathBuf>), ReportError> {
+    let report = load(&opts.results_dir)?;
+    register_font(opts.font.as_deref())?;
+    std::fs::create_dir_all(&opts.plots_dir).map_err(|source| ReportError::Write {
+        path: opts.plots_dir.clone(),
+        source,
+    })?;
+    let plots = write_plots(&report, &opts.plots_dir)?;
+    let plots_link = relative_to_report(&opts.plots_dir, &opts.out);
+    let md = markdown(&report, &plots, &plots_link);
+    std::fs::write(&opts.out, md).map_err(|source| ReportError::Write {
+        path: opts.out.clone(),
+        source,
+    })?;
+    Ok((report, plots))
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading
+
+/// Reads every `*.json` directly in `dir`, in name order.
+pub fn load(dir: &Path) -> Result<Report, ReportError> {
+    let read_err = |source| ReportError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(read_err)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && p.is_file())
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(ReportError::NoResults(dir.to_path_buf()));
+    }
+    let mut report = Report::default();
+    for path in &paths {
+        add_file(&mut report, path)?;
+    }
+    Ok(report)
+}
+
+fn add_file(report: &mut Report, path: &Path) -> Result<(), ReportError> {
+    let run = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let doc = read_json(path)?;
+    let file = Doc { path, value: &doc };
+    let before = report.comparisons.len() + report.cni_latency.len() + report.resync.len();
+    if run.starts_with("e2e") {
+        add_sides(report, &file, &run, "", "/kernel", "/brindle")?;
+    } else if run.starts_with("crossnode") {
+        for encap in ["plain", "ipip"] {
+            let (k, b) = (format!("/kernel_{encap}"), format!("/brindle_{encap}"));
+            add_sides(report, &file, &run, encap, &k, &b)?;
+        }
+    } else if run.starts_with("policy") {
+        add_policy(report, &file, &run)?;
+    } else if run.starts_with("cni-latency") {
+        add_cni_latency(report, &file, &run)?;
+    } else if run.starts_with("resync") {
+        report.resync.push(ResyncRow {
+            run: run.clone(),
+            endpoints: file.number("/endpoints")?,
+            synced_secs: file.number("/synced_secs")?,
+            programmed_secs: file.number("/programmed_secs")?,
+            endpoints_per_sec: file.number("/endpoints_per_sec")?,
+            reconnect_resync_secs: file.optional_number("/reconnect_resync_secs")?,
+        });
+    } else {
+        report
+            .skipped
+            .push(format!("{}: not a known benchmark", path.display()));
+        return Ok(());
+    }
+    let after = report.comparisons.len() + report.cni_latency.len() + report.resync.len();
+    if after > before {
+        report.sources.push(run);
+    }
+    Ok(())
+}
+
+fn read_json(path: &Path) -> Result<Value, ReportError> {
+    let read_err = |source| ReportError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read_err)?.len();
+    if size > MAX_RESULT_BYTES {
+        return Err(ReportError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    serde_json::from_slice(&bytes).map_err(|source| ReportError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// One parsed results file, with errors that name it.
+struct Doc<'a> {
+    path: &'a Path,
+    value: &'a Value,
+}
+
+impl Doc<'_> {
+    fn error(&self, field: &str, problem: impl Into<String>) -> ReportError {
+        ReportError::Field {
+            path: self.path.to_path_buf(),
+            field: field.to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    /// `None` when the field is absent or null (a side that did not run).
+    fn optional_number(&self, pointer: &str) -> Result<Option<f64>, ReportError> {
+        match self.value.pointer(pointer) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .map(Some)
+                .ok_or_else(|| self.error(pointer, format!("{n} is not a finite number"))),
+            Some(other) => Err(self.error(pointer, format!("expected a number, found {other}"))),
+        }
+    }
+
+    fn number(&self, pointer: &str) -> Result<f64, ReportError> {
+        self.optional_number(pointer)?
+            .ok_or_else(|| self.error(pointer, "missing"))
+    }
+
+    fn is_present(&self, pointer: &str) -> bool {
+        !matches!(self.value.pointer(pointer), None | Some(Value::Null))
+    }
+}
+
+/// pps and ping percentiles of a kernel side and a brindle side of the same run.
+fn add_sides(
+    report: &mut Report,
+    file: &Doc,
+    run: &str,
+    traffic: &str,
+    kernel: &str,
+    brindle: &str,
+) -> Result<(), ReportError> {
+    for side in [kernel, brindle] {
+        if !file.is_present(side) {
+            // e2e without --brindle-node, or a crossnode side that failed: nothing to compare.
+            report.skipped.push(format!(
+                "{}: {} is absent or null, no comparison for {}",
+                file.path.display(),
+                &side[1..],
+                if traffic.is_empty() { run } else { traffic }
+            ));
+            return Ok(());
+        }
+    }
+    for metric in ["pps_delivered", "rtt_p50_us", "rtt_p99_us"] {
+        let k = file.optional_number(&format!("{kernel}/{metric}"))?;
+        let b = file.optional_number(&format!("{brindle}/{metric}"))?;
+        // A latency is null when no ping came back; the pps rows still stand.
+        if let (Some(kernel), Some(brindle)) = (k, b) {
+            report.comparisons.push(Comparison {
+                run: run.to_string(),
+                traffic: traffic.to_string(),
+                metric: metric.to_string(),
+                kernel,
+                brindle,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn add_policy(report: &mut Report, file: &Doc, run: &str) -> Result<(), ReportError> {
+    let kinds = file
+        .value
+        .pointer("/kinds")
+        .and_then(Value::as_array)
+        .ok_or_else(|| file.error("/kinds", "expected an array"))?;
+    for i in 0..kinds.len() {
+        let kind = kinds[i]
+            .get("kind")
+            .and_then(Value::as_str)
+            .ok_or_else(|| file.error(&format!("/kinds/{i}/kind"), "expected a string"))?;
+        report.comparisons.push(Comparison {
+            run: run.to_string(),
+            traffic: kind.to_string(),
+            metric: "pps_delivered".to_string(),
+            kernel: file.number(&format!("/kinds/{i}/kernel/pps_delivered"))?,
+            brindle: file.number(&format!("/kinds/{i}/brindle/pps_delivered"))?,
+        });
+    }
+    Ok(())
+}
+
+fn add_cni_latency(report: &mut Report, file: &Doc, run: &str) -> Result<(), ReportError> {
+    for operation in ["add", "add_to_forwarding", "del"] {
+        if !file.is_present(&format!("/{operation}")) {
+            continue;
+        }
+        report.cni_latency.push(CniLatencyRow {
+            run: run.to_string(),
+            operation: operation.to_string(),
+            count: file.number(&format!("/{operation}/count"))?,
+            p50_ms: file.number(&format!("/{operation}/p50_ms"))?,
+            p99_ms: file.number(&format!("/{operation}/p99_ms"))?,
+            max_ms: file.number(&format!("/{operation}/max_ms"))?,
+        });
+        let field = format!("/samples/{operation}_ms");
+        let Some(samples) = file.value.pointer(&field).and_then(Value::as_array) else {
+            continue;
+        };
+        let mut samples_ms = Vec::with_capacity(samples.len().min(MAX_CDF_SAMPLES));
+        for (i, sample) in samples.iter().take(MAX_CDF_SAMPLES).enumerate() {
+            let value = sample.as_f64().filter(|v| v.is_finite()).ok_or_else(|| {
+                file.error(&format!("{field}/{i}"), format!("expected a number, found {sample}"))
+            })?;
+            samples_ms.push(value);
+        }
+        samples_ms.sort_by(f64::total_cmp);
+        report.latency_samples.push(LatencySamples {
+            run: run.to_string(),
+            operation: format!("{operation}_ms"),
+            samples_ms,
+        });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Markdown
+
+fn relative_to_report(plots_dir: &Path, report: &Path) -> String {
+    let base = report.parent().unwrap_or(Path::new(""));
+    plots_dir
+        .strip_prefix(base)
+        .unwrap_or(plots_dir)
+        .display()
+        .to_string()
+}
+
+fn format_value(metric: &str, value: f64) -> String {
+    if metric.starts_with("pps") {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+/// The report: comparison table, plots (linked under `plots_link`), control-plane tables.
+pub fn markdown(report: &Report, plots: &[PathBuf], plots_link: &str) -> String {
+    let mut md = String::from("# Brindle benchmark report\n\n");
+    md.push_str(&format!(
+        "Produced by `brindle-perf report` from {}. Every ratio is brindle/kernel from the same \
+         file, that is from one run in which both sides were measured one after the other on \
+         the same machine. pps: higher is better; latencies (`rtt_*_us`, ping round trip in \
+         microseconds): lower is better.\n\n",
+        report
+            .sources
+            .iter()
+            .map(|s| format!("`{s}.json`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if !report.comparisons.is_empty() {
+        md.push_str("## Brindle vs the kernel dataplane\n\n");
+        md.push_str("| run | traffic | metric | kernel | brindle | brindle/kernel |\n");
+        md.push_str("|---|---|---|---:|---:|---:|\n");
+        for c in &report.comparisons {
+            let ratio = c.ratio().map_or("-".to_string(), |r| format!("{r:.2}"));
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                c.run,
+                if c.traffic.is_empty() { "-" } else { &c.traffic },
+                c.metric,
+                format_value(&c.metric, c.kernel),
+                format_value(&c.metric, c.brindle),
+                ratio
+            ));
+        }
+        md.push('\n');
+    }
+    if !report.cni_latency.is_empty() {
+        md.push_str("## CNI latency (no kernel baseline)\n\n");
+        md.push_str("| run | operation | count | p50 ms | p99 ms | max ms |\n");
+        md.push_str("|---|---|---:|---:|---:|---:|\n");
+        for r in &report.cni_latency {
+            md.push_str(&format!(
+                "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} |\n",
+                r.run, r.operation, r.count, r.p50_ms, r.p99_ms, r.max_ms
+            ));
+        }
+        md.push('\n');
+    }
+    if !report.resync.is_empty() {
+        md.push_str("## Datastore resync (no kernel baseline)\n\n");
+        md.push_str(
+            "| run | endpoints | synced s | programmed s | endpoints/s | reconnect resync s |\n",
+        );
+        md.push_str("|---|---:|---:|---:|---:|---:|\n");
+        for r in &report.resync {
+            md.push_str(&format!(
+                "| {} | {:.0} | {:.3} | {:.3} | {:.0} | {} |\n",
+                r.run,
+                r.endpoints,
+                r.synced_secs,
+                r.programmed_secs,
+                r.endpoints_per_sec,
+                r.reconnect_resync_secs
+                    .map_or("-".to_string(), |s| format!("{s:.3}"))
+            ));
+        }
+        md.push('\n');
+    }
+    let svgs: Vec<&PathBuf> = plots
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .collect();
+    if !svgs.is_empty() {
+        md.push_str("## Plots\n\nEach plot also exists as PNG next to the SVG.\n\n");
+        for svg in svgs {
+            let name = svg.file_name().unwrap_or_default().to_string_lossy();
+            let stem = svg.file_stem().unwrap_or_default().to_string_lossy();
+            let link = if plots_link.is_empty() {
+                name.to_string()
+            } else {
+                format!("{plots_link}/{name}")
+            };
+            md.push_str(&format!("![{stem}]({link})\n\n"));
+        }
+    }
+    if !report.skipped.is_empty() {
+        md.push_str("## Left out\n\n");
+        for s in &report.skipped {
+            md.push_str(&format!("- {s}\n"));
+        }
+        md.push('\n');
+    }
+    md.push_str(
+        "Not measured yet, so not plotted: pps vs packet size, pps vs number of rules (the \
+         policy benchmark runs one rule count per invocation), and a CDF of the dataplane \
+         latency (the benchmarks record ping percentiles, not samples).\n",
+    );
+    md
+}
+
+// ---------------------------------------------------------------------------------------
+// Plots
+
+/// Registers the plot font once per process: `explicit`, else the first of
+/// [`FONT_CANDIDATES`] that exists.
+pub fn register_font(explicit: Option<&Path>) -> Result<(), ReportError> {
+    static REGISTERED: Mutex<bool> = Mutex::new(false);
+    let mut registered = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
+    if *registered {
+        return Ok(());
+    }
+    let candidates: Vec<PathBuf> = match explicit {
+        Some(path) => vec![path.to_path_buf()],
+        None => FONT_CANDIDATES.iter().map(PathBuf::from).collect(),
+    };
+    let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+        return Err(ReportError::NoFont {
+            tried: candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    let invalid = || ReportError::InvalidFont { path: path.clone() };
+    let size = std::fs::metadata(path)
+        .map_err(|source| ReportError::Read {
+            path: path.clone(),
+            source,
+        })?
+        .len();
+    if size > MAX_FONT_BYTES {
+        return Err(invalid());
+    }
+    let bytes = std::fs::read(path).map_err(|source| ReportError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    // plotters keeps fonts for the life of the process; leaked once, guarded by REGISTERED.
+    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+    plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, bytes)
+        .map_err(|_| invalid())?;
+    *registered = true;
+    Ok(())
+}
+
+/// One bar pair: kernel and brindle.
+#[derive(Clone, Debug)]
+struct BarPair {
+    label: String,
+    kernel: f64,
+    brindle: f64,
+}
+
+enum Chart {
+    Bars {
+        title: String,
+        y_desc: String,
+        pairs: Vec<BarPair>,
+    },
+    Cdf {
+        title: String,
+        series: Vec<(String, Vec<f64>)>,
+    },
+}
+
+/// Per run: pps bars, latency bars, and CDFs where there are samples; SVG and PNG each.
+fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let mut written = Vec::new();
+    for run in &report.sources {
+        let of_run = |latency: bool| -> Vec<BarPair> {
+            report
+                .comparisons
+                .iter()
+                .filter(|c| &c.run == run && c.is_latency() == latency)
+                .map(|c| {
+                    let mut label = c.traffic.clone();
+                    if latency {
+                        let p = c.metric.trim_start_matches("rtt_").trim_end_matches("_us");
+                        label = if label.is_empty() { p.to_string() } else { format!("{label} {p}") };
+                    } else if label.is_empty() {
+                        label = c.metric.clone();
+                    }
+                    BarPair {
+                        label,
+                        kernel: c.kernel,
+                        brindle: c.brindle,
+                    }
+                })
+                .collect()
+        };
+        let pps = of_run(false);
+        if !pps.is_empty() {
+            let chart = Chart::Bars {
+                title: format!("{run}: delivered packets per second"),
+                y_desc: "pps delivered".to_string(),
+                pairs: pps,
+            };
+            written.extend(draw_both(&chart, &dir.join(format!("{run}-pps")))?);
+        }
+        let latency = of_run(true);
+        if !latency.is_empty() {
+            let chart = Chart::Bars {
+                title: format!("{run}: ping round trip (lower is better)"),
+                y_desc: "microseconds".to_string(),
+                pairs: latency,
+            };
+            written.extend(draw_both(&chart, &dir.join(format!("{run}-latency")))?);
+        }
+        let series: Vec<(String, Vec<f64>)> = report
+            .latency_samples
+            .iter()
+            .filter(|s| &s.run == run && !s.samples_ms.is_empty())
+            .map(|s| (s.operation.clone(), s.samples_ms.clone()))
+            .collect();
+        if !series.is_empty() {
+            let chart = Chart::Cdf {
+                title: format!("{run}: latency CDF"),
+                series,
+            };
+            written.extend(draw_both(&chart, &dir.join(format!("{run}-cdf")))?);
+        }
+    }
+    Ok(written)
+}
+
+/// `<stem>.svg` and `<stem>.png`.
+fn draw_both(chart: &Chart, stem: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let svg = stem.with_extension("svg");
+    let png = stem.with_extension("png");
+    let plot_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |message: String| ReportError::Plot { path, message }
+    };
+    draw(chart, SVGBackend::new(&svg, PLOT_SIZE).into_drawing_area()).map_err(plot_err(&svg))?;
+    draw(chart, BitMapBackend::new(&png, PLOT_SIZE).into_drawing_area())
+        .map_err(plot_err(&png))?;
+    Ok(vec![svg, png])
+}
+
+fn draw<DB: DrawingBackend>(chart: &Chart, root: DrawingArea<DB, Shift>) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    match chart {
+        Chart::Bars {
+            title,
+            y_desc,
+            pairs,
+        } => draw_bars(&root, title, y_desc, pairs).map_err(e)?,
+        Chart::Cdf { title, series } => draw_cdf(&root, title, series).map_err(e)?,
+    }
+    root.present().map_err(e)
+}
+
+/// Short pps/latency axis labels: 1.2M, 450k, 17.
+fn si(value: f64) -> String {
+    match value.abs() {
+        v if v >= 1e6 => format!("{:.1}M", value / 1e6),
+        v if v >= 1e3 => format!("{:.0}k", value / 1e3),
+        v if v >= 10.0 || v == 0.0 => format!("{value:.0}"),
+        _ => format!("{value:.1}"),
+    }
+}
+
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// Grouped bars, kernel then brindle, with brindle/kernel written over the brindle bar.
+fn draw_bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    y_desc: &str,
+    pairs: &[BarPair],
+) -> DrawResult<DB> {
+    let n = pairs.len();
+    let top = pairs
+        .iter()
+        .flat_map(|p| [p.kernel, p.brindle])
+        .fold(0.0, f64::max);
+    let top = if top > 0.0 { top * 1.2 } else { 1.0 };
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT_FAMILY, 22))
+        .margin(15)
+        .x_label_area_size(35)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..top)?;
+    // Pair i is centred on x = i; asking for n labels over a range n wide makes plotters put
+    // its key points on the integers, which get the pair's label.
+    let label_of = |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() > 1e-6 || i < 0.0 {
+            return String::new();
+        }
+        pairs.get(i as usize).map_or(String::new(), |p| p.label.clone())
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n)
+        .x_label_formatter(&label_of)
+        .y_desc(y_desc)
+        .y_label_formatter(&|y| si(*y))
+        .label_style((FONT_FAMILY, 15))
+        .draw()?;
+    for (name, color, from, to) in [
+        ("kernel", KERNEL_COLOR, -0.38, -0.01),
+        ("brindle", BRINDLE_COLOR, 0.01, 0.38),
+    ] {
+        let value = |p: &BarPair| if name == "kernel" { p.kernel } else { p.brindle };
+        chart
+            .draw_series(pairs.iter().enumerate().map(|(i, p)| {
+                let x = i as f64;
+                Rectangle::new([(x + from, 0.0), (x + to, value(p))], color.filled())
+            }))?
+            .label(name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], color.filled()));
+    }
+    chart.draw_series(pairs.iter().enumerate().filter_map(|(i, p)| {
+        let ratio = (p.kernel > 0.0).then(|| p.brindle / p.kernel)?;
+        Some(
+            EmptyElement::at((i as f64 + 0.195, p.brindle))
+                + Text::new(format!("{ratio:.2}x"), (-16, -20), (FONT_FAMILY, 16)),
+        )
+    }))?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT_FAMILY, 15))
+        .draw()
+}
+
+/// Empirical CDF per series: sample value on x, fraction of samples at or below it on y.
+fn draw_cdf<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    series: &[(String, Vec<f64>)],
+) -> DrawResult<DB> {
+    let max = series
+        .iter()
+        .filter_map(|(_, s)| s.last().copied())
+        .fold(0.0, f64::max);
+    let right = if max > 0.0 { max * 1.05 } else { 1.0 };
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT_FAMILY, 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..right, 0.0..1.0)?;
+    chart
+        .configure_mesh()
+        .x_desc("milliseconds")
+        .y_desc("fraction of operations")
+        .label_style((FONT_FAMILY, 15))
+        .draw()?;
+    for (i, (name, samples)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let n = samples.len() as f64;
+        let points = samples
+            .iter()
+            .enumerate()
+            .map(|(j, &v)| (v, (j + 1) as f64 / n));
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT_FAMILY, 15))
+        .draw()
+}
