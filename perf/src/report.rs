@@ -531,15 +531,15 @@ pub fn markdown(report: &Report, plots: &[PathBuf], plots_link: &str) -> String 
 /// Registers the plot font once per process: `explicit`, else the first of
 /// [`FONT_CANDIDATES`] that exists.
 pub fn register_font(explicit: Option<&Path>) -> Result<(), ReportError> {
-    static REGISTERED: Mutex<bool> = Mutex::new(false);
-    let mut registered = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
-    if *registered {
-        return Ok(());
-    }
     let candidates: Vec<PathBuf> = match explicit {
         Some(path) => vec![path.to_path_buf()],
         None => FONT_CANDIDATES.iter().map(PathBuf::from).collect(),
     };
+    register_font_from(&candidates)
+}
+
+fn register_font_from(candidates: &[PathBuf]) -> Result<(), ReportError> {
+    static REGISTERED: Mutex<bool> = Mutex::new(false);
     let Some(path) = candidates.iter().find(|p| p.is_file()) else {
         return Err(ReportError::NoFont {
             tried: candidates
@@ -549,6 +549,10 @@ pub fn register_font(explicit: Option<&Path>) -> Result<(), ReportError> {
                 .join(", "),
         });
     };
+    let mut registered = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
+    if *registered {
+        return Ok(());
+    }
     let invalid = || ReportError::InvalidFont { path: path.clone() };
     let size = std::fs::metadata(path)
         .map_err(|source| ReportError::Read {
@@ -799,4 +803,155 @@ fn draw_cdf<DB: DrawingBackend>(
         .border_style(BLACK)
         .label_font((FONT_FAMILY, 15))
         .draw()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn fixtures() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report")
+    }
+
+    /// A fresh directory per test (tests run in parallel), removed by the caller.
+    fn scratch(tag: &str) -> PathBuf {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "brindle-report-test-{}-{tag}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn comparison(run: &str, traffic: &str, metric: &str, kernel: f64, brindle: f64) -> Comparison {
+        Comparison {
+            run: run.into(),
+            traffic: traffic.into(),
+            metric: metric.into(),
+            kernel,
+            brindle,
+        }
+    }
+
+    #[test]
+    fn sample_results_give_one_comparison_per_side_pair_and_metric() {
+        let report = load(&fixtures()).unwrap();
+        assert_eq!(
+            report.comparisons,
+            vec![
+                // crossnode: brindle_plain has no p99 (null) and brindle_ipip did not run.
+                comparison("crossnode", "plain", "pps_delivered", 200000.0, 250000.0),
+                comparison("crossnode", "plain", "rtt_p50_us", 5.0, 20.0),
+                comparison("e2e", "", "pps_delivered", 100000.0, 150000.0),
+                comparison("e2e", "", "rtt_p50_us", 3.0, 15.0),
+                comparison("e2e", "", "rtt_p99_us", 17.0, 34.0),
+                comparison("policy", "established", "pps_delivered", 600000.0, 900000.0),
+                comparison("policy", "new_flows", "pps_delivered", 40000.0, 320000.0),
+            ]
+        );
+        assert_eq!(report.comparisons[2].ratio(), Some(1.5));
+        assert_eq!(
+            report.sources,
+            ["cni-latency", "crossnode", "e2e", "policy", "resync"]
+        );
+        assert_eq!(report.skipped.len(), 2, "{:?}", report.skipped);
+        assert!(report.skipped[0].contains("brindle_ipip is absent or null, no comparison for ipip"));
+        assert!(report.skipped[1].contains("notes.json: not a known benchmark"));
+        assert_eq!(report.cni_latency.len(), 3);
+        assert_eq!(report.cni_latency[1].operation, "add_to_forwarding");
+        assert_eq!(report.cni_latency[1].p99_ms, 150.0);
+        assert_eq!(report.latency_samples[0].samples_ms, [52.0, 55.0, 56.0, 70.0]);
+        assert_eq!(report.resync[0].endpoints_per_sec, 57142.857);
+        assert_eq!(report.resync[0].reconnect_resync_secs, Some(0.118));
+    }
+
+    #[test]
+    fn run_writes_the_markdown_rows_and_non_empty_svg_and_png_plots() {
+        let dir = scratch("run");
+        let opts = ReportOptions {
+            results_dir: fixtures(),
+            out: dir.join("report.md"),
+            plots_dir: dir.join("plots"),
+            font: None,
+        };
+        let (_, plots) = run(&opts).unwrap();
+        let md = std::fs::read_to_string(&opts.out).unwrap();
+        for row in [
+            "| e2e | - | pps_delivered | 100000 | 150000 | 1.50 |",
+            "| e2e | - | rtt_p99_us | 17.0 | 34.0 | 2.00 |",
+            "| crossnode | plain | pps_delivered | 200000 | 250000 | 1.25 |",
+            "| policy | new_flows | pps_delivered | 40000 | 320000 | 8.00 |",
+            "| cni-latency | del | 4 | 38.0 | 60.0 | 60.0 |",
+            "| resync | 10000 | 0.093 | 0.175 | 57143 | 0.118 |",
+            "![e2e-pps](plots/e2e-pps.svg)",
+            "![cni-latency-cdf](plots/cni-latency-cdf.svg)",
+        ] {
+            assert!(md.contains(row), "missing {row:?} in:\n{md}");
+        }
+        let mut names: Vec<String> = plots
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let expected: Vec<String> = [
+            "cni-latency-cdf", "crossnode-latency", "crossnode-pps", "e2e-latency", "e2e-pps",
+            "policy-pps",
+        ]
+        .iter()
+        .flat_map(|s| [format!("{s}.png"), format!("{s}.svg")])
+        .collect();
+        assert_eq!(names, expected);
+        for plot in &plots {
+            let bytes = std::fs::read(plot).unwrap();
+            if plot.extension().unwrap() == "png" {
+                assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{}", plot.display());
+                assert!(bytes.len() > 1000, "{} is {} bytes", plot.display(), bytes.len());
+            } else {
+                let svg = String::from_utf8(bytes).unwrap();
+                assert!(svg.starts_with("<svg"), "{}", plot.display());
+                // The ratio label and the legend made it into the picture.
+                if plot.ends_with("e2e-pps.svg") {
+                    assert!(svg.contains("1.50x") && svg.contains("brindle"), "{svg}");
+                }
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_an_error_naming_file_and_field() {
+        let dir = scratch("bad");
+        std::fs::write(
+            dir.join("e2e.json"),
+            r#"{"kernel": {"pps_delivered": 1.0}, "brindle": {"pps_delivered": "fast"}}"#,
+        )
+        .unwrap();
+        let error = load(&dir).unwrap_err().to_string();
+        assert!(error.contains("e2e.json"), "{error}");
+        assert!(error.contains("field /brindle/pps_delivered"), "{error}");
+        assert!(error.contains("\"fast\""), "{error}");
+        std::fs::write(dir.join("e2e.json"), "{not json").unwrap();
+        let error = load(&dir).unwrap_err().to_string();
+        assert!(error.contains("invalid JSON"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_directory_without_results_is_an_error() {
+        let dir = scratch("empty");
+        assert!(matches!(load(&dir), Err(ReportError::NoResults(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_font_is_an_error_naming_the_path() {
+        // Only this test passes an explicit path that does not exist; registration is once
+        // per process, so it must fail before looking at whether a font is registered.
+        let error = register_font_from(&[PathBuf::from("/nonexistent/brindle.ttf")]);
+        let error = error.unwrap_err().to_string();
+        assert!(error.contains("/nonexistent/brindle.ttf"), "{error}");
+    }
 }
