@@ -30,3 +30,4 @@ bench: build
 	$(RELEASE)/brindle-perf e2e --brindle-node $(RELEASE)/brindle-node --out perf/results/e2e.json
 	$(RELEASE)/brindle-perf crossnode --brindle-node $(RELEASE)/brindle-node --rounds 5 --out perf/results/crossnode.json
 	$(RELEASE)/brindle-perf policy --brindle-bin-dir $(RELEASE) --out perf/results/policy.json
+	$(RELEASE)/brindle-perf report --results perf/results

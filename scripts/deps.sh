@@ -16,6 +16,8 @@ PACKAGES=(
     tcpdump
     # BGP interop: real peers (BIRD 2, GoBGP) started by the bgp tests
     bird2 gobgpd
+    # text in the plots of `brindle-perf report` (read at run time, no fontconfig/freetype)
+    fonts-dejavu-core
     # the demo reads the nodes' stats and CNI results (JSON) with python3
     python3
     # the policy benchmark's kernel side: Calico-style iptables chains and ipsets

@@ -394,7 +394,10 @@ fn add_cni_latency(report: &mut Report, file: &Doc, run: &str) -> Result<(), Rep
         let mut samples_ms = Vec::with_capacity(samples.len().min(MAX_CDF_SAMPLES));
         for (i, sample) in samples.iter().take(MAX_CDF_SAMPLES).enumerate() {
             let value = sample.as_f64().filter(|v| v.is_finite()).ok_or_else(|| {
-                file.error(&format!("{field}/{i}"), format!("expected a number, found {sample}"))
+                file.error(
+                    &format!("{field}/{i}"),
+                    format!("expected a number, found {sample}"),
+                )
             })?;
             samples_ms.push(value);
         }
@@ -452,7 +455,11 @@ pub fn markdown(report: &Report, plots: &[PathBuf], plots_link: &str) -> String 
             md.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
                 c.run,
-                if c.traffic.is_empty() { "-" } else { &c.traffic },
+                if c.traffic.is_empty() {
+                    "-"
+                } else {
+                    &c.traffic
+                },
                 c.metric,
                 format_value(&c.metric, c.kernel),
                 format_value(&c.metric, c.brindle),
@@ -569,8 +576,7 @@ fn register_font_from(candidates: &[PathBuf]) -> Result<(), ReportError> {
     })?;
     // plotters keeps fonts for the life of the process; leaked once, guarded by REGISTERED.
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-    plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, bytes)
-        .map_err(|_| invalid())?;
+    plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, bytes).map_err(|_| invalid())?;
     *registered = true;
     Ok(())
 }
@@ -608,7 +614,11 @@ fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ReportError>
                     let mut label = c.traffic.clone();
                     if latency {
                         let p = c.metric.trim_start_matches("rtt_").trim_end_matches("_us");
-                        label = if label.is_empty() { p.to_string() } else { format!("{label} {p}") };
+                        label = if label.is_empty() {
+                            p.to_string()
+                        } else {
+                            format!("{label} {p}")
+                        };
                     } else if label.is_empty() {
                         label = c.metric.clone();
                     }
@@ -664,8 +674,11 @@ fn draw_both(chart: &Chart, stem: &Path) -> Result<Vec<PathBuf>, ReportError> {
         move |message: String| ReportError::Plot { path, message }
     };
     draw(chart, SVGBackend::new(&svg, PLOT_SIZE).into_drawing_area()).map_err(plot_err(&svg))?;
-    draw(chart, BitMapBackend::new(&png, PLOT_SIZE).into_drawing_area())
-        .map_err(plot_err(&png))?;
+    draw(
+        chart,
+        BitMapBackend::new(&png, PLOT_SIZE).into_drawing_area(),
+    )
+    .map_err(plot_err(&png))?;
     Ok(vec![svg, png])
 }
 
@@ -721,7 +734,9 @@ fn draw_bars<DB: DrawingBackend>(
         if (x - i).abs() > 1e-6 || i < 0.0 {
             return String::new();
         }
-        pairs.get(i as usize).map_or(String::new(), |p| p.label.clone())
+        pairs
+            .get(i as usize)
+            .map_or(String::new(), |p| p.label.clone())
     };
     chart
         .configure_mesh()
@@ -736,7 +751,13 @@ fn draw_bars<DB: DrawingBackend>(
         ("kernel", KERNEL_COLOR, -0.38, -0.01),
         ("brindle", BRINDLE_COLOR, 0.01, 0.38),
     ] {
-        let value = |p: &BarPair| if name == "kernel" { p.kernel } else { p.brindle };
+        let value = |p: &BarPair| {
+            if name == "kernel" {
+                p.kernel
+            } else {
+                p.brindle
+            }
+        };
         chart
             .draw_series(pairs.iter().enumerate().map(|(i, p)| {
                 let x = i as f64;
@@ -794,7 +815,9 @@ fn draw_cdf<DB: DrawingBackend>(
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))?
             .label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -858,12 +881,17 @@ mod tests {
             ["cni-latency", "crossnode", "e2e", "policy", "resync"]
         );
         assert_eq!(report.skipped.len(), 2, "{:?}", report.skipped);
-        assert!(report.skipped[0].contains("brindle_ipip is absent or null, no comparison for ipip"));
+        assert!(
+            report.skipped[0].contains("brindle_ipip is absent or null, no comparison for ipip")
+        );
         assert!(report.skipped[1].contains("notes.json: not a known benchmark"));
         assert_eq!(report.cni_latency.len(), 3);
         assert_eq!(report.cni_latency[1].operation, "add_to_forwarding");
         assert_eq!(report.cni_latency[1].p99_ms, 150.0);
-        assert_eq!(report.latency_samples[0].samples_ms, [52.0, 55.0, 56.0, 70.0]);
+        assert_eq!(
+            report.latency_samples[0].samples_ms,
+            [52.0, 55.0, 56.0, 70.0]
+        );
         assert_eq!(report.resync[0].endpoints_per_sec, 57142.857);
         assert_eq!(report.resync[0].reconnect_resync_secs, Some(0.118));
     }
@@ -897,7 +925,11 @@ mod tests {
             .collect();
         names.sort();
         let expected: Vec<String> = [
-            "cni-latency-cdf", "crossnode-latency", "crossnode-pps", "e2e-latency", "e2e-pps",
+            "cni-latency-cdf",
+            "crossnode-latency",
+            "crossnode-pps",
+            "e2e-latency",
+            "e2e-pps",
             "policy-pps",
         ]
         .iter()
@@ -907,8 +939,17 @@ mod tests {
         for plot in &plots {
             let bytes = std::fs::read(plot).unwrap();
             if plot.extension().unwrap() == "png" {
-                assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{}", plot.display());
-                assert!(bytes.len() > 1000, "{} is {} bytes", plot.display(), bytes.len());
+                assert!(
+                    bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+                    "{}",
+                    plot.display()
+                );
+                assert!(
+                    bytes.len() > 1000,
+                    "{} is {} bytes",
+                    plot.display(),
+                    bytes.len()
+                );
             } else {
                 let svg = String::from_utf8(bytes).unwrap();
                 assert!(svg.starts_with("<svg"), "{}", plot.display());
