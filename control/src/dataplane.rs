@@ -316,6 +316,8 @@ pub struct Dataplane {
     ports: BTreeMap<String, LivePort>,
     ids: PortIds,
     pools: Option<Vec<Ipv4Prefix>>,
+    /// The host's gateway routes on the uplink the tables were last built with.
+    underlay: Vec<crate::host::GatewayRoute>,
     /// What the XDP program's NAT entry says now.
     snat: Option<Option<(Ipv4Addr, std::ops::RangeInclusive<u16>)>>,
     observed: Arc<Observed>,
@@ -377,11 +379,20 @@ impl Dataplane {
             ports: BTreeMap::new(),
             ids: PortIds::new(MAX_SOCKETS),
             pools: None,
+            underlay: Vec::new(),
             snat: None,
             observed,
             ip_sets: Some(ip_sets),
             deny_all: Arc::new(deny_all_policy()),
         })
+    }
+
+    /// Whether the host's gateway routes on the uplink differ from those the tables were
+    /// built with (the node routes through them: see `programme::Routing::underlay`).
+    pub fn underlay_changed(&self) -> bool {
+        let uplink = self.ports.values().find(|p| p.info.kind == PortKind::Uplink);
+        let now = uplink.map(|p| crate::host::gateway_routes(&p.info.name)).unwrap_or_default();
+        now != self.underlay
     }
 
     /// The workers' policy address sets, for whoever keeps them (once).
@@ -618,6 +629,7 @@ impl Dataplane {
             .collect();
         // Read at every publish: cheap, and the host's routes may change under us.
         let underlay = uplink.map(|p| crate::host::gateway_routes(&p.info.name)).unwrap_or_default();
+        self.underlay = underlay.clone();
         let mut built = programme::tables(&Routing {
             ports: &infos,
             workloads,

@@ -263,7 +263,9 @@ fn drive(
             stop.store(true, Ordering::Relaxed);
             break;
         }
-        let retry = !last.is_complete() && last_apply.elapsed() >= RETRY_EVERY;
+        // Also when the host's own routes changed under a node that routes through them.
+        let retry = last_apply.elapsed() >= RETRY_EVERY
+            && (!last.is_complete() || (desired.route_underlay && dataplane.underlay_changed()));
         if let Some(next) = source.poll() {
             desired = next;
             last = apply(&mut dataplane, &desired)?;

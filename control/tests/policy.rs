@@ -178,6 +178,20 @@ s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(16)
 while True:
     c, peer = s.accept(); c.sendall(('%s %d' % peer).encode()); c.close()
 ";
+/// Sends a UDP datagram to a closed port and prints what came back: `refused` when the ICMP
+/// port unreachable reached the sender.
+const UDP_PROBE: &str = "
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.connect((sys.argv[1], int(sys.argv[2])))
+s.send(b'x')
+try:
+    s.recv(64); print('answered')
+except ConnectionRefusedError:
+    print('refused')
+except socket.timeout:
+    print('timeout')
+";
 const PEER_CLIENT: &str = "
 import socket, sys
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
@@ -220,6 +234,11 @@ fn nat_outgoing_takes_workloads_to_an_outside_network_that_has_no_route_back() {
     let host = Command::new("ip").args(["netns", "exec", &node_ns, "python3", "-c", PEER_CLIENT, "203.0.113.1", "7777"]).output().unwrap();
     let host = String::from_utf8_lossy(&host.stdout);
     assert!(host.starts_with(&format!("{} ", cluster.node_ip(1))), "the host's own connection: {host:?}");
+
+    // An ICMP error about a NATed flow (port unreachable from the outside host) reaches the
+    // workload, translated back: its UDP socket sees the refusal.
+    let probe = Command::new("ip").args(["netns", "exec", &c1, "python3", "-c", UDP_PROBE, "203.0.113.1", "9999"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "refused", "ICMP port unreachable through NAT\n{}", cluster.logs());
 
     // natOutgoing off: new flows leave with the workload's address and get no answer.
     cluster.brindlectl(&["patch", "ippool", "default-ipv4-ippool", "-p", r#"{"spec":{"natOutgoing":false}}"#]);

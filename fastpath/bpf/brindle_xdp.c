@@ -28,8 +28,12 @@
 #define MAX_PORTS 4096
 #define MAX_POOL_CIDRS 1024
 
-/* RFC 792: echo reply; its identifier is at offset 4 of the ICMP header. */
+/* RFC 792 message types; an echo's identifier is at offset 4 of the ICMP header. */
 #define ICMP_ECHO_REPLY 0
+#define ICMP_DEST_UNREACH 3
+#define ICMP_ECHO_REQUEST 8
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETER_PROB 12
 
 #define PORT_KIND_WORKLOAD 0
 #define PORT_KIND_UPLINK 1
@@ -84,7 +88,31 @@ struct {
 	__type(value, __u8);
 } pool_cidrs SEC(".maps");
 
-/* Whether an IPv4 packet to the node is a reply to a flow the vRouter source-NATed. */
+/* Whether an ICMP error (RFC 792) quotes a packet the vRouter sent from a NAT port: the
+ * quoted IPv4 header (without options) and the first 8 bytes of its data, whose source port
+ * (or echo identifier) is the translated one. */
+static __always_inline int quotes_nat_port(void *quote, void *data_end, struct snat *nat)
+{
+	struct iphdr *q = quote;
+	void *ql4;
+	__u16 port;
+
+	if ((void *)(q + 1) > data_end || q->ihl != 5)
+		return 0;
+	ql4 = (void *)(q + 1);
+	if (ql4 + 8 > data_end)
+		return 0;
+	if (q->protocol == IPPROTO_TCP || q->protocol == IPPROTO_UDP)
+		port = bpf_ntohs(*(__u16 *)ql4);
+	else if (q->protocol == IPPROTO_ICMP && *(__u8 *)ql4 == ICMP_ECHO_REQUEST)
+		port = bpf_ntohs(*(__u16 *)(ql4 + 4));
+	else
+		return 0;
+	return port >= nat->first && port <= nat->last;
+}
+
+/* Whether an IPv4 packet to the node is a reply to a flow the vRouter source-NATed, or an
+ * ICMP error about one. */
 static __always_inline int snat_reply(struct iphdr *ip, void *data_end)
 {
 	__u32 zero = 0;
@@ -112,10 +140,13 @@ static __always_inline int snat_reply(struct iphdr *ip, void *data_end)
 
 		if (l4 + 8 > data_end)
 			return 0;
-		if (icmp[0] != ICMP_ECHO_REPLY)
-			return 0;
-		port = bpf_ntohs(*(__u16 *)(l4 + 4));
-		return port >= nat->first && port <= nat->last;
+		if (icmp[0] == ICMP_ECHO_REPLY) {
+			port = bpf_ntohs(*(__u16 *)(l4 + 4));
+			return port >= nat->first && port <= nat->last;
+		}
+		if (icmp[0] == ICMP_DEST_UNREACH || icmp[0] == ICMP_TIME_EXCEEDED || icmp[0] == ICMP_PARAMETER_PROB)
+			return quotes_nat_port(l4 + 8, data_end, nat);
+		return 0;
 	}
 	return 0;
 }

@@ -47,7 +47,6 @@ use std::sync::LazyLock;
 
 use crate::classifier::IpSets;
 use crate::conntrack::rewrite::translate;
-use crate::conntrack::FlowKey;
 use crate::counters::{DropReason, PipelineCounters};
 use crate::policy::{self, PolicyState};
 use crate::tables::{Encap, MacAddr, NextHopId, NextHopKind, PortId, PortKind, Tables, IPIP_OVERHEAD};
@@ -191,38 +190,47 @@ fn decide(
     if !ip.verify_checksum() {
         return Outcome::whole(Verdict::Drop(DropReason::BadIpv4Checksum));
     }
-    // A reply to a source-NATed flow: back to the workload's address and port, then routed
-    // like any packet, its flow already allowed.
+    let next = next_step(&ip, ingress, tables);
+    // A reply to a source-NATed flow (or an ICMP error about one): back to the workload, then
+    // routed like any packet, its flow already allowed. Anything else addressed to the node
+    // (a tunnel, the node's own traffic) goes on unchanged.
     let nat_node = tables.snat.as_ref().map(|s| s.node);
     if nat_node == Some(ip.dst_addr()) && arrived_on_uplink(ingress, tables) {
-        if let Some(to) = policy::nat_reply(&ip, policing.state) {
-            return Outcome::whole(untranslate_and_route(frame, &to, ingress, tables, policing));
+        let end = ethernet::HEADER_LEN + usize::from(ip.total_len());
+        if let Some(datagram) = frame.get_mut(ethernet::HEADER_LEN..end) {
+            if policy::nat_reply(datagram, policing.state) {
+                return Outcome::whole(route_tracked(frame, ingress, tables, policing));
+            }
         }
     }
-    if ip.protocol() != protocol::IPIP || !arrived_on_uplink(ingress, tables) || !is_local(ip.dst_addr(), tables) {
-        let fields = RoutingFields::of(&ip);
-        return Outcome::whole(route(frame, fields, ingress, tables, policing));
+    match next {
+        Next::Route(fields) => Outcome::whole(route(frame, fields, ingress, tables, policing)),
+        Next::Decapsulate(tunnel) => decapsulate(frame, tunnel, ingress, tables, counters, policing),
     }
-    let tunnel = OuterHeader {
+}
+
+/// What happens to a checked packet: routed as it is, or unwrapped first (RFC 2003 section 3:
+/// IPIP that arrived on the uplink addressed to the node).
+enum Next {
+    Route(RoutingFields),
+    Decapsulate(OuterHeader),
+}
+
+#[inline(always)]
+fn next_step(ip: &Ipv4Packet<&[u8]>, ingress: PortId, tables: &Tables) -> Next {
+    if ip.protocol() != protocol::IPIP || !arrived_on_uplink(ingress, tables) || !is_local(ip.dst_addr(), tables) {
+        return Next::Route(RoutingFields::of(ip));
+    }
+    Next::Decapsulate(OuterHeader {
         src: ip.src_addr(),
         header_len: ip.header_len(),
         total_len: usize::from(ip.total_len()),
         fragment: ip.more_frags() || ip.frag_offset() != 0,
-    };
-    decapsulate(frame, tunnel, ingress, tables, counters, policing)
+    })
 }
 
-/// Rewrites a NAT reply to `to` and routes it (unpoliced: its flow was allowed).
-fn untranslate_and_route(
-    frame: &mut [u8],
-    to: &FlowKey,
-    ingress: PortId,
-    tables: &Tables,
-    policing: &mut Policing<'_>,
-) -> Verdict {
-    if translate(&mut frame[ethernet::HEADER_LEN..], to).is_err() {
-        return Verdict::Drop(DropReason::NatFailed);
-    }
+/// Routes a packet of a flow the policy stage already allowed (a NAT reply, rewritten).
+fn route_tracked(frame: &mut [u8], ingress: PortId, tables: &Tables, policing: &mut Policing<'_>) -> Verdict {
     match parse_ipv4(frame) {
         Ok(ip) => {
             let fields = RoutingFields { tracked: true, ..RoutingFields::of(&ip) };

@@ -170,22 +170,31 @@ pub fn check(
     }
 }
 
-/// For a packet that arrived on the uplink addressed to the node: the key to rewrite it to
-/// when it is a reply of a source-NATed flow (the workload's address and port), else `None`
-/// (it is the node's own traffic).
-#[inline]
-pub fn nat_reply(ip: &Ipv4Packet<&[u8]>, state: &mut PolicyState) -> Option<FlowKey> {
-    let flows = state.flows.as_mut()?;
-    let transport = transport(ip);
-    let key = flow_key(&transport);
-    let hit = flows.lookup(&key, state.now)?;
+/// For a packet that arrived on the uplink addressed to the node: when it belongs to a
+/// source-NATed flow, rewrites it (`datagram`, from the IPv4 header on) back to the workload
+/// and returns true; a reply gets the workload's address and port, an ICMP error about the
+/// flow (RFC 792) its outer destination and its quoted packet restored, so that path MTU
+/// discovery and unreachables reach the workload. False: the node's own traffic, untouched.
+pub fn nat_reply(datagram: &mut [u8], state: &mut PolicyState) -> bool {
+    let Some(flows) = state.flows.as_mut() else { return false };
+    let Ok(ip) = Ipv4Packet::new_checked(&*datagram) else { return false };
+    let transport = transport(&ip);
+    let bytes = u32::from(ip.total_len());
+    if let Some(related) = transport.related {
+        let Some(hit) = flows.lookup(&related, state.now) else { return false };
+        let flow = *flows.flow(hit.id);
+        return flow.is_translated()
+            && flow.policy.allowed
+            && related::translate_error(datagram, &flow, hit.direction).is_ok();
+    }
+    let Some(hit) = flows.lookup(&flow_key(&transport), state.now) else { return false };
     let flow = flows.flow(hit.id);
     if !flow.is_translated() || !flow.policy.allowed {
-        return None;
+        return false;
     }
     let to = flow.translated(hit.direction);
-    flows.track(hit, transport.tcp_flags, u32::from(ip.total_len()), state.now);
-    Some(to)
+    flows.track(hit, transport.tcp_flags, bytes, state.now);
+    crate::conntrack::rewrite::translate(datagram, &to).is_ok()
 }
 
 /// Polices a packet from `ingress` addressed to the node itself (or the workloads' gateway):
