@@ -358,8 +358,8 @@ fn add_policy(report: &mut Report, file: &Doc, run: &str) -> Result<(), ReportEr
         .pointer("/kinds")
         .and_then(Value::as_array)
         .ok_or_else(|| file.error("/kinds", "expected an array"))?;
-    for i in 0..kinds.len() {
-        let kind = kinds[i]
+    for (i, entry) in kinds.iter().enumerate() {
+        let kind = entry
             .get("kind")
             .and_then(Value::as_str)
             .ok_or_else(|| file.error(&format!("/kinds/{i}/kind"), "expected a string"))?;
