@@ -58,6 +58,36 @@ pub enum RxMode {
     Adaptive,
 }
 
+impl fmt::Display for XdpMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            XdpMode::Native => "native",
+            XdpMode::Generic => "generic",
+        })
+    }
+}
+
+impl fmt::Display for QueuePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueuePolicy::All => f.write_str("all"),
+            QueuePolicy::Half => f.write_str("half"),
+            QueuePolicy::One => f.write_str("one"),
+            QueuePolicy::Fixed(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl fmt::Display for RxMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RxMode::Poll => "poll",
+            RxMode::Interrupt => "interrupt",
+            RxMode::Adaptive => "adaptive",
+        })
+    }
+}
+
 /// A kernel version, major.minor (the patch level decides no feature we test for).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KernelVersion {

@@ -3,7 +3,7 @@
 //! - `config`: which datastore (`CalicoAPIConfig` file, else the environment).
 //! - `store`: resources in the datastore with libcalico-go's semantics and error texts.
 //! - `crud`: `create|replace|apply|delete|get|patch|label` and their messages.
-//! - `ipam`: `ipam show|release|check`; `node`: `node status`, `version`.
+//! - `ipam`: `ipam show|release|check`; `node`: `node status`, `node checksystem`, `version`.
 //! - `table`: the boxed tables of `ipam show`.
 //!
 //! [`run`] parses the arguments and runs one command, writing what calicoctl prints on
@@ -194,6 +194,16 @@ enum NodeCommand {
         #[arg(long, default_value = crate::config::DEFAULT_CONTROL_SOCKET)]
         control_socket: PathBuf,
     },
+    /// Kernel, uplink driver, NIC profile (hw-profiles/) and every unmet requirement;
+    /// exit code 1 when one is unmet.
+    Checksystem {
+        /// The uplink (default: the interface of the default route).
+        #[arg(long)]
+        interface: Option<String>,
+        /// A node.toml whose `[hw]` table overrides the profile.
+        #[arg(long)]
+        node_config: Option<PathBuf>,
+    },
 }
 
 /// Runs brindlectl with `args` (including the program name). What goes to stdout is
@@ -290,13 +300,16 @@ where
             IpamCommand::Release { ip } => ipam::release(session.store_arc()?, &ip, out),
             IpamCommand::Check => ipam::check(session.store_arc()?, out),
         },
-        Command::Node {
-            command:
-                NodeCommand::Status {
-                    health,
-                    control_socket,
-                },
-        } => node::status(health, &control_socket, out),
+        Command::Node { command } => match command {
+            NodeCommand::Status {
+                health,
+                control_socket,
+            } => node::status(health, &control_socket, out),
+            NodeCommand::Checksystem {
+                interface,
+                node_config,
+            } => node::checksystem(interface.as_deref(), node_config.as_deref(), out),
+        },
         Command::Version => node::version(session.store(), out),
     }
 }

@@ -1,4 +1,4 @@
-//! `node status` and `version`.
+//! `node status`, `node checksystem` and `version`.
 
 use std::net::SocketAddr;
 
@@ -88,4 +88,118 @@ pub fn version(ds: Result<&dyn Datastore, CtlError>, out: &mut String) -> Result
         nonempty(spec.cluster_type)
     ));
     Ok(())
+}
+
+/// `node checksystem`: the kernel, the uplink's driver, the NIC profile chosen for it (and
+/// why), and every requirement of that profile with whether this host meets it. Fails (exit
+/// code 1) when one is unmet, after printing the report.
+pub fn checksystem(
+    interface: Option<&str>,
+    node_config: Option<&std::path::Path>,
+    out: &mut String,
+) -> Result<(), CtlError> {
+    use crate::hwprofile::{self, KernelFeatures, ProfileSet, Requirement};
+
+    let fail = |e: &dyn std::fmt::Display| CtlError::new(format!("Failed to check the system: {e}"));
+    let profiles = ProfileSet::load().map_err(|e| fail(&e))?;
+    let hw = match node_config {
+        None => None,
+        Some(path) => node_config_hw(path).map_err(|e| fail(&e))?,
+    };
+    let kernel = KernelFeatures::detect();
+    let (interface, how) = match interface {
+        Some(name) => (Some(name.to_owned()), "given"),
+        None => (crate::host::default_route_interface(), "default route"),
+    };
+    let driver = interface.as_deref().and_then(hwprofile::detect_driver);
+    let source = node_config.map_or_else(|| "node.toml".to_owned(), |p| p.display().to_string());
+    let chosen = profiles
+        .resolve(driver.as_ref().map(|(d, _)| d.as_str()), hw.as_ref(), &source)
+        .map_err(|e| fail(&e))?;
+    let profile = &chosen.profile;
+
+    let version = kernel.version.map(|v| v.to_string()).unwrap_or_else(|| "unknown".into());
+    out.push_str(&format!("Kernel version:   {} ({version})\n", kernel.release));
+    match &interface {
+        Some(name) => out.push_str(&format!("Interface:        {name} ({how})\n")),
+        None => out.push_str("Interface:        none (no default route; give --interface)\n"),
+    }
+    match &driver {
+        Some((name, found_by)) => out.push_str(&format!("Driver:           {name} (from {found_by})\n")),
+        None => out.push_str("Driver:           not detected\n"),
+    }
+    out.push_str(&format!(
+        "Profile:          {} ({}; {})\n",
+        profile.driver, chosen.reason, chosen.origin
+    ));
+    if !chosen.overridden.is_empty() {
+        out.push_str(&format!("  overridden by [hw]: {}\n", chosen.overridden.join(", ")));
+    }
+    out.push_str(&format!(
+        "  xdp_mode {}, zero_copy {}, queue_policy {}, rings rx {} tx {}, frame {} (+{} headroom), batch {}, rx_mode {}\n",
+        profile.xdp_mode,
+        profile.zero_copy,
+        profile.queue_policy,
+        profile.rx_ring_size,
+        profile.tx_ring_size,
+        profile.frame_size,
+        profile.frame_headroom,
+        profile.batch_size,
+        profile.rx_mode,
+    ));
+    out.push_str(&format!(
+        "  prefer_busy_poll {}, busy_poll_budget {}, napi_defer_hard_irqs {}, gro_flush_timeout_ns {}, max MTU {}\n",
+        profile.prefer_busy_poll,
+        profile.busy_poll_budget,
+        profile.napi_defer_hard_irqs,
+        profile.gro_flush_timeout_ns,
+        profile.max_mtu(),
+    ));
+    for quirk in &profile.quirks {
+        out.push_str(&format!("  quirk: {quirk}\n"));
+    }
+
+    let mut requirements = Vec::new();
+    match &interface {
+        None => requirements.push(Requirement {
+            name: "uplink".into(),
+            met: false,
+            detail: "no default route and no --interface".into(),
+        }),
+        Some(name) if !std::path::Path::new("/sys/class/net").join(name).exists() || name.contains('/') => {
+            requirements.push(Requirement {
+                name: "uplink".into(),
+                met: false,
+                detail: format!("interface {name:?} does not exist in this network namespace"),
+            })
+        }
+        Some(_) => {}
+    }
+    let mtu = interface.as_deref().and_then(hwprofile::interface_mtu);
+    requirements.extend(hwprofile::requirements(profile, &kernel, mtu));
+
+    out.push_str("\nRequirements:\n");
+    for r in &requirements {
+        let mark = if r.met { "ok" } else { "UNMET" };
+        out.push_str(&format!("  [{mark:<5}] {}: {}\n", r.name, r.detail));
+    }
+    let unmet: Vec<&str> = requirements.iter().filter(|r| !r.met).map(|r| r.name.as_str()).collect();
+    if unmet.is_empty() {
+        out.push_str("\nSystem meets the requirements to run brindle.\n");
+        Ok(())
+    } else {
+        Err(CtlError::new(format!(
+            "System doesn't meet {} requirement(s) to run brindle: {}",
+            unmet.len(),
+            unmet.join(", ")
+        )))
+    }
+}
+
+/// The `[hw]` table of a node.toml, if it has one. Only that table is read here: the rest of
+/// the file is node-agent business and checked when the node starts.
+fn node_config_hw(path: &std::path::Path) -> Result<Option<toml::Value>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| format!("{}: {}", path.display(), e.message()))?;
+    Ok(doc.remove("hw"))
 }
