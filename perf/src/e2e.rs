@@ -81,6 +81,35 @@ pub struct Ratios {
     pub pps_per_busy_core: Option<f64>,
 }
 
+/// One point of a latency CDF: `fraction` of the pings came back within `rtt_us`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CdfPoint {
+    pub fraction: f64,
+    pub rtt_us: f64,
+}
+
+/// UDP rates of one side at one frame size.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SizeSide {
+    pub pps_offered: f64,
+    pub pps_delivered: f64,
+    pub sent: u64,
+    pub received: u64,
+}
+
+/// Both sides at one frame size (`--sizes`), measured in the same labs as the main run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SizeResult {
+    pub frame_size: usize,
+    pub kernel: SizeSide,
+    pub brindle: Option<SizeSide>,
+    /// brindle/kernel pps_delivered.
+    pub ratio_pps_delivered: Option<f64>,
+}
+
+/// At most this many extra frame sizes per run: each costs a UDP run per side.
+pub const MAX_SIZES: usize = 16;
+
 #[derive(Clone, Debug, Serialize)]
 pub struct E2eReport {
     pub frame_size: usize,
@@ -93,6 +122,19 @@ pub struct E2eReport {
     pub kernel: SideResult,
     pub brindle: Option<SideResult>,
     pub ratios: Option<Ratios>,
+    /// UDP pps per frame size, in the order asked for; empty without `--sizes`.
+    pub by_size: Vec<SizeResult>,
+    /// Ping RTT CDF of each side, read from the same histogram as the percentiles.
+    pub rtt_cdf_kernel: Vec<CdfPoint>,
+    pub rtt_cdf_brindle: Vec<CdfPoint>,
+}
+
+/// What a side measures beyond [`SideResult`] (kept apart because other benchmarks build
+/// `SideResult`s of their own).
+#[derive(Default)]
+struct SideExtras {
+    by_size: Vec<SizeSide>,
+    rtt_cdf: Vec<CdfPoint>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +160,22 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> E2eError {
 
 /// Runs both sides and returns the report (written nowhere; see [`write_report`]).
 pub fn run(opts: &E2eOptions) -> Result<E2eReport, E2eError> {
+    run_with_sizes(opts, &[])
+}
+
+/// [`run`], then in each side's lab one more UDP run per frame size in `sizes` (pps vs
+/// packet size; no pings or CPU figures for those).
+pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, E2eError> {
+    if sizes.len() > MAX_SIZES {
+        return Err(E2eError::Run(format!(
+            "invalid sizes: {} given, at most {MAX_SIZES}",
+            sizes.len()
+        )));
+    }
+    for &size in sizes {
+        crate::udp::payload_len(size)
+            .map_err(|e| E2eError::Run(format!("invalid sizes: {size}: {e}")))?;
+    }
     // Fail before the kernel side, not after it.
     if let Some(node) = &opts.brindle_node {
         if !node.is_file() {
@@ -130,12 +188,32 @@ pub fn run(opts: &E2eOptions) -> Result<E2eReport, E2eError> {
     std::fs::create_dir_all(&opts.work_dir)
         .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
     let tag = run_tag();
-    let kernel = run_kernel_side(opts, &format!("ek{tag}"))?;
-    let brindle = match &opts.brindle_node {
-        Some(node) => Some(run_brindle_side(opts, node, &format!("eb{tag}"))?),
-        None => None,
+    let (kernel, kernel_extras) = run_kernel_side(opts, sizes, &format!("ek{tag}"))?;
+    let (brindle, brindle_extras) = match &opts.brindle_node {
+        Some(node) => {
+            let (side, extras) = run_brindle_side(opts, sizes, node, &format!("eb{tag}"))?;
+            (Some(side), extras)
+        }
+        None => (None, SideExtras::default()),
     };
     let ratios = brindle.as_ref().map(|b| ratios(&kernel, b));
+    let by_size = sizes
+        .iter()
+        .zip(&kernel_extras.by_size)
+        .enumerate()
+        .map(|(i, (&frame_size, k))| {
+            let b = brindle_extras.by_size.get(i).cloned();
+            SizeResult {
+                frame_size,
+                ratio_pps_delivered: ratio(
+                    b.as_ref().map(|b| b.pps_delivered),
+                    Some(k.pps_delivered),
+                ),
+                kernel: k.clone(),
+                brindle: b,
+            }
+        })
+        .collect();
     Ok(E2eReport {
         frame_size: opts.frame_size,
         duration_secs: opts.duration.as_secs_f64(),
@@ -147,23 +225,31 @@ pub fn run(opts: &E2eOptions) -> Result<E2eReport, E2eError> {
         kernel,
         brindle,
         ratios,
+        by_size,
+        rtt_cdf_kernel: kernel_extras.rtt_cdf,
+        rtt_cdf_brindle: brindle_extras.rtt_cdf,
     })
 }
 
-fn run_kernel_side(opts: &E2eOptions, name: &str) -> Result<SideResult, E2eError> {
+fn run_kernel_side(
+    opts: &E2eOptions,
+    sizes: &[usize],
+    name: &str,
+) -> Result<(SideResult, SideExtras), E2eError> {
     let mut spec = LabSpec::new(name, 2);
     spec.forwarding = Forwarding::Kernel;
     let lab = Lab::up(&spec)?;
     wait_until_reachable(&lab, Duration::from_secs(5), || Ok(()))?;
-    measure(&lab, opts, "kernel")
+    measure_all(&lab, opts, sizes, "kernel")
     // `lab` is dropped here, and on every early return above: namespaces removed.
 }
 
 fn run_brindle_side(
     opts: &E2eOptions,
+    sizes: &[usize],
     brindle_node: &Path,
     name: &str,
-) -> Result<SideResult, E2eError> {
+) -> Result<(SideResult, SideExtras), E2eError> {
     let spec = LabSpec::new(name, 2);
     let lab = Lab::up(&spec)?;
     let config_path = opts.work_dir.join("node.toml");
@@ -196,7 +282,7 @@ fn run_brindle_side(
         ))),
         None => Ok(()),
     })?;
-    let result = measure(&lab, opts, "brindle");
+    let result = measure_all(&lab, opts, sizes, "brindle");
     let status = node.terminate(NODE_STOP_GRACE);
     let result = result?;
     if let Some(status) = status {
@@ -253,11 +339,47 @@ fn two_workloads(lab: &Lab) -> Result<(NsAndIp, NsAndIp), E2eError> {
 
 /// One side's measurements: UDP throughput with CPU accounting, then ping RTTs.
 pub fn measure(lab: &Lab, opts: &E2eOptions, side: &'static str) -> Result<SideResult, E2eError> {
+    Ok(measure_all(lab, opts, &[], side)?.0)
+}
+
+/// Quantiles the CDF is drawn through: every percent, and the tail at 99.9%.
+fn cdf_quantiles() -> impl Iterator<Item = f64> {
+    (0..100).map(|p| f64::from(p) / 100.0).chain([0.999, 1.0])
+}
+
+/// [`measure`], then the RTT CDF and one UDP run per extra frame size.
+fn measure_all(
+    lab: &Lab,
+    opts: &E2eOptions,
+    sizes: &[usize],
+    side: &'static str,
+) -> Result<(SideResult, SideExtras), E2eError> {
     let (send, sink, busy_cores) = udp_run(lab, opts)?;
     let (latencies, pings_sent) = ping_run(lab, opts)?;
+    let rtt_cdf = cdf_quantiles()
+        .filter_map(|fraction| {
+            let rtt_us = latencies.quantile_us(fraction)?;
+            Some(CdfPoint { fraction, rtt_us })
+        })
+        .collect();
+    let mut by_size = Vec::with_capacity(sizes.len());
+    for &frame_size in sizes {
+        let sized = E2eOptions {
+            frame_size,
+            ..opts.clone()
+        };
+        let (send, sink, _) = udp_run(lab, &sized)?;
+        let secs = if send.secs > 0.0 { send.secs } else { f64::NAN };
+        by_size.push(SizeSide {
+            pps_offered: send.sent as f64 / secs,
+            pps_delivered: sink.received as f64 / secs,
+            sent: send.sent,
+            received: sink.received,
+        });
+    }
     let secs = if send.secs > 0.0 { send.secs } else { f64::NAN };
     let pps_delivered = sink.received as f64 / secs;
-    Ok(SideResult {
+    let result = SideResult {
         forwarding: side,
         lab: lab.spec().name.clone(),
         pps_offered: send.sent as f64 / secs,
@@ -271,7 +393,8 @@ pub fn measure(lab: &Lab, opts: &E2eOptions, side: &'static str) -> Result<SideR
         generator_secs: send.secs,
         pings_sent,
         ping_replies: latencies.len(),
-    })
+    };
+    Ok((result, SideExtras { by_size, rtt_cdf }))
 }
 
 /// Sink in w2, generator in w1 pinned to [`GENERATOR_CPU`]; CPU sampled around the generator.
@@ -504,6 +627,22 @@ pub fn markdown(report: &E2eReport) -> String {
             fmt(rv, 3)
         ));
     }
+    if !report.by_size.is_empty() {
+        out.push_str(
+            "\nUDP pps by frame size (same labs, right after the run above):\n\n\
+             | frame bytes | kernel pps_delivered | brindle pps_delivered | brindle/kernel |\n\
+             |---:|---:|---:|---:|\n",
+        );
+        for s in &report.by_size {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                s.frame_size,
+                fmt(Some(s.kernel.pps_delivered), 0),
+                fmt(s.brindle.as_ref().map(|b| b.pps_delivered), 0),
+                fmt(s.ratio_pps_delivered, 3)
+            ));
+        }
+    }
     out
 }
 
@@ -602,8 +741,30 @@ mod tests {
             ratios: Some(ratios(&kernel, &brindle)),
             kernel,
             brindle: Some(brindle),
+            by_size: vec![SizeResult {
+                frame_size: 1500,
+                kernel: SizeSide {
+                    pps_offered: 80.0,
+                    pps_delivered: 80.0,
+                    sent: 400,
+                    received: 400,
+                },
+                brindle: Some(SizeSide {
+                    pps_offered: 120.0,
+                    pps_delivered: 100.0,
+                    sent: 600,
+                    received: 500,
+                }),
+                ratio_pps_delivered: Some(1.25),
+            }],
+            rtt_cdf_kernel: vec![CdfPoint {
+                fraction: 0.5,
+                rtt_us: 50.0,
+            }],
+            rtt_cdf_brindle: vec![],
         };
         let md = markdown(&report);
+        assert!(md.contains("| 1500 | 80 | 100 | 1.250 |"), "{md}");
         assert!(md.contains("| pps_delivered | 100 | 300 | 3.000 |"), "{md}");
         assert!(md.contains("| rtt_p50_us | 50.0 | 25.0 | 0.500 |"), "{md}");
         let json = serde_json::to_value(&report).unwrap();
@@ -619,5 +780,8 @@ mod tests {
             assert!(json["brindle"].get(field).is_some(), "brindle.{field}");
             assert!(json["ratios"].get(field).is_some(), "ratios.{field}");
         }
+        assert_eq!(json["by_size"][0]["frame_size"], 1500);
+        assert_eq!(json["by_size"][0]["brindle"]["pps_delivered"], 100.0);
+        assert_eq!(json["rtt_cdf_kernel"][0]["rtt_us"], 50.0);
     }
 }

@@ -112,6 +112,9 @@ pub struct Comparison {
     pub traffic: String,
     /// The benchmark's own field name, unit included (`pps_delivered`, `rtt_p99_us`).
     pub metric: String,
+    /// Set for the extra runs at other frame sizes (`e2e --sizes`); `None` for the run's
+    /// main measurement.
+    pub frame_size: Option<usize>,
     pub kernel: f64,
     pub brindle: f64,
 }
@@ -127,14 +130,16 @@ impl Comparison {
     }
 }
 
-/// Latency samples of one operation, for a CDF.
+/// One line of a latency CDF.
 #[derive(Clone, Debug, PartialEq)]
-pub struct LatencySamples {
+pub struct LatencyCdf {
     pub run: String,
-    /// `add_ms`, `add_to_forwarding_ms`, `del_ms`.
-    pub operation: String,
-    /// Sorted ascending.
-    pub samples_ms: Vec<f64>,
+    /// `add_ms`, `add_to_forwarding_ms`, `del_ms` (cni-latency); `kernel`, `brindle` (e2e).
+    pub series: String,
+    /// `ms` or `us`: one unit per run.
+    pub unit: &'static str,
+    /// (latency, fraction of operations at or below it), ascending.
+    pub points: Vec<(f64, f64)>,
 }
 
 /// Percentiles of one CNI operation (no kernel baseline: the kernel has no CNI).
@@ -163,7 +168,7 @@ pub struct ResyncRow {
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub comparisons: Vec<Comparison>,
-    pub latency_samples: Vec<LatencySamples>,
+    pub latency_cdfs: Vec<LatencyCdf>,
     pub cni_latency: Vec<CniLatencyRow>,
     pub resync: Vec<ResyncRow>,
     /// Files read, in order.
@@ -226,6 +231,7 @@ fn add_file(report: &mut Report, path: &Path) -> Result<(), ReportError> {
     let before = report.comparisons.len() + report.cni_latency.len() + report.resync.len();
     if run.starts_with("e2e") {
         add_sides(report, &file, &run, "", "/kernel", "/brindle")?;
+        add_e2e_sizes_and_cdf(report, &file, &run)?;
     } else if run.starts_with("crossnode") {
         for encap in ["plain", "ipip"] {
             let (k, b) = (format!("/kernel_{encap}"), format!("/brindle_{encap}"));
@@ -344,8 +350,51 @@ fn add_sides(
                 run: run.to_string(),
                 traffic: traffic.to_string(),
                 metric: metric.to_string(),
+                frame_size: None,
                 kernel,
                 brindle,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `e2e --sizes` pps per frame size, and the ping RTT CDF of each side (newer e2e files).
+fn add_e2e_sizes_and_cdf(report: &mut Report, file: &Doc, run: &str) -> Result<(), ReportError> {
+    let sizes = file.value.pointer("/by_size").and_then(Value::as_array);
+    for i in 0..sizes.map_or(0, Vec::len) {
+        let kernel = file.number(&format!("/by_size/{i}/kernel/pps_delivered"))?;
+        let brindle = file.optional_number(&format!("/by_size/{i}/brindle/pps_delivered"))?;
+        let size = file.number(&format!("/by_size/{i}/frame_size"))?;
+        if let Some(brindle) = brindle {
+            report.comparisons.push(Comparison {
+                run: run.to_string(),
+                traffic: format!("{size:.0}-byte frames"),
+                metric: "pps_delivered".to_string(),
+                frame_size: Some(size as usize),
+                kernel,
+                brindle,
+            });
+        }
+    }
+    for side in ["kernel", "brindle"] {
+        let field = format!("/rtt_cdf_{side}");
+        let Some(points) = file.value.pointer(&field).and_then(Value::as_array) else {
+            continue;
+        };
+        let mut cdf = Vec::with_capacity(points.len().min(MAX_CDF_SAMPLES));
+        for i in 0..points.len().min(MAX_CDF_SAMPLES) {
+            cdf.push((
+                file.number(&format!("{field}/{i}/rtt_us"))?,
+                file.number(&format!("{field}/{i}/fraction"))?,
+            ));
+        }
+        if !cdf.is_empty() {
+            report.latency_cdfs.push(LatencyCdf {
+                run: run.to_string(),
+                series: side.to_string(),
+                unit: "us",
+                points: cdf,
             });
         }
     }
@@ -367,6 +416,7 @@ fn add_policy(report: &mut Report, file: &Doc, run: &str) -> Result<(), ReportEr
             run: run.to_string(),
             traffic: kind.to_string(),
             metric: "pps_delivered".to_string(),
+            frame_size: None,
             kernel: file.number(&format!("/kinds/{i}/kernel/pps_delivered"))?,
             brindle: file.number(&format!("/kinds/{i}/brindle/pps_delivered"))?,
         });
@@ -402,10 +452,14 @@ fn add_cni_latency(report: &mut Report, file: &Doc, run: &str) -> Result<(), Rep
             samples_ms.push(value);
         }
         samples_ms.sort_by(f64::total_cmp);
-        report.latency_samples.push(LatencySamples {
+        let n = samples_ms.len() as f64;
+        report.latency_cdfs.push(LatencyCdf {
             run: run.to_string(),
-            operation: format!("{operation}_ms"),
-            samples_ms,
+            series: format!("{operation}_ms"),
+            unit: "ms",
+            points: (samples_ms.iter().enumerate())
+                .map(|(j, &v)| (v, (j + 1) as f64 / n))
+                .collect(),
         });
     }
     Ok(())
@@ -525,9 +579,10 @@ pub fn markdown(report: &Report, plots: &[PathBuf], plots_link: &str) -> String 
         md.push('\n');
     }
     md.push_str(
-        "Not measured yet, so not plotted: pps vs packet size, pps vs number of rules (the \
-         policy benchmark runs one rule count per invocation), and a CDF of the dataplane \
-         latency (the benchmarks record ping percentiles, not samples).\n",
+        "pps vs packet size and the ping RTT CDF come from `brindle-perf e2e --sizes ...` \
+         (e2e files written before that option have neither). Not measured yet, so not \
+         plotted: pps vs number of rules (the policy benchmark runs one rule count per \
+         invocation).\n",
     );
     md
 }
@@ -597,7 +652,8 @@ enum Chart {
     },
     Cdf {
         title: String,
-        series: Vec<(String, Vec<f64>)>,
+        x_desc: String,
+        series: Vec<(String, Vec<(f64, f64)>)>,
     },
 }
 
@@ -609,7 +665,7 @@ fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ReportError>
             report
                 .comparisons
                 .iter()
-                .filter(|c| &c.run == run && c.is_latency() == latency)
+                .filter(|c| &c.run == run && c.frame_size.is_none() && c.is_latency() == latency)
                 .map(|c| {
                     let mut label = c.traffic.clone();
                     if latency {
@@ -648,16 +704,41 @@ fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ReportError>
             };
             written.extend(draw_both(&chart, &dir.join(format!("{run}-latency")))?);
         }
-        let series: Vec<(String, Vec<f64>)> = report
-            .latency_samples
+        let by_size: Vec<BarPair> = report
+            .comparisons
             .iter()
-            .filter(|s| &s.run == run && !s.samples_ms.is_empty())
-            .map(|s| (s.operation.clone(), s.samples_ms.clone()))
+            .filter(|c| &c.run == run && c.frame_size.is_some())
+            .map(|c| BarPair {
+                label: format!("{} bytes", c.frame_size.unwrap_or_default()),
+                kernel: c.kernel,
+                brindle: c.brindle,
+            })
             .collect();
-        if !series.is_empty() {
+        if !by_size.is_empty() {
+            let chart = Chart::Bars {
+                title: format!("{run}: delivered pps by UDP frame size"),
+                y_desc: "pps delivered".to_string(),
+                pairs: by_size,
+            };
+            written.extend(draw_both(&chart, &dir.join(format!("{run}-pps-by-size")))?);
+        }
+        let cdfs: Vec<&LatencyCdf> = report
+            .latency_cdfs
+            .iter()
+            .filter(|s| &s.run == run && !s.points.is_empty())
+            .collect();
+        if let Some(first) = cdfs.first() {
+            let (what, unit) = match first.unit {
+                "us" => ("ping round trip", "microseconds"),
+                _ => ("latency", "milliseconds"),
+            };
             let chart = Chart::Cdf {
-                title: format!("{run}: latency CDF"),
-                series,
+                title: format!("{run}: {what} CDF"),
+                x_desc: unit.to_string(),
+                series: cdfs
+                    .iter()
+                    .map(|c| (c.series.clone(), c.points.clone()))
+                    .collect(),
             };
             written.extend(draw_both(&chart, &dir.join(format!("{run}-cdf")))?);
         }
@@ -691,7 +772,11 @@ fn draw<DB: DrawingBackend>(chart: &Chart, root: DrawingArea<DB, Shift>) -> Resu
             y_desc,
             pairs,
         } => draw_bars(&root, title, y_desc, pairs).map_err(e)?,
-        Chart::Cdf { title, series } => draw_cdf(&root, title, series).map_err(e)?,
+        Chart::Cdf {
+            title,
+            x_desc,
+            series,
+        } => draw_cdf(&root, title, x_desc, series).map_err(e)?,
     }
     root.present().map_err(e)
 }
@@ -782,15 +867,16 @@ fn draw_bars<DB: DrawingBackend>(
         .draw()
 }
 
-/// Empirical CDF per series: sample value on x, fraction of samples at or below it on y.
+/// CDF per series: latency on x, fraction of operations at or below it on y.
 fn draw_cdf<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
-    series: &[(String, Vec<f64>)],
+    x_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
 ) -> DrawResult<DB> {
     let max = series
         .iter()
-        .filter_map(|(_, s)| s.last().copied())
+        .flat_map(|(_, points)| points.iter().map(|&(x, _)| x))
         .fold(0.0, f64::max);
     let right = if max > 0.0 { max * 1.05 } else { 1.0 };
     let mut chart = ChartBuilder::on(root)
@@ -801,19 +887,21 @@ fn draw_cdf<DB: DrawingBackend>(
         .build_cartesian_2d(0.0..right, 0.0..1.0)?;
     chart
         .configure_mesh()
-        .x_desc("milliseconds")
+        .x_desc(x_desc)
         .y_desc("fraction of operations")
         .label_style((FONT_FAMILY, 15))
         .draw()?;
-    for (i, (name, samples)) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let n = samples.len() as f64;
-        let points = samples
-            .iter()
-            .enumerate()
-            .map(|(j, &v)| (v, (j + 1) as f64 / n));
+    for (i, (name, points)) in series.iter().enumerate() {
+        let color = match name.as_str() {
+            "kernel" => KERNEL_COLOR.to_rgba(),
+            "brindle" => BRINDLE_COLOR.to_rgba(),
+            _ => Palette99::pick(i).to_rgba(),
+        };
         chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))?
             .label(name.clone())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
@@ -854,6 +942,7 @@ mod tests {
             run: run.into(),
             traffic: traffic.into(),
             metric: metric.into(),
+            frame_size: None,
             kernel,
             brindle,
         }
@@ -871,6 +960,16 @@ mod tests {
                 comparison("e2e", "", "pps_delivered", 100000.0, 150000.0),
                 comparison("e2e", "", "rtt_p50_us", 3.0, 15.0),
                 comparison("e2e", "", "rtt_p99_us", 17.0, 34.0),
+                Comparison {
+                    frame_size: Some(1500),
+                    ..comparison(
+                        "e2e",
+                        "1500-byte frames",
+                        "pps_delivered",
+                        80000.0,
+                        100000.0
+                    )
+                },
                 comparison("policy", "established", "pps_delivered", 600000.0, 900000.0),
                 comparison("policy", "new_flows", "pps_delivered", 40000.0, 320000.0),
             ]
@@ -889,9 +988,20 @@ mod tests {
         assert_eq!(report.cni_latency[1].operation, "add_to_forwarding");
         assert_eq!(report.cni_latency[1].p99_ms, 150.0);
         assert_eq!(
-            report.latency_samples[0].samples_ms,
-            [52.0, 55.0, 56.0, 70.0]
+            report.latency_cdfs[0].points,
+            [(52.0, 0.25), (55.0, 0.5), (56.0, 0.75), (70.0, 1.0)]
         );
+        let e2e_cdf: Vec<&LatencyCdf> = report
+            .latency_cdfs
+            .iter()
+            .filter(|c| c.run == "e2e")
+            .collect();
+        assert_eq!(e2e_cdf.len(), 2);
+        assert_eq!(
+            (e2e_cdf[1].series.as_str(), e2e_cdf[1].unit),
+            ("brindle", "us")
+        );
+        assert_eq!(e2e_cdf[1].points[1], (15.0, 0.5));
         assert_eq!(report.resync[0].endpoints_per_sec, 57142.857);
         assert_eq!(report.resync[0].reconnect_resync_secs, Some(0.118));
     }
@@ -910,6 +1020,7 @@ mod tests {
         for row in [
             "| e2e | - | pps_delivered | 100000 | 150000 | 1.50 |",
             "| e2e | - | rtt_p99_us | 17.0 | 34.0 | 2.00 |",
+            "| e2e | 1500-byte frames | pps_delivered | 80000 | 100000 | 1.25 |",
             "| crossnode | plain | pps_delivered | 200000 | 250000 | 1.25 |",
             "| policy | new_flows | pps_delivered | 40000 | 320000 | 8.00 |",
             "| cni-latency | del | 4 | 38.0 | 60.0 | 60.0 |",
@@ -924,17 +1035,20 @@ mod tests {
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        let expected: Vec<String> = [
+        let mut expected: Vec<String> = [
             "cni-latency-cdf",
             "crossnode-latency",
             "crossnode-pps",
+            "e2e-cdf",
             "e2e-latency",
             "e2e-pps",
+            "e2e-pps-by-size",
             "policy-pps",
         ]
         .iter()
         .flat_map(|s| [format!("{s}.png"), format!("{s}.svg")])
         .collect();
+        expected.sort();
         assert_eq!(names, expected);
         for plot in &plots {
             let bytes = std::fs::read(plot).unwrap();

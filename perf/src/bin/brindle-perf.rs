@@ -69,6 +69,10 @@ enum Cmd {
         /// brindle-node worker mode: poll (busy, pinned to CPU 1) or interrupt.
         #[arg(long, default_value = "poll")]
         node_mode: String,
+        /// Extra frame sizes (e.g. 64,512,1500): one more UDP run per size and side, in the
+        /// same labs, for pps vs packet size.
+        #[arg(long, value_delimiter = ',')]
+        sizes: Vec<usize>,
     },
     /// Two nodes on one segment, a workload each: kernel plain, kernel IPIP, brindle plain,
     /// brindle IPIP, one after the other; UDP pps, ping RTT, busy cores, path proof; JSON +
@@ -240,6 +244,7 @@ fn main() -> Result<()> {
             batch,
             port,
             node_mode,
+            sizes,
         } => {
             // Ctrl-C or SIGTERM: give up waiting so that labs and children are cleaned up.
             perf::cmd::stop_on_signals();
@@ -270,7 +275,7 @@ fn main() -> Result<()> {
                 node_mode,
             };
             // The work dir (node.toml, node.log) is kept when the run fails, for the post-mortem.
-            let report = e2e::run(&opts).with_context(|| {
+            let report = e2e::run_with_sizes(&opts, &sizes).with_context(|| {
                 format!(
                     "e2e failed; node config and log kept in {}",
                     opts.work_dir.display()
