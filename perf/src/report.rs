@@ -867,27 +867,37 @@ fn draw_bars<DB: DrawingBackend>(
         .draw()
 }
 
-/// CDF per series: latency on x, fraction of operations at or below it on y.
+/// CDF per series: latency on x (logarithmic: tails are orders of magnitude above the
+/// median), fraction of operations at or below it on y.
 fn draw_cdf<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     x_desc: &str,
     series: &[(String, Vec<(f64, f64)>)],
 ) -> DrawResult<DB> {
-    let max = series
-        .iter()
-        .flat_map(|(_, points)| points.iter().map(|&(x, _)| x))
-        .fold(0.0, f64::max);
-    let right = if max > 0.0 { max * 1.05 } else { 1.0 };
+    let positive = || {
+        series
+            .iter()
+            .flat_map(|(_, points)| points.iter().map(|&(x, _)| x))
+            .filter(|&x| x > 0.0)
+    };
+    let max = positive().fold(0.0, f64::max);
+    let min = positive().fold(f64::INFINITY, f64::min);
+    let (left, right) = if max > 0.0 {
+        (min * 0.8, max * 1.25)
+    } else {
+        (0.1, 1.0)
+    };
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT_FAMILY, 22))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..right, 0.0..1.0)?;
+        .build_cartesian_2d((left..right).log_scale(), 0.0..1.0)?;
     chart
         .configure_mesh()
-        .x_desc(x_desc)
+        .x_desc(format!("{x_desc} (log scale)"))
+        .x_label_formatter(&|x| si(*x))
         .y_desc("fraction of operations")
         .label_style((FONT_FAMILY, 15))
         .draw()?;
@@ -899,7 +909,7 @@ fn draw_cdf<DB: DrawingBackend>(
         };
         chart
             .draw_series(LineSeries::new(
-                points.iter().copied(),
+                points.iter().copied().filter(|&(x, _)| x > 0.0),
                 color.stroke_width(2),
             ))?
             .label(name.clone())
