@@ -35,6 +35,8 @@ struct RawConfig {
     workload: Vec<RawWorkload>,
     #[serde(default)]
     route: Vec<RawRoute>,
+    /// Overrides of the uplink's NIC profile (`control::hwprofile`), checked at start.
+    hw: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,7 +96,7 @@ impl std::str::FromStr for RouteEncap {
 }
 
 /// The validated configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct NodeConfig {
     pub mode: Mode,
     pub node_name: String,
@@ -106,6 +108,8 @@ pub struct NodeConfig {
     pub cores: Vec<usize>,
     pub workloads: Vec<WorkloadConfig>,
     pub routes: Vec<RouteConfig>,
+    /// The `[hw]` table: overrides of the uplink's NIC profile.
+    pub hw: Option<toml::Value>,
 }
 
 pub const DEFAULT_POOL: &str = "192.168.0.0/16";
@@ -209,6 +213,7 @@ impl NodeConfig {
             cores,
             workloads,
             routes,
+            hw: raw.hw,
         })
     }
 }

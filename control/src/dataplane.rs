@@ -117,6 +117,18 @@ pub struct DataplaneSettings {
     /// Source of the node's ICMP errors (the uplink's address at start).
     pub node_ip: Option<Ipv4Addr>,
     pub punt: PuntConfig,
+    /// The uplink's AF_XDP settings from its NIC profile; defaults when `None`.
+    pub uplink: Option<UplinkTuning>,
+}
+
+/// What a NIC profile sets on the uplink's AF_XDP socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UplinkTuning {
+    pub ring_size: u32,
+    pub batch_size: usize,
+    pub force_copy: bool,
+    /// At least this frame size (the MTU may ask for more).
+    pub frame_size: u32,
 }
 
 /// Why one item of the desired state is not in the dataplane.
@@ -318,6 +330,8 @@ pub struct Dataplane {
     pools: Option<Vec<Ipv4Prefix>>,
     /// The host's gateway routes on the uplink the tables were last built with.
     underlay: Vec<crate::host::GatewayRoute>,
+    /// The uplink's AF_XDP settings from its NIC profile.
+    uplink_tuning: Option<UplinkTuning>,
     /// What the XDP program's NAT entry says now.
     snat: Option<Option<(Ipv4Addr, std::ops::RangeInclusive<u16>)>>,
     observed: Arc<Observed>,
@@ -380,6 +394,7 @@ impl Dataplane {
             ids: PortIds::new(MAX_SOCKETS),
             pools: None,
             underlay: Vec::new(),
+            uplink_tuning: settings.uplink,
             snat: None,
             observed,
             ip_sets: Some(ip_sets),
@@ -588,7 +603,18 @@ impl Dataplane {
             return Err(refused(&f.name, format!("no free port id: at most {MAX_SOCKETS} ports")));
         };
         let info = programme::port_info(f, w.kind);
-        let config = PortConfig { frame_size, ..PortConfig::default() };
+        let mut config = PortConfig { frame_size, ..PortConfig::default() };
+        if let (PortKind::Uplink, Some(t)) = (w.kind, self.uplink_tuning) {
+            config = PortConfig {
+                frame_size: frame_size.max(t.frame_size),
+                ring_size: t.ring_size,
+                batch_size: t.batch_size,
+                force_copy: t.force_copy,
+                // Half the frames feed the fill ring, which takes them all at once only when
+                // it has room for them: as many as its size.
+                frames: 2 * t.ring_size,
+            };
+        }
         let port = match Port::open(id, &info, 0, &config, &self.program, u32::from(id)) {
             Ok(p) => p,
             Err(e) => {

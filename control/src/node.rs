@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use crate::agent::env::{NodeAddress, NodeEnv};
 use crate::agent::{Agent, Identity};
 use crate::config::{Mode, NodeConfig};
-use crate::dataplane::{ApplyReport, Dataplane, DataplaneObserver, DataplaneSettings, DesiredState, FailureKind};
+use crate::dataplane::{ApplyReport, Dataplane, DataplaneObserver, DataplaneSettings, DesiredState, FailureKind, UplinkTuning};
 use crate::health::{EndpointConfig, Health, HttpServer, Response};
 use crate::stats::{counters_json, StatsServer};
 
@@ -128,6 +128,7 @@ pub fn run_agent(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         cores: settings.cores.clone(),
         workloads: Vec::new(),
         routes: Vec::new(),
+        hw: None,
     };
     let mut agent = agent;
     // BGP as calico-node runs it (CALICO_NETWORKING_BACKEND=bird, the default); `none` (policy
@@ -194,6 +195,26 @@ impl AgentSettings {
     }
 }
 
+/// The AF_XDP settings of the uplink from its NIC profile (`hw-profiles/`, chosen by the
+/// detected driver, with node.toml's `[hw]` overrides); none without an uplink.
+fn uplink_tuning(config: &NodeConfig) -> anyhow::Result<Option<UplinkTuning>> {
+    let Some(uplink) = &config.uplink else { return Ok(None) };
+    let profiles = crate::hwprofile::ProfileSet::load().context("loading the NIC profiles")?;
+    let driver = crate::hwprofile::detect_driver(uplink).map(|(d, _)| d);
+    let chosen = profiles
+        .resolve(driver.as_deref(), config.hw.as_ref(), "node.toml [hw]")
+        .context("choosing the uplink's NIC profile")?;
+    let p = &chosen.profile;
+    tracing::info!(%uplink, driver = driver.as_deref().unwrap_or("unknown"), profile = %p.driver, reason = ?chosen.reason,
+        ring = p.rx_ring_size, batch = p.batch_size, zero_copy = p.zero_copy, "uplink NIC profile");
+    Ok(Some(UplinkTuning {
+        ring_size: p.rx_ring_size,
+        batch_size: p.batch_size as usize,
+        force_copy: !p.zero_copy,
+        frame_size: p.frame_size,
+    }))
+}
+
 /// Starts the dataplane and its servers, applies `desired`, then follows `source` until
 /// `stop`.
 fn drive(
@@ -210,7 +231,8 @@ fn drive(
         Mode::Interrupt => (RxMode::Interrupt, config.cores.first().copied()),
     };
     tracing::info!(node = %config.node_name, workloads = desired.workloads.len(), "starting");
-    let mut dataplane = Dataplane::start(DataplaneSettings { mode, core, node_ip, punt: PuntConfig::default() })
+    let uplink = uplink_tuning(config)?;
+    let mut dataplane = Dataplane::start(DataplaneSettings { mode, core, node_ip, punt: PuntConfig::default(), uplink })
         .context("starting the dataplane")?;
     let observer = dataplane.observer();
     // The agent keeps the policy address sets the workers read; the first desired state was

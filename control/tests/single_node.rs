@@ -256,6 +256,26 @@ fn static_route_through_the_uplink_gateway_reaches_outside_and_back() {
     assert!(crossed >= 6, "3 requests out and 3 replies in: {stats}");
 }
 
+#[test]
+fn an_hw_table_tunes_the_uplink_and_a_bad_one_is_refused_with_the_field_named() {
+    let route = "[[route]]\nprefix = \"10.99.0.0/24\"\nvia = \"10.99.0.2\"\n";
+    let mut rig = Rig::with_extra_config("snh", 1, &format!("{route}[hw]\nrx_ring_size = 512\nbatch_size = 16\n"));
+    let ext_ip = rig.lab.uplink().expect("uplink").ext_ip.to_string();
+    let (ok, out) = rig.ping(0, &ext_ip, &[]);
+    assert!(ok, "forwarding through the tuned uplink:\n{out}\n{}", rig.log());
+    let log = rig.log();
+    let line = log.lines().find(|l| l.contains("uplink NIC profile")).unwrap_or_default();
+    assert!(line.contains("veth") && line.contains("512") && line.contains("16"), "{log}");
+
+    rig.signal_node(libc::SIGTERM);
+    let config = rig.dir.join("node.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace("batch_size = 16", "batch_size = 16\ncolour = \"blue\"");
+    std::fs::write(&config, text).unwrap();
+    let out = rig.run(&rig.lab.node_netns(), &[NODE_BIN, "--config", &config.to_string_lossy()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("colour"), "an unknown [hw] field must be refused by name: {stderr}");
+}
+
 /// Sets the MTU of workload `i`'s veth, both ends.
 fn set_workload_mtu(lab: &Lab, i: usize, mtu: u32) {
     let w = &lab.workloads()[i];
