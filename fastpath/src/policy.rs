@@ -240,42 +240,18 @@ fn flow_key(t: &Transport) -> FlowKey {
 /// Reads the transport header of the first fragment; later fragments carry none, so their
 /// ports are 0 (the node does not reassemble).
 fn transport(ip: &Ipv4Packet<&[u8]>) -> Transport {
-    let payload = ip.payload();
-    let first_fragment = ip.frag_offset() == 0;
-    let word = |at: usize| payload.get(at..at + 2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
-    let mut t = Transport {
-        fields: PacketFields {
-            src: ip.src_addr(),
-            dst: ip.dst_addr(),
-            protocol: ip.protocol(),
-            src_port: 0,
-            dst_port: 0,
-            icmp_type: None,
-            icmp_code: None,
-        },
-        tcp_flags: 0,
-        echo_ident: None,
-        related: None,
-    };
-    if !first_fragment {
+    let fields = PacketFields::from_ipv4(ip);
+    let mut t = Transport { fields, tcp_flags: 0, echo_ident: None, related: None };
+    if ip.frag_offset() != 0 {
         return t;
     }
-    match ip.protocol() {
-        protocol::TCP | protocol::UDP => {
-            t.fields.src_port = word(0);
-            t.fields.dst_port = word(2);
-            if ip.protocol() == protocol::TCP {
-                t.tcp_flags = payload.get(13).copied().unwrap_or(0);
-            }
+    let payload = ip.payload();
+    match (fields.protocol, fields.icmp_type) {
+        (protocol::TCP, _) => t.tcp_flags = payload.get(13).copied().unwrap_or(0),
+        (protocol::ICMP, Some(msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY)) => {
+            t.echo_ident = payload.get(4..6).map(|b| u16::from_be_bytes([b[0], b[1]]));
         }
-        protocol::ICMP => {
-            t.fields.icmp_type = payload.first().copied();
-            t.fields.icmp_code = payload.get(1).copied();
-            match t.fields.icmp_type {
-                Some(msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY) => t.echo_ident = Some(word(4)),
-                _ => t.related = related::related_key(payload).ok().flatten(),
-            }
-        }
+        (protocol::ICMP, Some(_)) => t.related = related::related_key(payload).ok().flatten(),
         _ => {}
     }
     t
