@@ -41,7 +41,7 @@ use serde::Serialize;
 use crate::cmd::{self, ChildGuard, CmdError, CONFIG_TIMEOUT};
 use crate::e2e::{self, Ratios, SideResult};
 use crate::lab::{LabError, MultiLab, MultiLabSpec, UPLINK_IF, WORKLOAD_GATEWAY};
-use crate::stats::{self, CpuTimes, Latencies};
+use crate::stats::{self, Latencies};
 use crate::udp::{SendReport, SinkReport};
 
 /// The core the generator and ping are pinned to.
@@ -294,6 +294,8 @@ pub enum CrossnodeError {
     Run(String),
     #[error("the {side} side did not take its path: {reason}")]
     WrongPath { side: &'static str, reason: String },
+    #[error(transparent)]
+    Measure(#[from] e2e::E2eError),
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CrossnodeError {
@@ -1216,152 +1218,25 @@ fn link_stats(ns: &str, dev: &str) -> Result<serde_json::Value, CrossnodeError> 
         .ok_or_else(|| CrossnodeError::Run(format!("`{}`: no stats64", cmd::display(&args))))
 }
 
-/// Sink in node 2's workload, generator in node 1's pinned to [`GENERATOR_CPU`]; CPU
-/// sampled around the generator. The same procedure as `e2e::udp_run`, across nodes.
+/// Sink in node 2's workload, generator in node 1's: `e2e`'s measurement, across nodes.
 fn udp_run(
     path: &WorkloadPath,
     opts: &CrossnodeOptions,
     dir: &Path,
 ) -> Result<(SendReport, SinkReport, f64), CrossnodeError> {
-    let exe = opts.perf_exe.to_string_lossy().to_string();
-    let ready = dir.join("sink-ready");
-    let _ = std::fs::remove_file(&ready);
-    // The sink outlives the generator by a margin and leaves once traffic has stopped for 1 s.
-    let sink_secs = (opts.duration + Duration::from_secs(5))
-        .as_secs()
-        .to_string();
-    let port = opts.port.to_string();
-    let sink_child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &path.to_ns,
-            &exe,
-            "udp-sink",
-            "--port",
-            &port,
-        ])
-        .args([
-            "--duration",
-            &sink_secs,
-            "--idle-ms",
-            "1000",
-            "--ready-file",
-        ])
-        .arg(&ready)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(io_err("starting udp-sink"))?;
-    let mut sink = ChildGuard::new("udp-sink", sink_child);
-    let ready_by = Instant::now() + Duration::from_secs(5);
-    while !ready.exists() {
-        if Instant::now() >= ready_by || sink.try_wait().is_some() || cmd::interrupted() {
-            return Err(CrossnodeError::Run(
-                "udp-sink did not become ready within 5 s".into(),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-
-    let cpu = GENERATOR_CPU.to_string();
-    let size = opts.frame_size.to_string();
-    let batch = opts.batch.to_string();
-    let duration = format!("{}", opts.duration.as_secs_f64());
-    let dst = path.to_ip.to_string();
-    let before = CpuTimes::read().map_err(io_err("reading /proc/stat"))?;
-    let out = exec(
-        &path.from_ns,
-        &[
-            "taskset",
-            "-c",
-            &cpu,
-            &exe,
-            "udp-send",
-            "--dst",
-            &dst,
-            "--port",
-            &port,
-            "--size",
-            &size,
-            "--duration",
-            &duration,
-            "--batch",
-            &batch,
-        ],
-        opts.duration + Duration::from_secs(10),
-    )?;
-    let after = CpuTimes::read().map_err(io_err("reading /proc/stat"))?;
-    if !out.status.success() {
-        return Err(CrossnodeError::Run(format!(
-            "udp-send failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let send: SendReport = parse_json("udp-send", &out.stdout)?;
-    let busy = before.busy_cores_until(&after, stats::online_cpus());
-    let sink_out = sink
-        .wait_output(Duration::from_secs(15) + opts.duration)
-        .ok_or_else(|| CrossnodeError::Run("udp-sink did not finish".into()))?;
-    let _ = std::fs::remove_file(&ready);
-    if !sink_out.status.success() {
-        return Err(CrossnodeError::Run(format!(
-            "udp-sink failed: {}",
-            String::from_utf8_lossy(&sink_out.stderr).trim()
-        )));
-    }
-    let sink: SinkReport = parse_json("udp-sink", &sink_out.stdout)?;
-    Ok((send, sink, busy))
+    let params = e2e::UdpParams {
+        perf_exe: opts.perf_exe.clone(),
+        duration: opts.duration,
+        frame_size: opts.frame_size,
+        batch: opts.batch,
+        port: opts.port,
+    };
+    Ok(e2e::udp_between(&path.from_ns, &path.to_ns, path.to_ip, &dir.join("sink-ready"), &params)?)
 }
 
-/// `ping -c N -i 0.002`, pinned like the generator; RTTs from each reply line.
-fn ping_run(
-    path: &WorkloadPath,
-    opts: &CrossnodeOptions,
-) -> Result<(Latencies, u32), CrossnodeError> {
-    let count = opts.pings.to_string();
-    let deadline_secs = (u64::from(opts.pings) * 2 / 1000 + 5).to_string();
-    let timeout = Duration::from_secs(u64::from(opts.pings) * 2 / 1000 + 15);
-    let cpu = GENERATOR_CPU.to_string();
-    let target = path.to_ip.to_string();
-    let out = exec(
-        &path.from_ns,
-        &[
-            "taskset",
-            "-c",
-            &cpu,
-            "ping",
-            "-n",
-            "-c",
-            &count,
-            "-i",
-            "0.002",
-            "-W",
-            "1",
-            "-w",
-            &deadline_secs,
-            &target,
-        ],
-        timeout,
-    )?;
-    let mut latencies = Latencies::new();
-    for rtt in stats::parse_ping_output(&String::from_utf8_lossy(&out.stdout)) {
-        latencies.record(rtt);
-    }
-    Ok((latencies, opts.pings))
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(
-    what: &str,
-    bytes: &[u8],
-) -> Result<T, CrossnodeError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        CrossnodeError::Run(format!(
-            "{what} printed unexpected output ({e}): {}",
-            String::from_utf8_lossy(bytes).trim()
-        ))
-    })
+/// `e2e`'s ping measurement, from node 1's workload to node 2's.
+fn ping_run(path: &WorkloadPath, opts: &CrossnodeOptions) -> Result<(Latencies, u32), CrossnodeError> {
+    Ok(e2e::ping_between(&path.from_ns, path.to_ip, opts.pings)?)
 }
 
 // ---------------------------------------------------------------------------------------
