@@ -202,7 +202,7 @@ pub fn tables(routing: &Routing) -> BuiltTables {
     }
 
     let ports = routing.ports.iter().map(|p| p.clone().unwrap_or_else(free_slot)).collect();
-    BuiltTables { tables: Tables { fib, next_hops, ports, snat: None }, rejected }
+    BuiltTables { tables: Tables { fib, next_hops, ports, snat: None, host: None }, rejected }
 }
 
 /// Whether `ip` is on one of the uplink's subnets.

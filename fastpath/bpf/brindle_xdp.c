@@ -14,6 +14,15 @@
  *   socket. Everything else (ARP, the node's own SSH and BGP, IPv6) stays with the kernel, so
  *   the host keeps its own networking whatever the vRouter does.
  *
+ * - Host port (the vRouter's end of the veth pair to the node's own stack): everything.
+ *
+ * With a host endpoint on the uplink (`host` map set), the uplink also sends IPv4 addressed to
+ * the node to the socket, so that the endpoint's policy decides; but failsafe traffic (Calico's
+ * failsafeInboundHostPorts by destination port, and replies to failsafeOutboundHostPorts by
+ * source port) stays with the kernel, so that SSH, BGP and the datastore survive any policy,
+ * and the vRouter itself. The TC egress program below (`brindle_host_egress`) sends the node's
+ * own packets leaving the uplink the same way, round the veth pair to the vRouter.
+ *
  * When no socket sits in the slot (the node service is not running, or crashed), the redirect
  * falls back to XDP_PASS: traffic goes to the kernel rather than into a black hole.
  */
@@ -21,6 +30,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -37,6 +47,14 @@
 
 #define PORT_KIND_WORKLOAD 0
 #define PORT_KIND_UPLINK 1
+#define PORT_KIND_HOST 2
+#define MAX_FAILSAFE_PORTS 256
+
+/* tcx verdict "on to the next program / the stack" (<linux/bpf.h> of Linux 6.6; Debian 12's
+ * headers predate it). */
+#ifndef TCX_NEXT
+#define TCX_NEXT -1
+#endif
 
 /* Kept in sync with `PortEntry` in fastpath/src/xdp.rs. */
 struct port {
@@ -65,6 +83,43 @@ struct {
 	__type(key, __u32);
 	__type(value, struct snat);
 } snat SEC(".maps");
+
+/* Kept in sync with `HostEntry` in fastpath/src/xdp.rs: the node's address (network byte
+ * order) and the ifindex of the kernel's end of the host veth pair; all zero: no host
+ * endpoint on the uplink, the node's traffic is the kernel's alone. */
+struct host {
+	__u32 node;
+	__u32 kernel_ifindex;
+};
+
+/* Kept in sync with `FailsafeKey` in fastpath/src/xdp.rs; `port` in host byte order. */
+struct failsafe_key {
+	__u8 protocol;
+	__u8 pad;
+	__u16 port;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct host);
+} host SEC(".maps");
+
+/* Calico's failsafeInboundHostPorts and failsafeOutboundHostPorts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FAILSAFE_PORTS);
+	__type(key, struct failsafe_key);
+	__type(value, __u8);
+} failsafe_in SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FAILSAFE_PORTS);
+	__type(key, struct failsafe_key);
+	__type(value, __u8);
+} failsafe_out SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -151,7 +206,50 @@ static __always_inline int snat_reply(struct iphdr *ip, void *data_end)
 	return 0;
 }
 
-/* Whether an uplink frame is for the vRouter: IPv4 into a pool, IPIP, or a NAT reply. */
+/* Whether (protocol, port) is in a failsafe map. */
+static __always_inline int failsafe(void *map, __u8 protocol, __u16 port)
+{
+	struct failsafe_key key = { .protocol = protocol, .pad = 0, .port = port };
+
+	return bpf_map_lookup_elem(map, &key) != 0;
+}
+
+/* Whether a TCP or UDP packet is failsafe traffic of the node: to an inbound failsafe port
+ * or from an outbound one (`inbound`: the packet comes in), or, going out, to an outbound
+ * failsafe port or from an inbound one. Stateless, as the ports are what identifies it; a
+ * packet without ports (ICMP, a later fragment) is not failsafe. */
+static __always_inline int failsafe_packet(struct iphdr *ip, void *data_end, int inbound)
+{
+	void *l4;
+	__u16 sport, dport;
+
+	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
+		return 0;
+	if ((ip->frag_off & bpf_htons(0x1fff)) || ip->ihl < 5)
+		return 0;
+	l4 = (void *)ip + ip->ihl * 4;
+	if (l4 + 4 > data_end)
+		return 0;
+	sport = bpf_ntohs(*(__u16 *)l4);
+	dport = bpf_ntohs(*(__u16 *)(l4 + 2));
+	if (inbound)
+		return failsafe(&failsafe_in, ip->protocol, dport) || failsafe(&failsafe_out, ip->protocol, sport);
+	return failsafe(&failsafe_out, ip->protocol, dport) || failsafe(&failsafe_in, ip->protocol, sport);
+}
+
+/* Whether an IPv4 packet on the uplink is for the node's host endpoint policy. */
+static __always_inline int host_wants(struct iphdr *ip, void *data_end)
+{
+	__u32 zero = 0;
+	struct host *h = bpf_map_lookup_elem(&host, &zero);
+
+	if (!h || h->node == 0 || ip->daddr != h->node)
+		return 0;
+	return !failsafe_packet(ip, data_end, 1);
+}
+
+/* Whether an uplink frame is for the vRouter: IPv4 into a pool, IPIP, a NAT reply, or (with a
+ * host endpoint) the node's own non-failsafe traffic. */
 static __always_inline int uplink_wants(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
@@ -175,7 +273,7 @@ static __always_inline int uplink_wants(struct xdp_md *ctx)
 	key.addr = ip->daddr;
 	if (bpf_map_lookup_elem(&pool_cidrs, &key))
 		return 1;
-	return snat_reply(ip, data_end);
+	return snat_reply(ip, data_end) || host_wants(ip, data_end);
 }
 
 SEC("xdp")
@@ -194,6 +292,43 @@ int brindle_xdp(struct xdp_md *ctx)
 	if (port->kind == PORT_KIND_UPLINK && !uplink_wants(ctx))
 		return XDP_PASS;
 	return bpf_redirect_map(&xsks, port->first_slot + queue, XDP_PASS);
+}
+
+/* TC egress on the uplink (tcx, attached only while a host endpoint is enforced and held by
+ * the node service, so it goes when the service does): the node's own IPv4 packets, but for
+ * failsafe traffic, are redirected out of the kernel's end of the host veth pair; the vRouter
+ * receives them on its end, polices them and sends them out of the uplink itself. The redirect
+ * goes through that device's transmit path, which completes checksums and segments (offloads
+ * are off there), so that the vRouter sees finished packets. The vRouter's own frames never
+ * pass here (AF_XDP transmits below the qdisc layer). */
+SEC("tcx/egress")
+int brindle_host_egress(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	struct host *h = bpf_map_lookup_elem(&host, &zero);
+	void *data, *data_end;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+
+	if (!h || h->node == 0 || h->kernel_ifindex == 0)
+		return TCX_NEXT;
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		return TCX_NEXT;
+	/* Headers up to the ports in the linear part (a no-op when they are already). */
+	if (bpf_skb_pull_data(skb, sizeof(struct ethhdr) + sizeof(struct iphdr) + 4) < 0)
+		return TCX_NEXT;
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	eth = data;
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end || ip->version != 4)
+		return TCX_NEXT;
+	/* Only the node's own packets: nothing else leaves the node through its stack. */
+	if (ip->saddr != h->node)
+		return TCX_NEXT;
+	if (failsafe_packet(ip, data_end, 0))
+		return TCX_NEXT;
+	return bpf_redirect(h->kernel_ifindex, 0);
 }
 
 char _license[] SEC("license") = "Dual BSD/GPL";

@@ -19,6 +19,11 @@
 //!   when the next hop encapsulates) -> with DF `Punt(FragmentationNeeded { mtu })` (counted
 //!   as drop `FragmentationNeeded`; the slow path sends ICMP type 3 code 4, RFC 1191), without
 //!   DF `Drop(TooBig)` (the node does not fragment); no MAC yet -> `Punt(Unresolved(nh))`;
+//! - host endpoint (`Tables::host`): a frame from the host port (the node's own traffic out
+//!   of the uplink) passes `policy::check_host` (egress) and goes out of the uplink as it is
+//!   -> `Forward(uplink)`; a packet from the uplink for the node itself passes it (ingress)
+//!   and goes to the node's stack, addressed to the kernel's end -> `Forward(host port)`;
+//!   denied -> `Drop(PolicyDenied)`. TTL and source MAC are left alone: nothing is routed;
 //! - a packet for the node itself from a policed workload (`policy::to_host`): a foreign
 //!   source -> `Drop(SpoofedSource)`, its egress program denies -> `Drop(PolicyDenied)`,
 //!   `defaultEndpointToHostAction: Drop` -> `Drop(ToHostDenied)`; else `Punt(Local)`;
@@ -48,8 +53,8 @@ use std::sync::LazyLock;
 use crate::classifier::IpSets;
 use crate::conntrack::rewrite::translate;
 use crate::counters::{DropReason, PipelineCounters};
-use crate::policy::{self, PolicyState};
-use crate::tables::{Encap, MacAddr, NextHopId, NextHopKind, PortId, PortKind, Tables, IPIP_OVERHEAD};
+use crate::policy::{self, HostDirection, PolicyState};
+use crate::tables::{Encap, HostPath, MacAddr, NextHopId, NextHopKind, PortId, PortKind, Tables, IPIP_OVERHEAD};
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::ipv4::{self, protocol};
 use crate::wire::{Ipv4Packet, WireError};
@@ -189,6 +194,10 @@ fn decide(
     };
     if !ip.verify_checksum() {
         return Outcome::whole(Verdict::Drop(DropReason::BadIpv4Checksum));
+    }
+    // The node's own traffic out of the uplink, redirected here by the TC program.
+    if let Some(host) = tables.host.as_ref().filter(|h| h.port == ingress) {
+        return Outcome::whole(from_host(&ip, host, policing));
     }
     let next = next_step(&ip, ingress, tables);
     // A reply to a source-NATed flow (or an ICMP error about one): back to the workload, then
@@ -384,13 +393,34 @@ fn route(frame: &mut [u8], ip: RoutingFields, ingress: PortId, tables: &Tables, 
     }
 }
 
-/// A packet for the node itself: to the slow path, if the sending workload's policy lets it.
-fn to_host(frame: &[u8], ingress: PortId, tables: &Tables, policing: &Policing<'_>) -> Verdict {
+/// A packet for the node itself. From the uplink with a host endpoint there: its programs,
+/// then into the node's stack through the host port. Otherwise to the slow path, if the
+/// sending workload's policy lets it.
+fn to_host(frame: &mut [u8], ingress: PortId, tables: &Tables, policing: &mut Policing<'_>) -> Verdict {
     let Ok(packet) = parse_ipv4(frame) else {
         return Verdict::Drop(DropReason::BadIpv4Header);
     };
+    if let Some(host) = tables.host.as_ref().filter(|h| h.uplink == ingress) {
+        let checked = policy::check_host(&packet, HostDirection::ToHost, &host.policy, host.uplink, policing.sets, policing.state);
+        if let Err(reason) = checked {
+            return Verdict::Drop(reason);
+        }
+        // Delivered, not routed: the TTL stays; the kernel takes only frames addressed to it.
+        let mut eth = ethernet::Packet::new_unchecked(&mut frame[..]);
+        eth.set_dst_addr(host.kernel_mac);
+        return Verdict::Forward(host.port);
+    }
     match policy::to_host(&packet, ingress, tables, policing.sets) {
         Ok(()) => Verdict::Punt(PuntReason::Local),
+        Err(reason) => Verdict::Drop(reason),
+    }
+}
+
+/// A packet the node sends out of the uplink: its host endpoint's egress programs, then out
+/// as it is (the kernel routed it and wrote its Ethernet header).
+fn from_host(ip: &Ipv4Packet<&[u8]>, host: &HostPath, policing: &mut Policing<'_>) -> Verdict {
+    match policy::check_host(ip, HostDirection::FromHost, &host.policy, host.uplink, policing.sets, policing.state) {
+        Ok(()) => Verdict::Forward(host.uplink),
         Err(reason) => Verdict::Drop(reason),
     }
 }

@@ -14,6 +14,13 @@
 //! working). ICMP errors about a tracked flow pass as that flow does (RFC 1122 section 3.2.2).
 //! A port without an [`EndpointPolicy`] is not policed (file mode, the uplink).
 //!
+//! The node's own traffic through a host endpoint on the uplink ([`check_host`]) goes through
+//! up to three stages, in Calico's order for traffic to and from host processes: untracked
+//! (`doNotTrack`) programs for every packet, before the flow table; then the flow table; then,
+//! for a new flow, pre-DNAT (`preDNAT`, ingress only) and the normal program. An untracked or
+//! pre-DNAT program decides only through an explicit Allow or Deny rule; when none matches,
+//! the next stage decides.
+//!
 //! NAT outgoing (Calico's `natOutgoing`) uses the same flow table: the first packet of a flow
 //! from a NAT pool to a destination outside every pool gets a source port on the node's
 //! address ([`SnatPorts`], in [`NAT_PORTS`]) and a flow whose reply key is the translated one;
@@ -44,6 +51,35 @@ pub struct EndpointPolicy {
     /// it, reaches the node (Felix's `defaultEndpointToHostAction`: Accept or Return) or is
     /// dropped (Drop).
     pub to_host: bool,
+}
+
+/// The compiled programs of a host endpoint (Calico's HostEndpoint), for the node's own
+/// traffic: `normal.ingress` for packets to the node, `normal.egress` for packets from it.
+#[derive(Debug)]
+pub struct HostPolicy {
+    pub normal: EndpointPolicy,
+    /// `doNotTrack` policies: checked for every packet before the flow table; an allowed
+    /// packet is neither tracked nor checked further.
+    pub untracked: Option<StagePrograms>,
+    /// `preDNAT` policies (ingress only): checked for the first packet of a flow before the
+    /// normal program; an allowed flow skips it.
+    pub pre_dnat: Option<PolicyProgram>,
+}
+
+/// The programs of one policy stage (untracked), both directions.
+#[derive(Debug)]
+pub struct StagePrograms {
+    pub ingress: PolicyProgram,
+    pub egress: PolicyProgram,
+}
+
+/// Which way a packet of the node's own traffic goes through its host endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostDirection {
+    /// From the uplink to the node (the endpoint's ingress).
+    ToHost,
+    /// From the node out of the uplink (the endpoint's egress).
+    FromHost,
 }
 
 /// What one worker keeps between packets for policy: its flow table (both directions of a
@@ -114,9 +150,89 @@ pub fn check(
         return Ok(None);
     }
     let transport = transport(ip);
-    let bytes = u32::from(ip.total_len());
+    let decision = PolicyDecision {
+        allowed: true,
+        egress_endpoint: from.map(|_| u32::from(ingress)),
+        ingress_endpoint: to.map(|_| u32::from(egress)),
+        generation: from.or(to).map_or(0, |p| p.generation),
+    };
+    let allowed = |policy: Option<&EndpointPolicy>, program: fn(&EndpointPolicy) -> &PolicyProgram| {
+        policy.is_none_or(|p| program(p).evaluate(&transport.fields, sets).action == PolicyAction::Allow)
+    };
+    let evaluate = || allowed(from, |p| &p.egress) && allowed(to, |p| &p.ingress);
+    tracked(&transport, u32::from(ip.total_len()), evaluate, decision, snat, state)
+}
+
+/// Polices a packet of the node's own traffic through its host endpoint `host` on `port`
+/// (the uplink): `Ok` to deliver it (to the node, or out of the uplink), the drop reason
+/// otherwise. Stages as the module docs say; no anti-spoofing (the node sends from any of its
+/// addresses) and no NAT.
+#[inline]
+pub fn check_host(
+    ip: &Ipv4Packet<&[u8]>,
+    direction: HostDirection,
+    host: &HostPolicy,
+    port: PortId,
+    sets: &IpSets,
+    state: &mut PolicyState,
+) -> Result<(), DropReason> {
+    let transport = transport(ip);
+    if let Some(untracked) = &host.untracked {
+        let program = match direction {
+            HostDirection::ToHost => &untracked.ingress,
+            HostDirection::FromHost => &untracked.egress,
+        };
+        match stage_decides(program, &transport.fields, sets) {
+            Some(true) => return Ok(()),
+            Some(false) => return Err(DropReason::PolicyDenied),
+            None => {}
+        }
+    }
+    let endpoint = Some(u32::from(port));
+    let decision = PolicyDecision {
+        allowed: true,
+        egress_endpoint: endpoint.filter(|_| direction == HostDirection::FromHost),
+        ingress_endpoint: endpoint.filter(|_| direction == HostDirection::ToHost),
+        generation: host.normal.generation,
+    };
+    let evaluate = || {
+        if direction == HostDirection::ToHost {
+            if let Some(allowed) = host.pre_dnat.as_ref().and_then(|p| stage_decides(p, &transport.fields, sets)) {
+                return allowed;
+            }
+        }
+        let program = match direction {
+            HostDirection::ToHost => &host.normal.ingress,
+            HostDirection::FromHost => &host.normal.egress,
+        };
+        program.evaluate(&transport.fields, sets).action == PolicyAction::Allow
+    };
+    tracked(&transport, u32::from(ip.total_len()), evaluate, decision, None, state).map(|_| ())
+}
+
+/// The answer of an untracked or pre-DNAT program: `Some(allowed)` when one of its rules
+/// decided, `None` when none matched (such programs have no profiles and their tiers pass,
+/// so only the implicit end says nothing).
+fn stage_decides(program: &PolicyProgram, fields: &PacketFields, sets: &IpSets) -> Option<bool> {
+    let decision = program.evaluate(fields, sets);
+    decision.rule.map(|_| decision.action == PolicyAction::Allow)
+}
+
+/// The flow table's part of policing: a packet of a tracked flow (or an ICMP error about one)
+/// passes on the flow's word, rewritten when the flow is translated; the first packet of a
+/// flow passes if `evaluate` allows it, and the flow is then tracked with `decision`, source
+/// NATed to `snat` when given.
+#[inline]
+fn tracked(
+    transport: &Transport,
+    bytes: u32,
+    evaluate: impl FnOnce() -> bool,
+    decision: PolicyDecision,
+    snat: Option<Ipv4Addr>,
+    state: &mut PolicyState,
+) -> Result<Option<FlowKey>, DropReason> {
     let now = state.now;
-    let key = flow_key(&transport);
+    let key = flow_key(transport);
     if let Some(flows) = state.flows.as_mut() {
         if let Some(hit) = flows.lookup(&key, now) {
             let flow = flows.flow(hit.id);
@@ -133,10 +249,7 @@ pub fn check(
             }
         }
     }
-    let allowed = |policy: Option<&EndpointPolicy>, program: fn(&EndpointPolicy) -> &PolicyProgram| {
-        policy.is_none_or(|p| program(p).evaluate(&transport.fields, sets).action == PolicyAction::Allow)
-    };
-    if !allowed(from, |p| &p.egress) || !allowed(to, |p| &p.ingress) {
+    if !evaluate() {
         return Err(DropReason::PolicyDenied);
     }
     // Only allowed flows are tracked: a denied flow's next packet is evaluated again, so
@@ -149,12 +262,6 @@ pub fn check(
     if transport.related.is_some() {
         return Ok(None);
     }
-    let decision = PolicyDecision {
-        allowed: true,
-        egress_endpoint: from.map(|_| u32::from(ingress)),
-        ingress_endpoint: to.map(|_| u32::from(egress)),
-        generation: from.or(to).map_or(0, |p| p.generation),
-    };
     let reply = match snat {
         Some(node) => state.snat.allocate(flows, &key, node, now).map_err(|_| DropReason::NatFailed)?,
         None => key.reversed(),

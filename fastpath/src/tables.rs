@@ -72,6 +72,11 @@ pub enum PortKind {
     Workload,
     /// The node's link to the rest of the network.
     Uplink,
+    /// The vRouter's end of the veth pair whose other end is the node's own network stack,
+    /// there when a host endpoint is enforced on the uplink: what the node sends out of the
+    /// uplink arrives here (the TC egress program redirects it), and what policy lets through
+    /// to the node leaves here.
+    Host,
 }
 
 /// An interface the node forwards on.
@@ -177,6 +182,23 @@ pub struct Tables {
     pub ports: Vec<PortInfo>,
     /// NAT outgoing, when any pool asks for it.
     pub snat: Option<SnatRules>,
+    /// The host endpoint enforced on the uplink, when there is one.
+    pub host: Option<HostPath>,
+}
+
+/// A host endpoint on the uplink (Calico's HostEndpoint): the node's own traffic through the
+/// uplink passes the vRouter, policed with the endpoint's programs, through a port of kind
+/// [`PortKind::Host`].
+#[derive(Clone, Debug)]
+pub struct HostPath {
+    /// The [`PortKind::Host`] port.
+    pub port: PortId,
+    /// The uplink the endpoint is on: the node's policed packets leave here.
+    pub uplink: PortId,
+    /// MAC of the kernel's end of the pair: frames delivered to the node are addressed to it
+    /// (the kernel drops frames for other hosts).
+    pub kernel_mac: MacAddr,
+    pub policy: std::sync::Arc<crate::policy::HostPolicy>,
 }
 
 /// NAT outgoing (Calico's `natOutgoing`): packets from a NAT pool to a destination outside

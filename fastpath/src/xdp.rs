@@ -23,6 +23,10 @@ const XSKS_MAP: &CStr = c"xsks";
 const PORTS_MAP: &CStr = c"ports";
 const POOL_CIDRS_MAP: &CStr = c"pool_cidrs";
 const SNAT_MAP: &CStr = c"snat";
+const HOST_MAP: &CStr = c"host";
+const FAILSAFE_IN_MAP: &CStr = c"failsafe_in";
+const FAILSAFE_OUT_MAP: &CStr = c"failsafe_out";
+const HOST_EGRESS_PROGRAM: &CStr = c"brindle_host_egress";
 
 /// Number of XSKMAP slots (`MAX_SOCKETS` in the C program).
 pub const MAX_SOCKETS: u32 = 4096;
@@ -136,6 +140,11 @@ pub struct XdpProgram {
     ports_fd: RawFd,
     pool_cidrs_fd: RawFd,
     snat_fd: RawFd,
+    /// The host endpoint's maps and TC program (`hostpath.rs`).
+    pub(crate) host_fd: RawFd,
+    pub(crate) failsafe_in_fd: RawFd,
+    pub(crate) failsafe_out_fd: RawFd,
+    pub(crate) host_egress: NonNull<sys::bpf_program>,
 }
 
 // SAFETY: after loading, the object is only read (to keep its descriptors open) and closed once
@@ -194,6 +203,12 @@ impl XdpProgram {
         let ports_fd = map_fd(PORTS_MAP, "map ports")?;
         let pool_cidrs_fd = map_fd(POOL_CIDRS_MAP, "map pool_cidrs")?;
         let snat_fd = map_fd(SNAT_MAP, "map snat")?;
+        let host_fd = map_fd(HOST_MAP, "map host")?;
+        let failsafe_in_fd = map_fd(FAILSAFE_IN_MAP, "map failsafe_in")?;
+        let failsafe_out_fd = map_fd(FAILSAFE_OUT_MAP, "map failsafe_out")?;
+        // SAFETY: valid object and NUL-terminated name.
+        let host_egress = unsafe { sys::bpf_object__find_program_by_name(object.as_ptr(), HOST_EGRESS_PROGRAM.as_ptr()) };
+        let host_egress = NonNull::new(host_egress).ok_or(XdpError::Missing("program brindle_host_egress"))?;
         let prog_id = program_id(prog_fd)?;
         std::mem::forget(guard);
         tracing::debug!(prog_id, "loaded the XDP program");
@@ -205,6 +220,10 @@ impl XdpProgram {
             ports_fd,
             pool_cidrs_fd,
             snat_fd,
+            host_fd,
+            failsafe_in_fd,
+            failsafe_out_fd,
+            host_egress,
         })
     }
 
@@ -294,6 +313,7 @@ impl XdpProgram {
             kind: match kind {
                 PortKind::Workload => 0,
                 PortKind::Uplink => 1,
+                PortKind::Host => 2,
             },
         };
         update(self.ports_fd, &ifindex, &entry).map_err(|source| XdpError::MapUpdate {
@@ -468,7 +488,7 @@ impl Drop for Attachment {
 }
 
 /// Writes one map element (BPF_ANY: create or replace).
-fn update<K, V>(fd: RawFd, key: &K, value: &V) -> io::Result<()> {
+pub(crate) fn update<K, V>(fd: RawFd, key: &K, value: &V) -> io::Result<()> {
     // SAFETY: key and value point at values of the map's key and value types (the callers pass
     // the #[repr(C)] mirrors of the C structs).
     let err = unsafe {

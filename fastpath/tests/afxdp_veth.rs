@@ -816,6 +816,7 @@ fn ping_across_workloads_through_the_worker(mode: RxMode, test: &str) {
         next_hops,
         ports: infos,
         snat: None,
+        host: None,
     };
 
     let (worker_end, _slowpath) = punt_path(PuntConfig::default()).unwrap();

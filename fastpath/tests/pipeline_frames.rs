@@ -81,7 +81,7 @@ fn tables() -> Tables {
     for (prefix, len, nh) in routes {
         fib.insert(prefix, len, nh).unwrap();
     }
-    Tables { fib, next_hops, ports, snat: None }
+    Tables { fib, next_hops, ports, snat: None, host: None }
 }
 
 /// An Ethernet/IPv4/UDP frame from workload A to `dst`, sent (as Calico workloads do) to the

@@ -83,7 +83,7 @@ fn tables() -> Tables {
     let mut fib = Fib::new();
     fib.insert(CLIENT_IP, 32, 0).unwrap();
     fib.insert(WEB_IP, 32, 1).unwrap();
-    Tables { fib, next_hops, ports: vec![port("caliclient", client), port("caliweb", web)], snat: None }
+    Tables { fib, next_hops, ports: vec![port("caliclient", client), port("caliweb", web)], snat: None, host: None }
 }
 
 fn clients_set(members: &[Ipv4Addr]) -> Arc<IpSets> {

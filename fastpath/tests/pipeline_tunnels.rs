@@ -115,6 +115,7 @@ fn tables() -> Tables {
         next_hops,
         ports,
         snat: None,
+        host: None,
     }
 }
 

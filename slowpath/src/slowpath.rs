@@ -378,6 +378,8 @@ impl<K: KernelNeighbors> Slowpath<K> {
                     SlowpathCounters::inc(&self.counters.arp_requests_sent);
                 }
             }
+            // Nothing is routed to the host port: the kernel's end takes what it is sent.
+            PortKind::Host => {}
             PortKind::Uplink => {
                 SlowpathCounters::inc(&self.counters.kernel_resolutions_requested);
                 if let Err(e) = self.kernel.solicit(port, key.1) {
@@ -678,6 +680,7 @@ mod tests {
                 port("eth0", PortKind::Uplink, UPLINK_MAC, NODE_IP),
             ],
             snat: None,
+            host: None,
         }
     }
 
