@@ -34,7 +34,9 @@ use arc_swap::ArcSwap;
 use fastpath::classifier::{Cidr, ClassifierBuilder, EndpointRules, IpSetsWriter};
 use fastpath::tables::SnatRules;
 use fastpath::conntrack::FlowTableConfig;
-use fastpath::policy::EndpointPolicy;
+use fastpath::hostpath::{FailsafePort, HostEgress};
+use fastpath::policy::{EndpointPolicy, HostPolicy};
+use fastpath::tables::HostPath;
 use fastpath::port::{Port, PortConfig, XDP_HEADROOM};
 use fastpath::punt::{punt_path, PuntConfig};
 use fastpath::worker::{self, PortCommand, PortCommandError, PortCommandSender, RxMode, WorkerSpec};
@@ -45,6 +47,7 @@ use slowpath::{SlowpathConfig, SlowpathCounters, SlowpathCountersSnapshot};
 
 use crate::config::{NodeConfig, RouteConfig, WorkloadConfig};
 use crate::host::{InterfaceError, InterfaceFacts, Ipv4Prefix};
+use crate::hostveth;
 use crate::programme::{self, Routing};
 
 /// What the node should be forwarding for.
@@ -72,7 +75,36 @@ pub struct DesiredState {
     pub enforce_policy: bool,
     /// Compiled policy of the workloads, by interface name.
     pub policies: BTreeMap<String, EndpointPolicyHandle>,
+    /// The host endpoint on the uplink (agent mode), when one applies: the node's own traffic
+    /// through the uplink then goes round the vRouter and is policed (see `hostveth`).
+    pub host_endpoint: Option<HostEndpointState>,
 }
+
+/// A host endpoint's compiled policy and Felix's failsafe ports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostEndpointState {
+    pub policy: HostPolicyHandle,
+    pub failsafe_inbound: Vec<FailsafePort>,
+    pub failsafe_outbound: Vec<FailsafePort>,
+}
+
+/// A host endpoint's compiled policy; equal when it is the same compilation.
+#[derive(Clone, Debug)]
+pub struct HostPolicyHandle(Arc<HostPolicy>);
+
+impl HostPolicyHandle {
+    pub fn new(policy: HostPolicy) -> HostPolicyHandle {
+        HostPolicyHandle(Arc::new(policy))
+    }
+}
+
+impl PartialEq for HostPolicyHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for HostPolicyHandle {}
 
 /// A workload's compiled policy; equal when it is the same compilation.
 #[derive(Clone, Debug)]
@@ -104,6 +136,7 @@ impl DesiredState {
             blackholes: Vec::new(),
             enforce_policy: false,
             policies: BTreeMap::new(),
+            host_endpoint: None,
         }
     }
 }
@@ -339,6 +372,12 @@ pub struct Dataplane {
     ip_sets: Option<IpSetsWriter>,
     /// For policed workloads without a program.
     deny_all: Arc<EndpointPolicy>,
+    /// The host endpoint's TC egress program on the uplink, while it is enforced.
+    host_egress: Option<HostEgress>,
+    /// What the BPF maps say of the host endpoint now: (node, kernel end's ifindex) and the
+    /// failsafe ports.
+    host_bpf: Option<(Ipv4Addr, u32)>,
+    failsafe: Option<(Vec<FailsafePort>, Vec<FailsafePort>)>,
 }
 
 impl Dataplane {
@@ -399,6 +438,9 @@ impl Dataplane {
             observed,
             ip_sets: Some(ip_sets),
             deny_all: Arc::new(deny_all_policy()),
+            host_egress: None,
+            host_bpf: None,
+            failsafe: None,
         })
     }
 
@@ -439,9 +481,24 @@ impl Dataplane {
             self.pools = Some(desired.pools.clone());
         }
 
+        // A host endpoint going: the node's traffic back to the kernel alone first, before its
+        // port goes.
+        let host_wanted = desired.host_endpoint.is_some() && desired.uplink.is_some();
+        if !host_wanted {
+            self.stop_host_path(&mut report);
+        }
+
         let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
         for w in &desired.workloads {
             wanted.insert(w.interface.clone(), Wanted { kind: PortKind::Workload, ips: w.ips.clone() });
+        }
+        if let (true, Some(uplink)) = (host_wanted, &desired.uplink) {
+            match hostveth::ensure(crate::host::interface(uplink).map_or(1500, |f| f.mtu)) {
+                Ok(()) => {
+                    wanted.insert(hostveth::VROUTER_END.to_string(), Wanted { kind: PortKind::Host, ips: Vec::new() });
+                }
+                Err(e) => report.failures.push(refused("host endpoint", format!("creating the host veth pair: {e}"))),
+            }
         }
         if let Some(uplink) = &desired.uplink {
             if wanted.contains_key(uplink) {
@@ -559,6 +616,11 @@ impl Dataplane {
         }
         // Replaced interfaces were counted as removed and added; report them once, as added.
         report.removed.retain(|n| !report.added.contains(n));
+        if host_wanted {
+            self.start_host_path(desired, &mut report);
+        } else if hostveth::exists(hostveth::KERNEL_END) {
+            hostveth::remove();
+        }
 
         self.observed.ports.store(Arc::new(self.port_status()));
         // Each failure is logged when it first appears, not on every retry: with thousands of
@@ -666,6 +728,7 @@ impl Dataplane {
             blackholes: &desired.blackholes,
         });
         built.tables.snat = snat_rules(desired, uplink.and_then(|p| p.addrs.first()).map(|(ip, _)| *ip));
+        built.tables.host = host_path(desired, &all);
         for e in built.rejected {
             let item = match &e {
                 programme::ProgrammeError::Route { prefix, .. } => prefix.clone(),
@@ -685,6 +748,64 @@ impl Dataplane {
             match self.program.set_snat(snat.clone()) {
                 Ok(()) => self.snat = Some(snat),
                 Err(e) => report.failures.push(refused("natOutgoing", e.to_string())),
+            }
+        }
+    }
+
+    /// Sends the node's own traffic round the vRouter, once the host port and the uplink are
+    /// served and the tables police it: failsafe ports first, then the XDP program's host
+    /// entry (to the node), then the TC program (from it).
+    fn start_host_path(&mut self, desired: &DesiredState, report: &mut ApplyReport) {
+        let Some(host) = &desired.host_endpoint else { return };
+        let tables = self.tables.load();
+        let (Some(path), Some(uplink)) = (tables.host.as_ref(), tables.ports.get(usize::from(tables.host.as_ref().map_or(0, |h| h.uplink)))) else {
+            return; // a port is missing: reported where it failed; retried on the next apply
+        };
+        let attached = |id| self.ports.values().any(|p| p.id == id && p.attachment.is_some());
+        if !attached(path.port) || !attached(path.uplink) {
+            return;
+        }
+        let node = uplink.ip;
+        let failsafe = (host.failsafe_inbound.clone(), host.failsafe_outbound.clone());
+        if self.failsafe.as_ref() != Some(&failsafe) {
+            match self.program.set_failsafe_ports(&failsafe.0, &failsafe.1) {
+                Ok(()) => self.failsafe = Some(failsafe),
+                Err(e) => return report.failures.push(refused("host endpoint", format!("failsafe ports: {e}"))),
+            }
+        }
+        let Some(kernel_ifindex) = crate::host::interface(hostveth::KERNEL_END).ok().map(|f| f.ifindex) else {
+            return report.failures.push(refused("host endpoint", format!("{} has gone", hostveth::KERNEL_END)));
+        };
+        if self.host_bpf != Some((node, kernel_ifindex)) {
+            match self.program.set_host(Some((node, kernel_ifindex))) {
+                Ok(()) => self.host_bpf = Some((node, kernel_ifindex)),
+                Err(e) => return report.failures.push(refused("host endpoint", e.to_string())),
+            }
+        }
+        if self.host_egress.as_ref().is_some_and(|l| l.ifindex() != uplink.ifindex) {
+            self.host_egress = None;
+        }
+        if self.host_egress.is_none() {
+            match self.program.attach_host_egress(uplink.ifindex) {
+                Ok(link) => {
+                    tracing::info!(uplink = %uplink.name, %node, "host endpoint enforced: the node's own traffic passes the vRouter");
+                    self.host_egress = Some(link);
+                }
+                Err(e) => report.failures.push(refused("host endpoint", e.to_string())),
+            }
+        }
+    }
+
+    /// Leaves the node's own traffic to the kernel again: the TC program first, then the XDP
+    /// program's host entry.
+    fn stop_host_path(&mut self, report: &mut ApplyReport) {
+        if self.host_egress.take().is_some() {
+            tracing::info!("host endpoint no longer enforced: the node's own traffic stays with the kernel");
+        }
+        if self.host_bpf.is_some() {
+            match self.program.set_host(None) {
+                Ok(()) => self.host_bpf = None,
+                Err(e) => report.failures.push(refused("host endpoint", e.to_string())),
             }
         }
     }
@@ -711,6 +832,7 @@ impl Dataplane {
     }
 
     fn stop_all(&mut self) -> Result<(), DataplaneError> {
+        self.stop_host_path(&mut ApplyReport::default());
         for live in self.ports.values_mut() {
             drop(live.attachment.take()); // from here on the kernel gets the traffic
         }
@@ -767,6 +889,15 @@ fn snat_rules(desired: &DesiredState, node: Option<Ipv4Addr>) -> Option<SnatRule
 }
 
 /// The program of a policed workload nobody compiled one for: nothing in, nothing out.
+/// The host endpoint's path when it is wanted and both its ports are in `ports`.
+fn host_path(desired: &DesiredState, ports: &[&LivePort]) -> Option<HostPath> {
+    let host = desired.host_endpoint.as_ref()?;
+    let port = ports.iter().find(|p| p.info.kind == PortKind::Host)?;
+    let uplink = ports.iter().find(|p| p.info.kind == PortKind::Uplink)?;
+    let kernel_mac = crate::host::interface(hostveth::KERNEL_END).ok()?.mac;
+    Some(HostPath { port: port.id, uplink: uplink.id, kernel_mac, policy: host.policy.0.clone() })
+}
+
 fn deny_all_policy() -> EndpointPolicy {
     let builder = ClassifierBuilder::default();
     let deny = || builder.compile(&EndpointRules::default()).expect("an empty rule set always compiles");

@@ -13,6 +13,7 @@ pub mod ctl;
 pub mod dataplane;
 pub mod health;
 pub mod host;
+pub mod hostveth;
 pub mod hwprofile;
 pub mod metrics;
 pub mod node;

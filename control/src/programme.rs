@@ -68,6 +68,8 @@ pub fn port_info(f: &InterfaceFacts, kind: PortKind) -> PortInfo {
     let (mac, ip) = match kind {
         PortKind::Workload => (MacAddr::CALICO_HOST_SIDE, WORKLOAD_GATEWAY),
         PortKind::Uplink => (f.mac, f.addrs.first().map_or(Ipv4Addr::UNSPECIFIED, |(ip, _)| *ip)),
+        // Frames to the node's stack keep the source the sender gave them.
+        PortKind::Host => (f.mac, Ipv4Addr::UNSPECIFIED),
     };
     PortInfo { name: f.name.clone(), ifindex: f.ifindex, kind, mac, ip, mtu: f.mtu, policy: None }
 }

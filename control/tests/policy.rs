@@ -10,24 +10,11 @@ use std::net::Ipv4Addr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cluster::Cluster;
+use cluster::{connects, drop_count, eventually, pings, spawn_in, Cluster, ECHO_SERVER};
 use serde_json::Value;
 
-/// A TCP echo server on `port`, and a client that connects, exchanges a byte, says
-/// `connected`, waits for `go_file` to exist, exchanges another byte on the same
-/// connection and says `still connected`.
-const ECHO_SERVER: &str = "
-import socket, sys, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen(16)
-def serve(c):
-    while True:
-        d = c.recv(64)
-        if not d: break
-        c.sendall(d)
-while True:
-    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
-";
+/// A client that connects, exchanges a byte, says `connected`, waits for `go_file` to exist,
+/// exchanges another byte on the same connection and says `still connected`.
 const LONG_CLIENT: &str = "
 import os, socket, sys, time
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
@@ -39,52 +26,10 @@ s.sendall(b'2'); assert s.recv(1) == b'2'
 print('still connected', flush=True)
 ";
 
-fn drop_count(stats: &Value, reason: &str) -> u64 {
-    stats["fastpath"]["drops"][reason].as_u64().unwrap_or_else(|| panic!("no {reason} drop counter in {stats}"))
-}
 
-/// Whether a TCP connection from namespace `from` to `to:port` opens within 2 seconds.
-fn connects(from: &str, to: Ipv4Addr, port: u16) -> bool {
-    Command::new("ip")
-        .args(["netns", "exec", from, "timeout", "2", "bash", "-c", &format!("exec 3<>/dev/tcp/{to}/{port}")])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success()
-}
 
-fn pings(from: &str, to: Ipv4Addr) -> bool {
-    Command::new("ip")
-        .args(["netns", "exec", from, "ping", "-c", "1", "-W", "1", &to.to_string()])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap()
-        .success()
-}
 
-/// Polls `cond` every 100 ms until it holds or `within` passes.
-fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
-fn spawn_in(ns: &str, args: &[&str]) -> Child {
-    Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn in namespace")
-}
 
 const ALLOW_NET2_TO_WEB: &str = "apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy

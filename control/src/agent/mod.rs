@@ -10,6 +10,7 @@
 
 pub mod bgp;
 pub mod env;
+pub mod failsafe;
 #[cfg(test)]
 mod fixtures;
 pub mod peering;
@@ -99,6 +100,7 @@ impl Agent {
         desired.enforce_policy = true;
         desired.route_underlay = true;
         desired.policies = self.policy.programs().clone();
+        desired.host_endpoint = self.policy.host_endpoint(&self.identity.uplink);
         desired
     }
 

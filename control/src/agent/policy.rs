@@ -11,11 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use datastore::{keys, KeyValue, WatchEvent};
 use fastpath::classifier::{ClassifierBuilder, EndpointRules, IpSetId, IpSetsWriter};
-use fastpath::policy::EndpointPolicy;
+use fastpath::hostpath::FailsafePort;
+use fastpath::policy::{EndpointPolicy, HostPolicy, StagePrograms};
 use resources::{EndpointToHostAction, Kind, Resource};
 
-use crate::dataplane::EndpointPolicyHandle;
-use crate::policy::{apply_ipset_deltas, Direction, EndpointKey, PolicyModel};
+use super::failsafe::{self, Failsafe};
+use crate::dataplane::{EndpointPolicyHandle, HostEndpointState, HostPolicyHandle};
+use crate::policy::{apply_ipset_deltas, Direction, EndpointKey, PolicyModel, PolicyStage};
 
 /// The kinds the policy model holds, with the datastore prefixes the agent watches for them.
 const POLICY_KINDS: [Kind; 8] = [
@@ -62,8 +64,10 @@ pub struct NodePolicy {
     node: String,
     model: PolicyModel,
     builder: ClassifierBuilder,
-    /// Local endpoints' programs by interface name.
+    /// Local workload endpoints' programs by interface name.
     programs: BTreeMap<String, EndpointPolicyHandle>,
+    /// Local host endpoints' programs by interface name (`*`: all interfaces).
+    host_programs: BTreeMap<String, HostPolicyHandle>,
     /// The interface of each local endpoint (to drop its program when it goes).
     interfaces: BTreeMap<EndpointKey, String>,
     /// Where the workers read address sets; `None` until the dataplane hands it over.
@@ -75,6 +79,9 @@ pub struct NodePolicy {
     /// `default`.
     to_host_env: Option<EndpointToHostAction>,
     to_host_config: Option<EndpointToHostAction>,
+    /// Failsafe ports from the environment (win) and from FelixConfiguration `default`.
+    failsafe_env: Failsafe,
+    failsafe_config: Failsafe,
 }
 
 impl NodePolicy {
@@ -85,6 +92,9 @@ impl NodePolicy {
             model: PolicyModel::new(node),
             builder: ClassifierBuilder::default(),
             programs: BTreeMap::new(),
+            host_programs: BTreeMap::new(),
+            failsafe_env: Failsafe::from_env(),
+            failsafe_config: Failsafe::default(),
             interfaces: BTreeMap::new(),
             sets: None,
             published: BTreeSet::new(),
@@ -109,11 +119,13 @@ impl NodePolicy {
     pub fn reset(&mut self, listing: &[KeyValue]) {
         self.model = PolicyModel::new(self.node.clone());
         self.to_host_config = None;
+        self.failsafe_config = Failsafe::default();
         for kv in listing {
             self.put(kv);
         }
         self.republish_sets();
         self.programs.clear();
+        self.host_programs.clear();
         self.interfaces.clear();
         self.recompile(self.model.local_endpoints().into_iter().map(|(k, _)| k).collect());
     }
@@ -129,6 +141,7 @@ impl NodePolicy {
         if self.to_host() != to_host {
             // Every program carries the setting.
             self.programs.clear();
+            self.host_programs.clear();
             self.interfaces.clear();
             self.recompile(self.model.local_endpoints().into_iter().map(|(k, _)| k).collect());
             return true;
@@ -148,18 +161,35 @@ impl NodePolicy {
         sets_changed || recompiled
     }
 
-    /// The compiled programs of the local endpoints, by interface name.
+    /// The compiled programs of the local workload endpoints, by interface name.
     pub fn programs(&self) -> &BTreeMap<String, EndpointPolicyHandle> {
         &self.programs
     }
 
+    /// The host endpoint enforced on `uplink`: one of this node's HostEndpoints naming it,
+    /// or else one with `interfaceName: "*"` (the only interface the vRouter fronts is the
+    /// uplink, so that is where "all interfaces" applies), with the failsafe ports.
+    pub fn host_endpoint(&self, uplink: &str) -> Option<HostEndpointState> {
+        let policy = self.host_programs.get(uplink).or_else(|| self.host_programs.get("*"))?;
+        let (inbound, outbound) = self.failsafe_ports();
+        Some(HostEndpointState { policy: policy.clone(), failsafe_inbound: inbound, failsafe_outbound: outbound })
+    }
+
+    /// Felix's failsafe ports: the environment's, else FelixConfiguration's, else Calico's
+    /// defaults; each direction on its own.
+    pub fn failsafe_ports(&self) -> (Vec<FailsafePort>, Vec<FailsafePort>) {
+        let inbound = self.failsafe_env.inbound.clone().or_else(|| self.failsafe_config.inbound.clone());
+        let outbound = self.failsafe_env.outbound.clone().or_else(|| self.failsafe_config.outbound.clone());
+        (inbound.unwrap_or_else(failsafe::default_inbound), outbound.unwrap_or_else(failsafe::default_outbound))
+    }
+
     fn put(&mut self, kv: &KeyValue) {
         if kv.key == felix_default_key() {
-            self.to_host_config = match Resource::from_kv(kv) {
-                Ok(Resource::FelixConfiguration(c)) => c.spec.default_endpoint_to_host_action,
+            (self.to_host_config, self.failsafe_config) = match Resource::from_kv(kv) {
+                Ok(Resource::FelixConfiguration(c)) => (c.spec.default_endpoint_to_host_action, Failsafe::from_config(&c.spec)),
                 _ => {
                     tracing::warn!(key = %kv.key, "ignoring a FelixConfiguration that does not decode");
-                    None
+                    (None, Failsafe::default())
                 }
             };
             return;
@@ -180,6 +210,7 @@ impl NodePolicy {
     fn delete(&mut self, key: &str) {
         if key == felix_default_key() {
             self.to_host_config = None;
+            self.failsafe_config = Failsafe::default();
             return;
         }
         let Some((kind, namespace, name)) = parse_key(key) else { return };
@@ -191,11 +222,23 @@ impl NodePolicy {
     fn recompile(&mut self, endpoints: Vec<EndpointKey>) {
         let interfaces: BTreeMap<EndpointKey, String> = self.model.local_endpoints().into_iter().collect();
         for key in endpoints {
+            let host = matches!(key, EndpointKey::Host { .. });
             if let Some(old) = self.interfaces.remove(&key) {
-                self.programs.remove(&old);
+                if host {
+                    self.host_programs.remove(&old);
+                } else {
+                    self.programs.remove(&old);
+                }
             }
             let Some(interface) = interfaces.get(&key) else { continue };
             self.generation = self.generation.wrapping_add(1);
+            if host {
+                let policy = self.compile_host(&key);
+                tracing::debug!(endpoint = %key, %interface, generation = self.generation, "host endpoint policy compiled");
+                self.host_programs.insert(interface.clone(), HostPolicyHandle::new(policy));
+                self.interfaces.insert(key, interface.clone());
+                continue;
+            }
             let to_host = self.to_host();
             let policy = match (self.compile(&key, Direction::Ingress), self.compile(&key, Direction::Egress)) {
                 (Ok(ingress), Ok(egress)) => EndpointPolicy { ingress, egress, generation: self.generation, to_host },
@@ -212,8 +255,58 @@ impl NodePolicy {
     }
 
     fn compile(&self, key: &EndpointKey, direction: Direction) -> Result<fastpath::classifier::PolicyProgram, String> {
-        let rules = self.model.endpoint_rules(key, direction).map_err(|e| e.to_string())?;
+        self.compile_stage(key, direction, PolicyStage::Normal)
+    }
+
+    fn compile_stage(
+        &self,
+        key: &EndpointKey,
+        direction: Direction,
+        stage: PolicyStage,
+    ) -> Result<fastpath::classifier::PolicyProgram, String> {
+        let rules = self.model.endpoint_rules_in(key, direction, stage).map_err(|e| e.to_string())?;
         self.builder.compile(&rules).map_err(|e| e.to_string())
+    }
+
+    /// A host endpoint's stages; a stage no policy applies to is left out (nothing to ask).
+    /// One that cannot be compiled denies everything but failsafe traffic, logged.
+    fn compile_host(&self, key: &EndpointKey) -> HostPolicy {
+        let stage_applies = |stage| {
+            [Direction::Ingress, Direction::Egress]
+                .iter()
+                .any(|&d| self.model.endpoint_rules_in(key, d, stage).is_ok_and(|r| !r.tiers.is_empty()))
+        };
+        let compiled = (|| -> Result<HostPolicy, String> {
+            let normal = EndpointPolicy {
+                ingress: self.compile(key, Direction::Ingress)?,
+                egress: self.compile(key, Direction::Egress)?,
+                generation: self.generation,
+                to_host: true,
+            };
+            let untracked = if stage_applies(PolicyStage::Untracked) {
+                Some(StagePrograms {
+                    ingress: self.compile_stage(key, Direction::Ingress, PolicyStage::Untracked)?,
+                    egress: self.compile_stage(key, Direction::Egress, PolicyStage::Untracked)?,
+                })
+            } else {
+                None
+            };
+            let pre_dnat = if stage_applies(PolicyStage::PreDnat) {
+                Some(self.compile_stage(key, Direction::Ingress, PolicyStage::PreDnat)?)
+            } else {
+                None
+            };
+            Ok(HostPolicy { normal, untracked, pre_dnat })
+        })();
+        compiled.unwrap_or_else(|e| {
+            tracing::error!(endpoint = %key, error = %e, "cannot compile the host endpoint's policy; denying all but failsafe traffic");
+            let deny = || self.builder.compile(&EndpointRules::default()).expect("no rules always compile");
+            HostPolicy {
+                normal: EndpointPolicy { ingress: deny(), egress: deny(), generation: self.generation, to_host: false },
+                untracked: None,
+                pre_dnat: None,
+            }
+        })
     }
 
     /// Writes every set of the model into the workers' sets (after a resync or at attach).

@@ -81,6 +81,18 @@ pub enum Direction {
     Egress,
 }
 
+/// Which of Calico's policy stages a GlobalNetworkPolicy belongs to. `doNotTrack` and
+/// `preDNAT` policies apply to host endpoints only, before the normal (tracked) ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PolicyStage {
+    #[default]
+    Normal,
+    /// `doNotTrack: true`: every packet, before connection tracking.
+    Untracked,
+    /// `preDNAT: true`: ingress only, the first packet of a flow, before the normal policies.
+    PreDnat,
+}
+
 /// Why a resource was not taken or a program could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {

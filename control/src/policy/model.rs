@@ -11,7 +11,7 @@ use selector::{scope, PolicyScope, Selector};
 use super::ipsets::{AddressSets, IpSetDelta, MemberFacts};
 use super::members::{self, effective_labels, EndpointFacts, Labelled, NamedPort};
 use super::rules::{parse_rule, LocalSide, ParsedRule};
-use super::{Direction, EndpointKey, MemberKey, PolicyError};
+use super::{Direction, EndpointKey, MemberKey, PolicyError, PolicyStage};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct TierFacts {
@@ -39,6 +39,7 @@ impl PolicyKey {
 
 #[derive(Debug)]
 struct StoredPolicy {
+    stage: PolicyStage,
     tier: String,
     order: Option<f64>,
     /// The endpoints the policy applies to (namespace scoping folded in).
@@ -238,13 +239,12 @@ impl PolicyModel {
         };
         let what = format!("GlobalNetworkPolicy {}", p.metadata.name);
         let s = &p.spec;
-        if s.do_not_track == Some(true) || s.pre_dnat == Some(true) {
-            // Calico runs these before conntrack / before DNAT on host endpoints only; the
-            // per-endpoint programs here are the normal (tracked) ones.
-            tracing::warn!(policy = %what, "doNotTrack and preDNAT policies are not enforced");
-            self.store_policy(key, None);
-            return Ok(());
-        }
+        // Calico runs these before conntrack / before DNAT, on host endpoints only.
+        let stage = match (s.do_not_track, s.pre_dnat) {
+            (Some(true), _) => PolicyStage::Untracked,
+            (_, Some(true)) => PolicyStage::PreDnat,
+            _ => PolicyStage::Normal,
+        };
         let selector = parse_selector(&what, "spec.selector", s.selector.as_deref())?;
         let namespace_selector = parse_selector(
             &what,
@@ -285,6 +285,7 @@ impl PolicyModel {
             &s.ingress,
             &s.egress,
         )?;
+        let stored = StoredPolicy { stage, ..stored };
         self.store_policy(key, Some(stored));
         Ok(())
     }
@@ -320,6 +321,7 @@ impl PolicyModel {
             None
         };
         Ok(StoredPolicy {
+            stage: PolicyStage::Normal,
             tier,
             order,
             applies_to,
@@ -621,6 +623,19 @@ impl PolicyModel {
         key: &EndpointKey,
         direction: Direction,
     ) -> Result<EndpointRules, PolicyError> {
+        self.endpoint_rules_in(key, direction, PolicyStage::Normal)
+    }
+
+    /// [`Self::endpoint_rules`] for one policy stage. The untracked and pre-DNAT stages exist
+    /// for host endpoints only (empty for workloads), hold no profiles, and their tiers pass
+    /// at their end: such a program decides only through an explicit rule, and when none
+    /// matches the next stage decides.
+    pub fn endpoint_rules_in(
+        &self,
+        key: &EndpointKey,
+        direction: Direction,
+        stage: PolicyStage,
+    ) -> Result<EndpointRules, PolicyError> {
         let facts = self
             .endpoints
             .get(key)
@@ -630,6 +645,9 @@ impl PolicyModel {
                 endpoint: key.clone(),
                 node: facts.node.clone(),
             });
+        }
+        if stage != PolicyStage::Normal && matches!(key, EndpointKey::Workload { .. }) {
+            return Ok(EndpointRules::default());
         }
         let empty = BTreeMap::new();
         let labels = self
@@ -655,7 +673,7 @@ impl PolicyModel {
                 Direction::Egress => policy.egress.as_deref(),
             };
             let Some(rules) = rules else { continue };
-            if !policy.applies_to.matches(labels) {
+            if policy.stage != stage || !policy.applies_to.matches(labels) {
                 continue;
             }
             let Some(tier_facts) = self.tier(&policy.tier) else {
@@ -668,7 +686,10 @@ impl PolicyModel {
                 .or_insert_with(|| classifier::Tier {
                     name: policy.tier.clone(),
                     order: tier_facts.order,
-                    default_action: tier_facts.default_action,
+                    default_action: match stage {
+                        PolicyStage::Normal => tier_facts.default_action,
+                        PolicyStage::Untracked | PolicyStage::PreDnat => TierDefaultAction::Pass,
+                    },
                     policies: Vec::new(),
                 })
                 .policies
@@ -680,7 +701,7 @@ impl PolicyModel {
         }
 
         let mut profiles = Vec::new();
-        for name in &facts.profiles {
+        for name in facts.profiles.iter().filter(|_| stage == PolicyStage::Normal) {
             let Some(profile) = self.profiles.get(name) else {
                 tracing::debug!(endpoint = %key, profile = %name, "endpoint names a profile that does not exist");
                 continue;

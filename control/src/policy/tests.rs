@@ -1235,3 +1235,56 @@ spec: {node: node-a, interfaceName: eth0, expectedIPs: [10.0.0.100], profiles: [
         "passed to the profile"
     );
 }
+
+#[test]
+fn do_not_track_and_pre_dnat_policies_form_their_own_stages_on_host_endpoints_only() {
+    let mut lab = two_workloads("[open]");
+    lab.apply(ALLOW_ALL_PROFILE);
+    lab.apply(
+        "apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: node-a-eth0, labels: {role: gateway}}
+spec: {node: node-a, interfaceName: eth0, expectedIPs: [10.0.0.100]}
+",
+    );
+    let staged = |name: &str, flag: &str, ingress: &str, egress: &str| {
+        format!(
+            "apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {{name: {name}}}
+spec: {{selector: all(), order: 1, {flag}: true, applyOnForward: true, ingress: {ingress}, egress: {egress}}}
+"
+        )
+    };
+    lab.apply(&staged("untracked", "doNotTrack", "[{action: Allow, protocol: UDP, destination: {ports: [4789]}}]", "[{action: Deny, protocol: UDP}]"));
+    lab.apply(&staged("pre-dnat", "preDNAT", "[{action: Deny, protocol: TCP, destination: {ports: [23]}}]", "[]"));
+    lab.apply(&gnp("normal", "2", "role == 'gateway'", "[{action: Allow, protocol: TCP, destination: {ports: [22]}}]", "[]"));
+    let sets = lab.sync_sets();
+    let host = EndpointKey::Host { name: "node-a-eth0".into() };
+    let compile = |direction, stage| {
+        let rules = lab.model.endpoint_rules_in(&host, direction, stage).unwrap();
+        ClassifierBuilder::default().compile(&rules).unwrap()
+    };
+    // Untracked: an explicit Allow and an explicit Deny decide (a rule is named); anything
+    // else is left to the next stage (no rule: the implicit end).
+    let untracked_in = compile(Direction::Ingress, PolicyStage::Untracked);
+    let d = untracked_in.evaluate(&udp("10.0.0.1", "10.0.0.100", 4789), &sets);
+    assert!(d.action == Allow && d.rule.is_some());
+    let d = untracked_in.evaluate(&tcp("10.0.0.1", "10.0.0.100", 80), &sets);
+    assert!(d.rule.is_none(), "no untracked rule about TCP 80: {d:?}");
+    let d = compile(Direction::Egress, PolicyStage::Untracked).evaluate(&udp("10.0.0.100", "10.0.0.1", 53), &sets);
+    assert!(d.action == Deny && d.rule.is_some());
+    // Pre-DNAT: ingress only.
+    let pre_dnat = compile(Direction::Ingress, PolicyStage::PreDnat);
+    let d = pre_dnat.evaluate(&tcp("10.0.0.1", "10.0.0.100", 23), &sets);
+    assert!(d.action == Deny && d.rule.is_some());
+    assert!(pre_dnat.evaluate(&tcp("10.0.0.1", "10.0.0.100", 22), &sets).rule.is_none());
+    // Normal: only the normal policy; the host endpoint has no profile, so the rest is denied.
+    let normal = compile(Direction::Ingress, PolicyStage::Normal);
+    assert_eq!(normal.evaluate(&tcp("10.0.0.1", "10.0.0.100", 22), &sets).action, Allow);
+    assert_eq!(normal.evaluate(&udp("10.0.0.1", "10.0.0.100", 4789), &sets).action, Deny, "the untracked policy is not in the normal stage");
+    // Workloads: untracked and pre-DNAT policies never apply, whatever their selector.
+    assert_eq!(lab.ingress("default/server", tcp("10.0.0.1", "10.0.0.2", 23)), Allow, "pre-DNAT deny not applied to a workload");
+    let wrules = lab.model.endpoint_rules_in(&wkey("default/server"), Direction::Ingress, PolicyStage::Untracked).unwrap();
+    assert!(wrules.tiers.is_empty() && wrules.profiles.is_empty());
+}

@@ -211,30 +211,7 @@ impl Cluster {
 
     /// Pings until one reply comes back (routes arrive a moment after the session).
     pub fn ping_until_ok(&self, from: &str, to: Ipv4Addr, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            let ok = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    from,
-                    "ping",
-                    "-c",
-                    "1",
-                    "-W",
-                    "1",
-                    &to.to_string(),
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .unwrap()
-                .success();
-            if ok {
-                return true;
-            }
-        }
-        false
+        eventually(within, || pings(from, to))
     }
 
     /// Three pings; the output when not all came back.
@@ -356,3 +333,68 @@ pub fn ipip_encapsulated(stats: &Value) -> u64 {
 
 /// The network the two-node proofs plug their containers into.
 pub const NETWORK: &str = "meshnet";
+
+/// A TCP echo server: `python3 -c ECHO_SERVER <port>`.
+pub const ECHO_SERVER: &str = "
+import socket, sys, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen(16)
+def serve(c):
+    while True:
+        d = c.recv(64)
+        if not d: break
+        c.sendall(d)
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+";
+
+/// A fastpath drop counter from `stats`.
+pub fn drop_count(stats: &Value, reason: &str) -> u64 {
+    stats["fastpath"]["drops"][reason].as_u64().unwrap_or_else(|| panic!("no {reason} drop counter in {stats}"))
+}
+
+/// Whether a TCP connection from namespace `from` to `to:port` opens within 2 seconds.
+pub fn connects(from: &str, to: Ipv4Addr, port: u16) -> bool {
+    Command::new("ip")
+        .args(["netns", "exec", from, "timeout", "2", "bash", "-c", &format!("exec 3<>/dev/tcp/{to}/{port}")])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// Whether one ping from namespace `from` to `to` is answered within a second.
+pub fn pings(from: &str, to: Ipv4Addr) -> bool {
+    Command::new("ip")
+        .args(["netns", "exec", from, "ping", "-c", "1", "-W", "1", &to.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// Polls `cond` every 100 ms until it holds or `within` passes.
+pub fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Starts `args` in namespace `ns`, stdout piped.
+pub fn spawn_in(ns: &str, args: &[&str]) -> Child {
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn in namespace")
+}

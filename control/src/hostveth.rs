@@ -1,0 +1,74 @@
+//! The veth pair between the vRouter and the node's own network stack, there while a host
+//! endpoint is enforced on the uplink (see `fastpath::hostpath`).
+//!
+//! - `brhost0` (the kernel's end): the TC egress program redirects the node's own packets out
+//!   of it; the vRouter delivers the packets policy lets through to the node into it (the
+//!   kernel takes packets for the node's addresses on any interface). Its checksum and
+//!   segmentation offloads are off, so that what the redirect sends through it is finished
+//!   (checksums filled in, segments of at most the MTU). Reverse path filtering is loose there,
+//!   as the routes back to the senders go out of the uplink; and it holds one link-local
+//!   address, [`KERNEL_END_ADDRESS`], because Linux drops packets arriving on an interface
+//!   without any address whenever reverse path filtering is on, loose or strict.
+//! - `brhost0-vr` (the vRouter's end): an ordinary vRouter port of kind `Host`.
+
+use std::process::Command;
+
+/// The kernel's end.
+pub const KERNEL_END: &str = "brhost0";
+/// The vRouter's end.
+pub const VROUTER_END: &str = "brhost0-vr";
+
+/// The kernel's end's address (see the module docs); link-local, used by nothing else.
+pub const KERNEL_END_ADDRESS: &str = "169.254.0.251/32";
+
+/// Creates the pair (or takes the one a previous run left), with `mtu`, both ends up.
+pub fn ensure(mtu: u16) -> Result<(), String> {
+    if !exists(KERNEL_END) {
+        run(&["ip", "link", "add", KERNEL_END, "type", "veth", "peer", "name", VROUTER_END])?;
+    }
+    let mtu = mtu.to_string();
+    for end in [KERNEL_END, VROUTER_END] {
+        run(&["ip", "link", "set", end, "mtu", &mtu, "up"])?;
+        // Only IPv4 goes round the vRouter; IPv6 on the pair would be noise.
+        write_sysctl(&format!("/proc/sys/net/ipv6/conf/{end}/disable_ipv6"), "1");
+    }
+    // Loose (2): the route back to a sender is through the uplink, not this interface.
+    write_sysctl(&format!("/proc/sys/net/ipv4/conf/{KERNEL_END}/rp_filter"), "2");
+    run(&["ip", "addr", "replace", KERNEL_END_ADDRESS, "dev", KERNEL_END, "scope", "link"])?;
+    for end in [KERNEL_END, VROUTER_END] {
+        for feature in ["tx", "tso", "gso", "gro"] {
+            // Some features are fixed on some kernels; what matters (tx checksum, tso, gso on
+            // the kernel's end) is settable on veth.
+            let _ = Command::new("ethtool").args(["-K", end, feature, "off"]).output();
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the pair (both ends go together); nothing when it is not there.
+pub fn remove() {
+    if exists(KERNEL_END) {
+        if let Err(e) = run(&["ip", "link", "del", KERNEL_END]) {
+            tracing::warn!(error = %e, "cannot remove the host veth pair");
+        }
+    }
+}
+
+pub fn exists(name: &str) -> bool {
+    std::path::Path::new("/sys/class/net").join(name).exists()
+}
+
+fn run(args: &[&str]) -> Result<(), String> {
+    let out = Command::new(args[0]).args(&args[1..]).output().map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+fn write_sysctl(path: &str, value: &str) {
+    if let Err(e) = std::fs::write(path, value) {
+        tracing::warn!(%path, error = %e, "cannot write sysctl");
+    }
+}
