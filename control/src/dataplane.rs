@@ -378,6 +378,8 @@ pub struct Dataplane {
     /// failsafe ports.
     host_bpf: Option<(Ipv4Addr, u32)>,
     failsafe: Option<(Vec<FailsafePort>, Vec<FailsafePort>)>,
+    /// The pools the node's stack routes to the vRouter now, and from which address.
+    host_routes: Option<(Vec<Ipv4Prefix>, Option<Ipv4Addr>)>,
 }
 
 impl Dataplane {
@@ -441,6 +443,7 @@ impl Dataplane {
             host_egress: None,
             host_bpf: None,
             failsafe: None,
+            host_routes: None,
         })
     }
 
@@ -481,10 +484,12 @@ impl Dataplane {
             self.pools = Some(desired.pools.clone());
         }
 
-        // A host endpoint going: the node's traffic back to the kernel alone first, before its
-        // port goes.
-        let host_wanted = desired.host_endpoint.is_some() && desired.uplink.is_some();
-        if !host_wanted {
+        // The pair to the node's stack is there with an uplink; the node's own traffic through
+        // the uplink takes it only with a host endpoint. A host endpoint going: that traffic
+        // back to the kernel alone first, before anything else changes.
+        let pair_wanted = desired.uplink.is_some();
+        let host_endpoint = pair_wanted && desired.host_endpoint.is_some();
+        if !host_endpoint {
             self.stop_host_path(&mut report);
         }
 
@@ -492,7 +497,7 @@ impl Dataplane {
         for w in &desired.workloads {
             wanted.insert(w.interface.clone(), Wanted { kind: PortKind::Workload, ips: w.ips.clone() });
         }
-        if let (true, Some(uplink)) = (host_wanted, &desired.uplink) {
+        if let (true, Some(uplink)) = (pair_wanted, &desired.uplink) {
             match hostveth::ensure(crate::host::interface(uplink).map_or(1500, |f| f.mtu)) {
                 Ok(()) => {
                     wanted.insert(hostveth::VROUTER_END.to_string(), Wanted { kind: PortKind::Host, ips: Vec::new() });
@@ -616,10 +621,14 @@ impl Dataplane {
         }
         // Replaced interfaces were counted as removed and added; report them once, as added.
         report.removed.retain(|n| !report.added.contains(n));
-        if host_wanted {
+        if host_endpoint {
             self.start_host_path(desired, &mut report);
+        }
+        if pair_wanted {
+            self.route_pools_to_vrouter(desired, &mut report);
         } else if hostveth::exists(hostveth::KERNEL_END) {
             hostveth::remove();
+            self.host_routes = None;
         }
 
         self.observed.ports.store(Arc::new(self.port_status()));
@@ -796,6 +805,23 @@ impl Dataplane {
         }
     }
 
+    /// Routes the pools from the node's stack to the vRouter through the pair, once its port
+    /// is served (until then the kernel keeps whatever it had).
+    fn route_pools_to_vrouter(&mut self, desired: &DesiredState, report: &mut ApplyReport) {
+        let Some(port) = self.ports.values().find(|p| p.info.kind == PortKind::Host && p.attachment.is_some()) else { return };
+        let mac = port.info.mac;
+        let src = self.ports.values().find(|p| p.info.kind == PortKind::Uplink).and_then(|p| p.addrs.first()).map(|(ip, _)| *ip);
+        let wanted = (desired.pools.clone(), src);
+        if self.host_routes.as_ref() == Some(&wanted) {
+            return;
+        }
+        let previous = self.host_routes.take().map(|(pools, _)| pools).unwrap_or_default();
+        match hostveth::route_pools(&wanted.0, &previous, src, mac) {
+            Ok(()) => self.host_routes = Some(wanted),
+            Err(e) => report.failures.push(refused("host routes", format!("routing the pools to the vRouter: {e}"))),
+        }
+    }
+
     /// Leaves the node's own traffic to the kernel again: the TC program first, then the XDP
     /// program's host entry.
     fn stop_host_path(&mut self, report: &mut ApplyReport) {
@@ -840,6 +866,11 @@ impl Dataplane {
         let worker = self.worker.take().map(JoinHandle::join);
         let slowpath = self.slowpath.take().map(JoinHandle::join);
         self.ports.clear();
+        // The pair (and the pool routes through it) go with the vRouter: the node's stack has
+        // nothing to send workloads through any more.
+        if self.host_routes.take().is_some() || hostveth::exists(hostveth::KERNEL_END) {
+            hostveth::remove();
+        }
         if matches!(worker, Some(Err(_))) || matches!(slowpath, Some(Err(_))) {
             return Err(DataplaneError::Worker(PortCommandError::WorkerGone));
         }
@@ -889,13 +920,14 @@ fn snat_rules(desired: &DesiredState, node: Option<Ipv4Addr>) -> Option<SnatRule
 }
 
 /// The program of a policed workload nobody compiled one for: nothing in, nothing out.
-/// The host endpoint's path when it is wanted and both its ports are in `ports`.
+/// The way to the node's stack when both its ports are in `ports`, with the host endpoint's
+/// programs when one is wanted.
 fn host_path(desired: &DesiredState, ports: &[&LivePort]) -> Option<HostPath> {
-    let host = desired.host_endpoint.as_ref()?;
     let port = ports.iter().find(|p| p.info.kind == PortKind::Host)?;
     let uplink = ports.iter().find(|p| p.info.kind == PortKind::Uplink)?;
     let kernel_mac = crate::host::interface(hostveth::KERNEL_END).ok()?.mac;
-    Some(HostPath { port: port.id, uplink: uplink.id, kernel_mac, policy: host.policy.0.clone() })
+    let policy = desired.host_endpoint.as_ref().map(|h| h.policy.0.clone());
+    Some(HostPath { port: port.id, uplink: uplink.id, kernel_mac, policy })
 }
 
 fn deny_all_policy() -> EndpointPolicy {

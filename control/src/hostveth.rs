@@ -10,8 +10,19 @@
 //!   address, [`KERNEL_END_ADDRESS`], because Linux drops packets arriving on an interface
 //!   without any address whenever reverse path filtering is on, loose or strict.
 //! - `brhost0-vr` (the vRouter's end): an ordinary vRouter port of kind `Host`.
+//!
+//! The pair exists whenever the node has an uplink: workloads' traffic to the node is
+//! delivered into `brhost0`, and the kernel routes the IP pools to the vRouter through it
+//! ([`route_pools`]), so the node reaches every workload (and answers them) as a Calico host
+//! does, through the vRouter and the workloads' policy. The node's own traffic through the
+//! uplink takes the pair only while a host endpoint is enforced.
 
+use std::net::Ipv4Addr;
 use std::process::Command;
+
+use fastpath::MacAddr;
+
+use crate::host::Ipv4Prefix;
 
 /// The kernel's end.
 pub const KERNEL_END: &str = "brhost0";
@@ -45,7 +56,35 @@ pub fn ensure(mtu: u16) -> Result<(), String> {
     Ok(())
 }
 
-/// Deletes the pair (both ends go together); nothing when it is not there.
+/// The kernel's next hop for the pools: an address nobody has, whose MAC a permanent
+/// neighbour entry says is the vRouter's end.
+pub const VROUTER_NEXT_HOP: &str = "169.254.0.250";
+
+/// Routes `pools` from the node's stack to the vRouter (`vrouter_mac`: its end's MAC), from
+/// `src` (the node's address), and takes away the routes of `previous` pools no longer there.
+pub fn route_pools(pools: &[Ipv4Prefix], previous: &[Ipv4Prefix], src: Option<Ipv4Addr>, vrouter_mac: MacAddr) -> Result<(), String> {
+    let mac = vrouter_mac.to_string();
+    run(&["ip", "neigh", "replace", VROUTER_NEXT_HOP, "lladdr", &mac, "dev", KERNEL_END, "nud", "permanent"])?;
+    let src = src.map(|a| a.to_string());
+    for pool in pools {
+        let prefix = pool.to_string();
+        let mut args = vec!["ip", "route", "replace", &prefix, "via", VROUTER_NEXT_HOP, "dev", KERNEL_END, "onlink"];
+        if let Some(src) = &src {
+            args.extend(["src", src.as_str()]);
+        }
+        run(&args)?;
+    }
+    for pool in previous.iter().filter(|p| !pools.contains(p)) {
+        let prefix = pool.to_string();
+        if let Err(e) = run(&["ip", "route", "del", &prefix, "via", VROUTER_NEXT_HOP, "dev", KERNEL_END]) {
+            tracing::debug!(error = %e, "removing a pool route from the node's stack");
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the pair (both ends go together, and the routes through it); nothing when it is
+/// not there.
 pub fn remove() {
     if exists(KERNEL_END) {
         if let Err(e) = run(&["ip", "link", "del", KERNEL_END]) {

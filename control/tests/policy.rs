@@ -213,6 +213,11 @@ spec:
 ",
     );
     assert!(eventually(Duration::from_secs(10), || pings(&a1, node)), "Accept: the host answers\n{}", cluster.logs());
+    // The node's own stack answers (delivered through the host port; its answers come back
+    // through the vRouter on the flow), TCP as well as ping.
+    let server = spawn_in(&cluster.node_netns(1), &["python3", "-c", ECHO_SERVER, "9000"]);
+    cluster.daemons.push(server);
+    assert!(eventually(Duration::from_secs(5), || connects(&a1, node, 9000)), "a workload reaches a service of its host\n{}", cluster.logs());
 
     // An egress rule: net1's workloads may not send ICMP to the node; the rest stays allowed.
     cluster.apply(&format!(

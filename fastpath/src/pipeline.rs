@@ -19,14 +19,17 @@
 //!   when the next hop encapsulates) -> with DF `Punt(FragmentationNeeded { mtu })` (counted
 //!   as drop `FragmentationNeeded`; the slow path sends ICMP type 3 code 4, RFC 1191), without
 //!   DF `Drop(TooBig)` (the node does not fragment); no MAC yet -> `Punt(Unresolved(nh))`;
-//! - host endpoint (`Tables::host`): a frame from the host port (the node's own traffic out
-//!   of the uplink) passes `policy::check_host` (egress) and goes out of the uplink as it is
-//!   -> `Forward(uplink)`; a packet from the uplink for the node itself passes it (ingress)
-//!   and goes to the node's stack, addressed to the kernel's end -> `Forward(host port)`;
-//!   denied -> `Drop(PolicyDenied)`. TTL and source MAC are left alone: nothing is routed;
-//! - a packet for the node itself from a policed workload (`policy::to_host`): a foreign
-//!   source -> `Drop(SpoofedSource)`, its egress program denies -> `Drop(PolicyDenied)`,
-//!   `defaultEndpointToHostAction: Drop` -> `Drop(ToHostDenied)`; else `Punt(Local)`;
+//! - the node's stack (`Tables::host`, a host port): a frame from the host port addressed to
+//!   it (the kernel routed it to a workload) is routed as any; any other frame from it is the
+//!   node's own traffic out of the uplink (a host endpoint's TC program redirected it): with
+//!   the endpoint's programs (`policy::check_host`, egress), out of the uplink as it is ->
+//!   `Forward(uplink)`. A packet for the node from the uplink: the endpoint's programs
+//!   (ingress) when one is enforced, then delivered to the kernel's end -> `Forward(host
+//!   port)`; denied -> `Drop(PolicyDenied)`. Delivering leaves the TTL and source MAC alone;
+//! - a packet for the node itself from a policed workload (`policy::to_host`, tracked): a
+//!   foreign source -> `Drop(SpoofedSource)`, its egress program denies -> `Drop(PolicyDenied)`,
+//!   `defaultEndpointToHostAction: Drop` -> `Drop(ToHostDenied)`; then delivered to the host
+//!   port, or `Punt(Local)` when addressed to the workloads' gateway or there is no host port;
 //! - policy (`policy::check`), for a packet from or to a policed workload port: a source
 //!   that is not the sending workload's -> `Drop(SpoofedSource)`; the flow table or the
 //!   endpoints' programs deny -> `Drop(PolicyDenied)`;
@@ -195,9 +198,13 @@ fn decide(
     if !ip.verify_checksum() {
         return Outcome::whole(Verdict::Drop(DropReason::BadIpv4Checksum));
     }
-    // The node's own traffic out of the uplink, redirected here by the TC program.
+    // From the node's stack: what the kernel routed to the vRouter (addressed to the host
+    // port: to a workload) is routed below; the rest is the node's own traffic out of the
+    // uplink, redirected here by the TC program of a host endpoint.
     if let Some(host) = tables.host.as_ref().filter(|h| h.port == ingress) {
-        return Outcome::whole(from_host(&ip, host, policing));
+        if !addressed_to_port(frame, ingress, tables) {
+            return Outcome::whole(from_host(&ip, host, policing));
+        }
     }
     let next = next_step(&ip, ingress, tables);
     // A reply to a source-NATed flow (or an ICMP error about one): back to the workload, then
@@ -393,36 +400,56 @@ fn route(frame: &mut [u8], ip: RoutingFields, ingress: PortId, tables: &Tables, 
     }
 }
 
-/// A packet for the node itself. From the uplink with a host endpoint there: its programs,
-/// then into the node's stack through the host port. Otherwise to the slow path, if the
-/// sending workload's policy lets it.
+/// A packet for the node itself (or the workloads' gateway). From the uplink: through the
+/// host endpoint's programs, if one is enforced, into the node's stack. From a workload: its
+/// policy (`policy::to_host`), then into the node's stack, or to the slow path when addressed
+/// to the gateway (echo replies) or when there is no host port.
 fn to_host(frame: &mut [u8], ingress: PortId, tables: &Tables, policing: &mut Policing<'_>) -> Verdict {
     let Ok(packet) = parse_ipv4(frame) else {
         return Verdict::Drop(DropReason::BadIpv4Header);
     };
     if let Some(host) = tables.host.as_ref().filter(|h| h.uplink == ingress) {
-        let checked = policy::check_host(&packet, HostDirection::ToHost, &host.policy, host.uplink, policing.sets, policing.state);
-        if let Err(reason) = checked {
-            return Verdict::Drop(reason);
+        if let Some(policy) = &host.policy {
+            let checked = policy::check_host(&packet, HostDirection::ToHost, policy, host.uplink, policing.sets, policing.state);
+            if let Err(reason) = checked {
+                return Verdict::Drop(reason);
+            }
         }
-        // Delivered, not routed: the TTL stays; the kernel takes only frames addressed to it.
-        let mut eth = ethernet::Packet::new_unchecked(&mut frame[..]);
-        eth.set_dst_addr(host.kernel_mac);
-        return Verdict::Forward(host.port);
+        return deliver(frame, host);
     }
-    match policy::to_host(&packet, ingress, tables, policing.sets) {
-        Ok(()) => Verdict::Punt(PuntReason::Local),
-        Err(reason) => Verdict::Drop(reason),
+    if let Err(reason) = policy::to_host(&packet, ingress, tables, policing.sets, policing.state) {
+        return Verdict::Drop(reason);
     }
+    let gateway = tables.ports.get(usize::from(ingress)).map(|p| p.ip);
+    match tables.host.as_ref() {
+        Some(host) if ingress != host.port && Some(packet.dst_addr()) != gateway => deliver(frame, host),
+        _ => Verdict::Punt(PuntReason::Local),
+    }
+}
+
+/// Hands a packet to the node's stack: out of the host port, addressed to the kernel's end
+/// (the kernel drops frames for other hosts). Delivered, not routed: the TTL stays.
+fn deliver(frame: &mut [u8], host: &HostPath) -> Verdict {
+    let mut eth = ethernet::Packet::new_unchecked(&mut frame[..]);
+    eth.set_dst_addr(host.kernel_mac);
+    Verdict::Forward(host.port)
 }
 
 /// A packet the node sends out of the uplink: its host endpoint's egress programs, then out
 /// as it is (the kernel routed it and wrote its Ethernet header).
 fn from_host(ip: &Ipv4Packet<&[u8]>, host: &HostPath, policing: &mut Policing<'_>) -> Verdict {
-    match policy::check_host(ip, HostDirection::FromHost, &host.policy, host.uplink, policing.sets, policing.state) {
-        Ok(()) => Verdict::Forward(host.uplink),
-        Err(reason) => Verdict::Drop(reason),
+    if let Some(policy) = &host.policy {
+        if let Err(reason) = policy::check_host(ip, HostDirection::FromHost, policy, host.uplink, policing.sets, policing.state) {
+            return Verdict::Drop(reason);
+        }
     }
+    Verdict::Forward(host.uplink)
+}
+
+/// Whether a frame's Ethernet destination is the port's own MAC (checked frame).
+fn addressed_to_port(frame: &[u8], port: PortId, tables: &Tables) -> bool {
+    let dst = ethernet::Packet::new_checked(frame).map(|eth| eth.dst_addr());
+    tables.ports.get(usize::from(port)).is_some_and(|p| dst.is_ok_and(|d| d == p.mac))
 }
 
 fn arrived_on_uplink(ingress: PortId, tables: &Tables) -> bool {

@@ -159,7 +159,13 @@ pub fn check(
     let allowed = |policy: Option<&EndpointPolicy>, program: fn(&EndpointPolicy) -> &PolicyProgram| {
         policy.is_none_or(|p| program(p).evaluate(&transport.fields, sets).action == PolicyAction::Allow)
     };
-    let evaluate = || allowed(from, |p| &p.egress) && allowed(to, |p| &p.ingress);
+    let evaluate = || {
+        if allowed(from, |p| &p.egress) && allowed(to, |p| &p.ingress) {
+            Ok(())
+        } else {
+            Err(DropReason::PolicyDenied)
+        }
+    };
     tracked(&transport, u32::from(ip.total_len()), evaluate, decision, snat, state)
 }
 
@@ -195,7 +201,7 @@ pub fn check_host(
         ingress_endpoint: endpoint.filter(|_| direction == HostDirection::ToHost),
         generation: host.normal.generation,
     };
-    let evaluate = || {
+    let allowed = || {
         if direction == HostDirection::ToHost {
             if let Some(allowed) = host.pre_dnat.as_ref().and_then(|p| stage_decides(p, &transport.fields, sets)) {
                 return allowed;
@@ -207,6 +213,7 @@ pub fn check_host(
         };
         program.evaluate(&transport.fields, sets).action == PolicyAction::Allow
     };
+    let evaluate = || if allowed() { Ok(()) } else { Err(DropReason::PolicyDenied) };
     tracked(&transport, u32::from(ip.total_len()), evaluate, decision, None, state).map(|_| ())
 }
 
@@ -220,13 +227,13 @@ fn stage_decides(program: &PolicyProgram, fields: &PacketFields, sets: &IpSets) 
 
 /// The flow table's part of policing: a packet of a tracked flow (or an ICMP error about one)
 /// passes on the flow's word, rewritten when the flow is translated; the first packet of a
-/// flow passes if `evaluate` allows it, and the flow is then tracked with `decision`, source
-/// NATed to `snat` when given.
+/// flow passes if `evaluate` allows it (else the reason it gives), and the flow is then
+/// tracked with `decision`, source NATed to `snat` when given.
 #[inline]
 fn tracked(
     transport: &Transport,
     bytes: u32,
-    evaluate: impl FnOnce() -> bool,
+    evaluate: impl FnOnce() -> Result<(), DropReason>,
     decision: PolicyDecision,
     snat: Option<Ipv4Addr>,
     state: &mut PolicyState,
@@ -249,9 +256,7 @@ fn tracked(
             }
         }
     }
-    if !evaluate() {
-        return Err(DropReason::PolicyDenied);
-    }
+    evaluate()?;
     // Only allowed flows are tracked: a denied flow's next packet is evaluated again, so
     // that an allowing policy takes effect at once and a flood of denied packets cannot fill
     // the table.
@@ -306,22 +311,40 @@ pub fn nat_reply(datagram: &mut [u8], state: &mut PolicyState) -> bool {
 
 /// Polices a packet from `ingress` addressed to the node itself (or the workloads' gateway):
 /// from a policed workload it must carry the workload's address, pass its egress program and
-/// be allowed to the host. Not tracked: the node's answers do not come back through here.
+/// be allowed to the host (`defaultEndpointToHostAction`). Tracked like any flow, so that the
+/// node's answers, which come back through the host port, pass the workload's ingress on the
+/// flow table's word (and a flow the node opened is answered without these checks).
 #[inline]
-pub fn to_host(ip: &Ipv4Packet<&[u8]>, ingress: PortId, tables: &Tables, sets: &IpSets) -> Result<(), DropReason> {
+pub fn to_host(
+    ip: &Ipv4Packet<&[u8]>,
+    ingress: PortId,
+    tables: &Tables,
+    sets: &IpSets,
+    state: &mut PolicyState,
+) -> Result<(), DropReason> {
     let Some(from) = tables.ports.get(usize::from(ingress)).and_then(|p| p.policy.as_deref()) else {
         return Ok(());
     };
     if !owns_source(ip.src_addr(), ingress, tables) {
         return Err(DropReason::SpoofedSource);
     }
-    if from.egress.evaluate(&transport(ip).fields, sets).action != PolicyAction::Allow {
-        return Err(DropReason::PolicyDenied);
-    }
-    if !from.to_host {
-        return Err(DropReason::ToHostDenied);
-    }
-    Ok(())
+    let transport = transport(ip);
+    let decision = PolicyDecision {
+        allowed: true,
+        egress_endpoint: Some(u32::from(ingress)),
+        ingress_endpoint: None,
+        generation: from.generation,
+    };
+    let evaluate = || {
+        if from.egress.evaluate(&transport.fields, sets).action != PolicyAction::Allow {
+            return Err(DropReason::PolicyDenied);
+        }
+        if !from.to_host {
+            return Err(DropReason::ToHostDenied);
+        }
+        Ok(())
+    };
+    tracked(&transport, u32::from(ip.total_len()), evaluate, decision, None, state).map(|_| ())
 }
 
 /// Whether the FIB routes `src` back to the port it came from: a workload may only send from

@@ -182,23 +182,27 @@ pub struct Tables {
     pub ports: Vec<PortInfo>,
     /// NAT outgoing, when any pool asks for it.
     pub snat: Option<SnatRules>,
-    /// The host endpoint enforced on the uplink, when there is one.
+    /// The way to the node's own network stack, when there is one.
     pub host: Option<HostPath>,
 }
 
-/// A host endpoint on the uplink (Calico's HostEndpoint): the node's own traffic through the
-/// uplink passes the vRouter, policed with the endpoint's programs, through a port of kind
-/// [`PortKind::Host`].
+/// The node's own stack, behind a port of kind [`PortKind::Host`] (a veth pair): workloads'
+/// traffic to the node is delivered there and the node's traffic to workloads comes from there
+/// (the kernel routes the pools to it); with a host endpoint on the uplink (Calico's
+/// HostEndpoint), the node's own traffic through the uplink passes here too, policed with the
+/// endpoint's programs.
 #[derive(Clone, Debug)]
 pub struct HostPath {
     /// The [`PortKind::Host`] port.
     pub port: PortId,
-    /// The uplink the endpoint is on: the node's policed packets leave here.
+    /// The uplink: packets to the node arriving there are delivered; the node's packets the
+    /// TC program redirected leave there.
     pub uplink: PortId,
     /// MAC of the kernel's end of the pair: frames delivered to the node are addressed to it
     /// (the kernel drops frames for other hosts).
     pub kernel_mac: MacAddr,
-    pub policy: std::sync::Arc<crate::policy::HostPolicy>,
+    /// The host endpoint's programs, when one is enforced on the uplink.
+    pub policy: Option<std::sync::Arc<crate::policy::HostPolicy>>,
 }
 
 /// NAT outgoing (Calico's `natOutgoing`): packets from a NAT pool to a destination outside

@@ -10,7 +10,7 @@ use fastpath::classifier::{
     PortRange, Rule, Tier, TierDefaultAction,
 };
 use fastpath::conntrack::{FlowTable, FlowTableConfig};
-use fastpath::pipeline::{process_policed, Policing};
+use fastpath::pipeline::{process_policed, Policing, PuntReason};
 use fastpath::policy::{EndpointPolicy, HostPolicy, PolicyState, StagePrograms};
 use fastpath::tables::HostPath;
 use fastpath::wire::ethernet::{self, ethertype};
@@ -20,6 +20,11 @@ use fastpath::{DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters,
 
 const UPLINK: PortId = 0;
 const HOST: PortId = 1;
+const WORKLOAD: PortId = 2;
+const WORKLOAD_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 5);
+const WORKLOAD_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x05]);
+const HOST_PORT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xaa]);
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
 const NODE_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
 const PEER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x09]);
@@ -60,27 +65,39 @@ fn normal() -> EndpointPolicy {
     }
 }
 
-fn tables(policy: HostPolicy) -> Tables {
-    let port = |name: &str, kind, mac| PortInfo {
-        name: name.into(),
-        ifindex: 0,
-        kind,
-        mac,
-        ip: NODE_IP,
-        mtu: 1500,
-        policy: None,
-    };
-    let next_hops = vec![NextHop::new(NextHopKind::Local, UPLINK, NODE_IP), NextHop::new(NextHopKind::Neighbor, UPLINK, PEER_IP)];
+/// The workload takes TCP 80 only and may send anything, to its host too.
+fn workload_policy() -> EndpointPolicy {
+    EndpointPolicy {
+        ingress: program(vec![tcp_to(80, Action::Allow)], TierDefaultAction::Deny),
+        egress: program(vec![Rule::any(Action::Allow)], TierDefaultAction::Deny),
+        generation: 1,
+        to_host: true,
+    }
+}
+
+/// An uplink, the host port and one policed workload; `policy`: the host endpoint's.
+fn tables(policy: Option<HostPolicy>) -> Tables {
+    let port = |name: &str, kind, mac, ip| PortInfo { name: name.into(), ifindex: 0, kind, mac, ip, mtu: 1500, policy: None };
+    let next_hops = vec![
+        NextHop::new(NextHopKind::Local, UPLINK, NODE_IP),
+        NextHop::new(NextHopKind::Neighbor, UPLINK, PEER_IP),
+        NextHop::new(NextHopKind::Neighbor, WORKLOAD, WORKLOAD_IP),
+        NextHop::new(NextHopKind::Local, WORKLOAD, GATEWAY),
+    ];
     next_hops[1].set_mac(Some(PEER_MAC));
+    next_hops[2].set_mac(Some(WORKLOAD_MAC));
     let mut fib = Fib::new();
     fib.insert(NODE_IP, 32, 0).unwrap();
     fib.insert(Ipv4Addr::new(10, 0, 0, 0), 24, 1).unwrap();
+    fib.insert(WORKLOAD_IP, 32, 2).unwrap();
+    fib.insert(GATEWAY, 32, 3).unwrap();
+    let workload = PortInfo { policy: Some(Arc::new(workload_policy())), ..port("cali0", PortKind::Workload, MacAddr::CALICO_HOST_SIDE, GATEWAY) };
     Tables {
         fib,
         next_hops,
-        ports: vec![port("eth0", PortKind::Uplink, UPLINK_MAC), port("brhost0-vr", PortKind::Host, UPLINK_MAC)],
+        ports: vec![port("eth0", PortKind::Uplink, UPLINK_MAC, NODE_IP), port("brhost0-vr", PortKind::Host, HOST_PORT_MAC, Ipv4Addr::UNSPECIFIED), workload],
         snat: None,
-        host: Some(HostPath { port: HOST, uplink: UPLINK, kernel_mac: KERNEL_MAC, policy: Arc::new(policy) }),
+        host: Some(HostPath { port: HOST, uplink: UPLINK, kernel_mac: KERNEL_MAC, policy: policy.map(Arc::new) }),
     }
 }
 
@@ -120,6 +137,10 @@ struct Node {
 
 impl Node {
     fn new(policy: HostPolicy) -> Node {
+        Node::with(Some(policy))
+    }
+
+    fn with(policy: Option<HostPolicy>) -> Node {
         Node {
             tables: tables(policy),
             sets: Arc::new(IpSets::default()),
@@ -208,10 +229,57 @@ fn pre_dnat_allow_skips_the_normal_program_and_pre_dnat_deny_drops() {
 }
 
 #[test]
-fn without_a_host_endpoint_the_node_gets_its_packets_through_the_slow_path_as_before() {
-    let mut node = Node::new(normal_only());
+fn without_a_host_endpoint_packets_for_the_node_are_delivered_unpoliced() {
+    let mut node = Node::with(None);
+    assert_eq!(node.verdict(UPLINK, inbound(40000, 8081, SYN)), Verdict::Forward(HOST));
+    // And the node's traffic the kernel did not route to us leaves by the uplink as it is.
+    assert_eq!(node.verdict(HOST, outbound(8081, 40000, SYN_ACK)), Verdict::Forward(UPLINK));
+    // Without a host port at all, the slow path has them, as before.
     node.tables.host = None;
-    assert_eq!(node.verdict(UPLINK, inbound(40000, 8081, SYN)), Verdict::Punt(fastpath::pipeline::PuntReason::Local));
+    assert_eq!(node.verdict(UPLINK, inbound(40000, 8081, SYN)), Verdict::Punt(PuntReason::Local));
+}
+
+/// From the workload to `dst:dport`, as the workload sends it (to the gateway's MAC).
+fn from_workload(dst: Ipv4Addr, dport: u16, flags: u8) -> Vec<u8> {
+    let mut f = tcp(WORKLOAD_IP, 33000, dst, dport, flags, MacAddr::CALICO_HOST_SIDE);
+    f[6..12].copy_from_slice(&WORKLOAD_MAC.0);
+    f
+}
+
+/// From the node's stack to the workload, as the kernel sends it on its route through the pair.
+fn from_kernel_to_workload(sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    tcp(NODE_IP, sport, WORKLOAD_IP, dport, flags, HOST_PORT_MAC)
+}
+
+#[test]
+fn workloads_reach_the_node_through_the_host_port_and_the_answers_come_back_on_the_flow() {
+    let mut node = Node::with(None);
+    let (verdict, frame) = node.send(WORKLOAD, from_workload(NODE_IP, 9000, SYN));
+    assert_eq!(verdict, Verdict::Forward(HOST), "delivered to the node's stack");
+    assert_eq!(ethernet::Packet::new_checked(&frame[..]).unwrap().dst_addr(), KERNEL_MAC);
+    // The node answers from 9000: the workload's ingress (TCP 80 only) would refuse it as a
+    // new flow; it is the reply of a tracked one.
+    let (verdict, frame) = node.send(HOST, from_kernel_to_workload(9000, 33000, SYN_ACK));
+    assert_eq!(verdict, Verdict::Forward(WORKLOAD));
+    let eth = ethernet::Packet::new_checked(&frame[..]).unwrap();
+    assert_eq!((eth.src_addr(), eth.dst_addr()), (MacAddr::CALICO_HOST_SIDE, WORKLOAD_MAC), "routed: MACs rewritten");
+    // The node opening a connection to the workload meets its ingress policy.
+    assert_eq!(node.verdict(HOST, from_kernel_to_workload(41000, 80, SYN)), Verdict::Forward(WORKLOAD));
+    assert_eq!(node.verdict(HOST, from_kernel_to_workload(41001, 22, SYN)), Verdict::Drop(DropReason::PolicyDenied));
+    // What is addressed to the gateway stays with the slow path (it answers pings for it).
+    assert_eq!(node.verdict(WORKLOAD, from_workload(GATEWAY, 53, SYN)), Verdict::Punt(PuntReason::Local));
+}
+
+#[test]
+fn default_endpoint_to_host_drop_keeps_workloads_from_the_node_but_not_the_nodes_own_flows() {
+    let mut node = Node::with(None);
+    let mut policy = workload_policy();
+    policy.to_host = false;
+    node.tables.ports[usize::from(WORKLOAD)].policy = Some(Arc::new(policy));
+    assert_eq!(node.verdict(WORKLOAD, from_workload(NODE_IP, 9000, SYN)), Verdict::Drop(DropReason::ToHostDenied));
+    // A connection the node opens to the workload is answered (the flow table decides).
+    assert_eq!(node.verdict(HOST, from_kernel_to_workload(41000, 80, SYN)), Verdict::Forward(WORKLOAD));
+    assert_eq!(node.verdict(WORKLOAD, tcp(WORKLOAD_IP, 80, NODE_IP, 41000, SYN_ACK, MacAddr::CALICO_HOST_SIDE)), Verdict::Forward(HOST));
 }
 
 #[test]
