@@ -809,6 +809,13 @@ pub fn kernel_ipip_bpf_commands(
 ) -> Vec<Vec<String>> {
     let ns = spec.node_spec(k).node_netns();
     let object = object.to_string_lossy();
+    // The outer destination is compiled into the program; the route's next hop is the other
+    // node on a shared subnet, the router otherwise (CrossSubnet).
+    let next_hop = if spec.is_routed(k) == spec.is_routed(other) {
+        spec.node_ip(other)
+    } else {
+        spec.gateway_for(k)
+    };
     vec![
         strings(&[
             "ip",
@@ -818,7 +825,7 @@ pub fn kernel_ipip_bpf_commands(
             "add",
             &spec.node_block(other),
             "via",
-            &spec.node_ip(other).to_string(),
+            &next_hop.to_string(),
             "dev",
             UPLINK_IF,
             "mtu",
@@ -875,7 +882,7 @@ pub fn kernel_ipip_bpf_compile_command(
 
 /// Sets up IPIP between the two nodes' kernels with `tunl0` where the kernel has the `ipip`
 /// driver, and with the BPF encapsulation where it does not.
-fn setup_kernel_ipip(
+pub fn setup_kernel_ipip(
     spec: &MultiLabSpec,
     dir: &Path,
     clang: &str,
