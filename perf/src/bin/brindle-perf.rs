@@ -175,6 +175,47 @@ enum Cmd {
         #[arg(long, default_value = "perf/results/resync.json")]
         out: PathBuf,
     },
+    /// The scenario suite: ping, iperf3 TCP/UDP and HTTP (nginx, ab, wrk) for pod-to-pod,
+    /// pod-to-node and node-to-node in a one-node, an L2 and an IPIP lab, each through the
+    /// kernel then brindle; JSON + Markdown report with brindle/kernel ratios.
+    Scenarios {
+        /// Directory holding brindle-node.
+        #[arg(long, default_value = "target/release")]
+        brindle_bin_dir: PathBuf,
+        #[arg(long, default_value = "perf/results/scenarios.json")]
+        out: PathBuf,
+        /// Short counts and durations (a minute or two in all).
+        #[arg(long)]
+        quick: bool,
+        /// Labs to run: one-node, l2, ipip [default: all].
+        #[arg(long, value_delimiter = ',')]
+        labs: Vec<String>,
+        /// Tests to run: ping, iperf-tcp, iperf-udp, http-ab, http-wrk [default: all].
+        #[arg(long, value_delimiter = ',')]
+        tests: Vec<String>,
+        #[arg(long)]
+        pings: Option<u32>,
+        /// Seconds per iperf3 run.
+        #[arg(long)]
+        iperf_secs: Option<u32>,
+        /// Offered rate of the iperf3 UDP test, Mbit/s.
+        #[arg(long)]
+        udp_mbit: Option<u32>,
+        /// ab's request count (ab also stops at --http-secs).
+        #[arg(long)]
+        http_requests: Option<u32>,
+        #[arg(long)]
+        http_concurrency: Option<u32>,
+        /// wrk's duration and ab's time limit, seconds.
+        #[arg(long)]
+        http_secs: Option<u32>,
+        /// brindle-node worker mode: interrupt or poll.
+        #[arg(long, default_value = "interrupt")]
+        node_mode: String,
+        /// Compiler of the kernel IPIP BPF program (kernels without the ipip driver).
+        #[arg(long, default_value = "clang")]
+        clang: String,
+    },
     /// Markdown report and SVG/PNG plots from every results JSON in a directory: brindle vs
     /// kernel per benchmark with the ratio from the same run, CNI latency CDFs.
     Report {
@@ -440,6 +481,54 @@ fn main() -> Result<()> {
             if let Some(error) = &report.node_error {
                 anyhow::bail!("the node did not sync {endpoints} endpoints: {error}");
             }
+        }
+        Cmd::Scenarios {
+            brindle_bin_dir,
+            out,
+            quick,
+            labs,
+            tests,
+            pings,
+            iperf_secs,
+            udp_mbit,
+            http_requests,
+            http_concurrency,
+            http_secs,
+            node_mode,
+            clang,
+        } => {
+            use perf::scenarios;
+            perf::cmd::stop_on_signals();
+            let work_dir =
+                std::env::temp_dir().join(format!("brindle-scenarios-{}", std::process::id()));
+            let mut opts = scenarios::ScenarioOptions::defaults(brindle_bin_dir, work_dir, quick);
+            if !labs.is_empty() {
+                opts.labs = labs
+                    .iter()
+                    .map(|l| scenarios::LabKind::parse(l))
+                    .collect::<Result<_, _>>()
+                    .map_err(anyhow::Error::msg)?;
+            }
+            opts.tests = tests
+                .iter()
+                .map(|t| scenarios::TestKind::parse(t))
+                .collect::<Result<_, _>>()
+                .map_err(anyhow::Error::msg)?;
+            opts.pings = pings.unwrap_or(opts.pings);
+            opts.iperf_secs = iperf_secs.unwrap_or(opts.iperf_secs);
+            opts.udp_mbit = udp_mbit.unwrap_or(opts.udp_mbit);
+            opts.http_requests = http_requests.unwrap_or(opts.http_requests);
+            opts.http_concurrency = http_concurrency.unwrap_or(opts.http_concurrency);
+            opts.http_secs = http_secs.unwrap_or(opts.http_secs);
+            opts.node_mode = node_mode;
+            opts.clang = clang;
+            let report = scenarios::run(&opts).with_context(|| {
+                format!("scenarios failed; configs and logs kept in {}", opts.work_dir.display())
+            })?;
+            let md_path = scenarios::write_report(&report, &out)?;
+            print!("{}", scenarios::markdown(&report));
+            eprintln!("wrote {} and {}", out.display(), md_path.display());
+            let _ = std::fs::remove_dir_all(&opts.work_dir);
         }
         Cmd::Report {
             results,
