@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use perf::{controlplane, crossnode, e2e, policy_bench, report, udp};
+use perf::{controlplane, crossnode, e2e, policy_bench, report, udp, xdpgen};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +46,50 @@ enum Cmd {
         #[arg(long)]
         idle_ms: Option<u64>,
         /// File created once the socket is bound, so that a generator can wait for it.
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+    },
+    /// Send stamped UDP frames on an AF_XDP socket of --dev (run inside the workload
+    /// namespace); prints the XdpSendReport as JSON.
+    XdpSend {
+        #[arg(long, default_value = "eth0")]
+        dev: String,
+        #[arg(long)]
+        dst: Ipv4Addr,
+        #[arg(long)]
+        port: u16,
+        /// Ethernet frame size in bytes, FCS included (64..1518).
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Seconds to send for (fractions allowed).
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        /// Stop after this many frames (0: only the duration bounds the run).
+        #[arg(long, default_value_t = 0)]
+        count: u64,
+        /// Frames per second (0: flat out).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+    },
+    /// Receive stamped UDP frames on AF_XDP sockets of --dev (fastpath's XDP program sends
+    /// every frame there; ARP for the interface's address is answered); prints the
+    /// XdpSinkReport (loss, reordering, latency percentiles) as JSON.
+    XdpSink {
+        #[arg(long, default_value = "eth0")]
+        dev: String,
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Stop early once traffic has stopped for this many milliseconds.
+        #[arg(long)]
+        idle_ms: Option<u64>,
+        /// Stop after this many stamped frames (0: no limit).
+        #[arg(long, default_value_t = 0)]
+        count: u64,
+        /// File created once the sockets receive, so that a generator can wait for it.
         #[arg(long)]
         ready_file: Option<PathBuf>,
     },
@@ -268,6 +312,40 @@ fn main() -> Result<()> {
                 if let Some(path) = &ready_file {
                     if let Err(e) = std::fs::write(path, b"ready\n") {
                         ready_error = Some(format!("writing {}: {e}", path.display()));
+                    }
+                }
+            })?;
+            if let Some(e) = ready_error {
+                anyhow::bail!(e);
+            }
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Cmd::XdpSend { dev, dst, port, size, duration, count, rate, batch } => {
+            let opts = xdpgen::SendOptions {
+                dev,
+                dst,
+                port,
+                frame_size: size,
+                duration: seconds("duration", duration)?,
+                count,
+                rate_pps: rate,
+                batch,
+            };
+            println!("{}", serde_json::to_string(&xdpgen::xdp_send(&opts)?)?);
+        }
+        Cmd::XdpSink { dev, port, duration, idle_ms, count, ready_file } => {
+            let opts = xdpgen::SinkOptions {
+                dev,
+                port,
+                duration: seconds("duration", duration)?,
+                idle: idle_ms.map(Duration::from_millis),
+                count,
+            };
+            let mut ready_error = None;
+            let report = xdpgen::xdp_sink(&opts, || {
+                if let Some(path) = &ready_file {
+                    if let Err(e) = xdpgen::touch(path) {
+                        ready_error = Some(e.to_string());
                     }
                 }
             })?;
