@@ -19,6 +19,7 @@ pub mod progress;
 pub mod report;
 pub mod report_scenarios;
 pub mod scenarios;
+pub mod scale;
 pub mod stats;
 pub mod udp;
 pub mod xdpgen;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use perf::{controlplane, crossnode, e2e, policy_bench, report, udp, xdpgen};
+use perf::{controlplane, crossnode, e2e, policy_bench, report, scale, udp, xdpgen};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +48,29 @@ enum Cmd {
         /// File created once the socket is bound, so that a generator can wait for it.
         #[arg(long)]
         ready_file: Option<PathBuf>,
+    },
+    /// UDP pps between two workloads with 2 vs 2 + N idle workloads attached, per worker
+    /// mode, in one lab; JSON + Markdown report with the ratio.
+    Scale {
+        #[arg(long)]
+        brindle_node: PathBuf,
+        /// Idle workloads attached in the "many" runs.
+        #[arg(long, default_value_t = 500)]
+        idle: usize,
+        #[arg(long, value_delimiter = ',', default_value = "poll,interrupt")]
+        modes: Vec<String>,
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        #[arg(long, default_value_t = 5)]
+        duration: u64,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 5201)]
+        port: u16,
+        #[arg(long, default_value = "perf/results/scale.json")]
+        out: PathBuf,
     },
     /// Send stamped UDP frames on an AF_XDP socket of --dev (run inside the workload
     /// namespace); prints the XdpSendReport as JSON.
@@ -117,6 +140,10 @@ enum Cmd {
         /// same labs, for pps vs packet size.
         #[arg(long, value_delimiter = ',')]
         sizes: Vec<usize>,
+        /// UDP generator and sink: socket (sendmmsg/recvmmsg) or xdp (AF_XDP, with loss and
+        /// one-way latency percentiles).
+        #[arg(long, default_value = "socket")]
+        generator: xdpgen::Generator,
     },
     /// Two nodes on one segment, a workload each: kernel plain, kernel IPIP, brindle plain,
     /// brindle IPIP, one after the other; UDP pps, ping RTT, busy cores, path proof; JSON +
@@ -354,6 +381,35 @@ fn main() -> Result<()> {
             }
             println!("{}", serde_json::to_string(&report)?);
         }
+        Cmd::Scale { brindle_node, idle, modes, rounds, duration, size, batch, port, out } => {
+            perf::cmd::stop_on_signals();
+            anyhow::ensure!(duration <= 3600, "invalid duration {duration}: at most 3600 s");
+            anyhow::ensure!(
+                (1..=udp::MAX_BATCH).contains(&batch),
+                "invalid batch {batch}: between 1 and {}",
+                udp::MAX_BATCH
+            );
+            udp::payload_len(size)?;
+            let opts = scale::ScaleOptions {
+                brindle_node,
+                perf_exe: std::env::current_exe().context("locating brindle-perf itself")?,
+                duration: Duration::from_secs(duration),
+                frame_size: size,
+                batch,
+                port,
+                idle,
+                modes,
+                rounds,
+                work_dir: std::env::temp_dir().join(format!("brindle-perf-scale-{}", std::process::id())),
+            };
+            let report = scale::run(&opts)
+                .with_context(|| format!("scale failed; node configs and logs kept in {}", opts.work_dir.display()))?;
+            let _ = std::fs::remove_dir_all(&opts.work_dir);
+            let md = scale::markdown(&report);
+            let md_path = scale::write_report(&report, &md, &out)?;
+            print!("{md}");
+            eprintln!("wrote {} and {}", out.display(), md_path.display());
+        }
         Cmd::E2e {
             brindle_node,
             duration,
@@ -364,6 +420,7 @@ fn main() -> Result<()> {
             port,
             node_mode,
             sizes,
+            generator,
         } => {
             // Ctrl-C or SIGTERM: give up waiting so that labs and children are cleaned up.
             perf::cmd::stop_on_signals();
@@ -392,6 +449,7 @@ fn main() -> Result<()> {
                 port,
                 work_dir: std::env::temp_dir().join(format!("brindle-perf-{}", std::process::id())),
                 node_mode,
+                generator,
             };
             // The work dir (node.toml, node.log) is kept when the run fails, for the post-mortem.
             let report = e2e::run_with_sizes(&opts, &sizes).with_context(|| {
