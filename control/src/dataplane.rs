@@ -35,10 +35,10 @@ use fastpath::classifier::{Cidr, ClassifierBuilder, EndpointRules, IpSetsWriter}
 use fastpath::tables::SnatRules;
 use fastpath::conntrack::FlowTableConfig;
 use fastpath::policy::EndpointPolicy;
-use fastpath::port::{Port, PortConfig, XDP_HEADROOM};
+use fastpath::port::{BusyPoll, Port, PortConfig, XDP_HEADROOM};
 use fastpath::punt::{punt_path, PuntConfig};
 use fastpath::worker::{self, PortCommand, PortCommandError, PortCommandSender, RxMode, WorkerSpec};
-use fastpath::xdp::{Attachment, XdpError, XdpProgram, MAX_SOCKETS};
+use fastpath::xdp::{Attachment, XdpError, XdpMode, XdpProgram, MAX_SOCKETS};
 use fastpath::{MacAddr, NextHopKind, PipelineCounters, PortId, PortInfo, PortKind, Tables, WorkerCounters};
 use serde::Serialize;
 use slowpath::{SlowpathConfig, SlowpathCounters, SlowpathCountersSnapshot};
@@ -121,7 +121,8 @@ pub struct DataplaneSettings {
     pub uplink: Option<UplinkTuning>,
 }
 
-/// What a NIC profile sets on the uplink's AF_XDP socket.
+/// What a NIC profile sets on the uplink: its AF_XDP socket, the XDP attach mode, and the
+/// NAPI settings in sysfs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UplinkTuning {
     pub ring_size: u32,
@@ -129,6 +130,60 @@ pub struct UplinkTuning {
     pub force_copy: bool,
     /// At least this frame size (the MTU may ask for more).
     pub frame_size: u32,
+    /// How the XDP program is attached to the uplink (generic: never natively).
+    pub xdp_mode: XdpMode,
+    /// Busy polling on the uplink's sockets; `None`: off.
+    pub busy_poll: Option<BusyPoll>,
+    /// Written to `/sys/class/net/<uplink>/napi_defer_hard_irqs` while the node runs (the
+    /// old value is put back on stop); 0 leaves the file alone.
+    pub napi_defer_hard_irqs: u32,
+    /// Likewise `gro_flush_timeout` (nanoseconds); 0 leaves it alone.
+    pub gro_flush_timeout_ns: u32,
+}
+
+/// Values written to an interface's sysfs files, put back when dropped (the node leaves the
+/// host as it found it).
+#[derive(Debug)]
+struct SysfsTuning {
+    /// Each file written and the value it had before.
+    restore: Vec<(std::path::PathBuf, String)>,
+}
+
+impl SysfsTuning {
+    /// Writes each non-zero `(file, value)` under `/sys/class/net/<interface>/`; a file that
+    /// cannot be written is logged and skipped (an old kernel has no napi_defer_hard_irqs).
+    fn apply(interface: &str, values: &[(&str, u32)]) -> SysfsTuning {
+        let mut restore = Vec::new();
+        for &(file, value) in values.iter().filter(|(_, v)| *v != 0) {
+            let path = std::path::Path::new("/sys/class/net").join(interface).join(file);
+            let old = match std::fs::read_to_string(&path) {
+                Ok(old) => old.trim().to_owned(),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "NIC profile: cannot read; not tuned");
+                    continue;
+                }
+            };
+            match std::fs::write(&path, value.to_string()) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), value, was = %old, "NIC profile applied");
+                    restore.push((path, old));
+                }
+                Err(e) => tracing::warn!(path = %path.display(), value, error = %e, "NIC profile: cannot write; not tuned"),
+            }
+        }
+        SysfsTuning { restore }
+    }
+}
+
+impl Drop for SysfsTuning {
+    fn drop(&mut self) {
+        for (path, old) in &self.restore {
+            match std::fs::write(path, old) {
+                Ok(()) => tracing::info!(path = %path.display(), value = %old, "restored"),
+                Err(e) => tracing::warn!(path = %path.display(), value = %old, error = %e, "cannot restore"),
+            }
+        }
+    }
 }
 
 /// Why one item of the desired state is not in the dataplane.
@@ -303,6 +358,10 @@ struct LivePort {
     /// The interface's IPv4 addresses (used for the uplink).
     addrs: Vec<(Ipv4Addr, u8)>,
     attachment: Option<Attachment>,
+    /// The uplink's NAPI settings from its profile, restored when the port goes (held only
+    /// for its Drop).
+    #[allow(dead_code)]
+    sysfs: Option<SysfsTuning>,
 }
 
 /// A wanted port: its kind and the workload's addresses.
@@ -535,7 +594,12 @@ impl Dataplane {
         // Attach last: the socket is in the XSKMAP, the worker serves it, the tables route to it.
         let mut unattached = Vec::new();
         for mut live in fresh {
-            let attach = self.program.attach(live.info.ifindex, live.info.kind, 1, u32::from(live.id));
+            // The uplink is attached as its NIC profile says; workloads (veths) natively.
+            let mode = match (live.info.kind, self.uplink_tuning) {
+                (PortKind::Uplink, Some(t)) => t.xdp_mode,
+                _ => XdpMode::Native,
+            };
+            let attach = self.program.attach_in_mode(live.info.ifindex, live.info.kind, 1, u32::from(live.id), mode);
             match attach {
                 Ok(a) => {
                     tracing::info!(interface = %live.info.name, id = live.id, kind = ?live.info.kind, mode = ?a.mode(), "attached");
@@ -613,6 +677,7 @@ impl Dataplane {
                 // Half the frames feed the fill ring, which takes them all at once only when
                 // it has room for them: as many as its size.
                 frames: 2 * t.ring_size,
+                busy_poll: t.busy_poll,
             };
         }
         let port = match Port::open(id, &info, 0, &config, &self.program, u32::from(id)) {
@@ -626,7 +691,14 @@ impl Dataplane {
             self.ids.release_unused(id);
             return Err(refused(&f.name, e.to_string()));
         }
-        Ok(LivePort { id, info, ips: w.ips.clone(), addrs: f.addrs.clone(), attachment: None })
+        let sysfs = match (w.kind, self.uplink_tuning) {
+            (PortKind::Uplink, Some(t)) => Some(SysfsTuning::apply(
+                &f.name,
+                &[("napi_defer_hard_irqs", t.napi_defer_hard_irqs), ("gro_flush_timeout", t.gro_flush_timeout_ns)],
+            )),
+            _ => None,
+        };
+        Ok(LivePort { id, info, ips: w.ips.clone(), addrs: f.addrs.clone(), attachment: None, sysfs })
     }
 
     /// Builds and publishes tables for the live ports plus `fresh`, with the MACs already
