@@ -1258,3 +1258,217 @@ pub fn write_report(report: &ScenariosReport, out: &Path) -> Result<PathBuf, Sce
     std::fs::write(&md_path, markdown(report)).map_err(io_err(format!("writing {}", md_path.display())))?;
     Ok(md_path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AB: &str = "This is ApacheBench, Version 2.3 <$Revision: 1903618 $>\n\
+Server Software:        nginx/1.22.1\nDocument Length:        612 bytes\n\n\
+Concurrency Level:      8\nTime taken for tests:   0.123 seconds\n\
+Complete requests:      1000\nFailed requests:        2\n   (Connect: 0, Receive: 0, Length: 2, Exceptions: 0)\n\
+Non-2xx responses:      3\nTotal transferred:      845000 bytes\n\
+Requests per second:    8130.08 [#/sec] (mean)\nTime per request:       0.984 [ms] (mean)\n\n\
+Percentage of the requests served within a certain time (ms)\n  50%      1\n  66%      1\n  \
+90%      2\n  95%      2\n  98%      3\n  99%      4\n 100%      9 (longest request)\n";
+
+    const WRK: &str = "Running 1s test @ http://192.168.0.2:8080/index.html\n  1 threads and 8 connections\n\
+  Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency   150.00us  300.00us   5.00ms   95.00%\n\
+    Req/Sec    40.00k     1.00k   42.00k    80.00%\n  Latency Distribution\n     50%  119.00us\n     75%  150.00us\n\
+     90%  200.00us\n     99%    3.88ms\n  40333 requests in 1.00s, 32.00MB read\n\
+  Socket errors: connect 0, read 1, write 0, timeout 2\n  Non-2xx or 3xx responses: 4\n\
+Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
+
+    #[test]
+    fn ab_output_gives_rate_counts_and_percentiles() {
+        let m = parse_ab(AB).unwrap();
+        assert_eq!(m["requests_per_s"], 8130.08);
+        assert_eq!(m["complete_requests"], 1000.0);
+        assert_eq!(m["failed_requests"], 5.0, "failed + non-2xx");
+        assert_eq!(m["p50_ms"], 1.0);
+        assert_eq!(m["p99_ms"], 4.0);
+        let err = parse_ab("ab: invalid URL").unwrap_err().to_string();
+        assert!(err.contains("ab") && err.contains("Requests per second"), "{err}");
+    }
+
+    #[test]
+    fn wrk_output_gives_rate_requests_errors_and_percentiles_in_ms() {
+        let m = parse_wrk(WRK).unwrap();
+        assert_eq!(m["requests_per_s"], 40333.12);
+        assert_eq!(m["requests"], 40333.0);
+        assert_eq!(m["errors"], 7.0, "socket errors + non-2xx/3xx");
+        assert!((m["p50_ms"] - 0.119).abs() < 1e-9, "{m:?}");
+        assert!((m["p99_ms"] - 3.88).abs() < 1e-9, "{m:?}");
+        assert!((wrk_duration_ms("2.01s").unwrap() - 2010.0).abs() < 1e-9);
+        assert_eq!(wrk_duration_ms("1.00m"), Some(60_000.0));
+        assert_eq!(wrk_duration_ms("3parsecs"), None);
+        assert_eq!(wrk_duration_ms(""), None);
+        assert!(parse_wrk("unable to connect to 192.168.0.2:8080").is_err());
+    }
+
+    #[test]
+    fn iperf_tcp_json_gives_received_gbits_and_retransmits() {
+        let json = r#"{"start":{},"end":{"sum_sent":{"bits_per_second":5.1e9,"retransmits":3},
+            "sum_received":{"bits_per_second":5.0e9}}}"#;
+        let m = parse_iperf_tcp(json).unwrap();
+        assert_eq!(m["gbit_per_s"], 5.0);
+        assert_eq!(m["retransmits"], 3.0);
+        let err = parse_iperf_tcp(r#"{"start":{},"end":{},"error":"unable to connect to server"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unable to connect"), "{err}");
+        assert!(parse_iperf_tcp("iperf3: error").is_err());
+    }
+
+    #[test]
+    fn iperf_udp_json_gives_delivered_rate_and_loss() {
+        // iperf3 3.12: end.sum holds the sender's rate and the server's loss figures.
+        let json = r#"{"end":{"sum":{"bits_per_second":1.0e9,"packets":1000,"lost_packets":100,
+            "lost_percent":10.0,"jitter_ms":0.01}}}"#;
+        let m = parse_iperf_udp(json).unwrap();
+        assert!((m["gbit_per_s"] - 0.9).abs() < 1e-9, "{m:?}");
+        assert_eq!(m["lost_percent"], 10.0);
+        assert_eq!(m["offered_gbit_per_s"], 1.0);
+        assert_eq!(m["jitter_ms"], 0.01);
+        // Newer iperf3: the receiver's own sum.
+        let json = r#"{"end":{"sum_sent":{"bits_per_second":1.0e9},"sum_received":
+            {"bits_per_second":0.8e9,"packets":500,"lost_packets":0}}}"#;
+        let m = parse_iperf_udp(json).unwrap();
+        assert_eq!(m["gbit_per_s"], 0.8);
+        assert_eq!(m["lost_percent"], 0.0);
+        assert!(parse_iperf_udp(r#"{"end":{"sum":{"bits_per_second":1.0}}}"#).is_err());
+    }
+
+    #[test]
+    fn ping_metrics_need_replies() {
+        let mut l = crate::stats::Latencies::new();
+        assert!(ping_metrics(&l, 10).is_err());
+        for us in [10u64, 20, 30, 40] {
+            l.record(Duration::from_micros(us));
+        }
+        let m = ping_metrics(&l, 10).unwrap();
+        assert!((m["rtt_p50_us"] - 20.0).abs() < 0.1, "{m:?}");
+        assert!((m["rtt_p99_us"] - 40.0).abs() < 0.1, "{m:?}");
+        assert_eq!(m["replies"], 4.0);
+    }
+
+    #[test]
+    fn ratios_are_brindle_over_kernel_where_both_measured() {
+        let kernel = Metrics::from([("a".into(), 2.0), ("b".into(), 0.0), ("c".into(), 1.0)]);
+        let brindle = Metrics::from([("a".into(), 3.0), ("b".into(), 1.0)]);
+        assert_eq!(ratios(&kernel, &brindle), Metrics::from([("a".into(), 1.5)]));
+    }
+
+    fn report() -> ScenariosReport {
+        let kernel = Metrics::from([("gbit_per_s".into(), 4.0)]);
+        let brindle = Metrics::from([("gbit_per_s".into(), 5.0)]);
+        ScenariosReport {
+            quick: true,
+            ncpus: 2,
+            node_mode: "interrupt".into(),
+            pings: 50,
+            iperf_secs: 1,
+            udp_offered_mbit: 1000,
+            udp_datagram_bytes: UDP_DATAGRAM_BYTES,
+            http_requests: 500,
+            http_concurrency: 8,
+            http_secs: 1,
+            http_file_bytes: HTTP_FILE_BYTES,
+            kernel_ipip_method: None,
+            load_average_before: None,
+            load_average_after: None,
+            elapsed_secs: 1.0,
+            scenarios: vec![
+                ScenarioResult {
+                    lab: LabKind::L2,
+                    path: PathKind::NodeToNode,
+                    test: TestKind::IperfTcp,
+                    ratios: ratios(&kernel, &brindle),
+                    kernel: Some(kernel),
+                    brindle: Some(brindle),
+                    kernel_error: None,
+                    brindle_error: None,
+                },
+                ScenarioResult {
+                    lab: LabKind::Ipip,
+                    path: PathKind::PodToPod,
+                    test: TestKind::Ping,
+                    ratios: Metrics::new(),
+                    kernel: None,
+                    brindle: None,
+                    kernel_error: Some("lab: boom".into()),
+                    brindle_error: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn json_field_names_are_stable() {
+        let json = serde_json::to_value(report()).unwrap();
+        let s = &json["scenarios"][0];
+        assert_eq!(s["lab"], "l2");
+        assert_eq!(s["path"], "node-to-node");
+        assert_eq!(s["test"], "iperf-tcp");
+        assert_eq!(s["kernel"]["gbit_per_s"], 4.0);
+        assert_eq!(s["brindle"]["gbit_per_s"], 5.0);
+        assert_eq!(s["ratios"]["gbit_per_s"], 1.25);
+        assert_eq!(json["scenarios"][1]["kernel_error"], "lab: boom");
+        for field in ["quick", "ncpus", "node_mode", "pings", "iperf_secs", "udp_offered_mbit", "http_requests", "http_concurrency", "http_secs"] {
+            assert!(json.get(field).is_some(), "{field}");
+        }
+    }
+
+    #[test]
+    fn markdown_rows_are_scenario_metric_brindle_kernel_ratio() {
+        let md = markdown(&report());
+        assert!(md.contains("| l2 node-to-node iperf-tcp | gbit_per_s ↑ | 5.000 | 4.000 | 1.25 |"), "{md}");
+        assert!(md.contains("| ipip pod-to-pod ping | rtt_p50_us ↓ | - | - | - |"), "{md}");
+        assert!(md.contains("- ipip pod-to-pod ping (kernel): lab: boom"), "{md}");
+    }
+
+    #[test]
+    fn suites_and_options_are_bounded_and_parsed() {
+        let opts = ScenarioOptions::defaults("b".into(), "w".into(), true);
+        assert!(opts.validate().is_ok());
+        let all = opts.scenarios();
+        // one-node and l2: 5 pod-to-pod tests and 3 over the other path; ipip: 3.
+        assert_eq!(all.len(), 8 + 8 + 3);
+        assert!(all.contains(&Scenario { lab: LabKind::L2, path: PathKind::NodeToNode, test: TestKind::IperfUdp }));
+        let bad = ScenarioOptions { pings: 0, ..opts.clone() };
+        assert!(bad.validate().unwrap_err().to_string().contains("pings"));
+        let bad = ScenarioOptions { node_mode: "busy".into(), ..opts.clone() };
+        assert!(bad.validate().unwrap_err().to_string().contains("node_mode"));
+        assert_eq!(LabKind::parse("ipip"), Ok(LabKind::Ipip));
+        assert!(LabKind::parse("l3").unwrap_err().contains("l3"));
+        assert_eq!(TestKind::parse("http-wrk"), Ok(TestKind::HttpWrk));
+        let only_ping = ScenarioOptions { tests: vec![TestKind::Ping], ..opts };
+        assert!(only_ping.scenarios().iter().all(|s| s.test == TestKind::Ping));
+    }
+
+    #[test]
+    fn lab_names_fit_and_start_with_sc() {
+        let name = lab_name(LabKind::Ipip, Forwarding::Brindle, &run_tag());
+        assert!(name.starts_with("scib"), "{name}");
+        assert!(multi_spec(LabKind::Ipip, name).validate().is_ok());
+        assert_eq!(multi_spec(LabKind::Ipip, "x".into()).routed_nodes, 1);
+    }
+
+    #[test]
+    fn routed_nodes_get_a_route_to_the_other_subnet() {
+        let spec = multi_spec(LabKind::Ipip, "t".into());
+        let toml = subnet_route_toml(&spec, 1, 2);
+        assert!(toml.contains("prefix = \"10.97.0.0/24\"") && toml.contains("via = \"10.98.0.254\""), "{toml}");
+        let toml = subnet_route_toml(&spec, 2, 1);
+        assert!(toml.contains("prefix = \"10.98.0.0/24\"") && toml.contains("via = \"10.97.0.254\""), "{toml}");
+        assert_eq!(subnet_route_toml(&multi_spec(LabKind::L2, "t".into()), 1, 2), "");
+    }
+
+    #[test]
+    fn nginx_runs_in_the_foreground_with_everything_in_its_dir() {
+        let conf = nginx_config(Path::new("/tmp/x"), Ipv4Addr::new(192, 168, 0, 2));
+        for needle in ["daemon off;", "pid /tmp/x/nginx.pid;", "access_log off;", "listen 192.168.0.2:8080;", "root /tmp/x/www;"] {
+            assert!(conf.contains(needle), "{needle}: {conf}");
+        }
+    }
+}
