@@ -341,6 +341,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
     };
     // Per side (in Side::ALL order), the rounds it passed; None once it has failed.
     let mut passed: [Option<Vec<CrossSide>>; 4] = [(); 4].map(|_| Some(Vec::new()));
+    let mut progress = crate::progress::Progress::new("crossnode", opts.rounds * Side::ALL.len());
     for round in 1..=opts.rounds {
         for (i, side) in Side::ALL.into_iter().enumerate() {
             if cmd::interrupted() {
@@ -349,11 +350,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
             let Some(rounds) = passed[i].as_mut() else {
                 continue;
             };
-            eprintln!(
-                "crossnode: round {round}/{}: {} ...",
-                opts.rounds,
-                side.name()
-            );
+            progress.step(&format!("round {round}/{}: {}", opts.rounds, side.name()));
             let mut method = None;
             let outcome = run_side_in(opts, side, &tag, &mut method);
             if side == Side::new(Forwarder::Kernel, Encap::Ipip) && method.is_some() {
@@ -373,6 +370,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
             }
         }
     }
+    progress.finish();
     for (side, rounds) in Side::ALL.into_iter().zip(passed) {
         let combined = rounds.and_then(combine_rounds);
         match (side.forwarder, side.encap) {

@@ -188,9 +188,13 @@ pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, E
     std::fs::create_dir_all(&opts.work_dir)
         .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
     let tag = run_tag();
+    let sides = if opts.brindle_node.is_some() { 2 } else { 1 };
+    let mut progress = crate::progress::Progress::new("e2e", sides);
+    progress.step("kernel side");
     let (kernel, kernel_extras) = run_kernel_side(opts, sizes, &format!("ek{tag}"))?;
     let (brindle, brindle_extras) = match &opts.brindle_node {
         Some(node) => {
+            progress.step("brindle side");
             let (side, extras) = run_brindle_side(opts, sizes, node, &format!("eb{tag}"))?;
             (Some(side), extras)
         }
