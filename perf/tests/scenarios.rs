@@ -49,5 +49,6 @@ fn quick_one_node_run_measures_tcp_and_http_on_both_sides() {
     }
     // Only what was asked for ran.
     assert!(report.scenarios.iter().all(|s| s.lab == LabKind::OneNode));
-    assert_eq!(report.scenarios.len(), 2, "{:?}", report.scenarios);
+    // pod-to-pod TCP and ab, pod-to-node TCP.
+    assert_eq!(report.scenarios.len(), 3, "{:?}", report.scenarios);
 }
