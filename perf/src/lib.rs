@@ -17,6 +17,7 @@ pub mod lab;
 pub mod policy_bench;
 pub mod progress;
 pub mod report;
+pub mod report_rules;
 pub mod report_scenarios;
 pub mod scenarios;
 pub mod scale;

@@ -177,6 +177,8 @@ pub struct Report {
     pub skipped: Vec<String>,
     /// `scenarios*.json` (see report_scenarios).
     pub scenarios: Vec<crate::report_scenarios::ScenarioRow>,
+    /// `rules-sweep*.json` (see report_rules).
+    pub rules_sweeps: Vec<crate::report_rules::RulesSweep>,
 }
 
 /// Reads the results, writes the plots then the Markdown report; returns what was read and
@@ -247,6 +249,11 @@ fn add_file(report: &mut Report, path: &Path) -> Result<(), ReportError> {
         let rows = crate::report_scenarios::rows(path, &doc, &run)?;
         report.sources.extend((!rows.is_empty()).then(|| run.clone()));
         report.scenarios.extend(rows);
+        return Ok(());
+    } else if run.starts_with("rules-sweep") {
+        let sweep = crate::report_rules::read(path, &doc, &run)?;
+        report.sources.extend((!sweep.points.is_empty()).then(|| run.clone()));
+        report.rules_sweeps.push(sweep);
         return Ok(());
     } else if run.starts_with("resync") {
         report.resync.push(ResyncRow {
@@ -579,6 +586,7 @@ pub fn markdown(report: &Report, plots: &[PathBuf], plots_link: &str) -> String 
         }
     }
     md.push_str(&crate::report_scenarios::markdown(&report.scenarios));
+    md.push_str(&crate::report_rules::markdown(&report.rules_sweeps, plots_link));
     if !report.skipped.is_empty() {
         md.push_str("## Left out\n\n");
         for s in &report.skipped {
@@ -588,9 +596,8 @@ pub fn markdown(report: &Report, plots: &[PathBuf], plots_link: &str) -> String 
     }
     md.push_str(
         "pps vs packet size and the ping RTT CDF come from `brindle-perf e2e --sizes ...` \
-         (e2e files written before that option have neither). Not measured yet, so not \
-         plotted: pps vs number of rules (the policy benchmark runs one rule count per \
-         invocation).\n",
+         (e2e files written before that option have neither); pps vs number of rules from \
+         `brindle-perf policy --rules a,b,c` (`rules-sweep.json`).\n",
     );
     md
 }
@@ -752,6 +759,7 @@ fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ReportError>
         }
     }
     written.extend(crate::report_scenarios::write_plots(&report.scenarios, dir)?);
+    written.extend(crate::report_rules::write_plots(&report.rules_sweeps, dir)?);
     Ok(written)
 }
 
