@@ -14,9 +14,12 @@
 //! default so that two nodes share the two cores) forwarding. Every scenario of the lab runs
 //! in each; ratios are brindle/kernel of the same run.
 //!
-//! Pod-to-node through brindle is workload-to-host traffic: the vRouter punts it to the
-//! node's kernel. File-mode ports carry no policy, so it is allowed without configuration
-//! (an agent-mode node needs `defaultEndpointToHostAction` Accept or Return). Node-to-node
+//! Pod-to-node through brindle is workload-to-host traffic: the vRouter punts it
+//! (`Verdict::Punt(Local)`). File-mode ports carry no policy, so it is allowed without
+//! configuration (an agent-mode node needs `defaultEndpointToHostAction` Accept or Return).
+//! Today the slow path answers ICMP echo for the node's addresses itself and drops other
+//! local traffic, so brindle's pod-to-node ping measures that responder and its iperf3
+//! scenarios fail (reported as failed, not hidden). Node-to-node
 //! stays in the kernel (the XDP program passes it): it shows the cost of the attached
 //! program.
 //!
@@ -1242,6 +1245,17 @@ pub fn markdown(report: &ScenariosReport) -> String {
     if !failures.is_empty() {
         md.push_str("\nFailed:\n\n");
         md.extend(failures);
+        let pod_to_node_failed = report
+            .scenarios
+            .iter()
+            .any(|r| r.path == PathKind::PodToNode && r.brindle_error.is_some());
+        if pod_to_node_failed {
+            md.push_str(
+                "\nbrindle pod-to-node: the slow path answers ICMP echo for the node's addresses \
+                 itself (so the ping above measures that responder) and does not yet hand other \
+                 workload-to-host traffic to the node's kernel.\n",
+            );
+        }
     }
     md
 }
