@@ -191,8 +191,14 @@ enum Cmd {
         duration: f64,
         #[arg(long, default_value_t = 3)]
         rounds: usize,
-        #[arg(long, default_value_t = 1000)]
-        rules: usize,
+        /// Rules in the policy; several (e.g. 10,100,1000,10000) sweep them in one run and
+        /// write --sweep-out (pps vs number of rules); the report of 1000 rules, if among
+        /// them, still goes to --out.
+        #[arg(long, value_delimiter = ',', default_value = "1000")]
+        rules: Vec<usize>,
+        /// Where a sweep over several --rules counts writes its JSON (and Markdown beside it).
+        #[arg(long, default_value = "perf/results/rules-sweep.json")]
+        sweep_out: PathBuf,
         #[arg(long, default_value_t = 64)]
         size: usize,
         #[arg(long, default_value_t = 64)]
@@ -543,8 +549,13 @@ fn main() -> Result<()> {
             node_mode,
             iptables,
             out,
+            sweep_out,
         } => {
             perf::cmd::stop_on_signals();
+            let single = match rules[..] {
+                [one] => Some(one),
+                _ => None,
+            };
             let opts = policy_bench::PolicyOptions {
                 iptables: iptables.parse()?,
                 bin_dir: brindle_bin_dir,
@@ -553,11 +564,26 @@ fn main() -> Result<()> {
                 frame_size: size,
                 batch,
                 port,
-                rules,
+                rules: single.unwrap_or(1000),
                 node_mode,
                 work_dir: std::env::temp_dir()
                     .join(format!("brindle-policy-{}", std::process::id())),
             };
+            if single.is_none() {
+                let mut written = Ok(());
+                let sweep = policy_bench::run_sweep(&opts, &rules, |report| {
+                    if report.rules == 1000 && written.is_ok() {
+                        written = policy_bench::write_report(report, &out).map(|_| ());
+                    }
+                })
+                .with_context(|| format!("policy sweep failed; node log kept in {}", opts.work_dir.display()))?;
+                written?;
+                let _ = std::fs::remove_dir_all(&opts.work_dir);
+                let md_path = policy_bench::write_sweep(&sweep, &sweep_out)?;
+                print!("{}", policy_bench::sweep_markdown(&sweep));
+                eprintln!("wrote {} and {}", sweep_out.display(), md_path.display());
+                return Ok(());
+            }
             let report = policy_bench::run(&opts).with_context(|| {
                 format!(
                     "policy failed; node log kept in {}",
