@@ -119,6 +119,13 @@ const PLOTS: [(&str, &str, &str, &[&str]); 3] = [
     ("HTTP requests per second (ab, wrk)", "requests/s", "rps", &["requests_per_s"]),
 ];
 
+/// A bar label short enough not to run into its neighbours: `1n p2p tcp`.
+pub fn short_label(scenario: &str) -> String {
+    [("one-node", "1n"), ("pod-to-pod", "p2p"), ("pod-to-node", "p2n"), ("node-to-node", "n2n"), ("iperf-", ""), ("http-", "")]
+        .iter()
+        .fold(scenario.to_string(), |label, (long, short)| label.replace(long, short))
+}
+
 /// Per run: latency, throughput and HTTP bars, kernel next to brindle; SVG and PNG each.
 pub fn write_plots(rows: &[ScenarioRow], dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     let mut runs: Vec<&str> = rows.iter().map(|r| r.run.as_str()).collect();
@@ -130,10 +137,11 @@ pub fn write_plots(rows: &[ScenarioRow], dir: &Path) -> Result<Vec<PathBuf>, Rep
                 .iter()
                 .filter(|r| r.run == run && metrics.contains(&r.metric.as_str()))
                 .filter_map(|r| {
+                    let short = short_label(&r.scenario);
                     let label = match r.metric.as_str() {
-                        "rtt_p50_us" => format!("{} p50", r.scenario.trim_end_matches(" ping")),
-                        "rtt_p99_us" => format!("{} p99", r.scenario.trim_end_matches(" ping")),
-                        _ => r.scenario.clone(),
+                        "rtt_p50_us" => format!("{} p50", short.trim_end_matches(" ping")),
+                        "rtt_p99_us" => format!("{} p99", short.trim_end_matches(" ping")),
+                        _ => short,
                     };
                     Some(BarPair {
                         label,
@@ -190,6 +198,12 @@ mod tests {
         let md = markdown(&rows);
         assert!(md.contains("| scenarios | one-node pod-to-pod ping | rtt_p50_us ↓ | 30.000 | 20.000 | 1.50 |"), "{md}");
         assert!(md.contains("| scenarios | l2 node-to-node iperf-tcp | gbit_per_s ↑ | - | 4.000 | - |"), "{md}");
+    }
+
+    #[test]
+    fn plot_labels_are_short() {
+        assert_eq!(short_label("one-node pod-to-pod iperf-tcp"), "1n p2p tcp");
+        assert_eq!(short_label("l2 node-to-node http-wrk"), "l2 n2n wrk");
     }
 
     #[test]
