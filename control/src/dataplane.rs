@@ -139,7 +139,15 @@ pub struct UplinkTuning {
     pub napi_defer_hard_irqs: u32,
     /// Likewise `gro_flush_timeout` (nanoseconds); 0 leaves it alone.
     pub gro_flush_timeout_ns: u32,
+    /// How many of the uplink's RX queues get a socket (capped at [`MAX_UPLINK_QUEUES`]).
+    pub queue_policy: crate::hwprofile::QueuePolicy,
 }
+
+/// Most uplink queues served. Their sockets sit in the last XSKMAP slots, which port ids
+/// therefore never use: the XDP program redirects queue `q` of the uplink to slot
+/// `UPLINK_FIRST_SLOT + q`.
+pub const MAX_UPLINK_QUEUES: u32 = 64;
+const UPLINK_FIRST_SLOT: u32 = MAX_SOCKETS - MAX_UPLINK_QUEUES;
 
 /// Values written to an interface's sysfs files, put back when dropped (the node leaves the
 /// host as it found it).
@@ -245,6 +253,8 @@ pub struct PortStatus {
     pub kind: String,
     pub ifindex: u32,
     pub xdp_mode: String,
+    /// RX queues with a socket (the uplink may serve several).
+    pub queues: u32,
 }
 
 /// A read-only view of the running dataplane for stats and metrics, cheap to clone and safe
@@ -358,10 +368,21 @@ struct LivePort {
     /// The interface's IPv4 addresses (used for the uplink).
     addrs: Vec<(Ipv4Addr, u8)>,
     attachment: Option<Attachment>,
+    /// The port's XSKMAP slots: `first_slot + queue` for each of `queues` queues. Queue 0's
+    /// socket sits at the port's id in the worker, the others at their XSKMAP slot.
+    first_slot: u32,
+    queues: u32,
     /// The uplink's NAPI settings from its profile, restored when the port goes (held only
     /// for its Drop).
     #[allow(dead_code)]
     sysfs: Option<SysfsTuning>,
+}
+
+impl LivePort {
+    /// The worker slots of the port's sockets: its id (queue 0), then the other queues'.
+    fn worker_slots(&self) -> Vec<PortId> {
+        std::iter::once(self.id).chain((1..self.queues).map(|q| (self.first_slot + q) as PortId)).collect()
+    }
 }
 
 /// A wanted port: its kind and the workload's addresses.
@@ -450,7 +471,7 @@ impl Dataplane {
             worker: Some(worker),
             slowpath: Some(slowpath),
             ports: BTreeMap::new(),
-            ids: PortIds::new(MAX_SOCKETS),
+            ids: PortIds::new(UPLINK_FIRST_SLOT),
             pools: None,
             underlay: Vec::new(),
             uplink_tuning: settings.uplink,
@@ -562,8 +583,10 @@ impl Dataplane {
         for live in removed.iter_mut() {
             // Detach first: from here on the kernel gets the interface's packets.
             drop(live.attachment.take());
-            let port = self.commands.remove_port(live.id, COMMAND_TIMEOUT)?;
-            drop(port); // closes the socket, which takes it out of the XSKMAP
+            for slot in live.worker_slots() {
+                // Dropping the port closes the socket, which takes it out of the XSKMAP.
+                drop(self.commands.remove_port(slot, COMMAND_TIMEOUT)?);
+            }
             self.ids.release(live.id, &before_removal);
             tracing::info!(interface = %live.info.name, id = live.id, "port removed");
             if wanted.contains_key(&live.info.name) && facts.contains_key(&live.info.name) {
@@ -599,7 +622,7 @@ impl Dataplane {
                 (PortKind::Uplink, Some(t)) => t.xdp_mode,
                 _ => XdpMode::Native,
             };
-            let attach = self.program.attach_in_mode(live.info.ifindex, live.info.kind, 1, u32::from(live.id), mode);
+            let attach = self.program.attach_in_mode(live.info.ifindex, live.info.kind, live.queues, live.first_slot, mode);
             match attach {
                 Ok(a) => {
                     tracing::info!(interface = %live.info.name, id = live.id, kind = ?live.info.kind, mode = ?a.mode(), "attached");
@@ -617,7 +640,9 @@ impl Dataplane {
             let before = self.tables.load_full();
             self.publish(desired, &[], &mut ApplyReport::default());
             for live in unattached {
-                drop(self.commands.remove_port(live.id, COMMAND_TIMEOUT)?);
+                for slot in live.worker_slots() {
+                    drop(self.commands.remove_port(slot, COMMAND_TIMEOUT)?);
+                }
                 self.ids.release(live.id, &before);
             }
         }
@@ -659,15 +684,18 @@ impl Dataplane {
                 ),
             ));
         };
-        if w.kind == PortKind::Uplink && f.queues > 1 {
-            tracing::warn!(uplink = %f.name, queues = f.queues,
-                "only queue 0 of the uplink is served; traffic on other queues goes to the kernel");
-        }
         let Some(id) = self.ids.allocate() else {
-            return Err(refused(&f.name, format!("no free port id: at most {MAX_SOCKETS} ports")));
+            return Err(refused(&f.name, format!("no free port id: at most {UPLINK_FIRST_SLOT} ports")));
         };
         let info = programme::port_info(f, w.kind);
         let mut config = PortConfig { frame_size, ..PortConfig::default() };
+        // Workloads (veths with one queue) use the slot of their id; the uplink one socket per
+        // queue its profile asks for, in the slots reserved for it.
+        let (first_slot, queues) = match (w.kind, self.uplink_tuning) {
+            (PortKind::Uplink, Some(t)) => (UPLINK_FIRST_SLOT, t.queue_policy.queues(f.queues).min(MAX_UPLINK_QUEUES)),
+            (PortKind::Uplink, None) => (UPLINK_FIRST_SLOT, 1),
+            (PortKind::Workload, _) => (u32::from(id), 1),
+        };
         if let (PortKind::Uplink, Some(t)) = (w.kind, self.uplink_tuning) {
             config = PortConfig {
                 frame_size: frame_size.max(t.frame_size),
@@ -680,16 +708,30 @@ impl Dataplane {
                 busy_poll: t.busy_poll,
             };
         }
-        let port = match Port::open(id, &info, 0, &config, &self.program, u32::from(id)) {
-            Ok(p) => p,
-            Err(e) => {
-                self.ids.release_unused(id);
-                return Err(refused(&f.name, format!("opening the AF_XDP socket: {e}")));
+        if w.kind == PortKind::Uplink {
+            tracing::info!(uplink = %f.name, queues, available = f.queues, "serving the uplink's queues");
+        }
+        // Every socket is opened before any goes to the worker, so that a failure leaves
+        // nothing half-installed (dropping the opened ones closes them).
+        let mut sockets = Vec::with_capacity(queues as usize);
+        for queue in 0..queues {
+            match Port::open(id, &info, queue, &config, &self.program, first_slot + queue) {
+                Ok(p) => sockets.push(p),
+                Err(e) => {
+                    self.ids.release_unused(id);
+                    return Err(refused(&f.name, format!("opening the AF_XDP socket of queue {queue}: {e}")));
+                }
             }
-        };
-        if let Err(e) = self.commands.send(PortCommand::AddPort(port), COMMAND_TIMEOUT) {
-            self.ids.release_unused(id);
-            return Err(refused(&f.name, e.to_string()));
+        }
+        for (queue, port) in sockets.into_iter().enumerate() {
+            let command = match queue {
+                0 => PortCommand::AddPort(port),
+                q => PortCommand::AddQueue { slot: (first_slot + q as u32) as PortId, port },
+            };
+            if let Err(e) = self.commands.send(command, COMMAND_TIMEOUT) {
+                self.ids.release_unused(id);
+                return Err(refused(&f.name, e.to_string()));
+            }
         }
         let sysfs = match (w.kind, self.uplink_tuning) {
             (PortKind::Uplink, Some(t)) => Some(SysfsTuning::apply(
@@ -698,7 +740,7 @@ impl Dataplane {
             )),
             _ => None,
         };
-        Ok(LivePort { id, info, ips: w.ips.clone(), addrs: f.addrs.clone(), attachment: None, sysfs })
+        Ok(LivePort { id, info, ips: w.ips.clone(), addrs: f.addrs.clone(), attachment: None, first_slot, queues, sysfs })
     }
 
     /// Builds and publishes tables for the live ports plus `fresh`, with the MACs already
@@ -771,6 +813,7 @@ impl Dataplane {
                 kind: format!("{:?}", p.info.kind).to_lowercase(),
                 ifindex: p.info.ifindex,
                 xdp_mode: p.attachment.as_ref().map_or("none".into(), |a| format!("{:?}", a.mode()).to_lowercase()),
+                queues: p.queues,
             })
             .collect();
         out.sort_by_key(|p| p.id);

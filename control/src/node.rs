@@ -238,6 +238,7 @@ pub fn uplink_tuning(p: &HwProfile) -> UplinkTuning {
         }),
         napi_defer_hard_irqs: p.napi_defer_hard_irqs,
         gro_flush_timeout_ns: p.gro_flush_timeout_ns,
+        queue_policy: p.queue_policy,
     }
 }
 

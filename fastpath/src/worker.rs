@@ -110,6 +110,11 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 pub enum PortCommand {
     /// Installs the port at its `PortId` (replacing, and dropping, whatever was there).
     AddPort(Port),
+    /// Installs another queue's socket of a port at worker slot `slot` (a slot no `PortId`
+    /// uses, e.g. the socket's XSKMAP slot). Its frames enter the pipeline as `port.id()`;
+    /// what the tables send to that id leaves through the socket at the id's own slot.
+    /// Removed with `RemovePort(slot)`.
+    AddQueue { slot: PortId, port: Port },
     /// Takes the port out and sends it back (`None` if the slot was empty), so that the caller
     /// closes it after it has detached the XDP program from the interface.
     RemovePort(PortId, Sender<Option<Port>>),
@@ -122,6 +127,7 @@ impl std::fmt::Debug for PortCommand {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PortCommand::AddPort(p) => f.debug_tuple("AddPort").field(p).finish(),
+            PortCommand::AddQueue { slot, port } => f.debug_struct("AddQueue").field("slot", slot).field("port", port).finish(),
             PortCommand::RemovePort(id, _) => f.debug_tuple("RemovePort").field(id).finish(),
             PortCommand::Sync(_) => f.write_str("Sync"),
         }
@@ -221,7 +227,13 @@ impl PortCommandReceiver {
             match command {
                 PortCommand::AddPort(port) => {
                     tracing::debug!(worker, port = %port.name(), id = port.id(), "port added");
-                    install(ports, port);
+                    let at = usize::from(port.id());
+                    install(ports, at, port);
+                    changed = true;
+                }
+                PortCommand::AddQueue { slot, port } => {
+                    tracing::debug!(worker, port = %port.name(), id = port.id(), queue = port.queue(), slot, "queue added");
+                    install(ports, usize::from(slot), port);
                     changed = true;
                 }
                 PortCommand::RemovePort(id, reply) => {
@@ -246,9 +258,8 @@ impl PortCommandReceiver {
     }
 }
 
-/// Puts `port` in the slot of its id, growing the table when needed (only on a command).
-fn install(ports: &mut Vec<Option<Port>>, port: Port) {
-    let at = usize::from(port.id());
+/// Puts `port` in slot `at`, growing the table when needed (only on a command).
+fn install(ports: &mut Vec<Option<Port>>, at: usize, port: Port) {
     if ports.len() <= at {
         ports.resize_with(at + 1, || None);
     }
@@ -293,7 +304,8 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
     tracing::info!(worker = %name, ?mode, ports = initial_ports.len(), "fastpath worker started");
     let mut ports: Vec<Option<Port>> = Vec::new();
     for port in initial_ports {
-        install(&mut ports, port);
+        let at = usize::from(port.id());
+        install(&mut ports, at, port);
     }
 
     // The epoll set, schedule and dirty list are resized only when the ports change, never
@@ -304,7 +316,7 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
     let mut sleeper = Sleeper::new(&ports, &extra_fds);
     let mut schedule = PortSchedule::default();
     let mut dirty = TxDirty::default();
-    schedule.resize(ports.len());
+    schedule.resize(&ports);
     dirty.resize(ports.len());
 
     let mut counters = PipelineCounters::default();
@@ -319,7 +331,7 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
         if let Some(commands) = &commands {
             if commands.apply(&name, &mut ports) {
                 sleeper = Sleeper::new(&ports, &extra_fds);
-                schedule.resize(ports.len());
+                schedule.resize(&ports);
                 dirty.resize(ports.len());
                 work += 1;
             }
@@ -337,8 +349,8 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
                 k += 1;
             }
         }
-        for _ in 0..SWEEP_PER_LOOP.min(ports.len()) {
-            let Some(slot) = schedule.next_cold(ports.len()) else { break };
+        for _ in 0..SWEEP_PER_LOOP.min(schedule.occupied.len()) {
+            let Some(slot) = schedule.next_cold() else { break };
             let mut policing = Policing { sets: &sets, state: &mut policy };
             let n = service_port(&mut ports, slot, &mut io, &mut policing);
             if n > 0 {
@@ -392,19 +404,25 @@ struct PortSchedule {
     /// Per slot: hot, and how many polls in a row found nothing.
     is_hot: Vec<bool>,
     quiet: Vec<u32>,
-    /// Where the sweep goes on.
+    /// The slots that hold a port, in the order the sweep visits them (slots may be sparse:
+    /// another queue's socket sits far from the ids).
+    occupied: Vec<usize>,
+    /// Where the sweep goes on in `occupied`.
     cursor: usize,
 }
 
 impl PortSchedule {
-    /// Makes room for `slots` ports (on a port change only). Every port starts cold.
-    fn resize(&mut self, slots: usize) {
+    /// Starts over for `ports` (on a port change only). Every port starts cold.
+    fn resize<T>(&mut self, ports: &[Option<T>]) {
+        let slots = ports.len();
         self.hot.clear();
         self.hot.reserve(slots);
         self.is_hot.clear();
         self.is_hot.resize(slots, false);
         self.quiet.clear();
         self.quiet.resize(slots, 0);
+        self.occupied.clear();
+        self.occupied.extend(ports.iter().enumerate().filter(|(_, p)| p.is_some()).map(|(slot, _)| slot));
         self.cursor = 0;
     }
 
@@ -435,11 +453,12 @@ impl PortSchedule {
         false
     }
 
-    /// The next cold slot after the cursor, looking at most at every slot once.
-    fn next_cold(&mut self, slots: usize) -> Option<usize> {
-        for _ in 0..slots.min(self.is_hot.len()) {
-            let slot = self.cursor % slots;
-            self.cursor = (slot + 1) % slots;
+    /// The next occupied cold slot, looking at most at every occupied slot once.
+    fn next_cold(&mut self) -> Option<usize> {
+        let n = self.occupied.len();
+        for _ in 0..n {
+            let slot = self.occupied[self.cursor % n];
+            self.cursor = (self.cursor + 1) % n;
             if !self.is_hot[slot] {
                 return Some(slot);
             }
@@ -610,8 +629,9 @@ fn service_port(ports: &mut [Option<Port>], ingress: usize, io: &mut Io<'_>, pol
     if n == 0 {
         return 0;
     }
+    // The port's id, not its slot: another queue's socket of a port sits in a slot of its own.
+    let ingress_id = port.id();
     let snapshot = io.tables.load();
-    let ingress_id = ingress as PortId;
     let counters = &mut *io.counters;
     for i in 0..n {
         let Some(port) = ports[ingress].as_mut() else { break };
@@ -770,12 +790,12 @@ mod tests {
     #[test]
     fn the_sweep_visits_every_cold_port_and_skips_hot_ones() {
         let mut s = PortSchedule::default();
-        s.resize(5);
+        s.resize(&[Some(()), Some(()), Some(()), None, Some(()), Some(())]);
         s.promote(2);
         s.promote(2);
         assert_eq!(s.hot, vec![2], "promoting twice lists a port once");
-        let visited: Vec<usize> = (0..8).filter_map(|_| s.next_cold(5)).collect();
-        assert_eq!(visited, vec![0, 1, 3, 4, 0, 1, 3, 4]);
+        let visited: Vec<usize> = (0..8).filter_map(|_| s.next_cold()).collect();
+        assert_eq!(visited, vec![0, 1, 4, 5, 0, 1, 4, 5], "hot and empty slots are skipped");
         s.promote(9); // out of range: ignored, no panic
         assert_eq!(s.hot, vec![2]);
     }
@@ -783,7 +803,7 @@ mod tests {
     #[test]
     fn a_hot_port_goes_cold_after_enough_empty_polls_and_traffic_keeps_it_hot() {
         let mut s = PortSchedule::default();
-        s.resize(3);
+        s.resize(&[Some(()), Some(()), Some(())]);
         s.promote(1);
         for _ in 0..DEMOTE_AFTER - 1 {
             assert!(s.keep_hot(0, 0));
@@ -794,8 +814,8 @@ mod tests {
         }
         assert!(!s.keep_hot(0, 0), "the last empty poll demotes");
         assert!(s.hot.is_empty());
-        assert_eq!(s.next_cold(3), Some(0));
-        assert_eq!(s.next_cold(3), Some(1), "the demoted port is swept again");
+        assert_eq!(s.next_cold(), Some(0));
+        assert_eq!(s.next_cold(), Some(1), "the demoted port is swept again");
     }
 
     #[test]
