@@ -59,6 +59,8 @@ const UMEM_FRAME_SIZE: u32 = 2048;
 const LATENCY_MAX_NS: u64 = 60_000_000_000;
 /// How long the sink sleeps in poll(2) when no frame is waiting, so it notices its deadline.
 const SINK_POLL_MS: i32 = 50;
+/// How long the sink retries a queue that a just-closed socket still holds.
+const SINK_BUSY_RETRY: Duration = Duration::from_secs(3);
 /// Most RX queues the sink opens a socket on.
 const MAX_SINK_QUEUES: u32 = 16;
 
@@ -812,7 +814,19 @@ pub fn xdp_sink(opts: &SinkOptions, on_ready: impl FnOnce()) -> Result<XdpSinkRe
     };
     let mut ports = Vec::with_capacity(queues as usize);
     for queue in 0..queues {
-        ports.push(Port::open(queue as u16, &info, queue, &PortConfig::default(), &program, queue)?);
+        // The kernel releases a closed socket's hold on its queue in deferred work, so a sink
+        // started right after another on the same interface can find the queue busy for a
+        // moment: retry for a bounded time.
+        let retry_until = Instant::now() + SINK_BUSY_RETRY;
+        let port = loop {
+            match Port::open(queue as u16, &info, queue, &PortConfig::default(), &program, queue) {
+                Err(e) if is_busy(&e) && Instant::now() < retry_until => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => break other?,
+            }
+        };
+        ports.push(port);
     }
     // Attach last: until the sockets are registered, frames would be dropped by the redirect.
     let _attachment = program.attach(ifindex, PortKind::Workload, queues, 0)?;
@@ -845,6 +859,7 @@ pub fn xdp_sink(opts: &SinkOptions, on_ready: impl FnOnce()) -> Result<XdpSinkRe
             break;
         }
         let mut got = 0;
+        let stamped_before = tracker.received();
         for port in &mut ports {
             let n = port.receive();
             got += n;
@@ -870,10 +885,12 @@ pub fn xdp_sink(opts: &SinkOptions, on_ready: impl FnOnce()) -> Result<XdpSinkRe
                 port.flush();
             }
         }
-        if got > 0 {
+        if tracker.received() > stamped_before {
             let now = Instant::now();
             first.get_or_insert(now);
             last = Some(now);
+        }
+        if got > 0 {
             continue;
         }
         // SAFETY: `pollfds` holds one valid pollfd per port.
@@ -900,6 +917,18 @@ pub fn xdp_sink(opts: &SinkOptions, on_ready: impl FnOnce()) -> Result<XdpSinkRe
     report.latency = latency.summary();
     report.latency_out_of_range = latency.out_of_range();
     Ok(report)
+}
+
+/// The queue still has a socket bound (EBUSY somewhere in the error's chain).
+fn is_busy(error: &fastpath::port::PortError) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error) == Some(libc::EBUSY) {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn rx_queue_count(dev: &str) -> u32 {
