@@ -488,7 +488,7 @@ pub fn next_hop_from_routes(table: &str, dev: &str, dst: Ipv4Addr) -> Option<Ipv
             continue;
         }
         let len = mask_bits.count_ones();
-        if best.map_or(true, |(l, _)| len > l) {
+        if best.is_none_or(|(l, _)| len > l) {
             let hop = if gw.is_unspecified() { dst } else { gw };
             best = Some((len, hop));
         }
@@ -534,7 +534,7 @@ pub fn resolve_next_hop(dev: &str, dst: Ipv4Addr, wait: Duration) -> Result<(Ipv
                 waited: wait,
             });
         }
-        if last_trigger.map_or(true, |t| t.elapsed() >= Duration::from_millis(500)) {
+        if last_trigger.is_none_or(|t| t.elapsed() >= Duration::from_millis(500)) {
             // Port 9 (discard): the kernel must resolve the next hop to send it. Failure is
             // fine: the next read of the table tells.
             if let Ok(s) = UdpSocket::bind("0.0.0.0:0") {
