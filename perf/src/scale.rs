@@ -337,6 +337,17 @@ pub fn markdown(report: &ScaleReport) -> String {
         let ratio = m.ratio_many_to_few.map_or("n/a".into(), |r| format!("{r:.2}"));
         out.push_str(&format!("| {} | {:.0} | {:.0} | {} |\n", m.mode, m.few_pps_delivered, m.many_pps_delivered, ratio));
     }
+    // Each run, in the order it ran: the spread between rounds shows how noisy the machine was.
+    out.push_str("\nRuns in order (pps delivered):\n\n");
+    for m in &report.modes {
+        let runs: Vec<String> = m
+            .few
+            .iter()
+            .zip(&m.many)
+            .map(|(f, n)| format!("{:.0} / {:.0}", f.pps_delivered, n.pps_delivered))
+            .collect();
+        out.push_str(&format!("- {} (2 / 2 + {} idle): {}\n", m.mode, report.idle_workloads, runs.join(", ")));
+    }
     out
 }
 
