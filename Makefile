@@ -27,7 +27,10 @@ test: deps
 
 bench: build
 	$(CARGO) bench -p fastpath
-	$(RELEASE)/brindle-perf e2e --brindle-node $(RELEASE)/brindle-node --out perf/results/e2e.json
+	$(RELEASE)/brindle-perf e2e --brindle-node $(RELEASE)/brindle-node --sizes 64,512,1500 --out perf/results/e2e.json
+	$(RELEASE)/brindle-perf e2e --brindle-node $(RELEASE)/brindle-node --generator xdp --sizes 64,1500 --out perf/results/e2e-xdp.json
 	$(RELEASE)/brindle-perf crossnode --brindle-node $(RELEASE)/brindle-node --rounds 5 --out perf/results/crossnode.json
-	$(RELEASE)/brindle-perf policy --brindle-bin-dir $(RELEASE) --out perf/results/policy.json
+	$(RELEASE)/brindle-perf policy --brindle-bin-dir $(RELEASE) --rules 10,100,1000,10000 --rounds 3 --duration 2 --out perf/results/policy.json --sweep-out perf/results/rules-sweep.json
+	$(RELEASE)/brindle-perf scenarios --brindle-bin-dir $(RELEASE) --out perf/results/scenarios.json
+	$(RELEASE)/brindle-perf scale --brindle-node $(RELEASE)/brindle-node --idle 500 --rounds 2 --out perf/results/scale.json
 	$(RELEASE)/brindle-perf report --results perf/results

@@ -22,6 +22,8 @@ PACKAGES=(
     python3
     # the policy benchmark's kernel side: Calico-style iptables chains and ipsets
     iptables ipset
+    # the scenario suite's HTTP load: nginx in a workload, ab and wrk from another
+    nginx apache2-utils wrk
 )
 
 missing=()

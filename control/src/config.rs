@@ -99,6 +99,9 @@ impl std::str::FromStr for RouteEncap {
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeConfig {
     pub mode: Mode,
+    /// `mode` was chosen by the user (node.toml always; agent mode when `BRINDLE_MODE` is
+    /// set). When not, the worker takes the rx mode of the uplink's NIC profile.
+    pub mode_explicit: bool,
     pub node_name: String,
     /// `None` when none was given and the host has no default route: the node then forwards
     /// only between its workloads.
@@ -206,6 +209,7 @@ impl NodeConfig {
 
         Ok(NodeConfig {
             mode: raw.mode,
+            mode_explicit: true,
             node_name,
             uplink,
             pools,

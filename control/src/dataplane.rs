@@ -36,11 +36,11 @@ use fastpath::tables::SnatRules;
 use fastpath::conntrack::FlowTableConfig;
 use fastpath::hostpath::{FailsafePort, HostEgress};
 use fastpath::policy::{EndpointPolicy, HostPolicy};
+use fastpath::port::{BusyPoll, Port, PortConfig, XDP_HEADROOM};
 use fastpath::tables::HostPath;
-use fastpath::port::{Port, PortConfig, XDP_HEADROOM};
 use fastpath::punt::{punt_path, PuntConfig};
 use fastpath::worker::{self, PortCommand, PortCommandError, PortCommandSender, RxMode, WorkerSpec};
-use fastpath::xdp::{Attachment, XdpError, XdpProgram, MAX_SOCKETS};
+use fastpath::xdp::{Attachment, XdpError, XdpMode, XdpProgram, MAX_SOCKETS};
 use fastpath::{MacAddr, NextHopKind, PipelineCounters, PortId, PortInfo, PortKind, Tables, WorkerCounters};
 use serde::Serialize;
 use slowpath::{SlowpathConfig, SlowpathCounters, SlowpathCountersSnapshot};
@@ -154,7 +154,8 @@ pub struct DataplaneSettings {
     pub uplink: Option<UplinkTuning>,
 }
 
-/// What a NIC profile sets on the uplink's AF_XDP socket.
+/// What a NIC profile sets on the uplink: its AF_XDP socket, the XDP attach mode, and the
+/// NAPI settings in sysfs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UplinkTuning {
     pub ring_size: u32,
@@ -162,6 +163,68 @@ pub struct UplinkTuning {
     pub force_copy: bool,
     /// At least this frame size (the MTU may ask for more).
     pub frame_size: u32,
+    /// How the XDP program is attached to the uplink (generic: never natively).
+    pub xdp_mode: XdpMode,
+    /// Busy polling on the uplink's sockets; `None`: off.
+    pub busy_poll: Option<BusyPoll>,
+    /// Written to `/sys/class/net/<uplink>/napi_defer_hard_irqs` while the node runs (the
+    /// old value is put back on stop); 0 leaves the file alone.
+    pub napi_defer_hard_irqs: u32,
+    /// Likewise `gro_flush_timeout` (nanoseconds); 0 leaves it alone.
+    pub gro_flush_timeout_ns: u32,
+    /// How many of the uplink's RX queues get a socket (capped at [`MAX_UPLINK_QUEUES`]).
+    pub queue_policy: crate::hwprofile::QueuePolicy,
+}
+
+/// Most uplink queues served. Their sockets sit in the last XSKMAP slots, which port ids
+/// therefore never use: the XDP program redirects queue `q` of the uplink to slot
+/// `UPLINK_FIRST_SLOT + q`.
+pub const MAX_UPLINK_QUEUES: u32 = 64;
+const UPLINK_FIRST_SLOT: u32 = MAX_SOCKETS - MAX_UPLINK_QUEUES;
+
+/// Values written to an interface's sysfs files, put back when dropped (the node leaves the
+/// host as it found it).
+#[derive(Debug)]
+struct SysfsTuning {
+    /// Each file written and the value it had before.
+    restore: Vec<(std::path::PathBuf, String)>,
+}
+
+impl SysfsTuning {
+    /// Writes each non-zero `(file, value)` under `/sys/class/net/<interface>/`; a file that
+    /// cannot be written is logged and skipped (an old kernel has no napi_defer_hard_irqs).
+    fn apply(interface: &str, values: &[(&str, u32)]) -> SysfsTuning {
+        let mut restore = Vec::new();
+        for &(file, value) in values.iter().filter(|(_, v)| *v != 0) {
+            let path = std::path::Path::new("/sys/class/net").join(interface).join(file);
+            let old = match std::fs::read_to_string(&path) {
+                Ok(old) => old.trim().to_owned(),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "NIC profile: cannot read; not tuned");
+                    continue;
+                }
+            };
+            match std::fs::write(&path, value.to_string()) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), value, was = %old, "NIC profile applied");
+                    restore.push((path, old));
+                }
+                Err(e) => tracing::warn!(path = %path.display(), value, error = %e, "NIC profile: cannot write; not tuned"),
+            }
+        }
+        SysfsTuning { restore }
+    }
+}
+
+impl Drop for SysfsTuning {
+    fn drop(&mut self) {
+        for (path, old) in &self.restore {
+            match std::fs::write(path, old) {
+                Ok(()) => tracing::info!(path = %path.display(), value = %old, "restored"),
+                Err(e) => tracing::warn!(path = %path.display(), value = %old, error = %e, "cannot restore"),
+            }
+        }
+    }
 }
 
 /// Why one item of the desired state is not in the dataplane.
@@ -223,6 +286,8 @@ pub struct PortStatus {
     pub kind: String,
     pub ifindex: u32,
     pub xdp_mode: String,
+    /// RX queues with a socket (the uplink may serve several).
+    pub queues: u32,
 }
 
 /// A read-only view of the running dataplane for stats and metrics, cheap to clone and safe
@@ -336,6 +401,21 @@ struct LivePort {
     /// The interface's IPv4 addresses (used for the uplink).
     addrs: Vec<(Ipv4Addr, u8)>,
     attachment: Option<Attachment>,
+    /// The port's XSKMAP slots: `first_slot + queue` for each of `queues` queues. Queue 0's
+    /// socket sits at the port's id in the worker, the others at their XSKMAP slot.
+    first_slot: u32,
+    queues: u32,
+    /// The uplink's NAPI settings from its profile, restored when the port goes (held only
+    /// for its Drop).
+    #[allow(dead_code)]
+    sysfs: Option<SysfsTuning>,
+}
+
+impl LivePort {
+    /// The worker slots of the port's sockets: its id (queue 0), then the other queues'.
+    fn worker_slots(&self) -> Vec<PortId> {
+        std::iter::once(self.id).chain((1..self.queues).map(|q| (self.first_slot + q) as PortId)).collect()
+    }
 }
 
 /// A wanted port: its kind and the workload's addresses.
@@ -432,7 +512,7 @@ impl Dataplane {
             worker: Some(worker),
             slowpath: Some(slowpath),
             ports: BTreeMap::new(),
-            ids: PortIds::new(MAX_SOCKETS),
+            ids: PortIds::new(UPLINK_FIRST_SLOT),
             pools: None,
             underlay: Vec::new(),
             uplink_tuning: settings.uplink,
@@ -565,8 +645,10 @@ impl Dataplane {
         for live in removed.iter_mut() {
             // Detach first: from here on the kernel gets the interface's packets.
             drop(live.attachment.take());
-            let port = self.commands.remove_port(live.id, COMMAND_TIMEOUT)?;
-            drop(port); // closes the socket, which takes it out of the XSKMAP
+            for slot in live.worker_slots() {
+                // Dropping the port closes the socket, which takes it out of the XSKMAP.
+                drop(self.commands.remove_port(slot, COMMAND_TIMEOUT)?);
+            }
             self.ids.release(live.id, &before_removal);
             tracing::info!(interface = %live.info.name, id = live.id, "port removed");
             if wanted.contains_key(&live.info.name) && facts.contains_key(&live.info.name) {
@@ -597,7 +679,12 @@ impl Dataplane {
         // Attach last: the socket is in the XSKMAP, the worker serves it, the tables route to it.
         let mut unattached = Vec::new();
         for mut live in fresh {
-            let attach = self.program.attach(live.info.ifindex, live.info.kind, 1, u32::from(live.id));
+            // The uplink is attached as its NIC profile says; workloads (veths) natively.
+            let mode = match (live.info.kind, self.uplink_tuning) {
+                (PortKind::Uplink, Some(t)) => t.xdp_mode,
+                _ => XdpMode::Native,
+            };
+            let attach = self.program.attach_in_mode(live.info.ifindex, live.info.kind, live.queues, live.first_slot, mode);
             match attach {
                 Ok(a) => {
                     tracing::info!(interface = %live.info.name, id = live.id, kind = ?live.info.kind, mode = ?a.mode(), "attached");
@@ -615,7 +702,9 @@ impl Dataplane {
             let before = self.tables.load_full();
             self.publish(desired, &[], &mut ApplyReport::default());
             for live in unattached {
-                drop(self.commands.remove_port(live.id, COMMAND_TIMEOUT)?);
+                for slot in live.worker_slots() {
+                    drop(self.commands.remove_port(slot, COMMAND_TIMEOUT)?);
+                }
                 self.ids.release(live.id, &before);
             }
         }
@@ -666,15 +755,18 @@ impl Dataplane {
                 ),
             ));
         };
-        if w.kind == PortKind::Uplink && f.queues > 1 {
-            tracing::warn!(uplink = %f.name, queues = f.queues,
-                "only queue 0 of the uplink is served; traffic on other queues goes to the kernel");
-        }
         let Some(id) = self.ids.allocate() else {
-            return Err(refused(&f.name, format!("no free port id: at most {MAX_SOCKETS} ports")));
+            return Err(refused(&f.name, format!("no free port id: at most {UPLINK_FIRST_SLOT} ports")));
         };
         let info = programme::port_info(f, w.kind);
         let mut config = PortConfig { frame_size, ..PortConfig::default() };
+        // Workloads (veths with one queue) use the slot of their id; the uplink one socket per
+        // queue its profile asks for, in the slots reserved for it.
+        let (first_slot, queues) = match (w.kind, self.uplink_tuning) {
+            (PortKind::Uplink, Some(t)) => (UPLINK_FIRST_SLOT, t.queue_policy.queues(f.queues).min(MAX_UPLINK_QUEUES)),
+            (PortKind::Uplink, None) => (UPLINK_FIRST_SLOT, 1),
+            (PortKind::Workload | PortKind::Host, _) => (u32::from(id), 1),
+        };
         if let (PortKind::Uplink, Some(t)) = (w.kind, self.uplink_tuning) {
             config = PortConfig {
                 frame_size: frame_size.max(t.frame_size),
@@ -684,20 +776,42 @@ impl Dataplane {
                 // Half the frames feed the fill ring, which takes them all at once only when
                 // it has room for them: as many as its size.
                 frames: 2 * t.ring_size,
+                busy_poll: t.busy_poll,
             };
         }
-        let port = match Port::open(id, &info, 0, &config, &self.program, u32::from(id)) {
-            Ok(p) => p,
-            Err(e) => {
-                self.ids.release_unused(id);
-                return Err(refused(&f.name, format!("opening the AF_XDP socket: {e}")));
-            }
-        };
-        if let Err(e) = self.commands.send(PortCommand::AddPort(port), COMMAND_TIMEOUT) {
-            self.ids.release_unused(id);
-            return Err(refused(&f.name, e.to_string()));
+        if w.kind == PortKind::Uplink {
+            tracing::info!(uplink = %f.name, queues, available = f.queues, "serving the uplink's queues");
         }
-        Ok(LivePort { id, info, ips: w.ips.clone(), addrs: f.addrs.clone(), attachment: None })
+        // Every socket is opened before any goes to the worker, so that a failure leaves
+        // nothing half-installed (dropping the opened ones closes them).
+        let mut sockets = Vec::with_capacity(queues as usize);
+        for queue in 0..queues {
+            match Port::open(id, &info, queue, &config, &self.program, first_slot + queue) {
+                Ok(p) => sockets.push(p),
+                Err(e) => {
+                    self.ids.release_unused(id);
+                    return Err(refused(&f.name, format!("opening the AF_XDP socket of queue {queue}: {e}")));
+                }
+            }
+        }
+        for (queue, port) in sockets.into_iter().enumerate() {
+            let command = match queue {
+                0 => PortCommand::AddPort(port),
+                q => PortCommand::AddQueue { slot: (first_slot + q as u32) as PortId, port },
+            };
+            if let Err(e) = self.commands.send(command, COMMAND_TIMEOUT) {
+                self.ids.release_unused(id);
+                return Err(refused(&f.name, e.to_string()));
+            }
+        }
+        let sysfs = match (w.kind, self.uplink_tuning) {
+            (PortKind::Uplink, Some(t)) => Some(SysfsTuning::apply(
+                &f.name,
+                &[("napi_defer_hard_irqs", t.napi_defer_hard_irqs), ("gro_flush_timeout", t.gro_flush_timeout_ns)],
+            )),
+            _ => None,
+        };
+        Ok(LivePort { id, info, ips: w.ips.clone(), addrs: f.addrs.clone(), attachment: None, first_slot, queues, sysfs })
     }
 
     /// Builds and publishes tables for the live ports plus `fresh`, with the MACs already
@@ -846,6 +960,7 @@ impl Dataplane {
                 kind: format!("{:?}", p.info.kind).to_lowercase(),
                 ifindex: p.info.ifindex,
                 xdp_mode: p.attachment.as_ref().map_or("none".into(), |a| format!("{:?}", a.mode()).to_lowercase()),
+                queues: p.queues,
             })
             .collect();
         out.sort_by_key(|p| p.id);

@@ -35,7 +35,9 @@ pub const KERNEL_END_ADDRESS: &str = "169.254.0.251/32";
 /// Creates the pair (or takes the one a previous run left), with `mtu`, both ends up.
 pub fn ensure(mtu: u16) -> Result<(), String> {
     if !exists(KERNEL_END) {
-        run(&["ip", "link", "add", KERNEL_END, "type", "veth", "peer", "name", VROUTER_END])?;
+        // One queue each: the vRouter serves queue 0 of its end, and a veth delivers on the
+        // queue the sending end picked.
+        run(&["ip", "link", "add", KERNEL_END, "numtxqueues", "1", "numrxqueues", "1", "type", "veth", "peer", "name", VROUTER_END, "numtxqueues", "1", "numrxqueues", "1"])?;
     }
     let mtu = mtu.to_string();
     for end in [KERNEL_END, VROUTER_END] {

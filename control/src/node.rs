@@ -22,6 +22,7 @@ use crate::agent::env::{NodeAddress, NodeEnv};
 use crate::agent::{Agent, Identity};
 use crate::config::{Mode, NodeConfig};
 use crate::dataplane::{ApplyReport, Dataplane, DataplaneObserver, DataplaneSettings, DesiredState, FailureKind, UplinkTuning};
+use crate::hwprofile::{ChosenProfile, HwProfile};
 use crate::health::{EndpointConfig, Health, HttpServer, Response};
 use crate::stats::{counters_json, StatsServer};
 
@@ -119,8 +120,10 @@ pub fn run_agent(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             }
         }
     };
+    let hw = crate::hwprofile::env_overrides(std::env::vars()).map_err(|e| anyhow!(e))?;
     let config = NodeConfig {
-        mode: settings.mode,
+        mode: settings.mode.unwrap_or(Mode::Interrupt),
+        mode_explicit: settings.mode.is_some(),
         node_name: env.node_name.clone(),
         uplink: Some(uplink),
         pools: Vec::new(),
@@ -128,7 +131,7 @@ pub fn run_agent(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         cores: settings.cores.clone(),
         workloads: Vec::new(),
         routes: Vec::new(),
-        hw: None,
+        hw,
     };
     let mut agent = agent;
     // BGP as calico-node runs it (CALICO_NETWORKING_BACKEND=bird, the default); `none` (policy
@@ -151,21 +154,23 @@ pub fn run_agent(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
 
 /// brindle-node's own settings in agent mode, from the environment.
 struct AgentSettings {
-    mode: Mode,
+    /// `None`: not set, the uplink's NIC profile decides.
+    mode: Option<Mode>,
     cores: Vec<usize>,
     control_socket: std::path::PathBuf,
     endpoints: EndpointConfig,
 }
 
 impl AgentSettings {
-    /// `BRINDLE_MODE` (poll|interrupt, default interrupt), `BRINDLE_CORES` (comma list),
+    /// `BRINDLE_MODE` (poll|interrupt; unset: the NIC profile's rx_mode), `BRINDLE_CORES` (comma list),
     /// `BRINDLE_CONTROL_SOCKET`, and Felix's `FELIX_HEALTHHOST`, `FELIX_HEALTHPORT`,
     /// `FELIX_PROMETHEUSMETRICSENABLED`, `FELIX_PROMETHEUSMETRICSHOST`,
     /// `FELIX_PROMETHEUSMETRICSPORT`.
     fn from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<AgentSettings> {
         let mode = match get("BRINDLE_MODE").as_deref() {
-            None | Some("interrupt") => Mode::Interrupt,
-            Some("poll") => Mode::Poll,
+            None => None,
+            Some("interrupt") => Some(Mode::Interrupt),
+            Some("poll") => Some(Mode::Poll),
             Some(other) => anyhow::bail!("BRINDLE_MODE={other:?}: expected poll or interrupt"),
         };
         let cores = match get("BRINDLE_CORES") {
@@ -195,24 +200,65 @@ impl AgentSettings {
     }
 }
 
-/// The AF_XDP settings of the uplink from its NIC profile (`hw-profiles/`, chosen by the
-/// detected driver, with node.toml's `[hw]` overrides); none without an uplink.
-fn uplink_tuning(config: &NodeConfig) -> anyhow::Result<Option<UplinkTuning>> {
+/// SO_BUSY_POLL when a profile asks for busy polling: the 20 us the kernel's busy-poll
+/// documentation and its AF_XDP sample use (profiles have no field for it).
+pub const BUSY_POLL_USECS: u32 = 20;
+
+/// The uplink's NIC profile (`hw-profiles/`, chosen by the detected driver, with node.toml's
+/// `[hw]` or agent mode's `BRINDLE_HW_*` overrides); none without an uplink.
+fn uplink_profile(config: &NodeConfig) -> anyhow::Result<Option<ChosenProfile>> {
     let Some(uplink) = &config.uplink else { return Ok(None) };
     let profiles = crate::hwprofile::ProfileSet::load().context("loading the NIC profiles")?;
     let driver = crate::hwprofile::detect_driver(uplink).map(|(d, _)| d);
-    let chosen = profiles
-        .resolve(driver.as_deref(), config.hw.as_ref(), "node.toml [hw]")
-        .context("choosing the uplink's NIC profile")?;
+    let source = if config.mode_explicit { "node.toml [hw]" } else { "environment BRINDLE_HW_*" };
+    let chosen = profiles.resolve(driver.as_deref(), config.hw.as_ref(), source).context("choosing the uplink's NIC profile")?;
     let p = &chosen.profile;
-    tracing::info!(%uplink, driver = driver.as_deref().unwrap_or("unknown"), profile = %p.driver, reason = ?chosen.reason,
-        ring = p.rx_ring_size, batch = p.batch_size, zero_copy = p.zero_copy, "uplink NIC profile");
-    Ok(Some(UplinkTuning {
+    tracing::info!(%uplink, driver = driver.as_deref().unwrap_or("unknown"), profile = %p.driver, reason = %chosen.reason,
+        overridden = ?chosen.overridden, xdp_mode = %p.xdp_mode, rx_mode = %p.rx_mode, ring = p.rx_ring_size,
+        batch = p.batch_size, zero_copy = p.zero_copy, prefer_busy_poll = p.prefer_busy_poll,
+        napi_defer_hard_irqs = p.napi_defer_hard_irqs, gro_flush_timeout_ns = p.gro_flush_timeout_ns, "uplink NIC profile");
+    Ok(Some(chosen))
+}
+
+/// What of a NIC profile the dataplane applies to the uplink.
+pub fn uplink_tuning(p: &HwProfile) -> UplinkTuning {
+    UplinkTuning {
         ring_size: p.rx_ring_size,
         batch_size: p.batch_size as usize,
         force_copy: !p.zero_copy,
         frame_size: p.frame_size,
-    }))
+        xdp_mode: match p.xdp_mode {
+            crate::hwprofile::XdpMode::Native => fastpath::xdp::XdpMode::Native,
+            crate::hwprofile::XdpMode::Generic => fastpath::xdp::XdpMode::Generic,
+        },
+        busy_poll: p.prefer_busy_poll.then_some(fastpath::port::BusyPoll {
+            prefer: true,
+            usecs: BUSY_POLL_USECS,
+            budget: p.busy_poll_budget,
+        }),
+        napi_defer_hard_irqs: p.napi_defer_hard_irqs,
+        gro_flush_timeout_ns: p.gro_flush_timeout_ns,
+        queue_policy: p.queue_policy,
+    }
+}
+
+/// The worker's rx mode: an explicit `rx_mode` override of the profile wins, then the node's
+/// own `mode` when the user set it, then the profile's `rx_mode`.
+pub fn worker_rx_mode(mode: Mode, mode_explicit: bool, chosen: Option<&ChosenProfile>) -> RxMode {
+    let from_profile = |c: &ChosenProfile| match c.profile.rx_mode {
+        crate::hwprofile::RxMode::Poll => RxMode::Poll,
+        crate::hwprofile::RxMode::Interrupt => RxMode::Interrupt,
+        crate::hwprofile::RxMode::Adaptive => RxMode::Adaptive,
+    };
+    let from_node = match mode {
+        Mode::Poll => RxMode::Poll,
+        Mode::Interrupt => RxMode::Interrupt,
+    };
+    match chosen {
+        Some(c) if c.overridden.iter().any(|f| f == "rx_mode") => from_profile(c),
+        Some(c) if !mode_explicit => from_profile(c),
+        _ => from_node,
+    }
 }
 
 /// Starts the dataplane and its servers, applies `desired`, then follows `source` until
@@ -226,12 +272,15 @@ fn drive(
     bgp: Option<crate::agent::bgp::BgpStatus>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
-    let (mode, core) = match config.mode {
-        Mode::Poll => (RxMode::Poll, Some(config.cores.first().copied().unwrap_or(crate::host::core_count() - 1))),
-        Mode::Interrupt => (RxMode::Interrupt, config.cores.first().copied()),
+    let profile = uplink_profile(config)?;
+    let mode = worker_rx_mode(config.mode, config.mode_explicit, profile.as_ref());
+    // A polling worker gets a core to itself; the others are pinned only when asked.
+    let core = match mode {
+        RxMode::Poll => Some(config.cores.first().copied().unwrap_or(crate::host::core_count() - 1)),
+        RxMode::Interrupt | RxMode::Adaptive => config.cores.first().copied(),
     };
-    tracing::info!(node = %config.node_name, workloads = desired.workloads.len(), "starting");
-    let uplink = uplink_tuning(config)?;
+    tracing::info!(node = %config.node_name, workloads = desired.workloads.len(), rx_mode = ?mode, ?core, "starting");
+    let uplink = profile.as_ref().map(|c| uplink_tuning(&c.profile));
     let mut dataplane = Dataplane::start(DataplaneSettings { mode, core, node_ip, punt: PuntConfig::default(), uplink })
         .context("starting the dataplane")?;
     let observer = dataplane.observer();
@@ -260,7 +309,7 @@ fn drive(
         }
         None => None,
     };
-    let stats = start_stats(config, observer.clone(), bgp, servers_stop.clone())?;
+    let stats = start_stats(config, mode, observer.clone(), bgp, servers_stop.clone())?;
 
     // The first apply: with a file, items that exist but cannot be used are configuration
     // errors, so the node refuses to start; missing interfaces are expected (plugged in
@@ -339,12 +388,14 @@ fn warn_about_restart_only_changes(old: &NodeConfig, new: &NodeConfig, old_e: &E
 /// In agent mode it also holds `bgp_peers`, the BGP peer table.
 fn start_stats(
     config: &NodeConfig,
+    rx_mode: RxMode,
     dp: DataplaneObserver,
     bgp: Option<crate::agent::bgp::BgpStatus>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<StatsServer> {
     let node_name = config.node_name.clone();
-    let mode_name = format!("{:?}", config.mode).to_lowercase();
+    // What the worker runs in, after the NIC profile had its say (not just node.toml's mode).
+    let mode_name = format!("{rx_mode:?}").to_lowercase();
     StatsServer::start(&config.control_socket, stop, move || {
         let per_worker: Vec<Value> =
             dp.workers().iter().map(|(name, c)| json!({"name": name, "counters": counters_json(c)})).collect();
@@ -362,4 +413,39 @@ fn start_stats(
         }
         doc
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hwprofile::ProfileSet;
+
+    fn chosen(driver: &str, hw: Option<&str>) -> ChosenProfile {
+        let hw: Option<toml::Value> = hw.map(|t| toml::Value::Table(t.parse().unwrap()));
+        ProfileSet::embedded().unwrap().resolve(Some(driver), hw.as_ref(), "test").unwrap()
+    }
+
+    #[test]
+    fn rx_mode_comes_from_an_override_then_the_node_then_the_profile() {
+        let veth = chosen("veth", None); // rx_mode = "adaptive"
+        assert_eq!(worker_rx_mode(Mode::Poll, true, Some(&veth)), RxMode::Poll, "node.toml's mode beats the profile's default");
+        assert_eq!(worker_rx_mode(Mode::Interrupt, false, Some(&veth)), RxMode::Adaptive, "unset mode: the profile decides");
+        let forced = chosen("veth", Some("rx_mode = \"interrupt\""));
+        assert_eq!(worker_rx_mode(Mode::Poll, true, Some(&forced)), RxMode::Interrupt, "an explicit override wins");
+        assert_eq!(worker_rx_mode(Mode::Poll, false, None), RxMode::Poll, "no uplink, no profile");
+    }
+
+    #[test]
+    fn tuning_maps_xdp_mode_copy_busy_poll_and_napi_fields() {
+        let t = uplink_tuning(&chosen("veth", Some("xdp_mode = \"generic\"\nrx_ring_size = 1024\nbatch_size = 32")).profile);
+        assert_eq!(t.xdp_mode, fastpath::xdp::XdpMode::Generic);
+        assert_eq!((t.ring_size, t.batch_size, t.force_copy), (1024, 32, true));
+        assert_eq!(t.busy_poll, None, "veth does not busy-poll");
+        let mlx = chosen("mlx5_core", Some("prefer_busy_poll = true\nbusy_poll_budget = 16\nnapi_defer_hard_irqs = 2\ngro_flush_timeout_ns = 200000"));
+        let t = uplink_tuning(&mlx.profile);
+        assert_eq!(t.xdp_mode, fastpath::xdp::XdpMode::Native);
+        assert_eq!(t.force_copy, !mlx.profile.zero_copy);
+        assert_eq!(t.busy_poll, Some(fastpath::port::BusyPoll { prefer: true, usecs: BUSY_POLL_USECS, budget: 16 }));
+        assert_eq!((t.napi_defer_hard_irqs, t.gro_flush_timeout_ns), (2, 200_000));
+    }
 }

@@ -33,6 +33,47 @@ pub struct PortConfig {
     pub batch_size: usize,
     /// Force copy mode (XDP_COPY) even where the driver could do zero-copy.
     pub force_copy: bool,
+    /// Busy polling of the socket's NAPI context by the worker (NIC profiles); `None`: the
+    /// kernel's interrupts drive NAPI as usual.
+    pub busy_poll: Option<BusyPoll>,
+}
+
+/// The socket options of busy polling (Documentation/networking/napi.rst, "Busy polling";
+/// SO_PREFER_BUSY_POLL and SO_BUSY_POLL_BUDGET since Linux 5.11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BusyPoll {
+    /// SO_PREFER_BUSY_POLL: under load the kernel leaves NAPI to the application's polling
+    /// (with `napi_defer_hard_irqs` set on the interface, interrupts stay masked meanwhile).
+    pub prefer: bool,
+    /// SO_BUSY_POLL: microseconds a busy-polling syscall spins in NAPI.
+    pub usecs: u32,
+    /// SO_BUSY_POLL_BUDGET: packets one busy-poll call lets NAPI process.
+    pub budget: u32,
+}
+
+// From <asm-generic/socket.h>; the libc crate does not export them for Linux.
+const SO_BUSY_POLL: libc::c_int = 46;
+const SO_PREFER_BUSY_POLL: libc::c_int = 69;
+const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
+
+/// Sets the busy-poll options on socket `fd`; the error names the option and the value.
+fn set_busy_poll(fd: RawFd, busy: &BusyPoll) -> Result<(), (&'static str, u32, io::Error)> {
+    let options = [
+        ("SO_PREFER_BUSY_POLL", SO_PREFER_BUSY_POLL, u32::from(busy.prefer)),
+        ("SO_BUSY_POLL", SO_BUSY_POLL, busy.usecs),
+        ("SO_BUSY_POLL_BUDGET", SO_BUSY_POLL_BUDGET, busy.budget),
+    ];
+    for (name, option, value) in options {
+        let v = value as libc::c_int;
+        // SAFETY: setsockopt on our own socket with a pointer to an int of the given size.
+        let err = unsafe {
+            libc::setsockopt(fd, libc::SOL_SOCKET, option, &v as *const libc::c_int as *const libc::c_void, std::mem::size_of::<libc::c_int>() as libc::socklen_t)
+        };
+        if err != 0 {
+            return Err((name, value, io::Error::last_os_error()));
+        }
+    }
+    Ok(())
 }
 
 /// Headroom the kernel reserves at the start of every AF_XDP frame in copy mode
@@ -57,6 +98,7 @@ impl Default for PortConfig {
             ring_size: 2048,
             batch_size: 64,
             force_copy: false,
+            busy_poll: None,
         }
     }
 }
@@ -80,6 +122,8 @@ pub enum PortError {
     NoFillRing { port: String, queue: u32 },
     #[error("port {port}: {source}")]
     Xdp { port: String, source: XdpError },
+    #[error("port {port} queue {queue}: setting {option} = {value} on the AF_XDP socket: {source}")]
+    SocketOption { port: String, queue: u32, option: &'static str, value: u32, source: io::Error },
 }
 
 /// The receive half: frames the kernel filled, and frames going back to it.
@@ -117,6 +161,9 @@ pub struct Port {
     umem: Umem,
     rx: RxSide,
     tx: TxSide,
+    /// The socket busy-polls its NAPI context: an empty RX ring is answered with a
+    /// recvfrom(2), the syscall that runs NAPI for us.
+    busy_polling: bool,
 }
 
 // Workers move their ports into their own thread.
@@ -207,6 +254,15 @@ impl Port {
             queue,
         })?;
         let fd = rx_ring.fd().as_raw_fd();
+        if let Some(busy) = &config.busy_poll {
+            set_busy_poll(fd, busy).map_err(|(option, value, source)| PortError::SocketOption {
+                port: name.clone(),
+                queue,
+                option,
+                value,
+                source,
+            })?;
+        }
 
         let rx_frames = descs.len() / 2;
         let tx_free: Vec<FrameDesc> = descs.split_off(rx_frames);
@@ -243,6 +299,7 @@ impl Port {
                 completed: vec![FrameDesc::default(); tx_frames],
                 unkicked: 0,
             },
+            busy_polling: config.busy_poll.is_some(),
         })
     }
 
@@ -268,7 +325,15 @@ impl Port {
     pub fn receive(&mut self) -> usize {
         self.release_received();
         // SAFETY: the batch slots are ours; the RX ring hands back frames of this UMEM.
-        let n = unsafe { self.rx.ring.consume(&mut self.rx.batch) };
+        let mut n = unsafe { self.rx.ring.consume(&mut self.rx.batch) };
+        if n == 0 && self.busy_polling {
+            // With busy polling preferred the kernel waits for us to run NAPI; a
+            // non-blocking recvfrom does (net/xdp/xsk.c, xsk_recvmsg -> sk_busy_loop).
+            // SAFETY: a zero-length recvfrom on our own socket; no buffer is written.
+            unsafe { libc::recvfrom(self.fd, std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut()) };
+            // SAFETY: as above.
+            n = unsafe { self.rx.ring.consume(&mut self.rx.batch) };
+        }
         self.rx.received = n;
         n
     }

@@ -15,6 +15,13 @@
 //! removed, whose route is already gone from the newest snapshot but not from the one this
 //! batch loaded) is dropped and counted as `DropReason::TxFull`: there was nowhere to transmit
 //! it.
+//!
+//! Hundreds of ports, most of them idle, must not make every packet slower. So a worker does
+//! not look at every port on every loop: ports that had frames recently are *hot* and are
+//! polled every loop; the others are *swept* a few per loop ([`PortSchedule`]), and a port the
+//! sweep (or, when sleeping, epoll) finds busy becomes hot. After a batch only the ports that
+//! were transmitted on are flushed ([`TxDirty`]). A sleeping worker waits in epoll(7), whose
+//! cost does not grow with the ports registered, instead of poll(2) over all of them.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,9 +45,12 @@ use crate::tables::{Encap, NextHopId, PortId, Tables};
 pub enum RxMode {
     /// Busy-poll the rings: lowest latency, one core per worker at 100%.
     Poll,
-    /// Sleep in poll(2) when a full pass found nothing, so several workers (or a lab of
+    /// Sleep in epoll(7) as soon as a loop found nothing, so several workers (or a lab of
     /// several nodes) can share cores.
     Interrupt,
+    /// Keep polling for [`ADAPTIVE_SPIN`] after the last frame, then sleep like `Interrupt`:
+    /// near poll-mode latency under load, no core burnt when idle.
+    Adaptive,
 }
 
 impl std::str::FromStr for RxMode {
@@ -49,12 +59,16 @@ impl std::str::FromStr for RxMode {
         match s {
             "poll" => Ok(RxMode::Poll),
             "interrupt" => Ok(RxMode::Interrupt),
+            "adaptive" => Ok(RxMode::Adaptive),
             other => Err(format!(
-                "rx mode {other:?} is neither \"poll\" nor \"interrupt\""
+                "rx mode {other:?} is not \"poll\", \"interrupt\" or \"adaptive\""
             )),
         }
     }
 }
+
+/// How long an adaptive worker keeps polling after its last frame before it sleeps.
+pub const ADAPTIVE_SPIN: Duration = Duration::from_micros(200);
 
 /// Everything a worker thread owns.
 pub struct WorkerSpec {
@@ -79,6 +93,12 @@ pub const DEFAULT_FLOW_CAPACITY: usize = 65_536;
 /// Flows the worker looks at for expiry per loop: spreads the cost over time.
 const EXPIRE_BUDGET: usize = 64;
 
+/// Cold ports the sweep looks at per loop: bounds the loop's cost whatever the port count,
+/// while a port that starts receiving waits at most `ports / SWEEP_PER_LOOP` loops.
+const SWEEP_PER_LOOP: usize = 16;
+/// Empty polls after which a hot port goes back to the sweep.
+const DEMOTE_AFTER: u32 = 1024;
+
 /// How long an interrupt-mode worker sleeps at most, so that `stop` is noticed.
 const IDLE_SLEEP: Duration = Duration::from_millis(100);
 /// Counters are published at least this often, even when idle.
@@ -90,6 +110,11 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 pub enum PortCommand {
     /// Installs the port at its `PortId` (replacing, and dropping, whatever was there).
     AddPort(Port),
+    /// Installs another queue's socket of a port at worker slot `slot` (a slot no `PortId`
+    /// uses, e.g. the socket's XSKMAP slot). Its frames enter the pipeline as `port.id()`;
+    /// what the tables send to that id leaves through the socket at the id's own slot.
+    /// Removed with `RemovePort(slot)`.
+    AddQueue { slot: PortId, port: Port },
     /// Takes the port out and sends it back (`None` if the slot was empty), so that the caller
     /// closes it after it has detached the XDP program from the interface.
     RemovePort(PortId, Sender<Option<Port>>),
@@ -102,6 +127,7 @@ impl std::fmt::Debug for PortCommand {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PortCommand::AddPort(p) => f.debug_tuple("AddPort").field(p).finish(),
+            PortCommand::AddQueue { slot, port } => f.debug_struct("AddQueue").field("slot", slot).field("port", port).finish(),
             PortCommand::RemovePort(id, _) => f.debug_tuple("RemovePort").field(id).finish(),
             PortCommand::Sync(_) => f.write_str("Sync"),
         }
@@ -201,7 +227,13 @@ impl PortCommandReceiver {
             match command {
                 PortCommand::AddPort(port) => {
                     tracing::debug!(worker, port = %port.name(), id = port.id(), "port added");
-                    install(ports, port);
+                    let at = usize::from(port.id());
+                    install(ports, at, port);
+                    changed = true;
+                }
+                PortCommand::AddQueue { slot, port } => {
+                    tracing::debug!(worker, port = %port.name(), id = port.id(), queue = port.queue(), slot, "queue added");
+                    install(ports, usize::from(slot), port);
                     changed = true;
                 }
                 PortCommand::RemovePort(id, reply) => {
@@ -226,9 +258,8 @@ impl PortCommandReceiver {
     }
 }
 
-/// Puts `port` in the slot of its id, growing the table when needed (only on a command).
-fn install(ports: &mut Vec<Option<Port>>, port: Port) {
-    let at = usize::from(port.id());
+/// Puts `port` in slot `at`, growing the table when needed (only on a command).
+fn install(ports: &mut Vec<Option<Port>>, at: usize, port: Port) {
     if ports.len() <= at {
         ports.resize_with(at + 1, || None);
     }
@@ -273,14 +304,20 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
     tracing::info!(worker = %name, ?mode, ports = initial_ports.len(), "fastpath worker started");
     let mut ports: Vec<Option<Port>> = Vec::new();
     for port in initial_ports {
-        install(&mut ports, port);
+        let at = usize::from(port.id());
+        install(&mut ports, at, port);
     }
 
-    // The poll set is rebuilt only when the ports change, never per packet.
+    // The epoll set, schedule and dirty list are resized only when the ports change, never
+    // per packet.
     let extra_fds: Vec<RawFd> = std::iter::once(punt.wake_fd())
         .chain(commands.as_ref().map(PortCommandReceiver::wake_fd))
         .collect();
-    let mut pollfds = poll_set(&ports, &extra_fds);
+    let mut sleeper = Sleeper::new(&ports, &extra_fds);
+    let mut schedule = PortSchedule::default();
+    let mut dirty = TxDirty::default();
+    schedule.resize(&ports);
+    dirty.resize(ports.len());
 
     let mut counters = PipelineCounters::default();
     // Where encapsulated frames are assembled before the TX copy; allocated once, here.
@@ -288,28 +325,47 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
     let mut policy = PolicyState::new(FlowTable::new(flows));
     let clock = Instant::now();
     let mut last_publish = Instant::now();
+    let mut last_work = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let mut work = 0;
         if let Some(commands) = &commands {
             if commands.apply(&name, &mut ports) {
-                pollfds = poll_set(&ports, &extra_fds);
+                sleeper = Sleeper::new(&ports, &extra_fds);
+                schedule.resize(&ports);
+                dirty.resize(ports.len());
                 work += 1;
             }
         }
         policy.now = clock.elapsed().as_millis() as Millis;
         let sets = ip_sets.load();
-        for ingress in 0..ports.len() {
+        let mut io = Io { tables: &tables, punt: &punt, tunnel: &mut tunnel, counters: &mut counters, dirty: &mut dirty };
+        // Hot ports every loop, then a few cold ones.
+        let mut k = 0;
+        while let Some(&slot) = schedule.hot.get(k) {
             let mut policing = Policing { sets: &sets, state: &mut policy };
-            work += service_port(&mut ports, ingress, &tables, &punt, &mut tunnel, &mut counters, &mut policing);
+            let n = service_port(&mut ports, slot, &mut io, &mut policing);
+            work += n;
+            if schedule.keep_hot(k, n) {
+                k += 1;
+            }
+        }
+        for _ in 0..SWEEP_PER_LOOP.min(schedule.occupied.len()) {
+            let Some(slot) = schedule.next_cold() else { break };
+            let mut policing = Policing { sets: &sets, state: &mut policy };
+            let n = service_port(&mut ports, slot, &mut io, &mut policing);
+            if n > 0 {
+                schedule.promote(slot);
+                work += n;
+            }
         }
         if let Some(flows) = policy.flows.as_mut() {
             flows.expire(policy.now, EXPIRE_BUDGET);
         }
-        work += inject(&mut ports, &punt, &mut counters);
+        work += inject(&mut ports, &punt, &mut counters, &mut dirty);
         // Frames the kernel could not take in the batch's flush go out now; until they have,
         // the worker does not go to sleep.
-        for port in ports.iter_mut().flatten().filter(|p| p.tx_pending()) {
-            port.flush();
+        if !dirty.is_empty() {
+            dirty.flush(&mut ports);
             work += 1;
         }
 
@@ -317,30 +373,223 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
             shared.publish(&counters);
             last_publish = Instant::now();
         }
-        if work == 0 {
-            match mode {
-                RxMode::Poll => std::hint::spin_loop(),
-                RxMode::Interrupt => sleep_until_ready(&mut pollfds),
+        if work > 0 {
+            if mode == RxMode::Adaptive {
+                last_work = Instant::now();
             }
+            continue;
+        }
+        let sleep = match mode {
+            RxMode::Poll => false,
+            RxMode::Interrupt => true,
+            RxMode::Adaptive => last_work.elapsed() >= ADAPTIVE_SPIN,
+        };
+        if sleep {
+            // The ports that woke us are hot from now on: no sweep needed to find them.
+            sleeper.wait(IDLE_SLEEP, |slot| schedule.promote(slot));
+        } else {
+            std::hint::spin_loop();
         }
     }
     shared.publish(&counters);
     tracing::info!(worker = %name, "fastpath worker stopped");
 }
 
-/// Every port's socket, then the worker's eventfds (slow path inject, port commands).
-fn poll_set(ports: &[Option<Port>], extra: &[RawFd]) -> Vec<libc::pollfd> {
-    ports
-        .iter()
-        .flatten()
-        .map(|p| p.raw_fd())
-        .chain(extra.iter().copied())
-        .map(|fd: RawFd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect()
+/// Which ports a loop looks at: the hot ones (recent traffic) every loop, and the next
+/// [`SWEEP_PER_LOOP`] of the rest.
+#[derive(Debug, Default)]
+struct PortSchedule {
+    /// Slots of the hot ports; capacity for every slot, so promoting never allocates.
+    hot: Vec<usize>,
+    /// Per slot: hot, and how many polls in a row found nothing.
+    is_hot: Vec<bool>,
+    quiet: Vec<u32>,
+    /// The slots that hold a port, in the order the sweep visits them (slots may be sparse:
+    /// another queue's socket sits far from the ids).
+    occupied: Vec<usize>,
+    /// Where the sweep goes on in `occupied`.
+    cursor: usize,
+}
+
+impl PortSchedule {
+    /// Starts over for `ports` (on a port change only). Every port starts cold.
+    fn resize<T>(&mut self, ports: &[Option<T>]) {
+        let slots = ports.len();
+        self.hot.clear();
+        self.hot.reserve(slots);
+        self.is_hot.clear();
+        self.is_hot.resize(slots, false);
+        self.quiet.clear();
+        self.quiet.resize(slots, 0);
+        self.occupied.clear();
+        self.occupied.extend(ports.iter().enumerate().filter(|(_, p)| p.is_some()).map(|(slot, _)| slot));
+        self.cursor = 0;
+    }
+
+    fn promote(&mut self, slot: usize) {
+        if let Some(hot) = self.is_hot.get_mut(slot) {
+            if !*hot {
+                *hot = true;
+                self.quiet[slot] = 0;
+                self.hot.push(slot);
+            }
+        }
+    }
+
+    /// After hot port `hot[k]` received `n` frames: true if it stays hot; otherwise it has
+    /// been moved back to the sweep (and `hot[k]` is now another port).
+    fn keep_hot(&mut self, k: usize, n: usize) -> bool {
+        let slot = self.hot[k];
+        if n > 0 {
+            self.quiet[slot] = 0;
+            return true;
+        }
+        self.quiet[slot] += 1;
+        if self.quiet[slot] < DEMOTE_AFTER {
+            return true;
+        }
+        self.is_hot[slot] = false;
+        self.hot.swap_remove(k);
+        false
+    }
+
+    /// The next occupied cold slot, looking at most at every occupied slot once.
+    fn next_cold(&mut self) -> Option<usize> {
+        let n = self.occupied.len();
+        for _ in 0..n {
+            let slot = self.occupied[self.cursor % n];
+            self.cursor = (self.cursor + 1) % n;
+            if !self.is_hot[slot] {
+                return Some(slot);
+            }
+        }
+        None
+    }
+}
+
+/// Ports with frames on their TX ring since their last flush, so that a batch flushes only
+/// those instead of every port.
+#[derive(Debug, Default)]
+struct TxDirty {
+    slots: Vec<usize>,
+    marked: Vec<bool>,
+}
+
+impl TxDirty {
+    fn resize(&mut self, slots: usize) {
+        // Ports may have left; whatever they had pending went with them.
+        self.slots.retain(|s| *s < slots);
+        self.slots.reserve(slots);
+        self.marked.resize(slots, false);
+        for (slot, m) in self.marked.iter_mut().enumerate() {
+            *m = self.slots.contains(&slot);
+        }
+    }
+
+    fn mark(&mut self, slot: usize) {
+        if let Some(m) = self.marked.get_mut(slot) {
+            if !*m {
+                *m = true;
+                // Capacity for every slot was reserved in resize: no allocation.
+                self.slots.push(slot);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Flushes every marked port; those the kernel could not drain stay marked.
+    fn flush(&mut self, ports: &mut [Option<Port>]) {
+        let marked = &mut self.marked;
+        self.slots.retain(|&slot| {
+            let pending = match ports.get_mut(slot).and_then(Option::as_mut) {
+                Some(port) => {
+                    port.flush();
+                    port.tx_pending()
+                }
+                None => false,
+            };
+            marked[slot] = pending;
+            pending
+        });
+    }
+}
+
+/// Where a sleeping worker waits: one epoll set with every port's socket and the worker's
+/// eventfds, rebuilt when the ports change. epoll_wait's cost follows the ready sockets,
+/// not the registered ones (poll(2) scans its whole array on every call).
+struct Sleeper {
+    epoll: Option<OwnedFd>,
+    events: Vec<libc::epoll_event>,
+}
+
+/// epoll data of the worker's own eventfds; port sockets carry their slot.
+const EVENTFD_TOKEN: u64 = u64::MAX;
+
+impl Sleeper {
+    fn new(ports: &[Option<Port>], extra: &[RawFd]) -> Sleeper {
+        // SAFETY: epoll_create1 returns a new descriptor or -1, which we check.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            tracing::warn!(error = %std::io::Error::last_os_error(), "epoll_create1 failed; idle workers sleep blind");
+            return Sleeper { epoll: None, events: Vec::new() };
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+        let sockets = ports.iter().enumerate().filter_map(|(slot, p)| p.as_ref().map(|p| (p.raw_fd(), slot as u64)));
+        let wakers = extra.iter().map(|fd| (*fd, EVENTFD_TOKEN));
+        let mut registered = 0;
+        for (fd, token) in sockets.chain(wakers) {
+            let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: token };
+            // SAFETY: valid epoll descriptor, a descriptor we hold open, a valid event.
+            if unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event) } == 0 {
+                registered += 1;
+            } else {
+                tracing::warn!(fd, error = %std::io::Error::last_os_error(), "cannot add to the worker's epoll set");
+            }
+        }
+        let events = vec![libc::epoll_event { events: 0, u64: 0 }; registered.clamp(1, 256)];
+        Sleeper { epoll: Some(epoll), events }
+    }
+
+    /// Sleeps until a socket has frames, an eventfd fires, or `timeout` passes; calls `ready`
+    /// with the slot of every port that has frames.
+    fn wait(&mut self, timeout: Duration, mut ready: impl FnMut(usize)) {
+        let Some(epoll) = &self.epoll else {
+            std::thread::sleep(timeout.min(Duration::from_millis(1)));
+            return;
+        };
+        // SAFETY: events is a valid writable array of its length.
+        let n = unsafe {
+            libc::epoll_wait(epoll.as_raw_fd(), self.events.as_mut_ptr(), self.events.len() as i32, timeout.as_millis() as i32)
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                // Never spin hot on a persistent error: fall back to a plain sleep.
+                tracing::debug!(error = %e, "epoll_wait failed");
+                std::thread::sleep(timeout);
+            }
+            return;
+        }
+        for event in &self.events[..n as usize] {
+            let token = event.u64;
+            if token != EVENTFD_TOKEN {
+                ready(token as usize);
+            }
+        }
+    }
+}
+
+/// What servicing a port needs besides the ports and the policy state.
+struct Io<'a> {
+    tables: &'a ArcSwap<Tables>,
+    punt: &'a WorkerEnd,
+    tunnel: &'a mut TunnelScratch,
+    counters: &'a mut PipelineCounters,
+    dirty: &'a mut TxDirty,
 }
 
 /// A worker's buffer for building IPIP frames, and the identification field of the outer
@@ -374,22 +623,16 @@ impl TunnelScratch {
 
 /// Receives one batch on `ports[ingress]`, runs it through the pipeline and acts on the
 /// verdicts; returns the number of frames received.
-fn service_port(
-    ports: &mut [Option<Port>],
-    ingress: usize,
-    tables: &ArcSwap<Tables>,
-    punt: &WorkerEnd,
-    tunnel: &mut TunnelScratch,
-    counters: &mut PipelineCounters,
-    policing: &mut Policing<'_>,
-) -> usize {
-    let Some(port) = ports[ingress].as_mut() else { return 0 };
+fn service_port(ports: &mut [Option<Port>], ingress: usize, io: &mut Io<'_>, policing: &mut Policing<'_>) -> usize {
+    let Some(port) = ports.get_mut(ingress).and_then(Option::as_mut) else { return 0 };
     let n = port.receive();
     if n == 0 {
         return 0;
     }
-    let snapshot = tables.load();
-    let ingress_id = ingress as PortId;
+    // The port's id, not its slot: another queue's socket of a port sits in a slot of its own.
+    let ingress_id = port.id();
+    let snapshot = io.tables.load();
+    let counters = &mut *io.counters;
     for i in 0..n {
         let Some(port) = ports[ingress].as_mut() else { break };
         let outcome = process_policed(port.received_frame_mut(i), ingress_id, &snapshot, counters, policing);
@@ -397,11 +640,14 @@ fn service_port(
         match outcome.verdict {
             Verdict::Forward(egress) => {
                 let sent = forward(ports, ingress, i, start, egress as usize);
+                if sent {
+                    io.dirty.mark(egress as usize);
+                }
                 note_transmit(sent, counters);
             }
             Verdict::Encapsulate { port: egress, next_hop } => {
                 let frame = ports[ingress].as_ref().map_or(&[][..], |p| p.received_frame(i));
-                let sent = match frame.get(start..).and_then(|f| tunnel.wrap(f, next_hop, &snapshot)) {
+                let sent = match frame.get(start..).and_then(|f| io.tunnel.wrap(f, next_hop, &snapshot)) {
                     Some(wrapped) => ports
                         .get_mut(usize::from(egress))
                         .and_then(Option::as_mut)
@@ -410,12 +656,13 @@ fn service_port(
                 };
                 if sent {
                     counters.ipip_encapsulated += 1;
+                    io.dirty.mark(usize::from(egress));
                 }
                 note_transmit(sent, counters);
             }
             Verdict::Punt(reason) => {
                 let frame = ports[ingress].as_ref().map_or(&[][..], |p| p.received_frame(i));
-                if !punt.punt(ingress_id, reason, frame.get(start..).unwrap_or_default()) {
+                if !io.punt.punt(ingress_id, reason, frame.get(start..).unwrap_or_default()) {
                     note_punt_failure(reason, counters);
                 }
             }
@@ -425,9 +672,7 @@ fn service_port(
     if let Some(port) = ports[ingress].as_mut() {
         port.release_received();
     }
-    for port in ports.iter_mut().flatten() {
-        port.flush();
-    }
+    io.dirty.flush(ports);
     n
 }
 
@@ -481,7 +726,7 @@ fn note_punt_failure(reason: PuntReason, counters: &mut PipelineCounters) {
 }
 
 /// Sends the frames the slow path injected; returns how many it handled.
-fn inject(ports: &mut [Option<Port>], punt: &WorkerEnd, counters: &mut PipelineCounters) -> usize {
+fn inject(ports: &mut [Option<Port>], punt: &WorkerEnd, counters: &mut PipelineCounters, dirty: &mut TxDirty) -> usize {
     let n = punt.drain_inject(|port, data| {
         let sent = ports
             .get_mut(port as usize)
@@ -490,40 +735,16 @@ fn inject(ports: &mut [Option<Port>], punt: &WorkerEnd, counters: &mut PipelineC
         if sent {
             counters.injected += 1;
             counters.tx_packets += 1;
+            dirty.mark(port as usize);
         } else {
             // Injected frames are not part of rx; a failed one is still a visible drop.
             counters.drop(DropReason::TxFull);
         }
     });
     if n > 0 {
-        for port in ports.iter_mut().flatten() {
-            port.flush();
-        }
+        dirty.flush(ports);
     }
     n
-}
-
-/// Sleeps until a socket has frames, the slow path injects, or IDLE_SLEEP passes.
-fn sleep_until_ready(pollfds: &mut [libc::pollfd]) {
-    for p in pollfds.iter_mut() {
-        p.revents = 0;
-    }
-    // SAFETY: pollfds is a valid, initialised array of pollfd of the given length.
-    let r = unsafe {
-        libc::poll(
-            pollfds.as_mut_ptr(),
-            pollfds.len() as libc::nfds_t,
-            IDLE_SLEEP.as_millis() as i32,
-        )
-    };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            // Never spin hot on a persistent error: fall back to a plain sleep.
-            tracing::debug!(error = %e, "poll failed");
-            std::thread::sleep(IDLE_SLEEP);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -531,9 +752,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rx_mode_parses_its_two_names_and_rejects_others() {
+    fn rx_mode_parses_its_three_names_and_rejects_others() {
         assert_eq!("poll".parse::<RxMode>(), Ok(RxMode::Poll));
         assert_eq!("interrupt".parse::<RxMode>(), Ok(RxMode::Interrupt));
+        assert_eq!("adaptive".parse::<RxMode>(), Ok(RxMode::Adaptive));
         assert!("busy".parse::<RxMode>().is_err());
     }
 
@@ -563,6 +785,70 @@ mod tests {
         assert!(matches!(tx.sync(Duration::from_millis(20)), Err(PortCommandError::Timeout(_))));
         drop(rx);
         assert!(matches!(tx.sync(Duration::from_millis(20)), Err(PortCommandError::WorkerGone)));
+    }
+
+    #[test]
+    fn the_sweep_visits_every_cold_port_and_skips_hot_ones() {
+        let mut s = PortSchedule::default();
+        s.resize(&[Some(()), Some(()), Some(()), None, Some(()), Some(())]);
+        s.promote(2);
+        s.promote(2);
+        assert_eq!(s.hot, vec![2], "promoting twice lists a port once");
+        let visited: Vec<usize> = (0..8).filter_map(|_| s.next_cold()).collect();
+        assert_eq!(visited, vec![0, 1, 4, 5, 0, 1, 4, 5], "hot and empty slots are skipped");
+        s.promote(9); // out of range: ignored, no panic
+        assert_eq!(s.hot, vec![2]);
+    }
+
+    #[test]
+    fn a_hot_port_goes_cold_after_enough_empty_polls_and_traffic_keeps_it_hot() {
+        let mut s = PortSchedule::default();
+        s.resize(&[Some(()), Some(()), Some(())]);
+        s.promote(1);
+        for _ in 0..DEMOTE_AFTER - 1 {
+            assert!(s.keep_hot(0, 0));
+        }
+        assert!(s.keep_hot(0, 5), "frames reset the count");
+        for _ in 0..DEMOTE_AFTER - 1 {
+            assert!(s.keep_hot(0, 0));
+        }
+        assert!(!s.keep_hot(0, 0), "the last empty poll demotes");
+        assert!(s.hot.is_empty());
+        assert_eq!(s.next_cold(), Some(0));
+        assert_eq!(s.next_cold(), Some(1), "the demoted port is swept again");
+    }
+
+    #[test]
+    fn only_marked_ports_are_flushed_and_empty_slots_unmark() {
+        let mut d = TxDirty::default();
+        d.resize(4);
+        d.mark(3);
+        d.mark(3);
+        d.mark(1);
+        d.mark(17); // out of range: ignored
+        assert_eq!(d.slots, vec![3, 1]);
+        let mut ports: Vec<Option<Port>> = (0..4).map(|_| None).collect();
+        d.flush(&mut ports);
+        assert!(d.is_empty(), "slots without a port have nothing pending");
+        assert!(d.marked.iter().all(|m| !m));
+        d.mark(3);
+        d.resize(2);
+        assert!(d.is_empty(), "a slot beyond the new size is forgotten");
+    }
+
+    #[test]
+    fn an_idle_sleeper_returns_after_its_timeout_and_an_eventfd_wakes_it_without_a_port() {
+        let (tx, rx) = port_commands(1).unwrap();
+        let mut sleeper = Sleeper::new(&[], &[rx.wake_fd()]);
+        let mut woken = Vec::new();
+        sleeper.wait(Duration::from_millis(1), |slot| woken.push(slot));
+        assert!(woken.is_empty());
+        let (sync_tx, _sync_rx) = crossbeam_channel::bounded(1);
+        tx.send(PortCommand::Sync(sync_tx), Duration::from_millis(10)).unwrap();
+        let started = Instant::now();
+        sleeper.wait(Duration::from_secs(5), |slot| woken.push(slot));
+        assert!(started.elapsed() < Duration::from_secs(5), "the eventfd ended the sleep");
+        assert!(woken.is_empty(), "an eventfd is not a port");
     }
 
     #[test]

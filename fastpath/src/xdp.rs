@@ -298,6 +298,20 @@ impl XdpProgram {
         queues: u32,
         first_slot: u32,
     ) -> Result<Attachment, XdpError> {
+        self.attach_in_mode(ifindex, kind, queues, first_slot, XdpMode::Native)
+    }
+
+    /// [`XdpProgram::attach`] in the mode a NIC profile asks for: `Native` tries the driver
+    /// first and falls back to generic; `Generic` attaches in generic mode only (for drivers
+    /// whose native XDP is known to be broken or slower).
+    pub fn attach_in_mode(
+        &self,
+        ifindex: u32,
+        kind: PortKind,
+        queues: u32,
+        first_slot: u32,
+        preferred: XdpMode,
+    ) -> Result<Attachment, XdpError> {
         let ifname = interface_name(ifindex);
         if first_slot
             .checked_add(queues)
@@ -322,14 +336,20 @@ impl XdpProgram {
             source,
         })?;
 
-        let mode = match self.attach_in(ifindex, XdpMode::Native) {
+        let first_try = match preferred {
+            XdpMode::Native => self.attach_in(ifindex, XdpMode::Native),
+            XdpMode::Generic => Err(io::Error::other("the NIC profile asks for generic mode")),
+        };
+        let mode = match first_try {
             Ok(()) => XdpMode::Native,
             Err(native) => {
-                tracing::warn!(
-                    interface = %ifname,
-                    error = %native,
-                    "native XDP attach failed; falling back to generic (SKB) mode, which is slower"
-                );
+                if preferred == XdpMode::Native {
+                    tracing::warn!(
+                        interface = %ifname,
+                        error = %native,
+                        "native XDP attach failed; falling back to generic (SKB) mode, which is slower"
+                    );
+                }
                 self.attach_in(ifindex, XdpMode::Generic)
                     .map_err(|source| XdpError::Attach {
                         ifname: ifname.clone(),

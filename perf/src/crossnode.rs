@@ -341,6 +341,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
     };
     // Per side (in Side::ALL order), the rounds it passed; None once it has failed.
     let mut passed: [Option<Vec<CrossSide>>; 4] = [(); 4].map(|_| Some(Vec::new()));
+    let mut progress = crate::progress::Progress::new("crossnode", opts.rounds * Side::ALL.len());
     for round in 1..=opts.rounds {
         for (i, side) in Side::ALL.into_iter().enumerate() {
             if cmd::interrupted() {
@@ -349,11 +350,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
             let Some(rounds) = passed[i].as_mut() else {
                 continue;
             };
-            eprintln!(
-                "crossnode: round {round}/{}: {} ...",
-                opts.rounds,
-                side.name()
-            );
+            progress.step(&format!("round {round}/{}: {}", opts.rounds, side.name()));
             let mut method = None;
             let outcome = run_side_in(opts, side, &tag, &mut method);
             if side == Side::new(Forwarder::Kernel, Encap::Ipip) && method.is_some() {
@@ -373,6 +370,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
             }
         }
     }
+    progress.finish();
     for (side, rounds) in Side::ALL.into_iter().zip(passed) {
         let combined = rounds.and_then(combine_rounds);
         match (side.forwarder, side.encap) {
@@ -809,6 +807,13 @@ pub fn kernel_ipip_bpf_commands(
 ) -> Vec<Vec<String>> {
     let ns = spec.node_spec(k).node_netns();
     let object = object.to_string_lossy();
+    // The outer destination is compiled into the program; the route's next hop is the other
+    // node on a shared subnet, the router otherwise (CrossSubnet).
+    let next_hop = if spec.is_routed(k) == spec.is_routed(other) {
+        spec.node_ip(other)
+    } else {
+        spec.gateway_for(k)
+    };
     vec![
         strings(&[
             "ip",
@@ -818,7 +823,7 @@ pub fn kernel_ipip_bpf_commands(
             "add",
             &spec.node_block(other),
             "via",
-            &spec.node_ip(other).to_string(),
+            &next_hop.to_string(),
             "dev",
             UPLINK_IF,
             "mtu",
@@ -875,7 +880,7 @@ pub fn kernel_ipip_bpf_compile_command(
 
 /// Sets up IPIP between the two nodes' kernels with `tunl0` where the kernel has the `ipip`
 /// driver, and with the BPF encapsulation where it does not.
-fn setup_kernel_ipip(
+pub fn setup_kernel_ipip(
     spec: &MultiLabSpec,
     dir: &Path,
     clang: &str,

@@ -20,6 +20,7 @@ use crate::cmd::{self, ChildGuard};
 use crate::lab::{Forwarding, Lab, LabSpec};
 use crate::stats::{self, CpuTimes, Latencies};
 use crate::udp::{SendReport, SinkReport};
+use crate::xdpgen::{Generator, XdpUdp};
 
 /// The core the generator and ping are pinned to.
 pub const GENERATOR_CPU: usize = 0;
@@ -46,6 +47,9 @@ pub struct E2eOptions {
     /// brindle-node's worker mode: "poll" (busy, pinned to [`NODE_CPU`]; the default, lowest
     /// latency, burns its core by design) or "interrupt" (sleeps in poll(2) when idle).
     pub node_mode: String,
+    /// Kernel sockets (`udp-send`/`udp-sink`) or AF_XDP (`xdp-send`/`xdp-sink`, with loss
+    /// and one-way latency) for the UDP runs.
+    pub generator: Generator,
 }
 
 /// Measurements of one topology.
@@ -95,6 +99,8 @@ pub struct SizeSide {
     pub pps_delivered: f64,
     pub sent: u64,
     pub received: u64,
+    /// Loss, reordering and one-way latency (AF_XDP generator only).
+    pub xdp: Option<XdpUdp>,
 }
 
 /// Both sides at one frame size (`--sizes`), measured in the same labs as the main run.
@@ -113,6 +119,8 @@ pub const MAX_SIZES: usize = 16;
 #[derive(Clone, Debug, Serialize)]
 pub struct E2eReport {
     pub frame_size: usize,
+    /// "socket" or "xdp": which generator and sink measured UDP.
+    pub generator: Generator,
     pub duration_secs: f64,
     pub pings: u32,
     pub generator_cpu: usize,
@@ -127,6 +135,10 @@ pub struct E2eReport {
     /// Ping RTT CDF of each side, read from the same histogram as the percentiles.
     pub rtt_cdf_kernel: Vec<CdfPoint>,
     pub rtt_cdf_brindle: Vec<CdfPoint>,
+    /// Loss, reordering and one-way latency of each side's main UDP run (AF_XDP generator
+    /// only; the kernel side's sink is AF_XDP too, so both sides are measured alike).
+    pub udp_xdp_kernel: Option<XdpUdp>,
+    pub udp_xdp_brindle: Option<XdpUdp>,
 }
 
 /// What a side measures beyond [`SideResult`] (kept apart because other benchmarks build
@@ -135,6 +147,7 @@ pub struct E2eReport {
 struct SideExtras {
     by_size: Vec<SizeSide>,
     rtt_cdf: Vec<CdfPoint>,
+    udp_xdp: Option<XdpUdp>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +188,12 @@ pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, E
     for &size in sizes {
         crate::udp::payload_len(size)
             .map_err(|e| E2eError::Run(format!("invalid sizes: {size}: {e}")))?;
+        if opts.generator == Generator::Xdp && size < crate::xdpgen::MIN_FRAME {
+            return Err(E2eError::Run(format!(
+                "invalid sizes: {size}: the xdp generator needs frames of at least {} bytes",
+                crate::xdpgen::MIN_FRAME
+            )));
+        }
     }
     // Fail before the kernel side, not after it.
     if let Some(node) = &opts.brindle_node {
@@ -188,9 +207,13 @@ pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, E
     std::fs::create_dir_all(&opts.work_dir)
         .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
     let tag = run_tag();
+    let sides = if opts.brindle_node.is_some() { 2 } else { 1 };
+    let mut progress = crate::progress::Progress::new("e2e", sides);
+    progress.step("kernel side");
     let (kernel, kernel_extras) = run_kernel_side(opts, sizes, &format!("ek{tag}"))?;
     let (brindle, brindle_extras) = match &opts.brindle_node {
         Some(node) => {
+            progress.step("brindle side");
             let (side, extras) = run_brindle_side(opts, sizes, node, &format!("eb{tag}"))?;
             (Some(side), extras)
         }
@@ -216,6 +239,7 @@ pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, E
         .collect();
     Ok(E2eReport {
         frame_size: opts.frame_size,
+        generator: opts.generator,
         duration_secs: opts.duration.as_secs_f64(),
         pings: opts.pings,
         generator_cpu: GENERATOR_CPU,
@@ -228,6 +252,8 @@ pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, E
         by_size,
         rtt_cdf_kernel: kernel_extras.rtt_cdf,
         rtt_cdf_brindle: brindle_extras.rtt_cdf,
+        udp_xdp_kernel: kernel_extras.udp_xdp,
+        udp_xdp_brindle: brindle_extras.udp_xdp,
     })
 }
 
@@ -354,7 +380,7 @@ fn measure_all(
     sizes: &[usize],
     side: &'static str,
 ) -> Result<(SideResult, SideExtras), E2eError> {
-    let (send, sink, busy_cores) = udp_run(lab, opts)?;
+    let (send, sink, busy_cores, udp_xdp) = udp_run_with_generator(lab, opts)?;
     let (latencies, pings_sent) = ping_run(lab, opts)?;
     let rtt_cdf = cdf_quantiles()
         .filter_map(|fraction| {
@@ -368,13 +394,14 @@ fn measure_all(
             frame_size,
             ..opts.clone()
         };
-        let (send, sink, _) = udp_run(lab, &sized)?;
+        let (send, sink, _, xdp) = udp_run_with_generator(lab, &sized)?;
         let secs = if send.secs > 0.0 { send.secs } else { f64::NAN };
         by_size.push(SizeSide {
             pps_offered: send.sent as f64 / secs,
             pps_delivered: sink.received as f64 / secs,
             sent: send.sent,
             received: sink.received,
+            xdp,
         });
     }
     let secs = if send.secs > 0.0 { send.secs } else { f64::NAN };
@@ -394,7 +421,23 @@ fn measure_all(
         pings_sent,
         ping_replies: latencies.len(),
     };
-    Ok((result, SideExtras { by_size, rtt_cdf }))
+    Ok((result, SideExtras { by_size, rtt_cdf, udp_xdp }))
+}
+
+/// [`udp_run`] with the generator `opts` asks for; the AF_XDP one adds its details.
+pub fn udp_run_with_generator(
+    lab: &Lab,
+    opts: &E2eOptions,
+) -> Result<(SendReport, SinkReport, f64, Option<XdpUdp>), E2eError> {
+    if opts.generator == Generator::Socket {
+        let (send, sink, busy) = udp_run(lab, opts)?;
+        return Ok((send, sink, busy, None));
+    }
+    let ((w1_ns, _), (w2_ns, w2_ip)) = two_workloads(lab)?;
+    let ready = opts.work_dir.join(format!("sink-ready-{}", lab.spec().name));
+    let (send, sink, busy, details) =
+        crate::xdpgen::xdp_between(&w1_ns, &w2_ns, w2_ip, &ready, &UdpParams::of(opts))?;
+    Ok((send, sink, busy, Some(details)))
 }
 
 /// Sink in w2, generator in w1 pinned to [`GENERATOR_CPU`]; CPU sampled around the generator.
@@ -648,6 +691,7 @@ pub fn markdown(report: &E2eReport) -> String {
             ));
         }
     }
+    out.push_str(&crate::xdpgen::markdown_details(report));
     out
 }
 
@@ -737,6 +781,7 @@ mod tests {
         let brindle = side(300.0, Some(25.0), 2.0);
         let report = E2eReport {
             frame_size: 64,
+            generator: Generator::Socket,
             duration_secs: 5.0,
             pings: 500,
             generator_cpu: 0,
@@ -753,12 +798,14 @@ mod tests {
                     pps_delivered: 80.0,
                     sent: 400,
                     received: 400,
+                    xdp: None,
                 },
                 brindle: Some(SizeSide {
                     pps_offered: 120.0,
                     pps_delivered: 100.0,
                     sent: 600,
                     received: 500,
+                    xdp: None,
                 }),
                 ratio_pps_delivered: Some(1.25),
             }],
@@ -767,6 +814,8 @@ mod tests {
                 rtt_us: 50.0,
             }],
             rtt_cdf_brindle: vec![],
+            udp_xdp_kernel: None,
+            udp_xdp_brindle: None,
         };
         let md = markdown(&report);
         assert!(md.contains("| 1500 | 80 | 100 | 1.250 |"), "{md}");

@@ -3,6 +3,7 @@
 //!
 //! - [`lab`]: namespaces and veths wired the way Calico's CNI wires workloads.
 //! - [`udp`]: `sendmmsg`/`recvmmsg` generator and sink, bounded by duration.
+//! - [`xdpgen`]: AF_XDP generator and sink with sequence numbers and one-way latency.
 //! - [`stats`]: ping output parsing, latency percentiles, CPU accounting from `/proc/stat`.
 //! - [`e2e`]: the benchmark that runs both topologies one after the other.
 //! - [`cmd`]: bounded execution of the external tools all of the above use.
@@ -14,6 +15,12 @@ pub mod crossnode;
 pub mod e2e;
 pub mod lab;
 pub mod policy_bench;
+pub mod progress;
 pub mod report;
+pub mod report_rules;
+pub mod report_scenarios;
+pub mod scenarios;
+pub mod scale;
 pub mod stats;
 pub mod udp;
+pub mod xdpgen;

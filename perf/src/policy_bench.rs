@@ -1417,8 +1417,172 @@ pub fn run(opts: &PolicyOptions) -> Result<PolicyReport, PolicyBenchError> {
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// pps vs number of rules.
+
+/// Most rule counts in one sweep: each costs a full set-up of both sides.
+pub const MAX_SWEEP_POINTS: usize = 8;
+
+/// Both sides at one rule count of a sweep.
+#[derive(Clone, Debug, Serialize)]
+pub struct RulesSweepPoint {
+    pub rules: usize,
+    /// "established" and "new_flows", as in [`PolicyReport::kinds`].
+    pub kinds: Vec<KindResult>,
+    pub kernel_proof: EnforcementProof,
+    pub brindle_proof: EnforcementProof,
+}
+
+/// `policy --rules a,b,c`: the policy benchmark at each rule count, one after the other in
+/// one invocation, so that the brindle and iptables lines come from the same run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RulesSweepReport {
+    pub rule_counts: Vec<usize>,
+    pub frame_size: usize,
+    pub duration_secs: f64,
+    pub rounds: usize,
+    pub node_mode: String,
+    pub iptables: IptablesBackend,
+    pub generator_cpu: usize,
+    pub node_cpu: usize,
+    pub ncpus: usize,
+    pub loadavg_before: String,
+    pub loadavg_after: String,
+    pub points: Vec<RulesSweepPoint>,
+}
+
+/// Rule counts of a sweep: 1 to [`MAX_SWEEP_POINTS`] of them, each valid for
+/// [`bench_rules`], no repeats; returned in ascending order.
+pub fn sweep_counts(counts: &[usize]) -> Result<Vec<usize>, PolicyBenchError> {
+    if counts.is_empty() || counts.len() > MAX_SWEEP_POINTS {
+        return Err(PolicyBenchError::Invalid {
+            field: "rules",
+            value: format!("{counts:?}"),
+            reason: format!("give 1 to {MAX_SWEEP_POINTS} rule counts"),
+        });
+    }
+    let mut sorted = counts.to_vec();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(PolicyBenchError::Invalid {
+            field: "rules",
+            value: w[0].to_string(),
+            reason: "given twice".into(),
+        });
+    }
+    for &count in &sorted {
+        if !(1..=10_000).contains(&count) {
+            return Err(PolicyBenchError::Invalid {
+                field: "rules",
+                value: count.to_string(),
+                reason: "must be between 1 and 10000".into(),
+            });
+        }
+    }
+    Ok(sorted)
+}
+
+/// [`run`] at every count of `counts` (ascending); the full report of each count is passed
+/// to `each` as it completes (e.g. to keep `policy.json` for the usual count).
+pub fn run_sweep(
+    opts: &PolicyOptions,
+    counts: &[usize],
+    mut each: impl FnMut(&PolicyReport),
+) -> Result<RulesSweepReport, PolicyBenchError> {
+    let counts = sweep_counts(counts)?;
+    for &rules in &counts {
+        validate(&PolicyOptions { rules, ..opts.clone() })?;
+    }
+    let loadavg_before = loadavg();
+    let mut points = Vec::with_capacity(counts.len());
+    for (i, &rules) in counts.iter().enumerate() {
+        eprintln!("rules sweep [{}/{}]: {rules} rules", i + 1, counts.len());
+        let report = run(&PolicyOptions { rules, ..opts.clone() })?;
+        each(&report);
+        points.push(sweep_point(report));
+    }
+    Ok(RulesSweepReport {
+        rule_counts: counts,
+        frame_size: opts.frame_size,
+        duration_secs: opts.duration.as_secs_f64(),
+        rounds: opts.rounds,
+        node_mode: opts.node_mode.clone(),
+        iptables: opts.iptables,
+        generator_cpu: GENERATOR_CPU,
+        node_cpu: NODE_CPU,
+        ncpus: stats::online_cpus(),
+        loadavg_before,
+        loadavg_after: loadavg(),
+        points,
+    })
+}
+
+pub fn sweep_point(report: PolicyReport) -> RulesSweepPoint {
+    RulesSweepPoint {
+        rules: report.rules,
+        kinds: report.kinds,
+        kernel_proof: report.kernel_proof,
+        brindle_proof: report.brindle_proof,
+    }
+}
+
+/// The sweep as a Markdown table: delivered pps per rule count and traffic kind.
+pub fn sweep_markdown(report: &RulesSweepReport) -> String {
+    let f = |v: Option<f64>, digits: usize| match v {
+        Some(v) if v.is_finite() => format!("{v:.digits$}"),
+        _ => "-".to_string(),
+    };
+    let mut out = format!(
+        "pps vs number of rules: one node, two workloads, N ingress rules on the sink (the \
+         allowing one last); {}-byte UDP for {} s per side, kind and round, {} round(s) per \
+         count (medians); brindle worker in {} mode, kernel rules in iptables-{}; {} CPUs; \
+         load average {} -> {}.\n\n\
+         | rules | traffic | kernel delivered | brindle delivered | brindle/kernel |\n\
+         |---:|---|---:|---:|---:|\n",
+        report.frame_size,
+        report.duration_secs,
+        report.rounds,
+        report.node_mode,
+        match report.iptables {
+            IptablesBackend::Legacy => "legacy",
+            IptablesBackend::Nft => "nft",
+        },
+        report.ncpus,
+        report.loadavg_before.trim(),
+        report.loadavg_after.trim()
+    );
+    for p in &report.points {
+        for k in &p.kinds {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                p.rules,
+                k.kind,
+                f(k.kernel.pps_delivered, 0),
+                f(k.brindle.pps_delivered, 0),
+                f(k.ratio_delivered, 2)
+            );
+        }
+    }
+    out
+}
+
+/// Writes the sweep's JSON to `out` and its Markdown beside it; returns the Markdown path.
+pub fn write_sweep(report: &RulesSweepReport, out: &Path) -> Result<PathBuf, PolicyBenchError> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    }
+    let json = serde_json::to_string_pretty(report)
+        .map_err(|e| PolicyBenchError::Run(format!("serialising: {e}")))?;
+    std::fs::write(out, json + "\n").map_err(io_err(format!("writing {}", out.display())))?;
+    let md_path = out.with_extension("md");
+    std::fs::write(&md_path, sweep_markdown(report))
+        .map_err(io_err(format!("writing {}", md_path.display())))?;
+    Ok(md_path)
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn bench_probe(port: u16) -> Probe {
@@ -1706,5 +1870,63 @@ mod tests {
             json["kinds"][0]["brindle"]["rounds"][0]["pps_delivered"],
             550.0
         );
+    }
+
+    pub(crate) fn sample_sweep() -> RulesSweepReport {
+        let point = |rules: usize, kernel: f64, brindle: f64| RulesSweepPoint {
+            rules,
+            kinds: vec![
+                KindResult::new("established", FEW_FLOWS, vec![measured(kernel)], vec![measured(brindle)]),
+                KindResult::new("new_flows", all_flows(), vec![measured(kernel / 2.0)], vec![measured(brindle / 2.0)]),
+            ],
+            kernel_proof: EnforcementProof::default(),
+            brindle_proof: EnforcementProof::default(),
+        };
+        RulesSweepReport {
+            rule_counts: vec![10, 10_000],
+            frame_size: 64,
+            duration_secs: 1.0,
+            rounds: 1,
+            node_mode: "poll".into(),
+            iptables: IptablesBackend::Legacy,
+            generator_cpu: GENERATOR_CPU,
+            node_cpu: NODE_CPU,
+            ncpus: 2,
+            loadavg_before: "0.1".into(),
+            loadavg_after: "0.2".into(),
+            points: vec![point(10, 400_000.0, 300_000.0), point(10_000, 40_000.0, 280_000.0)],
+        }
+    }
+
+    #[test]
+    fn the_sweep_json_keeps_every_count_with_stable_field_names() {
+        let json = serde_json::to_value(sample_sweep()).unwrap();
+        assert_eq!(json["rule_counts"], serde_json::json!([10, 10_000]));
+        for field in ["frame_size", "duration_secs", "rounds", "node_mode", "iptables", "ncpus"] {
+            assert!(json.get(field).is_some(), "{field}");
+        }
+        let points = json["points"].as_array().unwrap();
+        assert_eq!(points.len(), 2);
+        assert_eq!(points[1]["rules"], 10_000);
+        let kind = &points[1]["kinds"][0];
+        assert_eq!(kind["kind"], "established");
+        assert_eq!(kind["kernel"]["pps_delivered"], 40_000.0);
+        assert_eq!(kind["brindle"]["pps_delivered"], 280_000.0);
+        assert_eq!(kind["ratio_delivered"], 7.0);
+        assert_eq!(points[0]["kinds"][1]["kind"], "new_flows");
+        assert!(points[0]["kernel_proof"].get("allowed_sent").is_some());
+        let md = sweep_markdown(&sample_sweep());
+        assert!(md.contains("| 10000 | established | 40000 | 280000 | 7.00 |"), "{md}");
+    }
+
+    #[test]
+    fn sweep_counts_are_sorted_bounded_and_unique() {
+        assert_eq!(sweep_counts(&[1000, 10, 100]).unwrap(), vec![10, 100, 1000]);
+        assert!(sweep_counts(&[]).is_err());
+        let err = sweep_counts(&[10, 10]).unwrap_err().to_string();
+        assert!(err.contains("rules 10"), "{err}");
+        let err = sweep_counts(&[10, 20_000]).unwrap_err().to_string();
+        assert!(err.contains("rules 20000"), "{err}");
+        assert!(sweep_counts(&[1, 2, 3, 4, 5, 6, 7, 8, 9]).is_err());
     }
 }

@@ -175,6 +175,10 @@ pub struct Report {
     pub sources: Vec<String>,
     /// Files or parts left out, with the reason.
     pub skipped: Vec<String>,
+    /// `scenarios*.json` (see report_scenarios).
+    pub scenarios: Vec<crate::report_scenarios::ScenarioRow>,
+    /// `rules-sweep*.json` (see report_rules).
+    pub rules_sweeps: Vec<crate::report_rules::RulesSweep>,
 }
 
 /// Reads the results, writes the plots then the Markdown report; returns what was read and
@@ -241,6 +245,16 @@ fn add_file(report: &mut Report, path: &Path) -> Result<(), ReportError> {
         add_policy(report, &file, &run)?;
     } else if run.starts_with("cni-latency") {
         add_cni_latency(report, &file, &run)?;
+    } else if run.starts_with("scenarios") {
+        let rows = crate::report_scenarios::rows(path, &doc, &run)?;
+        report.sources.extend((!rows.is_empty()).then(|| run.clone()));
+        report.scenarios.extend(rows);
+        return Ok(());
+    } else if run.starts_with("rules-sweep") {
+        let sweep = crate::report_rules::read(path, &doc, &run)?;
+        report.sources.extend((!sweep.points.is_empty()).then(|| run.clone()));
+        report.rules_sweeps.push(sweep);
+        return Ok(());
     } else if run.starts_with("resync") {
         report.resync.push(ResyncRow {
             run: run.clone(),
@@ -571,6 +585,8 @@ pub fn markdown(report: &Report, plots: &[PathBuf], plots_link: &str) -> String 
             md.push_str(&format!("![{stem}]({link})\n\n"));
         }
     }
+    md.push_str(&crate::report_scenarios::markdown(&report.scenarios));
+    md.push_str(&crate::report_rules::markdown(&report.rules_sweeps, plots_link));
     if !report.skipped.is_empty() {
         md.push_str("## Left out\n\n");
         for s in &report.skipped {
@@ -580,9 +596,8 @@ pub fn markdown(report: &Report, plots: &[PathBuf], plots_link: &str) -> String 
     }
     md.push_str(
         "pps vs packet size and the ping RTT CDF come from `brindle-perf e2e --sizes ...` \
-         (e2e files written before that option have neither). Not measured yet, so not \
-         plotted: pps vs number of rules (the policy benchmark runs one rule count per \
-         invocation).\n",
+         (e2e files written before that option have neither); pps vs number of rules from \
+         `brindle-perf policy --rules a,b,c` (`rules-sweep.json`).\n",
     );
     md
 }
@@ -638,13 +653,13 @@ fn register_font_from(candidates: &[PathBuf]) -> Result<(), ReportError> {
 
 /// One bar pair: kernel and brindle.
 #[derive(Clone, Debug)]
-struct BarPair {
-    label: String,
-    kernel: f64,
-    brindle: f64,
+pub(crate) struct BarPair {
+    pub(crate) label: String,
+    pub(crate) kernel: f64,
+    pub(crate) brindle: f64,
 }
 
-enum Chart {
+pub(crate) enum Chart {
     Bars {
         title: String,
         y_desc: String,
@@ -743,11 +758,13 @@ fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ReportError>
             written.extend(draw_both(&chart, &dir.join(format!("{run}-cdf")))?);
         }
     }
+    written.extend(crate::report_scenarios::write_plots(&report.scenarios, dir)?);
+    written.extend(crate::report_rules::write_plots(&report.rules_sweeps, dir)?);
     Ok(written)
 }
 
 /// `<stem>.svg` and `<stem>.png`.
-fn draw_both(chart: &Chart, stem: &Path) -> Result<Vec<PathBuf>, ReportError> {
+pub(crate) fn draw_both(chart: &Chart, stem: &Path) -> Result<Vec<PathBuf>, ReportError> {
     let svg = stem.with_extension("svg");
     let png = stem.with_extension("png");
     let plot_err = |path: &Path| {

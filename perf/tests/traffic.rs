@@ -115,6 +115,7 @@ fn e2e_kernel_side_measures_throughput_latency_and_cpu() {
         port: 7002,
         work_dir: dir.clone(),
         node_mode: "poll".into(),
+        generator: perf::xdpgen::Generator::Socket,
     };
     let report = e2e::run(&opts).unwrap();
     let out = dir.join("e2e.json");
@@ -183,6 +184,7 @@ fn e2e_brindle_side_starts_configures_and_stops_the_node() {
         port: 7003,
         work_dir: dir.clone(),
         node_mode: "poll".into(),
+        generator: perf::xdpgen::Generator::Socket,
     };
     let report = e2e::run(&opts).unwrap();
     let config = std::fs::read_to_string(dir.join("node.toml")).unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use perf::{controlplane, crossnode, e2e, policy_bench, report, udp};
+use perf::{controlplane, crossnode, e2e, policy_bench, report, scale, udp, xdpgen};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +49,73 @@ enum Cmd {
         #[arg(long)]
         ready_file: Option<PathBuf>,
     },
+    /// UDP pps between two workloads with 2 vs 2 + N idle workloads attached, per worker
+    /// mode, in one lab; JSON + Markdown report with the ratio.
+    Scale {
+        #[arg(long)]
+        brindle_node: PathBuf,
+        /// Idle workloads attached in the "many" runs.
+        #[arg(long, default_value_t = 500)]
+        idle: usize,
+        #[arg(long, value_delimiter = ',', default_value = "poll,interrupt")]
+        modes: Vec<String>,
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        #[arg(long, default_value_t = 5)]
+        duration: u64,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 5201)]
+        port: u16,
+        #[arg(long, default_value = "perf/results/scale.json")]
+        out: PathBuf,
+    },
+    /// Send stamped UDP frames on an AF_XDP socket of --dev (run inside the workload
+    /// namespace); prints the XdpSendReport as JSON.
+    XdpSend {
+        #[arg(long, default_value = "eth0")]
+        dev: String,
+        #[arg(long)]
+        dst: Ipv4Addr,
+        #[arg(long)]
+        port: u16,
+        /// Ethernet frame size in bytes, FCS included (64..1518).
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Seconds to send for (fractions allowed).
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        /// Stop after this many frames (0: only the duration bounds the run).
+        #[arg(long, default_value_t = 0)]
+        count: u64,
+        /// Frames per second (0: flat out).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+    },
+    /// Receive stamped UDP frames on AF_XDP sockets of --dev (fastpath's XDP program sends
+    /// every frame there; ARP for the interface's address is answered); prints the
+    /// XdpSinkReport (loss, reordering, latency percentiles) as JSON.
+    XdpSink {
+        #[arg(long, default_value = "eth0")]
+        dev: String,
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Stop early once traffic has stopped for this many milliseconds.
+        #[arg(long)]
+        idle_ms: Option<u64>,
+        /// Stop after this many stamped frames (0: no limit).
+        #[arg(long, default_value_t = 0)]
+        count: u64,
+        /// File created once the sockets receive, so that a generator can wait for it.
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+    },
     /// Kernel lab then brindle lab: UDP pps, ping RTT, busy cores; JSON + Markdown report.
     E2e {
         /// brindle-node binary; without it only the kernel side runs.
@@ -73,6 +140,10 @@ enum Cmd {
         /// same labs, for pps vs packet size.
         #[arg(long, value_delimiter = ',')]
         sizes: Vec<usize>,
+        /// UDP generator and sink: socket (sendmmsg/recvmmsg) or xdp (AF_XDP, with loss and
+        /// one-way latency percentiles).
+        #[arg(long, default_value = "socket")]
+        generator: xdpgen::Generator,
     },
     /// Two nodes on one segment, a workload each: kernel plain, kernel IPIP, brindle plain,
     /// brindle IPIP, one after the other; UDP pps, ping RTT, busy cores, path proof; JSON +
@@ -120,8 +191,14 @@ enum Cmd {
         duration: f64,
         #[arg(long, default_value_t = 3)]
         rounds: usize,
-        #[arg(long, default_value_t = 1000)]
-        rules: usize,
+        /// Rules in the policy; several (e.g. 10,100,1000,10000) sweep them in one run and
+        /// write --sweep-out (pps vs number of rules); the report of 1000 rules, if among
+        /// them, still goes to --out.
+        #[arg(long, value_delimiter = ',', default_value = "1000")]
+        rules: Vec<usize>,
+        /// Where a sweep over several --rules counts writes its JSON (and Markdown beside it).
+        #[arg(long, default_value = "perf/results/rules-sweep.json")]
+        sweep_out: PathBuf,
         #[arg(long, default_value_t = 64)]
         size: usize,
         #[arg(long, default_value_t = 64)]
@@ -174,6 +251,47 @@ enum Cmd {
         timeout: f64,
         #[arg(long, default_value = "perf/results/resync.json")]
         out: PathBuf,
+    },
+    /// The scenario suite: ping, iperf3 TCP/UDP and HTTP (nginx, ab, wrk) for pod-to-pod,
+    /// pod-to-node and node-to-node in a one-node, an L2 and an IPIP lab, each through the
+    /// kernel then brindle; JSON + Markdown report with brindle/kernel ratios.
+    Scenarios {
+        /// Directory holding brindle-node.
+        #[arg(long, default_value = "target/release")]
+        brindle_bin_dir: PathBuf,
+        #[arg(long, default_value = "perf/results/scenarios.json")]
+        out: PathBuf,
+        /// Short counts and durations (a minute or two in all).
+        #[arg(long)]
+        quick: bool,
+        /// Labs to run: one-node, l2, ipip [default: all].
+        #[arg(long, value_delimiter = ',')]
+        labs: Vec<String>,
+        /// Tests to run: ping, iperf-tcp, iperf-udp, http-ab, http-wrk [default: all].
+        #[arg(long, value_delimiter = ',')]
+        tests: Vec<String>,
+        #[arg(long)]
+        pings: Option<u32>,
+        /// Seconds per iperf3 run.
+        #[arg(long)]
+        iperf_secs: Option<u32>,
+        /// Offered rate of the iperf3 UDP test, Mbit/s.
+        #[arg(long)]
+        udp_mbit: Option<u32>,
+        /// ab's request count (ab also stops at --http-secs).
+        #[arg(long)]
+        http_requests: Option<u32>,
+        #[arg(long)]
+        http_concurrency: Option<u32>,
+        /// wrk's duration and ab's time limit, seconds.
+        #[arg(long)]
+        http_secs: Option<u32>,
+        /// brindle-node worker mode: interrupt or poll.
+        #[arg(long, default_value = "interrupt")]
+        node_mode: String,
+        /// Compiler of the kernel IPIP BPF program (kernels without the ipip driver).
+        #[arg(long, default_value = "clang")]
+        clang: String,
     },
     /// Markdown report and SVG/PNG plots from every results JSON in a directory: brindle vs
     /// kernel per benchmark with the ratio from the same run, CNI latency CDFs.
@@ -235,6 +353,69 @@ fn main() -> Result<()> {
             }
             println!("{}", serde_json::to_string(&report)?);
         }
+        Cmd::XdpSend { dev, dst, port, size, duration, count, rate, batch } => {
+            let opts = xdpgen::SendOptions {
+                dev,
+                dst,
+                port,
+                frame_size: size,
+                duration: seconds("duration", duration)?,
+                count,
+                rate_pps: rate,
+                batch,
+            };
+            println!("{}", serde_json::to_string(&xdpgen::xdp_send(&opts)?)?);
+        }
+        Cmd::XdpSink { dev, port, duration, idle_ms, count, ready_file } => {
+            let opts = xdpgen::SinkOptions {
+                dev,
+                port,
+                duration: seconds("duration", duration)?,
+                idle: idle_ms.map(Duration::from_millis),
+                count,
+            };
+            let mut ready_error = None;
+            let report = xdpgen::xdp_sink(&opts, || {
+                if let Some(path) = &ready_file {
+                    if let Err(e) = xdpgen::touch(path) {
+                        ready_error = Some(e.to_string());
+                    }
+                }
+            })?;
+            if let Some(e) = ready_error {
+                anyhow::bail!(e);
+            }
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Cmd::Scale { brindle_node, idle, modes, rounds, duration, size, batch, port, out } => {
+            perf::cmd::stop_on_signals();
+            anyhow::ensure!(duration <= 3600, "invalid duration {duration}: at most 3600 s");
+            anyhow::ensure!(
+                (1..=udp::MAX_BATCH).contains(&batch),
+                "invalid batch {batch}: between 1 and {}",
+                udp::MAX_BATCH
+            );
+            udp::payload_len(size)?;
+            let opts = scale::ScaleOptions {
+                brindle_node,
+                perf_exe: std::env::current_exe().context("locating brindle-perf itself")?,
+                duration: Duration::from_secs(duration),
+                frame_size: size,
+                batch,
+                port,
+                idle,
+                modes,
+                rounds,
+                work_dir: std::env::temp_dir().join(format!("brindle-perf-scale-{}", std::process::id())),
+            };
+            let report = scale::run(&opts)
+                .with_context(|| format!("scale failed; node configs and logs kept in {}", opts.work_dir.display()))?;
+            let _ = std::fs::remove_dir_all(&opts.work_dir);
+            let md = scale::markdown(&report);
+            let md_path = scale::write_report(&report, &md, &out)?;
+            print!("{md}");
+            eprintln!("wrote {} and {}", out.display(), md_path.display());
+        }
         Cmd::E2e {
             brindle_node,
             duration,
@@ -245,6 +426,7 @@ fn main() -> Result<()> {
             port,
             node_mode,
             sizes,
+            generator,
         } => {
             // Ctrl-C or SIGTERM: give up waiting so that labs and children are cleaned up.
             perf::cmd::stop_on_signals();
@@ -273,6 +455,7 @@ fn main() -> Result<()> {
                 port,
                 work_dir: std::env::temp_dir().join(format!("brindle-perf-{}", std::process::id())),
                 node_mode,
+                generator,
             };
             // The work dir (node.toml, node.log) is kept when the run fails, for the post-mortem.
             let report = e2e::run_with_sizes(&opts, &sizes).with_context(|| {
@@ -366,8 +549,13 @@ fn main() -> Result<()> {
             node_mode,
             iptables,
             out,
+            sweep_out,
         } => {
             perf::cmd::stop_on_signals();
+            let single = match rules[..] {
+                [one] => Some(one),
+                _ => None,
+            };
             let opts = policy_bench::PolicyOptions {
                 iptables: iptables.parse()?,
                 bin_dir: brindle_bin_dir,
@@ -376,11 +564,26 @@ fn main() -> Result<()> {
                 frame_size: size,
                 batch,
                 port,
-                rules,
+                rules: single.unwrap_or(1000),
                 node_mode,
                 work_dir: std::env::temp_dir()
                     .join(format!("brindle-policy-{}", std::process::id())),
             };
+            if single.is_none() {
+                let mut written = Ok(());
+                let sweep = policy_bench::run_sweep(&opts, &rules, |report| {
+                    if report.rules == 1000 && written.is_ok() {
+                        written = policy_bench::write_report(report, &out).map(|_| ());
+                    }
+                })
+                .with_context(|| format!("policy sweep failed; node log kept in {}", opts.work_dir.display()))?;
+                written?;
+                let _ = std::fs::remove_dir_all(&opts.work_dir);
+                let md_path = policy_bench::write_sweep(&sweep, &sweep_out)?;
+                print!("{}", policy_bench::sweep_markdown(&sweep));
+                eprintln!("wrote {} and {}", sweep_out.display(), md_path.display());
+                return Ok(());
+            }
             let report = policy_bench::run(&opts).with_context(|| {
                 format!(
                     "policy failed; node log kept in {}",
@@ -440,6 +643,54 @@ fn main() -> Result<()> {
             if let Some(error) = &report.node_error {
                 anyhow::bail!("the node did not sync {endpoints} endpoints: {error}");
             }
+        }
+        Cmd::Scenarios {
+            brindle_bin_dir,
+            out,
+            quick,
+            labs,
+            tests,
+            pings,
+            iperf_secs,
+            udp_mbit,
+            http_requests,
+            http_concurrency,
+            http_secs,
+            node_mode,
+            clang,
+        } => {
+            use perf::scenarios;
+            perf::cmd::stop_on_signals();
+            let work_dir =
+                std::env::temp_dir().join(format!("brindle-scenarios-{}", std::process::id()));
+            let mut opts = scenarios::ScenarioOptions::defaults(brindle_bin_dir, work_dir, quick);
+            if !labs.is_empty() {
+                opts.labs = labs
+                    .iter()
+                    .map(|l| scenarios::LabKind::parse(l))
+                    .collect::<Result<_, _>>()
+                    .map_err(anyhow::Error::msg)?;
+            }
+            opts.tests = tests
+                .iter()
+                .map(|t| scenarios::TestKind::parse(t))
+                .collect::<Result<_, _>>()
+                .map_err(anyhow::Error::msg)?;
+            opts.pings = pings.unwrap_or(opts.pings);
+            opts.iperf_secs = iperf_secs.unwrap_or(opts.iperf_secs);
+            opts.udp_mbit = udp_mbit.unwrap_or(opts.udp_mbit);
+            opts.http_requests = http_requests.unwrap_or(opts.http_requests);
+            opts.http_concurrency = http_concurrency.unwrap_or(opts.http_concurrency);
+            opts.http_secs = http_secs.unwrap_or(opts.http_secs);
+            opts.node_mode = node_mode;
+            opts.clang = clang;
+            let report = scenarios::run(&opts).with_context(|| {
+                format!("scenarios failed; configs and logs kept in {}", opts.work_dir.display())
+            })?;
+            let md_path = scenarios::write_report(&report, &out)?;
+            print!("{}", scenarios::markdown(&report));
+            eprintln!("wrote {} and {}", out.display(), md_path.display());
+            let _ = std::fs::remove_dir_all(&opts.work_dir);
         }
         Cmd::Report {
             results,

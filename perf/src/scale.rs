@@ -1,0 +1,393 @@
+//! `brindle-perf scale`: does forwarding slow down when many idle workloads are attached?
+//!
+//! One lab with two real workloads (w1 sends UDP to w2 through brindle-node) and, next to
+//! them, `idle` more workload interfaces that carry no traffic. The same node binary runs
+//! twice per round in the same lab: once programmed with the two workloads only ("few"), once
+//! with the idle ones attached as well ("many"); the ratio many/few is the figure (goal >= 0.8).
+//! Both runs happen in one invocation, one after the other, because only ratios measured side
+//! by side mean anything on a noisy machine.
+//!
+//! Plugging 500 workloads with brindle-cni (a namespace, a veth, addresses and routes each,
+//! ~15 commands) would take minutes; what the node's worker sees of an idle workload is only
+//! its host-side veth with an AF_XDP socket and the XDP program. So the idle workloads are veth
+//! pairs made with two `ip -batch` calls: the `cali…` end in the node namespace (listed in
+//! node.toml like any workload, with an address of the pool), the other end in one shared
+//! namespace `<lab>-idle`. The two real workloads are full Calico-style workloads (`lab`).
+//!
+//! Placement: the generator runs on CPU 0 (`e2e::GENERATOR_CPU`); in poll mode the node's
+//! worker is pinned to CPU 1; in interrupt mode it is not pinned and shares the cores.
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::cmd::{self, ChildGuard};
+use crate::e2e::{self, E2eError, UdpParams, NODE_CPU};
+use crate::lab::{Lab, LabSpec};
+
+/// Most idle workloads a run attaches (each costs the node a socket and an 8 MiB UMEM).
+pub const MAX_IDLE: usize = 2000;
+/// How long brindle-node gets to attach every port and start forwarding.
+const NODE_READY_TIMEOUT: Duration = Duration::from_secs(120);
+const NODE_STOP_GRACE: Duration = Duration::from_secs(10);
+const CONFIG_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Clone, Debug)]
+pub struct ScaleOptions {
+    pub brindle_node: PathBuf,
+    /// This benchmark's own executable (`udp-send`, `udp-sink`).
+    pub perf_exe: PathBuf,
+    pub duration: Duration,
+    pub frame_size: usize,
+    pub batch: usize,
+    pub port: u16,
+    /// Idle workloads attached in the "many" runs.
+    pub idle: usize,
+    /// Worker modes to measure ("poll", "interrupt").
+    pub modes: Vec<String>,
+    /// few/many pairs per mode; the report keeps the mean of each.
+    pub rounds: usize,
+    /// Scratch directory for node.toml, the control socket and logs.
+    pub work_dir: PathBuf,
+}
+
+/// One measurement: the node with `idle` idle workloads attached.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScaleRun {
+    pub idle_workloads: usize,
+    pub pps_offered: f64,
+    pub pps_delivered: f64,
+    pub sent: u64,
+    pub received: u64,
+    /// XDP programs attached in the node namespace when the run started (ports served).
+    pub attached_interfaces: usize,
+}
+
+/// One worker mode: every run of both kinds, their means, and the ratio many/few.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModeResult {
+    pub mode: String,
+    pub few: Vec<ScaleRun>,
+    pub many: Vec<ScaleRun>,
+    pub few_pps_delivered: f64,
+    pub many_pps_delivered: f64,
+    /// many / few delivered pps, from the same run of this command.
+    pub ratio_many_to_few: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ScaleReport {
+    pub frame_size: usize,
+    pub duration_secs: f64,
+    pub idle_workloads: usize,
+    pub rounds: usize,
+    pub generator_cpu: usize,
+    pub node_cpu: usize,
+    pub modes: Vec<ModeResult>,
+}
+
+/// Builds the lab and the idle veths, runs every mode, takes everything down.
+pub fn run(opts: &ScaleOptions) -> Result<ScaleReport, E2eError> {
+    if opts.idle == 0 || opts.idle > MAX_IDLE {
+        return Err(E2eError::Run(format!("invalid idle {}: between 1 and {MAX_IDLE}", opts.idle)));
+    }
+    if opts.rounds == 0 || opts.rounds > 20 {
+        return Err(E2eError::Run(format!("invalid rounds {}: between 1 and 20", opts.rounds)));
+    }
+    for mode in &opts.modes {
+        if mode != "poll" && mode != "interrupt" {
+            return Err(E2eError::Run(format!("invalid mode {mode:?}: expected poll or interrupt")));
+        }
+    }
+    if !opts.brindle_node.is_file() {
+        return Err(E2eError::Run(format!("brindle-node {} is not a file", opts.brindle_node.display())));
+    }
+    std::fs::create_dir_all(&opts.work_dir).map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
+    let name = format!("sq{}", std::process::id() % 100_000);
+    let lab = Lab::up(&LabSpec::new(&name, 2))?;
+    let idle = IdleWorkloads::up(&lab, opts.idle)?;
+    let mut modes = Vec::new();
+    for mode in &opts.modes {
+        let mut few = Vec::new();
+        let mut many = Vec::new();
+        for _ in 0..opts.rounds {
+            few.push(measure(&lab, &idle, 0, mode, opts)?);
+            many.push(measure(&lab, &idle, opts.idle, mode, opts)?);
+        }
+        let few_pps = mean(few.iter().map(|r| r.pps_delivered));
+        let many_pps = mean(many.iter().map(|r| r.pps_delivered));
+        modes.push(ModeResult {
+            mode: mode.clone(),
+            few,
+            many,
+            few_pps_delivered: few_pps,
+            many_pps_delivered: many_pps,
+            ratio_many_to_few: ratio(many_pps, few_pps),
+        });
+    }
+    drop(idle);
+    drop(lab);
+    Ok(ScaleReport {
+        frame_size: opts.frame_size,
+        duration_secs: opts.duration.as_secs_f64(),
+        idle_workloads: opts.idle,
+        rounds: opts.rounds,
+        generator_cpu: e2e::GENERATOR_CPU,
+        node_cpu: NODE_CPU,
+        modes,
+    })
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 {
+        f64::NAN
+    } else {
+        sum / n as f64
+    }
+}
+
+/// `a / b` when both are finite and `b` is not zero.
+pub fn ratio(a: f64, b: f64) -> Option<f64> {
+    (a.is_finite() && b.is_finite() && b != 0.0).then(|| a / b)
+}
+
+/// Host-side name of idle workload `k` (from 1): `cali` + 11 characters, like Calico's.
+pub fn idle_interface(k: usize) -> String {
+    format!("calisq{:09x}", k)
+}
+
+/// Address of idle workload `k` (from 1): from 192.168.16.1 on, inside the lab's /16 pool
+/// and clear of the real workloads (192.168.0.1, .2).
+pub fn idle_ip(k: usize) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::new(192, 168, 16, 0)) + k as u32)
+}
+
+/// The `[[workload]]` entries of `count` idle workloads, for node.toml.
+pub fn idle_workloads_toml(count: usize) -> String {
+    let mut out = String::new();
+    for k in 1..=count {
+        out.push_str(&format!("\n[[workload]]\ninterface = \"{}\"\nips = [\"{}\"]\n", idle_interface(k), idle_ip(k)));
+    }
+    out
+}
+
+/// The idle veths: `cali…` ends in the node namespace, peers in `<lab>-idle`. Dropping it
+/// deletes that namespace, which destroys the pairs.
+struct IdleWorkloads {
+    netns: String,
+}
+
+impl IdleWorkloads {
+    fn up(lab: &Lab, count: usize) -> Result<IdleWorkloads, E2eError> {
+        let netns = format!("{}-idle", lab.spec().name);
+        if crate::lab::netns_exists(&netns) {
+            return Err(E2eError::Run(format!("network namespace {netns} already exists")));
+        }
+        cmd::run(&["ip", "netns", "add", &netns], CONFIG_TIMEOUT)?;
+        let idle = IdleWorkloads { netns };
+        let node = lab.node_netns();
+        let mut node_batch = String::new();
+        let mut peer_batch = String::new();
+        for k in 1..=count {
+            let cali = idle_interface(k);
+            node_batch.push_str(&format!("link add {cali} type veth peer name i{k} netns {}\n", idle.netns));
+            node_batch.push_str(&format!("link set {cali} up\n"));
+            peer_batch.push_str(&format!("link set i{k} up\n"));
+        }
+        run_batch(&node, &node_batch, &lab_file(lab, "idle-node.batch"))?;
+        run_batch(&idle.netns, &peer_batch, &lab_file(lab, "idle-peer.batch"))?;
+        Ok(idle)
+    }
+}
+
+impl Drop for IdleWorkloads {
+    fn drop(&mut self) {
+        if let Err(e) = cmd::run(&["ip", "netns", "del", &self.netns], CONFIG_TIMEOUT) {
+            eprintln!("deleting {}: {e}", self.netns);
+        }
+    }
+}
+
+fn lab_file(lab: &Lab, what: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("{}-{what}", lab.spec().name))
+}
+
+/// `ip -n ns -batch file` with `commands` written to `file` (removed afterwards).
+fn run_batch(ns: &str, commands: &str, file: &Path) -> Result<(), E2eError> {
+    std::fs::write(file, commands).map_err(io_err(format!("writing {}", file.display())))?;
+    let path = file.to_string_lossy().to_string();
+    let result = cmd::run(&["ip", "-n", ns, "-batch", &path], CONFIG_TIMEOUT);
+    let _ = std::fs::remove_file(file);
+    result?;
+    Ok(())
+}
+
+/// Starts brindle-node with the two workloads and `idle` idle ones, waits until every port is
+/// attached and w1 reaches w2, measures UDP w1 -> w2, stops the node.
+fn measure(lab: &Lab, _idle: &IdleWorkloads, idle: usize, mode: &str, opts: &ScaleOptions) -> Result<ScaleRun, E2eError> {
+    let config_path = opts.work_dir.join("node.toml");
+    let socket = opts.work_dir.join("node.sock");
+    let log_path = opts.work_dir.join(format!("node-{mode}-{idle}.log"));
+    let cores: &[usize] = if mode == "poll" { &[NODE_CPU] } else { &[] };
+    let mut config = lab.node_config_toml_pinned(mode, &socket, cores);
+    config.push_str(&idle_workloads_toml(idle));
+    std::fs::write(&config_path, config).map_err(io_err(format!("writing {}", config_path.display())))?;
+    let node = start_node(&lab.node_netns(), &opts.brindle_node, &config_path, &log_path)?;
+    let mut node = node;
+    // The two workloads, the uplink and every idle workload.
+    let expected = 3 + idle;
+    let started = Instant::now();
+    let attached = loop {
+        let n = attached_interfaces(&lab.node_netns())?;
+        if n >= expected && reachable(lab)? {
+            break n;
+        }
+        if let Some(status) = node.try_wait() {
+            return Err(E2eError::Run(format!("brindle-node exited ({status}); log: {}", log_path.display())));
+        }
+        if started.elapsed() > NODE_READY_TIMEOUT || cmd::interrupted() {
+            return Err(E2eError::Run(format!(
+                "brindle-node attached {n} of {expected} interfaces within {NODE_READY_TIMEOUT:?}; log: {}",
+                log_path.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (w1, w2) = match (lab.workload(1), lab.workload(2)) {
+        (Some(a), Some(b)) => (a.clone(), b.clone()),
+        _ => return Err(E2eError::Run("the lab needs two workloads".into())),
+    };
+    let ready = opts.work_dir.join(format!("sink-ready-{}", lab.spec().name));
+    let params = UdpParams {
+        perf_exe: opts.perf_exe.clone(),
+        duration: opts.duration,
+        frame_size: opts.frame_size,
+        batch: opts.batch,
+        port: opts.port,
+    };
+    let result = e2e::udp_between(&w1.netns, &w2.netns, w2.ip, &ready, &params);
+    node.terminate(NODE_STOP_GRACE);
+    let (send, sink, _) = result?;
+    let secs = if send.secs > 0.0 { send.secs } else { f64::NAN };
+    let run = ScaleRun {
+        idle_workloads: idle,
+        pps_offered: send.sent as f64 / secs,
+        pps_delivered: sink.received as f64 / secs,
+        sent: send.sent,
+        received: sink.received,
+        attached_interfaces: attached,
+    };
+    eprintln!("scale: {mode} idle={idle}: {:.0} pps delivered ({} interfaces attached)", run.pps_delivered, attached);
+    Ok(run)
+}
+
+pub(crate) fn start_node(netns: &str, brindle_node: &Path, config: &Path, log_path: &Path) -> Result<ChildGuard, E2eError> {
+    let log = std::fs::File::create(log_path).map_err(io_err(format!("creating {}", log_path.display())))?;
+    let log_err = log.try_clone().map_err(io_err("duplicating the log descriptor"))?;
+    // `ip netns exec` execs the node, so SIGTERM to this pid reaches brindle-node itself.
+    let child = Command::new("ip")
+        .args(["netns", "exec", netns])
+        .arg(brindle_node)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .map_err(io_err(format!("starting {}", brindle_node.display())))?;
+    Ok(ChildGuard::new("brindle-node", child))
+}
+
+/// Interfaces in `netns` with an XDP program attached (`ip -o link` shows `prog/xdp`).
+pub(crate) fn attached_interfaces(netns: &str) -> Result<usize, E2eError> {
+    let out = cmd::run(&["ip", "-o", "-n", netns, "link", "show"], CONFIG_TIMEOUT)?;
+    Ok(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains("prog/xdp")).count())
+}
+
+fn reachable(lab: &Lab) -> Result<bool, E2eError> {
+    let (Some(w1), Some(w2)) = (lab.workload(1), lab.workload(2)) else {
+        return Err(E2eError::Run("the lab needs two workloads".into()));
+    };
+    let target = w2.ip.to_string();
+    let out = lab.exec_timeout(&w1.netns, &["ping", "-c", "1", "-W", "1", &target], Duration::from_secs(3))?;
+    Ok(out.status.success())
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> E2eError {
+    let what = what.into();
+    move |source| E2eError::Io { what, source }
+}
+
+/// The report as Markdown.
+pub fn markdown(report: &ScaleReport) -> String {
+    let mut out = String::new();
+    out.push_str("# Scale: pps between two workloads with idle workloads attached\n\n");
+    out.push_str(&format!(
+        "`brindle-perf scale --idle {}`: {}-byte UDP frames, {:.0} s per run, {} round(s); generator on CPU {}, \
+         poll-mode worker pinned to CPU {} (interrupt mode: not pinned).\n\n",
+        report.idle_workloads, report.frame_size, report.duration_secs, report.rounds, report.generator_cpu, report.node_cpu
+    ));
+    out.push_str("| worker mode | pps, 2 workloads | pps, 2 + idle workloads | ratio (goal >= 0.8) |\n|---|---|---|---|\n");
+    for m in &report.modes {
+        let ratio = m.ratio_many_to_few.map_or("n/a".into(), |r| format!("{r:.2}"));
+        out.push_str(&format!("| {} | {:.0} | {:.0} | {} |\n", m.mode, m.few_pps_delivered, m.many_pps_delivered, ratio));
+    }
+    // Each run, in the order it ran: the spread between rounds shows how noisy the machine was.
+    out.push_str("\nRuns in order (pps delivered):\n\n");
+    for m in &report.modes {
+        let runs: Vec<String> = m
+            .few
+            .iter()
+            .zip(&m.many)
+            .map(|(f, n)| format!("{:.0} / {:.0}", f.pps_delivered, n.pps_delivered))
+            .collect();
+        out.push_str(&format!("- {} (2 / 2 + {} idle): {}\n", m.mode, report.idle_workloads, runs.join(", ")));
+    }
+    out
+}
+
+/// Writes the JSON to `out` and the Markdown next to it; returns the Markdown's path.
+pub fn write_report<T: Serialize>(report: &T, markdown: &str, out: &Path) -> Result<PathBuf, E2eError> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    }
+    let json = serde_json::to_string_pretty(report).map_err(|e| E2eError::Run(format!("serialising the report: {e}")))?;
+    let mut f = std::fs::File::create(out).map_err(io_err(format!("creating {}", out.display())))?;
+    f.write_all(json.as_bytes()).and_then(|_| f.write_all(b"\n")).map_err(io_err(format!("writing {}", out.display())))?;
+    let md_path = out.with_extension("md");
+    std::fs::write(&md_path, markdown).map_err(io_err(format!("writing {}", md_path.display())))?;
+    Ok(md_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_names_are_calico_length_and_unique() {
+        assert_eq!(idle_interface(1), "calisq000000001");
+        assert_eq!(idle_interface(MAX_IDLE).len(), 15);
+        assert_ne!(idle_interface(10), idle_interface(16));
+    }
+
+    #[test]
+    fn idle_addresses_stay_in_the_pool_and_clear_of_the_real_workloads() {
+        assert_eq!(idle_ip(1), Ipv4Addr::new(192, 168, 16, 1));
+        assert_eq!(idle_ip(MAX_IDLE), Ipv4Addr::new(192, 168, 23, 208));
+        let toml = idle_workloads_toml(2);
+        assert!(toml.contains("calisq000000002") && toml.contains("192.168.16.2"), "{toml}");
+        assert_eq!(toml.matches("[[workload]]").count(), 2);
+    }
+
+    #[test]
+    fn ratio_needs_a_finite_nonzero_base() {
+        assert_eq!(ratio(8.0, 10.0), Some(0.8));
+        assert_eq!(ratio(1.0, 0.0), None);
+        assert_eq!(ratio(f64::NAN, 1.0), None);
+    }
+}

@@ -1,0 +1,1488 @@
+//! The scenario suite (MISSION.md scenario 7): ping latency, iperf3 TCP and UDP, and HTTP
+//! load (nginx in a workload, `ab` and `wrk` from another) over the paths a cluster has,
+//! each measured through brindle and through the kernel dataplane in the same run.
+//!
+//! | lab        | topology                                   | paths measured |
+//! |------------|--------------------------------------------|----------------|
+//! | `one-node` | [`Lab`]: two workloads, uplink to `ext`    | pod-to-pod, pod-to-node (workload to the node's uplink address) |
+//! | `l2`       | [`MultiLab`]: two nodes on one segment     | pod-to-pod across nodes (plain), node-to-node |
+//! | `ipip`     | [`MultiLab`]: node 2 behind a router       | pod-to-pod across nodes (IP in IP) |
+//!
+//! Each lab is built twice, kernel first: once wired as Calico's kernel dataplane wires it
+//! (the labs' own Calico wiring: veth `cali...`, proxy ARP, /32 routes, the crossnode
+//! benchmark's routes and IPIP), then with `brindle-node` (file mode, interrupt workers by
+//! default so that two nodes share the two cores) forwarding. Every scenario of the lab runs
+//! in each; ratios are brindle/kernel of the same run.
+//!
+//! Pod-to-node through brindle is workload-to-host traffic: the vRouter punts it
+//! (`Verdict::Punt(Local)`). File-mode ports carry no policy, so it is allowed without
+//! configuration (an agent-mode node needs `defaultEndpointToHostAction` Accept or Return).
+//! Today the slow path answers ICMP echo for the node's addresses itself and drops other
+//! local traffic, so brindle's pod-to-node ping measures that responder and its iperf3
+//! scenarios fail (reported as failed, not hidden). Node-to-node
+//! stays in the kernel (the XDP program passes it): it shows the cost of the attached
+//! program.
+//!
+//! Every load is bounded: ping by count and deadline, iperf3 by `-t`, ab by `-n` and `-t`,
+//! wrk by `-d` and `--timeout`; every process by a timeout of its own.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::Ipv4Addr;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::cmd::{self, ChildGuard, CmdError};
+use crate::crossnode::{self, Encap};
+use crate::e2e;
+use crate::lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
+use crate::progress::Progress;
+
+/// The lab's ports for iperf3 and nginx (inside workload namespaces: no clash with the host).
+pub const IPERF_PORT: u16 = 5301;
+pub const HTTP_PORT: u16 = 8080;
+/// The static file nginx serves: small, so that the load measures packets and not bytes.
+pub const HTTP_FILE: &str = "index.html";
+pub const HTTP_FILE_BYTES: usize = 612;
+/// iperf3's UDP datagram: fits the 1480-byte MTU of the IPIP lab with its headers.
+pub const UDP_DATAGRAM_BYTES: usize = 1400;
+/// Workload MTU in the IPIP lab, as Calico sets it for an IPIP pool (1500 - 20).
+pub const IPIP_WORKLOAD_MTU: usize = crossnode::TUNNEL_MTU;
+/// How long a node gets from start to forwarding.
+const NODE_READY_TIMEOUT: Duration = Duration::from_secs(15);
+const NODE_STOP_GRACE: Duration = Duration::from_secs(5);
+/// Longest a server (iperf3, nginx) may take to listen.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+// ---------------------------------------------------------------------------------------
+// What runs
+// ---------------------------------------------------------------------------------------
+
+/// The three labs of the suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabKind {
+    OneNode,
+    L2,
+    Ipip,
+}
+
+impl LabKind {
+    pub const ALL: [LabKind; 3] = [LabKind::OneNode, LabKind::L2, LabKind::Ipip];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LabKind::OneNode => "one-node",
+            LabKind::L2 => "l2",
+            LabKind::Ipip => "ipip",
+        }
+    }
+
+    /// Parses `one-node`, `l2` or `ipip`.
+    pub fn parse(text: &str) -> Result<LabKind, String> {
+        LabKind::ALL
+            .into_iter()
+            .find(|k| k.name() == text.trim())
+            .ok_or_else(|| format!("invalid lab {text:?}: expected one-node, l2 or ipip"))
+    }
+
+    /// The paths measured in this lab, with the tests run over each.
+    pub fn scenarios(self) -> Vec<Scenario> {
+        use TestKind::*;
+        let all = [Ping, IperfTcp, IperfUdp];
+        let mut out = Vec::new();
+        let mut add = |path: PathKind, tests: &[TestKind]| {
+            out.extend(tests.iter().map(|&test| Scenario {
+                lab: self,
+                path,
+                test,
+            }))
+        };
+        match self {
+            LabKind::OneNode => {
+                add(PathKind::PodToPod, &[Ping, IperfTcp, IperfUdp, HttpAb, HttpWrk]);
+                add(PathKind::PodToNode, &all);
+            }
+            LabKind::L2 => {
+                add(PathKind::PodToPod, &[Ping, IperfTcp, IperfUdp, HttpAb, HttpWrk]);
+                add(PathKind::NodeToNode, &all);
+            }
+            LabKind::Ipip => add(PathKind::PodToPod, &all),
+        }
+        out
+    }
+}
+
+/// Who talks to whom.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PathKind {
+    PodToPod,
+    PodToNode,
+    NodeToNode,
+}
+
+impl PathKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PathKind::PodToPod => "pod-to-pod",
+            PathKind::PodToNode => "pod-to-node",
+            PathKind::NodeToNode => "node-to-node",
+        }
+    }
+}
+
+/// What is measured over a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TestKind {
+    Ping,
+    IperfTcp,
+    IperfUdp,
+    HttpAb,
+    HttpWrk,
+}
+
+impl TestKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TestKind::Ping => "ping",
+            TestKind::IperfTcp => "iperf-tcp",
+            TestKind::IperfUdp => "iperf-udp",
+            TestKind::HttpAb => "http-ab",
+            TestKind::HttpWrk => "http-wrk",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<TestKind, String> {
+        use TestKind::*;
+        [Ping, IperfTcp, IperfUdp, HttpAb, HttpWrk]
+            .into_iter()
+            .find(|t| t.name() == text.trim())
+            .ok_or_else(|| {
+                format!(
+                    "invalid test {text:?}: expected ping, iperf-tcp, iperf-udp, http-ab or http-wrk"
+                )
+            })
+    }
+}
+
+/// One measurement: a test over a path of a lab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Scenario {
+    pub lab: LabKind,
+    pub path: PathKind,
+    pub test: TestKind,
+}
+
+impl Scenario {
+    /// `one-node pod-to-pod ping`.
+    pub fn label(&self) -> String {
+        format!("{} {} {}", self.lab.name(), self.path.name(), self.test.name())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ScenarioOptions {
+    /// Directory holding `brindle-node`.
+    pub bin_dir: PathBuf,
+    /// Scratch: node configs, sockets and logs, nginx's config and pid file.
+    pub work_dir: PathBuf,
+    pub labs: Vec<LabKind>,
+    /// Only these tests (empty: all).
+    pub tests: Vec<TestKind>,
+    pub pings: u32,
+    /// Seconds of each iperf3 run.
+    pub iperf_secs: u32,
+    /// The UDP test's offered rate, in Mbit/s.
+    pub udp_mbit: u32,
+    /// ab: requests and concurrency; ab stops at `http_secs` too.
+    pub http_requests: u32,
+    pub http_concurrency: u32,
+    /// wrk's duration (and ab's time limit).
+    pub http_secs: u32,
+    /// brindle-node's worker mode: interrupt (default) or poll.
+    pub node_mode: String,
+    /// Compiler of the kernel IPIP BPF program (kernels without the `ipip` driver).
+    pub clang: String,
+    pub quick: bool,
+}
+
+impl ScenarioOptions {
+    /// The full run's defaults, or the short ones of `--quick`.
+    pub fn defaults(bin_dir: PathBuf, work_dir: PathBuf, quick: bool) -> ScenarioOptions {
+        ScenarioOptions {
+            bin_dir,
+            work_dir,
+            labs: LabKind::ALL.to_vec(),
+            tests: Vec::new(),
+            pings: if quick { 50 } else { 500 },
+            iperf_secs: if quick { 1 } else { 5 },
+            udp_mbit: 1000,
+            http_requests: if quick { 500 } else { 20_000 },
+            http_concurrency: 8,
+            http_secs: if quick { 1 } else { 5 },
+            node_mode: "interrupt".into(),
+            clang: "clang".into(),
+            quick,
+        }
+    }
+
+    /// Bounds on every count and time, so that a typo cannot start a run of days.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        let check = |field: &'static str, value: u64, max: u64| {
+            if value == 0 || value > max {
+                Err(ScenarioError::Invalid {
+                    field,
+                    value: value.to_string(),
+                    reason: format!("between 1 and {max}"),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        check("pings", self.pings.into(), 100_000)?;
+        check("iperf_secs", self.iperf_secs.into(), 600)?;
+        check("udp_mbit", self.udp_mbit.into(), 100_000)?;
+        check("http_requests", self.http_requests.into(), 10_000_000)?;
+        check("http_concurrency", self.http_concurrency.into(), 1000)?;
+        check("http_secs", self.http_secs.into(), 600)?;
+        if self.http_concurrency > self.http_requests {
+            return Err(ScenarioError::Invalid {
+                field: "http_concurrency",
+                value: self.http_concurrency.to_string(),
+                reason: "more than http_requests".into(),
+            });
+        }
+        if self.node_mode != "interrupt" && self.node_mode != "poll" {
+            return Err(ScenarioError::Invalid {
+                field: "node_mode",
+                value: self.node_mode.clone(),
+                reason: "expected interrupt or poll".into(),
+            });
+        }
+        if self.labs.is_empty() {
+            return Err(ScenarioError::Invalid {
+                field: "labs",
+                value: String::new(),
+                reason: "at least one lab".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The scenarios this run measures, in order.
+    pub fn scenarios(&self) -> Vec<Scenario> {
+        self.labs
+            .iter()
+            .flat_map(|lab| lab.scenarios())
+            .filter(|s| self.tests.is_empty() || self.tests.contains(&s.test))
+            .collect()
+    }
+
+    fn brindle_node(&self) -> PathBuf {
+        self.bin_dir.join("brindle-node")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("invalid {field} {value:?}: {reason}")]
+    Invalid {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Lab(#[from] crate::lab::LabError),
+    #[error(transparent)]
+    Command(#[from] CmdError),
+    #[error(transparent)]
+    Crossnode(#[from] crossnode::CrossnodeError),
+    #[error(transparent)]
+    Measure(#[from] e2e::E2eError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Run(String),
+    #[error("{tool} printed unexpected output: {reason}")]
+    Parse { tool: &'static str, reason: String },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ScenarioError {
+    let what = what.into();
+    move |source| ScenarioError::Io { what, source }
+}
+
+// ---------------------------------------------------------------------------------------
+// Results
+// ---------------------------------------------------------------------------------------
+
+/// A metric's name (unit included, e.g. `rtt_p50_us`, `gbit_per_s`) and value.
+pub type Metrics = BTreeMap<String, f64>;
+
+/// Whether more of a metric is better: the report's arrows and the plots' titles.
+pub fn higher_is_better(metric: &str) -> bool {
+    !(metric.starts_with("rtt_")
+        || metric.ends_with("_ms")
+        || metric.ends_with("_us")
+        || metric.contains("lost")
+        || metric.contains("failed")
+        || metric.contains("errors")
+        || metric.contains("retransmits"))
+}
+
+/// Both sides of one scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioResult {
+    pub lab: LabKind,
+    pub path: PathKind,
+    pub test: TestKind,
+    /// `None` when the side failed (see `kernel_error`/`brindle_error`).
+    pub kernel: Option<Metrics>,
+    pub brindle: Option<Metrics>,
+    pub kernel_error: Option<String>,
+    pub brindle_error: Option<String>,
+    /// brindle/kernel for every metric both sides have, where the kernel's is not zero.
+    pub ratios: Metrics,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenariosReport {
+    pub quick: bool,
+    pub ncpus: usize,
+    pub node_mode: String,
+    pub pings: u32,
+    pub iperf_secs: u32,
+    pub udp_offered_mbit: u32,
+    pub udp_datagram_bytes: usize,
+    pub http_requests: u32,
+    pub http_concurrency: u32,
+    pub http_secs: u32,
+    pub http_file_bytes: usize,
+    pub kernel_ipip_method: Option<crossnode::KernelIpip>,
+    pub load_average_before: Option<String>,
+    pub load_average_after: Option<String>,
+    pub elapsed_secs: f64,
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+/// brindle/kernel per metric both sides measured (none where the kernel measured zero).
+pub fn ratios(kernel: &Metrics, brindle: &Metrics) -> Metrics {
+    kernel
+        .iter()
+        .filter_map(|(name, &k)| {
+            let b = *brindle.get(name)?;
+            (k != 0.0 && k.is_finite() && b.is_finite()).then(|| (name.clone(), b / k))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Parsing the tools' output
+// ---------------------------------------------------------------------------------------
+
+fn parse_err(tool: &'static str, reason: impl Into<String>) -> ScenarioError {
+    ScenarioError::Parse {
+        tool,
+        reason: reason.into(),
+    }
+}
+
+/// Ping: p50 and p99 of the replies (from e2e's histogram), and how many came back.
+pub fn ping_metrics(latencies: &crate::stats::Latencies, sent: u32) -> Result<Metrics, ScenarioError> {
+    let (Some(p50), Some(p99)) = (latencies.p50_us(), latencies.p99_us()) else {
+        return Err(parse_err("ping", format!("no replies to {sent} pings")));
+    };
+    Ok(Metrics::from([
+        ("rtt_p50_us".into(), p50),
+        ("rtt_p99_us".into(), p99),
+        ("replies".into(), latencies.len() as f64),
+        ("sent".into(), f64::from(sent)),
+    ]))
+}
+
+fn json_number(doc: &serde_json::Value, pointer: &str) -> Option<f64> {
+    doc.pointer(pointer).and_then(serde_json::Value::as_f64)
+}
+
+/// iperf3 `-J` of a TCP client: what the receiver got, in Gbit/s, and the sender's
+/// retransmissions.
+pub fn parse_iperf_tcp(json: &str) -> Result<Metrics, ScenarioError> {
+    let doc: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| parse_err("iperf3", format!("not JSON: {e}")))?;
+    if let Some(error) = doc.get("error").and_then(|e| e.as_str()) {
+        return Err(parse_err("iperf3", format!("error: {error}")));
+    }
+    let bps = json_number(&doc, "/end/sum_received/bits_per_second")
+        .ok_or_else(|| parse_err("iperf3", "no end.sum_received.bits_per_second"))?;
+    let mut m = Metrics::from([("gbit_per_s".into(), bps / 1e9)]);
+    if let Some(r) = json_number(&doc, "/end/sum_sent/retransmits") {
+        m.insert("retransmits".into(), r);
+    }
+    Ok(m)
+}
+
+/// iperf3 `-J -u` of a UDP client: delivered Gbit/s and loss as the server reported them
+/// (`end.sum`), next to the rate offered (`end.sum_sent` where this iperf3 has it).
+pub fn parse_iperf_udp(json: &str) -> Result<Metrics, ScenarioError> {
+    let doc: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| parse_err("iperf3", format!("not JSON: {e}")))?;
+    if let Some(error) = doc.get("error").and_then(|e| e.as_str()) {
+        return Err(parse_err("iperf3", format!("error: {error}")));
+    }
+    let sum = |field: &str| {
+        json_number(&doc, &format!("/end/sum_received/{field}"))
+            .or_else(|| json_number(&doc, &format!("/end/sum/{field}")))
+    };
+    let packets =
+        sum("packets").ok_or_else(|| parse_err("iperf3", "no end.sum.packets (UDP run?)"))?;
+    let lost = sum("lost_packets").ok_or_else(|| parse_err("iperf3", "no end.sum.lost_packets"))?;
+    let bps = sum("bits_per_second")
+        .ok_or_else(|| parse_err("iperf3", "no end.sum.bits_per_second"))?;
+    let lost_percent = if packets > 0.0 { 100.0 * lost / packets } else { 100.0 };
+    // The server's own figure counts what it received; iperf3 3.12 reports the sender's
+    // rate in end.sum, so delivered = offered * (1 - loss).
+    let delivered_bps = if doc.pointer("/end/sum_received").is_some() {
+        bps
+    } else {
+        bps * (1.0 - lost_percent / 100.0)
+    };
+    let mut m = Metrics::from([
+        ("gbit_per_s".into(), delivered_bps / 1e9),
+        ("lost_percent".into(), lost_percent),
+        ("packets".into(), packets),
+    ]);
+    if let Some(sent) = json_number(&doc, "/end/sum_sent/bits_per_second").or(Some(bps)) {
+        m.insert("offered_gbit_per_s".into(), sent / 1e9);
+    }
+    if let Some(jitter) = sum("jitter_ms") {
+        m.insert("jitter_ms".into(), jitter);
+    }
+    Ok(m)
+}
+
+/// The number after `label` on the line that starts with it (`Requests per second:  1.5`).
+fn labelled_number(text: &str, label: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.trim_start().strip_prefix(label))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// ApacheBench: requests/s, completed and failed requests (non-2xx counted as failed), and
+/// the 50% and 99% lines of "Percentage of the requests served within a certain time (ms)".
+pub fn parse_ab(text: &str) -> Result<Metrics, ScenarioError> {
+    let field = |label: &str| {
+        labelled_number(text, label).ok_or_else(|| parse_err("ab", format!("no {label:?} line")))
+    };
+    let rps = field("Requests per second:")?;
+    let complete = field("Complete requests:")?;
+    let failed = field("Failed requests:")?;
+    let non_2xx = labelled_number(text, "Non-2xx responses:").unwrap_or(0.0);
+    let percentile = |p: &str| {
+        let table = text
+            .split("Percentage of the requests served within a certain time (ms)")
+            .nth(1)?;
+        table.lines().find_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some(p)).then(|| words.next()?.parse::<f64>().ok())?
+        })
+    };
+    let p50 = percentile("50%").ok_or_else(|| parse_err("ab", "no 50% line"))?;
+    let p99 = percentile("99%").ok_or_else(|| parse_err("ab", "no 99% line"))?;
+    Ok(Metrics::from([
+        ("requests_per_s".into(), rps),
+        ("complete_requests".into(), complete),
+        ("failed_requests".into(), failed + non_2xx),
+        ("p50_ms".into(), p50),
+        ("p99_ms".into(), p99),
+    ]))
+}
+
+/// A wrk duration (`812.00us`, `1.20ms`, `2.01s`, `1.00m`) in milliseconds.
+pub fn wrk_duration_ms(text: &str) -> Option<f64> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    let factor = match unit {
+        "us" => 1e-3,
+        "ms" => 1.0,
+        "s" => 1e3,
+        "m" => 60e3,
+        "h" => 3600e3,
+        _ => return None,
+    };
+    Some(value * factor)
+}
+
+/// wrk `--latency`: Requests/sec, requests completed, socket errors and non-2xx/3xx
+/// responses (together as errors), and the 50%/99% lines of the Latency Distribution.
+pub fn parse_wrk(text: &str) -> Result<Metrics, ScenarioError> {
+    let rps = labelled_number(text, "Requests/sec:")
+        .ok_or_else(|| parse_err("wrk", "no Requests/sec line"))?;
+    let requests = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .ok_or_else(|| parse_err("wrk", "no \"N requests in\" line"))?;
+    let socket_errors: f64 = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("Socket errors:"))
+        .map(|rest| {
+            rest.split(',')
+                .filter_map(|part| part.split_whitespace().last()?.parse::<f64>().ok())
+                .sum()
+        })
+        .unwrap_or(0.0);
+    let non_2xx = labelled_number(text, "Non-2xx or 3xx responses:").unwrap_or(0.0);
+    let percentile = |p: &str| {
+        let table = text.split("Latency Distribution").nth(1)?;
+        table.lines().find_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some(p)).then(|| wrk_duration_ms(words.next()?))?
+        })
+    };
+    let p50 = percentile("50%").ok_or_else(|| parse_err("wrk", "no 50% latency line"))?;
+    let p99 = percentile("99%").ok_or_else(|| parse_err("wrk", "no 99% latency line"))?;
+    Ok(Metrics::from([
+        ("requests_per_s".into(), rps),
+        ("requests".into(), requests),
+        ("errors".into(), socket_errors + non_2xx),
+        ("p50_ms".into(), p50),
+        ("p99_ms".into(), p99),
+    ]))
+}
+
+// ---------------------------------------------------------------------------------------
+// A lab that is up, with whatever forwards in it
+// ---------------------------------------------------------------------------------------
+
+/// An endpoint of a path: the namespace traffic starts from or goes to, and its address.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub netns: String,
+    pub ip: Ipv4Addr,
+}
+
+enum Built {
+    One(Lab),
+    Multi(MultiLab),
+}
+
+/// A lab of one kind, wired for one forwarder; nodes are stopped before the lab goes down.
+struct RunningLab {
+    // Field order is drop order: nodes first, then the namespaces.
+    nodes: Vec<ChildGuard>,
+    built: Built,
+    kind: LabKind,
+}
+
+impl RunningLab {
+    /// The two ends of `path` in this lab.
+    fn ends(&self, path: PathKind) -> Result<(Endpoint, Endpoint), ScenarioError> {
+        let missing = || ScenarioError::Run(format!("{} has no {} path", self.kind.name(), path.name()));
+        let workload = |lab: &Lab, i: usize| {
+            lab.workload(i).map(|w| Endpoint {
+                netns: w.netns.clone(),
+                ip: w.ip,
+            })
+        };
+        match (&self.built, path) {
+            (Built::One(lab), PathKind::PodToPod) => {
+                Ok((workload(lab, 1).ok_or_else(missing)?, workload(lab, 2).ok_or_else(missing)?))
+            }
+            (Built::One(lab), PathKind::PodToNode) => {
+                let uplink = lab.uplink().ok_or_else(missing)?;
+                let node = Endpoint {
+                    netns: lab.node_netns(),
+                    ip: uplink.node_ip,
+                };
+                Ok((workload(lab, 1).ok_or_else(missing)?, node))
+            }
+            (Built::Multi(lab), PathKind::PodToPod) => {
+                let from = lab.node(1).and_then(|n| workload(n, 1)).ok_or_else(missing)?;
+                let to = lab.node(2).and_then(|n| workload(n, 1)).ok_or_else(missing)?;
+                Ok((from, to))
+            }
+            (Built::Multi(lab), PathKind::NodeToNode) => {
+                let spec = lab.spec();
+                let node = |k: usize| Endpoint {
+                    netns: spec.node_spec(k).node_netns(),
+                    ip: spec.node_ip(k),
+                };
+                Ok((node(1), node(2)))
+            }
+            _ => Err(missing()),
+        }
+    }
+
+    /// Whether every brindle node is still running.
+    fn nodes_alive(&mut self, dir: &Path) -> Result<(), ScenarioError> {
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            if let Some(status) = node.try_wait() {
+                let log = dir.join(format!("node{}.log", i + 1));
+                return Err(ScenarioError::Run(format!(
+                    "brindle-node {} exited ({status}); log: {}",
+                    i + 1,
+                    tail(&log)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn stop(self) {
+        for node in self.nodes {
+            node.terminate(NODE_STOP_GRACE);
+        }
+    }
+}
+
+/// A short tag unique to this process and run: `<2 base-36 digits of the pid><run>`, so that
+/// lab names (`sc` + lab + side + tag) fit the 7 characters of a multi-node lab.
+fn run_tag() -> String {
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let digit = |n: u32| std::char::from_digit(n % 36, 36).unwrap_or('0');
+    let pid = std::process::id();
+    [digit(pid / 36), digit(pid), digit(run)].iter().collect()
+}
+
+/// `sc` + `o`/`l`/`i` + `k`/`b` + tag: namespaces of this suite start with `sc`.
+fn lab_name(kind: LabKind, forwarding: Forwarding, tag: &str) -> String {
+    let k = match kind {
+        LabKind::OneNode => 'o',
+        LabKind::L2 => 'l',
+        LabKind::Ipip => 'i',
+    };
+    let f = match forwarding {
+        Forwarding::Kernel => 'k',
+        Forwarding::Brindle => 'b',
+    };
+    format!("sc{k}{f}{tag}")
+}
+
+fn multi_spec(kind: LabKind, name: String) -> MultiLabSpec {
+    MultiLabSpec {
+        routed_nodes: usize::from(kind == LabKind::Ipip),
+        ..MultiLabSpec::new(name, 2, 1)
+    }
+}
+
+/// Builds `kind` for `forwarding`, starts what forwards, and waits for the first pod-to-pod
+/// reply.
+fn bring_up(
+    opts: &ScenarioOptions,
+    kind: LabKind,
+    forwarding: Forwarding,
+    dir: &Path,
+    ipip_method: &mut Option<crossnode::KernelIpip>,
+) -> Result<RunningLab, ScenarioError> {
+    std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    let name = lab_name(kind, forwarding, &run_tag());
+    let mut running = match kind {
+        LabKind::OneNode => {
+            let spec = LabSpec {
+                forwarding,
+                ..LabSpec::new(name, 2)
+            };
+            let lab = Lab::up(&spec)?;
+            let mut nodes = Vec::new();
+            if forwarding == Forwarding::Brindle {
+                let socket = dir.join("node1.sock");
+                let config = lab.node_config_toml(&opts.node_mode, &socket);
+                nodes.push(start_node(opts, &lab.node_netns(), &config, dir, 1)?);
+            }
+            RunningLab {
+                nodes,
+                built: Built::One(lab),
+                kind,
+            }
+        }
+        LabKind::L2 | LabKind::Ipip => {
+            let spec = multi_spec(kind, name);
+            let lab = MultiLab::up(&spec)?;
+            let encap = if kind == LabKind::Ipip { Encap::Ipip } else { Encap::Plain };
+            if kind == LabKind::Ipip {
+                set_ipip_workload_mtu(&spec)?;
+            }
+            let mut running = RunningLab {
+                nodes: Vec::new(),
+                built: Built::Multi(lab),
+                kind,
+            };
+            let Built::Multi(lab) = &running.built else {
+                unreachable!("just built as a multi-node lab")
+            };
+            match forwarding {
+                Forwarding::Kernel => {
+                    for (k, other) in [(1, 2), (2, 1)] {
+                        run_all(&crossnode::kernel_forwarding_commands(&spec, k, other, encap))?;
+                    }
+                    if encap == Encap::Ipip {
+                        *ipip_method = Some(crossnode::setup_kernel_ipip(&spec, dir, &opts.clang)?);
+                    }
+                }
+                Forwarding::Brindle => {
+                    for (k, other) in [(1, 2), (2, 1)] {
+                        let socket = dir.join(format!("node{k}.sock"));
+                        let base = lab.node_config_toml(k, &opts.node_mode, &socket).ok_or_else(
+                            || ScenarioError::Run(format!("the lab has no node {k}")),
+                        )?;
+                        let config = format!(
+                            "{base}{}{}",
+                            crossnode::brindle_route_toml(&spec, other, encap),
+                            subnet_route_toml(&spec, k, other)
+                        );
+                        let ns = spec.node_spec(k).node_netns();
+                        running.nodes.push(start_node(opts, &ns, &config, dir, k)?);
+                    }
+                }
+            }
+            running
+        }
+    };
+    let (from, to) = running.ends(PathKind::PodToPod)?;
+    let deadline = Instant::now() + NODE_READY_TIMEOUT;
+    loop {
+        let out = exec(&from.netns, &["ping", "-c", "1", "-W", "1", &to.ip.to_string()], Duration::from_secs(3))?;
+        if out.status.success() {
+            return Ok(running);
+        }
+        running.nodes_alive(dir)?;
+        if Instant::now() >= deadline || cmd::interrupted() {
+            return Err(ScenarioError::Run(format!(
+                "{} -> {} not reachable within {NODE_READY_TIMEOUT:?}",
+                from.netns, to.ip
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Calico gives the workload veth the pool's MTU: 1480 for IPIP, so that a full-size packet
+/// still fits the 1500-byte uplink once wrapped.
+fn set_ipip_workload_mtu(spec: &MultiLabSpec) -> Result<(), ScenarioError> {
+    let mtu = IPIP_WORKLOAD_MTU.to_string();
+    for k in 1..=spec.nodes {
+        let node = spec.node_spec(k);
+        for i in 1..=spec.workloads {
+            let cali = node.host_interface(i);
+            cmd::run(&["ip", "-n", &node.node_netns(), "link", "set", &cali, "mtu", &mtu], cmd::CONFIG_TIMEOUT)?;
+            cmd::run(&["ip", "-n", &node.workload_netns(i), "link", "set", "eth0", "mtu", &mtu], cmd::CONFIG_TIMEOUT)?;
+        }
+    }
+    Ok(())
+}
+
+/// Node `k`'s route to node `other`'s subnet through the router, when they are in different
+/// subnets: the IPIP route's `via` must be reachable (see control's RouteConfig).
+pub fn subnet_route_toml(spec: &MultiLabSpec, k: usize, other: usize) -> String {
+    if spec.is_routed(k) == spec.is_routed(other) {
+        return String::new();
+    }
+    let other_ip = u32::from(spec.node_ip(other));
+    let mask = u32::MAX << (32 - crate::lab::MULTI_PREFIX_LEN);
+    let subnet = Ipv4Addr::from(other_ip & mask);
+    format!(
+        "\n[[route]]\nprefix = \"{subnet}/{}\"\nvia = \"{}\"\nencap = \"none\"\n",
+        crate::lab::MULTI_PREFIX_LEN,
+        spec.gateway_for(k)
+    )
+}
+
+/// Starts brindle-node `k` in `ns` with `config`; ready once its control socket answers.
+fn start_node(
+    opts: &ScenarioOptions,
+    ns: &str,
+    config: &str,
+    dir: &Path,
+    k: usize,
+) -> Result<ChildGuard, ScenarioError> {
+    let config_path = dir.join(format!("node{k}.toml"));
+    std::fs::write(&config_path, config).map_err(io_err(format!("writing {}", config_path.display())))?;
+    let log_path = dir.join(format!("node{k}.log"));
+    let log = std::fs::File::create(&log_path).map_err(io_err(format!("creating {}", log_path.display())))?;
+    let log_err = log.try_clone().map_err(io_err("duplicating the log fd"))?;
+    let binary = opts.brindle_node();
+    // `ip netns exec` execs brindle-node in place: the pid held is the node's own.
+    let child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(&binary)
+        .arg("--config")
+        .arg(&config_path)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .map_err(io_err(format!("starting {}", binary.display())))?;
+    let mut node = ChildGuard::new(format!("brindle-node {k}"), child);
+    let socket = dir.join(format!("node{k}.sock"));
+    let deadline = Instant::now() + NODE_READY_TIMEOUT;
+    loop {
+        if control_socket_answers(&socket) {
+            return Ok(node);
+        }
+        if let Some(status) = node.try_wait() {
+            return Err(ScenarioError::Run(format!(
+                "brindle-node {k} exited ({status}) at start; log: {}",
+                tail(&log_path)
+            )));
+        }
+        if Instant::now() >= deadline || cmd::interrupted() {
+            return Err(ScenarioError::Run(format!(
+                "brindle-node {k}'s control socket did not answer within {NODE_READY_TIMEOUT:?}; log: {}",
+                tail(&log_path)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The node's control socket sends one JSON document per connection once it runs.
+fn control_socket_answers(socket: &Path) -> bool {
+    let Ok(mut conn) = UnixStream::connect(socket) else {
+        return false;
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut first = [0u8; 1];
+    matches!(conn.read(&mut first), Ok(1))
+}
+
+fn run_all(commands: &[Vec<String>]) -> Result<(), ScenarioError> {
+    for command in commands {
+        let args: Vec<&str> = command.iter().map(String::as_str).collect();
+        cmd::run(&args, cmd::CONFIG_TIMEOUT)?;
+    }
+    Ok(())
+}
+
+fn exec(ns: &str, args: &[&str], timeout: Duration) -> Result<std::process::Output, CmdError> {
+    let mut full = vec!["ip", "netns", "exec", ns];
+    full.extend_from_slice(args);
+    cmd::run_interruptible(&full, timeout)
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------------------
+// The tests
+// ---------------------------------------------------------------------------------------
+
+/// Runs one test between `from` and `to`; the metrics as the tool reported them.
+fn measure(
+    opts: &ScenarioOptions,
+    test: TestKind,
+    from: &Endpoint,
+    to: &Endpoint,
+    dir: &Path,
+) -> Result<Metrics, ScenarioError> {
+    match test {
+        TestKind::Ping => {
+            let (latencies, sent) = e2e::ping_between(&from.netns, to.ip, opts.pings)?;
+            ping_metrics(&latencies, sent)
+        }
+        TestKind::IperfTcp => parse_iperf_tcp(&iperf(opts, from, to, false)?),
+        TestKind::IperfUdp => parse_iperf_udp(&iperf(opts, from, to, true)?),
+        TestKind::HttpAb | TestKind::HttpWrk => {
+            let server = Nginx::start(&to.netns, to.ip, &dir.join("nginx"))?;
+            let url = format!("http://{}:{HTTP_PORT}/{HTTP_FILE}", to.ip);
+            let secs = opts.http_secs.to_string();
+            let concurrency = opts.http_concurrency.to_string();
+            let timeout = Duration::from_secs(u64::from(opts.http_secs) + 30);
+            let (tool, out) = if test == TestKind::HttpAb {
+                // -t first: it implies -n 50000, which the -n after it replaces.
+                let requests = opts.http_requests.to_string();
+                let args = ["ab", "-q", "-s", "5", "-t", &secs, "-n", &requests, "-c", &concurrency, &url];
+                ("ab", exec(&from.netns, &args, timeout)?)
+            } else {
+                let args = ["wrk", "-t", "1", "-c", &concurrency, "-d", &format!("{secs}s"), "--timeout", "2s", "--latency", &url];
+                ("wrk", exec(&from.netns, &args, timeout)?)
+            };
+            server.stop()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            if !out.status.success() {
+                return Err(ScenarioError::Run(format!(
+                    "{tool} failed ({}): {}{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim(),
+                    text.trim()
+                )));
+            }
+            if tool == "ab" { parse_ab(&text) } else { parse_wrk(&text) }
+        }
+    }
+}
+
+/// An iperf3 server in `to` for one test (`-1`), the client in `from`; the client's JSON.
+fn iperf(opts: &ScenarioOptions, from: &Endpoint, to: &Endpoint, udp: bool) -> Result<String, ScenarioError> {
+    let port = IPERF_PORT.to_string();
+    let bind = to.ip.to_string();
+    let server_child = Command::new("ip")
+        .args(["netns", "exec", &to.netns, "iperf3", "-s", "-1", "-B", &bind, "-p", &port])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io_err("starting the iperf3 server"))?;
+    let mut server = ChildGuard::new("iperf3 server", server_child);
+    wait_listening(&to.netns, IPERF_PORT, &mut server)?;
+    let secs = opts.iperf_secs.to_string();
+    let mut args = vec!["iperf3", "-c", &bind, "-p", &port, "-t", &secs, "-J", "--connect-timeout", "3000"];
+    let rate = format!("{}M", opts.udp_mbit);
+    let length = UDP_DATAGRAM_BYTES.to_string();
+    if udp {
+        args.extend(["-u", "-b", &rate, "-l", &length]);
+    }
+    let out = exec(&from.netns, &args, Duration::from_secs(u64::from(opts.iperf_secs) + 20))?;
+    // The server leaves after its one test; stop it anyway on every path.
+    server.terminate(Duration::from_secs(2));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() && !text.contains("\"end\"") {
+        return Err(ScenarioError::Run(format!(
+            "iperf3 client failed ({}): {}",
+            out.status,
+            text.lines().find(|l| l.contains("\"error\"")).unwrap_or(text.trim())
+        )));
+    }
+    Ok(text)
+}
+
+/// Polls `ss` in `ns` until something listens on TCP `port` (iperf3's control connection
+/// is TCP for UDP tests too).
+fn wait_listening(ns: &str, port: u16, server: &mut ChildGuard) -> Result<(), ScenarioError> {
+    let filter = format!("sport = :{port}");
+    let deadline = Instant::now() + LISTEN_TIMEOUT;
+    loop {
+        let out = exec(ns, &["ss", "-Hltn", &filter], Duration::from_secs(3))?;
+        if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+            return Ok(());
+        }
+        if server.try_wait().is_some() || Instant::now() >= deadline || cmd::interrupted() {
+            return Err(ScenarioError::Run(format!("nothing listened on port {port} in {ns} within {LISTEN_TIMEOUT:?}")));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// nginx in a workload: its own config, pid file and document root in a temp dir, in the
+/// foreground (`daemon off`), no access log; stopped by its pid.
+pub struct Nginx {
+    process: ChildGuard,
+    pid_file: PathBuf,
+}
+
+/// The configuration [`Nginx`] runs with, everything under `dir`.
+pub fn nginx_config(dir: &Path, listen: Ipv4Addr) -> String {
+    let d = dir.display();
+    format!(
+        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
+         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  \
+         server {{\n    listen {listen}:{HTTP_PORT};\n    root {d}/www;\n  }}\n}}\n"
+    )
+}
+
+impl Nginx {
+    pub fn start(ns: &str, listen: Ipv4Addr, dir: &Path) -> Result<Nginx, ScenarioError> {
+        let www = dir.join("www");
+        std::fs::create_dir_all(&www).map_err(io_err(format!("creating {}", www.display())))?;
+        let page = dir.join("www").join(HTTP_FILE);
+        std::fs::write(&page, "x".repeat(HTTP_FILE_BYTES)).map_err(io_err(format!("writing {}", page.display())))?;
+        let conf = dir.join("nginx.conf");
+        std::fs::write(&conf, nginx_config(dir, listen)).map_err(io_err(format!("writing {}", conf.display())))?;
+        let pid_file = dir.join("nginx.pid");
+        let _ = std::fs::remove_file(&pid_file);
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "nginx", "-c"])
+            .arg(&conf)
+            .arg("-p")
+            .arg(dir)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(io_err("starting nginx"))?;
+        let mut process = ChildGuard::new("nginx", child);
+        wait_listening(ns, HTTP_PORT, &mut process).map_err(|e| {
+            ScenarioError::Run(format!("{e}; nginx error log: {}", tail(&dir.join("error.log"))))
+        })?;
+        Ok(Nginx { process, pid_file })
+    }
+
+    /// SIGTERM to the pid nginx wrote (the master, which `ip netns exec` became), then the
+    /// guard's own stop as a backstop.
+    pub fn stop(self) -> Result<(), ScenarioError> {
+        let written = std::fs::read_to_string(&self.pid_file).ok();
+        let held = self.process.id();
+        if let (Some(written), Some(held)) = (written, held) {
+            if written.trim() != held.to_string() {
+                return Err(ScenarioError::Run(format!(
+                    "nginx pid file says {} but the process started is {held}",
+                    written.trim()
+                )));
+            }
+        }
+        self.process.terminate(Duration::from_secs(3));
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------------
+
+/// Runs every scenario of every lab, kernel then brindle per lab. A scenario that fails on
+/// one side is reported with the error and the run goes on; only invalid options and an
+/// interruption are an `Err`.
+pub fn run(opts: &ScenarioOptions) -> Result<ScenariosReport, ScenarioError> {
+    opts.validate()?;
+    if !opts.brindle_node().is_file() {
+        return Err(ScenarioError::Run(format!("brindle-node {} is not a file", opts.brindle_node().display())));
+    }
+    std::fs::create_dir_all(&opts.work_dir).map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
+    let started = Instant::now();
+    let scenarios = opts.scenarios();
+    let mut results: Vec<ScenarioResult> = scenarios
+        .iter()
+        .map(|s| ScenarioResult {
+            lab: s.lab,
+            path: s.path,
+            test: s.test,
+            kernel: None,
+            brindle: None,
+            kernel_error: None,
+            brindle_error: None,
+            ratios: Metrics::new(),
+        })
+        .collect();
+    let mut progress = Progress::new("scenarios", scenarios.len() * 2);
+    let mut ipip_method = None;
+    let load_average_before = load_average();
+    for &kind in &opts.labs {
+        let indices: Vec<usize> = (0..scenarios.len()).filter(|&i| scenarios[i].lab == kind).collect();
+        if indices.is_empty() {
+            continue;
+        }
+        for forwarding in [Forwarding::Kernel, Forwarding::Brindle] {
+            let side = side_name(forwarding);
+            let dir = opts.work_dir.join(format!("{}-{side}", kind.name()));
+            let lab = bring_up(opts, kind, forwarding, &dir, &mut ipip_method);
+            let mut lab = match lab {
+                Ok(lab) => Some(lab),
+                Err(e) => {
+                    eprintln!("scenarios: {} {side} lab failed: {e}", kind.name());
+                    for &i in &indices {
+                        progress.step(&format!("{} {side} (lab failed)", scenarios[i].label()));
+                        *error_slot(&mut results[i], forwarding) = Some(format!("lab: {e}"));
+                    }
+                    None
+                }
+            };
+            let Some(running) = lab.as_mut() else { continue };
+            for &i in &indices {
+                if cmd::interrupted() {
+                    return Err(ScenarioError::Run("interrupted by a signal".into()));
+                }
+                let scenario = scenarios[i];
+                progress.step(&format!("{} {side}", scenario.label()));
+                let outcome = running
+                    .ends(scenario.path)
+                    .and_then(|(from, to)| measure(opts, scenario.test, &from, &to, &dir))
+                    .and_then(|m| running.nodes_alive(&dir).map(|()| m));
+                match outcome {
+                    Ok(m) => match forwarding {
+                        Forwarding::Kernel => results[i].kernel = Some(m),
+                        Forwarding::Brindle => results[i].brindle = Some(m),
+                    },
+                    Err(e) => {
+                        eprintln!("scenarios: {} {side} failed: {e}", scenario.label());
+                        *error_slot(&mut results[i], forwarding) = Some(e.to_string());
+                    }
+                }
+            }
+            if let Some(running) = lab {
+                running.stop();
+            }
+        }
+    }
+    progress.finish();
+    for r in &mut results {
+        if let (Some(k), Some(b)) = (&r.kernel, &r.brindle) {
+            r.ratios = ratios(k, b);
+        }
+    }
+    Ok(ScenariosReport {
+        quick: opts.quick,
+        ncpus: crate::stats::online_cpus(),
+        node_mode: opts.node_mode.clone(),
+        pings: opts.pings,
+        iperf_secs: opts.iperf_secs,
+        udp_offered_mbit: opts.udp_mbit,
+        udp_datagram_bytes: UDP_DATAGRAM_BYTES,
+        http_requests: opts.http_requests,
+        http_concurrency: opts.http_concurrency,
+        http_secs: opts.http_secs,
+        http_file_bytes: HTTP_FILE_BYTES,
+        kernel_ipip_method: ipip_method,
+        load_average_before,
+        load_average_after: load_average(),
+        elapsed_secs: started.elapsed().as_secs_f64(),
+        scenarios: results,
+    })
+}
+
+fn side_name(forwarding: Forwarding) -> &'static str {
+    match forwarding {
+        Forwarding::Kernel => "kernel",
+        Forwarding::Brindle => "brindle",
+    }
+}
+
+fn error_slot(result: &mut ScenarioResult, forwarding: Forwarding) -> &mut Option<String> {
+    match forwarding {
+        Forwarding::Kernel => &mut result.kernel_error,
+        Forwarding::Brindle => &mut result.brindle_error,
+    }
+}
+
+fn load_average() -> Option<String> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
+// ---------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------
+
+/// The metrics a table row is made of, per test, in order: the headline figures.
+pub fn headline_metrics(test: TestKind) -> &'static [&'static str] {
+    match test {
+        TestKind::Ping => &["rtt_p50_us", "rtt_p99_us"],
+        TestKind::IperfTcp => &["gbit_per_s"],
+        TestKind::IperfUdp => &["gbit_per_s", "lost_percent"],
+        TestKind::HttpAb | TestKind::HttpWrk => &["requests_per_s", "p50_ms", "p99_ms", "failed_requests", "errors"],
+    }
+}
+
+fn fmt(value: Option<f64>) -> String {
+    match value {
+        Some(v) if v.is_finite() && v.abs() >= 100.0 => format!("{v:.0}"),
+        Some(v) if v.is_finite() => format!("{v:.3}"),
+        _ => "-".into(),
+    }
+}
+
+/// The Markdown table: scenario, metric, brindle, kernel, ratio; failures below it.
+pub fn markdown(report: &ScenariosReport) -> String {
+    let mut md = format!(
+        "Scenario suite ({}): {} pings at 2 ms; iperf3 {} s, UDP offered at {} Mbit/s in {}-byte \
+         datagrams; HTTP: nginx serving {} bytes, ab -n {} -c {} (at most {} s), wrk -c {} -d {} s; \
+         brindle-node in {} mode; {} CPUs; load average {} before, {} after. Ratios are \
+         brindle/kernel from this run.\n\n",
+        if report.quick { "quick" } else { "full" },
+        report.pings,
+        report.iperf_secs,
+        report.udp_offered_mbit,
+        report.udp_datagram_bytes,
+        report.http_file_bytes,
+        report.http_requests,
+        report.http_concurrency,
+        report.http_secs,
+        report.http_concurrency,
+        report.http_secs,
+        report.node_mode,
+        report.ncpus,
+        report.load_average_before.as_deref().unwrap_or("-"),
+        report.load_average_after.as_deref().unwrap_or("-"),
+    );
+    md.push_str("| scenario | metric | brindle | kernel | brindle/kernel |\n|---|---|---:|---:|---:|\n");
+    for r in &report.scenarios {
+        let scenario = format!("{} {} {}", r.lab.name(), r.path.name(), r.test.name());
+        for &metric in headline_metrics(r.test) {
+            let k = r.kernel.as_ref().and_then(|m| m.get(metric).copied());
+            let b = r.brindle.as_ref().and_then(|m| m.get(metric).copied());
+            if k.is_none() && b.is_none() && (r.kernel.is_some() || r.brindle.is_some()) {
+                continue;
+            }
+            let arrow = if higher_is_better(metric) { "↑" } else { "↓" };
+            md.push_str(&format!(
+                "| {scenario} | {metric} {arrow} | {} | {} | {} |\n",
+                fmt(b),
+                fmt(k),
+                r.ratios.get(metric).map_or("-".into(), |x| format!("{x:.2}"))
+            ));
+        }
+    }
+    let failures: Vec<String> = report
+        .scenarios
+        .iter()
+        .flat_map(|r| {
+            let label = format!("{} {} {}", r.lab.name(), r.path.name(), r.test.name());
+            [("kernel", &r.kernel_error), ("brindle", &r.brindle_error)]
+                .into_iter()
+                .filter_map(move |(side, e)| e.as_ref().map(|e| format!("- {label} ({side}): {e}\n")))
+        })
+        .collect();
+    if !failures.is_empty() {
+        md.push_str("\nFailed:\n\n");
+        md.extend(failures);
+        let pod_to_node_failed = report
+            .scenarios
+            .iter()
+            .any(|r| r.path == PathKind::PodToNode && r.brindle_error.is_some());
+        if pod_to_node_failed {
+            md.push_str(
+                "\nbrindle pod-to-node: the slow path answers ICMP echo for the node's addresses \
+                 itself (so the ping above measures that responder) and does not yet hand other \
+                 workload-to-host traffic to the node's kernel.\n",
+            );
+        }
+    }
+    md
+}
+
+/// Writes the JSON report to `out` and the Markdown beside it (`.md`); returns the latter.
+pub fn write_report(report: &ScenariosReport, out: &Path) -> Result<PathBuf, ScenarioError> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    }
+    let json = serde_json::to_string_pretty(report).map_err(|e| ScenarioError::Run(format!("serialising the report: {e}")))?;
+    let mut file = std::fs::File::create(out).map_err(io_err(format!("creating {}", out.display())))?;
+    writeln!(file, "{json}").map_err(io_err(format!("writing {}", out.display())))?;
+    let md_path = out.with_extension("md");
+    std::fs::write(&md_path, markdown(report)).map_err(io_err(format!("writing {}", md_path.display())))?;
+    Ok(md_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AB: &str = "This is ApacheBench, Version 2.3 <$Revision: 1903618 $>\n\
+Server Software:        nginx/1.22.1\nDocument Length:        612 bytes\n\n\
+Concurrency Level:      8\nTime taken for tests:   0.123 seconds\n\
+Complete requests:      1000\nFailed requests:        2\n   (Connect: 0, Receive: 0, Length: 2, Exceptions: 0)\n\
+Non-2xx responses:      3\nTotal transferred:      845000 bytes\n\
+Requests per second:    8130.08 [#/sec] (mean)\nTime per request:       0.984 [ms] (mean)\n\n\
+Percentage of the requests served within a certain time (ms)\n  50%      1\n  66%      1\n  \
+90%      2\n  95%      2\n  98%      3\n  99%      4\n 100%      9 (longest request)\n";
+
+    const WRK: &str = "Running 1s test @ http://192.168.0.2:8080/index.html\n  1 threads and 8 connections\n\
+  Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency   150.00us  300.00us   5.00ms   95.00%\n\
+    Req/Sec    40.00k     1.00k   42.00k    80.00%\n  Latency Distribution\n     50%  119.00us\n     75%  150.00us\n\
+     90%  200.00us\n     99%    3.88ms\n  40333 requests in 1.00s, 32.00MB read\n\
+  Socket errors: connect 0, read 1, write 0, timeout 2\n  Non-2xx or 3xx responses: 4\n\
+Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
+
+    #[test]
+    fn ab_output_gives_rate_counts_and_percentiles() {
+        let m = parse_ab(AB).unwrap();
+        assert_eq!(m["requests_per_s"], 8130.08);
+        assert_eq!(m["complete_requests"], 1000.0);
+        assert_eq!(m["failed_requests"], 5.0, "failed + non-2xx");
+        assert_eq!(m["p50_ms"], 1.0);
+        assert_eq!(m["p99_ms"], 4.0);
+        let err = parse_ab("ab: invalid URL").unwrap_err().to_string();
+        assert!(err.contains("ab") && err.contains("Requests per second"), "{err}");
+    }
+
+    #[test]
+    fn wrk_output_gives_rate_requests_errors_and_percentiles_in_ms() {
+        let m = parse_wrk(WRK).unwrap();
+        assert_eq!(m["requests_per_s"], 40333.12);
+        assert_eq!(m["requests"], 40333.0);
+        assert_eq!(m["errors"], 7.0, "socket errors + non-2xx/3xx");
+        assert!((m["p50_ms"] - 0.119).abs() < 1e-9, "{m:?}");
+        assert!((m["p99_ms"] - 3.88).abs() < 1e-9, "{m:?}");
+        assert!((wrk_duration_ms("2.01s").unwrap() - 2010.0).abs() < 1e-9);
+        assert_eq!(wrk_duration_ms("1.00m"), Some(60_000.0));
+        assert_eq!(wrk_duration_ms("3parsecs"), None);
+        assert_eq!(wrk_duration_ms(""), None);
+        assert!(parse_wrk("unable to connect to 192.168.0.2:8080").is_err());
+    }
+
+    #[test]
+    fn iperf_tcp_json_gives_received_gbits_and_retransmits() {
+        let json = r#"{"start":{},"end":{"sum_sent":{"bits_per_second":5.1e9,"retransmits":3},
+            "sum_received":{"bits_per_second":5.0e9}}}"#;
+        let m = parse_iperf_tcp(json).unwrap();
+        assert_eq!(m["gbit_per_s"], 5.0);
+        assert_eq!(m["retransmits"], 3.0);
+        let err = parse_iperf_tcp(r#"{"start":{},"end":{},"error":"unable to connect to server"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unable to connect"), "{err}");
+        assert!(parse_iperf_tcp("iperf3: error").is_err());
+    }
+
+    #[test]
+    fn iperf_udp_json_gives_delivered_rate_and_loss() {
+        // iperf3 3.12: end.sum holds the sender's rate and the server's loss figures.
+        let json = r#"{"end":{"sum":{"bits_per_second":1.0e9,"packets":1000,"lost_packets":100,
+            "lost_percent":10.0,"jitter_ms":0.01}}}"#;
+        let m = parse_iperf_udp(json).unwrap();
+        assert!((m["gbit_per_s"] - 0.9).abs() < 1e-9, "{m:?}");
+        assert_eq!(m["lost_percent"], 10.0);
+        assert_eq!(m["offered_gbit_per_s"], 1.0);
+        assert_eq!(m["jitter_ms"], 0.01);
+        // Newer iperf3: the receiver's own sum.
+        let json = r#"{"end":{"sum_sent":{"bits_per_second":1.0e9},"sum_received":
+            {"bits_per_second":0.8e9,"packets":500,"lost_packets":0}}}"#;
+        let m = parse_iperf_udp(json).unwrap();
+        assert_eq!(m["gbit_per_s"], 0.8);
+        assert_eq!(m["lost_percent"], 0.0);
+        assert!(parse_iperf_udp(r#"{"end":{"sum":{"bits_per_second":1.0}}}"#).is_err());
+    }
+
+    #[test]
+    fn ping_metrics_need_replies() {
+        let mut l = crate::stats::Latencies::new();
+        assert!(ping_metrics(&l, 10).is_err());
+        for us in [10u64, 20, 30, 40] {
+            l.record(Duration::from_micros(us));
+        }
+        let m = ping_metrics(&l, 10).unwrap();
+        assert!((m["rtt_p50_us"] - 20.0).abs() < 0.1, "{m:?}");
+        assert!((m["rtt_p99_us"] - 40.0).abs() < 0.1, "{m:?}");
+        assert_eq!(m["replies"], 4.0);
+    }
+
+    #[test]
+    fn ratios_are_brindle_over_kernel_where_both_measured() {
+        let kernel = Metrics::from([("a".into(), 2.0), ("b".into(), 0.0), ("c".into(), 1.0)]);
+        let brindle = Metrics::from([("a".into(), 3.0), ("b".into(), 1.0)]);
+        assert_eq!(ratios(&kernel, &brindle), Metrics::from([("a".into(), 1.5)]));
+    }
+
+    fn report() -> ScenariosReport {
+        let kernel = Metrics::from([("gbit_per_s".into(), 4.0)]);
+        let brindle = Metrics::from([("gbit_per_s".into(), 5.0)]);
+        ScenariosReport {
+            quick: true,
+            ncpus: 2,
+            node_mode: "interrupt".into(),
+            pings: 50,
+            iperf_secs: 1,
+            udp_offered_mbit: 1000,
+            udp_datagram_bytes: UDP_DATAGRAM_BYTES,
+            http_requests: 500,
+            http_concurrency: 8,
+            http_secs: 1,
+            http_file_bytes: HTTP_FILE_BYTES,
+            kernel_ipip_method: None,
+            load_average_before: None,
+            load_average_after: None,
+            elapsed_secs: 1.0,
+            scenarios: vec![
+                ScenarioResult {
+                    lab: LabKind::L2,
+                    path: PathKind::NodeToNode,
+                    test: TestKind::IperfTcp,
+                    ratios: ratios(&kernel, &brindle),
+                    kernel: Some(kernel),
+                    brindle: Some(brindle),
+                    kernel_error: None,
+                    brindle_error: None,
+                },
+                ScenarioResult {
+                    lab: LabKind::Ipip,
+                    path: PathKind::PodToPod,
+                    test: TestKind::Ping,
+                    ratios: Metrics::new(),
+                    kernel: None,
+                    brindle: None,
+                    kernel_error: Some("lab: boom".into()),
+                    brindle_error: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn json_field_names_are_stable() {
+        let json = serde_json::to_value(report()).unwrap();
+        let s = &json["scenarios"][0];
+        assert_eq!(s["lab"], "l2");
+        assert_eq!(s["path"], "node-to-node");
+        assert_eq!(s["test"], "iperf-tcp");
+        assert_eq!(s["kernel"]["gbit_per_s"], 4.0);
+        assert_eq!(s["brindle"]["gbit_per_s"], 5.0);
+        assert_eq!(s["ratios"]["gbit_per_s"], 1.25);
+        assert_eq!(json["scenarios"][1]["kernel_error"], "lab: boom");
+        for field in ["quick", "ncpus", "node_mode", "pings", "iperf_secs", "udp_offered_mbit", "http_requests", "http_concurrency", "http_secs"] {
+            assert!(json.get(field).is_some(), "{field}");
+        }
+    }
+
+    #[test]
+    fn markdown_rows_are_scenario_metric_brindle_kernel_ratio() {
+        let md = markdown(&report());
+        assert!(md.contains("| l2 node-to-node iperf-tcp | gbit_per_s ↑ | 5.000 | 4.000 | 1.25 |"), "{md}");
+        assert!(md.contains("| ipip pod-to-pod ping | rtt_p50_us ↓ | - | - | - |"), "{md}");
+        assert!(md.contains("- ipip pod-to-pod ping (kernel): lab: boom"), "{md}");
+    }
+
+    #[test]
+    fn suites_and_options_are_bounded_and_parsed() {
+        let opts = ScenarioOptions::defaults("b".into(), "w".into(), true);
+        assert!(opts.validate().is_ok());
+        let all = opts.scenarios();
+        // one-node and l2: 5 pod-to-pod tests and 3 over the other path; ipip: 3.
+        assert_eq!(all.len(), 8 + 8 + 3);
+        assert!(all.contains(&Scenario { lab: LabKind::L2, path: PathKind::NodeToNode, test: TestKind::IperfUdp }));
+        let bad = ScenarioOptions { pings: 0, ..opts.clone() };
+        assert!(bad.validate().unwrap_err().to_string().contains("pings"));
+        let bad = ScenarioOptions { node_mode: "busy".into(), ..opts.clone() };
+        assert!(bad.validate().unwrap_err().to_string().contains("node_mode"));
+        assert_eq!(LabKind::parse("ipip"), Ok(LabKind::Ipip));
+        assert!(LabKind::parse("l3").unwrap_err().contains("l3"));
+        assert_eq!(TestKind::parse("http-wrk"), Ok(TestKind::HttpWrk));
+        let only_ping = ScenarioOptions { tests: vec![TestKind::Ping], ..opts };
+        assert!(only_ping.scenarios().iter().all(|s| s.test == TestKind::Ping));
+    }
+
+    #[test]
+    fn lab_names_fit_and_start_with_sc() {
+        let name = lab_name(LabKind::Ipip, Forwarding::Brindle, &run_tag());
+        assert!(name.starts_with("scib"), "{name}");
+        assert!(multi_spec(LabKind::Ipip, name).validate().is_ok());
+        assert_eq!(multi_spec(LabKind::Ipip, "x".into()).routed_nodes, 1);
+    }
+
+    #[test]
+    fn routed_nodes_get_a_route_to_the_other_subnet() {
+        let spec = multi_spec(LabKind::Ipip, "t".into());
+        let toml = subnet_route_toml(&spec, 1, 2);
+        assert!(toml.contains("prefix = \"10.97.0.0/24\"") && toml.contains("via = \"10.98.0.254\""), "{toml}");
+        let toml = subnet_route_toml(&spec, 2, 1);
+        assert!(toml.contains("prefix = \"10.98.0.0/24\"") && toml.contains("via = \"10.97.0.254\""), "{toml}");
+        assert_eq!(subnet_route_toml(&multi_spec(LabKind::L2, "t".into()), 1, 2), "");
+    }
+
+    #[test]
+    fn nginx_runs_in_the_foreground_with_everything_in_its_dir() {
+        let conf = nginx_config(Path::new("/tmp/x"), Ipv4Addr::new(192, 168, 0, 2));
+        for needle in ["daemon off;", "pid /tmp/x/nginx.pid;", "access_log off;", "listen 192.168.0.2:8080;", "root /tmp/x/www;"] {
+            assert!(conf.contains(needle), "{needle}: {conf}");
+        }
+    }
+}
