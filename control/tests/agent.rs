@@ -281,7 +281,7 @@ fn cni_plugged_workloads_are_attached_and_detached_live_with_the_embedded_store(
     assert!(!c.ping_until_ok(&w1, ip3, Duration::from_secs(2)), "a deleted workload must not answer");
     assert!(c.ping_until_ok(&w1, ip2, Duration::from_secs(5)));
     let ports = c.stats()["ports"].as_array().unwrap().len();
-    assert_eq!(ports, 3, "two workloads and the uplink: {}", c.stats());
+    assert_eq!(ports, 4, "two workloads, the uplink and the host port: {}", c.stats());
 }
 
 #[test]

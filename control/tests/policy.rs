@@ -7,11 +7,10 @@ mod cluster;
 
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use cluster::{connects, drop_count, eventually, pings, spawn_in, Cluster, ECHO_SERVER};
-use serde_json::Value;
 
 /// A client that connects, exchanges a byte, says `connected`, waits for `go_file` to exist,
 /// exchanges another byte on the same connection and says `still connected`.
