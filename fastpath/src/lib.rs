@@ -9,6 +9,7 @@ pub mod conntrack;
 pub mod classifier;
 pub mod counters;
 pub mod fib;
+pub mod handoff;
 pub mod hostpath;
 pub mod pipeline;
 pub mod policy;

@@ -111,6 +111,16 @@ impl PolicyState {
     pub fn stateless() -> PolicyState {
         PolicyState { flows: None, snat: nat_ports(), now: 0 }
     }
+
+    /// Tracks flows and source-NATs from `ports` only (ports and echo identifiers): one
+    /// worker's slice of [`NAT_PORTS`] when several share the node's address, so that replies
+    /// tell by their port which worker's flow table knows them (`worker::nat_slice`). An
+    /// empty range falls back to the whole of [`NAT_PORTS`].
+    pub fn with_nat_ports(flows: FlowTable, ports: std::ops::RangeInclusive<u16>) -> PolicyState {
+        let config = SnatPortsConfig { ports: ports.clone(), echo_ids: ports, ..SnatPortsConfig::default() };
+        let snat = SnatPorts::new(config).unwrap_or_else(|_| nat_ports());
+        PolicyState { flows: Some(flows), snat, now: 0 }
+    }
 }
 
 /// The transport fields of a packet, read once.
