@@ -4,6 +4,12 @@
 //! bounded channel; the slow path returns every buffer to the pool when done. Injection runs the
 //! other way. Buffers are allocated once, up front, so neither side allocates per packet, and a
 //! full pool or channel drops the frame (counted) instead of blocking a worker.
+//!
+//! With several workers ([`punt_paths`]) every worker punts into one shared queue (a
+//! lock-free bounded MPSC array; punts are rare next to forwarded frames, so the workers do
+//! not contend on it), and each worker has its own injection queue and wake descriptor: the
+//! slow path injects a frame to the worker that owns its egress port
+//! ([`crate::handoff::port_owner`]), the only one that may write to that port's TX ring.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -79,19 +85,31 @@ impl Default for PuntConfig {
 
 /// Creates the two ends of the punt path for one worker.
 pub fn punt_path(config: PuntConfig) -> std::io::Result<(WorkerEnd, SlowpathEnd)> {
+    let (mut workers, slowpath) = punt_paths(config, 1)?;
+    Ok((workers.remove(0), slowpath))
+}
+
+/// Creates the punt path for `workers` workers (at least 1): element `i` of the first value
+/// is worker `i`'s end. They share the buffers and the punt queue.
+pub fn punt_paths(config: PuntConfig, workers: usize) -> std::io::Result<(Vec<WorkerEnd>, SlowpathEnd)> {
+    let workers = workers.max(1);
     let pool = Arc::new(BufferPool::new(config.buffers));
     let (punt_tx, punt_rx) = crossbeam_channel::bounded(config.queue_depth);
-    let (inject_tx, inject_rx) = crossbeam_channel::bounded(config.queue_depth);
-    // SAFETY: eventfd returns a new descriptor or -1, which we check.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
+    let mut ends = Vec::with_capacity(workers);
+    let mut injects = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (inject_tx, inject_rx) = crossbeam_channel::bounded(config.queue_depth);
+        // SAFETY: eventfd returns a new descriptor or -1, which we check.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: fd is a freshly created descriptor that nothing else owns.
+        let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        ends.push(WorkerEnd { pool: pool.clone(), punt: punt_tx.clone(), inject: inject_rx, wake: wake.clone() });
+        injects.push((inject_tx, wake));
     }
-    // SAFETY: fd is a freshly created descriptor that nothing else owns.
-    let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
-    let worker = WorkerEnd { pool: pool.clone(), punt: punt_tx, inject: inject_rx, wake: wake.clone() };
-    let slowpath = SlowpathEnd { pool, punt: punt_rx, inject: inject_tx, wake };
-    Ok((worker, slowpath))
+    Ok((ends, SlowpathEnd { pool, punt: punt_rx, injects }))
 }
 
 /// The worker's end: punt frames, collect frames to inject.
@@ -144,8 +162,8 @@ impl WorkerEnd {
 pub struct SlowpathEnd {
     pool: Arc<BufferPool>,
     punt: Receiver<Frame>,
-    inject: Sender<Frame>,
-    wake: Arc<OwnedFd>,
+    /// Each worker's injection queue and wake descriptor, by worker.
+    injects: Vec<(Sender<Frame>, Arc<OwnedFd>)>,
 }
 
 /// The worker side has gone away.
@@ -168,14 +186,16 @@ impl SlowpathEnd {
         self.pool.recycle(frame);
     }
 
-    /// Sends `data` out of `port` through the worker. False when the pool or queue is full.
+    /// Sends `data` out of `port` through the worker that owns the port. False when the pool
+    /// or queue is full.
     pub fn inject(&self, port: PortId, data: &[u8]) -> bool {
+        let (queue, wake) = &self.injects[crate::handoff::port_owner(port, self.injects.len())];
         let Some(frame) = self.pool.fill(port, None, data) else { return false };
-        match self.inject.try_send(frame) {
+        match queue.try_send(frame) {
             Ok(()) => {
                 let one = 1u64;
                 // SAFETY: writing 8 bytes from a u64 to a valid eventfd.
-                unsafe { libc::write(self.wake.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+                unsafe { libc::write(wake.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
                 true
             }
             Err(TrySendError::Full(f)) | Err(TrySendError::Disconnected(f)) => {
@@ -215,6 +235,35 @@ mod tests {
         assert_eq!(seen, vec![(7, b"hello".to_vec())]);
         // SAFETY: as above.
         assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0, "eventfd should be reset");
+    }
+
+    #[test]
+    fn every_worker_punts_into_the_one_slow_path_which_injects_to_the_port_owner() {
+        let (workers, slow) = punt_paths(PuntConfig::default(), 2).unwrap();
+        assert!(workers[0].punt(0, PuntReason::Arp, b"from 0"));
+        assert!(workers[1].punt(1, PuntReason::Arp, b"from 1"));
+        let mut got: Vec<Vec<u8>> = (0..2)
+            .map(|_| {
+                let f = slow.recv_timeout(Duration::from_millis(10)).unwrap().unwrap();
+                let data = f.data().to_vec();
+                slow.recycle(f);
+                data
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, vec![b"from 0".to_vec(), b"from 1".to_vec()]);
+        // Ports 4 and 5: owned by workers 0 and 1 (round robin by id).
+        assert!(slow.inject(4, b"to 4"));
+        assert!(slow.inject(5, b"to 5"));
+        let drain = |w: &WorkerEnd| {
+            let mut seen = Vec::new();
+            w.drain_inject(|p, d| seen.push((p, d.to_vec())));
+            seen
+        };
+        assert_eq!(drain(&workers[0]), vec![(4, b"to 4".to_vec())]);
+        assert_eq!(drain(&workers[1]), vec![(5, b"to 5".to_vec())]);
+        drop(workers);
+        assert!(slow.recv_timeout(Duration::from_millis(1)).is_err(), "every worker gone");
     }
 
     #[test]
