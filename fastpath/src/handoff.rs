@@ -152,6 +152,7 @@ pub struct HandoffCounters {
     pub received: AtomicU64,
     /// Frames dropped because the ring to their owner was full.
     pub full: AtomicU64,
+    pub transmit_failed: AtomicU64,
 }
 
 /// A plain copy of [`HandoffCounters`].
@@ -160,6 +161,8 @@ pub struct HandoffStats {
     pub handed_off: u64,
     pub received: u64,
     pub full: u64,
+    /// Frames handed over to be transmitted that the owner's TX ring could not take.
+    pub transmit_failed: u64,
 }
 
 impl HandoffCounters {
@@ -168,6 +171,7 @@ impl HandoffCounters {
             handed_off: self.handed_off.load(Ordering::Relaxed),
             received: self.received.load(Ordering::Relaxed),
             full: self.full.load(Ordering::Relaxed),
+            transmit_failed: self.transmit_failed.load(Ordering::Relaxed),
         }
     }
 
@@ -175,23 +179,30 @@ impl HandoffCounters {
         self.handed_off.store(s.handed_off, Ordering::Relaxed);
         self.received.store(s.received, Ordering::Relaxed);
         self.full.store(s.full, Ordering::Relaxed);
+        self.transmit_failed.store(s.transmit_failed, Ordering::Relaxed);
     }
 }
 
-/// One worker's ends of the mesh: a producer to every other worker, a consumer from each,
-/// and the eventfds that wake a sleeping worker when frames wait for it.
+/// One worker's ends of the mesh: its [`Outbox`] to every other worker and a consumer from
+/// each.
 pub struct HandoffLinks {
+    pub out: Outbox,
+    from: Vec<Consumer>,
+}
+
+/// The sending side of a worker's links, apart from its consumers so that a frame taken
+/// from one ring can be handed on to another worker while the rings are being drained.
+pub struct Outbox {
     /// This worker's number.
     pub worker: usize,
     pub workers: usize,
     /// By destination worker; `None` at `worker` itself.
     to: Vec<Option<Producer>>,
-    from: Vec<Consumer>,
     /// Every worker's wake eventfd, by worker.
     wakes: Vec<Arc<OwnedFd>>,
-    /// Destinations pushed to since the last [`HandoffLinks::wake_peers`].
+    /// Destinations pushed to since the last [`Outbox::wake_peers`].
     pushed: Vec<bool>,
-    stats: HandoffStats,
+    pub stats: HandoffStats,
     counters: Arc<HandoffCounters>,
 }
 
@@ -211,32 +222,29 @@ pub fn mesh(workers: usize, slots: usize) -> std::io::Result<Vec<HandoffLinks>> 
     }
     let mut links: Vec<HandoffLinks> = (0..workers)
         .map(|worker| HandoffLinks {
-            worker,
-            workers,
-            to: (0..workers).map(|_| None).collect(),
+            out: Outbox {
+                worker,
+                workers,
+                to: (0..workers).map(|_| None).collect(),
+                wakes: wakes.clone(),
+                pushed: vec![false; workers],
+                stats: HandoffStats::default(),
+                counters: Arc::new(HandoffCounters::default()),
+            },
             from: Vec::with_capacity(workers - 1),
-            wakes: wakes.clone(),
-            pushed: vec![false; workers],
-            stats: HandoffStats::default(),
-            counters: Arc::new(HandoffCounters::default()),
         })
         .collect();
     for from in 0..workers {
         for to in (0..workers).filter(|t| *t != from) {
             let (p, c) = ring(slots);
-            links[from].to[to] = Some(p);
+            links[from].out.to[to] = Some(p);
             links[to].from.push(c);
         }
     }
     Ok(links)
 }
 
-impl HandoffLinks {
-    /// The counters this worker publishes.
-    pub fn counters(&self) -> Arc<HandoffCounters> {
-        self.counters.clone()
-    }
-
+impl Outbox {
     /// Copies a frame to worker `to`; false (and counted as `full`) when its ring is full.
     /// Handing to oneself is a caller's mistake and fails.
     pub fn send(&mut self, to: usize, kind: HandoffKind, port: PortId, data: &[u8]) -> bool {
@@ -250,24 +258,8 @@ impl HandoffLinks {
         sent
     }
 
-    /// Hands every frame waiting from the other workers, up to `budget`, to `take`; returns
-    /// how many.
-    pub fn receive(&mut self, budget: usize, mut take: impl FnMut(HandoffKind, PortId, &mut [u8])) -> usize {
-        let mut n = 0;
-        for c in self.from.iter_mut() {
-            while n < budget && c.pop(&mut take).is_some() {
-                n += 1;
-            }
-        }
-        if n > 0 {
-            self.stats.received += n as u64;
-            self.clear_wake();
-        }
-        n
-    }
-
-    /// Wakes the workers frames were pushed to since the last call (once per batch, not per
-    /// frame); sleeping workers notice nothing else.
+    /// Wakes the workers frames were pushed to since the last call (once per loop, not per
+    /// frame): a sleeping worker notices nothing else.
     pub fn wake_peers(&mut self) {
         for (to, pushed) in self.pushed.iter_mut().enumerate() {
             if std::mem::take(pushed) {
@@ -278,9 +270,43 @@ impl HandoffLinks {
         }
     }
 
+    /// Makes the counters visible to stats.
+    pub fn publish(&self) {
+        self.counters.publish(&self.stats);
+    }
+}
+
+impl HandoffLinks {
+    /// The counters this worker publishes.
+    pub fn counters(&self) -> Arc<HandoffCounters> {
+        self.out.counters.clone()
+    }
+
+    /// Copies a frame to worker `to` (see [`Outbox::send`]).
+    pub fn send(&mut self, to: usize, kind: HandoffKind, port: PortId, data: &[u8]) -> bool {
+        self.out.send(to, kind, port, data)
+    }
+
+    /// Hands up to `budget` frames waiting from the other workers to `take`, with the outbox
+    /// to hand them on; returns how many.
+    pub fn receive(&mut self, budget: usize, mut take: impl FnMut(&mut Outbox, HandoffKind, PortId, &mut [u8])) -> usize {
+        let mut n = 0;
+        let out = &mut self.out;
+        for c in self.from.iter_mut() {
+            while n < budget && c.pop(|k, p, d| take(out, k, p, d)).is_some() {
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.out.stats.received += n as u64;
+            self.clear_wake();
+        }
+        n
+    }
+
     /// This worker's wake descriptor, for its epoll set.
     pub fn wake_fd(&self) -> RawFd {
-        self.wakes[self.worker].as_raw_fd()
+        self.out.wakes[self.out.worker].as_raw_fd()
     }
 
     fn clear_wake(&self) {
@@ -288,11 +314,6 @@ impl HandoffLinks {
         // SAFETY: reading 8 bytes into a u64 from a valid nonblocking eventfd; a push after
         // this re-arms it.
         unsafe { libc::read(self.wake_fd(), &mut v as *mut u64 as *mut libc::c_void, 8) };
-    }
-
-    /// Makes the counters visible to stats.
-    pub fn publish(&self) {
-        self.counters.publish(&self.stats);
     }
 }
 
@@ -376,21 +397,21 @@ mod tests {
         assert!(links[0].send(2, HandoffKind::Transmit, 5, b"x"));
         assert!(!links[0].send(2, HandoffKind::Transmit, 5, b"y"), "one slot: full");
         assert!(links[1].send(2, HandoffKind::Process, 6, b"z"));
-        links[0].wake_peers();
+        links[0].out.wake_peers();
         let mut pfd = libc::pollfd { fd: links[2].wake_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd.
         assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 1, "worker 2 is woken");
         let mut got = Vec::new();
-        assert_eq!(links[2].receive(64, |k, p, d| got.push((k, p, d.to_vec()))), 2);
+        assert_eq!(links[2].receive(64, |_, k, p, d| got.push((k, p, d.to_vec()))), 2);
         got.sort_by_key(|g| g.1);
         assert_eq!(got, vec![(HandoffKind::Transmit, 5, b"x".to_vec()), (HandoffKind::Process, 6, b"z".to_vec())]);
         // SAFETY: as above.
         assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0, "the wake is cleared by receiving");
         for l in &links {
-            l.publish();
+            l.out.publish();
         }
-        assert_eq!(links[0].counters().snapshot(), HandoffStats { handed_off: 1, received: 0, full: 2 });
-        assert_eq!(links[2].counters().snapshot(), HandoffStats { handed_off: 0, received: 2, full: 0 });
+        assert_eq!(links[0].counters().snapshot(), HandoffStats { handed_off: 1, received: 0, full: 2, transmit_failed: 0 });
+        assert_eq!(links[2].counters().snapshot(), HandoffStats { handed_off: 0, received: 2, full: 0, transmit_failed: 0 });
     }
 
     #[test]

@@ -22,6 +22,13 @@
 //! sweep (or, when sleeping, epoll) finds busy becomes hot. After a batch only the ports that
 //! were transmitted on are flushed ([`TxDirty`]). A sleeping worker waits in epoll(7), whose
 //! cost does not grow with the ports registered, instead of poll(2) over all of them.
+//!
+//! Several workers ([`spawn_in_group`]) each serve one queue of the uplink and a share of the
+//! other ports, and keep connection tracking right by handing frames to each other
+//! (`crate::handoff`): a received frame whose flow another worker owns ([`flow_owner`]) goes to
+//! that worker before the pipeline sees it, and a processed frame for a port another worker
+//! owns goes to that worker to be transmitted. A lone worker has no handoff links and pays
+//! nothing for them.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +41,7 @@ use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TryRecvError};
 use crate::classifier::IpSetsReader;
 use crate::conntrack::{FlowTable, FlowTableConfig, Millis};
 use crate::counters::{DropReason, PipelineCounters, WorkerCounters};
+use crate::handoff::{port_owner, HandoffKind, HandoffLinks, Outbox};
 use crate::pipeline::{encapsulate_ipip, process_policed, Policing, PuntReason, Verdict};
 use crate::policy::PolicyState;
 use crate::port::Port;
@@ -270,7 +278,7 @@ fn install(ports: &mut Vec<Option<Port>>, at: usize, port: Port) {
 pub fn spawn(spec: WorkerSpec) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(spec.name.clone())
-        .spawn(move || run(spec, None))
+        .spawn(move || run(spec, None, None))
 }
 
 /// Starts the worker thread; `commands` adds and removes ports while it runs.
@@ -280,10 +288,28 @@ pub fn spawn_with_commands(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(spec.name.clone())
-        .spawn(move || run(spec, Some(commands)))
+        .spawn(move || run(spec, Some(commands), None))
 }
 
-fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
+/// Starts worker `links.out.worker` of a group of `links.out.workers`, which hand frames to
+/// each other through `links` (see the module comment). The worker source-NATs from its own
+/// [`nat_slice`], so that replies find their way back to its flow table. A group of one is
+/// [`spawn_with_commands`].
+pub fn spawn_in_group(
+    spec: WorkerSpec,
+    commands: PortCommandReceiver,
+    links: HandoffLinks,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let links = (links.out.workers > 1).then_some(links);
+    std::thread::Builder::new()
+        .name(spec.name.clone())
+        .spawn(move || run(spec, Some(commands), links))
+}
+
+/// Frames a worker takes from the other workers' rings per loop: bounds the loop like a batch.
+const HANDOFF_BUDGET: usize = 256;
+
+fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>, mut links: Option<HandoffLinks>) {
     let WorkerSpec {
         name,
         mode,
@@ -312,6 +338,7 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
     // per packet.
     let extra_fds: Vec<RawFd> = std::iter::once(punt.wake_fd())
         .chain(commands.as_ref().map(PortCommandReceiver::wake_fd))
+        .chain(links.as_ref().map(HandoffLinks::wake_fd))
         .collect();
     let mut sleeper = Sleeper::new(&ports, &extra_fds);
     let mut schedule = PortSchedule::default();
@@ -322,7 +349,10 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
     let mut counters = PipelineCounters::default();
     // Where encapsulated frames are assembled before the TX copy; allocated once, here.
     let mut tunnel = TunnelScratch::new();
-    let mut policy = PolicyState::new(FlowTable::new(flows));
+    let mut policy = match &links {
+        Some(l) => PolicyState::with_nat_ports(FlowTable::new(flows), nat_slice(l.out.worker, l.out.workers)),
+        None => PolicyState::new(FlowTable::new(flows)),
+    };
     let clock = Instant::now();
     let mut last_publish = Instant::now();
     let mut last_work = Instant::now();
@@ -338,7 +368,14 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
         }
         policy.now = clock.elapsed().as_millis() as Millis;
         let sets = ip_sets.load();
-        let mut io = Io { tables: &tables, punt: &punt, tunnel: &mut tunnel, counters: &mut counters, dirty: &mut dirty };
+        let mut io = Io {
+            tables: &tables,
+            punt: &punt,
+            tunnel: &mut tunnel,
+            counters: &mut counters,
+            dirty: &mut dirty,
+            handoff: links.as_mut().map(|l| &mut l.out),
+        };
         // Hot ports every loop, then a few cold ones.
         let mut k = 0;
         while let Some(&slot) = schedule.hot.get(k) {
@@ -358,10 +395,17 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
                 work += n;
             }
         }
+        if let Some(links) = links.as_mut() {
+            let mut policing = Policing { sets: &sets, state: &mut policy };
+            work += take_handoffs(&mut ports, links, &tables, &punt, &mut tunnel, &mut counters, &mut dirty, &mut policing);
+            if mode != RxMode::Poll {
+                links.out.wake_peers();
+            }
+        }
         if let Some(flows) = policy.flows.as_mut() {
             flows.expire(policy.now, EXPIRE_BUDGET);
         }
-        work += inject(&mut ports, &punt, &mut counters, &mut dirty);
+        work += inject(&mut ports, &punt, links.as_mut().map(|l| &mut l.out), &mut counters, &mut dirty);
         // Frames the kernel could not take in the batch's flush go out now; until they have,
         // the worker does not go to sleep.
         if !dirty.is_empty() {
@@ -371,6 +415,9 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
 
         if work > 0 || last_publish.elapsed() >= PUBLISH_EVERY {
             shared.publish(&counters);
+            if let Some(links) = &links {
+                links.out.publish();
+            }
             last_publish = Instant::now();
         }
         if work > 0 {
@@ -392,6 +439,9 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>) {
         }
     }
     shared.publish(&counters);
+    if let Some(links) = &links {
+        links.out.publish();
+    }
     tracing::info!(worker = %name, "fastpath worker stopped");
 }
 
@@ -590,6 +640,8 @@ struct Io<'a> {
     tunnel: &'a mut TunnelScratch,
     counters: &'a mut PipelineCounters,
     dirty: &'a mut TxDirty,
+    /// The other workers, when there are any.
+    handoff: Option<&'a mut Outbox>,
 }
 
 /// A worker's buffer for building IPIP frames, and the identification field of the outer
@@ -633,11 +685,27 @@ fn service_port(ports: &mut [Option<Port>], ingress: usize, io: &mut Io<'_>, pol
     let ingress_id = port.id();
     let snapshot = io.tables.load();
     let counters = &mut *io.counters;
+    // NAT replies are owned by the slice their port is in (see `flow_owner`).
+    let nat = snapshot.snat.as_ref().map(|r| r.node.octets());
     for i in 0..n {
         let Some(port) = ports[ingress].as_mut() else { break };
+        if let Some(out) = io.handoff.as_deref_mut() {
+            let owner = flow_owner(port.received_frame(i), out.workers, nat);
+            if owner != out.worker {
+                // Not counted as received here: the owner's pipeline counts it. A full ring
+                // drops it, counted as `full`.
+                out.send(owner, HandoffKind::Process, ingress_id, port.received_frame(i));
+                continue;
+            }
+        }
         let outcome = process_policed(port.received_frame_mut(i), ingress_id, &snapshot, counters, policing);
         let start = outcome.start;
         match outcome.verdict {
+            Verdict::Forward(egress) if io.handoff.is_some() && !is_local(ports, usize::from(egress)) => {
+                let frame = ports[ingress].as_ref().map_or(&[][..], |p| p.received_frame(i));
+                let sent = frame.get(start..).is_some_and(|f| hand_to_owner(io.handoff.as_deref_mut(), egress, f));
+                note_transmit(sent, counters);
+            }
             Verdict::Forward(egress) => {
                 let sent = forward(ports, ingress, i, start, egress as usize);
                 if sent {
@@ -648,6 +716,9 @@ fn service_port(ports: &mut [Option<Port>], ingress: usize, io: &mut Io<'_>, pol
             Verdict::Encapsulate { port: egress, next_hop } => {
                 let frame = ports[ingress].as_ref().map_or(&[][..], |p| p.received_frame(i));
                 let sent = match frame.get(start..).and_then(|f| io.tunnel.wrap(f, next_hop, &snapshot)) {
+                    Some(wrapped) if io.handoff.is_some() && !is_local(ports, usize::from(egress)) => {
+                        hand_to_owner(io.handoff.as_deref_mut(), egress, wrapped)
+                    }
                     Some(wrapped) => ports
                         .get_mut(usize::from(egress))
                         .and_then(Option::as_mut)
@@ -674,6 +745,91 @@ fn service_port(ports: &mut [Option<Port>], ingress: usize, io: &mut Io<'_>, pol
     }
     io.dirty.flush(ports);
     n
+}
+
+/// Whether this worker has a socket at port slot `slot`.
+fn is_local(ports: &[Option<Port>], slot: usize) -> bool {
+    ports.get(slot).is_some_and(Option::is_some)
+}
+
+/// Hands processed frame `data` to the worker that owns port `egress`, to transmit it there.
+/// False when there is no other owner (the port is gone) or its ring is full.
+fn hand_to_owner(out: Option<&mut Outbox>, egress: PortId, data: &[u8]) -> bool {
+    let Some(out) = out else { return false };
+    let owner = port_owner(egress, out.workers);
+    owner != out.worker && out.send(owner, HandoffKind::Transmit, egress, data)
+}
+
+/// Takes the frames the other workers handed over: flows this worker owns go through the
+/// pipeline as if received on their port; processed frames are transmitted on the port they
+/// name. Returns how many frames were taken.
+#[allow(clippy::too_many_arguments)]
+fn take_handoffs(
+    ports: &mut [Option<Port>],
+    links: &mut HandoffLinks,
+    tables: &ArcSwap<Tables>,
+    punt: &WorkerEnd,
+    tunnel: &mut TunnelScratch,
+    counters: &mut PipelineCounters,
+    dirty: &mut TxDirty,
+    policing: &mut Policing<'_>,
+) -> usize {
+    let snapshot = tables.load();
+    let mut transmit_failed = 0;
+    let n = links.receive(HANDOFF_BUDGET, |out, kind, port, frame| match kind {
+        // Counted as sent by the worker that processed it; only a failure is counted here.
+        HandoffKind::Transmit => {
+            if !transmit_on(ports, dirty, port, frame) {
+                transmit_failed += 1;
+            }
+        }
+        HandoffKind::Process => {
+            let outcome = process_policed(frame, port, &snapshot, counters, policing);
+            let start = outcome.start;
+            let frame = frame.get(start..).unwrap_or_default();
+            match outcome.verdict {
+                Verdict::Forward(egress) => {
+                    let sent = if is_local(ports, usize::from(egress)) {
+                        transmit_on(ports, dirty, egress, frame)
+                    } else {
+                        hand_to_owner(Some(out), egress, frame)
+                    };
+                    note_transmit(sent, counters);
+                }
+                Verdict::Encapsulate { port: egress, next_hop } => {
+                    let sent = match tunnel.wrap(frame, next_hop, &snapshot) {
+                        Some(wrapped) if is_local(ports, usize::from(egress)) => transmit_on(ports, dirty, egress, wrapped),
+                        Some(wrapped) => hand_to_owner(Some(out), egress, wrapped),
+                        None => false,
+                    };
+                    if sent {
+                        counters.ipip_encapsulated += 1;
+                    }
+                    note_transmit(sent, counters);
+                }
+                Verdict::Punt(reason) => {
+                    if !punt.punt(port, reason, frame) {
+                        note_punt_failure(reason, counters);
+                    }
+                }
+                Verdict::Drop(_) => {}
+            }
+        }
+    });
+    links.out.stats.transmit_failed += transmit_failed;
+    if n > 0 {
+        dirty.flush(ports);
+    }
+    n
+}
+
+/// Copies `frame` to the TX ring of local port `port`; marks it for the flush.
+fn transmit_on(ports: &mut [Option<Port>], dirty: &mut TxDirty, port: PortId, frame: &[u8]) -> bool {
+    let sent = ports.get_mut(usize::from(port)).and_then(Option::as_mut).is_some_and(|p| p.transmit(frame));
+    if sent {
+        dirty.mark(usize::from(port));
+    }
+    sent
 }
 
 /// Counts a forwarded frame as sent, or turns it into a `TxFull` drop (the pipeline counted
@@ -726,12 +882,20 @@ fn note_punt_failure(reason: PuntReason, counters: &mut PipelineCounters) {
 }
 
 /// Sends the frames the slow path injected; returns how many it handled.
-fn inject(ports: &mut [Option<Port>], punt: &WorkerEnd, counters: &mut PipelineCounters, dirty: &mut TxDirty) -> usize {
+fn inject(
+    ports: &mut [Option<Port>],
+    punt: &WorkerEnd,
+    mut handoff: Option<&mut Outbox>,
+    counters: &mut PipelineCounters,
+    dirty: &mut TxDirty,
+) -> usize {
     let n = punt.drain_inject(|port, data| {
-        let sent = ports
-            .get_mut(port as usize)
-            .and_then(Option::as_mut)
-            .is_some_and(|p| p.transmit(data));
+        // The slow path injects to the port's owner; a port that moved meanwhile is handed on.
+        let sent = if handoff.is_some() && !is_local(ports, usize::from(port)) {
+            hand_to_owner(handoff.as_deref_mut(), port, data)
+        } else {
+            ports.get_mut(port as usize).and_then(Option::as_mut).is_some_and(|p| p.transmit(data))
+        };
         if sent {
             counters.injected += 1;
             counters.tx_packets += 1;
@@ -751,8 +915,7 @@ fn inject(ports: &mut [Option<Port>], punt: &WorkerEnd, counters: &mut PipelineC
 // Flow ownership between several workers
 // ---------------------------------------------------------------------------------------------
 //
-// Not used yet: today one worker serves every port (and every queue of the uplink). When
-// several workers run, connection tracking stays right only if both directions of a flow meet
+// When several workers run, connection tracking stays right only if both directions of a flow meet
 // the same worker's flow table. The owner of a frame is the same for both directions: a
 // symmetric hash of its 5-tuple (the inner one for IP-in-IP), or, for replies to source-NATed
 // flows, the worker whose slice of the NAT ports holds the destination port (each worker then
