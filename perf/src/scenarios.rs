@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::cmd::{self, ChildGuard, CmdError};
+use crate::cni::CniPlugin;
 use crate::crossnode::{self, Encap};
 use crate::e2e;
 use crate::lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
@@ -53,7 +54,13 @@ pub const UDP_DATAGRAM_BYTES: usize = 1400;
 /// Workload MTU in the IPIP lab, as Calico sets it for an IPIP pool (1500 - 20).
 pub const IPIP_WORKLOAD_MTU: usize = crossnode::TUNNEL_MTU;
 /// How long a node gets from start to forwarding.
-const NODE_READY_TIMEOUT: Duration = Duration::from_secs(15);
+const NODE_READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long an agent-mode lab gets from its nodes' start to the first pod-to-pod reply: the
+/// BGP mesh must come up and the routes arrive before pods on two nodes can talk.
+const AGENT_READY_TIMEOUT: Duration = Duration::from_secs(45);
+/// The one network every workload of a lab is plugged into: the profile brindle-cni creates
+/// for it admits its members, so every pod-to-pod scenario is allowed by policy.
+pub const SCENARIO_NETWORK: &str = "scnet";
 const NODE_STOP_GRACE: Duration = Duration::from_secs(5);
 /// Longest a server (iperf3, nginx) may take to listen.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -109,6 +116,8 @@ impl LabKind {
             }
             LabKind::L2 => {
                 add(PathKind::PodToPod, &[Ping, IperfTcp, IperfUdp, HttpAb, HttpWrk]);
+                // Across nodes: a workload on node 1 to node 2's address.
+                add(PathKind::PodToNode, &all);
                 add(PathKind::NodeToNode, &all);
             }
             LabKind::Ipip => add(PathKind::PodToPod, &all),
@@ -207,6 +216,8 @@ pub struct ScenarioOptions {
     pub http_secs: u32,
     /// brindle-node's worker mode: interrupt (default) or poll.
     pub node_mode: String,
+    /// How brindle's side of every lab is wired (default: agent mode, brindle-cni).
+    pub wiring: Wiring,
     /// Compiler of the kernel IPIP BPF program (kernels without the `ipip` driver).
     pub clang: String,
     pub quick: bool,
@@ -227,6 +238,7 @@ impl ScenarioOptions {
             http_concurrency: 8,
             http_secs: if quick { 1 } else { 5 },
             node_mode: "interrupt".into(),
+            wiring: Wiring::BrindleCni,
             clang: "clang".into(),
             quick,
         }
@@ -287,6 +299,116 @@ impl ScenarioOptions {
     fn brindle_node(&self) -> PathBuf {
         self.bin_dir.join("brindle-node")
     }
+}
+
+/// How brindle's side of a lab is wired (the kernel baseline always keeps the lab's own
+/// Calico kernel-style wiring).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Wiring {
+    /// As a cluster runs: brindle-node in agent mode from calico-node's environment, one
+    /// embedded store shared by the lab's nodes, workloads plugged in by `brindle-cni` (CNI
+    /// ADD with a network configuration, run in the node's namespace).
+    BrindleCni,
+    /// brindle-node in file mode (`node.toml` with static workloads and routes), workloads
+    /// wired by the lab itself.
+    Lab,
+}
+
+impl Wiring {
+    pub fn name(self) -> &'static str {
+        match self {
+            Wiring::BrindleCni => "brindle-cni",
+            Wiring::Lab => "lab",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Wiring, String> {
+        [Wiring::BrindleCni, Wiring::Lab]
+            .into_iter()
+            .find(|w| w.name() == text.trim())
+            .ok_or_else(|| format!("invalid wiring {text:?}: expected brindle-cni or lab"))
+    }
+}
+
+/// How one lab's brindle side ran (the JSON's `labs`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LabRun {
+    pub lab: LabKind,
+    pub wiring: Wiring,
+    /// `CALICO_IPV4POOL_IPIP` of the default pool (agent mode only).
+    pub ipip_mode: Option<String>,
+    /// The workloads' MTU (the CNI network configuration's `mtu`, or the lab's veths).
+    pub workload_mtu: usize,
+}
+
+impl LabRun {
+    pub fn new(lab: LabKind, wiring: Wiring) -> LabRun {
+        LabRun {
+            lab,
+            wiring,
+            ipip_mode: (wiring == Wiring::BrindleCni).then(|| pool_ipip_mode(lab).to_owned()),
+            workload_mtu: workload_mtu(lab),
+        }
+    }
+}
+
+/// The default pool's IPIP mode per lab, as an operator would set it: none on one segment,
+/// `CrossSubnet` when a node sits behind a router (so that only that traffic is wrapped).
+pub fn pool_ipip_mode(lab: LabKind) -> &'static str {
+    match lab {
+        LabKind::OneNode | LabKind::L2 => "Never",
+        LabKind::Ipip => "CrossSubnet",
+    }
+}
+
+/// Calico gives workloads the pool's MTU: 1500 - 20 where packets may be wrapped in IPIP.
+pub fn workload_mtu(lab: LabKind) -> usize {
+    match lab {
+        LabKind::OneNode | LabKind::L2 => 1500,
+        LabKind::Ipip => IPIP_WORKLOAD_MTU,
+    }
+}
+
+/// The CNI network configuration the suite plugs every workload of `lab` on node `node` with.
+pub fn scenario_netconf(lab: LabKind, node: &str) -> String {
+    crate::cni::netconf(SCENARIO_NETWORK, &[], workload_mtu(lab) as u32, node)
+}
+
+/// Where an agent-mode node keeps its state: the shared store and its control socket.
+#[derive(Clone, Debug)]
+pub struct AgentPaths {
+    /// The embedded store shared by every node of the lab (and brindle-cni).
+    pub store: PathBuf,
+    pub control_socket: PathBuf,
+}
+
+/// The datastore environment brindle-node and brindle-cni share.
+pub fn datastore_env(store: &Path) -> Vec<(String, String)> {
+    vec![
+        ("DATASTORE_TYPE".into(), "embedded".into()),
+        ("BRINDLE_EMBEDDED_PATH".into(), store.display().to_string()),
+    ]
+}
+
+/// calico-node's environment for node `node_name` of `lab`: address from `eth0`, the default
+/// pool's IPIP mode, Felix's `defaultEndpointToHostAction` Accept (its default, Drop, would
+/// refuse the pod-to-node scenarios), and brindle's worker mode and control socket.
+pub fn agent_env(lab: LabKind, node_name: &str, node_mode: &str, paths: &AgentPaths) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("NODENAME", node_name.to_owned()),
+        ("IP", "autodetect".to_owned()),
+        ("IP_AUTODETECTION_METHOD", "interface=eth0".to_owned()),
+        ("CALICO_IPV4POOL_IPIP", pool_ipip_mode(lab).to_owned()),
+        ("FELIX_DEFAULTENDPOINTTOHOSTACTION", "Accept".to_owned()),
+        ("BRINDLE_MODE", node_mode.to_owned()),
+        ("BRINDLE_CONTROL_SOCKET", paths.control_socket.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    env.extend(datastore_env(&paths.store));
+    env
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -369,6 +491,8 @@ pub struct ScenariosReport {
     pub http_secs: u32,
     pub http_file_bytes: usize,
     pub kernel_ipip_method: Option<crossnode::KernelIpip>,
+    /// How each lab's brindle side was wired.
+    pub labs: Vec<LabRun>,
     pub load_average_before: Option<String>,
     pub load_average_after: Option<String>,
     pub elapsed_secs: f64,
@@ -579,10 +703,26 @@ enum Built {
     Multi(MultiLab),
 }
 
+/// Container namespaces the suite created (agent-mode wiring); deleted on drop, by name.
+#[derive(Default)]
+struct Containers(Vec<String>);
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        for ns in &self.0 {
+            let _ = cmd::run_unchecked(&["ip", "netns", "del", ns], cmd::CONFIG_TIMEOUT);
+        }
+    }
+}
+
 /// A lab of one kind, wired for one forwarder; nodes are stopped before the lab goes down.
 struct RunningLab {
-    // Field order is drop order: nodes first, then the namespaces.
+    // Field order is drop order: nodes first, then the containers, then the namespaces.
     nodes: Vec<ChildGuard>,
+    containers: Containers,
+    /// Agent-mode wiring: node `k`'s workloads (plugged by brindle-cni) are `pods[k - 1]`.
+    /// Empty with the lab's own wiring (its workloads are the lab's).
+    pods: Vec<Vec<Endpoint>>,
     built: Built,
     kind: LabKind,
 }
@@ -591,15 +731,23 @@ impl RunningLab {
     /// The two ends of `path` in this lab.
     fn ends(&self, path: PathKind) -> Result<(Endpoint, Endpoint), ScenarioError> {
         let missing = || ScenarioError::Run(format!("{} has no {} path", self.kind.name(), path.name()));
-        let workload = |lab: &Lab, i: usize| {
+        // Workload `i` of node `k` (both from 1): plugged by brindle-cni, or the lab's own.
+        let workload = |k: usize, i: usize| -> Option<Endpoint> {
+            if !self.pods.is_empty() {
+                return self.pods.get(k.checked_sub(1)?)?.get(i.checked_sub(1)?).cloned();
+            }
+            let lab = match &self.built {
+                Built::One(lab) => (k == 1).then_some(lab)?,
+                Built::Multi(multi) => multi.node(k)?,
+            };
             lab.workload(i).map(|w| Endpoint {
                 netns: w.netns.clone(),
                 ip: w.ip,
             })
         };
         match (&self.built, path) {
-            (Built::One(lab), PathKind::PodToPod) => {
-                Ok((workload(lab, 1).ok_or_else(missing)?, workload(lab, 2).ok_or_else(missing)?))
+            (Built::One(_), PathKind::PodToPod) => {
+                Ok((workload(1, 1).ok_or_else(missing)?, workload(1, 2).ok_or_else(missing)?))
             }
             (Built::One(lab), PathKind::PodToNode) => {
                 let uplink = lab.uplink().ok_or_else(missing)?;
@@ -607,22 +755,21 @@ impl RunningLab {
                     netns: lab.node_netns(),
                     ip: uplink.node_ip,
                 };
-                Ok((workload(lab, 1).ok_or_else(missing)?, node))
+                Ok((workload(1, 1).ok_or_else(missing)?, node))
             }
-            (Built::Multi(lab), PathKind::PodToPod) => {
-                let from = lab.node(1).and_then(|n| workload(n, 1)).ok_or_else(missing)?;
-                let to = lab.node(2).and_then(|n| workload(n, 1)).ok_or_else(missing)?;
-                Ok((from, to))
+            (Built::Multi(_), PathKind::PodToPod) => {
+                Ok((workload(1, 1).ok_or_else(missing)?, workload(2, 1).ok_or_else(missing)?))
             }
-            (Built::Multi(lab), PathKind::NodeToNode) => {
+            (Built::Multi(lab), PathKind::PodToNode | PathKind::NodeToNode) => {
                 let spec = lab.spec();
                 let node = |k: usize| Endpoint {
                     netns: spec.node_spec(k).node_netns(),
                     ip: spec.node_ip(k),
                 };
-                Ok((node(1), node(2)))
+                let from = if path == PathKind::PodToNode { workload(1, 1).ok_or_else(missing)? } else { node(1) };
+                Ok((from, node(2)))
             }
-            _ => Err(missing()),
+            (Built::One(_), PathKind::NodeToNode) => Err(missing()),
         }
     }
 
@@ -690,7 +837,148 @@ fn bring_up(
 ) -> Result<RunningLab, ScenarioError> {
     std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
     let name = lab_name(kind, forwarding, &run_tag());
-    let mut running = match kind {
+    let agent = forwarding == Forwarding::Brindle && opts.wiring == Wiring::BrindleCni;
+    let mut running = if agent {
+        bring_up_agent(opts, kind, name, dir)?
+    } else {
+        bring_up_lab(opts, kind, forwarding, name, dir, ipip_method)?
+    };
+    let (from, to) = running.ends(PathKind::PodToPod)?;
+    let timeout = if agent { AGENT_READY_TIMEOUT } else { NODE_READY_TIMEOUT };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = exec(&from.netns, &["ping", "-c", "1", "-W", "1", &to.ip.to_string()], Duration::from_secs(3))?;
+        if out.status.success() {
+            return Ok(running);
+        }
+        running.nodes_alive(dir)?;
+        if Instant::now() >= deadline || cmd::interrupted() {
+            return Err(ScenarioError::Run(format!(
+                "{} -> {} not reachable within {timeout:?}; node 1 log: {}",
+                from.netns,
+                to.ip,
+                tail(&dir.join("node1.log"))
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// brindle's side wired as a cluster is: agent-mode nodes sharing one embedded store, the
+/// workloads plugged in by brindle-cni (two on the one node, or one per node). Node 1 starts
+/// first: it creates the default pool, as the first calico-node does.
+fn bring_up_agent(opts: &ScenarioOptions, kind: LabKind, name: String, dir: &Path) -> Result<RunningLab, ScenarioError> {
+    let store = dir.join("store.redb");
+    // A store left by an earlier run in this directory would bring its pools and endpoints.
+    let _ = std::fs::remove_file(&store);
+    let (built, node_count, pods_per_node) = match kind {
+        LabKind::OneNode => {
+            let spec = LabSpec {
+                forwarding: Forwarding::Brindle,
+                ..LabSpec::new(name.clone(), 0)
+            };
+            (Built::One(Lab::up(&spec)?), 1, 2)
+        }
+        LabKind::L2 | LabKind::Ipip => {
+            let spec = MultiLabSpec {
+                workloads: 0,
+                ..multi_spec(kind, name.clone())
+            };
+            (Built::Multi(MultiLab::up(&spec)?), 2, 1)
+        }
+    };
+    let node_netns = |built: &Built, k: usize| match built {
+        Built::One(lab) => lab.node_netns(),
+        Built::Multi(lab) => lab.spec().node_spec(k).node_netns(),
+    };
+    let mut running = RunningLab {
+        nodes: Vec::new(),
+        containers: Containers::default(),
+        pods: Vec::new(),
+        built,
+        kind,
+    };
+    let node_name = |k: usize| format!("{name}n{k}");
+    for k in 1..=node_count {
+        let paths = AgentPaths {
+            store: store.clone(),
+            control_socket: dir.join(format!("node{k}.sock")),
+        };
+        let env = agent_env(kind, &node_name(k), &opts.node_mode, &paths);
+        let ns = node_netns(&running.built, k);
+        running.nodes.push(spawn_node(opts, &ns, &[], &env, dir, k)?);
+    }
+    let cni = CniPlugin {
+        bin_dir: opts.bin_dir.clone(),
+        plugin: "brindle-cni".into(),
+        env: datastore_env(&store),
+    };
+    for k in 1..=node_count {
+        let ns = node_netns(&running.built, k);
+        let mut pods = Vec::new();
+        for _ in 0..pods_per_node {
+            pods.push(plug_pod(&cni, &mut running.containers, &name, &ns, &node_name(k), kind)?);
+        }
+        running.pods.push(pods);
+    }
+    Ok(running)
+}
+
+/// A container namespace `<lab>-c<n>` plugged into node `node_name` by brindle-cni ADD, run
+/// in the node's namespace as a runtime runs it.
+fn plug_pod(
+    cni: &CniPlugin,
+    containers: &mut Containers,
+    lab_name: &str,
+    node_ns: &str,
+    node_name: &str,
+    kind: LabKind,
+) -> Result<Endpoint, ScenarioError> {
+    let ns = format!("{lab_name}-c{}", containers.0.len() + 1);
+    cmd::run(&["ip", "netns", "add", &ns], cmd::CONFIG_TIMEOUT)?;
+    containers.0.push(ns.clone());
+    cmd::run(&["ip", "-n", &ns, "link", "set", "lo", "up"], cmd::CONFIG_TIMEOUT)?;
+    let netns_path = Path::new("/var/run/netns").join(&ns);
+    let netconf = scenario_netconf(kind, node_name);
+    let out = cni
+        .invoke(node_ns, "ADD", &format!("{ns}-0123456789ab"), &netns_path, "eth0", &netconf)
+        .map_err(io_err(format!("running brindle-cni ADD for {ns}")))?;
+    if !out.success {
+        return Err(ScenarioError::Run(format!(
+            "brindle-cni ADD of {ns} on {node_name} failed: {}{}",
+            out.stdout.trim(),
+            out.stderr.trim()
+        )));
+    }
+    Ok(Endpoint {
+        ip: cni_result_address(&out.stdout)?,
+        netns: ns,
+    })
+}
+
+/// The workload's address in a CNI ADD result (`ips[0].address`, `a.b.c.d/32`).
+pub fn cni_result_address(result: &str) -> Result<Ipv4Addr, ScenarioError> {
+    let doc: serde_json::Value =
+        serde_json::from_str(result).map_err(|e| parse_err("brindle-cni", format!("result is not JSON: {e}")))?;
+    let address = doc
+        .pointer("/ips/0/address")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| parse_err("brindle-cni", "no ips[0].address in the result"))?;
+    let ip = address.split('/').next().unwrap_or_default();
+    ip.parse()
+        .map_err(|_| parse_err("brindle-cni", format!("ips[0].address {address:?} is not an IPv4 address")))
+}
+
+/// brindle's side in file mode on the lab's own wiring, or the kernel baseline.
+fn bring_up_lab(
+    opts: &ScenarioOptions,
+    kind: LabKind,
+    forwarding: Forwarding,
+    name: String,
+    dir: &Path,
+    ipip_method: &mut Option<crossnode::KernelIpip>,
+) -> Result<RunningLab, ScenarioError> {
+    let running = match kind {
         LabKind::OneNode => {
             let spec = LabSpec {
                 forwarding,
@@ -705,6 +993,8 @@ fn bring_up(
             }
             RunningLab {
                 nodes,
+                containers: Containers::default(),
+                pods: Vec::new(),
                 built: Built::One(lab),
                 kind,
             }
@@ -718,6 +1008,8 @@ fn bring_up(
             }
             let mut running = RunningLab {
                 nodes: Vec::new(),
+                containers: Containers::default(),
+                pods: Vec::new(),
                 built: Built::Multi(lab),
                 kind,
             };
@@ -752,22 +1044,7 @@ fn bring_up(
             running
         }
     };
-    let (from, to) = running.ends(PathKind::PodToPod)?;
-    let deadline = Instant::now() + NODE_READY_TIMEOUT;
-    loop {
-        let out = exec(&from.netns, &["ping", "-c", "1", "-W", "1", &to.ip.to_string()], Duration::from_secs(3))?;
-        if out.status.success() {
-            return Ok(running);
-        }
-        running.nodes_alive(dir)?;
-        if Instant::now() >= deadline || cmd::interrupted() {
-            return Err(ScenarioError::Run(format!(
-                "{} -> {} not reachable within {NODE_READY_TIMEOUT:?}",
-                from.netns, to.ip
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    Ok(running)
 }
 
 /// Calico gives the workload veth the pool's MTU: 1480 for IPIP, so that a full-size packet
@@ -811,6 +1088,20 @@ fn start_node(
 ) -> Result<ChildGuard, ScenarioError> {
     let config_path = dir.join(format!("node{k}.toml"));
     std::fs::write(&config_path, config).map_err(io_err(format!("writing {}", config_path.display())))?;
+    let args = ["--config".into(), config_path.display().to_string()];
+    spawn_node(opts, ns, &args, &[], dir, k)
+}
+
+/// Starts brindle-node `k` in `ns` with `args` and `env`, its output to `node<k>.log`; ready
+/// once its control socket (`node<k>.sock` in `dir`) answers.
+fn spawn_node(
+    opts: &ScenarioOptions,
+    ns: &str,
+    args: &[String],
+    env: &[(String, String)],
+    dir: &Path,
+    k: usize,
+) -> Result<ChildGuard, ScenarioError> {
     let log_path = dir.join(format!("node{k}.log"));
     let log = std::fs::File::create(&log_path).map_err(io_err(format!("creating {}", log_path.display())))?;
     let log_err = log.try_clone().map_err(io_err("duplicating the log fd"))?;
@@ -819,8 +1110,8 @@ fn start_node(
     let child = Command::new("ip")
         .args(["netns", "exec", ns])
         .arg(&binary)
-        .arg("--config")
-        .arg(&config_path)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)
@@ -1076,11 +1367,13 @@ pub fn run(opts: &ScenarioOptions) -> Result<ScenariosReport, ScenarioError> {
     let mut progress = Progress::new("scenarios", scenarios.len() * 2);
     let mut ipip_method = None;
     let load_average_before = load_average();
+    let mut labs = Vec::new();
     for &kind in &opts.labs {
         let indices: Vec<usize> = (0..scenarios.len()).filter(|&i| scenarios[i].lab == kind).collect();
         if indices.is_empty() {
             continue;
         }
+        labs.push(LabRun::new(kind, opts.wiring));
         for forwarding in [Forwarding::Kernel, Forwarding::Brindle] {
             let side = side_name(forwarding);
             let dir = opts.work_dir.join(format!("{}-{side}", kind.name()));
@@ -1142,6 +1435,7 @@ pub fn run(opts: &ScenarioOptions) -> Result<ScenariosReport, ScenarioError> {
         http_secs: opts.http_secs,
         http_file_bytes: HTTP_FILE_BYTES,
         kernel_ipip_method: ipip_method,
+        labs,
         load_average_before,
         load_average_after: load_average(),
         elapsed_secs: started.elapsed().as_secs_f64(),
@@ -1214,6 +1508,7 @@ pub fn markdown(report: &ScenariosReport) -> String {
         report.load_average_before.as_deref().unwrap_or("-"),
         report.load_average_after.as_deref().unwrap_or("-"),
     );
+    md.push_str(&wiring_lines(report));
     md.push_str("| scenario | metric | brindle | kernel | brindle/kernel |\n|---|---|---:|---:|---:|\n");
     for r in &report.scenarios {
         let scenario = format!("{} {} {}", r.lab.name(), r.path.name(), r.test.name());
@@ -1245,19 +1540,29 @@ pub fn markdown(report: &ScenariosReport) -> String {
     if !failures.is_empty() {
         md.push_str("\nFailed:\n\n");
         md.extend(failures);
-        let pod_to_node_failed = report
-            .scenarios
-            .iter()
-            .any(|r| r.path == PathKind::PodToNode && r.brindle_error.is_some());
-        if pod_to_node_failed {
-            md.push_str(
-                "\nbrindle pod-to-node: the slow path answers ICMP echo for the node's addresses \
-                 itself (so the ping above measures that responder) and does not yet hand other \
-                 workload-to-host traffic to the node's kernel.\n",
-            );
-        }
     }
     md
+}
+
+/// One line per lab: how brindle's side was wired (the kernel's is always the lab's).
+fn wiring_lines(report: &ScenariosReport) -> String {
+    let mut out = String::new();
+    for run in &report.labs {
+        let how = match run.wiring {
+            Wiring::BrindleCni => format!(
+                "brindle-node in agent mode (embedded store shared by the lab's nodes, default pool \
+                 ipipMode {}), workloads plugged by brindle-cni into one network, MTU {}",
+                run.ipip_mode.as_deref().unwrap_or("-"),
+                run.workload_mtu
+            ),
+            Wiring::Lab => format!("brindle-node in file mode, workloads wired by the lab, MTU {}", run.workload_mtu),
+        };
+        out.push_str(&format!("- {} (wiring `{}`): {how}; kernel: the lab's Calico kernel-style wiring\n", run.lab.name(), run.wiring.name()));
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
 }
 
 /// Writes the JSON report to `out` and the Markdown beside it (`.md`); returns the latter.
@@ -1389,6 +1694,7 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
             http_secs: 1,
             http_file_bytes: HTTP_FILE_BYTES,
             kernel_ipip_method: None,
+            labs: vec![LabRun::new(LabKind::L2, Wiring::BrindleCni), LabRun::new(LabKind::Ipip, Wiring::Lab)],
             load_average_before: None,
             load_average_after: None,
             elapsed_secs: 1.0,
@@ -1428,6 +1734,12 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
         assert_eq!(s["brindle"]["gbit_per_s"], 5.0);
         assert_eq!(s["ratios"]["gbit_per_s"], 1.25);
         assert_eq!(json["scenarios"][1]["kernel_error"], "lab: boom");
+        assert_eq!(json["labs"][0]["lab"], "l2");
+        assert_eq!(json["labs"][0]["wiring"], "brindle-cni");
+        assert_eq!(json["labs"][0]["ipip_mode"], "Never");
+        assert_eq!(json["labs"][1]["wiring"], "lab");
+        assert_eq!(json["labs"][1]["ipip_mode"], serde_json::Value::Null);
+        assert_eq!(json["labs"][1]["workload_mtu"], 1480);
         for field in ["quick", "ncpus", "node_mode", "pings", "iperf_secs", "udp_offered_mbit", "http_requests", "http_concurrency", "http_secs"] {
             assert!(json.get(field).is_some(), "{field}");
         }
@@ -1439,6 +1751,8 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
         assert!(md.contains("| l2 node-to-node iperf-tcp | gbit_per_s ↑ | 5.000 | 4.000 | 1.25 |"), "{md}");
         assert!(md.contains("| ipip pod-to-pod ping | rtt_p50_us ↓ | - | - | - |"), "{md}");
         assert!(md.contains("- ipip pod-to-pod ping (kernel): lab: boom"), "{md}");
+        assert!(md.contains("- l2 (wiring `brindle-cni`): brindle-node in agent mode"), "{md}");
+        assert!(md.contains("- ipip (wiring `lab`): brindle-node in file mode"), "{md}");
     }
 
     #[test]
@@ -1446,8 +1760,10 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
         let opts = ScenarioOptions::defaults("b".into(), "w".into(), true);
         assert!(opts.validate().is_ok());
         let all = opts.scenarios();
-        // one-node and l2: 5 pod-to-pod tests and 3 over the other path; ipip: 3.
-        assert_eq!(all.len(), 8 + 8 + 3);
+        // one-node: 5 pod-to-pod tests and 3 pod-to-node; l2: 5 pod-to-pod, 3 pod-to-node
+        // (to the other node) and 3 node-to-node; ipip: 3.
+        assert_eq!(all.len(), 8 + 11 + 3);
+        assert_eq!(opts.wiring, Wiring::BrindleCni, "agent mode and brindle-cni by default");
         assert!(all.contains(&Scenario { lab: LabKind::L2, path: PathKind::NodeToNode, test: TestKind::IperfUdp }));
         let bad = ScenarioOptions { pings: 0, ..opts.clone() };
         assert!(bad.validate().unwrap_err().to_string().contains("pings"));
@@ -1458,6 +1774,61 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
         assert_eq!(TestKind::parse("http-wrk"), Ok(TestKind::HttpWrk));
         let only_ping = ScenarioOptions { tests: vec![TestKind::Ping], ..opts };
         assert!(only_ping.scenarios().iter().all(|s| s.test == TestKind::Ping));
+    }
+
+    #[test]
+    fn agent_nodes_run_as_calico_node_on_the_labs_shared_store() {
+        let paths = AgentPaths {
+            store: "/w/l2-brindle/store.redb".into(),
+            control_socket: "/w/l2-brindle/node2.sock".into(),
+        };
+        let env: BTreeMap<String, String> = agent_env(LabKind::Ipip, "sciba1n2", "interrupt", &paths).into_iter().collect();
+        for (key, value) in [
+            ("NODENAME", "sciba1n2"),
+            ("IP_AUTODETECTION_METHOD", "interface=eth0"),
+            ("CALICO_IPV4POOL_IPIP", "CrossSubnet"),
+            ("FELIX_DEFAULTENDPOINTTOHOSTACTION", "Accept"),
+            ("BRINDLE_MODE", "interrupt"),
+            ("BRINDLE_CONTROL_SOCKET", "/w/l2-brindle/node2.sock"),
+            ("DATASTORE_TYPE", "embedded"),
+            ("BRINDLE_EMBEDDED_PATH", "/w/l2-brindle/store.redb"),
+        ] {
+            assert_eq!(env.get(key).map(String::as_str), Some(value), "{key}: {env:?}");
+        }
+        let l2: BTreeMap<String, String> = agent_env(LabKind::L2, "n", "poll", &paths).into_iter().collect();
+        assert_eq!(l2["CALICO_IPV4POOL_IPIP"], "Never");
+        assert_eq!(l2["BRINDLE_MODE"], "poll");
+        // brindle-cni reads the same store.
+        let cni: Vec<(String, String)> = datastore_env(&paths.store);
+        assert!(cni.iter().all(|kv| env.get(&kv.0) == Some(&kv.1)), "{cni:?}");
+    }
+
+    #[test]
+    fn every_workload_joins_one_network_with_the_pools_mtu() {
+        for (lab, mtu) in [(LabKind::OneNode, 1500), (LabKind::L2, 1500), (LabKind::Ipip, 1480)] {
+            let conf: serde_json::Value = serde_json::from_str(&scenario_netconf(lab, "scoba1n1")).unwrap();
+            assert_eq!(conf["name"], SCENARIO_NETWORK, "{conf}");
+            assert_eq!(conf["type"], "brindle-cni", "{conf}");
+            assert_eq!(conf["nodename"], "scoba1n1", "{conf}");
+            assert_eq!(conf["mtu"], mtu, "{lab:?}: {conf}");
+            assert_eq!(conf["ipam"]["type"], "brindle-ipam", "{conf}");
+            assert_eq!(conf["ipam"]["ipv4_pools"], serde_json::json!([]), "any pool: {conf}");
+        }
+        assert_eq!(scenario_netconf(LabKind::L2, "a"), scenario_netconf(LabKind::OneNode, "a"));
+        assert_eq!(Wiring::parse("brindle-cni"), Ok(Wiring::BrindleCni));
+        assert_eq!(Wiring::parse("lab"), Ok(Wiring::Lab));
+        assert!(Wiring::parse("file").unwrap_err().contains("\"file\""));
+    }
+
+    #[test]
+    fn cni_results_give_the_workload_address() {
+        let result = r#"{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/var/run/netns/x"}],
+            "ips":[{"address":"192.168.12.65/32","interface":0}]}"#;
+        assert_eq!(cni_result_address(result).unwrap(), Ipv4Addr::new(192, 168, 12, 65));
+        assert!(cni_result_address(r#"{"ips":[]}"#).unwrap_err().to_string().contains("ips[0].address"));
+        let err = cni_result_address(r#"{"ips":[{"address":"fd00::1/128"}]}"#).unwrap_err().to_string();
+        assert!(err.contains("fd00::1/128"), "{err}");
+        assert!(cni_result_address("CNI error").is_err());
     }
 
     #[test]
