@@ -21,6 +21,9 @@ pub struct ScenarioRow {
     /// `ping`, `iperf-tcp`, ... (picks the plot the row goes to).
     pub test: String,
     pub metric: String,
+    /// How brindle's side of the lab was wired (`brindle-cni`, `lab`); `None` in files
+    /// written before the suite recorded it.
+    pub wiring: Option<String>,
     pub kernel: Option<f64>,
     pub brindle: Option<f64>,
 }
@@ -48,6 +51,16 @@ pub fn rows(path: &Path, doc: &Value, run: &str) -> Result<Vec<ScenarioRow>, Rep
         .get("scenarios")
         .and_then(Value::as_array)
         .ok_or_else(|| field_error(path, "/scenarios".into(), "missing or not a list"))?;
+    // `labs`: [{lab, wiring, ...}], one per lab of the run.
+    let wiring_of = |lab: &str| {
+        doc.get("labs")?
+            .as_array()?
+            .iter()
+            .find(|l| l.get("lab").and_then(Value::as_str) == Some(lab))?
+            .get("wiring")?
+            .as_str()
+            .map(str::to_string)
+    };
     let mut out = Vec::new();
     for (i, s) in scenarios.iter().enumerate() {
         let text = |name: &str| {
@@ -71,6 +84,7 @@ pub fn rows(path: &Path, doc: &Value, run: &str) -> Result<Vec<ScenarioRow>, Rep
                 scenario: format!("{lab} {route} {test}"),
                 test: test.clone(),
                 metric: metric.to_string(),
+                wiring: wiring_of(&lab),
                 kernel,
                 brindle,
             });
@@ -94,14 +108,17 @@ pub fn markdown(rows: &[ScenarioRow]) -> String {
     }
     let mut md = String::from(
         "## Scenarios: ping, iperf3, HTTP (brindle vs the kernel, same run)\n\n\
-         | run | scenario | metric | brindle | kernel | brindle/kernel |\n|---|---|---|---:|---:|---:|\n",
+         brindle wiring: `brindle-cni` is agent mode with the workloads plugged by brindle-cni, \
+         `lab` is file mode on the lab's own wiring; the kernel keeps Calico's kernel-style wiring.\n\n\
+         | run | scenario | brindle wiring | metric | brindle | kernel | brindle/kernel |\n|---|---|---|---|---:|---:|---:|\n",
     );
     for r in rows {
         let arrow = if higher_is_better(&r.metric) { "↑" } else { "↓" };
         md.push_str(&format!(
-            "| {} | {} | {} {arrow} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} {arrow} | {} | {} | {} |\n",
             r.run,
             r.scenario,
+            r.wiring.as_deref().unwrap_or("-"),
             r.metric,
             fmt(r.brindle),
             fmt(r.kernel),
@@ -170,6 +187,7 @@ mod tests {
 
     fn doc() -> Value {
         serde_json::json!({
+            "labs": [{"lab": "one-node", "wiring": "brindle-cni"}, {"lab": "l2", "wiring": "lab"}],
             "scenarios": [
                 {"lab": "one-node", "path": "pod-to-pod", "test": "ping",
                  "kernel": {"rtt_p50_us": 20.0, "rtt_p99_us": 40.0},
@@ -196,8 +214,14 @@ mod tests {
         // http-ab rows: requests_per_s, p50_ms, p99_ms, failed_requests (no wrk `errors`).
         assert_eq!(rows.iter().filter(|r| r.test == "http-ab").count(), 4);
         let md = markdown(&rows);
-        assert!(md.contains("| scenarios | one-node pod-to-pod ping | rtt_p50_us ↓ | 30.000 | 20.000 | 1.50 |"), "{md}");
-        assert!(md.contains("| scenarios | l2 node-to-node iperf-tcp | gbit_per_s ↑ | - | 4.000 | - |"), "{md}");
+        assert!(md.contains("| scenarios | one-node pod-to-pod ping | brindle-cni | rtt_p50_us ↓ | 30.000 | 20.000 | 1.50 |"), "{md}");
+        assert!(md.contains("| scenarios | l2 node-to-node iperf-tcp | lab | gbit_per_s ↑ | - | 4.000 | - |"), "{md}");
+        // A file from before `labs` existed still reads, its wiring unknown.
+        let mut old = doc();
+        old.as_object_mut().unwrap().remove("labs");
+        let old_rows = super::rows(Path::new("scenarios.json"), &old, "scenarios").unwrap();
+        assert!(old_rows.iter().all(|r| r.wiring.is_none()));
+        assert!(markdown(&old_rows).contains("| one-node pod-to-pod ping | - | rtt_p50_us"));
     }
 
     #[test]
