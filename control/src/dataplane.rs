@@ -38,7 +38,8 @@ use fastpath::hostpath::{FailsafePort, HostEgress};
 use fastpath::policy::{EndpointPolicy, HostPolicy};
 use fastpath::port::{BusyPoll, Port, PortConfig, XDP_HEADROOM};
 use fastpath::tables::HostPath;
-use fastpath::punt::{punt_path, PuntConfig};
+use fastpath::handoff::{self, HandoffCounters, HandoffStats};
+use fastpath::punt::{punt_paths, PuntConfig};
 use fastpath::worker::{self, PortCommand, PortCommandError, PortCommandSender, RxMode, WorkerSpec};
 use fastpath::xdp::{Attachment, XdpError, XdpMode, XdpProgram, MAX_SOCKETS};
 use fastpath::{MacAddr, NextHopKind, PipelineCounters, PortId, PortInfo, PortKind, Tables, WorkerCounters};
@@ -145,8 +146,11 @@ impl DesiredState {
 #[derive(Clone, Debug)]
 pub struct DataplaneSettings {
     pub mode: RxMode,
-    /// Core the worker is pinned to.
-    pub core: Option<usize>,
+    /// Fastpath workers (at least 1): one per uplink queue served, each with its queue's
+    /// socket and a share of the other ports (see `fastpath::handoff::port_owner`).
+    pub workers: usize,
+    /// Core each worker is pinned to, by worker; a worker beyond the list is not pinned.
+    pub cores: Vec<usize>,
     /// Source of the node's ICMP errors (the uplink's address at start).
     pub node_ip: Option<Ipv4Addr>,
     pub punt: PuntConfig,
@@ -299,6 +303,8 @@ pub struct DataplaneObserver {
 
 struct Observed {
     workers: Vec<(String, Arc<WorkerCounters>)>,
+    /// Each worker's handoff counters (empty with one worker, which hands nothing off).
+    handoff: Vec<Arc<HandoffCounters>>,
     slowpath: Arc<SlowpathCounters>,
     ports: ArcSwap<Vec<PortStatus>>,
     failures: ArcSwap<Vec<ApplyFailure>>,
@@ -311,6 +317,7 @@ impl DataplaneObserver {
         DataplaneObserver {
             inner: Arc::new(Observed {
                 workers,
+                handoff: Vec::new(),
                 slowpath,
                 ports: ArcSwap::from_pointee(Vec::new()),
                 failures: ArcSwap::from_pointee(Vec::new()),
@@ -331,6 +338,13 @@ impl DataplaneObserver {
     /// Each worker's name and counters.
     pub fn workers(&self) -> Vec<(String, PipelineCounters)> {
         self.inner.workers.iter().map(|(n, w)| (n.clone(), w.snapshot())).collect()
+    }
+
+    /// Each worker's handoff counters, by worker; all zero for a lone worker.
+    pub fn handoff(&self) -> Vec<HandoffStats> {
+        (0..self.inner.workers.len())
+            .map(|i| self.inner.handoff.get(i).map(|h| h.snapshot()).unwrap_or_default())
+            .collect()
     }
 
     pub fn slowpath(&self) -> SlowpathCountersSnapshot {
@@ -434,9 +448,10 @@ const MAX_LOGGED_FAILURES: usize = 20;
 pub struct Dataplane {
     program: XdpProgram,
     tables: Arc<ArcSwap<Tables>>,
-    commands: PortCommandSender,
+    /// Each worker's command channel, by worker.
+    commands: Vec<PortCommandSender>,
     stop: Arc<AtomicBool>,
-    worker: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
     slowpath: Option<JoinHandle<()>>,
     ports: BTreeMap<String, LivePort>,
     ids: PortIds,
@@ -469,36 +484,60 @@ impl Dataplane {
         let tables = Arc::new(ArcSwap::from_pointee(Tables::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread_error = |what| move |source| DataplaneError::Thread { what, source };
-        let (worker_end, slowpath_end) = punt_path(settings.punt).map_err(thread_error("punt path"))?;
+        let count = settings.workers.max(1);
+        let (worker_ends, slowpath_end) = punt_paths(settings.punt, count).map_err(thread_error("punt path"))?;
         let slowpath_counters = Arc::new(SlowpathCounters::default());
         let slowpath_config = SlowpathConfig { node_ip: settings.node_ip, ..SlowpathConfig::default() };
         let slowpath = slowpath::spawn(slowpath_config, tables.clone(), slowpath_end, slowpath_counters.clone(), stop.clone())
             .map_err(thread_error("slow path"))?;
-        let (commands, command_rx) = worker::port_commands(64).map_err(thread_error("worker command channel"))?;
-        let worker_counters = Arc::new(WorkerCounters::default());
         let ip_sets = IpSetsWriter::new();
-        let spec = WorkerSpec {
-            name: "worker-0".into(),
-            mode: settings.mode,
-            core: settings.core,
-            ports: Vec::new(),
-            tables: tables.clone(),
-            ip_sets: ip_sets.reader(),
-            flows: FlowTableConfig::with_capacity(worker::DEFAULT_FLOW_CAPACITY),
-            punt: worker_end,
-            counters: worker_counters.clone(),
-            stop: stop.clone(),
-        };
-        let worker = match worker::spawn_with_commands(spec, command_rx) {
-            Ok(w) => w,
-            Err(source) => {
-                stop.store(true, Ordering::Relaxed);
-                let _ = slowpath.join();
-                return Err(DataplaneError::Thread { what: "worker", source });
+        let links = handoff::mesh(count, handoff::DEFAULT_SLOTS).map_err(thread_error("worker handoff rings"))?;
+        let mut commands = Vec::with_capacity(count);
+        let mut workers = Vec::with_capacity(count);
+        let mut counters = Vec::with_capacity(count);
+        let mut handoff_counters = Vec::with_capacity(count);
+        for (i, (punt, links)) in worker_ends.into_iter().zip(links).enumerate() {
+            let name = format!("worker-{i}");
+            let started = worker::port_commands(64).map_err(thread_error("worker command channel")).and_then(|(tx, rx)| {
+                let worker_counters = Arc::new(WorkerCounters::default());
+                let spec = WorkerSpec {
+                    name: name.clone(),
+                    mode: settings.mode,
+                    core: settings.cores.get(i).copied(),
+                    ports: Vec::new(),
+                    tables: tables.clone(),
+                    ip_sets: ip_sets.reader(),
+                    flows: FlowTableConfig::with_capacity(worker::DEFAULT_FLOW_CAPACITY),
+                    punt,
+                    counters: worker_counters.clone(),
+                    stop: stop.clone(),
+                };
+                handoff_counters.push(links.counters());
+                let thread = worker::spawn_in_group(spec, rx, links).map_err(|source| DataplaneError::Thread { what: "worker", source })?;
+                Ok((tx, thread, worker_counters))
+            });
+            match started {
+                Ok((tx, thread, worker_counters)) => {
+                    commands.push(tx);
+                    workers.push(thread);
+                    counters.push((name, worker_counters));
+                }
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    for w in workers {
+                        let _ = w.join();
+                    }
+                    let _ = slowpath.join();
+                    return Err(e);
+                }
             }
-        };
+        }
+        if count > 1 {
+            tracing::info!(workers = count, cores = ?settings.cores, "several fastpath workers, handing flows to their owners");
+        }
         let observed = Arc::new(Observed {
-            workers: vec![("worker-0".into(), worker_counters)],
+            workers: counters,
+            handoff: if count > 1 { handoff_counters } else { Vec::new() },
             slowpath: slowpath_counters,
             ports: ArcSwap::from_pointee(Vec::new()),
             failures: ArcSwap::from_pointee(Vec::new()),
@@ -509,7 +548,7 @@ impl Dataplane {
             tables,
             commands,
             stop,
-            worker: Some(worker),
+            workers,
             slowpath: Some(slowpath),
             ports: BTreeMap::new(),
             ids: PortIds::new(UPLINK_FIRST_SLOT),
@@ -547,7 +586,7 @@ impl Dataplane {
     /// Both dataplane threads are running.
     pub fn threads_alive(&self) -> bool {
         let alive = |t: &Option<JoinHandle<()>>| t.as_ref().is_some_and(|t| !t.is_finished());
-        alive(&self.worker) && alive(&self.slowpath)
+        self.workers.iter().all(|w| !w.is_finished()) && alive(&self.slowpath)
     }
 
     /// The tables the workers read now.
@@ -647,7 +686,7 @@ impl Dataplane {
             drop(live.attachment.take());
             for slot in live.worker_slots() {
                 // Dropping the port closes the socket, which takes it out of the XSKMAP.
-                drop(self.commands.remove_port(slot, COMMAND_TIMEOUT)?);
+                self.remove_everywhere(slot)?;
             }
             self.ids.release(live.id, &before_removal);
             tracing::info!(interface = %live.info.name, id = live.id, "port removed");
@@ -673,7 +712,9 @@ impl Dataplane {
         if fresh.is_empty() {
             report.failures.extend(interim.failures);
         } else {
-            self.commands.sync(COMMAND_TIMEOUT)?;
+            for worker in &self.commands {
+                worker.sync(COMMAND_TIMEOUT)?;
+            }
             self.publish(desired, &fresh, &mut report);
         }
         // Attach last: the socket is in the XSKMAP, the worker serves it, the tables route to it.
@@ -703,7 +744,7 @@ impl Dataplane {
             self.publish(desired, &[], &mut ApplyReport::default());
             for live in unattached {
                 for slot in live.worker_slots() {
-                    drop(self.commands.remove_port(slot, COMMAND_TIMEOUT)?);
+                    self.remove_everywhere(slot)?;
                 }
                 self.ids.release(live.id, &before);
             }
@@ -794,12 +835,18 @@ impl Dataplane {
                 }
             }
         }
+        // The uplink's queue q goes to worker q (at the port's id: each worker transmits on
+        // the uplink through its own queue's socket), queues beyond the workers to worker
+        // q % workers in a slot of their own; any other port to its owner.
+        let workers = self.commands.len();
         for (queue, port) in sockets.into_iter().enumerate() {
-            let command = match queue {
-                0 => PortCommand::AddPort(port),
-                q => PortCommand::AddQueue { slot: (first_slot + q as u32) as PortId, port },
+            let (worker, command) = match (w.kind, queue) {
+                (PortKind::Uplink, q) if q < workers => (q, PortCommand::AddPort(port)),
+                (PortKind::Uplink, q) => (q % workers, PortCommand::AddQueue { slot: (first_slot + q as u32) as PortId, port }),
+                (_, 0) => (handoff::port_owner(id, workers), PortCommand::AddPort(port)),
+                (_, q) => (handoff::port_owner(id, workers), PortCommand::AddQueue { slot: (first_slot + q as u32) as PortId, port }),
             };
-            if let Err(e) = self.commands.send(command, COMMAND_TIMEOUT) {
+            if let Err(e) = self.commands[worker].send(command, COMMAND_TIMEOUT) {
                 self.ids.release_unused(id);
                 return Err(refused(&f.name, e.to_string()));
             }
@@ -950,6 +997,14 @@ impl Dataplane {
         }
     }
 
+    /// Takes whatever sits at worker slot `slot` out of every worker and closes it.
+    fn remove_everywhere(&self, slot: PortId) -> Result<(), DataplaneError> {
+        for worker in &self.commands {
+            drop(worker.remove_port(slot, COMMAND_TIMEOUT)?);
+        }
+        Ok(())
+    }
+
     fn port_status(&self) -> Vec<PortStatus> {
         let mut out: Vec<PortStatus> = self
             .ports
@@ -978,7 +1033,7 @@ impl Dataplane {
             drop(live.attachment.take()); // from here on the kernel gets the traffic
         }
         self.stop.store(true, Ordering::Relaxed);
-        let worker = self.worker.take().map(JoinHandle::join);
+        let worker_failed = self.workers.drain(..).map(JoinHandle::join).fold(false, |failed, r| failed | r.is_err());
         let slowpath = self.slowpath.take().map(JoinHandle::join);
         self.ports.clear();
         // The pair (and the pool routes through it) go with the vRouter: the node's stack has
@@ -986,7 +1041,7 @@ impl Dataplane {
         if self.host_routes.take().is_some() || hostveth::exists(hostveth::KERNEL_END) {
             hostveth::remove();
         }
-        if matches!(worker, Some(Err(_))) || matches!(slowpath, Some(Err(_))) {
+        if worker_failed || matches!(slowpath, Some(Err(_))) {
             return Err(DataplaneError::Worker(PortCommandError::WorkerGone));
         }
         Ok(())

@@ -261,6 +261,20 @@ pub fn worker_rx_mode(mode: Mode, mode_explicit: bool, chosen: Option<&ChosenPro
     }
 }
 
+/// How many fastpath workers run and the core each is pinned to: one per uplink queue
+/// served (`queues`), at most one per core available (`BRINDLE_CORES` when set, else every
+/// core). A polling worker gets a core to itself, counted from the last core down unless
+/// `BRINDLE_CORES` names them; the other modes are pinned only when asked.
+pub fn worker_plan(mode: RxMode, queues: u32, configured: &[usize], core_count: usize) -> (usize, Vec<usize>) {
+    let available = if configured.is_empty() { core_count } else { configured.len() };
+    let workers = (queues.max(1) as usize).min(available.max(1)).min(crate::dataplane::MAX_UPLINK_QUEUES as usize);
+    let cores = match mode {
+        RxMode::Poll if configured.is_empty() => (0..workers).map(|i| core_count.max(1) - 1 - i.min(core_count.max(1) - 1)).collect(),
+        _ => configured.iter().copied().take(workers).collect(),
+    };
+    (workers, cores)
+}
+
 /// Starts the dataplane and its servers, applies `desired`, then follows `source` until
 /// `stop`.
 fn drive(
@@ -274,14 +288,15 @@ fn drive(
 ) -> anyhow::Result<()> {
     let profile = uplink_profile(config)?;
     let mode = worker_rx_mode(config.mode, config.mode_explicit, profile.as_ref());
-    // A polling worker gets a core to itself; the others are pinned only when asked.
-    let core = match mode {
-        RxMode::Poll => Some(config.cores.first().copied().unwrap_or(crate::host::core_count() - 1)),
-        RxMode::Interrupt | RxMode::Adaptive => config.cores.first().copied(),
-    };
-    tracing::info!(node = %config.node_name, workloads = desired.workloads.len(), rx_mode = ?mode, ?core, "starting");
     let uplink = profile.as_ref().map(|c| uplink_tuning(&c.profile));
-    let mut dataplane = Dataplane::start(DataplaneSettings { mode, core, node_ip, punt: PuntConfig::default(), uplink })
+    // One worker per uplink queue the profile serves, as far as the cores go.
+    let queues = match (&config.uplink, &uplink) {
+        (Some(name), Some(t)) => crate::host::interface(name).map_or(1, |f| t.queue_policy.queues(f.queues)),
+        _ => 1,
+    };
+    let (workers, cores) = worker_plan(mode, queues, &config.cores, crate::host::core_count());
+    tracing::info!(node = %config.node_name, workloads = desired.workloads.len(), rx_mode = ?mode, workers, ?cores, "starting");
+    let mut dataplane = Dataplane::start(DataplaneSettings { mode, workers, cores, node_ip, punt: PuntConfig::default(), uplink })
         .context("starting the dataplane")?;
     let observer = dataplane.observer();
     // The agent keeps the policy address sets the workers read; the first desired state was
@@ -397,8 +412,19 @@ fn start_stats(
     // What the worker runs in, after the NIC profile had its say (not just node.toml's mode).
     let mode_name = format!("{rx_mode:?}").to_lowercase();
     StatsServer::start(&config.control_socket, stop, move || {
-        let per_worker: Vec<Value> =
-            dp.workers().iter().map(|(name, c)| json!({"name": name, "counters": counters_json(c)})).collect();
+        let handoff = dp.handoff();
+        let per_worker: Vec<Value> = dp
+            .workers()
+            .iter()
+            .zip(handoff)
+            .map(|((name, c), h)| {
+                json!({
+                    "name": name,
+                    "counters": counters_json(c),
+                    "handoff": {"handed_off": h.handed_off, "received": h.received, "handoff_full": h.full, "transmit_failed": h.transmit_failed},
+                })
+            })
+            .collect();
         let mut doc = json!({
             "node": node_name,
             "mode": mode_name,
@@ -418,6 +444,22 @@ fn start_stats(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_worker_per_uplink_queue_capped_by_the_cores_and_polling_workers_get_their_own() {
+        // One queue: one worker, pinned as before (the last core when polling).
+        assert_eq!(worker_plan(RxMode::Poll, 1, &[], 2), (1, vec![1]));
+        assert_eq!(worker_plan(RxMode::Interrupt, 1, &[], 2), (1, vec![]));
+        assert_eq!(worker_plan(RxMode::Interrupt, 1, &[3, 4], 8), (1, vec![3]));
+        // Two queues on two cores: two workers on cores 1 and 0.
+        assert_eq!(worker_plan(RxMode::Poll, 2, &[], 2), (2, vec![1, 0]));
+        // More queues than cores: capped; BRINDLE_CORES caps and places them.
+        assert_eq!(worker_plan(RxMode::Poll, 8, &[], 2), (2, vec![1, 0]));
+        assert_eq!(worker_plan(RxMode::Poll, 8, &[5], 16), (1, vec![5]));
+        assert_eq!(worker_plan(RxMode::Adaptive, 4, &[2, 3], 16), (2, vec![2, 3]));
+        // Degenerate inputs never give zero workers or an underflow.
+        assert_eq!(worker_plan(RxMode::Poll, 0, &[], 0), (1, vec![0]));
+    }
     use crate::hwprofile::ProfileSet;
 
     fn chosen(driver: &str, hw: Option<&str>) -> ChosenProfile {
