@@ -7,12 +7,19 @@
 //! of the sender's TX queue, and the outside's TX queue is picked by XPS: queue 0 for CPU 0,
 //! queue 1 for CPU 1, so a ping pinned to CPU `q` arrives on queue `q` (this kernel has no
 //! tc `skbedit` to set the queue directly).
+//!
+//! Two queues make two workers (one per queue, capped by the cores). The second test runs a
+//! node in agent mode on such an uplink and checks what several workers must keep right:
+//! both directions of every flow meet one flow table (a policed workload's replies come
+//! back, NATed flows' replies find their NAT entry) whichever queue they arrive on.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use perf::lab::{Lab, LabSpec};
+
+mod cluster;
 
 const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");
 
@@ -111,6 +118,11 @@ impl Rig {
         out.status.success()
     }
 
+    fn workers(&self) -> usize {
+        let stats = control::stats::fetch(&self.socket).expect("stats");
+        stats["workers"].as_array().map_or(0, Vec::len)
+    }
+
     fn uplink_queues(&self) -> u64 {
         let stats = control::stats::fetch(&self.socket).expect("stats");
         let ports = stats["ports"].as_array().cloned().unwrap_or_default();
@@ -136,6 +148,7 @@ fn traffic_on_either_queue_of_the_uplink_is_forwarded_when_the_profile_serves_al
     let mut rig = Rig::new("sqm");
     rig.start_node("queue_policy = \"all\"");
     assert_eq!(rig.uplink_queues(), 2, "both queues have a socket; log:\n{}", rig.log());
+    assert_eq!(rig.workers(), 2, "one worker per queue on this 2-core machine; log:\n{}", rig.log());
     for queue in [0, 1] {
         assert!(rig.outside_reaches_workload_on(queue), "ext -> w1 on queue {queue}; log:\n{}", rig.log());
     }
@@ -144,6 +157,131 @@ fn traffic_on_either_queue_of_the_uplink_is_forwarded_when_the_profile_serves_al
     // Serving queue 0 only, queue 1 goes to the kernel, which does not forward here.
     rig.start_node("queue_policy = \"one\"");
     assert_eq!(rig.uplink_queues(), 1);
+    assert_eq!(rig.workers(), 1, "one queue, one worker, as before");
     assert!(rig.outside_reaches_workload_on(0), "ext -> w1 on queue 0 with one queue served; log:\n{}", rig.log());
     assert!(!rig.outside_reaches_workload_on(1), "queue 1 is not served, so the kernel gets it and drops it");
+}
+
+fn run_in(ns: &str, args: &[&str]) {
+    let out = Command::new("ip").args(["netns", "exec", ns]).args(args).output().expect("run");
+    assert!(out.status.success(), "{ns}: {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Serves TCP on an address and port, answering every connection with one line.
+const PEER_SERVER: &str = "
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(16)
+while True:
+    c, peer = s.accept(); c.sendall(('%s %d' % peer).encode()); c.close()
+";
+
+/// Replaces node 1's uplink with a veth of two queues on each side, plugged into the same
+/// bridge with the same address. XPS on the switch side is crossed (a packet sent from CPU 0
+/// arrives on queue 1 and the other way round), so that the answer to a packet a worker
+/// pinned to CPU `i` sent arrives on the other worker's queue: every reply is handed off.
+fn two_queue_uplink(c: &cluster::Cluster) {
+    let node = c.node_netns(1);
+    let sw = c.lab.spec().switch_netns();
+    let port = c.lab.spec().switch_port(1);
+    let out = Command::new("ip").args(["-n", &node, "-o", "-4", "addr", "show", "dev", "eth0"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let cidr = text.split_whitespace().skip_while(|w| *w != "inet").nth(1).unwrap_or_else(|| panic!("no address on eth0: {text}")).to_owned();
+    sh(&["ip", "-n", &node, "link", "del", "eth0"]);
+    sh(&[
+        "ip", "-n", &node, "link", "add", "eth0", "numtxqueues", "2", "numrxqueues", "2", "type", "veth", "peer", "name", &port,
+        "numtxqueues", "2", "numrxqueues", "2", "netns", &sw,
+    ]);
+    for (ns, dev) in [(node.as_str(), "eth0"), (sw.as_str(), port.as_str())] {
+        run_in(ns, &["ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off"]);
+    }
+    sh(&["ip", "-n", &node, "addr", "add", &cidr, "dev", "eth0"]);
+    sh(&["ip", "-n", &sw, "link", "set", &port, "master", "br0", "up"]);
+    sh(&["ip", "-n", &node, "link", "set", "eth0", "up"]);
+    let xps = format!("echo 2 > /sys/class/net/{port}/queues/tx-0/xps_cpus && echo 1 > /sys/class/net/{port}/queues/tx-1/xps_cpus");
+    run_in(&sw, &["sh", "-c", &xps]);
+}
+
+/// Starts node 1 as the cluster does, with its two workers pinned to CPUs 0 and 1.
+fn start_pinned_node(c: &mut cluster::Cluster) {
+    let log = std::fs::File::create(c.dir.join("node1.log")).unwrap();
+    let child = Command::new("ip")
+        .args(["netns", "exec", &c.node_netns(1), cluster::NODE_BIN])
+        .env("NODENAME", c.node_name(1))
+        .env("IP_AUTODETECTION_METHOD", "interface=eth0")
+        .env("CALICO_IPV4POOL_IPIP", c.ipip)
+        .env("BRINDLE_CONTROL_SOCKET", c.socket(1))
+        .env("BRINDLE_CORES", "0,1")
+        .env("BRINDLE_MODE", "interrupt")
+        .envs(c.datastore_env())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn brindle-node");
+    c.nodes[0] = Some(child);
+    assert!(
+        cluster::eventually(Duration::from_secs(20), || control::stats::fetch(&c.socket(1)).is_ok()),
+        "brindle-node did not become ready; log:\n{}",
+        c.log(1)
+    );
+}
+
+fn stop_node(c: &mut cluster::Cluster) {
+    if let Some(mut child) = c.nodes[0].take() {
+        // SAFETY: kill(2) on our own child's pid (ip netns exec execs the node in place).
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "node did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn two_workers_keep_policed_and_nated_flows_whole_whichever_queue_their_replies_take() {
+    let mut c = cluster::Cluster::up("mw", "Never", 1, 0);
+    stop_node(&mut c);
+    two_queue_uplink(&c);
+    start_pinned_node(&mut c);
+    let stats = c.stats(1);
+    let workers = stats["workers"].as_array().cloned().unwrap_or_default();
+    assert_eq!(workers.len(), 2, "a worker per queue: {stats}\n{}", c.logs());
+
+    // Two policed workloads of one network (their ports spread over the workers) reach each
+    // other: the profile allows members in, and the replies are tracked.
+    let (a1, _) = c.add_container(1, "net1");
+    let (_, a2_ip) = c.add_container(1, "net1");
+    assert!(cluster::eventually(Duration::from_secs(15), || cluster::pings(&a1, a2_ip)), "a1 -> a2\n{}", c.logs());
+
+    // Outside: 203.0.113.1 behind a router on the segment with no route to the pool; the
+    // default pool has natOutgoing, so only NATed flows get answers.
+    let sw = c.lab.spec().switch_netns();
+    let node_ns = c.node_netns(1);
+    run_in(&sw, &["ip", "addr", "add", "10.98.0.250/24", "dev", "br0"]);
+    run_in(&sw, &["ip", "addr", "add", "203.0.113.1/32", "dev", "lo"]);
+    run_in(&sw, &["ip", "link", "set", "lo", "up"]);
+    run_in(&node_ns, &["ip", "route", "add", "203.0.113.0/24", "via", "10.98.0.250"]);
+    let server = cluster::spawn_in(&sw, &["python3", "-c", PEER_SERVER, "203.0.113.1", "7777"]);
+    c.daemons.push(server);
+    let outside: std::net::Ipv4Addr = "203.0.113.1".parse().unwrap();
+    assert!(cluster::eventually(Duration::from_secs(15), || cluster::pings(&a1, outside)), "a1 -> outside\n{}", c.logs());
+
+    // Many flows (each ping a new echo identifier, each connection a new port) spread over
+    // both workers; every one must get its answer back through its own worker's NAT entry
+    // and flow table, whichever queue the answer arrives on. A policed workload with no
+    // ingress rule for the outside sees the answers only if the flow table knows them.
+    let before: Vec<u64> = workers.iter().map(|w| w["handoff"]["received"].as_u64().unwrap_or(0)).collect();
+    for flow in 0..12 {
+        assert!(cluster::pings(&a1, outside), "ping flow {flow} through NAT\n{}", c.logs());
+        assert!(cluster::connects(&a1, outside, 7777), "TCP flow {flow} through NAT\n{}", c.logs());
+    }
+    let stats = c.stats(1);
+    let workers = stats["workers"].as_array().cloned().unwrap_or_default();
+    for (i, w) in workers.iter().enumerate() {
+        assert!(w["counters"]["rx_packets"].as_u64().unwrap_or(0) > 0, "worker {i} processed frames: {stats}");
+        let received = w["handoff"]["received"].as_u64().unwrap_or(0);
+        assert!(received > before[i], "worker {i} took frames from the other one (replies on the other queue): {stats}");
+        assert_eq!(w["handoff"]["handoff_full"].as_u64(), Some(0), "no ring ran full: {stats}");
+    }
 }
