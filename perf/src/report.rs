@@ -164,6 +164,21 @@ pub struct ResyncRow {
     pub reconnect_resync_secs: Option<f64>,
 }
 
+/// One scale figure: pps in a base configuration and in a scaled one, from the same run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScaleRow {
+    pub run: String,
+    /// What was scaled and how the worker ran, e.g. `idle workloads (poll)`, `uplink queues
+    /// (interrupt)`.
+    pub what: String,
+    pub base_label: String,
+    pub base_pps: f64,
+    pub scaled_label: String,
+    pub scaled_pps: f64,
+    /// scaled / base, as the benchmark computed it.
+    pub ratio: Option<f64>,
+}
+
 /// Everything read from a results directory.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
@@ -171,6 +186,8 @@ pub struct Report {
     pub latency_cdfs: Vec<LatencyCdf>,
     pub cni_latency: Vec<CniLatencyRow>,
     pub resync: Vec<ResyncRow>,
+    /// `scale*.json`: idle workloads (2 vs 2 + N) and uplink queues (1 vs 2).
+    pub scale: Vec<ScaleRow>,
     /// Files read, in order.
     pub sources: Vec<String>,
     /// Files or parts left out, with the reason.
@@ -249,6 +266,11 @@ fn add_file(report: &mut Report, path: &Path) -> Result<(), ReportError> {
         let rows = crate::report_scenarios::rows(path, &doc, &run)?;
         report.sources.extend((!rows.is_empty()).then(|| run.clone()));
         report.scenarios.extend(rows);
+        return Ok(());
+    } else if run.starts_with("scale") {
+        let rows = scale_rows(&file, &run)?;
+        report.sources.extend((!rows.is_empty()).then(|| run.clone()));
+        report.scale.extend(rows);
         return Ok(());
     } else if run.starts_with("rules-sweep") {
         let sweep = crate::report_rules::read(path, &doc, &run)?;
@@ -415,6 +437,46 @@ fn add_e2e_sizes_and_cdf(report: &mut Report, file: &Doc, run: &str) -> Result<(
     Ok(())
 }
 
+/// The rows of a `brindle-perf scale` file: per mode, few vs many idle workloads
+/// (`ScaleReport`), or per queue count against the first one (`QueuesReport`).
+fn scale_rows(file: &Doc, run: &str) -> Result<Vec<ScaleRow>, ReportError> {
+    let mut rows = Vec::new();
+    if let Some(modes) = file.value.pointer("/modes").and_then(Value::as_array) {
+        let idle = file.number("/idle_workloads")?;
+        for (i, m) in modes.iter().enumerate() {
+            let mode = m.get("mode").and_then(Value::as_str).ok_or_else(|| file.error(&format!("/modes/{i}/mode"), "expected a string"))?;
+            rows.push(ScaleRow {
+                run: run.to_string(),
+                what: format!("idle workloads ({mode})"),
+                base_label: "2 workloads".into(),
+                base_pps: file.number(&format!("/modes/{i}/few_pps_delivered"))?,
+                scaled_label: format!("2 + {idle:.0} idle"),
+                scaled_pps: file.number(&format!("/modes/{i}/many_pps_delivered"))?,
+                ratio: file.optional_number(&format!("/modes/{i}/ratio_many_to_few"))?,
+            });
+        }
+    } else if let Some(results) = file.value.pointer("/results").and_then(Value::as_array) {
+        let mode = file.value.pointer("/mode").and_then(Value::as_str).unwrap_or("?");
+        let queues = |i: usize| file.number(&format!("/results/{i}/queues"));
+        let Some(_) = results.first() else { return Ok(rows) };
+        let (base_q, base_pps) = (queues(0)?, file.number("/results/0/pps_delivered")?);
+        for i in 1..results.len() {
+            rows.push(ScaleRow {
+                run: run.to_string(),
+                what: format!("uplink queues ({mode})"),
+                base_label: format!("{base_q:.0} queue(s)"),
+                base_pps,
+                scaled_label: format!("{:.0} queues", queues(i)?),
+                scaled_pps: file.number(&format!("/results/{i}/pps_delivered"))?,
+                ratio: file.optional_number(&format!("/results/{i}/ratio_to_first"))?,
+            });
+        }
+    } else {
+        return Err(file.error("/modes", "neither /modes (idle workloads) nor /results (queues)"));
+    }
+    Ok(rows)
+}
+
 fn add_policy(report: &mut Report, file: &Doc, run: &str) -> Result<(), ReportError> {
     let kinds = file
         .value
@@ -568,6 +630,25 @@ pub fn markdown(report: &Report, plots: &[PathBuf], plots_link: &str) -> String 
         }
         md.push('\n');
     }
+    if !report.scale.is_empty() {
+        md.push_str("## Scaling (no kernel baseline)\n\n");
+        md.push_str("Both sides of each ratio come from one `brindle-perf scale` run. Idle workloads: goal >= 0.8.\n\n");
+        md.push_str("| run | scaled | base | pps | scaled to | pps | ratio |\n");
+        md.push_str("|---|---|---|---:|---|---:|---:|\n");
+        for r in &report.scale {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                r.run,
+                r.what,
+                r.base_label,
+                format_value("pps", r.base_pps),
+                r.scaled_label,
+                format_value("pps", r.scaled_pps),
+                r.ratio.map_or("-".to_string(), |x| format!("{x:.2}"))
+            ));
+        }
+        md.push('\n');
+    }
     let svgs: Vec<&PathBuf> = plots
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "svg"))
@@ -670,6 +751,11 @@ pub(crate) enum Chart {
         x_desc: String,
         series: Vec<(String, Vec<(f64, f64)>)>,
     },
+    /// One bar per (label, ratio), with the line at 1.0 (no change).
+    Ratios {
+        title: String,
+        bars: Vec<(String, f64)>,
+    },
 }
 
 /// Per run: pps bars, latency bars, and CDFs where there are samples; SVG and PNG each.
@@ -758,6 +844,13 @@ fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ReportError>
             written.extend(draw_both(&chart, &dir.join(format!("{run}-cdf")))?);
         }
     }
+    if !report.scale.is_empty() {
+        let chart = Chart::Ratios {
+            title: "scaling: pps scaled / pps base (same run)".to_string(),
+            bars: report.scale.iter().map(|r| (format!("{}: {}", r.what, r.scaled_label), r.ratio.unwrap_or(0.0))).collect(),
+        };
+        written.extend(draw_both(&chart, &dir.join("scale-ratios"))?);
+    }
     written.extend(crate::report_scenarios::write_plots(&report.scenarios, dir)?);
     written.extend(crate::report_rules::write_plots(&report.rules_sweeps, dir)?);
     Ok(written)
@@ -794,6 +887,7 @@ fn draw<DB: DrawingBackend>(chart: &Chart, root: DrawingArea<DB, Shift>) -> Resu
             x_desc,
             series,
         } => draw_cdf(&root, title, x_desc, series).map_err(e)?,
+        Chart::Ratios { title, bars } => draw_ratios(&root, title, bars).map_err(e)?,
     }
     root.present().map_err(e)
 }
@@ -882,6 +976,43 @@ fn draw_bars<DB: DrawingBackend>(
         .border_style(BLACK)
         .label_font((FONT_FAMILY, 15))
         .draw()
+}
+
+/// One bar per ratio, labelled with its value, and a dashed line at 1.0.
+fn draw_ratios<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, bars: &[(String, f64)]) -> DrawResult<DB> {
+    let n = bars.len();
+    let top = bars.iter().map(|b| b.1).fold(1.0, f64::max) * 1.25;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT_FAMILY, 22))
+        .margin(15)
+        .x_label_area_size(35)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..top)?;
+    let label_of = |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() > 1e-6 || i < 0.0 {
+            return String::new();
+        }
+        bars.get(i as usize).map_or(String::new(), |b| b.0.clone())
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n)
+        .x_label_formatter(&label_of)
+        .y_desc("ratio")
+        .label_style((FONT_FAMILY, 13))
+        .draw()?;
+    chart.draw_series(
+        bars.iter().enumerate().map(|(i, b)| Rectangle::new([(i as f64 - 0.3, 0.0), (i as f64 + 0.3, b.1)], BRINDLE_COLOR.filled())),
+    )?;
+    chart.draw_series(
+        bars.iter()
+            .enumerate()
+            .map(|(i, b)| EmptyElement::at((i as f64, b.1)) + Text::new(format!("{:.2}x", b.1), (-16, -20), (FONT_FAMILY, 16))),
+    )?;
+    chart.draw_series(std::iter::once(PathElement::new(vec![(-0.5, 1.0), (n as f64 - 0.5, 1.0)], BLACK)))?;
+    Ok(())
 }
 
 /// CDF per series: latency on x (logarithmic: tails are orders of magnitude above the

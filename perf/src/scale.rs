@@ -323,6 +323,339 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> E2eError {
     move |source| E2eError::Io { what, source }
 }
 
+// ---------------------------------------------------------------------------------------------
+// 1 vs 2 uplink queues
+// ---------------------------------------------------------------------------------------------
+//
+// `brindle-perf scale --queues 1,2`: UDP from outside the node, through its uplink, to a
+// workload. The uplink is a veth made with `q` queues on each side; the node serves every
+// queue with one worker each (capped by the cores). Traffic reaches both queues because two
+// generators run, pinned to CPUs 0 and 1, and XPS on the outside end maps CPU `i` to TX queue
+// `i` (a veth delivers on the RX queue of the sender's TX queue). With one queue both
+// generators land on it. The same two generators run for every queue count, one after the
+// other in one invocation, so the ratio compares like with like.
+
+/// Most uplink queues measured.
+pub const MAX_QUEUES: u32 = 8;
+/// Outside end of the uplink (the node's end is 10.99.0.1).
+const OUTSIDE_IP: &str = "10.99.0.2";
+
+#[derive(Clone, Debug)]
+pub struct QueuesOptions {
+    pub brindle_node: PathBuf,
+    pub perf_exe: PathBuf,
+    pub duration: Duration,
+    pub frame_size: usize,
+    pub batch: usize,
+    pub port: u16,
+    /// Uplink queue counts to measure, e.g. [1, 2].
+    pub queues: Vec<u32>,
+    /// Worker mode ("poll" or "interrupt").
+    pub mode: String,
+    pub rounds: usize,
+    pub work_dir: PathBuf,
+}
+
+/// One measurement with `queues` uplink queues.
+#[derive(Clone, Debug, Serialize)]
+pub struct QueuesRun {
+    pub queues: u32,
+    /// Fastpath worker threads the node ran (counted in /proc).
+    pub workers: usize,
+    pub pps_offered: f64,
+    pub pps_delivered: f64,
+    pub sent: u64,
+    pub received: u64,
+}
+
+/// Every run of one queue count, their mean and its ratio to the first queue count's.
+#[derive(Clone, Debug, Serialize)]
+pub struct QueueCountResult {
+    pub queues: u32,
+    pub runs: Vec<QueuesRun>,
+    pub pps_delivered: f64,
+    /// pps_delivered / the first queue count's, from the same invocation.
+    pub ratio_to_first: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct QueuesReport {
+    pub frame_size: usize,
+    pub duration_secs: f64,
+    pub rounds: usize,
+    pub mode: String,
+    /// CPUs the generators are pinned to (one generator each).
+    pub generator_cpus: Vec<usize>,
+    pub online_cpus: usize,
+    pub results: Vec<QueueCountResult>,
+}
+
+/// Runs every queue count `rounds` times (interleaved) in one lab; takes everything down.
+pub fn run_queues(opts: &QueuesOptions) -> Result<QueuesReport, E2eError> {
+    if opts.queues.is_empty() || opts.queues.iter().any(|q| !(1..=MAX_QUEUES).contains(q)) {
+        return Err(E2eError::Run(format!("invalid queues {:?}: each between 1 and {MAX_QUEUES}", opts.queues)));
+    }
+    if opts.rounds == 0 || opts.rounds > 20 {
+        return Err(E2eError::Run(format!("invalid rounds {}: between 1 and 20", opts.rounds)));
+    }
+    if opts.mode != "poll" && opts.mode != "interrupt" {
+        return Err(E2eError::Run(format!("invalid mode {:?}: expected poll or interrupt", opts.mode)));
+    }
+    if !opts.brindle_node.is_file() {
+        return Err(E2eError::Run(format!("brindle-node {} is not a file", opts.brindle_node.display())));
+    }
+    std::fs::create_dir_all(&opts.work_dir).map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
+    let name = format!("sqq{}", std::process::id() % 100_000);
+    let lab = Lab::up(&LabSpec { uplink: false, ..LabSpec::new(&name, 1) })?;
+    let outside = Outside::up(&lab)?;
+    let cpus = crate::stats::online_cpus();
+    let generator_cpus: Vec<usize> = (0..2).map(|i| i % cpus.max(1)).collect();
+    let mut runs: Vec<Vec<QueuesRun>> = opts.queues.iter().map(|_| Vec::new()).collect();
+    for _ in 0..opts.rounds {
+        for (i, &q) in opts.queues.iter().enumerate() {
+            outside.uplink(&lab, q)?;
+            runs[i].push(measure_queues(&lab, &outside, q, &generator_cpus, opts)?);
+        }
+    }
+    drop(outside);
+    drop(lab);
+    let means: Vec<f64> = runs.iter().map(|r| mean(r.iter().map(|x| x.pps_delivered))).collect();
+    let results = opts
+        .queues
+        .iter()
+        .zip(runs)
+        .zip(&means)
+        .map(|((&queues, runs), &pps)| QueueCountResult { queues, runs, pps_delivered: pps, ratio_to_first: ratio(pps, means[0]) })
+        .collect();
+    Ok(QueuesReport {
+        frame_size: opts.frame_size,
+        duration_secs: opts.duration.as_secs_f64(),
+        rounds: opts.rounds,
+        mode: opts.mode.clone(),
+        generator_cpus,
+        online_cpus: cpus,
+        results,
+    })
+}
+
+/// The namespace outside the node, at the other end of its uplink. Dropping it deletes the
+/// namespace (and with it the uplink pair).
+struct Outside {
+    netns: String,
+}
+
+impl Outside {
+    fn up(lab: &Lab) -> Result<Outside, E2eError> {
+        let netns = format!("{}-out", lab.spec().name);
+        if crate::lab::netns_exists(&netns) {
+            return Err(E2eError::Run(format!("network namespace {netns} already exists")));
+        }
+        cmd::run(&["ip", "netns", "add", &netns], CONFIG_TIMEOUT)?;
+        let outside = Outside { netns };
+        cmd::run(&["ip", "-n", &outside.netns, "link", "set", "lo", "up"], CONFIG_TIMEOUT)?;
+        Ok(outside)
+    }
+
+    /// (Re)makes the uplink `eth0` with `queues` queues on each side, addresses, the route
+    /// to the pool through the node, and XPS: CPU `i` sends on queue `i % queues`.
+    fn uplink(&self, lab: &Lab, queues: u32) -> Result<(), E2eError> {
+        let node = lab.node_netns();
+        let _ = cmd::run(&["ip", "-n", &node, "link", "del", "eth0"], CONFIG_TIMEOUT);
+        let q = queues.to_string();
+        cmd::run(
+            &[
+                "ip", "-n", &node, "link", "add", "eth0", "numtxqueues", &q, "numrxqueues", &q, "type", "veth", "peer", "name",
+                "eth0", "numtxqueues", &q, "numrxqueues", &q, "netns", &self.netns,
+            ],
+            CONFIG_TIMEOUT,
+        )?;
+        for (ns, addr) in [(node.as_str(), "10.99.0.1/24"), (self.netns.as_str(), "10.99.0.2/24")] {
+            cmd::run(
+                &["ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "tx", "off", "tso", "off", "gso", "off", "gro", "off"],
+                CONFIG_TIMEOUT,
+            )?;
+            cmd::run(&["ip", "-n", ns, "addr", "add", addr, "dev", "eth0"], CONFIG_TIMEOUT)?;
+            cmd::run(&["ip", "-n", ns, "link", "set", "eth0", "up"], CONFIG_TIMEOUT)?;
+        }
+        cmd::run(&["ip", "-n", &self.netns, "route", "add", &lab.spec().pool_cidr(), "via", "10.99.0.1"], CONFIG_TIMEOUT)?;
+        let cpus = crate::stats::online_cpus().max(1);
+        let mut xps = String::new();
+        for queue in 0..queues as usize {
+            let mask: u64 = (0..cpus.min(64)).filter(|c| c % queues as usize == queue).fold(0, |m, c| m | 1 << c);
+            xps.push_str(&format!("echo {mask:x} > /sys/class/net/eth0/queues/tx-{queue}/xps_cpus; "));
+        }
+        cmd::run(&["ip", "netns", "exec", &self.netns, "sh", "-c", &xps], CONFIG_TIMEOUT)?;
+        Ok(())
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        if let Err(e) = cmd::run(&["ip", "netns", "del", &self.netns], CONFIG_TIMEOUT) {
+            eprintln!("deleting {}: {e}", self.netns);
+        }
+    }
+}
+
+/// Fastpath worker threads of process `pid`.
+fn worker_threads(pid: u32) -> usize {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .filter_map(Result::ok)
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("worker-")))
+        .count()
+}
+
+/// Starts the node on a `queues`-queue uplink, waits until the outside reaches the workload,
+/// runs the two generators against the workload's sink, stops the node.
+fn measure_queues(lab: &Lab, outside: &Outside, queues: u32, cpus: &[usize], opts: &QueuesOptions) -> Result<QueuesRun, E2eError> {
+    let config_path = opts.work_dir.join("node.toml");
+    let socket = opts.work_dir.join("node.sock");
+    let log_path = opts.work_dir.join(format!("node-{}-q{queues}.log", opts.mode));
+    // Top-level keys before the lab's tables; polling workers get the cores from the last
+    // down, as the node picks them itself.
+    let config = format!(
+        "uplink = \"eth0\"\n{}\n[[route]]\nprefix = \"10.99.0.0/24\"\nvia = \"{OUTSIDE_IP}\"\n\n[hw]\nqueue_policy = \"all\"\n",
+        lab.node_config_toml(&opts.mode, &socket)
+    );
+    std::fs::write(&config_path, config).map_err(io_err(format!("writing {}", config_path.display())))?;
+    let mut node = start_node(&lab.node_netns(), &opts.brindle_node, &config_path, &log_path)?;
+    let w1 = lab.workload(1).cloned().ok_or_else(|| E2eError::Run("the lab needs a workload".into()))?;
+    let started = Instant::now();
+    loop {
+        let out = lab.exec_timeout(&outside.netns, &["ping", "-c", "1", "-W", "1", &w1.ip.to_string()], Duration::from_secs(3))?;
+        if out.status.success() {
+            break;
+        }
+        if let Some(status) = node.try_wait() {
+            return Err(E2eError::Run(format!("brindle-node exited ({status}); log: {}", log_path.display())));
+        }
+        if started.elapsed() > NODE_READY_TIMEOUT || cmd::interrupted() {
+            return Err(E2eError::Run(format!("the outside did not reach the workload; log: {}", log_path.display())));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let workers = node.id().map_or(0, worker_threads);
+    let ready = opts.work_dir.join(format!("sink-ready-{}", lab.spec().name));
+    let result = udp_from_outside(&outside.netns, &w1.netns, w1.ip, &ready, cpus, opts);
+    node.terminate(NODE_STOP_GRACE);
+    let (sent, secs, received) = result?;
+    let secs = if secs > 0.0 { secs } else { f64::NAN };
+    let run = QueuesRun {
+        queues,
+        workers,
+        pps_offered: sent as f64 / secs,
+        pps_delivered: received as f64 / secs,
+        sent,
+        received,
+    };
+    eprintln!("scale: {} queues={queues} workers={workers}: {:.0} pps delivered", opts.mode, run.pps_delivered);
+    Ok(run)
+}
+
+/// One sink in `to_ns`, one generator per CPU of `cpus` in `from_ns`, all at once; returns
+/// (datagrams sent, the longest generator's seconds, datagrams received).
+fn udp_from_outside(
+    from_ns: &str,
+    to_ns: &str,
+    to_ip: Ipv4Addr,
+    ready: &Path,
+    cpus: &[usize],
+    opts: &QueuesOptions,
+) -> Result<(u64, f64, u64), E2eError> {
+    let exe = opts.perf_exe.to_string_lossy().to_string();
+    let _ = std::fs::remove_file(ready);
+    let sink_secs = (opts.duration + Duration::from_secs(5)).as_secs().to_string();
+    let port = opts.port.to_string();
+    let sink = Command::new("ip")
+        .args(["netns", "exec", to_ns, &exe, "udp-sink", "--port", &port])
+        .args(["--duration", &sink_secs, "--idle-ms", "1000", "--ready-file"])
+        .arg(ready)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io_err("starting udp-sink"))?;
+    let mut sink = ChildGuard::new("udp-sink", sink);
+    let ready_by = Instant::now() + Duration::from_secs(5);
+    while !ready.exists() {
+        if Instant::now() >= ready_by || sink.try_wait().is_some() || cmd::interrupted() {
+            return Err(E2eError::Run("udp-sink did not become ready within 5 s".into()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (size, batch, duration, dst) =
+        (opts.frame_size.to_string(), opts.batch.to_string(), format!("{}", opts.duration.as_secs_f64()), to_ip.to_string());
+    let mut generators = Vec::new();
+    for cpu in cpus {
+        let cpu = cpu.to_string();
+        let child = Command::new("ip")
+            .args(["netns", "exec", from_ns, "taskset", "-c", &cpu, &exe, "udp-send", "--dst", &dst, "--port", &port])
+            .args(["--size", &size, "--duration", &duration, "--batch", &batch])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(io_err("starting udp-send"))?;
+        generators.push(ChildGuard::new("udp-send", child));
+    }
+    let (mut sent, mut secs) = (0u64, 0f64);
+    for g in generators {
+        let out = g
+            .wait_output(opts.duration + Duration::from_secs(10))
+            .ok_or_else(|| E2eError::Run("udp-send did not finish".into()))?;
+        if !out.status.success() {
+            return Err(E2eError::Run(format!("udp-send failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        }
+        let report: crate::udp::SendReport = serde_json::from_slice(&out.stdout)
+            .map_err(|e| E2eError::Run(format!("udp-send printed no report: {e}")))?;
+        sent += report.sent;
+        secs = secs.max(report.secs);
+    }
+    let out = sink
+        .wait_output(Duration::from_secs(15) + opts.duration)
+        .ok_or_else(|| E2eError::Run("udp-sink did not finish".into()))?;
+    let _ = std::fs::remove_file(ready);
+    if !out.status.success() {
+        return Err(E2eError::Run(format!("udp-sink failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    let sink: crate::udp::SinkReport =
+        serde_json::from_slice(&out.stdout).map_err(|e| E2eError::Run(format!("udp-sink printed no report: {e}")))?;
+    Ok((sent, secs, sink.received))
+}
+
+/// The queues report as Markdown.
+pub fn queues_markdown(report: &QueuesReport) -> String {
+    let mut out = String::new();
+    out.push_str("# Scale: pps from outside through 1 vs 2 uplink queues\n\n");
+    let queues: Vec<String> = report.results.iter().map(|r| r.queues.to_string()).collect();
+    out.push_str(&format!(
+        "`brindle-perf scale --queues {}`: {}-byte UDP frames from two generators (CPUs {:?}) outside the node to one \
+         workload, {:.0} s per run, {} round(s), {} workers; {} online CPUs. One worker per uplink queue: on a \
+         2-core machine the two generators compete with the two workers for the same cores, so this shows the \
+         cost and correctness of handing flows between workers more than the gain of a second core.\n\n",
+        queues.join(","),
+        report.frame_size,
+        report.generator_cpus,
+        report.duration_secs,
+        report.rounds,
+        report.mode,
+        report.online_cpus
+    ));
+    out.push_str("| uplink queues | workers | pps delivered | ratio to the first |\n|---|---|---|---|\n");
+    for r in &report.results {
+        let workers = r.runs.first().map_or(0, |x| x.workers);
+        let ratio = r.ratio_to_first.map_or("n/a".into(), |x| format!("{x:.2}"));
+        out.push_str(&format!("| {} | {} | {:.0} | {} |\n", r.queues, workers, r.pps_delivered, ratio));
+    }
+    out.push_str("\nRuns in order (pps offered / delivered):\n\n");
+    for r in &report.results {
+        let runs: Vec<String> = r.runs.iter().map(|x| format!("{:.0} / {:.0}", x.pps_offered, x.pps_delivered)).collect();
+        out.push_str(&format!("- {} queue(s): {}\n", r.queues, runs.join(", ")));
+    }
+    out
+}
+
 /// The report as Markdown.
 pub fn markdown(report: &ScaleReport) -> String {
     let mut out = String::new();
@@ -382,6 +715,26 @@ mod tests {
         let toml = idle_workloads_toml(2);
         assert!(toml.contains("calisq000000002") && toml.contains("192.168.16.2"), "{toml}");
         assert_eq!(toml.matches("[[workload]]").count(), 2);
+    }
+
+    #[test]
+    fn the_queues_markdown_lists_every_queue_count_with_its_ratio() {
+        let run = |queues, pps| QueuesRun { queues, workers: queues as usize, pps_offered: pps, pps_delivered: pps, sent: 1, received: 1 };
+        let report = QueuesReport {
+            frame_size: 64,
+            duration_secs: 5.0,
+            rounds: 1,
+            mode: "interrupt".into(),
+            generator_cpus: vec![0, 1],
+            online_cpus: 2,
+            results: vec![
+                QueueCountResult { queues: 1, runs: vec![run(1, 100.0)], pps_delivered: 100.0, ratio_to_first: Some(1.0) },
+                QueueCountResult { queues: 2, runs: vec![run(2, 150.0)], pps_delivered: 150.0, ratio_to_first: Some(1.5) },
+            ],
+        };
+        let md = queues_markdown(&report);
+        assert!(md.contains("| 1 | 1 | 100 | 1.00 |"), "{md}");
+        assert!(md.contains("| 2 | 2 | 150 | 1.50 |"), "{md}");
     }
 
     #[test]

@@ -71,6 +71,14 @@ enum Cmd {
         port: u16,
         #[arg(long, default_value = "perf/results/scale.json")]
         out: PathBuf,
+        /// Instead of idle workloads: pps from outside through an uplink veth with each of
+        /// these queue counts (e.g. 1,2), one worker per queue; written to --out, or
+        /// perf/results/scale-queues.json when --out is left as it is.
+        #[arg(long, value_delimiter = ',')]
+        queues: Vec<u32>,
+        /// Worker mode of the --queues runs.
+        #[arg(long, default_value = "interrupt")]
+        queue_mode: String,
     },
     /// Send stamped UDP frames on an AF_XDP socket of --dev (run inside the workload
     /// namespace); prints the XdpSendReport as JSON.
@@ -387,7 +395,7 @@ fn main() -> Result<()> {
             }
             println!("{}", serde_json::to_string(&report)?);
         }
-        Cmd::Scale { brindle_node, idle, modes, rounds, duration, size, batch, port, out } => {
+        Cmd::Scale { brindle_node, idle, modes, rounds, duration, size, batch, port, out, queues, queue_mode } => {
             perf::cmd::stop_on_signals();
             anyhow::ensure!(duration <= 3600, "invalid duration {duration}: at most 3600 s");
             anyhow::ensure!(
@@ -396,6 +404,29 @@ fn main() -> Result<()> {
                 udp::MAX_BATCH
             );
             udp::payload_len(size)?;
+            if !queues.is_empty() {
+                let out = if out == std::path::Path::new("perf/results/scale.json") { PathBuf::from("perf/results/scale-queues.json") } else { out };
+                let opts = scale::QueuesOptions {
+                    brindle_node,
+                    perf_exe: std::env::current_exe().context("locating brindle-perf itself")?,
+                    duration: Duration::from_secs(duration),
+                    frame_size: size,
+                    batch,
+                    port,
+                    queues,
+                    mode: queue_mode,
+                    rounds,
+                    work_dir: std::env::temp_dir().join(format!("brindle-perf-scale-q-{}", std::process::id())),
+                };
+                let report = scale::run_queues(&opts)
+                    .with_context(|| format!("scale --queues failed; node configs and logs kept in {}", opts.work_dir.display()))?;
+                let _ = std::fs::remove_dir_all(&opts.work_dir);
+                let md = scale::queues_markdown(&report);
+                let md_path = scale::write_report(&report, &md, &out)?;
+                print!("{md}");
+                eprintln!("wrote {} and {}", out.display(), md_path.display());
+                return Ok(());
+            }
             let opts = scale::ScaleOptions {
                 brindle_node,
                 perf_exe: std::env::current_exe().context("locating brindle-perf itself")?,
