@@ -33,4 +33,5 @@ bench: build
 	$(RELEASE)/brindle-perf policy --brindle-bin-dir $(RELEASE) --rules 10,100,1000,10000 --rounds 3 --duration 2 --out perf/results/policy.json --sweep-out perf/results/rules-sweep.json
 	$(RELEASE)/brindle-perf scenarios --brindle-bin-dir $(RELEASE) --out perf/results/scenarios.json
 	$(RELEASE)/brindle-perf scale --brindle-node $(RELEASE)/brindle-node --idle 500 --rounds 2 --out perf/results/scale.json
+	$(RELEASE)/brindle-perf scale --brindle-node $(RELEASE)/brindle-node --queues 1,2 --rounds 3 --out perf/results/scale-queues.json
 	$(RELEASE)/brindle-perf report --results perf/results
