@@ -5,23 +5,28 @@
 //! | lab        | topology                                   | paths measured |
 //! |------------|--------------------------------------------|----------------|
 //! | `one-node` | [`Lab`]: two workloads, uplink to `ext`    | pod-to-pod, pod-to-node (workload to the node's uplink address) |
-//! | `l2`       | [`MultiLab`]: two nodes on one segment     | pod-to-pod across nodes (plain), node-to-node |
+//! | `l2`       | [`MultiLab`]: two nodes on one segment     | pod-to-pod across nodes (plain), pod-to-node (node 1's workload to node 2's address), node-to-node |
 //! | `ipip`     | [`MultiLab`]: node 2 behind a router       | pod-to-pod across nodes (IP in IP) |
 //!
-//! Each lab is built twice, kernel first: once wired as Calico's kernel dataplane wires it
-//! (the labs' own Calico wiring: veth `cali...`, proxy ARP, /32 routes, the crossnode
-//! benchmark's routes and IPIP), then with `brindle-node` (file mode, interrupt workers by
-//! default so that two nodes share the two cores) forwarding. Every scenario of the lab runs
-//! in each; ratios are brindle/kernel of the same run.
+//! Each lab is built twice, kernel first. The kernel baseline is wired as Calico's kernel
+//! dataplane wires it (the labs' own Calico wiring: veth `cali...`, proxy ARP, /32 routes, the
+//! crossnode benchmark's routes and IPIP). brindle's side runs as a cluster does
+//! ([`Wiring::BrindleCni`], the default): the lab's namespaces without workloads, one
+//! `brindle-node` per node in agent mode from calico-node's environment (`NODENAME`,
+//! `IP_AUTODETECTION_METHOD=interface=eth0`, `CALICO_IPV4POOL_IPIP` Never, or CrossSubnet in
+//! the routed lab) on one embedded store shared by the lab's nodes, and the workloads plugged
+//! in by `brindle-cni` (CNI ADD, one network, so that its profile admits every pod-to-pod
+//! scenario). [`Wiring::Lab`] keeps the older file-mode run on the lab's own wiring. Worker
+//! mode is interrupt by default so that two nodes share the two cores. Every scenario of the
+//! lab runs on each side; ratios are brindle/kernel of the same run; the JSON's `labs` says
+//! how each lab was wired.
 //!
-//! Pod-to-node through brindle is workload-to-host traffic: the vRouter punts it
-//! (`Verdict::Punt(Local)`). File-mode ports carry no policy, so it is allowed without
-//! configuration (an agent-mode node needs `defaultEndpointToHostAction` Accept or Return).
-//! Today the slow path answers ICMP echo for the node's addresses itself and drops other
-//! local traffic, so brindle's pod-to-node ping measures that responder and its iperf3
-//! scenarios fail (reported as failed, not hidden). Node-to-node
-//! stays in the kernel (the XDP program passes it): it shows the cost of the attached
-//! program.
+//! Pod-to-node through brindle is workload-to-host traffic: the vRouter hands it to the
+//! node's stack through the host port (`brhost0`), and the kernel routes the pools back to
+//! the vRouter. Felix drops it by default (`defaultEndpointToHostAction: Drop`); the nodes
+//! run with `FELIX_DEFAULTENDPOINTTOHOSTACTION=Accept`. Node-to-node stays in the kernel (the
+//! XDP program passes it): it shows the cost of the attached program. A side that fails is
+//! reported with its error, never left out.
 //!
 //! Every load is bounded: ping by count and deadline, iperf3 by `-t`, ab by `-n` and `-t`,
 //! wrk by `-d` and `--timeout`; every process by a timeout of its own.
