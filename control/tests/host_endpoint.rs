@@ -134,3 +134,74 @@ fn a_host_endpoint_polices_the_nodes_own_traffic_keeps_failsafe_ports_and_fails_
     child.wait().unwrap();
     assert!(eventually(Duration::from_secs(5), || all_open(&cluster)), "the node's networking survives the node service dying");
 }
+
+/// Forwarded traffic: TCP 80 only, in through the node's uplink.
+const FORWARD_POLICY: &str = "apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: edge-forward
+spec:
+  selector: host-role == 'edge'
+  applyOnForward: true
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    protocol: TCP
+    destination:
+      ports: [80]
+";
+
+/// The workloads of net1 take TCP from the outside network (their profile admits only net1).
+const NET1_FROM_SEGMENT: &str = "apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: net1-from-segment
+spec:
+  selector: has(net1)
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    protocol: TCP
+    source:
+      nets: [203.0.113.0/24]
+";
+
+#[test]
+fn apply_on_forward_policy_of_the_host_endpoint_polices_traffic_forwarded_to_workloads() {
+    let mut cluster = Cluster::up("hf", "Never", 1, 0);
+    let node = cluster.node_name(1);
+    let node_ip = cluster.node_ip(1);
+    let sw = cluster.lab.spec().switch_netns();
+    let (c1, c1_ip) = cluster.add_container(1, "net1");
+    // Outside: a router on the segment (10.98.0.250) with the peer 203.0.113.1 behind it, which
+    // routes the pool to the node; the node's host routes 203.0.113.0/24 through it (workloads
+    // reach what the host's gateway routes reach).
+    let run = |ns: &str, args: &[&str]| assert!(Command::new("ip").args(["netns", "exec", ns]).args(args).status().unwrap().success());
+    run(&sw, &["ip", "addr", "add", "10.98.0.250/24", "dev", "br0"]);
+    run(&sw, &["ip", "addr", "add", "203.0.113.1/32", "dev", "lo"]);
+    run(&sw, &["ip", "link", "set", "lo", "up"]);
+    run(&sw, &["ip", "route", "add", "192.168.0.0/16", "via", &node_ip.to_string(), "src", "203.0.113.1"]);
+    run(&cluster.node_netns(1), &["ip", "route", "add", "203.0.113.0/24", "via", "10.98.0.250"]);
+    for port in ["80", "81"] {
+        let server = spawn_in(&c1, &["python3", "-c", ECHO_SERVER, port]);
+        cluster.daemons.push(server);
+    }
+    cluster.apply(NET1_FROM_SEGMENT);
+    assert!(
+        eventually(Duration::from_secs(15), || connects(&sw, c1_ip, 80) && connects(&sw, c1_ip, 81)),
+        "the workload's own policy admits the segment\n{}",
+        cluster.logs()
+    );
+
+    // A host endpoint with an applyOnForward policy: forwarded traffic in through the uplink
+    // is policed by it as well as by the workload's policy.
+    cluster.apply(FORWARD_POLICY);
+    cluster.apply(&host_endpoint(&node));
+    assert!(eventually(Duration::from_secs(15), || !connects(&sw, c1_ip, 81)), "TCP 81 forwarded in is refused\n{}", cluster.logs());
+    assert!(connects(&sw, c1_ip, 80), "TCP 80 forwarded in is allowed");
+    // No applyOnForward policy for egress: the workload's traffic out passes (NATed to the
+    // node by the default pool's natOutgoing), its replies on the flow table.
+    let server = spawn_in(&sw, &["python3", "-c", ECHO_SERVER, "7443"]);
+    cluster.daemons.push(server);
+    assert!(eventually(Duration::from_secs(5), || connects(&c1, "203.0.113.1".parse().unwrap(), 7443)), "workload out\n{}", cluster.logs());
+}

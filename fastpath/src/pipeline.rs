@@ -296,7 +296,7 @@ fn decapsulate(
     let verdict = match parse_ipv4(inner) {
         Ok(ip) if !ip.verify_checksum() => Verdict::Drop(DropReason::BadIpv4Checksum),
         Ok(ip) => {
-            let fields = RoutingFields::of(&ip);
+            let fields = RoutingFields { tunnelled: true, ..RoutingFields::of(&ip) };
             route(inner, fields, ingress, tables, policing)
         }
         Err(verdict) => verdict,
@@ -315,6 +315,8 @@ struct RoutingFields {
     dont_frag: bool,
     /// The packet belongs to a flow the policy stage already allowed (a NAT reply).
     tracked: bool,
+    /// The packet came out of an IPIP tunnel.
+    tunnelled: bool,
 }
 
 impl RoutingFields {
@@ -327,6 +329,7 @@ impl RoutingFields {
             total_len: ip.total_len(),
             dont_frag: ip.dont_frag(),
             tracked: false,
+            tunnelled: false,
         }
     }
 }
@@ -335,7 +338,7 @@ impl RoutingFields {
 /// whose fields are `ip`), and the rewrite when it is forwarded.
 #[inline(always)]
 fn route(frame: &mut [u8], ip: RoutingFields, ingress: PortId, tables: &Tables, policing: &mut Policing<'_>) -> Verdict {
-    let RoutingFields { src, dst, ttl, total_len, dont_frag, tracked } = ip;
+    let RoutingFields { src, dst, ttl, total_len, dont_frag, tracked, tunnelled } = ip;
     let Some(nh_id) = tables.fib.lookup(u32::from(dst)) else {
         return Verdict::Punt(PuntReason::NoRoute);
     };
@@ -375,12 +378,13 @@ fn route(frame: &mut [u8], ip: RoutingFields, ingress: PortId, tables: &Tables, 
         (Some(rules), Encap::None) if port.kind == PortKind::Uplink && rules.applies(src, dst) => Some(rules.node),
         _ => None,
     };
-    if !tracked && (from_policed || port.policy.is_some() || snat.is_some()) {
+    let through_host = tables.host.as_ref().is_some_and(|h| h.policy.is_some() && (h.uplink == ingress || h.uplink == nh.port));
+    if !tracked && (from_policed || port.policy.is_some() || snat.is_some() || through_host) {
         // parse_ipv4 checked this header before; the view is read-only.
         let Ok(packet) = parse_ipv4(frame) else {
             return Verdict::Drop(DropReason::BadIpv4Header);
         };
-        match policy::check(&packet, ingress, nh.port, snat, tables, policing.sets, policing.state) {
+        match policy::check(&packet, ingress, nh.port, snat, tunnelled, tables, policing.sets, policing.state) {
             Err(reason) => return Verdict::Drop(reason),
             Ok(None) => {}
             Ok(Some(to)) => {

@@ -64,6 +64,11 @@ pub struct HostPolicy {
     /// `preDNAT` policies (ingress only): checked for the first packet of a flow before the
     /// normal program; an allowed flow skips it.
     pub pre_dnat: Option<PolicyProgram>,
+    /// Normal policies with `applyOnForward`, for the first packet of a flow forwarded in
+    /// through the endpoint (to a workload) and out through it (from a workload); `None`: no
+    /// such policy in that direction, forwarded traffic passes (Calico's rule).
+    pub forward_ingress: Option<PolicyProgram>,
+    pub forward_egress: Option<PolicyProgram>,
 }
 
 /// The programs of one policy stage (untracked), both directions.
@@ -140,13 +145,19 @@ struct Transport {
 ///
 /// `ip` is the checked IPv4 header of the packet, `ingress` the port it came in on and
 /// `egress` the port the route sends it out of; `snat` the node address when the packet is
-/// one NAT outgoing applies to.
+/// one NAT outgoing applies to; `tunnelled` when it came out of an IPIP tunnel (it then did
+/// not arrive through the uplink's host endpoint, as in Calico, where it arrives on tunl0).
+///
+/// A host endpoint on the uplink adds its forward programs (`applyOnForward`, and pre-DNAT
+/// for traffic coming in) to flows forwarded through the uplink.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub fn check(
     ip: &Ipv4Packet<&[u8]>,
     ingress: PortId,
     egress: PortId,
     snat: Option<Ipv4Addr>,
+    tunnelled: bool,
     tables: &Tables,
     sets: &IpSets,
     state: &mut PolicyState,
@@ -156,7 +167,10 @@ pub fn check(
     if from.is_some() && !owns_source(ip.src_addr(), ingress, tables) {
         return Err(DropReason::SpoofedSource);
     }
-    if from.is_none() && to.is_none() && snat.is_none() {
+    let host = tables.host.as_ref().and_then(|h| h.policy.as_deref().map(|p| (h.uplink, p)));
+    let in_through_host = host.filter(|(uplink, p)| *uplink == ingress && !tunnelled && (p.forward_ingress.is_some() || p.pre_dnat.is_some()));
+    let out_through_host = host.filter(|(uplink, p)| *uplink == egress && p.forward_egress.is_some());
+    if from.is_none() && to.is_none() && snat.is_none() && in_through_host.is_none() && out_through_host.is_none() {
         return Ok(None);
     }
     let transport = transport(ip);
@@ -169,8 +183,21 @@ pub fn check(
     let allowed = |policy: Option<&EndpointPolicy>, program: fn(&EndpointPolicy) -> &PolicyProgram| {
         policy.is_none_or(|p| program(p).evaluate(&transport.fields, sets).action == PolicyAction::Allow)
     };
+    let forwarded_in = || {
+        in_through_host.is_none_or(|(_, host)| {
+            match host.pre_dnat.as_ref().and_then(|p| stage_decides(p, &transport.fields, sets)) {
+                Some(allowed) => allowed,
+                None => host.forward_ingress.as_ref().is_none_or(|p| p.evaluate(&transport.fields, sets).action == PolicyAction::Allow),
+            }
+        })
+    };
+    let forwarded_out = || {
+        out_through_host.is_none_or(|(_, host)| {
+            host.forward_egress.as_ref().is_none_or(|p| p.evaluate(&transport.fields, sets).action == PolicyAction::Allow)
+        })
+    };
     let evaluate = || {
-        if allowed(from, |p| &p.egress) && allowed(to, |p| &p.ingress) {
+        if forwarded_in() && allowed(from, |p| &p.egress) && allowed(to, |p| &p.ingress) && forwarded_out() {
             Ok(())
         } else {
             Err(DropReason::PolicyDenied)

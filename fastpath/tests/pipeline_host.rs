@@ -162,7 +162,7 @@ impl Node {
 }
 
 fn normal_only() -> HostPolicy {
-    HostPolicy { normal: normal(), untracked: None, pre_dnat: None }
+    HostPolicy { normal: normal(), untracked: None, pre_dnat: None, forward_ingress: None, forward_egress: None }
 }
 
 #[test]
@@ -207,7 +207,7 @@ fn untracked_allow_passes_without_a_flow_and_untracked_deny_beats_an_established
         ingress: program(vec![tcp_to(9000, Action::Allow), tcp_to(8080, Action::Deny)], TierDefaultAction::Pass),
         egress: program(Vec::new(), TierDefaultAction::Pass),
     };
-    let mut node = Node::new(HostPolicy { normal: normal(), untracked: Some(untracked), pre_dnat: None });
+    let mut node = Node::new(HostPolicy { normal: normal(), untracked: Some(untracked), pre_dnat: None, forward_ingress: None, forward_egress: None });
     assert_eq!(node.verdict(UPLINK, inbound(40000, 9000, SYN)), Verdict::Forward(HOST), "untracked allow");
     // Not tracked: the node's answer finds no flow and its egress program denies port 40000.
     assert_eq!(node.verdict(HOST, outbound(9000, 40000, SYN_ACK)), Verdict::Drop(DropReason::PolicyDenied));
@@ -220,7 +220,7 @@ fn untracked_allow_passes_without_a_flow_and_untracked_deny_beats_an_established
 #[test]
 fn pre_dnat_allow_skips_the_normal_program_and_pre_dnat_deny_drops() {
     let pre_dnat = program(vec![tcp_to(7000, Action::Allow), tcp_to(8080, Action::Deny)], TierDefaultAction::Pass);
-    let mut node = Node::new(HostPolicy { normal: normal(), untracked: None, pre_dnat: Some(pre_dnat) });
+    let mut node = Node::new(HostPolicy { normal: normal(), untracked: None, pre_dnat: Some(pre_dnat), forward_ingress: None, forward_egress: None });
     assert_eq!(node.verdict(UPLINK, inbound(40000, 7000, SYN)), Verdict::Forward(HOST), "normal would deny 7000");
     assert_eq!(node.verdict(HOST, outbound(7000, 40000, SYN_ACK)), Verdict::Forward(UPLINK), "pre-DNAT flows are tracked");
     assert_eq!(node.verdict(UPLINK, inbound(40000, 8080, SYN)), Verdict::Drop(DropReason::PolicyDenied));
@@ -280,6 +280,39 @@ fn default_endpoint_to_host_drop_keeps_workloads_from_the_node_but_not_the_nodes
     // A connection the node opens to the workload is answered (the flow table decides).
     assert_eq!(node.verdict(HOST, from_kernel_to_workload(41000, 80, SYN)), Verdict::Forward(WORKLOAD));
     assert_eq!(node.verdict(WORKLOAD, tcp(WORKLOAD_IP, 80, NODE_IP, 41000, SYN_ACK, MacAddr::CALICO_HOST_SIDE)), Verdict::Forward(HOST));
+}
+
+/// From the peer on the uplink to the workload (forwarded through the host endpoint).
+fn peer_to_workload(dport: u16, flags: u8) -> Vec<u8> {
+    tcp(PEER_IP, 40000, WORKLOAD_IP, dport, flags, UPLINK_MAC)
+}
+
+#[test]
+fn apply_on_forward_policies_police_forwarded_traffic_and_without_them_it_passes() {
+    // No applyOnForward policy: forwarded traffic is the workload's policy's business only.
+    let mut node = Node::new(normal_only());
+    assert_eq!(node.verdict(UPLINK, peer_to_workload(80, SYN)), Verdict::Forward(WORKLOAD));
+    // applyOnForward ingress that allows TCP 8080 only: the workload's port 80 is closed from
+    // outside; egress that denies TCP 443: workloads cannot leave for it.
+    let policy = HostPolicy {
+        forward_ingress: Some(program(vec![tcp_to(8080, Action::Allow)], TierDefaultAction::Deny)),
+        forward_egress: Some(program(vec![tcp_to(443, Action::Deny), Rule::any(Action::Allow)], TierDefaultAction::Deny)),
+        ..normal_only()
+    };
+    let mut node = Node::new(policy);
+    assert_eq!(node.verdict(UPLINK, peer_to_workload(80, SYN)), Verdict::Drop(DropReason::PolicyDenied));
+    assert_eq!(node.verdict(WORKLOAD, from_workload(PEER_IP, 443, SYN)), Verdict::Drop(DropReason::PolicyDenied));
+    assert_eq!(node.verdict(WORKLOAD, from_workload(PEER_IP, 80, SYN)), Verdict::Forward(UPLINK));
+    // Its reply comes back in on the flow table's word, whatever the forward ingress says.
+    assert_eq!(node.verdict(UPLINK, tcp(PEER_IP, 80, WORKLOAD_IP, 33000, SYN_ACK, UPLINK_MAC)), Verdict::Forward(WORKLOAD));
+    // Pre-DNAT decides before them: an explicit allow skips the forward program.
+    let policy = HostPolicy {
+        pre_dnat: Some(program(vec![tcp_to(80, Action::Allow)], TierDefaultAction::Pass)),
+        forward_ingress: Some(program(Vec::new(), TierDefaultAction::Deny)),
+        ..normal_only()
+    };
+    let mut node = Node::new(policy);
+    assert_eq!(node.verdict(UPLINK, peer_to_workload(80, SYN)), Verdict::Forward(WORKLOAD));
 }
 
 #[test]

@@ -271,10 +271,15 @@ impl NodePolicy {
     /// A host endpoint's stages; a stage no policy applies to is left out (nothing to ask).
     /// One that cannot be compiled denies everything but failsafe traffic, logged.
     fn compile_host(&self, key: &EndpointKey) -> HostPolicy {
-        let stage_applies = |stage| {
-            [Direction::Ingress, Direction::Egress]
-                .iter()
-                .any(|&d| self.model.endpoint_rules_in(key, d, stage).is_ok_and(|r| !r.tiers.is_empty()))
+        let applies_in = |direction, stage| self.model.endpoint_rules_in(key, direction, stage).is_ok_and(|r| !r.tiers.is_empty());
+        let stage_applies = |stage| applies_in(Direction::Ingress, stage) || applies_in(Direction::Egress, stage);
+        // Forwarded traffic: a direction no applyOnForward policy covers passes.
+        let forward = |direction| -> Result<Option<_>, String> {
+            if applies_in(direction, PolicyStage::Forward) {
+                Ok(Some(self.compile_stage(key, direction, PolicyStage::Forward)?))
+            } else {
+                Ok(None)
+            }
         };
         let compiled = (|| -> Result<HostPolicy, String> {
             let normal = EndpointPolicy {
@@ -296,7 +301,9 @@ impl NodePolicy {
             } else {
                 None
             };
-            Ok(HostPolicy { normal, untracked, pre_dnat })
+            let forward_ingress = forward(Direction::Ingress)?;
+            let forward_egress = forward(Direction::Egress)?;
+            Ok(HostPolicy { normal, untracked, pre_dnat, forward_ingress, forward_egress })
         })();
         compiled.unwrap_or_else(|e| {
             tracing::error!(endpoint = %key, error = %e, "cannot compile the host endpoint's policy; denying all but failsafe traffic");
@@ -305,6 +312,8 @@ impl NodePolicy {
                 normal: EndpointPolicy { ingress: deny(), egress: deny(), generation: self.generation, to_host: false },
                 untracked: None,
                 pre_dnat: None,
+                forward_ingress: None,
+                forward_egress: None,
             }
         })
     }

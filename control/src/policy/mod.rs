@@ -91,6 +91,9 @@ pub enum PolicyStage {
     Untracked,
     /// `preDNAT: true`: ingress only, the first packet of a flow, before the normal policies.
     PreDnat,
+    /// The normal policies with `applyOnForward: true`: what of a host endpoint's policy
+    /// applies to traffic forwarded through it (to and from workloads).
+    Forward,
 }
 
 /// Why a resource was not taken or a program could not be rendered.

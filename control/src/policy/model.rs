@@ -40,6 +40,8 @@ impl PolicyKey {
 #[derive(Debug)]
 struct StoredPolicy {
     stage: PolicyStage,
+    /// `applyOnForward` (GlobalNetworkPolicy only).
+    apply_on_forward: bool,
     tier: String,
     order: Option<f64>,
     /// The endpoints the policy applies to (namespace scoping folded in).
@@ -285,7 +287,7 @@ impl PolicyModel {
             &s.ingress,
             &s.egress,
         )?;
-        let stored = StoredPolicy { stage, ..stored };
+        let stored = StoredPolicy { stage, apply_on_forward: s.apply_on_forward == Some(true), ..stored };
         self.store_policy(key, Some(stored));
         Ok(())
     }
@@ -322,6 +324,7 @@ impl PolicyModel {
         };
         Ok(StoredPolicy {
             stage: PolicyStage::Normal,
+            apply_on_forward: false,
             tier,
             order,
             applies_to,
@@ -626,10 +629,12 @@ impl PolicyModel {
         self.endpoint_rules_in(key, direction, PolicyStage::Normal)
     }
 
-    /// [`Self::endpoint_rules`] for one policy stage. The untracked and pre-DNAT stages exist
-    /// for host endpoints only (empty for workloads), hold no profiles, and their tiers pass
-    /// at their end: such a program decides only through an explicit rule, and when none
-    /// matches the next stage decides.
+    /// [`Self::endpoint_rules`] for one policy stage. The untracked, pre-DNAT and forward
+    /// stages exist for host endpoints only (empty for workloads) and hold no profiles. The
+    /// untracked and pre-DNAT tiers pass at their end: such a program decides only through an
+    /// explicit rule, and when none matches the next stage decides. The forward stage is the
+    /// normal policies with `applyOnForward` (Calico: no such policy, forwarded traffic
+    /// passes; some, and nothing allows it, it is dropped).
     pub fn endpoint_rules_in(
         &self,
         key: &EndpointKey,
@@ -673,7 +678,11 @@ impl PolicyModel {
                 Direction::Egress => policy.egress.as_deref(),
             };
             let Some(rules) = rules else { continue };
-            if policy.stage != stage || !policy.applies_to.matches(labels) {
+            let in_stage = match stage {
+                PolicyStage::Forward => policy.stage == PolicyStage::Normal && policy.apply_on_forward,
+                _ => policy.stage == stage,
+            };
+            if !in_stage || !policy.applies_to.matches(labels) {
                 continue;
             }
             let Some(tier_facts) = self.tier(&policy.tier) else {
@@ -687,7 +696,7 @@ impl PolicyModel {
                     name: policy.tier.clone(),
                     order: tier_facts.order,
                     default_action: match stage {
-                        PolicyStage::Normal => tier_facts.default_action,
+                        PolicyStage::Normal | PolicyStage::Forward => tier_facts.default_action,
                         PolicyStage::Untracked | PolicyStage::PreDnat => TierDefaultAction::Pass,
                     },
                     policies: Vec::new(),

@@ -1288,3 +1288,38 @@ spec: {{selector: all(), order: 1, {flag}: true, applyOnForward: true, ingress: 
     let wrules = lab.model.endpoint_rules_in(&wkey("default/server"), Direction::Ingress, PolicyStage::Untracked).unwrap();
     assert!(wrules.tiers.is_empty() && wrules.profiles.is_empty());
 }
+
+#[test]
+fn apply_on_forward_policies_form_the_forward_stage_of_host_endpoints() {
+    let mut lab = two_workloads("[open]");
+    lab.apply(ALLOW_ALL_PROFILE);
+    lab.apply(
+        "apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: node-a-eth0, labels: {role: gateway}}
+spec: {node: node-a, interfaceName: eth0, expectedIPs: [10.0.0.100]}
+",
+    );
+    lab.apply(&gnp("host-only", "1", "role == 'gateway'", "[{action: Allow, protocol: TCP, destination: {ports: [22]}}]", "[]"));
+    let sets = lab.sync_sets();
+    let host = EndpointKey::Host { name: "node-a-eth0".into() };
+    let forward = |lab: &Lab| lab.model.endpoint_rules_in(&host, Direction::Ingress, PolicyStage::Forward).unwrap();
+    assert!(forward(&lab).tiers.is_empty(), "a policy without applyOnForward does not apply to forwarded traffic");
+    lab.apply(
+        "apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: forward-web}
+spec: {selector: role == 'gateway', order: 2, applyOnForward: true, ingress: [{action: Allow, protocol: TCP, destination: {ports: [80]}}]}
+",
+    );
+    let rules = forward(&lab);
+    assert_eq!(rules.tiers.len(), 1);
+    assert!(rules.profiles.is_empty());
+    let program = ClassifierBuilder::default().compile(&rules).unwrap();
+    assert_eq!(program.evaluate(&tcp("10.1.0.1", "10.0.0.2", 80), &sets).action, Allow);
+    assert_eq!(program.evaluate(&tcp("10.1.0.1", "10.0.0.2", 22), &sets).action, Deny, "host-only's rule is not in it");
+    // The node's own traffic: every normal policy, applyOnForward or not.
+    let normal = ClassifierBuilder::default().compile(&lab.model.endpoint_rules(&host, Direction::Ingress).unwrap()).unwrap();
+    assert_eq!(normal.evaluate(&tcp("10.1.0.1", "10.0.0.100", 22), &sets).action, Allow);
+    assert_eq!(normal.evaluate(&tcp("10.1.0.1", "10.0.0.100", 80), &sets).action, Allow);
+}
