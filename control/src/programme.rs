@@ -186,11 +186,28 @@ pub fn tables(routing: &Routing) -> BuiltTables {
     }
     // A /32 to each known node marks it as a source IPIP is accepted from (the pipeline asks
     // the FIB). A route the configuration gives for exactly that address wins, unmarked.
-    if let Some((id, _)) = routing.uplink {
-        for (peer, first_hop) in tunnel_peers {
-            let configured = routing.routes.iter().any(|r| r.prefix.len == 32 && r.prefix.addr == peer);
-            if !configured {
+    if let Some((id, addrs)) = routing.uplink {
+        let configured = |ip: Ipv4Addr| routing.routes.iter().any(|r| r.prefix.len == 32 && r.prefix.addr == ip);
+        for &(peer, first_hop) in &tunnel_peers {
+            if !configured(peer) {
                 if let Err(e) = add_route(peer, 32, NextHop::tunnel_peer(id, first_hop)) {
+                    rejected.push(e);
+                }
+            }
+        }
+        // Agent mode: the other nodes on the uplink's subnet that routes go through are
+        // reachable themselves (a workload talking to another node's address), as through
+        // the host's own connected route in Calico.
+        if routing.route_underlay {
+            let mut neighbours: Vec<Ipv4Addr> = Vec::new();
+            for r in routing.routes.iter().filter(|r| r.encap == RouteEncap::None && on_link(addrs, r.via)) {
+                let known = tunnel_peers.iter().any(|(peer, _)| *peer == r.via) || addrs.iter().any(|(own, _)| *own == r.via);
+                if !known && !configured(r.via) && !neighbours.contains(&r.via) {
+                    neighbours.push(r.via);
+                }
+            }
+            for via in neighbours {
+                if let Err(e) = add_route(via, 32, NextHop::remote(id, via, Encap::None)) {
                     rejected.push(e);
                 }
             }
@@ -426,6 +443,38 @@ mod tests {
         // route_underlay: the host's routes are routes too, below every configured one.
         assert_eq!(hop([8, 8, 8, 8]).ip, Ipv4Addr::new(10, 99, 0, 253), "the host's default route");
         assert_eq!(hop([10, 50, 0, 9]).ip, Ipv4Addr::new(10, 99, 0, 254));
+    }
+
+    #[test]
+    fn in_agent_mode_the_nodes_routes_go_through_are_reachable_themselves() {
+        let up = fake("eth0").unwrap();
+        let ports = vec![Some(port_info(&up, PortKind::Uplink))];
+        let (plain, tunnelled) = (Ipv4Addr::new(10, 99, 0, 2), Ipv4Addr::new(10, 99, 0, 3));
+        let routes = vec![
+            RouteConfig { prefix: "192.168.1.0/26".parse().unwrap(), via: plain, encap: RouteEncap::None },
+            RouteConfig { prefix: "192.168.5.0/26".parse().unwrap(), via: plain, encap: RouteEncap::None },
+            RouteConfig { prefix: "192.168.2.0/26".parse().unwrap(), via: tunnelled, encap: RouteEncap::Ipip },
+        ];
+        let build = |route_underlay| {
+            tables(&Routing {
+                ports: &ports,
+                workloads: Vec::new(),
+                uplink: Some((0, &up.addrs)),
+                routes: &routes,
+                underlay: &[],
+                route_underlay,
+                blackholes: &[],
+            })
+        };
+        let built = build(true);
+        assert!(built.rejected.is_empty(), "{:?}", built.rejected.iter().map(|e| e.to_string()).collect::<Vec<_>>());
+        let t = &built.tables;
+        let nh = |ip: Ipv4Addr| t.fib.lookup(u32::from(ip)).map(|id| &t.next_hops[id as usize]);
+        let to_plain = nh(plain).expect("a /32 to the node behind the plain routes");
+        assert_eq!((to_plain.kind, to_plain.ip, to_plain.encap, to_plain.tunnel_peer), (NextHopKind::Neighbor, plain, Encap::None, false));
+        assert!(nh(tunnelled).unwrap().tunnel_peer, "the tunnelled node keeps its known-node route");
+        assert!(nh(Ipv4Addr::new(10, 99, 0, 9)).is_none(), "other hosts of the subnet are not routed");
+        assert!(build(false).tables.fib.lookup(u32::from(plain)).is_none(), "file mode routes what the file says");
     }
 
     #[test]
