@@ -478,6 +478,9 @@ impl Outside {
             cmd::run(&["ip", "-n", ns, "link", "set", "eth0", "up"], CONFIG_TIMEOUT)?;
         }
         cmd::run(&["ip", "-n", &self.netns, "route", "add", &lab.spec().pool_cidr(), "via", "10.99.0.1"], CONFIG_TIMEOUT)?;
+        if queues == 1 {
+            return Ok(()); // one queue takes everything; a single-queue veth refuses XPS
+        }
         let cpus = crate::stats::online_cpus().max(1);
         let mut xps = String::new();
         for queue in 0..queues as usize {
