@@ -331,6 +331,54 @@ ctl delete globalnetworkpolicy net1-to-net4-iperf
 wait_until 10 "net1 -> net4 still allowed after the policy went" bash -c "! ip netns exec ${WL_NS[0]} timeout 3 iperf3 -c ${WL_IP[5]} -p 5201 -n 64K >/dev/null 2>&1"
 echo "policy deleted: ${WL_NS[0]} -> ${WL_NS[5]} TCP 5201 dropped again"
 
+step "Host endpoint on ${LAB}1's uplink: the node's own traffic policed; failsafe ports (BGP, etcd) stay open"
+for port in 8080 8081; do
+    in_node 1 python3 -m http.server "$port" --bind 0.0.0.0 >/dev/null 2>&1 &
+    HELPER_PIDS+=($!)
+done
+host_tcp_ok() { in_node 2 timeout 2 bash -c "exec 3<>/dev/tcp/$(node_ip 1)/$1" 2>/dev/null; }
+host_tcp_refused() { ! host_tcp_ok "$1"; }
+wait_until 10 "node ${LAB}1's test servers did not start" host_tcp_ok 8081
+cat <<YAML | tee "$WORK/hostendpoint.yaml"
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata:
+  name: ${LAB}1-eth0
+  labels: {host-role: demo}
+spec:
+  node: ${LAB}1
+  interfaceName: eth0
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: demo-hosts
+spec:
+  selector: host-role == 'demo'
+  types: [Ingress, Egress]
+  ingress:
+  - action: Allow
+    protocol: TCP
+    destination:
+      ports: [8080]
+  egress:
+  - action: Allow
+YAML
+ctl apply -f "$WORK/hostendpoint.yaml"
+wait_until 15 "TCP 8081 to node ${LAB}1 still open under its host endpoint" host_tcp_refused 8081
+echo "${LAB}2 -> ${LAB}1 TCP 8081: dropped by the host endpoint's policy"
+host_tcp_ok 8080 || die "TCP 8080 to node ${LAB}1 refused"
+echo "${LAB}2 -> ${LAB}1 TCP 8080: allowed"
+! in_node 2 ping -c 1 -W 1 "$(node_ip 1)" >/dev/null 2>&1 || die "the host endpoint let ICMP in"
+echo "${LAB}2 -> ${LAB}1 ping: dropped"
+peers_are 1 $(other_ips 1) || die "node ${LAB}1 lost a BGP session under its host endpoint"
+echo "node ${LAB}1's BGP sessions: still Established (TCP 179 is a failsafe port)"
+stats 1 | python3 -c 'import json,sys; p=json.load(sys.stdin)["fastpath"]["drops"]; print("node '"${LAB}"'1 policy_denied:", p["policy_denied"])'
+ctl delete hostendpoint "${LAB}1-eth0"
+ctl delete globalnetworkpolicy demo-hosts
+wait_until 10 "TCP 8081 to node ${LAB}1 still dropped after the host endpoint went" host_tcp_ok 8081
+echo "host endpoint deleted: ${LAB}2 -> ${LAB}1 TCP 8081 open again"
+
 step "IPAM: each node claimed an affine block in each pool"
 ctl ipam show --show-blocks
 
