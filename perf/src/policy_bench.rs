@@ -47,7 +47,7 @@ pub const SINK_NETWORK: &str = "polsink";
 /// A label nobody carries: the selector of a third of the non-matching rules.
 pub const OTHER_LABEL: &str = "polother";
 /// Calico's accept mark bit (Felix's default `IptablesMarkMask` starts with it).
-const ACCEPT_MARK: &str = "0x10000";
+pub const ACCEPT_MARK: &str = "0x10000";
 /// Comment on the kernel side's end-of-tier drop, whose counter proves denials.
 const END_OF_TIER: &str = "polbench-end-of-tier-drop";
 const POLICY_NAME: &str = "polbench-1000";
@@ -85,14 +85,14 @@ pub enum IptablesBackend {
 }
 
 impl IptablesBackend {
-    fn iptables(self) -> &'static str {
+    pub fn iptables(self) -> &'static str {
         match self {
             IptablesBackend::Legacy => "iptables-legacy",
             IptablesBackend::Nft => "iptables-nft",
         }
     }
 
-    fn restore(self) -> &'static str {
+    pub fn restore(self) -> &'static str {
         match self {
             IptablesBackend::Legacy => "iptables-legacy-restore",
             IptablesBackend::Nft => "iptables-nft-restore",

@@ -46,6 +46,7 @@ use crate::cni::CniPlugin;
 use crate::crossnode::{self, Encap};
 use crate::e2e;
 use crate::lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
+use crate::policy_bench::{ipset_name, IptablesBackend, ACCEPT_MARK};
 use crate::progress::Progress;
 
 /// The lab's ports for iperf3 and nginx (inside workload namespaces: no clash with the host).
@@ -345,6 +346,8 @@ pub struct LabRun {
     pub ipip_mode: Option<String>,
     /// The workloads' MTU (the CNI network configuration's `mtu`, or the lab's veths).
     pub workload_mtu: usize,
+    /// What enforces the network's profile on the kernel side.
+    pub kernel_policy: KernelPolicy,
 }
 
 impl LabRun {
@@ -354,6 +357,7 @@ impl LabRun {
             wiring,
             ipip_mode: (wiring == Wiring::BrindleCni).then(|| pool_ipip_mode(lab).to_owned()),
             workload_mtu: workload_mtu(lab),
+            kernel_policy: KernelPolicy::for_wiring(wiring),
         }
     }
 }
@@ -728,6 +732,8 @@ struct RunningLab {
     /// Agent-mode wiring: node `k`'s workloads (plugged by brindle-cni) are `pods[k - 1]`.
     /// Empty with the lab's own wiring (its workloads are the lab's).
     pods: Vec<Vec<Endpoint>>,
+    /// The kernel side's iptables and ipsets (removed before the namespaces go).
+    kernel_policy: Option<KernelPolicyRules>,
     built: Built,
     kind: LabKind,
 }
@@ -854,6 +860,9 @@ fn bring_up(
     loop {
         let out = exec(&from.netns, &["ping", "-c", "1", "-W", "1", &to.ip.to_string()], Duration::from_secs(3))?;
         if out.status.success() {
+            if let Some(rules) = &running.kernel_policy {
+                rules.prove(&from, &to)?;
+            }
             return Ok(running);
         }
         running.nodes_alive(dir)?;
@@ -900,6 +909,7 @@ fn bring_up_agent(opts: &ScenarioOptions, kind: LabKind, name: String, dir: &Pat
         nodes: Vec::new(),
         containers: Containers::default(),
         pods: Vec::new(),
+        kernel_policy: None,
         built,
         kind,
     };
@@ -983,7 +993,7 @@ fn bring_up_lab(
     dir: &Path,
     ipip_method: &mut Option<crossnode::KernelIpip>,
 ) -> Result<RunningLab, ScenarioError> {
-    let running = match kind {
+    let mut running = match kind {
         LabKind::OneNode => {
             let spec = LabSpec {
                 forwarding,
@@ -1000,6 +1010,7 @@ fn bring_up_lab(
                 nodes,
                 containers: Containers::default(),
                 pods: Vec::new(),
+                kernel_policy: None,
                 built: Built::One(lab),
                 kind,
             }
@@ -1015,6 +1026,7 @@ fn bring_up_lab(
                 nodes: Vec::new(),
                 containers: Containers::default(),
                 pods: Vec::new(),
+                kernel_policy: None,
                 built: Built::Multi(lab),
                 kind,
             };
@@ -1049,7 +1061,22 @@ fn bring_up_lab(
             running
         }
     };
+    if forwarding == Forwarding::Kernel && KernelPolicy::for_wiring(opts.wiring) == KernelPolicy::Iptables {
+        running.kernel_policy = Some(KernelPolicyRules::install(policed_nodes(&running.built), dir)?);
+    }
     Ok(running)
+}
+
+/// Every node of a lab with its workloads (the lab's own wiring), for the kernel's rules.
+fn policed_nodes(built: &Built) -> Vec<PolicedNode> {
+    let node = |lab: &Lab| PolicedNode {
+        netns: lab.node_netns(),
+        workloads: lab.workloads().iter().map(|w| (w.host_interface.clone(), w.ip)).collect(),
+    };
+    match built {
+        Built::One(lab) => vec![node(lab)],
+        Built::Multi(multi) => (1..=multi.spec().nodes).filter_map(|k| multi.node(k)).map(node).collect(),
+    }
 }
 
 /// Calico gives the workload veth the pool's MTU: 1480 for IPIP, so that a full-size packet
@@ -1173,6 +1200,259 @@ fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------------------
+// The kernel baseline's policy: Felix-style iptables equal to what brindle enforces
+// ---------------------------------------------------------------------------------------
+
+/// What enforces policy on a lab's kernel side (the JSON's `labs[].kernel_policy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KernelPolicy {
+    /// Felix's iptables layout with an ipset for `has(scnet)` (see [`kernel_policy_iptables`]).
+    Iptables,
+    /// No rules: brindle's file-mode side ([`Wiring::Lab`]) enforces no policy either.
+    None,
+}
+
+impl KernelPolicy {
+    /// The kernel side enforces what brindle's side of `wiring` enforces.
+    pub fn for_wiring(wiring: Wiring) -> KernelPolicy {
+        match wiring {
+            Wiring::BrindleCni => KernelPolicy::Iptables,
+            Wiring::Lab => KernelPolicy::None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelPolicy::Iptables => "iptables",
+            KernelPolicy::None => "none",
+        }
+    }
+}
+
+/// The kernel side programs iptables-legacy, as the policy benchmark's default does.
+const KERNEL_IPTABLES: IptablesBackend = IptablesBackend::Legacy;
+/// Comment on the profile rule admitting the network's members: its counter proves the rules
+/// carry the lab's traffic.
+pub const MEMBER_ALLOW_COMMENT: &str = "scnet-ingress-from-members";
+/// Comment on the to-workload chains' final drop (Felix: "Drop if no profiles matched").
+pub const NO_PROFILE_DROP_COMMENT: &str = "drop-if-no-profile-matched";
+/// Felix's `defaultEndpointToHostAction: Accept`, the nodes' setting (see [`agent_env`]).
+const TO_HOST_ACCEPT_COMMENT: &str = "default-endpoint-to-host-action-accept";
+
+/// The chains of the network's profile: `cali-pri-<profile>` (ingress), `cali-pro-` (egress).
+fn profile_chain(direction: &str) -> String {
+    format!("cali-{direction}-{SCENARIO_NETWORK}")
+}
+
+fn to_workload_chain(interface: &str) -> String {
+    format!("cali-tw-{interface}")
+}
+
+fn from_workload_chain(interface: &str) -> String {
+    format!("cali-fw-{interface}")
+}
+
+/// Every chain [`kernel_policy_iptables`] creates for `interfaces`, top-level ones first.
+pub fn kernel_policy_chains(interfaces: &[String]) -> Vec<String> {
+    let mut chains: Vec<String> = ["cali-FORWARD", "cali-INPUT", "cali-OUTPUT", "cali-wl-to-host"]
+        .map(String::from)
+        .into();
+    chains.extend(interfaces.iter().flat_map(|i| [from_workload_chain(i), to_workload_chain(i)]));
+    chains.extend([profile_chain("pri"), profile_chain("pro")]);
+    chains
+}
+
+/// Felix-style iptables for one node with workload interfaces `interfaces`, equivalent to the
+/// policy brindle's side enforces: the `scnet` profile brindle-cni creates (ingress from
+/// `has(scnet)`, rendered as the ipset [`ipset_name`]`(scnet)` of every workload address of
+/// the lab; egress allowed) and `defaultEndpointToHostAction: Accept`.
+///
+/// - FORWARD -> `cali-FORWARD`: clears the accept mark, sends traffic from a workload through
+///   its `cali-fw-<if>` and to a workload through its `cali-tw-<if>`, accepts on the mark.
+/// - `cali-tw-<if>`: conntrack RELATED,ESTABLISHED accept, INVALID drop, the ingress profile
+///   `cali-pri-scnet` (source in the ipset: mark), return on the mark, else drop.
+/// - `cali-fw-<if>`: the same with the egress profile `cali-pro-scnet`, which allows all.
+/// - INPUT -> `cali-INPUT`: workload-to-host traffic through its `cali-fw-<if>`, then
+///   accepted (defaultEndpointToHostAction Accept).
+/// - OUTPUT -> `cali-OUTPUT`: the node's own traffic to a workload through its `cali-tw-<if>`.
+///   Felix returns here without policy ("Return if to workload"), but brindle routes the
+///   node's packets to a workload through that workload's ingress programme (only replies
+///   of flows the workload opened pass on the flow table's word), so the baseline does the
+///   same: replies pass on conntrack, a new flow from the node is dropped by both sides.
+pub fn kernel_policy_iptables(interfaces: &[String]) -> String {
+    let mark = format!("{ACCEPT_MARK}/{ACCEPT_MARK}");
+    let clear_mark = format!("-j MARK --set-xmark 0x0/{ACCEPT_MARK}");
+    let (pri, pro) = (profile_chain("pri"), profile_chain("pro"));
+    let mut t = String::from("*filter\n");
+    for chain in kernel_policy_chains(interfaces) {
+        t.push_str(&format!(":{chain} - [0:0]\n"));
+    }
+    let mut rule = |line: String| {
+        t.push_str(&line);
+        t.push('\n');
+    };
+    for builtin in ["FORWARD", "INPUT", "OUTPUT"] {
+        rule(format!("-A {builtin} -j cali-{builtin}"));
+    }
+    rule(format!("-A cali-FORWARD {clear_mark}"));
+    for i in interfaces {
+        rule(format!("-A cali-FORWARD -i {i} -j {}", from_workload_chain(i)));
+        rule(format!("-A cali-FORWARD -o {i} -j {}", to_workload_chain(i)));
+    }
+    rule(format!("-A cali-FORWARD -m mark --mark {mark} -j ACCEPT"));
+    rule("-A cali-INPUT -i cali+ -j cali-wl-to-host".into());
+    rule(format!("-A cali-wl-to-host {clear_mark}"));
+    for i in interfaces {
+        rule(format!("-A cali-wl-to-host -i {i} -j {}", from_workload_chain(i)));
+    }
+    rule(format!("-A cali-wl-to-host -m comment --comment {TO_HOST_ACCEPT_COMMENT} -j ACCEPT"));
+    rule(format!("-A cali-OUTPUT {clear_mark}"));
+    for i in interfaces {
+        rule(format!("-A cali-OUTPUT -o {i} -j {}", to_workload_chain(i)));
+    }
+    rule(format!("-A cali-OUTPUT -m mark --mark {mark} -j ACCEPT"));
+    for i in interfaces {
+        for (chain, profile) in [(to_workload_chain(i), &pri), (from_workload_chain(i), &pro)] {
+            rule(format!("-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"));
+            rule(format!("-A {chain} -m conntrack --ctstate INVALID -j DROP"));
+            rule(format!("-A {chain} {clear_mark}"));
+            rule(format!("-A {chain} -j {profile}"));
+            rule(format!("-A {chain} -m mark --mark {mark} -j RETURN"));
+            rule(format!("-A {chain} -m comment --comment {NO_PROFILE_DROP_COMMENT} -j DROP"));
+        }
+    }
+    let members = ipset_name(SCENARIO_NETWORK);
+    rule(format!(
+        "-A {pri} -m set --match-set {members} src -m comment --comment {MEMBER_ALLOW_COMMENT} \
+         -j MARK --set-xmark {mark}"
+    ));
+    rule(format!("-A {pri} -m mark --mark {mark} -j RETURN"));
+    rule(format!("-A {pro} -j MARK --set-xmark {mark}"));
+    rule(format!("-A {pro} -m mark --mark {mark} -j RETURN"));
+    t.push_str("COMMIT\n");
+    t
+}
+
+/// One node's workloads as the rules see them.
+struct PolicedNode {
+    netns: String,
+    /// Host-side interface and address of each workload on this node.
+    workloads: Vec<(String, Ipv4Addr)>,
+}
+
+/// The kernel side's rules and ipsets on every node of a lab; removed on drop (the lab's
+/// namespaces, which would take them along, go after).
+struct KernelPolicyRules {
+    nodes: Vec<PolicedNode>,
+}
+
+impl KernelPolicyRules {
+    /// Installs the rules on every node, the ipset holding every workload of the lab (a pod
+    /// on the other node is a member of the network as much as a local one).
+    fn install(nodes: Vec<PolicedNode>, dir: &Path) -> Result<KernelPolicyRules, ScenarioError> {
+        let rules = KernelPolicyRules { nodes };
+        let members: Vec<String> = rules.nodes.iter().flat_map(|n| n.workloads.iter().map(|(_, ip)| ip.to_string())).collect();
+        let set = ipset_name(SCENARIO_NETWORK);
+        for node in &rules.nodes {
+            let ns = node.netns.as_str();
+            cmd::run(&["ip", "netns", "exec", ns, "ipset", "create", &set, "hash:net"], cmd::CONFIG_TIMEOUT)?;
+            for ip in &members {
+                cmd::run(&["ip", "netns", "exec", ns, "ipset", "add", &set, ip], cmd::CONFIG_TIMEOUT)?;
+            }
+            let interfaces: Vec<String> = node.workloads.iter().map(|(i, _)| i.clone()).collect();
+            let file = dir.join(format!("{ns}.iptables"));
+            std::fs::write(&file, kernel_policy_iptables(&interfaces))
+                .map_err(io_err(format!("writing {}", file.display())))?;
+            let path = file.display().to_string();
+            cmd::run(&["ip", "netns", "exec", ns, KERNEL_IPTABLES.restore(), "--noflush", &path], cmd::CONFIG_TIMEOUT)?;
+        }
+        Ok(rules)
+    }
+
+    /// Proves the rules carry `from -> to` before anything is measured: a ping between the
+    /// two workloads is answered and counted by the member rule of `to`'s node, and a ping
+    /// from `to`'s node (not a member) is dropped and counted by `to`'s final drop.
+    fn prove(&self, from: &Endpoint, to: &Endpoint) -> Result<(), ScenarioError> {
+        let not_live = |what: String| ScenarioError::Run(format!("kernel policy not live: {what}"));
+        let (node, interface) = self
+            .nodes
+            .iter()
+            .find_map(|n| n.workloads.iter().find(|(_, ip)| *ip == to.ip).map(|(i, _)| (n, i)))
+            .ok_or_else(|| not_live(format!("no policed workload has address {}", to.ip)))?;
+        let ping = |ns: &str| exec(ns, &["ping", "-c", "1", "-W", "1", &to.ip.to_string()], Duration::from_secs(3));
+        let allowed = || rule_packets(&node.netns, &profile_chain("pri"), MEMBER_ALLOW_COMMENT);
+        let before = allowed()?;
+        if !ping(&from.netns)?.status.success() {
+            return Err(not_live(format!("{} -> {} unanswered", from.netns, to.ip)));
+        }
+        let after = allowed()?;
+        if after <= before {
+            return Err(not_live(format!("{MEMBER_ALLOW_COMMENT} counted {before} before a member's ping and {after} after")));
+        }
+        let tw = to_workload_chain(interface);
+        let denied = || rule_packets(&node.netns, &tw, NO_PROFILE_DROP_COMMENT);
+        let before = denied()?;
+        if ping(&node.netns)?.status.success() {
+            return Err(not_live(format!("node {} reached {} though it is not in {}", node.netns, to.ip, ipset_name(SCENARIO_NETWORK))));
+        }
+        let after = denied()?;
+        if after <= before {
+            return Err(not_live(format!("{tw}'s drop counted {before} before the node's ping and {after} after")));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for KernelPolicyRules {
+    fn drop(&mut self) {
+        let ipt = KERNEL_IPTABLES.iptables();
+        let set = ipset_name(SCENARIO_NETWORK);
+        for node in &self.nodes {
+            let ns = node.netns.as_str();
+            let run = |args: &[&str]| {
+                let mut full = vec!["ip", "netns", "exec", ns];
+                full.extend_from_slice(args);
+                let _ = cmd::run_unchecked(&full, cmd::CONFIG_TIMEOUT);
+            };
+            for builtin in ["FORWARD", "INPUT", "OUTPUT"] {
+                run(&[ipt, "-D", builtin, "-j", &format!("cali-{builtin}")]);
+            }
+            let interfaces: Vec<String> = node.workloads.iter().map(|(i, _)| i.clone()).collect();
+            let chains = kernel_policy_chains(&interfaces);
+            for chain in &chains {
+                run(&[ipt, "-F", chain]);
+            }
+            for chain in &chains {
+                run(&[ipt, "-X", chain]);
+            }
+            run(&["ipset", "destroy", &set]);
+        }
+    }
+}
+
+/// Packets counted by the rule of `chain` in `ns` whose comment is `comment`.
+fn rule_packets(ns: &str, chain: &str, comment: &str) -> Result<u64, ScenarioError> {
+    let out = cmd::run(
+        &["ip", "netns", "exec", ns, KERNEL_IPTABLES.iptables(), "-L", chain, "-v", "-x", "-n"],
+        cmd::CONFIG_TIMEOUT,
+    )?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    packets_of_rule(&text, comment)
+        .ok_or_else(|| ScenarioError::Run(format!("no rule commented {comment} in {chain} of {ns}:\n{text}")))
+}
+
+/// The packet count (first column of `iptables -L -v -x -n`) of the rule commented `comment`.
+pub fn packets_of_rule(listing: &str, comment: &str) -> Option<u64> {
+    let marker = format!("/* {comment} */");
+    listing
+        .lines()
+        .find(|l| l.contains(&marker))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1562,7 +1842,15 @@ fn wiring_lines(report: &ScenariosReport) -> String {
             ),
             Wiring::Lab => format!("brindle-node in file mode, workloads wired by the lab, MTU {}", run.workload_mtu),
         };
-        out.push_str(&format!("- {} (wiring `{}`): {how}; kernel: the lab's Calico kernel-style wiring\n", run.lab.name(), run.wiring.name()));
+        let rules = match run.kernel_policy {
+            KernelPolicy::Iptables => "with the network's profile as Felix-style iptables (ipset of the members, conntrack), proven live before measuring",
+            KernelPolicy::None => "without policy rules",
+        };
+        out.push_str(&format!(
+            "- {} (wiring `{}`): {how}; kernel: the lab's Calico kernel-style wiring {rules}\n",
+            run.lab.name(),
+            run.wiring.name()
+        ));
     }
     if !out.is_empty() {
         out.push('\n');
