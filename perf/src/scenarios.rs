@@ -2149,4 +2149,118 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
             assert!(conf.contains(needle), "{needle}: {conf}");
         }
     }
+
+    fn interfaces() -> Vec<String> {
+        vec!["cali0123456789a".into(), "calib0c1d2e3f40".into()]
+    }
+
+    /// The rules of `chain`, in order, as `-A <chain> ...` lines.
+    fn chain_rules(rules: &str, chain: &str) -> Vec<String> {
+        let prefix = format!("-A {chain} ");
+        rules.lines().filter_map(|l| l.strip_prefix(&prefix).map(str::to_owned)).collect()
+    }
+
+    #[test]
+    fn to_workload_chains_track_then_admit_the_networks_members_else_drop() {
+        let rules = kernel_policy_iptables(&interfaces());
+        let mark = format!("{ACCEPT_MARK}/{ACCEPT_MARK}");
+        for i in interfaces() {
+            let tw = chain_rules(&rules, &to_workload_chain(&i));
+            assert_eq!(
+                tw,
+                vec![
+                    "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT".to_string(),
+                    "-m conntrack --ctstate INVALID -j DROP".into(),
+                    format!("-j MARK --set-xmark 0x0/{ACCEPT_MARK}"),
+                    "-j cali-pri-scnet".into(),
+                    format!("-m mark --mark {mark} -j RETURN"),
+                    format!("-m comment --comment {NO_PROFILE_DROP_COMMENT} -j DROP"),
+                ]
+            );
+            // Egress is allowed: the same shape through the egress profile.
+            let fw = chain_rules(&rules, &from_workload_chain(&i));
+            assert_eq!(fw[3], "-j cali-pro-scnet");
+            assert!(rules.contains(&format!("-A cali-FORWARD -o {i} -j cali-tw-{i}\n")), "{rules}");
+            assert!(rules.contains(&format!("-A cali-FORWARD -i {i} -j cali-fw-{i}\n")), "{rules}");
+        }
+        let pri = chain_rules(&rules, "cali-pri-scnet");
+        assert_eq!(pri.len(), 2, "{pri:?}");
+        assert!(pri[0].starts_with("-m set --match-set cali40s:scnet src "), "{pri:?}");
+        assert!(pri[0].ends_with(&format!("-j MARK --set-xmark {mark}")), "{pri:?}");
+        assert_eq!(chain_rules(&rules, "cali-pro-scnet")[0], format!("-j MARK --set-xmark {mark}"));
+        // Every chain is declared once, and the restore file is one committed table.
+        for chain in kernel_policy_chains(&interfaces()) {
+            assert_eq!(rules.matches(&format!(":{chain} - [0:0]\n")).count(), 1, "{chain}");
+        }
+        assert!(rules.starts_with("*filter\n") && rules.ends_with("COMMIT\n"));
+    }
+
+    #[test]
+    fn workload_to_host_is_accepted_after_egress_and_host_to_workload_meets_ingress() {
+        let rules = kernel_policy_iptables(&interfaces());
+        for builtin in ["FORWARD", "INPUT", "OUTPUT"] {
+            assert_eq!(chain_rules(&rules, builtin), vec![format!("-j cali-{builtin}")]);
+        }
+        assert_eq!(chain_rules(&rules, "cali-INPUT"), vec!["-i cali+ -j cali-wl-to-host".to_string()]);
+        let to_host = chain_rules(&rules, "cali-wl-to-host");
+        let [i1, i2] = [&interfaces()[0], &interfaces()[1]];
+        assert_eq!(to_host[1], format!("-i {i1} -j cali-fw-{i1}"));
+        assert_eq!(to_host[2], format!("-i {i2} -j cali-fw-{i2}"));
+        assert_eq!(to_host.last().map(String::as_str), Some(format!("-m comment --comment {TO_HOST_ACCEPT_COMMENT} -j ACCEPT").as_str()));
+        let output = chain_rules(&rules, "cali-OUTPUT");
+        assert_eq!(output[1], format!("-o {i1} -j cali-tw-{i1}"));
+        assert_eq!(output[2], format!("-o {i2} -j cali-tw-{i2}"));
+    }
+
+    #[test]
+    fn rule_counters_are_read_by_comment() {
+        let listing = "Chain cali-pri-scnet (2 references)\n    pkts      bytes target     prot opt in     out     source               destination\n       \
+                       7      588 MARK       all  --  *      *       0.0.0.0/0            0.0.0.0/0            match-set cali40s:scnet src /* scnet-ingress-from-members */ MARK or 0x10000\n       \
+                       7      588 RETURN     all  --  *      *       0.0.0.0/0            0.0.0.0/0            mark match 0x10000/0x10000\n";
+        assert_eq!(packets_of_rule(listing, MEMBER_ALLOW_COMMENT), Some(7));
+        assert_eq!(packets_of_rule(listing, NO_PROFILE_DROP_COMMENT), None);
+        assert_eq!(packets_of_rule("garbage /* scnet-ingress-from-members */", MEMBER_ALLOW_COMMENT), None);
+    }
+
+    #[test]
+    fn the_kernel_enforces_what_brindles_side_enforces() {
+        assert_eq!(KernelPolicy::for_wiring(Wiring::BrindleCni), KernelPolicy::Iptables);
+        assert_eq!(KernelPolicy::for_wiring(Wiring::Lab), KernelPolicy::None);
+        let run = serde_json::to_value(LabRun::new(LabKind::L2, Wiring::BrindleCni)).unwrap_or_default();
+        assert_eq!(run["kernel_policy"], "iptables");
+    }
+
+    /// Root: installs the rules into a namespace of its own, sees them and the ipset there,
+    /// then sees both gone once they are dropped.
+    #[test]
+    fn kernel_rules_install_into_the_node_and_leave_with_it() {
+        let ns = format!("sct{}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("{ns}-rules"));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        cmd::run(&["ip", "netns", "add", &ns], cmd::CONFIG_TIMEOUT).expect("netns add");
+        let listing = |args: &[&str]| {
+            let mut full = vec!["ip", "netns", "exec", ns.as_str()];
+            full.extend_from_slice(args);
+            String::from_utf8_lossy(&cmd::run_unchecked(&full, cmd::CONFIG_TIMEOUT).expect("runs").stdout).into_owned()
+        };
+        let nodes = vec![PolicedNode {
+            netns: ns.clone(),
+            workloads: vec![("calitest0001".into(), Ipv4Addr::new(192, 168, 7, 1)), ("calitest0002".into(), Ipv4Addr::new(192, 168, 7, 2))],
+        }];
+        let installed = KernelPolicyRules::install(nodes, &dir);
+        let rules = listing(&[KERNEL_IPTABLES.iptables(), "-S"]);
+        let members = listing(&["ipset", "list", &ipset_name(SCENARIO_NETWORK)]);
+        drop(installed);
+        let rules_after = listing(&[KERNEL_IPTABLES.iptables(), "-S"]);
+        let sets_after = listing(&["ipset", "list", "-n"]);
+        let _ = cmd::run_unchecked(&["ip", "netns", "del", &ns], cmd::CONFIG_TIMEOUT);
+        let _ = std::fs::remove_dir_all(&dir);
+
+        for line in ["-A FORWARD -j cali-FORWARD", "-A cali-OUTPUT -o calitest0002 -j cali-tw-calitest0002", "-N cali-pri-scnet"] {
+            assert!(rules.contains(line), "{line} not in:\n{rules}");
+        }
+        assert!(members.contains("192.168.7.1") && members.contains("192.168.7.2"), "{members}");
+        assert!(!rules_after.contains("cali-"), "left behind:\n{rules_after}");
+        assert!(!sets_after.contains("cali40s"), "left behind: {sets_after}");
+    }
 }
