@@ -10,8 +10,11 @@
 //!
 //! Each lab is built twice, kernel first. The kernel baseline is wired as Calico's kernel
 //! dataplane wires it (the labs' own Calico wiring: veth `cali...`, proxy ARP, /32 routes, the
-//! crossnode benchmark's routes and IPIP). brindle's side runs as a cluster does
-//! ([`Wiring::BrindleCni`], the default): the lab's namespaces without workloads, one
+//! crossnode benchmark's routes and IPIP), and it enforces the same policy as brindle's side:
+//! Felix-style iptables-legacy chains per workload interface with an ipset of the network's
+//! members and conntrack ([`kernel_policy_iptables`]), proven live by their counters before
+//! anything is measured and removed with the lab (`labs[].kernel_policy`). brindle's side
+//! runs as a cluster does ([`Wiring::BrindleCni`], the default): the lab's namespaces without workloads, one
 //! `brindle-node` per node in agent mode from calico-node's environment (`NODENAME`,
 //! `IP_AUTODETECTION_METHOD=interface=eth0`, `CALICO_IPV4POOL_IPIP` Never, or CrossSubnet in
 //! the routed lab) on one embedded store shared by the lab's nodes, and the workloads plugged
