@@ -6,7 +6,9 @@
 //!   program, and must carry one of the workload's own addresses (anti-spoofing: the FIB routes
 //!   the source back to the same port), whatever the policy;
 //! - a packet routed to a workload port is checked against that workload's **ingress** program;
-//! - both for traffic between two workloads of this node; none for transit (uplink to uplink).
+//! - both for traffic between two workloads of this node; none for transit (uplink to uplink);
+//! - the node's own traffic to a workload (from the host port) passes without the workload's
+//!   ingress program, as in Calico, and is tracked.
 //!
 //! The first packet of a flow is evaluated; if every program that applies allows it, the flow
 //! is tracked and its later packets, and its replies, pass on the flow table's word without
@@ -196,8 +198,12 @@ pub fn check(
             host.forward_egress.as_ref().is_none_or(|p| p.evaluate(&transport.fields, sets).action == PolicyAction::Allow)
         })
     };
+    // The node's own traffic to a workload (from the host port) is not checked against the
+    // workload's ingress, as with Felix ("Return if to workload": the host reaches its
+    // workloads, e.g. kubelet's probes); it is tracked all the same, so the answers pass.
+    let from_node = tables.host.as_ref().is_some_and(|h| h.port == ingress);
     let evaluate = || {
-        if forwarded_in() && allowed(from, |p| &p.egress) && allowed(to, |p| &p.ingress) && forwarded_out() {
+        if forwarded_in() && allowed(from, |p| &p.egress) && (from_node || allowed(to, |p| &p.ingress)) && forwarded_out() {
             Ok(())
         } else {
             Err(DropReason::PolicyDenied)

@@ -263,9 +263,11 @@ fn workloads_reach_the_node_through_the_host_port_and_the_answers_come_back_on_t
     assert_eq!(verdict, Verdict::Forward(WORKLOAD));
     let eth = ethernet::Packet::new_checked(&frame[..]).unwrap();
     assert_eq!((eth.src_addr(), eth.dst_addr()), (MacAddr::CALICO_HOST_SIDE, WORKLOAD_MAC), "routed: MACs rewritten");
-    // The node opening a connection to the workload meets its ingress policy.
-    assert_eq!(node.verdict(HOST, from_kernel_to_workload(41000, 80, SYN)), Verdict::Forward(WORKLOAD));
-    assert_eq!(node.verdict(HOST, from_kernel_to_workload(41001, 22, SYN)), Verdict::Drop(DropReason::PolicyDenied));
+    // The node opens connections to its workloads whatever their ingress policy says (TCP 80
+    // only here), as Felix lets the host reach its workloads; the workload's answer passes
+    // on the flow, not on its defaultEndpointToHostAction.
+    assert_eq!(node.verdict(HOST, from_kernel_to_workload(41001, 22, SYN)), Verdict::Forward(WORKLOAD));
+    assert_eq!(node.verdict(WORKLOAD, tcp(WORKLOAD_IP, 22, NODE_IP, 41001, SYN_ACK, MacAddr::CALICO_HOST_SIDE)), Verdict::Forward(HOST));
     // What is addressed to the gateway stays with the slow path (it answers pings for it).
     assert_eq!(node.verdict(WORKLOAD, from_workload(GATEWAY, 53, SYN)), Verdict::Punt(PuntReason::Local));
 }

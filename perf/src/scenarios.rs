@@ -1281,11 +1281,9 @@ pub fn kernel_policy_chains(interfaces: &[String]) -> Vec<String> {
 /// - `cali-fw-<if>`: the same with the egress profile `cali-pro-scnet`, which allows all.
 /// - INPUT -> `cali-INPUT`: workload-to-host traffic through its `cali-fw-<if>`, then
 ///   accepted (defaultEndpointToHostAction Accept).
-/// - OUTPUT -> `cali-OUTPUT`: the node's own traffic to a workload through its `cali-tw-<if>`.
-///   Felix returns here without policy ("Return if to workload"), but brindle routes the
-///   node's packets to a workload through that workload's ingress programme (only replies
-///   of flows the workload opened pass on the flow table's word), so the baseline does the
-///   same: replies pass on conntrack, a new flow from the node is dropped by both sides.
+/// - OUTPUT -> `cali-OUTPUT`: the node's own traffic to a workload returns without policy, as
+///   Felix renders it ("Return if to workload"); brindle lets the node reach its workloads the
+///   same way.
 pub fn kernel_policy_iptables(interfaces: &[String]) -> String {
     let mark = format!("{ACCEPT_MARK}/{ACCEPT_MARK}");
     let clear_mark = format!("-j MARK --set-xmark 0x0/{ACCEPT_MARK}");
@@ -1313,11 +1311,7 @@ pub fn kernel_policy_iptables(interfaces: &[String]) -> String {
         rule(format!("-A cali-wl-to-host -i {i} -j {}", from_workload_chain(i)));
     }
     rule(format!("-A cali-wl-to-host -m comment --comment {TO_HOST_ACCEPT_COMMENT} -j ACCEPT"));
-    rule(format!("-A cali-OUTPUT {clear_mark}"));
-    for i in interfaces {
-        rule(format!("-A cali-OUTPUT -o {i} -j {}", to_workload_chain(i)));
-    }
-    rule(format!("-A cali-OUTPUT -m mark --mark {mark} -j ACCEPT"));
+    rule("-A cali-OUTPUT -o cali+ -j RETURN".into());
     for i in interfaces {
         for (chain, profile) in [(to_workload_chain(i), &pri), (from_workload_chain(i), &pro)] {
             rule(format!("-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"));
@@ -1377,14 +1371,13 @@ impl KernelPolicyRules {
     }
 
     /// Proves the rules carry `from -> to` before anything is measured: a ping between the
-    /// two workloads is answered and counted by the member rule of `to`'s node, and a ping
-    /// from `to`'s node (not a member) is dropped and counted by `to`'s final drop.
+    /// two workloads is answered and counted by the member rule of `to`'s node.
     fn prove(&self, from: &Endpoint, to: &Endpoint) -> Result<(), ScenarioError> {
         let not_live = |what: String| ScenarioError::Run(format!("kernel policy not live: {what}"));
-        let (node, interface) = self
+        let node = self
             .nodes
             .iter()
-            .find_map(|n| n.workloads.iter().find(|(_, ip)| *ip == to.ip).map(|(i, _)| (n, i)))
+            .find(|n| n.workloads.iter().any(|(_, ip)| *ip == to.ip))
             .ok_or_else(|| not_live(format!("no policed workload has address {}", to.ip)))?;
         let ping = |ns: &str| exec(ns, &["ping", "-c", "1", "-W", "1", &to.ip.to_string()], Duration::from_secs(3));
         let allowed = || rule_packets(&node.netns, &profile_chain("pri"), MEMBER_ALLOW_COMMENT);
@@ -1395,16 +1388,6 @@ impl KernelPolicyRules {
         let after = allowed()?;
         if after <= before {
             return Err(not_live(format!("{MEMBER_ALLOW_COMMENT} counted {before} before a member's ping and {after} after")));
-        }
-        let tw = to_workload_chain(interface);
-        let denied = || rule_packets(&node.netns, &tw, NO_PROFILE_DROP_COMMENT);
-        let before = denied()?;
-        if ping(&node.netns)?.status.success() {
-            return Err(not_live(format!("node {} reached {} though it is not in {}", node.netns, to.ip, ipset_name(SCENARIO_NETWORK))));
-        }
-        let after = denied()?;
-        if after <= before {
-            return Err(not_live(format!("{tw}'s drop counted {before} before the node's ping and {after} after")));
         }
         Ok(())
     }
@@ -2199,7 +2182,7 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
     }
 
     #[test]
-    fn workload_to_host_is_accepted_after_egress_and_host_to_workload_meets_ingress() {
+    fn workload_to_host_is_accepted_after_egress_and_host_to_workload_returns_as_in_felix() {
         let rules = kernel_policy_iptables(&interfaces());
         for builtin in ["FORWARD", "INPUT", "OUTPUT"] {
             assert_eq!(chain_rules(&rules, builtin), vec![format!("-j cali-{builtin}")]);
@@ -2210,9 +2193,7 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
         assert_eq!(to_host[1], format!("-i {i1} -j cali-fw-{i1}"));
         assert_eq!(to_host[2], format!("-i {i2} -j cali-fw-{i2}"));
         assert_eq!(to_host.last().map(String::as_str), Some(format!("-m comment --comment {TO_HOST_ACCEPT_COMMENT} -j ACCEPT").as_str()));
-        let output = chain_rules(&rules, "cali-OUTPUT");
-        assert_eq!(output[1], format!("-o {i1} -j cali-tw-{i1}"));
-        assert_eq!(output[2], format!("-o {i2} -j cali-tw-{i2}"));
+        assert_eq!(chain_rules(&rules, "cali-OUTPUT"), vec!["-o cali+ -j RETURN".to_string()]);
     }
 
     #[test]
@@ -2259,7 +2240,7 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
         let _ = cmd::run_unchecked(&["ip", "netns", "del", &ns], cmd::CONFIG_TIMEOUT);
         let _ = std::fs::remove_dir_all(&dir);
 
-        for line in ["-A FORWARD -j cali-FORWARD", "-A cali-OUTPUT -o calitest0002 -j cali-tw-calitest0002", "-N cali-pri-scnet"] {
+        for line in ["-A FORWARD -j cali-FORWARD", "-A cali-OUTPUT -o cali+ -j RETURN", "-A cali-tw-calitest0002 -j cali-pri-scnet", "-N cali-pri-scnet"] {
             assert!(rules.contains(line), "{line} not in:\n{rules}");
         }
         assert!(members.contains("192.168.7.1") && members.contains("192.168.7.2"), "{members}");
