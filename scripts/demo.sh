@@ -333,7 +333,8 @@ echo "policy deleted: ${WL_NS[0]} -> ${WL_NS[5]} TCP 5201 dropped again"
 
 step "Host endpoint on ${LAB}1's uplink: the node's own traffic policed; failsafe ports (BGP, etcd) stay open"
 for port in 8080 8081; do
-    in_node 1 python3 -m http.server "$port" --bind 0.0.0.0 >/dev/null 2>&1 &
+    # `ip netns exec` runs the server in its own process, so $! is the server's pid.
+    ip netns exec "$(node_ns 1)" python3 -m http.server "$port" --bind 0.0.0.0 >/dev/null 2>&1 &
     HELPER_PIDS+=($!)
 done
 host_tcp_ok() { in_node 2 timeout 2 bash -c "exec 3<>/dev/tcp/$(node_ip 1)/$1" 2>/dev/null; }
