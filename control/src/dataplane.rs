@@ -475,6 +475,8 @@ pub struct Dataplane {
     failsafe: Option<(Vec<FailsafePort>, Vec<FailsafePort>)>,
     /// The pools the node's stack routes to the vRouter now, and from which address.
     host_routes: Option<(Vec<Ipv4Prefix>, Option<Ipv4Addr>)>,
+    /// The kernel's end of the pair to the node's stack, as it was made.
+    host_kernel_end: Option<InterfaceFacts>,
 }
 
 impl Dataplane {
@@ -563,6 +565,7 @@ impl Dataplane {
             host_bpf: None,
             failsafe: None,
             host_routes: None,
+            host_kernel_end: None,
         })
     }
 
@@ -617,7 +620,7 @@ impl Dataplane {
             wanted.insert(w.interface.clone(), Wanted { kind: PortKind::Workload, ips: w.ips.clone() });
         }
         if let (true, Some(uplink)) = (pair_wanted, &desired.uplink) {
-            match hostveth::ensure(crate::host::interface(uplink).map_or(1500, |f| f.mtu)) {
+            match self.ensure_host_pair(uplink) {
                 Ok(()) => {
                     wanted.insert(hostveth::VROUTER_END.to_string(), Wanted { kind: PortKind::Host, ips: Vec::new() });
                 }
@@ -758,6 +761,7 @@ impl Dataplane {
             self.route_pools_to_vrouter(desired, &mut report);
         } else if hostveth::exists(hostveth::KERNEL_END) {
             hostveth::remove();
+            self.host_kernel_end = None;
             self.host_routes = None;
         }
 
@@ -898,7 +902,7 @@ impl Dataplane {
             blackholes: &desired.blackholes,
         });
         built.tables.snat = snat_rules(desired, uplink.and_then(|p| p.addrs.first()).map(|(ip, _)| *ip));
-        built.tables.host = host_path(desired, &all);
+        built.tables.host = self.host_kernel_end.as_ref().and_then(|kernel| host_path(desired, &all, kernel.mac));
         for e in built.rejected {
             let item = match &e {
                 programme::ProgrammeError::Route { prefix, .. } => prefix.clone(),
@@ -922,6 +926,20 @@ impl Dataplane {
         }
     }
 
+    /// Creates the pair to the node's stack with the uplink's MTU, unless the one there already
+    /// has it (setting it up runs several commands: not on every apply); keeps its kernel end's
+    /// facts for the tables and the BPF maps.
+    fn ensure_host_pair(&mut self, uplink: &str) -> Result<(), String> {
+        let mtu = crate::host::interface(uplink).map_or(1500, |f| f.mtu);
+        let current = crate::host::interface(hostveth::KERNEL_END).ok();
+        let kept = self.host_kernel_end.as_ref().zip(current.as_ref()).is_some_and(|(kept, now)| kept.ifindex == now.ifindex && now.mtu == mtu);
+        if !kept {
+            hostveth::ensure(mtu)?;
+            self.host_kernel_end = Some(crate::host::interface(hostveth::KERNEL_END).map_err(|e| e.to_string())?);
+        }
+        Ok(())
+    }
+
     /// Sends the node's own traffic round the vRouter, once the host port and the uplink are
     /// served and the tables police it: failsafe ports first, then the XDP program's host
     /// entry (to the node), then the TC program (from it).
@@ -943,7 +961,7 @@ impl Dataplane {
                 Err(e) => return report.failures.push(refused("host endpoint", format!("failsafe ports: {e}"))),
             }
         }
-        let Some(kernel_ifindex) = crate::host::interface(hostveth::KERNEL_END).ok().map(|f| f.ifindex) else {
+        let Some(kernel_ifindex) = self.host_kernel_end.as_ref().map(|f| f.ifindex) else {
             return report.failures.push(refused("host endpoint", format!("{} has gone", hostveth::KERNEL_END)));
         };
         if self.host_bpf != Some((node, kernel_ifindex)) {
@@ -1040,6 +1058,7 @@ impl Dataplane {
         // nothing to send workloads through any more.
         if self.host_routes.take().is_some() || hostveth::exists(hostveth::KERNEL_END) {
             hostveth::remove();
+            self.host_kernel_end = None;
         }
         if worker_failed || matches!(slowpath, Some(Err(_))) {
             return Err(DataplaneError::Worker(PortCommandError::WorkerGone));
@@ -1092,10 +1111,9 @@ fn snat_rules(desired: &DesiredState, node: Option<Ipv4Addr>) -> Option<SnatRule
 /// The program of a policed workload nobody compiled one for: nothing in, nothing out.
 /// The way to the node's stack when both its ports are in `ports`, with the host endpoint's
 /// programs when one is wanted.
-fn host_path(desired: &DesiredState, ports: &[&LivePort]) -> Option<HostPath> {
+fn host_path(desired: &DesiredState, ports: &[&LivePort], kernel_mac: MacAddr) -> Option<HostPath> {
     let port = ports.iter().find(|p| p.info.kind == PortKind::Host)?;
     let uplink = ports.iter().find(|p| p.info.kind == PortKind::Uplink)?;
-    let kernel_mac = crate::host::interface(hostveth::KERNEL_END).ok()?.mac;
     let policy = desired.host_endpoint.as_ref().map(|h| h.policy.0.clone());
     Some(HostPath { port: port.id, uplink: uplink.id, kernel_mac, policy })
 }

@@ -32,6 +32,32 @@ pub enum CmdError {
     },
 }
 
+/// Starts `program` with `args` and `env` inside network namespace `ns`, its stdout and
+/// stderr written to the file `log`. `ip netns exec` execs the program in place, so the
+/// child's pid is the program's own and a SIGTERM to it reaches the program itself.
+pub fn spawn_in_netns_logged(
+    ns: &str,
+    program: &std::path::Path,
+    args: &[&std::ffi::OsStr],
+    env: &[(String, String)],
+    log: &std::path::Path,
+) -> Result<Child, CmdError> {
+    let command = format!("ip netns exec {ns} {} (output to {})", program.display(), log.display());
+    let failed = |source| CmdError::Spawn { command: command.clone(), source };
+    let out = std::fs::File::create(log).map_err(failed)?;
+    let err = out.try_clone().map_err(failed)?;
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(failed)
+}
+
 /// The command line as a human would type it, for error messages.
 pub fn display(args: &[&str]) -> String {
     args.join(" ")

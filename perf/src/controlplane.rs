@@ -20,7 +20,7 @@
 //! every exit path (guards).
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::Ipv4Addr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -986,15 +986,7 @@ pub fn resync_markdown(r: &ResyncReport) -> String {
 
 /// Writes `json` to `out` and `markdown` next to it (`.md`); returns the Markdown's path.
 pub fn write_report(json: &impl Serialize, markdown: &str, out: &Path) -> Result<PathBuf> {
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    }
-    let text = serde_json::to_string_pretty(json).map_err(|e| ControlplaneError::Run(format!("serialising the report: {e}")))?;
-    let mut file = std::fs::File::create(out).map_err(io_err(format!("creating {}", out.display())))?;
-    writeln!(file, "{text}").map_err(io_err(format!("writing {}", out.display())))?;
-    let md = out.with_extension("md");
-    std::fs::write(&md, markdown).map_err(io_err(format!("writing {}", md.display())))?;
-    Ok(md)
+    crate::results::write_json_and_markdown(json, markdown, out).map_err(|e| ControlplaneError::Io { what: e.what, source: e.source })
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@
 //! RTT about fourfold, because a worker can then run on the core whose packet woke it; see
 //! [`CrossnodeOptions::node_cpus`] and BENCHMARKS.md.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::Ipv4Addr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -985,21 +985,10 @@ fn start_brindle_node(
     std::fs::write(&config_path, config)
         .map_err(io_err(format!("writing {}", config_path.display())))?;
     let log_path = dir.join(format!("node{k}.log"));
-    let log = std::fs::File::create(&log_path)
-        .map_err(io_err(format!("creating {}", log_path.display())))?;
-    let log_err = log.try_clone().map_err(io_err("duplicating log fd"))?;
     let ns = lab.spec().node_spec(k).node_netns();
-    // `ip netns exec` execs brindle-node in place, so SIGTERM reaches the node itself.
-    let child = Command::new("ip")
-        .args(["netns", "exec", &ns])
-        .arg(&opts.brindle_node)
-        .arg("--config")
-        .arg(&config_path)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err)
-        .spawn()
-        .map_err(io_err(format!("starting {}", opts.brindle_node.display())))?;
+    // SIGTERM to this pid reaches the node itself (see `spawn_in_netns_logged`).
+    let args = ["--config".as_ref(), config_path.as_os_str()];
+    let child = cmd::spawn_in_netns_logged(&ns, &opts.brindle_node, &args, &[], &log_path)?;
     let mut node = ChildGuard::new(format!("brindle-node {k}"), child);
     // Ready once its control socket answers.
     let deadline = Instant::now() + NODE_READY_TIMEOUT;
@@ -1402,18 +1391,7 @@ pub fn markdown(report: &CrossnodeReport) -> String {
 /// Writes the JSON report to `out` and the Markdown beside it (`.md`); returns the Markdown
 /// path.
 pub fn write_report(report: &CrossnodeReport, out: &Path) -> Result<PathBuf, CrossnodeError> {
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    }
-    let json = serde_json::to_string_pretty(report)
-        .map_err(|e| CrossnodeError::Run(format!("serialising the report: {e}")))?;
-    let mut file =
-        std::fs::File::create(out).map_err(io_err(format!("creating {}", out.display())))?;
-    writeln!(file, "{json}").map_err(io_err(format!("writing {}", out.display())))?;
-    let md_path = out.with_extension("md");
-    std::fs::write(&md_path, markdown(report))
-        .map_err(io_err(format!("writing {}", md_path.display())))?;
-    Ok(md_path)
+    crate::results::write_json_and_markdown(report, &markdown(report), out).map_err(|e| CrossnodeError::Io { what: e.what, source: e.source })
 }
 
 /// `/proc/loadavg`'s three averages.

@@ -8,7 +8,6 @@
 //! not pinned. Busy cores are measured for the whole machine from `/proc/stat`, so anything
 //! else running at the same time (a build) counts too: run on a quiet machine.
 
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -166,7 +165,7 @@ pub enum E2eError {
     Run(String),
 }
 
-fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> E2eError {
+pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> E2eError {
     let what = what.into();
     move |source| E2eError::Io { what, source }
 }
@@ -284,22 +283,7 @@ fn run_brindle_side(
     let config = lab.node_config_toml_pinned(&opts.node_mode, &socket, &[NODE_CPU]);
     std::fs::write(&config_path, config)
         .map_err(io_err(format!("writing {}", config_path.display())))?;
-    let log = std::fs::File::create(&log_path)
-        .map_err(io_err(format!("creating {}", log_path.display())))?;
-    let log_err = log.try_clone().map_err(io_err("duplicating log fd"))?;
-    // `ip netns exec` execs the command after entering the namespace, so the pid we hold is
-    // brindle-node's own and SIGTERM reaches it directly.
-    let child = Command::new("ip")
-        .args(["netns", "exec", &lab.node_netns()])
-        .arg(brindle_node)
-        .arg("--config")
-        .arg(&config_path)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err)
-        .spawn()
-        .map_err(io_err(format!("starting {}", brindle_node.display())))?;
-    let mut node = ChildGuard::new("brindle-node", child);
+    let mut node = start_node(&lab.node_netns(), brindle_node, &config_path, &log_path)?;
 
     wait_until_reachable(&lab, NODE_READY_TIMEOUT, || match node.try_wait() {
         Some(status) => Err(E2eError::Run(format!(
@@ -494,28 +478,8 @@ pub fn udp_between(
     p: &UdpParams,
 ) -> Result<(SendReport, SinkReport, f64), E2eError> {
     let exe = p.perf_exe.to_string_lossy().to_string();
-    let _ = std::fs::remove_file(ready);
-    // The sink outlives the generator by a margin and leaves once traffic has stopped for 1 s.
-    let sink_secs = (p.duration + Duration::from_secs(5)).as_secs().to_string();
     let port = p.port.to_string();
-    let sink_child = Command::new("ip")
-        .args(["netns", "exec", to_ns, &exe, "udp-sink", "--port", &port])
-        .args(["--duration", &sink_secs, "--idle-ms", "1000", "--ready-file"])
-        .arg(ready)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(io_err("starting udp-sink"))?;
-    let mut sink = ChildGuard::new("udp-sink", sink_child);
-    let ready_by = Instant::now() + Duration::from_secs(5);
-    while !ready.exists() {
-        if Instant::now() >= ready_by || sink.try_wait().is_some() || cmd::interrupted() {
-            return Err(E2eError::Run("udp-sink did not become ready within 5 s".into()));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-
+    let sink = start_udp_sink(&exe, to_ns, p.port, p.duration, ready)?;
     let cpu = GENERATOR_CPU.to_string();
     let size = p.frame_size.to_string();
     let batch = p.batch.to_string();
@@ -540,15 +504,55 @@ pub fn udp_between(
     let send: SendReport = parse_json("udp-send", &out.stdout)?;
     let busy = before.busy_cores_until(&after, stats::online_cpus());
 
-    let sink_out = sink
-        .wait_output(Duration::from_secs(15) + p.duration)
+    let sink = finish_udp_sink(sink, p.duration, ready)?;
+    Ok((send, sink, busy))
+}
+
+/// Starts `brindle-node --config config` in `netns`, its output to `log_path`; the pid held is
+/// the node's own, so SIGTERM reaches it directly.
+pub(crate) fn start_node(netns: &str, brindle_node: &Path, config: &Path, log_path: &Path) -> Result<ChildGuard, E2eError> {
+    let child = cmd::spawn_in_netns_logged(netns, brindle_node, &["--config".as_ref(), config.as_os_str()], &[], log_path)?;
+    Ok(ChildGuard::new("brindle-node", child))
+}
+
+/// Starts `udp-sink` on `port` in `to_ns` (the `brindle-perf` at `exe`) and waits until it is
+/// ready. It outlives a generator running for `duration` by a margin and leaves once traffic
+/// has stopped for 1 s.
+pub(crate) fn start_udp_sink(exe: &str, to_ns: &str, port: u16, duration: Duration, ready: &Path) -> Result<ChildGuard, E2eError> {
+    let _ = std::fs::remove_file(ready);
+    let sink_secs = (duration + Duration::from_secs(5)).as_secs().to_string();
+    let port = port.to_string();
+    let sink_child = Command::new("ip")
+        .args(["netns", "exec", to_ns, exe, "udp-sink", "--port", &port])
+        .args(["--duration", &sink_secs, "--idle-ms", "1000", "--ready-file"])
+        .arg(ready)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io_err("starting udp-sink"))?;
+    let mut sink = ChildGuard::new("udp-sink", sink_child);
+    let ready_by = Instant::now() + Duration::from_secs(5);
+    while !ready.exists() {
+        if Instant::now() >= ready_by || sink.try_wait().is_some() || cmd::interrupted() {
+            return Err(E2eError::Run("udp-sink did not become ready within 5 s".into()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(sink)
+}
+
+/// Waits for a sink [`start_udp_sink`] started (its generator ran for `duration`) and reads
+/// its report.
+pub(crate) fn finish_udp_sink(sink: ChildGuard, duration: Duration, ready: &Path) -> Result<SinkReport, E2eError> {
+    let out = sink
+        .wait_output(Duration::from_secs(15) + duration)
         .ok_or_else(|| E2eError::Run("udp-sink did not finish".into()))?;
     let _ = std::fs::remove_file(ready);
-    if !sink_out.status.success() {
-        return Err(E2eError::Run(format!("udp-sink failed: {}", String::from_utf8_lossy(&sink_out.stderr).trim())));
+    if !out.status.success() {
+        return Err(E2eError::Run(format!("udp-sink failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
     }
-    let sink: SinkReport = parse_json("udp-sink", &sink_out.stdout)?;
-    Ok((send, sink, busy))
+    parse_json("udp-sink", &out.stdout)
 }
 
 /// `ping -c pings -i 0.002` from `from_ns` to `to_ip`, pinned like the generator; RTTs from
@@ -698,18 +702,7 @@ pub fn markdown(report: &E2eReport) -> String {
 /// Writes the JSON report to `out` and the Markdown table beside it (`.md`); returns the
 /// Markdown path.
 pub fn write_report(report: &E2eReport, out: &Path) -> Result<PathBuf, E2eError> {
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    }
-    let json = serde_json::to_string_pretty(report)
-        .map_err(|e| E2eError::Run(format!("serialising the report: {e}")))?;
-    let mut file =
-        std::fs::File::create(out).map_err(io_err(format!("creating {}", out.display())))?;
-    writeln!(file, "{json}").map_err(io_err(format!("writing {}", out.display())))?;
-    let md_path = out.with_extension("md");
-    std::fs::write(&md_path, markdown(report))
-        .map_err(io_err(format!("writing {}", md_path.display())))?;
-    Ok(md_path)
+    crate::results::write_json_and_markdown(report, &markdown(report), out).map_err(|e| E2eError::Io { what: e.what, source: e.source })
 }
 
 /// This process id in base 36 (at most 5 characters) and a per-process run counter (1

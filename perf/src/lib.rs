@@ -19,6 +19,7 @@ pub mod progress;
 pub mod report;
 pub mod report_rules;
 pub mod report_scenarios;
+pub mod results;
 pub mod scenarios;
 pub mod scale;
 pub mod stats;

@@ -764,16 +764,7 @@ pub fn markdown(report: &PolicyReport) -> String {
 
 /// Writes the JSON report to `out` and the Markdown beside it; returns the Markdown path.
 pub fn write_report(report: &PolicyReport, out: &Path) -> Result<PathBuf, PolicyBenchError> {
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    }
-    let json = serde_json::to_string_pretty(report)
-        .map_err(|e| PolicyBenchError::Run(format!("serialising: {e}")))?;
-    std::fs::write(out, json + "\n").map_err(io_err(format!("writing {}", out.display())))?;
-    let md_path = out.with_extension("md");
-    std::fs::write(&md_path, markdown(report))
-        .map_err(io_err(format!("writing {}", md_path.display())))?;
-    Ok(md_path)
+    crate::results::write_json_and_markdown(report, &markdown(report), out).map_err(written)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1569,16 +1560,11 @@ pub fn sweep_markdown(report: &RulesSweepReport) -> String {
 
 /// Writes the sweep's JSON to `out` and its Markdown beside it; returns the Markdown path.
 pub fn write_sweep(report: &RulesSweepReport, out: &Path) -> Result<PathBuf, PolicyBenchError> {
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    }
-    let json = serde_json::to_string_pretty(report)
-        .map_err(|e| PolicyBenchError::Run(format!("serialising: {e}")))?;
-    std::fs::write(out, json + "\n").map_err(io_err(format!("writing {}", out.display())))?;
-    let md_path = out.with_extension("md");
-    std::fs::write(&md_path, sweep_markdown(report))
-        .map_err(io_err(format!("writing {}", md_path.display())))?;
-    Ok(md_path)
+    crate::results::write_json_and_markdown(report, &sweep_markdown(report), out).map_err(written)
+}
+
+fn written(e: crate::results::WriteError) -> PolicyBenchError {
+    PolicyBenchError::Io { what: e.what, source: e.source }
 }
 
 #[cfg(test)]

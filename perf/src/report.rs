@@ -925,15 +925,7 @@ fn draw_bars<DB: DrawingBackend>(
         .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..top)?;
     // Pair i is centred on x = i; asking for n labels over a range n wide makes plotters put
     // its key points on the integers, which get the pair's label.
-    let label_of = |x: &f64| {
-        let i = x.round();
-        if (x - i).abs() > 1e-6 || i < 0.0 {
-            return String::new();
-        }
-        pairs
-            .get(i as usize)
-            .map_or(String::new(), |p| p.label.clone())
-    };
+    let label_of = |x: &f64| bar_index(*x).and_then(|i| pairs.get(i)).map_or(String::new(), |p| p.label.clone());
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -978,6 +970,12 @@ fn draw_bars<DB: DrawingBackend>(
         .draw()
 }
 
+/// The bar a key point of the x axis stands for: bars are centred on the integers.
+fn bar_index(x: f64) -> Option<usize> {
+    let i = x.round();
+    ((x - i).abs() <= 1e-6 && i >= 0.0).then_some(i as usize)
+}
+
 /// One bar per ratio, labelled with its value, and a dashed line at 1.0.
 fn draw_ratios<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, bars: &[(String, f64)]) -> DrawResult<DB> {
     let n = bars.len();
@@ -988,13 +986,7 @@ fn draw_ratios<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, b
         .x_label_area_size(35)
         .y_label_area_size(70)
         .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..top)?;
-    let label_of = |x: &f64| {
-        let i = x.round();
-        if (x - i).abs() > 1e-6 || i < 0.0 {
-            return String::new();
-        }
-        bars.get(i as usize).map_or(String::new(), |b| b.0.clone())
-    };
+    let label_of = |x: &f64| bar_index(*x).and_then(|i| bars.get(i)).map_or(String::new(), |b| b.0.clone());
     chart
         .configure_mesh()
         .disable_x_mesh()

@@ -17,7 +17,6 @@
 //! Placement: the generator runs on CPU 0 (`e2e::GENERATOR_CPU`); in poll mode the node's
 //! worker is pinned to CPU 1; in interrupt mode it is not pinned and shares the cores.
 
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,7 +25,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::cmd::{self, ChildGuard};
-use crate::e2e::{self, E2eError, UdpParams, NODE_CPU};
+use crate::e2e::{self, io_err, E2eError, UdpParams, NODE_CPU};
 use crate::lab::{Lab, LabSpec};
 
 /// Most idle workloads a run attaches (each costs the node a socket and an 8 MiB UMEM).
@@ -237,7 +236,7 @@ fn measure(lab: &Lab, _idle: &IdleWorkloads, idle: usize, mode: &str, opts: &Sca
     let mut config = lab.node_config_toml_pinned(mode, &socket, cores);
     config.push_str(&idle_workloads_toml(idle));
     std::fs::write(&config_path, config).map_err(io_err(format!("writing {}", config_path.display())))?;
-    let node = start_node(&lab.node_netns(), &opts.brindle_node, &config_path, &log_path)?;
+    let node = e2e::start_node(&lab.node_netns(), &opts.brindle_node, &config_path, &log_path)?;
     let mut node = node;
     // The two workloads, the uplink and every idle workload.
     let expected = 3 + idle;
@@ -286,23 +285,6 @@ fn measure(lab: &Lab, _idle: &IdleWorkloads, idle: usize, mode: &str, opts: &Sca
     Ok(run)
 }
 
-pub(crate) fn start_node(netns: &str, brindle_node: &Path, config: &Path, log_path: &Path) -> Result<ChildGuard, E2eError> {
-    let log = std::fs::File::create(log_path).map_err(io_err(format!("creating {}", log_path.display())))?;
-    let log_err = log.try_clone().map_err(io_err("duplicating the log descriptor"))?;
-    // `ip netns exec` execs the node, so SIGTERM to this pid reaches brindle-node itself.
-    let child = Command::new("ip")
-        .args(["netns", "exec", netns])
-        .arg(brindle_node)
-        .arg("--config")
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err)
-        .spawn()
-        .map_err(io_err(format!("starting {}", brindle_node.display())))?;
-    Ok(ChildGuard::new("brindle-node", child))
-}
-
 /// Interfaces in `netns` with an XDP program attached (`ip -o link` shows `prog/xdp`).
 pub(crate) fn attached_interfaces(netns: &str) -> Result<usize, E2eError> {
     let out = cmd::run(&["ip", "-o", "-n", netns, "link", "show"], CONFIG_TIMEOUT)?;
@@ -316,11 +298,6 @@ fn reachable(lab: &Lab) -> Result<bool, E2eError> {
     let target = w2.ip.to_string();
     let out = lab.exec_timeout(&w1.netns, &["ping", "-c", "1", "-W", "1", &target], Duration::from_secs(3))?;
     Ok(out.status.success())
-}
-
-fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> E2eError {
-    let what = what.into();
-    move |source| E2eError::Io { what, source }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -522,7 +499,7 @@ fn measure_queues(lab: &Lab, outside: &Outside, queues: u32, cpus: &[usize], opt
         lab.node_config_toml(&opts.mode, &socket)
     );
     std::fs::write(&config_path, config).map_err(io_err(format!("writing {}", config_path.display())))?;
-    let mut node = start_node(&lab.node_netns(), &opts.brindle_node, &config_path, &log_path)?;
+    let mut node = e2e::start_node(&lab.node_netns(), &opts.brindle_node, &config_path, &log_path)?;
     let w1 = lab.workload(1).cloned().ok_or_else(|| E2eError::Run("the lab needs a workload".into()))?;
     let started = Instant::now();
     loop {
@@ -567,26 +544,8 @@ fn udp_from_outside(
     opts: &QueuesOptions,
 ) -> Result<(u64, f64, u64), E2eError> {
     let exe = opts.perf_exe.to_string_lossy().to_string();
-    let _ = std::fs::remove_file(ready);
-    let sink_secs = (opts.duration + Duration::from_secs(5)).as_secs().to_string();
     let port = opts.port.to_string();
-    let sink = Command::new("ip")
-        .args(["netns", "exec", to_ns, &exe, "udp-sink", "--port", &port])
-        .args(["--duration", &sink_secs, "--idle-ms", "1000", "--ready-file"])
-        .arg(ready)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(io_err("starting udp-sink"))?;
-    let mut sink = ChildGuard::new("udp-sink", sink);
-    let ready_by = Instant::now() + Duration::from_secs(5);
-    while !ready.exists() {
-        if Instant::now() >= ready_by || sink.try_wait().is_some() || cmd::interrupted() {
-            return Err(E2eError::Run("udp-sink did not become ready within 5 s".into()));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let sink = e2e::start_udp_sink(&exe, to_ns, opts.port, opts.duration, ready)?;
     let (size, batch, duration, dst) =
         (opts.frame_size.to_string(), opts.batch.to_string(), format!("{}", opts.duration.as_secs_f64()), to_ip.to_string());
     let mut generators = Vec::new();
@@ -615,15 +574,7 @@ fn udp_from_outside(
         sent += report.sent;
         secs = secs.max(report.secs);
     }
-    let out = sink
-        .wait_output(Duration::from_secs(15) + opts.duration)
-        .ok_or_else(|| E2eError::Run("udp-sink did not finish".into()))?;
-    let _ = std::fs::remove_file(ready);
-    if !out.status.success() {
-        return Err(E2eError::Run(format!("udp-sink failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
-    }
-    let sink: crate::udp::SinkReport =
-        serde_json::from_slice(&out.stdout).map_err(|e| E2eError::Run(format!("udp-sink printed no report: {e}")))?;
+    let sink = e2e::finish_udp_sink(sink, opts.duration, ready)?;
     Ok((sent, secs, sink.received))
 }
 
@@ -689,15 +640,7 @@ pub fn markdown(report: &ScaleReport) -> String {
 
 /// Writes the JSON to `out` and the Markdown next to it; returns the Markdown's path.
 pub fn write_report<T: Serialize>(report: &T, markdown: &str, out: &Path) -> Result<PathBuf, E2eError> {
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    }
-    let json = serde_json::to_string_pretty(report).map_err(|e| E2eError::Run(format!("serialising the report: {e}")))?;
-    let mut f = std::fs::File::create(out).map_err(io_err(format!("creating {}", out.display())))?;
-    f.write_all(json.as_bytes()).and_then(|_| f.write_all(b"\n")).map_err(io_err(format!("writing {}", out.display())))?;
-    let md_path = out.with_extension("md");
-    std::fs::write(&md_path, markdown).map_err(io_err(format!("writing {}", md_path.display())))?;
-    Ok(md_path)
+    crate::results::write_json_and_markdown(report, markdown, out).map_err(|e| E2eError::Io { what: e.what, source: e.source })
 }
 
 #[cfg(test)]

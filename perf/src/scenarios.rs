@@ -35,7 +35,7 @@
 //! wrk by `-d` and `--timeout`; every process by a timeout of its own.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::Ipv4Addr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -1138,20 +1138,9 @@ fn spawn_node(
     k: usize,
 ) -> Result<ChildGuard, ScenarioError> {
     let log_path = dir.join(format!("node{k}.log"));
-    let log = std::fs::File::create(&log_path).map_err(io_err(format!("creating {}", log_path.display())))?;
-    let log_err = log.try_clone().map_err(io_err("duplicating the log fd"))?;
-    let binary = opts.brindle_node();
-    // `ip netns exec` execs brindle-node in place: the pid held is the node's own.
-    let child = Command::new("ip")
-        .args(["netns", "exec", ns])
-        .arg(&binary)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err)
-        .spawn()
-        .map_err(io_err(format!("starting {}", binary.display())))?;
+    // The pid held is the node's own (see `spawn_in_netns_logged`).
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    let child = cmd::spawn_in_netns_logged(ns, &opts.brindle_node(), &args, env, &log_path)?;
     let mut node = ChildGuard::new(format!("brindle-node {k}"), child);
     let socket = dir.join(format!("node{k}.sock"));
     let deadline = Instant::now() + NODE_READY_TIMEOUT;
@@ -1846,15 +1835,7 @@ fn wiring_lines(report: &ScenariosReport) -> String {
 
 /// Writes the JSON report to `out` and the Markdown beside it (`.md`); returns the latter.
 pub fn write_report(report: &ScenariosReport, out: &Path) -> Result<PathBuf, ScenarioError> {
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    }
-    let json = serde_json::to_string_pretty(report).map_err(|e| ScenarioError::Run(format!("serialising the report: {e}")))?;
-    let mut file = std::fs::File::create(out).map_err(io_err(format!("creating {}", out.display())))?;
-    writeln!(file, "{json}").map_err(io_err(format!("writing {}", out.display())))?;
-    let md_path = out.with_extension("md");
-    std::fs::write(&md_path, markdown(report)).map_err(io_err(format!("writing {}", md_path.display())))?;
-    Ok(md_path)
+    crate::results::write_json_and_markdown(report, &markdown(report), out).map_err(|e| ScenarioError::Io { what: e.what, source: e.source })
 }
 
 #[cfg(test)]
