@@ -122,27 +122,45 @@ pub const DEFAULT_CONTROL_SOCKET: &str = "/run/brindle/brindle-node.sock";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Syntax(String),
     #[error("{field}: invalid value {value:?}: {reason}")]
-    Field { field: String, value: String, reason: String },
+    Field {
+        field: String,
+        value: String,
+        reason: String,
+    },
 }
 
-fn field_error(field: impl Into<String>, value: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Field { field: field.into(), value: value.into(), reason: reason.into() }
+fn field_error(
+    field: impl Into<String>,
+    value: impl Into<String>,
+    reason: impl Into<String>,
+) -> ConfigError {
+    ConfigError::Field {
+        field: field.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
 }
 
 impl NodeConfig {
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         NodeConfig::parse(&text)
     }
 
     /// Parses and validates `node.toml` text; host-derived defaults are filled in here.
     pub fn parse(text: &str) -> Result<NodeConfig, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
 
         let node_name = match raw.node_name {
             Some(name) => validate_node_name(&name)?,
@@ -158,7 +176,9 @@ impl NodeConfig {
         let mut pools = Vec::with_capacity(pool_texts.len());
         for (i, text) in pool_texts.iter().enumerate() {
             let field = format!("pools[{i}]");
-            let pool: Ipv4Prefix = text.parse().map_err(|e: String| field_error(&field, text, e))?;
+            let pool: Ipv4Prefix = text
+                .parse()
+                .map_err(|e: String| field_error(&field, text, e))?;
             if let Some(other) = pools.iter().find(|p: &&Ipv4Prefix| p.overlaps(&pool)) {
                 return Err(field_error(field, text, format!("overlaps pool {other}")));
             }
@@ -167,20 +187,39 @@ impl NodeConfig {
 
         let mut workloads = Vec::with_capacity(raw.workload.len());
         for (i, w) in raw.workload.iter().enumerate() {
-            let interface = validate_interface_name(&format!("workload[{i}].interface"), &w.interface)?;
-            if workloads.iter().any(|o: &WorkloadConfig| o.interface == interface) {
-                return Err(field_error(format!("workload[{i}].interface"), &interface, "used by another workload"));
+            let interface =
+                validate_interface_name(&format!("workload[{i}].interface"), &w.interface)?;
+            if workloads
+                .iter()
+                .any(|o: &WorkloadConfig| o.interface == interface)
+            {
+                return Err(field_error(
+                    format!("workload[{i}].interface"),
+                    &interface,
+                    "used by another workload",
+                ));
             }
             if w.ips.is_empty() {
-                return Err(field_error(format!("workload[{i}].ips"), "[]", "a workload needs at least one address"));
+                return Err(field_error(
+                    format!("workload[{i}].ips"),
+                    "[]",
+                    "a workload needs at least one address",
+                ));
             }
             let mut ips = Vec::with_capacity(w.ips.len());
             for (j, text) in w.ips.iter().enumerate() {
                 let field = format!("workload[{i}].ips[{j}]");
                 let ip = parse_workload_ip(text).map_err(|e| field_error(&field, text, e))?;
-                let taken = workloads.iter().any(|o: &WorkloadConfig| o.ips.contains(&ip)) || ips.contains(&ip);
+                let taken = workloads
+                    .iter()
+                    .any(|o: &WorkloadConfig| o.ips.contains(&ip))
+                    || ips.contains(&ip);
                 if taken {
-                    return Err(field_error(field, text, "address given to more than one workload"));
+                    return Err(field_error(
+                        field,
+                        text,
+                        "address given to more than one workload",
+                    ));
                 }
                 ips.push(ip);
             }
@@ -189,22 +228,37 @@ impl NodeConfig {
 
         let mut routes = Vec::with_capacity(raw.route.len());
         for (i, r) in raw.route.iter().enumerate() {
-            let prefix = r.prefix.parse().map_err(|e: String| field_error(format!("route[{i}].prefix"), &r.prefix, e))?;
-            let via = r.via.parse().map_err(|_| field_error(format!("route[{i}].via"), &r.via, "not an IPv4 address"))?;
+            let prefix = r
+                .prefix
+                .parse()
+                .map_err(|e: String| field_error(format!("route[{i}].prefix"), &r.prefix, e))?;
+            let via = r.via.parse().map_err(|_| {
+                field_error(format!("route[{i}].via"), &r.via, "not an IPv4 address")
+            })?;
             let encap = match &r.encap {
                 None => RouteEncap::None,
-                Some(text) => text.parse().map_err(|e: String| field_error(format!("route[{i}].encap"), text, e))?,
+                Some(text) => text
+                    .parse()
+                    .map_err(|e: String| field_error(format!("route[{i}].encap"), text, e))?,
             };
             routes.push(RouteConfig { prefix, via, encap });
         }
         if !routes.is_empty() && uplink.is_none() {
-            return Err(field_error("route", format!("{} routes", routes.len()), "static routes need an uplink and none was given or found"));
+            return Err(field_error(
+                "route",
+                format!("{} routes", routes.len()),
+                "static routes need an uplink and none was given or found",
+            ));
         }
 
         let cores = raw.cores.unwrap_or_default();
         let available = host::core_count();
         if let Some(bad) = cores.iter().find(|c| **c >= available) {
-            return Err(field_error("cores", bad.to_string(), format!("this host has cores 0..{}", available - 1)));
+            return Err(field_error(
+                "cores",
+                bad.to_string(),
+                format!("this host has cores 0..{}", available - 1),
+            ));
         }
 
         Ok(NodeConfig {
@@ -213,7 +267,9 @@ impl NodeConfig {
             node_name,
             uplink,
             pools,
-            control_socket: raw.control_socket.unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            control_socket: raw
+                .control_socket
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
             cores,
             workloads,
             routes,
@@ -233,7 +289,9 @@ fn parse_workload_ip(text: &str) -> Result<Ipv4Addr, String> {
             return Err("a workload address must be a single host (/32)".into());
         }
     }
-    let ip: Ipv4Addr = addr.parse().map_err(|_| "not an IPv4 address".to_string())?;
+    let ip: Ipv4Addr = addr
+        .parse()
+        .map_err(|_| "not an IPv4 address".to_string())?;
     if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
         return Err("not a unicast host address".into());
     }
@@ -242,19 +300,32 @@ fn parse_workload_ip(text: &str) -> Result<Ipv4Addr, String> {
 
 /// Linux interface names: 1-15 bytes, no '/', whitespace or ':'.
 fn validate_interface_name(field: &str, name: &str) -> Result<String, ConfigError> {
-    let bad_char = name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace() || c == '\0');
+    let bad_char = name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace() || c == '\0');
     if name.is_empty() || name.len() > 15 || bad_char {
-        return Err(field_error(field, name, "not a Linux interface name (1-15 characters, no '/', ':' or spaces)"));
+        return Err(field_error(
+            field,
+            name,
+            "not a Linux interface name (1-15 characters, no '/', ':' or spaces)",
+        ));
     }
     Ok(name.to_owned())
 }
 
 /// Node names follow Kubernetes/Calico: a DNS subdomain (lowercase alphanumerics, '-', '.').
 fn validate_node_name(name: &str) -> Result<String, ConfigError> {
-    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-    let ok_ends = name.starts_with(|c: char| c.is_ascii_alphanumeric()) && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let ok_ends = name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
     if name.is_empty() || name.len() > 253 || !ok_chars || !ok_ends {
-        return Err(field_error("node_name", name, "must be a DNS subdomain (lowercase letters, digits, '-', '.')"));
+        return Err(field_error(
+            "node_name",
+            name,
+            "must be a DNS subdomain (lowercase letters, digits, '-', '.')",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -292,12 +363,22 @@ mod tests {
     fn bad_values_name_the_field_and_the_value() {
         let e = error_of("mode = \"turbo\"");
         assert!(e.contains("turbo") && e.contains("mode"), "{e}");
-        let e = error_of("mode = \"poll\"\n[[workload]]\ninterface = \"cali1\"\nips = [\"192.168.0.300\"]");
-        assert!(e.contains("workload[0].ips[0]") && e.contains("192.168.0.300"), "{e}");
-        let e = error_of("mode = \"poll\"\n[[workload]]\ninterface = \"cali1\"\nips = [\"10.0.0.0/24\"]");
+        let e = error_of(
+            "mode = \"poll\"\n[[workload]]\ninterface = \"cali1\"\nips = [\"192.168.0.300\"]",
+        );
+        assert!(
+            e.contains("workload[0].ips[0]") && e.contains("192.168.0.300"),
+            "{e}"
+        );
+        let e = error_of(
+            "mode = \"poll\"\n[[workload]]\ninterface = \"cali1\"\nips = [\"10.0.0.0/24\"]",
+        );
         assert!(e.contains("workload[0].ips[0]") && e.contains("/32"), "{e}");
         let e = error_of("mode = \"poll\"\n[[workload]]\ninterface = \"much-too-long-interface\"\nips = [\"10.0.0.1\"]");
-        assert!(e.contains("workload[0].interface") && e.contains("much-too-long-interface"), "{e}");
+        assert!(
+            e.contains("workload[0].interface") && e.contains("much-too-long-interface"),
+            "{e}"
+        );
         let e = error_of("mode = \"poll\"\npools = [\"10.0.0.0/8\", \"10.1.0.0/16\"]");
         assert!(e.contains("pools[1]") && e.contains("overlaps"), "{e}");
         let e = error_of("mode = \"poll\"\nnode_name = \"Bad_Name\"");
@@ -324,7 +405,11 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.routes[0].via, Ipv4Addr::new(10, 99, 0, 2));
         assert_eq!(cfg.routes[0].prefix.len, 24);
-        assert_eq!(cfg.routes[0].encap, RouteEncap::None, "no encapsulation unless asked");
+        assert_eq!(
+            cfg.routes[0].encap,
+            RouteEncap::None,
+            "no encapsulation unless asked"
+        );
     }
 
     #[test]

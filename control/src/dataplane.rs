@@ -32,17 +32,21 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use fastpath::classifier::{Cidr, ClassifierBuilder, EndpointRules, IpSetsWriter};
-use fastpath::tables::SnatRules;
 use fastpath::conntrack::FlowTableConfig;
+use fastpath::handoff::{self, HandoffCounters, HandoffStats};
 use fastpath::hostpath::{FailsafePort, HostEgress};
 use fastpath::policy::{EndpointPolicy, HostPolicy};
 use fastpath::port::{BusyPoll, Port, PortConfig, XDP_HEADROOM};
-use fastpath::tables::HostPath;
-use fastpath::handoff::{self, HandoffCounters, HandoffStats};
 use fastpath::punt::{punt_paths, PuntConfig};
-use fastpath::worker::{self, PortCommand, PortCommandError, PortCommandSender, RxMode, WorkerSpec};
+use fastpath::tables::HostPath;
+use fastpath::tables::SnatRules;
+use fastpath::worker::{
+    self, PortCommand, PortCommandError, PortCommandSender, RxMode, WorkerSpec,
+};
 use fastpath::xdp::{Attachment, XdpError, XdpMode, XdpProgram, MAX_SOCKETS};
-use fastpath::{MacAddr, NextHopKind, PipelineCounters, PortId, PortInfo, PortKind, Tables, WorkerCounters};
+use fastpath::{
+    MacAddr, NextHopKind, PipelineCounters, PortId, PortInfo, PortKind, Tables, WorkerCounters,
+};
 use serde::Serialize;
 use slowpath::{SlowpathConfig, SlowpathCounters, SlowpathCountersSnapshot};
 
@@ -200,7 +204,9 @@ impl SysfsTuning {
     fn apply(interface: &str, values: &[(&str, u32)]) -> SysfsTuning {
         let mut restore = Vec::new();
         for &(file, value) in values.iter().filter(|(_, v)| *v != 0) {
-            let path = std::path::Path::new("/sys/class/net").join(interface).join(file);
+            let path = std::path::Path::new("/sys/class/net")
+                .join(interface)
+                .join(file);
             let old = match std::fs::read_to_string(&path) {
                 Ok(old) => old.trim().to_owned(),
                 Err(e) => {
@@ -213,7 +219,9 @@ impl SysfsTuning {
                     tracing::info!(path = %path.display(), value, was = %old, "NIC profile applied");
                     restore.push((path, old));
                 }
-                Err(e) => tracing::warn!(path = %path.display(), value, error = %e, "NIC profile: cannot write; not tuned"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), value, error = %e, "NIC profile: cannot write; not tuned")
+                }
             }
         }
         SysfsTuning { restore }
@@ -225,7 +233,9 @@ impl Drop for SysfsTuning {
         for (path, old) in &self.restore {
             match std::fs::write(path, old) {
                 Ok(()) => tracing::info!(path = %path.display(), value = %old, "restored"),
-                Err(e) => tracing::warn!(path = %path.display(), value = %old, error = %e, "cannot restore"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), value = %old, error = %e, "cannot restore")
+                }
             }
         }
     }
@@ -277,7 +287,10 @@ pub enum DataplaneError {
     #[error("writing pool CIDRs to the XDP program: {0}")]
     Pools(#[source] XdpError),
     #[error("starting the {what}: {source}")]
-    Thread { what: &'static str, source: std::io::Error },
+    Thread {
+        what: &'static str,
+        source: std::io::Error,
+    },
     #[error("the fastpath worker: {0}")]
     Worker(#[from] PortCommandError),
 }
@@ -313,7 +326,10 @@ struct Observed {
 
 impl DataplaneObserver {
     /// An observer of counters alone, with no ports (for rendering tests and tools).
-    pub fn for_counters(workers: Vec<(String, Arc<WorkerCounters>)>, slowpath: Arc<SlowpathCounters>) -> DataplaneObserver {
+    pub fn for_counters(
+        workers: Vec<(String, Arc<WorkerCounters>)>,
+        slowpath: Arc<SlowpathCounters>,
+    ) -> DataplaneObserver {
         DataplaneObserver {
             inner: Arc::new(Observed {
                 workers,
@@ -337,13 +353,23 @@ impl DataplaneObserver {
 
     /// Each worker's name and counters.
     pub fn workers(&self) -> Vec<(String, PipelineCounters)> {
-        self.inner.workers.iter().map(|(n, w)| (n.clone(), w.snapshot())).collect()
+        self.inner
+            .workers
+            .iter()
+            .map(|(n, w)| (n.clone(), w.snapshot()))
+            .collect()
     }
 
     /// Each worker's handoff counters, by worker; all zero for a lone worker.
     pub fn handoff(&self) -> Vec<HandoffStats> {
         (0..self.inner.workers.len())
-            .map(|i| self.inner.handoff.get(i).map(|h| h.snapshot()).unwrap_or_default())
+            .map(|i| {
+                self.inner
+                    .handoff
+                    .get(i)
+                    .map(|h| h.snapshot())
+                    .unwrap_or_default()
+            })
             .collect()
     }
 
@@ -383,7 +409,11 @@ pub struct PortIds {
 
 impl PortIds {
     pub fn new(limit: u32) -> PortIds {
-        PortIds { next: 0, limit: limit.min(u32::from(PortId::MAX) + 1), freed: VecDeque::new() }
+        PortIds {
+            next: 0,
+            limit: limit.min(u32::from(PortId::MAX) + 1),
+            freed: VecDeque::new(),
+        }
     }
 
     pub fn allocate(&mut self) -> Option<PortId> {
@@ -391,7 +421,10 @@ impl PortIds {
             self.next += 1;
             return Some((self.next - 1) as PortId);
         }
-        let at = self.freed.iter().position(|(_, last)| last.strong_count() == 0)?;
+        let at = self
+            .freed
+            .iter()
+            .position(|(_, last)| last.strong_count() == 0)?;
         self.freed.remove(at).map(|(id, _)| id)
     }
 
@@ -428,7 +461,9 @@ struct LivePort {
 impl LivePort {
     /// The worker slots of the port's sockets: its id (queue 0), then the other queues'.
     fn worker_slots(&self) -> Vec<PortId> {
-        std::iter::once(self.id).chain((1..self.queues).map(|q| (self.first_slot + q) as PortId)).collect()
+        std::iter::once(self.id)
+            .chain((1..self.queues).map(|q| (self.first_slot + q) as PortId))
+            .collect()
     }
 }
 
@@ -487,37 +522,55 @@ impl Dataplane {
         let stop = Arc::new(AtomicBool::new(false));
         let thread_error = |what| move |source| DataplaneError::Thread { what, source };
         let count = settings.workers.max(1);
-        let (worker_ends, slowpath_end) = punt_paths(settings.punt, count).map_err(thread_error("punt path"))?;
+        let (worker_ends, slowpath_end) =
+            punt_paths(settings.punt, count).map_err(thread_error("punt path"))?;
         let slowpath_counters = Arc::new(SlowpathCounters::default());
-        let slowpath_config = SlowpathConfig { node_ip: settings.node_ip, ..SlowpathConfig::default() };
-        let slowpath = slowpath::spawn(slowpath_config, tables.clone(), slowpath_end, slowpath_counters.clone(), stop.clone())
-            .map_err(thread_error("slow path"))?;
+        let slowpath_config = SlowpathConfig {
+            node_ip: settings.node_ip,
+            ..SlowpathConfig::default()
+        };
+        let slowpath = slowpath::spawn(
+            slowpath_config,
+            tables.clone(),
+            slowpath_end,
+            slowpath_counters.clone(),
+            stop.clone(),
+        )
+        .map_err(thread_error("slow path"))?;
         let ip_sets = IpSetsWriter::new();
-        let links = handoff::mesh(count, handoff::DEFAULT_SLOTS).map_err(thread_error("worker handoff rings"))?;
+        let links = handoff::mesh(count, handoff::DEFAULT_SLOTS)
+            .map_err(thread_error("worker handoff rings"))?;
         let mut commands = Vec::with_capacity(count);
         let mut workers = Vec::with_capacity(count);
         let mut counters = Vec::with_capacity(count);
         let mut handoff_counters = Vec::with_capacity(count);
         for (i, (punt, links)) in worker_ends.into_iter().zip(links).enumerate() {
             let name = format!("worker-{i}");
-            let started = worker::port_commands(64).map_err(thread_error("worker command channel")).and_then(|(tx, rx)| {
-                let worker_counters = Arc::new(WorkerCounters::default());
-                let spec = WorkerSpec {
-                    name: name.clone(),
-                    mode: settings.mode,
-                    core: settings.cores.get(i).copied(),
-                    ports: Vec::new(),
-                    tables: tables.clone(),
-                    ip_sets: ip_sets.reader(),
-                    flows: FlowTableConfig::with_capacity(worker::DEFAULT_FLOW_CAPACITY),
-                    punt,
-                    counters: worker_counters.clone(),
-                    stop: stop.clone(),
-                };
-                handoff_counters.push(links.counters());
-                let thread = worker::spawn_in_group(spec, rx, links).map_err(|source| DataplaneError::Thread { what: "worker", source })?;
-                Ok((tx, thread, worker_counters))
-            });
+            let started = worker::port_commands(64)
+                .map_err(thread_error("worker command channel"))
+                .and_then(|(tx, rx)| {
+                    let worker_counters = Arc::new(WorkerCounters::default());
+                    let spec = WorkerSpec {
+                        name: name.clone(),
+                        mode: settings.mode,
+                        core: settings.cores.get(i).copied(),
+                        ports: Vec::new(),
+                        tables: tables.clone(),
+                        ip_sets: ip_sets.reader(),
+                        flows: FlowTableConfig::with_capacity(worker::DEFAULT_FLOW_CAPACITY),
+                        punt,
+                        counters: worker_counters.clone(),
+                        stop: stop.clone(),
+                    };
+                    handoff_counters.push(links.counters());
+                    let thread = worker::spawn_in_group(spec, rx, links).map_err(|source| {
+                        DataplaneError::Thread {
+                            what: "worker",
+                            source,
+                        }
+                    })?;
+                    Ok((tx, thread, worker_counters))
+                });
             match started {
                 Ok((tx, thread, worker_counters)) => {
                     commands.push(tx);
@@ -539,7 +592,11 @@ impl Dataplane {
         }
         let observed = Arc::new(Observed {
             workers: counters,
-            handoff: if count > 1 { handoff_counters } else { Vec::new() },
+            handoff: if count > 1 {
+                handoff_counters
+            } else {
+                Vec::new()
+            },
             slowpath: slowpath_counters,
             ports: ArcSwap::from_pointee(Vec::new()),
             failures: ArcSwap::from_pointee(Vec::new()),
@@ -572,8 +629,13 @@ impl Dataplane {
     /// Whether the host's gateway routes on the uplink differ from those the tables were
     /// built with (the node routes through them: see `programme::Routing::underlay`).
     pub fn underlay_changed(&self) -> bool {
-        let uplink = self.ports.values().find(|p| p.info.kind == PortKind::Uplink);
-        let now = uplink.map(|p| crate::host::gateway_routes(&p.info.name)).unwrap_or_default();
+        let uplink = self
+            .ports
+            .values()
+            .find(|p| p.info.kind == PortKind::Uplink);
+        let now = uplink
+            .map(|p| crate::host::gateway_routes(&p.info.name))
+            .unwrap_or_default();
         now != self.underlay
     }
 
@@ -583,7 +645,9 @@ impl Dataplane {
     }
 
     pub fn observer(&self) -> DataplaneObserver {
-        DataplaneObserver { inner: self.observed.clone() }
+        DataplaneObserver {
+            inner: self.observed.clone(),
+        }
     }
 
     /// Both dataplane threads are running.
@@ -602,7 +666,9 @@ impl Dataplane {
         let mut report = ApplyReport::default();
         if self.pools.as_ref() != Some(&desired.pools) {
             let cidrs: Vec<_> = desired.pools.iter().map(|p| (p.addr, p.len)).collect();
-            self.program.set_pool_cidrs(&cidrs).map_err(DataplaneError::Pools)?;
+            self.program
+                .set_pool_cidrs(&cidrs)
+                .map_err(DataplaneError::Pools)?;
             self.pools = Some(desired.pools.clone());
         }
 
@@ -617,22 +683,46 @@ impl Dataplane {
 
         let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
         for w in &desired.workloads {
-            wanted.insert(w.interface.clone(), Wanted { kind: PortKind::Workload, ips: w.ips.clone() });
+            wanted.insert(
+                w.interface.clone(),
+                Wanted {
+                    kind: PortKind::Workload,
+                    ips: w.ips.clone(),
+                },
+            );
         }
         if let (true, Some(uplink)) = (pair_wanted, &desired.uplink) {
             match self.ensure_host_pair(uplink) {
                 Ok(()) => {
-                    wanted.insert(hostveth::VROUTER_END.to_string(), Wanted { kind: PortKind::Host, ips: Vec::new() });
+                    wanted.insert(
+                        hostveth::VROUTER_END.to_string(),
+                        Wanted {
+                            kind: PortKind::Host,
+                            ips: Vec::new(),
+                        },
+                    );
                 }
-                Err(e) => report.failures.push(refused("host endpoint", format!("creating the host veth pair: {e}"))),
+                Err(e) => report.failures.push(refused(
+                    "host endpoint",
+                    format!("creating the host veth pair: {e}"),
+                )),
             }
         }
         if let Some(uplink) = &desired.uplink {
             if wanted.contains_key(uplink) {
-                report.failures.push(refused(uplink, "named both as the uplink and as a workload".into()));
+                report.failures.push(refused(
+                    uplink,
+                    "named both as the uplink and as a workload".into(),
+                ));
                 wanted.remove(uplink);
             } else {
-                wanted.insert(uplink.clone(), Wanted { kind: PortKind::Uplink, ips: Vec::new() });
+                wanted.insert(
+                    uplink.clone(),
+                    Wanted {
+                        kind: PortKind::Uplink,
+                        ips: Vec::new(),
+                    },
+                );
             }
         }
 
@@ -647,8 +737,16 @@ impl Dataplane {
                     facts.insert(name.clone(), f);
                 }
                 Err(e) => {
-                    let kind = if matches!(e, InterfaceError::Missing(_)) { FailureKind::Missing } else { FailureKind::Refused };
-                    report.failures.push(ApplyFailure { item: name.clone(), kind, error: e.to_string() });
+                    let kind = if matches!(e, InterfaceError::Missing(_)) {
+                        FailureKind::Missing
+                    } else {
+                        FailureKind::Refused
+                    };
+                    report.failures.push(ApplyFailure {
+                        item: name.clone(),
+                        kind,
+                        error: e.to_string(),
+                    });
                 }
             }
         }
@@ -659,7 +757,11 @@ impl Dataplane {
             .ports
             .iter()
             .filter(|(name, live)| match (wanted.get(*name), facts.get(*name)) {
-                (Some(w), Some(f)) => w.kind != live.info.kind || f.ifindex != live.info.ifindex || f.mtu != live.info.mtu,
+                (Some(w), Some(f)) => {
+                    w.kind != live.info.kind
+                        || f.ifindex != live.info.ifindex
+                        || f.mtu != live.info.mtu
+                }
                 _ => true,
             })
             .map(|(name, _)| name.clone())
@@ -678,7 +780,8 @@ impl Dataplane {
                 live.addrs = f.addrs.clone();
             }
         }
-        let mut removed: Vec<LivePort> = going.iter().filter_map(|n| self.ports.remove(n)).collect();
+        let mut removed: Vec<LivePort> =
+            going.iter().filter_map(|n| self.ports.remove(n)).collect();
         let before_removal = self.tables.load_full();
         // Entries rejected by this interim snapshot may only lack a port added below (a route
         // through an uplink not yet attached): only the last snapshot's rejections count.
@@ -728,7 +831,13 @@ impl Dataplane {
                 (PortKind::Uplink, Some(t)) => t.xdp_mode,
                 _ => XdpMode::Native,
             };
-            let attach = self.program.attach_in_mode(live.info.ifindex, live.info.kind, live.queues, live.first_slot, mode);
+            let attach = self.program.attach_in_mode(
+                live.info.ifindex,
+                live.info.kind,
+                live.queues,
+                live.first_slot,
+                mode,
+            );
             match attach {
                 Ok(a) => {
                     tracing::info!(interface = %live.info.name, id = live.id, kind = ?live.info.kind, mode = ?a.mode(), "attached");
@@ -737,7 +846,9 @@ impl Dataplane {
                     self.ports.insert(live.info.name.clone(), live);
                 }
                 Err(e) => {
-                    report.failures.push(refused(&live.info.name, format!("attaching XDP: {e}")));
+                    report
+                        .failures
+                        .push(refused(&live.info.name, format!("attaching XDP: {e}")));
                     unattached.push(live);
                 }
             }
@@ -768,16 +879,29 @@ impl Dataplane {
         self.observed.ports.store(Arc::new(self.port_status()));
         // Each failure is logged when it first appears, not on every retry: with thousands of
         // endpoints whose interfaces are not there yet, a line each per second drowns the log.
-        let previous = self.observed.failures.swap(Arc::new(report.failures.clone()));
+        let previous = self
+            .observed
+            .failures
+            .swap(Arc::new(report.failures.clone()));
         self.observed.applies.fetch_add(1, Ordering::Relaxed);
-        let seen: std::collections::HashSet<(&str, &str)> = previous.iter().map(|f| (f.item.as_str(), f.error.as_str())).collect();
-        let new_failures: Vec<&ApplyFailure> =
-            report.failures.iter().filter(|f| !seen.contains(&(f.item.as_str(), f.error.as_str()))).collect();
+        let seen: std::collections::HashSet<(&str, &str)> = previous
+            .iter()
+            .map(|f| (f.item.as_str(), f.error.as_str()))
+            .collect();
+        let new_failures: Vec<&ApplyFailure> = report
+            .failures
+            .iter()
+            .filter(|f| !seen.contains(&(f.item.as_str(), f.error.as_str())))
+            .collect();
         for f in new_failures.iter().take(MAX_LOGGED_FAILURES) {
             tracing::warn!(item = %f.item, kind = ?f.kind, error = %f.error, "not programmed; will retry on the next apply");
         }
         if new_failures.len() > MAX_LOGGED_FAILURES {
-            tracing::warn!(more = new_failures.len() - MAX_LOGGED_FAILURES, total = report.failures.len(), "more items not programmed (see `brindle-node stats`)");
+            tracing::warn!(
+                more = new_failures.len() - MAX_LOGGED_FAILURES,
+                total = report.failures.len(),
+                "more items not programmed (see `brindle-node stats`)"
+            );
         }
         if !(report.added.is_empty() && report.removed.is_empty() && report.updated.is_empty()) {
             tracing::info!(added = ?report.added, removed = ?report.removed, updated = ?report.updated, "dataplane changed");
@@ -801,14 +925,23 @@ impl Dataplane {
             ));
         };
         let Some(id) = self.ids.allocate() else {
-            return Err(refused(&f.name, format!("no free port id: at most {UPLINK_FIRST_SLOT} ports")));
+            return Err(refused(
+                &f.name,
+                format!("no free port id: at most {UPLINK_FIRST_SLOT} ports"),
+            ));
         };
         let info = programme::port_info(f, w.kind);
-        let mut config = PortConfig { frame_size, ..PortConfig::default() };
+        let mut config = PortConfig {
+            frame_size,
+            ..PortConfig::default()
+        };
         // Workloads (veths with one queue) use the slot of their id; the uplink one socket per
         // queue its profile asks for, in the slots reserved for it.
         let (first_slot, queues) = match (w.kind, self.uplink_tuning) {
-            (PortKind::Uplink, Some(t)) => (UPLINK_FIRST_SLOT, t.queue_policy.queues(f.queues).min(MAX_UPLINK_QUEUES)),
+            (PortKind::Uplink, Some(t)) => (
+                UPLINK_FIRST_SLOT,
+                t.queue_policy.queues(f.queues).min(MAX_UPLINK_QUEUES),
+            ),
             (PortKind::Uplink, None) => (UPLINK_FIRST_SLOT, 1),
             (PortKind::Workload | PortKind::Host, _) => (u32::from(id), 1),
         };
@@ -835,7 +968,10 @@ impl Dataplane {
                 Ok(p) => sockets.push(p),
                 Err(e) => {
                     self.ids.release_unused(id);
-                    return Err(refused(&f.name, format!("opening the AF_XDP socket of queue {queue}: {e}")));
+                    return Err(refused(
+                        &f.name,
+                        format!("opening the AF_XDP socket of queue {queue}: {e}"),
+                    ));
                 }
             }
         }
@@ -846,9 +982,21 @@ impl Dataplane {
         for (queue, port) in sockets.into_iter().enumerate() {
             let (worker, command) = match (w.kind, queue) {
                 (PortKind::Uplink, q) if q < workers => (q, PortCommand::AddPort(port)),
-                (PortKind::Uplink, q) => (q % workers, PortCommand::AddQueue { slot: (first_slot + q as u32) as PortId, port }),
+                (PortKind::Uplink, q) => (
+                    q % workers,
+                    PortCommand::AddQueue {
+                        slot: (first_slot + q as u32) as PortId,
+                        port,
+                    },
+                ),
                 (_, 0) => (handoff::port_owner(id, workers), PortCommand::AddPort(port)),
-                (_, q) => (handoff::port_owner(id, workers), PortCommand::AddQueue { slot: (first_slot + q as u32) as PortId, port }),
+                (_, q) => (
+                    handoff::port_owner(id, workers),
+                    PortCommand::AddQueue {
+                        slot: (first_slot + q as u32) as PortId,
+                        port,
+                    },
+                ),
             };
             if let Err(e) = self.commands[worker].send(command, COMMAND_TIMEOUT) {
                 self.ids.release_unused(id);
@@ -858,11 +1006,23 @@ impl Dataplane {
         let sysfs = match (w.kind, self.uplink_tuning) {
             (PortKind::Uplink, Some(t)) => Some(SysfsTuning::apply(
                 &f.name,
-                &[("napi_defer_hard_irqs", t.napi_defer_hard_irqs), ("gro_flush_timeout", t.gro_flush_timeout_ns)],
+                &[
+                    ("napi_defer_hard_irqs", t.napi_defer_hard_irqs),
+                    ("gro_flush_timeout", t.gro_flush_timeout_ns),
+                ],
             )),
             _ => None,
         };
-        Ok(LivePort { id, info, ips: w.ips.clone(), addrs: f.addrs.clone(), attachment: None, first_slot, queues, sysfs })
+        Ok(LivePort {
+            id,
+            info,
+            ips: w.ips.clone(),
+            addrs: f.addrs.clone(),
+            attachment: None,
+            first_slot,
+            queues,
+            sysfs,
+        })
     }
 
     /// Builds and publishes tables for the live ports plus `fresh`, with the MACs already
@@ -881,7 +1041,8 @@ impl Dataplane {
         }
         let uplink = all.iter().find(|p| p.info.kind == PortKind::Uplink);
         // Workloads in the desired order, so that a duplicated address stays with the first.
-        let by_name: HashMap<&str, &LivePort> = all.iter().map(|p| (p.info.name.as_str(), *p)).collect();
+        let by_name: HashMap<&str, &LivePort> =
+            all.iter().map(|p| (p.info.name.as_str(), *p)).collect();
         let workloads = desired
             .workloads
             .iter()
@@ -890,7 +1051,9 @@ impl Dataplane {
             .map(|p| (p.id, p.ips.as_slice()))
             .collect();
         // Read at every publish: cheap, and the host's routes may change under us.
-        let underlay = uplink.map(|p| crate::host::gateway_routes(&p.info.name)).unwrap_or_default();
+        let underlay = uplink
+            .map(|p| crate::host::gateway_routes(&p.info.name))
+            .unwrap_or_default();
         self.underlay = underlay.clone();
         let mut built = programme::tables(&Routing {
             ports: &infos,
@@ -901,8 +1064,14 @@ impl Dataplane {
             route_underlay: desired.route_underlay,
             blackholes: &desired.blackholes,
         });
-        built.tables.snat = snat_rules(desired, uplink.and_then(|p| p.addrs.first()).map(|(ip, _)| *ip));
-        built.tables.host = self.host_kernel_end.as_ref().and_then(|kernel| host_path(desired, &all, kernel.mac));
+        built.tables.snat = snat_rules(
+            desired,
+            uplink.and_then(|p| p.addrs.first()).map(|(ip, _)| *ip),
+        );
+        built.tables.host = self
+            .host_kernel_end
+            .as_ref()
+            .and_then(|kernel| host_path(desired, &all, kernel.mac));
         for e in built.rejected {
             let item = match &e {
                 programme::ProgrammeError::Route { prefix, .. } => prefix.clone(),
@@ -916,7 +1085,11 @@ impl Dataplane {
             }
         }
         carry_over_macs(&self.tables.load(), &built.tables);
-        let snat = built.tables.snat.as_ref().map(|r| (r.node, fastpath::policy::NAT_PORTS));
+        let snat = built
+            .tables
+            .snat
+            .as_ref()
+            .map(|r| (r.node, fastpath::policy::NAT_PORTS));
         self.tables.store(Arc::new(built.tables));
         if self.snat.as_ref() != Some(&snat) {
             match self.program.set_snat(snat.clone()) {
@@ -932,10 +1105,15 @@ impl Dataplane {
     fn ensure_host_pair(&mut self, uplink: &str) -> Result<(), String> {
         let mtu = crate::host::interface(uplink).map_or(1500, |f| f.mtu);
         let current = crate::host::interface(hostveth::KERNEL_END).ok();
-        let kept = self.host_kernel_end.as_ref().zip(current.as_ref()).is_some_and(|(kept, now)| kept.ifindex == now.ifindex && now.mtu == mtu);
+        let kept = self
+            .host_kernel_end
+            .as_ref()
+            .zip(current.as_ref())
+            .is_some_and(|(kept, now)| kept.ifindex == now.ifindex && now.mtu == mtu);
         if !kept {
             hostveth::ensure(mtu)?;
-            self.host_kernel_end = Some(crate::host::interface(hostveth::KERNEL_END).map_err(|e| e.to_string())?);
+            self.host_kernel_end =
+                Some(crate::host::interface(hostveth::KERNEL_END).map_err(|e| e.to_string())?);
         }
         Ok(())
     }
@@ -944,33 +1122,62 @@ impl Dataplane {
     /// served and the tables police it: failsafe ports first, then the XDP program's host
     /// entry (to the node), then the TC program (from it).
     fn start_host_path(&mut self, desired: &DesiredState, report: &mut ApplyReport) {
-        let Some(host) = &desired.host_endpoint else { return };
+        let Some(host) = &desired.host_endpoint else {
+            return;
+        };
         let tables = self.tables.load();
-        let (Some(path), Some(uplink)) = (tables.host.as_ref(), tables.ports.get(usize::from(tables.host.as_ref().map_or(0, |h| h.uplink)))) else {
+        let (Some(path), Some(uplink)) = (
+            tables.host.as_ref(),
+            tables
+                .ports
+                .get(usize::from(tables.host.as_ref().map_or(0, |h| h.uplink))),
+        ) else {
             return; // a port is missing: reported where it failed; retried on the next apply
         };
-        let attached = |id| self.ports.values().any(|p| p.id == id && p.attachment.is_some());
+        let attached = |id| {
+            self.ports
+                .values()
+                .any(|p| p.id == id && p.attachment.is_some())
+        };
         if !attached(path.port) || !attached(path.uplink) {
             return;
         }
         let node = uplink.ip;
-        let failsafe = (host.failsafe_inbound.clone(), host.failsafe_outbound.clone());
+        let failsafe = (
+            host.failsafe_inbound.clone(),
+            host.failsafe_outbound.clone(),
+        );
         if self.failsafe.as_ref() != Some(&failsafe) {
             match self.program.set_failsafe_ports(&failsafe.0, &failsafe.1) {
                 Ok(()) => self.failsafe = Some(failsafe),
-                Err(e) => return report.failures.push(refused("host endpoint", format!("failsafe ports: {e}"))),
+                Err(e) => {
+                    return report
+                        .failures
+                        .push(refused("host endpoint", format!("failsafe ports: {e}")))
+                }
             }
         }
         let Some(kernel_ifindex) = self.host_kernel_end.as_ref().map(|f| f.ifindex) else {
-            return report.failures.push(refused("host endpoint", format!("{} has gone", hostveth::KERNEL_END)));
+            return report.failures.push(refused(
+                "host endpoint",
+                format!("{} has gone", hostveth::KERNEL_END),
+            ));
         };
         if self.host_bpf != Some((node, kernel_ifindex)) {
             match self.program.set_host(Some((node, kernel_ifindex))) {
                 Ok(()) => self.host_bpf = Some((node, kernel_ifindex)),
-                Err(e) => return report.failures.push(refused("host endpoint", e.to_string())),
+                Err(e) => {
+                    return report
+                        .failures
+                        .push(refused("host endpoint", e.to_string()))
+                }
             }
         }
-        if self.host_egress.as_ref().is_some_and(|l| l.ifindex() != uplink.ifindex) {
+        if self
+            .host_egress
+            .as_ref()
+            .is_some_and(|l| l.ifindex() != uplink.ifindex)
+        {
             self.host_egress = None;
         }
         if self.host_egress.is_none() {
@@ -979,7 +1186,9 @@ impl Dataplane {
                     tracing::info!(uplink = %uplink.name, %node, "host endpoint enforced: the node's own traffic passes the vRouter");
                     self.host_egress = Some(link);
                 }
-                Err(e) => report.failures.push(refused("host endpoint", e.to_string())),
+                Err(e) => report
+                    .failures
+                    .push(refused("host endpoint", e.to_string())),
             }
         }
     }
@@ -987,17 +1196,35 @@ impl Dataplane {
     /// Routes the pools from the node's stack to the vRouter through the pair, once its port
     /// is served (until then the kernel keeps whatever it had).
     fn route_pools_to_vrouter(&mut self, desired: &DesiredState, report: &mut ApplyReport) {
-        let Some(port) = self.ports.values().find(|p| p.info.kind == PortKind::Host && p.attachment.is_some()) else { return };
+        let Some(port) = self
+            .ports
+            .values()
+            .find(|p| p.info.kind == PortKind::Host && p.attachment.is_some())
+        else {
+            return;
+        };
         let mac = port.info.mac;
-        let src = self.ports.values().find(|p| p.info.kind == PortKind::Uplink).and_then(|p| p.addrs.first()).map(|(ip, _)| *ip);
+        let src = self
+            .ports
+            .values()
+            .find(|p| p.info.kind == PortKind::Uplink)
+            .and_then(|p| p.addrs.first())
+            .map(|(ip, _)| *ip);
         let wanted = (desired.pools.clone(), src);
         if self.host_routes.as_ref() == Some(&wanted) {
             return;
         }
-        let previous = self.host_routes.take().map(|(pools, _)| pools).unwrap_or_default();
+        let previous = self
+            .host_routes
+            .take()
+            .map(|(pools, _)| pools)
+            .unwrap_or_default();
         match hostveth::route_pools(&wanted.0, &previous, src, mac) {
             Ok(()) => self.host_routes = Some(wanted),
-            Err(e) => report.failures.push(refused("host routes", format!("routing the pools to the vRouter: {e}"))),
+            Err(e) => report.failures.push(refused(
+                "host routes",
+                format!("routing the pools to the vRouter: {e}"),
+            )),
         }
     }
 
@@ -1005,12 +1232,16 @@ impl Dataplane {
     /// program's host entry.
     fn stop_host_path(&mut self, report: &mut ApplyReport) {
         if self.host_egress.take().is_some() {
-            tracing::info!("host endpoint no longer enforced: the node's own traffic stays with the kernel");
+            tracing::info!(
+                "host endpoint no longer enforced: the node's own traffic stays with the kernel"
+            );
         }
         if self.host_bpf.is_some() {
             match self.program.set_host(None) {
                 Ok(()) => self.host_bpf = None,
-                Err(e) => report.failures.push(refused("host endpoint", e.to_string())),
+                Err(e) => report
+                    .failures
+                    .push(refused("host endpoint", e.to_string())),
             }
         }
     }
@@ -1032,7 +1263,10 @@ impl Dataplane {
                 name: p.info.name.clone(),
                 kind: format!("{:?}", p.info.kind).to_lowercase(),
                 ifindex: p.info.ifindex,
-                xdp_mode: p.attachment.as_ref().map_or("none".into(), |a| format!("{:?}", a.mode()).to_lowercase()),
+                xdp_mode: p
+                    .attachment
+                    .as_ref()
+                    .map_or("none".into(), |a| format!("{:?}", a.mode()).to_lowercase()),
                 queues: p.queues,
             })
             .collect();
@@ -1051,7 +1285,11 @@ impl Dataplane {
             drop(live.attachment.take()); // from here on the kernel gets the traffic
         }
         self.stop.store(true, Ordering::Relaxed);
-        let worker_failed = self.workers.drain(..).map(JoinHandle::join).fold(false, |failed, r| failed | r.is_err());
+        let worker_failed = self
+            .workers
+            .drain(..)
+            .map(JoinHandle::join)
+            .fold(false, |failed, r| failed | r.is_err());
         let slowpath = self.slowpath.take().map(JoinHandle::join);
         self.ports.clear();
         // The pair (and the pool routes through it) go with the vRouter: the node's stack has
@@ -1074,7 +1312,11 @@ impl Drop for Dataplane {
 }
 
 fn refused(item: &str, error: String) -> ApplyFailure {
-    ApplyFailure { item: item.to_owned(), kind: FailureKind::Refused, error }
+    ApplyFailure {
+        item: item.to_owned(),
+        kind: FailureKind::Refused,
+        error,
+    }
 }
 
 /// Copies every resolved neighbour MAC of `old` into the next hops of `new` that deliver to
@@ -1086,7 +1328,11 @@ fn carry_over_macs(old: &Tables, new: &Tables) {
         .filter(|nh| nh.kind == NextHopKind::Neighbor)
         .filter_map(|nh| nh.mac().map(|m| ((nh.port, nh.ip), m)))
         .collect();
-    for nh in new.next_hops.iter().filter(|nh| nh.kind == NextHopKind::Neighbor) {
+    for nh in new
+        .next_hops
+        .iter()
+        .filter(|nh| nh.kind == NextHopKind::Neighbor)
+    {
         if let Some(mac) = known.get(&(nh.port, nh.ip)) {
             nh.set_mac(Some(*mac));
         }
@@ -1115,13 +1361,27 @@ fn host_path(desired: &DesiredState, ports: &[&LivePort], kernel_mac: MacAddr) -
     let port = ports.iter().find(|p| p.info.kind == PortKind::Host)?;
     let uplink = ports.iter().find(|p| p.info.kind == PortKind::Uplink)?;
     let policy = desired.host_endpoint.as_ref().map(|h| h.policy.0.clone());
-    Some(HostPath { port: port.id, uplink: uplink.id, kernel_mac, policy })
+    Some(HostPath {
+        port: port.id,
+        uplink: uplink.id,
+        kernel_mac,
+        policy,
+    })
 }
 
 fn deny_all_policy() -> EndpointPolicy {
     let builder = ClassifierBuilder::default();
-    let deny = || builder.compile(&EndpointRules::default()).expect("an empty rule set always compiles");
-    EndpointPolicy { ingress: deny(), egress: deny(), generation: 0, to_host: false }
+    let deny = || {
+        builder
+            .compile(&EndpointRules::default())
+            .expect("an empty rule set always compiles")
+    };
+    EndpointPolicy {
+        ingress: deny(),
+        egress: deny(),
+        generation: 0,
+        to_host: false,
+    }
 }
 
 #[cfg(test)]
@@ -1137,18 +1397,29 @@ mod tests {
         assert_eq!(ids.allocate(), None, "limit reached, nothing freed");
         let last = Arc::new(Tables::default());
         ids.release(0, &last);
-        assert_eq!(ids.allocate(), None, "a snapshot that routed to 0 is still alive");
+        assert_eq!(
+            ids.allocate(),
+            None,
+            "a snapshot that routed to 0 is still alive"
+        );
         drop(last);
         assert_eq!(ids.allocate(), Some(0));
         ids.release_unused(1);
-        assert_eq!(ids.allocate(), Some(1), "an id no table saw is free at once");
+        assert_eq!(
+            ids.allocate(),
+            Some(1),
+            "an id no table saw is free at once"
+        );
     }
 
     #[test]
     fn resolved_macs_carry_over_to_the_same_port_and_address_only() {
         let ip = Ipv4Addr::new(192, 168, 0, 5);
         let mac: MacAddr = "02:00:00:00:00:05".parse().unwrap();
-        let old = Tables { next_hops: vec![NextHop::new(NextHopKind::Neighbor, 3, ip)], ..Tables::default() };
+        let old = Tables {
+            next_hops: vec![NextHop::new(NextHopKind::Neighbor, 3, ip)],
+            ..Tables::default()
+        };
         old.next_hops[0].set_mac(Some(mac));
         let new = Tables {
             next_hops: vec![

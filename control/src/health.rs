@@ -79,7 +79,13 @@ impl Default for EndpointConfig {
     }
 }
 
-const ENDPOINT_KEYS: [&str; 5] = ["health_host", "health_port", "metrics_host", "metrics_port", "metrics_enabled"];
+const ENDPOINT_KEYS: [&str; 5] = [
+    "health_host",
+    "health_port",
+    "metrics_host",
+    "metrics_port",
+    "metrics_enabled",
+];
 
 impl EndpointConfig {
     /// Takes the endpoint keys out of node.toml text; returns them and the rest of the file,
@@ -93,15 +99,21 @@ impl EndpointConfig {
         let host = |key: &str, v: Option<toml::Value>| -> Result<std::net::IpAddr, String> {
             match v {
                 None => Ok([0, 0, 0, 0].into()),
-                Some(toml::Value::String(s)) => s.parse().map_err(|_| format!("{key}: invalid value {s:?}: not an IP address")),
-                Some(other) => Err(format!("{key}: invalid value {other}: expected an IP address string")),
+                Some(toml::Value::String(s)) => s
+                    .parse()
+                    .map_err(|_| format!("{key}: invalid value {s:?}: not an IP address")),
+                Some(other) => Err(format!(
+                    "{key}: invalid value {other}: expected an IP address string"
+                )),
             }
         };
         let port = |key: &str, v: Option<toml::Value>, default: u16| -> Result<u16, String> {
             match v {
                 None => Ok(default),
                 Some(toml::Value::Integer(n)) if (1..=65535).contains(&n) => Ok(n as u16),
-                Some(other) => Err(format!("{key}: invalid value {other}: expected a port number 1-65535")),
+                Some(other) => Err(format!(
+                    "{key}: invalid value {other}: expected a port number 1-65535"
+                )),
             }
         };
         let health_host = host("health_host", take("health_host"))?;
@@ -111,7 +123,11 @@ impl EndpointConfig {
         let enabled = match take("metrics_enabled") {
             None => true,
             Some(toml::Value::Boolean(b)) => b,
-            Some(other) => return Err(format!("metrics_enabled: invalid value {other}: expected true or false")),
+            Some(other) => {
+                return Err(format!(
+                    "metrics_enabled: invalid value {other}: expected true or false"
+                ))
+            }
         };
         let rest = toml::to_string(&table).map_err(|e| e.to_string())?;
         let config = EndpointConfig {
@@ -132,7 +148,11 @@ pub struct Response {
 
 impl Response {
     pub fn text(status: u16, body: String) -> Response {
-        Response { status, content_type: "text/plain; charset=utf-8", body }
+        Response {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body,
+        }
     }
 
     fn reason(&self) -> &'static str {
@@ -164,22 +184,27 @@ impl HttpServer {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
-        let thread = std::thread::Builder::new().name(name.into()).spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((conn, _)) => serve_one(conn, &respond),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "accept failed");
-                        std::thread::sleep(Duration::from_millis(50));
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((conn, _)) => serve_one(conn, &respond),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "accept failed");
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
                     }
                 }
-            }
-        })?;
+            })?;
         tracing::info!(%addr, endpoint = name, "listening");
-        Ok(HttpServer { addr, thread: Some(thread) })
+        Ok(HttpServer {
+            addr,
+            thread: Some(thread),
+        })
     }
 
     /// The bound address (the real port when 0 was asked for).
@@ -230,7 +255,9 @@ fn read_head(conn: &mut impl Read) -> Result<String, u16> {
             Ok(n) => len += n,
             Err(_) => return Err(400),
         }
-        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") || buf[..len].windows(2).any(|w| w == b"\n\n") {
+        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n")
+            || buf[..len].windows(2).any(|w| w == b"\n\n")
+        {
             return String::from_utf8(buf[..len].to_vec()).map_err(|_| 400);
         }
     }
@@ -254,15 +281,22 @@ fn answer(head: &str, respond: &impl Fn(&str) -> Response) -> (Response, bool) {
 pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let mut conn = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
     conn.set_read_timeout(Some(IO_TIMEOUT))?;
-    conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())?;
+    conn.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )?;
     let mut text = String::new();
     conn.take(16 * 1024 * 1024).read_to_string(&mut text)?;
     let status = text
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status line"))?;
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+        .ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status line")
+        })?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
     Ok((status, body))
 }
 
@@ -306,9 +340,18 @@ mod tests {
         let health = Arc::new(Health::default());
         health.set_live(true);
         let h = health.clone();
-        let server = HttpServer::start("test-health", "127.0.0.1:0".parse().unwrap(), stop.clone(), move |p| h.respond(p)).unwrap();
+        let server = HttpServer::start(
+            "test-health",
+            "127.0.0.1:0".parse().unwrap(),
+            stop.clone(),
+            move |p| h.respond(p),
+        )
+        .unwrap();
         let addr = server.addr();
-        assert_eq!(get(addr, "/liveness").unwrap(), (200, "liveness: ok\n".into()));
+        assert_eq!(
+            get(addr, "/liveness").unwrap(),
+            (200, "liveness: ok\n".into())
+        );
         assert_eq!(get(addr, "/readiness?verbose=1").unwrap().0, 503);
         let raw = |request: &[u8]| {
             let mut c = TcpStream::connect(addr).unwrap();
@@ -324,7 +367,10 @@ mod tests {
         huge.resize(MAX_REQUEST, b'a');
         assert!(raw(&huge).starts_with("HTTP/1.1 431"));
         let head = raw(b"HEAD /liveness HTTP/1.1\r\n\r\n");
-        assert!(head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"), "{head}");
+        assert!(
+            head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"),
+            "{head}"
+        );
         stop.store(true, Ordering::Relaxed);
         drop(server);
     }

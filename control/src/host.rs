@@ -18,7 +18,11 @@ pub struct Ipv4Prefix {
 
 impl Ipv4Prefix {
     fn mask(len: u8) -> u32 {
-        if len == 0 { 0 } else { u32::MAX << (32 - len) }
+        if len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - len)
+        }
     }
 
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
@@ -84,7 +88,11 @@ fn kernel_routes() -> Vec<(String, Ipv4Prefix, Option<Ipv4Addr>)> {
 /// `/proc/net/route`: columns Iface Destination Gateway Flags RefCnt Use Metric Mask ...,
 /// addresses in hex, little endian.
 fn parse_proc_net_route(table: &str) -> Vec<(String, Ipv4Prefix, Option<Ipv4Addr>)> {
-    let addr = |hex: &str| u32::from_str_radix(hex, 16).ok().map(|a| Ipv4Addr::from(a.swap_bytes()));
+    let addr = |hex: &str| {
+        u32::from_str_radix(hex, 16)
+            .ok()
+            .map(|a| Ipv4Addr::from(a.swap_bytes()))
+    };
     table
         .lines()
         .skip(1)
@@ -97,7 +105,10 @@ fn parse_proc_net_route(table: &str) -> Vec<(String, Ipv4Prefix, Option<Ipv4Addr
             if mask.leading_ones() + mask.trailing_zeros() != 32 {
                 return None;
             }
-            let prefix = Ipv4Prefix { addr: addr(cols[1])?, len: mask.leading_ones() as u8 };
+            let prefix = Ipv4Prefix {
+                addr: addr(cols[1])?,
+                len: mask.leading_ones() as u8,
+            };
             let gateway = addr(cols[2]).filter(|g| !g.is_unspecified());
             Some((cols[0].to_owned(), prefix, gateway))
         })
@@ -106,7 +117,10 @@ fn parse_proc_net_route(table: &str) -> Vec<(String, Ipv4Prefix, Option<Ipv4Addr
 
 /// The IPv4 default route in the current network namespace: (interface, gateway).
 pub fn default_route() -> Option<(String, Option<Ipv4Addr>)> {
-    kernel_routes().into_iter().find(|(_, p, _)| p.len == 0).map(|(iface, _, gw)| (iface, gw))
+    kernel_routes()
+        .into_iter()
+        .find(|(_, p, _)| p.len == 0)
+        .map(|(iface, _, gw)| (iface, gw))
 }
 
 /// The kernel's routes out of `interface` through a gateway: the host's own way to other
@@ -115,7 +129,12 @@ pub fn gateway_routes(interface: &str) -> Vec<GatewayRoute> {
     kernel_routes()
         .into_iter()
         .filter(|(iface, _, _)| iface == interface)
-        .filter_map(|(_, prefix, gateway)| Some(GatewayRoute { prefix, gateway: gateway? }))
+        .filter_map(|(_, prefix, gateway)| {
+            Some(GatewayRoute {
+                prefix,
+                gateway: gateway?,
+            })
+        })
         .collect()
 }
 
@@ -126,7 +145,11 @@ pub fn default_route_interface() -> Option<String> {
 /// Names of the interfaces in this network namespace, sorted.
 pub fn interface_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
-        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
@@ -149,7 +172,11 @@ pub enum InterfaceError {
     #[error("interface {0:?} does not exist in this network namespace")]
     Missing(String),
     #[error("interface {name:?}: cannot read {what}: {detail}")]
-    Unreadable { name: String, what: &'static str, detail: String },
+    Unreadable {
+        name: String,
+        what: &'static str,
+        detail: String,
+    },
 }
 
 pub fn interface(name: &str) -> Result<InterfaceFacts, InterfaceError> {
@@ -170,22 +197,47 @@ pub fn interface_with_addresses(
     let sys = |what: &'static str| {
         std::fs::read_to_string(format!("/sys/class/net/{name}/{what}"))
             .map(|s| s.trim().to_owned())
-            .map_err(|e| InterfaceError::Unreadable { name: name.to_owned(), what, detail: e.to_string() })
+            .map_err(|e| InterfaceError::Unreadable {
+                name: name.to_owned(),
+                what,
+                detail: e.to_string(),
+            })
     };
-    let unreadable = |what: &'static str, detail: String| InterfaceError::Unreadable { name: name.to_owned(), what, detail };
-    let mac: MacAddr = sys("address")?.parse().map_err(|e| unreadable("address", e))?;
-    let mtu: u16 = sys("mtu")?.parse::<u32>().map_err(|e| unreadable("mtu", e.to_string()))?.min(u16::MAX as u32) as u16;
+    let unreadable = |what: &'static str, detail: String| InterfaceError::Unreadable {
+        name: name.to_owned(),
+        what,
+        detail,
+    };
+    let mac: MacAddr = sys("address")?
+        .parse()
+        .map_err(|e| unreadable("address", e))?;
+    let mtu: u16 = sys("mtu")?
+        .parse::<u32>()
+        .map_err(|e| unreadable("mtu", e.to_string()))?
+        .min(u16::MAX as u32) as u16;
     let queues = std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
-        .map(|d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count() as u32)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                .count() as u32
+        })
         .unwrap_or(1)
         .max(1);
     let addrs = addresses.get(name).cloned().unwrap_or_default();
-    Ok(InterfaceFacts { name: name.to_owned(), ifindex, mac, mtu, queues, addrs })
+    Ok(InterfaceFacts {
+        name: name.to_owned(),
+        ifindex,
+        mac,
+        mtu,
+        queues,
+        addrs,
+    })
 }
 
 /// IPv4 addresses of every interface, via one getifaddrs(3).
 pub fn ipv4_addresses_by_interface() -> std::collections::HashMap<String, Vec<(Ipv4Addr, u8)>> {
-    let mut out: std::collections::HashMap<String, Vec<(Ipv4Addr, u8)>> = std::collections::HashMap::new();
+    let mut out: std::collections::HashMap<String, Vec<(Ipv4Addr, u8)>> =
+        std::collections::HashMap::new();
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list we free below; we only read it.
     unsafe {
@@ -199,7 +251,9 @@ pub fn ipv4_addresses_by_interface() -> std::collections::HashMap<String, Vec<(I
             if ifa.ifa_addr.is_null() || (*ifa.ifa_addr).sa_family as i32 != libc::AF_INET {
                 continue;
             }
-            let name = std::ffi::CStr::from_ptr(ifa.ifa_name).to_string_lossy().into_owned();
+            let name = std::ffi::CStr::from_ptr(ifa.ifa_name)
+                .to_string_lossy()
+                .into_owned();
             let addr = &*(ifa.ifa_addr as *const libc::sockaddr_in);
             let ip = Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
             let len = if ifa.ifa_netmask.is_null() {
@@ -224,9 +278,15 @@ mod tests {
         let p: Ipv4Prefix = "10.20.0.0/24".parse().unwrap();
         assert!(p.contains(Ipv4Addr::new(10, 20, 0, 77)));
         assert!(!p.contains(Ipv4Addr::new(10, 20, 1, 1)));
-        assert!("10.20.0.1/24".parse::<Ipv4Prefix>().unwrap_err().contains("10.20.0.0/24"));
+        assert!("10.20.0.1/24"
+            .parse::<Ipv4Prefix>()
+            .unwrap_err()
+            .contains("10.20.0.0/24"));
         assert!("10.20.0.0/33".parse::<Ipv4Prefix>().is_err());
-        assert!("0.0.0.0/0".parse::<Ipv4Prefix>().unwrap().contains(Ipv4Addr::new(1, 2, 3, 4)));
+        assert!("0.0.0.0/0"
+            .parse::<Ipv4Prefix>()
+            .unwrap()
+            .contains(Ipv4Addr::new(1, 2, 3, 4)));
         let a: Ipv4Prefix = "10.0.0.0/8".parse().unwrap();
         assert!(a.overlaps(&"10.9.0.0/16".parse().unwrap()));
         assert!(!a.overlaps(&"11.0.0.0/8".parse().unwrap()));
@@ -234,7 +294,8 @@ mod tests {
 
     #[test]
     fn kernel_routes_are_read_from_proc_net_route() {
-        let table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+        let table =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
 eth0\t00000000\tFE00620A\t0003\t0\t0\t0\t00000000\t0\t0\t0
 eth0\t0000620A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
 eth0\t0000610A\t FE00620A\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
@@ -242,11 +303,17 @@ eth0\t0000610A\tFE00620A\t0003\t0\t0\t0\tFF00FFFF\t0\t0\t0
 short line
 ";
         let routes = parse_proc_net_route(table);
-        let text: Vec<String> =
-            routes.iter().map(|(i, p, g)| format!("{i} {p} {}", g.map(|g| g.to_string()).unwrap_or_default())).collect();
+        let text: Vec<String> = routes
+            .iter()
+            .map(|(i, p, g)| format!("{i} {p} {}", g.map(|g| g.to_string()).unwrap_or_default()))
+            .collect();
         assert_eq!(
             text,
-            ["eth0 0.0.0.0/0 10.98.0.254", "eth0 10.98.0.0/24 ", "eth0 10.97.0.0/24 10.98.0.254"],
+            [
+                "eth0 0.0.0.0/0 10.98.0.254",
+                "eth0 10.98.0.0/24 ",
+                "eth0 10.97.0.0/24 10.98.0.254"
+            ],
             "a non-contiguous mask and a short line are skipped"
         );
     }
@@ -256,6 +323,9 @@ short line
         let lo = interface("lo").unwrap();
         assert_eq!(lo.ifindex, 1);
         assert!(lo.addrs.contains(&(Ipv4Addr::LOCALHOST, 8)));
-        assert!(matches!(interface("no-such-if0"), Err(InterfaceError::Missing(_))));
+        assert!(matches!(
+            interface("no-such-if0"),
+            Err(InterfaceError::Missing(_))
+        ));
     }
 }

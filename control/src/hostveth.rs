@@ -37,7 +37,25 @@ pub fn ensure(mtu: u16) -> Result<(), String> {
     if !exists(KERNEL_END) {
         // One queue each: the vRouter serves queue 0 of its end, and a veth delivers on the
         // queue the sending end picked.
-        run(&["ip", "link", "add", KERNEL_END, "numtxqueues", "1", "numrxqueues", "1", "type", "veth", "peer", "name", VROUTER_END, "numtxqueues", "1", "numrxqueues", "1"])?;
+        run(&[
+            "ip",
+            "link",
+            "add",
+            KERNEL_END,
+            "numtxqueues",
+            "1",
+            "numrxqueues",
+            "1",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            VROUTER_END,
+            "numtxqueues",
+            "1",
+            "numrxqueues",
+            "1",
+        ])?;
     }
     let mtu = mtu.to_string();
     for end in [KERNEL_END, VROUTER_END] {
@@ -46,13 +64,27 @@ pub fn ensure(mtu: u16) -> Result<(), String> {
         write_sysctl(&format!("/proc/sys/net/ipv6/conf/{end}/disable_ipv6"), "1");
     }
     // Loose (2): the route back to a sender is through the uplink, not this interface.
-    write_sysctl(&format!("/proc/sys/net/ipv4/conf/{KERNEL_END}/rp_filter"), "2");
-    run(&["ip", "addr", "replace", KERNEL_END_ADDRESS, "dev", KERNEL_END, "scope", "link"])?;
+    write_sysctl(
+        &format!("/proc/sys/net/ipv4/conf/{KERNEL_END}/rp_filter"),
+        "2",
+    );
+    run(&[
+        "ip",
+        "addr",
+        "replace",
+        KERNEL_END_ADDRESS,
+        "dev",
+        KERNEL_END,
+        "scope",
+        "link",
+    ])?;
     for end in [KERNEL_END, VROUTER_END] {
         for feature in ["tx", "tso", "gso", "gro"] {
             // Some features are fixed on some kernels; what matters (tx checksum, tso, gso on
             // the kernel's end) is settable on veth.
-            let _ = Command::new("ethtool").args(["-K", end, feature, "off"]).output();
+            let _ = Command::new("ethtool")
+                .args(["-K", end, feature, "off"])
+                .output();
         }
     }
     Ok(())
@@ -64,13 +96,39 @@ pub const VROUTER_NEXT_HOP: &str = "169.254.0.250";
 
 /// Routes `pools` from the node's stack to the vRouter (`vrouter_mac`: its end's MAC), from
 /// `src` (the node's address), and takes away the routes of `previous` pools no longer there.
-pub fn route_pools(pools: &[Ipv4Prefix], previous: &[Ipv4Prefix], src: Option<Ipv4Addr>, vrouter_mac: MacAddr) -> Result<(), String> {
+pub fn route_pools(
+    pools: &[Ipv4Prefix],
+    previous: &[Ipv4Prefix],
+    src: Option<Ipv4Addr>,
+    vrouter_mac: MacAddr,
+) -> Result<(), String> {
     let mac = vrouter_mac.to_string();
-    run(&["ip", "neigh", "replace", VROUTER_NEXT_HOP, "lladdr", &mac, "dev", KERNEL_END, "nud", "permanent"])?;
+    run(&[
+        "ip",
+        "neigh",
+        "replace",
+        VROUTER_NEXT_HOP,
+        "lladdr",
+        &mac,
+        "dev",
+        KERNEL_END,
+        "nud",
+        "permanent",
+    ])?;
     let src = src.map(|a| a.to_string());
     for pool in pools {
         let prefix = pool.to_string();
-        let mut args = vec!["ip", "route", "replace", &prefix, "via", VROUTER_NEXT_HOP, "dev", KERNEL_END, "onlink"];
+        let mut args = vec![
+            "ip",
+            "route",
+            "replace",
+            &prefix,
+            "via",
+            VROUTER_NEXT_HOP,
+            "dev",
+            KERNEL_END,
+            "onlink",
+        ];
         if let Some(src) = &src {
             args.extend(["src", src.as_str()]);
         }
@@ -78,7 +136,16 @@ pub fn route_pools(pools: &[Ipv4Prefix], previous: &[Ipv4Prefix], src: Option<Ip
     }
     for pool in previous.iter().filter(|p| !pools.contains(p)) {
         let prefix = pool.to_string();
-        if let Err(e) = run(&["ip", "route", "del", &prefix, "via", VROUTER_NEXT_HOP, "dev", KERNEL_END]) {
+        if let Err(e) = run(&[
+            "ip",
+            "route",
+            "del",
+            &prefix,
+            "via",
+            VROUTER_NEXT_HOP,
+            "dev",
+            KERNEL_END,
+        ]) {
             tracing::debug!(error = %e, "removing a pool route from the node's stack");
         }
     }
@@ -100,11 +167,18 @@ pub fn exists(name: &str) -> bool {
 }
 
 fn run(args: &[&str]) -> Result<(), String> {
-    let out = Command::new(args[0]).args(&args[1..]).output().map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "{}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 

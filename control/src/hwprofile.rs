@@ -182,7 +182,12 @@ pub enum ProfileError {
     #[error("{file}: not valid TOML: {detail}")]
     Syntax { file: String, detail: String },
     #[error("{file}: field {field} = {value}: {reason}")]
-    Field { file: String, field: String, value: String, reason: String },
+    Field {
+        file: String,
+        field: String,
+        value: String,
+        reason: String,
+    },
     #[error("{file}: missing field {field}")]
     Missing { file: String, field: String },
     #[error("{file}: {detail}")]
@@ -207,17 +212,25 @@ fn quote(value: &toml::Value) -> String {
 impl HwProfile {
     /// Parses and validates one profile; `file` names it in errors (a path or `embedded:x.toml`).
     pub fn parse(file: &str, text: &str) -> Result<HwProfile, ProfileError> {
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ProfileError::Syntax { file: file.into(), detail: e.message().to_owned() })?;
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ProfileError::Syntax {
+                    file: file.into(),
+                    detail: e.message().to_owned(),
+                })?;
         // Start from the fallback's shape and require that every field be set, so that a
         // profile never silently inherits a value it did not state.
         let mut profile = HwProfile::placeholder();
         for (field, value) in &table {
-            profile.set(field, value).map_err(|reason| field_error(file, field, value, reason))?;
+            profile
+                .set(field, value)
+                .map_err(|reason| field_error(file, field, value, reason))?;
         }
         if let Some(missing) = FIELDS.iter().find(|f| !table.contains_key(**f)) {
-            return Err(ProfileError::Missing { file: file.into(), field: (*missing).into() });
+            return Err(ProfileError::Missing {
+                file: file.into(),
+                field: (*missing).into(),
+            });
         }
         profile.validate(file)?;
         Ok(profile)
@@ -226,17 +239,30 @@ impl HwProfile {
     /// This profile with the fields of a `[hw]` table of node.toml replacing its own.
     /// `hw` must be a table; `profile` (which profile to start from) is taken out by
     /// [`ProfileSet::resolve`], `driver` cannot be overridden, any other unknown key is an error.
-    pub fn with_overrides(&self, source: &str, hw: &toml::Value) -> Result<HwProfile, ProfileError> {
-        let table = hw.as_table().ok_or_else(|| field_error(source, "hw", hw, "expected a table".into()))?;
+    pub fn with_overrides(
+        &self,
+        source: &str,
+        hw: &toml::Value,
+    ) -> Result<HwProfile, ProfileError> {
+        let table = hw
+            .as_table()
+            .ok_or_else(|| field_error(source, "hw", hw, "expected a table".into()))?;
         let mut profile = self.clone();
         for (field, value) in table {
             let field_name = format!("hw.{field}");
             match field.as_str() {
                 "profile" => continue,
                 "driver" => {
-                    return Err(field_error(source, &field_name, value, "the driver is detected, not set; choose a profile with hw.profile".into()))
+                    return Err(field_error(
+                        source,
+                        &field_name,
+                        value,
+                        "the driver is detected, not set; choose a profile with hw.profile".into(),
+                    ))
                 }
-                _ => profile.set(field, value).map_err(|reason| field_error(source, &field_name, value, reason))?,
+                _ => profile
+                    .set(field, value)
+                    .map_err(|reason| field_error(source, &field_name, value, reason))?,
             }
         }
         profile.validate(source)?;
@@ -246,7 +272,9 @@ impl HwProfile {
     /// The largest MTU a single-buffer AF_XDP frame of this profile holds: the driver's limit,
     /// and what is left of a frame after the kernel's headroom, ours and the Ethernet header.
     pub fn max_mtu(&self) -> u32 {
-        let frame_room = self.frame_size.saturating_sub(XDP_PACKET_HEADROOM + self.frame_headroom + ETHERNET_HEADER);
+        let frame_room = self
+            .frame_size
+            .saturating_sub(XDP_PACKET_HEADROOM + self.frame_headroom + ETHERNET_HEADER);
         self.max_mtu_single_buffer.min(frame_room)
     }
 
@@ -342,14 +370,22 @@ impl HwProfile {
             reason,
         };
         if self.batch_size > self.rx_ring_size {
-            return Err(fail("batch_size", self.batch_size, format!("larger than rx_ring_size {}", self.rx_ring_size)));
+            return Err(fail(
+                "batch_size",
+                self.batch_size,
+                format!("larger than rx_ring_size {}", self.rx_ring_size),
+            ));
         }
         // A frame must hold at least a minimal IPv4 packet (576 bytes, RFC 791 section 3.1).
         if self.max_mtu() < 576 {
             return Err(fail(
                 "frame_headroom",
                 self.frame_headroom,
-                format!("leaves room for an MTU of only {} in a {}-byte frame", self.max_mtu(), self.frame_size),
+                format!(
+                    "leaves room for an MTU of only {} in a {}-byte frame",
+                    self.max_mtu(),
+                    self.frame_size
+                ),
             ));
         }
         Ok(())
@@ -357,7 +393,12 @@ impl HwProfile {
 }
 
 fn field_error(file: &str, field: &str, value: &toml::Value, reason: String) -> ProfileError {
-    ProfileError::Field { file: file.into(), field: field.into(), value: quote(value), reason }
+    ProfileError::Field {
+        file: file.into(),
+        field: field.into(),
+        value: quote(value),
+        reason,
+    }
 }
 
 fn string(value: &toml::Value) -> Result<&str, String> {
@@ -365,7 +406,9 @@ fn string(value: &toml::Value) -> Result<&str, String> {
 }
 
 fn boolean(value: &toml::Value) -> Result<bool, String> {
-    value.as_bool().ok_or_else(|| "expected true or false".into())
+    value
+        .as_bool()
+        .ok_or_else(|| "expected true or false".into())
 }
 
 fn integer(value: &toml::Value, min: u32, max: u32) -> Result<u32, String> {
@@ -389,7 +432,9 @@ fn driver_name(value: &toml::Value) -> Result<String, String> {
     let name = string(value)?;
     let ok = !name.is_empty()
         && name.len() <= 32
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
     if !ok {
         return Err("expected 1..32 characters of a-z, 0-9, _ and -".into());
     }
@@ -432,13 +477,22 @@ fn quirks(value: &toml::Value) -> Result<Vec<String>, String> {
 /// Every file of hw-profiles/, compiled in (a test checks that none is missing).
 pub const EMBEDDED: &[(&str, &str)] = &[
     ("ena.toml", include_str!("../../hw-profiles/ena.toml")),
-    ("generic.toml", include_str!("../../hw-profiles/generic.toml")),
+    (
+        "generic.toml",
+        include_str!("../../hw-profiles/generic.toml"),
+    ),
     ("i40e.toml", include_str!("../../hw-profiles/i40e.toml")),
     ("ice.toml", include_str!("../../hw-profiles/ice.toml")),
     ("ixgbe.toml", include_str!("../../hw-profiles/ixgbe.toml")),
-    ("mlx5_core.toml", include_str!("../../hw-profiles/mlx5_core.toml")),
+    (
+        "mlx5_core.toml",
+        include_str!("../../hw-profiles/mlx5_core.toml"),
+    ),
     ("veth.toml", include_str!("../../hw-profiles/veth.toml")),
-    ("virtio_net.toml", include_str!("../../hw-profiles/virtio_net.toml")),
+    (
+        "virtio_net.toml",
+        include_str!("../../hw-profiles/virtio_net.toml"),
+    ),
 ];
 
 /// Where a profile came from.
@@ -472,8 +526,12 @@ impl fmt::Display for ProfileReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProfileReason::MatchedDriver(d) => write!(f, "matched driver {d}"),
-            ProfileReason::Fallback { driver: Some(d) } => write!(f, "fallback: no profile for driver {d}"),
-            ProfileReason::Fallback { driver: None } => f.write_str("fallback: driver not detected"),
+            ProfileReason::Fallback { driver: Some(d) } => {
+                write!(f, "fallback: no profile for driver {d}")
+            }
+            ProfileReason::Fallback { driver: None } => {
+                f.write_str("fallback: driver not detected")
+            }
             ProfileReason::Configured => f.write_str("set by node.toml [hw] profile"),
         }
     }
@@ -538,20 +596,32 @@ impl ProfileSet {
             .take(MAX_PROFILE_FILES + 1)
             .collect();
         if paths.len() > MAX_PROFILE_FILES {
-            return Err(unreadable(dir, &format!("more than {MAX_PROFILE_FILES} profile files")));
+            return Err(unreadable(
+                dir,
+                &format!("more than {MAX_PROFILE_FILES} profile files"),
+            ));
         }
         paths.sort();
         for path in paths {
-            let len = std::fs::metadata(&path).map_err(|e| unreadable(&path, &e))?.len();
+            let len = std::fs::metadata(&path)
+                .map_err(|e| unreadable(&path, &e))?
+                .len();
             if len > MAX_PROFILE_BYTES {
-                return Err(unreadable(&path, &format!("{len} bytes, more than {MAX_PROFILE_BYTES}")));
+                return Err(unreadable(
+                    &path,
+                    &format!("{len} bytes, more than {MAX_PROFILE_BYTES}"),
+                ));
             }
             let text = std::fs::read_to_string(&path).map_err(|e| unreadable(&path, &e))?;
             let file = path.display().to_string();
             let profile = HwProfile::parse(&file, &text)?;
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             check_file_name(&file, &name, &profile)?;
-            self.profiles.insert(profile.driver.clone(), (profile, ProfileOrigin::File(path)));
+            self.profiles
+                .insert(profile.driver.clone(), (profile, ProfileOrigin::File(path)));
         }
         Ok(())
     }
@@ -567,8 +637,15 @@ impl ProfileSet {
     /// The profile for `driver`: its own, else the generic fallback.
     pub fn select(&self, driver: Option<&str>) -> ChosenProfile {
         let (name, reason) = match driver {
-            Some(d) if self.profiles.contains_key(d) => (d, ProfileReason::MatchedDriver(d.to_owned())),
-            other => (GENERIC, ProfileReason::Fallback { driver: other.map(str::to_owned) }),
+            Some(d) if self.profiles.contains_key(d) => {
+                (d, ProfileReason::MatchedDriver(d.to_owned()))
+            }
+            other => (
+                GENERIC,
+                ProfileReason::Fallback {
+                    driver: other.map(str::to_owned),
+                },
+            ),
         };
         let (profile, origin) = self
             .profiles
@@ -576,24 +653,51 @@ impl ProfileSet {
             .cloned()
             // `embedded()` refuses a set without generic.toml, and nothing removes profiles.
             .unwrap_or_else(|| (HwProfile::placeholder(), ProfileOrigin::Embedded));
-        ChosenProfile { profile, origin, reason, overridden: Vec::new() }
+        ChosenProfile {
+            profile,
+            origin,
+            reason,
+            overridden: Vec::new(),
+        }
     }
 
     /// The profile a node uses: `[hw] profile` if node.toml names one, else the driver's
     /// (or generic), then the rest of `[hw]` on top. `hw` is the `[hw]` value of node.toml;
     /// `source` names node.toml in errors.
-    pub fn resolve(&self, driver: Option<&str>, hw: Option<&toml::Value>, source: &str) -> Result<ChosenProfile, ProfileError> {
-        let Some(hw) = hw else { return Ok(self.select(driver)) };
-        let table = hw.as_table().ok_or_else(|| field_error(source, "hw", hw, "expected a table".into()))?;
+    pub fn resolve(
+        &self,
+        driver: Option<&str>,
+        hw: Option<&toml::Value>,
+        source: &str,
+    ) -> Result<ChosenProfile, ProfileError> {
+        let Some(hw) = hw else {
+            return Ok(self.select(driver));
+        };
+        let table = hw
+            .as_table()
+            .ok_or_else(|| field_error(source, "hw", hw, "expected a table".into()))?;
         let mut chosen = match table.get("profile") {
             None => self.select(driver),
             Some(value) => {
-                let name = value.as_str().filter(|n| self.profiles.contains_key(*n)).ok_or_else(|| {
-                    let known: Vec<&str> = self.drivers().collect();
-                    field_error(source, "hw.profile", value, format!("expected one of {}", known.join(", ")))
-                })?;
+                let name = value
+                    .as_str()
+                    .filter(|n| self.profiles.contains_key(*n))
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = self.drivers().collect();
+                        field_error(
+                            source,
+                            "hw.profile",
+                            value,
+                            format!("expected one of {}", known.join(", ")),
+                        )
+                    })?;
                 let (profile, origin) = self.profiles[name].clone();
-                ChosenProfile { profile, origin, reason: ProfileReason::Configured, overridden: Vec::new() }
+                ChosenProfile {
+                    profile,
+                    origin,
+                    reason: ProfileReason::Configured,
+                    overridden: Vec::new(),
+                }
             }
         };
         chosen.profile = chosen.profile.with_overrides(source, hw)?;
@@ -617,15 +721,21 @@ const MAX_ENV_OVERRIDES: usize = 32;
 /// none); [`PROFILES_ENV`] is not a field and is skipped. A value is read as TOML (`1024`,
 /// `true`, `"x"`) and otherwise taken as a string (`generic`). Each value is checked here, so
 /// that an error names the variable and its value.
-pub fn env_overrides(vars: impl IntoIterator<Item = (String, String)>) -> Result<Option<toml::Value>, String> {
+pub fn env_overrides(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Option<toml::Value>, String> {
     let mut table = toml::Table::new();
     for (var, text) in vars {
-        let Some(field) = var.strip_prefix(OVERRIDE_ENV_PREFIX) else { continue };
+        let Some(field) = var.strip_prefix(OVERRIDE_ENV_PREFIX) else {
+            continue;
+        };
         if var == PROFILES_ENV {
             continue;
         }
         if table.len() >= MAX_ENV_OVERRIDES {
-            return Err(format!("more than {MAX_ENV_OVERRIDES} {OVERRIDE_ENV_PREFIX}* variables"));
+            return Err(format!(
+                "more than {MAX_ENV_OVERRIDES} {OVERRIDE_ENV_PREFIX}* variables"
+            ));
         }
         let shown: String = text.chars().take(QUOTED_VALUE_MAX).collect();
         let field = field.to_ascii_lowercase();
@@ -654,7 +764,10 @@ fn check_file_name(file: &str, name: &str, profile: &HwProfile) -> Result<(), Pr
             file: file.into(),
             field: "driver".into(),
             value: format!("\"{}\"", profile.driver),
-            reason: format!("a profile file is named after its driver; expected {}.toml", profile.driver),
+            reason: format!(
+                "a profile file is named after its driver; expected {}.toml",
+                profile.driver
+            ),
         });
     }
     Ok(())
@@ -704,7 +817,13 @@ pub fn driver_from_sysfs(class_net: &Path, interface: &str) -> Option<String> {
 
 fn valid_interface_name(name: &str) -> bool {
     // IFNAMSIZ is 16 with the terminating NUL; `/` and NUL would escape the path or the ioctl.
-    !name.is_empty() && name.len() < 16 && name != "." && name != ".." && !name.bytes().any(|b| b == b'/' || b == 0 || b.is_ascii_whitespace())
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == 0 || b.is_ascii_whitespace())
 }
 
 /// `struct ethtool_drvinfo` (include/uapi/linux/ethtool.h).
@@ -749,14 +868,22 @@ pub fn driver_from_ethtool(interface: &str) -> Option<String> {
         }
         let mut info: EthtoolDrvinfo = std::mem::zeroed();
         info.cmd = ETHTOOL_GDRVINFO;
-        let mut request = IfreqData { name: [0; 16], data: (&mut info as *mut EthtoolDrvinfo).cast(), _pad: [0; 16] };
+        let mut request = IfreqData {
+            name: [0; 16],
+            data: (&mut info as *mut EthtoolDrvinfo).cast(),
+            _pad: [0; 16],
+        };
         request.name[..interface.len()].copy_from_slice(interface.as_bytes());
         let rc = libc::ioctl(fd, SIOCETHTOOL as _, &mut request as *mut IfreqData);
         libc::close(fd);
         if rc != 0 {
             return None;
         }
-        let len = info.driver.iter().position(|b| *b == 0).unwrap_or(info.driver.len());
+        let len = info
+            .driver
+            .iter()
+            .position(|b| *b == 0)
+            .unwrap_or(info.driver.len());
         let name = std::str::from_utf8(&info.driver[..len]).ok()?;
         (!name.is_empty()).then(|| name.to_owned())
     }
@@ -778,7 +905,12 @@ pub struct KernelFeatures {
 impl KernelFeatures {
     pub fn detect() -> KernelFeatures {
         let release = kernel_release();
-        KernelFeatures { version: KernelVersion::parse(&release), release, af_xdp: try_af_xdp_socket(), bpf: try_bpf_map() }
+        KernelFeatures {
+            version: KernelVersion::parse(&release),
+            release,
+            af_xdp: try_af_xdp_socket(),
+            bpf: try_bpf_map(),
+        }
     }
 
     pub fn at_least(&self, needed: KernelVersion) -> bool {
@@ -801,7 +933,9 @@ fn kernel_release() -> String {
         if libc::uname(&mut uts) != 0 {
             return String::new();
         }
-        std::ffi::CStr::from_ptr(uts.release.as_ptr()).to_string_lossy().into_owned()
+        std::ffi::CStr::from_ptr(uts.release.as_ptr())
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
@@ -809,7 +943,10 @@ fn try_af_xdp_socket() -> Result<(), String> {
     // SAFETY: creating and closing a socket has no other effect.
     let fd = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
-        return Err(format!("socket(AF_XDP): {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "socket(AF_XDP): {}",
+            std::io::Error::last_os_error()
+        ));
     }
     // SAFETY: fd is ours.
     unsafe { libc::close(fd) };
@@ -824,9 +961,19 @@ fn try_bpf_map() -> Result<(), String> {
     let mut attr = [0u32; 16];
     attr[..4].copy_from_slice(&[BPF_MAP_TYPE_ARRAY, 4, 4, 1]);
     // SAFETY: the kernel reads `size_of_val(&attr)` bytes of attr; a fd comes back or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_MAP_CREATE, attr.as_mut_ptr(), std::mem::size_of_val(&attr)) };
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_CREATE,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
     if fd < 0 {
-        return Err(format!("bpf(BPF_MAP_CREATE): {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "bpf(BPF_MAP_CREATE): {}",
+            std::io::Error::last_os_error()
+        ));
     }
     // SAFETY: fd is ours.
     unsafe { libc::close(fd as libc::c_int) };
@@ -846,20 +993,47 @@ pub struct Requirement {
 }
 
 /// The requirements of `profile` on a host with `kernel`, for an uplink with `mtu` (if known).
-pub fn requirements(profile: &HwProfile, kernel: &KernelFeatures, mtu: Option<u32>) -> Vec<Requirement> {
+pub fn requirements(
+    profile: &HwProfile,
+    kernel: &KernelFeatures,
+    mtu: Option<u32>,
+) -> Vec<Requirement> {
     let mut list = Vec::new();
-    let mut push = |name: &str, met: bool, detail: String| list.push(Requirement { name: name.into(), met, detail });
-    let version = kernel.version.map_or_else(|| format!("unknown ({:?})", kernel.release), |v| v.to_string());
+    let mut push = |name: &str, met: bool, detail: String| {
+        list.push(Requirement {
+            name: name.into(),
+            met,
+            detail,
+        })
+    };
+    let version = kernel.version.map_or_else(
+        || format!("unknown ({:?})", kernel.release),
+        |v| v.to_string(),
+    );
     push(
         "AF_XDP sockets",
         kernel.af_xdp.is_ok(),
-        kernel.af_xdp.clone().err().unwrap_or_else(|| "an AF_XDP socket can be created".into()),
+        kernel
+            .af_xdp
+            .clone()
+            .err()
+            .unwrap_or_else(|| "an AF_XDP socket can be created".into()),
     );
-    push("BPF", kernel.bpf.is_ok(), kernel.bpf.clone().err().unwrap_or_else(|| "bpf(2) creates maps".into()));
+    push(
+        "BPF",
+        kernel.bpf.is_ok(),
+        kernel
+            .bpf
+            .clone()
+            .err()
+            .unwrap_or_else(|| "bpf(2) creates maps".into()),
+    );
     push(
         "need_wakeup",
         kernel.need_wakeup(),
-        format!("XDP_USE_NEED_WAKEUP needs kernel {NEED_WAKEUP_KERNEL} or later; this is {version}"),
+        format!(
+            "XDP_USE_NEED_WAKEUP needs kernel {NEED_WAKEUP_KERNEL} or later; this is {version}"
+        ),
     );
     if profile.prefer_busy_poll {
         push(
@@ -871,7 +1045,10 @@ pub fn requirements(profile: &HwProfile, kernel: &KernelFeatures, mtu: Option<u3
     push(
         "driver support",
         kernel.at_least(profile.min_kernel),
-        format!("profile {} needs kernel {} or later; this is {version}", profile.driver, profile.min_kernel),
+        format!(
+            "profile {} needs kernel {} or later; this is {version}",
+            profile.driver, profile.min_kernel
+        ),
     );
     match mtu {
         Some(mtu) => push(
@@ -894,7 +1071,11 @@ pub fn interface_mtu(interface: &str) -> Option<u32> {
     if !valid_interface_name(interface) {
         return None;
     }
-    std::fs::read_to_string(Path::new("/sys/class/net").join(interface).join("mtu")).ok()?.trim().parse().ok()
+    std::fs::read_to_string(Path::new("/sys/class/net").join(interface).join("mtu"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -902,21 +1083,35 @@ mod tests {
     use super::*;
 
     fn generic_text() -> String {
-        EMBEDDED.iter().find(|(n, _)| *n == "generic.toml").unwrap().1.to_owned()
+        EMBEDDED
+            .iter()
+            .find(|(n, _)| *n == "generic.toml")
+            .unwrap()
+            .1
+            .to_owned()
     }
 
     /// The generic profile with one line replaced.
     fn with_line(field: &str, line: &str) -> String {
         generic_text()
             .lines()
-            .map(|l| if l.starts_with(&format!("{field} =")) { line.to_owned() } else { l.to_owned() })
+            .map(|l| {
+                if l.starts_with(&format!("{field} =")) {
+                    line.to_owned()
+                } else {
+                    l.to_owned()
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
 
     #[test]
     fn kernel_versions_parse_from_release_strings() {
-        assert_eq!(KernelVersion::parse("6.18.44-fc-v669"), Some(KernelVersion::new(6, 18)));
+        assert_eq!(
+            KernelVersion::parse("6.18.44-fc-v669"),
+            Some(KernelVersion::new(6, 18))
+        );
         assert_eq!(KernelVersion::parse("5.4"), Some(KernelVersion::new(5, 4)));
         assert_eq!(KernelVersion::parse("x.y"), None);
         assert_eq!(KernelVersion::parse("6"), None);
@@ -935,35 +1130,81 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_file_field_and_value() {
-        let e = HwProfile::parse("x/generic.toml", &with_line("rx_ring_size", "rx_ring_size = 1000")).unwrap_err();
-        assert_eq!(e.to_string(), "x/generic.toml: field rx_ring_size = 1000: expected a power of two (AF_XDP rings are)");
-        let e = HwProfile::parse("g.toml", &with_line("rx_mode", "rx_mode = \"turbo\"")).unwrap_err();
-        assert!(e.to_string().starts_with("g.toml: field rx_mode = \"turbo\": expected"), "{e}");
-        let e = HwProfile::parse("g.toml", &with_line("frame_size", "frame_size = 3000")).unwrap_err();
-        assert!(e.to_string().contains("field frame_size = 3000: expected 2048 or 4096"), "{e}");
-        let e = HwProfile::parse("g.toml", &with_line("batch_size", "batch_size = -1")).unwrap_err();
-        assert!(e.to_string().contains("field batch_size = -1: expected 1..=256"), "{e}");
-        let e = HwProfile::parse("g.toml", &with_line("min_kernel", "min_kernel = \"3.10\"")).unwrap_err();
+        let e = HwProfile::parse(
+            "x/generic.toml",
+            &with_line("rx_ring_size", "rx_ring_size = 1000"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "x/generic.toml: field rx_ring_size = 1000: expected a power of two (AF_XDP rings are)"
+        );
+        let e =
+            HwProfile::parse("g.toml", &with_line("rx_mode", "rx_mode = \"turbo\"")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("g.toml: field rx_mode = \"turbo\": expected"),
+            "{e}"
+        );
+        let e =
+            HwProfile::parse("g.toml", &with_line("frame_size", "frame_size = 3000")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("field frame_size = 3000: expected 2048 or 4096"),
+            "{e}"
+        );
+        let e =
+            HwProfile::parse("g.toml", &with_line("batch_size", "batch_size = -1")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("field batch_size = -1: expected 1..=256"),
+            "{e}"
+        );
+        let e = HwProfile::parse("g.toml", &with_line("min_kernel", "min_kernel = \"3.10\""))
+            .unwrap_err();
         assert!(e.to_string().contains("field min_kernel = \"3.10\""), "{e}");
     }
 
     #[test]
     fn missing_unknown_and_cross_field_errors() {
         let e = HwProfile::parse("g.toml", &with_line("zero_copy", "")).unwrap_err();
-        assert_eq!(e, ProfileError::Missing { file: "g.toml".into(), field: "zero_copy".into() });
-        let e = HwProfile::parse("g.toml", &format!("{}\nturbo = true\n", generic_text())).unwrap_err();
-        assert!(e.to_string().starts_with("g.toml: field turbo = true: unknown field"), "{e}");
-        let small_ring = with_line("rx_ring_size", "rx_ring_size = 64").replace("batch_size = 32", "batch_size = 128");
+        assert_eq!(
+            e,
+            ProfileError::Missing {
+                file: "g.toml".into(),
+                field: "zero_copy".into()
+            }
+        );
+        let e =
+            HwProfile::parse("g.toml", &format!("{}\nturbo = true\n", generic_text())).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("g.toml: field turbo = true: unknown field"),
+            "{e}"
+        );
+        let small_ring = with_line("rx_ring_size", "rx_ring_size = 64")
+            .replace("batch_size = 32", "batch_size = 128");
         let e = HwProfile::parse("g.toml", &small_ring).unwrap_err();
-        assert!(e.to_string().contains("field batch_size = 128: larger than rx_ring_size 64"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("field batch_size = 128: larger than rx_ring_size 64"),
+            "{e}"
+        );
         let e = HwProfile::parse("g.toml", "driver = [").unwrap_err();
-        assert!(matches!(e, ProfileError::Syntax { ref file, .. } if file == "g.toml"), "{e}");
+        assert!(
+            matches!(e, ProfileError::Syntax { ref file, .. } if file == "g.toml"),
+            "{e}"
+        );
     }
 
     #[test]
     fn a_huge_value_is_quoted_short() {
         let long = "x".repeat(10_000);
-        let e = HwProfile::parse("g.toml", &with_line("rx_mode", &format!("rx_mode = \"{long}\""))).unwrap_err();
+        let e = HwProfile::parse(
+            "g.toml",
+            &with_line("rx_mode", &format!("rx_mode = \"{long}\"")),
+        )
+        .unwrap_err();
         assert!(e.to_string().len() < 300, "{}", e.to_string().len());
     }
 
@@ -976,20 +1217,43 @@ mod tests {
         p.frame_size = 4096;
         assert_eq!(p.max_mtu(), 3504);
         p.frame_headroom = 512;
-        assert_eq!(p.max_mtu(), 4096 - 256 - 512 - 14, "the frame is now the tighter limit");
+        assert_eq!(
+            p.max_mtu(),
+            4096 - 256 - 512 - 14,
+            "the frame is now the tighter limit"
+        );
     }
 
     #[test]
     fn requirements_follow_the_kernel_version() {
-        let p = HwProfile::parse("g.toml", &with_line("prefer_busy_poll", "prefer_busy_poll = true")).unwrap();
-        let kernel = |v: &str| KernelFeatures { release: v.into(), version: KernelVersion::parse(v), af_xdp: Ok(()), bpf: Ok(()) };
+        let p = HwProfile::parse(
+            "g.toml",
+            &with_line("prefer_busy_poll", "prefer_busy_poll = true"),
+        )
+        .unwrap();
+        let kernel = |v: &str| KernelFeatures {
+            release: v.into(),
+            version: KernelVersion::parse(v),
+            af_xdp: Ok(()),
+            bpf: Ok(()),
+        };
         let unmet = |k: &KernelFeatures| -> Vec<String> {
-            requirements(&p, k, Some(1500)).into_iter().filter(|r| !r.met).map(|r| r.name).collect()
+            requirements(&p, k, Some(1500))
+                .into_iter()
+                .filter(|r| !r.met)
+                .map(|r| r.name)
+                .collect()
         };
         assert_eq!(unmet(&kernel("6.1.0")), Vec::<String>::new());
         assert_eq!(unmet(&kernel("5.10.0")), vec!["busy poll".to_string()]);
-        assert_eq!(unmet(&kernel("5.3.0")), vec!["need_wakeup".to_string(), "busy poll".to_string()]);
-        let no_xdp = KernelFeatures { af_xdp: Err("nope".into()), ..kernel("6.1.0") };
+        assert_eq!(
+            unmet(&kernel("5.3.0")),
+            vec!["need_wakeup".to_string(), "busy poll".to_string()]
+        );
+        let no_xdp = KernelFeatures {
+            af_xdp: Err("nope".into()),
+            ..kernel("6.1.0")
+        };
         assert_eq!(unmet(&no_xdp), vec!["AF_XDP sockets".to_string()]);
         let over = requirements(&p, &kernel("6.1.0"), Some(1501));
         assert!(over.iter().any(|r| r.name == "MTU" && !r.met), "{over:?}");
@@ -997,22 +1261,35 @@ mod tests {
 
     #[test]
     fn sysfs_driver_is_the_symlink_target_name() {
-        let root = std::env::temp_dir().join(format!("brindle-hwprofile-sysfs-{}", std::process::id()));
+        let root =
+            std::env::temp_dir().join(format!("brindle-hwprofile-sysfs-{}", std::process::id()));
         let device = root.join("eth7/device");
         std::fs::create_dir_all(&device).unwrap();
         let _ = std::fs::remove_file(device.join("driver"));
-        std::os::unix::fs::symlink("../../../bus/pci/drivers/ixgbe", device.join("driver")).unwrap();
+        std::os::unix::fs::symlink("../../../bus/pci/drivers/ixgbe", device.join("driver"))
+            .unwrap();
         std::fs::create_dir_all(root.join("veth9")).unwrap();
         assert_eq!(driver_from_sysfs(&root, "eth7").as_deref(), Some("ixgbe"));
         assert_eq!(driver_from_sysfs(&root, "veth9"), None, "no device dir");
-        assert_eq!(driver_from_sysfs(&root, "../eth7"), None, "names cannot escape the directory");
+        assert_eq!(
+            driver_from_sysfs(&root, "../eth7"),
+            None,
+            "names cannot escape the directory"
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
     fn environment_overrides_read_toml_or_strings_and_name_the_variable() {
-        let vars = |list: &[(&str, &str)]| list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
-        assert_eq!(env_overrides(vars(&[("PATH", "/bin"), (PROFILES_ENV, "/etc/x")])).unwrap(), None);
+        let vars = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            env_overrides(vars(&[("PATH", "/bin"), (PROFILES_ENV, "/etc/x")])).unwrap(),
+            None
+        );
         let hw = env_overrides(vars(&[
             ("BRINDLE_HW_XDP_MODE", "generic"),
             ("BRINDLE_HW_RX_RING_SIZE", "1024"),
@@ -1026,17 +1303,31 @@ mod tests {
         assert_eq!(t["rx_ring_size"].as_integer(), Some(1024));
         assert_eq!(t["zero_copy"].as_bool(), Some(false));
         let set = ProfileSet::embedded().unwrap();
-        let chosen = set.resolve(Some("ixgbe"), Some(&hw), "environment").unwrap();
-        assert_eq!(chosen.profile.driver, "veth", "BRINDLE_HW_PROFILE picks the profile");
+        let chosen = set
+            .resolve(Some("ixgbe"), Some(&hw), "environment")
+            .unwrap();
+        assert_eq!(
+            chosen.profile.driver, "veth",
+            "BRINDLE_HW_PROFILE picks the profile"
+        );
         assert_eq!(chosen.profile.xdp_mode, XdpMode::Generic);
         assert_eq!(chosen.profile.rx_ring_size, 1024);
 
         let e = env_overrides(vars(&[("BRINDLE_HW_XDP_MODE", "turbo")])).unwrap_err();
-        assert!(e.contains("BRINDLE_HW_XDP_MODE=turbo") && e.contains("native"), "{e}");
+        assert!(
+            e.contains("BRINDLE_HW_XDP_MODE=turbo") && e.contains("native"),
+            "{e}"
+        );
         let e = env_overrides(vars(&[("BRINDLE_HW_RX_RING_SIZE", "1000")])).unwrap_err();
-        assert!(e.contains("BRINDLE_HW_RX_RING_SIZE=1000") && e.contains("power of two"), "{e}");
+        assert!(
+            e.contains("BRINDLE_HW_RX_RING_SIZE=1000") && e.contains("power of two"),
+            "{e}"
+        );
         let e = env_overrides(vars(&[("BRINDLE_HW_COLOUR", "blue")])).unwrap_err();
-        assert!(e.contains("BRINDLE_HW_COLOUR=blue") && e.contains("unknown field"), "{e}");
+        assert!(
+            e.contains("BRINDLE_HW_COLOUR=blue") && e.contains("unknown field"),
+            "{e}"
+        );
         let e = env_overrides(vars(&[("BRINDLE_HW_DRIVER", "ice")])).unwrap_err();
         assert!(e.contains("BRINDLE_HW_DRIVER=ice"), "{e}");
     }

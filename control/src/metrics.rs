@@ -27,8 +27,14 @@ const FASTPATH: [(&str, &str); 8] = [
     ("punted", "Frames handed to the slow path."),
     ("injected", "Frames the slow path sent through a worker."),
     ("tx_packets", "Frames put on AF_XDP TX rings."),
-    ("ipip_encapsulated", "Packets wrapped in IP-in-IP towards another node."),
-    ("ipip_decapsulated", "IP-in-IP packets from known nodes unwrapped."),
+    (
+        "ipip_encapsulated",
+        "Packets wrapped in IP-in-IP towards another node.",
+    ),
+    (
+        "ipip_decapsulated",
+        "IP-in-IP packets from known nodes unwrapped.",
+    ),
 ];
 
 fn value(c: &PipelineCounters, name: &str) -> u64 {
@@ -52,21 +58,51 @@ pub fn render(dp: &DataplaneObserver) -> String {
     let workers = dp.workers();
 
     for (name, help) in FASTPATH {
-        header(&mut out, &format!("brindle_fastpath_{name}_total"), help, "counter");
+        header(
+            &mut out,
+            &format!("brindle_fastpath_{name}_total"),
+            help,
+            "counter",
+        );
         let _ = writeln!(out, "brindle_fastpath_{name}_total {}", value(&total, name));
     }
-    header(&mut out, "brindle_fastpath_drops_total", "Frames dropped, by reason.", "counter");
+    header(
+        &mut out,
+        "brindle_fastpath_drops_total",
+        "Frames dropped, by reason.",
+        "counter",
+    );
     for reason in DropReason::ALL {
-        let _ = writeln!(out, "brindle_fastpath_drops_total{{reason=\"{}\"}} {}", reason.name(), total.dropped(reason));
+        let _ = writeln!(
+            out,
+            "brindle_fastpath_drops_total{{reason=\"{}\"}} {}",
+            reason.name(),
+            total.dropped(reason)
+        );
     }
 
     for (name, help) in FASTPATH {
-        header(&mut out, &format!("brindle_fastpath_worker_{name}_total"), help, "counter");
+        header(
+            &mut out,
+            &format!("brindle_fastpath_worker_{name}_total"),
+            help,
+            "counter",
+        );
         for (worker, c) in &workers {
-            let _ = writeln!(out, "brindle_fastpath_worker_{name}_total{{worker=\"{}\"}} {}", escape(worker), value(c, name));
+            let _ = writeln!(
+                out,
+                "brindle_fastpath_worker_{name}_total{{worker=\"{}\"}} {}",
+                escape(worker),
+                value(c, name)
+            );
         }
     }
-    header(&mut out, "brindle_fastpath_worker_drops_total", "Frames dropped, by worker and reason.", "counter");
+    header(
+        &mut out,
+        "brindle_fastpath_worker_drops_total",
+        "Frames dropped, by worker and reason.",
+        "counter",
+    );
     for (worker, c) in &workers {
         for reason in DropReason::ALL {
             let _ = writeln!(
@@ -81,17 +117,32 @@ pub fn render(dp: &DataplaneObserver) -> String {
 
     for (name, v) in dp.slowpath().pairs() {
         let metric = format!("brindle_slowpath_{name}_total");
-        header(&mut out, &metric, "Slow path counter (see slowpath::SlowpathCounters).", "counter");
+        header(
+            &mut out,
+            &metric,
+            "Slow path counter (see slowpath::SlowpathCounters).",
+            "counter",
+        );
         let _ = writeln!(out, "{metric} {v}");
     }
 
     let ports = dp.ports();
-    header(&mut out, "brindle_dataplane_ports", "Ports the dataplane serves, by kind.", "gauge");
+    header(
+        &mut out,
+        "brindle_dataplane_ports",
+        "Ports the dataplane serves, by kind.",
+        "gauge",
+    );
     for kind in ["workload", "uplink"] {
         let n = ports.iter().filter(|p| p.kind == kind).count();
         let _ = writeln!(out, "brindle_dataplane_ports{{kind=\"{kind}\"}} {n}");
     }
-    header(&mut out, "brindle_dataplane_port_info", "One series per port, always 1.", "gauge");
+    header(
+        &mut out,
+        "brindle_dataplane_port_info",
+        "One series per port, always 1.",
+        "gauge",
+    );
     for p in ports.iter() {
         let _ = writeln!(
             out,
@@ -102,9 +153,23 @@ pub fn render(dp: &DataplaneObserver) -> String {
             p.xdp_mode
         );
     }
-    header(&mut out, "brindle_dataplane_apply_failures", "Items the last apply could not program.", "gauge");
-    let _ = writeln!(out, "brindle_dataplane_apply_failures {}", dp.failures().len());
-    header(&mut out, "brindle_dataplane_applies_total", "Applies of a desired state.", "counter");
+    header(
+        &mut out,
+        "brindle_dataplane_apply_failures",
+        "Items the last apply could not program.",
+        "gauge",
+    );
+    let _ = writeln!(
+        out,
+        "brindle_dataplane_apply_failures {}",
+        dp.failures().len()
+    );
+    header(
+        &mut out,
+        "brindle_dataplane_applies_total",
+        "Applies of a desired state.",
+        "counter",
+    );
     let _ = writeln!(out, "brindle_dataplane_applies_total {}", dp.applies());
     out
 }
@@ -116,7 +181,9 @@ fn header(out: &mut String, name: &str, help: &str, kind: &str) {
 
 /// Escapes a label value (backslash, quote, newline), as the format requires.
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -129,23 +196,50 @@ mod tests {
 
     #[test]
     fn counters_render_summed_per_worker_and_by_drop_reason() {
-        let (a, b) = (Arc::new(WorkerCounters::default()), Arc::new(WorkerCounters::default()));
-        let mut c = PipelineCounters { forwarded: 5, ..Default::default() };
+        let (a, b) = (
+            Arc::new(WorkerCounters::default()),
+            Arc::new(WorkerCounters::default()),
+        );
+        let mut c = PipelineCounters {
+            forwarded: 5,
+            ..Default::default()
+        };
         c.drop(DropReason::NoRoute);
         a.publish(&c);
-        b.publish(&PipelineCounters { forwarded: 2, ..Default::default() });
-        let dp = DataplaneObserver::for_counters(vec![("worker-0".into(), a), ("worker-1".into(), b)], Arc::new(SlowpathCounters::default()));
+        b.publish(&PipelineCounters {
+            forwarded: 2,
+            ..Default::default()
+        });
+        let dp = DataplaneObserver::for_counters(
+            vec![("worker-0".into(), a), ("worker-1".into(), b)],
+            Arc::new(SlowpathCounters::default()),
+        );
         let text = render(&dp);
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines.contains(&"brindle_fastpath_forwarded_total 7"), "{text}");
-        assert!(lines.contains(&"brindle_fastpath_worker_forwarded_total{worker=\"worker-1\"} 2"), "{text}");
-        assert!(lines.contains(&"brindle_fastpath_drops_total{reason=\"no_route\"} 1"), "{text}");
+        assert!(
+            lines.contains(&"brindle_fastpath_forwarded_total 7"),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&"brindle_fastpath_worker_forwarded_total{worker=\"worker-1\"} 2"),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&"brindle_fastpath_drops_total{reason=\"no_route\"} 1"),
+            "{text}"
+        );
         assert!(lines.contains(&"brindle_slowpath_held_total 0"), "{text}");
-        assert!(lines.contains(&"brindle_dataplane_ports{kind=\"workload\"} 0"), "{text}");
+        assert!(
+            lines.contains(&"brindle_dataplane_ports{kind=\"workload\"} 0"),
+            "{text}"
+        );
         // Every sample has a TYPE line for its metric.
         for line in lines.iter().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
-            assert!(text.contains(&format!("# TYPE {name} ")), "no TYPE for {name}");
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "no TYPE for {name}"
+            );
         }
     }
 

@@ -21,9 +21,12 @@ use serde_json::{json, Value};
 use crate::agent::env::{NodeAddress, NodeEnv};
 use crate::agent::{Agent, Identity};
 use crate::config::{Mode, NodeConfig};
-use crate::dataplane::{ApplyReport, Dataplane, DataplaneObserver, DataplaneSettings, DesiredState, FailureKind, UplinkTuning};
-use crate::hwprofile::{ChosenProfile, HwProfile};
+use crate::dataplane::{
+    ApplyReport, Dataplane, DataplaneObserver, DataplaneSettings, DesiredState, FailureKind,
+    UplinkTuning,
+};
 use crate::health::{EndpointConfig, Health, HttpServer, Response};
+use crate::hwprofile::{ChosenProfile, HwProfile};
 use crate::stats::{counters_json, StatsServer};
 
 /// How often items the last apply could not program (an interface not there yet) are retried.
@@ -31,7 +34,8 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 /// Reads node.toml: the endpoint keys (`health_*`, `metrics_*`) and the node configuration.
 pub fn load_config(path: &Path) -> anyhow::Result<(NodeConfig, EndpointConfig)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (endpoints, rest) = EndpointConfig::split_from(&text).map_err(|e| anyhow!(e))?;
     let config = NodeConfig::parse(&rest)?;
     Ok((config, endpoints))
@@ -39,7 +43,12 @@ pub fn load_config(path: &Path) -> anyhow::Result<(NodeConfig, EndpointConfig)> 
 
 /// Where the desired state comes from: node.toml (re-read on SIGHUP) or the datastore.
 enum Source {
-    File { path: std::path::PathBuf, reload: Arc<AtomicBool>, running: NodeConfig, endpoints: EndpointConfig },
+    File {
+        path: std::path::PathBuf,
+        reload: Arc<AtomicBool>,
+        running: NodeConfig,
+        endpoints: EndpointConfig,
+    },
     Datastore(Box<Agent>),
 }
 
@@ -47,15 +56,29 @@ impl Source {
     /// A new desired state, when there is one.
     fn poll(&mut self) -> Option<DesiredState> {
         match self {
-            Source::File { path, reload, running, endpoints } => {
+            Source::File {
+                path,
+                reload,
+                running,
+                endpoints,
+            } => {
                 if !reload.swap(false, Ordering::Relaxed) {
                     return None;
                 }
                 match load_config(path) {
                     Ok((config, new_endpoints)) => {
-                        warn_about_restart_only_changes(running, &config, endpoints, &new_endpoints);
+                        warn_about_restart_only_changes(
+                            running,
+                            &config,
+                            endpoints,
+                            &new_endpoints,
+                        );
                         let desired = DesiredState::from_config(&config);
-                        tracing::info!(workloads = desired.workloads.len(), "SIGHUP: applying {}", path.display());
+                        tracing::info!(
+                            workloads = desired.workloads.len(),
+                            "SIGHUP: applying {}",
+                            path.display()
+                        );
                         *running = config;
                         Some(desired)
                     }
@@ -72,16 +95,23 @@ impl Source {
 
 /// Runs the node from the file at `path` until `stop` becomes true (set by the signal handler).
 pub fn run(path: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
-    let (config, endpoints) = load_config(path).with_context(|| format!("config {}", path.display()))?;
+    let (config, endpoints) =
+        load_config(path).with_context(|| format!("config {}", path.display()))?;
     let reload = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone()).context("installing the SIGHUP handler")?;
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
+        .context("installing the SIGHUP handler")?;
     let node_ip = config
         .uplink
         .as_deref()
         .and_then(|u| crate::host::interface(u).ok())
         .and_then(|f| f.addrs.first().map(|(ip, _)| *ip));
     let desired = DesiredState::from_config(&config);
-    let source = Source::File { path: path.to_owned(), reload, running: config.clone(), endpoints: endpoints.clone() };
+    let source = Source::File {
+        path: path.to_owned(),
+        reload,
+        running: config.clone(),
+        endpoints: endpoints.clone(),
+    };
     drive(&config, &endpoints, node_ip, desired, source, None, stop)
 }
 
@@ -95,22 +125,31 @@ pub fn run_agent(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         NodeAddress::Static(ip, len) => {
             let holder = crate::host::interface_names()
                 .into_iter()
-                .find(|n| crate::host::interface(n).is_ok_and(|f| f.addrs.iter().any(|(a, _)| a == ip)))
-                .with_context(|| format!("IP={ip}/{len}: no interface in this network namespace has {ip}"))?;
+                .find(|n| {
+                    crate::host::interface(n).is_ok_and(|f| f.addrs.iter().any(|(a, _)| a == ip))
+                })
+                .with_context(|| {
+                    format!("IP={ip}/{len}: no interface in this network namespace has {ip}")
+                })?;
             (holder, *ip, *len)
         }
-        NodeAddress::Autodetect(method) => {
-            crate::agent::env::autodetect(method).map_err(|e| anyhow!("IP_AUTODETECTION_METHOD: {e}"))?
-        }
+        NodeAddress::Autodetect(method) => crate::agent::env::autodetect(method)
+            .map_err(|e| anyhow!("IP_AUTODETECTION_METHOD: {e}"))?,
     };
     tracing::info!(node = %env.node_name, %ip, len, %uplink, "node address");
     let ds_config = datastore::DatastoreConfig::from_env().map_err(|e| anyhow!("{e}"))?;
-    let identity = Identity { node_name: env.node_name.clone(), address: (ip, len), uplink: uplink.clone() };
+    let identity = Identity {
+        node_name: env.node_name.clone(),
+        address: (ip, len),
+        uplink: uplink.clone(),
+    };
     // The datastore may not be up yet when the node starts (a host booting): keep trying.
     let agent = loop {
         let attempt = datastore::open(&ds_config)
             .map_err(anyhow::Error::from)
-            .and_then(|store| Agent::start(store, &env, identity.clone()).map_err(anyhow::Error::from));
+            .and_then(|store| {
+                Agent::start(store, &env, identity.clone()).map_err(anyhow::Error::from)
+            });
         match attempt {
             Ok(agent) => break agent,
             Err(e) if stop.load(Ordering::Relaxed) => return Err(e.context("datastore")),
@@ -149,7 +188,15 @@ pub fn run_agent(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         }
     };
     let desired = agent.desired();
-    drive(&config, &settings.endpoints, Some(ip), desired, Source::Datastore(Box::new(agent)), bgp, stop)
+    drive(
+        &config,
+        &settings.endpoints,
+        Some(ip),
+        desired,
+        Source::Datastore(Box::new(agent)),
+        bgp,
+        stop,
+    )
 }
 
 /// brindle-node's own settings in agent mode, from the environment.
@@ -180,7 +227,8 @@ impl AgentSettings {
                 .map(|c| c.trim().parse::<usize>().map_err(|_| anyhow!("BRINDLE_CORES={list:?}: expected a comma-separated list of core numbers")))
                 .collect::<anyhow::Result<_>>()?,
         };
-        let control_socket = get("BRINDLE_CONTROL_SOCKET").map_or_else(|| crate::config::DEFAULT_CONTROL_SOCKET.into(), Into::into);
+        let control_socket = get("BRINDLE_CONTROL_SOCKET")
+            .map_or_else(|| crate::config::DEFAULT_CONTROL_SOCKET.into(), Into::into);
         // The same keys node.toml takes, spelled as Felix's environment spells them.
         let mut toml = String::new();
         for (var, key, quoted) in [
@@ -191,12 +239,22 @@ impl AgentSettings {
             ("FELIX_PROMETHEUSMETRICSPORT", "metrics_port", false),
         ] {
             if let Some(v) = get(var) {
-                let v = if quoted { format!("{v:?}") } else { v.to_lowercase() };
+                let v = if quoted {
+                    format!("{v:?}")
+                } else {
+                    v.to_lowercase()
+                };
                 toml.push_str(&format!("{key} = {v}\n"));
             }
         }
-        let (endpoints, _) = EndpointConfig::split_from(&toml).map_err(|e| anyhow!("Felix endpoint variables: {e}"))?;
-        Ok(AgentSettings { mode, cores, control_socket, endpoints })
+        let (endpoints, _) = EndpointConfig::split_from(&toml)
+            .map_err(|e| anyhow!("Felix endpoint variables: {e}"))?;
+        Ok(AgentSettings {
+            mode,
+            cores,
+            control_socket,
+            endpoints,
+        })
     }
 }
 
@@ -207,11 +265,19 @@ pub const BUSY_POLL_USECS: u32 = 20;
 /// The uplink's NIC profile (`hw-profiles/`, chosen by the detected driver, with node.toml's
 /// `[hw]` or agent mode's `BRINDLE_HW_*` overrides); none without an uplink.
 fn uplink_profile(config: &NodeConfig) -> anyhow::Result<Option<ChosenProfile>> {
-    let Some(uplink) = &config.uplink else { return Ok(None) };
+    let Some(uplink) = &config.uplink else {
+        return Ok(None);
+    };
     let profiles = crate::hwprofile::ProfileSet::load().context("loading the NIC profiles")?;
     let driver = crate::hwprofile::detect_driver(uplink).map(|(d, _)| d);
-    let source = if config.mode_explicit { "node.toml [hw]" } else { "environment BRINDLE_HW_*" };
-    let chosen = profiles.resolve(driver.as_deref(), config.hw.as_ref(), source).context("choosing the uplink's NIC profile")?;
+    let source = if config.mode_explicit {
+        "node.toml [hw]"
+    } else {
+        "environment BRINDLE_HW_*"
+    };
+    let chosen = profiles
+        .resolve(driver.as_deref(), config.hw.as_ref(), source)
+        .context("choosing the uplink's NIC profile")?;
     let p = &chosen.profile;
     tracing::info!(%uplink, driver = driver.as_deref().unwrap_or("unknown"), profile = %p.driver, reason = %chosen.reason,
         overridden = ?chosen.overridden, xdp_mode = %p.xdp_mode, rx_mode = %p.rx_mode, ring = p.rx_ring_size,
@@ -265,11 +331,24 @@ pub fn worker_rx_mode(mode: Mode, mode_explicit: bool, chosen: Option<&ChosenPro
 /// served (`queues`), at most one per core available (`BRINDLE_CORES` when set, else every
 /// core). A polling worker gets a core to itself, counted from the last core down unless
 /// `BRINDLE_CORES` names them; the other modes are pinned only when asked.
-pub fn worker_plan(mode: RxMode, queues: u32, configured: &[usize], core_count: usize) -> (usize, Vec<usize>) {
-    let available = if configured.is_empty() { core_count } else { configured.len() };
-    let workers = (queues.max(1) as usize).min(available.max(1)).min(crate::dataplane::MAX_UPLINK_QUEUES as usize);
+pub fn worker_plan(
+    mode: RxMode,
+    queues: u32,
+    configured: &[usize],
+    core_count: usize,
+) -> (usize, Vec<usize>) {
+    let available = if configured.is_empty() {
+        core_count
+    } else {
+        configured.len()
+    };
+    let workers = (queues.max(1) as usize)
+        .min(available.max(1))
+        .min(crate::dataplane::MAX_UPLINK_QUEUES as usize);
     let cores = match mode {
-        RxMode::Poll if configured.is_empty() => (0..workers).map(|i| core_count.max(1) - 1 - i.min(core_count.max(1) - 1)).collect(),
+        RxMode::Poll if configured.is_empty() => (0..workers)
+            .map(|i| core_count.max(1) - 1 - i.min(core_count.max(1) - 1))
+            .collect(),
         _ => configured.iter().copied().take(workers).collect(),
     };
     (workers, cores)
@@ -291,13 +370,22 @@ fn drive(
     let uplink = profile.as_ref().map(|c| uplink_tuning(&c.profile));
     // One worker per uplink queue the profile serves, as far as the cores go.
     let queues = match (&config.uplink, &uplink) {
-        (Some(name), Some(t)) => crate::host::interface(name).map_or(1, |f| t.queue_policy.queues(f.queues)),
+        (Some(name), Some(t)) => {
+            crate::host::interface(name).map_or(1, |f| t.queue_policy.queues(f.queues))
+        }
         _ => 1,
     };
     let (workers, cores) = worker_plan(mode, queues, &config.cores, crate::host::core_count());
     tracing::info!(node = %config.node_name, workloads = desired.workloads.len(), rx_mode = ?mode, workers, ?cores, "starting");
-    let mut dataplane = Dataplane::start(DataplaneSettings { mode, workers, cores, node_ip, punt: PuntConfig::default(), uplink })
-        .context("starting the dataplane")?;
+    let mut dataplane = Dataplane::start(DataplaneSettings {
+        mode,
+        workers,
+        cores,
+        node_ip,
+        punt: PuntConfig::default(),
+        uplink,
+    })
+    .context("starting the dataplane")?;
     let observer = dataplane.observer();
     // The agent keeps the policy address sets the workers read; the first desired state was
     // computed before they existed, so it is computed again with them.
@@ -310,16 +398,36 @@ fn drive(
     health.set_live(true);
     let servers_stop = Arc::new(AtomicBool::new(false));
     let h = health.clone();
-    let health_server = HttpServer::start("health", endpoints.health, servers_stop.clone(), move |p| h.respond(p))
-        .with_context(|| format!("binding the health endpoint {} (health_host, health_port)", endpoints.health))?;
+    let health_server =
+        HttpServer::start("health", endpoints.health, servers_stop.clone(), move |p| {
+            h.respond(p)
+        })
+        .with_context(|| {
+            format!(
+                "binding the health endpoint {} (health_host, health_port)",
+                endpoints.health
+            )
+        })?;
     let metrics_server = match endpoints.metrics {
         Some(addr) => {
             let dp = observer.clone();
-            let server = HttpServer::start("metrics", addr, servers_stop.clone(), move |path| match path {
-                "/metrics" => Response { status: 200, content_type: crate::metrics::CONTENT_TYPE, body: crate::metrics::render(&dp) },
-                _ => Response::text(404, "not found\n".into()),
-            })
-            .with_context(|| format!("binding the metrics endpoint {addr} (metrics_host, metrics_port)"))?;
+            let server =
+                HttpServer::start(
+                    "metrics",
+                    addr,
+                    servers_stop.clone(),
+                    move |path| match path {
+                        "/metrics" => Response {
+                            status: 200,
+                            content_type: crate::metrics::CONTENT_TYPE,
+                            body: crate::metrics::render(&dp),
+                        },
+                        _ => Response::text(404, "not found\n".into()),
+                    },
+                )
+                .with_context(|| {
+                    format!("binding the metrics endpoint {addr} (metrics_host, metrics_port)")
+                })?;
             Some(server)
         }
         None => None,
@@ -329,9 +437,15 @@ fn drive(
     // The first apply: with a file, items that exist but cannot be used are configuration
     // errors, so the node refuses to start; missing interfaces are expected (plugged in
     // later) and retried. From the datastore, a bad endpoint is reported, not fatal.
-    let report = dataplane.apply(&desired).context("programming the dataplane")?;
-    let refused: Vec<String> =
-        report.failures.iter().filter(|f| f.kind == FailureKind::Refused).map(|f| f.error.clone()).collect();
+    let report = dataplane
+        .apply(&desired)
+        .context("programming the dataplane")?;
+    let refused: Vec<String> = report
+        .failures
+        .iter()
+        .filter(|f| f.kind == FailureKind::Refused)
+        .map(|f| f.error.clone())
+        .collect();
     if !refused.is_empty() && matches!(source, Source::File { .. }) {
         servers_stop.store(true, Ordering::Relaxed);
         anyhow::bail!("{}", refused.join("; "));
@@ -360,7 +474,13 @@ fn drive(
             last = apply(&mut dataplane, &desired)?;
             last_apply = Instant::now();
         }
-        std::thread::sleep(Duration::from_millis(if matches!(source, Source::Datastore(_)) { 20 } else { 100 }));
+        std::thread::sleep(Duration::from_millis(
+            if matches!(source, Source::Datastore(_)) {
+                20
+            } else {
+                100
+            },
+        ));
     }
 
     tracing::info!("stopping");
@@ -373,11 +493,18 @@ fn drive(
 }
 
 fn apply(dataplane: &mut Dataplane, desired: &DesiredState) -> anyhow::Result<ApplyReport> {
-    dataplane.apply(desired).context("programming the dataplane")
+    dataplane
+        .apply(desired)
+        .context("programming the dataplane")
 }
 
 /// Settings read once at start: a changed value is reported, not silently ignored.
-fn warn_about_restart_only_changes(old: &NodeConfig, new: &NodeConfig, old_e: &EndpointConfig, new_e: &EndpointConfig) {
+fn warn_about_restart_only_changes(
+    old: &NodeConfig,
+    new: &NodeConfig,
+    old_e: &EndpointConfig,
+    new_e: &EndpointConfig,
+) {
     let mut changed = Vec::new();
     if old.mode != new.mode {
         changed.push("mode");
@@ -456,7 +583,10 @@ mod tests {
         // More queues than cores: capped; BRINDLE_CORES caps and places them.
         assert_eq!(worker_plan(RxMode::Poll, 8, &[], 2), (2, vec![1, 0]));
         assert_eq!(worker_plan(RxMode::Poll, 8, &[5], 16), (1, vec![5]));
-        assert_eq!(worker_plan(RxMode::Adaptive, 4, &[2, 3], 16), (2, vec![2, 3]));
+        assert_eq!(
+            worker_plan(RxMode::Adaptive, 4, &[2, 3], 16),
+            (2, vec![2, 3])
+        );
         // Degenerate inputs never give zero workers or an underflow.
         assert_eq!(worker_plan(RxMode::Poll, 0, &[], 0), (1, vec![0]));
     }
@@ -464,22 +594,47 @@ mod tests {
 
     fn chosen(driver: &str, hw: Option<&str>) -> ChosenProfile {
         let hw: Option<toml::Value> = hw.map(|t| toml::Value::Table(t.parse().unwrap()));
-        ProfileSet::embedded().unwrap().resolve(Some(driver), hw.as_ref(), "test").unwrap()
+        ProfileSet::embedded()
+            .unwrap()
+            .resolve(Some(driver), hw.as_ref(), "test")
+            .unwrap()
     }
 
     #[test]
     fn rx_mode_comes_from_an_override_then_the_node_then_the_profile() {
         let veth = chosen("veth", None); // rx_mode = "adaptive"
-        assert_eq!(worker_rx_mode(Mode::Poll, true, Some(&veth)), RxMode::Poll, "node.toml's mode beats the profile's default");
-        assert_eq!(worker_rx_mode(Mode::Interrupt, false, Some(&veth)), RxMode::Adaptive, "unset mode: the profile decides");
+        assert_eq!(
+            worker_rx_mode(Mode::Poll, true, Some(&veth)),
+            RxMode::Poll,
+            "node.toml's mode beats the profile's default"
+        );
+        assert_eq!(
+            worker_rx_mode(Mode::Interrupt, false, Some(&veth)),
+            RxMode::Adaptive,
+            "unset mode: the profile decides"
+        );
         let forced = chosen("veth", Some("rx_mode = \"interrupt\""));
-        assert_eq!(worker_rx_mode(Mode::Poll, true, Some(&forced)), RxMode::Interrupt, "an explicit override wins");
-        assert_eq!(worker_rx_mode(Mode::Poll, false, None), RxMode::Poll, "no uplink, no profile");
+        assert_eq!(
+            worker_rx_mode(Mode::Poll, true, Some(&forced)),
+            RxMode::Interrupt,
+            "an explicit override wins"
+        );
+        assert_eq!(
+            worker_rx_mode(Mode::Poll, false, None),
+            RxMode::Poll,
+            "no uplink, no profile"
+        );
     }
 
     #[test]
     fn tuning_maps_xdp_mode_copy_busy_poll_and_napi_fields() {
-        let t = uplink_tuning(&chosen("veth", Some("xdp_mode = \"generic\"\nrx_ring_size = 1024\nbatch_size = 32")).profile);
+        let t = uplink_tuning(
+            &chosen(
+                "veth",
+                Some("xdp_mode = \"generic\"\nrx_ring_size = 1024\nbatch_size = 32"),
+            )
+            .profile,
+        );
         assert_eq!(t.xdp_mode, fastpath::xdp::XdpMode::Generic);
         assert_eq!((t.ring_size, t.batch_size, t.force_copy), (1024, 32, true));
         assert_eq!(t.busy_poll, None, "veth does not busy-poll");
@@ -487,7 +642,17 @@ mod tests {
         let t = uplink_tuning(&mlx.profile);
         assert_eq!(t.xdp_mode, fastpath::xdp::XdpMode::Native);
         assert_eq!(t.force_copy, !mlx.profile.zero_copy);
-        assert_eq!(t.busy_poll, Some(fastpath::port::BusyPoll { prefer: true, usecs: BUSY_POLL_USECS, budget: 16 }));
-        assert_eq!((t.napi_defer_hard_irqs, t.gro_flush_timeout_ns), (2, 200_000));
+        assert_eq!(
+            t.busy_poll,
+            Some(fastpath::port::BusyPoll {
+                prefer: true,
+                usecs: BUSY_POLL_USECS,
+                budget: 16
+            })
+        );
+        assert_eq!(
+            (t.napi_defer_hard_irqs, t.gro_flush_timeout_ns),
+            (2, 200_000)
+        );
     }
 }

@@ -54,32 +54,44 @@ impl StatsServer {
         if path.exists() {
             // A crashed run leaves its socket file behind; a live node still answers on it.
             if UnixStream::connect(path).is_ok() {
-                bail!("control_socket {}: another brindle-node is serving on it", path.display());
+                bail!(
+                    "control_socket {}: another brindle-node is serving on it",
+                    path.display()
+                );
             }
-            std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
+            std::fs::remove_file(path)
+                .with_context(|| format!("removing stale {}", path.display()))?;
         }
-        let listener = UnixListener::bind(path).with_context(|| format!("binding control_socket {}", path.display()))?;
+        let listener = UnixListener::bind(path)
+            .with_context(|| format!("binding control_socket {}", path.display()))?;
         listener.set_nonblocking(true)?;
-        let thread = std::thread::Builder::new().name("stats".into()).spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((mut conn, _)) => {
-                        let _ = conn.set_nonblocking(false);
-                        let _ = conn.set_write_timeout(Some(Duration::from_secs(2)));
-                        let body = report().to_string();
-                        let _ = conn.write_all(body.as_bytes()).and_then(|_| conn.write_all(b"\n"));
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "control socket accept failed");
-                        std::thread::sleep(Duration::from_millis(50));
+        let thread = std::thread::Builder::new()
+            .name("stats".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((mut conn, _)) => {
+                            let _ = conn.set_nonblocking(false);
+                            let _ = conn.set_write_timeout(Some(Duration::from_secs(2)));
+                            let body = report().to_string();
+                            let _ = conn
+                                .write_all(body.as_bytes())
+                                .and_then(|_| conn.write_all(b"\n"));
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "control socket accept failed");
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
                     }
                 }
-            }
-        })?;
-        Ok(StatsServer { path: path.to_owned(), thread: Some(thread) })
+            })?;
+        Ok(StatsServer {
+            path: path.to_owned(),
+            thread: Some(thread),
+        })
     }
 }
 
@@ -94,8 +106,12 @@ impl Drop for StatsServer {
 
 /// Client side: fetches the JSON document from a running node.
 pub fn fetch(path: &Path) -> anyhow::Result<Value> {
-    let mut conn = UnixStream::connect(path)
-        .with_context(|| format!("connecting to {} (is brindle-node running?)", path.display()))?;
+    let mut conn = UnixStream::connect(path).with_context(|| {
+        format!(
+            "connecting to {} (is brindle-node running?)",
+            path.display()
+        )
+    })?;
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut text = String::new();
     conn.read_to_string(&mut text)?;
@@ -120,7 +136,9 @@ mod tests {
         assert_eq!(got["drops"]["no_route"], 1);
         assert_eq!(got["dropped"], 1);
         // A second node on the same socket is refused while the first is alive.
-        let err = StatsServer::start(&path, stop.clone(), || json!({})).err().unwrap();
+        let err = StatsServer::start(&path, stop.clone(), || json!({}))
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("another brindle-node"), "{err}");
         stop.store(true, Ordering::Relaxed);
         drop(server);

@@ -33,11 +33,34 @@ impl Etcd {
         let members = (0..size)
             .map(|i| {
                 Command::new("ip")
-                    .args(["netns", "exec", netns, "etcd", "--name", &format!("m{i}"), "--data-dir"])
+                    .args([
+                        "netns",
+                        "exec",
+                        netns,
+                        "etcd",
+                        "--name",
+                        &format!("m{i}"),
+                        "--data-dir",
+                    ])
                     .arg(data.join(format!("m{i}")))
-                    .args(["--listen-client-urls", &client(i), "--advertise-client-urls", &client(i)])
-                    .args(["--listen-peer-urls", &peer(i), "--initial-advertise-peer-urls", &peer(i)])
-                    .args(["--initial-cluster", &initial.join(","), "--initial-cluster-state", "new"])
+                    .args([
+                        "--listen-client-urls",
+                        &client(i),
+                        "--advertise-client-urls",
+                        &client(i),
+                    ])
+                    .args([
+                        "--listen-peer-urls",
+                        &peer(i),
+                        "--initial-advertise-peer-urls",
+                        &peer(i),
+                    ])
+                    .args([
+                        "--initial-cluster",
+                        &initial.join(","),
+                        "--initial-cluster-state",
+                        "new",
+                    ])
                     .stdout(Stdio::null())
                     .stderr(std::fs::File::create(dir.join(format!("etcd-m{i}.log"))).unwrap())
                     .spawn()
@@ -45,7 +68,11 @@ impl Etcd {
             })
             .collect();
         let client_url = (0..size).map(client).collect::<Vec<_>>().join(",");
-        Etcd { members, dir: data, client_url }
+        Etcd {
+            members,
+            dir: data,
+            client_url,
+        }
     }
 
     fn signal(&self, sig: i32) {
@@ -89,12 +116,16 @@ impl Cluster {
         let lab = Lab::up(&LabSpec::new(name.clone(), 0)).expect("lab up");
         let dir = std::env::temp_dir().join(format!("brindle-agent-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let etcd = (etcd_members > 0).then(|| Etcd::start_cluster(&lab.node_netns(), &dir, etcd_members));
+        let etcd =
+            (etcd_members > 0).then(|| Etcd::start_cluster(&lab.node_netns(), &dir, etcd_members));
         let mut env: Vec<(String, String)> = vec![
             ("NODENAME".into(), name.clone()),
             ("IP_AUTODETECTION_METHOD".into(), "interface=eth0".into()),
             ("CALICO_IPV4POOL_IPIP".into(), "Never".into()),
-            ("BRINDLE_CONTROL_SOCKET".into(), dir.join("node.sock").display().to_string()),
+            (
+                "BRINDLE_CONTROL_SOCKET".into(),
+                dir.join("node.sock").display().to_string(),
+            ),
         ];
         match &etcd {
             Some(e) => {
@@ -103,11 +134,25 @@ impl Cluster {
             }
             None => {
                 env.push(("DATASTORE_TYPE".into(), "embedded".into()));
-                env.push(("BRINDLE_EMBEDDED_PATH".into(), dir.join("store.redb").display().to_string()));
+                env.push((
+                    "BRINDLE_EMBEDDED_PATH".into(),
+                    dir.join("store.redb").display().to_string(),
+                ));
             }
         }
-        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut cluster = Cluster { lab, dir, env, node: None, containers: Vec::new(), etcd };
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let mut cluster = Cluster {
+            lab,
+            dir,
+            env,
+            node: None,
+            containers: Vec::new(),
+            etcd,
+        };
         cluster.start_node();
         cluster
     }
@@ -134,7 +179,10 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("brindle-node (agent mode) did not become ready; log:\n{}", self.log());
+        panic!(
+            "brindle-node (agent mode) did not become ready; log:\n{}",
+            self.log()
+        );
     }
 
     fn log(&self) -> String {
@@ -151,7 +199,12 @@ impl Cluster {
                 std::thread::spawn(move || {
                     let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
                     // SAFETY: setns on this new thread only.
-                    assert_eq!(unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) }, 0);
+                    assert_eq!(
+                        unsafe {
+                            libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET)
+                        },
+                        0
+                    );
                     let config = datastore::DatastoreConfig::from_lookup(|k| match k {
                         "DATASTORE_TYPE" => Some("etcdv3".into()),
                         "ETCD_ENDPOINTS" => Some(url.clone()),
@@ -178,22 +231,53 @@ impl Cluster {
 
     fn cni(&self) -> CniPlugin {
         let bin_dir = Path::new(NODE_BIN).parent().unwrap().to_path_buf();
-        let env = self.env.iter().filter(|(k, _)| k.starts_with("DATASTORE") || k.starts_with("ETCD") || k.starts_with("BRINDLE_EMBEDDED")).cloned().collect();
-        CniPlugin { bin_dir, plugin: "brindle-cni".into(), env }
+        let env = self
+            .env
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("DATASTORE")
+                    || k.starts_with("ETCD")
+                    || k.starts_with("BRINDLE_EMBEDDED")
+            })
+            .cloned()
+            .collect();
+        CniPlugin {
+            bin_dir,
+            plugin: "brindle-cni".into(),
+            env,
+        }
     }
 
     /// Creates a container namespace and plugs it into `network` with brindle-cni ADD.
     fn add_container(&mut self, network: &str, pools: &[&str]) -> (String, Ipv4Addr) {
         let ns = format!("{}-c{}", self.name(), self.containers.len() + 1);
-        assert!(Command::new("ip").args(["netns", "add", &ns]).status().unwrap().success());
+        assert!(Command::new("ip")
+            .args(["netns", "add", &ns])
+            .status()
+            .unwrap()
+            .success());
         self.containers.push(ns.clone());
         let out = self
             .cni()
-            .invoke(&self.lab.node_netns(), "ADD", &format!("{ns}abcdef0123"), &PathBuf::from(format!("/var/run/netns/{ns}")), "eth0", &netconf(network, pools, 1500, &self.name()))
+            .invoke(
+                &self.lab.node_netns(),
+                "ADD",
+                &format!("{ns}abcdef0123"),
+                &PathBuf::from(format!("/var/run/netns/{ns}")),
+                "eth0",
+                &netconf(network, pools, 1500, &self.name()),
+            )
             .unwrap();
-        assert!(out.success, "CNI ADD failed: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.success,
+            "CNI ADD failed: {}\n{}",
+            out.stdout, out.stderr
+        );
         let result = out.json();
-        let address = result["ips"][0]["address"].as_str().expect("an address in the CNI result").to_owned();
+        let address = result["ips"][0]["address"]
+            .as_str()
+            .expect("an address in the CNI result")
+            .to_owned();
         let ip: Ipv4Addr = address.split('/').next().unwrap().parse().unwrap();
         (ns, ip)
     }
@@ -201,9 +285,20 @@ impl Cluster {
     fn del_container(&self, ns: &str, network: &str) {
         let out = self
             .cni()
-            .invoke(&self.lab.node_netns(), "DEL", &format!("{ns}abcdef0123"), &PathBuf::from(format!("/var/run/netns/{ns}")), "eth0", &netconf(network, &[], 1500, &self.name()))
+            .invoke(
+                &self.lab.node_netns(),
+                "DEL",
+                &format!("{ns}abcdef0123"),
+                &PathBuf::from(format!("/var/run/netns/{ns}")),
+                "eth0",
+                &netconf(network, &[], 1500, &self.name()),
+            )
             .unwrap();
-        assert!(out.success, "CNI DEL failed: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.success,
+            "CNI DEL failed: {}\n{}",
+            out.stdout, out.stderr
+        );
     }
 
     /// Pings until one reply comes back (the agent needs a moment to attach a new workload).
@@ -211,7 +306,17 @@ impl Cluster {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             let ok = Command::new("ip")
-                .args(["netns", "exec", from, "ping", "-c", "1", "-W", "1", &to.to_string()])
+                .args([
+                    "netns",
+                    "exec",
+                    from,
+                    "ping",
+                    "-c",
+                    "1",
+                    "-W",
+                    "1",
+                    &to.to_string(),
+                ])
                 .stdout(Stdio::null())
                 .status()
                 .unwrap()
@@ -256,20 +361,49 @@ fn cni_plugged_workloads_are_attached_and_detached_live_with_the_embedded_store(
     let (w1, ip1) = c.add_container("net1", &[]);
     let (_w2, ip2) = c.add_container("net1", &[]);
     let pool: resources_pool::Cidr = "192.168.0.0/16".parse().unwrap();
-    assert!(pool.contains(ip1) && pool.contains(ip2), "addresses {ip1} {ip2} come from the default pool");
-    assert!(c.ping_until_ok(&w1, ip2, Duration::from_secs(15)), "w1 -> w2 through brindle\n{}", c.log());
+    assert!(
+        pool.contains(ip1) && pool.contains(ip2),
+        "addresses {ip1} {ip2} come from the default pool"
+    );
+    assert!(
+        c.ping_until_ok(&w1, ip2, Duration::from_secs(15)),
+        "w1 -> w2 through brindle\n{}",
+        c.log()
+    );
 
     // The node registered itself as calico-node does, and created the default pool and profile data.
     let store = c.store();
-    let node = store.get(&keys::resource("nodes", None, &c.name())).unwrap().expect("Node resource");
-    let Ok(Resource::Node(node)) = Resource::from_kv(&node) else { panic!("Node does not decode") };
+    let node = store
+        .get(&keys::resource("nodes", None, &c.name()))
+        .unwrap()
+        .expect("Node resource");
+    let Ok(Resource::Node(node)) = Resource::from_kv(&node) else {
+        panic!("Node does not decode")
+    };
     let bgp = node.spec.bgp.unwrap();
     assert_eq!(bgp.ipv4_address, "10.99.0.1/24");
-    let tunnel: Ipv4Addr = bgp.ipv4_ipip_tunnel_addr.parse().expect("an IPIP tunnel address");
-    assert!(pool.contains(tunnel) && tunnel != ip1 && tunnel != ip2, "tunnel {tunnel}");
-    assert!(store.get(&keys::resource("ippools", None, "default-ipv4-ippool")).unwrap().is_some());
-    assert!(store.get(&keys::resource("profiles", None, "net1")).unwrap().is_some(), "the network's profile");
-    let (weps, _) = store.list(&keys::resource_prefix("workloadendpoints", None)).unwrap();
+    let tunnel: Ipv4Addr = bgp
+        .ipv4_ipip_tunnel_addr
+        .parse()
+        .expect("an IPIP tunnel address");
+    assert!(
+        pool.contains(tunnel) && tunnel != ip1 && tunnel != ip2,
+        "tunnel {tunnel}"
+    );
+    assert!(store
+        .get(&keys::resource("ippools", None, "default-ipv4-ippool"))
+        .unwrap()
+        .is_some());
+    assert!(
+        store
+            .get(&keys::resource("profiles", None, "net1"))
+            .unwrap()
+            .is_some(),
+        "the network's profile"
+    );
+    let (weps, _) = store
+        .list(&keys::resource_prefix("workloadendpoints", None))
+        .unwrap();
     assert_eq!(weps.len(), 2);
 
     // DEL: the workload goes, its address stops answering, the other keeps working.
@@ -278,10 +412,18 @@ fn cni_plugged_workloads_are_attached_and_detached_live_with_the_embedded_store(
     c.del_container(&w3, "net1");
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.ping_until_ok(&w1, ip3, Duration::from_millis(1)) && Instant::now() < deadline {}
-    assert!(!c.ping_until_ok(&w1, ip3, Duration::from_secs(2)), "a deleted workload must not answer");
+    assert!(
+        !c.ping_until_ok(&w1, ip3, Duration::from_secs(2)),
+        "a deleted workload must not answer"
+    );
     assert!(c.ping_until_ok(&w1, ip2, Duration::from_secs(5)));
     let ports = c.stats()["ports"].as_array().unwrap().len();
-    assert_eq!(ports, 4, "two workloads, the uplink and the host port: {}", c.stats());
+    assert_eq!(
+        ports,
+        4,
+        "two workloads, the uplink and the host port: {}",
+        c.stats()
+    );
 }
 
 #[test]
@@ -297,22 +439,42 @@ fn custom_pool_network_on_etcd_and_forwarding_survives_a_datastore_outage() {
     let mut pool = pool;
     pool.apply_defaults();
     store.create(&pool.key(), &pool.to_stored_json()).unwrap();
-    assert!(store.get(&keys::resource("ippools", None, "default-ipv4-ippool")).unwrap().is_none(), "NO_DEFAULT_POOLS");
+    assert!(
+        store
+            .get(&keys::resource("ippools", None, "default-ipv4-ippool"))
+            .unwrap()
+            .is_none(),
+        "NO_DEFAULT_POOLS"
+    );
 
     let (w1, ip1) = c.add_container("net4", &["10.20.0.0/24"]);
     let (w2, ip2) = c.add_container("net4", &["10.20.0.0/24"]);
     let custom: resources_pool::Cidr = "10.20.0.0/24".parse().unwrap();
-    assert!(custom.contains(ip1) && custom.contains(ip2), "{ip1} {ip2} from 10.20.0.0/24");
-    assert!(c.ping_until_ok(&w1, ip2, Duration::from_secs(15)), "w1 -> w2\n{}", c.log());
+    assert!(
+        custom.contains(ip1) && custom.contains(ip2),
+        "{ip1} {ip2} from 10.20.0.0/24"
+    );
+    assert!(
+        c.ping_until_ok(&w1, ip2, Duration::from_secs(15)),
+        "w1 -> w2\n{}",
+        c.log()
+    );
 
     // The datastore goes away: forwarding goes on with the state the node has.
     c.etcd.as_ref().unwrap().signal(libc::SIGSTOP);
     std::thread::sleep(Duration::from_secs(2));
-    assert!(c.ping_until_ok(&w2, ip1, Duration::from_secs(5)), "forwarding while etcd is frozen");
+    assert!(
+        c.ping_until_ok(&w2, ip1, Duration::from_secs(5)),
+        "forwarding while etcd is frozen"
+    );
     c.etcd.as_ref().unwrap().signal(libc::SIGCONT);
     // And when it is back, new workloads are picked up again.
     let (w3, _) = c.add_container("net4", &["10.20.0.0/24"]);
-    assert!(c.ping_until_ok(&w3, ip1, Duration::from_secs(20)), "w3 -> w1 after etcd came back\n{}", c.log());
+    assert!(
+        c.ping_until_ok(&w3, ip1, Duration::from_secs(20)),
+        "w3 -> w1 after etcd came back\n{}",
+        c.log()
+    );
 }
 
 #[test]
@@ -320,7 +482,11 @@ fn with_one_member_of_three_etcd_down_brindlectl_and_the_agent_keep_working() {
     let mut c = Cluster::with_etcd_members("agc", 3, &[]);
     let (w1, _) = c.add_container("net1", &[]);
     let (_w2, ip2) = c.add_container("net1", &[]);
-    assert!(c.ping_until_ok(&w1, ip2, Duration::from_secs(15)), "before the failure\n{}", c.log());
+    assert!(
+        c.ping_until_ok(&w1, ip2, Duration::from_secs(15)),
+        "before the failure\n{}",
+        c.log()
+    );
 
     // Kill the first member (the one every client tries first).
     c.etcd.as_ref().unwrap().signal_member(0, libc::SIGKILL);
@@ -329,25 +495,51 @@ fn with_one_member_of_three_etcd_down_brindlectl_and_the_agent_keep_working() {
     let brindlectl = Path::new(NODE_BIN).with_file_name("brindlectl");
     let ctl = |args: &[&str], stdin: Option<&str>| {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &c.lab.node_netns()]).arg(&brindlectl).args(args);
-        cmd.env("DATASTORE_TYPE", "etcdv3").env("ETCD_ENDPOINTS", &c.etcd.as_ref().unwrap().client_url);
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(["netns", "exec", &c.lab.node_netns()])
+            .arg(&brindlectl)
+            .args(args);
+        cmd.env("DATASTORE_TYPE", "etcdv3")
+            .env("ETCD_ENDPOINTS", &c.etcd.as_ref().unwrap().client_url);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         use std::io::Write;
-        let _ = child.stdin.take().unwrap().write_all(stdin.unwrap_or("").as_bytes());
+        let _ = child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.unwrap_or("").as_bytes());
         let out = child.wait_with_output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
     };
     let pool = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: extra\nspec:\n  cidr: 10.30.0.0/24\n";
     let (ok, out) = ctl(&["apply", "-f", "-"], Some(pool));
-    assert!(ok && out.contains("Successfully applied 1 'IPPool' resource(s)"), "{out}");
+    assert!(
+        ok && out.contains("Successfully applied 1 'IPPool' resource(s)"),
+        "{out}"
+    );
     let (ok, out) = ctl(&["get", "ippools"], None);
-    assert!(ok && out.contains("10.30.0.0/24") && out.contains("192.168.0.0/16"), "{out}");
+    assert!(
+        ok && out.contains("10.30.0.0/24") && out.contains("192.168.0.0/16"),
+        "{out}"
+    );
 
     // The agent follows: a workload plugged in now is attached and forwarded to.
     let (w3, _) = c.add_container("net1", &[]);
-    assert!(c.ping_until_ok(&w3, ip2, Duration::from_secs(30)), "new workload after the member died\n{}", c.log());
-    assert!(c.ping_until_ok(&w1, ip2, Duration::from_secs(5)), "old workloads keep working");
+    assert!(
+        c.ping_until_ok(&w3, ip2, Duration::from_secs(30)),
+        "new workload after the member died\n{}",
+        c.log()
+    );
+    assert!(
+        c.ping_until_ok(&w1, ip2, Duration::from_secs(5)),
+        "old workloads keep working"
+    );
 }
 
 /// A tiny CIDR helper so the assertions read naturally.
@@ -362,7 +554,10 @@ mod resources_pool {
             let (a, l) = s.split_once('/').ok_or("no /")?;
             let a: Ipv4Addr = a.parse().map_err(|_| "bad address")?;
             let l: u32 = l.parse().map_err(|_| "bad length")?;
-            Ok(Cidr(u32::from(a), if l == 0 { 0 } else { u32::MAX << (32 - l) }))
+            Ok(Cidr(
+                u32::from(a),
+                if l == 0 { 0 } else { u32::MAX << (32 - l) },
+            ))
         }
     }
 

@@ -54,23 +54,37 @@ impl Cluster {
     fn with(store: Store, dir: TempDir, label: &str) -> Cluster {
         let bin = dir.path().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_brindle-cni"), bin.join("brindle-cni")).unwrap();
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_brindle-ipam"), bin.join("brindle-ipam")).unwrap();
-        Cluster { store, dir, label: label.to_owned() }
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_brindle-cni"), bin.join("brindle-cni"))
+            .unwrap();
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_brindle-ipam"), bin.join("brindle-ipam"))
+            .unwrap();
+        Cluster {
+            store,
+            dir,
+            label: label.to_owned(),
+        }
     }
 
     fn cni_path(&self) -> String {
         // A missing directory first: the plugin must be searched for, as runtimes do.
-        format!("/nonexistent-{}:{}", std::process::id(), self.dir.path().join("bin").display())
+        format!(
+            "/nonexistent-{}:{}",
+            std::process::id(),
+            self.dir.path().join("bin").display()
+        )
     }
 
     /// The test's own client of the same store the plugins use.
     fn open(&self) -> Arc<dyn Datastore> {
         match &self.store {
             Store::Embedded(path) => Arc::new(EmbeddedStore::open(path).unwrap()),
-            Store::Etcd(member) => {
-                Arc::new(EtcdStore::connect(EtcdConfig { endpoints: vec![member.client_url.clone()], ..EtcdConfig::default() }).unwrap())
-            }
+            Store::Etcd(member) => Arc::new(
+                EtcdStore::connect(EtcdConfig {
+                    endpoints: vec![member.client_url.clone()],
+                    ..EtcdConfig::default()
+                })
+                .unwrap(),
+            ),
         }
     }
 
@@ -109,18 +123,34 @@ impl Cluster {
     fn add_pool(&self, name: &str, cidr: &str, block_size: u32) {
         let mut pool = Resource::from(IpPool::new(
             Metadata::named(name),
-            IpPoolSpec { cidr: cidr.into(), block_size: Some(block_size), ..IpPoolSpec::default() },
+            IpPoolSpec {
+                cidr: cidr.into(),
+                block_size: Some(block_size),
+                ..IpPoolSpec::default()
+            },
         ));
         pool.apply_defaults();
         pool.validate().unwrap();
-        self.open().create(&pool.key(), &pool.to_stored_json()).unwrap();
+        self.open()
+            .create(&pool.key(), &pool.to_stored_json())
+            .unwrap();
     }
 
     /// Runs `plugin` as a runtime would; returns (exit status 0, parsed stdout or Null).
-    fn run(&self, plugin: &str, command: &str, container_id: &str, netns: &str, stdin: &[u8]) -> (bool, Value) {
+    fn run(
+        &self,
+        plugin: &str,
+        command: &str,
+        container_id: &str,
+        netns: &str,
+        stdin: &[u8],
+    ) -> (bool, Value) {
         let mut cmd = Command::new(self.dir.path().join("bin").join(plugin));
         cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into()))
+            .env(
+                "PATH",
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
+            )
             .env("CNI_COMMAND", command)
             .env("CNI_CONTAINERID", container_id)
             .env("CNI_NETNS", netns)
@@ -134,7 +164,11 @@ impl Cluster {
         // A plugin may stop reading once it has seen too much (the oversized-netconf case) and
         // exit: the rest of the write then meets a closed pipe, which is its answer, not ours.
         if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
-            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing the netconf: {e}");
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe,
+                "writing the netconf: {e}"
+            );
         }
         let mut stdout = child.stdout.take().unwrap();
         let mut stderr = child.stderr.take().unwrap();
@@ -165,7 +199,9 @@ impl Cluster {
         let value = if out.trim().is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{plugin} {command} printed non-JSON ({e}): {out:?}; stderr: {err}"))
+            serde_json::from_str(&out).unwrap_or_else(|e| {
+                panic!("{plugin} {command} printed non-JSON ({e}): {out:?}; stderr: {err}")
+            })
         };
         if !status.success() {
             eprintln!("{plugin} {command} {container_id}: {value}; stderr: {err}");
@@ -174,17 +210,28 @@ impl Cluster {
     }
 
     fn cni(&self, command: &str, w: &Workload, conf: &Value) -> (bool, Value) {
-        self.run("brindle-cni", command, &w.container_id, &w.netns_path(), conf.to_string().as_bytes())
+        self.run(
+            "brindle-cni",
+            command,
+            &w.container_id,
+            &w.netns_path(),
+            conf.to_string().as_bytes(),
+        )
     }
 
     fn ipam_ips(&self, network: &str, container_id: &str) -> Vec<Ipv4Addr> {
-        Ipam::new(self.open()).ips_by_handle(&format!("{network}.{container_id}")).unwrap()
+        Ipam::new(self.open())
+            .ips_by_handle(&format!("{network}.{container_id}"))
+            .unwrap()
     }
 
     fn endpoint(&self, w: &Workload) -> Option<Resource> {
         let name = format!("{}-cni-{}-eth0", NODE.replace('-', "--"), w.container_id);
         let key = keys::resource(Kind::WorkloadEndpoint.plural(), Some("default"), &name);
-        self.open().get(&key).unwrap().map(|kv| Resource::from_kv(&kv).unwrap())
+        self.open()
+            .get(&key)
+            .unwrap()
+            .map(|kv| Resource::from_kv(&kv).unwrap())
     }
 
     /// Every address allocated in any block, with its handle.
@@ -220,9 +267,16 @@ impl Workload {
         // The first 11 characters name the host interface, so they are unique per process.
         let container_id = format!("c{:07x}{:03x}deadbeef", std::process::id(), n);
         let netns = format!("cni-{label}-{}-{n}", std::process::id());
-        let ok = Command::new("ip").args(["netns", "add", &netns]).status().unwrap().success();
+        let ok = Command::new("ip")
+            .args(["netns", "add", &netns])
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "ip netns add {netns}");
-        Workload { netns, container_id }
+        Workload {
+            netns,
+            container_id,
+        }
     }
 
     fn netns_path(&self) -> String {
@@ -234,7 +288,11 @@ impl Workload {
     }
 
     fn in_ns(&self, args: &[&str]) -> String {
-        let out = Command::new("ip").args(["netns", "exec", &self.netns]).args(args).output().unwrap();
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.netns])
+            .args(args)
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -242,9 +300,13 @@ impl Workload {
 impl Drop for Workload {
     fn drop(&mut self) {
         if Path::new("/sys/class/net").join(self.host_if()).exists() {
-            let _ = Command::new("ip").args(["link", "del", "dev", &self.host_if()]).status();
+            let _ = Command::new("ip")
+                .args(["link", "del", "dev", &self.host_if()])
+                .status();
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
     }
 }
 
@@ -253,7 +315,9 @@ fn host_if_exists(name: &str) -> bool {
 }
 
 fn address_of(result: &Value) -> Ipv4Addr {
-    let addr = result["ips"][0]["address"].as_str().unwrap_or_else(|| panic!("no ips in {result}"));
+    let addr = result["ips"][0]["address"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no ips in {result}"));
     let (ip, len) = addr.split_once('/').unwrap();
     assert_eq!(len, "32", "{result}");
     ip.parse().unwrap()
@@ -303,19 +367,32 @@ fn add_wires_the_workload_and_records_its_endpoint_and_profile(cluster: Cluster)
     assert_eq!(result["interfaces"][1]["name"], "eth0");
     assert_eq!(result["interfaces"][1]["sandbox"], w.netns_path());
     assert_eq!(result["ips"][0]["interface"], 1);
-    assert_eq!(result["routes"][0], json!({"dst": "0.0.0.0/0", "gw": "169.254.1.1"}));
+    assert_eq!(
+        result["routes"][0],
+        json!({"dst": "0.0.0.0/0", "gw": "169.254.1.1"})
+    );
 
     // The container: eth0 with the /32 and the routes through 169.254.1.1.
     let addrs = w.in_ns(&["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
     assert!(addrs.contains(&format!("{ip}/32")), "{addrs}");
     let routes = w.in_ns(&["ip", "-4", "route", "show"]);
-    assert!(routes.contains("default via 169.254.1.1 dev eth0"), "{routes}");
-    assert!(routes.contains("169.254.1.1 dev eth0 scope link"), "{routes}");
-    let container_mac = w.in_ns(&["cat", "/sys/class/net/eth0/address"]).trim().to_owned();
+    assert!(
+        routes.contains("default via 169.254.1.1 dev eth0"),
+        "{routes}"
+    );
+    assert!(
+        routes.contains("169.254.1.1 dev eth0 scope link"),
+        "{routes}"
+    );
+    let container_mac = w
+        .in_ns(&["cat", "/sys/class/net/eth0/address"])
+        .trim()
+        .to_owned();
     assert_eq!(result["interfaces"][1]["mac"], container_mac.as_str());
 
     // The host: cali<11 characters of the id> with Calico's MAC and the netconf's MTU.
-    let host_mac = std::fs::read_to_string(format!("/sys/class/net/{}/address", w.host_if())).unwrap();
+    let host_mac =
+        std::fs::read_to_string(format!("/sys/class/net/{}/address", w.host_if())).unwrap();
     assert_eq!(host_mac.trim(), "ee:ee:ee:ee:ee:ee");
     let host_mtu = std::fs::read_to_string(format!("/sys/class/net/{}/mtu", w.host_if())).unwrap();
     assert_eq!(host_mtu.trim(), "1400");
@@ -323,9 +400,15 @@ fn add_wires_the_workload_and_records_its_endpoint_and_profile(cluster: Cluster)
     // The WorkloadEndpoint, as Calico's plugin writes it for the cni orchestrator.
     let wep = cluster.endpoint(&w).expect("workload endpoint written");
     let wep = wep.as_workload_endpoint().unwrap();
-    assert_eq!(wep.metadata.name, format!("node--a-cni-{}-eth0", w.container_id));
+    assert_eq!(
+        wep.metadata.name,
+        format!("node--a-cni-{}-eth0", w.container_id)
+    );
     assert_eq!(wep.metadata.namespace.as_deref(), Some("default"));
-    assert_eq!(wep.metadata.labels["projectcalico.org/namespace"], "default");
+    assert_eq!(
+        wep.metadata.labels["projectcalico.org/namespace"],
+        "default"
+    );
     assert_eq!(wep.metadata.labels["projectcalico.org/orchestrator"], "cni");
     assert_eq!(wep.spec.orchestrator, "cni");
     assert_eq!(wep.spec.node, NODE);
@@ -337,16 +420,26 @@ fn add_wires_the_workload_and_records_its_endpoint_and_profile(cluster: Cluster)
     assert_eq!(wep.spec.profiles, vec!["net1"]);
 
     // The network's profile, as Calico creates it.
-    let kv = cluster.open().get(&keys::resource("profiles", None, "net1")).unwrap().expect("profile net1 created");
+    let kv = cluster
+        .open()
+        .get(&keys::resource("profiles", None, "net1"))
+        .unwrap()
+        .expect("profile net1 created");
     let profile: Value = serde_json::from_slice(&kv.value).unwrap();
     assert_eq!(profile["kind"], "Profile");
     assert_eq!(profile["spec"]["labelsToApply"], json!({"net1": ""}));
-    assert_eq!(profile["spec"]["ingress"], json!([{"action": "Allow", "source": {"selector": "has(net1)"}}]));
+    assert_eq!(
+        profile["spec"]["ingress"],
+        json!([{"action": "Allow", "source": {"selector": "has(net1)"}}])
+    );
     assert_eq!(profile["spec"]["egress"], json!([{"action": "Allow"}]));
 
     // IPAM: the handle calico-ipam would use holds exactly this address, for this node.
     assert_eq!(cluster.ipam_ips("net1", &w.container_id), vec![ip]);
-    let attrs = Ipam::new(cluster.open()).get_assignment_attrs(ip).unwrap().unwrap();
+    let attrs = Ipam::new(cluster.open())
+        .get_assignment_attrs(ip)
+        .unwrap()
+        .unwrap();
     assert_eq!(attrs.attrs["node"], NODE);
     assert_eq!(attrs.attrs["containerID"], w.container_id);
 
@@ -355,8 +448,15 @@ fn add_wires_the_workload_and_records_its_endpoint_and_profile(cluster: Cluster)
     let (ok, result2) = cluster.cni("ADD", &w2, &conf);
     assert!(ok, "{result2}");
     assert_ne!(address_of(&result2), ip);
-    let kv2 = cluster.open().get(&keys::resource("profiles", None, "net1")).unwrap().unwrap();
-    assert_eq!(kv2.mod_revision, kv.mod_revision, "the existing profile was rewritten");
+    let kv2 = cluster
+        .open()
+        .get(&keys::resource("profiles", None, "net1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        kv2.mod_revision, kv.mod_revision,
+        "the existing profile was rewritten"
+    );
     assert!(cluster.cni("DEL", &w2, &conf).0);
     assert!(cluster.cni("DEL", &w, &conf).0);
 }
@@ -375,15 +475,33 @@ fn del_twice_releases_everything_and_del_of_an_unknown_container_succeeds(cluste
     assert_eq!(out, Value::Null, "DEL prints nothing on success");
     assert!(!host_if_exists(&w.host_if()), "veth removed");
     assert!(cluster.endpoint(&w).is_none(), "endpoint removed");
-    assert!(cluster.ipam_ips("net1", &w.container_id).is_empty(), "handle released");
-    assert!(Ipam::new(cluster.open()).get_assignment_attrs(ip).unwrap().is_none(), "{ip} still allocated");
-    assert!(w.in_ns(&["ip", "-o", "link", "show", "eth0"]).is_empty(), "eth0 still in the container");
+    assert!(
+        cluster.ipam_ips("net1", &w.container_id).is_empty(),
+        "handle released"
+    );
+    assert!(
+        Ipam::new(cluster.open())
+            .get_assignment_attrs(ip)
+            .unwrap()
+            .is_none(),
+        "{ip} still allocated"
+    );
+    assert!(
+        w.in_ns(&["ip", "-o", "link", "show", "eth0"]).is_empty(),
+        "eth0 still in the container"
+    );
 
     let (ok, out) = cluster.cni("DEL", &w, &conf);
     assert!(ok, "second DEL: {out}");
 
     // Never added, and without a netns (DEL tolerates a missing CNI_NETNS).
-    let (ok, out) = cluster.run("brindle-cni", "DEL", "neveradded0001", "", conf.to_string().as_bytes());
+    let (ok, out) = cluster.run(
+        "brindle-cni",
+        "DEL",
+        "neveradded0001",
+        "",
+        conf.to_string().as_bytes(),
+    );
     assert!(ok, "DEL of an unknown container: {out}");
     assert!(cluster.allocated().is_empty(), "{:?}", cluster.allocated());
 }
@@ -405,9 +523,16 @@ fn check_passes_after_add_and_fails_once_the_veth_is_gone(cluster: Cluster) {
     wrong["prevResult"]["ips"][0]["address"] = json!("192.168.250.250/32");
     let (ok, out) = cluster.cni("CHECK", &w, &wrong);
     assert!(!ok);
-    assert!(out["msg"].as_str().unwrap().contains("192.168.250.250"), "{out}");
+    assert!(
+        out["msg"].as_str().unwrap().contains("192.168.250.250"),
+        "{out}"
+    );
 
-    assert!(Command::new("ip").args(["link", "del", "dev", &w.host_if()]).status().unwrap().success());
+    assert!(Command::new("ip")
+        .args(["link", "del", "dev", &w.host_if()])
+        .status()
+        .unwrap()
+        .success());
     let (ok, out) = cluster.cni("CHECK", &w, &conf);
     assert!(!ok, "CHECK passed without the veth");
     assert_eq!(out["code"], 102, "{out}");
@@ -433,16 +558,31 @@ fn a_network_bound_to_a_custom_pool_hands_out_its_addresses(cluster: Cluster) {
     let (ok, rb) = cluster.cni("ADD", &b, &by_name);
     assert!(ok, "{rb}");
     let (ia, ib) = (address_of(&ra), address_of(&rb));
-    assert!(in_cidr(ia, "10.20.0.0/24") && in_cidr(ib, "10.20.0.0/24"), "{ia} {ib}");
+    assert!(
+        in_cidr(ia, "10.20.0.0/24") && in_cidr(ib, "10.20.0.0/24"),
+        "{ia} {ib}"
+    );
     assert_ne!(ia, ib);
     let addrs = b.in_ns(&["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
     assert!(addrs.contains(&format!("{ib}/32")), "{addrs}");
 
     // Without ipv4_pools every pool is eligible; a pool that does not exist is refused.
-    let (ok, out) = cluster.run("brindle-ipam", "ADD", "nopool0001", "/x", cluster.netconf("net20", &["10.99.0.0/24"]).to_string().as_bytes());
+    let (ok, out) = cluster.run(
+        "brindle-ipam",
+        "ADD",
+        "nopool0001",
+        "/x",
+        cluster
+            .netconf("net20", &["10.99.0.0/24"])
+            .to_string()
+            .as_bytes(),
+    );
     assert!(!ok);
     assert_eq!(out["code"], 7, "{out}");
-    assert!(out["msg"].as_str().unwrap().contains("10.99.0.0/24"), "{out}");
+    assert!(
+        out["msg"].as_str().unwrap().contains("10.99.0.0/24"),
+        "{out}"
+    );
 
     assert!(cluster.cni("DEL", &a, &by_cidr).0);
     assert!(cluster.cni("DEL", &b, &by_name).0);
@@ -457,7 +597,15 @@ fn bad_netconf_and_exhausted_pools_are_cni_error_objects(cluster: Cluster) {
         assert!(out["msg"].as_str().is_some_and(|m| !m.is_empty()), "{out}");
         out
     };
-    let run = |stdin: &[u8]| cluster.run("brindle-cni", "ADD", &w.container_id, &w.netns_path(), stdin);
+    let run = |stdin: &[u8]| {
+        cluster.run(
+            "brindle-cni",
+            "ADD",
+            &w.container_id,
+            &w.netns_path(),
+            stdin,
+        )
+    };
     assert_eq!(error(run(b"{\"cniVersion\":"))["code"], 6);
     let mut conf = cluster.netconf("Bad Name", &[]);
     assert_eq!(error(run(conf.to_string().as_bytes()))["code"], 7);
@@ -474,15 +622,31 @@ fn bad_netconf_and_exhausted_pools_are_cni_error_objects(cluster: Cluster) {
     let tiny = cluster.netconf("tiny", &["10.30.0.0/30"]);
     let mut got = BTreeSet::new();
     for n in 0..4 {
-        let (ok, out) = cluster.run("brindle-ipam", "ADD", &format!("fill{n}"), "/x", tiny.to_string().as_bytes());
+        let (ok, out) = cluster.run(
+            "brindle-ipam",
+            "ADD",
+            &format!("fill{n}"),
+            "/x",
+            tiny.to_string().as_bytes(),
+        );
         assert!(ok, "{out}");
         got.insert(address_of(&out));
     }
     assert_eq!(got.len(), 4);
     let out = error(cluster.cni("ADD", &w, &tiny));
     assert_eq!(out["code"], 101, "{out}");
-    assert!(out["msg"].as_str().unwrap().contains("no more free addresses"), "{out}");
-    assert!(!host_if_exists(&w.host_if()), "a failed ADD left {}", w.host_if());
+    assert!(
+        out["msg"]
+            .as_str()
+            .unwrap()
+            .contains("no more free addresses"),
+        "{out}"
+    );
+    assert!(
+        !host_if_exists(&w.host_if()),
+        "a failed ADD left {}",
+        w.host_if()
+    );
     assert!(cluster.endpoint(&w).is_none());
     assert_eq!(cluster.allocated().len(), 4);
 
@@ -491,7 +655,13 @@ fn bad_netconf_and_exhausted_pools_are_cni_error_objects(cluster: Cluster) {
         let (ok, out) = cluster.run(plugin, "VERSION", "", "", b"{\"cniVersion\":\"1.0.0\"}");
         assert!(ok);
         assert_eq!(out["cniVersion"], "1.0.0");
-        assert!(out["supportedVersions"].as_array().unwrap().contains(&json!("1.0.0")), "{out}");
+        assert!(
+            out["supportedVersions"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("1.0.0")),
+            "{out}"
+        );
     }
 }
 
@@ -501,13 +671,22 @@ fn a_failed_add_leaks_nothing(cluster: Cluster) {
     // The address is allocated, then wiring fails: the namespace does not exist.
     let container_id = format!("g{:07x}leak", std::process::id());
     let missing_ns = format!("/var/run/netns/cni-missing-{}", std::process::id());
-    let (ok, out) = cluster.run("brindle-cni", "ADD", &container_id, &missing_ns, conf.to_string().as_bytes());
+    let (ok, out) = cluster.run(
+        "brindle-cni",
+        "ADD",
+        &container_id,
+        &missing_ns,
+        conf.to_string().as_bytes(),
+    );
     assert!(!ok, "{out}");
     assert_eq!(out["code"], 102, "{out}");
     assert!(!host_if_exists(&format!("cali{}", &container_id[..11])));
     assert!(cluster.ipam_ips("net1", &container_id).is_empty());
     assert!(cluster.allocated().is_empty(), "{:?}", cluster.allocated());
-    let (weps, _) = cluster.open().list(&keys::resource_prefix("workloadendpoints", None)).unwrap();
+    let (weps, _) = cluster
+        .open()
+        .list(&keys::resource_prefix("workloadendpoints", None))
+        .unwrap();
     assert!(weps.is_empty());
 
     // An interface that already exists is never torn down by an ADD that fails on it.
@@ -528,7 +707,10 @@ fn twenty_parallel_adds_get_twenty_distinct_addresses(cluster: Cluster) {
     let conf = cluster.netconf("net1", &[]);
     let workloads: Vec<Workload> = (0..20).map(|_| Workload::new(&cluster.label)).collect();
     let results: Vec<(bool, Value)> = std::thread::scope(|s| {
-        let handles: Vec<_> = workloads.iter().map(|w| s.spawn(|| cluster.cni("ADD", w, &conf))).collect();
+        let handles: Vec<_> = workloads
+            .iter()
+            .map(|w| s.spawn(|| cluster.cni("ADD", w, &conf)))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let mut addresses = BTreeSet::new();
@@ -541,7 +723,9 @@ fn twenty_parallel_adds_get_twenty_distinct_addresses(cluster: Cluster) {
     assert_eq!(allocated, addresses);
     for w in &workloads {
         let wep = cluster.endpoint(w).expect("endpoint");
-        let ip = address_of(&json!({"ips": [{"address": wep.as_workload_endpoint().unwrap().spec.ip_networks[0]}]}));
+        let ip = address_of(
+            &json!({"ips": [{"address": wep.as_workload_endpoint().unwrap().spec.ip_networks[0]}]}),
+        );
         assert!(addresses.contains(&ip));
         assert!(cluster.cni("DEL", w, &conf).0);
     }

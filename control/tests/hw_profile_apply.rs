@@ -38,7 +38,12 @@ impl Rig {
             .stderr(log)
             .spawn()
             .expect("spawn brindle-node");
-        let rig = Rig { lab, dir, socket, node: Some(child) };
+        let rig = Rig {
+            lab,
+            dir,
+            socket,
+            node: Some(child),
+        };
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if control::stats::fetch(&rig.socket).is_ok() {
@@ -54,7 +59,10 @@ impl Rig {
     }
 
     fn node_sh(&self, args: &[&str]) -> String {
-        let out = self.lab.exec_timeout(&self.lab.node_netns(), args, Duration::from_secs(10)).expect("exec");
+        let out = self
+            .lab
+            .exec_timeout(&self.lab.node_netns(), args, Duration::from_secs(10))
+            .expect("exec");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -87,22 +95,62 @@ fn generic_xdp_interrupt_worker_and_napi_overrides_are_applied_forward_and_are_u
     let mut rig = Rig::new("sqh", hw);
     let uplink = rig.lab.uplink().expect("uplink").clone();
     let dev = uplink.node_interface.clone();
-    let sysfs = |rig: &Rig, file: &str| rig.node_sh(&["cat", &format!("/sys/class/net/{dev}/{file}")]).trim().to_owned();
+    let sysfs = |rig: &Rig, file: &str| {
+        rig.node_sh(&["cat", &format!("/sys/class/net/{dev}/{file}")])
+            .trim()
+            .to_owned()
+    };
 
     let link = rig.node_sh(&["ip", "-d", "link", "show", "dev", &dev]);
-    assert!(link.contains("xdpgeneric"), "the uplink's program is in generic mode:\n{link}");
+    assert!(
+        link.contains("xdpgeneric"),
+        "the uplink's program is in generic mode:\n{link}"
+    );
     let stats = control::stats::fetch(&rig.socket).expect("stats");
-    assert_eq!(stats["mode"], "interrupt", "[hw] rx_mode beats node.toml's mode");
-    let uplink_port = stats["ports"].as_array().unwrap().iter().find(|p| p["name"] == dev.as_str()).cloned();
-    assert_eq!(uplink_port.map(|p| p["xdp_mode"].clone()), Some(serde_json::json!("generic")), "{stats}");
+    assert_eq!(
+        stats["mode"], "interrupt",
+        "[hw] rx_mode beats node.toml's mode"
+    );
+    let uplink_port = stats["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == dev.as_str())
+        .cloned();
+    assert_eq!(
+        uplink_port.map(|p| p["xdp_mode"].clone()),
+        Some(serde_json::json!("generic")),
+        "{stats}"
+    );
     assert_eq!(sysfs(&rig, "napi_defer_hard_irqs"), "3");
     assert_eq!(sysfs(&rig, "gro_flush_timeout"), "50000");
 
     // The workload reaches the outside through the uplink and back (ip_forward is off in
     // the node namespace: only brindle forwards).
     let w1 = rig.lab.workloads()[0].netns.clone();
-    let out = rig.lab.exec_timeout(&w1, &["ping", "-c", "3", "-i", "0.2", "-W", "2", &uplink.ext_ip.to_string()], Duration::from_secs(20)).unwrap();
-    assert!(out.status.success(), "w1 -> ext: {}\n{}", String::from_utf8_lossy(&out.stdout), rig.log());
+    let out = rig
+        .lab
+        .exec_timeout(
+            &w1,
+            &[
+                "ping",
+                "-c",
+                "3",
+                "-i",
+                "0.2",
+                "-W",
+                "2",
+                &uplink.ext_ip.to_string(),
+            ],
+            Duration::from_secs(20),
+        )
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "w1 -> ext: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        rig.log()
+    );
 
     rig.stop_node();
     assert_eq!(sysfs(&rig, "napi_defer_hard_irqs"), "0", "restored on stop");

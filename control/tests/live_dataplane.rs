@@ -33,7 +33,12 @@ impl Rig {
         let dir = std::env::temp_dir().join(format!("brindle-test-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
         let socket = dir.join("node.sock");
-        let mut rig = Rig { lab, dir, socket, node: None };
+        let mut rig = Rig {
+            lab,
+            dir,
+            socket,
+            node: None,
+        };
         rig.write_config(attached);
         rig.start_node();
         rig
@@ -46,7 +51,10 @@ impl Rig {
         let mut text = head;
         for &i in attached {
             let w = &self.lab.workloads()[i];
-            text.push_str(&format!("\n[[workload]]\ninterface = \"{}\"\nips = [\"{}\"]\n", w.host_interface, w.ip));
+            text.push_str(&format!(
+                "\n[[workload]]\ninterface = \"{}\"\nips = [\"{}\"]\n",
+                w.host_interface, w.ip
+            ));
         }
         std::fs::write(self.dir.join("node.toml"), text).unwrap();
     }
@@ -54,14 +62,22 @@ impl Rig {
     fn start_node(&mut self) {
         let log = std::fs::File::create(self.dir.join("node.log")).unwrap();
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.lab.node_netns(), NODE_BIN, "--config"])
+            .args([
+                "netns",
+                "exec",
+                &self.lab.node_netns(),
+                NODE_BIN,
+                "--config",
+            ])
             .arg(self.dir.join("node.toml"))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn brindle-node");
         self.node = Some(child);
-        self.wait_for("the node's control socket", |r| control::stats::fetch(&r.socket).is_ok());
+        self.wait_for("the node's control socket", |r| {
+            control::stats::fetch(&r.socket).is_ok()
+        });
     }
 
     /// Waits (at most 15 s) until `ready(self)` holds.
@@ -93,7 +109,11 @@ impl Rig {
     fn port_names(&self) -> Vec<String> {
         self.stats()["ports"]
             .as_array()
-            .map(|a| a.iter().filter_map(|p| p["name"].as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -110,22 +130,37 @@ impl Rig {
     }
 
     fn run(&self, ns: &str, args: &[&str]) -> std::process::Output {
-        self.lab.exec_timeout(ns, args, Duration::from_secs(30)).expect("exec")
+        self.lab
+            .exec_timeout(ns, args, Duration::from_secs(30))
+            .expect("exec")
     }
 
     fn ping(&self, from: usize, to: &str) -> (bool, String) {
-        let out = self.run(&self.ns(from), &["ping", "-c", "3", "-i", "0.2", "-W", "2", to]);
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+        let out = self.run(
+            &self.ns(from),
+            &["ping", "-c", "3", "-i", "0.2", "-W", "2", to],
+        );
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     }
 
     fn xdp_attached(&self, dev: &str) -> bool {
-        let out = self.run(&self.lab.node_netns(), &["ip", "-d", "link", "show", "dev", dev]);
+        let out = self.run(
+            &self.lab.node_netns(),
+            &["ip", "-d", "link", "show", "dev", dev],
+        );
         String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
     }
 
     fn node_cmd(&self, args: &[&str]) {
         let out = self.run(&self.lab.node_netns(), args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -142,20 +177,43 @@ impl Drop for Rig {
 
 /// "N packets transmitted, M received" from ping's summary.
 fn transmitted_received(out: &str) -> (u64, u64) {
-    let line = out.lines().find(|l| l.contains("packets transmitted")).unwrap_or_else(|| panic!("no summary:\n{out}"));
-    let numbers: Vec<u64> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|t| t.parse().ok()).collect();
+    let line = out
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_else(|| panic!("no summary:\n{out}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|t| t.parse().ok())
+        .collect();
     (numbers[0], numbers[1])
 }
 
 #[test]
 fn workloads_attach_and_detach_on_sighup_without_disturbing_a_running_ping() {
     let rig = Rig::new("lda", 3, &[0]);
-    rig.wait_for("workload 0 attached", |r| r.port_names().contains(&r.iface(0)));
-    assert!(!rig.xdp_attached(&rig.iface(1)), "workload 1 is not in node.toml yet");
+    rig.wait_for("workload 0 attached", |r| {
+        r.port_names().contains(&r.iface(0))
+    });
+    assert!(
+        !rig.xdp_attached(&rig.iface(1)),
+        "workload 1 is not in node.toml yet"
+    );
 
     // Workload 0 pings its gateway (answered by the slow path, through its port) all along.
     let background = Command::new("ip")
-        .args(["netns", "exec", &rig.ns(0), "ping", "-c", "50", "-i", "0.1", "-W", "1", "169.254.1.1"])
+        .args([
+            "netns",
+            "exec",
+            &rig.ns(0),
+            "ping",
+            "-c",
+            "50",
+            "-i",
+            "0.1",
+            "-W",
+            "1",
+            "169.254.1.1",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -169,30 +227,51 @@ fn workloads_attach_and_detach_on_sighup_without_disturbing_a_running_ping() {
         names.contains(&r.iface(1)) && names.contains(&r.iface(2))
     });
     for i in 1..3 {
-        assert!(rig.xdp_attached(&rig.iface(i)), "workload {i} has XDP after SIGHUP");
+        assert!(
+            rig.xdp_attached(&rig.iface(i)),
+            "workload {i} has XDP after SIGHUP"
+        );
     }
     for from in 0..3 {
         for to in 0..3 {
             if from != to {
                 let (ok, out) = rig.ping(from, &rig.ip(to));
-                assert!(ok, "ping w{from} -> w{to} after the add:\n{out}\n{}", rig.log());
+                assert!(
+                    ok,
+                    "ping w{from} -> w{to} after the add:\n{out}\n{}",
+                    rig.log()
+                );
             }
         }
     }
 
-    let out = background.wait_with_output().expect("background ping output");
+    let out = background
+        .wait_with_output()
+        .expect("background ping output");
     let (sent, received) = transmitted_received(&String::from_utf8_lossy(&out.stdout));
     assert!(sent >= 40, "the background ping ran: {sent} sent");
-    assert!(sent - received <= 2, "workload 0 lost {} of {sent} pings while others were added", sent - received);
+    assert!(
+        sent - received <= 2,
+        "workload 0 lost {} of {sent} pings while others were added",
+        sent - received
+    );
 
     // Remove workload 2: detached, and traffic to it is answered with ICMP unreachable.
     rig.write_config(&[0, 1]);
     rig.sighup();
-    rig.wait_for("workload 2 detached", |r| !r.port_names().contains(&r.iface(2)));
-    assert!(!rig.xdp_attached(&rig.iface(2)), "workload 2 still has XDP after its removal");
+    rig.wait_for("workload 2 detached", |r| {
+        !r.port_names().contains(&r.iface(2))
+    });
+    assert!(
+        !rig.xdp_attached(&rig.iface(2)),
+        "workload 2 still has XDP after its removal"
+    );
     let (ok, out) = rig.ping(0, &rig.ip(2));
     assert!(!ok, "a removed workload must not be reachable:\n{out}");
-    assert!(out.contains("Destination Net Unreachable"), "expected ICMP unreachable:\n{out}");
+    assert!(
+        out.contains("Destination Net Unreachable"),
+        "expected ICMP unreachable:\n{out}"
+    );
     let (ok, out) = rig.ping(0, &rig.ip(1));
     assert!(ok, "w0 -> w1 after w2's removal:\n{out}\n{}", rig.log());
 }
@@ -207,33 +286,64 @@ fn a_missing_interface_is_reported_and_attached_once_it_appears() {
     rig.node_cmd(&["ip", "link", "set", "dev", &cali, "name", &parked]);
     rig.write_config(&[0, 1]);
     rig.sighup();
-    rig.wait_for("workload 0 attached", |r| r.port_names().contains(&r.iface(0)));
+    rig.wait_for("workload 0 attached", |r| {
+        r.port_names().contains(&r.iface(0))
+    });
     let stats = rig.stats();
     let failures = stats["failures"].as_array().cloned().unwrap_or_default();
     assert!(
-        failures.iter().any(|f| f["item"] == cali.as_str() && f["kind"] == "missing"),
+        failures
+            .iter()
+            .any(|f| f["item"] == cali.as_str() && f["kind"] == "missing"),
         "the missing interface is reported: {stats}"
     );
-    assert!(rig.log().contains(&cali), "the log names the missing interface:\n{}", rig.log());
+    assert!(
+        rig.log().contains(&cali),
+        "the log names the missing interface:\n{}",
+        rig.log()
+    );
     let (ok, _) = rig.ping(0, &rig.ip(1));
-    assert!(!ok, "workload 1 is not reachable while its interface is missing");
+    assert!(
+        !ok,
+        "workload 1 is not reachable while its interface is missing"
+    );
 
     // The interface appears: the node's retry attaches it without another SIGHUP.
     rig.node_cmd(&["ip", "link", "set", "dev", &parked, "name", &cali]);
     rig.node_cmd(&["ip", "link", "set", "dev", &cali, "up"]);
-    rig.wait_for("workload 1 attached after its interface appeared", |r| r.port_names().contains(&r.iface(1)));
-    assert!(rig.stats()["failures"].as_array().is_some_and(|a| a.is_empty()), "{}", rig.stats());
+    rig.wait_for("workload 1 attached after its interface appeared", |r| {
+        r.port_names().contains(&r.iface(1))
+    });
+    assert!(
+        rig.stats()["failures"]
+            .as_array()
+            .is_some_and(|a| a.is_empty()),
+        "{}",
+        rig.stats()
+    );
     let (ok, out) = rig.ping(0, &rig.ip(1));
-    assert!(ok, "w0 -> w1 once its interface exists:\n{out}\n{}", rig.log());
+    assert!(
+        ok,
+        "w0 -> w1 once its interface exists:\n{out}\n{}",
+        rig.log()
+    );
 }
 
 /// GET `path` from `addr` inside network namespace `ns` (a thread of its own does the setns).
 fn http_get_in(ns: &str, addr: &str, path: &str) -> (u16, String) {
-    let (ns, addr, path) = (ns.to_owned(), addr.parse::<SocketAddr>().unwrap(), path.to_owned());
+    let (ns, addr, path) = (
+        ns.to_owned(),
+        addr.parse::<SocketAddr>().unwrap(),
+        path.to_owned(),
+    );
     std::thread::spawn(move || {
         let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("netns file");
         // SAFETY: setns on this thread with a valid namespace descriptor.
-        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
+        assert_eq!(
+            unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) },
+            0,
+            "setns"
+        );
         control::health::get(addr, &path).expect("HTTP GET")
     })
     .join()
@@ -251,14 +361,22 @@ fn metric(text: &str, name: &str) -> u64 {
 fn health_and_metrics_answer_inside_the_node_namespace() {
     let rig = Rig::new("ldc", 2, &[0, 1]);
     let ns = rig.lab.node_netns();
-    rig.wait_for("readiness", |r| http_get_in(&r.lab.node_netns(), "127.0.0.1:9099", "/readiness").0 == 200);
+    rig.wait_for("readiness", |r| {
+        http_get_in(&r.lab.node_netns(), "127.0.0.1:9099", "/readiness").0 == 200
+    });
     assert_eq!(http_get_in(&ns, "127.0.0.1:9099", "/liveness").0, 200);
     assert_eq!(http_get_in(&ns, "127.0.0.1:9099", "/nothing").0, 404);
 
     let (status, before) = http_get_in(&ns, "127.0.0.1:9091", "/metrics");
     assert_eq!(status, 200);
-    assert!(before.contains("# TYPE brindle_fastpath_forwarded_total counter"), "{before}");
-    assert!(before.contains("brindle_dataplane_ports{kind=\"workload\"} 2"), "{before}");
+    assert!(
+        before.contains("# TYPE brindle_fastpath_forwarded_total counter"),
+        "{before}"
+    );
+    assert!(
+        before.contains("brindle_dataplane_ports{kind=\"workload\"} 2"),
+        "{before}"
+    );
     let forwarded_before = metric(&before, "brindle_fastpath_forwarded_total");
     let (ok, out) = rig.ping(0, &rig.ip(1));
     assert!(ok, "{out}");
@@ -267,7 +385,13 @@ fn health_and_metrics_answer_inside_the_node_namespace() {
     let mut after = forwarded_before;
     while Instant::now() < deadline && after < forwarded_before + 4 {
         std::thread::sleep(Duration::from_millis(100));
-        after = metric(&http_get_in(&ns, "127.0.0.1:9091", "/metrics").1, "brindle_fastpath_forwarded_total");
+        after = metric(
+            &http_get_in(&ns, "127.0.0.1:9091", "/metrics").1,
+            "brindle_fastpath_forwarded_total",
+        );
     }
-    assert!(after >= forwarded_before + 4, "forwarded grew from {forwarded_before} to {after} only");
+    assert!(
+        after >= forwarded_before + 4,
+        "forwarded grew from {forwarded_before} to {after} only"
+    );
 }

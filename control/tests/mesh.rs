@@ -45,19 +45,28 @@ fn two_agent_nodes_peer_in_the_mesh_and_tunnel_between_their_workloads_with_ipip
 /// Pings `to` from `from` three times and returns how many frames each node encapsulated
 /// meanwhile.
 fn encapsulated_during(cluster: &Cluster, from: &str, to: Ipv4Addr) -> Vec<u64> {
-    let before: Vec<u64> = (1..=3).map(|k| ipip_encapsulated(&cluster.stats(k))).collect();
-    assert!(cluster.ping_until_ok(from, to, Duration::from_secs(15)), "{from} -> {to}\n{}", cluster.logs());
+    let before: Vec<u64> = (1..=3)
+        .map(|k| ipip_encapsulated(&cluster.stats(k)))
+        .collect();
+    assert!(
+        cluster.ping_until_ok(from, to, Duration::from_secs(15)),
+        "{from} -> {to}\n{}",
+        cluster.logs()
+    );
     if let Err(out) = cluster.ping3(from, to) {
         panic!("ping {from} -> {to}:\n{out}\n{}", cluster.logs());
     }
-    (1..=3).map(|k| ipip_encapsulated(&cluster.stats(k)) - before[k - 1]).collect()
+    (1..=3)
+        .map(|k| ipip_encapsulated(&cluster.stats(k)) - before[k - 1])
+        .collect()
 }
 
 #[test]
 fn three_nodes_across_a_router_mesh_then_reflect_routes_with_crosssubnet_ipip() {
     // Nodes 1 and 2 share a segment; node 3 is behind the router, in another subnet.
     let mut cluster = Cluster::up("mc", "CrossSubnet", 3, 1);
-    let workloads: Vec<(String, Ipv4Addr)> = (1..=3).map(|k| cluster.add_container(k, NETWORK)).collect();
+    let workloads: Vec<(String, Ipv4Addr)> =
+        (1..=3).map(|k| cluster.add_container(k, NETWORK)).collect();
     let ip = |k: usize| cluster.node_ip(k);
     let mesh = "node-to-node mesh";
     cluster.wait_peers(1, &[(ip(2), mesh), (ip(3), mesh)], Duration::from_secs(30));
@@ -67,18 +76,34 @@ fn three_nodes_across_a_router_mesh_then_reflect_routes_with_crosssubnet_ipip() 
     // Same subnet: plain. To and from node 3: IPIP (CrossSubnet), both ways.
     let (c1, c2, c3) = (&workloads[0].0, &workloads[1].0, &workloads[2].0);
     let (w1, w2, w3) = (workloads[0].1, workloads[1].1, workloads[2].1);
-    assert_eq!(encapsulated_during(&cluster, c1, w2), [0, 0, 0], "node 1 <-> node 2 on one segment: plain");
+    assert_eq!(
+        encapsulated_during(&cluster, c1, w2),
+        [0, 0, 0],
+        "node 1 <-> node 2 on one segment: plain"
+    );
     let tunnelled = encapsulated_during(&cluster, c1, w3);
-    assert!(tunnelled[0] >= 3 && tunnelled[1] == 0 && tunnelled[2] >= 3, "node 1 <-> node 3 across the router: IPIP {tunnelled:?}");
+    assert!(
+        tunnelled[0] >= 3 && tunnelled[1] == 0 && tunnelled[2] >= 3,
+        "node 1 <-> node 3 across the router: IPIP {tunnelled:?}"
+    );
     let tunnelled = encapsulated_during(&cluster, c3, w2);
-    assert!(tunnelled[0] == 0 && tunnelled[1] >= 3 && tunnelled[2] >= 3, "node 3 <-> node 2: IPIP {tunnelled:?}");
+    assert!(
+        tunnelled[0] == 0 && tunnelled[1] >= 3 && tunnelled[2] >= 3,
+        "node 3 <-> node 2: IPIP {tunnelled:?}"
+    );
 
     // Calico's route reflector recipe: node 1 reflects (label + cluster ID), every node peers
     // with the reflectors, then the mesh goes off. Nodes 2 and 3 now hear each other's routes
     // only through node 1.
     let node1 = format!("{}n1", cluster.lab.spec().name);
     cluster.brindlectl(&["label", "nodes", &node1, "route-reflector=true"]);
-    cluster.brindlectl(&["patch", "node", &node1, "-p", r#"{"spec":{"bgp":{"routeReflectorClusterID":"224.0.0.1"}}}"#]);
+    cluster.brindlectl(&[
+        "patch",
+        "node",
+        &node1,
+        "-p",
+        r#"{"spec":{"bgp":{"routeReflectorClusterID":"224.0.0.1"}}}"#,
+    ]);
     cluster.apply(
         "apiVersion: projectcalico.org/v3
 kind: BGPPeer
@@ -99,15 +124,29 @@ spec:
 ",
     );
     let specific = "node specific";
-    cluster.wait_peers(1, &[(ip(2), specific), (ip(3), specific)], Duration::from_secs(30));
+    cluster.wait_peers(
+        1,
+        &[(ip(2), specific), (ip(3), specific)],
+        Duration::from_secs(30),
+    );
     cluster.wait_peers(2, &[(ip(1), specific)], Duration::from_secs(30));
     cluster.wait_peers(3, &[(ip(1), specific)], Duration::from_secs(30));
     // Reflected: node 3's block reaches node 2 with node 3 as its next hop, still IPIP.
     let tunnelled = encapsulated_during(&cluster, c2, w3);
-    assert!(tunnelled[1] >= 3 && tunnelled[2] >= 3, "node 2 <-> node 3 through reflected routes: {tunnelled:?}");
-    assert_eq!(encapsulated_during(&cluster, c2, w1), [0, 0, 0], "node 2 <-> node 1: plain");
+    assert!(
+        tunnelled[1] >= 3 && tunnelled[2] >= 3,
+        "node 2 <-> node 3 through reflected routes: {tunnelled:?}"
+    );
+    assert_eq!(
+        encapsulated_during(&cluster, c2, w1),
+        [0, 0, 0],
+        "node 2 <-> node 1: plain"
+    );
     let tunnelled = encapsulated_during(&cluster, c3, w1);
-    assert!(tunnelled[0] >= 3 && tunnelled[2] >= 3, "node 3 <-> node 1: {tunnelled:?}");
+    assert!(
+        tunnelled[0] >= 3 && tunnelled[2] >= 3,
+        "node 3 <-> node 1: {tunnelled:?}"
+    );
 }
 
 #[test]
@@ -118,7 +157,14 @@ fn a_global_bgppeer_is_an_external_bird_peered_over_ebgp_both_ways() {
     // announces 203.0.113.0/24 (its loopback holds .1) and puts what it learns into the
     // switch namespace's kernel, so that replies find their way back to the workload.
     let sw = cluster.lab.spec().switch_netns();
-    let run = |args: &[&str]| assert!(Command::new("ip").args(["netns", "exec", &sw]).args(args).status().unwrap().success());
+    let run = |args: &[&str]| {
+        assert!(Command::new("ip")
+            .args(["netns", "exec", &sw])
+            .args(args)
+            .status()
+            .unwrap()
+            .success())
+    };
     run(&["ip", "addr", "add", "10.98.0.250/24", "dev", "br0"]);
     run(&["ip", "addr", "add", "203.0.113.1/32", "dev", "lo"]);
     run(&["ip", "link", "set", "lo", "up"]);
@@ -146,7 +192,17 @@ protocol bgp brindle {{
     )
     .unwrap();
     let bird = Command::new("ip")
-        .args(["netns", "exec", &sw, "bird", "-f", "-c", &conf.display().to_string(), "-s", &sock])
+        .args([
+            "netns",
+            "exec",
+            &sw,
+            "bird",
+            "-f",
+            "-c",
+            &conf.display().to_string(),
+            "-s",
+            &sock,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -162,13 +218,25 @@ spec:
   asNumber: 65100
 ",
     );
-    cluster.wait_peers(1, &[("10.98.0.250".parse().unwrap(), "global")], Duration::from_secs(30));
-    let peer = cluster.established_peer(1, "10.98.0.250".parse().unwrap()).unwrap();
+    cluster.wait_peers(
+        1,
+        &[("10.98.0.250".parse().unwrap(), "global")],
+        Duration::from_secs(30),
+    );
+    let peer = cluster
+        .established_peer(1, "10.98.0.250".parse().unwrap())
+        .unwrap();
     assert_eq!(peer["asn"], 65100, "{peer}");
 
     // BIRD holds the node's block with AS_PATH 64512 and the node as next hop.
     let block_route = || {
-        let out = Command::new("ip").args(["netns", "exec", &sw, "birdc", "-s", &sock, "show", "route", "all", "protocol", "brindle"]).output().unwrap();
+        let out = Command::new("ip")
+            .args([
+                "netns", "exec", &sw, "birdc", "-s", &sock, "show", "route", "all", "protocol",
+                "brindle",
+            ])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -177,12 +245,17 @@ spec:
     }
     let shown = block_route();
     assert!(
-        shown.contains("BGP.as_path: 64512") && shown.contains(&format!("via {}", cluster.node_ip(1))),
+        shown.contains("BGP.as_path: 64512")
+            && shown.contains(&format!("via {}", cluster.node_ip(1))),
         "BIRD's routes from brindle:\n{shown}"
     );
     // And the node learned BIRD's prefix: the workload reaches the router's address.
     assert!(
-        cluster.ping_until_ok(&container, "203.0.113.1".parse().unwrap(), Duration::from_secs(15)),
+        cluster.ping_until_ok(
+            &container,
+            "203.0.113.1".parse().unwrap(),
+            Duration::from_secs(15)
+        ),
         "workload -> 203.0.113.1 through the eBGP route\nBIRD log:\n{}\n{}",
         std::fs::read_to_string(cluster.dir.join("bird.log")).unwrap_or_default(),
         cluster.logs()

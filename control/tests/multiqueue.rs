@@ -32,35 +32,101 @@ struct Rig {
 }
 
 fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().expect("run");
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Rig {
     fn new(tag: &str) -> Rig {
         let name = format!("{tag}{}", std::process::id() % 100_000);
-        let lab = Lab::up(&LabSpec { uplink: false, ..LabSpec::new(name.clone(), 1) }).expect("lab up");
+        let lab = Lab::up(&LabSpec {
+            uplink: false,
+            ..LabSpec::new(name.clone(), 1)
+        })
+        .expect("lab up");
         let ext = format!("{name}-x");
         let dir = std::env::temp_dir().join(format!("brindle-test-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
         let socket = dir.join("node.sock");
-        let rig = Rig { lab, ext, dir, socket, node: None };
+        let rig = Rig {
+            lab,
+            ext,
+            dir,
+            socket,
+            node: None,
+        };
         let node = rig.lab.node_netns();
         let ext = rig.ext.as_str();
         sh(&["ip", "netns", "add", ext]);
         sh(&[
-            "ip", "-n", &node, "link", "add", "eth0", "numtxqueues", "2", "numrxqueues", "2", "type", "veth", "peer", "name",
-            "eth0", "numtxqueues", "2", "numrxqueues", "2", "netns", ext,
+            "ip",
+            "-n",
+            &node,
+            "link",
+            "add",
+            "eth0",
+            "numtxqueues",
+            "2",
+            "numrxqueues",
+            "2",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "numtxqueues",
+            "2",
+            "numrxqueues",
+            "2",
+            "netns",
+            ext,
         ]);
         for ns in [node.as_str(), ext] {
-            sh(&["ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "tx", "off", "tso", "off", "gso", "off", "gro", "off"]);
+            sh(&[
+                "ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "tx", "off", "tso", "off",
+                "gso", "off", "gro", "off",
+            ]);
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
-        sh(&["ip", "-n", &node, "addr", "add", "10.99.0.1/24", "dev", "eth0"]);
-        sh(&["ip", "-n", ext, "addr", "add", "10.99.0.2/24", "dev", "eth0"]);
+        sh(&[
+            "ip",
+            "-n",
+            &node,
+            "addr",
+            "add",
+            "10.99.0.1/24",
+            "dev",
+            "eth0",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            ext,
+            "addr",
+            "add",
+            "10.99.0.2/24",
+            "dev",
+            "eth0",
+        ]);
         sh(&["ip", "-n", &node, "link", "set", "eth0", "up"]);
         sh(&["ip", "-n", ext, "link", "set", "eth0", "up"]);
-        sh(&["ip", "-n", ext, "route", "add", &rig.lab.spec().pool_cidr(), "via", "10.99.0.1"]);
+        sh(&[
+            "ip",
+            "-n",
+            ext,
+            "route",
+            "add",
+            &rig.lab.spec().pool_cidr(),
+            "via",
+            "10.99.0.1",
+        ]);
         sh(&["ip", "netns", "exec", ext, "sh", "-c", "echo 1 > /sys/class/net/eth0/queues/tx-0/xps_cpus && echo 2 > /sys/class/net/eth0/queues/tx-1/xps_cpus"]);
         rig
     }
@@ -73,7 +139,13 @@ impl Rig {
         std::fs::write(self.dir.join("node.toml"), config).unwrap();
         let log = std::fs::File::create(self.dir.join("node.log")).unwrap();
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.lab.node_netns(), NODE_BIN, "--config"])
+            .args([
+                "netns",
+                "exec",
+                &self.lab.node_netns(),
+                NODE_BIN,
+                "--config",
+            ])
             .arg(self.dir.join("node.toml"))
             .stdout(Stdio::null())
             .stderr(log)
@@ -112,7 +184,10 @@ impl Rig {
         let target = self.lab.workloads()[0].ip.to_string();
         let cpu = queue.to_string();
         let out = Command::new("ip")
-            .args(["netns", "exec", &self.ext, "taskset", "-c", &cpu, "ping", "-c", "3", "-i", "0.2", "-W", "1", &target])
+            .args([
+                "netns", "exec", &self.ext, "taskset", "-c", &cpu, "ping", "-c", "3", "-i", "0.2",
+                "-W", "1", &target,
+            ])
             .output()
             .expect("ping");
         out.status.success()
@@ -126,8 +201,13 @@ impl Rig {
     fn uplink_queues(&self) -> u64 {
         let stats = control::stats::fetch(&self.socket).expect("stats");
         let ports = stats["ports"].as_array().cloned().unwrap_or_default();
-        let uplink = ports.iter().find(|p| p["kind"] == "uplink").unwrap_or_else(|| panic!("no uplink port in {stats}"));
-        uplink["queues"].as_u64().unwrap_or_else(|| panic!("no queues in {uplink}"))
+        let uplink = ports
+            .iter()
+            .find(|p| p["kind"] == "uplink")
+            .unwrap_or_else(|| panic!("no uplink port in {stats}"));
+        uplink["queues"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no queues in {uplink}"))
     }
 }
 
@@ -137,7 +217,9 @@ impl Drop for Rig {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.ext]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.ext])
+            .output();
         let _ = self.lab.down();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -147,10 +229,24 @@ impl Drop for Rig {
 fn traffic_on_either_queue_of_the_uplink_is_forwarded_when_the_profile_serves_all_queues() {
     let mut rig = Rig::new("sqm");
     rig.start_node("queue_policy = \"all\"");
-    assert_eq!(rig.uplink_queues(), 2, "both queues have a socket; log:\n{}", rig.log());
-    assert_eq!(rig.workers(), 2, "one worker per queue on this 2-core machine; log:\n{}", rig.log());
+    assert_eq!(
+        rig.uplink_queues(),
+        2,
+        "both queues have a socket; log:\n{}",
+        rig.log()
+    );
+    assert_eq!(
+        rig.workers(),
+        2,
+        "one worker per queue on this 2-core machine; log:\n{}",
+        rig.log()
+    );
     for queue in [0, 1] {
-        assert!(rig.outside_reaches_workload_on(queue), "ext -> w1 on queue {queue}; log:\n{}", rig.log());
+        assert!(
+            rig.outside_reaches_workload_on(queue),
+            "ext -> w1 on queue {queue}; log:\n{}",
+            rig.log()
+        );
     }
     rig.stop_node();
 
@@ -158,13 +254,28 @@ fn traffic_on_either_queue_of_the_uplink_is_forwarded_when_the_profile_serves_al
     rig.start_node("queue_policy = \"one\"");
     assert_eq!(rig.uplink_queues(), 1);
     assert_eq!(rig.workers(), 1, "one queue, one worker, as before");
-    assert!(rig.outside_reaches_workload_on(0), "ext -> w1 on queue 0 with one queue served; log:\n{}", rig.log());
-    assert!(!rig.outside_reaches_workload_on(1), "queue 1 is not served, so the kernel gets it and drops it");
+    assert!(
+        rig.outside_reaches_workload_on(0),
+        "ext -> w1 on queue 0 with one queue served; log:\n{}",
+        rig.log()
+    );
+    assert!(
+        !rig.outside_reaches_workload_on(1),
+        "queue 1 is not served, so the kernel gets it and drops it"
+    );
 }
 
 fn run_in(ns: &str, args: &[&str]) {
-    let out = Command::new("ip").args(["netns", "exec", ns]).args(args).output().expect("run");
-    assert!(out.status.success(), "{ns}: {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{ns}: {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Serves TCP on an address and port, answering every connection with one line.
@@ -184,16 +295,48 @@ fn two_queue_uplink(c: &cluster::Cluster) {
     let node = c.node_netns(1);
     let sw = c.lab.spec().switch_netns();
     let port = c.lab.spec().switch_port(1);
-    let out = Command::new("ip").args(["-n", &node, "-o", "-4", "addr", "show", "dev", "eth0"]).output().unwrap();
+    let out = Command::new("ip")
+        .args(["-n", &node, "-o", "-4", "addr", "show", "dev", "eth0"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let cidr = text.split_whitespace().skip_while(|w| *w != "inet").nth(1).unwrap_or_else(|| panic!("no address on eth0: {text}")).to_owned();
+    let cidr = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no address on eth0: {text}"))
+        .to_owned();
     sh(&["ip", "-n", &node, "link", "del", "eth0"]);
     sh(&[
-        "ip", "-n", &node, "link", "add", "eth0", "numtxqueues", "2", "numrxqueues", "2", "type", "veth", "peer", "name", &port,
-        "numtxqueues", "2", "numrxqueues", "2", "netns", &sw,
+        "ip",
+        "-n",
+        &node,
+        "link",
+        "add",
+        "eth0",
+        "numtxqueues",
+        "2",
+        "numrxqueues",
+        "2",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &port,
+        "numtxqueues",
+        "2",
+        "numrxqueues",
+        "2",
+        "netns",
+        &sw,
     ]);
     for (ns, dev) in [(node.as_str(), "eth0"), (sw.as_str(), port.as_str())] {
-        run_in(ns, &["ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off"]);
+        run_in(
+            ns,
+            &[
+                "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
+            ],
+        );
     }
     sh(&["ip", "-n", &node, "addr", "add", &cidr, "dev", "eth0"]);
     sh(&["ip", "-n", &sw, "link", "set", &port, "master", "br0", "up"]);
@@ -220,7 +363,10 @@ fn start_pinned_node(c: &mut cluster::Cluster) {
         .expect("spawn brindle-node");
     c.nodes[0] = Some(child);
     assert!(
-        cluster::eventually(Duration::from_secs(20), || control::stats::fetch(&c.socket(1)).is_ok()),
+        cluster::eventually(Duration::from_secs(20), || control::stats::fetch(
+            &c.socket(1)
+        )
+        .is_ok()),
         "brindle-node did not become ready; log:\n{}",
         c.log(1)
     );
@@ -246,13 +392,22 @@ fn two_workers_keep_policed_and_nated_flows_whole_whichever_queue_their_replies_
     start_pinned_node(&mut c);
     let stats = c.stats(1);
     let workers = stats["workers"].as_array().cloned().unwrap_or_default();
-    assert_eq!(workers.len(), 2, "a worker per queue: {stats}\n{}", c.logs());
+    assert_eq!(
+        workers.len(),
+        2,
+        "a worker per queue: {stats}\n{}",
+        c.logs()
+    );
 
     // Two policed workloads of one network (their ports spread over the workers) reach each
     // other: the profile allows members in, and the replies are tracked.
     let (a1, _) = c.add_container(1, "net1");
     let (_, a2_ip) = c.add_container(1, "net1");
-    assert!(cluster::eventually(Duration::from_secs(15), || cluster::pings(&a1, a2_ip)), "a1 -> a2\n{}", c.logs());
+    assert!(
+        cluster::eventually(Duration::from_secs(15), || cluster::pings(&a1, a2_ip)),
+        "a1 -> a2\n{}",
+        c.logs()
+    );
 
     // Outside: 203.0.113.1 behind a router on the segment with no route to the pool; the
     // default pool has natOutgoing, so only NATed flows get answers.
@@ -261,27 +416,55 @@ fn two_workers_keep_policed_and_nated_flows_whole_whichever_queue_their_replies_
     run_in(&sw, &["ip", "addr", "add", "10.98.0.250/24", "dev", "br0"]);
     run_in(&sw, &["ip", "addr", "add", "203.0.113.1/32", "dev", "lo"]);
     run_in(&sw, &["ip", "link", "set", "lo", "up"]);
-    run_in(&node_ns, &["ip", "route", "add", "203.0.113.0/24", "via", "10.98.0.250"]);
+    run_in(
+        &node_ns,
+        &["ip", "route", "add", "203.0.113.0/24", "via", "10.98.0.250"],
+    );
     let server = cluster::spawn_in(&sw, &["python3", "-c", PEER_SERVER, "203.0.113.1", "7777"]);
     c.daemons.push(server);
     let outside: std::net::Ipv4Addr = "203.0.113.1".parse().unwrap();
-    assert!(cluster::eventually(Duration::from_secs(15), || cluster::pings(&a1, outside)), "a1 -> outside\n{}", c.logs());
+    assert!(
+        cluster::eventually(Duration::from_secs(15), || cluster::pings(&a1, outside)),
+        "a1 -> outside\n{}",
+        c.logs()
+    );
 
     // Many flows (each ping a new echo identifier, each connection a new port) spread over
     // both workers; every one must get its answer back through its own worker's NAT entry
     // and flow table, whichever queue the answer arrives on. A policed workload with no
     // ingress rule for the outside sees the answers only if the flow table knows them.
-    let before: Vec<u64> = workers.iter().map(|w| w["handoff"]["received"].as_u64().unwrap_or(0)).collect();
+    let before: Vec<u64> = workers
+        .iter()
+        .map(|w| w["handoff"]["received"].as_u64().unwrap_or(0))
+        .collect();
     for flow in 0..12 {
-        assert!(cluster::pings(&a1, outside), "ping flow {flow} through NAT\n{}", c.logs());
-        assert!(cluster::connects(&a1, outside, 7777), "TCP flow {flow} through NAT\n{}", c.logs());
+        assert!(
+            cluster::pings(&a1, outside),
+            "ping flow {flow} through NAT\n{}",
+            c.logs()
+        );
+        assert!(
+            cluster::connects(&a1, outside, 7777),
+            "TCP flow {flow} through NAT\n{}",
+            c.logs()
+        );
     }
     let stats = c.stats(1);
     let workers = stats["workers"].as_array().cloned().unwrap_or_default();
     for (i, w) in workers.iter().enumerate() {
-        assert!(w["counters"]["rx_packets"].as_u64().unwrap_or(0) > 0, "worker {i} processed frames: {stats}");
+        assert!(
+            w["counters"]["rx_packets"].as_u64().unwrap_or(0) > 0,
+            "worker {i} processed frames: {stats}"
+        );
         let received = w["handoff"]["received"].as_u64().unwrap_or(0);
-        assert!(received > before[i], "worker {i} took frames from the other one (replies on the other queue): {stats}");
-        assert_eq!(w["handoff"]["handoff_full"].as_u64(), Some(0), "no ring ran full: {stats}");
+        assert!(
+            received > before[i],
+            "worker {i} took frames from the other one (replies on the other queue): {stats}"
+        );
+        assert_eq!(
+            w["handoff"]["handoff_full"].as_u64(),
+            Some(0),
+            "no ring ran full: {stats}"
+        );
     }
 }

@@ -37,7 +37,12 @@ impl Rig {
         let socket = dir.join("node.sock");
         let config = format!("{}\n{extra}", lab.node_config_toml("interrupt", &socket));
         std::fs::write(dir.join("node.toml"), config).unwrap();
-        let mut rig = Rig { lab, dir, socket, node: None };
+        let mut rig = Rig {
+            lab,
+            dir,
+            socket,
+            node: None,
+        };
         rig.start_node();
         rig
     }
@@ -45,7 +50,13 @@ impl Rig {
     fn start_node(&mut self) {
         let log = std::fs::File::create(self.dir.join("node.log")).unwrap();
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.lab.node_netns(), NODE_BIN, "--config"])
+            .args([
+                "netns",
+                "exec",
+                &self.lab.node_netns(),
+                NODE_BIN,
+                "--config",
+            ])
             .arg(self.dir.join("node.toml"))
             .stdout(Stdio::null())
             .stderr(log)
@@ -79,7 +90,10 @@ impl Rig {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "node did not exit after signal {signal}");
+            assert!(
+                Instant::now() < deadline,
+                "node did not exit after signal {signal}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -93,7 +107,9 @@ impl Rig {
     }
 
     fn run(&self, ns: &str, args: &[&str]) -> std::process::Output {
-        self.lab.exec_timeout(ns, args, Duration::from_secs(30)).expect("exec")
+        self.lab
+            .exec_timeout(ns, args, Duration::from_secs(30))
+            .expect("exec")
     }
 
     fn ping(&self, from: usize, to: &str, extra: &[&str]) -> (bool, String) {
@@ -101,11 +117,17 @@ impl Rig {
         args.extend_from_slice(extra);
         args.push(to);
         let out = self.run(&self.ns(from), &args);
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     }
 
     fn xdp_attached(&self, dev: &str) -> bool {
-        let out = self.run(&self.lab.node_netns(), &["ip", "-d", "link", "show", "dev", dev]);
+        let out = self.run(
+            &self.lab.node_netns(),
+            &["ip", "-d", "link", "show", "dev", dev],
+        );
         String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
     }
 }
@@ -126,7 +148,8 @@ fn counter(stats: &Value, path: &[&str]) -> u64 {
     for p in path {
         v = &v[*p];
     }
-    v.as_u64().unwrap_or_else(|| panic!("no counter {path:?} in {stats}"))
+    v.as_u64()
+        .unwrap_or_else(|| panic!("no counter {path:?} in {stats}"))
 }
 
 #[test]
@@ -146,14 +169,25 @@ fn every_pair_of_workloads_pings_and_transfers_tcp_and_counters_account_for_it()
     // 6 directed pairs x 3 echo requests, each answered: at least 36 frames crossed brindle,
     // forwarded by the worker or (the first frame towards a neighbour not yet resolved) held
     // by the slow path and sent on once ARP answered.
-    let crossed = |s: &Value| counter(s, &["fastpath", "forwarded"]) + counter(s, &["slowpath", "held_forwarded"]);
+    let crossed = |s: &Value| {
+        counter(s, &["fastpath", "forwarded"]) + counter(s, &["slowpath", "held_forwarded"])
+    };
     let forwarded = crossed(&after_ping) - crossed(&before);
     assert!(forwarded >= 36, "forwarded {forwarded} < 36: {after_ping}");
 
     for (server, client) in [(0usize, 1usize), (1, 2), (2, 0)] {
         let port = "5201";
         let mut srv = Command::new("ip")
-            .args(["netns", "exec", &rig.ns(server), "iperf3", "-s", "-1", "-p", port])
+            .args([
+                "netns",
+                "exec",
+                &rig.ns(server),
+                "iperf3",
+                "-s",
+                "-1",
+                "-p",
+                port,
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -161,25 +195,50 @@ fn every_pair_of_workloads_pings_and_transfers_tcp_and_counters_account_for_it()
         std::thread::sleep(Duration::from_millis(300));
         let out = rig.run(
             &rig.ns(client),
-            &["iperf3", "-c", &rig.ip(server).to_string(), "-p", port, "-t", "1", "-J", "--connect-timeout", "3000"],
+            &[
+                "iperf3",
+                "-c",
+                &rig.ip(server).to_string(),
+                "-p",
+                port,
+                "-t",
+                "1",
+                "-J",
+                "--connect-timeout",
+                "3000",
+            ],
         );
         let _ = srv.kill();
         let _ = srv.wait();
-        assert!(out.status.success(), "iperf3 w{client} -> w{server}: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "iperf3 w{client} -> w{server}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let report: Value = serde_json::from_slice(&out.stdout).expect("iperf3 json");
         let bytes = report["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
-        assert!(bytes > 1_000_000, "iperf3 w{client} -> w{server} moved only {bytes} bytes");
+        assert!(
+            bytes > 1_000_000,
+            "iperf3 w{client} -> w{server} moved only {bytes} bytes"
+        );
     }
 
     let end = rig.stats();
     let fp = &end["fastpath"];
     let rx = counter(fp, &["rx_packets"]);
-    let accounted = counter(fp, &["forwarded"]) + counter(fp, &["punted"]) + counter(fp, &["dropped"]);
+    let accounted =
+        counter(fp, &["forwarded"]) + counter(fp, &["punted"]) + counter(fp, &["dropped"]);
     // Every received frame ends in exactly one bucket (failed injections are the only other
     // drops and there are none here).
     assert_eq!(rx, accounted, "rx != forwarded + punted + dropped: {fp}");
-    assert!(counter(fp, &["forwarded"]) > 1000, "TCP transfers should be forwarded by brindle: {fp}");
-    assert!(counter(&end, &["slowpath", "arp_requests_answered"]) >= 1, "proxy ARP answered: {end}");
+    assert!(
+        counter(fp, &["forwarded"]) > 1000,
+        "TCP transfers should be forwarded by brindle: {fp}"
+    );
+    assert!(
+        counter(&end, &["slowpath", "arp_requests_answered"]) >= 1,
+        "proxy ARP answered: {end}"
+    );
 }
 
 #[test]
@@ -187,10 +246,19 @@ fn destination_without_route_gets_icmp_net_unreachable() {
     let rig = Rig::new("snb", 2);
     let (ok, out) = rig.ping(0, "10.77.0.1", &[]);
     assert!(!ok, "ping to an unrouted address must fail");
-    assert!(out.contains("Destination Net Unreachable"), "expected ICMP unreachable:\n{out}");
+    assert!(
+        out.contains("Destination Net Unreachable"),
+        "expected ICMP unreachable:\n{out}"
+    );
     let stats = rig.stats();
-    assert!(counter(&stats, &["fastpath", "drops", "no_route"]) >= 3, "{stats}");
-    assert!(counter(&stats, &["slowpath", "icmp_unreachable_sent"]) >= 1, "{stats}");
+    assert!(
+        counter(&stats, &["fastpath", "drops", "no_route"]) >= 3,
+        "{stats}"
+    );
+    assert!(
+        counter(&stats, &["slowpath", "icmp_unreachable_sent"]) >= 1,
+        "{stats}"
+    );
 }
 
 #[test]
@@ -198,10 +266,19 @@ fn ttl_one_gets_time_exceeded() {
     let rig = Rig::new("snc", 2);
     let (ok, out) = rig.ping(0, &rig.ip(1).to_string(), &["-t", "1"]);
     assert!(!ok, "a TTL=1 ping must not arrive");
-    assert!(out.contains("Time to live exceeded"), "expected ICMP time exceeded:\n{out}");
+    assert!(
+        out.contains("Time to live exceeded"),
+        "expected ICMP time exceeded:\n{out}"
+    );
     let stats = rig.stats();
-    assert!(counter(&stats, &["fastpath", "drops", "ttl_expired"]) >= 3, "{stats}");
-    assert!(counter(&stats, &["slowpath", "icmp_time_exceeded_sent"]) >= 1, "{stats}");
+    assert!(
+        counter(&stats, &["fastpath", "drops", "ttl_expired"]) >= 3,
+        "{stats}"
+    );
+    assert!(
+        counter(&stats, &["slowpath", "icmp_time_exceeded_sent"]) >= 1,
+        "{stats}"
+    );
     // TTL 2 is enough for one hop.
     let (ok, out) = rig.ping(0, &rig.ip(1).to_string(), &["-t", "2"]);
     assert!(ok, "TTL=2 crosses one router:\n{out}");
@@ -216,18 +293,45 @@ fn forwarding_resumes_after_sigkill_and_restart_and_host_networking_survives() {
     // The crashed node's XDP program stays attached but has no sockets: traffic falls back to
     // the kernel, so the node's own networking on the uplink keeps working.
     let uplink = rig.lab.uplink().expect("lab has an uplink").clone();
-    let out = rig.run(&rig.lab.node_netns(), &["ping", "-c", "2", "-i", "0.2", "-W", "2", &uplink.ext_ip.to_string()]);
-    assert!(out.status.success(), "node -> ext over the uplink after the crash: {}", String::from_utf8_lossy(&out.stdout));
+    let out = rig.run(
+        &rig.lab.node_netns(),
+        &[
+            "ping",
+            "-c",
+            "2",
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            &uplink.ext_ip.to_string(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "node -> ext over the uplink after the crash: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     rig.start_node();
     let (ok, out) = rig.ping(0, &target, &[]);
     assert!(ok, "after restart:\n{out}\n{}", rig.log());
     // And the restarted node stops cleanly, detaching from every interface.
     let status = rig.signal_node(libc::SIGTERM);
-    assert!(status.success(), "SIGTERM exit status {status:?}\n{}", rig.log());
+    assert!(
+        status.success(),
+        "SIGTERM exit status {status:?}\n{}",
+        rig.log()
+    );
     for w in rig.lab.workloads() {
-        assert!(!rig.xdp_attached(&w.host_interface), "{} still has XDP after SIGTERM", w.host_interface);
+        assert!(
+            !rig.xdp_attached(&w.host_interface),
+            "{} still has XDP after SIGTERM",
+            w.host_interface
+        );
     }
-    assert!(!rig.xdp_attached(&uplink.node_interface), "uplink still has XDP after SIGTERM");
+    assert!(
+        !rig.xdp_attached(&uplink.node_interface),
+        "uplink still has XDP after SIGTERM"
+    );
 }
 
 #[test]
@@ -235,8 +339,24 @@ fn node_traffic_on_the_uplink_stays_with_the_kernel_while_brindle_runs() {
     let rig = Rig::new("sne", 1);
     let uplink = rig.lab.uplink().expect("uplink").clone();
     assert!(rig.xdp_attached(&uplink.node_interface));
-    let out = rig.run(&rig.lab.node_netns(), &["ping", "-c", "3", "-i", "0.2", "-W", "2", &uplink.ext_ip.to_string()]);
-    assert!(out.status.success(), "node -> ext: {}", String::from_utf8_lossy(&out.stdout));
+    let out = rig.run(
+        &rig.lab.node_netns(),
+        &[
+            "ping",
+            "-c",
+            "3",
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            &uplink.ext_ip.to_string(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "node -> ext: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // Those echo replies were not addressed to a pool, so brindle never saw them.
     let stats = rig.stats();
     assert_eq!(counter(&stats, &["fastpath", "forwarded"]), 0, "{stats}");
@@ -247,42 +367,82 @@ fn static_route_through_the_uplink_gateway_reaches_outside_and_back() {
     // The ext namespace routes the pool back through the node, so replies come in on the
     // uplink, where the XDP program hands pool-bound traffic to brindle. The gateway's MAC
     // comes from the kernel's neighbour table (the kernel keeps owning ARP on the uplink).
-    let rig = Rig::with_extra_config("sng", 1, "[[route]]\nprefix = \"10.99.0.0/24\"\nvia = \"10.99.0.2\"\n");
+    let rig = Rig::with_extra_config(
+        "sng",
+        1,
+        "[[route]]\nprefix = \"10.99.0.0/24\"\nvia = \"10.99.0.2\"\n",
+    );
     let ext_ip = rig.lab.uplink().expect("uplink").ext_ip.to_string();
     let (ok, out) = rig.ping(0, &ext_ip, &[]);
-    assert!(ok, "workload -> ext through the uplink:\n{out}\n{}", rig.log());
+    assert!(
+        ok,
+        "workload -> ext through the uplink:\n{out}\n{}",
+        rig.log()
+    );
     let stats = rig.stats();
-    let crossed = counter(&stats, &["fastpath", "forwarded"]) + counter(&stats, &["slowpath", "held_forwarded"]);
+    let crossed = counter(&stats, &["fastpath", "forwarded"])
+        + counter(&stats, &["slowpath", "held_forwarded"]);
     assert!(crossed >= 6, "3 requests out and 3 replies in: {stats}");
 }
 
 #[test]
 fn an_hw_table_tunes_the_uplink_and_a_bad_one_is_refused_with_the_field_named() {
     let route = "[[route]]\nprefix = \"10.99.0.0/24\"\nvia = \"10.99.0.2\"\n";
-    let mut rig = Rig::with_extra_config("snh", 1, &format!("{route}[hw]\nrx_ring_size = 512\nbatch_size = 16\n"));
+    let mut rig = Rig::with_extra_config(
+        "snh",
+        1,
+        &format!("{route}[hw]\nrx_ring_size = 512\nbatch_size = 16\n"),
+    );
     let ext_ip = rig.lab.uplink().expect("uplink").ext_ip.to_string();
     let (ok, out) = rig.ping(0, &ext_ip, &[]);
-    assert!(ok, "forwarding through the tuned uplink:\n{out}\n{}", rig.log());
+    assert!(
+        ok,
+        "forwarding through the tuned uplink:\n{out}\n{}",
+        rig.log()
+    );
     let log = rig.log();
-    let line = log.lines().find(|l| l.contains("uplink NIC profile")).unwrap_or_default();
-    assert!(line.contains("veth") && line.contains("512") && line.contains("16"), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("uplink NIC profile"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("veth") && line.contains("512") && line.contains("16"),
+        "{log}"
+    );
 
     rig.signal_node(libc::SIGTERM);
     let config = rig.dir.join("node.toml");
-    let text = std::fs::read_to_string(&config).unwrap().replace("batch_size = 16", "batch_size = 16\ncolour = \"blue\"");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("batch_size = 16", "batch_size = 16\ncolour = \"blue\"");
     std::fs::write(&config, text).unwrap();
-    let out = rig.run(&rig.lab.node_netns(), &[NODE_BIN, "--config", &config.to_string_lossy()]);
+    let out = rig.run(
+        &rig.lab.node_netns(),
+        &[NODE_BIN, "--config", &config.to_string_lossy()],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("colour"), "an unknown [hw] field must be refused by name: {stderr}");
+    assert!(
+        !out.status.success() && stderr.contains("colour"),
+        "an unknown [hw] field must be refused by name: {stderr}"
+    );
 }
 
 /// Sets the MTU of workload `i`'s veth, both ends.
 fn set_workload_mtu(lab: &Lab, i: usize, mtu: u32) {
     let w = &lab.workloads()[i];
     let mtu = mtu.to_string();
-    for (ns, dev) in [(lab.node_netns(), w.host_interface.clone()), (w.netns.clone(), "eth0".to_owned())] {
-        let out = lab.exec(&ns, &["ip", "link", "set", "dev", &dev, "mtu", &mtu]).unwrap();
-        assert!(out.status.success(), "set mtu {mtu} on {dev}: {}", String::from_utf8_lossy(&out.stderr));
+    for (ns, dev) in [
+        (lab.node_netns(), w.host_interface.clone()),
+        (w.netns.clone(), "eth0".to_owned()),
+    ] {
+        let out = lab
+            .exec(&ns, &["ip", "link", "set", "dev", &dev, "mtu", &mtu])
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "set mtu {mtu} on {dev}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -307,23 +467,34 @@ fn an_mtu_no_frame_can_hold_is_refused_with_the_interface_named() {
     set_workload_mtu(&rig.lab, 0, 9000);
     let out = rig.run(
         &rig.lab.node_netns(),
-        &[NODE_BIN, "--config", &rig.dir.join("node.toml").to_string_lossy()],
+        &[
+            NODE_BIN,
+            "--config",
+            &rig.dir.join("node.toml").to_string_lossy(),
+        ],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the node must refuse to start");
     let cali = &rig.lab.workloads()[0].host_interface;
-    assert!(stderr.contains(cali.as_str()) && stderr.contains("MTU 9000"), "{stderr}");
+    assert!(
+        stderr.contains(cali.as_str()) && stderr.contains("MTU 9000"),
+        "{stderr}"
+    );
 }
 
 mod malformed {
     //! Frames written raw into a workload's eth0 with an AF_PACKET socket.
     use super::*;
-    use std::os::fd::{FromRawFd, OwnedFd, AsRawFd};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
     fn enter_netns(name: &str) {
         let f = std::fs::File::open(format!("/var/run/netns/{name}")).expect("netns file");
         // SAFETY: setns on this thread with a valid namespace descriptor.
-        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
+        assert_eq!(
+            unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) },
+            0,
+            "setns"
+        );
     }
 
     fn send_raw(ns: &str, frames: Vec<Vec<u8>>) {
@@ -374,10 +545,25 @@ mod malformed {
 
     /// A valid Ethernet + IPv4 + UDP frame from `src` to `dst`.
     fn udp_frame(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
-        let mut f = vec![0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
+        let mut f = vec![
+            0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00,
+        ];
         let payload = [0u8; 18];
         let total = 20 + 8 + payload.len();
-        let mut ip = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, 64, 17, 0, 0];
+        let mut ip = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0x40,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ];
         ip.extend_from_slice(&src.octets());
         ip.extend_from_slice(&dst.octets());
         let c = checksum(&ip);
@@ -434,20 +620,36 @@ mod malformed {
         // Wait (bounded) for the worker to publish what it saw.
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut after = rig.stats();
-        while Instant::now() < deadline && counter(&after, &["fastpath", "drops", "bad_ipv4_checksum"]) == 0 {
+        while Instant::now() < deadline
+            && counter(&after, &["fastpath", "drops", "bad_ipv4_checksum"]) == 0
+        {
             std::thread::sleep(Duration::from_millis(100));
             after = rig.stats();
         }
         let delta = |reason: &str| {
-            counter(&after, &["fastpath", "drops", reason]) - counter(&before, &["fastpath", "drops", reason])
+            counter(&after, &["fastpath", "drops", reason])
+                - counter(&before, &["fastpath", "drops", reason])
         };
-        assert!(delta("bad_ipv4_header") >= 4, "truncated, IHL 3, IHL 15, version 6: {after}");
-        assert!(delta("bad_ipv4_length") >= 2, "total length too long and too short: {after}");
+        assert!(
+            delta("bad_ipv4_header") >= 4,
+            "truncated, IHL 3, IHL 15, version 6: {after}"
+        );
+        assert!(
+            delta("bad_ipv4_length") >= 2,
+            "total length too long and too short: {after}"
+        );
         assert!(delta("bad_ipv4_checksum") >= 1, "{after}");
         assert!(delta("unsupported_ethertype") >= 1, "{after}");
         // The node survived and still forwards.
         let (ok, out) = rig.ping(0, &dst.to_string(), &[]);
-        assert!(ok, "forwarding after malformed frames:\n{out}\n{}", rig.log());
-        assert_eq!(counter(&rig.stats(), &["fastpath", "drops", "bad_ethernet"]), 0);
+        assert!(
+            ok,
+            "forwarding after malformed frames:\n{out}\n{}",
+            rig.log()
+        );
+        assert_eq!(
+            counter(&rig.stats(), &["fastpath", "drops", "bad_ethernet"]),
+            0
+        );
     }
 }

@@ -357,7 +357,11 @@ fn plain_routes_carry_ping_and_tcp_between_nodes_unencapsulated() {
         );
         assert_eq!(counter(fp, &["drops", "ipip_unknown_source"]), 0, "{fp}");
         // Plain routes: nothing was wrapped or unwrapped.
-        assert_eq!(counter(fp, &["ipip_encapsulated"]) + counter(fp, &["ipip_decapsulated"]), 0, "{fp}");
+        assert_eq!(
+            counter(fp, &["ipip_encapsulated"]) + counter(fp, &["ipip_decapsulated"]),
+            0,
+            "{fp}"
+        );
         let accounted =
             counter(fp, &["forwarded"]) + counter(fp, &["punted"]) + counter(fp, &["dropped"]);
         assert_eq!(
@@ -463,8 +467,14 @@ fn ipip_routes_carry_ping_and_tcp_between_nodes_inside_ipip_with_path_mtu() {
         );
         assert_eq!(counter(fp, &["drops", "ipip_unknown_source"]), 0, "{fp}");
         // Both directions crossed the tunnel: each node wrapped and unwrapped the transfers.
-        assert!(counter(fp, &["ipip_encapsulated"]) > 1000, "node {k} encapsulated: {fp}");
-        assert!(counter(fp, &["ipip_decapsulated"]) > 1000, "node {k} decapsulated: {fp}");
+        assert!(
+            counter(fp, &["ipip_encapsulated"]) > 1000,
+            "node {k} encapsulated: {fp}"
+        );
+        assert!(
+            counter(fp, &["ipip_decapsulated"]) > 1000,
+            "node {k} decapsulated: {fp}"
+        );
         let accounted =
             counter(fp, &["forwarded"]) + counter(fp, &["punted"]) + counter(fp, &["dropped"]);
         assert_eq!(

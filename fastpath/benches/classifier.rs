@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fastpath::classifier::{
-    protocol, Action, Cidr, ClassifierBuilder, EndpointRules, IpSetId, IpSets, IpSetsWriter, PacketFields, Policy,
-    PolicyProgram, PortRange, Profile, Rule, Tier, TierDefaultAction,
+    protocol, Action, Cidr, ClassifierBuilder, EndpointRules, IpSetId, IpSets, IpSetsWriter,
+    PacketFields, Policy, PolicyProgram, PortRange, Profile, Rule, Tier, TierDefaultAction,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -47,7 +47,12 @@ fn pod(rng: &mut StdRng) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 64, 0, 0)) + rng.gen_range(0..1 << 22))
 }
 
-fn rule_for(rng: &mut StdRng, action: Action, writer: &mut IpSetsWriter, set_pods: &mut Vec<Vec<Ipv4Addr>>) -> Rule {
+fn rule_for(
+    rng: &mut StdRng,
+    action: Action,
+    writer: &mut IpSetsWriter,
+    set_pods: &mut Vec<Vec<Ipv4Addr>>,
+) -> Rule {
     let mut rule = Rule::any(action);
     rule.protocol = match rng.gen_range(0..100) {
         0..=59 => Some(protocol::TCP),
@@ -63,7 +68,8 @@ fn rule_for(rng: &mut StdRng, action: Action, writer: &mut IpSetsWriter, set_pod
             }
             if rng.gen_bool(0.2) {
                 // A NetworkSet the selector also picks: an outside /24 in 100.64.0.0/10.
-                let net = u32::from(Ipv4Addr::new(100, 64, 0, 0)) + (rng.gen_range(0..1 << 14) << 8);
+                let net =
+                    u32::from(Ipv4Addr::new(100, 64, 0, 0)) + (rng.gen_range(0..1 << 14) << 8);
                 writer.add_member(id, Cidr::new(net.into(), 24).unwrap());
             }
             set_pods.push(pods);
@@ -87,7 +93,8 @@ fn rule_for(rng: &mut StdRng, action: Action, writer: &mut IpSetsWriter, set_pod
             }
             70..=89 => {
                 let first = rng.gen_range(1024..60000);
-                rule.dst.ports = vec![PortRange::new(first, first + rng.gen_range(10..2000)).unwrap()];
+                rule.dst.ports =
+                    vec![PortRange::new(first, first + rng.gen_range(10..2000)).unwrap()];
             }
             _ => {}
         }
@@ -104,14 +111,23 @@ fn workload(rule_count: usize, seed: u64) -> Workload {
         match rng.gen_range(0..100) {
             0..=6 => security.push(rule_for(&mut rng, Action::Deny, &mut writer, &mut set_pods)),
             7..=9 => security.push(rule_for(&mut rng, Action::Pass, &mut writer, &mut set_pods)),
-            _ => default.push(rule_for(&mut rng, Action::Allow, &mut writer, &mut set_pods)),
+            _ => default.push(rule_for(
+                &mut rng,
+                Action::Allow,
+                &mut writer,
+                &mut set_pods,
+            )),
         }
     }
     let policies = |prefix: &str, rules: &[Rule]| -> Vec<Policy> {
         rules
             .chunks(RULES_PER_POLICY)
             .enumerate()
-            .map(|(i, chunk)| Policy { name: format!("{prefix}-{i:05}"), order: Some(i as f64), rules: chunk.to_vec() })
+            .map(|(i, chunk)| Policy {
+                name: format!("{prefix}-{i:05}"),
+                order: Some(i as f64),
+                rules: chunk.to_vec(),
+            })
             .collect()
     };
     let mut flat = security.clone();
@@ -133,9 +149,17 @@ fn workload(rule_count: usize, seed: u64) -> Workload {
                 policies: policies("app", &default),
             },
         ],
-        profiles: vec![Profile { name: "kns.bench".into(), rules: vec![profile_rule] }],
+        profiles: vec![Profile {
+            name: "kns.bench".into(),
+            rules: vec![profile_rule],
+        }],
     };
-    Workload { rules, sets: writer.publish(), flat, set_pods }
+    Workload {
+        rules,
+        sets: writer.publish(),
+        flat,
+        set_pods,
+    }
 }
 
 /// A packet the given rule matches (ports and protocol in its ranges, source in its set/net).
@@ -144,12 +168,22 @@ fn packet_for(rng: &mut StdRng, rule: &Rule, set_pods: &[Vec<Ipv4Addr>]) -> Pack
         let pods = &set_pods[set.0 as usize];
         pods[rng.gen_range(0..pods.len())]
     } else if let Some(net) = rule.src.nets.first() {
-        let host_bits = if net.len() == 32 { 0 } else { rng.gen_range(0..1u32 << (32 - net.len())) };
+        let host_bits = if net.len() == 32 {
+            0
+        } else {
+            rng.gen_range(0..1u32 << (32 - net.len()))
+        };
         Ipv4Addr::from(u32::from(net.addr()) | host_bits)
     } else {
         pod(rng)
     };
-    let dst_port = rule.dst.ports.first().map_or(rng.gen_range(1024..65535), |r| rng.gen_range(r.first..=r.last));
+    let dst_port = rule
+        .dst
+        .ports
+        .first()
+        .map_or(rng.gen_range(1024..65535), |r| {
+            rng.gen_range(r.first..=r.last)
+        });
     PacketFields {
         src,
         dst: Ipv4Addr::new(10, 64, 0, 1),
@@ -171,9 +205,15 @@ fn packets(w: &Workload, seed: u64) -> Vec<PacketFields> {
                 packet_for(&mut rng, rule, &w.set_pods)
             } else {
                 PacketFields {
-                    src: Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + rng.gen_range(0..1 << 15)),
+                    src: Ipv4Addr::from(
+                        u32::from(Ipv4Addr::new(198, 18, 0, 0)) + rng.gen_range(0..1 << 15),
+                    ),
                     dst: Ipv4Addr::new(10, 64, 0, 1),
-                    protocol: if rng.gen_bool(0.6) { protocol::TCP } else { protocol::UDP },
+                    protocol: if rng.gen_bool(0.6) {
+                        protocol::TCP
+                    } else {
+                        protocol::UDP
+                    },
                     src_port: rng.gen_range(32768..61000),
                     dst_port: rng.gen_range(1..65535),
                     icmp_type: None,
@@ -187,13 +227,18 @@ fn packets(w: &Workload, seed: u64) -> Vec<PacketFields> {
 fn evaluate_all(program: &PolicyProgram, packets: &[PacketFields], sets: &IpSets) -> usize {
     packets
         .iter()
-        .filter(|p| program.evaluate(black_box(p), sets).action == fastpath::classifier::PolicyAction::Allow)
+        .filter(|p| {
+            program.evaluate(black_box(p), sets).action == fastpath::classifier::PolicyAction::Allow
+        })
         .count()
 }
 
 fn classifier(c: &mut Criterion) {
     let mut group = c.benchmark_group("classifier");
-    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
     group.throughput(Throughput::Elements(PACKETS as u64));
     for size in SIZES {
         let w = workload(size, 0xc1a5 + size as u64);
@@ -209,8 +254,15 @@ fn classifier(c: &mut Criterion) {
             if i % 2 == 0 {
                 late_hits += (a.rule.map_or(0, |r| r.0 as usize) >= w.flat.len() * 8 / 10) as usize;
             } else {
-                let origin = a.rule.and_then(|r| indexed.origin(r)).map(|o| o.to_string());
-                assert_eq!(origin.as_deref(), Some("tier default default action"), "a no-match packet matched {p:?}");
+                let origin = a
+                    .rule
+                    .and_then(|r| indexed.origin(r))
+                    .map(|o| o.to_string());
+                assert_eq!(
+                    origin.as_deref(),
+                    Some("tier default default action"),
+                    "a no-match packet matched {p:?}"
+                );
             }
         }
         eprintln!(
@@ -233,11 +285,21 @@ fn compile(c: &mut Criterion) {
     let w = workload(10_000, 0xc1a5 + 10_000);
     let started = Instant::now();
     let program = ClassifierBuilder::default().compile(&w.rules).unwrap();
-    eprintln!("classifier bench: one compile of 10,000 rules took {:?} ({:?})", started.elapsed(), program.index());
+    eprintln!(
+        "classifier bench: one compile of 10,000 rules took {:?} ({:?})",
+        started.elapsed(),
+        program.index()
+    );
     let mut group = c.benchmark_group("classifier-build");
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
     group.bench_function("compile-10000-rules", |b| {
-        b.iter(|| ClassifierBuilder::default().compile(black_box(&w.rules)).unwrap())
+        b.iter(|| {
+            ClassifierBuilder::default()
+                .compile(black_box(&w.rules))
+                .unwrap()
+        })
     });
 
     // 20,000 sets of 5 pods: what `publish` costs per calc-graph update at that size.
@@ -248,7 +310,9 @@ fn compile(c: &mut Criterion) {
             writer.add_member(IpSetId(id), Cidr::host(pod(&mut rng)));
         }
     }
-    group.bench_function("ipsets-publish-100k-members", |b| b.iter(|| writer.publish()));
+    group.bench_function("ipsets-publish-100k-members", |b| {
+        b.iter(|| writer.publish())
+    });
     group.finish();
 }
 

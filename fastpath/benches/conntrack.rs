@@ -12,7 +12,9 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use fastpath::conntrack::{Direction, FlowKey, FlowTable, FlowTableConfig, Millis, PolicyDecision, Timeouts};
+use fastpath::conntrack::{
+    Direction, FlowKey, FlowTable, FlowTableConfig, Millis, PolicyDecision, Timeouts,
+};
 use fastpath::wire::tcp::flags::ACK;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -86,7 +88,10 @@ impl<S: BuildHasher + Default> MapTable<S> {
     }
 
     fn insert(&mut self, key: FlowKey, deadline: Millis) {
-        let flow = BaselineFlow { keys: [key, key.reversed()], deadline };
+        let flow = BaselineFlow {
+            keys: [key, key.reversed()],
+            deadline,
+        };
         let idx = match self.free.pop() {
             Some(i) => {
                 self.flows[i as usize] = flow;
@@ -107,7 +112,11 @@ impl<S: BuildHasher + Default> MapTable<S> {
         match self.index.get(key) {
             Some(&r) if self.flows[(r >> 1) as usize].deadline > now => {
                 self.hits += 1;
-                let dir = if r & 1 == 0 { Direction::Original } else { Direction::Reply };
+                let dir = if r & 1 == 0 {
+                    Direction::Original
+                } else {
+                    Direction::Reply
+                };
                 Some((r >> 1, dir))
             }
             _ => {
@@ -136,7 +145,10 @@ type SipMapTable = MapTable<std::collections::hash_map::RandomState>;
 type FoldMapTable = MapTable<foldhash::fast::RandomState>;
 
 fn allowed() -> PolicyDecision {
-    PolicyDecision { allowed: true, ..PolicyDecision::default() }
+    PolicyDecision {
+        allowed: true,
+        ..PolicyDecision::default()
+    }
 }
 
 fn lookup_hit(c: &mut Criterion) {
@@ -153,7 +165,8 @@ fn lookup_hit(c: &mut Criterion) {
         let mut std_map = SipMapTable::new(n);
         let mut hb_map = FoldMapTable::new(n);
         for &k in &flows {
-            ours.insert(k, k.reversed(), ACK, 60, allowed(), 0).expect("room for every flow");
+            ours.insert(k, k.reversed(), ACK, 60, allowed(), 0)
+                .expect("room for every flow");
             std_map.insert(k, Millis::MAX);
             hb_map.insert(k, Millis::MAX);
         }
@@ -171,26 +184,36 @@ fn lookup_hit(c: &mut Criterion) {
             b.iter(|| {
                 let mut acc = 0u32;
                 for k in &keys {
-                    acc = acc.wrapping_add(ours.lookup(black_box(k), NOW).map_or(0, |h| h.id.index() as u32));
+                    acc = acc.wrapping_add(
+                        ours.lookup(black_box(k), NOW)
+                            .map_or(0, |h| h.id.index() as u32),
+                    );
                 }
                 black_box(acc)
             })
         });
         // As a worker would: prefetch the buckets of a batch of 32 packets, then look them up.
-        group.bench_with_input(BenchmarkId::new("brindle_flow_table_prefetch32", n), &n, |b, _| {
-            b.iter(|| {
-                let mut acc = 0u32;
-                for batch in keys.chunks(32) {
-                    for k in batch {
-                        ours.prefetch(black_box(k));
+        group.bench_with_input(
+            BenchmarkId::new("brindle_flow_table_prefetch32", n),
+            &n,
+            |b, _| {
+                b.iter(|| {
+                    let mut acc = 0u32;
+                    for batch in keys.chunks(32) {
+                        for k in batch {
+                            ours.prefetch(black_box(k));
+                        }
+                        for k in batch {
+                            acc = acc.wrapping_add(
+                                ours.lookup(black_box(k), NOW)
+                                    .map_or(0, |h| h.id.index() as u32),
+                            );
+                        }
                     }
-                    for k in batch {
-                        acc = acc.wrapping_add(ours.lookup(black_box(k), NOW).map_or(0, |h| h.id.index() as u32));
-                    }
-                }
-                black_box(acc)
-            })
-        });
+                    black_box(acc)
+                })
+            },
+        );
         group.bench_with_input(BenchmarkId::new("std_hashmap_siphash", n), &n, |b, _| {
             b.iter(|| {
                 let mut acc = 0u32;
@@ -224,19 +247,32 @@ fn insert_expire_churn(c: &mut Criterion) {
     group.sample_size(20);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(4));
-    let key =
-        |i: u64| FlowKey::udp(Ipv4Addr::from(0xc0a8_0000 | (i >> 16) as u32), i as u16, Ipv4Addr::new(8, 8, 8, 8), 53);
+    let key = |i: u64| {
+        FlowKey::udp(
+            Ipv4Addr::from(0xc0a8_0000 | (i >> 16) as u32),
+            i as u16,
+            Ipv4Addr::new(8, 8, 8, 8),
+            53,
+        )
+    };
     for n in [100_000usize, 1_000_000] {
         let lifetime = n as Millis;
-        let timeouts = Timeouts { udp: Duration::from_millis(lifetime), ..Timeouts::default() };
+        let timeouts = Timeouts {
+            udp: Duration::from_millis(lifetime),
+            ..Timeouts::default()
+        };
 
         // A quarter of headroom over the live flows, as a deployment would size it.
-        let mut ours = FlowTable::new(FlowTableConfig { timeouts, ..FlowTableConfig::with_capacity(n + n / 4) });
+        let mut ours = FlowTable::new(FlowTableConfig {
+            timeouts,
+            ..FlowTableConfig::with_capacity(n + n / 4)
+        });
         let mut now: Millis = 0;
         let mut next = 0u64;
         for _ in 0..n {
             now += 1;
-            ours.insert(key(next), key(next).reversed(), 0, 60, allowed(), now).expect("fill");
+            ours.insert(key(next), key(next).reversed(), 0, 60, allowed(), now)
+                .expect("fill");
             next += 1;
         }
         group.bench_with_input(BenchmarkId::new("brindle_flow_table", n), &n, |b, _| {
@@ -252,7 +288,12 @@ fn insert_expire_churn(c: &mut Criterion) {
         });
         let c = ours.counters();
         assert_eq!((c.evicted, c.table_full), (0, 0), "churn must only expire");
-        eprintln!("conntrack churn {n}: {} live, {} created, {} expired", ours.len(), c.created, c.expired);
+        eprintln!(
+            "conntrack churn {n}: {} live, {} created, {} expired",
+            ours.len(),
+            c.created,
+            c.expired
+        );
         drop(ours);
 
         let mut std_map = SipMapTable::new(n);

@@ -24,14 +24,18 @@ fn fib_lookups(c: &mut Criterion) {
     let started = Instant::now();
     let mut fib = Fib::new();
     for (i, &(addr, len)) in prefixes.iter().enumerate() {
-        fib.insert(Ipv4Addr::from(addr), len, i as u32).expect("valid prefix");
+        fib.insert(Ipv4Addr::from(addr), len, i as u32)
+            .expect("valid prefix");
     }
     let fib_build = started.elapsed();
 
     let started = Instant::now();
     let mut trie: PrefixMap<Ipv4Net, u32> = PrefixMap::new();
     for (i, &(addr, len)) in prefixes.iter().enumerate() {
-        trie.insert(Ipv4Net::new(Ipv4Addr::from(addr), len).expect("valid prefix"), i as u32);
+        trie.insert(
+            Ipv4Net::new(Ipv4Addr::from(addr), len).expect("valid prefix"),
+            i as u32,
+        );
     }
     let trie_build = started.elapsed();
 
@@ -39,7 +43,9 @@ fn fib_lookups(c: &mut Criterion) {
     let mut hits = 0usize;
     for &key in &keys {
         let ours = fib.lookup(key);
-        let theirs = trie.get_lpm(&Ipv4Net::new(Ipv4Addr::from(key), 32).unwrap()).map(|(_, &nh)| nh);
+        let theirs = trie
+            .get_lpm(&Ipv4Net::new(Ipv4Addr::from(key), 32).unwrap())
+            .map(|(_, &nh)| nh);
         assert_eq!(ours, theirs, "tables disagree on {}", Ipv4Addr::from(key));
         hits += ours.is_some() as usize;
     }
@@ -84,7 +90,10 @@ fn fib_lookups(c: &mut Criterion) {
 
     // prefix-trie takes its key as a prefix; building the /32 is part of each lookup's cost
     // for a caller that has an address, so build them up front to measure the lookup alone.
-    let trie_keys: Vec<Ipv4Net> = keys.iter().map(|&k| Ipv4Net::new(Ipv4Addr::from(k), 32).unwrap()).collect();
+    let trie_keys: Vec<Ipv4Net> = keys
+        .iter()
+        .map(|&k| Ipv4Net::new(Ipv4Addr::from(k), 32).unwrap())
+        .collect();
     group.bench_function("prefix_trie/get_lpm", |b| {
         b.iter(|| {
             let mut acc = 0u32;
@@ -106,7 +115,8 @@ fn fib_lookups(c: &mut Criterion) {
         b.iter(|| {
             let mut fib = Fib::new();
             for i in 0..8u32 {
-                fib.insert(Ipv4Addr::from(0x0a00_0000 | i << 16), 16, i).unwrap();
+                fib.insert(Ipv4Addr::from(0x0a00_0000 | i << 16), 16, i)
+                    .unwrap();
             }
             fib.insert(Ipv4Addr::new(10, 0, 0, 7), 32, 9).unwrap();
             black_box(fib.lookup(0x0a00_0007))
@@ -119,7 +129,9 @@ fn fib_lookups(c: &mut Criterion) {
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(3));
-    group.bench_function("brindle_fib/clone", |b| b.iter_batched(|| (), |()| fib.clone(), BatchSize::PerIteration));
+    group.bench_function("brindle_fib/clone", |b| {
+        b.iter_batched(|| (), |()| fib.clone(), BatchSize::PerIteration)
+    });
     group.finish();
 }
 
@@ -127,7 +139,11 @@ fn fib_lookups(c: &mut Criterion) {
 fn anon_huge_pages() -> String {
     std::fs::read_to_string("/proc/self/smaps_rollup")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("AnonHugePages")).map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("AnonHugePages"))
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        })
         .unwrap_or_else(|| "AnonHugePages: unknown".into())
 }
 

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use fastpath::pipeline::Frame;
+use fastpath::{
+    process_batch, process_frame, MacAddr, NextHop, NextHopKind, PipelineCounters, PortInfo,
+    PortKind, Tables, Verdict,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use fastpath::{
-    process_batch, process_frame, MacAddr, NextHop, NextHopKind, PipelineCounters, PortInfo, PortKind, Tables,
-    Verdict,
-};
 
 const BATCH: usize = 64;
 /// Distinct batches in the cold-destination runs: 64 Ki destinations, so the FIB entries a
@@ -32,7 +32,10 @@ type Batch = [[u8; FRAME_LEN]; BATCH];
 
 /// RFC 1071 one's-complement sum over the IPv4 header.
 fn ipv4_checksum(header: &[u8]) -> u16 {
-    let mut sum: u32 = header.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -86,20 +89,33 @@ fn tables_and_frames() -> (Tables, Batch, Vec<Batch>) {
             policy: None,
         },
     ];
-    let mut tables = Tables { ports, ..Tables::default() };
+    let mut tables = Tables {
+        ports,
+        ..Tables::default()
+    };
     for i in 0..NEXT_HOP_COUNT {
-        let nh = NextHop::new(NextHopKind::Neighbor, UPLINK, Ipv4Addr::from(0xc000_0200 + i));
+        let nh = NextHop::new(
+            NextHopKind::Neighbor,
+            UPLINK,
+            Ipv4Addr::from(0xc000_0200 + i),
+        );
         nh.set_mac(Some(MacAddr([0x02, 0, 0, 0, (i >> 8) as u8, i as u8])));
         tables.next_hops.push(nh);
     }
     for (i, &(addr, len)) in prefixes.iter().enumerate() {
-        tables.fib.insert(Ipv4Addr::from(addr), len, i as u32 % NEXT_HOP_COUNT).expect("valid prefix");
+        tables
+            .fib
+            .insert(Ipv4Addr::from(addr), len, i as u32 % NEXT_HOP_COUNT)
+            .expect("valid prefix");
     }
     // Destinations spread over the space (and so over cold parts of the table).
     let destinations = workload::random_keys(&prefixes, BATCH, 0xde57);
     let mut frames = [[0u8; FRAME_LEN]; BATCH];
     for (frame, &dst) in frames.iter_mut().zip(&destinations) {
-        tables.fib.insert(Ipv4Addr::from(dst), 32, dst % NEXT_HOP_COUNT).expect("valid /32");
+        tables
+            .fib
+            .insert(Ipv4Addr::from(dst), 32, dst % NEXT_HOP_COUNT)
+            .expect("valid /32");
         *frame = udp_frame(Ipv4Addr::from(dst));
     }
     // Cold destinations: hosts inside random prefixes of the big table, so routed through
@@ -125,7 +141,11 @@ fn pipeline(c: &mut Criterion) {
     for frame in frames.into_iter().chain(cold.iter().flatten().copied()) {
         let mut frame = frame;
         let verdict = process_frame(&mut frame, WORKLOAD, &tables, &mut counters);
-        assert_eq!(verdict, Verdict::Forward(UPLINK), "test frame not forwarded");
+        assert_eq!(
+            verdict,
+            Verdict::Forward(UPLINK),
+            "test frame not forwarded"
+        );
         assert_eq!(frame[14 + 8], 63, "TTL not decremented");
     }
 
@@ -153,7 +173,10 @@ fn pipeline(c: &mut Criterion) {
         b.iter_batched_ref(
             || frames,
             |batch: &mut Batch| {
-                let mut batch = batch.each_mut().map(|data| Frame { data: &mut data[..], ingress: WORKLOAD });
+                let mut batch = batch.each_mut().map(|data| Frame {
+                    data: &mut data[..],
+                    ingress: WORKLOAD,
+                });
                 process_batch(&mut batch, &tables, &mut counters, &mut verdicts);
                 black_box(&verdicts);
             },
@@ -170,7 +193,10 @@ fn pipeline(c: &mut Criterion) {
                 cold[next]
             },
             |batch: &mut Batch| {
-                let mut batch = batch.each_mut().map(|data| Frame { data: &mut data[..], ingress: WORKLOAD });
+                let mut batch = batch.each_mut().map(|data| Frame {
+                    data: &mut data[..],
+                    ingress: WORKLOAD,
+                });
                 process_batch(&mut batch, &tables, &mut counters, &mut verdicts);
                 black_box(&verdicts);
             },
@@ -181,26 +207,33 @@ fn pipeline(c: &mut Criterion) {
     // The same, with one `Fib::lookup_batch` over the batch's destinations first: what a
     // pipeline that looked a whole batch up before rewriting any frame could gain.
     let mut next = 0;
-    group.bench_function("lookup_batch_then_process_batch_64_cold_destinations", |b| {
-        let mut verdicts = [Verdict::Forward(0); BATCH];
-        let mut next_hops = [None; BATCH];
-        b.iter_batched_ref(
-            || {
-                next = (next + 1) % COLD_BATCHES;
-                cold[next]
-            },
-            |batch: &mut Batch| {
-                let destinations: [u32; BATCH] =
-                    std::array::from_fn(|i| u32::from_be_bytes([batch[i][30], batch[i][31], batch[i][32], batch[i][33]]));
-                tables.fib.lookup_batch(&destinations, &mut next_hops);
-                black_box(&next_hops);
-                let mut batch = batch.each_mut().map(|data| Frame { data: &mut data[..], ingress: WORKLOAD });
-                process_batch(&mut batch, &tables, &mut counters, &mut verdicts);
-                black_box(&verdicts);
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    group.bench_function(
+        "lookup_batch_then_process_batch_64_cold_destinations",
+        |b| {
+            let mut verdicts = [Verdict::Forward(0); BATCH];
+            let mut next_hops = [None; BATCH];
+            b.iter_batched_ref(
+                || {
+                    next = (next + 1) % COLD_BATCHES;
+                    cold[next]
+                },
+                |batch: &mut Batch| {
+                    let destinations: [u32; BATCH] = std::array::from_fn(|i| {
+                        u32::from_be_bytes([batch[i][30], batch[i][31], batch[i][32], batch[i][33]])
+                    });
+                    tables.fib.lookup_batch(&destinations, &mut next_hops);
+                    black_box(&next_hops);
+                    let mut batch = batch.each_mut().map(|data| Frame {
+                        data: &mut data[..],
+                        ingress: WORKLOAD,
+                    });
+                    process_batch(&mut batch, &tables, &mut counters, &mut verdicts);
+                    black_box(&verdicts);
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
     group.finish();
 }
 

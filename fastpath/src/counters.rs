@@ -214,7 +214,12 @@ mod tests {
 
     #[test]
     fn published_counters_read_back_and_sum() {
-        let mut local = PipelineCounters { rx_packets: 5, ipip_encapsulated: 3, ipip_decapsulated: 4, ..Default::default() };
+        let mut local = PipelineCounters {
+            rx_packets: 5,
+            ipip_encapsulated: 3,
+            ipip_decapsulated: 4,
+            ..Default::default()
+        };
         local.drop(DropReason::NoRoute);
         let shared = WorkerCounters::default();
         shared.publish(&local);

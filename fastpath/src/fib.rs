@@ -68,7 +68,11 @@ pub enum FibError {
     #[error("prefix length {len} is longer than 32")]
     PrefixTooLong { len: u8 },
     #[error("prefix {prefix}/{len} has host bits set (the network is {network}/{len})")]
-    HostBitsSet { prefix: Ipv4Addr, len: u8, network: Ipv4Addr },
+    HostBitsSet {
+        prefix: Ipv4Addr,
+        len: u8,
+        network: Ipv4Addr,
+    },
     #[error("next hop id {nh} is larger than the FIB can encode (maximum {MAX_NEXT_HOP})")]
     NextHopTooLarge { nh: NextHopId },
 }
@@ -146,18 +150,30 @@ impl Fib {
 
     /// The next hop of exactly `prefix/len`, if that prefix is in the table.
     pub fn get(&self, prefix: Ipv4Addr, len: u8) -> Option<NextHopId> {
-        self.routes.get(len as usize)?.get(&u32::from(prefix)).copied()
+        self.routes
+            .get(len as usize)?
+            .get(&u32::from(prefix))
+            .copied()
     }
 
     /// Adds or replaces `prefix/len -> nh`; returns the next hop it replaced.
-    pub fn insert(&mut self, prefix: Ipv4Addr, len: u8, nh: NextHopId) -> Result<Option<NextHopId>, FibError> {
+    pub fn insert(
+        &mut self,
+        prefix: Ipv4Addr,
+        len: u8,
+        nh: NextHopId,
+    ) -> Result<Option<NextHopId>, FibError> {
         if len > 32 {
             return Err(FibError::PrefixTooLong { len });
         }
         let addr = u32::from(prefix);
         if addr & !netmask(len) != 0 {
             let network = Ipv4Addr::from(addr & netmask(len));
-            return Err(FibError::HostBitsSet { prefix, len, network });
+            return Err(FibError::HostBitsSet {
+                prefix,
+                len,
+                network,
+            });
         }
         if nh > MAX_NEXT_HOP {
             return Err(FibError::NextHopTooLarge { nh });
@@ -192,10 +208,10 @@ impl Fib {
 
     /// All prefixes as `(network, len, next hop)`, shortest first, then by address.
     pub fn iter(&self) -> impl Iterator<Item = (Ipv4Addr, u8, NextHopId)> + '_ {
-        self.routes
-            .iter()
-            .enumerate()
-            .flat_map(|(len, map)| map.iter().map(move |(&addr, &nh)| (Ipv4Addr::from(addr), len as u8, nh)))
+        self.routes.iter().enumerate().flat_map(|(len, map)| {
+            map.iter()
+                .map(move |(&addr, &nh)| (Ipv4Addr::from(addr), len as u8, nh))
+        })
     }
 
     /// Number of second-level groups a first-level entry points at.
@@ -205,7 +221,11 @@ impl Fib {
 
     /// The longest prefix strictly shorter than `len` that contains `addr`: `(len, nh)`.
     fn covering(&self, addr: u32, len: u8) -> Option<(u8, NextHopId)> {
-        (0..len).rev().find_map(|l| self.routes[l as usize].get(&(addr & netmask(l))).map(|&nh| (l, nh)))
+        (0..len).rev().find_map(|l| {
+            self.routes[l as usize]
+                .get(&(addr & netmask(l)))
+                .map(|&nh| (l, nh))
+        })
     }
 
     /// Writes the leaf `new` into every slot of `addr/len`'s range whose current depth
@@ -225,7 +245,9 @@ impl Fib {
                 }
             }
         } else {
-            let Some(group) = self.group_of(addr >> 8) else { return };
+            let Some(group) = self.group_of(addr >> 8) else {
+                return;
+            };
             let first = group_base(group) | (addr & 0xff) as usize;
             let count = 1usize << (32 - len);
             paint_slots(&mut self.tbl8[first..first + count], &overwrite, new);
@@ -361,7 +383,13 @@ fn advise_huge_pages(table: &[u32]) {
     }
     // SAFETY: the range lies inside memory `table` owns, and MADV_HUGEPAGE only changes how
     // the kernel backs those pages, never their contents.
-    let rc = unsafe { libc::madvise(first_page as *mut libc::c_void, last_page - first_page, libc::MADV_HUGEPAGE) };
+    let rc = unsafe {
+        libc::madvise(
+            first_page as *mut libc::c_void,
+            last_page - first_page,
+            libc::MADV_HUGEPAGE,
+        )
+    };
     if rc != 0 {
         tracing::debug!(error = %std::io::Error::last_os_error(), "FIB: no transparent huge pages");
     }
@@ -449,12 +477,20 @@ mod tests {
 
         assert_eq!(fib.remove(ip("10.1.2.128"), 25), Some(25));
         assert_eq!(at(&fib, "10.1.2.128"), Some(24));
-        assert_eq!(at(&fib, "10.1.2.200"), Some(32), "the /32 inside the removed /25 stays");
+        assert_eq!(
+            at(&fib, "10.1.2.200"),
+            Some(32),
+            "the /32 inside the removed /25 stays"
+        );
         assert_eq!(at(&fib, "10.1.2.201"), Some(24));
 
         assert_eq!(fib.remove(ip("10.1.0.0"), 16), Some(16));
         assert_eq!(at(&fib, "10.1.3.1"), Some(8));
-        assert_eq!(at(&fib, "10.1.2.1"), Some(24), "the /24 inside the removed /16 stays");
+        assert_eq!(
+            at(&fib, "10.1.2.1"),
+            Some(24),
+            "the /24 inside the removed /16 stays"
+        );
         assert_eq!(at(&fib, "10.1.2.200"), Some(32));
 
         assert_eq!(fib.remove(ip("10.1.2.0"), 24), Some(24));
@@ -514,12 +550,25 @@ mod tests {
     #[test]
     fn bad_routes_are_refused_with_an_error_naming_the_value() {
         let mut fib = Fib::new();
-        assert_eq!(fib.insert(ip("10.0.0.0"), 33, 1), Err(FibError::PrefixTooLong { len: 33 }));
+        assert_eq!(
+            fib.insert(ip("10.0.0.0"), 33, 1),
+            Err(FibError::PrefixTooLong { len: 33 })
+        );
         let err = fib.insert(ip("10.1.2.3"), 24, 1).unwrap_err();
-        assert_eq!(err, FibError::HostBitsSet { prefix: ip("10.1.2.3"), len: 24, network: ip("10.1.2.0") });
+        assert_eq!(
+            err,
+            FibError::HostBitsSet {
+                prefix: ip("10.1.2.3"),
+                len: 24,
+                network: ip("10.1.2.0")
+            }
+        );
         assert!(err.to_string().contains("10.1.2.3/24"), "{err}");
         let err = fib.insert(ip("10.0.0.0"), 8, MAX_NEXT_HOP + 1).unwrap_err();
-        assert!(err.to_string().contains(&(MAX_NEXT_HOP + 1).to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&(MAX_NEXT_HOP + 1).to_string()),
+            "{err}"
+        );
         assert_eq!(fib.insert(ip("10.0.0.0"), 8, MAX_NEXT_HOP), Ok(None));
         assert_eq!(at(&fib, "10.0.0.1"), Some(MAX_NEXT_HOP));
         assert_eq!(fib.len(), 1);
@@ -535,10 +584,15 @@ mod tests {
         fib.remove(ip("10.0.1.128"), 25).unwrap();
         assert_eq!(fib.groups_in_use(), 0);
         for i in 0..2u32 {
-            fib.insert(Ipv4Addr::from(0x0b00_0000 | i << 8), 32, 3).unwrap();
+            fib.insert(Ipv4Addr::from(0x0b00_0000 | i << 8), 32, 3)
+                .unwrap();
         }
         assert_eq!(fib.groups_in_use(), 2);
-        assert_eq!(fib.tbl8.len(), 2 * GROUP_LEN, "the second level did not grow");
+        assert_eq!(
+            fib.tbl8.len(),
+            2 * GROUP_LEN,
+            "the second level did not grow"
+        );
         assert_eq!(fib.lookup(0x0b00_0000), Some(3));
         assert_eq!(fib.lookup(0x0b00_0001), None);
         assert_eq!(fib.lookup(0x0a00_0080), None);
@@ -554,7 +608,12 @@ mod tests {
         let dump: Vec<_> = fib.iter().collect();
         assert_eq!(
             dump,
-            vec![(ip("0.0.0.0"), 0, 1), (ip("10.0.0.0"), 8, 2), (ip("10.1.2.0"), 24, 3), (ip("10.1.2.7"), 32, 4)]
+            vec![
+                (ip("0.0.0.0"), 0, 1),
+                (ip("10.0.0.0"), 8, 2),
+                (ip("10.1.2.0"), 24, 3),
+                (ip("10.1.2.7"), 32, 4)
+            ]
         );
     }
 
@@ -564,7 +623,10 @@ mod tests {
         fib.insert(ip("10.0.0.0"), 8, 1).unwrap();
         fib.insert(ip("10.0.0.1"), 32, 2).unwrap();
         let text = format!("{fib:?}");
-        assert_eq!(text, "Fib { prefixes: 2, groups_in_use: 1, groups_free: 0 }");
+        assert_eq!(
+            text,
+            "Fib { prefixes: 2, groups_in_use: 1, groups_free: 0 }"
+        );
     }
 
     #[test]
@@ -587,7 +649,9 @@ mod tests {
         let mut fib = Fib::new();
         fib.insert(ip("10.0.0.0"), 8, 1).unwrap();
         fib.insert(ip("10.1.2.128"), 25, 2).unwrap();
-        let addrs: Vec<u32> = (0..100u32).map(|i| 0x0a01_0200u32.wrapping_add(i * 3) ^ (i << 27)).collect();
+        let addrs: Vec<u32> = (0..100u32)
+            .map(|i| 0x0a01_0200u32.wrapping_add(i * 3) ^ (i << 27))
+            .collect();
         let mut out = vec![None; addrs.len()];
         fib.lookup_batch(&addrs, &mut out);
         let single: Vec<_> = addrs.iter().map(|&a| fib.lookup(a)).collect();
@@ -622,21 +686,39 @@ mod tests {
         }
 
         fn lookup(&self, addr: u32) -> Option<NextHopId> {
-            self.routes.iter().filter(|r| addr & netmask(r.1) == r.0).max_by_key(|r| r.1).map(|r| r.2)
+            self.routes
+                .iter()
+                .filter(|r| addr & netmask(r.1) == r.0)
+                .max_by_key(|r| r.1)
+                .map(|r| r.2)
         }
     }
 
     /// A random prefix, biased so that prefixes overlap a lot: most fall inside 10.0.0.0/14,
     /// lengths /8 to /32 with a few short ones (each short prefix rewrites millions of entries).
     fn random_prefix(rng: &mut StdRng) -> (u32, u8) {
-        let len = if rng.gen_ratio(1, 100) { rng.gen_range(0..8) } else { rng.gen_range(8..=32) };
-        let addr = if rng.gen_ratio(4, 5) { 0x0a00_0000 | rng.gen_range(0..1u32 << 18) } else { rng.gen() };
+        let len = if rng.gen_ratio(1, 100) {
+            rng.gen_range(0..8)
+        } else {
+            rng.gen_range(8..=32)
+        };
+        let addr = if rng.gen_ratio(4, 5) {
+            0x0a00_0000 | rng.gen_range(0..1u32 << 18)
+        } else {
+            rng.gen()
+        };
         (addr & netmask(len), len)
     }
 
     fn assert_same_lookups(fib: &Fib, naive: &NaiveFib, rng: &mut StdRng, round: usize) {
         let mut probes: Vec<u32> = (0..2000)
-            .map(|_| if rng.gen_ratio(1, 2) { 0x0a00_0000 | rng.gen_range(0..1u32 << 18) } else { rng.gen() })
+            .map(|_| {
+                if rng.gen_ratio(1, 2) {
+                    0x0a00_0000 | rng.gen_range(0..1u32 << 18)
+                } else {
+                    rng.gen()
+                }
+            })
             .collect();
         for &(addr, len, _) in &naive.routes {
             let last = addr | !netmask(len);
@@ -644,7 +726,12 @@ mod tests {
         }
         probes.extend([0, u32::MAX]);
         for addr in probes {
-            assert_eq!(fib.lookup(addr), naive.lookup(addr), "round {round}: lookup of {}", Ipv4Addr::from(addr));
+            assert_eq!(
+                fib.lookup(addr),
+                naive.lookup(addr),
+                "round {round}: lookup of {}",
+                Ipv4Addr::from(addr)
+            );
         }
     }
 
@@ -668,7 +755,10 @@ mod tests {
                     let r = naive.routes[rng.gen_range(0..naive.routes.len())];
                     (r.0, r.1)
                 };
-                assert_eq!(fib.remove(Ipv4Addr::from(addr), len), naive.remove(addr, len));
+                assert_eq!(
+                    fib.remove(Ipv4Addr::from(addr), len),
+                    naive.remove(addr, len)
+                );
             }
             assert_eq!(fib.len(), naive.routes.len());
             assert_same_lookups(&fib, &naive, &mut rng, round);

@@ -82,9 +82,20 @@ pub struct Consumer {
 /// Creates one ring of `slots` slots (at least 1).
 pub fn ring(slots: usize) -> (Producer, Consumer) {
     let slots: Box<[UnsafeCell<Slot>]> = (0..slots.max(1))
-        .map(|_| UnsafeCell::new(Slot { kind: HandoffKind::Process, port: 0, len: 0, data: [0; SLOT_SIZE] }))
+        .map(|_| {
+            UnsafeCell::new(Slot {
+                kind: HandoffKind::Process,
+                port: 0,
+                len: 0,
+                data: [0; SLOT_SIZE],
+            })
+        })
         .collect();
-    let ring = Arc::new(Ring { slots, head: CachePadded::new(AtomicUsize::new(0)), tail: CachePadded::new(AtomicUsize::new(0)) });
+    let ring = Arc::new(Ring {
+        slots,
+        head: CachePadded::new(AtomicUsize::new(0)),
+        tail: CachePadded::new(AtomicUsize::new(0)),
+    });
     (Producer { ring: ring.clone() }, Consumer { ring })
 }
 
@@ -135,7 +146,9 @@ impl Consumer {
     /// Frames waiting.
     pub fn len(&self) -> usize {
         let ring = &*self.ring;
-        ring.tail.load(Ordering::Acquire).wrapping_sub(ring.head.load(Ordering::Relaxed))
+        ring.tail
+            .load(Ordering::Acquire)
+            .wrapping_sub(ring.head.load(Ordering::Relaxed))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -179,7 +192,8 @@ impl HandoffCounters {
         self.handed_off.store(s.handed_off, Ordering::Relaxed);
         self.received.store(s.received, Ordering::Relaxed);
         self.full.store(s.full, Ordering::Relaxed);
-        self.transmit_failed.store(s.transmit_failed, Ordering::Relaxed);
+        self.transmit_failed
+            .store(s.transmit_failed, Ordering::Relaxed);
     }
 }
 
@@ -248,7 +262,11 @@ impl Outbox {
     /// Copies a frame to worker `to`; false (and counted as `full`) when its ring is full.
     /// Handing to oneself is a caller's mistake and fails.
     pub fn send(&mut self, to: usize, kind: HandoffKind, port: PortId, data: &[u8]) -> bool {
-        let sent = self.to.get_mut(to).and_then(Option::as_mut).is_some_and(|p| p.push(kind, port, data));
+        let sent = self
+            .to
+            .get_mut(to)
+            .and_then(Option::as_mut)
+            .is_some_and(|p| p.push(kind, port, data));
         if sent {
             self.stats.handed_off += 1;
             self.pushed[to] = true;
@@ -265,7 +283,13 @@ impl Outbox {
             if std::mem::take(pushed) {
                 let one = 1u64;
                 // SAFETY: writing 8 bytes from a u64 to a valid eventfd.
-                unsafe { libc::write(self.wakes[to].as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+                unsafe {
+                    libc::write(
+                        self.wakes[to].as_raw_fd(),
+                        &one as *const u64 as *const libc::c_void,
+                        8,
+                    )
+                };
             }
         }
     }
@@ -289,7 +313,11 @@ impl HandoffLinks {
 
     /// Hands up to `budget` frames waiting from the other workers to `take`, with the outbox
     /// to hand them on; returns how many.
-    pub fn receive(&mut self, budget: usize, mut take: impl FnMut(&mut Outbox, HandoffKind, PortId, &mut [u8])) -> usize {
+    pub fn receive(
+        &mut self,
+        budget: usize,
+        mut take: impl FnMut(&mut Outbox, HandoffKind, PortId, &mut [u8]),
+    ) -> usize {
         let mut n = 0;
         let out = &mut self.out;
         for c in self.from.iter_mut() {
@@ -332,8 +360,14 @@ mod tests {
             assert!(p.push(HandoffKind::Process, round, &round.to_be_bytes()));
             assert!(p.push(HandoffKind::Transmit, round + 1, &[round as u8; 3]));
             assert_eq!(c.len(), 2);
-            assert_eq!(pop_owned(&mut c), Some((HandoffKind::Process, round, round.to_be_bytes().to_vec())));
-            assert_eq!(pop_owned(&mut c), Some((HandoffKind::Transmit, round + 1, vec![round as u8; 3])));
+            assert_eq!(
+                pop_owned(&mut c),
+                Some((HandoffKind::Process, round, round.to_be_bytes().to_vec()))
+            );
+            assert_eq!(
+                pop_owned(&mut c),
+                Some((HandoffKind::Transmit, round + 1, vec![round as u8; 3]))
+            );
         }
         assert!(c.is_empty());
         assert_eq!(pop_owned(&mut c), None);
@@ -344,7 +378,10 @@ mod tests {
         let (mut p, mut c) = ring(2);
         assert!(p.push(HandoffKind::Process, 1, b"a"));
         assert!(p.push(HandoffKind::Process, 2, b"b"));
-        assert!(!p.push(HandoffKind::Process, 3, b"c"), "two slots, both taken");
+        assert!(
+            !p.push(HandoffKind::Process, 3, b"c"),
+            "two slots, both taken"
+        );
         assert_eq!(pop_owned(&mut c).map(|f| f.1), Some(1));
         assert!(p.push(HandoffKind::Process, 3, b"c"));
         assert!(!p.push(HandoffKind::Process, 4, &[0; SLOT_SIZE + 1]));
@@ -359,7 +396,11 @@ mod tests {
         assert!(p.push(HandoffKind::Process, 0, &[1, 2, 3]));
         c.pop(|_, _, d| d[0] = 9);
         assert!(p.push(HandoffKind::Process, 0, &[1, 2]));
-        assert_eq!(pop_owned(&mut c).map(|f| f.2), Some(vec![1, 2]), "the length is the new frame's");
+        assert_eq!(
+            pop_owned(&mut c).map(|f| f.2),
+            Some(vec![1, 2]),
+            "the length is the new frame's"
+        );
     }
 
     #[test]
@@ -393,31 +434,77 @@ mod tests {
     #[test]
     fn a_mesh_links_every_pair_counts_and_wakes_the_receiver() {
         let mut links = mesh(3, 1).unwrap();
-        assert!(!links[0].send(0, HandoffKind::Process, 0, b"self"), "no ring to oneself");
+        assert!(
+            !links[0].send(0, HandoffKind::Process, 0, b"self"),
+            "no ring to oneself"
+        );
         assert!(links[0].send(2, HandoffKind::Transmit, 5, b"x"));
-        assert!(!links[0].send(2, HandoffKind::Transmit, 5, b"y"), "one slot: full");
+        assert!(
+            !links[0].send(2, HandoffKind::Transmit, 5, b"y"),
+            "one slot: full"
+        );
         assert!(links[1].send(2, HandoffKind::Process, 6, b"z"));
         links[0].out.wake_peers();
-        let mut pfd = libc::pollfd { fd: links[2].wake_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: links[2].wake_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
-        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 1, "worker 2 is woken");
+        assert_eq!(
+            unsafe { libc::poll(&mut pfd, 1, 0) },
+            1,
+            "worker 2 is woken"
+        );
         let mut got = Vec::new();
-        assert_eq!(links[2].receive(64, |_, k, p, d| got.push((k, p, d.to_vec()))), 2);
+        assert_eq!(
+            links[2].receive(64, |_, k, p, d| got.push((k, p, d.to_vec()))),
+            2
+        );
         got.sort_by_key(|g| g.1);
-        assert_eq!(got, vec![(HandoffKind::Transmit, 5, b"x".to_vec()), (HandoffKind::Process, 6, b"z".to_vec())]);
+        assert_eq!(
+            got,
+            vec![
+                (HandoffKind::Transmit, 5, b"x".to_vec()),
+                (HandoffKind::Process, 6, b"z".to_vec())
+            ]
+        );
         // SAFETY: as above.
-        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0, "the wake is cleared by receiving");
+        assert_eq!(
+            unsafe { libc::poll(&mut pfd, 1, 0) },
+            0,
+            "the wake is cleared by receiving"
+        );
         for l in &links {
             l.out.publish();
         }
-        assert_eq!(links[0].counters().snapshot(), HandoffStats { handed_off: 1, received: 0, full: 2, transmit_failed: 0 });
-        assert_eq!(links[2].counters().snapshot(), HandoffStats { handed_off: 0, received: 2, full: 0, transmit_failed: 0 });
+        assert_eq!(
+            links[0].counters().snapshot(),
+            HandoffStats {
+                handed_off: 1,
+                received: 0,
+                full: 2,
+                transmit_failed: 0
+            }
+        );
+        assert_eq!(
+            links[2].counters().snapshot(),
+            HandoffStats {
+                handed_off: 0,
+                received: 2,
+                full: 0,
+                transmit_failed: 0
+            }
+        );
     }
 
     #[test]
     fn ports_are_owned_round_robin() {
         assert_eq!(port_owner(7, 1), 0);
         assert_eq!(port_owner(7, 0), 0, "no workers counts as one");
-        assert_eq!((0..4).map(|p| port_owner(p, 2)).collect::<Vec<_>>(), vec![0, 1, 0, 1]);
+        assert_eq!(
+            (0..4).map(|p| port_owner(p, 2)).collect::<Vec<_>>(),
+            vec![0, 1, 0, 1]
+        );
     }
 }

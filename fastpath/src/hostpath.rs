@@ -48,7 +48,11 @@ struct FailsafeKey {
 
 impl From<FailsafePort> for FailsafeKey {
     fn from(p: FailsafePort) -> FailsafeKey {
-        FailsafeKey { protocol: p.protocol, pad: 0, port: p.port }
+        FailsafeKey {
+            protocol: p.protocol,
+            pad: 0,
+            port: p.port,
+        }
     }
 }
 
@@ -57,15 +61,26 @@ impl XdpProgram {
     /// ifindex of the kernel's end of the host veth pair))`; `None` leaves it to the kernel.
     pub fn set_host(&self, host: Option<(Ipv4Addr, u32)>) -> Result<(), XdpError> {
         let entry = match host {
-            Some((node, kernel_ifindex)) => HostEntry { node: node.octets(), kernel_ifindex },
+            Some((node, kernel_ifindex)) => HostEntry {
+                node: node.octets(),
+                kernel_ifindex,
+            },
             None => HostEntry::default(),
         };
-        update(self.host_fd, &0u32, &entry).map_err(|source| XdpError::MapUpdate { map: "host", what: format!("{host:?}"), source })
+        update(self.host_fd, &0u32, &entry).map_err(|source| XdpError::MapUpdate {
+            map: "host",
+            what: format!("{host:?}"),
+            source,
+        })
     }
 
     /// Replaces the failsafe ports: `inbound` by destination port on the way in (and source
     /// port on the way out, the replies), `outbound` the other way round.
-    pub fn set_failsafe_ports(&self, inbound: &[FailsafePort], outbound: &[FailsafePort]) -> Result<(), XdpError> {
+    pub fn set_failsafe_ports(
+        &self,
+        inbound: &[FailsafePort],
+        outbound: &[FailsafePort],
+    ) -> Result<(), XdpError> {
         replace_keys(self.failsafe_in_fd, "failsafe_in", inbound)?;
         replace_keys(self.failsafe_out_fd, "failsafe_out", outbound)
     }
@@ -75,13 +90,22 @@ impl XdpProgram {
     pub fn attach_host_egress(&self, ifindex: u32) -> Result<HostEgress, XdpError> {
         // SAFETY: the program belongs to the loaded object; null options take the defaults
         // (append after any other tcx program).
-        let link = unsafe { sys::bpf_program__attach_tcx(self.host_egress.as_ptr(), ifindex as i32, std::ptr::null()) };
+        let link = unsafe {
+            sys::bpf_program__attach_tcx(
+                self.host_egress.as_ptr(),
+                ifindex as i32,
+                std::ptr::null(),
+            )
+        };
         match NonNull::new(link) {
             Some(link) => {
                 tracing::info!(interface = %interface_name(ifindex), "host endpoint: TC egress program attached");
                 Ok(HostEgress { link, ifindex })
             }
-            None => Err(XdpError::Io { what: "attaching the host endpoint's TC egress program (tcx, Linux 6.6+)", source: io::Error::last_os_error() }),
+            None => Err(XdpError::Io {
+                what: "attaching the host endpoint's TC egress program (tcx, Linux 6.6+)",
+                source: io::Error::last_os_error(),
+            }),
         }
     }
 }
@@ -90,15 +114,27 @@ impl XdpProgram {
 fn replace_keys(fd: RawFd, map: &'static str, wanted: &[FailsafePort]) -> Result<(), XdpError> {
     let wanted: Vec<FailsafeKey> = wanted.iter().map(|&p| p.into()).collect();
     for key in &wanted {
-        update(fd, key, &1u8).map_err(|source| XdpError::MapUpdate { map, what: format!("{key:?}"), source })?;
+        update(fd, key, &1u8).map_err(|source| XdpError::MapUpdate {
+            map,
+            what: format!("{key:?}"),
+            source,
+        })?;
     }
     let mut stale = Vec::new();
     let mut previous: Option<FailsafeKey> = None;
     loop {
         let mut next = FailsafeKey::default();
-        let prev_ptr = previous.as_ref().map_or(std::ptr::null(), |k| k as *const FailsafeKey as *const libc::c_void);
+        let prev_ptr = previous.as_ref().map_or(std::ptr::null(), |k| {
+            k as *const FailsafeKey as *const libc::c_void
+        });
         // SAFETY: both pointers are FailsafeKey-sized (the map's key type), or null for the first.
-        let err = unsafe { sys::bpf_map_get_next_key(fd, prev_ptr, &mut next as *mut FailsafeKey as *mut libc::c_void) };
+        let err = unsafe {
+            sys::bpf_map_get_next_key(
+                fd,
+                prev_ptr,
+                &mut next as *mut FailsafeKey as *mut libc::c_void,
+            )
+        };
         if err != 0 {
             break;
         }
@@ -109,9 +145,15 @@ fn replace_keys(fd: RawFd, map: &'static str, wanted: &[FailsafePort]) -> Result
     }
     for key in stale {
         // SAFETY: key is FailsafeKey-sized.
-        let err = unsafe { sys::bpf_map_delete_elem(fd, &key as *const FailsafeKey as *const libc::c_void) };
+        let err = unsafe {
+            sys::bpf_map_delete_elem(fd, &key as *const FailsafeKey as *const libc::c_void)
+        };
         if err != 0 && -err != libc::ENOENT {
-            return Err(XdpError::MapUpdate { map, what: format!("removing {key:?}"), source: io::Error::from_raw_os_error(-err) });
+            return Err(XdpError::MapUpdate {
+                map,
+                what: format!("removing {key:?}"),
+                source: io::Error::from_raw_os_error(-err),
+            });
         }
     }
     Ok(())

@@ -5,8 +5,8 @@
 //! AF_XDP ports (`port`) and the pipeline, and hand frames the pipeline cannot finish
 //! (ARP, ICMP errors, unresolved neighbours) to the slow path through [`punt`].
 
-pub mod conntrack;
 pub mod classifier;
+pub mod conntrack;
 pub mod counters;
 pub mod fib;
 pub mod handoff;
@@ -22,5 +22,9 @@ pub mod xdp;
 
 pub use counters::{DropReason, PipelineCounters, WorkerCounters};
 pub use fib::Fib;
-pub use pipeline::{process, process_batch, process_frame, process_policed, Outcome, PuntReason, Verdict};
-pub use tables::{Encap, MacAddr, NextHop, NextHopId, NextHopKind, PortId, PortInfo, PortKind, Tables};
+pub use pipeline::{
+    process, process_batch, process_frame, process_policed, Outcome, PuntReason, Verdict,
+};
+pub use tables::{
+    Encap, MacAddr, NextHop, NextHopId, NextHopKind, PortId, PortInfo, PortKind, Tables,
+};

@@ -57,7 +57,9 @@ use crate::classifier::IpSets;
 use crate::conntrack::rewrite::translate;
 use crate::counters::{DropReason, PipelineCounters};
 use crate::policy::{self, HostDirection, PolicyState};
-use crate::tables::{Encap, HostPath, MacAddr, NextHopId, NextHopKind, PortId, PortKind, Tables, IPIP_OVERHEAD};
+use crate::tables::{
+    Encap, HostPath, MacAddr, NextHopId, NextHopKind, PortId, PortKind, Tables, IPIP_OVERHEAD,
+};
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::ipv4::{self, protocol};
 use crate::wire::{Ipv4Packet, WireError};
@@ -144,22 +146,46 @@ pub fn process_policed(
 /// packet (replies too), with every IP set empty. For tests and benchmarks of the stateless
 /// parts.
 #[inline]
-pub fn process(frame: &mut [u8], ingress: PortId, tables: &Tables, counters: &mut PipelineCounters) -> Outcome {
+pub fn process(
+    frame: &mut [u8],
+    ingress: PortId,
+    tables: &Tables,
+    counters: &mut PipelineCounters,
+) -> Outcome {
     static NO_SETS: LazyLock<IpSets> = LazyLock::new(IpSets::default);
     let mut state = PolicyState::stateless();
-    process_policed(frame, ingress, tables, counters, &mut Policing { sets: &NO_SETS, state: &mut state })
+    process_policed(
+        frame,
+        ingress,
+        tables,
+        counters,
+        &mut Policing {
+            sets: &NO_SETS,
+            state: &mut state,
+        },
+    )
 }
 
 /// [`process`] for callers that only look at the verdict. After an IPIP decapsulation the
 /// verdict is about the inner packet, which starts further in: use [`process`] to act on it.
 #[inline]
-pub fn process_frame(frame: &mut [u8], ingress: PortId, tables: &Tables, counters: &mut PipelineCounters) -> Verdict {
+pub fn process_frame(
+    frame: &mut [u8],
+    ingress: PortId,
+    tables: &Tables,
+    counters: &mut PipelineCounters,
+) -> Verdict {
     process(frame, ingress, tables, counters).verdict
 }
 
 /// Runs a batch; `verdicts[i]` is the verdict for `frames[i]` (extra entries of either slice
 /// are left alone).
-pub fn process_batch(frames: &mut [Frame<'_>], tables: &Tables, counters: &mut PipelineCounters, verdicts: &mut [Verdict]) {
+pub fn process_batch(
+    frames: &mut [Frame<'_>],
+    tables: &Tables,
+    counters: &mut PipelineCounters,
+    verdicts: &mut [Verdict],
+) {
     for (frame, verdict) in frames.iter_mut().zip(verdicts.iter_mut()) {
         *verdict = process_frame(frame.data, frame.ingress, tables, counters);
     }
@@ -221,7 +247,9 @@ fn decide(
     }
     match next {
         Next::Route(fields) => Outcome::whole(route(frame, fields, ingress, tables, policing)),
-        Next::Decapsulate(tunnel) => decapsulate(frame, tunnel, ingress, tables, counters, policing),
+        Next::Decapsulate(tunnel) => {
+            decapsulate(frame, tunnel, ingress, tables, counters, policing)
+        }
     }
 }
 
@@ -234,7 +262,10 @@ enum Next {
 
 #[inline(always)]
 fn next_step(ip: &Ipv4Packet<&[u8]>, ingress: PortId, tables: &Tables) -> Next {
-    if ip.protocol() != protocol::IPIP || !arrived_on_uplink(ingress, tables) || !is_local(ip.dst_addr(), tables) {
+    if ip.protocol() != protocol::IPIP
+        || !arrived_on_uplink(ingress, tables)
+        || !is_local(ip.dst_addr(), tables)
+    {
         return Next::Route(RoutingFields::of(ip));
     }
     Next::Decapsulate(OuterHeader {
@@ -246,10 +277,18 @@ fn next_step(ip: &Ipv4Packet<&[u8]>, ingress: PortId, tables: &Tables) -> Next {
 }
 
 /// Routes a packet of a flow the policy stage already allowed (a NAT reply, rewritten).
-fn route_tracked(frame: &mut [u8], ingress: PortId, tables: &Tables, policing: &mut Policing<'_>) -> Verdict {
+fn route_tracked(
+    frame: &mut [u8],
+    ingress: PortId,
+    tables: &Tables,
+    policing: &mut Policing<'_>,
+) -> Verdict {
     match parse_ipv4(frame) {
         Ok(ip) => {
-            let fields = RoutingFields { tracked: true, ..RoutingFields::of(&ip) };
+            let fields = RoutingFields {
+                tracked: true,
+                ..RoutingFields::of(&ip)
+            };
             route(frame, fields, ingress, tables, policing)
         }
         Err(verdict) => verdict,
@@ -296,7 +335,10 @@ fn decapsulate(
     let verdict = match parse_ipv4(inner) {
         Ok(ip) if !ip.verify_checksum() => Verdict::Drop(DropReason::BadIpv4Checksum),
         Ok(ip) => {
-            let fields = RoutingFields { tunnelled: true, ..RoutingFields::of(&ip) };
+            let fields = RoutingFields {
+                tunnelled: true,
+                ..RoutingFields::of(&ip)
+            };
             route(inner, fields, ingress, tables, policing)
         }
         Err(verdict) => verdict,
@@ -337,8 +379,22 @@ impl RoutingFields {
 /// The FIB decision for a frame whose Ethernet and IPv4 headers `parse_ipv4` checked (and
 /// whose fields are `ip`), and the rewrite when it is forwarded.
 #[inline(always)]
-fn route(frame: &mut [u8], ip: RoutingFields, ingress: PortId, tables: &Tables, policing: &mut Policing<'_>) -> Verdict {
-    let RoutingFields { src, dst, ttl, total_len, dont_frag, tracked, tunnelled } = ip;
+fn route(
+    frame: &mut [u8],
+    ip: RoutingFields,
+    ingress: PortId,
+    tables: &Tables,
+    policing: &mut Policing<'_>,
+) -> Verdict {
+    let RoutingFields {
+        src,
+        dst,
+        ttl,
+        total_len,
+        dont_frag,
+        tracked,
+        tunnelled,
+    } = ip;
     let Some(nh_id) = tables.fib.lookup(u32::from(dst)) else {
         return Verdict::Punt(PuntReason::NoRoute);
     };
@@ -372,19 +428,36 @@ fn route(frame: &mut [u8], ip: RoutingFields, ingress: PortId, tables: &Tables, 
             Verdict::Drop(DropReason::TooBig)
         };
     }
-    let from_policed = tables.ports.get(usize::from(ingress)).is_some_and(|p| p.policy.is_some());
+    let from_policed = tables
+        .ports
+        .get(usize::from(ingress))
+        .is_some_and(|p| p.policy.is_some());
     // NAT outgoing: out of the uplink, unencapsulated, from a NAT pool to outside every pool.
     let snat = match (&tables.snat, nh.encap) {
-        (Some(rules), Encap::None) if port.kind == PortKind::Uplink && rules.applies(src, dst) => Some(rules.node),
+        (Some(rules), Encap::None) if port.kind == PortKind::Uplink && rules.applies(src, dst) => {
+            Some(rules.node)
+        }
         _ => None,
     };
-    let through_host = tables.host.as_ref().is_some_and(|h| h.policy.is_some() && (h.uplink == ingress || h.uplink == nh.port));
+    let through_host = tables
+        .host
+        .as_ref()
+        .is_some_and(|h| h.policy.is_some() && (h.uplink == ingress || h.uplink == nh.port));
     if !tracked && (from_policed || port.policy.is_some() || snat.is_some() || through_host) {
         // parse_ipv4 checked this header before; the view is read-only.
         let Ok(packet) = parse_ipv4(frame) else {
             return Verdict::Drop(DropReason::BadIpv4Header);
         };
-        match policy::check(&packet, ingress, nh.port, snat, tunnelled, tables, policing.sets, policing.state) {
+        match policy::check(
+            &packet,
+            ingress,
+            nh.port,
+            snat,
+            tunnelled,
+            tables,
+            policing.sets,
+            policing.state,
+        ) {
             Err(reason) => return Verdict::Drop(reason),
             Ok(None) => {}
             Ok(Some(to)) => {
@@ -400,7 +473,10 @@ fn route(frame: &mut [u8], ip: RoutingFields, ingress: PortId, tables: &Tables, 
     rewrite(frame, port.mac, neighbor_mac);
     match nh.encap {
         Encap::None => Verdict::Forward(nh.port),
-        Encap::Ipip { .. } => Verdict::Encapsulate { port: nh.port, next_hop: nh_id },
+        Encap::Ipip { .. } => Verdict::Encapsulate {
+            port: nh.port,
+            next_hop: nh_id,
+        },
     }
 }
 
@@ -408,13 +484,25 @@ fn route(frame: &mut [u8], ip: RoutingFields, ingress: PortId, tables: &Tables, 
 /// host endpoint's programs, if one is enforced, into the node's stack. From a workload: its
 /// policy (`policy::to_host`), then into the node's stack, or to the slow path when addressed
 /// to the gateway (echo replies) or when there is no host port.
-fn to_host(frame: &mut [u8], ingress: PortId, tables: &Tables, policing: &mut Policing<'_>) -> Verdict {
+fn to_host(
+    frame: &mut [u8],
+    ingress: PortId,
+    tables: &Tables,
+    policing: &mut Policing<'_>,
+) -> Verdict {
     let Ok(packet) = parse_ipv4(frame) else {
         return Verdict::Drop(DropReason::BadIpv4Header);
     };
     if let Some(host) = tables.host.as_ref().filter(|h| h.uplink == ingress) {
         if let Some(policy) = &host.policy {
-            let checked = policy::check_host(&packet, HostDirection::ToHost, policy, host.uplink, policing.sets, policing.state);
+            let checked = policy::check_host(
+                &packet,
+                HostDirection::ToHost,
+                policy,
+                host.uplink,
+                policing.sets,
+                policing.state,
+            );
             if let Err(reason) = checked {
                 return Verdict::Drop(reason);
             }
@@ -426,7 +514,9 @@ fn to_host(frame: &mut [u8], ingress: PortId, tables: &Tables, policing: &mut Po
     }
     let gateway = tables.ports.get(usize::from(ingress)).map(|p| p.ip);
     match tables.host.as_ref() {
-        Some(host) if ingress != host.port && Some(packet.dst_addr()) != gateway => deliver(frame, host),
+        Some(host) if ingress != host.port && Some(packet.dst_addr()) != gateway => {
+            deliver(frame, host)
+        }
         _ => Verdict::Punt(PuntReason::Local),
     }
 }
@@ -443,7 +533,14 @@ fn deliver(frame: &mut [u8], host: &HostPath) -> Verdict {
 /// as it is (the kernel routed it and wrote its Ethernet header).
 fn from_host(ip: &Ipv4Packet<&[u8]>, host: &HostPath, policing: &mut Policing<'_>) -> Verdict {
     if let Some(policy) = &host.policy {
-        if let Err(reason) = policy::check_host(ip, HostDirection::FromHost, policy, host.uplink, policing.sets, policing.state) {
+        if let Err(reason) = policy::check_host(
+            ip,
+            HostDirection::FromHost,
+            policy,
+            host.uplink,
+            policing.sets,
+            policing.state,
+        ) {
             return Verdict::Drop(reason);
         }
     }
@@ -453,11 +550,17 @@ fn from_host(ip: &Ipv4Packet<&[u8]>, host: &HostPath, policing: &mut Policing<'_
 /// Whether a frame's Ethernet destination is the port's own MAC (checked frame).
 fn addressed_to_port(frame: &[u8], port: PortId, tables: &Tables) -> bool {
     let dst = ethernet::Packet::new_checked(frame).map(|eth| eth.dst_addr());
-    tables.ports.get(usize::from(port)).is_some_and(|p| dst.is_ok_and(|d| d == p.mac))
+    tables
+        .ports
+        .get(usize::from(port))
+        .is_some_and(|p| dst.is_ok_and(|d| d == p.mac))
 }
 
 fn arrived_on_uplink(ingress: PortId, tables: &Tables) -> bool {
-    tables.ports.get(usize::from(ingress)).is_some_and(|p| p.kind == PortKind::Uplink)
+    tables
+        .ports
+        .get(usize::from(ingress))
+        .is_some_and(|p| p.kind == PortKind::Uplink)
 }
 
 fn is_local(dst: Ipv4Addr, tables: &Tables) -> bool {
@@ -474,7 +577,13 @@ fn is_local(dst: Ipv4Addr, tables: &Tables) -> bool {
 /// from the inner header, identification `ident`, checksum), then the inner packet up to its
 /// total length (Ethernet padding is not carried). Returns the length written; `None` when
 /// `frame` is not IPv4 or `out` is too small (nothing useful is written then).
-pub fn encapsulate_ipip(frame: &[u8], local: Ipv4Addr, remote: Ipv4Addr, ident: u16, out: &mut [u8]) -> Option<usize> {
+pub fn encapsulate_ipip(
+    frame: &[u8],
+    local: Ipv4Addr,
+    remote: Ipv4Addr,
+    ident: u16,
+    out: &mut [u8],
+) -> Option<usize> {
     let eth = ethernet::Packet::new_checked(frame).ok()?;
     let inner = Ipv4Packet::new_checked(eth.payload()).ok()?;
     let inner_len = usize::from(inner.total_len());
@@ -502,7 +611,8 @@ const OUTER_TTL: u8 = 64;
 /// The checked IPv4 header of an Ethernet frame, or the verdict for a frame that has none.
 #[inline(always)]
 fn parse_ipv4(frame: &[u8]) -> Result<Ipv4Packet<&[u8]>, Verdict> {
-    let eth = ethernet::Packet::new_checked(frame).map_err(|_| Verdict::Drop(DropReason::BadEthernet))?;
+    let eth =
+        ethernet::Packet::new_checked(frame).map_err(|_| Verdict::Drop(DropReason::BadEthernet))?;
     match eth.ethertype() {
         ethertype::IPV4 => {}
         ethertype::ARP => return Err(Verdict::Punt(PuntReason::Arp)),
@@ -510,14 +620,18 @@ fn parse_ipv4(frame: &[u8]) -> Result<Ipv4Packet<&[u8]>, Verdict> {
     }
     Ipv4Packet::new_checked(eth.into_payload()).map_err(|e| match e {
         WireError::BadLength { .. } => Verdict::Drop(DropReason::BadIpv4Length),
-        WireError::Truncated { .. } | WireError::BadValue { .. } => Verdict::Drop(DropReason::BadIpv4Header),
+        WireError::Truncated { .. } | WireError::BadValue { .. } => {
+            Verdict::Drop(DropReason::BadIpv4Header)
+        }
     })
 }
 
 /// Rewrites a frame whose Ethernet and IPv4 headers have been checked (by `parse_ipv4`).
 #[inline(always)]
 fn rewrite(frame: &mut [u8], src: MacAddr, dst: MacAddr) {
-    let Some((eth, ip)) = frame.split_at_mut_checked(ethernet::HEADER_LEN) else { return };
+    let Some((eth, ip)) = frame.split_at_mut_checked(ethernet::HEADER_LEN) else {
+        return;
+    };
     let mut eth = ethernet::Packet::new_unchecked(eth);
     eth.set_dst_addr(dst);
     eth.set_src_addr(src);
@@ -532,8 +646,12 @@ fn account(verdict: Verdict, counters: &mut PipelineCounters) {
         // The slow path turns these into ICMP errors; the frame itself goes no further.
         Verdict::Punt(PuntReason::NoRoute) => counters.drop(DropReason::NoRoute),
         Verdict::Punt(PuntReason::TtlExpired) => counters.drop(DropReason::TtlExpired),
-        Verdict::Punt(PuntReason::FragmentationNeeded { .. }) => counters.drop(DropReason::FragmentationNeeded),
-        Verdict::Punt(PuntReason::Arp | PuntReason::Local | PuntReason::Unresolved(_)) => counters.punted += 1,
+        Verdict::Punt(PuntReason::FragmentationNeeded { .. }) => {
+            counters.drop(DropReason::FragmentationNeeded)
+        }
+        Verdict::Punt(PuntReason::Arp | PuntReason::Local | PuntReason::Unresolved(_)) => {
+            counters.punted += 1
+        }
         Verdict::Drop(reason) => counters.drop(reason),
     }
 }

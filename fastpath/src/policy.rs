@@ -32,7 +32,9 @@
 use std::net::Ipv4Addr;
 
 use crate::classifier::{IpSets, PacketFields, PolicyAction, PolicyProgram};
-use crate::conntrack::{related, FlowKey, FlowTable, Millis, PolicyDecision, SnatPorts, SnatPortsConfig};
+use crate::conntrack::{
+    related, FlowKey, FlowTable, Millis, PolicyDecision, SnatPorts, SnatPortsConfig,
+};
 use crate::counters::DropReason;
 use crate::tables::{NextHopKind, PortId, Tables};
 use crate::wire::icmpv4::msg_type;
@@ -106,17 +108,29 @@ pub struct PolicyState {
 pub const NAT_PORTS: std::ops::RangeInclusive<u16> = 61000..=65535;
 
 fn nat_ports() -> SnatPorts {
-    let config = SnatPortsConfig { ports: NAT_PORTS, echo_ids: NAT_PORTS, ..SnatPortsConfig::default() };
+    let config = SnatPortsConfig {
+        ports: NAT_PORTS,
+        echo_ids: NAT_PORTS,
+        ..SnatPortsConfig::default()
+    };
     SnatPorts::new(config).expect("NAT_PORTS is not empty")
 }
 
 impl PolicyState {
     pub fn new(flows: FlowTable) -> PolicyState {
-        PolicyState { flows: Some(flows), snat: nat_ports(), now: 0 }
+        PolicyState {
+            flows: Some(flows),
+            snat: nat_ports(),
+            now: 0,
+        }
     }
 
     pub fn stateless() -> PolicyState {
-        PolicyState { flows: None, snat: nat_ports(), now: 0 }
+        PolicyState {
+            flows: None,
+            snat: nat_ports(),
+            now: 0,
+        }
     }
 
     /// Tracks flows and source-NATs from `ports` only (ports and echo identifiers): one
@@ -124,9 +138,17 @@ impl PolicyState {
     /// tell by their port which worker's flow table knows them (`worker::nat_slice`). An
     /// empty range falls back to the whole of [`NAT_PORTS`].
     pub fn with_nat_ports(flows: FlowTable, ports: std::ops::RangeInclusive<u16>) -> PolicyState {
-        let config = SnatPortsConfig { ports: ports.clone(), echo_ids: ports, ..SnatPortsConfig::default() };
+        let config = SnatPortsConfig {
+            ports: ports.clone(),
+            echo_ids: ports,
+            ..SnatPortsConfig::default()
+        };
         let snat = SnatPorts::new(config).unwrap_or_else(|_| nat_ports());
-        PolicyState { flows: Some(flows), snat, now: 0 }
+        PolicyState {
+            flows: Some(flows),
+            snat,
+            now: 0,
+        }
     }
 }
 
@@ -164,15 +186,32 @@ pub fn check(
     sets: &IpSets,
     state: &mut PolicyState,
 ) -> Result<Option<FlowKey>, DropReason> {
-    let from = tables.ports.get(usize::from(ingress)).and_then(|p| p.policy.as_deref());
-    let to = tables.ports.get(usize::from(egress)).and_then(|p| p.policy.as_deref());
+    let from = tables
+        .ports
+        .get(usize::from(ingress))
+        .and_then(|p| p.policy.as_deref());
+    let to = tables
+        .ports
+        .get(usize::from(egress))
+        .and_then(|p| p.policy.as_deref());
     if from.is_some() && !owns_source(ip.src_addr(), ingress, tables) {
         return Err(DropReason::SpoofedSource);
     }
-    let host = tables.host.as_ref().and_then(|h| h.policy.as_deref().map(|p| (h.uplink, p)));
-    let in_through_host = host.filter(|(uplink, p)| *uplink == ingress && !tunnelled && (p.forward_ingress.is_some() || p.pre_dnat.is_some()));
-    let out_through_host = host.filter(|(uplink, p)| *uplink == egress && p.forward_egress.is_some());
-    if from.is_none() && to.is_none() && snat.is_none() && in_through_host.is_none() && out_through_host.is_none() {
+    let host = tables
+        .host
+        .as_ref()
+        .and_then(|h| h.policy.as_deref().map(|p| (h.uplink, p)));
+    let in_through_host = host.filter(|(uplink, p)| {
+        *uplink == ingress && !tunnelled && (p.forward_ingress.is_some() || p.pre_dnat.is_some())
+    });
+    let out_through_host =
+        host.filter(|(uplink, p)| *uplink == egress && p.forward_egress.is_some());
+    if from.is_none()
+        && to.is_none()
+        && snat.is_none()
+        && in_through_host.is_none()
+        && out_through_host.is_none()
+    {
         return Ok(None);
     }
     let transport = transport(ip);
@@ -182,20 +221,31 @@ pub fn check(
         ingress_endpoint: to.map(|_| u32::from(egress)),
         generation: from.or(to).map_or(0, |p| p.generation),
     };
-    let allowed = |policy: Option<&EndpointPolicy>, program: fn(&EndpointPolicy) -> &PolicyProgram| {
-        policy.is_none_or(|p| program(p).evaluate(&transport.fields, sets).action == PolicyAction::Allow)
+    let allowed = |policy: Option<&EndpointPolicy>,
+                   program: fn(&EndpointPolicy) -> &PolicyProgram| {
+        policy.is_none_or(|p| {
+            program(p).evaluate(&transport.fields, sets).action == PolicyAction::Allow
+        })
     };
     let forwarded_in = || {
         in_through_host.is_none_or(|(_, host)| {
-            match host.pre_dnat.as_ref().and_then(|p| stage_decides(p, &transport.fields, sets)) {
+            match host
+                .pre_dnat
+                .as_ref()
+                .and_then(|p| stage_decides(p, &transport.fields, sets))
+            {
                 Some(allowed) => allowed,
-                None => host.forward_ingress.as_ref().is_none_or(|p| p.evaluate(&transport.fields, sets).action == PolicyAction::Allow),
+                None => host.forward_ingress.as_ref().is_none_or(|p| {
+                    p.evaluate(&transport.fields, sets).action == PolicyAction::Allow
+                }),
             }
         })
     };
     let forwarded_out = || {
         out_through_host.is_none_or(|(_, host)| {
-            host.forward_egress.as_ref().is_none_or(|p| p.evaluate(&transport.fields, sets).action == PolicyAction::Allow)
+            host.forward_egress
+                .as_ref()
+                .is_none_or(|p| p.evaluate(&transport.fields, sets).action == PolicyAction::Allow)
         })
     };
     // The node's own traffic to a workload (from the host port) is not checked against the
@@ -203,13 +253,24 @@ pub fn check(
     // workloads, e.g. kubelet's probes); it is tracked all the same, so the answers pass.
     let from_node = tables.host.as_ref().is_some_and(|h| h.port == ingress);
     let evaluate = || {
-        if forwarded_in() && allowed(from, |p| &p.egress) && (from_node || allowed(to, |p| &p.ingress)) && forwarded_out() {
+        if forwarded_in()
+            && allowed(from, |p| &p.egress)
+            && (from_node || allowed(to, |p| &p.ingress))
+            && forwarded_out()
+        {
             Ok(())
         } else {
             Err(DropReason::PolicyDenied)
         }
     };
-    tracked(&transport, u32::from(ip.total_len()), evaluate, decision, snat, state)
+    tracked(
+        &transport,
+        u32::from(ip.total_len()),
+        evaluate,
+        decision,
+        snat,
+        state,
+    )
 }
 
 /// Polices a packet of the node's own traffic through its host endpoint `host` on `port`
@@ -246,7 +307,11 @@ pub fn check_host(
     };
     let allowed = || {
         if direction == HostDirection::ToHost {
-            if let Some(allowed) = host.pre_dnat.as_ref().and_then(|p| stage_decides(p, &transport.fields, sets)) {
+            if let Some(allowed) = host
+                .pre_dnat
+                .as_ref()
+                .and_then(|p| stage_decides(p, &transport.fields, sets))
+            {
                 return allowed;
             }
         }
@@ -256,8 +321,22 @@ pub fn check_host(
         };
         program.evaluate(&transport.fields, sets).action == PolicyAction::Allow
     };
-    let evaluate = || if allowed() { Ok(()) } else { Err(DropReason::PolicyDenied) };
-    tracked(&transport, u32::from(ip.total_len()), evaluate, decision, None, state).map(|_| ())
+    let evaluate = || {
+        if allowed() {
+            Ok(())
+        } else {
+            Err(DropReason::PolicyDenied)
+        }
+    };
+    tracked(
+        &transport,
+        u32::from(ip.total_len()),
+        evaluate,
+        decision,
+        None,
+        state,
+    )
+    .map(|_| ())
 }
 
 /// The answer of an untracked or pre-DNAT program: `Some(allowed)` when one of its rules
@@ -265,7 +344,9 @@ pub fn check_host(
 /// so only the implicit end says nothing).
 fn stage_decides(program: &PolicyProgram, fields: &PacketFields, sets: &IpSets) -> Option<bool> {
     let decision = program.evaluate(fields, sets);
-    decision.rule.map(|_| decision.action == PolicyAction::Allow)
+    decision
+        .rule
+        .map(|_| decision.action == PolicyAction::Allow)
 }
 
 /// The flow table's part of policing: a packet of a tracked flow (or an ICMP error about one)
@@ -295,7 +376,11 @@ fn tracked(
         }
         if let Some(related) = transport.related {
             if let Some(hit) = flows.lookup(&related, now) {
-                return if flows.flow(hit.id).policy.allowed { Ok(None) } else { Err(DropReason::PolicyDenied) };
+                return if flows.flow(hit.id).policy.allowed {
+                    Ok(None)
+                } else {
+                    Err(DropReason::PolicyDenied)
+                };
             }
         }
     }
@@ -305,13 +390,20 @@ fn tracked(
     // the table.
     let Some(flows) = state.flows.as_mut() else {
         // Stateless: nowhere to keep a translation.
-        return if snat.is_some() { Err(DropReason::NatFailed) } else { Ok(None) };
+        return if snat.is_some() {
+            Err(DropReason::NatFailed)
+        } else {
+            Ok(None)
+        };
     };
     if transport.related.is_some() {
         return Ok(None);
     }
     let reply = match snat {
-        Some(node) => state.snat.allocate(flows, &key, node, now).map_err(|_| DropReason::NatFailed)?,
+        Some(node) => state
+            .snat
+            .allocate(flows, &key, node, now)
+            .map_err(|_| DropReason::NatFailed)?,
         None => key.reversed(),
     };
     match flows.insert(key, reply, transport.tcp_flags, bytes, decision, now) {
@@ -331,18 +423,26 @@ fn tracked(
 /// flow (RFC 792) its outer destination and its quoted packet restored, so that path MTU
 /// discovery and unreachables reach the workload. False: the node's own traffic, untouched.
 pub fn nat_reply(datagram: &mut [u8], state: &mut PolicyState) -> bool {
-    let Some(flows) = state.flows.as_mut() else { return false };
-    let Ok(ip) = Ipv4Packet::new_checked(&*datagram) else { return false };
+    let Some(flows) = state.flows.as_mut() else {
+        return false;
+    };
+    let Ok(ip) = Ipv4Packet::new_checked(&*datagram) else {
+        return false;
+    };
     let transport = transport(&ip);
     let bytes = u32::from(ip.total_len());
     if let Some(related) = transport.related {
-        let Some(hit) = flows.lookup(&related, state.now) else { return false };
+        let Some(hit) = flows.lookup(&related, state.now) else {
+            return false;
+        };
         let flow = *flows.flow(hit.id);
         return flow.is_translated()
             && flow.policy.allowed
             && related::translate_error(datagram, &flow, hit.direction).is_ok();
     }
-    let Some(hit) = flows.lookup(&flow_key(&transport), state.now) else { return false };
+    let Some(hit) = flows.lookup(&flow_key(&transport), state.now) else {
+        return false;
+    };
     let flow = flows.flow(hit.id);
     if !flow.is_translated() || !flow.policy.allowed {
         return false;
@@ -365,7 +465,11 @@ pub fn to_host(
     sets: &IpSets,
     state: &mut PolicyState,
 ) -> Result<(), DropReason> {
-    let Some(from) = tables.ports.get(usize::from(ingress)).and_then(|p| p.policy.as_deref()) else {
+    let Some(from) = tables
+        .ports
+        .get(usize::from(ingress))
+        .and_then(|p| p.policy.as_deref())
+    else {
         return Ok(());
     };
     if !owns_source(ip.src_addr(), ingress, tables) {
@@ -387,7 +491,15 @@ pub fn to_host(
         }
         Ok(())
     };
-    tracked(&transport, u32::from(ip.total_len()), evaluate, decision, None, state).map(|_| ())
+    tracked(
+        &transport,
+        u32::from(ip.total_len()),
+        evaluate,
+        decision,
+        None,
+        state,
+    )
+    .map(|_| ())
 }
 
 /// Whether the FIB routes `src` back to the port it came from: a workload may only send from
@@ -414,7 +526,12 @@ fn flow_key(t: &Transport) -> FlowKey {
 /// ports are 0 (the node does not reassemble).
 fn transport(ip: &Ipv4Packet<&[u8]>) -> Transport {
     let fields = PacketFields::from_ipv4(ip);
-    let mut t = Transport { fields, tcp_flags: 0, echo_ident: None, related: None };
+    let mut t = Transport {
+        fields,
+        tcp_flags: 0,
+        echo_ident: None,
+        related: None,
+    };
     if ip.frag_offset() != 0 {
         return t;
     }

@@ -59,7 +59,11 @@ const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
 /// Sets the busy-poll options on socket `fd`; the error names the option and the value.
 fn set_busy_poll(fd: RawFd, busy: &BusyPoll) -> Result<(), (&'static str, u32, io::Error)> {
     let options = [
-        ("SO_PREFER_BUSY_POLL", SO_PREFER_BUSY_POLL, u32::from(busy.prefer)),
+        (
+            "SO_PREFER_BUSY_POLL",
+            SO_PREFER_BUSY_POLL,
+            u32::from(busy.prefer),
+        ),
         ("SO_BUSY_POLL", SO_BUSY_POLL, busy.usecs),
         ("SO_BUSY_POLL_BUDGET", SO_BUSY_POLL_BUDGET, busy.budget),
     ];
@@ -67,7 +71,13 @@ fn set_busy_poll(fd: RawFd, busy: &BusyPoll) -> Result<(), (&'static str, u32, i
         let v = value as libc::c_int;
         // SAFETY: setsockopt on our own socket with a pointer to an int of the given size.
         let err = unsafe {
-            libc::setsockopt(fd, libc::SOL_SOCKET, option, &v as *const libc::c_int as *const libc::c_void, std::mem::size_of::<libc::c_int>() as libc::socklen_t)
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                &v as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
         };
         if err != 0 {
             return Err((name, value, io::Error::last_os_error()));
@@ -122,8 +132,16 @@ pub enum PortError {
     NoFillRing { port: String, queue: u32 },
     #[error("port {port}: {source}")]
     Xdp { port: String, source: XdpError },
-    #[error("port {port} queue {queue}: setting {option} = {value} on the AF_XDP socket: {source}")]
-    SocketOption { port: String, queue: u32, option: &'static str, value: u32, source: io::Error },
+    #[error(
+        "port {port} queue {queue}: setting {option} = {value} on the AF_XDP socket: {source}"
+    )]
+    SocketOption {
+        port: String,
+        queue: u32,
+        option: &'static str,
+        value: u32,
+        source: io::Error,
+    },
 }
 
 /// The receive half: frames the kernel filled, and frames going back to it.
@@ -330,7 +348,16 @@ impl Port {
             // With busy polling preferred the kernel waits for us to run NAPI; a
             // non-blocking recvfrom does (net/xdp/xsk.c, xsk_recvmsg -> sk_busy_loop).
             // SAFETY: a zero-length recvfrom on our own socket; no buffer is written.
-            unsafe { libc::recvfrom(self.fd, std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut()) };
+            unsafe {
+                libc::recvfrom(
+                    self.fd,
+                    std::ptr::null_mut(),
+                    0,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                )
+            };
             // SAFETY: as above.
             n = unsafe { self.rx.ring.consume(&mut self.rx.batch) };
         }
@@ -410,7 +437,9 @@ impl Port {
         // SAFETY: see received_frame; the RX frame and the TX frame are different frames of
         // the UMEM, so the source and destination do not overlap.
         let data = unsafe { self.umem.data(&self.rx.batch[i]) };
-        let Some(part) = data.contents().get(start..) else { return false };
+        let Some(part) = data.contents().get(start..) else {
+            return false;
+        };
         transmit(&mut self.tx, &self.umem, part)
     }
 
@@ -497,7 +526,16 @@ enum Kick {
 
 fn kick_tx(fd: RawFd, port: &str) -> Kick {
     // SAFETY: a zero-length sendto on our own AF_XDP socket; no buffers are passed.
-    let ret = unsafe { libc::sendto(fd, std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
+    let ret = unsafe {
+        libc::sendto(
+            fd,
+            std::ptr::null(),
+            0,
+            libc::MSG_DONTWAIT,
+            std::ptr::null(),
+            0,
+        )
+    };
     if ret >= 0 {
         return Kick::Drained;
     }

@@ -62,7 +62,12 @@ impl BufferPool {
         }
         let mut buf = self.0.pop()?;
         buf[..data.len()].copy_from_slice(data);
-        Some(Frame { port, reason, len: data.len() as u16, buf })
+        Some(Frame {
+            port,
+            reason,
+            len: data.len() as u16,
+            buf,
+        })
     }
 
     fn recycle(&self, frame: Frame) {
@@ -79,7 +84,10 @@ pub struct PuntConfig {
 
 impl Default for PuntConfig {
     fn default() -> Self {
-        PuntConfig { buffers: 1024, queue_depth: 512 }
+        PuntConfig {
+            buffers: 1024,
+            queue_depth: 512,
+        }
     }
 }
 
@@ -91,7 +99,10 @@ pub fn punt_path(config: PuntConfig) -> std::io::Result<(WorkerEnd, SlowpathEnd)
 
 /// Creates the punt path for `workers` workers (at least 1): element `i` of the first value
 /// is worker `i`'s end. They share the buffers and the punt queue.
-pub fn punt_paths(config: PuntConfig, workers: usize) -> std::io::Result<(Vec<WorkerEnd>, SlowpathEnd)> {
+pub fn punt_paths(
+    config: PuntConfig,
+    workers: usize,
+) -> std::io::Result<(Vec<WorkerEnd>, SlowpathEnd)> {
     let workers = workers.max(1);
     let pool = Arc::new(BufferPool::new(config.buffers));
     let (punt_tx, punt_rx) = crossbeam_channel::bounded(config.queue_depth);
@@ -106,10 +117,22 @@ pub fn punt_paths(config: PuntConfig, workers: usize) -> std::io::Result<(Vec<Wo
         }
         // SAFETY: fd is a freshly created descriptor that nothing else owns.
         let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
-        ends.push(WorkerEnd { pool: pool.clone(), punt: punt_tx.clone(), inject: inject_rx, wake: wake.clone() });
+        ends.push(WorkerEnd {
+            pool: pool.clone(),
+            punt: punt_tx.clone(),
+            inject: inject_rx,
+            wake: wake.clone(),
+        });
         injects.push((inject_tx, wake));
     }
-    Ok((ends, SlowpathEnd { pool, punt: punt_rx, injects }))
+    Ok((
+        ends,
+        SlowpathEnd {
+            pool,
+            punt: punt_rx,
+            injects,
+        },
+    ))
 }
 
 /// The worker's end: punt frames, collect frames to inject.
@@ -124,7 +147,9 @@ impl WorkerEnd {
     /// Copies `data` to the slow path. False when the pool or queue is full (the caller counts
     /// `DropReason::PuntQueueFull`).
     pub fn punt(&self, port: PortId, reason: PuntReason, data: &[u8]) -> bool {
-        let Some(frame) = self.pool.fill(port, Some(reason), data) else { return false };
+        let Some(frame) = self.pool.fill(port, Some(reason), data) else {
+            return false;
+        };
         match self.punt.try_send(frame) {
             Ok(()) => true,
             Err(TrySendError::Full(f)) | Err(TrySendError::Disconnected(f)) => {
@@ -146,7 +171,13 @@ impl WorkerEnd {
             // Reset the eventfd so poll(2) sleeps again; a concurrent inject re-arms it.
             let mut v = 0u64;
             // SAFETY: reading 8 bytes into a u64 from a valid nonblocking eventfd.
-            unsafe { libc::read(self.wake.as_raw_fd(), &mut v as *mut u64 as *mut libc::c_void, 8) };
+            unsafe {
+                libc::read(
+                    self.wake.as_raw_fd(),
+                    &mut v as *mut u64 as *mut libc::c_void,
+                    8,
+                )
+            };
         }
         n
     }
@@ -190,12 +221,20 @@ impl SlowpathEnd {
     /// or queue is full.
     pub fn inject(&self, port: PortId, data: &[u8]) -> bool {
         let (queue, wake) = &self.injects[crate::handoff::port_owner(port, self.injects.len())];
-        let Some(frame) = self.pool.fill(port, None, data) else { return false };
+        let Some(frame) = self.pool.fill(port, None, data) else {
+            return false;
+        };
         match queue.try_send(frame) {
             Ok(()) => {
                 let one = 1u64;
                 // SAFETY: writing 8 bytes from a u64 to a valid eventfd.
-                unsafe { libc::write(wake.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+                unsafe {
+                    libc::write(
+                        wake.as_raw_fd(),
+                        &one as *const u64 as *const libc::c_void,
+                        8,
+                    )
+                };
                 true
             }
             Err(TrySendError::Full(f)) | Err(TrySendError::Disconnected(f)) => {
@@ -212,13 +251,23 @@ mod tests {
 
     #[test]
     fn punted_frames_arrive_and_buffers_return_to_the_pool() {
-        let (worker, slow) = punt_path(PuntConfig { buffers: 2, queue_depth: 4 }).unwrap();
+        let (worker, slow) = punt_path(PuntConfig {
+            buffers: 2,
+            queue_depth: 4,
+        })
+        .unwrap();
         assert!(worker.punt(3, PuntReason::NoRoute, b"abc"));
         assert!(worker.punt(4, PuntReason::Arp, b"de"));
         // Pool exhausted: the third punt is refused, not blocked.
         assert!(!worker.punt(5, PuntReason::Arp, b"f"));
-        let f = slow.recv_timeout(Duration::from_millis(10)).unwrap().unwrap();
-        assert_eq!((f.port, f.reason, f.data()), (3, Some(PuntReason::NoRoute), &b"abc"[..]));
+        let f = slow
+            .recv_timeout(Duration::from_millis(10))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (f.port, f.reason, f.data()),
+            (3, Some(PuntReason::NoRoute), &b"abc"[..])
+        );
         slow.recycle(f);
         assert!(worker.punt(5, PuntReason::Arp, b"f"));
     }
@@ -227,14 +276,26 @@ mod tests {
     fn injected_frames_reach_the_worker_and_wake_it() {
         let (worker, slow) = punt_path(PuntConfig::default()).unwrap();
         assert!(slow.inject(7, b"hello"));
-        let mut pfd = libc::pollfd { fd: worker.wake_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: worker.wake_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
-        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 1, "eventfd should be readable");
+        assert_eq!(
+            unsafe { libc::poll(&mut pfd, 1, 0) },
+            1,
+            "eventfd should be readable"
+        );
         let mut seen = Vec::new();
         assert_eq!(worker.drain_inject(|p, d| seen.push((p, d.to_vec()))), 1);
         assert_eq!(seen, vec![(7, b"hello".to_vec())]);
         // SAFETY: as above.
-        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0, "eventfd should be reset");
+        assert_eq!(
+            unsafe { libc::poll(&mut pfd, 1, 0) },
+            0,
+            "eventfd should be reset"
+        );
     }
 
     #[test]
@@ -244,7 +305,10 @@ mod tests {
         assert!(workers[1].punt(1, PuntReason::Arp, b"from 1"));
         let mut got: Vec<Vec<u8>> = (0..2)
             .map(|_| {
-                let f = slow.recv_timeout(Duration::from_millis(10)).unwrap().unwrap();
+                let f = slow
+                    .recv_timeout(Duration::from_millis(10))
+                    .unwrap()
+                    .unwrap();
                 let data = f.data().to_vec();
                 slow.recycle(f);
                 data
@@ -263,7 +327,10 @@ mod tests {
         assert_eq!(drain(&workers[0]), vec![(4, b"to 4".to_vec())]);
         assert_eq!(drain(&workers[1]), vec![(5, b"to 5".to_vec())]);
         drop(workers);
-        assert!(slow.recv_timeout(Duration::from_millis(1)).is_err(), "every worker gone");
+        assert!(
+            slow.recv_timeout(Duration::from_millis(1)).is_err(),
+            "every worker gone"
+        );
     }
 
     #[test]

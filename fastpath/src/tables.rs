@@ -39,7 +39,11 @@ impl MacAddr {
 impl std::fmt::Display for MacAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let b = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
     }
 }
 
@@ -55,8 +59,11 @@ impl std::str::FromStr for MacAddr {
         let mut out = [0u8; 6];
         let mut parts = s.split(':');
         for byte in out.iter_mut() {
-            let part = parts.next().ok_or_else(|| format!("MAC address {s:?} has fewer than 6 octets"))?;
-            *byte = u8::from_str_radix(part, 16).map_err(|_| format!("MAC address {s:?} has a bad octet {part:?}"))?;
+            let part = parts
+                .next()
+                .ok_or_else(|| format!("MAC address {s:?} has fewer than 6 octets"))?;
+            *byte = u8::from_str_radix(part, 16)
+                .map_err(|_| format!("MAC address {s:?} has a bad octet {part:?}"))?;
         }
         if parts.next().is_some() {
             return Err(format!("MAC address {s:?} has more than 6 octets"));
@@ -146,19 +153,32 @@ const RESOLVED: u64 = 1 << 63;
 
 impl NextHop {
     pub fn new(kind: NextHopKind, port: PortId, ip: Ipv4Addr) -> NextHop {
-        NextHop { kind, port, ip, encap: Encap::None, tunnel_peer: false, mac: AtomicU64::new(0) }
+        NextHop {
+            kind,
+            port,
+            ip,
+            encap: Encap::None,
+            tunnel_peer: false,
+            mac: AtomicU64::new(0),
+        }
     }
 
     /// Another node's workloads: out of the uplink `port` to the MAC of `via` (the node, or a
     /// gateway), wrapped as `encap` says.
     pub fn remote(port: PortId, via: Ipv4Addr, encap: Encap) -> NextHop {
-        NextHop { encap, ..NextHop::new(NextHopKind::Neighbor, port, via) }
+        NextHop {
+            encap,
+            ..NextHop::new(NextHopKind::Neighbor, port, via)
+        }
     }
 
     /// The route to a known node's own address (reached through `via` on the uplink `port`):
     /// it marks the node as a source IPIP is accepted from.
     pub fn tunnel_peer(port: PortId, via: Ipv4Addr) -> NextHop {
-        NextHop { tunnel_peer: true, ..NextHop::new(NextHopKind::Neighbor, port, via) }
+        NextHop {
+            tunnel_peer: true,
+            ..NextHop::new(NextHopKind::Neighbor, port, via)
+        }
     }
 
     /// The neighbour's MAC, if ARP has resolved it.
@@ -220,7 +240,8 @@ pub struct SnatRules {
 impl SnatRules {
     /// Whether a packet from `src` to `dst` is source-NATed.
     pub fn applies(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
-        self.nat_pools.iter().any(|p| p.contains(src)) && !self.pools.iter().any(|p| p.contains(dst))
+        self.nat_pools.iter().any(|p| p.contains(src))
+            && !self.pools.iter().any(|p| p.contains(dst))
     }
 }
 

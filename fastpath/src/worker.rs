@@ -135,7 +135,11 @@ impl std::fmt::Debug for PortCommand {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PortCommand::AddPort(p) => f.debug_tuple("AddPort").field(p).finish(),
-            PortCommand::AddQueue { slot, port } => f.debug_struct("AddQueue").field("slot", slot).field("port", port).finish(),
+            PortCommand::AddQueue { slot, port } => f
+                .debug_struct("AddQueue")
+                .field("slot", slot)
+                .field("port", port)
+                .finish(),
             PortCommand::RemovePort(id, _) => f.debug_tuple("RemovePort").field(id).finish(),
             PortCommand::Sync(_) => f.write_str("Sync"),
         }
@@ -176,7 +180,10 @@ pub fn port_commands(depth: usize) -> std::io::Result<(PortCommandSender, PortCo
     // SAFETY: fd is a freshly created descriptor that nothing else owns.
     let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
     Ok((
-        PortCommandSender { commands: tx, wake: wake.clone() },
+        PortCommandSender {
+            commands: tx,
+            wake: wake.clone(),
+        },
         PortCommandReceiver { commands: rx, wake },
     ))
 }
@@ -188,7 +195,13 @@ impl PortCommandSender {
             Ok(()) => {
                 let one = 1u64;
                 // SAFETY: writing 8 bytes from a u64 to a valid eventfd.
-                unsafe { libc::write(self.wake.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+                unsafe {
+                    libc::write(
+                        self.wake.as_raw_fd(),
+                        &one as *const u64 as *const libc::c_void,
+                        8,
+                    )
+                };
                 Ok(())
             }
             Err(SendTimeoutError::Timeout(_)) => Err(PortCommandError::Timeout(timeout)),
@@ -197,7 +210,11 @@ impl PortCommandSender {
     }
 
     /// Removes port `id` from the worker and returns it (`None` if the worker had no such port).
-    pub fn remove_port(&self, id: PortId, timeout: Duration) -> Result<Option<Port>, PortCommandError> {
+    pub fn remove_port(
+        &self,
+        id: PortId,
+        timeout: Duration,
+    ) -> Result<Option<Port>, PortCommandError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(PortCommand::RemovePort(id, tx), timeout)?;
         rx.recv_timeout(timeout).map_err(|e| match e {
@@ -260,7 +277,13 @@ impl PortCommandReceiver {
             let mut v = 0u64;
             // SAFETY: reading 8 bytes into a u64 from a valid nonblocking eventfd. A command
             // sent after the drain above re-arms it, so none sleeps unnoticed.
-            unsafe { libc::read(self.wake.as_raw_fd(), &mut v as *mut u64 as *mut libc::c_void, 8) };
+            unsafe {
+                libc::read(
+                    self.wake.as_raw_fd(),
+                    &mut v as *mut u64 as *mut libc::c_void,
+                    8,
+                )
+            };
         }
         changed
     }
@@ -350,7 +373,10 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>, mut links: Optio
     // Where encapsulated frames are assembled before the TX copy; allocated once, here.
     let mut tunnel = TunnelScratch::new();
     let mut policy = match &links {
-        Some(l) => PolicyState::with_nat_ports(FlowTable::new(flows), nat_slice(l.out.worker, l.out.workers)),
+        Some(l) => PolicyState::with_nat_ports(
+            FlowTable::new(flows),
+            nat_slice(l.out.worker, l.out.workers),
+        ),
         None => PolicyState::new(FlowTable::new(flows)),
     };
     let clock = Instant::now();
@@ -379,7 +405,10 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>, mut links: Optio
         // Hot ports every loop, then a few cold ones.
         let mut k = 0;
         while let Some(&slot) = schedule.hot.get(k) {
-            let mut policing = Policing { sets: &sets, state: &mut policy };
+            let mut policing = Policing {
+                sets: &sets,
+                state: &mut policy,
+            };
             let n = service_port(&mut ports, slot, &mut io, &mut policing);
             work += n;
             if schedule.keep_hot(k, n) {
@@ -387,8 +416,13 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>, mut links: Optio
             }
         }
         for _ in 0..SWEEP_PER_LOOP.min(schedule.occupied.len()) {
-            let Some(slot) = schedule.next_cold() else { break };
-            let mut policing = Policing { sets: &sets, state: &mut policy };
+            let Some(slot) = schedule.next_cold() else {
+                break;
+            };
+            let mut policing = Policing {
+                sets: &sets,
+                state: &mut policy,
+            };
             let n = service_port(&mut ports, slot, &mut io, &mut policing);
             if n > 0 {
                 schedule.promote(slot);
@@ -396,8 +430,20 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>, mut links: Optio
             }
         }
         if let Some(links) = links.as_mut() {
-            let mut policing = Policing { sets: &sets, state: &mut policy };
-            work += take_handoffs(&mut ports, links, &tables, &punt, &mut tunnel, &mut counters, &mut dirty, &mut policing);
+            let mut policing = Policing {
+                sets: &sets,
+                state: &mut policy,
+            };
+            work += take_handoffs(
+                &mut ports,
+                links,
+                &tables,
+                &punt,
+                &mut tunnel,
+                &mut counters,
+                &mut dirty,
+                &mut policing,
+            );
             if mode != RxMode::Poll {
                 links.out.wake_peers();
             }
@@ -405,7 +451,13 @@ fn run(spec: WorkerSpec, commands: Option<PortCommandReceiver>, mut links: Optio
         if let Some(flows) = policy.flows.as_mut() {
             flows.expire(policy.now, EXPIRE_BUDGET);
         }
-        work += inject(&mut ports, &punt, links.as_mut().map(|l| &mut l.out), &mut counters, &mut dirty);
+        work += inject(
+            &mut ports,
+            &punt,
+            links.as_mut().map(|l| &mut l.out),
+            &mut counters,
+            &mut dirty,
+        );
         // Frames the kernel could not take in the batch's flush go out now; until they have,
         // the worker does not go to sleep.
         if !dirty.is_empty() {
@@ -472,7 +524,13 @@ impl PortSchedule {
         self.quiet.clear();
         self.quiet.resize(slots, 0);
         self.occupied.clear();
-        self.occupied.extend(ports.iter().enumerate().filter(|(_, p)| p.is_some()).map(|(slot, _)| slot));
+        self.occupied.extend(
+            ports
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.is_some())
+                .map(|(slot, _)| slot),
+        );
         self.cursor = 0;
     }
 
@@ -584,24 +642,38 @@ impl Sleeper {
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if fd < 0 {
             tracing::warn!(error = %std::io::Error::last_os_error(), "epoll_create1 failed; idle workers sleep blind");
-            return Sleeper { epoll: None, events: Vec::new() };
+            return Sleeper {
+                epoll: None,
+                events: Vec::new(),
+            };
         }
         // SAFETY: a fresh descriptor nobody else owns.
         let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
-        let sockets = ports.iter().enumerate().filter_map(|(slot, p)| p.as_ref().map(|p| (p.raw_fd(), slot as u64)));
+        let sockets = ports
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, p)| p.as_ref().map(|p| (p.raw_fd(), slot as u64)));
         let wakers = extra.iter().map(|fd| (*fd, EVENTFD_TOKEN));
         let mut registered = 0;
         for (fd, token) in sockets.chain(wakers) {
-            let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: token };
+            let mut event = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: token,
+            };
             // SAFETY: valid epoll descriptor, a descriptor we hold open, a valid event.
-            if unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event) } == 0 {
+            if unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event) }
+                == 0
+            {
                 registered += 1;
             } else {
                 tracing::warn!(fd, error = %std::io::Error::last_os_error(), "cannot add to the worker's epoll set");
             }
         }
         let events = vec![libc::epoll_event { events: 0, u64: 0 }; registered.clamp(1, 256)];
-        Sleeper { epoll: Some(epoll), events }
+        Sleeper {
+            epoll: Some(epoll),
+            events,
+        }
     }
 
     /// Sleeps until a socket has frames, an eventfd fires, or `timeout` passes; calls `ready`
@@ -613,7 +685,12 @@ impl Sleeper {
         };
         // SAFETY: events is a valid writable array of its length.
         let n = unsafe {
-            libc::epoll_wait(epoll.as_raw_fd(), self.events.as_mut_ptr(), self.events.len() as i32, timeout.as_millis() as i32)
+            libc::epoll_wait(
+                epoll.as_raw_fd(),
+                self.events.as_mut_ptr(),
+                self.events.len() as i32,
+                timeout.as_millis() as i32,
+            )
         };
         if n < 0 {
             let e = std::io::Error::last_os_error();
@@ -658,7 +735,10 @@ struct TunnelScratch {
 
 impl TunnelScratch {
     fn new() -> TunnelScratch {
-        TunnelScratch { buf: Box::new([0u8; FRAME_BUF_SIZE]), ident: 0 }
+        TunnelScratch {
+            buf: Box::new([0u8; FRAME_BUF_SIZE]),
+            ident: 0,
+        }
     }
 
     /// Wraps `frame` in the IPIP tunnel of next hop `nh`; the frame to send, or `None` when
@@ -675,8 +755,15 @@ impl TunnelScratch {
 
 /// Receives one batch on `ports[ingress]`, runs it through the pipeline and acts on the
 /// verdicts; returns the number of frames received.
-fn service_port(ports: &mut [Option<Port>], ingress: usize, io: &mut Io<'_>, policing: &mut Policing<'_>) -> usize {
-    let Some(port) = ports.get_mut(ingress).and_then(Option::as_mut) else { return 0 };
+fn service_port(
+    ports: &mut [Option<Port>],
+    ingress: usize,
+    io: &mut Io<'_>,
+    policing: &mut Policing<'_>,
+) -> usize {
+    let Some(port) = ports.get_mut(ingress).and_then(Option::as_mut) else {
+        return 0;
+    };
     let n = port.receive();
     if n == 0 {
         return 0;
@@ -688,22 +775,41 @@ fn service_port(ports: &mut [Option<Port>], ingress: usize, io: &mut Io<'_>, pol
     // NAT replies are owned by the slice their port is in (see `flow_owner`).
     let nat = snapshot.snat.as_ref().map(|r| r.node.octets());
     for i in 0..n {
-        let Some(port) = ports[ingress].as_mut() else { break };
+        let Some(port) = ports[ingress].as_mut() else {
+            break;
+        };
         if let Some(out) = io.handoff.as_deref_mut() {
             let owner = flow_owner(port.received_frame(i), out.workers, nat);
             if owner != out.worker {
                 // Not counted as received here: the owner's pipeline counts it. A full ring
                 // drops it, counted as `full`.
-                out.send(owner, HandoffKind::Process, ingress_id, port.received_frame(i));
+                out.send(
+                    owner,
+                    HandoffKind::Process,
+                    ingress_id,
+                    port.received_frame(i),
+                );
                 continue;
             }
         }
-        let outcome = process_policed(port.received_frame_mut(i), ingress_id, &snapshot, counters, policing);
+        let outcome = process_policed(
+            port.received_frame_mut(i),
+            ingress_id,
+            &snapshot,
+            counters,
+            policing,
+        );
         let start = outcome.start;
         match outcome.verdict {
-            Verdict::Forward(egress) if io.handoff.is_some() && !is_local(ports, usize::from(egress)) => {
-                let frame = ports[ingress].as_ref().map_or(&[][..], |p| p.received_frame(i));
-                let sent = frame.get(start..).is_some_and(|f| hand_to_owner(io.handoff.as_deref_mut(), egress, f));
+            Verdict::Forward(egress)
+                if io.handoff.is_some() && !is_local(ports, usize::from(egress)) =>
+            {
+                let frame = ports[ingress]
+                    .as_ref()
+                    .map_or(&[][..], |p| p.received_frame(i));
+                let sent = frame
+                    .get(start..)
+                    .is_some_and(|f| hand_to_owner(io.handoff.as_deref_mut(), egress, f));
                 note_transmit(sent, counters);
             }
             Verdict::Forward(egress) => {
@@ -713,10 +819,20 @@ fn service_port(ports: &mut [Option<Port>], ingress: usize, io: &mut Io<'_>, pol
                 }
                 note_transmit(sent, counters);
             }
-            Verdict::Encapsulate { port: egress, next_hop } => {
-                let frame = ports[ingress].as_ref().map_or(&[][..], |p| p.received_frame(i));
-                let sent = match frame.get(start..).and_then(|f| io.tunnel.wrap(f, next_hop, &snapshot)) {
-                    Some(wrapped) if io.handoff.is_some() && !is_local(ports, usize::from(egress)) => {
+            Verdict::Encapsulate {
+                port: egress,
+                next_hop,
+            } => {
+                let frame = ports[ingress]
+                    .as_ref()
+                    .map_or(&[][..], |p| p.received_frame(i));
+                let sent = match frame
+                    .get(start..)
+                    .and_then(|f| io.tunnel.wrap(f, next_hop, &snapshot))
+                {
+                    Some(wrapped)
+                        if io.handoff.is_some() && !is_local(ports, usize::from(egress)) =>
+                    {
                         hand_to_owner(io.handoff.as_deref_mut(), egress, wrapped)
                     }
                     Some(wrapped) => ports
@@ -732,8 +848,13 @@ fn service_port(ports: &mut [Option<Port>], ingress: usize, io: &mut Io<'_>, pol
                 note_transmit(sent, counters);
             }
             Verdict::Punt(reason) => {
-                let frame = ports[ingress].as_ref().map_or(&[][..], |p| p.received_frame(i));
-                if !io.punt.punt(ingress_id, reason, frame.get(start..).unwrap_or_default()) {
+                let frame = ports[ingress]
+                    .as_ref()
+                    .map_or(&[][..], |p| p.received_frame(i));
+                if !io
+                    .punt
+                    .punt(ingress_id, reason, frame.get(start..).unwrap_or_default())
+                {
                     note_punt_failure(reason, counters);
                 }
             }
@@ -796,9 +917,14 @@ fn take_handoffs(
                     };
                     note_transmit(sent, counters);
                 }
-                Verdict::Encapsulate { port: egress, next_hop } => {
+                Verdict::Encapsulate {
+                    port: egress,
+                    next_hop,
+                } => {
                     let sent = match tunnel.wrap(frame, next_hop, &snapshot) {
-                        Some(wrapped) if is_local(ports, usize::from(egress)) => transmit_on(ports, dirty, egress, wrapped),
+                        Some(wrapped) if is_local(ports, usize::from(egress)) => {
+                            transmit_on(ports, dirty, egress, wrapped)
+                        }
                         Some(wrapped) => hand_to_owner(Some(out), egress, wrapped),
                         None => false,
                     };
@@ -824,8 +950,16 @@ fn take_handoffs(
 }
 
 /// Copies `frame` to the TX ring of local port `port`; marks it for the flush.
-fn transmit_on(ports: &mut [Option<Port>], dirty: &mut TxDirty, port: PortId, frame: &[u8]) -> bool {
-    let sent = ports.get_mut(usize::from(port)).and_then(Option::as_mut).is_some_and(|p| p.transmit(frame));
+fn transmit_on(
+    ports: &mut [Option<Port>],
+    dirty: &mut TxDirty,
+    port: PortId,
+    frame: &[u8],
+) -> bool {
+    let sent = ports
+        .get_mut(usize::from(port))
+        .and_then(Option::as_mut)
+        .is_some_and(|p| p.transmit(frame));
     if sent {
         dirty.mark(usize::from(port));
     }
@@ -846,9 +980,17 @@ fn note_transmit(sent: bool, counters: &mut PipelineCounters) {
 /// Copies received frame `i` of `ports[ingress]`, from byte `start` on (past a stripped tunnel
 /// header), to the TX ring of `ports[egress]`, which may be the ingress port itself. False when
 /// the ring is full or the tables name a slot without a port (see the module comment).
-fn forward(ports: &mut [Option<Port>], ingress: usize, i: usize, start: usize, egress: usize) -> bool {
+fn forward(
+    ports: &mut [Option<Port>],
+    ingress: usize,
+    i: usize,
+    start: usize,
+    egress: usize,
+) -> bool {
     if egress == ingress {
-        return ports[ingress].as_mut().is_some_and(|p| p.transmit_received(i, start));
+        return ports[ingress]
+            .as_mut()
+            .is_some_and(|p| p.transmit_received(i, start));
     }
     if egress >= ports.len() {
         return false;
@@ -861,7 +1003,10 @@ fn forward(ports: &mut [Option<Port>], ingress: usize, i: usize, start: usize, e
         (&b[0], &mut a[egress])
     };
     match (from, to) {
-        (Some(from), Some(to)) => from.received_frame(i).get(start..).is_some_and(|data| to.transmit(data)),
+        (Some(from), Some(to)) => from
+            .received_frame(i)
+            .get(start..)
+            .is_some_and(|data| to.transmit(data)),
         _ => false,
     }
 }
@@ -894,7 +1039,10 @@ fn inject(
         let sent = if handoff.is_some() && !is_local(ports, usize::from(port)) {
             hand_to_owner(handoff.as_deref_mut(), port, data)
         } else {
-            ports.get_mut(port as usize).and_then(Option::as_mut).is_some_and(|p| p.transmit(data))
+            ports
+                .get_mut(port as usize)
+                .and_then(Option::as_mut)
+                .is_some_and(|p| p.transmit(data))
         };
         if sent {
             counters.injected += 1;
@@ -929,7 +1077,9 @@ pub fn flow_owner(frame: &[u8], workers: usize, nat: Option<[u8; 4]>) -> usize {
     if workers <= 1 {
         return 0;
     }
-    let Some(t) = FiveTuple::of(frame) else { return 0 };
+    let Some(t) = FiveTuple::of(frame) else {
+        return 0;
+    };
     if let (Some(node), Some(port)) = (nat, t.dst_port) {
         if t.dst == node && crate::policy::NAT_PORTS.contains(&port) {
             return nat_slice_owner(port, workers);
@@ -941,12 +1091,19 @@ pub fn flow_owner(frame: &[u8], workers: usize, nat: Option<[u8; 4]>) -> usize {
 /// The NAT ports worker `worker` of `workers` allocates from: consecutive, equal slices of
 /// [`crate::policy::NAT_PORTS`] (the last one takes the remainder).
 pub fn nat_slice(worker: usize, workers: usize) -> std::ops::RangeInclusive<u16> {
-    let (first, last) = (u32::from(*crate::policy::NAT_PORTS.start()), u32::from(*crate::policy::NAT_PORTS.end()));
+    let (first, last) = (
+        u32::from(*crate::policy::NAT_PORTS.start()),
+        u32::from(*crate::policy::NAT_PORTS.end()),
+    );
     let workers = workers.max(1) as u32;
     let worker = (worker as u32).min(workers - 1);
     let size = (last - first + 1) / workers;
     let start = first + worker * size;
-    let end = if worker == workers - 1 { last } else { start + size - 1 };
+    let end = if worker == workers - 1 {
+        last
+    } else {
+        start + size - 1
+    };
     start as u16..=end as u16
 }
 
@@ -987,11 +1144,17 @@ impl FiveTuple {
             let later_fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff != 0;
             let l4 = &ip[ihl..];
             let ports = match protocol {
-                6 | 17 if !later_fragment => l4.get(0..4).map(|p| (u16::from_be_bytes([p[0], p[1]]), u16::from_be_bytes([p[2], p[3]]))),
+                6 | 17 if !later_fragment => l4.get(0..4).map(|p| {
+                    (
+                        u16::from_be_bytes([p[0], p[1]]),
+                        u16::from_be_bytes([p[2], p[3]]),
+                    )
+                }),
                 // Echo request and reply (RFC 792): the identifier stands for both ports.
-                1 if !later_fragment && matches!(l4.first(), Some(0) | Some(8)) => {
-                    l4.get(4..6).map(|i| u16::from_be_bytes([i[0], i[1]])).map(|id| (id, id))
-                }
+                1 if !later_fragment && matches!(l4.first(), Some(0) | Some(8)) => l4
+                    .get(4..6)
+                    .map(|i| u16::from_be_bytes([i[0], i[1]]))
+                    .map(|id| (id, id)),
                 _ => None,
             };
             return Some(FiveTuple {
@@ -1007,10 +1170,13 @@ impl FiveTuple {
 
     /// The same value for both directions: the two (address, port) ends are ordered first.
     fn symmetric_hash(&self) -> u64 {
-        let a = (u64::from(u32::from_be_bytes(self.src)) << 16) | u64::from(self.src_port.unwrap_or(0));
-        let b = (u64::from(u32::from_be_bytes(self.dst)) << 16) | u64::from(self.dst_port.unwrap_or(0));
+        let a =
+            (u64::from(u32::from_be_bytes(self.src)) << 16) | u64::from(self.src_port.unwrap_or(0));
+        let b =
+            (u64::from(u32::from_be_bytes(self.dst)) << 16) | u64::from(self.dst_port.unwrap_or(0));
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-        let mut h = lo.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ hi.rotate_left(29) ^ u64::from(self.protocol);
+        let mut h =
+            lo.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ hi.rotate_left(29) ^ u64::from(self.protocol);
         // MurmurHash3's finaliser spreads the bits so that `% workers` is even.
         h ^= h >> 33;
         h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -1038,26 +1204,56 @@ mod tests {
         let mut ports: Vec<Option<Port>> = Vec::new();
         let (removed_tx, removed_rx) = crossbeam_channel::bounded(1);
         let (sync_tx, sync_rx) = crossbeam_channel::bounded(1);
-        tx.send(PortCommand::RemovePort(7, removed_tx), Duration::from_millis(10)).unwrap();
-        tx.send(PortCommand::Sync(sync_tx), Duration::from_millis(10)).unwrap();
-        let mut pfd = libc::pollfd { fd: rx.wake_fd(), events: libc::POLLIN, revents: 0 };
+        tx.send(
+            PortCommand::RemovePort(7, removed_tx),
+            Duration::from_millis(10),
+        )
+        .unwrap();
+        tx.send(PortCommand::Sync(sync_tx), Duration::from_millis(10))
+            .unwrap();
+        let mut pfd = libc::pollfd {
+            fd: rx.wake_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
-        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 1, "a command makes the eventfd readable");
-        assert!(!rx.apply("test", &mut ports), "removing an empty slot changes nothing");
-        assert!(removed_rx.try_recv().unwrap().is_none(), "an empty slot gives back no port");
+        assert_eq!(
+            unsafe { libc::poll(&mut pfd, 1, 0) },
+            1,
+            "a command makes the eventfd readable"
+        );
+        assert!(
+            !rx.apply("test", &mut ports),
+            "removing an empty slot changes nothing"
+        );
+        assert!(
+            removed_rx.try_recv().unwrap().is_none(),
+            "an empty slot gives back no port"
+        );
         assert!(sync_rx.try_recv().is_ok(), "the barrier is answered");
         // SAFETY: as above.
-        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0, "the eventfd is reset after the drain");
+        assert_eq!(
+            unsafe { libc::poll(&mut pfd, 1, 0) },
+            0,
+            "the eventfd is reset after the drain"
+        );
     }
 
     #[test]
     fn commands_to_a_stopped_worker_fail_and_a_full_queue_times_out() {
         let (tx, rx) = port_commands(1).unwrap();
         let (sync_tx, _sync_rx) = crossbeam_channel::bounded(1);
-        tx.send(PortCommand::Sync(sync_tx), Duration::from_millis(10)).unwrap();
-        assert!(matches!(tx.sync(Duration::from_millis(20)), Err(PortCommandError::Timeout(_))));
+        tx.send(PortCommand::Sync(sync_tx), Duration::from_millis(10))
+            .unwrap();
+        assert!(matches!(
+            tx.sync(Duration::from_millis(20)),
+            Err(PortCommandError::Timeout(_))
+        ));
         drop(rx);
-        assert!(matches!(tx.sync(Duration::from_millis(20)), Err(PortCommandError::WorkerGone)));
+        assert!(matches!(
+            tx.sync(Duration::from_millis(20)),
+            Err(PortCommandError::WorkerGone)
+        ));
     }
 
     #[test]
@@ -1068,7 +1264,11 @@ mod tests {
         s.promote(2);
         assert_eq!(s.hot, vec![2], "promoting twice lists a port once");
         let visited: Vec<usize> = (0..8).filter_map(|_| s.next_cold()).collect();
-        assert_eq!(visited, vec![0, 1, 4, 5, 0, 1, 4, 5], "hot and empty slots are skipped");
+        assert_eq!(
+            visited,
+            vec![0, 1, 4, 5, 0, 1, 4, 5],
+            "hot and empty slots are skipped"
+        );
         s.promote(9); // out of range: ignored, no panic
         assert_eq!(s.hot, vec![2]);
     }
@@ -1117,10 +1317,14 @@ mod tests {
         sleeper.wait(Duration::from_millis(1), |slot| woken.push(slot));
         assert!(woken.is_empty());
         let (sync_tx, _sync_rx) = crossbeam_channel::bounded(1);
-        tx.send(PortCommand::Sync(sync_tx), Duration::from_millis(10)).unwrap();
+        tx.send(PortCommand::Sync(sync_tx), Duration::from_millis(10))
+            .unwrap();
         let started = Instant::now();
         sleeper.wait(Duration::from_secs(5), |slot| woken.push(slot));
-        assert!(started.elapsed() < Duration::from_secs(5), "the eventfd ended the sleep");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the eventfd ended the sleep"
+        );
         assert!(woken.is_empty(), "an eventfd is not a port");
     }
 
@@ -1129,7 +1333,20 @@ mod tests {
         let mut f = vec![0u8; 12];
         f.extend_from_slice(&[0x08, 0x00]);
         let total = (20 + l4.len()) as u16;
-        f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, protocol, 0, 0]);
+        f.extend_from_slice(&[
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            protocol,
+            0,
+            0,
+        ]);
         f.extend_from_slice(&src);
         f.extend_from_slice(&dst);
         f.extend_from_slice(l4);
@@ -1151,7 +1368,10 @@ mod tests {
             assert_eq!(owner, flow_owner(&back, 4, None), "sport {sport}");
             owners[owner] += 1;
         }
-        assert!(owners.iter().all(|n| *n > 50), "400 flows over 4 workers: {owners:?}");
+        assert!(
+            owners.iter().all(|n| *n > 50),
+            "400 flows over 4 workers: {owners:?}"
+        );
         // Echo request and reply share the identifier.
         let request = ipv4_frame(1, a, b, &[8, 0, 0, 0, 0x12, 0x34, 0, 1]);
         let reply = ipv4_frame(1, b, a, &[0, 0, 0, 0, 0x12, 0x34, 0, 1]);
@@ -1168,7 +1388,11 @@ mod tests {
         let frame = ipv4_frame(17, [1, 2, 3, 4], [5, 6, 7, 8], &udp(1, 2));
         assert_eq!(flow_owner(&frame, 1, None), 0);
         assert_eq!(flow_owner(&[], 4, None), 0);
-        assert_eq!(flow_owner(&frame[..20], 4, None), 0, "truncated IPv4 header");
+        assert_eq!(
+            flow_owner(&frame[..20], 4, None),
+            0,
+            "truncated IPv4 header"
+        );
         let mut arp = frame.clone();
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
         assert_eq!(flow_owner(&arp, 4, None), 0);
@@ -1188,15 +1412,26 @@ mod tests {
                 next = slice.end().wrapping_add(1);
                 for port in [*slice.start(), *slice.end()] {
                     let reply = ipv4_frame(17, [8, 8, 8, 8], node, &udp(53, port));
-                    assert_eq!(flow_owner(&reply, workers, Some(node)), w, "port {port} of {workers} workers");
+                    assert_eq!(
+                        flow_owner(&reply, workers, Some(node)),
+                        w,
+                        "port {port} of {workers} workers"
+                    );
                 }
             }
-            assert_eq!(next.wrapping_sub(1), *crate::policy::NAT_PORTS.end(), "the last slice ends the range");
+            assert_eq!(
+                next.wrapping_sub(1),
+                *crate::policy::NAT_PORTS.end(),
+                "the last slice ends the range"
+            );
         }
         // Not to the node, or not a NAT port: the hash decides, symmetrically.
         let other = ipv4_frame(17, [8, 8, 8, 8], [10, 99, 0, 9], &udp(53, 61000));
         let back = ipv4_frame(17, [10, 99, 0, 9], [8, 8, 8, 8], &udp(61000, 53));
-        assert_eq!(flow_owner(&other, 3, Some(node)), flow_owner(&back, 3, Some(node)));
+        assert_eq!(
+            flow_owner(&other, 3, Some(node)),
+            flow_owner(&back, 3, Some(node))
+        );
     }
 
     #[test]

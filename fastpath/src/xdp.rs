@@ -207,8 +207,11 @@ impl XdpProgram {
         let failsafe_in_fd = map_fd(FAILSAFE_IN_MAP, "map failsafe_in")?;
         let failsafe_out_fd = map_fd(FAILSAFE_OUT_MAP, "map failsafe_out")?;
         // SAFETY: valid object and NUL-terminated name.
-        let host_egress = unsafe { sys::bpf_object__find_program_by_name(object.as_ptr(), HOST_EGRESS_PROGRAM.as_ptr()) };
-        let host_egress = NonNull::new(host_egress).ok_or(XdpError::Missing("program brindle_host_egress"))?;
+        let host_egress = unsafe {
+            sys::bpf_object__find_program_by_name(object.as_ptr(), HOST_EGRESS_PROGRAM.as_ptr())
+        };
+        let host_egress =
+            NonNull::new(host_egress).ok_or(XdpError::Missing("program brindle_host_egress"))?;
         let prog_id = program_id(prog_fd)?;
         std::mem::forget(guard);
         tracing::debug!(prog_id, "loaded the XDP program");
@@ -274,9 +277,16 @@ impl XdpProgram {
 
     /// Sends replies to source-NATed flows (to `node`, destination port or echo identifier in
     /// `ports`) from the uplink to userspace; `None` stops it.
-    pub fn set_snat(&self, snat: Option<(Ipv4Addr, std::ops::RangeInclusive<u16>)>) -> Result<(), XdpError> {
+    pub fn set_snat(
+        &self,
+        snat: Option<(Ipv4Addr, std::ops::RangeInclusive<u16>)>,
+    ) -> Result<(), XdpError> {
         let entry = match &snat {
-            Some((node, ports)) => SnatEntry { node: node.octets(), first: *ports.start(), last: *ports.end() },
+            Some((node, ports)) => SnatEntry {
+                node: node.octets(),
+                first: *ports.start(),
+                last: *ports.end(),
+            },
             None => SnatEntry::default(),
         };
         update(self.snat_fd, &0u32, &entry).map_err(|source| XdpError::MapUpdate {

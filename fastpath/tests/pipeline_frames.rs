@@ -6,10 +6,12 @@ use std::net::Ipv4Addr;
 use fastpath::pipeline::{forward_rewrite, Frame};
 use fastpath::wire::ethernet::{self, ethertype};
 use fastpath::wire::ipv4::{self, protocol};
-use fastpath::wire::{checksum, ArpOperation, ArpRepr, EthernetPacket, EthernetRepr, Ipv4Packet, Ipv4Repr, UdpRepr};
+use fastpath::wire::{
+    checksum, ArpOperation, ArpRepr, EthernetPacket, EthernetRepr, Ipv4Packet, Ipv4Repr, UdpRepr,
+};
 use fastpath::{
-    process_batch, process_frame, DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters, PortInfo,
-    PortKind, PuntReason, Tables, Verdict,
+    process_batch, process_frame, DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters,
+    PortInfo, PortKind, PuntReason, Tables, Verdict,
 };
 
 const WORKLOAD_A: u16 = 0;
@@ -44,14 +46,32 @@ const NH_A: u32 = 5;
 const NH_GATEWAY: u32 = 6;
 
 fn port(name: &str, kind: PortKind, mac: MacAddr, ip: Ipv4Addr) -> PortInfo {
-    PortInfo { name: name.into(), ifindex: 0, kind, mac, ip, mtu: 1500, policy: None }
+    PortInfo {
+        name: name.into(),
+        ifindex: 0,
+        kind,
+        mac,
+        ip,
+        mtu: 1500,
+        policy: None,
+    }
 }
 
 fn tables() -> Tables {
     let link_local = Ipv4Addr::new(169, 254, 1, 1);
     let ports = vec![
-        port("caliA", PortKind::Workload, MacAddr::CALICO_HOST_SIDE, link_local),
-        port("caliB", PortKind::Workload, MacAddr::CALICO_HOST_SIDE, link_local),
+        port(
+            "caliA",
+            PortKind::Workload,
+            MacAddr::CALICO_HOST_SIDE,
+            link_local,
+        ),
+        port(
+            "caliB",
+            PortKind::Workload,
+            MacAddr::CALICO_HOST_SIDE,
+            link_local,
+        ),
         port("uplink", PortKind::Uplink, UPLINK_MAC, NODE_IP),
     ];
     let next_hops = vec![
@@ -81,7 +101,13 @@ fn tables() -> Tables {
     for (prefix, len, nh) in routes {
         fib.insert(prefix, len, nh).unwrap();
     }
-    Tables { fib, next_hops, ports, snat: None, host: None }
+    Tables {
+        fib,
+        next_hops,
+        ports,
+        snat: None,
+        host: None,
+    }
 }
 
 /// An Ethernet/IPv4/UDP frame from workload A to `dst`, sent (as Calico workloads do) to the
@@ -90,16 +116,37 @@ fn udp_frame(dst: Ipv4Addr, ttl: u8) -> Vec<u8> {
     let payload = b"brindle pipeline test";
     let udp_len = 8 + payload.len();
     let mut f = vec![0u8; ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp_len];
-    EthernetRepr { src: A_MAC, dst: MacAddr::CALICO_HOST_SIDE, ethertype: ethertype::IPV4 }.emit(&mut f).unwrap();
-    let ip = Ipv4Repr { ttl, ident: 0x4242, ..Ipv4Repr::new(A_IP, dst, protocol::UDP, udp_len as u16) };
+    EthernetRepr {
+        src: A_MAC,
+        dst: MacAddr::CALICO_HOST_SIDE,
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut f)
+    .unwrap();
+    let ip = Ipv4Repr {
+        ttl,
+        ident: 0x4242,
+        ..Ipv4Repr::new(A_IP, dst, protocol::UDP, udp_len as u16)
+    };
     ip.emit(&mut f[ethernet::HEADER_LEN..]).unwrap();
-    UdpRepr { src_port: 40000, dst_port: 5201 }.emit(payload, A_IP, dst, &mut f[34..]).unwrap();
+    UdpRepr {
+        src_port: 40000,
+        dst_port: 5201,
+    }
+    .emit(payload, A_IP, dst, &mut f[34..])
+    .unwrap();
     f
 }
 
 fn arp_request() -> Vec<u8> {
     let mut f = vec![0u8; 42];
-    EthernetRepr { src: A_MAC, dst: MacAddr::BROADCAST, ethertype: ethertype::ARP }.emit(&mut f).unwrap();
+    EthernetRepr {
+        src: A_MAC,
+        dst: MacAddr::BROADCAST,
+        ethertype: ethertype::ARP,
+    }
+    .emit(&mut f)
+    .unwrap();
     ArpRepr {
         operation: ArpOperation::Request,
         sender_mac: A_MAC,
@@ -118,7 +165,11 @@ fn run(tables: &Tables, frame: &mut [u8]) -> (Verdict, PipelineCounters) {
     let verdict = process_frame(frame, WORKLOAD_A, tables, &mut counters);
     assert_eq!(counters.rx_packets, 1);
     assert_eq!(counters.rx_bytes, frame.len() as u64);
-    assert_eq!(counters.forwarded + counters.punted + counters.total_drops(), 1, "{verdict:?} counted once: {counters:?}");
+    assert_eq!(
+        counters.forwarded + counters.punted + counters.total_drops(),
+        1,
+        "{verdict:?} counted once: {counters:?}"
+    );
     (verdict, counters)
 }
 
@@ -146,15 +197,28 @@ fn forwards_between_workload_ports_with_rewritten_macs_and_ttl() {
     assert_eq!(verdict, Verdict::Forward(WORKLOAD_B));
     assert_eq!(counters.forwarded, 1);
     let eth = EthernetPacket::new_checked(&f[..]).unwrap();
-    assert_eq!(eth.src_addr(), MacAddr::CALICO_HOST_SIDE, "source is the egress port's MAC");
+    assert_eq!(
+        eth.src_addr(),
+        MacAddr::CALICO_HOST_SIDE,
+        "source is the egress port's MAC"
+    );
     assert_eq!(eth.dst_addr(), B_MAC, "destination is the neighbour's MAC");
     let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
     assert_eq!(ip.ttl(), 63);
     assert!(ip.verify_checksum());
-    assert_eq!(checksum::checksum(ip.header()), 0, "full recompute agrees with the incremental update");
+    assert_eq!(
+        checksum::checksum(ip.header()),
+        0,
+        "full recompute agrees with the incremental update"
+    );
     // Nothing but the MACs, TTL and checksum changed.
     let changed: Vec<usize> = (0..f.len()).filter(|&i| f[i] != original[i]).collect();
-    assert!(changed.iter().all(|&i| i < 12 || i == 22 || i == 24 || i == 25), "changed bytes {changed:?}");
+    assert!(
+        changed
+            .iter()
+            .all(|&i| i < 12 || i == 22 || i == 24 || i == 25),
+        "changed bytes {changed:?}"
+    );
 }
 
 #[test]
@@ -178,7 +242,11 @@ fn checksum_stays_valid_for_every_ttl_and_many_headers() {
             Ipv4Packet::new_unchecked(&mut f[14..]).set_ident(ident);
             Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
             assert_eq!(run(&t, &mut f).0, Verdict::Forward(WORKLOAD_B));
-            assert_eq!(checksum::checksum(&f[14..34]), 0, "ttl {ttl} ident {ident:#x}");
+            assert_eq!(
+                checksum::checksum(&f[14..34]),
+                0,
+                "ttl {ttl} ident {ident:#x}"
+            );
         }
     }
 }
@@ -191,7 +259,10 @@ fn ttl_one_is_punted_as_ttl_expired_and_counted_as_drop() {
         let before = f.clone();
         let (verdict, counters) = run(&t, &mut f);
         assert_eq!(verdict, Verdict::Punt(PuntReason::TtlExpired));
-        assert_eq!((counters.dropped(DropReason::TtlExpired), counters.punted), (1, 0));
+        assert_eq!(
+            (counters.dropped(DropReason::TtlExpired), counters.punted),
+            (1, 0)
+        );
         assert_eq!(f, before, "the slow path quotes the frame as it arrived");
     }
 }
@@ -201,7 +272,10 @@ fn no_route_is_punted_and_counted_as_drop() {
     let t = tables();
     let (verdict, counters) = run(&t, &mut udp_frame(UNROUTED_IP, 64));
     assert_eq!(verdict, Verdict::Punt(PuntReason::NoRoute));
-    assert_eq!((counters.dropped(DropReason::NoRoute), counters.punted), (1, 0));
+    assert_eq!(
+        (counters.dropped(DropReason::NoRoute), counters.punted),
+        (1, 0)
+    );
 }
 
 #[test]
@@ -220,7 +294,11 @@ fn unresolved_neighbor_is_punted_with_its_next_hop() {
 
 #[test]
 fn blackhole_is_dropped() {
-    assert_dropped(&tables(), &mut udp_frame(UNALLOCATED_IP, 64), DropReason::Blackhole);
+    assert_dropped(
+        &tables(),
+        &mut udp_frame(UNALLOCATED_IP, 64),
+        DropReason::Blackhole,
+    );
 }
 
 #[test]
@@ -350,10 +428,22 @@ fn batch_verdicts_line_up_with_frames() {
     let mut d = udp_frame(B_IP, 64);
     d[24] ^= 1;
     let mut frames = [
-        Frame { data: &mut a, ingress: WORKLOAD_A },
-        Frame { data: &mut b, ingress: WORKLOAD_A },
-        Frame { data: &mut c, ingress: WORKLOAD_A },
-        Frame { data: &mut d, ingress: WORKLOAD_A },
+        Frame {
+            data: &mut a,
+            ingress: WORKLOAD_A,
+        },
+        Frame {
+            data: &mut b,
+            ingress: WORKLOAD_A,
+        },
+        Frame {
+            data: &mut c,
+            ingress: WORKLOAD_A,
+        },
+        Frame {
+            data: &mut d,
+            ingress: WORKLOAD_A,
+        },
     ];
     let mut verdicts = [Verdict::Drop(DropReason::TxFull); 4];
     let mut counters = PipelineCounters::default();
@@ -367,7 +457,15 @@ fn batch_verdicts_line_up_with_frames() {
             Verdict::Drop(DropReason::BadIpv4Checksum),
         ]
     );
-    assert_eq!((counters.rx_packets, counters.forwarded, counters.punted, counters.total_drops()), (4, 1, 1, 2));
+    assert_eq!(
+        (
+            counters.rx_packets,
+            counters.forwarded,
+            counters.punted,
+            counters.total_drops()
+        ),
+        (4, 1, 1, 2)
+    );
 }
 
 #[test]
@@ -376,7 +474,11 @@ fn forward_rewrite_does_what_the_pipeline_does() {
     let mut by_pipeline = udp_frame(B_IP, 64);
     let mut by_slowpath = by_pipeline.clone();
     run(&t, &mut by_pipeline);
-    assert!(forward_rewrite(&mut by_slowpath, MacAddr::CALICO_HOST_SIDE, B_MAC));
+    assert!(forward_rewrite(
+        &mut by_slowpath,
+        MacAddr::CALICO_HOST_SIDE,
+        B_MAC
+    ));
     assert_eq!(by_slowpath, by_pipeline);
 }
 
@@ -420,7 +522,13 @@ impl Rng {
 #[test]
 fn random_and_truncated_frames_never_panic_and_are_counted_exactly_once() {
     let t = tables();
-    let valid = [udp_frame(B_IP, 64), udp_frame(C_IP, 1), udp_frame(NODE_IP, 64), udp_frame(REMOTE_IP, 5), arp_request()];
+    let valid = [
+        udp_frame(B_IP, 64),
+        udp_frame(C_IP, 1),
+        udp_frame(NODE_IP, 64),
+        udp_frame(REMOTE_IP, 5),
+        arp_request(),
+    ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut counters = PipelineCounters::default();
     let mut frames = 0u64;
@@ -434,7 +542,9 @@ fn random_and_truncated_frames_never_panic_and_are_counted_exactly_once() {
         if let Verdict::Forward(_) = verdict {
             forwarded += 1;
             // Whatever got through is a valid IPv4 frame that still checksums.
-            assert!(Ipv4Packet::new_checked(&frame[14..]).unwrap().verify_checksum());
+            assert!(Ipv4Packet::new_checked(&frame[14..])
+                .unwrap()
+                .verify_checksum());
         }
         let grew = (counters.forwarded - before.forwarded)
             + (counters.punted - before.punted)
@@ -475,6 +585,12 @@ fn random_and_truncated_frames_never_panic_and_are_counted_exactly_once() {
     assert_eq!(counters.rx_packets, frames);
     assert_eq!(counters.rx_bytes, bytes);
     assert_eq!(counters.forwarded, forwarded);
-    assert_eq!(counters.rx_packets, counters.forwarded + counters.punted + counters.total_drops());
-    assert!(forwarded > 0, "some mutated frames should still be forwardable");
+    assert_eq!(
+        counters.rx_packets,
+        counters.forwarded + counters.punted + counters.total_drops()
+    );
+    assert!(
+        forwarded > 0,
+        "some mutated frames should still be forwardable"
+    );
 }

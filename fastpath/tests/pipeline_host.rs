@@ -6,8 +6,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use fastpath::classifier::{
-    protocol as proto, Action, ClassifierBuilder, EndpointMatch, EndpointRules, IpSets, Policy, PolicyProgram,
-    PortRange, Rule, Tier, TierDefaultAction,
+    protocol as proto, Action, ClassifierBuilder, EndpointMatch, EndpointRules, IpSets, Policy,
+    PolicyProgram, PortRange, Rule, Tier, TierDefaultAction,
 };
 use fastpath::conntrack::{FlowTable, FlowTableConfig};
 use fastpath::pipeline::{process_policed, Policing, PuntReason};
@@ -16,7 +16,10 @@ use fastpath::tables::HostPath;
 use fastpath::wire::ethernet::{self, ethertype};
 use fastpath::wire::ipv4::{self, protocol};
 use fastpath::wire::{EthernetRepr, Ipv4Repr};
-use fastpath::{DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters, PortId, PortInfo, PortKind, Tables, Verdict};
+use fastpath::{
+    DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters, PortId, PortInfo, PortKind,
+    Tables, Verdict,
+};
 
 const UPLINK: PortId = 0;
 const HOST: PortId = 1;
@@ -40,16 +43,28 @@ fn program(rules: Vec<Rule>, default_action: TierDefaultAction) -> PolicyProgram
             name: "default".into(),
             order: None,
             default_action,
-            policies: vec![Policy { name: "p".into(), order: Some(1.0), rules }],
+            policies: vec![Policy {
+                name: "p".into(),
+                order: Some(1.0),
+                rules,
+            }],
         }]
     };
-    ClassifierBuilder::default().compile(&EndpointRules { tiers, profiles: Vec::new() }).unwrap()
+    ClassifierBuilder::default()
+        .compile(&EndpointRules {
+            tiers,
+            profiles: Vec::new(),
+        })
+        .unwrap()
 }
 
 fn tcp_to(port: u16, action: Action) -> Rule {
     Rule {
         protocol: Some(proto::TCP),
-        dst: EndpointMatch { ports: vec![PortRange::single(port)], ..EndpointMatch::default() },
+        dst: EndpointMatch {
+            ports: vec![PortRange::single(port)],
+            ..EndpointMatch::default()
+        },
         ..Rule::any(action)
     }
 }
@@ -77,7 +92,15 @@ fn workload_policy() -> EndpointPolicy {
 
 /// An uplink, the host port and one policed workload; `policy`: the host endpoint's.
 fn tables(policy: Option<HostPolicy>) -> Tables {
-    let port = |name: &str, kind, mac, ip| PortInfo { name: name.into(), ifindex: 0, kind, mac, ip, mtu: 1500, policy: None };
+    let port = |name: &str, kind, mac, ip| PortInfo {
+        name: name.into(),
+        ifindex: 0,
+        kind,
+        mac,
+        ip,
+        mtu: 1500,
+        policy: None,
+    };
     let next_hops = vec![
         NextHop::new(NextHopKind::Local, UPLINK, NODE_IP),
         NextHop::new(NextHopKind::Neighbor, UPLINK, PEER_IP),
@@ -91,21 +114,58 @@ fn tables(policy: Option<HostPolicy>) -> Tables {
     fib.insert(Ipv4Addr::new(10, 0, 0, 0), 24, 1).unwrap();
     fib.insert(WORKLOAD_IP, 32, 2).unwrap();
     fib.insert(GATEWAY, 32, 3).unwrap();
-    let workload = PortInfo { policy: Some(Arc::new(workload_policy())), ..port("cali0", PortKind::Workload, MacAddr::CALICO_HOST_SIDE, GATEWAY) };
+    let workload = PortInfo {
+        policy: Some(Arc::new(workload_policy())),
+        ..port(
+            "cali0",
+            PortKind::Workload,
+            MacAddr::CALICO_HOST_SIDE,
+            GATEWAY,
+        )
+    };
     Tables {
         fib,
         next_hops,
-        ports: vec![port("eth0", PortKind::Uplink, UPLINK_MAC, NODE_IP), port("brhost0-vr", PortKind::Host, HOST_PORT_MAC, Ipv4Addr::UNSPECIFIED), workload],
+        ports: vec![
+            port("eth0", PortKind::Uplink, UPLINK_MAC, NODE_IP),
+            port(
+                "brhost0-vr",
+                PortKind::Host,
+                HOST_PORT_MAC,
+                Ipv4Addr::UNSPECIFIED,
+            ),
+            workload,
+        ],
         snat: None,
-        host: Some(HostPath { port: HOST, uplink: UPLINK, kernel_mac: KERNEL_MAC, policy: policy.map(Arc::new) }),
+        host: Some(HostPath {
+            port: HOST,
+            uplink: UPLINK,
+            kernel_mac: KERNEL_MAC,
+            policy: policy.map(Arc::new),
+        }),
     }
 }
 
 /// A TCP segment with `flags` (SYN 0x02, ACK 0x10).
-fn tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8, eth_dst: MacAddr) -> Vec<u8> {
+fn tcp(
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    flags: u8,
+    eth_dst: MacAddr,
+) -> Vec<u8> {
     let mut f = vec![0u8; ethernet::HEADER_LEN + ipv4::HEADER_LEN + 20];
-    EthernetRepr { src: PEER_MAC, dst: eth_dst, ethertype: ethertype::IPV4 }.emit(&mut f).unwrap();
-    Ipv4Repr::new(src, dst, protocol::TCP, 20).emit(&mut f[ethernet::HEADER_LEN..]).unwrap();
+    EthernetRepr {
+        src: PEER_MAC,
+        dst: eth_dst,
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut f)
+    .unwrap();
+    Ipv4Repr::new(src, dst, protocol::TCP, 20)
+        .emit(&mut f[ethernet::HEADER_LEN..])
+        .unwrap();
     let t = &mut f[34..];
     t[0..2].copy_from_slice(&sport.to_be_bytes());
     t[2..4].copy_from_slice(&dport.to_be_bytes());
@@ -151,8 +211,18 @@ impl Node {
 
     /// The verdict and the frame as the pipeline left it.
     fn send(&mut self, from: PortId, mut frame: Vec<u8>) -> (Verdict, Vec<u8>) {
-        let mut policing = Policing { sets: &self.sets, state: &mut self.state };
-        let verdict = process_policed(&mut frame, from, &self.tables, &mut self.counters, &mut policing).verdict;
+        let mut policing = Policing {
+            sets: &self.sets,
+            state: &mut self.state,
+        };
+        let verdict = process_policed(
+            &mut frame,
+            from,
+            &self.tables,
+            &mut self.counters,
+            &mut policing,
+        )
+        .verdict;
         (verdict, frame)
     }
 
@@ -162,7 +232,13 @@ impl Node {
 }
 
 fn normal_only() -> HostPolicy {
-    HostPolicy { normal: normal(), untracked: None, pre_dnat: None, forward_ingress: None, forward_egress: None }
+    HostPolicy {
+        normal: normal(),
+        untracked: None,
+        pre_dnat: None,
+        forward_ingress: None,
+        forward_egress: None,
+    }
 }
 
 #[test]
@@ -178,70 +254,158 @@ fn allowed_inbound_goes_to_the_kernel_end_unrouted_and_its_replies_leave_by_the_
     // the tracked flow.
     let (verdict, frame) = node.send(HOST, outbound(8080, 40000, SYN_ACK));
     assert_eq!(verdict, Verdict::Forward(UPLINK));
-    assert_eq!(frame, outbound(8080, 40000, SYN_ACK), "sent as the kernel wrote it");
-    assert_eq!(node.verdict(UPLINK, inbound(40000, 8080, ACK)), Verdict::Forward(HOST));
+    assert_eq!(
+        frame,
+        outbound(8080, 40000, SYN_ACK),
+        "sent as the kernel wrote it"
+    );
+    assert_eq!(
+        node.verdict(UPLINK, inbound(40000, 8080, ACK)),
+        Verdict::Forward(HOST)
+    );
 }
 
 #[test]
 fn inbound_the_policy_does_not_allow_is_dropped_and_nothing_is_tracked() {
     let mut node = Node::new(normal_only());
-    assert_eq!(node.verdict(UPLINK, inbound(40000, 8081, SYN)), Verdict::Drop(DropReason::PolicyDenied));
+    assert_eq!(
+        node.verdict(UPLINK, inbound(40000, 8081, SYN)),
+        Verdict::Drop(DropReason::PolicyDenied)
+    );
     // The node's packet matching the denied flow's reply is evaluated as new: denied too.
-    assert_eq!(node.verdict(HOST, outbound(8081, 40000, SYN_ACK)), Verdict::Drop(DropReason::PolicyDenied));
+    assert_eq!(
+        node.verdict(HOST, outbound(8081, 40000, SYN_ACK)),
+        Verdict::Drop(DropReason::PolicyDenied)
+    );
     assert_eq!(node.counters.drops[DropReason::PolicyDenied as usize], 2);
 }
 
 #[test]
 fn outbound_connections_are_policed_and_their_replies_come_back_on_the_flow() {
     let mut node = Node::new(normal_only());
-    assert_eq!(node.verdict(HOST, outbound(50000, 443, SYN)), Verdict::Forward(UPLINK));
-    assert_eq!(node.verdict(UPLINK, inbound(443, 50000, SYN_ACK)), Verdict::Forward(HOST), "reply on the flow table's word");
-    assert_eq!(node.verdict(HOST, outbound(50001, 80, SYN)), Verdict::Drop(DropReason::PolicyDenied));
-    assert_eq!(node.verdict(UPLINK, inbound(80, 50001, SYN_ACK)), Verdict::Drop(DropReason::PolicyDenied), "no flow, and 50001 is not open");
+    assert_eq!(
+        node.verdict(HOST, outbound(50000, 443, SYN)),
+        Verdict::Forward(UPLINK)
+    );
+    assert_eq!(
+        node.verdict(UPLINK, inbound(443, 50000, SYN_ACK)),
+        Verdict::Forward(HOST),
+        "reply on the flow table's word"
+    );
+    assert_eq!(
+        node.verdict(HOST, outbound(50001, 80, SYN)),
+        Verdict::Drop(DropReason::PolicyDenied)
+    );
+    assert_eq!(
+        node.verdict(UPLINK, inbound(80, 50001, SYN_ACK)),
+        Verdict::Drop(DropReason::PolicyDenied),
+        "no flow, and 50001 is not open"
+    );
 }
 
 #[test]
 fn untracked_allow_passes_without_a_flow_and_untracked_deny_beats_an_established_flow() {
     let untracked = StagePrograms {
         // doNotTrack: TCP 9000 in allowed, TCP 8080 in denied; nothing said about the rest.
-        ingress: program(vec![tcp_to(9000, Action::Allow), tcp_to(8080, Action::Deny)], TierDefaultAction::Pass),
+        ingress: program(
+            vec![tcp_to(9000, Action::Allow), tcp_to(8080, Action::Deny)],
+            TierDefaultAction::Pass,
+        ),
         egress: program(Vec::new(), TierDefaultAction::Pass),
     };
-    let mut node = Node::new(HostPolicy { normal: normal(), untracked: Some(untracked), pre_dnat: None, forward_ingress: None, forward_egress: None });
-    assert_eq!(node.verdict(UPLINK, inbound(40000, 9000, SYN)), Verdict::Forward(HOST), "untracked allow");
+    let mut node = Node::new(HostPolicy {
+        normal: normal(),
+        untracked: Some(untracked),
+        pre_dnat: None,
+        forward_ingress: None,
+        forward_egress: None,
+    });
+    assert_eq!(
+        node.verdict(UPLINK, inbound(40000, 9000, SYN)),
+        Verdict::Forward(HOST),
+        "untracked allow"
+    );
     // Not tracked: the node's answer finds no flow and its egress program denies port 40000.
-    assert_eq!(node.verdict(HOST, outbound(9000, 40000, SYN_ACK)), Verdict::Drop(DropReason::PolicyDenied));
+    assert_eq!(
+        node.verdict(HOST, outbound(9000, 40000, SYN_ACK)),
+        Verdict::Drop(DropReason::PolicyDenied)
+    );
     // 8080 is allowed by the normal program, but the untracked stage denies it first.
-    assert_eq!(node.verdict(UPLINK, inbound(40000, 8080, SYN)), Verdict::Drop(DropReason::PolicyDenied));
+    assert_eq!(
+        node.verdict(UPLINK, inbound(40000, 8080, SYN)),
+        Verdict::Drop(DropReason::PolicyDenied)
+    );
     // An outbound flow (no untracked egress rule matches) goes on to the normal program.
-    assert_eq!(node.verdict(HOST, outbound(50000, 443, SYN)), Verdict::Forward(UPLINK));
+    assert_eq!(
+        node.verdict(HOST, outbound(50000, 443, SYN)),
+        Verdict::Forward(UPLINK)
+    );
 }
 
 #[test]
 fn pre_dnat_allow_skips_the_normal_program_and_pre_dnat_deny_drops() {
-    let pre_dnat = program(vec![tcp_to(7000, Action::Allow), tcp_to(8080, Action::Deny)], TierDefaultAction::Pass);
-    let mut node = Node::new(HostPolicy { normal: normal(), untracked: None, pre_dnat: Some(pre_dnat), forward_ingress: None, forward_egress: None });
-    assert_eq!(node.verdict(UPLINK, inbound(40000, 7000, SYN)), Verdict::Forward(HOST), "normal would deny 7000");
-    assert_eq!(node.verdict(HOST, outbound(7000, 40000, SYN_ACK)), Verdict::Forward(UPLINK), "pre-DNAT flows are tracked");
-    assert_eq!(node.verdict(UPLINK, inbound(40000, 8080, SYN)), Verdict::Drop(DropReason::PolicyDenied));
+    let pre_dnat = program(
+        vec![tcp_to(7000, Action::Allow), tcp_to(8080, Action::Deny)],
+        TierDefaultAction::Pass,
+    );
+    let mut node = Node::new(HostPolicy {
+        normal: normal(),
+        untracked: None,
+        pre_dnat: Some(pre_dnat),
+        forward_ingress: None,
+        forward_egress: None,
+    });
+    assert_eq!(
+        node.verdict(UPLINK, inbound(40000, 7000, SYN)),
+        Verdict::Forward(HOST),
+        "normal would deny 7000"
+    );
+    assert_eq!(
+        node.verdict(HOST, outbound(7000, 40000, SYN_ACK)),
+        Verdict::Forward(UPLINK),
+        "pre-DNAT flows are tracked"
+    );
+    assert_eq!(
+        node.verdict(UPLINK, inbound(40000, 8080, SYN)),
+        Verdict::Drop(DropReason::PolicyDenied)
+    );
     // Nothing in pre-DNAT about 8081: normal decides (deny). Pre-DNAT is ingress only.
-    assert_eq!(node.verdict(UPLINK, inbound(40000, 8081, SYN)), Verdict::Drop(DropReason::PolicyDenied));
+    assert_eq!(
+        node.verdict(UPLINK, inbound(40000, 8081, SYN)),
+        Verdict::Drop(DropReason::PolicyDenied)
+    );
 }
 
 #[test]
 fn without_a_host_endpoint_packets_for_the_node_are_delivered_unpoliced() {
     let mut node = Node::with(None);
-    assert_eq!(node.verdict(UPLINK, inbound(40000, 8081, SYN)), Verdict::Forward(HOST));
+    assert_eq!(
+        node.verdict(UPLINK, inbound(40000, 8081, SYN)),
+        Verdict::Forward(HOST)
+    );
     // And the node's traffic the kernel did not route to us leaves by the uplink as it is.
-    assert_eq!(node.verdict(HOST, outbound(8081, 40000, SYN_ACK)), Verdict::Forward(UPLINK));
+    assert_eq!(
+        node.verdict(HOST, outbound(8081, 40000, SYN_ACK)),
+        Verdict::Forward(UPLINK)
+    );
     // Without a host port at all, the slow path has them, as before.
     node.tables.host = None;
-    assert_eq!(node.verdict(UPLINK, inbound(40000, 8081, SYN)), Verdict::Punt(PuntReason::Local));
+    assert_eq!(
+        node.verdict(UPLINK, inbound(40000, 8081, SYN)),
+        Verdict::Punt(PuntReason::Local)
+    );
 }
 
 /// From the workload to `dst:dport`, as the workload sends it (to the gateway's MAC).
 fn from_workload(dst: Ipv4Addr, dport: u16, flags: u8) -> Vec<u8> {
-    let mut f = tcp(WORKLOAD_IP, 33000, dst, dport, flags, MacAddr::CALICO_HOST_SIDE);
+    let mut f = tcp(
+        WORKLOAD_IP,
+        33000,
+        dst,
+        dport,
+        flags,
+        MacAddr::CALICO_HOST_SIDE,
+    );
     f[6..12].copy_from_slice(&WORKLOAD_MAC.0);
     f
 }
@@ -255,21 +419,53 @@ fn from_kernel_to_workload(sport: u16, dport: u16, flags: u8) -> Vec<u8> {
 fn workloads_reach_the_node_through_the_host_port_and_the_answers_come_back_on_the_flow() {
     let mut node = Node::with(None);
     let (verdict, frame) = node.send(WORKLOAD, from_workload(NODE_IP, 9000, SYN));
-    assert_eq!(verdict, Verdict::Forward(HOST), "delivered to the node's stack");
-    assert_eq!(ethernet::Packet::new_checked(&frame[..]).unwrap().dst_addr(), KERNEL_MAC);
+    assert_eq!(
+        verdict,
+        Verdict::Forward(HOST),
+        "delivered to the node's stack"
+    );
+    assert_eq!(
+        ethernet::Packet::new_checked(&frame[..])
+            .unwrap()
+            .dst_addr(),
+        KERNEL_MAC
+    );
     // The node answers from 9000: the workload's ingress (TCP 80 only) would refuse it as a
     // new flow; it is the reply of a tracked one.
     let (verdict, frame) = node.send(HOST, from_kernel_to_workload(9000, 33000, SYN_ACK));
     assert_eq!(verdict, Verdict::Forward(WORKLOAD));
     let eth = ethernet::Packet::new_checked(&frame[..]).unwrap();
-    assert_eq!((eth.src_addr(), eth.dst_addr()), (MacAddr::CALICO_HOST_SIDE, WORKLOAD_MAC), "routed: MACs rewritten");
+    assert_eq!(
+        (eth.src_addr(), eth.dst_addr()),
+        (MacAddr::CALICO_HOST_SIDE, WORKLOAD_MAC),
+        "routed: MACs rewritten"
+    );
     // The node opens connections to its workloads whatever their ingress policy says (TCP 80
     // only here), as Felix lets the host reach its workloads; the workload's answer passes
     // on the flow, not on its defaultEndpointToHostAction.
-    assert_eq!(node.verdict(HOST, from_kernel_to_workload(41001, 22, SYN)), Verdict::Forward(WORKLOAD));
-    assert_eq!(node.verdict(WORKLOAD, tcp(WORKLOAD_IP, 22, NODE_IP, 41001, SYN_ACK, MacAddr::CALICO_HOST_SIDE)), Verdict::Forward(HOST));
+    assert_eq!(
+        node.verdict(HOST, from_kernel_to_workload(41001, 22, SYN)),
+        Verdict::Forward(WORKLOAD)
+    );
+    assert_eq!(
+        node.verdict(
+            WORKLOAD,
+            tcp(
+                WORKLOAD_IP,
+                22,
+                NODE_IP,
+                41001,
+                SYN_ACK,
+                MacAddr::CALICO_HOST_SIDE
+            )
+        ),
+        Verdict::Forward(HOST)
+    );
     // What is addressed to the gateway stays with the slow path (it answers pings for it).
-    assert_eq!(node.verdict(WORKLOAD, from_workload(GATEWAY, 53, SYN)), Verdict::Punt(PuntReason::Local));
+    assert_eq!(
+        node.verdict(WORKLOAD, from_workload(GATEWAY, 53, SYN)),
+        Verdict::Punt(PuntReason::Local)
+    );
 }
 
 #[test]
@@ -278,10 +474,29 @@ fn default_endpoint_to_host_drop_keeps_workloads_from_the_node_but_not_the_nodes
     let mut policy = workload_policy();
     policy.to_host = false;
     node.tables.ports[usize::from(WORKLOAD)].policy = Some(Arc::new(policy));
-    assert_eq!(node.verdict(WORKLOAD, from_workload(NODE_IP, 9000, SYN)), Verdict::Drop(DropReason::ToHostDenied));
+    assert_eq!(
+        node.verdict(WORKLOAD, from_workload(NODE_IP, 9000, SYN)),
+        Verdict::Drop(DropReason::ToHostDenied)
+    );
     // A connection the node opens to the workload is answered (the flow table decides).
-    assert_eq!(node.verdict(HOST, from_kernel_to_workload(41000, 80, SYN)), Verdict::Forward(WORKLOAD));
-    assert_eq!(node.verdict(WORKLOAD, tcp(WORKLOAD_IP, 80, NODE_IP, 41000, SYN_ACK, MacAddr::CALICO_HOST_SIDE)), Verdict::Forward(HOST));
+    assert_eq!(
+        node.verdict(HOST, from_kernel_to_workload(41000, 80, SYN)),
+        Verdict::Forward(WORKLOAD)
+    );
+    assert_eq!(
+        node.verdict(
+            WORKLOAD,
+            tcp(
+                WORKLOAD_IP,
+                80,
+                NODE_IP,
+                41000,
+                SYN_ACK,
+                MacAddr::CALICO_HOST_SIDE
+            )
+        ),
+        Verdict::Forward(HOST)
+    );
 }
 
 /// From the peer on the uplink to the workload (forwarded through the host endpoint).
@@ -293,28 +508,58 @@ fn peer_to_workload(dport: u16, flags: u8) -> Vec<u8> {
 fn apply_on_forward_policies_police_forwarded_traffic_and_without_them_it_passes() {
     // No applyOnForward policy: forwarded traffic is the workload's policy's business only.
     let mut node = Node::new(normal_only());
-    assert_eq!(node.verdict(UPLINK, peer_to_workload(80, SYN)), Verdict::Forward(WORKLOAD));
+    assert_eq!(
+        node.verdict(UPLINK, peer_to_workload(80, SYN)),
+        Verdict::Forward(WORKLOAD)
+    );
     // applyOnForward ingress that allows TCP 8080 only: the workload's port 80 is closed from
     // outside; egress that denies TCP 443: workloads cannot leave for it.
     let policy = HostPolicy {
-        forward_ingress: Some(program(vec![tcp_to(8080, Action::Allow)], TierDefaultAction::Deny)),
-        forward_egress: Some(program(vec![tcp_to(443, Action::Deny), Rule::any(Action::Allow)], TierDefaultAction::Deny)),
+        forward_ingress: Some(program(
+            vec![tcp_to(8080, Action::Allow)],
+            TierDefaultAction::Deny,
+        )),
+        forward_egress: Some(program(
+            vec![tcp_to(443, Action::Deny), Rule::any(Action::Allow)],
+            TierDefaultAction::Deny,
+        )),
         ..normal_only()
     };
     let mut node = Node::new(policy);
-    assert_eq!(node.verdict(UPLINK, peer_to_workload(80, SYN)), Verdict::Drop(DropReason::PolicyDenied));
-    assert_eq!(node.verdict(WORKLOAD, from_workload(PEER_IP, 443, SYN)), Verdict::Drop(DropReason::PolicyDenied));
-    assert_eq!(node.verdict(WORKLOAD, from_workload(PEER_IP, 80, SYN)), Verdict::Forward(UPLINK));
+    assert_eq!(
+        node.verdict(UPLINK, peer_to_workload(80, SYN)),
+        Verdict::Drop(DropReason::PolicyDenied)
+    );
+    assert_eq!(
+        node.verdict(WORKLOAD, from_workload(PEER_IP, 443, SYN)),
+        Verdict::Drop(DropReason::PolicyDenied)
+    );
+    assert_eq!(
+        node.verdict(WORKLOAD, from_workload(PEER_IP, 80, SYN)),
+        Verdict::Forward(UPLINK)
+    );
     // Its reply comes back in on the flow table's word, whatever the forward ingress says.
-    assert_eq!(node.verdict(UPLINK, tcp(PEER_IP, 80, WORKLOAD_IP, 33000, SYN_ACK, UPLINK_MAC)), Verdict::Forward(WORKLOAD));
+    assert_eq!(
+        node.verdict(
+            UPLINK,
+            tcp(PEER_IP, 80, WORKLOAD_IP, 33000, SYN_ACK, UPLINK_MAC)
+        ),
+        Verdict::Forward(WORKLOAD)
+    );
     // Pre-DNAT decides before them: an explicit allow skips the forward program.
     let policy = HostPolicy {
-        pre_dnat: Some(program(vec![tcp_to(80, Action::Allow)], TierDefaultAction::Pass)),
+        pre_dnat: Some(program(
+            vec![tcp_to(80, Action::Allow)],
+            TierDefaultAction::Pass,
+        )),
         forward_ingress: Some(program(Vec::new(), TierDefaultAction::Deny)),
         ..normal_only()
     };
     let mut node = Node::new(policy);
-    assert_eq!(node.verdict(UPLINK, peer_to_workload(80, SYN)), Verdict::Forward(WORKLOAD));
+    assert_eq!(
+        node.verdict(UPLINK, peer_to_workload(80, SYN)),
+        Verdict::Forward(WORKLOAD)
+    );
 }
 
 #[test]
@@ -322,6 +567,13 @@ fn forwarded_traffic_is_not_the_host_endpoints_business() {
     // A packet from the uplink to another address (not the node) is routed, unpoliced:
     // Calico applies host endpoint policy to forwarded traffic only with applyOnForward.
     let mut node = Node::new(normal_only());
-    let frame = tcp(Ipv4Addr::new(10, 0, 1, 5), 40000, PEER_IP, 8081, SYN, UPLINK_MAC);
+    let frame = tcp(
+        Ipv4Addr::new(10, 0, 1, 5),
+        40000,
+        PEER_IP,
+        8081,
+        SYN,
+        UPLINK_MAC,
+    );
     assert_eq!(node.verdict(UPLINK, frame), Verdict::Forward(UPLINK));
 }

@@ -6,8 +6,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use fastpath::classifier::{
-    protocol as proto, Action, ClassifierBuilder, EndpointMatch, EndpointRules, IpSetId, IpSets, IpSetsWriter, Policy,
-    PortRange, Rule, Tier, TierDefaultAction,
+    protocol as proto, Action, ClassifierBuilder, EndpointMatch, EndpointRules, IpSetId, IpSets,
+    IpSetsWriter, Policy, PortRange, Rule, Tier, TierDefaultAction,
 };
 use fastpath::conntrack::{FlowTable, FlowTableConfig};
 use fastpath::pipeline::{process_policed, Policing};
@@ -16,8 +16,8 @@ use fastpath::wire::ethernet::{self, ethertype};
 use fastpath::wire::ipv4::{self, protocol};
 use fastpath::wire::{EthernetRepr, Ipv4Repr, UdpRepr};
 use fastpath::{
-    process, DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters, PortId, PortInfo, PortKind, Tables,
-    Verdict,
+    process, DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters, PortId, PortInfo,
+    PortKind, Tables, Verdict,
 };
 
 const CLIENT: PortId = 0;
@@ -35,7 +35,11 @@ fn rules(tier_rules: Vec<Rule>) -> EndpointRules {
             name: "default".into(),
             order: None,
             default_action: TierDefaultAction::Deny,
-            policies: vec![Policy { name: "p".into(), order: Some(1.0), rules: tier_rules }],
+            policies: vec![Policy {
+                name: "p".into(),
+                order: Some(1.0),
+                rules: tier_rules,
+            }],
         }],
         profiles: Vec::new(),
     }
@@ -47,8 +51,14 @@ fn policies() -> (EndpointPolicy, EndpointPolicy) {
     let builder = ClassifierBuilder::default();
     let web_ingress = Rule {
         protocol: Some(proto::TCP),
-        src: EndpointMatch { sets: vec![CLIENTS], ..EndpointMatch::default() },
-        dst: EndpointMatch { ports: vec![PortRange::single(80)], ..EndpointMatch::default() },
+        src: EndpointMatch {
+            sets: vec![CLIENTS],
+            ..EndpointMatch::default()
+        },
+        dst: EndpointMatch {
+            ports: vec![PortRange::single(80)],
+            ..EndpointMatch::default()
+        },
         ..Rule::any(Action::Allow)
     };
     let web = EndpointPolicy {
@@ -59,7 +69,9 @@ fn policies() -> (EndpointPolicy, EndpointPolicy) {
     };
     let client = EndpointPolicy {
         ingress: builder.compile(&rules(Vec::new())).unwrap(),
-        egress: builder.compile(&rules(vec![Rule::any(Action::Allow)])).unwrap(),
+        egress: builder
+            .compile(&rules(vec![Rule::any(Action::Allow)]))
+            .unwrap(),
         generation: 1,
         to_host: true,
     };
@@ -77,26 +89,48 @@ fn tables() -> Tables {
         mtu: 1500,
         policy: Some(Arc::new(policy)),
     };
-    let next_hops = vec![NextHop::new(NextHopKind::Neighbor, CLIENT, CLIENT_IP), NextHop::new(NextHopKind::Neighbor, WEB, WEB_IP)];
+    let next_hops = vec![
+        NextHop::new(NextHopKind::Neighbor, CLIENT, CLIENT_IP),
+        NextHop::new(NextHopKind::Neighbor, WEB, WEB_IP),
+    ];
     next_hops[0].set_mac(Some(CLIENT_MAC));
     next_hops[1].set_mac(Some(WEB_MAC));
     let mut fib = Fib::new();
     fib.insert(CLIENT_IP, 32, 0).unwrap();
     fib.insert(WEB_IP, 32, 1).unwrap();
-    Tables { fib, next_hops, ports: vec![port("caliclient", client), port("caliweb", web)], snat: None, host: None }
+    Tables {
+        fib,
+        next_hops,
+        ports: vec![port("caliclient", client), port("caliweb", web)],
+        snat: None,
+        host: None,
+    }
 }
 
 fn clients_set(members: &[Ipv4Addr]) -> Arc<IpSets> {
     let mut writer = IpSetsWriter::new();
-    writer.replace_set(CLIENTS, members.iter().map(|&ip| fastpath::classifier::Cidr::host(ip)));
+    writer.replace_set(
+        CLIENTS,
+        members
+            .iter()
+            .map(|&ip| fastpath::classifier::Cidr::host(ip)),
+    );
     writer.publish()
 }
 
 /// A TCP segment with `flags` (SYN 0x02, ACK 0x10) from `src:sport` to `dst:dport`.
 fn tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8) -> Vec<u8> {
     let mut f = vec![0u8; ethernet::HEADER_LEN + ipv4::HEADER_LEN + 20];
-    EthernetRepr { src: CLIENT_MAC, dst: MacAddr::CALICO_HOST_SIDE, ethertype: ethertype::IPV4 }.emit(&mut f).unwrap();
-    Ipv4Repr::new(src, dst, protocol::TCP, 20).emit(&mut f[ethernet::HEADER_LEN..]).unwrap();
+    EthernetRepr {
+        src: CLIENT_MAC,
+        dst: MacAddr::CALICO_HOST_SIDE,
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut f)
+    .unwrap();
+    Ipv4Repr::new(src, dst, protocol::TCP, 20)
+        .emit(&mut f[ethernet::HEADER_LEN..])
+        .unwrap();
     let t = &mut f[34..];
     t[0..2].copy_from_slice(&sport.to_be_bytes());
     t[2..4].copy_from_slice(&dport.to_be_bytes());
@@ -109,9 +143,22 @@ fn udp(src: Ipv4Addr, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
     let payload = b"policy";
     let len = 8 + payload.len();
     let mut f = vec![0u8; ethernet::HEADER_LEN + ipv4::HEADER_LEN + len];
-    EthernetRepr { src: CLIENT_MAC, dst: MacAddr::CALICO_HOST_SIDE, ethertype: ethertype::IPV4 }.emit(&mut f).unwrap();
-    Ipv4Repr::new(src, dst, protocol::UDP, len as u16).emit(&mut f[ethernet::HEADER_LEN..]).unwrap();
-    UdpRepr { src_port: 40000, dst_port: dport }.emit(payload, src, dst, &mut f[34..]).unwrap();
+    EthernetRepr {
+        src: CLIENT_MAC,
+        dst: MacAddr::CALICO_HOST_SIDE,
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut f)
+    .unwrap();
+    Ipv4Repr::new(src, dst, protocol::UDP, len as u16)
+        .emit(&mut f[ethernet::HEADER_LEN..])
+        .unwrap();
+    UdpRepr {
+        src_port: 40000,
+        dst_port: dport,
+    }
+    .emit(payload, src, dst, &mut f[34..])
+    .unwrap();
     f
 }
 
@@ -134,22 +181,52 @@ impl Node {
     }
 
     fn send(&mut self, from: PortId, mut frame: Vec<u8>) -> Verdict {
-        let mut policing = Policing { sets: &self.sets, state: &mut self.state };
-        process_policed(&mut frame, from, &self.tables, &mut self.counters, &mut policing).verdict
+        let mut policing = Policing {
+            sets: &self.sets,
+            state: &mut self.state,
+        };
+        process_policed(
+            &mut frame,
+            from,
+            &self.tables,
+            &mut self.counters,
+            &mut policing,
+        )
+        .verdict
     }
 }
 
 #[test]
 fn an_allowed_connection_passes_both_ways_and_other_flows_are_denied() {
     let mut node = Node::new();
-    assert_eq!(node.send(CLIENT, tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x02)), Verdict::Forward(WEB), "SYN to web:80");
+    assert_eq!(
+        node.send(CLIENT, tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x02)),
+        Verdict::Forward(WEB),
+        "SYN to web:80"
+    );
     // The reply is web's egress and the client's ingress, both of which allow nothing: it
     // passes only because the flow is tracked.
-    assert_eq!(node.send(WEB, tcp(WEB_IP, 80, CLIENT_IP, 40000, 0x12)), Verdict::Forward(CLIENT), "SYN-ACK");
-    assert_eq!(node.send(CLIENT, tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x10)), Verdict::Forward(WEB), "ACK");
+    assert_eq!(
+        node.send(WEB, tcp(WEB_IP, 80, CLIENT_IP, 40000, 0x12)),
+        Verdict::Forward(CLIENT),
+        "SYN-ACK"
+    );
+    assert_eq!(
+        node.send(CLIENT, tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x10)),
+        Verdict::Forward(WEB),
+        "ACK"
+    );
 
-    assert_eq!(node.send(CLIENT, tcp(CLIENT_IP, 40001, WEB_IP, 81, 0x02)), Verdict::Drop(DropReason::PolicyDenied), "port 81");
-    assert_eq!(node.send(CLIENT, udp(CLIENT_IP, WEB_IP, 80)), Verdict::Drop(DropReason::PolicyDenied), "UDP 80");
+    assert_eq!(
+        node.send(CLIENT, tcp(CLIENT_IP, 40001, WEB_IP, 81, 0x02)),
+        Verdict::Drop(DropReason::PolicyDenied),
+        "port 81"
+    );
+    assert_eq!(
+        node.send(CLIENT, udp(CLIENT_IP, WEB_IP, 80)),
+        Verdict::Drop(DropReason::PolicyDenied),
+        "UDP 80"
+    );
     assert_eq!(
         node.send(WEB, tcp(WEB_IP, 50000, CLIENT_IP, 22, 0x02)),
         Verdict::Drop(DropReason::PolicyDenied),
@@ -164,9 +241,21 @@ fn without_flow_tracking_the_reply_is_evaluated_and_denied() {
     let tables = tables();
     let mut counters = PipelineCounters::default();
     // `process` is stateless, with every IP set empty: even the SYN's source is in no set.
-    let syn = process(&mut tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x02), CLIENT, &tables, &mut counters).verdict;
+    let syn = process(
+        &mut tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x02),
+        CLIENT,
+        &tables,
+        &mut counters,
+    )
+    .verdict;
     assert_eq!(syn, Verdict::Drop(DropReason::PolicyDenied));
-    let reply = process(&mut tcp(WEB_IP, 80, CLIENT_IP, 40000, 0x12), WEB, &tables, &mut counters).verdict;
+    let reply = process(
+        &mut tcp(WEB_IP, 80, CLIENT_IP, 40000, 0x12),
+        WEB,
+        &tables,
+        &mut counters,
+    )
+    .verdict;
     assert_eq!(reply, Verdict::Drop(DropReason::PolicyDenied));
 }
 
@@ -174,9 +263,15 @@ fn without_flow_tracking_the_reply_is_evaluated_and_denied() {
 fn a_workload_sending_from_an_address_not_its_own_is_dropped() {
     let mut node = Node::new();
     let spoofed = Ipv4Addr::new(192, 168, 0, 99);
-    assert_eq!(node.send(CLIENT, tcp(spoofed, 40000, WEB_IP, 80, 0x02)), Verdict::Drop(DropReason::SpoofedSource));
+    assert_eq!(
+        node.send(CLIENT, tcp(spoofed, 40000, WEB_IP, 80, 0x02)),
+        Verdict::Drop(DropReason::SpoofedSource)
+    );
     // Web's address, from the client's port.
-    assert_eq!(node.send(CLIENT, tcp(WEB_IP, 40000, WEB_IP, 80, 0x02)), Verdict::Drop(DropReason::SpoofedSource));
+    assert_eq!(
+        node.send(CLIENT, tcp(WEB_IP, 40000, WEB_IP, 80, 0x02)),
+        Verdict::Drop(DropReason::SpoofedSource)
+    );
     assert_eq!(node.counters.dropped(DropReason::SpoofedSource), 2);
 }
 
@@ -184,13 +279,25 @@ fn a_workload_sending_from_an_address_not_its_own_is_dropped() {
 fn ip_set_membership_decides_new_flows_without_recompiling() {
     let mut node = Node::new();
     node.sets = clients_set(&[]);
-    assert_eq!(node.send(CLIENT, tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x02)), Verdict::Drop(DropReason::PolicyDenied));
+    assert_eq!(
+        node.send(CLIENT, tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x02)),
+        Verdict::Drop(DropReason::PolicyDenied)
+    );
     node.sets = clients_set(&[CLIENT_IP]);
-    assert_eq!(node.send(CLIENT, tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x02)), Verdict::Forward(WEB));
+    assert_eq!(
+        node.send(CLIENT, tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x02)),
+        Verdict::Forward(WEB)
+    );
     // Established flows keep working when the client leaves the set.
     node.sets = clients_set(&[]);
-    assert_eq!(node.send(CLIENT, tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x10)), Verdict::Forward(WEB));
-    assert_eq!(node.send(CLIENT, tcp(CLIENT_IP, 40002, WEB_IP, 80, 0x02)), Verdict::Drop(DropReason::PolicyDenied));
+    assert_eq!(
+        node.send(CLIENT, tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x10)),
+        Verdict::Forward(WEB)
+    );
+    assert_eq!(
+        node.send(CLIENT, tcp(CLIENT_IP, 40002, WEB_IP, 80, 0x02)),
+        Verdict::Drop(DropReason::PolicyDenied)
+    );
 }
 
 #[test]
@@ -203,15 +310,31 @@ fn an_icmp_error_about_a_tracked_flow_passes_and_a_stray_one_does_not() {
     let error = |quote: &[u8]| {
         let icmp_len = 8 + quote.len();
         let mut f = vec![0u8; ethernet::HEADER_LEN + ipv4::HEADER_LEN + icmp_len];
-        EthernetRepr { src: WEB_MAC, dst: MacAddr::CALICO_HOST_SIDE, ethertype: ethertype::IPV4 }.emit(&mut f).unwrap();
-        Ipv4Repr::new(WEB_IP, CLIENT_IP, protocol::ICMP, icmp_len as u16).emit(&mut f[ethernet::HEADER_LEN..]).unwrap();
+        EthernetRepr {
+            src: WEB_MAC,
+            dst: MacAddr::CALICO_HOST_SIDE,
+            ethertype: ethertype::IPV4,
+        }
+        .emit(&mut f)
+        .unwrap();
+        Ipv4Repr::new(WEB_IP, CLIENT_IP, protocol::ICMP, icmp_len as u16)
+            .emit(&mut f[ethernet::HEADER_LEN..])
+            .unwrap();
         f[34] = 3;
         f[35] = 3;
         f[42..].copy_from_slice(quote);
         f
     };
-    assert_eq!(node.send(WEB, error(quote)), Verdict::Forward(CLIENT), "related to the tracked flow");
+    assert_eq!(
+        node.send(WEB, error(quote)),
+        Verdict::Forward(CLIENT),
+        "related to the tracked flow"
+    );
     let stray = tcp(CLIENT_IP, 40009, WEB_IP, 80, 0x02);
     let stray_quote = &stray[ethernet::HEADER_LEN..ethernet::HEADER_LEN + ipv4::HEADER_LEN + 8];
-    assert_eq!(node.send(WEB, error(stray_quote)), Verdict::Drop(DropReason::PolicyDenied), "about no flow");
+    assert_eq!(
+        node.send(WEB, error(stray_quote)),
+        Verdict::Drop(DropReason::PolicyDenied),
+        "about no flow"
+    );
 }

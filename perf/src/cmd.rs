@@ -42,8 +42,15 @@ pub fn spawn_in_netns_logged(
     env: &[(String, String)],
     log: &std::path::Path,
 ) -> Result<Child, CmdError> {
-    let command = format!("ip netns exec {ns} {} (output to {})", program.display(), log.display());
-    let failed = |source| CmdError::Spawn { command: command.clone(), source };
+    let command = format!(
+        "ip netns exec {ns} {} (output to {})",
+        program.display(),
+        log.display()
+    );
+    let failed = |source| CmdError::Spawn {
+        command: command.clone(),
+        source,
+    };
     let out = std::fs::File::create(log).map_err(failed)?;
     let err = out.try_clone().map_err(failed)?;
     Command::new("ip")

@@ -134,7 +134,11 @@ impl Summary {
             let idx = ((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1;
             ms[idx]
         };
-        let mean = if ms.is_empty() { 0.0 } else { ms.iter().sum::<f64>() / ms.len() as f64 };
+        let mean = if ms.is_empty() {
+            0.0
+        } else {
+            ms.iter().sum::<f64>() / ms.len() as f64
+        };
         Summary {
             count: ms.len(),
             p50_ms: round3(rank(0.50)),
@@ -207,12 +211,23 @@ impl NodeLog {
     /// The last WARN or ERROR line, without its timestamp.
     fn last_warning(&self) -> Option<String> {
         let tail = self.tail.lock().ok()?;
-        let line = tail.iter().rev().find(|l| l.contains(" WARN ") || l.contains(" ERROR "))?;
-        Some(line.split_once(' ').map_or(line.as_str(), |(_, rest)| rest).trim().to_owned())
+        let line = tail
+            .iter()
+            .rev()
+            .find(|l| l.contains(" WARN ") || l.contains(" ERROR "))?;
+        Some(
+            line.split_once(' ')
+                .map_or(line.as_str(), |(_, rest)| rest)
+                .trim()
+                .to_owned(),
+        )
     }
 
     fn tail(&self) -> String {
-        self.tail.lock().map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default()
+        self.tail
+            .lock()
+            .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default()
     }
 }
 
@@ -237,7 +252,10 @@ fn strip_ansi(s: &str) -> String {
 /// The number in `name=123` of a tracing line.
 fn field_value(line: &str, name: &str) -> Option<usize> {
     let at = line.find(&format!("{name}="))? + name.len() + 1;
-    let digits: String = line[at..].chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 
@@ -269,7 +287,10 @@ impl Cluster {
             ("IP_AUTODETECTION_METHOD".into(), "interface=eth0".into()),
             ("CALICO_IPV4POOL_IPIP".into(), "Never".into()),
             ("BRINDLE_MODE".into(), "interrupt".into()),
-            ("BRINDLE_CONTROL_SOCKET".into(), dir.join("node.sock").display().to_string()),
+            (
+                "BRINDLE_CONTROL_SOCKET".into(),
+                dir.join("node.sock").display().to_string(),
+            ),
             // The `datastore synced` line is at info level.
             ("RUST_LOG".into(), "info".into()),
         ];
@@ -280,7 +301,10 @@ impl Cluster {
             }
             StoreKind::Embedded => {
                 env.push(("DATASTORE_TYPE".into(), "embedded".into()));
-                env.push(("BRINDLE_EMBEDDED_PATH".into(), dir.join("store.redb").display().to_string()));
+                env.push((
+                    "BRINDLE_EMBEDDED_PATH".into(),
+                    dir.join("store.redb").display().to_string(),
+                ));
             }
         }
         let mut cluster = Cluster {
@@ -312,17 +336,38 @@ impl Cluster {
     }
 
     fn store(&self) -> Result<Arc<dyn Datastore>> {
-        self.store.clone().ok_or_else(|| ControlplaneError::Run("datastore not open".into()))
+        self.store
+            .clone()
+            .ok_or_else(|| ControlplaneError::Run("datastore not open".into()))
     }
 
     fn start_etcd(&mut self) -> Result<()> {
         let data = self.dir.join("etcd");
-        let log = std::fs::File::create(self.dir.join("etcd.log")).map_err(io_err("creating etcd.log"))?;
+        let log = std::fs::File::create(self.dir.join("etcd.log"))
+            .map_err(io_err("creating etcd.log"))?;
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.lab.node_netns(), "etcd", "--name", "bench", "--data-dir"])
+            .args([
+                "netns",
+                "exec",
+                &self.lab.node_netns(),
+                "etcd",
+                "--name",
+                "bench",
+                "--data-dir",
+            ])
             .arg(&data)
-            .args(["--listen-client-urls", ETCD_CLIENT_URL, "--advertise-client-urls", ETCD_CLIENT_URL])
-            .args(["--listen-peer-urls", ETCD_PEER_URL, "--initial-advertise-peer-urls", ETCD_PEER_URL])
+            .args([
+                "--listen-client-urls",
+                ETCD_CLIENT_URL,
+                "--advertise-client-urls",
+                ETCD_CLIENT_URL,
+            ])
+            .args([
+                "--listen-peer-urls",
+                ETCD_PEER_URL,
+                "--initial-advertise-peer-urls",
+                ETCD_PEER_URL,
+            ])
             .arg("--initial-cluster")
             .arg(format!("bench={ETCD_PEER_URL}"))
             .stdin(Stdio::null())
@@ -342,7 +387,9 @@ impl Cluster {
             match store.get("/calico/resources/v3/projectcalico.org/clusterinformations/default") {
                 Ok(_) => return Ok(Instant::now()),
                 Err(e) if Instant::now() >= deadline || cmd::interrupted() => {
-                    return Err(ControlplaneError::Run(format!("etcd did not answer within {ETCD_READY_TIMEOUT:?}: {e}")))
+                    return Err(ControlplaneError::Run(format!(
+                        "etcd did not answer within {ETCD_READY_TIMEOUT:?}: {e}"
+                    )))
                 }
                 Err(_) => {}
             }
@@ -363,7 +410,12 @@ impl Cluster {
     /// client's runtime threads are spawned from it and inherit it).
     fn open_store(&self) -> Result<Arc<dyn Datastore>> {
         let pairs: Vec<(String, String)> = self.env.clone();
-        let lookup = move |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let lookup = move |k: &str| {
+            pairs
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
         let config = datastore::DatastoreConfig::from_lookup(lookup)
             .map_err(|e| ControlplaneError::Run(format!("datastore configuration: {e}")))?;
         match self.kind {
@@ -371,16 +423,23 @@ impl Cluster {
             StoreKind::Etcd => {
                 let netns = format!("/var/run/netns/{}", self.lab.node_netns());
                 std::thread::spawn(move || -> Result<Arc<dyn Datastore>> {
-                    let f = std::fs::File::open(&netns).map_err(io_err(format!("opening {netns}")))?;
+                    let f =
+                        std::fs::File::open(&netns).map_err(io_err(format!("opening {netns}")))?;
                     // SAFETY: setns(2) on this short-lived thread only, with a valid fd.
-                    let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
+                    let rc = unsafe {
+                        libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET)
+                    };
                     if rc != 0 {
-                        return Err(io_err(format!("entering {netns}"))(std::io::Error::last_os_error()));
+                        return Err(io_err(format!("entering {netns}"))(
+                            std::io::Error::last_os_error(),
+                        ));
                     }
                     Ok(datastore::open(&config)?)
                 })
                 .join()
-                .map_err(|_| ControlplaneError::Run("the datastore client thread panicked".into()))?
+                .map_err(|_| {
+                    ControlplaneError::Run("the datastore client thread panicked".into())
+                })?
             }
         }
     }
@@ -425,7 +484,10 @@ impl Cluster {
 
     fn check_node_alive(&mut self) -> Result<()> {
         if let Some(status) = self.node.as_mut().and_then(ChildGuard::try_wait) {
-            return Err(ControlplaneError::Run(format!("brindle-node exited ({status}); log:\n{}", self.log_tail())));
+            return Err(ControlplaneError::Run(format!(
+                "brindle-node exited ({status}); log:\n{}",
+                self.log_tail()
+            )));
         }
         Ok(())
     }
@@ -442,10 +504,18 @@ impl Cluster {
         let env = self
             .env
             .iter()
-            .filter(|(k, _)| k.starts_with("DATASTORE") || k.starts_with("ETCD") || k.starts_with("BRINDLE_EMBEDDED"))
+            .filter(|(k, _)| {
+                k.starts_with("DATASTORE")
+                    || k.starts_with("ETCD")
+                    || k.starts_with("BRINDLE_EMBEDDED")
+            })
             .cloned()
             .collect();
-        CniPlugin { bin_dir: self.bin_dir.clone(), plugin: "brindle-cni".into(), env }
+        CniPlugin {
+            bin_dir: self.bin_dir.clone(),
+            plugin: "brindle-cni".into(),
+            env,
+        }
     }
 
     /// A container id whose first 11 characters (the host veth's name) are unique in this run.
@@ -478,14 +548,22 @@ impl Cluster {
             )
             .map_err(io_err("running brindle-cni ADD"))?;
         if !out.success {
-            return Err(ControlplaneError::Run(format!("CNI ADD for {ns} failed: {}\n{}", out.stdout, out.stderr)));
+            return Err(ControlplaneError::Run(format!(
+                "CNI ADD for {ns} failed: {}\n{}",
+                out.stdout, out.stderr
+            )));
         }
         let result = out.json();
         let ip = result["ips"][0]["address"]
             .as_str()
             .and_then(|a| a.split('/').next())
             .and_then(|a| a.parse().ok())
-            .ok_or_else(|| ControlplaneError::Run(format!("CNI ADD for {ns}: no IPv4 address in {}", out.stdout)))?;
+            .ok_or_else(|| {
+                ControlplaneError::Run(format!(
+                    "CNI ADD for {ns}: no IPv4 address in {}",
+                    out.stdout
+                ))
+            })?;
         Ok((ip, out.elapsed))
     }
 
@@ -502,7 +580,10 @@ impl Cluster {
             )
             .map_err(io_err("running brindle-cni DEL"))?;
         if !out.success {
-            return Err(ControlplaneError::Run(format!("CNI DEL for {ns} failed: {}\n{}", out.stdout, out.stderr)));
+            return Err(ControlplaneError::Run(format!(
+                "CNI DEL for {ns} failed: {}\n{}",
+                out.stdout, out.stderr
+            )));
         }
         Ok(out.elapsed)
     }
@@ -540,7 +621,10 @@ fn lab_name(tag: &str) -> String {
         }
     }
     let pid: String = digits.iter().rev().collect();
-    let name = format!("{tag}{pid}{}", std::char::from_digit(run as u32, 36).unwrap_or('0'));
+    let name = format!(
+        "{tag}{pid}{}",
+        std::char::from_digit(run as u32, 36).unwrap_or('0')
+    );
     name.chars().take(crate::lab::MAX_NAME_LEN).collect()
 }
 
@@ -555,19 +639,32 @@ fn fnv1a32(bytes: &[u8]) -> u32 {
 
 /// The node's stats document (see control's `stats` module: one JSON document per connection).
 fn fetch_stats(socket: &Path) -> Result<serde_json::Value> {
-    let conn = UnixStream::connect(socket).map_err(io_err(format!("connecting to {}", socket.display())))?;
-    conn.set_read_timeout(Some(Duration::from_secs(10))).map_err(io_err("socket timeout"))?;
+    let conn = UnixStream::connect(socket)
+        .map_err(io_err(format!("connecting to {}", socket.display())))?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(io_err("socket timeout"))?;
     let mut text = String::new();
     // Bounded: the document is at most a few MB even with 60k failures listed.
-    conn.take(256 << 20).read_to_string(&mut text).map_err(io_err("reading stats"))?;
-    serde_json::from_str(&text).map_err(|e| ControlplaneError::Run(format!("bad stats document: {e}")))
+    conn.take(256 << 20)
+        .read_to_string(&mut text)
+        .map_err(io_err("reading stats"))?;
+    serde_json::from_str(&text)
+        .map_err(|e| ControlplaneError::Run(format!("bad stats document: {e}")))
 }
 
 /// Items the node's last apply reported as `missing` interfaces.
 fn missing_count(stats: &serde_json::Value) -> usize {
     stats["failures"]
         .as_array()
-        .map(|f| f.iter().filter(|x| x["kind"].as_str().is_some_and(|k| k.eq_ignore_ascii_case("missing"))).count())
+        .map(|f| {
+            f.iter()
+                .filter(|x| {
+                    x["kind"]
+                        .as_str()
+                        .is_some_and(|k| k.eq_ignore_ascii_case("missing"))
+                })
+                .count()
+        })
         .unwrap_or(0)
 }
 
@@ -624,7 +721,10 @@ pub fn run_cni_latency(opts: &CniLatencyOptions) -> Result<CniLatencyReport> {
             reason: format!("between 1 and {MAX_WORKLOADS}"),
         });
     }
-    check_binaries(&opts.bin_dir, &["brindle-node", "brindle-cni", "brindle-ipam"])?;
+    check_binaries(
+        &opts.bin_dir,
+        &["brindle-node", "brindle-cni", "brindle-ipam"],
+    )?;
     let started = Instant::now();
     let mut cluster = Cluster::new("cl", &opts.bin_dir, opts.datastore)?;
     cluster.start_node()?;
@@ -665,7 +765,9 @@ pub fn run_cni_latency(opts: &CniLatencyOptions) -> Result<CniLatencyReport> {
             forwarding_in_order.push(None);
             unreachable += 1;
             cluster.check_node_alive()?;
-            note(&format!("workload {i} ({ip}) did not answer within {FORWARDING_TIMEOUT:?}"));
+            note(&format!(
+                "workload {i} ({ip}) did not answer within {FORWARDING_TIMEOUT:?}"
+            ));
         }
     }
     let mut dels = Vec::with_capacity(plugged.len());
@@ -686,7 +788,8 @@ pub fn run_cni_latency(opts: &CniLatencyOptions) -> Result<CniLatencyReport> {
             add_to_forwarding_ms: forwarding_in_order,
             del_ms: dels.iter().map(millis).collect(),
         },
-        probe: "ping -c 1 -i 0.01 from an already attached container (10 ms between echo requests)".into(),
+        probe: "ping -c 1 -i 0.01 from an already attached container (10 ms between echo requests)"
+            .into(),
         total_secs: round3(started.elapsed().as_secs_f64()),
     })
 }
@@ -709,12 +812,17 @@ fn probe_until_reply(from: &str, to: Ipv4Addr, deadline: Instant) -> Result<bool
         }
         let secs = format!("{}", left.as_secs().max(1));
         let out = cmd::run_unchecked(
-            &["ip", "netns", "exec", from, "ping", "-n", "-q", "-c", "1", "-i", "0.01", "-w", &secs, &target],
+            &[
+                "ip", "netns", "exec", from, "ping", "-n", "-q", "-c", "1", "-i", "0.01", "-w",
+                &secs, &target,
+            ],
             left + Duration::from_secs(2),
         );
         match out {
             Ok(o) if o.status.success() => return Ok(true),
-            Ok(_) | Err(cmd::CmdError::Timeout { .. }) => std::thread::sleep(Duration::from_millis(10)),
+            Ok(_) | Err(cmd::CmdError::Timeout { .. }) => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -742,19 +850,42 @@ pub fn cni_latency_markdown(r: &CniLatencyReport) -> String {
         serde_json::to_value(r.datastore).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
         r.node_mode
     );
-    for (name, s) in [("CNI ADD", &r.add), ("ADD to forwarding", &r.add_to_forwarding), ("CNI DEL", &r.del)] {
-        md.push_str(&format!("| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n", s.count, s.p50_ms, s.p99_ms, s.max_ms, s.mean_ms));
+    for (name, s) in [
+        ("CNI ADD", &r.add),
+        ("ADD to forwarding", &r.add_to_forwarding),
+        ("CNI DEL", &r.del),
+    ] {
+        md.push_str(&format!(
+            "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+            s.count, s.p50_ms, s.p99_ms, s.max_ms, s.mean_ms
+        ));
     }
-    let reached: Vec<f64> = r.samples.add_to_forwarding_ms.iter().flatten().copied().collect();
+    let reached: Vec<f64> = r
+        .samples
+        .add_to_forwarding_ms
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
     if reached.len() >= 40 {
-        let p50 = |xs: &[f64]| Summary::of(&xs.iter().map(|ms| Duration::from_secs_f64(ms / 1e3)).collect::<Vec<_>>()).p50_ms;
+        let p50 = |xs: &[f64]| {
+            Summary::of(
+                &xs.iter()
+                    .map(|ms| Duration::from_secs_f64(ms / 1e3))
+                    .collect::<Vec<_>>(),
+            )
+            .p50_ms
+        };
         md.push_str(&format!(
             "\nADD to forwarding, p50 of the first 20 workloads: {:.1} ms; of the last 20: {:.1} ms.\n",
             p50(&reached[..20]),
             p50(&reached[reached.len() - 20..])
         ));
     }
-    md.push_str(&format!("\nUnreachable within {FORWARDING_TIMEOUT:?}: {}. Probe: {}. Total {:.1} s.\n", r.unreachable, r.probe, r.total_secs));
+    md.push_str(&format!(
+        "\nUnreachable within {FORWARDING_TIMEOUT:?}: {}. Probe: {}. Total {:.1} s.\n",
+        r.unreachable, r.probe, r.total_secs
+    ));
     md
 }
 
@@ -815,7 +946,11 @@ pub fn run_resync(opts: &ResyncOptions) -> Result<ResyncReport> {
         });
     }
     if opts.writers == 0 || opts.writers > 64 {
-        return Err(ControlplaneError::Invalid { field: "writers", value: opts.writers.to_string(), reason: "between 1 and 64".into() });
+        return Err(ControlplaneError::Invalid {
+            field: "writers",
+            value: opts.writers.to_string(),
+            reason: "between 1 and 64".into(),
+        });
     }
     if opts.timeout.is_zero() || opts.timeout > MAX_RESYNC_TIMEOUT {
         return Err(ControlplaneError::Invalid {
@@ -857,8 +992,14 @@ pub fn run_resync(opts: &ResyncOptions) -> Result<ResyncReport> {
     let first_sync = log.synced().first().copied();
     let mut node_error = None;
     if programmed.is_none() {
-        note(&format!("the node did not report {} missing interfaces within {:?} (saw {missing})", opts.endpoints, opts.timeout));
-        node_error = Some(log.last_warning().unwrap_or_else(|| "no warning logged".into()));
+        note(&format!(
+            "the node did not report {} missing interfaces within {:?} (saw {missing})",
+            opts.endpoints, opts.timeout
+        ));
+        node_error = Some(
+            log.last_warning()
+                .unwrap_or_else(|| "no warning logged".into()),
+        );
     }
 
     let mut reconnect_resync_secs = None;
@@ -873,7 +1014,8 @@ pub fn run_resync(opts: &ResyncOptions) -> Result<ResyncReport> {
         endpoints: opts.endpoints,
         write_secs: round3(write_secs),
         writes_per_sec: round3(opts.endpoints as f64 / write_secs.max(1e-9)),
-        synced_secs: first_sync.map(|(at, _)| round3(at.saturating_duration_since(t0).as_secs_f64())),
+        synced_secs: first_sync
+            .map(|(at, _)| round3(at.saturating_duration_since(t0).as_secs_f64())),
         synced_endpoints: first_sync.map_or(0, |(_, n)| n),
         programmed_secs,
         missing_reported: missing,
@@ -896,13 +1038,26 @@ fn reconnect_resync(cluster: &mut Cluster, log: &NodeLog) -> Result<Option<f64>>
     let syncs_before = log.synced().len();
     let cut = Instant::now();
     cmd::run(
-        &["ip", "netns", "exec", &cluster.lab.node_netns(), "ss", "-K", "-t", "dport", "=", ":2379"],
+        &[
+            "ip",
+            "netns",
+            "exec",
+            &cluster.lab.node_netns(),
+            "ss",
+            "-K",
+            "-t",
+            "dport",
+            "=",
+            ":2379",
+        ],
         CONFIG_TIMEOUT,
     )?;
     let deadline = cut + Duration::from_secs(60);
     while Instant::now() < deadline && !cmd::interrupted() {
         if let Some((at, _)) = log.synced().get(syncs_before) {
-            return Ok(Some(round3(at.saturating_duration_since(cut).as_secs_f64())));
+            return Ok(Some(round3(
+                at.saturating_duration_since(cut).as_secs_f64(),
+            )));
         }
         cluster.check_node_alive()?;
         std::thread::sleep(Duration::from_millis(5));
@@ -933,7 +1088,12 @@ fn phantom_endpoint(node: &str, index: usize) -> resources::Resource {
     resources::Resource::from(resources::Object::new(metadata, spec))
 }
 
-fn write_endpoints(store: &Arc<dyn Datastore>, node: &str, count: usize, writers: usize) -> Result<()> {
+fn write_endpoints(
+    store: &Arc<dyn Datastore>,
+    node: &str,
+    count: usize,
+    writers: usize,
+) -> Result<()> {
     let errors: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..writers)
             .map(|w| {
@@ -941,13 +1101,22 @@ fn write_endpoints(store: &Arc<dyn Datastore>, node: &str, count: usize, writers
                 s.spawn(move || -> std::result::Result<(), String> {
                     for i in (w..count).step_by(writers) {
                         let wep = phantom_endpoint(node, i);
-                        store.put(&wep.key(), &wep.to_stored_json()).map_err(|e| format!("endpoint {i}: {e}"))?;
+                        store
+                            .put(&wep.key(), &wep.to_stored_json())
+                            .map_err(|e| format!("endpoint {i}: {e}"))?;
                     }
                     Ok(())
                 })
             })
             .collect();
-        handles.into_iter().filter_map(|h| h.join().unwrap_or_else(|_| Err("writer panicked".into())).err()).collect()
+        handles
+            .into_iter()
+            .filter_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("writer panicked".into()))
+                    .err()
+            })
+            .collect()
     });
     match errors.first() {
         None => Ok(()),
@@ -957,7 +1126,10 @@ fn write_endpoints(store: &Arc<dyn Datastore>, node: &str, count: usize, writers
 
 pub fn resync_markdown(r: &ResyncReport) -> String {
     let opt = |x: Option<f64>| x.map_or("—".to_owned(), |v| format!("{v:.2}"));
-    let kind = serde_json::to_value(r.datastore).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let kind = serde_json::to_value(r.datastore)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
     format!(
         "## Node resync of {} WorkloadEndpoints ({kind} datastore)\n\n\
          | measure | value |\n|---|---:|\n\
@@ -975,18 +1147,26 @@ pub fn resync_markdown(r: &ResyncReport) -> String {
         opt(r.synced_secs),
         r.missing_reported,
         opt(r.programmed_secs),
-        r.endpoints_per_sec.map_or("—".to_owned(), |v| format!("{v:.0}")),
+        r.endpoints_per_sec
+            .map_or("—".to_owned(), |v| format!("{v:.0}")),
         opt(r.reconnect_resync_secs),
         r.node_log_lines,
         r.node_log_warnings,
-        r.node_error.as_ref().map_or(String::new(), |e| format!("**The node did not sync:** `{e}`\n\n")),
+        r.node_error.as_ref().map_or(String::new(), |e| format!(
+            "**The node did not sync:** `{e}`\n\n"
+        )),
         r.total_secs,
     )
 }
 
 /// Writes `json` to `out` and `markdown` next to it (`.md`); returns the Markdown's path.
 pub fn write_report(json: &impl Serialize, markdown: &str, out: &Path) -> Result<PathBuf> {
-    crate::results::write_json_and_markdown(json, markdown, out).map_err(|e| ControlplaneError::Io { what: e.what, source: e.source })
+    crate::results::write_json_and_markdown(json, markdown, out).map_err(|e| {
+        ControlplaneError::Io {
+            what: e.what,
+            source: e.source,
+        }
+    })
 }
 
 #[cfg(test)]

@@ -1225,11 +1225,20 @@ fn udp_run(
         batch: opts.batch,
         port: opts.port,
     };
-    Ok(e2e::udp_between(&path.from_ns, &path.to_ns, path.to_ip, &dir.join("sink-ready"), &params)?)
+    Ok(e2e::udp_between(
+        &path.from_ns,
+        &path.to_ns,
+        path.to_ip,
+        &dir.join("sink-ready"),
+        &params,
+    )?)
 }
 
 /// `e2e`'s ping measurement, from node 1's workload to node 2's.
-fn ping_run(path: &WorkloadPath, opts: &CrossnodeOptions) -> Result<(Latencies, u32), CrossnodeError> {
+fn ping_run(
+    path: &WorkloadPath,
+    opts: &CrossnodeOptions,
+) -> Result<(Latencies, u32), CrossnodeError> {
     Ok(e2e::ping_between(&path.from_ns, path.to_ip, opts.pings)?)
 }
 
@@ -1391,7 +1400,12 @@ pub fn markdown(report: &CrossnodeReport) -> String {
 /// Writes the JSON report to `out` and the Markdown beside it (`.md`); returns the Markdown
 /// path.
 pub fn write_report(report: &CrossnodeReport, out: &Path) -> Result<PathBuf, CrossnodeError> {
-    crate::results::write_json_and_markdown(report, &markdown(report), out).map_err(|e| CrossnodeError::Io { what: e.what, source: e.source })
+    crate::results::write_json_and_markdown(report, &markdown(report), out).map_err(|e| {
+        CrossnodeError::Io {
+            what: e.what,
+            source: e.source,
+        }
+    })
 }
 
 /// `/proc/loadavg`'s three averages.

@@ -405,7 +405,14 @@ fn measure_all(
         pings_sent,
         ping_replies: latencies.len(),
     };
-    Ok((result, SideExtras { by_size, rtt_cdf, udp_xdp }))
+    Ok((
+        result,
+        SideExtras {
+            by_size,
+            rtt_cdf,
+            udp_xdp,
+        },
+    ))
 }
 
 /// [`udp_run`] with the generator `opts` asks for; the AF_XDP one adds its details.
@@ -418,7 +425,9 @@ pub fn udp_run_with_generator(
         return Ok((send, sink, busy, None));
     }
     let ((w1_ns, _), (w2_ns, w2_ip)) = two_workloads(lab)?;
-    let ready = opts.work_dir.join(format!("sink-ready-{}", lab.spec().name));
+    let ready = opts
+        .work_dir
+        .join(format!("sink-ready-{}", lab.spec().name));
     let (send, sink, busy, details) =
         crate::xdpgen::xdp_between(&w1_ns, &w2_ns, w2_ip, &ready, &UdpParams::of(opts))?;
     Ok((send, sink, busy, Some(details)))
@@ -427,7 +436,9 @@ pub fn udp_run_with_generator(
 /// Sink in w2, generator in w1 pinned to [`GENERATOR_CPU`]; CPU sampled around the generator.
 pub fn udp_run(lab: &Lab, opts: &E2eOptions) -> Result<(SendReport, SinkReport, f64), E2eError> {
     let ((w1_ns, _), (w2_ns, w2_ip)) = two_workloads(lab)?;
-    let ready = opts.work_dir.join(format!("sink-ready-{}", lab.spec().name));
+    let ready = opts
+        .work_dir
+        .join(format!("sink-ready-{}", lab.spec().name));
     udp_between(&w1_ns, &w2_ns, w2_ip, &ready, &UdpParams::of(opts))
 }
 
@@ -461,7 +472,11 @@ impl UdpParams {
 }
 
 /// Runs `args` in namespace `ns`, bounded by `timeout` and cut short by a signal.
-fn exec_in(ns: &str, args: &[&str], timeout: Duration) -> Result<std::process::Output, cmd::CmdError> {
+fn exec_in(
+    ns: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<std::process::Output, cmd::CmdError> {
     let mut full = vec!["ip", "netns", "exec", ns];
     full.extend_from_slice(args);
     cmd::run_interruptible(&full, timeout)
@@ -489,8 +504,21 @@ pub fn udp_between(
     let out = exec_in(
         from_ns,
         &[
-            "taskset", "-c", &cpu, &exe, "udp-send", "--dst", &dst, "--port", &port, "--size", &size, "--duration",
-            &duration, "--batch", &batch,
+            "taskset",
+            "-c",
+            &cpu,
+            &exe,
+            "udp-send",
+            "--dst",
+            &dst,
+            "--port",
+            &port,
+            "--size",
+            &size,
+            "--duration",
+            &duration,
+            "--batch",
+            &batch,
         ],
         p.duration + Duration::from_secs(10),
     )?;
@@ -499,7 +527,10 @@ pub fn udp_between(
         return Err(E2eError::Run("interrupted by a signal".into()));
     }
     if !out.status.success() {
-        return Err(E2eError::Run(format!("udp-send failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(E2eError::Run(format!(
+            "udp-send failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     let send: SendReport = parse_json("udp-send", &out.stdout)?;
     let busy = before.busy_cores_until(&after, stats::online_cpus());
@@ -510,21 +541,44 @@ pub fn udp_between(
 
 /// Starts `brindle-node --config config` in `netns`, its output to `log_path`; the pid held is
 /// the node's own, so SIGTERM reaches it directly.
-pub(crate) fn start_node(netns: &str, brindle_node: &Path, config: &Path, log_path: &Path) -> Result<ChildGuard, E2eError> {
-    let child = cmd::spawn_in_netns_logged(netns, brindle_node, &["--config".as_ref(), config.as_os_str()], &[], log_path)?;
+pub(crate) fn start_node(
+    netns: &str,
+    brindle_node: &Path,
+    config: &Path,
+    log_path: &Path,
+) -> Result<ChildGuard, E2eError> {
+    let child = cmd::spawn_in_netns_logged(
+        netns,
+        brindle_node,
+        &["--config".as_ref(), config.as_os_str()],
+        &[],
+        log_path,
+    )?;
     Ok(ChildGuard::new("brindle-node", child))
 }
 
 /// Starts `udp-sink` on `port` in `to_ns` (the `brindle-perf` at `exe`) and waits until it is
 /// ready. It outlives a generator running for `duration` by a margin and leaves once traffic
 /// has stopped for 1 s.
-pub(crate) fn start_udp_sink(exe: &str, to_ns: &str, port: u16, duration: Duration, ready: &Path) -> Result<ChildGuard, E2eError> {
+pub(crate) fn start_udp_sink(
+    exe: &str,
+    to_ns: &str,
+    port: u16,
+    duration: Duration,
+    ready: &Path,
+) -> Result<ChildGuard, E2eError> {
     let _ = std::fs::remove_file(ready);
     let sink_secs = (duration + Duration::from_secs(5)).as_secs().to_string();
     let port = port.to_string();
     let sink_child = Command::new("ip")
         .args(["netns", "exec", to_ns, exe, "udp-sink", "--port", &port])
-        .args(["--duration", &sink_secs, "--idle-ms", "1000", "--ready-file"])
+        .args([
+            "--duration",
+            &sink_secs,
+            "--idle-ms",
+            "1000",
+            "--ready-file",
+        ])
         .arg(ready)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -535,7 +589,9 @@ pub(crate) fn start_udp_sink(exe: &str, to_ns: &str, port: u16, duration: Durati
     let ready_by = Instant::now() + Duration::from_secs(5);
     while !ready.exists() {
         if Instant::now() >= ready_by || sink.try_wait().is_some() || cmd::interrupted() {
-            return Err(E2eError::Run("udp-sink did not become ready within 5 s".into()));
+            return Err(E2eError::Run(
+                "udp-sink did not become ready within 5 s".into(),
+            ));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -544,20 +600,31 @@ pub(crate) fn start_udp_sink(exe: &str, to_ns: &str, port: u16, duration: Durati
 
 /// Waits for a sink [`start_udp_sink`] started (its generator ran for `duration`) and reads
 /// its report.
-pub(crate) fn finish_udp_sink(sink: ChildGuard, duration: Duration, ready: &Path) -> Result<SinkReport, E2eError> {
+pub(crate) fn finish_udp_sink(
+    sink: ChildGuard,
+    duration: Duration,
+    ready: &Path,
+) -> Result<SinkReport, E2eError> {
     let out = sink
         .wait_output(Duration::from_secs(15) + duration)
         .ok_or_else(|| E2eError::Run("udp-sink did not finish".into()))?;
     let _ = std::fs::remove_file(ready);
     if !out.status.success() {
-        return Err(E2eError::Run(format!("udp-sink failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(E2eError::Run(format!(
+            "udp-sink failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     parse_json("udp-sink", &out.stdout)
 }
 
 /// `ping -c pings -i 0.002` from `from_ns` to `to_ip`, pinned like the generator; RTTs from
 /// each reply line.
-pub fn ping_between(from_ns: &str, to_ip: Ipv4Addr, pings: u32) -> Result<(Latencies, u32), E2eError> {
+pub fn ping_between(
+    from_ns: &str,
+    to_ip: Ipv4Addr,
+    pings: u32,
+) -> Result<(Latencies, u32), E2eError> {
     let count = pings.to_string();
     // Deadline: the pings at 2 ms apart plus a margin for the last reply.
     let deadline_secs = (u64::from(pings) * 2 / 1000 + 5).to_string();
@@ -567,7 +634,20 @@ pub fn ping_between(from_ns: &str, to_ip: Ipv4Addr, pings: u32) -> Result<(Laten
     let out = exec_in(
         from_ns,
         &[
-            "taskset", "-c", &cpu, "ping", "-n", "-c", &count, "-i", "0.002", "-W", "1", "-w", &deadline_secs, &target,
+            "taskset",
+            "-c",
+            &cpu,
+            "ping",
+            "-n",
+            "-c",
+            &count,
+            "-i",
+            "0.002",
+            "-W",
+            "1",
+            "-w",
+            &deadline_secs,
+            &target,
         ],
         timeout,
     )?;
@@ -702,7 +782,12 @@ pub fn markdown(report: &E2eReport) -> String {
 /// Writes the JSON report to `out` and the Markdown table beside it (`.md`); returns the
 /// Markdown path.
 pub fn write_report(report: &E2eReport, out: &Path) -> Result<PathBuf, E2eError> {
-    crate::results::write_json_and_markdown(report, &markdown(report), out).map_err(|e| E2eError::Io { what: e.what, source: e.source })
+    crate::results::write_json_and_markdown(report, &markdown(report), out).map_err(|e| {
+        E2eError::Io {
+            what: e.what,
+            source: e.source,
+        }
+    })
 }
 
 /// This process id in base 36 (at most 5 characters) and a per-process run counter (1

@@ -1482,13 +1482,19 @@ pub fn run_sweep(
 ) -> Result<RulesSweepReport, PolicyBenchError> {
     let counts = sweep_counts(counts)?;
     for &rules in &counts {
-        validate(&PolicyOptions { rules, ..opts.clone() })?;
+        validate(&PolicyOptions {
+            rules,
+            ..opts.clone()
+        })?;
     }
     let loadavg_before = loadavg();
     let mut points = Vec::with_capacity(counts.len());
     for (i, &rules) in counts.iter().enumerate() {
         eprintln!("rules sweep [{}/{}]: {rules} rules", i + 1, counts.len());
-        let report = run(&PolicyOptions { rules, ..opts.clone() })?;
+        let report = run(&PolicyOptions {
+            rules,
+            ..opts.clone()
+        })?;
         each(&report);
         points.push(sweep_point(report));
     }
@@ -1564,7 +1570,10 @@ pub fn write_sweep(report: &RulesSweepReport, out: &Path) -> Result<PathBuf, Pol
 }
 
 fn written(e: crate::results::WriteError) -> PolicyBenchError {
-    PolicyBenchError::Io { what: e.what, source: e.source }
+    PolicyBenchError::Io {
+        what: e.what,
+        source: e.source,
+    }
 }
 
 #[cfg(test)]
@@ -1862,8 +1871,18 @@ pub(crate) mod tests {
         let point = |rules: usize, kernel: f64, brindle: f64| RulesSweepPoint {
             rules,
             kinds: vec![
-                KindResult::new("established", FEW_FLOWS, vec![measured(kernel)], vec![measured(brindle)]),
-                KindResult::new("new_flows", all_flows(), vec![measured(kernel / 2.0)], vec![measured(brindle / 2.0)]),
+                KindResult::new(
+                    "established",
+                    FEW_FLOWS,
+                    vec![measured(kernel)],
+                    vec![measured(brindle)],
+                ),
+                KindResult::new(
+                    "new_flows",
+                    all_flows(),
+                    vec![measured(kernel / 2.0)],
+                    vec![measured(brindle / 2.0)],
+                ),
             ],
             kernel_proof: EnforcementProof::default(),
             brindle_proof: EnforcementProof::default(),
@@ -1880,7 +1899,10 @@ pub(crate) mod tests {
             ncpus: 2,
             loadavg_before: "0.1".into(),
             loadavg_after: "0.2".into(),
-            points: vec![point(10, 400_000.0, 300_000.0), point(10_000, 40_000.0, 280_000.0)],
+            points: vec![
+                point(10, 400_000.0, 300_000.0),
+                point(10_000, 40_000.0, 280_000.0),
+            ],
         }
     }
 
@@ -1888,7 +1910,14 @@ pub(crate) mod tests {
     fn the_sweep_json_keeps_every_count_with_stable_field_names() {
         let json = serde_json::to_value(sample_sweep()).unwrap();
         assert_eq!(json["rule_counts"], serde_json::json!([10, 10_000]));
-        for field in ["frame_size", "duration_secs", "rounds", "node_mode", "iptables", "ncpus"] {
+        for field in [
+            "frame_size",
+            "duration_secs",
+            "rounds",
+            "node_mode",
+            "iptables",
+            "ncpus",
+        ] {
             assert!(json.get(field).is_some(), "{field}");
         }
         let points = json["points"].as_array().unwrap();
@@ -1902,7 +1931,10 @@ pub(crate) mod tests {
         assert_eq!(points[0]["kinds"][1]["kind"], "new_flows");
         assert!(points[0]["kernel_proof"].get("allowed_sent").is_some());
         let md = sweep_markdown(&sample_sweep());
-        assert!(md.contains("| 10000 | established | 40000 | 280000 | 7.00 |"), "{md}");
+        assert!(
+            md.contains("| 10000 | established | 40000 | 280000 | 7.00 |"),
+            "{md}"
+        );
     }
 
     #[test]

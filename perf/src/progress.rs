@@ -44,7 +44,14 @@ impl Progress {
 
     /// The text of the next step's line, without printing it.
     pub fn line_for_step(&self, name: &str, elapsed: Duration) -> String {
-        format_line(&self.what, self.done + 1, self.total, name, elapsed, self.done)
+        format_line(
+            &self.what,
+            self.done + 1,
+            self.total,
+            name,
+            elapsed,
+            self.done,
+        )
     }
 
     /// Ends the display: the last line stays, followed by the total time.
@@ -140,7 +147,14 @@ mod tests {
 
     #[test]
     fn a_line_names_the_step_its_index_elapsed_and_eta() {
-        let line = format_line("scenarios", 3, 4, "l2 kernel ping", Duration::from_secs(60), 2);
+        let line = format_line(
+            "scenarios",
+            3,
+            4,
+            "l2 kernel ping",
+            Duration::from_secs(60),
+            2,
+        );
         assert_eq!(
             line,
             "scenarios [3/4] l2 kernel ping  elapsed 1m00s  ETA 1m00s"
@@ -152,9 +166,13 @@ mod tests {
     #[test]
     fn steps_advance_the_index_and_never_pass_the_total() {
         let mut p = Progress::with_terminal("t", 2, false);
-        assert!(p.line_for_step("a", Duration::ZERO).starts_with("t [1/2] a"));
+        assert!(p
+            .line_for_step("a", Duration::ZERO)
+            .starts_with("t [1/2] a"));
         p.step("a");
-        assert!(p.line_for_step("b", Duration::ZERO).starts_with("t [2/2] b"));
+        assert!(p
+            .line_for_step("b", Duration::ZERO)
+            .starts_with("t [2/2] b"));
         p.step("b");
         p.step("extra");
         assert_eq!(p.done, 2);

@@ -264,17 +264,23 @@ fn add_file(report: &mut Report, path: &Path) -> Result<(), ReportError> {
         add_cni_latency(report, &file, &run)?;
     } else if run.starts_with("scenarios") {
         let rows = crate::report_scenarios::rows(path, &doc, &run)?;
-        report.sources.extend((!rows.is_empty()).then(|| run.clone()));
+        report
+            .sources
+            .extend((!rows.is_empty()).then(|| run.clone()));
         report.scenarios.extend(rows);
         return Ok(());
     } else if run.starts_with("scale") {
         let rows = scale_rows(&file, &run)?;
-        report.sources.extend((!rows.is_empty()).then(|| run.clone()));
+        report
+            .sources
+            .extend((!rows.is_empty()).then(|| run.clone()));
         report.scale.extend(rows);
         return Ok(());
     } else if run.starts_with("rules-sweep") {
         let sweep = crate::report_rules::read(path, &doc, &run)?;
-        report.sources.extend((!sweep.points.is_empty()).then(|| run.clone()));
+        report
+            .sources
+            .extend((!sweep.points.is_empty()).then(|| run.clone()));
         report.rules_sweeps.push(sweep);
         return Ok(());
     } else if run.starts_with("resync") {
@@ -444,7 +450,10 @@ fn scale_rows(file: &Doc, run: &str) -> Result<Vec<ScaleRow>, ReportError> {
     if let Some(modes) = file.value.pointer("/modes").and_then(Value::as_array) {
         let idle = file.number("/idle_workloads")?;
         for (i, m) in modes.iter().enumerate() {
-            let mode = m.get("mode").and_then(Value::as_str).ok_or_else(|| file.error(&format!("/modes/{i}/mode"), "expected a string"))?;
+            let mode = m
+                .get("mode")
+                .and_then(Value::as_str)
+                .ok_or_else(|| file.error(&format!("/modes/{i}/mode"), "expected a string"))?;
             rows.push(ScaleRow {
                 run: run.to_string(),
                 what: format!("idle workloads ({mode})"),
@@ -456,9 +465,15 @@ fn scale_rows(file: &Doc, run: &str) -> Result<Vec<ScaleRow>, ReportError> {
             });
         }
     } else if let Some(results) = file.value.pointer("/results").and_then(Value::as_array) {
-        let mode = file.value.pointer("/mode").and_then(Value::as_str).unwrap_or("?");
+        let mode = file
+            .value
+            .pointer("/mode")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
         let queues = |i: usize| file.number(&format!("/results/{i}/queues"));
-        let Some(_) = results.first() else { return Ok(rows) };
+        let Some(_) = results.first() else {
+            return Ok(rows);
+        };
         let (base_q, base_pps) = (queues(0)?, file.number("/results/0/pps_delivered")?);
         for i in 1..results.len() {
             rows.push(ScaleRow {
@@ -472,7 +487,10 @@ fn scale_rows(file: &Doc, run: &str) -> Result<Vec<ScaleRow>, ReportError> {
             });
         }
     } else {
-        return Err(file.error("/modes", "neither /modes (idle workloads) nor /results (queues)"));
+        return Err(file.error(
+            "/modes",
+            "neither /modes (idle workloads) nor /results (queues)",
+        ));
     }
     Ok(rows)
 }
@@ -667,7 +685,10 @@ pub fn markdown(report: &Report, plots: &[PathBuf], plots_link: &str) -> String 
         }
     }
     md.push_str(&crate::report_scenarios::markdown(&report.scenarios));
-    md.push_str(&crate::report_rules::markdown(&report.rules_sweeps, plots_link));
+    md.push_str(&crate::report_rules::markdown(
+        &report.rules_sweeps,
+        plots_link,
+    ));
     if !report.skipped.is_empty() {
         md.push_str("## Left out\n\n");
         for s in &report.skipped {
@@ -847,11 +868,23 @@ fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ReportError>
     if !report.scale.is_empty() {
         let chart = Chart::Ratios {
             title: "scaling: pps scaled / pps base (same run)".to_string(),
-            bars: report.scale.iter().map(|r| (format!("{}: {}", r.what, r.scaled_label), r.ratio.unwrap_or(0.0))).collect(),
+            bars: report
+                .scale
+                .iter()
+                .map(|r| {
+                    (
+                        format!("{}: {}", r.what, r.scaled_label),
+                        r.ratio.unwrap_or(0.0),
+                    )
+                })
+                .collect(),
         };
         written.extend(draw_both(&chart, &dir.join("scale-ratios"))?);
     }
-    written.extend(crate::report_scenarios::write_plots(&report.scenarios, dir)?);
+    written.extend(crate::report_scenarios::write_plots(
+        &report.scenarios,
+        dir,
+    )?);
     written.extend(crate::report_rules::write_plots(&report.rules_sweeps, dir)?);
     Ok(written)
 }
@@ -925,7 +958,11 @@ fn draw_bars<DB: DrawingBackend>(
         .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..top)?;
     // Pair i is centred on x = i; asking for n labels over a range n wide makes plotters put
     // its key points on the integers, which get the pair's label.
-    let label_of = |x: &f64| bar_index(*x).and_then(|i| pairs.get(i)).map_or(String::new(), |p| p.label.clone());
+    let label_of = |x: &f64| {
+        bar_index(*x)
+            .and_then(|i| pairs.get(i))
+            .map_or(String::new(), |p| p.label.clone())
+    };
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -977,7 +1014,11 @@ fn bar_index(x: f64) -> Option<usize> {
 }
 
 /// One bar per ratio, labelled with its value, and a dashed line at 1.0.
-fn draw_ratios<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, bars: &[(String, f64)]) -> DrawResult<DB> {
+fn draw_ratios<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    bars: &[(String, f64)],
+) -> DrawResult<DB> {
     let n = bars.len();
     let top = bars.iter().map(|b| b.1).fold(1.0, f64::max) * 1.25;
     let mut chart = ChartBuilder::on(root)
@@ -986,7 +1027,11 @@ fn draw_ratios<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, b
         .x_label_area_size(35)
         .y_label_area_size(70)
         .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..top)?;
-    let label_of = |x: &f64| bar_index(*x).and_then(|i| bars.get(i)).map_or(String::new(), |b| b.0.clone());
+    let label_of = |x: &f64| {
+        bar_index(*x)
+            .and_then(|i| bars.get(i))
+            .map_or(String::new(), |b| b.0.clone())
+    };
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -995,15 +1040,20 @@ fn draw_ratios<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, b
         .y_desc("ratio")
         .label_style((FONT_FAMILY, 13))
         .draw()?;
-    chart.draw_series(
-        bars.iter().enumerate().map(|(i, b)| Rectangle::new([(i as f64 - 0.3, 0.0), (i as f64 + 0.3, b.1)], BRINDLE_COLOR.filled())),
-    )?;
-    chart.draw_series(
-        bars.iter()
-            .enumerate()
-            .map(|(i, b)| EmptyElement::at((i as f64, b.1)) + Text::new(format!("{:.2}x", b.1), (-16, -20), (FONT_FAMILY, 16))),
-    )?;
-    chart.draw_series(std::iter::once(PathElement::new(vec![(-0.5, 1.0), (n as f64 - 0.5, 1.0)], BLACK)))?;
+    chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
+        Rectangle::new(
+            [(i as f64 - 0.3, 0.0), (i as f64 + 0.3, b.1)],
+            BRINDLE_COLOR.filled(),
+        )
+    }))?;
+    chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
+        EmptyElement::at((i as f64, b.1))
+            + Text::new(format!("{:.2}x", b.1), (-16, -20), (FONT_FAMILY, 16))
+    }))?;
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(-0.5, 1.0), (n as f64 - 0.5, 1.0)],
+        BLACK,
+    )))?;
     Ok(())
 }
 

@@ -59,22 +59,39 @@ pub fn read(path: &Path, doc: &Value, run: &str) -> Result<RulesSweep, ReportErr
             .get("rules")
             .and_then(Value::as_u64)
             .filter(|r| *r >= 1)
-            .ok_or_else(|| field_err(path, format!("/points/{i}/rules"), "expected a positive integer"))?;
+            .ok_or_else(|| {
+                field_err(
+                    path,
+                    format!("/points/{i}/rules"),
+                    "expected a positive integer",
+                )
+            })?;
         let kinds = point
             .get("kinds")
             .and_then(Value::as_array)
             .ok_or_else(|| field_err(path, format!("/points/{i}/kinds"), "expected an array"))?;
         for (j, kind) in kinds.iter().enumerate() {
-            let name = kind
-                .get("kind")
-                .and_then(Value::as_str)
-                .ok_or_else(|| field_err(path, format!("/points/{i}/kinds/{j}/kind"), "expected a string"))?;
+            let name = kind.get("kind").and_then(Value::as_str).ok_or_else(|| {
+                field_err(
+                    path,
+                    format!("/points/{i}/kinds/{j}/kind"),
+                    "expected a string",
+                )
+            })?;
             let pps = |side: &str| -> Result<Option<f64>, ReportError> {
                 match kind.pointer(&format!("/{side}/pps_delivered")) {
                     None | Some(Value::Null) => Ok(None),
-                    Some(v) => v.as_f64().filter(|v| v.is_finite() && *v >= 0.0).map(Some).ok_or_else(|| {
-                        field_err(path, format!("/points/{i}/kinds/{j}/{side}/pps_delivered"), "expected a number")
-                    }),
+                    Some(v) => v
+                        .as_f64()
+                        .filter(|v| v.is_finite() && *v >= 0.0)
+                        .map(Some)
+                        .ok_or_else(|| {
+                            field_err(
+                                path,
+                                format!("/points/{i}/kinds/{j}/{side}/pps_delivered"),
+                                "expected a number",
+                            )
+                        }),
                 }
             };
             if let (Some(kernel), Some(brindle)) = (pps("kernel")?, pps("brindle")?) {
@@ -112,14 +129,22 @@ pub fn write_plots(sweeps: &[RulesSweep], dir: &Path) -> Result<Vec<PathBuf>, Re
             let path = path.to_path_buf();
             move |message: String| ReportError::Plot { path, message }
         };
-        draw(sweep, SVGBackend::new(&svg, PLOT_SIZE).into_drawing_area()).map_err(plot_err(&svg))?;
-        draw(sweep, BitMapBackend::new(&png, PLOT_SIZE).into_drawing_area()).map_err(plot_err(&png))?;
+        draw(sweep, SVGBackend::new(&svg, PLOT_SIZE).into_drawing_area())
+            .map_err(plot_err(&svg))?;
+        draw(
+            sweep,
+            BitMapBackend::new(&png, PLOT_SIZE).into_drawing_area(),
+        )
+        .map_err(plot_err(&png))?;
         written.extend([svg, png]);
     }
     Ok(written)
 }
 
-fn draw<DB: DrawingBackend>(sweep: &RulesSweep, root: DrawingArea<DB, Shift>) -> Result<(), String> {
+fn draw<DB: DrawingBackend>(
+    sweep: &RulesSweep,
+    root: DrawingArea<DB, Shift>,
+) -> Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
     let min_rules = sweep.points.iter().map(|p| p.rules).min().unwrap_or(1) as f64;
@@ -131,7 +156,10 @@ fn draw<DB: DrawingBackend>(sweep: &RulesSweep, root: DrawingArea<DB, Shift>) ->
         .fold(0.0, f64::max)
         .max(1.0);
     let title = match sweep.frame_size {
-        Some(size) => format!("{}: delivered pps vs number of rules ({size:.0}-byte UDP)", sweep.run),
+        Some(size) => format!(
+            "{}: delivered pps vs number of rules ({size:.0}-byte UDP)",
+            sweep.run
+        ),
         None => format!("{}: delivered pps vs number of rules", sweep.run),
     };
     let mut chart = ChartBuilder::on(&root)
@@ -139,7 +167,10 @@ fn draw<DB: DrawingBackend>(sweep: &RulesSweep, root: DrawingArea<DB, Shift>) ->
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d(((min_rules / 1.5)..(max_rules * 1.5)).log_scale(), 0.0..max_pps * 1.15)
+        .build_cartesian_2d(
+            ((min_rules / 1.5)..(max_rules * 1.5)).log_scale(),
+            0.0..max_pps * 1.15,
+        )
         .map_err(e)?;
     chart
         .configure_mesh()
@@ -156,7 +187,16 @@ fn draw<DB: DrawingBackend>(sweep: &RulesSweep, root: DrawingArea<DB, Shift>) ->
                 .points
                 .iter()
                 .filter(|p| p.kind == kind)
-                .map(|p| (p.rules as f64, if side == "kernel" { p.kernel } else { p.brindle }))
+                .map(|p| {
+                    (
+                        p.rules as f64,
+                        if side == "kernel" {
+                            p.kernel
+                        } else {
+                            p.brindle
+                        },
+                    )
+                })
                 .collect();
             line.sort_by(|a, b| a.0.total_cmp(&b.0));
             // The first kind solid and thick, the others thinner: two kinds stay readable in
@@ -168,7 +208,10 @@ fn draw<DB: DrawingBackend>(sweep: &RulesSweep, root: DrawingArea<DB, Shift>) ->
                 .label(format!("{side} {kind}"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
             chart
-                .draw_series(line.iter().map(|&(x, y)| Circle::new((x, y), 4, color.filled())))
+                .draw_series(
+                    line.iter()
+                        .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
+                )
                 .map_err(e)?;
         }
     }
@@ -197,7 +240,11 @@ pub fn markdown(sweeps: &[RulesSweep], plots_link: &str) -> String {
     let mut md = String::new();
     for sweep in sweeps.iter().filter(|s| !s.points.is_empty()) {
         let plot = format!("{}-pps-vs-rules.svg", sweep.run);
-        let link = if plots_link.is_empty() { plot } else { format!("{plots_link}/{plot}") };
+        let link = if plots_link.is_empty() {
+            plot
+        } else {
+            format!("{plots_link}/{plot}")
+        };
         md.push_str(&format!(
             "## pps vs number of rules (`{}.json`)\n\n\
              ![pps vs number of rules]({link})\n\n\
@@ -250,12 +297,25 @@ mod tests {
         assert_eq!(
             sweep.points,
             vec![
-                RulesPoint { rules: 10, kind: "established".into(), kernel: 400000.0, brindle: 300000.0 },
-                RulesPoint { rules: 1000, kind: "established".into(), kernel: 40000.0, brindle: 280000.0 },
+                RulesPoint {
+                    rules: 10,
+                    kind: "established".into(),
+                    kernel: 400000.0,
+                    brindle: 300000.0
+                },
+                RulesPoint {
+                    rules: 1000,
+                    kind: "established".into(),
+                    kernel: 40000.0,
+                    brindle: 280000.0
+                },
             ]
         );
         let md = markdown(&[sweep], "plots");
-        assert!(md.contains("| 1000 | established | 40000 | 280000 | 7.00 |"), "{md}");
+        assert!(
+            md.contains("| 1000 | established | 40000 | 280000 | 7.00 |"),
+            "{md}"
+        );
         assert!(md.contains("plots/rules-sweep-pps-vs-rules.svg"), "{md}");
     }
 
@@ -263,10 +323,17 @@ mod tests {
     fn a_wrong_field_is_an_error_naming_it() {
         let mut doc = sample();
         doc["points"][1]["kinds"][0]["brindle"]["pps_delivered"] = serde_json::json!("fast");
-        let err = read(Path::new("rules-sweep.json"), &doc, "rules-sweep").unwrap_err().to_string();
-        assert!(err.contains("/points/1/kinds/0/brindle/pps_delivered"), "{err}");
+        let err = read(Path::new("rules-sweep.json"), &doc, "rules-sweep")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/points/1/kinds/0/brindle/pps_delivered"),
+            "{err}"
+        );
         doc["points"][0]["rules"] = serde_json::json!(0);
-        let err = read(Path::new("rules-sweep.json"), &doc, "rules-sweep").unwrap_err().to_string();
+        let err = read(Path::new("rules-sweep.json"), &doc, "rules-sweep")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/points/0/rules"), "{err}");
     }
 
@@ -275,7 +342,10 @@ mod tests {
         let doc = serde_json::to_value(crate::policy_bench::tests::sample_sweep()).unwrap();
         let sweep = read(Path::new("rules-sweep.json"), &doc, "rules-sweep").unwrap();
         assert_eq!(sweep.points.len(), 4);
-        assert!(sweep.points.iter().any(|p| p.rules == 10_000 && p.kind == "established" && p.brindle == 280_000.0));
+        assert!(sweep
+            .points
+            .iter()
+            .any(|p| p.rules == 10_000 && p.kind == "established" && p.brindle == 280_000.0));
     }
 
     #[test]
@@ -287,7 +357,11 @@ mod tests {
         let written = write_plots(&[sweep], &dir).unwrap();
         assert_eq!(written.len(), 2);
         let svg = std::fs::read_to_string(&written[0]).unwrap();
-        assert!(svg.starts_with("<svg") && svg.contains("kernel established"), "{}", &svg[..200.min(svg.len())]);
+        assert!(
+            svg.starts_with("<svg") && svg.contains("kernel established"),
+            "{}",
+            &svg[..200.min(svg.len())]
+        );
         let png = std::fs::read(&written[1]).unwrap();
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
         let _ = std::fs::remove_dir_all(&dir);

@@ -67,14 +67,28 @@ pub fn rows(path: &Path, doc: &Value, run: &str) -> Result<Vec<ScenarioRow>, Rep
             s.get(name)
                 .and_then(Value::as_str)
                 .map(str::to_string)
-                .ok_or_else(|| field_error(path, format!("/scenarios/{i}/{name}"), "missing or not a string"))
+                .ok_or_else(|| {
+                    field_error(
+                        path,
+                        format!("/scenarios/{i}/{name}"),
+                        "missing or not a string",
+                    )
+                })
         };
         let (lab, route, test) = (text("lab")?, text("path")?, text("test")?);
         let Ok(kind) = TestKind::parse(&test) else {
-            return Err(field_error(path, format!("/scenarios/{i}/test"), "not a known test"));
+            return Err(field_error(
+                path,
+                format!("/scenarios/{i}/test"),
+                "not a known test",
+            ));
         };
         for &metric in headline_metrics(kind) {
-            let value = |side: &str| s.get(side).and_then(|m| m.get(metric)).and_then(Value::as_f64);
+            let value = |side: &str| {
+                s.get(side)
+                    .and_then(|m| m.get(metric))
+                    .and_then(Value::as_f64)
+            };
             let (kernel, brindle) = (value("kernel"), value("brindle"));
             if kernel.is_none() && brindle.is_none() {
                 continue;
@@ -113,7 +127,11 @@ pub fn markdown(rows: &[ScenarioRow]) -> String {
          | run | scenario | brindle wiring | metric | brindle | kernel | brindle/kernel |\n|---|---|---|---|---:|---:|---:|\n",
     );
     for r in rows {
-        let arrow = if higher_is_better(&r.metric) { "↑" } else { "↓" };
+        let arrow = if higher_is_better(&r.metric) {
+            "↑"
+        } else {
+            "↓"
+        };
         md.push_str(&format!(
             "| {} | {} | {} | {} {arrow} | {} | {} | {} |\n",
             r.run,
@@ -131,16 +149,40 @@ pub fn markdown(rows: &[ScenarioRow]) -> String {
 
 /// The plots of one run: what the chart shows, its file suffix, and which rows go in it.
 const PLOTS: [(&str, &str, &str, &[&str]); 3] = [
-    ("ping round trip (lower is better)", "microseconds", "latency", &["rtt_p50_us", "rtt_p99_us"]),
-    ("iperf3 throughput, TCP and UDP delivered", "Gbit/s", "gbps", &["gbit_per_s"]),
-    ("HTTP requests per second (ab, wrk)", "requests/s", "rps", &["requests_per_s"]),
+    (
+        "ping round trip (lower is better)",
+        "microseconds",
+        "latency",
+        &["rtt_p50_us", "rtt_p99_us"],
+    ),
+    (
+        "iperf3 throughput, TCP and UDP delivered",
+        "Gbit/s",
+        "gbps",
+        &["gbit_per_s"],
+    ),
+    (
+        "HTTP requests per second (ab, wrk)",
+        "requests/s",
+        "rps",
+        &["requests_per_s"],
+    ),
 ];
 
 /// A bar label short enough not to run into its neighbours: `1n p2p tcp`.
 pub fn short_label(scenario: &str) -> String {
-    [("one-node", "1n"), ("pod-to-pod", "p2p"), ("pod-to-node", "p2n"), ("node-to-node", "n2n"), ("iperf-", ""), ("http-", "")]
-        .iter()
-        .fold(scenario.to_string(), |label, (long, short)| label.replace(long, short))
+    [
+        ("one-node", "1n"),
+        ("pod-to-pod", "p2p"),
+        ("pod-to-node", "p2n"),
+        ("node-to-node", "n2n"),
+        ("iperf-", ""),
+        ("http-", ""),
+    ]
+    .iter()
+    .fold(scenario.to_string(), |label, (long, short)| {
+        label.replace(long, short)
+    })
 }
 
 /// Per run: latency, throughput and HTTP bars, kernel next to brindle; SVG and PNG each.
@@ -208,14 +250,22 @@ mod tests {
         assert_eq!(p50.scenario, "one-node pod-to-pod ping");
         assert_eq!(p50.ratio(), Some(1.5));
         let tcp = rows.iter().find(|r| r.metric == "gbit_per_s").unwrap();
-        assert_eq!((tcp.kernel, tcp.brindle, tcp.ratio()), (Some(4.0), None, None));
+        assert_eq!(
+            (tcp.kernel, tcp.brindle, tcp.ratio()),
+            (Some(4.0), None, None)
+        );
         let rps = rows.iter().find(|r| r.metric == "requests_per_s").unwrap();
         assert_eq!(rps.ratio(), Some(1.5));
         // http-ab rows: requests_per_s, p50_ms, p99_ms, failed_requests (no wrk `errors`).
         assert_eq!(rows.iter().filter(|r| r.test == "http-ab").count(), 4);
         let md = markdown(&rows);
         assert!(md.contains("| scenarios | one-node pod-to-pod ping | brindle-cni | rtt_p50_us ↓ | 30.000 | 20.000 | 1.50 |"), "{md}");
-        assert!(md.contains("| scenarios | l2 node-to-node iperf-tcp | lab | gbit_per_s ↑ | - | 4.000 | - |"), "{md}");
+        assert!(
+            md.contains(
+                "| scenarios | l2 node-to-node iperf-tcp | lab | gbit_per_s ↑ | - | 4.000 | - |"
+            ),
+            "{md}"
+        );
         // A file from before `labs` existed still reads, its wiring unknown.
         let mut old = doc();
         old.as_object_mut().unwrap().remove("labs");
@@ -232,10 +282,15 @@ mod tests {
 
     #[test]
     fn a_malformed_file_is_an_error_naming_the_field() {
-        let bad = serde_json::json!({"scenarios": [{"lab": "l2", "path": "pod-to-pod", "test": "nope"}]});
-        let err = rows(Path::new("scenarios.json"), &bad, "scenarios").unwrap_err().to_string();
+        let bad =
+            serde_json::json!({"scenarios": [{"lab": "l2", "path": "pod-to-pod", "test": "nope"}]});
+        let err = rows(Path::new("scenarios.json"), &bad, "scenarios")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/scenarios/0/test"), "{err}");
-        let err = rows(Path::new("s.json"), &serde_json::json!({}), "s").unwrap_err().to_string();
+        let err = rows(Path::new("s.json"), &serde_json::json!({}), "s")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/scenarios"), "{err}");
     }
 }

@@ -92,20 +92,32 @@ pub struct ScaleReport {
 /// Builds the lab and the idle veths, runs every mode, takes everything down.
 pub fn run(opts: &ScaleOptions) -> Result<ScaleReport, E2eError> {
     if opts.idle == 0 || opts.idle > MAX_IDLE {
-        return Err(E2eError::Run(format!("invalid idle {}: between 1 and {MAX_IDLE}", opts.idle)));
+        return Err(E2eError::Run(format!(
+            "invalid idle {}: between 1 and {MAX_IDLE}",
+            opts.idle
+        )));
     }
     if opts.rounds == 0 || opts.rounds > 20 {
-        return Err(E2eError::Run(format!("invalid rounds {}: between 1 and 20", opts.rounds)));
+        return Err(E2eError::Run(format!(
+            "invalid rounds {}: between 1 and 20",
+            opts.rounds
+        )));
     }
     for mode in &opts.modes {
         if mode != "poll" && mode != "interrupt" {
-            return Err(E2eError::Run(format!("invalid mode {mode:?}: expected poll or interrupt")));
+            return Err(E2eError::Run(format!(
+                "invalid mode {mode:?}: expected poll or interrupt"
+            )));
         }
     }
     if !opts.brindle_node.is_file() {
-        return Err(E2eError::Run(format!("brindle-node {} is not a file", opts.brindle_node.display())));
+        return Err(E2eError::Run(format!(
+            "brindle-node {} is not a file",
+            opts.brindle_node.display()
+        )));
     }
-    std::fs::create_dir_all(&opts.work_dir).map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
+    std::fs::create_dir_all(&opts.work_dir)
+        .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
     let name = format!("sq{}", std::process::id() % 100_000);
     let lab = Lab::up(&LabSpec::new(&name, 2))?;
     let idle = IdleWorkloads::up(&lab, opts.idle)?;
@@ -170,7 +182,11 @@ pub fn idle_ip(k: usize) -> Ipv4Addr {
 pub fn idle_workloads_toml(count: usize) -> String {
     let mut out = String::new();
     for k in 1..=count {
-        out.push_str(&format!("\n[[workload]]\ninterface = \"{}\"\nips = [\"{}\"]\n", idle_interface(k), idle_ip(k)));
+        out.push_str(&format!(
+            "\n[[workload]]\ninterface = \"{}\"\nips = [\"{}\"]\n",
+            idle_interface(k),
+            idle_ip(k)
+        ));
     }
     out
 }
@@ -185,7 +201,9 @@ impl IdleWorkloads {
     fn up(lab: &Lab, count: usize) -> Result<IdleWorkloads, E2eError> {
         let netns = format!("{}-idle", lab.spec().name);
         if crate::lab::netns_exists(&netns) {
-            return Err(E2eError::Run(format!("network namespace {netns} already exists")));
+            return Err(E2eError::Run(format!(
+                "network namespace {netns} already exists"
+            )));
         }
         cmd::run(&["ip", "netns", "add", &netns], CONFIG_TIMEOUT)?;
         let idle = IdleWorkloads { netns };
@@ -194,7 +212,10 @@ impl IdleWorkloads {
         let mut peer_batch = String::new();
         for k in 1..=count {
             let cali = idle_interface(k);
-            node_batch.push_str(&format!("link add {cali} type veth peer name i{k} netns {}\n", idle.netns));
+            node_batch.push_str(&format!(
+                "link add {cali} type veth peer name i{k} netns {}\n",
+                idle.netns
+            ));
             node_batch.push_str(&format!("link set {cali} up\n"));
             peer_batch.push_str(&format!("link set i{k} up\n"));
         }
@@ -228,15 +249,27 @@ fn run_batch(ns: &str, commands: &str, file: &Path) -> Result<(), E2eError> {
 
 /// Starts brindle-node with the two workloads and `idle` idle ones, waits until every port is
 /// attached and w1 reaches w2, measures UDP w1 -> w2, stops the node.
-fn measure(lab: &Lab, _idle: &IdleWorkloads, idle: usize, mode: &str, opts: &ScaleOptions) -> Result<ScaleRun, E2eError> {
+fn measure(
+    lab: &Lab,
+    _idle: &IdleWorkloads,
+    idle: usize,
+    mode: &str,
+    opts: &ScaleOptions,
+) -> Result<ScaleRun, E2eError> {
     let config_path = opts.work_dir.join("node.toml");
     let socket = opts.work_dir.join("node.sock");
     let log_path = opts.work_dir.join(format!("node-{mode}-{idle}.log"));
     let cores: &[usize] = if mode == "poll" { &[NODE_CPU] } else { &[] };
     let mut config = lab.node_config_toml_pinned(mode, &socket, cores);
     config.push_str(&idle_workloads_toml(idle));
-    std::fs::write(&config_path, config).map_err(io_err(format!("writing {}", config_path.display())))?;
-    let node = e2e::start_node(&lab.node_netns(), &opts.brindle_node, &config_path, &log_path)?;
+    std::fs::write(&config_path, config)
+        .map_err(io_err(format!("writing {}", config_path.display())))?;
+    let node = e2e::start_node(
+        &lab.node_netns(),
+        &opts.brindle_node,
+        &config_path,
+        &log_path,
+    )?;
     let mut node = node;
     // The two workloads, the uplink and every idle workload.
     let expected = 3 + idle;
@@ -247,7 +280,10 @@ fn measure(lab: &Lab, _idle: &IdleWorkloads, idle: usize, mode: &str, opts: &Sca
             break n;
         }
         if let Some(status) = node.try_wait() {
-            return Err(E2eError::Run(format!("brindle-node exited ({status}); log: {}", log_path.display())));
+            return Err(E2eError::Run(format!(
+                "brindle-node exited ({status}); log: {}",
+                log_path.display()
+            )));
         }
         if started.elapsed() > NODE_READY_TIMEOUT || cmd::interrupted() {
             return Err(E2eError::Run(format!(
@@ -261,7 +297,9 @@ fn measure(lab: &Lab, _idle: &IdleWorkloads, idle: usize, mode: &str, opts: &Sca
         (Some(a), Some(b)) => (a.clone(), b.clone()),
         _ => return Err(E2eError::Run("the lab needs two workloads".into())),
     };
-    let ready = opts.work_dir.join(format!("sink-ready-{}", lab.spec().name));
+    let ready = opts
+        .work_dir
+        .join(format!("sink-ready-{}", lab.spec().name));
     let params = UdpParams {
         perf_exe: opts.perf_exe.clone(),
         duration: opts.duration,
@@ -281,14 +319,20 @@ fn measure(lab: &Lab, _idle: &IdleWorkloads, idle: usize, mode: &str, opts: &Sca
         received: sink.received,
         attached_interfaces: attached,
     };
-    eprintln!("scale: {mode} idle={idle}: {:.0} pps delivered ({} interfaces attached)", run.pps_delivered, attached);
+    eprintln!(
+        "scale: {mode} idle={idle}: {:.0} pps delivered ({} interfaces attached)",
+        run.pps_delivered, attached
+    );
     Ok(run)
 }
 
 /// Interfaces in `netns` with an XDP program attached (`ip -o link` shows `prog/xdp`).
 pub(crate) fn attached_interfaces(netns: &str) -> Result<usize, E2eError> {
     let out = cmd::run(&["ip", "-o", "-n", netns, "link", "show"], CONFIG_TIMEOUT)?;
-    Ok(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains("prog/xdp")).count())
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("prog/xdp"))
+        .count())
 }
 
 fn reachable(lab: &Lab) -> Result<bool, E2eError> {
@@ -296,7 +340,11 @@ fn reachable(lab: &Lab) -> Result<bool, E2eError> {
         return Err(E2eError::Run("the lab needs two workloads".into()));
     };
     let target = w2.ip.to_string();
-    let out = lab.exec_timeout(&w1.netns, &["ping", "-c", "1", "-W", "1", &target], Duration::from_secs(3))?;
+    let out = lab.exec_timeout(
+        &w1.netns,
+        &["ping", "-c", "1", "-W", "1", &target],
+        Duration::from_secs(3),
+    )?;
     Ok(out.status.success())
 }
 
@@ -370,20 +418,36 @@ pub struct QueuesReport {
 /// Runs every queue count `rounds` times (interleaved) in one lab; takes everything down.
 pub fn run_queues(opts: &QueuesOptions) -> Result<QueuesReport, E2eError> {
     if opts.queues.is_empty() || opts.queues.iter().any(|q| !(1..=MAX_QUEUES).contains(q)) {
-        return Err(E2eError::Run(format!("invalid queues {:?}: each between 1 and {MAX_QUEUES}", opts.queues)));
+        return Err(E2eError::Run(format!(
+            "invalid queues {:?}: each between 1 and {MAX_QUEUES}",
+            opts.queues
+        )));
     }
     if opts.rounds == 0 || opts.rounds > 20 {
-        return Err(E2eError::Run(format!("invalid rounds {}: between 1 and 20", opts.rounds)));
+        return Err(E2eError::Run(format!(
+            "invalid rounds {}: between 1 and 20",
+            opts.rounds
+        )));
     }
     if opts.mode != "poll" && opts.mode != "interrupt" {
-        return Err(E2eError::Run(format!("invalid mode {:?}: expected poll or interrupt", opts.mode)));
+        return Err(E2eError::Run(format!(
+            "invalid mode {:?}: expected poll or interrupt",
+            opts.mode
+        )));
     }
     if !opts.brindle_node.is_file() {
-        return Err(E2eError::Run(format!("brindle-node {} is not a file", opts.brindle_node.display())));
+        return Err(E2eError::Run(format!(
+            "brindle-node {} is not a file",
+            opts.brindle_node.display()
+        )));
     }
-    std::fs::create_dir_all(&opts.work_dir).map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
+    std::fs::create_dir_all(&opts.work_dir)
+        .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
     let name = format!("sqq{}", std::process::id() % 100_000);
-    let lab = Lab::up(&LabSpec { uplink: false, ..LabSpec::new(&name, 1) })?;
+    let lab = Lab::up(&LabSpec {
+        uplink: false,
+        ..LabSpec::new(&name, 1)
+    })?;
     let outside = Outside::up(&lab)?;
     let cpus = crate::stats::online_cpus();
     let generator_cpus: Vec<usize> = (0..2).map(|i| i % cpus.max(1)).collect();
@@ -396,13 +460,21 @@ pub fn run_queues(opts: &QueuesOptions) -> Result<QueuesReport, E2eError> {
     }
     drop(outside);
     drop(lab);
-    let means: Vec<f64> = runs.iter().map(|r| mean(r.iter().map(|x| x.pps_delivered))).collect();
+    let means: Vec<f64> = runs
+        .iter()
+        .map(|r| mean(r.iter().map(|x| x.pps_delivered)))
+        .collect();
     let results = opts
         .queues
         .iter()
         .zip(runs)
         .zip(&means)
-        .map(|((&queues, runs), &pps)| QueueCountResult { queues, runs, pps_delivered: pps, ratio_to_first: ratio(pps, means[0]) })
+        .map(|((&queues, runs), &pps)| QueueCountResult {
+            queues,
+            runs,
+            pps_delivered: pps,
+            ratio_to_first: ratio(pps, means[0]),
+        })
         .collect();
     Ok(QueuesReport {
         frame_size: opts.frame_size,
@@ -425,11 +497,16 @@ impl Outside {
     fn up(lab: &Lab) -> Result<Outside, E2eError> {
         let netns = format!("{}-out", lab.spec().name);
         if crate::lab::netns_exists(&netns) {
-            return Err(E2eError::Run(format!("network namespace {netns} already exists")));
+            return Err(E2eError::Run(format!(
+                "network namespace {netns} already exists"
+            )));
         }
         cmd::run(&["ip", "netns", "add", &netns], CONFIG_TIMEOUT)?;
         let outside = Outside { netns };
-        cmd::run(&["ip", "-n", &outside.netns, "link", "set", "lo", "up"], CONFIG_TIMEOUT)?;
+        cmd::run(
+            &["ip", "-n", &outside.netns, "link", "set", "lo", "up"],
+            CONFIG_TIMEOUT,
+        )?;
         Ok(outside)
     }
 
@@ -441,30 +518,80 @@ impl Outside {
         let q = queues.to_string();
         cmd::run(
             &[
-                "ip", "-n", &node, "link", "add", "eth0", "numtxqueues", &q, "numrxqueues", &q, "type", "veth", "peer", "name",
-                "eth0", "numtxqueues", &q, "numrxqueues", &q, "netns", &self.netns,
+                "ip",
+                "-n",
+                &node,
+                "link",
+                "add",
+                "eth0",
+                "numtxqueues",
+                &q,
+                "numrxqueues",
+                &q,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "numtxqueues",
+                &q,
+                "numrxqueues",
+                &q,
+                "netns",
+                &self.netns,
             ],
             CONFIG_TIMEOUT,
         )?;
-        for (ns, addr) in [(node.as_str(), "10.99.0.1/24"), (self.netns.as_str(), "10.99.0.2/24")] {
+        for (ns, addr) in [
+            (node.as_str(), "10.99.0.1/24"),
+            (self.netns.as_str(), "10.99.0.2/24"),
+        ] {
             cmd::run(
-                &["ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "tx", "off", "tso", "off", "gso", "off", "gro", "off"],
+                &[
+                    "ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "tx", "off", "tso", "off",
+                    "gso", "off", "gro", "off",
+                ],
                 CONFIG_TIMEOUT,
             )?;
-            cmd::run(&["ip", "-n", ns, "addr", "add", addr, "dev", "eth0"], CONFIG_TIMEOUT)?;
-            cmd::run(&["ip", "-n", ns, "link", "set", "eth0", "up"], CONFIG_TIMEOUT)?;
+            cmd::run(
+                &["ip", "-n", ns, "addr", "add", addr, "dev", "eth0"],
+                CONFIG_TIMEOUT,
+            )?;
+            cmd::run(
+                &["ip", "-n", ns, "link", "set", "eth0", "up"],
+                CONFIG_TIMEOUT,
+            )?;
         }
-        cmd::run(&["ip", "-n", &self.netns, "route", "add", &lab.spec().pool_cidr(), "via", "10.99.0.1"], CONFIG_TIMEOUT)?;
+        cmd::run(
+            &[
+                "ip",
+                "-n",
+                &self.netns,
+                "route",
+                "add",
+                &lab.spec().pool_cidr(),
+                "via",
+                "10.99.0.1",
+            ],
+            CONFIG_TIMEOUT,
+        )?;
         if queues == 1 {
             return Ok(()); // one queue takes everything; a single-queue veth refuses XPS
         }
         let cpus = crate::stats::online_cpus().max(1);
         let mut xps = String::new();
         for queue in 0..queues as usize {
-            let mask: u64 = (0..cpus.min(64)).filter(|c| c % queues as usize == queue).fold(0, |m, c| m | 1 << c);
-            xps.push_str(&format!("echo {mask:x} > /sys/class/net/eth0/queues/tx-{queue}/xps_cpus; "));
+            let mask: u64 = (0..cpus.min(64))
+                .filter(|c| c % queues as usize == queue)
+                .fold(0, |m, c| m | 1 << c);
+            xps.push_str(&format!(
+                "echo {mask:x} > /sys/class/net/eth0/queues/tx-{queue}/xps_cpus; "
+            ));
         }
-        cmd::run(&["ip", "netns", "exec", &self.netns, "sh", "-c", &xps], CONFIG_TIMEOUT)?;
+        cmd::run(
+            &["ip", "netns", "exec", &self.netns, "sh", "-c", &xps],
+            CONFIG_TIMEOUT,
+        )?;
         Ok(())
     }
 }
@@ -479,44 +606,77 @@ impl Drop for Outside {
 
 /// Fastpath worker threads of process `pid`.
 fn worker_threads(pid: u32) -> usize {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
     tasks
         .filter_map(Result::ok)
-        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("worker-")))
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("worker-"))
+        })
         .count()
 }
 
 /// Starts the node on a `queues`-queue uplink, waits until the outside reaches the workload,
 /// runs the two generators against the workload's sink, stops the node.
-fn measure_queues(lab: &Lab, outside: &Outside, queues: u32, cpus: &[usize], opts: &QueuesOptions) -> Result<QueuesRun, E2eError> {
+fn measure_queues(
+    lab: &Lab,
+    outside: &Outside,
+    queues: u32,
+    cpus: &[usize],
+    opts: &QueuesOptions,
+) -> Result<QueuesRun, E2eError> {
     let config_path = opts.work_dir.join("node.toml");
     let socket = opts.work_dir.join("node.sock");
-    let log_path = opts.work_dir.join(format!("node-{}-q{queues}.log", opts.mode));
+    let log_path = opts
+        .work_dir
+        .join(format!("node-{}-q{queues}.log", opts.mode));
     // Top-level keys before the lab's tables; polling workers get the cores from the last
     // down, as the node picks them itself.
     let config = format!(
         "uplink = \"eth0\"\n{}\n[[route]]\nprefix = \"10.99.0.0/24\"\nvia = \"{OUTSIDE_IP}\"\n\n[hw]\nqueue_policy = \"all\"\n",
         lab.node_config_toml(&opts.mode, &socket)
     );
-    std::fs::write(&config_path, config).map_err(io_err(format!("writing {}", config_path.display())))?;
-    let mut node = e2e::start_node(&lab.node_netns(), &opts.brindle_node, &config_path, &log_path)?;
-    let w1 = lab.workload(1).cloned().ok_or_else(|| E2eError::Run("the lab needs a workload".into()))?;
+    std::fs::write(&config_path, config)
+        .map_err(io_err(format!("writing {}", config_path.display())))?;
+    let mut node = e2e::start_node(
+        &lab.node_netns(),
+        &opts.brindle_node,
+        &config_path,
+        &log_path,
+    )?;
+    let w1 = lab
+        .workload(1)
+        .cloned()
+        .ok_or_else(|| E2eError::Run("the lab needs a workload".into()))?;
     let started = Instant::now();
     loop {
-        let out = lab.exec_timeout(&outside.netns, &["ping", "-c", "1", "-W", "1", &w1.ip.to_string()], Duration::from_secs(3))?;
+        let out = lab.exec_timeout(
+            &outside.netns,
+            &["ping", "-c", "1", "-W", "1", &w1.ip.to_string()],
+            Duration::from_secs(3),
+        )?;
         if out.status.success() {
             break;
         }
         if let Some(status) = node.try_wait() {
-            return Err(E2eError::Run(format!("brindle-node exited ({status}); log: {}", log_path.display())));
+            return Err(E2eError::Run(format!(
+                "brindle-node exited ({status}); log: {}",
+                log_path.display()
+            )));
         }
         if started.elapsed() > NODE_READY_TIMEOUT || cmd::interrupted() {
-            return Err(E2eError::Run(format!("the outside did not reach the workload; log: {}", log_path.display())));
+            return Err(E2eError::Run(format!(
+                "the outside did not reach the workload; log: {}",
+                log_path.display()
+            )));
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     let workers = node.id().map_or(0, worker_threads);
-    let ready = opts.work_dir.join(format!("sink-ready-{}", lab.spec().name));
+    let ready = opts
+        .work_dir
+        .join(format!("sink-ready-{}", lab.spec().name));
     let result = udp_from_outside(&outside.netns, &w1.netns, w1.ip, &ready, cpus, opts);
     node.terminate(NODE_STOP_GRACE);
     let (sent, secs, received) = result?;
@@ -529,7 +689,10 @@ fn measure_queues(lab: &Lab, outside: &Outside, queues: u32, cpus: &[usize], opt
         sent,
         received,
     };
-    eprintln!("scale: {} queues={queues} workers={workers}: {:.0} pps delivered", opts.mode, run.pps_delivered);
+    eprintln!(
+        "scale: {} queues={queues} workers={workers}: {:.0} pps delivered",
+        opts.mode, run.pps_delivered
+    );
     Ok(run)
 }
 
@@ -546,13 +709,20 @@ fn udp_from_outside(
     let exe = opts.perf_exe.to_string_lossy().to_string();
     let port = opts.port.to_string();
     let sink = e2e::start_udp_sink(&exe, to_ns, opts.port, opts.duration, ready)?;
-    let (size, batch, duration, dst) =
-        (opts.frame_size.to_string(), opts.batch.to_string(), format!("{}", opts.duration.as_secs_f64()), to_ip.to_string());
+    let (size, batch, duration, dst) = (
+        opts.frame_size.to_string(),
+        opts.batch.to_string(),
+        format!("{}", opts.duration.as_secs_f64()),
+        to_ip.to_string(),
+    );
     let mut generators = Vec::new();
     for cpu in cpus {
         let cpu = cpu.to_string();
         let child = Command::new("ip")
-            .args(["netns", "exec", from_ns, "taskset", "-c", &cpu, &exe, "udp-send", "--dst", &dst, "--port", &port])
+            .args([
+                "netns", "exec", from_ns, "taskset", "-c", &cpu, &exe, "udp-send", "--dst", &dst,
+                "--port", &port,
+            ])
             .args(["--size", &size, "--duration", &duration, "--batch", &batch])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -567,7 +737,10 @@ fn udp_from_outside(
             .wait_output(opts.duration + Duration::from_secs(10))
             .ok_or_else(|| E2eError::Run("udp-send did not finish".into()))?;
         if !out.status.success() {
-            return Err(E2eError::Run(format!("udp-send failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+            return Err(E2eError::Run(format!(
+                "udp-send failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
         }
         let report: crate::udp::SendReport = serde_json::from_slice(&out.stdout)
             .map_err(|e| E2eError::Run(format!("udp-send printed no report: {e}")))?;
@@ -582,7 +755,11 @@ fn udp_from_outside(
 pub fn queues_markdown(report: &QueuesReport) -> String {
     let mut out = String::new();
     out.push_str("# Scale: pps from outside through 1 vs 2 uplink queues\n\n");
-    let queues: Vec<String> = report.results.iter().map(|r| r.queues.to_string()).collect();
+    let queues: Vec<String> = report
+        .results
+        .iter()
+        .map(|r| r.queues.to_string())
+        .collect();
     out.push_str(&format!(
         "`brindle-perf scale --queues {}`: {}-byte UDP frames from two generators (CPUs {:?}) outside the node to one \
          workload, {:.0} s per run, {} round(s), {} workers; {} online CPUs. One worker per uplink queue: on a \
@@ -596,15 +773,24 @@ pub fn queues_markdown(report: &QueuesReport) -> String {
         report.mode,
         report.online_cpus
     ));
-    out.push_str("| uplink queues | workers | pps delivered | ratio to the first |\n|---|---|---|---|\n");
+    out.push_str(
+        "| uplink queues | workers | pps delivered | ratio to the first |\n|---|---|---|---|\n",
+    );
     for r in &report.results {
         let workers = r.runs.first().map_or(0, |x| x.workers);
         let ratio = r.ratio_to_first.map_or("n/a".into(), |x| format!("{x:.2}"));
-        out.push_str(&format!("| {} | {} | {:.0} | {} |\n", r.queues, workers, r.pps_delivered, ratio));
+        out.push_str(&format!(
+            "| {} | {} | {:.0} | {} |\n",
+            r.queues, workers, r.pps_delivered, ratio
+        ));
     }
     out.push_str("\nRuns in order (pps offered / delivered):\n\n");
     for r in &report.results {
-        let runs: Vec<String> = r.runs.iter().map(|x| format!("{:.0} / {:.0}", x.pps_offered, x.pps_delivered)).collect();
+        let runs: Vec<String> = r
+            .runs
+            .iter()
+            .map(|x| format!("{:.0} / {:.0}", x.pps_offered, x.pps_delivered))
+            .collect();
         out.push_str(&format!("- {} queue(s): {}\n", r.queues, runs.join(", ")));
     }
     out
@@ -621,8 +807,13 @@ pub fn markdown(report: &ScaleReport) -> String {
     ));
     out.push_str("| worker mode | pps, 2 workloads | pps, 2 + idle workloads | ratio (goal >= 0.8) |\n|---|---|---|---|\n");
     for m in &report.modes {
-        let ratio = m.ratio_many_to_few.map_or("n/a".into(), |r| format!("{r:.2}"));
-        out.push_str(&format!("| {} | {:.0} | {:.0} | {} |\n", m.mode, m.few_pps_delivered, m.many_pps_delivered, ratio));
+        let ratio = m
+            .ratio_many_to_few
+            .map_or("n/a".into(), |r| format!("{r:.2}"));
+        out.push_str(&format!(
+            "| {} | {:.0} | {:.0} | {} |\n",
+            m.mode, m.few_pps_delivered, m.many_pps_delivered, ratio
+        ));
     }
     // Each run, in the order it ran: the spread between rounds shows how noisy the machine was.
     out.push_str("\nRuns in order (pps delivered):\n\n");
@@ -633,14 +824,26 @@ pub fn markdown(report: &ScaleReport) -> String {
             .zip(&m.many)
             .map(|(f, n)| format!("{:.0} / {:.0}", f.pps_delivered, n.pps_delivered))
             .collect();
-        out.push_str(&format!("- {} (2 / 2 + {} idle): {}\n", m.mode, report.idle_workloads, runs.join(", ")));
+        out.push_str(&format!(
+            "- {} (2 / 2 + {} idle): {}\n",
+            m.mode,
+            report.idle_workloads,
+            runs.join(", ")
+        ));
     }
     out
 }
 
 /// Writes the JSON to `out` and the Markdown next to it; returns the Markdown's path.
-pub fn write_report<T: Serialize>(report: &T, markdown: &str, out: &Path) -> Result<PathBuf, E2eError> {
-    crate::results::write_json_and_markdown(report, markdown, out).map_err(|e| E2eError::Io { what: e.what, source: e.source })
+pub fn write_report<T: Serialize>(
+    report: &T,
+    markdown: &str,
+    out: &Path,
+) -> Result<PathBuf, E2eError> {
+    crate::results::write_json_and_markdown(report, markdown, out).map_err(|e| E2eError::Io {
+        what: e.what,
+        source: e.source,
+    })
 }
 
 #[cfg(test)]
@@ -659,13 +862,23 @@ mod tests {
         assert_eq!(idle_ip(1), Ipv4Addr::new(192, 168, 16, 1));
         assert_eq!(idle_ip(MAX_IDLE), Ipv4Addr::new(192, 168, 23, 208));
         let toml = idle_workloads_toml(2);
-        assert!(toml.contains("calisq000000002") && toml.contains("192.168.16.2"), "{toml}");
+        assert!(
+            toml.contains("calisq000000002") && toml.contains("192.168.16.2"),
+            "{toml}"
+        );
         assert_eq!(toml.matches("[[workload]]").count(), 2);
     }
 
     #[test]
     fn the_queues_markdown_lists_every_queue_count_with_its_ratio() {
-        let run = |queues, pps| QueuesRun { queues, workers: queues as usize, pps_offered: pps, pps_delivered: pps, sent: 1, received: 1 };
+        let run = |queues, pps| QueuesRun {
+            queues,
+            workers: queues as usize,
+            pps_offered: pps,
+            pps_delivered: pps,
+            sent: 1,
+            received: 1,
+        };
         let report = QueuesReport {
             frame_size: 64,
             duration_secs: 5.0,
@@ -674,8 +887,18 @@ mod tests {
             generator_cpus: vec![0, 1],
             online_cpus: 2,
             results: vec![
-                QueueCountResult { queues: 1, runs: vec![run(1, 100.0)], pps_delivered: 100.0, ratio_to_first: Some(1.0) },
-                QueueCountResult { queues: 2, runs: vec![run(2, 150.0)], pps_delivered: 150.0, ratio_to_first: Some(1.5) },
+                QueueCountResult {
+                    queues: 1,
+                    runs: vec![run(1, 100.0)],
+                    pps_delivered: 100.0,
+                    ratio_to_first: Some(1.0),
+                },
+                QueueCountResult {
+                    queues: 2,
+                    runs: vec![run(2, 150.0)],
+                    pps_delivered: 150.0,
+                    ratio_to_first: Some(1.5),
+                },
             ],
         };
         let md = queues_markdown(&report);

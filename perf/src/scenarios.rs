@@ -120,11 +120,17 @@ impl LabKind {
         };
         match self {
             LabKind::OneNode => {
-                add(PathKind::PodToPod, &[Ping, IperfTcp, IperfUdp, HttpAb, HttpWrk]);
+                add(
+                    PathKind::PodToPod,
+                    &[Ping, IperfTcp, IperfUdp, HttpAb, HttpWrk],
+                );
                 add(PathKind::PodToNode, &all);
             }
             LabKind::L2 => {
-                add(PathKind::PodToPod, &[Ping, IperfTcp, IperfUdp, HttpAb, HttpWrk]);
+                add(
+                    PathKind::PodToPod,
+                    &[Ping, IperfTcp, IperfUdp, HttpAb, HttpWrk],
+                );
                 // Across nodes: a workload on node 1 to node 2's address.
                 add(PathKind::PodToNode, &all);
                 add(PathKind::NodeToNode, &all);
@@ -200,7 +206,12 @@ pub struct Scenario {
 impl Scenario {
     /// `one-node pod-to-pod ping`.
     pub fn label(&self) -> String {
-        format!("{} {} {}", self.lab.name(), self.path.name(), self.test.name())
+        format!(
+            "{} {} {}",
+            self.lab.name(),
+            self.path.name(),
+            self.test.name()
+        )
     }
 }
 
@@ -406,7 +417,12 @@ pub fn datastore_env(store: &Path) -> Vec<(String, String)> {
 /// calico-node's environment for node `node_name` of `lab`: address from `eth0`, the default
 /// pool's IPIP mode, Felix's `defaultEndpointToHostAction` Accept (its default, Drop, would
 /// refuse the pod-to-node scenarios), and brindle's worker mode and control socket.
-pub fn agent_env(lab: LabKind, node_name: &str, node_mode: &str, paths: &AgentPaths) -> Vec<(String, String)> {
+pub fn agent_env(
+    lab: LabKind,
+    node_name: &str,
+    node_mode: &str,
+    paths: &AgentPaths,
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = [
         ("NODENAME", node_name.to_owned()),
         ("IP", "autodetect".to_owned()),
@@ -414,7 +430,10 @@ pub fn agent_env(lab: LabKind, node_name: &str, node_mode: &str, paths: &AgentPa
         ("CALICO_IPV4POOL_IPIP", pool_ipip_mode(lab).to_owned()),
         ("FELIX_DEFAULTENDPOINTTOHOSTACTION", "Accept".to_owned()),
         ("BRINDLE_MODE", node_mode.to_owned()),
-        ("BRINDLE_CONTROL_SOCKET", paths.control_socket.display().to_string()),
+        (
+            "BRINDLE_CONTROL_SOCKET",
+            paths.control_socket.display().to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -534,7 +553,10 @@ fn parse_err(tool: &'static str, reason: impl Into<String>) -> ScenarioError {
 }
 
 /// Ping: p50 and p99 of the replies (from e2e's histogram), and how many came back.
-pub fn ping_metrics(latencies: &crate::stats::Latencies, sent: u32) -> Result<Metrics, ScenarioError> {
+pub fn ping_metrics(
+    latencies: &crate::stats::Latencies,
+    sent: u32,
+) -> Result<Metrics, ScenarioError> {
     let (Some(p50), Some(p99)) = (latencies.p50_us(), latencies.p99_us()) else {
         return Err(parse_err("ping", format!("no replies to {sent} pings")));
     };
@@ -582,9 +604,13 @@ pub fn parse_iperf_udp(json: &str) -> Result<Metrics, ScenarioError> {
     let packets =
         sum("packets").ok_or_else(|| parse_err("iperf3", "no end.sum.packets (UDP run?)"))?;
     let lost = sum("lost_packets").ok_or_else(|| parse_err("iperf3", "no end.sum.lost_packets"))?;
-    let bps = sum("bits_per_second")
-        .ok_or_else(|| parse_err("iperf3", "no end.sum.bits_per_second"))?;
-    let lost_percent = if packets > 0.0 { 100.0 * lost / packets } else { 100.0 };
+    let bps =
+        sum("bits_per_second").ok_or_else(|| parse_err("iperf3", "no end.sum.bits_per_second"))?;
+    let lost_percent = if packets > 0.0 {
+        100.0 * lost / packets
+    } else {
+        100.0
+    };
     // The server's own figure counts what it received; iperf3 3.12 reports the sender's
     // rate in end.sum, so delivered = offered * (1 - loss).
     let delivered_bps = if doc.pointer("/end/sum_received").is_some() {
@@ -744,11 +770,16 @@ struct RunningLab {
 impl RunningLab {
     /// The two ends of `path` in this lab.
     fn ends(&self, path: PathKind) -> Result<(Endpoint, Endpoint), ScenarioError> {
-        let missing = || ScenarioError::Run(format!("{} has no {} path", self.kind.name(), path.name()));
+        let missing =
+            || ScenarioError::Run(format!("{} has no {} path", self.kind.name(), path.name()));
         // Workload `i` of node `k` (both from 1): plugged by brindle-cni, or the lab's own.
         let workload = |k: usize, i: usize| -> Option<Endpoint> {
             if !self.pods.is_empty() {
-                return self.pods.get(k.checked_sub(1)?)?.get(i.checked_sub(1)?).cloned();
+                return self
+                    .pods
+                    .get(k.checked_sub(1)?)?
+                    .get(i.checked_sub(1)?)
+                    .cloned();
             }
             let lab = match &self.built {
                 Built::One(lab) => (k == 1).then_some(lab)?,
@@ -760,9 +791,10 @@ impl RunningLab {
             })
         };
         match (&self.built, path) {
-            (Built::One(_), PathKind::PodToPod) => {
-                Ok((workload(1, 1).ok_or_else(missing)?, workload(1, 2).ok_or_else(missing)?))
-            }
+            (Built::One(_), PathKind::PodToPod) => Ok((
+                workload(1, 1).ok_or_else(missing)?,
+                workload(1, 2).ok_or_else(missing)?,
+            )),
             (Built::One(lab), PathKind::PodToNode) => {
                 let uplink = lab.uplink().ok_or_else(missing)?;
                 let node = Endpoint {
@@ -771,16 +803,21 @@ impl RunningLab {
                 };
                 Ok((workload(1, 1).ok_or_else(missing)?, node))
             }
-            (Built::Multi(_), PathKind::PodToPod) => {
-                Ok((workload(1, 1).ok_or_else(missing)?, workload(2, 1).ok_or_else(missing)?))
-            }
+            (Built::Multi(_), PathKind::PodToPod) => Ok((
+                workload(1, 1).ok_or_else(missing)?,
+                workload(2, 1).ok_or_else(missing)?,
+            )),
             (Built::Multi(lab), PathKind::PodToNode | PathKind::NodeToNode) => {
                 let spec = lab.spec();
                 let node = |k: usize| Endpoint {
                     netns: spec.node_spec(k).node_netns(),
                     ip: spec.node_ip(k),
                 };
-                let from = if path == PathKind::PodToNode { workload(1, 1).ok_or_else(missing)? } else { node(1) };
+                let from = if path == PathKind::PodToNode {
+                    workload(1, 1).ok_or_else(missing)?
+                } else {
+                    node(1)
+                };
                 Ok((from, node(2)))
             }
             (Built::One(_), PathKind::NodeToNode) => Err(missing()),
@@ -858,10 +895,18 @@ fn bring_up(
         bring_up_lab(opts, kind, forwarding, name, dir, ipip_method)?
     };
     let (from, to) = running.ends(PathKind::PodToPod)?;
-    let timeout = if agent { AGENT_READY_TIMEOUT } else { NODE_READY_TIMEOUT };
+    let timeout = if agent {
+        AGENT_READY_TIMEOUT
+    } else {
+        NODE_READY_TIMEOUT
+    };
     let deadline = Instant::now() + timeout;
     loop {
-        let out = exec(&from.netns, &["ping", "-c", "1", "-W", "1", &to.ip.to_string()], Duration::from_secs(3))?;
+        let out = exec(
+            &from.netns,
+            &["ping", "-c", "1", "-W", "1", &to.ip.to_string()],
+            Duration::from_secs(3),
+        )?;
         if out.status.success() {
             if let Some(rules) = &running.kernel_policy {
                 rules.prove(&from, &to)?;
@@ -884,7 +929,12 @@ fn bring_up(
 /// brindle's side wired as a cluster is: agent-mode nodes sharing one embedded store, the
 /// workloads plugged in by brindle-cni (two on the one node, or one per node). Node 1 starts
 /// first: it creates the default pool, as the first calico-node does.
-fn bring_up_agent(opts: &ScenarioOptions, kind: LabKind, name: String, dir: &Path) -> Result<RunningLab, ScenarioError> {
+fn bring_up_agent(
+    opts: &ScenarioOptions,
+    kind: LabKind,
+    name: String,
+    dir: &Path,
+) -> Result<RunningLab, ScenarioError> {
     let store = dir.join("store.redb");
     // A store left by an earlier run in this directory would bring its pools and endpoints.
     let _ = std::fs::remove_file(&store);
@@ -924,7 +974,9 @@ fn bring_up_agent(opts: &ScenarioOptions, kind: LabKind, name: String, dir: &Pat
         };
         let env = agent_env(kind, &node_name(k), &opts.node_mode, &paths);
         let ns = node_netns(&running.built, k);
-        running.nodes.push(spawn_node(opts, &ns, &[], &env, dir, k)?);
+        running
+            .nodes
+            .push(spawn_node(opts, &ns, &[], &env, dir, k)?);
     }
     let cni = CniPlugin {
         bin_dir: opts.bin_dir.clone(),
@@ -935,7 +987,14 @@ fn bring_up_agent(opts: &ScenarioOptions, kind: LabKind, name: String, dir: &Pat
         let ns = node_netns(&running.built, k);
         let mut pods = Vec::new();
         for _ in 0..pods_per_node {
-            pods.push(plug_pod(&cni, &mut running.containers, &name, &ns, &node_name(k), kind)?);
+            pods.push(plug_pod(
+                &cni,
+                &mut running.containers,
+                &name,
+                &ns,
+                &node_name(k),
+                kind,
+            )?);
         }
         running.pods.push(pods);
     }
@@ -955,11 +1014,21 @@ fn plug_pod(
     let ns = format!("{lab_name}-c{}", containers.0.len() + 1);
     cmd::run(&["ip", "netns", "add", &ns], cmd::CONFIG_TIMEOUT)?;
     containers.0.push(ns.clone());
-    cmd::run(&["ip", "-n", &ns, "link", "set", "lo", "up"], cmd::CONFIG_TIMEOUT)?;
+    cmd::run(
+        &["ip", "-n", &ns, "link", "set", "lo", "up"],
+        cmd::CONFIG_TIMEOUT,
+    )?;
     let netns_path = Path::new("/var/run/netns").join(&ns);
     let netconf = scenario_netconf(kind, node_name);
     let out = cni
-        .invoke(node_ns, "ADD", &format!("{ns}-0123456789ab"), &netns_path, "eth0", &netconf)
+        .invoke(
+            node_ns,
+            "ADD",
+            &format!("{ns}-0123456789ab"),
+            &netns_path,
+            "eth0",
+            &netconf,
+        )
         .map_err(io_err(format!("running brindle-cni ADD for {ns}")))?;
     if !out.success {
         return Err(ScenarioError::Run(format!(
@@ -976,15 +1045,19 @@ fn plug_pod(
 
 /// The workload's address in a CNI ADD result (`ips[0].address`, `a.b.c.d/32`).
 pub fn cni_result_address(result: &str) -> Result<Ipv4Addr, ScenarioError> {
-    let doc: serde_json::Value =
-        serde_json::from_str(result).map_err(|e| parse_err("brindle-cni", format!("result is not JSON: {e}")))?;
+    let doc: serde_json::Value = serde_json::from_str(result)
+        .map_err(|e| parse_err("brindle-cni", format!("result is not JSON: {e}")))?;
     let address = doc
         .pointer("/ips/0/address")
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| parse_err("brindle-cni", "no ips[0].address in the result"))?;
     let ip = address.split('/').next().unwrap_or_default();
-    ip.parse()
-        .map_err(|_| parse_err("brindle-cni", format!("ips[0].address {address:?} is not an IPv4 address")))
+    ip.parse().map_err(|_| {
+        parse_err(
+            "brindle-cni",
+            format!("ips[0].address {address:?} is not an IPv4 address"),
+        )
+    })
 }
 
 /// brindle's side in file mode on the lab's own wiring, or the kernel baseline.
@@ -1021,7 +1094,11 @@ fn bring_up_lab(
         LabKind::L2 | LabKind::Ipip => {
             let spec = multi_spec(kind, name);
             let lab = MultiLab::up(&spec)?;
-            let encap = if kind == LabKind::Ipip { Encap::Ipip } else { Encap::Plain };
+            let encap = if kind == LabKind::Ipip {
+                Encap::Ipip
+            } else {
+                Encap::Plain
+            };
             if kind == LabKind::Ipip {
                 set_ipip_workload_mtu(&spec)?;
             }
@@ -1039,7 +1116,9 @@ fn bring_up_lab(
             match forwarding {
                 Forwarding::Kernel => {
                     for (k, other) in [(1, 2), (2, 1)] {
-                        run_all(&crossnode::kernel_forwarding_commands(&spec, k, other, encap))?;
+                        run_all(&crossnode::kernel_forwarding_commands(
+                            &spec, k, other, encap,
+                        ))?;
                     }
                     if encap == Encap::Ipip {
                         *ipip_method = Some(crossnode::setup_kernel_ipip(&spec, dir, &opts.clang)?);
@@ -1048,9 +1127,11 @@ fn bring_up_lab(
                 Forwarding::Brindle => {
                     for (k, other) in [(1, 2), (2, 1)] {
                         let socket = dir.join(format!("node{k}.sock"));
-                        let base = lab.node_config_toml(k, &opts.node_mode, &socket).ok_or_else(
-                            || ScenarioError::Run(format!("the lab has no node {k}")),
-                        )?;
+                        let base = lab
+                            .node_config_toml(k, &opts.node_mode, &socket)
+                            .ok_or_else(|| {
+                                ScenarioError::Run(format!("the lab has no node {k}"))
+                            })?;
                         let config = format!(
                             "{base}{}{}",
                             crossnode::brindle_route_toml(&spec, other, encap),
@@ -1064,8 +1145,13 @@ fn bring_up_lab(
             running
         }
     };
-    if forwarding == Forwarding::Kernel && KernelPolicy::for_wiring(opts.wiring) == KernelPolicy::Iptables {
-        running.kernel_policy = Some(KernelPolicyRules::install(policed_nodes(&running.built), dir)?);
+    if forwarding == Forwarding::Kernel
+        && KernelPolicy::for_wiring(opts.wiring) == KernelPolicy::Iptables
+    {
+        running.kernel_policy = Some(KernelPolicyRules::install(
+            policed_nodes(&running.built),
+            dir,
+        )?);
     }
     Ok(running)
 }
@@ -1074,11 +1160,18 @@ fn bring_up_lab(
 fn policed_nodes(built: &Built) -> Vec<PolicedNode> {
     let node = |lab: &Lab| PolicedNode {
         netns: lab.node_netns(),
-        workloads: lab.workloads().iter().map(|w| (w.host_interface.clone(), w.ip)).collect(),
+        workloads: lab
+            .workloads()
+            .iter()
+            .map(|w| (w.host_interface.clone(), w.ip))
+            .collect(),
     };
     match built {
         Built::One(lab) => vec![node(lab)],
-        Built::Multi(multi) => (1..=multi.spec().nodes).filter_map(|k| multi.node(k)).map(node).collect(),
+        Built::Multi(multi) => (1..=multi.spec().nodes)
+            .filter_map(|k| multi.node(k))
+            .map(node)
+            .collect(),
     }
 }
 
@@ -1090,8 +1183,32 @@ fn set_ipip_workload_mtu(spec: &MultiLabSpec) -> Result<(), ScenarioError> {
         let node = spec.node_spec(k);
         for i in 1..=spec.workloads {
             let cali = node.host_interface(i);
-            cmd::run(&["ip", "-n", &node.node_netns(), "link", "set", &cali, "mtu", &mtu], cmd::CONFIG_TIMEOUT)?;
-            cmd::run(&["ip", "-n", &node.workload_netns(i), "link", "set", "eth0", "mtu", &mtu], cmd::CONFIG_TIMEOUT)?;
+            cmd::run(
+                &[
+                    "ip",
+                    "-n",
+                    &node.node_netns(),
+                    "link",
+                    "set",
+                    &cali,
+                    "mtu",
+                    &mtu,
+                ],
+                cmd::CONFIG_TIMEOUT,
+            )?;
+            cmd::run(
+                &[
+                    "ip",
+                    "-n",
+                    &node.workload_netns(i),
+                    "link",
+                    "set",
+                    "eth0",
+                    "mtu",
+                    &mtu,
+                ],
+                cmd::CONFIG_TIMEOUT,
+            )?;
         }
     }
     Ok(())
@@ -1122,7 +1239,8 @@ fn start_node(
     k: usize,
 ) -> Result<ChildGuard, ScenarioError> {
     let config_path = dir.join(format!("node{k}.toml"));
-    std::fs::write(&config_path, config).map_err(io_err(format!("writing {}", config_path.display())))?;
+    std::fs::write(&config_path, config)
+        .map_err(io_err(format!("writing {}", config_path.display())))?;
     let args = ["--config".into(), config_path.display().to_string()];
     spawn_node(opts, ns, &args, &[], dir, k)
 }
@@ -1250,10 +1368,19 @@ fn from_workload_chain(interface: &str) -> String {
 
 /// Every chain [`kernel_policy_iptables`] creates for `interfaces`, top-level ones first.
 pub fn kernel_policy_chains(interfaces: &[String]) -> Vec<String> {
-    let mut chains: Vec<String> = ["cali-FORWARD", "cali-INPUT", "cali-OUTPUT", "cali-wl-to-host"]
-        .map(String::from)
-        .into();
-    chains.extend(interfaces.iter().flat_map(|i| [from_workload_chain(i), to_workload_chain(i)]));
+    let mut chains: Vec<String> = [
+        "cali-FORWARD",
+        "cali-INPUT",
+        "cali-OUTPUT",
+        "cali-wl-to-host",
+    ]
+    .map(String::from)
+    .into();
+    chains.extend(
+        interfaces
+            .iter()
+            .flat_map(|i| [from_workload_chain(i), to_workload_chain(i)]),
+    );
     chains.extend([profile_chain("pri"), profile_chain("pro")]);
     chains
 }
@@ -1290,25 +1417,40 @@ pub fn kernel_policy_iptables(interfaces: &[String]) -> String {
     }
     rule(format!("-A cali-FORWARD {clear_mark}"));
     for i in interfaces {
-        rule(format!("-A cali-FORWARD -i {i} -j {}", from_workload_chain(i)));
-        rule(format!("-A cali-FORWARD -o {i} -j {}", to_workload_chain(i)));
+        rule(format!(
+            "-A cali-FORWARD -i {i} -j {}",
+            from_workload_chain(i)
+        ));
+        rule(format!(
+            "-A cali-FORWARD -o {i} -j {}",
+            to_workload_chain(i)
+        ));
     }
     rule(format!("-A cali-FORWARD -m mark --mark {mark} -j ACCEPT"));
     rule("-A cali-INPUT -i cali+ -j cali-wl-to-host".into());
     rule(format!("-A cali-wl-to-host {clear_mark}"));
     for i in interfaces {
-        rule(format!("-A cali-wl-to-host -i {i} -j {}", from_workload_chain(i)));
+        rule(format!(
+            "-A cali-wl-to-host -i {i} -j {}",
+            from_workload_chain(i)
+        ));
     }
-    rule(format!("-A cali-wl-to-host -m comment --comment {TO_HOST_ACCEPT_COMMENT} -j ACCEPT"));
+    rule(format!(
+        "-A cali-wl-to-host -m comment --comment {TO_HOST_ACCEPT_COMMENT} -j ACCEPT"
+    ));
     rule("-A cali-OUTPUT -o cali+ -j RETURN".into());
     for i in interfaces {
         for (chain, profile) in [(to_workload_chain(i), &pri), (from_workload_chain(i), &pro)] {
-            rule(format!("-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"));
+            rule(format!(
+                "-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+            ));
             rule(format!("-A {chain} -m conntrack --ctstate INVALID -j DROP"));
             rule(format!("-A {chain} {clear_mark}"));
             rule(format!("-A {chain} -j {profile}"));
             rule(format!("-A {chain} -m mark --mark {mark} -j RETURN"));
-            rule(format!("-A {chain} -m comment --comment {NO_PROFILE_DROP_COMMENT} -j DROP"));
+            rule(format!(
+                "-A {chain} -m comment --comment {NO_PROFILE_DROP_COMMENT} -j DROP"
+            ));
         }
     }
     let members = ipset_name(SCENARIO_NETWORK);
@@ -1341,20 +1483,43 @@ impl KernelPolicyRules {
     /// on the other node is a member of the network as much as a local one).
     fn install(nodes: Vec<PolicedNode>, dir: &Path) -> Result<KernelPolicyRules, ScenarioError> {
         let rules = KernelPolicyRules { nodes };
-        let members: Vec<String> = rules.nodes.iter().flat_map(|n| n.workloads.iter().map(|(_, ip)| ip.to_string())).collect();
+        let members: Vec<String> = rules
+            .nodes
+            .iter()
+            .flat_map(|n| n.workloads.iter().map(|(_, ip)| ip.to_string()))
+            .collect();
         let set = ipset_name(SCENARIO_NETWORK);
         for node in &rules.nodes {
             let ns = node.netns.as_str();
-            cmd::run(&["ip", "netns", "exec", ns, "ipset", "create", &set, "hash:net"], cmd::CONFIG_TIMEOUT)?;
+            cmd::run(
+                &[
+                    "ip", "netns", "exec", ns, "ipset", "create", &set, "hash:net",
+                ],
+                cmd::CONFIG_TIMEOUT,
+            )?;
             for ip in &members {
-                cmd::run(&["ip", "netns", "exec", ns, "ipset", "add", &set, ip], cmd::CONFIG_TIMEOUT)?;
+                cmd::run(
+                    &["ip", "netns", "exec", ns, "ipset", "add", &set, ip],
+                    cmd::CONFIG_TIMEOUT,
+                )?;
             }
             let interfaces: Vec<String> = node.workloads.iter().map(|(i, _)| i.clone()).collect();
             let file = dir.join(format!("{ns}.iptables"));
             std::fs::write(&file, kernel_policy_iptables(&interfaces))
                 .map_err(io_err(format!("writing {}", file.display())))?;
             let path = file.display().to_string();
-            cmd::run(&["ip", "netns", "exec", ns, KERNEL_IPTABLES.restore(), "--noflush", &path], cmd::CONFIG_TIMEOUT)?;
+            cmd::run(
+                &[
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    KERNEL_IPTABLES.restore(),
+                    "--noflush",
+                    &path,
+                ],
+                cmd::CONFIG_TIMEOUT,
+            )?;
         }
         Ok(rules)
     }
@@ -1368,7 +1533,13 @@ impl KernelPolicyRules {
             .iter()
             .find(|n| n.workloads.iter().any(|(_, ip)| *ip == to.ip))
             .ok_or_else(|| not_live(format!("no policed workload has address {}", to.ip)))?;
-        let ping = |ns: &str| exec(ns, &["ping", "-c", "1", "-W", "1", &to.ip.to_string()], Duration::from_secs(3));
+        let ping = |ns: &str| {
+            exec(
+                ns,
+                &["ping", "-c", "1", "-W", "1", &to.ip.to_string()],
+                Duration::from_secs(3),
+            )
+        };
         let allowed = || rule_packets(&node.netns, &profile_chain("pri"), MEMBER_ALLOW_COMMENT);
         let before = allowed()?;
         if !ping(&from.netns)?.status.success() {
@@ -1376,7 +1547,9 @@ impl KernelPolicyRules {
         }
         let after = allowed()?;
         if after <= before {
-            return Err(not_live(format!("{MEMBER_ALLOW_COMMENT} counted {before} before a member's ping and {after} after")));
+            return Err(not_live(format!(
+                "{MEMBER_ALLOW_COMMENT} counted {before} before a member's ping and {after} after"
+            )));
         }
         Ok(())
     }
@@ -1412,12 +1585,26 @@ impl Drop for KernelPolicyRules {
 /// Packets counted by the rule of `chain` in `ns` whose comment is `comment`.
 fn rule_packets(ns: &str, chain: &str, comment: &str) -> Result<u64, ScenarioError> {
     let out = cmd::run(
-        &["ip", "netns", "exec", ns, KERNEL_IPTABLES.iptables(), "-L", chain, "-v", "-x", "-n"],
+        &[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            KERNEL_IPTABLES.iptables(),
+            "-L",
+            chain,
+            "-v",
+            "-x",
+            "-n",
+        ],
         cmd::CONFIG_TIMEOUT,
     )?;
     let text = String::from_utf8_lossy(&out.stdout);
-    packets_of_rule(&text, comment)
-        .ok_or_else(|| ScenarioError::Run(format!("no rule commented {comment} in {chain} of {ns}:\n{text}")))
+    packets_of_rule(&text, comment).ok_or_else(|| {
+        ScenarioError::Run(format!(
+            "no rule commented {comment} in {chain} of {ns}:\n{text}"
+        ))
+    })
 }
 
 /// The packet count (first column of `iptables -L -v -x -n`) of the rule commented `comment`.
@@ -1458,10 +1645,34 @@ fn measure(
             let (tool, out) = if test == TestKind::HttpAb {
                 // -t first: it implies -n 50000, which the -n after it replaces.
                 let requests = opts.http_requests.to_string();
-                let args = ["ab", "-q", "-s", "5", "-t", &secs, "-n", &requests, "-c", &concurrency, &url];
+                let args = [
+                    "ab",
+                    "-q",
+                    "-s",
+                    "5",
+                    "-t",
+                    &secs,
+                    "-n",
+                    &requests,
+                    "-c",
+                    &concurrency,
+                    &url,
+                ];
                 ("ab", exec(&from.netns, &args, timeout)?)
             } else {
-                let args = ["wrk", "-t", "1", "-c", &concurrency, "-d", &format!("{secs}s"), "--timeout", "2s", "--latency", &url];
+                let args = [
+                    "wrk",
+                    "-t",
+                    "1",
+                    "-c",
+                    &concurrency,
+                    "-d",
+                    &format!("{secs}s"),
+                    "--timeout",
+                    "2s",
+                    "--latency",
+                    &url,
+                ];
                 ("wrk", exec(&from.netns, &args, timeout)?)
             };
             server.stop()?;
@@ -1474,17 +1685,28 @@ fn measure(
                     text.trim()
                 )));
             }
-            if tool == "ab" { parse_ab(&text) } else { parse_wrk(&text) }
+            if tool == "ab" {
+                parse_ab(&text)
+            } else {
+                parse_wrk(&text)
+            }
         }
     }
 }
 
 /// An iperf3 server in `to` for one test (`-1`), the client in `from`; the client's JSON.
-fn iperf(opts: &ScenarioOptions, from: &Endpoint, to: &Endpoint, udp: bool) -> Result<String, ScenarioError> {
+fn iperf(
+    opts: &ScenarioOptions,
+    from: &Endpoint,
+    to: &Endpoint,
+    udp: bool,
+) -> Result<String, ScenarioError> {
     let port = IPERF_PORT.to_string();
     let bind = to.ip.to_string();
     let server_child = Command::new("ip")
-        .args(["netns", "exec", &to.netns, "iperf3", "-s", "-1", "-B", &bind, "-p", &port])
+        .args([
+            "netns", "exec", &to.netns, "iperf3", "-s", "-1", "-B", &bind, "-p", &port,
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -1493,13 +1715,28 @@ fn iperf(opts: &ScenarioOptions, from: &Endpoint, to: &Endpoint, udp: bool) -> R
     let mut server = ChildGuard::new("iperf3 server", server_child);
     wait_listening(&to.netns, IPERF_PORT, &mut server)?;
     let secs = opts.iperf_secs.to_string();
-    let mut args = vec!["iperf3", "-c", &bind, "-p", &port, "-t", &secs, "-J", "--connect-timeout", "3000"];
+    let mut args = vec![
+        "iperf3",
+        "-c",
+        &bind,
+        "-p",
+        &port,
+        "-t",
+        &secs,
+        "-J",
+        "--connect-timeout",
+        "3000",
+    ];
     let rate = format!("{}M", opts.udp_mbit);
     let length = UDP_DATAGRAM_BYTES.to_string();
     if udp {
         args.extend(["-u", "-b", &rate, "-l", &length]);
     }
-    let out = exec(&from.netns, &args, Duration::from_secs(u64::from(opts.iperf_secs) + 20))?;
+    let out = exec(
+        &from.netns,
+        &args,
+        Duration::from_secs(u64::from(opts.iperf_secs) + 20),
+    )?;
     // The server leaves after its one test; stop it anyway on every path.
     server.terminate(Duration::from_secs(2));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -1507,7 +1744,9 @@ fn iperf(opts: &ScenarioOptions, from: &Endpoint, to: &Endpoint, udp: bool) -> R
         return Err(ScenarioError::Run(format!(
             "iperf3 client failed ({}): {}",
             out.status,
-            text.lines().find(|l| l.contains("\"error\"")).unwrap_or(text.trim())
+            text.lines()
+                .find(|l| l.contains("\"error\""))
+                .unwrap_or(text.trim())
         )));
     }
     Ok(text)
@@ -1524,7 +1763,9 @@ fn wait_listening(ns: &str, port: u16, server: &mut ChildGuard) -> Result<(), Sc
             return Ok(());
         }
         if server.try_wait().is_some() || Instant::now() >= deadline || cmd::interrupted() {
-            return Err(ScenarioError::Run(format!("nothing listened on port {port} in {ns} within {LISTEN_TIMEOUT:?}")));
+            return Err(ScenarioError::Run(format!(
+                "nothing listened on port {port} in {ns} within {LISTEN_TIMEOUT:?}"
+            )));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -1554,9 +1795,11 @@ impl Nginx {
         let www = dir.join("www");
         std::fs::create_dir_all(&www).map_err(io_err(format!("creating {}", www.display())))?;
         let page = dir.join("www").join(HTTP_FILE);
-        std::fs::write(&page, "x".repeat(HTTP_FILE_BYTES)).map_err(io_err(format!("writing {}", page.display())))?;
+        std::fs::write(&page, "x".repeat(HTTP_FILE_BYTES))
+            .map_err(io_err(format!("writing {}", page.display())))?;
         let conf = dir.join("nginx.conf");
-        std::fs::write(&conf, nginx_config(dir, listen)).map_err(io_err(format!("writing {}", conf.display())))?;
+        std::fs::write(&conf, nginx_config(dir, listen))
+            .map_err(io_err(format!("writing {}", conf.display())))?;
         let pid_file = dir.join("nginx.pid");
         let _ = std::fs::remove_file(&pid_file);
         let child = Command::new("ip")
@@ -1573,7 +1816,10 @@ impl Nginx {
             .map_err(io_err("starting nginx"))?;
         let mut process = ChildGuard::new("nginx", child);
         wait_listening(ns, HTTP_PORT, &mut process).map_err(|e| {
-            ScenarioError::Run(format!("{e}; nginx error log: {}", tail(&dir.join("error.log"))))
+            ScenarioError::Run(format!(
+                "{e}; nginx error log: {}",
+                tail(&dir.join("error.log"))
+            ))
         })?;
         Ok(Nginx { process, pid_file })
     }
@@ -1606,9 +1852,13 @@ impl Nginx {
 pub fn run(opts: &ScenarioOptions) -> Result<ScenariosReport, ScenarioError> {
     opts.validate()?;
     if !opts.brindle_node().is_file() {
-        return Err(ScenarioError::Run(format!("brindle-node {} is not a file", opts.brindle_node().display())));
+        return Err(ScenarioError::Run(format!(
+            "brindle-node {} is not a file",
+            opts.brindle_node().display()
+        )));
     }
-    std::fs::create_dir_all(&opts.work_dir).map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
+    std::fs::create_dir_all(&opts.work_dir)
+        .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
     let started = Instant::now();
     let scenarios = opts.scenarios();
     let mut results: Vec<ScenarioResult> = scenarios
@@ -1629,7 +1879,9 @@ pub fn run(opts: &ScenarioOptions) -> Result<ScenariosReport, ScenarioError> {
     let load_average_before = load_average();
     let mut labs = Vec::new();
     for &kind in &opts.labs {
-        let indices: Vec<usize> = (0..scenarios.len()).filter(|&i| scenarios[i].lab == kind).collect();
+        let indices: Vec<usize> = (0..scenarios.len())
+            .filter(|&i| scenarios[i].lab == kind)
+            .collect();
         if indices.is_empty() {
             continue;
         }
@@ -1649,7 +1901,9 @@ pub fn run(opts: &ScenarioOptions) -> Result<ScenariosReport, ScenarioError> {
                     None
                 }
             };
-            let Some(running) = lab.as_mut() else { continue };
+            let Some(running) = lab.as_mut() else {
+                continue;
+            };
             for &i in &indices {
                 if cmd::interrupted() {
                     return Err(ScenarioError::Run("interrupted by a signal".into()));
@@ -1733,7 +1987,13 @@ pub fn headline_metrics(test: TestKind) -> &'static [&'static str] {
         TestKind::Ping => &["rtt_p50_us", "rtt_p99_us"],
         TestKind::IperfTcp => &["gbit_per_s"],
         TestKind::IperfUdp => &["gbit_per_s", "lost_percent"],
-        TestKind::HttpAb | TestKind::HttpWrk => &["requests_per_s", "p50_ms", "p99_ms", "failed_requests", "errors"],
+        TestKind::HttpAb | TestKind::HttpWrk => &[
+            "requests_per_s",
+            "p50_ms",
+            "p99_ms",
+            "failed_requests",
+            "errors",
+        ],
     }
 }
 
@@ -1769,7 +2029,9 @@ pub fn markdown(report: &ScenariosReport) -> String {
         report.load_average_after.as_deref().unwrap_or("-"),
     );
     md.push_str(&wiring_lines(report));
-    md.push_str("| scenario | metric | brindle | kernel | brindle/kernel |\n|---|---|---:|---:|---:|\n");
+    md.push_str(
+        "| scenario | metric | brindle | kernel | brindle/kernel |\n|---|---|---:|---:|---:|\n",
+    );
     for r in &report.scenarios {
         let scenario = format!("{} {} {}", r.lab.name(), r.path.name(), r.test.name());
         for &metric in headline_metrics(r.test) {
@@ -1778,12 +2040,18 @@ pub fn markdown(report: &ScenariosReport) -> String {
             if k.is_none() && b.is_none() && (r.kernel.is_some() || r.brindle.is_some()) {
                 continue;
             }
-            let arrow = if higher_is_better(metric) { "↑" } else { "↓" };
+            let arrow = if higher_is_better(metric) {
+                "↑"
+            } else {
+                "↓"
+            };
             md.push_str(&format!(
                 "| {scenario} | {metric} {arrow} | {} | {} | {} |\n",
                 fmt(b),
                 fmt(k),
-                r.ratios.get(metric).map_or("-".into(), |x| format!("{x:.2}"))
+                r.ratios
+                    .get(metric)
+                    .map_or("-".into(), |x| format!("{x:.2}"))
             ));
         }
     }
@@ -1794,7 +2062,9 @@ pub fn markdown(report: &ScenariosReport) -> String {
             let label = format!("{} {} {}", r.lab.name(), r.path.name(), r.test.name());
             [("kernel", &r.kernel_error), ("brindle", &r.brindle_error)]
                 .into_iter()
-                .filter_map(move |(side, e)| e.as_ref().map(|e| format!("- {label} ({side}): {e}\n")))
+                .filter_map(move |(side, e)| {
+                    e.as_ref().map(|e| format!("- {label} ({side}): {e}\n"))
+                })
         })
         .collect();
     if !failures.is_empty() {
@@ -1835,7 +2105,12 @@ fn wiring_lines(report: &ScenariosReport) -> String {
 
 /// Writes the JSON report to `out` and the Markdown beside it (`.md`); returns the latter.
 pub fn write_report(report: &ScenariosReport, out: &Path) -> Result<PathBuf, ScenarioError> {
-    crate::results::write_json_and_markdown(report, &markdown(report), out).map_err(|e| ScenarioError::Io { what: e.what, source: e.source })
+    crate::results::write_json_and_markdown(report, &markdown(report), out).map_err(|e| {
+        ScenarioError::Io {
+            what: e.what,
+            source: e.source,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -1867,7 +2142,10 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
         assert_eq!(m["p50_ms"], 1.0);
         assert_eq!(m["p99_ms"], 4.0);
         let err = parse_ab("ab: invalid URL").unwrap_err().to_string();
-        assert!(err.contains("ab") && err.contains("Requests per second"), "{err}");
+        assert!(
+            err.contains("ab") && err.contains("Requests per second"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1935,7 +2213,10 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
     fn ratios_are_brindle_over_kernel_where_both_measured() {
         let kernel = Metrics::from([("a".into(), 2.0), ("b".into(), 0.0), ("c".into(), 1.0)]);
         let brindle = Metrics::from([("a".into(), 3.0), ("b".into(), 1.0)]);
-        assert_eq!(ratios(&kernel, &brindle), Metrics::from([("a".into(), 1.5)]));
+        assert_eq!(
+            ratios(&kernel, &brindle),
+            Metrics::from([("a".into(), 1.5)])
+        );
     }
 
     fn report() -> ScenariosReport {
@@ -1954,7 +2235,10 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
             http_secs: 1,
             http_file_bytes: HTTP_FILE_BYTES,
             kernel_ipip_method: None,
-            labs: vec![LabRun::new(LabKind::L2, Wiring::BrindleCni), LabRun::new(LabKind::Ipip, Wiring::Lab)],
+            labs: vec![
+                LabRun::new(LabKind::L2, Wiring::BrindleCni),
+                LabRun::new(LabKind::Ipip, Wiring::Lab),
+            ],
             load_average_before: None,
             load_average_after: None,
             elapsed_secs: 1.0,
@@ -2000,7 +2284,17 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
         assert_eq!(json["labs"][1]["wiring"], "lab");
         assert_eq!(json["labs"][1]["ipip_mode"], serde_json::Value::Null);
         assert_eq!(json["labs"][1]["workload_mtu"], 1480);
-        for field in ["quick", "ncpus", "node_mode", "pings", "iperf_secs", "udp_offered_mbit", "http_requests", "http_concurrency", "http_secs"] {
+        for field in [
+            "quick",
+            "ncpus",
+            "node_mode",
+            "pings",
+            "iperf_secs",
+            "udp_offered_mbit",
+            "http_requests",
+            "http_concurrency",
+            "http_secs",
+        ] {
             assert!(json.get(field).is_some(), "{field}");
         }
     }
@@ -2008,11 +2302,26 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
     #[test]
     fn markdown_rows_are_scenario_metric_brindle_kernel_ratio() {
         let md = markdown(&report());
-        assert!(md.contains("| l2 node-to-node iperf-tcp | gbit_per_s ↑ | 5.000 | 4.000 | 1.25 |"), "{md}");
-        assert!(md.contains("| ipip pod-to-pod ping | rtt_p50_us ↓ | - | - | - |"), "{md}");
-        assert!(md.contains("- ipip pod-to-pod ping (kernel): lab: boom"), "{md}");
-        assert!(md.contains("- l2 (wiring `brindle-cni`): brindle-node in agent mode"), "{md}");
-        assert!(md.contains("- ipip (wiring `lab`): brindle-node in file mode"), "{md}");
+        assert!(
+            md.contains("| l2 node-to-node iperf-tcp | gbit_per_s ↑ | 5.000 | 4.000 | 1.25 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| ipip pod-to-pod ping | rtt_p50_us ↓ | - | - | - |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- ipip pod-to-pod ping (kernel): lab: boom"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- l2 (wiring `brindle-cni`): brindle-node in agent mode"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- ipip (wiring `lab`): brindle-node in file mode"),
+            "{md}"
+        );
     }
 
     #[test]
@@ -2023,17 +2332,41 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
         // one-node: 5 pod-to-pod tests and 3 pod-to-node; l2: 5 pod-to-pod, 3 pod-to-node
         // (to the other node) and 3 node-to-node; ipip: 3.
         assert_eq!(all.len(), 8 + 11 + 3);
-        assert_eq!(opts.wiring, Wiring::BrindleCni, "agent mode and brindle-cni by default");
-        assert!(all.contains(&Scenario { lab: LabKind::L2, path: PathKind::NodeToNode, test: TestKind::IperfUdp }));
-        let bad = ScenarioOptions { pings: 0, ..opts.clone() };
+        assert_eq!(
+            opts.wiring,
+            Wiring::BrindleCni,
+            "agent mode and brindle-cni by default"
+        );
+        assert!(all.contains(&Scenario {
+            lab: LabKind::L2,
+            path: PathKind::NodeToNode,
+            test: TestKind::IperfUdp
+        }));
+        let bad = ScenarioOptions {
+            pings: 0,
+            ..opts.clone()
+        };
         assert!(bad.validate().unwrap_err().to_string().contains("pings"));
-        let bad = ScenarioOptions { node_mode: "busy".into(), ..opts.clone() };
-        assert!(bad.validate().unwrap_err().to_string().contains("node_mode"));
+        let bad = ScenarioOptions {
+            node_mode: "busy".into(),
+            ..opts.clone()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("node_mode"));
         assert_eq!(LabKind::parse("ipip"), Ok(LabKind::Ipip));
         assert!(LabKind::parse("l3").unwrap_err().contains("l3"));
         assert_eq!(TestKind::parse("http-wrk"), Ok(TestKind::HttpWrk));
-        let only_ping = ScenarioOptions { tests: vec![TestKind::Ping], ..opts };
-        assert!(only_ping.scenarios().iter().all(|s| s.test == TestKind::Ping));
+        let only_ping = ScenarioOptions {
+            tests: vec![TestKind::Ping],
+            ..opts
+        };
+        assert!(only_ping
+            .scenarios()
+            .iter()
+            .all(|s| s.test == TestKind::Ping));
     }
 
     #[test]
@@ -2042,7 +2375,10 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
             store: "/w/l2-brindle/store.redb".into(),
             control_socket: "/w/l2-brindle/node2.sock".into(),
         };
-        let env: BTreeMap<String, String> = agent_env(LabKind::Ipip, "sciba1n2", "interrupt", &paths).into_iter().collect();
+        let env: BTreeMap<String, String> =
+            agent_env(LabKind::Ipip, "sciba1n2", "interrupt", &paths)
+                .into_iter()
+                .collect();
         for (key, value) in [
             ("NODENAME", "sciba1n2"),
             ("IP_AUTODETECTION_METHOD", "interface=eth0"),
@@ -2053,28 +2389,49 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
             ("DATASTORE_TYPE", "embedded"),
             ("BRINDLE_EMBEDDED_PATH", "/w/l2-brindle/store.redb"),
         ] {
-            assert_eq!(env.get(key).map(String::as_str), Some(value), "{key}: {env:?}");
+            assert_eq!(
+                env.get(key).map(String::as_str),
+                Some(value),
+                "{key}: {env:?}"
+            );
         }
-        let l2: BTreeMap<String, String> = agent_env(LabKind::L2, "n", "poll", &paths).into_iter().collect();
+        let l2: BTreeMap<String, String> = agent_env(LabKind::L2, "n", "poll", &paths)
+            .into_iter()
+            .collect();
         assert_eq!(l2["CALICO_IPV4POOL_IPIP"], "Never");
         assert_eq!(l2["BRINDLE_MODE"], "poll");
         // brindle-cni reads the same store.
         let cni: Vec<(String, String)> = datastore_env(&paths.store);
-        assert!(cni.iter().all(|kv| env.get(&kv.0) == Some(&kv.1)), "{cni:?}");
+        assert!(
+            cni.iter().all(|kv| env.get(&kv.0) == Some(&kv.1)),
+            "{cni:?}"
+        );
     }
 
     #[test]
     fn every_workload_joins_one_network_with_the_pools_mtu() {
-        for (lab, mtu) in [(LabKind::OneNode, 1500), (LabKind::L2, 1500), (LabKind::Ipip, 1480)] {
-            let conf: serde_json::Value = serde_json::from_str(&scenario_netconf(lab, "scoba1n1")).unwrap();
+        for (lab, mtu) in [
+            (LabKind::OneNode, 1500),
+            (LabKind::L2, 1500),
+            (LabKind::Ipip, 1480),
+        ] {
+            let conf: serde_json::Value =
+                serde_json::from_str(&scenario_netconf(lab, "scoba1n1")).unwrap();
             assert_eq!(conf["name"], SCENARIO_NETWORK, "{conf}");
             assert_eq!(conf["type"], "brindle-cni", "{conf}");
             assert_eq!(conf["nodename"], "scoba1n1", "{conf}");
             assert_eq!(conf["mtu"], mtu, "{lab:?}: {conf}");
             assert_eq!(conf["ipam"]["type"], "brindle-ipam", "{conf}");
-            assert_eq!(conf["ipam"]["ipv4_pools"], serde_json::json!([]), "any pool: {conf}");
+            assert_eq!(
+                conf["ipam"]["ipv4_pools"],
+                serde_json::json!([]),
+                "any pool: {conf}"
+            );
         }
-        assert_eq!(scenario_netconf(LabKind::L2, "a"), scenario_netconf(LabKind::OneNode, "a"));
+        assert_eq!(
+            scenario_netconf(LabKind::L2, "a"),
+            scenario_netconf(LabKind::OneNode, "a")
+        );
         assert_eq!(Wiring::parse("brindle-cni"), Ok(Wiring::BrindleCni));
         assert_eq!(Wiring::parse("lab"), Ok(Wiring::Lab));
         assert!(Wiring::parse("file").unwrap_err().contains("\"file\""));
@@ -2084,9 +2441,17 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
     fn cni_results_give_the_workload_address() {
         let result = r#"{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/var/run/netns/x"}],
             "ips":[{"address":"192.168.12.65/32","interface":0}]}"#;
-        assert_eq!(cni_result_address(result).unwrap(), Ipv4Addr::new(192, 168, 12, 65));
-        assert!(cni_result_address(r#"{"ips":[]}"#).unwrap_err().to_string().contains("ips[0].address"));
-        let err = cni_result_address(r#"{"ips":[{"address":"fd00::1/128"}]}"#).unwrap_err().to_string();
+        assert_eq!(
+            cni_result_address(result).unwrap(),
+            Ipv4Addr::new(192, 168, 12, 65)
+        );
+        assert!(cni_result_address(r#"{"ips":[]}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("ips[0].address"));
+        let err = cni_result_address(r#"{"ips":[{"address":"fd00::1/128"}]}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("fd00::1/128"), "{err}");
         assert!(cni_result_address("CNI error").is_err());
     }
@@ -2103,16 +2468,31 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
     fn routed_nodes_get_a_route_to_the_other_subnet() {
         let spec = multi_spec(LabKind::Ipip, "t".into());
         let toml = subnet_route_toml(&spec, 1, 2);
-        assert!(toml.contains("prefix = \"10.97.0.0/24\"") && toml.contains("via = \"10.98.0.254\""), "{toml}");
+        assert!(
+            toml.contains("prefix = \"10.97.0.0/24\"") && toml.contains("via = \"10.98.0.254\""),
+            "{toml}"
+        );
         let toml = subnet_route_toml(&spec, 2, 1);
-        assert!(toml.contains("prefix = \"10.98.0.0/24\"") && toml.contains("via = \"10.97.0.254\""), "{toml}");
-        assert_eq!(subnet_route_toml(&multi_spec(LabKind::L2, "t".into()), 1, 2), "");
+        assert!(
+            toml.contains("prefix = \"10.98.0.0/24\"") && toml.contains("via = \"10.97.0.254\""),
+            "{toml}"
+        );
+        assert_eq!(
+            subnet_route_toml(&multi_spec(LabKind::L2, "t".into()), 1, 2),
+            ""
+        );
     }
 
     #[test]
     fn nginx_runs_in_the_foreground_with_everything_in_its_dir() {
         let conf = nginx_config(Path::new("/tmp/x"), Ipv4Addr::new(192, 168, 0, 2));
-        for needle in ["daemon off;", "pid /tmp/x/nginx.pid;", "access_log off;", "listen 192.168.0.2:8080;", "root /tmp/x/www;"] {
+        for needle in [
+            "daemon off;",
+            "pid /tmp/x/nginx.pid;",
+            "access_log off;",
+            "listen 192.168.0.2:8080;",
+            "root /tmp/x/www;",
+        ] {
             assert!(conf.contains(needle), "{needle}: {conf}");
         }
     }
@@ -2124,7 +2504,10 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
     /// The rules of `chain`, in order, as `-A <chain> ...` lines.
     fn chain_rules(rules: &str, chain: &str) -> Vec<String> {
         let prefix = format!("-A {chain} ");
-        rules.lines().filter_map(|l| l.strip_prefix(&prefix).map(str::to_owned)).collect()
+        rules
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+            .collect()
     }
 
     #[test]
@@ -2147,17 +2530,36 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
             // Egress is allowed: the same shape through the egress profile.
             let fw = chain_rules(&rules, &from_workload_chain(&i));
             assert_eq!(fw[3], "-j cali-pro-scnet");
-            assert!(rules.contains(&format!("-A cali-FORWARD -o {i} -j cali-tw-{i}\n")), "{rules}");
-            assert!(rules.contains(&format!("-A cali-FORWARD -i {i} -j cali-fw-{i}\n")), "{rules}");
+            assert!(
+                rules.contains(&format!("-A cali-FORWARD -o {i} -j cali-tw-{i}\n")),
+                "{rules}"
+            );
+            assert!(
+                rules.contains(&format!("-A cali-FORWARD -i {i} -j cali-fw-{i}\n")),
+                "{rules}"
+            );
         }
         let pri = chain_rules(&rules, "cali-pri-scnet");
         assert_eq!(pri.len(), 2, "{pri:?}");
-        assert!(pri[0].starts_with("-m set --match-set cali40s:scnet src "), "{pri:?}");
-        assert!(pri[0].ends_with(&format!("-j MARK --set-xmark {mark}")), "{pri:?}");
-        assert_eq!(chain_rules(&rules, "cali-pro-scnet")[0], format!("-j MARK --set-xmark {mark}"));
+        assert!(
+            pri[0].starts_with("-m set --match-set cali40s:scnet src "),
+            "{pri:?}"
+        );
+        assert!(
+            pri[0].ends_with(&format!("-j MARK --set-xmark {mark}")),
+            "{pri:?}"
+        );
+        assert_eq!(
+            chain_rules(&rules, "cali-pro-scnet")[0],
+            format!("-j MARK --set-xmark {mark}")
+        );
         // Every chain is declared once, and the restore file is one committed table.
         for chain in kernel_policy_chains(&interfaces()) {
-            assert_eq!(rules.matches(&format!(":{chain} - [0:0]\n")).count(), 1, "{chain}");
+            assert_eq!(
+                rules.matches(&format!(":{chain} - [0:0]\n")).count(),
+                1,
+                "{chain}"
+            );
         }
         assert!(rules.starts_with("*filter\n") && rules.ends_with("COMMIT\n"));
     }
@@ -2166,15 +2568,27 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
     fn workload_to_host_is_accepted_after_egress_and_host_to_workload_returns_as_in_felix() {
         let rules = kernel_policy_iptables(&interfaces());
         for builtin in ["FORWARD", "INPUT", "OUTPUT"] {
-            assert_eq!(chain_rules(&rules, builtin), vec![format!("-j cali-{builtin}")]);
+            assert_eq!(
+                chain_rules(&rules, builtin),
+                vec![format!("-j cali-{builtin}")]
+            );
         }
-        assert_eq!(chain_rules(&rules, "cali-INPUT"), vec!["-i cali+ -j cali-wl-to-host".to_string()]);
+        assert_eq!(
+            chain_rules(&rules, "cali-INPUT"),
+            vec!["-i cali+ -j cali-wl-to-host".to_string()]
+        );
         let to_host = chain_rules(&rules, "cali-wl-to-host");
         let [i1, i2] = [&interfaces()[0], &interfaces()[1]];
         assert_eq!(to_host[1], format!("-i {i1} -j cali-fw-{i1}"));
         assert_eq!(to_host[2], format!("-i {i2} -j cali-fw-{i2}"));
-        assert_eq!(to_host.last().map(String::as_str), Some(format!("-m comment --comment {TO_HOST_ACCEPT_COMMENT} -j ACCEPT").as_str()));
-        assert_eq!(chain_rules(&rules, "cali-OUTPUT"), vec!["-o cali+ -j RETURN".to_string()]);
+        assert_eq!(
+            to_host.last().map(String::as_str),
+            Some(format!("-m comment --comment {TO_HOST_ACCEPT_COMMENT} -j ACCEPT").as_str())
+        );
+        assert_eq!(
+            chain_rules(&rules, "cali-OUTPUT"),
+            vec!["-o cali+ -j RETURN".to_string()]
+        );
     }
 
     #[test]
@@ -2184,14 +2598,24 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
                        7      588 RETURN     all  --  *      *       0.0.0.0/0            0.0.0.0/0            mark match 0x10000/0x10000\n";
         assert_eq!(packets_of_rule(listing, MEMBER_ALLOW_COMMENT), Some(7));
         assert_eq!(packets_of_rule(listing, NO_PROFILE_DROP_COMMENT), None);
-        assert_eq!(packets_of_rule("garbage /* scnet-ingress-from-members */", MEMBER_ALLOW_COMMENT), None);
+        assert_eq!(
+            packets_of_rule(
+                "garbage /* scnet-ingress-from-members */",
+                MEMBER_ALLOW_COMMENT
+            ),
+            None
+        );
     }
 
     #[test]
     fn the_kernel_enforces_what_brindles_side_enforces() {
-        assert_eq!(KernelPolicy::for_wiring(Wiring::BrindleCni), KernelPolicy::Iptables);
+        assert_eq!(
+            KernelPolicy::for_wiring(Wiring::BrindleCni),
+            KernelPolicy::Iptables
+        );
         assert_eq!(KernelPolicy::for_wiring(Wiring::Lab), KernelPolicy::None);
-        let run = serde_json::to_value(LabRun::new(LabKind::L2, Wiring::BrindleCni)).unwrap_or_default();
+        let run =
+            serde_json::to_value(LabRun::new(LabKind::L2, Wiring::BrindleCni)).unwrap_or_default();
         assert_eq!(run["kernel_policy"], "iptables");
     }
 
@@ -2206,11 +2630,19 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
         let listing = |args: &[&str]| {
             let mut full = vec!["ip", "netns", "exec", ns.as_str()];
             full.extend_from_slice(args);
-            String::from_utf8_lossy(&cmd::run_unchecked(&full, cmd::CONFIG_TIMEOUT).expect("runs").stdout).into_owned()
+            String::from_utf8_lossy(
+                &cmd::run_unchecked(&full, cmd::CONFIG_TIMEOUT)
+                    .expect("runs")
+                    .stdout,
+            )
+            .into_owned()
         };
         let nodes = vec![PolicedNode {
             netns: ns.clone(),
-            workloads: vec![("calitest0001".into(), Ipv4Addr::new(192, 168, 7, 1)), ("calitest0002".into(), Ipv4Addr::new(192, 168, 7, 2))],
+            workloads: vec![
+                ("calitest0001".into(), Ipv4Addr::new(192, 168, 7, 1)),
+                ("calitest0002".into(), Ipv4Addr::new(192, 168, 7, 2)),
+            ],
         }];
         let installed = KernelPolicyRules::install(nodes, &dir);
         let rules = listing(&[KERNEL_IPTABLES.iptables(), "-S"]);
@@ -2221,11 +2653,22 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
         let _ = cmd::run_unchecked(&["ip", "netns", "del", &ns], cmd::CONFIG_TIMEOUT);
         let _ = std::fs::remove_dir_all(&dir);
 
-        for line in ["-A FORWARD -j cali-FORWARD", "-A cali-OUTPUT -o cali+ -j RETURN", "-A cali-tw-calitest0002 -j cali-pri-scnet", "-N cali-pri-scnet"] {
+        for line in [
+            "-A FORWARD -j cali-FORWARD",
+            "-A cali-OUTPUT -o cali+ -j RETURN",
+            "-A cali-tw-calitest0002 -j cali-pri-scnet",
+            "-N cali-pri-scnet",
+        ] {
             assert!(rules.contains(line), "{line} not in:\n{rules}");
         }
-        assert!(members.contains("192.168.7.1") && members.contains("192.168.7.2"), "{members}");
-        assert!(!rules_after.contains("cali-"), "left behind:\n{rules_after}");
+        assert!(
+            members.contains("192.168.7.1") && members.contains("192.168.7.2"),
+            "{members}"
+        );
+        assert!(
+            !rules_after.contains("cali-"),
+            "left behind:\n{rules_after}"
+        );
         assert!(!sets_after.contains("cali40s"), "left behind: {sets_after}");
     }
 }

@@ -139,7 +139,9 @@ impl FrameTemplate {
             return Err(invalid(
                 "size",
                 spec.frame_size,
-                format!("frame size must be between {MIN_FRAME} and {MAX_FRAME} bytes (FCS included)"),
+                format!(
+                    "frame size must be between {MIN_FRAME} and {MAX_FRAME} bytes (FCS included)"
+                ),
             ));
         }
         let len = spec.frame_size - 4;
@@ -176,7 +178,10 @@ impl FrameTemplate {
         sum = sum_words(sum, &[0, PROTO_UDP]);
         sum = sum_words(sum, &(udp_len as u16).to_be_bytes());
         sum = sum_words(sum, &f[udp_at..]);
-        let mut template = FrameTemplate { bytes: f, base_sum: sum };
+        let mut template = FrameTemplate {
+            bytes: f,
+            base_sum: sum,
+        };
         // The template itself carries a valid stamp (sequence 0, time 0).
         let mut bytes = std::mem::take(&mut template.bytes);
         template.stamp(&mut bytes, 0, 0);
@@ -283,7 +288,9 @@ pub fn monotonic_ns() -> u64 {
     };
     // SAFETY: clock_gettime writes one timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -336,7 +343,11 @@ impl SeqTracker {
 /// Frames sent but not received, and that as a fraction of those sent (0 when none were sent).
 pub fn loss_against(sent: u64, received: u64) -> (u64, f64) {
     let lost = sent.saturating_sub(received);
-    let fraction = if sent == 0 { 0.0 } else { lost as f64 / sent as f64 };
+    let fraction = if sent == 0 {
+        0.0
+    } else {
+        lost as f64 / sent as f64
+    };
     (lost, fraction)
 }
 
@@ -415,7 +426,9 @@ impl LatencyRecorder {
 fn check_dev(dev: &str) -> Result<(), XdpGenError> {
     let ok = !dev.is_empty()
         && dev.len() < libc::IFNAMSIZ
-        && dev.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
+        && dev
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -428,7 +441,8 @@ pub fn interface_mac(dev: &str) -> Result<[u8; 6], XdpGenError> {
     check_dev(dev)?;
     let path = format!("/sys/class/net/{dev}/address");
     let text = std::fs::read_to_string(&path).map_err(io(format!("reading {path}")))?;
-    parse_mac(text.trim()).ok_or_else(|| invalid("dev", dev, format!("unreadable MAC {:?}", text.trim())))
+    parse_mac(text.trim())
+        .ok_or_else(|| invalid("dev", dev, format!("unreadable MAC {:?}", text.trim())))
 }
 
 pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
@@ -441,7 +455,10 @@ pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
 }
 
 fn format_mac(mac: &[u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// The interface's IPv4 address (SIOCGIFADDR).
@@ -473,14 +490,22 @@ pub fn interface_ipv4(dev: &str) -> Result<Ipv4Addr, XdpGenError> {
 /// The next hop towards `dst` out of `dev` from a `/proc/net/route` table: the gateway of the
 /// longest matching route on `dev`, or `dst` itself for an on-link route.
 pub fn next_hop_from_routes(table: &str, dev: &str, dst: Ipv4Addr) -> Option<Ipv4Addr> {
-    let hex = |s: &str| u32::from_str_radix(s, 16).ok().map(u32::from_be).map(Ipv4Addr::from);
+    let hex = |s: &str| {
+        u32::from_str_radix(s, 16)
+            .ok()
+            .map(u32::from_be)
+            .map(Ipv4Addr::from)
+    };
     let dst_bits = u32::from(dst);
     let mut best: Option<(u32, Ipv4Addr)> = None;
     for line in table.lines().skip(1) {
         let cols: Vec<&str> = line.split_whitespace().collect();
-        let (Some(iface), Some(dest), Some(gw), Some(mask)) =
-            (cols.first(), cols.get(1).and_then(|s| hex(s)), cols.get(2).and_then(|s| hex(s)), cols.get(7).and_then(|s| hex(s)))
-        else {
+        let (Some(iface), Some(dest), Some(gw), Some(mask)) = (
+            cols.first(),
+            cols.get(1).and_then(|s| hex(s)),
+            cols.get(2).and_then(|s| hex(s)),
+            cols.get(7).and_then(|s| hex(s)),
+        ) else {
             continue;
         };
         let mask_bits = u32::from(mask);
@@ -504,7 +529,8 @@ pub fn neighbour_from_arp(table: &str, dev: &str, ip: Ipv4Addr) -> Option<[u8; 6
             continue;
         };
         // ATF_COM (0x2): the entry is resolved.
-        let complete = u32::from_str_radix(flags.trim_start_matches("0x"), 16).is_ok_and(|f| f & 0x2 != 0);
+        let complete =
+            u32::from_str_radix(flags.trim_start_matches("0x"), 16).is_ok_and(|f| f & 0x2 != 0);
         if iface == dev && complete && addr.parse() == Ok(ip) {
             return parse_mac(mac).filter(|m| *m != [0; 6]);
         }
@@ -515,9 +541,14 @@ pub fn neighbour_from_arp(table: &str, dev: &str, ip: Ipv4Addr) -> Option<[u8; 6
 /// Resolves the MAC of the next hop towards `dst`: from the neighbour table, or, if absent,
 /// after making the kernel resolve it (a datagram to the discard port of the next hop),
 /// waiting up to `wait`.
-pub fn resolve_next_hop(dev: &str, dst: Ipv4Addr, wait: Duration) -> Result<(Ipv4Addr, [u8; 6]), XdpGenError> {
+pub fn resolve_next_hop(
+    dev: &str,
+    dst: Ipv4Addr,
+    wait: Duration,
+) -> Result<(Ipv4Addr, [u8; 6]), XdpGenError> {
     check_dev(dev)?;
-    let routes = std::fs::read_to_string("/proc/net/route").map_err(io("reading /proc/net/route"))?;
+    let routes =
+        std::fs::read_to_string("/proc/net/route").map_err(io("reading /proc/net/route"))?;
     let next_hop = next_hop_from_routes(&routes, dev, dst)
         .ok_or_else(|| invalid("dst", dst, format!("no route to it out of {dev}")))?;
     let started = Instant::now();
@@ -586,7 +617,11 @@ pub struct XdpSendReport {
 /// transmit, and the interface's receive path stays with the kernel).
 pub fn xdp_send(opts: &SendOptions) -> Result<XdpSendReport, XdpGenError> {
     if opts.batch == 0 || opts.batch > MAX_BATCH {
-        return Err(invalid("batch", opts.batch, format!("must be between 1 and {MAX_BATCH}")));
+        return Err(invalid(
+            "batch",
+            opts.batch,
+            format!("must be between 1 and {MAX_BATCH}"),
+        ));
     }
     let src_ip = interface_ipv4(&opts.dev)?;
     let src_mac = interface_mac(&opts.dev)?;
@@ -605,7 +640,8 @@ pub fn xdp_send(opts: &SendOptions) -> Result<XdpSendReport, XdpGenError> {
         dev: opts.dev.clone(),
         reason,
     };
-    let frame_size = FrameSize::new(UMEM_FRAME_SIZE).map_err(|e| socket_err(format!("frame size: {e}")))?;
+    let frame_size =
+        FrameSize::new(UMEM_FRAME_SIZE).map_err(|e| socket_err(format!("frame size: {e}")))?;
     let ring = QueueSize::new(SEND_FRAMES).map_err(|e| socket_err(format!("ring size: {e}")))?;
     let small = QueueSize::new(64).map_err(|e| socket_err(format!("ring size: {e}")))?;
     let umem_config = UmemConfig::builder()
@@ -623,7 +659,10 @@ pub fn xdp_send(opts: &SendOptions) -> Result<XdpSendReport, XdpGenError> {
         .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
         .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
         .build();
-    let ifname = opts.dev.parse().map_err(|_| invalid("dev", &opts.dev, "contains a NUL byte"))?;
+    let ifname = opts
+        .dev
+        .parse()
+        .map_err(|_| invalid("dev", &opts.dev, "contains a NUL byte"))?;
     // SAFETY: the UMEM is used by this socket only.
     let (mut tx, _rx, fill_comp) = unsafe { Socket::new(socket_config, &umem, &ifname, 0) }
         .map_err(|e| socket_err(format!("socket on queue 0: {e}")))?;
@@ -654,7 +693,14 @@ pub fn xdp_send(opts: &SendOptions) -> Result<XdpSendReport, XdpGenError> {
         if elapsed >= opts.duration || (opts.count > 0 && next_seq >= opts.count) {
             break;
         }
-        done += reclaim(&mut comp, &mut completed, &mut free, base_addr, stride, frames.len());
+        done += reclaim(
+            &mut comp,
+            &mut completed,
+            &mut free,
+            base_addr,
+            stride,
+            frames.len(),
+        );
         let mut want = opts.batch as u64;
         if opts.count > 0 {
             want = want.min(opts.count - next_seq);
@@ -666,7 +712,11 @@ pub fn xdp_send(opts: &SendOptions) -> Result<XdpSendReport, XdpGenError> {
                 // Ahead of schedule: sleep until the next frame is due (at most 1 ms, so the
                 // deadline is noticed).
                 let next_at = Duration::from_secs_f64((next_seq as f64) / opts.rate_pps as f64);
-                std::thread::sleep(next_at.saturating_sub(elapsed).min(Duration::from_millis(1)));
+                std::thread::sleep(
+                    next_at
+                        .saturating_sub(elapsed)
+                        .min(Duration::from_millis(1)),
+                );
                 continue;
             }
             want = want.min(ahead);
@@ -702,7 +752,14 @@ pub fn xdp_send(opts: &SendOptions) -> Result<XdpSendReport, XdpGenError> {
     let drain_by = Instant::now() + Duration::from_millis(500);
     while done < next_seq && Instant::now() < drain_by {
         kick(fd);
-        done += reclaim(&mut comp, &mut completed, &mut free, base_addr, stride, frames.len());
+        done += reclaim(
+            &mut comp,
+            &mut completed,
+            &mut free,
+            base_addr,
+            stride,
+            frames.len(),
+        );
     }
     Ok(XdpSendReport {
         sent: done,
@@ -743,7 +800,16 @@ fn reclaim(
 /// more are waiting, which the next round's kick takes care of.
 fn kick(fd: std::os::fd::RawFd) {
     // SAFETY: a zero-length sendto on our own AF_XDP socket.
-    unsafe { libc::sendto(fd, std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
+    unsafe {
+        libc::sendto(
+            fd,
+            std::ptr::null(),
+            0,
+            libc::MSG_DONTWAIT,
+            std::ptr::null(),
+            0,
+        )
+    };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -795,7 +861,8 @@ pub fn xdp_sink(opts: &SinkOptions, on_ready: impl FnOnce()) -> Result<XdpSinkRe
     check_dev(&opts.dev)?;
     let our_ip = interface_ipv4(&opts.dev)?;
     let our_mac = interface_mac(&opts.dev)?;
-    let cname = std::ffi::CString::new(opts.dev.as_str()).map_err(|_| invalid("dev", &opts.dev, "contains a NUL byte"))?;
+    let cname = std::ffi::CString::new(opts.dev.as_str())
+        .map_err(|_| invalid("dev", &opts.dev, "contains a NUL byte"))?;
     // SAFETY: a valid NUL-terminated name.
     let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) };
     if ifindex == 0 {
@@ -819,7 +886,14 @@ pub fn xdp_sink(opts: &SinkOptions, on_ready: impl FnOnce()) -> Result<XdpSinkRe
         // moment: retry for a bounded time.
         let retry_until = Instant::now() + SINK_BUSY_RETRY;
         let port = loop {
-            match Port::open(queue as u16, &info, queue, &PortConfig::default(), &program, queue) {
+            match Port::open(
+                queue as u16,
+                &info,
+                queue,
+                &PortConfig::default(),
+                &program,
+                queue,
+            ) {
                 Err(e) if is_busy(&e) && Instant::now() < retry_until => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -894,11 +968,18 @@ pub fn xdp_sink(opts: &SinkOptions, on_ready: impl FnOnce()) -> Result<XdpSinkRe
             continue;
         }
         // SAFETY: `pollfds` holds one valid pollfd per port.
-        unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, SINK_POLL_MS) };
+        unsafe {
+            libc::poll(
+                pollfds.as_mut_ptr(),
+                pollfds.len() as libc::nfds_t,
+                SINK_POLL_MS,
+            )
+        };
     }
     for port in &ports {
         if let Ok(stats) = port.statistics() {
-            report.rx_dropped += stats.rx_dropped() + stats.rx_ring_full() + stats.rx_fill_ring_empty_descs();
+            report.rx_dropped +=
+                stats.rx_dropped() + stats.rx_ring_full() + stats.rx_fill_ring_empty_descs();
         }
     }
     report.received = tracker.received();
@@ -923,7 +1004,10 @@ pub fn xdp_sink(opts: &SinkOptions, on_ready: impl FnOnce()) -> Result<XdpSinkRe
 fn is_busy(error: &fastpath::port::PortError) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
-        if e.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error) == Some(libc::EBUSY) {
+        if e.downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+            == Some(libc::EBUSY)
+        {
             return true;
         }
         source = e.source();
@@ -1021,7 +1105,13 @@ pub struct XdpUdp {
 impl XdpUdp {
     pub fn of(send: &XdpSendReport, sink: &XdpSinkReport) -> XdpUdp {
         let (lost, loss_fraction) = loss_against(send.sent, sink.received);
-        let per_sec = |n: u64| if send.secs > 0.0 { n as f64 / send.secs } else { 0.0 };
+        let per_sec = |n: u64| {
+            if send.secs > 0.0 {
+                n as f64 / send.secs
+            } else {
+                0.0
+            }
+        };
         XdpUdp {
             frame_size: send.frame_size,
             pps_offered: per_sec(send.sent),
@@ -1056,8 +1146,16 @@ pub fn xdp_between(
     let sink_secs = (p.duration + Duration::from_secs(5)).as_secs().to_string();
     let port = p.port.to_string();
     let sink_child = std::process::Command::new("ip")
-        .args(["netns", "exec", to_ns, &exe, "xdp-sink", "--dev", "eth0", "--port", &port])
-        .args(["--duration", &sink_secs, "--idle-ms", "1000", "--ready-file"])
+        .args([
+            "netns", "exec", to_ns, &exe, "xdp-sink", "--dev", "eth0", "--port", &port,
+        ])
+        .args([
+            "--duration",
+            &sink_secs,
+            "--idle-ms",
+            "1000",
+            "--ready-file",
+        ])
         .arg(ready)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -1069,8 +1167,12 @@ pub fn xdp_between(
     while !ready.exists() {
         if let Some(status) = sink.try_wait() {
             let out = sink.wait_output(Duration::from_secs(1));
-            let stderr = out.map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string()).unwrap_or_default();
-            return Err(run_err(format!("xdp-sink exited ({status}) before it was ready: {stderr}")));
+            let stderr = out
+                .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
+                .unwrap_or_default();
+            return Err(run_err(format!(
+                "xdp-sink exited ({status}) before it was ready: {stderr}"
+            )));
         }
         if Instant::now() >= ready_by || cmd::interrupted() {
             return Err(run_err("xdp-sink did not become ready within 10 s".into()));
@@ -1083,33 +1185,68 @@ pub fn xdp_between(
     let batch = p.batch.min(MAX_BATCH).to_string();
     let duration = format!("{}", p.duration.as_secs_f64());
     let dst = to_ip.to_string();
-    let before = crate::stats::CpuTimes::read().map_err(|e| run_err(format!("reading /proc/stat: {e}")))?;
+    let before =
+        crate::stats::CpuTimes::read().map_err(|e| run_err(format!("reading /proc/stat: {e}")))?;
     let out = cmd::run_interruptible(
         &[
-            "ip", "netns", "exec", from_ns, "taskset", "-c", &cpu, &exe, "xdp-send", "--dev", "eth0", "--dst", &dst,
-            "--port", &port, "--size", &size, "--duration", &duration, "--batch", &batch,
+            "ip",
+            "netns",
+            "exec",
+            from_ns,
+            "taskset",
+            "-c",
+            &cpu,
+            &exe,
+            "xdp-send",
+            "--dev",
+            "eth0",
+            "--dst",
+            &dst,
+            "--port",
+            &port,
+            "--size",
+            &size,
+            "--duration",
+            &duration,
+            "--batch",
+            &batch,
         ],
         p.duration + Duration::from_secs(15),
     )?;
-    let after = crate::stats::CpuTimes::read().map_err(|e| run_err(format!("reading /proc/stat: {e}")))?;
+    let after =
+        crate::stats::CpuTimes::read().map_err(|e| run_err(format!("reading /proc/stat: {e}")))?;
     if cmd::interrupted() {
         return Err(run_err("interrupted by a signal".into()));
     }
     if !out.status.success() {
-        return Err(run_err(format!("xdp-send failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(run_err(format!(
+            "xdp-send failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
-    let send: XdpSendReport = serde_json::from_slice(&out.stdout)
-        .map_err(|e| run_err(format!("xdp-send printed unexpected output ({e}): {}", String::from_utf8_lossy(&out.stdout).trim())))?;
+    let send: XdpSendReport = serde_json::from_slice(&out.stdout).map_err(|e| {
+        run_err(format!(
+            "xdp-send printed unexpected output ({e}): {}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        ))
+    })?;
     let busy = before.busy_cores_until(&after, crate::stats::online_cpus());
     let sink_out = sink
         .wait_output(Duration::from_secs(15) + p.duration)
         .ok_or_else(|| run_err("xdp-sink did not finish".into()))?;
     let _ = std::fs::remove_file(ready);
     if !sink_out.status.success() {
-        return Err(run_err(format!("xdp-sink failed: {}", String::from_utf8_lossy(&sink_out.stderr).trim())));
+        return Err(run_err(format!(
+            "xdp-sink failed: {}",
+            String::from_utf8_lossy(&sink_out.stderr).trim()
+        )));
     }
-    let sink: XdpSinkReport = serde_json::from_slice(&sink_out.stdout)
-        .map_err(|e| run_err(format!("xdp-sink printed unexpected output ({e}): {}", String::from_utf8_lossy(&sink_out.stdout).trim())))?;
+    let sink: XdpSinkReport = serde_json::from_slice(&sink_out.stdout).map_err(|e| {
+        run_err(format!(
+            "xdp-sink printed unexpected output ({e}): {}",
+            String::from_utf8_lossy(&sink_out.stdout).trim()
+        ))
+    })?;
     let details = XdpUdp::of(&send, &sink);
     let send_report = crate::udp::SendReport {
         sent: send.sent,
@@ -1128,13 +1265,19 @@ pub fn xdp_between(
 /// socket generator): loss, reordering and one-way latency per side and frame size.
 pub fn markdown_details(report: &crate::e2e::E2eReport) -> String {
     let mut rows: Vec<(String, &str, &XdpUdp)> = Vec::new();
-    for (name, side) in [("kernel", &report.udp_xdp_kernel), ("brindle", &report.udp_xdp_brindle)] {
+    for (name, side) in [
+        ("kernel", &report.udp_xdp_kernel),
+        ("brindle", &report.udp_xdp_brindle),
+    ] {
         if let Some(x) = side {
             rows.push((x.frame_size.to_string(), name, x));
         }
     }
     for size in &report.by_size {
-        for (name, side) in [("kernel", Some(&size.kernel)), ("brindle", size.brindle.as_ref())] {
+        for (name, side) in [
+            ("kernel", Some(&size.kernel)),
+            ("brindle", size.brindle.as_ref()),
+        ] {
             if let Some(x) = side.and_then(|s| s.xdp.as_ref()) {
                 rows.push((size.frame_size.to_string(), name, x));
             }
@@ -1149,7 +1292,11 @@ pub fn markdown_details(report: &crate::e2e::E2eReport) -> String {
          |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for (size, side, x) in rows {
-        let lat = |f: fn(&LatencySummary) -> f64| x.latency.as_ref().map_or("-".to_string(), |l| format!("{:.1}", f(l)));
+        let lat = |f: fn(&LatencySummary) -> f64| {
+            x.latency
+                .as_ref()
+                .map_or("-".to_string(), |l| format!("{:.1}", f(l)))
+        };
         out.push_str(&format!(
             "| {size} | {side} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} |\n",
             x.pps_offered,
@@ -1204,7 +1351,12 @@ mod tests {
             assert_eq!(t.bytes().len(), size - 4);
             assert_valid(t.bytes(), &s);
             let mut frame = t.bytes().to_vec();
-            for (seq, ns) in [(1, 2), (u64::MAX, u64::MAX), (0x1234_5678_9abc, 987_654_321_000), (0, 0)] {
+            for (seq, ns) in [
+                (1, 2),
+                (u64::MAX, u64::MAX),
+                (0x1234_5678_9abc, 987_654_321_000),
+                (0, 0),
+            ] {
                 t.stamp(&mut frame, seq, ns);
                 assert_valid(&frame, &s);
                 assert_eq!(parse_stamp(&frame, 5201), Some(Stamp { seq, sent_ns: ns }));
@@ -1287,19 +1439,28 @@ mod tests {
         assert_eq!(s.samples, 1000);
         assert_eq!(r.out_of_range(), 2);
         assert!((s.p50_us - 500.0).abs() < 1.0, "{s:?}");
-        assert!(s.p50_us <= s.p90_us && s.p90_us <= s.p99_us && s.p99_us <= s.p999_us && s.p999_us <= s.max_us);
+        assert!(
+            s.p50_us <= s.p90_us
+                && s.p90_us <= s.p99_us
+                && s.p99_us <= s.p999_us
+                && s.p999_us <= s.max_us
+        );
         assert!((s.max_us - 1000.0).abs() < 1.0, "{s:?}");
     }
 
     #[test]
     fn next_hop_is_the_gateway_of_the_longest_route_on_the_device() {
         // Calico wiring: 169.254.1.1 on link, default via it.
-        let table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+        let table =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
                      eth0\t00000000\t0101FEA9\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
                      eth0\t0101FEA9\t00000000\t0005\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n\
                      eth1\t0000A8C0\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
         let gw = Ipv4Addr::new(169, 254, 1, 1);
-        assert_eq!(next_hop_from_routes(table, "eth0", Ipv4Addr::new(192, 168, 0, 2)), Some(gw));
+        assert_eq!(
+            next_hop_from_routes(table, "eth0", Ipv4Addr::new(192, 168, 0, 2)),
+            Some(gw)
+        );
         assert_eq!(next_hop_from_routes(table, "eth0", gw), Some(gw));
         let onlink = Ipv4Addr::new(192, 168, 3, 4);
         assert_eq!(next_hop_from_routes(table, "eth1", onlink), Some(onlink));
@@ -1312,9 +1473,18 @@ mod tests {
         let table = "IP address       HW type     Flags       HW address            Mask     Device\n\
                      169.254.1.1      0x1         0x2         ee:ee:ee:ee:ee:ee     *        eth0\n\
                      10.0.0.9         0x1         0x0         00:00:00:00:00:00     *        eth0\n";
-        assert_eq!(neighbour_from_arp(table, "eth0", Ipv4Addr::new(169, 254, 1, 1)), Some([0xee; 6]));
-        assert_eq!(neighbour_from_arp(table, "eth1", Ipv4Addr::new(169, 254, 1, 1)), None);
-        assert_eq!(neighbour_from_arp(table, "eth0", Ipv4Addr::new(10, 0, 0, 9)), None);
+        assert_eq!(
+            neighbour_from_arp(table, "eth0", Ipv4Addr::new(169, 254, 1, 1)),
+            Some([0xee; 6])
+        );
+        assert_eq!(
+            neighbour_from_arp(table, "eth1", Ipv4Addr::new(169, 254, 1, 1)),
+            None
+        );
+        assert_eq!(
+            neighbour_from_arp(table, "eth0", Ipv4Addr::new(10, 0, 0, 9)),
+            None
+        );
         assert_eq!(parse_mac("ee:ee:ee:ee:ee:ee:ee"), None);
         assert_eq!(parse_mac("zz:ee:ee:ee:ee:ee"), None);
     }

@@ -24,7 +24,10 @@ fn quick_one_node_run_measures_tcp_and_http_on_both_sides() {
 
     // brindle's side ran as a cluster does: agent mode, brindle-cni.
     assert_eq!(report.labs.len(), 1, "{:?}", report.labs);
-    assert_eq!((report.labs[0].lab, report.labs[0].wiring), (LabKind::OneNode, Wiring::BrindleCni));
+    assert_eq!(
+        (report.labs[0].lab, report.labs[0].wiring),
+        (LabKind::OneNode, Wiring::BrindleCni)
+    );
     assert_eq!(report.labs[0].ipip_mode.as_deref(), Some("Never"));
 
     let find = |path: PathKind, test: TestKind| {
@@ -40,7 +43,9 @@ fn quick_one_node_run_measures_tcp_and_http_on_both_sides() {
         ("kernel", &tcp.kernel, &tcp.kernel_error),
         ("brindle", &tcp.brindle, &tcp.brindle_error),
     ] {
-        let m = metrics.as_ref().unwrap_or_else(|| panic!("{side} TCP failed: {error:?}"));
+        let m = metrics
+            .as_ref()
+            .unwrap_or_else(|| panic!("{side} TCP failed: {error:?}"));
         assert!(m["gbit_per_s"] > 0.0, "{side} TCP throughput {m:?}");
     }
     assert!(tcp.ratios.contains_key("gbit_per_s"), "{:?}", tcp.ratios);
@@ -52,8 +57,13 @@ fn quick_one_node_run_measures_tcp_and_http_on_both_sides() {
         ("kernel", &to_node.kernel, &to_node.kernel_error),
         ("brindle", &to_node.brindle, &to_node.brindle_error),
     ] {
-        let m = metrics.as_ref().unwrap_or_else(|| panic!("{side} pod-to-node TCP failed: {error:?}"));
-        assert!(m["gbit_per_s"] > 0.0, "{side} pod-to-node TCP throughput {m:?}");
+        let m = metrics
+            .as_ref()
+            .unwrap_or_else(|| panic!("{side} pod-to-node TCP failed: {error:?}"));
+        assert!(
+            m["gbit_per_s"] > 0.0,
+            "{side} pod-to-node TCP throughput {m:?}"
+        );
     }
 
     let http = pod_to_pod(TestKind::HttpAb);
@@ -61,7 +71,9 @@ fn quick_one_node_run_measures_tcp_and_http_on_both_sides() {
         ("kernel", &http.kernel, &http.kernel_error),
         ("brindle", &http.brindle, &http.brindle_error),
     ] {
-        let m = metrics.as_ref().unwrap_or_else(|| panic!("{side} ab failed: {error:?}"));
+        let m = metrics
+            .as_ref()
+            .unwrap_or_else(|| panic!("{side} ab failed: {error:?}"));
         assert!(m["complete_requests"] > 0.0, "{side}: {m:?}");
         assert_eq!(m["failed_requests"], 0.0, "{side}: {m:?}");
         assert!(m["requests_per_s"] > 0.0, "{side}: {m:?}");

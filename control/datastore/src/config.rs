@@ -71,7 +71,9 @@ impl DatastoreConfig {
     }
 
     /// [`Self::from_env`] over any source of variables (tests, config files mapped to names).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<DatastoreConfig, ConfigError> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<DatastoreConfig, ConfigError> {
         let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let invalid = |variable: &str, value: &str, reason: &str| ConfigError {
             variable: variable.into(),
@@ -81,12 +83,16 @@ impl DatastoreConfig {
         let mut config = DatastoreConfig::default();
         let endpoints = var(ENV_ETCD_ENDPOINTS);
         config.datastore_type = match var(ENV_DATASTORE_TYPE) {
-            Some(value) => value.trim().parse().map_err(|reason: String| invalid(ENV_DATASTORE_TYPE, &value, &reason))?,
+            Some(value) => value
+                .trim()
+                .parse()
+                .map_err(|reason: String| invalid(ENV_DATASTORE_TYPE, &value, &reason))?,
             None if endpoints.is_some() => DatastoreType::Etcdv3,
             None => DatastoreType::Embedded,
         };
         if let Some(value) = endpoints {
-            config.etcd.endpoints = parse_endpoints(&value).map_err(|reason| invalid(ENV_ETCD_ENDPOINTS, &value, &reason))?;
+            config.etcd.endpoints = parse_endpoints(&value)
+                .map_err(|reason| invalid(ENV_ETCD_ENDPOINTS, &value, &reason))?;
         }
         config.etcd.ca_file = var(ENV_ETCD_CA_CERT_FILE).map(PathBuf::from);
         config.etcd.cert_file = var(ENV_ETCD_CERT_FILE).map(PathBuf::from);
@@ -97,7 +103,13 @@ impl DatastoreConfig {
                 .parse()
                 .ok()
                 .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 3600.0)
-                .ok_or_else(|| invalid(ENV_ETCD_TIMEOUT, &value, "expected seconds, more than 0 and at most 3600"))?;
+                .ok_or_else(|| {
+                    invalid(
+                        ENV_ETCD_TIMEOUT,
+                        &value,
+                        "expected seconds, more than 0 and at most 3600",
+                    )
+                })?;
             config.etcd.timeout = Duration::from_secs_f64(seconds);
         }
         if let Some(value) = var(ENV_EMBEDDED_PATH) {
@@ -109,8 +121,12 @@ impl DatastoreConfig {
 
 /// `http://a:2379,https://b:2379` -> the list; each needs a scheme and a host, as calicoctl's.
 pub fn parse_endpoints(value: &str) -> Result<Vec<String>, String> {
-    let endpoints: Vec<String> =
-        value.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_string).collect();
+    let endpoints: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+        .collect();
     if endpoints.is_empty() {
         return Err("no endpoint given".into());
     }
@@ -132,7 +148,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn from(vars: &[(&str, &str)]) -> Result<DatastoreConfig, ConfigError> {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         DatastoreConfig::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -147,7 +166,10 @@ mod tests {
     fn calicoctl_etcd_variables_are_read() {
         let config = from(&[
             ("DATASTORE_TYPE", "etcdv3"),
-            ("ETCD_ENDPOINTS", "https://10.0.0.1:2379, https://10.0.0.2:2379"),
+            (
+                "ETCD_ENDPOINTS",
+                "https://10.0.0.1:2379, https://10.0.0.2:2379",
+            ),
             ("ETCD_CA_CERT_FILE", "/etc/ca.pem"),
             ("ETCD_CERT_FILE", "/etc/cert.pem"),
             ("ETCD_KEY_FILE", "/etc/key.pem"),
@@ -155,7 +177,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.datastore_type, DatastoreType::Etcdv3);
-        assert_eq!(config.etcd.endpoints, ["https://10.0.0.1:2379", "https://10.0.0.2:2379"]);
+        assert_eq!(
+            config.etcd.endpoints,
+            ["https://10.0.0.1:2379", "https://10.0.0.2:2379"]
+        );
         assert_eq!(config.etcd.ca_file, Some(PathBuf::from("/etc/ca.pem")));
         assert_eq!(config.etcd.cert_file, Some(PathBuf::from("/etc/cert.pem")));
         assert_eq!(config.etcd.key_file, Some(PathBuf::from("/etc/key.pem")));
@@ -164,19 +189,40 @@ mod tests {
 
     #[test]
     fn endpoints_alone_select_etcd_and_the_embedded_path_is_configurable() {
-        assert_eq!(from(&[("ETCD_ENDPOINTS", "http://127.0.0.1:2379")]).unwrap().datastore_type, DatastoreType::Etcdv3);
-        let config = from(&[("DATASTORE_TYPE", "embedded"), ("BRINDLE_EMBEDDED_PATH", "/tmp/x.redb")]).unwrap();
-        assert_eq!((config.datastore_type, config.embedded_path), (DatastoreType::Embedded, PathBuf::from("/tmp/x.redb")));
+        assert_eq!(
+            from(&[("ETCD_ENDPOINTS", "http://127.0.0.1:2379")])
+                .unwrap()
+                .datastore_type,
+            DatastoreType::Etcdv3
+        );
+        let config = from(&[
+            ("DATASTORE_TYPE", "embedded"),
+            ("BRINDLE_EMBEDDED_PATH", "/tmp/x.redb"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (config.datastore_type, config.embedded_path),
+            (DatastoreType::Embedded, PathBuf::from("/tmp/x.redb"))
+        );
     }
 
     #[test]
     fn errors_name_the_variable_and_the_value() {
         let err = from(&[("DATASTORE_TYPE", "kubernetes")]).unwrap_err();
-        assert_eq!((err.variable.as_str(), err.value.as_str()), ("DATASTORE_TYPE", "kubernetes"));
-        assert!(err.to_string().contains("DATASTORE_TYPE=\"kubernetes\""), "{err}");
+        assert_eq!(
+            (err.variable.as_str(), err.value.as_str()),
+            ("DATASTORE_TYPE", "kubernetes")
+        );
+        assert!(
+            err.to_string().contains("DATASTORE_TYPE=\"kubernetes\""),
+            "{err}"
+        );
 
         let err = from(&[("ETCD_ENDPOINTS", "10.0.0.1:2379")]).unwrap_err();
-        assert_eq!((err.variable.as_str(), err.value.as_str()), ("ETCD_ENDPOINTS", "10.0.0.1:2379"));
+        assert_eq!(
+            (err.variable.as_str(), err.value.as_str()),
+            ("ETCD_ENDPOINTS", "10.0.0.1:2379")
+        );
         assert!(err.reason.contains("http://"), "{err}");
 
         let err = from(&[("ETCD_ENDPOINTS", " , ")]).unwrap_err();
@@ -184,6 +230,9 @@ mod tests {
         let err = from(&[("ETCD_ENDPOINTS", "http://:2379")]).unwrap_err();
         assert!(err.reason.contains("no host"), "{err}");
         let err = from(&[("ETCD_TIMEOUT", "-1")]).unwrap_err();
-        assert_eq!((err.variable.as_str(), err.value.as_str()), ("ETCD_TIMEOUT", "-1"));
+        assert_eq!(
+            (err.variable.as_str(), err.value.as_str()),
+            ("ETCD_TIMEOUT", "-1")
+        );
     }
 }

@@ -63,7 +63,10 @@ pub struct EmbeddedOptions {
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        EmbeddedOptions { change_log_len: DEFAULT_CHANGE_LOG_LEN, open_timeout: Duration::from_secs(10) }
+        EmbeddedOptions {
+            change_log_len: DEFAULT_CHANGE_LOG_LEN,
+            open_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -99,7 +102,9 @@ impl EmbeddedStore {
         let mut backoff = Duration::from_millis(5);
         let db = loop {
             let mut builder = Database::builder();
-            builder.set_cache_size(CACHE_BYTES).set_concurrency_mode(ConcurrencyMode::MultiWriter);
+            builder
+                .set_cache_size(CACHE_BYTES)
+                .set_concurrency_mode(ConcurrencyMode::MultiWriter);
             match builder.create(path) {
                 Ok(db) => break db,
                 // Held by a process that opened it exclusively (an older or foreign opener):
@@ -109,7 +114,10 @@ impl EmbeddedStore {
                     backoff = (backoff * 2).min(Duration::from_millis(200));
                 }
                 Err(e) => {
-                    return Err(DatastoreError::Unavailable(format!("opening {}: {e}", path.display())))
+                    return Err(DatastoreError::Unavailable(format!(
+                        "opening {}: {e}",
+                        path.display()
+                    )))
                 }
             }
         };
@@ -191,21 +199,34 @@ impl EmbeddedStore {
                         mod_revision: revision,
                         value: value.to_vec(),
                     };
-                    keys.insert(key, stored.encode().as_slice()).map_err(backend_error)?;
-                    Change::Put { key: key.to_string(), create_revision: stored.create_revision, value: stored.value }
+                    keys.insert(key, stored.encode().as_slice())
+                        .map_err(backend_error)?;
+                    Change::Put {
+                        key: key.to_string(),
+                        create_revision: stored.create_revision,
+                        value: stored.value,
+                    }
                 }
                 Action::Delete => {
                     keys.remove(key).map_err(backend_error)?;
-                    Change::Delete { key: key.to_string() }
+                    Change::Delete {
+                        key: key.to_string(),
+                    }
                 }
             };
-            changes.insert(revision, change.encode().as_slice()).map_err(backend_error)?;
-            meta.insert(META_REVISION, revision).map_err(backend_error)?;
+            changes
+                .insert(revision, change.encode().as_slice())
+                .map_err(backend_error)?;
+            meta.insert(META_REVISION, revision)
+                .map_err(backend_error)?;
             // Keep the last `change_log_len` revisions: (revision - len, revision].
             let keep_from = revision - self.shared.change_log_len + 1;
             if keep_from > meta_value(&meta, META_COMPACT_REVISION)? {
-                changes.retain_in(..keep_from, |_, _| false).map_err(backend_error)?;
-                meta.insert(META_COMPACT_REVISION, keep_from).map_err(backend_error)?;
+                changes
+                    .retain_in(..keep_from, |_, _| false)
+                    .map_err(backend_error)?;
+                meta.insert(META_COMPACT_REVISION, keep_from)
+                    .map_err(backend_error)?;
             }
             revision
         };
@@ -271,7 +292,9 @@ impl Datastore for EmbeddedStore {
 
     fn create(&self, key: &str, value: &[u8]) -> Result<i64> {
         self.mutate(key, |current| match current {
-            Some(_) => Err(DatastoreError::AlreadyExists { key: key.to_string() }),
+            Some(_) => Err(DatastoreError::AlreadyExists {
+                key: key.to_string(),
+            }),
             None => Ok(Action::Put(value)),
         })
     }
@@ -291,7 +314,11 @@ impl Datastore for EmbeddedStore {
         self.mutate(key, |current| {
             match expected_revision {
                 Some(expected) => check_revision(key, current, expected)?,
-                None if current.is_none() => return Err(DatastoreError::NotFound { key: key.to_string() }),
+                None if current.is_none() => {
+                    return Err(DatastoreError::NotFound {
+                        key: key.to_string(),
+                    })
+                }
                 None => {}
             }
             Ok(Action::Delete)
@@ -301,7 +328,11 @@ impl Datastore for EmbeddedStore {
 
     fn watch(&self, prefix: &str, from_revision: i64) -> Result<Watch> {
         // Like etcd, a start revision of 0 (or less) means "changes after now".
-        let start = if from_revision > 0 { from_revision } else { self.revision()? + 1 };
+        let start = if from_revision > 0 {
+            from_revision
+        } else {
+            self.revision()? + 1
+        };
         let (events, receiver) = sync_channel(WATCH_CHANNEL);
         let cancelled = Arc::new(AtomicBool::new(false));
         let watcher = ChangeLogWatcher {
@@ -312,21 +343,35 @@ impl Datastore for EmbeddedStore {
             cancelled: cancelled.clone(),
         };
         self.shared.active_watches.fetch_add(1, Ordering::SeqCst);
-        let spawned = std::thread::Builder::new().name("embedded-watch".into()).spawn(move || watcher.run());
+        let spawned = std::thread::Builder::new()
+            .name("embedded-watch".into())
+            .spawn(move || watcher.run());
         if let Err(e) = spawned {
             self.shared.active_watches.fetch_sub(1, Ordering::SeqCst);
-            return Err(DatastoreError::Backend(format!("spawning watch thread: {e}")));
+            return Err(DatastoreError::Backend(format!(
+                "spawning watch thread: {e}"
+            )));
         }
-        Ok(Watch::new(receiver, Box::new(CancelOnDrop { cancelled, shared: self.shared.clone() })))
+        Ok(Watch::new(
+            receiver,
+            Box::new(CancelOnDrop {
+                cancelled,
+                shared: self.shared.clone(),
+            }),
+        ))
     }
 }
 
 fn check_revision(key: &str, current: Option<&StoredValue>, expected: i64) -> Result<()> {
     match current {
-        None => Err(DatastoreError::NotFound { key: key.to_string() }),
-        Some(c) if c.mod_revision != expected => {
-            Err(DatastoreError::Conflict { key: key.to_string(), expected, actual: c.mod_revision })
-        }
+        None => Err(DatastoreError::NotFound {
+            key: key.to_string(),
+        }),
+        Some(c) if c.mod_revision != expected => Err(DatastoreError::Conflict {
+            key: key.to_string(),
+            expected,
+            actual: c.mod_revision,
+        }),
         Some(_) => Ok(()),
     }
 }
@@ -342,8 +387,14 @@ struct ChangeLogWatcher {
 
 /// What one read of the change log found.
 enum LogRead {
-    Events { events: Vec<WatchEvent>, next_revision: i64, more: bool },
-    Compacted { compact_revision: i64 },
+    Events {
+        events: Vec<WatchEvent>,
+        next_revision: i64,
+        more: bool,
+    },
+    Compacted {
+        compact_revision: i64,
+    },
 }
 
 impl ChangeLogWatcher {
@@ -358,7 +409,11 @@ impl ChangeLogWatcher {
             // Read the counter before the log: a commit after this read wakes the wait below.
             let seen = self.shared.local_commits();
             match self.read_log() {
-                Ok(LogRead::Events { events, next_revision, more }) => {
+                Ok(LogRead::Events {
+                    events,
+                    next_revision,
+                    more,
+                }) => {
                     for event in events {
                         if self.events.send(event).is_err() {
                             return;
@@ -374,7 +429,9 @@ impl ChangeLogWatcher {
                     return;
                 }
                 Err(e) => {
-                    let _ = self.events.send(WatchEvent::Disconnected { reason: e.to_string() });
+                    let _ = self.events.send(WatchEvent::Disconnected {
+                        reason: e.to_string(),
+                    });
                     return;
                 }
             }
@@ -392,9 +449,17 @@ impl ChangeLogWatcher {
         let changes = txn.open_table(CHANGES).map_err(backend_error)?;
         let mut events = Vec::new();
         let mut next_revision = self.next_revision;
-        for (read, entry) in changes.range(self.next_revision..).map_err(backend_error)?.enumerate() {
+        for (read, entry) in changes
+            .range(self.next_revision..)
+            .map_err(backend_error)?
+            .enumerate()
+        {
             if read == WATCH_BATCH {
-                return Ok(LogRead::Events { events, next_revision, more: true });
+                return Ok(LogRead::Events {
+                    events,
+                    next_revision,
+                    more: true,
+                });
             }
             let (revision, raw) = entry.map_err(backend_error)?;
             let revision = revision.value();
@@ -404,7 +469,11 @@ impl ChangeLogWatcher {
                 events.push(change.into_event(revision));
             }
         }
-        Ok(LogRead::Events { events, next_revision, more: false })
+        Ok(LogRead::Events {
+            events,
+            next_revision,
+            more: false,
+        })
     }
 }
 
@@ -418,7 +487,11 @@ impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         self.cancelled.store(true, Ordering::SeqCst);
         // Take the lock so the flag cannot slip in between a watcher's check and its wait.
-        let _commits = self.shared.local_commits.lock().unwrap_or_else(|p| p.into_inner());
+        let _commits = self
+            .shared
+            .local_commits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         self.shared.committed.notify_all();
     }
 }
@@ -436,9 +509,15 @@ impl OpenLock {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| DatastoreError::Unavailable(format!("opening {}: {e}", Path::new(&lock_path).display())))?;
-        file.lock()
-            .map_err(|e| DatastoreError::Unavailable(format!("locking {}: {e}", Path::new(&lock_path).display())))?;
+            .map_err(|e| {
+                DatastoreError::Unavailable(format!(
+                    "opening {}: {e}",
+                    Path::new(&lock_path).display()
+                ))
+            })?;
+        file.lock().map_err(|e| {
+            DatastoreError::Unavailable(format!("locking {}: {e}", Path::new(&lock_path).display()))
+        })?;
         Ok(OpenLock(file))
     }
 }
@@ -450,7 +529,10 @@ impl Drop for OpenLock {
 }
 
 fn meta_value(meta: &impl ReadableTable<&'static str, i64>, name: &str) -> Result<i64> {
-    Ok(meta.get(name).map_err(backend_error)?.map_or(0, |v| v.value()))
+    Ok(meta
+        .get(name)
+        .map_err(backend_error)?
+        .map_or(0, |v| v.value()))
 }
 
 fn backend_error(e: impl Into<redb::Error>) -> DatastoreError {
@@ -480,11 +562,20 @@ impl StoredValue {
     fn decode(raw: &[u8]) -> Result<StoredValue> {
         let (create, rest) = split_i64(raw).ok_or_else(|| corrupt("key"))?;
         let (modified, value) = split_i64(rest).ok_or_else(|| corrupt("key"))?;
-        Ok(StoredValue { create_revision: create, mod_revision: modified, value: value.to_vec() })
+        Ok(StoredValue {
+            create_revision: create,
+            mod_revision: modified,
+            value: value.to_vec(),
+        })
     }
 
     fn into_key_value(self, key: &str) -> KeyValue {
-        KeyValue { key: key.to_string(), value: self.value, create_revision: self.create_revision, mod_revision: self.mod_revision }
+        KeyValue {
+            key: key.to_string(),
+            value: self.value,
+            create_revision: self.create_revision,
+            mod_revision: self.mod_revision,
+        }
     }
 }
 
@@ -492,8 +583,14 @@ impl StoredValue {
 /// `0 | create_revision | key_len (u32 LE) | key | value` for a put,
 /// `1 | key` for a delete.
 enum Change {
-    Put { key: String, create_revision: i64, value: Vec<u8> },
-    Delete { key: String },
+    Put {
+        key: String,
+        create_revision: i64,
+        value: Vec<u8>,
+    },
+    Delete {
+        key: String,
+    },
 }
 
 const CHANGE_PUT: u8 = 0;
@@ -508,7 +605,11 @@ impl Change {
 
     fn encode(&self) -> Vec<u8> {
         match self {
-            Change::Put { key, create_revision, value } => {
+            Change::Put {
+                key,
+                create_revision,
+                value,
+            } => {
                 let mut out = Vec::with_capacity(13 + key.len() + value.len());
                 out.push(CHANGE_PUT);
                 out.extend_from_slice(&create_revision.to_le_bytes());
@@ -533,25 +634,44 @@ impl Change {
         match kind {
             CHANGE_PUT => {
                 let (create_revision, rest) = split_i64(rest).ok_or_else(bad)?;
-                let len_bytes: [u8; 4] = rest.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
+                let len_bytes: [u8; 4] = rest
+                    .get(..4)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(bad)?;
                 let key_len = u32::from_le_bytes(len_bytes) as usize;
                 let rest = &rest[4..];
                 let key = rest.get(..key_len).ok_or_else(bad)?;
                 let value = &rest[key_len..];
                 let key = std::str::from_utf8(key).map_err(|_| bad())?.to_string();
-                Ok(Change::Put { key, create_revision, value: value.to_vec() })
+                Ok(Change::Put {
+                    key,
+                    create_revision,
+                    value: value.to_vec(),
+                })
             }
-            CHANGE_DELETE => Ok(Change::Delete { key: std::str::from_utf8(rest).map_err(|_| bad())?.to_string() }),
+            CHANGE_DELETE => Ok(Change::Delete {
+                key: std::str::from_utf8(rest).map_err(|_| bad())?.to_string(),
+            }),
             _ => Err(bad()),
         }
     }
 
     fn into_event(self, revision: i64) -> WatchEvent {
         match self {
-            Change::Put { key, create_revision, value } => {
-                WatchEvent::Put(KeyValue { key, value, create_revision, mod_revision: revision })
-            }
-            Change::Delete { key } => WatchEvent::Delete { key, mod_revision: revision },
+            Change::Put {
+                key,
+                create_revision,
+                value,
+            } => WatchEvent::Put(KeyValue {
+                key,
+                value,
+                create_revision,
+                mod_revision: revision,
+            }),
+            Change::Delete { key } => WatchEvent::Delete {
+                key,
+                mod_revision: revision,
+            },
         }
     }
 }
@@ -567,24 +687,45 @@ mod tests {
 
     #[test]
     fn change_records_round_trip() {
-        let put = Change::Put { key: "/a/b".into(), create_revision: 7, value: b"xyz".to_vec() };
+        let put = Change::Put {
+            key: "/a/b".into(),
+            create_revision: 7,
+            value: b"xyz".to_vec(),
+        };
         match Change::decode(&put.encode()).unwrap() {
-            Change::Put { key, create_revision, value } => {
-                assert_eq!((key.as_str(), create_revision, value.as_slice()), ("/a/b", 7, &b"xyz"[..]))
+            Change::Put {
+                key,
+                create_revision,
+                value,
+            } => {
+                assert_eq!(
+                    (key.as_str(), create_revision, value.as_slice()),
+                    ("/a/b", 7, &b"xyz"[..])
+                )
             }
             Change::Delete { .. } => panic!("decoded a put as a delete"),
         }
         let delete = Change::Delete { key: "/a/c".into() };
-        assert!(matches!(Change::decode(&delete.encode()).unwrap(), Change::Delete { key } if key == "/a/c"));
+        assert!(
+            matches!(Change::decode(&delete.encode()).unwrap(), Change::Delete { key } if key == "/a/c")
+        );
     }
 
     #[test]
     fn truncated_records_are_errors_not_panics() {
-        let put = Change::Put { key: "/key".into(), create_revision: 1, value: b"v".to_vec() }.encode();
+        let put = Change::Put {
+            key: "/key".into(),
+            create_revision: 1,
+            value: b"v".to_vec(),
+        }
+        .encode();
         for len in 0..put.len() - 1 {
             // Every strict prefix that cuts into the header or the key must be refused.
             if len < 1 + 8 + 4 + 4 {
-                assert!(Change::decode(&put[..len]).is_err(), "prefix of {len} bytes accepted");
+                assert!(
+                    Change::decode(&put[..len]).is_err(),
+                    "prefix of {len} bytes accepted"
+                );
             }
         }
         assert!(Change::decode(&[9]).is_err());

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{
-    Certificate, Client, CompactionOptions, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Identity,
-    TlsOptions, Txn, TxnOp, TxnOpResponse, WatchOptions,
+    Certificate, Client, CompactionOptions, Compare, CompareOp, ConnectOptions, EventType,
+    GetOptions, Identity, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchOptions,
 };
 use tokio::time::Instant;
 
@@ -75,27 +75,40 @@ impl EtcdStore {
     /// down; the first request reports `Unavailable` if none answers within the timeout.
     pub fn connect(config: EtcdConfig) -> Result<EtcdStore> {
         if config.endpoints.is_empty() {
-            return Err(DatastoreError::Backend("no etcd endpoints configured".into()));
+            return Err(DatastoreError::Backend(
+                "no etcd endpoints configured".into(),
+            ));
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("brindle-etcd")
             .enable_all()
             .build()
-            .map_err(|e| DatastoreError::Backend(format!("starting the etcd client runtime: {e}")))?;
+            .map_err(|e| {
+                DatastoreError::Backend(format!("starting the etcd client runtime: {e}"))
+            })?;
         let options = connect_options(&config)?;
         let endpoints = config.endpoints.clone();
         let client = runtime
             .block_on(async move { Client::connect(endpoints, Some(options)).await })
-            .map_err(|e| DatastoreError::Unavailable(format!("etcd {:?}: {e}", config.endpoints)))?;
-        Ok(EtcdStore { runtime: Some(runtime), client, timeout: config.timeout, active_watches: Arc::default() })
+            .map_err(|e| {
+                DatastoreError::Unavailable(format!("etcd {:?}: {e}", config.endpoints))
+            })?;
+        Ok(EtcdStore {
+            runtime: Some(runtime),
+            client,
+            timeout: config.timeout,
+            active_watches: Arc::default(),
+        })
     }
 
     /// Compacts the key history up to `revision` (etcd `Compact`, physical): watches from an
     /// older revision then get `Compacted`.
     pub fn compact(&self, revision: i64) -> Result<()> {
         self.call(move |mut client| async move {
-            client.compact(revision, Some(CompactionOptions::new().with_physical())).await
+            client
+                .compact(revision, Some(CompactionOptions::new().with_physical()))
+                .await
         })
         .map(|_| ())
     }
@@ -106,7 +119,9 @@ impl EtcdStore {
     }
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
-        self.runtime.as_ref().expect("the runtime lives as long as the store")
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as the store")
     }
 
     /// Runs `request` on the runtime, retrying transport failures until the timeout, and waits
@@ -124,7 +139,9 @@ impl EtcdStore {
         self.runtime().spawn(async move {
             let _ = reply.send(with_retries(client, timeout, request).await);
         });
-        result.recv().map_err(|_| DatastoreError::Unavailable("etcd client runtime stopped".into()))?
+        result
+            .recv()
+            .map_err(|_| DatastoreError::Unavailable("etcd client runtime stopped".into()))?
     }
 
     /// Runs a conditional write: `succeeded` gives the new revision; otherwise the `get` in the
@@ -142,8 +159,14 @@ impl EtcdStore {
             _ => None,
         });
         match actual.flatten() {
-            Some(actual) => Err(DatastoreError::Conflict { key: key.to_string(), expected, actual }),
-            None => Err(DatastoreError::NotFound { key: key.to_string() }),
+            Some(actual) => Err(DatastoreError::Conflict {
+                key: key.to_string(),
+                expected,
+                actual,
+            }),
+            None => Err(DatastoreError::NotFound {
+                key: key.to_string(),
+            }),
         }
     }
 }
@@ -166,14 +189,17 @@ fn connect_options(config: &EtcdConfig) -> Result<ConnectOptions> {
         .with_require_leader(true);
     if config.ca_file.is_some() || config.cert_file.is_some() || config.key_file.is_some() {
         let read = |path: &PathBuf| {
-            std::fs::read(path).map_err(|e| DatastoreError::Backend(format!("reading {}: {e}", path.display())))
+            std::fs::read(path)
+                .map_err(|e| DatastoreError::Backend(format!("reading {}: {e}", path.display())))
         };
         let mut tls = TlsOptions::new();
         if let Some(ca) = &config.ca_file {
             tls = tls.ca_certificate(Certificate::from_pem(read(ca)?));
         }
         match (&config.cert_file, &config.key_file) {
-            (Some(cert), Some(key)) => tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?)),
+            (Some(cert), Some(key)) => {
+                tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?))
+            }
             (None, None) => {}
             _ => {
                 return Err(DatastoreError::Backend(
@@ -201,7 +227,9 @@ where
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(DatastoreError::Unavailable(format!("etcd: {last_error} (gave up after {timeout:?})")));
+            return Err(DatastoreError::Unavailable(format!(
+                "etcd: {last_error} (gave up after {timeout:?})"
+            )));
         }
         match tokio::time::timeout(remaining.min(attempt_limit), request(client.clone())).await {
             Ok(Ok(value)) => return Ok(value),
@@ -215,7 +243,8 @@ where
                 attempt_limit *= 2;
             }
         }
-        tokio::time::sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now()))).await;
+        tokio::time::sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now())))
+            .await;
     }
 }
 
@@ -226,7 +255,11 @@ fn is_transient(error: &etcd_client::Error) -> bool {
         etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
         etcd_client::Error::GRpcStatus(status) => matches!(
             status.code(),
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown | Code::Aborted
+            Code::Unavailable
+                | Code::DeadlineExceeded
+                | Code::Cancelled
+                | Code::Unknown
+                | Code::Aborted
         ),
         _ => false,
     }
@@ -295,7 +328,9 @@ impl Datastore for EtcdStore {
                 revision = header_revision(response.header());
             }
             out.extend(response.kvs().iter().map(key_value));
-            let Some(last) = response.kvs().last() else { break };
+            let Some(last) = response.kvs().last() else {
+                break;
+            };
             if !response.more() {
                 break;
             }
@@ -317,7 +352,9 @@ impl Datastore for EtcdStore {
         if response.succeeded() {
             Ok(header_revision(response.header()))
         } else {
-            Err(DatastoreError::AlreadyExists { key: key.to_string() })
+            Err(DatastoreError::AlreadyExists {
+                key: key.to_string(),
+            })
         }
     }
 
@@ -350,7 +387,9 @@ impl Datastore for EtcdStore {
                 async move { client.delete(key, None).await }
             })?;
             return match response.deleted() {
-                0 => Err(DatastoreError::NotFound { key: key.to_string() }),
+                0 => Err(DatastoreError::NotFound {
+                    key: key.to_string(),
+                }),
                 _ => Ok(()),
             };
         };
@@ -365,7 +404,9 @@ impl Datastore for EtcdStore {
     }
 
     fn watch(&self, prefix: &str, from_revision: i64) -> Result<Watch> {
-        let options = WatchOptions::new().with_prefix().with_start_revision(from_revision.max(0));
+        let options = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(from_revision.max(0));
         let prefix = prefix.to_string();
         // Open the stream first, so that an unreachable cluster is an error of `watch` itself.
         let stream = self.call(move |client| {
@@ -375,7 +416,8 @@ impl Datastore for EtcdStore {
         let (events, receiver) = sync_channel(WATCH_CHANNEL);
         let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
         let running = WatchRunning::start(self.active_watches.clone());
-        self.runtime().spawn(pump_watch(stream, events, cancelled, running));
+        self.runtime()
+            .spawn(pump_watch(stream, events, cancelled, running));
         Ok(Watch::new(receiver, Box::new(cancel)))
     }
 }
@@ -413,16 +455,31 @@ async fn pump_watch(
         let response = match message {
             Ok(Some(response)) => response,
             Ok(None) => {
-                deliver(&events, WatchEvent::Disconnected { reason: "etcd closed the watch stream".into() });
+                deliver(
+                    &events,
+                    WatchEvent::Disconnected {
+                        reason: "etcd closed the watch stream".into(),
+                    },
+                );
                 return;
             }
             Err(e) => {
-                deliver(&events, WatchEvent::Disconnected { reason: format!("etcd watch: {e}") });
+                deliver(
+                    &events,
+                    WatchEvent::Disconnected {
+                        reason: format!("etcd watch: {e}"),
+                    },
+                );
                 return;
             }
         };
         if response.compact_revision() > 0 {
-            deliver(&events, WatchEvent::Compacted { compact_revision: response.compact_revision() });
+            deliver(
+                &events,
+                WatchEvent::Compacted {
+                    compact_revision: response.compact_revision(),
+                },
+            );
             return;
         }
         if response.canceled() {

@@ -22,14 +22,20 @@ pub fn resource_prefix(plural: &str, namespace: Option<&str>) -> String {
 
 /// IPAM block `a.b.c.d/NN` -> `/calico/ipam/v2/assignment/ipv4/block/a.b.c.d-NN`.
 pub fn ipam_block(cidr: &str) -> String {
-    format!("/calico/ipam/v2/assignment/ipv4/block/{}", cidr.replace('/', "-"))
+    format!(
+        "/calico/ipam/v2/assignment/ipv4/block/{}",
+        cidr.replace('/', "-")
+    )
 }
 
 pub const IPAM_BLOCKS: &str = "/calico/ipam/v2/assignment/ipv4/block/";
 
 /// Block affinity of `node` -> `/calico/ipam/v2/host/<node>/ipv4/block/a.b.c.d-NN`.
 pub fn ipam_affinity(node: &str, cidr: &str) -> String {
-    format!("/calico/ipam/v2/host/{node}/ipv4/block/{}", cidr.replace('/', "-"))
+    format!(
+        "/calico/ipam/v2/host/{node}/ipv4/block/{}",
+        cidr.replace('/', "-")
+    )
 }
 
 pub fn ipam_affinity_prefix(node: &str) -> String {
@@ -51,10 +57,25 @@ mod tests {
 
     #[test]
     fn keys_follow_calicos_layout() {
-        assert_eq!(resource("ippools", None, "default-ipv4-ippool"), "/calico/resources/v3/projectcalico.org/ippools/default-ipv4-ippool");
-        assert_eq!(resource("networkpolicies", Some("ns1"), "p"), "/calico/resources/v3/projectcalico.org/networkpolicies/ns1/p");
-        assert_eq!(ipam_block("192.168.0.0/26"), "/calico/ipam/v2/assignment/ipv4/block/192.168.0.0-26");
-        assert_eq!(ipam_affinity("node1", "192.168.0.0/26"), "/calico/ipam/v2/host/node1/ipv4/block/192.168.0.0-26");
-        assert_eq!(ipam_handle("k8s-pod-network.abc"), "/calico/ipam/v2/handle/k8s-pod-network.abc");
+        assert_eq!(
+            resource("ippools", None, "default-ipv4-ippool"),
+            "/calico/resources/v3/projectcalico.org/ippools/default-ipv4-ippool"
+        );
+        assert_eq!(
+            resource("networkpolicies", Some("ns1"), "p"),
+            "/calico/resources/v3/projectcalico.org/networkpolicies/ns1/p"
+        );
+        assert_eq!(
+            ipam_block("192.168.0.0/26"),
+            "/calico/ipam/v2/assignment/ipv4/block/192.168.0.0-26"
+        );
+        assert_eq!(
+            ipam_affinity("node1", "192.168.0.0/26"),
+            "/calico/ipam/v2/host/node1/ipv4/block/192.168.0.0-26"
+        );
+        assert_eq!(
+            ipam_handle("k8s-pod-network.abc"),
+            "/calico/ipam/v2/handle/k8s-pod-network.abc"
+        );
     }
 }

@@ -54,11 +54,18 @@ pub struct KeyValue {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WatchEvent {
     Put(KeyValue),
-    Delete { key: String, mod_revision: i64 },
+    Delete {
+        key: String,
+        mod_revision: i64,
+    },
     /// The requested start revision is no longer available: resync.
-    Compacted { compact_revision: i64 },
+    Compacted {
+        compact_revision: i64,
+    },
     /// The connection to the store was lost: resync when it is back.
-    Disconnected { reason: String },
+    Disconnected {
+        reason: String,
+    },
 }
 
 /// A running watch; dropping it cancels the watch.
@@ -71,7 +78,10 @@ impl Watch {
     /// `cancel` is kept alive as long as the watch and dropped with it (backends put whatever
     /// stops their watcher there: a sender whose drop ends a task, a guard...).
     pub fn new(events: std::sync::mpsc::Receiver<WatchEvent>, cancel: Box<dyn Send>) -> Watch {
-        Watch { events, _cancel: cancel }
+        Watch {
+            events,
+            _cancel: cancel,
+        }
     }
 
     /// Next event, waiting up to `timeout`; `None` on timeout or when the watch has ended.
@@ -92,7 +102,11 @@ pub enum DatastoreError {
     #[error("resource already exists: {key}")]
     AlreadyExists { key: String },
     #[error("update conflict on {key}: expected revision {expected}, found {actual}")]
-    Conflict { key: String, expected: i64, actual: i64 },
+    Conflict {
+        key: String,
+        expected: i64,
+        actual: i64,
+    },
     #[error("datastore unavailable: {0}")]
     Unavailable(String),
     #[error("datastore error: {0}")]

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use datastore::{Datastore, DatastoreError, EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, WatchEvent};
+use datastore::{
+    Datastore, DatastoreError, EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, WatchEvent,
+};
 
 /// What a case needs from a backend beyond the trait.
 trait Fixture {
@@ -28,26 +30,46 @@ fn create_get_list_update_delete(f: &dyn Fixture) {
     let ds = f.store();
     assert_eq!(ds.get("/t/crud/a").unwrap(), None);
     let rev_a = ds.create("/t/crud/a", b"one").unwrap();
-    let kv = ds.get("/t/crud/a").unwrap().expect("created key is readable");
-    assert_eq!((kv.key.as_str(), kv.value.as_slice()), ("/t/crud/a", &b"one"[..]));
+    let kv = ds
+        .get("/t/crud/a")
+        .unwrap()
+        .expect("created key is readable");
+    assert_eq!(
+        (kv.key.as_str(), kv.value.as_slice()),
+        ("/t/crud/a", &b"one"[..])
+    );
     assert_eq!((kv.create_revision, kv.mod_revision), (rev_a, rev_a));
 
     let rev_b = ds.create("/t/crud/b", b"two").unwrap();
     ds.create("/t/crudx", b"outside the prefix").unwrap();
     let (listed, list_rev) = ds.list("/t/crud/").unwrap();
     let keys: Vec<_> = listed.iter().map(|kv| kv.key.as_str()).collect();
-    assert_eq!(keys, ["/t/crud/a", "/t/crud/b"], "list is sorted and honours the prefix");
-    assert!(list_rev > rev_b, "list revision covers the last write (the /t/crudx create)");
+    assert_eq!(
+        keys,
+        ["/t/crud/a", "/t/crud/b"],
+        "list is sorted and honours the prefix"
+    );
+    assert!(
+        list_rev > rev_b,
+        "list revision covers the last write (the /t/crudx create)"
+    );
 
     let rev_a2 = ds.update("/t/crud/a", b"uno", rev_a).unwrap();
     let kv = ds.get("/t/crud/a").unwrap().unwrap();
     assert_eq!(kv.value, b"uno");
-    assert_eq!((kv.create_revision, kv.mod_revision), (rev_a, rev_a2), "update keeps create_revision");
+    assert_eq!(
+        (kv.create_revision, kv.mod_revision),
+        (rev_a, rev_a2),
+        "update keeps create_revision"
+    );
 
     let rev_put = ds.put("/t/crud/a", b"eins").unwrap();
     assert!(rev_put > rev_a2);
     let rev_new = ds.put("/t/crud/c", b"put creates").unwrap();
-    assert_eq!(ds.get("/t/crud/c").unwrap().unwrap().create_revision, rev_new);
+    assert_eq!(
+        ds.get("/t/crud/c").unwrap().unwrap().create_revision,
+        rev_new
+    );
 
     ds.delete("/t/crud/a", Some(rev_put)).unwrap();
     ds.delete("/t/crud/b", None).unwrap();
@@ -58,16 +80,29 @@ fn create_get_list_update_delete(f: &dyn Fixture) {
 
     // A key created again after a delete starts a new life: new create_revision.
     let rev_again = ds.create("/t/crud/a", b"again").unwrap();
-    assert_eq!(ds.get("/t/crud/a").unwrap().unwrap().create_revision, rev_again);
+    assert_eq!(
+        ds.get("/t/crud/a").unwrap().unwrap().create_revision,
+        rev_again
+    );
 }
 
 fn errors_name_the_failed_condition(f: &dyn Fixture) {
     let ds = f.store();
     let rev = ds.create("/t/err/k", b"v").unwrap();
-    assert!(matches!(ds.create("/t/err/k", b"w"), Err(DatastoreError::AlreadyExists { key }) if key == "/t/err/k"));
-    assert!(matches!(ds.update("/t/err/missing", b"w", 1), Err(DatastoreError::NotFound { key }) if key == "/t/err/missing"));
-    assert!(matches!(ds.delete("/t/err/missing", None), Err(DatastoreError::NotFound { .. })));
-    assert!(matches!(ds.delete("/t/err/missing", Some(rev)), Err(DatastoreError::NotFound { .. })));
+    assert!(
+        matches!(ds.create("/t/err/k", b"w"), Err(DatastoreError::AlreadyExists { key }) if key == "/t/err/k")
+    );
+    assert!(
+        matches!(ds.update("/t/err/missing", b"w", 1), Err(DatastoreError::NotFound { key }) if key == "/t/err/missing")
+    );
+    assert!(matches!(
+        ds.delete("/t/err/missing", None),
+        Err(DatastoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        ds.delete("/t/err/missing", Some(rev)),
+        Err(DatastoreError::NotFound { .. })
+    ));
     // The failed writes changed nothing.
     assert_eq!(ds.get("/t/err/k").unwrap().unwrap().value, b"v");
     assert_eq!(ds.get("/t/err/k").unwrap().unwrap().mod_revision, rev);
@@ -78,17 +113,30 @@ fn cas_conflicts_report_the_actual_revision(f: &dyn Fixture) {
     let first = ds.create("/t/cas/k", b"1").unwrap();
     let second = ds.update("/t/cas/k", b"2", first).unwrap();
     match ds.update("/t/cas/k", b"stale", first) {
-        Err(DatastoreError::Conflict { key, expected, actual }) => {
-            assert_eq!((key.as_str(), expected, actual), ("/t/cas/k", first, second));
+        Err(DatastoreError::Conflict {
+            key,
+            expected,
+            actual,
+        }) => {
+            assert_eq!(
+                (key.as_str(), expected, actual),
+                ("/t/cas/k", first, second)
+            );
         }
         other => panic!("stale update must conflict, got {other:?}"),
     }
     match ds.delete("/t/cas/k", Some(first)) {
-        Err(DatastoreError::Conflict { expected, actual, .. }) => assert_eq!((expected, actual), (first, second)),
+        Err(DatastoreError::Conflict {
+            expected, actual, ..
+        }) => assert_eq!((expected, actual), (first, second)),
         other => panic!("stale delete must conflict, got {other:?}"),
     }
     let kv = ds.get("/t/cas/k").unwrap().unwrap();
-    assert_eq!((kv.value.as_slice(), kv.mod_revision), (&b"2"[..], second), "conflicts change nothing");
+    assert_eq!(
+        (kv.value.as_slice(), kv.mod_revision),
+        (&b"2"[..], second),
+        "conflicts change nothing"
+    );
 }
 
 fn revisions_increase_with_every_write(f: &dyn Fixture) {
@@ -108,20 +156,29 @@ fn revisions_increase_with_every_write(f: &dyn Fixture) {
 /// The writes `list_then_watch` makes after its list, and what a watch must see for them.
 fn write_watched_changes(ds: &dyn Datastore) -> Vec<WatchEvent> {
     let rev_a = ds.create("/t/watch/a", b"a1").unwrap();
-    ds.put("/t/watchers/x", b"same leading bytes, other prefix").unwrap();
+    ds.put("/t/watchers/x", b"same leading bytes, other prefix")
+        .unwrap();
     let rev_b = ds.put("/t/watch/b", b"b1").unwrap();
     let rev_a2 = ds.update("/t/watch/a", b"a2", rev_a).unwrap();
     ds.create("/t/other/y", b"outside").unwrap();
     ds.delete("/t/watch/b", None).unwrap();
     let (_, rev_del) = ds.list("/t/watch/").unwrap();
     let kv = |key: &str, value: &[u8], create, modified| {
-        WatchEvent::Put(datastore::KeyValue { key: key.into(), value: value.to_vec(), create_revision: create, mod_revision: modified })
+        WatchEvent::Put(datastore::KeyValue {
+            key: key.into(),
+            value: value.to_vec(),
+            create_revision: create,
+            mod_revision: modified,
+        })
     };
     vec![
         kv("/t/watch/a", b"a1", rev_a, rev_a),
         kv("/t/watch/b", b"b1", rev_b, rev_b),
         kv("/t/watch/a", b"a2", rev_a, rev_a2),
-        WatchEvent::Delete { key: "/t/watch/b".into(), mod_revision: rev_del },
+        WatchEvent::Delete {
+            key: "/t/watch/b".into(),
+            mod_revision: rev_del,
+        },
     ]
 }
 
@@ -138,7 +195,8 @@ fn collect(watch: &datastore::Watch, count: usize) -> Vec<WatchEvent> {
 
 fn list_then_watch_sees_exactly_the_later_changes_in_order(f: &dyn Fixture) {
     let ds = f.store();
-    ds.create("/t/watch/before", b"listed, not watched").unwrap();
+    ds.create("/t/watch/before", b"listed, not watched")
+        .unwrap();
     let (listed, list_rev) = ds.list("/t/watch/").unwrap();
     assert_eq!(listed.len(), 1);
 
@@ -159,7 +217,9 @@ fn watch_from_a_later_revision_skips_earlier_changes(f: &dyn Fixture) {
     let second = ds.put("/t/skip/k", b"2").unwrap();
     let watch = ds.watch("/t/skip/", second).unwrap();
     match collect(&watch, 1).as_slice() {
-        [WatchEvent::Put(kv)] => assert_eq!((kv.value.as_slice(), kv.mod_revision), (&b"2"[..], second)),
+        [WatchEvent::Put(kv)] => {
+            assert_eq!((kv.value.as_slice(), kv.mod_revision), (&b"2"[..], second))
+        }
         other => panic!("expected exactly the second put, got {other:?}"),
     }
 }
@@ -169,7 +229,11 @@ fn dropping_a_watch_cancels_it(f: &dyn Fixture) {
     let baseline = f.active_watches();
     let watch = ds.watch("/t/cancel/", 0).unwrap();
     ds.put("/t/cancel/k", b"v").unwrap();
-    assert_eq!(collect(&watch, 1).len(), 1, "the watch runs before it is dropped");
+    assert_eq!(
+        collect(&watch, 1).len(),
+        1,
+        "the watch runs before it is dropped"
+    );
     assert_eq!(f.active_watches(), baseline + 1);
     drop(watch);
     let deadline = Instant::now() + WAIT;
@@ -223,12 +287,20 @@ fn parallel_cas_increments_lose_no_update(f: &dyn Fixture) {
     let threads: Vec<_> = (0..8)
         .map(|_| {
             let ds = ds.clone();
-            thread::spawn(move || (0..100).map(|_| increment(ds.as_ref(), "/t/counter")).sum::<usize>())
+            thread::spawn(move || {
+                (0..100)
+                    .map(|_| increment(ds.as_ref(), "/t/counter"))
+                    .sum::<usize>()
+            })
         })
         .collect();
     let conflicts: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
     let value = ds.get("/t/counter").unwrap().unwrap().value;
-    assert_eq!(String::from_utf8(value).unwrap(), "800", "({conflicts} conflicts were retried)");
+    assert_eq!(
+        String::from_utf8(value).unwrap(),
+        "800",
+        "({conflicts} conflicts were retried)"
+    );
 }
 
 /// A listing larger than one etcd page (and, at 6 MiB, than a gRPC message) is complete, in
@@ -316,9 +388,15 @@ struct EmbeddedFixture {
 impl EmbeddedFixture {
     fn new() -> EmbeddedFixture {
         let dir = common::TempDir::new("embedded");
-        let options = EmbeddedOptions { change_log_len: TEST_CHANGE_LOG_LEN, ..Default::default() };
+        let options = EmbeddedOptions {
+            change_log_len: TEST_CHANGE_LOG_LEN,
+            ..Default::default()
+        };
         let store = EmbeddedStore::open_with(dir.path().join("store.redb"), options).unwrap();
-        EmbeddedFixture { store: Arc::new(store), _dir: dir }
+        EmbeddedFixture {
+            store: Arc::new(store),
+            _dir: dir,
+        }
     }
 }
 
@@ -351,10 +429,15 @@ fn embedded_store_persists_revisions_across_reopen() {
     let store = EmbeddedStore::open(&path).unwrap();
     let kv = store.get("/t/persist").unwrap().unwrap();
     assert_eq!((kv.value.as_slice(), kv.mod_revision), (&b"w"[..], rev));
-    assert!(store.put("/t/other", b"x").unwrap() > rev, "the revision counter survives a reopen");
+    assert!(
+        store.put("/t/other", b"x").unwrap() > rev,
+        "the revision counter survives a reopen"
+    );
     // The change log survives too: a watch replays the writes from before the reopen.
     let watch = store.watch("/t/persist", rev).unwrap();
-    assert!(matches!(watch.next_timeout(WAIT), Some(WatchEvent::Put(kv)) if kv.mod_revision == rev));
+    assert!(
+        matches!(watch.next_timeout(WAIT), Some(WatchEvent::Put(kv)) if kv.mod_revision == rev)
+    );
 }
 
 #[test]
@@ -382,7 +465,10 @@ fn embedded_in_memory_store_works() {
     let store = EmbeddedStore::open_in_memory().unwrap();
     let rev = store.create("/t/mem", b"v").unwrap();
     assert_eq!(store.get("/t/mem").unwrap().unwrap().mod_revision, rev);
-    assert!(matches!(store.create("/t/mem", b"v"), Err(DatastoreError::AlreadyExists { .. })));
+    assert!(matches!(
+        store.create("/t/mem", b"v"),
+        Err(DatastoreError::AlreadyExists { .. })
+    ));
 }
 
 // ---- etcd backend ---------------------------------------------------------------------------
@@ -395,8 +481,14 @@ struct EtcdFixture {
 impl EtcdFixture {
     fn new() -> EtcdFixture {
         let server = common::start_etcd("conformance");
-        let config = EtcdConfig { endpoints: vec![server.client_url.clone()], ..Default::default() };
-        EtcdFixture { store: Arc::new(EtcdStore::connect(config).unwrap()), server }
+        let config = EtcdConfig {
+            endpoints: vec![server.client_url.clone()],
+            ..Default::default()
+        };
+        EtcdFixture {
+            store: Arc::new(EtcdStore::connect(config).unwrap()),
+            server,
+        }
     }
 }
 
@@ -410,7 +502,10 @@ impl Fixture for EtcdFixture {
     }
     fn active_watches(&self) -> usize {
         // Counted by the server too: a dropped watch must end there, not only in the client.
-        let watchers = self.server.metric("etcd_debugging_mvcc_watcher_total").expect("etcd exports its watcher gauge");
+        let watchers = self
+            .server
+            .metric("etcd_debugging_mvcc_watcher_total")
+            .expect("etcd exports its watcher gauge");
         (watchers as usize).max(self.store.active_watches())
     }
 }
@@ -426,8 +521,15 @@ fn etcd_unreachable_is_unavailable_within_the_timeout() {
     };
     let store = EtcdStore::connect(config).unwrap();
     let started = Instant::now();
-    assert!(matches!(store.get("/t/k"), Err(DatastoreError::Unavailable(_))));
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(matches!(
+        store.get("/t/k"),
+        Err(DatastoreError::Unavailable(_))
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -440,12 +542,18 @@ fn open_picks_the_configured_backend() {
     };
     let store = datastore::open(&config).unwrap();
     store.create("/t/open", b"v").unwrap();
-    assert!(config.embedded_path.exists(), "the embedded store lives at the configured path");
+    assert!(
+        config.embedded_path.exists(),
+        "the embedded store lives at the configured path"
+    );
 
     let server = common::start_etcd("open");
     let config = datastore::DatastoreConfig {
         datastore_type: datastore::DatastoreType::Etcdv3,
-        etcd: EtcdConfig { endpoints: vec![server.client_url.clone()], ..Default::default() },
+        etcd: EtcdConfig {
+            endpoints: vec![server.client_url.clone()],
+            ..Default::default()
+        },
         ..Default::default()
     };
     let store = datastore::open(&config).unwrap();
@@ -491,7 +599,12 @@ fn embedded_two_processes_increment_without_losing_updates() {
     let children: Vec<_> = (0..2)
         .map(|_| {
             std::process::Command::new(&exe)
-                .args(["--ignored", "--exact", "embedded_child_process_increments", "--nocapture"])
+                .args([
+                    "--ignored",
+                    "--exact",
+                    "embedded_child_process_increments",
+                    "--nocapture",
+                ])
                 .env(CHILD_PATH_ENV, &path)
                 .spawn()
                 .unwrap()
@@ -508,7 +621,11 @@ fn embedded_two_processes_increment_without_losing_updates() {
     let kv = store.get("/t/counter").unwrap().unwrap();
     assert_eq!(String::from_utf8(kv.value).unwrap(), total.to_string());
     let events = collect(&watch, total);
-    assert_eq!(events.len(), total, "the watch saw every increment, including other processes'");
+    assert_eq!(
+        events.len(),
+        total,
+        "the watch saw every increment, including other processes'"
+    );
     let last = events.last().unwrap();
     assert!(matches!(last, WatchEvent::Put(last) if last.mod_revision == kv.mod_revision));
 }

@@ -10,13 +10,21 @@ use datastore::{Datastore, DatastoreError, EtcdConfig, EtcdStore, Watch, WatchEv
 
 fn client_for(members: &[common::EtcdMember]) -> EtcdStore {
     let endpoints = members.iter().map(|m| m.client_url.clone()).collect();
-    EtcdStore::connect(EtcdConfig { endpoints, timeout: Duration::from_secs(8), ..Default::default() }).unwrap()
+    EtcdStore::connect(EtcdConfig {
+        endpoints,
+        timeout: Duration::from_secs(8),
+        ..Default::default()
+    })
+    .unwrap()
 }
 
 fn leader_index(members: &[common::EtcdMember]) -> usize {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if let Some(i) = members.iter().position(|m| m.metric("etcd_server_is_leader") == Some(1.0)) {
+        if let Some(i) = members
+            .iter()
+            .position(|m| m.metric("etcd_server_is_leader") == Some(1.0))
+        {
             return i;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -27,9 +35,19 @@ fn leader_index(members: &[common::EtcdMember]) -> usize {
 /// Reads, writes and CAS all work; returns the revision of the last write.
 fn check_store_works(store: &EtcdStore, round: &str) -> i64 {
     let key = format!("/t/cluster/{round}");
-    let created = store.create(&key, b"1").unwrap_or_else(|e| panic!("{round}: create: {e}"));
-    assert!(matches!(store.create(&key, b"again"), Err(DatastoreError::AlreadyExists { .. })), "{round}");
-    let updated = store.update(&key, b"2", created).unwrap_or_else(|e| panic!("{round}: update: {e}"));
+    let created = store
+        .create(&key, b"1")
+        .unwrap_or_else(|e| panic!("{round}: create: {e}"));
+    assert!(
+        matches!(
+            store.create(&key, b"again"),
+            Err(DatastoreError::AlreadyExists { .. })
+        ),
+        "{round}"
+    );
+    let updated = store
+        .update(&key, b"2", created)
+        .unwrap_or_else(|e| panic!("{round}: update: {e}"));
     match store.update(&key, b"stale", created) {
         Err(DatastoreError::Conflict { actual, .. }) => assert_eq!(actual, updated, "{round}"),
         other => panic!("{round}: stale CAS must conflict, got {other:?}"),
@@ -55,7 +73,10 @@ fn check_watch_survives_or_resyncs(store: &EtcdStore, watch: Watch, revision: i6
                 let resynced = store.watch("/t/cluster/", list_rev + 1).unwrap();
                 let next = store.put("/t/cluster/after-resync", b"x").unwrap();
                 let event = resynced.next_timeout(Duration::from_secs(10));
-                assert!(matches!(event, Some(WatchEvent::Put(ref kv)) if kv.mod_revision == next), "resync: {event:?}");
+                assert!(
+                    matches!(event, Some(WatchEvent::Put(ref kv)) if kv.mod_revision == next),
+                    "resync: {event:?}"
+                );
                 return;
             }
             Some(WatchEvent::Compacted { .. }) => panic!("nothing was compacted"),
@@ -79,7 +100,10 @@ fn killing_the_leader_keeps_the_store_working() {
     for round in 0..5 {
         last = check_store_works(&store, &format!("after-kill-{round}"));
     }
-    assert!(store.get("/t/cluster/before").unwrap().is_some(), "data written before the kill survives");
+    assert!(
+        store.get("/t/cluster/before").unwrap().is_some(),
+        "data written before the kill survives"
+    );
     check_watch_survives_or_resyncs(&store, watch, last);
 }
 
@@ -98,7 +122,10 @@ fn a_stopped_follower_does_not_stall_the_client() {
     for round in 0..5 {
         last = check_store_works(&store, &format!("stopped-{round}"));
     }
-    eprintln!("5 rounds with a stopped member took {:?}", started.elapsed());
+    eprintln!(
+        "5 rounds with a stopped member took {:?}",
+        started.elapsed()
+    );
     check_watch_survives_or_resyncs(&store, watch, last);
     members[follower].signal(libc::SIGCONT);
     members[follower].wait_healthy(Duration::from_secs(20));

@@ -10,18 +10,77 @@ use std::time::{Duration, Instant};
 use datastore::{Datastore, EtcdConfig, EtcdStore};
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl").args(args).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
     assert!(status.unwrap().success(), "openssl {args:?} failed");
 }
 
 /// A CA and two certificates it signed: `server` (for 127.0.0.1) and `client`.
 fn make_certificates(dir: &Path) {
-    openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=brindle-test-ca"]);
-    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=brindle-test-ca",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
     for name in ["server", "client"] {
-        openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", &format!("/CN={name}")]);
-        openssl(dir, &["x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", &format!("{name}.pem"), "-days", "1", "-extfile", &format!("{name}.ext")]);
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "1",
+                "-extfile",
+                &format!("{name}.ext"),
+            ],
+        );
     }
 }
 
@@ -35,19 +94,42 @@ fn etcd_over_tls_with_client_certificates() {
     let peer = format!("http://127.0.0.1:{peer_port}");
     let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
     let p = |name: &str| dir.path().join(name);
-    let mut etcd = KillOnDrop(Command::new(common::ETCD_BINARY)
-        .args(["--name", "tls0", "--listen-client-urls", &url, "--advertise-client-urls", &url])
-        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
-        .args(["--initial-cluster", &format!("tls0={peer}"), "--initial-cluster-state", "new"])
-        .arg("--data-dir").arg(p("data"))
-        .arg("--cert-file").arg(p("server.pem"))
-        .arg("--key-file").arg(p("server.key"))
-        .arg("--trusted-ca-file").arg(p("ca.pem"))
-        .arg("--client-cert-auth")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap());
+    let mut etcd = KillOnDrop(
+        Command::new(common::ETCD_BINARY)
+            .args([
+                "--name",
+                "tls0",
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args([
+                "--initial-cluster",
+                &format!("tls0={peer}"),
+                "--initial-cluster-state",
+                "new",
+            ])
+            .arg("--data-dir")
+            .arg(p("data"))
+            .arg("--cert-file")
+            .arg(p("server.pem"))
+            .arg("--key-file")
+            .arg(p("server.key"))
+            .arg("--trusted-ca-file")
+            .arg(p("ca.pem"))
+            .arg("--client-cert-auth")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
 
     let config = EtcdConfig {
         endpoints: vec![url.clone()],
@@ -67,17 +149,33 @@ fn etcd_over_tls_with_client_certificates() {
     };
     let read_back = store.get("/t/tls");
     // Without a client certificate the server refuses the client.
-    let anonymous = EtcdStore::connect(EtcdConfig { cert_file: None, key_file: None, ..config }).unwrap();
+    let anonymous = EtcdStore::connect(EtcdConfig {
+        cert_file: None,
+        key_file: None,
+        ..config
+    })
+    .unwrap();
     let refused = anonymous.get("/t/tls");
     etcd.kill();
 
     let rev = result.unwrap_or_else(|e| {
         let log = std::fs::read_to_string(p("etcd.log")).unwrap_or_default();
-        panic!("TLS put failed: {e}\n{}", log.lines().rev().take(20).collect::<Vec<_>>().join("\n"))
+        panic!(
+            "TLS put failed: {e}\n{}",
+            log.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+        )
     });
-    let kv = read_back.unwrap().expect("the key written over TLS reads back");
-    assert_eq!((kv.value.as_slice(), kv.mod_revision), (&b"secret"[..], rev));
-    assert!(refused.is_err(), "a client without a certificate must be refused");
+    let kv = read_back
+        .unwrap()
+        .expect("the key written over TLS reads back");
+    assert_eq!(
+        (kv.value.as_slice(), kv.mod_revision),
+        (&b"secret"[..], rev)
+    );
+    assert!(
+        refused.is_err(),
+        "a client without a certificate must be refused"
+    );
 }
 
 /// The test's etcd, killed by its pid even when an assertion fails first.

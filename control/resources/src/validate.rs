@@ -378,9 +378,15 @@ mod subdomain_tests {
     #[test]
     fn only_the_whole_subdomain_is_length_limited() {
         let wep = format!("node1-cni-{}-eth0", "ab12".repeat(16));
-        assert!(is_dns_subdomain(&wep), "64-hex container ids make valid endpoint names");
+        assert!(
+            is_dns_subdomain(&wep),
+            "64-hex container ids make valid endpoint names"
+        );
         assert!(!is_dns_subdomain(&"a".repeat(254)));
         assert!(!is_dns_subdomain("a..b") && !is_dns_subdomain("-a") && !is_dns_subdomain("A"));
-        assert!(!is_dns_label(&"a".repeat(64)), "labels (namespaces, tiers) keep their 63 limit");
+        assert!(
+            !is_dns_label(&"a".repeat(64)),
+            "labels (namespaces, tiers) keep their 63 limit"
+        );
     }
 }

@@ -249,7 +249,9 @@ fn start_speaker(
         ..SpeakerConfig::new(local.asn, router_id, listen)
     };
     let speaker = runtime.block_on(Speaker::start(config))?;
-    let fib = speaker.fib_changes().ok_or(bgp::speaker::SpeakerError::Stopped)?;
+    let fib = speaker
+        .fib_changes()
+        .ok_or(bgp::speaker::SpeakerError::Stopped)?;
     tracing::info!(asn = local.asn, %router_id, %listen, cluster_id = ?local.cluster_id, "BGP speaker started");
     Ok((speaker, fib))
 }
@@ -350,12 +352,34 @@ mod tests {
         let subnet = subnet_of("172.16.0.1".parse().unwrap(), 24);
         let same: Ipv4Addr = "172.16.0.2".parse().unwrap();
         let other: Ipv4Addr = "172.17.0.2".parse().unwrap();
-        assert_eq!(encap_for(&v, prefix("10.1.4.0/26"), same, subnet), RouteEncap::Ipip);
-        assert_eq!(encap_for(&v, prefix("10.2.4.0/26"), same, subnet), RouteEncap::None, "CrossSubnet, same subnet");
-        assert_eq!(encap_for(&v, prefix("10.2.4.0/26"), other, subnet), RouteEncap::Ipip, "CrossSubnet, other subnet");
-        assert_eq!(encap_for(&v, prefix("10.3.4.0/26"), other, subnet), RouteEncap::None);
-        assert_eq!(encap_for(&v, prefix("10.9.0.0/26"), other, subnet), RouteEncap::None, "in no pool: plain");
-        assert_eq!(encap_for(&v, prefix("10.0.0.0/8"), other, subnet), RouteEncap::None, "wider than every pool");
+        assert_eq!(
+            encap_for(&v, prefix("10.1.4.0/26"), same, subnet),
+            RouteEncap::Ipip
+        );
+        assert_eq!(
+            encap_for(&v, prefix("10.2.4.0/26"), same, subnet),
+            RouteEncap::None,
+            "CrossSubnet, same subnet"
+        );
+        assert_eq!(
+            encap_for(&v, prefix("10.2.4.0/26"), other, subnet),
+            RouteEncap::Ipip,
+            "CrossSubnet, other subnet"
+        );
+        assert_eq!(
+            encap_for(&v, prefix("10.3.4.0/26"), other, subnet),
+            RouteEncap::None
+        );
+        assert_eq!(
+            encap_for(&v, prefix("10.9.0.0/26"), other, subnet),
+            RouteEncap::None,
+            "in no pool: plain"
+        );
+        assert_eq!(
+            encap_for(&v, prefix("10.0.0.0/8"), other, subnet),
+            RouteEncap::None,
+            "wider than every pool"
+        );
     }
 
     #[test]
@@ -373,7 +397,10 @@ mod tests {
                 endpoint("n2", "c", "10.1.0.71"),
             ],
         );
-        let announced: Vec<String> = originated_prefixes(&v).iter().map(|p| p.to_string()).collect();
+        let announced: Vec<String> = originated_prefixes(&v)
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
         assert_eq!(announced, ["10.1.0.0/26", "10.1.0.70/32"]);
     }
 }

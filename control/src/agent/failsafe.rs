@@ -29,15 +29,29 @@ impl Failsafe {
     pub fn from_env() -> Failsafe {
         let read = |var: &str| {
             let value = std::env::var(var).ok()?;
-            parse_env(var, &value).map_err(|e| tracing::error!("{e}; using the datastore's or Calico's default failsafe ports")).ok()
+            parse_env(var, &value)
+                .map_err(|e| {
+                    tracing::error!("{e}; using the datastore's or Calico's default failsafe ports")
+                })
+                .ok()
         };
-        Failsafe { inbound: read(INBOUND_ENV), outbound: read(OUTBOUND_ENV) }
+        Failsafe {
+            inbound: read(INBOUND_ENV),
+            outbound: read(OUTBOUND_ENV),
+        }
     }
 
     /// From FelixConfiguration (validated on write, so every entry is TCP, UDP or SCTP).
     pub fn from_config(spec: &FelixConfigurationSpec) -> Failsafe {
-        let convert = |ports: &Option<Vec<ProtoPort>>| ports.as_ref().map(|ps| ps.iter().filter_map(from_proto_port).collect());
-        Failsafe { inbound: convert(&spec.failsafe_inbound_host_ports), outbound: convert(&spec.failsafe_outbound_host_ports) }
+        let convert = |ports: &Option<Vec<ProtoPort>>| {
+            ports
+                .as_ref()
+                .map(|ps| ps.iter().filter_map(from_proto_port).collect())
+        };
+        Failsafe {
+            inbound: convert(&spec.failsafe_inbound_host_ports),
+            outbound: convert(&spec.failsafe_outbound_host_ports),
+        }
     }
 }
 
@@ -52,7 +66,14 @@ pub fn default_outbound() -> Vec<FailsafePort> {
 }
 
 fn defaults(list: &[(&str, u16)]) -> Vec<FailsafePort> {
-    list.iter().filter_map(|&(name, port)| Some(FailsafePort { protocol: protocol_number(name)?, port })).collect()
+    list.iter()
+        .filter_map(|&(name, port)| {
+            Some(FailsafePort {
+                protocol: protocol_number(name)?,
+                port,
+            })
+        })
+        .collect()
 }
 
 fn from_proto_port(p: &ProtoPort) -> Option<FailsafePort> {
@@ -61,7 +82,10 @@ fn from_proto_port(p: &ProtoPort) -> Option<FailsafePort> {
     if port.is_none() {
         tracing::warn!(protocol = protocol, net = ?p.net, "a failsafe entry for any port of a network is not supported; left out");
     }
-    Some(FailsafePort { protocol, port: port? })
+    Some(FailsafePort {
+        protocol,
+        port: port?,
+    })
 }
 
 /// Felix's list syntax: `none`, or comma-separated `<protocol>:<port>` or
@@ -74,10 +98,15 @@ pub fn parse_env(var: &str, value: &str) -> Result<Vec<FailsafePort>, String> {
     let mut ports = Vec::new();
     for item in value.split(',').map(str::trim) {
         let bad = |why: &str| format!("{var}={value:?}: entry {item:?}: {why}");
-        let (protocol, rest) = item.split_once(':').ok_or_else(|| bad("expected <protocol>:<port>"))?;
+        let (protocol, rest) = item
+            .split_once(':')
+            .ok_or_else(|| bad("expected <protocol>:<port>"))?;
         let port = rest.rsplit_once(':').map_or(rest, |(_, port)| port);
-        let protocol = protocol_number(protocol).ok_or_else(|| bad("the protocol must be tcp, udp or sctp"))?;
-        let port: u16 = port.parse().map_err(|_| bad("the port must be a number between 1 and 65535"))?;
+        let protocol = protocol_number(protocol)
+            .ok_or_else(|| bad("the protocol must be tcp, udp or sctp"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| bad("the port must be a number between 1 and 65535"))?;
         if port == 0 {
             return Err(bad("the port must be a number between 1 and 65535"));
         }
@@ -107,26 +136,60 @@ mod tests {
 
     #[test]
     fn environment_lists_read_as_felix_writes_them() {
-        assert_eq!(parse_env(INBOUND_ENV, "tcp:22, UDP:68,tcp:10.0.0.0/8:6443"), Ok(vec![tcp(22), FailsafePort { protocol: 17, port: 68 }, tcp(6443)]));
-        assert_eq!(parse_env(INBOUND_ENV, "tcp:[fd00::/8]:179"), Ok(vec![tcp(179)]), "a net with colons");
+        assert_eq!(
+            parse_env(INBOUND_ENV, "tcp:22, UDP:68,tcp:10.0.0.0/8:6443"),
+            Ok(vec![
+                tcp(22),
+                FailsafePort {
+                    protocol: 17,
+                    port: 68
+                },
+                tcp(6443)
+            ])
+        );
+        assert_eq!(
+            parse_env(INBOUND_ENV, "tcp:[fd00::/8]:179"),
+            Ok(vec![tcp(179)]),
+            "a net with colons"
+        );
         assert_eq!(parse_env(INBOUND_ENV, "none"), Ok(Vec::new()));
         assert_eq!(parse_env(INBOUND_ENV, ""), Ok(Vec::new()));
         assert_eq!(parse_env(INBOUND_ENV, "tcp:22,tcp:22"), Ok(vec![tcp(22)]));
-        for (bad, why) in [("icmp:1", "protocol"), ("tcp:ssh", "port"), ("tcp:0", "port"), ("tcp:70000", "port"), ("22", "expected")] {
+        for (bad, why) in [
+            ("icmp:1", "protocol"),
+            ("tcp:ssh", "port"),
+            ("tcp:0", "port"),
+            ("tcp:70000", "port"),
+            ("22", "expected"),
+        ] {
             let err = parse_env(INBOUND_ENV, bad).unwrap_err();
-            assert!(err.contains(INBOUND_ENV) && err.contains(bad) && err.contains(why), "{bad}: {err}");
+            assert!(
+                err.contains(INBOUND_ENV) && err.contains(bad) && err.contains(why),
+                "{bad}: {err}"
+            );
         }
     }
 
     #[test]
     fn defaults_are_calicos_and_configuration_replaces_them_per_direction() {
         let inbound = default_inbound();
-        assert!(inbound.contains(&tcp(22)) && inbound.contains(&tcp(179)) && inbound.contains(&tcp(2379)));
-        assert!(default_outbound().contains(&FailsafePort { protocol: 17, port: 53 }));
+        assert!(
+            inbound.contains(&tcp(22))
+                && inbound.contains(&tcp(179))
+                && inbound.contains(&tcp(2379))
+        );
+        assert!(default_outbound().contains(&FailsafePort {
+            protocol: 17,
+            port: 53
+        }));
         let spec: FelixConfigurationSpec =
             serde_json::from_str(r#"{"failsafeInboundHostPorts": [{"protocol": "TCP", "port": 2222}, {"protocol": "UDP", "port": 0, "net": "10.0.0.0/8"}]}"#).unwrap();
         let config = Failsafe::from_config(&spec);
-        assert_eq!(config.inbound, Some(vec![tcp(2222)]), "port 0 (any port of a net) left out");
+        assert_eq!(
+            config.inbound,
+            Some(vec![tcp(2222)]),
+            "port 0 (any port of a net) left out"
+        );
         assert_eq!(config.outbound, None, "not set: the default applies");
     }
 }

@@ -2,23 +2,41 @@
 
 use datastore::{keys, KeyValue};
 use resources::{
-    AsNumber, BgpConfigurationSpec, BgpPeerSpec, EncapMode, IpPoolSpec, Metadata, NodeBgpSpec, NodeSpec, Resource,
-    WorkloadEndpointSpec,
+    AsNumber, BgpConfigurationSpec, BgpPeerSpec, EncapMode, IpPoolSpec, Metadata, NodeBgpSpec,
+    NodeSpec, Resource, WorkloadEndpointSpec,
 };
 
 use super::view::ClusterView;
 
 pub fn kv(resource: Resource) -> KeyValue {
-    KeyValue { key: resource.key(), value: resource.to_stored_json(), create_revision: 1, mod_revision: 1 }
+    KeyValue {
+        key: resource.key(),
+        value: resource.to_stored_json(),
+        create_revision: 1,
+        mod_revision: 1,
+    }
 }
 
 pub fn pool(name: &str, cidr: &str, ipip: EncapMode) -> KeyValue {
-    let spec = IpPoolSpec { cidr: cidr.into(), ipip_mode: Some(ipip), ..IpPoolSpec::default() };
-    kv(Resource::IpPool(resources::IpPool::new(Metadata::named(name), spec)))
+    let spec = IpPoolSpec {
+        cidr: cidr.into(),
+        ipip_mode: Some(ipip),
+        ..IpPoolSpec::default()
+    };
+    kv(Resource::IpPool(resources::IpPool::new(
+        Metadata::named(name),
+        spec,
+    )))
 }
 
 /// A Node with its address, AS override, labels and route reflector cluster ID.
-pub fn node(name: &str, address: &str, asn: Option<u32>, labels: &[(&str, &str)], cluster_id: &str) -> KeyValue {
+pub fn node(
+    name: &str,
+    address: &str,
+    asn: Option<u32>,
+    labels: &[(&str, &str)],
+    cluster_id: &str,
+) -> KeyValue {
     let bgp = NodeBgpSpec {
         ipv4_address: address.into(),
         as_number: asn.map(AsNumber::new),
@@ -26,16 +44,30 @@ pub fn node(name: &str, address: &str, asn: Option<u32>, labels: &[(&str, &str)]
         ..NodeBgpSpec::default()
     };
     let mut meta = Metadata::named(name);
-    meta.labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    kv(Resource::Node(resources::Node::new(meta, NodeSpec { bgp: Some(bgp), ..NodeSpec::default() })))
+    meta.labels = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    kv(Resource::Node(resources::Node::new(
+        meta,
+        NodeSpec {
+            bgp: Some(bgp),
+            ..NodeSpec::default()
+        },
+    )))
 }
 
 pub fn bgp_configuration(spec: BgpConfigurationSpec) -> KeyValue {
-    kv(Resource::BgpConfiguration(resources::BgpConfiguration::new(Metadata::named("default"), spec)))
+    kv(Resource::BgpConfiguration(
+        resources::BgpConfiguration::new(Metadata::named("default"), spec),
+    ))
 }
 
 pub fn bgp_peer(name: &str, spec: BgpPeerSpec) -> KeyValue {
-    kv(Resource::BgpPeer(resources::BgpPeer::new(Metadata::named(name), spec)))
+    kv(Resource::BgpPeer(resources::BgpPeer::new(
+        Metadata::named(name),
+        spec,
+    )))
 }
 
 pub fn endpoint(node: &str, name: &str, ip: &str) -> KeyValue {
@@ -45,7 +77,9 @@ pub fn endpoint(node: &str, name: &str, ip: &str) -> KeyValue {
         ip_networks: vec![format!("{ip}/32")],
         ..WorkloadEndpointSpec::default()
     };
-    kv(Resource::WorkloadEndpoint(resources::WorkloadEndpoint::new(Metadata::namespaced("default", name), spec)))
+    kv(Resource::WorkloadEndpoint(
+        resources::WorkloadEndpoint::new(Metadata::namespaced("default", name), spec),
+    ))
 }
 
 pub fn affinity(node: &str, cidr: &str) -> KeyValue {

@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datastore::{keys, Datastore, DatastoreError, Watch, WatchEvent};
-use resources::{AsNumber, ClusterInformationSpec, IpPoolSpec, Metadata, NodeBgpSpec, NodeSpec, Resource};
+use resources::{
+    AsNumber, ClusterInformationSpec, IpPoolSpec, Metadata, NodeBgpSpec, NodeSpec, Resource,
+};
 
 use crate::dataplane::DesiredState;
 use crate::host::Ipv4Prefix;
@@ -67,7 +69,11 @@ pub struct Agent {
 
 impl Agent {
     /// Registers the node and the cluster defaults, then lists and watches.
-    pub fn start(store: Arc<dyn Datastore>, env: &NodeEnv, identity: Identity) -> Result<Agent, AgentError> {
+    pub fn start(
+        store: Arc<dyn Datastore>,
+        env: &NodeEnv,
+        identity: Identity,
+    ) -> Result<Agent, AgentError> {
         register_node(store.as_ref(), &identity, env.as_number)?;
         ensure_cluster_information(store.as_ref())?;
         if let Some((cidr, ipip)) = env.default_pool {
@@ -124,7 +130,10 @@ impl Agent {
 
     /// Every prefix the agent lists and watches, each once.
     fn prefixes(&self) -> Vec<String> {
-        let mut prefixes: Vec<String> = watched_prefixes(&self.identity.node_name).into_iter().chain(policy::watched_prefixes()).collect();
+        let mut prefixes: Vec<String> = watched_prefixes(&self.identity.node_name)
+            .into_iter()
+            .chain(policy::watched_prefixes())
+            .collect();
         prefixes.sort();
         prefixes.dedup();
         prefixes
@@ -152,7 +161,11 @@ impl Agent {
         self.view.reset(listing);
         self.watches = watches;
         self.needs_resync = false;
-        tracing::info!(endpoints = self.view.endpoint_count(), revision = from - 1, "datastore synced");
+        tracing::info!(
+            endpoints = self.view.endpoint_count(),
+            revision = from - 1,
+            "datastore synced"
+        );
         Ok(())
     }
 
@@ -160,7 +173,10 @@ impl Agent {
     /// Never fails: datastore trouble is logged and retried, and the view is kept meanwhile.
     pub fn poll(&mut self) -> bool {
         if self.needs_resync {
-            if self.last_attempt.is_some_and(|t| t.elapsed() < RESYNC_BACKOFF) {
+            if self
+                .last_attempt
+                .is_some_and(|t| t.elapsed() < RESYNC_BACKOFF)
+            {
                 return false;
             }
             return match self.resync() {
@@ -211,11 +227,17 @@ impl Agent {
 /// `FELIX_DEFAULTENDPOINTTOHOSTACTION`, when set; a bad value is reported and ignored.
 fn endpoint_to_host_from_env() -> Option<resources::EndpointToHostAction> {
     let value = std::env::var(policy::ENDPOINT_TO_HOST_ENV).ok()?;
-    policy::parse_endpoint_to_host(&value).map_err(|e| tracing::error!("{e}; using the datastore's setting")).ok()
+    policy::parse_endpoint_to_host(&value)
+        .map_err(|e| tracing::error!("{e}; using the datastore's setting"))
+        .ok()
 }
 
 /// Creates or updates this node's Node resource with its address and AS (compare-and-swap).
-fn register_node(store: &dyn Datastore, id: &Identity, as_number: Option<u32>) -> Result<(), AgentError> {
+fn register_node(
+    store: &dyn Datastore,
+    id: &Identity,
+    as_number: Option<u32>,
+) -> Result<(), AgentError> {
     let key = keys::resource("nodes", None, &id.node_name);
     let address = format!("{}/{}", id.address.0, id.address.1);
     for _ in 0..10 {
@@ -223,7 +245,12 @@ fn register_node(store: &dyn Datastore, id: &Identity, as_number: Option<u32>) -
         let mut node = match &existing {
             Some(kv) => match Resource::from_kv(kv) {
                 Ok(Resource::Node(n)) => n,
-                _ => return Err(AgentError::Resource { what: key.clone(), reason: "stored Node does not decode".into() }),
+                _ => {
+                    return Err(AgentError::Resource {
+                        what: key.clone(),
+                        reason: "stored Node does not decode".into(),
+                    })
+                }
             },
             None => resources::Node::new(Metadata::named(&id.node_name), NodeSpec::default()),
         };
@@ -233,7 +260,10 @@ fn register_node(store: &dyn Datastore, id: &Identity, as_number: Option<u32>) -
             bgp.as_number = Some(AsNumber::new(asn));
         }
         let resource = Resource::Node(node);
-        resource.validate().map_err(|e| AgentError::Resource { what: format!("Node {}", id.node_name), reason: e.to_string() })?;
+        resource.validate().map_err(|e| AgentError::Resource {
+            what: format!("Node {}", id.node_name),
+            reason: e.to_string(),
+        })?;
         let value = resource.to_stored_json();
         let result = match &existing {
             Some(kv) => store.update(&key, &value, kv.mod_revision).map(|_| ()),
@@ -248,41 +278,66 @@ fn register_node(store: &dyn Datastore, id: &Identity, as_number: Option<u32>) -
             Err(e) => return Err(e.into()),
         }
     }
-    Err(AgentError::Resource { what: format!("Node {}", id.node_name), reason: "kept losing update races".into() })
+    Err(AgentError::Resource {
+        what: format!("Node {}", id.node_name),
+        reason: "kept losing update races".into(),
+    })
 }
 
 /// The node's IPIP tunnel address (Node `spec.bgp.ipv4IPIPTunnelAddr`), allocated by IPAM from
 /// the IPIP pools with the handle `ipip-tunnel-addr-<node>`, as calico-node does; released
 /// again when no pool uses IPIP.
 fn ensure_tunnel_address(store: &Arc<dyn Datastore>, id: &Identity) -> Result<(), AgentError> {
-    let pools = crate::cni::cluster::read_pools(store.as_ref())
-        .map_err(|e| AgentError::Resource { what: "IP pools".into(), reason: e.msg })?;
+    let pools =
+        crate::cni::cluster::read_pools(store.as_ref()).map_err(|e| AgentError::Resource {
+            what: "IP pools".into(),
+            reason: e.msg,
+        })?;
     let ipip: Vec<_> = pools
         .into_iter()
-        .filter(|p| p.spec.ipip() != resources::EncapMode::Never && !p.spec.is_disabled() && p.spec.cidr.contains('.'))
+        .filter(|p| {
+            p.spec.ipip() != resources::EncapMode::Never
+                && !p.spec.is_disabled()
+                && p.spec.cidr.contains('.')
+        })
         .collect();
     let infos = if ipip.is_empty() {
         Vec::new()
     } else {
-        crate::cni::cluster::pools_for(&ipip, &[]).map_err(|e| AgentError::Resource { what: "IPIP pools".into(), reason: e.msg })?
+        crate::cni::cluster::pools_for(&ipip, &[]).map_err(|e| AgentError::Resource {
+            what: "IPIP pools".into(),
+            reason: e.msg,
+        })?
     };
     let ipam = ipam::Ipam::new(store.clone());
     let tunnel = ipam
         .ensure_tunnel_address(&id.node_name, &infos)
-        .map_err(|e| AgentError::Resource { what: "IPIP tunnel address".into(), reason: e.to_string() })?;
+        .map_err(|e| AgentError::Resource {
+            what: "IPIP tunnel address".into(),
+            reason: e.to_string(),
+        })?;
     let want = tunnel.map(|a| a.to_string()).unwrap_or_default();
     let key = keys::resource("nodes", None, &id.node_name);
     for _ in 0..10 {
-        let Some(kv) = store.get(&key)? else { return Ok(()) };
+        let Some(kv) = store.get(&key)? else {
+            return Ok(());
+        };
         let Ok(Resource::Node(mut node)) = Resource::from_kv(&kv) else {
-            return Err(AgentError::Resource { what: key, reason: "stored Node does not decode".into() });
+            return Err(AgentError::Resource {
+                what: key,
+                reason: "stored Node does not decode".into(),
+            });
         };
         let bgp = node.spec.bgp.get_or_insert_with(NodeBgpSpec::default);
         if bgp.ipv4_ipip_tunnel_addr == want {
             return Ok(());
         }
         bgp.ipv4_ipip_tunnel_addr = want.clone();
-        match store.update(&key, &Resource::Node(node).to_stored_json(), kv.mod_revision) {
+        match store.update(
+            &key,
+            &Resource::Node(node).to_stored_json(),
+            kv.mod_revision,
+        ) {
             Ok(_) => {
                 tracing::info!(tunnel = %want, "IPIP tunnel address");
                 return Ok(());
@@ -291,7 +346,10 @@ fn ensure_tunnel_address(store: &Arc<dyn Datastore>, id: &Identity) -> Result<()
             Err(e) => return Err(e.into()),
         }
     }
-    Err(AgentError::Resource { what: format!("Node {}", id.node_name), reason: "kept losing update races".into() })
+    Err(AgentError::Resource {
+        what: format!("Node {}", id.node_name),
+        reason: "kept losing update races".into(),
+    })
 }
 
 /// ClusterInformation `default`, created once per cluster by the first node.
@@ -314,7 +372,10 @@ fn ensure_cluster_information(store: &dyn Datastore) -> Result<(), AgentError> {
         datastore_ready: Some(true),
         ..ClusterInformationSpec::default()
     };
-    let info = Resource::ClusterInformation(resources::ClusterInformation::new(Metadata::named("default"), spec));
+    let info = Resource::ClusterInformation(resources::ClusterInformation::new(
+        Metadata::named("default"),
+        spec,
+    ));
     match store.create(&key, &info.to_stored_json()) {
         Ok(_) | Err(DatastoreError::AlreadyExists { .. }) => Ok(()),
         Err(e) => Err(e.into()),
@@ -323,7 +384,11 @@ fn ensure_cluster_information(store: &dyn Datastore) -> Result<(), AgentError> {
 
 /// The pool calico-node creates when the cluster has none (`CALICO_IPV4POOL_CIDR`,
 /// `CALICO_IPV4POOL_IPIP`; `NO_DEFAULT_POOLS=true` skips it).
-fn ensure_default_pool(store: &dyn Datastore, cidr: Ipv4Prefix, ipip: PoolIpip) -> Result<(), AgentError> {
+fn ensure_default_pool(
+    store: &dyn Datastore,
+    cidr: Ipv4Prefix,
+    ipip: PoolIpip,
+) -> Result<(), AgentError> {
     let (existing, _) = store.list(&keys::resource_prefix("ippools", None))?;
     if !existing.is_empty() {
         return Ok(());
@@ -338,9 +403,15 @@ fn ensure_default_pool(store: &dyn Datastore, cidr: Ipv4Prefix, ipip: PoolIpip) 
         nat_outgoing: Some(true),
         ..IpPoolSpec::default()
     };
-    let mut pool = Resource::IpPool(resources::IpPool::new(Metadata::named(DEFAULT_POOL_NAME), spec));
+    let mut pool = Resource::IpPool(resources::IpPool::new(
+        Metadata::named(DEFAULT_POOL_NAME),
+        spec,
+    ));
     pool.apply_defaults();
-    pool.validate().map_err(|e| AgentError::Resource { what: "CALICO_IPV4POOL_CIDR".into(), reason: e.to_string() })?;
+    pool.validate().map_err(|e| AgentError::Resource {
+        what: "CALICO_IPV4POOL_CIDR".into(),
+        reason: e.to_string(),
+    })?;
     match store.create(&pool.key(), &pool.to_stored_json()) {
         Ok(_) => {
             tracing::info!(%cidr, ipip = ipip.as_str(), "created the default IP pool");

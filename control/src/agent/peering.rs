@@ -81,7 +81,11 @@ pub fn desired_peers(view: &ClusterView) -> BTreeMap<Ipv4Addr, DesiredPeer> {
     let local = local_speaker(view);
     let bgp = view.bgp();
     let node_asn = |n: &NodeFacts| n.as_number.unwrap_or(bgp.as_number);
-    let mut peers = Peers { me, local, chosen: BTreeMap::new() };
+    let mut peers = Peers {
+        me,
+        local,
+        chosen: BTreeMap::new(),
+    };
 
     if bgp.mesh_enabled {
         for node in view.nodes() {
@@ -102,15 +106,30 @@ pub fn desired_peers(view: &ClusterView) -> BTreeMap<Ipv4Addr, DesiredPeer> {
                     }
                 }
                 (None, Some((address, port))) => {
-                    let Some(asn) = resource.as_number else { continue };
-                    let cluster_id = view.nodes().find(|n| n.address == address).and_then(|n| n.rr_cluster_id);
-                    peers.offer(address, asn, port.unwrap_or(::bgp::speaker::BGP_PORT), cluster_id, peer_type);
+                    let Some(asn) = resource.as_number else {
+                        continue;
+                    };
+                    let cluster_id = view
+                        .nodes()
+                        .find(|n| n.address == address)
+                        .and_then(|n| n.rr_cluster_id);
+                    peers.offer(
+                        address,
+                        asn,
+                        port.unwrap_or(::bgp::speaker::BGP_PORT),
+                        cluster_id,
+                        peer_type,
+                    );
                 }
                 (None, None) => {}
             }
         }
         // The other direction of a peerSelector peering.
-        if resource.peer_selector.as_ref().is_some_and(|s| s.matches(&me.labels)) {
+        if resource
+            .peer_selector
+            .as_ref()
+            .is_some_and(|s| s.matches(&me.labels))
+        {
             for node in view.nodes().filter(|n| applies_to(resource, n)) {
                 peers.offer_node(node, node_asn(node), bgp.listen_port, peer_type);
             }
@@ -139,16 +158,38 @@ impl Peers<'_> {
         self.offer(node.address, asn, port, node.rr_cluster_id, peer_type);
     }
 
-    fn offer(&mut self, address: Ipv4Addr, asn: u32, port: u16, cluster_id: Option<Ipv4Addr>, peer_type: PeerType) {
+    fn offer(
+        &mut self,
+        address: Ipv4Addr,
+        asn: u32,
+        port: u16,
+        cluster_id: Option<Ipv4Addr>,
+        peer_type: PeerType,
+    ) {
         if address == self.me.address {
             return;
         }
-        if self.chosen.get(&address).is_some_and(|p| p.peer_type >= peer_type) {
+        if self
+            .chosen
+            .get(&address)
+            .is_some_and(|p| p.peer_type >= peer_type)
+        {
             return;
         }
         // RFC 4456 section 6: clients are iBGP peers outside our cluster.
-        let rr_client = asn == self.local.asn && self.local.cluster_id.is_some() && cluster_id != self.local.cluster_id;
-        self.chosen.insert(address, DesiredPeer { address, port, asn, peer_type, rr_client });
+        let rr_client = asn == self.local.asn
+            && self.local.cluster_id.is_some()
+            && cluster_id != self.local.cluster_id;
+        self.chosen.insert(
+            address,
+            DesiredPeer {
+                address,
+                port,
+                asn,
+                peer_type,
+                rr_client,
+            },
+        );
     }
 }
 
@@ -163,17 +204,29 @@ mod tests {
     }
 
     fn mesh_off() -> datastore::KeyValue {
-        bgp_configuration(BgpConfigurationSpec { node_to_node_mesh_enabled: Some(false), ..Default::default() })
+        bgp_configuration(BgpConfigurationSpec {
+            node_to_node_mesh_enabled: Some(false),
+            ..Default::default()
+        })
     }
 
     /// (address, type, rr client) of each desired peer, in address order.
     fn summary(peers: &BTreeMap<Ipv4Addr, DesiredPeer>) -> Vec<(String, String, bool)> {
-        peers.values().map(|p| (p.address.to_string(), p.peer_type.to_string(), p.rr_client)).collect()
+        peers
+            .values()
+            .map(|p| (p.address.to_string(), p.peer_type.to_string(), p.rr_client))
+            .collect()
     }
 
     fn three_nodes() -> Vec<datastore::KeyValue> {
         vec![
-            node("n1", "172.16.0.1/24", None, &[("route-reflector", "true")], "224.0.0.1"),
+            node(
+                "n1",
+                "172.16.0.1/24",
+                None,
+                &[("route-reflector", "true")],
+                "224.0.0.1",
+            ),
             node("n2", "172.16.0.2/24", None, &[("rack", "a")], ""),
             node("n3", "172.17.0.3/24", Some(65001), &[("rack", "b")], ""),
         ]
@@ -183,31 +236,55 @@ mod tests {
     fn the_mesh_is_every_other_node_with_its_as_unless_it_is_off() {
         let peers = desired_peers(&view_of("n2", three_nodes()));
         assert_eq!(peers.len(), 2, "not ourselves: {peers:?}");
-        assert_eq!(peers[&ip("172.16.0.1")].asn, 64512, "the cluster's AS by default");
+        assert_eq!(
+            peers[&ip("172.16.0.1")].asn,
+            64512,
+            "the cluster's AS by default"
+        );
         assert_eq!(peers[&ip("172.17.0.3")].asn, 65001, "the Node's own AS");
-        assert!(peers.values().all(|p| p.peer_type == PeerType::Mesh && p.port == 179 && !p.rr_client));
+        assert!(peers
+            .values()
+            .all(|p| p.peer_type == PeerType::Mesh && p.port == 179 && !p.rr_client));
 
         let mut off = three_nodes();
         off.push(mesh_off());
-        assert!(desired_peers(&view_of("n2", off)).is_empty(), "nodeToNodeMeshEnabled: false");
+        assert!(
+            desired_peers(&view_of("n2", off)).is_empty(),
+            "nodeToNodeMeshEnabled: false"
+        );
     }
 
     #[test]
     fn listen_port_applies_to_node_peers_and_peer_ip_ports_to_their_peers() {
         let mut records = three_nodes();
-        records.push(bgp_configuration(BgpConfigurationSpec { listen_port: Some(1790), ..Default::default() }));
+        records.push(bgp_configuration(BgpConfigurationSpec {
+            listen_port: Some(1790),
+            ..Default::default()
+        }));
         records.push(bgp_peer(
             "tor",
-            BgpPeerSpec { peer_ip: "10.0.0.254:1179".into(), as_number: Some(AsNumber::new(65100)), ..Default::default() },
+            BgpPeerSpec {
+                peer_ip: "10.0.0.254:1179".into(),
+                as_number: Some(AsNumber::new(65100)),
+                ..Default::default()
+            },
         ));
         records.push(bgp_peer(
             "tor2",
-            BgpPeerSpec { peer_ip: "10.0.0.253".into(), as_number: Some(AsNumber::new(65100)), ..Default::default() },
+            BgpPeerSpec {
+                peer_ip: "10.0.0.253".into(),
+                as_number: Some(AsNumber::new(65100)),
+                ..Default::default()
+            },
         ));
         let view = view_of("n2", records);
         assert_eq!(local_speaker(&view).listen_port, 1790);
         let peers = desired_peers(&view);
-        assert_eq!(peers[&ip("172.16.0.1")].port, 1790, "other nodes listen where we do");
+        assert_eq!(
+            peers[&ip("172.16.0.1")].port,
+            1790,
+            "other nodes listen where we do"
+        );
         assert_eq!(peers[&ip("10.0.0.254")].port, 1179, "peerIP ip:port");
         assert_eq!(peers[&ip("10.0.0.253")].port, 179, "peerIP without a port");
         assert_eq!(peers[&ip("10.0.0.254")].asn, 65100);
@@ -220,7 +297,12 @@ mod tests {
         records.push(mesh_off());
         records.push(bgp_peer(
             "for-n2",
-            BgpPeerSpec { node: "n2".into(), peer_ip: "10.0.0.1".into(), as_number: Some(AsNumber::new(65100)), ..Default::default() },
+            BgpPeerSpec {
+                node: "n2".into(),
+                peer_ip: "10.0.0.1".into(),
+                as_number: Some(AsNumber::new(65100)),
+                ..Default::default()
+            },
         ));
         records.push(bgp_peer(
             "rack-b",
@@ -232,9 +314,15 @@ mod tests {
             },
         ));
         let n2 = desired_peers(&view_of("n2", records.clone()));
-        assert_eq!(summary(&n2), [("10.0.0.1".into(), "node specific".into(), false)]);
+        assert_eq!(
+            summary(&n2),
+            [("10.0.0.1".into(), "node specific".into(), false)]
+        );
         let n3 = desired_peers(&view_of("n3", records.clone()));
-        assert_eq!(summary(&n3), [("10.0.0.2".into(), "node specific".into(), false)]);
+        assert_eq!(
+            summary(&n3),
+            [("10.0.0.2".into(), "node specific".into(), false)]
+        );
         assert!(desired_peers(&view_of("n1", records)).is_empty());
     }
 
@@ -257,12 +345,19 @@ mod tests {
         let rr = desired_peers(&reflector);
         assert_eq!(
             summary(&rr),
-            [("172.16.0.2".into(), "node specific".into(), true), ("172.17.0.3".into(), "node specific".into(), false)],
+            [
+                ("172.16.0.2".into(), "node specific".into(), true),
+                ("172.17.0.3".into(), "node specific".into(), false)
+            ],
             "n2 is a client; n3 is in another AS (eBGP, never a client)"
         );
         assert_eq!(rr[&ip("172.17.0.3")].asn, 65001);
         let client = desired_peers(&view_of("n2", records.clone()));
-        assert_eq!(summary(&client), [("172.16.0.1".into(), "node specific".into(), false)], "only the reflector");
+        assert_eq!(
+            summary(&client),
+            [("172.16.0.1".into(), "node specific".into(), false)],
+            "only the reflector"
+        );
         assert_eq!(local_speaker(&view_of("n2", records)).cluster_id, None);
     }
 
@@ -276,7 +371,10 @@ mod tests {
             mesh_off(),
             bgp_peer(
                 "to-rr",
-                BgpPeerSpec { peer_selector: Some("has(rr)".into()), ..Default::default() },
+                BgpPeerSpec {
+                    peer_selector: Some("has(rr)".into()),
+                    ..Default::default()
+                },
             ),
         ];
         let peers = desired_peers(&view_of("r1", records));
@@ -296,7 +394,12 @@ mod tests {
         let mut records = three_nodes();
         records.push(bgp_peer(
             "n1-again",
-            BgpPeerSpec { node: "n2".into(), peer_ip: "172.16.0.1".into(), as_number: Some(AsNumber::new(64512)), ..Default::default() },
+            BgpPeerSpec {
+                node: "n2".into(),
+                peer_ip: "172.16.0.1".into(),
+                as_number: Some(AsNumber::new(64512)),
+                ..Default::default()
+            },
         ));
         let peers = desired_peers(&view_of("n2", records));
         assert_eq!(peers.len(), 2);

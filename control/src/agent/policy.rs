@@ -37,7 +37,10 @@ pub fn watched_prefixes() -> impl Iterator<Item = String> {
     POLICY_KINDS
         .iter()
         .map(|k| keys::resource_prefix(k.plural(), None))
-        .chain(std::iter::once(keys::resource_prefix(Kind::FelixConfiguration.plural(), None)))
+        .chain(std::iter::once(keys::resource_prefix(
+            Kind::FelixConfiguration.plural(),
+            None,
+        )))
 }
 
 /// Felix's environment variable for `defaultEndpointToHostAction`; it wins over the datastore.
@@ -55,7 +58,9 @@ pub fn parse_endpoint_to_host(value: &str) -> Result<EndpointToHostAction, Strin
         "drop" => Ok(EndpointToHostAction::Drop),
         "accept" => Ok(EndpointToHostAction::Accept),
         "return" => Ok(EndpointToHostAction::Return),
-        _ => Err(format!("{ENDPOINT_TO_HOST_ENV}={value:?}: expected Drop, Accept or Return")),
+        _ => Err(format!(
+            "{ENDPOINT_TO_HOST_ENV}={value:?}: expected Drop, Accept or Return"
+        )),
     }
 }
 
@@ -106,7 +111,11 @@ impl NodePolicy {
 
     /// Whether workloads may reach their host (see [`endpoint_to_host_allowed`]).
     fn to_host(&self) -> bool {
-        endpoint_to_host_allowed(self.to_host_env.or(self.to_host_config).unwrap_or(EndpointToHostAction::Drop))
+        endpoint_to_host_allowed(
+            self.to_host_env
+                .or(self.to_host_config)
+                .unwrap_or(EndpointToHostAction::Drop),
+        )
     }
 
     /// Takes the workers' address sets and fills them from the model.
@@ -127,7 +136,13 @@ impl NodePolicy {
         self.programs.clear();
         self.host_programs.clear();
         self.interfaces.clear();
-        self.recompile(self.model.local_endpoints().into_iter().map(|(k, _)| k).collect());
+        self.recompile(
+            self.model
+                .local_endpoints()
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect(),
+        );
     }
 
     /// Applies one watch event; true if a program or an address set changed.
@@ -143,7 +158,13 @@ impl NodePolicy {
             self.programs.clear();
             self.host_programs.clear();
             self.interfaces.clear();
-            self.recompile(self.model.local_endpoints().into_iter().map(|(k, _)| k).collect());
+            self.recompile(
+                self.model
+                    .local_endpoints()
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect(),
+            );
             return true;
         }
         let deltas = self.model.take_ipset_deltas();
@@ -170,23 +191,44 @@ impl NodePolicy {
     /// or else one with `interfaceName: "*"` (the only interface the vRouter fronts is the
     /// uplink, so that is where "all interfaces" applies), with the failsafe ports.
     pub fn host_endpoint(&self, uplink: &str) -> Option<HostEndpointState> {
-        let policy = self.host_programs.get(uplink).or_else(|| self.host_programs.get("*"))?;
+        let policy = self
+            .host_programs
+            .get(uplink)
+            .or_else(|| self.host_programs.get("*"))?;
         let (inbound, outbound) = self.failsafe_ports();
-        Some(HostEndpointState { policy: policy.clone(), failsafe_inbound: inbound, failsafe_outbound: outbound })
+        Some(HostEndpointState {
+            policy: policy.clone(),
+            failsafe_inbound: inbound,
+            failsafe_outbound: outbound,
+        })
     }
 
     /// Felix's failsafe ports: the environment's, else FelixConfiguration's, else Calico's
     /// defaults; each direction on its own.
     pub fn failsafe_ports(&self) -> (Vec<FailsafePort>, Vec<FailsafePort>) {
-        let inbound = self.failsafe_env.inbound.clone().or_else(|| self.failsafe_config.inbound.clone());
-        let outbound = self.failsafe_env.outbound.clone().or_else(|| self.failsafe_config.outbound.clone());
-        (inbound.unwrap_or_else(failsafe::default_inbound), outbound.unwrap_or_else(failsafe::default_outbound))
+        let inbound = self
+            .failsafe_env
+            .inbound
+            .clone()
+            .or_else(|| self.failsafe_config.inbound.clone());
+        let outbound = self
+            .failsafe_env
+            .outbound
+            .clone()
+            .or_else(|| self.failsafe_config.outbound.clone());
+        (
+            inbound.unwrap_or_else(failsafe::default_inbound),
+            outbound.unwrap_or_else(failsafe::default_outbound),
+        )
     }
 
     fn put(&mut self, kv: &KeyValue) {
         if kv.key == felix_default_key() {
             (self.to_host_config, self.failsafe_config) = match Resource::from_kv(kv) {
-                Ok(Resource::FelixConfiguration(c)) => (c.spec.default_endpoint_to_host_action, Failsafe::from_config(&c.spec)),
+                Ok(Resource::FelixConfiguration(c)) => (
+                    c.spec.default_endpoint_to_host_action,
+                    Failsafe::from_config(&c.spec),
+                ),
                 _ => {
                     tracing::warn!(key = %kv.key, "ignoring a FelixConfiguration that does not decode");
                     (None, Failsafe::default())
@@ -203,7 +245,9 @@ impl NodePolicy {
                     tracing::warn!(key = %kv.key, error = %e, "policy resource not taken; its previous version stays");
                 }
             }
-            Err(e) => tracing::warn!(key = %kv.key, error = %e, "ignoring a policy resource that does not decode"),
+            Err(e) => {
+                tracing::warn!(key = %kv.key, error = %e, "ignoring a policy resource that does not decode")
+            }
         }
     }
 
@@ -213,14 +257,17 @@ impl NodePolicy {
             self.failsafe_config = Failsafe::default();
             return;
         }
-        let Some((kind, namespace, name)) = parse_key(key) else { return };
+        let Some((kind, namespace, name)) = parse_key(key) else {
+            return;
+        };
         self.model.remove(kind, namespace, name);
     }
 
     /// Renders and compiles `endpoints` (both directions). An endpoint that cannot be
     /// compiled gets a program that denies everything: failing closed, and logged.
     fn recompile(&mut self, endpoints: Vec<EndpointKey>) {
-        let interfaces: BTreeMap<EndpointKey, String> = self.model.local_endpoints().into_iter().collect();
+        let interfaces: BTreeMap<EndpointKey, String> =
+            self.model.local_endpoints().into_iter().collect();
         for key in endpoints {
             let host = matches!(key, EndpointKey::Host { .. });
             if let Some(old) = self.interfaces.remove(&key) {
@@ -230,31 +277,56 @@ impl NodePolicy {
                     self.programs.remove(&old);
                 }
             }
-            let Some(interface) = interfaces.get(&key) else { continue };
+            let Some(interface) = interfaces.get(&key) else {
+                continue;
+            };
             self.generation = self.generation.wrapping_add(1);
             if host {
                 let policy = self.compile_host(&key);
                 tracing::debug!(endpoint = %key, %interface, generation = self.generation, "host endpoint policy compiled");
-                self.host_programs.insert(interface.clone(), HostPolicyHandle::new(policy));
+                self.host_programs
+                    .insert(interface.clone(), HostPolicyHandle::new(policy));
                 self.interfaces.insert(key, interface.clone());
                 continue;
             }
             let to_host = self.to_host();
-            let policy = match (self.compile(&key, Direction::Ingress), self.compile(&key, Direction::Egress)) {
-                (Ok(ingress), Ok(egress)) => EndpointPolicy { ingress, egress, generation: self.generation, to_host },
+            let policy = match (
+                self.compile(&key, Direction::Ingress),
+                self.compile(&key, Direction::Egress),
+            ) {
+                (Ok(ingress), Ok(egress)) => EndpointPolicy {
+                    ingress,
+                    egress,
+                    generation: self.generation,
+                    to_host,
+                },
                 (Err(e), _) | (_, Err(e)) => {
                     tracing::error!(endpoint = %key, error = %e, "cannot compile the endpoint's policy; denying its traffic");
-                    let deny = || self.builder.compile(&EndpointRules::default()).expect("no rules always compile");
-                    EndpointPolicy { ingress: deny(), egress: deny(), generation: self.generation, to_host: false }
+                    let deny = || {
+                        self.builder
+                            .compile(&EndpointRules::default())
+                            .expect("no rules always compile")
+                    };
+                    EndpointPolicy {
+                        ingress: deny(),
+                        egress: deny(),
+                        generation: self.generation,
+                        to_host: false,
+                    }
                 }
             };
             tracing::debug!(endpoint = %key, %interface, generation = self.generation, "policy compiled");
-            self.programs.insert(interface.clone(), EndpointPolicyHandle::new(policy));
+            self.programs
+                .insert(interface.clone(), EndpointPolicyHandle::new(policy));
             self.interfaces.insert(key, interface.clone());
         }
     }
 
-    fn compile(&self, key: &EndpointKey, direction: Direction) -> Result<fastpath::classifier::PolicyProgram, String> {
+    fn compile(
+        &self,
+        key: &EndpointKey,
+        direction: Direction,
+    ) -> Result<fastpath::classifier::PolicyProgram, String> {
         self.compile_stage(key, direction, PolicyStage::Normal)
     }
 
@@ -264,19 +336,31 @@ impl NodePolicy {
         direction: Direction,
         stage: PolicyStage,
     ) -> Result<fastpath::classifier::PolicyProgram, String> {
-        let rules = self.model.endpoint_rules_in(key, direction, stage).map_err(|e| e.to_string())?;
+        let rules = self
+            .model
+            .endpoint_rules_in(key, direction, stage)
+            .map_err(|e| e.to_string())?;
         self.builder.compile(&rules).map_err(|e| e.to_string())
     }
 
     /// A host endpoint's stages; a stage no policy applies to is left out (nothing to ask).
     /// One that cannot be compiled denies everything but failsafe traffic, logged.
     fn compile_host(&self, key: &EndpointKey) -> HostPolicy {
-        let applies_in = |direction, stage| self.model.endpoint_rules_in(key, direction, stage).is_ok_and(|r| !r.tiers.is_empty());
-        let stage_applies = |stage| applies_in(Direction::Ingress, stage) || applies_in(Direction::Egress, stage);
+        let applies_in = |direction, stage| {
+            self.model
+                .endpoint_rules_in(key, direction, stage)
+                .is_ok_and(|r| !r.tiers.is_empty())
+        };
+        let stage_applies =
+            |stage| applies_in(Direction::Ingress, stage) || applies_in(Direction::Egress, stage);
         // Forwarded traffic: a direction no applyOnForward policy covers passes.
         let forward = |direction| -> Result<Option<_>, String> {
             if applies_in(direction, PolicyStage::Forward) {
-                Ok(Some(self.compile_stage(key, direction, PolicyStage::Forward)?))
+                Ok(Some(self.compile_stage(
+                    key,
+                    direction,
+                    PolicyStage::Forward,
+                )?))
             } else {
                 Ok(None)
             }
@@ -303,7 +387,13 @@ impl NodePolicy {
             };
             let forward_ingress = forward(Direction::Ingress)?;
             let forward_egress = forward(Direction::Egress)?;
-            Ok(HostPolicy { normal, untracked, pre_dnat, forward_ingress, forward_egress })
+            Ok(HostPolicy {
+                normal,
+                untracked,
+                pre_dnat,
+                forward_ingress,
+                forward_egress,
+            })
         })();
         compiled.unwrap_or_else(|e| {
             tracing::error!(endpoint = %key, error = %e, "cannot compile the host endpoint's policy; denying all but failsafe traffic");
@@ -321,7 +411,9 @@ impl NodePolicy {
     /// Writes every set of the model into the workers' sets (after a resync or at attach).
     fn republish_sets(&mut self) {
         let _ = self.model.take_ipset_deltas();
-        let Some(writer) = self.sets.as_mut() else { return };
+        let Some(writer) = self.sets.as_mut() else {
+            return;
+        };
         for id in std::mem::take(&mut self.published) {
             writer.remove_set(id);
         }
@@ -361,22 +453,50 @@ mod tests {
     #[test]
     fn policy_keys_name_their_kind_namespace_and_name() {
         let key = keys::resource("networkpolicies", Some("prod"), "allow-web");
-        assert_eq!(parse_key(&key), Some((Kind::NetworkPolicy, Some("prod"), "allow-web")));
+        assert_eq!(
+            parse_key(&key),
+            Some((Kind::NetworkPolicy, Some("prod"), "allow-web"))
+        );
         let key = keys::resource("globalnetworksets", None, "blocked");
-        assert_eq!(parse_key(&key), Some((Kind::GlobalNetworkSet, None, "blocked")));
-        assert_eq!(parse_key(&keys::resource("ippools", None, "p")), None, "not a policy kind");
-        assert_eq!(parse_key("/calico/ipam/v2/host/n1/ipv4/block/10.0.0.0-26"), None);
+        assert_eq!(
+            parse_key(&key),
+            Some((Kind::GlobalNetworkSet, None, "blocked"))
+        );
+        assert_eq!(
+            parse_key(&keys::resource("ippools", None, "p")),
+            None,
+            "not a policy kind"
+        );
+        assert_eq!(
+            parse_key("/calico/ipam/v2/host/n1/ipv4/block/10.0.0.0-26"),
+            None
+        );
     }
 
     #[test]
     fn endpoint_to_host_action_reads_as_felix_does() {
-        assert_eq!(parse_endpoint_to_host("ACCEPT"), Ok(EndpointToHostAction::Accept));
-        assert_eq!(parse_endpoint_to_host("Return"), Ok(EndpointToHostAction::Return));
-        assert_eq!(parse_endpoint_to_host("drop"), Ok(EndpointToHostAction::Drop));
+        assert_eq!(
+            parse_endpoint_to_host("ACCEPT"),
+            Ok(EndpointToHostAction::Accept)
+        );
+        assert_eq!(
+            parse_endpoint_to_host("Return"),
+            Ok(EndpointToHostAction::Return)
+        );
+        assert_eq!(
+            parse_endpoint_to_host("drop"),
+            Ok(EndpointToHostAction::Drop)
+        );
         let err = parse_endpoint_to_host("allow").unwrap_err();
-        assert!(err.contains(ENDPOINT_TO_HOST_ENV) && err.contains("allow"), "{err}");
+        assert!(
+            err.contains(ENDPOINT_TO_HOST_ENV) && err.contains("allow"),
+            "{err}"
+        );
         assert!(!endpoint_to_host_allowed(EndpointToHostAction::Drop));
-        assert!(endpoint_to_host_allowed(EndpointToHostAction::Accept) && endpoint_to_host_allowed(EndpointToHostAction::Return));
+        assert!(
+            endpoint_to_host_allowed(EndpointToHostAction::Accept)
+                && endpoint_to_host_allowed(EndpointToHostAction::Return)
+        );
         // Felix's default, and the environment over the datastore.
         let mut policy = NodePolicy::new("n1", None);
         assert!(!policy.to_host());

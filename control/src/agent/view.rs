@@ -105,7 +105,10 @@ pub struct ClusterView {
 
 impl ClusterView {
     pub fn new(node: &str) -> ClusterView {
-        ClusterView { node: node.to_owned(), ..ClusterView::default() }
+        ClusterView {
+            node: node.to_owned(),
+            ..ClusterView::default()
+        }
     }
 
     /// Replaces everything with a full listing (a resync).
@@ -127,7 +130,9 @@ impl ClusterView {
         match event {
             WatchEvent::Put(kv) => self.put(kv),
             WatchEvent::Delete { key, .. } => {
-                self.pools.remove(key).is_some() | self.endpoints.remove(key).is_some() | self.blocks.remove(key).is_some()
+                self.pools.remove(key).is_some()
+                    | self.endpoints.remove(key).is_some()
+                    | self.blocks.remove(key).is_some()
                     | self.nodes.remove(key).is_some()
                     | self.bgp.remove(key).is_some()
                     | self.peers.remove(key).is_some()
@@ -157,7 +162,11 @@ impl ClusterView {
         if kv.key.starts_with(&bgp) {
             // Only the cluster-wide `default` matters here; per-node configurations are not
             // supported yet.
-            let facts = if kv.key == keys::resource("bgpconfigurations", None, "default") { bgp_facts(kv) } else { None };
+            let facts = if kv.key == keys::resource("bgpconfigurations", None, "default") {
+                bgp_facts(kv)
+            } else {
+                None
+            };
             return replace(&mut self.bgp, &kv.key, facts);
         }
         if kv.key.starts_with(&peers) {
@@ -210,15 +219,28 @@ impl ClusterView {
         let mut workloads: Vec<WorkloadConfig> = self
             .endpoints
             .values()
-            .map(|e| WorkloadConfig { interface: e.interface.clone(), ips: e.ips.clone() })
+            .map(|e| WorkloadConfig {
+                interface: e.interface.clone(),
+                ips: e.ips.clone(),
+            })
             .collect();
         workloads.sort_by(|a, b| a.interface.cmp(&b.interface));
         workloads.dedup_by(|a, b| a.interface == b.interface);
         DesiredState {
             workloads,
             uplink: uplink.map(str::to_owned),
-            pools: self.pools.values().filter(|p| !p.disabled).map(|p| p.cidr).collect(),
-            nat_pools: self.pools.values().filter(|p| !p.disabled && p.nat_outgoing).map(|p| p.cidr).collect(),
+            pools: self
+                .pools
+                .values()
+                .filter(|p| !p.disabled)
+                .map(|p| p.cidr)
+                .collect(),
+            nat_pools: self
+                .pools
+                .values()
+                .filter(|p| !p.disabled && p.nat_outgoing)
+                .map(|p| p.cidr)
+                .collect(),
             routes: Vec::new(),
             blackholes: self.blocks.values().copied().collect(),
             ..DesiredState::default()
@@ -272,7 +294,13 @@ fn node_facts(kv: &KeyValue) -> Option<NodeFacts> {
             }
         },
     };
-    Some(NodeFacts { name: node.metadata.name.clone(), address, as_number, rr_cluster_id, labels: node.metadata.labels.clone() })
+    Some(NodeFacts {
+        name: node.metadata.name.clone(),
+        address,
+        as_number,
+        rr_cluster_id,
+        labels: node.metadata.labels.clone(),
+    })
 }
 
 /// A BGPPeer, or None (logged) when it cannot be used: brindlectl validates what it writes,
@@ -320,7 +348,11 @@ fn bgp_facts(kv: &KeyValue) -> Option<BgpFacts> {
         tracing::warn!(key = %kv.key, "ignoring a BGPConfiguration that does not decode");
         return None;
     };
-    let listen_port = config.spec.listen_port.and_then(|p| u16::try_from(p).ok()).filter(|&p| p != 0);
+    let listen_port = config
+        .spec
+        .listen_port
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|&p| p != 0);
     Some(BgpFacts {
         as_number: config.spec.as_number_or_default(),
         mesh_enabled: config.spec.mesh_enabled(),
@@ -342,5 +374,8 @@ fn endpoint_facts(kv: &KeyValue, node: &str) -> Option<EndpointFacts> {
         .iter()
         .filter_map(|n| n.strip_suffix("/32").unwrap_or(n).parse::<Ipv4Addr>().ok())
         .collect();
-    Some(EndpointFacts { interface: wep.spec.interface_name.clone(), ips })
+    Some(EndpointFacts {
+        interface: wep.spec.interface_name.clone(),
+        ips,
+    })
 }

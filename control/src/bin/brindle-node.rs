@@ -17,7 +17,11 @@ use control::config::DEFAULT_CONTROL_SOCKET;
 const DEFAULT_CONFIG: &str = "/etc/brindle/node.toml";
 
 #[derive(Parser)]
-#[command(name = "brindle-node", version, about = "Brindle node service: AF_XDP vRouter for Calico-style networking")]
+#[command(
+    name = "brindle-node",
+    version,
+    about = "Brindle node service: AF_XDP vRouter for Calico-style networking"
+)]
 struct Cli {
     /// Node configuration file (static mode). Default: /etc/brindle/node.toml if it exists,
     /// else the datastore mode configured by the environment.
@@ -39,18 +43,24 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let config = cli.config.clone().or_else(|| Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists()));
+    let config = cli
+        .config
+        .clone()
+        .or_else(|| Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists()));
     match cli.command {
         Some(Command::Stats { socket }) => {
             let socket = match socket {
                 Some(s) => s,
                 None => match &config {
                     Some(path) => control::node::load_config(path)?.0.control_socket,
-                    None => std::env::var_os("BRINDLE_CONTROL_SOCKET").map_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET), PathBuf::from),
+                    None => std::env::var_os("BRINDLE_CONTROL_SOCKET")
+                        .map_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET), PathBuf::from),
                 },
             };
             let report = control::stats::fetch(&socket)?;
@@ -60,7 +70,8 @@ fn main() -> anyhow::Result<()> {
         None => {
             let stop = Arc::new(AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-                signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
+                signal_hook::flag::register(signal, stop.clone())
+                    .context("installing signal handlers")?;
             }
             match config {
                 Some(path) => control::node::run(&path, stop),

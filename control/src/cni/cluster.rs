@@ -22,25 +22,38 @@ const EMBEDDED_PATH: &str = "embedded_path";
 /// The datastore the netconf names; what it leaves out comes from the environment
 /// (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`, ... as calicoctl reads them).
 pub fn datastore_config(conf: &NetConf) -> Result<DatastoreConfig, CniError> {
-    let mut config = DatastoreConfig::from_env()
-        .map_err(|e| CniError::new(code::INVALID_ENV, e.to_string()))?;
+    let mut config =
+        DatastoreConfig::from_env().map_err(|e| CniError::new(code::INVALID_ENV, e.to_string()))?;
     let invalid = |field: &str, value: &str, why: &str| {
-        CniError::new(code::INVALID_NETWORK_CONFIG, format!("{field} {value:?}: {why}"))
+        CniError::new(
+            code::INVALID_NETWORK_CONFIG,
+            format!("{field} {value:?}: {why}"),
+        )
     };
-    if let Some(endpoints) = conf.etcd_endpoints.as_deref().filter(|e| !e.trim().is_empty()) {
+    if let Some(endpoints) = conf
+        .etcd_endpoints
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+    {
         config.etcd.endpoints = datastore::config::parse_endpoints(endpoints)
             .map_err(|why| invalid("etcd_endpoints", endpoints, &why))?;
         config.datastore_type = DatastoreType::Etcdv3;
     }
     if let Some(kind) = conf.datastore_type.as_deref().filter(|t| !t.is_empty()) {
-        config.datastore_type = kind.parse().map_err(|why: String| invalid("datastore_type", kind, &why))?;
+        config.datastore_type = kind
+            .parse()
+            .map_err(|why: String| invalid("datastore_type", kind, &why))?;
     }
     let path_field = |name: &str| -> Result<Option<PathBuf>, CniError> {
         match conf.extra.get(name) {
             None => Ok(None),
             Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
             Some(serde_json::Value::String(s)) => Ok(Some(PathBuf::from(s))),
-            Some(other) => Err(invalid(name, &other.to_string(), "expected a file path string")),
+            Some(other) => Err(invalid(
+                name,
+                &other.to_string(),
+                "expected a file path string",
+            )),
         }
     };
     if let Some(p) = path_field(ETCD_KEY_FILE)? {
@@ -78,13 +91,19 @@ pub fn node_name(conf: &NetConf) -> Result<String, CniError> {
     if let Some(name) = conf.nodename.as_deref().filter(|n| !n.is_empty()) {
         return Ok(name.to_owned());
     }
-    crate::host::hostname()
-        .ok_or_else(|| CniError::new(code::INVALID_NETWORK_CONFIG, "nodename is not set and the host name cannot be read"))
+    crate::host::hostname().ok_or_else(|| {
+        CniError::new(
+            code::INVALID_NETWORK_CONFIG,
+            "nodename is not set and the host name cannot be read",
+        )
+    })
 }
 
 /// Every IPPool resource in the store.
 pub fn read_pools(store: &dyn Datastore) -> Result<Vec<IpPool>, CniError> {
-    let (kvs, _) = store.list(&keys::resource_prefix(Kind::IpPool.plural(), None)).map_err(datastore_error)?;
+    let (kvs, _) = store
+        .list(&keys::resource_prefix(Kind::IpPool.plural(), None))
+        .map_err(datastore_error)?;
     let mut pools = Vec::with_capacity(kvs.len());
     for kv in &kvs {
         match Resource::from_kv(kv) {
@@ -108,18 +127,26 @@ pub fn pools_for(all: &[IpPool], requested: &[String]) -> Result<Vec<PoolInfo>, 
     } else {
         let mut chosen = Vec::with_capacity(requested.len());
         for want in requested {
-            let found = all.iter().find(|p| p.metadata.name == *want || same_cidr(&p.spec.cidr, want));
+            let found = all
+                .iter()
+                .find(|p| p.metadata.name == *want || same_cidr(&p.spec.cidr, want));
             match found {
                 Some(p) => chosen.push(p),
                 None => {
-                    return Err(CniError::new(code::INVALID_NETWORK_CONFIG, format!("ipam.ipv4_pools: the pool {want:?} does not exist")))
+                    return Err(CniError::new(
+                        code::INVALID_NETWORK_CONFIG,
+                        format!("ipam.ipv4_pools: the pool {want:?} does not exist"),
+                    ))
                 }
             }
         }
         chosen
     };
     let explicit = !requested.is_empty();
-    Ok(chosen.into_iter().filter_map(|p| pool_info(p, explicit)).collect())
+    Ok(chosen
+        .into_iter()
+        .filter_map(|p| pool_info(p, explicit))
+        .collect())
 }
 
 fn same_cidr(a: &str, b: &str) -> bool {
@@ -134,7 +161,12 @@ fn pool_info(pool: &IpPool, explicit: bool) -> Option<PoolInfo> {
     let addr: Ipv4Addr = addr.parse().ok()?;
     let len: u8 = len.parse().ok()?;
     let block_size = u8::try_from(pool.spec.effective_block_size()).ok()?;
-    let selector = pool.spec.node_selector.as_deref().map(str::trim).unwrap_or("");
+    let selector = pool
+        .spec
+        .node_selector
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or("");
     Some(PoolInfo {
         cidr: (addr, len),
         block_size,
@@ -151,13 +183,20 @@ mod tests {
     fn pool(name: &str, cidr: &str, selector: Option<&str>) -> IpPool {
         Object::new(
             Metadata::named(name),
-            IpPoolSpec { cidr: cidr.into(), node_selector: selector.map(str::to_owned), ..IpPoolSpec::default() },
+            IpPoolSpec {
+                cidr: cidr.into(),
+                node_selector: selector.map(str::to_owned),
+                ..IpPoolSpec::default()
+            },
         )
     }
 
     #[test]
     fn requested_pools_are_found_by_cidr_or_name_and_unknown_ones_are_refused() {
-        let all = [pool("default-ipv4-ippool", "192.168.0.0/16", None), pool("p20", "10.20.0.0/24", None)];
+        let all = [
+            pool("default-ipv4-ippool", "192.168.0.0/16", None),
+            pool("p20", "10.20.0.0/24", None),
+        ];
         let by_cidr = pools_for(&all, &["10.20.0.0/24".into()]).unwrap();
         assert_eq!(by_cidr.len(), 1);
         assert_eq!(by_cidr[0].cidr, (Ipv4Addr::new(10, 20, 0, 0), 24));
@@ -171,7 +210,10 @@ mod tests {
 
     #[test]
     fn a_pool_with_a_real_node_selector_is_used_only_when_named() {
-        let all = [pool("rack1", "10.1.0.0/24", Some("rack == 'one'")), pool("any", "10.2.0.0/24", Some("all()"))];
+        let all = [
+            pool("rack1", "10.1.0.0/24", Some("rack == 'one'")),
+            pool("any", "10.2.0.0/24", Some("all()")),
+        ];
         let implicit = pools_for(&all, &[]).unwrap();
         assert!(!implicit[0].node_selector_matches);
         assert!(implicit[1].node_selector_matches);
@@ -189,7 +231,10 @@ mod tests {
         assert_eq!(config.datastore_type, DatastoreType::Etcdv3);
         assert_eq!(config.etcd.endpoints, vec!["http://127.0.0.1:12379"]);
         assert_eq!(config.etcd.ca_file, Some(PathBuf::from("/etc/ca.pem")));
-        let bad = NetConf::parse(br#"{"cniVersion":"1.0.0","name":"n","type":"t","etcd_endpoints":"127.0.0.1:2379"}"#).unwrap();
+        let bad = NetConf::parse(
+            br#"{"cniVersion":"1.0.0","name":"n","type":"t","etcd_endpoints":"127.0.0.1:2379"}"#,
+        )
+        .unwrap();
         let e = datastore_config(&bad).unwrap_err();
         assert_eq!(e.code, code::INVALID_NETWORK_CONFIG);
         assert!(e.msg.contains("etcd_endpoints"), "{e}");

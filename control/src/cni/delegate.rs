@@ -23,7 +23,12 @@ pub fn run_ipam(req: &Request, command: Command) -> Result<Option<CniResult>, Cn
         .ipam
         .as_ref()
         .map(|i| i.plugin.as_str())
-        .ok_or_else(|| CniError::new(code::INVALID_NETWORK_CONFIG, "ipam: the network configuration has no ipam section"))?;
+        .ok_or_else(|| {
+            CniError::new(
+                code::INVALID_NETWORK_CONFIG,
+                "ipam: the network configuration has no ipam section",
+            )
+        })?;
     let binary = find_plugin(name, &req.invocation.path)?;
     let verb = match command {
         Command::Add => "ADD",
@@ -42,22 +47,34 @@ pub fn run_ipam(req: &Request, command: Command) -> Result<Option<CniResult>, Cn
     if command != Command::Add {
         return Ok(None);
     }
-    serde_json::from_slice::<CniResult>(&stdout).map(Some).map_err(|e| {
-        CniError::new(code::DECODE_FAILURE, format!("cannot decode the result of IPAM plugin {name}")).with_details(e)
-    })
+    serde_json::from_slice::<CniResult>(&stdout)
+        .map(Some)
+        .map_err(|e| {
+            CniError::new(
+                code::DECODE_FAILURE,
+                format!("cannot decode the result of IPAM plugin {name}"),
+            )
+            .with_details(e)
+        })
 }
 
 /// The first `CNI_PATH` directory holding `name` (a plain file name: a netconf must not point
 /// the plugin at an arbitrary path).
 pub fn find_plugin(name: &str, path: &[String]) -> Result<PathBuf, CniError> {
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-        return Err(CniError::new(code::INVALID_NETWORK_CONFIG, format!("ipam.type {name:?}: not a plugin name")));
+        return Err(CniError::new(
+            code::INVALID_NETWORK_CONFIG,
+            format!("ipam.type {name:?}: not a plugin name"),
+        ));
     }
     path.iter()
         .map(|dir| PathBuf::from(dir).join(name))
         .find(|candidate| candidate.is_file())
         .ok_or_else(|| {
-            CniError::new(code::INVALID_NETWORK_CONFIG, format!("failed to find plugin {name:?} in path {path:?}"))
+            CniError::new(
+                code::INVALID_NETWORK_CONFIG,
+                format!("failed to find plugin {name:?} in path {path:?}"),
+            )
         })
 }
 
@@ -84,7 +101,10 @@ fn execute(binary: &PathBuf, verb: &str, stdin: &[u8]) -> Result<(bool, Vec<u8>)
             let _ = input.write_all(&stdin);
         });
     }
-    let mut output = child.stdout.take().ok_or_else(|| failed("no stdout from", &"pipe missing"))?;
+    let mut output = child
+        .stdout
+        .take()
+        .ok_or_else(|| failed("no stdout from", &"pipe missing"))?;
     let reader = std::thread::spawn(move || {
         let mut bytes = Vec::new();
         let _ = (&mut output).take(MAX_OUTPUT).read_to_end(&mut bytes);
@@ -100,7 +120,13 @@ fn execute(binary: &PathBuf, verb: &str, stdin: &[u8]) -> Result<(bool, Vec<u8>)
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(CniError::new(code::TRY_AGAIN_LATER, format!("IPAM plugin {} timed out after {IPAM_TIMEOUT:?}", binary.display())));
+                return Err(CniError::new(
+                    code::TRY_AGAIN_LATER,
+                    format!(
+                        "IPAM plugin {} timed out after {IPAM_TIMEOUT:?}",
+                        binary.display()
+                    ),
+                ));
             }
             Err(e) => return Err(failed("cannot wait for", &e)),
         }
@@ -115,10 +141,18 @@ mod tests {
 
     #[test]
     fn plugin_names_with_paths_are_refused_and_missing_plugins_named() {
-        assert_eq!(find_plugin("../../bin/sh", &["/usr/bin".into()]).unwrap_err().code, code::INVALID_NETWORK_CONFIG);
+        assert_eq!(
+            find_plugin("../../bin/sh", &["/usr/bin".into()])
+                .unwrap_err()
+                .code,
+            code::INVALID_NETWORK_CONFIG
+        );
         let e = find_plugin("no-such-plugin-here", &["/usr/bin".into()]).unwrap_err();
         assert!(e.msg.contains("no-such-plugin-here"), "{e}");
-        assert_eq!(find_plugin("sh", &["/nonexistent".into(), "/bin".into()]).unwrap(), PathBuf::from("/bin/sh"));
+        assert_eq!(
+            find_plugin("sh", &["/nonexistent".into(), "/bin".into()]).unwrap(),
+            PathBuf::from("/bin/sh")
+        );
     }
 
     #[test]

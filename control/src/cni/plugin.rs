@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use datastore::{Datastore, DatastoreError};
-use resources::{workload_endpoint_name, Metadata, Object, Profile, ProfileSpec, Resource, WorkloadEndpoint, WorkloadEndpointSpec};
+use resources::{
+    workload_endpoint_name, Metadata, Object, Profile, ProfileSpec, Resource, WorkloadEndpoint,
+    WorkloadEndpointSpec,
+};
 use serde_json::Value;
 
 use super::cluster::{datastore_error, node_name, open_datastore};
@@ -48,7 +51,12 @@ impl Attachment {
             .unwrap_or_else(|| resources::DEFAULT_NAMESPACE.to_owned());
         Ok(Attachment {
             network: req.conf.name.clone(),
-            endpoint_name: workload_endpoint_name(&node, ORCHESTRATOR, &inv.container_id, &inv.ifname),
+            endpoint_name: workload_endpoint_name(
+                &node,
+                ORCHESTRATOR,
+                &inv.container_id,
+                &inv.ifname,
+            ),
             host_interface: plumbing::host_interface_name(&inv.container_id),
             node,
             namespace,
@@ -97,19 +105,30 @@ pub fn handle(req: &Request) -> Result<Value, CniError> {
 
 fn add(req: &Request) -> Result<Value, CniError> {
     if req.conf.ipam.is_none() {
-        return Err(CniError::new(code::INVALID_NETWORK_CONFIG, "ipam: the network configuration has no ipam section"));
+        return Err(CniError::new(
+            code::INVALID_NETWORK_CONFIG,
+            "ipam: the network configuration has no ipam section",
+        ));
     }
     let at = Attachment::of(req)?;
     // Refuse names the datastore would refuse before anything is allocated or created.
     Resource::from(at.endpoint(None, ""))
         .validate()
-        .map_err(|e| CniError::new(code::INVALID_NETWORK_CONFIG, format!("cannot name the workload endpoint: {e}")))?;
+        .map_err(|e| {
+            CniError::new(
+                code::INVALID_NETWORK_CONFIG,
+                format!("cannot name the workload endpoint: {e}"),
+            )
+        })?;
     // An existing interface belongs to a live attachment (or a DEL that has not run yet): undoing
     // a failed ADD must never tear down what this ADD did not build.
     if plumbing::interface_exists(&at.host_interface) {
         return Err(CniError::new(
             code::PLUMBING,
-            format!("interface {} already exists: container {} is attached (DEL it first)", at.host_interface, at.container_id),
+            format!(
+                "interface {} already exists: container {} is attached (DEL it first)",
+                at.host_interface, at.container_id
+            ),
         ));
     }
     let store = open_datastore(&req.conf)?;
@@ -123,22 +142,41 @@ fn add(req: &Request) -> Result<Value, CniError> {
 
 /// Everything ADD does after IPAM; on error the caller releases the address and removes the
 /// interface and the endpoint.
-fn attach(req: &Request, at: &Attachment, store: &dyn Datastore, ipam_result: &CniResult) -> Result<Value, CniError> {
+fn attach(
+    req: &Request,
+    at: &Attachment,
+    store: &dyn Datastore,
+    ipam_result: &CniResult,
+) -> Result<Value, CniError> {
     let ip = first_ipv4(ipam_result)?;
     let mtu = req.conf.mtu.unwrap_or(DEFAULT_MTU);
-    let wired = plumbing::wire(&req.invocation.netns, &at.ifname, &at.host_interface, ip, mtu)
-        .map_err(|e| CniError::new(code::PLUMBING, "cannot wire the workload's interface").with_details(e))?;
+    let wired = plumbing::wire(
+        &req.invocation.netns,
+        &at.ifname,
+        &at.host_interface,
+        ip,
+        mtu,
+    )
+    .map_err(|e| {
+        CniError::new(code::PLUMBING, "cannot wire the workload's interface").with_details(e)
+    })?;
     ensure_profile(store, &at.network)?;
     let endpoint = Resource::from(at.endpoint(Some(ip), &wired.container_mac.to_string()));
-    endpoint
-        .validate()
-        .map_err(|e| CniError::new(code::INVALID_NETWORK_CONFIG, "invalid workload endpoint").with_details(e))?;
-    store.put(&endpoint.key(), &endpoint.to_stored_json()).map_err(datastore_error)?;
+    endpoint.validate().map_err(|e| {
+        CniError::new(code::INVALID_NETWORK_CONFIG, "invalid workload endpoint").with_details(e)
+    })?;
+    store
+        .put(&endpoint.key(), &endpoint.to_stored_json())
+        .map_err(datastore_error)?;
     tracing::info!(endpoint = %at.endpoint_name, %ip, interface = %at.host_interface, "workload attached");
     let result = CniResult {
         cni_version: req.conf.cni_version.clone(),
         interfaces: vec![
-            ResultInterface { name: at.host_interface.clone(), mac: wired.host_mac.to_string(), sandbox: String::new() },
+            ResultInterface {
+                name: at.host_interface.clone(),
+                mac: wired.host_mac.to_string(),
+                sandbox: String::new(),
+            },
             ResultInterface {
                 name: at.ifname.clone(),
                 mac: wired.container_mac.to_string(),
@@ -154,17 +192,27 @@ fn attach(req: &Request, at: &Attachment, store: &dyn Datastore, ipam_result: &C
         }],
         // What `plumbing::wire` installed in the container: everything leaves via the
         // link-local gateway the host answers ARP for.
-        routes: vec![ResultRoute { dst: "0.0.0.0/0".into(), gw: Some(plumbing::GATEWAY) }],
+        routes: vec![ResultRoute {
+            dst: "0.0.0.0/0".into(),
+            gw: Some(plumbing::GATEWAY),
+        }],
         dns: BTreeMap::new(),
     };
-    serde_json::to_value(result).map_err(|e| CniError::new(code::IO_FAILURE, "cannot encode the result").with_details(e))
+    serde_json::to_value(result)
+        .map_err(|e| CniError::new(code::IO_FAILURE, "cannot encode the result").with_details(e))
 }
 
 fn first_ipv4(result: &CniResult) -> Result<Ipv4Addr, CniError> {
     result
         .ips
         .iter()
-        .find_map(|ip| ip.address.split_once('/').map_or(ip.address.as_str(), |(a, _)| a).parse::<Ipv4Addr>().ok())
+        .find_map(|ip| {
+            ip.address
+                .split_once('/')
+                .map_or(ip.address.as_str(), |(a, _)| a)
+                .parse::<Ipv4Addr>()
+                .ok()
+        })
         .ok_or_else(|| CniError::new(code::IPAM, "the IPAM plugin returned no IPv4 address"))
 }
 
@@ -183,7 +231,9 @@ fn ensure_profile(store: &dyn Datastore, network: &str) -> Result<(), CniError> 
 fn undo_add(req: &Request, at: &Attachment, store: &dyn Datastore) {
     match store.delete(&at.endpoint_key(), None) {
         Ok(()) | Err(DatastoreError::NotFound { .. }) => {}
-        Err(e) => tracing::warn!(error = %e, endpoint = %at.endpoint_name, "undoing ADD: cannot delete the endpoint"),
+        Err(e) => {
+            tracing::warn!(error = %e, endpoint = %at.endpoint_name, "undoing ADD: cannot delete the endpoint")
+        }
     }
     if let Err(e) = plumbing::unwire(&at.host_interface) {
         tracing::warn!(error = %e, "undoing ADD: cannot remove the interface");
@@ -216,14 +266,17 @@ fn del(req: &Request) -> Result<(), CniError> {
     if req.conf.ipam.is_some() {
         run_ipam(req, Command::Del)?;
     }
-    plumbing::unwire(&at.host_interface)
-        .map_err(|e| CniError::new(code::PLUMBING, "cannot remove the workload's interface").with_details(e))?;
+    plumbing::unwire(&at.host_interface).map_err(|e| {
+        CniError::new(code::PLUMBING, "cannot remove the workload's interface").with_details(e)
+    })?;
     Ok(())
 }
 
 fn endpoint_belongs_to(kv: &datastore::KeyValue, container_id: &str) -> bool {
     match Resource::from_kv(kv) {
-        Ok(Resource::WorkloadEndpoint(wep)) => wep.spec.container_id.is_empty() || wep.spec.container_id == container_id,
+        Ok(Resource::WorkloadEndpoint(wep)) => {
+            wep.spec.container_id.is_empty() || wep.spec.container_id == container_id
+        }
         // An unreadable record under our name is ours to clean up.
         _ => true,
     }
@@ -241,37 +294,70 @@ fn check(req: &Request) -> Result<(), CniError> {
     let kv = store
         .get(&at.endpoint_key())
         .map_err(datastore_error)?
-        .ok_or_else(|| CniError::new(code::UNKNOWN_CONTAINER, format!("workload endpoint {} does not exist", at.endpoint_name)))?;
+        .ok_or_else(|| {
+            CniError::new(
+                code::UNKNOWN_CONTAINER,
+                format!("workload endpoint {} does not exist", at.endpoint_name),
+            )
+        })?;
     let wep = match Resource::from_kv(&kv) {
         Ok(Resource::WorkloadEndpoint(wep)) => wep,
-        _ => return Err(CniError::new(code::DATASTORE, format!("workload endpoint {} is unreadable", at.endpoint_name))),
+        _ => {
+            return Err(CniError::new(
+                code::DATASTORE,
+                format!("workload endpoint {} is unreadable", at.endpoint_name),
+            ))
+        }
     };
     if wep.spec.container_id != at.container_id || wep.spec.interface_name != at.host_interface {
         return Err(mismatch(format!(
             "workload endpoint {} is for container {} on {}, not {} on {}",
-            at.endpoint_name, wep.spec.container_id, wep.spec.interface_name, at.container_id, at.host_interface
+            at.endpoint_name,
+            wep.spec.container_id,
+            wep.spec.interface_name,
+            at.container_id,
+            at.host_interface
         )));
     }
     let recorded: Vec<Ipv4Addr> = wep
         .spec
         .ip_networks
         .iter()
-        .filter_map(|n| n.split_once('/').map_or(n.as_str(), |(a, _)| a).parse().ok())
+        .filter_map(|n| {
+            n.split_once('/')
+                .map_or(n.as_str(), |(a, _)| a)
+                .parse()
+                .ok()
+        })
         .collect();
     let Some(&ip) = recorded.first() else {
-        return Err(mismatch(format!("workload endpoint {} has no IPv4 address", at.endpoint_name)));
+        return Err(mismatch(format!(
+            "workload endpoint {} has no IPv4 address",
+            at.endpoint_name
+        )));
     };
     for prev in prev_result_ipv4s(req.conf.prev_result.as_ref())? {
         if !recorded.contains(&prev) {
-            return Err(mismatch(format!("prevResult address {prev} is not on workload endpoint {}", at.endpoint_name)));
+            return Err(mismatch(format!(
+                "prevResult address {prev} is not on workload endpoint {}",
+                at.endpoint_name
+            )));
         }
     }
     if req.conf.ipam.is_some() {
         run_ipam(req, Command::Check)?;
     }
-    let host_mac = std::fs::read_to_string(format!("/sys/class/net/{}/address", at.host_interface)).unwrap_or_default();
-    if plumbing::interface_exists(&at.host_interface) && host_mac.trim() != fastpath::MacAddr::CALICO_HOST_SIDE.to_string() {
-        return Err(mismatch(format!("{} has MAC {}, not {}", at.host_interface, host_mac.trim(), fastpath::MacAddr::CALICO_HOST_SIDE)));
+    let host_mac = std::fs::read_to_string(format!("/sys/class/net/{}/address", at.host_interface))
+        .unwrap_or_default();
+    if plumbing::interface_exists(&at.host_interface)
+        && host_mac.trim() != fastpath::MacAddr::CALICO_HOST_SIDE.to_string()
+    {
+        return Err(mismatch(format!(
+            "{} has MAC {}, not {}",
+            at.host_interface,
+            host_mac.trim(),
+            fastpath::MacAddr::CALICO_HOST_SIDE
+        )));
     }
     plumbing::check(&req.invocation.netns, &at.ifname, &at.host_interface, ip).map_err(mismatch)?;
     Ok(())
@@ -290,11 +376,21 @@ mod tests {
             ("CNI_IFNAME", "eth0"),
             ("CNI_ARGS", args),
         ];
-        let invocation = Invocation::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
-        let raw_conf = br#"{"cniVersion":"1.0.0","name":"net1","type":"brindle-cni","nodename":"node-a",
+        let invocation = Invocation::from_env(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap();
+        let raw_conf =
+            br#"{"cniVersion":"1.0.0","name":"net1","type":"brindle-cni","nodename":"node-a",
                             "ipam":{"type":"brindle-ipam"}}"#
-            .to_vec();
-        Request { invocation, conf: NetConf::parse(&raw_conf).unwrap(), raw_conf }
+                .to_vec();
+        Request {
+            invocation,
+            conf: NetConf::parse(&raw_conf).unwrap(),
+            raw_conf,
+        }
     }
 
     #[test]
@@ -325,14 +421,28 @@ mod tests {
     fn the_pod_namespace_comes_from_cni_args() {
         let at = Attachment::of(&request("c1", "K8S_POD_NAMESPACE=web;K8S_POD_NAME=p")).unwrap();
         assert_eq!(at.namespace, "web");
-        assert_eq!(at.endpoint(None, "").metadata.labels[LABEL_NAMESPACE], "web");
+        assert_eq!(
+            at.endpoint(None, "").metadata.labels[LABEL_NAMESPACE],
+            "web"
+        );
     }
 
     #[test]
     fn the_first_ipv4_of_an_ipam_result_is_used_and_none_is_an_ipam_error() {
-        let ip = |a: &str| ResultIp { version: None, address: a.into(), gateway: None, interface: None };
-        let r = CniResult { ips: vec![ip("fd00::2/128"), ip("10.20.0.9/32")], ..CniResult::default() };
+        let ip = |a: &str| ResultIp {
+            version: None,
+            address: a.into(),
+            gateway: None,
+            interface: None,
+        };
+        let r = CniResult {
+            ips: vec![ip("fd00::2/128"), ip("10.20.0.9/32")],
+            ..CniResult::default()
+        };
         assert_eq!(first_ipv4(&r).unwrap(), Ipv4Addr::new(10, 20, 0, 9));
-        assert_eq!(first_ipv4(&CniResult::default()).unwrap_err().code, code::IPAM);
+        assert_eq!(
+            first_ipv4(&CniResult::default()).unwrap_err().code,
+            code::IPAM
+        );
     }
 }

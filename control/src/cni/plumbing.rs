@@ -26,7 +26,11 @@ pub struct PlumbingError {
 
 /// `cali` + the first 11 characters of the container id (Linux allows 15).
 pub fn host_interface_name(container_id: &str) -> String {
-    let id: String = container_id.chars().filter(|c| c.is_ascii_alphanumeric()).take(11).collect();
+    let id: String = container_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(11)
+        .collect();
     format!("cali{id}")
 }
 
@@ -39,7 +43,13 @@ pub struct Wired {
 }
 
 /// Creates and configures the veth pair for a workload.
-pub fn wire(netns: &str, ifname: &str, host_if: &str, ip: Ipv4Addr, mtu: u32) -> Result<Wired, PlumbingError> {
+pub fn wire(
+    netns: &str,
+    ifname: &str,
+    host_if: &str,
+    ip: Ipv4Addr,
+    mtu: u32,
+) -> Result<Wired, PlumbingError> {
     let mtu = mtu.to_string();
     let net = format!("--net={netns}");
     let in_ns = |args: &[&str]| {
@@ -47,18 +57,51 @@ pub fn wire(netns: &str, ifname: &str, host_if: &str, ip: Ipv4Addr, mtu: u32) ->
         full.extend_from_slice(args);
         run(&full)
     };
-    run(&["ip", "link", "add", host_if, "mtu", &mtu, "type", "veth", "peer", "name", ifname, "mtu", &mtu, "netns", netns])?;
+    run(&[
+        "ip", "link", "add", host_if, "mtu", &mtu, "type", "veth", "peer", "name", ifname, "mtu",
+        &mtu, "netns", netns,
+    ])?;
     let result = (|| {
-        run(&["ip", "link", "set", "dev", host_if, "address", &MacAddr::CALICO_HOST_SIDE.to_string()])?;
+        run(&[
+            "ip",
+            "link",
+            "set",
+            "dev",
+            host_if,
+            "address",
+            &MacAddr::CALICO_HOST_SIDE.to_string(),
+        ])?;
         disable_offloads(&["ethtool"], host_if);
         run(&["ip", "link", "set", "dev", host_if, "up"])?;
         disable_offloads(&["nsenter", &net, "ethtool"], ifname);
         in_ns(&["ip", "link", "set", "dev", ifname, "up"])?;
         in_ns(&["ip", "addr", "add", &format!("{ip}/32"), "dev", ifname])?;
-        in_ns(&["ip", "route", "add", &GATEWAY.to_string(), "dev", ifname, "scope", "link"])?;
-        in_ns(&["ip", "route", "add", "default", "via", &GATEWAY.to_string(), "dev", ifname])?;
+        in_ns(&[
+            "ip",
+            "route",
+            "add",
+            &GATEWAY.to_string(),
+            "dev",
+            ifname,
+            "scope",
+            "link",
+        ])?;
+        in_ns(&[
+            "ip",
+            "route",
+            "add",
+            "default",
+            "via",
+            &GATEWAY.to_string(),
+            "dev",
+            ifname,
+        ])?;
         let container_mac = read_mac(&["nsenter", &net], ifname)?;
-        Ok(Wired { host_interface: host_if.to_owned(), host_mac: MacAddr::CALICO_HOST_SIDE, container_mac })
+        Ok(Wired {
+            host_interface: host_if.to_owned(),
+            host_mac: MacAddr::CALICO_HOST_SIDE,
+            container_mac,
+        })
     })();
     if result.is_err() {
         // Leave nothing half-built behind: deleting the host end removes the pair.
@@ -89,12 +132,15 @@ pub fn check(netns: &str, ifname: &str, host_if: &str, ip: Ipv4Addr) -> Result<(
         return Err(format!("host interface {host_if} is missing"));
     }
     let net = format!("--net={netns}");
-    let addrs = run(&["nsenter", &net, "ip", "-4", "-o", "addr", "show", "dev", ifname])
-        .map_err(|e| e.to_string())?;
+    let addrs = run(&[
+        "nsenter", &net, "ip", "-4", "-o", "addr", "show", "dev", ifname,
+    ])
+    .map_err(|e| e.to_string())?;
     if !addrs.contains(&format!("{ip}/32")) {
         return Err(format!("{ifname} in {netns} does not have {ip}/32"));
     }
-    let routes = run(&["nsenter", &net, "ip", "-4", "route", "show", "default"]).map_err(|e| e.to_string())?;
+    let routes = run(&["nsenter", &net, "ip", "-4", "route", "show", "default"])
+        .map_err(|e| e.to_string())?;
     if !routes.contains(&GATEWAY.to_string()) {
         return Err(format!("no default route via {GATEWAY} in {netns}"));
     }
@@ -108,7 +154,10 @@ fn read_mac(prefix: &[&str], ifname: &str) -> Result<MacAddr, PlumbingError> {
     let mut args = prefix.to_vec();
     args.extend_from_slice(&["ip", "-o", "link", "show", "dev", ifname]);
     let text = run(&args)?;
-    let fail = |detail: String| PlumbingError { command: args.join(" "), detail };
+    let fail = |detail: String| PlumbingError {
+        command: args.join(" "),
+        detail,
+    };
     let mac = text
         .split_whitespace()
         .skip_while(|word| *word != "link/ether")
@@ -129,7 +178,10 @@ fn disable_offloads(prefix: &[&str], dev: &str) {
 /// Runs a command with a time limit; stdout on success, stderr in the error otherwise.
 fn run(args: &[&str]) -> Result<String, PlumbingError> {
     let command = args.join(" ");
-    let fail = |detail: String| PlumbingError { command: command.clone(), detail };
+    let fail = |detail: String| PlumbingError {
+        command: command.clone(),
+        detail,
+    };
     let mut child = Command::new(args[0])
         .args(&args[1..])
         .stdin(std::process::Stdio::null())
@@ -164,7 +216,10 @@ mod tests {
 
     #[test]
     fn host_interface_is_cali_plus_eleven_characters_of_the_id() {
-        assert_eq!(host_interface_name("0123456789abcdef0123"), "cali0123456789a");
+        assert_eq!(
+            host_interface_name("0123456789abcdef0123"),
+            "cali0123456789a"
+        );
         assert_eq!(host_interface_name("abc"), "caliabc");
         assert!(host_interface_name(&"f".repeat(64)).len() <= 15);
     }
@@ -173,14 +228,20 @@ mod tests {
     #[test]
     fn wire_check_unwire_round_trip_in_a_real_namespace() {
         let ns = format!("cniplumb{}", std::process::id());
-        assert!(Command::new("ip").args(["netns", "add", &ns]).status().unwrap().success());
+        assert!(Command::new("ip")
+            .args(["netns", "add", &ns])
+            .status()
+            .unwrap()
+            .success());
         let path = format!("/var/run/netns/{ns}");
         let host_if = host_interface_name(&format!("t{}", std::process::id()));
         let ip = Ipv4Addr::new(10, 250, 0, 7);
         let wired = wire(&path, "eth0", &host_if, ip, 1400);
         let checked = check(&path, "eth0", &host_if, ip);
-        let host_mtu = std::fs::read_to_string(format!("/sys/class/net/{host_if}/mtu")).unwrap_or_default();
-        let host_mac = std::fs::read_to_string(format!("/sys/class/net/{host_if}/address")).unwrap_or_default();
+        let host_mtu =
+            std::fs::read_to_string(format!("/sys/class/net/{host_if}/mtu")).unwrap_or_default();
+        let host_mac = std::fs::read_to_string(format!("/sys/class/net/{host_if}/address"))
+            .unwrap_or_default();
         // `ip netns exec` mounts the namespace's own sysfs, unlike `nsenter --net`.
         let container_mac = Command::new("ip")
             .args(["netns", "exec", &ns, "cat", "/sys/class/net/eth0/address"])
@@ -192,7 +253,11 @@ mod tests {
         let _ = Command::new("ip").args(["netns", "del", &ns]).status();
         let wired = wired.unwrap();
         assert_eq!(wired.host_mac, MacAddr::CALICO_HOST_SIDE);
-        assert_eq!(wired.container_mac.to_string(), container_mac.trim(), "the MAC read is not the container's eth0");
+        assert_eq!(
+            wired.container_mac.to_string(),
+            container_mac.trim(),
+            "the MAC read is not the container's eth0"
+        );
         assert_eq!(host_mac.trim(), "ee:ee:ee:ee:ee:ee");
         assert_eq!(host_mtu.trim(), "1400");
         checked.unwrap();
@@ -203,7 +268,14 @@ mod tests {
     #[test]
     fn a_failure_names_the_command_and_leaves_nothing_behind() {
         let host_if = host_interface_name(&format!("f{}", std::process::id()));
-        let err = wire("/var/run/netns/does-not-exist", "eth0", &host_if, Ipv4Addr::new(10, 0, 0, 1), 1500).unwrap_err();
+        let err = wire(
+            "/var/run/netns/does-not-exist",
+            "eth0",
+            &host_if,
+            Ipv4Addr::new(10, 0, 0, 1),
+            1500,
+        )
+        .unwrap_err();
         assert!(err.command.contains("ip link add"), "{err}");
         assert!(!interface_exists(&host_if));
     }

@@ -42,7 +42,12 @@ pub struct CniError {
 
 impl CniError {
     pub fn new(code: u32, msg: impl Into<String>) -> CniError {
-        CniError { cni_version: SPEC_VERSION.into(), code, msg: msg.into(), details: String::new() }
+        CniError {
+            cni_version: SPEC_VERSION.into(),
+            code,
+            msg: msg.into(),
+            details: String::new(),
+        }
     }
 
     pub fn with_details(mut self, details: impl std::fmt::Display) -> CniError {
@@ -85,34 +90,73 @@ impl Invocation {
             Some("DEL") => Command::Del,
             Some("CHECK") => Command::Check,
             Some("VERSION") => Command::Version,
-            Some(other) => return Err(invalid("CNI_COMMAND", other, "expected ADD, DEL, CHECK or VERSION")),
+            Some(other) => {
+                return Err(invalid(
+                    "CNI_COMMAND",
+                    other,
+                    "expected ADD, DEL, CHECK or VERSION",
+                ))
+            }
             None => return Err(CniError::new(code::INVALID_ENV, "CNI_COMMAND is not set")),
         };
         let required = |var: &str| -> Result<String, CniError> {
             match get(var) {
                 Some(v) if !v.is_empty() => Ok(v),
                 _ if command == Command::Version => Ok(String::new()),
-                _ => Err(CniError::new(code::INVALID_ENV, format!("{var} is not set"))),
+                _ => Err(CniError::new(
+                    code::INVALID_ENV,
+                    format!("{var} is not set"),
+                )),
             }
         };
         let container_id = required("CNI_CONTAINERID")?;
         if command != Command::Version
-            && !container_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            && !container_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
         {
-            return Err(invalid("CNI_CONTAINERID", &container_id, "only letters, digits, '-', '_' and '.' are allowed"));
+            return Err(invalid(
+                "CNI_CONTAINERID",
+                &container_id,
+                "only letters, digits, '-', '_' and '.' are allowed",
+            ));
         }
-        let netns = if command == Command::Del { get("CNI_NETNS").unwrap_or_default() } else { required("CNI_NETNS")? };
+        let netns = if command == Command::Del {
+            get("CNI_NETNS").unwrap_or_default()
+        } else {
+            required("CNI_NETNS")?
+        };
         let ifname = required("CNI_IFNAME")?;
-        if command != Command::Version && (ifname.len() > 15 || ifname.contains('/') || ifname.contains(char::is_whitespace)) {
+        if command != Command::Version
+            && (ifname.len() > 15 || ifname.contains('/') || ifname.contains(char::is_whitespace))
+        {
             return Err(invalid("CNI_IFNAME", &ifname, "not a Linux interface name"));
         }
         let mut args = BTreeMap::new();
-        for pair in get("CNI_ARGS").unwrap_or_default().split(';').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').ok_or_else(|| invalid("CNI_ARGS", pair, "expected K=V"))?;
+        for pair in get("CNI_ARGS")
+            .unwrap_or_default()
+            .split(';')
+            .filter(|p| !p.is_empty())
+        {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| invalid("CNI_ARGS", pair, "expected K=V"))?;
             args.insert(k.to_owned(), v.to_owned());
         }
-        let path = get("CNI_PATH").unwrap_or_default().split(':').filter(|p| !p.is_empty()).map(str::to_owned).collect();
-        Ok(Invocation { command, container_id, netns, ifname, args, path })
+        let path = get("CNI_PATH")
+            .unwrap_or_default()
+            .split(':')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(Invocation {
+            command,
+            container_id,
+            netns,
+            ifname,
+            args,
+            path,
+        })
     }
 }
 
@@ -146,7 +190,11 @@ pub struct NetConf {
     pub datastore_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etcd_endpoints: Option<String>,
-    #[serde(rename = "prevResult", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "prevResult",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub prev_result: Option<Value>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
@@ -162,23 +210,48 @@ pub const MAX_NETCONF_BYTES: usize = 1 << 20;
 impl NetConf {
     pub fn parse(bytes: &[u8]) -> Result<NetConf, CniError> {
         if bytes.len() > MAX_NETCONF_BYTES {
-            return Err(CniError::new(code::DECODE_FAILURE, format!("network configuration is {} bytes; at most {MAX_NETCONF_BYTES}", bytes.len())));
+            return Err(CniError::new(
+                code::DECODE_FAILURE,
+                format!(
+                    "network configuration is {} bytes; at most {MAX_NETCONF_BYTES}",
+                    bytes.len()
+                ),
+            ));
         }
-        let conf: NetConf = serde_json::from_slice(bytes)
-            .map_err(|e| CniError::new(code::DECODE_FAILURE, "cannot decode the network configuration").with_details(e))?;
+        let conf: NetConf = serde_json::from_slice(bytes).map_err(|e| {
+            CniError::new(
+                code::DECODE_FAILURE,
+                "cannot decode the network configuration",
+            )
+            .with_details(e)
+        })?;
         if !SUPPORTED_VERSIONS.contains(&conf.cni_version.as_str()) {
-            return Err(CniError::new(code::INCOMPATIBLE_VERSION, format!("cniVersion {:?} is not supported", conf.cni_version))
-                .with_details(format!("supported: {}", SUPPORTED_VERSIONS.join(", "))));
+            return Err(CniError::new(
+                code::INCOMPATIBLE_VERSION,
+                format!("cniVersion {:?} is not supported", conf.cni_version),
+            )
+            .with_details(format!("supported: {}", SUPPORTED_VERSIONS.join(", "))));
         }
         let name_ok = !conf.name.is_empty()
             && conf.name.len() <= 63
-            && conf.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.' || c == '_');
+            && conf.name.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.' || c == '_'
+            });
         if !name_ok {
-            return Err(CniError::new(code::INVALID_NETWORK_CONFIG, format!("name {:?}: must be 1-63 lowercase letters, digits, '-', '.', '_'", conf.name)));
+            return Err(CniError::new(
+                code::INVALID_NETWORK_CONFIG,
+                format!(
+                    "name {:?}: must be 1-63 lowercase letters, digits, '-', '.', '_'",
+                    conf.name
+                ),
+            ));
         }
         if let Some(mtu) = conf.mtu {
             if !(68..=65535).contains(&mtu) {
-                return Err(CniError::new(code::INVALID_NETWORK_CONFIG, format!("mtu {mtu}: must be 68..65535")));
+                return Err(CniError::new(
+                    code::INVALID_NETWORK_CONFIG,
+                    format!("mtu {mtu}: must be 68..65535"),
+                ));
             }
         }
         Ok(conf)
@@ -240,7 +313,11 @@ mod tests {
     use super::*;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -261,19 +338,40 @@ mod tests {
 
     #[test]
     fn bad_environment_is_a_code_4_error_naming_the_variable() {
-        let e = Invocation::from_env(env(&[("CNI_COMMAND", "ADD"), ("CNI_CONTAINERID", "a"), ("CNI_IFNAME", "eth0")])).unwrap_err();
+        let e = Invocation::from_env(env(&[
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", "a"),
+            ("CNI_IFNAME", "eth0"),
+        ]))
+        .unwrap_err();
         assert_eq!(e.code, code::INVALID_ENV);
         assert!(e.msg.contains("CNI_NETNS"), "{e}");
         let e = Invocation::from_env(env(&[("CNI_COMMAND", "FROB")])).unwrap_err();
         assert!(e.msg.contains("FROB"), "{e}");
-        let e = Invocation::from_env(env(&[("CNI_COMMAND", "ADD"), ("CNI_CONTAINERID", "a/../b"), ("CNI_NETNS", "/x"), ("CNI_IFNAME", "eth0")])).unwrap_err();
+        let e = Invocation::from_env(env(&[
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", "a/../b"),
+            ("CNI_NETNS", "/x"),
+            ("CNI_IFNAME", "eth0"),
+        ]))
+        .unwrap_err();
         assert!(e.msg.contains("CNI_CONTAINERID"), "{e}");
     }
 
     #[test]
     fn version_needs_nothing_else_and_del_tolerates_a_missing_netns() {
-        assert_eq!(Invocation::from_env(env(&[("CNI_COMMAND", "VERSION")])).unwrap().command, Command::Version);
-        let del = Invocation::from_env(env(&[("CNI_COMMAND", "DEL"), ("CNI_CONTAINERID", "a"), ("CNI_IFNAME", "eth0")])).unwrap();
+        assert_eq!(
+            Invocation::from_env(env(&[("CNI_COMMAND", "VERSION")]))
+                .unwrap()
+                .command,
+            Command::Version
+        );
+        let del = Invocation::from_env(env(&[
+            ("CNI_COMMAND", "DEL"),
+            ("CNI_CONTAINERID", "a"),
+            ("CNI_IFNAME", "eth0"),
+        ]))
+        .unwrap();
         assert_eq!(del.netns, "");
     }
 
@@ -293,17 +391,30 @@ mod tests {
     #[test]
     fn bad_netconf_is_refused_with_the_right_code() {
         assert_eq!(NetConf::parse(b"{").unwrap_err().code, code::DECODE_FAILURE);
-        assert_eq!(NetConf::parse(br#"{"cniVersion":"9.9.9","name":"n","type":"t"}"#).unwrap_err().code, code::INCOMPATIBLE_VERSION);
+        assert_eq!(
+            NetConf::parse(br#"{"cniVersion":"9.9.9","name":"n","type":"t"}"#)
+                .unwrap_err()
+                .code,
+            code::INCOMPATIBLE_VERSION
+        );
         let e = NetConf::parse(br#"{"cniVersion":"1.0.0","name":"Net 1","type":"t"}"#).unwrap_err();
         assert_eq!(e.code, code::INVALID_NETWORK_CONFIG);
         assert!(e.msg.contains("Net 1"));
-        assert!(NetConf::parse(br#"{"cniVersion":"1.0.0","name":"n","type":"t","mtu":10}"#).unwrap_err().msg.contains("mtu 10"));
+        assert!(
+            NetConf::parse(br#"{"cniVersion":"1.0.0","name":"n","type":"t","mtu":10}"#)
+                .unwrap_err()
+                .msg
+                .contains("mtu 10")
+        );
     }
 
     #[test]
     fn errors_serialize_as_the_spec_shows() {
         let e = CniError::new(code::IPAM, "pool exhausted").with_details("10.20.0.0/24");
         let v: Value = serde_json::to_value(&e).unwrap();
-        assert_eq!(v, serde_json::json!({"cniVersion":"1.0.0","code":101,"msg":"pool exhausted","details":"10.20.0.0/24"}));
+        assert_eq!(
+            v,
+            serde_json::json!({"cniVersion":"1.0.0","code":101,"msg":"pool exhausted","details":"10.20.0.0/24"})
+        );
     }
 }

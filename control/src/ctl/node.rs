@@ -36,7 +36,10 @@ pub fn status(
         out.push_str("No IPv4 peers found.\n\n");
     } else {
         let rows: Vec<Vec<String>> = peers.iter().map(peer_row).collect();
-        out.push_str(&super::table::boxed(&["PEER ADDRESS", "PEER TYPE", "STATE", "SINCE", "INFO"], &rows));
+        out.push_str(&super::table::boxed(
+            &["PEER ADDRESS", "PEER TYPE", "STATE", "SINCE", "INFO"],
+            &rows,
+        ));
         out.push('\n');
     }
     out.push_str("IPv6 BGP status\nNo IPv6 peers found.\n\n");
@@ -47,14 +50,29 @@ pub fn status(
 /// Established, else `start`), SINCE the time of day the state began (UTC), INFO
 /// `Established` or the FSM state and the last error.
 fn peer_row(peer: &serde_json::Value) -> Vec<String> {
-    let text = |k: &str| peer.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
-    let state = if text("state") == "Established" { "up" } else { "start" };
+    let text = |k: &str| {
+        peer.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let state = if text("state") == "Established" {
+        "up"
+    } else {
+        "start"
+    };
     let since = peer
         .get("since")
         .and_then(|v| v.as_u64())
         .map(|secs| resources::meta::rfc3339_utc(secs)[11..19].to_owned())
         .unwrap_or_default();
-    vec![text("address"), text("type"), state.to_owned(), since, text("info")]
+    vec![
+        text("address"),
+        text("type"),
+        state.to_owned(),
+        since,
+        text("info"),
+    ]
 }
 
 /// `version`: this client's version, and the cluster's from ClusterInformation `default`.
@@ -100,7 +118,8 @@ pub fn checksystem(
 ) -> Result<(), CtlError> {
     use crate::hwprofile::{self, KernelFeatures, ProfileSet, Requirement};
 
-    let fail = |e: &dyn std::fmt::Display| CtlError::new(format!("Failed to check the system: {e}"));
+    let fail =
+        |e: &dyn std::fmt::Display| CtlError::new(format!("Failed to check the system: {e}"));
     let profiles = ProfileSet::load().map_err(|e| fail(&e))?;
     let hw = match node_config {
         None => None,
@@ -114,18 +133,30 @@ pub fn checksystem(
     let driver = interface.as_deref().and_then(hwprofile::detect_driver);
     let source = node_config.map_or_else(|| "node.toml".to_owned(), |p| p.display().to_string());
     let chosen = profiles
-        .resolve(driver.as_ref().map(|(d, _)| d.as_str()), hw.as_ref(), &source)
+        .resolve(
+            driver.as_ref().map(|(d, _)| d.as_str()),
+            hw.as_ref(),
+            &source,
+        )
         .map_err(|e| fail(&e))?;
     let profile = &chosen.profile;
 
-    let version = kernel.version.map(|v| v.to_string()).unwrap_or_else(|| "unknown".into());
-    out.push_str(&format!("Kernel version:   {} ({version})\n", kernel.release));
+    let version = kernel
+        .version
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    out.push_str(&format!(
+        "Kernel version:   {} ({version})\n",
+        kernel.release
+    ));
     match &interface {
         Some(name) => out.push_str(&format!("Interface:        {name} ({how})\n")),
         None => out.push_str("Interface:        none (no default route; give --interface)\n"),
     }
     match &driver {
-        Some((name, found_by)) => out.push_str(&format!("Driver:           {name} (from {found_by})\n")),
+        Some((name, found_by)) => {
+            out.push_str(&format!("Driver:           {name} (from {found_by})\n"))
+        }
         None => out.push_str("Driver:           not detected\n"),
     }
     out.push_str(&format!(
@@ -133,7 +164,10 @@ pub fn checksystem(
         profile.driver, chosen.reason, chosen.origin
     ));
     if !chosen.overridden.is_empty() {
-        out.push_str(&format!("  overridden by [hw]: {}\n", chosen.overridden.join(", ")));
+        out.push_str(&format!(
+            "  overridden by [hw]: {}\n",
+            chosen.overridden.join(", ")
+        ));
     }
     out.push_str(&format!(
         "  xdp_mode {}, zero_copy {}, queue_policy {}, rings rx {} tx {}, frame {} (+{} headroom), batch {}, rx_mode {}\n",
@@ -166,7 +200,10 @@ pub fn checksystem(
             met: false,
             detail: "no default route and no --interface".into(),
         }),
-        Some(name) if !std::path::Path::new("/sys/class/net").join(name).exists() || name.contains('/') => {
+        Some(name)
+            if !std::path::Path::new("/sys/class/net").join(name).exists()
+                || name.contains('/') =>
+        {
             requirements.push(Requirement {
                 name: "uplink".into(),
                 met: false,
@@ -183,7 +220,11 @@ pub fn checksystem(
         let mark = if r.met { "ok" } else { "UNMET" };
         out.push_str(&format!("  [{mark:<5}] {}: {}\n", r.name, r.detail));
     }
-    let unmet: Vec<&str> = requirements.iter().filter(|r| !r.met).map(|r| r.name.as_str()).collect();
+    let unmet: Vec<&str> = requirements
+        .iter()
+        .filter(|r| !r.met)
+        .map(|r| r.name.as_str())
+        .collect();
     if unmet.is_empty() {
         out.push_str("\nSystem meets the requirements to run brindle.\n");
         Ok(())
@@ -200,6 +241,8 @@ pub fn checksystem(
 /// the file is node-agent business and checked when the node starts.
 fn node_config_hw(path: &std::path::Path) -> Result<Option<toml::Value>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| format!("{}: {}", path.display(), e.message()))?;
+    let mut doc: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| format!("{}: {}", path.display(), e.message()))?;
     Ok(doc.remove("hw"))
 }

@@ -287,7 +287,11 @@ impl PolicyModel {
             &s.ingress,
             &s.egress,
         )?;
-        let stored = StoredPolicy { stage, apply_on_forward: s.apply_on_forward == Some(true), ..stored };
+        let stored = StoredPolicy {
+            stage,
+            apply_on_forward: s.apply_on_forward == Some(true),
+            ..stored
+        };
         self.store_policy(key, Some(stored));
         Ok(())
     }
@@ -679,7 +683,9 @@ impl PolicyModel {
             };
             let Some(rules) = rules else { continue };
             let in_stage = match stage {
-                PolicyStage::Forward => policy.stage == PolicyStage::Normal && policy.apply_on_forward,
+                PolicyStage::Forward => {
+                    policy.stage == PolicyStage::Normal && policy.apply_on_forward
+                }
                 _ => policy.stage == stage,
             };
             if !in_stage || !policy.applies_to.matches(labels) {
@@ -710,7 +716,11 @@ impl PolicyModel {
         }
 
         let mut profiles = Vec::new();
-        for name in facts.profiles.iter().filter(|_| stage == PolicyStage::Normal) {
+        for name in facts
+            .profiles
+            .iter()
+            .filter(|_| stage == PolicyStage::Normal)
+        {
             let Some(profile) = self.profiles.get(name) else {
                 tracing::debug!(endpoint = %key, profile = %name, "endpoint names a profile that does not exist");
                 continue;

@@ -31,7 +31,10 @@ impl Cluster {
     /// characters; the pid keeps parallel test binaries apart.
     pub fn up(tag: &str, ipip: &'static str, nodes: usize, routed: usize) -> Cluster {
         let name = format!("{tag}{}", std::process::id() % 100_000);
-        let spec = MultiLabSpec { routed_nodes: routed, ..MultiLabSpec::new(name.clone(), nodes, 0) };
+        let spec = MultiLabSpec {
+            routed_nodes: routed,
+            ..MultiLabSpec::new(name.clone(), nodes, 0)
+        };
         let lab = MultiLab::up(&spec).expect("multi-node lab up");
         let dir = std::env::temp_dir().join(format!("brindle-mesh-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -57,9 +60,17 @@ impl Cluster {
     /// Runs brindlectl (calicoctl's verbs) against the cluster's datastore.
     pub fn brindlectl(&self, args: &[&str]) -> String {
         let brindlectl = Path::new(NODE_BIN).with_file_name("brindlectl");
-        let out = Command::new(brindlectl).args(args).envs(self.datastore_env()).output().unwrap();
+        let out = Command::new(brindlectl)
+            .args(args)
+            .envs(self.datastore_env())
+            .output()
+            .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "brindlectl {args:?}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "brindlectl {args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         text
     }
 
@@ -124,7 +135,9 @@ impl Cluster {
     }
 
     pub fn logs(&self) -> String {
-        (1..=self.nodes.len()).map(|k| format!("node {k} log:\n{}\n", self.log(k))).collect()
+        (1..=self.nodes.len())
+            .map(|k| format!("node {k} log:\n{}\n", self.log(k)))
+            .collect()
     }
 
     pub fn stats(&self, k: usize) -> Value {
@@ -184,14 +197,21 @@ impl Cluster {
         let text = |p: &Value, key: &str| p[key].as_str().unwrap_or_default().to_owned();
         stats["bgp_peers"]
             .as_array()
-            .map(|peers| peers.iter().map(|p| (text(p, "address"), text(p, "type"), text(p, "state"))).collect())
+            .map(|peers| {
+                peers
+                    .iter()
+                    .map(|p| (text(p, "address"), text(p, "type"), text(p, "state")))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Waits until node `k` has exactly these peers, all Established with these types.
     pub fn wait_peers(&self, k: usize, expected: &[(Ipv4Addr, &str)], within: Duration) {
-        let mut want: Vec<(String, String, String)> =
-            expected.iter().map(|(a, t)| (a.to_string(), t.to_string(), "Established".to_owned())).collect();
+        let mut want: Vec<(String, String, String)> = expected
+            .iter()
+            .map(|(a, t)| (a.to_string(), t.to_string(), "Established".to_owned()))
+            .collect();
         want.sort();
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
@@ -200,7 +220,11 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        panic!("node {k}: peers {:?}, expected {want:?}\n{}", self.peer_table(k), self.logs());
+        panic!(
+            "node {k}: peers {:?}, expected {want:?}\n{}",
+            self.peer_table(k),
+            self.logs()
+        );
     }
 
     /// Waits until both nodes of a two-node cluster list each other as Established mesh peers.
@@ -283,7 +307,10 @@ impl Cluster {
                 .unwrap();
             let text = String::from_utf8_lossy(&out.stdout);
             let other_ip = self.lab.spec().node_ip(other).to_string();
-            let row = text.lines().find(|l| l.contains(&other_ip)).unwrap_or_default();
+            let row = text
+                .lines()
+                .find(|l| l.contains(&other_ip))
+                .unwrap_or_default();
             assert!(
                 out.status.success()
                     && text.contains("IPv4 BGP status")
@@ -350,13 +377,24 @@ while True:
 
 /// A fastpath drop counter from `stats`.
 pub fn drop_count(stats: &Value, reason: &str) -> u64 {
-    stats["fastpath"]["drops"][reason].as_u64().unwrap_or_else(|| panic!("no {reason} drop counter in {stats}"))
+    stats["fastpath"]["drops"][reason]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {reason} drop counter in {stats}"))
 }
 
 /// Whether a TCP connection from namespace `from` to `to:port` opens within 2 seconds.
 pub fn connects(from: &str, to: Ipv4Addr, port: u16) -> bool {
     Command::new("ip")
-        .args(["netns", "exec", from, "timeout", "2", "bash", "-c", &format!("exec 3<>/dev/tcp/{to}/{port}")])
+        .args([
+            "netns",
+            "exec",
+            from,
+            "timeout",
+            "2",
+            "bash",
+            "-c",
+            &format!("exec 3<>/dev/tcp/{to}/{port}"),
+        ])
         .stderr(Stdio::null())
         .status()
         .unwrap()
@@ -366,7 +404,17 @@ pub fn connects(from: &str, to: Ipv4Addr, port: u16) -> bool {
 /// Whether one ping from namespace `from` to `to` is answered within a second.
 pub fn pings(from: &str, to: Ipv4Addr) -> bool {
     Command::new("ip")
-        .args(["netns", "exec", from, "ping", "-c", "1", "-W", "1", &to.to_string()])
+        .args([
+            "netns",
+            "exec",
+            from,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            &to.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()

@@ -59,8 +59,11 @@ impl IpSets {
     pub fn sets_containing(&self, addr: Ipv4Addr) -> impl Iterator<Item = IpSetId> + '_ {
         let addr = u32::from(addr);
         let hosts = self.hosts.get(&addr).map(|s| &s[..]).unwrap_or(&[]);
-        let networks =
-            self.networks.iter().filter_map(move |level| level.nets.get(&(addr & level.mask))).flat_map(|s| s.iter());
+        let networks = self
+            .networks
+            .iter()
+            .filter_map(move |level| level.nets.get(&(addr & level.mask)))
+            .flat_map(|s| s.iter());
         hosts.iter().chain(networks).copied()
     }
 
@@ -83,9 +86,19 @@ impl IpSets {
                 member_count += 1;
             }
         }
-        let lengths: BTreeSet<u8> = by_cidr.keys().map(|c| c.len()).filter(|&l| l < 32).collect();
-        let mut networks: Vec<NetworkLevel> =
-            lengths.iter().rev().map(|&len| NetworkLevel { mask: mask(len), nets: FastMap::default() }).collect();
+        let lengths: BTreeSet<u8> = by_cidr
+            .keys()
+            .map(|c| c.len())
+            .filter(|&l| l < 32)
+            .collect();
+        let mut networks: Vec<NetworkLevel> = lengths
+            .iter()
+            .rev()
+            .map(|&len| NetworkLevel {
+                mask: mask(len),
+                nets: FastMap::default(),
+            })
+            .collect();
         let mut hosts = FastMap::default();
         for (cidr, mut sets) in by_cidr {
             sets.sort_unstable();
@@ -96,7 +109,11 @@ impl IpSets {
                 level.nets.insert(cidr.bits(), sets);
             }
         }
-        IpSets { hosts, networks, member_count }
+        IpSets {
+            hosts,
+            networks,
+            member_count,
+        }
     }
 }
 
@@ -129,11 +146,16 @@ impl Default for IpSetsWriter {
 
 impl IpSetsWriter {
     pub fn new() -> Self {
-        IpSetsWriter { members: FastMap::default(), shared: Arc::new(ArcSwap::from_pointee(IpSets::default())) }
+        IpSetsWriter {
+            members: FastMap::default(),
+            shared: Arc::new(ArcSwap::from_pointee(IpSets::default())),
+        }
     }
 
     pub fn reader(&self) -> IpSetsReader {
-        IpSetsReader { shared: Arc::clone(&self.shared) }
+        IpSetsReader {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Returns whether the member was new.
@@ -225,7 +247,10 @@ mod tests {
         assert!(!writer.remove_member(IpSetId(7), Cidr::host(a)));
         writer.publish();
         assert!(!reader.load().contains(IpSetId(7), a));
-        assert!(before.contains(IpSetId(7), a), "an old snapshot a worker still holds does not change");
+        assert!(
+            before.contains(IpSetId(7), a),
+            "an old snapshot a worker still holds does not change"
+        );
 
         writer.replace_set(IpSetId(7), [cidr([192, 168, 0, 0], 16)]);
         writer.publish();

@@ -45,8 +45,8 @@ mod equivalence_tests;
 
 pub use ipsets::{IpSetId, IpSets, IpSetsReader, IpSetsWriter};
 pub use program::{
-    ClassifierBuilder, Decision, EndpointRules, IndexKind, Policy, PolicyAction, PolicyProgram, Profile, RuleHits,
-    RuleOrigin, RuleRef, Tier, TierDefaultAction,
+    ClassifierBuilder, Decision, EndpointRules, IndexKind, Policy, PolicyAction, PolicyProgram,
+    Profile, RuleHits, RuleOrigin, RuleRef, Tier, TierDefaultAction,
 };
 pub use rule::{protocol, Action, Cidr, EndpointMatch, IcmpMatch, PacketFields, PortRange, Rule};
 
@@ -60,7 +60,10 @@ pub enum ClassifierError {
     #[error("port range {first}:{last} has its first port after its last")]
     PortRange { first: u16, last: u16 },
     #[error("{origin}: {source}")]
-    InRule { origin: String, source: Box<ClassifierError> },
+    InRule {
+        origin: String,
+        source: Box<ClassifierError>,
+    },
     #[error("{count} rules exceed the limit of {max} per program")]
     TooManyRules { count: usize, max: usize },
 }

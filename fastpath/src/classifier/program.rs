@@ -70,9 +70,18 @@ pub struct RuleRef(pub u32);
 /// Where a flattened rule came from, for logs, metrics and `describe`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuleOrigin {
-    Policy { tier: String, policy: String, rule: usize },
-    TierDefault { tier: String },
-    Profile { profile: String, rule: usize },
+    Policy {
+        tier: String,
+        policy: String,
+        rule: usize,
+    },
+    TierDefault {
+        tier: String,
+    },
+    Profile {
+        profile: String,
+        rule: usize,
+    },
 }
 
 impl std::fmt::Display for RuleOrigin {
@@ -128,7 +137,11 @@ pub enum IndexKind {
     /// Tuple-space search: `tuples` hash tables holding `entries` (rule, key) pairs; the
     /// longest candidate list under one key is `largest_bucket` (what a packet may have to
     /// verify in one probe: rules that differ only in fields the index does not key on).
-    TupleSpace { tuples: usize, entries: usize, largest_bucket: usize },
+    TupleSpace {
+        tuples: usize,
+        entries: usize,
+        largest_bucket: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -173,14 +186,22 @@ pub const MAX_RULES: usize = 1 << 24;
 
 impl Default for ClassifierBuilder {
     fn default() -> Self {
-        ClassifierBuilder { max_index_entries: 1 << 20, max_keys_per_rule: 64, max_indexed_ports: 16, linear: false }
+        ClassifierBuilder {
+            max_index_entries: 1 << 20,
+            max_keys_per_rule: 64,
+            max_indexed_ports: 16,
+            linear: false,
+        }
     }
 }
 
 impl ClassifierBuilder {
     /// The builder of the reference (linear) program.
     pub fn linear() -> Self {
-        ClassifierBuilder { linear: true, ..Self::default() }
+        ClassifierBuilder {
+            linear: true,
+            ..Self::default()
+        }
     }
 
     pub fn compile(&self, rules: &EndpointRules) -> Result<PolicyProgram, ClassifierError> {
@@ -200,7 +221,11 @@ impl ClassifierBuilder {
                 }
             }
         };
-        let program = PolicyProgram { entries, origins, index };
+        let program = PolicyProgram {
+            entries,
+            origins,
+            index,
+        };
         tracing::debug!(rules = program.rule_count(), index = ?program.index(), "compiled policy program");
         Ok(program)
     }
@@ -213,33 +238,67 @@ fn by_order_then_name(a: (Option<f64>, &str), b: (Option<f64>, &str)) -> Orderin
 }
 
 fn flatten(rules: &EndpointRules) -> Result<(Vec<Entry>, Vec<RuleOrigin>), ClassifierError> {
-    let count: usize = rules.tiers.iter().flat_map(|t| &t.policies).map(|p| p.rules.len()).sum::<usize>()
+    let count: usize = rules
+        .tiers
+        .iter()
+        .flat_map(|t| &t.policies)
+        .map(|p| p.rules.len())
+        .sum::<usize>()
         + rules.tiers.len()
         + rules.profiles.iter().map(|p| p.rules.len()).sum::<usize>();
     if count > MAX_RULES {
-        return Err(ClassifierError::TooManyRules { count, max: MAX_RULES });
+        return Err(ClassifierError::TooManyRules {
+            count,
+            max: MAX_RULES,
+        });
     }
-    let mut flat = Flattener { entries: Vec::with_capacity(count), origins: Vec::with_capacity(count), passes: vec![] };
+    let mut flat = Flattener {
+        entries: Vec::with_capacity(count),
+        origins: Vec::with_capacity(count),
+        passes: vec![],
+    };
 
-    let mut tiers: Vec<&Tier> = rules.tiers.iter().filter(|t| !t.policies.is_empty()).collect();
+    let mut tiers: Vec<&Tier> = rules
+        .tiers
+        .iter()
+        .filter(|t| !t.policies.is_empty())
+        .collect();
     tiers.sort_by(|a, b| by_order_then_name((a.order, &a.name), (b.order, &b.name)));
     for tier in tiers {
         let mut policies: Vec<&Policy> = tier.policies.iter().collect();
         policies.sort_by(|a, b| by_order_then_name((a.order, &a.name), (b.order, &b.name)));
         for policy in policies {
             for (i, rule) in policy.rules.iter().enumerate() {
-                flat.push(rule, RuleOrigin::Policy { tier: tier.name.clone(), policy: policy.name.clone(), rule: i })?;
+                flat.push(
+                    rule,
+                    RuleOrigin::Policy {
+                        tier: tier.name.clone(),
+                        policy: policy.name.clone(),
+                        rule: i,
+                    },
+                )?;
             }
         }
         if tier.default_action == TierDefaultAction::Deny {
-            flat.push(&Rule::any(Action::Deny), RuleOrigin::TierDefault { tier: tier.name.clone() })?;
+            flat.push(
+                &Rule::any(Action::Deny),
+                RuleOrigin::TierDefault {
+                    tier: tier.name.clone(),
+                },
+            )?;
         }
         // Passing skips the tier's default action too: the block ends after it.
         flat.end_block();
     }
     for profile in &rules.profiles {
         for (i, rule) in profile.rules.iter().enumerate() {
-            flat.push(rule, RuleOrigin::Profile { profile: profile.name.clone(), rule: i })?;
+            flat.push(
+                rule,
+                RuleOrigin::Profile {
+                    profile: profile.name.clone(),
+                    rule: i,
+                },
+            )?;
         }
         flat.end_block();
     }
@@ -255,7 +314,10 @@ struct Flattener {
 
 impl Flattener {
     fn push(&mut self, rule: &Rule, origin: RuleOrigin) -> Result<(), ClassifierError> {
-        rule.validate().map_err(|e| ClassifierError::InRule { origin: origin.to_string(), source: Box::new(e) })?;
+        rule.validate().map_err(|e| ClassifierError::InRule {
+            origin: origin.to_string(),
+            source: Box::new(e),
+        })?;
         let effect = match rule.action {
             Action::Allow => Effect::Allow,
             Action::Deny => Effect::Deny,
@@ -265,7 +327,10 @@ impl Flattener {
                 Effect::Pass { next: 0 } // patched by `end_block`
             }
         };
-        self.entries.push(Entry { rule: rule.clone(), effect });
+        self.entries.push(Entry {
+            rule: rule.clone(),
+            effect,
+        });
         self.origins.push(origin);
         Ok(())
     }
@@ -296,7 +361,11 @@ impl SetList {
 
     #[inline]
     fn of(sets: &IpSets, addr: std::net::Ipv4Addr, wanted: bool) -> SetList {
-        let mut list = SetList { ids: [0; Self::CAPACITY], len: 0, overflow: false };
+        let mut list = SetList {
+            ids: [0; Self::CAPACITY],
+            len: 0,
+            overflow: false,
+        };
         if wanted {
             for IpSetId(id) in sets.sets_containing(addr) {
                 if list.len == Self::CAPACITY {
@@ -356,17 +425,32 @@ impl PolicyProgram {
         let mut from = 0u32;
         loop {
             let found = match (&self.index, &memberships) {
-                (Index::Tuples(index), Some(m)) => index.first_match(&self.entries, from, packet, sets, m),
+                (Index::Tuples(index), Some(m)) => {
+                    index.first_match(&self.entries, from, packet, sets, m)
+                }
                 _ => linear_first_match(&self.entries, from, packet, sets),
             };
             let Some(at) = found else {
-                return Decision { action: PolicyAction::Deny, rule: None };
+                return Decision {
+                    action: PolicyAction::Deny,
+                    rule: None,
+                };
             };
             let entry = &self.entries[at as usize];
             on_match(RuleRef(at), entry.rule.action);
             match entry.effect {
-                Effect::Allow => return Decision { action: PolicyAction::Allow, rule: Some(RuleRef(at)) },
-                Effect::Deny => return Decision { action: PolicyAction::Deny, rule: Some(RuleRef(at)) },
+                Effect::Allow => {
+                    return Decision {
+                        action: PolicyAction::Allow,
+                        rule: Some(RuleRef(at)),
+                    }
+                }
+                Effect::Deny => {
+                    return Decision {
+                        action: PolicyAction::Deny,
+                        rule: Some(RuleRef(at)),
+                    }
+                }
                 Effect::Log => from = at + 1,
                 // `next` is past `at` (patched at the block's end), so the loop always advances.
                 Effect::Pass { next } => from = next,
@@ -402,9 +486,17 @@ impl PolicyProgram {
 }
 
 /// The reference: the first entry at or after `from` whose rule matches.
-pub(crate) fn linear_first_match(entries: &[Entry], from: u32, packet: &PacketFields, sets: &IpSets) -> Option<u32> {
+pub(crate) fn linear_first_match(
+    entries: &[Entry],
+    from: u32,
+    packet: &PacketFields,
+    sets: &IpSets,
+) -> Option<u32> {
     let start = (from as usize).min(entries.len());
-    entries[start..].iter().position(|e| e.rule.matches(packet, sets)).map(|i| (start + i) as u32)
+    entries[start..]
+        .iter()
+        .position(|e| e.rule.matches(packet, sets))
+        .map(|i| (start + i) as u32)
 }
 
 /// Per-worker hit counters for one program, indexed by [`RuleRef`]; sum workers' on read.
@@ -416,7 +508,9 @@ pub struct RuleHits {
 
 impl RuleHits {
     pub fn for_program(program: &PolicyProgram) -> Self {
-        RuleHits { hits: vec![0; program.rule_count()].into_boxed_slice() }
+        RuleHits {
+            hits: vec![0; program.rule_count()].into_boxed_slice(),
+        }
     }
 
     /// Counts one hit; a ref from another (bigger) program is ignored rather than panicking.

@@ -88,12 +88,18 @@ impl Cidr {
         if len > 32 {
             return Err(ClassifierError::PrefixLength { addr, len });
         }
-        Ok(Cidr { addr: u32::from(addr) & mask(len), len })
+        Ok(Cidr {
+            addr: u32::from(addr) & mask(len),
+            len,
+        })
     }
 
     /// A single address (`/32`).
     pub fn host(addr: Ipv4Addr) -> Self {
-        Cidr { addr: u32::from(addr), len: 32 }
+        Cidr {
+            addr: u32::from(addr),
+            len: 32,
+        }
     }
 
     pub fn addr(self) -> Ipv4Addr {
@@ -142,7 +148,10 @@ pub struct PortRange {
 
 impl PortRange {
     pub fn single(port: u16) -> Self {
-        PortRange { first: port, last: port }
+        PortRange {
+            first: port,
+            last: port,
+        }
     }
 
     /// Errors when `first > last`.
@@ -174,7 +183,8 @@ pub struct IcmpMatch {
 impl IcmpMatch {
     #[inline]
     fn matches(self, packet: &PacketFields) -> bool {
-        packet.icmp_type == Some(self.icmp_type) && self.code.is_none_or(|code| packet.icmp_code == Some(code))
+        packet.icmp_type == Some(self.icmp_type)
+            && self.code.is_none_or(|code| packet.icmp_code == Some(code))
     }
 }
 
@@ -258,7 +268,11 @@ impl Rule {
     /// The reference predicate, with set membership looked up in `sets`.
     #[inline]
     pub fn matches(&self, packet: &PacketFields, sets: &IpSets) -> bool {
-        self.matches_with(packet, |s| sets.contains(s, packet.src), |s| sets.contains(s, packet.dst))
+        self.matches_with(
+            packet,
+            |s| sets.contains(s, packet.src),
+            |s| sets.contains(s, packet.dst),
+        )
     }
 
     /// The predicate with membership answered by the caller (the index answers from the
@@ -342,13 +356,30 @@ mod tests {
 
     #[test]
     fn fields_from_ipv4_packets() {
-        let udp = fields_of(&ipv4(protocol::UDP, 0, &[0x9c, 0x40, 0x00, 0x35, 0, 8, 0, 0]));
-        assert_eq!((udp.src, udp.dst), (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)));
-        assert_eq!((udp.protocol, udp.src_port, udp.dst_port, udp.icmp_type), (17, 40000, 53, None));
-        let sctp = fields_of(&ipv4(protocol::SCTP, 0, &[0x0b, 0x59, 0x0b, 0x5a, 1, 2, 3, 4]));
+        let udp = fields_of(&ipv4(
+            protocol::UDP,
+            0,
+            &[0x9c, 0x40, 0x00, 0x35, 0, 8, 0, 0],
+        ));
+        assert_eq!(
+            (udp.src, udp.dst),
+            (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2))
+        );
+        assert_eq!(
+            (udp.protocol, udp.src_port, udp.dst_port, udp.icmp_type),
+            (17, 40000, 53, None)
+        );
+        let sctp = fields_of(&ipv4(
+            protocol::SCTP,
+            0,
+            &[0x0b, 0x59, 0x0b, 0x5a, 1, 2, 3, 4],
+        ));
         assert_eq!((sctp.src_port, sctp.dst_port), (2905, 2906));
         let echo = fields_of(&ipv4(protocol::ICMP, 0, &[8, 0, 0xf7, 0xff, 0, 0, 0, 0]));
-        assert_eq!((echo.icmp_type, echo.icmp_code, echo.dst_port), (Some(8), Some(0), 0));
+        assert_eq!(
+            (echo.icmp_type, echo.icmp_code, echo.dst_port),
+            (Some(8), Some(0), 0)
+        );
         // A later fragment carries no transport header: no ports, even if bytes look like one.
         let later = fields_of(&ipv4(protocol::TCP, 185, &[0x9c, 0x40, 0x00, 0x50]));
         assert_eq!((later.src_port, later.dst_port), (0, 0));
@@ -365,7 +396,10 @@ mod tests {
         assert_eq!(cidr([10, 1, 2, 3], 24).to_string(), "10.1.2.0/24");
         assert!(cidr([0, 0, 0, 0], 0).contains([255, 1, 2, 3].into()));
         let err = Cidr::new([10, 0, 0, 0].into(), 33).unwrap_err();
-        assert_eq!(err.to_string(), "prefix length 33 of 10.0.0.0 is longer than 32");
+        assert_eq!(
+            err.to_string(),
+            "prefix length 33 of 10.0.0.0 is longer than 32"
+        );
     }
 
     #[test]
@@ -374,7 +408,10 @@ mod tests {
         assert_eq!(PortRange::new(80, 90).unwrap().width(), 11);
         let mut rule = Rule::any(Action::Allow);
         rule.dst.ports.push(PortRange { first: 9, last: 1 });
-        assert_eq!(rule.validate().unwrap_err().to_string(), "port range 9:1 has its first port after its last");
+        assert_eq!(
+            rule.validate().unwrap_err().to_string(),
+            "port range 9:1 has its first port after its last"
+        );
     }
 
     #[test]
@@ -420,7 +457,10 @@ mod tests {
         rule.dst.nets = vec![cidr([192, 168, 0, 0], 16)];
         assert!(rule.matches(&packet, &sets));
         rule.dst.not_nets = vec![cidr([192, 168, 5, 0], 24)];
-        assert!(!rule.matches(&packet, &sets), "notNets excludes inside nets");
+        assert!(
+            !rule.matches(&packet, &sets),
+            "notNets excludes inside nets"
+        );
     }
 
     #[test]
@@ -456,7 +496,10 @@ mod tests {
         rule.src.sets = vec![IpSetId(1), IpSetId(2)];
         assert!(rule.matches(&packet, &sets));
         rule.src.sets = vec![IpSetId(1), IpSetId(3)];
-        assert!(!rule.matches(&packet, &sets), "all of the sets must hold the address");
+        assert!(
+            !rule.matches(&packet, &sets),
+            "all of the sets must hold the address"
+        );
         rule.src.sets = vec![IpSetId(99)];
         assert!(!rule.matches(&packet, &sets), "an unknown set is empty");
 
@@ -474,16 +517,28 @@ mod tests {
         let sets = IpSets::default();
         let mut rule = Rule::any(Action::Allow);
         rule.protocol = Some(protocol::ICMP);
-        rule.icmp = Some(IcmpMatch { icmp_type: 8, code: None });
+        rule.icmp = Some(IcmpMatch {
+            icmp_type: 8,
+            code: None,
+        });
         assert!(rule.matches(&icmp(8, 0), &sets));
         assert!(!rule.matches(&icmp(0, 0), &sets));
-        rule.icmp = Some(IcmpMatch { icmp_type: 3, code: Some(4) });
+        rule.icmp = Some(IcmpMatch {
+            icmp_type: 3,
+            code: Some(4),
+        });
         assert!(rule.matches(&icmp(3, 4), &sets));
         assert!(!rule.matches(&icmp(3, 1), &sets));
-        assert!(!rule.matches(&tcp([1, 1, 1, 1], 1, [2, 2, 2, 2], 3), &sets), "no ICMP fields, no icmp match");
+        assert!(
+            !rule.matches(&tcp([1, 1, 1, 1], 1, [2, 2, 2, 2], 3), &sets),
+            "no ICMP fields, no icmp match"
+        );
 
         let mut rule = Rule::any(Action::Allow);
-        rule.not_icmp = Some(IcmpMatch { icmp_type: 8, code: Some(0) });
+        rule.not_icmp = Some(IcmpMatch {
+            icmp_type: 8,
+            code: Some(0),
+        });
         assert!(!rule.matches(&icmp(8, 0), &sets));
         assert!(rule.matches(&icmp(8, 1), &sets));
         assert!(rule.matches(&tcp([1, 1, 1, 1], 1, [2, 2, 2, 2], 3), &sets));

@@ -38,7 +38,13 @@ use super::program::{ClassifierBuilder, Entry, Memberships, SetList};
 use super::rule::{mask, protocol, Cidr, PacketFields, Rule};
 
 /// Protocols with a key of their own; every other protocol shares class [`OTHER_PROTOCOLS`].
-const KEYED_PROTOCOLS: [u8; 5] = [protocol::TCP, protocol::UDP, protocol::ICMP, protocol::SCTP, protocol::UDPLITE];
+const KEYED_PROTOCOLS: [u8; 5] = [
+    protocol::TCP,
+    protocol::UDP,
+    protocol::ICMP,
+    protocol::SCTP,
+    protocol::UDPLITE,
+];
 const OTHER_PROTOCOLS: u8 = 0;
 
 /// Prefix lengths a net's key is coarsened to: the longest of these `<= len`.
@@ -101,7 +107,11 @@ impl Bitmap16 {
     /// Marks every /16 a key of a `len`-bit network covers.
     fn set_network(&mut self, network: u32, len: u8) {
         let first = (network >> 16) as u16;
-        let count = if len >= 16 { 1 } else { 1u32 << (16 - u32::from(len)) };
+        let count = if len >= 16 {
+            1
+        } else {
+            1u32 << (16 - u32::from(len))
+        };
         for i in 0..count {
             self.set(first.wrapping_add(i as u16));
         }
@@ -110,7 +120,9 @@ impl Bitmap16 {
     #[inline]
     fn get(&self, value: u16) -> bool {
         // `value >> 6` < 1024 = the length: no bounds panic possible.
-        self.0.get(usize::from(value >> 6)).is_some_and(|w| w & (1 << (value & 63)) != 0)
+        self.0
+            .get(usize::from(value >> 6))
+            .is_some_and(|w| w & (1 << (value & 63)) != 0)
     }
 }
 
@@ -131,7 +143,10 @@ pub(crate) struct TupleIndex {
 
 #[inline]
 fn key(protocol_class: u8, dst_port: u16, src: u32, dst: u32) -> u128 {
-    u128::from(protocol_class) | u128::from(dst_port) << 8 | u128::from(src) << 24 | u128::from(dst) << 56
+    u128::from(protocol_class)
+        | u128::from(dst_port) << 8
+        | u128::from(src) << 24
+        | u128::from(dst) << 56
 }
 
 /// Nets of length >= 24 per /24, on one side, over the whole program.
@@ -158,7 +173,10 @@ fn side_alternatives(nets: &[Cidr], sets: &[IpSetId], crowding: &Crowding) -> Ve
     }
     let mut alternatives = Vec::with_capacity(nets.len());
     for net in nets {
-        let crowded = net.len() == 32 && crowding.get(&(net.bits() & mask(24))).is_some_and(|&n| n > CROWDED_BUCKET);
+        let crowded = net.len() == 32
+            && crowding
+                .get(&(net.bits() & mask(24)))
+                .is_some_and(|&n| n > CROWDED_BUCKET);
         if crowded {
             alternatives.push((SideKey::Net(32), net.bits()));
             continue;
@@ -180,7 +198,12 @@ fn protocol_alternatives(rule: &Rule) -> Vec<u8> {
         Some(p) => vec![protocol_class(p)],
         None => {
             let excluded = rule.not_protocol.filter(|p| KEYED_PROTOCOLS.contains(p));
-            KEYED_PROTOCOLS.iter().copied().filter(|&p| Some(p) != excluded).chain([OTHER_PROTOCOLS]).collect()
+            KEYED_PROTOCOLS
+                .iter()
+                .copied()
+                .filter(|&p| Some(p) != excluded)
+                .chain([OTHER_PROTOCOLS])
+                .collect()
         }
     }
 }
@@ -190,7 +213,12 @@ fn port_alternatives(rule: &Rule, max_ports: u32) -> Vec<Option<u16>> {
     if rule.dst.ports.is_empty() || width > max_ports {
         return vec![None];
     }
-    rule.dst.ports.iter().flat_map(|r| r.first..=r.last).map(Some).collect()
+    rule.dst
+        .ports
+        .iter()
+        .flat_map(|r| r.first..=r.last)
+        .map(Some)
+        .collect()
 }
 
 /// Builds the index, or `None` when it would hold more than `max_index_entries` pairs.
@@ -226,14 +254,20 @@ pub(crate) fn build(entries: &[Entry], limits: &ClassifierBuilder) -> Option<Tup
         for &(src_key, src_value) in &src {
             for &(dst_key, dst_value) in &dst {
                 for &port in &ports {
-                    let shape = Shape { src: src_key, dst: dst_key, dst_port: port.is_some() };
+                    let shape = Shape {
+                        src: src_key,
+                        dst: dst_key,
+                        dst_port: port.is_some(),
+                    };
                     let table = *shapes.entry(shape).or_insert_with(|| {
                         tables.push((shape, FastMap::default()));
                         tables.len() - 1
                     });
                     for &class in &protocols {
-                        let ids =
-                            tables[table].1.entry(key(class, port.unwrap_or(0), src_value, dst_value)).or_default();
+                        let ids = tables[table]
+                            .1
+                            .entry(key(class, port.unwrap_or(0), src_value, dst_value))
+                            .or_default();
                         // Two alternatives of one rule may coarsen to the same key.
                         if ids.last() != Some(&id) {
                             ids.push(id);
@@ -266,7 +300,10 @@ pub(crate) fn build(entries: &[Entry], limits: &ClassifierBuilder) -> Option<Tup
             dst_mask: net_mask(shape.dst),
             min_rule,
             max_rule,
-            port_filter: filter_of(&buckets, shape.dst_port.then_some(|k: u128| (k >> 8) as u16)),
+            port_filter: filter_of(
+                &buckets,
+                shape.dst_port.then_some(|k: u128| (k >> 8) as u16),
+            ),
             src_filter: side_filter(shape.src, &buckets, 24),
             dst_filter: side_filter(shape.dst, &buckets, 56),
             buckets,
@@ -275,11 +312,19 @@ pub(crate) fn build(entries: &[Entry], limits: &ClassifierBuilder) -> Option<Tup
     tuples.sort_by_key(|t| t.min_rule);
     let uses_src_sets = entries.iter().any(|e| e.rule.uses_sets().0);
     let uses_dst_sets = entries.iter().any(|e| e.rule.uses_sets().1);
-    Some(TupleIndex { tuples, rule_ids, uses_src_sets, uses_dst_sets })
+    Some(TupleIndex {
+        tuples,
+        rule_ids,
+        uses_src_sets,
+        uses_dst_sets,
+    })
 }
 
 /// A filter of the 16-bit values `value_of` extracts from every key, if the field is keyed.
-fn filter_of(buckets: &FastMap<u128, (u32, u32)>, value_of: Option<impl Fn(u128) -> u16>) -> Option<Bitmap16> {
+fn filter_of(
+    buckets: &FastMap<u128, (u32, u32)>,
+    value_of: Option<impl Fn(u128) -> u16>,
+) -> Option<Bitmap16> {
     let value_of = value_of?;
     let mut filter = Bitmap16::new();
     for &k in buckets.keys() {
@@ -317,7 +362,12 @@ impl TupleIndex {
     }
 
     pub(crate) fn largest_bucket(&self) -> usize {
-        self.tuples.iter().flat_map(|t| t.buckets.values()).map(|&(_, len)| len as usize).max().unwrap_or(0)
+        self.tuples
+            .iter()
+            .flat_map(|t| t.buckets.values())
+            .map(|&(_, len)| len as usize)
+            .max()
+            .unwrap_or(0)
     }
 
     /// The first entry at or after `from` whose rule matches `packet`.
@@ -368,7 +418,11 @@ impl TupleIndex {
                             break;
                         }
                         let rule = &entries[id as usize].rule;
-                        if rule.matches_with(packet, |s| src_sets.contains(s), |s| dst_sets.contains(s)) {
+                        if rule.matches_with(
+                            packet,
+                            |s| src_sets.contains(s),
+                            |s| dst_sets.contains(s),
+                        ) {
                             best = id;
                             break;
                         }

@@ -44,8 +44,20 @@ impl Direction {
 
 impl FlowKey {
     #[inline]
-    pub fn new(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, src_port: u16, dst_port: u16) -> FlowKey {
-        FlowKey { src, dst, protocol, src_port, dst_port }
+    pub fn new(
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: u8,
+        src_port: u16,
+        dst_port: u16,
+    ) -> FlowKey {
+        FlowKey {
+            src,
+            dst,
+            protocol,
+            src_port,
+            dst_port,
+        }
     }
 
     #[inline]
@@ -80,7 +92,9 @@ impl FlowKey {
     #[inline]
     fn words(&self) -> (u64, u64) {
         let addrs = (u64::from(u32::from(self.src)) << 32) | u64::from(u32::from(self.dst));
-        let rest = (u64::from(self.protocol) << 32) | (u64::from(self.src_port) << 16) | u64::from(self.dst_port);
+        let rest = (u64::from(self.protocol) << 32)
+            | (u64::from(self.src_port) << 16)
+            | u64::from(self.dst_port);
         (addrs, rest)
     }
 
@@ -94,7 +108,10 @@ impl FlowKey {
     #[inline]
     pub fn seeded_hash(&self, seed: u64) -> u64 {
         let (addrs, rest) = self.words();
-        let mut h = (addrs ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(31) ^ rest;
+        let mut h = (addrs ^ seed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(31)
+            ^ rest;
         h ^= h >> 33;
         h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
         h ^= h >> 33;
@@ -120,7 +137,11 @@ impl std::hash::Hash for FlowKey {
 
 impl std::fmt::Display for FlowKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "proto {} {}:{} -> {}:{}", self.protocol, self.src, self.src_port, self.dst, self.dst_port)
+        write!(
+            f,
+            "proto {} {}:{} -> {}:{}",
+            self.protocol, self.src, self.src_port, self.dst, self.dst_port
+        )
     }
 }
 
@@ -130,25 +151,51 @@ mod tests {
 
     #[test]
     fn reversed_swaps_addresses_and_ports_and_is_an_involution() {
-        let k = FlowKey::tcp(Ipv4Addr::new(10, 0, 0, 1), 40000, Ipv4Addr::new(10, 0, 0, 2), 80);
+        let k = FlowKey::tcp(
+            Ipv4Addr::new(10, 0, 0, 1),
+            40000,
+            Ipv4Addr::new(10, 0, 0, 2),
+            80,
+        );
         let r = k.reversed();
-        assert_eq!(r, FlowKey::tcp(Ipv4Addr::new(10, 0, 0, 2), 80, Ipv4Addr::new(10, 0, 0, 1), 40000));
+        assert_eq!(
+            r,
+            FlowKey::tcp(
+                Ipv4Addr::new(10, 0, 0, 2),
+                80,
+                Ipv4Addr::new(10, 0, 0, 1),
+                40000
+            )
+        );
         assert_eq!(r.reversed(), k);
         let e = FlowKey::icmp_echo(Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(2, 2, 2, 2), 7);
-        assert_eq!(e.reversed(), FlowKey::icmp_echo(Ipv4Addr::new(2, 2, 2, 2), Ipv4Addr::new(1, 1, 1, 1), 7));
+        assert_eq!(
+            e.reversed(),
+            FlowKey::icmp_echo(Ipv4Addr::new(2, 2, 2, 2), Ipv4Addr::new(1, 1, 1, 1), 7)
+        );
     }
 
     #[test]
     fn hash_differs_by_direction_field_and_seed() {
-        let k = FlowKey::udp(Ipv4Addr::new(10, 0, 0, 1), 1000, Ipv4Addr::new(10, 0, 0, 2), 53);
+        let k = FlowKey::udp(
+            Ipv4Addr::new(10, 0, 0, 1),
+            1000,
+            Ipv4Addr::new(10, 0, 0, 2),
+            53,
+        );
         assert_ne!(k.seeded_hash(1), k.reversed().seeded_hash(1));
         assert_ne!(k.seeded_hash(1), k.seeded_hash(2));
         let mut other = k;
         other.protocol = protocol::TCP;
         assert_ne!(k.seeded_hash(1), other.seeded_hash(1));
         // Sequential source ports land in many different buckets (low bits differ).
-        let buckets: std::collections::HashSet<u64> =
-            (0..1024u16).map(|p| FlowKey { src_port: p, ..k }.seeded_hash(9) & 1023).collect();
-        assert!(buckets.len() > 550, "only {} of 1024 buckets used", buckets.len());
+        let buckets: std::collections::HashSet<u64> = (0..1024u16)
+            .map(|p| FlowKey { src_port: p, ..k }.seeded_hash(9) & 1023)
+            .collect();
+        assert!(
+            buckets.len() > 550,
+            "only {} of 1024 buckets used",
+            buckets.len()
+        );
     }
 }

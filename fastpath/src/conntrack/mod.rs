@@ -40,6 +40,6 @@ pub use key::{Direction, FlowKey};
 pub use snat::{SnatError, SnatPorts, SnatPortsConfig};
 pub use state::{FlowState, FlowValue, Millis, TcpState, Timeouts, UdpState};
 pub use table::{
-    ConntrackCounters, DirectionCounters, Flow, FlowHit, FlowId, FlowTable, FlowTableConfig, InsertError, Inserted,
-    PolicyDecision,
+    ConntrackCounters, DirectionCounters, Flow, FlowHit, FlowId, FlowTable, FlowTableConfig,
+    InsertError, Inserted, PolicyDecision,
 };

@@ -36,7 +36,9 @@ pub fn quoted_key(icmp_message: &[u8]) -> Result<Option<FlowKey>, WireError> {
     Ok(match proto {
         protocol::TCP | protocol::UDP => Some(FlowKey::new(src, dst, proto, word(0), word(2))),
         protocol::ICMP => match data[0] {
-            msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY => Some(FlowKey::icmp_echo(src, dst, word(4))),
+            msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY => {
+                Some(FlowKey::icmp_echo(src, dst, word(4)))
+            }
             _ => None,
         },
         _ => Some(FlowKey::new(src, dst, proto, 0, 0)),
@@ -54,19 +56,39 @@ pub fn related_key(icmp_message: &[u8]) -> Result<Option<FlowKey>, WireError> {
 /// far end itself sent the error) become the translated ones, and the quoted packet becomes
 /// the packet as it was before translation, with its IP header and transport checksums
 /// patched (RFC 1624) and the ICMP checksum recomputed (errors are rare and short).
-pub fn translate_error(datagram: &mut [u8], flow: &Flow, direction: Direction) -> Result<(), WireError> {
+pub fn translate_error(
+    datagram: &mut [u8],
+    flow: &Flow,
+    direction: Direction,
+) -> Result<(), WireError> {
     let mut ip = ipv4::Packet::new_checked(&mut *datagram)?;
     if ip.frag_offset() != 0 || ip.more_frags() {
-        return Err(WireError::BadValue { header: "ipv4", field: "fragment_offset", value: ip.frag_offset().into() });
+        return Err(WireError::BadValue {
+            header: "ipv4",
+            field: "fragment_offset",
+            value: ip.frag_offset().into(),
+        });
     }
     let Some((_, quoted_header_len)) = quoted_datagram(ip.payload())? else {
-        return Err(WireError::BadValue { header: "icmpv4", field: "type", value: ip.payload()[0].into() });
+        return Err(WireError::BadValue {
+            header: "icmpv4",
+            field: "type",
+            value: ip.payload()[0].into(),
+        });
     };
     let current = *flow.key(direction);
     let outer = flow.translated(direction);
     let (old_src, old_dst) = (ip.src_addr(), ip.dst_addr());
-    let new_src = if old_src == current.src { outer.src } else { old_src };
-    let csum = update_addr(update_addr(ip.checksum(), old_src, new_src), old_dst, outer.dst);
+    let new_src = if old_src == current.src {
+        outer.src
+    } else {
+        old_src
+    };
+    let csum = update_addr(
+        update_addr(ip.checksum(), old_src, new_src),
+        old_dst,
+        outer.dst,
+    );
     ip.set_src_addr(new_src);
     ip.set_dst_addr(outer.dst);
     ip.set_checksum(csum);
@@ -96,7 +118,11 @@ fn untranslate_quote(quoted: &mut [u8], header_len: usize, to: &FlowKey) {
     let read = |b: &[u8], at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
     let pseudo = |csum: u16| update_addr(update_addr(csum, old_src, to.src), old_dst, to.dst);
     let ports = |l4: &mut [u8], csum: u16| {
-        let csum = update_port(update_port(csum, read(l4, 0), to.src_port), read(l4, 2), to.dst_port);
+        let csum = update_port(
+            update_port(csum, read(l4, 0), to.src_port),
+            read(l4, 2),
+            to.dst_port,
+        );
         l4[0..2].copy_from_slice(&to.src_port.to_be_bytes());
         l4[2..4].copy_from_slice(&to.dst_port.to_be_bytes());
         csum
@@ -141,14 +167,32 @@ fn quoted_datagram(icmp_message: &[u8]) -> Result<Option<(&[u8], usize)>, WireEr
     check_len("icmpv4", "quoted_header", quoted.len(), ipv4::HEADER_LEN)?;
     let version = quoted[0] >> 4;
     if version != 4 {
-        return Err(WireError::BadValue { header: "icmpv4", field: "quoted_version", value: version.into() });
+        return Err(WireError::BadValue {
+            header: "icmpv4",
+            field: "quoted_version",
+            value: version.into(),
+        });
     }
     let header_len = usize::from(quoted[0] & 0x0f) * 4;
     if header_len < ipv4::HEADER_LEN {
-        return Err(WireError::BadValue { header: "icmpv4", field: "quoted_ihl", value: (header_len / 4) as u32 });
+        return Err(WireError::BadValue {
+            header: "icmpv4",
+            field: "quoted_ihl",
+            value: (header_len / 4) as u32,
+        });
     }
-    check_len("icmpv4", "quoted_data", quoted.len(), header_len + QUOTED_DATA)?;
-    if quoted[9] == protocol::ICMP && !matches!(quoted[header_len], msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY) {
+    check_len(
+        "icmpv4",
+        "quoted_data",
+        quoted.len(),
+        header_len + QUOTED_DATA,
+    )?;
+    if quoted[9] == protocol::ICMP
+        && !matches!(
+            quoted[header_len],
+            msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY
+        )
+    {
         return Ok(None);
     }
     Ok(Some((quoted, header_len)))
@@ -170,13 +214,18 @@ mod tests {
     const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 
     fn allowed() -> PolicyDecision {
-        PolicyDecision { allowed: true, ..PolicyDecision::default() }
+        PolicyDecision {
+            allowed: true,
+            ..PolicyDecision::default()
+        }
     }
 
     fn udp_datagram(key: &FlowKey, payload_len: usize) -> Vec<u8> {
         let len = 8 + payload_len;
         let mut buf = vec![0x5au8; 20 + len];
-        Ipv4Repr::new(key.src, key.dst, protocol::UDP, len as u16).emit(&mut buf).unwrap();
+        Ipv4Repr::new(key.src, key.dst, protocol::UDP, len as u16)
+            .emit(&mut buf)
+            .unwrap();
         let mut p = udp::Packet::new_unchecked(&mut buf[20..]);
         p.set_src_port(key.src_port);
         p.set_dst_port(key.dst_port);
@@ -197,7 +246,10 @@ mod tests {
         let mut table = FlowTable::new(FlowTableConfig::with_capacity(16));
         let original = FlowKey::udp(POD, 5353, REMOTE, 53);
         let reply = FlowKey::udp(REMOTE, 53, NODE, 40001);
-        let id = table.insert(original, reply, 0, 40, allowed(), 0).unwrap().id;
+        let id = table
+            .insert(original, reply, 0, 40, allowed(), 0)
+            .unwrap()
+            .id;
         // The datagram as the pod sent it, and as it left the node.
         let sent = udp_datagram(&original, 12);
         let mut left = sent.clone();
@@ -205,21 +257,38 @@ mod tests {
         let mut err = error_about(
             REMOTE,
             NODE,
-            Icmpv4Repr::DstUnreachable { code: unreachable::PORT, next_hop_mtu: 0, original: &left },
+            Icmpv4Repr::DstUnreachable {
+                code: unreachable::PORT,
+                next_hop_mtu: 0,
+                original: &left,
+            },
         );
-        let icmp = ipv4::Packet::new_checked(&err[..]).unwrap().payload().to_vec();
-        assert_eq!(quoted_key(&icmp).unwrap(), Some(FlowKey::udp(NODE, 40001, REMOTE, 53)));
+        let icmp = ipv4::Packet::new_checked(&err[..])
+            .unwrap()
+            .payload()
+            .to_vec();
+        assert_eq!(
+            quoted_key(&icmp).unwrap(),
+            Some(FlowKey::udp(NODE, 40001, REMOTE, 53))
+        );
         let lookup = related_key(&icmp).unwrap().unwrap();
         let hit = table.lookup(&lookup, 1).unwrap();
         assert_eq!((hit.id, hit.direction), (id, Direction::Reply));
 
         translate_error(&mut err, table.flow(id), hit.direction).unwrap();
         let ip = ipv4::Packet::new_checked(&err[..]).unwrap();
-        assert_eq!((ip.src_addr(), ip.dst_addr()), (REMOTE, POD), "the remote itself answered: source kept");
+        assert_eq!(
+            (ip.src_addr(), ip.dst_addr()),
+            (REMOTE, POD),
+            "the remote itself answered: source kept"
+        );
         assert!(ip.verify_checksum());
         let msg = icmpv4::Packet::new_checked(ip.payload()).unwrap();
         assert!(msg.verify_checksum());
-        assert_eq!((msg.msg_type(), msg.msg_code()), (msg_type::DST_UNREACHABLE, unreachable::PORT));
+        assert_eq!(
+            (msg.msg_type(), msg.msg_code()),
+            (msg_type::DST_UNREACHABLE, unreachable::PORT)
+        );
         // The quote is now exactly what the pod sent, checksums included.
         assert_eq!(msg.data(), &sent[..]);
     }
@@ -229,7 +298,10 @@ mod tests {
         let mut table = FlowTable::new(FlowTableConfig::with_capacity(16));
         let original = FlowKey::tcp(POD, 33000, REMOTE, 443);
         let reply = FlowKey::tcp(REMOTE, 443, NODE, 50000);
-        let id = table.insert(original, reply, 0x02, 60, allowed(), 0).unwrap().id;
+        let id = table
+            .insert(original, reply, 0x02, 60, allowed(), 0)
+            .unwrap()
+            .id;
         let mut rng = crate::wire::test_rng::Rng::new(4);
         let (mut sent, _) = rewrite::tests::random_datagram(&mut rng, protocol::TCP);
         rewrite::translate(&mut sent, &original).unwrap();
@@ -240,10 +312,19 @@ mod tests {
         let mut err = error_about(
             ROUTER,
             NODE,
-            Icmpv4Repr::DstUnreachable { code: unreachable::FRAG_NEEDED, next_hop_mtu: 1400, original: quote },
+            Icmpv4Repr::DstUnreachable {
+                code: unreachable::FRAG_NEEDED,
+                next_hop_mtu: 1400,
+                original: quote,
+            },
         );
-        let icmp = ipv4::Packet::new_checked(&err[..]).unwrap().payload().to_vec();
-        let hit = table.lookup(&related_key(&icmp).unwrap().unwrap(), 1).unwrap();
+        let icmp = ipv4::Packet::new_checked(&err[..])
+            .unwrap()
+            .payload()
+            .to_vec();
+        let hit = table
+            .lookup(&related_key(&icmp).unwrap().unwrap(), 1)
+            .unwrap();
         assert_eq!(hit.direction, Direction::Reply);
         translate_error(&mut err, table.flow(id), hit.direction).unwrap();
         let ip = ipv4::Packet::new_checked(&err[..]).unwrap();
@@ -258,19 +339,34 @@ mod tests {
     fn time_exceeded_for_an_untranslated_flow_and_echo_quotes() {
         let mut table = FlowTable::new(FlowTableConfig::with_capacity(16));
         let echo = FlowKey::icmp_echo(POD, REMOTE, 77);
-        let id = table.insert(echo, echo.reversed(), 0, 84, allowed(), 0).unwrap().id;
+        let id = table
+            .insert(echo, echo.reversed(), 0, 84, allowed(), 0)
+            .unwrap()
+            .id;
         let mut request = vec![0u8; 20 + 16];
-        Icmpv4Repr::EchoRequest { ident: 77, seq_no: 1, data: b"pingpong" }
-            .emit_in_ipv4(POD, REMOTE, &mut request)
-            .unwrap();
+        Icmpv4Repr::EchoRequest {
+            ident: 77,
+            seq_no: 1,
+            data: b"pingpong",
+        }
+        .emit_in_ipv4(POD, REMOTE, &mut request)
+        .unwrap();
         let err = error_about(
             ROUTER,
             POD,
-            Icmpv4Repr::TimeExceeded { code: time_exceeded::TTL_IN_TRANSIT, original: &request },
+            Icmpv4Repr::TimeExceeded {
+                code: time_exceeded::TTL_IN_TRANSIT,
+                original: &request,
+            },
         );
-        let icmp = ipv4::Packet::new_checked(&err[..]).unwrap().payload().to_vec();
+        let icmp = ipv4::Packet::new_checked(&err[..])
+            .unwrap()
+            .payload()
+            .to_vec();
         assert_eq!(quoted_key(&icmp).unwrap(), Some(echo));
-        let hit = table.lookup(&related_key(&icmp).unwrap().unwrap(), 1).unwrap();
+        let hit = table
+            .lookup(&related_key(&icmp).unwrap().unwrap(), 1)
+            .unwrap();
         assert_eq!((hit.id, hit.direction), (id, Direction::Reply));
         // Untranslated: translate_error changes nothing.
         let mut copy = err.clone();
@@ -281,39 +377,95 @@ mod tests {
     #[test]
     fn non_errors_errors_about_errors_and_bad_quotes() {
         let mut echo = vec![0u8; 16];
-        Icmpv4Repr::EchoRequest { ident: 1, seq_no: 1, data: b"12345678" }.emit(&mut echo).unwrap();
+        Icmpv4Repr::EchoRequest {
+            ident: 1,
+            seq_no: 1,
+            data: b"12345678",
+        }
+        .emit(&mut echo)
+        .unwrap();
         assert_eq!(quoted_key(&echo).unwrap(), None);
         // An error quoting an error.
         let inner = error_about(
             ROUTER,
             POD,
-            Icmpv4Repr::TimeExceeded { code: 0, original: &udp_datagram(&FlowKey::udp(POD, 1, REMOTE, 2), 0) },
+            Icmpv4Repr::TimeExceeded {
+                code: 0,
+                original: &udp_datagram(&FlowKey::udp(POD, 1, REMOTE, 2), 0),
+            },
         );
-        let outer =
-            error_about(REMOTE, ROUTER, Icmpv4Repr::DstUnreachable { code: 1, next_hop_mtu: 0, original: &inner });
-        assert_eq!(quoted_key(ipv4::Packet::new_checked(&outer[..]).unwrap().payload()).unwrap(), None);
+        let outer = error_about(
+            REMOTE,
+            ROUTER,
+            Icmpv4Repr::DstUnreachable {
+                code: 1,
+                next_hop_mtu: 0,
+                original: &inner,
+            },
+        );
+        assert_eq!(
+            quoted_key(ipv4::Packet::new_checked(&outer[..]).unwrap().payload()).unwrap(),
+            None
+        );
         // A quote too short for the transport ports.
         let d = udp_datagram(&FlowKey::udp(POD, 1, REMOTE, 2), 0);
-        let short =
-            error_about(REMOTE, POD, Icmpv4Repr::DstUnreachable { code: 3, next_hop_mtu: 0, original: &d[..24] });
-        let icmp = ipv4::Packet::new_checked(&short[..]).unwrap().payload().to_vec();
+        let short = error_about(
+            REMOTE,
+            POD,
+            Icmpv4Repr::DstUnreachable {
+                code: 3,
+                next_hop_mtu: 0,
+                original: &d[..24],
+            },
+        );
+        let icmp = ipv4::Packet::new_checked(&short[..])
+            .unwrap()
+            .payload()
+            .to_vec();
         assert_eq!(
             quoted_key(&icmp),
-            Err(WireError::Truncated { header: "icmpv4", field: "quoted_data", len: 24, need: 28 })
+            Err(WireError::Truncated {
+                header: "icmpv4",
+                field: "quoted_data",
+                len: 24,
+                need: 28
+            })
         );
         // A quote that is not IPv4.
         let mut bad = icmp.clone();
         bad[8] = 0x65;
-        assert!(matches!(quoted_key(&bad), Err(WireError::BadValue { field: "quoted_version", value: 6, .. })));
+        assert!(matches!(
+            quoted_key(&bad),
+            Err(WireError::BadValue {
+                field: "quoted_version",
+                value: 6,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn never_panics_on_hostile_input() {
         let d = udp_datagram(&FlowKey::udp(POD, 1, REMOTE, 2), 4);
-        let err = error_about(REMOTE, POD, Icmpv4Repr::DstUnreachable { code: 3, next_hop_mtu: 0, original: &d });
+        let err = error_about(
+            REMOTE,
+            POD,
+            Icmpv4Repr::DstUnreachable {
+                code: 3,
+                next_hop_mtu: 0,
+                original: &d,
+            },
+        );
         let mut table = FlowTable::new(FlowTableConfig::with_capacity(4));
         let id = table
-            .insert(FlowKey::udp(POD, 1, REMOTE, 2), FlowKey::udp(REMOTE, 2, NODE, 9), 0, 0, allowed(), 0)
+            .insert(
+                FlowKey::udp(POD, 1, REMOTE, 2),
+                FlowKey::udp(REMOTE, 2, NODE, 9),
+                0,
+                0,
+                allowed(),
+                0,
+            )
             .unwrap()
             .id;
         for mut input in crate::wire::test_rng::hostile_inputs(&err, 3000, 12) {

@@ -48,7 +48,11 @@ pub fn update_port(csum: u16, old: u16, new: u16) -> u16 {
 pub fn translate(datagram: &mut [u8], to: &FlowKey) -> Result<(), WireError> {
     let mut ip = ipv4::Packet::new_checked(&mut *datagram)?;
     if ip.frag_offset() != 0 {
-        return Err(WireError::BadValue { header: "ipv4", field: "fragment_offset", value: ip.frag_offset().into() });
+        return Err(WireError::BadValue {
+            header: "ipv4",
+            field: "fragment_offset",
+            value: ip.frag_offset().into(),
+        });
     }
     let (old_src, old_dst, proto) = (ip.src_addr(), ip.dst_addr(), ip.protocol());
     // Check the transport header before changing anything.
@@ -74,7 +78,11 @@ pub fn translate(datagram: &mut [u8], to: &FlowKey) -> Result<(), WireError> {
         protocol::TCP => {
             let mut seg = tcp::Packet::new_unchecked(payload);
             let csum = pseudo(seg.checksum());
-            let csum = update_port(update_port(csum, seg.src_port(), to.src_port), seg.dst_port(), to.dst_port);
+            let csum = update_port(
+                update_port(csum, seg.src_port(), to.src_port),
+                seg.dst_port(),
+                to.dst_port,
+            );
             seg.set_src_port(to.src_port);
             seg.set_dst_port(to.dst_port);
             seg.set_checksum(csum);
@@ -83,7 +91,11 @@ pub fn translate(datagram: &mut [u8], to: &FlowKey) -> Result<(), WireError> {
             let mut dgram = udp::Packet::new_unchecked(payload);
             if dgram.checksum() != 0 {
                 let csum = pseudo(dgram.checksum());
-                let csum = update_port(update_port(csum, dgram.src_port(), to.src_port), dgram.dst_port(), to.dst_port);
+                let csum = update_port(
+                    update_port(csum, dgram.src_port(), to.src_port),
+                    dgram.dst_port(),
+                    to.dst_port,
+                );
                 dgram.set_checksum(if csum == 0 { 0xffff } else { csum });
             }
             dgram.set_src_port(to.src_port);
@@ -91,7 +103,10 @@ pub fn translate(datagram: &mut [u8], to: &FlowKey) -> Result<(), WireError> {
         }
         protocol::ICMP => {
             let mut msg = icmpv4::Packet::new_unchecked(payload);
-            if matches!(msg.msg_type(), msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY) {
+            if matches!(
+                msg.msg_type(),
+                msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY
+            ) {
                 let csum = update_port(msg.checksum(), msg.echo_ident(), to.src_port);
                 msg.set_echo_ident(to.src_port);
                 msg.set_checksum(csum);
@@ -118,7 +133,9 @@ pub(crate) mod tests {
             _ => 8 + rng.below(200),
         };
         let mut buf = vec![0u8; ipv4::HEADER_LEN + l4_len];
-        Ipv4Repr::new(src, dst, proto, l4_len as u16).emit(&mut buf).unwrap();
+        Ipv4Repr::new(src, dst, proto, l4_len as u16)
+            .emit(&mut buf)
+            .unwrap();
         let l4 = &mut buf[ipv4::HEADER_LEN..];
         rng.fill(l4);
         let key = match proto {
@@ -141,7 +158,11 @@ pub(crate) mod tests {
             }
             _ => {
                 let mut p = icmpv4::Packet::new_unchecked(&mut *l4);
-                p.set_msg_type(if rng.below(2) == 0 { msg_type::ECHO_REQUEST } else { msg_type::ECHO_REPLY });
+                p.set_msg_type(if rng.below(2) == 0 {
+                    msg_type::ECHO_REQUEST
+                } else {
+                    msg_type::ECHO_REPLY
+                });
                 p.set_msg_code(0);
                 p.set_echo_ident(sp);
                 p.fill_checksum();
@@ -174,7 +195,11 @@ pub(crate) mod tests {
             protocol::UDP => {
                 let got = udp::Packet::new_checked(ip.payload()).unwrap();
                 assert!(got.verify_checksum(src, dst));
-                assert_ne!(got.checksum(), 0, "a computed UDP checksum is never sent as 0");
+                assert_ne!(
+                    got.checksum(),
+                    0,
+                    "a computed UDP checksum is never sent as 0"
+                );
                 let mut want = udp::Packet::new_unchecked(l4);
                 want.fill_checksum(src, dst);
                 assert_same_checksum(got.checksum(), want.checksum(), "udp");
@@ -192,7 +217,10 @@ pub(crate) mod tests {
 
     fn assert_same_checksum(got: u16, want: u16, what: &str) {
         let zero = |c: u16| c == 0 || c == 0xffff;
-        assert!(got == want || (zero(got) && zero(want)), "{what}: incremental {got:#06x}, recomputed {want:#06x}");
+        assert!(
+            got == want || (zero(got) && zero(want)),
+            "{what}: incremental {got:#06x}, recomputed {want:#06x}"
+        );
     }
 
     fn key_of(datagram: &[u8]) -> FlowKey {
@@ -203,7 +231,10 @@ pub(crate) mod tests {
                 let id = icmpv4::Packet::new_checked(p).unwrap().echo_ident();
                 (id, id)
             }
-            _ => (u16::from_be_bytes([p[0], p[1]]), u16::from_be_bytes([p[2], p[3]])),
+            _ => (
+                u16::from_be_bytes([p[0], p[1]]),
+                u16::from_be_bytes([p[2], p[3]]),
+            ),
         };
         FlowKey::new(ip.src_addr(), ip.dst_addr(), ip.protocol(), sp, dp)
     }
@@ -240,8 +271,16 @@ pub(crate) mod tests {
             if rng.below(2) == 0 {
                 to.dst = Ipv4Addr::from(rng.next_u64() as u32);
             }
-            to.src_port = if rng.below(2) == 0 { rng.next_u64() as u16 } else { key.src_port };
-            to.dst_port = if proto == protocol::ICMP { to.src_port } else { rng.next_u64() as u16 };
+            to.src_port = if rng.below(2) == 0 {
+                rng.next_u64() as u16
+            } else {
+                key.src_port
+            };
+            to.dst_port = if proto == protocol::ICMP {
+                to.src_port
+            } else {
+                rng.next_u64() as u16
+            };
             translate(&mut buf, &to).unwrap();
             assert_eq!(key_of(&buf), to, "round {round}");
             assert_checksums_match_recompute(&buf);
@@ -254,23 +293,38 @@ pub(crate) mod tests {
         let (mut buf, key) = random_datagram(&mut rng, protocol::UDP);
         buf[ipv4::HEADER_LEN + 6] = 0;
         buf[ipv4::HEADER_LEN + 7] = 0;
-        let to = FlowKey { src: Ipv4Addr::new(172, 16, 0, 1), src_port: 40000, ..key };
+        let to = FlowKey {
+            src: Ipv4Addr::new(172, 16, 0, 1),
+            src_port: 40000,
+            ..key
+        };
         translate(&mut buf, &to).unwrap();
         assert_eq!(key_of(&buf), to);
         assert_eq!(&buf[ipv4::HEADER_LEN + 6..ipv4::HEADER_LEN + 8], &[0, 0]);
-        assert!(ipv4::Packet::new_checked(&buf[..]).unwrap().verify_checksum());
+        assert!(ipv4::Packet::new_checked(&buf[..])
+            .unwrap()
+            .verify_checksum());
     }
 
     #[test]
     fn refuses_later_fragments_and_short_transport_headers_unchanged() {
         let mut rng = Rng::new(5);
         let (mut buf, key) = random_datagram(&mut rng, protocol::TCP);
-        let to = FlowKey { src: Ipv4Addr::new(1, 2, 3, 4), ..key };
+        let to = FlowKey {
+            src: Ipv4Addr::new(1, 2, 3, 4),
+            ..key
+        };
         let mut frag = buf.clone();
         ipv4::Packet::new_unchecked(&mut frag[..]).set_flags_and_frag_offset(false, false, 1480);
         ipv4::Packet::new_unchecked(&mut frag[..]).fill_checksum();
         let before = frag.clone();
-        assert!(matches!(translate(&mut frag, &to), Err(WireError::BadValue { field: "fragment_offset", .. })));
+        assert!(matches!(
+            translate(&mut frag, &to),
+            Err(WireError::BadValue {
+                field: "fragment_offset",
+                ..
+            })
+        ));
         assert_eq!(frag, before);
         // A TCP header cut short by Total Length.
         buf.truncate(ipv4::HEADER_LEN + 10);
@@ -278,7 +332,10 @@ pub(crate) mod tests {
         ip.set_total_len((ipv4::HEADER_LEN + 10) as u16);
         ip.fill_checksum();
         let before = buf.clone();
-        assert!(matches!(translate(&mut buf, &to), Err(WireError::Truncated { header: "tcp", .. })));
+        assert!(matches!(
+            translate(&mut buf, &to),
+            Err(WireError::Truncated { header: "tcp", .. })
+        ));
         assert_eq!(buf, before);
         assert!(translate(&mut [0u8; 10], &to).is_err());
     }

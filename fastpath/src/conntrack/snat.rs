@@ -41,14 +41,22 @@ pub struct SnatPortsConfig {
 
 impl Default for SnatPortsConfig {
     fn default() -> SnatPortsConfig {
-        SnatPortsConfig { ports: 32768..=60999, echo_ids: 0..=u16::MAX, max_attempts: 1024 }
+        SnatPortsConfig {
+            ports: 32768..=60999,
+            echo_ids: 0..=u16::MAX,
+            max_attempts: 1024,
+        }
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SnatError {
     #[error("snat {field} range {first}..={last} is empty")]
-    EmptyRange { field: &'static str, first: u16, last: u16 },
+    EmptyRange {
+        field: &'static str,
+        first: u16,
+        last: u16,
+    },
     #[error(
         "no free source port on {node} for protocol {protocol} to {remote}:{remote_port}: \
          tried {tried} of the {range_len} in {first}..={last}"
@@ -78,10 +86,20 @@ impl SnatPorts {
     pub fn new(config: SnatPortsConfig) -> Result<SnatPorts, SnatError> {
         for (field, r) in [("ports", &config.ports), ("echo_ids", &config.echo_ids)] {
             if r.start() > r.end() {
-                return Err(SnatError::EmptyRange { field, first: *r.start(), last: *r.end() });
+                return Err(SnatError::EmptyRange {
+                    field,
+                    first: *r.start(),
+                    last: *r.end(),
+                });
             }
         }
-        Ok(SnatPorts { config: SnatPortsConfig { max_attempts: config.max_attempts.max(1), ..config }, rotation: 0 })
+        Ok(SnatPorts {
+            config: SnatPortsConfig {
+                max_attempts: config.max_attempts.max(1),
+                ..config
+            },
+            rotation: 0,
+        })
     }
 
     pub fn config(&self) -> &SnatPortsConfig {
@@ -111,9 +129,14 @@ impl SnatPorts {
             dst_port: port,
         };
         let (first, last) = (*range.start(), *range.end());
-        let ports_free = original.protocol == protocol::TCP || original.protocol == protocol::UDP || echo;
+        let ports_free =
+            original.protocol == protocol::TCP || original.protocol == protocol::UDP || echo;
         if !ports_free {
-            let reply = FlowKey { src_port: original.dst_port, dst_port: original.src_port, ..reply_with(0) };
+            let reply = FlowKey {
+                src_port: original.dst_port,
+                dst_port: original.src_port,
+                ..reply_with(0)
+            };
             return if table.is_free(&reply, now) {
                 Ok(reply)
             } else {
@@ -165,7 +188,11 @@ impl SnatPorts {
 /// Spreads start points by remote end, so flows to different servers do not crowd the same
 /// ports (which would make each search longer).
 fn remote_hash(original: &FlowKey) -> u64 {
-    let k = FlowKey { src: Ipv4Addr::UNSPECIFIED, src_port: 0, ..*original };
+    let k = FlowKey {
+        src: Ipv4Addr::UNSPECIFIED,
+        src_port: 0,
+        ..*original
+    };
     k.seeded_hash(0x6e61_745f_706f_7274)
 }
 
@@ -183,11 +210,19 @@ mod tests {
     }
 
     fn allowed() -> PolicyDecision {
-        PolicyDecision { allowed: true, ..PolicyDecision::default() }
+        PolicyDecision {
+            allowed: true,
+            ..PolicyDecision::default()
+        }
     }
 
     fn small(first: u16, last: u16) -> SnatPorts {
-        SnatPorts::new(SnatPortsConfig { ports: first..=last, echo_ids: first..=last, max_attempts: 1024 }).unwrap()
+        SnatPorts::new(SnatPortsConfig {
+            ports: first..=last,
+            echo_ids: first..=last,
+            max_attempts: 1024,
+        })
+        .unwrap()
     }
 
     #[test]
@@ -212,7 +247,11 @@ mod tests {
         for i in 2..34 {
             let orig = FlowKey::udp(pod(i), 40000, REMOTE, 53);
             let reply = snat.allocate(&table, &orig, NODE, 0).unwrap();
-            assert!(seen.insert(reply.dst_port), "port {} given twice", reply.dst_port);
+            assert!(
+                seen.insert(reply.dst_port),
+                "port {} given twice",
+                reply.dst_port
+            );
             table.insert(orig, reply, 0, 60, allowed(), 0).unwrap();
             // The reply finds the flow in the reply direction.
             let hit = table.lookup(&reply, 1).unwrap();
@@ -247,7 +286,11 @@ mod tests {
             ports.push(reply.dst_port);
         }
         ports.sort();
-        assert_eq!(ports, (6000..=6015).collect::<Vec<_>>(), "every port used exactly once");
+        assert_eq!(
+            ports,
+            (6000..=6015).collect::<Vec<_>>(),
+            "every port used exactly once"
+        );
         let orig = FlowKey::tcp(pod(2), 2000, REMOTE, 443);
         let err = snat.allocate(&table, &orig, NODE, 0).unwrap_err();
         assert_eq!(
@@ -263,7 +306,11 @@ mod tests {
                 last: 6015
             }
         );
-        assert!(err.to_string().contains("no free source port on 172.16.0.1 for protocol 6 to 8.8.8.8:443"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("no free source port on 172.16.0.1 for protocol 6 to 8.8.8.8:443"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -280,7 +327,10 @@ mod tests {
         assert!(snat.allocate(&table, &c, NODE, 10_000).is_err());
         // Removing the flow frees its port at once.
         table.remove(ida);
-        assert_eq!(snat.allocate(&table, &c, NODE, 10_000).unwrap().dst_port, ra.dst_port);
+        assert_eq!(
+            snat.allocate(&table, &c, NODE, 10_000).unwrap().dst_port,
+            ra.dst_port
+        );
         // Expiry frees it too: a's replacement expires at 30 s, b's at 40 s.
         let ida = table.insert(a, ra, 0, 60, allowed(), 0).unwrap().id;
         assert!(snat.allocate(&table, &c, NODE, 29_999).is_err());
@@ -290,7 +340,9 @@ mod tests {
         let before = table.counters().expired;
         let ins = table.insert(c, rc, 0, 60, allowed(), 30_000).unwrap();
         assert_eq!((ins.expired, table.counters().expired), (1, before + 1));
-        assert!(!table.iter().any(|(id, _)| id == ida && table.flow(id).original() == &a));
+        assert!(!table
+            .iter()
+            .any(|(id, _)| id == ida && table.flow(id).original() == &a));
     }
 
     #[test]
@@ -305,31 +357,62 @@ mod tests {
         assert_ne!(ra.dst_port, rb.dst_port);
         for r in [ra, rb] {
             assert!((100..=101).contains(&r.dst_port));
-            assert_eq!((r.src, r.dst, r.src_port), (REMOTE, NODE, r.dst_port), "echo id in both port fields");
+            assert_eq!(
+                (r.src, r.dst, r.src_port),
+                (REMOTE, NODE, r.dst_port),
+                "echo id in both port fields"
+            );
         }
     }
 
     #[test]
     fn empty_range_is_refused_naming_the_field() {
-        let err = SnatPorts::new(SnatPortsConfig { ports: RangeInclusive::new(10, 9), ..SnatPortsConfig::default() })
-            .unwrap_err();
-        assert_eq!(err, SnatError::EmptyRange { field: "ports", first: 10, last: 9 });
+        let err = SnatPorts::new(SnatPortsConfig {
+            ports: RangeInclusive::new(10, 9),
+            ..SnatPortsConfig::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            err,
+            SnatError::EmptyRange {
+                field: "ports",
+                first: 10,
+                last: 9
+            }
+        );
         assert_eq!(err.to_string(), "snat ports range 10..=9 is empty");
     }
 
     #[test]
     fn attempts_are_bounded() {
         let mut table = FlowTable::new(FlowTableConfig::with_capacity(64));
-        let mut snat =
-            SnatPorts::new(SnatPortsConfig { ports: 6000..=6015, echo_ids: 9..=9, max_attempts: 4 }).unwrap();
+        let mut snat = SnatPorts::new(SnatPortsConfig {
+            ports: 6000..=6015,
+            echo_ids: 9..=9,
+            max_attempts: 4,
+        })
+        .unwrap();
         // Every port taken by flows inserted directly.
         for port in 6000..=6015u16 {
             let orig = FlowKey::tcp(pod(3), port, REMOTE, 22);
-            table.insert(orig, FlowKey::tcp(REMOTE, 22, NODE, port), 0x02, 60, allowed(), 0).unwrap();
+            table
+                .insert(
+                    orig,
+                    FlowKey::tcp(REMOTE, 22, NODE, port),
+                    0x02,
+                    60,
+                    allowed(),
+                    0,
+                )
+                .unwrap();
         }
         let orig = FlowKey::tcp(pod(2), 1, REMOTE, 22);
         match snat.allocate(&table, &orig, NODE, 0) {
-            Err(SnatError::Exhausted { tried: 4, range_len: 16, .. }) => {}
+            Err(SnatError::Exhausted {
+                tried: 4,
+                range_len: 16,
+                ..
+            }) => {}
             other => panic!("expected 4 of 16 tried, got {other:?}"),
         }
         // ICMP with a one-id range: the second echo flow to the remote has no id left.
@@ -337,7 +420,11 @@ mod tests {
         let ra = snat.allocate(&table, &a, NODE, 0).unwrap();
         table.insert(a, ra, 0, 84, allowed(), 0).unwrap();
         match snat.allocate(&table, &FlowKey::icmp_echo(pod(3), REMOTE, 5), NODE, 0) {
-            Err(SnatError::Exhausted { tried: 1, range_len: 1, .. }) => {}
+            Err(SnatError::Exhausted {
+                tried: 1,
+                range_len: 1,
+                ..
+            }) => {}
             other => panic!("{other:?}"),
         }
     }

@@ -150,11 +150,17 @@ impl FlowState {
                 } else if flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN {
                     TcpState::SynSent
                 } else if flags & tcp_flags::FIN != 0 {
-                    return FlowState::Tcp { state: TcpState::FinWait, fin_from: Some(Direction::Original) };
+                    return FlowState::Tcp {
+                        state: TcpState::FinWait,
+                        fin_from: Some(Direction::Original),
+                    };
                 } else {
                     TcpState::Established
                 };
-                FlowState::Tcp { state, fin_from: None }
+                FlowState::Tcp {
+                    state,
+                    fin_from: None,
+                }
             }
             protocol::UDP => FlowState::Udp(UdpState::Unreplied),
             _ => FlowState::Other { replied: false },
@@ -177,7 +183,9 @@ impl FlowState {
                 }
                 (UdpState::Stream, _) => UdpState::Stream,
             }),
-            FlowState::Other { replied } => FlowState::Other { replied: replied || dir == Direction::Reply },
+            FlowState::Other { replied } => FlowState::Other {
+                replied: replied || dir == Direction::Reply,
+            },
         }
     }
 
@@ -192,10 +200,15 @@ impl FlowState {
 
     pub fn value(self) -> FlowValue {
         match self {
-            FlowState::Tcp { state: TcpState::Established, .. } | FlowState::Udp(UdpState::Stream) => {
-                FlowValue::Established
+            FlowState::Tcp {
+                state: TcpState::Established,
+                ..
             }
-            FlowState::Tcp { state: TcpState::SynRecv, .. } => FlowValue::Replied,
+            | FlowState::Udp(UdpState::Stream) => FlowValue::Established,
+            FlowState::Tcp {
+                state: TcpState::SynRecv,
+                ..
+            } => FlowValue::Replied,
             FlowState::Tcp { .. } => FlowValue::UnrepliedOrClosing,
             s if s.replied() => FlowValue::Replied,
             _ => FlowValue::UnrepliedOrClosing,
@@ -206,7 +219,12 @@ impl FlowState {
 /// The TCP transitions (RFC 793 section 3.5 for the close sequence). RST closes from any
 /// state; a SYN from the initiator after the connection closed reopens it (a new connection
 /// reusing the same ports, as Linux allows from TIME_WAIT and CLOSE).
-fn advance_tcp(state: TcpState, fin_from: Option<Direction>, dir: Direction, flags: u8) -> FlowState {
+fn advance_tcp(
+    state: TcpState,
+    fin_from: Option<Direction>,
+    dir: Direction,
+    flags: u8,
+) -> FlowState {
     use TcpState::*;
     let syn = flags & tcp_flags::SYN != 0;
     let ack = flags & tcp_flags::ACK != 0;
@@ -219,10 +237,16 @@ fn advance_tcp(state: TcpState, fin_from: Option<Direction>, dir: Direction, fla
     match state {
         SynSent if !original && syn => tcp(SynRecv),
         SynSent => tcp(SynSent),
-        SynRecv if fin => FlowState::Tcp { state: FinWait, fin_from: Some(dir) },
+        SynRecv if fin => FlowState::Tcp {
+            state: FinWait,
+            fin_from: Some(dir),
+        },
         SynRecv if original && ack && !syn => tcp(Established),
         SynRecv => tcp(SynRecv),
-        Established if fin => FlowState::Tcp { state: FinWait, fin_from: Some(dir) },
+        Established if fin => FlowState::Tcp {
+            state: FinWait,
+            fin_from: Some(dir),
+        },
         Established => tcp(Established),
         // The side that did not close yet sends FIN: both have closed.
         FinWait | CloseWait if fin && fin_from != Some(dir) => tcp(LastAck),
@@ -232,7 +256,10 @@ fn advance_tcp(state: TcpState, fin_from: Option<Direction>, dir: Direction, fla
         // The first closer acknowledges the second FIN.
         LastAck if ack && fin_from == Some(dir) => tcp(TimeWait),
         LastAck => tcp(LastAck),
-        TimeWait | Close if original && syn && !ack => FlowState::Tcp { state: SynSent, fin_from: None },
+        TimeWait | Close if original && syn && !ack => FlowState::Tcp {
+            state: SynSent,
+            fin_from: None,
+        },
         TimeWait | Close => tcp(state),
     }
 }
@@ -269,47 +296,91 @@ mod tests {
     #[test]
     fn handshake_goes_syn_sent_syn_recv_established() {
         use TcpState::*;
-        assert_eq!(run(SYN, &[(R, SYNACK), (O, ACK)]), vec![SynSent, SynRecv, Established]);
+        assert_eq!(
+            run(SYN, &[(R, SYNACK), (O, ACK)]),
+            vec![SynSent, SynRecv, Established]
+        );
     }
 
     #[test]
     fn retransmitted_syn_stays_syn_sent_and_reply_without_syn_does_not_advance() {
         use TcpState::*;
-        assert_eq!(run(SYN, &[(O, SYN), (R, ACK)]), vec![SynSent, SynSent, SynSent]);
+        assert_eq!(
+            run(SYN, &[(O, SYN), (R, ACK)]),
+            vec![SynSent, SynSent, SynSent]
+        );
     }
 
     #[test]
     fn initiator_close_runs_fin_wait_close_wait_last_ack_time_wait() {
         use TcpState::*;
-        let states = run(SYN, &[(R, SYNACK), (O, ACK), (O, FIN), (R, ACK), (R, FIN), (O, ACK)]);
-        assert_eq!(states, vec![SynSent, SynRecv, Established, FinWait, CloseWait, LastAck, TimeWait]);
+        let states = run(
+            SYN,
+            &[
+                (R, SYNACK),
+                (O, ACK),
+                (O, FIN),
+                (R, ACK),
+                (R, FIN),
+                (O, ACK),
+            ],
+        );
+        assert_eq!(
+            states,
+            vec![
+                SynSent,
+                SynRecv,
+                Established,
+                FinWait,
+                CloseWait,
+                LastAck,
+                TimeWait
+            ]
+        );
     }
 
     #[test]
     fn responder_close_and_simultaneous_close() {
         use TcpState::*;
         let states = run(ACK, &[(R, FIN), (O, ACK), (O, FIN), (R, ACK)]);
-        assert_eq!(states, vec![Established, FinWait, CloseWait, LastAck, TimeWait]);
+        assert_eq!(
+            states,
+            vec![Established, FinWait, CloseWait, LastAck, TimeWait]
+        );
         let states = run(ACK, &[(O, FIN), (R, FIN), (O, ACK)]);
         assert_eq!(states, vec![Established, FinWait, LastAck, TimeWait]);
         // The closer's own ACKs neither advance FIN_WAIT nor finish LAST_ACK.
         let states = run(ACK, &[(O, FIN), (O, ACK), (R, FIN), (R, ACK)]);
-        assert_eq!(states, vec![Established, FinWait, FinWait, LastAck, LastAck]);
+        assert_eq!(
+            states,
+            vec![Established, FinWait, FinWait, LastAck, LastAck]
+        );
     }
 
     #[test]
     fn rst_closes_from_every_state_and_syn_reopens() {
         use TcpState::*;
-        for prefix in [&[][..], &[(R, SYNACK)], &[(R, SYNACK), (O, ACK)], &[(R, SYNACK), (O, ACK), (O, FIN)]] {
+        for prefix in [
+            &[][..],
+            &[(R, SYNACK)],
+            &[(R, SYNACK), (O, ACK)],
+            &[(R, SYNACK), (O, ACK), (O, FIN)],
+        ] {
             for dir in [O, R] {
                 let mut steps = prefix.to_vec();
                 steps.push((dir, RST));
                 assert_eq!(*run(SYN, &steps).last().unwrap(), Close, "{steps:?}");
             }
         }
-        assert_eq!(run(SYN, &[(O, RST), (O, SYN)]), vec![SynSent, Close, SynSent]);
+        assert_eq!(
+            run(SYN, &[(O, RST), (O, SYN)]),
+            vec![SynSent, Close, SynSent]
+        );
         assert_eq!(run(RST, &[]), vec![Close]);
-        assert_eq!(run(ACK, &[(O, FIN), (R, FIN), (O, ACK), (O, SYN)]).last(), Some(&SynSent));
+        assert_eq!(
+            run(ACK, &[(O, FIN), (R, FIN), (O, ACK), (O, SYN)]).last(),
+            Some(&SynSent)
+        );
     }
 
     #[test]
@@ -321,7 +392,15 @@ mod tests {
     #[test]
     fn tcp_timeouts_follow_state() {
         let t = Timeouts::default();
-        let ms = |st: TcpState| t.for_state(protocol::TCP, FlowState::Tcp { state: st, fin_from: None });
+        let ms = |st: TcpState| {
+            t.for_state(
+                protocol::TCP,
+                FlowState::Tcp {
+                    state: st,
+                    fin_from: None,
+                },
+            )
+        };
         assert_eq!(ms(TcpState::SynSent), 120_000);
         assert_eq!(ms(TcpState::SynRecv), 60_000);
         assert_eq!(ms(TcpState::Established), 432_000_000);
@@ -337,7 +416,11 @@ mod tests {
         let t = Timeouts::default();
         let s = FlowState::new(protocol::UDP, 0);
         assert_eq!(s, FlowState::Udp(UdpState::Unreplied));
-        assert_eq!(s.advance(O, 0, 5_000), FlowState::Udp(UdpState::Unreplied), "one-way stays unreplied");
+        assert_eq!(
+            s.advance(O, 0, 5_000),
+            FlowState::Udp(UdpState::Unreplied),
+            "one-way stays unreplied"
+        );
         let replied = s.advance(R, 0, 100);
         assert_eq!(replied, FlowState::Udp(UdpState::Replied));
         assert_eq!(t.for_state(protocol::UDP, replied), 30_000);
@@ -368,7 +451,13 @@ mod tests {
         assert_eq!(udp.value(), FlowValue::UnrepliedOrClosing);
         assert_eq!(udp.advance(R, 0, 0).value(), FlowValue::Replied);
         assert_eq!(est.value(), FlowValue::Established);
-        assert_eq!(est.advance(O, RST, 0).value(), FlowValue::UnrepliedOrClosing);
-        assert!(FlowValue::UnrepliedOrClosing < FlowValue::Replied && FlowValue::Replied < FlowValue::Established);
+        assert_eq!(
+            est.advance(O, RST, 0).value(),
+            FlowValue::UnrepliedOrClosing
+        );
+        assert!(
+            FlowValue::UnrepliedOrClosing < FlowValue::Replied
+                && FlowValue::Replied < FlowValue::Established
+        );
     }
 }

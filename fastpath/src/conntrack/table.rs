@@ -126,8 +126,16 @@ impl Flow {
         state: FlowState::Other { replied: false },
         created: 0,
         deadline: 0,
-        counters: [DirectionCounters { packets: 0, bytes: 0 }; 2],
-        policy: PolicyDecision { allowed: false, egress_endpoint: None, ingress_endpoint: None, generation: 0 },
+        counters: [DirectionCounters {
+            packets: 0,
+            bytes: 0,
+        }; 2],
+        policy: PolicyDecision {
+            allowed: false,
+            egress_endpoint: None,
+            ingress_endpoint: None,
+            generation: 0,
+        },
         live: false,
     };
 
@@ -238,7 +246,10 @@ struct Bucket {
     refs: [u32; SLOTS],
 }
 
-const EMPTY_BUCKET: Bucket = Bucket { tags: [0; SLOTS], refs: [0; SLOTS] };
+const EMPTY_BUCKET: Bucket = Bucket {
+    tags: [0; SLOTS],
+    refs: [0; SLOTS],
+};
 
 impl Bucket {
     /// A bit per slot whose tag is `tag` (0 finds the empty slots).
@@ -287,7 +298,11 @@ impl FlowTable {
         let capacity = config.capacity.clamp(1, (u32::MAX >> 1) as usize);
         let buckets = buckets.next_power_of_two().max(2);
         FlowTable {
-            config: FlowTableConfig { capacity, eviction_window: config.eviction_window.max(1), ..config },
+            config: FlowTableConfig {
+                capacity,
+                eviction_window: config.eviction_window.max(1),
+                ..config
+            },
             flows: vec![Flow::VACANT; capacity],
             free: (0..capacity as u32).rev().collect(),
             index: vec![EMPTY_BUCKET; buckets],
@@ -370,7 +385,8 @@ impl FlowTable {
     /// source NAT asks this of candidate reply keys.
     #[inline]
     pub fn is_free(&self, key: &FlowKey, now: Millis) -> bool {
-        self.find(key).is_none_or(|hit| self.flows[hit.id.index()].is_expired(now))
+        self.find(key)
+            .is_none_or(|hit| self.flows[hit.id.index()].is_expired(now))
     }
 
     /// Accounts a packet of `bytes` with TCP `tcp_flags` (0 for other protocols) to the flow,
@@ -382,7 +398,9 @@ impl FlowTable {
         let c = &mut flow.counters[hit.direction.index()];
         c.packets += 1;
         c.bytes += u64::from(bytes);
-        flow.state = flow.state.advance(hit.direction, tcp_flags, now.saturating_sub(flow.created));
+        flow.state = flow
+            .state
+            .advance(hit.direction, tcp_flags, now.saturating_sub(flow.created));
         flow.deadline = now.saturating_add(timeouts.for_state(flow.keys[0].protocol, flow.state));
         flow.state
     }
@@ -398,7 +416,11 @@ impl FlowTable {
         policy: PolicyDecision,
         now: Millis,
     ) -> Result<Inserted, InsertError> {
-        let mut done = Inserted { id: FlowId(0), evicted: 0, expired: 0 };
+        let mut done = Inserted {
+            id: FlowId(0),
+            evicted: 0,
+            expired: 0,
+        };
         for key in [original, reply] {
             if let Some(hit) = self.find(&key) {
                 if !self.flows[hit.id.index()].is_expired(now) {
@@ -415,7 +437,10 @@ impl FlowTable {
         let Some(idx) = self.free.pop() else {
             // make_room_in_slab either freed an entry or returned TableFull.
             self.counters.table_full += 1;
-            return Err(InsertError::TableFull { key: original, capacity: self.config.capacity });
+            return Err(InsertError::TableFull {
+                key: original,
+                capacity: self.config.capacity,
+            });
         };
         // The flow is written before it is indexed, so that the eviction scans below see a
         // live flow behind its first slot (and skip it) rather than a stale entry.
@@ -426,15 +451,22 @@ impl FlowTable {
             state,
             created: now,
             deadline,
-            counters: [DirectionCounters { packets: 1, bytes: u64::from(bytes) }, DirectionCounters::default()],
+            counters: [
+                DirectionCounters {
+                    packets: 1,
+                    bytes: u64::from(bytes),
+                },
+                DirectionCounters::default(),
+            ],
             policy,
             live: true,
         };
         let original_place = self.place(&original);
-        let original_slot = match self.make_room_in_buckets(original, original_place, idx, now, &mut done) {
-            Ok(slot) => slot,
-            Err(e) => return Err(self.abandon(idx, None, e)),
-        };
+        let original_slot =
+            match self.make_room_in_buckets(original, original_place, idx, now, &mut done) {
+                Ok(slot) => slot,
+                Err(e) => return Err(self.abandon(idx, None, e)),
+            };
         self.set_slot(original_place, original_slot, idx << 1);
         // The reply key is indexed only when it differs (a flow from an address to itself
         // with equal ports has one key).
@@ -498,12 +530,20 @@ impl FlowTable {
 
     /// Live flows (including expired ones not yet removed), in slab order.
     pub fn iter(&self) -> impl Iterator<Item = (FlowId, &Flow)> {
-        self.flows.iter().enumerate().filter(|(_, f)| f.live).map(|(i, f)| (FlowId(i as u32), f))
+        self.flows
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.live)
+            .map(|(i, f)| (FlowId(i as u32), f))
     }
 
     fn advance_hand(&mut self) -> usize {
         let idx = self.hand;
-        self.hand = if idx + 1 == self.flows.len() { 0 } else { idx + 1 };
+        self.hand = if idx + 1 == self.flows.len() {
+            0
+        } else {
+            idx + 1
+        };
         idx
     }
 
@@ -512,7 +552,10 @@ impl FlowTable {
         let h = key.seeded_hash(self.config.seed);
         let tag = ((h >> 32) as u32).max(1);
         let first = h as usize & self.bucket_mask;
-        Place { tag, buckets: [first, self.other_bucket(first, tag)] }
+        Place {
+            tag,
+            buckets: [first, self.other_bucket(first, tag)],
+        }
     }
 
     /// A key's other bucket, from either of its two and its tag alone (the map is its own
@@ -529,7 +572,8 @@ impl FlowTable {
         let tag = ((h >> 32) as u32).max(1);
         let first = h as usize & self.bucket_mask;
         // Most keys sit in their first bucket; the second is computed only when needed.
-        self.probe(first, tag, key).or_else(|| self.probe(self.other_bucket(first, tag), tag, key))
+        self.probe(first, tag, key)
+            .or_else(|| self.probe(self.other_bucket(first, tag), tag, key))
     }
 
     /// The flow behind `key` if bucket `b` holds it.
@@ -545,8 +589,15 @@ impl FlowTable {
             let r = bucket.refs[s];
             let flow = &self.flows[(r >> 1) as usize];
             if flow.keys[(r & 1) as usize] == *key {
-                let direction = if r & 1 == 0 { Direction::Original } else { Direction::Reply };
-                return Some(FlowHit { id: FlowId(r >> 1), direction });
+                let direction = if r & 1 == 0 {
+                    Direction::Original
+                } else {
+                    Direction::Reply
+                };
+                return Some(FlowHit {
+                    id: FlowId(r >> 1),
+                    direction,
+                });
             }
         }
         None
@@ -586,7 +637,10 @@ impl FlowTable {
             }
         }
         self.evict(victim, key, now, done)?;
-        self.free_slot(place).ok_or(InsertError::TableFull { key, capacity: self.config.capacity })
+        self.free_slot(place).ok_or(InsertError::TableFull {
+            key,
+            capacity: self.config.capacity,
+        })
     }
 
     /// The first free slot of the key's first bucket, else of its second: most keys then sit
@@ -624,7 +678,12 @@ impl FlowTable {
 
     /// Frees one slab entry: the first expired flow in the eviction window under the hand,
     /// else the least valuable one in it.
-    fn make_room_in_slab(&mut self, key: FlowKey, now: Millis, done: &mut Inserted) -> Result<(), InsertError> {
+    fn make_room_in_slab(
+        &mut self,
+        key: FlowKey,
+        now: Millis,
+        done: &mut Inserted,
+    ) -> Result<(), InsertError> {
         let mut victim: Option<(u32, (bool, FlowValue, Millis))> = None;
         for _ in 0..self.config.eviction_window.min(self.flows.len()) {
             let idx = self.advance_hand();
@@ -656,7 +715,9 @@ impl FlowTable {
                 done.expired += 1;
                 Ok(())
             }
-            Some((idx, (true, value, _))) if value < FlowValue::Established || self.config.evict_established => {
+            Some((idx, (true, value, _)))
+                if value < FlowValue::Established || self.config.evict_established =>
+            {
                 self.remove(FlowId(idx));
                 self.counters.evicted += 1;
                 done.evicted += 1;
@@ -664,13 +725,21 @@ impl FlowTable {
             }
             _ => {
                 self.counters.table_full += 1;
-                Err(InsertError::TableFull { key, capacity: self.config.capacity })
+                Err(InsertError::TableFull {
+                    key,
+                    capacity: self.config.capacity,
+                })
             }
         }
     }
 
     /// Undoes a half-done insert of slab entry `idx`.
-    fn abandon(&mut self, idx: u32, original_slot: Option<(usize, usize)>, e: InsertError) -> InsertError {
+    fn abandon(
+        &mut self,
+        idx: u32,
+        original_slot: Option<(usize, usize)>,
+        e: InsertError,
+    ) -> InsertError {
         if let Some((bucket, slot)) = original_slot {
             self.index[bucket].tags[slot] = 0;
         }
@@ -699,14 +768,24 @@ mod tests {
     const B: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 3);
 
     fn allowed() -> PolicyDecision {
-        PolicyDecision { allowed: true, egress_endpoint: Some(7), ingress_endpoint: None, generation: 3 }
+        PolicyDecision {
+            allowed: true,
+            egress_endpoint: Some(7),
+            ingress_endpoint: None,
+            generation: 3,
+        }
     }
 
     fn table(capacity: usize) -> FlowTable {
         FlowTable::new(FlowTableConfig::with_capacity(capacity))
     }
 
-    fn insert(t: &mut FlowTable, key: FlowKey, flags: u8, now: Millis) -> Result<Inserted, InsertError> {
+    fn insert(
+        t: &mut FlowTable,
+        key: FlowKey,
+        flags: u8,
+        now: Millis,
+    ) -> Result<Inserted, InsertError> {
         t.insert(key, key.reversed(), flags, 100, allowed(), now)
     }
 
@@ -715,17 +794,42 @@ mod tests {
         let mut t = table(16);
         let k = FlowKey::tcp(A, 40000, B, 80);
         let id = insert(&mut t, k, SYN, 0).unwrap().id;
-        assert_eq!(t.lookup(&k, 1), Some(FlowHit { id, direction: Direction::Original }));
-        assert_eq!(t.lookup(&k.reversed(), 1), Some(FlowHit { id, direction: Direction::Reply }));
+        assert_eq!(
+            t.lookup(&k, 1),
+            Some(FlowHit {
+                id,
+                direction: Direction::Original
+            })
+        );
+        assert_eq!(
+            t.lookup(&k.reversed(), 1),
+            Some(FlowHit {
+                id,
+                direction: Direction::Reply
+            })
+        );
         assert_eq!(t.lookup(&FlowKey::tcp(A, 40001, B, 80), 1), None);
-        assert_eq!(t.lookup(&FlowKey::udp(A, 40000, B, 80), 1), None, "protocol is part of the key");
+        assert_eq!(
+            t.lookup(&FlowKey::udp(A, 40000, B, 80), 1),
+            None,
+            "protocol is part of the key"
+        );
         let c = t.counters();
         assert_eq!((c.created, c.lookup_hit, c.lookup_miss), (1, 2, 2));
         let f = t.flow(id);
-        assert_eq!((f.original(), f.reply(), f.policy), (&k, &k.reversed(), allowed()));
+        assert_eq!(
+            (f.original(), f.reply(), f.policy),
+            (&k, &k.reversed(), allowed())
+        );
         assert!(!f.is_translated());
         assert_eq!(f.translated(Direction::Original), k);
-        assert_eq!(f.counters(Direction::Original), DirectionCounters { packets: 1, bytes: 100 });
+        assert_eq!(
+            f.counters(Direction::Original),
+            DirectionCounters {
+                packets: 1,
+                bytes: 100
+            }
+        );
         assert_eq!(t.len(), 1);
     }
 
@@ -738,10 +842,20 @@ mod tests {
         let id = t.insert(orig, reply, 0, 60, allowed(), 0).unwrap().id;
         let f = t.flow(id);
         assert!(f.is_translated());
-        assert_eq!(f.translated(Direction::Original), FlowKey::udp(node, 41000, B, 53));
+        assert_eq!(
+            f.translated(Direction::Original),
+            FlowKey::udp(node, 41000, B, 53)
+        );
         assert_eq!(f.translated(Direction::Reply), FlowKey::udp(B, 53, A, 5000));
-        assert_eq!(t.lookup(&reply, 0).map(|h| h.direction), Some(Direction::Reply));
-        assert_eq!(t.lookup(&orig.reversed(), 0), None, "replies to the pod's own address are not this flow");
+        assert_eq!(
+            t.lookup(&reply, 0).map(|h| h.direction),
+            Some(Direction::Reply)
+        );
+        assert_eq!(
+            t.lookup(&orig.reversed(), 0),
+            None,
+            "replies to the pod's own address are not this flow"
+        );
     }
 
     #[test]
@@ -751,13 +865,25 @@ mod tests {
         let id = insert(&mut t, k, 0, 0).unwrap().id;
         assert_eq!(
             insert(&mut t, k, 0, 1),
-            Err(InsertError::Exists { key: k, hit: FlowHit { id, direction: Direction::Original } })
+            Err(InsertError::Exists {
+                key: k,
+                hit: FlowHit {
+                    id,
+                    direction: Direction::Original
+                }
+            })
         );
         // A new flow whose reply key is the existing flow's original key.
         let other = FlowKey::udp(A, 9, B, 9);
         assert_eq!(
             t.insert(other, k, 0, 0, allowed(), 1),
-            Err(InsertError::Exists { key: k, hit: FlowHit { id, direction: Direction::Original } })
+            Err(InsertError::Exists {
+                key: k,
+                hit: FlowHit {
+                    id,
+                    direction: Direction::Original
+                }
+            })
         );
         assert_eq!((t.counters().insert_exists, t.len()), (2, 1));
         assert!(t.is_free(&other, 1) && !t.is_free(&k.reversed(), 1));
@@ -771,7 +897,10 @@ mod tests {
         assert!(t.lookup(&k, 30_999).is_some());
         assert_eq!(t.lookup(&k, 31_000), None, "udp unreplied: 30 s");
         assert_eq!((t.counters().expired, t.len()), (1, 0));
-        assert!(insert(&mut t, k, 0, 31_000).is_ok(), "its keys are free again");
+        assert!(
+            insert(&mut t, k, 0, 31_000).is_ok(),
+            "its keys are free again"
+        );
     }
 
     #[test]
@@ -783,13 +912,40 @@ mod tests {
             FlowState::Tcp { state, .. } => state,
             s => panic!("{s:?}"),
         };
-        assert_eq!((state(&t), t.flow(id).deadline()), (TcpState::SynSent, 120_000));
+        assert_eq!(
+            (state(&t), t.flow(id).deadline()),
+            (TcpState::SynSent, 120_000)
+        );
         let steps = [
-            (Direction::Reply, SYN | ACK, 1_000, TcpState::SynRecv, 61_000),
-            (Direction::Original, ACK, 2_000, TcpState::Established, 2_000 + 432_000_000),
-            (Direction::Original, FIN | ACK, 3_000, TcpState::FinWait, 123_000),
+            (
+                Direction::Reply,
+                SYN | ACK,
+                1_000,
+                TcpState::SynRecv,
+                61_000,
+            ),
+            (
+                Direction::Original,
+                ACK,
+                2_000,
+                TcpState::Established,
+                2_000 + 432_000_000,
+            ),
+            (
+                Direction::Original,
+                FIN | ACK,
+                3_000,
+                TcpState::FinWait,
+                123_000,
+            ),
             (Direction::Reply, ACK, 4_000, TcpState::CloseWait, 64_000),
-            (Direction::Reply, FIN | ACK, 5_000, TcpState::LastAck, 35_000),
+            (
+                Direction::Reply,
+                FIN | ACK,
+                5_000,
+                TcpState::LastAck,
+                35_000,
+            ),
             (Direction::Original, ACK, 6_000, TcpState::TimeWait, 126_000),
             (Direction::Original, RST, 7_000, TcpState::Close, 17_000),
         ];
@@ -798,10 +954,26 @@ mod tests {
             let hit = t.lookup(&key, now).unwrap();
             assert_eq!(hit.direction, dir);
             t.track(hit, flags, 40, now);
-            assert_eq!((state(&t), t.flow(id).deadline()), (want, deadline), "after {flags:#x} from {dir:?}");
+            assert_eq!(
+                (state(&t), t.flow(id).deadline()),
+                (want, deadline),
+                "after {flags:#x} from {dir:?}"
+            );
         }
-        assert_eq!(t.flow(id).counters(Direction::Original), DirectionCounters { packets: 5, bytes: 100 + 4 * 40 });
-        assert_eq!(t.flow(id).counters(Direction::Reply), DirectionCounters { packets: 3, bytes: 120 });
+        assert_eq!(
+            t.flow(id).counters(Direction::Original),
+            DirectionCounters {
+                packets: 5,
+                bytes: 100 + 4 * 40
+            }
+        );
+        assert_eq!(
+            t.flow(id).counters(Direction::Reply),
+            DirectionCounters {
+                packets: 3,
+                bytes: 120
+            }
+        );
         assert_eq!(t.lookup(&k, 16_999).map(|h| h.id), Some(id));
         assert_eq!(t.lookup(&k, 17_000), None, "closed: 10 s after the RST");
     }
@@ -830,7 +1002,11 @@ mod tests {
         let mut t = table(8);
         for i in 0..8u16 {
             // Even ports: UDP (30 s); odd: TCP established (5 days).
-            let k = if i % 2 == 0 { FlowKey::udp(A, i, B, 1) } else { FlowKey::tcp(A, i, B, 1) };
+            let k = if i % 2 == 0 {
+                FlowKey::udp(A, i, B, 1)
+            } else {
+                FlowKey::tcp(A, i, B, 1)
+            };
             insert(&mut t, k, ACK, 0).unwrap();
         }
         assert_eq!(t.expire(29_999, 8), 0);
@@ -838,7 +1014,9 @@ mod tests {
         assert_eq!(t.expire(30_000, 5), 2, "the hand goes on from slot 3");
         assert_eq!(t.expire(30_000, 100), 0);
         assert_eq!((t.len(), t.counters().expired), (4, 4));
-        assert!(t.iter().all(|(_, f)| f.original().protocol == crate::wire::ipv4::protocol::TCP));
+        assert!(t
+            .iter()
+            .all(|(_, f)| f.original().protocol == crate::wire::ipv4::protocol::TCP));
     }
 
     #[test]
@@ -850,7 +1028,15 @@ mod tests {
         let young_syn = FlowKey::tcp(A, 4, B, 80);
         insert(&mut t, est, ACK, 0).unwrap();
         let rid = insert(&mut t, replied, 0, 0).unwrap().id;
-        t.track(FlowHit { id: rid, direction: Direction::Reply }, 0, 10, 1_000);
+        t.track(
+            FlowHit {
+                id: rid,
+                direction: Direction::Reply,
+            },
+            0,
+            10,
+            1_000,
+        );
         insert(&mut t, old_unreplied, 0, 0).unwrap(); // deadline 30 s
         insert(&mut t, young_syn, SYN, 1_000).unwrap(); // deadline 121 s
         let gone = |t: &mut FlowTable, k: &FlowKey| t.lookup(k, 2_000).is_none();
@@ -859,10 +1045,16 @@ mod tests {
         let new = |p: u16| FlowKey::tcp(A, 100 + p, B, 9);
         let r = insert(&mut t, new(0), SYN, 2_000).unwrap();
         assert_eq!((r.evicted, r.expired), (1, 0));
-        assert!(gone(&mut t, &old_unreplied), "the unreplied flow nearest its deadline goes first");
+        assert!(
+            gone(&mut t, &old_unreplied),
+            "the unreplied flow nearest its deadline goes first"
+        );
         let r = insert(&mut t, new(1), SYN, 2_001).unwrap();
         assert_eq!(r.evicted, 1);
-        assert!(gone(&mut t, &young_syn), "then the older half-open TCP flow");
+        assert!(
+            gone(&mut t, &young_syn),
+            "then the older half-open TCP flow"
+        );
         // Now: est, replied, new(0), new(1); the half-open ones go before the replied one.
         insert(&mut t, new(2), SYN, 2_002).unwrap();
         assert!(gone(&mut t, &new(0)));
@@ -880,7 +1072,10 @@ mod tests {
     #[test]
     fn established_flows_are_kept_unless_configured_and_table_full_is_reported() {
         for evict_established in [false, true] {
-            let mut t = FlowTable::new(FlowTableConfig { evict_established, ..FlowTableConfig::with_capacity(2) });
+            let mut t = FlowTable::new(FlowTableConfig {
+                evict_established,
+                ..FlowTableConfig::with_capacity(2)
+            });
             let first = FlowKey::tcp(A, 1, B, 80);
             insert(&mut t, first, ACK, 0).unwrap();
             insert(&mut t, FlowKey::tcp(A, 2, B, 80), ACK, 10).unwrap();
@@ -890,7 +1085,13 @@ mod tests {
                 assert_eq!(r.unwrap().evicted, 1);
                 assert!(t.lookup(&first, 20).is_none(), "the earliest deadline goes");
             } else {
-                assert_eq!(r, Err(InsertError::TableFull { key: third, capacity: 2 }));
+                assert_eq!(
+                    r,
+                    Err(InsertError::TableFull {
+                        key: third,
+                        capacity: 2
+                    })
+                );
                 assert_eq!(t.counters().table_full, 1);
                 assert_eq!(t.len(), 2);
                 assert!(t.lookup(&first, 20).is_some());
@@ -905,17 +1106,30 @@ mod tests {
         let mut keys = Vec::new();
         for i in 0..8u16 {
             // One unreplied UDP flow among established TCP ones.
-            let k = if i == 5 { FlowKey::udp(A, i, B, 1) } else { FlowKey::tcp(A, i, B, 1) };
+            let k = if i == 5 {
+                FlowKey::udp(A, i, B, 1)
+            } else {
+                FlowKey::tcp(A, i, B, 1)
+            };
             insert(&mut t, k, ACK, u64::from(i)).unwrap();
             keys.push(k);
         }
         let r = insert(&mut t, FlowKey::tcp(A, 100, B, 1), ACK, 10).unwrap();
         assert_eq!(r.evicted, 1);
-        assert!(t.lookup(&keys[5], 11).is_none(), "the unreplied flow was evicted");
+        assert!(
+            t.lookup(&keys[5], 11).is_none(),
+            "the unreplied flow was evicted"
+        );
         assert_eq!(t.len(), 8);
         // Now only established flows: the next insert fails, the slab notwithstanding.
         let k = FlowKey::tcp(A, 101, B, 1);
-        assert_eq!(insert(&mut t, k, ACK, 12), Err(InsertError::TableFull { key: k, capacity: 64 }));
+        assert_eq!(
+            insert(&mut t, k, ACK, 12),
+            Err(InsertError::TableFull {
+                key: k,
+                capacity: 64
+            })
+        );
         assert_eq!(t.len(), 8);
         assert!(t.is_free(&k, 12), "a failed insert leaves nothing behind");
         assert_eq!(t.counters().table_full, 1);
@@ -926,14 +1140,25 @@ mod tests {
         // 8 buckets, 64 slots: 28 flows put 56 keys in, 7 a bucket on average, so many first
         // buckets overflow; every flow must still go in and be found both ways.
         let mut t = FlowTable::with_index(FlowTableConfig::with_capacity(64), 8);
-        let keys: Vec<FlowKey> = (0..28u16).map(|i| FlowKey::tcp(A, 1000 + i, B, 443)).collect();
+        let keys: Vec<FlowKey> = (0..28u16)
+            .map(|i| FlowKey::tcp(A, 1000 + i, B, 443))
+            .collect();
         for &k in &keys {
             insert(&mut t, k, ACK, 0).unwrap();
         }
-        assert_eq!((t.counters().evicted, t.counters().table_full, t.len()), (0, 0, 28));
+        assert_eq!(
+            (t.counters().evicted, t.counters().table_full, t.len()),
+            (0, 0, 28)
+        );
         for &k in &keys {
             let hit = t.lookup(&k, 1).unwrap();
-            assert_eq!(t.lookup(&k.reversed(), 1), Some(FlowHit { direction: Direction::Reply, ..hit }));
+            assert_eq!(
+                t.lookup(&k.reversed(), 1),
+                Some(FlowHit {
+                    direction: Direction::Reply,
+                    ..hit
+                })
+            );
             assert_eq!(t.flow(hit.id).original(), &k);
         }
         // Removing every flow empties the index: no entry was left behind by a move.
@@ -955,7 +1180,13 @@ mod tests {
         assert!(t.is_empty());
         let own = FlowKey::udp(A, 7, A, 7);
         let id = insert(&mut t, own, 0, 0).unwrap().id;
-        assert_eq!(t.lookup(&own, 0), Some(FlowHit { id, direction: Direction::Original }));
+        assert_eq!(
+            t.lookup(&own, 0),
+            Some(FlowHit {
+                id,
+                direction: Direction::Original
+            })
+        );
         t.remove(id);
         assert!(t.is_free(&own, 0));
     }
@@ -970,7 +1201,10 @@ mod tests {
             t.lookup(&FlowKey::udp(A, 1, B, 3), 0);
             total += t.counters();
         }
-        assert_eq!((total.created, total.lookup_hit, total.lookup_miss), (3, 3, 3));
+        assert_eq!(
+            (total.created, total.lookup_hit, total.lookup_miss),
+            (3, 3, 3)
+        );
     }
 
     /// Random inserts, lookups, removals and sweeps against a plain map of the same flows:
@@ -996,10 +1230,21 @@ mod tests {
                     Err(e) => panic!("{e}"),
                 },
                 4..=6 => {
-                    let dir = if rng.below(2) == 0 { Direction::Original } else { Direction::Reply };
-                    let probe = if dir == Direction::Original { k } else { k.reversed() };
+                    let dir = if rng.below(2) == 0 {
+                        Direction::Original
+                    } else {
+                        Direction::Reply
+                    };
+                    let probe = if dir == Direction::Original {
+                        k
+                    } else {
+                        k.reversed()
+                    };
                     let got = t.lookup(&probe, now);
-                    assert_eq!(got, model.get(&k).map(|&(id, _)| FlowHit { id, direction: dir }));
+                    assert_eq!(
+                        got,
+                        model.get(&k).map(|&(id, _)| FlowHit { id, direction: dir })
+                    );
                     if let Some(hit) = got {
                         t.track(hit, 0, 1, now);
                         model.get_mut(&k).unwrap().1 = t.flow(hit.id).deadline();

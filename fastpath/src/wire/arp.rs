@@ -74,7 +74,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn new_checked(buffer: T) -> Result<Packet<T>, WireError> {
         let b = buffer.as_ref();
         check_len("arp", "packet", b.len(), PACKET_LEN)?;
-        let bad = |field, value: u32| Err(WireError::BadValue { header: "arp", field, value });
+        let bad = |field, value: u32| {
+            Err(WireError::BadValue {
+                header: "arp",
+                field,
+                value,
+            })
+        };
         let htype = be::read_u16(b, field::HTYPE);
         if htype != HTYPE_ETHERNET {
             return bad("hardware_type", htype.into());
@@ -179,8 +185,11 @@ impl ArpRepr {
     /// Fails only for an operation other than request or reply.
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<ArpRepr, WireError> {
         let op = packet.operation();
-        let operation = ArpOperation::from_u16(op)
-            .ok_or(WireError::BadValue { header: "arp", field: "operation", value: op.into() })?;
+        let operation = ArpOperation::from_u16(op).ok_or(WireError::BadValue {
+            header: "arp",
+            field: "operation",
+            value: op.into(),
+        })?;
         Ok(ArpRepr {
             operation,
             sender_mac: packet.sender_mac(),
@@ -217,7 +226,8 @@ mod tests {
     /// A real frame, captured on a veth: the Linux kernel in a namespace asking for
     /// 10.99.0.2 before its first ping.
     const CAPTURED_REQUEST_FRAME: [u8; 42] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0e, 0x99, 0x00, 0xd8, 0x48, 0x5e, 0x08, 0x06, // ethernet
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0e, 0x99, 0x00, 0xd8, 0x48, 0x5e, 0x08,
+        0x06, // ethernet
         0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, // htype ptype hlen plen oper
         0x0e, 0x99, 0x00, 0xd8, 0x48, 0x5e, 0x0a, 0x63, 0x00, 0x01, // sender
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x63, 0x00, 0x02, // target
@@ -263,7 +273,10 @@ mod tests {
         };
         let mut buf = [0u8; 40];
         repr.emit(&mut buf).unwrap();
-        assert_eq!(ArpRepr::parse(&Packet::new_checked(&buf[..]).unwrap()), Ok(repr));
+        assert_eq!(
+            ArpRepr::parse(&Packet::new_checked(&buf[..]).unwrap()),
+            Ok(repr)
+        );
     }
 
     #[test]
@@ -271,7 +284,12 @@ mod tests {
         for n in 0..PACKET_LEN {
             assert_eq!(
                 Packet::new_checked(&captured()[..n]).unwrap_err(),
-                WireError::Truncated { header: "arp", field: "packet", len: n, need: PACKET_LEN }
+                WireError::Truncated {
+                    header: "arp",
+                    field: "packet",
+                    len: n,
+                    need: PACKET_LEN
+                }
             );
         }
         let repr = ArpRepr::parse(&Packet::new_checked(captured()).unwrap()).unwrap();
@@ -289,7 +307,14 @@ mod tests {
         for (at, byte, field, value) in cases {
             let mut b = captured().to_vec();
             b[at] = byte;
-            assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), WireError::BadValue { header: "arp", field, value });
+            assert_eq!(
+                Packet::new_checked(&b[..]).unwrap_err(),
+                WireError::BadValue {
+                    header: "arp",
+                    field,
+                    value
+                }
+            );
         }
     }
 
@@ -298,14 +323,27 @@ mod tests {
         let mut b = captured().to_vec();
         b[7] = 3; // RARP request
         let p = Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(ArpRepr::parse(&p), Err(WireError::BadValue { header: "arp", field: "operation", value: 3 }));
+        assert_eq!(
+            ArpRepr::parse(&p),
+            Err(WireError::BadValue {
+                header: "arp",
+                field: "operation",
+                value: 3
+            })
+        );
     }
 
     #[test]
     fn never_panics_on_hostile_input() {
         for input in hostile_inputs(captured(), 2000, 2) {
             if let Ok(p) = Packet::new_checked(&input[..]) {
-                let _ = (p.operation(), p.sender_mac(), p.sender_ip(), p.target_mac(), p.target_ip());
+                let _ = (
+                    p.operation(),
+                    p.sender_mac(),
+                    p.sender_ip(),
+                    p.target_mac(),
+                    p.target_ip(),
+                );
                 let _ = ArpRepr::parse(&p);
             }
         }

@@ -93,12 +93,16 @@ mod tests {
     fn known_ipv4_header_checksum_is_b861() {
         // A real IPv4 header (UDP, 192.168.0.1 -> 192.168.0.199) with checksum field zeroed.
         let mut h = [
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01,
-            0xc0, 0xa8, 0x00, 0xc7,
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
         ];
         assert_eq!(checksum(&h), 0xb861);
         h[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
-        assert_eq!(checksum(&h), 0, "a header with a valid checksum sums to 0xffff");
+        assert_eq!(
+            checksum(&h),
+            0,
+            "a header with a valid checksum sums to 0xffff"
+        );
     }
 
     #[test]
@@ -108,7 +112,11 @@ mod tests {
             for _ in 0..20 {
                 let mut data = vec![0u8; len];
                 rng.fill(&mut data);
-                assert_eq!(checksum(&data), reference(&data), "len {len} data {data:x?}");
+                assert_eq!(
+                    checksum(&data),
+                    reference(&data),
+                    "len {len} data {data:x?}"
+                );
             }
         }
         // Worst case for carries: all ones.
@@ -143,7 +151,11 @@ mod tests {
             h[at..at + 2].copy_from_slice(&new.to_be_bytes());
             let updated = update_u16(c, old, new);
             h[10..12].copy_from_slice(&updated.to_be_bytes());
-            assert_eq!(checksum(&h), 0, "header {h:x?} after word {at} {old:#x} -> {new:#x}");
+            assert_eq!(
+                checksum(&h),
+                0,
+                "header {h:x?} after word {at} {old:#x} -> {new:#x}"
+            );
         }
     }
 

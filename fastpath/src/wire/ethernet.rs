@@ -8,7 +8,7 @@
 //! ```
 //! The FCS is stripped by the NIC and never appears in our buffers.
 
-use super::{check_len, be, WireError};
+use super::{be, check_len, WireError};
 use crate::tables::MacAddr;
 
 /// EtherType values the vRouter knows (IEEE registry).
@@ -118,7 +118,11 @@ pub struct EthernetRepr {
 
 impl EthernetRepr {
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> EthernetRepr {
-        EthernetRepr { src: packet.src_addr(), dst: packet.dst_addr(), ethertype: packet.ethertype() }
+        EthernetRepr {
+            src: packet.src_addr(),
+            dst: packet.dst_addr(),
+            ethertype: packet.ethertype(),
+        }
     }
 
     pub const fn header_len(&self) -> usize {
@@ -159,10 +163,17 @@ mod tests {
 
     #[test]
     fn repr_round_trips() {
-        let repr = EthernetRepr { src: MacAddr([1, 2, 3, 4, 5, 6]), dst: MacAddr::CALICO_HOST_SIDE, ethertype: ethertype::IPV4 };
+        let repr = EthernetRepr {
+            src: MacAddr([1, 2, 3, 4, 5, 6]),
+            dst: MacAddr::CALICO_HOST_SIDE,
+            ethertype: ethertype::IPV4,
+        };
         let mut buf = [0u8; 20];
         assert_eq!(repr.emit(&mut buf), Ok(14));
-        assert_eq!(EthernetRepr::parse(&Packet::new_checked(&buf[..]).unwrap()), repr);
+        assert_eq!(
+            EthernetRepr::parse(&Packet::new_checked(&buf[..]).unwrap()),
+            repr
+        );
     }
 
     #[test]
@@ -173,7 +184,10 @@ mod tests {
         p.set_src_addr(MacAddr([8; 6]));
         p.set_ethertype(ethertype::IPV6);
         p.payload_mut()[0] = 0x11;
-        assert_eq!(&buf[..15], &[9, 9, 9, 9, 9, 9, 8, 8, 8, 8, 8, 8, 0x86, 0xdd, 0x11]);
+        assert_eq!(
+            &buf[..15],
+            &[9, 9, 9, 9, 9, 9, 8, 8, 8, 8, 8, 8, 0x86, 0xdd, 0x11]
+        );
     }
 
     #[test]
@@ -187,10 +201,21 @@ mod tests {
         for n in 0..HEADER_LEN {
             assert_eq!(
                 Packet::new_checked(&FRAME[..n]).unwrap_err(),
-                WireError::Truncated { header: "ethernet", field: "header", len: n, need: 14 }
+                WireError::Truncated {
+                    header: "ethernet",
+                    field: "header",
+                    len: n,
+                    need: 14
+                }
             );
         }
-        assert!(EthernetRepr { src: MacAddr::BROADCAST, dst: MacAddr::BROADCAST, ethertype: 0 }.emit(&mut [0; 13]).is_err());
+        assert!(EthernetRepr {
+            src: MacAddr::BROADCAST,
+            dst: MacAddr::BROADCAST,
+            ethertype: 0
+        }
+        .emit(&mut [0; 13])
+        .is_err());
     }
 
     #[test]

@@ -137,7 +137,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn is_error(&self) -> bool {
         matches!(
             self.msg_type(),
-            msg_type::DST_UNREACHABLE | msg_type::REDIRECT | msg_type::TIME_EXCEEDED | msg_type::PARAMETER_PROBLEM
+            msg_type::DST_UNREACHABLE
+                | msg_type::REDIRECT
+                | msg_type::TIME_EXCEEDED
+                | msg_type::PARAMETER_PROBLEM
         )
     }
 
@@ -194,11 +197,23 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 /// An ICMP message as plain values; `data` borrows the echo payload or the quoted datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Icmpv4Repr<'a> {
-    EchoRequest { ident: u16, seq_no: u16, data: &'a [u8] },
-    EchoReply { ident: u16, seq_no: u16, data: &'a [u8] },
+    EchoRequest {
+        ident: u16,
+        seq_no: u16,
+        data: &'a [u8],
+    },
+    EchoReply {
+        ident: u16,
+        seq_no: u16,
+        data: &'a [u8],
+    },
     /// Type 3. `next_hop_mtu` is sent only with code 4 (RFC 1191); `original` is the offending
     /// datagram from its IP header on, cut to [`MAX_ERROR_QUOTE`] when emitted.
-    DstUnreachable { code: u8, next_hop_mtu: u16, original: &'a [u8] },
+    DstUnreachable {
+        code: u8,
+        next_hop_mtu: u16,
+        original: &'a [u8],
+    },
     /// Type 11, code 0 (TTL) or 1 (reassembly); `original` as for `DstUnreachable`.
     TimeExceeded { code: u8, original: &'a [u8] },
 }
@@ -208,23 +223,50 @@ impl<'a> Icmpv4Repr<'a> {
     /// header (RFC 792); other types are refused.
     pub fn parse(packet: &Packet<&'a [u8]>) -> Result<Icmpv4Repr<'a>, WireError> {
         if !packet.verify_checksum() {
-            return Err(WireError::BadValue { header: "icmpv4", field: "checksum", value: packet.checksum().into() });
+            return Err(WireError::BadValue {
+                header: "icmpv4",
+                field: "checksum",
+                value: packet.checksum().into(),
+            });
         }
         let data: &'a [u8] = packet.buffer.get(HEADER_LEN..).unwrap_or_default();
         let (ident, seq_no) = (packet.echo_ident(), packet.echo_seq_no());
         match packet.msg_type() {
-            msg_type::ECHO_REQUEST => Ok(Icmpv4Repr::EchoRequest { ident, seq_no, data }),
-            msg_type::ECHO_REPLY => Ok(Icmpv4Repr::EchoReply { ident, seq_no, data }),
+            msg_type::ECHO_REQUEST => Ok(Icmpv4Repr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            }),
+            msg_type::ECHO_REPLY => Ok(Icmpv4Repr::EchoReply {
+                ident,
+                seq_no,
+                data,
+            }),
             msg_type::DST_UNREACHABLE => {
                 check_len("icmpv4", "original_datagram", data.len(), ipv4::HEADER_LEN)?;
-                let next_hop_mtu = if packet.msg_code() == unreachable::FRAG_NEEDED { packet.next_hop_mtu() } else { 0 };
-                Ok(Icmpv4Repr::DstUnreachable { code: packet.msg_code(), next_hop_mtu, original: data })
+                let next_hop_mtu = if packet.msg_code() == unreachable::FRAG_NEEDED {
+                    packet.next_hop_mtu()
+                } else {
+                    0
+                };
+                Ok(Icmpv4Repr::DstUnreachable {
+                    code: packet.msg_code(),
+                    next_hop_mtu,
+                    original: data,
+                })
             }
             msg_type::TIME_EXCEEDED => {
                 check_len("icmpv4", "original_datagram", data.len(), ipv4::HEADER_LEN)?;
-                Ok(Icmpv4Repr::TimeExceeded { code: packet.msg_code(), original: data })
+                Ok(Icmpv4Repr::TimeExceeded {
+                    code: packet.msg_code(),
+                    original: data,
+                })
             }
-            other => Err(WireError::BadValue { header: "icmpv4", field: "type", value: other.into() }),
+            other => Err(WireError::BadValue {
+                header: "icmpv4",
+                field: "type",
+                value: other.into(),
+            }),
         }
     }
 
@@ -232,7 +274,8 @@ impl<'a> Icmpv4Repr<'a> {
     fn data(&self) -> &'a [u8] {
         match *self {
             Icmpv4Repr::EchoRequest { data, .. } | Icmpv4Repr::EchoReply { data, .. } => data,
-            Icmpv4Repr::DstUnreachable { original, .. } | Icmpv4Repr::TimeExceeded { original, .. } => {
+            Icmpv4Repr::DstUnreachable { original, .. }
+            | Icmpv4Repr::TimeExceeded { original, .. } => {
                 &original[..original.len().min(MAX_ERROR_QUOTE)]
             }
         }
@@ -249,10 +292,20 @@ impl<'a> Icmpv4Repr<'a> {
         check_len("icmpv4", "message", buf.len(), len)?;
         let mut p = Packet::new_unchecked(&mut buf[..len]);
         let (ty, code, rest) = match *self {
-            Icmpv4Repr::EchoRequest { ident, seq_no, .. } => (msg_type::ECHO_REQUEST, 0, echo_word(ident, seq_no)),
-            Icmpv4Repr::EchoReply { ident, seq_no, .. } => (msg_type::ECHO_REPLY, 0, echo_word(ident, seq_no)),
-            Icmpv4Repr::DstUnreachable { code, next_hop_mtu, .. } => {
-                let rest = if code == unreachable::FRAG_NEEDED { u32::from(next_hop_mtu) } else { 0 };
+            Icmpv4Repr::EchoRequest { ident, seq_no, .. } => {
+                (msg_type::ECHO_REQUEST, 0, echo_word(ident, seq_no))
+            }
+            Icmpv4Repr::EchoReply { ident, seq_no, .. } => {
+                (msg_type::ECHO_REPLY, 0, echo_word(ident, seq_no))
+            }
+            Icmpv4Repr::DstUnreachable {
+                code, next_hop_mtu, ..
+            } => {
+                let rest = if code == unreachable::FRAG_NEEDED {
+                    u32::from(next_hop_mtu)
+                } else {
+                    0
+                };
                 (msg_type::DST_UNREACHABLE, code, rest)
             }
             Icmpv4Repr::TimeExceeded { code, .. } => (msg_type::TIME_EXCEEDED, code, 0),
@@ -267,7 +320,12 @@ impl<'a> Icmpv4Repr<'a> {
 
     /// Writes an IPv4 header from `src` to `dst` followed by this message at the start of
     /// `buf`; returns the datagram's length. This is what the slow path sends for an error.
-    pub fn emit_in_ipv4(&self, src: Ipv4Addr, dst: Ipv4Addr, buf: &mut [u8]) -> Result<usize, WireError> {
+    pub fn emit_in_ipv4(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        buf: &mut [u8],
+    ) -> Result<usize, WireError> {
         let icmp_len = self.buffer_len();
         let total = ipv4::HEADER_LEN + icmp_len;
         check_len("icmpv4", "datagram", buf.len(), total)?;
@@ -298,9 +356,14 @@ mod tests {
 
     fn offending_datagram(len: usize) -> Vec<u8> {
         let mut d = vec![0xa5u8; len];
-        Ipv4Repr::new(Ipv4Addr::new(192, 168, 0, 2), Ipv4Addr::new(10, 1, 2, 3), ipv4::protocol::UDP, (len - 20) as u16)
-            .emit(&mut d)
-            .unwrap();
+        Ipv4Repr::new(
+            Ipv4Addr::new(192, 168, 0, 2),
+            Ipv4Addr::new(10, 1, 2, 3),
+            ipv4::protocol::UDP,
+            (len - 20) as u16,
+        )
+        .emit(&mut d)
+        .unwrap();
         d
     }
 
@@ -320,7 +383,11 @@ mod tests {
 
     #[test]
     fn echo_reply_round_trips() {
-        let repr = Icmpv4Repr::EchoReply { ident: 7, seq_no: 9, data: b"payload!" };
+        let repr = Icmpv4Repr::EchoReply {
+            ident: 7,
+            seq_no: 9,
+            data: b"payload!",
+        };
         let mut buf = [0u8; 64];
         let n = repr.emit(&mut buf).unwrap();
         assert_eq!(n, 16);
@@ -333,13 +400,24 @@ mod tests {
     fn echo_request_parses_from_bytes() {
         let m = echo_request();
         let p = Packet::new_checked(&m[..]).unwrap();
-        assert_eq!(Icmpv4Repr::parse(&p), Ok(Icmpv4Repr::EchoRequest { ident: 0x1234, seq_no: 1, data: b"abcdefgh" }));
+        assert_eq!(
+            Icmpv4Repr::parse(&p),
+            Ok(Icmpv4Repr::EchoRequest {
+                ident: 0x1234,
+                seq_no: 1,
+                data: b"abcdefgh"
+            })
+        );
     }
 
     #[test]
     fn frag_needed_carries_next_hop_mtu() {
         let orig = offending_datagram(100);
-        let repr = Icmpv4Repr::DstUnreachable { code: unreachable::FRAG_NEEDED, next_hop_mtu: 1480, original: &orig };
+        let repr = Icmpv4Repr::DstUnreachable {
+            code: unreachable::FRAG_NEEDED,
+            next_hop_mtu: 1480,
+            original: &orig,
+        };
         let mut buf = [0u8; 200];
         let n = repr.emit(&mut buf).unwrap();
         let p = Packet::new_checked(&buf[..n]).unwrap();
@@ -353,7 +431,11 @@ mod tests {
     #[test]
     fn other_unreachable_codes_leave_rest_of_header_zero() {
         let orig = offending_datagram(40);
-        let repr = Icmpv4Repr::DstUnreachable { code: unreachable::NET, next_hop_mtu: 1480, original: &orig };
+        let repr = Icmpv4Repr::DstUnreachable {
+            code: unreachable::NET,
+            next_hop_mtu: 1480,
+            original: &orig,
+        };
         let mut buf = [0u8; 100];
         let n = repr.emit(&mut buf).unwrap();
         assert_eq!(Packet::new_checked(&buf[..n]).unwrap().rest_of_header(), 0);
@@ -362,9 +444,18 @@ mod tests {
     #[test]
     fn time_exceeded_quote_is_cut_to_576_byte_datagram() {
         let orig = offending_datagram(1500);
-        let repr = Icmpv4Repr::TimeExceeded { code: time_exceeded::TTL_IN_TRANSIT, original: &orig };
+        let repr = Icmpv4Repr::TimeExceeded {
+            code: time_exceeded::TTL_IN_TRANSIT,
+            original: &orig,
+        };
         let mut buf = [0u8; 1600];
-        let n = repr.emit_in_ipv4(Ipv4Addr::new(192, 168, 0, 1), Ipv4Addr::new(192, 168, 0, 2), &mut buf).unwrap();
+        let n = repr
+            .emit_in_ipv4(
+                Ipv4Addr::new(192, 168, 0, 1),
+                Ipv4Addr::new(192, 168, 0, 2),
+                &mut buf,
+            )
+            .unwrap();
         assert_eq!(n, 576);
         let ip = ipv4::Packet::new_checked(&buf[..n]).unwrap();
         assert!(ip.verify_checksum());
@@ -378,7 +469,10 @@ mod tests {
     #[test]
     fn short_quote_is_sent_whole() {
         let orig = offending_datagram(60);
-        let repr = Icmpv4Repr::TimeExceeded { code: 0, original: &orig };
+        let repr = Icmpv4Repr::TimeExceeded {
+            code: 0,
+            original: &orig,
+        };
         assert_eq!(repr.buffer_len(), 68);
     }
 
@@ -388,33 +482,70 @@ mod tests {
         for n in 0..HEADER_LEN {
             assert_eq!(
                 Packet::new_checked(&m[..n]).unwrap_err(),
-                WireError::Truncated { header: "icmpv4", field: "header", len: n, need: 8 }
+                WireError::Truncated {
+                    header: "icmpv4",
+                    field: "header",
+                    len: n,
+                    need: 8
+                }
             );
         }
         let mut bad = m.clone();
         bad[9] ^= 0xff;
-        assert!(matches!(Icmpv4Repr::parse(&Packet::new_checked(&bad[..]).unwrap()), Err(WireError::BadValue { field: "checksum", .. })));
+        assert!(matches!(
+            Icmpv4Repr::parse(&Packet::new_checked(&bad[..]).unwrap()),
+            Err(WireError::BadValue {
+                field: "checksum",
+                ..
+            })
+        ));
         // A time exceeded that quotes less than an IP header.
         let mut short = [0u8; 16];
         let mut p = Packet::new_unchecked(&mut short[..]);
         p.set_msg_type(msg_type::TIME_EXCEEDED);
         p.fill_checksum();
-        assert!(matches!(Icmpv4Repr::parse(&Packet::new_checked(&short[..]).unwrap()), Err(WireError::Truncated { .. })));
-        let repr = Icmpv4Repr::EchoRequest { ident: 0, seq_no: 0, data: b"xyz" };
+        assert!(matches!(
+            Icmpv4Repr::parse(&Packet::new_checked(&short[..]).unwrap()),
+            Err(WireError::Truncated { .. })
+        ));
+        let repr = Icmpv4Repr::EchoRequest {
+            ident: 0,
+            seq_no: 0,
+            data: b"xyz",
+        };
         assert!(repr.emit(&mut [0u8; 10]).is_err());
-        assert!(repr.emit_in_ipv4(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, &mut [0u8; 30]).is_err());
+        assert!(repr
+            .emit_in_ipv4(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, &mut [0u8; 30])
+            .is_err());
     }
 
     #[test]
     fn never_panics_on_hostile_input() {
         let orig = offending_datagram(64);
         let mut err = [0u8; 200];
-        let n = Icmpv4Repr::TimeExceeded { code: 0, original: &orig }.emit(&mut err).unwrap();
+        let n = Icmpv4Repr::TimeExceeded {
+            code: 0,
+            original: &orig,
+        }
+        .emit(&mut err)
+        .unwrap();
         for valid in [&echo_request()[..], &err[..n]] {
             for input in hostile_inputs(valid, 2000, 4) {
                 if let Ok(p) = Packet::new_checked(&input[..]) {
-                    let _ = (p.msg_type(), p.msg_code(), p.checksum(), p.rest_of_header(), p.echo_ident());
-                    let _ = (p.echo_seq_no(), p.next_hop_mtu(), p.data().len(), p.is_error(), p.verify_checksum());
+                    let _ = (
+                        p.msg_type(),
+                        p.msg_code(),
+                        p.checksum(),
+                        p.rest_of_header(),
+                        p.echo_ident(),
+                    );
+                    let _ = (
+                        p.echo_seq_no(),
+                        p.next_hop_mtu(),
+                        p.data().len(),
+                        p.is_error(),
+                        p.verify_checksum(),
+                    );
                     let _ = Icmpv4Repr::parse(&p);
                 }
             }

@@ -78,11 +78,19 @@ impl<T: AsRef<[u8]>> Packet<T> {
         check_len("ipv4", "header", b.len(), HEADER_LEN)?;
         let version = b[field::VER_IHL] >> 4;
         if version != 4 {
-            return Err(WireError::BadValue { header: "ipv4", field: "version", value: version.into() });
+            return Err(WireError::BadValue {
+                header: "ipv4",
+                field: "version",
+                value: version.into(),
+            });
         }
         let ihl = b[field::VER_IHL] & 0x0f;
         if ihl < 5 {
-            return Err(WireError::BadValue { header: "ipv4", field: "ihl", value: ihl.into() });
+            return Err(WireError::BadValue {
+                header: "ipv4",
+                field: "ihl",
+                value: ihl.into(),
+            });
         }
         let header_len = usize::from(ihl) * 4;
         check_len("ipv4", "options", b.len(), header_len)?;
@@ -313,16 +321,34 @@ impl Ipv4Repr {
     /// A header with the defaults the node uses for packets it originates: TTL 64, DF set
     /// (so path MTU discovery works), DSCP 0, ident 0 (allowed with DF, RFC 6864 section 4.1).
     pub fn new(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload_len: u16) -> Ipv4Repr {
-        Ipv4Repr { src, dst, protocol, payload_len, ttl: 64, dscp: 0, ecn: 0, ident: 0, dont_frag: true }
+        Ipv4Repr {
+            src,
+            dst,
+            protocol,
+            payload_len,
+            ttl: 64,
+            dscp: 0,
+            ecn: 0,
+            ident: 0,
+            dont_frag: true,
+        }
     }
 
     /// Reads a checked packet; options are skipped, fragments and bad checksums refused.
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Ipv4Repr, WireError> {
         if !packet.verify_checksum() {
-            return Err(WireError::BadValue { header: "ipv4", field: "checksum", value: packet.checksum().into() });
+            return Err(WireError::BadValue {
+                header: "ipv4",
+                field: "checksum",
+                value: packet.checksum().into(),
+            });
         }
         if packet.more_frags() || packet.frag_offset() != 0 {
-            return Err(WireError::BadValue { header: "ipv4", field: "fragment_offset", value: packet.frag_offset().into() });
+            return Err(WireError::BadValue {
+                header: "ipv4",
+                field: "fragment_offset",
+                value: packet.frag_offset().into(),
+            });
         }
         Ok(Ipv4Repr {
             src: packet.src_addr(),
@@ -380,8 +406,8 @@ mod tests {
     /// checksum 0xb861, followed by 95 payload bytes.
     fn known_datagram() -> Vec<u8> {
         let mut d = vec![
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01,
-            0xc0, 0xa8, 0x00, 0xc7,
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
         ];
         d.extend((0..95).map(|i| i as u8));
         d
@@ -394,7 +420,10 @@ mod tests {
         assert_eq!((p.version(), p.header_len(), p.total_len()), (4, 20, 115));
         assert_eq!((p.dscp(), p.ecn(), p.ident()), (0, 0, 0));
         assert!(p.dont_frag() && !p.more_frags());
-        assert_eq!((p.frag_offset(), p.ttl(), p.protocol()), (0, 64, protocol::UDP));
+        assert_eq!(
+            (p.frag_offset(), p.ttl(), p.protocol()),
+            (0, 64, protocol::UDP)
+        );
         assert_eq!(p.checksum(), 0xb861);
         assert!(p.verify_checksum());
         assert_eq!(p.src_addr(), Ipv4Addr::new(192, 168, 0, 1));
@@ -407,7 +436,15 @@ mod tests {
     fn repr_emits_the_known_header() {
         let d = known_datagram();
         let repr = Ipv4Repr::parse(&Packet::new_checked(&d[..]).unwrap()).unwrap();
-        assert_eq!(repr, Ipv4Repr::new(Ipv4Addr::new(192, 168, 0, 1), Ipv4Addr::new(192, 168, 0, 199), protocol::UDP, 95));
+        assert_eq!(
+            repr,
+            Ipv4Repr::new(
+                Ipv4Addr::new(192, 168, 0, 1),
+                Ipv4Addr::new(192, 168, 0, 199),
+                protocol::UDP,
+                95
+            )
+        );
         let mut buf = [0u8; 20];
         assert_eq!(repr.emit(&mut buf), Ok(20));
         assert_eq!(&buf[..], &d[..20]);
@@ -425,13 +462,23 @@ mod tests {
     #[test]
     fn options_are_covered_by_header_and_checksum() {
         let mut d = vec![0u8; 28];
-        Ipv4Repr::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), protocol::TCP, 8).emit(&mut d).unwrap();
+        Ipv4Repr::new(
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            protocol::TCP,
+            8,
+        )
+        .emit(&mut d)
+        .unwrap();
         let mut p = Packet::new_unchecked(&mut d[..]);
         p.set_version_and_header_len(24);
         p.set_total_len(28);
         p.fill_checksum();
         let p = Packet::new_checked(&d[..]).unwrap();
-        assert_eq!((p.header_len(), p.options().len(), p.payload().len()), (24, 4, 4));
+        assert_eq!(
+            (p.header_len(), p.options().len(), p.payload().len()),
+            (24, 4, 4)
+        );
         assert!(p.verify_checksum());
     }
 
@@ -443,7 +490,10 @@ mod tests {
         assert!(!p.dont_frag() && p.more_frags());
         assert_eq!(p.frag_offset(), 1480);
         p.fill_checksum();
-        assert!(Ipv4Repr::parse(&p).is_err(), "fragments are not parsed into a Repr");
+        assert!(
+            Ipv4Repr::parse(&p).is_err(),
+            "fragments are not parsed into a Repr"
+        );
     }
 
     #[test]
@@ -465,7 +515,14 @@ mod tests {
         d[11] ^= 1;
         let p = Packet::new_checked(&d[..]).unwrap();
         assert!(!p.verify_checksum());
-        assert_eq!(Ipv4Repr::parse(&p), Err(WireError::BadValue { header: "ipv4", field: "checksum", value: 0xb860 }));
+        assert_eq!(
+            Ipv4Repr::parse(&p),
+            Err(WireError::BadValue {
+                header: "ipv4",
+                field: "checksum",
+                value: 0xb860
+            })
+        );
     }
 
     #[test]
@@ -474,13 +531,24 @@ mod tests {
         for n in 0..HEADER_LEN {
             assert_eq!(
                 Packet::new_checked(&d[..n]).unwrap_err(),
-                WireError::Truncated { header: "ipv4", field: "header", len: n, need: 20 }
+                WireError::Truncated {
+                    header: "ipv4",
+                    field: "header",
+                    len: n,
+                    need: 20
+                }
             );
         }
         for n in HEADER_LEN..d.len() {
             assert_eq!(
                 Packet::new_checked(&d[..n]).unwrap_err(),
-                WireError::BadLength { header: "ipv4", field: "total_length", value: 115, min: 20, max: n }
+                WireError::BadLength {
+                    header: "ipv4",
+                    field: "total_length",
+                    value: 115,
+                    min: 20,
+                    max: n
+                }
             );
         }
         assert!(Packet::new_checked(&d[..]).is_ok());
@@ -490,33 +558,86 @@ mod tests {
     fn bad_version_ihl_and_lengths_are_errors() {
         let mut d = known_datagram();
         d[0] = 0x65;
-        assert_eq!(Packet::new_checked(&d[..]).unwrap_err(), WireError::BadValue { header: "ipv4", field: "version", value: 6 });
+        assert_eq!(
+            Packet::new_checked(&d[..]).unwrap_err(),
+            WireError::BadValue {
+                header: "ipv4",
+                field: "version",
+                value: 6
+            }
+        );
         for ihl in 0..5 {
             d[0] = 0x40 | ihl;
-            assert_eq!(Packet::new_checked(&d[..]).unwrap_err(), WireError::BadValue { header: "ipv4", field: "ihl", value: ihl.into() });
+            assert_eq!(
+                Packet::new_checked(&d[..]).unwrap_err(),
+                WireError::BadValue {
+                    header: "ipv4",
+                    field: "ihl",
+                    value: ihl.into()
+                }
+            );
         }
         d[0] = 0x4f; // 60-byte header in a 30-byte buffer
         assert_eq!(
             Packet::new_checked(&d[..30]).unwrap_err(),
-            WireError::Truncated { header: "ipv4", field: "options", len: 30, need: 60 }
+            WireError::Truncated {
+                header: "ipv4",
+                field: "options",
+                len: 30,
+                need: 60
+            }
         );
         d[0] = 0x45;
         d[2..4].copy_from_slice(&19u16.to_be_bytes());
         assert_eq!(
             Packet::new_checked(&d[..]).unwrap_err(),
-            WireError::BadLength { header: "ipv4", field: "total_length", value: 19, min: 20, max: 115 }
+            WireError::BadLength {
+                header: "ipv4",
+                field: "total_length",
+                value: 19,
+                min: 20,
+                max: 115
+            }
         );
-        assert!(Ipv4Repr::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 0, 0).emit(&mut [0u8; 19]).is_err());
-        assert!(Ipv4Repr::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 0, u16::MAX).emit(&mut [0u8; 20]).is_err());
+        assert!(
+            Ipv4Repr::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 0, 0)
+                .emit(&mut [0u8; 19])
+                .is_err()
+        );
+        assert!(
+            Ipv4Repr::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 0, u16::MAX)
+                .emit(&mut [0u8; 20])
+                .is_err()
+        );
     }
 
     #[test]
     fn never_panics_on_hostile_input() {
         for input in hostile_inputs(&known_datagram(), 3000, 3) {
             if let Ok(p) = Packet::new_checked(&input[..]) {
-                let _ = (p.version(), p.header_len(), p.dscp(), p.ecn(), p.total_len(), p.ident());
-                let _ = (p.dont_frag(), p.more_frags(), p.frag_offset(), p.ttl(), p.protocol(), p.checksum());
-                let _ = (p.src_addr(), p.dst_addr(), p.options().len(), p.payload().len(), p.verify_checksum());
+                let _ = (
+                    p.version(),
+                    p.header_len(),
+                    p.dscp(),
+                    p.ecn(),
+                    p.total_len(),
+                    p.ident(),
+                );
+                let _ = (
+                    p.dont_frag(),
+                    p.more_frags(),
+                    p.frag_offset(),
+                    p.ttl(),
+                    p.protocol(),
+                    p.checksum(),
+                );
+                let _ = (
+                    p.src_addr(),
+                    p.dst_addr(),
+                    p.options().len(),
+                    p.payload().len(),
+                    p.verify_checksum(),
+                );
                 let _ = Ipv4Repr::parse(&p);
                 let mut owned = input.clone();
                 let mut m = Packet::new_checked(&mut owned[..]).unwrap();

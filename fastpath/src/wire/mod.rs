@@ -35,20 +35,45 @@ pub use udp::{Packet as UdpPacket, UdpRepr};
 pub enum WireError {
     /// The buffer ends before the header (including options the header announces) does.
     #[error("{header} {field} is truncated: the buffer has {len} bytes, {need} are needed")]
-    Truncated { header: &'static str, field: &'static str, len: usize, need: usize },
+    Truncated {
+        header: &'static str,
+        field: &'static str,
+        len: usize,
+        need: usize,
+    },
     /// A length field disagrees with the header it belongs to or with the buffer.
     #[error("{header} {field} is {value}, outside the valid range {min}..={max}")]
-    BadLength { header: &'static str, field: &'static str, value: usize, min: usize, max: usize },
+    BadLength {
+        header: &'static str,
+        field: &'static str,
+        value: usize,
+        min: usize,
+        max: usize,
+    },
     /// A field holds a value this implementation does not accept (version, hardware type, ...).
     #[error("{header} {field} has unsupported value {value:#x}")]
-    BadValue { header: &'static str, field: &'static str, value: u32 },
+    BadValue {
+        header: &'static str,
+        field: &'static str,
+        value: u32,
+    },
 }
 
 /// `Err(Truncated)` unless `buf` has at least `need` bytes.
 #[inline]
-pub(crate) fn check_len(header: &'static str, field: &'static str, len: usize, need: usize) -> Result<(), WireError> {
+pub(crate) fn check_len(
+    header: &'static str,
+    field: &'static str,
+    len: usize,
+    need: usize,
+) -> Result<(), WireError> {
     if len < need {
-        return Err(WireError::Truncated { header, field, len, need });
+        return Err(WireError::Truncated {
+            header,
+            field,
+            len,
+            need,
+        });
     }
     Ok(())
 }

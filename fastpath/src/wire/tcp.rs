@@ -72,7 +72,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
         check_len("tcp", "header", b.len(), HEADER_LEN)?;
         let offset = b[field::OFFSET] >> 4;
         if offset < 5 {
-            return Err(WireError::BadValue { header: "tcp", field: "data_offset", value: offset.into() });
+            return Err(WireError::BadValue {
+                header: "tcp",
+                field: "data_offset",
+                value: offset.into(),
+            });
         }
         check_len("tcp", "options", b.len(), usize::from(offset) * 4)?;
         Ok(Packet { buffer })
@@ -147,7 +151,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     fn sum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u64 {
         let b = self.buffer.as_ref();
-        checksum::accumulate(checksum::pseudo_header(src, dst, protocol::TCP, b.len() as u32), b)
+        checksum::accumulate(
+            checksum::pseudo_header(src, dst, protocol::TCP, b.len() as u32),
+            b,
+        )
     }
 }
 
@@ -224,10 +231,12 @@ mod tests {
     /// A SYN from port 40000 to 80 with an MSS option (1460), window 64240, checksum filled.
     fn syn() -> Vec<u8> {
         let mut s = vec![
-            0x9c, 0x40, 0x00, 0x50, 0x12, 0x34, 0x56, 0x78, 0x00, 0x00, 0x00, 0x00, 0x60, 0x02, 0xfa, 0xf0,
-            0x00, 0x00, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4,
+            0x9c, 0x40, 0x00, 0x50, 0x12, 0x34, 0x56, 0x78, 0x00, 0x00, 0x00, 0x00, 0x60, 0x02,
+            0xfa, 0xf0, 0x00, 0x00, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4,
         ];
-        Packet::new_checked(&mut s[..]).unwrap().fill_checksum(SRC, DST);
+        Packet::new_checked(&mut s[..])
+            .unwrap()
+            .fill_checksum(SRC, DST);
         s
     }
 
@@ -237,7 +246,10 @@ mod tests {
         let p = Packet::new_checked(&s[..]).unwrap();
         assert_eq!((p.src_port(), p.dst_port()), (40000, 80));
         assert_eq!((p.seq_number(), p.ack_number()), (0x1234_5678, 0));
-        assert_eq!((p.header_len(), p.flags(), p.window_len(), p.urgent_at()), (24, flags::SYN, 64240, 0));
+        assert_eq!(
+            (p.header_len(), p.flags(), p.window_len(), p.urgent_at()),
+            (24, flags::SYN, 64240, 0)
+        );
         assert_eq!(p.options(), &[0x02, 0x04, 0x05, 0xb4]);
         assert!(p.payload().is_empty());
         assert!(p.verify_checksum(SRC, DST));
@@ -248,14 +260,17 @@ mod tests {
     fn checksum_matches_a_hand_sum() {
         // Pseudo header c0a8+0002+c0a8+0150+0006+0018, then the segment's words.
         let words: [u32; 18] = [
-            0xc0a8, 0x0002, 0xc0a8, 0x0150, 0x0006, 0x0018, 0x9c40, 0x0050, 0x1234, 0x5678, 0, 0, 0x6002, 0xfaf0, 0, 0,
-            0x0204, 0x05b4,
+            0xc0a8, 0x0002, 0xc0a8, 0x0150, 0x0006, 0x0018, 0x9c40, 0x0050, 0x1234, 0x5678, 0, 0,
+            0x6002, 0xfaf0, 0, 0, 0x0204, 0x05b4,
         ];
         let mut sum: u32 = words.iter().sum();
         while sum > 0xffff {
             sum = (sum & 0xffff) + (sum >> 16);
         }
-        assert_eq!(Packet::new_checked(&syn()[..]).unwrap().checksum(), !(sum as u16));
+        assert_eq!(
+            Packet::new_checked(&syn()[..]).unwrap().checksum(),
+            !(sum as u16)
+        );
     }
 
     #[test]
@@ -273,8 +288,14 @@ mod tests {
         p.payload_mut()[0] = b'P';
         p.fill_checksum(SRC, DST);
         let p = Packet::new_checked(&s[..]).unwrap();
-        assert_eq!((p.src_port(), p.dst_port(), p.seq_number(), p.ack_number()), (1234, 8080, 1, 2));
-        assert_eq!((p.flags(), p.window_len(), p.payload()), (flags::ACK | flags::PSH, 500, &b"PET /"[..]));
+        assert_eq!(
+            (p.src_port(), p.dst_port(), p.seq_number(), p.ack_number()),
+            (1234, 8080, 1, 2)
+        );
+        assert_eq!(
+            (p.flags(), p.window_len(), p.payload()),
+            (flags::ACK | flags::PSH, 500, &b"PET /"[..])
+        );
         assert!(p.verify_checksum(SRC, DST));
     }
 
@@ -282,15 +303,38 @@ mod tests {
     fn truncations_and_bad_data_offsets_are_errors() {
         let s = syn();
         for n in 0..HEADER_LEN {
-            assert_eq!(Packet::new_checked(&s[..n]).unwrap_err(), WireError::Truncated { header: "tcp", field: "header", len: n, need: 20 });
+            assert_eq!(
+                Packet::new_checked(&s[..n]).unwrap_err(),
+                WireError::Truncated {
+                    header: "tcp",
+                    field: "header",
+                    len: n,
+                    need: 20
+                }
+            );
         }
         for n in HEADER_LEN..24 {
-            assert_eq!(Packet::new_checked(&s[..n]).unwrap_err(), WireError::Truncated { header: "tcp", field: "options", len: n, need: 24 });
+            assert_eq!(
+                Packet::new_checked(&s[..n]).unwrap_err(),
+                WireError::Truncated {
+                    header: "tcp",
+                    field: "options",
+                    len: n,
+                    need: 24
+                }
+            );
         }
         for offset in 0..5u8 {
             let mut b = s.clone();
             b[12] = offset << 4;
-            assert_eq!(Packet::new_checked(&b[..]).unwrap_err(), WireError::BadValue { header: "tcp", field: "data_offset", value: offset.into() });
+            assert_eq!(
+                Packet::new_checked(&b[..]).unwrap_err(),
+                WireError::BadValue {
+                    header: "tcp",
+                    field: "data_offset",
+                    value: offset.into()
+                }
+            );
         }
         let mut b = s.clone();
         Packet::new_unchecked(&mut b[..]).set_header_len(60);
@@ -301,11 +345,26 @@ mod tests {
     fn never_panics_on_hostile_input() {
         for input in hostile_inputs(&syn(), 2000, 6) {
             if let Ok(p) = Packet::new_checked(&input[..]) {
-                let _ = (p.src_port(), p.dst_port(), p.seq_number(), p.ack_number(), p.header_len(), p.flags());
-                let _ = (p.window_len(), p.checksum(), p.urgent_at(), p.options().len(), p.payload().len());
+                let _ = (
+                    p.src_port(),
+                    p.dst_port(),
+                    p.seq_number(),
+                    p.ack_number(),
+                    p.header_len(),
+                    p.flags(),
+                );
+                let _ = (
+                    p.window_len(),
+                    p.checksum(),
+                    p.urgent_at(),
+                    p.options().len(),
+                    p.payload().len(),
+                );
                 let _ = p.verify_checksum(SRC, DST);
                 let mut owned = input.clone();
-                Packet::new_checked(&mut owned[..]).unwrap().fill_checksum(SRC, DST);
+                Packet::new_checked(&mut owned[..])
+                    .unwrap()
+                    .fill_checksum(SRC, DST);
             }
         }
     }

@@ -46,7 +46,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
         check_len("udp", "header", b.len(), HEADER_LEN)?;
         let len = usize::from(be::read_u16(b, field::LENGTH));
         if len < HEADER_LEN || len > b.len() {
-            return Err(WireError::BadLength { header: "udp", field: "length", value: len, min: HEADER_LEN, max: b.len() });
+            return Err(WireError::BadLength {
+                header: "udp",
+                field: "length",
+                value: len,
+                min: HEADER_LEN,
+                max: b.len(),
+            });
         }
         Ok(Packet { buffer })
     }
@@ -95,7 +101,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
         let len = self.len();
         let sum = checksum::pseudo_header(src, dst, protocol::UDP, u32::from(len));
-        checksum::fold(checksum::accumulate(sum, &self.buffer.as_ref()[..usize::from(len)])) == 0xffff
+        checksum::fold(checksum::accumulate(
+            sum,
+            &self.buffer.as_ref()[..usize::from(len)],
+        )) == 0xffff
     }
 }
 
@@ -132,7 +141,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set_checksum(0);
         let len = self.len();
         let sum = checksum::pseudo_header(src, dst, protocol::UDP, u32::from(len));
-        let c = !checksum::fold(checksum::accumulate(sum, &self.buffer.as_ref()[..usize::from(len)]));
+        let c = !checksum::fold(checksum::accumulate(
+            sum,
+            &self.buffer.as_ref()[..usize::from(len)],
+        ));
         self.set_checksum(if c == 0 { 0xffff } else { c });
     }
 }
@@ -146,15 +158,30 @@ pub struct UdpRepr {
 
 impl UdpRepr {
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> UdpRepr {
-        UdpRepr { src_port: packet.src_port(), dst_port: packet.dst_port() }
+        UdpRepr {
+            src_port: packet.src_port(),
+            dst_port: packet.dst_port(),
+        }
     }
 
     /// Writes the header and `payload` at the start of `buf` with a checksum for `src` ->
     /// `dst`; returns the datagram length.
-    pub fn emit(&self, payload: &[u8], src: Ipv4Addr, dst: Ipv4Addr, buf: &mut [u8]) -> Result<usize, WireError> {
+    pub fn emit(
+        &self,
+        payload: &[u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        buf: &mut [u8],
+    ) -> Result<usize, WireError> {
         let len = HEADER_LEN + payload.len();
         if len > usize::from(u16::MAX) {
-            return Err(WireError::BadLength { header: "udp", field: "length", value: len, min: HEADER_LEN, max: usize::from(u16::MAX) });
+            return Err(WireError::BadLength {
+                header: "udp",
+                field: "length",
+                value: len,
+                min: HEADER_LEN,
+                max: usize::from(u16::MAX),
+            });
         }
         check_len("udp", "datagram", buf.len(), len)?;
         let mut p = Packet::new_unchecked(&mut buf[..len]);
@@ -185,7 +212,10 @@ mod tests {
     fn reads_fields_and_verifies_a_known_checksum() {
         let d = known();
         let p = Packet::new_checked(&d[..]).unwrap();
-        assert_eq!((p.src_port(), p.dst_port(), p.len(), p.checksum()), (20, 10, 10, 0x35c5));
+        assert_eq!(
+            (p.src_port(), p.dst_port(), p.len(), p.checksum()),
+            (20, 10, 10, 0x35c5)
+        );
         assert_eq!(p.payload(), b"Hi");
         assert!(p.verify_checksum(SRC, DST));
         assert!(!p.verify_checksum(SRC, Ipv4Addr::new(192, 168, 0, 29)));
@@ -194,9 +224,20 @@ mod tests {
     #[test]
     fn emit_reproduces_the_known_datagram() {
         let mut buf = [0u8; 16];
-        let n = UdpRepr { src_port: 20, dst_port: 10 }.emit(b"Hi", SRC, DST, &mut buf).unwrap();
+        let n = UdpRepr {
+            src_port: 20,
+            dst_port: 10,
+        }
+        .emit(b"Hi", SRC, DST, &mut buf)
+        .unwrap();
         assert_eq!(&buf[..n], &known()[..]);
-        assert_eq!(UdpRepr::parse(&Packet::new_checked(&buf[..n]).unwrap()), UdpRepr { src_port: 20, dst_port: 10 });
+        assert_eq!(
+            UdpRepr::parse(&Packet::new_checked(&buf[..n]).unwrap()),
+            UdpRepr {
+                src_port: 20,
+                dst_port: 10
+            }
+        );
     }
 
     #[test]
@@ -204,7 +245,9 @@ mod tests {
         let mut d = known();
         d[6] = 0;
         d[7] = 0;
-        assert!(Packet::new_checked(&d[..]).unwrap().verify_checksum(SRC, DST));
+        assert!(Packet::new_checked(&d[..])
+            .unwrap()
+            .verify_checksum(SRC, DST));
         // Find a payload whose checksum computes to zero, then check it goes out as 0xffff.
         let mut buf = [0u8; 10];
         let found = (0..=u16::MAX).find(|&v| {
@@ -218,7 +261,12 @@ mod tests {
             !checksum::fold(checksum::accumulate(sum, &buf)) == 0
         });
         let v = found.expect("some 16-bit payload makes the sum 0xffff");
-        let n = UdpRepr { src_port: 1, dst_port: 2 }.emit(&v.to_be_bytes(), SRC, DST, &mut buf).unwrap();
+        let n = UdpRepr {
+            src_port: 1,
+            dst_port: 2,
+        }
+        .emit(&v.to_be_bytes(), SRC, DST, &mut buf)
+        .unwrap();
         let p = Packet::new_checked(&buf[..n]).unwrap();
         assert_eq!(p.checksum(), 0xffff);
         assert!(p.verify_checksum(SRC, DST));
@@ -228,19 +276,44 @@ mod tests {
     fn truncations_and_bad_lengths_are_errors() {
         let d = known();
         for n in 0..HEADER_LEN {
-            assert_eq!(Packet::new_checked(&d[..n]).unwrap_err(), WireError::Truncated { header: "udp", field: "header", len: n, need: 8 });
+            assert_eq!(
+                Packet::new_checked(&d[..n]).unwrap_err(),
+                WireError::Truncated {
+                    header: "udp",
+                    field: "header",
+                    len: n,
+                    need: 8
+                }
+            );
         }
         assert_eq!(
             Packet::new_checked(&d[..9]).unwrap_err(),
-            WireError::BadLength { header: "udp", field: "length", value: 10, min: 8, max: 9 }
+            WireError::BadLength {
+                header: "udp",
+                field: "length",
+                value: 10,
+                min: 8,
+                max: 9
+            }
         );
         let mut short = d;
         short[5] = 7;
         assert_eq!(
             Packet::new_checked(&short[..]).unwrap_err(),
-            WireError::BadLength { header: "udp", field: "length", value: 7, min: 8, max: 10 }
+            WireError::BadLength {
+                header: "udp",
+                field: "length",
+                value: 7,
+                min: 8,
+                max: 10
+            }
         );
-        assert!(UdpRepr { src_port: 1, dst_port: 2 }.emit(b"abc", SRC, DST, &mut [0u8; 10]).is_err());
+        assert!(UdpRepr {
+            src_port: 1,
+            dst_port: 2
+        }
+        .emit(b"abc", SRC, DST, &mut [0u8; 10])
+        .is_err());
     }
 
     #[test]
@@ -254,9 +327,18 @@ mod tests {
     fn never_panics_on_hostile_input() {
         for input in hostile_inputs(&known(), 2000, 5) {
             if let Ok(p) = Packet::new_checked(&input[..]) {
-                let _ = (p.src_port(), p.dst_port(), p.len(), p.checksum(), p.payload().len(), p.verify_checksum(SRC, DST));
+                let _ = (
+                    p.src_port(),
+                    p.dst_port(),
+                    p.len(),
+                    p.checksum(),
+                    p.payload().len(),
+                    p.verify_checksum(SRC, DST),
+                );
                 let mut owned = input.clone();
-                Packet::new_checked(&mut owned[..]).unwrap().fill_checksum(SRC, DST);
+                Packet::new_checked(&mut owned[..])
+                    .unwrap()
+                    .fill_checksum(SRC, DST);
             }
         }
     }

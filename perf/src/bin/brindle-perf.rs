@@ -361,7 +361,16 @@ fn main() -> Result<()> {
             }
             println!("{}", serde_json::to_string(&report)?);
         }
-        Cmd::XdpSend { dev, dst, port, size, duration, count, rate, batch } => {
+        Cmd::XdpSend {
+            dev,
+            dst,
+            port,
+            size,
+            duration,
+            count,
+            rate,
+            batch,
+        } => {
             let opts = xdpgen::SendOptions {
                 dev,
                 dst,
@@ -374,7 +383,14 @@ fn main() -> Result<()> {
             };
             println!("{}", serde_json::to_string(&xdpgen::xdp_send(&opts)?)?);
         }
-        Cmd::XdpSink { dev, port, duration, idle_ms, count, ready_file } => {
+        Cmd::XdpSink {
+            dev,
+            port,
+            duration,
+            idle_ms,
+            count,
+            ready_file,
+        } => {
             let opts = xdpgen::SinkOptions {
                 dev,
                 port,
@@ -395,9 +411,24 @@ fn main() -> Result<()> {
             }
             println!("{}", serde_json::to_string(&report)?);
         }
-        Cmd::Scale { brindle_node, idle, modes, rounds, duration, size, batch, port, out, queues, queue_mode } => {
+        Cmd::Scale {
+            brindle_node,
+            idle,
+            modes,
+            rounds,
+            duration,
+            size,
+            batch,
+            port,
+            out,
+            queues,
+            queue_mode,
+        } => {
             perf::cmd::stop_on_signals();
-            anyhow::ensure!(duration <= 3600, "invalid duration {duration}: at most 3600 s");
+            anyhow::ensure!(
+                duration <= 3600,
+                "invalid duration {duration}: at most 3600 s"
+            );
             anyhow::ensure!(
                 (1..=udp::MAX_BATCH).contains(&batch),
                 "invalid batch {batch}: between 1 and {}",
@@ -405,7 +436,11 @@ fn main() -> Result<()> {
             );
             udp::payload_len(size)?;
             if !queues.is_empty() {
-                let out = if out == std::path::Path::new("perf/results/scale.json") { PathBuf::from("perf/results/scale-queues.json") } else { out };
+                let out = if out == std::path::Path::new("perf/results/scale.json") {
+                    PathBuf::from("perf/results/scale-queues.json")
+                } else {
+                    out
+                };
                 let opts = scale::QueuesOptions {
                     brindle_node,
                     perf_exe: std::env::current_exe().context("locating brindle-perf itself")?,
@@ -416,10 +451,15 @@ fn main() -> Result<()> {
                     queues,
                     mode: queue_mode,
                     rounds,
-                    work_dir: std::env::temp_dir().join(format!("brindle-perf-scale-q-{}", std::process::id())),
+                    work_dir: std::env::temp_dir()
+                        .join(format!("brindle-perf-scale-q-{}", std::process::id())),
                 };
-                let report = scale::run_queues(&opts)
-                    .with_context(|| format!("scale --queues failed; node configs and logs kept in {}", opts.work_dir.display()))?;
+                let report = scale::run_queues(&opts).with_context(|| {
+                    format!(
+                        "scale --queues failed; node configs and logs kept in {}",
+                        opts.work_dir.display()
+                    )
+                })?;
                 let _ = std::fs::remove_dir_all(&opts.work_dir);
                 let md = scale::queues_markdown(&report);
                 let md_path = scale::write_report(&report, &md, &out)?;
@@ -437,10 +477,15 @@ fn main() -> Result<()> {
                 idle,
                 modes,
                 rounds,
-                work_dir: std::env::temp_dir().join(format!("brindle-perf-scale-{}", std::process::id())),
+                work_dir: std::env::temp_dir()
+                    .join(format!("brindle-perf-scale-{}", std::process::id())),
             };
-            let report = scale::run(&opts)
-                .with_context(|| format!("scale failed; node configs and logs kept in {}", opts.work_dir.display()))?;
+            let report = scale::run(&opts).with_context(|| {
+                format!(
+                    "scale failed; node configs and logs kept in {}",
+                    opts.work_dir.display()
+                )
+            })?;
             let _ = std::fs::remove_dir_all(&opts.work_dir);
             let md = scale::markdown(&report);
             let md_path = scale::write_report(&report, &md, &out)?;
@@ -607,7 +652,12 @@ fn main() -> Result<()> {
                         written = policy_bench::write_report(report, &out).map(|_| ());
                     }
                 })
-                .with_context(|| format!("policy sweep failed; node log kept in {}", opts.work_dir.display()))?;
+                .with_context(|| {
+                    format!(
+                        "policy sweep failed; node log kept in {}",
+                        opts.work_dir.display()
+                    )
+                })?;
                 written?;
                 let _ = std::fs::remove_dir_all(&opts.work_dir);
                 let md_path = policy_bench::write_sweep(&sweep, &sweep_out)?;
@@ -716,7 +766,10 @@ fn main() -> Result<()> {
             opts.node_mode = node_mode;
             opts.clang = clang;
             let report = scenarios::run(&opts).with_context(|| {
-                format!("scenarios failed; configs and logs kept in {}", opts.work_dir.display())
+                format!(
+                    "scenarios failed; configs and logs kept in {}",
+                    opts.work_dir.display()
+                )
             })?;
             let md_path = scenarios::write_report(&report, &out)?;
             print!("{}", scenarios::markdown(&report));

@@ -10,6 +10,9 @@ pub struct Etcd {
 impl Etcd {
     pub fn start(label: &str) -> Etcd {
         let member = testkit::start_etcd(&format!("ipam-{label}"));
-        Etcd { endpoint: member.client_url.clone(), _member: member }
+        Etcd {
+            endpoint: member.client_url.clone(),
+            _member: member,
+        }
     }
 }
