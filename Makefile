@@ -1,6 +1,7 @@
 # Brindle: the two commands of the Quick start, and a few more.
 #   make demo   installs what is missing, builds, runs the single-node lab demo
-#   make test   installs what is missing, builds, runs every test (root: netns + XDP)
+#   make test   installs what is missing, checks format and lints, builds, runs every test
+#               (root: netns + XDP)
 #   make bench  runs the benchmarks (criterion + end-to-end against the kernel)
 
 CARGO ?= cargo
@@ -22,6 +23,8 @@ demo: build
 # One profile (release) for build and tests so nothing is compiled twice. Integration tests
 # build their own network namespaces and need root, as CI has.
 test: deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) test --release --workspace --no-fail-fast
 

@@ -42,6 +42,7 @@ pub fn load_config(path: &Path) -> anyhow::Result<(NodeConfig, EndpointConfig)> 
 }
 
 /// Where the desired state comes from: node.toml (re-read on SIGHUP) or the datastore.
+#[allow(clippy::large_enum_variant)] // one value per node process, never moved in a loop
 enum Source {
     File {
         path: std::path::PathBuf,

@@ -127,8 +127,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("brindle-stats-test-{}", std::process::id()));
         let path = dir.join("node.sock");
         let stop = Arc::new(AtomicBool::new(false));
-        let mut c = PipelineCounters::default();
-        c.rx_packets = 3;
+        let mut c = PipelineCounters {
+            rx_packets: 3,
+            ..Default::default()
+        };
         c.drop(DropReason::NoRoute);
         let server = StatsServer::start(&path, stop.clone(), move || counters_json(&c)).unwrap();
         let got = fetch(&path).unwrap();

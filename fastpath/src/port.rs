@@ -216,7 +216,7 @@ impl Port {
             port: name.clone(),
             reason,
         };
-        if config.frames < 2 || config.frames % 2 != 0 {
+        if config.frames < 2 || !config.frames.is_multiple_of(2) {
             return Err(bad(format!(
                 "frames must be an even number >= 2, not {}",
                 config.frames

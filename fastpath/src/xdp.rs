@@ -325,7 +325,7 @@ impl XdpProgram {
         let ifname = interface_name(ifindex);
         if first_slot
             .checked_add(queues)
-            .map_or(true, |end| end > MAX_SOCKETS)
+            .is_none_or(|end| end > MAX_SOCKETS)
         {
             return Err(XdpError::SlotOutOfRange {
                 slot: first_slot.saturating_add(queues),
