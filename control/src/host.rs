@@ -5,61 +5,23 @@
 
 use std::ffi::CString;
 use std::net::Ipv4Addr;
-use std::str::FromStr;
 
 use fastpath::MacAddr;
 
-/// An IPv4 prefix in canonical form (host bits zero).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Ipv4Prefix {
-    pub addr: Ipv4Addr,
-    pub len: u8,
-}
+pub use ipv4net::Ipv4Prefix;
 
-impl Ipv4Prefix {
-    fn mask(len: u8) -> u32 {
-        if len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - len)
-        }
+/// Parses a configured pool or route prefix, `a.b.c.d/len`. Host bits set are refused (as
+/// Calico refuses such a pool CIDR) rather than silently masked; the error says which
+/// network was probably meant.
+pub fn parse_prefix(s: &str) -> Result<Ipv4Prefix, String> {
+    let (addr, len) = s.split_once('/').ok_or("expected a.b.c.d/len")?;
+    let addr: Ipv4Addr = addr.parse().map_err(|_| "not an IPv4 address")?;
+    let len: u8 = len.parse().map_err(|_| "prefix length is not a number")?;
+    let network = Ipv4Prefix::containing(addr, len).map_err(|_| "prefix length above 32")?;
+    if network.addr() != addr {
+        return Err(format!("host bits set (did you mean {network}?)"));
     }
-
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip) & Self::mask(self.len) == u32::from(self.addr)
-    }
-
-    pub fn overlaps(&self, other: &Ipv4Prefix) -> bool {
-        let shorter = self.len.min(other.len);
-        let m = Self::mask(shorter);
-        u32::from(self.addr) & m == u32::from(other.addr) & m
-    }
-}
-
-impl std::fmt::Display for Ipv4Prefix {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.addr, self.len)
-    }
-}
-
-impl FromStr for Ipv4Prefix {
-    type Err = String;
-
-    /// Accepts `a.b.c.d/len` only; host bits set are refused (as Calico refuses such a pool
-    /// CIDR) rather than silently masked.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (addr, len) = s.split_once('/').ok_or("expected a.b.c.d/len")?;
-        let addr: Ipv4Addr = addr.parse().map_err(|_| "not an IPv4 address")?;
-        let len: u8 = len.parse().map_err(|_| "prefix length is not a number")?;
-        if len > 32 {
-            return Err("prefix length above 32".into());
-        }
-        if u32::from(addr) & !Self::mask(len) != 0 {
-            let network = Ipv4Addr::from(u32::from(addr) & Self::mask(len));
-            return Err(format!("host bits set (did you mean {network}/{len}?)"));
-        }
-        Ok(Ipv4Prefix { addr, len })
-    }
+    Ok(network)
 }
 
 pub fn hostname() -> Option<String> {
@@ -105,10 +67,8 @@ fn parse_proc_net_route(table: &str) -> Vec<(String, Ipv4Prefix, Option<Ipv4Addr
             if mask.leading_ones() + mask.trailing_zeros() != 32 {
                 return None;
             }
-            let prefix = Ipv4Prefix {
-                addr: addr(cols[1])?,
-                len: mask.leading_ones() as u8,
-            };
+            // The kernel keeps a route's destination in network form, so nothing is masked.
+            let prefix = Ipv4Prefix::containing(addr(cols[1])?, mask.leading_ones() as u8).ok()?;
             let gateway = addr(cols[2]).filter(|g| !g.is_unspecified());
             Some((cols[0].to_owned(), prefix, gateway))
         })
@@ -119,7 +79,7 @@ fn parse_proc_net_route(table: &str) -> Vec<(String, Ipv4Prefix, Option<Ipv4Addr
 pub fn default_route() -> Option<(String, Option<Ipv4Addr>)> {
     kernel_routes()
         .into_iter()
-        .find(|(_, p, _)| p.len == 0)
+        .find(|(_, p, _)| p.len() == 0)
         .map(|(iface, _, gw)| (iface, gw))
 }
 
@@ -275,21 +235,19 @@ mod tests {
 
     #[test]
     fn prefixes_parse_canonically_and_refuse_host_bits() {
-        let p: Ipv4Prefix = "10.20.0.0/24".parse().unwrap();
+        let p: Ipv4Prefix = parse_prefix("10.20.0.0/24").unwrap();
         assert!(p.contains(Ipv4Addr::new(10, 20, 0, 77)));
         assert!(!p.contains(Ipv4Addr::new(10, 20, 1, 1)));
-        assert!("10.20.0.1/24"
-            .parse::<Ipv4Prefix>()
+        assert!(parse_prefix("10.20.0.1/24")
             .unwrap_err()
             .contains("10.20.0.0/24"));
-        assert!("10.20.0.0/33".parse::<Ipv4Prefix>().is_err());
-        assert!("0.0.0.0/0"
-            .parse::<Ipv4Prefix>()
+        assert!(parse_prefix("10.20.0.0/33").is_err());
+        assert!(parse_prefix("0.0.0.0/0")
             .unwrap()
             .contains(Ipv4Addr::new(1, 2, 3, 4)));
-        let a: Ipv4Prefix = "10.0.0.0/8".parse().unwrap();
-        assert!(a.overlaps(&"10.9.0.0/16".parse().unwrap()));
-        assert!(!a.overlaps(&"11.0.0.0/8".parse().unwrap()));
+        let a: Ipv4Prefix = parse_prefix("10.0.0.0/8").unwrap();
+        assert!(a.overlaps(&parse_prefix("10.9.0.0/16").unwrap()));
+        assert!(!a.overlaps(&parse_prefix("11.0.0.0/8").unwrap()));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::{start_etcd, EtcdMember, TempDir};
 use datastore::{keys, Datastore, EmbeddedStore, EtcdConfig, EtcdStore};
-use ipam::Ipam;
+use ipam::{BlockMath, Ipam};
 use resources::{IpPool, IpPoolSpec, Kind, Metadata, Resource};
 use serde_json::{json, Value};
 
