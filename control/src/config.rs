@@ -116,7 +116,7 @@ pub struct NodeConfig {
 }
 
 pub const DEFAULT_POOL: &str = "192.168.0.0/16";
-pub const DEFAULT_CONTROL_SOCKET: &str = "/run/brindle/brindle-node.sock";
+pub use cli::node_client::DEFAULT_CONTROL_SOCKET;
 
 /// A configuration error: which field, which value, what is wrong.
 #[derive(Debug, thiserror::Error)]

@@ -2,5 +2,5 @@
 //! `CNI_COMMAND` and friends in the environment and the network configuration on stdin.
 
 fn main() -> std::process::ExitCode {
-    control::cni::entry::run(control::cni::plugin::handle)
+    cli::cni::entry::run(cli::cni::plugin::handle)
 }

@@ -12,7 +12,10 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fastpath::MacAddr;
+/// The MAC Calico gives every host-side workload veth (the vRouter's
+/// `fastpath::MacAddr::CALICO_HOST_SIDE`). Text here: the plugin only hands MACs to `ip` and
+/// to its result, and does not link the dataplane.
+pub const CALICO_HOST_SIDE_MAC: &str = "ee:ee:ee:ee:ee:ee";
 
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,8 +41,9 @@ pub fn host_interface_name(container_id: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wired {
     pub host_interface: String,
-    pub host_mac: MacAddr,
-    pub container_mac: MacAddr,
+    /// MACs as `ip` prints them: six lowercase hex octets.
+    pub host_mac: String,
+    pub container_mac: String,
 }
 
 /// Creates and configures the veth pair for a workload.
@@ -69,7 +73,7 @@ pub fn wire(
             "dev",
             host_if,
             "address",
-            &MacAddr::CALICO_HOST_SIDE.to_string(),
+            CALICO_HOST_SIDE_MAC,
         ])?;
         disable_offloads(&["ethtool"], host_if);
         run(&["ip", "link", "set", "dev", host_if, "up"])?;
@@ -99,7 +103,7 @@ pub fn wire(
         let container_mac = read_mac(&["nsenter", &net], ifname)?;
         Ok(Wired {
             host_interface: host_if.to_owned(),
-            host_mac: MacAddr::CALICO_HOST_SIDE,
+            host_mac: CALICO_HOST_SIDE_MAC.to_owned(),
             container_mac,
         })
     })();
@@ -150,7 +154,7 @@ pub fn check(netns: &str, ifname: &str, host_if: &str, ip: Ipv4Addr) -> Result<(
 /// The interface's MAC as the namespace's own kernel reports it. Not through
 /// `/sys/class/net`: `nsenter --net` keeps the caller's sysfs mount, which shows the host's
 /// interfaces (a container's `eth0` would read as the host's `eth0`).
-fn read_mac(prefix: &[&str], ifname: &str) -> Result<MacAddr, PlumbingError> {
+fn read_mac(prefix: &[&str], ifname: &str) -> Result<String, PlumbingError> {
     let mut args = prefix.to_vec();
     args.extend_from_slice(&["ip", "-o", "link", "show", "dev", ifname]);
     let text = run(&args)?;
@@ -163,7 +167,15 @@ fn read_mac(prefix: &[&str], ifname: &str) -> Result<MacAddr, PlumbingError> {
         .skip_while(|word| *word != "link/ether")
         .nth(1)
         .ok_or_else(|| fail(format!("no link/ether address in {:?}", text.trim())))?;
-    mac.parse().map_err(fail)
+    let octets: Vec<&str> = mac.split(':').collect();
+    let well_formed = octets.len() == 6
+        && octets
+            .iter()
+            .all(|o| o.len() == 2 && o.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !well_formed {
+        return Err(fail(format!("link/ether {mac:?} is not a MAC address")));
+    }
+    Ok(mac.to_ascii_lowercase())
 }
 
 /// Best effort: some drivers have some features fixed, which is fine.
@@ -252,9 +264,9 @@ mod tests {
         let gone = !interface_exists(&host_if);
         let _ = Command::new("ip").args(["netns", "del", &ns]).status();
         let wired = wired.unwrap();
-        assert_eq!(wired.host_mac, MacAddr::CALICO_HOST_SIDE);
+        assert_eq!(wired.host_mac, CALICO_HOST_SIDE_MAC);
         assert_eq!(
-            wired.container_mac.to_string(),
+            wired.container_mac,
             container_mac.trim(),
             "the MAC read is not the container's eth0"
         );

@@ -19,7 +19,7 @@ pub fn status(
     control_socket: &std::path::Path,
     out: &mut String,
 ) -> Result<(), CtlError> {
-    let by_health = crate::health::get(health, "/liveness").is_ok_and(|(code, _)| code == 200);
+    let by_health = crate::node_client::get(health, "/liveness").is_ok_and(|(code, _)| code == 200);
     let by_socket = std::os::unix::net::UnixStream::connect(control_socket).is_ok();
     if !(by_health || by_socket) {
         // calicoctl's wording, so that scripts that grep for it keep working.
@@ -27,7 +27,7 @@ pub fn status(
     }
     out.push_str("Calico process is running.\n\n");
     // The peer table comes from the node's control socket (`bgp_peers` in its stats).
-    let peers = crate::stats::fetch(control_socket)
+    let peers = crate::node_client::fetch(control_socket)
         .ok()
         .and_then(|stats| stats.get("bgp_peers").and_then(|p| p.as_array()).cloned())
         .unwrap_or_default();
@@ -116,7 +116,7 @@ pub fn checksystem(
     node_config: Option<&std::path::Path>,
     out: &mut String,
 ) -> Result<(), CtlError> {
-    use crate::hwprofile::{self, KernelFeatures, ProfileSet, Requirement};
+    use hwprofile::{KernelFeatures, ProfileSet, Requirement};
 
     let fail =
         |e: &dyn std::fmt::Display| CtlError::new(format!("Failed to check the system: {e}"));

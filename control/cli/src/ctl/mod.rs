@@ -191,7 +191,7 @@ enum NodeCommand {
         #[arg(long, default_value = node::DEFAULT_HEALTH_ADDR)]
         health: std::net::SocketAddr,
         /// The node's control socket.
-        #[arg(long, default_value = crate::config::DEFAULT_CONTROL_SOCKET)]
+        #[arg(long, default_value = crate::node_client::DEFAULT_CONTROL_SOCKET)]
         control_socket: PathBuf,
     },
     /// Kernel, uplink driver, NIC profile (hw-profiles/) and every unmet requirement;

@@ -1,4 +1,4 @@
-//! `brindlectl`: calicoctl's verbs over brindle's datastore (see `control::ctl`).
+//! `brindlectl`: calicoctl's verbs over brindle's datastore (see `cli::ctl`).
 //!
 //! Output goes to stdout, failures to stderr with exit code 1, as calicoctl does.
 
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let mut out = String::new();
-    let result = control::ctl::run(std::env::args_os(), &mut out);
+    let result = cli::ctl::run(std::env::args_os(), &mut out);
     let mut stdout = std::io::stdout().lock();
     // A closed stdout (`brindlectl get ... | head`) is not worth a panic.
     let _ = stdout.write_all(out.as_bytes());

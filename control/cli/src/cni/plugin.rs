@@ -161,7 +161,7 @@ fn attach(
         CniError::new(code::PLUMBING, "cannot wire the workload's interface").with_details(e)
     })?;
     ensure_profile(store, &at.network)?;
-    let endpoint = Resource::from(at.endpoint(Some(ip), &wired.container_mac.to_string()));
+    let endpoint = Resource::from(at.endpoint(Some(ip), &wired.container_mac));
     endpoint.validate().map_err(|e| {
         CniError::new(code::INVALID_NETWORK_CONFIG, "invalid workload endpoint").with_details(e)
     })?;
@@ -174,12 +174,12 @@ fn attach(
         interfaces: vec![
             ResultInterface {
                 name: at.host_interface.clone(),
-                mac: wired.host_mac.to_string(),
+                mac: wired.host_mac.clone(),
                 sandbox: String::new(),
             },
             ResultInterface {
                 name: at.ifname.clone(),
-                mac: wired.container_mac.to_string(),
+                mac: wired.container_mac.clone(),
                 sandbox: req.invocation.netns.clone(),
             },
         ],
@@ -350,13 +350,13 @@ fn check(req: &Request) -> Result<(), CniError> {
     let host_mac = std::fs::read_to_string(format!("/sys/class/net/{}/address", at.host_interface))
         .unwrap_or_default();
     if plumbing::interface_exists(&at.host_interface)
-        && host_mac.trim() != fastpath::MacAddr::CALICO_HOST_SIDE.to_string()
+        && host_mac.trim() != plumbing::CALICO_HOST_SIDE_MAC
     {
         return Err(mismatch(format!(
             "{} has MAC {}, not {}",
             at.host_interface,
             host_mac.trim(),
-            fastpath::MacAddr::CALICO_HOST_SIDE
+            plumbing::CALICO_HOST_SIDE_MAC
         )));
     }
     plumbing::check(&req.invocation.netns, &at.ifname, &at.host_interface, ip).map_err(mismatch)?;

@@ -5,8 +5,6 @@
 //! Root: the tests create network namespaces (named with the test and the process id) and
 //! remove them, and the veths in them, when they end.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::Ipv4Addr;
@@ -16,11 +14,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{start_etcd, EtcdMember, TempDir};
 use datastore::{keys, Datastore, EmbeddedStore, EtcdConfig, EtcdStore};
 use ipam::{BlockMath, Ipam};
 use resources::{IpPool, IpPoolSpec, Kind, Metadata, Resource};
 use serde_json::{json, Value};
+use testkit::{start_etcd, EtcdMember, TempDir};
 
 const NODE: &str = "node-a";
 const PLUGIN_TIMEOUT: Duration = Duration::from_secs(120);

@@ -1,14 +1,12 @@
 //! brindlectl end to end: the real binary against the embedded store (a temp file) and
 //! against a real etcd started by the test, with the same cases for both backends.
 
-mod common;
-
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use common::{start_etcd, EtcdMember, TempDir};
+use testkit::{start_etcd, EtcdMember, TempDir};
 
 const BRINDLECTL: &str = env!("CARGO_BIN_EXE_brindlectl");
 
@@ -131,7 +129,7 @@ impl Fixture {
     }
 
     fn store(&self) -> Arc<dyn datastore::Datastore> {
-        let config = control::ctl::config::from_file(&self.config).unwrap();
+        let config = cli::ctl::config::from_file(&self.config).unwrap();
         datastore::open(&config).unwrap()
     }
 }
