@@ -9,7 +9,7 @@ use bgp::fsm::{
     ConnectionId::{Incoming, Outgoing},
     DownReason, Event, Negotiated, PeerConfig, PeerFsm, State,
 };
-use bgp::packet::notification::{cease, error_code, fsm_error, open_message_error};
+use bgp::packet::consts::{cease, error_code, fsm_error, open_message_error};
 use bgp::packet::{Capability, Notification, Open, AS_TRANS};
 
 const LOCAL_ID: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);

@@ -21,7 +21,7 @@ const DAEMON_ADDR: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 2);
 
 fn prefix(s: &str) -> Ipv4Prefix {
     let (addr, len) = s.split_once('/').unwrap();
-    Ipv4Prefix::new(addr.parse().unwrap(), len.parse().unwrap()).unwrap()
+    Ipv4Prefix::containing(addr.parse().unwrap(), len.parse().unwrap()).unwrap()
 }
 
 fn run(args: &[&str]) {

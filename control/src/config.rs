@@ -116,7 +116,7 @@ pub struct NodeConfig {
 }
 
 pub const DEFAULT_POOL: &str = "192.168.0.0/16";
-pub const DEFAULT_CONTROL_SOCKET: &str = "/run/brindle/brindle-node.sock";
+pub use cli::node_client::DEFAULT_CONTROL_SOCKET;
 
 /// A configuration error: which field, which value, what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -176,9 +176,7 @@ impl NodeConfig {
         let mut pools = Vec::with_capacity(pool_texts.len());
         for (i, text) in pool_texts.iter().enumerate() {
             let field = format!("pools[{i}]");
-            let pool: Ipv4Prefix = text
-                .parse()
-                .map_err(|e: String| field_error(&field, text, e))?;
+            let pool = host::parse_prefix(text).map_err(|e| field_error(&field, text, e))?;
             if let Some(other) = pools.iter().find(|p: &&Ipv4Prefix| p.overlaps(&pool)) {
                 return Err(field_error(field, text, format!("overlaps pool {other}")));
             }
@@ -228,10 +226,8 @@ impl NodeConfig {
 
         let mut routes = Vec::with_capacity(raw.route.len());
         for (i, r) in raw.route.iter().enumerate() {
-            let prefix = r
-                .prefix
-                .parse()
-                .map_err(|e: String| field_error(format!("route[{i}].prefix"), &r.prefix, e))?;
+            let prefix = host::parse_prefix(&r.prefix)
+                .map_err(|e| field_error(format!("route[{i}].prefix"), &r.prefix, e))?;
             let via = r.via.parse().map_err(|_| {
                 field_error(format!("route[{i}].via"), &r.via, "not an IPv4 address")
             })?;
@@ -349,7 +345,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.mode, Mode::Interrupt);
-        assert_eq!(cfg.pools, vec![DEFAULT_POOL.parse().unwrap()]);
+        assert_eq!(cfg.pools, vec![host::parse_prefix(DEFAULT_POOL).unwrap()]);
         assert_eq!(cfg.control_socket, PathBuf::from(DEFAULT_CONTROL_SOCKET));
         assert!(!cfg.node_name.is_empty());
         assert_eq!(cfg.workloads[1].ips, vec![Ipv4Addr::new(192, 168, 0, 2)]);
@@ -404,7 +400,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.routes[0].via, Ipv4Addr::new(10, 99, 0, 2));
-        assert_eq!(cfg.routes[0].prefix.len, 24);
+        assert_eq!(cfg.routes[0].prefix.len(), 24);
         assert_eq!(
             cfg.routes[0].encap,
             RouteEncap::None,

@@ -665,7 +665,7 @@ impl Dataplane {
     pub fn apply(&mut self, desired: &DesiredState) -> Result<ApplyReport, DataplaneError> {
         let mut report = ApplyReport::default();
         if self.pools.as_ref() != Some(&desired.pools) {
-            let cidrs: Vec<_> = desired.pools.iter().map(|p| (p.addr, p.len)).collect();
+            let cidrs: Vec<_> = desired.pools.iter().map(|p| (p.addr(), p.len())).collect();
             self.program
                 .set_pool_cidrs(&cidrs)
                 .map_err(DataplaneError::Pools)?;
@@ -1346,11 +1346,11 @@ fn snat_rules(desired: &DesiredState, node: Option<Ipv4Addr>) -> Option<SnatRule
     if desired.nat_pools.is_empty() {
         return None;
     }
-    let cidr = |p: &Ipv4Prefix| Cidr::new(p.addr, p.len).ok();
+    let cidr = |p: &Ipv4Prefix| Cidr::from(*p);
     Some(SnatRules {
         node,
-        nat_pools: desired.nat_pools.iter().filter_map(cidr).collect(),
-        pools: desired.pools.iter().filter_map(cidr).collect(),
+        nat_pools: desired.nat_pools.iter().map(cidr).collect(),
+        pools: desired.pools.iter().map(cidr).collect(),
     })
 }
 

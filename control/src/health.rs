@@ -12,6 +12,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// The client side, shared with brindlectl and the tests.
+pub use cli::node_client::get;
+
 /// Felix's default health port.
 pub const DEFAULT_HEALTH_PORT: u16 = 9099;
 /// Felix's default Prometheus metrics port.
@@ -275,29 +278,6 @@ fn answer(head: &str, respond: &impl Fn(&str) -> Response) -> (Response, bool) {
         "HEAD" => (respond(path), true),
         _ => (Response::text(405, "only GET and HEAD\n".into()), false),
     }
-}
-
-/// Minimal client for tests and tools: GET `path` from `addr`; returns (status, body).
-pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut conn = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
-    conn.set_read_timeout(Some(IO_TIMEOUT))?;
-    conn.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )?;
-    let mut text = String::new();
-    conn.take(16 * 1024 * 1024).read_to_string(&mut text)?;
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status line")
-        })?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    Ok((status, body))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Brindle's control plane: the node service (static node.toml or the datastore agent), the CNI
-//! plugins and brindlectl.
+//! Brindle's node service, brindle-node (static node.toml or the datastore agent). The CNI
+//! plugins and brindlectl are in the `cli` package, which does not link the dataplane.
 //!
 //! `config` reads node.toml, `host` reads facts about interfaces, `programme` turns both into
 //! fastpath tables, `dataplane` runs the ports, threads and tables and changes them live,
@@ -7,14 +7,13 @@
 //! socket, `health` and `metrics` serve Felix's HTTP endpoints.
 
 pub mod agent;
-pub mod cni;
 pub mod config;
-pub mod ctl;
 pub mod dataplane;
 pub mod health;
 pub mod host;
 pub mod hostveth;
-pub mod hwprofile;
+/// NIC profiles: their own crate, which brindlectl shares.
+pub use hwprofile;
 pub mod metrics;
 pub mod node;
 pub mod policy;

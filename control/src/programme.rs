@@ -176,8 +176,8 @@ pub fn tables(routing: &Routing) -> BuiltTables {
             .filter(|r| on_link(addrs, r.gateway))
         {
             if let Err(e) = add_route(
-                r.prefix.addr,
-                r.prefix.len,
+                r.prefix.addr(),
+                r.prefix.len(),
                 NextHop::remote(id, r.gateway, Encap::None),
             ) {
                 rejected.push(e);
@@ -236,7 +236,7 @@ pub fn tables(routing: &Routing) -> BuiltTables {
                 )
             }
         };
-        if let Err(e) = add_route(r.prefix.addr, r.prefix.len, next_hop) {
+        if let Err(e) = add_route(r.prefix.addr(), r.prefix.len(), next_hop) {
             rejected.push(e);
         }
     }
@@ -247,7 +247,7 @@ pub fn tables(routing: &Routing) -> BuiltTables {
             routing
                 .routes
                 .iter()
-                .any(|r| r.prefix.len == 32 && r.prefix.addr == ip)
+                .any(|r| r.prefix.len() == 32 && r.prefix.addr() == ip)
         };
         for &(peer, first_hop) in &tunnel_peers {
             if !configured(peer) {
@@ -282,9 +282,9 @@ pub fn tables(routing: &Routing) -> BuiltTables {
 
     for b in routing.blackholes {
         if let Err(e) = add_route(
-            b.addr,
-            b.len,
-            NextHop::new(NextHopKind::Blackhole, 0, b.addr),
+            b.addr(),
+            b.len(),
+            NextHop::new(NextHopKind::Blackhole, 0, b.addr()),
         ) {
             rejected.push(e);
         }
@@ -332,7 +332,7 @@ fn first_hop_to(addrs: &[(Ipv4Addr, u8)], routing: &Routing, node: Ipv4Addr) -> 
     configured
         .chain(kernel)
         .filter(|(prefix, via, _)| prefix.contains(node) && *via != node && on_link(addrs, *via))
-        .max_by_key(|(prefix, _, configured)| (prefix.len, *configured))
+        .max_by_key(|(prefix, _, configured)| (prefix.len(), *configured))
         .map(|(_, via, _)| via)
 }
 

@@ -4,7 +4,7 @@
 //! fastpath counters (summed over workers, and per worker), the slow path's counters and the
 //! ports, then the connection closes. `brindle-node stats` is the client.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +15,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use fastpath::{DropReason, PipelineCounters};
 use serde_json::{json, Map, Value};
+
+/// The client side, shared with brindlectl and the tests.
+pub use cli::node_client::fetch;
 
 /// Renders one set of fastpath counters.
 pub fn counters_json(c: &PipelineCounters) -> Value {
@@ -102,20 +105,6 @@ impl Drop for StatsServer {
         }
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-/// Client side: fetches the JSON document from a running node.
-pub fn fetch(path: &Path) -> anyhow::Result<Value> {
-    let mut conn = UnixStream::connect(path).with_context(|| {
-        format!(
-            "connecting to {} (is brindle-node running?)",
-            path.display()
-        )
-    })?;
-    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut text = String::new();
-    conn.read_to_string(&mut text)?;
-    serde_json::from_str(&text).with_context(|| format!("bad stats from {}", path.display()))
 }
 
 #[cfg(test)]

@@ -230,7 +230,7 @@ impl Cluster {
     }
 
     fn cni(&self) -> CniPlugin {
-        let bin_dir = Path::new(NODE_BIN).parent().unwrap().to_path_buf();
+        let bin_dir = testkit::workspace_bin_dir(&["brindle-cni", "brindle-ipam"]);
         let env = self
             .env
             .iter()
@@ -492,7 +492,7 @@ fn with_one_member_of_three_etcd_down_brindlectl_and_the_agent_keep_working() {
     c.etcd.as_ref().unwrap().signal_member(0, libc::SIGKILL);
 
     // brindlectl, given all three endpoints, still reads and writes.
-    let brindlectl = Path::new(NODE_BIN).with_file_name("brindlectl");
+    let brindlectl = testkit::workspace_bin("brindlectl");
     let ctl = |args: &[&str], stdin: Option<&str>| {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &c.lab.node_netns()])

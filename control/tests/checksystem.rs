@@ -348,14 +348,9 @@ impl VethNamespace {
     fn brindlectl(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
         let mut command = Command::new("ip");
         command
-            .args([
-                "netns",
-                "exec",
-                &self.name,
-                env!("CARGO_BIN_EXE_brindlectl"),
-                "node",
-                "checksystem",
-            ])
+            .args(["netns", "exec", &self.name])
+            .arg(testkit::workspace_bin("brindlectl"))
+            .args(["node", "checksystem"])
             .args(args);
         command.env_remove(hwprofile::PROFILES_ENV);
         for (key, value) in env {

@@ -76,7 +76,8 @@ pub struct GracefulRestartFamily {
     pub forwarding_state: bool,
 }
 
-use super::notification::{open_message_error, Notification};
+use super::consts::open_message_error;
+use super::notification::Notification;
 use super::wire::{Put, Reader};
 
 /// The error for a capability we know whose value does not parse: RFC 4271 section 6.2

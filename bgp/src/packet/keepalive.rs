@@ -6,4 +6,4 @@
 //! (RFC 4271 section 6.1).
 
 /// Length of a KEEPALIVE: the header and nothing else.
-pub const KEEPALIVE_LEN: usize = super::message::HEADER_LEN;
+pub const KEEPALIVE_LEN: usize = super::consts::HEADER_LEN;

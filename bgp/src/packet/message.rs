@@ -16,27 +16,12 @@
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
 
+use super::consts::{MessageType, HEADER_LEN, MARKER, MAX_MESSAGE_LEN};
+use super::context::{DecodeContext, EncodeContext};
 use super::notification::Notification;
 use super::open::Open;
 use super::route_refresh::RouteRefresh;
 use super::update::Update;
-
-/// The marker: sixteen octets of all ones (RFC 4271 section 4.1).
-pub const MARKER: [u8; 16] = [0xff; 16];
-/// Length of the header: marker, length, type.
-pub const HEADER_LEN: usize = 19;
-/// Largest message, header included (RFC 4271 section 4.1).
-pub const MAX_MESSAGE_LEN: usize = 4096;
-
-/// Message type codes (RFC 4271 section 4.1, RFC 2918 section 3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MessageType {
-    Open = 1,
-    Update = 2,
-    Notification = 3,
-    Keepalive = 4,
-    RouteRefresh = 5,
-}
 
 /// A BGP message.
 // UPDATE is the message that matters for volume, so it stays inline rather than boxed.
@@ -48,35 +33,6 @@ pub enum Message {
     Notification(Notification),
     Keepalive,
     RouteRefresh(RouteRefresh),
-}
-
-/// What decoding must know about the session.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DecodeContext {
-    /// Both sides advertised the 4-octet AS capability: AS_PATH and AGGREGATOR carry
-    /// 4-octet AS numbers (RFC 6793 section 4.1). Before the OPEN exchange it is false.
-    pub four_octet_as: bool,
-}
-
-/// What encoding must know about the session.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EncodeContext {
-    /// Both sides advertised the 4-octet AS capability; when false, AS numbers above 65535
-    /// are sent as AS_TRANS with AS4_PATH / AS4_AGGREGATOR (RFC 6793 section 4.2.2).
-    pub four_octet_as: bool,
-}
-
-impl MessageType {
-    pub fn from_u8(value: u8) -> Option<Self> {
-        Some(match value {
-            1 => Self::Open,
-            2 => Self::Update,
-            3 => Self::Notification,
-            4 => Self::Keepalive,
-            5 => Self::RouteRefresh,
-            _ => return None,
-        })
-    }
 }
 
 impl Message {
@@ -92,8 +48,8 @@ impl Message {
     }
 }
 
+use super::consts::message_header_error;
 use super::error::DecodeError;
-use super::notification::message_header_error;
 use super::open::OPEN_FIXED_LEN;
 use super::route_refresh::ROUTE_REFRESH_BODY_LEN;
 use super::wire::Put;

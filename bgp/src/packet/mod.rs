@@ -5,7 +5,10 @@
 //! [`keepalive`] and [`route_refresh`] the bodies, [`capability`] the OPEN capabilities
 //! (RFC 5492) and [`attribute`] the UPDATE path attributes. [`error`] holds what decoding
 //! returns when the bytes are not a valid message: the NOTIFICATION RFC 4271 section 6 says
-//! to send.
+//! to send. The numbers they share (lengths, type codes, AFI/SAFI, attribute flags, error
+//! codes and subcodes) are in the leaf [`consts`], what the session negotiated in the leaf
+//! [`context`], so the message modules form no cycle: [`message`] dispatches to the bodies,
+//! never the other way round.
 //!
 //! Every decoder checks each length against what remains of its input before reading, so no
 //! input can make it panic, and nothing it allocates is larger than the message (at most
@@ -13,6 +16,8 @@
 
 pub mod attribute;
 pub mod capability;
+pub mod consts;
+pub mod context;
 pub mod error;
 pub mod keepalive;
 pub mod message;
@@ -29,25 +34,14 @@ pub use attribute::{
     PathAttributes, RawAttribute,
 };
 pub use capability::{Capability, GracefulRestartFamily};
+pub use consts::{MessageType, AFI_IPV4, AFI_IPV6, AS_TRANS, SAFI_MULTICAST, SAFI_UNICAST};
+pub use context::{DecodeContext, EncodeContext};
 pub use error::DecodeError;
-pub use message::{DecodeContext, EncodeContext, Header, Message, MessageType};
+pub use message::{Header, Message};
 pub use notification::Notification;
 pub use open::Open;
-pub use prefix::Ipv4Prefix;
+pub use prefix::{Ipv4Prefix, Nlri};
 pub use route_refresh::RouteRefresh;
 pub use stream::{split_messages, MessageStream};
 
 pub use update::Update;
-
-/// Address Family Identifier for IPv4 (IANA "Address Family Numbers").
-pub const AFI_IPV4: u16 = 1;
-/// Address Family Identifier for IPv6.
-pub const AFI_IPV6: u16 = 2;
-/// Subsequent Address Family Identifier for unicast forwarding (RFC 4760 section 6).
-pub const SAFI_UNICAST: u8 = 1;
-/// Subsequent Address Family Identifier for multicast forwarding (RFC 4760 section 6).
-pub const SAFI_MULTICAST: u8 = 2;
-
-/// 2-octet placeholder AS number sent in place of a 4-octet one to peers that do not
-/// support 4-octet AS numbers (RFC 6793 section 9).
-pub const AS_TRANS: u16 = 23456;

@@ -10,6 +10,9 @@
 
 use std::fmt;
 
+use super::consts::{error_code, message_header_error, HEADER_LEN, MAX_MESSAGE_LEN};
+use super::wire::Reader;
+
 /// A NOTIFICATION: the error that closes a BGP connection.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Notification {
@@ -19,79 +22,6 @@ pub struct Notification {
     pub subcode: u8,
     /// Diagnostic data, whose content section 6 prescribes per error.
     pub data: Vec<u8>,
-}
-
-/// Error codes (RFC 4271 section 4.5, RFC 7313 section 5).
-pub mod error_code {
-    pub const MESSAGE_HEADER_ERROR: u8 = 1;
-    pub const OPEN_MESSAGE_ERROR: u8 = 2;
-    pub const UPDATE_MESSAGE_ERROR: u8 = 3;
-    pub const HOLD_TIMER_EXPIRED: u8 = 4;
-    pub const FINITE_STATE_MACHINE_ERROR: u8 = 5;
-    pub const CEASE: u8 = 6;
-    /// RFC 7313 section 5.
-    pub const ROUTE_REFRESH_MESSAGE_ERROR: u8 = 7;
-}
-
-/// Subcodes of Message Header Error (RFC 4271 sections 4.5 and 6.1).
-pub mod message_header_error {
-    pub const CONNECTION_NOT_SYNCHRONIZED: u8 = 1;
-    pub const BAD_MESSAGE_LENGTH: u8 = 2;
-    pub const BAD_MESSAGE_TYPE: u8 = 3;
-}
-
-/// Subcodes of OPEN Message Error (RFC 4271 sections 4.5 and 6.2, RFC 5492 section 5).
-pub mod open_message_error {
-    /// A recognized optional parameter that is malformed (RFC 4271 section 6.2).
-    pub const UNSPECIFIC: u8 = 0;
-    pub const UNSUPPORTED_VERSION_NUMBER: u8 = 1;
-    pub const BAD_PEER_AS: u8 = 2;
-    pub const BAD_BGP_IDENTIFIER: u8 = 3;
-    pub const UNSUPPORTED_OPTIONAL_PARAMETER: u8 = 4;
-    // 5 (Authentication Failure) is deprecated.
-    pub const UNACCEPTABLE_HOLD_TIME: u8 = 6;
-    /// RFC 5492 section 5.
-    pub const UNSUPPORTED_CAPABILITY: u8 = 7;
-}
-
-/// Subcodes of UPDATE Message Error (RFC 4271 sections 4.5 and 6.3).
-pub mod update_message_error {
-    pub const MALFORMED_ATTRIBUTE_LIST: u8 = 1;
-    pub const UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE: u8 = 2;
-    pub const MISSING_WELL_KNOWN_ATTRIBUTE: u8 = 3;
-    pub const ATTRIBUTE_FLAGS_ERROR: u8 = 4;
-    pub const ATTRIBUTE_LENGTH_ERROR: u8 = 5;
-    pub const INVALID_ORIGIN_ATTRIBUTE: u8 = 6;
-    // 7 (AS Routing Loop) is deprecated.
-    pub const INVALID_NEXT_HOP_ATTRIBUTE: u8 = 8;
-    pub const OPTIONAL_ATTRIBUTE_ERROR: u8 = 9;
-    pub const INVALID_NETWORK_FIELD: u8 = 10;
-    pub const MALFORMED_AS_PATH: u8 = 11;
-}
-
-/// Subcodes of Finite State Machine Error (RFC 6608 section 4).
-pub mod fsm_error {
-    pub const UNSPECIFIED: u8 = 0;
-    pub const UNEXPECTED_MESSAGE_IN_OPEN_SENT: u8 = 1;
-    pub const UNEXPECTED_MESSAGE_IN_OPEN_CONFIRM: u8 = 2;
-    pub const UNEXPECTED_MESSAGE_IN_ESTABLISHED: u8 = 3;
-}
-
-/// Subcodes of Cease (RFC 4486 section 4, RFC 8203 for the shutdown communication).
-pub mod cease {
-    pub const MAXIMUM_NUMBER_OF_PREFIXES_REACHED: u8 = 1;
-    pub const ADMINISTRATIVE_SHUTDOWN: u8 = 2;
-    pub const PEER_DE_CONFIGURED: u8 = 3;
-    pub const ADMINISTRATIVE_RESET: u8 = 4;
-    pub const CONNECTION_REJECTED: u8 = 5;
-    pub const OTHER_CONFIGURATION_CHANGE: u8 = 6;
-    pub const CONNECTION_COLLISION_RESOLUTION: u8 = 7;
-    pub const OUT_OF_RESOURCES: u8 = 8;
-}
-
-/// Subcodes of ROUTE-REFRESH Message Error (RFC 7313 section 5).
-pub mod route_refresh_message_error {
-    pub const INVALID_MESSAGE_LENGTH: u8 = 1;
 }
 
 impl Notification {
@@ -113,7 +43,7 @@ impl Notification {
         Self::new(error_code::CEASE, subcode, Vec::new())
     }
 
-    /// Finite State Machine Error (RFC 4271 section 6.6) with an [`fsm_error`] subcode.
+    /// Finite State Machine Error (RFC 4271 section 6.6) with an [`fsm_error`](super::consts::fsm_error) subcode.
     pub fn fsm_error(subcode: u8) -> Self {
         Self::new(error_code::FINITE_STATE_MACHINE_ERROR, subcode, Vec::new())
     }
@@ -200,7 +130,7 @@ impl Notification {
     /// never answered (RFC 4271 section 6.1 requires a body of at least two octets, which
     /// the header check has ensured).
     pub(crate) fn decode(body: &[u8]) -> Result<Notification, Notification> {
-        let mut r = super::wire::Reader::new(body);
+        let mut r = Reader::new(body);
         let short = || Notification::header(message_header_error::BAD_MESSAGE_LENGTH, Vec::new());
         let code = r.u8().ok_or_else(short)?;
         let subcode = r.u8().ok_or_else(short)?;
@@ -215,7 +145,7 @@ impl Notification {
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         out.push(self.code);
         out.push(self.subcode);
-        let room = super::message::MAX_MESSAGE_LEN - super::message::HEADER_LEN - 2;
+        let room = MAX_MESSAGE_LEN - HEADER_LEN - 2;
         out.extend_from_slice(&self.data[..self.data.len().min(room)]);
     }
 }

@@ -21,7 +21,7 @@
 use std::net::Ipv4Addr;
 
 use super::capability::Capability;
-use super::AS_TRANS;
+use super::consts::AS_TRANS;
 
 /// The only BGP version there is (RFC 4271 section 4.2).
 pub const BGP_VERSION: u8 = 4;
@@ -97,7 +97,8 @@ impl Open {
     }
 }
 
-use super::notification::{open_message_error, Notification};
+use super::consts::open_message_error;
+use super::notification::Notification;
 use super::wire::{Put, Reader};
 
 impl Open {

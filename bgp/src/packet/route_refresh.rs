@@ -19,13 +19,14 @@ pub struct RouteRefresh {
 /// Length of the ROUTE-REFRESH body.
 pub const ROUTE_REFRESH_BODY_LEN: usize = 4;
 
-use super::notification::{message_header_error, Notification};
+use super::consts::{message_header_error, HEADER_LEN};
+use super::notification::Notification;
 use super::wire::{Put, Reader};
 
 impl RouteRefresh {
     pub(crate) fn decode(body: &[u8]) -> Result<RouteRefresh, Notification> {
         let bad_len = || {
-            let len = (super::message::HEADER_LEN + body.len()) as u16; // <= 4096 by the header check
+            let len = (HEADER_LEN + body.len()) as u16; // <= 4096 by the header check
             Notification::header(
                 message_header_error::BAD_MESSAGE_LENGTH,
                 len.to_be_bytes().to_vec(),

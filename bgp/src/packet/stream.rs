@@ -6,8 +6,10 @@
 //! alone, the buffer never holds more than one partial message beyond what the caller
 //! pushed and has not yet drained.
 
+use super::consts::MAX_MESSAGE_LEN;
+use super::context::DecodeContext;
 use super::error::DecodeError;
-use super::message::{DecodeContext, Message, MAX_MESSAGE_LEN};
+use super::message::Message;
 use super::notification::Notification;
 
 /// A reassembly buffer for one BGP connection.
@@ -132,7 +134,7 @@ mod tests {
     /// Full-size UPDATEs and KEEPALIVEs, as in a table transfer.
     fn transfer() -> (Vec<Message>, Vec<u8>) {
         let nlri: Vec<Ipv4Prefix> = (0..20_000u32)
-            .map(|i| Ipv4Prefix::new((0x1400_0000 + (i << 8)).into(), 24).unwrap())
+            .map(|i| Ipv4Prefix::containing((0x1400_0000 + (i << 8)).into(), 24).unwrap())
             .collect();
         let attrs = PathAttributes {
             next_hop: Some([192, 0, 2, 1].into()),

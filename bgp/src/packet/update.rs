@@ -19,9 +19,10 @@
 use std::net::Ipv4Addr;
 
 use super::attribute::{MpUnreach, PathAttributes};
+use super::consts::{AFI_IPV4, SAFI_UNICAST};
+use super::context::EncodeContext;
 use super::notification::Notification;
-use super::prefix::Ipv4Prefix;
-use super::{AFI_IPV4, SAFI_UNICAST};
+use super::prefix::{Ipv4Prefix, Nlri};
 
 /// An UPDATE: routes withdrawn, and routes announced with their path attributes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -133,7 +134,8 @@ impl Update {
     }
 }
 
-use super::notification::update_message_error as err;
+use super::consts::update_message_error as err;
+use super::consts::{attribute_type_code, HEADER_LEN, MAX_MESSAGE_LEN};
 use super::prefix::{decode_prefixes, encode_prefixes};
 use super::wire::{patch_len16, Put, Reader};
 
@@ -172,7 +174,7 @@ impl Update {
             update.treat_as_withdraw = true;
             update.malformation = Some(Notification::update(
                 err::MISSING_WELL_KNOWN_ATTRIBUTE,
-                vec![super::attribute::type_code::ORIGIN],
+                vec![attribute_type_code::ORIGIN],
             ));
         }
         if update.treat_as_withdraw {
@@ -217,9 +219,8 @@ impl Update {
         withdrawn: &[Ipv4Prefix],
         attributes: &PathAttributes,
         nlri: &[Ipv4Prefix],
-        cx: &super::EncodeContext,
+        cx: &EncodeContext,
     ) -> Vec<Update> {
-        use super::message::{HEADER_LEN, MAX_MESSAGE_LEN};
         // Header, two length fields.
         let room = MAX_MESSAGE_LEN - HEADER_LEN - 4;
         let mut updates = Vec::new();

@@ -232,7 +232,7 @@ mod tests {
     use crate::rib::PeerKey;
 
     fn prefix(third: u8) -> Ipv4Prefix {
-        Ipv4Prefix::new(Ipv4Addr::new(10, 0, third, 0), 24).unwrap()
+        Ipv4Prefix::containing(Ipv4Addr::new(10, 0, third, 0), 24).unwrap()
     }
 
     /// A path from peer `key` with an AS_PATH `hops` long: shorter wins (section 9.1.2.2 a).

@@ -380,7 +380,7 @@ mod tests {
     use super::*;
 
     fn prefix(third: u8) -> Ipv4Prefix {
-        Ipv4Prefix::new(Ipv4Addr::new(10, 1, third, 0), 24).unwrap()
+        Ipv4Prefix::containing(Ipv4Addr::new(10, 1, third, 0), 24).unwrap()
     }
 
     /// An internal peer (same AS); router ids order them: peer 1 wins ties.

@@ -107,7 +107,7 @@ mod tests {
     use super::*;
 
     fn nth(i: u32) -> Ipv4Prefix {
-        Ipv4Prefix::new(Ipv4Addr::from(0x1400_0000 + (i << 8)), 24).unwrap()
+        Ipv4Prefix::containing(Ipv4Addr::from(0x1400_0000 + (i << 8)), 24).unwrap()
     }
 
     #[test]
@@ -135,7 +135,7 @@ mod tests {
         keys.sort();
         assert_eq!(keys, (0..10_000).map(nth).collect::<Vec<_>>());
         // The same address with another length is another key.
-        let short = Ipv4Prefix::new(nth(3).addr(), 16).unwrap();
+        let short = Ipv4Prefix::containing(nth(3).addr(), 16).unwrap();
         assert!(!map.contains_key(&short) && map.contains_key(&nth(3)));
     }
 

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::connection::{ConnReport, Connection, Received};
 use super::{CoreMsg, PeerStatus};
 use crate::fsm::{Action, ConnectionId, Event, PeerFsm};
-use crate::packet::notification::error_code;
+use crate::packet::consts::error_code;
 use crate::packet::{EncodeContext, Message, PathAttributes, Update};
 use crate::rib::{OutChange, PeerInfo, PeerKey};
 

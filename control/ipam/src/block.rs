@@ -18,7 +18,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cidr::Ipv4Cidr;
+use crate::cidr::{BlockMath, Ipv4Cidr};
 
 /// Smallest block IPAM accepts (Calico's IPv4 `blockSize` range is 20..=32), which also
 /// bounds how large a block read from the datastore may be.
@@ -95,7 +95,7 @@ impl AllocationBlock {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.cidr.prefix_len() < MIN_BLOCK_PREFIX {
+        if self.cidr.len() < MIN_BLOCK_PREFIX {
             return Err(format!(
                 "block {} is larger than a /{MIN_BLOCK_PREFIX}",
                 self.cidr
@@ -272,7 +272,7 @@ impl AllocationBlock {
         // Ordinals come from `allocations` indices, all inside the block (validated).
         self.cidr
             .addr_at(ordinal as u64)
-            .unwrap_or(self.cidr.network())
+            .unwrap_or(self.cidr.addr())
     }
 
     fn free_ordinal(&mut self, ordinal: usize) {

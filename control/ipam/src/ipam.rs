@@ -8,7 +8,7 @@ use datastore::{keys, DatastoreError};
 
 use crate::block::{AllocationBlock, AssignAddrError, MIN_BLOCK_PREFIX};
 use crate::cas::{lost_race, retry, settle, Attempt};
-use crate::cidr::Ipv4Cidr;
+use crate::cidr::{BlockMath, Ipv4Cidr};
 use crate::records::{AffinityState, BlockAffinity, IpamConfig};
 use crate::store::{cidr_from_key_segment, to_json};
 use crate::{tunnel_handle, Assignment, AutoAssignArgs, Ipam, IpamError, PoolInfo, Result};
@@ -512,7 +512,7 @@ fn check_pool(p: &PoolInfo) -> Result<Pool> {
         reason,
     };
     let cidr = Ipv4Cidr::new(p.cidr.0, p.cidr.1).map_err(|e| invalid(e.to_string()))?;
-    if p.block_size < cidr.prefix_len() || p.block_size > 32 || p.block_size < MIN_BLOCK_PREFIX {
+    if p.block_size < cidr.len() || p.block_size > 32 || p.block_size < MIN_BLOCK_PREFIX {
         return Err(invalid(format!(
             "blockSize {} must be between {} and 32 and not shorter than the pool prefix",
             p.block_size, MIN_BLOCK_PREFIX

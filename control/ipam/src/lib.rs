@@ -26,7 +26,7 @@ pub mod records;
 mod report;
 mod store;
 
-pub use cidr::Ipv4Cidr;
+pub use cidr::{BlockMath, Ipv4Cidr};
 pub use records::IpamConfig;
 pub use report::{
     BlockUsage, CheckReport, HandleMismatch, LeakedAllocation, OrphanedBlock, PoolUsage,

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use datastore::keys;
 
-use crate::cidr::Ipv4Cidr;
+use crate::cidr::{BlockMath, Ipv4Cidr};
 use crate::ipam::pool_cidr;
 use crate::records::IpamHandle;
 use crate::{Ipam, PoolInfo, Result};

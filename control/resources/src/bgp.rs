@@ -5,24 +5,13 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::common::{check_as_number, AsNumber};
+use crate::common::{check_as_number, AsNumber, LogSeverity};
+use crate::kind::Kind;
 use crate::macros::calico_struct;
-use crate::meta::Metadata;
-use crate::resource::Spec;
+use crate::meta::{Metadata, DEFAULT_CONFIG_NAME};
+use crate::object::Spec;
 use crate::selector;
 use crate::validate::{check_cidr, check_duration, check_subdomain_name, field, index, Errors};
-use crate::Kind;
-
-/// Log levels Calico's components accept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LogSeverity {
-    Trace,
-    Debug,
-    Info,
-    Warning,
-    Error,
-    Fatal,
-}
 
 calico_struct! {
     pub struct ServiceIpBlock {
@@ -82,8 +71,6 @@ calico_struct! {
 /// Calico's cluster defaults, applied to the BGPConfiguration named `default`.
 pub const DEFAULT_AS_NUMBER: u32 = 64512;
 pub const DEFAULT_BGP_PORT: i64 = 179;
-/// The name of the cluster-wide BGPConfiguration (and FelixConfiguration).
-pub const DEFAULT_CONFIG_NAME: &str = "default";
 
 impl BgpConfigurationSpec {
     pub fn mesh_enabled(&self) -> bool {

@@ -8,6 +8,17 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::validate::Errors;
 
+/// Log levels Calico's components accept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogSeverity {
+    Trace,
+    Debug,
+    Info,
+    Warning,
+    Error,
+    Fatal,
+}
+
 /// A YAML/JSON scalar that is either an integer or a string.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum NumOrString {

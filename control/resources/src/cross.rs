@@ -1,7 +1,7 @@
 //! Rules that involve more than one resource; brindlectl calls them before writing.
 
+use crate::resource::{IpPool, Resource};
 use crate::validate::{Errors, ValidationError};
-use crate::{IpPool, Resource};
 
 /// Refuses a pool whose CIDR overlaps another pool's (Calico: "IPPool(x) CIDR overlaps with
 /// IPPool(y) CIDR"). `existing` may include the pool itself (an update): same name is skipped.

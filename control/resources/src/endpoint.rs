@@ -2,14 +2,14 @@
 //! host's own interface).
 
 use crate::common::{check_protocol, Protocol, StringOrNumber};
+use crate::kind::Kind;
 use crate::macros::calico_struct;
 use crate::meta::Metadata;
-use crate::resource::Spec;
+use crate::object::Spec;
 use crate::validate::{
     check_cidr, check_interface_name, check_ip, check_mac, check_profile_name,
     check_subdomain_name, field, index, Errors,
 };
-use crate::Kind;
 
 calico_struct! {
     /// A named port of an endpoint (policies can match it by name).
@@ -146,7 +146,7 @@ impl Spec for WorkloadEndpointSpec {
 
     fn apply_defaults(&mut self, meta: &mut Metadata) {
         meta.namespace
-            .get_or_insert_with(|| crate::DEFAULT_NAMESPACE.into());
+            .get_or_insert_with(|| crate::meta::DEFAULT_NAMESPACE.into());
     }
 
     fn validate(&self, meta: &Metadata, errs: &mut Errors) {

@@ -4,13 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bgp::LogSeverity;
-use crate::common::{check_protocol, Protocol};
+use crate::common::{check_protocol, LogSeverity, Protocol};
+use crate::kind::Kind;
 use crate::macros::calico_struct;
-use crate::meta::Metadata;
-use crate::resource::Spec;
+use crate::meta::{Metadata, DEFAULT_CONFIG_NAME};
+use crate::object::Spec;
 use crate::validate::{check_cidr, check_duration, check_subdomain_name, field, index, Errors};
-use crate::Kind;
 
 /// What happens to traffic from a workload to its own host (Felix's
 /// `defaultEndpointToHostAction`).
@@ -224,7 +223,7 @@ impl Spec for ClusterInformationSpec {
 
     fn validate(&self, meta: &Metadata, errs: &mut Errors) {
         // Calico keeps exactly one, named `default`.
-        if meta.name != crate::bgp::DEFAULT_CONFIG_NAME {
+        if meta.name != DEFAULT_CONFIG_NAME {
             errs.add(
                 "metadata.name",
                 &meta.name,

@@ -3,12 +3,12 @@
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::kind::Kind;
 use crate::macros::calico_struct;
 use crate::meta::Metadata;
-use crate::resource::Spec;
+use crate::object::Spec;
 use crate::selector;
 use crate::validate::{check_subdomain_name, field, index, parse_cidr_or_ip, Errors};
-use crate::Kind;
 
 /// When packets between hosts are encapsulated (IPIP or VXLAN).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,6 +7,12 @@
 //! - [`to_yaml`] / [`to_json`] / [`list_to_yaml`] / [`render_table`]: calicoctl's output shapes.
 //! - [`validate_pool_against`] / [`validate_update`]: rules that need other resources.
 //!
+//! Layering, bottom up: [`kind`], [`meta`], [`validate`], [`common`] and [`object`] (the
+//! `Object<Spec>` shape and the [`Spec`] trait) are shared by the kind modules ([`bgp`],
+//! [`endpoint`], [`felix`], [`ippool`], [`netset`], [`node`], [`policy`]), which depend on
+//! those and not on each other; [`resource`] dispatches over all kinds, and [`parse`],
+//! [`stored`], [`output`], [`patch`] and [`cross`] work on a [`Resource`].
+//!
 //! Field names, defaults and validation follow Calico's resource reference. Fields brindle
 //! does not model are kept (each object's `extra`) and written back unchanged.
 
@@ -23,16 +29,18 @@ pub mod kind;
 pub mod meta;
 pub mod netset;
 pub mod node;
+pub mod object;
 pub mod output;
 pub mod parse;
 pub mod patch;
 pub mod policy;
 pub mod resource;
 pub mod selector;
+pub mod stored;
 pub mod validate;
 
-pub use bgp::{BgpConfigurationSpec, BgpPeerSpec, LogSeverity};
-pub use common::{AsNumber, NumOrString, Port, PortMatch, Protocol};
+pub use bgp::{BgpConfigurationSpec, BgpPeerSpec};
+pub use common::{AsNumber, LogSeverity, NumOrString, Port, PortMatch, Protocol};
 pub use cross::{validate_pool_against, validate_update};
 pub use endpoint::{
     workload_endpoint_name, EndpointPort, HostEndpointSpec, IpNat, WorkloadEndpointSpec,
@@ -40,9 +48,10 @@ pub use endpoint::{
 pub use felix::{ClusterInformationSpec, EndpointToHostAction, FelixConfigurationSpec, ProtoPort};
 pub use ippool::{AllowedUse, EncapMode, IpPoolSpec};
 pub use kind::{Kind, UnknownKind};
-pub use meta::Metadata;
+pub use meta::{Metadata, DEFAULT_NAMESPACE};
 pub use netset::{GlobalNetworkSetSpec, NetworkSetSpec};
 pub use node::{NodeBgpSpec, NodeSpec};
+pub use object::{Object, Spec, API_VERSION};
 pub use output::{list_to_json, list_to_yaml, list_value, render_table, to_json, to_yaml};
 pub use parse::{load_documents, parse_documents, ParseError};
 pub use policy::{
@@ -51,13 +60,8 @@ pub use policy::{
 };
 pub use resource::{
     BgpConfiguration, BgpPeer, ClusterInformation, FelixConfiguration, GlobalNetworkPolicy,
-    GlobalNetworkSet, HostEndpoint, IpPool, NetworkPolicy, NetworkSet, Node, Object, Profile,
-    Resource, Spec, StoredError, Tier, WorkloadEndpoint,
+    GlobalNetworkSet, HostEndpoint, IpPool, NetworkPolicy, NetworkSet, Node, Profile, Resource,
+    Tier, WorkloadEndpoint,
 };
+pub use stored::StoredError;
 pub use validate::{FieldError, ValidationError};
-
-/// The only API version brindle reads and writes.
-pub const API_VERSION: &str = "projectcalico.org/v3";
-
-/// Namespace of a namespaced resource that names none (as calicoctl defaults it).
-pub const DEFAULT_NAMESPACE: &str = "default";

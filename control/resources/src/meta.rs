@@ -4,6 +4,12 @@ use std::collections::BTreeMap;
 
 use crate::macros::calico_struct;
 
+/// Namespace of a namespaced resource that names none (as calicoctl defaults it).
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// The name of the cluster-wide BGPConfiguration, FelixConfiguration and ClusterInformation.
+pub const DEFAULT_CONFIG_NAME: &str = "default";
+
 calico_struct! {
     /// `metadata:` of every resource. `resourceVersion` is the datastore revision the resource
     /// was read at; it is never stored (see `Resource::to_stored_json`).

@@ -1,11 +1,11 @@
 //! NetworkSet (namespaced) and GlobalNetworkSet: named lists of networks that policies select
 //! by label.
 
+use crate::kind::Kind;
 use crate::macros::calico_struct;
 use crate::meta::Metadata;
-use crate::resource::Spec;
+use crate::object::Spec;
 use crate::validate::{check_cidr, check_labels, check_subdomain_name, index, Errors};
-use crate::Kind;
 
 calico_struct! {
     pub struct NetworkSetSpec {
@@ -35,7 +35,7 @@ impl Spec for NetworkSetSpec {
 
     fn apply_defaults(&mut self, meta: &mut Metadata) {
         meta.namespace
-            .get_or_insert_with(|| crate::DEFAULT_NAMESPACE.into());
+            .get_or_insert_with(|| crate::meta::DEFAULT_NAMESPACE.into());
     }
 
     fn validate(&self, meta: &Metadata, errs: &mut Errors) {

@@ -1,13 +1,13 @@
 //! Node: one host of the cluster, its BGP identity and addresses.
 
 use crate::common::{check_as_number, AsNumber};
+use crate::kind::Kind;
 use crate::macros::calico_struct;
 use crate::meta::Metadata;
-use crate::resource::Spec;
+use crate::object::Spec;
 use crate::validate::{
     check_ip, check_ip_with_prefix, check_mac, check_subdomain_name, field, index, Errors,
 };
-use crate::Kind;
 
 calico_struct! {
     pub struct NodeBgpSpec {

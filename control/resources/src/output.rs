@@ -4,7 +4,9 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::{Kind, Resource, API_VERSION};
+use crate::kind::Kind;
+use crate::object::API_VERSION;
+use crate::resource::Resource;
 
 fn value_of(r: &Resource) -> Value {
     // Plain data with string keys: cannot fail.

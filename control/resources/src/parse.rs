@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::kind::Kind;
+use crate::object::API_VERSION;
+use crate::resource::Resource;
 use crate::validate::ValidationError;
-use crate::{Kind, Resource, API_VERSION};
 
 /// Largest manifest accepted (calicoctl users apply files of a few hundred KiB at most).
 pub const MAX_INPUT_BYTES: usize = 4 * 1024 * 1024;

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::parse::{resource_from_value, ParseError};
-use crate::Resource;
+use crate::resource::Resource;
 
 /// RFC 7386 section 2: objects merge key by key, `null` deletes, anything else replaces.
 pub fn merge_patch(target: &mut Value, patch: &Value) {

@@ -5,15 +5,15 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{check_protocol, Port, Protocol};
+use crate::kind::Kind;
 use crate::macros::calico_struct;
 use crate::meta::Metadata;
-use crate::resource::Spec;
+use crate::object::Spec;
 use crate::selector;
 use crate::validate::{
     check_cidr, check_label_name, check_labels, check_profile_name, check_subdomain_name, field,
     index, Errors,
 };
-use crate::Kind;
 
 /// What a rule does with a matching packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -412,7 +412,7 @@ impl Spec for NetworkPolicySpec {
 
     fn apply_defaults(&mut self, meta: &mut Metadata) {
         meta.namespace
-            .get_or_insert_with(|| crate::DEFAULT_NAMESPACE.into());
+            .get_or_insert_with(|| crate::meta::DEFAULT_NAMESPACE.into());
         self.tier.get_or_insert_with(|| DEFAULT_TIER.into());
         if self.types.is_empty() {
             self.types = default_policy_types(&self.ingress, &self.egress);

@@ -1,5 +1,6 @@
 //! A resource of any kind: the typed `Object<Spec>` of each kind behind one `Resource` enum,
-//! with the operations every user needs (key, defaults, validation, datastore encoding).
+//! with the operations every user needs (defaults, validation, table rows). The datastore
+//! encoding is in [`crate::stored`].
 
 use std::collections::BTreeMap;
 
@@ -9,42 +10,13 @@ use crate::bgp::{BgpConfigurationSpec, BgpPeerSpec};
 use crate::endpoint::{HostEndpointSpec, WorkloadEndpointSpec};
 use crate::felix::{ClusterInformationSpec, FelixConfigurationSpec};
 use crate::ippool::IpPoolSpec;
-use crate::meta::Metadata;
+use crate::kind::Kind;
+use crate::meta::{Metadata, DEFAULT_NAMESPACE};
 use crate::netset::{GlobalNetworkSetSpec, NetworkSetSpec};
 use crate::node::NodeSpec;
+use crate::object::{Object, Spec};
 use crate::policy::{GlobalNetworkPolicySpec, NetworkPolicySpec, ProfileSpec, TierSpec};
 use crate::validate::{Errors, ValidationError};
-use crate::{Kind, API_VERSION};
-
-/// What each kind's spec knows about itself.
-pub trait Spec: Sized {
-    const KIND: Kind;
-    /// Fills in Calico's defaults (may also default metadata, e.g. the namespace).
-    fn apply_defaults(&mut self, _meta: &mut Metadata) {}
-    /// Records every invalid field (with its path from the resource root) in `errs`.
-    fn validate(&self, meta: &Metadata, errs: &mut Errors);
-    /// The cells of calicoctl's table row (without NAMESPACE).
-    fn table_row(&self, meta: &Metadata, wide: bool) -> Vec<String>;
-}
-
-/// One resource of a known kind: `metadata`, `spec`, and any other top-level field (such as a
-/// Node's `status`) kept as it was read.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Object<S> {
-    pub metadata: Metadata,
-    pub spec: S,
-    pub extra: BTreeMap<String, serde_json::Value>,
-}
-
-impl<S: Spec> Object<S> {
-    pub fn new(metadata: Metadata, spec: S) -> Object<S> {
-        Object {
-            metadata,
-            spec,
-            extra: BTreeMap::new(),
-        }
-    }
-}
 
 pub type IpPool = Object<IpPoolSpec>;
 pub type BgpConfiguration = Object<BgpConfigurationSpec>;
@@ -60,31 +32,6 @@ pub type NetworkSet = Object<NetworkSetSpec>;
 pub type GlobalNetworkSet = Object<GlobalNetworkSetSpec>;
 pub type FelixConfiguration = Object<FelixConfigurationSpec>;
 pub type ClusterInformation = Object<ClusterInformationSpec>;
-
-/// Serialization shape of every resource: `apiVersion`, `kind`, `metadata`, `spec`, extras.
-#[derive(Serialize)]
-struct Envelope<'a, S> {
-    #[serde(rename = "apiVersion")]
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: &'a Metadata,
-    spec: &'a S,
-    #[serde(flatten)]
-    extra: &'a BTreeMap<String, serde_json::Value>,
-}
-
-impl<S: Spec + Serialize> Serialize for Object<S> {
-    fn serialize<Z: Serializer>(&self, s: Z) -> Result<Z::Ok, Z::Error> {
-        Envelope {
-            api_version: API_VERSION,
-            kind: S::KIND.as_str(),
-            metadata: &self.metadata,
-            spec: &self.spec,
-            extra: &self.extra,
-        }
-        .serialize(s)
-    }
-}
 
 macro_rules! resource_enum {
     ($($variant:ident($spec:ty)),* $(,)?) => {
@@ -208,15 +155,6 @@ fn typed<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Errors when decoding a resource stored in the datastore.
-#[derive(Debug, thiserror::Error)]
-pub enum StoredError {
-    #[error("stored resource is not valid JSON: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("stored resource: {0}")]
-    Parse(#[from] crate::parse::ParseError),
-}
-
 impl Resource {
     pub fn name(&self) -> &str {
         &self.metadata().name
@@ -229,16 +167,11 @@ impl Resource {
                 self.metadata()
                     .namespace
                     .as_deref()
-                    .unwrap_or(crate::DEFAULT_NAMESPACE),
+                    .unwrap_or(DEFAULT_NAMESPACE),
             )
         } else {
             None
         }
-    }
-
-    /// The datastore key: `/calico/resources/v3/projectcalico.org/<plural>/[<ns>/]<name>`.
-    pub fn key(&self) -> String {
-        datastore::keys::resource(self.kind().plural(), self.namespace(), self.name())
     }
 
     fn validate_metadata(&self, errs: &mut Errors) {
@@ -257,29 +190,6 @@ impl Resource {
             }
         }
         crate::validate::check_labels(errs, "metadata.labels", &meta.labels);
-    }
-
-    /// The value stored in the datastore: the resource's JSON without `resourceVersion` (the
-    /// store's own revision is the version).
-    pub fn to_stored_json(&self) -> Vec<u8> {
-        let mut copy = self.clone();
-        copy.metadata_mut().resource_version = None;
-        // Serializing plain data to JSON cannot fail (string keys, no non-finite floats are
-        // produced by the parser).
-        serde_json::to_vec(&copy).unwrap_or_default()
-    }
-
-    /// Decodes a stored value; `resourceVersion` becomes `mod_revision`.
-    pub fn from_stored(bytes: &[u8], mod_revision: i64) -> Result<Resource, StoredError> {
-        let value: serde_json::Value = serde_json::from_slice(bytes)?;
-        let mut r = crate::parse::resource_from_value(value, 0)?;
-        r.metadata_mut().resource_version = Some(mod_revision.to_string());
-        Ok(r)
-    }
-
-    /// [`Resource::from_stored`] for a datastore entry.
-    pub fn from_kv(kv: &datastore::KeyValue) -> Result<Resource, StoredError> {
-        Resource::from_stored(&kv.value, kv.mod_revision)
     }
 
     /// The table cells for `brindlectl get` (see [`Kind::table_headers`]).

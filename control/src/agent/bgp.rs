@@ -75,9 +75,9 @@ pub struct NodeBgp {
     address: Ipv4Addr,
     subnet: Ipv4Prefix,
     peers: BTreeMap<Ipv4Addr, DesiredPeer>,
-    originated: BTreeSet<bgp::packet::Ipv4Prefix>,
+    originated: BTreeSet<Ipv4Prefix>,
     /// Best routes learned: prefix -> BGP next hop.
-    learned: BTreeMap<bgp::packet::Ipv4Prefix, Ipv4Addr>,
+    learned: BTreeMap<Ipv4Prefix, Ipv4Addr>,
     status: BgpStatus,
 }
 
@@ -205,10 +205,7 @@ impl NodeBgp {
         self.learned
             .iter()
             .map(|(prefix, &via)| {
-                let prefix = Ipv4Prefix {
-                    addr: prefix.addr(),
-                    len: prefix.len(),
-                };
+                let prefix = *prefix;
                 RouteConfig {
                     prefix,
                     via,
@@ -258,18 +255,13 @@ fn start_speaker(
 
 /// What this node announces: its affine blocks, and a /32 for each of its workloads' addresses
 /// outside them (borrowed from another node's block), as Calico does.
-fn originated_prefixes(view: &ClusterView) -> BTreeSet<bgp::packet::Ipv4Prefix> {
+fn originated_prefixes(view: &ClusterView) -> BTreeSet<Ipv4Prefix> {
     let blocks: Vec<Ipv4Prefix> = view.blocks().collect();
     let borrowed = view
         .endpoint_ips()
         .filter(|ip| !blocks.iter().any(|b| b.contains(*ip)))
-        .map(|ip| Ipv4Prefix { addr: ip, len: 32 });
-    blocks
-        .iter()
-        .copied()
-        .chain(borrowed)
-        .filter_map(|p| bgp::packet::Ipv4Prefix::new(p.addr, p.len))
-        .collect()
+        .map(Ipv4Prefix::host);
+    blocks.iter().copied().chain(borrowed).collect()
 }
 
 /// The peer table as `brindlectl node status` shows it.
@@ -310,9 +302,7 @@ pub fn encap_for(
     via: Ipv4Addr,
     subnet: Ipv4Prefix,
 ) -> RouteEncap {
-    let pool = view
-        .pools()
-        .find(|p| p.cidr.len <= prefix.len && p.cidr.contains(prefix.addr));
+    let pool = view.pools().find(|p| p.cidr.covers(&prefix));
     match pool.map(|p| p.ipip) {
         Some(EncapMode::Always) => RouteEncap::Ipip,
         Some(EncapMode::CrossSubnet) if !subnet.contains(via) => RouteEncap::Ipip,
@@ -322,12 +312,8 @@ pub fn encap_for(
 
 /// The canonical prefix of `ip/len`.
 pub fn subnet_of(ip: Ipv4Addr, len: u8) -> Ipv4Prefix {
-    let len = len.min(32);
-    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-    Ipv4Prefix {
-        addr: Ipv4Addr::from(u32::from(ip) & mask),
-        len,
-    }
+    // The length is clamped to 32, so `containing` cannot refuse it.
+    Ipv4Prefix::containing(ip, len.min(32)).unwrap_or(Ipv4Prefix::host(ip))
 }
 
 #[cfg(test)]

@@ -140,9 +140,8 @@ impl NodeEnv {
         } else {
             let cidr_text =
                 get("CALICO_IPV4POOL_CIDR").unwrap_or_else(|| "192.168.0.0/16".to_owned());
-            let cidr: Ipv4Prefix = cidr_text
-                .parse()
-                .map_err(|e: String| bad("CALICO_IPV4POOL_CIDR", &cidr_text, e))?;
+            let cidr = host::parse_prefix(&cidr_text)
+                .map_err(|e| bad("CALICO_IPV4POOL_CIDR", &cidr_text, e))?;
             // calico-node's default pool is IPIP Always unless told otherwise.
             let ipip = match get("CALICO_IPV4POOL_IPIP").as_deref() {
                 None | Some("Always") | Some("always") => PoolIpip::Always,

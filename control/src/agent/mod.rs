@@ -289,7 +289,7 @@ fn register_node(
 /// again when no pool uses IPIP.
 fn ensure_tunnel_address(store: &Arc<dyn Datastore>, id: &Identity) -> Result<(), AgentError> {
     let pools =
-        crate::cni::cluster::read_pools(store.as_ref()).map_err(|e| AgentError::Resource {
+        cli::cni::cluster::read_pools(store.as_ref()).map_err(|e| AgentError::Resource {
             what: "IP pools".into(),
             reason: e.msg,
         })?;
@@ -304,7 +304,7 @@ fn ensure_tunnel_address(store: &Arc<dyn Datastore>, id: &Identity) -> Result<()
     let infos = if ipip.is_empty() {
         Vec::new()
     } else {
-        crate::cni::cluster::pools_for(&ipip, &[]).map_err(|e| AgentError::Resource {
+        cli::cni::cluster::pools_for(&ipip, &[]).map_err(|e| AgentError::Resource {
             what: "IPIP pools".into(),
             reason: e.msg,
         })?

@@ -1,6 +1,6 @@
-//! Test support shared by the control-plane crates: temporary directories and real etcd
-//! members (Debian's `/usr/bin/etcd`) started on loopback with free ports, killed by their own
-//! pid and removed on drop.
+//! Test support shared by the control-plane crates: temporary directories, real etcd members
+//! (Debian's `/usr/bin/etcd`) started on loopback with free ports, killed by their own pid and
+//! removed on drop, and the workspace's binaries.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +30,34 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// `target/<profile>`, where cargo puts the binaries of every package in the workspace, with
+/// each of `names` in it. Cargo tells a test only its own package's binaries
+/// (`CARGO_BIN_EXE_<name>`); brindle-node (package `control`) and the tools (package `cli`)
+/// find each other here.
+pub fn workspace_bin_dir(names: &[&str]) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    // The test runs from target/<profile>/deps/.
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test executable is in target/<profile>/deps");
+    for name in names {
+        let bin = dir.join(name);
+        assert!(
+            bin.is_file(),
+            "{} is missing: build every binary first with `cargo build --release --workspace \
+             --bins` (`make test` does)",
+            bin.display()
+        );
+    }
+    dir.to_path_buf()
+}
+
+/// The workspace binary `name` (see [`workspace_bin_dir`]).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    workspace_bin_dir(&[name]).join(name)
 }
 
 use std::io::{Read, Write};

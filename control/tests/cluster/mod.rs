@@ -5,7 +5,7 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -59,7 +59,7 @@ impl Cluster {
 
     /// Runs brindlectl (calicoctl's verbs) against the cluster's datastore.
     pub fn brindlectl(&self, args: &[&str]) -> String {
-        let brindlectl = Path::new(NODE_BIN).with_file_name("brindlectl");
+        let brindlectl = testkit::workspace_bin("brindlectl");
         let out = Command::new(brindlectl)
             .args(args)
             .envs(self.datastore_env())
@@ -153,7 +153,7 @@ impl Cluster {
             .unwrap()
             .success());
         self.containers.push(ns.clone());
-        let bin_dir = Path::new(NODE_BIN).parent().unwrap().to_path_buf();
+        let bin_dir = testkit::workspace_bin_dir(&["brindle-cni", "brindle-ipam"]);
         let cni = CniPlugin {
             bin_dir,
             plugin: "brindle-cni".into(),
@@ -297,7 +297,7 @@ impl Cluster {
                 "the peer's block: {peer}"
             );
             // MISSION.md scenario 5: `node status` prints the peer table as calicoctl does.
-            let brindlectl = std::path::Path::new(NODE_BIN).with_file_name("brindlectl");
+            let brindlectl = testkit::workspace_bin("brindlectl");
             let out = Command::new("ip")
                 .args(["netns", "exec", &self.node_netns(k)])
                 .arg(&brindlectl)

@@ -8,6 +8,8 @@
 
 use std::net::Ipv4Addr;
 
+use ipv4net::Ipv4Prefix;
+
 use super::ipsets::{IpSetId, IpSets};
 use super::ClassifierError;
 
@@ -74,32 +76,36 @@ pub mod protocol {
     pub const UDPLITE: u8 = 136;
 }
 
-/// An IPv4 prefix. Host bits are cleared on construction, so two spellings of one network
-/// compare equal (`10.1.2.3/24` is `10.1.2.0/24`, as Calico's own parsing treats it).
+/// An IPv4 prefix compiled for matching: the shared [`Ipv4Prefix`] as the network in host
+/// byte order and its length, so [`Cidr::contains`] is a mask and a compare on the hot path.
+/// Host bits are cleared on construction, so two spellings of one network compare equal
+/// (`10.1.2.3/24` is `10.1.2.0/24`, as Calico's own parsing treats it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Cidr {
     addr: u32,
     len: u8,
 }
 
-impl Cidr {
-    /// Errors when `len > 32`.
-    pub fn new(addr: Ipv4Addr, len: u8) -> Result<Self, ClassifierError> {
-        if len > 32 {
-            return Err(ClassifierError::PrefixLength { addr, len });
+impl From<Ipv4Prefix> for Cidr {
+    fn from(prefix: Ipv4Prefix) -> Self {
+        Cidr {
+            addr: u32::from(prefix.addr()),
+            len: prefix.len(),
         }
-        Ok(Cidr {
-            addr: u32::from(addr) & mask(len),
-            len,
-        })
+    }
+}
+
+impl Cidr {
+    /// The prefix of length `len` containing `addr`; errors when `len > 32`.
+    pub fn new(addr: Ipv4Addr, len: u8) -> Result<Self, ClassifierError> {
+        Ipv4Prefix::containing(addr, len)
+            .map(Cidr::from)
+            .map_err(|_| ClassifierError::PrefixLength { addr, len })
     }
 
     /// A single address (`/32`).
     pub fn host(addr: Ipv4Addr) -> Self {
-        Cidr {
-            addr: u32::from(addr),
-            len: 32,
-        }
+        Cidr::from(Ipv4Prefix::host(addr))
     }
 
     pub fn addr(self) -> Ipv4Addr {
@@ -130,14 +136,7 @@ impl std::fmt::Display for Cidr {
 }
 
 /// The netmask of a prefix length, in host byte order (`len` 0..=32).
-#[inline]
-pub(crate) fn mask(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len.min(32)))
-    }
-}
+pub(crate) use ipv4net::mask;
 
 /// An inclusive port range; a single port is `first == last`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

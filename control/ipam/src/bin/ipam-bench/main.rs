@@ -132,7 +132,7 @@ fn etcd_store(urls: &str) -> anyhow::Result<EtcdStore> {
 fn pool_info(cidr: &str, block_size: u8) -> anyhow::Result<PoolInfo> {
     let cidr: Ipv4Cidr = cidr.parse().with_context(|| format!("--pool {cidr}"))?;
     Ok(PoolInfo {
-        cidr: (cidr.network(), cidr.prefix_len()),
+        cidr: (cidr.addr(), cidr.len()),
         block_size,
         disabled: false,
         node_selector_matches: true,

@@ -1,0 +1,448 @@
+//! `brindle-cni`, the network plugin (Calico's `calico` CNI plugin for the `cni`
+//! orchestrator): ADD takes an address from the delegated IPAM plugin, wires the veth
+//! (`plumbing`), makes sure the network's profile exists and records the WorkloadEndpoint; DEL
+//! undoes all of it and may run any number of times; CHECK verifies that the pieces exist and
+//! agree (CNI spec 1.0.0, "ADD", "DEL", "CHECK").
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use datastore::{Datastore, DatastoreError};
+use resources::{
+    workload_endpoint_name, Metadata, Object, Profile, ProfileSpec, Resource, WorkloadEndpoint,
+    WorkloadEndpointSpec,
+};
+use serde_json::Value;
+
+use super::cluster::{datastore_error, node_name, open_datastore};
+use super::delegate::run_ipam;
+use super::entry::{ip_version_field, Request};
+use super::ipam_plugin::prev_result_ipv4s;
+use super::plumbing;
+use super::spec::{code, CniError, CniResult, Command, ResultInterface, ResultIp, ResultRoute};
+
+/// The orchestrator name Calico's plugin uses outside Kubernetes.
+pub const ORCHESTRATOR: &str = "cni";
+pub const DEFAULT_MTU: u32 = 1500;
+pub const LABEL_NAMESPACE: &str = "projectcalico.org/namespace";
+pub const LABEL_ORCHESTRATOR: &str = "projectcalico.org/orchestrator";
+
+/// The names one container's attachment goes by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub network: String,
+    pub node: String,
+    pub namespace: String,
+    pub container_id: String,
+    pub ifname: String,
+    pub host_interface: String,
+    pub endpoint_name: String,
+}
+
+impl Attachment {
+    pub fn of(req: &Request) -> Result<Attachment, CniError> {
+        let node = node_name(&req.conf)?;
+        let inv = &req.invocation;
+        let namespace = inv
+            .args
+            .get("K8S_POD_NAMESPACE")
+            .filter(|ns| !ns.is_empty())
+            .cloned()
+            .unwrap_or_else(|| resources::DEFAULT_NAMESPACE.to_owned());
+        Ok(Attachment {
+            network: req.conf.name.clone(),
+            endpoint_name: workload_endpoint_name(
+                &node,
+                ORCHESTRATOR,
+                &inv.container_id,
+                &inv.ifname,
+            ),
+            host_interface: plumbing::host_interface_name(&inv.container_id),
+            node,
+            namespace,
+            container_id: inv.container_id.clone(),
+            ifname: inv.ifname.clone(),
+        })
+    }
+
+    /// The WorkloadEndpoint Calico's plugin writes for this attachment.
+    pub fn endpoint(&self, ip: Option<Ipv4Addr>, mac: &str) -> WorkloadEndpoint {
+        let mut metadata = Metadata::namespaced(&self.namespace, &self.endpoint_name);
+        metadata.labels = BTreeMap::from([
+            (LABEL_NAMESPACE.to_owned(), self.namespace.clone()),
+            (LABEL_ORCHESTRATOR.to_owned(), ORCHESTRATOR.to_owned()),
+        ]);
+        let spec = WorkloadEndpointSpec {
+            orchestrator: ORCHESTRATOR.to_owned(),
+            workload: self.container_id.clone(),
+            node: self.node.clone(),
+            container_id: self.container_id.clone(),
+            endpoint: self.ifname.clone(),
+            interface_name: self.host_interface.clone(),
+            mac: mac.to_owned(),
+            ip_networks: ip.map(|ip| vec![format!("{ip}/32")]).unwrap_or_default(),
+            profiles: vec![self.network.clone()],
+            ..WorkloadEndpointSpec::default()
+        };
+        Object::new(metadata, spec)
+    }
+
+    fn endpoint_key(&self) -> String {
+        Resource::from(self.endpoint(None, "")).key()
+    }
+}
+
+pub fn handle(req: &Request) -> Result<Value, CniError> {
+    match req.invocation.command {
+        Command::Add => add(req),
+        Command::Del => del(req).map(|()| Value::Null),
+        Command::Check => check(req).map(|()| Value::Null),
+        Command::Version => Ok(Value::Null),
+    }
+}
+
+// ---- ADD ---------------------------------------------------------------------------------
+
+fn add(req: &Request) -> Result<Value, CniError> {
+    if req.conf.ipam.is_none() {
+        return Err(CniError::new(
+            code::INVALID_NETWORK_CONFIG,
+            "ipam: the network configuration has no ipam section",
+        ));
+    }
+    let at = Attachment::of(req)?;
+    // Refuse names the datastore would refuse before anything is allocated or created.
+    Resource::from(at.endpoint(None, ""))
+        .validate()
+        .map_err(|e| {
+            CniError::new(
+                code::INVALID_NETWORK_CONFIG,
+                format!("cannot name the workload endpoint: {e}"),
+            )
+        })?;
+    // An existing interface belongs to a live attachment (or a DEL that has not run yet): undoing
+    // a failed ADD must never tear down what this ADD did not build.
+    if plumbing::interface_exists(&at.host_interface) {
+        return Err(CniError::new(
+            code::PLUMBING,
+            format!(
+                "interface {} already exists: container {} is attached (DEL it first)",
+                at.host_interface, at.container_id
+            ),
+        ));
+    }
+    let store = open_datastore(&req.conf)?;
+    let ipam_result = run_ipam(req, Command::Add)?.unwrap_or_default();
+    let result = attach(req, &at, &*store, &ipam_result);
+    if result.is_err() {
+        undo_add(req, &at, &*store);
+    }
+    result
+}
+
+/// Everything ADD does after IPAM; on error the caller releases the address and removes the
+/// interface and the endpoint.
+fn attach(
+    req: &Request,
+    at: &Attachment,
+    store: &dyn Datastore,
+    ipam_result: &CniResult,
+) -> Result<Value, CniError> {
+    let ip = first_ipv4(ipam_result)?;
+    let mtu = req.conf.mtu.unwrap_or(DEFAULT_MTU);
+    let wired = plumbing::wire(
+        &req.invocation.netns,
+        &at.ifname,
+        &at.host_interface,
+        ip,
+        mtu,
+    )
+    .map_err(|e| {
+        CniError::new(code::PLUMBING, "cannot wire the workload's interface").with_details(e)
+    })?;
+    ensure_profile(store, &at.network)?;
+    let endpoint = Resource::from(at.endpoint(Some(ip), &wired.container_mac));
+    endpoint.validate().map_err(|e| {
+        CniError::new(code::INVALID_NETWORK_CONFIG, "invalid workload endpoint").with_details(e)
+    })?;
+    store
+        .put(&endpoint.key(), &endpoint.to_stored_json())
+        .map_err(datastore_error)?;
+    tracing::info!(endpoint = %at.endpoint_name, %ip, interface = %at.host_interface, "workload attached");
+    let result = CniResult {
+        cni_version: req.conf.cni_version.clone(),
+        interfaces: vec![
+            ResultInterface {
+                name: at.host_interface.clone(),
+                mac: wired.host_mac.clone(),
+                sandbox: String::new(),
+            },
+            ResultInterface {
+                name: at.ifname.clone(),
+                mac: wired.container_mac.clone(),
+                sandbox: req.invocation.netns.clone(),
+            },
+        ],
+        ips: vec![ResultIp {
+            version: ip_version_field(&req.conf.cni_version),
+            address: format!("{ip}/32"),
+            gateway: None,
+            // Index 1 of `interfaces`: the container's end.
+            interface: Some(1),
+        }],
+        // What `plumbing::wire` installed in the container: everything leaves via the
+        // link-local gateway the host answers ARP for.
+        routes: vec![ResultRoute {
+            dst: "0.0.0.0/0".into(),
+            gw: Some(plumbing::GATEWAY),
+        }],
+        dns: BTreeMap::new(),
+    };
+    serde_json::to_value(result)
+        .map_err(|e| CniError::new(code::IO_FAILURE, "cannot encode the result").with_details(e))
+}
+
+fn first_ipv4(result: &CniResult) -> Result<Ipv4Addr, CniError> {
+    result
+        .ips
+        .iter()
+        .find_map(|ip| {
+            ip.address
+                .split_once('/')
+                .map_or(ip.address.as_str(), |(a, _)| a)
+                .parse::<Ipv4Addr>()
+                .ok()
+        })
+        .ok_or_else(|| CniError::new(code::IPAM, "the IPAM plugin returned no IPv4 address"))
+}
+
+/// Creates the network's profile if it is missing, exactly as Calico's plugin does; an
+/// existing profile (perhaps edited by the user) is left alone.
+fn ensure_profile(store: &dyn Datastore, network: &str) -> Result<(), CniError> {
+    let profile: Profile = Object::new(Metadata::named(network), ProfileSpec::for_network(network));
+    let profile = Resource::from(profile);
+    match store.create(&profile.key(), &profile.to_stored_json()) {
+        Ok(_) | Err(DatastoreError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(datastore_error(e)),
+    }
+}
+
+/// Best effort, every step attempted: the error that made ADD fail is what the runtime sees.
+fn undo_add(req: &Request, at: &Attachment, store: &dyn Datastore) {
+    match store.delete(&at.endpoint_key(), None) {
+        Ok(()) | Err(DatastoreError::NotFound { .. }) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, endpoint = %at.endpoint_name, "undoing ADD: cannot delete the endpoint")
+        }
+    }
+    if let Err(e) = plumbing::unwire(&at.host_interface) {
+        tracing::warn!(error = %e, "undoing ADD: cannot remove the interface");
+    }
+    if let Err(e) = run_ipam(req, Command::Del) {
+        tracing::warn!(error = %e, "undoing ADD: cannot release the address");
+    }
+}
+
+// ---- DEL ---------------------------------------------------------------------------------
+
+/// Removes the endpoint, releases the address, removes the interface. Whatever is already gone
+/// is skipped; a datastore that cannot be reached fails DEL so that the runtime retries it.
+fn del(req: &Request) -> Result<(), CniError> {
+    let at = Attachment::of(req)?;
+    let store = open_datastore(&req.conf)?;
+    let key = at.endpoint_key();
+    match store.get(&key).map_err(datastore_error)? {
+        // The name embeds the container id, but a record written by someone else for another
+        // container must not be removed by this container's DEL.
+        Some(kv) if !endpoint_belongs_to(&kv, &at.container_id) => {
+            tracing::warn!(endpoint = %at.endpoint_name, "endpoint belongs to another container; left alone");
+        }
+        Some(kv) => match store.delete(&key, Some(kv.mod_revision)) {
+            Ok(()) | Err(DatastoreError::NotFound { .. }) => {}
+            Err(e) => return Err(datastore_error(e)),
+        },
+        None => {}
+    }
+    if req.conf.ipam.is_some() {
+        run_ipam(req, Command::Del)?;
+    }
+    plumbing::unwire(&at.host_interface).map_err(|e| {
+        CniError::new(code::PLUMBING, "cannot remove the workload's interface").with_details(e)
+    })?;
+    Ok(())
+}
+
+fn endpoint_belongs_to(kv: &datastore::KeyValue, container_id: &str) -> bool {
+    match Resource::from_kv(kv) {
+        Ok(Resource::WorkloadEndpoint(wep)) => {
+            wep.spec.container_id.is_empty() || wep.spec.container_id == container_id
+        }
+        // An unreadable record under our name is ours to clean up.
+        _ => true,
+    }
+}
+
+// ---- CHECK -------------------------------------------------------------------------------
+
+/// The endpoint exists and names this container, its address is the one the IPAM handle holds
+/// (and the one in `prevResult`, when given), the host interface is there with Calico's MAC,
+/// and the container's interface has the address and the routes.
+fn check(req: &Request) -> Result<(), CniError> {
+    let at = Attachment::of(req)?;
+    let store = open_datastore(&req.conf)?;
+    let mismatch = |msg: String| CniError::new(code::PLUMBING, msg);
+    let kv = store
+        .get(&at.endpoint_key())
+        .map_err(datastore_error)?
+        .ok_or_else(|| {
+            CniError::new(
+                code::UNKNOWN_CONTAINER,
+                format!("workload endpoint {} does not exist", at.endpoint_name),
+            )
+        })?;
+    let wep = match Resource::from_kv(&kv) {
+        Ok(Resource::WorkloadEndpoint(wep)) => wep,
+        _ => {
+            return Err(CniError::new(
+                code::DATASTORE,
+                format!("workload endpoint {} is unreadable", at.endpoint_name),
+            ))
+        }
+    };
+    if wep.spec.container_id != at.container_id || wep.spec.interface_name != at.host_interface {
+        return Err(mismatch(format!(
+            "workload endpoint {} is for container {} on {}, not {} on {}",
+            at.endpoint_name,
+            wep.spec.container_id,
+            wep.spec.interface_name,
+            at.container_id,
+            at.host_interface
+        )));
+    }
+    let recorded: Vec<Ipv4Addr> = wep
+        .spec
+        .ip_networks
+        .iter()
+        .filter_map(|n| {
+            n.split_once('/')
+                .map_or(n.as_str(), |(a, _)| a)
+                .parse()
+                .ok()
+        })
+        .collect();
+    let Some(&ip) = recorded.first() else {
+        return Err(mismatch(format!(
+            "workload endpoint {} has no IPv4 address",
+            at.endpoint_name
+        )));
+    };
+    for prev in prev_result_ipv4s(req.conf.prev_result.as_ref())? {
+        if !recorded.contains(&prev) {
+            return Err(mismatch(format!(
+                "prevResult address {prev} is not on workload endpoint {}",
+                at.endpoint_name
+            )));
+        }
+    }
+    if req.conf.ipam.is_some() {
+        run_ipam(req, Command::Check)?;
+    }
+    let host_mac = std::fs::read_to_string(format!("/sys/class/net/{}/address", at.host_interface))
+        .unwrap_or_default();
+    if plumbing::interface_exists(&at.host_interface)
+        && host_mac.trim() != plumbing::CALICO_HOST_SIDE_MAC
+    {
+        return Err(mismatch(format!(
+            "{} has MAC {}, not {}",
+            at.host_interface,
+            host_mac.trim(),
+            plumbing::CALICO_HOST_SIDE_MAC
+        )));
+    }
+    plumbing::check(&req.invocation.netns, &at.ifname, &at.host_interface, ip).map_err(mismatch)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cni::spec::{Invocation, NetConf};
+
+    fn request(container_id: &str, args: &str) -> Request {
+        let vars = [
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", container_id),
+            ("CNI_NETNS", "/var/run/netns/x"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_ARGS", args),
+        ];
+        let invocation = Invocation::from_env(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap();
+        let raw_conf =
+            br#"{"cniVersion":"1.0.0","name":"net1","type":"brindle-cni","nodename":"node-a",
+                            "ipam":{"type":"brindle-ipam"}}"#
+                .to_vec();
+        Request {
+            invocation,
+            conf: NetConf::parse(&raw_conf).unwrap(),
+            raw_conf,
+        }
+    }
+
+    #[test]
+    fn endpoint_is_named_and_filled_as_calicos_cni_orchestrator_does() {
+        let at = Attachment::of(&request("0123456789abcdef", "")).unwrap();
+        assert_eq!(at.endpoint_name, "node--a-cni-0123456789abcdef-eth0");
+        assert_eq!(at.host_interface, "cali0123456789a");
+        assert_eq!(at.namespace, "default");
+        let wep = at.endpoint(Some(Ipv4Addr::new(10, 20, 0, 1)), "aa:bb:cc:dd:ee:ff");
+        assert_eq!(wep.spec.orchestrator, "cni");
+        assert_eq!(wep.spec.node, "node-a");
+        assert_eq!(wep.spec.container_id, "0123456789abcdef");
+        assert_eq!(wep.spec.endpoint, "eth0");
+        assert_eq!(wep.spec.interface_name, "cali0123456789a");
+        assert_eq!(wep.spec.ip_networks, vec!["10.20.0.1/32"]);
+        assert_eq!(wep.spec.profiles, vec!["net1"]);
+        assert_eq!(wep.metadata.labels[LABEL_ORCHESTRATOR], "cni");
+        assert_eq!(wep.metadata.labels[LABEL_NAMESPACE], "default");
+        let resource = Resource::from(wep);
+        resource.validate().unwrap();
+        assert_eq!(
+            resource.key(),
+            "/calico/resources/v3/projectcalico.org/workloadendpoints/default/node--a-cni-0123456789abcdef-eth0"
+        );
+    }
+
+    #[test]
+    fn the_pod_namespace_comes_from_cni_args() {
+        let at = Attachment::of(&request("c1", "K8S_POD_NAMESPACE=web;K8S_POD_NAME=p")).unwrap();
+        assert_eq!(at.namespace, "web");
+        assert_eq!(
+            at.endpoint(None, "").metadata.labels[LABEL_NAMESPACE],
+            "web"
+        );
+    }
+
+    #[test]
+    fn the_first_ipv4_of_an_ipam_result_is_used_and_none_is_an_ipam_error() {
+        let ip = |a: &str| ResultIp {
+            version: None,
+            address: a.into(),
+            gateway: None,
+            interface: None,
+        };
+        let r = CniResult {
+            ips: vec![ip("fd00::2/128"), ip("10.20.0.9/32")],
+            ..CniResult::default()
+        };
+        assert_eq!(first_ipv4(&r).unwrap(), Ipv4Addr::new(10, 20, 0, 9));
+        assert_eq!(
+            first_ipv4(&CniResult::default()).unwrap_err().code,
+            code::IPAM
+        );
+    }
+}

@@ -1,0 +1,332 @@
+//! `brindlectl`: a calicoctl-compatible command-line client over the datastore.
+//!
+//! - `config`: which datastore (`CalicoAPIConfig` file, else the environment).
+//! - `store`: resources in the datastore with libcalico-go's semantics and error texts.
+//! - `crud`: `create|replace|apply|delete|get|patch|label` and their messages.
+//! - `ipam`: `ipam show|release|check`; `node`: `node status`, `node checksystem`, `version`.
+//! - `table`: the boxed tables of `ipam show`.
+//!
+//! [`run`] parses the arguments and runs one command, writing what calicoctl prints on
+//! stdout into a string and returning the failure message (for stderr, exit code 1).
+
+pub mod config;
+pub mod crud;
+pub mod ipam;
+pub mod node;
+pub mod store;
+pub mod table;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use clap::{Parser, Subcommand};
+use datastore::Datastore;
+
+/// A failed command: the message calicoctl would print (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CtlError(pub String);
+
+impl CtlError {
+    pub fn new(message: impl Into<String>) -> CtlError {
+        CtlError(message.into())
+    }
+}
+
+/// The datastore of one invocation, opened on first use (after the manifest has been read
+/// and checked, so that a bad file fails without touching the store).
+pub struct Session {
+    config_path: Option<PathBuf>,
+    store: OnceLock<Arc<dyn Datastore>>,
+}
+
+impl Session {
+    pub fn new(config_path: Option<PathBuf>) -> Session {
+        Session {
+            config_path,
+            store: OnceLock::new(),
+        }
+    }
+
+    pub fn store_arc(&self) -> Result<Arc<dyn Datastore>, CtlError> {
+        if let Some(ds) = self.store.get() {
+            return Ok(ds.clone());
+        }
+        let fail = |e: &dyn std::fmt::Display| {
+            CtlError::new(format!("Failed to create Calico API client: {e}"))
+        };
+        let cfg = config::load(self.config_path.as_deref()).map_err(|e| fail(&e))?;
+        let ds = datastore::open(&cfg).map_err(|e| fail(&e))?;
+        Ok(self.store.get_or_init(|| ds).clone())
+    }
+
+    pub fn store(&self) -> Result<&dyn Datastore, CtlError> {
+        self.store_arc()?;
+        self.store
+            .get()
+            .map(|ds| ds.as_ref())
+            .ok_or_else(|| CtlError::new("datastore not open"))
+    }
+}
+
+#[derive(Parser)]
+#[command(
+    name = "brindlectl",
+    version,
+    about = "Manage brindle (Calico-compatible) resources and IPAM"
+)]
+pub struct Cli {
+    /// CalicoAPIConfig file (default /etc/brindle/brindlectl.cfg if it exists, else the
+    /// environment: DATASTORE_TYPE, ETCD_ENDPOINTS, ETCD_*_FILE, BRINDLE_EMBEDDED_PATH).
+    #[arg(short = 'c', long, global = true)]
+    config: Option<PathBuf>,
+    /// Namespace of namespaced resources (default: `default`).
+    #[arg(short = 'n', long, global = true)]
+    namespace: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create resources from a file or stdin (`-f -`); fails for existing ones.
+    Create {
+        #[arg(short = 'f', long = "filename")]
+        file: String,
+        /// Skip over resources that already exist.
+        #[arg(long)]
+        skip_exists: bool,
+    },
+    /// Replace existing resources from a file or stdin.
+    Replace {
+        #[arg(short = 'f', long = "filename")]
+        file: String,
+    },
+    /// Create or update resources from a file or stdin.
+    Apply {
+        #[arg(short = 'f', long = "filename")]
+        file: String,
+    },
+    /// Delete resources by file or by KIND NAME...
+    Delete {
+        #[arg(short = 'f', long = "filename")]
+        file: Option<String>,
+        kind: Option<String>,
+        names: Vec<String>,
+        /// Skip over resources that do not exist.
+        #[arg(short = 's', long)]
+        skip_not_exists: bool,
+    },
+    /// Print resources by file or by KIND [NAME...].
+    Get {
+        #[arg(short = 'f', long = "filename")]
+        file: Option<String>,
+        kind: Option<String>,
+        names: Vec<String>,
+        /// ps, wide, yaml or json.
+        #[arg(short = 'o', long, default_value = "ps")]
+        output: String,
+        /// List namespaced resources of every namespace.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+    },
+    /// Patch a resource in place with a JSON merge patch.
+    Patch {
+        kind: String,
+        name: String,
+        #[arg(short = 'p', long)]
+        patch: String,
+        /// Patch type; brindle applies every patch as a JSON merge patch (RFC 7386), which
+        /// is what calicoctl's default (strategic) does for Calico resources.
+        #[arg(short = 't', long = "type", default_value = "strategic")]
+        patch_type: String,
+    },
+    /// Set (key=value) or remove (key --remove) a label.
+    Label {
+        kind: String,
+        name: String,
+        label: String,
+        #[arg(long)]
+        overwrite: bool,
+        #[arg(long)]
+        remove: bool,
+    },
+    /// IP address management.
+    Ipam {
+        #[command(subcommand)]
+        command: IpamCommand,
+    },
+    /// This node.
+    Node {
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
+    /// Client and cluster versions.
+    Version,
+}
+
+#[derive(Subcommand)]
+enum IpamCommand {
+    /// Usage per pool (and block), or one address.
+    Show {
+        #[arg(long)]
+        show_blocks: bool,
+        #[arg(long)]
+        ip: Option<String>,
+    },
+    /// Release one address.
+    Release {
+        #[arg(long)]
+        ip: String,
+    },
+    /// Report leaked addresses and inconsistent IPAM records.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Whether brindle-node runs here, and its BGP peers.
+    Status {
+        /// The node's health endpoint.
+        #[arg(long, default_value = node::DEFAULT_HEALTH_ADDR)]
+        health: std::net::SocketAddr,
+        /// The node's control socket.
+        #[arg(long, default_value = crate::node_client::DEFAULT_CONTROL_SOCKET)]
+        control_socket: PathBuf,
+    },
+    /// Kernel, uplink driver, NIC profile (hw-profiles/) and every unmet requirement;
+    /// exit code 1 when one is unmet.
+    Checksystem {
+        /// The uplink (default: the interface of the default route).
+        #[arg(long)]
+        interface: Option<String>,
+        /// A node.toml whose `[hw]` table overrides the profile.
+        #[arg(long)]
+        node_config: Option<PathBuf>,
+    },
+}
+
+/// Runs brindlectl with `args` (including the program name). What goes to stdout is
+/// appended to `out`; `Err` holds the message for stderr (exit code 1).
+pub fn run<I, T>(args: I, out: &mut String) -> Result<(), CtlError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            out.push_str(&e.to_string());
+            return Ok(());
+        }
+        Err(e) => return Err(CtlError::new(e.to_string().trim_end().to_string())),
+    };
+    let session = Session::new(cli.config);
+    let ns = cli.namespace.as_deref();
+    match cli.command {
+        Command::Create { file, skip_exists } => crud::create_or_apply(
+            &session,
+            &file,
+            ns,
+            crud::Write::Create { skip_exists },
+            out,
+        ),
+        Command::Apply { file } => {
+            crud::create_or_apply(&session, &file, ns, crud::Write::Apply, out)
+        }
+        Command::Replace { file } => crud::replace(&session, &file, ns, out),
+        Command::Delete {
+            file,
+            kind,
+            names,
+            skip_not_exists,
+        } => {
+            let target = target(file.as_deref(), kind.as_deref(), &names)?;
+            crud::delete(&session, target, ns, skip_not_exists, out)
+        }
+        Command::Get {
+            file,
+            kind,
+            names,
+            output,
+            all_namespaces,
+        } => {
+            let output: crud::Output = output
+                .parse()
+                .map_err(|e| CtlError::new(format!("Failed to get resources: {e}")))?;
+            let target = target(file.as_deref(), kind.as_deref(), &names)?;
+            crud::get(&session, target, ns, all_namespaces, output, out)
+        }
+        Command::Patch {
+            kind,
+            name,
+            patch,
+            patch_type,
+        } => {
+            if !matches!(patch_type.as_str(), "strategic" | "merge") {
+                return Err(CtlError::new(format!(
+                    "Failed to execute command: patch type '{patch_type}' is not supported (brindle applies strategic and merge patches as JSON merge patches)"
+                )));
+            }
+            crud::patch(&session, &kind, &name, &patch, ns, out)
+        }
+        Command::Label {
+            kind,
+            name,
+            label,
+            overwrite,
+            remove,
+        } => {
+            let args = crud::LabelArgs {
+                kind: &kind,
+                name: &name,
+                label: &label,
+                overwrite,
+                remove,
+            };
+            crud::label(&session, args, ns, out)
+        }
+        Command::Ipam { command } => match command {
+            IpamCommand::Show { ip: Some(ip), .. } => ipam::show_ip(session.store_arc()?, &ip, out),
+            IpamCommand::Show {
+                ip: None,
+                show_blocks,
+            } => ipam::show(session.store_arc()?, show_blocks, out),
+            IpamCommand::Release { ip } => ipam::release(session.store_arc()?, &ip, out),
+            IpamCommand::Check => ipam::check(session.store_arc()?, out),
+        },
+        Command::Node { command } => match command {
+            NodeCommand::Status {
+                health,
+                control_socket,
+            } => node::status(health, &control_socket, out),
+            NodeCommand::Checksystem {
+                interface,
+                node_config,
+            } => node::checksystem(interface.as_deref(), node_config.as_deref(), out),
+        },
+        Command::Version => node::version(session.store(), out),
+    }
+}
+
+fn target<'a>(
+    file: Option<&'a str>,
+    kind: Option<&'a str>,
+    names: &'a [String],
+) -> Result<crud::Target<'a>, CtlError> {
+    match (file, kind) {
+        (Some(_), Some(_)) => Err(CtlError::new(
+            "Failed to execute command: give either -f FILE or KIND [NAME...], not both",
+        )),
+        (Some(f), None) => Ok(crud::Target::File(f)),
+        (None, Some(k)) => Ok(crud::Target::Named { kind: k, names }),
+        (None, None) => Err(CtlError::new(
+            "Failed to execute command: a resource type (KIND) or -f FILE is required",
+        )),
+    }
+}
