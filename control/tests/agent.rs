@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datastore::{keys, Datastore};
-use perf::cni::{netconf, CniPlugin};
-use perf::lab::{Lab, LabSpec};
+use lab::cni::{netconf, CniPlugin};
+use lab::{Lab, LabSpec};
 use resources::Resource;
 use serde_json::Value;
 

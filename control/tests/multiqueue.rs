@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use perf::lab::{Lab, LabSpec};
+use lab::{Lab, LabSpec};
 
 mod cluster;
 

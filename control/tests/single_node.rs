@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use perf::lab::{Lab, LabSpec};
+use lab::{Lab, LabSpec};
 use serde_json::Value;
 
 const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");

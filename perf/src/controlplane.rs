@@ -32,9 +32,9 @@ use std::time::{Duration, Instant};
 use datastore::Datastore;
 use serde::Serialize;
 
-use crate::cmd::{self, ChildGuard, CONFIG_TIMEOUT};
-use crate::cni::{netconf, CniPlugin};
-use crate::lab::{Lab, LabError, LabSpec};
+use lab::cmd::{self, ChildGuard, CONFIG_TIMEOUT};
+use lab::cni::{netconf, CniPlugin};
+use lab::{Lab, LabError, LabSpec};
 
 /// Bounds that keep a typo from starting a run of hours.
 pub const MAX_WORKLOADS: usize = 1000;
@@ -625,7 +625,7 @@ fn lab_name(tag: &str) -> String {
         "{tag}{pid}{}",
         std::char::from_digit(run as u32, 36).unwrap_or('0')
     );
-    name.chars().take(crate::lab::MAX_NAME_LEN).collect()
+    name.chars().take(lab::MAX_NAME_LEN).collect()
 }
 
 fn fnv1a32(bytes: &[u8]) -> u32 {
@@ -1197,6 +1197,6 @@ mod tests {
     fn lab_names_fit_the_lab_limit_and_differ_per_run() {
         let a = lab_name("cl");
         let b = lab_name("cl");
-        assert!(a.len() <= crate::lab::MAX_NAME_LEN && a != b, "{a} {b}");
+        assert!(a.len() <= lab::MAX_NAME_LEN && a != b, "{a} {b}");
     }
 }

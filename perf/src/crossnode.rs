@@ -38,11 +38,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cmd::{self, ChildGuard, CmdError, CONFIG_TIMEOUT};
 use crate::e2e::{self, Ratios, SideResult};
-use crate::lab::{LabError, MultiLab, MultiLabSpec, UPLINK_IF, WORKLOAD_GATEWAY};
 use crate::stats::{self, Latencies};
-use crate::udp::{SendReport, SinkReport};
+use lab::cmd::{self, ChildGuard, CmdError, CONFIG_TIMEOUT};
+use lab::udp::{SendReport, SinkReport};
+use lab::{LabError, MultiLab, MultiLabSpec, UPLINK_IF, WORKLOAD_GATEWAY};
 
 /// The core the generator and ping are pinned to.
 pub const GENERATOR_CPU: usize = 0;

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cmd::{self, ChildGuard};
-use crate::lab::{Forwarding, Lab, LabSpec};
+use crate::e2e_xdp::{Generator, XdpUdp};
 use crate::stats::{self, CpuTimes, Latencies};
-use crate::udp::{SendReport, SinkReport};
-use crate::xdpgen::{Generator, XdpUdp};
+use lab::cmd::{self, ChildGuard};
+use lab::udp::{SendReport, SinkReport};
+use lab::{Forwarding, Lab, LabSpec};
 
 /// The core the generator and ping are pinned to.
 pub const GENERATOR_CPU: usize = 0;
@@ -152,7 +152,7 @@ struct SideExtras {
 #[derive(Debug, thiserror::Error)]
 pub enum E2eError {
     #[error(transparent)]
-    Lab(#[from] crate::lab::LabError),
+    Lab(#[from] lab::LabError),
     #[error(transparent)]
     Command(#[from] cmd::CmdError),
     #[error("{what}: {source}")]
@@ -185,12 +185,12 @@ pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, E
         )));
     }
     for &size in sizes {
-        crate::udp::payload_len(size)
+        lab::udp::payload_len(size)
             .map_err(|e| E2eError::Run(format!("invalid sizes: {size}: {e}")))?;
-        if opts.generator == Generator::Xdp && size < crate::xdpgen::MIN_FRAME {
+        if opts.generator == Generator::Xdp && size < lab::xdpgen::MIN_FRAME {
             return Err(E2eError::Run(format!(
                 "invalid sizes: {size}: the xdp generator needs frames of at least {} bytes",
-                crate::xdpgen::MIN_FRAME
+                lab::xdpgen::MIN_FRAME
             )));
         }
     }
@@ -429,7 +429,7 @@ pub fn udp_run_with_generator(
         .work_dir
         .join(format!("sink-ready-{}", lab.spec().name));
     let (send, sink, busy, details) =
-        crate::xdpgen::xdp_between(&w1_ns, &w2_ns, w2_ip, &ready, &UdpParams::of(opts))?;
+        crate::e2e_xdp::xdp_between(&w1_ns, &w2_ns, w2_ip, &ready, &UdpParams::of(opts))?;
     Ok((send, sink, busy, Some(details)))
 }
 
@@ -775,7 +775,7 @@ pub fn markdown(report: &E2eReport) -> String {
             ));
         }
     }
-    out.push_str(&crate::xdpgen::markdown_details(report));
+    out.push_str(&crate::e2e_xdp::markdown_details(report));
     out
 }
 

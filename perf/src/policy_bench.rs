@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cmd::{self, ChildGuard};
-use crate::cni::{netconf, CniPlugin};
 use crate::crossnode::median;
-use crate::lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
 use crate::stats::{self, CpuTimes};
+use lab::cmd::{self, ChildGuard};
+use lab::cni::{netconf, CniPlugin};
+use lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
 
 /// The core the generator thread is pinned to.
 pub const GENERATOR_CPU: usize = 0;
@@ -118,7 +118,7 @@ impl std::str::FromStr for IptablesBackend {
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyBenchError {
     #[error(transparent)]
-    Lab(#[from] crate::lab::LabError),
+    Lab(#[from] lab::LabError),
     #[error(transparent)]
     Command(#[from] cmd::CmdError),
     #[error("{what}: {source}")]
@@ -478,14 +478,14 @@ fn set_ports(datagram: &mut [u8], (src, dst): (u16, u16)) {
 }
 
 fn send_raw(flood: &Flood) -> Result<SendCount, PolicyBenchError> {
-    let payload = crate::udp::payload_len(flood.frame_size)
+    let payload = lab::udp::payload_len(flood.frame_size)
         .map_err(|e| PolicyBenchError::Run(e.to_string()))?;
     // payload_len bounds the frame to 1518 bytes, so a datagram is at most 1500.
-    if !(1..=crate::udp::MAX_BATCH).contains(&flood.batch) {
+    if !(1..=lab::udp::MAX_BATCH).contains(&flood.batch) {
         return Err(PolicyBenchError::Invalid {
             field: "batch",
             value: flood.batch.to_string(),
-            reason: format!("must be between 1 and {}", crate::udp::MAX_BATCH),
+            reason: format!("must be between 1 and {}", lab::udp::MAX_BATCH),
         });
     }
     // SAFETY: plain socket(2); the descriptor is owned from here on.
@@ -1305,7 +1305,7 @@ pub fn validate(opts: &PolicyOptions) -> Result<(), PolicyBenchError> {
             "must be between 0 and 600 s",
         );
     }
-    if !(1..=crate::udp::MAX_BATCH).contains(&opts.batch) {
+    if !(1..=lab::udp::MAX_BATCH).contains(&opts.batch) {
         return invalid(
             "batch",
             opts.batch.to_string(),
@@ -1319,7 +1319,7 @@ pub fn validate(opts: &PolicyOptions) -> Result<(), PolicyBenchError> {
             "expected poll or interrupt",
         );
     }
-    crate::udp::payload_len(opts.frame_size).map_err(|e| PolicyBenchError::Run(e.to_string()))?;
+    lab::udp::payload_len(opts.frame_size).map_err(|e| PolicyBenchError::Run(e.to_string()))?;
     bench_rules(opts.rules, opts.port).map(|_| ())
 }
 

@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cmd::{self, ChildGuard};
 use crate::e2e::{self, io_err, E2eError, UdpParams, NODE_CPU};
-use crate::lab::{Lab, LabSpec};
+use lab::cmd::{self, ChildGuard};
+use lab::{Lab, LabSpec};
 
 /// Most idle workloads a run attaches (each costs the node a socket and an 8 MiB UMEM).
 pub const MAX_IDLE: usize = 2000;
@@ -200,7 +200,7 @@ struct IdleWorkloads {
 impl IdleWorkloads {
     fn up(lab: &Lab, count: usize) -> Result<IdleWorkloads, E2eError> {
         let netns = format!("{}-idle", lab.spec().name);
-        if crate::lab::netns_exists(&netns) {
+        if lab::netns_exists(&netns) {
             return Err(E2eError::Run(format!(
                 "network namespace {netns} already exists"
             )));
@@ -496,7 +496,7 @@ struct Outside {
 impl Outside {
     fn up(lab: &Lab) -> Result<Outside, E2eError> {
         let netns = format!("{}-out", lab.spec().name);
-        if crate::lab::netns_exists(&netns) {
+        if lab::netns_exists(&netns) {
             return Err(E2eError::Run(format!(
                 "network namespace {netns} already exists"
             )));
@@ -742,7 +742,7 @@ fn udp_from_outside(
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        let report: crate::udp::SendReport = serde_json::from_slice(&out.stdout)
+        let report: lab::udp::SendReport = serde_json::from_slice(&out.stdout)
             .map_err(|e| E2eError::Run(format!("udp-send printed no report: {e}")))?;
         sent += report.sent;
         secs = secs.max(report.secs);

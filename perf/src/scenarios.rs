@@ -44,13 +44,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cmd::{self, ChildGuard, CmdError};
-use crate::cni::CniPlugin;
 use crate::crossnode::{self, Encap};
 use crate::e2e;
-use crate::lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
 use crate::policy_bench::{ipset_name, IptablesBackend, ACCEPT_MARK};
 use crate::progress::Progress;
+use lab::cmd::{self, ChildGuard, CmdError};
+use lab::cni::CniPlugin;
+use lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
 
 /// The lab's ports for iperf3 and nginx (inside workload namespaces: no clash with the host).
 pub const IPERF_PORT: u16 = 5301;
@@ -395,7 +395,7 @@ pub fn workload_mtu(lab: LabKind) -> usize {
 
 /// The CNI network configuration the suite plugs every workload of `lab` on node `node` with.
 pub fn scenario_netconf(lab: LabKind, node: &str) -> String {
-    crate::cni::netconf(SCENARIO_NETWORK, &[], workload_mtu(lab) as u32, node)
+    lab::cni::netconf(SCENARIO_NETWORK, &[], workload_mtu(lab) as u32, node)
 }
 
 /// Where an agent-mode node keeps its state: the shared store and its control socket.
@@ -451,7 +451,7 @@ pub enum ScenarioError {
         reason: String,
     },
     #[error(transparent)]
-    Lab(#[from] crate::lab::LabError),
+    Lab(#[from] lab::LabError),
     #[error(transparent)]
     Command(#[from] CmdError),
     #[error(transparent)]
@@ -1221,11 +1221,11 @@ pub fn subnet_route_toml(spec: &MultiLabSpec, k: usize, other: usize) -> String 
         return String::new();
     }
     let other_ip = u32::from(spec.node_ip(other));
-    let mask = u32::MAX << (32 - crate::lab::MULTI_PREFIX_LEN);
+    let mask = u32::MAX << (32 - lab::MULTI_PREFIX_LEN);
     let subnet = Ipv4Addr::from(other_ip & mask);
     format!(
         "\n[[route]]\nprefix = \"{subnet}/{}\"\nvia = \"{}\"\nencap = \"none\"\n",
-        crate::lab::MULTI_PREFIX_LEN,
+        lab::MULTI_PREFIX_LEN,
         spec.gateway_for(k)
     )
 }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use perf::cni::{netconf, CniPlugin};
-use perf::lab::{MultiLab, MultiLabSpec};
+use lab::cni::{netconf, CniPlugin};
+use lab::{MultiLab, MultiLabSpec};
 use serde_json::Value;
 
 pub const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");
