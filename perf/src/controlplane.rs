@@ -22,7 +22,6 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::net::Ipv4Addr;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +33,7 @@ use serde::Serialize;
 
 use lab::cmd::{self, ChildGuard, CONFIG_TIMEOUT};
 use lab::cni::{netconf, CniPlugin};
+use lab::node::{self as brindle_node, NodeError, NodeLaunch, NodeProcess};
 use lab::{Lab, LabError, LabSpec};
 
 /// Bounds that keep a typo from starting a run of hours.
@@ -62,6 +62,8 @@ pub enum ControlplaneError {
     Lab(#[from] LabError),
     #[error(transparent)]
     Command(#[from] cmd::CmdError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -267,7 +269,7 @@ struct Cluster {
     bin_dir: PathBuf,
     kind: StoreKind,
     env: Vec<(String, String)>,
-    node: Option<ChildGuard>,
+    node: Option<NodeProcess>,
     node_log: Option<Arc<NodeLog>>,
     node_started: Option<Instant>,
     etcd: Option<ChildGuard>,
@@ -464,26 +466,23 @@ impl Cluster {
 
     /// Starts `brindle-node` in agent mode, its stderr followed by a [`NodeLog`].
     fn spawn_node(&mut self) -> Result<()> {
-        let bin = self.bin_dir.join("brindle-node");
         let started = Instant::now();
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.lab.node_netns()])
-            .arg(&bin)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(io_err(format!("starting {}", bin.display())))?;
-        let log = child.stderr.take().map(NodeLog::follow);
-        self.node = Some(ChildGuard::new("brindle-node", child));
-        self.node_log = log;
+        let mut node = NodeLaunch::new(
+            self.lab.node_netns(),
+            self.bin_dir.join("brindle-node"),
+            self.dir.join("node.log"),
+        )
+        .envs(self.env.iter().cloned())
+        .piped_stderr()
+        .spawn()?;
+        self.node_log = node.take_stderr().map(NodeLog::follow);
+        self.node = Some(node);
         self.node_started = Some(started);
         Ok(())
     }
 
     fn check_node_alive(&mut self) -> Result<()> {
-        if let Some(status) = self.node.as_mut().and_then(ChildGuard::try_wait) {
+        if let Some(status) = self.node.as_mut().and_then(NodeProcess::try_wait) {
             return Err(ControlplaneError::Run(format!(
                 "brindle-node exited ({status}); log:\n{}",
                 self.log_tail()
@@ -592,7 +591,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if let Some(node) = self.node.take() {
-            node.terminate(Duration::from_secs(10));
+            node.stop(brindle_node::STOP_GRACE);
         }
         for ns in self.containers.drain(..).rev() {
             let _ = cmd::run_unchecked(&["ip", "netns", "del", &ns], CONFIG_TIMEOUT);
@@ -639,17 +638,8 @@ fn fnv1a32(bytes: &[u8]) -> u32 {
 
 /// The node's stats document (see control's `stats` module: one JSON document per connection).
 fn fetch_stats(socket: &Path) -> Result<serde_json::Value> {
-    let conn = UnixStream::connect(socket)
-        .map_err(io_err(format!("connecting to {}", socket.display())))?;
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(io_err("socket timeout"))?;
-    let mut text = String::new();
-    // Bounded: the document is at most a few MB even with 60k failures listed.
-    conn.take(256 << 20)
-        .read_to_string(&mut text)
-        .map_err(io_err("reading stats"))?;
-    serde_json::from_str(&text)
-        .map_err(|e| ControlplaneError::Run(format!("bad stats document: {e}")))
+    brindle_node::read_stats(socket)
+        .map_err(|e| ControlplaneError::Run(format!("stats from {}: {e}", socket.display())))
 }
 
 /// Items the node's last apply reported as `missing` interfaces.

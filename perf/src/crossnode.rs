@@ -29,9 +29,7 @@
 //! RTT about fourfold, because a worker can then run on the core whose packet woke it; see
 //! [`CrossnodeOptions::node_cpus`] and BENCHMARKS.md.
 
-use std::io::Read;
 use std::net::Ipv4Addr;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,6 +39,7 @@ use serde::Serialize;
 use crate::e2e::{self, Ratios, SideResult};
 use crate::stats::{self, Latencies};
 use lab::cmd::{self, ChildGuard, CmdError, CONFIG_TIMEOUT};
+use lab::node::{NodeError, NodeLaunch, NodeProcess};
 use lab::udp::{SendReport, SinkReport};
 use lab::{LabError, MultiLab, MultiLabSpec, UPLINK_IF, WORKLOAD_GATEWAY};
 
@@ -284,6 +283,8 @@ pub enum CrossnodeError {
     Lab(#[from] LabError),
     #[error(transparent)]
     Command(#[from] CmdError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -479,7 +480,7 @@ fn run_side_in(
     let dir = opts.work_dir.join(side.name());
     std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
     // Declared after `lab`, so dropped (stopped) before the lab goes down.
-    let mut nodes: Vec<ChildGuard> = Vec::new();
+    let mut nodes: Vec<NodeProcess> = Vec::new();
     match side.forwarder {
         Forwarder::Kernel => {
             for (k, other) in [(1, 2), (2, 1)] {
@@ -500,15 +501,8 @@ fn run_side_in(
         Forwarder::Brindle => NODE_READY_TIMEOUT,
     };
     wait_until_reachable(&path, timeout, || {
-        for (i, node) in nodes.iter_mut().enumerate() {
-            if let Some(status) = node.try_wait() {
-                let log = dir.join(format!("node{}.log", i + 1));
-                return Err(CrossnodeError::Run(format!(
-                    "brindle-node {} exited ({status}) before forwarding; log: {}",
-                    i + 1,
-                    log_tail(&log)
-                )));
-            }
+        for node in nodes.iter_mut() {
+            node.check_running("before forwarding")?;
         }
         Ok(())
     })?;
@@ -533,8 +527,8 @@ fn run_side_in(
         evidence.tunnel_rx_packets_node2 = Some(link_rx_packets(&node2, TUNNEL_IF)?);
     }
     if side.forwarder == Forwarder::Brindle {
-        let node1_stats = fetch_node_stats(&dir.join("node1.sock"))?;
-        let node2_stats = fetch_node_stats(&dir.join("node2.sock"))?;
+        let node1_stats = nodes[0].stats()?;
+        let node2_stats = nodes[1].stats()?;
         evidence.brindle_forwarded_node1 = fastpath_counter(&node1_stats, "forwarded");
         evidence.brindle_ipip_encapsulated_node1 =
             fastpath_counter(&node1_stats, "ipip_encapsulated");
@@ -550,7 +544,7 @@ fn run_side_in(
 
     let (latencies, pings_sent) = ping_run(&path, opts)?;
     for (i, node) in nodes.into_iter().enumerate() {
-        if let Some(status) = node.terminate(NODE_STOP_GRACE) {
+        if let Some(status) = node.stop(NODE_STOP_GRACE) {
             if !status.success() {
                 eprintln!(
                     "brindle-node {} exited with {status} after SIGTERM; log in {}",
@@ -971,7 +965,7 @@ fn start_brindle_node(
     k: usize,
     other: usize,
     encap: Encap,
-) -> Result<ChildGuard, CrossnodeError> {
+) -> Result<NodeProcess, CrossnodeError> {
     let socket = dir.join(format!("node{k}.sock"));
     let lab_config = lab
         .node_config_toml(k, &opts.node_mode, &socket)
@@ -986,46 +980,11 @@ fn start_brindle_node(
         .map_err(io_err(format!("writing {}", config_path.display())))?;
     let log_path = dir.join(format!("node{k}.log"));
     let ns = lab.spec().node_spec(k).node_netns();
-    // SIGTERM to this pid reaches the node itself (see `spawn_in_netns_logged`).
-    let args = ["--config".as_ref(), config_path.as_os_str()];
-    let child = cmd::spawn_in_netns_logged(&ns, &opts.brindle_node, &args, &[], &log_path)?;
-    let mut node = ChildGuard::new(format!("brindle-node {k}"), child);
-    // Ready once its control socket answers.
-    let deadline = Instant::now() + NODE_READY_TIMEOUT;
-    loop {
-        if fetch_node_stats(&socket).is_ok() {
-            return Ok(node);
-        }
-        if let Some(status) = node.try_wait() {
-            return Err(CrossnodeError::Run(format!(
-                "brindle-node {k} exited ({status}) at start; log: {}",
-                log_tail(&log_path)
-            )));
-        }
-        if Instant::now() >= deadline || cmd::interrupted() {
-            return Err(CrossnodeError::Run(format!(
-                "brindle-node {k}'s control socket {} did not answer within \
-                 {NODE_READY_TIMEOUT:?}; log: {}",
-                socket.display(),
-                log_tail(&log_path)
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// One JSON document per connection from the node's control socket (see control::stats).
-fn fetch_node_stats(socket: &Path) -> Result<serde_json::Value, CrossnodeError> {
-    let what = format!("reading brindle-node stats from {}", socket.display());
-    let mut conn = UnixStream::connect(socket).map_err(io_err(what.clone()))?;
-    conn.set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(io_err(what.clone()))?;
-    let mut text = String::new();
-    // Bounded: a stats document is a few kilobytes.
-    Read::take(&mut conn, 4 << 20)
-        .read_to_string(&mut text)
-        .map_err(io_err(what.clone()))?;
-    serde_json::from_str(&text).map_err(|e| CrossnodeError::Run(format!("{what}: {e}")))
+    Ok(NodeLaunch::new(ns, &opts.brindle_node, log_path)
+        .label(format!("brindle-node {k}"))
+        .config(&config_path)
+        .control_socket(socket)
+        .start(NODE_READY_TIMEOUT)?)
 }
 
 fn fastpath_counter(stats: &serde_json::Value, name: &str) -> Option<u64> {
@@ -1428,15 +1387,6 @@ fn pid_tag() -> String {
         }
     }
     digits.iter().rev().take(5).collect()
-}
-
-fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let start = text.len().saturating_sub(2000);
-    let start = (start..text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len());
-    text[start..].trim().to_string()
 }
 
 #[cfg(test)]

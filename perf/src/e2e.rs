@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::e2e_xdp::{Generator, XdpUdp};
 use crate::stats::{self, CpuTimes, Latencies};
 use lab::cmd::{self, ChildGuard};
+use lab::node::{NodeError, NodeLaunch};
 use lab::udp::{SendReport, SinkReport};
 use lab::{Forwarding, Lab, LabSpec};
 
@@ -155,6 +156,8 @@ pub enum E2eError {
     Lab(#[from] lab::LabError),
     #[error(transparent)]
     Command(#[from] cmd::CmdError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -283,17 +286,15 @@ fn run_brindle_side(
     let config = lab.node_config_toml_pinned(&opts.node_mode, &socket, &[NODE_CPU]);
     std::fs::write(&config_path, config)
         .map_err(io_err(format!("writing {}", config_path.display())))?;
-    let mut node = start_node(&lab.node_netns(), brindle_node, &config_path, &log_path)?;
+    let mut node = NodeLaunch::new(lab.node_netns(), brindle_node, &log_path)
+        .config(&config_path)
+        .spawn()?;
 
-    wait_until_reachable(&lab, NODE_READY_TIMEOUT, || match node.try_wait() {
-        Some(status) => Err(E2eError::Run(format!(
-            "brindle-node exited ({status}) before forwarding; log: {}",
-            log_tail(&log_path)
-        ))),
-        None => Ok(()),
+    wait_until_reachable(&lab, NODE_READY_TIMEOUT, || {
+        Ok(node.check_running("before forwarding")?)
     })?;
     let result = measure_all(&lab, opts, sizes, "brindle");
-    let status = node.terminate(NODE_STOP_GRACE);
+    let status = node.stop(NODE_STOP_GRACE);
     let result = result?;
     if let Some(status) = status {
         if !status.success() {
@@ -537,24 +538,6 @@ pub fn udp_between(
 
     let sink = finish_udp_sink(sink, p.duration, ready)?;
     Ok((send, sink, busy))
-}
-
-/// Starts `brindle-node --config config` in `netns`, its output to `log_path`; the pid held is
-/// the node's own, so SIGTERM reaches it directly.
-pub(crate) fn start_node(
-    netns: &str,
-    brindle_node: &Path,
-    config: &Path,
-    log_path: &Path,
-) -> Result<ChildGuard, E2eError> {
-    let child = cmd::spawn_in_netns_logged(
-        netns,
-        brindle_node,
-        &["--config".as_ref(), config.as_os_str()],
-        &[],
-        log_path,
-    )?;
-    Ok(ChildGuard::new("brindle-node", child))
 }
 
 /// Starts `udp-sink` on `port` in `to_ns` (the `brindle-perf` at `exe`) and waits until it is
@@ -807,15 +790,6 @@ fn run_tag() -> String {
     digits.reverse();
     digits.push(std::char::from_digit(run, 36).unwrap_or('0'));
     digits.into_iter().collect()
-}
-
-fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let start = text.len().saturating_sub(2000);
-    let start = (start..text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len());
-    text[start..].trim().to_string()
 }
 
 #[cfg(test)]

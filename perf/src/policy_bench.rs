@@ -19,15 +19,16 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::crossnode::median;
 use crate::stats::{self, CpuTimes};
-use lab::cmd::{self, ChildGuard};
+use lab::cmd;
 use lab::cni::{netconf, CniPlugin};
+use lab::node::{NodeError, NodeLaunch, NodeProcess};
 use lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
 
 /// The core the generator thread is pinned to.
@@ -121,6 +122,8 @@ pub enum PolicyBenchError {
     Lab(#[from] lab::LabError),
     #[error(transparent)]
     Command(#[from] cmd::CmdError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -919,8 +922,7 @@ impl KernelSide {
 /// brindle-cni, the policy applied with brindlectl. Everything is removed on drop.
 struct BrindleSide {
     lab: MultiLab,
-    node: Option<ChildGuard>,
-    node_pid: i32,
+    node: Option<NodeProcess>,
     containers: Vec<String>,
     dir: PathBuf,
     bin_dir: PathBuf,
@@ -949,7 +951,6 @@ impl BrindleSide {
         let mut side = BrindleSide {
             lab,
             node: None,
-            node_pid: 0,
             containers: Vec::new(),
             dir,
             bin_dir: opts.bin_dir.clone(),
@@ -964,12 +965,15 @@ impl BrindleSide {
             sink_ns,
             sink_ip,
         });
-        side.wait_for(Duration::from_secs(20), "both workloads attached", |s| {
-            Ok(s.stats()?["ports"]
-                .as_array()
-                .map_or(0, |p| p.iter().filter(|p| p["kind"] == "workload").count())
-                == 2)
-        })?;
+        side.node()?
+            .wait_for(Duration::from_secs(20), "both workloads attached", |n| {
+                n.stats().is_ok_and(|s| {
+                    s["ports"]
+                        .as_array()
+                        .map_or(0, |p| p.iter().filter(|p| p["kind"] == "workload").count())
+                        == 2
+                })
+            })?;
         let file = side.dir.join("policy.yaml");
         std::fs::write(&file, policy_yaml(rules))
             .map_err(io_err(format!("writing {}", file.display())))?;
@@ -1011,86 +1015,36 @@ impl BrindleSide {
         ]
     }
 
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-
     fn start_node(&mut self, mode: &str) -> Result<(), PolicyBenchError> {
-        let log_path = self.dir.join("node.log");
-        let log = std::fs::File::create(&log_path)
-            .map_err(io_err(format!("creating {}", log_path.display())))?;
-        // `ip netns exec` execs the node, so the pid is brindle-node's own (for SIGSTOP/SIGTERM).
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.node_netns()])
-            .arg(self.bin_dir.join("brindle-node"))
-            .env("NODENAME", self.node_name())
-            .env("IP_AUTODETECTION_METHOD", "interface=eth0")
-            .env("CALICO_IPV4POOL_IPIP", "Never")
-            .env("BRINDLE_CONTROL_SOCKET", self.socket())
-            .env("BRINDLE_MODE", mode)
-            .env("BRINDLE_CORES", NODE_CPU.to_string())
-            .envs(self.datastore_env())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(io_err("starting brindle-node"))?;
-        self.node_pid = child.id() as i32;
-        self.node = Some(ChildGuard::new("brindle-node", child));
-        self.wait_for(Duration::from_secs(20), "the node's stats socket", |s| {
-            Ok(s.stats().is_ok())
-        })
+        let launch = NodeLaunch::new(
+            self.node_netns(),
+            self.bin_dir.join("brindle-node"),
+            self.dir.join("node.log"),
+        )
+        .env("NODENAME", self.node_name())
+        .env("IP_AUTODETECTION_METHOD", "interface=eth0")
+        .env("CALICO_IPV4POOL_IPIP", "Never")
+        .env(
+            "BRINDLE_CONTROL_SOCKET",
+            self.socket().display().to_string(),
+        )
+        .env("BRINDLE_MODE", mode)
+        .env("BRINDLE_CORES", NODE_CPU.to_string())
+        .envs(self.datastore_env())
+        .control_socket(self.socket());
+        self.node = Some(launch.start(Duration::from_secs(20))?);
+        Ok(())
     }
 
-    /// The node's stats (the control socket answers one JSON document per connection).
-    fn stats(&self) -> Result<serde_json::Value, PolicyBenchError> {
-        use std::io::Read;
-        let path = self.socket();
-        let mut conn = std::os::unix::net::UnixStream::connect(&path)
-            .map_err(io_err(format!("connecting to {}", path.display())))?;
-        conn.set_read_timeout(Some(Duration::from_secs(5)))
-            .map_err(io_err("SO_RCVTIMEO"))?;
-        let mut text = String::new();
-        conn.read_to_string(&mut text)
-            .map_err(io_err(format!("reading {}", path.display())))?;
-        serde_json::from_str(&text)
-            .map_err(|e| PolicyBenchError::Run(format!("bad stats from {}: {e}", path.display())))
+    fn node(&mut self) -> Result<&mut NodeProcess, PolicyBenchError> {
+        self.node.as_mut().ok_or_else(not_running)
     }
 
     fn policy_denied(&self) -> Result<u64, PolicyBenchError> {
-        let stats = self.stats()?;
+        let stats = self.node.as_ref().ok_or_else(not_running)?.stats()?;
         stats["fastpath"]["drops"]["policy_denied"]
             .as_u64()
             .ok_or_else(|| PolicyBenchError::Run(format!("no policy_denied counter in {stats}")))
-    }
-
-    fn wait_for(
-        &mut self,
-        within: Duration,
-        what: &str,
-        mut cond: impl FnMut(&mut Self) -> Result<bool, PolicyBenchError>,
-    ) -> Result<(), PolicyBenchError> {
-        let deadline = Instant::now() + within;
-        loop {
-            if cond(self).unwrap_or(false) {
-                return Ok(());
-            }
-            if let Some(status) = self.node.as_mut().and_then(|n| n.try_wait()) {
-                return Err(PolicyBenchError::Run(format!(
-                    "brindle-node exited ({status}) waiting for {what}; log:\n{}",
-                    self.log_tail()
-                )));
-            }
-            if Instant::now() >= deadline || cmd::interrupted() {
-                return Err(PolicyBenchError::Run(format!(
-                    "no {what} within {within:?}; log:\n{}",
-                    self.log_tail()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
     }
 
     /// A container namespace plugged in with brindle-cni ADD on `network`.
@@ -1125,19 +1079,21 @@ impl BrindleSide {
 
     /// SIGSTOP (`pause`) or SIGCONT: a stopped node does not compete for the cores.
     fn pause(&self, pause: bool) {
-        if self.node_pid > 0 {
-            let signal = if pause { libc::SIGSTOP } else { libc::SIGCONT };
-            // SAFETY: kill(2) on our own child's pid, which we have not reaped.
-            unsafe { libc::kill(self.node_pid, signal) };
+        if let Some(node) = &self.node {
+            node.signal(if pause { libc::SIGSTOP } else { libc::SIGCONT });
         }
     }
+}
+
+fn not_running() -> PolicyBenchError {
+    PolicyBenchError::Run("brindle-node is not running".into())
 }
 
 impl Drop for BrindleSide {
     fn drop(&mut self) {
         self.pause(false);
         if let Some(node) = self.node.take() {
-            let _ = node.terminate(NODE_STOP_GRACE);
+            let _ = node.stop(NODE_STOP_GRACE);
         }
         for ns in &self.containers {
             let _ = cmd::run_unchecked(&["ip", "netns", "del", ns], Duration::from_secs(10));

@@ -26,6 +26,7 @@ use serde::Serialize;
 
 use crate::e2e::{self, io_err, E2eError, UdpParams, NODE_CPU};
 use lab::cmd::{self, ChildGuard};
+use lab::node::NodeLaunch;
 use lab::{Lab, LabSpec};
 
 /// Most idle workloads a run attaches (each costs the node a socket and an 8 MiB UMEM).
@@ -264,13 +265,9 @@ fn measure(
     config.push_str(&idle_workloads_toml(idle));
     std::fs::write(&config_path, config)
         .map_err(io_err(format!("writing {}", config_path.display())))?;
-    let node = e2e::start_node(
-        &lab.node_netns(),
-        &opts.brindle_node,
-        &config_path,
-        &log_path,
-    )?;
-    let mut node = node;
+    let mut node = NodeLaunch::new(lab.node_netns(), &opts.brindle_node, &log_path)
+        .config(&config_path)
+        .spawn()?;
     // The two workloads, the uplink and every idle workload.
     let expected = 3 + idle;
     let started = Instant::now();
@@ -279,12 +276,7 @@ fn measure(
         if n >= expected && reachable(lab)? {
             break n;
         }
-        if let Some(status) = node.try_wait() {
-            return Err(E2eError::Run(format!(
-                "brindle-node exited ({status}); log: {}",
-                log_path.display()
-            )));
-        }
+        node.check_running("before forwarding")?;
         if started.elapsed() > NODE_READY_TIMEOUT || cmd::interrupted() {
             return Err(E2eError::Run(format!(
                 "brindle-node attached {n} of {expected} interfaces within {NODE_READY_TIMEOUT:?}; log: {}",
@@ -308,7 +300,7 @@ fn measure(
         port: opts.port,
     };
     let result = e2e::udp_between(&w1.netns, &w2.netns, w2.ip, &ready, &params);
-    node.terminate(NODE_STOP_GRACE);
+    node.stop(NODE_STOP_GRACE);
     let (send, sink, _) = result?;
     let secs = if send.secs > 0.0 { send.secs } else { f64::NAN };
     let run = ScaleRun {
@@ -639,12 +631,9 @@ fn measure_queues(
     );
     std::fs::write(&config_path, config)
         .map_err(io_err(format!("writing {}", config_path.display())))?;
-    let mut node = e2e::start_node(
-        &lab.node_netns(),
-        &opts.brindle_node,
-        &config_path,
-        &log_path,
-    )?;
+    let mut node = NodeLaunch::new(lab.node_netns(), &opts.brindle_node, &log_path)
+        .config(&config_path)
+        .spawn()?;
     let w1 = lab
         .workload(1)
         .cloned()
@@ -659,12 +648,7 @@ fn measure_queues(
         if out.status.success() {
             break;
         }
-        if let Some(status) = node.try_wait() {
-            return Err(E2eError::Run(format!(
-                "brindle-node exited ({status}); log: {}",
-                log_path.display()
-            )));
-        }
+        node.check_running("before forwarding")?;
         if started.elapsed() > NODE_READY_TIMEOUT || cmd::interrupted() {
             return Err(E2eError::Run(format!(
                 "the outside did not reach the workload; log: {}",
@@ -673,12 +657,12 @@ fn measure_queues(
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let workers = node.id().map_or(0, worker_threads);
+    let workers = node.pid().map_or(0, worker_threads);
     let ready = opts
         .work_dir
         .join(format!("sink-ready-{}", lab.spec().name));
     let result = udp_from_outside(&outside.netns, &w1.netns, w1.ip, &ready, cpus, opts);
-    node.terminate(NODE_STOP_GRACE);
+    node.stop(NODE_STOP_GRACE);
     let (sent, secs, received) = result?;
     let secs = if secs > 0.0 { secs } else { f64::NAN };
     let run = QueuesRun {

@@ -35,9 +35,7 @@
 //! wrk by `-d` and `--timeout`; every process by a timeout of its own.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::net::Ipv4Addr;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -50,6 +48,7 @@ use crate::policy_bench::{ipset_name, IptablesBackend, ACCEPT_MARK};
 use crate::progress::Progress;
 use lab::cmd::{self, ChildGuard, CmdError};
 use lab::cni::CniPlugin;
+use lab::node::{log_tail, NodeError, NodeLaunch, NodeProcess};
 use lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
 
 /// The lab's ports for iperf3 and nginx (inside workload namespaces: no clash with the host).
@@ -455,6 +454,8 @@ pub enum ScenarioError {
     #[error(transparent)]
     Command(#[from] CmdError),
     #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error(transparent)]
     Crossnode(#[from] crossnode::CrossnodeError),
     #[error(transparent)]
     Measure(#[from] e2e::E2eError),
@@ -756,7 +757,7 @@ impl Drop for Containers {
 /// A lab of one kind, wired for one forwarder; nodes are stopped before the lab goes down.
 struct RunningLab {
     // Field order is drop order: nodes first, then the containers, then the namespaces.
-    nodes: Vec<ChildGuard>,
+    nodes: Vec<NodeProcess>,
     containers: Containers,
     /// Agent-mode wiring: node `k`'s workloads (plugged by brindle-cni) are `pods[k - 1]`.
     /// Empty with the lab's own wiring (its workloads are the lab's).
@@ -825,23 +826,16 @@ impl RunningLab {
     }
 
     /// Whether every brindle node is still running.
-    fn nodes_alive(&mut self, dir: &Path) -> Result<(), ScenarioError> {
-        for (i, node) in self.nodes.iter_mut().enumerate() {
-            if let Some(status) = node.try_wait() {
-                let log = dir.join(format!("node{}.log", i + 1));
-                return Err(ScenarioError::Run(format!(
-                    "brindle-node {} exited ({status}); log: {}",
-                    i + 1,
-                    tail(&log)
-                )));
-            }
+    fn nodes_alive(&mut self) -> Result<(), ScenarioError> {
+        for node in self.nodes.iter_mut() {
+            node.check_running("while the lab runs")?;
         }
         Ok(())
     }
 
     fn stop(self) {
         for node in self.nodes {
-            node.terminate(NODE_STOP_GRACE);
+            node.stop(NODE_STOP_GRACE);
         }
     }
 }
@@ -913,13 +907,13 @@ fn bring_up(
             }
             return Ok(running);
         }
-        running.nodes_alive(dir)?;
+        running.nodes_alive()?;
         if Instant::now() >= deadline || cmd::interrupted() {
             return Err(ScenarioError::Run(format!(
                 "{} -> {} not reachable within {timeout:?}; node 1 log: {}",
                 from.netns,
                 to.ip,
-                tail(&dir.join("node1.log"))
+                log_tail(&dir.join("node1.log"))
             )));
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -974,9 +968,11 @@ fn bring_up_agent(
         };
         let env = agent_env(kind, &node_name(k), &opts.node_mode, &paths);
         let ns = node_netns(&running.built, k);
-        running
-            .nodes
-            .push(spawn_node(opts, &ns, &[], &env, dir, k)?);
+        running.nodes.push(
+            node_launch(opts, &ns, dir, k)
+                .envs(env)
+                .start(NODE_READY_TIMEOUT)?,
+        );
     }
     let cni = CniPlugin {
         bin_dir: opts.bin_dir.clone(),
@@ -1237,59 +1233,21 @@ fn start_node(
     config: &str,
     dir: &Path,
     k: usize,
-) -> Result<ChildGuard, ScenarioError> {
+) -> Result<NodeProcess, ScenarioError> {
     let config_path = dir.join(format!("node{k}.toml"));
     std::fs::write(&config_path, config)
         .map_err(io_err(format!("writing {}", config_path.display())))?;
-    let args = ["--config".into(), config_path.display().to_string()];
-    spawn_node(opts, ns, &args, &[], dir, k)
+    Ok(node_launch(opts, ns, dir, k)
+        .config(&config_path)
+        .start(NODE_READY_TIMEOUT)?)
 }
 
-/// Starts brindle-node `k` in `ns` with `args` and `env`, its output to `node<k>.log`; ready
-/// once its control socket (`node<k>.sock` in `dir`) answers.
-fn spawn_node(
-    opts: &ScenarioOptions,
-    ns: &str,
-    args: &[String],
-    env: &[(String, String)],
-    dir: &Path,
-    k: usize,
-) -> Result<ChildGuard, ScenarioError> {
-    let log_path = dir.join(format!("node{k}.log"));
-    // The pid held is the node's own (see `spawn_in_netns_logged`).
-    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
-    let child = cmd::spawn_in_netns_logged(ns, &opts.brindle_node(), &args, env, &log_path)?;
-    let mut node = ChildGuard::new(format!("brindle-node {k}"), child);
-    let socket = dir.join(format!("node{k}.sock"));
-    let deadline = Instant::now() + NODE_READY_TIMEOUT;
-    loop {
-        if control_socket_answers(&socket) {
-            return Ok(node);
-        }
-        if let Some(status) = node.try_wait() {
-            return Err(ScenarioError::Run(format!(
-                "brindle-node {k} exited ({status}) at start; log: {}",
-                tail(&log_path)
-            )));
-        }
-        if Instant::now() >= deadline || cmd::interrupted() {
-            return Err(ScenarioError::Run(format!(
-                "brindle-node {k}'s control socket did not answer within {NODE_READY_TIMEOUT:?}; log: {}",
-                tail(&log_path)
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The node's control socket sends one JSON document per connection once it runs.
-fn control_socket_answers(socket: &Path) -> bool {
-    let Ok(mut conn) = UnixStream::connect(socket) else {
-        return false;
-    };
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut first = [0u8; 1];
-    matches!(conn.read(&mut first), Ok(1))
+/// brindle-node `k` in `ns`, its output to `node<k>.log` and its control socket
+/// `node<k>.sock` in `dir`.
+fn node_launch(opts: &ScenarioOptions, ns: &str, dir: &Path, k: usize) -> NodeLaunch {
+    NodeLaunch::new(ns, opts.brindle_node(), dir.join(format!("node{k}.log")))
+        .label(format!("brindle-node {k}"))
+        .control_socket(dir.join(format!("node{k}.sock")))
 }
 
 fn run_all(commands: &[Vec<String>]) -> Result<(), ScenarioError> {
@@ -1304,12 +1262,6 @@ fn exec(ns: &str, args: &[&str], timeout: Duration) -> Result<std::process::Outp
     let mut full = vec!["ip", "netns", "exec", ns];
     full.extend_from_slice(args);
     cmd::run_interruptible(&full, timeout)
-}
-
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1818,7 +1770,7 @@ impl Nginx {
         wait_listening(ns, HTTP_PORT, &mut process).map_err(|e| {
             ScenarioError::Run(format!(
                 "{e}; nginx error log: {}",
-                tail(&dir.join("error.log"))
+                log_tail(&dir.join("error.log"))
             ))
         })?;
         Ok(Nginx { process, pid_file })
@@ -1913,7 +1865,7 @@ pub fn run(opts: &ScenarioOptions) -> Result<ScenariosReport, ScenarioError> {
                 let outcome = running
                     .ends(scenario.path)
                     .and_then(|(from, to)| measure(opts, scenario.test, &from, &to, &dir))
-                    .and_then(|m| running.nodes_alive(&dir).map(|()| m));
+                    .and_then(|m| running.nodes_alive().map(|()| m));
                 match outcome {
                     Ok(m) => match forwarding {
                         Forwarding::Kernel => results[i].kernel = Some(m),
