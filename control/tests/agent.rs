@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use datastore::{keys, Datastore};
 use lab::cni::{netconf, CniPlugin};
+use lab::node::{NodeLaunch, NodeProcess};
 use lab::{Lab, LabSpec};
 use resources::Resource;
 use serde_json::Value;
@@ -100,7 +101,7 @@ struct Cluster {
     lab: Lab,
     dir: PathBuf,
     env: Vec<(String, String)>,
-    node: Option<Child>,
+    node: Option<NodeProcess>,
     containers: Vec<String>,
     etcd: Option<Etcd>,
 }
@@ -162,27 +163,13 @@ impl Cluster {
     }
 
     fn start_node(&mut self) {
-        let log = std::fs::File::create(self.dir.join("node.log")).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.lab.node_netns(), NODE_BIN])
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn brindle-node");
-        self.node = Some(child);
-        let socket = self.dir.join("node.sock");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if control::stats::fetch(&socket).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "brindle-node (agent mode) did not become ready; log:\n{}",
-            self.log()
-        );
+        let launch = NodeLaunch::new(self.lab.node_netns(), NODE_BIN, self.dir.join("node.log"))
+            .envs(self.env.iter().cloned())
+            .control_socket(self.dir.join("node.sock"));
+        let node = launch
+            .start(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("brindle-node (agent mode) did not become ready: {e}"));
+        self.node = Some(node);
     }
 
     fn log(&self) -> String {
@@ -329,21 +316,14 @@ impl Cluster {
     }
 
     fn stats(&self) -> Value {
-        control::stats::fetch(&self.dir.join("node.sock")).expect("stats")
+        lab::node::read_stats(&self.dir.join("node.sock")).expect("stats")
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if let Some(mut child) = self.node.take() {
-            // SAFETY: our own child.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(node) = self.node.take() {
+            node.stop(Duration::from_secs(10));
         }
         for ns in &self.containers {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
