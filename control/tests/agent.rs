@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use datastore::{keys, Datastore};
 use lab::cni::{netconf, CniPlugin};
+use lab::etcd::EtcdMemberSpec;
 use lab::node::{NodeLaunch, NodeProcess};
 use lab::{Lab, LabSpec};
 use resources::Resource;
@@ -33,39 +34,19 @@ impl Etcd {
         let initial: Vec<String> = (0..size).map(|i| format!("m{i}={}", peer(i))).collect();
         let members = (0..size)
             .map(|i| {
-                Command::new("ip")
-                    .args([
-                        "netns",
-                        "exec",
-                        netns,
-                        "etcd",
-                        "--name",
-                        &format!("m{i}"),
-                        "--data-dir",
-                    ])
-                    .arg(data.join(format!("m{i}")))
-                    .args([
-                        "--listen-client-urls",
-                        &client(i),
-                        "--advertise-client-urls",
-                        &client(i),
-                    ])
-                    .args([
-                        "--listen-peer-urls",
-                        &peer(i),
-                        "--initial-advertise-peer-urls",
-                        &peer(i),
-                    ])
-                    .args([
-                        "--initial-cluster",
-                        &initial.join(","),
-                        "--initial-cluster-state",
-                        "new",
-                    ])
-                    .stdout(Stdio::null())
-                    .stderr(std::fs::File::create(dir.join(format!("etcd-m{i}.log"))).unwrap())
-                    .spawn()
-                    .expect("start etcd")
+                EtcdMemberSpec {
+                    netns: netns.to_string(),
+                    name: format!("m{i}"),
+                    data_dir: data.join(format!("m{i}")),
+                    client_url: client(i),
+                    peer_url: peer(i),
+                    initial_cluster: initial.join(","),
+                    token: None,
+                    fast_elections: false,
+                    log: dir.join(format!("etcd-m{i}.log")),
+                }
+                .spawn()
+                .expect("start etcd")
             })
             .collect();
         let client_url = (0..size).map(client).collect::<Vec<_>>().join(",");

@@ -6,15 +6,21 @@
 //!   namespace or not, and child processes stopped on every exit path.
 //! - [`node`]: a `brindle-node` process in a namespace: started with a log, waited for,
 //!   its stats read, signalled, stopped.
+//! - [`run`]: a tag for unique lab names, the host's load average.
 //! - [`cni`]: invoking `brindle-cni` the way a container runtime does.
+//! - [`etcd`]: etcd members on the loopback of the host or of a namespace.
+//! - [`felix`]: Felix-style iptables, the policy of the kernel baselines.
 //! - [`udp`]: `sendmmsg`/`recvmmsg` generator and sink, bounded by duration.
 //! - [`xdpgen`]: AF_XDP generator and sink with sequence numbers and one-way latency.
 
 pub mod cmd;
 pub mod cni;
+pub mod etcd;
+pub mod felix;
 pub mod multi;
 pub mod netns;
 pub mod node;
+pub mod run;
 pub mod udp;
 pub mod xdpgen;
 

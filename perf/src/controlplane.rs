@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,6 +33,7 @@ use serde::Serialize;
 
 use lab::cmd::{self, ChildGuard, CONFIG_TIMEOUT};
 use lab::cni::{netconf, CniPlugin};
+use lab::etcd::EtcdMemberSpec;
 use lab::node::{self as brindle_node, NodeError, NodeLaunch, NodeProcess};
 use lab::{Lab, LabError, LabSpec};
 
@@ -344,39 +345,15 @@ impl Cluster {
     }
 
     fn start_etcd(&mut self) -> Result<()> {
-        let data = self.dir.join("etcd");
-        let log = std::fs::File::create(self.dir.join("etcd.log"))
-            .map_err(io_err("creating etcd.log"))?;
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.lab.node_netns(),
-                "etcd",
-                "--name",
-                "bench",
-                "--data-dir",
-            ])
-            .arg(&data)
-            .args([
-                "--listen-client-urls",
-                ETCD_CLIENT_URL,
-                "--advertise-client-urls",
-                ETCD_CLIENT_URL,
-            ])
-            .args([
-                "--listen-peer-urls",
-                ETCD_PEER_URL,
-                "--initial-advertise-peer-urls",
-                ETCD_PEER_URL,
-            ])
-            .arg("--initial-cluster")
-            .arg(format!("bench={ETCD_PEER_URL}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(io_err("starting etcd (Debian package etcd-server)"))?;
+        let child = EtcdMemberSpec::single(
+            self.lab.node_netns(),
+            "bench",
+            self.dir.join("etcd"),
+            ETCD_CLIENT_URL,
+            ETCD_PEER_URL,
+            self.dir.join("etcd.log"),
+        )
+        .spawn()?;
         self.etcd = Some(ChildGuard::new("etcd", child));
         Ok(())
     }
@@ -608,22 +585,7 @@ impl Drop for Cluster {
 /// `<tag><pid in base 36><run>`: unique across processes and across runs of one process,
 /// at most 8 characters (the lab's limit).
 fn lab_name(tag: &str) -> String {
-    static RUNS: AtomicU64 = AtomicU64::new(0);
-    let run = RUNS.fetch_add(1, Ordering::Relaxed) % 36;
-    let mut pid = std::process::id();
-    let mut digits = Vec::new();
-    loop {
-        digits.push(std::char::from_digit(pid % 36, 36).unwrap_or('0'));
-        pid /= 36;
-        if pid == 0 {
-            break;
-        }
-    }
-    let pid: String = digits.iter().rev().collect();
-    let name = format!(
-        "{tag}{pid}{}",
-        std::char::from_digit(run as u32, 36).unwrap_or('0')
-    );
+    let name = format!("{tag}{}", lab::run::run_tag(5));
     name.chars().take(lab::MAX_NAME_LEN).collect()
 }
 

@@ -40,6 +40,7 @@ use crate::e2e::{self, Ratios, SideResult};
 use crate::stats::{self, Latencies};
 use lab::cmd::{self, ChildGuard, CmdError, CONFIG_TIMEOUT};
 use lab::node::{NodeError, NodeLaunch, NodeProcess};
+use lab::run::{pid_tag, LoadAverage};
 use lab::udp::{SendReport, SinkReport};
 use lab::{LabError, MultiLab, MultiLabSpec, UPLINK_IF, WORKLOAD_GATEWAY};
 
@@ -320,7 +321,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
     }
     std::fs::create_dir_all(&opts.work_dir)
         .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
-    let tag = pid_tag();
+    let tag = pid_tag(5);
     let mut report = CrossnodeReport {
         frame_size: opts.frame_size,
         duration_secs: opts.duration.as_secs_f64(),
@@ -331,7 +332,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
         ncpus: stats::online_cpus(),
         rounds: opts.rounds,
         kernel_ipip_method: None,
-        load_average_before: load_average(),
+        load_average_before: LoadAverage::read().and_then(|l| l.averages()),
         load_average_after: None,
         kernel_plain: None,
         kernel_ipip: None,
@@ -381,7 +382,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
             (Forwarder::Brindle, Encap::Ipip) => report.brindle_ipip = combined,
         }
     }
-    report.load_average_after = load_average();
+    report.load_average_after = LoadAverage::read().and_then(|l| l.averages());
     report.ratios = cross_ratios(&report);
     Ok(report)
 }
@@ -463,7 +464,7 @@ pub fn cross_ratios(report: &CrossnodeReport) -> CrossRatios {
 pub fn run_side(opts: &CrossnodeOptions, side: Side) -> Result<CrossSide, CrossnodeError> {
     std::fs::create_dir_all(&opts.work_dir)
         .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
-    run_side_in(opts, side, &pid_tag(), &mut None)
+    run_side_in(opts, side, &pid_tag(5), &mut None)
 }
 
 /// [`run_side`] with the lab name's tag; `method` is set as soon as the kernel IPIP side has
@@ -1367,28 +1368,6 @@ pub fn write_report(report: &CrossnodeReport, out: &Path) -> Result<PathBuf, Cro
     })
 }
 
-/// `/proc/loadavg`'s three averages.
-fn load_average() -> Option<[f64; 3]> {
-    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().ok());
-    Some([fields.next()??, fields.next()??, fields.next()??])
-}
-
-/// This process id in base 36 (at most 5 characters: pids stay below 36^5), so that lab
-/// names of concurrent runs differ.
-fn pid_tag() -> String {
-    let mut pid = std::process::id();
-    let mut digits = Vec::new();
-    loop {
-        digits.push(std::char::from_digit(pid % 36, 36).unwrap_or('0'));
-        pid /= 36;
-        if pid == 0 {
-            break;
-        }
-    }
-    digits.iter().rev().take(5).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1828,7 +1807,7 @@ mod tests {
 
     #[test]
     fn lab_names_fit_a_multi_node_lab() {
-        let tag = pid_tag();
+        let tag = pid_tag(5);
         assert!(!tag.is_empty() && tag.len() <= 5, "{tag}");
         for side in Side::ALL {
             let spec = MultiLabSpec::new(format!("{}{tag}", side.lab_prefix()), 2, 1);

@@ -208,7 +208,7 @@ pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, E
     }
     std::fs::create_dir_all(&opts.work_dir)
         .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
-    let tag = run_tag();
+    let tag = lab::run::run_tag(5);
     let sides = if opts.brindle_node.is_some() { 2 } else { 1 };
     let mut progress = crate::progress::Progress::new("e2e", sides);
     progress.step("kernel side");
@@ -771,25 +771,6 @@ pub fn write_report(report: &E2eReport, out: &Path) -> Result<PathBuf, E2eError>
             source: e.source,
         }
     })
-}
-
-/// This process id in base 36 (at most 5 characters) and a per-process run counter (1
-/// character), so that lab names are unique across processes and across runs in one process.
-fn run_tag() -> String {
-    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 36;
-    let mut pid = std::process::id();
-    let mut digits = Vec::new();
-    loop {
-        digits.push(std::char::from_digit(pid % 36, 36).unwrap_or('0'));
-        pid /= 36;
-        if pid == 0 {
-            break;
-        }
-    }
-    digits.reverse();
-    digits.push(std::char::from_digit(run, 36).unwrap_or('0'));
-    digits.into_iter().collect()
 }
 
 #[cfg(test)]

@@ -28,7 +28,9 @@ use crate::crossnode::median;
 use crate::stats::{self, CpuTimes};
 use lab::cmd;
 use lab::cni::{netconf, CniPlugin};
+use lab::felix::{self, ipset_name, ChainEnd, Dispatch, Iptables};
 use lab::node::{NodeError, NodeLaunch, NodeProcess};
+use lab::run::LoadAverage;
 use lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
 
 /// The core the generator thread is pinned to.
@@ -47,8 +49,6 @@ pub const SOURCE_NETWORK: &str = "polsrc";
 pub const SINK_NETWORK: &str = "polsink";
 /// A label nobody carries: the selector of a third of the non-matching rules.
 pub const OTHER_LABEL: &str = "polother";
-/// Calico's accept mark bit (Felix's default `IptablesMarkMask` starts with it).
-pub const ACCEPT_MARK: &str = "0x10000";
 /// Comment on the kernel side's end-of-tier drop, whose counter proves denials.
 const END_OF_TIER: &str = "polbench-end-of-tier-drop";
 const POLICY_NAME: &str = "polbench-1000";
@@ -313,11 +313,6 @@ pub fn policy_yaml(rules: &[BenchRule]) -> String {
     y
 }
 
-/// ipset name of a `has(<label>)` selector (Calico names its selector sets `cali40s:<hash>`).
-pub fn ipset_name(label: &str) -> String {
-    format!("cali40s:{label}")
-}
-
 /// Calico-style iptables for `iptables-restore --noflush`: FORWARD -> cali-FORWARD, which
 /// clears the accept mark and dispatches by interface to the from-workload chain of the source
 /// (conntrack first, then its profile: egress allowed) and the to-workload chain of the sink
@@ -325,39 +320,20 @@ pub fn ipset_name(label: &str) -> String {
 /// end-of-tier drop). In the policy chain each Allow rule sets the accept mark and the next
 /// rule returns on it, as Felix renders them.
 pub fn iptables_rules(rules: &[BenchRule], source_if: &str, sink_if: &str) -> String {
-    let fw = format!("cali-fw-{source_if}");
-    let tw = format!("cali-tw-{sink_if}");
-    let pi = format!("cali-pi-{POLICY_NAME}");
-    let pro = format!("cali-pro-{SOURCE_NETWORK}");
-    let mark = format!("{ACCEPT_MARK}/{ACCEPT_MARK}");
-    let mut t = String::from("*filter\n");
-    for chain in ["cali-FORWARD", &fw, &tw, &pi, &pro] {
-        let _ = writeln!(t, ":{chain} - [0:0]");
-    }
-    let lines = [
-        "-A FORWARD -j cali-FORWARD".to_string(),
-        format!("-A cali-FORWARD -j MARK --set-xmark 0x0/{ACCEPT_MARK}"),
-        format!("-A cali-FORWARD -i {source_if} -j {fw}"),
-        format!("-A cali-FORWARD -o {sink_if} -j {tw}"),
-        format!("-A cali-FORWARD -m mark --mark {mark} -j ACCEPT"),
-        format!("-A {fw} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
-        format!("-A {fw} -m conntrack --ctstate INVALID -j DROP"),
-        format!("-A {fw} -j {pro}"),
-        format!("-A {fw} -m mark --mark {mark} -j RETURN"),
-        format!("-A {fw} -j DROP"),
-        format!("-A {pro} -j MARK --set-xmark {mark}"),
-        format!("-A {pro} -m mark --mark {mark} -j RETURN"),
-        format!("-A {tw} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
-        format!("-A {tw} -m conntrack --ctstate INVALID -j DROP"),
-        format!("-A {tw} -j MARK --set-xmark 0x0/{ACCEPT_MARK}"),
-        format!("-A {tw} -j {pi}"),
-        format!("-A {tw} -m mark --mark {mark} -j RETURN"),
-        format!("-A {tw} -m comment --comment {END_OF_TIER} -j DROP"),
-    ];
-    for line in lines {
-        t.push_str(&line);
-        t.push('\n');
-    }
+    let fw = felix::from_workload_chain(source_if);
+    let tw = felix::to_workload_chain(sink_if);
+    let pi = felix::policy_chain(POLICY_NAME);
+    let pro = felix::profile_chain("pro", SOURCE_NETWORK);
+    let mut t = Iptables::new(["cali-FORWARD", &fw, &tw, &pi, &pro]);
+    t.hook("FORWARD");
+    t.forward(&[Dispatch::From(source_if), Dispatch::To(sink_if)]);
+    t.endpoint_chain(&fw, &pro, ChainEnd::default());
+    t.allow(&pro, "");
+    let end_of_tier = ChainEnd {
+        clear_mark: true,
+        drop_comment: Some(END_OF_TIER),
+    };
+    t.endpoint_chain(&tw, &pi, end_of_tier);
     for rule in rules {
         let proto = match rule.protocol {
             RuleProtocol::Tcp => "tcp",
@@ -375,14 +351,9 @@ pub fn iptables_rules(rules: &[BenchRule], source_if: &str, sink_if: &str) -> St
         } else {
             format!("-m multiport --dports {}:{}", rule.ports.0, rule.ports.1)
         };
-        let _ = writeln!(
-            t,
-            "-A {pi} -p {proto} -m {proto}{source} {ports} -j MARK --set-xmark {mark}"
-        );
-        let _ = writeln!(t, "-A {pi} -m mark --mark {mark} -j RETURN");
+        t.allow(&pi, &format!("-p {proto} -m {proto}{source} {ports}"));
     }
-    t.push_str("COMMIT\n");
-    t
+    t.render()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1231,13 +1202,6 @@ fn measure(ends: &Ends, opts: &PolicyOptions, flows: u64) -> Result<Measured, Po
     })
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 /// Validates the options that do not need the machine.
 pub fn validate(opts: &PolicyOptions) -> Result<(), PolicyBenchError> {
     let invalid = |field, value: String, reason: &str| {
@@ -1286,8 +1250,8 @@ pub fn run(opts: &PolicyOptions) -> Result<PolicyReport, PolicyBenchError> {
     let rules = bench_rules(opts.rules, opts.port)?;
     std::fs::create_dir_all(&opts.work_dir)
         .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
-    let loadavg_before = loadavg();
-    let tag = std::process::id() % 100_000;
+    let loadavg_before = LoadAverage::read().map(|l| l.line).unwrap_or_default();
+    let tag = lab::run::pid_tag(5);
     let brindle = BrindleSide::up(&format!("pb{tag}"), opts, &rules)?;
     let kernel = KernelSide::up(&format!("pk{tag}"), &rules, &opts.work_dir, opts.iptables)?;
     let brindle_ends = brindle
@@ -1356,7 +1320,7 @@ pub fn run(opts: &PolicyOptions) -> Result<PolicyReport, PolicyBenchError> {
         node_cpu: NODE_CPU,
         ncpus: stats::online_cpus(),
         loadavg_before,
-        loadavg_after: loadavg(),
+        loadavg_after: LoadAverage::read().map(|l| l.line).unwrap_or_default(),
         kernel_conntrack_max,
         kernel_proof,
         brindle_proof,
@@ -1443,7 +1407,7 @@ pub fn run_sweep(
             ..opts.clone()
         })?;
     }
-    let loadavg_before = loadavg();
+    let loadavg_before = LoadAverage::read().map(|l| l.line).unwrap_or_default();
     let mut points = Vec::with_capacity(counts.len());
     for (i, &rules) in counts.iter().enumerate() {
         eprintln!("rules sweep [{}/{}]: {rules} rules", i + 1, counts.len());
@@ -1465,7 +1429,7 @@ pub fn run_sweep(
         node_cpu: NODE_CPU,
         ncpus: stats::online_cpus(),
         loadavg_before,
-        loadavg_after: loadavg(),
+        loadavg_after: LoadAverage::read().map(|l| l.line).unwrap_or_default(),
         points,
     })
 }

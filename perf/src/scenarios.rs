@@ -44,11 +44,15 @@ use serde::Serialize;
 
 use crate::crossnode::{self, Encap};
 use crate::e2e;
-use crate::policy_bench::{ipset_name, IptablesBackend, ACCEPT_MARK};
+use crate::policy_bench::IptablesBackend;
 use crate::progress::Progress;
 use lab::cmd::{self, ChildGuard, CmdError};
 use lab::cni::CniPlugin;
+use lab::felix::{
+    from_workload_chain, ipset_name, to_workload_chain, ChainEnd, Dispatch, Iptables,
+};
 use lab::node::{log_tail, NodeError, NodeLaunch, NodeProcess};
+use lab::run::LoadAverage;
 use lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
 
 /// The lab's ports for iperf3 and nginx (inside workload namespaces: no clash with the host).
@@ -840,16 +844,6 @@ impl RunningLab {
     }
 }
 
-/// A short tag unique to this process and run: `<2 base-36 digits of the pid><run>`, so that
-/// lab names (`sc` + lab + side + tag) fit the 7 characters of a multi-node lab.
-fn run_tag() -> String {
-    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let digit = |n: u32| std::char::from_digit(n % 36, 36).unwrap_or('0');
-    let pid = std::process::id();
-    [digit(pid / 36), digit(pid), digit(run)].iter().collect()
-}
-
 /// `sc` + `o`/`l`/`i` + `k`/`b` + tag: namespaces of this suite start with `sc`.
 fn lab_name(kind: LabKind, forwarding: Forwarding, tag: &str) -> String {
     let k = match kind {
@@ -881,7 +875,7 @@ fn bring_up(
     ipip_method: &mut Option<crossnode::KernelIpip>,
 ) -> Result<RunningLab, ScenarioError> {
     std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    let name = lab_name(kind, forwarding, &run_tag());
+    let name = lab_name(kind, forwarding, &lab::run::run_tag(2));
     let agent = forwarding == Forwarding::Brindle && opts.wiring == Wiring::BrindleCni;
     let mut running = if agent {
         bring_up_agent(opts, kind, name, dir)?
@@ -1307,15 +1301,7 @@ const TO_HOST_ACCEPT_COMMENT: &str = "default-endpoint-to-host-action-accept";
 
 /// The chains of the network's profile: `cali-pri-<profile>` (ingress), `cali-pro-` (egress).
 fn profile_chain(direction: &str) -> String {
-    format!("cali-{direction}-{SCENARIO_NETWORK}")
-}
-
-fn to_workload_chain(interface: &str) -> String {
-    format!("cali-tw-{interface}")
-}
-
-fn from_workload_chain(interface: &str) -> String {
-    format!("cali-fw-{interface}")
+    lab::felix::profile_chain(direction, SCENARIO_NETWORK)
 }
 
 /// Every chain [`kernel_policy_iptables`] creates for `interfaces`, top-level ones first.
@@ -1353,68 +1339,44 @@ pub fn kernel_policy_chains(interfaces: &[String]) -> Vec<String> {
 ///   Felix renders it ("Return if to workload"); brindle lets the node reach its workloads the
 ///   same way.
 pub fn kernel_policy_iptables(interfaces: &[String]) -> String {
-    let mark = format!("{ACCEPT_MARK}/{ACCEPT_MARK}");
-    let clear_mark = format!("-j MARK --set-xmark 0x0/{ACCEPT_MARK}");
     let (pri, pro) = (profile_chain("pri"), profile_chain("pro"));
-    let mut t = String::from("*filter\n");
-    for chain in kernel_policy_chains(interfaces) {
-        t.push_str(&format!(":{chain} - [0:0]\n"));
-    }
-    let mut rule = |line: String| {
-        t.push_str(&line);
-        t.push('\n');
-    };
+    let mut t = Iptables::new(kernel_policy_chains(interfaces));
     for builtin in ["FORWARD", "INPUT", "OUTPUT"] {
-        rule(format!("-A {builtin} -j cali-{builtin}"));
+        t.hook(builtin);
     }
-    rule(format!("-A cali-FORWARD {clear_mark}"));
+    let dispatch: Vec<Dispatch> = interfaces
+        .iter()
+        .flat_map(|i| [Dispatch::From(i), Dispatch::To(i)])
+        .collect();
+    t.forward(&dispatch);
+    t.rule("cali-INPUT", "-i cali+ -j cali-wl-to-host");
+    t.clear_mark("cali-wl-to-host");
     for i in interfaces {
-        rule(format!(
-            "-A cali-FORWARD -i {i} -j {}",
-            from_workload_chain(i)
-        ));
-        rule(format!(
-            "-A cali-FORWARD -o {i} -j {}",
-            to_workload_chain(i)
-        ));
+        t.rule(
+            "cali-wl-to-host",
+            &format!("-i {i} -j {}", from_workload_chain(i)),
+        );
     }
-    rule(format!("-A cali-FORWARD -m mark --mark {mark} -j ACCEPT"));
-    rule("-A cali-INPUT -i cali+ -j cali-wl-to-host".into());
-    rule(format!("-A cali-wl-to-host {clear_mark}"));
+    t.rule(
+        "cali-wl-to-host",
+        &format!("-m comment --comment {TO_HOST_ACCEPT_COMMENT} -j ACCEPT"),
+    );
+    t.rule("cali-OUTPUT", "-o cali+ -j RETURN");
+    let no_profile = ChainEnd {
+        clear_mark: true,
+        drop_comment: Some(NO_PROFILE_DROP_COMMENT),
+    };
     for i in interfaces {
-        rule(format!(
-            "-A cali-wl-to-host -i {i} -j {}",
-            from_workload_chain(i)
-        ));
-    }
-    rule(format!(
-        "-A cali-wl-to-host -m comment --comment {TO_HOST_ACCEPT_COMMENT} -j ACCEPT"
-    ));
-    rule("-A cali-OUTPUT -o cali+ -j RETURN".into());
-    for i in interfaces {
-        for (chain, profile) in [(to_workload_chain(i), &pri), (from_workload_chain(i), &pro)] {
-            rule(format!(
-                "-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
-            ));
-            rule(format!("-A {chain} -m conntrack --ctstate INVALID -j DROP"));
-            rule(format!("-A {chain} {clear_mark}"));
-            rule(format!("-A {chain} -j {profile}"));
-            rule(format!("-A {chain} -m mark --mark {mark} -j RETURN"));
-            rule(format!(
-                "-A {chain} -m comment --comment {NO_PROFILE_DROP_COMMENT} -j DROP"
-            ));
-        }
+        t.endpoint_chain(&to_workload_chain(i), &pri, no_profile);
+        t.endpoint_chain(&from_workload_chain(i), &pro, no_profile);
     }
     let members = ipset_name(SCENARIO_NETWORK);
-    rule(format!(
-        "-A {pri} -m set --match-set {members} src -m comment --comment {MEMBER_ALLOW_COMMENT} \
-         -j MARK --set-xmark {mark}"
-    ));
-    rule(format!("-A {pri} -m mark --mark {mark} -j RETURN"));
-    rule(format!("-A {pro} -j MARK --set-xmark {mark}"));
-    rule(format!("-A {pro} -m mark --mark {mark} -j RETURN"));
-    t.push_str("COMMIT\n");
-    t
+    t.allow(
+        &pri,
+        &format!("-m set --match-set {members} src -m comment --comment {MEMBER_ALLOW_COMMENT}"),
+    );
+    t.allow(&pro, "");
+    t.render()
 }
 
 /// One node's workloads as the rules see them.
@@ -1828,7 +1790,7 @@ pub fn run(opts: &ScenarioOptions) -> Result<ScenariosReport, ScenarioError> {
         .collect();
     let mut progress = Progress::new("scenarios", scenarios.len() * 2);
     let mut ipip_method = None;
-    let load_average_before = load_average();
+    let load_average_before = LoadAverage::read().map(|l| l.minutes());
     let mut labs = Vec::new();
     for &kind in &opts.labs {
         let indices: Vec<usize> = (0..scenarios.len())
@@ -1903,7 +1865,7 @@ pub fn run(opts: &ScenarioOptions) -> Result<ScenariosReport, ScenarioError> {
         kernel_ipip_method: ipip_method,
         labs,
         load_average_before,
-        load_average_after: load_average(),
+        load_average_after: LoadAverage::read().map(|l| l.minutes()),
         elapsed_secs: started.elapsed().as_secs_f64(),
         scenarios: results,
     })
@@ -1921,12 +1883,6 @@ fn error_slot(result: &mut ScenarioResult, forwarding: Forwarding) -> &mut Optio
         Forwarding::Kernel => &mut result.kernel_error,
         Forwarding::Brindle => &mut result.brindle_error,
     }
-}
-
-fn load_average() -> Option<String> {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2068,6 +2024,7 @@ pub fn write_report(report: &ScenariosReport, out: &Path) -> Result<PathBuf, Sce
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lab::felix::ACCEPT_MARK;
 
     const AB: &str = "This is ApacheBench, Version 2.3 <$Revision: 1903618 $>\n\
 Server Software:        nginx/1.22.1\nDocument Length:        612 bytes\n\n\
@@ -2410,7 +2367,7 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
 
     #[test]
     fn lab_names_fit_and_start_with_sc() {
-        let name = lab_name(LabKind::Ipip, Forwarding::Brindle, &run_tag());
+        let name = lab_name(LabKind::Ipip, Forwarding::Brindle, &lab::run::run_tag(2));
         assert!(name.starts_with("scib"), "{name}");
         assert!(multi_spec(LabKind::Ipip, name).validate().is_ok());
         assert_eq!(multi_spec(LabKind::Ipip, "x".into()).routed_nodes, 1);

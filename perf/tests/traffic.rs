@@ -12,15 +12,9 @@ use perf::e2e::{self, E2eOptions};
 
 const PERF: &str = env!("CARGO_BIN_EXE_brindle-perf");
 
+/// `letter` and this process id in base 36: parallel test binaries never share namespaces.
 fn unique_name(letter: char) -> String {
-    let mut pid = std::process::id();
-    let mut digits = Vec::new();
-    while pid > 0 {
-        digits.push(std::char::from_digit(pid % 36, 36).unwrap());
-        pid /= 36;
-    }
-    digits.push(letter);
-    digits.iter().rev().collect()
+    format!("{letter}{}", lab::run::pid_tag(5))
 }
 
 fn kernel_lab(letter: char) -> Lab {
