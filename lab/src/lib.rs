@@ -10,6 +10,7 @@
 //! - [`cni`]: invoking `brindle-cni` the way a container runtime does.
 //! - [`etcd`]: etcd members on the loopback of the host or of a namespace.
 //! - [`felix`]: Felix-style iptables, the policy of the kernel baselines.
+//! - [`ping`]: one echo to see whether a path is up; RTTs from a ping run.
 //! - [`udp`]: `sendmmsg`/`recvmmsg` generator and sink, bounded by duration.
 //! - [`xdpgen`]: AF_XDP generator and sink with sequence numbers and one-way latency.
 
@@ -20,6 +21,7 @@ pub mod felix;
 pub mod multi;
 pub mod netns;
 pub mod node;
+pub mod ping;
 pub mod run;
 pub mod udp;
 pub mod xdpgen;

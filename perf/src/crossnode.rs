@@ -1046,12 +1046,7 @@ fn wait_until_reachable(
     let started = Instant::now();
     let max_attempts = timeout.as_secs().max(1) * 4;
     for _ in 0..max_attempts {
-        let out = exec(
-            &path.from_ns,
-            &["ping", "-c", "1", "-W", "1", &target],
-            Duration::from_secs(3),
-        )?;
-        if out.status.success() {
+        if lab::ping::answers(&path.from_ns, path.to_ip)? {
             return Ok(());
         }
         still_ok()?;

@@ -319,12 +319,7 @@ fn wait_until_reachable(
     let started = Instant::now();
     let max_attempts = timeout.as_secs().max(1) * 4;
     for _ in 0..max_attempts {
-        let out = lab.exec_timeout(
-            &w1.0,
-            &["ping", "-c", "1", "-W", "1", &target],
-            Duration::from_secs(3),
-        )?;
-        if out.status.success() {
+        if lab::ping::answers(&w1.0, w2.1)? {
             return Ok(());
         }
         still_ok()?;
@@ -635,7 +630,7 @@ pub fn ping_between(
         timeout,
     )?;
     let mut latencies = Latencies::new();
-    for rtt in stats::parse_ping_output(&String::from_utf8_lossy(&out.stdout)) {
+    for rtt in lab::ping::parse_ping_output(&String::from_utf8_lossy(&out.stdout)) {
         latencies.record(rtt);
     }
     Ok((latencies, pings))

@@ -331,13 +331,7 @@ fn reachable(lab: &Lab) -> Result<bool, E2eError> {
     let (Some(w1), Some(w2)) = (lab.workload(1), lab.workload(2)) else {
         return Err(E2eError::Run("the lab needs two workloads".into()));
     };
-    let target = w2.ip.to_string();
-    let out = lab.exec_timeout(
-        &w1.netns,
-        &["ping", "-c", "1", "-W", "1", &target],
-        Duration::from_secs(3),
-    )?;
-    Ok(out.status.success())
+    Ok(lab::ping::answers(&w1.netns, w2.ip)?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -640,12 +634,7 @@ fn measure_queues(
         .ok_or_else(|| E2eError::Run("the lab needs a workload".into()))?;
     let started = Instant::now();
     loop {
-        let out = lab.exec_timeout(
-            &outside.netns,
-            &["ping", "-c", "1", "-W", "1", &w1.ip.to_string()],
-            Duration::from_secs(3),
-        )?;
-        if out.status.success() {
+        if lab::ping::answers(&outside.netns, w1.ip)? {
             break;
         }
         node.check_running("before forwarding")?;

@@ -890,12 +890,7 @@ fn bring_up(
     };
     let deadline = Instant::now() + timeout;
     loop {
-        let out = exec(
-            &from.netns,
-            &["ping", "-c", "1", "-W", "1", &to.ip.to_string()],
-            Duration::from_secs(3),
-        )?;
-        if out.status.success() {
+        if lab::ping::answers(&from.netns, to.ip)? {
             if let Some(rules) = &running.kernel_policy {
                 rules.prove(&from, &to)?;
             }
@@ -1447,16 +1442,9 @@ impl KernelPolicyRules {
             .iter()
             .find(|n| n.workloads.iter().any(|(_, ip)| *ip == to.ip))
             .ok_or_else(|| not_live(format!("no policed workload has address {}", to.ip)))?;
-        let ping = |ns: &str| {
-            exec(
-                ns,
-                &["ping", "-c", "1", "-W", "1", &to.ip.to_string()],
-                Duration::from_secs(3),
-            )
-        };
         let allowed = || rule_packets(&node.netns, &profile_chain("pri"), MEMBER_ALLOW_COMMENT);
         let before = allowed()?;
-        if !ping(&from.netns)?.status.success() {
+        if !lab::ping::answers(&from.netns, to.ip)? {
             return Err(not_live(format!("{} -> {} unanswered", from.netns, to.ip)));
         }
         let after = allowed()?;
