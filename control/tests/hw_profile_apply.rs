@@ -30,9 +30,7 @@ impl Rig {
             lab.node_config_toml("poll", &socket)
         );
         std::fs::write(dir.join("node.toml"), config).unwrap();
-        let node = NodeLaunch::new(lab.node_netns(), NODE_BIN, dir.join("node.log"))
-            .config(&dir.join("node.toml"))
-            .control_socket(&socket)
+        let node = NodeLaunch::file_mode(lab.node_netns(), NODE_BIN, &dir)
             .start(Duration::from_secs(15))
             .unwrap_or_else(|e| panic!("brindle-node did not become ready: {e}"));
         Rig {

@@ -138,10 +138,7 @@ impl Rig {
             self.lab.node_config_toml("interrupt", &self.socket)
         );
         std::fs::write(self.dir.join("node.toml"), config).unwrap();
-        let launch = NodeLaunch::new(self.lab.node_netns(), NODE_BIN, self.dir.join("node.log"))
-            .config(&self.dir.join("node.toml"))
-            .control_socket(&self.socket);
-        let node = launch
+        let node = NodeLaunch::file_mode(self.lab.node_netns(), NODE_BIN, &self.dir)
             .start(Duration::from_secs(15))
             .unwrap_or_else(|e| panic!("brindle-node did not become ready: {e}"));
         self.node = Some(node);

@@ -49,10 +49,7 @@ impl Rig {
     }
 
     fn start_node(&mut self) {
-        let launch = NodeLaunch::new(self.lab.node_netns(), NODE_BIN, self.dir.join("node.log"))
-            .config(&self.dir.join("node.toml"))
-            .control_socket(&self.socket);
-        let node = launch
+        let node = NodeLaunch::file_mode(self.lab.node_netns(), NODE_BIN, &self.dir)
             .start(Duration::from_secs(15))
             .unwrap_or_else(|e| panic!("brindle-node did not become ready: {e}"));
         self.node = Some(node);

@@ -95,6 +95,14 @@ impl NodeLaunch {
         }
     }
 
+    /// File mode laid out in one directory: `--config <dir>/node.toml`, the log
+    /// `<dir>/node.log`, the control socket `<dir>/node.sock`.
+    pub fn file_mode(netns: impl Into<String>, binary: impl Into<PathBuf>, dir: &Path) -> Self {
+        NodeLaunch::new(netns, binary, dir.join("node.log"))
+            .config(&dir.join("node.toml"))
+            .control_socket(dir.join("node.sock"))
+    }
+
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = label.into();
         self
