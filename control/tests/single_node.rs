@@ -19,7 +19,6 @@ const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");
 struct Rig {
     lab: Lab,
     dir: PathBuf,
-    socket: PathBuf,
     node: Option<NodeProcess>,
 }
 
@@ -41,7 +40,6 @@ impl Rig {
         let mut rig = Rig {
             lab,
             dir,
-            socket,
             node: None,
         };
         rig.start_node();
