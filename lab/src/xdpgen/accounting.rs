@@ -1,7 +1,9 @@
 //! Accounting: sequence gaps, late frames, loss and one-way latency.
 
-use super::*;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
 
+use super::LATENCY_MAX_NS;
 /// Loss and reordering from sequence numbers, in constant memory.
 ///
 /// A frame whose sequence number is below the highest seen so far arrived late: it counts as

@@ -1,7 +1,12 @@
 //! Frames: one Ethernet/IPv4/UDP template per run, a stamp written per frame.
 
-use super::*;
+use std::net::Ipv4Addr;
 
+use super::{
+    invalid, XdpGenError, ETHERTYPE_IPV4, ETH_LEN, IPV4_LEN, MIN_FRAME, PROTO_UDP, STAMP_AT,
+    STAMP_LEN, STAMP_MAGIC, UDP_CSUM_AT, UDP_LEN,
+};
+use crate::udp::MAX_FRAME;
 /// Addresses and size of the generated frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameSpec {
@@ -189,6 +194,7 @@ pub fn monotonic_ns() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xdpgen::{arp_reply, SOURCE_PORT};
     use fastpath::wire::{ipv4, udp};
 
     fn spec(frame_size: usize) -> FrameSpec {

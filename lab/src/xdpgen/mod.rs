@@ -16,19 +16,10 @@
 //! Every namespace of a host shares CLOCK_MONOTONIC, so `receive time - stamp` is the
 //! one-way latency including the generator's own TX path.
 
-use std::io::Write as _;
-use std::net::{Ipv4Addr, UdpSocket};
-use std::num::NonZeroU32;
-use std::os::fd::AsRawFd;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::net::Ipv4Addr;
+use std::time::Duration;
 
-use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
-use xsk_rs::config::{BindFlags, FrameSize, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
-use xsk_rs::{FrameDesc, Socket, Umem};
-
-use crate::udp::{FRAME_OVERHEAD, MAX_FRAME};
+use crate::udp::FRAME_OVERHEAD;
 
 /// The first two bytes of every stamped payload.
 pub const STAMP_MAGIC: [u8; 2] = *b"BX";

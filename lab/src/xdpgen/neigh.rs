@@ -1,7 +1,10 @@
 //! Interfaces and neighbours: the MAC and next hop the generator addresses its frames to.
 
-use super::*;
+use std::net::{Ipv4Addr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
+use super::{invalid, io, XdpGenError};
 pub(crate) fn check_dev(dev: &str) -> Result<(), XdpGenError> {
     let ok = !dev.is_empty()
         && dev.len() < libc::IFNAMSIZ

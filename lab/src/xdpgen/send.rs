@@ -1,7 +1,18 @@
 //! The generator: a TX-only AF_XDP socket, sending flat out or at a rate.
 
-use super::*;
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::num::NonZeroU32;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+use xsk_rs::config::{BindFlags, FrameSize, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
+use xsk_rs::{FrameDesc, Socket, Umem};
+
+use super::frame::{monotonic_ns, FrameSpec, FrameTemplate};
+use super::neigh::{format_mac, interface_ipv4, interface_mac, resolve_next_hop};
+use super::{invalid, XdpGenError, MAX_BATCH, SEND_FRAMES, SOURCE_PORT, UMEM_FRAME_SIZE};
 #[derive(Clone, Debug)]
 pub struct SendOptions {
     pub dev: String,

@@ -1,7 +1,18 @@
 //! The sink: fastpath's XDP program on the interface, every frame to AF_XDP, ARP answered.
 
-use super::*;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
+use super::accounting::{LatencyRecorder, LatencySummary, SeqTracker};
+use super::frame::{monotonic_ns, parse_stamp};
+use super::neigh::{check_dev, interface_ipv4, interface_mac};
+use super::{
+    invalid, io, XdpGenError, ETHERTYPE_ARP, ETH_LEN, MAX_SINK_QUEUES, SINK_BUSY_RETRY,
+    SINK_POLL_MS, STAMP_AT,
+};
 #[derive(Clone, Debug)]
 pub struct SinkOptions {
     pub dev: String,
