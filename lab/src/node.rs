@@ -386,12 +386,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("lab-node-exit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("node.log");
-        // No namespace needed to test the waiting: `sh` stands in for the node, run directly.
-        let mut launch = NodeLaunch::new("", "/bin/sh", &log)
+        // No namespace (an empty name) needed to test the waiting: `sh` stands in for the node.
+        let launch = NodeLaunch::new("", "/bin/sh", &log)
             .arg("-c")
             .arg("echo cannot attach >&2; exit 3")
             .control_socket(dir.join("none.sock"));
-        launch.netns.clear();
         let err = launch
             .start(Duration::from_secs(5))
             .err()
