@@ -24,6 +24,7 @@ pub mod node;
 pub mod ping;
 pub mod run;
 pub mod udp;
+mod wiring;
 pub mod xdpgen;
 
 pub use multi::*;

@@ -7,9 +7,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::netns::{
-    delete_netns, disable_offloads, ip, netns_exists, sysctl, toml_str, Lab, LabError, LabSpec,
-    MAX_NAME_LEN, UPLINK_IF,
+    delete_netns, netns_exists, toml_str, Lab, LabError, LabSpec, MAX_NAME_LEN, UPLINK_IF,
 };
+use crate::wiring::{disable_offloads, ip, sysctl};
 
 /// The segment the nodes' uplinks share: node `k` is `10.98.0.k/24`.
 pub const SEGMENT_BASE: Ipv4Addr = Ipv4Addr::new(10, 98, 0, 0);
