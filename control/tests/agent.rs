@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datastore::{keys, Datastore};
-use perf::cni::{netconf, CniPlugin};
-use perf::lab::{Lab, LabSpec};
+use lab::cni::{netconf, CniPlugin};
+use lab::etcd::EtcdMemberSpec;
+use lab::node::{NodeLaunch, NodeProcess};
+use lab::{Lab, LabSpec};
 use resources::Resource;
 use serde_json::Value;
 
@@ -32,39 +34,19 @@ impl Etcd {
         let initial: Vec<String> = (0..size).map(|i| format!("m{i}={}", peer(i))).collect();
         let members = (0..size)
             .map(|i| {
-                Command::new("ip")
-                    .args([
-                        "netns",
-                        "exec",
-                        netns,
-                        "etcd",
-                        "--name",
-                        &format!("m{i}"),
-                        "--data-dir",
-                    ])
-                    .arg(data.join(format!("m{i}")))
-                    .args([
-                        "--listen-client-urls",
-                        &client(i),
-                        "--advertise-client-urls",
-                        &client(i),
-                    ])
-                    .args([
-                        "--listen-peer-urls",
-                        &peer(i),
-                        "--initial-advertise-peer-urls",
-                        &peer(i),
-                    ])
-                    .args([
-                        "--initial-cluster",
-                        &initial.join(","),
-                        "--initial-cluster-state",
-                        "new",
-                    ])
-                    .stdout(Stdio::null())
-                    .stderr(std::fs::File::create(dir.join(format!("etcd-m{i}.log"))).unwrap())
-                    .spawn()
-                    .expect("start etcd")
+                EtcdMemberSpec {
+                    netns: netns.to_string(),
+                    name: format!("m{i}"),
+                    data_dir: data.join(format!("m{i}")),
+                    client_url: client(i),
+                    peer_url: peer(i),
+                    initial_cluster: initial.join(","),
+                    token: None,
+                    fast_elections: false,
+                    log: dir.join(format!("etcd-m{i}.log")),
+                }
+                .spawn()
+                .expect("start etcd")
             })
             .collect();
         let client_url = (0..size).map(client).collect::<Vec<_>>().join(",");
@@ -100,7 +82,7 @@ struct Cluster {
     lab: Lab,
     dir: PathBuf,
     env: Vec<(String, String)>,
-    node: Option<Child>,
+    node: Option<NodeProcess>,
     containers: Vec<String>,
     etcd: Option<Etcd>,
 }
@@ -162,27 +144,13 @@ impl Cluster {
     }
 
     fn start_node(&mut self) {
-        let log = std::fs::File::create(self.dir.join("node.log")).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.lab.node_netns(), NODE_BIN])
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn brindle-node");
-        self.node = Some(child);
-        let socket = self.dir.join("node.sock");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if control::stats::fetch(&socket).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "brindle-node (agent mode) did not become ready; log:\n{}",
-            self.log()
-        );
+        let launch = NodeLaunch::new(self.lab.node_netns(), NODE_BIN, self.dir.join("node.log"))
+            .envs(self.env.iter().cloned())
+            .control_socket(self.dir.join("node.sock"));
+        let node = launch
+            .start(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("brindle-node (agent mode) did not become ready: {e}"));
+        self.node = Some(node);
     }
 
     fn log(&self) -> String {
@@ -329,21 +297,14 @@ impl Cluster {
     }
 
     fn stats(&self) -> Value {
-        control::stats::fetch(&self.dir.join("node.sock")).expect("stats")
+        lab::node::read_stats(&self.dir.join("node.sock")).expect("stats")
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if let Some(mut child) = self.node.take() {
-            // SAFETY: our own child.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(node) = self.node.take() {
+            node.stop(Duration::from_secs(10));
         }
         for ns in &self.containers {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();

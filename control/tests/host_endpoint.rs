@@ -180,9 +180,10 @@ fn a_host_endpoint_polices_the_nodes_own_traffic_keeps_failsafe_ports_and_fails_
         "enforced again\n{}",
         cluster.logs()
     );
-    let mut child = cluster.nodes[0].take().expect("node process");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let mut node = cluster.nodes[0].take().expect("node process");
+    assert!(node.signal(libc::SIGKILL));
+    node.wait_exit(Duration::from_secs(10))
+        .expect("the node dies on SIGKILL");
     assert!(
         eventually(Duration::from_secs(5), || all_open(&cluster)),
         "the node's networking survives the node service dying"

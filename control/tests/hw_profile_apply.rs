@@ -3,10 +3,10 @@
 //! written to sysfs while it runs and restored when it stops; and it still forwards.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use perf::lab::{Lab, LabSpec};
+use lab::node::{NodeLaunch, NodeProcess};
+use lab::{Lab, LabSpec};
 
 const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");
 
@@ -14,7 +14,7 @@ struct Rig {
     lab: Lab,
     dir: PathBuf,
     socket: PathBuf,
-    node: Option<Child>,
+    node: Option<NodeProcess>,
 }
 
 impl Rig {
@@ -30,28 +30,15 @@ impl Rig {
             lab.node_config_toml("poll", &socket)
         );
         std::fs::write(dir.join("node.toml"), config).unwrap();
-        let log = std::fs::File::create(dir.join("node.log")).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &lab.node_netns(), NODE_BIN, "--config"])
-            .arg(dir.join("node.toml"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn brindle-node");
-        let rig = Rig {
+        let node = NodeLaunch::file_mode(lab.node_netns(), NODE_BIN, &dir)
+            .start(Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("brindle-node did not become ready: {e}"));
+        Rig {
             lab,
             dir,
             socket,
-            node: Some(child),
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if control::stats::fetch(&rig.socket).is_ok() {
-                return rig;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+            node: Some(node),
         }
-        panic!("brindle-node did not become ready; log:\n{}", rig.log());
     }
 
     fn log(&self) -> String {
@@ -67,23 +54,16 @@ impl Rig {
     }
 
     fn stop_node(&mut self) {
-        let mut child = self.node.take().expect("node running");
-        // SAFETY: kill(2) on our own child's pid (ip netns exec execs the node in place).
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "node did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut node = self.node.take().expect("node running");
+        node.signal(libc::SIGTERM);
+        let stopped = node.wait_exit(Duration::from_secs(10));
+        assert!(stopped.is_some(), "node did not stop on SIGTERM");
     }
 }
 
 impl Drop for Rig {
     fn drop(&mut self) {
-        if let Some(mut child) = self.node.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        drop(self.node.take());
         let _ = self.lab.down();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

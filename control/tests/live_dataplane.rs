@@ -8,10 +8,11 @@
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use perf::lab::{Lab, LabSpec};
+use lab::node::{NodeLaunch, NodeProcess};
+use lab::{Lab, LabSpec};
 use serde_json::Value;
 
 const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");
@@ -21,7 +22,7 @@ struct Rig {
     lab: Lab,
     dir: PathBuf,
     socket: PathBuf,
-    node: Option<Child>,
+    node: Option<NodeProcess>,
 }
 
 impl Rig {
@@ -60,24 +61,10 @@ impl Rig {
     }
 
     fn start_node(&mut self) {
-        let log = std::fs::File::create(self.dir.join("node.log")).unwrap();
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.lab.node_netns(),
-                NODE_BIN,
-                "--config",
-            ])
-            .arg(self.dir.join("node.toml"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn brindle-node");
-        self.node = Some(child);
-        self.wait_for("the node's control socket", |r| {
-            control::stats::fetch(&r.socket).is_ok()
-        });
+        let node = NodeLaunch::file_mode(self.lab.node_netns(), NODE_BIN, &self.dir)
+            .start(Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("timed out waiting for the node's control socket: {e}"));
+        self.node = Some(node);
     }
 
     /// Waits (at most 15 s) until `ready(self)` holds.
@@ -93,9 +80,7 @@ impl Rig {
     }
 
     fn sighup(&self) {
-        let child = self.node.as_ref().expect("node running");
-        // SAFETY: plain kill(2) on our own child's pid (ip netns exec execs the node in place).
-        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
+        assert!(self.node.as_ref().expect("node running").reload());
     }
 
     fn log(&self) -> String {
@@ -103,7 +88,8 @@ impl Rig {
     }
 
     fn stats(&self) -> Value {
-        control::stats::fetch(&self.socket).expect("stats")
+        let node = self.node.as_ref().expect("node running");
+        node.stats().expect("stats")
     }
 
     fn port_names(&self) -> Vec<String> {
@@ -166,10 +152,7 @@ impl Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
-        if let Some(mut child) = self.node.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        drop(self.node.take());
         let _ = self.lab.down();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

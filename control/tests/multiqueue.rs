@@ -14,10 +14,11 @@
 //! back, NATed flows' replies find their NAT entry) whichever queue they arrive on.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use perf::lab::{Lab, LabSpec};
+use lab::node::{NodeLaunch, NodeProcess};
+use lab::{Lab, LabSpec};
 
 mod cluster;
 
@@ -28,7 +29,7 @@ struct Rig {
     ext: String,
     dir: PathBuf,
     socket: PathBuf,
-    node: Option<Child>,
+    node: Option<NodeProcess>,
 }
 
 fn sh(args: &[&str]) {
@@ -137,40 +138,15 @@ impl Rig {
             self.lab.node_config_toml("interrupt", &self.socket)
         );
         std::fs::write(self.dir.join("node.toml"), config).unwrap();
-        let log = std::fs::File::create(self.dir.join("node.log")).unwrap();
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.lab.node_netns(),
-                NODE_BIN,
-                "--config",
-            ])
-            .arg(self.dir.join("node.toml"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn brindle-node");
-        self.node = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if control::stats::fetch(&self.socket).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("brindle-node did not become ready; log:\n{}", self.log());
+        let node = NodeLaunch::file_mode(self.lab.node_netns(), NODE_BIN, &self.dir)
+            .start(Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("brindle-node did not become ready: {e}"));
+        self.node = Some(node);
     }
 
     fn stop_node(&mut self) {
-        if let Some(mut child) = self.node.take() {
-            // SAFETY: kill(2) on our own child's pid (ip netns exec execs the node in place).
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while child.try_wait().unwrap().is_none() {
-                assert!(Instant::now() < deadline, "node did not stop on SIGTERM");
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        if let Some(node) = self.node.take() {
+            stop_on_sigterm(node);
         }
     }
 
@@ -213,10 +189,7 @@ impl Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
-        if let Some(mut child) = self.node.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        drop(self.node.take());
         let _ = Command::new("ip")
             .args(["netns", "del", &self.ext])
             .output();
@@ -347,41 +320,24 @@ fn two_queue_uplink(c: &cluster::Cluster) {
 
 /// Starts node 1 as the cluster does, with its two workers pinned to CPUs 0 and 1.
 fn start_pinned_node(c: &mut cluster::Cluster) {
-    let log = std::fs::File::create(c.dir.join("node1.log")).unwrap();
-    let child = Command::new("ip")
-        .args(["netns", "exec", &c.node_netns(1), cluster::NODE_BIN])
-        .env("NODENAME", c.node_name(1))
-        .env("IP_AUTODETECTION_METHOD", "interface=eth0")
-        .env("CALICO_IPV4POOL_IPIP", c.ipip)
-        .env("BRINDLE_CONTROL_SOCKET", c.socket(1))
+    let launch = c
+        .node_launch(1)
         .env("BRINDLE_CORES", "0,1")
-        .env("BRINDLE_MODE", "interrupt")
-        .envs(c.datastore_env())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn brindle-node");
-    c.nodes[0] = Some(child);
-    assert!(
-        cluster::eventually(Duration::from_secs(20), || control::stats::fetch(
-            &c.socket(1)
-        )
-        .is_ok()),
-        "brindle-node did not become ready; log:\n{}",
-        c.log(1)
-    );
+        .env("BRINDLE_MODE", "interrupt");
+    c.start_launched(1, launch);
 }
 
 fn stop_node(c: &mut cluster::Cluster) {
-    if let Some(mut child) = c.nodes[0].take() {
-        // SAFETY: kill(2) on our own child's pid (ip netns exec execs the node in place).
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "node did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    if let Some(node) = c.nodes[0].take() {
+        stop_on_sigterm(node);
     }
+}
+
+/// SIGTERM, and the node must exit within 10 s.
+fn stop_on_sigterm(mut node: NodeProcess) {
+    node.signal(libc::SIGTERM);
+    let stopped = node.wait_exit(Duration::from_secs(10));
+    assert!(stopped.is_some(), "node did not stop on SIGTERM");
 }
 
 #[test]

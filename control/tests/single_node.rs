@@ -6,10 +6,11 @@
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use perf::lab::{Lab, LabSpec};
+use lab::node::{NodeLaunch, NodeProcess};
+use lab::{Lab, LabSpec};
 use serde_json::Value;
 
 const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");
@@ -18,8 +19,7 @@ const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");
 struct Rig {
     lab: Lab,
     dir: PathBuf,
-    socket: PathBuf,
-    node: Option<Child>,
+    node: Option<NodeProcess>,
 }
 
 impl Rig {
@@ -40,7 +40,6 @@ impl Rig {
         let mut rig = Rig {
             lab,
             dir,
-            socket,
             node: None,
         };
         rig.start_node();
@@ -48,29 +47,10 @@ impl Rig {
     }
 
     fn start_node(&mut self) {
-        let log = std::fs::File::create(self.dir.join("node.log")).unwrap();
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.lab.node_netns(),
-                NODE_BIN,
-                "--config",
-            ])
-            .arg(self.dir.join("node.toml"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn brindle-node");
-        self.node = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if control::stats::fetch(&self.socket).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("brindle-node did not become ready; log:\n{}", self.log());
+        let node = NodeLaunch::file_mode(self.lab.node_netns(), NODE_BIN, &self.dir)
+            .start(Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("brindle-node did not become ready: {e}"));
+        self.node = Some(node);
     }
 
     fn log(&self) -> String {
@@ -78,24 +58,15 @@ impl Rig {
     }
 
     fn stats(&self) -> Value {
-        control::stats::fetch(&self.socket).expect("stats")
+        let node = self.node.as_ref().expect("node running");
+        node.stats().expect("stats")
     }
 
     fn signal_node(&mut self, signal: i32) -> std::process::ExitStatus {
-        let mut child = self.node.take().expect("node running");
-        // SAFETY: plain kill(2) on our own child's pid (ip netns exec execs the node in place).
-        unsafe { libc::kill(child.id() as i32, signal) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node did not exit after signal {signal}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut node = self.node.take().expect("node running");
+        node.signal(signal);
+        node.wait_exit(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("node did not exit after signal {signal}"))
     }
 
     fn ip(&self, i: usize) -> Ipv4Addr {
@@ -134,10 +105,7 @@ impl Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
-        if let Some(mut child) = self.node.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        drop(self.node.take());
         let _ = self.lab.down();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

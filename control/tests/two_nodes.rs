@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use perf::lab::{MultiLab, MultiLabSpec};
+use lab::node::{NodeLaunch, NodeProcess};
+use lab::{MultiLab, MultiLabSpec};
 use serde_json::Value;
 
 const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");
@@ -20,7 +21,7 @@ const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");
 struct TwoNodes {
     lab: MultiLab,
     dir: PathBuf,
-    nodes: Vec<Option<Child>>,
+    nodes: Vec<Option<NodeProcess>>,
 }
 
 impl TwoNodes {
@@ -78,26 +79,18 @@ impl TwoNodes {
     }
 
     fn start_node(&mut self, k: usize) {
-        let log = std::fs::File::create(self.dir.join(format!("node{k}.log"))).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.node_netns(k), NODE_BIN, "--config"])
-            .arg(self.dir.join(format!("node{k}.toml")))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn brindle-node");
-        self.nodes[k - 1] = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if control::stats::fetch(&self.socket(k)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "brindle-node {k} did not become ready; log:\n{}",
-            self.log(k)
-        );
+        let launch = NodeLaunch::new(
+            self.node_netns(k),
+            NODE_BIN,
+            self.dir.join(format!("node{k}.log")),
+        )
+        .label(format!("brindle-node {k}"))
+        .config(&self.dir.join(format!("node{k}.toml")))
+        .control_socket(self.socket(k));
+        let node = launch
+            .start(Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("brindle-node {k} did not become ready: {e}"));
+        self.nodes[k - 1] = Some(node);
     }
 
     fn log(&self, k: usize) -> String {
@@ -109,7 +102,7 @@ impl TwoNodes {
     }
 
     fn stats(&self, k: usize) -> Value {
-        control::stats::fetch(&self.socket(k)).expect("stats")
+        lab::node::read_stats(&self.socket(k)).expect("stats")
     }
 
     /// Workload 1 of node `k`.
@@ -201,11 +194,7 @@ impl TwoNodes {
 
 impl Drop for TwoNodes {
     fn drop(&mut self) {
-        for child in self.nodes.iter_mut().filter_map(Option::take) {
-            let mut child = child;
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.nodes.clear();
         let _ = self.lab.down();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -22,9 +22,8 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::net::Ipv4Addr;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,9 +31,11 @@ use std::time::{Duration, Instant};
 use datastore::Datastore;
 use serde::Serialize;
 
-use crate::cmd::{self, ChildGuard, CONFIG_TIMEOUT};
-use crate::cni::{netconf, CniPlugin};
-use crate::lab::{Lab, LabError, LabSpec};
+use lab::cmd::{self, ChildGuard, CONFIG_TIMEOUT};
+use lab::cni::{netconf, CniPlugin};
+use lab::etcd::EtcdMemberSpec;
+use lab::node::{self as brindle_node, NodeError, NodeLaunch, NodeProcess};
+use lab::{Lab, LabError, LabSpec};
 
 /// Bounds that keep a typo from starting a run of hours.
 pub const MAX_WORKLOADS: usize = 1000;
@@ -62,6 +63,8 @@ pub enum ControlplaneError {
     Lab(#[from] LabError),
     #[error(transparent)]
     Command(#[from] cmd::CmdError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -267,7 +270,7 @@ struct Cluster {
     bin_dir: PathBuf,
     kind: StoreKind,
     env: Vec<(String, String)>,
-    node: Option<ChildGuard>,
+    node: Option<NodeProcess>,
     node_log: Option<Arc<NodeLog>>,
     node_started: Option<Instant>,
     etcd: Option<ChildGuard>,
@@ -342,39 +345,15 @@ impl Cluster {
     }
 
     fn start_etcd(&mut self) -> Result<()> {
-        let data = self.dir.join("etcd");
-        let log = std::fs::File::create(self.dir.join("etcd.log"))
-            .map_err(io_err("creating etcd.log"))?;
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.lab.node_netns(),
-                "etcd",
-                "--name",
-                "bench",
-                "--data-dir",
-            ])
-            .arg(&data)
-            .args([
-                "--listen-client-urls",
-                ETCD_CLIENT_URL,
-                "--advertise-client-urls",
-                ETCD_CLIENT_URL,
-            ])
-            .args([
-                "--listen-peer-urls",
-                ETCD_PEER_URL,
-                "--initial-advertise-peer-urls",
-                ETCD_PEER_URL,
-            ])
-            .arg("--initial-cluster")
-            .arg(format!("bench={ETCD_PEER_URL}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(io_err("starting etcd (Debian package etcd-server)"))?;
+        let child = EtcdMemberSpec::single(
+            self.lab.node_netns(),
+            "bench",
+            self.dir.join("etcd"),
+            ETCD_CLIENT_URL,
+            ETCD_PEER_URL,
+            self.dir.join("etcd.log"),
+        )
+        .spawn()?;
         self.etcd = Some(ChildGuard::new("etcd", child));
         Ok(())
     }
@@ -464,26 +443,23 @@ impl Cluster {
 
     /// Starts `brindle-node` in agent mode, its stderr followed by a [`NodeLog`].
     fn spawn_node(&mut self) -> Result<()> {
-        let bin = self.bin_dir.join("brindle-node");
         let started = Instant::now();
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.lab.node_netns()])
-            .arg(&bin)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(io_err(format!("starting {}", bin.display())))?;
-        let log = child.stderr.take().map(NodeLog::follow);
-        self.node = Some(ChildGuard::new("brindle-node", child));
-        self.node_log = log;
+        let mut node = NodeLaunch::new(
+            self.lab.node_netns(),
+            self.bin_dir.join("brindle-node"),
+            self.dir.join("node.log"),
+        )
+        .envs(self.env.iter().cloned())
+        .piped_stderr()
+        .spawn()?;
+        self.node_log = node.take_stderr().map(NodeLog::follow);
+        self.node = Some(node);
         self.node_started = Some(started);
         Ok(())
     }
 
     fn check_node_alive(&mut self) -> Result<()> {
-        if let Some(status) = self.node.as_mut().and_then(ChildGuard::try_wait) {
+        if let Some(status) = self.node.as_mut().and_then(NodeProcess::try_wait) {
             return Err(ControlplaneError::Run(format!(
                 "brindle-node exited ({status}); log:\n{}",
                 self.log_tail()
@@ -592,7 +568,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if let Some(node) = self.node.take() {
-            node.terminate(Duration::from_secs(10));
+            node.stop(brindle_node::STOP_GRACE);
         }
         for ns in self.containers.drain(..).rev() {
             let _ = cmd::run_unchecked(&["ip", "netns", "del", &ns], CONFIG_TIMEOUT);
@@ -609,23 +585,8 @@ impl Drop for Cluster {
 /// `<tag><pid in base 36><run>`: unique across processes and across runs of one process,
 /// at most 8 characters (the lab's limit).
 fn lab_name(tag: &str) -> String {
-    static RUNS: AtomicU64 = AtomicU64::new(0);
-    let run = RUNS.fetch_add(1, Ordering::Relaxed) % 36;
-    let mut pid = std::process::id();
-    let mut digits = Vec::new();
-    loop {
-        digits.push(std::char::from_digit(pid % 36, 36).unwrap_or('0'));
-        pid /= 36;
-        if pid == 0 {
-            break;
-        }
-    }
-    let pid: String = digits.iter().rev().collect();
-    let name = format!(
-        "{tag}{pid}{}",
-        std::char::from_digit(run as u32, 36).unwrap_or('0')
-    );
-    name.chars().take(crate::lab::MAX_NAME_LEN).collect()
+    let name = format!("{tag}{}", lab::run::run_tag(5));
+    name.chars().take(lab::MAX_NAME_LEN).collect()
 }
 
 fn fnv1a32(bytes: &[u8]) -> u32 {
@@ -639,17 +600,8 @@ fn fnv1a32(bytes: &[u8]) -> u32 {
 
 /// The node's stats document (see control's `stats` module: one JSON document per connection).
 fn fetch_stats(socket: &Path) -> Result<serde_json::Value> {
-    let conn = UnixStream::connect(socket)
-        .map_err(io_err(format!("connecting to {}", socket.display())))?;
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(io_err("socket timeout"))?;
-    let mut text = String::new();
-    // Bounded: the document is at most a few MB even with 60k failures listed.
-    conn.take(256 << 20)
-        .read_to_string(&mut text)
-        .map_err(io_err("reading stats"))?;
-    serde_json::from_str(&text)
-        .map_err(|e| ControlplaneError::Run(format!("bad stats document: {e}")))
+    brindle_node::read_stats(socket)
+        .map_err(|e| ControlplaneError::Run(format!("stats from {}: {e}", socket.display())))
 }
 
 /// Items the node's last apply reported as `missing` interfaces.
@@ -1197,6 +1149,6 @@ mod tests {
     fn lab_names_fit_the_lab_limit_and_differ_per_run() {
         let a = lab_name("cl");
         let b = lab_name("cl");
-        assert!(a.len() <= crate::lab::MAX_NAME_LEN && a != b, "{a} {b}");
+        assert!(a.len() <= lab::MAX_NAME_LEN && a != b, "{a} {b}");
     }
 }

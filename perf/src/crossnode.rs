@@ -29,20 +29,20 @@
 //! RTT about fourfold, because a worker can then run on the core whose packet woke it; see
 //! [`CrossnodeOptions::node_cpus`] and BENCHMARKS.md.
 
-use std::io::Read;
 use std::net::Ipv4Addr;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cmd::{self, ChildGuard, CmdError, CONFIG_TIMEOUT};
 use crate::e2e::{self, Ratios, SideResult};
-use crate::lab::{LabError, MultiLab, MultiLabSpec, UPLINK_IF, WORKLOAD_GATEWAY};
 use crate::stats::{self, Latencies};
-use crate::udp::{SendReport, SinkReport};
+use lab::cmd::{self, ChildGuard, CmdError, CONFIG_TIMEOUT};
+use lab::node::{NodeError, NodeLaunch, NodeProcess};
+use lab::run::{pid_tag, LoadAverage};
+use lab::udp::{SendReport, SinkReport};
+use lab::{LabError, MultiLab, MultiLabSpec, UPLINK_IF, WORKLOAD_GATEWAY};
 
 /// The core the generator and ping are pinned to.
 pub const GENERATOR_CPU: usize = 0;
@@ -284,6 +284,8 @@ pub enum CrossnodeError {
     Lab(#[from] LabError),
     #[error(transparent)]
     Command(#[from] CmdError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -319,7 +321,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
     }
     std::fs::create_dir_all(&opts.work_dir)
         .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
-    let tag = pid_tag();
+    let tag = pid_tag(5);
     let mut report = CrossnodeReport {
         frame_size: opts.frame_size,
         duration_secs: opts.duration.as_secs_f64(),
@@ -330,7 +332,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
         ncpus: stats::online_cpus(),
         rounds: opts.rounds,
         kernel_ipip_method: None,
-        load_average_before: load_average(),
+        load_average_before: LoadAverage::read().and_then(|l| l.averages()),
         load_average_after: None,
         kernel_plain: None,
         kernel_ipip: None,
@@ -380,7 +382,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
             (Forwarder::Brindle, Encap::Ipip) => report.brindle_ipip = combined,
         }
     }
-    report.load_average_after = load_average();
+    report.load_average_after = LoadAverage::read().and_then(|l| l.averages());
     report.ratios = cross_ratios(&report);
     Ok(report)
 }
@@ -462,7 +464,7 @@ pub fn cross_ratios(report: &CrossnodeReport) -> CrossRatios {
 pub fn run_side(opts: &CrossnodeOptions, side: Side) -> Result<CrossSide, CrossnodeError> {
     std::fs::create_dir_all(&opts.work_dir)
         .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
-    run_side_in(opts, side, &pid_tag(), &mut None)
+    run_side_in(opts, side, &pid_tag(5), &mut None)
 }
 
 /// [`run_side`] with the lab name's tag; `method` is set as soon as the kernel IPIP side has
@@ -479,7 +481,7 @@ fn run_side_in(
     let dir = opts.work_dir.join(side.name());
     std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
     // Declared after `lab`, so dropped (stopped) before the lab goes down.
-    let mut nodes: Vec<ChildGuard> = Vec::new();
+    let mut nodes: Vec<NodeProcess> = Vec::new();
     match side.forwarder {
         Forwarder::Kernel => {
             for (k, other) in [(1, 2), (2, 1)] {
@@ -500,15 +502,8 @@ fn run_side_in(
         Forwarder::Brindle => NODE_READY_TIMEOUT,
     };
     wait_until_reachable(&path, timeout, || {
-        for (i, node) in nodes.iter_mut().enumerate() {
-            if let Some(status) = node.try_wait() {
-                let log = dir.join(format!("node{}.log", i + 1));
-                return Err(CrossnodeError::Run(format!(
-                    "brindle-node {} exited ({status}) before forwarding; log: {}",
-                    i + 1,
-                    log_tail(&log)
-                )));
-            }
+        for node in nodes.iter_mut() {
+            node.check_running("before forwarding")?;
         }
         Ok(())
     })?;
@@ -533,8 +528,8 @@ fn run_side_in(
         evidence.tunnel_rx_packets_node2 = Some(link_rx_packets(&node2, TUNNEL_IF)?);
     }
     if side.forwarder == Forwarder::Brindle {
-        let node1_stats = fetch_node_stats(&dir.join("node1.sock"))?;
-        let node2_stats = fetch_node_stats(&dir.join("node2.sock"))?;
+        let node1_stats = nodes[0].stats()?;
+        let node2_stats = nodes[1].stats()?;
         evidence.brindle_forwarded_node1 = fastpath_counter(&node1_stats, "forwarded");
         evidence.brindle_ipip_encapsulated_node1 =
             fastpath_counter(&node1_stats, "ipip_encapsulated");
@@ -550,7 +545,7 @@ fn run_side_in(
 
     let (latencies, pings_sent) = ping_run(&path, opts)?;
     for (i, node) in nodes.into_iter().enumerate() {
-        if let Some(status) = node.terminate(NODE_STOP_GRACE) {
+        if let Some(status) = node.stop(NODE_STOP_GRACE) {
             if !status.success() {
                 eprintln!(
                     "brindle-node {} exited with {status} after SIGTERM; log in {}",
@@ -971,7 +966,7 @@ fn start_brindle_node(
     k: usize,
     other: usize,
     encap: Encap,
-) -> Result<ChildGuard, CrossnodeError> {
+) -> Result<NodeProcess, CrossnodeError> {
     let socket = dir.join(format!("node{k}.sock"));
     let lab_config = lab
         .node_config_toml(k, &opts.node_mode, &socket)
@@ -986,46 +981,11 @@ fn start_brindle_node(
         .map_err(io_err(format!("writing {}", config_path.display())))?;
     let log_path = dir.join(format!("node{k}.log"));
     let ns = lab.spec().node_spec(k).node_netns();
-    // SIGTERM to this pid reaches the node itself (see `spawn_in_netns_logged`).
-    let args = ["--config".as_ref(), config_path.as_os_str()];
-    let child = cmd::spawn_in_netns_logged(&ns, &opts.brindle_node, &args, &[], &log_path)?;
-    let mut node = ChildGuard::new(format!("brindle-node {k}"), child);
-    // Ready once its control socket answers.
-    let deadline = Instant::now() + NODE_READY_TIMEOUT;
-    loop {
-        if fetch_node_stats(&socket).is_ok() {
-            return Ok(node);
-        }
-        if let Some(status) = node.try_wait() {
-            return Err(CrossnodeError::Run(format!(
-                "brindle-node {k} exited ({status}) at start; log: {}",
-                log_tail(&log_path)
-            )));
-        }
-        if Instant::now() >= deadline || cmd::interrupted() {
-            return Err(CrossnodeError::Run(format!(
-                "brindle-node {k}'s control socket {} did not answer within \
-                 {NODE_READY_TIMEOUT:?}; log: {}",
-                socket.display(),
-                log_tail(&log_path)
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// One JSON document per connection from the node's control socket (see control::stats).
-fn fetch_node_stats(socket: &Path) -> Result<serde_json::Value, CrossnodeError> {
-    let what = format!("reading brindle-node stats from {}", socket.display());
-    let mut conn = UnixStream::connect(socket).map_err(io_err(what.clone()))?;
-    conn.set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(io_err(what.clone()))?;
-    let mut text = String::new();
-    // Bounded: a stats document is a few kilobytes.
-    Read::take(&mut conn, 4 << 20)
-        .read_to_string(&mut text)
-        .map_err(io_err(what.clone()))?;
-    serde_json::from_str(&text).map_err(|e| CrossnodeError::Run(format!("{what}: {e}")))
+    Ok(NodeLaunch::new(ns, &opts.brindle_node, log_path)
+        .label(format!("brindle-node {k}"))
+        .config(&config_path)
+        .control_socket(socket)
+        .start(NODE_READY_TIMEOUT)?)
 }
 
 fn fastpath_counter(stats: &serde_json::Value, name: &str) -> Option<u64> {
@@ -1086,12 +1046,7 @@ fn wait_until_reachable(
     let started = Instant::now();
     let max_attempts = timeout.as_secs().max(1) * 4;
     for _ in 0..max_attempts {
-        let out = exec(
-            &path.from_ns,
-            &["ping", "-c", "1", "-W", "1", &target],
-            Duration::from_secs(3),
-        )?;
-        if out.status.success() {
+        if lab::ping::answers(&path.from_ns, path.to_ip)? {
             return Ok(());
         }
         still_ok()?;
@@ -1406,37 +1361,6 @@ pub fn write_report(report: &CrossnodeReport, out: &Path) -> Result<PathBuf, Cro
             source: e.source,
         }
     })
-}
-
-/// `/proc/loadavg`'s three averages.
-fn load_average() -> Option<[f64; 3]> {
-    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().ok());
-    Some([fields.next()??, fields.next()??, fields.next()??])
-}
-
-/// This process id in base 36 (at most 5 characters: pids stay below 36^5), so that lab
-/// names of concurrent runs differ.
-fn pid_tag() -> String {
-    let mut pid = std::process::id();
-    let mut digits = Vec::new();
-    loop {
-        digits.push(std::char::from_digit(pid % 36, 36).unwrap_or('0'));
-        pid /= 36;
-        if pid == 0 {
-            break;
-        }
-    }
-    digits.iter().rev().take(5).collect()
-}
-
-fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let start = text.len().saturating_sub(2000);
-    let start = (start..text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len());
-    text[start..].trim().to_string()
 }
 
 #[cfg(test)]
@@ -1878,7 +1802,7 @@ mod tests {
 
     #[test]
     fn lab_names_fit_a_multi_node_lab() {
-        let tag = pid_tag();
+        let tag = pid_tag(5);
         assert!(!tag.is_empty() && tag.len() <= 5, "{tag}");
         for side in Side::ALL {
             let spec = MultiLabSpec::new(format!("{}{tag}", side.lab_prefix()), 2, 1);

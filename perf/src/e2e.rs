@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cmd::{self, ChildGuard};
-use crate::lab::{Forwarding, Lab, LabSpec};
+use crate::e2e_xdp::{Generator, XdpUdp};
 use crate::stats::{self, CpuTimes, Latencies};
-use crate::udp::{SendReport, SinkReport};
-use crate::xdpgen::{Generator, XdpUdp};
+use lab::cmd::{self, ChildGuard};
+use lab::node::{NodeError, NodeLaunch};
+use lab::udp::{SendReport, SinkReport};
+use lab::{Forwarding, Lab, LabSpec};
 
 /// The core the generator and ping are pinned to.
 pub const GENERATOR_CPU: usize = 0;
@@ -152,9 +153,11 @@ struct SideExtras {
 #[derive(Debug, thiserror::Error)]
 pub enum E2eError {
     #[error(transparent)]
-    Lab(#[from] crate::lab::LabError),
+    Lab(#[from] lab::LabError),
     #[error(transparent)]
     Command(#[from] cmd::CmdError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -185,12 +188,12 @@ pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, E
         )));
     }
     for &size in sizes {
-        crate::udp::payload_len(size)
+        lab::udp::payload_len(size)
             .map_err(|e| E2eError::Run(format!("invalid sizes: {size}: {e}")))?;
-        if opts.generator == Generator::Xdp && size < crate::xdpgen::MIN_FRAME {
+        if opts.generator == Generator::Xdp && size < lab::xdpgen::MIN_FRAME {
             return Err(E2eError::Run(format!(
                 "invalid sizes: {size}: the xdp generator needs frames of at least {} bytes",
-                crate::xdpgen::MIN_FRAME
+                lab::xdpgen::MIN_FRAME
             )));
         }
     }
@@ -205,7 +208,7 @@ pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, E
     }
     std::fs::create_dir_all(&opts.work_dir)
         .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
-    let tag = run_tag();
+    let tag = lab::run::run_tag(5);
     let sides = if opts.brindle_node.is_some() { 2 } else { 1 };
     let mut progress = crate::progress::Progress::new("e2e", sides);
     progress.step("kernel side");
@@ -283,17 +286,15 @@ fn run_brindle_side(
     let config = lab.node_config_toml_pinned(&opts.node_mode, &socket, &[NODE_CPU]);
     std::fs::write(&config_path, config)
         .map_err(io_err(format!("writing {}", config_path.display())))?;
-    let mut node = start_node(&lab.node_netns(), brindle_node, &config_path, &log_path)?;
+    let mut node = NodeLaunch::new(lab.node_netns(), brindle_node, &log_path)
+        .config(&config_path)
+        .spawn()?;
 
-    wait_until_reachable(&lab, NODE_READY_TIMEOUT, || match node.try_wait() {
-        Some(status) => Err(E2eError::Run(format!(
-            "brindle-node exited ({status}) before forwarding; log: {}",
-            log_tail(&log_path)
-        ))),
-        None => Ok(()),
+    wait_until_reachable(&lab, NODE_READY_TIMEOUT, || {
+        Ok(node.check_running("before forwarding")?)
     })?;
     let result = measure_all(&lab, opts, sizes, "brindle");
-    let status = node.terminate(NODE_STOP_GRACE);
+    let status = node.stop(NODE_STOP_GRACE);
     let result = result?;
     if let Some(status) = status {
         if !status.success() {
@@ -318,12 +319,7 @@ fn wait_until_reachable(
     let started = Instant::now();
     let max_attempts = timeout.as_secs().max(1) * 4;
     for _ in 0..max_attempts {
-        let out = lab.exec_timeout(
-            &w1.0,
-            &["ping", "-c", "1", "-W", "1", &target],
-            Duration::from_secs(3),
-        )?;
-        if out.status.success() {
+        if lab::ping::answers(&w1.0, w2.1)? {
             return Ok(());
         }
         still_ok()?;
@@ -429,7 +425,7 @@ pub fn udp_run_with_generator(
         .work_dir
         .join(format!("sink-ready-{}", lab.spec().name));
     let (send, sink, busy, details) =
-        crate::xdpgen::xdp_between(&w1_ns, &w2_ns, w2_ip, &ready, &UdpParams::of(opts))?;
+        crate::e2e_xdp::xdp_between(&w1_ns, &w2_ns, w2_ip, &ready, &UdpParams::of(opts))?;
     Ok((send, sink, busy, Some(details)))
 }
 
@@ -539,24 +535,6 @@ pub fn udp_between(
     Ok((send, sink, busy))
 }
 
-/// Starts `brindle-node --config config` in `netns`, its output to `log_path`; the pid held is
-/// the node's own, so SIGTERM reaches it directly.
-pub(crate) fn start_node(
-    netns: &str,
-    brindle_node: &Path,
-    config: &Path,
-    log_path: &Path,
-) -> Result<ChildGuard, E2eError> {
-    let child = cmd::spawn_in_netns_logged(
-        netns,
-        brindle_node,
-        &["--config".as_ref(), config.as_os_str()],
-        &[],
-        log_path,
-    )?;
-    Ok(ChildGuard::new("brindle-node", child))
-}
-
 /// Starts `udp-sink` on `port` in `to_ns` (the `brindle-perf` at `exe`) and waits until it is
 /// ready. It outlives a generator running for `duration` by a margin and leaves once traffic
 /// has stopped for 1 s.
@@ -652,7 +630,7 @@ pub fn ping_between(
         timeout,
     )?;
     let mut latencies = Latencies::new();
-    for rtt in stats::parse_ping_output(&String::from_utf8_lossy(&out.stdout)) {
+    for rtt in lab::ping::parse_ping_output(&String::from_utf8_lossy(&out.stdout)) {
         latencies.record(rtt);
     }
     Ok((latencies, pings))
@@ -775,7 +753,7 @@ pub fn markdown(report: &E2eReport) -> String {
             ));
         }
     }
-    out.push_str(&crate::xdpgen::markdown_details(report));
+    out.push_str(&crate::e2e_xdp::markdown_details(report));
     out
 }
 
@@ -788,34 +766,6 @@ pub fn write_report(report: &E2eReport, out: &Path) -> Result<PathBuf, E2eError>
             source: e.source,
         }
     })
-}
-
-/// This process id in base 36 (at most 5 characters) and a per-process run counter (1
-/// character), so that lab names are unique across processes and across runs in one process.
-fn run_tag() -> String {
-    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 36;
-    let mut pid = std::process::id();
-    let mut digits = Vec::new();
-    loop {
-        digits.push(std::char::from_digit(pid % 36, 36).unwrap_or('0'));
-        pid /= 36;
-        if pid == 0 {
-            break;
-        }
-    }
-    digits.reverse();
-    digits.push(std::char::from_digit(run, 36).unwrap_or('0'));
-    digits.into_iter().collect()
-}
-
-fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let start = text.len().saturating_sub(2000);
-    let start = (start..text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len());
-    text[start..].trim().to_string()
 }
 
 #[cfg(test)]

@@ -1,19 +1,16 @@
 //! Labs in network namespaces, a UDP traffic generator and sink, and the end-to-end
 //! benchmark that compares brindle with the kernel dataplane side by side.
 //!
-//! - [`lab`]: namespaces and veths wired the way Calico's CNI wires workloads.
-//! - [`udp`]: `sendmmsg`/`recvmmsg` generator and sink, bounded by duration.
-//! - [`xdpgen`]: AF_XDP generator and sink with sequence numbers and one-way latency.
+//! The labs, the brindle-node processes and the traffic tools come from the `lab` crate.
+//!
 //! - [`stats`]: ping output parsing, latency percentiles, CPU accounting from `/proc/stat`.
-//! - [`e2e`]: the benchmark that runs both topologies one after the other.
-//! - [`cmd`]: bounded execution of the external tools all of the above use.
+//! - [`e2e`]: the benchmark that runs both topologies one after the other ([`e2e_xdp`]: with
+//!   the AF_XDP generator).
 
-pub mod cmd;
-pub mod cni;
 pub mod controlplane;
 pub mod crossnode;
 pub mod e2e;
-pub mod lab;
+pub mod e2e_xdp;
 pub mod policy_bench;
 pub mod progress;
 pub mod report;
@@ -23,5 +20,3 @@ pub mod results;
 pub mod scale;
 pub mod scenarios;
 pub mod stats;
-pub mod udp;
-pub mod xdpgen;

@@ -19,16 +19,19 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cmd::{self, ChildGuard};
-use crate::cni::{netconf, CniPlugin};
 use crate::crossnode::median;
-use crate::lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
 use crate::stats::{self, CpuTimes};
+use lab::cmd;
+use lab::cni::{netconf, CniPlugin};
+use lab::felix::{self, ipset_name, ChainEnd, Dispatch, Iptables};
+use lab::node::{NodeError, NodeLaunch, NodeProcess};
+use lab::run::LoadAverage;
+use lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
 
 /// The core the generator thread is pinned to.
 pub const GENERATOR_CPU: usize = 0;
@@ -46,8 +49,6 @@ pub const SOURCE_NETWORK: &str = "polsrc";
 pub const SINK_NETWORK: &str = "polsink";
 /// A label nobody carries: the selector of a third of the non-matching rules.
 pub const OTHER_LABEL: &str = "polother";
-/// Calico's accept mark bit (Felix's default `IptablesMarkMask` starts with it).
-pub const ACCEPT_MARK: &str = "0x10000";
 /// Comment on the kernel side's end-of-tier drop, whose counter proves denials.
 const END_OF_TIER: &str = "polbench-end-of-tier-drop";
 const POLICY_NAME: &str = "polbench-1000";
@@ -118,9 +119,11 @@ impl std::str::FromStr for IptablesBackend {
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyBenchError {
     #[error(transparent)]
-    Lab(#[from] crate::lab::LabError),
+    Lab(#[from] lab::LabError),
     #[error(transparent)]
     Command(#[from] cmd::CmdError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -310,11 +313,6 @@ pub fn policy_yaml(rules: &[BenchRule]) -> String {
     y
 }
 
-/// ipset name of a `has(<label>)` selector (Calico names its selector sets `cali40s:<hash>`).
-pub fn ipset_name(label: &str) -> String {
-    format!("cali40s:{label}")
-}
-
 /// Calico-style iptables for `iptables-restore --noflush`: FORWARD -> cali-FORWARD, which
 /// clears the accept mark and dispatches by interface to the from-workload chain of the source
 /// (conntrack first, then its profile: egress allowed) and the to-workload chain of the sink
@@ -322,39 +320,20 @@ pub fn ipset_name(label: &str) -> String {
 /// end-of-tier drop). In the policy chain each Allow rule sets the accept mark and the next
 /// rule returns on it, as Felix renders them.
 pub fn iptables_rules(rules: &[BenchRule], source_if: &str, sink_if: &str) -> String {
-    let fw = format!("cali-fw-{source_if}");
-    let tw = format!("cali-tw-{sink_if}");
-    let pi = format!("cali-pi-{POLICY_NAME}");
-    let pro = format!("cali-pro-{SOURCE_NETWORK}");
-    let mark = format!("{ACCEPT_MARK}/{ACCEPT_MARK}");
-    let mut t = String::from("*filter\n");
-    for chain in ["cali-FORWARD", &fw, &tw, &pi, &pro] {
-        let _ = writeln!(t, ":{chain} - [0:0]");
-    }
-    let lines = [
-        "-A FORWARD -j cali-FORWARD".to_string(),
-        format!("-A cali-FORWARD -j MARK --set-xmark 0x0/{ACCEPT_MARK}"),
-        format!("-A cali-FORWARD -i {source_if} -j {fw}"),
-        format!("-A cali-FORWARD -o {sink_if} -j {tw}"),
-        format!("-A cali-FORWARD -m mark --mark {mark} -j ACCEPT"),
-        format!("-A {fw} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
-        format!("-A {fw} -m conntrack --ctstate INVALID -j DROP"),
-        format!("-A {fw} -j {pro}"),
-        format!("-A {fw} -m mark --mark {mark} -j RETURN"),
-        format!("-A {fw} -j DROP"),
-        format!("-A {pro} -j MARK --set-xmark {mark}"),
-        format!("-A {pro} -m mark --mark {mark} -j RETURN"),
-        format!("-A {tw} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
-        format!("-A {tw} -m conntrack --ctstate INVALID -j DROP"),
-        format!("-A {tw} -j MARK --set-xmark 0x0/{ACCEPT_MARK}"),
-        format!("-A {tw} -j {pi}"),
-        format!("-A {tw} -m mark --mark {mark} -j RETURN"),
-        format!("-A {tw} -m comment --comment {END_OF_TIER} -j DROP"),
-    ];
-    for line in lines {
-        t.push_str(&line);
-        t.push('\n');
-    }
+    let fw = felix::from_workload_chain(source_if);
+    let tw = felix::to_workload_chain(sink_if);
+    let pi = felix::policy_chain(POLICY_NAME);
+    let pro = felix::profile_chain("pro", SOURCE_NETWORK);
+    let mut t = Iptables::new(["cali-FORWARD", &fw, &tw, &pi, &pro]);
+    t.hook("FORWARD");
+    t.forward(&[Dispatch::From(source_if), Dispatch::To(sink_if)]);
+    t.endpoint_chain(&fw, &pro, ChainEnd::default());
+    t.allow(&pro, "");
+    let end_of_tier = ChainEnd {
+        clear_mark: true,
+        drop_comment: Some(END_OF_TIER),
+    };
+    t.endpoint_chain(&tw, &pi, end_of_tier);
     for rule in rules {
         let proto = match rule.protocol {
             RuleProtocol::Tcp => "tcp",
@@ -372,14 +351,9 @@ pub fn iptables_rules(rules: &[BenchRule], source_if: &str, sink_if: &str) -> St
         } else {
             format!("-m multiport --dports {}:{}", rule.ports.0, rule.ports.1)
         };
-        let _ = writeln!(
-            t,
-            "-A {pi} -p {proto} -m {proto}{source} {ports} -j MARK --set-xmark {mark}"
-        );
-        let _ = writeln!(t, "-A {pi} -m mark --mark {mark} -j RETURN");
+        t.allow(&pi, &format!("-p {proto} -m {proto}{source} {ports}"));
     }
-    t.push_str("COMMIT\n");
-    t
+    t.render()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,14 +452,14 @@ fn set_ports(datagram: &mut [u8], (src, dst): (u16, u16)) {
 }
 
 fn send_raw(flood: &Flood) -> Result<SendCount, PolicyBenchError> {
-    let payload = crate::udp::payload_len(flood.frame_size)
+    let payload = lab::udp::payload_len(flood.frame_size)
         .map_err(|e| PolicyBenchError::Run(e.to_string()))?;
     // payload_len bounds the frame to 1518 bytes, so a datagram is at most 1500.
-    if !(1..=crate::udp::MAX_BATCH).contains(&flood.batch) {
+    if !(1..=lab::udp::MAX_BATCH).contains(&flood.batch) {
         return Err(PolicyBenchError::Invalid {
             field: "batch",
             value: flood.batch.to_string(),
-            reason: format!("must be between 1 and {}", crate::udp::MAX_BATCH),
+            reason: format!("must be between 1 and {}", lab::udp::MAX_BATCH),
         });
     }
     // SAFETY: plain socket(2); the descriptor is owned from here on.
@@ -919,8 +893,7 @@ impl KernelSide {
 /// brindle-cni, the policy applied with brindlectl. Everything is removed on drop.
 struct BrindleSide {
     lab: MultiLab,
-    node: Option<ChildGuard>,
-    node_pid: i32,
+    node: Option<NodeProcess>,
     containers: Vec<String>,
     dir: PathBuf,
     bin_dir: PathBuf,
@@ -949,7 +922,6 @@ impl BrindleSide {
         let mut side = BrindleSide {
             lab,
             node: None,
-            node_pid: 0,
             containers: Vec::new(),
             dir,
             bin_dir: opts.bin_dir.clone(),
@@ -964,12 +936,15 @@ impl BrindleSide {
             sink_ns,
             sink_ip,
         });
-        side.wait_for(Duration::from_secs(20), "both workloads attached", |s| {
-            Ok(s.stats()?["ports"]
-                .as_array()
-                .map_or(0, |p| p.iter().filter(|p| p["kind"] == "workload").count())
-                == 2)
-        })?;
+        side.node()?
+            .wait_for(Duration::from_secs(20), "both workloads attached", |n| {
+                n.stats().is_ok_and(|s| {
+                    s["ports"]
+                        .as_array()
+                        .map_or(0, |p| p.iter().filter(|p| p["kind"] == "workload").count())
+                        == 2
+                })
+            })?;
         let file = side.dir.join("policy.yaml");
         std::fs::write(&file, policy_yaml(rules))
             .map_err(io_err(format!("writing {}", file.display())))?;
@@ -1011,86 +986,36 @@ impl BrindleSide {
         ]
     }
 
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-
     fn start_node(&mut self, mode: &str) -> Result<(), PolicyBenchError> {
-        let log_path = self.dir.join("node.log");
-        let log = std::fs::File::create(&log_path)
-            .map_err(io_err(format!("creating {}", log_path.display())))?;
-        // `ip netns exec` execs the node, so the pid is brindle-node's own (for SIGSTOP/SIGTERM).
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.node_netns()])
-            .arg(self.bin_dir.join("brindle-node"))
-            .env("NODENAME", self.node_name())
-            .env("IP_AUTODETECTION_METHOD", "interface=eth0")
-            .env("CALICO_IPV4POOL_IPIP", "Never")
-            .env("BRINDLE_CONTROL_SOCKET", self.socket())
-            .env("BRINDLE_MODE", mode)
-            .env("BRINDLE_CORES", NODE_CPU.to_string())
-            .envs(self.datastore_env())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(io_err("starting brindle-node"))?;
-        self.node_pid = child.id() as i32;
-        self.node = Some(ChildGuard::new("brindle-node", child));
-        self.wait_for(Duration::from_secs(20), "the node's stats socket", |s| {
-            Ok(s.stats().is_ok())
-        })
+        let launch = NodeLaunch::new(
+            self.node_netns(),
+            self.bin_dir.join("brindle-node"),
+            self.dir.join("node.log"),
+        )
+        .env("NODENAME", self.node_name())
+        .env("IP_AUTODETECTION_METHOD", "interface=eth0")
+        .env("CALICO_IPV4POOL_IPIP", "Never")
+        .env(
+            "BRINDLE_CONTROL_SOCKET",
+            self.socket().display().to_string(),
+        )
+        .env("BRINDLE_MODE", mode)
+        .env("BRINDLE_CORES", NODE_CPU.to_string())
+        .envs(self.datastore_env())
+        .control_socket(self.socket());
+        self.node = Some(launch.start(Duration::from_secs(20))?);
+        Ok(())
     }
 
-    /// The node's stats (the control socket answers one JSON document per connection).
-    fn stats(&self) -> Result<serde_json::Value, PolicyBenchError> {
-        use std::io::Read;
-        let path = self.socket();
-        let mut conn = std::os::unix::net::UnixStream::connect(&path)
-            .map_err(io_err(format!("connecting to {}", path.display())))?;
-        conn.set_read_timeout(Some(Duration::from_secs(5)))
-            .map_err(io_err("SO_RCVTIMEO"))?;
-        let mut text = String::new();
-        conn.read_to_string(&mut text)
-            .map_err(io_err(format!("reading {}", path.display())))?;
-        serde_json::from_str(&text)
-            .map_err(|e| PolicyBenchError::Run(format!("bad stats from {}: {e}", path.display())))
+    fn node(&mut self) -> Result<&mut NodeProcess, PolicyBenchError> {
+        self.node.as_mut().ok_or_else(not_running)
     }
 
     fn policy_denied(&self) -> Result<u64, PolicyBenchError> {
-        let stats = self.stats()?;
+        let stats = self.node.as_ref().ok_or_else(not_running)?.stats()?;
         stats["fastpath"]["drops"]["policy_denied"]
             .as_u64()
             .ok_or_else(|| PolicyBenchError::Run(format!("no policy_denied counter in {stats}")))
-    }
-
-    fn wait_for(
-        &mut self,
-        within: Duration,
-        what: &str,
-        mut cond: impl FnMut(&mut Self) -> Result<bool, PolicyBenchError>,
-    ) -> Result<(), PolicyBenchError> {
-        let deadline = Instant::now() + within;
-        loop {
-            if cond(self).unwrap_or(false) {
-                return Ok(());
-            }
-            if let Some(status) = self.node.as_mut().and_then(|n| n.try_wait()) {
-                return Err(PolicyBenchError::Run(format!(
-                    "brindle-node exited ({status}) waiting for {what}; log:\n{}",
-                    self.log_tail()
-                )));
-            }
-            if Instant::now() >= deadline || cmd::interrupted() {
-                return Err(PolicyBenchError::Run(format!(
-                    "no {what} within {within:?}; log:\n{}",
-                    self.log_tail()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
     }
 
     /// A container namespace plugged in with brindle-cni ADD on `network`.
@@ -1125,19 +1050,21 @@ impl BrindleSide {
 
     /// SIGSTOP (`pause`) or SIGCONT: a stopped node does not compete for the cores.
     fn pause(&self, pause: bool) {
-        if self.node_pid > 0 {
-            let signal = if pause { libc::SIGSTOP } else { libc::SIGCONT };
-            // SAFETY: kill(2) on our own child's pid, which we have not reaped.
-            unsafe { libc::kill(self.node_pid, signal) };
+        if let Some(node) = &self.node {
+            node.signal(if pause { libc::SIGSTOP } else { libc::SIGCONT });
         }
     }
+}
+
+fn not_running() -> PolicyBenchError {
+    PolicyBenchError::Run("brindle-node is not running".into())
 }
 
 impl Drop for BrindleSide {
     fn drop(&mut self) {
         self.pause(false);
         if let Some(node) = self.node.take() {
-            let _ = node.terminate(NODE_STOP_GRACE);
+            let _ = node.stop(NODE_STOP_GRACE);
         }
         for ns in &self.containers {
             let _ = cmd::run_unchecked(&["ip", "netns", "del", ns], Duration::from_secs(10));
@@ -1275,13 +1202,6 @@ fn measure(ends: &Ends, opts: &PolicyOptions, flows: u64) -> Result<Measured, Po
     })
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 /// Validates the options that do not need the machine.
 pub fn validate(opts: &PolicyOptions) -> Result<(), PolicyBenchError> {
     let invalid = |field, value: String, reason: &str| {
@@ -1305,7 +1225,7 @@ pub fn validate(opts: &PolicyOptions) -> Result<(), PolicyBenchError> {
             "must be between 0 and 600 s",
         );
     }
-    if !(1..=crate::udp::MAX_BATCH).contains(&opts.batch) {
+    if !(1..=lab::udp::MAX_BATCH).contains(&opts.batch) {
         return invalid(
             "batch",
             opts.batch.to_string(),
@@ -1319,7 +1239,7 @@ pub fn validate(opts: &PolicyOptions) -> Result<(), PolicyBenchError> {
             "expected poll or interrupt",
         );
     }
-    crate::udp::payload_len(opts.frame_size).map_err(|e| PolicyBenchError::Run(e.to_string()))?;
+    lab::udp::payload_len(opts.frame_size).map_err(|e| PolicyBenchError::Run(e.to_string()))?;
     bench_rules(opts.rules, opts.port).map(|_| ())
 }
 
@@ -1330,8 +1250,8 @@ pub fn run(opts: &PolicyOptions) -> Result<PolicyReport, PolicyBenchError> {
     let rules = bench_rules(opts.rules, opts.port)?;
     std::fs::create_dir_all(&opts.work_dir)
         .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
-    let loadavg_before = loadavg();
-    let tag = std::process::id() % 100_000;
+    let loadavg_before = LoadAverage::read().map(|l| l.line).unwrap_or_default();
+    let tag = lab::run::pid_tag(5);
     let brindle = BrindleSide::up(&format!("pb{tag}"), opts, &rules)?;
     let kernel = KernelSide::up(&format!("pk{tag}"), &rules, &opts.work_dir, opts.iptables)?;
     let brindle_ends = brindle
@@ -1400,7 +1320,7 @@ pub fn run(opts: &PolicyOptions) -> Result<PolicyReport, PolicyBenchError> {
         node_cpu: NODE_CPU,
         ncpus: stats::online_cpus(),
         loadavg_before,
-        loadavg_after: loadavg(),
+        loadavg_after: LoadAverage::read().map(|l| l.line).unwrap_or_default(),
         kernel_conntrack_max,
         kernel_proof,
         brindle_proof,
@@ -1487,7 +1407,7 @@ pub fn run_sweep(
             ..opts.clone()
         })?;
     }
-    let loadavg_before = loadavg();
+    let loadavg_before = LoadAverage::read().map(|l| l.line).unwrap_or_default();
     let mut points = Vec::with_capacity(counts.len());
     for (i, &rules) in counts.iter().enumerate() {
         eprintln!("rules sweep [{}/{}]: {rules} rules", i + 1, counts.len());
@@ -1509,7 +1429,7 @@ pub fn run_sweep(
         node_cpu: NODE_CPU,
         ncpus: stats::online_cpus(),
         loadavg_before,
-        loadavg_after: loadavg(),
+        loadavg_after: LoadAverage::read().map(|l| l.line).unwrap_or_default(),
         points,
     })
 }

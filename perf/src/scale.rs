@@ -24,9 +24,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cmd::{self, ChildGuard};
 use crate::e2e::{self, io_err, E2eError, UdpParams, NODE_CPU};
-use crate::lab::{Lab, LabSpec};
+use lab::cmd::{self, ChildGuard};
+use lab::node::NodeLaunch;
+use lab::{Lab, LabSpec};
 
 /// Most idle workloads a run attaches (each costs the node a socket and an 8 MiB UMEM).
 pub const MAX_IDLE: usize = 2000;
@@ -200,7 +201,7 @@ struct IdleWorkloads {
 impl IdleWorkloads {
     fn up(lab: &Lab, count: usize) -> Result<IdleWorkloads, E2eError> {
         let netns = format!("{}-idle", lab.spec().name);
-        if crate::lab::netns_exists(&netns) {
+        if lab::netns_exists(&netns) {
             return Err(E2eError::Run(format!(
                 "network namespace {netns} already exists"
             )));
@@ -264,13 +265,9 @@ fn measure(
     config.push_str(&idle_workloads_toml(idle));
     std::fs::write(&config_path, config)
         .map_err(io_err(format!("writing {}", config_path.display())))?;
-    let node = e2e::start_node(
-        &lab.node_netns(),
-        &opts.brindle_node,
-        &config_path,
-        &log_path,
-    )?;
-    let mut node = node;
+    let mut node = NodeLaunch::new(lab.node_netns(), &opts.brindle_node, &log_path)
+        .config(&config_path)
+        .spawn()?;
     // The two workloads, the uplink and every idle workload.
     let expected = 3 + idle;
     let started = Instant::now();
@@ -279,12 +276,7 @@ fn measure(
         if n >= expected && reachable(lab)? {
             break n;
         }
-        if let Some(status) = node.try_wait() {
-            return Err(E2eError::Run(format!(
-                "brindle-node exited ({status}); log: {}",
-                log_path.display()
-            )));
-        }
+        node.check_running("before forwarding")?;
         if started.elapsed() > NODE_READY_TIMEOUT || cmd::interrupted() {
             return Err(E2eError::Run(format!(
                 "brindle-node attached {n} of {expected} interfaces within {NODE_READY_TIMEOUT:?}; log: {}",
@@ -308,7 +300,7 @@ fn measure(
         port: opts.port,
     };
     let result = e2e::udp_between(&w1.netns, &w2.netns, w2.ip, &ready, &params);
-    node.terminate(NODE_STOP_GRACE);
+    node.stop(NODE_STOP_GRACE);
     let (send, sink, _) = result?;
     let secs = if send.secs > 0.0 { send.secs } else { f64::NAN };
     let run = ScaleRun {
@@ -339,13 +331,7 @@ fn reachable(lab: &Lab) -> Result<bool, E2eError> {
     let (Some(w1), Some(w2)) = (lab.workload(1), lab.workload(2)) else {
         return Err(E2eError::Run("the lab needs two workloads".into()));
     };
-    let target = w2.ip.to_string();
-    let out = lab.exec_timeout(
-        &w1.netns,
-        &["ping", "-c", "1", "-W", "1", &target],
-        Duration::from_secs(3),
-    )?;
-    Ok(out.status.success())
+    Ok(lab::ping::answers(&w1.netns, w2.ip)?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,7 +482,7 @@ struct Outside {
 impl Outside {
     fn up(lab: &Lab) -> Result<Outside, E2eError> {
         let netns = format!("{}-out", lab.spec().name);
-        if crate::lab::netns_exists(&netns) {
+        if lab::netns_exists(&netns) {
             return Err(E2eError::Run(format!(
                 "network namespace {netns} already exists"
             )));
@@ -639,32 +625,19 @@ fn measure_queues(
     );
     std::fs::write(&config_path, config)
         .map_err(io_err(format!("writing {}", config_path.display())))?;
-    let mut node = e2e::start_node(
-        &lab.node_netns(),
-        &opts.brindle_node,
-        &config_path,
-        &log_path,
-    )?;
+    let mut node = NodeLaunch::new(lab.node_netns(), &opts.brindle_node, &log_path)
+        .config(&config_path)
+        .spawn()?;
     let w1 = lab
         .workload(1)
         .cloned()
         .ok_or_else(|| E2eError::Run("the lab needs a workload".into()))?;
     let started = Instant::now();
     loop {
-        let out = lab.exec_timeout(
-            &outside.netns,
-            &["ping", "-c", "1", "-W", "1", &w1.ip.to_string()],
-            Duration::from_secs(3),
-        )?;
-        if out.status.success() {
+        if lab::ping::answers(&outside.netns, w1.ip)? {
             break;
         }
-        if let Some(status) = node.try_wait() {
-            return Err(E2eError::Run(format!(
-                "brindle-node exited ({status}); log: {}",
-                log_path.display()
-            )));
-        }
+        node.check_running("before forwarding")?;
         if started.elapsed() > NODE_READY_TIMEOUT || cmd::interrupted() {
             return Err(E2eError::Run(format!(
                 "the outside did not reach the workload; log: {}",
@@ -673,12 +646,12 @@ fn measure_queues(
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let workers = node.id().map_or(0, worker_threads);
+    let workers = node.pid().map_or(0, worker_threads);
     let ready = opts
         .work_dir
         .join(format!("sink-ready-{}", lab.spec().name));
     let result = udp_from_outside(&outside.netns, &w1.netns, w1.ip, &ready, cpus, opts);
-    node.terminate(NODE_STOP_GRACE);
+    node.stop(NODE_STOP_GRACE);
     let (sent, secs, received) = result?;
     let secs = if secs > 0.0 { secs } else { f64::NAN };
     let run = QueuesRun {
@@ -742,7 +715,7 @@ fn udp_from_outside(
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        let report: crate::udp::SendReport = serde_json::from_slice(&out.stdout)
+        let report: lab::udp::SendReport = serde_json::from_slice(&out.stdout)
             .map_err(|e| E2eError::Run(format!("udp-send printed no report: {e}")))?;
         sent += report.sent;
         secs = secs.max(report.secs);

@@ -35,22 +35,25 @@
 //! wrk by `-d` and `--timeout`; every process by a timeout of its own.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::net::Ipv4Addr;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cmd::{self, ChildGuard, CmdError};
-use crate::cni::CniPlugin;
 use crate::crossnode::{self, Encap};
 use crate::e2e;
-use crate::lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
-use crate::policy_bench::{ipset_name, IptablesBackend, ACCEPT_MARK};
+use crate::policy_bench::IptablesBackend;
 use crate::progress::Progress;
+use lab::cmd::{self, ChildGuard, CmdError};
+use lab::cni::CniPlugin;
+use lab::felix::{
+    from_workload_chain, ipset_name, to_workload_chain, ChainEnd, Dispatch, Iptables,
+};
+use lab::node::{log_tail, NodeError, NodeLaunch, NodeProcess};
+use lab::run::LoadAverage;
+use lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
 
 /// The lab's ports for iperf3 and nginx (inside workload namespaces: no clash with the host).
 pub const IPERF_PORT: u16 = 5301;
@@ -395,7 +398,7 @@ pub fn workload_mtu(lab: LabKind) -> usize {
 
 /// The CNI network configuration the suite plugs every workload of `lab` on node `node` with.
 pub fn scenario_netconf(lab: LabKind, node: &str) -> String {
-    crate::cni::netconf(SCENARIO_NETWORK, &[], workload_mtu(lab) as u32, node)
+    lab::cni::netconf(SCENARIO_NETWORK, &[], workload_mtu(lab) as u32, node)
 }
 
 /// Where an agent-mode node keeps its state: the shared store and its control socket.
@@ -451,9 +454,11 @@ pub enum ScenarioError {
         reason: String,
     },
     #[error(transparent)]
-    Lab(#[from] crate::lab::LabError),
+    Lab(#[from] lab::LabError),
     #[error(transparent)]
     Command(#[from] CmdError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
     #[error(transparent)]
     Crossnode(#[from] crossnode::CrossnodeError),
     #[error(transparent)]
@@ -756,7 +761,7 @@ impl Drop for Containers {
 /// A lab of one kind, wired for one forwarder; nodes are stopped before the lab goes down.
 struct RunningLab {
     // Field order is drop order: nodes first, then the containers, then the namespaces.
-    nodes: Vec<ChildGuard>,
+    nodes: Vec<NodeProcess>,
     containers: Containers,
     /// Agent-mode wiring: node `k`'s workloads (plugged by brindle-cni) are `pods[k - 1]`.
     /// Empty with the lab's own wiring (its workloads are the lab's).
@@ -825,35 +830,18 @@ impl RunningLab {
     }
 
     /// Whether every brindle node is still running.
-    fn nodes_alive(&mut self, dir: &Path) -> Result<(), ScenarioError> {
-        for (i, node) in self.nodes.iter_mut().enumerate() {
-            if let Some(status) = node.try_wait() {
-                let log = dir.join(format!("node{}.log", i + 1));
-                return Err(ScenarioError::Run(format!(
-                    "brindle-node {} exited ({status}); log: {}",
-                    i + 1,
-                    tail(&log)
-                )));
-            }
+    fn nodes_alive(&mut self) -> Result<(), ScenarioError> {
+        for node in self.nodes.iter_mut() {
+            node.check_running("while the lab runs")?;
         }
         Ok(())
     }
 
     fn stop(self) {
         for node in self.nodes {
-            node.terminate(NODE_STOP_GRACE);
+            node.stop(NODE_STOP_GRACE);
         }
     }
-}
-
-/// A short tag unique to this process and run: `<2 base-36 digits of the pid><run>`, so that
-/// lab names (`sc` + lab + side + tag) fit the 7 characters of a multi-node lab.
-fn run_tag() -> String {
-    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let digit = |n: u32| std::char::from_digit(n % 36, 36).unwrap_or('0');
-    let pid = std::process::id();
-    [digit(pid / 36), digit(pid), digit(run)].iter().collect()
 }
 
 /// `sc` + `o`/`l`/`i` + `k`/`b` + tag: namespaces of this suite start with `sc`.
@@ -887,7 +875,7 @@ fn bring_up(
     ipip_method: &mut Option<crossnode::KernelIpip>,
 ) -> Result<RunningLab, ScenarioError> {
     std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    let name = lab_name(kind, forwarding, &run_tag());
+    let name = lab_name(kind, forwarding, &lab::run::run_tag(2));
     let agent = forwarding == Forwarding::Brindle && opts.wiring == Wiring::BrindleCni;
     let mut running = if agent {
         bring_up_agent(opts, kind, name, dir)?
@@ -902,24 +890,19 @@ fn bring_up(
     };
     let deadline = Instant::now() + timeout;
     loop {
-        let out = exec(
-            &from.netns,
-            &["ping", "-c", "1", "-W", "1", &to.ip.to_string()],
-            Duration::from_secs(3),
-        )?;
-        if out.status.success() {
+        if lab::ping::answers(&from.netns, to.ip)? {
             if let Some(rules) = &running.kernel_policy {
                 rules.prove(&from, &to)?;
             }
             return Ok(running);
         }
-        running.nodes_alive(dir)?;
+        running.nodes_alive()?;
         if Instant::now() >= deadline || cmd::interrupted() {
             return Err(ScenarioError::Run(format!(
                 "{} -> {} not reachable within {timeout:?}; node 1 log: {}",
                 from.netns,
                 to.ip,
-                tail(&dir.join("node1.log"))
+                log_tail(&dir.join("node1.log"))
             )));
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -974,9 +957,11 @@ fn bring_up_agent(
         };
         let env = agent_env(kind, &node_name(k), &opts.node_mode, &paths);
         let ns = node_netns(&running.built, k);
-        running
-            .nodes
-            .push(spawn_node(opts, &ns, &[], &env, dir, k)?);
+        running.nodes.push(
+            node_launch(opts, &ns, dir, k)
+                .envs(env)
+                .start(NODE_READY_TIMEOUT)?,
+        );
     }
     let cni = CniPlugin {
         bin_dir: opts.bin_dir.clone(),
@@ -1221,11 +1206,11 @@ pub fn subnet_route_toml(spec: &MultiLabSpec, k: usize, other: usize) -> String 
         return String::new();
     }
     let other_ip = u32::from(spec.node_ip(other));
-    let mask = u32::MAX << (32 - crate::lab::MULTI_PREFIX_LEN);
+    let mask = u32::MAX << (32 - lab::MULTI_PREFIX_LEN);
     let subnet = Ipv4Addr::from(other_ip & mask);
     format!(
         "\n[[route]]\nprefix = \"{subnet}/{}\"\nvia = \"{}\"\nencap = \"none\"\n",
-        crate::lab::MULTI_PREFIX_LEN,
+        lab::MULTI_PREFIX_LEN,
         spec.gateway_for(k)
     )
 }
@@ -1237,59 +1222,21 @@ fn start_node(
     config: &str,
     dir: &Path,
     k: usize,
-) -> Result<ChildGuard, ScenarioError> {
+) -> Result<NodeProcess, ScenarioError> {
     let config_path = dir.join(format!("node{k}.toml"));
     std::fs::write(&config_path, config)
         .map_err(io_err(format!("writing {}", config_path.display())))?;
-    let args = ["--config".into(), config_path.display().to_string()];
-    spawn_node(opts, ns, &args, &[], dir, k)
+    Ok(node_launch(opts, ns, dir, k)
+        .config(&config_path)
+        .start(NODE_READY_TIMEOUT)?)
 }
 
-/// Starts brindle-node `k` in `ns` with `args` and `env`, its output to `node<k>.log`; ready
-/// once its control socket (`node<k>.sock` in `dir`) answers.
-fn spawn_node(
-    opts: &ScenarioOptions,
-    ns: &str,
-    args: &[String],
-    env: &[(String, String)],
-    dir: &Path,
-    k: usize,
-) -> Result<ChildGuard, ScenarioError> {
-    let log_path = dir.join(format!("node{k}.log"));
-    // The pid held is the node's own (see `spawn_in_netns_logged`).
-    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
-    let child = cmd::spawn_in_netns_logged(ns, &opts.brindle_node(), &args, env, &log_path)?;
-    let mut node = ChildGuard::new(format!("brindle-node {k}"), child);
-    let socket = dir.join(format!("node{k}.sock"));
-    let deadline = Instant::now() + NODE_READY_TIMEOUT;
-    loop {
-        if control_socket_answers(&socket) {
-            return Ok(node);
-        }
-        if let Some(status) = node.try_wait() {
-            return Err(ScenarioError::Run(format!(
-                "brindle-node {k} exited ({status}) at start; log: {}",
-                tail(&log_path)
-            )));
-        }
-        if Instant::now() >= deadline || cmd::interrupted() {
-            return Err(ScenarioError::Run(format!(
-                "brindle-node {k}'s control socket did not answer within {NODE_READY_TIMEOUT:?}; log: {}",
-                tail(&log_path)
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The node's control socket sends one JSON document per connection once it runs.
-fn control_socket_answers(socket: &Path) -> bool {
-    let Ok(mut conn) = UnixStream::connect(socket) else {
-        return false;
-    };
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut first = [0u8; 1];
-    matches!(conn.read(&mut first), Ok(1))
+/// brindle-node `k` in `ns`, its output to `node<k>.log` and its control socket
+/// `node<k>.sock` in `dir`.
+fn node_launch(opts: &ScenarioOptions, ns: &str, dir: &Path, k: usize) -> NodeLaunch {
+    NodeLaunch::new(ns, opts.brindle_node(), dir.join(format!("node{k}.log")))
+        .label(format!("brindle-node {k}"))
+        .control_socket(dir.join(format!("node{k}.sock")))
 }
 
 fn run_all(commands: &[Vec<String>]) -> Result<(), ScenarioError> {
@@ -1304,12 +1251,6 @@ fn exec(ns: &str, args: &[&str], timeout: Duration) -> Result<std::process::Outp
     let mut full = vec!["ip", "netns", "exec", ns];
     full.extend_from_slice(args);
     cmd::run_interruptible(&full, timeout)
-}
-
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1355,15 +1296,7 @@ const TO_HOST_ACCEPT_COMMENT: &str = "default-endpoint-to-host-action-accept";
 
 /// The chains of the network's profile: `cali-pri-<profile>` (ingress), `cali-pro-` (egress).
 fn profile_chain(direction: &str) -> String {
-    format!("cali-{direction}-{SCENARIO_NETWORK}")
-}
-
-fn to_workload_chain(interface: &str) -> String {
-    format!("cali-tw-{interface}")
-}
-
-fn from_workload_chain(interface: &str) -> String {
-    format!("cali-fw-{interface}")
+    lab::felix::profile_chain(direction, SCENARIO_NETWORK)
 }
 
 /// Every chain [`kernel_policy_iptables`] creates for `interfaces`, top-level ones first.
@@ -1401,68 +1334,44 @@ pub fn kernel_policy_chains(interfaces: &[String]) -> Vec<String> {
 ///   Felix renders it ("Return if to workload"); brindle lets the node reach its workloads the
 ///   same way.
 pub fn kernel_policy_iptables(interfaces: &[String]) -> String {
-    let mark = format!("{ACCEPT_MARK}/{ACCEPT_MARK}");
-    let clear_mark = format!("-j MARK --set-xmark 0x0/{ACCEPT_MARK}");
     let (pri, pro) = (profile_chain("pri"), profile_chain("pro"));
-    let mut t = String::from("*filter\n");
-    for chain in kernel_policy_chains(interfaces) {
-        t.push_str(&format!(":{chain} - [0:0]\n"));
-    }
-    let mut rule = |line: String| {
-        t.push_str(&line);
-        t.push('\n');
-    };
+    let mut t = Iptables::new(kernel_policy_chains(interfaces));
     for builtin in ["FORWARD", "INPUT", "OUTPUT"] {
-        rule(format!("-A {builtin} -j cali-{builtin}"));
+        t.hook(builtin);
     }
-    rule(format!("-A cali-FORWARD {clear_mark}"));
+    let dispatch: Vec<Dispatch> = interfaces
+        .iter()
+        .flat_map(|i| [Dispatch::From(i), Dispatch::To(i)])
+        .collect();
+    t.forward(&dispatch);
+    t.rule("cali-INPUT", "-i cali+ -j cali-wl-to-host");
+    t.clear_mark("cali-wl-to-host");
     for i in interfaces {
-        rule(format!(
-            "-A cali-FORWARD -i {i} -j {}",
-            from_workload_chain(i)
-        ));
-        rule(format!(
-            "-A cali-FORWARD -o {i} -j {}",
-            to_workload_chain(i)
-        ));
+        t.rule(
+            "cali-wl-to-host",
+            &format!("-i {i} -j {}", from_workload_chain(i)),
+        );
     }
-    rule(format!("-A cali-FORWARD -m mark --mark {mark} -j ACCEPT"));
-    rule("-A cali-INPUT -i cali+ -j cali-wl-to-host".into());
-    rule(format!("-A cali-wl-to-host {clear_mark}"));
+    t.rule(
+        "cali-wl-to-host",
+        &format!("-m comment --comment {TO_HOST_ACCEPT_COMMENT} -j ACCEPT"),
+    );
+    t.rule("cali-OUTPUT", "-o cali+ -j RETURN");
+    let no_profile = ChainEnd {
+        clear_mark: true,
+        drop_comment: Some(NO_PROFILE_DROP_COMMENT),
+    };
     for i in interfaces {
-        rule(format!(
-            "-A cali-wl-to-host -i {i} -j {}",
-            from_workload_chain(i)
-        ));
-    }
-    rule(format!(
-        "-A cali-wl-to-host -m comment --comment {TO_HOST_ACCEPT_COMMENT} -j ACCEPT"
-    ));
-    rule("-A cali-OUTPUT -o cali+ -j RETURN".into());
-    for i in interfaces {
-        for (chain, profile) in [(to_workload_chain(i), &pri), (from_workload_chain(i), &pro)] {
-            rule(format!(
-                "-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
-            ));
-            rule(format!("-A {chain} -m conntrack --ctstate INVALID -j DROP"));
-            rule(format!("-A {chain} {clear_mark}"));
-            rule(format!("-A {chain} -j {profile}"));
-            rule(format!("-A {chain} -m mark --mark {mark} -j RETURN"));
-            rule(format!(
-                "-A {chain} -m comment --comment {NO_PROFILE_DROP_COMMENT} -j DROP"
-            ));
-        }
+        t.endpoint_chain(&to_workload_chain(i), &pri, no_profile);
+        t.endpoint_chain(&from_workload_chain(i), &pro, no_profile);
     }
     let members = ipset_name(SCENARIO_NETWORK);
-    rule(format!(
-        "-A {pri} -m set --match-set {members} src -m comment --comment {MEMBER_ALLOW_COMMENT} \
-         -j MARK --set-xmark {mark}"
-    ));
-    rule(format!("-A {pri} -m mark --mark {mark} -j RETURN"));
-    rule(format!("-A {pro} -j MARK --set-xmark {mark}"));
-    rule(format!("-A {pro} -m mark --mark {mark} -j RETURN"));
-    t.push_str("COMMIT\n");
-    t
+    t.allow(
+        &pri,
+        &format!("-m set --match-set {members} src -m comment --comment {MEMBER_ALLOW_COMMENT}"),
+    );
+    t.allow(&pro, "");
+    t.render()
 }
 
 /// One node's workloads as the rules see them.
@@ -1533,16 +1442,9 @@ impl KernelPolicyRules {
             .iter()
             .find(|n| n.workloads.iter().any(|(_, ip)| *ip == to.ip))
             .ok_or_else(|| not_live(format!("no policed workload has address {}", to.ip)))?;
-        let ping = |ns: &str| {
-            exec(
-                ns,
-                &["ping", "-c", "1", "-W", "1", &to.ip.to_string()],
-                Duration::from_secs(3),
-            )
-        };
         let allowed = || rule_packets(&node.netns, &profile_chain("pri"), MEMBER_ALLOW_COMMENT);
         let before = allowed()?;
-        if !ping(&from.netns)?.status.success() {
+        if !lab::ping::answers(&from.netns, to.ip)? {
             return Err(not_live(format!("{} -> {} unanswered", from.netns, to.ip)));
         }
         let after = allowed()?;
@@ -1818,7 +1720,7 @@ impl Nginx {
         wait_listening(ns, HTTP_PORT, &mut process).map_err(|e| {
             ScenarioError::Run(format!(
                 "{e}; nginx error log: {}",
-                tail(&dir.join("error.log"))
+                log_tail(&dir.join("error.log"))
             ))
         })?;
         Ok(Nginx { process, pid_file })
@@ -1876,7 +1778,7 @@ pub fn run(opts: &ScenarioOptions) -> Result<ScenariosReport, ScenarioError> {
         .collect();
     let mut progress = Progress::new("scenarios", scenarios.len() * 2);
     let mut ipip_method = None;
-    let load_average_before = load_average();
+    let load_average_before = LoadAverage::read().map(|l| l.minutes());
     let mut labs = Vec::new();
     for &kind in &opts.labs {
         let indices: Vec<usize> = (0..scenarios.len())
@@ -1913,7 +1815,7 @@ pub fn run(opts: &ScenarioOptions) -> Result<ScenariosReport, ScenarioError> {
                 let outcome = running
                     .ends(scenario.path)
                     .and_then(|(from, to)| measure(opts, scenario.test, &from, &to, &dir))
-                    .and_then(|m| running.nodes_alive(&dir).map(|()| m));
+                    .and_then(|m| running.nodes_alive().map(|()| m));
                 match outcome {
                     Ok(m) => match forwarding {
                         Forwarding::Kernel => results[i].kernel = Some(m),
@@ -1951,7 +1853,7 @@ pub fn run(opts: &ScenarioOptions) -> Result<ScenariosReport, ScenarioError> {
         kernel_ipip_method: ipip_method,
         labs,
         load_average_before,
-        load_average_after: load_average(),
+        load_average_after: LoadAverage::read().map(|l| l.minutes()),
         elapsed_secs: started.elapsed().as_secs_f64(),
         scenarios: results,
     })
@@ -1969,12 +1871,6 @@ fn error_slot(result: &mut ScenarioResult, forwarding: Forwarding) -> &mut Optio
         Forwarding::Kernel => &mut result.kernel_error,
         Forwarding::Brindle => &mut result.brindle_error,
     }
-}
-
-fn load_average() -> Option<String> {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2116,6 +2012,7 @@ pub fn write_report(report: &ScenariosReport, out: &Path) -> Result<PathBuf, Sce
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lab::felix::ACCEPT_MARK;
 
     const AB: &str = "This is ApacheBench, Version 2.3 <$Revision: 1903618 $>\n\
 Server Software:        nginx/1.22.1\nDocument Length:        612 bytes\n\n\
@@ -2458,7 +2355,7 @@ Requests/sec:  40333.12\nTransfer/sec:     32.00MB\n";
 
     #[test]
     fn lab_names_fit_and_start_with_sc() {
-        let name = lab_name(LabKind::Ipip, Forwarding::Brindle, &run_tag());
+        let name = lab_name(LabKind::Ipip, Forwarding::Brindle, &lab::run::run_tag(2));
         assert!(name.starts_with("scib"), "{name}");
         assert!(multi_spec(LabKind::Ipip, name).validate().is_ok());
         assert_eq!(multi_spec(LabKind::Ipip, "x".into()).routed_nodes, 1);

@@ -5,22 +5,16 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use perf::cmd::ChildGuard;
+use lab::cmd::ChildGuard;
+use lab::udp::{SendReport, SinkReport};
+use lab::{Forwarding, Lab, LabSpec};
 use perf::e2e::{self, E2eOptions};
-use perf::lab::{Forwarding, Lab, LabSpec};
-use perf::udp::{SendReport, SinkReport};
 
 const PERF: &str = env!("CARGO_BIN_EXE_brindle-perf");
 
+/// `letter` and this process id in base 36: parallel test binaries never share namespaces.
 fn unique_name(letter: char) -> String {
-    let mut pid = std::process::id();
-    let mut digits = Vec::new();
-    while pid > 0 {
-        digits.push(std::char::from_digit(pid % 36, 36).unwrap());
-        pid /= 36;
-    }
-    digits.push(letter);
-    digits.iter().rev().collect()
+    format!("{letter}{}", lab::run::pid_tag(5))
 }
 
 fn kernel_lab(letter: char) -> Lab {
@@ -115,7 +109,7 @@ fn e2e_kernel_side_measures_throughput_latency_and_cpu() {
         port: 7002,
         work_dir: dir.clone(),
         node_mode: "poll".into(),
-        generator: perf::xdpgen::Generator::Socket,
+        generator: perf::e2e_xdp::Generator::Socket,
     };
     let report = e2e::run(&opts).unwrap();
     let out = dir.join("e2e.json");
@@ -143,8 +137,8 @@ fn e2e_kernel_side_measures_throughput_latency_and_cpu() {
     assert!(table.contains("| pps_delivered |"), "{table}");
     // The lab is gone.
     let lab_name = &k.lab;
-    assert!(!perf::lab::netns_exists(&format!("{lab_name}-node")));
-    assert!(!perf::lab::netns_exists(&format!("{lab_name}-w1")));
+    assert!(!lab::netns_exists(&format!("{lab_name}-node")));
+    assert!(!lab::netns_exists(&format!("{lab_name}-w1")));
 }
 
 /// Stands in for brindle-node until it exists: makes the node namespace's kernel forward like
@@ -184,7 +178,7 @@ fn e2e_brindle_side_starts_configures_and_stops_the_node() {
         port: 7003,
         work_dir: dir.clone(),
         node_mode: "poll".into(),
-        generator: perf::xdpgen::Generator::Socket,
+        generator: perf::e2e_xdp::Generator::Socket,
     };
     let report = e2e::run(&opts).unwrap();
     let config = std::fs::read_to_string(dir.join("node.toml")).unwrap();
@@ -203,7 +197,7 @@ fn e2e_brindle_side_starts_configures_and_stops_the_node() {
     assert!(stopped, "the node was not sent SIGTERM (or ignored it)");
     for lab in [&b.lab, &report.kernel.lab] {
         assert!(
-            !perf::lab::netns_exists(&format!("{lab}-node")),
+            !lab::netns_exists(&format!("{lab}-node")),
             "{lab} left behind"
         );
     }

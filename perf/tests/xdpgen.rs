@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use perf::xdpgen::{XdpSendReport, XdpSinkReport};
+use lab::xdpgen::{XdpSendReport, XdpSinkReport};
 
 const EXE: &str = env!("CARGO_BIN_EXE_brindle-perf");
 

@@ -62,10 +62,11 @@ pub fn workspace_bin(name: &str) -> PathBuf {
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-pub const ETCD_BINARY: &str = "/usr/bin/etcd";
+use lab::etcd::EtcdMemberSpec;
+pub use lab::etcd::ETCD_BINARY;
 
 /// A port the kernel just handed out on 127.0.0.1 (bind port 0), free again when returned.
 pub fn free_port() -> u16 {
@@ -103,23 +104,19 @@ pub fn start_etcd_cluster(label: &str, size: usize) -> Vec<EtcdMember> {
         .collect::<Vec<_>>()
         .join(",");
     for member in &mut members {
-        let log = std::fs::File::create(member.dir.path().join("etcd.log")).unwrap();
-        let child = Command::new(ETCD_BINARY)
-            .args(["--name", &member.name])
-            .arg("--data-dir")
-            .arg(member.dir.path().join("data"))
-            .args(["--listen-client-urls", &member.client_url])
-            .args(["--advertise-client-urls", &member.client_url])
-            .args(["--listen-peer-urls", &member.peer_url])
-            .args(["--initial-advertise-peer-urls", &member.peer_url])
-            .args(["--initial-cluster", &initial_cluster])
-            .args(["--initial-cluster-state", "new"])
-            .args(["--initial-cluster-token", &token])
+        let spec = EtcdMemberSpec {
+            netns: String::new(),
+            name: member.name.clone(),
+            data_dir: member.dir.path().join("data"),
+            client_url: member.client_url.clone(),
+            peer_url: member.peer_url.clone(),
+            initial_cluster: initial_cluster.clone(),
+            token: Some(token.clone()),
             // Fast elections keep the member-failure test short.
-            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
+            fast_elections: true,
+            log: member.dir.path().join("etcd.log"),
+        };
+        let child = spec
             .spawn()
             .unwrap_or_else(|e| panic!("starting {ETCD_BINARY}: {e}"));
         member.child = Some(child);

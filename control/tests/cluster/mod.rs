@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use perf::cni::{netconf, CniPlugin};
-use perf::lab::{MultiLab, MultiLabSpec};
+use lab::cni::{netconf, CniPlugin};
+use lab::node::{NodeLaunch, NodeProcess};
+use lab::{MultiLab, MultiLabSpec};
 use serde_json::Value;
 
 pub const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");
@@ -20,7 +21,7 @@ pub const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");
 pub struct Cluster {
     pub lab: MultiLab,
     pub dir: PathBuf,
-    pub nodes: Vec<Option<Child>>,
+    pub nodes: Vec<Option<NodeProcess>>,
     pub containers: Vec<String>,
     pub ipip: &'static str,
     pub daemons: Vec<Child>,
@@ -103,31 +104,36 @@ impl Cluster {
         ]
     }
 
+    /// Node `k` as the cluster runs it: agent mode on the shared store, its log
+    /// `node<k>.log` and its control socket `node<k>.sock` in the cluster's directory.
+    pub fn node_launch(&self, k: usize) -> NodeLaunch {
+        NodeLaunch::new(
+            self.node_netns(k),
+            NODE_BIN,
+            self.dir.join(format!("node{k}.log")),
+        )
+        .label(format!("brindle-node {k}"))
+        .env("NODENAME", self.node_name(k))
+        .env("IP_AUTODETECTION_METHOD", "interface=eth0")
+        .env("CALICO_IPV4POOL_IPIP", self.ipip)
+        .env(
+            "BRINDLE_CONTROL_SOCKET",
+            self.socket(k).display().to_string(),
+        )
+        .envs(self.datastore_env())
+        .control_socket(self.socket(k))
+    }
+
     pub fn start_node(&mut self, k: usize) {
-        let log = std::fs::File::create(self.dir.join(format!("node{k}.log"))).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.node_netns(k), NODE_BIN])
-            .env("NODENAME", self.node_name(k))
-            .env("IP_AUTODETECTION_METHOD", "interface=eth0")
-            .env("CALICO_IPV4POOL_IPIP", self.ipip)
-            .env("BRINDLE_CONTROL_SOCKET", self.socket(k))
-            .envs(self.datastore_env())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn brindle-node");
-        self.nodes[k - 1] = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if control::stats::fetch(&self.socket(k)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "brindle-node {k} did not become ready; log:\n{}",
-            self.log(k)
-        );
+        self.start_launched(k, self.node_launch(k));
+    }
+
+    /// Starts node `k` from `launch` and waits (at most 20 s) until its control socket answers.
+    pub fn start_launched(&mut self, k: usize, launch: NodeLaunch) {
+        let node = launch
+            .start(Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("brindle-node {k} did not become ready: {e}"));
+        self.nodes[k - 1] = Some(node);
     }
 
     pub fn log(&self, k: usize) -> String {
@@ -141,7 +147,7 @@ impl Cluster {
     }
 
     pub fn stats(&self, k: usize) -> Value {
-        control::stats::fetch(&self.socket(k)).expect("stats")
+        lab::node::read_stats(&self.socket(k)).expect("stats")
     }
 
     /// Creates a container namespace and plugs it into node `k` with brindle-cni ADD.
@@ -332,17 +338,12 @@ impl Drop for Cluster {
             let _ = daemon.kill();
             let _ = daemon.wait();
         }
-        for child in self.nodes.iter_mut().flatten() {
-            // SAFETY: kill(2) on our own child.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        // Every node told first, so that they stop in parallel.
+        for node in self.nodes.iter().flatten() {
+            node.signal(libc::SIGTERM);
         }
-        for child in self.nodes.iter_mut().flatten() {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        for node in self.nodes.iter_mut().filter_map(Option::take) {
+            node.stop(Duration::from_secs(10));
         }
         for ns in &self.containers {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use perf::{controlplane, crossnode, e2e, policy_bench, report, scale, udp, xdpgen};
+use lab::{udp, xdpgen};
+use perf::{controlplane, crossnode, e2e, e2e_xdp, policy_bench, report, scale};
 
 #[derive(Parser)]
 #[command(
@@ -151,7 +152,7 @@ enum Cmd {
         /// UDP generator and sink: socket (sendmmsg/recvmmsg) or xdp (AF_XDP, with loss and
         /// one-way latency percentiles).
         #[arg(long, default_value = "socket")]
-        generator: xdpgen::Generator,
+        generator: e2e_xdp::Generator,
     },
     /// Two nodes on one segment, a workload each: kernel plain, kernel IPIP, brindle plain,
     /// brindle IPIP, one after the other; UDP pps, ping RTT, busy cores, path proof; JSON +
@@ -424,7 +425,7 @@ fn main() -> Result<()> {
             queues,
             queue_mode,
         } => {
-            perf::cmd::stop_on_signals();
+            lab::cmd::stop_on_signals();
             anyhow::ensure!(
                 duration <= 3600,
                 "invalid duration {duration}: at most 3600 s"
@@ -505,7 +506,7 @@ fn main() -> Result<()> {
             generator,
         } => {
             // Ctrl-C or SIGTERM: give up waiting so that labs and children are cleaned up.
-            perf::cmd::stop_on_signals();
+            lab::cmd::stop_on_signals();
             anyhow::ensure!(
                 duration <= 3600,
                 "invalid duration {duration}: at most 3600 s"
@@ -558,7 +559,7 @@ fn main() -> Result<()> {
             clang,
             rounds,
         } => {
-            perf::cmd::stop_on_signals();
+            lab::cmd::stop_on_signals();
             anyhow::ensure!(
                 (1..=600).contains(&duration),
                 "invalid duration {duration}: between 1 and 600 s per side"
@@ -627,7 +628,7 @@ fn main() -> Result<()> {
             out,
             sweep_out,
         } => {
-            perf::cmd::stop_on_signals();
+            lab::cmd::stop_on_signals();
             let single = match rules[..] {
                 [one] => Some(one),
                 _ => None,
@@ -682,7 +683,7 @@ fn main() -> Result<()> {
             datastore,
             out,
         } => {
-            perf::cmd::stop_on_signals();
+            lab::cmd::stop_on_signals();
             let opts = controlplane::CniLatencyOptions {
                 bin_dir: brindle_bin_dir,
                 workloads,
@@ -704,7 +705,7 @@ fn main() -> Result<()> {
             timeout,
             out,
         } => {
-            perf::cmd::stop_on_signals();
+            lab::cmd::stop_on_signals();
             let timeout = seconds("timeout", timeout)?;
             let opts = controlplane::ResyncOptions {
                 bin_dir: brindle_bin_dir,
@@ -741,7 +742,7 @@ fn main() -> Result<()> {
             clang,
         } => {
             use perf::scenarios;
-            perf::cmd::stop_on_signals();
+            lab::cmd::stop_on_signals();
             let work_dir =
                 std::env::temp_dir().join(format!("brindle-scenarios-{}", std::process::id()));
             let mut opts = scenarios::ScenarioOptions::defaults(brindle_bin_dir, work_dir, quick);

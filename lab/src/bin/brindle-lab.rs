@@ -5,7 +5,7 @@
 //! configuration on stdin (the datastore settings come from brindle-lab's own environment).
 //!
 //! `multi-up` builds several such nodes on one L2 segment, the last ones behind a router in
-//! another subnet (`perf::lab::MultiLab`), and records each node `<name><k>` as a lab of its
+//! another subnet (`lab::MultiLab`), and records each node `<name><k>` as a lab of its
 //! own, so that `plug --name <name><k>` plugs containers into node `k`; `multi-down` removes
 //! all of it.
 
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use perf::lab::{self, Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
+use lab::{self, Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
 
 const RECORD_DIR: &str = "/run/brindle/labs";
 
@@ -188,9 +188,9 @@ fn write_record(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Removes the containers `plug` created for lab `name`, and its records.
 fn forget_lab(name: &str) {
     for container in plugged(name) {
-        let _ = perf::cmd::run_unchecked(
+        let _ = lab::cmd::run_unchecked(
             &["ip", "netns", "del", &container],
-            perf::cmd::CONFIG_TIMEOUT,
+            lab::cmd::CONFIG_TIMEOUT,
         );
     }
     let _ = std::fs::remove_file(plugged_path(name));
@@ -199,7 +199,7 @@ fn forget_lab(name: &str) {
 
 fn main() -> Result<()> {
     // Interrupted halfway through `up`, the lab removes what it created instead of leaving it.
-    perf::cmd::stop_on_signals();
+    lab::cmd::stop_on_signals();
     match Cli::parse().command {
         Cmd::Up {
             name,
@@ -291,13 +291,13 @@ fn main() -> Result<()> {
         } => {
             let spec = recorded_spec(&name, None)?;
             let netns = container_netns(&name, &container)?;
-            perf::cmd::run(&["ip", "netns", "add", &netns], perf::cmd::CONFIG_TIMEOUT)?;
+            lab::cmd::run(&["ip", "netns", "add", &netns], lab::cmd::CONFIG_TIMEOUT)?;
             let mut list = plugged(&name);
             list.push(netns.clone());
             std::fs::write(plugged_path(&name), list.join("\n"))?;
             let pools: Vec<&str> = pool.iter().map(String::as_str).collect();
             let conf =
-                perf::cni::netconf(&network, &pools, mtu, node.as_deref().unwrap_or(&spec.name));
+                lab::cni::netconf(&network, &pools, mtu, node.as_deref().unwrap_or(&spec.name));
             let out = plugin(cni_bin_dir).invoke(
                 &spec.node_netns(),
                 "ADD",
@@ -324,7 +324,7 @@ fn main() -> Result<()> {
             let spec = recorded_spec(&name, None)?;
             let netns = container_netns(&name, &container)?;
             let conf =
-                perf::cni::netconf(&network, &[], 1500, node.as_deref().unwrap_or(&spec.name));
+                lab::cni::netconf(&network, &[], 1500, node.as_deref().unwrap_or(&spec.name));
             let out = plugin(cni_bin_dir).invoke(
                 &spec.node_netns(),
                 "DEL",
@@ -339,10 +339,8 @@ fn main() -> Result<()> {
                 out.stdout,
                 out.stderr
             );
-            let _ = perf::cmd::run_unchecked(
-                &["ip", "netns", "del", &netns],
-                perf::cmd::CONFIG_TIMEOUT,
-            );
+            let _ =
+                lab::cmd::run_unchecked(&["ip", "netns", "del", &netns], lab::cmd::CONFIG_TIMEOUT);
             let list: Vec<String> = plugged(&name).into_iter().filter(|n| *n != netns).collect();
             std::fs::write(plugged_path(&name), list.join("\n"))?;
         }
@@ -406,9 +404,9 @@ fn netns_path(netns: &str) -> PathBuf {
     PathBuf::from(format!("/var/run/netns/{netns}"))
 }
 
-fn plugin(bin_dir: PathBuf) -> perf::cni::CniPlugin {
+fn plugin(bin_dir: PathBuf) -> lab::cni::CniPlugin {
     let bin_dir = std::fs::canonicalize(&bin_dir).unwrap_or(bin_dir);
-    perf::cni::CniPlugin {
+    lab::cni::CniPlugin {
         bin_dir,
         plugin: "brindle-cni".into(),
         env: Vec::new(),

@@ -32,9 +32,31 @@ pub enum CmdError {
     },
 }
 
+/// `program` to be run inside network namespace `ns` (on the host's own stack if `ns` is
+/// empty). `ip netns exec` execs the program in place, so the child's pid is the program's
+/// own and a signal to it reaches the program itself.
+pub fn netns_command(ns: &str, program: &std::path::Path) -> Command {
+    if ns.is_empty() {
+        return Command::new(program);
+    }
+    let mut command = Command::new("ip");
+    command.args(["netns", "exec", ns]).arg(program);
+    command
+}
+
+/// The file `log` (created, truncated) twice: for a child's stdout and its stderr.
+pub fn log_file(log: &std::path::Path, command: &str) -> Result<(Stdio, Stdio), CmdError> {
+    let failed = |source| CmdError::Spawn {
+        command: format!("{command} (output to {})", log.display()),
+        source,
+    };
+    let out = std::fs::File::create(log).map_err(failed)?;
+    let err = out.try_clone().map_err(failed)?;
+    Ok((out.into(), err.into()))
+}
+
 /// Starts `program` with `args` and `env` inside network namespace `ns`, its stdout and
-/// stderr written to the file `log`. `ip netns exec` execs the program in place, so the
-/// child's pid is the program's own and a SIGTERM to it reaches the program itself.
+/// stderr written to the file `log` (see [`netns_command`]).
 pub fn spawn_in_netns_logged(
     ns: &str,
     program: &std::path::Path,
@@ -42,27 +64,19 @@ pub fn spawn_in_netns_logged(
     env: &[(String, String)],
     log: &std::path::Path,
 ) -> Result<Child, CmdError> {
-    let command = format!(
-        "ip netns exec {ns} {} (output to {})",
-        program.display(),
-        log.display()
-    );
-    let failed = |source| CmdError::Spawn {
-        command: command.clone(),
-        source,
-    };
-    let out = std::fs::File::create(log).map_err(failed)?;
-    let err = out.try_clone().map_err(failed)?;
-    Command::new("ip")
-        .args(["netns", "exec", ns])
-        .arg(program)
+    let command = format!("ip netns exec {ns} {}", program.display());
+    let (out, err) = log_file(log, &command)?;
+    netns_command(ns, program)
         .args(args)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
         .spawn()
-        .map_err(failed)
+        .map_err(|source| CmdError::Spawn {
+            command: format!("{command} (output to {})", log.display()),
+            source,
+        })
 }
 
 /// The command line as a human would type it, for error messages.

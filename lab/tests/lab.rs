@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use perf::lab::{self, Forwarding, Lab, LabSpec, HOST_SIDE_MAC};
+use lab::{Forwarding, Lab, LabSpec, HOST_SIDE_MAC};
 use serde_json::Value;
 
 /// `<letter><pid in base 36>`: at most 1 + 5 characters for Linux pids (< 2^22).
@@ -40,7 +40,7 @@ fn ping(lab: &Lab, from_ns: &str, to: &str, count: u32) -> bool {
 fn ip_json(ns: &str, args: &[&str]) -> Value {
     let mut full = vec!["ip", "-j", "-n", ns];
     full.extend_from_slice(args);
-    let out = perf::cmd::run(&full, Duration::from_secs(10)).unwrap();
+    let out = lab::cmd::run(&full, Duration::from_secs(10)).unwrap();
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -217,10 +217,10 @@ fn brindle_lab_does_not_forward_without_a_vrouter() {
 fn up_refuses_an_existing_namespace_and_leaves_it_alone() {
     let spec = spec('e', 1, Forwarding::Brindle);
     let taken = spec.workload_netns(1);
-    perf::cmd::run(&["ip", "netns", "add", &taken], Duration::from_secs(10)).unwrap();
+    lab::cmd::run(&["ip", "netns", "add", &taken], Duration::from_secs(10)).unwrap();
     let result = Lab::up(&spec);
     let still_there = lab::netns_exists(&taken);
-    let _ = perf::cmd::run(&["ip", "netns", "del", &taken], Duration::from_secs(10));
+    let _ = lab::cmd::run(&["ip", "netns", "del", &taken], Duration::from_secs(10));
     let err = result.unwrap_err();
     assert!(err.to_string().contains(&taken), "{err}");
     assert!(still_there, "up deleted a namespace it did not create");
