@@ -1159,9 +1159,15 @@ pub fn resync_markdown(r: &ResyncReport) -> String {
     )
 }
 
-/// Writes `json` to `out` and `markdown` next to it (`.md`); returns the Markdown's path.
-pub fn write_report(json: &impl Serialize, markdown: &str, out: &Path) -> Result<PathBuf> {
-    crate::results::write_json_and_markdown(json, markdown, out).map_err(|e| {
+/// Writes `json` (with its summary as `benchmark`) to `out` and `markdown` next to it
+/// (`.md`); returns the Markdown's path.
+pub fn write_report(
+    benchmark: crate::rows::Benchmark,
+    json: &impl Serialize,
+    markdown: &str,
+    out: &Path,
+) -> Result<PathBuf> {
+    crate::results::write_json_and_markdown(benchmark, json, markdown, out).map_err(|e| {
         ControlplaneError::Io {
             what: e.what,
             source: e.source,

@@ -41,6 +41,7 @@ use serde::Serialize;
 use crate::cmd::{self, ChildGuard, CmdError, CONFIG_TIMEOUT};
 use crate::e2e::{self, Ratios, SideResult};
 use crate::lab::{LabError, MultiLab, MultiLabSpec, UPLINK_IF, WORKLOAD_GATEWAY};
+use crate::runner;
 use crate::stats::{self, Latencies};
 use crate::udp::{SendReport, SinkReport};
 
@@ -339,38 +340,39 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
         ratios: CrossRatios::default(),
         failures: Vec::new(),
     };
-    // Per side (in Side::ALL order), the rounds it passed; None once it has failed.
-    let mut passed: [Option<Vec<CrossSide>>; 4] = [(); 4].map(|_| Some(Vec::new()));
-    let mut progress = crate::progress::Progress::new("crossnode", opts.rounds * Side::ALL.len());
-    for round in 1..=opts.rounds {
-        for (i, side) in Side::ALL.into_iter().enumerate() {
-            if cmd::interrupted() {
-                return Err(CrossnodeError::Run("interrupted by a signal".into()));
-            }
-            let Some(rounds) = passed[i].as_mut() else {
-                continue;
-            };
-            progress.step(&format!("round {round}/{}: {}", opts.rounds, side.name()));
-            let mut method = None;
-            let outcome = run_side_in(opts, side, &tag, &mut method);
-            if side == Side::new(Forwarder::Kernel, Encap::Ipip) && method.is_some() {
-                report.kernel_ipip_method = method;
-            }
-            match outcome {
-                Ok(result) => rounds.push(result),
-                Err(e) => {
-                    eprintln!("crossnode: {} failed in round {round}: {e}", side.name());
-                    report.failures.push(SideFailure {
-                        side: side.name(),
-                        round,
-                        error: e.to_string(),
-                    });
-                    passed[i] = None;
-                }
-            }
-        }
-    }
-    progress.finish();
+    let mut sides: Vec<SideRun> = Side::ALL
+        .into_iter()
+        .map(|side| SideRun {
+            opts,
+            side,
+            tag: &tag,
+            kernel_ipip_method: None,
+        })
+        .collect();
+    let run = runner::interleave(
+        "crossnode",
+        &mut sides,
+        opts.rounds,
+        || match cmd::interrupted() {
+            true => Err(CrossnodeError::Run("interrupted by a signal".into())),
+            false => Ok(()),
+        },
+    )?;
+    report.kernel_ipip_method = sides
+        .iter()
+        .find(|s| s.side == Side::new(Forwarder::Kernel, Encap::Ipip))
+        .and_then(|s| s.kernel_ipip_method);
+    report.failures = (run.failures.into_iter())
+        .map(|f| SideFailure {
+            side: Side::ALL
+                .into_iter()
+                .find(|s| s.name() == f.side)
+                .map_or("?", |s| s.name()),
+            round: f.round,
+            error: f.error,
+        })
+        .collect();
+    let passed = run.passed;
     for (side, rounds) in Side::ALL.into_iter().zip(passed) {
         let combined = rounds.and_then(combine_rounds);
         match (side.forwarder, side.encap) {
@@ -383,6 +385,39 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
     report.load_average_after = load_average();
     report.ratios = cross_ratios(&report);
     Ok(report)
+}
+
+/// One side as the runner runs it, round after round. Its lab and nodes are brought up, its
+/// path proven and everything torn down within [`run_side_in`].
+struct SideRun<'a> {
+    opts: &'a CrossnodeOptions,
+    side: Side,
+    tag: &'a str,
+    /// How the kernel's IPIP side encapsulated, as its last round found.
+    kernel_ipip_method: Option<KernelIpip>,
+}
+
+impl runner::Side for SideRun<'_> {
+    type Up = ();
+    type Measured = CrossSide;
+    type Error = CrossnodeError;
+
+    fn name(&self) -> String {
+        self.side.name().to_string()
+    }
+
+    fn bring_up(&mut self) -> Result<(), CrossnodeError> {
+        Ok(())
+    }
+
+    fn measure(&mut self, _: &mut ()) -> Result<CrossSide, CrossnodeError> {
+        let mut method = None;
+        let outcome = run_side_in(self.opts, self.side, self.tag, &mut method);
+        if method.is_some() {
+            self.kernel_ipip_method = method;
+        }
+        outcome
+    }
 }
 
 /// One side over its rounds: medians of each metric, every round kept, the last proof.
@@ -417,17 +452,7 @@ pub fn median_side(rounds: &[SideResult]) -> Option<SideResult> {
     })
 }
 
-/// The median of the finite values (the mean of the middle two for an even count).
-pub fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let mut sorted: Vec<f64> = values.filter(|v| v.is_finite()).collect();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(sorted[n / 2]),
-        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
-    }
-}
+pub use crate::rounds::median;
 
 /// brindle over kernel for each encapsulation where both sides produced a result.
 pub fn cross_ratios(report: &CrossnodeReport) -> CrossRatios {
@@ -1400,11 +1425,15 @@ pub fn markdown(report: &CrossnodeReport) -> String {
 /// Writes the JSON report to `out` and the Markdown beside it (`.md`); returns the Markdown
 /// path.
 pub fn write_report(report: &CrossnodeReport, out: &Path) -> Result<PathBuf, CrossnodeError> {
-    crate::results::write_json_and_markdown(report, &markdown(report), out).map_err(|e| {
-        CrossnodeError::Io {
-            what: e.what,
-            source: e.source,
-        }
+    crate::results::write_json_and_markdown(
+        crate::rows::Benchmark::Crossnode,
+        report,
+        &markdown(report),
+        out,
+    )
+    .map_err(|e| CrossnodeError::Io {
+        what: e.what,
+        source: e.source,
     })
 }
 
@@ -1518,14 +1547,6 @@ mod tests {
         assert_eq!(ipip.pps_delivered, Some(2.5));
         assert_eq!(ipip.rtt_p50_us, Some(2.0));
         assert_eq!(ipip.busy_cores, Some(2.0));
-    }
-
-    #[test]
-    fn median_takes_the_middle_value_and_skips_non_finite_ones() {
-        assert_eq!(median([3.0, 1.0, 2.0].into_iter()), Some(2.0));
-        assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), Some(2.5));
-        assert_eq!(median([f64::NAN, 5.0].into_iter()), Some(5.0));
-        assert_eq!(median(std::iter::empty()), None);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::cmd::{self, ChildGuard};
 use crate::lab::{Forwarding, Lab, LabSpec};
+use crate::rounds::ratio;
 use crate::stats::{self, CpuTimes, Latencies};
 use crate::udp::{SendReport, SinkReport};
 use crate::xdpgen::{Generator, XdpUdp};
@@ -667,13 +668,6 @@ fn parse_json<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Resul
     })
 }
 
-fn ratio(brindle: Option<f64>, kernel: Option<f64>) -> Option<f64> {
-    match (brindle, kernel) {
-        (Some(b), Some(k)) if k != 0.0 && b.is_finite() && k.is_finite() => Some(b / k),
-        _ => None,
-    }
-}
-
 pub fn ratios(kernel: &SideResult, brindle: &SideResult) -> Ratios {
     Ratios {
         pps_delivered: ratio(Some(brindle.pps_delivered), Some(kernel.pps_delivered)),
@@ -782,11 +776,15 @@ pub fn markdown(report: &E2eReport) -> String {
 /// Writes the JSON report to `out` and the Markdown table beside it (`.md`); returns the
 /// Markdown path.
 pub fn write_report(report: &E2eReport, out: &Path) -> Result<PathBuf, E2eError> {
-    crate::results::write_json_and_markdown(report, &markdown(report), out).map_err(|e| {
-        E2eError::Io {
-            what: e.what,
-            source: e.source,
-        }
+    crate::results::write_json_and_markdown(
+        crate::rows::Benchmark::E2e,
+        report,
+        &markdown(report),
+        out,
+    )
+    .map_err(|e| E2eError::Io {
+        what: e.what,
+        source: e.source,
     })
 }
 

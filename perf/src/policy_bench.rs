@@ -26,8 +26,8 @@ use serde::Serialize;
 
 use crate::cmd::{self, ChildGuard};
 use crate::cni::{netconf, CniPlugin};
-use crate::crossnode::median;
 use crate::lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
+use crate::rounds::{median, ratio};
 use crate::stats::{self, CpuTimes};
 
 /// The core the generator thread is pinned to.
@@ -624,14 +624,6 @@ impl SideSummary {
     }
 }
 
-/// brindle / kernel, when both are finite and the kernel's is not zero.
-pub fn ratio(brindle: Option<f64>, kernel: Option<f64>) -> Option<f64> {
-    match (brindle, kernel) {
-        (Some(b), Some(k)) if k != 0.0 && b.is_finite() && k.is_finite() => Some(b / k),
-        _ => None,
-    }
-}
-
 #[derive(Clone, Debug, Serialize)]
 pub struct KindResult {
     /// "established" (a few flows) or "new_flows" (a new flow per packet).
@@ -764,7 +756,13 @@ pub fn markdown(report: &PolicyReport) -> String {
 
 /// Writes the JSON report to `out` and the Markdown beside it; returns the Markdown path.
 pub fn write_report(report: &PolicyReport, out: &Path) -> Result<PathBuf, PolicyBenchError> {
-    crate::results::write_json_and_markdown(report, &markdown(report), out).map_err(written)
+    crate::results::write_json_and_markdown(
+        crate::rows::Benchmark::Policy,
+        report,
+        &markdown(report),
+        out,
+    )
+    .map_err(written)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1566,7 +1564,13 @@ pub fn sweep_markdown(report: &RulesSweepReport) -> String {
 
 /// Writes the sweep's JSON to `out` and its Markdown beside it; returns the Markdown path.
 pub fn write_sweep(report: &RulesSweepReport, out: &Path) -> Result<PathBuf, PolicyBenchError> {
-    crate::results::write_json_and_markdown(report, &sweep_markdown(report), out).map_err(written)
+    crate::results::write_json_and_markdown(
+        crate::rows::Benchmark::RulesSweep,
+        report,
+        &sweep_markdown(report),
+        out,
+    )
+    .map_err(written)
 }
 
 fn written(e: crate::results::WriteError) -> PolicyBenchError {

@@ -27,6 +27,7 @@ use serde::Serialize;
 use crate::cmd::{self, ChildGuard};
 use crate::e2e::{self, io_err, E2eError, UdpParams, NODE_CPU};
 use crate::lab::{Lab, LabSpec};
+use crate::rounds::{mean, ratio};
 
 /// Most idle workloads a run attaches (each costs the node a socket and an 8 MiB UMEM).
 pub const MAX_IDLE: usize = 2000;
@@ -137,7 +138,7 @@ pub fn run(opts: &ScaleOptions) -> Result<ScaleReport, E2eError> {
             many,
             few_pps_delivered: few_pps,
             many_pps_delivered: many_pps,
-            ratio_many_to_few: ratio(many_pps, few_pps),
+            ratio_many_to_few: ratio(Some(many_pps), Some(few_pps)),
         });
     }
     drop(idle);
@@ -151,20 +152,6 @@ pub fn run(opts: &ScaleOptions) -> Result<ScaleReport, E2eError> {
         node_cpu: NODE_CPU,
         modes,
     })
-}
-
-fn mean(values: impl Iterator<Item = f64>) -> f64 {
-    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    if n == 0 {
-        f64::NAN
-    } else {
-        sum / n as f64
-    }
-}
-
-/// `a / b` when both are finite and `b` is not zero.
-pub fn ratio(a: f64, b: f64) -> Option<f64> {
-    (a.is_finite() && b.is_finite() && b != 0.0).then(|| a / b)
 }
 
 /// Host-side name of idle workload `k` (from 1): `cali` + 11 characters, like Calico's.
@@ -473,7 +460,7 @@ pub fn run_queues(opts: &QueuesOptions) -> Result<QueuesReport, E2eError> {
             queues,
             runs,
             pps_delivered: pps,
-            ratio_to_first: ratio(pps, means[0]),
+            ratio_to_first: ratio(Some(pps), Some(means[0])),
         })
         .collect();
     Ok(QueuesReport {
@@ -840,10 +827,11 @@ pub fn write_report<T: Serialize>(
     markdown: &str,
     out: &Path,
 ) -> Result<PathBuf, E2eError> {
-    crate::results::write_json_and_markdown(report, markdown, out).map_err(|e| E2eError::Io {
-        what: e.what,
-        source: e.source,
-    })
+    crate::results::write_json_and_markdown(crate::rows::Benchmark::Scale, report, markdown, out)
+        .map_err(|e| E2eError::Io {
+            what: e.what,
+            source: e.source,
+        })
 }
 
 #[cfg(test)]
@@ -904,12 +892,5 @@ mod tests {
         let md = queues_markdown(&report);
         assert!(md.contains("| 1 | 1 | 100 | 1.00 |"), "{md}");
         assert!(md.contains("| 2 | 2 | 150 | 1.50 |"), "{md}");
-    }
-
-    #[test]
-    fn ratio_needs_a_finite_nonzero_base() {
-        assert_eq!(ratio(8.0, 10.0), Some(0.8));
-        assert_eq!(ratio(1.0, 0.0), None);
-        assert_eq!(ratio(f64::NAN, 1.0), None);
     }
 }

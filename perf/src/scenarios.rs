@@ -2105,11 +2105,15 @@ fn wiring_lines(report: &ScenariosReport) -> String {
 
 /// Writes the JSON report to `out` and the Markdown beside it (`.md`); returns the latter.
 pub fn write_report(report: &ScenariosReport, out: &Path) -> Result<PathBuf, ScenarioError> {
-    crate::results::write_json_and_markdown(report, &markdown(report), out).map_err(|e| {
-        ScenarioError::Io {
-            what: e.what,
-            source: e.source,
-        }
+    crate::results::write_json_and_markdown(
+        crate::rows::Benchmark::Scenarios,
+        report,
+        &markdown(report),
+        out,
+    )
+    .map_err(|e| ScenarioError::Io {
+        what: e.what,
+        source: e.source,
     })
 }
 
