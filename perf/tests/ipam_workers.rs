@@ -6,63 +6,14 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datastore::{keys, Datastore, EmbeddedStore, EtcdConfig, EtcdStore};
-use ipam::{Ipam, PoolInfo};
+#[path = "../../control/ipam/tests/common/mod.rs"]
+mod common;
 
-/// A backend for one test: the store, and how a worker process reaches the same data.
-struct Fixture {
-    store: Arc<dyn Datastore>,
-    worker_spec: String,
-    _keep: Box<dyn std::any::Any>,
-}
-
-fn embedded(label: &str) -> Fixture {
-    let dir = testkit::TempDir::new(label);
-    let path = dir.path().join("store.redb");
-    let store = EmbeddedStore::open(&path).expect("opening the embedded store");
-    Fixture {
-        store: Arc::new(store),
-        worker_spec: format!("embedded:{}", path.display()),
-        _keep: Box::new(dir),
-    }
-}
-
-fn etcd(label: &str) -> Fixture {
-    let member = testkit::start_etcd(&format!("perf-ipam-{label}"));
-    let endpoint = member.client_url.clone();
-    let config = EtcdConfig {
-        endpoints: vec![endpoint.clone()],
-        timeout: Duration::from_secs(10),
-        ..EtcdConfig::default()
-    };
-    let store = EtcdStore::connect(config).expect("connecting to etcd");
-    Fixture {
-        store: Arc::new(store),
-        worker_spec: format!("etcd:{endpoint}"),
-        _keep: Box::new(member),
-    }
-}
-
-fn pool(cidr: &str, block_size: u8) -> PoolInfo {
-    let (addr, len) = cidr.split_once('/').unwrap();
-    PoolInfo {
-        cidr: (addr.parse().unwrap(), len.parse().unwrap()),
-        block_size,
-        disabled: false,
-        node_selector_matches: true,
-    }
-}
-
-fn json_at(store: &dyn Datastore, key: &str) -> serde_json::Value {
-    let kv = store
-        .get(key)
-        .unwrap()
-        .unwrap_or_else(|| panic!("{key} exists"));
-    serde_json::from_slice(&kv.value).unwrap()
-}
+use common::{embedded, etcd, json_at, pool, Fixture};
+use datastore::keys;
+use ipam::Ipam;
 
 fn parallel_processes_never_share_an_address(f: &Fixture) {
     const WORKERS: usize = 6;

@@ -7,56 +7,10 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
-use std::time::Duration;
 
-use common::{Etcd, TempDir};
-use datastore::{keys, Datastore, EmbeddedStore, EtcdConfig, EtcdStore};
+use common::{embedded, etcd, ip, json_at, pool, Fixture};
+use datastore::keys;
 use ipam::{AutoAssignArgs, Ipam, IpamConfig, IpamError, PoolInfo};
-
-/// A backend for one test: the store, kept alive with what it needs.
-struct Fixture {
-    store: Arc<dyn Datastore>,
-    _keep: Box<dyn std::any::Any>,
-}
-
-fn embedded(label: &str) -> Fixture {
-    let dir = TempDir::new(label);
-    let path = dir.path().join("store.redb");
-    let store = EmbeddedStore::open(&path).expect("opening the embedded store");
-    Fixture {
-        store: Arc::new(store),
-        _keep: Box::new(dir),
-    }
-}
-
-fn etcd(label: &str) -> Fixture {
-    let etcd = Etcd::start(label);
-    let config = EtcdConfig {
-        endpoints: vec![etcd.endpoint.clone()],
-        timeout: Duration::from_secs(10),
-        ..EtcdConfig::default()
-    };
-    let store = EtcdStore::connect(config).expect("connecting to etcd");
-    Fixture {
-        store: Arc::new(store),
-        _keep: Box::new(etcd),
-    }
-}
-
-fn ip(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
-
-fn pool(cidr: &str, block_size: u8) -> PoolInfo {
-    let (addr, len) = cidr.split_once('/').unwrap();
-    PoolInfo {
-        cidr: (ip(addr), len.parse().unwrap()),
-        block_size,
-        disabled: false,
-        node_selector_matches: true,
-    }
-}
 
 fn one(host: &str, handle: &str, pools: &[PoolInfo]) -> AutoAssignArgs {
     AutoAssignArgs {
@@ -66,14 +20,6 @@ fn one(host: &str, handle: &str, pools: &[PoolInfo]) -> AutoAssignArgs {
         host: host.to_string(),
         pools: pools.to_vec(),
     }
-}
-
-fn json_at(store: &dyn Datastore, key: &str) -> serde_json::Value {
-    let kv = store
-        .get(key)
-        .unwrap()
-        .unwrap_or_else(|| panic!("{key} exists"));
-    serde_json::from_slice(&kv.value).unwrap()
 }
 
 // ---- cases ----------------------------------------------------------------------------------
