@@ -294,6 +294,37 @@ mod tests {
     }
 
     #[test]
+    fn figures_a_failed_run_left_null_are_left_out_not_an_error() {
+        // A node that never synced: only the endpoint count is there.
+        let resync = serde_json::json!({"endpoints": 10, "synced_secs": null,
+            "programmed_secs": null, "endpoints_per_sec": null, "node_error": "timeout"});
+        let summary = summarise(Benchmark::Resync, &resync).unwrap();
+        assert_eq!(summary.rows.len(), 1);
+        let policy = serde_json::json!({"rounds": 3, "kinds": [
+            {"kind": "established", "kernel": {"pps_delivered": 5.0}, "brindle": {"pps_delivered": null}},
+            {"kind": "new_flows", "kernel": {"pps_delivered": 5.0}, "brindle": {"pps_delivered": 10.0}}]});
+        let summary = summarise(Benchmark::Policy, &policy).unwrap();
+        assert_eq!(summary.rows.len(), 1);
+        assert_eq!(
+            (summary.rows[0].ratio, summary.rows[0].rounds),
+            (Some(2.0), 3)
+        );
+        assert!(
+            summary.left_out[0].starts_with("established"),
+            "{:?}",
+            summary.left_out
+        );
+        let scale = serde_json::json!({"mode": "poll", "results": [
+            {"queues": 1, "pps_delivered": null}, {"queues": 2, "pps_delivered": 4.0}]});
+        let summary = summarise(Benchmark::Scale, &scale).unwrap();
+        assert_eq!(summary.rows[0].baseline, None);
+        // A field of the wrong type is still an error naming it.
+        let bad = serde_json::json!({"endpoints": "ten"});
+        let err = summarise(Benchmark::Resync, &bad).unwrap_err();
+        assert_eq!(err.field, "/endpoints");
+    }
+
+    #[test]
     fn a_summary_is_added_beside_the_fields_and_read_back() {
         let json = serde_json::json!({"endpoints": 10, "synced_secs": 1.0,
             "programmed_secs": 2.0, "endpoints_per_sec": 5.0});

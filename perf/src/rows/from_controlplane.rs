@@ -8,7 +8,7 @@ use super::{Cdf, Row, Summary, MAX_CDF_SAMPLES};
 const OPERATIONS: [&str; 3] = ["add", "add_to_forwarding", "del"];
 /// What each operation reports, in the report's column order.
 pub const CNI_METRICS: [&str; 4] = ["count", "p50_ms", "p99_ms", "max_ms"];
-/// The resync figures, in the report's column order; the last one is optional.
+/// The resync figures, in the report's column order; all but the first may be null.
 pub const RESYNC_METRICS: [&str; 5] = [
     "endpoints",
     "synced_secs",
@@ -23,8 +23,10 @@ pub(super) fn cni_latency(doc: &Doc, summary: &mut Summary) -> Result<(), RowErr
             continue;
         }
         for metric in CNI_METRICS {
-            let value = doc.number(&format!("/{operation}/{metric}"))?;
-            summary.rows.push(Row::alone(operation, metric, value, 1));
+            // Percentiles of no sample are null (NaN in the benchmark).
+            if let Some(value) = doc.optional_number(&format!("/{operation}/{metric}"))? {
+                summary.rows.push(Row::alone(operation, metric, value, 1));
+            }
         }
         let field = format!("/samples/{operation}_ms");
         let Ok(samples) = doc.array(&field) else {
@@ -53,8 +55,10 @@ pub(super) fn cni_latency(doc: &Doc, summary: &mut Summary) -> Result<(), RowErr
     Ok(())
 }
 
+/// The endpoint count always; the times are null when the node did not sync (its error is
+/// in the file), and their rows left out.
 pub(super) fn resync(doc: &Doc, summary: &mut Summary) -> Result<(), RowError> {
-    let (required, optional) = RESYNC_METRICS.split_at(RESYNC_METRICS.len() - 1);
+    let (required, optional) = RESYNC_METRICS.split_at(1);
     for metric in required {
         let value = doc.number(&format!("/{metric}"))?;
         summary.rows.push(Row::alone("", metric, value, 1));

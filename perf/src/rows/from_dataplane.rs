@@ -52,12 +52,12 @@ pub(super) fn e2e(doc: &Doc, summary: &mut Summary) -> Result<(), RowError> {
     sides(doc, summary, "", "/kernel", "/brindle")?;
     let sizes = doc.value().pointer("/by_size").and_then(Value::as_array);
     for i in 0..sizes.map_or(0, Vec::len) {
-        let kernel = doc.number(&format!("/by_size/{i}/kernel/pps_delivered"))?;
+        let kernel = doc.optional_number(&format!("/by_size/{i}/kernel/pps_delivered"))?;
         let brindle = doc.optional_number(&format!("/by_size/{i}/brindle/pps_delivered"))?;
         let size = doc.number(&format!("/by_size/{i}/frame_size"))?;
-        if brindle.is_some() {
+        if kernel.is_some() && brindle.is_some() {
             let lab = format!("{size:.0}-byte frames");
-            let row = Row::compared(lab, "pps_delivered", brindle, KERNEL, Some(kernel), 1);
+            let row = Row::compared(lab, "pps_delivered", brindle, KERNEL, kernel, 1);
             summary.rows.push(row.at_size("frame_bytes", size as u64));
         }
     }
@@ -98,16 +98,17 @@ pub(super) fn policy(doc: &Doc, summary: &mut Summary) -> Result<(), RowError> {
     let rounds = doc.rounds();
     for i in 0..doc.array("/kinds")?.len() {
         let kind = doc.text(&format!("/kinds/{i}/kind"))?;
-        let kernel = doc.number(&format!("/kinds/{i}/kernel/pps_delivered"))?;
-        let brindle = doc.number(&format!("/kinds/{i}/brindle/pps_delivered"))?;
-        summary.rows.push(Row::compared(
-            kind,
-            "pps_delivered",
-            Some(brindle),
-            KERNEL,
-            Some(kernel),
-            rounds,
-        ));
+        let kernel = doc.optional_number(&format!("/kinds/{i}/kernel/pps_delivered"))?;
+        let brindle = doc.optional_number(&format!("/kinds/{i}/brindle/pps_delivered"))?;
+        if kernel.is_none() || brindle.is_none() {
+            // No round of that side completed: no median to compare.
+            summary
+                .left_out
+                .push(format!("{kind}: a side has no median, no comparison"));
+            continue;
+        }
+        let row = Row::compared(kind, "pps_delivered", brindle, KERNEL, kernel, rounds);
+        summary.rows.push(row);
     }
     Ok(())
 }

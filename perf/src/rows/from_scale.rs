@@ -10,18 +10,12 @@ use super::{Row, Summary};
 /// (`/results`).
 pub(super) fn scale(doc: &Doc, summary: &mut Summary) -> Result<(), RowError> {
     let rounds = doc.rounds();
-    // The ratio the benchmark computed from its medians, not recomputed here.
+    // The ratio the benchmark computed from its means, not recomputed here; a mean of no
+    // run is null, and its row shows `-`.
     let row = |lab: String, base: &str, base_pps, side: String, pps, ratio| Row {
         side,
         ratio,
-        ..Row::compared(
-            lab,
-            "pps_delivered",
-            Some(pps),
-            base,
-            Some(base_pps),
-            rounds,
-        )
+        ..Row::compared(lab, "pps_delivered", pps, base, base_pps, rounds)
     };
     if let Some(modes) = doc.value().pointer("/modes").and_then(Value::as_array) {
         let idle = doc.number("/idle_workloads")?;
@@ -30,9 +24,9 @@ pub(super) fn scale(doc: &Doc, summary: &mut Summary) -> Result<(), RowError> {
             summary.rows.push(row(
                 format!("idle workloads ({mode})"),
                 "2 workloads",
-                doc.number(&format!("/modes/{i}/few_pps_delivered"))?,
+                doc.optional_number(&format!("/modes/{i}/few_pps_delivered"))?,
                 format!("2 + {idle:.0} idle"),
-                doc.number(&format!("/modes/{i}/many_pps_delivered"))?,
+                doc.optional_number(&format!("/modes/{i}/many_pps_delivered"))?,
                 doc.optional_number(&format!("/modes/{i}/ratio_many_to_few"))?,
             ));
         }
@@ -47,7 +41,7 @@ pub(super) fn scale(doc: &Doc, summary: &mut Summary) -> Result<(), RowError> {
         }
         let queues = |i: usize| doc.number(&format!("/results/{i}/queues"));
         let base = format!("{:.0} queue(s)", queues(0)?);
-        let base_pps = doc.number("/results/0/pps_delivered")?;
+        let base_pps = doc.optional_number("/results/0/pps_delivered")?;
         for i in 1..results.len() {
             let scaled = queues(i)?;
             let r = row(
@@ -55,7 +49,7 @@ pub(super) fn scale(doc: &Doc, summary: &mut Summary) -> Result<(), RowError> {
                 &base,
                 base_pps,
                 format!("{scaled:.0} queues"),
-                doc.number(&format!("/results/{i}/pps_delivered"))?,
+                doc.optional_number(&format!("/results/{i}/pps_delivered"))?,
                 doc.optional_number(&format!("/results/{i}/ratio_to_first"))?,
             );
             summary.rows.push(r.at_size("queues", scaled as u64));
