@@ -37,4 +37,6 @@ bench: build
 	$(RELEASE)/brindle-perf scenarios --brindle-bin-dir $(RELEASE) --out perf/results/scenarios.json
 	$(RELEASE)/brindle-perf scale --brindle-node $(RELEASE)/brindle-node --idle 500 --rounds 2 --out perf/results/scale.json
 	$(RELEASE)/brindle-perf scale --brindle-node $(RELEASE)/brindle-node --queues 1,2 --rounds 3 --out perf/results/scale-queues.json
+	$(RELEASE)/brindle-perf ipam --clients 4 --rounds 3 --out perf/results/ipam-alloc.json
+	$(RELEASE)/brindle-perf bgp-learn --prefixes 1000000 --rounds 2 --out perf/results/bgp-learn.json
 	$(RELEASE)/brindle-perf report --results perf/results

@@ -29,6 +29,10 @@
 //! RTT about fourfold, because a worker can then run on the core whose packet woke it; see
 //! [`CrossnodeOptions::node_cpus`] and BENCHMARKS.md.
 
+mod report;
+
+pub use report::*;
+
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -37,6 +41,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::e2e::{self, Ratios, SideResult};
+use crate::runner;
 use crate::stats::{self, Latencies};
 use lab::cmd::{self, ChildGuard, CmdError, CONFIG_TIMEOUT};
 use lab::node::{NodeError, NodeLaunch, NodeProcess};
@@ -341,38 +346,39 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
         ratios: CrossRatios::default(),
         failures: Vec::new(),
     };
-    // Per side (in Side::ALL order), the rounds it passed; None once it has failed.
-    let mut passed: [Option<Vec<CrossSide>>; 4] = [(); 4].map(|_| Some(Vec::new()));
-    let mut progress = crate::progress::Progress::new("crossnode", opts.rounds * Side::ALL.len());
-    for round in 1..=opts.rounds {
-        for (i, side) in Side::ALL.into_iter().enumerate() {
-            if cmd::interrupted() {
-                return Err(CrossnodeError::Run("interrupted by a signal".into()));
-            }
-            let Some(rounds) = passed[i].as_mut() else {
-                continue;
-            };
-            progress.step(&format!("round {round}/{}: {}", opts.rounds, side.name()));
-            let mut method = None;
-            let outcome = run_side_in(opts, side, &tag, &mut method);
-            if side == Side::new(Forwarder::Kernel, Encap::Ipip) && method.is_some() {
-                report.kernel_ipip_method = method;
-            }
-            match outcome {
-                Ok(result) => rounds.push(result),
-                Err(e) => {
-                    eprintln!("crossnode: {} failed in round {round}: {e}", side.name());
-                    report.failures.push(SideFailure {
-                        side: side.name(),
-                        round,
-                        error: e.to_string(),
-                    });
-                    passed[i] = None;
-                }
-            }
-        }
-    }
-    progress.finish();
+    let mut sides: Vec<SideRun> = Side::ALL
+        .into_iter()
+        .map(|side| SideRun {
+            opts,
+            side,
+            tag: &tag,
+            kernel_ipip_method: None,
+        })
+        .collect();
+    let run = runner::interleave(
+        "crossnode",
+        &mut sides,
+        opts.rounds,
+        || match cmd::interrupted() {
+            true => Err(CrossnodeError::Run("interrupted by a signal".into())),
+            false => Ok(()),
+        },
+    )?;
+    report.kernel_ipip_method = sides
+        .iter()
+        .find(|s| s.side == Side::new(Forwarder::Kernel, Encap::Ipip))
+        .and_then(|s| s.kernel_ipip_method);
+    report.failures = (run.failures.into_iter())
+        .map(|f| SideFailure {
+            side: Side::ALL
+                .into_iter()
+                .find(|s| s.name() == f.side)
+                .map_or("?", |s| s.name()),
+            round: f.round,
+            error: f.error,
+        })
+        .collect();
+    let passed = run.passed;
     for (side, rounds) in Side::ALL.into_iter().zip(passed) {
         let combined = rounds.and_then(combine_rounds);
         match (side.forwarder, side.encap) {
@@ -385,6 +391,39 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
     report.load_average_after = LoadAverage::read().and_then(|l| l.averages());
     report.ratios = cross_ratios(&report);
     Ok(report)
+}
+
+/// One side as the runner runs it, round after round. Its lab and nodes are brought up, its
+/// path proven and everything torn down within [`run_side_in`].
+struct SideRun<'a> {
+    opts: &'a CrossnodeOptions,
+    side: Side,
+    tag: &'a str,
+    /// How the kernel's IPIP side encapsulated, as its last round found.
+    kernel_ipip_method: Option<KernelIpip>,
+}
+
+impl runner::Side for SideRun<'_> {
+    type Up = ();
+    type Measured = CrossSide;
+    type Error = CrossnodeError;
+
+    fn name(&self) -> String {
+        self.side.name().to_string()
+    }
+
+    fn bring_up(&mut self) -> Result<(), CrossnodeError> {
+        Ok(())
+    }
+
+    fn measure(&mut self, _: &mut ()) -> Result<CrossSide, CrossnodeError> {
+        let mut method = None;
+        let outcome = run_side_in(self.opts, self.side, self.tag, &mut method);
+        if method.is_some() {
+            self.kernel_ipip_method = method;
+        }
+        outcome
+    }
 }
 
 /// One side over its rounds: medians of each metric, every round kept, the last proof.
@@ -419,17 +458,7 @@ pub fn median_side(rounds: &[SideResult]) -> Option<SideResult> {
     })
 }
 
-/// The median of the finite values (the mean of the middle two for an even count).
-pub fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let mut sorted: Vec<f64> = values.filter(|v| v.is_finite()).collect();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(sorted[n / 2]),
-        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
-    }
-}
+pub use crate::rounds::median;
 
 /// brindle over kernel for each encapsulation where both sides produced a result.
 pub fn cross_ratios(report: &CrossnodeReport) -> CrossRatios {
@@ -1197,172 +1226,6 @@ fn ping_run(
     Ok(e2e::ping_between(&path.from_ns, path.to_ip, opts.pings)?)
 }
 
-// ---------------------------------------------------------------------------------------
-// Report
-// ---------------------------------------------------------------------------------------
-
-/// The metrics of the table, in order: (name, decimals).
-const METRICS: [(&str, usize); 6] = [
-    ("pps_delivered", 0),
-    ("pps_offered", 0),
-    ("rtt_p50_us", 1),
-    ("rtt_p99_us", 1),
-    ("busy_cores", 2),
-    ("pps_per_busy_core", 0),
-];
-
-fn metric(side: &SideResult, name: &str) -> Option<f64> {
-    match name {
-        "pps_delivered" => Some(side.pps_delivered),
-        "pps_offered" => Some(side.pps_offered),
-        "rtt_p50_us" => side.rtt_p50_us,
-        "rtt_p99_us" => side.rtt_p99_us,
-        "busy_cores" => Some(side.busy_cores),
-        "pps_per_busy_core" => side.pps_per_busy_core,
-        _ => None,
-    }
-}
-
-fn ratio_metric(ratios: &Ratios, name: &str) -> Option<f64> {
-    match name {
-        "pps_delivered" => ratios.pps_delivered,
-        "pps_offered" => ratios.pps_offered,
-        "rtt_p50_us" => ratios.rtt_p50_us,
-        "rtt_p99_us" => ratios.rtt_p99_us,
-        "busy_cores" => ratios.busy_cores,
-        "pps_per_busy_core" => ratios.pps_per_busy_core,
-        _ => None,
-    }
-}
-
-fn fmt(value: Option<f64>, digits: usize) -> String {
-    match value {
-        Some(v) if v.is_finite() => format!("{v:.digits$}"),
-        _ => "-".to_string(),
-    }
-}
-
-/// One table row per metric: kernel, brindle, ratio for plain, then the same for IPIP.
-pub fn markdown_rows(report: &CrossnodeReport) -> Vec<String> {
-    let value = |side: Side, name: &str| report.side(side).and_then(|s| metric(&s.measured, name));
-    METRICS
-        .iter()
-        .map(|&(name, digits)| {
-            let mut cells = vec![name.to_string()];
-            for (encap, ratios) in [
-                (Encap::Plain, &report.ratios.plain),
-                (Encap::Ipip, &report.ratios.ipip),
-            ] {
-                cells.push(fmt(
-                    value(Side::new(Forwarder::Kernel, encap), name),
-                    digits,
-                ));
-                cells.push(fmt(
-                    value(Side::new(Forwarder::Brindle, encap), name),
-                    digits,
-                ));
-                cells.push(fmt(ratios.as_ref().and_then(|r| ratio_metric(r, name)), 3));
-            }
-            format!("| {} |", cells.join(" | "))
-        })
-        .collect()
-}
-
-/// The report as Markdown: what ran, the table, the path proofs and any failures.
-pub fn markdown(report: &CrossnodeReport) -> String {
-    let cpus = |c: Option<usize>| c.map_or("unpinned".to_string(), |c| format!("CPU {c}"));
-    let load = |l: Option<[f64; 3]>| {
-        l.map_or("-".to_string(), |[a, b, c]| format!("{a:.2} {b:.2} {c:.2}"))
-    };
-    let method = match report.kernel_ipip_method {
-        Some(KernelIpip::Device) => "tunl0 (ipip driver)",
-        Some(KernelIpip::LwtBpf) => {
-            "routes with BPF encapsulation (kernel without the ipip driver)"
-        }
-        None => "-",
-    };
-    let mut out = format!(
-        "Workload on node 1 to workload on node 2 across one L2 segment, medians of {} \
-         interleaved rounds: {}-byte UDP frames for {} s, {} pings at 2 ms; generator and ping on CPU {}; brindle workers in {} mode \
-         (node 1 {}, node 2 {}); kernel IPIP: {method}; {} CPUs; load average before {} and \
-         after {}.\n\n",
-        report.rounds,
-        report.frame_size,
-        report.duration_secs,
-        report.pings,
-        report.generator_cpu,
-        report.node_mode,
-        cpus(report.node_cpus[0]),
-        cpus(report.node_cpus[1]),
-        report.ncpus,
-        load(report.load_average_before),
-        load(report.load_average_after),
-    );
-    out.push_str(
-        "| metric | kernel plain | brindle plain | brindle/kernel | kernel IPIP | brindle IPIP \
-         | brindle/kernel |\n|---|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for row in markdown_rows(report) {
-        out.push_str(&row);
-        out.push('\n');
-    }
-    let by_round = |ratios: &[Option<f64>]| {
-        let cells: Vec<String> = ratios.iter().map(|r| fmt(*r, 2)).collect();
-        cells.join(", ")
-    };
-    out.push_str(&format!(
-        "\npps_delivered brindle/kernel in each round: plain {}; IPIP {}.\n",
-        by_round(&report.ratios.plain_pps_delivered_by_round),
-        by_round(&report.ratios.ipip_pps_delivered_by_round),
-    ));
-    out.push_str("\nPath proof per side, last round (capture of the path pings on node 1's segment port; node 1 uplink frames during the UDP run):\n\n");
-    for side in Side::ALL {
-        if let Some(s) = report.side(side) {
-            let p = &s.path;
-            out.push_str(&format!(
-                "- {}: ICMP inside IPIP {}, bare {}; uplink {} frames of {} bytes on average",
-                s.side,
-                p.capture_ipip,
-                p.capture_bare,
-                p.uplink_tx_packets,
-                fmt(p.uplink_tx_bytes_per_packet, 1)
-            ));
-            if let (Some(tx), Some(rx)) = (p.tunnel_tx_packets_node1, p.tunnel_rx_packets_node2) {
-                out.push_str(&format!("; tunl0 tx {tx} (node 1), rx {rx} (node 2)"));
-            }
-            if let (Some(f), Some(e), Some(d)) = (
-                p.brindle_forwarded_node1,
-                p.brindle_ipip_encapsulated_node1,
-                p.brindle_ipip_decapsulated_node2,
-            ) {
-                out.push_str(&format!(
-                    "; brindle forwarded {f} and ipip_encapsulated {e} (node 1), \
-                     ipip_decapsulated {d} (node 2)"
-                ));
-            }
-            out.push('\n');
-        }
-    }
-    for failure in &report.failures {
-        out.push_str(&format!(
-            "- {}: FAILED in round {}: {}\n",
-            failure.side, failure.round, failure.error
-        ));
-    }
-    out
-}
-
-/// Writes the JSON report to `out` and the Markdown beside it (`.md`); returns the Markdown
-/// path.
-pub fn write_report(report: &CrossnodeReport, out: &Path) -> Result<PathBuf, CrossnodeError> {
-    crate::results::write_json_and_markdown(report, &markdown(report), out).map_err(|e| {
-        CrossnodeError::Io {
-            what: e.what,
-            source: e.source,
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1442,14 +1305,6 @@ mod tests {
         assert_eq!(ipip.pps_delivered, Some(2.5));
         assert_eq!(ipip.rtt_p50_us, Some(2.0));
         assert_eq!(ipip.busy_cores, Some(2.0));
-    }
-
-    #[test]
-    fn median_takes_the_middle_value_and_skips_non_finite_ones() {
-        assert_eq!(median([3.0, 1.0, 2.0].into_iter()), Some(2.0));
-        assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), Some(2.5));
-        assert_eq!(median([f64::NAN, 5.0].into_iter()), Some(5.0));
-        assert_eq!(median(std::iter::empty()), None);
     }
 
     #[test]

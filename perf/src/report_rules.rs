@@ -1,4 +1,4 @@
-//! The "pps vs number of rules" part of the report: read from `rules-sweep*.json`
+//! The "pps vs number of rules" part of the report: the rows of `rules-sweep*.json`
 //! (`brindle-perf policy --rules a,b,c`), drawn as lines per side and traffic kind over a
 //! logarithmic rule count axis, and tabled with the brindle/kernel ratio of the same run.
 
@@ -6,15 +6,10 @@ use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use serde_json::Value;
 
-use crate::report::ReportError;
-
-const PLOT_SIZE: (u32, u32) = (900, 540);
-const FONT_FAMILY: &str = "sans-serif";
-/// The report's colours for the two sides; the kinds are told apart by the line style.
-const KERNEL_COLOR: RGBColor = RGBColor(0x8c, 0x8c, 0x8c);
-const BRINDLE_COLOR: RGBColor = RGBColor(0xd9, 0x5f, 0x02);
+use crate::report::{Report, ReportError};
+use crate::report_plots::{BRINDLE_COLOR, FONT_FAMILY, KERNEL_COLOR, PLOT_SIZE};
+use crate::rows::Benchmark;
 
 /// Delivered pps of both sides at one rule count and traffic kind.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,77 +29,27 @@ pub struct RulesSweep {
     pub points: Vec<RulesPoint>,
 }
 
-fn field_err(path: &Path, field: String, problem: &str) -> ReportError {
-    ReportError::Field {
-        path: path.to_path_buf(),
-        field,
-        problem: problem.to_string(),
-    }
-}
-
-/// Reads a sweep document. A count whose side has no median (no round completed) is left
-/// out of the lines rather than drawn as zero.
-pub fn read(path: &Path, doc: &Value, run: &str) -> Result<RulesSweep, ReportError> {
-    let points = doc
-        .pointer("/points")
-        .and_then(Value::as_array)
-        .ok_or_else(|| field_err(path, "/points".into(), "expected an array"))?;
-    let mut out = RulesSweep {
-        run: run.to_string(),
-        frame_size: doc.pointer("/frame_size").and_then(Value::as_f64),
-        points: Vec::new(),
-    };
-    for (i, point) in points.iter().enumerate() {
-        let rules = point
-            .get("rules")
-            .and_then(Value::as_u64)
-            .filter(|r| *r >= 1)
-            .ok_or_else(|| {
-                field_err(
-                    path,
-                    format!("/points/{i}/rules"),
-                    "expected a positive integer",
-                )
-            })?;
-        let kinds = point
-            .get("kinds")
-            .and_then(Value::as_array)
-            .ok_or_else(|| field_err(path, format!("/points/{i}/kinds"), "expected an array"))?;
-        for (j, kind) in kinds.iter().enumerate() {
-            let name = kind.get("kind").and_then(Value::as_str).ok_or_else(|| {
-                field_err(
-                    path,
-                    format!("/points/{i}/kinds/{j}/kind"),
-                    "expected a string",
-                )
-            })?;
-            let pps = |side: &str| -> Result<Option<f64>, ReportError> {
-                match kind.pointer(&format!("/{side}/pps_delivered")) {
-                    None | Some(Value::Null) => Ok(None),
-                    Some(v) => v
-                        .as_f64()
-                        .filter(|v| v.is_finite() && *v >= 0.0)
-                        .map(Some)
-                        .ok_or_else(|| {
-                            field_err(
-                                path,
-                                format!("/points/{i}/kinds/{j}/{side}/pps_delivered"),
-                                "expected a number",
-                            )
-                        }),
-                }
-            };
-            if let (Some(kernel), Some(brindle)) = (pps("kernel")?, pps("brindle")?) {
-                out.points.push(RulesPoint {
-                    rules: rules as usize,
-                    kind: name.to_string(),
-                    kernel,
-                    brindle,
-                });
-            }
-        }
-    }
-    Ok(out)
+/// The sweeps of the report, from their rows (one per rule count and kind, both sides).
+pub fn sweeps(report: &Report) -> Vec<RulesSweep> {
+    report
+        .runs
+        .iter()
+        .filter(|run| run.summary.benchmark == Benchmark::RulesSweep)
+        .map(|run| RulesSweep {
+            run: run.name.clone(),
+            frame_size: run.summary.frame_size.map(|f| f as f64),
+            points: (run.summary.rows.iter())
+                .filter_map(|r| {
+                    Some(RulesPoint {
+                        rules: r.size.as_ref()?.value as usize,
+                        kind: r.lab.clone(),
+                        kernel: r.baseline?,
+                        brindle: r.brindle?,
+                    })
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// The traffic kinds of a sweep, in first-seen order.
@@ -119,9 +64,9 @@ fn kinds(sweep: &RulesSweep) -> Vec<&str> {
 }
 
 /// `<run>-pps-vs-rules.svg` and `.png` per sweep with points.
-pub fn write_plots(sweeps: &[RulesSweep], dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+pub fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     let mut written = Vec::new();
-    for sweep in sweeps.iter().filter(|s| !s.points.is_empty()) {
+    for sweep in sweeps(report).iter().filter(|s| !s.points.is_empty()) {
         let stem = dir.join(format!("{}-pps-vs-rules", sweep.run));
         let svg = stem.with_extension("svg");
         let png = stem.with_extension("png");
@@ -236,9 +181,9 @@ fn si(value: f64) -> String {
 }
 
 /// The report's section: one table per sweep, rows per rule count and kind.
-pub fn markdown(sweeps: &[RulesSweep], plots_link: &str) -> String {
+pub fn markdown(report: &Report, plots_link: &str) -> String {
     let mut md = String::new();
-    for sweep in sweeps.iter().filter(|s| !s.points.is_empty()) {
+    for sweep in sweeps(report).iter().filter(|s| !s.points.is_empty()) {
         let plot = format!("{}-pps-vs-rules.svg", sweep.run);
         let link = if plots_link.is_empty() {
             plot
@@ -273,6 +218,8 @@ pub fn markdown(sweeps: &[RulesSweep], plots_link: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::summarise;
+    use serde_json::Value;
 
     fn sample() -> Value {
         serde_json::json!({
@@ -290,9 +237,17 @@ mod tests {
         })
     }
 
+    fn report_of(doc: &Value) -> Report {
+        let mut report = Report::default();
+        let summary = summarise(Benchmark::RulesSweep, doc).unwrap();
+        report.push("rules-sweep".into(), "rules-sweep.json", summary);
+        report
+    }
+
     #[test]
     fn a_sweep_reads_into_points_and_skips_counts_without_a_median() {
-        let sweep = read(Path::new("rules-sweep.json"), &sample(), "rules-sweep").unwrap();
+        let report = report_of(&sample());
+        let sweep = &sweeps(&report)[0];
         assert_eq!(sweep.frame_size, Some(64.0));
         assert_eq!(
             sweep.points,
@@ -311,7 +266,7 @@ mod tests {
                 },
             ]
         );
-        let md = markdown(&[sweep], "plots");
+        let md = markdown(&report, "plots");
         assert!(
             md.contains("| 1000 | established | 40000 | 280000 | 7.00 |"),
             "{md}"
@@ -323,7 +278,7 @@ mod tests {
     fn a_wrong_field_is_an_error_naming_it() {
         let mut doc = sample();
         doc["points"][1]["kinds"][0]["brindle"]["pps_delivered"] = serde_json::json!("fast");
-        let err = read(Path::new("rules-sweep.json"), &doc, "rules-sweep")
+        let err = summarise(Benchmark::RulesSweep, &doc)
             .unwrap_err()
             .to_string();
         assert!(
@@ -331,7 +286,7 @@ mod tests {
             "{err}"
         );
         doc["points"][0]["rules"] = serde_json::json!(0);
-        let err = read(Path::new("rules-sweep.json"), &doc, "rules-sweep")
+        let err = summarise(Benchmark::RulesSweep, &doc)
             .unwrap_err()
             .to_string();
         assert!(err.contains("/points/0/rules"), "{err}");
@@ -340,7 +295,7 @@ mod tests {
     #[test]
     fn the_policy_benchmarks_sweep_json_is_what_the_report_reads() {
         let doc = serde_json::to_value(crate::policy_bench::tests::sample_sweep()).unwrap();
-        let sweep = read(Path::new("rules-sweep.json"), &doc, "rules-sweep").unwrap();
+        let sweep = sweeps(&report_of(&doc)).remove(0);
         assert_eq!(sweep.points.len(), 4);
         assert!(sweep
             .points
@@ -353,8 +308,7 @@ mod tests {
         crate::report::register_font(None).unwrap();
         let dir = std::env::temp_dir().join(format!("xg-report-rules-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let sweep = read(Path::new("rules-sweep.json"), &sample(), "rules-sweep").unwrap();
-        let written = write_plots(&[sweep], &dir).unwrap();
+        let written = write_plots(&report_of(&sample()), &dir).unwrap();
         assert_eq!(written.len(), 2);
         let svg = std::fs::read_to_string(&written[0]).unwrap();
         assert!(

@@ -17,6 +17,10 @@
 //! Placement: the generator runs on CPU 0 (`e2e::GENERATOR_CPU`); in poll mode the node's
 //! worker is pinned to CPU 1; in interrupt mode it is not pinned and shares the cores.
 
+mod report;
+
+pub use report::*;
+
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,6 +29,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::e2e::{self, io_err, E2eError, UdpParams, NODE_CPU};
+use crate::rounds::{mean, ratio};
 use lab::cmd::{self, ChildGuard};
 use lab::node::NodeLaunch;
 use lab::{Lab, LabSpec};
@@ -138,7 +143,7 @@ pub fn run(opts: &ScaleOptions) -> Result<ScaleReport, E2eError> {
             many,
             few_pps_delivered: few_pps,
             many_pps_delivered: many_pps,
-            ratio_many_to_few: ratio(many_pps, few_pps),
+            ratio_many_to_few: ratio(Some(many_pps), Some(few_pps)),
         });
     }
     drop(idle);
@@ -152,20 +157,6 @@ pub fn run(opts: &ScaleOptions) -> Result<ScaleReport, E2eError> {
         node_cpu: NODE_CPU,
         modes,
     })
-}
-
-fn mean(values: impl Iterator<Item = f64>) -> f64 {
-    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    if n == 0 {
-        f64::NAN
-    } else {
-        sum / n as f64
-    }
-}
-
-/// `a / b` when both are finite and `b` is not zero.
-pub fn ratio(a: f64, b: f64) -> Option<f64> {
-    (a.is_finite() && b.is_finite() && b != 0.0).then(|| a / b)
 }
 
 /// Host-side name of idle workload `k` (from 1): `cali` + 11 characters, like Calico's.
@@ -459,7 +450,7 @@ pub fn run_queues(opts: &QueuesOptions) -> Result<QueuesReport, E2eError> {
             queues,
             runs,
             pps_delivered: pps,
-            ratio_to_first: ratio(pps, means[0]),
+            ratio_to_first: ratio(Some(pps), Some(means[0])),
         })
         .collect();
     Ok(QueuesReport {
@@ -724,101 +715,6 @@ fn udp_from_outside(
     Ok((sent, secs, sink.received))
 }
 
-/// The queues report as Markdown.
-pub fn queues_markdown(report: &QueuesReport) -> String {
-    let mut out = String::new();
-    out.push_str("# Scale: pps from outside through 1 vs 2 uplink queues\n\n");
-    let queues: Vec<String> = report
-        .results
-        .iter()
-        .map(|r| r.queues.to_string())
-        .collect();
-    out.push_str(&format!(
-        "`brindle-perf scale --queues {}`: {}-byte UDP frames from two generators (CPUs {:?}) outside the node to one \
-         workload, {:.0} s per run, {} round(s), {} workers; {} online CPUs. One worker per uplink queue: on a \
-         2-core machine the two generators compete with the two workers for the same cores, so this shows the \
-         cost and correctness of handing flows between workers more than the gain of a second core.\n\n",
-        queues.join(","),
-        report.frame_size,
-        report.generator_cpus,
-        report.duration_secs,
-        report.rounds,
-        report.mode,
-        report.online_cpus
-    ));
-    out.push_str(
-        "| uplink queues | workers | pps delivered | ratio to the first |\n|---|---|---|---|\n",
-    );
-    for r in &report.results {
-        let workers = r.runs.first().map_or(0, |x| x.workers);
-        let ratio = r.ratio_to_first.map_or("n/a".into(), |x| format!("{x:.2}"));
-        out.push_str(&format!(
-            "| {} | {} | {:.0} | {} |\n",
-            r.queues, workers, r.pps_delivered, ratio
-        ));
-    }
-    out.push_str("\nRuns in order (pps offered / delivered):\n\n");
-    for r in &report.results {
-        let runs: Vec<String> = r
-            .runs
-            .iter()
-            .map(|x| format!("{:.0} / {:.0}", x.pps_offered, x.pps_delivered))
-            .collect();
-        out.push_str(&format!("- {} queue(s): {}\n", r.queues, runs.join(", ")));
-    }
-    out
-}
-
-/// The report as Markdown.
-pub fn markdown(report: &ScaleReport) -> String {
-    let mut out = String::new();
-    out.push_str("# Scale: pps between two workloads with idle workloads attached\n\n");
-    out.push_str(&format!(
-        "`brindle-perf scale --idle {}`: {}-byte UDP frames, {:.0} s per run, {} round(s); generator on CPU {}, \
-         poll-mode worker pinned to CPU {} (interrupt mode: not pinned).\n\n",
-        report.idle_workloads, report.frame_size, report.duration_secs, report.rounds, report.generator_cpu, report.node_cpu
-    ));
-    out.push_str("| worker mode | pps, 2 workloads | pps, 2 + idle workloads | ratio (goal >= 0.8) |\n|---|---|---|---|\n");
-    for m in &report.modes {
-        let ratio = m
-            .ratio_many_to_few
-            .map_or("n/a".into(), |r| format!("{r:.2}"));
-        out.push_str(&format!(
-            "| {} | {:.0} | {:.0} | {} |\n",
-            m.mode, m.few_pps_delivered, m.many_pps_delivered, ratio
-        ));
-    }
-    // Each run, in the order it ran: the spread between rounds shows how noisy the machine was.
-    out.push_str("\nRuns in order (pps delivered):\n\n");
-    for m in &report.modes {
-        let runs: Vec<String> = m
-            .few
-            .iter()
-            .zip(&m.many)
-            .map(|(f, n)| format!("{:.0} / {:.0}", f.pps_delivered, n.pps_delivered))
-            .collect();
-        out.push_str(&format!(
-            "- {} (2 / 2 + {} idle): {}\n",
-            m.mode,
-            report.idle_workloads,
-            runs.join(", ")
-        ));
-    }
-    out
-}
-
-/// Writes the JSON to `out` and the Markdown next to it; returns the Markdown's path.
-pub fn write_report<T: Serialize>(
-    report: &T,
-    markdown: &str,
-    out: &Path,
-) -> Result<PathBuf, E2eError> {
-    crate::results::write_json_and_markdown(report, markdown, out).map_err(|e| E2eError::Io {
-        what: e.what,
-        source: e.source,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -877,12 +773,5 @@ mod tests {
         let md = queues_markdown(&report);
         assert!(md.contains("| 1 | 1 | 100 | 1.00 |"), "{md}");
         assert!(md.contains("| 2 | 2 | 150 | 1.50 |"), "{md}");
-    }
-
-    #[test]
-    fn ratio_needs_a_finite_nonzero_base() {
-        assert_eq!(ratio(8.0, 10.0), Some(0.8));
-        assert_eq!(ratio(1.0, 0.0), None);
-        assert_eq!(ratio(f64::NAN, 1.0), None);
     }
 }

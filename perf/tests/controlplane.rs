@@ -75,9 +75,13 @@ fn cni_latency_of_five_workloads_on_etcd_reports_add_forwarding_and_del() {
     // The JSON written to --out carries the stable field names, and the Markdown sits beside it.
     let dir = std::env::temp_dir().join(format!("brindle-cp-test-{}", std::process::id()));
     let out = dir.join("cni-latency.json");
-    let md =
-        controlplane::write_report(&report, &controlplane::cni_latency_markdown(&report), &out)
-            .unwrap();
+    let md = controlplane::write_report(
+        perf::rows::Benchmark::CniLatency,
+        &report,
+        &controlplane::cni_latency_markdown(&report),
+        &out,
+    )
+    .unwrap();
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_fields(
         &json,

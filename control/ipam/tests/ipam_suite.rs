@@ -1,66 +1,16 @@
 //! One IPAM behaviour suite run against both real backends: the embedded store (a redb file
 //! in a temp dir) and a real etcd each test starts on 127.0.0.1. `ipam_suite!` instantiates
-//! every case for one backend. The concurrency case runs the `ipam-bench worker` binary in
-//! several OS processes against the same store.
+//! every case for one backend. The concurrency case, which runs `brindle-perf ipam-worker` in
+//! several OS processes against the same store, is in perf/tests/ipam_workers.rs.
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use common::{Etcd, TempDir};
-use datastore::{keys, Datastore, EmbeddedStore, EtcdConfig, EtcdStore};
+use common::{embedded, etcd, ip, json_at, pool, Fixture};
+use datastore::keys;
 use ipam::{AutoAssignArgs, Ipam, IpamConfig, IpamError, PoolInfo};
-
-/// A backend for one test: the store, and how a worker process reaches the same data.
-struct Fixture {
-    store: Arc<dyn Datastore>,
-    worker_spec: String,
-    _keep: Box<dyn std::any::Any>,
-}
-
-fn embedded(label: &str) -> Fixture {
-    let dir = TempDir::new(label);
-    let path = dir.path().join("store.redb");
-    let store = EmbeddedStore::open(&path).expect("opening the embedded store");
-    Fixture {
-        store: Arc::new(store),
-        worker_spec: format!("embedded:{}", path.display()),
-        _keep: Box::new(dir),
-    }
-}
-
-fn etcd(label: &str) -> Fixture {
-    let etcd = Etcd::start(label);
-    let config = EtcdConfig {
-        endpoints: vec![etcd.endpoint.clone()],
-        timeout: Duration::from_secs(10),
-        ..EtcdConfig::default()
-    };
-    let store = EtcdStore::connect(config).expect("connecting to etcd");
-    Fixture {
-        store: Arc::new(store),
-        worker_spec: format!("etcd:{}", etcd.endpoint),
-        _keep: Box::new(etcd),
-    }
-}
-
-fn ip(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
-
-fn pool(cidr: &str, block_size: u8) -> PoolInfo {
-    let (addr, len) = cidr.split_once('/').unwrap();
-    PoolInfo {
-        cidr: (ip(addr), len.parse().unwrap()),
-        block_size,
-        disabled: false,
-        node_selector_matches: true,
-    }
-}
 
 fn one(host: &str, handle: &str, pools: &[PoolInfo]) -> AutoAssignArgs {
     AutoAssignArgs {
@@ -70,14 +20,6 @@ fn one(host: &str, handle: &str, pools: &[PoolInfo]) -> AutoAssignArgs {
         host: host.to_string(),
         pools: pools.to_vec(),
     }
-}
-
-fn json_at(store: &dyn Datastore, key: &str) -> serde_json::Value {
-    let kv = store
-        .get(key)
-        .unwrap()
-        .unwrap_or_else(|| panic!("{key} exists"));
-    serde_json::from_slice(&kv.value).unwrap()
 }
 
 // ---- cases ----------------------------------------------------------------------------------
@@ -435,117 +377,6 @@ fn releasing_a_nodes_affinities(f: &Fixture) {
     assert!(ipam.check(&[]).unwrap().is_clean());
 }
 
-fn parallel_processes_never_share_an_address(f: &Fixture) {
-    const WORKERS: usize = 6;
-    const EACH: usize = 100;
-    const NODES: usize = 3;
-    // 6 processes x 100 allocations from 3 nodes in a /22 of /26 blocks (16 blocks): the nodes
-    // race for blocks and for addresses in shared blocks, and every 10th allocation is released
-    // again at once.
-    let pools = [pool("10.11.0.0/22", 26)];
-    let mut children: Vec<_> = (0..WORKERS)
-        .map(|w| {
-            Command::new(env!("CARGO_BIN_EXE_ipam-bench"))
-                .args([
-                    "worker",
-                    "--store",
-                    &f.worker_spec,
-                    "--pool",
-                    "10.11.0.0/22",
-                    "--block-size",
-                    "26",
-                ])
-                .args([
-                    "--host",
-                    &format!("node-{}", w % NODES),
-                    "--count",
-                    &EACH.to_string(),
-                ])
-                .args(["--handle-prefix", &format!("w{w}"), "--release-every", "10"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawning a worker")
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while children.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
-        if Instant::now() > deadline {
-            for c in &mut children {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-            panic!("workers did not finish within 180 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut kept = Vec::new();
-    let mut released = 0;
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "worker failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: serde_json::Value =
-            serde_json::from_slice(&out.stdout).expect("worker prints JSON");
-        let ips = |k: &str| -> Vec<Ipv4Addr> { serde_json::from_value(report[k].clone()).unwrap() };
-        kept.extend(ips("kept"));
-        released += ips("released").len();
-    }
-    assert_eq!(
-        kept.len() + released,
-        WORKERS * EACH,
-        "every allocation got an address"
-    );
-    assert_eq!(released, WORKERS * EACH / 10);
-    let distinct: BTreeSet<Ipv4Addr> = kept.iter().copied().collect();
-    assert_eq!(
-        distinct.len(),
-        kept.len(),
-        "no address was handed out twice"
-    );
-
-    let ipam = Ipam::new(f.store.clone());
-    let in_use: u64 = ipam.blocks().unwrap().iter().map(|b| b.in_use).sum();
-    assert_eq!(
-        in_use,
-        kept.len() as u64,
-        "blocks hold exactly the kept addresses"
-    );
-    assert_eq!(ipam.usage(&pools).unwrap()[0].in_use, kept.len() as u64);
-    for ip in &kept {
-        assert!(
-            ipam.get_assignment_attrs(*ip).unwrap().is_some(),
-            "{ip} is recorded"
-        );
-    }
-    let nodes: Vec<String> = (0..NODES).map(|n| format!("node-{n}")).collect();
-    let report = ipam.check(&nodes).unwrap();
-    assert!(report.is_clean(), "{report:?}");
-    assert_eq!(
-        report.handles_checked,
-        kept.len(),
-        "one handle per kept allocation"
-    );
-    // Each claimed block is affine to exactly one node with one confirmed affinity record.
-    for b in ipam.blocks().unwrap() {
-        let host = b
-            .affinity
-            .expect("blocks claimed by the workers are affine");
-        let affinity = json_at(&*f.store, &keys::ipam_affinity(&host, &b.cidr.to_string()));
-        assert_eq!(affinity["state"], "confirmed");
-        for other in nodes.iter().filter(|n| **n != host) {
-            assert!(f
-                .store
-                .get(&keys::ipam_affinity(other, &b.cidr.to_string()))
-                .unwrap()
-                .is_none());
-        }
-    }
-}
-
 macro_rules! ipam_suite {
     ($backend:ident: $($case:ident),* $(,)?) => {
         mod $backend {
@@ -570,7 +401,6 @@ ipam_suite!(embedded:
     check_finds_planted_problems,
     tunnel_address_is_idempotent,
     releasing_a_nodes_affinities,
-    parallel_processes_never_share_an_address,
 );
 
 ipam_suite!(etcd:
@@ -583,5 +413,4 @@ ipam_suite!(etcd:
     check_finds_planted_problems,
     tunnel_address_is_idempotent,
     releasing_a_nodes_affinities,
-    parallel_processes_never_share_an_address,
 );
