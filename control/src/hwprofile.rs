@@ -6,23 +6,20 @@
 //! no install step; `BRINDLE_HW_PROFILES=<dir>` adds or replaces profiles at run time. A
 //! profile file is untrusted input: every error names the file, the field and the value.
 //! `node.toml` may override any field in its `[hw]` table ([`HwProfile::with_overrides`]).
+//! The XDP and rx modes a profile names are fastpath's own ([`fastpath::XdpMode`],
+//! [`fastpath::RxMode`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use fastpath::frame_sizes::XDP_HEADROOM;
+use fastpath::wire::ethernet;
+use fastpath::{RxMode, XdpMode};
+
 // ---------------------------------------------------------------------------------------------
 // The profile
 // ---------------------------------------------------------------------------------------------
-
-/// Where the XDP program runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum XdpMode {
-    /// In the driver, before an skb exists (XDP_FLAGS_DRV_MODE).
-    Native,
-    /// After the skb is built (XDP_FLAGS_SKB_MODE): works on every interface, slower.
-    Generic,
-}
 
 /// How many of the interface's queues get an AF_XDP socket and a worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,26 +44,6 @@ impl QueuePolicy {
     }
 }
 
-/// How a worker waits for packets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RxMode {
-    /// Busy polling on a pinned core.
-    Poll,
-    /// Sleep in poll(2) until the NIC raises an interrupt.
-    Interrupt,
-    /// Poll while there is traffic, sleep in poll(2) when idle.
-    Adaptive,
-}
-
-impl fmt::Display for XdpMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            XdpMode::Native => "native",
-            XdpMode::Generic => "generic",
-        })
-    }
-}
-
 impl fmt::Display for QueuePolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -75,16 +52,6 @@ impl fmt::Display for QueuePolicy {
             QueuePolicy::One => f.write_str("one"),
             QueuePolicy::Fixed(n) => write!(f, "{n}"),
         }
-    }
-}
-
-impl fmt::Display for RxMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RxMode::Poll => "poll",
-            RxMode::Interrupt => "interrupt",
-            RxMode::Adaptive => "adaptive",
-        })
     }
 }
 
@@ -122,10 +89,9 @@ pub const NEED_WAKEUP_KERNEL: KernelVersion = KernelVersion::new(5, 4);
 /// SO_PREFER_BUSY_POLL and SO_BUSY_POLL_BUDGET appeared in 5.11.
 pub const PREFER_BUSY_POLL_KERNEL: KernelVersion = KernelVersion::new(5, 11);
 
-/// Ethernet header, and the headroom the kernel keeps in front of every AF_XDP frame
-/// (XDP_PACKET_HEADROOM); both are taken from a frame before the packet fits.
-const ETHERNET_HEADER: u32 = 14;
-const XDP_PACKET_HEADROOM: u32 = 256;
+/// Taken from a frame before the packet fits: the headroom the kernel keeps in front of every
+/// AF_XDP frame, and the Ethernet header.
+const FRAME_OVERHEAD: u32 = XDP_HEADROOM + ethernet::HEADER_LEN as u32;
 
 /// One NIC driver's settings. See hw-profiles/README.md for what each field means.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -274,7 +240,7 @@ impl HwProfile {
     pub fn max_mtu(&self) -> u32 {
         let frame_room = self
             .frame_size
-            .saturating_sub(XDP_PACKET_HEADROOM + self.frame_headroom + ETHERNET_HEADER);
+            .saturating_sub(FRAME_OVERHEAD + self.frame_headroom);
         self.max_mtu_single_buffer.min(frame_room)
     }
 
@@ -314,13 +280,7 @@ impl HwProfile {
     fn set(&mut self, field: &str, value: &toml::Value) -> Result<(), String> {
         match field {
             "driver" => self.driver = driver_name(value)?,
-            "xdp_mode" => {
-                self.xdp_mode = match string(value)? {
-                    "native" => XdpMode::Native,
-                    "generic" => XdpMode::Generic,
-                    _ => return Err("expected \"native\" or \"generic\"".into()),
-                }
-            }
+            "xdp_mode" => self.xdp_mode = string(value)?.parse::<XdpMode>()?,
             "zero_copy" => self.zero_copy = boolean(value)?,
             "queue_policy" => self.queue_policy = queue_policy(value)?,
             "rx_ring_size" => self.rx_ring_size = ring_size(value)?,
@@ -334,14 +294,7 @@ impl HwProfile {
             }
             "frame_headroom" => self.frame_headroom = integer(value, 0, 512)?,
             "batch_size" => self.batch_size = integer(value, 1, 256)?,
-            "rx_mode" => {
-                self.rx_mode = match string(value)? {
-                    "poll" => RxMode::Poll,
-                    "interrupt" => RxMode::Interrupt,
-                    "adaptive" => RxMode::Adaptive,
-                    _ => return Err("expected \"poll\", \"interrupt\" or \"adaptive\"".into()),
-                }
-            }
+            "rx_mode" => self.rx_mode = string(value)?.parse::<RxMode>()?,
             "prefer_busy_poll" => self.prefer_busy_poll = boolean(value)?,
             // The kernel refuses SO_BUSY_POLL_BUDGET above U16_MAX; NAPI's own budget is 64.
             "busy_poll_budget" => self.busy_poll_budget = integer(value, 1, 1024)?,

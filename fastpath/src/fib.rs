@@ -44,7 +44,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use crate::tables::NextHopId;
+use crate::ids::NextHopId;
 
 /// The largest next hop id the table can encode (leaf entries hold `nh + 1` in 25 bits).
 pub const MAX_NEXT_HOP: NextHopId = VALUE_MASK - 1;
