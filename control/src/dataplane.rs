@@ -33,19 +33,19 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use fastpath::classifier::{Cidr, ClassifierBuilder, EndpointRules, IpSetsWriter};
 use fastpath::conntrack::FlowTableConfig;
+use fastpath::frame_sizes::XDP_HEADROOM;
 use fastpath::handoff::{self, HandoffCounters, HandoffStats};
 use fastpath::hostpath::{FailsafePort, HostEgress};
 use fastpath::policy::{EndpointPolicy, HostPolicy};
-use fastpath::port::{BusyPoll, Port, PortConfig, XDP_HEADROOM};
+use fastpath::port::{BusyPoll, Port, PortConfig};
 use fastpath::punt::{punt_paths, PuntConfig};
 use fastpath::tables::HostPath;
 use fastpath::tables::SnatRules;
-use fastpath::worker::{
-    self, PortCommand, PortCommandError, PortCommandSender, RxMode, WorkerSpec,
-};
-use fastpath::xdp::{Attachment, XdpError, XdpMode, XdpProgram, MAX_SOCKETS};
+use fastpath::worker::{self, PortCommand, PortCommandError, PortCommandSender, WorkerSpec};
+use fastpath::xdp::{Attachment, XdpError, XdpProgram, MAX_SOCKETS};
 use fastpath::{
-    MacAddr, NextHopKind, PipelineCounters, PortId, PortInfo, PortKind, Tables, WorkerCounters,
+    MacAddr, NextHopKind, PipelineCounters, PortId, PortInfo, PortKind, RxMode, Tables,
+    WorkerCounters, XdpMode,
 };
 use serde::Serialize;
 use slowpath::{SlowpathConfig, SlowpathCounters, SlowpathCountersSnapshot};

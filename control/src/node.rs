@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use fastpath::punt::PuntConfig;
-use fastpath::worker::RxMode;
+use fastpath::RxMode;
 use serde_json::{json, Value};
 
 use crate::agent::env::{NodeAddress, NodeEnv};
@@ -294,10 +294,7 @@ pub fn uplink_tuning(p: &HwProfile) -> UplinkTuning {
         batch_size: p.batch_size as usize,
         force_copy: !p.zero_copy,
         frame_size: p.frame_size,
-        xdp_mode: match p.xdp_mode {
-            crate::hwprofile::XdpMode::Native => fastpath::xdp::XdpMode::Native,
-            crate::hwprofile::XdpMode::Generic => fastpath::xdp::XdpMode::Generic,
-        },
+        xdp_mode: p.xdp_mode,
         busy_poll: p.prefer_busy_poll.then_some(fastpath::port::BusyPoll {
             prefer: true,
             usecs: BUSY_POLL_USECS,
@@ -312,11 +309,7 @@ pub fn uplink_tuning(p: &HwProfile) -> UplinkTuning {
 /// The worker's rx mode: an explicit `rx_mode` override of the profile wins, then the node's
 /// own `mode` when the user set it, then the profile's `rx_mode`.
 pub fn worker_rx_mode(mode: Mode, mode_explicit: bool, chosen: Option<&ChosenProfile>) -> RxMode {
-    let from_profile = |c: &ChosenProfile| match c.profile.rx_mode {
-        crate::hwprofile::RxMode::Poll => RxMode::Poll,
-        crate::hwprofile::RxMode::Interrupt => RxMode::Interrupt,
-        crate::hwprofile::RxMode::Adaptive => RxMode::Adaptive,
-    };
+    let from_profile = |c: &ChosenProfile| c.profile.rx_mode;
     let from_node = match mode {
         Mode::Poll => RxMode::Poll,
         Mode::Interrupt => RxMode::Interrupt,
@@ -636,12 +629,12 @@ mod tests {
             )
             .profile,
         );
-        assert_eq!(t.xdp_mode, fastpath::xdp::XdpMode::Generic);
+        assert_eq!(t.xdp_mode, fastpath::XdpMode::Generic);
         assert_eq!((t.ring_size, t.batch_size, t.force_copy), (1024, 32, true));
         assert_eq!(t.busy_poll, None, "veth does not busy-poll");
         let mlx = chosen("mlx5_core", Some("prefer_busy_poll = true\nbusy_poll_budget = 16\nnapi_defer_hard_irqs = 2\ngro_flush_timeout_ns = 200000"));
         let t = uplink_tuning(&mlx.profile);
-        assert_eq!(t.xdp_mode, fastpath::xdp::XdpMode::Native);
+        assert_eq!(t.xdp_mode, fastpath::XdpMode::Native);
         assert_eq!(t.force_copy, !mlx.profile.zero_copy);
         assert_eq!(
             t.busy_poll,

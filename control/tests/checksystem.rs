@@ -9,8 +9,9 @@ use std::process::{Command, Output};
 
 use control::hwprofile::{
     self, DriverSource, HwProfile, ProfileError, ProfileOrigin, ProfileReason, ProfileSet,
-    QueuePolicy, RxMode, XdpMode,
+    QueuePolicy,
 };
+use fastpath::{RxMode, XdpMode};
 
 fn profiles_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../hw-profiles")

@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
-use crate::punt::FRAME_BUF_SIZE;
-use crate::tables::PortId;
+use crate::frame_sizes::FRAME_BUF_SIZE;
+use crate::ids::PortId;
 
 /// Largest frame a slot holds: as much as crosses to the slow path.
 pub const SLOT_SIZE: usize = FRAME_BUF_SIZE;

@@ -4,6 +4,11 @@
 //! [`Tables`] snapshot; it never locks or allocates. Workers (`worker`) move frames between
 //! AF_XDP ports (`port`) and the pipeline, and hand frames the pipeline cannot finish
 //! (ARP, ICMP errors, unresolved neighbours) to the slow path through [`punt`].
+//!
+//! At the bottom sit modules that import nothing else of the crate, so that any layer may name
+//! what they hold without depending on a higher one: `ids` (port and next-hop ids),
+//! `frame_sizes`, `modes` (XDP attach mode, worker rx mode) and `wire` (packet formats, with
+//! [`MacAddr`]).
 
 pub mod classifier;
 pub mod conntrack;
@@ -11,6 +16,7 @@ pub mod counters;
 pub mod fib;
 pub mod handoff;
 pub mod hostpath;
+pub mod ids;
 pub mod pipeline;
 pub mod policy;
 pub mod port;
@@ -22,9 +28,11 @@ pub mod xdp;
 
 pub use counters::{DropReason, PipelineCounters, WorkerCounters};
 pub use fib::Fib;
+pub use ids::{NextHopId, PortId};
 pub use pipeline::{
     process, process_batch, process_frame, process_policed, Outcome, PuntReason, Verdict,
 };
-pub use tables::{
-    Encap, MacAddr, NextHop, NextHopId, NextHopKind, PortId, PortInfo, PortKind, Tables,
-};
+pub use tables::{Encap, NextHop, NextHopKind, PortInfo, PortKind, Tables};
+pub use wire::ethernet::MacAddr;
+pub use xdp_settings::{frame_sizes, modes};
+pub use xdp_settings::{RxMode, XdpMode};

@@ -56,11 +56,10 @@ use std::sync::LazyLock;
 use crate::classifier::IpSets;
 use crate::conntrack::rewrite::translate;
 use crate::counters::{DropReason, PipelineCounters};
+use crate::ids::{NextHopId, PortId};
 use crate::policy::{self, HostDirection, PolicyState};
-use crate::tables::{
-    Encap, HostPath, MacAddr, NextHopId, NextHopKind, PortId, PortKind, Tables, IPIP_OVERHEAD,
-};
-use crate::wire::ethernet::{self, ethertype};
+use crate::tables::{Encap, HostPath, NextHopKind, PortKind, Tables, IPIP_OVERHEAD};
+use crate::wire::ethernet::{self, ethertype, MacAddr};
 use crate::wire::ipv4::{self, protocol};
 use crate::wire::{Ipv4Packet, WireError};
 

@@ -36,7 +36,8 @@ use crate::conntrack::{
     related, FlowKey, FlowTable, Millis, PolicyDecision, SnatPorts, SnatPortsConfig,
 };
 use crate::counters::DropReason;
-use crate::tables::{NextHopKind, PortId, Tables};
+use crate::ids::PortId;
+use crate::tables::{NextHopKind, Tables};
 use crate::wire::icmpv4::msg_type;
 use crate::wire::ipv4::protocol;
 use crate::wire::Ipv4Packet;

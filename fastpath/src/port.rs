@@ -17,7 +17,9 @@ use std::os::fd::{AsRawFd, RawFd};
 use xsk_rs::config::{BindFlags, FrameSize, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
-use crate::tables::{PortId, PortInfo};
+use crate::frame_sizes::XDP_HEADROOM;
+use crate::ids::PortId;
+use crate::tables::PortInfo;
 use crate::xdp::{XdpError, XdpProgram};
 
 /// Sizes of a port's UMEM and rings.
@@ -85,10 +87,6 @@ fn set_busy_poll(fd: RawFd, busy: &BusyPoll) -> Result<(), (&'static str, u32, i
     }
     Ok(())
 }
-
-/// Headroom the kernel reserves at the start of every AF_XDP frame in copy mode
-/// (`XDP_PACKET_HEADROOM`).
-pub const XDP_HEADROOM: u32 = 256;
 
 impl PortConfig {
     /// The smallest frame size (2048 or 4096, the sizes AF_XDP accepts up to a page) whose

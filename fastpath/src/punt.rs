@@ -18,13 +18,9 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use crossbeam_queue::ArrayQueue;
 
+use crate::frame_sizes::FRAME_BUF_SIZE;
+use crate::ids::PortId;
 use crate::pipeline::PuntReason;
-use crate::tables::PortId;
-
-/// Largest frame that crosses between worker and slow path: a whole frame of the largest MTU
-/// the ports accept (see `port::PortConfig::frame_size_for_mtu`), so that the first packet to
-/// a neighbour still being resolved is held rather than refused, whatever its size.
-pub const FRAME_BUF_SIZE: usize = 4096;
 
 type Buf = Box<[u8; FRAME_BUF_SIZE]>;
 

@@ -41,39 +41,15 @@ use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TryRecvError};
 use crate::classifier::IpSetsReader;
 use crate::conntrack::{FlowTable, FlowTableConfig, Millis};
 use crate::counters::{DropReason, PipelineCounters, WorkerCounters};
+use crate::frame_sizes::FRAME_BUF_SIZE;
 use crate::handoff::{port_owner, HandoffKind, HandoffLinks, Outbox};
+use crate::ids::{NextHopId, PortId};
+use crate::modes::RxMode;
 use crate::pipeline::{encapsulate_ipip, process_policed, Policing, PuntReason, Verdict};
 use crate::policy::PolicyState;
 use crate::port::Port;
-use crate::punt::{WorkerEnd, FRAME_BUF_SIZE};
-use crate::tables::{Encap, NextHopId, PortId, Tables};
-
-/// How a worker waits for frames.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RxMode {
-    /// Busy-poll the rings: lowest latency, one core per worker at 100%.
-    Poll,
-    /// Sleep in epoll(7) as soon as a loop found nothing, so several workers (or a lab of
-    /// several nodes) can share cores.
-    Interrupt,
-    /// Keep polling for [`ADAPTIVE_SPIN`] after the last frame, then sleep like `Interrupt`:
-    /// near poll-mode latency under load, no core burnt when idle.
-    Adaptive,
-}
-
-impl std::str::FromStr for RxMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "poll" => Ok(RxMode::Poll),
-            "interrupt" => Ok(RxMode::Interrupt),
-            "adaptive" => Ok(RxMode::Adaptive),
-            other => Err(format!(
-                "rx mode {other:?} is not \"poll\", \"interrupt\" or \"adaptive\""
-            )),
-        }
-    }
-}
+use crate::punt::WorkerEnd;
+use crate::tables::{Encap, Tables};
 
 /// How long an adaptive worker keeps polling after its last frame before it sleeps.
 pub const ADAPTIVE_SPIN: Duration = Duration::from_micros(200);
@@ -1189,14 +1165,6 @@ impl FiveTuple {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rx_mode_parses_its_three_names_and_rejects_others() {
-        assert_eq!("poll".parse::<RxMode>(), Ok(RxMode::Poll));
-        assert_eq!("interrupt".parse::<RxMode>(), Ok(RxMode::Interrupt));
-        assert_eq!("adaptive".parse::<RxMode>(), Ok(RxMode::Adaptive));
-        assert!("busy".parse::<RxMode>().is_err());
-    }
 
     #[test]
     fn port_commands_wake_the_worker_and_are_answered_in_order() {

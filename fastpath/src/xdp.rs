@@ -13,6 +13,7 @@ use std::ptr::NonNull;
 
 use libxdp_sys as sys;
 
+use crate::modes::XdpMode;
 use crate::tables::PortKind;
 
 /// The compiled program, embedded so the binary needs no files at run time.
@@ -81,21 +82,11 @@ impl PoolKey {
     }
 }
 
-/// How the program is attached to an interface.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum XdpMode {
-    /// In the driver (native XDP): the fast one, and the one zero-copy AF_XDP needs.
-    Native,
-    /// In the generic network stack, for drivers without XDP support.
-    Generic,
-}
-
-impl XdpMode {
-    fn flag(self) -> u32 {
-        match self {
-            XdpMode::Native => XDP_FLAGS_DRV_MODE,
-            XdpMode::Generic => XDP_FLAGS_SKB_MODE,
-        }
+/// The attach flag that selects `mode`.
+fn attach_flag(mode: XdpMode) -> u32 {
+    match mode {
+        XdpMode::Native => XDP_FLAGS_DRV_MODE,
+        XdpMode::Generic => XDP_FLAGS_SKB_MODE,
     }
 }
 
@@ -390,7 +381,12 @@ impl XdpProgram {
         // No XDP_FLAGS_UPDATE_IF_NOEXIST: replacing a leftover program is the point.
         // SAFETY: plain syscall wrapper; null opts.
         let err = unsafe {
-            sys::bpf_xdp_attach(ifindex as i32, self.prog_fd, mode.flag(), std::ptr::null())
+            sys::bpf_xdp_attach(
+                ifindex as i32,
+                self.prog_fd,
+                attach_flag(mode),
+                std::ptr::null(),
+            )
         };
         if err == 0 {
             return Ok(());
@@ -404,10 +400,15 @@ impl XdpProgram {
                 XdpMode::Generic => XdpMode::Native,
             };
             // SAFETY: plain syscall wrapper; null opts.
-            unsafe { sys::bpf_xdp_detach(ifindex as i32, other.flag(), std::ptr::null()) };
+            unsafe { sys::bpf_xdp_detach(ifindex as i32, attach_flag(other), std::ptr::null()) };
             // SAFETY: as above.
             let err = unsafe {
-                sys::bpf_xdp_attach(ifindex as i32, self.prog_fd, mode.flag(), std::ptr::null())
+                sys::bpf_xdp_attach(
+                    ifindex as i32,
+                    self.prog_fd,
+                    attach_flag(mode),
+                    std::ptr::null(),
+                )
             };
             if err == 0 {
                 return Ok(());
@@ -492,12 +493,20 @@ impl Drop for Attachment {
         let mut attached = 0u32;
         // SAFETY: plain syscall wrapper writing one u32.
         let err = unsafe {
-            sys::bpf_xdp_query_id(self.ifindex as i32, self.mode.flag() as i32, &mut attached)
+            sys::bpf_xdp_query_id(
+                self.ifindex as i32,
+                attach_flag(self.mode) as i32,
+                &mut attached,
+            )
         };
         if err == 0 && attached == self.prog_id {
             // SAFETY: plain syscall wrapper; null opts.
             let err = unsafe {
-                sys::bpf_xdp_detach(self.ifindex as i32, self.mode.flag(), std::ptr::null())
+                sys::bpf_xdp_detach(
+                    self.ifindex as i32,
+                    attach_flag(self.mode),
+                    std::ptr::null(),
+                )
             };
             if err != 0 {
                 tracing::warn!(interface = %self.ifname, error = %io::Error::from_raw_os_error(-err), "cannot detach the XDP program");

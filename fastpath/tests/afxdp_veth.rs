@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use fastpath::port::{Port, PortConfig};
 use fastpath::punt::{punt_path, PuntConfig};
-use fastpath::worker::{spawn, RxMode, WorkerSpec};
-use fastpath::xdp::{XdpMode, XdpProgram};
-use fastpath::{MacAddr, PortInfo, PortKind, PuntReason, Tables, WorkerCounters};
+use fastpath::worker::{spawn, WorkerSpec};
+use fastpath::xdp::XdpProgram;
+use fastpath::{MacAddr, PortInfo, PortKind, PuntReason, RxMode, Tables, WorkerCounters, XdpMode};
 
 const WAIT: Duration = Duration::from_secs(3);
 

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use fastpath::punt::FRAME_BUF_SIZE;
+use fastpath::frame_sizes::FRAME_BUF_SIZE;
 use fastpath::PortId;
 
 /// The neighbour a frame waits for: its egress port and IP.

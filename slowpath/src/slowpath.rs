@@ -9,8 +9,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fastpath::frame_sizes::FRAME_BUF_SIZE;
 use fastpath::pipeline::{encapsulate_ipip, forward_rewrite};
-use fastpath::punt::FRAME_BUF_SIZE;
 use fastpath::tables::Encap;
 use fastpath::wire::{ethernet, Ipv4Packet};
 use fastpath::{MacAddr, NextHopKind, PortId, PortInfo, PortKind, PuntReason, Tables};

@@ -11,8 +11,8 @@
 
 use std::net::Ipv4Addr;
 
+use super::ethernet::MacAddr;
 use super::{be, check_len, WireError};
-use crate::tables::MacAddr;
 
 mod field {
     pub const HTYPE: usize = 0;

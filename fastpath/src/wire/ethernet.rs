@@ -9,7 +9,6 @@
 //! The FCS is stripped by the NIC and never appears in our buffers.
 
 use super::{be, check_len, WireError};
-use crate::tables::MacAddr;
 
 /// EtherType values the vRouter knows (IEEE registry).
 pub mod ethertype {
@@ -25,6 +24,64 @@ mod field {
 }
 
 pub const HEADER_LEN: usize = 14;
+
+/// A 48-bit Ethernet address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    /// The MAC Calico gives every host-side workload veth.
+    pub const CALICO_HOST_SIDE: MacAddr = MacAddr([0xee; 6]);
+    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
+
+    #[inline]
+    pub fn to_u64(self) -> u64 {
+        let b = self.0;
+        u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
+    }
+
+    #[inline]
+    pub fn from_u64(v: u64) -> MacAddr {
+        let b = v.to_be_bytes();
+        MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
+}
+
+impl std::fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+impl std::fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::str::FromStr for MacAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut out = [0u8; 6];
+        let mut parts = s.split(':');
+        for byte in out.iter_mut() {
+            let part = parts
+                .next()
+                .ok_or_else(|| format!("MAC address {s:?} has fewer than 6 octets"))?;
+            *byte = u8::from_str_radix(part, 16)
+                .map_err(|_| format!("MAC address {s:?} has a bad octet {part:?}"))?;
+        }
+        if parts.next().is_some() {
+            return Err(format!("MAC address {s:?} has more than 6 octets"));
+        }
+        Ok(MacAddr(out))
+    }
+}
 
 /// A read/write view of an Ethernet II frame.
 #[derive(Clone, Copy, Debug)]

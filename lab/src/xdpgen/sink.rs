@@ -54,7 +54,7 @@ pub struct XdpSinkReport {
 /// one AF_XDP socket per RX queue; `on_ready` runs once the sockets are in the XSKMAP.
 pub fn xdp_sink(opts: &SinkOptions, on_ready: impl FnOnce()) -> Result<XdpSinkReport, XdpGenError> {
     use fastpath::port::{Port, PortConfig};
-    use fastpath::tables::{MacAddr, PortInfo, PortKind};
+    use fastpath::{MacAddr, PortInfo, PortKind};
     check_dev(&opts.dev)?;
     let our_ip = interface_ipv4(&opts.dev)?;
     let our_mac = interface_mac(&opts.dev)?;
