@@ -147,7 +147,7 @@ sed 's/\x1b\[[0-9;]*m//g' "$WORK/node1.log" | grep -E "node address|default IP p
 ctl get nodes -o wide
 ctl get ippools -o wide
 
-step "A custom pool for network net4 (MISSION.md scenario 4), with brindlectl"
+step "A custom pool for network net4 (ARCHITECTURE.md scenario 4), with brindlectl"
 cat <<'YAML' | tee "$WORK/pool.yaml"
 apiVersion: projectcalico.org/v3
 kind: IPPool
@@ -210,7 +210,7 @@ done
 network_of() { case "${WL_NS[$1]}" in *-a) echo net1 ;; *) echo net4 ;; esac; }
 
 # full_mesh WHAT: every workload tries every other. Within a network (the network's profile
-# admits its members): ping answered and 256 KiB over TCP. Across networks (MISSION.md
+# admits its members): ping answered and 256 KiB over TCP. Across networks (ARCHITECTURE.md
 # scenario 2, isolation by profile): one ping, which the vRouter must drop. Prints the
 # matrix; dies at the first pair that does not behave.
 full_mesh() {
@@ -302,7 +302,7 @@ step "ICMP errors from the vRouter"
 ip netns exec "${WL_NS[0]}" ping -c 1 -W 1 10.77.0.1 | grep -E "From|received" || true
 ip netns exec "${WL_NS[0]}" ping -c 1 -W 1 -t 1 "${WL_IP[4]}" | grep -E "From|received" || true
 
-step "Policy (MISSION.md scenario 3): net1 may reach net4's workloads on TCP 5201, and only that"
+step "Policy (ARCHITECTURE.md scenario 3): net1 may reach net4's workloads on TCP 5201, and only that"
 cat <<'YAML' | tee "$WORK/policy.yaml"
 apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy

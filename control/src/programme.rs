@@ -15,7 +15,7 @@ use crate::config::{RouteConfig, RouteEncap};
 use crate::host::InterfaceFacts;
 
 /// The gateway address every workload routes through; nobody owns it, the node answers ARP
-/// for it (see MISSION.md, "How a workload is wired").
+/// for it (see ARCHITECTURE.md, "How a workload is wired").
 pub const WORKLOAD_GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
 
 #[derive(Debug, thiserror::Error)]

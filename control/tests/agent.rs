@@ -389,7 +389,7 @@ fn cni_plugged_workloads_are_attached_and_detached_live_with_the_embedded_store(
 
 #[test]
 fn custom_pool_network_on_etcd_and_forwarding_survives_a_datastore_outage() {
-    // MISSION.md scenario 4: a custom pool 10.20.0.0/24 and a network bound to it.
+    // ARCHITECTURE.md scenario 4: a custom pool 10.20.0.0/24 and a network bound to it.
     let mut c = Cluster::new("agb", true, &[("NO_DEFAULT_POOLS", "true")]);
     let store = c.store();
     let pool = resources::parse_documents(

@@ -1,4 +1,4 @@
-//! MISSION.md scenarios 1, 5 and 6: brindle-nodes in agent mode find each other through the
+//! ARCHITECTURE.md scenarios 1, 5 and 6: brindle-nodes in agent mode find each other through the
 //! datastore, peer over BGP, exchange their workloads' IPAM blocks and forward between their
 //! workloads. Two nodes on one L2 segment in the node-to-node mesh (plainly, and with an IPIP
 //! Always pool encapsulated); three nodes, one behind a router, with a CrossSubnet pool, first

@@ -1,4 +1,4 @@
-//! Network policy end to end on one agent node (MISSION.md scenarios 2 and 3): networks are
+//! Network policy end to end on one agent node (ARCHITECTURE.md scenarios 2 and 3): networks are
 //! isolated by their profiles; a policy lets `net2`, and only it, reach `web` on TCP 80; a
 //! policy change affects new connections while an established one keeps working; a workload
 //! sending from an address not its own is dropped. Root: network namespaces, XDP.

@@ -1,5 +1,5 @@
 //! A one-host lab in network namespaces, wired exactly like Calico's CNI plugin wires
-//! workloads (see MISSION.md, "How a workload is wired"):
+//! workloads (see ARCHITECTURE.md, "How a workload is wired"):
 //!
 //! ```text
 //!   <name>-w1            <name>-node                          <name>-ext

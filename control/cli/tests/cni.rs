@@ -544,7 +544,7 @@ fn check_passes_after_add_and_fails_once_the_veth_is_gone(cluster: Cluster) {
     assert_eq!(out["code"], 3, "CHECK of a deleted container: {out}");
 }
 
-/// MISSION.md scenario 4: a pool 10.20.0.0/24 and a network bound to it.
+/// ARCHITECTURE.md scenario 4: a pool 10.20.0.0/24 and a network bound to it.
 fn a_network_bound_to_a_custom_pool_hands_out_its_addresses(cluster: Cluster) {
     cluster.add_pool("default-ipv4-ippool", "192.168.0.0/16", 26);
     cluster.add_pool("pool-10-20", "10.20.0.0/24", 26);

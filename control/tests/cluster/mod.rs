@@ -302,7 +302,7 @@ impl Cluster {
                 peer["routes_received"].as_u64().is_some_and(|n| n >= 1),
                 "the peer's block: {peer}"
             );
-            // MISSION.md scenario 5: `node status` prints the peer table as calicoctl does.
+            // ARCHITECTURE.md scenario 5: `node status` prints the peer table as calicoctl does.
             let brindlectl = testkit::workspace_bin("brindlectl");
             let out = Command::new("ip")
                 .args(["netns", "exec", &self.node_netns(k)])

@@ -1,4 +1,4 @@
-//! Wiring a workload the way Calico's CNI plugin does (MISSION.md, "How a workload is wired"):
+//! Wiring a workload the way Calico's CNI plugin does (ARCHITECTURE.md, "How a workload is wired"):
 //! a veth whose host end is `cali<first 11 characters of the container id>` with MAC
 //! `ee:ee:ee:ee:ee:ee`, and whose container end carries the workload's /32, a link-scope route
 //! to 169.254.1.1 and the default route through it.
