@@ -47,41 +47,35 @@ pub struct HostEndpointState {
     pub failsafe_outbound: Vec<FailsafePort>,
 }
 
-/// A host endpoint's compiled policy; equal when it is the same compilation.
-#[derive(Clone, Debug)]
-pub struct HostPolicyHandle(pub(super) Arc<HostPolicy>);
+/// A compiled policy; equal when it is the same compilation.
+#[derive(Debug)]
+pub struct PolicyHandle<P>(pub(super) Arc<P>);
 
-impl HostPolicyHandle {
-    pub fn new(policy: HostPolicy) -> HostPolicyHandle {
-        HostPolicyHandle(Arc::new(policy))
+/// A host endpoint's compiled policy.
+pub type HostPolicyHandle = PolicyHandle<HostPolicy>;
+
+/// A workload's compiled policy.
+pub type EndpointPolicyHandle = PolicyHandle<EndpointPolicy>;
+
+impl<P> PolicyHandle<P> {
+    pub fn new(policy: P) -> PolicyHandle<P> {
+        PolicyHandle(Arc::new(policy))
     }
 }
 
-impl PartialEq for HostPolicyHandle {
+impl<P> Clone for PolicyHandle<P> {
+    fn clone(&self) -> Self {
+        PolicyHandle(self.0.clone())
+    }
+}
+
+impl<P> PartialEq for PolicyHandle<P> {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
-impl Eq for HostPolicyHandle {}
-
-/// A workload's compiled policy; equal when it is the same compilation.
-#[derive(Clone, Debug)]
-pub struct EndpointPolicyHandle(pub(super) Arc<EndpointPolicy>);
-
-impl EndpointPolicyHandle {
-    pub fn new(policy: EndpointPolicy) -> EndpointPolicyHandle {
-        EndpointPolicyHandle(Arc::new(policy))
-    }
-}
-
-impl PartialEq for EndpointPolicyHandle {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for EndpointPolicyHandle {}
+impl<P> Eq for PolicyHandle<P> {}
 
 impl DesiredState {
     pub fn from_config(config: &NodeConfig) -> DesiredState {

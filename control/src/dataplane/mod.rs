@@ -46,7 +46,9 @@ use fastpath::worker::PortCommandError;
 use fastpath::xdp::XdpError;
 use serde::Serialize;
 
-pub use desired::{DesiredState, EndpointPolicyHandle, HostEndpointState, HostPolicyHandle};
+pub use desired::{
+    DesiredState, EndpointPolicyHandle, HostEndpointState, HostPolicyHandle, PolicyHandle,
+};
 pub use ids::PortIds;
 pub use live::Dataplane;
 pub use observer::{DataplaneObserver, PortStatus};
