@@ -26,7 +26,8 @@
 //!
 //! Module map: `members` (labels, addresses, named ports of endpoints and network sets),
 //! `ipsets` (selector sets, member counting, deltas), `rules` (Calico rule -> classifier rule),
-//! `model` (the store, its updates and rendering).
+//! `model` (the store; its updates in `model::policies` and `model::endpoints`, rendering in
+//! `model::render`).
 
 mod ipsets;
 mod members;
