@@ -3,8 +3,8 @@
 //!
 //! Which programs apply (Calico's directions are the workload's point of view):
 //! - a packet that arrived from a workload port is checked against that workload's **egress**
-//!   program, and must carry one of the workload's own addresses (anti-spoofing: the FIB routes
-//!   the source back to the same port), whatever the policy;
+//!   program, and must carry one of the workload's own addresses (anti-spoofing: the caller's
+//!   FIB routes the source back to the same port), whatever the policy;
 //! - a packet routed to a workload port is checked against that workload's **ingress** program;
 //! - both for traffic between two workloads of this node; none for transit (uplink to uplink);
 //! - the node's own traffic to a workload (from the host port) passes without the workload's
@@ -36,7 +36,7 @@ use crate::conntrack::{
     related, FlowKey, FlowTable, Millis, PolicyDecision, SnatPorts, SnatPortsConfig,
 };
 use crate::counters::DropReason;
-use crate::tables::{NextHopKind, PortId, Tables};
+use crate::tables::{HostPath, PortId, PortInfo, PortKind, SnatRules};
 use crate::wire::icmpv4::msg_type;
 use crate::wire::ipv4::protocol;
 use crate::wire::Ipv4Packet;
@@ -163,43 +163,91 @@ struct Transport {
     related: Option<FlowKey>,
 }
 
+/// The way a routed packet crosses the node: everything that decides which programs apply
+/// to it, and whether NAT outgoing does.
+#[derive(Clone, Copy, Debug)]
+pub struct Crossing<'t> {
+    /// The port the packet came in on, and its entry (`None`: not in the tables).
+    pub ingress: PortId,
+    pub from: Option<&'t PortInfo>,
+    /// The port the route sends it out of.
+    pub egress: PortId,
+    pub to: &'t PortInfo,
+    /// The node's stack and host endpoint, when there is a host port.
+    pub host: Option<&'t HostPath>,
+    /// NAT outgoing's rules, when it is on.
+    pub snat: Option<&'t SnatRules>,
+    /// The route wraps the packet in a tunnel.
+    pub encapsulated: bool,
+    /// It came out of an IPIP tunnel (it then did not arrive through the uplink's host
+    /// endpoint, as in Calico, where it arrives on tunl0).
+    pub tunnelled: bool,
+}
+
+impl Crossing<'_> {
+    /// The node address to source-NAT to: NAT outgoing applies to a packet out of the uplink,
+    /// unencapsulated, from a NAT pool to outside every pool.
+    fn snat_to(&self, ip: &Ipv4Packet<&[u8]>) -> Option<Ipv4Addr> {
+        let rules = self.snat?;
+        let applies = !self.encapsulated
+            && self.to.kind == PortKind::Uplink
+            && rules.applies(ip.src_addr(), ip.dst_addr());
+        applies.then_some(rules.node)
+    }
+}
+
 /// Polices (and source-NATs) one routed packet: `Ok(None)` to forward it as it is,
 /// `Ok(Some(key))` to forward it rewritten to `key`'s addresses and ports, the drop reason
-/// otherwise.
+/// otherwise. The one place that decides whether any of this applies: a packet that crosses
+/// no policed port, no host endpoint program and no NAT passes untouched.
 ///
-/// `ip` is the checked IPv4 header of the packet, `ingress` the port it came in on and
-/// `egress` the port the route sends it out of; `snat` the node address when the packet is
-/// one NAT outgoing applies to; `tunnelled` when it came out of an IPIP tunnel (it then did
-/// not arrive through the uplink's host endpoint, as in Calico, where it arrives on tunl0).
+/// `ip` is the checked IPv4 header of the packet; `owns_source(src)` tells whether the
+/// ingress port may send from `src` (anti-spoofing, asked only for a policed sender).
 ///
 /// A host endpoint on the uplink adds its forward programs (`applyOnForward`, and pre-DNAT
 /// for traffic coming in) to flows forwarded through the uplink.
-#[inline]
-#[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub fn check(
     ip: &Ipv4Packet<&[u8]>,
-    ingress: PortId,
-    egress: PortId,
-    snat: Option<Ipv4Addr>,
-    tunnelled: bool,
-    tables: &Tables,
+    crossing: &Crossing<'_>,
+    owns_source: impl FnOnce(Ipv4Addr) -> bool,
     sets: &IpSets,
     state: &mut PolicyState,
 ) -> Result<Option<FlowKey>, DropReason> {
-    let from = tables
-        .ports
-        .get(usize::from(ingress))
-        .and_then(|p| p.policy.as_deref());
-    let to = tables
-        .ports
-        .get(usize::from(egress))
-        .and_then(|p| p.policy.as_deref());
-    if from.is_some() && !owns_source(ip.src_addr(), ingress, tables) {
-        return Err(DropReason::SpoofedSource);
+    // Inline, the cheap test of whether anything could apply, so that the common packet that
+    // crosses nothing policed pays for no more than these loads.
+    let may_apply = crossing.from.is_some_and(|p| p.policy.is_some())
+        || crossing.to.policy.is_some()
+        || crossing.snat.is_some()
+        || crossing.host.is_some_and(|h| h.policy.is_some());
+    if !may_apply {
+        return Ok(None);
     }
-    let host = tables
+    police(ip, crossing, owns_source, sets, state)
+}
+
+/// [`check`] for a packet something may apply to: which programs do, anti-spoofing, the
+/// programs, then the flow table. Out of line: inlined, it would crowd the pipeline's common
+/// path.
+#[inline(never)]
+fn police(
+    ip: &Ipv4Packet<&[u8]>,
+    crossing: &Crossing<'_>,
+    owns_source: impl FnOnce(Ipv4Addr) -> bool,
+    sets: &IpSets,
+    state: &mut PolicyState,
+) -> Result<Option<FlowKey>, DropReason> {
+    let Crossing {
+        ingress,
+        egress,
+        tunnelled,
+        ..
+    } = *crossing;
+    let from = crossing.from.and_then(|p| p.policy.as_deref());
+    let to = crossing.to.policy.as_deref();
+    let snat = crossing.snat_to(ip);
+    let host = crossing
         .host
-        .as_ref()
         .and_then(|h| h.policy.as_deref().map(|p| (h.uplink, p)));
     let in_through_host = host.filter(|(uplink, p)| {
         *uplink == ingress && !tunnelled && (p.forward_ingress.is_some() || p.pre_dnat.is_some())
@@ -213,6 +261,9 @@ pub fn check(
         && out_through_host.is_none()
     {
         return Ok(None);
+    }
+    if from.is_some() && !owns_source(ip.src_addr()) {
+        return Err(DropReason::SpoofedSource);
     }
     let transport = transport(ip);
     let decision = PolicyDecision {
@@ -251,7 +302,7 @@ pub fn check(
     // The node's own traffic to a workload (from the host port) is not checked against the
     // workload's ingress, as with Felix ("Return if to workload": the host reaches its
     // workloads, e.g. kubelet's probes); it is tracked all the same, so the answers pass.
-    let from_node = tables.host.as_ref().is_some_and(|h| h.port == ingress);
+    let from_node = crossing.host.is_some_and(|h| h.port == ingress);
     let evaluate = || {
         if forwarded_in()
             && allowed(from, |p| &p.egress)
@@ -457,22 +508,22 @@ pub fn nat_reply(datagram: &mut [u8], state: &mut PolicyState) -> bool {
 /// be allowed to the host (`defaultEndpointToHostAction`). Tracked like any flow, so that the
 /// node's answers, which come back through the host port, pass the workload's ingress on the
 /// flow table's word (and a flow the node opened is answered without these checks).
+///
+/// `from` is the policy of the ingress port (`None`: not policed, the packet passes);
+/// `owns_source` as for [`check`].
 #[inline]
 pub fn to_host(
     ip: &Ipv4Packet<&[u8]>,
     ingress: PortId,
-    tables: &Tables,
+    from: Option<&EndpointPolicy>,
+    owns_source: impl FnOnce(Ipv4Addr) -> bool,
     sets: &IpSets,
     state: &mut PolicyState,
 ) -> Result<(), DropReason> {
-    let Some(from) = tables
-        .ports
-        .get(usize::from(ingress))
-        .and_then(|p| p.policy.as_deref())
-    else {
+    let Some(from) = from else {
         return Ok(());
     };
-    if !owns_source(ip.src_addr(), ingress, tables) {
+    if !owns_source(ip.src_addr()) {
         return Err(DropReason::SpoofedSource);
     }
     let transport = transport(ip);
@@ -500,16 +551,6 @@ pub fn to_host(
         state,
     )
     .map(|_| ())
-}
-
-/// Whether the FIB routes `src` back to the port it came from: a workload may only send from
-/// its own addresses.
-fn owns_source(src: Ipv4Addr, ingress: PortId, tables: &Tables) -> bool {
-    tables
-        .fib
-        .lookup(u32::from(src))
-        .and_then(|id| tables.next_hops.get(id as usize))
-        .is_some_and(|nh| nh.kind == NextHopKind::Neighbor && nh.port == ingress && nh.ip == src)
 }
 
 /// The flow key of a packet: ports for TCP and UDP, the identifier for ICMP echo (the reply
