@@ -185,6 +185,16 @@ pub struct Crossing<'t> {
 }
 
 impl Crossing<'_> {
+    /// Whether any program or NAT could apply: cheap, so that the common packet that
+    /// crosses nothing policed skips [`check`]. A necessary condition; `check` decides.
+    #[inline(always)]
+    pub fn may_be_policed(&self) -> bool {
+        self.from.is_some_and(|p| p.policy.is_some())
+            || self.to.policy.is_some()
+            || self.snat.is_some()
+            || self.host.is_some_and(|h| h.policy.is_some())
+    }
+
     /// The node address to source-NAT to: NAT outgoing applies to a packet out of the uplink,
     /// unencapsulated, from a NAT pool to outside every pool.
     fn snat_to(&self, ip: &Ipv4Packet<&[u8]>) -> Option<Ipv4Addr> {
@@ -198,39 +208,17 @@ impl Crossing<'_> {
 
 /// Polices (and source-NATs) one routed packet: `Ok(None)` to forward it as it is,
 /// `Ok(Some(key))` to forward it rewritten to `key`'s addresses and ports, the drop reason
-/// otherwise. The one place that decides whether any of this applies: a packet that crosses
-/// no policed port, no host endpoint program and no NAT passes untouched.
+/// otherwise. Decides which programs apply (none: the packet passes untouched); the caller
+/// may skip the call when [`Crossing::may_be_policed`] says nothing can.
 ///
 /// `ip` is the checked IPv4 header of the packet; `owns_source(src)` tells whether the
 /// ingress port may send from `src` (anti-spoofing, asked only for a policed sender).
 ///
 /// A host endpoint on the uplink adds its forward programs (`applyOnForward`, and pre-DNAT
-/// for traffic coming in) to flows forwarded through the uplink.
-#[inline(always)]
-pub fn check(
-    ip: &Ipv4Packet<&[u8]>,
-    crossing: &Crossing<'_>,
-    owns_source: impl FnOnce(Ipv4Addr) -> bool,
-    sets: &IpSets,
-    state: &mut PolicyState,
-) -> Result<Option<FlowKey>, DropReason> {
-    // Inline, the cheap test of whether anything could apply, so that the common packet that
-    // crosses nothing policed pays for no more than these loads.
-    let may_apply = crossing.from.is_some_and(|p| p.policy.is_some())
-        || crossing.to.policy.is_some()
-        || crossing.snat.is_some()
-        || crossing.host.is_some_and(|h| h.policy.is_some());
-    if !may_apply {
-        return Ok(None);
-    }
-    police(ip, crossing, owns_source, sets, state)
-}
-
-/// [`check`] for a packet something may apply to: which programs do, anti-spoofing, the
-/// programs, then the flow table. Out of line: inlined, it would crowd the pipeline's common
-/// path.
+/// for traffic coming in) to flows forwarded through the uplink. Out of line: inlined, it
+/// would crowd the pipeline's common path.
 #[inline(never)]
-fn police(
+pub fn check(
     ip: &Ipv4Packet<&[u8]>,
     crossing: &Crossing<'_>,
     owns_source: impl FnOnce(Ipv4Addr) -> bool,

@@ -24,9 +24,6 @@ pub(super) fn check(
     tables: &Tables,
     policing: &mut Policing<'_>,
 ) -> Result<(), Verdict> {
-    if arrival.tracked {
-        return Ok(());
-    }
     let ingress = arrival.ingress;
     let crossing = Crossing {
         ingress,
@@ -38,6 +35,9 @@ pub(super) fn check(
         encapsulated: egress.hop.encap != Encap::None,
         tunnelled: arrival.tunnelled,
     };
+    if arrival.tracked || !crossing.may_be_policed() {
+        return Ok(());
+    }
     let owns_source = |src| routes_back_to(src, ingress, tables);
     let checked = policy::check(
         &packet.ip(),
