@@ -315,8 +315,8 @@ pub fn check(
 /// Polices a packet of the node's own traffic through its host endpoint `host` on `port`
 /// (the uplink): `Ok` to deliver it (to the node, or out of the uplink), the drop reason
 /// otherwise. Stages as the module docs say; no anti-spoofing (the node sends from any of its
-/// addresses) and no NAT.
-#[inline]
+/// addresses) and no NAT. Out of line, like [`check`].
+#[inline(never)]
 pub fn check_host(
     ip: &Ipv4Packet<&[u8]>,
     direction: HostDirection,
@@ -461,6 +461,8 @@ fn tracked(
 /// and returns true; a reply gets the workload's address and port, an ICMP error about the
 /// flow (RFC 792) its outer destination and its quoted packet restored, so that path MTU
 /// discovery and unreachables reach the workload. False: the node's own traffic, untouched.
+/// Out of line, like [`check`].
+#[inline(never)]
 pub fn nat_reply(datagram: &mut [u8], state: &mut PolicyState) -> bool {
     let Some(flows) = state.flows.as_mut() else {
         return false;
@@ -498,8 +500,8 @@ pub fn nat_reply(datagram: &mut [u8], state: &mut PolicyState) -> bool {
 /// flow table's word (and a flow the node opened is answered without these checks).
 ///
 /// `from` is the policy of the ingress port (`None`: not policed, the packet passes);
-/// `owns_source` as for [`check`].
-#[inline]
+/// `owns_source` as for [`check`]; out of line, like it.
+#[inline(never)]
 pub fn to_host(
     ip: &Ipv4Packet<&[u8]>,
     ingress: PortId,
