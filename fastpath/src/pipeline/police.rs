@@ -1,6 +1,8 @@
 //! Stage 6, policy: anti-spoofing, connection tracking, the endpoints' programs and NAT
-//! outgoing (`policy::check`, which alone decides which of them apply), for a packet routed
-//! out of a port. A packet of a flow already allowed (a NAT reply) skips the stage.
+//! outgoing for a packet routed out of a port. Which of them apply is decided in `policy`
+//! alone, from the crossing (the two ports, the host path, the NAT rules): first the cheap
+//! `Crossing::may_be_policed`, then `policy::check`. A packet of a flow already allowed (a
+//! NAT reply) skips the stage.
 //!
 //! Reads the IPv4 header and transport ports, the ingress and egress ports, the host path,
 //! `Tables::snat`, the flow table and the IP sets; sets the datagram's addresses, ports and
