@@ -10,10 +10,9 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use fastpath::pipeline::Frame;
+use fastpath::pipeline::harness::{process_batch, process_counted, Frame};
 use fastpath::{
-    process_batch, process_frame, MacAddr, NextHop, NextHopKind, PipelineCounters, PortInfo,
-    PortKind, Tables, Verdict,
+    MacAddr, NextHop, NextHopKind, PipelineCounters, PortInfo, PortKind, Tables, Verdict,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -140,7 +139,7 @@ fn pipeline(c: &mut Criterion) {
     let mut counters = PipelineCounters::default();
     for frame in frames.into_iter().chain(cold.iter().flatten().copied()) {
         let mut frame = frame;
-        let verdict = process_frame(&mut frame, WORKLOAD, &tables, &mut counters);
+        let verdict = process_counted(&mut frame, WORKLOAD, &tables, &mut counters).verdict;
         assert_eq!(
             verdict,
             Verdict::Forward(UPLINK),
@@ -161,7 +160,7 @@ fn pipeline(c: &mut Criterion) {
             || frames,
             |batch: &mut Batch| {
                 for frame in batch.iter_mut() {
-                    black_box(process_frame(frame, WORKLOAD, &tables, &mut counters));
+                    black_box(process_counted(frame, WORKLOAD, &tables, &mut counters).verdict);
                 }
             },
             BatchSize::SmallInput,

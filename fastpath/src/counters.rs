@@ -1,5 +1,6 @@
 //! Per-worker counters: plain integers on the hot path, published to atomics once per batch,
-//! summed over workers when read.
+//! summed over workers when read. A received frame is counted once, with its final [`Fate`]
+//! ([`PipelineCounters::record`]), after the worker has acted on the pipeline's verdict.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -102,6 +103,20 @@ impl DropReason {
     }
 }
 
+/// What finally became of a received frame, once the worker has acted on its verdict: a
+/// frame has exactly one fate, so that `rx_packets == forwarded + punted + total_drops()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Put on a TX ring, or handed to the worker that owns the egress port; `tunnelled`: inside
+    /// an IPIP tunnel.
+    Sent {
+        tunnelled: bool,
+    },
+    /// Taken by the slow path.
+    Punted,
+    Dropped(DropReason),
+}
+
 /// What one worker counts while it processes a batch; no atomics, no sharing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PipelineCounters {
@@ -120,6 +135,41 @@ pub struct PipelineCounters {
 }
 
 impl PipelineCounters {
+    /// Counts a received frame of `bytes` bytes and its final fate; `decapsulated` when the
+    /// pipeline stripped an IPIP header from it. The one place a received frame is counted.
+    #[inline]
+    pub fn record(&mut self, bytes: usize, decapsulated: bool, fate: Fate) {
+        self.rx_packets += 1;
+        self.rx_bytes += bytes as u64;
+        // Branches, not adds of 0: tunnels are rare, and a skipped store is free.
+        if decapsulated {
+            self.ipip_decapsulated += 1;
+        }
+        match fate {
+            Fate::Sent { tunnelled } => {
+                self.forwarded += 1;
+                self.tx_packets += 1;
+                if tunnelled {
+                    self.ipip_encapsulated += 1;
+                }
+            }
+            Fate::Punted => self.punted += 1,
+            Fate::Dropped(reason) => self.drop(reason),
+        }
+    }
+
+    /// Counts a frame the slow path injected: sent, or dropped as `TxFull` (injected frames
+    /// are not received ones, so they stay out of `rx_packets` either way).
+    #[inline]
+    pub fn record_injected(&mut self, sent: bool) {
+        if sent {
+            self.injected += 1;
+            self.tx_packets += 1;
+        } else {
+            self.drop(DropReason::TxFull);
+        }
+    }
+
     #[inline]
     pub fn drop(&mut self, reason: DropReason) {
         self.drops[reason as usize] += 1;
@@ -210,6 +260,33 @@ mod tests {
         for (i, r) in DropReason::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i, "{r:?}");
         }
+    }
+
+    #[test]
+    fn every_recorded_fate_keeps_received_equal_to_forwarded_punted_and_dropped() {
+        let mut c = PipelineCounters::default();
+        c.record(60, false, Fate::Sent { tunnelled: false });
+        c.record(80, true, Fate::Sent { tunnelled: true });
+        c.record(42, false, Fate::Punted);
+        c.record(10, false, Fate::Dropped(DropReason::TxFull));
+        c.record_injected(true);
+        c.record_injected(false);
+        assert_eq!((c.rx_packets, c.rx_bytes), (4, 192));
+        assert_eq!((c.forwarded, c.punted, c.tx_packets), (2, 1, 3));
+        assert_eq!(
+            (c.ipip_encapsulated, c.ipip_decapsulated, c.injected),
+            (1, 1, 1)
+        );
+        assert_eq!(
+            c.dropped(DropReason::TxFull),
+            2,
+            "one received, one injected"
+        );
+        assert_eq!(
+            c.rx_packets,
+            c.forwarded + c.punted + c.total_drops() - 1,
+            "the failed injection is a drop outside rx"
+        );
     }
 
     #[test]

@@ -15,12 +15,13 @@
 //! when they hand ports and injected frames out.
 
 use std::cell::UnsafeCell;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
+use crate::eventfd::EventFd;
 use crate::frame_sizes::FRAME_BUF_SIZE;
 use crate::ids::PortId;
 
@@ -213,7 +214,7 @@ pub struct Outbox {
     /// By destination worker; `None` at `worker` itself.
     to: Vec<Option<Producer>>,
     /// Every worker's wake eventfd, by worker.
-    wakes: Vec<Arc<OwnedFd>>,
+    wakes: Vec<Arc<EventFd>>,
     /// Destinations pushed to since the last [`Outbox::wake_peers`].
     pushed: Vec<bool>,
     pub stats: HandoffStats,
@@ -226,13 +227,7 @@ pub fn mesh(workers: usize, slots: usize) -> std::io::Result<Vec<HandoffLinks>> 
     let workers = workers.max(1);
     let mut wakes = Vec::with_capacity(workers);
     for _ in 0..workers {
-        // SAFETY: eventfd returns a new descriptor or -1, which we check.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: fd is a freshly created descriptor that nothing else owns.
-        wakes.push(Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }));
+        wakes.push(Arc::new(EventFd::new()?));
     }
     let mut links: Vec<HandoffLinks> = (0..workers)
         .map(|worker| HandoffLinks {
@@ -281,15 +276,7 @@ impl Outbox {
     pub fn wake_peers(&mut self) {
         for (to, pushed) in self.pushed.iter_mut().enumerate() {
             if std::mem::take(pushed) {
-                let one = 1u64;
-                // SAFETY: writing 8 bytes from a u64 to a valid eventfd.
-                unsafe {
-                    libc::write(
-                        self.wakes[to].as_raw_fd(),
-                        &one as *const u64 as *const libc::c_void,
-                        8,
-                    )
-                };
+                self.wakes[to].ring();
             }
         }
     }
@@ -327,21 +314,15 @@ impl HandoffLinks {
         }
         if n > 0 {
             self.out.stats.received += n as u64;
-            self.clear_wake();
+            // A push after this rings again.
+            self.out.wakes[self.out.worker].clear();
         }
         n
     }
 
     /// This worker's wake descriptor, for its epoll set.
     pub fn wake_fd(&self) -> RawFd {
-        self.out.wakes[self.out.worker].as_raw_fd()
-    }
-
-    fn clear_wake(&self) {
-        let mut v = 0u64;
-        // SAFETY: reading 8 bytes into a u64 from a valid nonblocking eventfd; a push after
-        // this re-arms it.
-        unsafe { libc::read(self.wake_fd(), &mut v as *mut u64 as *mut libc::c_void, 8) };
+        self.out.wakes[self.out.worker].raw_fd()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Brindle's fastpath: a pure packet pipeline and the AF_XDP I/O around it.
 //!
-//! The pipeline (`pipeline::process_batch`) is a function of a batch of frames and an immutable
-//! [`Tables`] snapshot; it never locks or allocates. Workers (`worker`) move frames between
+//! The pipeline (`pipeline::process`) is a function of a frame, its ingress port and an
+//! immutable [`Tables`] snapshot; it never locks or allocates. Workers (`worker`) move frames between
 //! AF_XDP ports (`port`) and the pipeline, and hand frames the pipeline cannot finish
 //! (ARP, ICMP errors, unresolved neighbours) to the slow path through [`punt`].
 //!
@@ -13,6 +13,7 @@
 pub mod classifier;
 pub mod conntrack;
 pub mod counters;
+mod eventfd;
 pub mod fib;
 pub mod handoff;
 pub mod hostpath;
@@ -26,12 +27,10 @@ pub mod wire;
 pub mod worker;
 pub mod xdp;
 
-pub use counters::{DropReason, PipelineCounters, WorkerCounters};
+pub use counters::{DropReason, Fate, PipelineCounters, WorkerCounters};
 pub use fib::Fib;
 pub use ids::{NextHopId, PortId};
-pub use pipeline::{
-    process, process_batch, process_frame, process_policed, Outcome, PuntReason, Verdict,
-};
+pub use pipeline::{process, Outcome, PuntReason, Verdict};
 pub use tables::{Encap, NextHop, NextHopKind, PortInfo, PortKind, Tables};
 pub use wire::ethernet::MacAddr;
 pub use xdp_settings::{frame_sizes, modes};

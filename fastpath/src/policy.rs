@@ -3,8 +3,8 @@
 //!
 //! Which programs apply (Calico's directions are the workload's point of view):
 //! - a packet that arrived from a workload port is checked against that workload's **egress**
-//!   program, and must carry one of the workload's own addresses (anti-spoofing: the FIB routes
-//!   the source back to the same port), whatever the policy;
+//!   program, and must carry one of the workload's own addresses (anti-spoofing: the caller's
+//!   FIB routes the source back to the same port), whatever the policy;
 //! - a packet routed to a workload port is checked against that workload's **ingress** program;
 //! - both for traffic between two workloads of this node; none for transit (uplink to uplink);
 //! - the node's own traffic to a workload (from the host port) passes without the workload's
@@ -37,7 +37,7 @@ use crate::conntrack::{
 };
 use crate::counters::DropReason;
 use crate::ids::PortId;
-use crate::tables::{NextHopKind, Tables};
+use crate::tables::{HostPath, PortInfo, PortKind, SnatRules};
 use crate::wire::icmpv4::msg_type;
 use crate::wire::ipv4::protocol;
 use crate::wire::Ipv4Packet;
@@ -164,43 +164,79 @@ struct Transport {
     related: Option<FlowKey>,
 }
 
+/// The way a routed packet crosses the node: everything that decides which programs apply
+/// to it, and whether NAT outgoing does.
+#[derive(Clone, Copy, Debug)]
+pub struct Crossing<'t> {
+    /// The port the packet came in on, and its entry (`None`: not in the tables).
+    pub ingress: PortId,
+    pub from: Option<&'t PortInfo>,
+    /// The port the route sends it out of.
+    pub egress: PortId,
+    pub to: &'t PortInfo,
+    /// The node's stack and host endpoint, when there is a host port.
+    pub host: Option<&'t HostPath>,
+    /// NAT outgoing's rules, when it is on.
+    pub snat: Option<&'t SnatRules>,
+    /// The route wraps the packet in a tunnel.
+    pub encapsulated: bool,
+    /// It came out of an IPIP tunnel (it then did not arrive through the uplink's host
+    /// endpoint, as in Calico, where it arrives on tunl0).
+    pub tunnelled: bool,
+}
+
+impl Crossing<'_> {
+    /// Whether any program or NAT could apply: cheap, so that the common packet that
+    /// crosses nothing policed skips [`check`]. A necessary condition; `check` decides.
+    #[inline(always)]
+    pub fn may_be_policed(&self) -> bool {
+        self.from.is_some_and(|p| p.policy.is_some())
+            || self.to.policy.is_some()
+            || self.snat.is_some()
+            || self.host.is_some_and(|h| h.policy.is_some())
+    }
+
+    /// The node address to source-NAT to: NAT outgoing applies to a packet out of the uplink,
+    /// unencapsulated, from a NAT pool to outside every pool.
+    fn snat_to(&self, ip: &Ipv4Packet<&[u8]>) -> Option<Ipv4Addr> {
+        let rules = self.snat?;
+        let applies = !self.encapsulated
+            && self.to.kind == PortKind::Uplink
+            && rules.applies(ip.src_addr(), ip.dst_addr());
+        applies.then_some(rules.node)
+    }
+}
+
 /// Polices (and source-NATs) one routed packet: `Ok(None)` to forward it as it is,
 /// `Ok(Some(key))` to forward it rewritten to `key`'s addresses and ports, the drop reason
-/// otherwise.
+/// otherwise. Decides which programs apply (none: the packet passes untouched); the caller
+/// may skip the call when [`Crossing::may_be_policed`] says nothing can.
 ///
-/// `ip` is the checked IPv4 header of the packet, `ingress` the port it came in on and
-/// `egress` the port the route sends it out of; `snat` the node address when the packet is
-/// one NAT outgoing applies to; `tunnelled` when it came out of an IPIP tunnel (it then did
-/// not arrive through the uplink's host endpoint, as in Calico, where it arrives on tunl0).
+/// `ip` is the checked IPv4 header of the packet; `owns_source(src)` tells whether the
+/// ingress port may send from `src` (anti-spoofing, asked only for a policed sender).
 ///
 /// A host endpoint on the uplink adds its forward programs (`applyOnForward`, and pre-DNAT
-/// for traffic coming in) to flows forwarded through the uplink.
-#[inline]
-#[allow(clippy::too_many_arguments)]
+/// for traffic coming in) to flows forwarded through the uplink. Out of line: inlined, it
+/// would crowd the pipeline's common path.
+#[inline(never)]
 pub fn check(
     ip: &Ipv4Packet<&[u8]>,
-    ingress: PortId,
-    egress: PortId,
-    snat: Option<Ipv4Addr>,
-    tunnelled: bool,
-    tables: &Tables,
+    crossing: &Crossing<'_>,
+    owns_source: impl FnOnce(Ipv4Addr) -> bool,
     sets: &IpSets,
     state: &mut PolicyState,
 ) -> Result<Option<FlowKey>, DropReason> {
-    let from = tables
-        .ports
-        .get(usize::from(ingress))
-        .and_then(|p| p.policy.as_deref());
-    let to = tables
-        .ports
-        .get(usize::from(egress))
-        .and_then(|p| p.policy.as_deref());
-    if from.is_some() && !owns_source(ip.src_addr(), ingress, tables) {
-        return Err(DropReason::SpoofedSource);
-    }
-    let host = tables
+    let Crossing {
+        ingress,
+        egress,
+        tunnelled,
+        ..
+    } = *crossing;
+    let from = crossing.from.and_then(|p| p.policy.as_deref());
+    let to = crossing.to.policy.as_deref();
+    let snat = crossing.snat_to(ip);
+    let host = crossing
         .host
-        .as_ref()
         .and_then(|h| h.policy.as_deref().map(|p| (h.uplink, p)));
     let in_through_host = host.filter(|(uplink, p)| {
         *uplink == ingress && !tunnelled && (p.forward_ingress.is_some() || p.pre_dnat.is_some())
@@ -214,6 +250,9 @@ pub fn check(
         && out_through_host.is_none()
     {
         return Ok(None);
+    }
+    if from.is_some() && !owns_source(ip.src_addr()) {
+        return Err(DropReason::SpoofedSource);
     }
     let transport = transport(ip);
     let decision = PolicyDecision {
@@ -252,7 +291,7 @@ pub fn check(
     // The node's own traffic to a workload (from the host port) is not checked against the
     // workload's ingress, as with Felix ("Return if to workload": the host reaches its
     // workloads, e.g. kubelet's probes); it is tracked all the same, so the answers pass.
-    let from_node = tables.host.as_ref().is_some_and(|h| h.port == ingress);
+    let from_node = crossing.host.is_some_and(|h| h.port == ingress);
     let evaluate = || {
         if forwarded_in()
             && allowed(from, |p| &p.egress)
@@ -277,8 +316,8 @@ pub fn check(
 /// Polices a packet of the node's own traffic through its host endpoint `host` on `port`
 /// (the uplink): `Ok` to deliver it (to the node, or out of the uplink), the drop reason
 /// otherwise. Stages as the module docs say; no anti-spoofing (the node sends from any of its
-/// addresses) and no NAT.
-#[inline]
+/// addresses) and no NAT. Out of line, like [`check`].
+#[inline(never)]
 pub fn check_host(
     ip: &Ipv4Packet<&[u8]>,
     direction: HostDirection,
@@ -423,6 +462,8 @@ fn tracked(
 /// and returns true; a reply gets the workload's address and port, an ICMP error about the
 /// flow (RFC 792) its outer destination and its quoted packet restored, so that path MTU
 /// discovery and unreachables reach the workload. False: the node's own traffic, untouched.
+/// Out of line, like [`check`].
+#[inline(never)]
 pub fn nat_reply(datagram: &mut [u8], state: &mut PolicyState) -> bool {
     let Some(flows) = state.flows.as_mut() else {
         return false;
@@ -458,22 +499,22 @@ pub fn nat_reply(datagram: &mut [u8], state: &mut PolicyState) -> bool {
 /// be allowed to the host (`defaultEndpointToHostAction`). Tracked like any flow, so that the
 /// node's answers, which come back through the host port, pass the workload's ingress on the
 /// flow table's word (and a flow the node opened is answered without these checks).
-#[inline]
+///
+/// `from` is the policy of the ingress port (`None`: not policed, the packet passes);
+/// `owns_source` as for [`check`]; out of line, like it.
+#[inline(never)]
 pub fn to_host(
     ip: &Ipv4Packet<&[u8]>,
     ingress: PortId,
-    tables: &Tables,
+    from: Option<&EndpointPolicy>,
+    owns_source: impl FnOnce(Ipv4Addr) -> bool,
     sets: &IpSets,
     state: &mut PolicyState,
 ) -> Result<(), DropReason> {
-    let Some(from) = tables
-        .ports
-        .get(usize::from(ingress))
-        .and_then(|p| p.policy.as_deref())
-    else {
+    let Some(from) = from else {
         return Ok(());
     };
-    if !owns_source(ip.src_addr(), ingress, tables) {
+    if !owns_source(ip.src_addr()) {
         return Err(DropReason::SpoofedSource);
     }
     let transport = transport(ip);
@@ -501,16 +542,6 @@ pub fn to_host(
         state,
     )
     .map(|_| ())
-}
-
-/// Whether the FIB routes `src` back to the port it came from: a workload may only send from
-/// its own addresses.
-fn owns_source(src: Ipv4Addr, ingress: PortId, tables: &Tables) -> bool {
-    tables
-        .fib
-        .lookup(u32::from(src))
-        .and_then(|id| tables.next_hops.get(id as usize))
-        .is_some_and(|nh| nh.kind == NextHopKind::Neighbor && nh.port == ingress && nh.ip == src)
 }
 
 /// The flow key of a packet: ports for TCP and UDP, the identifier for ICMP echo (the reply

@@ -11,13 +11,14 @@
 //! slow path injects a frame to the worker that owns its egress port
 //! ([`crate::handoff::port_owner`]), the only one that may write to that port's TX ring.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use crossbeam_queue::ArrayQueue;
 
+use crate::eventfd::EventFd;
 use crate::frame_sizes::FRAME_BUF_SIZE;
 use crate::ids::PortId;
 use crate::pipeline::PuntReason;
@@ -106,13 +107,7 @@ pub fn punt_paths(
     let mut injects = Vec::with_capacity(workers);
     for _ in 0..workers {
         let (inject_tx, inject_rx) = crossbeam_channel::bounded(config.queue_depth);
-        // SAFETY: eventfd returns a new descriptor or -1, which we check.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: fd is a freshly created descriptor that nothing else owns.
-        let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        let wake = Arc::new(EventFd::new()?);
         ends.push(WorkerEnd {
             pool: pool.clone(),
             punt: punt_tx.clone(),
@@ -136,7 +131,7 @@ pub struct WorkerEnd {
     pool: Arc<BufferPool>,
     punt: Sender<Frame>,
     inject: Receiver<Frame>,
-    wake: Arc<OwnedFd>,
+    wake: Arc<EventFd>,
 }
 
 impl WorkerEnd {
@@ -164,16 +159,8 @@ impl WorkerEnd {
             n += 1;
         }
         if n > 0 {
-            // Reset the eventfd so poll(2) sleeps again; a concurrent inject re-arms it.
-            let mut v = 0u64;
-            // SAFETY: reading 8 bytes into a u64 from a valid nonblocking eventfd.
-            unsafe {
-                libc::read(
-                    self.wake.as_raw_fd(),
-                    &mut v as *mut u64 as *mut libc::c_void,
-                    8,
-                )
-            };
+            // So that the worker sleeps again; a concurrent inject rings again.
+            self.wake.clear();
         }
         n
     }
@@ -181,7 +168,7 @@ impl WorkerEnd {
     /// Descriptor that becomes readable when frames are waiting to be injected; interrupt-mode
     /// workers add it to their poll(2) set.
     pub fn wake_fd(&self) -> RawFd {
-        self.wake.as_raw_fd()
+        self.wake.raw_fd()
     }
 }
 
@@ -190,7 +177,7 @@ pub struct SlowpathEnd {
     pool: Arc<BufferPool>,
     punt: Receiver<Frame>,
     /// Each worker's injection queue and wake descriptor, by worker.
-    injects: Vec<(Sender<Frame>, Arc<OwnedFd>)>,
+    injects: Vec<(Sender<Frame>, Arc<EventFd>)>,
 }
 
 /// The worker side has gone away.
@@ -222,15 +209,7 @@ impl SlowpathEnd {
         };
         match queue.try_send(frame) {
             Ok(()) => {
-                let one = 1u64;
-                // SAFETY: writing 8 bytes from a u64 to a valid eventfd.
-                unsafe {
-                    libc::write(
-                        wake.as_raw_fd(),
-                        &one as *const u64 as *const libc::c_void,
-                        8,
-                    )
-                };
+                wake.ring();
                 true
             }
             Err(TrySendError::Full(f)) | Err(TrySendError::Disconnected(f)) => {

@@ -3,15 +3,16 @@
 
 use std::net::Ipv4Addr;
 
-use fastpath::pipeline::{forward_rewrite, Frame};
+use fastpath::pipeline::forward_rewrite;
+use fastpath::pipeline::harness::{process_batch, process_counted, Frame};
 use fastpath::wire::ethernet::{self, ethertype};
 use fastpath::wire::ipv4::{self, protocol};
 use fastpath::wire::{
     checksum, ArpOperation, ArpRepr, EthernetPacket, EthernetRepr, Ipv4Packet, Ipv4Repr, UdpRepr,
 };
 use fastpath::{
-    process_batch, process_frame, DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters,
-    PortInfo, PortKind, PuntReason, Tables, Verdict,
+    DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters, PortInfo, PortKind,
+    PuntReason, Tables, Verdict,
 };
 
 const WORKLOAD_A: u16 = 0;
@@ -162,7 +163,7 @@ fn arp_request() -> Vec<u8> {
 /// Runs one frame on fresh counters; returns the verdict and the counters.
 fn run(tables: &Tables, frame: &mut [u8]) -> (Verdict, PipelineCounters) {
     let mut counters = PipelineCounters::default();
-    let verdict = process_frame(frame, WORKLOAD_A, tables, &mut counters);
+    let verdict = process_counted(frame, WORKLOAD_A, tables, &mut counters).verdict;
     assert_eq!(counters.rx_packets, 1);
     assert_eq!(counters.rx_bytes, frame.len() as u64);
     assert_eq!(
@@ -536,7 +537,7 @@ fn random_and_truncated_frames_never_panic_and_are_counted_exactly_once() {
     let mut forwarded = 0u64;
     let mut check = |frame: &mut Vec<u8>, counters: &mut PipelineCounters| {
         let before = counters.clone();
-        let verdict = process_frame(frame, WORKLOAD_A, &t, counters);
+        let verdict = process_counted(frame, WORKLOAD_A, &t, counters).verdict;
         frames += 1;
         bytes += frame.len() as u64;
         if let Verdict::Forward(_) = verdict {

@@ -10,7 +10,8 @@ use fastpath::classifier::{
     PolicyProgram, PortRange, Rule, Tier, TierDefaultAction,
 };
 use fastpath::conntrack::{FlowTable, FlowTableConfig};
-use fastpath::pipeline::{process_policed, Policing, PuntReason};
+use fastpath::pipeline::harness::process_counted_policed;
+use fastpath::pipeline::{Policing, PuntReason};
 use fastpath::policy::{EndpointPolicy, HostPolicy, PolicyState, StagePrograms};
 use fastpath::tables::HostPath;
 use fastpath::wire::ethernet::{self, ethertype};
@@ -215,7 +216,7 @@ impl Node {
             sets: &self.sets,
             state: &mut self.state,
         };
-        let verdict = process_policed(
+        let verdict = process_counted_policed(
             &mut frame,
             from,
             &self.tables,

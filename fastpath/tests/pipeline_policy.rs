@@ -10,14 +10,15 @@ use fastpath::classifier::{
     IpSetsWriter, Policy, PortRange, Rule, Tier, TierDefaultAction,
 };
 use fastpath::conntrack::{FlowTable, FlowTableConfig};
-use fastpath::pipeline::{process_policed, Policing};
+use fastpath::pipeline::harness::{process_counted, process_counted_policed};
+use fastpath::pipeline::Policing;
 use fastpath::policy::{EndpointPolicy, PolicyState};
 use fastpath::wire::ethernet::{self, ethertype};
 use fastpath::wire::ipv4::{self, protocol};
 use fastpath::wire::{EthernetRepr, Ipv4Repr, UdpRepr};
 use fastpath::{
-    process, DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters, PortId, PortInfo,
-    PortKind, Tables, Verdict,
+    DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters, PortId, PortInfo, PortKind,
+    Tables, Verdict,
 };
 
 const CLIENT: PortId = 0;
@@ -185,7 +186,7 @@ impl Node {
             sets: &self.sets,
             state: &mut self.state,
         };
-        process_policed(
+        process_counted_policed(
             &mut frame,
             from,
             &self.tables,
@@ -240,8 +241,8 @@ fn an_allowed_connection_passes_both_ways_and_other_flows_are_denied() {
 fn without_flow_tracking_the_reply_is_evaluated_and_denied() {
     let tables = tables();
     let mut counters = PipelineCounters::default();
-    // `process` is stateless, with every IP set empty: even the SYN's source is in no set.
-    let syn = process(
+    // `process_counted` is stateless, with every IP set empty: even the SYN's source is in no set.
+    let syn = process_counted(
         &mut tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x02),
         CLIENT,
         &tables,
@@ -249,7 +250,7 @@ fn without_flow_tracking_the_reply_is_evaluated_and_denied() {
     )
     .verdict;
     assert_eq!(syn, Verdict::Drop(DropReason::PolicyDenied));
-    let reply = process(
+    let reply = process_counted(
         &mut tcp(WEB_IP, 80, CLIENT_IP, 40000, 0x12),
         WEB,
         &tables,

@@ -1,0 +1,176 @@
+//! The worker's loop: port commands, then the hot ports, a few cold ones, the other workers'
+//! handoffs, flow expiry, the slow path's injections and the flushes; counters published;
+//! and, when a loop found nothing to do, a sleep (by [`RxMode`]).
+
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::conntrack::{FlowTable, Millis};
+use crate::counters::PipelineCounters;
+use crate::handoff::HandoffLinks;
+use crate::pipeline::Policing;
+use crate::policy::PolicyState;
+use crate::port::Port;
+
+use super::commands::{install, PortCommandReceiver};
+use super::flow_owner::nat_slice;
+use super::schedule::PortSchedule;
+use super::service::{inject, service_port, take_handoffs, Io};
+use super::sleep::Sleeper;
+use super::transmit::{TunnelScratch, TxDirty};
+use super::{RxMode, WorkerSpec, ADAPTIVE_SPIN};
+
+/// Flows the worker looks at for expiry per loop: spreads the cost over time.
+const EXPIRE_BUDGET: usize = 64;
+/// How long an interrupt-mode worker sleeps at most, so that `stop` is noticed.
+const IDLE_SLEEP: Duration = Duration::from_millis(100);
+/// Counters are published at least this often, even when idle.
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+
+pub(super) fn run(
+    spec: WorkerSpec,
+    commands: Option<PortCommandReceiver>,
+    mut links: Option<HandoffLinks>,
+) {
+    let WorkerSpec {
+        name,
+        mode,
+        core,
+        ports: initial_ports,
+        tables,
+        ip_sets,
+        flows,
+        punt,
+        counters: shared,
+        stop,
+    } = spec;
+    if let Some(id) = core {
+        if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
+            tracing::warn!(worker = %name, core = id, "cannot pin worker to core");
+        }
+    }
+    tracing::info!(worker = %name, ?mode, ports = initial_ports.len(), "fastpath worker started");
+    let mut ports: Vec<Option<Port>> = Vec::new();
+    for port in initial_ports {
+        let at = usize::from(port.id());
+        install(&mut ports, at, port);
+    }
+
+    // The epoll set, schedule and dirty list are resized only when the ports change, never
+    // per packet.
+    let extra_fds: Vec<RawFd> = std::iter::once(punt.wake_fd())
+        .chain(commands.as_ref().map(PortCommandReceiver::wake_fd))
+        .chain(links.as_ref().map(HandoffLinks::wake_fd))
+        .collect();
+    let mut sleeper = Sleeper::new(&ports, &extra_fds);
+    let mut schedule = PortSchedule::default();
+    let mut dirty = TxDirty::default();
+    schedule.resize(&ports);
+    dirty.resize(ports.len());
+
+    let mut counters = PipelineCounters::default();
+    // Where encapsulated frames are assembled before the TX copy; allocated once, here.
+    let mut tunnel = TunnelScratch::new();
+    let mut policy = match &links {
+        Some(l) => PolicyState::with_nat_ports(
+            FlowTable::new(flows),
+            nat_slice(l.out.worker, l.out.workers),
+        ),
+        None => PolicyState::new(FlowTable::new(flows)),
+    };
+    let clock = Instant::now();
+    let mut last_publish = Instant::now();
+    let mut last_work = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let mut work = 0;
+        if let Some(commands) = &commands {
+            if commands.apply(&name, &mut ports) {
+                sleeper = Sleeper::new(&ports, &extra_fds);
+                schedule.resize(&ports);
+                dirty.resize(ports.len());
+                work += 1;
+            }
+        }
+        policy.now = clock.elapsed().as_millis() as Millis;
+        let sets = ip_sets.load();
+        let mut io = Io {
+            tables: &tables,
+            punt: &punt,
+            tunnel: &mut tunnel,
+            counters: &mut counters,
+            dirty: &mut dirty,
+        };
+        let mut policing = Policing {
+            sets: &sets,
+            state: &mut policy,
+        };
+        // Hot ports every loop, then a few cold ones.
+        let mut k = 0;
+        while let Some(slot) = schedule.hot(k) {
+            let handoff = links.as_mut().map(|l| &mut l.out);
+            let n = service_port(&mut ports, slot, &mut io, handoff, &mut policing);
+            work += n;
+            if schedule.keep_hot(k, n) {
+                k += 1;
+            }
+        }
+        for _ in 0..schedule.sweep_len() {
+            let Some(slot) = schedule.next_cold() else {
+                break;
+            };
+            let handoff = links.as_mut().map(|l| &mut l.out);
+            let n = service_port(&mut ports, slot, &mut io, handoff, &mut policing);
+            if n > 0 {
+                schedule.promote(slot);
+                work += n;
+            }
+        }
+        if let Some(links) = links.as_mut() {
+            work += take_handoffs(&mut ports, links, &mut io, &mut policing);
+            if mode != RxMode::Poll {
+                links.out.wake_peers();
+            }
+        }
+        if let Some(flows) = policing.state.flows.as_mut() {
+            flows.expire(policing.state.now, EXPIRE_BUDGET);
+        }
+        work += inject(&mut ports, &mut io, links.as_mut().map(|l| &mut l.out));
+        // Frames the kernel could not take in the batch's flush go out now; until they have,
+        // the worker does not go to sleep.
+        if !dirty.is_empty() {
+            dirty.flush(&mut ports);
+            work += 1;
+        }
+
+        if work > 0 || last_publish.elapsed() >= PUBLISH_EVERY {
+            shared.publish(&counters);
+            if let Some(links) = &links {
+                links.out.publish();
+            }
+            last_publish = Instant::now();
+        }
+        if work > 0 {
+            if mode == RxMode::Adaptive {
+                last_work = Instant::now();
+            }
+            continue;
+        }
+        let sleep = match mode {
+            RxMode::Poll => false,
+            RxMode::Interrupt => true,
+            RxMode::Adaptive => last_work.elapsed() >= ADAPTIVE_SPIN,
+        };
+        if sleep {
+            // The ports that woke us are hot from now on: no sweep needed to find them.
+            sleeper.wait(IDLE_SLEEP, |slot| schedule.promote(slot));
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    shared.publish(&counters);
+    if let Some(links) = &links {
+        links.out.publish();
+    }
+    tracing::info!(worker = %name, "fastpath worker stopped");
+}
