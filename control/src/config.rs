@@ -7,25 +7,34 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use fastpath::RxMode;
 use serde::Deserialize;
 
 use crate::host::{self, Ipv4Prefix};
 
-/// How workers wait for packets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+/// node.toml's `mode`: the two of the workers' rx modes ([`RxMode`]) a node file may name
+/// (`adaptive` comes only from a NIC profile).
+#[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Busy polling on pinned cores: lowest latency, one core per worker at 100%.
+enum FileMode {
     Poll,
-    /// Sleep in poll(2) when idle, so several nodes can share a few cores.
     Interrupt,
+}
+
+impl From<FileMode> for RxMode {
+    fn from(mode: FileMode) -> RxMode {
+        match mode {
+            FileMode::Poll => RxMode::Poll,
+            FileMode::Interrupt => RxMode::Interrupt,
+        }
+    }
 }
 
 /// The file as written by the user.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    mode: Mode,
+    mode: FileMode,
     node_name: Option<String>,
     uplink: Option<String>,
     pools: Option<Vec<String>>,
@@ -98,7 +107,7 @@ impl std::str::FromStr for RouteEncap {
 /// The validated configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeConfig {
-    pub mode: Mode,
+    pub mode: RxMode,
     /// `mode` was chosen by the user (node.toml always; agent mode when `BRINDLE_MODE` is
     /// set). When not, the worker takes the rx mode of the uplink's NIC profile.
     pub mode_explicit: bool,
@@ -258,7 +267,7 @@ impl NodeConfig {
         }
 
         Ok(NodeConfig {
-            mode: raw.mode,
+            mode: raw.mode.into(),
             mode_explicit: true,
             node_name,
             uplink,
@@ -344,7 +353,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(cfg.mode, Mode::Interrupt);
+        assert_eq!(cfg.mode, RxMode::Interrupt);
         assert_eq!(cfg.pools, vec![host::parse_prefix(DEFAULT_POOL).unwrap()]);
         assert_eq!(cfg.control_socket, PathBuf::from(DEFAULT_CONTROL_SOCKET));
         assert!(!cfg.node_name.is_empty());

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::agent::env::{NodeAddress, NodeEnv};
 use crate::agent::{Agent, Identity};
-use crate::config::{Mode, NodeConfig};
+use crate::config::NodeConfig;
 use crate::dataplane::{
     ApplyReport, Dataplane, DataplaneObserver, DataplaneSettings, DesiredState, FailureKind,
     UplinkTuning,
@@ -162,7 +162,7 @@ pub fn run_agent(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     };
     let hw = crate::hwprofile::env_overrides(std::env::vars()).map_err(|e| anyhow!(e))?;
     let config = NodeConfig {
-        mode: settings.mode.unwrap_or(Mode::Interrupt),
+        mode: settings.mode.unwrap_or(RxMode::Interrupt),
         mode_explicit: settings.mode.is_some(),
         node_name: env.node_name.clone(),
         uplink: Some(uplink),
@@ -203,7 +203,7 @@ pub fn run_agent(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
 /// brindle-node's own settings in agent mode, from the environment.
 struct AgentSettings {
     /// `None`: not set, the uplink's NIC profile decides.
-    mode: Option<Mode>,
+    mode: Option<RxMode>,
     cores: Vec<usize>,
     control_socket: std::path::PathBuf,
     endpoints: EndpointConfig,
@@ -217,8 +217,8 @@ impl AgentSettings {
     fn from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<AgentSettings> {
         let mode = match get("BRINDLE_MODE").as_deref() {
             None => None,
-            Some("interrupt") => Some(Mode::Interrupt),
-            Some("poll") => Some(Mode::Poll),
+            Some("interrupt") => Some(RxMode::Interrupt),
+            Some("poll") => Some(RxMode::Poll),
             Some(other) => anyhow::bail!("BRINDLE_MODE={other:?}: expected poll or interrupt"),
         };
         let cores = match get("BRINDLE_CORES") {
@@ -308,12 +308,9 @@ pub fn uplink_tuning(p: &HwProfile) -> UplinkTuning {
 
 /// The worker's rx mode: an explicit `rx_mode` override of the profile wins, then the node's
 /// own `mode` when the user set it, then the profile's `rx_mode`.
-pub fn worker_rx_mode(mode: Mode, mode_explicit: bool, chosen: Option<&ChosenProfile>) -> RxMode {
+pub fn worker_rx_mode(mode: RxMode, mode_explicit: bool, chosen: Option<&ChosenProfile>) -> RxMode {
     let from_profile = |c: &ChosenProfile| c.profile.rx_mode;
-    let from_node = match mode {
-        Mode::Poll => RxMode::Poll,
-        Mode::Interrupt => RxMode::Interrupt,
-    };
+    let from_node = mode;
     match chosen {
         Some(c) if c.overridden.iter().any(|f| f == "rx_mode") => from_profile(c),
         Some(c) if !mode_explicit => from_profile(c),
@@ -598,23 +595,23 @@ mod tests {
     fn rx_mode_comes_from_an_override_then_the_node_then_the_profile() {
         let veth = chosen("veth", None); // rx_mode = "adaptive"
         assert_eq!(
-            worker_rx_mode(Mode::Poll, true, Some(&veth)),
+            worker_rx_mode(RxMode::Poll, true, Some(&veth)),
             RxMode::Poll,
             "node.toml's mode beats the profile's default"
         );
         assert_eq!(
-            worker_rx_mode(Mode::Interrupt, false, Some(&veth)),
+            worker_rx_mode(RxMode::Interrupt, false, Some(&veth)),
             RxMode::Adaptive,
             "unset mode: the profile decides"
         );
         let forced = chosen("veth", Some("rx_mode = \"interrupt\""));
         assert_eq!(
-            worker_rx_mode(Mode::Poll, true, Some(&forced)),
+            worker_rx_mode(RxMode::Poll, true, Some(&forced)),
             RxMode::Interrupt,
             "an explicit override wins"
         );
         assert_eq!(
-            worker_rx_mode(Mode::Poll, false, None),
+            worker_rx_mode(RxMode::Poll, false, None),
             RxMode::Poll,
             "no uplink, no profile"
         );
