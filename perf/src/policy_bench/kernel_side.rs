@@ -1,0 +1,148 @@
+//! The kernel side: Felix-style iptables in front of the kernel's forwarding, and where traffic goes.
+
+use super::*;
+
+/// Where a side's traffic goes: the two workloads' namespaces and addresses.
+#[derive(Clone, Debug)]
+pub(super) struct Ends {
+    pub(super) source_ns: String,
+    pub(super) source_ip: Ipv4Addr,
+    pub(super) sink_ns: String,
+    pub(super) sink_ip: Ipv4Addr,
+}
+
+/// The kernel side: a Calico kernel-style lab with the rules as iptables and ipsets.
+pub(super) struct KernelSide {
+    pub(super) lab: Lab,
+    pub(super) ends: Ends,
+    pub(super) tw_chain: String,
+    pub(super) backend: IptablesBackend,
+}
+
+impl KernelSide {
+    pub(super) fn up(
+        name: &str,
+        rules: &[BenchRule],
+        work_dir: &Path,
+        backend: IptablesBackend,
+    ) -> Result<KernelSide, PolicyBenchError> {
+        let mut spec = LabSpec::new(name, 2);
+        spec.forwarding = Forwarding::Kernel;
+        let lab = Lab::up(&spec)?;
+        let (w1, w2) = match (lab.workload(1), lab.workload(2)) {
+            (Some(a), Some(b)) => (a.clone(), b.clone()),
+            _ => {
+                return Err(PolicyBenchError::Run(
+                    "the kernel lab needs two workloads".into(),
+                ))
+            }
+        };
+        let node = lab.node_netns();
+        let t = Duration::from_secs(10);
+        for label in [SOURCE_NETWORK, OTHER_LABEL] {
+            cmd::run(
+                &[
+                    "ip",
+                    "netns",
+                    "exec",
+                    &node,
+                    "ipset",
+                    "create",
+                    &ipset_name(label),
+                    "hash:net",
+                ],
+                t,
+            )?;
+        }
+        let source_ip = w1.ip.to_string();
+        cmd::run(
+            &[
+                "ip",
+                "netns",
+                "exec",
+                &node,
+                "ipset",
+                "add",
+                &ipset_name(SOURCE_NETWORK),
+                &source_ip,
+            ],
+            t,
+        )?;
+        let file = work_dir.join(format!("{name}.iptables"));
+        std::fs::write(
+            &file,
+            iptables_rules(rules, &w1.host_interface, &w2.host_interface),
+        )
+        .map_err(io_err(format!("writing {}", file.display())))?;
+        let path = file.display().to_string();
+        cmd::run(
+            &[
+                "ip",
+                "netns",
+                "exec",
+                &node,
+                backend.restore(),
+                "--noflush",
+                &path,
+            ],
+            Duration::from_secs(60),
+        )?;
+        Ok(KernelSide {
+            backend,
+            tw_chain: format!("cali-tw-{}", w2.host_interface),
+            ends: Ends {
+                source_ns: w1.netns,
+                source_ip: w1.ip,
+                sink_ns: w2.netns,
+                sink_ip: w2.ip,
+            },
+            lab,
+        })
+    }
+
+    /// Packets the end-of-tier drop rule has dropped.
+    pub(super) fn denied(&self) -> Result<u64, PolicyBenchError> {
+        let out = cmd::run(
+            &[
+                "ip",
+                "netns",
+                "exec",
+                &self.lab.node_netns(),
+                self.backend.iptables(),
+                "-L",
+                &self.tw_chain,
+                "-v",
+                "-x",
+                "-n",
+            ],
+            Duration::from_secs(10),
+        )?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find(|l| l.contains(END_OF_TIER))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
+                PolicyBenchError::Run(format!(
+                    "no end-of-tier counter in {}:\n{text}",
+                    self.tw_chain
+                ))
+            })
+    }
+
+    pub(super) fn conntrack_max(&self) -> Option<u64> {
+        let out = cmd::run(
+            &[
+                "ip",
+                "netns",
+                "exec",
+                &self.lab.node_netns(),
+                "cat",
+                "/proc/sys/net/netfilter/nf_conntrack_max",
+            ],
+            Duration::from_secs(5),
+        )
+        .ok()?;
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    }
+}
