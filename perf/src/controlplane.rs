@@ -46,11 +46,12 @@ use std::time::{Duration, Instant};
 use datastore::Datastore;
 use serde::Serialize;
 
+use crate::error::{io_err, quoted, BenchError};
 use lab::cmd::{self, ChildGuard, CONFIG_TIMEOUT};
 use lab::cni::{netconf, CniPlugin};
 use lab::etcd::EtcdMemberSpec;
-use lab::node::{self as brindle_node, NodeError, NodeLaunch, NodeProcess};
-use lab::{Lab, LabError, LabSpec};
+use lab::node::{self as brindle_node, NodeLaunch, NodeProcess};
+use lab::{Lab, LabSpec};
 
 /// Bounds that keep a typo from starting a run of hours.
 pub const MAX_WORKLOADS: usize = 1000;
@@ -72,38 +73,7 @@ const WARM_UP_INDEX: usize = 0xf_ffff;
 const ETCD_CLIENT_URL: &str = "http://127.0.0.1:2379";
 const ETCD_PEER_URL: &str = "http://127.0.0.1:2380";
 
-#[derive(Debug, thiserror::Error)]
-pub enum ControlplaneError {
-    #[error(transparent)]
-    Lab(#[from] LabError),
-    #[error(transparent)]
-    Command(#[from] cmd::CmdError),
-    #[error(transparent)]
-    Node(#[from] NodeError),
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("datastore: {0}")]
-    Datastore(#[from] datastore::DatastoreError),
-    #[error("invalid {field} {value:?}: {reason}")]
-    Invalid {
-        field: &'static str,
-        value: String,
-        reason: String,
-    },
-    #[error("{0}")]
-    Run(String),
-}
-
-type Result<T> = std::result::Result<T, ControlplaneError>;
-
-fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ControlplaneError {
-    let what = what.into();
-    move |source| ControlplaneError::Io { what, source }
-}
+type Result<T> = std::result::Result<T, BenchError>;
 
 #[cfg(test)]
 mod tests;

@@ -60,13 +60,14 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::e2e::{self, Ratios, SideResult};
+use crate::error::{io_err, BenchError};
 use crate::runner;
 use crate::stats::{self, Latencies};
 use lab::cmd::{self, ChildGuard, CmdError, CONFIG_TIMEOUT};
-use lab::node::{NodeError, NodeLaunch, NodeProcess};
+use lab::node::{NodeLaunch, NodeProcess};
 use lab::run::{pid_tag, LoadAverage};
 use lab::udp::{SendReport, SinkReport};
-use lab::{LabError, MultiLab, MultiLabSpec, UPLINK_IF, WORKLOAD_GATEWAY};
+use lab::{MultiLab, MultiLabSpec, UPLINK_IF, WORKLOAD_GATEWAY};
 
 /// The core the generator and ping are pinned to.
 pub const GENERATOR_CPU: usize = 0;
@@ -88,33 +89,6 @@ const NODE_STOP_GRACE: Duration = Duration::from_secs(5);
 const FCS_LEN: usize = 4;
 /// The BPF program of [`KernelIpip::LwtBpf`], compiled per node at run time.
 const KERNEL_IPIP_BPF_SOURCE: &str = include_str!("crossnode/kernel_ipip.bpf.c");
-
-#[derive(Debug, thiserror::Error)]
-pub enum CrossnodeError {
-    #[error(transparent)]
-    Lab(#[from] LabError),
-    #[error(transparent)]
-    Command(#[from] CmdError),
-    #[error(transparent)]
-    Node(#[from] NodeError),
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Run(String),
-    #[error("the {side} side did not take its path: {reason}")]
-    WrongPath { side: &'static str, reason: String },
-    #[error(transparent)]
-    Measure(#[from] e2e::E2eError),
-}
-
-fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CrossnodeError {
-    let what = what.into();
-    move |source| CrossnodeError::Io { what, source }
-}
 
 #[cfg(test)]
 mod tests;

@@ -33,10 +33,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::e2e_xdp::{Generator, XdpUdp};
+use crate::error::{io_err, BenchError};
 use crate::rounds::ratio;
 use crate::stats::{self, CpuTimes, Latencies};
 use lab::cmd::{self, ChildGuard};
-use lab::node::{NodeError, NodeLaunch};
+use lab::node::NodeLaunch;
 use lab::udp::{SendReport, SinkReport};
 use lab::{Forwarding, Lab, LabSpec};
 
@@ -48,29 +49,6 @@ pub const NODE_CPU: usize = 1;
 const NODE_READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Grace between SIGTERM and SIGKILL for brindle-node.
 const NODE_STOP_GRACE: Duration = Duration::from_secs(5);
-
-#[derive(Debug, thiserror::Error)]
-pub enum E2eError {
-    #[error(transparent)]
-    Lab(#[from] lab::LabError),
-    #[error(transparent)]
-    Command(#[from] cmd::CmdError),
-    #[error(transparent)]
-    Node(#[from] NodeError),
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Run(String),
-}
-
-pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> E2eError {
-    let what = what.into();
-    move |source| E2eError::Io { what, source }
-}
 
 #[cfg(test)]
 mod tests;

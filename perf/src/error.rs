@@ -43,3 +43,9 @@ pub fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BenchEr
     let what = what.into();
     move |source| BenchError::Io { what, source }
 }
+
+/// `value` in quotes, as [`BenchError::Invalid`] shows what was typed as text (`"busy"`); the
+/// scenario suite and the control-plane benchmarks show every value that way.
+pub fn quoted(value: impl Into<String>) -> String {
+    format!("{:?}", value.into())
+}

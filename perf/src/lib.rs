@@ -12,6 +12,7 @@ pub mod controlplane;
 pub mod crossnode;
 pub mod e2e;
 pub mod e2e_xdp;
+pub mod error;
 pub mod ipam_alloc;
 pub mod options;
 pub mod policy_bench;

@@ -45,12 +45,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::error::{io_err, BenchError};
 use crate::rounds::{median, ratio};
 use crate::stats::{self, CpuTimes};
 use lab::cmd;
 use lab::cni::{netconf, CniPlugin};
 use lab::felix::{self, ipset_name, ChainEnd, Dispatch, Iptables};
-use lab::node::{NodeError, NodeLaunch, NodeProcess};
+use lab::node::{NodeLaunch, NodeProcess};
 use lab::run::LoadAverage;
 use lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
 
@@ -75,35 +76,6 @@ const END_OF_TIER: &str = "polbench-end-of-tier-drop";
 const POLICY_NAME: &str = "polbench-1000";
 /// Probes sent to prove the policy in force (allowed and denied).
 const PROBE_PACKETS: u64 = 200;
-
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyBenchError {
-    #[error(transparent)]
-    Lab(#[from] lab::LabError),
-    #[error(transparent)]
-    Command(#[from] cmd::CmdError),
-    #[error(transparent)]
-    Node(#[from] NodeError),
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("invalid {field} {value}: {reason}")]
-    Invalid {
-        field: &'static str,
-        value: String,
-        reason: String,
-    },
-    #[error("{0}")]
-    Run(String),
-}
-
-fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PolicyBenchError {
-    let what = what.into();
-    move |source| PolicyBenchError::Io { what, source }
-}
 
 #[cfg(test)]
 pub(crate) mod tests;

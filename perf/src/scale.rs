@@ -39,7 +39,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::e2e::{self, io_err, E2eError, UdpParams, NODE_CPU};
+use crate::e2e::{self, UdpParams, NODE_CPU};
+use crate::error::{io_err, BenchError};
 use crate::rounds::{mean, ratio};
 use lab::cmd::{self, ChildGuard};
 use lab::node::NodeLaunch;

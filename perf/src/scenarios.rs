@@ -68,6 +68,7 @@ use serde::Serialize;
 
 use crate::crossnode::{self, Encap};
 use crate::e2e;
+use crate::error::{io_err, quoted, BenchError};
 use crate::policy_bench::IptablesBackend;
 use crate::progress::Progress;
 use lab::cmd::{self, ChildGuard, CmdError};
@@ -75,7 +76,7 @@ use lab::cni::CniPlugin;
 use lab::felix::{
     from_workload_chain, ipset_name, to_workload_chain, ChainEnd, Dispatch, Iptables,
 };
-use lab::node::{log_tail, NodeError, NodeLaunch, NodeProcess};
+use lab::node::{log_tail, NodeLaunch, NodeProcess};
 use lab::run::LoadAverage;
 use lab::{Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
 
@@ -100,41 +101,6 @@ pub const SCENARIO_NETWORK: &str = "scnet";
 const NODE_STOP_GRACE: Duration = Duration::from_secs(5);
 /// Longest a server (iperf3, nginx) may take to listen.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    #[error("invalid {field} {value:?}: {reason}")]
-    Invalid {
-        field: &'static str,
-        value: String,
-        reason: String,
-    },
-    #[error(transparent)]
-    Lab(#[from] lab::LabError),
-    #[error(transparent)]
-    Command(#[from] CmdError),
-    #[error(transparent)]
-    Node(#[from] NodeError),
-    #[error(transparent)]
-    Crossnode(#[from] crossnode::CrossnodeError),
-    #[error(transparent)]
-    Measure(#[from] e2e::E2eError),
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Run(String),
-    #[error("{tool} printed unexpected output: {reason}")]
-    Parse { tool: &'static str, reason: String },
-}
-
-fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ScenarioError {
-    let what = what.into();
-    move |source| ScenarioError::Io { what, source }
-}
 
 #[cfg(test)]
 mod tests;

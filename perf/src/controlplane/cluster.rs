@@ -81,7 +81,7 @@ impl Cluster {
     pub(super) fn store(&self) -> Result<Arc<dyn Datastore>> {
         self.store
             .clone()
-            .ok_or_else(|| ControlplaneError::Run("datastore not open".into()))
+            .ok_or_else(|| BenchError::Run("datastore not open".into()))
     }
 
     pub(super) fn start_etcd(&mut self) -> Result<()> {
@@ -106,7 +106,7 @@ impl Cluster {
             match store.get("/calico/resources/v3/projectcalico.org/clusterinformations/default") {
                 Ok(_) => return Ok(Instant::now()),
                 Err(e) if Instant::now() >= deadline || cmd::interrupted() => {
-                    return Err(ControlplaneError::Run(format!(
+                    return Err(BenchError::Run(format!(
                         "etcd did not answer within {ETCD_READY_TIMEOUT:?}: {e}"
                     )))
                 }
@@ -114,7 +114,7 @@ impl Cluster {
             }
             if let Some(etcd) = self.etcd.as_mut() {
                 if let Some(status) = etcd.try_wait() {
-                    return Err(ControlplaneError::Run(format!(
+                    return Err(BenchError::Run(format!(
                         "etcd exited ({status}); see {}",
                         self.dir.join("etcd.log").display()
                     )));
@@ -136,7 +136,7 @@ impl Cluster {
                 .map(|(_, v)| v.clone())
         };
         let config = datastore::DatastoreConfig::from_lookup(lookup)
-            .map_err(|e| ControlplaneError::Run(format!("datastore configuration: {e}")))?;
+            .map_err(|e| BenchError::Run(format!("datastore configuration: {e}")))?;
         match self.kind {
             StoreKind::Embedded => Ok(datastore::open(&config)?),
             StoreKind::Etcd => {
@@ -156,9 +156,7 @@ impl Cluster {
                     Ok(datastore::open(&config)?)
                 })
                 .join()
-                .map_err(|_| {
-                    ControlplaneError::Run("the datastore client thread panicked".into())
-                })?
+                .map_err(|_| BenchError::Run("the datastore client thread panicked".into()))?
             }
         }
     }
@@ -175,7 +173,7 @@ impl Cluster {
             self.check_node_alive()?;
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(ControlplaneError::Run(format!(
+        Err(BenchError::Run(format!(
             "brindle-node did not open its control socket within {NODE_READY_TIMEOUT:?}; log:\n{}",
             self.log_tail()
         )))
@@ -200,7 +198,7 @@ impl Cluster {
 
     pub(super) fn check_node_alive(&mut self) -> Result<()> {
         if let Some(status) = self.node.as_mut().and_then(NodeProcess::try_wait) {
-            return Err(ControlplaneError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "brindle-node exited ({status}); log:\n{}",
                 self.log_tail()
             )));
@@ -264,7 +262,7 @@ impl Cluster {
             )
             .map_err(io_err("running brindle-cni ADD"))?;
         if !out.success {
-            return Err(ControlplaneError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "CNI ADD for {ns} failed: {}\n{}",
                 out.stdout, out.stderr
             )));
@@ -275,7 +273,7 @@ impl Cluster {
             .and_then(|a| a.split('/').next())
             .and_then(|a| a.parse().ok())
             .ok_or_else(|| {
-                ControlplaneError::Run(format!(
+                BenchError::Run(format!(
                     "CNI ADD for {ns}: no IPv4 address in {}",
                     out.stdout
                 ))
@@ -296,7 +294,7 @@ impl Cluster {
             )
             .map_err(io_err("running brindle-cni DEL"))?;
         if !out.success {
-            return Err(ControlplaneError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "CNI DEL for {ns} failed: {}\n{}",
                 out.stdout, out.stderr
             )));
@@ -341,7 +339,7 @@ pub(super) fn fnv1a32(bytes: &[u8]) -> u32 {
 /// The node's stats document (see control's `stats` module: one JSON document per connection).
 pub(super) fn fetch_stats(socket: &Path) -> Result<serde_json::Value> {
     brindle_node::read_stats(socket)
-        .map_err(|e| ControlplaneError::Run(format!("stats from {}: {e}", socket.display())))
+        .map_err(|e| BenchError::Run(format!("stats from {}: {e}", socket.display())))
 }
 
 /// Items the node's last apply reported as `missing` interfaces.

@@ -47,9 +47,9 @@ pub(super) fn millis(d: &Duration) -> f64 {
 /// Plugs in `workloads` containers one after the other and times ADD, ADD-to-forwarding and DEL.
 pub fn run_cni_latency(opts: &CniLatencyOptions) -> Result<CniLatencyReport> {
     if opts.workloads == 0 || opts.workloads > MAX_WORKLOADS {
-        return Err(ControlplaneError::Invalid {
+        return Err(BenchError::Invalid {
             field: "workloads",
-            value: opts.workloads.to_string(),
+            value: quoted(opts.workloads.to_string()),
             reason: format!("between 1 and {MAX_WORKLOADS}"),
         });
     }
@@ -69,7 +69,7 @@ pub fn run_cni_latency(opts: &CniLatencyOptions) -> Result<CniLatencyReport> {
     let (warm_ip, _) = cluster.cni_add(&warm, WARM_UP_INDEX)?;
     let warm_deadline = Instant::now() + NODE_READY_TIMEOUT;
     if !probe_until_reply(&prober, warm_ip, warm_deadline)? {
-        return Err(ControlplaneError::Run(format!(
+        return Err(BenchError::Run(format!(
             "warm-up workload {warm_ip} not reachable from the prober within {NODE_READY_TIMEOUT:?}; log:\n{}",
             cluster.log_tail()
         )));
@@ -82,7 +82,7 @@ pub fn run_cni_latency(opts: &CniLatencyOptions) -> Result<CniLatencyReport> {
     let mut plugged = Vec::with_capacity(opts.workloads);
     for i in 1..=opts.workloads {
         if cmd::interrupted() {
-            return Err(ControlplaneError::Run("interrupted".into()));
+            return Err(BenchError::Run("interrupted".into()));
         }
         let ns = cluster.add_netns(&format!("c{i}"))?;
         let t0 = Instant::now();
@@ -164,9 +164,9 @@ pub(super) fn probe_until_reply(from: &str, to: Ipv4Addr, deadline: Instant) -> 
 pub(super) fn check_binaries(dir: &Path, names: &[&str]) -> Result<()> {
     for name in names {
         if !dir.join(name).is_file() {
-            return Err(ControlplaneError::Invalid {
+            return Err(BenchError::Invalid {
                 field: "brindle-bin-dir",
-                value: dir.display().to_string(),
+                value: quoted(dir.display().to_string()),
                 reason: format!("no {name} there (cargo build --release -p control)"),
             });
         }

@@ -50,23 +50,23 @@ pub struct ResyncReport {
 /// node and times its sync.
 pub fn run_resync(opts: &ResyncOptions) -> Result<ResyncReport> {
     if opts.endpoints == 0 || opts.endpoints > MAX_ENDPOINTS {
-        return Err(ControlplaneError::Invalid {
+        return Err(BenchError::Invalid {
             field: "endpoints",
-            value: opts.endpoints.to_string(),
+            value: quoted(opts.endpoints.to_string()),
             reason: format!("between 1 and {MAX_ENDPOINTS}"),
         });
     }
     if opts.writers == 0 || opts.writers > 64 {
-        return Err(ControlplaneError::Invalid {
+        return Err(BenchError::Invalid {
             field: "writers",
-            value: opts.writers.to_string(),
+            value: quoted(opts.writers.to_string()),
             reason: "between 1 and 64".into(),
         });
     }
     if opts.timeout.is_zero() || opts.timeout > MAX_RESYNC_TIMEOUT {
-        return Err(ControlplaneError::Invalid {
+        return Err(BenchError::Invalid {
             field: "timeout",
-            value: format!("{:?}", opts.timeout),
+            value: quoted(format!("{:?}", opts.timeout)),
             reason: format!("between 1 s and {MAX_RESYNC_TIMEOUT:?}"),
         });
     }
@@ -231,6 +231,6 @@ pub(super) fn write_endpoints(
     });
     match errors.first() {
         None => Ok(()),
-        Some(e) => Err(ControlplaneError::Run(format!("writing endpoints: {e}"))),
+        Some(e) => Err(BenchError::Run(format!("writing endpoints: {e}"))),
     }
 }

@@ -13,14 +13,14 @@ pub enum StoreKind {
 }
 
 impl std::str::FromStr for StoreKind {
-    type Err = ControlplaneError;
+    type Err = BenchError;
     fn from_str(s: &str) -> Result<StoreKind> {
         match s {
             "etcd" | "etcdv3" => Ok(StoreKind::Etcd),
             "embedded" => Ok(StoreKind::Embedded),
-            other => Err(ControlplaneError::Invalid {
+            other => Err(BenchError::Invalid {
                 field: "datastore",
-                value: other.into(),
+                value: quoted(other),
                 reason: "expected etcdv3 or embedded".into(),
             }),
         }

@@ -29,11 +29,11 @@ pub(super) fn start_brindle_node(
     k: usize,
     other: usize,
     encap: Encap,
-) -> Result<NodeProcess, CrossnodeError> {
+) -> Result<NodeProcess, BenchError> {
     let socket = dir.join(format!("node{k}.sock"));
     let lab_config = lab
         .node_config_toml(k, &opts.node_mode, &socket)
-        .ok_or_else(|| CrossnodeError::Run(format!("the lab has no node {k}")))?;
+        .ok_or_else(|| BenchError::Run(format!("the lab has no node {k}")))?;
     let config = brindle_node_toml(
         &lab_config,
         opts.node_cpus[k - 1],

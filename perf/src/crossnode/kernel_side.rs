@@ -191,7 +191,7 @@ pub fn setup_kernel_ipip(
     spec: &MultiLabSpec,
     dir: &Path,
     clang: &str,
-) -> Result<KernelIpip, CrossnodeError> {
+) -> Result<KernelIpip, BenchError> {
     if (1..=2).all(|k| has_tunnel_device(&spec.node_spec(k).node_netns())) {
         for (k, other) in [(1, 2), (2, 1)] {
             run_all(&kernel_ipip_device_commands(spec, k, other))?;
@@ -232,10 +232,10 @@ pub(super) fn block_first_address(spec: &MultiLabSpec, k: usize) -> Ipv4Addr {
     network.parse().unwrap_or(Ipv4Addr::UNSPECIFIED)
 }
 
-pub(super) fn run_all(commands: &[Vec<String>]) -> Result<(), CrossnodeError> {
+pub(super) fn run_all(commands: &[Vec<String>]) -> Result<(), BenchError> {
     for command in commands {
         if cmd::interrupted() {
-            return Err(CrossnodeError::Run("interrupted by a signal".into()));
+            return Err(BenchError::Run("interrupted by a signal".into()));
         }
         let args: Vec<&str> = command.iter().map(String::as_str).collect();
         cmd::run(&args, CONFIG_TIMEOUT)?;

@@ -5,9 +5,9 @@ use super::*;
 /// Runs the four sides and returns the report (written nowhere; see [`write_report`]). A
 /// side that fails is listed in `failures` and the others still run; only a setup error
 /// before any side (or an interruption) is an `Err`.
-pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
+pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, BenchError> {
     if !opts.brindle_node.is_file() {
-        return Err(CrossnodeError::Run(format!(
+        return Err(BenchError::Run(format!(
             "brindle-node {} is not a file",
             opts.brindle_node.display()
         )));
@@ -48,7 +48,7 @@ pub fn run(opts: &CrossnodeOptions) -> Result<CrossnodeReport, CrossnodeError> {
         &mut sides,
         opts.rounds,
         || match cmd::interrupted() {
-            true => Err(CrossnodeError::Run("interrupted by a signal".into())),
+            true => Err(BenchError::Run("interrupted by a signal".into())),
             false => Ok(()),
         },
     )?;
@@ -94,17 +94,17 @@ pub(super) struct SideRun<'a> {
 impl runner::Side for SideRun<'_> {
     type Up = ();
     type Measured = CrossSide;
-    type Error = CrossnodeError;
+    type Error = BenchError;
 
     fn name(&self) -> String {
         self.side.name().to_string()
     }
 
-    fn bring_up(&mut self) -> Result<(), CrossnodeError> {
+    fn bring_up(&mut self) -> Result<(), BenchError> {
         Ok(())
     }
 
-    fn measure(&mut self, _: &mut ()) -> Result<CrossSide, CrossnodeError> {
+    fn measure(&mut self, _: &mut ()) -> Result<CrossSide, BenchError> {
         let mut method = None;
         let outcome = run_side_in(self.opts, self.side, self.tag, &mut method);
         if method.is_some() {

@@ -4,7 +4,7 @@ use super::*;
 
 /// Runs one side alone ([`run`] runs all four): builds its lab, makes it forward, proves the
 /// path, measures, takes the lab down.
-pub fn run_side(opts: &CrossnodeOptions, side: Side) -> Result<CrossSide, CrossnodeError> {
+pub fn run_side(opts: &CrossnodeOptions, side: Side) -> Result<CrossSide, BenchError> {
     std::fs::create_dir_all(&opts.work_dir)
         .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
     run_side_in(opts, side, &pid_tag(5), &mut None)
@@ -17,7 +17,7 @@ pub(super) fn run_side_in(
     side: Side,
     tag: &str,
     method: &mut Option<KernelIpip>,
-) -> Result<CrossSide, CrossnodeError> {
+) -> Result<CrossSide, BenchError> {
     let spec = MultiLabSpec::new(format!("{}{tag}", side.lab_prefix()), 2, 1);
     let lab = MultiLab::up(&spec)?;
     let path = WorkloadPath::of(&lab)?;
@@ -80,7 +80,7 @@ pub(super) fn run_side_in(
             fastpath_counter(&node2_stats, "ipip_decapsulated");
     }
     check_path(side, opts.frame_size, sink.received, &evidence).map_err(|reason| {
-        CrossnodeError::WrongPath {
+        BenchError::WrongPath {
             side: side.name(),
             reason,
         }

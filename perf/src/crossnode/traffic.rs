@@ -15,11 +15,11 @@ pub(super) struct WorkloadPath {
 }
 
 impl WorkloadPath {
-    pub(super) fn of(lab: &MultiLab) -> Result<WorkloadPath, CrossnodeError> {
+    pub(super) fn of(lab: &MultiLab) -> Result<WorkloadPath, BenchError> {
         let workload = |k: usize| {
             lab.node(k)
                 .and_then(|n| n.workload(1))
-                .ok_or_else(|| CrossnodeError::Run(format!("the lab has no workload on node {k}")))
+                .ok_or_else(|| BenchError::Run(format!("the lab has no workload on node {k}")))
         };
         let (from, to) = (workload(1)?, workload(2)?);
         let spec = lab.spec();
@@ -50,8 +50,8 @@ pub(super) fn exec(
 pub(super) fn wait_until_reachable(
     path: &WorkloadPath,
     timeout: Duration,
-    mut still_ok: impl FnMut() -> Result<(), CrossnodeError>,
-) -> Result<(), CrossnodeError> {
+    mut still_ok: impl FnMut() -> Result<(), BenchError>,
+) -> Result<(), BenchError> {
     let target = path.to_ip.to_string();
     let started = Instant::now();
     let max_attempts = timeout.as_secs().max(1) * 4;
@@ -65,7 +65,7 @@ pub(super) fn wait_until_reachable(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err(CrossnodeError::Run(format!(
+    Err(BenchError::Run(format!(
         "{} -> {target} not reachable within {timeout:?}",
         path.from_ns
     )))
@@ -76,7 +76,7 @@ pub(super) fn wait_until_reachable(
 pub(super) fn capture_path_pings(
     path: &WorkloadPath,
     dir: &Path,
-) -> Result<(usize, usize), CrossnodeError> {
+) -> Result<(usize, usize), BenchError> {
     let file = dir.join("path.pcap");
     let errors = dir.join("tcpdump.err");
     let stderr =
@@ -99,7 +99,7 @@ pub(super) fn capture_path_pings(
         .contains("listening on")
     {
         if Instant::now() >= deadline || tcpdump.try_wait().is_some() || cmd::interrupted() {
-            return Err(CrossnodeError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "tcpdump did not start: {}",
                 std::fs::read_to_string(&errors).unwrap_or_default().trim()
             )));
@@ -140,11 +140,7 @@ pub(super) fn capture_path_pings(
 }
 
 /// Lines of `tcpdump -r file filter` that contain `needle`.
-pub(super) fn read_capture(
-    file: &Path,
-    filter: &str,
-    needle: &str,
-) -> Result<usize, CrossnodeError> {
+pub(super) fn read_capture(file: &Path, filter: &str, needle: &str) -> Result<usize, BenchError> {
     let file_text = file.to_string_lossy();
     let out = cmd::run(
         &["tcpdump", "-nn", "-r", &file_text, filter],
@@ -157,7 +153,7 @@ pub(super) fn read_capture(
 }
 
 /// `(tx_packets, tx_bytes)` of `dev` in `ns`.
-pub(super) fn link_tx(ns: &str, dev: &str) -> Result<(u64, u64), CrossnodeError> {
+pub(super) fn link_tx(ns: &str, dev: &str) -> Result<(u64, u64), BenchError> {
     let stats = link_stats(ns, dev)?;
     let tx = &stats["tx"];
     Ok((
@@ -166,22 +162,21 @@ pub(super) fn link_tx(ns: &str, dev: &str) -> Result<(u64, u64), CrossnodeError>
     ))
 }
 
-pub(super) fn link_rx_packets(ns: &str, dev: &str) -> Result<u64, CrossnodeError> {
+pub(super) fn link_rx_packets(ns: &str, dev: &str) -> Result<u64, BenchError> {
     Ok(link_stats(ns, dev)?["rx"]["packets"].as_u64().unwrap_or(0))
 }
 
 /// The `stats64` object of `ip -j -s link show dev`.
-pub(super) fn link_stats(ns: &str, dev: &str) -> Result<serde_json::Value, CrossnodeError> {
+pub(super) fn link_stats(ns: &str, dev: &str) -> Result<serde_json::Value, BenchError> {
     let args = ["ip", "-j", "-s", "-n", ns, "link", "show", "dev", dev];
     let out = cmd::run(&args, CONFIG_TIMEOUT)?;
-    let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        CrossnodeError::Run(format!("`{}` printed no JSON: {e}", cmd::display(&args)))
-    })?;
+    let parsed: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| BenchError::Run(format!("`{}` printed no JSON: {e}", cmd::display(&args))))?;
     parsed
         .get(0)
         .and_then(|link| link.get("stats64"))
         .cloned()
-        .ok_or_else(|| CrossnodeError::Run(format!("`{}`: no stats64", cmd::display(&args))))
+        .ok_or_else(|| BenchError::Run(format!("`{}`: no stats64", cmd::display(&args))))
 }
 
 /// Sink in node 2's workload, generator in node 1's: `e2e`'s measurement, across nodes.
@@ -189,7 +184,7 @@ pub(super) fn udp_run(
     path: &WorkloadPath,
     opts: &CrossnodeOptions,
     dir: &Path,
-) -> Result<(SendReport, SinkReport, f64), CrossnodeError> {
+) -> Result<(SendReport, SinkReport, f64), BenchError> {
     let params = e2e::UdpParams {
         perf_exe: opts.perf_exe.clone(),
         duration: opts.duration,
@@ -210,6 +205,6 @@ pub(super) fn udp_run(
 pub(super) fn ping_run(
     path: &WorkloadPath,
     opts: &CrossnodeOptions,
-) -> Result<(Latencies, u32), CrossnodeError> {
+) -> Result<(Latencies, u32), BenchError> {
     Ok(e2e::ping_between(&path.from_ns, path.to_ip, opts.pings)?)
 }

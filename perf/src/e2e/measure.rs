@@ -3,7 +3,7 @@
 use super::*;
 
 /// One side's measurements: UDP throughput with CPU accounting, then ping RTTs.
-pub fn measure(lab: &Lab, opts: &E2eOptions, side: &'static str) -> Result<SideResult, E2eError> {
+pub fn measure(lab: &Lab, opts: &E2eOptions, side: &'static str) -> Result<SideResult, BenchError> {
     Ok(measure_all(lab, opts, &[], side)?.0)
 }
 
@@ -18,7 +18,7 @@ pub(super) fn measure_all(
     opts: &E2eOptions,
     sizes: &[usize],
     side: &'static str,
-) -> Result<(SideResult, SideExtras), E2eError> {
+) -> Result<(SideResult, SideExtras), BenchError> {
     let (send, sink, busy_cores, udp_xdp) = udp_run_with_generator(lab, opts)?;
     let (latencies, pings_sent) = ping_run(lab, opts)?;
     let rtt_cdf = cdf_quantiles()
@@ -74,7 +74,7 @@ pub(super) fn measure_all(
 pub fn udp_run_with_generator(
     lab: &Lab,
     opts: &E2eOptions,
-) -> Result<(SendReport, SinkReport, f64, Option<XdpUdp>), E2eError> {
+) -> Result<(SendReport, SinkReport, f64, Option<XdpUdp>), BenchError> {
     if opts.generator == Generator::Socket {
         let (send, sink, busy) = udp_run(lab, opts)?;
         return Ok((send, sink, busy, None));
@@ -89,7 +89,7 @@ pub fn udp_run_with_generator(
 }
 
 /// Sink in w2, generator in w1 pinned to [`GENERATOR_CPU`]; CPU sampled around the generator.
-pub fn udp_run(lab: &Lab, opts: &E2eOptions) -> Result<(SendReport, SinkReport, f64), E2eError> {
+pub fn udp_run(lab: &Lab, opts: &E2eOptions) -> Result<(SendReport, SinkReport, f64), BenchError> {
     let ((w1_ns, _), (w2_ns, w2_ip)) = two_workloads(lab)?;
     let ready = opts
         .work_dir
@@ -98,7 +98,7 @@ pub fn udp_run(lab: &Lab, opts: &E2eOptions) -> Result<(SendReport, SinkReport, 
 }
 
 /// `ping -c N -i 0.002` from w1 to w2, pinned like the generator; RTTs from each reply line.
-pub fn ping_run(lab: &Lab, opts: &E2eOptions) -> Result<(Latencies, u32), E2eError> {
+pub fn ping_run(lab: &Lab, opts: &E2eOptions) -> Result<(Latencies, u32), BenchError> {
     let ((w1_ns, _), (_, w2_ip)) = two_workloads(lab)?;
     ping_between(&w1_ns, w2_ip, opts.pings)
 }

@@ -3,24 +3,24 @@
 use super::*;
 
 /// Runs both sides and returns the report (written nowhere; see [`write_report`]).
-pub fn run(opts: &E2eOptions) -> Result<E2eReport, E2eError> {
+pub fn run(opts: &E2eOptions) -> Result<E2eReport, BenchError> {
     run_with_sizes(opts, &[])
 }
 
 /// [`run`], then in each side's lab one more UDP run per frame size in `sizes` (pps vs
 /// packet size; no pings or CPU figures for those).
-pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, E2eError> {
+pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, BenchError> {
     if sizes.len() > MAX_SIZES {
-        return Err(E2eError::Run(format!(
+        return Err(BenchError::Run(format!(
             "invalid sizes: {} given, at most {MAX_SIZES}",
             sizes.len()
         )));
     }
     for &size in sizes {
         lab::udp::payload_len(size)
-            .map_err(|e| E2eError::Run(format!("invalid sizes: {size}: {e}")))?;
+            .map_err(|e| BenchError::Run(format!("invalid sizes: {size}: {e}")))?;
         if opts.generator == Generator::Xdp && size < lab::xdpgen::MIN_FRAME {
-            return Err(E2eError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "invalid sizes: {size}: the xdp generator needs frames of at least {} bytes",
                 lab::xdpgen::MIN_FRAME
             )));
@@ -29,7 +29,7 @@ pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, E
     // Fail before the kernel side, not after it.
     if let Some(node) = &opts.brindle_node {
         if !node.is_file() {
-            return Err(E2eError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "brindle-node {} is not a file",
                 node.display()
             )));

@@ -6,7 +6,7 @@ pub(super) fn run_kernel_side(
     opts: &E2eOptions,
     sizes: &[usize],
     name: &str,
-) -> Result<(SideResult, SideExtras), E2eError> {
+) -> Result<(SideResult, SideExtras), BenchError> {
     let mut spec = LabSpec::new(name, 2);
     spec.forwarding = Forwarding::Kernel;
     let lab = Lab::up(&spec)?;
@@ -20,7 +20,7 @@ pub(super) fn run_brindle_side(
     sizes: &[usize],
     brindle_node: &Path,
     name: &str,
-) -> Result<(SideResult, SideExtras), E2eError> {
+) -> Result<(SideResult, SideExtras), BenchError> {
     let spec = LabSpec::new(name, 2);
     let lab = Lab::up(&spec)?;
     let config_path = opts.work_dir.join("node.toml");
@@ -55,8 +55,8 @@ pub(super) fn run_brindle_side(
 pub(super) fn wait_until_reachable(
     lab: &Lab,
     timeout: Duration,
-    mut still_ok: impl FnMut() -> Result<(), E2eError>,
-) -> Result<(), E2eError> {
+    mut still_ok: impl FnMut() -> Result<(), BenchError>,
+) -> Result<(), BenchError> {
     let (w1, w2) = two_workloads(lab)?;
     let target = w2.1.to_string();
     let started = Instant::now();
@@ -71,7 +71,7 @@ pub(super) fn wait_until_reachable(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err(E2eError::Run(format!(
+    Err(BenchError::Run(format!(
         "{} -> {target} not reachable within {timeout:?}",
         w1.0
     )))
@@ -79,9 +79,9 @@ pub(super) fn wait_until_reachable(
 
 pub(super) type NsAndIp = (String, Ipv4Addr);
 
-pub(super) fn two_workloads(lab: &Lab) -> Result<(NsAndIp, NsAndIp), E2eError> {
+pub(super) fn two_workloads(lab: &Lab) -> Result<(NsAndIp, NsAndIp), BenchError> {
     match (lab.workload(1), lab.workload(2)) {
         (Some(a), Some(b)) => Ok(((a.netns.clone(), a.ip), (b.netns.clone(), b.ip))),
-        _ => Err(E2eError::Run("the lab needs two workloads".into())),
+        _ => Err(BenchError::Run("the lab needs two workloads".into())),
     }
 }

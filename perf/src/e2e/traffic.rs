@@ -45,7 +45,7 @@ pub fn udp_between(
     to_ip: Ipv4Addr,
     ready: &Path,
     p: &UdpParams,
-) -> Result<(SendReport, SinkReport, f64), E2eError> {
+) -> Result<(SendReport, SinkReport, f64), BenchError> {
     let exe = p.perf_exe.to_string_lossy().to_string();
     let port = p.port.to_string();
     let sink = start_udp_sink(&exe, to_ns, p.port, p.duration, ready)?;
@@ -78,10 +78,10 @@ pub fn udp_between(
     )?;
     let after = CpuTimes::read().map_err(io_err("reading /proc/stat"))?;
     if cmd::interrupted() {
-        return Err(E2eError::Run("interrupted by a signal".into()));
+        return Err(BenchError::Run("interrupted by a signal".into()));
     }
     if !out.status.success() {
-        return Err(E2eError::Run(format!(
+        return Err(BenchError::Run(format!(
             "udp-send failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )));
@@ -102,7 +102,7 @@ pub(crate) fn start_udp_sink(
     port: u16,
     duration: Duration,
     ready: &Path,
-) -> Result<ChildGuard, E2eError> {
+) -> Result<ChildGuard, BenchError> {
     let _ = std::fs::remove_file(ready);
     let sink_secs = (duration + Duration::from_secs(5)).as_secs().to_string();
     let port = port.to_string();
@@ -125,7 +125,7 @@ pub(crate) fn start_udp_sink(
     let ready_by = Instant::now() + Duration::from_secs(5);
     while !ready.exists() {
         if Instant::now() >= ready_by || sink.try_wait().is_some() || cmd::interrupted() {
-            return Err(E2eError::Run(
+            return Err(BenchError::Run(
                 "udp-sink did not become ready within 5 s".into(),
             ));
         }
@@ -140,13 +140,13 @@ pub(crate) fn finish_udp_sink(
     sink: ChildGuard,
     duration: Duration,
     ready: &Path,
-) -> Result<SinkReport, E2eError> {
+) -> Result<SinkReport, BenchError> {
     let out = sink
         .wait_output(Duration::from_secs(15) + duration)
-        .ok_or_else(|| E2eError::Run("udp-sink did not finish".into()))?;
+        .ok_or_else(|| BenchError::Run("udp-sink did not finish".into()))?;
     let _ = std::fs::remove_file(ready);
     if !out.status.success() {
-        return Err(E2eError::Run(format!(
+        return Err(BenchError::Run(format!(
             "udp-sink failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )));
@@ -160,7 +160,7 @@ pub fn ping_between(
     from_ns: &str,
     to_ip: Ipv4Addr,
     pings: u32,
-) -> Result<(Latencies, u32), E2eError> {
+) -> Result<(Latencies, u32), BenchError> {
     let count = pings.to_string();
     // Deadline: the pings at 2 ms apart plus a margin for the last reply.
     let deadline_secs = (u64::from(pings) * 2 / 1000 + 5).to_string();
@@ -197,9 +197,9 @@ pub fn ping_between(
 pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
     what: &str,
     bytes: &[u8],
-) -> Result<T, E2eError> {
+) -> Result<T, BenchError> {
     serde_json::from_slice(bytes).map_err(|e| {
-        E2eError::Run(format!(
+        BenchError::Run(format!(
             "{what} printed unexpected output ({e}): {}",
             String::from_utf8_lossy(bytes).trim()
         ))

@@ -20,10 +20,10 @@ impl BrindleSide {
         name: &str,
         opts: &PolicyOptions,
         rules: &[BenchRule],
-    ) -> Result<BrindleSide, PolicyBenchError> {
+    ) -> Result<BrindleSide, BenchError> {
         for bin in ["brindle-node", "brindle-cni", "brindle-ipam", "brindlectl"] {
             if !opts.bin_dir.join(bin).is_file() {
-                return Err(PolicyBenchError::Run(format!(
+                return Err(BenchError::Run(format!(
                     "{} is not a file",
                     opts.bin_dir.join(bin).display()
                 )));
@@ -68,7 +68,7 @@ impl BrindleSide {
             .output()
             .map_err(io_err("running brindlectl"))?;
         if !out.status.success() {
-            return Err(PolicyBenchError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "brindlectl apply: {}{}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
@@ -99,7 +99,7 @@ impl BrindleSide {
         ]
     }
 
-    pub(super) fn start_node(&mut self, mode: &str) -> Result<(), PolicyBenchError> {
+    pub(super) fn start_node(&mut self, mode: &str) -> Result<(), BenchError> {
         let launch = NodeLaunch::new(
             self.node_netns(),
             self.bin_dir.join("brindle-node"),
@@ -120,22 +120,22 @@ impl BrindleSide {
         Ok(())
     }
 
-    pub(super) fn node(&mut self) -> Result<&mut NodeProcess, PolicyBenchError> {
+    pub(super) fn node(&mut self) -> Result<&mut NodeProcess, BenchError> {
         self.node.as_mut().ok_or_else(not_running)
     }
 
-    pub(super) fn policy_denied(&self) -> Result<u64, PolicyBenchError> {
+    pub(super) fn policy_denied(&self) -> Result<u64, BenchError> {
         let stats = self.node.as_ref().ok_or_else(not_running)?.stats()?;
         stats["fastpath"]["drops"]["policy_denied"]
             .as_u64()
-            .ok_or_else(|| PolicyBenchError::Run(format!("no policy_denied counter in {stats}")))
+            .ok_or_else(|| BenchError::Run(format!("no policy_denied counter in {stats}")))
     }
 
     /// A container namespace plugged in with brindle-cni ADD on `network`.
     pub(super) fn add_container(
         &mut self,
         network: &str,
-    ) -> Result<(String, Ipv4Addr), PolicyBenchError> {
+    ) -> Result<(String, Ipv4Addr), BenchError> {
         let ns = format!("{}-c{}", self.lab.spec().name, self.containers.len() + 1);
         cmd::run(&["ip", "netns", "add", &ns], Duration::from_secs(10))?;
         self.containers.push(ns.clone());
@@ -157,7 +157,7 @@ impl BrindleSide {
         let address = out.json()["ips"][0]["address"].as_str().map(str::to_owned);
         match address.and_then(|a| a.split('/').next().and_then(|a| a.parse().ok())) {
             Some(ip) if out.success => Ok((ns, ip)),
-            _ => Err(PolicyBenchError::Run(format!(
+            _ => Err(BenchError::Run(format!(
                 "CNI ADD for {ns} failed: {}\n{}",
                 out.stdout, out.stderr
             ))),
@@ -172,8 +172,8 @@ impl BrindleSide {
     }
 }
 
-pub(super) fn not_running() -> PolicyBenchError {
-    PolicyBenchError::Run("brindle-node is not running".into())
+pub(super) fn not_running() -> BenchError {
+    BenchError::Run("brindle-node is not running".into())
 }
 
 impl Drop for BrindleSide {

@@ -25,17 +25,13 @@ impl KernelSide {
         rules: &[BenchRule],
         work_dir: &Path,
         backend: IptablesBackend,
-    ) -> Result<KernelSide, PolicyBenchError> {
+    ) -> Result<KernelSide, BenchError> {
         let mut spec = LabSpec::new(name, 2);
         spec.forwarding = Forwarding::Kernel;
         let lab = Lab::up(&spec)?;
         let (w1, w2) = match (lab.workload(1), lab.workload(2)) {
             (Some(a), Some(b)) => (a.clone(), b.clone()),
-            _ => {
-                return Err(PolicyBenchError::Run(
-                    "the kernel lab needs two workloads".into(),
-                ))
-            }
+            _ => return Err(BenchError::Run("the kernel lab needs two workloads".into())),
         };
         let node = lab.node_netns();
         let t = Duration::from_secs(10);
@@ -101,7 +97,7 @@ impl KernelSide {
     }
 
     /// Packets the end-of-tier drop rule has dropped.
-    pub(super) fn denied(&self) -> Result<u64, PolicyBenchError> {
+    pub(super) fn denied(&self) -> Result<u64, BenchError> {
         let out = cmd::run(
             &[
                 "ip",
@@ -123,7 +119,7 @@ impl KernelSide {
             .and_then(|l| l.split_whitespace().next())
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| {
-                PolicyBenchError::Run(format!(
+                BenchError::Run(format!(
                     "no end-of-tier counter in {}:\n{text}",
                     self.tw_chain
                 ))

@@ -20,8 +20,8 @@ pub(super) fn probe(ends: &Ends, port: u16, frame_size: usize) -> Flood {
 pub(super) fn prove(
     ends: &Ends,
     opts: &PolicyOptions,
-    mut denied_counter: impl FnMut() -> Result<u64, PolicyBenchError>,
-) -> Result<EnforcementProof, PolicyBenchError> {
+    mut denied_counter: impl FnMut() -> Result<u64, BenchError>,
+) -> Result<EnforcementProof, BenchError> {
     let settle = || std::thread::sleep(Duration::from_millis(300));
     let mut proof = EnforcementProof::default();
     let before = rx_packets(&ends.sink_ns)?;
@@ -51,8 +51,8 @@ pub(super) fn prove_within(
     ends: &Ends,
     opts: &PolicyOptions,
     within: Duration,
-    mut denied_counter: impl FnMut() -> Result<u64, PolicyBenchError>,
-) -> Result<EnforcementProof, PolicyBenchError> {
+    mut denied_counter: impl FnMut() -> Result<u64, BenchError>,
+) -> Result<EnforcementProof, BenchError> {
     let deadline = Instant::now() + within;
     loop {
         let proof = prove(ends, opts, &mut denied_counter)?;
@@ -60,7 +60,7 @@ pub(super) fn prove_within(
             return Ok(proof);
         }
         if Instant::now() >= deadline || cmd::interrupted() {
-            return Err(PolicyBenchError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "the policy is not in force: {proof:?}"
             )));
         }
@@ -72,11 +72,7 @@ pub(super) fn prove_within(
 /// from the sink. Linux conntrack calls a UDP flow ESTABLISHED only once it has seen a reply;
 /// until then every packet of a one-way flow is NEW and walks the rules (brindle's flow table
 /// lets a one-way flow's later packets through either way; the replies cost it nothing more).
-pub(super) fn open_flows(
-    ends: &Ends,
-    opts: &PolicyOptions,
-    flows: u64,
-) -> Result<(), PolicyBenchError> {
+pub(super) fn open_flows(ends: &Ends, opts: &PolicyOptions, flows: u64) -> Result<(), BenchError> {
     let flood = Flood {
         src: ends.source_ip,
         dst: ends.sink_ip,
@@ -106,7 +102,7 @@ pub(super) fn measure(
     ends: &Ends,
     opts: &PolicyOptions,
     flows: u64,
-) -> Result<Measured, PolicyBenchError> {
+) -> Result<Measured, BenchError> {
     let before = rx_packets(&ends.sink_ns)?;
     let cpu_before = CpuTimes::read().map_err(io_err("reading /proc/stat"))?;
     let sent = flood_from(

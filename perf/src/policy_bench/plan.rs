@@ -49,12 +49,12 @@ impl IptablesBackend {
 }
 
 impl std::str::FromStr for IptablesBackend {
-    type Err = PolicyBenchError;
+    type Err = BenchError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "legacy" => Ok(IptablesBackend::Legacy),
             "nft" => Ok(IptablesBackend::Nft),
-            _ => Err(PolicyBenchError::Invalid {
+            _ => Err(BenchError::Invalid {
                 field: "iptables",
                 value: s.into(),
                 reason: "expected legacy or nft".into(),

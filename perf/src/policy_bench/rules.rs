@@ -57,9 +57,9 @@ impl BenchRule {
 }
 
 /// The destination ports the benchmark uses: the allowed range, then one denied port.
-pub fn reserved_ports(base_port: u16) -> Result<(u16, u16), PolicyBenchError> {
+pub fn reserved_ports(base_port: u16) -> Result<(u16, u16), BenchError> {
     if base_port < 1024 || u32::from(base_port) + u32::from(PORT_SPAN) > 65535 {
-        return Err(PolicyBenchError::Invalid {
+        return Err(BenchError::Invalid {
             field: "port",
             value: base_port.to_string(),
             reason: format!("must be between 1024 and {}", 65535 - PORT_SPAN),
@@ -76,9 +76,9 @@ pub fn denied_port(base_port: u16) -> u16 {
 /// `count` rules: `count - 1` that admit none of the benchmark's packets (TCP and UDP, single
 /// ports and ranges, from /24s of 10.0.0.0/8, from a selector nobody matches, or from anyone),
 /// then the allowing one: UDP from [`SOURCE_NETWORK`] to `base_port..base_port+1024`.
-pub fn bench_rules(count: usize, base_port: u16) -> Result<Vec<BenchRule>, PolicyBenchError> {
+pub fn bench_rules(count: usize, base_port: u16) -> Result<Vec<BenchRule>, BenchError> {
     if !(1..=10_000).contains(&count) {
-        return Err(PolicyBenchError::Invalid {
+        return Err(BenchError::Invalid {
             field: "rules",
             value: count.to_string(),
             reason: "must be between 1 and 10000".into(),

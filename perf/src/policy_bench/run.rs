@@ -3,9 +3,9 @@
 use super::*;
 
 /// Validates the options that do not need the machine.
-pub fn validate(opts: &PolicyOptions) -> Result<(), PolicyBenchError> {
+pub fn validate(opts: &PolicyOptions) -> Result<(), BenchError> {
     let invalid = |field, value: String, reason: &str| {
-        Err(PolicyBenchError::Invalid {
+        Err(BenchError::Invalid {
             field,
             value,
             reason: reason.into(),
@@ -39,13 +39,13 @@ pub fn validate(opts: &PolicyOptions) -> Result<(), PolicyBenchError> {
             "expected poll or interrupt",
         );
     }
-    lab::udp::payload_len(opts.frame_size).map_err(|e| PolicyBenchError::Run(e.to_string()))?;
+    lab::udp::payload_len(opts.frame_size).map_err(|e| BenchError::Run(e.to_string()))?;
     bench_rules(opts.rules, opts.port).map(|_| ())
 }
 
 /// Brings both sides up, proves the policy in force on each, then runs the interleaved rounds:
 /// per round and traffic kind, the kernel (brindle-node stopped) then brindle.
-pub fn run(opts: &PolicyOptions) -> Result<PolicyReport, PolicyBenchError> {
+pub fn run(opts: &PolicyOptions) -> Result<PolicyReport, BenchError> {
     validate(opts)?;
     let rules = bench_rules(opts.rules, opts.port)?;
     std::fs::create_dir_all(&opts.work_dir)
@@ -57,7 +57,7 @@ pub fn run(opts: &PolicyOptions) -> Result<PolicyReport, PolicyBenchError> {
     let brindle_ends = brindle
         .ends
         .clone()
-        .ok_or_else(|| PolicyBenchError::Run("no brindle workloads".into()))?;
+        .ok_or_else(|| BenchError::Run("no brindle workloads".into()))?;
 
     brindle.pause(true);
     let kernel_proof = prove_within(&kernel.ends, opts, Duration::from_secs(5), || {
@@ -75,7 +75,7 @@ pub fn run(opts: &PolicyOptions) -> Result<PolicyReport, PolicyBenchError> {
     for round in 1..=opts.rounds {
         for (i, (kind, flows)) in kinds.iter().enumerate() {
             if cmd::interrupted() {
-                return Err(PolicyBenchError::Run("interrupted by a signal".into()));
+                return Err(BenchError::Run("interrupted by a signal".into()));
             }
             let established = *flows == FEW_FLOWS;
             brindle.pause(true);

@@ -33,10 +33,10 @@ pub(super) struct IdleWorkloads {
 }
 
 impl IdleWorkloads {
-    pub(super) fn up(lab: &Lab, count: usize) -> Result<IdleWorkloads, E2eError> {
+    pub(super) fn up(lab: &Lab, count: usize) -> Result<IdleWorkloads, BenchError> {
         let netns = format!("{}-idle", lab.spec().name);
         if lab::netns_exists(&netns) {
-            return Err(E2eError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "network namespace {netns} already exists"
             )));
         }
@@ -73,7 +73,7 @@ pub(super) fn lab_file(lab: &Lab, what: &str) -> PathBuf {
 }
 
 /// `ip -n ns -batch file` with `commands` written to `file` (removed afterwards).
-pub(super) fn run_batch(ns: &str, commands: &str, file: &Path) -> Result<(), E2eError> {
+pub(super) fn run_batch(ns: &str, commands: &str, file: &Path) -> Result<(), BenchError> {
     std::fs::write(file, commands).map_err(io_err(format!("writing {}", file.display())))?;
     let path = file.to_string_lossy().to_string();
     let result = cmd::run(&["ip", "-n", ns, "-batch", &path], CONFIG_TIMEOUT);

@@ -10,7 +10,7 @@ pub(super) fn measure(
     idle: usize,
     mode: &str,
     opts: &ScaleOptions,
-) -> Result<ScaleRun, E2eError> {
+) -> Result<ScaleRun, BenchError> {
     let config_path = opts.work_dir.join("node.toml");
     let socket = opts.work_dir.join("node.sock");
     let log_path = opts.work_dir.join(format!("node-{mode}-{idle}.log"));
@@ -32,7 +32,7 @@ pub(super) fn measure(
         }
         node.check_running("before forwarding")?;
         if started.elapsed() > NODE_READY_TIMEOUT || cmd::interrupted() {
-            return Err(E2eError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "brindle-node attached {n} of {expected} interfaces within {NODE_READY_TIMEOUT:?}; log: {}",
                 log_path.display()
             )));
@@ -41,7 +41,7 @@ pub(super) fn measure(
     };
     let (w1, w2) = match (lab.workload(1), lab.workload(2)) {
         (Some(a), Some(b)) => (a.clone(), b.clone()),
-        _ => return Err(E2eError::Run("the lab needs two workloads".into())),
+        _ => return Err(BenchError::Run("the lab needs two workloads".into())),
     };
     let ready = opts
         .work_dir
@@ -73,7 +73,7 @@ pub(super) fn measure(
 }
 
 /// Interfaces in `netns` with an XDP program attached (`ip -o link` shows `prog/xdp`).
-pub(crate) fn attached_interfaces(netns: &str) -> Result<usize, E2eError> {
+pub(crate) fn attached_interfaces(netns: &str) -> Result<usize, BenchError> {
     let out = cmd::run(&["ip", "-o", "-n", netns, "link", "show"], CONFIG_TIMEOUT)?;
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -81,9 +81,9 @@ pub(crate) fn attached_interfaces(netns: &str) -> Result<usize, E2eError> {
         .count())
 }
 
-pub(super) fn reachable(lab: &Lab) -> Result<bool, E2eError> {
+pub(super) fn reachable(lab: &Lab) -> Result<bool, BenchError> {
     let (Some(w1), Some(w2)) = (lab.workload(1), lab.workload(2)) else {
-        return Err(E2eError::Run("the lab needs two workloads".into()));
+        return Err(BenchError::Run("the lab needs two workloads".into()));
     };
     Ok(lab::ping::answers(&w1.netns, w2.ip)?)
 }

@@ -66,27 +66,27 @@ pub struct QueuesReport {
 }
 
 /// Runs every queue count `rounds` times (interleaved) in one lab; takes everything down.
-pub fn run_queues(opts: &QueuesOptions) -> Result<QueuesReport, E2eError> {
+pub fn run_queues(opts: &QueuesOptions) -> Result<QueuesReport, BenchError> {
     if opts.queues.is_empty() || opts.queues.iter().any(|q| !(1..=MAX_QUEUES).contains(q)) {
-        return Err(E2eError::Run(format!(
+        return Err(BenchError::Run(format!(
             "invalid queues {:?}: each between 1 and {MAX_QUEUES}",
             opts.queues
         )));
     }
     if opts.rounds == 0 || opts.rounds > 20 {
-        return Err(E2eError::Run(format!(
+        return Err(BenchError::Run(format!(
             "invalid rounds {}: between 1 and 20",
             opts.rounds
         )));
     }
     if opts.mode != "poll" && opts.mode != "interrupt" {
-        return Err(E2eError::Run(format!(
+        return Err(BenchError::Run(format!(
             "invalid mode {:?}: expected poll or interrupt",
             opts.mode
         )));
     }
     if !opts.brindle_node.is_file() {
-        return Err(E2eError::Run(format!(
+        return Err(BenchError::Run(format!(
             "brindle-node {} is not a file",
             opts.brindle_node.display()
         )));
@@ -144,10 +144,10 @@ pub(super) struct Outside {
 }
 
 impl Outside {
-    pub(super) fn up(lab: &Lab) -> Result<Outside, E2eError> {
+    pub(super) fn up(lab: &Lab) -> Result<Outside, BenchError> {
         let netns = format!("{}-out", lab.spec().name);
         if lab::netns_exists(&netns) {
-            return Err(E2eError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "network namespace {netns} already exists"
             )));
         }
@@ -162,7 +162,7 @@ impl Outside {
 
     /// (Re)makes the uplink `eth0` with `queues` queues on each side, addresses, the route
     /// to the pool through the node, and XPS: CPU `i` sends on queue `i % queues`.
-    pub(super) fn uplink(&self, lab: &Lab, queues: u32) -> Result<(), E2eError> {
+    pub(super) fn uplink(&self, lab: &Lab, queues: u32) -> Result<(), BenchError> {
         let node = lab.node_netns();
         let _ = cmd::run(&["ip", "-n", &node, "link", "del", "eth0"], CONFIG_TIMEOUT);
         let q = queues.to_string();
@@ -275,7 +275,7 @@ pub(super) fn measure_queues(
     queues: u32,
     cpus: &[usize],
     opts: &QueuesOptions,
-) -> Result<QueuesRun, E2eError> {
+) -> Result<QueuesRun, BenchError> {
     let config_path = opts.work_dir.join("node.toml");
     let socket = opts.work_dir.join("node.sock");
     let log_path = opts
@@ -295,7 +295,7 @@ pub(super) fn measure_queues(
     let w1 = lab
         .workload(1)
         .cloned()
-        .ok_or_else(|| E2eError::Run("the lab needs a workload".into()))?;
+        .ok_or_else(|| BenchError::Run("the lab needs a workload".into()))?;
     let started = Instant::now();
     loop {
         if lab::ping::answers(&outside.netns, w1.ip)? {
@@ -303,7 +303,7 @@ pub(super) fn measure_queues(
         }
         node.check_running("before forwarding")?;
         if started.elapsed() > NODE_READY_TIMEOUT || cmd::interrupted() {
-            return Err(E2eError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "the outside did not reach the workload; log: {}",
                 log_path.display()
             )));
@@ -342,7 +342,7 @@ pub(super) fn udp_from_outside(
     ready: &Path,
     cpus: &[usize],
     opts: &QueuesOptions,
-) -> Result<(u64, f64, u64), E2eError> {
+) -> Result<(u64, f64, u64), BenchError> {
     let exe = opts.perf_exe.to_string_lossy().to_string();
     let port = opts.port.to_string();
     let sink = e2e::start_udp_sink(&exe, to_ns, opts.port, opts.duration, ready)?;
@@ -372,15 +372,15 @@ pub(super) fn udp_from_outside(
     for g in generators {
         let out = g
             .wait_output(opts.duration + Duration::from_secs(10))
-            .ok_or_else(|| E2eError::Run("udp-send did not finish".into()))?;
+            .ok_or_else(|| BenchError::Run("udp-send did not finish".into()))?;
         if !out.status.success() {
-            return Err(E2eError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "udp-send failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
         let report: lab::udp::SendReport = serde_json::from_slice(&out.stdout)
-            .map_err(|e| E2eError::Run(format!("udp-send printed no report: {e}")))?;
+            .map_err(|e| BenchError::Run(format!("udp-send printed no report: {e}")))?;
         sent += report.sent;
         secs = secs.max(report.secs);
     }

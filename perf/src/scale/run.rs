@@ -3,28 +3,28 @@
 use super::*;
 
 /// Builds the lab and the idle veths, runs every mode, takes everything down.
-pub fn run(opts: &ScaleOptions) -> Result<ScaleReport, E2eError> {
+pub fn run(opts: &ScaleOptions) -> Result<ScaleReport, BenchError> {
     if opts.idle == 0 || opts.idle > MAX_IDLE {
-        return Err(E2eError::Run(format!(
+        return Err(BenchError::Run(format!(
             "invalid idle {}: between 1 and {MAX_IDLE}",
             opts.idle
         )));
     }
     if opts.rounds == 0 || opts.rounds > 20 {
-        return Err(E2eError::Run(format!(
+        return Err(BenchError::Run(format!(
             "invalid rounds {}: between 1 and 20",
             opts.rounds
         )));
     }
     for mode in &opts.modes {
         if mode != "poll" && mode != "interrupt" {
-            return Err(E2eError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "invalid mode {mode:?}: expected poll or interrupt"
             )));
         }
     }
     if !opts.brindle_node.is_file() {
-        return Err(E2eError::Run(format!(
+        return Err(BenchError::Run(format!(
             "brindle-node {} is not a file",
             opts.brindle_node.display()
         )));

@@ -10,7 +10,7 @@ pub(super) fn bring_up_agent(
     kind: LabKind,
     name: String,
     dir: &Path,
-) -> Result<RunningLab, ScenarioError> {
+) -> Result<RunningLab, BenchError> {
     let store = dir.join("store.redb");
     // A store left by an earlier run in this directory would bring its pools and endpoints.
     let _ = std::fs::remove_file(&store);
@@ -88,7 +88,7 @@ pub(super) fn plug_pod(
     node_ns: &str,
     node_name: &str,
     kind: LabKind,
-) -> Result<Endpoint, ScenarioError> {
+) -> Result<Endpoint, BenchError> {
     let ns = format!("{lab_name}-c{}", containers.0.len() + 1);
     cmd::run(&["ip", "netns", "add", &ns], cmd::CONFIG_TIMEOUT)?;
     containers.0.push(ns.clone());
@@ -109,7 +109,7 @@ pub(super) fn plug_pod(
         )
         .map_err(io_err(format!("running brindle-cni ADD for {ns}")))?;
     if !out.success {
-        return Err(ScenarioError::Run(format!(
+        return Err(BenchError::Run(format!(
             "brindle-cni ADD of {ns} on {node_name} failed: {}{}",
             out.stdout.trim(),
             out.stderr.trim()
@@ -122,7 +122,7 @@ pub(super) fn plug_pod(
 }
 
 /// The workload's address in a CNI ADD result (`ips[0].address`, `a.b.c.d/32`).
-pub fn cni_result_address(result: &str) -> Result<Ipv4Addr, ScenarioError> {
+pub fn cni_result_address(result: &str) -> Result<Ipv4Addr, BenchError> {
     let doc: serde_json::Value = serde_json::from_str(result)
         .map_err(|e| parse_err("brindle-cni", format!("result is not JSON: {e}")))?;
     let address = doc

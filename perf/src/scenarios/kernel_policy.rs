@@ -138,7 +138,7 @@ impl KernelPolicyRules {
     pub(super) fn install(
         nodes: Vec<PolicedNode>,
         dir: &Path,
-    ) -> Result<KernelPolicyRules, ScenarioError> {
+    ) -> Result<KernelPolicyRules, BenchError> {
         let rules = KernelPolicyRules { nodes };
         let members: Vec<String> = rules
             .nodes
@@ -183,8 +183,8 @@ impl KernelPolicyRules {
 
     /// Proves the rules carry `from -> to` before anything is measured: a ping between the
     /// two workloads is answered and counted by the member rule of `to`'s node.
-    pub(super) fn prove(&self, from: &Endpoint, to: &Endpoint) -> Result<(), ScenarioError> {
-        let not_live = |what: String| ScenarioError::Run(format!("kernel policy not live: {what}"));
+    pub(super) fn prove(&self, from: &Endpoint, to: &Endpoint) -> Result<(), BenchError> {
+        let not_live = |what: String| BenchError::Run(format!("kernel policy not live: {what}"));
         let node = self
             .nodes
             .iter()
@@ -233,7 +233,7 @@ impl Drop for KernelPolicyRules {
 }
 
 /// Packets counted by the rule of `chain` in `ns` whose comment is `comment`.
-pub(super) fn rule_packets(ns: &str, chain: &str, comment: &str) -> Result<u64, ScenarioError> {
+pub(super) fn rule_packets(ns: &str, chain: &str, comment: &str) -> Result<u64, BenchError> {
     let out = cmd::run(
         &[
             "ip",
@@ -251,7 +251,7 @@ pub(super) fn rule_packets(ns: &str, chain: &str, comment: &str) -> Result<u64, 
     )?;
     let text = String::from_utf8_lossy(&out.stdout);
     packets_of_rule(&text, comment).ok_or_else(|| {
-        ScenarioError::Run(format!(
+        BenchError::Run(format!(
             "no rule commented {comment} in {chain} of {ns}:\n{text}"
         ))
     })

@@ -10,7 +10,7 @@ pub(super) fn bring_up_lab(
     name: String,
     dir: &Path,
     ipip_method: &mut Option<crossnode::KernelIpip>,
-) -> Result<RunningLab, ScenarioError> {
+) -> Result<RunningLab, BenchError> {
     let mut running = match kind {
         LabKind::OneNode => {
             let spec = LabSpec {
@@ -71,9 +71,7 @@ pub(super) fn bring_up_lab(
                         let socket = dir.join(format!("node{k}.sock"));
                         let base = lab
                             .node_config_toml(k, &opts.node_mode, &socket)
-                            .ok_or_else(|| {
-                                ScenarioError::Run(format!("the lab has no node {k}"))
-                            })?;
+                            .ok_or_else(|| BenchError::Run(format!("the lab has no node {k}")))?;
                         let config = format!(
                             "{base}{}{}",
                             crossnode::brindle_route_toml(&spec, other, encap),
@@ -119,7 +117,7 @@ pub(super) fn policed_nodes(built: &Built) -> Vec<PolicedNode> {
 
 /// Calico gives the workload veth the pool's MTU: 1480 for IPIP, so that a full-size packet
 /// still fits the 1500-byte uplink once wrapped.
-pub(super) fn set_ipip_workload_mtu(spec: &MultiLabSpec) -> Result<(), ScenarioError> {
+pub(super) fn set_ipip_workload_mtu(spec: &MultiLabSpec) -> Result<(), BenchError> {
     let mtu = IPIP_WORKLOAD_MTU.to_string();
     for k in 1..=spec.nodes {
         let node = spec.node_spec(k);
@@ -179,7 +177,7 @@ pub(super) fn start_node(
     config: &str,
     dir: &Path,
     k: usize,
-) -> Result<NodeProcess, ScenarioError> {
+) -> Result<NodeProcess, BenchError> {
     let config_path = dir.join(format!("node{k}.toml"));
     std::fs::write(&config_path, config)
         .map_err(io_err(format!("writing {}", config_path.display())))?;
@@ -196,7 +194,7 @@ pub(super) fn node_launch(opts: &ScenarioOptions, ns: &str, dir: &Path, k: usize
         .control_socket(dir.join(format!("node{k}.sock")))
 }
 
-pub(super) fn run_all(commands: &[Vec<String>]) -> Result<(), ScenarioError> {
+pub(super) fn run_all(commands: &[Vec<String>]) -> Result<(), BenchError> {
     for command in commands {
         let args: Vec<&str> = command.iter().map(String::as_str).collect();
         cmd::run(&args, cmd::CONFIG_TIMEOUT)?;

@@ -189,12 +189,12 @@ impl ScenarioOptions {
     }
 
     /// Bounds on every count and time, so that a typo cannot start a run of days.
-    pub fn validate(&self) -> Result<(), ScenarioError> {
+    pub fn validate(&self) -> Result<(), BenchError> {
         let check = |field: &'static str, value: u64, max: u64| {
             if value == 0 || value > max {
-                Err(ScenarioError::Invalid {
+                Err(BenchError::Invalid {
                     field,
-                    value: value.to_string(),
+                    value: quoted(value.to_string()),
                     reason: format!("between 1 and {max}"),
                 })
             } else {
@@ -208,23 +208,23 @@ impl ScenarioOptions {
         check("http_concurrency", self.http_concurrency.into(), 1000)?;
         check("http_secs", self.http_secs.into(), 600)?;
         if self.http_concurrency > self.http_requests {
-            return Err(ScenarioError::Invalid {
+            return Err(BenchError::Invalid {
                 field: "http_concurrency",
-                value: self.http_concurrency.to_string(),
+                value: quoted(self.http_concurrency.to_string()),
                 reason: "more than http_requests".into(),
             });
         }
         if self.node_mode != "interrupt" && self.node_mode != "poll" {
-            return Err(ScenarioError::Invalid {
+            return Err(BenchError::Invalid {
                 field: "node_mode",
-                value: self.node_mode.clone(),
+                value: quoted(self.node_mode.clone()),
                 reason: "expected interrupt or poll".into(),
             });
         }
         if self.labs.is_empty() {
-            return Err(ScenarioError::Invalid {
+            return Err(BenchError::Invalid {
                 field: "labs",
-                value: String::new(),
+                value: quoted(String::new()),
                 reason: "at least one lab".into(),
             });
         }

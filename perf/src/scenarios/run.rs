@@ -5,10 +5,10 @@ use super::*;
 /// Runs every scenario of every lab, kernel then brindle per lab. A scenario that fails on
 /// one side is reported with the error and the run goes on; only invalid options and an
 /// interruption are an `Err`.
-pub fn run(opts: &ScenarioOptions) -> Result<ScenariosReport, ScenarioError> {
+pub fn run(opts: &ScenarioOptions) -> Result<ScenariosReport, BenchError> {
     opts.validate()?;
     if !opts.brindle_node().is_file() {
-        return Err(ScenarioError::Run(format!(
+        return Err(BenchError::Run(format!(
             "brindle-node {} is not a file",
             opts.brindle_node().display()
         )));
@@ -62,7 +62,7 @@ pub fn run(opts: &ScenarioOptions) -> Result<ScenariosReport, ScenarioError> {
             };
             for &i in &indices {
                 if cmd::interrupted() {
-                    return Err(ScenarioError::Run("interrupted by a signal".into()));
+                    return Err(BenchError::Run("interrupted by a signal".into()));
                 }
                 let scenario = scenarios[i];
                 progress.step(&format!("{} {side}", scenario.label()));

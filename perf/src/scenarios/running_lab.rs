@@ -42,9 +42,9 @@ pub(super) struct RunningLab {
 
 impl RunningLab {
     /// The two ends of `path` in this lab.
-    pub(super) fn ends(&self, path: PathKind) -> Result<(Endpoint, Endpoint), ScenarioError> {
+    pub(super) fn ends(&self, path: PathKind) -> Result<(Endpoint, Endpoint), BenchError> {
         let missing =
-            || ScenarioError::Run(format!("{} has no {} path", self.kind.name(), path.name()));
+            || BenchError::Run(format!("{} has no {} path", self.kind.name(), path.name()));
         // Workload `i` of node `k` (both from 1): plugged by brindle-cni, or the lab's own.
         let workload = |k: usize, i: usize| -> Option<Endpoint> {
             if !self.pods.is_empty() {
@@ -98,7 +98,7 @@ impl RunningLab {
     }
 
     /// Whether every brindle node is still running.
-    pub(super) fn nodes_alive(&mut self) -> Result<(), ScenarioError> {
+    pub(super) fn nodes_alive(&mut self) -> Result<(), BenchError> {
         for node in self.nodes.iter_mut() {
             node.check_running("while the lab runs")?;
         }
@@ -141,7 +141,7 @@ pub(super) fn bring_up(
     forwarding: Forwarding,
     dir: &Path,
     ipip_method: &mut Option<crossnode::KernelIpip>,
-) -> Result<RunningLab, ScenarioError> {
+) -> Result<RunningLab, BenchError> {
     std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
     let name = lab_name(kind, forwarding, &lab::run::run_tag(2));
     let agent = forwarding == Forwarding::Brindle && opts.wiring == Wiring::BrindleCni;
@@ -166,7 +166,7 @@ pub(super) fn bring_up(
         }
         running.nodes_alive()?;
         if Instant::now() >= deadline || cmd::interrupted() {
-            return Err(ScenarioError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "{} -> {} not reachable within {timeout:?}; node 1 log: {}",
                 from.netns,
                 to.ip,
