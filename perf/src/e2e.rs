@@ -35,9 +35,10 @@ use serde::Serialize;
 use crate::e2e_xdp::{Generator, XdpUdp};
 use crate::error::{io_err, BenchError};
 use crate::rounds::ratio;
+use crate::runner;
 use crate::stats::{self, CpuTimes, Latencies};
 use lab::cmd::{self, ChildGuard};
-use lab::node::NodeLaunch;
+use lab::node::{NodeLaunch, NodeProcess};
 use lab::udp::{SendReport, SinkReport};
 use lab::{Forwarding, Lab, LabSpec};
 

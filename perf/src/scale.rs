@@ -42,8 +42,9 @@ use serde::Serialize;
 use crate::e2e::{self, UdpParams, NODE_CPU};
 use crate::error::{io_err, BenchError};
 use crate::rounds::{mean, ratio};
+use crate::runner;
 use lab::cmd::{self, ChildGuard};
-use lab::node::NodeLaunch;
+use lab::node::{NodeLaunch, NodeProcess};
 use lab::{Lab, LabSpec};
 
 /// Most idle workloads a run attaches (each costs the node a socket and an 8 MiB UMEM).

@@ -41,11 +41,20 @@ pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, B
     let sides = if opts.brindle_node.is_some() { 2 } else { 1 };
     let mut progress = crate::progress::Progress::new("e2e", sides);
     progress.step("kernel side");
-    let (kernel, kernel_extras) = run_kernel_side(opts, sizes, &format!("ek{tag}"))?;
+    let (kernel, kernel_extras) = runner::run_once(&mut KernelSide {
+        opts,
+        sizes,
+        lab_name: format!("ek{tag}"),
+    })?;
     let (brindle, brindle_extras) = match &opts.brindle_node {
         Some(node) => {
             progress.step("brindle side");
-            let (side, extras) = run_brindle_side(opts, sizes, node, &format!("eb{tag}"))?;
+            let (side, extras) = runner::run_once(&mut BrindleSide {
+                opts,
+                sizes,
+                brindle_node: node,
+                lab_name: format!("eb{tag}"),
+            })?;
             (Some(side), extras)
         }
         None => (None, SideExtras::default()),

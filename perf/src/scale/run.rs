@@ -65,3 +65,25 @@ pub fn run(opts: &ScaleOptions) -> Result<ScaleReport, BenchError> {
         modes,
     })
 }
+
+/// One round of brindle-node with `idle` idle workloads attached.
+fn measure(
+    lab: &Lab,
+    workloads: &IdleWorkloads,
+    idle: usize,
+    mode: &str,
+    opts: &ScaleOptions,
+) -> Result<ScaleRun, BenchError> {
+    let run = runner::run_once(&mut NodeWithIdle {
+        lab,
+        _workloads: workloads,
+        idle,
+        mode,
+        opts,
+    })?;
+    eprintln!(
+        "scale: {mode} idle={idle}: {:.0} pps delivered ({} interfaces attached)",
+        run.pps_delivered, run.attached_interfaces
+    );
+    Ok(run)
+}
