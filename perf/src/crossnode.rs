@@ -31,7 +31,6 @@
 
 mod brindle_side;
 mod combine;
-mod kernel_side;
 mod path_check;
 mod plan;
 mod report;
@@ -42,7 +41,6 @@ mod traffic;
 
 pub use brindle_side::*;
 pub use combine::*;
-pub use kernel_side::*;
 pub use path_check::*;
 pub use plan::*;
 pub use report::*;
@@ -59,7 +57,14 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+pub use crate::baseline::{
+    kernel_forwarding_commands, kernel_ipip_bpf_commands, kernel_ipip_bpf_compile_command,
+    kernel_ipip_device_commands, setup_kernel_ipip, KernelIpip, IPIP_OVERHEAD, TUNNEL_IF,
+    TUNNEL_MTU,
+};
 use crate::e2e::{self, Ratios, SideResult};
+
+use crate::baseline::run_all;
 use crate::error::{io_err, BenchError};
 use crate::runner;
 use crate::stats::{self, Latencies};
@@ -67,28 +72,20 @@ use lab::cmd::{self, ChildGuard, CmdError, CONFIG_TIMEOUT};
 use lab::node::{NodeLaunch, NodeProcess};
 use lab::run::{pid_tag, LoadAverage};
 use lab::udp::{SendReport, SinkReport};
-use lab::{MultiLab, MultiLabSpec, UPLINK_IF, WORKLOAD_GATEWAY};
+use lab::{MultiLab, MultiLabSpec, UPLINK_IF};
 
 /// The core the generator and ping are pinned to.
 pub const GENERATOR_CPU: usize = 0;
 /// Default worker cores of node 1 and node 2: unpinned (the scheduler places the workers).
 pub const DEFAULT_NODE_CPUS: NodeCpus = [None, None];
-/// IP in IP costs one IPv4 header.
-pub const IPIP_OVERHEAD: usize = 20;
-/// The tunnel MTU of a 1500-byte uplink, as Calico sets it on `tunl0`.
-pub const TUNNEL_MTU: usize = 1500 - IPIP_OVERHEAD;
 /// Pings of the capture that proves the path.
 pub const PATH_PINGS: usize = 5;
-/// Name of the kernel's IPIP device, as Calico's kernel dataplane uses it.
-pub const TUNNEL_IF: &str = "tunl0";
 /// How long a brindle node gets from start to forwarding.
 const NODE_READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// Grace between SIGTERM and SIGKILL for brindle-node.
 const NODE_STOP_GRACE: Duration = Duration::from_secs(5);
 /// Ethernet FCS: part of the frame size the generator is told, not of what veth counts.
 const FCS_LEN: usize = 4;
-/// The BPF program of [`KernelIpip::LwtBpf`], compiled per node at run time.
-const KERNEL_IPIP_BPF_SOURCE: &str = include_str!("crossnode/kernel_ipip.bpf.c");
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@
 //! - [`e2e`]: the benchmark that runs both topologies one after the other ([`e2e_xdp`]: with
 //!   the AF_XDP generator).
 
+pub mod baseline;
 pub mod bgp_learn;
 pub mod controlplane;
 pub mod crossnode;

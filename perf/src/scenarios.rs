@@ -66,6 +66,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::baseline;
 use crate::crossnode::{self, Encap};
 use crate::e2e;
 use crate::error::{io_err, quoted, BenchError};
@@ -89,7 +90,7 @@ pub const HTTP_FILE_BYTES: usize = 612;
 /// iperf3's UDP datagram: fits the 1480-byte MTU of the IPIP lab with its headers.
 pub const UDP_DATAGRAM_BYTES: usize = 1400;
 /// Workload MTU in the IPIP lab, as Calico sets it for an IPIP pool (1500 - 20).
-pub const IPIP_WORKLOAD_MTU: usize = crossnode::TUNNEL_MTU;
+pub const IPIP_WORKLOAD_MTU: usize = baseline::TUNNEL_MTU;
 /// How long a node gets from start to forwarding.
 const NODE_READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long an agent-mode lab gets from its nodes' start to the first pod-to-pod reply: the

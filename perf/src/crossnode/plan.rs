@@ -59,17 +59,6 @@ impl Side {
     }
 }
 
-/// How the kernel sides encapsulate IP in IP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum KernelIpip {
-    /// The `ipip` driver's `tunl0`, with `onlink` routes through it (Calico's kernel IPIP).
-    Device,
-    /// Routes with `encap bpf xmit` pushing the outer header, a `tc` ingress program pulling
-    /// it: for kernels without the `ipip` driver.
-    LwtBpf,
-}
-
 /// Worker core of node 1 and of node 2 (`None`: not pinned).
 pub type NodeCpus = [Option<usize>; 2];
 

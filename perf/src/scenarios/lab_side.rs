@@ -9,7 +9,7 @@ pub(super) fn bring_up_lab(
     forwarding: Forwarding,
     name: String,
     dir: &Path,
-    ipip_method: &mut Option<crossnode::KernelIpip>,
+    ipip_method: &mut Option<baseline::KernelIpip>,
 ) -> Result<RunningLab, BenchError> {
     let mut running = match kind {
         LabKind::OneNode => {
@@ -58,12 +58,12 @@ pub(super) fn bring_up_lab(
             match forwarding {
                 Forwarding::Kernel => {
                     for (k, other) in [(1, 2), (2, 1)] {
-                        run_all(&crossnode::kernel_forwarding_commands(
+                        run_all(&baseline::kernel_forwarding_commands(
                             &spec, k, other, encap,
                         ))?;
                     }
                     if encap == Encap::Ipip {
-                        *ipip_method = Some(crossnode::setup_kernel_ipip(&spec, dir, &opts.clang)?);
+                        *ipip_method = Some(baseline::setup_kernel_ipip(&spec, dir, &opts.clang)?);
                     }
                 }
                 Forwarding::Brindle => {

@@ -44,7 +44,7 @@ pub struct ScenariosReport {
     pub http_concurrency: u32,
     pub http_secs: u32,
     pub http_file_bytes: usize,
-    pub kernel_ipip_method: Option<crossnode::KernelIpip>,
+    pub kernel_ipip_method: Option<baseline::KernelIpip>,
     /// How each lab's brindle side was wired.
     pub labs: Vec<LabRun>,
     pub load_average_before: Option<String>,

@@ -140,7 +140,7 @@ pub(super) fn bring_up(
     kind: LabKind,
     forwarding: Forwarding,
     dir: &Path,
-    ipip_method: &mut Option<crossnode::KernelIpip>,
+    ipip_method: &mut Option<baseline::KernelIpip>,
 ) -> Result<RunningLab, BenchError> {
     std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
     let name = lab_name(kind, forwarding, &lab::run::run_tag(2));

@@ -1,58 +1,37 @@
-//! Kernel forwarding, as Felix programs it: routes, proxy ARP, and IPIP (a tunnel device or an LWT BPF program).
+//! IP in IP between two nodes' kernels as Calico's kernel dataplane does it: the `ipip`
+//! driver's `tunl0` with `onlink` routes, or, where the kernel has no `ipip` driver, an LWT
+//! BPF program (`kernel_ipip.bpf.c`) that pushes the outer header and a `tc` ingress program
+//! that pulls it.
 
-use super::*;
+use std::net::Ipv4Addr;
+use std::path::Path;
 
-/// Node `k`'s kernel as Calico's kernel dataplane sets it up, plus (plain only) the route to
-/// node `other`'s block via node `other`, which BIRD would install. Argument vectors, run in
-/// order.
-pub fn kernel_forwarding_commands(
-    spec: &MultiLabSpec,
-    k: usize,
-    other: usize,
-    encap: Encap,
-) -> Vec<Vec<String>> {
-    let node = spec.node_spec(k);
-    let ns = node.node_netns();
-    let cali = node.host_interface(1);
-    let workload = format!("{}/32", node.workload_ip(1));
-    let sysctl = |setting: String| -> Vec<String> {
-        strings(&["ip", "netns", "exec", &ns, "sysctl", "-q", "-w", &setting])
-    };
-    let mut commands = vec![
-        sysctl("net.ipv4.ip_forward=1".into()),
-        sysctl(format!("net.ipv4.conf.{cali}.proxy_arp=1")),
-        sysctl(format!("net.ipv4.neigh.{cali}.proxy_delay=0")),
-        strings(&[
-            "ip", "-n", &ns, "route", "add", &workload, "dev", &cali, "scope", "link",
-        ]),
-        // Proxy ARP answers only for addresses routed out of another interface; the nodes
-        // have no default route, so the gateway gets one (as the one-node lab does).
-        strings(&[
-            "ip",
-            "-n",
-            &ns,
-            "route",
-            "add",
-            &WORKLOAD_GATEWAY.to_string(),
-            "dev",
-            "lo",
-        ]),
-    ];
-    if encap == Encap::Plain {
-        commands.push(strings(&[
-            "ip",
-            "-n",
-            &ns,
-            "route",
-            "add",
-            &spec.node_block(other),
-            "via",
-            &spec.node_ip(other).to_string(),
-            "dev",
-            UPLINK_IF,
-        ]));
-    }
-    commands
+use serde::Serialize;
+
+use lab::cmd::{self, CONFIG_TIMEOUT};
+use lab::{MultiLabSpec, UPLINK_IF};
+
+use super::{run_all, strings};
+use crate::error::{io_err, BenchError};
+
+/// IP in IP costs one IPv4 header.
+pub const IPIP_OVERHEAD: usize = 20;
+/// The tunnel MTU of a 1500-byte uplink, as Calico sets it on `tunl0`.
+pub const TUNNEL_MTU: usize = 1500 - IPIP_OVERHEAD;
+/// Name of the kernel's IPIP device, as Calico's kernel dataplane uses it.
+pub const TUNNEL_IF: &str = "tunl0";
+/// The BPF program of [`KernelIpip::LwtBpf`], compiled per node at run time.
+pub(super) const KERNEL_IPIP_BPF_SOURCE: &str = include_str!("kernel_ipip.bpf.c");
+
+/// How the kernel sides encapsulate IP in IP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelIpip {
+    /// The `ipip` driver's `tunl0`, with `onlink` routes through it (Calico's kernel IPIP).
+    Device,
+    /// Routes with `encap bpf xmit` pushing the outer header, a `tc` ingress program pulling
+    /// it: for kernels without the `ipip` driver.
+    LwtBpf,
 }
 
 /// Node `k`'s `tunl0` as Felix sets it for IPIP (MTU 1480, the block's first address) and
@@ -212,7 +191,7 @@ pub fn setup_kernel_ipip(
 
 /// Whether `ns` has (or can create) the `ipip` driver's fallback device `tunl0`. With the
 /// driver loaded, every namespace is born with it; otherwise creating it tells.
-pub(super) fn has_tunnel_device(ns: &str) -> bool {
+fn has_tunnel_device(ns: &str) -> bool {
     let show = ["ip", "-n", ns, "link", "show", TUNNEL_IF];
     if cmd::run(&show, CONFIG_TIMEOUT).is_ok() {
         return true;
@@ -226,23 +205,8 @@ pub(super) fn has_tunnel_device(ns: &str) -> bool {
 }
 
 /// `a.b.k.0`: the first address of node `k`'s block, which Calico gives `tunl0`.
-pub(super) fn block_first_address(spec: &MultiLabSpec, k: usize) -> Ipv4Addr {
+fn block_first_address(spec: &MultiLabSpec, k: usize) -> Ipv4Addr {
     let block = spec.node_block(k);
     let network = block.split('/').next().unwrap_or_default();
     network.parse().unwrap_or(Ipv4Addr::UNSPECIFIED)
-}
-
-pub(super) fn run_all(commands: &[Vec<String>]) -> Result<(), BenchError> {
-    for command in commands {
-        if cmd::interrupted() {
-            return Err(BenchError::Run("interrupted by a signal".into()));
-        }
-        let args: Vec<&str> = command.iter().map(String::as_str).collect();
-        cmd::run(&args, CONFIG_TIMEOUT)?;
-    }
-    Ok(())
-}
-
-pub(super) fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| (*s).to_owned()).collect()
 }
