@@ -1,15 +1,19 @@
 //! The kernel baselines the benchmarks compare brindle with, set up as Calico's kernel
 //! dataplane sets them up: kernel forwarding between nodes ([`kernel_forwarding_commands`])
-//! and IP in IP through `tunl0` or an LWT BPF program ([`setup_kernel_ipip`]). The
-//! Felix-style iptables policy of the kernel sides is written with `lab::felix`.
+//! and IP in IP through `tunl0` or an LWT BPF program ([`setup_kernel_ipip`]); the iptables
+//! their Felix-style policy is programmed into ([`IptablesBackend`]) and read back from
+//! ([`rule_listing`], [`packets_of_rule`]). The rules themselves are each benchmark's, written
+//! with `lab::felix`.
 
 mod forwarding;
 mod ipip;
+mod iptables;
 #[cfg(test)]
 mod tests;
 
 pub use forwarding::*;
 pub use ipip::*;
+pub use iptables::*;
 
 use lab::cmd::{self, CONFIG_TIMEOUT};
 

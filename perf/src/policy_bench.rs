@@ -45,6 +45,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+pub use crate::baseline::IptablesBackend;
+
+use crate::baseline;
 use crate::error::{io_err, BenchError};
 use crate::rounds::{median, ratio};
 use crate::stats::{self, CpuTimes};

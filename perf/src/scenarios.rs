@@ -66,11 +66,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::baseline;
+pub use crate::baseline::packets_of_rule;
+
+use crate::baseline::{self, IptablesBackend};
 use crate::crossnode::{self, Encap};
 use crate::e2e;
 use crate::error::{io_err, quoted, BenchError};
-use crate::policy_bench::IptablesBackend;
 use crate::progress::Progress;
 use lab::cmd::{self, ChildGuard, CmdError};
 use lab::cni::CniPlugin;

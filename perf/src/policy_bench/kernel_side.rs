@@ -98,32 +98,18 @@ impl KernelSide {
 
     /// Packets the end-of-tier drop rule has dropped.
     pub(super) fn denied(&self) -> Result<u64, BenchError> {
-        let out = cmd::run(
-            &[
-                "ip",
-                "netns",
-                "exec",
-                &self.lab.node_netns(),
-                self.backend.iptables(),
-                "-L",
-                &self.tw_chain,
-                "-v",
-                "-x",
-                "-n",
-            ],
+        let text = baseline::rule_listing(
+            self.backend,
+            &self.lab.node_netns(),
+            &self.tw_chain,
             Duration::from_secs(10),
         )?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.lines()
-            .find(|l| l.contains(END_OF_TIER))
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| {
-                BenchError::Run(format!(
-                    "no end-of-tier counter in {}:\n{text}",
-                    self.tw_chain
-                ))
-            })
+        baseline::packets_of_rule(&text, END_OF_TIER).ok_or_else(|| {
+            BenchError::Run(format!(
+                "no end-of-tier counter in {}:\n{text}",
+                self.tw_chain
+            ))
+        })
     }
 
     pub(super) fn conntrack_max(&self) -> Option<u64> {

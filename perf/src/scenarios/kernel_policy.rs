@@ -234,35 +234,10 @@ impl Drop for KernelPolicyRules {
 
 /// Packets counted by the rule of `chain` in `ns` whose comment is `comment`.
 pub(super) fn rule_packets(ns: &str, chain: &str, comment: &str) -> Result<u64, BenchError> {
-    let out = cmd::run(
-        &[
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            KERNEL_IPTABLES.iptables(),
-            "-L",
-            chain,
-            "-v",
-            "-x",
-            "-n",
-        ],
-        cmd::CONFIG_TIMEOUT,
-    )?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = baseline::rule_listing(KERNEL_IPTABLES, ns, chain, cmd::CONFIG_TIMEOUT)?;
     packets_of_rule(&text, comment).ok_or_else(|| {
         BenchError::Run(format!(
             "no rule commented {comment} in {chain} of {ns}:\n{text}"
         ))
     })
-}
-
-/// The packet count (first column of `iptables -L -v -x -n`) of the rule commented `comment`.
-pub fn packets_of_rule(listing: &str, comment: &str) -> Option<u64> {
-    let marker = format!("/* {comment} */");
-    listing
-        .lines()
-        .find(|l| l.contains(&marker))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
 }
