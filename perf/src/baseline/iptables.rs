@@ -2,13 +2,14 @@
 //! counters back: the proof that Felix-style rules written with `lab::felix` carry the
 //! traffic.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use lab::cmd;
 
-use crate::error::BenchError;
+use crate::error::{io_err, BenchError};
 
 /// Which iptables the kernel side programs (Felix's `iptablesBackend`: Legacy or NFT).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -82,4 +83,47 @@ pub fn packets_of_rule(listing: &str, comment: &str) -> Option<u64> {
         .find(|l| l.contains(&marker))
         .and_then(|l| l.split_whitespace().next())
         .and_then(|n| n.parse().ok())
+}
+
+/// Creates the ipset `name` (`hash:net`, as Felix makes them for selectors) in `ns`, holding
+/// `members`.
+pub fn create_ipset(
+    ns: &str,
+    name: &str,
+    members: &[String],
+    timeout: Duration,
+) -> Result<(), BenchError> {
+    let exec = ["ip", "netns", "exec", ns, "ipset"];
+    cmd::run(
+        &[&exec[..], &["create", name, "hash:net"]].concat(),
+        timeout,
+    )?;
+    for member in members {
+        cmd::run(&[&exec[..], &["add", name, member]].concat(), timeout)?;
+    }
+    Ok(())
+}
+
+/// Writes `rules` (an `iptables-restore` file, e.g. from `lab::felix::Iptables::render`) to
+/// `file` and loads them into `ns` alongside what is there (`--noflush`).
+pub fn restore_rules(
+    backend: IptablesBackend,
+    ns: &str,
+    rules: &str,
+    file: &Path,
+    timeout: Duration,
+) -> Result<(), BenchError> {
+    std::fs::write(file, rules).map_err(io_err(format!("writing {}", file.display())))?;
+    let path = file.display().to_string();
+    let restore = [
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        backend.restore(),
+        "--noflush",
+        &path,
+    ];
+    cmd::run(&restore, timeout)?;
+    Ok(())
 }

@@ -35,52 +35,13 @@ impl KernelSide {
         };
         let node = lab.node_netns();
         let t = Duration::from_secs(10);
-        for label in [SOURCE_NETWORK, OTHER_LABEL] {
-            cmd::run(
-                &[
-                    "ip",
-                    "netns",
-                    "exec",
-                    &node,
-                    "ipset",
-                    "create",
-                    &ipset_name(label),
-                    "hash:net",
-                ],
-                t,
-            )?;
-        }
-        let source_ip = w1.ip.to_string();
-        cmd::run(
-            &[
-                "ip",
-                "netns",
-                "exec",
-                &node,
-                "ipset",
-                "add",
-                &ipset_name(SOURCE_NETWORK),
-                &source_ip,
-            ],
-            t,
-        )?;
-        let file = work_dir.join(format!("{name}.iptables"));
-        std::fs::write(
-            &file,
-            iptables_rules(rules, &w1.host_interface, &w2.host_interface),
-        )
-        .map_err(io_err(format!("writing {}", file.display())))?;
-        let path = file.display().to_string();
-        cmd::run(
-            &[
-                "ip",
-                "netns",
-                "exec",
-                &node,
-                backend.restore(),
-                "--noflush",
-                &path,
-            ],
+        baseline::create_ipset(&node, &ipset_name(SOURCE_NETWORK), &[w1.ip.to_string()], t)?;
+        baseline::create_ipset(&node, &ipset_name(OTHER_LABEL), &[], t)?;
+        baseline::restore_rules(
+            backend,
+            &node,
+            &iptables_rules(rules, &w1.host_interface, &w2.host_interface),
+            &work_dir.join(format!("{name}.iptables")),
             Duration::from_secs(60),
         )?;
         Ok(KernelSide {

@@ -148,33 +148,13 @@ impl KernelPolicyRules {
         let set = ipset_name(SCENARIO_NETWORK);
         for node in &rules.nodes {
             let ns = node.netns.as_str();
-            cmd::run(
-                &[
-                    "ip", "netns", "exec", ns, "ipset", "create", &set, "hash:net",
-                ],
-                cmd::CONFIG_TIMEOUT,
-            )?;
-            for ip in &members {
-                cmd::run(
-                    &["ip", "netns", "exec", ns, "ipset", "add", &set, ip],
-                    cmd::CONFIG_TIMEOUT,
-                )?;
-            }
+            baseline::create_ipset(ns, &set, &members, cmd::CONFIG_TIMEOUT)?;
             let interfaces: Vec<String> = node.workloads.iter().map(|(i, _)| i.clone()).collect();
-            let file = dir.join(format!("{ns}.iptables"));
-            std::fs::write(&file, kernel_policy_iptables(&interfaces))
-                .map_err(io_err(format!("writing {}", file.display())))?;
-            let path = file.display().to_string();
-            cmd::run(
-                &[
-                    "ip",
-                    "netns",
-                    "exec",
-                    ns,
-                    KERNEL_IPTABLES.restore(),
-                    "--noflush",
-                    &path,
-                ],
+            baseline::restore_rules(
+                KERNEL_IPTABLES,
+                ns,
+                &kernel_policy_iptables(&interfaces),
+                &dir.join(format!("{ns}.iptables")),
                 cmd::CONFIG_TIMEOUT,
             )?;
         }
