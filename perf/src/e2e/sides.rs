@@ -72,7 +72,7 @@ impl runner::Side for BrindleSide<'_> {
         let config = lab.node_config_toml_pinned(&opts.node_mode, &socket, &[NODE_CPU]);
         std::fs::write(&config_path, config)
             .map_err(io_err(format!("writing {}", config_path.display())))?;
-        let node = NodeLaunch::new(lab.node_netns(), self.brindle_node, &self.log_path())
+        let node = NodeLaunch::new(lab.node_netns(), self.brindle_node, self.log_path())
             .config(&config_path)
             .spawn()?;
         Ok(BrindleUp { node, lab })

@@ -49,7 +49,7 @@ impl runner::Side for NodeWithIdle<'_> {
         config.push_str(&idle_workloads_toml(self.idle));
         std::fs::write(&config_path, config)
             .map_err(io_err(format!("writing {}", config_path.display())))?;
-        let node = NodeLaunch::new(lab.node_netns(), &opts.brindle_node, &self.log_path())
+        let node = NodeLaunch::new(lab.node_netns(), &opts.brindle_node, self.log_path())
             .config(&config_path)
             .spawn()?;
         Ok(Running { node, attached: 0 })
