@@ -91,10 +91,10 @@ pub fn xdp_between(
     to_ip: Ipv4Addr,
     ready: &Path,
     p: &crate::e2e::UdpParams,
-) -> Result<(lab::udp::SendReport, lab::udp::SinkReport, f64, XdpUdp), crate::e2e::E2eError> {
-    use crate::e2e::E2eError;
+) -> Result<(lab::udp::SendReport, lab::udp::SinkReport, f64, XdpUdp), crate::error::BenchError> {
+    use crate::error::BenchError;
     use lab::cmd::{self, ChildGuard};
-    let run_err = |what: String| E2eError::Run(what);
+    let run_err = |what: String| BenchError::Run(what);
     let exe = p.perf_exe.to_string_lossy().to_string();
     let _ = std::fs::remove_file(ready);
     let sink_secs = (p.duration + Duration::from_secs(5)).as_secs().to_string();

@@ -7,11 +7,13 @@
 //! - [`e2e`]: the benchmark that runs both topologies one after the other ([`e2e_xdp`]: with
 //!   the AF_XDP generator).
 
+pub mod baseline;
 pub mod bgp_learn;
 pub mod controlplane;
 pub mod crossnode;
 pub mod e2e;
 pub mod e2e_xdp;
+pub mod error;
 pub mod ipam_alloc;
 pub mod options;
 pub mod policy_bench;

@@ -93,7 +93,7 @@ pub fn write_report(
     out: &Path,
 ) -> Result<PathBuf> {
     crate::results::write_json_and_markdown(benchmark, json, markdown, out).map_err(|e| {
-        ControlplaneError::Io {
+        BenchError::Io {
             what: e.what,
             source: e.source,
         }

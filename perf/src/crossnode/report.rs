@@ -155,14 +155,14 @@ pub fn markdown(report: &CrossnodeReport) -> String {
 
 /// Writes the JSON report to `out` and the Markdown beside it (`.md`); returns the Markdown
 /// path.
-pub fn write_report(report: &CrossnodeReport, out: &Path) -> Result<PathBuf, CrossnodeError> {
+pub fn write_report(report: &CrossnodeReport, out: &Path) -> Result<PathBuf, BenchError> {
     crate::results::write_json_and_markdown(
         crate::rows::Benchmark::Crossnode,
         report,
         &markdown(report),
         out,
     )
-    .map_err(|e| CrossnodeError::Io {
+    .map_err(|e| BenchError::Io {
         what: e.what,
         source: e.source,
     })

@@ -109,14 +109,14 @@ pub fn markdown(report: &E2eReport) -> String {
 
 /// Writes the JSON report to `out` and the Markdown table beside it (`.md`); returns the
 /// Markdown path.
-pub fn write_report(report: &E2eReport, out: &Path) -> Result<PathBuf, E2eError> {
+pub fn write_report(report: &E2eReport, out: &Path) -> Result<PathBuf, BenchError> {
     crate::results::write_json_and_markdown(
         crate::rows::Benchmark::E2e,
         report,
         &markdown(report),
         out,
     )
-    .map_err(|e| E2eError::Io {
+    .map_err(|e| BenchError::Io {
         what: e.what,
         source: e.source,
     })

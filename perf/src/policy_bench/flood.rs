@@ -44,9 +44,9 @@ pub struct Flood {
 
 /// Sends `flood` from inside network namespace `netns`, on a thread pinned to
 /// [`GENERATOR_CPU`].
-pub fn flood_from(netns: &str, flood: Flood) -> Result<SendCount, PolicyBenchError> {
+pub fn flood_from(netns: &str, flood: Flood) -> Result<SendCount, BenchError> {
     let path = PathBuf::from(format!("/var/run/netns/{netns}"));
-    let handle = std::thread::spawn(move || -> Result<SendCount, PolicyBenchError> {
+    let handle = std::thread::spawn(move || -> Result<SendCount, BenchError> {
         let ns =
             std::fs::File::open(&path).map_err(io_err(format!("opening {}", path.display())))?;
         // SAFETY: setns on a namespace file we hold open; it moves only this thread, which
@@ -61,7 +61,7 @@ pub fn flood_from(netns: &str, flood: Flood) -> Result<SendCount, PolicyBenchErr
     });
     handle
         .join()
-        .map_err(|_| PolicyBenchError::Run("the generator thread panicked".into()))?
+        .map_err(|_| BenchError::Run("the generator thread panicked".into()))?
 }
 
 pub(super) fn pin_this_thread(cpu: usize) {
@@ -96,12 +96,12 @@ pub(super) fn set_ports(datagram: &mut [u8], (src, dst): (u16, u16)) {
     datagram[22..24].copy_from_slice(&dst.to_be_bytes());
 }
 
-pub(super) fn send_raw(flood: &Flood) -> Result<SendCount, PolicyBenchError> {
-    let payload = lab::udp::payload_len(flood.frame_size)
-        .map_err(|e| PolicyBenchError::Run(e.to_string()))?;
+pub(super) fn send_raw(flood: &Flood) -> Result<SendCount, BenchError> {
+    let payload =
+        lab::udp::payload_len(flood.frame_size).map_err(|e| BenchError::Run(e.to_string()))?;
     // payload_len bounds the frame to 1518 bytes, so a datagram is at most 1500.
     if !(1..=lab::udp::MAX_BATCH).contains(&flood.batch) {
-        return Err(PolicyBenchError::Invalid {
+        return Err(BenchError::Invalid {
             field: "batch",
             value: flood.batch.to_string(),
             reason: format!("must be between 1 and {}", lab::udp::MAX_BATCH),
@@ -196,14 +196,14 @@ pub(super) fn send_raw(flood: &Flood) -> Result<SendCount, PolicyBenchError> {
 }
 
 /// Packets `eth0` of namespace `netns` has received.
-pub fn rx_packets(netns: &str) -> Result<u64, PolicyBenchError> {
+pub fn rx_packets(netns: &str) -> Result<u64, BenchError> {
     let out = cmd::run(
         &["ip", "-n", netns, "-s", "-j", "link", "show", "dev", "eth0"],
         Duration::from_secs(5),
     )?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| PolicyBenchError::Run(format!("ip -s -j link in {netns}: {e}")))?;
-    v[0]["stats64"]["rx"]["packets"].as_u64().ok_or_else(|| {
-        PolicyBenchError::Run(format!("no rx packet count for eth0 in {netns}: {v}"))
-    })
+        .map_err(|e| BenchError::Run(format!("ip -s -j link in {netns}: {e}")))?;
+    v[0]["stats64"]["rx"]["packets"]
+        .as_u64()
+        .ok_or_else(|| BenchError::Run(format!("no rx packet count for eth0 in {netns}: {v}")))
 }

@@ -165,7 +165,7 @@ pub fn markdown(report: &PolicyReport) -> String {
 }
 
 /// Writes the JSON report to `out` and the Markdown beside it; returns the Markdown path.
-pub fn write_report(report: &PolicyReport, out: &Path) -> Result<PathBuf, PolicyBenchError> {
+pub fn write_report(report: &PolicyReport, out: &Path) -> Result<PathBuf, BenchError> {
     crate::results::write_json_and_markdown(
         crate::rows::Benchmark::Policy,
         report,

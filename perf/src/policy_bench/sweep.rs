@@ -35,9 +35,9 @@ pub struct RulesSweepReport {
 
 /// Rule counts of a sweep: 1 to [`MAX_SWEEP_POINTS`] of them, each valid for
 /// [`bench_rules`], no repeats; returned in ascending order.
-pub fn sweep_counts(counts: &[usize]) -> Result<Vec<usize>, PolicyBenchError> {
+pub fn sweep_counts(counts: &[usize]) -> Result<Vec<usize>, BenchError> {
     if counts.is_empty() || counts.len() > MAX_SWEEP_POINTS {
-        return Err(PolicyBenchError::Invalid {
+        return Err(BenchError::Invalid {
             field: "rules",
             value: format!("{counts:?}"),
             reason: format!("give 1 to {MAX_SWEEP_POINTS} rule counts"),
@@ -46,7 +46,7 @@ pub fn sweep_counts(counts: &[usize]) -> Result<Vec<usize>, PolicyBenchError> {
     let mut sorted = counts.to_vec();
     sorted.sort_unstable();
     if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-        return Err(PolicyBenchError::Invalid {
+        return Err(BenchError::Invalid {
             field: "rules",
             value: w[0].to_string(),
             reason: "given twice".into(),
@@ -54,7 +54,7 @@ pub fn sweep_counts(counts: &[usize]) -> Result<Vec<usize>, PolicyBenchError> {
     }
     for &count in &sorted {
         if !(1..=10_000).contains(&count) {
-            return Err(PolicyBenchError::Invalid {
+            return Err(BenchError::Invalid {
                 field: "rules",
                 value: count.to_string(),
                 reason: "must be between 1 and 10000".into(),
@@ -70,7 +70,7 @@ pub fn run_sweep(
     opts: &PolicyOptions,
     counts: &[usize],
     mut each: impl FnMut(&PolicyReport),
-) -> Result<RulesSweepReport, PolicyBenchError> {
+) -> Result<RulesSweepReport, BenchError> {
     let counts = sweep_counts(counts)?;
     for &rules in &counts {
         validate(&PolicyOptions {
@@ -156,7 +156,7 @@ pub fn sweep_markdown(report: &RulesSweepReport) -> String {
 }
 
 /// Writes the sweep's JSON to `out` and its Markdown beside it; returns the Markdown path.
-pub fn write_sweep(report: &RulesSweepReport, out: &Path) -> Result<PathBuf, PolicyBenchError> {
+pub fn write_sweep(report: &RulesSweepReport, out: &Path) -> Result<PathBuf, BenchError> {
     crate::results::write_json_and_markdown(
         crate::rows::Benchmark::RulesSweep,
         report,
@@ -166,8 +166,8 @@ pub fn write_sweep(report: &RulesSweepReport, out: &Path) -> Result<PathBuf, Pol
     .map_err(written)
 }
 
-pub(super) fn written(e: crate::results::WriteError) -> PolicyBenchError {
-    PolicyBenchError::Io {
+pub(super) fn written(e: crate::results::WriteError) -> BenchError {
+    BenchError::Io {
         what: e.what,
         source: e.source,
     }

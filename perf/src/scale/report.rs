@@ -90,9 +90,9 @@ pub fn write_report<T: Serialize>(
     report: &T,
     markdown: &str,
     out: &Path,
-) -> Result<PathBuf, E2eError> {
+) -> Result<PathBuf, BenchError> {
     crate::results::write_json_and_markdown(crate::rows::Benchmark::Scale, report, markdown, out)
-        .map_err(|e| E2eError::Io {
+        .map_err(|e| BenchError::Io {
             what: e.what,
             source: e.source,
         })

@@ -9,7 +9,7 @@ pub(super) fn measure(
     from: &Endpoint,
     to: &Endpoint,
     dir: &Path,
-) -> Result<Metrics, ScenarioError> {
+) -> Result<Metrics, BenchError> {
     match test {
         TestKind::Ping => {
             let (latencies, sent) = e2e::ping_between(&from.netns, to.ip, opts.pings)?;
@@ -59,7 +59,7 @@ pub(super) fn measure(
             server.stop()?;
             let text = String::from_utf8_lossy(&out.stdout);
             if !out.status.success() {
-                return Err(ScenarioError::Run(format!(
+                return Err(BenchError::Run(format!(
                     "{tool} failed ({}): {}{}",
                     out.status,
                     String::from_utf8_lossy(&out.stderr).trim(),
@@ -81,7 +81,7 @@ pub(super) fn iperf(
     from: &Endpoint,
     to: &Endpoint,
     udp: bool,
-) -> Result<String, ScenarioError> {
+) -> Result<String, BenchError> {
     let port = IPERF_PORT.to_string();
     let bind = to.ip.to_string();
     let server_child = Command::new("ip")
@@ -122,7 +122,7 @@ pub(super) fn iperf(
     server.terminate(Duration::from_secs(2));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() && !text.contains("\"end\"") {
-        return Err(ScenarioError::Run(format!(
+        return Err(BenchError::Run(format!(
             "iperf3 client failed ({}): {}",
             out.status,
             text.lines()
@@ -139,7 +139,7 @@ pub(super) fn wait_listening(
     ns: &str,
     port: u16,
     server: &mut ChildGuard,
-) -> Result<(), ScenarioError> {
+) -> Result<(), BenchError> {
     let filter = format!("sport = :{port}");
     let deadline = Instant::now() + LISTEN_TIMEOUT;
     loop {
@@ -148,7 +148,7 @@ pub(super) fn wait_listening(
             return Ok(());
         }
         if server.try_wait().is_some() || Instant::now() >= deadline || cmd::interrupted() {
-            return Err(ScenarioError::Run(format!(
+            return Err(BenchError::Run(format!(
                 "nothing listened on port {port} in {ns} within {LISTEN_TIMEOUT:?}"
             )));
         }
@@ -176,7 +176,7 @@ pub fn nginx_config(dir: &Path, listen: Ipv4Addr) -> String {
 }
 
 impl Nginx {
-    pub fn start(ns: &str, listen: Ipv4Addr, dir: &Path) -> Result<Nginx, ScenarioError> {
+    pub fn start(ns: &str, listen: Ipv4Addr, dir: &Path) -> Result<Nginx, BenchError> {
         let www = dir.join("www");
         std::fs::create_dir_all(&www).map_err(io_err(format!("creating {}", www.display())))?;
         let page = dir.join("www").join(HTTP_FILE);
@@ -201,7 +201,7 @@ impl Nginx {
             .map_err(io_err("starting nginx"))?;
         let mut process = ChildGuard::new("nginx", child);
         wait_listening(ns, HTTP_PORT, &mut process).map_err(|e| {
-            ScenarioError::Run(format!(
+            BenchError::Run(format!(
                 "{e}; nginx error log: {}",
                 log_tail(&dir.join("error.log"))
             ))
@@ -211,12 +211,12 @@ impl Nginx {
 
     /// SIGTERM to the pid nginx wrote (the master, which `ip netns exec` became), then the
     /// guard's own stop as a backstop.
-    pub fn stop(self) -> Result<(), ScenarioError> {
+    pub fn stop(self) -> Result<(), BenchError> {
         let written = std::fs::read_to_string(&self.pid_file).ok();
         let held = self.process.id();
         if let (Some(written), Some(held)) = (written, held) {
             if written.trim() != held.to_string() {
-                return Err(ScenarioError::Run(format!(
+                return Err(BenchError::Run(format!(
                     "nginx pid file says {} but the process started is {held}",
                     written.trim()
                 )));

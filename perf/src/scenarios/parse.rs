@@ -2,18 +2,15 @@
 
 use super::*;
 
-pub(super) fn parse_err(tool: &'static str, reason: impl Into<String>) -> ScenarioError {
-    ScenarioError::Parse {
+pub(super) fn parse_err(tool: &'static str, reason: impl Into<String>) -> BenchError {
+    BenchError::Parse {
         tool,
         reason: reason.into(),
     }
 }
 
 /// Ping: p50 and p99 of the replies (from e2e's histogram), and how many came back.
-pub fn ping_metrics(
-    latencies: &crate::stats::Latencies,
-    sent: u32,
-) -> Result<Metrics, ScenarioError> {
+pub fn ping_metrics(latencies: &crate::stats::Latencies, sent: u32) -> Result<Metrics, BenchError> {
     let (Some(p50), Some(p99)) = (latencies.p50_us(), latencies.p99_us()) else {
         return Err(parse_err("ping", format!("no replies to {sent} pings")));
     };
@@ -31,7 +28,7 @@ pub(super) fn json_number(doc: &serde_json::Value, pointer: &str) -> Option<f64>
 
 /// iperf3 `-J` of a TCP client: what the receiver got, in Gbit/s, and the sender's
 /// retransmissions.
-pub fn parse_iperf_tcp(json: &str) -> Result<Metrics, ScenarioError> {
+pub fn parse_iperf_tcp(json: &str) -> Result<Metrics, BenchError> {
     let doc: serde_json::Value =
         serde_json::from_str(json).map_err(|e| parse_err("iperf3", format!("not JSON: {e}")))?;
     if let Some(error) = doc.get("error").and_then(|e| e.as_str()) {
@@ -48,7 +45,7 @@ pub fn parse_iperf_tcp(json: &str) -> Result<Metrics, ScenarioError> {
 
 /// iperf3 `-J -u` of a UDP client: delivered Gbit/s and loss as the server reported them
 /// (`end.sum`), next to the rate offered (`end.sum_sent` where this iperf3 has it).
-pub fn parse_iperf_udp(json: &str) -> Result<Metrics, ScenarioError> {
+pub fn parse_iperf_udp(json: &str) -> Result<Metrics, BenchError> {
     let doc: serde_json::Value =
         serde_json::from_str(json).map_err(|e| parse_err("iperf3", format!("not JSON: {e}")))?;
     if let Some(error) = doc.get("error").and_then(|e| e.as_str()) {
@@ -99,7 +96,7 @@ pub(super) fn labelled_number(text: &str, label: &str) -> Option<f64> {
 
 /// ApacheBench: requests/s, completed and failed requests (non-2xx counted as failed), and
 /// the 50% and 99% lines of "Percentage of the requests served within a certain time (ms)".
-pub fn parse_ab(text: &str) -> Result<Metrics, ScenarioError> {
+pub fn parse_ab(text: &str) -> Result<Metrics, BenchError> {
     let field = |label: &str| {
         labelled_number(text, label).ok_or_else(|| parse_err("ab", format!("no {label:?} line")))
     };
@@ -145,7 +142,7 @@ pub fn wrk_duration_ms(text: &str) -> Option<f64> {
 
 /// wrk `--latency`: Requests/sec, requests completed, socket errors and non-2xx/3xx
 /// responses (together as errors), and the 50%/99% lines of the Latency Distribution.
-pub fn parse_wrk(text: &str) -> Result<Metrics, ScenarioError> {
+pub fn parse_wrk(text: &str) -> Result<Metrics, BenchError> {
     let rps = labelled_number(text, "Requests/sec:")
         .ok_or_else(|| parse_err("wrk", "no Requests/sec line"))?;
     let requests = text

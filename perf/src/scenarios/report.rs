@@ -125,14 +125,14 @@ pub(super) fn wiring_lines(report: &ScenariosReport) -> String {
 }
 
 /// Writes the JSON report to `out` and the Markdown beside it (`.md`); returns the latter.
-pub fn write_report(report: &ScenariosReport, out: &Path) -> Result<PathBuf, ScenarioError> {
+pub fn write_report(report: &ScenariosReport, out: &Path) -> Result<PathBuf, BenchError> {
     crate::results::write_json_and_markdown(
         crate::rows::Benchmark::Scenarios,
         report,
         &markdown(report),
         out,
     )
-    .map_err(|e| ScenarioError::Io {
+    .map_err(|e| BenchError::Io {
         what: e.what,
         source: e.source,
     })
