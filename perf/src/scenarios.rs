@@ -1,4 +1,4 @@
-//! The scenario suite (MISSION.md scenario 7): ping latency, iperf3 TCP and UDP, and HTTP
+//! The scenario suite (ARCHITECTURE.md scenario 7): ping latency, iperf3 TCP and UDP, and HTTP
 //! load (nginx in a workload, `ab` and `wrk` from another) over the paths a cluster has,
 //! each measured through brindle and through the kernel dataplane in the same run.
 //!

@@ -26,7 +26,7 @@ fn bin_dir() -> PathBuf {
     for bin in ["brindle-node", "brindle-cni", "brindle-ipam", "brindlectl"] {
         assert!(
             dir.join(bin).is_file(),
-            "{} missing: run `cargo build -p control` first (or set BRINDLE_BIN_DIR)",
+            "{} missing: run `cargo build --release --workspace --bins` first (or set BRINDLE_BIN_DIR)",
             dir.join(bin).display()
         );
     }

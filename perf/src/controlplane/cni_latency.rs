@@ -167,7 +167,7 @@ pub(super) fn check_binaries(dir: &Path, names: &[&str]) -> Result<()> {
             return Err(BenchError::Invalid {
                 field: "brindle-bin-dir",
                 value: quoted(dir.display().to_string()),
-                reason: format!("no {name} there (cargo build --release -p control)"),
+                reason: format!("no {name} there (cargo build --release --workspace --bins)"),
             });
         }
     }

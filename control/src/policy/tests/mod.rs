@@ -3,7 +3,7 @@
 //!
 //! The lab and the resource builders are here; the tests by topic: `order` (default deny,
 //! profiles, tiers and order), `rules` (rule fields, namespaces), `updates` (address sets,
-//! dirty endpoints, errors), `scenarios` (MISSION.md's), `host_endpoints`.
+//! dirty endpoints, errors), `scenarios` (ARCHITECTURE.md's), `host_endpoints`.
 
 mod host_endpoints;
 mod order;

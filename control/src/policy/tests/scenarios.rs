@@ -1,4 +1,4 @@
-//! MISSION.md scenarios 2 and 3.
+//! ARCHITECTURE.md scenarios 2 and 3.
 
 use super::*;
 
