@@ -1,0 +1,43 @@
+//! brindlectl end to end: the real binary against the embedded store (a temp file) and
+//! against a real etcd started by the test, with the same cases for both backends.
+
+mod cluster;
+mod editing;
+mod environment;
+mod fixture;
+mod resources;
+mod validation;
+
+use cluster::*;
+use editing::*;
+use fixture::Fixture;
+use resources::*;
+use validation::*;
+
+/// Declares each case as one test per backend.
+macro_rules! both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $( #[test] fn $case() { super::$case(&super::Fixture::embedded(stringify!($case))) } )*
+        }
+        mod etcd {
+            $( #[test] fn $case() { super::$case(&super::Fixture::etcd(stringify!($case))) } )*
+        }
+    };
+}
+
+both_backends!(
+    create_get_delete_round_trip_for_several_kinds,
+    create_of_an_existing_resource_fails_unless_skipped,
+    multi_document_files_and_stdin,
+    get_yaml_can_be_applied_again_and_a_stale_version_conflicts,
+    replace_needs_an_existing_resource,
+    invalid_manifests_name_the_field_and_value,
+    overlapping_pools_are_refused,
+    pool_cidr_is_immutable,
+    namespaces_and_all_namespaces,
+    label_and_patch,
+    ipam_show_release_and_check_after_allocating,
+    version_reports_the_cluster_information,
+    delete_of_a_missing_resource,
+);

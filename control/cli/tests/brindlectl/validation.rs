@@ -1,0 +1,119 @@
+//! Manifests the datastore refuses: invalid fields, overlapping pools, a changed pool CIDR.
+
+use super::fixture::*;
+
+pub(crate) fn invalid_manifests_name_the_field_and_value(f: &Fixture) {
+    let bad_cidr = f.file("bad.yaml", &pool("bad", "10.60.0.0/33"));
+    let r = f.run(&["create", "-f", &bad_cidr]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.starts_with("Failed to execute command: ")
+            && r.stderr.contains("spec.cidr")
+            && r.stderr.contains("10.60.0.0/33"),
+        "{}",
+        r.stderr
+    );
+    let bad_mode = f.file(
+        "mode.yaml",
+        &format!("{}  ipipMode: Sometimes\n", pool("m", "10.61.0.0/24")),
+    );
+    let r = f.run(&["apply", "-f", &bad_mode]);
+    assert!(
+        r.code == 1 && r.stderr.contains("spec.ipipMode") && r.stderr.contains("Sometimes"),
+        "{}",
+        r.stderr
+    );
+    let bad_kind = f.file(
+        "kind.yaml",
+        "apiVersion: projectcalico.org/v3\nkind: Pod\nmetadata:\n  name: x\n",
+    );
+    let r = f.run(&["create", "-f", &bad_kind]);
+    assert!(
+        r.code == 1 && r.stderr.contains("kind") && r.stderr.contains("'Pod'"),
+        "{}",
+        r.stderr
+    );
+    // Second document bad: nothing at all is written.
+    let half = f.file(
+        "half.yaml",
+        &format!(
+            "{}---\n{}",
+            pool("good", "10.62.0.0/24"),
+            pool("bad", "10.63.0.0/40")
+        ),
+    );
+    let r = f.run(&["create", "-f", &half]);
+    assert!(
+        r.code == 1 && r.stderr.contains("document[1]") && r.stderr.contains("10.63.0.0/40"),
+        "{}",
+        r.stderr
+    );
+    f.ok(&["get", "ippools"], "NAME   CIDR   SELECTOR   \n");
+    f.fails(
+        &["get", "pods"],
+        "Failed to get resources: resource type 'pods' is not supported",
+    );
+    f.fails(&["get", "ippools", "-o", "xml"], "Failed to get resources: unrecognized output format 'xml' (expected ps, wide, yaml or json)");
+}
+
+pub(crate) fn overlapping_pools_are_refused(f: &Fixture) {
+    f.ok(
+        &[
+            "create",
+            "-f",
+            &f.file("a.yaml", &pool("wide", "10.70.0.0/16")),
+        ],
+        "Successfully created 1 'IPPool' resource(s)\n",
+    );
+    let r = f.run(&[
+        "create",
+        "-f",
+        &f.file("b.yaml", &pool("inside", "10.70.8.0/24")),
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.starts_with("Failed to create 'IPPool' resource: [IPPool(inside): error with field spec.cidr = '10.70.8.0/24'"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("overlaps with IPPool(wide)"),
+        "{}",
+        r.stderr
+    );
+    f.ok(
+        &[
+            "create",
+            "-f",
+            &f.file("c.yaml", &pool("beside", "10.71.0.0/24")),
+        ],
+        "Successfully created 1 'IPPool' resource(s)\n",
+    );
+}
+
+pub(crate) fn pool_cidr_is_immutable(f: &Fixture) {
+    f.ok(
+        &[
+            "create",
+            "-f",
+            &f.file("a.yaml", &pool("p", "10.80.0.0/24")),
+        ],
+        "Successfully created 1 'IPPool' resource(s)\n",
+    );
+    let r = f.run(&["apply", "-f", &f.file("b.yaml", &pool("p", "10.81.0.0/24"))]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.starts_with("Failed to apply 'IPPool' resource: [IPPool(p): error with field spec.cidr = '10.81.0.0/24'"), "{}", r.stderr);
+    let r = f.run(&[
+        "patch",
+        "ippool",
+        "p",
+        "-p",
+        r#"{"spec":{"cidr":"10.82.0.0/24"}}"#,
+    ]);
+    assert!(
+        r.code == 1
+            && r.stderr.starts_with("Failed to patch 'IPPool' resource: ")
+            && r.stderr.contains("spec.cidr"),
+        "{}",
+        r.stderr
+    );
+    assert!(f
+        .stdout(&["get", "ippool", "p", "-o", "yaml"])
+        .contains("cidr: 10.80.0.0/24"));
+}
