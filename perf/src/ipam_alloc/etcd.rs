@@ -3,10 +3,11 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use lab::etcd::EtcdMemberSpec;
 
 pub struct Etcd {
     child: Child,
@@ -23,25 +24,16 @@ impl Etcd {
         let (client, peer) = (free_port()?, free_port()?);
         let endpoint = format!("http://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
-        let child = Command::new("/usr/bin/etcd")
-            .arg("--name")
-            .arg("ipam-bench")
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .arg("--listen-client-urls")
-            .arg(&endpoint)
-            .arg("--advertise-client-urls")
-            .arg(&endpoint)
-            .arg("--listen-peer-urls")
-            .arg(&peer_url)
-            .arg("--initial-advertise-peer-urls")
-            .arg(&peer_url)
-            .arg("--initial-cluster")
-            .arg(format!("ipam-bench={peer_url}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting /usr/bin/etcd")?;
+        let child = EtcdMemberSpec::single(
+            "",
+            "ipam-bench",
+            dir.join("data"),
+            &endpoint,
+            peer_url,
+            dir.join("etcd.log"),
+        )
+        .spawn()
+        .context("starting etcd")?;
         let mut etcd = Etcd {
             child,
             dir,
