@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use datastore::{Datastore, EmbeddedStore, EtcdConfig, EtcdStore};
-use ipam::{AutoAssignArgs, Ipam, Ipv4Cidr, PoolInfo};
+use ipam::{AutoAssignArgs, Ipam, Ipv4Prefix, PoolInfo};
 use serde::Serialize;
 
 use crate::rounds::{median, ratio};
@@ -108,7 +108,7 @@ fn etcd_store(urls: &str) -> anyhow::Result<EtcdStore> {
 }
 
 fn pool_info(cidr: &str, block_size: u8) -> anyhow::Result<PoolInfo> {
-    let cidr: Ipv4Cidr = cidr.parse().with_context(|| format!("--pool {cidr}"))?;
+    let cidr: Ipv4Prefix = cidr.parse().with_context(|| format!("--pool {cidr}"))?;
     Ok(PoolInfo {
         cidr: (cidr.addr(), cidr.len()),
         block_size,

@@ -18,7 +18,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cidr::{BlockMath, Ipv4Cidr};
+use crate::cidr::{BlockMath, Ipv4Prefix};
 
 /// Smallest block IPAM accepts (Calico's IPv4 `blockSize` range is 20..=32), which also
 /// bounds how large a block read from the datastore may be.
@@ -28,7 +28,7 @@ pub const MIN_BLOCK_PREFIX: u8 = 20;
 #[serde(rename_all = "camelCase")]
 pub struct AllocationBlock {
     #[serde(with = "cidr_text")]
-    pub cidr: Ipv4Cidr,
+    pub cidr: Ipv4Prefix,
     /// `host:<node>` for a block affine to a node, null otherwise.
     pub affinity: Option<String>,
     #[serde(default)]
@@ -71,7 +71,7 @@ pub struct Released {
 
 impl AllocationBlock {
     /// An empty block; every ordinal free, in address order.
-    pub fn new(cidr: Ipv4Cidr, host: Option<&str>, strict_affinity: bool) -> AllocationBlock {
+    pub fn new(cidr: Ipv4Prefix, host: Option<&str>, strict_affinity: bool) -> AllocationBlock {
         let size = cidr.size() as usize;
         AllocationBlock {
             cidr,
@@ -335,14 +335,14 @@ pub fn affinity_of(host: &str) -> String {
 
 /// `cidr` as the text Calico stores.
 mod cidr_text {
-    use super::Ipv4Cidr;
+    use super::Ipv4Prefix;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(cidr: &Ipv4Cidr, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(cidr: &Ipv4Prefix, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(cidr)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Cidr, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Prefix, D::Error> {
         let text = String::deserialize(d)?;
         text.parse().map_err(serde::de::Error::custom)
     }

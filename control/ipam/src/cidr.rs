@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 /// IPAM's pools and blocks are the workspace's one prefix type: host bits are refused by
 /// `new` and parsing (like Calico's pool validation), cleared by `containing`.
-pub use ipv4net::{Ipv4Prefix as Ipv4Cidr, PrefixError as CidrError};
+pub use ipv4net::{Ipv4Prefix, PrefixError};
 
 /// The block arithmetic IPAM does on a prefix: its size, the position of an address in it,
 /// and its sub-prefixes (a pool's blocks).
@@ -21,7 +21,7 @@ pub trait BlockMath: Sized {
     fn subnets(&self, len: u8) -> impl Iterator<Item = Self>;
 }
 
-impl BlockMath for Ipv4Cidr {
+impl BlockMath for Ipv4Prefix {
     fn size(&self) -> u64 {
         1u64 << (32 - u32::from(self.len()))
     }
@@ -35,7 +35,7 @@ impl BlockMath for Ipv4Cidr {
         (ordinal < self.size()).then(|| Ipv4Addr::from(u32::from(self.addr()) + ordinal as u32))
     }
 
-    fn subnets(&self, len: u8) -> impl Iterator<Item = Ipv4Cidr> {
+    fn subnets(&self, len: u8) -> impl Iterator<Item = Ipv4Prefix> {
         let (count, start) = if len < self.len() || len > 32 {
             (0, 0)
         } else {
@@ -46,8 +46,9 @@ impl BlockMath for Ipv4Cidr {
         };
         let step = 1u64 << (32 - u32::from(len.min(32)));
         // Each network is `len`-aligned inside the prefix, so `new` cannot refuse it.
-        (0..count)
-            .filter_map(move |i| Ipv4Cidr::new(Ipv4Addr::from((start + i * step) as u32), len).ok())
+        (0..count).filter_map(move |i| {
+            Ipv4Prefix::new(Ipv4Addr::from((start + i * step) as u32), len).ok()
+        })
     }
 }
 
@@ -57,18 +58,18 @@ mod tests {
 
     #[test]
     fn parses_and_prints_calico_form() {
-        let c: Ipv4Cidr = "192.168.0.64/26".parse().unwrap();
+        let c: Ipv4Prefix = "192.168.0.64/26".parse().unwrap();
         assert_eq!(c.to_string(), "192.168.0.64/26");
         assert_eq!(c.size(), 64);
-        assert!("192.168.0.65/26".parse::<Ipv4Cidr>().is_err());
-        assert!("192.168.0.0/33".parse::<Ipv4Cidr>().is_err());
-        assert!("192.168.0.0".parse::<Ipv4Cidr>().is_err());
-        assert!("x/26".parse::<Ipv4Cidr>().is_err());
+        assert!("192.168.0.65/26".parse::<Ipv4Prefix>().is_err());
+        assert!("192.168.0.0/33".parse::<Ipv4Prefix>().is_err());
+        assert!("192.168.0.0".parse::<Ipv4Prefix>().is_err());
+        assert!("x/26".parse::<Ipv4Prefix>().is_err());
     }
 
     #[test]
     fn ordinals_and_subnets() {
-        let pool: Ipv4Cidr = "10.0.0.0/24".parse().unwrap();
+        let pool: Ipv4Prefix = "10.0.0.0/24".parse().unwrap();
         let blocks: Vec<String> = pool.subnets(26).map(|b| b.to_string()).collect();
         assert_eq!(
             blocks,
@@ -81,18 +82,18 @@ mod tests {
         );
         assert_eq!(pool.subnets(23).count(), 0);
         assert_eq!(pool.subnets(33).count(), 0);
-        let b: Ipv4Cidr = "10.0.0.64/26".parse().unwrap();
+        let b: Ipv4Prefix = "10.0.0.64/26".parse().unwrap();
         assert_eq!(b.ordinal_of("10.0.0.70".parse().unwrap()), Some(6));
         assert_eq!(b.ordinal_of("10.0.0.128".parse().unwrap()), None);
         assert_eq!(b.addr_at(63), Some("10.0.0.127".parse().unwrap()));
         assert_eq!(b.addr_at(64), None);
         assert!(pool.covers(&b));
         assert!(!b.covers(&pool));
-        let all = Ipv4Cidr::new(Ipv4Addr::UNSPECIFIED, 0).unwrap();
+        let all = Ipv4Prefix::new(Ipv4Addr::UNSPECIFIED, 0).unwrap();
         assert_eq!(all.size(), 1 << 32);
         assert!(all.contains("1.2.3.4".parse().unwrap()));
         assert_eq!(
-            Ipv4Cidr::containing("10.0.0.70".parse().unwrap(), 26).unwrap(),
+            Ipv4Prefix::containing("10.0.0.70".parse().unwrap(), 26).unwrap(),
             b
         );
     }

@@ -8,7 +8,7 @@ use datastore::{keys, DatastoreError};
 
 use crate::block::{AllocationBlock, AssignAddrError, MIN_BLOCK_PREFIX};
 use crate::cas::{lost_race, retry, settle, Attempt};
-use crate::cidr::{BlockMath, Ipv4Cidr};
+use crate::cidr::{BlockMath, Ipv4Prefix};
 use crate::records::{AffinityState, BlockAffinity, IpamConfig};
 use crate::store::{cidr_from_key_segment, to_json};
 use crate::{tunnel_handle, Assignment, AutoAssignArgs, Ipam, IpamError, PoolInfo, Result};
@@ -16,7 +16,7 @@ use crate::{tunnel_handle, Assignment, AutoAssignArgs, Ipam, IpamError, PoolInfo
 /// A pool checked and in the form the algorithm walks.
 #[derive(Clone, Copy, Debug)]
 struct Pool {
-    cidr: Ipv4Cidr,
+    cidr: Ipv4Prefix,
     block_size: u8,
 }
 
@@ -117,9 +117,9 @@ impl Ipam {
     }
 
     /// The blocks `host` holds an affinity for inside the usable pools, in address order.
-    fn affine_blocks(&self, host: &str, pools: &[Pool]) -> Result<Vec<Ipv4Cidr>> {
+    fn affine_blocks(&self, host: &str, pools: &[Pool]) -> Result<Vec<Ipv4Prefix>> {
         let (kvs, _) = self.store.list(&keys::ipam_affinity_prefix(host))?;
-        let mut blocks: Vec<Ipv4Cidr> = kvs
+        let mut blocks: Vec<Ipv4Prefix> = kvs
             .iter()
             .filter_map(|kv| cidr_from_key_segment(&kv.key))
             .filter(|b| pools.iter().any(|p| p.cidr.covers(b)))
@@ -132,7 +132,7 @@ impl Ipam {
     /// first and uncounted if the block write loses).
     fn assign_from_block(
         &self,
-        cidr: &Ipv4Cidr,
+        cidr: &Ipv4Prefix,
         num: usize,
         usage: BlockUse,
         args: &AutoAssignArgs,
@@ -175,9 +175,9 @@ impl Ipam {
         host: &str,
         pools: &[Pool],
         config: &IpamConfig,
-    ) -> Result<Option<Ipv4Cidr>> {
+    ) -> Result<Option<Ipv4Prefix>> {
         let (kvs, _) = self.store.list(keys::IPAM_BLOCKS)?;
-        let existing: BTreeSet<Ipv4Cidr> = kvs
+        let existing: BTreeSet<Ipv4Prefix> = kvs
             .iter()
             .filter_map(|kv| cidr_from_key_segment(&kv.key))
             .collect();
@@ -197,7 +197,7 @@ impl Ipam {
     /// Claims one block for `host`: a pending affinity, then the block itself with a create
     /// that only one writer can win, then the affinity confirmed. Returns whether `host` owns
     /// the block now.
-    fn try_claim(&self, host: &str, cidr: &Ipv4Cidr, config: &IpamConfig) -> Result<bool> {
+    fn try_claim(&self, host: &str, cidr: &Ipv4Prefix, config: &IpamConfig) -> Result<bool> {
         let cidr_text = cidr.to_string();
         let affinity_key = keys::ipam_affinity(host, &cidr_text);
         match self.store.create(
@@ -258,7 +258,7 @@ impl Ipam {
             .find(|p| p.cidr.contains(ip))
             .ok_or(IpamError::NotInPool { ip })?;
         let cidr =
-            Ipv4Cidr::containing(ip, pool.block_size).map_err(|e| IpamError::InvalidPool {
+            Ipv4Prefix::containing(ip, pool.block_size).map_err(|e| IpamError::InvalidPool {
                 cidr: pool.cidr.to_string(),
                 reason: e.to_string(),
             })?;
@@ -306,7 +306,7 @@ impl Ipam {
             return Ok(Vec::new());
         }
         let (blocks, _) = self.list_blocks()?;
-        let mut by_block: BTreeMap<Ipv4Cidr, Vec<Ipv4Addr>> = BTreeMap::new();
+        let mut by_block: BTreeMap<Ipv4Prefix, Vec<Ipv4Addr>> = BTreeMap::new();
         let mut not_allocated = Vec::new();
         for &ip in ips {
             match blocks.iter().find(|s| s.block.cidr.contains(ip)) {
@@ -358,7 +358,7 @@ impl Ipam {
             for cidr in handle
                 .block
                 .keys()
-                .filter_map(|c| c.parse::<Ipv4Cidr>().ok())
+                .filter_map(|c| c.parse::<Ipv4Prefix>().ok())
             {
                 released.extend(self.release_handle_in_block(&cidr, handle_id)?);
             }
@@ -369,7 +369,7 @@ impl Ipam {
         Ok(released)
     }
 
-    fn release_handle_in_block(&self, cidr: &Ipv4Cidr, handle_id: &str) -> Result<Vec<Ipv4Addr>> {
+    fn release_handle_in_block(&self, cidr: &Ipv4Prefix, handle_id: &str) -> Result<Vec<Ipv4Addr>> {
         let key = keys::ipam_block(&cidr.to_string());
         retry(&key, || {
             let Some(mut stored) = self.read_block(cidr)? else {
@@ -397,7 +397,7 @@ impl Ipam {
         for cidr in handle
             .block
             .keys()
-            .filter_map(|c| c.parse::<Ipv4Cidr>().ok())
+            .filter_map(|c| c.parse::<Ipv4Prefix>().ok())
         {
             if let Some(stored) = self.read_block(&cidr)? {
                 ips.extend(stored.block.addrs_of_handle(handle_id));
@@ -511,7 +511,7 @@ fn check_pool(p: &PoolInfo) -> Result<Pool> {
         cidr: text.clone(),
         reason,
     };
-    let cidr = Ipv4Cidr::new(p.cidr.0, p.cidr.1).map_err(|e| invalid(e.to_string()))?;
+    let cidr = Ipv4Prefix::new(p.cidr.0, p.cidr.1).map_err(|e| invalid(e.to_string()))?;
     if p.block_size < cidr.len() || p.block_size > 32 || p.block_size < MIN_BLOCK_PREFIX {
         return Err(invalid(format!(
             "blockSize {} must be between {} and 32 and not shorter than the pool prefix",
@@ -524,6 +524,6 @@ fn check_pool(p: &PoolInfo) -> Result<Pool> {
     })
 }
 
-pub(crate) fn pool_cidr(p: &PoolInfo) -> Result<Ipv4Cidr> {
+pub(crate) fn pool_cidr(p: &PoolInfo) -> Result<Ipv4Prefix> {
     check_pool(p).map(|p| p.cidr)
 }

@@ -26,7 +26,7 @@ pub mod records;
 mod report;
 mod store;
 
-pub use cidr::{BlockMath, Ipv4Cidr};
+pub use cidr::{BlockMath, Ipv4Prefix};
 pub use records::IpamConfig;
 pub use report::{
     BlockUsage, CheckReport, HandleMismatch, LeakedAllocation, OrphanedBlock, PoolUsage,
@@ -59,7 +59,7 @@ pub struct AutoAssignArgs {
 /// What an allocated address is recorded for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assignment {
-    pub block: Ipv4Cidr,
+    pub block: Ipv4Prefix,
     pub handle_id: Option<String>,
     pub attrs: BTreeMap<String, String>,
 }

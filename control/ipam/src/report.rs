@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use datastore::keys;
 
-use crate::cidr::{BlockMath, Ipv4Cidr};
+use crate::cidr::{BlockMath, Ipv4Prefix};
 use crate::ipam::pool_cidr;
 use crate::records::IpamHandle;
 use crate::{Ipam, PoolInfo, Result};
@@ -13,7 +13,7 @@ use crate::{Ipam, PoolInfo, Result};
 /// One pool's address usage (`ipam show`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolUsage {
-    pub cidr: Ipv4Cidr,
+    pub cidr: Ipv4Prefix,
     pub total: u64,
     pub in_use: u64,
     pub free: u64,
@@ -22,7 +22,7 @@ pub struct PoolUsage {
 /// One block's usage (`ipam show --show-blocks`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockUsage {
-    pub cidr: Ipv4Cidr,
+    pub cidr: Ipv4Prefix,
     /// The node the block is affine to, `None` for a block nobody owns.
     pub affinity: Option<String>,
     pub in_use: u64,
@@ -63,7 +63,7 @@ pub struct HandleMismatch {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrphanedBlock {
-    pub cidr: Ipv4Cidr,
+    pub cidr: Ipv4Prefix,
     pub host: String,
 }
 

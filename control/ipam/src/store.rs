@@ -7,7 +7,7 @@ use datastore::{keys, DatastoreError, KeyValue};
 
 use crate::block::AllocationBlock;
 use crate::cas::{retry, settle, Attempt};
-use crate::cidr::Ipv4Cidr;
+use crate::cidr::Ipv4Prefix;
 use crate::records::{IpamConfig, IpamHandle, IPAM_CONFIG_KEY};
 use crate::{Ipam, IpamError, Result};
 
@@ -21,7 +21,7 @@ pub struct StoredBlock {
 }
 
 impl Ipam {
-    pub(crate) fn read_block(&self, cidr: &Ipv4Cidr) -> Result<Option<StoredBlock>> {
+    pub(crate) fn read_block(&self, cidr: &Ipv4Prefix) -> Result<Option<StoredBlock>> {
         self.store
             .get(&keys::ipam_block(&cidr.to_string()))?
             .map(|kv| decode_block(&kv))
@@ -85,7 +85,7 @@ impl Ipam {
     pub(crate) fn increment_handle(
         &self,
         handle_id: &str,
-        block: &Ipv4Cidr,
+        block: &Ipv4Prefix,
         count: u64,
     ) -> Result<()> {
         let key = keys::ipam_handle(handle_id);
@@ -113,7 +113,7 @@ impl Ipam {
     pub(crate) fn decrement_handle(
         &self,
         handle_id: &str,
-        block: &Ipv4Cidr,
+        block: &Ipv4Prefix,
         count: u64,
     ) -> Result<()> {
         let key = keys::ipam_handle(handle_id);
@@ -179,7 +179,7 @@ fn decode_block(kv: &KeyValue) -> Result<StoredBlock> {
 }
 
 /// `a.b.c.d-NN` (the last key segment) -> the prefix.
-pub(crate) fn cidr_from_key_segment(key: &str) -> Option<Ipv4Cidr> {
+pub(crate) fn cidr_from_key_segment(key: &str) -> Option<Ipv4Prefix> {
     let segment = key.rsplit('/').next()?;
     let (addr, len) = segment.rsplit_once('-')?;
     format!("{addr}/{len}").parse().ok()

@@ -150,7 +150,7 @@ pub fn pools_for(all: &[IpPool], requested: &[String]) -> Result<Vec<PoolInfo>, 
 }
 
 fn same_cidr(a: &str, b: &str) -> bool {
-    match (a.parse::<ipam::Ipv4Cidr>(), b.parse::<ipam::Ipv4Cidr>()) {
+    match (a.parse::<ipam::Ipv4Prefix>(), b.parse::<ipam::Ipv4Prefix>()) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     }

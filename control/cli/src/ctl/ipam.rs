@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use datastore::Datastore;
 use ipam::block::AllocationBlock;
-use ipam::{Ipam, Ipv4Cidr, PoolInfo};
+use ipam::{Ipam, Ipv4Prefix, PoolInfo};
 use resources::{Kind, Resource};
 
 use super::store;
@@ -58,7 +58,7 @@ pub fn show(
         Vec::new()
     };
     let mut rows = Vec::new();
-    let row = |grouping: &str, cidr: &Ipv4Cidr, in_use: u64, total: u64| {
+    let row = |grouping: &str, cidr: &Ipv4Prefix, in_use: u64, total: u64| {
         vec![
             grouping.to_string(),
             cidr.to_string(),

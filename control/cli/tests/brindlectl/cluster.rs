@@ -29,7 +29,9 @@ pub(crate) fn ipam_show_release_and_check_after_allocating(f: &Fixture) {
         })
         .unwrap();
     assert_eq!(ips.len(), 5);
-    let block = ipam::Ipv4Cidr::containing(ips[0], 26).unwrap().to_string();
+    let block = ipam::Ipv4Prefix::containing(ips[0], 26)
+        .unwrap()
+        .to_string();
     f.ok(
         &["ipam", "show"],
         "+----------+---------------+-----------+------------+--------------+\n\

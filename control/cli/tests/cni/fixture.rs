@@ -232,7 +232,7 @@ impl Cluster {
         let mut out = Vec::new();
         for kv in blocks {
             let block: Value = serde_json::from_slice(&kv.value).unwrap();
-            let cidr: ipam::Ipv4Cidr = block["cidr"].as_str().unwrap().parse().unwrap();
+            let cidr: ipam::Ipv4Prefix = block["cidr"].as_str().unwrap().parse().unwrap();
             for n in 0..cidr.size() {
                 let ip = cidr.addr_at(n).unwrap();
                 if let Some(a) = ipam.get_assignment_attrs(ip).unwrap() {
@@ -315,5 +315,5 @@ pub(crate) fn address_of(result: &Value) -> Ipv4Addr {
 }
 
 pub(crate) fn in_cidr(ip: Ipv4Addr, cidr: &str) -> bool {
-    cidr.parse::<ipam::Ipv4Cidr>().unwrap().contains(ip)
+    cidr.parse::<ipam::Ipv4Prefix>().unwrap().contains(ip)
 }
