@@ -185,17 +185,23 @@ pub struct Crossing<'t> {
     pub tunnelled: bool,
 }
 
-impl Crossing<'_> {
-    /// Whether any program or NAT could apply: cheap, so that the common packet that
-    /// crosses nothing policed skips [`check`]. A necessary condition; `check` decides.
-    #[inline(always)]
-    pub fn may_be_policed(&self) -> bool {
-        self.from.is_some_and(|p| p.policy.is_some())
-            || self.to.policy.is_some()
-            || self.snat.is_some()
-            || self.host.is_some_and(|h| h.policy.is_some())
-    }
+/// Whether any program or NAT could apply to a packet from port `from` (its entry) to port
+/// `to`: cheap, so that the common packet that crosses nothing policed skips [`check`] (and
+/// building its [`Crossing`]). A necessary condition; `check` decides.
+#[inline(always)]
+pub fn may_be_policed(
+    from: Option<&PortInfo>,
+    to: &PortInfo,
+    host: Option<&HostPath>,
+    snat: Option<&SnatRules>,
+) -> bool {
+    from.is_some_and(|p| p.policy.is_some())
+        || to.policy.is_some()
+        || snat.is_some()
+        || host.is_some_and(|h| h.policy.is_some())
+}
 
+impl Crossing<'_> {
     /// The node address to source-NAT to: NAT outgoing applies to a packet out of the uplink,
     /// unencapsulated, from a NAT pool to outside every pool.
     fn snat_to(&self, ip: &Ipv4Packet<&[u8]>) -> Option<Ipv4Addr> {
@@ -210,7 +216,7 @@ impl Crossing<'_> {
 /// Polices (and source-NATs) one routed packet: `Ok(None)` to forward it as it is,
 /// `Ok(Some(key))` to forward it rewritten to `key`'s addresses and ports, the drop reason
 /// otherwise. Decides which programs apply (none: the packet passes untouched); the caller
-/// may skip the call when [`Crossing::may_be_policed`] says nothing can.
+/// may skip the call when [`may_be_policed`] says nothing can.
 ///
 /// `ip` is the checked IPv4 header of the packet; `owns_source(src)` tells whether the
 /// ingress port may send from `src` (anti-spoofing, asked only for a policed sender).

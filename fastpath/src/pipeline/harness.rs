@@ -18,7 +18,7 @@ pub struct Frame<'a> {
 }
 
 /// [`process`]es one frame with `policing` and records it in `counters`.
-#[inline]
+#[inline(always)]
 pub fn process_counted_policed(
     frame: &mut [u8],
     ingress: PortId,
@@ -38,7 +38,7 @@ pub fn process_counted_policed(
 
 /// [`process_counted_policed`] without IP sets or flow tracking: policed ports are checked
 /// packet by packet (replies too), with every IP set empty.
-#[inline]
+#[inline(always)]
 pub fn process_counted(
     frame: &mut [u8],
     ingress: PortId,

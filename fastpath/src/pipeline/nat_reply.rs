@@ -22,8 +22,11 @@ pub(super) fn translate(
     tables: &Tables,
     state: &mut PolicyState,
 ) -> bool {
-    let nat_node = tables.snat.as_ref().map(|s| s.node);
-    nat_node == Some(packet.ip().dst_addr())
+    // The NAT rules first: without NAT outgoing (the common case) no header field is read.
+    tables
+        .snat
+        .as_ref()
+        .is_some_and(|s| s.node == packet.ip().dst_addr())
         && arrived_on_uplink(ingress, tables)
         && policy::nat_reply(packet.datagram_mut(), state)
 }

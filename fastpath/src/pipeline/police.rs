@@ -1,7 +1,7 @@
 //! Stage 6, policy: anti-spoofing, connection tracking, the endpoints' programs and NAT
 //! outgoing for a packet routed out of a port. Which of them apply is decided in `policy`
 //! alone, from the crossing (the two ports, the host path, the NAT rules): first the cheap
-//! `Crossing::may_be_policed`, then `policy::check`. A packet of a flow already allowed (a
+//! `policy::may_be_policed`, then `policy::check`. A packet of a flow already allowed (a
 //! NAT reply) skips the stage.
 //!
 //! Reads the IPv4 header and transport ports, the ingress and egress ports, the host path,
@@ -27,19 +27,22 @@ pub(super) fn check(
     policing: &mut Policing<'_>,
 ) -> Result<(), Verdict> {
     let ingress = arrival.ingress;
+    let from = tables.ports.get(usize::from(ingress));
+    let (host, snat) = (tables.host.as_ref(), tables.snat.as_ref());
+    // The gate first: the crossing is only built for a packet that may be policed.
+    if arrival.tracked || !policy::may_be_policed(from, egress.port, host, snat) {
+        return Ok(());
+    }
     let crossing = Crossing {
         ingress,
-        from: tables.ports.get(usize::from(ingress)),
+        from,
         egress: egress.hop.port,
         to: egress.port,
-        host: tables.host.as_ref(),
-        snat: tables.snat.as_ref(),
+        host,
+        snat,
         encapsulated: egress.hop.encap != Encap::None,
         tunnelled: arrival.tunnelled,
     };
-    if arrival.tracked || !crossing.may_be_policed() {
-        return Ok(());
-    }
     let owns_source = |src| routes_back_to(src, ingress, tables);
     let checked = policy::check(
         &packet.ip(),
