@@ -2,10 +2,14 @@
 //!
 //! Names, all counters ending in `_total`:
 //! - `brindle_fastpath_<counter>_total` summed over workers, for `rx_packets`, `rx_bytes`,
-//!   `forwarded`, `punted`, `injected`, `tx_packets`, `ipip_encapsulated`, `ipip_decapsulated`; `brindle_fastpath_drops_total{reason}`;
+//!   `forwarded`, `punted`, `injected`, `tx_packets`, `ipip_encapsulated`, `ipip_decapsulated`,
+//!   `checksums_completed`; `brindle_fastpath_drops_total{reason}`;
 //! - the same per worker as `brindle_fastpath_worker_<counter>_total{worker}` and
 //!   `brindle_fastpath_worker_drops_total{worker,reason}` (separate names, so that summing a
 //!   metric never counts a packet twice);
+//! - `brindle_fastpath_socket_total{counter}`: the kernel's counts on the AF_XDP sockets
+//!   (`XDP_STATISTICS`: frames lost in the rings before the pipeline saw them, and ring-empty
+//!   events), summed over workers;
 //! - `brindle_slowpath_<counter>_total` for every slow-path counter;
 //! - gauges `brindle_dataplane_ports{kind}`, `brindle_dataplane_port_info{id,name,kind,xdp_mode}`
 //!   (always 1), `brindle_dataplane_apply_failures` and counter `brindle_dataplane_applies_total`.
@@ -20,7 +24,7 @@ use crate::dataplane::DataplaneObserver;
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The fastpath counters that are plain totals, with their help text.
-const FASTPATH: [(&str, &str); 8] = [
+const FASTPATH: [(&str, &str); 9] = [
     ("rx_packets", "Frames received from AF_XDP sockets."),
     ("rx_bytes", "Bytes received from AF_XDP sockets."),
     ("forwarded", "Frames forwarded by the fastpath."),
@@ -35,6 +39,10 @@ const FASTPATH: [(&str, &str); 8] = [
         "ipip_decapsulated",
         "IP-in-IP packets from known nodes unwrapped.",
     ),
+    (
+        "checksums_completed",
+        "TCP/UDP checksums a local sender left to offload, completed.",
+    ),
 ];
 
 fn value(c: &PipelineCounters, name: &str) -> u64 {
@@ -47,6 +55,7 @@ fn value(c: &PipelineCounters, name: &str) -> u64 {
         "tx_packets" => c.tx_packets,
         "ipip_encapsulated" => c.ipip_encapsulated,
         "ipip_decapsulated" => c.ipip_decapsulated,
+        "checksums_completed" => c.checksums_completed,
         _ => 0,
     }
 }
@@ -78,6 +87,19 @@ pub fn render(dp: &DataplaneObserver) -> String {
             "brindle_fastpath_drops_total{{reason=\"{}\"}} {}",
             reason.name(),
             total.dropped(reason)
+        );
+    }
+
+    header(
+        &mut out,
+        "brindle_fastpath_socket_total",
+        "The kernel's AF_XDP socket counts (XDP_STATISTICS), by counter.",
+        "counter",
+    );
+    for (counter, v) in total.socket.named() {
+        let _ = writeln!(
+            out,
+            "brindle_fastpath_socket_total{{counter=\"{counter}\"}} {v}"
         );
     }
 
@@ -205,11 +227,14 @@ mod tests {
             ..Default::default()
         };
         c.drop(DropReason::NoRoute);
+        c.socket.rx_ring_full = 4;
         a.publish(&c);
-        b.publish(&PipelineCounters {
+        let mut d = PipelineCounters {
             forwarded: 2,
             ..Default::default()
-        });
+        };
+        d.socket.rx_ring_full = 1;
+        b.publish(&d);
         let dp = DataplaneObserver::for_counters(
             vec![("worker-0".into(), a), ("worker-1".into(), b)],
             Arc::new(SlowpathCounters::default()),
@@ -226,6 +251,10 @@ mod tests {
         );
         assert!(
             lines.contains(&"brindle_fastpath_drops_total{reason=\"no_route\"} 1"),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&"brindle_fastpath_socket_total{counter=\"rx_ring_full\"} 5"),
             "{text}"
         );
         assert!(lines.contains(&"brindle_slowpath_held_total 0"), "{text}");

@@ -19,12 +19,20 @@ use serde_json::{json, Map, Value};
 /// The client side, shared with brindlectl and the tests.
 pub use cli::node_client::fetch;
 
-/// Renders one set of fastpath counters.
+/// Renders one set of fastpath counters. `dropped` and `drops` are about received frames
+/// (`rx_packets == forwarded + punted + dropped`); `socket_lost` counts the frames the kernel
+/// lost in the AF_XDP rings before the pipeline saw them, `socket` the kernel's counts by name.
 pub fn counters_json(c: &PipelineCounters) -> Value {
     let mut drops = Map::new();
     for reason in DropReason::ALL {
         drops.insert(reason.name().to_owned(), json!(c.dropped(reason)));
     }
+    let socket: Map<String, Value> = c
+        .socket
+        .named()
+        .into_iter()
+        .map(|(name, v)| (name.to_owned(), json!(v)))
+        .collect();
     json!({
         "rx_packets": c.rx_packets,
         "rx_bytes": c.rx_bytes,
@@ -34,8 +42,11 @@ pub fn counters_json(c: &PipelineCounters) -> Value {
         "tx_packets": c.tx_packets,
         "ipip_encapsulated": c.ipip_encapsulated,
         "ipip_decapsulated": c.ipip_decapsulated,
+        "checksums_completed": c.checksums_completed,
         "dropped": c.total_drops(),
         "drops": drops,
+        "socket_lost": c.socket.lost(),
+        "socket": socket,
     })
 }
 
@@ -121,11 +132,18 @@ mod tests {
             ..Default::default()
         };
         c.drop(DropReason::NoRoute);
+        c.socket.rx_ring_full = 7;
+        c.socket.tx_ring_empty = 2;
         let server = StatsServer::start(&path, stop.clone(), move || counters_json(&c)).unwrap();
         let got = fetch(&path).unwrap();
         assert_eq!(got["rx_packets"], 3);
         assert_eq!(got["drops"]["no_route"], 1);
         assert_eq!(got["dropped"], 1);
+        assert_eq!(got["socket"]["rx_ring_full"], 7);
+        assert_eq!(
+            got["socket_lost"], 7,
+            "ring-empty events are not lost frames"
+        );
         // A second node on the same socket is refused while the first is alive.
         let err = StatsServer::start(&path, stop.clone(), || json!({}))
             .err()

@@ -117,6 +117,68 @@ pub enum Fate {
     Dropped(DropReason),
 }
 
+/// What the kernel counted on a worker's AF_XDP sockets (`XDP_STATISTICS`, summed over the
+/// sockets, those already closed included): frames lost before the pipeline ever saw them,
+/// which no pipeline counter can include. The `*_empty` fields count events, not frames.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketCounters {
+    /// Received frames the kernel dropped: no free frame from the fill ring (copy mode), or
+    /// larger than a UMEM frame.
+    pub rx_dropped: u64,
+    /// Received frames dropped because the RX ring was full (the worker fell behind).
+    pub rx_ring_full: u64,
+    /// Fill ring entries the kernel found invalid.
+    pub rx_invalid_descs: u64,
+    /// Times the kernel found the fill ring empty.
+    pub rx_fill_ring_empty: u64,
+    /// TX descriptors the kernel refused as invalid: frames the worker sent that never left.
+    pub tx_invalid_descs: u64,
+    /// Times the kernel looked for frames to send and found the TX ring empty.
+    pub tx_ring_empty: u64,
+}
+
+impl SocketCounters {
+    /// The fields, with their stable snake_case names, in one order (stats and metrics).
+    pub fn named(&self) -> [(&'static str, u64); 6] {
+        [
+            ("rx_dropped", self.rx_dropped),
+            ("rx_ring_full", self.rx_ring_full),
+            ("rx_invalid_descs", self.rx_invalid_descs),
+            ("rx_fill_ring_empty", self.rx_fill_ring_empty),
+            ("tx_invalid_descs", self.tx_invalid_descs),
+            ("tx_ring_empty", self.tx_ring_empty),
+        ]
+    }
+
+    /// The inverse of [`SocketCounters::named`]: the values in its order.
+    pub fn from_values(v: [u64; 6]) -> SocketCounters {
+        let [rx_dropped, rx_ring_full, rx_invalid_descs, rx_fill_ring_empty, tx_invalid_descs, tx_ring_empty] =
+            v;
+        SocketCounters {
+            rx_dropped,
+            rx_ring_full,
+            rx_invalid_descs,
+            rx_fill_ring_empty,
+            tx_invalid_descs,
+            tx_ring_empty,
+        }
+    }
+
+    /// Frames lost in the sockets (the event counts left out).
+    pub fn lost(&self) -> u64 {
+        self.rx_dropped + self.rx_ring_full + self.rx_invalid_descs + self.tx_invalid_descs
+    }
+
+    pub fn add(&mut self, other: &SocketCounters) {
+        self.rx_dropped += other.rx_dropped;
+        self.rx_ring_full += other.rx_ring_full;
+        self.rx_invalid_descs += other.rx_invalid_descs;
+        self.rx_fill_ring_empty += other.rx_fill_ring_empty;
+        self.tx_invalid_descs += other.tx_invalid_descs;
+        self.tx_ring_empty += other.tx_ring_empty;
+    }
+}
+
 /// What one worker counts while it processes a batch; no atomics, no sharing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PipelineCounters {
@@ -131,7 +193,13 @@ pub struct PipelineCounters {
     /// IPIP packets from known nodes whose outer header the pipeline stripped (whatever then
     /// happened to the inner packet, which is counted like any other).
     pub ipip_decapsulated: u64,
+    /// TCP and UDP checksums a sender on this host left to offload, completed by the
+    /// pipeline (whatever then happened to the frame).
+    pub checksums_completed: u64,
     pub drops: [u64; DropReason::COUNT],
+    /// The kernel's counts on the worker's sockets, outside `rx_packets` (those frames were
+    /// never received).
+    pub socket: SocketCounters,
 }
 
 impl PipelineCounters {
@@ -193,9 +261,11 @@ impl PipelineCounters {
         self.tx_packets += other.tx_packets;
         self.ipip_encapsulated += other.ipip_encapsulated;
         self.ipip_decapsulated += other.ipip_decapsulated;
+        self.checksums_completed += other.checksums_completed;
         for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
             *a += b;
         }
+        self.socket.add(&other.socket);
     }
 }
 
@@ -211,7 +281,9 @@ pub struct WorkerCounters {
     tx_packets: AtomicU64,
     ipip_encapsulated: AtomicU64,
     ipip_decapsulated: AtomicU64,
+    checksums_completed: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
+    socket: [AtomicU64; 6],
 }
 
 impl WorkerCounters {
@@ -226,8 +298,13 @@ impl WorkerCounters {
         self.tx_packets.store(totals.tx_packets, r);
         self.ipip_encapsulated.store(totals.ipip_encapsulated, r);
         self.ipip_decapsulated.store(totals.ipip_decapsulated, r);
+        self.checksums_completed
+            .store(totals.checksums_completed, r);
         for (slot, v) in self.drops.iter().zip(totals.drops.iter()) {
             slot.store(*v, r);
+        }
+        for (slot, (_, v)) in self.socket.iter().zip(totals.socket.named()) {
+            slot.store(v, r);
         }
     }
 
@@ -246,7 +323,9 @@ impl WorkerCounters {
             tx_packets: self.tx_packets.load(r),
             ipip_encapsulated: self.ipip_encapsulated.load(r),
             ipip_decapsulated: self.ipip_decapsulated.load(r),
+            checksums_completed: self.checksums_completed.load(r),
             drops,
+            socket: SocketCounters::from_values(self.socket.each_ref().map(|v| v.load(r))),
         }
     }
 }
@@ -305,5 +384,30 @@ mod tests {
         assert_eq!(sum.rx_packets, 10);
         assert_eq!(sum.dropped(DropReason::NoRoute), 2);
         assert_eq!((sum.ipip_encapsulated, sum.ipip_decapsulated), (6, 8));
+    }
+
+    #[test]
+    fn socket_counters_keep_each_field_through_publishing_and_sums() {
+        let socket = SocketCounters::from_values([1, 2, 3, 4, 5, 6]);
+        assert_eq!(
+            socket.named().map(|(_, v)| v),
+            [1, 2, 3, 4, 5, 6],
+            "named() is from_values()'s order"
+        );
+        assert_eq!(socket.lost(), 1 + 2 + 3 + 5, "event counts are not frames");
+        let local = PipelineCounters {
+            socket,
+            ..Default::default()
+        };
+        let shared = WorkerCounters::default();
+        shared.publish(&local);
+        let mut sum = shared.snapshot();
+        assert_eq!(sum.socket, socket);
+        sum.add(&local);
+        assert_eq!(
+            sum.socket,
+            SocketCounters::from_values([2, 4, 6, 8, 10, 12])
+        );
+        assert_eq!(sum.rx_packets, 0, "socket losses are not received frames");
     }
 }

@@ -15,7 +15,7 @@ use fastpath::pipeline::Policing;
 use fastpath::policy::{EndpointPolicy, PolicyState};
 use fastpath::wire::ethernet::{self, ethertype};
 use fastpath::wire::ipv4::{self, protocol};
-use fastpath::wire::{EthernetRepr, Ipv4Repr, UdpRepr};
+use fastpath::wire::{checksum, EthernetRepr, Ipv4Repr, TcpPacket, UdpRepr};
 use fastpath::{
     DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters, PortId, PortInfo, PortKind,
     Tables, Verdict,
@@ -338,4 +338,62 @@ fn an_icmp_error_about_a_tracked_flow_passes_and_a_stray_one_does_not() {
         Verdict::Drop(DropReason::PolicyDenied),
         "about no flow"
     );
+}
+
+/// A full-sized TCP segment whose sender left the checksum to offload (Linux's default on a
+/// veth): only the pseudo-header sum is in the checksum field.
+fn offloaded_tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8) -> Vec<u8> {
+    let payload_len = 1500 - ipv4::HEADER_LEN - 20;
+    let mut f = tcp(src, sport, dst, dport, flags);
+    f.extend((0..payload_len).map(|i| (i * 7) as u8));
+    let ip_len = (f.len() - ethernet::HEADER_LEN) as u16;
+    let mut ip = ipv4::Packet::new_unchecked(&mut f[ethernet::HEADER_LEN..]);
+    ip.set_total_len(ip_len);
+    ip.fill_checksum();
+    let segment_len = u32::from(ip_len) - ipv4::HEADER_LEN as u32;
+    let pseudo = checksum::fold(checksum::pseudo_header(
+        src,
+        dst,
+        protocol::TCP,
+        segment_len,
+    ));
+    f[34 + 16..34 + 18].copy_from_slice(&pseudo.to_be_bytes());
+    f
+}
+
+#[test]
+fn a_segment_left_to_checksum_offload_is_policed_once_and_leaves_with_its_checksum_done() {
+    let mut node = Node::new();
+    let mut syn = offloaded_tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x02);
+    let mut policing = Policing {
+        sets: &node.sets,
+        state: &mut node.state,
+    };
+    let outcome = process_counted_policed(
+        &mut syn,
+        CLIENT,
+        &node.tables,
+        &mut node.counters,
+        &mut policing,
+    );
+    assert_eq!(outcome.verdict, Verdict::Forward(WEB));
+    assert!(outcome.checksum_completed);
+    let segment = &syn[ethernet::HEADER_LEN + ipv4::HEADER_LEN..];
+    assert!(
+        TcpPacket::new_checked(segment)
+            .unwrap()
+            .verify_checksum(CLIENT_IP, WEB_IP),
+        "the receiver would drop a segment with an unfinished checksum"
+    );
+    assert_eq!(node.counters.checksums_completed, 1);
+
+    // Denied segments are completed too (the counter says what the pipeline did), and the
+    // drop is still counted as a drop.
+    let denied = offloaded_tcp(CLIENT_IP, 40001, WEB_IP, 81, 0x02);
+    assert_eq!(
+        node.send(CLIENT, denied),
+        Verdict::Drop(DropReason::PolicyDenied)
+    );
+    assert_eq!(node.counters.checksums_completed, 2);
+    assert_eq!(node.counters.forwarded, 1);
 }

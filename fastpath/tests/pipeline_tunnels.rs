@@ -217,7 +217,8 @@ fn a_tunnel_route_yields_encapsulate_and_the_outer_header_is_exact() {
                 port: UPLINK,
                 next_hop: NH_TUNNEL
             },
-            start: 0
+            start: 0,
+            checksum_completed: false,
         }
     );
     assert_eq!(counters.forwarded, 1);
@@ -317,7 +318,8 @@ fn a_plain_remote_route_forwards_to_the_other_nodes_mac() {
         outcome,
         Outcome {
             verdict: Verdict::Forward(UPLINK),
-            start: 0
+            start: 0,
+            checksum_completed: false,
         }
     );
     let eth = EthernetPacket::new_checked(&f[..]).unwrap();
@@ -338,7 +340,8 @@ fn ipip_from_a_known_node_is_decapsulated_and_the_inner_packet_routed_with_ttl_m
         outcome,
         Outcome {
             verdict: Verdict::Forward(WORKLOAD_A),
-            start: 20
+            start: 20,
+            checksum_completed: false,
         }
     );
     assert_eq!(counters.ipip_decapsulated, 1);
@@ -373,7 +376,8 @@ fn ipip_from_an_unknown_source_is_dropped_and_counted() {
             outcome,
             Outcome {
                 verdict: Verdict::Drop(DropReason::IpipUnknownSource),
-                start: 0
+                start: 0,
+                checksum_completed: false,
             },
             "from {src}"
         );
@@ -404,7 +408,8 @@ fn ipip_is_unwrapped_only_on_the_uplink_and_only_when_addressed_to_the_node() {
         outcome,
         Outcome {
             verdict: Verdict::Forward(WORKLOAD_A),
-            start: 0
+            start: 0,
+            checksum_completed: false,
         }
     );
     assert_eq!(counters.ipip_decapsulated, 0);
@@ -461,7 +466,8 @@ fn ttl_rules_apply_to_the_inner_packet_on_both_ends_of_a_tunnel() {
         outcome,
         Outcome {
             verdict: Verdict::Punt(PuntReason::TtlExpired),
-            start: 20
+            start: 20,
+            checksum_completed: false,
         }
     );
     let punted = Ipv4Packet::new_checked(&f[outcome.start + 14..]).unwrap();

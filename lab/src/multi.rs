@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::netns::{
-    delete_netns, netns_exists, toml_str, Lab, LabError, LabSpec, MAX_NAME_LEN, UPLINK_IF,
+    delete_netns, netns_exists, toml_str, Lab, LabError, LabSpec, Offloads, MAX_NAME_LEN, UPLINK_IF,
 };
 use crate::wiring::{disable_offloads, ip, sysctl};
 
@@ -48,6 +48,9 @@ pub struct MultiLabSpec {
     pub workloads: usize,
     /// How many of the nodes (the last ones) are behind the router.
     pub routed_nodes: usize,
+    /// Of every veth: the workloads', the uplinks' and the router's.
+    #[serde(default)]
+    pub offloads: Offloads,
 }
 
 impl MultiLabSpec {
@@ -57,6 +60,7 @@ impl MultiLabSpec {
             nodes,
             workloads,
             routed_nodes: 0,
+            offloads: Offloads::Off,
         }
     }
 
@@ -91,6 +95,7 @@ impl MultiLabSpec {
         LabSpec {
             pool_base: Ipv4Addr::new(192, 168, k as u8, 0),
             uplink: false,
+            offloads: self.offloads,
             ..LabSpec::new(format!("{}{k}", self.name), self.workloads)
         }
     }
@@ -279,8 +284,10 @@ impl MultiLab {
                 Ipv4Addr::from(u32::from(base) + u32::from(ROUTER_HOST))
             );
             ip(&["-n", &rt, "addr", "add", &cidr, "dev", leg])?;
-            disable_offloads(&rt, leg)?;
-            disable_offloads(&sw, leg)?;
+            if self.spec.offloads == Offloads::Off {
+                disable_offloads(&rt, leg)?;
+                disable_offloads(&sw, leg)?;
+            }
             ip(&["-n", &sw, "link", "set", leg, "master", bridge, "up"])?;
             ip(&["-n", &rt, "link", "set", leg, "up"])?;
         }
@@ -300,8 +307,10 @@ impl MultiLab {
         ])?;
         let cidr = format!("{}/{MULTI_PREFIX_LEN}", spec.node_ip(k));
         ip(&["-n", &node, "addr", "add", &cidr, "dev", UPLINK_IF])?;
-        disable_offloads(&node, UPLINK_IF)?;
-        disable_offloads(&sw, &port)?;
+        if spec.offloads == Offloads::Off {
+            disable_offloads(&node, UPLINK_IF)?;
+            disable_offloads(&sw, &port)?;
+        }
         let bridge = if spec.is_routed(k) { "br1" } else { "br0" };
         ip(&["-n", &sw, "link", "set", &port, "master", bridge, "up"])?;
         ip(&["-n", &node, "link", "set", UPLINK_IF, "up"])?;

@@ -55,6 +55,19 @@ pub enum Forwarding {
     Kernel,
 }
 
+/// The checksum and segmentation offloads of the lab's veths.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Offloads {
+    /// Off on every veth (`ethtool -K tx off tso off gso off gro off`): brindle's best wiring
+    /// today, where senders finish their checksums while they copy.
+    #[default]
+    Off,
+    /// As Linux creates a veth and as Calico leaves them (checksum offload, TSO/GSO, GRO on):
+    /// the kernel baseline as users run it, and brindle with workloads wired by hand.
+    AsCreated,
+}
+
 /// What to build.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabSpec {
@@ -65,6 +78,8 @@ pub struct LabSpec {
     pub pool_base: Ipv4Addr,
     pub forwarding: Forwarding,
     pub uplink: bool,
+    #[serde(default)]
+    pub offloads: Offloads,
 }
 
 impl LabSpec {
@@ -76,6 +91,7 @@ impl LabSpec {
             pool_base: Ipv4Addr::new(192, 168, 0, 0),
             forwarding: Forwarding::Brindle,
             uplink: true,
+            offloads: Offloads::Off,
         }
     }
 

@@ -3,8 +3,8 @@
 
 use crate::cmd::{self, CmdError, CONFIG_TIMEOUT};
 use crate::netns::{
-    interface_mac, uplink_of, Forwarding, Lab, LabError, LabSpec, Uplink, Workload, HOST_SIDE_MAC,
-    UPLINK_IF, UPLINK_PREFIX_LEN, WORKLOAD_GATEWAY,
+    interface_mac, uplink_of, Forwarding, Lab, LabError, LabSpec, Offloads, Uplink, Workload,
+    HOST_SIDE_MAC, UPLINK_IF, UPLINK_PREFIX_LEN, WORKLOAD_GATEWAY,
 };
 
 /// Runs the commands of [`Lab::up`], remembering which namespaces it created so that a
@@ -86,8 +86,10 @@ impl Builder<'_> {
             &uplink.node_interface,
         ])?;
         ip(&["-n", ext, "addr", "add", &ext_cidr, "dev", UPLINK_IF])?;
-        disable_offloads(&node, &uplink.node_interface)?;
-        disable_offloads(ext, UPLINK_IF)?;
+        if self.spec.offloads == Offloads::Off {
+            disable_offloads(&node, &uplink.node_interface)?;
+            disable_offloads(ext, UPLINK_IF)?;
+        }
         ip(&["-n", &node, "link", "set", &uplink.node_interface, "up"])?;
         ip(&["-n", ext, "link", "set", UPLINK_IF, "up"])?;
         let gateway = uplink.ext_ip.to_string();
@@ -130,10 +132,13 @@ impl Builder<'_> {
             "netns",
             &ns,
         ])?;
-        // With AF_XDP the vRouter sees raw frames: a partial (offloaded) checksum or a GSO
-        // super-frame would reach the other workload unfinished.
-        disable_offloads(&node, &cali)?;
-        disable_offloads(&ns, "eth0")?;
+        // With AF_XDP the vRouter sees raw frames and completes what a sender left to
+        // checksum offload, at a cost; with offloads off the sender finishes its checksum
+        // while it copies.
+        if spec.offloads == Offloads::Off {
+            disable_offloads(&node, &cali)?;
+            disable_offloads(&ns, "eth0")?;
+        }
         ip(&["-n", &node, "link", "set", &cali, "up"])?;
 
         let cidr = format!("{ip_addr}/32");

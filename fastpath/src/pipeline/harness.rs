@@ -33,6 +33,9 @@ pub fn process_counted_policed(
         outcome.decapsulated(),
         fate_when_delivered(outcome.verdict),
     );
+    if outcome.checksum_completed {
+        counters.checksums_completed += 1;
+    }
     outcome
 }
 

@@ -68,6 +68,12 @@ impl<'a> Ipv4Frame<'a> {
         Ipv4Packet::new_unchecked(&self.frame[ethernet::HEADER_LEN..])
     }
 
+    /// The bytes from the IPv4 header on (Ethernet padding included).
+    #[inline(always)]
+    pub fn ip_bytes(&self) -> &[u8] {
+        &self.frame[ethernet::HEADER_LEN..]
+    }
+
     /// The header fields the lookup stage reads, copied out in one go (read where they are
     /// needed, the accessors are not always inlined on the hot path).
     #[inline(always)]

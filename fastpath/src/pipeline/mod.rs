@@ -9,6 +9,7 @@
 //! | stage | reads | sets | verdicts |
 //! |---|---|---|---|
 //! | 1 `input`: Ethernet, IPv4, checksum | the frame | the checked view [`Ipv4Frame`] | `Drop(BadEthernet)`; `Punt(Arp)`; `Drop(UnsupportedEtherType)`; `Drop(BadIpv4Header)` (fixed header, version, IHL >= 5, options within the frame); `Drop(BadIpv4Length)` (IHL*4 <= total length <= frame payload); `Drop(BadIpv4Checksum)` |
+//! | 1b `l4_checksum`: offloaded checksums | protocol, fragment fields, addresses, lengths, the TCP/UDP checksum | a checksum a local sender left to offload (the pseudo-header sum only) completed: [`Outcome::checksum_completed`] | – |
 //! | 2 `host` input: the node's own traffic | ingress port, `Tables::host`, Ethernet destination | – | from the host port and not addressed to it: `Forward(uplink)` or `Drop(PolicyDenied)` (host endpoint egress, `policy::check_host`); the rest goes on |
 //! | 3 `nat_reply` | IPv4 destination, ingress kind, `Tables::snat`, flow table | datagram rewritten back to the workload; the flow counts as allowed (stage 6 skipped) | – (goes on to stage 5) |
 //! | 4 `decap`: IPIP for the node | protocol, ingress kind, FIB (destination `Local`, source a tunnel peer), outer fragment | outer header stripped: [`Outcome::start`]; the inner packet goes through stage 1's IPv4 checks, then 5-7, once | `Drop(IpipUnknownSource)`; `Drop(IpipFragment)` |
@@ -20,7 +21,7 @@
 //! Never panics on any input; never allocates; never locks.
 //!
 //! Counting (by the worker, [`crate::counters::Fate`]): every frame adds to
-//! `rx_packets`/`rx_bytes` and to exactly one of `forwarded` (`Forward` and `Encapsulate`,
+//! `rx_packets`/`rx_bytes` (and `checksums_completed` when stage 1b completed one) and to exactly one of `forwarded` (`Forward` and `Encapsulate`,
 //! once sent), `punted` (`Arp`, `Local`, `Unresolved`, once the slow path took them) or a
 //! drop reason (every `Drop`; the `NoRoute`, `TtlExpired` and `FragmentationNeeded` punts,
 //! which the slow path answers with an ICMP error and then drops; a failed send as `TxFull`,
@@ -32,6 +33,7 @@ mod encap;
 pub mod harness;
 mod host;
 mod input;
+mod l4_checksum;
 mod lookup;
 mod nat_reply;
 mod police;
@@ -109,11 +111,21 @@ pub struct Outcome {
     /// decapsulation, where the inner packet (behind a copy of the Ethernet header) starts
     /// at the outer IPv4 header's length.
     pub start: usize,
+    /// Stage 1b completed a TCP or UDP checksum its sender had left to offload.
+    pub checksum_completed: bool,
 }
 
 impl Outcome {
     fn whole(verdict: Verdict) -> Outcome {
-        Outcome { verdict, start: 0 }
+        Outcome::from(verdict, 0)
+    }
+
+    fn from(verdict: Verdict, start: usize) -> Outcome {
+        Outcome {
+            verdict,
+            start,
+            checksum_completed: false,
+        }
     }
 
     /// Whether the pipeline stripped an IPIP header (whatever then happened to the inner
@@ -154,6 +166,20 @@ pub fn process(
         Ok(packet) => packet,
         Err(verdict) => return Outcome::whole(verdict),
     };
+    let checksum_completed = l4_checksum::complete(&mut packet);
+    let mut outcome = after_input(packet, ingress, tables, policing);
+    outcome.checksum_completed = checksum_completed;
+    outcome
+}
+
+/// Stages 2-7, for a checked IPv4 frame.
+#[inline(always)]
+fn after_input(
+    mut packet: Ipv4Frame<'_>,
+    ingress: PortId,
+    tables: &Tables,
+    policing: &mut Policing<'_>,
+) -> Outcome {
     if let Some(verdict) = host::input(&packet, ingress, tables, policing) {
         return Outcome::whole(verdict);
     }
@@ -173,13 +199,13 @@ pub fn process(
         };
         packet = match input::ipv4(inner) {
             Ok(inner) => inner,
-            Err(verdict) => return Outcome { verdict, start },
+            Err(verdict) => return Outcome::from(verdict, start),
         };
         arrival.tunnelled = true;
     }
     // One place the routing stages are reached from, so that they are inlined once.
     let verdict = route(packet, arrival, tables, policing);
-    Outcome { verdict, start }
+    Outcome::from(verdict, start)
 }
 
 /// Stages 5-7: lookup (or local delivery), policy, rewrite.

@@ -128,8 +128,14 @@ impl PortCommandReceiver {
         self.wake.raw_fd()
     }
 
-    /// Carries out every waiting command; true when the set of ports changed.
-    pub(super) fn apply(&self, worker: &str, ports: &mut Vec<Option<Port>>) -> bool {
+    /// Carries out every waiting command; true when the set of ports changed. `retiring` sees
+    /// each port (and its slot) just before it leaves the worker.
+    pub(super) fn apply(
+        &self,
+        worker: &str,
+        ports: &mut Vec<Option<Port>>,
+        mut retiring: impl FnMut(usize, &Port),
+    ) -> bool {
         let mut changed = false;
         let mut handled = 0;
         loop {
@@ -153,6 +159,9 @@ impl PortCommandReceiver {
                 PortCommand::RemovePort(id, reply) => {
                     let port = ports.get_mut(usize::from(id)).and_then(Option::take);
                     tracing::debug!(worker, id, found = port.is_some(), "port removed");
+                    if let Some(port) = &port {
+                        retiring(usize::from(id), port);
+                    }
                     changed |= port.is_some();
                     // The caller may have given up waiting; then the port is dropped here.
                     let _ = reply.send(port);
@@ -207,7 +216,7 @@ mod tests {
             "a command makes the eventfd readable"
         );
         assert!(
-            !rx.apply("test", &mut ports),
+            !rx.apply("test", &mut ports, |_, _| {}),
             "removing an empty slot changes nothing"
         );
         assert!(

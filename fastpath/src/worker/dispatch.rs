@@ -91,6 +91,9 @@ impl Dispatcher<'_> {
             Verdict::Drop(reason) => Fate::Dropped(reason),
         };
         self.counters.record(bytes, outcome.decapsulated(), fate);
+        if outcome.checksum_completed {
+            self.counters.checksums_completed += 1;
+        }
     }
 }
 

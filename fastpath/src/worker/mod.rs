@@ -30,6 +30,7 @@ mod run;
 mod schedule;
 mod service;
 mod sleep;
+mod socket_stats;
 mod transmit;
 
 use std::sync::atomic::AtomicBool;

@@ -1,5 +1,6 @@
 //! The worker's loop: port commands, then the hot ports, a few cold ones, the other workers'
-//! handoffs, flow expiry, the slow path's injections and the flushes; counters published;
+//! handoffs, flow expiry, the slow path's injections and the flushes; counters published
+//! (with the sockets' own counts, read now and then);
 //! and, when a loop found nothing to do, a sleep (by [`RxMode`]).
 
 use std::os::fd::RawFd;
@@ -18,6 +19,7 @@ use super::flow_owner::nat_slice;
 use super::schedule::PortSchedule;
 use super::service::{inject, service_port, take_handoffs, Io};
 use super::sleep::Sleeper;
+use super::socket_stats::SocketStats;
 use super::transmit::{TunnelScratch, TxDirty};
 use super::{RxMode, WorkerSpec, ADAPTIVE_SPIN};
 
@@ -66,8 +68,10 @@ pub(super) fn run(
     let mut sleeper = Sleeper::new(&ports, &extra_fds);
     let mut schedule = PortSchedule::default();
     let mut dirty = TxDirty::default();
+    let mut socket_stats = SocketStats::new();
     schedule.resize(&ports);
     dirty.resize(ports.len());
+    socket_stats.resize(&ports);
 
     let mut counters = PipelineCounters::default();
     // Where encapsulated frames are assembled before the TX copy; allocated once, here.
@@ -85,10 +89,12 @@ pub(super) fn run(
     while !stop.load(Ordering::Relaxed) {
         let mut work = 0;
         if let Some(commands) = &commands {
-            if commands.apply(&name, &mut ports) {
+            let retire = |slot, port: &Port| socket_stats.retire(slot, port);
+            if commands.apply(&name, &mut ports, retire) {
                 sleeper = Sleeper::new(&ports, &extra_fds);
                 schedule.resize(&ports);
                 dirty.resize(ports.len());
+                socket_stats.resize(&ports);
                 work += 1;
             }
         }
@@ -143,16 +149,20 @@ pub(super) fn run(
             work += 1;
         }
 
-        if work > 0 || last_publish.elapsed() >= PUBLISH_EVERY {
+        let now = Instant::now();
+        if let Some(socket) = socket_stats.poll(&ports, now) {
+            counters.socket = socket;
+        }
+        if work > 0 || now.duration_since(last_publish) >= PUBLISH_EVERY {
             shared.publish(&counters);
             if let Some(links) = &links {
                 links.out.publish();
             }
-            last_publish = Instant::now();
+            last_publish = now;
         }
         if work > 0 {
             if mode == RxMode::Adaptive {
-                last_work = Instant::now();
+                last_work = now;
             }
             continue;
         }
@@ -168,6 +178,7 @@ pub(super) fn run(
             std::hint::spin_loop();
         }
     }
+    counters.socket = socket_stats.read_all(&ports);
     shared.publish(&counters);
     if let Some(links) = &links {
         links.out.publish();

@@ -242,3 +242,73 @@ fn ping_crosses_two_workload_ports_through_a_polling_worker() {
 fn ping_crosses_two_workload_ports_through_an_interrupt_worker() {
     ping_across_workloads_through_the_worker(RxMode::Interrupt, "pingi");
 }
+
+/// Frames the kernel cannot put on a socket's RX ring (the worker behind, the ring full) never
+/// reach the pipeline: the worker reads the socket's XDP_STATISTICS and publishes them, so
+/// that every frame sent is either received or counted as lost in the socket.
+#[test]
+fn frames_lost_in_a_full_socket_ring_are_counted() {
+    const SENT: u64 = 1000;
+    let lab = Lab::new("xst");
+    lab.veth("cali6", "eth0");
+    let far = lab.far_socket("eth0");
+    lab.enter_node();
+    let prog = XdpProgram::load().expect("load XDP program");
+    let ifindex = lab.ifindex("cali6");
+    let attachment = prog
+        .attach(ifindex, PortKind::Workload, 1, 0)
+        .expect("attach");
+    let port = Port::open(
+        0,
+        &port_info("cali6", ifindex, PortKind::Workload),
+        0,
+        &small_config(),
+        &prog,
+        0,
+    )
+    .expect("open port");
+
+    // Nobody reads the socket yet: past its ring (128) and fill ring, the kernel drops. Paced,
+    // so that the veth itself never overflows and every loss is the socket's.
+    let frame = experimental_frame(b"xdp-statistics");
+    for i in 0..SENT {
+        far.send(&frame);
+        if i % 16 == 15 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    let (worker_end, _slowpath) = punt_path(PuntConfig::default()).unwrap();
+    let counters = Arc::new(WorkerCounters::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let handle = spawn(WorkerSpec {
+        name: "xdp-statistics".into(),
+        mode: RxMode::Interrupt,
+        core: None,
+        ports: vec![port],
+        tables: Arc::new(ArcSwap::from_pointee(Tables::default())),
+        ip_sets: fastpath::classifier::IpSetsWriter::new().reader(),
+        flows: fastpath::conntrack::FlowTableConfig::with_capacity(1024),
+        punt: worker_end,
+        counters: counters.clone(),
+        stop: stop.clone(),
+    })
+    .unwrap();
+    let deadline = Instant::now() + WAIT;
+    let accounted = |c: &fastpath::PipelineCounters| c.rx_packets + c.socket.lost();
+    while accounted(&counters.snapshot()) < SENT && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    handle.join().expect("worker panicked");
+    drop(attachment);
+
+    let c = counters.snapshot();
+    assert!(c.socket.lost() > 0, "nothing was lost: {c:?}");
+    assert!(c.rx_packets > 0 && c.rx_packets < SENT, "{c:?}");
+    assert_eq!(
+        accounted(&c),
+        SENT,
+        "every frame sent is received or counted lost: {c:?}"
+    );
+}

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use lab::{self, Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec};
+use lab::{self, Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec, Offloads};
 
 const RECORD_DIR: &str = "/run/brindle/labs";
 
@@ -44,6 +44,10 @@ enum Cmd {
         kernel: bool,
         #[arg(long)]
         no_uplink: bool,
+        /// Leave the veths' checksum and segmentation offloads as Linux creates them (as
+        /// Calico does) instead of turning them off.
+        #[arg(long)]
+        offloads_on: bool,
         /// Write a brindle-node config for this lab to FILE.
         #[arg(long, value_name = "FILE")]
         write_config: Option<PathBuf>,
@@ -207,6 +211,7 @@ fn main() -> Result<()> {
             pool_base,
             kernel,
             no_uplink,
+            offloads_on,
             write_config,
             mode,
             socket,
@@ -225,6 +230,11 @@ fn main() -> Result<()> {
                     Forwarding::Brindle
                 },
                 uplink: !no_uplink,
+                offloads: if offloads_on {
+                    Offloads::AsCreated
+                } else {
+                    Offloads::Off
+                },
             };
             let lab = Lab::up(&spec)?;
             std::fs::create_dir_all(RECORD_DIR)

@@ -18,7 +18,14 @@ pub(super) fn run_side_in(
     tag: &str,
     method: &mut Option<KernelIpip>,
 ) -> Result<CrossSide, BenchError> {
-    let spec = MultiLabSpec::new(format!("{}{tag}", side.lab_prefix()), 2, 1);
+    let forwarding = match side.forwarder {
+        Forwarder::Kernel => lab::Forwarding::Kernel,
+        Forwarder::Brindle => lab::Forwarding::Brindle,
+    };
+    let spec = MultiLabSpec {
+        offloads: crate::baseline::offloads_for(forwarding),
+        ..MultiLabSpec::new(format!("{}{tag}", side.lab_prefix()), 2, 1)
+    };
     let lab = MultiLab::up(&spec)?;
     let path = WorkloadPath::of(&lab)?;
     let dir = opts.work_dir.join(side.name());

@@ -22,6 +22,7 @@ impl runner::Side for KernelSide<'_> {
     fn bring_up(&mut self) -> Result<Lab, BenchError> {
         let mut spec = LabSpec::new(&self.lab_name, 2);
         spec.forwarding = Forwarding::Kernel;
+        spec.offloads = crate::baseline::offloads_for(Forwarding::Kernel);
         Ok(Lab::up(&spec)?)
     }
 

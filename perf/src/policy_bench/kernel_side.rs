@@ -28,6 +28,7 @@ impl KernelSide {
     ) -> Result<KernelSide, BenchError> {
         let mut spec = LabSpec::new(name, 2);
         spec.forwarding = Forwarding::Kernel;
+        spec.offloads = crate::baseline::offloads_for(Forwarding::Kernel);
         let lab = Lab::up(&spec)?;
         let (w1, w2) = match (lab.workload(1), lab.workload(2)) {
             (Some(a), Some(b)) => (a.clone(), b.clone()),

@@ -15,6 +15,7 @@ pub(super) fn bring_up_lab(
         LabKind::OneNode => {
             let spec = LabSpec {
                 forwarding,
+                offloads: baseline::offloads_for(forwarding),
                 ..LabSpec::new(name, 2)
             };
             let lab = Lab::up(&spec)?;
@@ -34,7 +35,10 @@ pub(super) fn bring_up_lab(
             }
         }
         LabKind::L2 | LabKind::Ipip => {
-            let spec = multi_spec(kind, name);
+            let spec = MultiLabSpec {
+                offloads: baseline::offloads_for(forwarding),
+                ..multi_spec(kind, name)
+            };
             let lab = MultiLab::up(&spec)?;
             let encap = if kind == LabKind::Ipip {
                 Encap::Ipip
