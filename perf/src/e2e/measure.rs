@@ -66,6 +66,7 @@ pub(super) fn measure_all(
             by_size,
             rtt_cdf,
             udp_xdp,
+            node: None,
         },
     ))
 }

@@ -103,8 +103,38 @@ pub fn markdown(report: &E2eReport) -> String {
             ));
         }
     }
+    if let Some(node) = &report.brindle_node {
+        out.push_str(&node_account_markdown(node));
+    }
     out.push_str(&crate::e2e_xdp::markdown_details(report));
     out
+}
+
+/// Where the brindle side's frames went, by brindle-node's own counters.
+fn node_account_markdown(n: &NodeAccount) -> String {
+    let listed = |m: &std::collections::BTreeMap<String, u64>| {
+        let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        if parts.is_empty() {
+            "none".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    };
+    format!(
+        "\nbrindle-node's account of its side (every UDP run and the pings): the generators \
+         sent {} datagrams and the sinks received {}; the node's workers received {} frames: \
+         {} forwarded, {} punted, {} dropped (by reason: {}); the kernel lost {} in the \
+         node's AF_XDP rings before a worker saw them (socket counts: {}).\n",
+        n.generator_sent,
+        n.sink_received,
+        n.received,
+        n.forwarded,
+        n.punted,
+        n.dropped,
+        listed(&n.drops),
+        n.socket_lost,
+        listed(&n.socket),
+    )
 }
 
 /// Writes the JSON report to `out` and the Markdown table beside it (`.md`); returns the

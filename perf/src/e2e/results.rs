@@ -1,5 +1,7 @@
 //! What each side measured, and the run's report.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 /// Measurements of one topology.
@@ -89,6 +91,63 @@ pub struct E2eReport {
     /// only; the kernel side's sink is AF_XDP too, so both sides are measured alike).
     pub udp_xdp_kernel: Option<XdpUdp>,
     pub udp_xdp_brindle: Option<XdpUdp>,
+    /// brindle-node's own counters over the brindle side's measurement: where the frames
+    /// the generators offered went.
+    pub brindle_node: Option<NodeAccount>,
+}
+
+/// Differences of brindle-node's counters over a measurement (every UDP run and the pings),
+/// beside what the generators sent and the sinks received in it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct NodeAccount {
+    /// Datagrams the UDP generators got into the kernel, and the sinks received.
+    pub generator_sent: u64,
+    pub sink_received: u64,
+    /// Frames the node's workers received: forwarded + punted + dropped.
+    pub received: u64,
+    pub forwarded: u64,
+    pub punted: u64,
+    pub dropped: u64,
+    /// The drop reasons that counted anything.
+    pub drops: BTreeMap<String, u64>,
+    /// Frames the kernel lost in the node's AF_XDP rings before a worker saw them.
+    pub socket_lost: u64,
+    /// The kernel's socket counts that counted anything (XDP_STATISTICS).
+    pub socket: BTreeMap<String, u64>,
+}
+
+impl NodeAccount {
+    /// The counters' growth from `before` to `after` (`brindle-node stats` documents).
+    pub fn between(before: &serde_json::Value, after: &serde_json::Value) -> NodeAccount {
+        let grown = |path: &[&str]| {
+            let read = |doc: &serde_json::Value| {
+                path.iter()
+                    .fold(&doc["fastpath"], |v, key| &v[*key])
+                    .as_u64()
+                    .unwrap_or(0)
+            };
+            read(after).saturating_sub(read(before))
+        };
+        let named = |section: &str| -> BTreeMap<String, u64> {
+            after["fastpath"][section]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(name, _)| (name.clone(), grown(&[section, name])))
+                .filter(|(_, n)| *n > 0)
+                .collect()
+        };
+        NodeAccount {
+            received: grown(&["rx_packets"]),
+            forwarded: grown(&["forwarded"]),
+            punted: grown(&["punted"]),
+            dropped: grown(&["dropped"]),
+            drops: named("drops"),
+            socket_lost: grown(&["socket_lost"]),
+            socket: named("socket"),
+            ..NodeAccount::default()
+        }
+    }
 }
 
 /// What a side measures beyond [`SideResult`] (kept apart because other benchmarks build
@@ -98,4 +157,5 @@ pub(super) struct SideExtras {
     pub(super) by_size: Vec<SizeSide>,
     pub(super) rtt_cdf: Vec<CdfPoint>,
     pub(super) udp_xdp: Option<XdpUdp>,
+    pub(super) node: Option<NodeAccount>,
 }

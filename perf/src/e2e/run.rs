@@ -94,5 +94,6 @@ pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, B
         rtt_cdf_brindle: brindle_extras.rtt_cdf,
         udp_xdp_kernel: kernel_extras.udp_xdp,
         udp_xdp_brindle: brindle_extras.udp_xdp,
+        brindle_node: brindle_extras.node,
     })
 }

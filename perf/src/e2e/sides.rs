@@ -75,6 +75,7 @@ impl runner::Side for BrindleSide<'_> {
             .map_err(io_err(format!("writing {}", config_path.display())))?;
         let node = NodeLaunch::new(lab.node_netns(), self.brindle_node, self.log_path())
             .config(&config_path)
+            .control_socket(&socket)
             .spawn()?;
         Ok(BrindleUp { node, lab })
     }
@@ -87,7 +88,15 @@ impl runner::Side for BrindleSide<'_> {
     }
 
     fn measure(&mut self, up: &mut BrindleUp) -> Result<Self::Measured, BenchError> {
-        measure_all(&up.lab, self.opts, self.sizes, "brindle")
+        let before = up.node.stats()?;
+        let (side, mut extras) = measure_all(&up.lab, self.opts, self.sizes, "brindle")?;
+        let after = up.node.stats()?;
+        extras.node = Some(NodeAccount {
+            generator_sent: side.sent + extras.by_size.iter().map(|s| s.sent).sum::<u64>(),
+            sink_received: side.received + extras.by_size.iter().map(|s| s.received).sum::<u64>(),
+            ..NodeAccount::between(&before, &after)
+        });
+        Ok((side, extras))
     }
 
     fn tear_down(&mut self, up: BrindleUp) -> Result<(), BenchError> {

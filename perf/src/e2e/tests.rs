@@ -72,6 +72,7 @@ fn markdown_has_a_row_per_metric_with_stable_names() {
         rtt_cdf_brindle: vec![],
         udp_xdp_kernel: None,
         udp_xdp_brindle: None,
+        brindle_node: None,
     };
     let md = markdown(&report);
     assert!(md.contains("| 1500 | 80 | 100 | 1.250 |"), "{md}");
@@ -93,4 +94,31 @@ fn markdown_has_a_row_per_metric_with_stable_names() {
     assert_eq!(json["by_size"][0]["frame_size"], 1500);
     assert_eq!(json["by_size"][0]["brindle"]["pps_delivered"], 100.0);
     assert_eq!(json["rtt_cdf_kernel"][0]["rtt_us"], 50.0);
+}
+
+#[test]
+fn the_node_account_is_the_counters_growth_with_only_what_counted() {
+    let before = serde_json::json!({"fastpath": {
+        "rx_packets": 10, "forwarded": 8, "punted": 1, "dropped": 1, "socket_lost": 0,
+        "drops": {"no_route": 1, "tx_full": 0},
+        "socket": {"rx_ring_full": 0, "tx_ring_empty": 5},
+    }});
+    let after = serde_json::json!({"fastpath": {
+        "rx_packets": 110, "forwarded": 100, "punted": 1, "dropped": 9, "socket_lost": 40,
+        "drops": {"no_route": 1, "tx_full": 8},
+        "socket": {"rx_ring_full": 40, "tx_ring_empty": 5},
+    }});
+    let n = NodeAccount::between(&before, &after);
+    assert_eq!(
+        (n.received, n.forwarded, n.punted, n.dropped, n.socket_lost),
+        (100, 92, 0, 8, 40)
+    );
+    assert_eq!(
+        n.drops.into_iter().collect::<Vec<_>>(),
+        [("tx_full".to_owned(), 8)]
+    );
+    assert_eq!(
+        n.socket.into_iter().collect::<Vec<_>>(),
+        [("rx_ring_full".to_owned(), 40)]
+    );
 }
