@@ -211,12 +211,9 @@ pub(crate) fn draw_both(chart: &Chart, stem: &Path) -> Result<Vec<PathBuf>, Repo
         let path = path.to_path_buf();
         move |message: String| ReportError::Plot { path, message }
     };
-    draw(chart, SVGBackend::new(&svg, PLOT_SIZE).into_drawing_area()).map_err(plot_err(&svg))?;
-    draw(
-        chart,
-        BitMapBackend::new(&png, PLOT_SIZE).into_drawing_area(),
-    )
-    .map_err(plot_err(&png))?;
+    let size = plot_size(chart);
+    draw(chart, SVGBackend::new(&svg, size).into_drawing_area()).map_err(plot_err(&svg))?;
+    draw(chart, BitMapBackend::new(&png, size).into_drawing_area()).map_err(plot_err(&png))?;
     Ok(vec![svg, png])
 }
 
@@ -248,6 +245,29 @@ fn si(value: f64) -> String {
         _ => format!("{value:.1}"),
     }
 }
+
+/// About how wide a character of a 15-pixel label is.
+const LABEL_CHAR_PX: u32 = 8;
+
+/// The canvas for `chart`: [`PLOT_SIZE`], wider for bars whose labels would not fit side by
+/// side under it (the scenario suite's many pairs).
+fn plot_size(chart: &Chart) -> (u32, u32) {
+    let (width, height) = PLOT_SIZE;
+    let Chart::Bars { pairs, .. } = chart else {
+        return PLOT_SIZE;
+    };
+    let longest = pairs
+        .iter()
+        .map(|p| p.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let slot = (longest as u32 + 2) * LABEL_CHAR_PX;
+    let needed = 100 + slot * u32::try_from(pairs.len()).unwrap_or(u32::MAX / slot.max(1));
+    (width.max(needed.min(MAX_PLOT_WIDTH)), height)
+}
+
+/// Bounds a canvas however many pairs a chart has.
+const MAX_PLOT_WIDTH: u32 = 4000;
 
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 

@@ -15,8 +15,13 @@ pub(super) fn measure(
             let (latencies, sent) = e2e::ping_between(&from.netns, to.ip, opts.pings)?;
             ping_metrics(&latencies, sent)
         }
-        TestKind::IperfTcp => parse_iperf_tcp(&iperf(opts, from, to, false)?),
-        TestKind::IperfUdp => parse_iperf_udp(&iperf(opts, from, to, true)?),
+        TestKind::IperfTcp => parse_iperf_tcp(&iperf(opts, from, to, Iperf::Tcp { streams: 1 })?),
+        TestKind::IperfTcp4 => parse_iperf_tcp(&iperf(opts, from, to, Iperf::Tcp { streams: 4 })?),
+        TestKind::IperfUdp => parse_iperf_udp(&iperf(opts, from, to, Iperf::Udp)?),
+        TestKind::IperfUdpHog => {
+            let _hog = CpuHog::start(Duration::from_secs(u64::from(opts.iperf_secs) + 10))?;
+            parse_iperf_udp(&iperf(opts, from, to, Iperf::Udp)?)
+        }
         TestKind::HttpAb | TestKind::HttpWrk => {
             let server = Nginx::start(&to.netns, to.ip, &dir.join("nginx"))?;
             let url = format!("http://{}:{HTTP_PORT}/{HTTP_FILE}", to.ip);
@@ -75,12 +80,47 @@ pub(super) fn measure(
     }
 }
 
+/// What an iperf3 client sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Iperf {
+    /// TCP over `streams` parallel connections (`-P`).
+    Tcp { streams: u8 },
+    /// UDP at the options' rate.
+    Udp,
+}
+
+/// A process that keeps one CPU busy (a shell loop, unpinned, as another workload would),
+/// bounded by `timeout(1)` and killed when dropped.
+pub(super) struct CpuHog {
+    _process: ChildGuard,
+}
+
+impl CpuHog {
+    pub(super) fn start(at_most: Duration) -> Result<CpuHog, BenchError> {
+        let child = Command::new("timeout")
+            .args([
+                &at_most.as_secs().to_string(),
+                "sh",
+                "-c",
+                "while :; do :; done",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(io_err("starting the CPU hog"))?;
+        Ok(CpuHog {
+            _process: ChildGuard::new("cpu hog", child),
+        })
+    }
+}
+
 /// An iperf3 server in `to` for one test (`-1`), the client in `from`; the client's JSON.
 pub(super) fn iperf(
     opts: &ScenarioOptions,
     from: &Endpoint,
     to: &Endpoint,
-    udp: bool,
+    kind: Iperf,
 ) -> Result<String, BenchError> {
     let port = IPERF_PORT.to_string();
     let bind = to.ip.to_string();
@@ -110,8 +150,14 @@ pub(super) fn iperf(
     ];
     let rate = format!("{}M", opts.udp_mbit);
     let length = UDP_DATAGRAM_BYTES.to_string();
-    if udp {
-        args.extend(["-u", "-b", &rate, "-l", &length]);
+    let parallel;
+    match kind {
+        Iperf::Udp => args.extend(["-u", "-b", &rate, "-l", &length]),
+        Iperf::Tcp { streams: 1 } => {}
+        Iperf::Tcp { streams } => {
+            parallel = streams.to_string();
+            args.extend(["-P", &parallel]);
+        }
     }
     let out = exec(
         &from.netns,

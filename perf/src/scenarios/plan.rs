@@ -34,6 +34,17 @@ impl LabKind {
     pub fn scenarios(self) -> Vec<Scenario> {
         use TestKind::*;
         let all = [Ping, IperfTcp, IperfUdp];
+        // Pod to pod, what every lab measures: the streams a node carries at once, and UDP
+        // while the node's CPUs are busy with other work (as on any real node).
+        let pods = [
+            Ping,
+            IperfTcp,
+            IperfTcp4,
+            IperfUdp,
+            IperfUdpHog,
+            HttpAb,
+            HttpWrk,
+        ];
         let mut out = Vec::new();
         let mut add = |path: PathKind, tests: &[TestKind]| {
             out.extend(tests.iter().map(|&test| Scenario {
@@ -44,22 +55,19 @@ impl LabKind {
         };
         match self {
             LabKind::OneNode => {
-                add(
-                    PathKind::PodToPod,
-                    &[Ping, IperfTcp, IperfUdp, HttpAb, HttpWrk],
-                );
+                add(PathKind::PodToPod, &pods);
                 add(PathKind::PodToNode, &all);
             }
             LabKind::L2 => {
-                add(
-                    PathKind::PodToPod,
-                    &[Ping, IperfTcp, IperfUdp, HttpAb, HttpWrk],
-                );
+                add(PathKind::PodToPod, &pods);
                 // Across nodes: a workload on node 1 to node 2's address.
                 add(PathKind::PodToNode, &all);
                 add(PathKind::NodeToNode, &all);
             }
-            LabKind::Ipip => add(PathKind::PodToPod, &all),
+            LabKind::Ipip => add(
+                PathKind::PodToPod,
+                &[Ping, IperfTcp, IperfTcp4, IperfUdp, IperfUdpHog],
+            ),
         }
         out
     }
@@ -90,30 +98,47 @@ impl PathKind {
 pub enum TestKind {
     Ping,
     IperfTcp,
+    /// iperf3 TCP with 4 parallel streams.
+    IperfTcp4,
     IperfUdp,
+    /// iperf3 UDP with a CPU hog (one busy process, unpinned) running for its duration.
+    IperfUdpHog,
     HttpAb,
     HttpWrk,
 }
 
 impl TestKind {
+    pub const ALL: [TestKind; 7] = [
+        TestKind::Ping,
+        TestKind::IperfTcp,
+        TestKind::IperfTcp4,
+        TestKind::IperfUdp,
+        TestKind::IperfUdpHog,
+        TestKind::HttpAb,
+        TestKind::HttpWrk,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             TestKind::Ping => "ping",
             TestKind::IperfTcp => "iperf-tcp",
+            TestKind::IperfTcp4 => "iperf-tcp-4",
             TestKind::IperfUdp => "iperf-udp",
+            TestKind::IperfUdpHog => "iperf-udp-hog",
             TestKind::HttpAb => "http-ab",
             TestKind::HttpWrk => "http-wrk",
         }
     }
 
     pub fn parse(text: &str) -> Result<TestKind, String> {
-        use TestKind::*;
-        [Ping, IperfTcp, IperfUdp, HttpAb, HttpWrk]
+        TestKind::ALL
             .into_iter()
             .find(|t| t.name() == text.trim())
             .ok_or_else(|| {
+                let names: Vec<&str> = TestKind::ALL.iter().map(|t| t.name()).collect();
                 format!(
-                    "invalid test {text:?}: expected ping, iperf-tcp, iperf-udp, http-ab or http-wrk"
+                    "invalid test {text:?}: expected one of {}",
+                    names.join(", ")
                 )
             })
     }

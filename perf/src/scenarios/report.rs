@@ -6,8 +6,8 @@ use super::*;
 pub fn headline_metrics(test: TestKind) -> &'static [&'static str] {
     match test {
         TestKind::Ping => &["rtt_p50_us", "rtt_p99_us"],
-        TestKind::IperfTcp => &["gbit_per_s"],
-        TestKind::IperfUdp => &["gbit_per_s", "lost_percent"],
+        TestKind::IperfTcp | TestKind::IperfTcp4 => &["gbit_per_s"],
+        TestKind::IperfUdp | TestKind::IperfUdpHog => &["gbit_per_s", "lost_percent"],
         TestKind::HttpAb | TestKind::HttpWrk => &[
             "requests_per_s",
             "p50_ms",

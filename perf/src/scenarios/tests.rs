@@ -213,9 +213,21 @@ fn suites_and_options_are_bounded_and_parsed() {
     let opts = ScenarioOptions::defaults("b".into(), "w".into(), true);
     assert!(opts.validate().is_ok());
     let all = opts.scenarios();
-    // one-node: 5 pod-to-pod tests and 3 pod-to-node; l2: 5 pod-to-pod, 3 pod-to-node
-    // (to the other node) and 3 node-to-node; ipip: 3.
-    assert_eq!(all.len(), 8 + 11 + 3);
+    // one-node: 7 pod-to-pod tests and 3 pod-to-node; l2: 7 pod-to-pod, 3 pod-to-node
+    // (to the other node) and 3 node-to-node; ipip: 5.
+    assert_eq!(all.len(), 10 + 13 + 5);
+    for lab in LabKind::ALL {
+        for test in [TestKind::IperfTcp4, TestKind::IperfUdpHog] {
+            assert!(
+                all.iter()
+                    .any(|s| s.lab == lab && s.path == PathKind::PodToPod && s.test == test),
+                "{} pod-to-pod {}",
+                lab.name(),
+                test.name()
+            );
+        }
+    }
+    assert_eq!(TestKind::parse("iperf-udp-hog"), Ok(TestKind::IperfUdpHog));
     assert_eq!(
         opts.wiring,
         Wiring::BrindleCni,
