@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use datastore::{Datastore, DatastoreError};
+use datastore::{keys, Datastore, DatastoreError};
 use resources::{
-    workload_endpoint_name, Metadata, Object, Profile, ProfileSpec, Resource, WorkloadEndpoint,
-    WorkloadEndpointSpec,
+    workload_endpoint_name, Kind, Metadata, Object, Profile, ProfileSpec, Resource,
+    WorkloadEndpoint, WorkloadEndpointSpec,
 };
 use serde_json::Value;
 
@@ -43,10 +43,15 @@ impl Attachment {
     pub fn of(req: &Request) -> Result<Attachment, CniError> {
         let node = node_name(&req.conf)?;
         let inv = &req.invocation;
-        let namespace = inv
-            .args
-            .get("K8S_POD_NAMESPACE")
-            .filter(|ns| !ns.is_empty())
+        let arg = |name: &str| inv.args.get(name).filter(|v| !v.is_empty());
+        let identity = match (arg("K8S_POD_NAMESPACE"), arg("K8S_POD_NAME")) {
+            (Some(namespace), Some(name)) => plumbing::WorkloadIdentity::Pod { namespace, name },
+            _ => plumbing::WorkloadIdentity::Container {
+                id: &inv.container_id,
+                ifname: &inv.ifname,
+            },
+        };
+        let namespace = arg("K8S_POD_NAMESPACE")
             .cloned()
             .unwrap_or_else(|| resources::DEFAULT_NAMESPACE.to_owned());
         Ok(Attachment {
@@ -57,7 +62,7 @@ impl Attachment {
                 &inv.container_id,
                 &inv.ifname,
             ),
-            host_interface: plumbing::host_interface_name(&inv.container_id),
+            host_interface: plumbing::host_interface_name(identity),
             node,
             namespace,
             container_id: inv.container_id.clone(),
@@ -120,18 +125,22 @@ fn add(req: &Request) -> Result<Value, CniError> {
                 format!("cannot name the workload endpoint: {e}"),
             )
         })?;
+    let store = open_datastore(&req.conf)?;
     // An existing interface belongs to a live attachment (or a DEL that has not run yet): undoing
     // a failed ADD must never tear down what this ADD did not build.
     if plumbing::interface_exists(&at.host_interface) {
+        let owner = match other_owner(&*store, &at, &at.host_interface)? {
+            Some(other) => format!("it is container {other}'s (DEL that container first)"),
+            None => format!(
+                "no workload endpoint claims it; if container {} was attached before, DEL it first",
+                at.container_id
+            ),
+        };
         return Err(CniError::new(
             code::PLUMBING,
-            format!(
-                "interface {} already exists: container {} is attached (DEL it first)",
-                at.host_interface, at.container_id
-            ),
+            format!("interface {} already exists: {owner}", at.host_interface),
         ));
     }
-    let store = open_datastore(&req.conf)?;
     let ipam_result = run_ipam(req, Command::Add)?.unwrap_or_default();
     let result = attach(req, &at, &*store, &ipam_result);
     if result.is_err() {
@@ -251,25 +260,65 @@ fn del(req: &Request) -> Result<(), CniError> {
     let at = Attachment::of(req)?;
     let store = open_datastore(&req.conf)?;
     let key = at.endpoint_key();
+    // The interface the endpoint records is the one ADD made (a plugin that named interfaces
+    // differently may have made it); without a record, the name this plugin gives.
+    let mut host_if = at.host_interface.clone();
     match store.get(&key).map_err(datastore_error)? {
         // The name embeds the container id, but a record written by someone else for another
         // container must not be removed by this container's DEL.
         Some(kv) if !endpoint_belongs_to(&kv, &at.container_id) => {
             tracing::warn!(endpoint = %at.endpoint_name, "endpoint belongs to another container; left alone");
         }
-        Some(kv) => match store.delete(&key, Some(kv.mod_revision)) {
-            Ok(()) | Err(DatastoreError::NotFound { .. }) => {}
-            Err(e) => return Err(datastore_error(e)),
-        },
+        Some(kv) => {
+            if let Ok(Resource::WorkloadEndpoint(wep)) = Resource::from_kv(&kv) {
+                if !wep.spec.interface_name.is_empty() {
+                    host_if = wep.spec.interface_name;
+                }
+            }
+            match store.delete(&key, Some(kv.mod_revision)) {
+                Ok(()) | Err(DatastoreError::NotFound { .. }) => {}
+                Err(e) => return Err(datastore_error(e)),
+            }
+        }
         None => {}
     }
     if req.conf.ipam.is_some() {
         run_ipam(req, Command::Del)?;
     }
-    plumbing::unwire(&at.host_interface).map_err(|e| {
+    // The interface goes only if no other container's endpoint claims it: a DEL must never
+    // take a running container's eth0 away.
+    if let Some(other) = other_owner(&*store, &at, &host_if)? {
+        tracing::warn!(interface = %host_if, owner = %other, "interface belongs to another container; left alone");
+        return Ok(());
+    }
+    plumbing::unwire(&host_if).map_err(|e| {
         CniError::new(code::PLUMBING, "cannot remove the workload's interface").with_details(e)
     })?;
     Ok(())
+}
+
+/// The container, other than this attachment's, whose endpoint on this node names the host
+/// interface `host_if`.
+fn other_owner(
+    store: &dyn Datastore,
+    at: &Attachment,
+    host_if: &str,
+) -> Result<Option<String>, CniError> {
+    let prefix = keys::resource_prefix(Kind::WorkloadEndpoint.plural(), None);
+    let (records, _) = store.list(&prefix).map_err(datastore_error)?;
+    Ok(records
+        .iter()
+        .filter_map(|kv| match Resource::from_kv(kv) {
+            Ok(Resource::WorkloadEndpoint(wep)) => Some(wep.spec),
+            _ => None,
+        })
+        .find(|wep| {
+            wep.node == at.node
+                && wep.interface_name == host_if
+                && !wep.container_id.is_empty()
+                && wep.container_id != at.container_id
+        })
+        .map(|wep| wep.container_id))
 }
 
 fn endpoint_belongs_to(kv: &datastore::KeyValue, container_id: &str) -> bool {
@@ -397,14 +446,15 @@ mod tests {
     fn endpoint_is_named_and_filled_as_calicos_cni_orchestrator_does() {
         let at = Attachment::of(&request("0123456789abcdef", "")).unwrap();
         assert_eq!(at.endpoint_name, "node--a-cni-0123456789abcdef-eth0");
-        assert_eq!(at.host_interface, "cali0123456789a");
+        // `printf 0123456789abcdef.eth0 | sha1sum`: ac9ae96ed116...
+        assert_eq!(at.host_interface, "caliac9ae96ed11");
         assert_eq!(at.namespace, "default");
         let wep = at.endpoint(Some(Ipv4Addr::new(10, 20, 0, 1)), "aa:bb:cc:dd:ee:ff");
         assert_eq!(wep.spec.orchestrator, "cni");
         assert_eq!(wep.spec.node, "node-a");
         assert_eq!(wep.spec.container_id, "0123456789abcdef");
         assert_eq!(wep.spec.endpoint, "eth0");
-        assert_eq!(wep.spec.interface_name, "cali0123456789a");
+        assert_eq!(wep.spec.interface_name, "caliac9ae96ed11");
         assert_eq!(wep.spec.ip_networks, vec!["10.20.0.1/32"]);
         assert_eq!(wep.spec.profiles, vec!["net1"]);
         assert_eq!(wep.metadata.labels[LABEL_ORCHESTRATOR], "cni");
@@ -425,6 +475,9 @@ mod tests {
             at.endpoint(None, "").metadata.labels[LABEL_NAMESPACE],
             "web"
         );
+        // A pod's interface is named as Calico names it, from `namespace.pod`
+        // (`printf web.p | sha1sum`), whatever its sandbox container's id.
+        assert_eq!(at.host_interface, "calib5e57844a35");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Wiring a workload the way Calico's CNI plugin does (ARCHITECTURE.md, "How a workload is wired"):
-//! a veth whose host end is `cali<first 11 characters of the container id>` with MAC
+//! a veth whose host end is `cali` + 11 hex digits of a hash of the workload ([`host_interface_name`]) with MAC
 //! `ee:ee:ee:ee:ee:ee`, and whose container end carries the workload's /32, a link-scope route
 //! to 169.254.1.1 and the default route through it.
 //!
@@ -27,14 +27,27 @@ pub struct PlumbingError {
     pub detail: String,
 }
 
-/// `cali` + the first 11 characters of the container id (Linux allows 15).
-pub fn host_interface_name(container_id: &str) -> String {
-    let id: String = container_id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(11)
-        .collect();
-    format!("cali{id}")
+/// Who a host interface is for: a Kubernetes pod, or a container's interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadIdentity<'a> {
+    Pod { namespace: &'a str, name: &'a str },
+    Container { id: &'a str, ifname: &'a str },
+}
+
+/// The host end of a workload's veth, as Calico names it: `cali` + the first 11 hex digits of
+/// the SHA-1 of the workload's identity (Linux allows 15 characters). For a pod that is
+/// `namespace.name`, exactly Calico's `VethNameForWorkload`, so that Calico's tools find the
+/// interface; for any other container it is `container id.interface`, so that containers
+/// whose ids share a prefix, and a container's second interface, never share a name.
+pub fn host_interface_name(workload: WorkloadIdentity<'_>) -> String {
+    use sha1::{Digest, Sha1};
+    let identity = match workload {
+        WorkloadIdentity::Pod { namespace, name } => format!("{namespace}.{name}"),
+        WorkloadIdentity::Container { id, ifname } => format!("{id}.{ifname}"),
+    };
+    let digest = Sha1::digest(identity.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("cali{}", &hex[..11])
 }
 
 /// What ADD created.
@@ -226,14 +239,34 @@ fn run(args: &[&str]) -> Result<String, PlumbingError> {
 mod tests {
     use super::*;
 
+    fn container(id: &str) -> String {
+        host_interface_name(WorkloadIdentity::Container { id, ifname: "eth0" })
+    }
+
     #[test]
-    fn host_interface_is_cali_plus_eleven_characters_of_the_id() {
-        assert_eq!(
-            host_interface_name("0123456789abcdef0123"),
-            "cali0123456789a"
-        );
-        assert_eq!(host_interface_name("abc"), "caliabc");
-        assert!(host_interface_name(&"f".repeat(64)).len() <= 15);
+    fn a_pods_interface_is_named_as_calico_names_it() {
+        // `printf default.nginx | sha1sum`: c440f455693b69cdd48a37aa5ecd78038f50413d.
+        let name = host_interface_name(WorkloadIdentity::Pod {
+            namespace: "default",
+            name: "nginx",
+        });
+        assert_eq!(name, "calic440f455693");
+        assert_eq!(name.len(), 15, "Linux allows 15 characters");
+    }
+
+    #[test]
+    fn containers_sharing_an_id_prefix_and_a_containers_interfaces_get_distinct_names() {
+        let a = container("0123456789abcdef0123");
+        let b = container("0123456789a-another-container");
+        assert_ne!(a, b, "ids sharing their first 11 characters");
+        assert!(a.starts_with("cali") && a.len() == 15, "{a}");
+        let eth1 = host_interface_name(WorkloadIdentity::Container {
+            id: "0123456789abcdef0123",
+            ifname: "eth1",
+        });
+        assert_ne!(a, eth1);
+        assert_eq!(a, container("0123456789abcdef0123"), "stable across calls");
+        assert!(container("").len() == 15 && container(&"f".repeat(64)).len() == 15);
     }
 
     /// Root: wires a fresh namespace and checks the result as a workload would see it.
@@ -246,7 +279,7 @@ mod tests {
             .unwrap()
             .success());
         let path = format!("/var/run/netns/{ns}");
-        let host_if = host_interface_name(&format!("t{}", std::process::id()));
+        let host_if = container(&format!("t{}", std::process::id()));
         let ip = Ipv4Addr::new(10, 250, 0, 7);
         let wired = wire(&path, "eth0", &host_if, ip, 1400);
         let checked = check(&path, "eth0", &host_if, ip);
@@ -279,7 +312,7 @@ mod tests {
 
     #[test]
     fn a_failure_names_the_command_and_leaves_nothing_behind() {
-        let host_if = host_interface_name(&format!("f{}", std::process::id()));
+        let host_if = container(&format!("f{}", std::process::id()));
         let err = wire(
             "/var/run/netns/does-not-exist",
             "eth0",

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cli::cni::plumbing::{host_interface_name, WorkloadIdentity};
 use datastore::{keys, Datastore, EmbeddedStore, EtcdConfig, EtcdStore};
 use ipam::{BlockMath, Ipam};
 use resources::{IpPool, IpPoolSpec, Kind, Metadata, Resource};
@@ -255,8 +256,15 @@ impl Workload {
     pub(crate) fn new(label: &str) -> Workload {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        // The first 11 characters name the host interface, so they are unique per process.
-        let container_id = format!("c{:07x}{:03x}deadbeef", std::process::id(), n);
+        Workload::with_id(
+            label,
+            n,
+            format!("c{:07x}{:03x}deadbeef", std::process::id(), n),
+        )
+    }
+
+    /// A workload running under `container_id`; `n` tells its namespace from the others.
+    pub(crate) fn with_id(label: &str, n: usize, container_id: String) -> Workload {
         let netns = format!("cni-{label}-{}-{n}", std::process::id());
         let ok = Command::new("ip")
             .args(["netns", "add", &netns])
@@ -275,7 +283,7 @@ impl Workload {
     }
 
     pub(crate) fn host_if(&self) -> String {
-        format!("cali{}", &self.container_id[..11])
+        container_host_if(&self.container_id)
     }
 
     pub(crate) fn in_ns(&self, args: &[&str]) -> String {
@@ -299,6 +307,14 @@ impl Drop for Workload {
             .args(["netns", "del", &self.netns])
             .status();
     }
+}
+
+/// The host interface brindle-cni names for `container_id`'s eth0 (no pod arguments).
+pub(crate) fn container_host_if(container_id: &str) -> String {
+    host_interface_name(WorkloadIdentity::Container {
+        id: container_id,
+        ifname: "eth0",
+    })
 }
 
 pub(crate) fn host_if_exists(name: &str) -> bool {

@@ -35,4 +35,5 @@ on_both_backends!(
     bad_netconf_and_exhausted_pools_are_cni_error_objects,
     a_failed_add_leaks_nothing,
     twenty_parallel_adds_get_twenty_distinct_addresses,
+    containers_never_share_or_remove_each_others_interfaces,
 );

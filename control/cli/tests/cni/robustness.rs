@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use datastore::keys;
+use resources::Resource;
 use serde_json::{json, Value};
 
 use super::fixture::*;
@@ -23,7 +24,7 @@ pub(crate) fn a_failed_add_leaks_nothing(cluster: Cluster) {
     );
     assert!(!ok, "{out}");
     assert_eq!(out["code"], 102, "{out}");
-    assert!(!host_if_exists(&format!("cali{}", &container_id[..11])));
+    assert!(!host_if_exists(&container_host_if(&container_id)));
     assert!(cluster.ipam_ips("net1", &container_id).is_empty());
     assert!(cluster.allocated().is_empty(), "{:?}", cluster.allocated());
     let (weps, _) = cluster
@@ -73,4 +74,73 @@ pub(crate) fn twenty_parallel_adds_get_twenty_distinct_addresses(cluster: Cluste
         assert!(cluster.cni("DEL", w, &conf).0);
     }
     assert!(cluster.allocated().is_empty());
+}
+
+/// Two containers whose ids share their first 11 characters (which once named the host
+/// interface) are attached side by side; and a DEL never removes an interface that another
+/// container's endpoint claims, while an ADD onto it fails naming that container.
+pub(crate) fn containers_never_share_or_remove_each_others_interfaces(cluster: Cluster) {
+    cluster.add_pool("default-ipv4-ippool", "192.168.0.0/16", 26);
+    let conf = cluster.netconf("net1", &[]);
+    // 11 characters shared by the three ids, distinct per backend (both run at once).
+    let backend = &cluster.label[..1];
+    let prefix = format!("s{backend}{:06x}abc", std::process::id() % 0x100_0000);
+    let a = Workload::with_id(&cluster.label, 900, format!("{prefix}first"));
+    let b = Workload::with_id(&cluster.label, 901, format!("{prefix}second"));
+    assert!(cluster.cni("ADD", &a, &conf).0);
+    let (ok, out) = cluster.cni("ADD", &b, &conf);
+    assert!(ok, "the second container is refused: {out}");
+    assert_ne!(a.host_if(), b.host_if());
+    assert!(host_if_exists(&a.host_if()) && host_if_exists(&b.host_if()));
+    assert!(cluster.cni("DEL", &b, &conf).0);
+    assert!(host_if_exists(&a.host_if()), "DEL of b took a's interface");
+
+    // A container whose interface name another container's endpoint claims (as with the old
+    // naming): its ADD names the owner, its DEL leaves the interface alone.
+    let c = Workload::with_id(&cluster.label, 902, format!("{prefix}third"));
+    let claimed = c.host_if();
+    let peer = format!("p{backend}{:06x}cl", std::process::id() % 0x100_0000);
+    let made = std::process::Command::new("ip")
+        .args([
+            "link", "add", &claimed, "type", "veth", "peer", "name", &peer,
+        ])
+        .status()
+        .unwrap();
+    assert!(made.success(), "ip link add {claimed}");
+    let mut owner = cluster.endpoint(&a).expect("a's endpoint");
+    let Resource::WorkloadEndpoint(wep) = &mut owner else {
+        panic!("not an endpoint: {owner:?}")
+    };
+    wep.metadata.name = format!("{}-other", wep.metadata.name);
+    wep.spec.interface_name = claimed.clone();
+    wep.spec.container_id = "the-owner".into();
+    cluster
+        .open()
+        .put(&owner.key(), &owner.to_stored_json())
+        .unwrap();
+    let (ok, out) = cluster.cni("ADD", &c, &conf);
+    let added_anyway = ok;
+    let del_ok = cluster.cni("DEL", &c, &conf).0;
+    let still_there = host_if_exists(&claimed);
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", &claimed])
+        .status();
+    assert!(
+        !added_anyway,
+        "ADD onto another container's interface: {out}"
+    );
+    assert!(
+        out["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("the-owner"),
+        "the error names the owner: {out}"
+    );
+    assert!(del_ok);
+    assert!(
+        still_there,
+        "DEL removed an interface another container owns"
+    );
+    assert!(cluster.cni("DEL", &a, &conf).0);
+    assert!(!host_if_exists(&a.host_if()));
 }
