@@ -189,6 +189,13 @@ pub fn setup_kernel_ipip(
     Ok(KernelIpip::LwtBpf)
 }
 
+/// Whether this kernel has the `ipip` driver (loaded, built in, or as a module to load), which
+/// [`setup_kernel_ipip`] then uses instead of the BPF stand-in.
+pub fn has_ipip_driver() -> bool {
+    std::path::Path::new("/sys/module/ipip").exists()
+        || cmd::run(&["modprobe", "-n", "-q", "ipip"], CONFIG_TIMEOUT).is_ok()
+}
+
 /// Whether `ns` has (or can create) the `ipip` driver's fallback device `tunl0`. With the
 /// driver loaded, every namespace is born with it; otherwise creating it tells.
 fn has_tunnel_device(ns: &str) -> bool {

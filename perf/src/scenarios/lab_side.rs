@@ -15,7 +15,10 @@ pub(super) fn bring_up_lab(
         LabKind::OneNode => {
             let spec = LabSpec {
                 forwarding,
-                offloads: baseline::offloads_for(forwarding),
+                offloads: match forwarding {
+                    Forwarding::Kernel => kernel_offloads(kind),
+                    Forwarding::Brindle => baseline::offloads_for(forwarding),
+                },
                 ..LabSpec::new(name, 2)
             };
             let lab = Lab::up(&spec)?;
@@ -35,8 +38,12 @@ pub(super) fn bring_up_lab(
             }
         }
         LabKind::L2 | LabKind::Ipip => {
+            let offloads = match forwarding {
+                Forwarding::Kernel => kernel_offloads(kind),
+                Forwarding::Brindle => baseline::offloads_for(forwarding),
+            };
             let spec = MultiLabSpec {
-                offloads: baseline::offloads_for(forwarding),
+                offloads,
                 ..multi_spec(kind, name)
             };
             let lab = MultiLab::up(&spec)?;

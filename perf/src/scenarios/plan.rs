@@ -99,6 +99,7 @@ pub enum TestKind {
     Ping,
     IperfTcp,
     /// iperf3 TCP with 4 parallel streams.
+    #[serde(rename = "iperf-tcp-4")]
     IperfTcp4,
     IperfUdp,
     /// iperf3 UDP with a CPU hog (one busy process, unpinned) running for its duration.

@@ -112,8 +112,16 @@ pub(super) fn wiring_lines(report: &ScenariosReport) -> String {
             KernelPolicy::Iptables => "with the network's profile as Felix-style iptables (ipset of the members, conntrack), proven live before measuring",
             KernelPolicy::None => "without policy rules",
         };
+        let offloads = match run.kernel_offloads {
+            lab::Offloads::AsCreated => "veth offloads on, as Calico leaves them",
+            lab::Offloads::Off => {
+                "veth offloads off (the BPF stand-in for tunl0 of a kernel without the ipip \
+                 driver carries no TCP with them on)"
+            }
+        };
         out.push_str(&format!(
-            "- {} (wiring `{}`): {how}; kernel: the lab's Calico kernel-style wiring {rules}\n",
+            "- {} (wiring `{}`): {how}; kernel: the lab's Calico kernel-style wiring {rules}, \
+             {offloads}\n",
             run.lab.name(),
             run.wiring.name()
         ));

@@ -228,6 +228,12 @@ fn suites_and_options_are_bounded_and_parsed() {
         }
     }
     assert_eq!(TestKind::parse("iperf-udp-hog"), Ok(TestKind::IperfUdpHog));
+    // The JSON carries the serde name, which the report parses back with `parse`.
+    for test in TestKind::ALL {
+        let json = serde_json::to_value(test).unwrap();
+        assert_eq!(json, test.name(), "{test:?}");
+        assert_eq!(TestKind::parse(json.as_str().unwrap()), Ok(test));
+    }
     assert_eq!(
         opts.wiring,
         Wiring::BrindleCni,
