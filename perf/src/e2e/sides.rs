@@ -88,14 +88,24 @@ impl runner::Side for BrindleSide<'_> {
     }
 
     fn measure(&mut self, up: &mut BrindleUp) -> Result<Self::Measured, BenchError> {
-        let before = up.node.stats()?;
+        // The account is the node's own view, beside the measurement: a node that does not
+        // answer on its control socket leaves it out, not the measurement.
+        let stats = |up: &BrindleUp| {
+            up.node
+                .stats()
+                .map_err(|e| eprintln!("e2e: no node account: {e}"))
+                .ok()
+        };
+        let before = stats(up);
         let (side, mut extras) = measure_all(&up.lab, self.opts, self.sizes, "brindle")?;
-        let after = up.node.stats()?;
-        extras.node = Some(NodeAccount {
-            generator_sent: side.sent + extras.by_size.iter().map(|s| s.sent).sum::<u64>(),
-            sink_received: side.received + extras.by_size.iter().map(|s| s.received).sum::<u64>(),
-            ..NodeAccount::between(&before, &after)
-        });
+        if let (Some(before), Some(after)) = (before, stats(up)) {
+            extras.node = Some(NodeAccount {
+                generator_sent: side.sent + extras.by_size.iter().map(|s| s.sent).sum::<u64>(),
+                sink_received: side.received
+                    + extras.by_size.iter().map(|s| s.received).sum::<u64>(),
+                ..NodeAccount::between(&before, &after)
+            });
+        }
         Ok((side, extras))
     }
 
