@@ -91,6 +91,23 @@ fn add(
         attrs.insert(ATTR_NAMESPACE.to_owned(), ns.clone());
         attrs.insert(ATTR_POD.to_owned(), pod.clone());
     }
+    // `IP=` in CNI_ARGS (podman's `--ip`): exactly that address, as calico-ipam's AssignIP,
+    // from any enabled pool, or an error that names it.
+    if let Some(wanted) = req.invocation.args.get("IP") {
+        let ip: Ipv4Addr = wanted.trim().parse().map_err(|_| {
+            CniError::new(
+                code::IPAM,
+                format!("CNI_ARGS IP={wanted}: not an IPv4 address"),
+            )
+        })?;
+        let all = pools_for(&read_pools(store)?, &[])?;
+        ipam.assign_ip(ip, handle, &attrs, &host, &all)
+            .map_err(|e| match e {
+                IpamError::Datastore(e) => datastore_error(e),
+                other => CniError::new(code::IPAM, format!("CNI_ARGS IP={ip}: {other}")),
+            })?;
+        return Ok(ip);
+    }
     let args = AutoAssignArgs {
         num: 1,
         handle_id: handle.to_owned(),

@@ -37,6 +37,8 @@ pub struct Attachment {
     pub ifname: String,
     pub host_interface: String,
     pub endpoint_name: String,
+    /// `K8S_POD_NAME` of CNI_ARGS, kept on the endpoint.
+    pub pod: Option<String>,
 }
 
 impl Attachment {
@@ -67,6 +69,7 @@ impl Attachment {
             namespace,
             container_id: inv.container_id.clone(),
             ifname: inv.ifname.clone(),
+            pod: arg("K8S_POD_NAME").cloned(),
         })
     }
 
@@ -87,6 +90,7 @@ impl Attachment {
             mac: mac.to_owned(),
             ip_networks: ip.map(|ip| vec![format!("{ip}/32")]).unwrap_or_default(),
             profiles: vec![self.network.clone()],
+            pod: self.pod.clone().unwrap_or_default(),
             ..WorkloadEndpointSpec::default()
         };
         Object::new(metadata, spec)
@@ -475,6 +479,9 @@ mod tests {
             at.endpoint(None, "").metadata.labels[LABEL_NAMESPACE],
             "web"
         );
+        let wep = at.endpoint(None, "");
+        assert_eq!(wep.spec.pod, "p", "the pod is kept on the endpoint");
+        Resource::from(wep).validate().unwrap();
         // A pod's interface is named as Calico names it, from `namespace.pod`
         // (`printf web.p | sha1sum`), whatever its sandbox container's id.
         assert_eq!(at.host_interface, "calib5e57844a35");

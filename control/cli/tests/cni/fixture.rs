@@ -137,6 +137,19 @@ impl Cluster {
         netns: &str,
         stdin: &[u8],
     ) -> (bool, Value) {
+        self.run_with_args(plugin, command, container_id, netns, stdin, "")
+    }
+
+    /// [`Cluster::run`] with `CNI_ARGS` (`K=V;K=V`; empty: unset).
+    pub(crate) fn run_with_args(
+        &self,
+        plugin: &str,
+        command: &str,
+        container_id: &str,
+        netns: &str,
+        stdin: &[u8],
+        cni_args: &str,
+    ) -> (bool, Value) {
         let mut cmd = Command::new(self.dir.path().join("bin").join(plugin));
         cmd.env_clear()
             .env(
@@ -149,6 +162,7 @@ impl Cluster {
             .env("CNI_IFNAME", "eth0")
             .env("CNI_PATH", self.cni_path())
             .envs(self.env())
+            .envs((!cni_args.is_empty()).then_some(("CNI_ARGS", cni_args)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -202,12 +216,23 @@ impl Cluster {
     }
 
     pub(crate) fn cni(&self, command: &str, w: &Workload, conf: &Value) -> (bool, Value) {
-        self.run(
+        self.cni_with_args(command, w, conf, "")
+    }
+
+    pub(crate) fn cni_with_args(
+        &self,
+        command: &str,
+        w: &Workload,
+        conf: &Value,
+        cni_args: &str,
+    ) -> (bool, Value) {
+        self.run_with_args(
             "brindle-cni",
             command,
             &w.container_id,
             &w.netns_path(),
             conf.to_string().as_bytes(),
+            cni_args,
         )
     }
 

@@ -36,4 +36,5 @@ on_both_backends!(
     a_failed_add_leaks_nothing,
     twenty_parallel_adds_get_twenty_distinct_addresses,
     containers_never_share_or_remove_each_others_interfaces,
+    an_address_asked_for_in_cni_args_is_assigned_or_refused_by_name,
 );

@@ -1,6 +1,7 @@
 //! Pool selection and the errors a bad configuration or an exhausted pool returns.
 
 use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
 
 use serde_json::{json, Value};
 
@@ -123,4 +124,41 @@ pub(crate) fn bad_netconf_and_exhausted_pools_are_cni_error_objects(cluster: Clu
             "{out}"
         );
     }
+}
+
+/// `IP=` in CNI_ARGS (podman's `--ip`) gets exactly that address; one outside every pool, one
+/// already taken and one that is not an address fail naming it, and leave nothing behind.
+pub(crate) fn an_address_asked_for_in_cni_args_is_assigned_or_refused_by_name(cluster: Cluster) {
+    cluster.add_pool("default-ipv4-ippool", "192.168.0.0/16", 26);
+    let conf = cluster.netconf("net1", &[]);
+    let w = Workload::new(&cluster.label);
+    let (ok, out) = cluster.cni_with_args("ADD", &w, &conf, "IgnoreUnknown=1;IP=192.168.77.9");
+    assert!(ok, "{out}");
+    assert_eq!(address_of(&out), Ipv4Addr::new(192, 168, 77, 9));
+    assert_eq!(
+        cluster.ipam_ips("net1", &w.container_id),
+        [Ipv4Addr::new(192, 168, 77, 9)]
+    );
+
+    for (args, named) in [
+        ("IP=192.168.77.9", "192.168.77.9"),
+        ("IP=10.1.2.3", "10.1.2.3"),
+        ("IP=not-an-address", "not-an-address"),
+    ] {
+        let other = Workload::new(&cluster.label);
+        let (ok, out) = cluster.cni_with_args("ADD", &other, &conf, args);
+        assert!(!ok, "{args}: {out}");
+        let msg = out["msg"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains(named) && msg.contains("CNI_ARGS IP"),
+            "{args}: {out}"
+        );
+        assert!(
+            cluster.ipam_ips("net1", &other.container_id).is_empty(),
+            "{args}"
+        );
+        assert!(!host_if_exists(&other.host_if()), "{args}");
+    }
+    assert!(cluster.cni("DEL", &w, &conf).0);
+    assert!(cluster.allocated().is_empty(), "{:?}", cluster.allocated());
 }
