@@ -85,8 +85,12 @@ pub fn render_table(kind: Kind, items: &[Resource], wide: bool, all_namespaces: 
     let mut out = String::new();
     for row in std::iter::once(&headers).chain(rows.iter()) {
         for (i, cell) in row.iter().enumerate() {
+            // Padded by hand: `format!`'s width is limited to u16, and a cell (thousands of
+            // nets in a set) can be wider.
             let width = (widths.get(i).copied().unwrap_or(0) + 3).max(5);
-            out.push_str(&format!("{cell:<width$}"));
+            out.push_str(cell);
+            let pad = width.saturating_sub(cell.chars().count());
+            out.extend(std::iter::repeat_n(' ', pad));
         }
         out.push('\n');
     }

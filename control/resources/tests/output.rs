@@ -244,3 +244,22 @@ fn merge_patch_changes_only_what_it_names() {
         .unwrap_err()
         .has_path("spec.cidr"));
 }
+
+/// A set of thousands of nets makes a `-o wide` cell wider than `format!` can pad (u16): the
+/// table must still print, every net in it (issue 15's crash).
+#[test]
+fn a_wide_table_of_a_set_with_thousands_of_nets_prints() {
+    let nets: Vec<String> = (0..6000)
+        .map(|i| format!("\"10.{}.{}.0/24\"", i / 256, i % 256))
+        .collect();
+    let yaml = format!(
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {{name: big}}\nspec: {{nets: [{}]}}\n",
+        nets.join(", ")
+    );
+    let sets = load_documents(&yaml).unwrap();
+    let wide = render_table(Kind::GlobalNetworkSet, &sets, true, false);
+    let row = wide.lines().nth(1).expect("a row for the set");
+    assert!(row.starts_with("big "), "{}", &row[..80]);
+    assert!(row.len() > 65_535, "the cell is wider than format! pads");
+    assert!(row.contains("10.23.111.0/24"), "the last net is printed");
+}

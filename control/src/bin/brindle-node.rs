@@ -6,6 +6,7 @@
 //! ETCD_ENDPOINTS, ...) and programmed from the datastore;
 //! `brindle-node stats` prints the running node's counters as JSON.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -64,8 +65,14 @@ fn main() -> anyhow::Result<()> {
                 },
             };
             let report = control::stats::fetch(&socket)?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(())
+            let text = serde_json::to_string_pretty(&report)?;
+            let mut stdout = std::io::stdout().lock();
+            // A reader that stops early (`brindle-node stats | head`) closes the pipe: that
+            // ends the output, it is not an error.
+            match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
         }
         None => {
             let stop = Arc::new(AtomicBool::new(false));
