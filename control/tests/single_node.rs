@@ -102,6 +102,45 @@ impl Rig {
         )
     }
 
+    /// One second of iperf3 TCP from workload `client` to workload `server` (a one-shot
+    /// server on `port`); the client's output, `-J`.
+    fn iperf_tcp(&self, client: usize, server: usize, port: &str) -> std::process::Output {
+        let mut srv = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns(server),
+                "iperf3",
+                "-s",
+                "-1",
+                "-p",
+                port,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let out = self.run(
+            &self.ns(client),
+            &[
+                "iperf3",
+                "-c",
+                &self.ip(server).to_string(),
+                "-p",
+                port,
+                "-t",
+                "1",
+                "-J",
+                "--connect-timeout",
+                "3000",
+            ],
+        );
+        let _ = srv.kill();
+        let _ = srv.wait();
+        out
+    }
+
     fn xdp_attached(&self, dev: &str) -> bool {
         let out = self.run(
             &self.lab.node_netns(),
@@ -152,40 +191,7 @@ fn every_pair_of_workloads_pings_and_transfers_tcp_and_counters_account_for_it()
     assert!(forwarded >= 36, "forwarded {forwarded} < 36: {after_ping}");
 
     for (server, client) in [(0usize, 1usize), (1, 2), (2, 0)] {
-        let port = "5201";
-        let mut srv = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &rig.ns(server),
-                "iperf3",
-                "-s",
-                "-1",
-                "-p",
-                port,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        let out = rig.run(
-            &rig.ns(client),
-            &[
-                "iperf3",
-                "-c",
-                &rig.ip(server).to_string(),
-                "-p",
-                port,
-                "-t",
-                "1",
-                "-J",
-                "--connect-timeout",
-                "3000",
-            ],
-        );
-        let _ = srv.kill();
-        let _ = srv.wait();
+        let out = rig.iperf_tcp(client, server, "5201");
         assert!(
             out.status.success(),
             "iperf3 w{client} -> w{server}: {}",
@@ -228,39 +234,7 @@ fn tcp_between_workloads_with_default_offloads_flows_and_checksums_are_completed
         features.contains("tx-checksum-ip-generic: on"),
         "the workload should keep checksum offload:\n{features}"
     );
-    let mut srv = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &rig.ns(1),
-            "iperf3",
-            "-s",
-            "-1",
-            "-p",
-            "5202",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let out = rig.run(
-        &rig.ns(0),
-        &[
-            "iperf3",
-            "-c",
-            &rig.ip(1).to_string(),
-            "-p",
-            "5202",
-            "-t",
-            "1",
-            "-J",
-            "--connect-timeout",
-            "3000",
-        ],
-    );
-    let _ = srv.kill();
-    let _ = srv.wait();
+    let out = rig.iperf_tcp(0, 1, "5202");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     let bytes = report["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
     assert!(

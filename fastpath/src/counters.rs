@@ -117,6 +117,22 @@ pub enum Fate {
     Dropped(DropReason),
 }
 
+/// What the pipeline did to a received frame besides deciding its fate, counted with it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// An IPIP header was stripped (whatever then happened to the inner packet).
+    pub decapsulated: bool,
+    /// A TCP or UDP checksum its sender left to offload was completed.
+    pub checksum_completed: bool,
+}
+
+impl Marks {
+    pub const NONE: Marks = Marks {
+        decapsulated: false,
+        checksum_completed: false,
+    };
+}
+
 /// What the kernel counted on a worker's AF_XDP sockets (`XDP_STATISTICS`, summed over the
 /// sockets, those already closed included): frames lost before the pipeline ever saw them,
 /// which no pipeline counter can include. The `*_empty` fields count events, not frames.
@@ -203,15 +219,18 @@ pub struct PipelineCounters {
 }
 
 impl PipelineCounters {
-    /// Counts a received frame of `bytes` bytes and its final fate; `decapsulated` when the
-    /// pipeline stripped an IPIP header from it. The one place a received frame is counted.
+    /// Counts a received frame of `bytes` bytes, what the pipeline did to it (`marks`) and
+    /// its final fate. The one place a received frame is counted.
     #[inline]
-    pub fn record(&mut self, bytes: usize, decapsulated: bool, fate: Fate) {
+    pub fn record(&mut self, bytes: usize, marks: Marks, fate: Fate) {
         self.rx_packets += 1;
         self.rx_bytes += bytes as u64;
-        // Branches, not adds of 0: tunnels are rare, and a skipped store is free.
-        if decapsulated {
+        // Branches, not adds of 0: both are rare, and a skipped store is free.
+        if marks.decapsulated {
             self.ipip_decapsulated += 1;
+        }
+        if marks.checksum_completed {
+            self.checksums_completed += 1;
         }
         match fate {
             Fate::Sent { tunnelled } => {
@@ -344,10 +363,14 @@ mod tests {
     #[test]
     fn every_recorded_fate_keeps_received_equal_to_forwarded_punted_and_dropped() {
         let mut c = PipelineCounters::default();
-        c.record(60, false, Fate::Sent { tunnelled: false });
-        c.record(80, true, Fate::Sent { tunnelled: true });
-        c.record(42, false, Fate::Punted);
-        c.record(10, false, Fate::Dropped(DropReason::TxFull));
+        let decapsulated = Marks {
+            decapsulated: true,
+            ..Marks::NONE
+        };
+        c.record(60, Marks::NONE, Fate::Sent { tunnelled: false });
+        c.record(80, decapsulated, Fate::Sent { tunnelled: true });
+        c.record(42, Marks::NONE, Fate::Punted);
+        c.record(10, Marks::NONE, Fate::Dropped(DropReason::TxFull));
         c.record_injected(true);
         c.record_injected(false);
         assert_eq!((c.rx_packets, c.rx_bytes), (4, 192));

@@ -27,7 +27,7 @@ pub mod wire;
 pub mod worker;
 pub mod xdp;
 
-pub use counters::{DropReason, Fate, PipelineCounters, SocketCounters, WorkerCounters};
+pub use counters::{DropReason, Fate, Marks, PipelineCounters, SocketCounters, WorkerCounters};
 pub use fib::Fib;
 pub use ids::{NextHopId, PortId};
 pub use pipeline::{process, Outcome, PuntReason, Verdict};

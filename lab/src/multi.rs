@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::netns::{
     delete_netns, netns_exists, toml_str, Lab, LabError, LabSpec, Offloads, MAX_NAME_LEN, UPLINK_IF,
 };
-use crate::wiring::{disable_offloads, ip, sysctl};
+use crate::wiring::{apply_offloads, ip, sysctl};
 
 /// The segment the nodes' uplinks share: node `k` is `10.98.0.k/24`.
 pub const SEGMENT_BASE: Ipv4Addr = Ipv4Addr::new(10, 98, 0, 0);
@@ -284,10 +284,7 @@ impl MultiLab {
                 Ipv4Addr::from(u32::from(base) + u32::from(ROUTER_HOST))
             );
             ip(&["-n", &rt, "addr", "add", &cidr, "dev", leg])?;
-            if self.spec.offloads == Offloads::Off {
-                disable_offloads(&rt, leg)?;
-                disable_offloads(&sw, leg)?;
-            }
+            apply_offloads(self.spec.offloads, &[(&rt, leg), (&sw, leg)])?;
             ip(&["-n", &sw, "link", "set", leg, "master", bridge, "up"])?;
             ip(&["-n", &rt, "link", "set", leg, "up"])?;
         }
@@ -307,10 +304,7 @@ impl MultiLab {
         ])?;
         let cidr = format!("{}/{MULTI_PREFIX_LEN}", spec.node_ip(k));
         ip(&["-n", &node, "addr", "add", &cidr, "dev", UPLINK_IF])?;
-        if spec.offloads == Offloads::Off {
-            disable_offloads(&node, UPLINK_IF)?;
-            disable_offloads(&sw, &port)?;
-        }
+        apply_offloads(spec.offloads, &[(&node, UPLINK_IF), (&sw, &port)])?;
         let bridge = if spec.is_routed(k) { "br1" } else { "br0" };
         ip(&["-n", &sw, "link", "set", &port, "master", bridge, "up"])?;
         ip(&["-n", &node, "link", "set", UPLINK_IF, "up"])?;

@@ -86,10 +86,10 @@ impl Builder<'_> {
             &uplink.node_interface,
         ])?;
         ip(&["-n", ext, "addr", "add", &ext_cidr, "dev", UPLINK_IF])?;
-        if self.spec.offloads == Offloads::Off {
-            disable_offloads(&node, &uplink.node_interface)?;
-            disable_offloads(ext, UPLINK_IF)?;
-        }
+        apply_offloads(
+            self.spec.offloads,
+            &[(&node, &uplink.node_interface), (ext, UPLINK_IF)],
+        )?;
         ip(&["-n", &node, "link", "set", &uplink.node_interface, "up"])?;
         ip(&["-n", ext, "link", "set", UPLINK_IF, "up"])?;
         let gateway = uplink.ext_ip.to_string();
@@ -135,10 +135,7 @@ impl Builder<'_> {
         // With AF_XDP the vRouter sees raw frames and completes what a sender left to
         // checksum offload, at a cost; with offloads off the sender finishes its checksum
         // while it copies.
-        if spec.offloads == Offloads::Off {
-            disable_offloads(&node, &cali)?;
-            disable_offloads(&ns, "eth0")?;
-        }
+        apply_offloads(spec.offloads, &[(&node, &cali), (&ns, "eth0")])?;
         ip(&["-n", &node, "link", "set", &cali, "up"])?;
 
         let cidr = format!("{ip_addr}/32");
@@ -197,7 +194,18 @@ pub(crate) fn sysctl(ns: &str, key: &str, value: &str) -> Result<(), LabError> {
 
 /// `ethtool -K dev tx off tso off gso off gro off`. Some drivers have some of these fixed;
 /// then the combined call fails and we set each feature alone, tolerating the fixed ones.
-pub(crate) fn disable_offloads(ns: &str, dev: &str) -> Result<(), LabError> {
+/// Gives the veth ends `(namespace, device)` the offloads `offloads` asks for: off, or left
+/// as Linux created them.
+pub(crate) fn apply_offloads(offloads: Offloads, ends: &[(&str, &str)]) -> Result<(), LabError> {
+    match offloads {
+        Offloads::AsCreated => Ok(()),
+        Offloads::Off => ends
+            .iter()
+            .try_for_each(|&(ns, dev)| disable_offloads(ns, dev)),
+    }
+}
+
+fn disable_offloads(ns: &str, dev: &str) -> Result<(), LabError> {
     const FEATURES: [&str; 4] = ["tx", "tso", "gso", "gro"];
     let mut all = vec!["ip", "netns", "exec", ns, "ethtool", "-K", dev];
     for feature in FEATURES {

@@ -262,7 +262,8 @@ fn plot_size(chart: &Chart) -> (u32, u32) {
         .max()
         .unwrap_or(0);
     let slot = (longest as u32 + 2) * LABEL_CHAR_PX;
-    let needed = 100 + slot * u32::try_from(pairs.len()).unwrap_or(u32::MAX / slot.max(1));
+    let pairs = u32::try_from(pairs.len()).unwrap_or(u32::MAX);
+    let needed = slot.saturating_mul(pairs).saturating_add(100);
     (width.max(needed.min(MAX_PLOT_WIDTH)), height)
 }
 

@@ -28,14 +28,7 @@ pub fn process_counted_policed(
 ) -> Outcome {
     let bytes = frame.len();
     let outcome = process(frame, ingress, tables, policing);
-    counters.record(
-        bytes,
-        outcome.decapsulated(),
-        fate_when_delivered(outcome.verdict),
-    );
-    if outcome.checksum_completed {
-        counters.checksums_completed += 1;
-    }
+    counters.record(bytes, outcome.marks(), fate_when_delivered(outcome.verdict));
     outcome
 }
 

@@ -20,8 +20,9 @@
 //!
 //! Never panics on any input; never allocates; never locks.
 //!
-//! Counting (by the worker, [`crate::counters::Fate`]): every frame adds to
-//! `rx_packets`/`rx_bytes` (and `checksums_completed` when stage 1b completed one) and to exactly one of `forwarded` (`Forward` and `Encapsulate`,
+//! Counting (by the worker, [`crate::counters::Fate`] and [`Outcome::marks`]): every frame
+//! adds to `rx_packets`/`rx_bytes` (and to `ipip_decapsulated`, `checksums_completed` when
+//! stages 4 and 1b acted) and to exactly one of `forwarded` (`Forward` and `Encapsulate`,
 //! once sent), `punted` (`Arp`, `Local`, `Unresolved`, once the slow path took them) or a
 //! drop reason (every `Drop`; the `NoRoute`, `TtlExpired` and `FragmentationNeeded` punts,
 //! which the slow path answers with an ICMP error and then drops; a failed send as `TxFull`,
@@ -40,7 +41,7 @@ mod police;
 mod rewrite;
 
 use crate::classifier::IpSets;
-use crate::counters::{DropReason, Fate};
+use crate::counters::{DropReason, Fate, Marks};
 use crate::ids::NextHopId;
 use crate::ids::PortId;
 use crate::policy::PolicyState;
@@ -125,6 +126,15 @@ impl Outcome {
             verdict,
             start,
             checksum_completed: false,
+        }
+    }
+
+    /// What the pipeline did to the frame besides its verdict, for the counters.
+    #[inline]
+    pub fn marks(&self) -> Marks {
+        Marks {
+            decapsulated: self.decapsulated(),
+            checksum_completed: self.checksum_completed,
         }
     }
 

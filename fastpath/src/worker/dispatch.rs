@@ -90,10 +90,7 @@ impl Dispatcher<'_> {
             }
             Verdict::Drop(reason) => Fate::Dropped(reason),
         };
-        self.counters.record(bytes, outcome.decapsulated(), fate);
-        if outcome.checksum_completed {
-            self.counters.checksums_completed += 1;
-        }
+        self.counters.record(bytes, outcome.marks(), fate);
     }
 }
 
@@ -121,14 +118,15 @@ fn sent_or_tx_full(sent: bool, tunnelled: bool) -> Fate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counters::Marks;
     use crate::pipeline::PuntReason;
 
     #[test]
     fn failed_punts_turn_punted_frames_into_drops_and_leave_drops_alone() {
         let mut c = PipelineCounters::default();
-        c.record(60, false, PuntReason::Arp.fate(true));
-        c.record(60, false, PuntReason::Arp.fate(false));
-        c.record(60, false, PuntReason::NoRoute.fate(false));
+        c.record(60, Marks::NONE, PuntReason::Arp.fate(true));
+        c.record(60, Marks::NONE, PuntReason::Arp.fate(false));
+        c.record(60, Marks::NONE, PuntReason::NoRoute.fate(false));
         assert_eq!(c.punted, 1);
         assert_eq!(c.dropped(DropReason::PuntQueueFull), 1);
         assert_eq!(
@@ -142,9 +140,16 @@ mod tests {
     #[test]
     fn a_failed_send_is_a_tx_full_drop_and_a_sent_tunnel_frame_counts_as_encapsulated() {
         let mut c = PipelineCounters::default();
-        c.record(60, false, sent_or_tx_full(false, false));
-        c.record(80, true, sent_or_tx_full(true, true));
-        c.record(80, false, sent_or_tx_full(false, true));
+        c.record(60, Marks::NONE, sent_or_tx_full(false, false));
+        c.record(
+            80,
+            Marks {
+                decapsulated: true,
+                ..Marks::NONE
+            },
+            sent_or_tx_full(true, true),
+        );
+        c.record(80, Marks::NONE, sent_or_tx_full(false, true));
         assert_eq!((c.forwarded, c.tx_packets, c.ipip_encapsulated), (1, 1, 1));
         assert_eq!(c.dropped(DropReason::TxFull), 2);
         assert_eq!(c.rx_packets, c.forwarded + c.punted + c.total_drops());

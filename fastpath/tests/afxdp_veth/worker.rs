@@ -4,11 +4,12 @@
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use fastpath::port::Port;
-use fastpath::punt::{punt_path, PuntConfig};
+use fastpath::punt::{punt_path, PuntConfig, WorkerEnd};
 use fastpath::worker::{spawn, WorkerSpec};
 use fastpath::xdp::XdpProgram;
 use fastpath::{MacAddr, PortKind, PuntReason, RxMode, Tables, WorkerCounters};
@@ -48,21 +49,13 @@ fn worker_punts_arp_to_the_slow_path_and_sends_injected_frames_out_of_the_named_
         );
     }
     let (worker_end, slowpath) = punt_path(PuntConfig::default()).unwrap();
-    let counters = Arc::new(WorkerCounters::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let handle = spawn(WorkerSpec {
-        name: "h3-inject".into(),
-        mode: RxMode::Interrupt,
-        core: None,
+    let (handle, counters, stop) = start_worker(
+        "h3-inject",
+        RxMode::Interrupt,
         ports,
-        tables: Arc::new(ArcSwap::from_pointee(Tables::default())),
-        ip_sets: fastpath::classifier::IpSetsWriter::new().reader(),
-        flows: fastpath::conntrack::FlowTableConfig::with_capacity(1024),
-        punt: worker_end,
-        counters: counters.clone(),
-        stop: stop.clone(),
-    })
-    .unwrap();
+        Tables::default(),
+        worker_end,
+    );
 
     // A workload asks for its gateway: the ARP request must reach the slow path, tagged with
     // the port it came in on.
@@ -89,6 +82,33 @@ fn worker_punts_arp_to_the_slow_path_and_sends_injected_frames_out_of_the_named_
     assert_eq!((c.rx_packets, c.punted), (1, 1), "{c:?}");
     assert_eq!((c.injected, c.tx_packets), (1, 1), "{c:?}");
     drop(attachments);
+}
+
+/// A worker thread as a node starts one, on `ports` and `tables`: its handle, the counters it
+/// publishes and the flag that stops it.
+fn start_worker(
+    name: impl Into<String>,
+    mode: RxMode,
+    ports: Vec<Port>,
+    tables: Tables,
+    punt: WorkerEnd,
+) -> (JoinHandle<()>, Arc<WorkerCounters>, Arc<AtomicBool>) {
+    let counters = Arc::new(WorkerCounters::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let handle = spawn(WorkerSpec {
+        name: name.into(),
+        mode,
+        core: None,
+        ports,
+        tables: Arc::new(ArcSwap::from_pointee(tables)),
+        ip_sets: fastpath::classifier::IpSetsWriter::new().reader(),
+        flows: fastpath::conntrack::FlowTableConfig::with_capacity(1024),
+        punt,
+        counters: counters.clone(),
+        stop: stop.clone(),
+    })
+    .unwrap();
+    (handle, counters, stop)
 }
 
 /// Wires a workload namespace the way Calico does: `/32` on eth0, 169.254.1.1 as the on-link
@@ -188,21 +208,8 @@ fn ping_across_workloads_through_the_worker(mode: RxMode, test: &str) {
     };
 
     let (worker_end, _slowpath) = punt_path(PuntConfig::default()).unwrap();
-    let counters = Arc::new(WorkerCounters::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let handle = spawn(WorkerSpec {
-        name: format!("h3-{test}"),
-        mode,
-        core: None,
-        ports,
-        tables: Arc::new(ArcSwap::from_pointee(tables)),
-        ip_sets: fastpath::classifier::IpSetsWriter::new().reader(),
-        flows: fastpath::conntrack::FlowTableConfig::with_capacity(1024),
-        punt: worker_end,
-        counters: counters.clone(),
-        stop: stop.clone(),
-    })
-    .unwrap();
+    let (handle, counters, stop) =
+        start_worker(format!("h3-{test}"), mode, ports, tables, worker_end);
 
     let out = in_ns(
         &wa,
@@ -279,21 +286,13 @@ fn frames_lost_in_a_full_socket_ring_are_counted() {
     }
 
     let (worker_end, _slowpath) = punt_path(PuntConfig::default()).unwrap();
-    let counters = Arc::new(WorkerCounters::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let handle = spawn(WorkerSpec {
-        name: "xdp-statistics".into(),
-        mode: RxMode::Interrupt,
-        core: None,
-        ports: vec![port],
-        tables: Arc::new(ArcSwap::from_pointee(Tables::default())),
-        ip_sets: fastpath::classifier::IpSetsWriter::new().reader(),
-        flows: fastpath::conntrack::FlowTableConfig::with_capacity(1024),
-        punt: worker_end,
-        counters: counters.clone(),
-        stop: stop.clone(),
-    })
-    .unwrap();
+    let (handle, counters, stop) = start_worker(
+        "xdp-statistics",
+        RxMode::Interrupt,
+        vec![port],
+        Tables::default(),
+        worker_end,
+    );
     let deadline = Instant::now() + WAIT;
     let accounted = |c: &fastpath::PipelineCounters| c.rx_packets + c.socket.lost();
     while accounted(&counters.snapshot()) < SENT && Instant::now() < deadline {

@@ -15,10 +15,7 @@ pub(super) fn bring_up_lab(
         LabKind::OneNode => {
             let spec = LabSpec {
                 forwarding,
-                offloads: match forwarding {
-                    Forwarding::Kernel => kernel_offloads(kind),
-                    Forwarding::Brindle => baseline::offloads_for(forwarding),
-                },
+                offloads: lab_offloads(kind, forwarding),
                 ..LabSpec::new(name, 2)
             };
             let lab = Lab::up(&spec)?;
@@ -38,12 +35,8 @@ pub(super) fn bring_up_lab(
             }
         }
         LabKind::L2 | LabKind::Ipip => {
-            let offloads = match forwarding {
-                Forwarding::Kernel => kernel_offloads(kind),
-                Forwarding::Brindle => baseline::offloads_for(forwarding),
-            };
             let spec = MultiLabSpec {
-                offloads,
+                offloads: lab_offloads(kind, forwarding),
                 ..multi_spec(kind, name)
             };
             let lab = MultiLab::up(&spec)?;

@@ -43,18 +43,18 @@ pub struct LabRun {
     pub workload_mtu: usize,
     /// What enforces the network's profile on the kernel side.
     pub kernel_policy: KernelPolicy,
-    /// The kernel side's veth offloads ([`kernel_offloads`]).
+    /// The kernel side's veth offloads ([`lab_offloads`]).
     pub kernel_offloads: lab::Offloads,
 }
 
-/// The kernel side's veth offloads in `lab`: as Linux creates them, as Calico leaves them;
-/// except the IPIP lab on a kernel without the `ipip` driver, whose BPF stand-in for tunl0
+/// A side's veth offloads in `lab`: [`baseline::offloads_for`] the side; except the kernel
+/// side of the IPIP lab on a kernel without the `ipip` driver, whose BPF stand-in for tunl0
 /// carries no TCP with them on (0 Gbit/s measured) and so keeps them off until it handles GSO.
-pub fn kernel_offloads(lab: LabKind) -> lab::Offloads {
-    if lab == LabKind::Ipip && !baseline::has_ipip_driver() {
+pub fn lab_offloads(lab: LabKind, forwarding: Forwarding) -> lab::Offloads {
+    if lab == LabKind::Ipip && forwarding == Forwarding::Kernel && !baseline::has_ipip_driver() {
         return lab::Offloads::Off;
     }
-    baseline::offloads_for(Forwarding::Kernel)
+    baseline::offloads_for(forwarding)
 }
 
 impl LabRun {
@@ -65,7 +65,7 @@ impl LabRun {
             ipip_mode: (wiring == Wiring::BrindleCni).then(|| pool_ipip_mode(lab).to_owned()),
             workload_mtu: workload_mtu(lab),
             kernel_policy: KernelPolicy::for_wiring(wiring),
-            kernel_offloads: kernel_offloads(lab),
+            kernel_offloads: lab_offloads(lab, Forwarding::Kernel),
         }
     }
 }
