@@ -13,7 +13,9 @@
 # two nodes on the segment talk plainly, the one behind the router through IP-in-IP. Then the
 # cluster switches to a route reflector (node 1) with the mesh off, and everything still works.
 # Every packet between workloads is forwarded by brindle's AF_XDP vRouter: the kernels of the
-# node namespaces have ip_forward=0.
+# node namespaces have ip_forward=0. Last, Docker's libnetwork workflow on nodes 1 and 2: a real
+# dockerd per node (in the node's namespace, hands off the host's networking) creates global
+# networks with `--driver calico --ipam-driver calico-ipam` and runs busybox containers on them.
 #
 # Fails (non-zero exit) as soon as something that should work does not; every wait is bounded;
 # everything it starts is stopped on exit by its pid, every namespace removed by its name.
@@ -29,6 +31,15 @@ ROUTER_NS=$LAB-rt
 WORK=$(mktemp -d /tmp/brindle-demo.XXXXXX)
 # DEMO_SKIP_RR=1 leaves out the route-reflection part (a shorter run of the mesh alone).
 DEMO_SKIP_RR=${DEMO_SKIP_RR:-0}
+# DEMO_SKIP_DOCKER=1 leaves out the Docker part (no dockerd, no libnetwork drivers).
+DEMO_SKIP_DOCKER=${DEMO_SKIP_DOCKER:-0}
+# Debian's docker.io (another `docker` client may be earlier on PATH).
+DOCKER=/usr/bin/docker
+DOCKERD=/usr/sbin/dockerd
+DOCKER_NODES=(1 2)
+# Every container the demo's dockerds run lives under this cgroup (not dockerd's default
+# `docker`, which may be someone else's): removed by this name on exit.
+DOCKER_CGROUP=brindle-$LAB
 
 # etcd lives in the router namespace, on the router's segment address: the nodes on the
 # segment reach it directly and the node behind the router reaches it through the router
@@ -41,8 +52,15 @@ ETCD_URL=http://10.98.0.254:2379
 export DATASTORE_TYPE=etcdv3
 export ETCD_ENDPOINTS=$ETCD_URL
 
-declare -A NODE_PID=()
+declare -A NODE_PID=() DOCKERD_PID=()
 ETCD_PID=
+# Directories dockerd needs at fixed places (/run/docker/plugins as a mount point,
+# /run/containerd/s for containerd's shim sockets) that did not exist before the demo: removed
+# on exit if empty, and never when someone else had them.
+MADE_DIRS=()
+for d in /run/docker /run/containerd; do [ -e "$d" ] || MADE_DIRS+=("$d"); done
+MADE_CGROUPS=()
+for d in /sys/fs/cgroup/*/; do [ -e "$d$DOCKER_CGROUP" ] || MADE_CGROUPS+=("$d$DOCKER_CGROUP"); done
 HELPER_PIDS=() # iperf3 servers and captures
 
 # stop PID [SECONDS]: SIGTERM, then SIGKILL if it has not gone within the bound.
@@ -67,11 +85,24 @@ cleanup() {
         done
     fi
     for pid in "${HELPER_PIDS[@]}"; do stop "$pid" 2; done
+    # Containers first (their shims would keep dockerd's mount namespace alive), then dockerd,
+    # which stops its containerd; the overlay mounts go with the mount namespace.
+    for k in "${!DOCKERD_PID[@]}"; do
+        ids=$(dk "$k" ps -aq 2>/dev/null)
+        # shellcheck disable=SC2086
+        [ -n "$ids" ] && dk "$k" rm -f $ids >/dev/null 2>&1
+        stop "${DOCKERD_PID[$k]}" 30
+    done
     for k in "${!NODE_PID[@]}"; do stop "${NODE_PID[$k]}" 10; done
     [ -n "$ETCD_PID" ] && stop "$ETCD_PID" 5
     # Removes the containers plugged into each node, then exactly the lab's namespaces.
     "$BIN/brindle-lab" multi-down --name "$LAB" --nodes 3 >/dev/null 2>&1
     rm -rf "$WORK"
+    for d in "${MADE_DIRS[@]}"; do
+        for sub in plugins s; do [ -d "$d/$sub" ] && rmdir "$d/$sub"; done
+        [ -d "$d" ] && rmdir "$d"
+    done
+    for d in "${MADE_CGROUPS[@]}"; do [ -d "$d" ] && rmdir "$d"; done
     exit "$status"
 }
 trap cleanup EXIT
@@ -83,6 +114,8 @@ node_ns() { echo "$LAB$1-node"; }
 in_node() { local k=$1; shift; ip netns exec "$(node_ns "$k")" "$@"; }
 ctl() { in_node 1 "$BIN/brindlectl" "$@"; }
 stats() { "$BIN/brindle-node" stats --socket "$WORK/node$1.sock"; }
+# dk K ARGS...: the docker client against node K's dockerd, bounded.
+dk() { local k=$1; shift; timeout 60 "$DOCKER" -H "unix://$WORK/docker$k.sock" "$@"; }
 
 # wait_until SECONDS WHAT COMMAND...: runs COMMAND every 0.2 s until it succeeds; dies naming
 # WHAT once SECONDS have passed.
@@ -120,9 +153,10 @@ step "Lab: three node namespaces; ${LAB}1 and ${LAB}2 on one segment, ${LAB}3 be
 echo "ip_forward in the node namespaces: $(for k in "${NODES[@]}"; do in_node "$k" sysctl -n net.ipv4.ip_forward; done | tr '\n' ' ')(only brindle forwards)"
 
 step "etcd v3 in the router namespace, at $ETCD_URL"
-# Started directly with `ip netns exec ... &` (which execs in place) so that $! is etcd.
+# Started directly with `ip netns exec ... &` (which execs in place) so that $! is etcd. The v2
+# API too: dockerd 20.10 keeps global networks in a cluster store, which speaks etcd v2.
 ip netns exec "$ROUTER_NS" etcd --name demo --data-dir "$WORK/etcd" --listen-client-urls "$ETCD_URL" \
-    --advertise-client-urls "$ETCD_URL" --listen-peer-urls http://127.0.0.1:2380 >"$WORK/etcd.log" 2>&1 &
+    --advertise-client-urls "$ETCD_URL" --listen-peer-urls http://127.0.0.1:2380 --enable-v2 >"$WORK/etcd.log" 2>&1 &
 ETCD_PID=$!
 wait_until 20 "etcd did not become healthy" ip netns exec "$ROUTER_NS" etcdctl --endpoints "$ETCD_URL" endpoint health
 for k in "${NODES[@]}"; do
@@ -131,9 +165,17 @@ done
 
 step "Three brindle-nodes as calico-node: NODENAME, IP autodetection, an IPIP CrossSubnet pool"
 start_node() {
-    NODENAME=$LAB$1 IP_AUTODETECTION_METHOD=interface=eth0 CALICO_IPV4POOL_CIDR=192.168.0.0/16 \
-        CALICO_IPV4POOL_IPIP=CrossSubnet BRINDLE_MODE=interrupt BRINDLE_CONTROL_SOCKET=$WORK/node$1.sock \
-        ip netns exec "$(node_ns "$1")" "$BIN/brindle-node" 2>"$WORK/node$1.log" &
+    local libnetwork=()
+    # Nodes 1 and 2 also serve Docker's network and IPAM drivers, into a plugin directory of
+    # their own (their dockerd sees it as /run/docker/plugins), and ask their dockerd for
+    # network names.
+    if [ "$DEMO_SKIP_DOCKER" != 1 ] && [ "$1" -le 2 ]; then
+        mkdir -p "$WORK/plugins$1"
+        libnetwork=(BRINDLE_LIBNETWORK=1 "BRINDLE_LIBNETWORK_PLUGIN_DIR=$WORK/plugins$1" "DOCKER_HOST=unix://$WORK/docker$1.sock")
+    fi
+    env NODENAME="$LAB$1" IP_AUTODETECTION_METHOD=interface=eth0 CALICO_IPV4POOL_CIDR=192.168.0.0/16 \
+        CALICO_IPV4POOL_IPIP=CrossSubnet BRINDLE_MODE=interrupt "BRINDLE_CONTROL_SOCKET=$WORK/node$1.sock" \
+        "${libnetwork[@]}" ip netns exec "$(node_ns "$1")" "$BIN/brindle-node" 2>"$WORK/node$1.log" &
     NODE_PID[$1]=$!
 }
 # Node 1 first: it creates the default pool and the cluster information, as the first
@@ -433,6 +475,124 @@ ctl get workloadendpoints
 gone() { ! ip netns exec "${WL_NS[1]}" ping -c 1 -W 1 "${WL_IP[5]}" >/dev/null 2>&1; }
 wait_until 10 "the deleted workload still answers" gone
 echo "${LAB}1-b -> ${WL_IP[5]} (deleted): no answer"
+
+# start_dockerd K: Debian's dockerd in node K's namespace (RUNTIMES.md), in a mount and UTS
+# namespace of its own: the node's plugin directory is its /run/docker/plugins, a private
+# directory its /etc/docker (it writes key.json there), its hostname the node's name; its own
+# data root, exec root, socket and pidfile; and hands off the host's networking (no iptables,
+# no masquerade, no ip_forward, no bridge). `ip netns exec` would remount /sys and hide the
+# cgroups runc needs, so: `nsenter --net`, a fresh sysfs of the node's namespace, and the
+# cgroup hierarchy bound back under it. nsenter, unshare and sh all exec in place: $! is dockerd.
+start_dockerd() {
+    local k=$1 root=$WORK/docker$1
+    mkdir -p "$root/etc" "$root/cgroup-aside"
+    nsenter --net="/run/netns/$(node_ns "$k")" unshare --mount --uts --propagation slave sh -c "set -e
+hostname $LAB$k
+mkdir -p /run/docker/plugins
+mount --bind $WORK/plugins$k /run/docker/plugins
+mount --bind $root/etc /etc/docker
+mount --rbind /sys/fs/cgroup $root/cgroup-aside
+mount -t sysfs sysfs /sys
+mount --rbind $root/cgroup-aside /sys/fs/cgroup
+exec $DOCKERD --data-root $root/data --exec-root $root/exec -H unix://$WORK/docker$k.sock \
+  --pidfile $root/dockerd.pid --storage-driver overlay2 --cgroup-parent /$DOCKER_CGROUP \
+  --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false --bridge=none \
+  --cluster-store etcd://${ETCD_URL#http://} --cluster-advertise eth0:2376" </dev/null >"$root/dockerd.log" 2>&1 &
+    DOCKERD_PID[$k]=$!
+}
+
+# dk_ping K FROM IP: one echo from container FROM on node K to IP, answered within a second.
+dk_ping() { dk "$1" exec "$2" /bin/ping -c 1 -W 1 "$3" >/dev/null 2>&1; }
+
+if [ "$DEMO_SKIP_DOCKER" != 1 ]; then
+    step "Docker (ARCHITECTURE.md scenario 9): a dockerd on ${LAB}1 and ${LAB}2, cluster store etcd://${ETCD_URL#http://} (v2)"
+    for k in "${DOCKER_NODES[@]}"; do
+        ls "$WORK/plugins$k" | sed "s/^/node $LAB$k serves the libnetwork driver socket: /"
+        start_dockerd "$k"
+    done
+    for k in "${DOCKER_NODES[@]}"; do
+        wait_until 60 "dockerd on node $k did not answer" dk "$k" version
+        echo "dockerd $(dk "$k" version --format '{{.Server.Version}}') on $LAB$k: $(dk "$k" info --format 'hostname {{.Name}}, cluster store {{.ClusterStore}}')"
+    done
+    # No registry here: the image is a busybox rootfs brought in with `docker import`.
+    mkdir -p "$WORK/rootfs/bin"
+    cp /bin/busybox "$WORK/rootfs/bin/busybox"
+    chroot "$WORK/rootfs" /bin/busybox --install -s /bin
+    tar -C "$WORK/rootfs" -cf "$WORK/rootfs.tar" .
+    for k in "${DOCKER_NODES[@]}"; do
+        dk "$k" import "$WORK/rootfs.tar" busybox >/dev/null
+        echo "$LAB$k: image busybox imported ($(dk "$k" image inspect -f '{{.Size}}' busybox) bytes)"
+    done
+
+    step "docker network create --driver calico --ipam-driver calico-ipam on ${LAB}1: two global networks"
+    for n in 1 2; do
+        echo "\$ docker network create --driver calico --ipam-driver calico-ipam --subnet 10.1.$n.0/24 calico-net$n"
+        dk 1 network create --driver calico --ipam-driver calico-ipam --subnet "10.1.$n.0/24" "calico-net$n"
+    done
+    listed() { dk 2 network ls --format '{{.Name}} {{.Driver}} {{.Scope}}' | grep -qx "calico-net$1 calico global"; }
+    wait_until 20 "node 2's dockerd does not list calico-net1" listed 1
+    wait_until 20 "node 2's dockerd does not list calico-net2" listed 2
+    echo "\$ docker network ls   (on ${LAB}2: the networks came through the cluster store)"
+    dk 2 network ls --filter driver=calico
+    echo "the pools --subnet made, in brindle's datastore:"
+    ctl get ippools -o wide | grep -E "^NAME|10\.1\.[12]\.0/24" ||
+        die "docker network create made no pools"
+
+    step "docker run: a busybox container on each network on each node"
+    declare -A DK_IP=() DK_NODE=() DK_NET=()
+    for k in "${DOCKER_NODES[@]}"; do
+        for n in 1 2; do
+            name=$([ "$n" = 1 ] && echo a || echo b)$k
+            # dockerd warns that IPv4 forwarding is disabled: it is, in the node's namespace, on
+            # purpose (brindle's vRouter forwards); only a failure's words are shown.
+            dk "$k" run -d --name "$name" --net "calico-net$n" busybox /bin/sleep 3600 >/dev/null 2>"$WORK/run.err" ||
+                { cat "$WORK/run.err" >&2; die "docker run $name on node $k failed"; }
+            DK_IP[$name]=$(dk "$k" inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")
+            DK_NODE[$name]=$k DK_NET[$name]=calico-net$n
+            case "${DK_IP[$name]}" in 10.1.$n.*) ;; *) die "container $name has address '${DK_IP[$name]}', not in 10.1.$n.0/24" ;; esac
+            printf '  %-3s on %s  %-12s %s\n' "$name" "$LAB$k" "calico-net$n" "${DK_IP[$name]}"
+        done
+    done
+    ctl get workloadendpoints -n libnetwork
+    echo "\$ docker exec a1 ip route"
+    dk 1 exec a1 /bin/ip route
+
+    step "Across nodes: each network's containers reach each other; the other network's are dropped"
+    # Each node's block of each network reaches the other node by BGP a moment after its first
+    # container: both networks' routes first, so that a dropped ping below is the policy's doing.
+    wait_until 30 "no route from a1 on node 1 to a2 on node 2" dk_ping 1 a1 "${DK_IP[a2]}"
+    wait_until 30 "no route from b1 on node 1 to b2 on node 2" dk_ping 1 b1 "${DK_IP[b2]}"
+    # Same network, both ways and across nodes; then every pair across networks, both ways
+    # (on one node and across).
+    for pair in a1:a2 a2:a1 b1:b2 b2:b1 a1:b2 b2:a1 b1:a2 a2:b1 a1:b1 b1:a1; do
+        from=${pair%:*} to=${pair#*:}
+        if [ "${DK_NET[$from]}" = "${DK_NET[$to]}" ]; then want=answered; else want=dropped; fi
+        if dk_ping "${DK_NODE[$from]}" "$from" "${DK_IP[$to]}"; then got=answered; else got=dropped; fi
+        printf '  %-3s (%s, %s) -> %-3s (%s, %s, %s): %s\n' "$from" "${DK_NET[$from]}" "$LAB${DK_NODE[$from]}" \
+            "$to" "${DK_NET[$to]}" "$LAB${DK_NODE[$to]}" "${DK_IP[$to]}" "$got"
+        [ "$got" = "$want" ] || die "docker: $from -> $to was $got, expected $want"
+    done
+
+    step "docker rm -f, docker network rm: endpoints, addresses, profiles and pools go"
+    for k in "${DOCKER_NODES[@]}"; do
+        echo "\$ docker rm -f a$k b$k   (on $LAB$k)"
+        dk "$k" rm -f "a$k" "b$k" >/dev/null
+    done
+    for n in 1 2; do dk 1 network rm "calico-net$n" >/dev/null; done
+    left=$(ctl get workloadendpoints -n libnetwork -o json | python3 -c '
+import json, sys
+text = sys.stdin.read().strip()
+v = json.loads(text) if text else []
+items = v.get("items", [v]) if isinstance(v, dict) else v
+print(len(items or []))')
+    [ "$left" = 0 ] || die "$left libnetwork endpoints left after docker rm"
+    ! ctl get ippools -o wide | grep -E "10\.1\.[12]\.0/24" || die "docker network rm left a pool"
+    echo "libnetwork workload endpoints: 0; pools 10.1.1.0/24 and 10.1.2.0/24: gone"
+    for k in "${DOCKER_NODES[@]}"; do
+        stop "${DOCKERD_PID[$k]}" 30; unset "DOCKERD_PID[$k]"
+    done
+    echo "dockerds stopped"
+fi
 
 step "Counters (brindle-node stats)"
 for k in "${NODES[@]}"; do

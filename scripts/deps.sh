@@ -22,8 +22,18 @@ PACKAGES=(
     python3
     # the policy benchmark's kernel side: Calico-style iptables chains and ipsets
     iptables ipset
+    # the reference CNI plugins (/usr/lib/cni) chained after brindle-cni: portmap
+    containernetworking-plugins
     # the scenario suite's HTTP load: nginx in a workload, ab and wrk from another
     nginx apache2-utils wrk
+    # Docker's libnetwork workflow (control/tests/docker.rs): dockerd 20.10 and a static
+    # busybox for the rootfs `docker import` makes the containers' image from
+    docker.io busybox-static
+    # the raw AF_XDP ceiling of the e2e benchmark: dpdk-testpmd with its af_xdp driver
+    dpdk-dev librte-net-af-xdp23
+    # brindle-cni driven by real runtimes: podman (CNI backend) with runc and conmon, containerd
+    # (`ctr run --cni`), the reference CNI plugins in /usr/lib/cni, busybox for a rootfs
+    podman runc conmon containerd containernetworking-plugins busybox-static
 )
 
 missing=()

@@ -7,10 +7,13 @@ use std::time::{Duration, Instant};
 use bgp::fsm::{
     Action,
     ConnectionId::{Incoming, Outgoing},
-    DownReason, Event, Negotiated, PeerConfig, PeerFsm, State,
+    DownReason, Event, GracefulRestart, Negotiated, PeerConfig, PeerFsm, PeerRestart, State,
 };
 use bgp::packet::consts::{cease, error_code, fsm_error, open_message_error};
-use bgp::packet::{Capability, Notification, Open, AS_TRANS};
+use bgp::packet::{
+    Capability, GracefulRestartFamily, Notification, Open, AFI_IPV4, AFI_IPV6, AS_TRANS,
+    SAFI_UNICAST,
+};
 
 const LOCAL_ID: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const LOW_ID: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 0);
@@ -47,6 +50,7 @@ fn negotiated(hold: u16, peer_id: Ipv4Addr) -> Negotiated {
         route_refresh: true,
         hold_time: hold,
         keepalive: hold / 3,
+        graceful_restart: None,
     }
 }
 
@@ -624,6 +628,194 @@ fn idle_refuses_connections_until_started() {
             Event::TcpConnectionConfirmed,
             vec![Action::CloseConnection(Incoming)],
             State::Idle,
+        )],
+    );
+}
+
+/// RFC 4724: the capability goes in our OPEN with the R bit only until the first session
+/// is Established; the peer's capability is negotiated for IPv4 unicast only, and only the
+/// ends that keep routes (TCP gone, hold timer) keep them.
+#[test]
+fn graceful_restart_is_advertised_negotiated_and_the_r_bit_is_for_the_first_session_only() {
+    let t0 = Instant::now();
+    let cfg = PeerConfig {
+        graceful_restart: Some(GracefulRestart {
+            restart_time: 120,
+            restarting: true,
+            forwarding_preserved: true,
+        }),
+        ..config(false)
+    };
+    let ours = |r_bit: bool| {
+        cfg.open()
+            .graceful_restart()
+            .map(|(r, time, families)| (r, time, families.to_vec()))
+            == Some((
+                r_bit,
+                120,
+                vec![GracefulRestartFamily {
+                    afi: AFI_IPV4,
+                    safi: SAFI_UNICAST,
+                    forwarding_state: true,
+                }],
+            ))
+    };
+    assert!(ours(true));
+    let family = |afi, f| GracefulRestartFamily {
+        afi,
+        safi: SAFI_UNICAST,
+        forwarding_state: f,
+    };
+    let peer_gr = |families: Vec<GracefulRestartFamily>| {
+        let mut open = peer_open(64512, 30, HIGH_ID);
+        open.capabilities.push(Capability::GracefulRestart {
+            restart_state: false,
+            restart_time: 90,
+            families,
+        });
+        open
+    };
+    let establish = |fsm: &mut PeerFsm, open: Open| -> Option<Negotiated> {
+        fsm.handle(Event::ManualStart, t0);
+        fsm.handle(Event::Tcp_CR_Acked, t0);
+        fsm.handle(Event::BGPOpen(Outgoing, open), t0);
+        fsm.handle(Event::KeepAliveMsg(Outgoing), t0)
+            .into_iter()
+            .find_map(|a| match a {
+                Action::Established(n) => Some(n),
+                _ => None,
+            })
+    };
+
+    let mut fsm = PeerFsm::new(cfg.clone());
+    let n = establish(&mut fsm, peer_gr(vec![family(AFI_IPV4, true)])).unwrap();
+    assert_eq!(
+        n.graceful_restart,
+        Some(PeerRestart {
+            restart_time: 90,
+            forwarding_preserved: true
+        })
+    );
+    // The next session's OPEN no longer says we restarted.
+    let actions = fsm.handle(Event::TcpConnectionFails(Outgoing), t0);
+    assert!(actions.contains(&Action::Down(DownReason::ConnectionFailed)));
+    // A gracefully restarting peer is taken back without resting in Idle.
+    assert_eq!(fsm.timers().idle_hold, Some(t0));
+    let again = fsm.handle(Event::IdleHoldTimer_Expires, t0 + Duration::from_secs(10));
+    assert_eq!(again, vec![Action::Connect]);
+    let open = fsm
+        .handle(Event::Tcp_CR_Acked, t0 + Duration::from_secs(10))
+        .into_iter()
+        .find_map(|a| match a {
+            Action::SendOpen(_, open) => Some(open),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(open.graceful_restart().map(|(r, _, _)| r), Some(false));
+
+    // A peer listing only IPv6, or no capability, or us without it: nothing negotiated.
+    let mut fsm = PeerFsm::new(cfg.clone());
+    let n = establish(&mut fsm, peer_gr(vec![family(AFI_IPV6, true)])).unwrap();
+    assert_eq!(n.graceful_restart, None);
+    let mut fsm = PeerFsm::new(cfg.clone());
+    let n = establish(&mut fsm, peer_open(64512, 30, HIGH_ID)).unwrap();
+    assert_eq!(n.graceful_restart, None);
+    // Without it, a lost session rests the idle hold, as after any error.
+    fsm.handle(Event::TcpConnectionFails(Outgoing), t0);
+    assert_eq!(fsm.timers().idle_hold, Some(t0 + cfg.idle_hold));
+    let mut fsm = PeerFsm::new(config(false));
+    assert_eq!(config(false).open().graceful_restart(), None);
+    let n = establish(&mut fsm, peer_gr(vec![family(AFI_IPV4, true)])).unwrap();
+    assert_eq!(n.graceful_restart, None);
+
+    // Which ends keep the routes.
+    assert!(DownReason::ConnectionFailed.keeps_routes());
+    assert!(DownReason::HoldTimerExpired.keeps_routes());
+    assert!(!DownReason::ManualStop.keeps_routes());
+    let cease = Notification::cease(cease::ADMINISTRATIVE_SHUTDOWN);
+    assert!(!DownReason::NotificationReceived(cease.clone()).keeps_routes());
+    assert!(!DownReason::NotificationSent(cease).keeps_routes());
+}
+
+/// RFC 4486 section 4: too many prefixes closes an Established session with Cease / Maximum
+/// Number of Prefixes Reached (AFI, SAFI and the bound as data), drops its routes, and the
+/// peer rests for the prefix-limit idle hold, not the ordinary one, before starting again.
+#[test]
+fn prefix_limit_sends_cease_1_drops_routes_and_rests_longer_before_restarting() {
+    let t0 = Instant::now();
+    let cfg = PeerConfig {
+        prefix_limit_idle_hold: Duration::from_secs(120),
+        ..config(false)
+    };
+    let open = cfg.open();
+    let mut fsm = PeerFsm::new(cfg);
+    // Before Established there are no prefixes to count: nothing happens.
+    replay(
+        &mut fsm,
+        t0,
+        vec![
+            Step(0, Event::ManualStart, vec![Action::Connect], State::Connect),
+            Step(
+                0,
+                Event::PrefixLimitExceeded { limit: 10 },
+                vec![],
+                State::Connect,
+            ),
+            Step(
+                0,
+                Event::Tcp_CR_Acked,
+                vec![Action::SendOpen(Outgoing, open)],
+                State::OpenSent,
+            ),
+            Step(
+                0,
+                Event::BGPOpen(Outgoing, peer_open(64512, 9, HIGH_ID)),
+                vec![Action::SendKeepalive(Outgoing)],
+                State::OpenConfirm,
+            ),
+            Step(
+                0,
+                Event::KeepAliveMsg(Outgoing),
+                vec![Action::Established(negotiated(9, HIGH_ID))],
+                State::Established,
+            ),
+        ],
+    );
+    let cease_1 = Notification::new(
+        error_code::CEASE,
+        cease::MAXIMUM_NUMBER_OF_PREFIXES_REACHED,
+        vec![0, 1, 1, 0, 0, 0x27, 0x10],
+    );
+    assert_eq!(bgp::fsm::prefix_limit_notification(10_000), cease_1);
+    replay(
+        &mut fsm,
+        t0,
+        vec![Step(
+            1,
+            Event::PrefixLimitExceeded { limit: 10_000 },
+            vec![
+                Action::SendNotification(Outgoing, cease_1.clone()),
+                Action::CloseConnection(Outgoing),
+                Action::Down(DownReason::NotificationSent(cease_1)),
+            ],
+            State::Idle,
+        )],
+    );
+    assert_eq!(
+        fsm.last_error().unwrap().to_string(),
+        "Sent: Cease (6) / Maximum Number of Prefixes Reached (1)"
+    );
+    // Not at the ordinary idle hold (5 s), only after the prefix-limit one.
+    assert_eq!(fsm.expired(t0 + Duration::from_secs(60)), None);
+    assert_eq!(fsm.timers().idle_hold, Some(t0 + Duration::from_secs(121)));
+    replay(
+        &mut fsm,
+        t0,
+        vec![Step(
+            121,
+            Event::IdleHoldTimer_Expires,
+            vec![Action::Connect],
+            State::Connect,
         )],
     );
 }

@@ -11,14 +11,17 @@ use fastpath::RxMode;
 use serde::Deserialize;
 
 use crate::host::{self, Ipv4Prefix};
+use crate::hostveth::HostPort;
 
-/// node.toml's `mode`: the two of the workers' rx modes ([`RxMode`]) a node file may name
-/// (`adaptive` comes only from a NIC profile).
+/// node.toml's `mode`: the workers' rx mode ([`RxMode`]).
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum FileMode {
     Poll,
     Interrupt,
+    /// Polls while frames come and for a moment after (`fastpath::worker::ADAPTIVE_SPIN`),
+    /// then sleeps until one wakes it: a reply arriving in that moment is taken at once.
+    Adaptive,
 }
 
 impl From<FileMode> for RxMode {
@@ -26,6 +29,7 @@ impl From<FileMode> for RxMode {
         match mode {
             FileMode::Poll => RxMode::Poll,
             FileMode::Interrupt => RxMode::Interrupt,
+            FileMode::Adaptive => RxMode::Adaptive,
         }
     }
 }
@@ -46,6 +50,8 @@ struct RawConfig {
     route: Vec<RawRoute>,
     /// Overrides of the uplink's NIC profile (`control::hwprofile`), checked at start.
     hw: Option<toml::Value>,
+    /// "veth" (the default) or "tap": what the way to the node's stack is made of.
+    host_port: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +59,15 @@ struct RawConfig {
 struct RawWorkload {
     interface: String,
     ips: Vec<String>,
+    /// The workload's `eth0` is a TAP the node attaches to (see [`TapWorkload`]).
+    tap: Option<RawTap>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTap {
+    netns: PathBuf,
+    ifname: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,11 +79,25 @@ struct RawRoute {
     encap: Option<String>,
 }
 
-/// A workload as the node sees it: its host-side interface and its addresses.
+/// A workload as the node sees it: its host-side interface (or, for a TAP workload, the name
+/// its port goes by) and its addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkloadConfig {
     pub interface: String,
     pub ips: Vec<Ipv4Addr>,
+    /// `None`: a veth whose host end is `interface`, served by AF_XDP.
+    pub tap: Option<TapWorkload>,
+}
+
+/// A workload whose own interface is a persistent TAP with virtio-net headers (`ip tuntap add
+/// dev eth0 mode tap vnet_hdr` in its namespace), which the node attaches to: whole 64 KiB
+/// TCP segments cross it (see `fastpath::port`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TapWorkload {
+    /// The workload's network namespace (`/run/netns/NAME`, `/proc/PID/ns/net`).
+    pub netns: PathBuf,
+    /// The TAP's name there (`eth0` unless said otherwise).
+    pub ifname: String,
 }
 
 /// A static prefix route through a gateway on the uplink, or to another node's workloads.
@@ -122,6 +151,8 @@ pub struct NodeConfig {
     pub routes: Vec<RouteConfig>,
     /// The `[hw]` table: overrides of the uplink's NIC profile.
     pub hw: Option<toml::Value>,
+    /// What the way to the node's stack is made of (`host_port`).
+    pub host_port: HostPort,
 }
 
 pub const DEFAULT_POOL: &str = "192.168.0.0/16";
@@ -230,7 +261,30 @@ impl NodeConfig {
                 }
                 ips.push(ip);
             }
-            workloads.push(WorkloadConfig { interface, ips });
+            let tap = match &w.tap {
+                None => None,
+                Some(t) => {
+                    let ifname = t.ifname.as_deref().unwrap_or("eth0");
+                    let ifname =
+                        validate_interface_name(&format!("workload[{i}].tap.ifname"), ifname)?;
+                    if !t.netns.is_absolute() {
+                        return Err(field_error(
+                            format!("workload[{i}].tap.netns"),
+                            t.netns.display().to_string(),
+                            "must be an absolute path (/run/netns/NAME or /proc/PID/ns/net)",
+                        ));
+                    }
+                    Some(TapWorkload {
+                        netns: t.netns.clone(),
+                        ifname,
+                    })
+                }
+            };
+            workloads.push(WorkloadConfig {
+                interface,
+                ips,
+                tap,
+            });
         }
 
         let mut routes = Vec::with_capacity(raw.route.len());
@@ -266,6 +320,18 @@ impl NodeConfig {
             ));
         }
 
+        let host_port = match raw.host_port.as_deref() {
+            None | Some("veth") => HostPort::Veth,
+            Some("tap") => HostPort::Tap,
+            Some(other) => {
+                return Err(field_error(
+                    "host_port",
+                    other,
+                    "must be \"veth\" or \"tap\"",
+                ))
+            }
+        };
+
         Ok(NodeConfig {
             mode: raw.mode.into(),
             mode_explicit: true,
@@ -279,6 +345,7 @@ impl NodeConfig {
             workloads,
             routes,
             hw: raw.hw,
+            host_port,
         })
     }
 }
@@ -392,6 +459,34 @@ mod tests {
         assert!(e.contains("cores") && e.contains("4096"), "{e}");
         let e = error_of("mode = \"poll\"\nunknown_key = 1");
         assert!(e.contains("unknown_key"), "{e}");
+    }
+
+    #[test]
+    fn a_tap_workload_names_its_namespace_and_its_interface_defaults_to_eth0() {
+        let w = "mode = \"poll\"\n[[workload]]\ninterface = \"cali1\"\nips = [\"10.0.0.1\"]\n";
+        let cfg = NodeConfig::parse(&format!(
+            "{w}tap = {{ netns = \"/run/netns/w1\" }}\n[[workload]]\ninterface = \"cali2\"\nips = [\"10.0.0.2\"]"
+        ))
+        .unwrap();
+        let tap = TapWorkload {
+            netns: "/run/netns/w1".into(),
+            ifname: "eth0".into(),
+        };
+        assert_eq!(cfg.workloads[0].tap, Some(tap));
+        assert_eq!(cfg.workloads[1].tap, None, "a veth unless said otherwise");
+        let e = error_of(&format!("{w}tap = {{ netns = \"w1\" }}"));
+        assert!(
+            e.contains("workload[0].tap.netns") && e.contains("w1"),
+            "{e}"
+        );
+        let e = error_of(&format!(
+            "{w}tap = {{ netns = \"/run/netns/w1\", ifname = \"much-too-long-interface\" }}"
+        ));
+        assert!(e.contains("workload[0].tap.ifname"), "{e}");
+        let e = error_of(&format!(
+            "{w}tap = {{ netns = \"/run/netns/w1\", mode = \"tun\" }}"
+        ));
+        assert!(e.contains("mode"), "an unknown key is refused: {e}");
     }
 
     #[test]

@@ -47,12 +47,44 @@ pub struct InterfaceFacts {
 pub enum InterfaceError {
     #[error("interface {0:?} does not exist in this network namespace")]
     Missing(String),
+    #[error("workload {name:?}: {detail}")]
+    MissingTap { name: String, detail: String },
     #[error("interface {name:?}: cannot read {what}: {detail}")]
     Unreadable {
         name: String,
         what: &'static str,
         detail: String,
     },
+}
+
+/// What the node needs to know about workload `name`'s TAP, read in the workload's namespace
+/// (it has no IPv4 addresses the node uses).
+pub fn tap_interface(
+    name: &str,
+    tap: &crate::config::TapWorkload,
+) -> Result<InterfaceFacts, InterfaceError> {
+    use fastpath::port::{read_tap_facts, TapError};
+    match read_tap_facts(&tap.netns, &tap.ifname) {
+        Ok(f) => Ok(InterfaceFacts {
+            name: name.to_owned(),
+            ifindex: f.ifindex,
+            mac: f.mac,
+            mtu: f.mtu,
+            queues: 1,
+            addrs: Vec::new(),
+        }),
+        Err(e @ (TapError::Missing { .. } | TapError::Netns { .. })) => {
+            Err(InterfaceError::MissingTap {
+                name: name.to_owned(),
+                detail: e.to_string(),
+            })
+        }
+        Err(e) => Err(InterfaceError::Unreadable {
+            name: name.to_owned(),
+            what: "its TAP",
+            detail: e.to_string(),
+        }),
+    }
 }
 
 pub fn interface(name: &str) -> Result<InterfaceFacts, InterfaceError> {

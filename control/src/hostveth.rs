@@ -1,5 +1,10 @@
-//! The veth pair between the vRouter and the node's own network stack, there while a host
-//! endpoint is enforced on the uplink (see `fastpath::hostpath`).
+//! The way between the vRouter and the node's own network stack: a veth pair (the default),
+//! or one TAP (`host_port = "tap"`), there whenever the node has an uplink.
+//!
+//! With a TAP, `brhost0` is the kernel's end as below and the vRouter holds its descriptor
+//! instead of a veth peer: the node's stack hands over and takes whole 64 KiB TCP segments with
+//! their offload metadata (see `fastpath::port`), so pod-to-node TCP is not cut to the MTU, and
+//! its offloads stay on.
 //!
 //! - `brhost0` (the kernel's end): the TC egress program redirects the node's own packets out
 //!   of it; the vRouter delivers the packets policy lets through to the node into it (the
@@ -26,14 +31,54 @@ use crate::host::Ipv4Prefix;
 
 /// The kernel's end.
 pub const KERNEL_END: &str = "brhost0";
+
+/// What the way to the node's stack is made of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HostPort {
+    /// A veth pair, the vRouter's end served by AF_XDP.
+    #[default]
+    Veth,
+    /// One TAP with virtio-net headers, attached to by the vRouter.
+    Tap,
+}
+
+impl HostPort {
+    /// The name of the vRouter's port.
+    pub fn vrouter_end(self) -> &'static str {
+        match self {
+            HostPort::Veth => VROUTER_END,
+            HostPort::Tap => KERNEL_END,
+        }
+    }
+
+    /// What `name` is now, if it exists: a TAP (tun devices have `tun_flags`) or not.
+    pub fn of(name: &str) -> Option<HostPort> {
+        let dir = std::path::Path::new("/sys/class/net").join(name);
+        if !dir.exists() {
+            return None;
+        }
+        Some(if dir.join("tun_flags").exists() {
+            HostPort::Tap
+        } else {
+            HostPort::Veth
+        })
+    }
+}
 /// The vRouter's end.
 pub const VROUTER_END: &str = "brhost0-vr";
 
 /// The kernel's end's address (see the module docs); link-local, used by nothing else.
 pub const KERNEL_END_ADDRESS: &str = "169.254.0.251/32";
 
-/// Creates the pair (or takes the one a previous run left), with `mtu`, both ends up.
-pub fn ensure(mtu: u16) -> Result<(), String> {
+/// Creates the pair or the TAP (or takes the one a previous run left, when it is of that
+/// kind), with `mtu`, up.
+pub fn ensure(mtu: u16, kind: HostPort) -> Result<(), String> {
+    if HostPort::of(KERNEL_END).is_some_and(|now| now != kind) {
+        run(&["ip", "link", "del", KERNEL_END])?;
+    }
+    if kind == HostPort::Tap {
+        return ensure_tap(mtu);
+    }
     if !exists(KERNEL_END) {
         // One queue each: the vRouter serves queue 0 of its end, and a veth delivers on the
         // queue the sending end picked.
@@ -63,6 +108,44 @@ pub fn ensure(mtu: u16) -> Result<(), String> {
         // Only IPv4 goes round the vRouter; IPv6 on the pair would be noise.
         write_sysctl(&format!("/proc/sys/net/ipv6/conf/{end}/disable_ipv6"), "1");
     }
+    kernel_end_settings()?;
+    for end in [KERNEL_END, VROUTER_END] {
+        for feature in ["tx", "tso", "gso", "gro"] {
+            // Some features are fixed on some kernels; what matters (tx checksum, tso, gso on
+            // the kernel's end) is settable on veth.
+            let _ = Command::new("ethtool")
+                .args(["-K", end, feature, "off"])
+                .output();
+        }
+    }
+    Ok(())
+}
+
+/// The TAP: persistent (it outlives a restart of the node, like the pair), offloads left on.
+fn ensure_tap(mtu: u16) -> Result<(), String> {
+    if !exists(KERNEL_END) {
+        run(&[
+            "ip", "tuntap", "add", "dev", KERNEL_END, "mode", "tap", "vnet_hdr",
+        ])?;
+    }
+    run(&[
+        "ip",
+        "link",
+        "set",
+        KERNEL_END,
+        "mtu",
+        &mtu.to_string(),
+        "up",
+    ])?;
+    kernel_end_settings()
+}
+
+/// The kernel's end's sysctls and address (see the module docs).
+fn kernel_end_settings() -> Result<(), String> {
+    write_sysctl(
+        &format!("/proc/sys/net/ipv6/conf/{KERNEL_END}/disable_ipv6"),
+        "1",
+    );
     // Loose (2): the route back to a sender is through the uplink, not this interface.
     write_sysctl(
         &format!("/proc/sys/net/ipv4/conf/{KERNEL_END}/rp_filter"),
@@ -77,17 +160,7 @@ pub fn ensure(mtu: u16) -> Result<(), String> {
         KERNEL_END,
         "scope",
         "link",
-    ])?;
-    for end in [KERNEL_END, VROUTER_END] {
-        for feature in ["tx", "tso", "gso", "gro"] {
-            // Some features are fixed on some kernels; what matters (tx checksum, tso, gso on
-            // the kernel's end) is settable on veth.
-            let _ = Command::new("ethtool")
-                .args(["-K", end, feature, "off"])
-                .output();
-        }
-    }
-    Ok(())
+    ])
 }
 
 /// The kernel's next hop for the pools: an address nobody has, whose MAC a permanent
@@ -152,8 +225,8 @@ pub fn route_pools(
     Ok(())
 }
 
-/// Deletes the pair (both ends go together, and the routes through it); nothing when it is
-/// not there.
+/// Deletes the pair (both ends go together, and the routes through it) or the TAP; nothing
+/// when it is not there.
 pub fn remove() {
     if exists(KERNEL_END) {
         if let Err(e) = run(&["ip", "link", "del", KERNEL_END]) {

@@ -4,7 +4,8 @@
 //! `config` reads node.toml, `host` reads facts about interfaces, `programme` turns both into
 //! fastpath tables, `dataplane` runs the ports, threads and tables and changes them live,
 //! `node` drives it from node.toml (again on SIGHUP), `stats` serves the counters on a local
-//! socket, `health` and `metrics` serve Felix's HTTP endpoints.
+//! socket, `health` and `metrics` serve Felix's HTTP endpoints, `libnetwork` serves Docker's
+//! network and IPAM drivers.
 
 pub mod agent;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod dataplane;
 pub mod health;
 pub mod host;
 pub mod hostveth;
+pub mod libnetwork;
 /// NIC profiles: their own crate, which brindlectl shares.
 pub use hwprofile;
 pub mod metrics;

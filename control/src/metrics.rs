@@ -3,7 +3,7 @@
 //! Names, all counters ending in `_total`:
 //! - `brindle_fastpath_<counter>_total` summed over workers, for `rx_packets`, `rx_bytes`,
 //!   `forwarded`, `punted`, `injected`, `tx_packets`, `ipip_encapsulated`, `ipip_decapsulated`,
-//!   `checksums_completed`; `brindle_fastpath_drops_total{reason}`;
+//!   `checksums_completed`, `gso_received`, `gso_cut`, `gro_merged`; `brindle_fastpath_drops_total{reason}`;
 //! - the same per worker as `brindle_fastpath_worker_<counter>_total{worker}` and
 //!   `brindle_fastpath_worker_drops_total{worker,reason}` (separate names, so that summing a
 //!   metric never counts a packet twice);
@@ -24,9 +24,12 @@ use crate::dataplane::DataplaneObserver;
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The fastpath counters that are plain totals, with their help text.
-const FASTPATH: [(&str, &str); 9] = [
-    ("rx_packets", "Frames received from AF_XDP sockets."),
-    ("rx_bytes", "Bytes received from AF_XDP sockets."),
+const FASTPATH: [(&str, &str); 12] = [
+    (
+        "rx_packets",
+        "Frames received from AF_XDP sockets and TAPs.",
+    ),
+    ("rx_bytes", "Bytes received from AF_XDP sockets and TAPs."),
     ("forwarded", "Frames forwarded by the fastpath."),
     ("punted", "Frames handed to the slow path."),
     ("injected", "Frames the slow path sent through a worker."),
@@ -43,6 +46,18 @@ const FASTPATH: [(&str, &str); 9] = [
         "checksums_completed",
         "TCP/UDP checksums a local sender left to offload, completed.",
     ),
+    (
+        "gso_received",
+        "Frames received whole as GSO segments (TAP ports).",
+    ),
+    (
+        "gso_cut",
+        "Packets cut from GSO frames for ports without offloads.",
+    ),
+    (
+        "gro_merged",
+        "Packets joined with others of their flow into GSO frames for TAP ports.",
+    ),
 ];
 
 fn value(c: &PipelineCounters, name: &str) -> u64 {
@@ -56,6 +71,9 @@ fn value(c: &PipelineCounters, name: &str) -> u64 {
         "ipip_encapsulated" => c.ipip_encapsulated,
         "ipip_decapsulated" => c.ipip_decapsulated,
         "checksums_completed" => c.checksums_completed,
+        "gso_received" => c.gso_received,
+        "gso_cut" => c.gso_cut,
+        "gro_merged" => c.gro_merged,
         _ => 0,
     }
 }

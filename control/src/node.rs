@@ -54,6 +54,15 @@ enum Source {
 }
 
 impl Source {
+    /// Why the node must restart to take a change up, when one comes that it cannot apply
+    /// live (its own address, in agent mode).
+    fn restart_needed(&mut self) -> Option<String> {
+        match self {
+            Source::File { .. } => None,
+            Source::Datastore(agent) => agent.address_changed(),
+        }
+    }
+
     /// A new desired state, when there is one.
     fn poll(&mut self) -> Option<DesiredState> {
         match self {
@@ -122,6 +131,7 @@ pub fn run_agent(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let get = |k: &str| std::env::var(k).ok();
     let env = NodeEnv::from_env(get).context("calico-node environment")?;
     let settings = AgentSettings::from_env(get)?;
+    let libnetwork = crate::libnetwork::Settings::from_env(get)?;
     let (uplink, ip, len) = match &env.address {
         NodeAddress::Static(ip, len) => {
             let holder = crate::host::interface_names()
@@ -145,20 +155,33 @@ pub fn run_agent(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         uplink: uplink.clone(),
     };
     // The datastore may not be up yet when the node starts (a host booting): keep trying.
-    let agent = loop {
+    let (store, agent) = loop {
         let attempt = datastore::open(&ds_config)
             .map_err(anyhow::Error::from)
             .and_then(|store| {
-                Agent::start(store, &env, identity.clone()).map_err(anyhow::Error::from)
+                Agent::start(
+                    store.clone(),
+                    &env,
+                    identity.clone(),
+                    settings.tap_dir.clone(),
+                )
+                .map(|agent| (store, agent.with_host_port(settings.host_port)))
+                .map_err(anyhow::Error::from)
             });
         match attempt {
-            Ok(agent) => break agent,
+            Ok(started) => break started,
             Err(e) if stop.load(Ordering::Relaxed) => return Err(e.context("datastore")),
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "datastore not ready; retrying");
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
+    };
+    // Docker's drivers write to the datastore the agent reads, like brindle-cni; the sockets
+    // go when the node stops.
+    let _libnetwork = match &libnetwork {
+        Some(plugin) => Some(crate::libnetwork::start(plugin, store, &env.node_name)?),
+        None => None,
     };
     let hw = crate::hwprofile::env_overrides(std::env::vars()).map_err(|e| anyhow!(e))?;
     let config = NodeConfig {
@@ -172,6 +195,7 @@ pub fn run_agent(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         workloads: Vec::new(),
         routes: Vec::new(),
         hw,
+        host_port: settings.host_port,
     };
     let mut agent = agent;
     // BGP as calico-node runs it (CALICO_NETWORKING_BACKEND=bird, the default); `none` (policy
@@ -207,11 +231,17 @@ struct AgentSettings {
     cores: Vec<usize>,
     control_socket: std::path::PathBuf,
     endpoints: EndpointConfig,
+    /// Where brindle-cni registers TAP workloads (`cli::tap_registry`).
+    tap_dir: std::path::PathBuf,
+    /// What the way to the node's own stack is made of.
+    host_port: crate::hostveth::HostPort,
 }
 
 impl AgentSettings {
-    /// `BRINDLE_MODE` (poll|interrupt; unset: the NIC profile's rx_mode), `BRINDLE_CORES` (comma list),
-    /// `BRINDLE_CONTROL_SOCKET`, and Felix's `FELIX_HEALTHHOST`, `FELIX_HEALTHPORT`,
+    /// `BRINDLE_MODE` (poll|interrupt|adaptive; unset: the NIC profile's rx_mode), `BRINDLE_CORES`
+    /// (comma list), `BRINDLE_CONTROL_SOCKET`, `BRINDLE_TAP_DIR` (an absolute path; unset:
+    /// brindle-cni's default), `BRINDLE_HOST_PORT` (veth|tap, node.toml's `host_port`), and
+    /// Felix's `FELIX_HEALTHHOST`, `FELIX_HEALTHPORT`,
     /// `FELIX_PROMETHEUSMETRICSENABLED`, `FELIX_PROMETHEUSMETRICSHOST`,
     /// `FELIX_PROMETHEUSMETRICSPORT`.
     fn from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<AgentSettings> {
@@ -219,7 +249,15 @@ impl AgentSettings {
             None => None,
             Some("interrupt") => Some(RxMode::Interrupt),
             Some("poll") => Some(RxMode::Poll),
-            Some(other) => anyhow::bail!("BRINDLE_MODE={other:?}: expected poll or interrupt"),
+            Some("adaptive") => Some(RxMode::Adaptive),
+            Some(other) => {
+                anyhow::bail!("BRINDLE_MODE={other:?}: expected poll, interrupt or adaptive")
+            }
+        };
+        let host_port = match get("BRINDLE_HOST_PORT").as_deref() {
+            None | Some("veth") => crate::hostveth::HostPort::Veth,
+            Some("tap") => crate::hostveth::HostPort::Tap,
+            Some(other) => anyhow::bail!("BRINDLE_HOST_PORT={other:?}: expected veth or tap"),
         };
         let cores = match get("BRINDLE_CORES") {
             None => Vec::new(),
@@ -230,6 +268,14 @@ impl AgentSettings {
         };
         let control_socket = get("BRINDLE_CONTROL_SOCKET")
             .map_or_else(|| crate::config::DEFAULT_CONTROL_SOCKET.into(), Into::into);
+        let tap_dir = match get(cli::tap_registry::DIR_ENV).filter(|d| !d.is_empty()) {
+            None => cli::tap_registry::DEFAULT_DIR.into(),
+            Some(dir) if std::path::Path::new(&dir).is_absolute() => dir.into(),
+            Some(dir) => anyhow::bail!(
+                "{}={dir:?}: must be an absolute directory path",
+                cli::tap_registry::DIR_ENV
+            ),
+        };
         // The same keys node.toml takes, spelled as Felix's environment spells them.
         let mut toml = String::new();
         for (var, key, quoted) in [
@@ -255,6 +301,8 @@ impl AgentSettings {
             cores,
             control_socket,
             endpoints,
+            tap_dir,
+            host_port,
         })
     }
 }
@@ -345,6 +393,12 @@ pub fn worker_plan(
     (workers, cores)
 }
 
+/// Where the workers keep their flows across restarts: next to the control socket, which is
+/// one per node (`/run/brindle/brindle-node.sock` keeps them in `/run/brindle/brindle-node.flows/`).
+pub fn flow_state_dir(control_socket: &Path) -> std::path::PathBuf {
+    control_socket.with_extension("flows")
+}
+
 /// Starts the dataplane and its servers, applies `desired`, then follows `source` until
 /// `stop`.
 fn drive(
@@ -375,6 +429,7 @@ fn drive(
         node_ip,
         punt: PuntConfig::default(),
         uplink,
+        flow_state: Some(flow_state_dir(&config.control_socket)),
     })
     .context("starting the dataplane")?;
     let observer = dataplane.observer();
@@ -447,7 +502,13 @@ fn drive(
 
     let mut last = report;
     let mut last_apply = Instant::now();
+    let mut restart = None;
     while !stop.load(Ordering::Relaxed) {
+        if let Some(why) = source.restart_needed() {
+            tracing::warn!(reason = %why, "restarting in place to take it up");
+            restart = Some(why);
+            break;
+        }
         if !dataplane.threads_alive() {
             health.set_live(false);
             tracing::error!("a dataplane thread stopped unexpectedly; shutting down");
@@ -480,7 +541,21 @@ fn drive(
     drop((health_server, metrics_server, stats));
     result.context("stopping the dataplane")?;
     tracing::info!("stopped");
-    Ok(())
+    match restart {
+        Some(why) => Err(restart_in_place().context(why)),
+        None => Ok(()),
+    }
+}
+
+/// Runs this program again in this process (execve of `/proc/self/exe`, same arguments and
+/// environment): a restart that keeps the pid, so it needs no supervisor. Returns only if the
+/// exec failed.
+fn restart_in_place() -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    let error = std::process::Command::new("/proc/self/exe")
+        .args(std::env::args_os().skip(1))
+        .exec();
+    anyhow!("restarting in place: {error}")
 }
 
 fn apply(dataplane: &mut Dataplane, desired: &DesiredState) -> anyhow::Result<ApplyReport> {
@@ -589,6 +664,42 @@ mod tests {
             .unwrap()
             .resolve(Some(driver), hw.as_ref(), "test")
             .unwrap()
+    }
+
+    #[test]
+    fn the_host_port_is_a_veth_unless_a_tap_is_asked_for() {
+        let host_port = |value: &str| {
+            AgentSettings::from_env(|k| (k == "BRINDLE_HOST_PORT").then(|| value.to_owned()))
+        };
+        use crate::hostveth::HostPort;
+        assert_eq!(host_port("tap").unwrap().host_port, HostPort::Tap);
+        assert_eq!(host_port("veth").unwrap().host_port, HostPort::Veth);
+        let none = AgentSettings::from_env(|_| None).unwrap();
+        assert_eq!(none.host_port, HostPort::Veth);
+        let e = host_port("macvlan").err().unwrap().to_string();
+        assert!(
+            e.contains("BRINDLE_HOST_PORT") && e.contains("macvlan"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_tap_registry_is_brindle_cnis_default_unless_an_absolute_path_is_given() {
+        let settings = |value: Option<&str>| {
+            AgentSettings::from_env(|k| match k {
+                "BRINDLE_TAP_DIR" => value.map(str::to_owned),
+                _ => None,
+            })
+        };
+        let dir = |value| settings(value).unwrap().tap_dir;
+        assert_eq!(dir(None), std::path::Path::new("/var/run/brindle/taps"));
+        assert_eq!(dir(Some("")), std::path::Path::new("/var/run/brindle/taps"));
+        assert_eq!(dir(Some("/tmp/t")), std::path::Path::new("/tmp/t"));
+        let e = settings(Some("taps")).err().unwrap().to_string();
+        assert!(
+            e.contains("BRINDLE_TAP_DIR") && e.contains("\"taps\""),
+            "{e}"
+        );
     }
 
     #[test]

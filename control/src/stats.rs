@@ -5,6 +5,7 @@
 //! ports, then the connection closes. `brindle-node stats` is the client.
 
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +44,9 @@ pub fn counters_json(c: &PipelineCounters) -> Value {
         "ipip_encapsulated": c.ipip_encapsulated,
         "ipip_decapsulated": c.ipip_decapsulated,
         "checksums_completed": c.checksums_completed,
+        "gso_received": c.gso_received,
+        "gso_cut": c.gso_cut,
+        "gro_merged": c.gro_merged,
         "dropped": c.total_drops(),
         "drops": drops,
         "socket_lost": c.socket.lost(),
@@ -63,7 +67,12 @@ impl StatsServer {
         report: impl Fn() -> Value + Send + 'static,
     ) -> anyhow::Result<StatsServer> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            // A directory made here is root-only too (existing ones are left as they are).
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
         }
         if path.exists() {
             // A crashed run leaves its socket file behind; a live node still answers on it.
@@ -76,8 +85,7 @@ impl StatsServer {
             std::fs::remove_file(path)
                 .with_context(|| format!("removing stale {}", path.display()))?;
         }
-        let listener = UnixListener::bind(path)
-            .with_context(|| format!("binding control_socket {}", path.display()))?;
+        let listener = bind_root_only(path)?;
         listener.set_nonblocking(true)?;
         let thread = std::thread::Builder::new()
             .name("stats".into())
@@ -109,6 +117,25 @@ impl StatsServer {
     }
 }
 
+/// Binds the control socket with mode 0600 (issue 14, item 7): it reports the whole node's
+/// state and only root may connect. The socket is bound under a temporary name, narrowed, then
+/// renamed into place, so it is never reachable with the umask's wider mode.
+fn bind_root_only(path: &Path) -> anyhow::Result<UnixListener> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    let temporary = PathBuf::from(temporary);
+    let _ = std::fs::remove_file(&temporary);
+    let listener = UnixListener::bind(&temporary)
+        .with_context(|| format!("binding control_socket {}", temporary.display()))?;
+    let placed = std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(e).with_context(|| format!("placing control_socket {}", path.display()));
+    }
+    Ok(listener)
+}
+
 impl Drop for StatsServer {
     fn drop(&mut self) {
         if let Some(t) = self.thread.take() {
@@ -125,6 +152,7 @@ mod tests {
     #[test]
     fn serves_reports_and_removes_its_socket() {
         let dir = std::env::temp_dir().join(format!("brindle-stats-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join("node.sock");
         let stop = Arc::new(AtomicBool::new(false));
         let mut c = PipelineCounters {
@@ -136,6 +164,9 @@ mod tests {
         c.socket.tx_ring_empty = 2;
         let server = StatsServer::start(&path, stop.clone(), move || counters_json(&c)).unwrap();
         let got = fetch(&path).unwrap();
+        // Root-only: the socket 0600, the directory made for it 0700.
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&path), mode(&dir)), (0o600, 0o700));
         assert_eq!(got["rx_packets"], 3);
         assert_eq!(got["drops"]["no_route"], 1);
         assert_eq!(got["dropped"], 1);

@@ -11,7 +11,7 @@
 mod cluster;
 
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cluster::{ipip_encapsulated, Cluster, NETWORK};
@@ -153,92 +153,23 @@ spec:
 fn a_global_bgppeer_is_an_external_bird_peered_over_ebgp_both_ways() {
     let mut cluster = Cluster::up("md", "Never", 1, 0);
     let (container, _) = cluster.add_container(1, NETWORK);
-    // BIRD 2 as the top-of-rack router: in the switch namespace, on the segment, AS 65100. It
-    // announces 203.0.113.0/24 (its loopback holds .1) and puts what it learns into the
-    // switch namespace's kernel, so that replies find their way back to the workload.
+    let sock = cluster.start_tor();
     let sw = cluster.lab.spec().switch_netns();
-    let run = |args: &[&str]| {
-        assert!(Command::new("ip")
-            .args(["netns", "exec", &sw])
-            .args(args)
-            .status()
-            .unwrap()
-            .success())
-    };
-    run(&["ip", "addr", "add", "10.98.0.250/24", "dev", "br0"]);
-    run(&["ip", "addr", "add", "203.0.113.1/32", "dev", "lo"]);
-    run(&["ip", "link", "set", "lo", "up"]);
-    let conf = cluster.dir.join("bird.conf");
-    let sock = cluster.dir.join("bird.ctl").display().to_string();
-    std::fs::write(
-        &conf,
-        format!(
-            "log \"{}\" all;
-router id 10.98.0.250;
-protocol device {{ }}
-protocol kernel {{ ipv4 {{ import none; export where source = RTS_BGP; }}; }}
-protocol static tor {{ ipv4; route 203.0.113.0/24 blackhole; }}
-protocol bgp brindle {{
-    local 10.98.0.250 as 65100;
-    neighbor {} as 64512;
-    connect retry time 2;
-    error wait time 1, 2;
-    ipv4 {{ import all; export where source = RTS_STATIC; }};
-}}
-",
-            cluster.dir.join("bird.log").display(),
-            cluster.node_ip(1)
-        ),
-    )
-    .unwrap();
-    let bird = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &sw,
-            "bird",
-            "-f",
-            "-c",
-            &conf.display().to_string(),
-            "-s",
-            &sock,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start bird");
-    cluster.daemons.push(bird);
-    cluster.apply(
-        "apiVersion: projectcalico.org/v3
-kind: BGPPeer
-metadata:
-  name: tor
-spec:
-  peerIP: 10.98.0.250
-  asNumber: 65100
-",
-    );
-    cluster.wait_peers(
-        1,
-        &[("10.98.0.250".parse().unwrap(), "global")],
-        Duration::from_secs(30),
-    );
     let peer = cluster
         .established_peer(1, "10.98.0.250".parse().unwrap())
         .unwrap();
     assert_eq!(peer["asn"], 65100, "{peer}");
 
-    // BIRD holds the node's block with AS_PATH 64512 and the node as next hop.
-    let block_route = || {
+    let birdc = |args: &[&str]| {
         let out = Command::new("ip")
-            .args([
-                "netns", "exec", &sw, "birdc", "-s", &sock, "show", "route", "all", "protocol",
-                "brindle",
-            ])
+            .args(["netns", "exec", &sw, "birdc", "-s", &sock])
+            .args(args)
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
+    // BIRD holds the node's block with AS_PATH 64512 and the node as next hop.
+    let block_route = || birdc(&["show", "route", "all", "protocol", "brindle"]);
     let deadline = Instant::now() + Duration::from_secs(15);
     while !block_route().contains("BGP.as_path: 64512") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
@@ -260,4 +191,47 @@ spec:
         std::fs::read_to_string(cluster.dir.join("bird.log")).unwrap_or_default(),
         cluster.logs()
     );
+
+    // Graceful Restart (RFC 4724), on as in Calico's BIRD configuration: the node stops
+    // (SIGTERM) and BIRD keeps its block while it is away; the node comes back and peers
+    // again, and the route was there throughout.
+    let node = cluster.nodes[0].take().expect("node process");
+    let status = node.stop(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "SIGTERM exit: {status:?}"
+    );
+    let bird_session = || birdc(&["show", "protocols", "brindle"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !bird_session().contains("Established"),
+        "BIRD still has the session: {}",
+        bird_session()
+    );
+    assert!(
+        block_route().contains("BGP.as_path: 64512"),
+        "BIRD dropped the stopped node's block:\n{}",
+        block_route()
+    );
+    cluster.start_node(1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !bird_session().contains("Established") && Instant::now() < deadline {
+        assert!(
+            block_route().contains("BGP.as_path: 64512"),
+            "BIRD dropped the block while the node came back:\n{}",
+            block_route()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(bird_session().contains("Established"), "{}", cluster.logs());
+    assert!(
+        cluster.ping_until_ok(
+            &container,
+            "203.0.113.1".parse().unwrap(),
+            Duration::from_secs(15)
+        ),
+        "workload -> 203.0.113.1 after the node's restart\n{}",
+        cluster.logs()
+    );
+    assert!(block_route().contains("BGP.as_path: 64512"));
 }

@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use lab::node::{NodeLaunch, NodeProcess};
-use lab::{Lab, LabSpec};
+use lab::{Lab, LabSpec, WorkloadPort};
 
 mod cluster;
 
@@ -57,9 +57,14 @@ fn sh(args: &[&str]) {
 
 impl Rig {
     fn new(tag: &str) -> Rig {
+        Rig::with_workload_port(tag, WorkloadPort::Veth)
+    }
+
+    fn with_workload_port(tag: &str, workload_port: WorkloadPort) -> Rig {
         let name = format!("{tag}{}", std::process::id() % 100_000);
         let lab = Lab::up(&LabSpec {
             uplink: false,
+            workload_port,
             ..LabSpec::new(name.clone(), 1)
         })
         .expect("lab up");
@@ -250,17 +255,88 @@ fn traffic_on_either_queue_of_the_uplink_is_forwarded_when_the_profile_serves_al
     );
 }
 
-fn run_in(ns: &str, args: &[&str]) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(args)
-        .output()
-        .expect("run");
+#[test]
+fn tcp_of_a_tap_workload_crosses_two_workers_whichever_owns_its_flows() {
+    let _turn = one_at_a_time();
+    let mut rig = Rig::with_workload_port("sqt", WorkloadPort::Tap);
+    rig.start_node("queue_policy = \"all\"");
+    assert_eq!(rig.workers(), 2, "log:\n{}", rig.log());
+    let workload = rig.lab.workloads()[0].clone();
+    // A connection decides at connect whether it may send whole segments, from its device's
+    // features then; the TAP offers TSO once the vRouter has attached to it, and the path is
+    // up once a ping gets through.
+    let tso_on = || {
+        Command::new("ip")
+            .args(["netns", "exec", &workload.netns, "ethtool", "-k", "eth0"])
+            .output()
+            .is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout).contains("tcp-segmentation-offload: on")
+            })
+    };
+    let outside: std::net::Ipv4Addr = "10.99.0.2".parse().unwrap();
     assert!(
-        out.status.success(),
-        "{ns}: {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        cluster::eventually(Duration::from_secs(10), || tso_on()
+            && cluster::pings(&workload.netns, outside)),
+        "the TAP offers TSO and the workload reaches outside\n{}",
+        rig.log()
     );
+    // Four streams each way: their flows hash to both workers, so segments the TAP's worker
+    // does not own are cut into packets and handed to the owner, and the owner's packets for
+    // the TAP are handed back to be written.
+    let gso_received = || {
+        control::stats::fetch(&rig.socket).expect("stats")["fastpath"]["gso_received"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    for (client, server, ip) in [
+        (workload.netns.as_str(), rig.ext.as_str(), outside),
+        (rig.ext.as_str(), workload.netns.as_str(), workload.ip),
+    ] {
+        // In loaded CI runs a workload's connections sometimes send no whole segments
+        // although its TAP offers TSO (not understood yet; see the session notes): the
+        // workload's side is run again, at most twice, until its kernel sends some.
+        let attempts = if client == workload.netns { 3 } else { 1 };
+        for attempt in 1..=attempts {
+            let out = lab::iperf::tcp_streams(client, server, ip, 5311, 2, 4).expect("iperf3");
+            let bytes = lab::iperf::received_bytes(&out);
+            assert!(
+                bytes > 1_000_000,
+                "TCP {client} -> {ip} over two workers moved {bytes} bytes\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                rig.log()
+            );
+            if attempts == 1 || gso_received() > 0 {
+                break;
+            }
+            // What the workload's kernel saw of its TAP then, for the cause still open.
+            let features = Command::new("ip")
+                .args(["netns", "exec", &workload.netns, "ethtool", "-k", "eth0"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            eprintln!(
+                "attempt {attempt}: no whole segments from the TAP; again. eth0:\n{features}\n{}",
+                rig.log()
+            );
+        }
+    }
+    let stats = control::stats::fetch(&rig.socket).expect("stats");
+    let fp = &stats["fastpath"];
+    assert!(
+        fp["gso_received"].as_u64().unwrap_or(0) > 0 && fp["gso_cut"].as_u64().unwrap_or(0) > 0,
+        "whole segments came from the TAP and were cut for the uplink: {fp}"
+    );
+    let handed: u64 = stats["workers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| w["handoff"]["handed_off"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(
+        handed > 100,
+        "the workers handed frames to each other: {stats}"
+    );
+    rig.stop_node();
 }
 
 /// Serves TCP on an address and port, answering every connection with one line.
@@ -316,7 +392,7 @@ fn two_queue_uplink(c: &cluster::Cluster) {
         &sw,
     ]);
     for (ns, dev) in [(node.as_str(), "eth0"), (sw.as_str(), port.as_str())] {
-        run_in(
+        cluster::run_in(
             ns,
             &[
                 "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
@@ -327,7 +403,7 @@ fn two_queue_uplink(c: &cluster::Cluster) {
     sh(&["ip", "-n", &sw, "link", "set", &port, "master", "br0", "up"]);
     sh(&["ip", "-n", &node, "link", "set", "eth0", "up"]);
     let xps = format!("echo 2 > /sys/class/net/{port}/queues/tx-0/xps_cpus && echo 1 > /sys/class/net/{port}/queues/tx-1/xps_cpus");
-    run_in(&sw, &["sh", "-c", &xps]);
+    cluster::run_in(&sw, &["sh", "-c", &xps]);
 }
 
 /// Starts node 1 as the cluster does, with its two workers pinned to CPUs 0 and 1.
@@ -382,10 +458,10 @@ fn two_workers_keep_policed_and_nated_flows_whole_whichever_queue_their_replies_
     // default pool has natOutgoing, so only NATed flows get answers.
     let sw = c.lab.spec().switch_netns();
     let node_ns = c.node_netns(1);
-    run_in(&sw, &["ip", "addr", "add", "10.98.0.250/24", "dev", "br0"]);
-    run_in(&sw, &["ip", "addr", "add", "203.0.113.1/32", "dev", "lo"]);
-    run_in(&sw, &["ip", "link", "set", "lo", "up"]);
-    run_in(
+    cluster::run_in(&sw, &["ip", "addr", "add", "10.98.0.250/24", "dev", "br0"]);
+    cluster::run_in(&sw, &["ip", "addr", "add", "203.0.113.1/32", "dev", "lo"]);
+    cluster::run_in(&sw, &["ip", "link", "set", "lo", "up"]);
+    cluster::run_in(
         &node_ns,
         &["ip", "route", "add", "203.0.113.0/24", "via", "10.98.0.250"],
     );
@@ -402,6 +478,14 @@ fn two_workers_keep_policed_and_nated_flows_whole_whichever_queue_their_replies_
     // both workers; every one must get its answer back through its own worker's NAT entry
     // and flow table, whichever queue the answer arrives on. A policed workload with no
     // ingress rule for the outside sees the answers only if the flow table knows them.
+    // The server is a python process just started: wait (boundedly) until it listens.
+    assert!(
+        cluster::eventually(Duration::from_secs(10), || cluster::connects(
+            &a1, outside, 7777
+        )),
+        "the outside server answers through NAT\n{}",
+        c.logs()
+    );
     let before: Vec<u64> = workers
         .iter()
         .map(|w| w["handoff"]["received"].as_u64().unwrap_or(0))

@@ -10,7 +10,10 @@ use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cluster::{connects, drop_count, eventually, pings, spawn_in, Cluster, ECHO_SERVER};
+use cluster::{
+    connects, drop_count, eventually, pings, spawn_in, Cluster, ECHO_SERVER, PEER_CLIENT,
+    PEER_SERVER,
+};
 
 /// A client that connects, exchanges a byte, says `connected`, waits for `go_file` to exist,
 /// exchanges another byte on the same connection and says `still connected`.
@@ -174,14 +177,6 @@ fn a_workload_sending_from_an_address_not_its_own_is_dropped() {
     );
 }
 
-/// Prints the peer address of every connection, then closes it.
-const PEER_SERVER: &str = "
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(16)
-while True:
-    c, peer = s.accept(); c.sendall(('%s %d' % peer).encode()); c.close()
-";
 /// Sends a UDP datagram to a closed port and prints what came back: `refused` when the ICMP
 /// port unreachable reached the sender.
 const UDP_PROBE: &str = "
@@ -195,11 +190,6 @@ except ConnectionRefusedError:
     print('refused')
 except socket.timeout:
     print('timeout')
-";
-const PEER_CLIENT: &str = "
-import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
-print(s.recv(64).decode())
 ";
 
 #[test]

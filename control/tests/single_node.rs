@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lab::node::{NodeLaunch, NodeProcess};
-use lab::{Lab, LabSpec, Offloads};
+use lab::{Lab, LabSpec, Offloads, WorkloadPort};
 use serde_json::Value;
 
 const NODE_BIN: &str = env!("CARGO_BIN_EXE_brindle-node");
@@ -30,13 +30,20 @@ impl Rig {
     }
 
     fn with_extra_config(tag: &str, workloads: usize, extra: &str) -> Rig {
-        Rig::build(tag, workloads, extra, Offloads::Off)
+        Rig::build(tag, workloads, extra, Offloads::Off, WorkloadPort::Veth)
     }
 
-    fn build(tag: &str, workloads: usize, extra: &str, offloads: Offloads) -> Rig {
+    fn build(
+        tag: &str,
+        workloads: usize,
+        extra: &str,
+        offloads: Offloads,
+        workload_port: WorkloadPort,
+    ) -> Rig {
         let name = format!("{tag}{}", std::process::id() % 100_000);
         let spec = LabSpec {
             offloads,
+            workload_port,
             ..LabSpec::new(name.clone(), workloads)
         };
         let lab = Lab::up(&spec).expect("lab up");
@@ -105,40 +112,20 @@ impl Rig {
     /// One second of iperf3 TCP from workload `client` to workload `server` (a one-shot
     /// server on `port`); the client's output, `-J`.
     fn iperf_tcp(&self, client: usize, server: usize, port: &str) -> std::process::Output {
-        let mut srv = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns(server),
-                "iperf3",
-                "-s",
-                "-1",
-                "-p",
-                port,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        let out = self.run(
-            &self.ns(client),
-            &[
-                "iperf3",
-                "-c",
-                &self.ip(server).to_string(),
-                "-p",
-                port,
-                "-t",
-                "1",
-                "-J",
-                "--connect-timeout",
-                "3000",
-            ],
-        );
-        let _ = srv.kill();
-        let _ = srv.wait();
-        out
+        self.iperf_tcp_to(&self.ns(client), &self.ns(server), self.ip(server), port)
+    }
+
+    /// [`Rig::iperf_tcp`] from namespace `client_ns` to a server in namespace `server_ns` at
+    /// `server_ip`.
+    fn iperf_tcp_to(
+        &self,
+        client_ns: &str,
+        server_ns: &str,
+        server_ip: Ipv4Addr,
+        port: &str,
+    ) -> std::process::Output {
+        let port = port.parse().expect("a port number");
+        lab::iperf::tcp(client_ns, server_ns, server_ip, port, 1).expect("iperf3")
     }
 
     fn xdp_attached(&self, dev: &str) -> bool {
@@ -227,7 +214,7 @@ fn every_pair_of_workloads_pings_and_transfers_tcp_and_counters_account_for_it()
 /// the checksum left to offload. brindle completes them, so TCP works and the counter says so.
 #[test]
 fn tcp_between_workloads_with_default_offloads_flows_and_checksums_are_completed() {
-    let rig = Rig::build("sno", 2, "", Offloads::AsCreated);
+    let rig = Rig::build("sno", 2, "", Offloads::AsCreated, WorkloadPort::Veth);
     let features = rig.run(&rig.ns(0), &["ethtool", "-k", "eth0"]);
     let features = String::from_utf8_lossy(&features.stdout);
     assert!(
@@ -235,8 +222,7 @@ fn tcp_between_workloads_with_default_offloads_flows_and_checksums_are_completed
         "the workload should keep checksum offload:\n{features}"
     );
     let out = rig.iperf_tcp(0, 1, "5202");
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    let bytes = report["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
+    let bytes = lab::iperf::received_bytes(&out);
     assert!(
         bytes > 1_000_000,
         "TCP with default offloads moved only {bytes} bytes: {}\n{}",
@@ -624,6 +610,14 @@ mod malformed {
             }
             frames.push(f);
         }
+        // The workloads' ports are served once a ping gets through (before that, frames on
+        // the veth would go to the kernel, not to the vRouter).
+        let (ok, out) = rig.ping(0, &dst.to_string(), &[]);
+        assert!(
+            ok,
+            "forwarding before malformed frames:\n{out}\n{}",
+            rig.log()
+        );
         let before = rig.stats();
         send_raw(&rig.ns(0), frames);
         // Wait (bounded) for the worker to publish what it saw.
@@ -661,4 +655,131 @@ mod malformed {
             0
         );
     }
+}
+
+#[test]
+fn tap_workloads_carry_whole_tcp_segments_reach_the_node_and_keep_their_interface_across_a_restart()
+{
+    // Outside is reached through the uplink's gateway (file mode routes what it is told).
+    let mut rig = Rig::build(
+        "stp",
+        2,
+        "[[route]]\nprefix = \"10.99.0.0/24\"\nvia = \"10.99.0.2\"\n",
+        Offloads::AsCreated,
+        WorkloadPort::Tap,
+    );
+    let target = rig.ip(1).to_string();
+    assert!(
+        rig.ping(0, &target, &[]).0,
+        "ping between TAP workloads\n{}",
+        rig.log()
+    );
+
+    // Pod to pod: the workloads' kernels hand over whole TSO segments, which cross once.
+    let out = rig.iperf_tcp(0, 1, "5204");
+    let bytes = lab::iperf::received_bytes(&out);
+    assert!(
+        bytes > 1_000_000,
+        "TCP between TAP workloads moved {bytes} bytes\n{}",
+        rig.log()
+    );
+    let fp = rig.stats()["fastpath"].clone();
+    let (rx_bytes, rx_packets) = (counter(&fp, &["rx_bytes"]), counter(&fp, &["rx_packets"]));
+    assert!(
+        counter(&fp, &["gso_received"]) > 10 && rx_bytes / rx_packets > 3000,
+        "segments larger than the MTU crossed whole: {fp}"
+    );
+    assert_eq!(counter(&fp, &["dropped"]), 0, "{fp}");
+
+    // Pod to node: the node's stack is behind a TAP too (`host_port = "tap"`), so the
+    // segments reach it whole.
+    let uplink = rig.lab.uplink().expect("lab has an uplink").clone();
+    let tcp = |client: &str, server: &str, ip: Ipv4Addr, port: &str| {
+        let out = rig.iperf_tcp_to(client, server, ip, port);
+        let bytes = lab::iperf::received_bytes(&out);
+        assert!(
+            bytes > 1_000_000,
+            "TCP {client} -> {ip} moved {bytes} bytes\n{}",
+            rig.log()
+        );
+        rig.stats()["fastpath"].clone()
+    };
+    let before = counter(&rig.stats()["fastpath"], &["gso_received"]);
+    let fp = tcp(&rig.ns(0), &rig.lab.node_netns(), uplink.node_ip, "5205");
+    assert!(counter(&fp, &["gso_received"]) > before + 10, "{fp}");
+
+    // Out of the uplink (AF_XDP: packets of at most the MTU) the worker cuts them.
+    let fp = tcp(&rig.ns(0), &uplink.ext_netns, uplink.ext_ip, "5206");
+    assert!(counter(&fp, &["gso_cut"]) > 100, "{fp}");
+
+    // In from the uplink, a batch's segments of the flow are joined before they are written
+    // to the workload.
+    let fp = tcp(&uplink.ext_netns, &rig.ns(0), rig.ip(0), "5207");
+    assert!(counter(&fp, &["gro_merged"]) > 100, "{fp}");
+    assert_eq!(counter(&fp, &["dropped"]), 0, "{fp}");
+
+    // A flood of small datagrams outruns a worker that reads one frame per syscall: what the
+    // TAP's queue dropped is counted, so every datagram sent is accounted for.
+    let before = rig.stats()["fastpath"].clone();
+    let mut server = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &rig.ns(1),
+            "iperf3",
+            "-s",
+            "-1",
+            "-p",
+            "5208",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let target = rig.ip(1).to_string();
+    let out = rig.run(
+        &rig.ns(0),
+        &[
+            "iperf3", "-c", &target, "-p", "5208", "-u", "-b", "0", "-l", "64", "-t", "1", "-J",
+        ],
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let sent = report["end"]["sum"]["packets"].as_u64().unwrap_or(0);
+    // The worker reads the TAP's drop count every 100 ms and its queue may still hold frames
+    // when the client exits: wait (boundedly) until the counts settle.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let (mut read, mut queue_full, mut after) = (0, 0, Value::Null);
+    while Instant::now() < deadline {
+        after = rig.stats()["fastpath"].clone();
+        let delta = |path: &[&str]| counter(&after, path) - counter(&before, path);
+        (read, queue_full) = (delta(&["rx_packets"]), delta(&["socket", "tap_queue_full"]));
+        if read + queue_full >= sent {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        sent > 10_000 && queue_full > 0 && read + queue_full >= sent,
+        "sent {sent}, read by the worker {read}, dropped in the TAP's queue {queue_full}: {after}"
+    );
+
+    // The TAP is the workload's own: it keeps it, with its address, while the node is away.
+    let status = rig.signal_node(libc::SIGTERM);
+    assert!(
+        status.success(),
+        "SIGTERM exit status {status:?}\n{}",
+        rig.log()
+    );
+    let addr = rig.run(
+        &rig.ns(0),
+        &["ip", "-4", "-o", "addr", "show", "dev", "eth0"],
+    );
+    let addr = String::from_utf8_lossy(&addr.stdout);
+    assert!(addr.contains(&format!("{}/32", rig.ip(0))), "{addr}");
+    rig.start_node();
+    let (ok, out) = rig.ping(0, &target, &[]);
+    assert!(ok, "after restart:\n{out}\n{}", rig.log());
 }

@@ -24,7 +24,8 @@
  * own packets leaving the uplink the same way, round the veth pair to the vRouter.
  *
  * When no socket sits in the slot (the node service is not running, or crashed), the redirect
- * falls back to XDP_PASS: traffic goes to the kernel rather than into a black hole.
+ * falls back to XDP_PASS: traffic goes to the kernel rather than into a black hole; except
+ * replies to source-NATed flows, dropped (see brindle_xdp) so that they outlive a restart.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -248,6 +249,12 @@ static __always_inline int host_wants(struct iphdr *ip, void *data_end)
 	return !failsafe_packet(ip, data_end, 1);
 }
 
+/* What uplink_wants() answers. */
+#define UPLINK_KERNEL 0
+#define UPLINK_VROUTER 1
+/* A reply to a source-NATed flow (or an ICMP error about one). */
+#define UPLINK_NAT_REPLY 2
+
 /* Whether an uplink frame is for the vRouter: IPv4 into a pool, IPIP, a NAT reply, or (with a
  * host endpoint) the node's own non-failsafe traffic. */
 static __always_inline int uplink_wants(struct xdp_md *ctx)
@@ -273,7 +280,9 @@ static __always_inline int uplink_wants(struct xdp_md *ctx)
 	key.addr = ip->daddr;
 	if (bpf_map_lookup_elem(&pool_cidrs, &key))
 		return 1;
-	return snat_reply(ip, data_end) || host_wants(ip, data_end);
+	if (snat_reply(ip, data_end))
+		return UPLINK_NAT_REPLY;
+	return host_wants(ip, data_end);
 }
 
 SEC("xdp")
@@ -289,8 +298,20 @@ int brindle_xdp(struct xdp_md *ctx)
 	/* A queue with no socket configured must not borrow the next port's slots. */
 	if (queue >= port->queues)
 		return XDP_PASS;
-	if (port->kind == PORT_KIND_UPLINK && !uplink_wants(ctx))
-		return XDP_PASS;
+	if (port->kind == PORT_KIND_UPLINK) {
+		int wants = uplink_wants(ctx);
+
+		if (wants == UPLINK_KERNEL)
+			return XDP_PASS;
+		/* While no socket serves the queue (the node service is restarting), a reply to a
+		 * NAT port is dropped, not passed: the node's stack has no socket on those ports
+		 * (they lie above ip_local_port_range) and would answer with a RST or a port
+		 * unreachable, killing the workload's connection; dropped, it is sent again by the
+		 * remote and translated by the restarted vRouter, which kept the flow (see
+		 * conntrack::persist). */
+		if (wants == UPLINK_NAT_REPLY)
+			return bpf_redirect_map(&xsks, port->first_slot + queue, XDP_DROP);
+	}
 	return bpf_redirect_map(&xsks, port->first_slot + queue, XDP_PASS);
 }
 

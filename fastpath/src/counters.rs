@@ -124,12 +124,15 @@ pub struct Marks {
     pub decapsulated: bool,
     /// A TCP or UDP checksum its sender left to offload was completed.
     pub checksum_completed: bool,
+    /// It came whole as a GSO segment (a TAP port's, up to 64 KiB).
+    pub gso: bool,
 }
 
 impl Marks {
     pub const NONE: Marks = Marks {
         decapsulated: false,
         checksum_completed: false,
+        gso: false,
     };
 }
 
@@ -151,11 +154,14 @@ pub struct SocketCounters {
     pub tx_invalid_descs: u64,
     /// Times the kernel looked for frames to send and found the TX ring empty.
     pub tx_ring_empty: u64,
+    /// Frames TAP workloads sent that their TAP's queue dropped (the worker had not read the
+    /// ones before): the TAPs' `tx_dropped` since their ports attached.
+    pub tap_queue_full: u64,
 }
 
 impl SocketCounters {
     /// The fields, with their stable snake_case names, in one order (stats and metrics).
-    pub fn named(&self) -> [(&'static str, u64); 6] {
+    pub fn named(&self) -> [(&'static str, u64); 7] {
         [
             ("rx_dropped", self.rx_dropped),
             ("rx_ring_full", self.rx_ring_full),
@@ -163,12 +169,13 @@ impl SocketCounters {
             ("rx_fill_ring_empty", self.rx_fill_ring_empty),
             ("tx_invalid_descs", self.tx_invalid_descs),
             ("tx_ring_empty", self.tx_ring_empty),
+            ("tap_queue_full", self.tap_queue_full),
         ]
     }
 
     /// The inverse of [`SocketCounters::named`]: the values in its order.
-    pub fn from_values(v: [u64; 6]) -> SocketCounters {
-        let [rx_dropped, rx_ring_full, rx_invalid_descs, rx_fill_ring_empty, tx_invalid_descs, tx_ring_empty] =
+    pub fn from_values(v: [u64; 7]) -> SocketCounters {
+        let [rx_dropped, rx_ring_full, rx_invalid_descs, rx_fill_ring_empty, tx_invalid_descs, tx_ring_empty, tap_queue_full] =
             v;
         SocketCounters {
             rx_dropped,
@@ -177,12 +184,17 @@ impl SocketCounters {
             rx_fill_ring_empty,
             tx_invalid_descs,
             tx_ring_empty,
+            tap_queue_full,
         }
     }
 
     /// Frames lost in the sockets (the event counts left out).
     pub fn lost(&self) -> u64 {
-        self.rx_dropped + self.rx_ring_full + self.rx_invalid_descs + self.tx_invalid_descs
+        self.rx_dropped
+            + self.rx_ring_full
+            + self.rx_invalid_descs
+            + self.tx_invalid_descs
+            + self.tap_queue_full
     }
 
     pub fn add(&mut self, other: &SocketCounters) {
@@ -192,6 +204,7 @@ impl SocketCounters {
         self.rx_fill_ring_empty += other.rx_fill_ring_empty;
         self.tx_invalid_descs += other.tx_invalid_descs;
         self.tx_ring_empty += other.tx_ring_empty;
+        self.tap_queue_full += other.tap_queue_full;
     }
 }
 
@@ -212,6 +225,13 @@ pub struct PipelineCounters {
     /// TCP and UDP checksums a sender on this host left to offload, completed by the
     /// pipeline (whatever then happened to the frame).
     pub checksums_completed: u64,
+    /// Frames received whole as GSO segments (TAP ports), each standing for several packets.
+    pub gso_received: u64,
+    /// Packets the worker cut GSO frames into for ports that take no offload metadata (the
+    /// frames are counted once, as received, whatever they were cut into).
+    pub gso_cut: u64,
+    /// Packets written to a TAP joined with others of their flow into one GSO frame.
+    pub gro_merged: u64,
     pub drops: [u64; DropReason::COUNT],
     /// The kernel's counts on the worker's sockets, outside `rx_packets` (those frames were
     /// never received).
@@ -231,6 +251,9 @@ impl PipelineCounters {
         }
         if marks.checksum_completed {
             self.checksums_completed += 1;
+        }
+        if marks.gso {
+            self.gso_received += 1;
         }
         match fate {
             Fate::Sent { tunnelled } => {
@@ -281,6 +304,9 @@ impl PipelineCounters {
         self.ipip_encapsulated += other.ipip_encapsulated;
         self.ipip_decapsulated += other.ipip_decapsulated;
         self.checksums_completed += other.checksums_completed;
+        self.gso_received += other.gso_received;
+        self.gso_cut += other.gso_cut;
+        self.gro_merged += other.gro_merged;
         for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
             *a += b;
         }
@@ -301,8 +327,11 @@ pub struct WorkerCounters {
     ipip_encapsulated: AtomicU64,
     ipip_decapsulated: AtomicU64,
     checksums_completed: AtomicU64,
+    gso_received: AtomicU64,
+    gso_cut: AtomicU64,
+    gro_merged: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
-    socket: [AtomicU64; 6],
+    socket: [AtomicU64; 7],
 }
 
 impl WorkerCounters {
@@ -319,6 +348,9 @@ impl WorkerCounters {
         self.ipip_decapsulated.store(totals.ipip_decapsulated, r);
         self.checksums_completed
             .store(totals.checksums_completed, r);
+        self.gso_received.store(totals.gso_received, r);
+        self.gso_cut.store(totals.gso_cut, r);
+        self.gro_merged.store(totals.gro_merged, r);
         for (slot, v) in self.drops.iter().zip(totals.drops.iter()) {
             slot.store(*v, r);
         }
@@ -343,6 +375,9 @@ impl WorkerCounters {
             ipip_encapsulated: self.ipip_encapsulated.load(r),
             ipip_decapsulated: self.ipip_decapsulated.load(r),
             checksums_completed: self.checksums_completed.load(r),
+            gso_received: self.gso_received.load(r),
+            gso_cut: self.gso_cut.load(r),
+            gro_merged: self.gro_merged.load(r),
             drops,
             socket: SocketCounters::from_values(self.socket.each_ref().map(|v| v.load(r))),
         }
@@ -411,13 +446,17 @@ mod tests {
 
     #[test]
     fn socket_counters_keep_each_field_through_publishing_and_sums() {
-        let socket = SocketCounters::from_values([1, 2, 3, 4, 5, 6]);
+        let socket = SocketCounters::from_values([1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(
             socket.named().map(|(_, v)| v),
-            [1, 2, 3, 4, 5, 6],
+            [1, 2, 3, 4, 5, 6, 7],
             "named() is from_values()'s order"
         );
-        assert_eq!(socket.lost(), 1 + 2 + 3 + 5, "event counts are not frames");
+        assert_eq!(
+            socket.lost(),
+            1 + 2 + 3 + 5 + 7,
+            "event counts are not frames"
+        );
         let local = PipelineCounters {
             socket,
             ..Default::default()
@@ -429,7 +468,7 @@ mod tests {
         sum.add(&local);
         assert_eq!(
             sum.socket,
-            SocketCounters::from_values([2, 4, 6, 8, 10, 12])
+            SocketCounters::from_values([2, 4, 6, 8, 10, 12, 14])
         );
         assert_eq!(sum.rx_packets, 0, "socket losses are not received frames");
     }

@@ -18,6 +18,7 @@ pub mod fib;
 pub mod handoff;
 pub mod hostpath;
 pub mod ids;
+pub mod offload;
 pub mod pipeline;
 pub mod policy;
 pub mod port;

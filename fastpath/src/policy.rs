@@ -28,12 +28,17 @@
 //! address ([`SnatPorts`], in [`NAT_PORTS`]) and a flow whose reply key is the translated one;
 //! every packet of the flow is then rewritten on its way out ([`check`]) and back
 //! ([`nat_reply`]), checksums patched (RFC 1624).
+//!
+//! Floating IPs (Calico's `ipNATs`) use it too: the first packet to a floating IP is
+//! destination-NATed to the workload ([`floating_dnat`]), policed as addressed to the
+//! workload, and its flow tracked under the floating IP, so that later packets are rewritten
+//! from the flow table and replies leave with the floating IP as their source.
 
 use std::net::Ipv4Addr;
 
 use crate::classifier::{IpSets, PacketFields, PolicyAction, PolicyProgram};
 use crate::conntrack::{
-    related, FlowKey, FlowTable, Millis, PolicyDecision, SnatPorts, SnatPortsConfig,
+    related, Direction, FlowKey, FlowTable, Millis, PolicyDecision, SnatPorts, SnatPortsConfig,
 };
 use crate::counters::DropReason;
 use crate::ids::PortId;
@@ -160,6 +165,8 @@ struct Transport {
     tcp_flags: u8,
     /// The identifier of an ICMP echo request or reply.
     echo_ident: Option<u16>,
+    /// The echo is a request (type 8), not a reply.
+    echo_request: bool,
     /// Set for ICMP error messages: the flow they are about.
     related: Option<FlowKey>,
 }
@@ -183,6 +190,12 @@ pub struct Crossing<'t> {
     /// It came out of an IPIP tunnel (it then did not arrive through the uplink's host
     /// endpoint, as in Calico, where it arrives on tunl0).
     pub tunnelled: bool,
+    /// The first packet of a flow to a floating IP: its destination before the floating
+    /// stage translated it (the flow is tracked under it, so that replies get it back).
+    pub floating_dst: Option<Ipv4Addr>,
+    /// The node has floating IPs: any flow may be translated, so the flow table is asked even
+    /// when nothing is policed (a reply must leave with the floating IP).
+    pub floating: bool,
 }
 
 /// Whether any program or NAT could apply to a packet from port `from` (its entry) to port
@@ -213,10 +226,10 @@ impl Crossing<'_> {
     }
 }
 
-/// Polices (and source-NATs) one routed packet: `Ok(None)` to forward it as it is,
-/// `Ok(Some(key))` to forward it rewritten to `key`'s addresses and ports, the drop reason
-/// otherwise. Decides which programs apply (none: the packet passes untouched); the caller
-/// may skip the call when [`may_be_policed`] says nothing can.
+/// Polices (and source-NATs) one routed packet: `Ok` with what to do with it ([`Passed`]:
+/// rewrite it, hand it to the node's stack, or neither), the drop reason otherwise. Decides
+/// which programs apply (none: the packet passes untouched); the caller may skip the call
+/// when [`may_be_policed`] says nothing can and the node has no floating IPs.
 ///
 /// `ip` is the checked IPv4 header of the packet; `owns_source(src)` tells whether the
 /// ingress port may send from `src` (anti-spoofing, asked only for a policed sender).
@@ -231,11 +244,12 @@ pub fn check(
     owns_source: impl FnOnce(Ipv4Addr) -> bool,
     sets: &IpSets,
     state: &mut PolicyState,
-) -> Result<Option<FlowKey>, DropReason> {
+) -> Result<Passed, DropReason> {
     let Crossing {
         ingress,
         egress,
         tunnelled,
+        floating_dst,
         ..
     } = *crossing;
     let from = crossing.from.and_then(|p| p.policy.as_deref());
@@ -254,8 +268,9 @@ pub fn check(
         && snat.is_none()
         && in_through_host.is_none()
         && out_through_host.is_none()
+        && !crossing.floating
     {
-        return Ok(None);
+        return Ok(Passed::default());
     }
     if from.is_some() && !owns_source(ip.src_addr()) {
         return Err(DropReason::SpoofedSource);
@@ -266,6 +281,7 @@ pub fn check(
         egress_endpoint: from.map(|_| u32::from(ingress)),
         ingress_endpoint: to.map(|_| u32::from(egress)),
         generation: from.or(to).map_or(0, |p| p.generation),
+        via_host: crossing.host.is_some_and(|h| h.port == ingress),
     };
     let allowed = |policy: Option<&EndpointPolicy>,
                    program: fn(&EndpointPolicy) -> &PolicyProgram| {
@@ -309,14 +325,39 @@ pub fn check(
             Err(DropReason::PolicyDenied)
         }
     };
+    let nat = match (snat, floating_dst) {
+        (Some(node), _) => Nat::Source(node),
+        (None, Some(external)) => Nat::Floating(external),
+        (None, None) => Nat::None,
+    };
     tracked(
         &transport,
         u32::from(ip.total_len()),
         evaluate,
         decision,
-        snat,
+        nat,
         state,
     )
+}
+
+/// A packet [`check`] lets through, and what becomes of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Passed {
+    /// Rewrite it to this key's addresses and ports (a translated flow).
+    pub rewrite: Option<FlowKey>,
+    /// A reply of a flow that came from the node's stack: hand it back to the node's stack
+    /// (whose NAT made the flow) instead of routing it.
+    pub to_host: bool,
+}
+
+/// The translation a new flow is tracked with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Nat {
+    None,
+    /// NAT outgoing to the node's address.
+    Source(Ipv4Addr),
+    /// The packet was destination-NATed from this floating IP (stage 3b).
+    Floating(Ipv4Addr),
 }
 
 /// Polices a packet of the node's own traffic through its host endpoint `host` on `port`
@@ -350,6 +391,7 @@ pub fn check_host(
         egress_endpoint: endpoint.filter(|_| direction == HostDirection::FromHost),
         ingress_endpoint: endpoint.filter(|_| direction == HostDirection::ToHost),
         generation: host.normal.generation,
+        via_host: false,
     };
     let allowed = || {
         if direction == HostDirection::ToHost {
@@ -379,7 +421,7 @@ pub fn check_host(
         u32::from(ip.total_len()),
         evaluate,
         decision,
-        None,
+        Nat::None,
         state,
     )
     .map(|_| ())
@@ -398,32 +440,44 @@ fn stage_decides(program: &PolicyProgram, fields: &PacketFields, sets: &IpSets) 
 /// The flow table's part of policing: a packet of a tracked flow (or an ICMP error about one)
 /// passes on the flow's word, rewritten when the flow is translated; the first packet of a
 /// flow passes if `evaluate` allows it (else the reason it gives), and the flow is then
-/// tracked with `decision`, source NATed to `snat` when given.
+/// tracked with `decision` and translated as `nat` says.
 #[inline]
 fn tracked(
     transport: &Transport,
     bytes: u32,
     evaluate: impl FnOnce() -> Result<(), DropReason>,
     decision: PolicyDecision,
-    snat: Option<Ipv4Addr>,
+    nat: Nat,
     state: &mut PolicyState,
-) -> Result<Option<FlowKey>, DropReason> {
+) -> Result<Passed, DropReason> {
+    let translated = nat != Nat::None;
     let now = state.now;
     let key = flow_key(transport);
     if let Some(flows) = state.flows.as_mut() {
-        if let Some(hit) = flows.lookup(&key, now) {
+        let hit = flows
+            .lookup(&key, now)
+            .filter(|hit| echo_fits(transport, hit.direction));
+        if let Some(hit) = hit {
             let flow = flows.flow(hit.id);
             if !flow.policy.allowed {
                 return Err(DropReason::PolicyDenied);
             }
-            let rewrite = flow.is_translated().then(|| flow.translated(hit.direction));
+            let passed = Passed {
+                rewrite: flow.is_translated().then(|| flow.translated(hit.direction)),
+                to_host: flow.policy.via_host && hit.direction == Direction::Reply,
+            };
             flows.track(hit, transport.tcp_flags, bytes, now);
-            return Ok(rewrite);
+            return Ok(passed);
         }
         if let Some(related) = transport.related {
             if let Some(hit) = flows.lookup(&related, now) {
-                return if flows.flow(hit.id).policy.allowed {
-                    Ok(None)
+                let flow = flows.flow(hit.id);
+                return if flow.policy.allowed {
+                    Ok(Passed {
+                        rewrite: None,
+                        // An error about the node's flow goes where the node's answer would.
+                        to_host: flow.policy.via_host && hit.direction == Direction::Original,
+                    })
                 } else {
                     Err(DropReason::PolicyDenied)
                 };
@@ -436,30 +490,58 @@ fn tracked(
     // the table.
     let Some(flows) = state.flows.as_mut() else {
         // Stateless: nowhere to keep a translation.
-        return if snat.is_some() {
+        return if translated {
             Err(DropReason::NatFailed)
         } else {
-            Ok(None)
+            Ok(Passed::default())
         };
     };
     if transport.related.is_some() {
-        return Ok(None);
+        return Ok(Passed::default());
     }
-    let reply = match snat {
-        Some(node) => state
-            .snat
-            .allocate(flows, &key, node, now)
-            .map_err(|_| DropReason::NatFailed)?,
-        None => key.reversed(),
+    // The flow's two keys, and the packet's translation beyond what is done already.
+    let (original, reply, rewrite) = match nat {
+        Nat::Source(node) => {
+            let reply = state
+                .snat
+                .allocate(flows, &key, node, now)
+                .map_err(|_| DropReason::NatFailed)?;
+            (key, reply, Some(reply.reversed()))
+        }
+        // Destination-NATed already (`key` is the translated packet's): tracked under the
+        // floating IP, so that replies leave with it as their source. A workload reaching its
+        // own floating IP (the hairpin, Felix's `cali-fip-snat`: source and destination the
+        // internal address) is also source-NATed to it, so that its reply comes back to the
+        // flow rather than straight to itself.
+        Nat::Floating(external) => {
+            let original = FlowKey {
+                dst: external,
+                ..key
+            };
+            let hairpin = key.src == key.dst;
+            let reply = if hairpin {
+                FlowKey {
+                    dst: external,
+                    ..key.reversed()
+                }
+            } else {
+                key.reversed()
+            };
+            (original, reply, hairpin.then(|| reply.reversed()))
+        }
+        Nat::None => (key, key.reversed(), None),
     };
-    match flows.insert(key, reply, transport.tcp_flags, bytes, decision, now) {
-        Ok(_) if snat.is_some() => Ok(Some(reply.reversed())),
-        Ok(_) => Ok(None),
+    let passed = Passed {
+        rewrite,
+        to_host: false,
+    };
+    match flows.insert(original, reply, transport.tcp_flags, bytes, decision, now) {
+        Ok(_) => Ok(passed),
         // A translated flow cannot go out untracked: its replies would find nothing.
-        Err(_) if snat.is_some() => Err(DropReason::NatFailed),
+        Err(_) if translated => Err(DropReason::NatFailed),
         // A full table (nothing evictable) is counted by the table; the packet was allowed,
         // so it goes on, and its replies are evaluated on their own.
-        Err(_) => Ok(None),
+        Err(_) => Ok(passed),
     }
 }
 
@@ -488,7 +570,10 @@ pub fn nat_reply(datagram: &mut [u8], state: &mut PolicyState) -> bool {
             && flow.policy.allowed
             && related::translate_error(datagram, &flow, hit.direction).is_ok();
     }
-    let Some(hit) = flows.lookup(&flow_key(&transport), state.now) else {
+    let hit = flows
+        .lookup(&flow_key(&transport), state.now)
+        .filter(|hit| echo_fits(&transport, hit.direction));
+    let Some(hit) = hit else {
         return false;
     };
     let flow = flows.flow(hit.id);
@@ -498,6 +583,72 @@ pub fn nat_reply(datagram: &mut [u8], state: &mut PolicyState) -> bool {
     let to = flow.translated(hit.direction);
     flows.track(hit, transport.tcp_flags, bytes, state.now);
     crate::conntrack::rewrite::translate(datagram, &to).is_ok()
+}
+
+/// What the floating stage did to a packet addressed to a floating IP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FloatingDnat {
+    /// A packet of a tracked flow (or an ICMP error about one), rewritten as the flow says:
+    /// the policy stage is skipped.
+    Tracked,
+    /// The first packet of a flow: its destination is now the internal address; the policy
+    /// stage decides, and tracks the flow under `external`.
+    New { external: Ipv4Addr },
+}
+
+/// For a packet addressed to floating IP `external` of workload address `internal`
+/// (`datagram` from the IPv4 header on): rewrites it to `internal` (Felix's `cali-fip-dnat`),
+/// from the flow table when the flow is known. Refused (`NatFailed`) without a flow table,
+/// where a translation could not be undone for the replies, or when the packet cannot be
+/// rewritten; a tracked flow that policy denied stays denied. Out of line, like [`check`].
+#[inline(never)]
+pub fn floating_dnat(
+    datagram: &mut [u8],
+    external: Ipv4Addr,
+    internal: Ipv4Addr,
+    state: &mut PolicyState,
+) -> Result<FloatingDnat, DropReason> {
+    let Some(flows) = state.flows.as_mut() else {
+        return Err(DropReason::NatFailed);
+    };
+    let Ok(ip) = Ipv4Packet::new_checked(&*datagram) else {
+        return Err(DropReason::NatFailed);
+    };
+    let transport = transport(&ip);
+    let bytes = u32::from(ip.total_len());
+    let rewrite = |datagram: &mut [u8], to: &FlowKey| {
+        crate::conntrack::rewrite::translate(datagram, to).map_err(|_| DropReason::NatFailed)
+    };
+    if let Some(related) = transport.related {
+        // An ICMP error about a flow that left with the floating IP.
+        if let Some(hit) = flows.lookup(&related, state.now) {
+            let flow = *flows.flow(hit.id);
+            if flow.is_translated() && flow.policy.allowed {
+                return related::translate_error(datagram, &flow, hit.direction)
+                    .map(|()| FloatingDnat::Tracked)
+                    .map_err(|_| DropReason::NatFailed);
+            }
+        }
+    }
+    let key = flow_key(&transport);
+    if let Some(hit) = flows.lookup(&key, state.now) {
+        let flow = flows.flow(hit.id);
+        if !flow.policy.allowed {
+            return Err(DropReason::PolicyDenied);
+        }
+        let to = flow.translated(hit.direction);
+        flows.track(hit, transport.tcp_flags, bytes, state.now);
+        rewrite(datagram, &to)?;
+        return Ok(FloatingDnat::Tracked);
+    }
+    rewrite(
+        datagram,
+        &FlowKey {
+            dst: internal,
+            ..key
+        },
+    )?;
+    Ok(FloatingDnat::New { external })
 }
 
 /// Polices a packet from `ingress` addressed to the node itself (or the workloads' gateway):
@@ -529,6 +680,7 @@ pub fn to_host(
         egress_endpoint: Some(u32::from(ingress)),
         ingress_endpoint: None,
         generation: from.generation,
+        via_host: false,
     };
     let evaluate = || {
         if from.egress.evaluate(&transport.fields, sets).action != PolicyAction::Allow {
@@ -544,7 +696,7 @@ pub fn to_host(
         u32::from(ip.total_len()),
         evaluate,
         decision,
-        None,
+        Nat::None,
         state,
     )
     .map(|_| ())
@@ -560,6 +712,14 @@ fn flow_key(t: &Transport) -> FlowKey {
     }
 }
 
+/// Whether an ICMP echo plays the part its flow's `direction` gives it (anything else fits).
+/// Linux conntrack keys echoes by type as well: a request opens a flow and a reply answers
+/// one. A request that matches a flow's reply key is the other host's own ping with the same
+/// identifier, not an answer, and is policed as the first packet of its own flow.
+fn echo_fits(t: &Transport, direction: Direction) -> bool {
+    t.echo_ident.is_none() || t.echo_request == (direction == Direction::Original)
+}
+
 /// Reads the transport header of the first fragment; later fragments carry none, so their
 /// ports are 0 (the node does not reassemble).
 fn transport(ip: &Ipv4Packet<&[u8]>) -> Transport {
@@ -568,6 +728,7 @@ fn transport(ip: &Ipv4Packet<&[u8]>) -> Transport {
         fields,
         tcp_flags: 0,
         echo_ident: None,
+        echo_request: false,
         related: None,
     };
     if ip.frag_offset() != 0 {
@@ -578,6 +739,7 @@ fn transport(ip: &Ipv4Packet<&[u8]>) -> Transport {
         (protocol::TCP, _) => t.tcp_flags = payload.get(13).copied().unwrap_or(0),
         (protocol::ICMP, Some(msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY)) => {
             t.echo_ident = payload.get(4..6).map(|b| u16::from_be_bytes([b[0], b[1]]));
+            t.echo_request = fields.icmp_type == Some(msg_type::ECHO_REQUEST);
         }
         (protocol::ICMP, Some(_)) => t.related = related::related_key(payload).ok().flatten(),
         _ => {}

@@ -85,6 +85,11 @@ pub struct NextHop {
     /// The addresses this next hop's routes cover are other nodes: IPIP packets from them are
     /// decapsulated, from anyone else dropped. Set on the /32 routes to known nodes only.
     pub tunnel_peer: bool,
+    /// A connected route (the uplink's own subnet): each destination is its own neighbour,
+    /// so `ip` (the subnet's address) is never resolved and the MAC stays unset; every packet
+    /// is punted as unresolved and the slow path resolves and sends it by its destination
+    /// (VPP's glean adjacency, without the per-neighbour /32s).
+    pub connected: bool,
     /// Resolved MAC of `ip` as `MacAddr::to_u64() | RESOLVED`, or 0 while unresolved.
     mac: AtomicU64,
 }
@@ -99,6 +104,7 @@ impl NextHop {
             ip,
             encap: Encap::None,
             tunnel_peer: false,
+            connected: false,
             mac: AtomicU64::new(0),
         }
     }
@@ -118,6 +124,25 @@ impl NextHop {
         NextHop {
             tunnel_peer: true,
             ..NextHop::new(NextHopKind::Neighbor, port, via)
+        }
+    }
+
+    /// The route to the uplink's subnet `network` out of `port`: the destination itself is
+    /// the neighbour.
+    pub fn connected(port: PortId, network: Ipv4Addr) -> NextHop {
+        NextHop {
+            connected: true,
+            ..NextHop::new(NextHopKind::Neighbor, port, network)
+        }
+    }
+
+    /// The neighbour a packet to `dst` is sent to through this next hop.
+    #[inline]
+    pub fn neighbor_for(&self, dst: Ipv4Addr) -> Ipv4Addr {
+        if self.connected {
+            dst
+        } else {
+            self.ip
         }
     }
 
@@ -144,6 +169,52 @@ pub struct Tables {
     pub snat: Option<SnatRules>,
     /// The way to the node's own network stack, when there is one.
     pub host: Option<HostPath>,
+    /// Floating IPs of this node's workloads (empty: none).
+    pub floating: FloatingIps,
+}
+
+/// Floating IPs (Calico's WorkloadEndpoint `ipNATs`, Felix's `cali-fip-dnat` and
+/// `cali-fip-snat`): a packet to an external address is destination-NATed to the workload's
+/// internal one, and the flow's replies leave with the external address as their source;
+/// a workload reaching its own external address is source-NATed to it too (the hairpin).
+/// Sorted by external address: one binary search per packet, no allocation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FloatingIps {
+    /// (external, internal), sorted by external, each external once.
+    by_external: Vec<(Ipv4Addr, Ipv4Addr)>,
+}
+
+impl FloatingIps {
+    /// From (external, internal) pairs; the first pair for an external address keeps it.
+    pub fn new(pairs: impl IntoIterator<Item = (Ipv4Addr, Ipv4Addr)>) -> FloatingIps {
+        let mut by_external: Vec<(Ipv4Addr, Ipv4Addr)> = pairs.into_iter().collect();
+        // Stable: the first pair of an external address stays first, and dedup keeps it.
+        by_external.sort_by_key(|(external, _)| *external);
+        by_external.dedup_by_key(|(external, _)| *external);
+        FloatingIps { by_external }
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.by_external.is_empty()
+    }
+
+    /// The internal address `external` is translated to, if it is a floating IP.
+    #[inline]
+    pub fn internal(&self, external: Ipv4Addr) -> Option<Ipv4Addr> {
+        if self.by_external.is_empty() {
+            return None;
+        }
+        self.by_external
+            .binary_search_by_key(&external, |(e, _)| *e)
+            .ok()
+            .map(|i| self.by_external[i].1)
+    }
+
+    /// The (external, internal) pairs, by external address.
+    pub fn iter(&self) -> impl Iterator<Item = (Ipv4Addr, Ipv4Addr)> + '_ {
+        self.by_external.iter().copied()
+    }
 }
 
 /// The node's own stack, behind a port of kind [`PortKind::Host`] (a veth pair): workloads'
@@ -189,9 +260,9 @@ impl Tables {
     /// All next hops that deliver to `ip` out of `port` (used by the slow path when ARP
     /// resolves a neighbour).
     pub fn next_hops_to(&self, port: PortId, ip: Ipv4Addr) -> impl Iterator<Item = &NextHop> {
-        self.next_hops
-            .iter()
-            .filter(move |nh| nh.kind == NextHopKind::Neighbor && nh.port == port && nh.ip == ip)
+        self.next_hops.iter().filter(move |nh| {
+            nh.kind == NextHopKind::Neighbor && !nh.connected && nh.port == port && nh.ip == ip
+        })
     }
 
     /// Whether IPIP from `src` is accepted: the FIB routes `src` to a next hop marked as a

@@ -107,6 +107,7 @@ fn tables() -> Tables {
         next_hops,
         ports,
         snat: None,
+        floating: Default::default(),
         host: None,
     }
 }

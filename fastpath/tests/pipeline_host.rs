@@ -138,6 +138,7 @@ fn tables(policy: Option<HostPolicy>) -> Tables {
             workload,
         ],
         snat: None,
+        floating: Default::default(),
         host: Some(HostPath {
             port: HOST,
             uplink: UPLINK,
@@ -466,6 +467,74 @@ fn workloads_reach_the_node_through_the_host_port_and_the_answers_come_back_on_t
     assert_eq!(
         node.verdict(WORKLOAD, from_workload(GATEWAY, 53, SYN)),
         Verdict::Punt(PuntReason::Local)
+    );
+}
+
+#[test]
+fn replies_of_flows_the_nodes_stack_sent_in_go_back_to_it_to_have_its_nat_undone() {
+    // A client on the uplink's side reached a hostPort; the node's stack DNATed it to the
+    // workload and routed it through the pair: source the client, destination the workload.
+    let client = Ipv4Addr::new(10, 0, 0, 9);
+    let mut node = Node::with(None);
+    assert_eq!(
+        node.verdict(
+            HOST,
+            tcp(client, 40000, WORKLOAD_IP, 80, SYN, HOST_PORT_MAC)
+        ),
+        Verdict::Forward(WORKLOAD)
+    );
+    // The answer is routed towards the client (out of the uplink), but it must go back
+    // through the stack, whose conntrack gives it the node's address and the hostPort.
+    let answer = tcp(
+        WORKLOAD_IP,
+        80,
+        client,
+        40000,
+        SYN_ACK,
+        MacAddr::CALICO_HOST_SIDE,
+    );
+    let (verdict, frame) = node.send(WORKLOAD, answer);
+    assert_eq!(verdict, Verdict::Forward(HOST), "to the node's stack");
+    assert_eq!(
+        ethernet::Packet::new_checked(&frame[..])
+            .unwrap()
+            .dst_addr(),
+        KERNEL_MAC,
+        "addressed to the kernel's end"
+    );
+    // The workload's own connections to the same client still leave by the uplink.
+    assert_eq!(
+        node.verdict(
+            WORKLOAD,
+            tcp(
+                WORKLOAD_IP,
+                5555,
+                client,
+                443,
+                SYN,
+                MacAddr::CALICO_HOST_SIDE
+            )
+        ),
+        Verdict::Forward(UPLINK)
+    );
+    // And so do the answers of flows that came in by the uplink.
+    assert_eq!(
+        node.verdict(UPLINK, tcp(client, 40001, WORKLOAD_IP, 80, SYN, UPLINK_MAC)),
+        Verdict::Forward(WORKLOAD)
+    );
+    assert_eq!(
+        node.verdict(
+            WORKLOAD,
+            tcp(
+                WORKLOAD_IP,
+                80,
+                client,
+                40001,
+                SYN_ACK,
+                MacAddr::CALICO_HOST_SIDE
+            )
+        ),
+        Verdict::Forward(UPLINK)
     );
 }
 

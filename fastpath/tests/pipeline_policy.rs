@@ -10,15 +10,16 @@ use fastpath::classifier::{
     IpSetsWriter, Policy, PortRange, Rule, Tier, TierDefaultAction,
 };
 use fastpath::conntrack::{FlowTable, FlowTableConfig};
+use fastpath::offload::{Gso, GsoKind, Segmenter};
 use fastpath::pipeline::harness::{process_counted, process_counted_policed};
-use fastpath::pipeline::Policing;
+use fastpath::pipeline::{process_offloaded, Policing};
 use fastpath::policy::{EndpointPolicy, PolicyState};
 use fastpath::wire::ethernet::{self, ethertype};
 use fastpath::wire::ipv4::{self, protocol};
 use fastpath::wire::{checksum, EthernetRepr, Ipv4Repr, TcpPacket, UdpRepr};
 use fastpath::{
     DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters, PortId, PortInfo, PortKind,
-    Tables, Verdict,
+    PuntReason, Tables, Verdict,
 };
 
 const CLIENT: PortId = 0;
@@ -104,6 +105,7 @@ fn tables() -> Tables {
         next_hops,
         ports: vec![port("caliclient", client), port("caliweb", web)],
         snat: None,
+        floating: Default::default(),
         host: None,
     }
 }
@@ -396,4 +398,225 @@ fn a_segment_left_to_checksum_offload_is_policed_once_and_leaves_with_its_checks
     );
     assert_eq!(node.counters.checksums_completed, 2);
     assert_eq!(node.counters.forwarded, 1);
+}
+
+/// A 64 KiB TCP segment as a workload's TAP hands it over with TSO: one frame standing for
+/// `payload_len / 1448` packets, its checksum left to offload.
+fn gso_tcp(src: Ipv4Addr, dst: Ipv4Addr, dport: u16, payload_len: usize) -> (Vec<u8>, Gso) {
+    let mut f = tcp(src, 40000, dst, dport, 0x18);
+    f.extend((0..payload_len).map(|i| (i * 13) as u8));
+    let ip_len = (f.len() - ethernet::HEADER_LEN) as u16;
+    let mut ip = ipv4::Packet::new_unchecked(&mut f[ethernet::HEADER_LEN..]);
+    ip.set_total_len(ip_len);
+    ip.fill_checksum();
+    let pseudo = checksum::fold(checksum::pseudo_header(
+        src,
+        dst,
+        protocol::TCP,
+        u32::from(ip_len) - ipv4::HEADER_LEN as u32,
+    ));
+    f[34 + 16..34 + 18].copy_from_slice(&pseudo.to_be_bytes());
+    let gso = Gso {
+        kind: GsoKind::TcpV4,
+        size: 1448,
+        header_len: 54,
+    };
+    (f, gso)
+}
+
+#[test]
+fn a_64_kib_gso_segment_is_routed_and_policed_once_and_cuts_into_packets_that_fit() {
+    let mut node = Node::new();
+    assert_eq!(
+        node.send(CLIENT, tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x02)),
+        Verdict::Forward(WEB),
+        "the SYN opens the flow"
+    );
+    let mut policing = Policing {
+        sets: &node.sets,
+        state: &mut node.state,
+    };
+    let (mut frame, gso) = gso_tcp(CLIENT_IP, WEB_IP, 80, 64_000);
+    let seed = frame[34 + 16..34 + 18].to_vec();
+    let outcome = process_offloaded(&mut frame, CLIENT, &node.tables, &mut policing, Some(gso));
+    assert_eq!(
+        outcome.verdict,
+        Verdict::Forward(WEB),
+        "allowed, and not too big"
+    );
+    assert!(!outcome.checksum_completed);
+    assert_eq!(
+        frame[34 + 16..34 + 18],
+        seed[..],
+        "the checksum stays partial for whoever cuts the frame"
+    );
+    assert_eq!(
+        &frame[..6],
+        &WEB_MAC.0,
+        "rewritten once, as one packet would be"
+    );
+
+    // Cut for a port without offloads: packets of at most the MTU, every checksum done,
+    // the payload whole and in order.
+    let mut segmenter = Segmenter::new();
+    let mut payload = Vec::new();
+    let cut = segmenter
+        .segment(&frame, gso, |packet| {
+            let ip = ipv4::Packet::new_checked(&packet[ethernet::HEADER_LEN..]).unwrap();
+            assert!(usize::from(ip.total_len()) <= 1500);
+            assert!(ip.verify_checksum());
+            assert_eq!(ip.ttl(), 63, "TTL lowered once, for every packet");
+            let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+            assert!(tcp.verify_checksum(CLIENT_IP, WEB_IP));
+            payload.extend_from_slice(tcp.payload());
+            true
+        })
+        .unwrap();
+    assert_eq!(cut, 64_000usize.div_ceil(1448));
+    assert!(payload
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b == (i * 13) as u8));
+    assert_eq!(payload.len(), 64_000);
+
+    // Policy applies to the frame as to the packets it stands for.
+    let (mut denied, gso) = gso_tcp(CLIENT_IP, WEB_IP, 81, 64_000);
+    let outcome = process_offloaded(&mut denied, CLIENT, &node.tables, &mut policing, Some(gso));
+    assert_eq!(outcome.verdict, Verdict::Drop(DropReason::PolicyDenied));
+
+    // Without its metadata the same frame is a 64 KiB packet, far over the MTU.
+    let (mut whole, _) = gso_tcp(CLIENT_IP, WEB_IP, 80, 64_000);
+    let outcome = process_offloaded(&mut whole, CLIENT, &node.tables, &mut policing, None);
+    assert!(
+        matches!(
+            outcome.verdict,
+            Verdict::Punt(PuntReason::FragmentationNeeded { mtu: 1500 })
+                | Verdict::Drop(DropReason::TooBig)
+        ),
+        "{:?}",
+        outcome.verdict
+    );
+    // And packets cut larger than the MTU are refused as such.
+    let (mut oversized, mut gso) = gso_tcp(CLIENT_IP, WEB_IP, 80, 64_000);
+    gso.size = 1480;
+    let outcome = process_offloaded(
+        &mut oversized,
+        CLIENT,
+        &node.tables,
+        &mut policing,
+        Some(gso),
+    );
+    assert!(
+        matches!(
+            outcome.verdict,
+            Verdict::Punt(PuntReason::FragmentationNeeded { mtu: 1500 })
+                | Verdict::Drop(DropReason::TooBig)
+        ),
+        "{:?}",
+        outcome.verdict
+    );
+}
+
+/// An ICMP echo (`request`: type 8, else 0) with identifier `ident`, from the port whose
+/// address `src` is.
+fn echo(src: Ipv4Addr, dst: Ipv4Addr, request: bool, ident: u16) -> Vec<u8> {
+    let mut icmp = vec![if request { 8 } else { 0 }, 0, 0, 0];
+    icmp.extend_from_slice(&ident.to_be_bytes());
+    icmp.extend_from_slice(&[0, 1]);
+    icmp.extend_from_slice(b"ping");
+    let sum = checksum::checksum(&icmp);
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut f = vec![0u8; ethernet::HEADER_LEN + ipv4::HEADER_LEN];
+    let src_mac = if src == CLIENT_IP {
+        CLIENT_MAC
+    } else {
+        WEB_MAC
+    };
+    EthernetRepr {
+        src: src_mac,
+        dst: MacAddr::CALICO_HOST_SIDE,
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut f)
+    .unwrap();
+    Ipv4Repr::new(src, dst, protocol::ICMP, icmp.len() as u16)
+        .emit(&mut f[ethernet::HEADER_LEN..])
+        .unwrap();
+    f.extend_from_slice(&icmp);
+    f
+}
+
+/// Linux conntrack keys ICMP echo by type too: after the client pings web, web's own echo
+/// request with the same identifier is not a reply of that flow but a new flow, which web's
+/// egress (nothing allowed) denies.
+#[test]
+fn an_echo_request_with_a_tracked_pings_identifier_is_policed_as_new() {
+    let mut node = Node::new();
+    let (mut client, mut web) = policies();
+    let builder = ClassifierBuilder::default();
+    web.ingress = builder
+        .compile(&rules(vec![Rule::any(Action::Allow)]))
+        .unwrap();
+    client.egress = builder
+        .compile(&rules(vec![Rule::any(Action::Allow)]))
+        .unwrap();
+    node.tables.ports[CLIENT as usize].policy = Some(Arc::new(client));
+    node.tables.ports[WEB as usize].policy = Some(Arc::new(web));
+
+    assert_eq!(
+        node.send(CLIENT, echo(CLIENT_IP, WEB_IP, true, 7)),
+        Verdict::Forward(WEB),
+        "the client's ping"
+    );
+    assert_eq!(
+        node.send(WEB, echo(WEB_IP, CLIENT_IP, false, 7)),
+        Verdict::Forward(CLIENT),
+        "its reply, on the flow's word"
+    );
+    assert_eq!(
+        node.send(WEB, echo(WEB_IP, CLIENT_IP, true, 7)),
+        Verdict::Drop(DropReason::PolicyDenied),
+        "web's own ping with the same identifier"
+    );
+    // The client's flow goes on.
+    assert_eq!(
+        node.send(CLIENT, echo(CLIENT_IP, WEB_IP, true, 7)),
+        Verdict::Forward(WEB)
+    );
+}
+
+/// A flood of new flows (issue 14 item 6): a workload opening connections as fast as it can
+/// fills the table, whose room is fixed (no memory grows); the flood's unanswered flows evict
+/// each other, an established connection is never evicted and keeps passing both ways (web's
+/// replies pass only because it is tracked), and the evictions are counted.
+#[test]
+fn a_flood_of_new_flows_never_evicts_an_established_connection() {
+    let mut node = Node::new();
+    let capacity = node.state.flows.as_ref().unwrap().config().capacity;
+    node.send(CLIENT, tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x02));
+    node.send(WEB, tcp(WEB_IP, 80, CLIENT_IP, 40000, 0x12));
+    node.send(CLIENT, tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x10));
+
+    let flood = 100 * capacity as u16;
+    for port in 0..flood {
+        node.send(CLIENT, tcp(CLIENT_IP, 1024 + port, WEB_IP, 80, 0x02));
+    }
+    let table = node.state.flows.as_ref().unwrap();
+    assert_eq!(table.len(), capacity, "the table is full, and no larger");
+    assert!(
+        table.counters().evicted >= u64::from(flood) - capacity as u64,
+        "{:?}",
+        table.counters()
+    );
+
+    assert_eq!(
+        node.send(CLIENT, tcp(CLIENT_IP, 40000, WEB_IP, 80, 0x10)),
+        Verdict::Forward(WEB),
+        "the established connection's data"
+    );
+    assert_eq!(
+        node.send(WEB, tcp(WEB_IP, 80, CLIENT_IP, 40000, 0x10)),
+        Verdict::Forward(CLIENT),
+        "its reply, which only its flow lets through"
+    );
 }

@@ -3,12 +3,17 @@
 
 use std::net::Ipv4Addr;
 
+use fastpath::classifier::IpSets;
+use fastpath::offload::{Gso, GsoKind, Segmenter};
 use fastpath::pipeline::harness::process_counted;
-use fastpath::pipeline::{encapsulate_ipip, Outcome};
+use fastpath::pipeline::{encapsulate_ipip, process_offloaded, Outcome, Policing};
+use fastpath::policy::PolicyState;
 use fastpath::tables::{Encap, IPIP_OVERHEAD};
 use fastpath::wire::ethernet::{self, ethertype};
 use fastpath::wire::ipv4::{self, protocol};
-use fastpath::wire::{EthernetPacket, EthernetRepr, Ipv4Packet, Ipv4Repr, UdpRepr};
+use fastpath::wire::{
+    checksum, EthernetPacket, EthernetRepr, Ipv4Packet, Ipv4Repr, TcpPacket, UdpRepr,
+};
 use fastpath::{
     DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters, PortInfo, PortKind,
     PuntReason, Tables, Verdict,
@@ -116,6 +121,7 @@ fn tables() -> Tables {
         next_hops,
         ports,
         snat: None,
+        floating: Default::default(),
         host: None,
     }
 }
@@ -570,4 +576,101 @@ fn mangled_ipip_frames_never_panic_and_are_counted_once() {
         totals.ipip_decapsulated > 0,
         "some rounds reach decapsulation: {totals:?}"
     );
+}
+
+/// A 30,000-byte TCP segment from workload A as its TAP hands it over with TSO (DF set, the
+/// checksum left to offload), standing for packets of `mss` payload bytes.
+fn gso_tcp_from_workload(dst: Ipv4Addr, mss: u16) -> (Vec<u8>, Gso) {
+    let payload: Vec<u8> = (0..30_000).map(|i| (i * 7) as u8).collect();
+    let tcp_len = 20 + payload.len();
+    let mut p = vec![0u8; ipv4::HEADER_LEN + tcp_len];
+    Ipv4Repr {
+        dont_frag: true,
+        ..Ipv4Repr::new(A_IP, dst, protocol::TCP, tcp_len as u16)
+    }
+    .emit(&mut p)
+    .unwrap();
+    let t = &mut p[ipv4::HEADER_LEN..];
+    t[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    t[2..4].copy_from_slice(&5201u16.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = 0x18;
+    t[20..].copy_from_slice(&payload);
+    let seed = checksum::fold(checksum::pseudo_header(
+        A_IP,
+        dst,
+        protocol::TCP,
+        tcp_len as u32,
+    ));
+    t[16..18].copy_from_slice(&seed.to_be_bytes());
+    let gso = Gso {
+        kind: GsoKind::TcpV4,
+        size: mss,
+        header_len: 54,
+    };
+    (frame(A_MAC, MacAddr::CALICO_HOST_SIDE, &p), gso)
+}
+
+#[test]
+fn a_gso_segment_into_an_ipip_tunnel_is_cut_to_packets_that_fit_once_wrapped() {
+    let t = tables();
+    let mut state = PolicyState::stateless();
+    let sets = IpSets::default();
+    let mut policing = Policing {
+        sets: &sets,
+        state: &mut state,
+    };
+    // Packets of 20 + 20 + 1440 bytes fit the uplink's 1500 once wrapped (20 more).
+    let (mut f, gso) = gso_tcp_from_workload(REMOTE_WORKLOAD, 1440);
+    let outcome = process_offloaded(&mut f, WORKLOAD_A, &t, &mut policing, Some(gso));
+    assert_eq!(
+        outcome.verdict,
+        Verdict::Encapsulate {
+            port: UPLINK,
+            next_hop: NH_TUNNEL
+        }
+    );
+    let mut segmenter = Segmenter::new();
+    let mut wrapped = vec![0u8; 4096];
+    let mut payload = 0;
+    let mut packets = 0;
+    segmenter
+        .segment(&f, gso, |packet| {
+            let len = encapsulate_ipip(packet, NODE_IP, PEER_IP, 1, &mut wrapped).unwrap();
+            let outer = Ipv4Packet::new_checked(&wrapped[ethernet::HEADER_LEN..len]).unwrap();
+            assert!(
+                usize::from(outer.total_len()) <= 1500,
+                "{}",
+                outer.total_len()
+            );
+            assert_eq!(
+                rfc1071(&wrapped[ethernet::HEADER_LEN..][..20]),
+                0,
+                "outer header checksum"
+            );
+            let inner = Ipv4Packet::new_checked(outer.payload()).unwrap();
+            assert!(inner.dont_frag() && inner.verify_checksum());
+            let tcp = TcpPacket::new_checked(inner.payload()).unwrap();
+            assert!(tcp.verify_checksum(A_IP, REMOTE_WORKLOAD));
+            payload += tcp.payload().len();
+            packets += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!((payload, packets), (30_000, 30_000usize.div_ceil(1440)));
+
+    // Packets of 1460 bytes would not fit once wrapped: with DF the sender learns the MTU
+    // the tunnel leaves (RFC 1191), as for a single packet of that size.
+    let (mut f, gso) = gso_tcp_from_workload(REMOTE_WORKLOAD, 1460);
+    let outcome = process_offloaded(&mut f, WORKLOAD_A, &t, &mut policing, Some(gso));
+    assert_eq!(
+        outcome.verdict,
+        Verdict::Punt(PuntReason::FragmentationNeeded {
+            mtu: 1500 - IPIP_OVERHEAD
+        })
+    );
+    // Unencapsulated, the same packets fit.
+    let (mut f, gso) = gso_tcp_from_workload(PLAIN_REMOTE_WORKLOAD, 1460);
+    let outcome = process_offloaded(&mut f, WORKLOAD_A, &t, &mut policing, Some(gso));
+    assert_eq!(outcome.verdict, Verdict::Forward(UPLINK));
 }

@@ -23,8 +23,23 @@ pub struct EtcdMemberSpec {
     pub token: Option<String>,
     /// 50 ms heartbeats and 500 ms elections, for tests that fail members.
     pub fast_elections: bool,
+    /// Also serve etcd's v2 API, which dockerd's cluster store (`--cluster-store etcd://`)
+    /// speaks; brindle itself only speaks v3.
+    pub enable_v2: bool,
     /// stdout and stderr.
     pub log: PathBuf,
+    /// Serve clients over TLS and require their certificates (`client_url` is then
+    /// `https://...`).
+    pub tls: Option<EtcdTls>,
+}
+
+/// A member's TLS for clients: its certificate and key, and the CA that signs the client
+/// certificates it accepts (`--client-cert-auth`).
+#[derive(Debug, Clone)]
+pub struct EtcdTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub trusted_ca_file: PathBuf,
 }
 
 impl EtcdMemberSpec {
@@ -47,7 +62,9 @@ impl EtcdMemberSpec {
             peer_url,
             token: None,
             fast_elections: false,
+            enable_v2: false,
             log: log.into(),
+            tls: None,
         }
     }
 
@@ -70,6 +87,18 @@ impl EtcdMemberSpec {
         }
         if self.fast_elections {
             etcd.args(["--heartbeat-interval", "50", "--election-timeout", "500"]);
+        }
+        if self.enable_v2 {
+            etcd.arg("--enable-v2=true");
+        }
+        if let Some(tls) = &self.tls {
+            etcd.arg("--cert-file")
+                .arg(&tls.cert_file)
+                .arg("--key-file")
+                .arg(&tls.key_file)
+                .arg("--trusted-ca-file")
+                .arg(&tls.trusted_ca_file)
+                .arg("--client-cert-auth");
         }
         etcd.stdin(Stdio::null())
             .stdout(out)

@@ -11,6 +11,7 @@
 //! - [`etcd`]: etcd members on the loopback of the host or of a namespace.
 //! - [`felix`]: Felix-style iptables, the policy of the kernel baselines.
 //! - [`ping`]: one echo to see whether a path is up; RTTs from a ping run.
+//! - [`iperf`]: one short iperf3 TCP run between namespaces and the bytes it delivered.
 //! - [`udp`]: `sendmmsg`/`recvmmsg` generator and sink, bounded by duration.
 //! - [`xdpgen`]: AF_XDP generator and sink with sequence numbers and one-way latency.
 
@@ -18,6 +19,7 @@ pub mod cmd;
 pub mod cni;
 pub mod etcd;
 pub mod felix;
+pub mod iperf;
 pub mod multi;
 pub mod netns;
 pub mod node;

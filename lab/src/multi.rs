@@ -7,7 +7,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::netns::{
-    delete_netns, netns_exists, toml_str, Lab, LabError, LabSpec, Offloads, MAX_NAME_LEN, UPLINK_IF,
+    delete_netns, netns_exists, toml_str, Lab, LabError, LabSpec, Offloads, WorkloadPort,
+    MAX_NAME_LEN, UPLINK_IF,
 };
 use crate::wiring::{apply_offloads, ip, sysctl};
 
@@ -51,6 +52,9 @@ pub struct MultiLabSpec {
     /// Of every veth: the workloads', the uplinks' and the router's.
     #[serde(default)]
     pub offloads: Offloads,
+    /// Every node's workloads' `eth0`.
+    #[serde(default)]
+    pub workload_port: WorkloadPort,
 }
 
 impl MultiLabSpec {
@@ -61,6 +65,7 @@ impl MultiLabSpec {
             workloads,
             routed_nodes: 0,
             offloads: Offloads::Off,
+            workload_port: WorkloadPort::Veth,
         }
     }
 
@@ -96,6 +101,7 @@ impl MultiLabSpec {
             pool_base: Ipv4Addr::new(192, 168, k as u8, 0),
             uplink: false,
             offloads: self.offloads,
+            workload_port: self.workload_port,
             ..LabSpec::new(format!("{}{k}", self.name), self.workloads)
         }
     }

@@ -68,6 +68,20 @@ pub enum Offloads {
     AsCreated,
 }
 
+/// What a workload's `eth0` is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadPort {
+    /// One end of a veth pair whose other end, `cali...` in the node's namespace, the
+    /// vRouter serves with AF_XDP (or the kernel routes to).
+    #[default]
+    Veth,
+    /// A persistent TAP with virtio-net headers that brindle-node attaches to (brindle
+    /// forwarding only): whole 64 KiB TCP segments cross it. The `cali...` name is only the
+    /// port's name in the node.
+    Tap,
+}
+
 /// What to build.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabSpec {
@@ -80,6 +94,8 @@ pub struct LabSpec {
     pub uplink: bool,
     #[serde(default)]
     pub offloads: Offloads,
+    #[serde(default)]
+    pub workload_port: WorkloadPort,
 }
 
 impl LabSpec {
@@ -92,6 +108,7 @@ impl LabSpec {
             forwarding: Forwarding::Brindle,
             uplink: true,
             offloads: Offloads::Off,
+            workload_port: WorkloadPort::Veth,
         }
     }
 
@@ -124,6 +141,13 @@ impl LabSpec {
                 field: "pool_base",
                 value: self.pool_base.to_string(),
                 reason: "workload addresses would leave the /16 pool",
+            });
+        }
+        if self.workload_port == WorkloadPort::Tap && self.forwarding == Forwarding::Kernel {
+            return Err(LabError::InvalidSpec {
+                field: "workload_port",
+                value: "tap".into(),
+                reason: "TAP workloads need brindle forwarding: the kernel has nothing to route them through",
             });
         }
         Ok(())
@@ -366,10 +390,18 @@ impl Lab {
             let list: Vec<String> = cores.iter().map(|c| c.to_string()).collect();
             out.push_str(&format!("cores = [{}]\n", list.join(", ")));
         }
+        if self.spec.workload_port == WorkloadPort::Tap {
+            // The node's stack gets whole segments too.
+            out.push_str("host_port = \"tap\"\n");
+        }
         for w in &self.workloads {
             out.push_str("\n[[workload]]\n");
             out.push_str(&format!("interface = {}\n", toml_str(&w.host_interface)));
             out.push_str(&format!("ips = [{}]\n", toml_str(&w.ip.to_string())));
+            if self.spec.workload_port == WorkloadPort::Tap {
+                let netns = format!("/run/netns/{}", w.netns);
+                out.push_str(&format!("tap = {{ netns = {} }}\n", toml_str(&netns)));
+            }
         }
         out
     }

@@ -4,7 +4,7 @@
 use crate::cmd::{self, CmdError, CONFIG_TIMEOUT};
 use crate::netns::{
     interface_mac, uplink_of, Forwarding, Lab, LabError, LabSpec, Offloads, Uplink, Workload,
-    HOST_SIDE_MAC, UPLINK_IF, UPLINK_PREFIX_LEN, WORKLOAD_GATEWAY,
+    WorkloadPort, HOST_SIDE_MAC, UPLINK_IF, UPLINK_PREFIX_LEN, WORKLOAD_GATEWAY,
 };
 
 /// Runs the commands of [`Lab::up`], remembering which namespaces it created so that a
@@ -116,27 +116,13 @@ impl Builder<'_> {
         // IPv6 off in the workload: its router solicitations and MLD reports are noise on the
         // interface the vRouter polls, and the lab is IPv4 only.
         sysctl(&ns, "net.ipv6.conf.all.disable_ipv6", "1")?;
-        ip(&[
-            "-n",
-            &node,
-            "link",
-            "add",
-            &cali,
-            "address",
-            HOST_SIDE_MAC,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            &ns,
-        ])?;
-        // With AF_XDP the vRouter sees raw frames and completes what a sender left to
-        // checksum offload, at a cost; with offloads off the sender finishes its checksum
-        // while it copies.
-        apply_offloads(spec.offloads, &[(&node, &cali), (&ns, "eth0")])?;
-        ip(&["-n", &node, "link", "set", &cali, "up"])?;
+        match spec.workload_port {
+            WorkloadPort::Veth => self.add_workload_veth(&ns, &cali)?,
+            // Persistent, so that the workload keeps it while brindle-node comes and goes.
+            WorkloadPort::Tap => ip(&[
+                "-n", &ns, "tuntap", "add", "dev", "eth0", "mode", "tap", "vnet_hdr",
+            ])?,
+        }
 
         let cidr = format!("{ip_addr}/32");
         let gateway = WORKLOAD_GATEWAY.to_string();
@@ -165,6 +151,34 @@ impl Builder<'_> {
             host_interface: cali,
             mac,
         })
+    }
+
+    /// The veth pair of workload namespace `ns`: `eth0` there, `cali` in the node's.
+    fn add_workload_veth(&self, ns: &str, cali: &str) -> Result<(), LabError> {
+        let spec = self.spec;
+        let node = spec.node_netns();
+        ip(&[
+            "-n",
+            &node,
+            "link",
+            "add",
+            cali,
+            "address",
+            HOST_SIDE_MAC,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            ns,
+        ])?;
+        // With AF_XDP the vRouter sees raw frames and completes what a sender left to
+        // checksum offload, at a cost; with offloads off the sender finishes its checksum
+        // while it copies.
+        apply_offloads(spec.offloads, &[(&node, cali), (ns, "eth0")])?;
+        ip(&["-n", &node, "link", "set", cali, "up"])?;
+        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod measure;
 mod plan;
+mod raw_side;
 mod report;
 mod results;
 mod run;
@@ -23,6 +24,7 @@ pub use results::*;
 pub use run::*;
 pub use traffic::*;
 
+use raw_side::*;
 use sides::*;
 
 use std::net::Ipv4Addr;

@@ -31,7 +31,9 @@ pub fn markdown(report: &Report) -> String {
             md.push_str(
                 "## Scenarios: ping, iperf3, HTTP (brindle vs the kernel, same run)\n\n\
                  brindle wiring: `brindle-cni` is agent mode with the workloads plugged by brindle-cni, \
-                 `lab` is file mode on the lab's own wiring; the kernel keeps Calico's kernel-style wiring.\n\n\
+                 `lab` is file mode on the lab's own wiring; `-tap`: each workload's eth0 a TAP \
+                 with virtio-net headers (whole 64 KiB TCP segments), the node's stack behind a TAP too; \
+                 the kernel keeps Calico's kernel-style wiring.\n\n\
                  | run | scenario | brindle wiring | metric | brindle | kernel | brindle/kernel |\n|---|---|---|---|---:|---:|---:|\n",
             );
         }

@@ -110,6 +110,8 @@ fn e2e_kernel_side_measures_throughput_latency_and_cpu() {
         work_dir: dir.clone(),
         node_mode: "poll".into(),
         generator: perf::e2e_xdp::Generator::Socket,
+        testpmd: None,
+        workload_port: lab::WorkloadPort::Veth,
     };
     let report = e2e::run(&opts).unwrap();
     let out = dir.join("e2e.json");
@@ -179,6 +181,8 @@ fn e2e_brindle_side_starts_configures_and_stops_the_node() {
         work_dir: dir.clone(),
         node_mode: "poll".into(),
         generator: perf::e2e_xdp::Generator::Socket,
+        testpmd: None,
+        workload_port: lab::WorkloadPort::Veth,
     };
     let report = e2e::run(&opts).unwrap();
     let config = std::fs::read_to_string(dir.join("node.toml")).unwrap();
@@ -201,4 +205,39 @@ fn e2e_brindle_side_starts_configures_and_stops_the_node() {
             "{lab} left behind"
         );
     }
+}
+
+#[test]
+fn e2e_raw_side_forwards_with_dpdk_testpmd_on_the_same_veths() {
+    let testpmd = PathBuf::from("/usr/bin/dpdk-testpmd");
+    assert!(
+        testpmd.is_file(),
+        "dpdk-testpmd is missing: scripts/deps.sh installs dpdk-dev and librte-net-af-xdp23"
+    );
+    let dir = work_dir("raw");
+    let opts = E2eOptions {
+        brindle_node: None,
+        perf_exe: PathBuf::from(PERF),
+        duration: Duration::from_secs(1),
+        pings: 20,
+        frame_size: 64,
+        batch: 64,
+        port: 7004,
+        work_dir: dir.clone(),
+        node_mode: "poll".into(),
+        generator: perf::e2e_xdp::Generator::Socket,
+        testpmd: Some(testpmd),
+        workload_port: lab::WorkloadPort::Veth,
+    };
+    let report = e2e::run(&opts).unwrap();
+    let log = std::fs::read_to_string(dir.join("testpmd.log")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    let raw = report.raw_afxdp.as_ref().expect("raw side missing");
+    assert_eq!(raw.forwarding, "testpmd");
+    assert!(
+        raw.received > 0 && raw.received <= raw.sent,
+        "{raw:?}\n{log}"
+    );
+    assert!(raw.ping_replies > 0, "{raw:?}\n{log}");
+    assert!(report.raw_ratios.is_none(), "no brindle side, no ratio");
 }

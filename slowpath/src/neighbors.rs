@@ -91,7 +91,7 @@ impl NeighborTable {
     pub fn apply_to(&self, tables: &Tables) -> usize {
         let mut set = 0;
         for nh in &tables.next_hops {
-            if nh.kind != fastpath::NextHopKind::Neighbor {
+            if nh.kind != fastpath::NextHopKind::Neighbor || nh.connected {
                 continue;
             }
             if let Some(n) = self.entries.get(&(nh.port, nh.ip)) {

@@ -43,6 +43,15 @@ impl FrameSink for fastpath::punt::SlowpathEnd {
     }
 }
 
+/// The IPv4 destination of an Ethernet frame, if it is a valid IPv4 frame.
+fn frame_destination(frame: &[u8]) -> Option<Ipv4Addr> {
+    let eth = ethernet::Packet::new_checked(frame).ok()?;
+    if eth.ethertype() != ethernet::ethertype::IPV4 {
+        return None;
+    }
+    Some(Ipv4Packet::new_checked(eth.payload()).ok()?.dst_addr())
+}
+
 /// How often uplink neighbours being resolved are looked up in the kernel's table: often
 /// enough that the first packets to a new gateway wait milliseconds, not a whole retry.
 const KERNEL_POLL: Duration = Duration::from_millis(20);
@@ -305,7 +314,19 @@ impl<K: KernelNeighbors> Slowpath<K> {
             SlowpathCounters::inc(&self.counters.malformed);
             return;
         };
-        let key = (nh.port, nh.ip);
+        // A connected route's neighbour is the packet's own destination.
+        let neighbor = if nh.connected {
+            match frame_destination(frame) {
+                Some(dst) => dst,
+                None => {
+                    SlowpathCounters::inc(&self.counters.malformed);
+                    return;
+                }
+            }
+        } else {
+            nh.ip
+        };
+        let key = (nh.port, neighbor);
         // Already known (the snapshot was published before we learned it, or the frame was
         // punted before the MAC was set): fill the next hop and send the frame on.
         let known = match self.neighbors.get(key.0, key.1) {

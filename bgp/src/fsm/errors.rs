@@ -5,6 +5,20 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
+/// Cease / Maximum Number of Prefixes Reached (RFC 4486 section 4), with the optional data:
+/// AFI (2 octets), SAFI (1 octet) and the upper bound (4 octets).
+pub fn prefix_limit_notification(limit: u32) -> Notification {
+    let mut data = Vec::with_capacity(7);
+    data.extend_from_slice(&AFI_IPV4.to_be_bytes());
+    data.push(SAFI_UNICAST);
+    data.extend_from_slice(&limit.to_be_bytes());
+    Notification::new(
+        error_code::CEASE,
+        cease::MAXIMUM_NUMBER_OF_PREFIXES_REACHED,
+        data,
+    )
+}
+
 impl PeerFsm {
     /// Events 21, 22, 28: send the NOTIFICATION the codec built, then Idle.
     pub(super) fn message_error(
@@ -51,6 +65,25 @@ impl PeerFsm {
         self.go_idle(DownReason::NotificationSent(n), now, out);
     }
 
+    /// The RIB holds more prefixes from the peer than allowed (RFC 4486 section 4): in
+    /// Established, Cease / Maximum Number of Prefixes Reached, then Idle, resting
+    /// `prefix_limit_idle_hold` rather than `idle_hold` so that the peer is not taken back
+    /// at once. Elsewhere there is no session whose prefixes could be counted: nothing.
+    pub(super) fn prefix_limit_exceeded(
+        &mut self,
+        limit: u32,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(c) = self.connection.filter(|_| self.state == State::Established) else {
+            return;
+        };
+        self.send_error_and_idle(c, prefix_limit_notification(limit), now, out);
+        if self.started {
+            self.timers.idle_hold = Some(now + self.config.prefix_limit_idle_hold);
+        }
+    }
+
     /// Into Idle: close the session's connection, stop the timers, tell the RIB when a
     /// session is lost, and if the peer is still started, rest before starting again.
     pub(super) fn go_idle(&mut self, reason: DownReason, now: Instant, out: &mut Vec<Action>) {
@@ -65,7 +98,20 @@ impl PeerFsm {
         }
         self.timers = Timers::default();
         if self.started {
-            self.timers.idle_hold = Some(now + self.config.idle_hold);
+            // RFC 4724 section 4.2: a peer that restarts gracefully (its TCP session gone, no
+            // NOTIFICATION) is back within moments and its routes wait, stale, until it is:
+            // resting before taking it back would only lengthen that. Errors still rest.
+            let graceful = reason.keeps_routes()
+                && self
+                    .negotiated
+                    .as_ref()
+                    .is_some_and(|n| n.graceful_restart.is_some());
+            let rest = if graceful {
+                Duration::ZERO
+            } else {
+                self.config.idle_hold
+            };
+            self.timers.idle_hold = Some(now + rest);
         }
         self.negotiated = None;
         self.last_error = Some(reason);

@@ -28,14 +28,15 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use crate::packet::consts::{cease, error_code, fsm_error, open_message_error};
-use crate::packet::{Notification, Open};
+use crate::packet::{Notification, Open, AFI_IPV4, SAFI_UNICAST};
 
 mod config;
 mod errors;
 mod idle_connect_active;
 mod open_established;
 
-pub use config::PeerConfig;
+pub use config::{GracefulRestart, PeerConfig, MAX_RESTART_TIME};
+pub use errors::prefix_limit_notification;
 
 /// ConnectRetryTime default (RFC 4271 section 10).
 pub const DEFAULT_CONNECT_RETRY: Duration = Duration::from_secs(120);
@@ -48,6 +49,11 @@ pub const OPEN_SENT_HOLD: Duration = Duration::from_secs(240);
 /// (the IdleHoldTimer of RFC 4271 section 8.1.1, optional attribute DampPeerOscillations
 /// without the damping: a fixed wait).
 pub const DEFAULT_IDLE_HOLD: Duration = Duration::from_secs(5);
+/// How long a peer rests in Idle after we closed its session for sending more prefixes than
+/// allowed (RFC 4486 section 4): long enough that a peer stuck in the same state does not
+/// flap the session (and the routes of everyone else) every few seconds; like BIRD's
+/// `receive limit ... action restart`, the session then starts again by itself.
+pub const DEFAULT_PREFIX_LIMIT_IDLE_HOLD: Duration = Duration::from_secs(120);
 
 /// Section 8.2.2 states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -128,6 +134,10 @@ pub enum Event {
     UpdateMsg(ConnectionId),
     /// Event 28: the codec found an UPDATE error that resets the session.
     UpdateMsgErr(ConnectionId, Notification),
+    /// Not one of section 8.1's: the RIB holds more than `limit` prefixes from the peer
+    /// (RFC 4486 section 4). Cease / Maximum Number of Prefixes Reached, then Idle for
+    /// [`PeerConfig::prefix_limit_idle_hold`].
+    PrefixLimitExceeded { limit: u32 },
 }
 
 /// What the session negotiated, for the RIB and for the runtime's encoder.
@@ -143,6 +153,27 @@ pub struct Negotiated {
     pub hold_time: u16,
     /// Keepalive interval in seconds (hold / 3; 0 = no keepalives).
     pub keepalive: u16,
+    /// Graceful Restart for IPv4 unicast, when both sides advertised it (RFC 4724).
+    pub graceful_restart: Option<PeerRestart>,
+}
+
+/// The peer's Graceful Restart capability, for its IPv4 unicast routes (RFC 4724 section 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerRestart {
+    /// How long to keep its routes, as stale, after the session drops (section 4.2).
+    pub restart_time: u16,
+    /// The F bit: its forwarding state survived its restart, so the routes kept from the
+    /// previous session may stay until its End-of-RIB. Clear: they go at once.
+    pub forwarding_preserved: bool,
+}
+
+impl DownReason {
+    /// RFC 4724 section 4.2: the peer's routes are kept when the TCP session ends (or the
+    /// peer stops answering, as a restarting one does), not when either side closed it with
+    /// a NOTIFICATION or we stopped the peer ourselves.
+    pub fn keeps_routes(&self) -> bool {
+        matches!(self, Self::ConnectionFailed | Self::HoldTimerExpired)
+    }
 }
 
 /// Why a session went down (or failed to come up): the INFO column of `node status`.
@@ -329,6 +360,9 @@ impl PeerFsm {
             Event::NotifMsg(c, n) => self.notification_received(c, n, now, &mut out),
             Event::KeepAliveMsg(c) => self.keepalive_received(c, now, &mut out),
             Event::UpdateMsg(c) => self.update_received(c, now, &mut out),
+            Event::PrefixLimitExceeded { limit } => {
+                self.prefix_limit_exceeded(limit, now, &mut out)
+            }
         }
         if self.state != before {
             self.since = Some(now);

@@ -98,6 +98,21 @@ impl PeerFsm {
             return Err(open_error(open_message_error::UNACCEPTABLE_HOLD_TIME));
         }
         let hold_time = open.hold_time.min(self.config.hold_time);
+        // RFC 4724 section 3: the peer keeps our routes only if it lists the family; we
+        // keep its only if we offered the capability too.
+        let graceful_restart = self
+            .config
+            .graceful_restart
+            .and_then(|_| open.graceful_restart())
+            .and_then(|(_, restart_time, families)| {
+                let ipv4 = families
+                    .iter()
+                    .find(|f| (f.afi, f.safi) == (AFI_IPV4, SAFI_UNICAST))?;
+                Some(PeerRestart {
+                    restart_time,
+                    forwarding_preserved: ipv4.forwarding_state,
+                })
+            });
         Ok(Negotiated {
             peer_as,
             peer_id: id,
@@ -105,6 +120,7 @@ impl PeerFsm {
             route_refresh: open.supports_route_refresh(),
             hold_time,
             keepalive: hold_time / 3,
+            graceful_restart,
         })
     }
 
@@ -208,6 +224,11 @@ impl PeerFsm {
                 self.arm_hold(now);
                 self.last_error = None;
                 self.state = State::Established;
+                // The R bit belongs to the OPENs after a restart, not to later sessions
+                // (RFC 4724 section 4.1).
+                if let Some(gr) = &mut self.config.graceful_restart {
+                    gr.restarting = false;
+                }
                 if let Some(n) = self.negotiated {
                     out.push(Action::Established(n));
                 }

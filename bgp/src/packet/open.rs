@@ -20,7 +20,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::capability::Capability;
+use super::capability::{Capability, GracefulRestartFamily};
 use super::consts::AS_TRANS;
 
 /// The only BGP version there is (RFC 4271 section 4.2).
@@ -87,6 +87,18 @@ impl Open {
         self.capabilities
             .iter()
             .any(|c| matches!(c, Capability::RouteRefresh))
+    }
+
+    /// The sender's Graceful Restart capability (RFC 4724 section 3), if it sent one.
+    pub fn graceful_restart(&self) -> Option<(bool, u16, &[GracefulRestartFamily])> {
+        self.capabilities.iter().find_map(|c| match c {
+            Capability::GracefulRestart {
+                restart_state,
+                restart_time,
+                families,
+            } => Some((*restart_state, *restart_time, families.as_slice())),
+            _ => None,
+        })
     }
 
     /// True if the sender advertised Multiprotocol support for `afi`/`safi` (RFC 4760).

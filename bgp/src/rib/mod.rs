@@ -13,6 +13,7 @@
 pub mod adj_in;
 pub mod adj_out;
 pub mod best;
+mod graceful;
 pub mod intern;
 pub mod loc;
 pub mod prefix_map;
@@ -20,7 +21,7 @@ pub mod prefix_map;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 pub use adj_in::{AdjRibIn, Import};
 pub use adj_out::{export, AdjRibOut, OutChange};
@@ -116,6 +117,11 @@ struct PeerRibs {
     /// Paths held from the peer (the size of its Adj-RIB-In).
     received: usize,
     adj_out: AdjRibOut,
+    /// False while the peer restarts and we keep its routes (RFC 4724 section 4.2); nothing
+    /// is advertised to it then.
+    up: bool,
+    /// Its routes kept from before a restart that it has not sent again yet.
+    stale: FxHashSet<Ipv4Prefix>,
 }
 
 /// Adj-RIBs-In, Loc-RIB and Adj-RIBs-Out of one speaker.
@@ -170,15 +176,21 @@ impl Rib {
     }
 
     /// A session came up: the peer is sent every best path it may have.
+    /// A peer back from a restart keeps its stale routes until [`Rib::sweep_stale`].
     pub fn peer_up(
         &mut self,
         key: PeerKey,
         info: PeerInfo,
         changes: &mut RibChanges,
     ) -> Result<(), RibError> {
-        if self.peers.contains_key(&key) {
-            return Err(RibError::PeerAlreadyUp(key));
-        }
+        let (received, stale) = match self.peers.remove(&key) {
+            Some(peer) if peer.up => {
+                self.peers.insert(key, peer);
+                return Err(RibError::PeerAlreadyUp(key));
+            }
+            Some(restarted) => (restarted.received, restarted.stale),
+            None => (0, FxHashSet::default()),
+        };
         let mut adj_out = AdjRibOut::default();
         for (prefix, best) in self.loc.iter_best() {
             let from = source_peer(&self.peers, best.source);
@@ -196,8 +208,10 @@ impl Rib {
             key,
             PeerRibs {
                 info,
-                received: 0,
+                received,
                 adj_out,
+                up: true,
+                stale,
             },
         );
         Ok(())
@@ -229,8 +243,19 @@ impl Rib {
         update: &Update,
         changes: &mut RibChanges,
     ) -> Result<(), RibError> {
-        let info = self.peers.get(&key).ok_or(RibError::UnknownPeer(key))?.info;
+        let peer = self
+            .peers
+            .get_mut(&key)
+            .filter(|p| p.up)
+            .ok_or(RibError::UnknownPeer(key))?;
+        let info = peer.info;
         let import = AdjRibIn::import(update, key, &info, &self.config);
+        // Sent again (or withdrawn) since the restart: no longer stale.
+        if !peer.stale.is_empty() {
+            for prefix in import.withdrawn.iter().chain(&import.announced) {
+                peer.stale.remove(prefix);
+            }
+        }
         for prefix in import.withdrawn {
             self.withdraw_path(prefix, Source::Peer(key), changes);
         }
@@ -329,7 +354,7 @@ impl Rib {
         let from = best
             .as_ref()
             .and_then(|b| source_peer(&self.peers, b.source));
-        for (key, peer) in self.peers.iter_mut() {
+        for (key, peer) in self.peers.iter_mut().filter(|(_, p)| p.up) {
             let change = peer.adj_out.update(
                 prefix,
                 best.as_ref(),
@@ -379,12 +404,12 @@ mod tests {
 
     use super::*;
 
-    fn prefix(third: u8) -> Ipv4Prefix {
+    pub(super) fn prefix(third: u8) -> Ipv4Prefix {
         Ipv4Prefix::containing(Ipv4Addr::new(10, 1, third, 0), 24).unwrap()
     }
 
     /// An internal peer (same AS); router ids order them: peer 1 wins ties.
-    fn peer(n: u8) -> PeerInfo {
+    pub(super) fn peer(n: u8) -> PeerInfo {
         PeerInfo {
             address: Ipv4Addr::new(172, 16, 0, n),
             asn: 64512,
@@ -394,7 +419,7 @@ mod tests {
         }
     }
 
-    fn announce(prefixes: &[Ipv4Prefix], next_hop: u8, local_pref: u32) -> Update {
+    pub(super) fn announce(prefixes: &[Ipv4Prefix], next_hop: u8, local_pref: u32) -> Update {
         Update {
             nlri: prefixes.to_vec(),
             attributes: Some(PathAttributes {

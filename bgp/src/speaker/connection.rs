@@ -5,11 +5,12 @@
 //! what a replaced connection still says is recognised and ignored.
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::packet::{DecodeContext, Message, MessageStream, Notification};
 
@@ -32,14 +33,20 @@ pub(crate) struct ConnReport {
     pub received: Received,
 }
 
-/// The handles of a running connection; dropping it stops both tasks (the writer after it
-/// has flushed what was queued, e.g. a final NOTIFICATION).
+/// How long a closed connection still reads (and discards) what the peer sends, waiting
+/// for its end of the stream.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// The handles of a running connection; dropping it stops both tasks: the writer after it
+/// has flushed what was queued (e.g. a final NOTIFICATION) and closed its side, the reader
+/// after draining (see [`drain`]).
 pub(crate) struct Connection {
     pub generation: u64,
     /// Our address on the connection: the NEXT_HOP we announce.
     pub local_address: Ipv4Addr,
     writer: mpsc::UnboundedSender<Vec<u8>>,
-    reader: JoinHandle<()>,
+    /// Dropped with the connection: the reader stops reporting and drains.
+    _closing: oneshot::Sender<()>,
 }
 
 impl Connection {
@@ -56,6 +63,7 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let (mut read_half, mut write_half) = stream.into_split();
         let (writer, mut queue) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (closing, mut closed) = oneshot::channel::<()>();
         tokio::spawn(async move {
             while let Some(bytes) = queue.recv().await {
                 if write_half.write_all(&bytes).await.is_err() {
@@ -64,7 +72,7 @@ impl Connection {
             }
             let _ = write_half.shutdown().await;
         });
-        let reader = tokio::spawn(async move {
+        tokio::spawn(async move {
             let mut stream = MessageStream::new();
             // Before the OPEN exchange AS numbers are 2 octets; we always advertise 4-octet
             // AS, so the peer's OPEN alone decides (RFC 6793 section 4).
@@ -79,7 +87,14 @@ impl Connection {
             };
             loop {
                 // Straight into the reassembly buffer: one copy, kernel to it.
-                let n = match read_half.read(stream.read_buffer()).await {
+                let read = tokio::select! {
+                    read = read_half.read(stream.read_buffer()) => read,
+                    _ = &mut closed => {
+                        drain(read_half).await;
+                        return;
+                    }
+                };
+                let n = match read {
                     Ok(0) | Err(_) => {
                         report(Received::Closed);
                         return;
@@ -109,7 +124,7 @@ impl Connection {
             generation,
             local_address,
             writer,
-            reader,
+            _closing: closing,
         }
     }
 
@@ -119,8 +134,19 @@ impl Connection {
     }
 }
 
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
+/// Reads and discards until the peer ends its stream, for [`DRAIN_TIME`] at most, in a fixed
+/// buffer. Closing a socket with unread data makes Linux reset the connection (RFC 2525
+/// section 2.17), and a peer that is still sending (a flood of UPDATEs that hit the prefix
+/// limit) may then lose the NOTIFICATION we just sent before reading it: RFC 4271 section 6
+/// wants it delivered before the connection closes.
+async fn drain(mut read_half: OwnedReadHalf) {
+    let mut scratch = [0u8; 4096];
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Ok(n) = read_half.read(&mut scratch).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }

@@ -17,8 +17,15 @@
 //! from async code, `blocking_recv()` from a thread.
 //!
 //! [`SpeakerHandle::shutdown`] stops the speaker: each session is closed with Cease /
-//! Administrative Shutdown. (Dropping the handles does not: the peer tasks keep the core
-//! alive; dropping the runtime ends everything without NOTIFICATIONs.)
+//! Administrative Shutdown. [`SpeakerHandle::stop_for_restart`] closes the connections
+//! without a NOTIFICATION instead, so peers that do Graceful Restart keep our routes until
+//! we are back (RFC 4724). (Dropping the handles does not stop anything: the peer tasks
+//! keep the core alive; dropping the runtime ends everything without NOTIFICATIONs.)
+//!
+//! Graceful Restart, both roles: we advertise the capability per peer ([`PeerSpec`]); when
+//! a peer that advertised it drops its session without a NOTIFICATION, the core keeps its
+//! routes as stale ([`Rib::peer_restarting`]) for the restart time it announced, and sweeps
+//! those it has not sent again once it sends End-of-RIB ([`STALE_PATHS_TIME`] at most).
 
 mod connection;
 mod session;
@@ -31,8 +38,11 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::fsm::{PeerConfig, PeerFsm, State, DEFAULT_HOLD_TIME, DEFAULT_IDLE_HOLD};
-use crate::packet::{Ipv4Prefix, Update};
+use crate::fsm::{
+    GracefulRestart, PeerConfig, PeerFsm, PeerRestart, State, DEFAULT_HOLD_TIME, DEFAULT_IDLE_HOLD,
+    DEFAULT_PREFIX_LIMIT_IDLE_HOLD,
+};
+use crate::packet::{Ipv4Prefix, Update, AFI_IPV4, SAFI_UNICAST};
 use crate::rib::{FibChange, OutChange, PeerInfo, PeerKey, Rib, RibChanges, RibConfig};
 use session::{PeerMsg, PeerTaskArgs};
 
@@ -41,6 +51,18 @@ pub const BGP_PORT: u16 = 179;
 /// The ConnectRetryTime the speaker uses unless told otherwise: shorter than RFC 4271's
 /// suggested 120 s so that a node whose peer starts later connects within seconds.
 pub const DEFAULT_CONNECT_RETRY: Duration = Duration::from_secs(5);
+/// The Restart Time we advertise unless told otherwise: BIRD's default, which Calico's
+/// BIRD configuration keeps.
+pub const DEFAULT_RESTART_TIME: u16 = 120;
+/// How long a restarted peer's stale routes may wait for its End-of-RIB (the local
+/// "stalepath" time RFC 4724 section 4.2 allows).
+pub const STALE_PATHS_TIME: Duration = Duration::from_secs(360);
+/// How many prefixes a peer may have us hold unless told otherwise (RFC 4486 section 4's
+/// "locally configured upper bound"). Calico's BGPPeer has no such field and BIRD as Calico
+/// configures it has no limit; this one is far above what a Calico cluster announces (one
+/// route per IPAM block, a few per node) and about a full Internet table, so that only a
+/// peer gone wrong reaches it, while the memory it may take stays bounded.
+pub const DEFAULT_MAX_PREFIXES: u32 = 1_000_000;
 
 /// The local speaker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +78,15 @@ pub struct SpeakerConfig {
     pub connect_retry: Duration,
     /// How long a peer rests in Idle after an error before reconnecting.
     pub idle_hold: Duration,
+    /// How long a peer rests in Idle after its session was closed for too many prefixes
+    /// ([`PeerSpec::max_prefixes`]).
+    pub prefix_limit_idle_hold: Duration,
+    /// This speaker has restarted: the first session with each peer says so (the R bit of
+    /// Graceful Restart).
+    pub restarting: bool,
+    /// Our forwarding state survives a restart of the speaker (the F bit): peers may keep
+    /// forwarding on our routes until our End-of-RIB.
+    pub forwarding_preserved: bool,
 }
 
 impl SpeakerConfig {
@@ -68,6 +99,9 @@ impl SpeakerConfig {
             cluster_id: None,
             connect_retry: DEFAULT_CONNECT_RETRY,
             idle_hold: DEFAULT_IDLE_HOLD,
+            prefix_limit_idle_hold: DEFAULT_PREFIX_LIMIT_IDLE_HOLD,
+            restarting: false,
+            forwarding_preserved: false,
         }
     }
 }
@@ -85,10 +119,18 @@ pub struct PeerSpec {
     pub hold_time: u16,
     /// The peer's BGP port; [`BGP_PORT`] normally.
     pub port: u16,
+    /// Graceful Restart with this peer, advertising this Restart Time in seconds (at most
+    /// 4095); `None`: off, its routes go as soon as its session does.
+    pub restart_time: Option<u16>,
+    /// Most prefixes held from the peer (RFC 4486 section 4); `None`: no limit. One more
+    /// closes the session with Cease / Maximum Number of Prefixes Reached, drops its routes,
+    /// and the peer rests in Idle for the FSM's `prefix_limit_idle_hold`.
+    pub max_prefixes: Option<u32>,
 }
 
 impl PeerSpec {
-    /// An active, non-client peer on port 179 with the default Hold Time.
+    /// An active, non-client peer on port 179 with the default Hold Time and Graceful
+    /// Restart on.
     pub fn new(address: Ipv4Addr, asn: u32) -> Self {
         Self {
             address,
@@ -97,6 +139,8 @@ impl PeerSpec {
             rr_client: false,
             hold_time: DEFAULT_HOLD_TIME,
             port: BGP_PORT,
+            restart_time: Some(DEFAULT_RESTART_TIME),
+            max_prefixes: Some(DEFAULT_MAX_PREFIXES),
         }
     }
 }
@@ -114,6 +158,8 @@ pub struct PeerStatus {
     pub last_error: Option<String>,
     /// Prefixes currently held from the peer (its Adj-RIB-In).
     pub routes_received: u64,
+    /// Of those, the ones kept from before the peer restarted and not sent again yet.
+    pub routes_stale: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,14 +185,27 @@ pub(crate) enum CoreMsg {
     Originate(Ipv4Prefix),
     Withdraw(Ipv4Prefix),
     Shutdown,
+    /// Stop without NOTIFICATIONs (see [`SpeakerHandle::stop_for_restart`]).
+    StopForRestart,
     /// From a peer task: the session is Established.
     Up {
         key: PeerKey,
         session: u64,
         info: PeerInfo,
+        /// The peer's Graceful Restart capability, when both sides advertised it.
+        restart: Option<PeerRestart>,
     },
+    /// From a peer task: the session is gone; `keep_for`: keep its routes that long, as
+    /// stale (the peer may be restarting).
     Down {
         key: PeerKey,
+        keep_for: Option<Duration>,
+    },
+    /// A timer the core armed for the stale routes of `key` ran out; `epoch` tells whether
+    /// it is still the current one.
+    StaleTimer {
+        key: PeerKey,
+        epoch: u64,
     },
     Update {
         key: PeerKey,
@@ -263,6 +322,13 @@ impl SpeakerHandle {
     pub fn shutdown(&self) {
         let _ = self.core.send(CoreMsg::Shutdown);
     }
+
+    /// Stops the speaker for a restart: the connections close without a NOTIFICATION, so
+    /// peers doing Graceful Restart keep our routes (and forward on them) until the
+    /// restarted speaker has sent them again.
+    pub fn stop_for_restart(&self) {
+        let _ = self.core.send(CoreMsg::StopForRestart);
+    }
 }
 
 /// Accepts connections and hands them to the peer with the source address.
@@ -298,6 +364,10 @@ struct PeerEntry {
     inbox: mpsc::UnboundedSender<PeerMsg>,
     /// The Established session the RIB holds for this peer, if any.
     session: Option<u64>,
+    /// Counts the stale-route timers armed for the peer; only the latest one acts.
+    stale_epoch: u64,
+    /// [`PeerSpec::max_prefixes`].
+    max_prefixes: Option<u32>,
 }
 
 struct Core {
@@ -314,20 +384,33 @@ struct Core {
 
 impl Core {
     async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<CoreMsg>) {
+        let mut last = PeerMsg::Stop;
         while let Some(msg) = inbox.recv().await {
-            if matches!(msg, CoreMsg::Shutdown) {
-                break;
+            match msg {
+                CoreMsg::Shutdown => break,
+                CoreMsg::StopForRestart => {
+                    last = PeerMsg::Abandon;
+                    break;
+                }
+                msg => self.handle(msg),
             }
-            self.handle(msg);
         }
+        let abandon = matches!(last, PeerMsg::Abandon);
         for (_, peer) in self.peers.drain() {
-            let _ = peer.inbox.send(PeerMsg::Stop);
+            let _ = peer.inbox.send(if abandon {
+                PeerMsg::Abandon
+            } else {
+                PeerMsg::Stop
+            });
         }
     }
 
     fn handle(&mut self, msg: CoreMsg) {
         let mut changes = RibChanges::default();
         let mut end_of_rib = None;
+        // Whose route counts to refresh, once the FIB has been told: a status never runs
+        // ahead of the routes it counts.
+        let mut counted = None;
         match msg {
             CoreMsg::AddPeer(spec) => self.add_peer(spec),
             CoreMsg::RemovePeer(address) => {
@@ -337,15 +420,20 @@ impl Core {
                         .unwrap_or_else(|e| e.into_inner())
                         .remove(&address);
                     let _ = peer.inbox.send(PeerMsg::Stop);
-                    if peer.session.is_some() {
+                    if peer.session.is_some() || self.rib.is_restarting(peer.key) {
                         let _ = self.rib.peer_down(peer.key, &mut changes);
                     }
                 }
             }
             CoreMsg::Originate(prefix) => self.rib.originate(prefix, &mut changes),
             CoreMsg::Withdraw(prefix) => self.rib.withdraw_local(prefix, &mut changes),
-            CoreMsg::Shutdown => {}
-            CoreMsg::Up { key, session, info } => {
+            CoreMsg::Shutdown | CoreMsg::StopForRestart => {}
+            CoreMsg::Up {
+                key,
+                session,
+                info,
+                restart,
+            } => {
                 let Some(peer) = self.peers.get_mut(&info.address) else {
                     return;
                 };
@@ -356,20 +444,52 @@ impl Core {
                     let _ = self.rib.peer_down(key, &mut changes);
                 }
                 peer.session = Some(session);
+                let restarted = self.rib.is_restarting(key);
                 if self.rib.peer_up(key, info, &mut changes).is_ok() {
                     end_of_rib = Some(key);
                 }
+                if restarted {
+                    // RFC 4724 section 4.2: without the capability, or with the F bit clear,
+                    // the kept routes go now; else they wait for the peer's End-of-RIB.
+                    if restart.is_some_and(|r| r.forwarding_preserved) {
+                        self.arm_stale_timer(key, STALE_PATHS_TIME);
+                    } else {
+                        self.sweep_stale(key, &mut changes);
+                    }
+                }
+                counted = Some(key);
             }
-            CoreMsg::Down { key } => {
+            CoreMsg::Down { key, keep_for } => {
                 if let Some(peer) = self.peers.values_mut().find(|p| p.key == key) {
                     if peer.session.take().is_some() {
-                        let _ = self.rib.peer_down(key, &mut changes);
+                        let kept = keep_for.filter(|_| self.rib.peer_restarting(key).is_ok());
+                        match kept {
+                            Some(time) => self.arm_stale_timer(key, time),
+                            None => {
+                                let _ = self.rib.peer_down(key, &mut changes);
+                            }
+                        }
+                        counted = Some(key);
                     }
+                }
+            }
+            CoreMsg::StaleTimer { key, epoch } => {
+                let current = self
+                    .peers
+                    .values()
+                    .any(|p| p.key == key && p.stale_epoch == epoch);
+                if current {
+                    self.sweep_stale(key, &mut changes);
+                    counted = Some(key);
                 }
             }
             CoreMsg::Update { key, update } => {
                 if self.rib.update(key, &update, &mut changes).is_ok() {
-                    self.count_routes(key);
+                    if update.end_of_rib_family() == Some((AFI_IPV4, SAFI_UNICAST)) {
+                        self.sweep_stale(key, &mut changes);
+                    }
+                    self.enforce_prefix_limit(key, &mut changes);
+                    counted = Some(key);
                 }
             }
             CoreMsg::Refresh { key, session } => {
@@ -383,6 +503,9 @@ impl Core {
             }
         }
         self.apply(changes, end_of_rib);
+        if let Some(key) = counted {
+            self.count_routes(key);
+        }
     }
 
     fn add_peer(&mut self, spec: PeerSpec) {
@@ -396,10 +519,16 @@ impl Core {
         let key = PeerKey(self.next_key);
         self.next_key += 1;
         let mut config = PeerConfig::new(self.config.asn, self.config.router_id, spec.asn);
+        config.graceful_restart = spec.restart_time.map(|restart_time| GracefulRestart {
+            restart_time,
+            restarting: self.config.restarting,
+            forwarding_preserved: self.config.forwarding_preserved,
+        });
         config.passive = spec.passive;
         config.hold_time = spec.hold_time;
         config.connect_retry = self.config.connect_retry;
         config.idle_hold = self.config.idle_hold;
+        config.prefix_limit_idle_hold = self.config.prefix_limit_idle_hold;
         let bind = match self.config.listen.ip() {
             IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
             _ => None,
@@ -426,8 +555,64 @@ impl Core {
                 key,
                 inbox,
                 session: None,
+                stale_epoch: 0,
+                max_prefixes: spec.max_prefixes,
             },
         );
+    }
+
+    /// RFC 4486 section 4: a peer holding more than its [`PeerSpec::max_prefixes`] loses its
+    /// routes at once (the RIB forgets the session, so UPDATEs still queued for it are
+    /// dropped) and its task closes the session with Cease / Maximum Number of Prefixes
+    /// Reached. What is held never exceeds the limit by more than one UPDATE's prefixes
+    /// (at most about a thousand in 4096 octets).
+    fn enforce_prefix_limit(&mut self, key: PeerKey, changes: &mut RibChanges) {
+        let held = self.rib.adj_rib_in(key).map_or(0, |a| a.len());
+        let Some(peer) = self.peers.values_mut().find(|p| p.key == key) else {
+            return;
+        };
+        let Some(limit) = peer.max_prefixes.filter(|&l| held > l as usize) else {
+            return;
+        };
+        let Some(session) = peer.session.take() else {
+            return;
+        };
+        tracing::warn!(
+            ?key,
+            held,
+            limit,
+            "bgp: peer sent more prefixes than allowed; closing its session"
+        );
+        let _ = peer.inbox.send(PeerMsg::PrefixLimit { session, limit });
+        let _ = self.rib.peer_down(key, changes);
+    }
+
+    /// Arms (or re-arms: an earlier timer of the peer no longer acts) the time `key`'s
+    /// stale routes may stay.
+    fn arm_stale_timer(&mut self, key: PeerKey, after: Duration) {
+        let Some(peer) = self.peers.values_mut().find(|p| p.key == key) else {
+            return;
+        };
+        peer.stale_epoch += 1;
+        let epoch = peer.stale_epoch;
+        let core = self.core_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            if let Some(core) = core.upgrade() {
+                let _ = core.send(CoreMsg::StaleTimer { key, epoch });
+            }
+        });
+    }
+
+    /// Sweeps `key`'s stale routes, if it has any, and disarms its timer.
+    fn sweep_stale(&mut self, key: PeerKey, changes: &mut RibChanges) {
+        if let Some(peer) = self.peers.values_mut().find(|p| p.key == key) {
+            peer.stale_epoch += 1;
+        }
+        let swept = self.rib.sweep_stale(key, changes);
+        if swept > 0 {
+            tracing::info!(?key, swept, "bgp: stale routes of a restarted peer swept");
+        }
     }
 
     fn count_routes(&self, key: PeerKey) {
@@ -435,6 +620,7 @@ impl Core {
             return;
         };
         let held = self.rib.adj_rib_in(key).map_or(0, |a| a.len() as u64);
+        let stale = self.rib.stale_count(key) as u64;
         if let Some(row) = self
             .status
             .lock()
@@ -442,6 +628,7 @@ impl Core {
             .get_mut(address)
         {
             row.routes_received = held;
+            row.routes_stale = stale;
         }
     }
 

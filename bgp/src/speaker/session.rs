@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::connection::{ConnReport, Connection, Received};
 use super::{CoreMsg, PeerStatus};
-use crate::fsm::{Action, ConnectionId, Event, PeerFsm};
+use crate::fsm::{Action, ConnectionId, Event, Negotiated, PeerFsm};
 use crate::packet::consts::error_code;
 use crate::packet::{EncodeContext, Message, PathAttributes, Update};
 use crate::rib::{OutChange, PeerInfo, PeerKey};
@@ -31,8 +31,15 @@ pub(crate) enum PeerMsg {
         changes: Vec<OutChange>,
         end_of_rib: bool,
     },
+    /// The core holds more than `limit` prefixes from session `session` and dropped them
+    /// (RFC 4486 section 4): close it.
+    PrefixLimit { session: u64, limit: u32 },
     /// ManualStop, then end the task.
     Stop,
+    /// End the task closing the connections without a NOTIFICATION, so that the peer
+    /// keeps our routes while we restart (RFC 4724 section 4.2: it retains them when the
+    /// TCP session ends).
+    Abandon,
 }
 
 /// Internal: an outgoing connect finished.
@@ -54,6 +61,8 @@ pub(crate) struct PeerTask {
     /// Counts Established sessions, so route batches computed for an earlier one are
     /// recognised and dropped.
     session: u64,
+    /// What the current (or last) session negotiated.
+    negotiated: Option<Negotiated>,
     encode: EncodeContext,
     status: Arc<Mutex<HashMap<Ipv4Addr, PeerStatus>>>,
     core: mpsc::UnboundedSender<CoreMsg>,
@@ -86,6 +95,7 @@ pub(crate) async fn run(args: PeerTaskArgs, mut inbox: mpsc::UnboundedReceiver<P
         connecting: None,
         next_generation: 0,
         session: 0,
+        negotiated: None,
         encode: EncodeContext::default(),
         status: args.status,
         core: args.core,
@@ -93,7 +103,7 @@ pub(crate) async fn run(args: PeerTaskArgs, mut inbox: mpsc::UnboundedReceiver<P
         connected_tx,
     };
     task.feed(Event::ManualStart);
-    loop {
+    let abandoned = loop {
         let deadline = task.fsm.timers().next();
         let sleep = async {
             match deadline {
@@ -103,10 +113,16 @@ pub(crate) async fn run(args: PeerTaskArgs, mut inbox: mpsc::UnboundedReceiver<P
         };
         tokio::select! {
             msg = inbox.recv() => match msg {
-                None | Some(PeerMsg::Stop) => break,
+                None | Some(PeerMsg::Stop) => break false,
+                Some(PeerMsg::Abandon) => break true,
                 Some(PeerMsg::Incoming(stream)) => task.incoming(stream),
                 Some(PeerMsg::Out { session, changes, end_of_rib }) => {
                     task.send_routes(session, changes, end_of_rib)
+                }
+                Some(PeerMsg::PrefixLimit { session, limit }) => {
+                    if session == task.session {
+                        task.feed(Event::PrefixLimitExceeded { limit });
+                    }
                 }
             },
             Some(report) = reports.recv() => task.report(report),
@@ -117,8 +133,10 @@ pub(crate) async fn run(args: PeerTaskArgs, mut inbox: mpsc::UnboundedReceiver<P
                 }
             }
         }
+    };
+    if !abandoned {
+        task.feed(Event::ManualStop);
     }
-    task.feed(Event::ManualStop);
     task.status
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -153,6 +171,7 @@ impl PeerTask {
             }
             Action::Established(n) => {
                 self.session += 1;
+                self.negotiated = Some(n);
                 self.encode = EncodeContext {
                     four_octet_as: n.four_octet_as,
                 };
@@ -173,11 +192,20 @@ impl PeerTask {
                     key: self.key,
                     session: self.session,
                     info,
+                    restart: n.graceful_restart,
                 });
             }
             Action::Down(reason) => {
-                tracing::info!(peer = %self.address, %reason, "bgp: session down");
-                let _ = self.core.send(CoreMsg::Down { key: self.key });
+                let keep_for = self
+                    .negotiated
+                    .and_then(|n| n.graceful_restart)
+                    .filter(|_| reason.keeps_routes())
+                    .map(|r| Duration::from_secs(r.restart_time.into()));
+                tracing::info!(peer = %self.address, %reason, ?keep_for, "bgp: session down");
+                let _ = self.core.send(CoreMsg::Down {
+                    key: self.key,
+                    keep_for,
+                });
             }
         }
     }
@@ -351,11 +379,10 @@ impl PeerTask {
                 .unwrap_or(SystemTime::now())
         });
         let mut table = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        // The core task counts the routes (it owns the Adj-RIB-In); keep its count.
-        let routes_received = match (self.fsm.state(), table.get(&self.address)) {
-            (crate::fsm::State::Established, Some(old)) => old.routes_received,
-            _ => 0,
-        };
+        // The core task counts the routes (it owns the Adj-RIB-In); keep its counts.
+        let (routes_received, routes_stale) = table
+            .get(&self.address)
+            .map_or((0, 0), |old| (old.routes_received, old.routes_stale));
         let status = PeerStatus {
             address: self.address,
             asn: self.fsm.config().peer_as,
@@ -363,6 +390,7 @@ impl PeerTask {
             since,
             last_error: self.fsm.last_error().map(|e| e.to_string()),
             routes_received,
+            routes_stale,
         };
         table.insert(self.address, status);
     }

@@ -68,7 +68,15 @@ pub struct EtcdStore {
     client: Client,
     timeout: Duration,
     active_watches: Arc<AtomicUsize>,
+    /// Said after "unavailable" errors when the store talks TLS without a certificate of its
+    /// own: a server with `--client-cert-auth` refuses it, and the TLS alert alone does not
+    /// tell the user which setting is missing.
+    tls_hint: Option<&'static str>,
 }
+
+const NO_CLIENT_CERTIFICATE: &str = "the client has no certificate (ETCD_CERT_FILE and \
+    ETCD_KEY_FILE, or etcdCertFile and etcdKeyFile, or the netconf's etcd_cert_file and \
+    etcd_key_file), and an etcd with --client-cert-auth refuses such clients";
 
 impl EtcdStore {
     /// Connects to the cluster. Connections are made lazily, so this succeeds while members are
@@ -94,11 +102,14 @@ impl EtcdStore {
             .map_err(|e| {
                 DatastoreError::Unavailable(format!("etcd {:?}: {e}", config.endpoints))
             })?;
+        let tls_without_certificate = config.cert_file.is_none()
+            && config.endpoints.iter().any(|e| e.starts_with("https://"));
         Ok(EtcdStore {
             runtime: Some(runtime),
             client,
             timeout: config.timeout,
             active_watches: Arc::default(),
+            tls_hint: tls_without_certificate.then_some(NO_CLIENT_CERTIFICATE),
         })
     }
 
@@ -139,9 +150,15 @@ impl EtcdStore {
         self.runtime().spawn(async move {
             let _ = reply.send(with_retries(client, timeout, request).await);
         });
-        result
+        let outcome = result
             .recv()
-            .map_err(|_| DatastoreError::Unavailable("etcd client runtime stopped".into()))?
+            .map_err(|_| DatastoreError::Unavailable("etcd client runtime stopped".into()))?;
+        match (outcome, self.tls_hint) {
+            (Err(DatastoreError::Unavailable(why)), Some(hint)) => {
+                Err(DatastoreError::Unavailable(format!("{why}; {hint}")))
+            }
+            (outcome, _) => outcome,
+        }
     }
 
     /// Runs a conditional write: `succeeded` gives the new revision; otherwise the `get` in the
@@ -235,7 +252,7 @@ where
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(e)) if is_transient(&e) => {
                 tracing::debug!(error = %e, "etcd request failed, retrying");
-                last_error = e.to_string();
+                last_error = error_chain(&e);
             }
             Ok(Err(e)) => return Err(DatastoreError::Backend(format!("etcd: {e}"))),
             Err(_) => {
@@ -246,6 +263,23 @@ where
         tokio::time::sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now())))
             .await;
     }
+}
+
+/// An error with its causes (a transport error's TLS alert is in its source, not in its
+/// own text).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    // Bounded: an error chain is a handful of links.
+    for _ in 0..8 {
+        let Some(cause) = source else { break };
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Failures another attempt (possibly on another member) can cure.

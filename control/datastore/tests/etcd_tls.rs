@@ -3,91 +3,15 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use datastore::{Datastore, EtcdConfig, EtcdStore};
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    assert!(status.unwrap().success(), "openssl {args:?} failed");
-}
-
-/// A CA and two certificates it signed: `server` (for 127.0.0.1) and `client`.
-fn make_certificates(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=brindle-test-ca",
-        ],
-    );
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    for name in ["server", "client"] {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-                "-subj",
-                &format!("/CN={name}"),
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &format!("{name}.pem"),
-                "-days",
-                "1",
-                "-extfile",
-                &format!("{name}.ext"),
-            ],
-        );
-    }
-}
-
 #[test]
 fn etcd_over_tls_with_client_certificates() {
     let dir = common::TempDir::new("tls");
-    make_certificates(dir.path());
+    common::tls::make_certificates(dir.path());
     let port = common::free_port();
     let peer_port = common::free_port();
     let url = format!("https://127.0.0.1:{port}");
@@ -172,9 +96,13 @@ fn etcd_over_tls_with_client_certificates() {
         (kv.value.as_slice(), kv.mod_revision),
         (&b"secret"[..], rev)
     );
+    // Refused, with an error that names the missing setting.
+    let refused = refused
+        .expect_err("a client without a certificate must be refused")
+        .to_string();
     assert!(
-        refused.is_err(),
-        "a client without a certificate must be refused"
+        refused.contains("no certificate") && refused.contains("ETCD_CERT_FILE"),
+        "{refused}"
     );
 }
 

@@ -5,7 +5,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::common::{check_as_number, AsNumber, LogSeverity};
+use crate::bgp_peer_check::check_peer_relations;
+use crate::common::{check_as_number, AsNumber, GoBool, LogSeverity};
+use crate::duration::GoDuration;
 use crate::kind::Kind;
 use crate::macros::calico_struct;
 use crate::meta::{Metadata, DEFAULT_CONFIG_NAME};
@@ -64,7 +66,7 @@ calico_struct! {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         "prefixAdvertisements" => pub prefix_advertisements: Vec<PrefixAdvertisement>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        "nodeMeshMaxRestartTime" => pub node_mesh_max_restart_time: Option<String>,
+        "nodeMeshMaxRestartTime" => pub node_mesh_max_restart_time: Option<String> as GoDuration,
     }
 }
 
@@ -184,6 +186,21 @@ impl Spec for BgpConfigurationSpec {
         }
         if let Some(d) = &self.node_mesh_max_restart_time {
             check_duration(errs, "spec.nodeMeshMaxRestartTime", d);
+            // Calico's CEL rules on BGPConfigurationSpec.
+            if self.node_to_node_mesh_enabled == Some(false) {
+                errs.add(
+                    "spec.nodeMeshMaxRestartTime",
+                    d,
+                    "nodeMeshMaxRestartTime cannot be set when nodeToNodeMeshEnabled is false",
+                );
+            }
+        }
+        if !self.communities.is_empty() && self.prefix_advertisements.is_empty() {
+            errs.add(
+                "spec.communities",
+                format!("{} communities", self.communities.len()),
+                "communities are defined but not used in prefixAdvertisements",
+            );
         }
     }
 
@@ -219,15 +236,32 @@ calico_struct! {
         "asNumber" => pub as_number: Option<AsNumber>,
         #[serde(skip_serializing_if = "Option::is_none")]
         "peerSelector" => pub peer_selector: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        "keepOriginalNextHop" => pub keep_original_next_hop: Option<bool>,
+        // Go `bool` with `omitempty` in Calico: false is not written.
+        #[serde(skip_serializing_if = "crate::common::is_unset_or_false")]
+        "keepOriginalNextHop" => pub keep_original_next_hop: Option<bool> as GoBool,
         #[serde(skip_serializing_if = "Option::is_none")]
         "sourceAddress" => pub source_address: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        "maxRestartTime" => pub max_restart_time: Option<String>,
+        "maxRestartTime" => pub max_restart_time: Option<String> as GoDuration,
         #[serde(skip_serializing_if = "Option::is_none")]
         "localASNumber" => pub local_as_number: Option<AsNumber>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "nextHopMode" => pub next_hop_mode: Option<NextHopMode>,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        "reachableBy" => pub reachable_by: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "localWorkloadSelector" => pub local_workload_selector: Option<String>,
     }
+}
+
+/// How the next hop of routes sent to a peer is set (Calico's successor of
+/// `keepOriginalNextHop`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NextHopMode {
+    Auto,
+    #[serde(rename = "Self")]
+    SelfAddress,
+    Keep,
 }
 
 impl BgpPeerSpec {
@@ -264,6 +298,7 @@ impl Spec for BgpPeerSpec {
         if let Some(s) = &self.node_selector {
             selector::check(errs, "spec.nodeSelector", s);
         }
+        check_peer_relations(errs, self);
         if let Some(s) = &self.peer_selector {
             selector::check(errs, "spec.peerSelector", s);
             // Calico: a peerSelector names Calico nodes as peers; their addresses and AS
@@ -283,7 +318,7 @@ impl Spec for BgpPeerSpec {
                 );
             }
         } else {
-            if self.peer_ip.is_empty() {
+            if self.peer_ip.is_empty() && self.local_workload_selector.is_none() {
                 errs.add("spec.peerIP", "", "peerIP is required (or peerSelector)");
             } else {
                 match parse_peer_ip(&self.peer_ip) {
@@ -300,8 +335,14 @@ impl Spec for BgpPeerSpec {
                     Some(_) => {}
                 }
             }
-            if self.as_number.is_none() {
-                errs.add("spec.asNumber", "", "asNumber is required with peerIP");
+            // Calico's validator lets this pass, but its confd then writes AS 0 for the
+            // peer, which BIRD refuses: no session either way, so say so at apply.
+            if self.as_number.is_none() && !self.peer_ip.is_empty() {
+                errs.add(
+                    "spec.asNumber",
+                    "",
+                    "asNumber is required with peerIP (the peer's AS; there is no default)",
+                );
             }
         }
         if let Some(asn) = &self.as_number {

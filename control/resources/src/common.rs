@@ -19,6 +19,18 @@ pub enum LogSeverity {
     Fatal,
 }
 
+impl crate::fold::CaseFoldEnum for LogSeverity {
+    const VARIANTS: &'static [(&'static str, Self)] = &[
+        ("Trace", LogSeverity::Trace),
+        ("Debug", LogSeverity::Debug),
+        ("Info", LogSeverity::Info),
+        ("Warning", LogSeverity::Warning),
+        ("Error", LogSeverity::Error),
+        ("Fatal", LogSeverity::Fatal),
+    ];
+    const EXPECTED: &'static str = "one of Trace, Debug, Info, Warning, Error, Fatal (any case)";
+}
+
 /// A YAML/JSON scalar that is either an integer or a string.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum NumOrString {
@@ -143,7 +155,7 @@ impl Port {
 
 /// IANA service names (RFC 6335 section 5.1), as Kubernetes checks port names: 1-15 of
 /// lowercase alphanumerics and '-', at least one letter, no leading/trailing/double '-'.
-fn is_port_name(s: &str) -> bool {
+pub(crate) fn is_port_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 15
@@ -162,7 +174,8 @@ fn is_port_name(s: &str) -> bool {
 #[serde(transparent)]
 pub struct Protocol(pub NumOrString);
 
-/// The protocol names Calico accepts (its validator takes these spellings and their lowercase).
+/// The protocol names Calico accepts, spelt as its validator requires them
+/// (`^(TCP|UDP|ICMP|ICMPv6|SCTP|UDPLite)$`).
 const PROTOCOL_NAMES: [(&str, u8); 6] = [
     ("TCP", 6),
     ("UDP", 17),
@@ -172,6 +185,8 @@ const PROTOCOL_NAMES: [(&str, u8); 6] = [
     ("UDPLite", 136),
 ];
 
+const PROTOCOL_NUMBER_RANGE: &str = "protocol number must be between 1 and 255";
+
 impl Protocol {
     pub fn tcp() -> Protocol {
         Protocol(NumOrString::Str("TCP".into()))
@@ -180,13 +195,20 @@ impl Protocol {
         Protocol(NumOrString::Str("UDP".into()))
     }
 
-    /// The IANA protocol number, or why the value is not a protocol.
+    /// The IANA protocol number, or why the value is not a protocol. A string of digits is a
+    /// number, as Calico reads `"255"`. Names match in Calico's spelling and in lowercase
+    /// here, so that what an earlier version stored still compiles; [`check_protocol`] holds
+    /// new input to Calico's spelling.
     pub fn number(&self) -> Result<u8, String> {
+        let number = |n: i64| match u8::try_from(n) {
+            Ok(p) if p >= 1 => Ok(p),
+            _ => Err(PROTOCOL_NUMBER_RANGE.to_string()),
+        };
         match &self.0 {
-            NumOrString::Num(n) => match u8::try_from(*n) {
-                Ok(p) if p >= 1 => Ok(p),
-                _ => Err("protocol number must be between 1 and 255".into()),
-            },
+            NumOrString::Num(n) => number(*n),
+            NumOrString::Str(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.parse::<i64>().map_or_else(|_| Err(PROTOCOL_NUMBER_RANGE.to_string()), number)
+            }
             NumOrString::Str(s) => PROTOCOL_NAMES
                 .iter()
                 .find(|(name, _)| s == name || *s == name.to_ascii_lowercase())
@@ -206,9 +228,23 @@ impl Protocol {
     }
 }
 
+/// A protocol as Calico's validator takes it: a number 1-255 (or its digits), or a name
+/// spelt exactly (`tcp` is refused, as calicoctl refuses it).
 pub(crate) fn check_protocol(errs: &mut Errors, path: &str, p: &Protocol) {
-    if let Err(reason) = p.number() {
-        errs.add(path, &p.0, reason);
+    match p.number() {
+        Err(reason) => errs.add(path, &p.0, reason),
+        Ok(_) => {
+            if let NumOrString::Str(s) = &p.0 {
+                let digits = s.bytes().all(|b| b.is_ascii_digit());
+                if !digits && !PROTOCOL_NAMES.iter().any(|(name, _)| name == s) {
+                    errs.add(
+                        path,
+                        s,
+                        "protocol name invalid: names are TCP, UDP, ICMP, ICMPv6, SCTP, UDPLite, spelt so",
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -345,6 +381,23 @@ mod tests {
         assert!(Protocol(NumOrString::Num(0)).number().is_err());
         assert!(Protocol(NumOrString::Num(256)).number().is_err());
         assert!(Protocol(NumOrString::Str("Tcp".into())).number().is_err());
+        // Digits are a number, as Calico's Uint8OrString reads them.
+        assert_eq!(Protocol(NumOrString::Str("255".into())).number(), Ok(255));
+        assert!(Protocol(NumOrString::Str("0".into())).number().is_err());
+        assert!(Protocol(NumOrString::Str("256".into())).number().is_err());
+        // Validation takes Calico's spelling only.
+        let errors = |p: NumOrString| {
+            let mut errs = Errors::default();
+            check_protocol(&mut errs, "protocol", &Protocol(p));
+            errs.list
+                .iter()
+                .map(|e| e.reason.clone())
+                .collect::<String>()
+        };
+        assert_eq!(errors(NumOrString::Str("TCP".into())), "");
+        assert_eq!(errors(NumOrString::Str("255".into())), "");
+        assert!(errors(NumOrString::Str("tcp".into())).contains("protocol name invalid"));
+        assert!(errors(NumOrString::Num(0)).contains("between 1 and 255"));
     }
 
     #[test]
@@ -353,5 +406,22 @@ mod tests {
         assert_eq!(AsNumber(NumOrString::Str("1.10".into())).value(), Ok(65546));
         assert!(AsNumber(NumOrString::Num(1 << 33)).value().is_err());
         assert!(AsNumber(NumOrString::Str("x".into())).value().is_err());
+    }
+}
+
+/// For Calico's `bool` fields tagged `omitempty`: calicoctl never prints them false.
+pub(crate) fn is_unset_or_false(value: &Option<bool>) -> bool {
+    !value.unwrap_or(false)
+}
+
+/// Reads a Calico `bool` tagged `omitempty`: Go cannot tell `false` from unset, so an explicit
+/// `false` is read as unset, and a resource read back from its output equals the one written.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub(crate) struct GoBool(Option<bool>);
+
+impl From<GoBool> for Option<bool> {
+    fn from(b: GoBool) -> Option<bool> {
+        b.0.filter(|&set| set)
     }
 }

@@ -1,14 +1,17 @@
 //! Endpoints policy applies to: WorkloadEndpoint (a workload's interface) and HostEndpoint (a
 //! host's own interface).
 
-use crate::common::{check_protocol, Protocol, StringOrNumber};
+use crate::common::{Protocol, StringOrNumber};
+use crate::endpoint_check::{
+    check_gateway, check_ip_nats, check_ip_networks, check_ports, PortOwner,
+};
 use crate::kind::Kind;
 use crate::macros::calico_struct;
 use crate::meta::Metadata;
 use crate::object::Spec;
 use crate::validate::{
     check_cidr, check_interface_name, check_ip, check_mac, check_profile_name,
-    check_subdomain_name, field, index, Errors,
+    check_subdomain_name, index, Errors,
 };
 
 calico_struct! {
@@ -30,44 +33,6 @@ calico_struct! {
     pub struct IpNat {
         "internalIP" => pub internal_ip: String,
         "externalIP" => pub external_ip: String,
-    }
-}
-
-fn check_ports(errs: &mut Errors, path: &str, ports: &[EndpointPort]) {
-    for (i, p) in ports.iter().enumerate() {
-        let at = index(path, i);
-        if p.name.is_empty() {
-            errs.add(&field(&at, "name"), "", "port name is required");
-        }
-        if !(1..=65535).contains(&p.port) {
-            errs.add(
-                &field(&at, "port"),
-                p.port,
-                "port must be between 1 and 65535",
-            );
-        }
-        if let Some(proto) = &p.protocol {
-            check_protocol(errs, &field(&at, "protocol"), proto);
-            if proto.number().is_ok() && !proto.supports_ports() {
-                errs.add(
-                    &field(&at, "protocol"),
-                    &proto.0,
-                    "named ports must be TCP, UDP or SCTP",
-                );
-            }
-        }
-        if let Some(hp) = p.host_port {
-            if !(0..=65535).contains(&hp) {
-                errs.add(
-                    &field(&at, "hostPort"),
-                    hp,
-                    "port must be between 0 and 65535",
-                );
-            }
-        }
-        if let Some(ip) = &p.host_ip {
-            check_ip(errs, &field(&at, "hostIP"), ip);
-        }
     }
 }
 
@@ -156,33 +121,24 @@ impl Spec for WorkloadEndpointSpec {
         } else {
             check_subdomain_name(errs, "spec.node", &self.node);
         }
+        // Calico's `interface` tag: `*` or a name (an empty name fails it too).
         if self.interface_name.is_empty() {
             errs.add("spec.interfaceName", "", "interfaceName is required");
-        } else {
+        } else if self.interface_name != "*" {
             check_interface_name(errs, "spec.interfaceName", &self.interface_name);
         }
         if !self.mac.is_empty() {
             check_mac(errs, "spec.mac", &self.mac);
         }
-        for (i, n) in self.ip_networks.iter().enumerate() {
-            check_cidr(errs, &index("spec.ipNetworks", i), n);
-        }
+        let networks = check_ip_networks(errs, "spec.ipNetworks", &self.ip_networks);
         for (i, n) in self.allow_spoofed_source_prefixes.iter().enumerate() {
             check_cidr(errs, &index("spec.allowSpoofedSourcePrefixes", i), n);
         }
-        for (i, nat) in self.ip_nats.iter().enumerate() {
-            let at = index("spec.ipNATs", i);
-            check_ip(errs, &field(&at, "internalIP"), &nat.internal_ip);
-            check_ip(errs, &field(&at, "externalIP"), &nat.external_ip);
-        }
-        if !self.ipv4_gateway.is_empty() {
-            check_ip(errs, "spec.ipv4Gateway", &self.ipv4_gateway);
-        }
-        if !self.ipv6_gateway.is_empty() {
-            check_ip(errs, "spec.ipv6Gateway", &self.ipv6_gateway);
-        }
+        check_ip_nats(errs, "spec.ipNATs", &self.ip_nats, &networks);
+        check_gateway(errs, "spec.ipv4Gateway", &self.ipv4_gateway, true);
+        check_gateway(errs, "spec.ipv6Gateway", &self.ipv6_gateway, false);
         check_profiles(errs, "spec.profiles", &self.profiles);
-        check_ports(errs, "spec.ports", &self.ports);
+        check_ports(errs, "spec.ports", &self.ports, PortOwner::Workload);
     }
 
     fn table_row(&self, meta: &Metadata, wide: bool) -> Vec<String> {
@@ -235,7 +191,7 @@ impl Spec for HostEndpointSpec {
     fn validate(&self, meta: &Metadata, errs: &mut Errors) {
         check_subdomain_name(errs, "metadata.name", &meta.name);
         if self.node.is_empty() {
-            errs.add("spec.node", "", "node is required");
+            errs.add("spec.node", "", "node must be specified");
         } else {
             check_subdomain_name(errs, "spec.node", &self.node);
         }
@@ -247,14 +203,14 @@ impl Spec for HostEndpointSpec {
             errs.add(
                 "spec.interfaceName",
                 "",
-                "interfaceName or expectedIPs is required",
+                "at least one of interfaceName or expectedIPs must be specified",
             );
         }
         for (i, ip) in self.expected_ips.iter().enumerate() {
             check_ip(errs, &index("spec.expectedIPs", i), ip);
         }
         check_profiles(errs, "spec.profiles", &self.profiles);
-        check_ports(errs, "spec.ports", &self.ports);
+        check_ports(errs, "spec.ports", &self.ports, PortOwner::Host);
     }
 
     fn table_row(&self, meta: &Metadata, wide: bool) -> Vec<String> {

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::common::{check_protocol, LogSeverity, Protocol};
+use crate::duration::GoDuration;
+use crate::fold::{AnyCase, CaseFoldEnum};
 use crate::kind::Kind;
 use crate::macros::calico_struct;
 use crate::meta::{Metadata, DEFAULT_CONFIG_NAME};
@@ -18,6 +20,15 @@ pub enum EndpointToHostAction {
     Drop,
     Accept,
     Return,
+}
+
+impl CaseFoldEnum for EndpointToHostAction {
+    const VARIANTS: &'static [(&'static str, Self)] = &[
+        ("Drop", EndpointToHostAction::Drop),
+        ("Accept", EndpointToHostAction::Accept),
+        ("Return", EndpointToHostAction::Return),
+    ];
+    const EXPECTED: &'static str = "one of Drop, Accept, Return (any case)";
 }
 
 calico_struct! {
@@ -42,13 +53,17 @@ impl ProtoPort {
 }
 
 calico_struct! {
+    /// `logSeverity*` and `defaultEndpointToHostAction` are read in any case (`info`, `drop`)
+    /// and printed canonically: Calico's FelixConfiguration schema declares them
+    /// `^(?i)(...)?$` and Felix parses them case-insensitively. BGPConfiguration's
+    /// `logSeverityScreen` has no such pattern and stays exact.
     pub struct FelixConfigurationSpec {
         #[serde(skip_serializing_if = "Option::is_none")]
-        "logSeverityScreen" => pub log_severity_screen: Option<LogSeverity>,
+        "logSeverityScreen" => pub log_severity_screen: Option<LogSeverity> as AnyCase<LogSeverity>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        "logSeverityFile" => pub log_severity_file: Option<LogSeverity>,
+        "logSeverityFile" => pub log_severity_file: Option<LogSeverity> as AnyCase<LogSeverity>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        "logSeveritySys" => pub log_severity_sys: Option<LogSeverity>,
+        "logSeveritySys" => pub log_severity_sys: Option<LogSeverity> as AnyCase<LogSeverity>,
         #[serde(skip_serializing_if = "Option::is_none")]
         "ipipEnabled" => pub ipip_enabled: Option<bool>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,7 +73,7 @@ calico_struct! {
         #[serde(skip_serializing_if = "Option::is_none")]
         "vxlanMTU" => pub vxlan_mtu: Option<i64>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        "defaultEndpointToHostAction" => pub default_endpoint_to_host_action: Option<EndpointToHostAction>,
+        "defaultEndpointToHostAction" => pub default_endpoint_to_host_action: Option<EndpointToHostAction> as AnyCase<EndpointToHostAction>,
         #[serde(skip_serializing_if = "Option::is_none")]
         "failsafeInboundHostPorts" => pub failsafe_inbound_host_ports: Option<Vec<ProtoPort>>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,9 +91,9 @@ calico_struct! {
         #[serde(skip_serializing_if = "Option::is_none")]
         "prometheusMetricsPort" => pub prometheus_metrics_port: Option<i64>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        "routeRefreshInterval" => pub route_refresh_interval: Option<String>,
+        "routeRefreshInterval" => pub route_refresh_interval: Option<String> as GoDuration,
         #[serde(skip_serializing_if = "Option::is_none")]
-        "reportingInterval" => pub reporting_interval: Option<String>,
+        "reportingInterval" => pub reporting_interval: Option<String> as GoDuration,
         #[serde(skip_serializing_if = "Option::is_none")]
         "interfacePrefix" => pub interface_prefix: Option<String>,
     }

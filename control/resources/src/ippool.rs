@@ -3,12 +3,14 @@
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::common::GoBool;
+use crate::ippool_check::{check_allowed_uses, check_block_size, check_pool_cidr};
 use crate::kind::Kind;
 use crate::macros::calico_struct;
 use crate::meta::Metadata;
 use crate::object::Spec;
 use crate::selector;
-use crate::validate::{check_subdomain_name, field, index, parse_cidr_or_ip, Errors};
+use crate::validate::{check_subdomain_name, Errors};
 
 /// When packets between hosts are encapsulated (IPIP or VXLAN).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,17 +39,33 @@ calico_struct! {
         "ipipMode" => pub ipip_mode: Option<EncapMode>,
         #[serde(skip_serializing_if = "Option::is_none")]
         "vxlanMode" => pub vxlan_mode: Option<EncapMode>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        "natOutgoing" => pub nat_outgoing: Option<bool>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        "disabled" => pub disabled: Option<bool>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        "disableBGPExport" => pub disable_bgp_export: Option<bool>,
+        // Go `bool` with `omitempty` in Calico: false is not written.
+        #[serde(skip_serializing_if = "crate::common::is_unset_or_false")]
+        "natOutgoing" => pub nat_outgoing: Option<bool> as GoBool,
+        // Go `bool` with `omitempty` in Calico: false is not written.
+        #[serde(skip_serializing_if = "crate::common::is_unset_or_false")]
+        "disabled" => pub disabled: Option<bool> as GoBool,
+        // Go `bool` with `omitempty` in Calico: false is not written.
+        #[serde(skip_serializing_if = "crate::common::is_unset_or_false")]
+        "disableBGPExport" => pub disable_bgp_export: Option<bool> as GoBool,
         #[serde(skip_serializing_if = "Option::is_none")]
         "nodeSelector" => pub node_selector: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
+        "namespaceSelector" => pub namespace_selector: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         "allowedUses" => pub allowed_uses: Option<Vec<AllowedUse>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "assignmentMode" => pub assignment_mode: Option<AssignmentMode>,
     }
+}
+
+/// Whether Calico's IPAM hands out a pool's addresses unasked (`Automatic`, the default) or
+/// only when a workload names the pool (`Manual`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AssignmentMode {
+    #[default]
+    Automatic,
+    Manual,
 }
 
 /// Calico's default block sizes (IPv4 /26, IPv6 /122).
@@ -60,12 +78,15 @@ impl IpPoolSpec {
         self.cidr.parse::<IpNet>().ok()
     }
 
-    /// `blockSize`, or the default for the pool's address family.
+    /// `blockSize`, or the default for the pool's address family (Calico takes 0 as unset).
     pub fn effective_block_size(&self) -> u32 {
-        self.block_size.unwrap_or(match self.network() {
-            Some(IpNet::V6(_)) => DEFAULT_BLOCK_SIZE_V6,
-            _ => DEFAULT_BLOCK_SIZE_V4,
-        })
+        match self.block_size {
+            Some(size) if size != 0 => size,
+            _ => match self.network() {
+                Some(IpNet::V6(_)) => DEFAULT_BLOCK_SIZE_V6,
+                _ => DEFAULT_BLOCK_SIZE_V4,
+            },
+        }
     }
 
     pub fn ipip(&self) -> EncapMode {
@@ -92,85 +113,25 @@ impl Spec for IpPoolSpec {
         self.block_size = Some(self.effective_block_size());
         self.ipip_mode.get_or_insert(EncapMode::Never);
         self.vxlan_mode.get_or_insert(EncapMode::Never);
-        self.nat_outgoing.get_or_insert(false);
-        self.disabled.get_or_insert(false);
-        self.disable_bgp_export.get_or_insert(false);
         if self.node_selector.as_deref().unwrap_or_default().is_empty() {
             self.node_selector = Some("all()".into());
         }
         if self.allowed_uses.as_deref().unwrap_or_default().is_empty() {
             self.allowed_uses = Some(vec![AllowedUse::Workload, AllowedUse::Tunnel]);
         }
+        self.assignment_mode
+            .get_or_insert(AssignmentMode::Automatic);
     }
 
     fn validate(&self, meta: &Metadata, errs: &mut Errors) {
         check_subdomain_name(errs, "metadata.name", &meta.name);
-        let net = if self.cidr.is_empty() {
-            errs.add("spec.cidr", "", "cidr is required");
-            None
-        } else {
-            match self.cidr.parse::<IpNet>() {
-                Ok(net) if net.trunc() != net => {
-                    errs.add(
-                        "spec.cidr",
-                        &self.cidr,
-                        format!(
-                            "not a network address: host bits are set (did you mean {}?)",
-                            net.trunc()
-                        ),
-                    );
-                    None
-                }
-                Ok(net) => Some(net),
-                Err(_) if parse_cidr_or_ip(&self.cidr).is_some() => {
-                    errs.add(
-                        "spec.cidr",
-                        &self.cidr,
-                        "cidr needs a prefix length, e.g. 10.1.0.0/16",
-                    );
-                    None
-                }
-                Err(_) => {
-                    errs.add("spec.cidr", &self.cidr, "not a valid CIDR");
-                    None
-                }
-            }
-        };
-        if let Some(net) = net {
-            let link_local: IpNet = match net {
-                IpNet::V4(_) => "169.254.0.0/16".parse().expect("constant"),
-                IpNet::V6(_) => "fe80::/10".parse().expect("constant"),
-            };
-            if link_local.contains(&net) || net.contains(&link_local) {
-                errs.add(
-                    "spec.cidr",
-                    &self.cidr,
-                    format!("pool must not overlap the link-local range {link_local}"),
-                );
-            }
-            let (lo, hi) = match net {
-                IpNet::V4(_) => (20, 32),
-                IpNet::V6(_) => (116, 128),
-            };
-            let bs = self.effective_block_size();
-            if !(lo..=hi).contains(&bs) {
-                errs.add(
-                    "spec.blockSize",
-                    bs,
-                    format!("block size must be between {lo} and {hi} for this address family"),
-                );
-            } else if u32::from(net.prefix_len()) > bs {
-                errs.add(
-                    "spec.cidr",
-                    &self.cidr,
-                    format!("pool is smaller than one block: prefix length {} is longer than blockSize {bs}", net.prefix_len()),
-                );
-            }
+        if let Some(net) = check_pool_cidr(errs, &self.cidr) {
+            check_block_size(errs, self, net);
             if self.ipip() != EncapMode::Never && matches!(net, IpNet::V6(_)) {
                 errs.add(
                     "spec.ipipMode",
                     format!("{:?}", self.ipip()),
-                    "IPIP is not supported on an IPv6 pool",
+                    "IPIP is not supported on IPv6 pools",
                 );
             }
         }
@@ -181,27 +142,23 @@ impl Spec for IpPoolSpec {
                 "ipipMode and vxlanMode cannot both be enabled",
             );
         }
-        if let Some(sel) = &self.node_selector {
-            selector::check(errs, "spec.nodeSelector", sel);
-        }
-        if let Some(uses) = &self.allowed_uses {
-            if uses.contains(&AllowedUse::LoadBalancer) && uses.len() > 1 {
-                errs.add(
-                    "spec.allowedUses",
-                    format!("{uses:?}"),
-                    "LoadBalancer cannot be combined with other uses",
-                );
-            }
-            for (i, u) in uses.iter().enumerate() {
-                if uses[..i].contains(u) {
+        for (path, sel) in [
+            ("spec.nodeSelector", &self.node_selector),
+            ("spec.namespaceSelector", &self.namespace_selector),
+        ] {
+            if let Some(sel) = sel {
+                selector::check(errs, path, sel);
+                if sel.contains("global(") {
+                    let which = path.trim_start_matches("spec.");
                     errs.add(
-                        &index(&field("spec", "allowedUses"), i),
-                        format!("{u:?}"),
-                        "duplicate use",
+                        path,
+                        sel,
+                        format!("global() selector is not valid for IPPool {which}"),
                     );
                 }
             }
         }
+        check_allowed_uses(errs, self);
     }
 
     fn table_row(&self, meta: &Metadata, wide: bool) -> Vec<String> {

@@ -16,15 +16,21 @@
 //! Field names, defaults and validation follow Calico's resource reference. Fields brindle
 //! does not model are kept (each object's `extra`) and written back unchanged.
 
+mod fold;
 mod macros;
+mod yaml_nesting;
 mod yaml_value;
 
 pub mod bgp;
+mod bgp_peer_check;
 pub mod common;
 pub mod cross;
+pub mod duration;
 pub mod endpoint;
+mod endpoint_check;
 pub mod felix;
 pub mod ippool;
+mod ippool_check;
 pub mod kind;
 pub mod meta;
 pub mod netset;
@@ -35,24 +41,27 @@ pub mod parse;
 pub mod patch;
 pub mod policy;
 pub mod resource;
+mod rule_check;
 pub mod selector;
 pub mod stored;
 pub mod validate;
 
-pub use bgp::{BgpConfigurationSpec, BgpPeerSpec};
+pub use bgp::{BgpConfigurationSpec, BgpPeerSpec, NextHopMode};
 pub use common::{AsNumber, LogSeverity, NumOrString, Port, PortMatch, Protocol};
 pub use cross::{validate_pool_against, validate_update};
 pub use endpoint::{
     workload_endpoint_name, EndpointPort, HostEndpointSpec, IpNat, WorkloadEndpointSpec,
 };
 pub use felix::{ClusterInformationSpec, EndpointToHostAction, FelixConfigurationSpec, ProtoPort};
-pub use ippool::{AllowedUse, EncapMode, IpPoolSpec};
+pub use ippool::{AllowedUse, AssignmentMode, EncapMode, IpPoolSpec};
 pub use kind::{Kind, UnknownKind};
 pub use meta::{Metadata, DEFAULT_NAMESPACE};
 pub use netset::{GlobalNetworkSetSpec, NetworkSetSpec};
 pub use node::{NodeBgpSpec, NodeSpec};
 pub use object::{Object, Spec, API_VERSION};
-pub use output::{list_to_json, list_to_yaml, list_value, render_table, to_json, to_yaml};
+pub use output::{
+    list_to_json, list_to_yaml, list_value, render_custom_table, render_table, to_json, to_yaml,
+};
 pub use parse::{load_documents, parse_documents, ParseError};
 pub use policy::{
     Action, EntityRule, GlobalNetworkPolicySpec, IcmpFields, NetworkPolicySpec, PolicyType,

@@ -6,6 +6,11 @@
 //! the map visitor by hand instead: known keys are read in place (so `serde_path_to_error` sees
 //! every key and index on the way down: `spec.ingress[0].destination.ports[1]`) and every other
 //! key is kept verbatim in `extra`, so fields we do not model survive a read-modify-write.
+//!
+//! Keys match field names as Go's `encoding/json` (Calico's decoder) matches them: exactly,
+//! else case-insensitively (`Ingress:` sets `ingress`; see [`crate::fold`]). Two keys that
+//! set one field (`ingress:` and `Ingress:`) are refused, naming both. Output always uses the
+//! canonical spelling.
 //! Serialization uses the ordinary derive (flatten is harmless there).
 
 macro_rules! calico_struct {
@@ -50,10 +55,23 @@ macro_rules! calico_struct {
                         Ok($name::default())
                     }
                     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
+                        const KEYS: &[&str] = &[$($key),*];
                         let mut out = $name::default();
+                        // The key that set each field, to refuse a second spelling of it.
+                        let mut seen: Vec<Option<String>> = vec![None; KEYS.len()];
                         while let Some(key) = map.next_key::<String>()? {
-                            match key.as_str() {
-                                $( $key => out.$field = $crate::macros::calico_struct!(@read map, $ty $(, $via)?), )*
+                            // As Go's encoding/json: an exact match, else a case-folded one.
+                            let known = $crate::fold::resolve(&key, KEYS);
+                            if let Some(i) = known {
+                                if let Some(first) = &seen[i] {
+                                    return Err(<A::Error as serde::de::Error>::custom(
+                                        $crate::fold::duplicate_message(first, &key, KEYS[i]),
+                                    ));
+                                }
+                                seen[i] = Some(key.clone());
+                            }
+                            match known.map(|i| KEYS[i]) {
+                                $( Some($key) => out.$field = $crate::macros::calico_struct!(@read map, $ty $(, $via)?), )*
                                 _ => {
                                     let value: serde_json::Value = map.next_value()?;
                                     out.extra.insert(key, value);

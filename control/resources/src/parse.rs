@@ -16,6 +16,11 @@ use crate::validate::ValidationError;
 pub const MAX_INPUT_BYTES: usize = 4 * 1024 * 1024;
 /// Most resources accepted from one input, across all documents and lists.
 pub const MAX_RESOURCES: usize = 20_000;
+/// Deepest nesting of maps and lists accepted in a YAML manifest (a resource's top-level map
+/// is level 1). Calico's resources nest about 8 deep inside a `List`; the bound keeps the YAML
+/// parser's work linear (see `yaml_nesting`). JSON input is bounded by serde_json's own
+/// recursion limit, which costs nothing before it is reached.
+pub const MAX_NESTING_DEPTH: usize = 64;
 
 /// Why a manifest was refused. `document` is the 0-based index of the YAML/JSON document in
 /// the input; `path` is the field path from the document root (`items[2].spec.cidr` inside a
@@ -28,6 +33,13 @@ pub enum ParseError {
     TooManyResources { limit: usize },
     #[error("document[{document}]: syntax error: {message}")]
     Syntax { document: usize, message: String },
+    #[error("document[{document}]: line {line} column {column}: maps and lists nested deeper than {limit} levels")]
+    TooDeep {
+        document: usize,
+        line: usize,
+        column: usize,
+        limit: usize,
+    },
     #[error("document[{document}]: {path}: apiVersion '{found}' is not supported, expected '{API_VERSION}'")]
     ApiVersion {
         document: usize,
@@ -68,6 +80,7 @@ impl ParseError {
     pub fn document(&self) -> Option<usize> {
         match self {
             ParseError::Syntax { document, .. }
+            | ParseError::TooDeep { document, .. }
             | ParseError::ApiVersion { document, .. }
             | ParseError::UnknownKind { document, .. }
             | ParseError::Field { document, .. }
@@ -118,6 +131,18 @@ pub fn load_documents(text: &str) -> Result<Vec<Resource>, ParseError> {
     Ok(out)
 }
 
+/// The documents of `text` (YAML or JSON) as JSON values, empty documents dropped, with the
+/// same bounds as [`parse_documents`]: for readers of other shapes (v1 manifests to convert).
+pub fn documents(text: &str) -> Result<Vec<Value>, ParseError> {
+    if text.len() > MAX_INPUT_BYTES {
+        return Err(ParseError::TooLarge {
+            size: text.len(),
+            limit: MAX_INPUT_BYTES,
+        });
+    }
+    split_documents(text)
+}
+
 /// The documents of `text` as JSON values (empty documents dropped).
 fn split_documents(text: &str) -> Result<Vec<Value>, ParseError> {
     let mut values = Vec::new();
@@ -141,6 +166,12 @@ fn split_documents(text: &str) -> Result<Vec<Value>, ParseError> {
         }
         return Ok(values);
     }
+    crate::yaml_nesting::check(text, MAX_NESTING_DEPTH).map_err(|at| ParseError::TooDeep {
+        document: at.document,
+        line: at.line,
+        column: at.column,
+        limit: MAX_NESTING_DEPTH,
+    })?;
     for (document, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let v = crate::yaml_value::LooseValue::deserialize(de)
             .map_err(|e| ParseError::Syntax {
@@ -174,6 +205,13 @@ fn collect(
     prefix: &str,
     out: &mut Vec<Resource>,
 ) -> Result<(), ParseError> {
+    let mut value = value;
+    if let Value::Object(map) = &mut value {
+        envelope_keys(map, &["apiVersion", "kind"], document, prefix)?;
+        if is_list(map) {
+            envelope_keys(map, &["items"], document, prefix)?;
+        }
+    }
     let items = match value {
         Value::Array(items) => Some(items),
         Value::Object(ref map) if is_list(map) => match value {
@@ -221,6 +259,21 @@ fn collect(
         out.push(resource_at(item, document, &at)?);
     }
     Ok(())
+}
+
+/// Renames envelope keys spelt in another case (`Kind:`, `Spec:`) to their canonical
+/// spelling, as Go's decoder matches them; two spellings of one key are refused.
+fn envelope_keys(
+    map: &mut serde_json::Map<String, Value>,
+    names: &[&str],
+    document: usize,
+    prefix: &str,
+) -> Result<(), ParseError> {
+    crate::fold::canonicalize_keys(map, names).map_err(|(field, message)| ParseError::Field {
+        document,
+        path: join(prefix, &field),
+        message,
+    })
 }
 
 fn is_list(map: &serde_json::Map<String, Value>) -> bool {
@@ -286,6 +339,12 @@ fn resource_at(value: Value, document: usize, prefix: &str) -> Result<Resource, 
             ),
         });
     };
+    envelope_keys(
+        &mut map,
+        &["apiVersion", "kind", "metadata", "spec"],
+        document,
+        prefix,
+    )?;
     check_api_version(&map, document, prefix)?;
     let kind = match map.get("kind") {
         Some(Value::String(k)) => match Kind::from_yaml_kind(k) {

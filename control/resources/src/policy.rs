@@ -4,16 +4,16 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::common::{check_protocol, Port, Protocol};
+use crate::common::{GoBool, Port, Protocol};
 use crate::kind::Kind;
 use crate::macros::calico_struct;
 use crate::meta::Metadata;
 use crate::object::Spec;
-use crate::selector;
-use crate::validate::{
-    check_cidr, check_label_name, check_labels, check_profile_name, check_subdomain_name, field,
-    index, Errors,
+use crate::rule_check::{
+    check_rules, check_services_placement, RuleSide, GLOBAL_ONLY_IN_NAMESPACE_SELECTOR,
 };
+use crate::selector;
+use crate::validate::{check_label_name, check_labels, check_profile_name, field, index, Errors};
 
 /// What a rule does with a matching packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,140 +135,6 @@ impl Rule {
     }
 }
 
-fn check_icmp(errs: &mut Errors, path: &str, icmp: &IcmpFields, protocol: Option<&Protocol>) {
-    // Calico: ICMP matches need protocol ICMP or ICMPv6.
-    if !protocol.is_some_and(Protocol::is_icmp) {
-        errs.add(
-            path,
-            protocol.map(|p| p.0.to_string()).unwrap_or_default(),
-            "ICMP fields need protocol ICMP or ICMPv6",
-        );
-    }
-    if let Some(t) = icmp.icmp_type {
-        if !(0..=254).contains(&t) {
-            errs.add(
-                &field(path, "type"),
-                t,
-                "ICMP type must be between 0 and 254",
-            );
-        }
-    }
-    match (icmp.icmp_type, icmp.code) {
-        (_, Some(c)) if !(0..=255).contains(&c) => errs.add(
-            &field(path, "code"),
-            c,
-            "ICMP code must be between 0 and 255",
-        ),
-        (None, Some(c)) => errs.add(&field(path, "code"), c, "ICMP code needs an ICMP type"),
-        _ => {}
-    }
-}
-
-fn check_entity(errs: &mut Errors, path: &str, e: &EntityRule, protocol: Option<&Protocol>) {
-    for (name, nets) in [("nets", &e.nets), ("notNets", &e.not_nets)] {
-        for (i, n) in nets.iter().enumerate() {
-            check_cidr(errs, &index(&field(path, name), i), n);
-        }
-    }
-    for (name, sel) in [
-        ("selector", &e.selector),
-        ("notSelector", &e.not_selector),
-        ("namespaceSelector", &e.namespace_selector),
-    ] {
-        if let Some(s) = sel {
-            selector::check(errs, &field(path, name), s);
-        }
-    }
-    for (name, ports) in [("ports", &e.ports), ("notPorts", &e.not_ports)] {
-        if ports.is_empty() {
-            continue;
-        }
-        if !protocol.is_some_and(Protocol::supports_ports) {
-            errs.add(
-                &field(path, name),
-                protocol.map(|p| p.0.to_string()).unwrap_or_default(),
-                "ports can only be matched with protocol TCP, UDP or SCTP",
-            );
-        }
-        for (i, p) in ports.iter().enumerate() {
-            if let Err(reason) = p.parse() {
-                errs.add(&index(&field(path, name), i), &p.0, reason);
-            }
-        }
-    }
-    if let Some(sa) = &e.service_accounts {
-        if let Some(s) = &sa.selector {
-            selector::check(errs, &field(&field(path, "serviceAccounts"), "selector"), s);
-        }
-    }
-    if let Some(svc) = &e.services {
-        if svc.name.is_empty() {
-            errs.add(
-                &field(&field(path, "services"), "name"),
-                "",
-                "service name is required",
-            );
-        }
-        if !e.nets.is_empty()
-            || !e.not_nets.is_empty()
-            || e.selector.is_some()
-            || e.not_selector.is_some()
-            || !e.ports.is_empty()
-        {
-            errs.add(
-                &field(path, "services"),
-                &svc.name,
-                "services cannot be combined with nets, selectors or ports",
-            );
-        }
-    }
-}
-
-/// Checks one rule at `path` (e.g. `spec.ingress[0]`).
-pub(crate) fn check_rule(errs: &mut Errors, path: &str, rule: &Rule) {
-    if rule.action.is_none() {
-        errs.add(
-            &field(path, "action"),
-            "",
-            "action is required: one of Allow, Deny, Log, Pass",
-        );
-    }
-    if let Some(v) = rule.ip_version {
-        if v != 4 && v != 6 {
-            errs.add(&field(path, "ipVersion"), v, "ipVersion must be 4 or 6");
-        }
-    }
-    if let Some(p) = &rule.protocol {
-        check_protocol(errs, &field(path, "protocol"), p);
-    }
-    if let Some(p) = &rule.not_protocol {
-        check_protocol(errs, &field(path, "notProtocol"), p);
-    }
-    if let Some(icmp) = &rule.icmp {
-        check_icmp(errs, &field(path, "icmp"), icmp, rule.protocol.as_ref());
-    }
-    if let Some(icmp) = &rule.not_icmp {
-        check_icmp(errs, &field(path, "notICMP"), icmp, rule.protocol.as_ref());
-    }
-    if let Some(src) = &rule.source {
-        check_entity(errs, &field(path, "source"), src, rule.protocol.as_ref());
-    }
-    if let Some(dst) = &rule.destination {
-        check_entity(
-            errs,
-            &field(path, "destination"),
-            dst,
-            rule.protocol.as_ref(),
-        );
-    }
-}
-
-fn check_rules(errs: &mut Errors, path: &str, rules: &[Rule]) {
-    for (i, r) in rules.iter().enumerate() {
-        check_rule(errs, &index(path, i), r);
-    }
-}
-
 /// Calico's default for `types` (libcalico-go `defaultPolicyTypesField`): Egress only when
 /// there are egress rules and no ingress rules, both when both are present, else Ingress.
 pub fn default_policy_types(ingress: &[Rule], egress: &[Rule]) -> Vec<PolicyType> {
@@ -279,31 +145,68 @@ pub fn default_policy_types(ingress: &[Rule], egress: &[Rule]) -> Vec<PolicyType
     }
 }
 
-fn check_types(errs: &mut Errors, types: &[PolicyType], ingress: &[Rule], egress: &[Rule]) {
+/// Calico refuses a type given twice; types that leave rules out are accepted (the rules
+/// are then not used).
+fn check_types(errs: &mut Errors, types: &[PolicyType]) {
     for (i, t) in types.iter().enumerate() {
         if types[..i].contains(t) {
             errs.add(
                 &index("spec.types", i),
                 format!("{t:?}"),
-                "duplicate policy type",
+                format!("'{t:?}' type specified more than once"),
             );
         }
     }
-    if !types.is_empty() {
-        if !ingress.is_empty() && !types.contains(&PolicyType::Ingress) {
-            errs.add(
-                "spec.types",
-                format!("{types:?}"),
-                "ingress rules are present but Ingress is not in types",
-            );
+}
+
+/// A policy's own selectors: valid, and without `global()` (only a rule's
+/// namespaceSelector may hold it).
+fn check_policy_selectors(errs: &mut Errors, selectors: &[(&str, &Option<String>)]) {
+    for (name, sel) in selectors {
+        if let Some(s) = sel {
+            let path = field("spec", name);
+            selector::check(errs, &path, s);
+            if s.contains("global(") {
+                errs.add(&path, s, GLOBAL_ONLY_IN_NAMESPACE_SELECTOR);
+            }
         }
-        if !egress.is_empty() && !types.contains(&PolicyType::Egress) {
-            errs.add(
-                "spec.types",
-                format!("{types:?}"),
-                "egress rules are present but Egress is not in types",
-            );
-        }
+    }
+}
+
+/// The rules of a (Global)NetworkPolicy: each rule, then where services may be.
+fn check_policy_rules(errs: &mut Errors, ingress: &[Rule], egress: &[Rule], global: bool) {
+    check_rules(errs, "spec.ingress", ingress);
+    check_rules(errs, "spec.egress", egress);
+    check_services_placement(errs, "spec.ingress", ingress, RuleSide::Ingress, global);
+    check_services_placement(errs, "spec.egress", egress, RuleSide::Egress, global);
+}
+
+/// Policy names as Calico's regexes have them: a DNS label, optionally behind one other
+/// (`<tier>.<name>`); a NetworkPolicy may also be a Kubernetes policy's
+/// `knp.default.<name>` or `ossg.default.<name>`.
+fn check_policy_name(errs: &mut Errors, name: &str, namespaced: bool) {
+    let label = crate::validate::is_subdomain_part;
+    let kubernetes = namespaced
+        && ["knp.default.", "ossg.default."].iter().any(|prefix| {
+            name.strip_prefix(prefix)
+                .is_some_and(|rest| !rest.is_empty() && rest.split('.').all(label))
+        });
+    let plain = match name.split_once('.') {
+        None => label(name),
+        Some((tier, rest)) => label(tier) && label(rest),
+    };
+    if name.len() > 253 {
+        errs.add(
+            "metadata.name",
+            name,
+            format!("name is too long by {} bytes", name.len() - 253),
+        );
+    } else if !plain && !kubernetes {
+        errs.add(
+            "metadata.name",
+            name,
+            "name must consist of lower case alphanumeric characters or '-' (regex: [a-z0-9]([-a-z0-9]*[a-z0-9])?)",
+        );
     }
 }
 
@@ -334,6 +237,18 @@ fn format_order(order: Option<f64>) -> String {
 }
 
 pub const DEFAULT_TIER: &str = "default";
+
+/// The label Calico puts on every policy, naming its tier (so that selectors and RBAC can
+/// pick policies by tier).
+pub const TIER_LABEL: &str = "projectcalico.org/tier";
+
+/// Calico labels a policy with its tier where the label is missing (libcalico-go's
+/// `defaultTierLabelIfMissing`; Calico's API server writes the policy's own tier, as here).
+fn label_with_tier(meta: &mut Metadata, tier: &str) {
+    meta.labels
+        .entry(TIER_LABEL.to_string())
+        .or_insert_with(|| tier.to_string());
+}
 
 // ---- Profile -----------------------------------------------------------------------------
 
@@ -413,27 +328,26 @@ impl Spec for NetworkPolicySpec {
     fn apply_defaults(&mut self, meta: &mut Metadata) {
         meta.namespace
             .get_or_insert_with(|| crate::meta::DEFAULT_NAMESPACE.into());
-        self.tier.get_or_insert_with(|| DEFAULT_TIER.into());
+        let tier = self.tier.get_or_insert_with(|| DEFAULT_TIER.into());
+        label_with_tier(meta, tier);
         if self.types.is_empty() {
             self.types = default_policy_types(&self.ingress, &self.egress);
         }
     }
 
     fn validate(&self, meta: &Metadata, errs: &mut Errors) {
-        check_subdomain_name(errs, "metadata.name", &meta.name);
+        check_policy_name(errs, &meta.name, true);
         check_policy_tier(errs, meta, &self.tier);
         check_order(errs, self.order);
-        for (name, sel) in [
-            ("selector", &self.selector),
-            ("serviceAccountSelector", &self.service_account_selector),
-        ] {
-            if let Some(s) = sel {
-                selector::check(errs, &field("spec", name), s);
-            }
-        }
-        check_types(errs, &self.types, &self.ingress, &self.egress);
-        check_rules(errs, "spec.ingress", &self.ingress);
-        check_rules(errs, "spec.egress", &self.egress);
+        check_policy_selectors(
+            errs,
+            &[
+                ("selector", &self.selector),
+                ("serviceAccountSelector", &self.service_account_selector),
+            ],
+        );
+        check_types(errs, &self.types);
+        check_policy_rules(errs, &self.ingress, &self.egress, false);
     }
 
     fn table_row(&self, meta: &Metadata, wide: bool) -> Vec<String> {
@@ -469,44 +383,46 @@ calico_struct! {
         "ingress" => pub ingress: Vec<Rule>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         "egress" => pub egress: Vec<Rule>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        "doNotTrack" => pub do_not_track: Option<bool>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        "preDNAT" => pub pre_dnat: Option<bool>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        "applyOnForward" => pub apply_on_forward: Option<bool>,
+        // Go `bool` with `omitempty` in Calico: false is not written.
+        #[serde(skip_serializing_if = "crate::common::is_unset_or_false")]
+        "doNotTrack" => pub do_not_track: Option<bool> as GoBool,
+        // Go `bool` with `omitempty` in Calico: false is not written.
+        #[serde(skip_serializing_if = "crate::common::is_unset_or_false")]
+        "preDNAT" => pub pre_dnat: Option<bool> as GoBool,
+        // Go `bool` with `omitempty` in Calico: false is not written.
+        #[serde(skip_serializing_if = "crate::common::is_unset_or_false")]
+        "applyOnForward" => pub apply_on_forward: Option<bool> as GoBool,
     }
 }
 
 impl Spec for GlobalNetworkPolicySpec {
     const KIND: Kind = Kind::GlobalNetworkPolicy;
 
-    fn apply_defaults(&mut self, _meta: &mut Metadata) {
-        self.tier.get_or_insert_with(|| DEFAULT_TIER.into());
+    fn apply_defaults(&mut self, meta: &mut Metadata) {
+        let tier = self.tier.get_or_insert_with(|| DEFAULT_TIER.into());
+        label_with_tier(meta, tier);
         if self.types.is_empty() {
             self.types = default_policy_types(&self.ingress, &self.egress);
         }
     }
 
     fn validate(&self, meta: &Metadata, errs: &mut Errors) {
-        check_subdomain_name(errs, "metadata.name", &meta.name);
+        check_policy_name(errs, &meta.name, false);
         check_policy_tier(errs, meta, &self.tier);
         check_order(errs, self.order);
-        for (name, sel) in [
-            ("selector", &self.selector),
-            ("namespaceSelector", &self.namespace_selector),
-            ("serviceAccountSelector", &self.service_account_selector),
-        ] {
-            if let Some(s) = sel {
-                selector::check(errs, &field("spec", name), s);
-            }
-        }
-        check_types(errs, &self.types, &self.ingress, &self.egress);
-        check_rules(errs, "spec.ingress", &self.ingress);
-        check_rules(errs, "spec.egress", &self.egress);
+        check_policy_selectors(
+            errs,
+            &[
+                ("selector", &self.selector),
+                ("namespaceSelector", &self.namespace_selector),
+                ("serviceAccountSelector", &self.service_account_selector),
+            ],
+        );
+        check_types(errs, &self.types);
+        check_policy_rules(errs, &self.ingress, &self.egress, true);
         let do_not_track = self.do_not_track.unwrap_or(false);
         let pre_dnat = self.pre_dnat.unwrap_or(false);
-        // Calico's rules for untracked and pre-DNAT policies.
+        // Calico's CEL rules for untracked and pre-DNAT policies.
         if do_not_track && pre_dnat {
             errs.add(
                 "spec.preDNAT",
@@ -514,18 +430,25 @@ impl Spec for GlobalNetworkPolicySpec {
                 "preDNAT and doNotTrack cannot both be true",
             );
         }
-        if (do_not_track || pre_dnat) && self.apply_on_forward == Some(false) {
+        if (do_not_track || pre_dnat) && self.apply_on_forward != Some(true) {
             errs.add(
                 "spec.applyOnForward",
-                false,
-                "applyOnForward must be true if doNotTrack or preDNAT is true",
+                self.apply_on_forward.unwrap_or(false),
+                "applyOnForward must be true if either preDNAT or doNotTrack is true",
             );
         }
         if pre_dnat && !self.egress.is_empty() {
             errs.add(
                 "spec.egress",
                 format!("{} rules", self.egress.len()),
-                "a preDNAT policy cannot have egress rules",
+                "preDNAT policy cannot have any egress rules",
+            );
+        }
+        if pre_dnat && self.types.contains(&PolicyType::Egress) {
+            errs.add(
+                "spec.types",
+                "Egress",
+                "preDNAT policy cannot have 'Egress' type",
             );
         }
     }
@@ -577,12 +500,32 @@ impl Spec for TierSpec {
     fn validate(&self, meta: &Metadata, errs: &mut Errors) {
         check_label_name(errs, "metadata.name", &meta.name);
         check_order(errs, self.order);
-        if meta.name == DEFAULT_TIER && self.order.is_some_and(|o| o != DEFAULT_TIER_ORDER) {
-            errs.add(
-                "spec.order",
-                format_order(self.order),
-                format!("the default tier's order is fixed at {DEFAULT_TIER_ORDER}"),
-            );
+        // Calico's CEL rules for its well-known tiers: a fixed order and default action.
+        let fixed = match meta.name.as_str() {
+            DEFAULT_TIER => Some((DEFAULT_TIER_ORDER, TierDefaultAction::Deny, "Deny")),
+            "kube-admin" => Some((1_000.0, TierDefaultAction::Pass, "Pass")),
+            "kube-baseline" => Some((10_000_000.0, TierDefaultAction::Pass, "Pass")),
+            _ => None,
+        };
+        if let Some((order, action, action_name)) = fixed {
+            // (The default tier's order is filled in; the others' must be written.)
+            if self.order != Some(order) {
+                errs.add(
+                    "spec.order",
+                    format_order(self.order),
+                    format!("{} tier order must be {order}", meta.name),
+                );
+            }
+            if self.default_action.is_some_and(|a| a != action) {
+                errs.add(
+                    "spec.defaultAction",
+                    format!("{:?}", self.default_action.unwrap_or(action)),
+                    format!(
+                        "The '{}' tier must have default action '{action_name}'",
+                        meta.name
+                    ),
+                );
+            }
         }
     }
 

@@ -75,6 +75,14 @@ macro_rules! resource_enum {
 
             /// Calico's defaults for this kind (see each spec's `apply_defaults`).
             pub fn apply_defaults(&mut self) {
+                // calicoctl: a namespaced resource that names no namespace, or an empty one,
+                // is in `default`.
+                if self.kind().namespaced() {
+                    let ns = &mut self.metadata_mut().namespace;
+                    if ns.as_deref().is_none_or(str::is_empty) {
+                        *ns = Some(DEFAULT_NAMESPACE.to_string());
+                    }
+                }
                 match self { $( Resource::$variant(o) => o.spec.apply_defaults(&mut o.metadata), )* }
             }
 
@@ -190,6 +198,19 @@ impl Resource {
             }
         }
         crate::validate::check_labels(errs, "metadata.labels", &meta.labels);
+        crate::validate::check_annotations(errs, "metadata.annotations", &meta.annotations);
+        // Calico maps a namespace into its v1 data model with this label; a network set may
+        // not carry it.
+        const NAMESPACE_LABEL: &str = "projectcalico.org/namespace";
+        if matches!(self.kind(), Kind::NetworkSet | Kind::GlobalNetworkSet)
+            && meta.labels.contains_key(NAMESPACE_LABEL)
+        {
+            errs.add(
+                &format!("metadata.labels.{NAMESPACE_LABEL}"),
+                NAMESPACE_LABEL,
+                "projectcalico.org/namespace is not a valid label name",
+            );
+        }
     }
 
     /// The table cells for `brindlectl get` (see [`Kind::table_headers`]).

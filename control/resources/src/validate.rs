@@ -119,7 +119,7 @@ fn is_dns_label(s: &str) -> bool {
 /// One dot-separated part of a subdomain. Like Kubernetes' `IsDNS1123Subdomain` (and Calico's
 /// name regex), only the whole name is length-limited, not each part: a WorkloadEndpoint named
 /// `<node>-cni-<64-hex container id>-eth0` is valid.
-fn is_subdomain_part(s: &str) -> bool {
+pub(crate) fn is_subdomain_part(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.iter()
@@ -161,16 +161,19 @@ pub(crate) fn check_label_name(errs: &mut Errors, path: &str, name: &str) {
 /// optional `.`, `_`, or `-`"), because profile names come from network names (Docker network
 /// `my_net`, CNI network `k8s-pod-network`) and from Kubernetes (`kns.default`).
 pub(crate) fn check_profile_name(errs: &mut Errors, path: &str, name: &str) {
+    // Calico refuses a name that starts with a separator, such as `.fun`. (A trailing one is
+    // kept: Docker network names, which name libnetwork's profiles, may end with '-' or '_'.)
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && name
             .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric());
     if !ok {
         errs.add(
             path,
             name,
-            "must be alphanumerics with optional '.', '_' or '-', at most 253 characters",
+            "must start with an alphanumeric, then alphanumerics, '.', '_' or '-', at most 253 characters",
         );
     }
 }
@@ -219,6 +222,41 @@ pub(crate) fn check_labels(
         let p = field(path, k);
         check_label_key(errs, &p, k);
         check_label_value(errs, &p, v);
+    }
+}
+
+/// Kubernetes' (and Calico's) limit on all of one object's annotations, keys and values.
+pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
+
+/// Annotation keys are qualified names as label keys are (Calico checks them lowercased, so
+/// capitals are allowed); keys and values together at most 256 KiB.
+pub(crate) fn check_annotations(
+    errs: &mut Errors,
+    path: &str,
+    annotations: &std::collections::BTreeMap<String, String>,
+) {
+    let mut total = 0usize;
+    for (k, v) in annotations {
+        let mut key_errs = Errors::new();
+        check_label_key(&mut key_errs, &field(path, k), &k.to_ascii_lowercase());
+        if !key_errs.is_empty() {
+            errs.add(
+                &field(path, k),
+                k,
+                "invalid annotation key: [prefix/]name, name at most 63 alphanumerics, '-', '_' or '.'",
+            );
+        }
+        total = total.saturating_add(k.len()).saturating_add(v.len());
+    }
+    if total > MAX_ANNOTATIONS_BYTES {
+        errs.add(
+            path,
+            format!("{total} bytes"),
+            format!(
+                "total size of annotations is too large by {} bytes",
+                total - MAX_ANNOTATIONS_BYTES
+            ),
+        );
     }
 }
 
@@ -274,18 +312,17 @@ pub(crate) fn check_mac(errs: &mut Errors, path: &str, s: &str) {
     }
 }
 
-/// Linux interface names: 1..=15 bytes (IFNAMSIZ - 1), no '/', ':' or whitespace.
+/// Interface names as Calico's validator takes them (`^[a-zA-Z0-9_.-]{1,15}$`): at most
+/// IFNAMSIZ - 1 bytes, and only characters that are safe in iptables and BPF map names.
 pub(crate) fn check_interface_name(errs: &mut Errors, path: &str, s: &str) {
-    if s.is_empty() || s.len() > 15 {
-        errs.add(path, s, "interface name must be 1 to 15 characters");
-    } else if s
-        .bytes()
-        .any(|c| c == b'/' || c == b':' || c.is_ascii_whitespace() || c.is_ascii_control())
-    {
+    let ok = (1..=15).contains(&s.len())
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    if !ok {
         errs.add(
             path,
             s,
-            "interface name must not contain '/', ':' or whitespace",
+            "interface name must be 1 to 15 letters, digits, '_', '.' or '-' (regex: ^[a-zA-Z0-9_.-]{1,15}$)",
         );
     }
 }

@@ -18,8 +18,10 @@ fn ip_pool_defaults() {
     assert_eq!(p.block_size, Some(26));
     assert_eq!(p.ipip_mode, Some(EncapMode::Never));
     assert_eq!(p.vxlan_mode, Some(EncapMode::Never));
-    assert_eq!(p.nat_outgoing, Some(false));
-    assert_eq!(p.disabled, Some(false));
+    // Go bools with omitempty: unset, and false means unset.
+    assert_eq!(p.nat_outgoing, None);
+    assert_eq!(p.disabled, None);
+    assert_eq!(p.assignment_mode, Some(AssignmentMode::Automatic));
     assert_eq!(p.node_selector.as_deref(), Some("all()"));
     assert_eq!(
         p.allowed_uses,

@@ -82,7 +82,7 @@ fn documentation_manifests_round_trip_through_the_datastore_encoding() {
 #[test]
 fn fields_brindle_does_not_model_are_kept() {
     // FelixConfiguration's sample sets ipv6Support and chainInsertMode, which brindle has no
-    // use for; IPPool's sets assignmentMode (newer Calico).
+    // use for.
     let felix = load("felixconfiguration.yaml");
     let f = felix[0].as_felix_configuration().unwrap();
     assert_eq!(f.spec.ipip_mtu, Some(1400));
@@ -98,15 +98,11 @@ fn fields_brindle_does_not_model_are_kept() {
     assert!(yaml.contains("chainInsertMode: Append"), "{yaml}");
     assert!(yaml.contains("ipv6Support: false"), "{yaml}");
 
+    // assignmentMode is modelled now (checked as Calico checks it) and written back.
     let pool = load("ippool.yaml");
     assert_eq!(
-        pool[0]
-            .as_ip_pool()
-            .unwrap()
-            .spec
-            .extra
-            .get("assignmentMode"),
-        Some(&serde_json::json!("Automatic"))
+        pool[0].as_ip_pool().unwrap().spec.assignment_mode,
+        Some(AssignmentMode::Automatic)
     );
     let stored = String::from_utf8(pool[0].to_stored_json()).unwrap();
     assert!(

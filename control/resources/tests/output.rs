@@ -263,3 +263,82 @@ fn a_wide_table_of_a_set_with_thousands_of_nets_prints() {
     assert!(row.len() > 65_535, "the cell is wider than format! pads");
     assert!(row.contains("10.23.111.0/24"), "the last net is printed");
 }
+
+#[test]
+fn durations_print_in_gos_form() {
+    let loaded = load_documents(
+        "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: p}\nspec: {peerIP: 10.0.0.1, asNumber: 64512, maxRestartTime: 125s}\n---\napiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: default}\nspec: {routeRefreshInterval: 90m, reportingInterval: 0.5s}\n",
+    )
+    .unwrap();
+    let yaml = to_yaml(&loaded);
+    for printed in [
+        "maxRestartTime: 2m5s",
+        "routeRefreshInterval: 1h30m0s",
+        "reportingInterval: 500ms",
+    ] {
+        assert!(yaml.contains(printed), "{printed} in\n{yaml}");
+    }
+    // A bad duration is kept as written, for the error to name it.
+    let err = load_documents("apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: p}\nspec: {peerIP: 10.0.0.1, asNumber: 64512, maxRestartTime: 5 minutes}\n").unwrap_err();
+    assert!(err.to_string().contains("'5 minutes'"), "{err}");
+}
+
+#[test]
+fn false_omitempty_booleans_are_not_printed() {
+    let loaded = load_documents(
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.0.0.0/16, natOutgoing: false, disabled: false, disableBGPExport: false}\n---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: g}\nspec: {preDNAT: false, applyOnForward: false, doNotTrack: false}\n---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: b}\nspec: {peerIP: 10.0.0.1, asNumber: 64512, keepOriginalNextHop: false}\n",
+    )
+    .unwrap();
+    for out in [to_yaml(&loaded), to_json(&loaded)] {
+        for field in [
+            "natOutgoing",
+            "disabled",
+            "disableBGPExport",
+            "preDNAT",
+            "applyOnForward",
+            "doNotTrack",
+            "keepOriginalNextHop",
+        ] {
+            assert!(!out.contains(field), "{field} printed in\n{out}");
+        }
+        // Calico's defaults are printed.
+        assert!(
+            out.contains("assignmentMode") && out.contains("Automatic"),
+            "{out}"
+        );
+    }
+    let loaded = load_documents("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.0.0.0/16, natOutgoing: true}\n").unwrap();
+    assert!(to_yaml(&loaded).contains("natOutgoing: true"));
+}
+
+#[test]
+fn an_empty_namespace_is_the_default_namespace() {
+    let loaded = load_documents(
+        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: p, namespace: ''}\nspec: {selector: all()}\n---\napiVersion: projectcalico.org/v3\nkind: NetworkSet\nmetadata: {name: s}\nspec: {nets: [10.0.0.0/8]}\n",
+    )
+    .unwrap();
+    for r in &loaded {
+        assert_eq!(r.metadata().namespace.as_deref(), Some("default"), "{r:?}");
+        assert_eq!(r.namespace(), Some("default"));
+    }
+    assert!(to_yaml(&loaded[..1]).contains("namespace: default"));
+}
+
+#[test]
+fn policies_carry_their_tier_label() {
+    let loaded = load_documents(
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: security.g}\nspec: {tier: security}\n---\napiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: p, namespace: ns1}\nspec: {selector: all()}\n",
+    )
+    .unwrap();
+    let tiers: Vec<Option<&str>> = loaded
+        .iter()
+        .map(|r| {
+            r.metadata()
+                .labels
+                .get("projectcalico.org/tier")
+                .map(String::as_str)
+        })
+        .collect();
+    assert_eq!(tiers, [Some("security"), Some("default")]);
+    assert!(to_yaml(&loaded[..1]).contains("projectcalico.org/tier: security"));
+}

@@ -35,7 +35,9 @@
 //!
 //! ## Where we differ from Calico on purpose
 //! - Input longer than [`MAX_SELECTOR_LEN`] bytes or nested deeper than [`MAX_NESTING`]
-//!   parentheses is rejected (Calico has no bound).
+//!   parentheses is rejected (Calico has no bound), and so is input whose canonical form would
+//!   be (it adds spaces and parenthesises every `&&`/`||` group), so that the canonical form of
+//!   anything accepted parses again.
 //! - A double negation `!(!x)` is folded to `x` (Calico prints `!!x`, which re-parses as `x`), so
 //!   that parsing the canonical form always gives back the same selector.
 
@@ -43,6 +45,7 @@ mod error;
 mod expr;
 mod labels;
 mod lexer;
+mod limits;
 mod parser;
 pub mod scope;
 
@@ -55,7 +58,7 @@ use sha2::{Digest, Sha224};
 pub use error::ParseError;
 pub use expr::Expr;
 pub use labels::{Labels, ParentLabels};
-pub use parser::{MAX_NESTING, MAX_SELECTOR_LEN};
+pub use limits::{MAX_NESTING, MAX_SELECTOR_LEN};
 pub use scope::PolicyScope;
 
 /// The label every namespaced endpoint carries, holding its namespace's name.

@@ -1,17 +1,13 @@
 //! Recursive descent over the tokens, following the grammar in the crate docs: one function
 //! per precedence level (`or`, `and`, `operation`). An empty (or all-blank) selector is
 //! `all()`, as in Calico. Only parentheses nest, and their depth is bounded by [`MAX_NESTING`]
-//! so that hostile input cannot exhaust the stack.
+//! so that hostile input cannot exhaust the stack. What parses is then held to the same
+//! bounds in canonical form (see [`crate::limits`]).
 
 use crate::error::ParseError;
 use crate::expr::Expr;
 use crate::lexer::{tokenize, Kind, Token};
-
-/// Longest selector accepted, in bytes (real selectors are far shorter).
-pub const MAX_SELECTOR_LEN: usize = 4096;
-
-/// Deepest nesting of parentheses accepted.
-pub const MAX_NESTING: usize = 64;
+use crate::limits::{check_canonical, MAX_NESTING, MAX_SELECTOR_LEN};
 
 pub(crate) fn parse(input: &str) -> Result<Expr, ParseError> {
     if input.len() > MAX_SELECTOR_LEN {
@@ -44,6 +40,7 @@ pub(crate) fn parse(input: &str) -> Result<Expr, ParseError> {
         };
         return Err(ParseError::new(rest.position, what));
     }
+    check_canonical(&expr, input.len())?;
     Ok(expr)
 }
 

@@ -457,6 +457,163 @@ fn too_deep() {
     assert_eq!(sel(&format!("{}has(a)", "!".repeat(4000))), sel("has(a)"));
 }
 
+// ---- the canonical form stays within the limits ----
+
+/// Parses `input`; if it parses, checks the promise the limits exist to keep: the canonical
+/// form is within them and parses back to the same selector.
+fn parse_consistently(input: &str) -> Result<Selector, ParseError> {
+    let result = Selector::parse(input);
+    if let Ok(s) = &result {
+        let canonical = s.canonical();
+        assert!(
+            canonical.len() <= MAX_SELECTOR_LEN,
+            "{} bytes in, {} out",
+            input.len(),
+            canonical.len()
+        );
+        assert_eq!(
+            Selector::parse(&canonical).as_ref(),
+            Ok(s),
+            "{} bytes in, {} out",
+            input.len(),
+            canonical.len()
+        );
+    }
+    result
+}
+
+/// `doubles` levels of `has(a) || has(b) && (...)` inside `singles` levels of
+/// `has(c) && (...)`: one pair of parentheses per level in the input, but two per double level
+/// in the canonical form, `(has(a) || (has(b) && ...))`.
+fn nested_groups(singles: usize, doubles: usize) -> String {
+    let mut s = "has(z)".to_string();
+    for _ in 0..doubles {
+        s = format!("has(a) || has(b) && ({s})");
+    }
+    for _ in 0..singles {
+        s = format!("has(c) && ({s})");
+    }
+    s
+}
+
+#[test]
+fn canonical_nesting_is_held_to_the_input_limit() {
+    // (singles, doubles, canonical depth); the input nests singles + doubles deep.
+    let accepted = [(0, 32, 64), (64, 0, 64), (62, 1, 64), (0, 1, 2)];
+    for (singles, doubles, depth) in accepted {
+        let input = nested_groups(singles, doubles);
+        let s = parse_consistently(&input)
+            .unwrap_or_else(|e| panic!("{singles}+{doubles} levels ({depth} canonical): {e}"));
+        let canonical = s.canonical();
+        let mut deepest = 0usize;
+        let mut open = 0usize;
+        for c in canonical.chars().filter(|c| matches!(c, '(' | ')')) {
+            if c == '(' {
+                open += 1;
+                deepest = deepest.max(open);
+            } else {
+                open -= 1;
+            }
+        }
+        // `has(...)` holds one level of its own in the text.
+        assert_eq!(deepest, depth + 1, "{canonical}");
+    }
+    // One level past: 65 canonical levels from an input only 33 deep.
+    let input = nested_groups(1, 32);
+    let e = parse_consistently(&input).expect_err("65 canonical levels");
+    assert_eq!(e.position, input.len(), "{e}");
+    assert!(
+        e.message
+            .contains("nested deeper than 64 in the canonical form"),
+        "{e}"
+    );
+    assert!(e.message.contains("(65 deep)"), "{e}");
+    // The fuzzer's: 33 groups of `||` over `&&`, 66 canonical levels.
+    let e = parse_consistently(&nested_groups(0, 33)).expect_err("66 canonical levels");
+    assert!(e.message.contains("(66 deep)"), "{e}");
+    // 65 levels in the input are refused by the input check, where the 65th '(' is.
+    let input = nested_groups(65, 0);
+    let e = parse_consistently(&input).expect_err("65 input levels");
+    assert_eq!(e.position, input.rfind("(has(z)").unwrap(), "{e}");
+    assert!(e.message.contains("nested deeper than 64"), "{e}");
+    // Redundant parentheses vanish from the canonical form: 32 of them around 32 double
+    // levels make 64 in the input and 64 in the canonical form.
+    let half = MAX_NESTING / 2;
+    let input = format!(
+        "{}{}{}",
+        "(".repeat(half),
+        nested_groups(0, half),
+        ")".repeat(half)
+    );
+    assert_eq!(
+        parse_consistently(&input),
+        parse_consistently(&nested_groups(0, half))
+    );
+    assert!(parse_consistently(&input).is_ok());
+}
+
+#[test]
+fn canonical_length_is_held_to_the_input_limit() {
+    // `a=="x..."` prints as `a == "x..."`: two bytes longer. Walk the input from 4093 to 4097
+    // bytes (canonical 4095 to 4099).
+    for input_len in MAX_SELECTOR_LEN - 3..=MAX_SELECTOR_LEN + 1 {
+        let input = format!("a==\"{}\"", "x".repeat(input_len - 5));
+        assert_eq!(input.len(), input_len);
+        let canonical_len = input_len + 2;
+        match parse_consistently(&input) {
+            Ok(s) => {
+                assert!(
+                    canonical_len <= MAX_SELECTOR_LEN,
+                    "{input_len} bytes accepted"
+                );
+                assert_eq!(s.canonical().len(), canonical_len);
+            }
+            Err(e) if input_len > MAX_SELECTOR_LEN => {
+                assert_eq!(e.position, MAX_SELECTOR_LEN, "{e}");
+                assert!(
+                    e.message
+                        .contains(&format!("selector is {input_len} bytes long")),
+                    "{e}"
+                );
+            }
+            Err(e) => {
+                assert!(
+                    canonical_len > MAX_SELECTOR_LEN,
+                    "{input_len} bytes refused: {e}"
+                );
+                assert_eq!(e.position, input_len, "{e}");
+                assert!(
+                    e.message.contains(&format!(
+                        "canonical form is {canonical_len} bytes long, longer than the 4096 allowed"
+                    )),
+                    "{e}"
+                );
+            }
+        }
+    }
+    // Groups grow too: `has(a)&&has(a)&&...` gains parentheses and spaces around each `&&`.
+    let term = "has(a)&&";
+    for n in [450, 500, 510, 511, 512] {
+        let input = format!("{}has(a)", term.repeat(n));
+        // 6 bytes per has(a), 4 per " && ", 2 for the parentheses.
+        let canonical_len = 6 * (n + 1) + 4 * n + 2;
+        let result = parse_consistently(&input);
+        assert_eq!(
+            result.is_ok(),
+            input.len() <= MAX_SELECTOR_LEN && canonical_len <= MAX_SELECTOR_LEN,
+            "{n} terms, {} bytes in, {canonical_len} canonical: {result:?}",
+            input.len()
+        );
+    }
+    // A canonical form exactly at the limit is accepted: 4089 x's print as 4096 bytes.
+    let at = format!("a == \"{}\"", "x".repeat(MAX_SELECTOR_LEN - 7));
+    assert_eq!(
+        parse_consistently(&format!("a=='{}'", "x".repeat(MAX_SELECTOR_LEN - 7)))
+            .map(|s| s.canonical()),
+        Ok(at)
+    );
+}
+
 // ---- no input panics ----
 
 /// Random byte strings and random soups of selector fragments: parsing never panics, errors

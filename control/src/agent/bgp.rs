@@ -34,6 +34,25 @@ pub enum BgpError {
     Runtime(std::io::Error),
     #[error(transparent)]
     Speaker(#[from] bgp::speaker::SpeakerError),
+    #[error("{MAX_PREFIXES_ENV}={0:?}: expected a number of prefixes (0: no limit)")]
+    MaxPrefixes(String),
+}
+
+/// The most prefixes each peer may have the node hold (RFC 4486 section 4): one more closes
+/// the session with Cease / Maximum Number of Prefixes Reached and the peer rests two minutes
+/// before it is taken back. Calico's BGPPeer has no field for it, so it is a node setting.
+pub const MAX_PREFIXES_ENV: &str = "BRINDLE_BGP_MAX_PREFIXES";
+
+/// [`MAX_PREFIXES_ENV`] as read by `get`: unset, the speaker's default; `0`, no limit.
+pub fn max_prefixes(get: impl Fn(&str) -> Option<String>) -> Result<Option<u32>, BgpError> {
+    match get(MAX_PREFIXES_ENV) {
+        None => Ok(Some(bgp::speaker::DEFAULT_MAX_PREFIXES)),
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(0) => Ok(None),
+            Ok(n) => Ok(Some(n)),
+            Err(_) => Err(BgpError::MaxPrefixes(v)),
+        },
+    }
 }
 
 /// The peer table as the stats server reads it, on its own thread: the running speaker (it
@@ -79,6 +98,8 @@ pub struct NodeBgp {
     /// Best routes learned: prefix -> BGP next hop.
     learned: BTreeMap<Ipv4Prefix, Ipv4Addr>,
     status: BgpStatus,
+    /// Every peer's [`PeerSpec::max_prefixes`] ([`MAX_PREFIXES_ENV`]).
+    max_prefixes: Option<u32>,
 }
 
 impl NodeBgp {
@@ -86,6 +107,7 @@ impl NodeBgp {
     /// listen port (179 unless BGPConfiguration `default` says otherwise), as calico-node's
     /// BIRD does; then peers and originates as the view says.
     pub fn start(view: &ClusterView, address: (Ipv4Addr, u8)) -> Result<NodeBgp, BgpError> {
+        let max_prefixes = max_prefixes(|name| std::env::var(name).ok())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("bgp")
@@ -93,7 +115,7 @@ impl NodeBgp {
             .build()
             .map_err(BgpError::Runtime)?;
         let local = peering::local_speaker(view);
-        let (speaker, fib) = start_speaker(&runtime, local, address.0)?;
+        let (speaker, fib) = start_speaker(&runtime, local, address.0, Started::Process)?;
         let mut node = NodeBgp {
             runtime,
             speaker,
@@ -105,6 +127,7 @@ impl NodeBgp {
             originated: BTreeSet::new(),
             learned: BTreeMap::new(),
             status: BgpStatus::default(),
+            max_prefixes,
         };
         node.sync(view);
         Ok(node)
@@ -132,6 +155,8 @@ impl NodeBgp {
                 let spec = PeerSpec {
                     rr_client: peer.rr_client,
                     port: peer.port,
+                    restart_time: Some(peer.restart_time),
+                    max_prefixes: self.max_prefixes,
                     ..PeerSpec::new(*address, peer.asn)
                 };
                 if let Err(e) = self.speaker.add_peer(spec) {
@@ -166,7 +191,7 @@ impl NodeBgp {
         // shutdown: give it a moment.
         let deadline = std::time::Instant::now() + RESTART_WAIT;
         loop {
-            match start_speaker(&self.runtime, local, self.address) {
+            match start_speaker(&self.runtime, local, self.address, Started::NewSettings) {
                 Ok((speaker, fib)) => {
                     self.speaker = speaker;
                     self.fib = fib;
@@ -228,21 +253,42 @@ impl NodeBgp {
 
 impl Drop for NodeBgp {
     fn drop(&mut self) {
-        // Cease to every peer; the runtime's drop gives the tasks a moment to send it.
-        self.speaker.shutdown();
+        // The node is stopping, most likely to start again: close the sessions without a
+        // NOTIFICATION so that peers keep our routes for the restart time (RFC 4724), as
+        // they do for calico-node's BIRD. A node that does not come back is swept by its
+        // peers when that time runs out, or at once when it leaves the cluster.
+        self.speaker.stop_for_restart();
         self.status.set(None, BTreeMap::new());
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Why a speaker is started.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Started {
+    /// With the node process, which may be coming back from a restart: the first sessions
+    /// say so (Graceful Restart's R bit). Set on every start: the node cannot tell a restart
+    /// from a first start, and the bit only tells peers not to wait for our End-of-RIB,
+    /// which we send in any case.
+    Process,
+    /// The BGP settings changed under a running node.
+    NewSettings,
 }
 
 fn start_speaker(
     runtime: &tokio::runtime::Runtime,
     local: LocalSpeaker,
     router_id: Ipv4Addr,
+    started: Started,
 ) -> Result<(SpeakerHandle, UnboundedReceiver<FibChange>), BgpError> {
     let listen = SocketAddr::from((Ipv4Addr::UNSPECIFIED, local.listen_port));
     let config = SpeakerConfig {
         cluster_id: local.cluster_id,
+        restarting: started == Started::Process,
+        // The F bit: peers keep our routes until our End-of-RIB instead of dropping them
+        // when we reconnect and taking them back a moment later. Either way, packets for
+        // our workloads wait for our dataplane, which starts beside the speaker.
+        forwarding_preserved: true,
         ..SpeakerConfig::new(local.asn, router_id, listen)
     };
     let speaker = runtime.block_on(Speaker::start(config))?;
@@ -254,14 +300,23 @@ fn start_speaker(
 }
 
 /// What this node announces: its affine blocks, and a /32 for each of its workloads' addresses
-/// outside them (borrowed from another node's block), as Calico does.
+/// outside them (borrowed from another node's block), as Calico does; and a /32 for each of
+/// its workloads' floating IPs (Felix routes them to the workload, BIRD exports that route).
 fn originated_prefixes(view: &ClusterView) -> BTreeSet<Ipv4Prefix> {
     let blocks: Vec<Ipv4Prefix> = view.blocks().collect();
     let borrowed = view
         .endpoint_ips()
         .filter(|ip| !blocks.iter().any(|b| b.contains(*ip)))
         .map(Ipv4Prefix::host);
-    blocks.iter().copied().chain(borrowed).collect()
+    let floating = view
+        .floating_ips()
+        .map(|(external, _)| Ipv4Prefix::host(external));
+    blocks
+        .iter()
+        .copied()
+        .chain(borrowed)
+        .chain(floating)
+        .collect()
 }
 
 /// The peer table as `brindlectl node status` shows it.
@@ -287,6 +342,8 @@ fn status_json(speaker: &SpeakerHandle, types: &BTreeMap<Ipv4Addr, PeerType>) ->
                     "since": p.since.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs()),
                     "info": info,
                     "routes_received": p.routes_received,
+                    // Kept from before the peer restarted, not sent again yet (RFC 4724).
+                    "routes_stale": p.routes_stale,
                 })
             })
             .collect(),
@@ -319,10 +376,26 @@ pub fn subnet_of(ip: Ipv4Addr, len: u8) -> Ipv4Prefix {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::fixtures::{affinity, endpoint, node, pool, view_of};
+    use crate::agent::fixtures::{affinity, endpoint, endpoint_with_nats, node, pool, view_of};
 
     fn prefix(text: &str) -> Ipv4Prefix {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_prefix_limit_is_the_speakers_default_unless_set_and_zero_lifts_it() {
+        let env = |v: Option<&'static str>| move |_: &str| v.map(str::to_owned);
+        assert_eq!(
+            max_prefixes(env(None)).unwrap(),
+            Some(bgp::speaker::DEFAULT_MAX_PREFIXES)
+        );
+        assert_eq!(max_prefixes(env(Some("5000"))).unwrap(), Some(5000));
+        assert_eq!(max_prefixes(env(Some("0"))).unwrap(), None);
+        let e = max_prefixes(env(Some("lots"))).unwrap_err().to_string();
+        assert!(
+            e.contains("BRINDLE_BGP_MAX_PREFIXES") && e.contains("\"lots\""),
+            "{e}"
+        );
     }
 
     #[test]
@@ -388,5 +461,24 @@ mod tests {
             .map(|p| p.to_string())
             .collect();
         assert_eq!(announced, ["10.1.0.0/26", "10.1.0.70/32"]);
+    }
+
+    #[test]
+    fn a_node_announces_its_workloads_floating_ips_as_host_routes() {
+        let v = view_of(
+            "n1",
+            vec![
+                node("n1", "172.16.0.1/24", None, &[], ""),
+                affinity("n1", "10.1.0.0/26"),
+                endpoint_with_nats("n1", "a", "10.1.0.5", &[("10.1.0.5", "198.51.100.7")]),
+                // Another node's floating IP is that node's to announce.
+                endpoint_with_nats("n2", "b", "10.1.0.70", &[("10.1.0.70", "198.51.100.8")]),
+            ],
+        );
+        let announced: Vec<String> = originated_prefixes(&v)
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(announced, ["10.1.0.0/26", "198.51.100.7/32"]);
     }
 }

@@ -8,6 +8,18 @@ use resources::{
 
 use super::view::ClusterView;
 
+/// An embedded store in `dir`, shareable with other processes as the node's is.
+pub fn embedded_store(dir: &std::path::Path) -> std::sync::Arc<dyn datastore::Datastore> {
+    let path = dir.join("store.redb");
+    let config = datastore::DatastoreConfig::from_lookup(|k| match k {
+        "DATASTORE_TYPE" => Some("embedded".into()),
+        "BRINDLE_EMBEDDED_PATH" => Some(path.display().to_string()),
+        _ => None,
+    })
+    .unwrap();
+    datastore::open(&config).unwrap()
+}
+
 pub fn kv(resource: Resource) -> KeyValue {
     KeyValue {
         key: resource.key(),
@@ -75,6 +87,27 @@ pub fn endpoint(node: &str, name: &str, ip: &str) -> KeyValue {
         node: node.into(),
         interface_name: format!("cali{name}"),
         ip_networks: vec![format!("{ip}/32")],
+        ..WorkloadEndpointSpec::default()
+    };
+    kv(Resource::WorkloadEndpoint(
+        resources::WorkloadEndpoint::new(Metadata::namespaced("default", name), spec),
+    ))
+}
+
+/// An endpoint of `node` at `ip` with floating IPs `nats` (internal, external).
+pub fn endpoint_with_nats(node: &str, name: &str, ip: &str, nats: &[(&str, &str)]) -> KeyValue {
+    let spec = WorkloadEndpointSpec {
+        node: node.into(),
+        interface_name: format!("cali{name}"),
+        ip_networks: vec![format!("{ip}/32")],
+        ip_nats: nats
+            .iter()
+            .map(|(internal, external)| resources::IpNat {
+                internal_ip: (*internal).into(),
+                external_ip: (*external).into(),
+                ..resources::IpNat::default()
+            })
+            .collect(),
         ..WorkloadEndpointSpec::default()
     };
     kv(Resource::WorkloadEndpoint(

@@ -7,7 +7,13 @@
 //! them from the listing's revision. Every change yields a new [`DesiredState`] for the
 //! dataplane. When the watch reports a compaction or a lost connection the agent resyncs
 //! (list, then watch again); while the datastore is away the dataplane keeps the state it has.
+//! When it comes back reset (its data lost), the node first writes back its own records from
+//! the copy it keeps (`recovery`), so that its workloads never read as gone.
+//!
+//! Which workloads have a TAP rather than a veth is host-local and comes from the TAP registry
+//! brindle-cni writes (`taps`), read with every datastore change and every second besides.
 
+pub mod address_watch;
 pub mod bgp;
 pub mod env;
 pub mod failsafe;
@@ -15,8 +21,13 @@ pub mod failsafe;
 mod fixtures;
 pub mod peering;
 pub mod policy;
+mod recovery;
+pub mod taps;
+#[cfg(test)]
+mod tests;
 pub mod view;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +38,7 @@ use resources::{
 
 use crate::dataplane::DesiredState;
 use crate::host::Ipv4Prefix;
+use crate::hostveth::HostPort;
 use env::{NodeEnv, PoolIpip};
 use view::{watched_prefixes, ClusterView};
 
@@ -65,14 +77,24 @@ pub struct Agent {
     bgp: Option<bgp::NodeBgp>,
     /// Network policy: the model and the local workloads' compiled programs.
     policy: policy::NodePolicy,
+    /// The TAP registrations of this node's workloads, as last read.
+    taps: taps::TapRegistry,
+    /// What the way to the node's own stack is made of (`BRINDLE_HOST_PORT`).
+    host_port: HostPort,
+    /// A copy of the node's own records, put back if the datastore comes back reset.
+    own: recovery::OwnRecords,
+    /// The node's address, autodetected again now and then.
+    address: address_watch::AddressWatch,
 }
 
 impl Agent {
-    /// Registers the node and the cluster defaults, then lists and watches.
+    /// Registers the node and the cluster defaults, then lists and watches. `tap_dir`: where
+    /// brindle-cni registers TAP workloads (`BRINDLE_TAP_DIR`).
     pub fn start(
         store: Arc<dyn Datastore>,
         env: &NodeEnv,
         identity: Identity,
+        tap_dir: PathBuf,
     ) -> Result<Agent, AgentError> {
         register_node(store.as_ref(), &identity, env.as_number)?;
         ensure_cluster_information(store.as_ref())?;
@@ -80,6 +102,19 @@ impl Agent {
             ensure_default_pool(store.as_ref(), cidr, ipip)?;
         }
         ensure_tunnel_address(&store, &identity)?;
+        let address = address_watch::AddressWatch::new(
+            &env.address,
+            (
+                identity.uplink.clone(),
+                identity.address.0,
+                identity.address.1,
+            ),
+            address_watch::poll_interval(
+                std::env::var(address_watch::POLL_INTERVAL_ENV)
+                    .ok()
+                    .as_deref(),
+            ),
+        );
         let mut agent = Agent {
             store,
             view: ClusterView::new(&identity.node_name),
@@ -89,6 +124,10 @@ impl Agent {
             needs_resync: true,
             last_attempt: None,
             bgp: None,
+            taps: taps::TapRegistry::new(tap_dir),
+            host_port: HostPort::default(),
+            own: recovery::OwnRecords::default(),
+            address,
         };
         agent.resync()?;
         Ok(agent)
@@ -98,8 +137,27 @@ impl Agent {
         &self.identity
     }
 
+    /// Why the node must restart to take up a new address of its own, if autodetection (due
+    /// now and then) finds one ([`address_watch`]).
+    pub fn address_changed(&mut self) -> Option<String> {
+        let (uplink, ip, len) = self.address.changed()?;
+        let (old_ip, old_len) = self.identity.address;
+        Some(format!(
+            "the node's address changed from {old_ip}/{old_len} on {} to {ip}/{len} on {uplink}",
+            self.identity.uplink
+        ))
+    }
+
+    /// The agent with the node's stack behind `host_port`.
+    pub fn with_host_port(mut self, host_port: HostPort) -> Agent {
+        self.host_port = host_port;
+        self
+    }
+
     pub fn desired(&self) -> DesiredState {
-        let mut desired = self.view.desired(Some(&self.identity.uplink));
+        let mut desired = self
+            .view
+            .desired(Some(&self.identity.uplink), self.taps.entries());
         if let Some(bgp) = &self.bgp {
             desired.routes = bgp.routes(&self.view);
         }
@@ -107,6 +165,7 @@ impl Agent {
         desired.route_underlay = true;
         desired.policies = self.policy.programs().clone();
         desired.host_endpoint = self.policy.host_endpoint(&self.identity.uplink);
+        desired.host_port = self.host_port;
         desired
     }
 
@@ -143,6 +202,14 @@ impl Agent {
     fn resync(&mut self) -> Result<(), AgentError> {
         self.last_attempt = Some(Instant::now());
         self.watches.clear();
+        // Before the listing, so that a reset datastore never reads as "no workloads here".
+        let put_back = self.own.put_back_if_reset(self.store.as_ref())?;
+        if put_back > 0 {
+            tracing::warn!(
+                records = put_back,
+                "the datastore came back reset: the node's own records put back"
+            );
+        }
         let mut listing = Vec::new();
         let mut from = i64::MAX;
         let prefixes = self.prefixes();
@@ -159,8 +226,12 @@ impl Agent {
         }
         self.policy.reset(&listing);
         self.view.reset(listing);
+        self.taps.refresh(self.view.endpoint_ids());
         self.watches = watches;
         self.needs_resync = false;
+        self.own.mark_stale();
+        self.own
+            .retake_if_due(self.store.as_ref(), &self.identity.node_name);
         tracing::info!(
             endpoints = self.view.endpoint_count(),
             revision = from - 1,
@@ -207,6 +278,7 @@ impl Agent {
                     _ => {
                         changed |= self.view.apply(&event);
                         changed |= self.policy.apply(&event);
+                        self.own.mark_stale();
                     }
                 }
                 if self.needs_resync {
@@ -219,6 +291,13 @@ impl Agent {
                 bgp.sync(&self.view);
             }
             changed |= bgp.poll();
+        }
+        self.own
+            .retake_if_due(self.store.as_ref(), &self.identity.node_name);
+        // With every change, so that a registration written just before its endpoint is
+        // read with it; without one, now and then.
+        if changed || self.taps.due() {
+            changed |= self.taps.refresh(self.view.endpoint_ids());
         }
         changed
     }

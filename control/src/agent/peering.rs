@@ -50,6 +50,9 @@ pub struct DesiredPeer {
     pub peer_type: PeerType,
     /// We reflect routes to this peer (RFC 4456 client).
     pub rr_client: bool,
+    /// The Graceful Restart time we advertise to it (`maxRestartTime`,
+    /// `nodeMeshMaxRestartTime`; BIRD's 120 s when unset).
+    pub restart_time: u16,
 }
 
 /// This node's speaker settings that need a restart to change.
@@ -89,7 +92,14 @@ pub fn desired_peers(view: &ClusterView) -> BTreeMap<Ipv4Addr, DesiredPeer> {
 
     if bgp.mesh_enabled {
         for node in view.nodes() {
-            peers.offer_node(node, node_asn(node), bgp.listen_port, PeerType::Mesh);
+            let restart_time = bgp.mesh_restart_time;
+            peers.offer_node(
+                node,
+                node_asn(node),
+                bgp.listen_port,
+                PeerType::Mesh,
+                restart_time,
+            );
         }
     }
     for resource in view.peers() {
@@ -102,7 +112,14 @@ pub fn desired_peers(view: &ClusterView) -> BTreeMap<Ipv4Addr, DesiredPeer> {
             match (&resource.peer_selector, resource.peer_ip) {
                 (Some(selector), _) => {
                     for node in view.nodes().filter(|n| selector.matches(&n.labels)) {
-                        peers.offer_node(node, node_asn(node), bgp.listen_port, peer_type);
+                        let restart_time = resource.restart_time;
+                        peers.offer_node(
+                            node,
+                            node_asn(node),
+                            bgp.listen_port,
+                            peer_type,
+                            restart_time,
+                        );
                     }
                 }
                 (None, Some((address, port))) => {
@@ -119,6 +136,7 @@ pub fn desired_peers(view: &ClusterView) -> BTreeMap<Ipv4Addr, DesiredPeer> {
                         port.unwrap_or(::bgp::speaker::BGP_PORT),
                         cluster_id,
                         peer_type,
+                        resource.restart_time,
                     );
                 }
                 (None, None) => {}
@@ -131,7 +149,14 @@ pub fn desired_peers(view: &ClusterView) -> BTreeMap<Ipv4Addr, DesiredPeer> {
             .is_some_and(|s| s.matches(&me.labels))
         {
             for node in view.nodes().filter(|n| applies_to(resource, n)) {
-                peers.offer_node(node, node_asn(node), bgp.listen_port, peer_type);
+                let restart_time = resource.restart_time;
+                peers.offer_node(
+                    node,
+                    node_asn(node),
+                    bgp.listen_port,
+                    peer_type,
+                    restart_time,
+                );
             }
         }
     }
@@ -154,8 +179,22 @@ struct Peers<'a> {
 }
 
 impl Peers<'_> {
-    fn offer_node(&mut self, node: &NodeFacts, asn: u32, port: u16, peer_type: PeerType) {
-        self.offer(node.address, asn, port, node.rr_cluster_id, peer_type);
+    fn offer_node(
+        &mut self,
+        node: &NodeFacts,
+        asn: u32,
+        port: u16,
+        peer_type: PeerType,
+        restart_time: Option<u16>,
+    ) {
+        self.offer(
+            node.address,
+            asn,
+            port,
+            node.rr_cluster_id,
+            peer_type,
+            restart_time,
+        );
     }
 
     fn offer(
@@ -165,6 +204,7 @@ impl Peers<'_> {
         port: u16,
         cluster_id: Option<Ipv4Addr>,
         peer_type: PeerType,
+        restart_time: Option<u16>,
     ) {
         if address == self.me.address {
             return;
@@ -188,6 +228,7 @@ impl Peers<'_> {
                 asn,
                 peer_type,
                 rr_client,
+                restart_time: restart_time.unwrap_or(::bgp::speaker::DEFAULT_RESTART_TIME),
             },
         );
     }
@@ -289,6 +330,45 @@ mod tests {
         assert_eq!(peers[&ip("10.0.0.253")].port, 179, "peerIP without a port");
         assert_eq!(peers[&ip("10.0.0.254")].asn, 65100);
         assert_eq!(peers[&ip("10.0.0.254")].peer_type, PeerType::Global);
+    }
+
+    #[test]
+    fn restart_times_come_from_max_restart_time_fields_else_birds_default() {
+        let mut records = three_nodes();
+        records.push(bgp_peer(
+            "tor",
+            BgpPeerSpec {
+                peer_ip: "10.0.0.254".into(),
+                as_number: Some(AsNumber::new(65100)),
+                max_restart_time: Some("2m5s".into()),
+                ..Default::default()
+            },
+        ));
+        records.push(bgp_peer(
+            "far",
+            BgpPeerSpec {
+                peer_ip: "10.0.0.253".into(),
+                as_number: Some(AsNumber::new(65100)),
+                max_restart_time: Some("3h".into()),
+                ..Default::default()
+            },
+        ));
+        let peers = desired_peers(&view_of("n2", records.clone()));
+        assert_eq!(peers[&ip("10.0.0.254")].restart_time, 125);
+        assert_eq!(
+            peers[&ip("10.0.0.253")].restart_time,
+            4095,
+            "capped to the capability's 12 bits"
+        );
+        assert_eq!(peers[&ip("172.16.0.1")].restart_time, 120, "BIRD's default");
+
+        records.push(bgp_configuration(BgpConfigurationSpec {
+            node_mesh_max_restart_time: Some("90s".into()),
+            ..Default::default()
+        }));
+        let peers = desired_peers(&view_of("n2", records));
+        assert_eq!(peers[&ip("172.16.0.1")].restart_time, 90, "mesh peers");
+        assert_eq!(peers[&ip("10.0.0.254")].restart_time, 125, "its own");
     }
 
     #[test]

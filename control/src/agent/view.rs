@@ -9,6 +9,7 @@ use datastore::{keys, KeyValue, WatchEvent};
 use resources::Resource;
 use selector::Selector;
 
+use super::taps::TapEntry;
 use crate::config::WorkloadConfig;
 use crate::dataplane::DesiredState;
 use crate::host::Ipv4Prefix;
@@ -44,6 +45,8 @@ pub struct BgpFacts {
     /// `listenPort`: where every node's speaker listens, so also where mesh and selector
     /// peers are reached.
     pub listen_port: u16,
+    /// `nodeMeshMaxRestartTime`: the Graceful Restart time of mesh sessions (seconds).
+    pub mesh_restart_time: Option<u16>,
 }
 
 impl Default for BgpFacts {
@@ -52,6 +55,7 @@ impl Default for BgpFacts {
             as_number: resources::BgpConfigurationSpec::default().as_number_or_default(),
             mesh_enabled: true,
             listen_port: ::bgp::speaker::BGP_PORT,
+            mesh_restart_time: None,
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct PeerFacts {
     /// `spec.peerIP`, with its port when given as `ip:port`.
     pub peer_ip: Option<(Ipv4Addr, Option<u16>)>,
     pub as_number: Option<u32>,
+    /// `spec.maxRestartTime`: the Graceful Restart time of its sessions (seconds).
+    pub restart_time: Option<u16>,
 }
 
 /// A workload endpoint of this node as the dataplane needs it.
@@ -75,6 +81,10 @@ pub struct PeerFacts {
 pub struct EndpointFacts {
     pub interface: String,
     pub ips: Vec<Ipv4Addr>,
+    /// `spec.containerID`: whose TAP registration applies to it.
+    pub container_id: String,
+    /// `spec.ipNATs` (IPv4, to one of `ips`): (external, internal) floating IPs.
+    pub floating: Vec<(Ipv4Addr, Ipv4Addr)>,
 }
 
 /// The datastore prefixes the agent lists and watches.
@@ -195,6 +205,13 @@ impl ClusterView {
         self.endpoints.values().flat_map(|e| e.ips.iter().copied())
     }
 
+    /// This node's workloads' floating IPs: (external, internal).
+    pub fn floating_ips(&self) -> impl Iterator<Item = (Ipv4Addr, Ipv4Addr)> + '_ {
+        self.endpoints
+            .values()
+            .flat_map(|e| e.floating.iter().copied())
+    }
+
     /// The node this view belongs to, once registered.
     pub fn this_node(&self) -> Option<&NodeFacts> {
         self.nodes.values().find(|n| n.name == self.node)
@@ -214,14 +231,39 @@ impl ClusterView {
         self.endpoints.len()
     }
 
-    /// The dataplane state for this view.
-    pub fn desired(&self, uplink: Option<&str>) -> DesiredState {
+    /// (interface name, container id) of each of this node's endpoints.
+    pub fn endpoint_ids(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.endpoints
+            .values()
+            .map(|e| (e.interface.as_str(), e.container_id.as_str()))
+    }
+
+    /// The dataplane state for this view, with the TAP registrations `taps` (by interface
+    /// name): a workload registered by its endpoint's container has its TAP; one whose
+    /// registration cannot be read is not ready and gets no port; any other is a veth.
+    pub fn desired(&self, uplink: Option<&str>, taps: &BTreeMap<String, TapEntry>) -> DesiredState {
         let mut workloads: Vec<WorkloadConfig> = self
             .endpoints
             .values()
-            .map(|e| WorkloadConfig {
-                interface: e.interface.clone(),
-                ips: e.ips.clone(),
+            .filter_map(|e| {
+                let tap = match taps.get(&e.interface) {
+                    None => None,
+                    // A registration is for the endpoint of the container that wrote it;
+                    // another's (left by a container gone without DEL) says nothing of this
+                    // one. An endpoint naming no container takes what is there.
+                    Some(TapEntry::Registered { tap, container_id })
+                        if e.container_id.is_empty() || *container_id == e.container_id =>
+                    {
+                        Some(tap.clone())
+                    }
+                    Some(TapEntry::Registered { .. }) => None,
+                    Some(TapEntry::Unreadable(_)) => return None,
+                };
+                Some(WorkloadConfig {
+                    interface: e.interface.clone(),
+                    ips: e.ips.clone(),
+                    tap,
+                })
             })
             .collect();
         workloads.sort_by(|a, b| a.interface.cmp(&b.interface));
@@ -243,6 +285,7 @@ impl ClusterView {
                 .collect(),
             routes: Vec::new(),
             blackholes: self.blocks.values().copied().collect(),
+            floating_ips: self.floating_ips().collect(),
             ..DesiredState::default()
         }
     }
@@ -340,6 +383,7 @@ fn peer_facts(kv: &KeyValue) -> Option<PeerFacts> {
         peer_selector,
         peer_ip,
         as_number: peer.spec.as_number.as_ref().and_then(|a| a.value().ok()),
+        restart_time: restart_time_of(&name, "spec.maxRestartTime", &peer.spec.max_restart_time),
     })
 }
 
@@ -357,7 +401,39 @@ fn bgp_facts(kv: &KeyValue) -> Option<BgpFacts> {
         as_number: config.spec.as_number_or_default(),
         mesh_enabled: config.spec.mesh_enabled(),
         listen_port: listen_port.unwrap_or(::bgp::speaker::BGP_PORT),
+        mesh_restart_time: restart_time_of(
+            &config.metadata.name,
+            "spec.nodeMeshMaxRestartTime",
+            &config.spec.node_mesh_max_restart_time,
+        ),
     })
+}
+
+/// A Graceful Restart time (a Go duration, as Calico writes it) in whole seconds, within
+/// what the capability's 12-bit field carries (RFC 4724 section 3); a value past it is
+/// capped, said in the log. `None`: not set (or unreadable, logged), so BIRD's 120 s.
+fn restart_time_of(resource: &str, field: &str, value: &Option<String>) -> Option<u16> {
+    let text = value.as_deref()?;
+    let Some(secs) = resources::validate::parse_go_duration(text).filter(|s| *s >= 0.0) else {
+        tracing::warn!(
+            resource,
+            field,
+            value = text,
+            "not a duration; using the default restart time"
+        );
+        return None;
+    };
+    let max = ::bgp::fsm::MAX_RESTART_TIME;
+    if secs > f64::from(max) {
+        tracing::warn!(
+            resource,
+            field,
+            value = text,
+            max,
+            "longer than Graceful Restart can say; capped"
+        );
+    }
+    Some(secs.round().min(f64::from(max)) as u16)
 }
 
 fn endpoint_facts(kv: &KeyValue, node: &str) -> Option<EndpointFacts> {
@@ -368,14 +444,134 @@ fn endpoint_facts(kv: &KeyValue, node: &str) -> Option<EndpointFacts> {
     if wep.spec.node != node || wep.spec.interface_name.is_empty() {
         return None;
     }
-    let ips = wep
+    let ips: Vec<Ipv4Addr> = wep
         .spec
         .ip_networks
         .iter()
         .filter_map(|n| n.strip_suffix("/32").unwrap_or(n).parse::<Ipv4Addr>().ok())
         .collect();
+    // Validated on write (the internal address is one of the endpoint's); checked again,
+    // as a record may have been written by something else.
+    let floating = wep
+        .spec
+        .ip_nats
+        .iter()
+        .filter_map(|nat| {
+            let external = nat.external_ip.parse::<Ipv4Addr>().ok()?;
+            let internal = nat.internal_ip.parse::<Ipv4Addr>().ok()?;
+            ips.contains(&internal).then_some((external, internal))
+        })
+        .collect();
     Some(EndpointFacts {
         interface: wep.spec.interface_name.clone(),
+        floating,
         ips,
+        container_id: wep.spec.container_id.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{endpoint, endpoint_with_nats, kv, view_of};
+    use super::*;
+    use crate::config::TapWorkload;
+
+    fn tap(netns: &str) -> TapWorkload {
+        TapWorkload {
+            netns: netns.into(),
+            ifname: "eth0".into(),
+        }
+    }
+
+    /// An endpoint of node n1 run by `container`.
+    fn endpoint_of(name: &str, ip: &str, container: &str) -> KeyValue {
+        let Ok(Resource::WorkloadEndpoint(mut wep)) = Resource::from_kv(&endpoint("n1", name, ip))
+        else {
+            unreachable!()
+        };
+        wep.spec.container_id = container.into();
+        kv(Resource::WorkloadEndpoint(wep))
+    }
+
+    #[test]
+    fn floating_ips_of_this_nodes_endpoints_reach_the_dataplane_and_the_vrouters_destinations() {
+        let view = view_of(
+            "n1",
+            vec![
+                endpoint_with_nats("n1", "a", "10.1.0.1", &[("10.1.0.1", "198.51.100.7")]),
+                // To an address not the endpoint's own (written by something that did not
+                // validate): ignored.
+                endpoint_with_nats("n1", "b", "10.1.0.2", &[("10.1.0.9", "198.51.100.8")]),
+                endpoint_with_nats("n2", "c", "10.1.0.3", &[("10.1.0.3", "198.51.100.9")]),
+            ],
+        );
+        let desired = view.desired(None, &BTreeMap::new());
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(
+            desired.floating_ips,
+            vec![(ip("198.51.100.7"), ip("10.1.0.1"))]
+        );
+        assert!(
+            desired
+                .vrouter_destinations()
+                .contains(&"198.51.100.7/32".parse().unwrap()),
+            "the XDP program sends uplink traffic to the floating IP to the vRouter"
+        );
+    }
+
+    #[test]
+    fn a_registered_tap_is_the_workloads_port_and_an_unreadable_one_keeps_it_waiting() {
+        let view = view_of(
+            "n1",
+            vec![
+                endpoint_of("a", "10.1.0.1", "ca"),
+                endpoint_of("b", "10.1.0.2", "cb"),
+                endpoint_of("c", "10.1.0.3", "cc"),
+                endpoint_of("d", "10.1.0.4", "cd"),
+                endpoint_of("e", "10.1.0.5", ""),
+            ],
+        );
+        let registered = |netns: &str, container: &str| TapEntry::Registered {
+            tap: tap(netns),
+            container_id: container.into(),
+        };
+        let taps = BTreeMap::from([
+            ("calia".to_owned(), registered("/run/netns/a", "ca")),
+            // Left by another container under this name: not this endpoint's.
+            ("calic".to_owned(), registered("/run/netns/old", "gone")),
+            (
+                "calid".to_owned(),
+                TapEntry::Unreadable("calid.json: EOF".into()),
+            ),
+            ("calie".to_owned(), registered("/run/netns/e", "ce")),
+        ]);
+        let desired = view.desired(None, &taps);
+        let by_name: BTreeMap<&str, &WorkloadConfig> = desired
+            .workloads
+            .iter()
+            .map(|w| (w.interface.as_str(), w))
+            .collect();
+        assert_eq!(by_name["calia"].tap, Some(tap("/run/netns/a")));
+        assert_eq!(by_name["calia"].ips, vec![Ipv4Addr::new(10, 1, 0, 1)]);
+        assert_eq!(by_name["calib"].tap, None, "no registration: a veth");
+        assert_eq!(
+            by_name["calic"].tap, None,
+            "another container's registration"
+        );
+        assert!(!by_name.contains_key("calid"), "unreadable: no port yet");
+        assert_eq!(
+            by_name["calie"].tap,
+            Some(tap("/run/netns/e")),
+            "an endpoint naming no container"
+        );
+        assert_eq!(
+            view.desired(None, &BTreeMap::new())
+                .workloads
+                .iter()
+                .filter(|w| w.tap.is_some())
+                .count(),
+            0,
+            "without registrations every workload is a veth"
+        );
+    }
 }

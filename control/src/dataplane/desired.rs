@@ -1,6 +1,7 @@
 //! What the node should be forwarding for: the desired state an apply brings the dataplane to.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use fastpath::hostpath::FailsafePort;
@@ -8,6 +9,7 @@ use fastpath::policy::{EndpointPolicy, HostPolicy};
 
 use crate::config::{NodeConfig, RouteConfig, WorkloadConfig};
 use crate::host::Ipv4Prefix;
+use crate::hostveth::HostPort;
 
 /// What the node should be forwarding for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -37,6 +39,10 @@ pub struct DesiredState {
     /// The host endpoint on the uplink (agent mode), when one applies: the node's own traffic
     /// through the uplink then goes round the vRouter and is policed (see `hostveth`).
     pub host_endpoint: Option<HostEndpointState>,
+    /// What the way to the node's stack is made of.
+    pub host_port: HostPort,
+    /// The workloads' floating IPs (WorkloadEndpoint `ipNATs`): (external, internal).
+    pub floating_ips: Vec<(Ipv4Addr, Ipv4Addr)>,
 }
 
 /// A host endpoint's compiled policy and Felix's failsafe ports.
@@ -90,6 +96,21 @@ impl DesiredState {
             enforce_policy: false,
             policies: BTreeMap::new(),
             host_endpoint: None,
+            host_port: config.host_port,
+            floating_ips: Vec::new(),
         }
+    }
+
+    /// What the XDP program sends from the uplink to the vRouter by destination: the pools,
+    /// and the floating IPs (as /32s).
+    pub fn vrouter_destinations(&self) -> Vec<Ipv4Prefix> {
+        let mut prefixes = self.pools.clone();
+        for (external, _) in &self.floating_ips {
+            let host = Ipv4Prefix::host(*external);
+            if !prefixes.contains(&host) {
+                prefixes.push(host);
+            }
+        }
+        prefixes
     }
 }

@@ -60,6 +60,7 @@ impl Dataplane {
                 mtu: p.info.mtu,
                 ips: &p.ips,
                 addrs: &p.addrs,
+                tap: p.tap,
             };
             (name.as_str(), served)
         });
@@ -77,9 +78,12 @@ impl Dataplane {
         let addresses = crate::host::ipv4_addresses_by_interface();
         let (wanted, _) = plan::wanted(desired, host_pair);
         let interfaces = wanted
-            .into_keys()
-            .map(|name| {
-                let facts = crate::host::interface_with_addresses(name, &addresses);
+            .into_iter()
+            .map(|(name, w)| {
+                let facts = match w.tap {
+                    None => crate::host::interface_with_addresses(name, &addresses),
+                    Some(tap) => crate::host::tap_interface(name, tap),
+                };
                 (name.to_owned(), facts)
             })
             .collect();
@@ -106,7 +110,8 @@ impl Dataplane {
                     self.pools = Some(pools);
                 }
                 Step::StopHostPath => self.stop_host_path(&mut run.report),
-                Step::EnsureHostPair { uplink } => match self.ensure_host_pair(&uplink) {
+                Step::EnsureHostPair { uplink, kind } => match self.ensure_host_pair(&uplink, kind)
+                {
                     Ok(()) => run.host_pair = true,
                     Err(e) => run.report.failures.push(refused(
                         "host endpoint",
@@ -142,7 +147,15 @@ impl Dataplane {
                         run.report.removed.push(name);
                     }
                 }
-                Step::Open { kind, ips, facts } => match self.open_port(&facts, kind, &ips) {
+                Step::Open {
+                    kind,
+                    ips,
+                    facts,
+                    tap,
+                } => match match tap {
+                    None => self.open_port(&facts, kind, &ips),
+                    Some(tap) => self.open_tap_port(&facts, kind, &tap, &ips),
+                } {
                     Ok(live) => run.opened.push_back(live),
                     Err(failure) => run.report.failures.push(failure),
                 },
@@ -188,6 +201,13 @@ impl Dataplane {
     }
 
     fn attach_opened(&mut self, mut live: LivePort, run: &mut Run) {
+        if live.tap {
+            // A TAP has no XDP program: its frames reach the worker once it has the port.
+            tracing::info!(interface = %live.info.name, id = live.id, "TAP attached");
+            run.report.added.push(live.info.name.clone());
+            self.ports.insert(live.info.name.clone(), live);
+            return;
+        }
         match self.attach(&live) {
             Ok(a) => {
                 tracing::info!(interface = %live.info.name, id = live.id, kind = ?live.info.kind, mode = ?a.mode(), "attached");

@@ -5,22 +5,23 @@
 use fastpath::PortKind;
 
 use super::{refused, ApplyReport, Dataplane, DesiredState};
-use crate::hostveth;
+use crate::hostveth::{self, HostPort};
 
 impl Dataplane {
     /// Creates the pair to the node's stack with the uplink's MTU, unless the one there already
     /// has it (setting it up runs several commands: not on every apply); keeps its kernel end's
     /// facts for the tables and the BPF maps.
-    pub(super) fn ensure_host_pair(&mut self, uplink: &str) -> Result<(), String> {
+    pub(super) fn ensure_host_pair(&mut self, uplink: &str, kind: HostPort) -> Result<(), String> {
         let mtu = crate::host::interface(uplink).map_or(1500, |f| f.mtu);
         let current = crate::host::interface(hostveth::KERNEL_END).ok();
         let kept = self
             .host_kernel_end
             .as_ref()
             .zip(current.as_ref())
-            .is_some_and(|(kept, now)| kept.ifindex == now.ifindex && now.mtu == mtu);
+            .is_some_and(|(kept, now)| kept.ifindex == now.ifindex && now.mtu == mtu)
+            && HostPort::of(hostveth::KERNEL_END) == Some(kind);
         if !kept {
-            hostveth::ensure(mtu)?;
+            hostveth::ensure(mtu, kind)?;
             self.host_kernel_end =
                 Some(crate::host::interface(hostveth::KERNEL_END).map_err(|e| e.to_string())?);
         }
@@ -43,11 +44,7 @@ impl Dataplane {
         ) else {
             return; // a port is missing: reported where it failed; retried on the next apply
         };
-        let attached = |id| {
-            self.ports
-                .values()
-                .any(|p| p.id == id && p.attachment.is_some())
-        };
+        let attached = |id| self.ports.values().any(|p| p.id == id && p.serving());
         if !attached(path.port) || !attached(path.uplink) {
             return;
         }
@@ -112,7 +109,7 @@ impl Dataplane {
         let Some(port) = self
             .ports
             .values()
-            .find(|p| p.info.kind == PortKind::Host && p.attachment.is_some())
+            .find(|p| p.info.kind == PortKind::Host && p.serving())
         else {
             return;
         };
@@ -123,7 +120,9 @@ impl Dataplane {
             .find(|p| p.info.kind == PortKind::Uplink)
             .and_then(|p| p.addrs.first())
             .map(|(ip, _)| *ip);
-        let wanted = (desired.pools.clone(), src);
+        // The floating IPs too: the node's own traffic to them is destination-NATed in the
+        // vRouter (Felix's `cali-fip-dnat` in OUTPUT).
+        let wanted = (desired.vrouter_destinations(), src);
         if self.host_routes.as_ref() == Some(&wanted) {
             return;
         }

@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 
 use arc_swap::ArcSwap;
 use fastpath::classifier::IpSetsWriter;
+use fastpath::conntrack::persist::{FlowFile, SavedFlow};
 use fastpath::conntrack::FlowTableConfig;
 use fastpath::handoff;
 use fastpath::hostpath::{FailsafePort, HostEgress};
@@ -95,6 +96,10 @@ impl Dataplane {
         let mut handoff_counters = Vec::with_capacity(count);
         for (i, (punt, links)) in worker_ends.into_iter().zip(links).enumerate() {
             let name = format!("worker-{i}");
+            let flow_file = settings
+                .flow_state
+                .as_deref()
+                .and_then(|dir| open_flow_file(dir, i, count));
             let started = worker::port_commands(64)
                 .map_err(thread_error("worker command channel"))
                 .and_then(|(tx, rx)| {
@@ -107,6 +112,7 @@ impl Dataplane {
                         tables: tables.clone(),
                         ip_sets: ip_sets.reader(),
                         flows: FlowTableConfig::with_capacity(worker::DEFAULT_FLOW_CAPACITY),
+                        flow_file,
                         punt,
                         counters: worker_counters.clone(),
                         stop: stop.clone(),
@@ -263,5 +269,44 @@ impl Dataplane {
 impl Drop for Dataplane {
     fn drop(&mut self) {
         let _ = self.stop_all();
+    }
+}
+
+/// Worker `worker`'s flow file in `dir` (made root-only), and the flows the previous process
+/// left in it. A node that cannot keep its flows still forwards: the failure is logged and the
+/// worker's flows live in memory only.
+fn open_flow_file(
+    dir: &std::path::Path,
+    worker: usize,
+    workers: usize,
+) -> Option<(FlowFile, Vec<SavedFlow>)> {
+    use std::os::unix::fs::DirBuilderExt;
+    let path = dir.join(format!("worker-{worker}.flows"));
+    let opened = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .and_then(|()| {
+            FlowFile::open(
+                &path,
+                worker::DEFAULT_FLOW_CAPACITY,
+                worker as u32,
+                workers as u32,
+            )
+        });
+    match opened {
+        Ok((file, previous)) => {
+            if let Some(why) = &previous.refused {
+                tracing::warn!(file = %path.display(), why, "flows of the previous process not restored");
+            }
+            if previous.invalid > 0 {
+                tracing::warn!(file = %path.display(), invalid = previous.invalid, "flow records that do not decode skipped");
+            }
+            Some((file, previous.flows))
+        }
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "cannot keep flows across restarts");
+            None
+        }
     }
 }

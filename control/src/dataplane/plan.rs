@@ -38,23 +38,29 @@
 //! 10. The node's own traffic goes round the vRouter (a host endpoint) only after every port
 //!     is attached: the host port and the uplink must both be served, and the tables police
 //!     it.
-//! 11. The pools are routed from the node's stack to the vRouter after every port is
+//! 11. The pools (and floating IPs) are routed from the node's stack to the vRouter after every port is
 //!     attached (through the host port, once it is served).
 //! 12. Without an uplink, the pair is deleted last, once its port has left the vRouter.
+//!
+//! A workload with a TAP (`WorkloadConfig::tap`) is read in its own namespace, opened by
+//! attaching to its TAP, and has nothing to attach an XDP program to; a port that changes
+//! between veth and TAP is recreated.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::LazyLock;
 
 use fastpath::PortKind;
 
 use super::{refused, ApplyFailure, DesiredState, FailureKind};
+use crate::config::TapWorkload;
 use crate::host::{InterfaceError, InterfaceFacts, Ipv4Prefix};
-use crate::hostveth;
+use crate::hostveth::{self, HostPort};
 
 /// The live dataplane, as far as planning needs it.
 #[derive(Debug, Default)]
 pub struct Current<'a> {
-    /// The pools the XDP program has; `None` before the first apply.
+    /// The pools (and floating IPs) the XDP program has; `None` before the first apply.
     pub pools: Option<&'a [Ipv4Prefix]>,
     /// Whether any part of the node's own traffic goes round the vRouter now.
     pub host_path_on: bool,
@@ -72,6 +78,8 @@ pub struct Served<'a> {
     pub ips: &'a [Ipv4Addr],
     /// The interface's IPv4 addresses.
     pub addrs: &'a [(Ipv4Addr, u8)],
+    /// A workload's TAP rather than an AF_XDP socket.
+    pub tap: bool,
 }
 
 /// What the host says, read after the [`prepare`] steps ran.
@@ -92,6 +100,8 @@ pub struct Wanted<'a> {
     pub kind: PortKind,
     /// Workload addresses (empty for the uplink and the host port).
     pub ips: &'a [Ipv4Addr],
+    /// A workload whose interface is a TAP the node attaches to.
+    pub tap: Option<&'a TapWorkload>,
 }
 
 /// One thing an apply does.
@@ -102,8 +112,9 @@ pub enum Step {
     /// Hands the node's own traffic back to the kernel: the TC program first, then the XDP
     /// program's host entry.
     StopHostPath,
-    /// Makes the pair to the node's stack with the uplink's MTU (or keeps the one there).
-    EnsureHostPair { uplink: String },
+    /// Makes the pair (or TAP) to the node's stack with the uplink's MTU (or keeps the one
+    /// there).
+    EnsureHostPair { uplink: String, kind: HostPort },
     /// Reports an item the facts already say cannot be programmed.
     Fail(ApplyFailure),
     /// New addresses for a port that stays: the workload's when they changed (reported as
@@ -122,11 +133,12 @@ pub enum Step {
     /// Detaches a withdrawn port, takes its sockets out of the workers and frees its id once
     /// no tables route to it. `replaced`: a new port of the same name follows.
     Remove { name: String, replaced: bool },
-    /// Opens a new port's sockets and hands them to their workers.
+    /// Opens a new port's sockets (or attaches to its TAP) and hands them to their workers.
     Open {
         kind: PortKind,
         ips: Vec<Ipv4Addr>,
         facts: InterfaceFacts,
+        tap: Option<TapWorkload>,
     },
     /// Waits until every worker has the opened ports and publishes tables that route to
     /// them; when none opened, the rejections [`Step::Publish`] held back count.
@@ -144,11 +156,18 @@ pub enum Step {
     RemoveHostPair,
 }
 
+/// The TAP to the node's stack (`HostPort::Tap`), in the node's own namespace.
+static HOST_TAP: LazyLock<TapWorkload> = LazyLock::new(|| TapWorkload {
+    netns: "/proc/self/ns/net".into(),
+    ifname: hostveth::KERNEL_END.into(),
+});
+
 /// What comes before the interfaces are read (rules 1 to 3).
 pub fn prepare(current: &Current, desired: &DesiredState) -> Vec<Step> {
     let mut steps = Vec::new();
-    if current.pools != Some(desired.pools.as_slice()) {
-        steps.push(Step::SetPools(desired.pools.clone()));
+    let destinations = desired.vrouter_destinations();
+    if current.pools != Some(destinations.as_slice()) {
+        steps.push(Step::SetPools(destinations));
     }
     if !host_endpoint_wanted(desired) && current.host_path_on {
         steps.push(Step::StopHostPath);
@@ -156,6 +175,7 @@ pub fn prepare(current: &Current, desired: &DesiredState) -> Vec<Step> {
     if let Some(uplink) = &desired.uplink {
         steps.push(Step::EnsureHostPair {
             uplink: uplink.clone(),
+            kind: desired.host_port,
         });
     }
     steps
@@ -175,6 +195,7 @@ pub fn wanted(
             let port = Wanted {
                 kind: PortKind::Workload,
                 ips: &w.ips,
+                tap: w.tap.as_ref(),
             };
             (w.interface.as_str(), port)
         })
@@ -186,8 +207,9 @@ pub fn wanted(
         let host = Wanted {
             kind: PortKind::Host,
             ips: &[],
+            tap: (desired.host_port == HostPort::Tap).then(|| &*HOST_TAP),
         };
-        wanted.insert(hostveth::VROUTER_END, host);
+        wanted.insert(desired.host_port.vrouter_end(), host);
     }
     if wanted.remove(uplink).is_some() {
         let failure = refused(uplink, "named both as the uplink and as a workload".into());
@@ -196,6 +218,7 @@ pub fn wanted(
     let port = Wanted {
         kind: PortKind::Uplink,
         ips: &[],
+        tap: None,
     };
     wanted.insert(uplink, port);
     (wanted, None)
@@ -223,7 +246,10 @@ pub fn reconcile(current: &Current, desired: &DesiredState, facts: &Facts) -> Ve
 
     let stays = |name: &str, served: &Served| match (wanted.get(name), readable.get(name)) {
         (Some(w), Some(f)) => {
-            w.kind == served.kind && f.ifindex == served.ifindex && f.mtu == served.mtu
+            w.kind == served.kind
+                && w.tap.is_some() == served.tap
+                && f.ifindex == served.ifindex
+                && f.mtu == served.mtu
         }
         _ => false,
     };
@@ -263,6 +289,7 @@ pub fn reconcile(current: &Current, desired: &DesiredState, facts: &Facts) -> Ve
             kind: wanted[name].kind,
             ips: wanted[name].ips.to_vec(),
             facts: readable[name].clone(),
+            tap: wanted[name].tap.cloned(),
         });
     }
     steps.push(Step::PublishOpened);
@@ -292,7 +319,7 @@ fn host_endpoint_wanted(desired: &DesiredState) -> bool {
 
 fn unreadable(name: &str, e: &InterfaceError) -> ApplyFailure {
     let kind = match e {
-        InterfaceError::Missing(_) => FailureKind::Missing,
+        InterfaceError::Missing(_) | InterfaceError::MissingTap { .. } => FailureKind::Missing,
         _ => FailureKind::Refused,
     };
     ApplyFailure {

@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use fastpath::frame_sizes::XDP_HEADROOM;
 use fastpath::handoff;
-use fastpath::port::{Port, PortConfig};
+use fastpath::port::{Port, PortConfig, TapPort};
 use fastpath::worker::PortCommand;
 use fastpath::xdp::{Attachment, XdpError};
 use fastpath::XdpMode;
-use fastpath::{PortId, PortInfo, PortKind};
+use fastpath::{MacAddr, PortId, PortInfo, PortKind};
 
 use super::settings::{SysfsTuning, MAX_UPLINK_QUEUES, UPLINK_FIRST_SLOT};
 use super::{refused, ApplyFailure, Dataplane, DataplaneError};
+use crate::config::TapWorkload;
 use crate::host::InterfaceFacts;
 use crate::programme;
 
@@ -33,6 +34,8 @@ pub(super) struct LivePort {
     /// socket sits at the port's id in the worker, the others at their XSKMAP slot.
     pub(super) first_slot: u32,
     pub(super) queues: u32,
+    /// A workload's TAP (no XDP program, one port in one worker).
+    pub(super) tap: bool,
     /// The uplink's NAPI settings from its profile, restored when the port goes (held only
     /// for its Drop).
     #[allow(dead_code)]
@@ -40,6 +43,11 @@ pub(super) struct LivePort {
 }
 
 impl LivePort {
+    /// Its frames reach the workers: attached to the XDP program, or a TAP.
+    pub(super) fn serving(&self) -> bool {
+        self.tap || self.attachment.is_some()
+    }
+
     /// The worker slots of the port's sockets: its id (queue 0), then the other queues'.
     pub(super) fn worker_slots(&self) -> Vec<PortId> {
         std::iter::once(self.id)
@@ -166,7 +174,62 @@ impl Dataplane {
             attachment: None,
             first_slot,
             queues,
+            tap: false,
             sysfs,
+        })
+    }
+
+    /// Attaches to a TAP (a workload's in its namespace, or the one to the node's stack) and
+    /// hands the port to its worker.
+    pub(super) fn open_tap_port(
+        &mut self,
+        f: &InterfaceFacts,
+        kind: PortKind,
+        tap: &TapWorkload,
+        ips: &[Ipv4Addr],
+    ) -> Result<LivePort, ApplyFailure> {
+        let Some(id) = self.ids.allocate() else {
+            return Err(refused(
+                &f.name,
+                format!("no free port id: at most {UPLINK_FIRST_SLOT} ports"),
+            ));
+        };
+        let info = match kind {
+            // The TAP's own MAC is the kernel's end's: the vRouter speaks as another host
+            // on the link (the pools' next hop in the node's neighbour table).
+            PortKind::Host => programme::port_info(
+                &InterfaceFacts {
+                    mac: MacAddr::CALICO_HOST_SIDE,
+                    ..f.clone()
+                },
+                kind,
+            ),
+            _ => programme::port_info(f, kind),
+        };
+        let port = match TapPort::attach(id, &f.name, &tap.netns, &tap.ifname) {
+            Ok(port) => port,
+            Err(e) => {
+                self.ids.release_unused(id);
+                return Err(refused(&f.name, e.to_string()));
+            }
+        };
+        let worker = handoff::port_owner(id, self.commands.len());
+        if let Err(e) =
+            self.commands[worker].send(PortCommand::AddPort(port.into()), COMMAND_TIMEOUT)
+        {
+            self.ids.release_unused(id);
+            return Err(refused(&f.name, e.to_string()));
+        }
+        Ok(LivePort {
+            id,
+            info,
+            ips: ips.to_vec(),
+            addrs: Vec::new(),
+            attachment: None,
+            first_slot: u32::from(id),
+            queues: 1,
+            tap: true,
+            sysfs: None,
         })
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use fastpath::classifier::{Cidr, ClassifierBuilder, EndpointRules};
 use fastpath::policy::EndpointPolicy;
-use fastpath::tables::{HostPath, SnatRules};
+use fastpath::tables::{FloatingIps, HostPath, SnatRules};
 use fastpath::{MacAddr, NextHopKind, PortId, PortInfo, PortKind, Tables};
 
 use super::ports::LivePort;
@@ -65,6 +65,7 @@ impl Dataplane {
             desired,
             uplink.and_then(|p| p.addrs.first()).map(|(ip, _)| *ip),
         );
+        built.tables.floating = FloatingIps::new(desired.floating_ips.iter().copied());
         built.tables.host = self
             .host_kernel_end
             .as_ref()

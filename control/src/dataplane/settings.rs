@@ -21,6 +21,10 @@ pub struct DataplaneSettings {
     pub punt: PuntConfig,
     /// The uplink's AF_XDP settings from its NIC profile; defaults when `None`.
     pub uplink: Option<UplinkTuning>,
+    /// The directory where each worker keeps its flows (`worker-N.flows`, see
+    /// `fastpath::conntrack::persist`), so that a restarted node keeps the connections and
+    /// NAT bindings of the one before; `None`: flows are kept in memory only.
+    pub flow_state: Option<std::path::PathBuf>,
 }
 
 /// What a NIC profile sets on the uplink: its AF_XDP socket, the XDP attach mode, and the

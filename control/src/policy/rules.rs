@@ -14,6 +14,8 @@
 //!   Calico when the selected endpoints give one name different numbers (a packet to endpoint
 //!   A on B's number for the name matches); the model marks endpoints for recompilation when
 //!   another endpoint's named ports change, since numbers are compiled in.
+//! - a named port stands for its endpoint's protocol too: a rule without a protocol of its own
+//!   renders once per protocol its named `ports` resolve to ([`ParsedRule::render`]).
 //!
 //! A port list whose every entry is an unknown name matches nothing, so its rule is dropped;
 //! an unknown name in `notPorts` excludes nothing.
@@ -85,7 +87,8 @@ pub(crate) enum LocalSide {
 }
 
 impl ParsedRule {
-    /// The fastpath rule for one endpoint, or `None` when it cannot match anything there.
+    /// The fastpath rules for one endpoint: none when the rule cannot match anything there,
+    /// else one, or one per protocol when named `ports` stand for the rule's protocol.
     /// `own_ports` are the endpoint's named ports; `ports_of(selector)` the named ports of
     /// every endpoint `selector` matches (all endpoints for `None`).
     pub(crate) fn render<F>(
@@ -93,24 +96,76 @@ impl ParsedRule {
         local: LocalSide,
         own_ports: &[NamedPort],
         ports_of: F,
-    ) -> Option<classifier::Rule>
+    ) -> Vec<classifier::Rule>
     where
         F: Fn(Option<&Selector>) -> Vec<NamedPort>,
     {
         if self.never.is_some() || self.src.ipv6_only || self.dst.ipv6_only {
-            return None;
+            return Vec::new();
         }
-        let protocol = self.protocol;
-        let resolve = |side: &ParsedSide, is_local: bool| -> Option<EndpointMatch> {
-            let remote_ports;
-            let candidates: &[NamedPort] = if is_local {
-                own_ports
+        let candidates = |side: &ParsedSide, is_local: bool| -> Vec<NamedPort> {
+            if is_local {
+                own_ports.to_vec()
             } else if side.has_named_ports() {
-                remote_ports = ports_of(side.selector.as_ref());
-                &remote_ports
+                ports_of(side.selector.as_ref())
             } else {
-                &[]
-            };
+                Vec::new()
+            }
+        };
+        let src_ports = candidates(&self.src, local == LocalSide::Source);
+        let dst_ports = candidates(&self.dst, local == LocalSide::Destination);
+        self.protocols(&src_ports, &dst_ports)
+            .into_iter()
+            .filter_map(|protocol| self.render_for(protocol, &src_ports, &dst_ports))
+            .collect()
+    }
+
+    /// The protocols to render for. A named port names a (protocol, number) pair of an
+    /// endpoint (Calico's "IP, protocol, port" sets), so without a protocol of its own a
+    /// rule whose `ports` are named matches each protocol its names resolve to, with that
+    /// protocol's numbers only. Named `notPorts` alone keep the rule protocol-free: they
+    /// exclude their numbers whatever the protocol (narrower than Calico, never wider).
+    fn protocols(&self, src_ports: &[NamedPort], dst_ports: &[NamedPort]) -> Vec<Option<u8>> {
+        if self.protocol.is_some() {
+            return vec![self.protocol];
+        }
+        let named = |side: &ParsedSide, candidates: &[NamedPort]| -> Vec<u8> {
+            let names: Vec<&String> = side
+                .ports
+                .iter()
+                .filter_map(|p| match p {
+                    PortSpec::Named(n) => Some(n),
+                    PortSpec::Range(_) => None,
+                })
+                .collect();
+            candidates
+                .iter()
+                .filter(|p| names.contains(&&p.name))
+                .map(|p| p.protocol)
+                .collect()
+        };
+        let split = [&self.src, &self.dst]
+            .iter()
+            .any(|side| side.ports.iter().any(|p| matches!(p, PortSpec::Named(_))));
+        if !split {
+            return vec![None];
+        }
+        let mut protocols = named(&self.src, src_ports);
+        protocols.extend(named(&self.dst, dst_ports));
+        protocols.sort_unstable();
+        protocols.dedup();
+        protocols.into_iter().map(Some).collect()
+    }
+
+    /// The rule with `protocol`, its named ports resolved among `src_ports` / `dst_ports`;
+    /// `None` when a side's `ports` resolve to nothing.
+    fn render_for(
+        &self,
+        protocol: Option<u8>,
+        src_ports: &[NamedPort],
+        dst_ports: &[NamedPort],
+    ) -> Option<classifier::Rule> {
+        let resolve = |side: &ParsedSide, candidates: &[NamedPort]| -> Option<EndpointMatch> {
             let ports = resolve_ports(&side.ports, protocol, candidates);
             if !side.ports.is_empty() && ports.is_empty() {
                 return None;
@@ -124,14 +179,12 @@ impl ParsedRule {
                 not_ports: resolve_ports(&side.not_ports, protocol, candidates),
             })
         };
-        let src = resolve(&self.src, local == LocalSide::Source)?;
-        let dst = resolve(&self.dst, local == LocalSide::Destination)?;
         Some(classifier::Rule {
             action: self.action,
-            protocol: self.protocol,
+            protocol,
             not_protocol: self.not_protocol,
-            src,
-            dst,
+            src: resolve(&self.src, src_ports)?,
+            dst: resolve(&self.dst, dst_ports)?,
             icmp: self.icmp,
             not_icmp: self.not_icmp,
         })

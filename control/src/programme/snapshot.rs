@@ -72,9 +72,18 @@ pub fn tables(routing: &Routing) -> BuiltTables {
             }
         }
     }
-    // The host's routes through gateways, first, so that configured and learned routes for the
-    // same prefix replace them.
+    // The host's connected routes and its routes through gateways, first, so that configured
+    // and learned routes for the same prefix replace them.
     if let (true, Some((id, addrs))) = (routing.route_underlay, routing.uplink) {
+        // The uplink's own subnets, as the kernel's connected routes: workloads reach any
+        // host there (not only other nodes), each destination being its own neighbour. (A
+        // /0 is no subnet: the host's default route is a gateway route.)
+        for &(ip, len) in addrs.iter().filter(|(_, len)| (1..32).contains(len)) {
+            let network = Ipv4Addr::from(u32::from(ip) & (u32::MAX << (32 - len)));
+            if let Err(e) = add_route(network, len, NextHop::connected(id, network)) {
+                rejected.push(e);
+            }
+        }
         for r in routing
             .underlay
             .iter()
@@ -206,6 +215,7 @@ pub fn tables(routing: &Routing) -> BuiltTables {
             next_hops,
             ports,
             snat: None,
+            floating: Default::default(),
             host: None,
         },
         rejected,

@@ -319,7 +319,7 @@ fn next_hops_behind_a_router_are_reached_through_the_kernels_gateway_routes() {
 }
 
 #[test]
-fn in_agent_mode_the_nodes_routes_go_through_are_reachable_themselves() {
+fn in_agent_mode_the_uplinks_subnet_and_the_nodes_routes_go_through_are_reachable() {
     let up = fake("eth0").unwrap();
     let ports = vec![Some(port_info(&up, PortKind::Uplink))];
     let (plain, tunnelled) = (Ipv4Addr::new(10, 99, 0, 2), Ipv4Addr::new(10, 99, 0, 3));
@@ -381,9 +381,23 @@ fn in_agent_mode_the_nodes_routes_go_through_are_reachable_themselves() {
         nh(tunnelled).unwrap().tunnel_peer,
         "the tunnelled node keeps its known-node route"
     );
+    let connected = nh(Ipv4Addr::new(10, 99, 0, 9)).expect("other hosts of the subnet");
+    assert_eq!(
+        (connected.kind, connected.port, connected.connected),
+        (NextHopKind::Neighbor, 0, true),
+        "go by the uplink's connected route, each to its own address"
+    );
     assert!(
-        nh(Ipv4Addr::new(10, 99, 0, 9)).is_none(),
-        "other hosts of the subnet are not routed"
+        !to_plain.connected && nh(Ipv4Addr::new(10, 98, 0, 9)).is_none(),
+        "the connected route covers the uplink's subnet only"
+    );
+    assert!(
+        build(false)
+            .tables
+            .fib
+            .lookup(u32::from(Ipv4Addr::new(10, 99, 0, 9)))
+            .is_none(),
+        "file mode has no connected route"
     );
     assert!(
         build(false).tables.fib.lookup(u32::from(plain)).is_none(),

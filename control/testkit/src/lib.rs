@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod tls;
+
 /// A directory removed when dropped; the name carries the test's label and process id.
 pub struct TempDir(PathBuf);
 
@@ -87,7 +89,31 @@ pub struct EtcdMember {
 }
 
 /// Starts a cluster of `size` members on loopback and waits until it has a leader.
+///
+/// [`free_port`] hands out ports that are free when asked: a test running beside this one may
+/// bind one before etcd does. etcd then exits at once on the bind error, and the cluster is
+/// started again on new ports, a few times at most.
 pub fn start_etcd_cluster(label: &str, size: usize) -> Vec<EtcdMember> {
+    let mut attempt = 1;
+    loop {
+        let mut members = spawn_etcd_cluster(label, size);
+        let retry = attempt < START_ATTEMPTS && members.iter_mut().any(EtcdMember::lost_its_port);
+        if !retry {
+            for member in &members {
+                member.wait_healthy(Duration::from_secs(30));
+            }
+            return members;
+        }
+        // Dropping the members kills them and removes their directories.
+        attempt += 1;
+    }
+}
+
+/// Cluster starts tried when a port was taken between [`free_port`] and etcd's bind.
+const START_ATTEMPTS: usize = 3;
+
+/// Spawns the members of a new cluster on fresh ports, without waiting for them.
+fn spawn_etcd_cluster(label: &str, size: usize) -> Vec<EtcdMember> {
     let token = format!("brindle-{label}-{}", std::process::id());
     let mut members: Vec<EtcdMember> = (0..size)
         .map(|i| EtcdMember {
@@ -114,15 +140,14 @@ pub fn start_etcd_cluster(label: &str, size: usize) -> Vec<EtcdMember> {
             token: Some(token.clone()),
             // Fast elections keep the member-failure test short.
             fast_elections: true,
+            enable_v2: false,
+            tls: None,
             log: member.dir.path().join("etcd.log"),
         };
         let child = spec
             .spawn()
             .unwrap_or_else(|e| panic!("starting {ETCD_BINARY}: {e}"));
         member.child = Some(child);
-    }
-    for member in &members {
-        member.wait_healthy(Duration::from_secs(30));
     }
     members
 }
@@ -150,6 +175,28 @@ impl EtcdMember {
         let mut response = String::new();
         conn.read_to_string(&mut response).ok()?;
         Some(response)
+    }
+
+    /// Whether the member exited on a port another process had taken, within the few
+    /// seconds such a failure takes to show.
+    fn lost_its_port(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if self.http_get("/health").is_some() {
+                return false;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| c.try_wait().ok().flatten().is_some());
+            if exited {
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default();
+                return log.contains("address already in use");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 
     pub fn wait_healthy(&self, limit: Duration) {

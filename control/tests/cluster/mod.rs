@@ -152,6 +152,21 @@ impl Cluster {
 
     /// Creates a container namespace and plugs it into node `k` with brindle-cni ADD.
     pub fn add_container(&mut self, k: usize, network: &str) -> (String, Ipv4Addr) {
+        let (ns, ip, _) = self.add_container_with_result(k, network);
+        (ns, ip)
+    }
+
+    /// The container id `add_container` gives the container in namespace `ns`.
+    pub fn container_id(ns: &str) -> String {
+        format!("{ns}abcdef0123")
+    }
+
+    /// [`Cluster::add_container`], and the CNI result (a chained plugin's `prevResult`).
+    pub fn add_container_with_result(
+        &mut self,
+        k: usize,
+        network: &str,
+    ) -> (String, Ipv4Addr, Value) {
         let ns = format!("{}-c{}", self.lab.spec().name, self.containers.len() + 1);
         assert!(Command::new("ip")
             .args(["netns", "add", &ns])
@@ -169,7 +184,7 @@ impl Cluster {
             .invoke(
                 &self.node_netns(k),
                 "ADD",
-                &format!("{ns}abcdef0123"),
+                &Cluster::container_id(&ns),
                 &PathBuf::from(format!("/var/run/netns/{ns}")),
                 "eth0",
                 &netconf(network, &[], 1500, &self.node_name(k)),
@@ -180,11 +195,13 @@ impl Cluster {
             "CNI ADD on node {k} failed: {}\n{}",
             out.stdout, out.stderr
         );
-        let address = out.json()["ips"][0]["address"]
+        let result = out.json();
+        let address = result["ips"][0]["address"]
             .as_str()
             .expect("an address in the CNI result")
             .to_owned();
-        (ns, address.split('/').next().unwrap().parse().unwrap())
+        let ip = address.split('/').next().unwrap().parse().unwrap();
+        (ns, ip, result)
     }
 
     /// Node `k`'s BGP peer with `address`, once its session is Established.
@@ -268,6 +285,82 @@ impl Cluster {
         } else {
             Err(text)
         }
+    }
+
+    /// BIRD 2 as a top-of-rack router peered with node 1 over eBGP (a global BGPPeer):
+    /// in the switch namespace at 10.98.0.250 on the segment, AS 65100; it announces
+    /// 203.0.113.0/24 (its loopback holds .1) and puts what it learns into the switch
+    /// namespace's kernel, so that the switch namespace is a host outside the cluster that
+    /// routes by BGP. Returns birdc's socket once the session is Established.
+    pub fn start_tor(&mut self) -> String {
+        let sw = self.lab.spec().switch_netns();
+        let run = |args: &[&str]| {
+            assert!(Command::new("ip")
+                .args(["netns", "exec", &sw])
+                .args(args)
+                .status()
+                .unwrap()
+                .success())
+        };
+        run(&["ip", "addr", "add", "10.98.0.250/24", "dev", "br0"]);
+        run(&["ip", "addr", "add", "203.0.113.1/32", "dev", "lo"]);
+        run(&["ip", "link", "set", "lo", "up"]);
+        let conf = self.dir.join("bird.conf");
+        let sock = self.dir.join("bird.ctl").display().to_string();
+        std::fs::write(
+            &conf,
+            format!(
+                "log \"{}\" all;
+router id 10.98.0.250;
+protocol device {{ }}
+protocol kernel {{ ipv4 {{ import none; export where source = RTS_BGP; }}; }}
+protocol static tor {{ ipv4; route 203.0.113.0/24 blackhole; }}
+protocol bgp brindle {{
+    local 10.98.0.250 as 65100;
+    neighbor {} as 64512;
+    connect retry time 2;
+    error wait time 1, 2;
+    ipv4 {{ import all; export where source = RTS_STATIC; }};
+}}
+",
+                self.dir.join("bird.log").display(),
+                self.node_ip(1)
+            ),
+        )
+        .unwrap();
+        let bird = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &sw,
+                "bird",
+                "-f",
+                "-c",
+                &conf.display().to_string(),
+                "-s",
+                &sock,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bird");
+        self.daemons.push(bird);
+        self.apply(
+            "apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata:
+  name: tor
+spec:
+  peerIP: 10.98.0.250
+  asNumber: 65100
+",
+        );
+        self.wait_peers(
+            1,
+            &[("10.98.0.250".parse().unwrap(), "global")],
+            Duration::from_secs(30),
+        );
+        sock
     }
 
     /// Both nodes peer, each workload reaches the other; returns the workloads.
@@ -376,6 +469,22 @@ while True:
     c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
 ";
 
+/// Prints the peer address of every connection, then closes it.
+pub const PEER_SERVER: &str = "
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(16)
+while True:
+    c, peer = s.accept(); c.sendall(('%s %d' % peer).encode()); c.close()
+";
+/// Connects to `argv[1]:argv[2]` and prints what the server sent (with [`PEER_SERVER`]: the
+/// address and port it saw).
+pub const PEER_CLIENT: &str = "
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+print(s.recv(64).decode())
+";
+
 /// A fastpath drop counter from `stats`.
 pub fn drop_count(stats: &Value, reason: &str) -> u64 {
     stats["fastpath"]["drops"][reason]
@@ -435,6 +544,21 @@ pub fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Runs `args` in namespace `ns`, which must succeed; its stdout.
+pub fn run_in(ns: &str, args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} in {ns}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Starts `args` in namespace `ns`, stdout piped.

@@ -6,6 +6,7 @@
 //! - [`snat`]: [`SnatPorts`], source port (and echo id) choice for NAT outgoing.
 //! - [`rewrite`]: applying a flow's translation to a packet, with RFC 1624 checksum updates.
 //! - [`related`]: ICMP errors (RFC 792) that belong to a tracked flow.
+//! - [`persist`]: [`persist::FlowFile`], the flows kept in a mapped file across restarts.
 //!
 //! # How the pipeline uses it (per packet, no locks, no allocation)
 //! 1. Build the [`FlowKey`] from the IPv4 header and the first 4 bytes of TCP/UDP (or the echo
@@ -22,14 +23,15 @@
 //!
 //! # Workers
 //! Each worker owns one table (`&mut self`, no sharing). Both directions of a flow must reach
-//! the same worker: with several workers, the NIC (or the XDP program choosing the AF_XDP
-//! queue) must hash symmetrically, i.e. on the unordered address pair, and, for source-NATed
-//! flows whose replies are addressed to the node, steer by destination port with each worker
-//! allocating from its own slice of the NAT port range (give each worker a [`SnatPorts`] with
-//! a disjoint range). Today the node runs one worker, so one table sees every flow and none of
-//! this is needed. Counters are per table and summed by the reader.
+//! the same worker: a frame whose flow another worker owns is handed to it
+//! (`crate::worker::flow_owner`, by the unordered address pair), and for source-NATed flows,
+//! whose replies are addressed to the node, each worker allocates from its own slice of the
+//! NAT port range (`crate::worker::nat_slice`), so that the reply's destination port names
+//! the owner. Counters are per table and summed by the reader. [`persist`] keeps a worker's
+//! table across restarts.
 
 pub mod key;
+pub mod persist;
 pub mod related;
 pub mod rewrite;
 pub mod snat;

@@ -101,7 +101,7 @@ pub(super) fn deliver_local(
 /// Hands a packet to the node's stack: out of the host port, addressed to the kernel's end
 /// (the kernel drops frames for other hosts). Delivered, not routed: the TTL and the source
 /// MAC stay.
-fn deliver(packet: &mut Ipv4Frame<'_>, host: &HostPath) -> Verdict {
+pub(super) fn deliver(packet: &mut Ipv4Frame<'_>, host: &HostPath) -> Verdict {
     packet.set_eth_dst(host.kernel_mac);
     Verdict::Forward(host.port)
 }

@@ -10,13 +10,15 @@
 //! |---|---|---|---|
 //! | 1 `input`: Ethernet, IPv4, checksum | the frame | the checked view [`Ipv4Frame`] | `Drop(BadEthernet)`; `Punt(Arp)`; `Drop(UnsupportedEtherType)`; `Drop(BadIpv4Header)` (fixed header, version, IHL >= 5, options within the frame); `Drop(BadIpv4Length)` (IHL*4 <= total length <= frame payload); `Drop(BadIpv4Checksum)` |
 //! | 1b `l4_checksum`: offloaded checksums | protocol, fragment fields, addresses, lengths, the TCP/UDP checksum | a checksum a local sender left to offload (the pseudo-header sum only) completed: [`Outcome::checksum_completed`] | – |
+//! | 1b' `segment_len`, for a GSO frame instead of 1b | IPv4 header length, protocol, total length, TCP data offset, the GSO size | the size of the packets the frame stands for, which stage 5 checks against the MTU | – |
 //! | 2 `host` input: the node's own traffic | ingress port, `Tables::host`, Ethernet destination | – | from the host port and not addressed to it: `Forward(uplink)` or `Drop(PolicyDenied)` (host endpoint egress, `policy::check_host`); the rest goes on |
 //! | 3 `nat_reply` | IPv4 destination, ingress kind, `Tables::snat`, flow table | datagram rewritten back to the workload; the flow counts as allowed (stage 6 skipped) | – (goes on to stage 5) |
+//! | 3b `floating`: floating IPs | IPv4 destination, `Tables::floating`, flow table | destination rewritten to the workload (a tracked flow: as the flow says, stage 6 skipped; a new flow: stage 6 tracks it under the floating IP) | `Drop(NatFailed)`; `Drop(PolicyDenied)` (a tracked flow denied) |
 //! | 4 `decap`: IPIP for the node | protocol, ingress kind, FIB (destination `Local`, source a tunnel peer), outer fragment | outer header stripped: [`Outcome::start`]; the inner packet goes through stage 1's IPv4 checks, then 5-7, once | `Drop(IpipUnknownSource)`; `Drop(IpipFragment)` |
 //! | 5 `lookup` | destination, TTL, total length, DF, FIB, next hops, egress MTU (less 20 bytes into a tunnel) | the next hop and egress port | `Punt(NoRoute)`; `Drop(NoRoute)` (no such next hop); `Local` goes to local delivery; `Drop(Blackhole)`; `Punt(TtlExpired)` (TTL <= 1); `Drop(NoRoute)` (no such port); too big: `Punt(FragmentationNeeded { mtu })` with DF (RFC 1191), `Drop(TooBig)` without (the node does not fragment) |
 //! | 5a `host` local delivery (lookup: `Local`) | ingress port, `Tables::host`, IPv4 header | Ethernet destination: the kernel's end (TTL and source MAC stay) | from the uplink: host endpoint ingress (`Drop(PolicyDenied)`), then `Forward(host port)`; from a policed workload (`policy::to_host`, tracked): `Drop(SpoofedSource)`, `Drop(PolicyDenied)`, `Drop(ToHostDenied)`; then `Forward(host port)`, or `Punt(Local)` when addressed to the gateway or there is no host port |
-//! | 6 `police` | IPv4 header, transport ports, ingress and egress ports, host path, `Tables::snat`, flow table, IP sets | datagram source-NATed | `Drop(SpoofedSource)`; `Drop(PolicyDenied)`; `Drop(NatFailed)` |
-//! | 7 `rewrite` | next hop MAC and tunnel, egress port MAC | MACs, TTL - 1 (RFC 1624 checksum update) | `Punt(Unresolved(nh))`; `Forward(port)`; `Encapsulate { port, next_hop }` |
+//! | 6 `police` | IPv4 header, transport ports, ingress and egress ports, host path, `Tables::snat`, `Tables::floating`, flow table, IP sets | datagram source-NATed (NAT outgoing; a floating IP's reply or hairpin); a reply of a flow from the host port: Ethernet destination the kernel's end | `Drop(SpoofedSource)`; `Drop(PolicyDenied)`; `Drop(NatFailed)`; `Forward(host port)` (that reply) |
+//! | 7 `rewrite` | next hop MAC and tunnel, egress port MAC | MACs, TTL - 1 (RFC 1624 checksum update) | `Punt(Unresolved(nh))` (always for a connected next hop: the slow path resolves each destination);  `Forward(port)`; `Encapsulate { port, next_hop }` |
 //!
 //! Never panics on any input; never allocates; never locks.
 //!
@@ -31,6 +33,7 @@
 
 mod decap;
 mod encap;
+mod floating;
 pub mod harness;
 mod host;
 mod input;
@@ -39,12 +42,14 @@ mod lookup;
 mod nat_reply;
 mod police;
 mod rewrite;
+mod segment_len;
 
 use crate::classifier::IpSets;
 use crate::counters::{DropReason, Fate, Marks};
 use crate::ids::NextHopId;
 use crate::ids::PortId;
-use crate::policy::PolicyState;
+use crate::offload::Gso;
+use crate::policy::{FloatingDnat, PolicyState};
 use crate::tables::Tables;
 
 pub use encap::encapsulate_ipip;
@@ -135,6 +140,7 @@ impl Outcome {
         Marks {
             decapsulated: self.decapsulated(),
             checksum_completed: self.checksum_completed,
+            gso: false,
         }
     }
 
@@ -161,6 +167,11 @@ struct Arrival {
     tracked: bool,
     /// Out of an IPIP tunnel.
     tunnelled: bool,
+    /// A GSO frame: the IPv4 total length of the packets it stands for.
+    segment_len: Option<u16>,
+    /// The first packet of a flow to a floating IP: the floating IP it was addressed to
+    /// (stage 3b rewrote it to the workload).
+    floating_dst: Option<std::net::Ipv4Addr>,
 }
 
 /// Runs one frame through the pipeline, rewriting it in place; the verdict applies to
@@ -172,21 +183,38 @@ pub fn process(
     tables: &Tables,
     policing: &mut Policing<'_>,
 ) -> Outcome {
+    process_offloaded(frame, ingress, tables, policing, None)
+}
+
+/// [`process`] for a frame that may be a GSO segment (`gso`, from a TAP port's virtio-net
+/// header): routed and policed once for all the packets it stands for, its checksum left
+/// partial, its size checked as theirs (stage 1b').
+#[inline(always)]
+pub fn process_offloaded(
+    frame: &mut [u8],
+    ingress: PortId,
+    tables: &Tables,
+    policing: &mut Policing<'_>,
+    gso: Option<Gso>,
+) -> Outcome {
     let mut packet = match input::ipv4(frame) {
         Ok(packet) => packet,
         Err(verdict) => return Outcome::whole(verdict),
     };
-    let checksum_completed = l4_checksum::complete(&mut packet);
-    let mut outcome = after_input(packet, ingress, tables, policing);
+    let (checksum_completed, segment_len) = match gso {
+        None => (l4_checksum::complete(&mut packet), None),
+        Some(gso) => (false, Some(segment_len::of(&packet, gso))),
+    };
+    let mut outcome = after_input(packet, ingress, segment_len, tables, policing);
     outcome.checksum_completed = checksum_completed;
     outcome
 }
 
-/// Stages 2-7, for a checked IPv4 frame.
 #[inline(always)]
 fn after_input(
     mut packet: Ipv4Frame<'_>,
     ingress: PortId,
+    segment_len: Option<u16>,
     tables: &Tables,
     policing: &mut Policing<'_>,
 ) -> Outcome {
@@ -197,10 +225,18 @@ fn after_input(
         ingress,
         tracked: false,
         tunnelled: false,
+        segment_len,
+        floating_dst: None,
     };
     let mut start = 0;
     if nat_reply::translate(&mut packet, ingress, tables, policing.state) {
         arrival.tracked = true;
+    } else if let Some(dnat) = floating::translate(&mut packet, tables, policing.state) {
+        match dnat {
+            Ok(FloatingDnat::Tracked) => arrival.tracked = true,
+            Ok(FloatingDnat::New { external }) => arrival.floating_dst = Some(external),
+            Err(verdict) => return Outcome::whole(verdict),
+        }
     } else if decap::applies(&packet, ingress, tables) {
         let inner;
         (start, inner) = match decap::strip(packet, tables) {
@@ -226,7 +262,11 @@ fn route(
     tables: &Tables,
     policing: &mut Policing<'_>,
 ) -> Verdict {
-    let egress = match lookup::route(&packet.routing_fields(), tables) {
+    let mut fields = packet.routing_fields();
+    if let Some(len) = arrival.segment_len {
+        fields.total_len = len;
+    }
+    let egress = match lookup::route(&fields, tables) {
         Ok(lookup::Route::Out(egress)) => egress,
         Ok(lookup::Route::Local) => {
             return host::deliver_local(packet, arrival.ingress, tables, policing)

@@ -5,9 +5,12 @@
 //! NAT reply) skips the stage.
 //!
 //! Reads the IPv4 header and transport ports, the ingress and egress ports, the host path,
-//! `Tables::snat`, the flow table and the IP sets; sets the datagram's addresses, ports and
-//! checksums when the flow is source-NATed. Verdicts: `Drop(SpoofedSource)`,
-//! `Drop(PolicyDenied)`, `Drop(NatFailed)`.
+//! `Tables::snat`, `Tables::floating`, the flow table and the IP sets; sets the datagram's
+//! addresses, ports and checksums when the flow is source-NATed (NAT outgoing, or the reply
+//! of a flow to a floating IP, which leaves from the floating IP). Verdicts:
+//! `Drop(SpoofedSource)`, `Drop(PolicyDenied)`, `Drop(NatFailed)`; `Forward(host port)` for
+//! a reply of a flow that came from the node's stack (`host::deliver`), which goes back
+//! there to have the stack's NAT undone (a portmap hostPort, a service).
 
 use crate::conntrack::rewrite::translate;
 use crate::counters::DropReason;
@@ -30,7 +33,9 @@ pub(super) fn check(
     let from = tables.ports.get(usize::from(ingress));
     let (host, snat) = (tables.host.as_ref(), tables.snat.as_ref());
     // The gate first: the crossing is only built for a packet that may be policed.
-    if arrival.tracked || !policy::may_be_policed(from, egress.port, host, snat) {
+    // With floating IPs any flow may be translated, so the flow table is always asked.
+    let floating = !tables.floating.is_empty();
+    if arrival.tracked || !(floating || policy::may_be_policed(from, egress.port, host, snat)) {
         return Ok(());
     }
     let crossing = Crossing {
@@ -42,6 +47,8 @@ pub(super) fn check(
         snat,
         encapsulated: egress.hop.encap != Encap::None,
         tunnelled: arrival.tunnelled,
+        floating_dst: arrival.floating_dst,
+        floating,
     };
     let owns_source = |src| routes_back_to(src, ingress, tables);
     let checked = policy::check(
@@ -51,12 +58,14 @@ pub(super) fn check(
         policing.sets,
         policing.state,
     );
-    match checked {
-        Ok(None) => Ok(()),
-        Ok(Some(to)) => match translate(packet.datagram_mut(), &to) {
-            Ok(()) => Ok(()),
-            Err(_) => Err(Verdict::Drop(DropReason::NatFailed)),
-        },
-        Err(reason) => Err(Verdict::Drop(reason)),
+    let passed = checked.map_err(Verdict::Drop)?;
+    if let Some(to) = passed.rewrite {
+        translate(packet.datagram_mut(), &to).map_err(|_| Verdict::Drop(DropReason::NatFailed))?;
+    }
+    match host.filter(|_| passed.to_host) {
+        // A reply of a flow the node's stack sent in (a hostPort or service DNAT): back to
+        // the stack, whose conntrack undoes its translation.
+        Some(host) => Err(super::host::deliver(packet, host)),
+        None => Ok(()),
     }
 }

@@ -3,14 +3,17 @@
 //! when the outcome is known (a failed send is a `TxFull` drop, a failed punt a
 //! `PuntQueueFull` one), so that `rx_packets == forwarded + punted + total_drops()`.
 
-use crate::counters::{DropReason, Fate, PipelineCounters};
+use crate::counters::{DropReason, Fate, Marks, PipelineCounters};
 use crate::handoff::Outbox;
 use crate::ids::PortId;
+use crate::offload::{Offload, Segmenter};
 use crate::pipeline::{Outcome, Verdict};
 use crate::port::Port;
 use crate::punt::WorkerEnd;
 use crate::tables::Tables;
 
+use super::coalesce::Coalescing;
+use super::gso::takes_offloads_here;
 use super::transmit::{self, TunnelScratch, TxDirty};
 
 /// Where a processed frame is.
@@ -30,6 +33,9 @@ pub(super) struct Processed<'f> {
     /// Its length as received.
     pub bytes: usize,
     pub outcome: Outcome,
+    /// A GSO frame's offload metadata (from a TAP port), kept for a port that takes it;
+    /// `Offload::NONE` for any other frame.
+    pub offload: Offload,
 }
 
 /// What acting on verdicts needs, for one batch (`tables` is the snapshot the batch was
@@ -38,6 +44,8 @@ pub(super) struct Dispatcher<'a> {
     pub tables: &'a Tables,
     pub punt: &'a WorkerEnd,
     pub tunnel: &'a mut TunnelScratch,
+    pub segmenter: &'a mut Segmenter,
+    pub coalescing: &'a mut Coalescing,
     pub counters: &'a mut PipelineCounters,
     pub dirty: &'a mut TxDirty,
 }
@@ -57,8 +65,31 @@ impl Dispatcher<'_> {
             ingress,
             bytes,
             outcome,
+            offload,
         } = frame;
+        if let (Some(_), Held::Rx { slot, index }) = (offload.gso, held) {
+            let fate = self.dispatch_gso(ports, handoff, (slot, index), ingress, outcome, offload);
+            let marks = Marks {
+                gso: true,
+                ..outcome.marks()
+            };
+            self.counters.record(bytes, marks, fate);
+            return;
+        }
         let start = outcome.start;
+        if let (Verdict::Forward(egress), Held::Rx { slot, index }) = (outcome.verdict, held) {
+            if takes_offloads_here(ports, egress)
+                && self.coalescing.offer(
+                    ports,
+                    self.counters,
+                    (slot, index, start),
+                    egress,
+                    (bytes, outcome.marks()),
+                )
+            {
+                return;
+            }
+        }
         let fate = match outcome.verdict {
             Verdict::Forward(egress) => {
                 let sent = match held {
@@ -107,7 +138,7 @@ fn bytes_of<'a>(held: Held<'a>, ports: &'a [Option<Port>]) -> &'a [u8] {
 
 /// The fate of a frame to send: sent, or dropped because no TX ring (or handoff ring, or
 /// tunnel buffer) took it.
-fn sent_or_tx_full(sent: bool, tunnelled: bool) -> Fate {
+pub(super) fn sent_or_tx_full(sent: bool, tunnelled: bool) -> Fate {
     if sent {
         Fate::Sent { tunnelled }
     } else {

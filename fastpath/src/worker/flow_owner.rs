@@ -7,16 +7,27 @@
 //! (each worker then allocates NAT ports from its own slice). A worker that receives a frame
 //! it does not own hands it to the owner (VPP calls this handoff).
 
+use crate::tables::FloatingIps;
+
 /// The worker (of `workers`) that owns the flow of Ethernet `frame`. Frames that are not
 /// IPv4, or too short to read, belong to worker 0. `nat` is the node's address when NAT
-/// outgoing is on: frames to it on a NAT port belong to that port's slice.
-pub fn flow_owner(frame: &[u8], workers: usize, nat: Option<[u8; 4]>) -> usize {
+/// outgoing is on: frames to it on a NAT port belong to that port's slice. A frame to a
+/// `floating` IP counts as addressed to its workload, as its replies come from there.
+pub fn flow_owner(
+    frame: &[u8],
+    workers: usize,
+    nat: Option<[u8; 4]>,
+    floating: &FloatingIps,
+) -> usize {
     if workers <= 1 {
         return 0;
     }
-    let Some(t) = FiveTuple::of(frame) else {
+    let Some(mut t) = FiveTuple::of(frame) else {
         return 0;
     };
+    if let Some(internal) = floating.internal(t.dst.into()) {
+        t.dst = internal.octets();
+    }
     if let (Some(node), Some(port)) = (nat, t.dst_port) {
         if t.dst == node && crate::policy::NAT_PORTS.contains(&port) {
             return nat_slice_owner(port, workers);
@@ -152,6 +163,32 @@ mod tests {
         f
     }
 
+    /// The owner without NAT outgoing or floating IPs.
+    fn owner(frame: &[u8], workers: usize) -> usize {
+        flow_owner(frame, workers, None, &FloatingIps::default())
+    }
+
+    #[test]
+    fn a_flow_to_a_floating_ip_has_the_owner_of_its_replies_from_the_workload() {
+        let (client, external, internal) = ([203, 0, 113, 9], [198, 51, 100, 7], [192, 168, 0, 7]);
+        let floating = FloatingIps::new([(external.into(), internal.into())]);
+        let mut differ = 0;
+        for sport in 1000..1100u16 {
+            let there = ipv4_frame(6, client, external, &udp(sport, 80));
+            let back = ipv4_frame(6, internal, client, &udp(80, sport));
+            assert_eq!(
+                flow_owner(&there, 4, None, &floating),
+                flow_owner(&back, 4, None, &floating),
+                "sport {sport}"
+            );
+            differ += usize::from(owner(&there, 4) != owner(&back, 4));
+        }
+        assert!(
+            differ > 0,
+            "without the floating IPs they would not all meet"
+        );
+    }
+
     fn udp(sport: u16, dport: u16) -> Vec<u8> {
         [sport.to_be_bytes(), dport.to_be_bytes(), [0, 8], [0, 0]].concat()
     }
@@ -163,9 +200,9 @@ mod tests {
         for sport in 1000..1400u16 {
             let there = ipv4_frame(17, a, b, &udp(sport, 80));
             let back = ipv4_frame(17, b, a, &udp(80, sport));
-            let owner = flow_owner(&there, 4, None);
-            assert_eq!(owner, flow_owner(&back, 4, None), "sport {sport}");
-            owners[owner] += 1;
+            let there_owner = owner(&there, 4);
+            assert_eq!(there_owner, owner(&back, 4), "sport {sport}");
+            owners[there_owner] += 1;
         }
         assert!(
             owners.iter().all(|n| *n > 50),
@@ -174,30 +211,26 @@ mod tests {
         // Echo request and reply share the identifier.
         let request = ipv4_frame(1, a, b, &[8, 0, 0, 0, 0x12, 0x34, 0, 1]);
         let reply = ipv4_frame(1, b, a, &[0, 0, 0, 0, 0x12, 0x34, 0, 1]);
-        assert_eq!(flow_owner(&request, 7, None), flow_owner(&reply, 7, None));
+        assert_eq!(owner(&request, 7), owner(&reply, 7));
         // IP-in-IP is owned by its inner flow.
         let inner = ipv4_frame(17, a, b, &udp(5000, 53));
         let mut outer = ipv4_frame(4, [10, 0, 0, 1], [10, 0, 0, 2], &inner[14..]);
         outer[16] = 0; // the outer total length is not read
-        assert_eq!(flow_owner(&outer, 5, None), flow_owner(&inner, 5, None));
+        assert_eq!(owner(&outer, 5), owner(&inner, 5));
     }
 
     #[test]
     fn one_worker_owns_everything_and_junk_belongs_to_worker_zero() {
         let frame = ipv4_frame(17, [1, 2, 3, 4], [5, 6, 7, 8], &udp(1, 2));
-        assert_eq!(flow_owner(&frame, 1, None), 0);
-        assert_eq!(flow_owner(&[], 4, None), 0);
-        assert_eq!(
-            flow_owner(&frame[..20], 4, None),
-            0,
-            "truncated IPv4 header"
-        );
+        assert_eq!(owner(&frame, 1), 0);
+        assert_eq!(owner(&[], 4), 0);
+        assert_eq!(owner(&frame[..20], 4), 0, "truncated IPv4 header");
         let mut arp = frame.clone();
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
-        assert_eq!(flow_owner(&arp, 4, None), 0);
+        assert_eq!(owner(&arp, 4), 0);
         let mut bad_ihl = frame.clone();
         bad_ihl[14] = 0x4f; // 60-byte header in a shorter packet
-        assert_eq!(flow_owner(&bad_ihl, 4, None), 0);
+        assert_eq!(owner(&bad_ihl, 4), 0);
     }
 
     #[test]
@@ -212,7 +245,7 @@ mod tests {
                 for port in [*slice.start(), *slice.end()] {
                     let reply = ipv4_frame(17, [8, 8, 8, 8], node, &udp(53, port));
                     assert_eq!(
-                        flow_owner(&reply, workers, Some(node)),
+                        flow_owner(&reply, workers, Some(node), &FloatingIps::default()),
                         w,
                         "port {port} of {workers} workers"
                     );
@@ -228,8 +261,8 @@ mod tests {
         let other = ipv4_frame(17, [8, 8, 8, 8], [10, 99, 0, 9], &udp(53, 61000));
         let back = ipv4_frame(17, [10, 99, 0, 9], [8, 8, 8, 8], &udp(61000, 53));
         assert_eq!(
-            flow_owner(&other, 3, Some(node)),
-            flow_owner(&back, 3, Some(node))
+            flow_owner(&other, 3, Some(node), &FloatingIps::default()),
+            flow_owner(&back, 3, Some(node), &FloatingIps::default())
         );
     }
 }

@@ -23,9 +23,11 @@
 //! owns goes to that worker to be transmitted. A lone worker has no handoff links and pays
 //! nothing for them.
 
+mod coalesce;
 mod commands;
 mod dispatch;
 mod flow_owner;
+mod gso;
 mod run;
 mod schedule;
 mod service;
@@ -40,6 +42,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::classifier::IpSetsReader;
+use crate::conntrack::persist::{FlowFile, SavedFlow};
 use crate::conntrack::FlowTableConfig;
 use crate::counters::WorkerCounters;
 use crate::handoff::HandoffLinks;
@@ -69,6 +72,10 @@ pub struct WorkerSpec {
     pub ip_sets: IpSetsReader,
     /// The worker's connection tracking table (allocated when the worker starts).
     pub flows: FlowTableConfig,
+    /// Where the table keeps its flows for the next process, and the flows the previous one
+    /// kept there (`conntrack::persist`), restored when the worker starts; `None`: flows live
+    /// in memory only.
+    pub flow_file: Option<(FlowFile, Vec<SavedFlow>)>,
     pub punt: WorkerEnd,
     pub counters: Arc<WorkerCounters>,
     pub stop: Arc<AtomicBool>,

@@ -7,13 +7,16 @@ use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::conntrack::persist::{FlowFile, SavedFlow};
 use crate::conntrack::{FlowTable, Millis};
 use crate::counters::PipelineCounters;
 use crate::handoff::HandoffLinks;
+use crate::offload::Segmenter;
 use crate::pipeline::Policing;
 use crate::policy::PolicyState;
 use crate::port::Port;
 
+use super::coalesce::Coalescing;
 use super::commands::{install, PortCommandReceiver};
 use super::flow_owner::nat_slice;
 use super::schedule::PortSchedule;
@@ -43,6 +46,7 @@ pub(super) fn run(
         tables,
         ip_sets,
         flows,
+        flow_file,
         punt,
         counters: shared,
         stop,
@@ -76,13 +80,19 @@ pub(super) fn run(
     let mut counters = PipelineCounters::default();
     // Where encapsulated frames are assembled before the TX copy; allocated once, here.
     let mut tunnel = TunnelScratch::new();
+    // Where GSO frames are cut into packets for ports that take no offload metadata.
+    let mut segmenter = Segmenter::new();
+    // Where a batch's segments of one flow are joined for a TAP port.
+    let mut coalescing = Coalescing::new();
+    let mut table = FlowTable::new(flows);
+    if let Some((file, saved)) = flow_file {
+        restore(&name, &mut table, file, &saved);
+    }
     let mut policy = match &links {
-        Some(l) => PolicyState::with_nat_ports(
-            FlowTable::new(flows),
-            nat_slice(l.out.worker, l.out.workers),
-        ),
-        None => PolicyState::new(FlowTable::new(flows)),
+        Some(l) => PolicyState::with_nat_ports(table, nat_slice(l.out.worker, l.out.workers)),
+        None => PolicyState::new(table),
     };
+    // Restored flows got their deadlines at time 0 of this clock.
     let clock = Instant::now();
     let mut last_publish = Instant::now();
     let mut last_work = Instant::now();
@@ -104,6 +114,8 @@ pub(super) fn run(
             tables: &tables,
             punt: &punt,
             tunnel: &mut tunnel,
+            segmenter: &mut segmenter,
+            coalescing: &mut coalescing,
             counters: &mut counters,
             dirty: &mut dirty,
         };
@@ -184,4 +196,19 @@ pub(super) fn run(
         links.out.publish();
     }
     tracing::info!(worker = %name, "fastpath worker stopped");
+}
+
+/// Makes `table` keep its flows in `file` and puts back the flows a previous process saved
+/// there, before the first packet (so that no packet of theirs meets an empty table).
+fn restore(name: &str, table: &mut FlowTable, file: FlowFile, saved: &[SavedFlow]) {
+    let path = file.path().display().to_string();
+    table.keep_in(file);
+    let mut refused = 0usize;
+    for flow in saved {
+        if table.restore(flow, 0).is_err() {
+            refused += 1;
+        }
+    }
+    tracing::info!(worker = %name, file = %path, restored = saved.len() - refused, refused,
+        "flows of the previous process restored");
 }

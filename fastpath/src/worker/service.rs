@@ -5,11 +5,14 @@ use arc_swap::ArcSwap;
 
 use crate::counters::PipelineCounters;
 use crate::handoff::{HandoffKind, HandoffLinks, Outbox};
+use crate::ids::PortId;
+use crate::offload::{Gso, Offload, Segmenter};
 use crate::pipeline::{self, Policing};
 use crate::port::Port;
 use crate::punt::WorkerEnd;
 use crate::tables::Tables;
 
+use super::coalesce::Coalescing;
 use super::dispatch::{Dispatcher, Held, Processed};
 use super::flow_owner::flow_owner;
 use super::transmit::{self, TunnelScratch, TxDirty};
@@ -22,6 +25,8 @@ pub(super) struct Io<'a> {
     pub tables: &'a ArcSwap<Tables>,
     pub punt: &'a WorkerEnd,
     pub tunnel: &'a mut TunnelScratch,
+    pub segmenter: &'a mut Segmenter,
+    pub coalescing: &'a mut Coalescing,
     pub counters: &'a mut PipelineCounters,
     pub dirty: &'a mut TxDirty,
 }
@@ -32,6 +37,8 @@ impl Io<'_> {
             tables,
             punt: self.punt,
             tunnel: self.tunnel,
+            segmenter: self.segmenter,
+            coalescing: self.coalescing,
             counters: self.counters,
             dirty: self.dirty,
         }
@@ -65,31 +72,53 @@ pub(super) fn service_port(
         let Some(port) = ports[slot].as_mut() else {
             break;
         };
+        let offload = port.received_offload(index);
         if let Some(out) = handoff.as_deref_mut() {
-            let owner = flow_owner(port.received_frame(index), out.workers, nat);
+            let owner = flow_owner(
+                port.received_frame(index),
+                out.workers,
+                nat,
+                &snapshot.floating,
+            );
             if owner != out.worker {
                 // Not counted as received here: the owner counts it. A full ring drops it,
-                // counted as `full`.
-                out.send(
-                    owner,
-                    HandoffKind::Process,
-                    ingress,
-                    port.received_frame(index),
-                );
+                // counted as `full`. A GSO frame goes as the packets it stands for: a ring
+                // slot holds one packet.
+                match offload.gso {
+                    None => {
+                        out.send(
+                            owner,
+                            HandoffKind::Process,
+                            ingress,
+                            port.received_frame(index),
+                        );
+                    }
+                    Some(gso) => hand_over_cut(
+                        dispatcher.segmenter,
+                        out,
+                        owner,
+                        ingress,
+                        port.received_frame(index),
+                        gso,
+                    ),
+                };
                 continue;
             }
         }
         let frame = port.received_frame_mut(index);
         let bytes = frame.len();
-        let outcome = pipeline::process(frame, ingress, &snapshot, policing);
+        let outcome = pipeline::process_offloaded(frame, ingress, &snapshot, policing, offload.gso);
         let processed = Processed {
             held: Held::Rx { slot, index },
             ingress,
             bytes,
             outcome,
+            offload,
         };
         dispatcher.dispatch(ports, handoff.as_deref_mut(), processed);
     }
+    // The run must be written before the frames it holds go back to the kernel.
+    dispatcher.coalescing.flush(ports, dispatcher.counters);
     if let Some(port) = ports[slot].as_mut() {
         port.release_received();
     }
@@ -124,6 +153,7 @@ pub(super) fn take_handoffs(
                 ingress: port,
                 bytes,
                 outcome,
+                offload: Offload::NONE,
             };
             dispatcher.dispatch(ports, Some(out), processed);
         }
@@ -150,4 +180,23 @@ pub(super) fn inject(
         io.dirty.flush(ports);
     }
     n
+}
+
+/// Hands GSO frame `frame` to worker `owner` as the packets it stands for (each counted as
+/// handed off, or as `full` where the ring refused it; the owner counts what it receives).
+fn hand_over_cut(
+    segmenter: &mut Segmenter,
+    out: &mut Outbox,
+    owner: usize,
+    ingress: PortId,
+    frame: &[u8],
+    gso: Gso,
+) {
+    let mut k = 0;
+    while let Ok(Some(packet)) = segmenter.nth(frame, gso, k) {
+        if !out.send(owner, HandoffKind::Process, ingress, packet) {
+            return;
+        }
+        k += 1;
+    }
 }

@@ -1,5 +1,6 @@
-//! The kernel's counts on the worker's AF_XDP sockets (`XDP_STATISTICS`): frames lost in the
-//! rings before the pipeline saw them. Read with one getsockopt(2) per socket, a few sockets
+//! The kernel's counts on the worker's AF_XDP sockets (`XDP_STATISTICS`) and TAPs (their queue
+//! drops): frames lost before the pipeline saw them. Read with one syscall or two per port, a
+//! few ports
 //! per pass and no more often than [`READ_EVERY`], so that hundreds of idle ports add neither
 //! a syscall per loop nor a long stall; a removed port's last reading is kept.
 
@@ -87,6 +88,12 @@ impl SocketStats {
 }
 
 fn read(port: &Port) -> Option<SocketCounters> {
+    if let Port::Tap(tap) = port {
+        return Some(SocketCounters {
+            tap_queue_full: tap.queue_dropped().ok()?,
+            ..SocketCounters::default()
+        });
+    }
     let s = port.statistics().ok()?;
     Some(SocketCounters {
         rx_dropped: s.rx_dropped(),
@@ -95,5 +102,6 @@ fn read(port: &Port) -> Option<SocketCounters> {
         rx_fill_ring_empty: s.rx_fill_ring_empty_descs(),
         tx_invalid_descs: s.tx_invalid_descs(),
         tx_ring_empty: s.tx_ring_empty_descs(),
+        tap_queue_full: 0,
     })
 }

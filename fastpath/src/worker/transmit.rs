@@ -6,6 +6,7 @@ use crate::frame_sizes::FRAME_BUF_SIZE;
 use crate::handoff::{port_owner, HandoffKind, Outbox};
 use crate::ids::NextHopId;
 use crate::ids::PortId;
+use crate::offload::Offload;
 use crate::pipeline::encapsulate_ipip;
 use crate::port::Port;
 use crate::tables::{Encap, Tables};
@@ -36,7 +37,7 @@ pub(super) fn send_received(
     egress: PortId,
 ) -> bool {
     if is_local(ports, usize::from(egress)) {
-        let sent = forward(ports, slot, i, start, usize::from(egress));
+        let sent = forward(ports, (slot, i, start), usize::from(egress), &Offload::NONE);
         if sent {
             dirty.mark(usize::from(egress));
         }
@@ -82,22 +83,23 @@ fn hand_to_owner(out: Option<&mut Outbox>, egress: PortId, data: &[u8]) -> bool 
 }
 
 /// Copies received frame `i` of `ports[ingress]`, from byte `start` on (past a stripped tunnel
-/// header), to the TX ring of `ports[egress]`, which may be the ingress port itself. False when
-/// the ring is full or the tables name a slot without a port (a port being removed, whose
+/// header), to `ports[egress]`, which may be the ingress port itself: to its TX ring, or, for a
+/// GSO frame (`offload` not none, egress a TAP), written whole with its metadata. False when
+/// the port took nothing or the tables name a slot without a port (a port being removed, whose
 /// route is already gone from the newest snapshot but not from the one this batch loaded).
-fn forward(
+pub(super) fn forward(
     ports: &mut [Option<Port>],
-    ingress: usize,
-    i: usize,
-    start: usize,
+    (ingress, i, start): (usize, usize, usize),
     egress: usize,
+    offload: &Offload,
 ) -> bool {
     if egress == ingress {
-        return ports[ingress]
-            .as_mut()
+        return ports
+            .get_mut(ingress)
+            .and_then(Option::as_mut)
             .is_some_and(|p| p.transmit_received(i, start));
     }
-    if egress >= ports.len() {
+    if egress >= ports.len() || ingress >= ports.len() {
         return false;
     }
     let (from, to) = if ingress < egress {
@@ -107,13 +109,15 @@ fn forward(
         let (a, b) = ports.split_at_mut(ingress);
         (&b[0], &mut a[egress])
     };
-    match (from, to) {
-        (Some(from), Some(to)) => from
-            .received_frame(i)
-            .get(start..)
-            .is_some_and(|data| to.transmit(data)),
-        _ => false,
-    }
+    let (Some(from), Some(to)) = (from, to) else {
+        return false;
+    };
+    from.received_frame(i)
+        .get(start..)
+        .is_some_and(|data| match offload.is_none() {
+            true => to.transmit(data),
+            false => to.transmit_offloaded(data, offload),
+        })
 }
 
 /// Ports with frames on their TX ring since their last flush, so that a batch flushes only
@@ -223,8 +227,9 @@ mod tests {
     #[test]
     fn forwarding_to_an_empty_slot_fails_instead_of_panicking() {
         let mut ports: Vec<Option<Port>> = vec![None, None];
-        assert!(!forward(&mut ports, 0, 0, 0, 1));
-        assert!(!forward(&mut ports, 0, 0, 0, 0));
-        assert!(!forward(&mut ports, 1, 0, 0, 9));
+        let plain = &Offload::NONE;
+        assert!(!forward(&mut ports, (0, 0, 0), 1, plain));
+        assert!(!forward(&mut ports, (0, 0, 0), 0, plain));
+        assert!(!forward(&mut ports, (1, 0, 0), 9, plain));
     }
 }

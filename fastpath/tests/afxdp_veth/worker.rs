@@ -103,6 +103,7 @@ fn start_worker(
         tables: Arc::new(ArcSwap::from_pointee(tables)),
         ip_sets: fastpath::classifier::IpSetsWriter::new().reader(),
         flows: fastpath::conntrack::FlowTableConfig::with_capacity(1024),
+        flow_file: None,
         punt,
         counters: counters.clone(),
         stop: stop.clone(),
@@ -204,6 +205,7 @@ fn ping_across_workloads_through_the_worker(mode: RxMode, test: &str) {
         next_hops,
         ports: infos,
         snat: None,
+        floating: Default::default(),
         host: None,
     };
 

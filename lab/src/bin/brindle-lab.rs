@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use lab::{self, Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec, Offloads};
+use lab::{self, Forwarding, Lab, LabSpec, MultiLab, MultiLabSpec, Offloads, WorkloadPort};
 
 const RECORD_DIR: &str = "/run/brindle/labs";
 
@@ -48,6 +48,10 @@ enum Cmd {
         /// Calico does) instead of turning them off.
         #[arg(long)]
         offloads_on: bool,
+        /// Make each workload's eth0 a TAP with virtio-net headers that brindle-node attaches
+        /// to (whole 64 KiB TCP segments), instead of a veth.
+        #[arg(long, conflicts_with = "kernel")]
+        tap: bool,
         /// Write a brindle-node config for this lab to FILE.
         #[arg(long, value_name = "FILE")]
         write_config: Option<PathBuf>,
@@ -115,6 +119,9 @@ enum Cmd {
         /// Static workloads per node (192.168.k.i); CNI-plugged containers need none.
         #[arg(long, default_value_t = 0)]
         workloads: usize,
+        /// Make each static workload's eth0 a TAP brindle-node attaches to, as `up --tap`.
+        #[arg(long)]
+        tap: bool,
     },
     /// Delete the containers plugged into the nodes, then exactly the lab's namespaces.
     MultiDown {
@@ -212,6 +219,7 @@ fn main() -> Result<()> {
             kernel,
             no_uplink,
             offloads_on,
+            tap,
             write_config,
             mode,
             socket,
@@ -234,6 +242,11 @@ fn main() -> Result<()> {
                     Offloads::AsCreated
                 } else {
                     Offloads::Off
+                },
+                workload_port: if tap {
+                    WorkloadPort::Tap
+                } else {
+                    WorkloadPort::Veth
                 },
             };
             let lab = Lab::up(&spec)?;
@@ -260,9 +273,15 @@ fn main() -> Result<()> {
             nodes,
             routed,
             workloads,
+            tap,
         } => {
             let spec = MultiLabSpec {
                 routed_nodes: routed,
+                workload_port: if tap {
+                    WorkloadPort::Tap
+                } else {
+                    WorkloadPort::Veth
+                },
                 ..MultiLabSpec::new(name, nodes, workloads)
             };
             let multi = MultiLab::up(&spec)?;

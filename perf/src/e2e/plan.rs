@@ -21,4 +21,9 @@ pub struct E2eOptions {
     /// Kernel sockets (`udp-send`/`udp-sink`) or AF_XDP (`xdp-send`/`xdp-sink`, with loss
     /// and one-way latency) for the UDP runs.
     pub generator: Generator,
+    /// `dpdk-testpmd`: with it a third side measures the raw AF_XDP ceiling on the same
+    /// topology (see `raw_side`).
+    pub testpmd: Option<PathBuf>,
+    /// What brindle's workloads' `eth0` is (a veth served by AF_XDP, or a TAP).
+    pub workload_port: lab::WorkloadPort,
 }

@@ -2,71 +2,96 @@
 
 use super::*;
 
-pub fn ratios(kernel: &SideResult, brindle: &SideResult) -> Ratios {
+/// `brindle` over `base` (the kernel, or the raw AF_XDP ceiling), metric by metric.
+pub fn ratios(base: &SideResult, brindle: &SideResult) -> Ratios {
     Ratios {
-        pps_delivered: ratio(Some(brindle.pps_delivered), Some(kernel.pps_delivered)),
-        pps_offered: ratio(Some(brindle.pps_offered), Some(kernel.pps_offered)),
-        rtt_p50_us: ratio(brindle.rtt_p50_us, kernel.rtt_p50_us),
-        rtt_p99_us: ratio(brindle.rtt_p99_us, kernel.rtt_p99_us),
-        busy_cores: ratio(Some(brindle.busy_cores), Some(kernel.busy_cores)),
-        pps_per_busy_core: ratio(brindle.pps_per_busy_core, kernel.pps_per_busy_core),
+        pps_delivered: ratio(Some(brindle.pps_delivered), Some(base.pps_delivered)),
+        pps_offered: ratio(Some(brindle.pps_offered), Some(base.pps_offered)),
+        rtt_p50_us: ratio(brindle.rtt_p50_us, base.rtt_p50_us),
+        rtt_p99_us: ratio(brindle.rtt_p99_us, base.rtt_p99_us),
+        busy_cores: ratio(Some(brindle.busy_cores), Some(base.busy_cores)),
+        pps_per_busy_core: ratio(brindle.pps_per_busy_core, base.pps_per_busy_core),
     }
 }
 
-/// The report as a Markdown table.
-pub fn markdown(report: &E2eReport) -> String {
-    let fmt = |v: Option<f64>, digits: usize| match v {
+/// A value of the report as the table shows it.
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    match v {
         Some(v) if v.is_finite() => format!("{v:.digits$}"),
         _ => "-".to_string(),
-    };
-    let b = report.brindle.as_ref();
-    let r = report.ratios.as_ref();
-    type Row<'a> = (&'a str, Option<f64>, Option<f64>, Option<f64>, usize);
-    let k = &report.kernel;
-    let rows: [Row; 6] = [
+    }
+}
+
+/// One row of a side-by-side table: metric, baseline, brindle, ratio, digits.
+type Row = (&'static str, Option<f64>, Option<f64>, Option<f64>, usize);
+
+/// The UDP and ping metrics of `base` (the kernel, or the raw AF_XDP ceiling) beside brindle's
+/// and their ratios.
+fn side_rows(base: &SideResult, b: Option<&SideResult>, r: Option<&Ratios>) -> [Row; 6] {
+    [
         (
             "pps_delivered",
-            Some(k.pps_delivered),
+            Some(base.pps_delivered),
             b.map(|b| b.pps_delivered),
             r.and_then(|r| r.pps_delivered),
             0,
         ),
         (
             "pps_offered",
-            Some(k.pps_offered),
+            Some(base.pps_offered),
             b.map(|b| b.pps_offered),
             r.and_then(|r| r.pps_offered),
             0,
         ),
         (
             "rtt_p50_us",
-            k.rtt_p50_us,
+            base.rtt_p50_us,
             b.and_then(|b| b.rtt_p50_us),
             r.and_then(|r| r.rtt_p50_us),
             1,
         ),
         (
             "rtt_p99_us",
-            k.rtt_p99_us,
+            base.rtt_p99_us,
             b.and_then(|b| b.rtt_p99_us),
             r.and_then(|r| r.rtt_p99_us),
             1,
         ),
         (
             "busy_cores",
-            Some(k.busy_cores),
+            Some(base.busy_cores),
             b.map(|b| b.busy_cores),
             r.and_then(|r| r.busy_cores),
             2,
         ),
         (
             "pps_per_busy_core",
-            k.pps_per_busy_core,
+            base.pps_per_busy_core,
             b.and_then(|b| b.pps_per_busy_core),
             r.and_then(|r| r.pps_per_busy_core),
             0,
         ),
-    ];
+    ]
+}
+
+/// `rows` as a Markdown table whose baseline column is called `base`.
+fn table(base: &str, rows: &[Row]) -> String {
+    let mut out = format!("| metric | {base} | brindle | brindle/{base} |\n|---|---:|---:|---:|\n");
+    for (name, base, brindle, ratio, digits) in rows {
+        out.push_str(&format!(
+            "| {name} | {} | {} | {} |\n",
+            fmt(*base, *digits),
+            fmt(*brindle, *digits),
+            fmt(*ratio, 3)
+        ));
+    }
+    out
+}
+
+/// The report as a Markdown table.
+pub fn markdown(report: &E2eReport) -> String {
+    let b = report.brindle.as_ref();
+    let rows = side_rows(&report.kernel, b, report.ratios.as_ref());
     let mut out = format!(
         "Pod-to-pod on one node: {}-byte UDP frames for {} s, {} pings at 2 ms; generator and \
          ping on CPU {}, brindle worker on CPU {} ({} mode), {} CPUs.\n\n",
@@ -78,15 +103,7 @@ pub fn markdown(report: &E2eReport) -> String {
         report.node_mode,
         report.ncpus
     );
-    out.push_str("| metric | kernel | brindle | brindle/kernel |\n|---|---:|---:|---:|\n");
-    for (name, kv, bv, rv, digits) in rows {
-        out.push_str(&format!(
-            "| {name} | {} | {} | {} |\n",
-            fmt(kv, digits),
-            fmt(bv, digits),
-            fmt(rv, 3)
-        ));
-    }
+    out.push_str(&table("kernel", &rows));
     if !report.by_size.is_empty() {
         out.push_str(
             "\nUDP pps by frame size (same labs, right after the run above):\n\n\
@@ -102,6 +119,16 @@ pub fn markdown(report: &E2eReport) -> String {
                 fmt(s.ratio_pps_delivered, 3)
             ));
         }
+    }
+    if let (Some(raw), Some(b)) = (&report.raw_afxdp, b) {
+        out.push_str(
+            "\nThe raw AF_XDP ceiling: dpdk-testpmd (af_xdp driver, `mac` forwarding, no routing, \
+             policy or connection tracking) on the same veths, core and offloads:\n\n",
+        );
+        out.push_str(&table(
+            "testpmd",
+            &side_rows(raw, Some(b), report.raw_ratios.as_ref()),
+        ));
     }
     if let Some(node) = &report.brindle_node {
         out.push_str(&node_account_markdown(node));
@@ -124,7 +151,7 @@ fn node_account_markdown(n: &NodeAccount) -> String {
         "\nbrindle-node's account of its side (every UDP run and the pings): the generators \
          sent {} datagrams and the sinks received {}; the node's workers received {} frames: \
          {} forwarded, {} punted, {} dropped (by reason: {}); the kernel lost {} in the \
-         node's AF_XDP rings before a worker saw them (socket counts: {}).\n",
+         node's AF_XDP rings or TAP queues before a worker saw them (socket counts: {}).\n",
         n.generator_sent,
         n.sink_received,
         n.received,

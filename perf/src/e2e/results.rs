@@ -94,6 +94,10 @@ pub struct E2eReport {
     /// brindle-node's own counters over the brindle side's measurement: where the frames
     /// the generators offered went.
     pub brindle_node: Option<NodeAccount>,
+    /// The raw AF_XDP ceiling (dpdk-testpmd on the same veths and core), when it ran, and
+    /// brindle over it.
+    pub raw_afxdp: Option<SideResult>,
+    pub raw_ratios: Option<Ratios>,
 }
 
 /// Differences of brindle-node's counters over a measurement (every UDP run and the pings),
@@ -110,7 +114,8 @@ pub struct NodeAccount {
     pub dropped: u64,
     /// The drop reasons that counted anything.
     pub drops: BTreeMap<String, u64>,
-    /// Frames the kernel lost in the node's AF_XDP rings before a worker saw them.
+    /// Frames the kernel lost in the node's AF_XDP rings or TAP queues before a worker saw
+    /// them.
     pub socket_lost: u64,
     /// The kernel's socket counts that counted anything (XDP_STATISTICS).
     pub socket: BTreeMap<String, u64>,

@@ -38,7 +38,7 @@ pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, B
     std::fs::create_dir_all(&opts.work_dir)
         .map_err(io_err(format!("creating {}", opts.work_dir.display())))?;
     let tag = lab::run::run_tag(5);
-    let sides = if opts.brindle_node.is_some() { 2 } else { 1 };
+    let sides = 1 + usize::from(opts.brindle_node.is_some()) + usize::from(opts.testpmd.is_some());
     let mut progress = crate::progress::Progress::new("e2e", sides);
     progress.step("kernel side");
     let (kernel, kernel_extras) = runner::run_once(&mut KernelSide {
@@ -59,6 +59,23 @@ pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, B
         }
         None => (None, SideExtras::default()),
     };
+    let raw_afxdp = match &opts.testpmd {
+        Some(testpmd) => {
+            progress.step("raw AF_XDP side (dpdk-testpmd)");
+            let (side, _) = runner::run_once(&mut RawAfXdpSide {
+                opts,
+                sizes: &[],
+                testpmd,
+                lab_name: format!("er{tag}"),
+            })?;
+            Some(side)
+        }
+        None => None,
+    };
+    let raw_ratios = brindle
+        .as_ref()
+        .zip(raw_afxdp.as_ref())
+        .map(|(b, raw)| ratios(raw, b));
     let ratios = brindle.as_ref().map(|b| ratios(&kernel, b));
     let by_size = sizes
         .iter()
@@ -95,5 +112,7 @@ pub fn run_with_sizes(opts: &E2eOptions, sizes: &[usize]) -> Result<E2eReport, B
         udp_xdp_kernel: kernel_extras.udp_xdp,
         udp_xdp_brindle: brindle_extras.udp_xdp,
         brindle_node: brindle_extras.node,
+        raw_afxdp,
+        raw_ratios,
     })
 }

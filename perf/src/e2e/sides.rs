@@ -67,7 +67,10 @@ impl runner::Side for BrindleSide<'_> {
 
     fn bring_up(&mut self) -> Result<BrindleUp, BenchError> {
         let opts = self.opts;
-        let lab = Lab::up(&LabSpec::new(&self.lab_name, 2))?;
+        let lab = Lab::up(&LabSpec {
+            workload_port: opts.workload_port,
+            ..LabSpec::new(&self.lab_name, 2)
+        })?;
         let config_path = opts.work_dir.join("node.toml");
         let socket = opts.work_dir.join("node.sock");
         let config = lab.node_config_toml_pinned(&opts.node_mode, &socket, &[NODE_CPU]);

@@ -73,6 +73,8 @@ fn markdown_has_a_row_per_metric_with_stable_names() {
         udp_xdp_kernel: None,
         udp_xdp_brindle: None,
         brindle_node: None,
+        raw_afxdp: None,
+        raw_ratios: None,
     };
     let md = markdown(&report);
     assert!(md.contains("| 1500 | 80 | 100 | 1.250 |"), "{md}");

@@ -14,6 +14,9 @@ pub(super) fn bring_up_agent(
     let store = dir.join("store.redb");
     // A store left by an earlier run in this directory would bring its pools and endpoints.
     let _ = std::fs::remove_file(&store);
+    // One registry for every node: brindle-cni runs in each node's namespace but on this
+    // host, and the interface names it registers are unique.
+    let tap_dir = (opts.wiring == Wiring::BrindleCniTap).then(|| dir.join("taps"));
     let (built, node_count, pods_per_node) = match kind {
         LabKind::OneNode => {
             let spec = LabSpec {
@@ -47,6 +50,7 @@ pub(super) fn bring_up_agent(
         let paths = AgentPaths {
             store: store.clone(),
             control_socket: dir.join(format!("node{k}.sock")),
+            tap_dir: tap_dir.clone(),
         };
         let env = agent_env(kind, &node_name(k), &opts.node_mode, &paths);
         let ns = node_netns(&running.built, k);
@@ -72,6 +76,7 @@ pub(super) fn bring_up_agent(
                 &ns,
                 &node_name(k),
                 kind,
+                tap_dir.as_deref(),
             )?);
         }
         running.pods.push(pods);
@@ -88,6 +93,7 @@ pub(super) fn plug_pod(
     node_ns: &str,
     node_name: &str,
     kind: LabKind,
+    tap_dir: Option<&Path>,
 ) -> Result<Endpoint, BenchError> {
     let ns = format!("{lab_name}-c{}", containers.0.len() + 1);
     cmd::run(&["ip", "netns", "add", &ns], cmd::CONFIG_TIMEOUT)?;
@@ -97,7 +103,7 @@ pub(super) fn plug_pod(
         cmd::CONFIG_TIMEOUT,
     )?;
     let netns_path = Path::new("/var/run/netns").join(&ns);
-    let netconf = scenario_netconf(kind, node_name);
+    let netconf = scenario_netconf(kind, node_name, tap_dir);
     let out = cni
         .invoke(
             node_ns,

@@ -16,8 +16,8 @@ impl KernelPolicy {
     /// The kernel side enforces what brindle's side of `wiring` enforces.
     pub fn for_wiring(wiring: Wiring) -> KernelPolicy {
         match wiring {
-            Wiring::BrindleCni => KernelPolicy::Iptables,
-            Wiring::Lab => KernelPolicy::None,
+            Wiring::BrindleCni | Wiring::BrindleCniTap => KernelPolicy::Iptables,
+            Wiring::Lab | Wiring::LabTap => KernelPolicy::None,
         }
     }
 

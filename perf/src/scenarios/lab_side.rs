@@ -16,6 +16,7 @@ pub(super) fn bring_up_lab(
             let spec = LabSpec {
                 forwarding,
                 offloads: lab_offloads(kind, forwarding),
+                workload_port: workload_port(opts.wiring, forwarding),
                 ..LabSpec::new(name, 2)
             };
             let lab = Lab::up(&spec)?;
@@ -37,6 +38,7 @@ pub(super) fn bring_up_lab(
         LabKind::L2 | LabKind::Ipip => {
             let spec = MultiLabSpec {
                 offloads: lab_offloads(kind, forwarding),
+                workload_port: workload_port(opts.wiring, forwarding),
                 ..multi_spec(kind, name)
             };
             let lab = MultiLab::up(&spec)?;
@@ -77,9 +79,10 @@ pub(super) fn bring_up_lab(
                             .node_config_toml(k, &opts.node_mode, &socket)
                             .ok_or_else(|| BenchError::Run(format!("the lab has no node {k}")))?;
                         let config = format!(
-                            "{base}{}{}",
+                            "{base}{}{}{}",
                             crossnode::brindle_route_toml(&spec, other, encap),
-                            subnet_route_toml(&spec, k, other)
+                            subnet_route_toml(&spec, k, other),
+                            node_route_toml(&spec, k, other)
                         );
                         let ns = spec.node_spec(k).node_netns();
                         running.nodes.push(start_node(opts, &ns, &config, dir, k)?);
@@ -127,19 +130,22 @@ pub(super) fn set_ipip_workload_mtu(spec: &MultiLabSpec) -> Result<(), BenchErro
         let node = spec.node_spec(k);
         for i in 1..=spec.workloads {
             let cali = node.host_interface(i);
-            cmd::run(
-                &[
-                    "ip",
-                    "-n",
-                    &node.node_netns(),
-                    "link",
-                    "set",
-                    &cali,
-                    "mtu",
-                    &mtu,
-                ],
-                cmd::CONFIG_TIMEOUT,
-            )?;
+            // A TAP workload has no host end: its eth0 is all there is.
+            if spec.workload_port == lab::WorkloadPort::Veth {
+                cmd::run(
+                    &[
+                        "ip",
+                        "-n",
+                        &node.node_netns(),
+                        "link",
+                        "set",
+                        &cali,
+                        "mtu",
+                        &mtu,
+                    ],
+                    cmd::CONFIG_TIMEOUT,
+                )?;
+            }
             cmd::run(
                 &[
                     "ip",
@@ -156,6 +162,17 @@ pub(super) fn set_ipip_workload_mtu(spec: &MultiLabSpec) -> Result<(), BenchErro
         }
     }
     Ok(())
+}
+
+/// Node `k`'s route to node `other`'s own address, when they share the segment: a file-mode
+/// node routes only what it is told (agent mode learns it from its peers), and pod-to-node
+/// needs it.
+pub fn node_route_toml(spec: &MultiLabSpec, k: usize, other: usize) -> String {
+    if spec.is_routed(k) != spec.is_routed(other) {
+        return String::new();
+    }
+    let ip = spec.node_ip(other);
+    format!("\n[[route]]\nprefix = \"{ip}/32\"\nvia = \"{ip}\"\n")
 }
 
 /// Node `k`'s route to node `other`'s subnet through the router, when they are in different

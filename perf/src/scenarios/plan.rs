@@ -240,11 +240,11 @@ impl ScenarioOptions {
                 reason: "more than http_requests".into(),
             });
         }
-        if self.node_mode != "interrupt" && self.node_mode != "poll" {
+        if !["interrupt", "poll", "adaptive"].contains(&self.node_mode.as_str()) {
             return Err(BenchError::Invalid {
                 field: "node_mode",
                 value: quoted(self.node_mode.clone()),
-                reason: "expected interrupt or poll".into(),
+                reason: "expected interrupt, poll or adaptive".into(),
             });
         }
         if self.labs.is_empty() {

@@ -100,13 +100,19 @@ pub(super) fn wiring_lines(report: &ScenariosReport) -> String {
     let mut out = String::new();
     for run in &report.labs {
         let how = match run.wiring {
-            Wiring::BrindleCni => format!(
+            Wiring::BrindleCni | Wiring::BrindleCniTap => format!(
                 "brindle-node in agent mode (embedded store shared by the lab's nodes, default pool \
-                 ipipMode {}), workloads plugged by brindle-cni into one network, MTU {}",
+                 ipipMode {}), workloads plugged by brindle-cni into one network{}, MTU {}",
                 run.ipip_mode.as_deref().unwrap_or("-"),
+                if run.wiring == Wiring::BrindleCniTap {
+                    " with a TAP eth0 each (virtio-net headers, TSO) and a TAP to the node's stack"
+                } else {
+                    ""
+                },
                 run.workload_mtu
             ),
             Wiring::Lab => format!("brindle-node in file mode, workloads wired by the lab, MTU {}", run.workload_mtu),
+            Wiring::LabTap => format!("brindle-node in file mode, workloads wired by the lab with a TAP eth0 (virtio-net headers, TSO), MTU {}", run.workload_mtu),
         };
         let rules = match run.kernel_policy {
             KernelPolicy::Iptables => "with the network's profile as Felix-style iptables (ipset of the members, conntrack), proven live before measuring",

@@ -144,7 +144,7 @@ pub(super) fn bring_up(
 ) -> Result<RunningLab, BenchError> {
     std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
     let name = lab_name(kind, forwarding, &lab::run::run_tag(2));
-    let agent = forwarding == Forwarding::Brindle && opts.wiring == Wiring::BrindleCni;
+    let agent = forwarding == Forwarding::Brindle && opts.wiring.is_agent();
     let mut running = if agent {
         bring_up_agent(opts, kind, name, dir)?
     } else {

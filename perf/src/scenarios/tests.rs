@@ -276,6 +276,7 @@ fn agent_nodes_run_as_calico_node_on_the_labs_shared_store() {
     let paths = AgentPaths {
         store: "/w/l2-brindle/store.redb".into(),
         control_socket: "/w/l2-brindle/node2.sock".into(),
+        tap_dir: None,
     };
     let env: BTreeMap<String, String> = agent_env(LabKind::Ipip, "sciba1n2", "interrupt", &paths)
         .into_iter()
@@ -317,7 +318,7 @@ fn every_workload_joins_one_network_with_the_pools_mtu() {
         (LabKind::Ipip, 1480),
     ] {
         let conf: serde_json::Value =
-            serde_json::from_str(&scenario_netconf(lab, "scoba1n1")).unwrap();
+            serde_json::from_str(&scenario_netconf(lab, "scoba1n1", None)).unwrap();
         assert_eq!(conf["name"], SCENARIO_NETWORK, "{conf}");
         assert_eq!(conf["type"], "brindle-cni", "{conf}");
         assert_eq!(conf["nodename"], "scoba1n1", "{conf}");
@@ -330,8 +331,8 @@ fn every_workload_joins_one_network_with_the_pools_mtu() {
         );
     }
     assert_eq!(
-        scenario_netconf(LabKind::L2, "a"),
-        scenario_netconf(LabKind::OneNode, "a")
+        scenario_netconf(LabKind::L2, "a", None),
+        scenario_netconf(LabKind::OneNode, "a", None)
     );
     assert_eq!(Wiring::parse("brindle-cni"), Ok(Wiring::BrindleCni));
     assert_eq!(Wiring::parse("lab"), Ok(Wiring::Lab));
@@ -571,4 +572,27 @@ fn kernel_rules_install_into_the_node_and_leave_with_it() {
         "left behind:\n{rules_after}"
     );
     assert!(!sets_after.contains("cali40s"), "left behind: {sets_after}");
+}
+
+#[test]
+fn the_tap_wiring_asks_brindle_cni_for_taps_and_tells_the_node_where_they_are_registered() {
+    let dir = Path::new("/w/one-node-brindle/taps");
+    let netconf: serde_json::Value =
+        serde_json::from_str(&scenario_netconf(LabKind::OneNode, "n1", Some(dir))).unwrap();
+    assert_eq!(netconf["workload_interface"], "tap");
+    assert_eq!(netconf["tap_dir"], "/w/one-node-brindle/taps");
+    let paths = AgentPaths {
+        store: "/w/store.redb".into(),
+        control_socket: "/w/node1.sock".into(),
+        tap_dir: Some(dir.to_owned()),
+    };
+    let env: BTreeMap<String, String> = agent_env(LabKind::OneNode, "n1", "interrupt", &paths)
+        .into_iter()
+        .collect();
+    assert_eq!(env["BRINDLE_TAP_DIR"], "/w/one-node-brindle/taps");
+    assert_eq!(env["BRINDLE_HOST_PORT"], "tap");
+    assert!(Wiring::BrindleCniTap.is_agent() && !Wiring::LabTap.is_agent());
+    for w in Wiring::ALL {
+        assert_eq!(Wiring::parse(w.name()), Ok(w));
+    }
 }

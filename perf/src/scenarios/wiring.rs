@@ -11,24 +11,49 @@ pub enum Wiring {
     /// embedded store shared by the lab's nodes, workloads plugged in by `brindle-cni` (CNI
     /// ADD with a network configuration, run in the node's namespace).
     BrindleCni,
+    /// As [`Wiring::BrindleCni`], with `"workload_interface": "tap"` in the network
+    /// configuration: each pod's `eth0` a TAP the node attaches to, and the node's stack
+    /// behind a TAP too (`BRINDLE_HOST_PORT=tap`).
+    BrindleCniTap,
     /// brindle-node in file mode (`node.toml` with static workloads and routes), workloads
     /// wired by the lab itself.
     Lab,
+    /// As [`Wiring::Lab`], each workload's `eth0` a TAP with virtio-net headers that the node
+    /// attaches to (whole 64 KiB TCP segments cross it) instead of a veth.
+    LabTap,
 }
 
 impl Wiring {
     pub fn name(self) -> &'static str {
         match self {
             Wiring::BrindleCni => "brindle-cni",
+            Wiring::BrindleCniTap => "brindle-cni-tap",
             Wiring::Lab => "lab",
+            Wiring::LabTap => "lab-tap",
         }
     }
 
     pub fn parse(text: &str) -> Result<Wiring, String> {
-        [Wiring::BrindleCni, Wiring::Lab]
+        Wiring::ALL
             .into_iter()
             .find(|w| w.name() == text.trim())
-            .ok_or_else(|| format!("invalid wiring {text:?}: expected brindle-cni or lab"))
+            .ok_or_else(|| {
+                format!(
+                    "invalid wiring {text:?}: expected brindle-cni, brindle-cni-tap, lab or lab-tap"
+                )
+            })
+    }
+
+    pub const ALL: [Wiring; 4] = [
+        Wiring::BrindleCni,
+        Wiring::BrindleCniTap,
+        Wiring::Lab,
+        Wiring::LabTap,
+    ];
+
+    /// brindle's side runs as a cluster (agent mode, brindle-cni).
+    pub fn is_agent(self) -> bool {
+        matches!(self, Wiring::BrindleCni | Wiring::BrindleCniTap)
     }
 }
 
@@ -57,12 +82,20 @@ pub fn lab_offloads(lab: LabKind, forwarding: Forwarding) -> lab::Offloads {
     baseline::offloads_for(forwarding)
 }
 
+/// What brindle's workloads' `eth0` is with `wiring` (the kernel's is always a veth).
+pub fn workload_port(wiring: Wiring, forwarding: Forwarding) -> lab::WorkloadPort {
+    match (wiring, forwarding) {
+        (Wiring::LabTap, Forwarding::Brindle) => lab::WorkloadPort::Tap,
+        _ => lab::WorkloadPort::Veth,
+    }
+}
+
 impl LabRun {
     pub fn new(lab: LabKind, wiring: Wiring) -> LabRun {
         LabRun {
             lab,
             wiring,
-            ipip_mode: (wiring == Wiring::BrindleCni).then(|| pool_ipip_mode(lab).to_owned()),
+            ipip_mode: wiring.is_agent().then(|| pool_ipip_mode(lab).to_owned()),
             workload_mtu: workload_mtu(lab),
             kernel_policy: KernelPolicy::for_wiring(wiring),
             kernel_offloads: lab_offloads(lab, Forwarding::Kernel),
@@ -88,8 +121,16 @@ pub fn workload_mtu(lab: LabKind) -> usize {
 }
 
 /// The CNI network configuration the suite plugs every workload of `lab` on node `node` with.
-pub fn scenario_netconf(lab: LabKind, node: &str) -> String {
-    lab::cni::netconf(SCENARIO_NETWORK, &[], workload_mtu(lab) as u32, node)
+pub fn scenario_netconf(lab: LabKind, node: &str, tap_dir: Option<&Path>) -> String {
+    let netconf = lab::cni::netconf(SCENARIO_NETWORK, &[], workload_mtu(lab) as u32, node);
+    let Some(dir) = tap_dir else {
+        return netconf;
+    };
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&netconf).expect("lab::cni::netconf writes JSON");
+    doc["workload_interface"] = "tap".into();
+    doc["tap_dir"] = dir.display().to_string().into();
+    doc.to_string()
 }
 
 /// Where an agent-mode node keeps its state: the shared store and its control socket.
@@ -98,6 +139,8 @@ pub struct AgentPaths {
     /// The embedded store shared by every node of the lab (and brindle-cni).
     pub store: PathBuf,
     pub control_socket: PathBuf,
+    /// Where brindle-cni registers the pods' TAPs for the node ([`Wiring::BrindleCniTap`]).
+    pub tap_dir: Option<PathBuf>,
 }
 
 /// The datastore environment brindle-node and brindle-cni share.
@@ -133,5 +176,9 @@ pub fn agent_env(
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     env.extend(datastore_env(&paths.store));
+    if let Some(dir) = &paths.tap_dir {
+        env.push(("BRINDLE_TAP_DIR".into(), dir.display().to_string()));
+        env.push(("BRINDLE_HOST_PORT".into(), "tap".into()));
+    }
     env
 }

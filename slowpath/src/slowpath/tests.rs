@@ -61,6 +61,7 @@ fn tables() -> Tables {
             port("eth0", PortKind::Uplink, UPLINK_MAC, NODE_IP),
         ],
         snat: None,
+        floating: Default::default(),
         host: None,
     }
 }
@@ -158,4 +159,57 @@ fn a_held_frame_for_a_tunnel_leaves_wrapped_in_ipip() {
         Some(PEER_MAC),
         "the next hop learned the MAC too"
     );
+}
+
+/// A UDP frame from workload A to `dst`.
+fn frame_to(dst: Ipv4Addr) -> Vec<u8> {
+    let mut f = frame(100);
+    Ipv4Repr::new(A_IP, dst, protocol::UDP, 80)
+        .emit(&mut f[14..])
+        .unwrap();
+    f
+}
+
+#[test]
+fn a_frame_on_a_connected_route_goes_to_its_own_destination() {
+    let mut t = tables();
+    t.next_hops = vec![NextHop::connected(UPLINK, Ipv4Addr::new(10, 0, 0, 0))];
+    let mut sp = slowpath();
+    let mut out: Vec<(PortId, Vec<u8>)> = Vec::new();
+    // The kernel knows PEER_IP (a host on the uplink's subnet): sent at once, to its MAC.
+    let f = frame_to(PEER_IP);
+    sp.handle(
+        &t,
+        WORKLOAD,
+        PuntReason::Unresolved(0),
+        &f,
+        Instant::now(),
+        &mut out,
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+    let (port, sent) = &out[0];
+    assert_eq!(*port, UPLINK);
+    assert_eq!(&sent[0..6], &PEER_MAC.0, "to the destination's MAC");
+    assert_eq!(&sent[6..12], &UPLINK_MAC.0);
+    let ip = Ipv4Packet::new_checked(&sent[14..]).unwrap();
+    assert_eq!((ip.dst_addr(), ip.ttl()), (PEER_IP, 63));
+    assert_eq!(
+        t.next_hops[0].mac(),
+        None,
+        "a connected next hop has no MAC of its own: every destination is resolved apart"
+    );
+    // Another host on the subnet, unknown yet: held while that address (not the subnet's)
+    // resolves.
+    let other = Ipv4Addr::new(10, 0, 0, 77);
+    sp.handle(
+        &t,
+        WORKLOAD,
+        PuntReason::Unresolved(0),
+        &frame_to(other),
+        Instant::now(),
+        &mut out,
+    );
+    assert_eq!(out.len(), 1, "nothing sent before it resolves");
+    assert_eq!((sp.held(), sp.resolving()), (1, 1));
+    assert!(sp.resolutions.contains_key(&(UPLINK, other)));
 }

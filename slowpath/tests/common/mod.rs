@@ -73,6 +73,7 @@ pub fn tables() -> Tables {
             NextHop::new(NextHopKind::Neighbor, WORKLOAD_A, A_IP),
         ],
         snat: None,
+        floating: Default::default(),
         host: None,
     }
 }

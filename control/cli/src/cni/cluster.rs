@@ -88,15 +88,18 @@ pub fn datastore_error(e: DatastoreError) -> CniError {
 
 /// netconf `nodename`, else the host name lowercased (Calico's `determineNodename`).
 pub fn node_name(conf: &NetConf) -> Result<String, CniError> {
-    if let Some(name) = conf.nodename.as_deref().filter(|n| !n.is_empty()) {
-        return Ok(name.to_owned());
-    }
-    crate::host::hostname().ok_or_else(|| {
-        CniError::new(
-            code::INVALID_NETWORK_CONFIG,
-            "nodename is not set and the host name cannot be read",
-        )
-    })
+    let name = match conf.nodename.as_deref().filter(|n| !n.is_empty()) {
+        Some(name) => name.to_owned(),
+        None => crate::host::hostname().ok_or_else(|| {
+            CniError::new(
+                code::INVALID_NETWORK_CONFIG,
+                "nodename is not set and the host name cannot be read",
+            )
+        })?,
+    };
+    // Part of datastore keys (IPAM affinities, endpoint names).
+    super::names::check_node_name(&name)?;
+    Ok(name)
 }
 
 /// Every IPPool resource in the store.

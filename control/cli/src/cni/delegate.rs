@@ -30,12 +30,7 @@ pub fn run_ipam(req: &Request, command: Command) -> Result<Option<CniResult>, Cn
             )
         })?;
     let binary = find_plugin(name, &req.invocation.path)?;
-    let verb = match command {
-        Command::Add => "ADD",
-        Command::Del => "DEL",
-        Command::Check => "CHECK",
-        Command::Version => "VERSION",
-    };
+    let verb = command.verb();
     let (success, stdout) = execute(&binary, verb, &req.raw_conf)?;
     if !success {
         return Err(match serde_json::from_slice::<CniError>(&stdout) {

@@ -65,6 +65,17 @@ pub fn serve(
             ),
         ));
     }
+    // GC and STATUS arrived with 1.1.0.
+    if matches!(invocation.command, Command::Gc | Command::Status) && conf.cni_version != "1.1.0" {
+        return Err(CniError::new(
+            code::INCOMPATIBLE_VERSION,
+            format!(
+                "{} needs cniVersion 1.1.0, not {}",
+                invocation.command.verb(),
+                conf.cni_version
+            ),
+        ));
+    }
     let request = Request {
         invocation,
         conf,
@@ -73,7 +84,7 @@ pub fn serve(
     let value = handle(&request)?;
     Ok(match request.invocation.command {
         Command::Add => value,
-        // DEL and CHECK print nothing on success.
+        // DEL, CHECK, GC and STATUS print nothing on success.
         _ => Value::Null,
     })
 }

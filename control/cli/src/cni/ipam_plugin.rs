@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use super::cluster::{datastore_error, node_name, open_datastore, pools_for, read_pools};
 use super::entry::{ip_version_field, Request};
+use super::gc::{release_stale_addresses, ValidAttachments};
 use super::spec::{code, CniError, CniResult, Command, ResultIp};
+use super::status;
 
 /// Calico's IPAM attribute names (libcalico-go `ipam.Attribute*`), plus the container id.
 const ATTR_NODE: &str = "node";
@@ -24,6 +26,10 @@ pub fn handle_id(network: &str, container_id: &str) -> String {
 }
 
 pub fn handle(req: &Request) -> Result<Value, CniError> {
+    if req.invocation.command == Command::Status {
+        // Before opening the store: an unreachable store is STATUS's answer, not its error.
+        return status::ready(&req.conf).map(|()| Value::Null);
+    }
     let store = open_datastore(&req.conf)?;
     let ipam = Ipam::new(store.clone());
     let handle = handle_id(&req.conf.name, &req.invocation.container_id);
@@ -54,7 +60,13 @@ pub fn handle(req: &Request) -> Result<Value, CniError> {
             check(req, &ipam, &handle)?;
             Ok(Value::Null)
         }
-        Command::Version => Ok(Value::Null),
+        Command::Gc => {
+            let valid = ValidAttachments::of(&req.conf)?;
+            let node = node_name(&req.conf)?;
+            release_stale_addresses(&*store, &ipam, &req.conf.name, &node, &valid, ATTR_NODE)?;
+            Ok(Value::Null)
+        }
+        Command::Status | Command::Version => Ok(Value::Null),
     }
 }
 

@@ -1,8 +1,10 @@
 //! `brindle-cni`, the network plugin (Calico's `calico` CNI plugin for the `cni`
-//! orchestrator): ADD takes an address from the delegated IPAM plugin, wires the veth
-//! (`plumbing`), makes sure the network's profile exists and records the WorkloadEndpoint; DEL
-//! undoes all of it and may run any number of times; CHECK verifies that the pieces exist and
-//! agree (CNI spec 1.0.0, "ADD", "DEL", "CHECK").
+//! orchestrator): ADD takes an address from the delegated IPAM plugin, wires the veth or the
+//! TAP (`plumbing`; a TAP is registered for the node, `registration`), makes sure the
+//! network's profile exists and records the WorkloadEndpoint; DEL undoes all of it and may run
+//! any number of times; CHECK verifies that the pieces exist and agree (CNI spec 1.0.0, "ADD",
+//! "DEL", "CHECK"); GC removes what the runtime no longer lists and STATUS says whether ADD can
+//! be served (CNI spec 1.1.0).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -17,9 +19,16 @@ use serde_json::Value;
 use super::cluster::{datastore_error, node_name, open_datastore};
 use super::delegate::run_ipam;
 use super::entry::{ip_version_field, Request};
+use super::gc::ValidAttachments;
 use super::ipam_plugin::prev_result_ipv4s;
+use super::names;
 use super::plumbing;
-use super::spec::{code, CniError, CniResult, Command, ResultInterface, ResultIp, ResultRoute};
+use super::registration;
+use super::spec::{
+    code, CniError, CniResult, Command, NetConf, ResultInterface, ResultIp, ResultRoute,
+    WorkloadInterface,
+};
+use super::status;
 
 /// The orchestrator name Calico's plugin uses outside Kubernetes.
 pub const ORCHESTRATOR: &str = "cni";
@@ -106,6 +115,8 @@ pub fn handle(req: &Request) -> Result<Value, CniError> {
         Command::Add => add(req),
         Command::Del => del(req).map(|()| Value::Null),
         Command::Check => check(req).map(|()| Value::Null),
+        Command::Gc => gc(req).map(|()| Value::Null),
+        Command::Status => status(req).map(|()| Value::Null),
         Command::Version => Ok(Value::Null),
     }
 }
@@ -113,6 +124,8 @@ pub fn handle(req: &Request) -> Result<Value, CniError> {
 // ---- ADD ---------------------------------------------------------------------------------
 
 fn add(req: &Request) -> Result<Value, CniError> {
+    refuse_bandwidth(&req.conf)?;
+    names::check_netns(&req.invocation.netns)?;
     if req.conf.ipam.is_none() {
         return Err(CniError::new(
             code::INVALID_NETWORK_CONFIG,
@@ -130,10 +143,50 @@ fn add(req: &Request) -> Result<Value, CniError> {
             )
         })?;
     let store = open_datastore(&req.conf)?;
-    // An existing interface belongs to a live attachment (or a DEL that has not run yet): undoing
-    // a failed ADD must never tear down what this ADD did not build.
+    refuse_taken_names(req, &at, &*store)?;
+    let ipam_result = run_ipam(req, Command::Add)?.unwrap_or_default();
+    let result = attach(req, &at, &*store, &ipam_result);
+    if result.is_err() {
+        undo_add(req, &at, &*store);
+    }
+    result
+}
+
+/// Bandwidth limits cannot be honoured: the `bandwidth` plugin (and anything else built on tc)
+/// shapes with qdiscs on the host veth, and the vRouter takes a workload's frames off the veth
+/// with AF_XDP before tc ingress and puts them on it with AF_XDP, which bypasses the qdisc.
+/// When the runtime hands brindle-cni a limit (`runtimeConfig.bandwidth`, the `bandwidth`
+/// capability given to this plugin), ADD says so instead of attaching a container whose limit
+/// would silently not apply. A `bandwidth` plugin chained after this one cannot be seen from
+/// here (each plugin gets only its own configuration); the CNI page of the docs says why not
+/// to chain it.
+fn refuse_bandwidth(conf: &NetConf) -> Result<(), CniError> {
+    let limit = conf
+        .extra
+        .get("runtimeConfig")
+        .and_then(|r| r.get("bandwidth"))
+        .filter(|b| !b.is_null());
+    match limit {
+        None => Ok(()),
+        Some(limit) => Err(CniError::new(
+            code::UNSUPPORTED_FIELD,
+            format!(
+                "runtimeConfig.bandwidth {limit}: brindle's vRouter moves workload traffic with AF_XDP, which bypasses the tc qdiscs that enforce bandwidth limits, so the limit would not apply; remove the bandwidth capability from the network configuration"
+            ),
+        )),
+    }
+}
+
+/// An existing interface (or TAP registration) of the workload's name belongs to a live
+/// attachment (or a DEL that has not run yet), and so does an existing container interface for
+/// a TAP: undoing a failed ADD must never tear down what this ADD did not build.
+fn refuse_taken_names(
+    req: &Request,
+    at: &Attachment,
+    store: &dyn Datastore,
+) -> Result<(), CniError> {
     if plumbing::interface_exists(&at.host_interface) {
-        let owner = match other_owner(&*store, &at, &at.host_interface)? {
+        let owner = match other_owner(store, at, &at.host_interface)? {
             Some(other) => format!("it is container {other}'s (DEL that container first)"),
             None => format!(
                 "no workload endpoint claims it; if container {} was attached before, DEL it first",
@@ -145,16 +198,26 @@ fn add(req: &Request) -> Result<Value, CniError> {
             format!("interface {} already exists: {owner}", at.host_interface),
         ));
     }
-    let ipam_result = run_ipam(req, Command::Add)?.unwrap_or_default();
-    let result = attach(req, &at, &*store, &ipam_result);
-    if result.is_err() {
-        undo_add(req, &at, &*store);
+    if let Some(why) = registration::taken_by(&req.conf, at)? {
+        return Err(CniError::new(code::PLUMBING, why));
     }
-    result
+    let netns = &req.invocation.netns;
+    if req.conf.workload_interface == WorkloadInterface::Tap
+        && plumbing::tap::exists_in(netns, &at.ifname)
+    {
+        return Err(CniError::new(
+            code::PLUMBING,
+            format!(
+                "interface {} already exists in {netns}; if container {} was attached before, DEL it first",
+                at.ifname, at.container_id
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Everything ADD does after IPAM; on error the caller releases the address and removes the
-/// interface and the endpoint.
+/// interface, the registration and the endpoint.
 fn attach(
     req: &Request,
     at: &Attachment,
@@ -163,16 +226,20 @@ fn attach(
 ) -> Result<Value, CniError> {
     let ip = first_ipv4(ipam_result)?;
     let mtu = req.conf.mtu.unwrap_or(DEFAULT_MTU);
-    let wired = plumbing::wire(
-        &req.invocation.netns,
-        &at.ifname,
-        &at.host_interface,
-        ip,
-        mtu,
-    )
+    let netns = &req.invocation.netns;
+    let wired = match req.conf.workload_interface {
+        WorkloadInterface::Veth => {
+            plumbing::veth::wire(netns, &at.ifname, &at.host_interface, ip, mtu)
+        }
+        WorkloadInterface::Tap => plumbing::tap::wire(netns, &at.ifname, ip, mtu),
+    }
     .map_err(|e| {
         CniError::new(code::PLUMBING, "cannot wire the workload's interface").with_details(e)
     })?;
+    if req.conf.workload_interface == WorkloadInterface::Tap {
+        // Before the endpoint: the node looks for the registration when the endpoint arrives.
+        registration::register(&req.conf, at, netns)?;
+    }
     ensure_profile(store, &at.network)?;
     let endpoint = Resource::from(at.endpoint(Some(ip), &wired.container_mac));
     endpoint.validate().map_err(|e| {
@@ -181,30 +248,36 @@ fn attach(
     store
         .put(&endpoint.key(), &endpoint.to_stored_json())
         .map_err(datastore_error)?;
-    tracing::info!(endpoint = %at.endpoint_name, %ip, interface = %at.host_interface, "workload attached");
+    tracing::info!(endpoint = %at.endpoint_name, %ip, interface = %at.host_interface, kind = ?req.conf.workload_interface, "workload attached");
+    // A TAP has no host interface, so the result lists none: an entry without a sandbox says
+    // "this is on the host", and a chained plugin (bandwidth, tuning) would look for it there.
+    // The `cali...` name stays the endpoint's `interfaceName`, the workload's name in the node.
+    let mut interfaces: Vec<ResultInterface> = wired
+        .host
+        .iter()
+        .map(|host| ResultInterface {
+            name: host.name.clone(),
+            mac: host.mac.clone(),
+            sandbox: String::new(),
+        })
+        .collect();
+    interfaces.push(ResultInterface {
+        name: at.ifname.clone(),
+        mac: wired.container_mac.clone(),
+        sandbox: req.invocation.netns.clone(),
+    });
     let result = CniResult {
         cni_version: req.conf.cni_version.clone(),
-        interfaces: vec![
-            ResultInterface {
-                name: at.host_interface.clone(),
-                mac: wired.host_mac.clone(),
-                sandbox: String::new(),
-            },
-            ResultInterface {
-                name: at.ifname.clone(),
-                mac: wired.container_mac.clone(),
-                sandbox: req.invocation.netns.clone(),
-            },
-        ],
         ips: vec![ResultIp {
             version: ip_version_field(&req.conf.cni_version),
             address: format!("{ip}/32"),
             gateway: None,
-            // Index 1 of `interfaces`: the container's end.
-            interface: Some(1),
+            // The container's interface, the last of `interfaces`.
+            interface: Some(interfaces.len() - 1),
         }],
-        // What `plumbing::wire` installed in the container: everything leaves via the
-        // link-local gateway the host answers ARP for.
+        interfaces,
+        // What `plumbing` installed in the container: everything leaves via the link-local
+        // gateway the host answers ARP for.
         routes: vec![ResultRoute {
             dst: "0.0.0.0/0".into(),
             gw: Some(plumbing::GATEWAY),
@@ -248,7 +321,16 @@ fn undo_add(req: &Request, at: &Attachment, store: &dyn Datastore) {
             tracing::warn!(error = %e, endpoint = %at.endpoint_name, "undoing ADD: cannot delete the endpoint")
         }
     }
-    if let Err(e) = plumbing::unwire(&at.host_interface) {
+    let unwired = match req.conf.workload_interface {
+        WorkloadInterface::Veth => {
+            plumbing::veth::unwire(&at.host_interface).map_err(|e| e.to_string())
+        }
+        // The TAP, then its registration.
+        WorkloadInterface::Tap => {
+            registration::release(&req.conf, at, &req.invocation.netns).map_err(|e| e.to_string())
+        }
+    };
+    if let Err(e) = unwired {
         tracing::warn!(error = %e, "undoing ADD: cannot remove the interface");
     }
     if let Err(e) = run_ipam(req, Command::Del) {
@@ -262,10 +344,36 @@ fn undo_add(req: &Request, at: &Attachment, store: &dyn Datastore) {
 /// is skipped; a datastore that cannot be reached fails DEL so that the runtime retries it.
 fn del(req: &Request) -> Result<(), CniError> {
     let at = Attachment::of(req)?;
+    let netns = del_netns(&req.invocation.netns);
     let store = open_datastore(&req.conf)?;
+    let host_if = remove_endpoint(&*store, &at)?;
+    if req.conf.ipam.is_some() {
+        run_ipam(req, Command::Del)?;
+    }
+    remove_interface(&req.conf, &*store, &at, &host_if, netns)
+}
+
+/// DEL's namespace: `CNI_NETNS` when it is a network namespace, else none (DEL must succeed
+/// when the namespace is already gone, CNI SPEC.md "DEL"; a path that is no namespace is
+/// treated as gone, never entered).
+fn del_netns(netns: &str) -> &str {
+    if netns.is_empty() {
+        return netns;
+    }
+    match names::check_netns(netns) {
+        Ok(()) => netns,
+        Err(e) => {
+            tracing::warn!(error = %e.msg, "DEL: the namespace is treated as gone");
+            ""
+        }
+    }
+}
+
+/// Deletes the attachment's endpoint if it is this container's; returns the host interface
+/// to remove: the one the endpoint records (a plugin that named interfaces differently may
+/// have made it), else the name this plugin gives.
+fn remove_endpoint(store: &dyn Datastore, at: &Attachment) -> Result<String, CniError> {
     let key = at.endpoint_key();
-    // The interface the endpoint records is the one ADD made (a plugin that named interfaces
-    // differently may have made it); without a record, the name this plugin gives.
     let mut host_if = at.host_interface.clone();
     match store.get(&key).map_err(datastore_error)? {
         // The name embeds the container id, but a record written by someone else for another
@@ -286,18 +394,94 @@ fn del(req: &Request) -> Result<(), CniError> {
         }
         None => {}
     }
-    if req.conf.ipam.is_some() {
-        run_ipam(req, Command::Del)?;
-    }
-    // The interface goes only if no other container's endpoint claims it: a DEL must never
-    // take a running container's eth0 away.
-    if let Some(other) = other_owner(&*store, &at, &host_if)? {
+    Ok(host_if)
+}
+
+/// Removes the TAP and its registration, or the veth `host_if`. A TAP is in this container's
+/// namespace (`netns`, else the registered one), so whoever else claims the name, it is ours;
+/// a veth goes only if no other container's endpoint claims it: a DEL must never take a
+/// running container's eth0 away.
+fn remove_interface(
+    conf: &NetConf,
+    store: &dyn Datastore,
+    at: &Attachment,
+    host_if: &str,
+    netns: &str,
+) -> Result<(), CniError> {
+    registration::release(conf, at, netns)?;
+    if let Some(other) = other_owner(store, at, host_if)? {
         tracing::warn!(interface = %host_if, owner = %other, "interface belongs to another container; left alone");
         return Ok(());
     }
-    plumbing::unwire(&host_if).map_err(|e| {
+    plumbing::veth::unwire(host_if).map_err(|e| {
         CniError::new(code::PLUMBING, "cannot remove the workload's interface").with_details(e)
-    })?;
+    })
+}
+
+// ---- GC and STATUS -----------------------------------------------------------------------
+
+/// GC (CNI spec 1.1.0): every endpoint of this network on this node whose attachment the
+/// runtime no longer lists goes, with its interface; then the IPAM plugin's GC releases the
+/// addresses. Everything is attempted; the first failure is returned.
+fn gc(req: &Request) -> Result<(), CniError> {
+    let valid = ValidAttachments::of(&req.conf)?;
+    let node = node_name(&req.conf)?;
+    let store = open_datastore(&req.conf)?;
+    let prefix = keys::resource_prefix(Kind::WorkloadEndpoint.plural(), None);
+    let (records, _) = store.list(&prefix).map_err(datastore_error)?;
+    let stale: Vec<Attachment> = records
+        .iter()
+        .filter_map(|kv| match Resource::from_kv(kv) {
+            Ok(Resource::WorkloadEndpoint(wep)) => Some(wep),
+            _ => None,
+        })
+        .filter(|wep| {
+            wep.spec.orchestrator == ORCHESTRATOR
+                && wep.spec.node == node
+                && wep.spec.profiles.contains(&req.conf.name)
+                && !valid.has(&wep.spec.container_id, &wep.spec.endpoint)
+        })
+        .map(|wep| Attachment {
+            network: req.conf.name.clone(),
+            node: node.clone(),
+            namespace: wep
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| resources::DEFAULT_NAMESPACE.to_owned()),
+            container_id: wep.spec.container_id.clone(),
+            ifname: wep.spec.endpoint.clone(),
+            host_interface: wep.spec.interface_name.clone(),
+            endpoint_name: wep.metadata.name.clone(),
+            pod: (!wep.spec.pod.is_empty()).then(|| wep.spec.pod.clone()),
+        })
+        .collect();
+    let mut first_error = None;
+    for at in &stale {
+        let removed = remove_endpoint(&*store, at)
+            .and_then(|host_if| remove_interface(&req.conf, &*store, at, &host_if, ""));
+        match removed {
+            Ok(()) => tracing::info!(endpoint = %at.endpoint_name, "GC removed a stale attachment"),
+            Err(e) => {
+                tracing::warn!(endpoint = %at.endpoint_name, error = %e, "GC: cannot remove");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if req.conf.ipam.is_some() {
+        if let Err(e) = run_ipam(req, Command::Gc) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// STATUS (CNI spec 1.1.0): ours, then the IPAM plugin's.
+fn status(req: &Request) -> Result<(), CniError> {
+    status::ready(&req.conf)?;
+    if req.conf.ipam.is_some() {
+        run_ipam(req, Command::Status)?;
+    }
     Ok(())
 }
 
@@ -338,9 +522,11 @@ fn endpoint_belongs_to(kv: &datastore::KeyValue, container_id: &str) -> bool {
 // ---- CHECK -------------------------------------------------------------------------------
 
 /// The endpoint exists and names this container, its address is the one the IPAM handle holds
-/// (and the one in `prevResult`, when given), the host interface is there with Calico's MAC,
-/// and the container's interface has the address and the routes.
+/// (and the one in `prevResult`, when given), the host interface is there with Calico's MAC
+/// (for a TAP: the registration is this container's and the TAP is a TAP with virtio-net
+/// headers), and the container's interface has the address and the routes.
 fn check(req: &Request) -> Result<(), CniError> {
+    names::check_netns(&req.invocation.netns)?;
     let at = Attachment::of(req)?;
     let store = open_datastore(&req.conf)?;
     let mismatch = |msg: String| CniError::new(code::PLUMBING, msg);
@@ -400,19 +586,12 @@ fn check(req: &Request) -> Result<(), CniError> {
     if req.conf.ipam.is_some() {
         run_ipam(req, Command::Check)?;
     }
-    let host_mac = std::fs::read_to_string(format!("/sys/class/net/{}/address", at.host_interface))
-        .unwrap_or_default();
-    if plumbing::interface_exists(&at.host_interface)
-        && host_mac.trim() != plumbing::CALICO_HOST_SIDE_MAC
-    {
-        return Err(mismatch(format!(
-            "{} has MAC {}, not {}",
-            at.host_interface,
-            host_mac.trim(),
-            plumbing::CALICO_HOST_SIDE_MAC
-        )));
+    let netns = &req.invocation.netns;
+    if req.conf.workload_interface == WorkloadInterface::Tap {
+        registration::check(&req.conf, &at, netns)?;
+        return plumbing::tap::check(netns, &at.ifname, ip).map_err(mismatch);
     }
-    plumbing::check(&req.invocation.netns, &at.ifname, &at.host_interface, ip).map_err(mismatch)?;
+    plumbing::veth::check(netns, &at.ifname, &at.host_interface, ip).map_err(mismatch)?;
     Ok(())
 }
 

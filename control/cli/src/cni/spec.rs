@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -20,6 +21,8 @@ pub mod code {
     pub const DECODE_FAILURE: u32 = 6;
     pub const INVALID_NETWORK_CONFIG: u32 = 7;
     pub const TRY_AGAIN_LATER: u32 = 11;
+    /// STATUS: the plugin cannot serve ADD now (CNI spec 1.1.0, "Error codes").
+    pub const PLUGIN_NOT_AVAILABLE: u32 = 50;
     /// The datastore could not be reached or refused the change.
     pub const DATASTORE: u32 = 100;
     /// IPAM could not assign an address.
@@ -62,7 +65,29 @@ pub enum Command {
     Add,
     Del,
     Check,
+    /// CNI spec 1.1.0: release what belongs to attachments the runtime no longer lists.
+    Gc,
+    /// CNI spec 1.1.0: can the plugin serve ADD?
+    Status,
     Version,
+}
+
+impl Command {
+    /// The commands that name no attachment: no container, namespace or interface.
+    pub fn is_network_wide(self) -> bool {
+        matches!(self, Command::Gc | Command::Status | Command::Version)
+    }
+
+    pub fn verb(self) -> &'static str {
+        match self {
+            Command::Add => "ADD",
+            Command::Del => "DEL",
+            Command::Check => "CHECK",
+            Command::Gc => "GC",
+            Command::Status => "STATUS",
+            Command::Version => "VERSION",
+        }
+    }
 }
 
 /// The runtime's environment variables.
@@ -79,7 +104,7 @@ pub struct Invocation {
 
 impl Invocation {
     /// Reads the CNI variables through `get` (the process environment in the binaries, a map
-    /// in tests). VERSION needs none of the others; DEL tolerates a missing netns, as the spec
+    /// in tests). VERSION, GC and STATUS need none of the others; DEL tolerates a missing netns, as the spec
     /// asks ("plugins should ... be idempotent").
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Invocation, CniError> {
         let invalid = |var: &str, value: &str, why: &str| {
@@ -89,12 +114,14 @@ impl Invocation {
             Some("ADD") => Command::Add,
             Some("DEL") => Command::Del,
             Some("CHECK") => Command::Check,
+            Some("GC") => Command::Gc,
+            Some("STATUS") => Command::Status,
             Some("VERSION") => Command::Version,
             Some(other) => {
                 return Err(invalid(
                     "CNI_COMMAND",
                     other,
-                    "expected ADD, DEL, CHECK or VERSION",
+                    "expected ADD, DEL, CHECK, GC, STATUS or VERSION",
                 ))
             }
             None => return Err(CniError::new(code::INVALID_ENV, "CNI_COMMAND is not set")),
@@ -102,7 +129,7 @@ impl Invocation {
         let required = |var: &str| -> Result<String, CniError> {
             match get(var) {
                 Some(v) if !v.is_empty() => Ok(v),
-                _ if command == Command::Version => Ok(String::new()),
+                _ if command.is_network_wide() => Ok(String::new()),
                 _ => Err(CniError::new(
                     code::INVALID_ENV,
                     format!("{var} is not set"),
@@ -110,16 +137,8 @@ impl Invocation {
             }
         };
         let container_id = required("CNI_CONTAINERID")?;
-        if command != Command::Version
-            && !container_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
-            return Err(invalid(
-                "CNI_CONTAINERID",
-                &container_id,
-                "only letters, digits, '-', '_' and '.' are allowed",
-            ));
+        if !command.is_network_wide() {
+            super::names::check_container_id(&container_id)?;
         }
         let netns = if command == Command::Del {
             get("CNI_NETNS").unwrap_or_default()
@@ -127,10 +146,8 @@ impl Invocation {
             required("CNI_NETNS")?
         };
         let ifname = required("CNI_IFNAME")?;
-        if command != Command::Version
-            && (ifname.len() > 15 || ifname.contains('/') || ifname.contains(char::is_whitespace))
-        {
-            return Err(invalid("CNI_IFNAME", &ifname, "not a Linux interface name"));
+        if !command.is_network_wide() {
+            super::names::check_ifname(&ifname)?;
         }
         let mut args = BTreeMap::new();
         for pair in get("CNI_ARGS")
@@ -141,6 +158,7 @@ impl Invocation {
             let (k, v) = pair
                 .split_once('=')
                 .ok_or_else(|| invalid("CNI_ARGS", pair, "expected K=V"))?;
+            super::names::check_k8s_arg(k, v)?;
             args.insert(k.to_owned(), v.to_owned());
         }
         let path = get("CNI_PATH")
@@ -198,7 +216,32 @@ pub struct NetConf {
     pub prev_result: Option<Value>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
+    /// Brindle's own `workload_interface`, read by [`NetConf::parse`] (the raw value stays in
+    /// `extra`, so that the configuration passes on unchanged).
+    #[serde(skip)]
+    pub workload_interface: WorkloadInterface,
+    /// Brindle's own `tap_dir`, read by [`NetConf::parse`]; see [`NetConf::tap_dir`].
+    #[serde(skip)]
+    pub tap_dir: Option<PathBuf>,
 }
+
+/// What the container's interface is made of (netconf `workload_interface`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WorkloadInterface {
+    /// One end of a veth pair whose host end, `cali...`, the node serves with AF_XDP
+    /// (Calico's wiring).
+    #[default]
+    Veth,
+    /// A persistent TAP with virtio-net headers that the node attaches to inside the
+    /// container's namespace: whole 64 KiB TCP segments cross the vRouter. Nothing is made on
+    /// the host; the node learns where the TAP is from the TAP registry
+    /// (`crate::tap_registry`).
+    Tap,
+}
+
+/// Netconf keys that are brindle's own.
+const WORKLOAD_INTERFACE: &str = "workload_interface";
+const TAP_DIR: &str = "tap_dir";
 
 fn default_version() -> String {
     SPEC_VERSION.into()
@@ -218,7 +261,7 @@ impl NetConf {
                 ),
             ));
         }
-        let conf: NetConf = serde_json::from_slice(bytes).map_err(|e| {
+        let mut conf: NetConf = serde_json::from_slice(bytes).map_err(|e| {
             CniError::new(
                 code::DECODE_FAILURE,
                 "cannot decode the network configuration",
@@ -254,7 +297,44 @@ impl NetConf {
                 ));
             }
         }
+        let invalid = |key: &str, value: &Value, why: &str| {
+            CniError::new(
+                code::INVALID_NETWORK_CONFIG,
+                format!("{key} {value}: {why}"),
+            )
+        };
+        conf.workload_interface = match conf.extra.get(WORKLOAD_INTERFACE) {
+            None => WorkloadInterface::Veth,
+            Some(Value::String(s)) if s == "veth" => WorkloadInterface::Veth,
+            Some(Value::String(s)) if s == "tap" => WorkloadInterface::Tap,
+            Some(other) => {
+                return Err(invalid(
+                    WORKLOAD_INTERFACE,
+                    other,
+                    "must be \"veth\" or \"tap\"",
+                ))
+            }
+        };
+        conf.tap_dir = match conf.extra.get(TAP_DIR) {
+            None => None,
+            Some(Value::String(s)) if Path::new(s).is_absolute() => Some(PathBuf::from(s)),
+            Some(other) => {
+                return Err(invalid(
+                    TAP_DIR,
+                    other,
+                    "must be an absolute directory path",
+                ))
+            }
+        };
         Ok(conf)
+    }
+
+    /// Where TAP registrations are kept: `tap_dir`, else the directory the node reads by
+    /// default.
+    pub fn tap_dir(&self) -> &Path {
+        self.tap_dir
+            .as_deref()
+            .unwrap_or(Path::new(crate::tap_registry::DEFAULT_DIR))
     }
 }
 
@@ -359,6 +439,34 @@ mod tests {
     }
 
     #[test]
+    fn names_that_could_reach_a_path_a_command_line_or_a_key_are_refused_with_their_variable() {
+        for (var, value, args) in [
+            ("CNI_CONTAINERID", "-rf", ""),
+            ("CNI_CONTAINERID", "..", ""),
+            ("CNI_IFNAME", "..", ""),
+            ("CNI_IFNAME", "eth0:1", ""),
+            (
+                "CNI_ARGS",
+                "",
+                "K8S_POD_NAMESPACE=../ippools;K8S_POD_NAME=p",
+            ),
+            ("CNI_ARGS", "", "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=a/b"),
+        ] {
+            let mut vars = vec![
+                ("CNI_COMMAND", "ADD"),
+                ("CNI_NETNS", "/var/run/netns/x"),
+                ("CNI_ARGS", args),
+            ];
+            for (name, default) in [("CNI_CONTAINERID", "c1"), ("CNI_IFNAME", "eth0")] {
+                vars.push((name, if name == var { value } else { default }));
+            }
+            let e = Invocation::from_env(env(&vars)).unwrap_err();
+            assert_eq!(e.code, code::INVALID_ENV, "{e}");
+            assert!(e.msg.starts_with(var), "{var}={value:?} {args}: {e}");
+        }
+    }
+
+    #[test]
     fn version_needs_nothing_else_and_del_tolerates_a_missing_netns() {
         assert_eq!(
             Invocation::from_env(env(&[("CNI_COMMAND", "VERSION")]))
@@ -373,6 +481,20 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(del.netns, "");
+    }
+
+    #[test]
+    fn gc_and_status_need_only_the_command_and_the_path() {
+        for (verb, command) in [("GC", Command::Gc), ("STATUS", Command::Status)] {
+            let inv =
+                Invocation::from_env(env(&[("CNI_COMMAND", verb), ("CNI_PATH", "/opt/cni/bin")]))
+                    .unwrap();
+            assert_eq!(inv.command, command);
+            assert_eq!(inv.path, vec!["/opt/cni/bin"]);
+            assert_eq!(command.verb(), verb);
+        }
+        let e = Invocation::from_env(env(&[("CNI_COMMAND", "FROB")])).unwrap_err();
+        assert!(e.msg.contains("GC") && e.msg.contains("STATUS"), "{e}");
     }
 
     #[test]
@@ -406,6 +528,53 @@ mod tests {
                 .msg
                 .contains("mtu 10")
         );
+    }
+
+    #[test]
+    fn workload_interface_is_a_veth_unless_a_tap_is_asked_for_and_nothing_else_is_accepted() {
+        let parse = |extra: &str| {
+            NetConf::parse(
+                format!(r#"{{"cniVersion":"1.0.0","name":"n","type":"t"{extra}}}"#).as_bytes(),
+            )
+        };
+        let conf = parse("").unwrap();
+        assert_eq!(conf.workload_interface, WorkloadInterface::Veth);
+        assert_eq!(conf.tap_dir(), Path::new("/var/run/brindle/taps"));
+        assert_eq!(
+            parse(r#","workload_interface":"veth""#)
+                .unwrap()
+                .workload_interface,
+            WorkloadInterface::Veth
+        );
+        let tap = parse(r#","workload_interface":"tap","tap_dir":"/tmp/taps""#).unwrap();
+        assert_eq!(tap.workload_interface, WorkloadInterface::Tap);
+        assert_eq!(tap.tap_dir(), Path::new("/tmp/taps"));
+        assert_eq!(
+            tap.extra["workload_interface"], "tap",
+            "kept for delegated plugins"
+        );
+        for (extra, key, value) in [
+            (
+                r#","workload_interface":"macvlan""#,
+                "workload_interface",
+                "\"macvlan\"",
+            ),
+            (
+                r#","workload_interface":"TAP""#,
+                "workload_interface",
+                "\"TAP\"",
+            ),
+            (r#","workload_interface":1"#, "workload_interface", "1"),
+            (r#","tap_dir":"taps""#, "tap_dir", "\"taps\""),
+            (r#","tap_dir":false"#, "tap_dir", "false"),
+        ] {
+            let e = parse(extra).unwrap_err();
+            assert_eq!(e.code, code::INVALID_NETWORK_CONFIG, "{e}");
+            assert!(
+                e.msg.starts_with(&format!("{key} {value}:")),
+                "the error names {key} and {value}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -37,10 +37,15 @@ pub fn read_manifest(file: &str) -> Result<String, CtlError> {
 /// Parses, namespaces, defaults and validates every resource in `text` (all or nothing).
 /// `namespace` (`-n`) applies to namespaced resources that name none; one that names another
 /// is refused.
-pub fn load_manifest(text: &str, namespace: Option<&str>) -> Result<Vec<Resource>, CtlError> {
+/// `file` names the manifest in the hint given for a v1 one.
+pub fn load_manifest(
+    text: &str,
+    file: &str,
+    namespace: Option<&str>,
+) -> Result<Vec<Resource>, CtlError> {
     let invalid = |e: String| CtlError::new(format!("Failed to execute command: {e}"));
     // First pass: Calico's defaults and validation, with the document index in errors.
-    resources::load_documents(text).map_err(|e| invalid(e.to_string()))?;
+    resources::load_documents(text).map_err(|e| invalid(manifest_error(e, file)))?;
     // Second pass on the resources as written, so that `-n` is applied before defaulting
     // (which fills in `default`).
     let mut out = resources::parse_documents(text).map_err(|e| invalid(e.to_string()))?;
@@ -52,12 +57,28 @@ pub fn load_manifest(text: &str, namespace: Option<&str>) -> Result<Vec<Resource
     Ok(out)
 }
 
+/// A manifest's error; a Calico v1 resource (`apiVersion: v1`, from the documents of Calico
+/// 2.x) gets the command that converts it.
+fn manifest_error(e: resources::ParseError, file: &str) -> String {
+    match &e {
+        resources::ParseError::ApiVersion { document, found, .. } if found == "v1" => format!(
+            "document[{document}]: apiVersion 'v1' is a Calico v1 resource, which brindle no longer accepts: convert it to {} with `brindlectl convert -f {file}` and create or apply the output",
+            resources::API_VERSION,
+        ),
+        _ => e.to_string(),
+    }
+}
+
 fn set_namespace(r: &mut Resource, namespace: Option<&str>) -> Result<(), String> {
     if !r.kind().namespaced() {
         return Ok(());
     }
     let kind = r.kind();
     let meta = r.metadata_mut();
+    // calicoctl's handleNamespace: an empty namespace is no namespace.
+    if meta.namespace.as_deref() == Some("") {
+        meta.namespace = None;
+    }
     match (&meta.namespace, namespace) {
         (Some(own), Some(flag)) if own != flag => Err(format!(
             "{kind}({own}/{}): metadata.namespace '{own}' does not match the namespace given with --namespace ('{flag}')",
@@ -108,12 +129,13 @@ pub fn create_or_apply(
         Write::Create { .. } => ("create", "created"),
         Write::Apply => ("apply", "applied"),
     };
-    let items = load_manifest(&read_manifest(file)?, namespace)?;
+    let items = load_manifest(&read_manifest(file)?, file, namespace)?;
     if items.is_empty() {
         out.push_str("No resources specified\n");
         return Ok(());
     }
     let ds = session.store()?;
+    super::initialize::ensure_initialized(ds);
     let mut handled = 0;
     let mut errors = Vec::new();
     for r in &items {
@@ -182,6 +204,30 @@ fn report_collected(
     Err(CtlError::new(format!("Hit error: {}", go_list(errors))))
 }
 
+/// `validate -f`: Calico's defaults and checks on every resource, offline (no datastore is
+/// opened); each invalid resource is reported as create reports a failed one.
+pub fn validate(file: &str, namespace: Option<&str>, out: &mut String) -> Result<(), CtlError> {
+    let text = read_manifest(file)?;
+    let invalid = |e: String| CtlError::new(format!("Failed to execute command: {e}"));
+    let mut items =
+        resources::parse_documents(&text).map_err(|e| invalid(manifest_error(e, file)))?;
+    if items.is_empty() {
+        out.push_str("No resources specified\n");
+        return Ok(());
+    }
+    let mut handled = 0;
+    let mut errors = Vec::new();
+    for r in &mut items {
+        set_namespace(r, namespace).map_err(invalid)?;
+        r.apply_defaults();
+        match r.validate() {
+            Ok(()) => handled += 1,
+            Err(e) => errors.push(ResourceError::Invalid(e)),
+        }
+    }
+    report_collected("validate", "validated", &items, handled, &errors, out)
+}
+
 /// `replace -f`: update each resource; stops at the first failure.
 pub fn replace(
     session: &Session,
@@ -189,12 +235,13 @@ pub fn replace(
     namespace: Option<&str>,
     out: &mut String,
 ) -> Result<(), CtlError> {
-    let items = load_manifest(&read_manifest(file)?, namespace)?;
+    let items = load_manifest(&read_manifest(file)?, file, namespace)?;
     if items.is_empty() {
         out.push_str("No resources specified\n");
         return Ok(());
     }
     let ds = session.store()?;
+    super::initialize::ensure_initialized(ds);
     let kind = single_kind(&items);
     let mut handled = 0;
     for r in &items {
@@ -244,7 +291,7 @@ fn identities(target: &Target<'_>, namespace: Option<&str>) -> Result<Identities
     match target {
         Target::File(file) => {
             let mut items = resources::parse_documents(&read_manifest(file)?)
-                .map_err(|e| invalid(e.to_string()))?;
+                .map_err(|e| invalid(manifest_error(e, file)))?;
             for r in &mut items {
                 set_namespace(r, namespace).map_err(invalid)?;
             }
@@ -258,15 +305,54 @@ fn identities(target: &Target<'_>, namespace: Option<&str>) -> Result<Identities
             let kind: Kind = kind
                 .parse()
                 .map_err(|e: resources::UnknownKind| invalid(e.to_string()))?;
+            refuse_namespace(kind, namespace.is_some())?;
             Ok((
                 Some(kind),
                 names
                     .iter()
-                    .map(|n| (Identity::new(kind, namespace, n), None))
-                    .collect(),
+                    .map(|n| Ok((named(kind, namespace, n)?, None)))
+                    .collect::<Result<_, CtlError>>()?,
             ))
         }
     }
+}
+
+/// The identity of `KIND NAME` from the command line. A name or namespace becomes a segment
+/// of a datastore key (`.../<plural>/[<namespace>/]<name>`): one with a '/', empty, `.`, `..`
+/// or with whitespace or control characters could name a key no resource has (issue 14, item
+/// 7), and is refused with the value named. The kind's own rules apply when a resource is
+/// written.
+fn named(kind: Kind, namespace: Option<&str>, name: &str) -> Result<Identity, CtlError> {
+    let segment = |what: &str, value: &str| {
+        let bad = value.is_empty()
+            || value == "."
+            || value == ".."
+            || value
+                .chars()
+                .any(|c| c == '/' || c.is_whitespace() || c.is_control());
+        if bad {
+            Err(CtlError::new(format!(
+                "Failed to execute command: invalid {what} {value:?}: a name may not be empty, \
+                 '.' or '..', nor contain '/', whitespace or control characters"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    segment("name", name)?;
+    if let Some(ns) = namespace {
+        segment("namespace", ns)?;
+    }
+    Ok(Identity::new(kind, namespace, name))
+}
+
+/// A namespace (`-n`, `-A`) given for a cluster-scoped kind is an error, worded as calicoctl
+/// words it.
+fn refuse_namespace(kind: Kind, given: bool) -> Result<(), CtlError> {
+    if given && !kind.namespaced() {
+        return Err(CtlError::new(format!("{kind} is not namespaced")));
+    }
+    Ok(())
 }
 
 /// `delete -f FILE` / `delete KIND NAME...`.
@@ -317,12 +403,14 @@ pub fn delete(
 }
 
 /// `get -o`: calicoctl's output formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     Ps,
     Wide,
     Yaml,
     Json,
+    /// `custom-columns=NAME,CIDR`: those of the kind's table columns.
+    CustomColumns(Vec<String>),
 }
 
 impl std::str::FromStr for Output {
@@ -334,9 +422,15 @@ impl std::str::FromStr for Output {
             "wide" => Ok(Output::Wide),
             "yaml" => Ok(Output::Yaml),
             "json" => Ok(Output::Json),
-            other => Err(format!(
-                "unrecognized output format '{other}' (expected ps, wide, yaml or json)"
-            )),
+            "custom-columns" | "custom-columns=" => {
+                Err("need to specify at least one column".to_string())
+            }
+            other => match other.strip_prefix("custom-columns=") {
+                Some(columns) => Ok(Output::CustomColumns(
+                    columns.split(',').map(str::to_string).collect(),
+                )),
+                None => Err(format!("unrecognized output format '{other}'")),
+            },
         }
     }
 }
@@ -351,6 +445,11 @@ pub fn get(
     out: &mut String,
 ) -> Result<(), CtlError> {
     let failed = |e: &dyn std::fmt::Display| CtlError::new(format!("Failed to get resources: {e}"));
+    if let Target::Named { kind, .. } = &target {
+        if let Ok(kind) = kind.parse::<Kind>() {
+            refuse_namespace(kind, namespace.is_some() || all_namespaces)?;
+        }
+    }
     let (kind, ids) = match identities(&target, namespace) {
         Ok(v) => v,
         Err(e) if matches!(target, Target::Named { .. }) => {
@@ -383,26 +482,20 @@ pub fn get(
     };
     let all_namespaces = all_namespaces && listing;
     match output {
+        // A file may mix kinds: one table per kind, in the order they first appear.
+        Output::CustomColumns(columns) => {
+            let tables = per_kind_tables(&items, kind.filter(|_| listing), |k, of_kind| {
+                resources::render_custom_table(k, of_kind, &columns, all_namespaces)
+                    .map_err(|e| failed(&e))
+            })?;
+            out.push_str(&tables);
+        }
         Output::Ps | Output::Wide => {
             let wide = output == Output::Wide;
-            // A file may mix kinds: one table per kind, in the order they first appear.
-            let mut kinds: Vec<Kind> = Vec::new();
-            if let Some(k) = kind.filter(|_| listing) {
-                kinds.push(k);
-            }
-            for r in &items {
-                if !kinds.contains(&r.kind()) {
-                    kinds.push(r.kind());
-                }
-            }
-            for (i, k) in kinds.iter().enumerate() {
-                if i > 0 {
-                    out.push('\n');
-                }
-                let of_kind: Vec<Resource> =
-                    items.iter().filter(|r| r.kind() == *k).cloned().collect();
-                out.push_str(&resources::render_table(*k, &of_kind, wide, all_namespaces));
-            }
+            let tables = per_kind_tables(&items, kind.filter(|_| listing), |k, of_kind| {
+                Ok(resources::render_table(k, of_kind, wide, all_namespaces))
+            })?;
+            out.push_str(&tables);
         }
         Output::Yaml => out.push_str(&match (listing, kind) {
             (true, Some(k)) => {
@@ -421,6 +514,30 @@ pub fn get(
         }
     }
     Ok(())
+}
+
+/// One table per kind of `items`, `first` leading, then in the order kinds first appear,
+/// separated by a blank line.
+fn per_kind_tables(
+    items: &[Resource],
+    first: Option<Kind>,
+    mut table: impl FnMut(Kind, &[Resource]) -> Result<String, CtlError>,
+) -> Result<String, CtlError> {
+    let mut kinds: Vec<Kind> = first.into_iter().collect();
+    for r in items {
+        if !kinds.contains(&r.kind()) {
+            kinds.push(r.kind());
+        }
+    }
+    let mut out = String::new();
+    for (i, k) in kinds.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let of_kind: Vec<Resource> = items.iter().filter(|r| r.kind() == *k).cloned().collect();
+        out.push_str(&table(*k, &of_kind)?);
+    }
+    Ok(out)
 }
 
 /// `patch KIND NAME -p '{...}'`: a JSON merge patch (RFC 7386) of the stored resource,
@@ -445,7 +562,7 @@ pub fn patch(
         CtlError::new(format!("Failed to patch '{kind}' resource: {e}"))
     };
     let ds = session.store()?;
-    let id = Identity::new(kind, namespace, name);
+    let id = named(kind, namespace, name)?;
     let current = store::get_existing(ds, &id).map_err(|e| failed(&e))?;
     let mut value = serde_json::to_value(&current).map_err(|e| failed(&e))?;
     resources::patch::merge_patch(&mut value, &patch);
@@ -501,7 +618,7 @@ pub fn label(
         }
     };
     let ds = session.store()?;
-    let id = Identity::new(kind, namespace, name);
+    let id = named(kind, namespace, name)?;
     let mut r = store::get_existing(ds, &id)
         .map_err(|e| CtlError::new(format!("failed to get {kind_arg} {name}, error {e}")))?;
     let labels = &mut r.metadata_mut().labels;
@@ -553,15 +670,17 @@ mod tests {
     #[test]
     fn manifests_are_namespaced_defaulted_and_validated() {
         let wep_policy = "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: p\nspec:\n  selector: all()\n";
-        let items = load_manifest(wep_policy, Some("ns1")).unwrap();
+        let items = load_manifest(wep_policy, "-", Some("ns1")).unwrap();
         assert_eq!(items[0].metadata().namespace.as_deref(), Some("ns1"));
-        let items = load_manifest(wep_policy, None).unwrap();
+        let items = load_manifest(wep_policy, "-", None).unwrap();
         assert_eq!(items[0].metadata().namespace.as_deref(), Some("default"));
         let in_ns2 = wep_policy.replace("name: p\n", "name: p\n  namespace: ns2\n");
-        let e = load_manifest(&in_ns2, Some("ns1")).unwrap_err().to_string();
+        let e = load_manifest(&in_ns2, "-", Some("ns1"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ns2") && e.contains("ns1"), "{e}");
         let bad = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\nspec:\n  cidr: 10.0.0.0/33\n";
-        let e = load_manifest(bad, None).unwrap_err().to_string();
+        let e = load_manifest(bad, "-", None).unwrap_err().to_string();
         assert!(
             e.starts_with("Failed to execute command: ")
                 && e.contains("spec.cidr")
@@ -574,5 +693,13 @@ mod tests {
     fn output_formats_parse() {
         assert_eq!("wide".parse::<Output>(), Ok(Output::Wide));
         assert!("go-template".parse::<Output>().is_err());
+        assert_eq!(
+            "custom-columns=NAME,CIDR".parse::<Output>(),
+            Ok(Output::CustomColumns(vec!["NAME".into(), "CIDR".into()]))
+        );
+        assert_eq!(
+            "custom-columns=".parse::<Output>(),
+            Err("need to specify at least one column".into())
+        );
     }
 }

@@ -5,14 +5,18 @@
 //! - `crud`: `create|replace|apply|delete|get|patch|label` and their messages.
 //! - `ipam`: `ipam show|release|check`; `node`: `node status`, `node checksystem`, `version`.
 //! - `table`: the boxed tables of `ipam show`.
+//! - `convert`: Calico v1 manifests to v3; `node_run`: `node run` (start brindle-node here).
 //!
 //! [`run`] parses the arguments and runs one command, writing what calicoctl prints on
 //! stdout into a string and returning the failure message (for stderr, exit code 1).
 
 pub mod config;
+pub mod convert;
 pub mod crud;
+pub mod initialize;
 pub mod ipam;
 pub mod node;
+pub mod node_run;
 pub mod store;
 pub mod table;
 
@@ -60,6 +64,12 @@ impl Session {
         Ok(self.store.get_or_init(|| ds).clone())
     }
 
+    /// The datastore configuration (config file, else environment) without opening it.
+    pub fn datastore_config(&self) -> Result<datastore::DatastoreConfig, CtlError> {
+        config::load(self.config_path.as_deref())
+            .map_err(|e| CtlError::new(format!("Failed to execute command: invalid config: {e}")))
+    }
+
     pub fn store(&self) -> Result<&dyn Datastore, CtlError> {
         self.store_arc()?;
         self.store
@@ -96,6 +106,11 @@ enum Command {
         /// Skip over resources that already exist.
         #[arg(long)]
         skip_exists: bool,
+    },
+    /// Check resources from a file or stdin as create would, without a datastore.
+    Validate {
+        #[arg(short = 'f', long = "filename")]
+        file: String,
     },
     /// Replace existing resources from a file or stdin.
     Replace {
@@ -161,6 +176,14 @@ enum Command {
         #[command(subcommand)]
         command: NodeCommand,
     },
+    /// Convert Calico v1 manifests (apiVersion: v1) to projectcalico.org/v3.
+    Convert {
+        #[arg(short = 'f', long = "filename")]
+        file: String,
+        /// yaml or json.
+        #[arg(short = 'o', long, default_value = "yaml")]
+        output: String,
+    },
     /// Client and cluster versions.
     Version,
 }
@@ -193,6 +216,49 @@ enum NodeCommand {
         /// The node's control socket.
         #[arg(long, default_value = crate::node_client::DEFAULT_CONTROL_SOCKET)]
         control_socket: PathBuf,
+        /// The pid file `node run` wrote.
+        #[arg(long, default_value = node_run::DEFAULT_PID_FILE)]
+        pid_file: PathBuf,
+    },
+    /// Start brindle-node on this host (a systemd unit where systemd runs, else detached
+    /// with a pid file and a log), configured as calicoctl's `node run` configures calico-node.
+    Run {
+        /// This node's IPv4 address (ADDR or ADDR/LEN), or `autodetect`.
+        #[arg(long)]
+        ip: Option<String>,
+        /// first-found, interface=REGEX[,REGEX...] or can-reach=DEST.
+        #[arg(long, default_value = "first-found")]
+        ip_autodetection_method: String,
+        /// This node's AS number (plain or asdot); default: the cluster's.
+        #[arg(long = "as")]
+        as_number: Option<String>,
+        /// The node's name (default: the hostname).
+        #[arg(long)]
+        name: Option<String>,
+        /// Do not create the default IP pool.
+        #[arg(long)]
+        no_default_ippools: bool,
+        /// bird (BGP) or none (policy only).
+        #[arg(long, default_value = "bird")]
+        backend: String,
+        /// The brindle-node binary (default: next to brindlectl, else on PATH).
+        #[arg(long)]
+        node_binary: Option<PathBuf>,
+        /// Where the detached node's log (brindle-node.log) goes.
+        #[arg(long, default_value = node_run::DEFAULT_LOG_DIR)]
+        log_dir: PathBuf,
+        /// The detached node's pid file.
+        #[arg(long, default_value = node_run::DEFAULT_PID_FILE)]
+        pid_file: PathBuf,
+        /// Print the command that would start the node, and start nothing.
+        #[arg(long)]
+        dryrun: bool,
+        /// Run the node in the foreground, for an init system to supervise.
+        #[arg(long)]
+        init_system: bool,
+        /// Seconds to wait for the detached node's control socket.
+        #[arg(long, default_value_t = 30)]
+        start_timeout: u64,
     },
     /// Kernel, uplink driver, NIC profile (hw-profiles/) and every unmet requirement;
     /// exit code 1 when one is unmet.
@@ -240,6 +306,7 @@ where
             crud::create_or_apply(&session, &file, ns, crud::Write::Apply, out)
         }
         Command::Replace { file } => crud::replace(&session, &file, ns, out),
+        Command::Validate { file } => crud::validate(&file, ns, out),
         Command::Delete {
             file,
             kind,
@@ -304,12 +371,44 @@ where
             NodeCommand::Status {
                 health,
                 control_socket,
-            } => node::status(health, &control_socket, out),
+                pid_file,
+            } => node::status(health, &control_socket, &pid_file, out),
+            NodeCommand::Run {
+                ip,
+                ip_autodetection_method,
+                as_number,
+                name,
+                no_default_ippools,
+                backend,
+                node_binary,
+                log_dir,
+                pid_file,
+                dryrun,
+                init_system,
+                start_timeout,
+            } => {
+                let args = node_run::RunArgs {
+                    ip,
+                    ip_autodetection_method,
+                    as_number,
+                    name,
+                    no_default_ippools,
+                    backend,
+                    node_binary,
+                    log_dir,
+                    pid_file,
+                    dryrun,
+                    init_system,
+                    start_timeout: std::time::Duration::from_secs(start_timeout),
+                };
+                node_run::run(&args, session.datastore_config(), out)
+            }
             NodeCommand::Checksystem {
                 interface,
                 node_config,
             } => node::checksystem(interface.as_deref(), node_config.as_deref(), out),
         },
+        Command::Convert { file, output } => convert::convert(&file, &output, out),
         Command::Version => node::version(session.store(), out),
     }
 }

@@ -11,17 +11,20 @@ use super::CtlError;
 /// Where a running brindle-node answers Felix's health checks.
 pub const DEFAULT_HEALTH_ADDR: &str = "127.0.0.1:9099";
 
-/// `node status`: whether a brindle-node runs on this host (its `/liveness` endpoint
-/// answers, or its control socket accepts a connection), then the BGP peer tables as the
-/// node's speaker reports them (peer address, peer type, state, since, info).
+/// `node status`: whether a brindle-node runs on this host (the process of `node run`'s pid
+/// file lives, its `/liveness` endpoint answers, or its control socket accepts a connection),
+/// then the BGP peer tables as the node's speaker reports them (peer address, peer type,
+/// state, since, info).
 pub fn status(
     health: SocketAddr,
     control_socket: &std::path::Path,
+    pid_file: &std::path::Path,
     out: &mut String,
 ) -> Result<(), CtlError> {
-    let by_health = crate::node_client::get(health, "/liveness").is_ok_and(|(code, _)| code == 200);
-    let by_socket = std::os::unix::net::UnixStream::connect(control_socket).is_ok();
-    if !(by_health || by_socket) {
+    let running = super::node_run::running_pid(pid_file).is_some()
+        || std::os::unix::net::UnixStream::connect(control_socket).is_ok()
+        || crate::node_client::get(health, "/liveness").is_ok_and(|(code, _)| code == 200);
+    if !running {
         // calicoctl's wording, so that scripts that grep for it keep working.
         return Err(CtlError::new("Calico process is not running."));
     }

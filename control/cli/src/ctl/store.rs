@@ -138,6 +138,7 @@ pub fn create(ds: &dyn Datastore, r: &Resource) -> Result<Resource> {
         ));
     }
     check_against_others(ds, r)?;
+    check_policy_tier_exists(ds, r)?;
     let id = Identity::of(r);
     let mut stored = r.clone();
     let meta = stored.metadata_mut();
@@ -221,6 +222,18 @@ fn check_against_others(ds: &dyn Datastore, r: &Resource) -> Result<()> {
         validate_pool_against(pool, &others)?;
     }
     Ok(())
+}
+
+/// libcalico-go's policy Create: the policy's tier must exist (checked on create only, as
+/// Calico does; a tier is not deleted while policies are in it).
+fn check_policy_tier_exists(ds: &dyn Datastore, r: &Resource) -> Result<()> {
+    let tier = match r {
+        Resource::NetworkPolicy(p) => p.spec.tier.as_deref(),
+        Resource::GlobalNetworkPolicy(p) => p.spec.tier.as_deref(),
+        _ => return Ok(()),
+    };
+    let tier = tier.unwrap_or(resources::policy::DEFAULT_TIER);
+    get_existing(ds, &Identity::new(Kind::Tier, None, tier)).map(drop)
 }
 
 /// A random RFC 4122 UUID from the kernel (as Kubernetes' `uid`).

@@ -40,6 +40,31 @@ pub(crate) fn namespaces_and_all_namespaces(f: &Fixture) {
         &["get", "networkpolicy", "-A"],
         "NAMESPACE   NAME         \ndefault     in-default   \n",
     );
+    // An empty metadata.namespace is none: -n fills it in, else `default` (calicoctl's
+    // handleNamespace).
+    let empty_ns =
+        np("empty-ns").replace("  name: empty-ns\n", "  name: empty-ns\n  namespace: ''\n");
+    f.ok(
+        &["create", "-n", "ns2", "-f", &f.file("e.yaml", &empty_ns)],
+        "Successfully created 1 'NetworkPolicy' resource(s)\n",
+    );
+    f.ok(
+        &["apply", "-f", &f.file("e2.yaml", &empty_ns)],
+        "Successfully applied 1 'NetworkPolicy' resource(s)\n",
+    );
+    f.ok(
+        &["get", "networkpolicy", "-A"],
+        "NAMESPACE   NAME         \ndefault     empty-ns     \ndefault     in-default   \nns2         empty-ns     \n",
+    );
+    // A namespace for a cluster-scoped kind is an error, as calicoctl words it.
+    for args in [
+        &["get", "ippool", "-A"][..],
+        &["get", "ippools", "-n", "ns1"],
+        &["get", "ippool", "p", "-n", "ns1"],
+        &["delete", "ippool", "p", "-n", "ns1"],
+    ] {
+        f.fails(args, "IPPool is not namespaced");
+    }
 }
 
 pub(crate) fn label_and_patch(f: &Fixture) {
@@ -110,8 +135,8 @@ pub(crate) fn label_and_patch(f: &Fixture) {
     );
     let v: serde_json::Value =
         serde_json::from_str(&f.stdout(&["get", "ippool", "p", "-o", "json"])).unwrap();
-    // Removed by the patch, then defaulted again as Calico does.
-    assert_eq!(v["spec"]["natOutgoing"], serde_json::json!(false), "{v}");
+    // Removed by the patch; false is Go's zero value, which calicoctl does not print.
+    assert_eq!(v["spec"]["natOutgoing"], serde_json::Value::Null, "{v}");
     let r = f.run(&[
         "patch",
         "ippool",

@@ -2,6 +2,7 @@
 //! against a real etcd started by the test, with the same cases for both backends.
 
 mod cluster;
+mod convert;
 mod editing;
 mod environment;
 mod fixture;
@@ -9,6 +10,7 @@ mod resources;
 mod validation;
 
 use cluster::*;
+use convert::*;
 use editing::*;
 use fixture::Fixture;
 use resources::*;
@@ -40,4 +42,26 @@ both_backends!(
     ipam_show_release_and_check_after_allocating,
     version_reports_the_cluster_information,
     delete_of_a_missing_resource,
+    built_in_tiers_exist_after_a_write,
+    get_with_custom_columns,
+);
+
+/// Conversion needs no datastore, and a v1 manifest is refused before one is opened: the
+/// embedded store is enough.
+macro_rules! embedded_only {
+    ($($case:ident),* $(,)?) => {
+        mod embedded_only {
+            $( #[test] fn $case() { super::$case(&super::Fixture::embedded(stringify!($case))) } )*
+        }
+    };
+}
+
+embedded_only!(
+    convert_turns_the_documents_v1_manifests_into_v3,
+    converted_v1_manifests_are_created_as_printed,
+    create_apply_and_replace_of_a_v1_manifest_name_the_convert_command,
+    converting_what_is_not_a_v1_resource_fails_naming_it,
+    other_v1_kinds_convert_too,
+    names_that_are_no_key_segment_are_refused,
+    validate_checks_without_writing,
 );

@@ -199,7 +199,7 @@ pub(crate) fn get_yaml_can_be_applied_again_and_a_stale_version_conflicts(f: &Fi
     // A fresh copy replaces fine, and the change sticks.
     let fresh = f
         .stdout(&["get", "ippool", "p", "-o", "yaml"])
-        .replace("natOutgoing: false", "natOutgoing: true");
+        .replace("spec:\n", "spec:\n  natOutgoing: true\n");
     let r = f.run_with(&["replace", "-f", "-"], &fresh);
     assert_eq!(
         (r.code, r.stdout.as_str()),
@@ -273,5 +273,72 @@ pub(crate) fn delete_of_a_missing_resource(f: &Fixture) {
     f.ok(
         &["delete", "ippool", "p"],
         "Successfully deleted 1 'IPPool' resource(s)\n",
+    );
+}
+
+/// calicoctl's writes first create Calico's built-in tiers (libcalico-go's EnsureInitialized):
+/// they are listed after any create, apply or replace, with Calico's orders, and a tier of
+/// theirs cannot be created again.
+pub(crate) fn built_in_tiers_exist_after_a_write(f: &Fixture) {
+    f.ok(&["get", "tiers"], "NAME   ORDER   \n");
+    f.ok(
+        &["apply", "-f", &f.file("p.yaml", &pool("p", "10.91.0.0/24"))],
+        "Successfully applied 1 'IPPool' resource(s)\n",
+    );
+    f.ok(
+        &["get", "tiers"],
+        "NAME            ORDER      \ndefault         1000000    \nkube-admin      1000       \nkube-baseline   10000000   \n",
+    );
+    let yaml = f.stdout(&["get", "tier", "kube-baseline", "-o", "yaml"]);
+    assert!(
+        yaml.contains("defaultAction: Pass") && yaml.contains("order: 10000000"),
+        "{yaml}"
+    );
+    let tier = "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata:\n  name: default\nspec:\n  order: 1000000\n  defaultAction: Deny\n";
+    f.fails(
+        &["create", "-f", &f.file("t.yaml", tier)],
+        "Failed to create 'Tier' resource: [resource already exists: Tier(default)]",
+    );
+    // A policy's tier must exist when the policy is created (libcalico-go's Create).
+    let gnp = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: security.g\nspec:\n  tier: security\n";
+    f.fails(
+        &["create", "-f", &f.file("g.yaml", gnp)],
+        "Failed to create 'GlobalNetworkPolicy' resource: [resource does not exist: Tier(security) with error: <nil>]",
+    );
+    let security = tier
+        .replace("name: default", "name: security")
+        .replace("1000000", "100");
+    f.ok(
+        &["create", "-f", &f.file("s.yaml", &security)],
+        "Successfully created 1 'Tier' resource(s)\n",
+    );
+    f.ok(
+        &["create", "-f", &f.file("g.yaml", gnp)],
+        "Successfully created 1 'GlobalNetworkPolicy' resource(s)\n",
+    );
+    let yaml = f.stdout(&["get", "gnp", "security.g", "-o", "yaml"]);
+    assert!(yaml.contains("projectcalico.org/tier: security"), "{yaml}");
+}
+
+/// `get -o custom-columns=...`: the named ones of the kind's columns, in the order given;
+/// an unknown heading is refused naming the valid ones (calicoctl's GetTableTemplate).
+pub(crate) fn get_with_custom_columns(f: &Fixture) {
+    let nat = pool("b", "10.93.0.0/24").replace("spec:\n", "spec:\n  natOutgoing: true\n");
+    let two = format!("{}---\n{nat}", pool("a", "10.92.0.0/24"));
+    f.ok(
+        &["create", "-f", &f.file("two.yaml", &two)],
+        "Successfully created 2 'IPPool' resource(s)\n",
+    );
+    f.ok(
+        &["get", "ippools", "-o", "custom-columns=CIDR,NAT,NAME"],
+        "CIDR           NAT     NAME   \n10.92.0.0/24   false   a      \n10.93.0.0/24   true    b      \n",
+    );
+    f.fails(
+        &["get", "ippools", "-o", "custom-columns=CIDR,COLOUR"],
+        "Failed to get resources: unknown heading COLOUR, valid values are: NAME, CIDR, NAT, IPIPMODE, VXLANMODE, DISABLED, DISABLEBGPEXPORT, SELECTOR",
+    );
+    f.fails(
+        &["get", "ippools", "-o", "custom-columns="],
+        "Failed to get resources: need to specify at least one column",
     );
 }

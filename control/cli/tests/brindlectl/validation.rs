@@ -53,7 +53,10 @@ pub(crate) fn invalid_manifests_name_the_field_and_value(f: &Fixture) {
         &["get", "pods"],
         "Failed to get resources: resource type 'pods' is not supported",
     );
-    f.fails(&["get", "ippools", "-o", "xml"], "Failed to get resources: unrecognized output format 'xml' (expected ps, wide, yaml or json)");
+    f.fails(
+        &["get", "ippools", "-o", "xml"],
+        "Failed to get resources: unrecognized output format 'xml'",
+    );
 }
 
 pub(crate) fn overlapping_pools_are_refused(f: &Fixture) {
@@ -116,4 +119,76 @@ pub(crate) fn pool_cidr_is_immutable(f: &Fixture) {
     assert!(f
         .stdout(&["get", "ippool", "p", "-o", "yaml"])
         .contains("cidr: 10.80.0.0/24"));
+}
+
+/// A name or namespace from the command line is a segment of a datastore key: one that could
+/// name another key ('/', '.', '..', whitespace) is refused with the value named, before the
+/// store is asked (issue 14, item 7).
+pub(crate) fn names_that_are_no_key_segment_are_refused(f: &Fixture) {
+    f.ok(
+        &[
+            "create",
+            "-f",
+            &f.file("p.yaml", &pool("p1", "10.64.0.0/24")),
+        ],
+        "Successfully created 1 'IPPool' resource(s)\n",
+    );
+    for (args, what) in [
+        (vec!["get", "ippool", "p1/../p1"], "name \"p1/../p1\""),
+        (vec!["delete", "ippool", ".."], "name \"..\""),
+        (vec!["label", "ippool", "a b", "x=y"], "name \"a b\""),
+        (
+            vec!["get", "workloadendpoint", "-n", "../ippools", "p1"],
+            "namespace \"../ippools\"",
+        ),
+    ] {
+        let r = f.run(&args);
+        assert!(
+            r.code == 1 && r.stderr.contains(&format!("invalid {what}")),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    // The pool is untouched.
+    assert!(f.stdout(&["get", "ippools"]).contains("p1"));
+}
+
+/// `validate -f` runs Calico's checks offline: it reports as create does, per resource, and
+/// writes nothing (not even the built-in tiers).
+pub(crate) fn validate_checks_without_writing(f: &Fixture) {
+    f.ok(
+        &[
+            "validate",
+            "-f",
+            &f.file("ok.yaml", &pool("ok", "10.62.0.0/24")),
+        ],
+        "Successfully validated 1 'IPPool' resource(s)\n",
+    );
+    let two = format!(
+        "{}---\n{}",
+        pool("ok", "10.62.0.0/24"),
+        pool("bad", "10.63.0.0/33")
+    );
+    let r = f.run(&["validate", "-f", &f.file("two.yaml", &two)]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (
+            1,
+            "Partial success: validated the first 1 out of 2 'IPPool' resources:\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .starts_with("Hit error: [IPPool(bad): error with field spec.cidr = '10.63.0.0/33'"),
+        "{}",
+        r.stderr
+    );
+    f.fails(
+        &["validate", "-f", &f.file("bad.yaml", &pool("bad", "10.63.0.0/33"))],
+        "Failed to validate 'IPPool' resource: [IPPool(bad): error with field spec.cidr = '10.63.0.0/33' (IPPool CIDR must be a valid subnet)]",
+    );
+    f.ok(&["get", "ippools"], "NAME   CIDR   SELECTOR   \n");
+    f.ok(&["get", "tiers"], "NAME   ORDER   \n");
 }

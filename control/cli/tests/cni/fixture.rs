@@ -112,6 +112,25 @@ impl Cluster {
         conf
     }
 
+    /// [`Cluster::netconf`] for TAP workloads, registered in [`Cluster::tap_dir`].
+    pub(crate) fn tap_netconf(&self, network: &str) -> Value {
+        let mut conf = self.netconf(network, &[]);
+        conf["workload_interface"] = json!("tap");
+        conf["tap_dir"] = json!(self.tap_dir());
+        conf
+    }
+
+    /// Where this cluster's plugin registers TAP workloads (removed with the cluster).
+    pub(crate) fn tap_dir(&self) -> PathBuf {
+        self.dir.path().join("taps")
+    }
+
+    /// The registration of `w`'s TAP, as the file holds it.
+    pub(crate) fn tap_registration(&self, w: &Workload) -> Option<Value> {
+        let text = std::fs::read_to_string(self.tap_dir().join(format!("{}.json", w.host_if())));
+        text.ok().map(|t| serde_json::from_str(&t).unwrap())
+    }
+
     pub(crate) fn add_pool(&self, name: &str, cidr: &str, block_size: u32) {
         let mut pool = Resource::from(IpPool::new(
             Metadata::named(name),
@@ -126,6 +145,22 @@ impl Cluster {
         self.open()
             .create(&pool.key(), &pool.to_stored_json())
             .unwrap();
+    }
+
+    /// brindle-cni ADD of a new container (id from `tag`) into a namespace that does not
+    /// exist, so that wiring fails after the address was taken: the container id, and what
+    /// [`Cluster::run`] returns.
+    pub(crate) fn add_into_missing_netns(&self, tag: char, conf: &Value) -> (String, bool, Value) {
+        let container_id = format!("{tag}{:07x}leak", std::process::id());
+        let missing_ns = format!("/var/run/netns/cni-missing-{}", std::process::id());
+        let (ok, out) = self.run(
+            "brindle-cni",
+            "ADD",
+            &container_id,
+            &missing_ns,
+            conf.to_string().as_bytes(),
+        );
+        (container_id, ok, out)
     }
 
     /// Runs `plugin` as a runtime would; returns (exit status 0, parsed stdout or Null).
@@ -150,23 +185,26 @@ impl Cluster {
         stdin: &[u8],
         cni_args: &str,
     ) -> (bool, Value) {
-        let mut cmd = Command::new(self.dir.path().join("bin").join(plugin));
-        cmd.env_clear()
-            .env(
-                "PATH",
-                std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
-            )
-            .env("CNI_COMMAND", command)
-            .env("CNI_CONTAINERID", container_id)
-            .env("CNI_NETNS", netns)
-            .env("CNI_IFNAME", "eth0")
-            .env("CNI_PATH", self.cni_path())
-            .envs(self.env())
-            .envs((!cni_args.is_empty()).then_some(("CNI_ARGS", cni_args)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
+        self.run_under(&[], plugin, command, container_id, netns, stdin, cni_args)
+    }
+
+    /// [`Cluster::run_with_args`] with the plugin run by `wrapper` (a command and its
+    /// arguments, such as `nsenter --net=...`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run_under(
+        &self,
+        wrapper: &[&str],
+        plugin: &str,
+        command: &str,
+        container_id: &str,
+        netns: &str,
+        stdin: &[u8],
+        cni_args: &str,
+    ) -> (bool, Value) {
+        let mut child = self
+            .command(wrapper, plugin, command, container_id, netns, cni_args)
+            .spawn()
+            .unwrap();
         // A plugin may stop reading once it has seen too much (the oversized-netconf case) and
         // exit: the rest of the write then meets a closed pipe, which is its answer, not ours.
         if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
@@ -213,6 +251,76 @@ impl Cluster {
             eprintln!("{plugin} {command} {container_id}: {value}; stderr: {err}");
         }
         (status.success(), value)
+    }
+
+    /// The plugin's process as a runtime starts it, stdin, stdout and stderr piped.
+    fn command(
+        &self,
+        wrapper: &[&str],
+        plugin: &str,
+        command: &str,
+        container_id: &str,
+        netns: &str,
+        cni_args: &str,
+    ) -> Command {
+        let binary = self.dir.path().join("bin").join(plugin);
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(&binary);
+                cmd
+            }
+            None => Command::new(&binary),
+        };
+        cmd.env_clear()
+            .env(
+                "PATH",
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
+            )
+            .env("CNI_COMMAND", command)
+            .env("CNI_CONTAINERID", container_id)
+            .env("CNI_NETNS", netns)
+            .env("CNI_IFNAME", "eth0")
+            .env("CNI_PATH", self.cni_path())
+            .envs(self.env())
+            .envs((!cni_args.is_empty()).then_some(("CNI_ARGS", cni_args)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Starts `brindle-cni` `command` for `w` and SIGKILLs it `after` in (if it is still
+    /// running then); true if it was killed.
+    pub(crate) fn cni_killed_after(
+        &self,
+        command: &str,
+        w: &Workload,
+        conf: &Value,
+        after: Duration,
+    ) -> bool {
+        let mut child = self
+            .command(
+                &[],
+                "brindle-cni",
+                command,
+                &w.container_id,
+                &w.netns_path(),
+                "",
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let _ = child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(conf.to_string().as_bytes());
+        std::thread::sleep(after);
+        let killed = child.try_wait().unwrap().is_none() && child.kill().is_ok();
+        child.wait().unwrap();
+        killed
     }
 
     pub(crate) fn cni(&self, command: &str, w: &Workload, conf: &Value) -> (bool, Value) {
@@ -301,6 +409,10 @@ impl Workload {
             netns,
             container_id,
         }
+    }
+
+    pub(crate) fn netns_name(&self) -> String {
+        self.netns.clone()
     }
 
     pub(crate) fn netns_path(&self) -> String {

@@ -6,14 +6,21 @@
 //! remove them, and the veths in them, when they end.
 
 mod fixture;
+mod gc_status;
+mod interrupted;
 mod lifecycle;
+mod nsenter;
 mod pools;
 mod robustness;
+mod tap;
 
 use fixture::Cluster;
+use gc_status::*;
+use interrupted::*;
 use lifecycle::*;
 use pools::*;
 use robustness::*;
+use tap::*;
 
 /// Runs each scenario once per backend.
 macro_rules! on_both_backends {
@@ -37,4 +44,17 @@ on_both_backends!(
     twenty_parallel_adds_get_twenty_distinct_addresses,
     containers_never_share_or_remove_each_others_interfaces,
     an_address_asked_for_in_cni_args_is_assigned_or_refused_by_name,
+    tap_workloads_are_wired_registered_checked_and_removed,
+    tap_adds_that_fail_leak_nothing_and_registrations_stay_their_containers,
+    gc_releases_what_the_runtime_no_longer_lists_and_nothing_else,
+    status_is_ready_with_a_pool_and_error_50_without_one_or_a_datastore,
+    a_plugin_killed_mid_add_or_del_leaks_nothing_once_the_runtime_repairs,
+    names_and_paths_from_the_runtime_are_checked_before_use,
 );
+
+#[test]
+fn under_nsenter_the_host_end_is_found_checked_and_removed_in_the_callers_namespace() {
+    nsenter::under_nsenter_the_host_end_is_found_checked_and_removed_in_the_callers_namespace(
+        Cluster::embedded("e-nsenter"),
+    )
+}

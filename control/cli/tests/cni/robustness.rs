@@ -13,15 +13,7 @@ pub(crate) fn a_failed_add_leaks_nothing(cluster: Cluster) {
     cluster.add_pool("default-ipv4-ippool", "192.168.0.0/16", 26);
     let conf = cluster.netconf("net1", &[]);
     // The address is allocated, then wiring fails: the namespace does not exist.
-    let container_id = format!("g{:07x}leak", std::process::id());
-    let missing_ns = format!("/var/run/netns/cni-missing-{}", std::process::id());
-    let (ok, out) = cluster.run(
-        "brindle-cni",
-        "ADD",
-        &container_id,
-        &missing_ns,
-        conf.to_string().as_bytes(),
-    );
+    let (container_id, ok, out) = cluster.add_into_missing_netns('g', &conf);
     assert!(!ok, "{out}");
     assert_eq!(out["code"], 102, "{out}");
     assert!(!host_if_exists(&container_host_if(&container_id)));
@@ -143,4 +135,46 @@ pub(crate) fn containers_never_share_or_remove_each_others_interfaces(cluster: C
     );
     assert!(cluster.cni("DEL", &a, &conf).0);
     assert!(!host_if_exists(&a.host_if()));
+}
+
+/// Names and paths from the runtime that could reach outside what they name (issue 14, item
+/// 7) are refused before anything is allocated or created, naming the variable: a
+/// `CNI_NETNS` that is a regular file or a mount namespace, a container id that looks like
+/// an option or a path, an interface name `..`, a pod namespace with a '/'.
+pub(crate) fn names_and_paths_from_the_runtime_are_checked_before_use(cluster: Cluster) {
+    cluster.add_pool("default-ipv4-ippool", "192.168.0.0/16", 26);
+    let conf = cluster.netconf("net1", &[]).to_string();
+    let regular_file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    for (container_id, netns, args, variable) in [
+        ("c1hostile", regular_file, "", "CNI_NETNS"),
+        ("c1hostile", "/proc/self/ns/mnt", "", "CNI_NETNS"),
+        ("c1hostile", "run/netns/relative", "", "CNI_NETNS"),
+        ("-rf", "/proc/self/ns/net", "", "CNI_CONTAINERID"),
+        ("..", "/proc/self/ns/net", "", "CNI_CONTAINERID"),
+        (
+            "c1hostile",
+            "/proc/self/ns/net",
+            "K8S_POD_NAMESPACE=../ippools;K8S_POD_NAME=p",
+            "CNI_ARGS",
+        ),
+    ] {
+        let (ok, out) = cluster.run_with_args(
+            "brindle-cni",
+            "ADD",
+            container_id,
+            netns,
+            conf.as_bytes(),
+            args,
+        );
+        assert!(!ok, "{container_id} {netns} {args}: {out}");
+        assert_eq!(out["code"], 4, "{out}");
+        let msg = out["msg"].as_str().unwrap_or_default();
+        assert!(msg.starts_with(variable), "{variable}: {out}");
+    }
+    assert!(cluster.allocated().is_empty(), "{:?}", cluster.allocated());
+    let (weps, _) = cluster
+        .open()
+        .list(&keys::resource_prefix("workloadendpoints", None))
+        .unwrap();
+    assert!(weps.is_empty(), "{weps:?}");
 }

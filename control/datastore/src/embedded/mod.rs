@@ -22,8 +22,7 @@
 //! (rather than forwarding in-memory events) keeps replay, live delivery and cross-process
 //! delivery one code path with one order: the revision order.
 
-use std::fs::{File, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
@@ -33,7 +32,11 @@ use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable, TableDefi
 
 use crate::{Datastore, DatastoreError, KeyValue, Result, Watch, WatchEvent};
 
+mod file_lock;
+mod private;
 mod records;
+
+use file_lock::OpenLock;
 
 use records::{Change, StoredValue};
 
@@ -61,7 +64,8 @@ const CACHE_BYTES: usize = 16 * 1024 * 1024;
 pub struct EmbeddedOptions {
     /// Revisions kept for watches to replay; a watch from an older revision gets `Compacted`.
     pub change_log_len: u64,
-    /// How long `open` waits for the file (held by an incompatible opener) before giving up.
+    /// How long `open` waits for the file (held by another process: an incompatible opener,
+    /// a stopped one, an outside `flock`) before giving up.
     pub open_timeout: Duration,
 }
 
@@ -98,11 +102,15 @@ impl EmbeddedStore {
     pub fn open_with(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<EmbeddedStore> {
         let path = path.as_ref();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| DatastoreError::Backend(format!("creating {}: {e}", dir.display())))?;
+            private::create_dir(dir)?;
         }
-        let _opening = OpenLock::take(path)?;
         let deadline = Instant::now() + options.open_timeout;
+        let _opening = OpenLock::take(path, deadline)?;
+        // redb initialises an empty file in place: made here, the file has its mode from the
+        // start.
+        drop(private::open_file(path)?);
+        // redb would block on a file another process holds exclusively; wait boundedly here.
+        file_lock::wait_until_shared(path, deadline)?;
         let mut backoff = Duration::from_millis(5);
         let db = loop {
             let mut builder = Database::builder();
@@ -497,38 +505,6 @@ impl Drop for CancelOnDrop {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         self.shared.committed.notify_all();
-    }
-}
-
-/// Serialises opening the database file between processes (redb initialises a fresh file in
-/// its first open; two first opens at once must not race).
-struct OpenLock(File);
-
-impl OpenLock {
-    fn take(db_path: &Path) -> Result<OpenLock> {
-        let mut lock_path = PathBuf::from(db_path).into_os_string();
-        lock_path.push(".lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| {
-                DatastoreError::Unavailable(format!(
-                    "opening {}: {e}",
-                    Path::new(&lock_path).display()
-                ))
-            })?;
-        file.lock().map_err(|e| {
-            DatastoreError::Unavailable(format!("locking {}: {e}", Path::new(&lock_path).display()))
-        })?;
-        Ok(OpenLock(file))
-    }
-}
-
-impl Drop for OpenLock {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
     }
 }
 

@@ -42,6 +42,7 @@ fn current(ports: &[Port]) -> Current<'_> {
                     mtu: p.mtu,
                     ips: &p.ips,
                     addrs: &p.addrs,
+                    tap: false,
                 };
                 (p.name, served)
             })
@@ -57,6 +58,7 @@ fn desired(workloads: &[(&str, &[&str])], uplink: Option<&str>) -> DesiredState 
             .map(|(interface, ips)| WorkloadConfig {
                 interface: interface.to_string(),
                 ips: ips.iter().map(|ip| ip.parse().unwrap()).collect(),
+                tap: None,
             })
             .collect(),
         uplink: uplink.map(str::to_owned),
@@ -111,7 +113,7 @@ fn labels(steps: &[Step]) -> Vec<String> {
         .map(|step| match step {
             Step::SetPools(_) => "set pools".into(),
             Step::StopHostPath => "stop host path".into(),
-            Step::EnsureHostPair { uplink } => format!("ensure pair for {uplink}"),
+            Step::EnsureHostPair { uplink, .. } => format!("ensure pair for {uplink}"),
             Step::Fail(f) => format!("fail {} {:?}", f.item, f.kind),
             Step::Readdress { name, ips, .. } => match ips {
                 Some(_) => format!("readdress {name} with new ips"),
@@ -178,7 +180,7 @@ fn rule_3_the_pair_is_made_before_interfaces_are_read_and_its_end_is_then_a_port
     let now = current(&[]);
     assert!(matches!(
         prepare(&now, &desired).last(),
-        Some(Step::EnsureHostPair { uplink }) if uplink == "eth0"
+        Some(Step::EnsureHostPair { uplink, .. }) if uplink == "eth0"
     ));
 
     let (ports, failure) = wanted(&desired, true);
@@ -426,4 +428,34 @@ fn rule_12_without_an_uplink_the_pair_goes_last_after_its_port() {
     read.kernel_end_exists = false;
     let steps = labels(&reconcile(&current(&[]), &desired, &read));
     assert_eq!(steps, ["publish", "publish opened"], "no pair to remove");
+}
+
+#[test]
+fn a_tap_workload_is_opened_with_its_tap_and_a_switch_between_veth_and_tap_recreates_it() {
+    let tap = TapWorkload {
+        netns: "/run/netns/w1".into(),
+        ifname: "eth0".into(),
+    };
+    let mut want = desired(&[("cali1", &["10.65.0.2"])], None);
+    want.workloads[0].tap = Some(tap.clone());
+    let steps = reconcile(&current(&[]), &want, &facts(&[("cali1", 2)], false));
+    let opened: Vec<_> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Open { tap, .. } => Some(tap.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opened, vec![Some(tap)], "{:?}", labels(&steps));
+
+    // Served as a veth now, wanted as a TAP with the same index (another namespace's): the
+    // port is taken down and opened again.
+    let now = [served("cali1", PortKind::Workload, 2, &["10.65.0.2"])];
+    let steps = reconcile(&current(&now), &want, &facts(&[("cali1", 2)], false));
+    let labels = labels(&steps);
+    assert!(
+        labels.contains(&"remove cali1, replaced".to_owned())
+            && labels.contains(&"open cali1 as Workload".to_owned()),
+        "{labels:?}"
+    );
 }

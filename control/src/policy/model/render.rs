@@ -61,7 +61,7 @@ impl PolicyModel {
         let render = |rules: &[ParsedRule]| -> Vec<classifier::Rule> {
             rules
                 .iter()
-                .filter_map(|r| r.render(local, &facts.ports, |sel| self.named_ports_of(sel)))
+                .flat_map(|r| r.render(local, &facts.ports, |sel| self.named_ports_of(sel)))
                 .collect()
         };
 

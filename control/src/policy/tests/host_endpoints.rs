@@ -5,7 +5,7 @@ use super::*;
 // ---- host endpoints ----------------------------------------------------------------------
 
 #[test]
-fn host_endpoints_are_set_members_and_global_selects_only_them() {
+fn host_endpoints_are_set_members_and_a_policy_selects_them_by_their_labels() {
     let mut lab = two_workloads("[open]");
     lab.apply(ALLOW_ALL_PROFILE);
     lab.apply(
@@ -15,10 +15,12 @@ metadata: {name: node-a-eth0, labels: {role: gateway}}
 spec: {node: node-a, interfaceName: eth0, expectedIPs: [10.0.0.100], profiles: [open]}
 ",
     );
+    // (Calico refuses global() in a policy's own selector: only a rule's namespaceSelector
+    // may hold it.)
     lab.apply(&gnp(
         "hosts-only",
         "1",
-        "global()",
+        "role == 'gateway'",
         "[{action: Deny, protocol: UDP}, {action: Pass}]",
         "[]",
     ));
@@ -40,7 +42,7 @@ spec: {node: node-a, interfaceName: eth0, expectedIPs: [10.0.0.100], profiles: [
     assert_eq!(
         lab.ingress("default/client", udp("10.0.0.2", "10.0.0.1", 53)),
         Allow,
-        "global() skips workloads"
+        "the policy selects the host endpoint only"
     );
 
     let host = EndpointKey::Host {

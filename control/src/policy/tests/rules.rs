@@ -47,6 +47,59 @@ fn protocols_icmp_nets_and_port_ranges_translate() {
 }
 
 #[test]
+fn a_named_port_without_a_protocol_matches_only_the_protocol_each_endpoint_gives_it() {
+    let mut lab = Lab::new();
+    lab.apply(&wep_with(
+        "default/server",
+        NODE,
+        "10.0.0.2",
+        "{role: server}",
+        "[]",
+        "  ports: [{name: dns, protocol: UDP, port: 53}, {name: web, protocol: TCP, port: 80}]\n",
+    ));
+    lab.apply(&wep_with(
+        "default/remote",
+        "node-b",
+        "10.0.1.2",
+        "{role: server}",
+        "[]",
+        "  ports: [{name: dns, protocol: TCP, port: 5353}]\n",
+    ));
+    lab.apply(&wep(
+        "default/client",
+        NODE,
+        "10.0.0.1",
+        "{role: client}",
+        "[]",
+    ));
+    lab.apply(&gnp(
+        "named",
+        "1",
+        "all()",
+        "[{action: Allow, destination: {ports: [dns, web]}}]",
+        "[{action: Allow, destination: {selector: \"role == 'server'\", ports: [dns]}}]",
+    ));
+    let mut server = |p| lab.ingress("default/server", p);
+    assert_eq!(server(udp("10.0.0.1", "10.0.0.2", 53)), Allow, "UDP dns");
+    assert_eq!(server(tcp("10.0.0.1", "10.0.0.2", 80)), Allow, "TCP web");
+    assert_eq!(server(tcp("10.0.0.1", "10.0.0.2", 53)), Deny, "dns is UDP");
+    assert_eq!(server(udp("10.0.0.1", "10.0.0.2", 80)), Deny, "web is TCP");
+    let mut client = |p| lab.egress("default/client", p);
+    assert_eq!(client(udp("10.0.0.1", "10.0.0.2", 53)), Allow);
+    assert_eq!(client(tcp("10.0.0.1", "10.0.1.2", 5353)), Allow);
+    assert_eq!(
+        client(udp("10.0.0.1", "10.0.1.2", 5353)),
+        Deny,
+        "remote dns is TCP"
+    );
+    assert_eq!(
+        client(tcp("10.0.0.1", "10.0.0.2", 53)),
+        Deny,
+        "server dns is UDP"
+    );
+}
+
+#[test]
 fn named_ports_resolve_from_the_local_endpoint_on_ingress_and_the_selected_ones_on_egress() {
     let mut lab = Lab::new();
     let ports = "  ports: [{name: http, protocol: TCP, port: 8080}]\n";

@@ -309,7 +309,7 @@ spec: {labelsToApply: {pcsa.projectcalico.org/name: robot, pcsa.team: infra}}
     lab.apply(&wep("default/human", NODE, "10.0.0.4", "{}", "[]"));
     lab.apply(&gnp("sa", "1", "all()",
         "[{action: Allow, source: {serviceAccounts: {names: [robot], selector: \"team == 'infra'\"}}},
-          {action: Allow, destination: {services: {name: web, namespace: default}}}]", "[]"));
+          {action: Allow, source: {services: {name: web, namespace: default}}}]", "[]"));
     assert_eq!(
         lab.ingress("default/server", tcp("10.0.0.3", "10.0.0.2", 80)),
         Allow

@@ -35,6 +35,10 @@ pub struct PolicyDecision {
     /// Generation of the policy programme that decided, so a newer programme can be told from
     /// the one that allowed an established flow.
     pub generation: u32,
+    /// The first packet came from the node's own stack (the host port): the node may have
+    /// translated it (a hostPort's DNAT, a service's), so the replies go back through the
+    /// node's stack, which undoes that, rather than straight to their destination.
+    pub via_host: bool,
 }
 
 /// Packets and bytes seen in one direction.
@@ -53,9 +57,9 @@ pub struct DirectionCounters {
 pub struct Flow {
     /// Original and reply keys, indexed by [`Direction`]. When the reply key is not the
     /// original reversed, the flow is translated (see [`Flow::translated`]).
-    pub(super) keys: [FlowKey; 2],
-    pub(super) live: bool,
-    pub(super) state: FlowState,
+    pub(in crate::conntrack) keys: [FlowKey; 2],
+    pub(in crate::conntrack) live: bool,
+    pub(in crate::conntrack) state: FlowState,
     pub(super) deadline: Millis,
     pub(super) created: Millis,
     pub(super) counters: [DirectionCounters; 2],
@@ -83,6 +87,7 @@ impl Flow {
             egress_endpoint: None,
             ingress_endpoint: None,
             generation: 0,
+            via_host: false,
         },
         live: false,
     };

@@ -24,6 +24,7 @@
 //! [`InsertError::TableFull`], as Linux's early drop spares assured connections.
 
 use super::key::{Direction, FlowKey};
+use super::persist::{FlowFile, SavedFlow};
 use super::state::{FlowState, FlowValue, Millis, Timeouts};
 
 mod flow;
@@ -150,6 +151,8 @@ pub struct FlowTable {
     hand: usize,
     len: usize,
     counters: ConntrackCounters,
+    /// Where the flows are kept for the next process, if anywhere (`persist`).
+    file: Option<FlowFile>,
 }
 
 impl FlowTable {
@@ -179,7 +182,37 @@ impl FlowTable {
             hand: 0,
             len: 0,
             counters: ConntrackCounters::default(),
+            file: None,
         }
+    }
+
+    /// Keeps the table's flows in `file` from now on (for a table that is still empty, as
+    /// a worker's is when it starts: flows already held are written too).
+    pub fn keep_in(&mut self, mut file: FlowFile) {
+        for (i, flow) in self.flows.iter().enumerate().filter(|(_, f)| f.live) {
+            file.write(i, flow);
+        }
+        self.file = Some(file);
+    }
+
+    /// Inserts a flow a previous process saved ([`FlowFile::open`]): with its state, its
+    /// policy decision and a fresh deadline for its state from `now`.
+    pub fn restore(&mut self, saved: &SavedFlow, now: Millis) -> Result<FlowId, InsertError> {
+        let id = self
+            .insert(saved.original, saved.reply, 0, 0, saved.policy, now)?
+            .id;
+        let flow = &mut self.flows[id.index()];
+        flow.state = saved.state;
+        flow.counters = [DirectionCounters::default(); 2];
+        flow.deadline = now.saturating_add(
+            self.config
+                .timeouts
+                .for_state(saved.original.protocol, saved.state),
+        );
+        if let Some(file) = self.file.as_mut() {
+            file.set_state(id.index(), saved.state);
+        }
+        Ok(id)
     }
 
     pub fn config(&self) -> &FlowTableConfig {
@@ -267,10 +300,16 @@ impl FlowTable {
         let c = &mut flow.counters[hit.direction.index()];
         c.packets += 1;
         c.bytes += u64::from(bytes);
+        let before = flow.state;
         flow.state = flow
             .state
             .advance(hit.direction, tcp_flags, now.saturating_sub(flow.created));
         flow.deadline = now.saturating_add(timeouts.for_state(flow.keys[0].protocol, flow.state));
+        if flow.state != before {
+            if let Some(file) = self.file.as_mut() {
+                file.set_state(hit.id.index(), flow.state);
+            }
+        }
         flow.state
     }
 
@@ -348,6 +387,9 @@ impl FlowTable {
         }
         self.len += 1;
         self.counters.created += 1;
+        if let Some(file) = self.file.as_mut() {
+            file.write(idx as usize, &self.flows[idx as usize]);
+        }
         done.id = FlowId(idx);
         Ok(done)
     }
@@ -359,6 +401,9 @@ impl FlowTable {
             return;
         }
         let keys = flow.keys;
+        if let Some(file) = self.file.as_mut() {
+            file.clear(id.index());
+        }
         for (dir, key) in keys.iter().enumerate() {
             let place = self.place(key);
             let wanted = (id.0 << 1) | dir as u32;

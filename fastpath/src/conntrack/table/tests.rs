@@ -18,6 +18,7 @@ fn allowed() -> PolicyDecision {
         egress_endpoint: Some(7),
         ingress_endpoint: None,
         generation: 3,
+        via_host: false,
     }
 }
 

@@ -142,6 +142,13 @@ pub enum Cmd {
         /// one-way latency percentiles).
         #[arg(long, default_value = "socket")]
         generator: e2e_xdp::Generator,
+        /// dpdk-testpmd (Debian dpdk-dev, with librte-net-af-xdp23): a third side measures
+        /// the raw AF_XDP ceiling on the same veths and core.
+        #[arg(long)]
+        testpmd: Option<PathBuf>,
+        /// brindle's workloads get a TAP eth0 (whole 64 KiB TCP segments) instead of a veth.
+        #[arg(long)]
+        tap: bool,
     },
     /// Two nodes on one segment, a workload each: kernel plain, kernel IPIP, brindle plain,
     /// brindle IPIP, one after the other; UDP pps, ping RTT, busy cores, path proof; JSON +
@@ -279,6 +286,10 @@ pub enum Cmd {
         /// brindle-node worker mode: interrupt or poll.
         #[arg(long, default_value = "interrupt")]
         node_mode: String,
+        /// How brindle's side is wired: brindle-cni (agent mode, the default), lab (file
+        /// mode, veth workloads) or lab-tap (file mode, TAP workloads).
+        #[arg(long, default_value = "brindle-cni")]
+        wiring: String,
         /// Compiler of the kernel IPIP BPF program (kernels without the ipip driver).
         #[arg(long, default_value = "clang")]
         clang: String,

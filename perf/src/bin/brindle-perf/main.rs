@@ -177,6 +177,8 @@ fn main() -> Result<()> {
             node_mode,
             sizes,
             generator,
+            testpmd,
+            tap,
         } => {
             // Ctrl-C or SIGTERM: give up waiting so that labs and children are cleaned up.
             lab::cmd::stop_on_signals();
@@ -195,6 +197,12 @@ fn main() -> Result<()> {
                 work_dir: options::work_dir("brindle-perf"),
                 node_mode,
                 generator,
+                testpmd,
+                workload_port: if tap {
+                    lab::WorkloadPort::Tap
+                } else {
+                    lab::WorkloadPort::Veth
+                },
             };
             // The work dir (node.toml, node.log) is kept when the run fails, for the post-mortem.
             let report = e2e::run_with_sizes(&opts, &sizes).with_context(|| {
@@ -377,6 +385,7 @@ fn main() -> Result<()> {
             http_concurrency,
             http_secs,
             node_mode,
+            wiring,
             clang,
         } => {
             use perf::scenarios;
@@ -402,6 +411,7 @@ fn main() -> Result<()> {
             opts.http_concurrency = http_concurrency.unwrap_or(opts.http_concurrency);
             opts.http_secs = http_secs.unwrap_or(opts.http_secs);
             opts.node_mode = node_mode;
+            opts.wiring = scenarios::Wiring::parse(&wiring).map_err(anyhow::Error::msg)?;
             opts.clang = clang;
             let report = scenarios::run(&opts).with_context(|| {
                 format!(

@@ -169,7 +169,7 @@ struct TxSide {
 ///
 /// `Send`, so that a worker can take its ports into its thread; not `Sync`: one thread drives
 /// the rings.
-pub struct Port {
+pub struct XskPort {
     id: PortId,
     name: String,
     queue: u32,
@@ -185,12 +185,12 @@ pub struct Port {
 // Workers move their ports into their own thread.
 const _: fn() = || {
     fn is_send<T: Send>() {}
-    is_send::<Port>();
+    is_send::<XskPort>();
 };
 
-impl std::fmt::Debug for Port {
+impl std::fmt::Debug for XskPort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Port")
+        f.debug_struct("XskPort")
             .field("id", &self.id)
             .field("name", &self.name)
             .field("queue", &self.queue)
@@ -198,7 +198,7 @@ impl std::fmt::Debug for Port {
     }
 }
 
-impl Port {
+impl XskPort {
     /// Creates the UMEM and socket on `info.name`'s `queue`, fills the fill ring and puts the
     /// socket in XSKMAP `slot`. The XDP program must already be attached to the interface.
     pub fn open(
@@ -208,7 +208,7 @@ impl Port {
         config: &PortConfig,
         prog: &XdpProgram,
         slot: u32,
-    ) -> Result<Port, PortError> {
+    ) -> Result<XskPort, PortError> {
         let name = info.name.clone();
         let bad = |reason: String| PortError::Config {
             port: name.clone(),
@@ -295,7 +295,7 @@ impl Port {
         tracing::debug!(port = %name, queue, slot, rx_frames, tx_frames = tx_free.len(), "opened AF_XDP port");
 
         let tx_frames = tx_free.len();
-        Ok(Port {
+        Ok(XskPort {
             id,
             name,
             queue,
@@ -421,7 +421,7 @@ impl Port {
     }
 
     /// Copies `data` into a free TX frame and puts it on the TX ring. False when no frame or
-    /// ring slot is free, or `data` does not fit a frame. Call [`Port::flush`] after a batch.
+    /// ring slot is free, or `data` does not fit a frame. Call [`XskPort::flush`] after a batch.
     pub fn transmit(&mut self, data: &[u8]) -> bool {
         transmit(&mut self.tx, &self.umem, data)
     }
@@ -448,7 +448,7 @@ impl Port {
     /// (`TX_BATCH_SIZE` in net/xdp/xsk.c), and answers EAGAIN when more are waiting. A single
     /// kick per batch would leave the rest on the ring until the next batch to this port (a
     /// ping behind a burst could wait for seconds), so this kicks until the ring is drained,
-    /// a bounded number of times; what is left is reported by [`Port::tx_pending`] and the
+    /// a bounded number of times; what is left is reported by [`XskPort::tx_pending`] and the
     /// worker flushes again on its next pass.
     /// Cheap when nothing was sent, so a worker may call it on every port after every batch.
     pub fn flush(&mut self) {
