@@ -77,6 +77,7 @@ fn tables_and_frames() -> (Tables, Batch, Vec<Batch>) {
             ip: Ipv4Addr::new(192, 0, 2, 1),
             mtu: 1500,
             policy: None,
+            qos: None,
         },
         PortInfo {
             name: "cali0123456789a".into(),
@@ -86,6 +87,7 @@ fn tables_and_frames() -> (Tables, Batch, Vec<Batch>) {
             ip: Ipv4Addr::new(169, 254, 1, 1),
             mtu: 1500,
             policy: None,
+            qos: None,
         },
     ];
     let mut tables = Tables {

@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod port;
 pub mod punt;
+pub mod qos;
 pub mod tables;
 pub mod wire;
 pub mod worker;

@@ -41,6 +41,9 @@ pub struct PortInfo {
     /// The workload's compiled policy; `None`: the port is not policed (the uplink, and
     /// workloads in file mode).
     pub policy: Option<std::sync::Arc<crate::policy::EndpointPolicy>>,
+    /// The workload's rate limits; `None`: not limited. Kept by the control plane across
+    /// publishes while the limits stay the same, so that a publish does not refill a bucket.
+    pub qos: Option<std::sync::Arc<crate::qos::PortQos>>,
 }
 
 /// What a FIB entry points at.

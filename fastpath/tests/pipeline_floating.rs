@@ -75,6 +75,7 @@ fn tables(floating: FloatingIps) -> Tables {
         ip,
         mtu: 1500,
         policy,
+        qos: None,
     };
     let next_hops = vec![
         NextHop::new(NextHopKind::Neighbor, WEB, WEB_IP),

@@ -55,6 +55,7 @@ fn port(name: &str, kind: PortKind, mac: MacAddr, ip: Ipv4Addr) -> PortInfo {
         ip,
         mtu: 1500,
         policy: None,
+        qos: None,
     }
 }
 

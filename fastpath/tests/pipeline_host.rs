@@ -101,6 +101,7 @@ fn tables(policy: Option<HostPolicy>) -> Tables {
         ip,
         mtu: 1500,
         policy: None,
+        qos: None,
     };
     let next_hops = vec![
         NextHop::new(NextHopKind::Local, UPLINK, NODE_IP),

@@ -90,6 +90,7 @@ fn tables() -> Tables {
         ip: Ipv4Addr::new(169, 254, 1, 1),
         mtu: 1500,
         policy: Some(Arc::new(policy)),
+        qos: None,
     };
     let next_hops = vec![
         NextHop::new(NextHopKind::Neighbor, CLIENT, CLIENT_IP),

@@ -59,6 +59,7 @@ fn port(name: &str, kind: PortKind, mac: MacAddr, ip: Ipv4Addr, mtu: u16) -> Por
         ip,
         mtu,
         policy: None,
+        qos: None,
     }
 }
 

@@ -241,6 +241,7 @@ fn tables() -> Tables {
         ip,
         mtu,
         policy,
+        qos: None,
     };
     let host_side = MacAddr::CALICO_HOST_SIDE;
     let ports = vec![

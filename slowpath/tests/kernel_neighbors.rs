@@ -113,6 +113,7 @@ fn the_kernel_resolves_a_solicited_uplink_neighbor() {
             ip: OUR_IP,
             mtu: 1500,
             policy: None,
+            qos: None,
         };
         let mut kernel = ProcNetArp::new();
         assert_eq!(

@@ -29,6 +29,7 @@ pub fn port_info(f: &InterfaceFacts, kind: PortKind) -> PortInfo {
         ip,
         mtu: f.mtu,
         policy: None,
+        qos: None,
     }
 }
 
@@ -43,5 +44,6 @@ pub(super) fn free_slot() -> PortInfo {
         ip: Ipv4Addr::UNSPECIFIED,
         mtu: 0,
         policy: None,
+        qos: None,
     }
 }

@@ -75,6 +75,7 @@ pub fn xdp_sink(opts: &SinkOptions, on_ready: impl FnOnce()) -> Result<XdpSinkRe
         ip: our_ip,
         mtu: 1500,
         policy: None,
+        qos: None,
     };
     let mut ports = Vec::with_capacity(queues as usize);
     for queue in 0..queues {

@@ -38,6 +38,7 @@ fn tables() -> Tables {
         ip,
         mtu: 1500,
         policy: None,
+        qos: None,
     };
     let mut fib = Fib::new();
     fib.insert(Ipv4Addr::new(192, 168, 1, 0), 26, 0).unwrap();

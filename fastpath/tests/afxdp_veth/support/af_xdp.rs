@@ -15,6 +15,7 @@ pub fn port_info(name: &str, ifindex: u32, kind: PortKind) -> PortInfo {
         ip: Ipv4Addr::new(169, 254, 1, 1),
         mtu: 1500,
         policy: None,
+        qos: None,
     }
 }
 
