@@ -9,6 +9,7 @@ use crate::kind::Kind;
 use crate::macros::calico_struct;
 use crate::meta::Metadata;
 use crate::object::Spec;
+use crate::qos::{check_qos_controls, QosControls};
 use crate::validate::{
     check_cidr, check_interface_name, check_ip, check_mac, check_profile_name,
     check_subdomain_name, index, Errors,
@@ -77,6 +78,8 @@ calico_struct! {
         "ports" => pub ports: Vec<EndpointPort>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         "allowSpoofedSourcePrefixes" => pub allow_spoofed_source_prefixes: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        "qosControls" => pub qos_controls: Option<QosControls>,
     }
 }
 
@@ -139,6 +142,9 @@ impl Spec for WorkloadEndpointSpec {
         check_gateway(errs, "spec.ipv6Gateway", &self.ipv6_gateway, false);
         check_profiles(errs, "spec.profiles", &self.profiles);
         check_ports(errs, "spec.ports", &self.ports, PortOwner::Workload);
+        if let Some(qos) = &self.qos_controls {
+            check_qos_controls(errs, "spec.qosControls", qos);
+        }
     }
 
     fn table_row(&self, meta: &Metadata, wide: bool) -> Vec<String> {

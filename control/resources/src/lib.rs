@@ -9,8 +9,8 @@
 //!
 //! Layering, bottom up: [`kind`], [`meta`], [`validate`], [`common`] and [`object`] (the
 //! `Object<Spec>` shape and the [`Spec`] trait) are shared by the kind modules ([`bgp`],
-//! [`endpoint`], [`felix`], [`ippool`], [`netset`], [`node`], [`policy`]), which depend on
-//! those and not on each other; [`resource`] dispatches over all kinds, and [`parse`],
+//! [`endpoint`] (with its [`qos`] part), [`felix`], [`ippool`], [`netset`], [`node`],
+//! [`policy`]), which depend on those and not on each other; [`resource`] dispatches over all kinds, and [`parse`],
 //! [`stored`], [`output`], [`patch`] and [`cross`] work on a [`Resource`].
 //!
 //! Field names, defaults and validation follow Calico's resource reference. Fields brindle
@@ -40,6 +40,7 @@ pub mod output;
 pub mod parse;
 pub mod patch;
 pub mod policy;
+pub mod qos;
 pub mod resource;
 mod rule_check;
 pub mod selector;
@@ -72,5 +73,6 @@ pub use resource::{
     GlobalNetworkSet, HostEndpoint, IpPool, NetworkPolicy, NetworkSet, Node, Profile, Resource,
     Tier, WorkloadEndpoint,
 };
+pub use qos::{QosControls, QosDirection, QosRate};
 pub use stored::StoredError;
 pub use validate::{FieldError, ValidationError};
