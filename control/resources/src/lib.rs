@@ -10,8 +10,9 @@
 //! Layering, bottom up: [`kind`], [`meta`], [`validate`], [`common`] and [`object`] (the
 //! `Object<Spec>` shape and the [`Spec`] trait) are shared by the kind modules ([`bgp`],
 //! [`endpoint`] (with its [`qos`] part), [`felix`], [`ippool`], [`netset`], [`node`],
-//! [`policy`]), which depend on those and not on each other; [`resource`] dispatches over all kinds, and [`parse`],
-//! [`stored`], [`output`], [`patch`] and [`cross`] work on a [`Resource`].
+//! [`policy`]), which depend on those and not on each other; [`resource`] dispatches over all
+//! kinds, and [`parse`], [`stored`], [`output`], [`patch`] and [`cross`] work on a
+//! [`Resource`].
 //!
 //! Field names, defaults and validation follow Calico's resource reference. Fields brindle
 //! does not model are kept (each object's `extra`) and written back unchanged.
