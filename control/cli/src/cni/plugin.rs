@@ -11,11 +11,12 @@ use std::net::Ipv4Addr;
 
 use datastore::{keys, Datastore, DatastoreError};
 use resources::{
-    workload_endpoint_name, Kind, Metadata, Object, Profile, ProfileSpec, Resource,
+    workload_endpoint_name, Kind, Metadata, Object, Profile, ProfileSpec, QosControls, Resource,
     WorkloadEndpoint, WorkloadEndpointSpec,
 };
 use serde_json::Value;
 
+use super::bandwidth;
 use super::cluster::{datastore_error, node_name, open_datastore};
 use super::delegate::run_ipam;
 use super::entry::{ip_version_field, Request};
@@ -124,7 +125,8 @@ pub fn handle(req: &Request) -> Result<Value, CniError> {
 // ---- ADD ---------------------------------------------------------------------------------
 
 fn add(req: &Request) -> Result<Value, CniError> {
-    refuse_bandwidth(&req.conf)?;
+    // Before anything is allocated: a limit that cannot be honoured fails ADD here.
+    let qos = bandwidth::limits(&req.conf)?;
     names::check_netns(&req.invocation.netns)?;
     if req.conf.ipam.is_none() {
         return Err(CniError::new(
@@ -145,36 +147,11 @@ fn add(req: &Request) -> Result<Value, CniError> {
     let store = open_datastore(&req.conf)?;
     refuse_taken_names(req, &at, &*store)?;
     let ipam_result = run_ipam(req, Command::Add)?.unwrap_or_default();
-    let result = attach(req, &at, &*store, &ipam_result);
+    let result = attach(req, &at, &*store, &ipam_result, qos);
     if result.is_err() {
         undo_add(req, &at, &*store);
     }
     result
-}
-
-/// Bandwidth limits cannot be honoured: the `bandwidth` plugin (and anything else built on tc)
-/// shapes with qdiscs on the host veth, and the vRouter takes a workload's frames off the veth
-/// with AF_XDP before tc ingress and puts them on it with AF_XDP, which bypasses the qdisc.
-/// When the runtime hands brindle-cni a limit (`runtimeConfig.bandwidth`, the `bandwidth`
-/// capability given to this plugin), ADD says so instead of attaching a container whose limit
-/// would silently not apply. A `bandwidth` plugin chained after this one cannot be seen from
-/// here (each plugin gets only its own configuration); the CNI page of the docs says why not
-/// to chain it.
-fn refuse_bandwidth(conf: &NetConf) -> Result<(), CniError> {
-    let limit = conf
-        .extra
-        .get("runtimeConfig")
-        .and_then(|r| r.get("bandwidth"))
-        .filter(|b| !b.is_null());
-    match limit {
-        None => Ok(()),
-        Some(limit) => Err(CniError::new(
-            code::UNSUPPORTED_FIELD,
-            format!(
-                "runtimeConfig.bandwidth {limit}: brindle's vRouter moves workload traffic with AF_XDP, which bypasses the tc qdiscs that enforce bandwidth limits, so the limit would not apply; remove the bandwidth capability from the network configuration"
-            ),
-        )),
-    }
 }
 
 /// An existing interface (or TAP registration) of the workload's name belongs to a live
@@ -223,6 +200,7 @@ fn attach(
     at: &Attachment,
     store: &dyn Datastore,
     ipam_result: &CniResult,
+    qos: Option<QosControls>,
 ) -> Result<Value, CniError> {
     let ip = first_ipv4(ipam_result)?;
     let mtu = req.conf.mtu.unwrap_or(DEFAULT_MTU);
@@ -241,7 +219,10 @@ fn attach(
         registration::register(&req.conf, at, netns)?;
     }
     ensure_profile(store, &at.network)?;
-    let endpoint = Resource::from(at.endpoint(Some(ip), &wired.container_mac));
+    let mut endpoint = at.endpoint(Some(ip), &wired.container_mac);
+    // The `bandwidth` capability's limits, which the node's vRouter enforces.
+    endpoint.spec.qos_controls = qos;
+    let endpoint = Resource::from(endpoint);
     endpoint.validate().map_err(|e| {
         CniError::new(code::INVALID_NETWORK_CONFIG, "invalid workload endpoint").with_details(e)
     })?;
@@ -583,6 +564,16 @@ fn check(req: &Request) -> Result<(), CniError> {
             )));
         }
     }
+    // The limits the runtime asks for now are the ones the node enforces.
+    let wanted = bandwidth::limits(&req.conf)?;
+    if wep.spec.qos_controls != wanted {
+        return Err(mismatch(format!(
+            "workload endpoint {} has limits {}, runtimeConfig.bandwidth asks for {}",
+            at.endpoint_name,
+            describe_qos(wep.spec.qos_controls.as_ref()),
+            describe_qos(wanted.as_ref())
+        )));
+    }
     if req.conf.ipam.is_some() {
         run_ipam(req, Command::Check)?;
     }
@@ -593,6 +584,11 @@ fn check(req: &Request) -> Result<(), CniError> {
     }
     plumbing::veth::check(netns, &at.ifname, &at.host_interface, ip).map_err(mismatch)?;
     Ok(())
+}
+
+fn describe_qos(qos: Option<&QosControls>) -> String {
+    qos.and_then(|q| serde_json::to_string(q).ok())
+        .unwrap_or_else(|| "none".to_owned())
 }
 
 #[cfg(test)]

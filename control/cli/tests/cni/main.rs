@@ -5,6 +5,7 @@
 //! Root: the tests create network namespaces (named with the test and the process id) and
 //! remove them, and the veths in them, when they end.
 
+mod bandwidth;
 mod fixture;
 mod gc_status;
 mod interrupted;
@@ -14,6 +15,7 @@ mod pools;
 mod robustness;
 mod tap;
 
+use bandwidth::*;
 use fixture::Cluster;
 use gc_status::*;
 use interrupted::*;
@@ -50,6 +52,8 @@ on_both_backends!(
     status_is_ready_with_a_pool_and_error_50_without_one_or_a_datastore,
     a_plugin_killed_mid_add_or_del_leaks_nothing_once_the_runtime_repairs,
     names_and_paths_from_the_runtime_are_checked_before_use,
+    bandwidth_limits_land_in_the_endpoint_and_check_verifies_them,
+    bad_bandwidth_limits_are_refused_before_anything_is_allocated,
 );
 
 #[test]
