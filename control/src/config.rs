@@ -7,6 +7,7 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use fastpath::qos::QosLimits;
 use fastpath::RxMode;
 use serde::Deserialize;
 
@@ -87,6 +88,9 @@ pub struct WorkloadConfig {
     pub ips: Vec<Ipv4Addr>,
     /// `None`: a veth whose host end is `interface`, served by AF_XDP.
     pub tap: Option<TapWorkload>,
+    /// The rate limits the vRouter enforces on the workload (its endpoint's `qosControls`;
+    /// none in file mode).
+    pub qos: QosLimits,
 }
 
 /// A workload whose own interface is a persistent TAP with virtio-net headers (`ip tuntap add
@@ -284,6 +288,7 @@ impl NodeConfig {
                 interface,
                 ips,
                 tap,
+                qos: QosLimits::default(),
             });
         }
 

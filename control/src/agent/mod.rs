@@ -21,6 +21,7 @@ pub mod failsafe;
 mod fixtures;
 pub mod peering;
 pub mod policy;
+pub mod qos;
 mod recovery;
 pub mod taps;
 #[cfg(test)]

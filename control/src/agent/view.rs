@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use datastore::{keys, KeyValue, WatchEvent};
+use fastpath::qos::QosLimits;
 use resources::Resource;
 use selector::Selector;
 
@@ -85,6 +86,8 @@ pub struct EndpointFacts {
     pub container_id: String,
     /// `spec.ipNATs` (IPv4, to one of `ips`): (external, internal) floating IPs.
     pub floating: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// `spec.qosControls`: the rate limits the vRouter enforces.
+    pub qos: QosLimits,
 }
 
 /// The datastore prefixes the agent lists and watches.
@@ -263,6 +266,7 @@ impl ClusterView {
                     interface: e.interface.clone(),
                     ips: e.ips.clone(),
                     tap,
+                    qos: e.qos,
                 })
             })
             .collect();
@@ -467,6 +471,7 @@ fn endpoint_facts(kv: &KeyValue, node: &str) -> Option<EndpointFacts> {
         floating,
         ips,
         container_id: wep.spec.container_id.clone(),
+        qos: super::qos::limits(wep.spec.qos_controls.as_ref()),
     })
 }
 
@@ -491,6 +496,48 @@ mod tests {
         };
         wep.spec.container_id = container.into();
         kv(Resource::WorkloadEndpoint(wep))
+    }
+
+    /// Endpoint `a` of node n1 with `qos` as its `qosControls`.
+    fn endpoint_with_qos(qos: Option<resources::QosControls>) -> KeyValue {
+        let Ok(Resource::WorkloadEndpoint(mut wep)) = Resource::from_kv(&endpoint("n1", "a", "10.1.0.1"))
+        else {
+            unreachable!()
+        };
+        wep.spec.qos_controls = qos;
+        kv(Resource::WorkloadEndpoint(wep))
+    }
+
+    #[test]
+    fn an_endpoints_qos_controls_are_its_workloads_limits_and_a_change_is_a_change() {
+        let qos = resources::QosControls {
+            ingress_bandwidth: 20_000_000,
+            ingress_burst: 1_000_000,
+            egress_bandwidth: 10_000_000,
+            ..resources::QosControls::default()
+        };
+        let mut view = view_of("n1", vec![endpoint_with_qos(Some(qos.clone()))]);
+        let limits = |view: &ClusterView| view.desired(None, &BTreeMap::new()).workloads[0].qos;
+        let first = limits(&view);
+        assert_eq!(first, super::super::qos::limits(Some(&qos)));
+        assert_eq!(
+            first.ingress.bandwidth.map(|r| (r.per_second, r.burst)),
+            Some((20_000_000, 1_000_000))
+        );
+        assert!(first.egress.bandwidth.is_some());
+        // The same limits again: nothing to apply; others: a change, which the dataplane gets.
+        assert!(!view.apply(&WatchEvent::Put(endpoint_with_qos(Some(qos.clone())))));
+        let slower = resources::QosControls {
+            ingress_bandwidth: 5_000_000,
+            ..qos
+        };
+        assert!(view.apply(&WatchEvent::Put(endpoint_with_qos(Some(slower)))));
+        assert_eq!(
+            limits(&view).ingress.bandwidth.map(|r| r.per_second),
+            Some(5_000_000)
+        );
+        assert!(view.apply(&WatchEvent::Put(endpoint_with_qos(None))));
+        assert!(limits(&view).is_unlimited());
     }
 
     #[test]

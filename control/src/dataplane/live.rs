@@ -24,6 +24,7 @@ use super::ids::PortIds;
 use super::observer::{DataplaneObserver, Observed, PortStatus};
 use super::ports::LivePort;
 use super::publish::deny_all_policy;
+use super::qos::PortLimiters;
 use super::settings::{DataplaneSettings, UplinkTuning, UPLINK_FIRST_SLOT};
 use super::{ApplyReport, DataplaneError};
 use crate::host::{InterfaceFacts, Ipv4Prefix};
@@ -62,6 +63,8 @@ pub struct Dataplane {
     pub(super) host_routes: Option<(Vec<Ipv4Prefix>, Option<Ipv4Addr>)>,
     /// The kernel's end of the pair to the node's stack, as it was made.
     pub(super) host_kernel_end: Option<InterfaceFacts>,
+    /// The workloads' rate limiters, kept across publishes.
+    pub(super) limiters: PortLimiters,
 }
 
 impl Dataplane {
@@ -178,6 +181,7 @@ impl Dataplane {
             failsafe: None,
             host_routes: None,
             host_kernel_end: None,
+            limiters: PortLimiters::default(),
         })
     }
 

@@ -28,8 +28,9 @@
 //!
 //! Module map: `desired` (what an apply is asked for), `settings` (fixed at start, and the
 //! uplink's NIC tuning), `live` (the threads: start, stop, what they show), `plan` and
-//! `execute` (an apply), `ports` (open, attach, take out), `publish` (the tables), `host_path`
-//! (the way to and from the node's own stack), `ids` (port ids), `observer` (stats, metrics).
+//! `execute` (an apply), `ports` (open, attach, take out), `publish` (the tables), `qos` (the
+//! workloads' rate limiters, kept across publishes), `host_path` (the way to and from the
+//! node's own stack), `ids` (port ids), `observer` (stats, metrics).
 
 mod desired;
 mod execute;
@@ -40,6 +41,7 @@ mod observer;
 mod plan;
 mod ports;
 mod publish;
+mod qos;
 mod settings;
 
 use fastpath::worker::PortCommandError;

@@ -1,6 +1,6 @@
-//! Building and publishing the tables the threads read: the ports at their ids, the routes
-//! `programme` makes of them, NAT outgoing, the way to the node's stack, and the neighbour
-//! MACs already resolved.
+//! Building and publishing the tables the threads read: the ports at their ids (with their
+//! policy programs and rate limiters), the routes `programme` makes of them, NAT outgoing, the
+//! way to the node's stack, and the neighbour MACs already resolved.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -36,6 +36,7 @@ impl Dataplane {
             }
             infos[usize::from(p.id)] = Some(info);
         }
+        self.limiters.assign(desired, &mut infos);
         let uplink = all.iter().find(|p| p.info.kind == PortKind::Uplink);
         // Workloads in the desired order, so that a duplicated address stays with the first.
         let by_name: HashMap<&str, &LivePort> =

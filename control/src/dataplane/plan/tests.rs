@@ -59,6 +59,7 @@ fn desired(workloads: &[(&str, &[&str])], uplink: Option<&str>) -> DesiredState 
                 interface: interface.to_string(),
                 ips: ips.iter().map(|ip| ip.parse().unwrap()).collect(),
                 tap: None,
+                qos: Default::default(),
             })
             .collect(),
         uplink: uplink.map(str::to_owned),
