@@ -167,6 +167,13 @@ impl Cluster {
         k: usize,
         network: &str,
     ) -> (String, Ipv4Addr, Value) {
+        let conf = netconf(network, &[], 1500, &self.node_name(k));
+        self.add_container_with_conf(k, &conf)
+    }
+
+    /// [`Cluster::add_container_with_result`] with the network configuration `conf` (made
+    /// from [`Cluster::netconf`], with what a runtime adds, such as `runtimeConfig`).
+    pub fn add_container_with_conf(&mut self, k: usize, conf: &str) -> (String, Ipv4Addr, Value) {
         let ns = format!("{}-c{}", self.lab.spec().name, self.containers.len() + 1);
         assert!(Command::new("ip")
             .args(["netns", "add", &ns])
@@ -187,7 +194,7 @@ impl Cluster {
                 &Cluster::container_id(&ns),
                 &PathBuf::from(format!("/var/run/netns/{ns}")),
                 "eth0",
-                &netconf(network, &[], 1500, &self.node_name(k)),
+                conf,
             )
             .unwrap();
         assert!(
@@ -202,6 +209,12 @@ impl Cluster {
             .to_owned();
         let ip = address.split('/').next().unwrap().parse().unwrap();
         (ns, ip, result)
+    }
+
+    /// The network configuration `add_container` plugs node `k`'s containers in with.
+    pub fn netconf(&self, k: usize, network: &str) -> Value {
+        serde_json::from_str(&netconf(network, &[], 1500, &self.node_name(k)))
+            .expect("lab netconf is JSON")
     }
 
     /// Node `k`'s BGP peer with `address`, once its session is Established.

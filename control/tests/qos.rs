@@ -1,0 +1,91 @@
+//! Bandwidth limits end to end on one agent node (issue 13 item 7): a workload plugged in by
+//! brindle-cni with the `bandwidth` capability's limits (`runtimeConfig.bandwidth`) gets them
+//! as its endpoint's `qosControls`, and the vRouter holds TCP to and from it to those rates
+//! (Calico's directions: ingress is what the workload receives, egress what it sends), while
+//! the workloads without limits are not slowed. tc qdiscs on the veth could not do this: the
+//! vRouter moves the veth's frames with AF_XDP, which bypasses them. Root: network namespaces,
+//! XDP, iperf3.
+
+mod cluster;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use cluster::{eventually, pings, Cluster};
+use serde_json::{json, Value};
+
+const NETWORK: &str = "qosnet";
+/// Workload A's limits, bits per second.
+const INGRESS: f64 = 20_000_000.0;
+const EGRESS: f64 = 10_000_000.0;
+/// Each iperf3 run, seconds: long enough that the 1 Mbit burst is a few per cent of it.
+const RUN: u32 = 3;
+
+/// Bits per second delivered by `RUN` seconds of iperf3 TCP from `client` to `server` at
+/// `server_ip`.
+fn tcp_rate(c: &Cluster, client: &str, server: &str, server_ip: Ipv4Addr, port: u16) -> f64 {
+    let out = lab::iperf::tcp(client, server, server_ip, port, RUN).expect("iperf3");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let bytes = report["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
+    let seconds = report["end"]["sum_received"]["seconds"]
+        .as_f64()
+        .filter(|s| *s > 0.0)
+        .unwrap_or(f64::from(RUN));
+    assert!(
+        bytes > 0,
+        "iperf3 {client} -> {server} moved nothing: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        c.logs()
+    );
+    bytes as f64 * 8.0 / seconds
+}
+
+#[test]
+fn a_workloads_bandwidth_limits_hold_tcp_to_their_rates_and_others_are_not_slowed() {
+    let mut c = Cluster::up("qs", "Never", 1, 0);
+    let mut limited = c.netconf(1, NETWORK);
+    limited["runtimeConfig"] = json!({"bandwidth": {
+        "ingressRate": INGRESS as u64, "ingressBurst": 1_000_000,
+        "egressRate": EGRESS as u64, "egressBurst": 1_000_000,
+    }});
+    let (a, ip_a, _) = c.add_container_with_conf(1, &limited.to_string());
+    let (b, ip_b) = c.add_container(1, NETWORK);
+    let (cc, ip_c) = c.add_container(1, NETWORK);
+    // The limits are A's endpoint's, as calicoctl shows them.
+    let weps = c.brindlectl(&["get", "workloadendpoints", "-o", "yaml"]);
+    assert!(
+        weps.contains("ingressBandwidth: 20000000") && weps.contains("egressBandwidth: 10000000"),
+        "{weps}"
+    );
+    for (from, to) in [(&b, ip_a), (&a, ip_c), (&b, ip_c), (&cc, ip_b)] {
+        assert!(
+            eventually(Duration::from_secs(15), || pings(from, to)),
+            "{from} -> {to}\n{}",
+            c.logs()
+        );
+    }
+
+    // Delivered to A: its ingress limit.
+    let to_a = tcp_rate(&c, &b, &a, ip_a, 5301);
+    assert!(
+        to_a <= 1.15 * INGRESS && to_a > 0.3 * INGRESS,
+        "B -> A at {:.1} Mbit/s through A's {:.0} Mbit/s ingress limit",
+        to_a / 1e6,
+        INGRESS / 1e6
+    );
+    // Sent by A: its egress limit.
+    let from_a = tcp_rate(&c, &a, &cc, ip_c, 5302);
+    assert!(
+        from_a <= 1.15 * EGRESS && from_a > 0.3 * EGRESS,
+        "A -> C at {:.1} Mbit/s through A's {:.0} Mbit/s egress limit",
+        from_a / 1e6,
+        EGRESS / 1e6
+    );
+    // Between workloads without limits: far above either limit.
+    let free = tcp_rate(&c, &b, &cc, ip_c, 5303);
+    assert!(
+        free > 10.0 * INGRESS,
+        "B -> C (no limits) at only {:.1} Mbit/s",
+        free / 1e6
+    );
+}
