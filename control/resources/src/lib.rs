@@ -69,11 +69,11 @@ pub use policy::{
     Action, EntityRule, GlobalNetworkPolicySpec, IcmpFields, NetworkPolicySpec, PolicyType,
     ProfileSpec, Rule, TierSpec,
 };
+pub use qos::{QosControls, QosDirection, QosRate};
 pub use resource::{
     BgpConfiguration, BgpPeer, ClusterInformation, FelixConfiguration, GlobalNetworkPolicy,
     GlobalNetworkSet, HostEndpoint, IpPool, NetworkPolicy, NetworkSet, Node, Profile, Resource,
     Tier, WorkloadEndpoint,
 };
-pub use qos::{QosControls, QosDirection, QosRate};
 pub use stored::StoredError;
 pub use validate::{FieldError, ValidationError};

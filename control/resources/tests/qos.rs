@@ -63,7 +63,8 @@ fn limits_load_with_calicos_names_and_defaults() {
 
 #[test]
 fn limits_round_trip_and_unset_ones_are_not_written() {
-    let text = wep("    ingressBandwidth: 20000000\n    ingressBurst: 1000000\n    egressPacketRate: 50");
+    let text =
+        wep("    ingressBandwidth: 20000000\n    ingressBurst: 1000000\n    egressPacketRate: 50");
     let loaded = load_documents(&text).unwrap();
     let yaml = to_yaml(&loaded);
     let v: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
@@ -91,23 +92,103 @@ fn limits_round_trip_and_unset_ones_are_not_written() {
 /// (what, qosControls body, path, text the message must contain)
 fn refusals() -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
     vec![
-        ("bandwidth below Calico's range", "    ingressBandwidth: 999", "spec.qosControls.ingressBandwidth", "'999'"),
-        ("bandwidth above Calico's range", "    egressBandwidth: 1000000000000001", "spec.qosControls.egressBandwidth", "'1000000000000001'"),
-        ("negative bandwidth", "    egressBandwidth: -1000", "spec.qosControls.egressBandwidth", "between 1000 and 1000000000000000"),
-        ("burst below Calico's range", "    ingressBandwidth: 1000000\n    ingressBurst: 999", "spec.qosControls.ingressBurst", "'999'"),
-        ("burst above Calico's range", "    egressBandwidth: 1000000\n    egressBurst: 34359738361", "spec.qosControls.egressBurst", "'34359738361'"),
-        ("burst without bandwidth", "    ingressBurst: 100000", "spec.qosControls.ingressBurst", "without ingressBandwidth"),
-        ("packet rate above Calico's range", "    ingressPacketRate: 10001", "spec.qosControls.ingressPacketRate", "'10001'"),
-        ("packet burst above Calico's range", "    egressPacketRate: 10\n    egressPacketBurst: 10001", "spec.qosControls.egressPacketBurst", "'10001'"),
-        ("packet burst without packet rate", "    egressPacketBurst: 10", "spec.qosControls.egressPacketBurst", "without egressPacketRate"),
-        ("bandwidth not a number", "    ingressBandwidth: 10M", "spec.qosControls.ingressBandwidth", "10M"),
+        (
+            "bandwidth below Calico's range",
+            "    ingressBandwidth: 999",
+            "spec.qosControls.ingressBandwidth",
+            "'999'",
+        ),
+        (
+            "bandwidth above Calico's range",
+            "    egressBandwidth: 1000000000000001",
+            "spec.qosControls.egressBandwidth",
+            "'1000000000000001'",
+        ),
+        (
+            "negative bandwidth",
+            "    egressBandwidth: -1000",
+            "spec.qosControls.egressBandwidth",
+            "between 1000 and 1000000000000000",
+        ),
+        (
+            "burst below Calico's range",
+            "    ingressBandwidth: 1000000\n    ingressBurst: 999",
+            "spec.qosControls.ingressBurst",
+            "'999'",
+        ),
+        (
+            "burst above Calico's range",
+            "    egressBandwidth: 1000000\n    egressBurst: 34359738361",
+            "spec.qosControls.egressBurst",
+            "'34359738361'",
+        ),
+        (
+            "burst without bandwidth",
+            "    ingressBurst: 100000",
+            "spec.qosControls.ingressBurst",
+            "without ingressBandwidth",
+        ),
+        (
+            "packet rate above Calico's range",
+            "    ingressPacketRate: 10001",
+            "spec.qosControls.ingressPacketRate",
+            "'10001'",
+        ),
+        (
+            "packet burst above Calico's range",
+            "    egressPacketRate: 10\n    egressPacketBurst: 10001",
+            "spec.qosControls.egressPacketBurst",
+            "'10001'",
+        ),
+        (
+            "packet burst without packet rate",
+            "    egressPacketBurst: 10",
+            "spec.qosControls.egressPacketBurst",
+            "without egressPacketRate",
+        ),
+        (
+            "bandwidth not a number",
+            "    ingressBandwidth: 10M",
+            "spec.qosControls.ingressBandwidth",
+            "10M",
+        ),
         // What the vRouter does not enforce is refused, not stored and ignored.
-        ("peak rate", "    ingressBandwidth: 1000000\n    ingressPeakrate: 2000000", "spec.qosControls.ingressPeakrate", "'2000000'"),
-        ("min burst", "    egressBandwidth: 1000000\n    egressMinburst: 1500", "spec.qosControls.egressMinburst", "does not enforce egressMinburst"),
-        ("max connections", "    ingressMaxConnections: 100", "spec.qosControls.ingressMaxConnections", "'100'"),
-        ("egress max connections", "    egressMaxConnections: 7", "spec.qosControls.egressMaxConnections", "brindle's vRouter does not enforce"),
-        ("dscp by name", "    dscp: AF11", "spec.qosControls.dscp", "'AF11'"),
-        ("dscp by number", "    dscp: 10", "spec.qosControls.dscp", "'10'"),
+        (
+            "peak rate",
+            "    ingressBandwidth: 1000000\n    ingressPeakrate: 2000000",
+            "spec.qosControls.ingressPeakrate",
+            "'2000000'",
+        ),
+        (
+            "min burst",
+            "    egressBandwidth: 1000000\n    egressMinburst: 1500",
+            "spec.qosControls.egressMinburst",
+            "does not enforce egressMinburst",
+        ),
+        (
+            "max connections",
+            "    ingressMaxConnections: 100",
+            "spec.qosControls.ingressMaxConnections",
+            "'100'",
+        ),
+        (
+            "egress max connections",
+            "    egressMaxConnections: 7",
+            "spec.qosControls.egressMaxConnections",
+            "brindle's vRouter does not enforce",
+        ),
+        (
+            "dscp by name",
+            "    dscp: AF11",
+            "spec.qosControls.dscp",
+            "'AF11'",
+        ),
+        (
+            "dscp by number",
+            "    dscp: 10",
+            "spec.qosControls.dscp",
+            "'10'",
+        ),
     ]
 }
 

@@ -500,7 +500,8 @@ mod tests {
 
     /// Endpoint `a` of node n1 with `qos` as its `qosControls`.
     fn endpoint_with_qos(qos: Option<resources::QosControls>) -> KeyValue {
-        let Ok(Resource::WorkloadEndpoint(mut wep)) = Resource::from_kv(&endpoint("n1", "a", "10.1.0.1"))
+        let Ok(Resource::WorkloadEndpoint(mut wep)) =
+            Resource::from_kv(&endpoint("n1", "a", "10.1.0.1"))
         else {
             unreachable!()
         };

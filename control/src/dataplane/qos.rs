@@ -119,7 +119,10 @@ mod tests {
         let mut limiters = PortLimiters::default();
         let first = publish(
             &mut limiters,
-            &desired(&[("calia", ingress(20_000_000)), ("calib", QosLimits::default())]),
+            &desired(&[
+                ("calia", ingress(20_000_000)),
+                ("calib", QosLimits::default()),
+            ]),
         );
         let a = qos(&first, 0).expect("calia is limited");
         assert_eq!(a.limits(), ingress(20_000_000));
@@ -129,7 +132,10 @@ mod tests {
         // Unchanged: the same limiter (its bucket's state) in the next tables.
         let again = publish(
             &mut limiters,
-            &desired(&[("calia", ingress(20_000_000)), ("calib", QosLimits::default())]),
+            &desired(&[
+                ("calia", ingress(20_000_000)),
+                ("calib", QosLimits::default()),
+            ]),
         );
         assert!(Arc::ptr_eq(&a, &qos(&again, 0).unwrap()));
 

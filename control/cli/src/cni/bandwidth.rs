@@ -147,14 +147,38 @@ mod tests {
     #[test]
     fn bad_limits_are_refused_naming_field_and_value() {
         for (body, needle) in [
-            (r#"{"ingressRate":1000000}"#, "runtimeConfig.bandwidth.ingressRate 1000000"),
-            (r#"{"egressBurst":50000}"#, "runtimeConfig.bandwidth.egressBurst 50000"),
-            (r#"{"ingressRate":999,"ingressBurst":100000}"#, "runtimeConfig.bandwidth.ingressRate 999"),
-            (r#"{"egressRate":1000000,"egressBurst":34359738361}"#, "runtimeConfig.bandwidth.egressBurst 34359738361"),
-            (r#"{"ingressRate":-5,"ingressBurst":100000}"#, "runtimeConfig.bandwidth.ingressRate -5"),
-            (r#"{"ingressRate":"10M","ingressBurst":100000}"#, r#"runtimeConfig.bandwidth.ingressRate "10M""#),
-            (r#"{"ingressRate":1.5e7,"ingressBurst":100000}"#, "runtimeConfig.bandwidth.ingressRate 15000000.0"),
-            (r#"{"egressRate":18446744073709551615,"egressBurst":1000}"#, "runtimeConfig.bandwidth.egressRate 18446744073709551615"),
+            (
+                r#"{"ingressRate":1000000}"#,
+                "runtimeConfig.bandwidth.ingressRate 1000000",
+            ),
+            (
+                r#"{"egressBurst":50000}"#,
+                "runtimeConfig.bandwidth.egressBurst 50000",
+            ),
+            (
+                r#"{"ingressRate":999,"ingressBurst":100000}"#,
+                "runtimeConfig.bandwidth.ingressRate 999",
+            ),
+            (
+                r#"{"egressRate":1000000,"egressBurst":34359738361}"#,
+                "runtimeConfig.bandwidth.egressBurst 34359738361",
+            ),
+            (
+                r#"{"ingressRate":-5,"ingressBurst":100000}"#,
+                "runtimeConfig.bandwidth.ingressRate -5",
+            ),
+            (
+                r#"{"ingressRate":"10M","ingressBurst":100000}"#,
+                r#"runtimeConfig.bandwidth.ingressRate "10M""#,
+            ),
+            (
+                r#"{"ingressRate":1.5e7,"ingressBurst":100000}"#,
+                "runtimeConfig.bandwidth.ingressRate 15000000.0",
+            ),
+            (
+                r#"{"egressRate":18446744073709551615,"egressBurst":1000}"#,
+                "runtimeConfig.bandwidth.egressRate 18446744073709551615",
+            ),
             (r#"[1]"#, "runtimeConfig.bandwidth [1]"),
         ] {
             let e = limits(&conf(&format!(r#"{{"bandwidth":{body}}}"#))).unwrap_err();

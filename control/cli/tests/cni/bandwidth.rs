@@ -67,15 +67,27 @@ pub(crate) fn bad_bandwidth_limits_are_refused_before_anything_is_allocated(clus
     let w = Workload::new(&cluster.label);
     for (bandwidth, needle) in [
         // The reference plugin's rule: a rate needs its burst, a burst its rate.
-        (json!({"ingressRate": 1_000_000}), "runtimeConfig.bandwidth.ingressRate 1000000"),
-        (json!({"egressBurst": 100_000}), "runtimeConfig.bandwidth.egressBurst 100000"),
+        (
+            json!({"ingressRate": 1_000_000}),
+            "runtimeConfig.bandwidth.ingressRate 1000000",
+        ),
+        (
+            json!({"egressBurst": 100_000}),
+            "runtimeConfig.bandwidth.egressBurst 100000",
+        ),
         // Calico's ranges.
-        (json!({"ingressRate": 500, "ingressBurst": 100_000}), "runtimeConfig.bandwidth.ingressRate 500"),
+        (
+            json!({"ingressRate": 500, "ingressBurst": 100_000}),
+            "runtimeConfig.bandwidth.ingressRate 500",
+        ),
         (
             json!({"egressRate": 1_000_000, "egressBurst": 40_000_000_000u64}),
             "runtimeConfig.bandwidth.egressBurst 40000000000",
         ),
-        (json!({"ingressRate": "1M", "ingressBurst": 1000}), "runtimeConfig.bandwidth.ingressRate \"1M\""),
+        (
+            json!({"ingressRate": "1M", "ingressBurst": 1000}),
+            "runtimeConfig.bandwidth.ingressRate \"1M\"",
+        ),
     ] {
         let conf = with_bandwidth(cluster.netconf("net1", &[]), bandwidth.clone());
         let (ok, out) = cluster.cni("ADD", &w, &conf);
@@ -83,8 +95,14 @@ pub(crate) fn bad_bandwidth_limits_are_refused_before_anything_is_allocated(clus
         assert_eq!(out["code"], 7, "{out}");
         let msg = out["msg"].as_str().unwrap();
         assert!(msg.contains(needle), "{bandwidth}: {msg}");
-        assert!(!host_if_exists(&w.host_if()), "{bandwidth}: an interface was made");
-        assert!(cluster.endpoint(&w).is_none(), "{bandwidth}: an endpoint was written");
+        assert!(
+            !host_if_exists(&w.host_if()),
+            "{bandwidth}: an interface was made"
+        );
+        assert!(
+            cluster.endpoint(&w).is_none(),
+            "{bandwidth}: an endpoint was written"
+        );
         assert!(
             cluster.allocated().is_empty(),
             "{bandwidth}: allocated {:?}",
