@@ -79,7 +79,8 @@ calico_struct! {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         "allowSpoofedSourcePrefixes" => pub allow_spoofed_source_prefixes: Vec<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        "qosControls" => pub qos_controls: Option<QosControls>,
+        /// Boxed: most endpoints have none, and it would double every `Resource`'s size.
+        "qosControls" => pub qos_controls: Option<Box<QosControls>>,
     }
 }
 

@@ -13,7 +13,7 @@ fn qos_of(text: &str) -> QosControls {
     let [Resource::WorkloadEndpoint(w)] = loaded.as_slice() else {
         panic!("one WorkloadEndpoint: {loaded:?}")
     };
-    w.spec.qos_controls.clone().expect("qosControls kept")
+    *w.spec.qos_controls.clone().expect("qosControls kept")
 }
 
 #[test]

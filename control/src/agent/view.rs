@@ -471,7 +471,7 @@ fn endpoint_facts(kv: &KeyValue, node: &str) -> Option<EndpointFacts> {
         floating,
         ips,
         container_id: wep.spec.container_id.clone(),
-        qos: super::qos::limits(wep.spec.qos_controls.as_ref()),
+        qos: super::qos::limits(wep.spec.qos_controls.as_deref()),
     })
 }
 
@@ -505,7 +505,7 @@ mod tests {
         else {
             unreachable!()
         };
-        wep.spec.qos_controls = qos;
+        wep.spec.qos_controls = qos.map(Box::new);
         kv(Resource::WorkloadEndpoint(wep))
     }
 

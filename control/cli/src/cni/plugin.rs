@@ -221,7 +221,7 @@ fn attach(
     ensure_profile(store, &at.network)?;
     let mut endpoint = at.endpoint(Some(ip), &wired.container_mac);
     // The `bandwidth` capability's limits, which the node's vRouter enforces.
-    endpoint.spec.qos_controls = qos;
+    endpoint.spec.qos_controls = qos.map(Box::new);
     let endpoint = Resource::from(endpoint);
     endpoint.validate().map_err(|e| {
         CniError::new(code::INVALID_NETWORK_CONFIG, "invalid workload endpoint").with_details(e)
@@ -566,11 +566,11 @@ fn check(req: &Request) -> Result<(), CniError> {
     }
     // The limits the runtime asks for now are the ones the node enforces.
     let wanted = bandwidth::limits(&req.conf)?;
-    if wep.spec.qos_controls != wanted {
+    if wep.spec.qos_controls.as_deref() != wanted.as_ref() {
         return Err(mismatch(format!(
             "workload endpoint {} has limits {}, runtimeConfig.bandwidth asks for {}",
             at.endpoint_name,
-            describe_qos(wep.spec.qos_controls.as_ref()),
+            describe_qos(wep.spec.qos_controls.as_deref()),
             describe_qos(wanted.as_ref())
         )));
     }

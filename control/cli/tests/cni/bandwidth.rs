@@ -14,7 +14,7 @@ fn with_bandwidth(mut conf: Value, bandwidth: Value) -> Value {
 
 fn qos_of(cluster: &Cluster, w: &Workload) -> Option<QosControls> {
     match cluster.endpoint(w) {
-        Some(Resource::WorkloadEndpoint(wep)) => wep.spec.qos_controls,
+        Some(Resource::WorkloadEndpoint(wep)) => wep.spec.qos_controls.map(|q| *q),
         other => panic!("no workload endpoint: {other:?}"),
     }
 }
