@@ -44,6 +44,7 @@ both_backends!(
     delete_of_a_missing_resource,
     built_in_tiers_exist_after_a_write,
     get_with_custom_columns,
+    workload_endpoint_limits_round_trip_and_unenforced_ones_are_refused,
 );
 
 /// Conversion needs no datastore, and a v1 manifest is refused before one is opened: the

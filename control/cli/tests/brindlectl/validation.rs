@@ -192,3 +192,51 @@ pub(crate) fn validate_checks_without_writing(f: &Fixture) {
     f.ok(&["get", "ippools"], "NAME   CIDR   SELECTOR   \n");
     f.ok(&["get", "tiers"], "NAME   ORDER   \n");
 }
+
+/// A WorkloadEndpoint's `qosControls`: applied, shown by `get -o yaml` as written (unset
+/// limits left out), applied again unchanged; a limit brindle's vRouter does not enforce is
+/// refused naming the field and the value, and nothing is written.
+pub(crate) fn workload_endpoint_limits_round_trip_and_unenforced_ones_are_refused(f: &Fixture) {
+    let wep = |qos: &str| {
+        format!("apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: node1-cni-q1-eth0\n  namespace: default\nspec:\n  node: node1\n  orchestrator: cni\n  workload: q1\n  endpoint: eth0\n  interfaceName: caliq1\n  ipNetworks: [10.70.0.1/32]\n  qosControls:\n{qos}")
+    };
+    let limited = f.file(
+        "limited.yaml",
+        &wep("    ingressBandwidth: 20000000\n    ingressBurst: 4000000\n    egressPacketRate: 100\n"),
+    );
+    f.ok(
+        &["apply", "-f", &limited],
+        "Successfully applied 1 'WorkloadEndpoint' resource(s)\n",
+    );
+    let yaml = f.stdout(&["get", "wep", "node1-cni-q1-eth0", "-o", "yaml"]);
+    let shown: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    assert_eq!(
+        shown["spec"]["qosControls"],
+        serde_json::json!({"ingressBandwidth": 20000000, "ingressBurst": 4000000, "egressPacketRate": 100}),
+        "{yaml}"
+    );
+    let again = f.file("again.yaml", &yaml);
+    f.ok(
+        &["apply", "-f", &again],
+        "Successfully applied 1 'WorkloadEndpoint' resource(s)\n",
+    );
+
+    let peak = f.file(
+        "peak.yaml",
+        &wep("    ingressBandwidth: 10000000\n    ingressPeakrate: 20000000\n"),
+    );
+    let r = f.run(&["apply", "-f", &peak]);
+    assert!(
+        r.code == 1
+            && r.stderr.contains("spec.qosControls.ingressPeakrate")
+            && r.stderr.contains("20000000")
+            && r.stderr.contains("does not enforce"),
+        "{}",
+        r.stderr
+    );
+    let kept = f.stdout(&["get", "wep", "node1-cni-q1-eth0", "-o", "yaml"]);
+    assert!(
+        kept.contains("ingressBandwidth: 20000000") && !kept.contains("Peakrate"),
+        "{kept}"
+    );
+}
