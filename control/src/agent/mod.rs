@@ -23,6 +23,7 @@ pub mod peering;
 pub mod policy;
 mod recovery;
 pub mod taps;
+pub mod tc_limits;
 #[cfg(test)]
 mod tests;
 pub mod view;
