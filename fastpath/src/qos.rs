@@ -145,7 +145,7 @@ impl Gcra {
     /// cost (a byte, a packet) being `units_per_cost` limit units.
     pub fn new(per_second: u64, burst: u64, units_per_cost: u64) -> Gcra {
         let per_second = u128::from(per_second.max(1));
-        let unit_ns_q32 = (u128::from(units_per_cost) * 1_000_000_000 << 32) / per_second;
+        let unit_ns_q32 = ((u128::from(units_per_cost) * 1_000_000_000) << 32) / per_second;
         let burst_ns = (u128::from(burst) * 1_000_000_000 / per_second).min(u128::from(u64::MAX));
         Gcra {
             unit_ns_q32,

@@ -299,7 +299,13 @@ fn frames_to_a_workload_over_its_ingress_limit_are_dropped() {
     let from_out = udp(REMOTE_IP, B_IP, ALLOWED_PORT, 1500);
     let gap = gap_at(5 * LIMIT, 1500);
     let a = offer(&t, &mut counters, A, &from_a, (0, gap, 2 * SECOND));
-    let out = offer(&t, &mut counters, UPLINK, &from_out, (gap / 2, gap, 2 * SECOND));
+    let out = offer(
+        &t,
+        &mut counters,
+        UPLINK,
+        &from_out,
+        (gap / 2, gap, 2 * SECOND),
+    );
     assert_near(a.forwarded_bytes + out.forwarded_bytes, LIMIT, 2, BURST);
     assert_eq!(
         counters.dropped(DropReason::RateLimited),
@@ -355,7 +361,10 @@ fn a_frame_policy_denies_costs_the_receiver_nothing() {
             verdict == Verdict::Forward(B)
         })
         .count();
-    assert_eq!(passed, 2, "allowed frames through a burst the denied ones left whole");
+    assert_eq!(
+        passed, 2,
+        "allowed frames through a burst the denied ones left whole"
+    );
     assert_eq!(counters.dropped(DropReason::PolicyDenied), 100);
     assert_eq!(counters.dropped(DropReason::RateLimited), 8);
     assert_counted(&counters);
@@ -370,14 +379,23 @@ fn a_packet_rate_limits_packets_whatever_their_size() {
     );
     let mut counters = PipelineCounters::default();
     let small = udp(A_IP, B_IP, ALLOWED_PORT, 64);
-    let o = offer(&t, &mut counters, A, &small, (0, SECOND / 1_000, 2 * SECOND));
+    let o = offer(
+        &t,
+        &mut counters,
+        A,
+        &small,
+        (0, SECOND / 1_000, 2 * SECOND),
+    );
     assert_eq!(o.frames, 2_000);
     assert!(
         (200..=206).contains(&o.forwarded),
         "{} packets through 100 packets/s in 2 s",
         o.forwarded
     );
-    assert_eq!(counters.dropped(DropReason::RateLimited), 2_000 - o.forwarded);
+    assert_eq!(
+        counters.dropped(DropReason::RateLimited),
+        2_000 - o.forwarded
+    );
     assert_counted(&counters);
 }
 
@@ -464,13 +482,20 @@ fn a_gso_frame_costs_the_packets_it_stands_for() {
         };
         process_offloaded(frame, A, &t, &mut policing, gso).verdict
     };
-    assert_eq!(send(&mut gso_frame(10_000), SECOND, Some(gso)), Verdict::Forward(B));
+    assert_eq!(
+        send(&mut gso_frame(10_000), SECOND, Some(gso)),
+        Verdict::Forward(B)
+    );
     let single = udp(A_IP, B_IP, ALLOWED_PORT, 64);
     // A single packet passes once the backlog before it is down to the burst of 5 packets,
     // half a second on; just before that it does not (charged as one packet, the GSO frame
     // would have drained after a tenth of a second).
     assert_eq!(
-        send(&mut single.clone(), SECOND + SECOND / 2 - SECOND / 100, None),
+        send(
+            &mut single.clone(),
+            SECOND + SECOND / 2 - SECOND / 100,
+            None
+        ),
         Verdict::Drop(DropReason::RateLimited)
     );
     assert_eq!(
