@@ -17,10 +17,10 @@ use fastpath::policy::{EndpointPolicy, PolicyState};
 use fastpath::qos::{DirectionLimits, PortQos, QosLimits, Rate};
 use fastpath::wire::ethernet::{self, ethertype};
 use fastpath::wire::ipv4::{self, protocol};
-use fastpath::wire::{EthernetRepr, Ipv4Repr, UdpRepr};
+use fastpath::wire::{ArpOperation, ArpRepr, EthernetRepr, Ipv4Repr, UdpRepr};
 use fastpath::{
     DropReason, Fib, MacAddr, NextHop, NextHopKind, PipelineCounters, PortId, PortInfo, PortKind,
-    Tables, Verdict,
+    PuntReason, Tables, Verdict,
 };
 
 const A: PortId = 0;
@@ -29,6 +29,9 @@ const UPLINK: PortId = 2;
 const A_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 2);
 const B_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 3);
 const REMOTE_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
+const NODE_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
+/// Another node, which tunnels to this one.
+const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 20);
 const A_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0a]);
 const B_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0b]);
 const UPLINK_MAC: MacAddr = MacAddr([0x52, 0x54, 0, 0, 0, 1]);
@@ -133,19 +136,14 @@ fn tables_with(
             b,
             b_policy,
         ),
-        port(
-            "uplink",
-            PortKind::Uplink,
-            UPLINK_MAC,
-            Ipv4Addr::new(10, 0, 0, 10),
-            None,
-            None,
-        ),
+        port("uplink", PortKind::Uplink, UPLINK_MAC, NODE_IP, None, None),
     ];
     let next_hops = vec![
         NextHop::new(NextHopKind::Neighbor, A, A_IP),
         NextHop::new(NextHopKind::Neighbor, B, B_IP),
         NextHop::new(NextHopKind::Neighbor, UPLINK, Ipv4Addr::new(10, 0, 0, 1)),
+        NextHop::new(NextHopKind::Local, UPLINK, NODE_IP),
+        NextHop::tunnel_peer(UPLINK, PEER_IP),
     ];
     next_hops[0].set_mac(Some(A_MAC));
     next_hops[1].set_mac(Some(B_MAC));
@@ -154,6 +152,8 @@ fn tables_with(
     fib.insert(A_IP, 32, 0).unwrap();
     fib.insert(B_IP, 32, 1).unwrap();
     fib.insert(Ipv4Addr::UNSPECIFIED, 0, 2).unwrap();
+    fib.insert(NODE_IP, 32, 3).unwrap();
+    fib.insert(PEER_IP, 32, 4).unwrap();
     Tables {
         fib,
         next_hops,
@@ -502,4 +502,67 @@ fn a_gso_frame_costs_the_packets_it_stands_for() {
         send(&mut single.clone(), SECOND + SECOND / 2, None),
         Verdict::Forward(B)
     );
+}
+
+#[test]
+fn a_frame_out_of_a_tunnel_costs_the_receiver_its_inner_length() {
+    // 8,000 bit/s (a byte per ms), no burst: after a frame of n bytes the next passes n ms
+    // later. The inner frame (Ethernet header and inner packet) is 20 bytes shorter than the
+    // IPIP frame that brought it.
+    let t = tables(
+        None,
+        limited(bandwidth(8_000, 0), DirectionLimits::default()),
+    );
+    let inner = udp(REMOTE_IP, B_IP, ALLOWED_PORT, 114);
+    let mut outer = inner[..ethernet::HEADER_LEN].to_vec();
+    outer.extend_from_slice(&[0; ipv4::HEADER_LEN]);
+    Ipv4Repr::new(PEER_IP, NODE_IP, protocol::IPIP, 100)
+        .emit(&mut outer[ethernet::HEADER_LEN..])
+        .unwrap();
+    outer.extend_from_slice(&inner[ethernet::HEADER_LEN..]);
+    let mut counters = PipelineCounters::default();
+    let mut send = |now_ms: u64| {
+        let mut f = outer.clone();
+        let outcome = process_counted_at(&mut f, UPLINK, &t, &mut counters, now_ms * 1_000_000);
+        assert_eq!(outcome.start, ipv4::HEADER_LEN, "decapsulated");
+        outcome.verdict
+    };
+    assert_eq!(send(1_000), Verdict::Forward(B));
+    assert_eq!(send(1_113), Verdict::Drop(DropReason::RateLimited));
+    assert_eq!(send(1_114), Verdict::Forward(B));
+    assert_eq!(counters.ipip_decapsulated, 3);
+    assert_eq!(counters.dropped(DropReason::RateLimited), 1);
+}
+
+#[test]
+fn frames_for_the_slow_path_are_not_charged() {
+    // A's egress allows one frame now; ARP (answered by the slow path) still goes there,
+    // and costs nothing: the IPv4 frame after it is the one the limit allows.
+    let t = tables(limited(DirectionLimits::default(), packet_rate(1, 0)), None);
+    let mut arp = vec![0u8; 42];
+    EthernetRepr {
+        src: A_MAC,
+        dst: MacAddr::BROADCAST,
+        ethertype: ethertype::ARP,
+    }
+    .emit(&mut arp)
+    .unwrap();
+    ArpRepr {
+        operation: ArpOperation::Request,
+        sender_mac: A_MAC,
+        sender_ip: A_IP,
+        target_mac: MacAddr([0; 6]),
+        target_ip: Ipv4Addr::new(169, 254, 1, 1),
+    }
+    .emit(&mut arp[14..])
+    .unwrap();
+    let mut counters = PipelineCounters::default();
+    for _ in 0..10 {
+        let verdict = process_counted_at(&mut arp.clone(), A, &t, &mut counters, SECOND).verdict;
+        assert_eq!(verdict, Verdict::Punt(PuntReason::Arp));
+    }
+    let to_b = udp(A_IP, B_IP, ALLOWED_PORT, 64);
+    let mut send = || process_counted_at(&mut to_b.clone(), A, &t, &mut counters, SECOND).verdict;
+    assert_eq!(send(), Verdict::Forward(B));
+    assert_eq!(send(), Verdict::Drop(DropReason::RateLimited));
 }
