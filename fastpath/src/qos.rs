@@ -15,7 +15,8 @@
 //! ones after it wait for its cost to drain: the long-run rate is the limit either way.
 //!
 //! Directions are the workload's, as in Calico: `ingress` limits what is delivered to the
-//! workload, `egress` what it sends.
+//! workload, `egress` what it sends. Where the pipeline charges them: `pipeline::rate_limit`
+//! (what a workload sends right after input, what is delivered to it after policy).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -157,8 +158,11 @@ impl Gcra {
     /// Whether `cost` units at `now_ns` conform; if so they are charged.
     #[inline]
     pub fn admit(&self, now_ns: u64, cost: u64) -> bool {
-        let cost_ns = (u128::from(cost).saturating_mul(self.unit_ns_q32) >> 32)
-            .min(u128::from(u64::MAX)) as u64;
+        // No frame costs 2^32 units (bytes or packets), and the unit is below 2^66 (8 bits a
+        // byte at 1 bit/s, in 32.32): the product fits in 128 bits without a saturating
+        // multiply on the packet path.
+        let cost = u128::from(cost.min(u64::from(u32::MAX)));
+        let cost_ns = ((cost * self.unit_ns_q32) >> 32).min(u128::from(u64::MAX)) as u64;
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let start = tat.max(now_ns);
