@@ -10,11 +10,13 @@ use fastpath::classifier::{
     protocol as proto, Action, ClassifierBuilder, EndpointMatch, EndpointRules, IpSets, Policy,
     PortRange, Rule, Tier, TierDefaultAction,
 };
+use fastpath::conntrack::{FlowTable, FlowTableConfig};
 use fastpath::offload::{Gso, GsoKind};
-use fastpath::pipeline::harness::process_counted_at;
+use fastpath::pipeline::harness::{process_counted_at, process_counted_policed};
 use fastpath::pipeline::{process_offloaded, Policing};
 use fastpath::policy::{EndpointPolicy, PolicyState};
 use fastpath::qos::{DirectionLimits, PortQos, QosLimits, Rate};
+use fastpath::tables::FloatingIps;
 use fastpath::wire::ethernet::{self, ethertype};
 use fastpath::wire::ipv4::{self, protocol};
 use fastpath::wire::{ArpOperation, ArpRepr, EthernetRepr, Ipv4Repr, UdpRepr};
@@ -30,6 +32,8 @@ const A_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 2);
 const B_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 3);
 const REMOTE_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
 const NODE_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
+/// B's floating IP (in the floating IP test only).
+const FLOATING_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 /// Another node, which tunnels to this one.
 const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 20);
 const A_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0a]);
@@ -565,4 +569,32 @@ fn frames_for_the_slow_path_are_not_charged() {
     let mut send = || process_counted_at(&mut to_b.clone(), A, &t, &mut counters, SECOND).verdict;
     assert_eq!(send(), Verdict::Forward(B));
     assert_eq!(send(), Verdict::Drop(DropReason::RateLimited));
+}
+
+#[test]
+fn frames_to_a_workloads_floating_ip_are_charged_to_the_workload() {
+    // One packet a second, no burst, into B; B reached from outside through a floating IP,
+    // its flow tracked (the packets after the first skip the policy stage).
+    let mut t = tables(None, limited(packet_rate(1, 0), DirectionLimits::default()));
+    t.floating = FloatingIps::new([(FLOATING_IP, B_IP)]);
+    let sets = IpSets::default();
+    let mut state = PolicyState::new(FlowTable::new(FlowTableConfig::with_capacity(64)));
+    let mut counters = PipelineCounters::default();
+    let mut send = |now_ns| {
+        state.now_ns = now_ns;
+        let mut policing = Policing {
+            sets: &sets,
+            state: &mut state,
+        };
+        let mut f = udp(REMOTE_IP, FLOATING_IP, ALLOWED_PORT, 100);
+        process_counted_policed(&mut f, UPLINK, &t, &mut counters, &mut policing).verdict
+    };
+    assert_eq!(send(SECOND), Verdict::Forward(B), "the flow's first packet");
+    assert_eq!(
+        send(SECOND + SECOND / 2),
+        Verdict::Drop(DropReason::RateLimited),
+        "the next, tracked, within the second"
+    );
+    assert_eq!(send(2 * SECOND), Verdict::Forward(B), "a second later");
+    assert_eq!(counters.dropped(DropReason::RateLimited), 1);
 }
