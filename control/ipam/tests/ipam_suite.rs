@@ -377,6 +377,49 @@ fn releasing_a_nodes_affinities(f: &Fixture) {
     assert!(ipam.check(&[]).unwrap().is_clean());
 }
 
+fn release_checked_frees_only_the_allocation_seen(f: &Fixture) {
+    let ipam = Ipam::new(f.store.clone());
+    let pools = [pool("10.9.0.0/24", 30)];
+    let mut args = one("n1", "h1", &pools);
+    args.num = 2;
+    let ips = ipam.auto_assign(&args).unwrap();
+    let block = ipam::block::AllocationBlock::decode(
+        &f.store
+            .get(&keys::ipam_block("10.9.0.0/30"))
+            .unwrap()
+            .unwrap()
+            .value,
+    )
+    .unwrap();
+    let seen: Vec<ipam::ReleaseOptions> = ips
+        .iter()
+        .map(|&address| {
+            let ordinal = u32::from(address) - u32::from(ip("10.9.0.0"));
+            ipam::ReleaseOptions {
+                address,
+                handle: Some("h1".into()),
+                sequence_number: Some(block.sequence_number_for_allocation[&ordinal.to_string()]),
+            }
+        })
+        .collect();
+    // ips[1] is released and handed out again: same address, new sequence number.
+    ipam.release_ips(&[ips[1]]).unwrap();
+    let mut again = one("n1", "h2", &pools);
+    again.num = 3;
+    assert!(ipam.auto_assign(&again).unwrap().contains(&ips[1]));
+    let out = ipam.release_checked(&seen).unwrap();
+    assert_eq!(out.released, vec![ips[0]]);
+    assert_eq!(out.changed, vec![ips[1]]);
+    assert!(out.not_allocated.is_empty());
+    assert!(ipam.get_assignment_attrs(ips[1]).unwrap().is_some());
+    // h1 held only ips[0] by then: its handle is gone with it.
+    assert!(ipam.ips_by_handle("h1").unwrap().is_empty());
+    assert!(ipam.check(&[]).unwrap().handle_mismatches.is_empty());
+    // Released already: not allocated.
+    let out = ipam.release_checked(&seen[..1]).unwrap();
+    assert_eq!(out.not_allocated, vec![ips[0]]);
+}
+
 macro_rules! ipam_suite {
     ($backend:ident: $($case:ident),* $(,)?) => {
         mod $backend {
@@ -401,6 +444,7 @@ ipam_suite!(embedded:
     check_finds_planted_problems,
     tunnel_address_is_idempotent,
     releasing_a_nodes_affinities,
+    release_checked_frees_only_the_allocation_seen,
 );
 
 ipam_suite!(etcd:
@@ -413,4 +457,5 @@ ipam_suite!(etcd:
     check_finds_planted_problems,
     tunnel_address_is_idempotent,
     releasing_a_nodes_affinities,
+    release_checked_frees_only_the_allocation_seen,
 );
