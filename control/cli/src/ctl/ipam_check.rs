@@ -478,7 +478,7 @@ fn print_top_nodes(out: &mut String, allocations: &BTreeMap<IpAddr, Vec<Allocati
         *by_node.entry(a.node.as_str()).or_default() += 1;
     }
     let mut nodes: Vec<(&str, usize)> = by_node.into_iter().collect();
-    nodes.sort_by(|a, b| b.1.cmp(&a.1));
+    nodes.sort_by_key(|n| std::cmp::Reverse(n.1));
     for (node, count) in nodes.iter().take(TOP) {
         out.push_str(&format!("  {node} has {count} allocations\n"));
     }

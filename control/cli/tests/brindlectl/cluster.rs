@@ -82,7 +82,10 @@ pub(crate) fn ipam_show_release_and_check_after_allocating(f: &Fixture) {
         "{check}"
     );
     assert!(
-        check.contains(&format!("  {} leaked; attrs Main:h1 Extra:pod=web-1", ips[1])),
+        check.contains(&format!(
+            "  {} leaked; attrs Main:h1 Extra:pod=web-1",
+            ips[1]
+        )),
         "{check}"
     );
     assert!(

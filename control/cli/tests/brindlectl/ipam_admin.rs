@@ -15,12 +15,18 @@ fn config_table(strict: bool) -> String {
 }
 
 pub(crate) fn ipam_configure_strict_affinity(f: &Fixture) {
-    f.ok(&["ipam", "show", "--show-configuration"], &config_table(false));
+    f.ok(
+        &["ipam", "show", "--show-configuration"],
+        &config_table(false),
+    );
     f.ok(
         &["ipam", "configure", "--strictaffinity=true"],
         "Successfully set StrictAffinity to: true\n",
     );
-    f.ok(&["ipam", "show", "--show-configuration"], &config_table(true));
+    f.ok(
+        &["ipam", "show", "--show-configuration"],
+        &config_table(true),
+    );
     // Stored where IPAM reads it, so assignment stops borrowing.
     assert!(ipam::Ipam::new(f.store()).config().unwrap().strict_affinity);
 
@@ -36,12 +42,18 @@ pub(crate) fn ipam_configure_strict_affinity(f: &Fixture) {
         &["ipam", "configure", "--max-blocks-per-host=4"],
         "--max-blocks-per-host=4 is not supported: brindle's IPAM has no MaxBlocksPerHost setting (only --strictaffinity)",
     );
-    f.ok(&["ipam", "show", "--show-configuration"], &config_table(true));
+    f.ok(
+        &["ipam", "show", "--show-configuration"],
+        &config_table(true),
+    );
     f.ok(
         &["ipam", "configure", "--strictaffinity", "F"],
         "Successfully set StrictAffinity to: false\n",
     );
-    f.ok(&["ipam", "show", "--show-configuration"], &config_table(false));
+    f.ok(
+        &["ipam", "show", "--show-configuration"],
+        &config_table(false),
+    );
     assert!(!ipam::Ipam::new(f.store()).config().unwrap().strict_affinity);
 }
 
@@ -110,7 +122,12 @@ pub(crate) fn ipam_split_pools(f: &Fixture) {
         "Failed to get resources: resource does not exist: IPPool(p1) with error: <nil>",
     );
     let yaml = f.stdout(&["get", "ippool", "split-p1-2", "-o", "yaml"]);
-    for want in ["cidr: 10.50.128.0/18", "ipipMode: Always", "natOutgoing: true", "zone: a"] {
+    for want in [
+        "cidr: 10.50.128.0/18",
+        "ipipMode: Always",
+        "natOutgoing: true",
+        "zone: a",
+    ] {
         assert!(yaml.contains(want), "{want} in {yaml}");
     }
     assert!(!yaml.contains("disabled"), "{yaml}");

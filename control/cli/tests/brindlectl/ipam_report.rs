@@ -66,7 +66,11 @@ pub(crate) fn ipam_check_flags_and_report(f: &Fixture) {
     let ips = allocate_three(f);
     let (tunnel, held, leaked) = (ips[0], ips[1], ips[2]);
     f.ok(
-        &["create", "-f", &f.file("n.yaml", &node(&tunnel.to_string()))],
+        &[
+            "create",
+            "-f",
+            &f.file("n.yaml", &node(&tunnel.to_string())),
+        ],
         "Successfully created 1 'Node' resource(s)\n",
     );
     let weps = wep("a", &held.to_string()) + &wep("b", "10.200.0.5");
@@ -97,13 +101,22 @@ pub(crate) fn ipam_check_flags_and_report(f: &Fixture) {
         assert!(plain.contains(&line), "missing {line:?} in\n{plain}");
     }
     // Leaked address, address outside the pools, leaked handle.
-    assert!(plain.ends_with("Check complete; found 3 problems.\n"), "{plain}");
+    assert!(
+        plain.ends_with("Check complete; found 3 problems.\n"),
+        "{plain}"
+    );
     // Without the flags no address is listed.
-    assert!(!plain.contains("leaked;") && !plain.contains("belongs to"), "{plain}");
+    assert!(
+        !plain.contains("leaked;") && !plain.contains("belongs to"),
+        "{plain}"
+    );
 
     let attrs = "Main:h1 Extra:namespace=ns1,node=node1,pod=web-1";
     let problems = f.stdout(&["ipam", "check", "--show-problem-ips"]);
-    assert!(problems.contains(&format!("  {leaked} leaked; attrs {attrs}\n")), "{problems}");
+    assert!(
+        problems.contains(&format!("  {leaked} leaked; attrs {attrs}\n")),
+        "{problems}"
+    );
     assert!(
         problems.contains("  10.200.0.5 in use by Workload(default/node1-cni-b-eth0) is not in any active IP pool.\n"),
         "{problems}"
@@ -142,20 +155,51 @@ pub(crate) fn ipam_check_flags_and_report(f: &Fixture) {
     assert_eq!(t["inUse"], true);
     assert_eq!(t["owners"], serde_json::json!(["Node(node1)"]));
     assert_eq!(r["leakedHandles"][0]["ID"], "orphan-h");
-    assert!(r["leakedHandles"][0]["Revision"].as_str().unwrap().parse::<i64>().unwrap() > 0);
+    assert!(
+        r["leakedHandles"][0]["Revision"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            > 0
+    );
+
+    // A block that does not decode is reported, not fatal.
+    let key = datastore::keys::ipam_block("10.100.255.0/26");
+    f.store().put(&key, b"{\"cidr\": 7}").unwrap();
+    let corrupt = f.stdout(&["ipam", "check"]);
+    assert!(
+        corrupt.contains(&format!("  IPAMBlock {key} is invalid: ")),
+        "{corrupt}"
+    );
+    assert!(
+        corrupt.contains("Found 1 invalid IPAMBlocks.\n"),
+        "{corrupt}"
+    );
+    assert!(
+        corrupt.ends_with("Check complete; found 4 problems.\n"),
+        "{corrupt}"
+    );
 
     let bad = "/nonexistent-dir-brindlectl/r.json";
     let run = f.run(&["ipam", "check", "-o", bad]);
     assert_eq!(run.code, 1);
     assert!(
-        run.stderr.starts_with(&format!("failed to write the report to --output '{bad}': ")),
+        run.stderr
+            .starts_with(&format!("failed to write the report to --output '{bad}': ")),
         "{}",
         run.stderr
     );
 }
 
 /// Rewrites one top-level field of a report file.
-fn edit_report(f: &Fixture, path: &str, name: &str, field: &str, value: serde_json::Value) -> String {
+fn edit_report(
+    f: &Fixture,
+    path: &str,
+    name: &str,
+    field: &str,
+    value: serde_json::Value,
+) -> String {
     let mut r = report(path);
     r[field] = value;
     f.file(name, &r.to_string())
@@ -176,7 +220,11 @@ pub(crate) fn ipam_release_from_a_report(f: &Fixture) {
         "Successfully created 1 'Node' resource(s)\n",
     );
     f.ok(
-        &["create", "-f", &f.file("w.yaml", &wep("a", &held.to_string()))],
+        &[
+            "create",
+            "-f",
+            &f.file("w.yaml", &wep("a", &held.to_string())),
+        ],
         "Successfully created 1 'WorkloadEndpoint' resource(s)\n",
     );
     plant_leaked_handle(f);
@@ -188,7 +236,10 @@ pub(crate) fn ipam_release_from_a_report(f: &Fixture) {
     f.ok(&["datastore", "migrate", "lock"], "Datastore locked.\n");
     let stale_msg = "the provided reports are all stale - at least one should be up-to-date. Please generate a new report while the data store is locked and try again";
     f.fails(&["ipam", "release", "--from-report", &stale], stale_msg);
-    f.fails(&["ipam", "release", "--from-report", &stale, "--force"], stale_msg);
+    f.fails(
+        &["ipam", "release", "--from-report", &stale, "--force"],
+        stale_msg,
+    );
 
     let current = f.file("current.json", "");
     f.stdout(&["ipam", "check", "-o", &current]);
@@ -197,8 +248,14 @@ pub(crate) fn ipam_release_from_a_report(f: &Fixture) {
     // Checks on the report before anything is released.
     let other_guid = edit_report(f, &current, "guid.json", "clusterGUID", "elsewhere".into());
     let guid_msg = format!("cluster does not match the provided report ({other_guid}): mismatched cluster GUID. Refusing to release");
-    f.fails(&["ipam", "release", "--from-report", &other_guid], &guid_msg);
-    f.fails(&["ipam", "release", "--from-report", &other_guid, "--force"], &guid_msg);
+    f.fails(
+        &["ipam", "release", "--from-report", &other_guid],
+        &guid_msg,
+    );
+    f.fails(
+        &["ipam", "release", "--from-report", &other_guid, "--force"],
+        &guid_msg,
+    );
     let other_version = edit_report(f, &current, "version.json", "version", "v0.0.1".into());
     f.fails(
         &["ipam", "release", "--from-report", &other_version],
@@ -208,7 +265,9 @@ pub(crate) fn ipam_release_from_a_report(f: &Fixture) {
     let run = f.run(&["ipam", "release", "--from-report", &garbage]);
     assert_eq!(run.code, 1);
     assert!(
-        run.stderr.starts_with(&format!("--from-report '{garbage}' is not an `ipam check -o` report: ")),
+        run.stderr.starts_with(&format!(
+            "--from-report '{garbage}' is not an `ipam check -o` report: "
+        )),
         "{}",
         run.stderr
     );
@@ -217,13 +276,19 @@ pub(crate) fn ipam_release_from_a_report(f: &Fixture) {
         "Error: give the address to release (--ip=ADDR) or a report (--from-report=FILE)",
     );
     for a in [held, leaked, reused] {
-        f.ok(&["ipam", "show", "--ip", &a.to_string()], &format!("IP {a} is in use\nAttributes:\n  namespace: ns1\n  node: node1\n  pod: web-1\n"));
+        f.ok(
+            &["ipam", "show", "--ip", &a.to_string()],
+            &format!(
+                "IP {a} is in use\nAttributes:\n  namespace: ns1\n  node: node1\n  pod: web-1\n"
+            ),
+        );
     }
 
-    // `reused` is released and given to another workload after the report: left alone.
+    // `reused` is released and allocated again after the report, under the same handle and
+    // attributes: only its sequence number tells, and it is left alone.
     let ipam = ipam::Ipam::new(f.store());
     ipam.release_ips(&[reused]).unwrap();
-    ipam.assign_ip(reused, "h2", &BTreeMap::new(), "node1", &[pool_info()])
+    ipam.assign_ip(reused, "h1", &attrs(), "node1", &[pool_info()])
         .unwrap();
     f.ok(
         &["ipam", "release", "--from-report", &current],
@@ -233,10 +298,22 @@ pub(crate) fn ipam_release_from_a_report(f: &Fixture) {
              You may now unlock the data store.\n"
         ),
     );
-    f.ok(&["ipam", "show", "--ip", &leaked.to_string()], &format!("{leaked} is not assigned\n"));
-    f.ok(&["ipam", "show", "--ip", &reused.to_string()], &format!("IP {reused} is in use\nNo attributes defined\n"));
-    assert_eq!(ipam.ips_by_handle("h1").unwrap(), vec![held]);
-    assert!(f.store().get(&datastore::keys::ipam_handle("orphan-h")).unwrap().is_none());
+    f.ok(
+        &["ipam", "show", "--ip", &leaked.to_string()],
+        &format!("{leaked} is not assigned\n"),
+    );
+    f.ok(
+        &["ipam", "show", "--ip", &reused.to_string()],
+        &format!(
+            "IP {reused} is in use\nAttributes:\n  namespace: ns1\n  node: node1\n  pod: web-1\n"
+        ),
+    );
+    assert_eq!(ipam.ips_by_handle("h1").unwrap(), vec![held, reused]);
+    assert!(f
+        .store()
+        .get(&datastore::keys::ipam_handle("orphan-h"))
+        .unwrap()
+        .is_none());
 
     // Again: nothing left to do, and said so.
     f.ok(
@@ -251,7 +328,11 @@ pub(crate) fn ipam_release_from_a_report(f: &Fixture) {
 
     // Unlocked: refused unless --force (with `reused` in use, the new report finds nothing).
     f.ok(
-        &["create", "-f", &f.file("w2.yaml", &wep("c", &reused.to_string()))],
+        &[
+            "create",
+            "-f",
+            &f.file("w2.yaml", &wep("c", &reused.to_string())),
+        ],
         "Successfully created 1 'WorkloadEndpoint' resource(s)\n",
     );
     f.ok(&["datastore", "migrate", "unlock"], "Datastore unlocked.\n");
@@ -264,11 +345,9 @@ pub(crate) fn ipam_release_from_a_report(f: &Fixture) {
     let other_version = edit_report(f, &unlocked, "version2.json", "version", "v0.0.1".into());
     f.ok(
         &["ipam", "release", "--from-report", &other_version, "--force"],
-        &format!(
-            "WARNING: Report was produced using a different version of brindlectl. Ignoring due to --force option\n\
-             WARNING: Data store is not locked. Ignoring due to --force option\n\
-             Report didn't contain any leaked IPs to clean up.\nReport didn't contain any handles to clean up.\n\
-             You may now unlock the data store.\n"
-        ),
+        "WARNING: Report was produced using a different version of brindlectl. Ignoring due to --force option\n\
+         WARNING: Data store is not locked. Ignoring due to --force option\n\
+         Report didn't contain any leaked IPs to clean up.\nReport didn't contain any handles to clean up.\n\
+         You may now unlock the data store.\n",
     );
 }
