@@ -114,6 +114,15 @@ pub fn split(
             old.spec.cidr
         ))
     };
+    // A part smaller than a block would be an invalid pool; checking here also bounds how
+    // many parts are ever computed.
+    let block = old.spec.effective_block_size();
+    let room = block.saturating_sub(u32::from(net.prefix_len()));
+    if number.is_power_of_two() && room < 64 && number > 1u64 << room {
+        return Err(split_err(format!(
+            "each part would be smaller than the pool's blockSize /{block}"
+        )));
+    }
     let parts = split_cidr(net, number).map_err(split_err)?;
     let mut new_pools = Vec::with_capacity(parts.len());
     for (i, part) in parts.iter().enumerate() {
