@@ -504,11 +504,15 @@ where
 fn run_ipam(session: &Session, command: IpamCommand, out: &mut String) -> Result<(), CtlError> {
     match command {
         IpamCommand::Show { ip: Some(ip), .. } => ipam::show_ip(session.store_arc()?, &ip, out),
+        // calicoctl's precedence: --ip, --show-blocks, --show-configuration.
+        IpamCommand::Show {
+            show_blocks: true, ..
+        } => ipam::show(session.store_arc()?, true, out),
         IpamCommand::Show {
             show_configuration: true,
             ..
         } => ipam_config::show_configuration(session.store_arc()?, out),
-        IpamCommand::Show { show_blocks, .. } => ipam::show(session.store_arc()?, show_blocks, out),
+        IpamCommand::Show { .. } => ipam::show(session.store_arc()?, false, out),
         IpamCommand::Release {
             from_report, force, ..
         } if !from_report.is_empty() => {
