@@ -478,8 +478,6 @@ fn drive(
         }
         None => None,
     };
-    let stats = start_stats(config, mode, observer.clone(), bgp, servers_stop.clone())?;
-
     // The first apply: with a file, items that exist but cannot be used are configuration
     // errors, so the node refuses to start; missing interfaces are expected (plugged in
     // later) and retried. From the datastore, a bad endpoint is reported, not fatal.
@@ -496,6 +494,10 @@ fn drive(
         servers_stop.store(true, Ordering::Relaxed);
         anyhow::bail!("{}", refused.join("; "));
     }
+    // The control socket answers once the first apply is done, so that a client that sees it
+    // answer (the tests, `brindle-node stats` in a script) sees the dataplane programmed and
+    // the XDP programs attached.
+    let stats = start_stats(config, mode, observer.clone(), bgp, servers_stop.clone())?;
     health.set_ready(true);
     tracing::info!(socket = %config.control_socket.display(), health = %health_server.addr(),
         metrics = ?metrics_server.as_ref().map(HttpServer::addr), "ready");

@@ -49,10 +49,12 @@ pub enum DropReason {
     NatFailed,
     /// From a workload to the node itself, refused by `defaultEndpointToHostAction: Drop`.
     ToHostDenied,
+    /// Over a workload's rate limit (its `qosControls` or CNI bandwidth), sent by it or to it.
+    RateLimited,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 21;
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::BadEthernet,
         DropReason::UnsupportedEtherType,
@@ -74,6 +76,7 @@ impl DropReason {
         DropReason::SpoofedSource,
         DropReason::NatFailed,
         DropReason::ToHostDenied,
+        DropReason::RateLimited,
     ];
 
     /// Stable snake_case name, used in stats output and metrics.
@@ -99,6 +102,7 @@ impl DropReason {
             DropReason::SpoofedSource => "spoofed_source",
             DropReason::NatFailed => "nat_failed",
             DropReason::ToHostDenied => "to_host_denied",
+            DropReason::RateLimited => "rate_limited",
         }
     }
 }

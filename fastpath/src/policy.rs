@@ -106,6 +106,9 @@ pub struct PolicyState {
     pub snat: SnatPorts,
     /// Milliseconds on the worker's monotonic clock, set once per batch.
     pub now: Millis,
+    /// Nanoseconds on [`crate::qos::now_ns`]'s clock (one for all workers, since they share
+    /// a port's rate limits), set once per batch: when rate limits are charged.
+    pub now_ns: u64,
 }
 
 /// Source ports (and ICMP echo identifiers) of NAT outgoing. Above Linux's default
@@ -128,6 +131,7 @@ impl PolicyState {
             flows: Some(flows),
             snat: nat_ports(),
             now: 0,
+            now_ns: 0,
         }
     }
 
@@ -136,6 +140,7 @@ impl PolicyState {
             flows: None,
             snat: nat_ports(),
             now: 0,
+            now_ns: 0,
         }
     }
 
@@ -154,6 +159,7 @@ impl PolicyState {
             flows: Some(flows),
             snat,
             now: 0,
+            now_ns: 0,
         }
     }
 }

@@ -15,7 +15,8 @@
 //! ones after it wait for its cost to drain: the long-run rate is the limit either way.
 //!
 //! Directions are the workload's, as in Calico: `ingress` limits what is delivered to the
-//! workload, `egress` what it sends.
+//! workload, `egress` what it sends. Where the pipeline charges them: `pipeline::rate_limit`
+//! (what a workload sends right after input, what is delivered to it after policy).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -104,8 +105,15 @@ impl DirectionLimiter {
     /// admits and the bandwidth then refuses has used one packet of the burst.
     #[inline]
     pub fn admit(&self, now_ns: u64, bytes: usize) -> bool {
-        if let Some(packets) = &self.packets {
-            if !packets.admit(now_ns, 1) {
+        self.admit_segments(now_ns, bytes, 1)
+    }
+
+    /// [`Self::admit`] for a frame that stands for `packets` packets (a GSO frame, charged
+    /// whole: its bytes to the bandwidth, its packets to the packet rate).
+    #[inline]
+    pub fn admit_segments(&self, now_ns: u64, bytes: usize, packets: u64) -> bool {
+        if let Some(limit) = &self.packets {
+            if !limit.admit(now_ns, packets) {
                 return false;
             }
         }
@@ -120,9 +128,10 @@ impl DirectionLimiter {
     }
 }
 
-/// One GCRA limiter. Times are nanoseconds on [`now_ns`]'s clock.
+/// One GCRA limiter. Times are nanoseconds on [`now_ns`]'s clock. Public for the benchmark
+/// that holds it against the `governor` crate; the pipeline uses it through [`PortQos`].
 #[derive(Debug)]
-struct Gcra {
+pub struct Gcra {
     /// Nanoseconds one unit of cost takes at the rate, as a 32.32 fixed-point number (a byte
     /// at 10 Gbit/s takes 0.8 ns).
     unit_ns_q32: u128,
@@ -135,9 +144,9 @@ struct Gcra {
 impl Gcra {
     /// `per_second` limit units (bits, packets) per second, `burst` such units, each unit of
     /// cost (a byte, a packet) being `units_per_cost` limit units.
-    fn new(per_second: u64, burst: u64, units_per_cost: u64) -> Gcra {
+    pub fn new(per_second: u64, burst: u64, units_per_cost: u64) -> Gcra {
         let per_second = u128::from(per_second.max(1));
-        let unit_ns_q32 = (u128::from(units_per_cost) * 1_000_000_000 << 32) / per_second;
+        let unit_ns_q32 = ((u128::from(units_per_cost) * 1_000_000_000) << 32) / per_second;
         let burst_ns = (u128::from(burst) * 1_000_000_000 / per_second).min(u128::from(u64::MAX));
         Gcra {
             unit_ns_q32,
@@ -146,10 +155,14 @@ impl Gcra {
         }
     }
 
+    /// Whether `cost` units at `now_ns` conform; if so they are charged.
     #[inline]
-    fn admit(&self, now_ns: u64, cost: u64) -> bool {
-        let cost_ns = (u128::from(cost).saturating_mul(self.unit_ns_q32) >> 32)
-            .min(u128::from(u64::MAX)) as u64;
+    pub fn admit(&self, now_ns: u64, cost: u64) -> bool {
+        // No frame costs 2^32 units (bytes or packets), and the unit is below 2^66 (8 bits a
+        // byte at 1 bit/s, in 32.32): the product fits in 128 bits without a saturating
+        // multiply on the packet path.
+        let cost = u128::from(cost.min(u64::from(u32::MAX)));
+        let cost_ns = ((cost * self.unit_ns_q32) >> 32).min(u128::from(u64::MAX)) as u64;
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let start = tat.max(now_ns);

@@ -23,11 +23,13 @@ mod cas;
 pub mod cidr;
 mod ipam;
 pub mod records;
+mod release;
 mod report;
 mod store;
 
 pub use cidr::{BlockMath, Ipv4Prefix};
 pub use records::IpamConfig;
+pub use release::{ReleaseOptions, ReleaseOutcome};
 pub use report::{
     BlockUsage, CheckReport, HandleMismatch, LeakedAllocation, OrphanedBlock, PoolUsage,
 };

@@ -377,6 +377,47 @@ fn releasing_a_nodes_affinities(f: &Fixture) {
     assert!(ipam.check(&[]).unwrap().is_clean());
 }
 
+fn release_checked_frees_only_the_allocation_seen(f: &Fixture) {
+    let ipam = Ipam::new(f.store.clone());
+    let pools = [pool("10.9.0.0/24", 30)];
+    let mut args = one("n1", "h1", &pools);
+    args.num = 2;
+    let ips = ipam.auto_assign(&args).unwrap();
+    let block = ipam::block::AllocationBlock::decode(
+        &f.store
+            .get(&keys::ipam_block("10.9.0.0/30"))
+            .unwrap()
+            .unwrap()
+            .value,
+    )
+    .unwrap();
+    let seen: Vec<ipam::ReleaseOptions> = ips
+        .iter()
+        .map(|&address| {
+            let ordinal = u32::from(address) - u32::from(ip("10.9.0.0"));
+            ipam::ReleaseOptions {
+                address,
+                handle: Some("h1".into()),
+                sequence_number: Some(block.sequence_number_for_allocation[&ordinal.to_string()]),
+            }
+        })
+        .collect();
+    // ips[1] is released and handed out again, to the same handle: only its sequence number
+    // tells the new allocation from the one seen.
+    ipam.release_ips(&[ips[1]]).unwrap();
+    ipam.assign_ip(ips[1], "h1", &BTreeMap::new(), "n1", &pools)
+        .unwrap();
+    let out = ipam.release_checked(&seen).unwrap();
+    assert_eq!(out.released, vec![ips[0]]);
+    assert_eq!(out.changed, vec![ips[1]]);
+    assert!(out.not_allocated.is_empty());
+    assert_eq!(ipam.ips_by_handle("h1").unwrap(), vec![ips[1]]);
+    assert!(ipam.check(&[]).unwrap().handle_mismatches.is_empty());
+    // Released already: not allocated.
+    let out = ipam.release_checked(&seen[..1]).unwrap();
+    assert_eq!(out.not_allocated, vec![ips[0]]);
+}
+
 macro_rules! ipam_suite {
     ($backend:ident: $($case:ident),* $(,)?) => {
         mod $backend {
@@ -401,6 +442,7 @@ ipam_suite!(embedded:
     check_finds_planted_problems,
     tunnel_address_is_idempotent,
     releasing_a_nodes_affinities,
+    release_checked_frees_only_the_allocation_seen,
 );
 
 ipam_suite!(etcd:
@@ -413,4 +455,5 @@ ipam_suite!(etcd:
     check_finds_planted_problems,
     tunnel_address_is_idempotent,
     releasing_a_nodes_affinities,
+    release_checked_frees_only_the_allocation_seen,
 );

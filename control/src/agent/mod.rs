@@ -24,6 +24,7 @@ pub mod policy;
 pub mod qos;
 mod recovery;
 pub mod taps;
+pub mod tc_limits;
 #[cfg(test)]
 mod tests;
 pub mod view;

@@ -33,7 +33,8 @@ pub fn process_counted_policed(
 }
 
 /// [`process_counted_policed`] without IP sets or flow tracking: policed ports are checked
-/// packet by packet (replies too), with every IP set empty.
+/// packet by packet (replies too), with every IP set empty. Rate limits are charged at time
+/// 0 (see [`process_counted_at`]).
 #[inline(always)]
 pub fn process_counted(
     frame: &mut [u8],
@@ -41,8 +42,23 @@ pub fn process_counted(
     tables: &Tables,
     counters: &mut PipelineCounters,
 ) -> Outcome {
+    process_counted_at(frame, ingress, tables, counters, 0)
+}
+
+/// [`process_counted`] at `now_ns` on the rate limits' clock (`PolicyState::now_ns`, which a
+/// worker sets from [`crate::qos::now_ns`] once per batch): a simulated time for tests and
+/// benchmarks.
+#[inline(always)]
+pub fn process_counted_at(
+    frame: &mut [u8],
+    ingress: PortId,
+    tables: &Tables,
+    counters: &mut PipelineCounters,
+    now_ns: u64,
+) -> Outcome {
     static NO_SETS: LazyLock<IpSets> = LazyLock::new(IpSets::default);
     let mut state = PolicyState::stateless();
+    state.now_ns = now_ns;
     let mut policing = Policing {
         sets: &NO_SETS,
         state: &mut state,

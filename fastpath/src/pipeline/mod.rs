@@ -9,6 +9,7 @@
 //! | stage | reads | sets | verdicts |
 //! |---|---|---|---|
 //! | 1 `input`: Ethernet, IPv4, checksum | the frame | the checked view [`Ipv4Frame`] | `Drop(BadEthernet)`; `Punt(Arp)`; `Drop(UnsupportedEtherType)`; `Drop(BadIpv4Header)` (fixed header, version, IHL >= 5, options within the frame); `Drop(BadIpv4Length)` (IHL*4 <= total length <= frame payload); `Drop(BadIpv4Checksum)` |
+//! | 1a `rate_limit::sent`: the sender's limit | ingress port's `PortInfo::qos` (egress), the frame's length (a GSO frame: its segments too), `PolicyState::now_ns` | the port's shared GCRA limiter charged | `Drop(RateLimited)` (over the workload's egress limit) |
 //! | 1b `l4_checksum`: offloaded checksums | protocol, fragment fields, addresses, lengths, the TCP/UDP checksum | a checksum a local sender left to offload (the pseudo-header sum only) completed: [`Outcome::checksum_completed`] | – |
 //! | 1b' `segment_len`, for a GSO frame instead of 1b | IPv4 header length, protocol, total length, TCP data offset, the GSO size | the size of the packets the frame stands for, which stage 5 checks against the MTU | – |
 //! | 2 `host` input: the node's own traffic | ingress port, `Tables::host`, Ethernet destination | – | from the host port and not addressed to it: `Forward(uplink)` or `Drop(PolicyDenied)` (host endpoint egress, `policy::check_host`); the rest goes on |
@@ -19,6 +20,7 @@
 //! | 5a `host` local delivery (lookup: `Local`) | ingress port, `Tables::host`, IPv4 header | Ethernet destination: the kernel's end (TTL and source MAC stay) | from the uplink: host endpoint ingress (`Drop(PolicyDenied)`), then `Forward(host port)`; from a policed workload (`policy::to_host`, tracked): `Drop(SpoofedSource)`, `Drop(PolicyDenied)`, `Drop(ToHostDenied)`; then `Forward(host port)`, or `Punt(Local)` when addressed to the gateway or there is no host port |
 //! | 6 `police` | IPv4 header, transport ports, ingress and egress ports, host path, `Tables::snat`, `Tables::floating`, flow table, IP sets | datagram source-NATed (NAT outgoing; a floating IP's reply or hairpin); a reply of a flow from the host port: Ethernet destination the kernel's end | `Drop(SpoofedSource)`; `Drop(PolicyDenied)`; `Drop(NatFailed)`; `Forward(host port)` (that reply) |
 //! | 7 `rewrite` | next hop MAC and tunnel, egress port MAC | MACs, TTL - 1 (RFC 1624 checksum update) | `Punt(Unresolved(nh))` (always for a connected next hop: the slow path resolves each destination);  `Forward(port)`; `Encapsulate { port, next_hop }` |
+//! | 8 `rate_limit::delivered`: the receiver's limit, on a `Forward(port)` | that port's `PortInfo::qos` (ingress), the frame's length (after decapsulation, the inner frame's), `PolicyState::now_ns` | the port's shared GCRA limiter charged | `Drop(RateLimited)` (over the workload's ingress limit; else the verdict stays) |
 //!
 //! Never panics on any input; never allocates; never locks.
 //!
@@ -41,6 +43,7 @@ mod l4_checksum;
 mod lookup;
 mod nat_reply;
 mod police;
+mod rate_limit;
 mod rewrite;
 mod segment_len;
 
@@ -197,16 +200,29 @@ pub fn process_offloaded(
     policing: &mut Policing<'_>,
     gso: Option<Gso>,
 ) -> Outcome {
+    let bytes = frame.len();
     let mut packet = match input::ipv4(frame) {
         Ok(packet) => packet,
         Err(verdict) => return Outcome::whole(verdict),
     };
+    let packets = gso.map_or(1, |gso| segment_len::count(&packet, gso));
+    let now_ns = policing.state.now_ns;
+    let sent = rate_limit::Cost { bytes, packets };
+    if let Some(verdict) = rate_limit::sent(ingress, tables, now_ns, sent) {
+        return Outcome::whole(verdict);
+    }
     let (checksum_completed, segment_len) = match gso {
         None => (l4_checksum::complete(&mut packet), None),
         Some(gso) => (false, Some(segment_len::of(&packet, gso))),
     };
     let mut outcome = after_input(packet, ingress, segment_len, tables, policing);
     outcome.checksum_completed = checksum_completed;
+    // The frame as it leaves: after IPIP decapsulation, the inner one.
+    let delivered = rate_limit::Cost {
+        bytes: bytes.saturating_sub(outcome.start),
+        packets,
+    };
+    outcome.verdict = rate_limit::delivered(outcome.verdict, tables, now_ns, delivered);
     outcome
 }
 

@@ -109,6 +109,7 @@ pub(super) fn run(
             }
         }
         policy.now = clock.elapsed().as_millis() as Millis;
+        policy.now_ns = crate::qos::now_ns();
         let sets = ip_sets.load();
         let mut io = Io {
             tables: &tables,

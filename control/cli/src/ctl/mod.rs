@@ -3,18 +3,28 @@
 //! - `config`: which datastore (`CalicoAPIConfig` file, else the environment).
 //! - `store`: resources in the datastore with libcalico-go's semantics and error texts.
 //! - `crud`: `create|replace|apply|delete|get|patch|label` and their messages.
-//! - `ipam`: `ipam show|release|check`; `node`: `node status`, `node checksystem`, `version`.
+//! - `ipam`: `ipam show|release --ip`; `ipam_check` (and its report, `ipam_report`),
+//!   `ipam_release` (`--from-report`), `ipam_config` (`configure`, `show --show-configuration`),
+//!   `ipam_split`; `node`: `node status`, `node checksystem`, `version`.
+//! - `datastore_migrate`: `datastore migrate lock|unlock|export|import`, over `cluster_info`.
 //! - `table`: the boxed tables of `ipam show`.
 //! - `convert`: Calico v1 manifests to v3; `node_run`: `node run` (start brindle-node here).
 //!
 //! [`run`] parses the arguments and runs one command, writing what calicoctl prints on
 //! stdout into a string and returning the failure message (for stderr, exit code 1).
 
+pub mod cluster_info;
 pub mod config;
 pub mod convert;
 pub mod crud;
+pub mod datastore_migrate;
 pub mod initialize;
 pub mod ipam;
+pub mod ipam_check;
+pub mod ipam_config;
+pub mod ipam_release;
+pub mod ipam_report;
+pub mod ipam_split;
 pub mod node;
 pub mod node_run;
 pub mod store;
@@ -171,6 +181,11 @@ enum Command {
         #[command(subcommand)]
         command: IpamCommand,
     },
+    /// Datastore management (calicoctl's `datastore migrate`).
+    Datastore {
+        #[command(subcommand)]
+        command: DatastoreCommand,
+    },
     /// This node.
     Node {
         #[command(subcommand)]
@@ -190,20 +205,90 @@ enum Command {
 
 #[derive(Subcommand)]
 enum IpamCommand {
-    /// Usage per pool (and block), or one address.
+    /// Usage per pool (and block), one address, or the IPAM configuration.
     Show {
         #[arg(long)]
         show_blocks: bool,
         #[arg(long)]
         ip: Option<String>,
+        /// The IPAM configuration (StrictAffinity, AutoAllocateBlocks).
+        #[arg(long)]
+        show_configuration: bool,
     },
-    /// Release one address.
+    /// Release one address, or the leaked addresses and handles of `ipam check` reports.
     Release {
         #[arg(long)]
-        ip: String,
+        ip: Option<String>,
+        /// A report written by `ipam check -o` (repeatable: only what every report calls
+        /// leaked is released).
+        #[arg(long = "from-report")]
+        from_report: Vec<String>,
+        /// Release although the datastore is not locked or the report is from another version.
+        #[arg(long)]
+        force: bool,
     },
     /// Report leaked addresses and inconsistent IPAM records.
-    Check,
+    Check {
+        /// Print every address checked.
+        #[arg(long)]
+        show_all_ips: bool,
+        /// Print every address that is leaked or not allocated properly.
+        #[arg(long)]
+        show_problem_ips: bool,
+        /// Write the report `ipam release --from-report` takes to this file.
+        #[arg(short = 'o', long)]
+        output: Option<String>,
+    },
+    /// Set IPAM configuration.
+    Configure {
+        /// true or false: addresses of a block only for its node (no borrowing).
+        #[arg(long = "strictaffinity")]
+        strict_affinity: Option<String>,
+        /// calicoctl's; refused (brindle's IPAM has no such setting).
+        #[arg(long)]
+        max_blocks_per_host: Option<String>,
+        /// calicoctl's; refused (brindle's IPAM has no such setting).
+        #[arg(long)]
+        kubevirt_ip_persistence: Option<String>,
+        /// calicoctl's; refused (brindle's IPAM has no such setting).
+        #[arg(long)]
+        ip_cooldown_seconds: Option<String>,
+    },
+    /// Split an IP pool into NUMBER (a power of two) pools; the datastore must be locked.
+    Split {
+        #[arg(allow_hyphen_values = true)]
+        number: String,
+        /// CIDR of the pool to split.
+        #[arg(long)]
+        cidr: Option<String>,
+        /// Name of the pool to split.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DatastoreCommand {
+    /// Move a datastore's contents into another (empty) one.
+    Migrate {
+        #[command(subcommand)]
+        command: MigrateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MigrateCommand {
+    /// Lock the datastore (ClusterInformation datastoreReady: false).
+    Lock,
+    /// Unlock the datastore (datastoreReady: true).
+    Unlock,
+    /// Write every resource and the IPAM records to stdout (the datastore must be locked).
+    Export,
+    /// Read an export into this (empty) datastore; it is left locked.
+    Import {
+        #[arg(short = 'f', long = "filename")]
+        file: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -358,15 +443,18 @@ where
             };
             crud::label(&session, args, ns, out)
         }
-        Command::Ipam { command } => match command {
-            IpamCommand::Show { ip: Some(ip), .. } => ipam::show_ip(session.store_arc()?, &ip, out),
-            IpamCommand::Show {
-                ip: None,
-                show_blocks,
-            } => ipam::show(session.store_arc()?, show_blocks, out),
-            IpamCommand::Release { ip } => ipam::release(session.store_arc()?, &ip, out),
-            IpamCommand::Check => ipam::check(session.store_arc()?, out),
-        },
+        Command::Ipam { command } => run_ipam(&session, command, out),
+        Command::Datastore {
+            command: DatastoreCommand::Migrate { command },
+        } => {
+            let ds = session.store()?;
+            match command {
+                MigrateCommand::Lock => datastore_migrate::lock(ds, out),
+                MigrateCommand::Unlock => datastore_migrate::unlock(ds, out),
+                MigrateCommand::Export => datastore_migrate::export(ds, out),
+                MigrateCommand::Import { file } => datastore_migrate::import(ds, &file, out),
+            }
+        }
         Command::Node { command } => match command {
             NodeCommand::Status {
                 health,
@@ -410,6 +498,73 @@ where
         },
         Command::Convert { file, output } => convert::convert(&file, &output, out),
         Command::Version => node::version(session.store(), out),
+    }
+}
+
+fn run_ipam(session: &Session, command: IpamCommand, out: &mut String) -> Result<(), CtlError> {
+    match command {
+        IpamCommand::Show { ip: Some(ip), .. } => ipam::show_ip(session.store_arc()?, &ip, out),
+        // calicoctl's precedence: --ip, --show-blocks, --show-configuration.
+        IpamCommand::Show {
+            show_blocks: true, ..
+        } => ipam::show(session.store_arc()?, true, out),
+        IpamCommand::Show {
+            show_configuration: true,
+            ..
+        } => ipam_config::show_configuration(session.store_arc()?, out),
+        IpamCommand::Show { .. } => ipam::show(session.store_arc()?, false, out),
+        IpamCommand::Release {
+            from_report, force, ..
+        } if !from_report.is_empty() => {
+            ipam_release::release_from_reports(session.store_arc()?, &from_report, force, out)
+        }
+        IpamCommand::Release { ip: Some(ip), .. } => ipam::release(session.store_arc()?, &ip, out),
+        IpamCommand::Release { .. } => Err(CtlError::new(
+            "Error: give the address to release (--ip=ADDR) or a report (--from-report=FILE)",
+        )),
+        IpamCommand::Check {
+            show_all_ips,
+            show_problem_ips,
+            output,
+        } => {
+            let args = ipam_check::CheckArgs {
+                show_all_ips,
+                show_problem_ips,
+                output: output.as_deref(),
+            };
+            ipam_check::check(session.store_arc()?, &args, out)
+        }
+        IpamCommand::Configure {
+            strict_affinity,
+            max_blocks_per_host,
+            kubevirt_ip_persistence,
+            ip_cooldown_seconds,
+        } => {
+            let given: Vec<(&str, &str)> = [
+                ("max-blocks-per-host", max_blocks_per_host.as_deref()),
+                (
+                    "kubevirt-ip-persistence",
+                    kubevirt_ip_persistence.as_deref(),
+                ),
+                ("ip-cooldown-seconds", ip_cooldown_seconds.as_deref()),
+            ]
+            .into_iter()
+            .filter_map(|(flag, v)| v.map(|v| (flag, v)))
+            .collect();
+            ipam_config::configure(
+                session.store_arc()?,
+                strict_affinity.as_deref(),
+                &given,
+                out,
+            )
+        }
+        IpamCommand::Split { number, cidr, name } => ipam_split::split(
+            session.store()?,
+            &number,
+            cidr.as_deref(),
+            name.as_deref(),
+            out,
+        ),
     }
 }
 

@@ -151,6 +151,23 @@ pub fn create(ds: &dyn Datastore, r: &Resource) -> Result<Resource> {
     Ok(stored)
 }
 
+/// libcalico-go's `UnsafeCreate`: creates `r` without the checks against other resources
+/// (pool overlap), for `ipam split`, whose new pools overlap the pool they replace until it
+/// is deleted. `r` itself must be valid.
+pub fn create_unchecked(ds: &dyn Datastore, r: &Resource) -> Result<Resource> {
+    let id = Identity::of(r);
+    let mut stored = r.clone();
+    let meta = stored.metadata_mut();
+    meta.resource_version = None;
+    meta.uid = Some(new_uid());
+    meta.creation_timestamp = Some(rfc3339_now());
+    let rev = ds
+        .create(&id.key(), &stored.to_stored_json())
+        .map_err(|e| ResourceError::from_store(e, &id))?;
+    stored.metadata_mut().resource_version = Some(rev.to_string());
+    Ok(stored)
+}
+
 /// Replaces the stored resource with `r` at `r`'s `resourceVersion`, or at the current one
 /// when `r` names none (calicoctl's replace). Immutable fields and pool overlap are checked
 /// against what is stored; `uid` and `creationTimestamp` are kept.

@@ -55,6 +55,38 @@ pub fn boxed(headers: &[&str], rows: &[Vec<String>]) -> String {
     out.join("\n") + "\n"
 }
 
+/// The table of Go's jedib0t/go-pretty in its default style (calicoctl's `ipam show
+/// --show-configuration`): the same `+---+` rules, but headers and string cells left-aligned.
+pub fn pretty(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let rule = widths
+        .iter()
+        .fold(String::from("+"), |s, w| s + &"-".repeat(w + 2) + "+");
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        widths.iter().fold(String::from("|"), |s, w| {
+            let c = cells.next().unwrap_or("");
+            s + &format!(" {c:<w$} |")
+        })
+    };
+    let mut out = vec![
+        rule.clone(),
+        line(&mut headers.iter().copied()),
+        rule.clone(),
+    ];
+    for row in rows {
+        out.push(line(&mut row.iter().map(String::as_str)));
+    }
+    out.push(rule);
+    out.join("\n") + "\n"
+}
+
 /// tablewriter's `Pad`: the extra space split with the smaller half on the left.
 fn centre(s: &str, width: usize) -> String {
     let gap = width.saturating_sub(s.chars().count());
@@ -122,6 +154,22 @@ mod tests {
              +----------+----------------+-----------+------------+--------------+\n\
              | IP Pool  | 192.168.0.0/16 |     65536 | 5 (0%)     | 65531 (100%) |\n\
              +----------+----------------+-----------+------------+--------------+\n"
+        );
+    }
+
+    #[test]
+    fn renders_like_go_pretty() {
+        let t = pretty(
+            &["PROPERTY", "VALUE"],
+            &[vec!["StrictAffinity".into(), "false".into()]],
+        );
+        assert_eq!(
+            t,
+            "+----------------+-------+\n\
+             | PROPERTY       | VALUE |\n\
+             +----------------+-------+\n\
+             | StrictAffinity | false |\n\
+             +----------------+-------+\n"
         );
     }
 

@@ -72,7 +72,7 @@ pub(crate) fn ipam_show_release_and_check_after_allocating(f: &Fixture) {
     );
 
     // Four addresses left, no WorkloadEndpoint holds them and node1 is no Node: leaks.
-    let check = f.stdout(&["ipam", "check"]);
+    let check = f.stdout(&["ipam", "check", "--show-problem-ips"]);
     assert!(
         check.contains("Found 4 IPs that are allocated in IPAM but not actually in use."),
         "{check}"
@@ -82,7 +82,10 @@ pub(crate) fn ipam_show_release_and_check_after_allocating(f: &Fixture) {
         "{check}"
     );
     assert!(
-        check.contains(&format!("  {} leaked; handle h1", ips[1])),
+        check.contains(&format!(
+            "  {} leaked; attrs Main:h1 Extra:pod=web-1",
+            ips[1]
+        )),
         "{check}"
     );
     assert!(

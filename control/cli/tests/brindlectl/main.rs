@@ -6,6 +6,9 @@ mod convert;
 mod editing;
 mod environment;
 mod fixture;
+mod ipam_admin;
+mod ipam_report;
+mod migrate;
 mod resources;
 mod validation;
 
@@ -13,6 +16,9 @@ use cluster::*;
 use convert::*;
 use editing::*;
 use fixture::Fixture;
+use ipam_admin::*;
+use ipam_report::*;
+use migrate::*;
 use resources::*;
 use validation::*;
 
@@ -44,6 +50,12 @@ both_backends!(
     delete_of_a_missing_resource,
     built_in_tiers_exist_after_a_write,
     get_with_custom_columns,
+    ipam_check_flags_and_report,
+    ipam_release_from_a_report,
+    ipam_configure_strict_affinity,
+    ipam_split_pools,
+    datastore_migrate_export_and_import,
+    datastore_unlock_needs_cluster_information,
     workload_endpoint_limits_round_trip_and_unenforced_ones_are_refused,
 );
 
