@@ -114,3 +114,81 @@ fn a_workloads_bandwidth_limits_hold_tcp_to_their_rates_and_others_are_not_slowe
         free / 1e6
     );
 }
+
+/// Runs the reference `bandwidth` plugin (Debian's containernetworking-plugins) ADD for the
+/// container in `ns`, chained after brindle-cni as Calico's conflists chain it: the runtime's
+/// limits go to it, not to brindle-cni, and it puts tc qdiscs on the host veth.
+fn chain_bandwidth_plugin(c: &Cluster, ns: &str, prev_result: &Value, limits: Value) {
+    let conf = json!({
+        "cniVersion": "1.0.0",
+        "name": NETWORK,
+        "type": "bandwidth",
+        "capabilities": {"bandwidth": true},
+        "runtimeConfig": {"bandwidth": limits},
+        "prevResult": prev_result,
+    });
+    let plugin = lab::cni::CniPlugin {
+        bin_dir: "/usr/lib/cni".into(),
+        plugin: "bandwidth".into(),
+        env: Vec::new(),
+    };
+    let out = plugin
+        .invoke(
+            &c.node_netns(1),
+            "ADD",
+            &Cluster::container_id(ns),
+            &std::path::PathBuf::from(format!("/var/run/netns/{ns}")),
+            "eth0",
+            &conf.to_string(),
+        )
+        .unwrap();
+    assert!(out.success, "bandwidth ADD: {}\n{}", out.stdout, out.stderr);
+}
+
+#[test]
+fn a_chained_bandwidth_plugins_limits_are_enforced_by_the_vrouter() {
+    let mut c = Cluster::up("qt", "Never", 1, 0);
+    let (a, ip_a, result) = c.add_container_with_result(1, NETWORK);
+    let (b, _) = c.add_container(1, NETWORK);
+    let (cc, ip_c) = c.add_container(1, NETWORK);
+    chain_bandwidth_plugin(
+        &c,
+        &a,
+        &result,
+        json!({
+            "ingressRate": INGRESS as u64, "ingressBurst": (INGRESS * BURST_SECONDS) as u64,
+            "egressRate": EGRESS as u64, "egressBurst": (EGRESS * BURST_SECONDS) as u64,
+        }),
+    );
+    // The limits are the veth's qdiscs', not the endpoint's; the node reads them back.
+    let weps = c.brindlectl(&["get", "workloadendpoints", "-o", "yaml"]);
+    assert!(!weps.contains("qosControls"), "{weps}");
+    assert!(
+        eventually(Duration::from_secs(10), || c
+            .log(1)
+            .contains("a tc qdisc limits this workload's bandwidth")),
+        "the node did not take up the bandwidth plugin's qdiscs\n{}",
+        c.logs()
+    );
+    for (from, to) in [(&b, ip_a), (&a, ip_c)] {
+        assert!(
+            eventually(Duration::from_secs(15), || pings(from, to)),
+            "{from} -> {to}\n{}",
+            c.logs()
+        );
+    }
+    let to_a = tcp_rate(&c, &b, &a, ip_a, 5311);
+    assert!(
+        to_a <= 1.15 * INGRESS && to_a > 0.3 * INGRESS,
+        "B -> A at {:.1} Mbit/s through the bandwidth plugin's {:.0} Mbit/s ingress limit",
+        to_a / 1e6,
+        INGRESS / 1e6
+    );
+    let from_a = tcp_rate(&c, &a, &cc, ip_c, 5312);
+    assert!(
+        from_a <= 1.15 * EGRESS && from_a > 0.3 * EGRESS,
+        "A -> C at {:.1} Mbit/s through the bandwidth plugin's {:.0} Mbit/s egress limit",
+        from_a / 1e6,
+        EGRESS / 1e6
+    );
+}

@@ -11,7 +11,9 @@
 //! the copy it keeps (`recovery`), so that its workloads never read as gone.
 //!
 //! Which workloads have a TAP rather than a veth is host-local and comes from the TAP registry
-//! brindle-cni writes (`taps`), read with every datastore change and every second besides.
+//! brindle-cni writes (`taps`), read with every datastore change and every second besides; so
+//! are the bandwidth limits a chained CNI `bandwidth` plugin puts on workload veths
+//! (`tc_limits`), which the vRouter would otherwise bypass.
 
 pub mod address_watch;
 pub mod bgp;
@@ -81,6 +83,8 @@ pub struct Agent {
     policy: policy::NodePolicy,
     /// The TAP registrations of this node's workloads, as last read.
     taps: taps::TapRegistry,
+    /// The limits tc qdiscs (a chained CNI `bandwidth` plugin) put on workload veths.
+    tc: tc_limits::TcLimits,
     /// What the way to the node's own stack is made of (`BRINDLE_HOST_PORT`).
     host_port: HostPort,
     /// A copy of the node's own records, put back if the datastore comes back reset.
@@ -127,6 +131,7 @@ impl Agent {
             last_attempt: None,
             bgp: None,
             taps: taps::TapRegistry::new(tap_dir),
+            tc: tc_limits::TcLimits::default(),
             host_port: HostPort::default(),
             own: recovery::OwnRecords::default(),
             address,
@@ -162,6 +167,10 @@ impl Agent {
             .desired(Some(&self.identity.uplink), self.taps.entries());
         if let Some(bgp) = &self.bgp {
             desired.routes = bgp.routes(&self.view);
+        }
+        // A limit the endpoint does not set comes from the qdiscs on its veth, if any.
+        for w in desired.workloads.iter_mut().filter(|w| w.tap.is_none()) {
+            w.qos = tc_limits::merge(w.qos, self.tc.of(&w.interface));
         }
         desired.enforce_policy = true;
         desired.route_underlay = true;
@@ -300,6 +309,10 @@ impl Agent {
         // read with it; without one, now and then.
         if changed || self.taps.due() {
             changed |= self.taps.refresh(self.view.endpoint_ids());
+        }
+        if changed || self.tc.due() {
+            let veths = self.view.endpoint_ids().map(|(interface, _)| interface);
+            changed |= self.tc.refresh(veths);
         }
         changed
     }

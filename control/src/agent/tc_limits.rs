@@ -86,6 +86,19 @@ impl TcLimits {
     }
 }
 
+/// The workload's limits: each of `endpoint`'s (its `qosControls`), and where it sets none,
+/// `tc`'s (the qdiscs on its veth).
+pub fn merge(endpoint: QosLimits, tc: QosLimits) -> QosLimits {
+    let direction = |e: DirectionLimits, t: DirectionLimits| DirectionLimits {
+        bandwidth: e.bandwidth.or(t.bandwidth),
+        packets: e.packets.or(t.packets),
+    };
+    QosLimits {
+        ingress: direction(endpoint.ingress, tc.ingress),
+        egress: direction(endpoint.egress, tc.egress),
+    }
+}
+
 /// The limits tc qdiscs put on each of `interfaces` that has any, read over rtnetlink in the
 /// calling thread's network namespace.
 pub fn read(interfaces: &[&str]) -> Result<BTreeMap<String, QosLimits>, String> {
@@ -320,6 +333,38 @@ mod tests {
         assert_eq!(rate.per_second, 40_000_000_000);
         // 15,625 ticks = 1 ms at 5 GB/s = 5 MB.
         assert_eq!(rate.burst, 40_000_000);
+    }
+
+    #[test]
+    fn the_endpoints_limits_win_and_tc_fills_what_it_leaves_unset() {
+        let rate = |per_second| Rate {
+            per_second,
+            burst: 1_000_000,
+        };
+        let endpoint = QosLimits {
+            ingress: DirectionLimits {
+                bandwidth: Some(rate(1_000_000)),
+                packets: None,
+            },
+            egress: DirectionLimits::default(),
+        };
+        let tc = QosLimits {
+            ingress: DirectionLimits {
+                bandwidth: Some(rate(5_000_000)),
+                packets: None,
+            },
+            egress: DirectionLimits {
+                bandwidth: Some(rate(7_000_000)),
+                packets: None,
+            },
+        };
+        let merged = merge(endpoint, tc);
+        assert_eq!(merged.ingress.bandwidth, Some(rate(1_000_000)));
+        assert_eq!(merged.egress.bandwidth, Some(rate(7_000_000)));
+        assert_eq!(
+            merge(QosLimits::default(), QosLimits::default()),
+            QosLimits::default()
+        );
     }
 
     #[test]
