@@ -17,6 +17,7 @@ pub mod cluster_info;
 pub mod config;
 pub mod convert;
 pub mod crud;
+pub mod gotemplate;
 pub mod datastore_migrate;
 pub mod initialize;
 pub mod ipam;
@@ -148,12 +149,16 @@ enum Command {
         file: Option<String>,
         kind: Option<String>,
         names: Vec<String>,
-        /// ps, wide, yaml or json.
+        /// ps, wide, yaml, json, custom-columns=..., go-template=..., go-template-file=...
         #[arg(short = 'o', long, default_value = "ps")]
         output: String,
-        /// List namespaced resources of every namespace.
-        #[arg(short = 'A', long)]
+        /// List namespaced resources of every namespace (`-a` too, as calicoctl accepts).
+        #[arg(short = 'A', long, short_alias = 'a')]
         all_namespaces: bool,
+        /// Strip cluster-specific metadata (namespace, uid, resourceVersion,
+        /// creationTimestamp) from resources fetched by name.
+        #[arg(long)]
+        export: bool,
     },
     /// Patch a resource in place with a JSON merge patch.
     Patch {
@@ -407,12 +412,13 @@ where
             names,
             output,
             all_namespaces,
+            export,
         } => {
             let output: crud::Output = output
                 .parse()
                 .map_err(|e| CtlError::new(format!("Failed to get resources: {e}")))?;
             let target = target(file.as_deref(), kind.as_deref(), &names)?;
-            crud::get(&session, target, ns, all_namespaces, output, out)
+            crud::get(&session, target, ns, all_namespaces, export, output, out)
         }
         Command::Patch {
             kind,
