@@ -34,6 +34,48 @@ pub fn read_manifest(file: &str) -> Result<String, CtlError> {
     Ok(text)
 }
 
+/// What `-f` names: a file, `-`, or a directory (its subdirectories too with `-R`).
+#[derive(Clone, Copy)]
+pub struct Files<'a> {
+    pub path: &'a str,
+    pub recursive: bool,
+}
+
+/// Runs `load` on each manifest of `files` and concatenates what it returns. A file of a
+/// directory that holds no resource, or a directory without manifests, fails as in
+/// calicoctl; errors of a directory's file name the file.
+fn each_file<T>(
+    files: Files<'_>,
+    mut load: impl FnMut(&str, &str) -> Result<Vec<T>, CtlError>,
+) -> Result<Vec<T>, CtlError> {
+    let (paths, is_dir) = super::manifest_files::expand(files.path, files.recursive)?;
+    let mut all = Vec::new();
+    for path in &paths {
+        let loaded = load(&read_manifest(path)?, path).map_err(|e| {
+            if !is_dir {
+                return e;
+            }
+            match e.0.strip_prefix("Failed to execute command: ") {
+                Some(rest) if !rest.starts_with("cannot read") => {
+                    CtlError::new(format!("Failed to execute command: {path}: {rest}"))
+                }
+                _ => e,
+            }
+        })?;
+        if is_dir && loaded.is_empty() {
+            return Err(CtlError::new(format!("no resources specified in file {path}")));
+        }
+        all.extend(loaded);
+    }
+    if is_dir && all.is_empty() {
+        return Err(CtlError::new(format!(
+            "no resources specified in directory {}",
+            files.path
+        )));
+    }
+    Ok(all)
+}
+
 /// Parses, namespaces, defaults and validates every resource in `text` (all or nothing).
 /// `namespace` (`-n`) applies to namespaced resources that name none; one that names another
 /// is refused.
@@ -120,7 +162,7 @@ pub enum Write {
 /// `create -f` / `apply -f`: every resource is tried; errors are collected.
 pub fn create_or_apply(
     session: &Session,
-    file: &str,
+    files: Files<'_>,
     namespace: Option<&str>,
     mode: Write,
     out: &mut String,
@@ -129,7 +171,7 @@ pub fn create_or_apply(
         Write::Create { .. } => ("create", "created"),
         Write::Apply => ("apply", "applied"),
     };
-    let items = load_manifest(&read_manifest(file)?, file, namespace)?;
+    let items = each_file(files, |text, file| load_manifest(text, file, namespace))?;
     if items.is_empty() {
         out.push_str("No resources specified\n");
         return Ok(());
@@ -206,11 +248,15 @@ fn report_collected(
 
 /// `validate -f`: Calico's defaults and checks on every resource, offline (no datastore is
 /// opened); each invalid resource is reported as create reports a failed one.
-pub fn validate(file: &str, namespace: Option<&str>, out: &mut String) -> Result<(), CtlError> {
-    let text = read_manifest(file)?;
+pub fn validate(
+    files: Files<'_>,
+    namespace: Option<&str>,
+    out: &mut String,
+) -> Result<(), CtlError> {
     let invalid = |e: String| CtlError::new(format!("Failed to execute command: {e}"));
-    let mut items =
-        resources::parse_documents(&text).map_err(|e| invalid(manifest_error(e, file)))?;
+    let mut items = each_file(files, |text, file| {
+        resources::parse_documents(text).map_err(|e| invalid(manifest_error(e, file)))
+    })?;
     if items.is_empty() {
         out.push_str("No resources specified\n");
         return Ok(());
@@ -231,11 +277,11 @@ pub fn validate(file: &str, namespace: Option<&str>, out: &mut String) -> Result
 /// `replace -f`: update each resource; stops at the first failure.
 pub fn replace(
     session: &Session,
-    file: &str,
+    files: Files<'_>,
     namespace: Option<&str>,
     out: &mut String,
 ) -> Result<(), CtlError> {
-    let items = load_manifest(&read_manifest(file)?, file, namespace)?;
+    let items = each_file(files, |text, file| load_manifest(text, file, namespace))?;
     if items.is_empty() {
         out.push_str("No resources specified\n");
         return Ok(());
@@ -276,7 +322,7 @@ pub fn replace(
 
 /// What `delete` and `get` act on: the resources of a file, or `KIND [NAME...]`.
 pub enum Target<'a> {
-    File(&'a str),
+    File(Files<'a>),
     Named { kind: &'a str, names: &'a [String] },
 }
 
@@ -289,9 +335,10 @@ type Identities = (Option<Kind>, Vec<(Identity, Option<String>)>);
 fn identities(target: &Target<'_>, namespace: Option<&str>) -> Result<Identities, CtlError> {
     let invalid = |e: String| CtlError::new(format!("Failed to execute command: {e}"));
     match target {
-        Target::File(file) => {
-            let mut items = resources::parse_documents(&read_manifest(file)?)
-                .map_err(|e| invalid(manifest_error(e, file)))?;
+        Target::File(files) => {
+            let mut items = each_file(*files, |text, file| {
+                resources::parse_documents(text).map_err(|e| invalid(manifest_error(e, file)))
+            })?;
             for r in &mut items {
                 set_namespace(r, namespace).map_err(invalid)?;
             }

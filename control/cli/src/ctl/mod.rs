@@ -26,6 +26,7 @@ pub mod ipam_config;
 pub mod ipam_release;
 pub mod ipam_report;
 pub mod ipam_split;
+pub mod manifest_files;
 pub mod node;
 pub mod node_run;
 pub mod store;
@@ -114,6 +115,9 @@ enum Command {
     Create {
         #[arg(short = 'f', long = "filename")]
         file: String,
+        /// With `-f DIR`: the manifests of its subdirectories too.
+        #[arg(short = 'R', long)]
+        recursive: bool,
         /// Skip over resources that already exist.
         #[arg(long)]
         skip_exists: bool,
@@ -122,21 +126,33 @@ enum Command {
     Validate {
         #[arg(short = 'f', long = "filename")]
         file: String,
+        /// With `-f DIR`: the manifests of its subdirectories too.
+        #[arg(short = 'R', long)]
+        recursive: bool,
     },
     /// Replace existing resources from a file or stdin.
     Replace {
         #[arg(short = 'f', long = "filename")]
         file: String,
+        /// With `-f DIR`: the manifests of its subdirectories too.
+        #[arg(short = 'R', long)]
+        recursive: bool,
     },
     /// Create or update resources from a file or stdin.
     Apply {
         #[arg(short = 'f', long = "filename")]
         file: String,
+        /// With `-f DIR`: the manifests of its subdirectories too.
+        #[arg(short = 'R', long)]
+        recursive: bool,
     },
     /// Delete resources by file or by KIND NAME...
     Delete {
         #[arg(short = 'f', long = "filename")]
         file: Option<String>,
+        /// With `-f DIR`: the manifests of its subdirectories too.
+        #[arg(short = 'R', long)]
+        recursive: bool,
         kind: Option<String>,
         names: Vec<String>,
         /// Skip over resources that do not exist.
@@ -147,6 +163,9 @@ enum Command {
     Get {
         #[arg(short = 'f', long = "filename")]
         file: Option<String>,
+        /// With `-f DIR`: the manifests of its subdirectories too.
+        #[arg(short = 'R', long)]
+        recursive: bool,
         kind: Option<String>,
         names: Vec<String>,
         /// ps, wide, yaml, json, custom-columns=..., go-template=..., go-template-file=...
@@ -385,29 +404,41 @@ where
     let session = Session::new(cli.config);
     let ns = cli.namespace.as_deref();
     match cli.command {
-        Command::Create { file, skip_exists } => crud::create_or_apply(
+        Command::Create {
+            file,
+            recursive,
+            skip_exists,
+        } => crud::create_or_apply(
             &session,
-            &file,
+            files(&file, recursive),
             ns,
             crud::Write::Create { skip_exists },
             out,
         ),
-        Command::Apply { file } => {
-            crud::create_or_apply(&session, &file, ns, crud::Write::Apply, out)
+        Command::Apply { file, recursive } => crud::create_or_apply(
+            &session,
+            files(&file, recursive),
+            ns,
+            crud::Write::Apply,
+            out,
+        ),
+        Command::Replace { file, recursive } => {
+            crud::replace(&session, files(&file, recursive), ns, out)
         }
-        Command::Replace { file } => crud::replace(&session, &file, ns, out),
-        Command::Validate { file } => crud::validate(&file, ns, out),
+        Command::Validate { file, recursive } => crud::validate(files(&file, recursive), ns, out),
         Command::Delete {
             file,
+            recursive,
             kind,
             names,
             skip_not_exists,
         } => {
-            let target = target(file.as_deref(), kind.as_deref(), &names)?;
+            let target = target(file.as_deref(), recursive, kind.as_deref(), &names)?;
             crud::delete(&session, target, ns, skip_not_exists, out)
         }
         Command::Get {
             file,
+            recursive,
             kind,
             names,
             output,
@@ -417,7 +448,7 @@ where
             let output: crud::Output = output
                 .parse()
                 .map_err(|e| CtlError::new(format!("Failed to get resources: {e}")))?;
-            let target = target(file.as_deref(), kind.as_deref(), &names)?;
+            let target = target(file.as_deref(), recursive, kind.as_deref(), &names)?;
             crud::get(&session, target, ns, all_namespaces, export, output, out)
         }
         Command::Patch {
@@ -574,8 +605,13 @@ fn run_ipam(session: &Session, command: IpamCommand, out: &mut String) -> Result
     }
 }
 
+fn files(path: &str, recursive: bool) -> crud::Files<'_> {
+    crud::Files { path, recursive }
+}
+
 fn target<'a>(
     file: Option<&'a str>,
+    recursive: bool,
     kind: Option<&'a str>,
     names: &'a [String],
 ) -> Result<crud::Target<'a>, CtlError> {
@@ -583,7 +619,7 @@ fn target<'a>(
         (Some(_), Some(_)) => Err(CtlError::new(
             "Failed to execute command: give either -f FILE or KIND [NAME...], not both",
         )),
-        (Some(f), None) => Ok(crud::Target::File(f)),
+        (Some(f), None) => Ok(crud::Target::File(files(f, recursive))),
         (None, Some(k)) => Ok(crud::Target::Named { kind: k, names }),
         (None, None) => Err(CtlError::new(
             "Failed to execute command: a resource type (KIND) or -f FILE is required",
