@@ -10,6 +10,7 @@ mod ipam_admin;
 mod ipam_report;
 mod migrate;
 mod resources;
+mod templates;
 mod validation;
 
 use cluster::*;
@@ -20,6 +21,7 @@ use ipam_admin::*;
 use ipam_report::*;
 use migrate::*;
 use resources::*;
+use templates::*;
 use validation::*;
 
 /// Declares each case as one test per backend.
@@ -56,6 +58,9 @@ both_backends!(
     ipam_split_pools,
     datastore_migrate_export_and_import,
     datastore_unlock_needs_cluster_information,
+    get_with_go_templates,
+    get_export_strips_cluster_metadata,
+    manifests_of_a_directory_and_recursive,
 );
 
 /// Conversion needs no datastore, and a v1 manifest is refused before one is opened: the
