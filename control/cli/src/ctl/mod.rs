@@ -31,6 +31,7 @@ pub mod node;
 pub mod node_run;
 pub mod store;
 pub mod table;
+pub mod version;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -224,7 +225,15 @@ enum Command {
         output: String,
     },
     /// Client and cluster versions.
-    Version,
+    Version {
+        /// The client version only.
+        #[arg(long)]
+        client: bool,
+        /// Re-read the cluster information every DURATION (Go syntax: 5s, 1m30s) and print
+        /// it again when it changes, until interrupted.
+        #[arg(long)]
+        poll: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -534,7 +543,15 @@ where
             } => node::checksystem(interface.as_deref(), node_config.as_deref(), out),
         },
         Command::Convert { file, output } => convert::convert(&file, &output, out),
-        Command::Version => node::version(session.store(), out),
+        Command::Version { client, poll } => {
+            let every = poll.as_deref().map(version::parse_duration).transpose()?;
+            match every {
+                Some(every) if !every.is_zero() && !client => {
+                    version::poll(session.store(), every)
+                }
+                _ => version::version(session.store(), client, out),
+            }
+        }
     }
 }
 

@@ -61,6 +61,7 @@ both_backends!(
     get_with_go_templates,
     get_export_strips_cluster_metadata,
     manifests_of_a_directory_and_recursive,
+    version_polls_until_interrupted,
 );
 
 /// Conversion needs no datastore, and a v1 manifest is refused before one is opened: the
