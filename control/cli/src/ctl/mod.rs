@@ -28,9 +28,11 @@ pub mod ipam_report;
 pub mod ipam_split;
 pub mod manifest_files;
 pub mod node;
+pub mod node_diags;
 pub mod node_run;
 pub mod store;
 pub mod table;
+pub mod tarball;
 pub mod version;
 
 use std::path::PathBuf;
@@ -378,6 +380,16 @@ enum NodeCommand {
         #[arg(long, default_value_t = 30)]
         start_timeout: u64,
     },
+    /// Gather this host's diagnostics (routes, links, XDP/BPF, the node's stats and BGP
+    /// peers, logs) into a .tar.gz in a temp directory and print its path.
+    Diags {
+        /// The directory of brindle-node's logs (where `node run` writes them).
+        #[arg(long, default_value = node_run::DEFAULT_LOG_DIR)]
+        log_dir: PathBuf,
+        /// The node's control socket.
+        #[arg(long, default_value = crate::node_client::DEFAULT_CONTROL_SOCKET)]
+        control_socket: PathBuf,
+    },
     /// Kernel, uplink driver, NIC profile (hw-profiles/) and every unmet requirement;
     /// exit code 1 when one is unmet.
     Checksystem {
@@ -537,6 +549,10 @@ where
                 };
                 node_run::run(&args, session.datastore_config(), out)
             }
+            NodeCommand::Diags {
+                log_dir,
+                control_socket,
+            } => node_diags::diags(&log_dir, &control_socket, out),
             NodeCommand::Checksystem {
                 interface,
                 node_config,

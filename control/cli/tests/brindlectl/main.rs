@@ -3,6 +3,7 @@
 
 mod cluster;
 mod convert;
+mod diags;
 mod editing;
 mod environment;
 mod fixture;
@@ -15,6 +16,7 @@ mod validation;
 
 use cluster::*;
 use convert::*;
+use diags::*;
 use editing::*;
 use fixture::Fixture;
 use ipam_admin::*;
@@ -82,4 +84,5 @@ embedded_only!(
     other_v1_kinds_convert_too,
     names_that_are_no_key_segment_are_refused,
     validate_checks_without_writing,
+    node_diags_bundles_what_it_can_and_says_why_not,
 );
