@@ -63,7 +63,9 @@ fn each_file<T>(
             }
         })?;
         if is_dir && loaded.is_empty() {
-            return Err(CtlError::new(format!("no resources specified in file {path}")));
+            return Err(CtlError::new(format!(
+                "no resources specified in file {path}"
+            )));
         }
         all.extend(loaded);
     }

@@ -20,7 +20,12 @@ pub fn expand(path: &str, recursive: bool) -> Result<(Vec<String>, bool), CtlErr
     Ok((files, true))
 }
 
-fn walk(dir: &Path, recursive: bool, depth: usize, files: &mut Vec<String>) -> Result<(), CtlError> {
+fn walk(
+    dir: &Path,
+    recursive: bool,
+    depth: usize,
+    files: &mut Vec<String>,
+) -> Result<(), CtlError> {
     let read = std::fs::read_dir(dir).map_err(|e| {
         CtlError::new(format!(
             "Failed to execute command: cannot read directory {}: {e}",

@@ -17,8 +17,8 @@ pub mod cluster_info;
 pub mod config;
 pub mod convert;
 pub mod crud;
-pub mod gotemplate;
 pub mod datastore_migrate;
+pub mod gotemplate;
 pub mod initialize;
 pub mod ipam;
 pub mod ipam_check;
@@ -562,9 +562,7 @@ where
         Command::Version { client, poll } => {
             let every = poll.as_deref().map(version::parse_duration).transpose()?;
             match every {
-                Some(every) if !every.is_zero() && !client => {
-                    version::poll(session.store(), every)
-                }
+                Some(every) if !every.is_zero() && !client => version::poll(session.store(), every),
                 _ => version::version(session.store(), client, out),
             }
         }

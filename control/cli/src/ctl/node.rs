@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 
-
 use super::CtlError;
 
 /// Where a running brindle-node answers Felix's health checks.

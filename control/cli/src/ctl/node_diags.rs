@@ -32,22 +32,86 @@ struct Section {
 }
 
 const SECTIONS: &[Section] = &[
-    Section { info: "", file: "date", argv: &["date"] },
-    Section { info: "", file: "hostname", argv: &["hostname"] },
-    Section { info: "Dumping routes (IPv4)", file: "ipv4_route", argv: &["ip", "-4", "route"] },
-    Section { info: "Dumping routes (IPv6)", file: "ipv6_route", argv: &["ip", "-6", "route"] },
-    Section { info: "Dumping interface info (IPv4)", file: "ipv4_addr", argv: &["ip", "-4", "addr"] },
-    Section { info: "Dumping interface info (IPv6)", file: "ipv6_addr", argv: &["ip", "-6", "addr"] },
-    Section { info: "Dumping links (detailed)", file: "ip_link", argv: &["ip", "-d", "link"] },
-    Section { info: "Dumping addresses (detailed)", file: "ip_addr", argv: &["ip", "-d", "addr"] },
-    Section { info: "Dumping routes of every table", file: "ip_route", argv: &["ip", "-d", "route", "show", "table", "all"] },
-    Section { info: "Dumping network namespaces", file: "ip_netns", argv: &["ip", "netns", "list"] },
-    Section { info: "Dumping XDP/BPF attachments", file: "bpf_net", argv: &["bpftool", "net", "show"] },
-    Section { info: "Dumping nftables", file: "nft_ruleset", argv: &["nft", "-n", "-a", "list", "ruleset"] },
-    Section { info: "Dumping iptables (IPv4)", file: "ipv4_tables", argv: &["iptables-save", "-c"] },
-    Section { info: "Dumping iptables (IPv6)", file: "ipv6_tables", argv: &["ip6tables-save", "-c"] },
-    Section { info: "Dumping sockets", file: "ss", argv: &["ss", "-a", "-n"] },
-    Section { info: "Copying journal for brindle-node.service", file: "journalctl_brindle_node", argv: &["journalctl", "-u", "brindle-node.service", "--no-pager"] },
+    Section {
+        info: "",
+        file: "date",
+        argv: &["date"],
+    },
+    Section {
+        info: "",
+        file: "hostname",
+        argv: &["hostname"],
+    },
+    Section {
+        info: "Dumping routes (IPv4)",
+        file: "ipv4_route",
+        argv: &["ip", "-4", "route"],
+    },
+    Section {
+        info: "Dumping routes (IPv6)",
+        file: "ipv6_route",
+        argv: &["ip", "-6", "route"],
+    },
+    Section {
+        info: "Dumping interface info (IPv4)",
+        file: "ipv4_addr",
+        argv: &["ip", "-4", "addr"],
+    },
+    Section {
+        info: "Dumping interface info (IPv6)",
+        file: "ipv6_addr",
+        argv: &["ip", "-6", "addr"],
+    },
+    Section {
+        info: "Dumping links (detailed)",
+        file: "ip_link",
+        argv: &["ip", "-d", "link"],
+    },
+    Section {
+        info: "Dumping addresses (detailed)",
+        file: "ip_addr",
+        argv: &["ip", "-d", "addr"],
+    },
+    Section {
+        info: "Dumping routes of every table",
+        file: "ip_route",
+        argv: &["ip", "-d", "route", "show", "table", "all"],
+    },
+    Section {
+        info: "Dumping network namespaces",
+        file: "ip_netns",
+        argv: &["ip", "netns", "list"],
+    },
+    Section {
+        info: "Dumping XDP/BPF attachments",
+        file: "bpf_net",
+        argv: &["bpftool", "net", "show"],
+    },
+    Section {
+        info: "Dumping nftables",
+        file: "nft_ruleset",
+        argv: &["nft", "-n", "-a", "list", "ruleset"],
+    },
+    Section {
+        info: "Dumping iptables (IPv4)",
+        file: "ipv4_tables",
+        argv: &["iptables-save", "-c"],
+    },
+    Section {
+        info: "Dumping iptables (IPv6)",
+        file: "ipv6_tables",
+        argv: &["ip6tables-save", "-c"],
+    },
+    Section {
+        info: "Dumping sockets",
+        file: "ss",
+        argv: &["ss", "-a", "-n"],
+    },
+    Section {
+        info: "Copying journal for brindle-node.service",
+        file: "journalctl_brindle_node",
+        argv: &["journalctl", "-u", "brindle-node.service", "--no-pager"],
+    },
 ];
 
 /// The member names of a bundle (under `diagnostics/`), in order; `logs/` follows.
@@ -68,7 +132,10 @@ pub fn diags(log_dir: &Path, control_socket: &Path, out: &mut String) -> Result<
             out.push_str(&format!("{}\n", s.info));
         }
         let data = run_bounded(s.argv).unwrap_or_else(|why| {
-            out.push_str(&format!("Failed to run command: {}\nError: {why}\n", s.argv.join(" ")));
+            out.push_str(&format!(
+                "Failed to run command: {}\nError: {why}\n",
+                s.argv.join(" ")
+            ));
             not_collected(&why)
         });
         members.push((s.file.to_string(), data));
@@ -78,7 +145,7 @@ pub fn diags(log_dir: &Path, control_socket: &Path, out: &mut String) -> Result<
         Ok(stats) => {
             let peers = stats
                 .get("bgp_peers")
-                .map(|p| pretty(p))
+                .map(pretty)
                 .unwrap_or_else(|| not_collected("the node's stats have no bgp_peers"));
             (pretty(&stats), peers)
         }
@@ -140,7 +207,11 @@ fn temp_dir() -> Result<PathBuf, CtlError> {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     for attempt in 0..100u32 {
-        let dir = base.join(format!("brindle{}{:09}", std::process::id(), nanos.wrapping_add(attempt)));
+        let dir = base.join(format!(
+            "brindle{}{:09}",
+            std::process::id(),
+            nanos.wrapping_add(attempt)
+        ));
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -240,7 +311,10 @@ fn collect_logs(log_dir: &Path, out: &mut String) -> Vec<(String, Vec<u8>)> {
     let mut logs = Vec::new();
     match std::fs::metadata(log_dir) {
         Err(e) => {
-            out.push_str(&format!("Error copying log files: {}: {e}\n", log_dir.display()));
+            out.push_str(&format!(
+                "Error copying log files: {}: {e}\n",
+                log_dir.display()
+            ));
             logs.push((
                 "README".to_string(),
                 not_collected(&format!("{}: {e}", log_dir.display())),
@@ -248,7 +322,10 @@ fn collect_logs(log_dir: &Path, out: &mut String) -> Vec<(String, Vec<u8>)> {
             return logs;
         }
         Ok(m) if !m.is_dir() => {
-            out.push_str(&format!("No logs found in {}; skipping log copying\n", log_dir.display()));
+            out.push_str(&format!(
+                "No logs found in {}; skipping log copying\n",
+                log_dir.display()
+            ));
             logs.push((
                 "README".to_string(),
                 not_collected(&format!("{} is not a directory", log_dir.display())),
@@ -259,7 +336,9 @@ fn collect_logs(log_dir: &Path, out: &mut String) -> Vec<(String, Vec<u8>)> {
     }
     let mut stack = vec![(log_dir.to_path_buf(), String::new(), 0usize)];
     while let Some((dir, prefix, depth)) = stack.pop() {
-        let Ok(read) = std::fs::read_dir(&dir) else { continue };
+        let Ok(read) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         let mut entries: Vec<_> = read.filter_map(Result::ok).collect();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {

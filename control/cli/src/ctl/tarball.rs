@@ -25,7 +25,8 @@ impl TarGz {
 
     pub fn dir(&mut self, name: &str) -> std::io::Result<()> {
         let name = format!("{}/", name.trim_end_matches('/'));
-        self.gz.write_all(&header(&name, 0, b'5', 0o755, self.mtime)?)
+        self.gz
+            .write_all(&header(&name, 0, b'5', 0o755, self.mtime)?)
     }
 
     pub fn file(&mut self, name: &str, data: &[u8]) -> std::io::Result<()> {

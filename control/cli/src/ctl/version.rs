@@ -126,7 +126,11 @@ pub fn poll(ds: Result<&dyn Datastore, CtlError>, every: Duration) -> Result<(),
                 }
                 if !text.is_empty() {
                     // A closed stdout ends the poll, as a killed pipe would end calicoctl.
-                    if stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).is_err() {
+                    if stdout
+                        .write_all(text.as_bytes())
+                        .and_then(|_| stdout.flush())
+                        .is_err()
+                    {
                         return Ok(());
                     }
                 }

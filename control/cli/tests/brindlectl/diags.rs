@@ -18,7 +18,11 @@ fn bundle_of(stdout: &str) -> String {
 
 fn tar(args: &[&str]) -> String {
     let out = Command::new("tar").args(args).output().unwrap();
-    assert!(out.status.success(), "tar {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tar {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -30,7 +34,11 @@ fn diags(tmp: &std::path::Path, args: &[&str]) -> String {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
 }
 
@@ -43,15 +51,33 @@ pub(crate) fn node_diags_bundles_what_it_can_and_says_why_not(f: &Fixture) {
     let none = tmp.join("none.sock");
     let stdout = diags(
         &tmp,
-        &["--control-socket", &none.display().to_string(), "--log-dir", "/nonexistent-brindle-logs"],
+        &[
+            "--control-socket",
+            &none.display().to_string(),
+            "--log-dir",
+            "/nonexistent-brindle-logs",
+        ],
     );
-    assert!(stdout.starts_with("Collecting diagnostics\nUsing temp dir: "), "{stdout}");
+    assert!(
+        stdout.starts_with("Collecting diagnostics\nUsing temp dir: "),
+        "{stdout}"
+    );
     let bundle = bundle_of(&stdout);
-    assert!(bundle.starts_with(&tmp.display().to_string()) && bundle.ends_with(".tar.gz"), "{bundle}");
+    assert!(
+        bundle.starts_with(&tmp.display().to_string()) && bundle.ends_with(".tar.gz"),
+        "{bundle}"
+    );
     let listed = tar(&["-tzf", &bundle]);
     let mut expected = vec!["diagnostics/".to_string()];
-    expected.extend(cli::ctl::node_diags::member_names().iter().map(|n| format!("diagnostics/{n}")));
-    expected.extend(["diagnostics/logs/".to_string(), "diagnostics/logs/README".to_string()]);
+    expected.extend(
+        cli::ctl::node_diags::member_names()
+            .iter()
+            .map(|n| format!("diagnostics/{n}")),
+    );
+    expected.extend([
+        "diagnostics/logs/".to_string(),
+        "diagnostics/logs/README".to_string(),
+    ]);
     assert_eq!(listed.lines().collect::<Vec<_>>(), expected);
     for n in ["ip_link", "ip_route", "ip_netns", "bpf_net", "ipv4_route"] {
         assert!(expected.contains(&format!("diagnostics/{n}")), "{n}");
@@ -72,15 +98,22 @@ pub(crate) fn node_diags_bundles_what_it_can_and_says_why_not(f: &Fixture) {
     let listener = UnixListener::bind(&sock).unwrap();
     let server = std::thread::spawn(move || {
         let (mut conn, _) = listener.accept().unwrap();
-        conn.write_all(br#"{"rx_packets": 7, "bgp_peers": [{"address": "10.0.0.2", "state": "Established"}]}"#)
-            .unwrap();
+        conn.write_all(
+            br#"{"rx_packets": 7, "bgp_peers": [{"address": "10.0.0.2", "state": "Established"}]}"#,
+        )
+        .unwrap();
     });
     let logs = tmp.join("logs");
     std::fs::create_dir(&logs).unwrap();
     std::fs::write(logs.join("brindle-node.log"), "started\n").unwrap();
     let stdout = diags(
         &tmp,
-        &["--control-socket", &sock.display().to_string(), "--log-dir", &logs.display().to_string()],
+        &[
+            "--control-socket",
+            &sock.display().to_string(),
+            "--log-dir",
+            &logs.display().to_string(),
+        ],
     );
     server.join().unwrap();
     let bundle = bundle_of(&stdout);
@@ -88,6 +121,12 @@ pub(crate) fn node_diags_bundles_what_it_can_and_says_why_not(f: &Fixture) {
     let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
     assert_eq!(stats["rx_packets"], 7);
     let peers = tar(&["-xzOf", &bundle, "diagnostics/bgp_peers.json"]);
-    assert!(peers.contains("10.0.0.2") && peers.contains("Established"), "{peers}");
-    assert_eq!(tar(&["-xzOf", &bundle, "diagnostics/logs/brindle-node.log"]), "started\n");
+    assert!(
+        peers.contains("10.0.0.2") && peers.contains("Established"),
+        "{peers}"
+    );
+    assert_eq!(
+        tar(&["-xzOf", &bundle, "diagnostics/logs/brindle-node.log"]),
+        "started\n"
+    );
 }

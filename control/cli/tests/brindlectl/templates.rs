@@ -35,7 +35,10 @@ pub(crate) fn get_with_go_templates(f: &Fixture) {
         ],
         "b  [rack=r1,zone=west] no-nat\na  [] no-nat 64512",
     );
-    let file = f.file("names.tmpl", "{{range .}}{{range .Items}}{{.Name}}\n{{end}}{{end}}");
+    let file = f.file(
+        "names.tmpl",
+        "{{range .}}{{range .Items}}{{.Name}}\n{{end}}{{end}}",
+    );
     f.ok(
         &["get", "ippools", "-o", &format!("go-template-file={file}")],
         "a\nb\n",
@@ -62,7 +65,12 @@ pub(crate) fn get_with_go_templates(f: &Fixture) {
         "template: get:1: executing \"get\" at <.Items.Name.X>: can't evaluate field Name in type []interface {}",
     );
     let missing = format!("{file}.missing");
-    let r = f.run(&["get", "ippools", "-o", &format!("go-template-file={missing}")]);
+    let r = f.run(&[
+        "get",
+        "ippools",
+        "-o",
+        &format!("go-template-file={missing}"),
+    ]);
     assert_eq!(r.code, 1);
     assert!(
         r.stderr.starts_with(&format!(
@@ -80,17 +88,50 @@ pub(crate) fn get_export_strips_cluster_metadata(f: &Fixture) {
         "Successfully created 1 'NetworkPolicy' resource(s)\n",
     );
     let plain = f.stdout(&["get", "networkpolicy", "p", "-n", "ns1", "-o", "yaml"]);
-    for field in ["namespace: ns1", "resourceVersion:", "uid:", "creationTimestamp:"] {
+    for field in [
+        "namespace: ns1",
+        "resourceVersion:",
+        "uid:",
+        "creationTimestamp:",
+    ] {
         assert!(plain.contains(field), "{field} in {plain}");
     }
-    let exported = f.stdout(&["get", "networkpolicy", "p", "-n", "ns1", "-o", "yaml", "--export"]);
-    for field in ["namespace:", "resourceVersion:", "uid:", "creationTimestamp:"] {
+    let exported = f.stdout(&[
+        "get",
+        "networkpolicy",
+        "p",
+        "-n",
+        "ns1",
+        "-o",
+        "yaml",
+        "--export",
+    ]);
+    for field in [
+        "namespace:",
+        "resourceVersion:",
+        "uid:",
+        "creationTimestamp:",
+    ] {
         assert!(!exported.contains(field), "{field} in {exported}");
     }
-    assert!(exported.contains("name: p") && exported.contains("selector: all()"), "{exported}");
+    assert!(
+        exported.contains("name: p") && exported.contains("selector: all()"),
+        "{exported}"
+    );
     // calicoctl leaves a listing as it is.
-    let listed = f.stdout(&["get", "networkpolicies", "-n", "ns1", "-o", "yaml", "--export"]);
-    assert!(listed.contains("uid:") && listed.contains("namespace: ns1"), "{listed}");
+    let listed = f.stdout(&[
+        "get",
+        "networkpolicies",
+        "-n",
+        "ns1",
+        "-o",
+        "yaml",
+        "--export",
+    ]);
+    assert!(
+        listed.contains("uid:") && listed.contains("namespace: ns1"),
+        "{listed}"
+    );
     // The exported resource is created again elsewhere (another namespace here).
     let file = f.file("exported.yaml", &exported);
     f.ok(
@@ -113,7 +154,13 @@ pub(crate) fn manifests_of_a_directory_and_recursive(f: &Fixture) {
         "Successfully created 2 'IPPool' resource(s)\n",
     );
     f.ok(
-        &["get", "-f", &dir, "-o", "go-template={{range .}}{{.Name}} {{end}}"],
+        &[
+            "get",
+            "-f",
+            &dir,
+            "-o",
+            "go-template={{range .}}{{.Name}} {{end}}",
+        ],
         "a b ",
     );
     // With -R (and --recursive) the subdirectory's too.
@@ -138,8 +185,9 @@ pub(crate) fn manifests_of_a_directory_and_recursive(f: &Fixture) {
     let r = f.run(&["create", "-R", "-f", &dir]);
     assert_eq!(r.code, 1);
     assert!(
-        r.stderr.starts_with(&format!("Failed to execute command: {dir}/sub/d.yaml: document[0]: "))
-            && r.stderr.contains("10.99.0.0/33"),
+        r.stderr.starts_with(&format!(
+            "Failed to execute command: {dir}/sub/d.yaml: document[0]: "
+        )) && r.stderr.contains("10.99.0.0/33"),
         "{}",
         r.stderr
     );

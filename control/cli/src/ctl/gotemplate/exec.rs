@@ -72,7 +72,9 @@ fn field(v: &Value, name: &str) -> Result<Value, String> {
         return Ok(found.clone());
     }
     match name {
-        "ObjectMeta" | "ListMeta" => return Ok(map.get("metadata").cloned().unwrap_or(Value::Null)),
+        "ObjectMeta" | "ListMeta" => {
+            return Ok(map.get("metadata").cloned().unwrap_or(Value::Null))
+        }
         "TypeMeta" => return Ok(v.clone()),
         _ => {}
     }
@@ -369,9 +371,12 @@ impl State<'_> {
             }
             "joinAndTruncate" => {
                 need(3)?;
-                let max = args[2]
-                    .as_i64()
-                    .ok_or_else(|| format!("joinAndTruncate's length must be an integer, not {}", format::plain(&args[2])))?;
+                let max = args[2].as_i64().ok_or_else(|| {
+                    format!(
+                        "joinAndTruncate's length must be an integer, not {}",
+                        format::plain(&args[2])
+                    )
+                })?;
                 Ok(Value::String(join(&args[0], &text(&args[1])?, max)))
             }
             "config" => {
@@ -380,7 +385,9 @@ impl State<'_> {
                 if key.eq_ignore_ascii_case("asnumber") {
                     Ok(Value::String(self.config.as_number()))
                 } else {
-                    Err(format!("config {key:?}: unknown setting (calicoctl knows \"asnumber\")"))
+                    Err(format!(
+                        "config {key:?}: unknown setting (calicoctl knows \"asnumber\")"
+                    ))
                 }
             }
             other => Err(format!("function {other:?} not defined")),
@@ -539,8 +546,14 @@ mod tests {
         );
         assert_eq!(r("{{range .}}x{{else}}none{{end}}", json!([])), "none");
         assert_eq!(r("{{$x := 1}}{{$x = 2}}{{$x}}", json!(null)), "2");
-        assert_eq!(r("{{if and 1 0}}y{{else}}n{{end}}{{or 0 \"s\"}}", json!(null)), "ns");
-        assert_eq!(r("{{lt 1 2}} {{ge \"a\" \"b\"}} {{not .}}", json!(null)), "true false true");
+        assert_eq!(
+            r("{{if and 1 0}}y{{else}}n{{end}}{{or 0 \"s\"}}", json!(null)),
+            "ns"
+        );
+        assert_eq!(
+            r("{{lt 1 2}} {{ge \"a\" \"b\"}} {{not .}}", json!(null)),
+            "true false true"
+        );
         assert_eq!(r(r"a\nb", json!(null)), r"a\nb");
     }
 
@@ -558,7 +571,10 @@ mod tests {
             ("{{\"abc}}", "unclosed action"),
         ] {
             let e = check(t).unwrap_err().to_string();
-            assert!(e.starts_with("template: get:1: ") && e.contains(names), "{t}: {e}");
+            assert!(
+                e.starts_with("template: get:1: ") && e.contains(names),
+                "{t}: {e}"
+            );
         }
         for (t, names) in [
             ("{{printf \"%e\" 1}}", "%e"),
@@ -571,7 +587,10 @@ mod tests {
             ("{{1 2}}", "non-function"),
         ] {
             let e = render(t, &json!({"A": "s"}), &Asn).unwrap_err().to_string();
-            assert!(e.contains("executing \"get\"") && e.contains(names), "{t}: {e}");
+            assert!(
+                e.contains("executing \"get\"") && e.contains(names),
+                "{t}: {e}"
+            );
         }
     }
 }

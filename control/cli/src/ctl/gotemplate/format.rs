@@ -282,19 +282,28 @@ mod tests {
 
     #[test]
     fn printf_verbs_flags_and_go_markers() {
-        let s = sprintf("%-6s|%4d|%04d|%q|%t|%.2f|%x|%%", &[
-            json!("ab"),
-            json!(7),
-            json!(-7),
-            json!("q"),
-            json!(true),
-            json!(1.5),
-            json!(255),
-        ])
+        let s = sprintf(
+            "%-6s|%4d|%04d|%q|%t|%.2f|%x|%%",
+            &[
+                json!("ab"),
+                json!(7),
+                json!(-7),
+                json!("q"),
+                json!(true),
+                json!(1.5),
+                json!(255),
+            ],
+        )
         .unwrap();
         assert_eq!(s, "ab    |   7|-007|\"q\"|true|1.50|ff|%");
-        assert_eq!(sprintf("%d %s", &[json!("x")]).unwrap(), "%!d(string=x) %!s(MISSING)");
-        assert_eq!(sprintf("%s", &[json!("a"), json!(1)]).unwrap(), "a%!(EXTRA int=1)");
+        assert_eq!(
+            sprintf("%d %s", &[json!("x")]).unwrap(),
+            "%!d(string=x) %!s(MISSING)"
+        );
+        assert_eq!(
+            sprintf("%s", &[json!("a"), json!(1)]).unwrap(),
+            "a%!(EXTRA int=1)"
+        );
         let e = sprintf("%e", &[json!(1)]).unwrap_err();
         assert!(e.contains("%e"), "{e}");
         assert_eq!(sprint(&[json!(1), json!(2), json!("a"), json!(3)]), "1 2a3");

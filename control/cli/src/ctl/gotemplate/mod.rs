@@ -37,7 +37,11 @@ pub trait ConfigSource {
 }
 
 /// Parses `text` and executes it over `data`, returning what it printed.
-pub fn render(text: &str, data: &Value, config: &dyn ConfigSource) -> Result<String, TemplateError> {
+pub fn render(
+    text: &str,
+    data: &Value,
+    config: &dyn ConfigSource,
+) -> Result<String, TemplateError> {
     let tree = parse::parse(text)?;
     exec::execute(&tree, data, config)
 }

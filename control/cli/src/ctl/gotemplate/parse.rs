@@ -26,8 +26,7 @@ pub const FUNCTIONS: &[&str] = &[
 
 /// Go's built-ins and keywords outside the subset: refused with their name, never guessed at.
 const UNSUPPORTED: &[&str] = &[
-    "define", "template", "block", "break", "continue", "html", "js", "call", "slice",
-    "urlquery",
+    "define", "template", "block", "break", "continue", "html", "js", "call", "slice", "urlquery",
 ];
 
 #[derive(Debug, Clone)]
@@ -103,9 +102,9 @@ pub fn parse(text: &str) -> Result<Vec<Node>, TemplateError> {
     let mut parser = Parser { items, at: 0 };
     let (nodes, end) = parser.list()?;
     match end {
-        End::Eof => Ok(nodes),
-        End::End(line) => Err(err(line, "unexpected {{end}}")),
-        End::Else(line, _) => Err(err(line, "unexpected {{else}}")),
+        Stop::Eof => Ok(nodes),
+        Stop::End(line) => Err(err(line, "unexpected {{end}}")),
+        Stop::Else(line, _) => Err(err(line, "unexpected {{else}}")),
     }
 }
 
@@ -380,7 +379,7 @@ fn quoted(chars: &[char], start: usize, line: usize) -> Result<(String, usize), 
     }
 }
 
-enum End {
+enum Stop {
     Eof,
     End(usize),
     /// `{{else}}`, or `{{else if ...}}` / `{{else with ...}}` with the tokens after `else`.
@@ -393,7 +392,7 @@ struct Parser {
 }
 
 impl Parser {
-    fn list(&mut self) -> Result<(Vec<Node>, End), TemplateError> {
+    fn list(&mut self) -> Result<(Vec<Node>, Stop), TemplateError> {
         let mut nodes = Vec::new();
         while self.at < self.items.len() {
             let item = std::mem::replace(&mut self.items[self.at], Item::Text(String::new()));
@@ -410,9 +409,9 @@ impl Parser {
                 _ => "",
             };
             match keyword {
-                "end" if toks.len() == 1 => return Ok((nodes, End::End(line))),
+                "end" if toks.len() == 1 => return Ok((nodes, Stop::End(line))),
                 "end" => return Err(err(line, "unexpected tokens after {{end}}")),
-                "else" => return Ok((nodes, End::Else(line, toks[1..].to_vec()))),
+                "else" => return Ok((nodes, Stop::Else(line, toks[1..].to_vec()))),
                 "if" | "range" | "with" => {
                     let kw = keyword.to_string();
                     nodes.push(self.branch(&kw, &toks[1..], line, &source)?);
@@ -421,7 +420,7 @@ impl Parser {
                 _ => nodes.push(Node::Action(pipe(&toks, line, &source)?)),
             }
         }
-        Ok((nodes, End::Eof))
+        Ok((nodes, Stop::Eof))
     }
 
     /// `if`/`range`/`with` up to its `{{end}}`, with `{{else}}` and `{{else if|with ...}}`.
@@ -438,14 +437,21 @@ impl Parser {
         let pipe = pipe(toks, line, source)?;
         let (body, end) = self.list()?;
         let otherwise = match end {
-            End::Eof => return Err(err(line, format!("unexpected EOF: {{{{{keyword}}}}} without {{{{end}}}}"))),
-            End::End(_) => Vec::new(),
-            End::Else(else_line, rest) if rest.is_empty() => match self.list()? {
-                (nodes, End::End(_)) => nodes,
-                (_, End::Else(l, _)) => return Err(err(l, "expected {{end}}; found {{else}}")),
-                (_, End::Eof) => return Err(err(else_line, "unexpected EOF: {{else}} without {{end}}")),
+            Stop::Eof => {
+                return Err(err(
+                    line,
+                    format!("unexpected EOF: {{{{{keyword}}}}} without {{{{end}}}}"),
+                ))
+            }
+            Stop::End(_) => Vec::new(),
+            Stop::Else(else_line, rest) if rest.is_empty() => match self.list()? {
+                (nodes, Stop::End(_)) => nodes,
+                (_, Stop::Else(l, _)) => return Err(err(l, "expected {{end}}; found {{else}}")),
+                (_, Stop::Eof) => {
+                    return Err(err(else_line, "unexpected EOF: {{else}} without {{end}}"))
+                }
             },
-            End::Else(else_line, rest) => match rest.first() {
+            Stop::Else(else_line, rest) => match rest.first() {
                 Some(Tok::Ident(k)) if k == "if" || k == "with" => {
                     let k = k.clone();
                     vec![self.branch(&k, &rest[1..], else_line, source)?]
@@ -574,7 +580,10 @@ fn operand(
             let close = close.ok_or_else(|| err(line, "unclosed left paren"))?;
             let inner = pipe(&toks[i + 1..close], line, source)?;
             if !inner.vars.is_empty() {
-                return Err(err(line, "a declaration inside parentheses is not supported"));
+                return Err(err(
+                    line,
+                    "a declaration inside parentheses is not supported",
+                ));
             }
             let mut next = close + 1;
             let mut fields = Vec::new();
