@@ -555,6 +555,8 @@ mod tests {
             "true false true"
         );
         assert_eq!(r(r"a\nb", json!(null)), r"a\nb");
+        // Multi-byte text and strings around the delimiters.
+        assert_eq!(r("é{{\"ü}\"}}ß{{- \" ∂\" -}} ", json!(null)), "éü}ß ∂");
     }
 
     #[test]
@@ -564,11 +566,20 @@ mod tests {
             ("{{template \"x\"}}", "\"template\""),
             ("{{html .}}", "\"html\""),
             ("{{nosuch .}}", "function \"nosuch\" not defined"),
+            ("{{ é }}", "function \"é\" not defined"),
             ("{{.A", "unclosed action"),
             ("{{if .A}}x", "without {{end}}"),
             ("{{end}}", "unexpected {{end}}"),
             ("{{'x'}}", "character constants"),
             ("{{\"abc}}", "unclosed action"),
+            (
+                "{{if 1}}".repeat(100_000).as_str(),
+                "nested more than 256 deep",
+            ),
+            (
+                format!("{{{{{}1{}}}}}", "(".repeat(100_000), ")".repeat(100_000)).as_str(),
+                "parentheses",
+            ),
         ] {
             let e = check(t).unwrap_err().to_string();
             assert!(

@@ -24,6 +24,11 @@ pub const FUNCTIONS: &[&str] = &[
     "config",
 ];
 
+/// Nesting bounds: parentheses in one action, and `if`/`range`/`with` inside each other (the
+/// parser and the evaluator recurse on both; a hostile template must not exhaust the stack).
+const MAX_PARENS: usize = 64;
+const MAX_BLOCKS: usize = 256;
+
 /// Go's built-ins and keywords outside the subset: refused with their name, never guessed at.
 const UNSUPPORTED: &[&str] = &[
     "define", "template", "block", "break", "continue", "html", "js", "call", "slice", "urlquery",
@@ -99,7 +104,11 @@ fn err(line: usize, message: impl std::fmt::Display) -> TemplateError {
 
 pub fn parse(text: &str) -> Result<Vec<Node>, TemplateError> {
     let items = split(text)?;
-    let mut parser = Parser { items, at: 0 };
+    let mut parser = Parser {
+        items,
+        at: 0,
+        depth: 0,
+    };
     let (nodes, end) = parser.list()?;
     match end {
         Stop::Eof => Ok(nodes),
@@ -182,7 +191,7 @@ fn find_close(s: &str) -> Option<usize> {
             None => {
                 if b == b'"' || b == b'`' || b == b'\'' {
                     quote = Some(b);
-                } else if s[i..].starts_with("}}") {
+                } else if bytes[i..].starts_with(b"}}") {
                     return Some(i);
                 }
             }
@@ -270,6 +279,12 @@ fn lex(body: &str, line: usize) -> Result<Vec<Tok>, TemplateError> {
                 ))
             }
             '(' => {
+                if toks.iter().filter(|t| **t == Tok::LParen).count() >= MAX_PARENS {
+                    return Err(err(
+                        line,
+                        format!("more than {MAX_PARENS} parentheses in one action"),
+                    ));
+                }
                 toks.push(Tok::LParen);
                 i += 1;
             }
@@ -389,6 +404,7 @@ enum Stop {
 struct Parser {
     items: Vec<Item>,
     at: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -434,6 +450,25 @@ impl Parser {
         if toks.is_empty() {
             return Err(err(line, format!("missing value for {keyword}")));
         }
+        if self.depth >= MAX_BLOCKS {
+            return Err(err(
+                line,
+                format!("if/range/with nested more than {MAX_BLOCKS} deep"),
+            ));
+        }
+        self.depth += 1;
+        let node = self.branch_body(keyword, toks, line, source);
+        self.depth -= 1;
+        node
+    }
+
+    fn branch_body(
+        &mut self,
+        keyword: &str,
+        toks: &[Tok],
+        line: usize,
+        source: &str,
+    ) -> Result<Node, TemplateError> {
         let pipe = pipe(toks, line, source)?;
         let (body, end) = self.list()?;
         let otherwise = match end {
