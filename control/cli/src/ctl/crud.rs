@@ -39,6 +39,8 @@ pub fn read_manifest(file: &str) -> Result<String, CtlError> {
 pub struct Files<'a> {
     pub path: &'a str,
     pub recursive: bool,
+    /// `--skip-empty`: a directory's files without resources are skipped, not an error.
+    pub skip_empty: bool,
 }
 
 /// Runs `load` on each manifest of `files` and concatenates what it returns. A file of a
@@ -62,14 +64,14 @@ fn each_file<T>(
                 _ => e,
             }
         })?;
-        if is_dir && loaded.is_empty() {
+        if is_dir && loaded.is_empty() && !files.skip_empty {
             return Err(CtlError::new(format!(
                 "no resources specified in file {path}"
             )));
         }
         all.extend(loaded);
     }
-    if is_dir && all.is_empty() {
+    if is_dir && all.is_empty() && !files.skip_empty {
         return Err(CtlError::new(format!(
             "no resources specified in directory {}",
             files.path

@@ -121,6 +121,9 @@ enum Command {
         /// With `-f DIR`: the manifests of its subdirectories too.
         #[arg(short = 'R', long)]
         recursive: bool,
+        /// With `-f DIR`: skip files without resources instead of failing.
+        #[arg(long)]
+        skip_empty: bool,
         /// Skip over resources that already exist.
         #[arg(long)]
         skip_exists: bool,
@@ -132,6 +135,9 @@ enum Command {
         /// With `-f DIR`: the manifests of its subdirectories too.
         #[arg(short = 'R', long)]
         recursive: bool,
+        /// With `-f DIR`: skip files without resources instead of failing.
+        #[arg(long)]
+        skip_empty: bool,
     },
     /// Replace existing resources from a file or stdin.
     Replace {
@@ -140,6 +146,9 @@ enum Command {
         /// With `-f DIR`: the manifests of its subdirectories too.
         #[arg(short = 'R', long)]
         recursive: bool,
+        /// With `-f DIR`: skip files without resources instead of failing.
+        #[arg(long)]
+        skip_empty: bool,
     },
     /// Create or update resources from a file or stdin.
     Apply {
@@ -148,6 +157,9 @@ enum Command {
         /// With `-f DIR`: the manifests of its subdirectories too.
         #[arg(short = 'R', long)]
         recursive: bool,
+        /// With `-f DIR`: skip files without resources instead of failing.
+        #[arg(long)]
+        skip_empty: bool,
     },
     /// Delete resources by file or by KIND NAME...
     Delete {
@@ -156,6 +168,9 @@ enum Command {
         /// With `-f DIR`: the manifests of its subdirectories too.
         #[arg(short = 'R', long)]
         recursive: bool,
+        /// With `-f DIR`: skip files without resources instead of failing.
+        #[arg(long)]
+        skip_empty: bool,
         kind: Option<String>,
         names: Vec<String>,
         /// Skip over resources that do not exist.
@@ -169,6 +184,9 @@ enum Command {
         /// With `-f DIR`: the manifests of its subdirectories too.
         #[arg(short = 'R', long)]
         recursive: bool,
+        /// With `-f DIR`: skip files without resources instead of failing.
+        #[arg(long)]
+        skip_empty: bool,
         kind: Option<String>,
         names: Vec<String>,
         /// ps, wide, yaml, json, custom-columns=..., go-template=..., go-template-file=...
@@ -428,38 +446,55 @@ where
         Command::Create {
             file,
             recursive,
+            skip_empty,
             skip_exists,
         } => crud::create_or_apply(
             &session,
-            files(&file, recursive),
+            files(&file, recursive, skip_empty),
             ns,
             crud::Write::Create { skip_exists },
             out,
         ),
-        Command::Apply { file, recursive } => crud::create_or_apply(
+        Command::Apply {
+            file,
+            recursive,
+            skip_empty,
+        } => crud::create_or_apply(
             &session,
-            files(&file, recursive),
+            files(&file, recursive, skip_empty),
             ns,
             crud::Write::Apply,
             out,
         ),
-        Command::Replace { file, recursive } => {
-            crud::replace(&session, files(&file, recursive), ns, out)
-        }
-        Command::Validate { file, recursive } => crud::validate(files(&file, recursive), ns, out),
+        Command::Replace {
+            file,
+            recursive,
+            skip_empty,
+        } => crud::replace(&session, files(&file, recursive, skip_empty), ns, out),
+        Command::Validate {
+            file,
+            recursive,
+            skip_empty,
+        } => crud::validate(files(&file, recursive, skip_empty), ns, out),
         Command::Delete {
             file,
             recursive,
+            skip_empty,
             kind,
             names,
             skip_not_exists,
         } => {
-            let target = target(file.as_deref(), recursive, kind.as_deref(), &names)?;
+            let target = target(
+                file.as_deref().map(|f| files(f, recursive, skip_empty)),
+                kind.as_deref(),
+                &names,
+            )?;
             crud::delete(&session, target, ns, skip_not_exists, out)
         }
         Command::Get {
             file,
             recursive,
+            skip_empty,
             kind,
             names,
             output,
@@ -469,7 +504,11 @@ where
             let output: crud::Output = output
                 .parse()
                 .map_err(|e| CtlError::new(format!("Failed to get resources: {e}")))?;
-            let target = target(file.as_deref(), recursive, kind.as_deref(), &names)?;
+            let target = target(
+                file.as_deref().map(|f| files(f, recursive, skip_empty)),
+                kind.as_deref(),
+                &names,
+            )?;
             crud::get(&session, target, ns, all_namespaces, export, output, out)
         }
         Command::Patch {
@@ -636,13 +675,16 @@ fn run_ipam(session: &Session, command: IpamCommand, out: &mut String) -> Result
     }
 }
 
-fn files(path: &str, recursive: bool) -> crud::Files<'_> {
-    crud::Files { path, recursive }
+fn files(path: &str, recursive: bool, skip_empty: bool) -> crud::Files<'_> {
+    crud::Files {
+        path,
+        recursive,
+        skip_empty,
+    }
 }
 
 fn target<'a>(
-    file: Option<&'a str>,
-    recursive: bool,
+    file: Option<crud::Files<'a>>,
     kind: Option<&'a str>,
     names: &'a [String],
 ) -> Result<crud::Target<'a>, CtlError> {
@@ -650,7 +692,7 @@ fn target<'a>(
         (Some(_), Some(_)) => Err(CtlError::new(
             "Failed to execute command: give either -f FILE or KIND [NAME...], not both",
         )),
-        (Some(f), None) => Ok(crud::Target::File(files(f, recursive))),
+        (Some(f), None) => Ok(crud::Target::File(f)),
         (None, Some(k)) => Ok(crud::Target::Named { kind: k, names }),
         (None, None) => Err(CtlError::new(
             "Failed to execute command: a resource type (KIND) or -f FILE is required",

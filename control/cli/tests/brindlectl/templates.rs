@@ -202,4 +202,13 @@ pub(crate) fn manifests_of_a_directory_and_recursive(f: &Fixture) {
         &["create", "-f", &empty],
         &format!("no resources specified in directory {empty}"),
     );
+    // --skip-empty: empty files and directories are no error.
+    f.ok(
+        &["create", "-R", "--skip-empty", "-f", &dir],
+        "Successfully created 3 'IPPool' resource(s)\n",
+    );
+    f.ok(
+        &["apply", "--skip-empty", "-f", &empty],
+        "No resources specified\n",
+    );
 }
