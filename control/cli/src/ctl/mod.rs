@@ -2,10 +2,12 @@
 //!
 //! - `config`: which datastore (`CalicoAPIConfig` file, else the environment).
 //! - `store`: resources in the datastore with libcalico-go's semantics and error texts.
-//! - `crud`: `create|replace|apply|delete|get|patch|label` and their messages.
+//! - `crud`: `create|replace|apply|delete|get|patch|label` and their messages; `manifest_files`
+//!   (`-f DIR`, `-R`); `gotemplate` (`get -o go-template=`).
 //! - `ipam`: `ipam show|release --ip`; `ipam_check` (and its report, `ipam_report`),
 //!   `ipam_release` (`--from-report`), `ipam_config` (`configure`, `show --show-configuration`),
-//!   `ipam_split`; `node`: `node status`, `node checksystem`, `version`.
+//!   `ipam_split`; `node`: `node status`, `node checksystem`; `node_diags` (with `tarball`);
+//!   `version` (`--poll`).
 //! - `datastore_migrate`: `datastore migrate lock|unlock|export|import`, over `cluster_info`.
 //! - `table`: the boxed tables of `ipam show`.
 //! - `convert`: Calico v1 manifests to v3; `node_run`: `node run` (start brindle-node here).
