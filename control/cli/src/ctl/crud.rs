@@ -34,6 +34,52 @@ pub fn read_manifest(file: &str) -> Result<String, CtlError> {
     Ok(text)
 }
 
+/// What `-f` names: a file, `-`, or a directory (its subdirectories too with `-R`).
+#[derive(Clone, Copy)]
+pub struct Files<'a> {
+    pub path: &'a str,
+    pub recursive: bool,
+    /// `--skip-empty`: a directory's files without resources are skipped, not an error.
+    pub skip_empty: bool,
+}
+
+/// Runs `load` on each manifest of `files` and concatenates what it returns. A file of a
+/// directory that holds no resource, or a directory without manifests, fails as in
+/// calicoctl; errors of a directory's file name the file.
+fn each_file<T>(
+    files: Files<'_>,
+    mut load: impl FnMut(&str, &str) -> Result<Vec<T>, CtlError>,
+) -> Result<Vec<T>, CtlError> {
+    let (paths, is_dir) = super::manifest_files::expand(files.path, files.recursive)?;
+    let mut all = Vec::new();
+    for path in &paths {
+        let loaded = load(&read_manifest(path)?, path).map_err(|e| {
+            if !is_dir {
+                return e;
+            }
+            match e.0.strip_prefix("Failed to execute command: ") {
+                Some(rest) if !rest.starts_with("cannot read") => {
+                    CtlError::new(format!("Failed to execute command: {path}: {rest}"))
+                }
+                _ => e,
+            }
+        })?;
+        if is_dir && loaded.is_empty() && !files.skip_empty {
+            return Err(CtlError::new(format!(
+                "no resources specified in file {path}"
+            )));
+        }
+        all.extend(loaded);
+    }
+    if is_dir && all.is_empty() && !files.skip_empty {
+        return Err(CtlError::new(format!(
+            "no resources specified in directory {}",
+            files.path
+        )));
+    }
+    Ok(all)
+}
+
 /// Parses, namespaces, defaults and validates every resource in `text` (all or nothing).
 /// `namespace` (`-n`) applies to namespaced resources that name none; one that names another
 /// is refused.
@@ -120,7 +166,7 @@ pub enum Write {
 /// `create -f` / `apply -f`: every resource is tried; errors are collected.
 pub fn create_or_apply(
     session: &Session,
-    file: &str,
+    files: Files<'_>,
     namespace: Option<&str>,
     mode: Write,
     out: &mut String,
@@ -129,7 +175,7 @@ pub fn create_or_apply(
         Write::Create { .. } => ("create", "created"),
         Write::Apply => ("apply", "applied"),
     };
-    let items = load_manifest(&read_manifest(file)?, file, namespace)?;
+    let items = each_file(files, |text, file| load_manifest(text, file, namespace))?;
     if items.is_empty() {
         out.push_str("No resources specified\n");
         return Ok(());
@@ -206,11 +252,15 @@ fn report_collected(
 
 /// `validate -f`: Calico's defaults and checks on every resource, offline (no datastore is
 /// opened); each invalid resource is reported as create reports a failed one.
-pub fn validate(file: &str, namespace: Option<&str>, out: &mut String) -> Result<(), CtlError> {
-    let text = read_manifest(file)?;
+pub fn validate(
+    files: Files<'_>,
+    namespace: Option<&str>,
+    out: &mut String,
+) -> Result<(), CtlError> {
     let invalid = |e: String| CtlError::new(format!("Failed to execute command: {e}"));
-    let mut items =
-        resources::parse_documents(&text).map_err(|e| invalid(manifest_error(e, file)))?;
+    let mut items = each_file(files, |text, file| {
+        resources::parse_documents(text).map_err(|e| invalid(manifest_error(e, file)))
+    })?;
     if items.is_empty() {
         out.push_str("No resources specified\n");
         return Ok(());
@@ -231,11 +281,11 @@ pub fn validate(file: &str, namespace: Option<&str>, out: &mut String) -> Result
 /// `replace -f`: update each resource; stops at the first failure.
 pub fn replace(
     session: &Session,
-    file: &str,
+    files: Files<'_>,
     namespace: Option<&str>,
     out: &mut String,
 ) -> Result<(), CtlError> {
-    let items = load_manifest(&read_manifest(file)?, file, namespace)?;
+    let items = each_file(files, |text, file| load_manifest(text, file, namespace))?;
     if items.is_empty() {
         out.push_str("No resources specified\n");
         return Ok(());
@@ -276,7 +326,7 @@ pub fn replace(
 
 /// What `delete` and `get` act on: the resources of a file, or `KIND [NAME...]`.
 pub enum Target<'a> {
-    File(&'a str),
+    File(Files<'a>),
     Named { kind: &'a str, names: &'a [String] },
 }
 
@@ -289,9 +339,10 @@ type Identities = (Option<Kind>, Vec<(Identity, Option<String>)>);
 fn identities(target: &Target<'_>, namespace: Option<&str>) -> Result<Identities, CtlError> {
     let invalid = |e: String| CtlError::new(format!("Failed to execute command: {e}"));
     match target {
-        Target::File(file) => {
-            let mut items = resources::parse_documents(&read_manifest(file)?)
-                .map_err(|e| invalid(manifest_error(e, file)))?;
+        Target::File(files) => {
+            let mut items = each_file(*files, |text, file| {
+                resources::parse_documents(text).map_err(|e| invalid(manifest_error(e, file)))
+            })?;
             for r in &mut items {
                 set_namespace(r, namespace).map_err(invalid)?;
             }
@@ -411,6 +462,10 @@ pub enum Output {
     Json,
     /// `custom-columns=NAME,CIDR`: those of the kind's table columns.
     CustomColumns(Vec<String>),
+    /// `go-template=TEXT`: a Go template over the fetched objects (see `gotemplate`).
+    GoTemplate(String),
+    /// `go-template-file=FILE`: the same, read from a file.
+    GoTemplateFile(String),
 }
 
 impl std::str::FromStr for Output {
@@ -420,31 +475,59 @@ impl std::str::FromStr for Output {
         match s {
             "ps" => Ok(Output::Ps),
             "wide" => Ok(Output::Wide),
-            "yaml" => Ok(Output::Yaml),
+            "yaml" | "yml" => Ok(Output::Yaml),
             "json" => Ok(Output::Json),
             "custom-columns" | "custom-columns=" => {
                 Err("need to specify at least one column".to_string())
             }
-            other => match other.strip_prefix("custom-columns=") {
-                Some(columns) => Ok(Output::CustomColumns(
-                    columns.split(',').map(str::to_string).collect(),
-                )),
-                None => Err(format!("unrecognized output format '{other}'")),
-            },
+            // calicoctl splits KEY=VALUE at the first '='; an empty VALUE is refused.
+            "go-template" | "go-template=" => Err("need to specify a template".to_string()),
+            "go-template-file" | "go-template-file=" => {
+                Err("need to specify a template file".to_string())
+            }
+            other => {
+                if let Some(columns) = other.strip_prefix("custom-columns=") {
+                    Ok(Output::CustomColumns(
+                        columns.split(',').map(str::to_string).collect(),
+                    ))
+                } else if let Some(text) = other.strip_prefix("go-template=") {
+                    Ok(Output::GoTemplate(text.to_string()))
+                } else if let Some(file) = other.strip_prefix("go-template-file=") {
+                    Ok(Output::GoTemplateFile(file.to_string()))
+                } else {
+                    Err(format!("unrecognized output format '{other}'"))
+                }
+            }
         }
     }
 }
 
-/// `get KIND [NAME...]` / `get -f FILE`.
+/// `get KIND [NAME...]` / `get -f FILE`. `export` (`--export`) strips what is specific to
+/// this cluster from resources fetched by name, as calicoctl does (it leaves listings and
+/// `-f` alone).
 pub fn get(
     session: &Session,
     target: Target<'_>,
     namespace: Option<&str>,
     all_namespaces: bool,
+    export: bool,
     output: Output,
     out: &mut String,
 ) -> Result<(), CtlError> {
     let failed = |e: &dyn std::fmt::Display| CtlError::new(format!("Failed to get resources: {e}"));
+    // A template is read and parsed before the datastore is: a bad one fails first.
+    let template = match &output {
+        Output::GoTemplate(text) => Some(text.clone()),
+        Output::GoTemplateFile(file) => Some(std::fs::read_to_string(file).map_err(|e| {
+            CtlError::new(format!(
+                "Failed to execute command: cannot read go-template-file '{file}': {e}"
+            ))
+        })?),
+        _ => None,
+    };
+    if let Some(text) = &template {
+        super::gotemplate::check(text).map_err(|e| CtlError::new(e.to_string()))?;
+    }
     if let Target::Named { kind, .. } = &target {
         if let Ok(kind) = kind.parse::<Kind>() {
             refuse_namespace(kind, namespace.is_some() || all_namespaces)?;
@@ -464,7 +547,8 @@ pub fn get(
     };
     let ds = session.store()?;
     let listing = matches!(target, Target::Named { names, .. } if names.is_empty());
-    let (items, revision) = if listing {
+    let by_name = matches!(target, Target::Named { names, .. } if !names.is_empty());
+    let (mut items, revision) = if listing {
         let kind = kind.ok_or_else(|| failed(&"no resource type given"))?;
         let ns = if all_namespaces {
             None
@@ -480,8 +564,29 @@ pub fn get(
         }
         (items, None)
     };
+    if export && by_name {
+        items.iter_mut().for_each(strip_cluster_metadata);
+    }
     let all_namespaces = all_namespaces && listing;
     match output {
+        Output::GoTemplate(_) | Output::GoTemplateFile(_) => {
+            // calicoctl executes the template over the slice of fetched objects: one
+            // `<Kind>List` for a listing, else the resources.
+            let data = match (listing, kind) {
+                (true, Some(k)) => serde_json::from_str(&resources::list_to_json(
+                    k,
+                    &items,
+                    revision.map(|r| r.to_string()).as_deref(),
+                ))
+                .map(|list| Value::Array(vec![list])),
+                _ => serde_json::to_value(&items),
+            }
+            .map_err(|e| failed(&e))?;
+            let text = template.unwrap_or_default();
+            let rendered = super::gotemplate::render(&text, &data, &AsNumber(ds))
+                .map_err(|e| CtlError::new(e.to_string()))?;
+            out.push_str(&rendered);
+        }
         // A file may mix kinds: one table per kind, in the order they first appear.
         Output::CustomColumns(columns) => {
             let tables = per_kind_tables(&items, kind.filter(|_| listing), |k, of_kind| {
@@ -514,6 +619,35 @@ pub fn get(
         }
     }
     Ok(())
+}
+
+/// `--export`: calicoctl clears the namespace, uid, resourceVersion and creation timestamp.
+fn strip_cluster_metadata(r: &mut Resource) {
+    let meta = r.metadata_mut();
+    meta.namespace = None;
+    meta.uid = None;
+    meta.resource_version = None;
+    meta.creation_timestamp = None;
+}
+
+/// `{{config "asnumber"}}`: the AS number of BGPConfiguration `default`, 64512 when it sets
+/// none, `unknown` when it cannot be read (calicoctl's answers).
+struct AsNumber<'a>(&'a dyn datastore::Datastore);
+
+impl super::gotemplate::ConfigSource for AsNumber<'_> {
+    fn as_number(&self) -> String {
+        let id = Identity::new(Kind::BgpConfiguration, None, "default");
+        let config = match store::get(self.0, &id) {
+            Ok(Some(r)) => serde_json::to_value(&r).unwrap_or(Value::Null),
+            Ok(None) => return "64512".to_string(),
+            Err(_) => return "unknown".to_string(),
+        };
+        match config.pointer("/spec/asNumber") {
+            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::String(s)) => s.clone(),
+            _ => "64512".to_string(),
+        }
+    }
 }
 
 /// One table per kind of `items`, `first` leading, then in the order kinds first appear,
@@ -692,7 +826,19 @@ mod tests {
     #[test]
     fn output_formats_parse() {
         assert_eq!("wide".parse::<Output>(), Ok(Output::Wide));
-        assert!("go-template".parse::<Output>().is_err());
+        assert_eq!(
+            "go-template".parse::<Output>(),
+            Err("need to specify a template".into())
+        );
+        assert_eq!(
+            "go-template-file=".parse::<Output>(),
+            Err("need to specify a template file".into())
+        );
+        assert_eq!(
+            "go-template={{.a=b}}".parse::<Output>(),
+            Ok(Output::GoTemplate("{{.a=b}}".into()))
+        );
+        assert_eq!("yml".parse::<Output>(), Ok(Output::Yaml));
         assert_eq!(
             "custom-columns=NAME,CIDR".parse::<Output>(),
             Ok(Output::CustomColumns(vec!["NAME".into(), "CIDR".into()]))

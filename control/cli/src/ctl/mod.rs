@@ -2,10 +2,12 @@
 //!
 //! - `config`: which datastore (`CalicoAPIConfig` file, else the environment).
 //! - `store`: resources in the datastore with libcalico-go's semantics and error texts.
-//! - `crud`: `create|replace|apply|delete|get|patch|label` and their messages.
+//! - `crud`: `create|replace|apply|delete|get|patch|label` and their messages; `manifest_files`
+//!   (`-f DIR`, `-R`); `gotemplate` (`get -o go-template=`).
 //! - `ipam`: `ipam show|release --ip`; `ipam_check` (and its report, `ipam_report`),
 //!   `ipam_release` (`--from-report`), `ipam_config` (`configure`, `show --show-configuration`),
-//!   `ipam_split`; `node`: `node status`, `node checksystem`, `version`.
+//!   `ipam_split`; `node`: `node status`, `node checksystem`; `node_diags` (with `tarball`);
+//!   `version` (`--poll`).
 //! - `datastore_migrate`: `datastore migrate lock|unlock|export|import`, over `cluster_info`.
 //! - `table`: the boxed tables of `ipam show`.
 //! - `convert`: Calico v1 manifests to v3; `node_run`: `node run` (start brindle-node here).
@@ -18,6 +20,7 @@ pub mod config;
 pub mod convert;
 pub mod crud;
 pub mod datastore_migrate;
+pub mod gotemplate;
 pub mod initialize;
 pub mod ipam;
 pub mod ipam_check;
@@ -25,10 +28,14 @@ pub mod ipam_config;
 pub mod ipam_release;
 pub mod ipam_report;
 pub mod ipam_split;
+pub mod manifest_files;
 pub mod node;
+pub mod node_diags;
 pub mod node_run;
 pub mod store;
 pub mod table;
+pub mod tarball;
+pub mod version;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -113,6 +120,12 @@ enum Command {
     Create {
         #[arg(short = 'f', long = "filename")]
         file: String,
+        /// With `-f DIR`: the manifests of its subdirectories too.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        /// With `-f DIR`: skip files without resources instead of failing.
+        #[arg(long)]
+        skip_empty: bool,
         /// Skip over resources that already exist.
         #[arg(long)]
         skip_exists: bool,
@@ -121,21 +134,45 @@ enum Command {
     Validate {
         #[arg(short = 'f', long = "filename")]
         file: String,
+        /// With `-f DIR`: the manifests of its subdirectories too.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        /// With `-f DIR`: skip files without resources instead of failing.
+        #[arg(long)]
+        skip_empty: bool,
     },
     /// Replace existing resources from a file or stdin.
     Replace {
         #[arg(short = 'f', long = "filename")]
         file: String,
+        /// With `-f DIR`: the manifests of its subdirectories too.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        /// With `-f DIR`: skip files without resources instead of failing.
+        #[arg(long)]
+        skip_empty: bool,
     },
     /// Create or update resources from a file or stdin.
     Apply {
         #[arg(short = 'f', long = "filename")]
         file: String,
+        /// With `-f DIR`: the manifests of its subdirectories too.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        /// With `-f DIR`: skip files without resources instead of failing.
+        #[arg(long)]
+        skip_empty: bool,
     },
     /// Delete resources by file or by KIND NAME...
     Delete {
         #[arg(short = 'f', long = "filename")]
         file: Option<String>,
+        /// With `-f DIR`: the manifests of its subdirectories too.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        /// With `-f DIR`: skip files without resources instead of failing.
+        #[arg(long)]
+        skip_empty: bool,
         kind: Option<String>,
         names: Vec<String>,
         /// Skip over resources that do not exist.
@@ -146,14 +183,24 @@ enum Command {
     Get {
         #[arg(short = 'f', long = "filename")]
         file: Option<String>,
+        /// With `-f DIR`: the manifests of its subdirectories too.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        /// With `-f DIR`: skip files without resources instead of failing.
+        #[arg(long)]
+        skip_empty: bool,
         kind: Option<String>,
         names: Vec<String>,
-        /// ps, wide, yaml or json.
+        /// ps, wide, yaml, json, custom-columns=..., go-template=..., go-template-file=...
         #[arg(short = 'o', long, default_value = "ps")]
         output: String,
-        /// List namespaced resources of every namespace.
-        #[arg(short = 'A', long)]
+        /// List namespaced resources of every namespace (`-a` too, as calicoctl accepts).
+        #[arg(short = 'A', long, short_alias = 'a')]
         all_namespaces: bool,
+        /// Strip cluster-specific metadata (namespace, uid, resourceVersion,
+        /// creationTimestamp) from resources fetched by name.
+        #[arg(long)]
+        export: bool,
     },
     /// Patch a resource in place with a JSON merge patch.
     Patch {
@@ -200,7 +247,15 @@ enum Command {
         output: String,
     },
     /// Client and cluster versions.
-    Version,
+    Version {
+        /// The client version only.
+        #[arg(long)]
+        client: bool,
+        /// Re-read the cluster information every DURATION (Go syntax: 5s, 1m30s) and print
+        /// it again when it changes, until interrupted.
+        #[arg(long)]
+        poll: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -345,6 +400,16 @@ enum NodeCommand {
         #[arg(long, default_value_t = 30)]
         start_timeout: u64,
     },
+    /// Gather this host's diagnostics (routes, links, XDP/BPF, the node's stats and BGP
+    /// peers, logs) into a .tar.gz in a temp directory and print its path.
+    Diags {
+        /// The directory of brindle-node's logs (where `node run` writes them).
+        #[arg(long, default_value = node_run::DEFAULT_LOG_DIR)]
+        log_dir: PathBuf,
+        /// The node's control socket.
+        #[arg(long, default_value = crate::node_client::DEFAULT_CONTROL_SOCKET)]
+        control_socket: PathBuf,
+    },
     /// Kernel, uplink driver, NIC profile (hw-profiles/) and every unmet requirement;
     /// exit code 1 when one is unmet.
     Checksystem {
@@ -380,39 +445,73 @@ where
     let session = Session::new(cli.config);
     let ns = cli.namespace.as_deref();
     match cli.command {
-        Command::Create { file, skip_exists } => crud::create_or_apply(
+        Command::Create {
+            file,
+            recursive,
+            skip_empty,
+            skip_exists,
+        } => crud::create_or_apply(
             &session,
-            &file,
+            files(&file, recursive, skip_empty),
             ns,
             crud::Write::Create { skip_exists },
             out,
         ),
-        Command::Apply { file } => {
-            crud::create_or_apply(&session, &file, ns, crud::Write::Apply, out)
-        }
-        Command::Replace { file } => crud::replace(&session, &file, ns, out),
-        Command::Validate { file } => crud::validate(&file, ns, out),
+        Command::Apply {
+            file,
+            recursive,
+            skip_empty,
+        } => crud::create_or_apply(
+            &session,
+            files(&file, recursive, skip_empty),
+            ns,
+            crud::Write::Apply,
+            out,
+        ),
+        Command::Replace {
+            file,
+            recursive,
+            skip_empty,
+        } => crud::replace(&session, files(&file, recursive, skip_empty), ns, out),
+        Command::Validate {
+            file,
+            recursive,
+            skip_empty,
+        } => crud::validate(files(&file, recursive, skip_empty), ns, out),
         Command::Delete {
             file,
+            recursive,
+            skip_empty,
             kind,
             names,
             skip_not_exists,
         } => {
-            let target = target(file.as_deref(), kind.as_deref(), &names)?;
+            let target = target(
+                file.as_deref().map(|f| files(f, recursive, skip_empty)),
+                kind.as_deref(),
+                &names,
+            )?;
             crud::delete(&session, target, ns, skip_not_exists, out)
         }
         Command::Get {
             file,
+            recursive,
+            skip_empty,
             kind,
             names,
             output,
             all_namespaces,
+            export,
         } => {
             let output: crud::Output = output
                 .parse()
                 .map_err(|e| CtlError::new(format!("Failed to get resources: {e}")))?;
-            let target = target(file.as_deref(), kind.as_deref(), &names)?;
-            crud::get(&session, target, ns, all_namespaces, output, out)
+            let target = target(
+                file.as_deref().map(|f| files(f, recursive, skip_empty)),
+                kind.as_deref(),
+                &names,
+            )?;
+            crud::get(&session, target, ns, all_namespaces, export, output, out)
         }
         Command::Patch {
             kind,
@@ -491,13 +590,23 @@ where
                 };
                 node_run::run(&args, session.datastore_config(), out)
             }
+            NodeCommand::Diags {
+                log_dir,
+                control_socket,
+            } => node_diags::diags(&log_dir, &control_socket, out),
             NodeCommand::Checksystem {
                 interface,
                 node_config,
             } => node::checksystem(interface.as_deref(), node_config.as_deref(), out),
         },
         Command::Convert { file, output } => convert::convert(&file, &output, out),
-        Command::Version => node::version(session.store(), out),
+        Command::Version { client, poll } => {
+            let every = poll.as_deref().map(version::parse_duration).transpose()?;
+            match every {
+                Some(every) if !every.is_zero() && !client => version::poll(session.store(), every),
+                _ => version::version(session.store(), client, out),
+            }
+        }
     }
 }
 
@@ -568,8 +677,16 @@ fn run_ipam(session: &Session, command: IpamCommand, out: &mut String) -> Result
     }
 }
 
+fn files(path: &str, recursive: bool, skip_empty: bool) -> crud::Files<'_> {
+    crud::Files {
+        path,
+        recursive,
+        skip_empty,
+    }
+}
+
 fn target<'a>(
-    file: Option<&'a str>,
+    file: Option<crud::Files<'a>>,
     kind: Option<&'a str>,
     names: &'a [String],
 ) -> Result<crud::Target<'a>, CtlError> {

@@ -1,11 +1,8 @@
-//! `node status`, `node checksystem` and `version`.
+//! `node status` and `node checksystem` (`version` is in `version`, `node diags` in
+//! `node_diags`).
 
 use std::net::SocketAddr;
 
-use datastore::Datastore;
-use resources::Kind;
-
-use super::store::{self, Identity};
 use super::CtlError;
 
 /// Where a running brindle-node answers Felix's health checks.
@@ -76,39 +73,6 @@ fn peer_row(peer: &serde_json::Value) -> Vec<String> {
         since,
         text("info"),
     ]
-}
-
-/// `version`: this client's version, and the cluster's from ClusterInformation `default`.
-pub fn version(ds: Result<&dyn Datastore, CtlError>, out: &mut String) -> Result<(), CtlError> {
-    out.push_str(&format!(
-        "Client Version:    v{}\n",
-        env!("CARGO_PKG_VERSION")
-    ));
-    let ds =
-        ds.map_err(|e| CtlError::new(format!("Unable to retrieve Cluster Version or Type: {e}")))?;
-    let info = store::get(
-        ds,
-        &Identity::new(Kind::ClusterInformation, None, "default"),
-    )
-    .map_err(|e| CtlError::new(format!("Unable to retrieve Cluster Version or Type: {e}")))?;
-    let spec = info
-        .as_ref()
-        .and_then(|r| r.as_cluster_information())
-        .map(|c| c.spec.clone())
-        .unwrap_or_default();
-    let nonempty = |v: Option<String>| {
-        v.filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "unknown".to_string())
-    };
-    out.push_str(&format!(
-        "Cluster Version:   {}\n",
-        nonempty(spec.calico_version)
-    ));
-    out.push_str(&format!(
-        "Cluster Type:      {}\n",
-        nonempty(spec.cluster_type)
-    ));
-    Ok(())
 }
 
 /// `node checksystem`: the kernel, the uplink's driver, the NIC profile chosen for it (and

@@ -140,3 +140,59 @@ pub(crate) fn version_reports_the_cluster_information(f: &Fixture) {
         &format!("{client}Cluster Version:   v3.27.0\nCluster Type:      brindle,bgp\n"),
     );
 }
+
+/// `version --poll`: runs until killed, printing the cluster lines again only when they
+/// change; `--client` prints the client line only; a bad duration names itself.
+pub(crate) fn version_polls_until_interrupted(f: &Fixture) {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let client = format!("Client Version:    v{}\n", env!("CARGO_PKG_VERSION"));
+    f.ok(&["version", "--client"], &client);
+    f.fails(
+        &["version", "--poll=soon"],
+        "invalid poll duration specified: soon",
+    );
+    f.ok(
+        &["create", "-f", &f.file("ci.yaml", &cluster_info("v3.27.0"))],
+        "Successfully created 1 'ClusterInformation' resource(s)\n",
+    );
+    let mut child = f.spawn(&["version", "--poll=50ms"]);
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |rx: &mpsc::Receiver<String>| rx.recv_timeout(Duration::from_secs(10)).ok();
+    assert_eq!(next(&rx).as_deref(), Some(client.trim_end()));
+    assert_eq!(next(&rx).as_deref(), Some("Cluster Version:   v3.27.0"));
+    assert_eq!(next(&rx).as_deref(), Some("Cluster Type:      brindle,bgp"));
+    // Unchanged: nothing more over many poll periods, and the process keeps running.
+    assert_eq!(rx.recv_timeout(Duration::from_millis(600)).ok(), None);
+    assert!(child.try_wait().unwrap().is_none(), "version --poll exited");
+    if f.is_etcd() {
+        // Another client upgrades the cluster: only the changed line is printed again.
+        let r = f.run_with(&["apply", "-f", "-"], &cluster_info("v3.28.0"));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = None;
+        while Instant::now() < deadline && seen.is_none() {
+            seen = rx.recv_timeout(Duration::from_millis(200)).ok();
+        }
+        assert_eq!(seen.as_deref(), Some("Cluster Version:   v3.28.0"));
+        assert_eq!(rx.recv_timeout(Duration::from_millis(300)).ok(), None);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+}
+
+fn cluster_info(version: &str) -> String {
+    format!("apiVersion: projectcalico.org/v3\nkind: ClusterInformation\nmetadata:\n  name: default\nspec:\n  calicoVersion: {version}\n  clusterType: brindle,bgp\n  datastoreReady: true\n")
+}

@@ -90,6 +90,28 @@ impl Fixture {
         }
     }
 
+    /// Starts `brindlectl -c <config> args...` with stdout piped, for commands that run until
+    /// they are killed (`version --poll`).
+    pub(crate) fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(BRINDLECTL)
+            .arg("-c")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("DATASTORE_TYPE")
+            .env_remove("ETCD_ENDPOINTS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Whether the backend is a real etcd (another process may write while brindlectl runs;
+    /// the embedded store is one process's file).
+    pub(crate) fn is_etcd(&self) -> bool {
+        self._etcd.is_some()
+    }
+
     pub(crate) fn run(&self, args: &[&str]) -> Run {
         self.run_with(args, "")
     }

@@ -3,6 +3,7 @@
 
 mod cluster;
 mod convert;
+mod diags;
 mod editing;
 mod environment;
 mod fixture;
@@ -10,16 +11,19 @@ mod ipam_admin;
 mod ipam_report;
 mod migrate;
 mod resources;
+mod templates;
 mod validation;
 
 use cluster::*;
 use convert::*;
+use diags::*;
 use editing::*;
 use fixture::Fixture;
 use ipam_admin::*;
 use ipam_report::*;
 use migrate::*;
 use resources::*;
+use templates::*;
 use validation::*;
 
 /// Declares each case as one test per backend.
@@ -57,6 +61,10 @@ both_backends!(
     datastore_migrate_export_and_import,
     datastore_unlock_needs_cluster_information,
     workload_endpoint_limits_round_trip_and_unenforced_ones_are_refused,
+    get_with_go_templates,
+    get_export_strips_cluster_metadata,
+    manifests_of_a_directory_and_recursive,
+    version_polls_until_interrupted,
 );
 
 /// Conversion needs no datastore, and a v1 manifest is refused before one is opened: the
@@ -77,4 +85,5 @@ embedded_only!(
     other_v1_kinds_convert_too,
     names_that_are_no_key_segment_are_refused,
     validate_checks_without_writing,
+    node_diags_bundles_what_it_can_and_says_why_not,
 );
