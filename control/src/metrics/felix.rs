@@ -284,3 +284,158 @@ fn number(v: f64) -> String {
         format!("{v}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (name, type) of every `# TYPE` line, and every sample line.
+    fn parse(text: &str) -> (Vec<(&str, &str)>, Vec<&str>) {
+        let types = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split_once(' ').unwrap())
+            .collect();
+        let samples = text.lines().filter(|l| !l.starts_with('#')).collect();
+        (types, samples)
+    }
+
+    fn rendered(state: &FelixState, now: Instant) -> String {
+        let mut out = String::new();
+        render(&mut out, state, now);
+        out
+    }
+
+    #[test]
+    fn a_node_from_a_file_exports_only_what_applies_without_a_datastore() {
+        let felix = FelixSource::new("node-\"a\"");
+        felix.update(|s| s.local_endpoints = 2);
+        let text = rendered(&felix.snapshot(), Instant::now());
+        let (types, samples) = parse(&text);
+        assert_eq!(
+            types,
+            [
+                ("felix_host", "gauge"),
+                ("felix_active_local_endpoints", "gauge"),
+                ("felix_int_dataplane_failures", "counter"),
+                ("felix_int_dataplane_apply_time_seconds", "summary"),
+            ],
+            "{text}"
+        );
+        assert_eq!(
+            samples,
+            [
+                "felix_host{host=\"node-\\\"a\\\"\"} 1",
+                "felix_active_local_endpoints 2",
+                "felix_int_dataplane_failures 0",
+                "felix_int_dataplane_apply_time_seconds{quantile=\"0.5\"} NaN",
+                "felix_int_dataplane_apply_time_seconds{quantile=\"0.9\"} NaN",
+                "felix_int_dataplane_apply_time_seconds{quantile=\"0.99\"} NaN",
+                "felix_int_dataplane_apply_time_seconds_sum 0",
+                "felix_int_dataplane_apply_time_seconds_count 0",
+            ],
+            "{text}"
+        );
+        // Every metric has its HELP line before its TYPE line.
+        for (name, _) in types {
+            let help = text.find(&format!("# HELP {name} ")).expect(name);
+            assert!(
+                help < text.find(&format!("# TYPE {name} ")).unwrap(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_agent_exports_the_cluster_counts_resync_state_and_ip_sets() {
+        let felix = FelixSource::new("n1");
+        felix.update(|s| {
+            s.local_endpoints = 3;
+            s.cluster = Some(ClusterCounts {
+                local_endpoints: 3,
+                active_local_policies: 4,
+                active_local_selectors: 5,
+                hosts: 2,
+                workload_endpoints: 7,
+                host_endpoints: 1,
+                tiers: 2,
+                policies: 9,
+                profiles: 6,
+                ipsets: 8,
+                resyncs_started: 2,
+                in_sync: true,
+            })
+        });
+        let text = rendered(&felix.snapshot(), Instant::now());
+        let (types, samples) = parse(&text);
+        for (name, kind, sample) in [
+            ("felix_active_local_policies", "gauge", "4"),
+            ("felix_active_local_selectors", "gauge", "5"),
+            ("felix_cluster_num_hosts", "gauge", "2"),
+            ("felix_cluster_num_workload_endpoints", "gauge", "7"),
+            ("felix_cluster_num_host_endpoints", "gauge", "1"),
+            ("felix_cluster_num_tiers", "gauge", "2"),
+            ("felix_cluster_num_policies", "gauge", "9"),
+            ("felix_cluster_num_profiles", "gauge", "6"),
+            ("felix_resync_state", "gauge", "3"),
+            ("felix_resyncs_started", "counter", "2"),
+            ("felix_ipsets_total", "gauge", "8"),
+        ] {
+            assert!(types.contains(&(name, kind)), "{name} {kind}: {text}");
+            assert!(
+                samples.contains(&format!("{name} {sample}").as_str()),
+                "{text}"
+            );
+        }
+        assert!(types.contains(&("felix_ipsets_calico", "gauge")), "{text}");
+        assert!(
+            samples.contains(&"felix_ipsets_calico{ip_version=\"4\"} 8"),
+            "{text}"
+        );
+        assert!(
+            samples.contains(&"felix_active_local_endpoints 3"),
+            "{text}"
+        );
+
+        felix.update(|s| s.cluster.as_mut().unwrap().in_sync = false);
+        let text = rendered(&felix.snapshot(), Instant::now());
+        assert!(text.lines().any(|l| l == "felix_resync_state 1"), "{text}");
+    }
+
+    #[test]
+    fn applies_after_the_first_make_the_summary_and_failed_ones_are_counted() {
+        let felix = FelixSource::new("n1");
+        felix.record_apply(Duration::from_millis(700), true);
+        for ms in 1..=100 {
+            felix.record_apply(Duration::from_millis(ms), ms == 50);
+        }
+        let state = felix.snapshot();
+        let text = rendered(&state, Instant::now());
+        let lines: Vec<&str> = text.lines().collect();
+        for line in [
+            "felix_int_dataplane_failures 2",
+            "felix_int_dataplane_initial_resync_time_seconds 0.7",
+            "felix_int_dataplane_apply_time_seconds{quantile=\"0.5\"} 0.05",
+            "felix_int_dataplane_apply_time_seconds{quantile=\"0.9\"} 0.09",
+            "felix_int_dataplane_apply_time_seconds{quantile=\"0.99\"} 0.099",
+            "felix_int_dataplane_apply_time_seconds_count 100",
+        ] {
+            assert!(lines.contains(&line), "{line}: {text}");
+        }
+        let sum: f64 = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("felix_int_dataplane_apply_time_seconds_sum "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((sum - 5.05).abs() < 1e-9, "{sum}");
+        // Quantiles cover the recent window only; count and sum are for all time.
+        let later = Instant::now() + WINDOW + Duration::from_secs(1);
+        let text = rendered(&state, later);
+        assert!(
+            text.contains("felix_int_dataplane_apply_time_seconds{quantile=\"0.5\"} NaN"),
+            "{text}"
+        );
+        assert!(text.contains("felix_int_dataplane_apply_time_seconds_count 100"));
+    }
+}
