@@ -208,14 +208,20 @@ impl Cluster {
     /// Waits (at most 10 s: the counts are taken again every second) until the metric
     /// `name` (no labels) reads `want`; returns the last scrape.
     fn metric_reaches(&self, name: &str, want: u64) -> String {
+        self.metric_until(name, &format!("== {want}"), |v| v == want)
+    }
+
+    /// Waits (at most 10 s) until `ok` holds for the metric `name` (no labels), which
+    /// `what` describes; returns the last scrape.
+    fn metric_until(&self, name: &str, what: &str, ok: impl Fn(u64) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let text = self.metrics();
             let value = text
                 .lines()
                 .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok());
-            if value == Some(want) || Instant::now() >= deadline {
-                assert_eq!(value, Some(want), "{name}:\n{text}");
+            if value.is_some_and(&ok) || Instant::now() >= deadline {
+                assert!(value.is_some_and(&ok), "{name} {what}: {value:?}\n{text}");
                 return text;
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -722,6 +728,11 @@ fn etcd_back_without_its_data_gets_the_nodes_own_records_back_and_forwarding_goe
         "node, 2 endpoints, profile, pool, affinity, block, 2 handles: {before:?}"
     );
 
+    let text = c.metric_reaches("felix_resync_state", 3);
+    let resyncs: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("felix_resyncs_started ")?.parse().ok())
+        .expect("felix_resyncs_started");
     c.etcd.as_mut().unwrap().restart_without_data();
     assert!(
         c.ping_until_ok(&w2, ip1, Duration::from_secs(5)),
@@ -748,6 +759,11 @@ fn etcd_back_without_its_data_gets_the_nodes_own_records_back_and_forwarding_goe
         "forwarding after the records came back\n{}",
         c.log()
     );
+    // Felix's resync metrics saw it: another resync, and in sync again.
+    c.metric_until("felix_resyncs_started", &format!("> {resyncs}"), |n| {
+        n > resyncs
+    });
+    c.metric_reaches("felix_resync_state", 3);
 
     // The addresses are still held: a new workload gets another one, reaches the others, and
     // the old ones are released by their own DEL.
