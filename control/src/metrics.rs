@@ -12,9 +12,13 @@
 //!   events), summed over workers;
 //! - `brindle_slowpath_<counter>_total` for every slow-path counter;
 //! - gauges `brindle_dataplane_ports{kind}`, `brindle_dataplane_port_info{id,name,kind,xdp_mode}`
-//!   (always 1), `brindle_dataplane_apply_failures` and counter `brindle_dataplane_applies_total`.
+//!   (always 1), `brindle_dataplane_apply_failures` and counter `brindle_dataplane_applies_total`;
+//! - beside them, Felix's own metrics under Felix's names ([`felix`]).
+
+pub mod felix;
 
 use std::fmt::Write;
+use std::time::Instant;
 
 use fastpath::{DropReason, PipelineCounters};
 
@@ -76,6 +80,13 @@ fn value(c: &PipelineCounters, name: &str) -> u64 {
         "gro_merged" => c.gro_merged,
         _ => 0,
     }
+}
+
+/// Renders every metric of the node: brindle's and Felix's.
+pub fn render_node(dp: &DataplaneObserver, felix: &felix::FelixSource) -> String {
+    let mut out = render(dp);
+    felix::render(&mut out, &felix.snapshot(), Instant::now());
+    out
 }
 
 /// Renders every metric of the running dataplane.

@@ -27,6 +27,7 @@ use crate::dataplane::{
 };
 use crate::health::{EndpointConfig, Health, HttpServer, Response};
 use crate::hwprofile::{ChosenProfile, HwProfile};
+use crate::metrics::felix::FelixSource;
 use crate::stats::{counters_json, StatsServer};
 
 /// How often items the last apply could not program (an interface not there yet) are retried.
@@ -433,6 +434,7 @@ fn drive(
     })
     .context("starting the dataplane")?;
     let observer = dataplane.observer();
+    let felix = FelixSource::new(&config.node_name);
     // The agent keeps the policy address sets the workers read; the first desired state was
     // computed before they existed, so it is computed again with them.
     if let (Source::Datastore(agent), Some(sets)) = (&mut source, dataplane.take_ip_sets()) {
@@ -457,6 +459,7 @@ fn drive(
     let metrics_server = match endpoints.metrics {
         Some(addr) => {
             let dp = observer.clone();
+            let felix = felix.clone();
             let server =
                 HttpServer::start(
                     "metrics",
@@ -466,7 +469,7 @@ fn drive(
                         "/metrics" => Response {
                             status: 200,
                             content_type: crate::metrics::CONTENT_TYPE,
-                            body: crate::metrics::render(&dp),
+                            body: crate::metrics::render_node(&dp, &felix),
                         },
                         _ => Response::text(404, "not found\n".into()),
                     },
@@ -481,9 +484,8 @@ fn drive(
     // The first apply: with a file, items that exist but cannot be used are configuration
     // errors, so the node refuses to start; missing interfaces are expected (plugged in
     // later) and retried. From the datastore, a bad endpoint is reported, not fatal.
-    let report = dataplane
-        .apply(&desired)
-        .context("programming the dataplane")?;
+    let report = apply(&mut dataplane, &desired, &felix)?;
+    refresh_felix(&felix, &source, &desired);
     let refused: Vec<String> = report
         .failures
         .iter()
@@ -504,6 +506,7 @@ fn drive(
 
     let mut last = report;
     let mut last_apply = Instant::now();
+    let mut last_felix = Instant::now();
     let mut restart = None;
     while !stop.load(Ordering::Relaxed) {
         if let Some(why) = source.restart_needed() {
@@ -522,11 +525,16 @@ fn drive(
             && (!last.is_complete() || (desired.route_underlay && dataplane.underlay_changed()));
         if let Some(next) = source.poll() {
             desired = next;
-            last = apply(&mut dataplane, &desired)?;
+            last = apply(&mut dataplane, &desired, &felix)?;
             last_apply = Instant::now();
         } else if retry {
-            last = apply(&mut dataplane, &desired)?;
+            last = apply(&mut dataplane, &desired, &felix)?;
             last_apply = Instant::now();
+        }
+        // Not with every poll: the counts walk the policy model.
+        if last_apply > last_felix || last_felix.elapsed() >= FELIX_REFRESH {
+            refresh_felix(&felix, &source, &desired);
+            last_felix = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(
             if matches!(source, Source::Datastore(_)) {
@@ -560,10 +568,36 @@ fn restart_in_place() -> anyhow::Error {
     anyhow!("restarting in place: {error}")
 }
 
-fn apply(dataplane: &mut Dataplane, desired: &DesiredState) -> anyhow::Result<ApplyReport> {
-    dataplane
+/// Applies `desired`, recording for Felix's metrics how long it took and whether it left
+/// something to retry.
+fn apply(
+    dataplane: &mut Dataplane,
+    desired: &DesiredState,
+    felix: &FelixSource,
+) -> anyhow::Result<ApplyReport> {
+    let started = Instant::now();
+    let report = dataplane
         .apply(desired)
-        .context("programming the dataplane")
+        .context("programming the dataplane")?;
+    felix.record_apply(started.elapsed(), !report.is_complete());
+    Ok(report)
+}
+
+/// How often Felix's counts are taken again when nothing was applied (resync state, policy
+/// resources that change no program).
+const FELIX_REFRESH: Duration = Duration::from_secs(1);
+
+/// Takes again what Felix's metrics report of the agent (agent mode) or the desired state.
+fn refresh_felix(felix: &FelixSource, source: &Source, desired: &DesiredState) {
+    let cluster = match source {
+        Source::Datastore(agent) => Some(agent.felix_counts()),
+        Source::File { .. } => None,
+    };
+    let from_file = desired.workloads.len() + usize::from(desired.host_endpoint.is_some());
+    felix.update(|s| {
+        s.local_endpoints = cluster.as_ref().map_or(from_file, |c| c.local_endpoints);
+        s.cluster = cluster;
+    });
 }
 
 /// Settings read once at start: a changed value is reported, not silently ignored.

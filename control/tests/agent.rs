@@ -186,6 +186,48 @@ impl Cluster {
         std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
     }
 
+    /// The node's `/metrics` (Felix's default port, inside the node namespace).
+    fn metrics(&self) -> String {
+        let ns = self.lab.node_netns();
+        std::thread::spawn(move || {
+            let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+            // SAFETY: setns on this new thread only.
+            assert_eq!(
+                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) },
+                0
+            );
+            let (status, body) =
+                control::health::get("127.0.0.1:9091".parse().unwrap(), "/metrics").unwrap();
+            assert_eq!(status, 200, "{body}");
+            body
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// Waits (at most 10 s: the counts are taken again every second) until the metric
+    /// `name` (no labels) reads `want`; returns the last scrape.
+    fn metric_reaches(&self, name: &str, want: u64) -> String {
+        self.metric_until(name, &format!("== {want}"), |v| v == want)
+    }
+
+    /// Waits (at most 10 s) until `ok` holds for the metric `name` (no labels), which
+    /// `what` describes; returns the last scrape.
+    fn metric_until(&self, name: &str, what: &str, ok: impl Fn(u64) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.metrics();
+            let value = text
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok());
+            if value.is_some_and(&ok) || Instant::now() >= deadline {
+                assert!(value.is_some_and(&ok), "{name} {what}: {value:?}\n{text}");
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// The datastore as a client on this host sees it.
     fn store(&self) -> Arc<dyn Datastore> {
         match &self.etcd {
@@ -436,6 +478,23 @@ fn cni_plugged_workloads_are_attached_and_detached_live_with_the_embedded_store(
         .unwrap();
     assert_eq!(weps.len(), 2);
 
+    // Felix's metrics under Felix's names: the two plugged-in workloads are this node's
+    // active endpoints, and the cluster is this one node.
+    c.metric_reaches("felix_active_local_endpoints", 2);
+    c.metric_reaches("felix_cluster_num_workload_endpoints", 2);
+    let text = c.metric_reaches("felix_cluster_num_hosts", 1);
+    for line in [
+        "felix_resync_state 3",
+        "felix_resyncs_started 1",
+        "felix_int_dataplane_failures 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line}:\n{text}");
+    }
+    assert!(
+        text.contains(&format!("felix_host{{host=\"{}\"}} 1", c.name())),
+        "{text}"
+    );
+
     // DEL: the workload goes, its address stops answering, the other keeps working.
     let (w3, ip3) = c.add_container("net1", &[]);
     assert!(c.ping_until_ok(&w1, ip3, Duration::from_secs(15)));
@@ -447,6 +506,7 @@ fn cni_plugged_workloads_are_attached_and_detached_live_with_the_embedded_store(
         "a deleted workload must not answer"
     );
     assert!(c.ping_until_ok(&w1, ip2, Duration::from_secs(5)));
+    c.metric_reaches("felix_active_local_endpoints", 2);
     let ports = c.stats()["ports"].as_array().unwrap().len();
     assert_eq!(
         ports,
@@ -668,6 +728,11 @@ fn etcd_back_without_its_data_gets_the_nodes_own_records_back_and_forwarding_goe
         "node, 2 endpoints, profile, pool, affinity, block, 2 handles: {before:?}"
     );
 
+    let text = c.metric_reaches("felix_resync_state", 3);
+    let resyncs: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("felix_resyncs_started ")?.parse().ok())
+        .expect("felix_resyncs_started");
     c.etcd.as_mut().unwrap().restart_without_data();
     assert!(
         c.ping_until_ok(&w2, ip1, Duration::from_secs(5)),
@@ -694,6 +759,11 @@ fn etcd_back_without_its_data_gets_the_nodes_own_records_back_and_forwarding_goe
         "forwarding after the records came back\n{}",
         c.log()
     );
+    // Felix's resync metrics saw it: another resync, and in sync again.
+    c.metric_until("felix_resyncs_started", &format!("> {resyncs}"), |n| {
+        n > resyncs
+    });
+    c.metric_reaches("felix_resync_state", 3);
 
     // The addresses are still held: a new workload gets another one, reaches the others, and
     // the old ones are released by their own DEL.

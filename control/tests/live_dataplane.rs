@@ -360,6 +360,20 @@ fn health_and_metrics_answer_inside_the_node_namespace() {
         before.contains("brindle_dataplane_ports{kind=\"workload\"} 2"),
         "{before}"
     );
+    // Felix's metrics beside brindle's: the two workloads node.toml names are the active
+    // local endpoints; a node run from a file has no datastore, so no cluster counts.
+    assert!(
+        before.contains("# TYPE felix_active_local_endpoints gauge"),
+        "{before}"
+    );
+    assert_eq!(metric(&before, "felix_active_local_endpoints"), 2);
+    assert!(
+        before
+            .lines()
+            .any(|l| l.starts_with("felix_host{host=\"") && l.ends_with("\"} 1")),
+        "{before}"
+    );
+    assert!(!before.contains("felix_cluster_num_hosts"), "{before}");
     let forwarded_before = metric(&before, "brindle_fastpath_forwarded_total");
     let (ok, out) = rig.ping(0, &rig.ip(1));
     assert!(ok, "{out}");

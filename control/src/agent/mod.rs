@@ -19,6 +19,7 @@ pub mod address_watch;
 pub mod bgp;
 pub mod env;
 pub mod failsafe;
+mod felix_counts;
 #[cfg(test)]
 mod fixtures;
 pub mod peering;
@@ -76,6 +77,8 @@ pub struct Agent {
     watches: Vec<Watch>,
     /// Set after a compaction, a lost connection or a failed resync.
     needs_resync: bool,
+    /// Resyncs begun, the first included (`felix_resyncs_started`).
+    resyncs_started: u64,
     last_attempt: Option<Instant>,
     /// The node's BGP, once started ([`Agent::start_bgp`]).
     bgp: Option<bgp::NodeBgp>,
@@ -128,6 +131,7 @@ impl Agent {
             identity,
             watches: Vec::new(),
             needs_resync: true,
+            resyncs_started: 0,
             last_attempt: None,
             bgp: None,
             taps: taps::TapRegistry::new(tap_dir),
@@ -212,6 +216,7 @@ impl Agent {
     /// Lists everything the agent watches and starts the watches from there.
     fn resync(&mut self) -> Result<(), AgentError> {
         self.last_attempt = Some(Instant::now());
+        self.resyncs_started += 1;
         self.watches.clear();
         // Before the listing, so that a reset datastore never reads as "no workloads here".
         let put_back = self.own.put_back_if_reset(self.store.as_ref())?;

@@ -182,6 +182,11 @@ impl NodePolicy {
         sets_changed || recompiled
     }
 
+    /// The policy resources as the node holds them (read-only, for metrics).
+    pub fn model(&self) -> &PolicyModel {
+        &self.model
+    }
+
     /// The compiled programs of the local workload endpoints, by interface name.
     pub fn programs(&self) -> &BTreeMap<String, EndpointPolicyHandle> {
         &self.programs

@@ -12,7 +12,7 @@ use super::fixtures::{embedded_store, endpoint};
 use super::{Agent, Identity};
 use crate::config::TapWorkload;
 
-struct Dir(PathBuf);
+pub(super) struct Dir(pub(super) PathBuf);
 
 impl Drop for Dir {
     fn drop(&mut self) {
@@ -20,7 +20,9 @@ impl Drop for Dir {
     }
 }
 
-fn agent_on_embedded_store(dir: &Path) -> (Agent, std::sync::Arc<dyn datastore::Datastore>) {
+pub(super) fn agent_on_embedded_store(
+    dir: &Path,
+) -> (Agent, std::sync::Arc<dyn datastore::Datastore>) {
     let store = embedded_store(dir);
     let address = (Ipv4Addr::new(10, 99, 0, 1), 24);
     let env = NodeEnv {

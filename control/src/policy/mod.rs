@@ -44,7 +44,7 @@ pub use ipsets::{apply_ipset_deltas, IpSetDelta, MemberChange};
 pub use members::{
     LABEL_NAMESPACE, LABEL_ORCHESTRATOR, LABEL_SERVICE_ACCOUNT, NAMESPACE_PROFILE_PREFIX,
 };
-pub use model::PolicyModel;
+pub use model::{ModelStats, PolicyModel};
 
 /// An endpoint policy applies to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

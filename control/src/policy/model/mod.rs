@@ -9,6 +9,9 @@
 mod endpoints;
 mod policies;
 mod render;
+mod stats;
+
+pub use stats::ModelStats;
 
 use std::collections::{BTreeMap, BTreeSet};
 

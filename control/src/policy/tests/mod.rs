@@ -9,6 +9,7 @@ mod host_endpoints;
 mod order;
 mod rules;
 mod scenarios;
+mod stats;
 mod updates;
 
 use fastpath::classifier::{
