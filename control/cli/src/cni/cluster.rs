@@ -76,6 +76,27 @@ pub fn open_datastore(conf: &NetConf) -> Result<Arc<dyn Datastore>, CniError> {
     datastore::open(&config).map_err(datastore_error)
 }
 
+/// The datastore open, once it is ready: ClusterInformation `default` with `datastoreReady:
+/// false` (`brindlectl datastore migrate lock`, or an upgrade in progress) makes ADD and DEL
+/// fail as Calico's plugin does, with "try again later" so that the runtime retries once the
+/// lock is lifted. No ClusterInformation yet (no node has started) is not a lock.
+pub fn open_ready_datastore(conf: &NetConf) -> Result<Arc<dyn Datastore>, CniError> {
+    let store = open_datastore(conf)?;
+    let info = crate::ctl::cluster_info::get(store.as_ref()).map_err(|e| {
+        CniError::new(code::DATASTORE, "error getting ClusterInformation").with_details(e.0)
+    })?;
+    if crate::ctl::cluster_info::is_locked(info.as_ref()) {
+        return Err(CniError::new(
+            code::TRY_AGAIN_LATER,
+            "Calico is currently not ready to process requests",
+        )
+        .with_details(
+            "ClusterInformation default has datastoreReady: false (a migration or upgrade in progress; `brindlectl datastore migrate unlock` lifts it)",
+        ));
+    }
+    Ok(store)
+}
+
 /// Every datastore failure is reported as the plugin's own code 100 (or "try again later"
 /// when the store is unreachable, so that the runtime retries).
 pub fn datastore_error(e: DatastoreError) -> CniError {

@@ -17,7 +17,7 @@ use resources::{
 use serde_json::Value;
 
 use super::bandwidth;
-use super::cluster::{datastore_error, node_name, open_datastore};
+use super::cluster::{datastore_error, node_name, open_datastore, open_ready_datastore};
 use super::delegate::run_ipam;
 use super::entry::{ip_version_field, Request};
 use super::gc::ValidAttachments;
@@ -144,7 +144,7 @@ fn add(req: &Request) -> Result<Value, CniError> {
                 format!("cannot name the workload endpoint: {e}"),
             )
         })?;
-    let store = open_datastore(&req.conf)?;
+    let store = open_ready_datastore(&req.conf)?;
     refuse_taken_names(req, &at, &*store)?;
     let ipam_result = run_ipam(req, Command::Add)?.unwrap_or_default();
     let result = attach(req, &at, &*store, &ipam_result, qos);
@@ -326,7 +326,7 @@ fn undo_add(req: &Request, at: &Attachment, store: &dyn Datastore) {
 fn del(req: &Request) -> Result<(), CniError> {
     let at = Attachment::of(req)?;
     let netns = del_netns(&req.invocation.netns);
-    let store = open_datastore(&req.conf)?;
+    let store = open_ready_datastore(&req.conf)?;
     let host_if = remove_endpoint(&*store, &at)?;
     if req.conf.ipam.is_some() {
         run_ipam(req, Command::Del)?;

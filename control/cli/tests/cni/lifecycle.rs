@@ -204,3 +204,48 @@ pub(crate) fn check_passes_after_add_and_fails_once_the_veth_is_gone(cluster: Cl
     assert!(!ok);
     assert_eq!(out["code"], 3, "CHECK of a deleted container: {out}");
 }
+
+/// `brindlectl datastore migrate lock` (ClusterInformation `datastoreReady: false`) stops ADD
+/// and DEL as it stops Calico's plugin: "try again later", nothing taken or removed; unlocked,
+/// both go on.
+pub(crate) fn a_locked_datastore_makes_add_and_del_try_again_later(cluster: Cluster) {
+    cluster.add_pool("default-ipv4-ippool", "192.168.0.0/16", 26);
+    let store = cluster.open();
+    cli::ctl::cluster_info::ensure(store.as_ref()).unwrap();
+    let conf = cluster.netconf("net1", &[]);
+    let plugged = Workload::new(&cluster.label);
+    let (ok, result) = cluster.cni("ADD", &plugged, &conf);
+    assert!(ok, "ADD before the lock: {result}");
+
+    cli::ctl::cluster_info::set_ready(store.as_ref(), false).unwrap();
+    let locked_out = |(ok, out): (bool, Value)| {
+        assert!(!ok, "went ahead on a locked datastore: {out}");
+        assert_eq!(out["code"], 11, "{out}");
+        assert_eq!(
+            out["msg"], "Calico is currently not ready to process requests",
+            "{out}"
+        );
+    };
+    let newcomer = Workload::new(&cluster.label);
+    locked_out(cluster.cni("ADD", &newcomer, &conf));
+    assert!(!host_if_exists(&newcomer.host_if()));
+    assert!(cluster.endpoint(&newcomer).is_none());
+    assert_eq!(
+        cluster.allocated().len(),
+        1,
+        "an address taken while locked"
+    );
+    locked_out(cluster.cni("DEL", &plugged, &conf));
+    assert!(
+        host_if_exists(&plugged.host_if()),
+        "DEL removed the veth while locked"
+    );
+    assert!(cluster.endpoint(&plugged).is_some());
+
+    cli::ctl::cluster_info::set_ready(store.as_ref(), true).unwrap();
+    let (ok, out) = cluster.cni("ADD", &newcomer, &conf);
+    assert!(ok, "ADD once unlocked: {out}");
+    let (ok, out) = cluster.cni("DEL", &plugged, &conf);
+    assert!(ok, "DEL once unlocked: {out}");
+    assert!(!host_if_exists(&plugged.host_if()));
+}

@@ -54,6 +54,7 @@ on_both_backends!(
     names_and_paths_from_the_runtime_are_checked_before_use,
     bandwidth_limits_land_in_the_endpoint_and_check_verifies_them,
     bad_bandwidth_limits_are_refused_before_anything_is_allocated,
+    a_locked_datastore_makes_add_and_del_try_again_later,
 );
 
 #[test]
