@@ -65,44 +65,16 @@ pub fn version(
     Ok(())
 }
 
-/// Go's `time.ParseDuration` for what `--poll` takes: a sequence of decimal numbers with
-/// units `ns`, `us` (`µs`), `ms`, `s`, `m`, `h` (`1m30s`, `1.5s`, `500ms`), or `0`.
+/// What `--poll` takes: Go's `time.ParseDuration` syntax (`1m30s`, `1.5s`, `500ms`, `0`), as
+/// Calico's duration fields use it; negative values are refused (Go would poll without pause).
 pub fn parse_duration(text: &str) -> Result<Duration, CtlError> {
     let invalid = || CtlError::new(format!("invalid poll duration specified: {text}"));
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = text.strip_prefix('+').unwrap_or(text);
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let value: f64 = rest[..num_len].parse().map_err(|_| invalid())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(invalid()),
-        };
-        rest = &rest[unit_len..];
-        total += value * scale;
-    }
+    let seconds = resources::validate::parse_go_duration(text).ok_or_else(invalid)?;
     // Go's limit (about 290 years) also keeps the conversion below from overflowing.
-    if !total.is_finite() || total > 9.2e9 {
+    if !seconds.is_finite() || !(0.0..=9.2e9).contains(&seconds) {
         return Err(invalid());
     }
-    Ok(Duration::from_secs_f64(total))
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// `version --poll=EVERY`: prints the client line, then the cluster lines whenever they
