@@ -14,11 +14,11 @@
 //! after the workload. One dump of the qdiscs, plus one filter dump per workload veth that has
 //! an ingress qdisc.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use cli::cni::plumbing::netlink::Rtnl;
 use fastpath::qos::{DirectionLimits, QosLimits, Rate};
-use futures_util::TryStreamExt;
 use rtnetlink::packet_core::Nla;
 use rtnetlink::packet_route::tc::{
     TcActionAttribute, TcActionMirrorOption, TcActionOption, TcAttribute, TcFilterU32Option,
@@ -37,8 +37,6 @@ const TCA_TBF_RATE64: u16 = 4;
 /// A psched tick is 64 ns (`PSCHED_SHIFT`, include/net/pkt_sched.h): `tc_tbf_qopt.buffer`,
 /// the bucket's depth, is a time at the rate in these ticks.
 const PSCHED_TICK_NS: u128 = 64;
-/// How long one dump may take before the read gives up until the next one.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The limits found on the workload veths, as last read.
 #[derive(Debug, Default)]
@@ -100,88 +98,49 @@ pub fn merge(endpoint: QosLimits, tc: QosLimits) -> QosLimits {
 }
 
 /// The limits tc qdiscs put on each of `interfaces` that has any, read over rtnetlink in the
-/// calling thread's network namespace.
+/// calling thread's network namespace. The links are looked up only when some link has a
+/// `tbf` or an `ingress` qdisc: most reads find neither and end after one dump.
 pub fn read(interfaces: &[&str]) -> Result<BTreeMap<String, QosLimits>, String> {
+    let mut found = BTreeMap::new();
     if interfaces.is_empty() {
-        return Ok(BTreeMap::new());
+        return Ok(found);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
-    runtime.block_on(async {
-        let (connection, handle, _) =
-            rtnetlink::new_connection().map_err(|e| format!("rtnetlink socket: {e}"))?;
-        tokio::spawn(connection);
-        let timed = |what: &'static str| {
-            move |r: Result<Result<Vec<TcMessage>, rtnetlink::Error>, _>| match r {
-                Ok(Ok(messages)) => Ok(messages),
-                Ok(Err(e)) => Err(format!("{what}: {e}")),
-                Err(_) => Err(format!("{what}: no answer within {REQUEST_TIMEOUT:?}")),
-            }
+    let rtnl = Rtnl::here("the node's namespace").map_err(|e| e.to_string())?;
+    let qdiscs = rtnl.qdiscs().map_err(|e| e.to_string())?;
+    if !qdiscs
+        .iter()
+        .any(|q| matches!(kind(q), Some("tbf" | "ingress")))
+    {
+        return Ok(found);
+    }
+    for name in interfaces {
+        let Some(link) = rtnl.link(name).map_err(|e| e.to_string())? else {
+            continue;
         };
-        let links: Vec<_> = tokio::time::timeout(
-            REQUEST_TIMEOUT,
-            handle.link().get().execute().try_collect::<Vec<_>>(),
-        )
-        .await
-        .map_err(|_| "list links: no answer".to_string())?
-        .map_err(|e| format!("list links: {e}"))?;
-        let index_of: HashMap<String, i32> = links
-            .iter()
-            .filter_map(|l| {
-                l.attributes.iter().find_map(|a| match a {
-                    rtnetlink::packet_route::link::LinkAttribute::IfName(n) => {
-                        Some((n.clone(), l.header.index as i32))
-                    }
-                    _ => None,
-                })
-            })
-            .collect();
-        let qdiscs = tokio::time::timeout(
-            REQUEST_TIMEOUT,
-            handle.qdisc().get().execute().try_collect::<Vec<_>>(),
-        )
-        .await;
-        let qdiscs = timed("list qdiscs")(qdiscs)?;
-        let mut found = BTreeMap::new();
-        for name in interfaces {
-            let Some(&index) = index_of.get(*name) else {
-                continue;
-            };
-            let ingress = root_tbf(&qdiscs, index);
-            let mut egress = None;
-            if has_ingress_qdisc(&qdiscs, index) {
-                let filters = tokio::time::timeout(
-                    REQUEST_TIMEOUT,
-                    handle
-                        .traffic_filter(index)
-                        .get()
-                        .ingress()
-                        .execute()
-                        .try_collect::<Vec<_>>(),
-                )
-                .await;
-                let filters = timed("list ingress filters")(filters)?;
-                egress = redirect_target(&filters).and_then(|ifb| root_tbf(&qdiscs, ifb));
-            }
-            let limits = QosLimits {
-                ingress: DirectionLimits {
-                    bandwidth: ingress,
-                    packets: None,
-                },
-                egress: DirectionLimits {
-                    bandwidth: egress,
-                    packets: None,
-                },
-            };
-            if !limits.is_unlimited() {
-                found.insert(name.to_string(), limits);
-            }
+        let index = link.index as i32;
+        let ingress = root_tbf(&qdiscs, index);
+        let mut egress = None;
+        if has_ingress_qdisc(&qdiscs, index) {
+            let filters = rtnl
+                .ingress_filters(link.index)
+                .map_err(|e| e.to_string())?;
+            egress = redirect_target(&filters).and_then(|ifb| root_tbf(&qdiscs, ifb));
         }
-        Ok(found)
-    })
+        let limits = QosLimits {
+            ingress: DirectionLimits {
+                bandwidth: ingress,
+                packets: None,
+            },
+            egress: DirectionLimits {
+                bandwidth: egress,
+                packets: None,
+            },
+        };
+        if !limits.is_unlimited() {
+            found.insert(name.to_string(), limits);
+        }
+    }
+    Ok(found)
 }
 
 fn kind(message: &TcMessage) -> Option<&str> {

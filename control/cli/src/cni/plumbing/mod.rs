@@ -16,7 +16,7 @@
 //! Every function blocks on a runtime of its own: from async code, call it on a blocking
 //! thread (`tokio::task::spawn_blocking`), never directly inside a task.
 
-mod netlink;
+pub mod netlink;
 mod offloads;
 pub mod tap;
 pub mod veth;

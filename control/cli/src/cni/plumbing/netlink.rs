@@ -16,6 +16,7 @@ use futures_util::TryStreamExt;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{InfoData, InfoKind, LinkAttribute, LinkInfo, LinkMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteProtocol, RouteScope};
+use rtnetlink::packet_route::tc::TcMessage;
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 
 use super::PlumbingError;
@@ -222,6 +223,25 @@ impl Rtnl {
                 })
             })
             .collect())
+    }
+
+    /// Every qdisc of every link (`tc qdisc show`).
+    pub fn qdiscs(&self) -> Result<Vec<TcMessage>, PlumbingError> {
+        let request = self.handle.qdisc().get().execute();
+        self.call("list qdiscs".into(), request.try_collect::<Vec<_>>())
+    }
+
+    /// The filters under link `index`'s ingress qdisc (`tc filter show dev X ingress`).
+    pub fn ingress_filters(&self, index: u32) -> Result<Vec<TcMessage>, PlumbingError> {
+        let index = i32::try_from(index).map_err(|_| PlumbingError {
+            command: format!("list ingress filters of link {index} in {}", self.place),
+            detail: "no such link index".into(),
+        })?;
+        let request = self.handle.traffic_filter(index).get().ingress().execute();
+        self.call(
+            format!("list ingress filters of link {index}"),
+            request.try_collect::<Vec<_>>(),
+        )
     }
 
     /// The gateways of the main table's IPv4 default routes.
